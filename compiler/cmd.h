@@ -1,0 +1,19 @@
+/* cmd.h - the gvc subcommands. Each is implemented in its own module (cmd_<name>.c or
+ * the module it drives) and takes argv after the command word. Returns the exit code:
+ * 0 success, 1 user error. A command whose module is not linked into this build is a
+ * weak NULL and the driver says so. */
+#ifndef GV_CMD_H
+#define GV_CMD_H
+
+typedef int (*CmdFn)(int argc, char **argv);
+
+int cmd_check(int argc, char **argv);   /* parse and check .gvm files */
+int cmd_info(int argc, char **argv);    /* per-layer params, FLOPs, activation bytes */
+int cmd_search(int argc, char **argv);  /* hybrid-parallel strategy search */
+int cmd_cost(int argc, char **argv);    /* evaluate a given strategy under the cost model */
+int cmd_data(int argc, char **argv);    /* text/JSONL -> Megatron .bin/.idx */
+int cmd_compile(int argc, char **argv); /* lower and emit a training program */
+int cmd_run(int argc, char **argv);     /* compile with the JIT and train at once */
+int cmd_plan(int argc, char **argv);    /* resolve and print the per-layer strategy */
+
+#endif

@@ -1,0 +1,21 @@
+/* ir_ops.h - the single table of primitive ops. One X-macro row per op gives the enum
+ * (IR_OP_<NAME>), its .gvm spelling and its arity (inputs, parameters). The costs and
+ * backward rules of each op are switch arms in ir.c / autodiff.c keyed by this enum.
+ *
+ *   X(NAME,          spelling,        n_in, n_param)  */
+#define IR_OPS(X)                                              \
+  X(INPUT,          "input",          0, 0) /* tokens/labels */ \
+  X(LINEAR,         "linear",         1, 2) /* weight [out,in], optional bias [out] */ \
+  X(EMBEDDING,      "embedding",      1, 1) /* weight [vocab, d] */ \
+  X(LAYERNORM,      "layernorm",      1, 2) /* weight, bias [d] */ \
+  X(RMSNORM,        "rmsnorm",        1, 1) /* weight [d] */ \
+  X(GELU,           "gelu",           1, 0) /* iattr[0]: 1 = tanh form, 0 = exact erf */ \
+  X(SILU,           "silu",           1, 0) \
+  X(RELU,           "relu",           1, 0) \
+  X(MUL,            "mul",            2, 0) \
+  X(ADD,            "add",            2, 0) \
+  X(ROPE,           "rope",           1, 0) /* iattr[0]: head dim; fattr[0]: base */ \
+  X(ATTENTION,      "attention",      3, 0) /* iattr[0]: heads, [1]: kv heads, [2]: causal */ \
+  X(DROPOUT,        "dropout",        1, 0) /* fattr[0]: p */ \
+  X(CROSS_ENTROPY,  "cross_entropy",  2, 0) /* logits [B,T,V], labels [B,T] -> scalar mean */ \
+  X(POS_EMBEDDING,  "pos_embedding",  1, 1) /* learned positions: weight [max_seq, d] */
