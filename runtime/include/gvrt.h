@@ -1,0 +1,17 @@
+/* gvrt.h - the public API of libgvrt: everything generated training programs may call,
+ * and nothing else. Internal modules use the headers under runtime/<folder>/. */
+#ifndef GVRT_H
+#define GVRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define GV_API __attribute__((visibility("default")))
+#else
+#define GV_API
+#endif
+
+GV_API const char *gv_version(void);
+
+#endif
