@@ -1,0 +1,21 @@
+/* frontend.h - the front end's entry points for the rest of the compiler: parse a .gvm
+ * file with its imports, check it, and build the IR of one model size. Diagnostics are
+ * printed through diag.c; callers only see success or failure. */
+#ifndef GV_FRONTEND_H
+#define GV_FRONTEND_H
+
+#include "ir.h"
+
+typedef struct Ctx Ctx;   /* the compilation context (ctx.h) */
+
+Ctx *ctx_new(void);
+void ctx_free(Ctx **cx);
+
+/* Parse and check FILE and everything it imports; returns the number of errors. */
+int frontend_check_file(Ctx *cx, const char *path);
+
+/* Build the IR of size (or model with default arguments) NAME defined in FILE.
+ * Returns NULL after printing diagnostics when the file is invalid or NAME unknown. */
+IrModel *frontend_load_model(Ctx *cx, const char *path, const char *name);
+
+#endif
