@@ -1,0 +1,168 @@
+/* sched.c - building, printing and verifying the schedule IR (see sched.h). */
+#include "sched.h"
+
+#include <string.h>
+
+SchedProgram *sched_new(Arena *a)
+{
+  SchedProgram *p = ARENA_NEW(a, SchedProgram);
+  p->arena = a;
+  p->entry = "gvp_describe";
+  return p;
+}
+
+SchedFunc *sched_func(SchedProgram *p, const char *name)
+{
+  if (p->nfuncs == p->cap) {
+    int cap = p->cap ? 2 * p->cap : 16;
+    p->funcs = arena_realloc(p->arena, p->funcs, sizeof *p->funcs * (size_t)p->cap, sizeof *p->funcs * (size_t)cap);
+    p->cap = cap;
+  }
+  SchedFunc *f = &p->funcs[p->nfuncs++];
+  memset(f, 0, sizeof *f);
+  f->name = arena_strdup(p->arena, name);
+  return f;
+}
+
+const SchedFunc *sched_find(const SchedProgram *p, const char *name)
+{
+  for (int i = 0; i < p->nfuncs; i++)
+    if (!strcmp(p->funcs[i].name, name))
+      return &p->funcs[i];
+  return NULL;
+}
+
+SchedCall *sched_call(SchedProgram *p, SchedFunc *f, const char *fn, const SchedArg *args, int nargs)
+{
+  if (f->ncalls == f->cap) {
+    int cap = f->cap ? 2 * f->cap : 64;
+    f->calls = arena_realloc(p->arena, f->calls, sizeof *f->calls * (size_t)f->cap, sizeof *f->calls * (size_t)cap);
+    f->cap = cap;
+  }
+  SchedCall *c = &f->calls[f->ncalls++];
+  c->fn = fn;
+  c->nargs = nargs;
+  c->args = ARENA_ARRAY(p->arena, SchedArg, nargs ? nargs : 1);
+  if (nargs)
+    memcpy(c->args, args, sizeof *args * (size_t)nargs);
+  c->comment = NULL;
+  return c;
+}
+
+/* ---- argument constructors ---- */
+
+SchedArg sa_ctx(void) { return (SchedArg){.kind = SA_CTX}; }
+SchedArg sa_slot(void) { return (SchedArg){.kind = SA_SLOT}; }
+SchedArg sa_i32(int32_t v) { return (SchedArg){.kind = SA_I32, .i = v}; }
+SchedArg sa_i64(int64_t v) { return (SchedArg){.kind = SA_I64, .i = v}; }
+SchedArg sa_f32(float v) { return (SchedArg){.kind = SA_F32, .f = v}; }
+SchedArg sa_f64(double v) { return (SchedArg){.kind = SA_F64, .f = v}; }
+SchedArg sa_str(const char *s) { return (SchedArg){.kind = SA_STR, .s = s}; }
+SchedArg sa_buf(int arena, int64_t offset, int64_t stride)
+{
+  return (SchedArg){.kind = SA_BUF, .arena = arena, .i = offset, .stride = stride};
+}
+SchedArg sa_fn(const char *name) { return (SchedArg){.kind = SA_FN, .s = name}; }
+SchedArg sa_null(void) { return (SchedArg){.kind = SA_NULL}; }
+
+/* ---- text form ---- */
+
+static void print_str(FILE *out, const char *s)
+{
+  fputc('"', out);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      fprintf(out, "\\%c", *s);
+    else if ((unsigned char)*s < 32)
+      fprintf(out, "\\%03o", (unsigned char)*s);
+    else
+      fputc(*s, out);
+  }
+  fputc('"', out);
+}
+
+static void print_arg(FILE *out, const SchedArg *a)
+{
+  switch (a->kind) {
+  case SA_CTX: fputs("ctx", out); break;
+  case SA_SLOT: fputs("slot", out); break;
+  case SA_I32: fprintf(out, "%lld:i32", (long long)a->i); break;
+  case SA_I64: fprintf(out, "%lld", (long long)a->i); break;
+  case SA_F32: fprintf(out, "%.9g:f32", a->f); break;
+  case SA_F64: fprintf(out, "%.17g:f64", a->f); break;
+  case SA_STR: print_str(out, a->s); break;
+  case SA_BUF:
+    fprintf(out, "a%d+%lld", a->arena, (long long)a->i);
+    if (a->stride)
+      fprintf(out, "+slot*%lld", (long long)a->stride);
+    break;
+  case SA_FN: fprintf(out, "@%s", a->s); break;
+  case SA_NULL: fputs("null", out); break;
+  }
+}
+
+void sched_print(FILE *out, const SchedProgram *p)
+{
+  for (int i = 0; i < p->nfuncs; i++) {
+    const SchedFunc *f = &p->funcs[i];
+    fprintf(out, "func %s(ctx, bases, slot) {\n", f->name);
+    for (int j = 0; j < f->ncalls; j++) {
+      const SchedCall *c = &f->calls[j];
+      fprintf(out, "  %s(", c->fn);
+      for (int k = 0; k < c->nargs; k++) {
+        if (k)
+          fputs(", ", out);
+        print_arg(out, &c->args[k]);
+      }
+      fputc(')', out);
+      if (c->comment)
+        fprintf(out, "  # %s", c->comment);
+      fputc('\n', out);
+    }
+    fputs("}\n", out);
+  }
+}
+
+/* ---- verification ---- */
+
+static const SchedCall *first_call_of(const SchedProgram *p, const char *fn)
+{
+  for (int i = 0; i < p->nfuncs; i++)
+    for (int j = 0; j < p->funcs[i].ncalls; j++)
+      if (!strcmp(p->funcs[i].calls[j].fn, fn))
+        return &p->funcs[i].calls[j];
+  return NULL;
+}
+
+static int same_kinds(const SchedCall *a, const SchedCall *b)
+{
+  if (a->nargs != b->nargs)
+    return 0;
+  for (int k = 0; k < a->nargs; k++) {
+    SchedArgKind x = a->args[k].kind, y = b->args[k].kind;
+    int xp = x == SA_BUF || x == SA_FN || x == SA_NULL || x == SA_CTX;
+    int yp = y == SA_BUF || y == SA_FN || y == SA_NULL || y == SA_CTX;
+    if (x != y && !(xp && yp))
+      return 0;
+  }
+  return 1;
+}
+
+const char *sched_verify(const SchedProgram *p)
+{
+  if (!sched_find(p, p->entry))
+    return arena_printf(p->arena, "entry function '%s' is missing", p->entry);
+  for (int i = 0; i < p->nfuncs; i++) {
+    const SchedFunc *f = &p->funcs[i];
+    for (int j = 0; j < f->ncalls; j++) {
+      const SchedCall *c = &f->calls[j];
+      for (int k = 0; k < c->nargs; k++)
+        if (c->args[k].kind == SA_FN && !sched_find(p, c->args[k].s))
+          return arena_printf(p->arena, "%s: call %s passes unknown function '%s'", f->name, c->fn, c->args[k].s);
+      const SchedCall *first = first_call_of(p, c->fn);
+      if (!same_kinds(first, c))
+        return arena_printf(p->arena, "%s: '%s' is called with different argument kinds", f->name, c->fn);
+    }
+  }
+  return NULL;
+}
