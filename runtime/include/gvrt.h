@@ -14,4 +14,7 @@
 
 GV_API const char *gv_version(void);
 
+enum gv_dtype { GV_DTYPE_F32, GV_DTYPE_BF16, GV_DTYPE_I32 };
+GV_API size_t gv_dtype_size(enum gv_dtype t);
+
 #endif

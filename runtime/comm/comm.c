@@ -1,0 +1,252 @@
+/* comm.c - the collective interface: backend choice, groups cached by partition, the
+ * rank layout of a plan, and thin dispatch to the backend table (comm_impl.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm/comm_impl.h"
+
+/* A cached group: the canonical partition it was made from and this rank's group. */
+struct gv_comm_entry { int *canon; struct gv_comm *group; };
+struct gv_comm_cache { struct gv_comm_entry *items; int n, cap; };
+
+static void *xcalloc(size_t n, size_t size)
+{
+  void *p = calloc(n ? n : 1, size);
+  if (!p) {
+    fprintf(stderr, "gvrt: out of host memory (%zu bytes)\n", n * size);
+    abort();
+  }
+  return p;
+}
+
+/* ---- rank layout ---- */
+
+static int layout_check(const struct gv_layout *l, char *why, size_t why_len)
+{
+  if (l->world < 1 || l->pp < 1 || l->tp < 1) {
+    snprintf(why, why_len, "degrees must be positive (world %d, pp %d, tp %d)", l->world, l->pp, l->tp);
+    return -1;
+  }
+  if (l->world % l->pp) {
+    snprintf(why, why_len, "world size %d is not divisible by pp=%d", l->world, l->pp);
+    return -1;
+  }
+  if ((l->world / l->pp) % l->tp) {
+    snprintf(why, why_len, "the %d ranks of a pipeline stage are not divisible by tp=%d", l->world / l->pp, l->tp);
+    return -1;
+  }
+  return 0;
+}
+
+void gv_layout_coords(const struct gv_layout *l, int rank, int *stage, int *tp_idx, int *dp_idx)
+{
+  int per_stage = l->world / l->pp, dp = per_stage / l->tp, r = rank % per_stage;
+  *stage = rank / per_stage;
+  if (l->tp_consec || l->tp == 1 || dp == 1) {
+    *tp_idx = r % l->tp;
+    *dp_idx = r / l->tp;
+  } else {
+    *tp_idx = r / dp;
+    *dp_idx = r % dp;
+  }
+}
+
+int gv_layout_colors(const struct gv_layout *l, enum gv_group_kind kind, int *colors, char *why, size_t why_len)
+{
+  if (layout_check(l, why, why_len))
+    return -1;
+  int per_stage = l->world / l->pp, dp = per_stage / l->tp;
+  for (int r = 0; r < l->world; r++) {
+    int s, t, d;
+    gv_layout_coords(l, r, &s, &t, &d);
+    switch (kind) {
+    case GV_GROUP_TP: colors[r] = s * dp + d; break;
+    case GV_GROUP_DP: colors[r] = s * l->tp + t; break;
+    case GV_GROUP_STAGE: colors[r] = s; break;
+    case GV_GROUP_PP: colors[r] = r % per_stage; break;
+    case GV_GROUP_WORLD: colors[r] = 0; break;
+    }
+  }
+  return 0;
+}
+
+/* ---- world and groups ---- */
+
+static const struct gv_comm_ops *find_backend(const char *name)
+{
+  if (!name || !strcmp(name, "mpi")) {
+#ifdef GV_HAVE_MPI
+    return &gv_comm_mpi_ops;
+#else
+    if (name) {
+      fprintf(stderr, "gvrt: error: the mpi collective backend is not part of this build\n");
+      exit(1);
+    }
+    return &gv_comm_self_ops;
+#endif
+  }
+  if (!strcmp(name, "self"))
+    return &gv_comm_self_ops;
+  fprintf(stderr, "gvrt: error: unknown collective backend '%s' (mpi, self)\n", name);
+  exit(1);
+}
+
+struct gv_comm *gv_comm_init_world(int *argc, char ***argv, const char *backend)
+{
+  struct gv_comm *w = xcalloc(1, sizeof *w);
+  w->ops = find_backend(backend);
+  w->impl = w->ops->init_world(argc, argv, &w->rank, &w->size);
+  w->world_ranks = xcalloc((size_t)w->size, sizeof(int));
+  for (int i = 0; i < w->size; i++)
+    w->world_ranks[i] = i;
+  w->cache = xcalloc(1, sizeof *w->cache);
+  return w;
+}
+
+static void free_group(struct gv_comm *g)
+{
+  g->ops->free_group(g->impl);
+  free(g->world_ranks);
+  free(g);
+}
+
+void gv_comm_free_world(struct gv_comm **world)
+{
+  struct gv_comm *w = *world;
+  if (!w)
+    return;
+  for (int i = 0; i < w->cache->n; i++) {
+    free_group(w->cache->items[i].group);
+    free(w->cache->items[i].canon);
+  }
+  free(w->cache->items);
+  free(w->cache);
+  w->ops->finalize(w->impl);
+  free(w->world_ranks);
+  free(w);
+  *world = NULL;
+}
+
+/* Renumber colours by first occurrence, so equal partitions compare equal. */
+static void canonical(const int *colors, int n, int *canon)
+{
+  for (int i = 0; i < n; i++) {
+    canon[i] = i;
+    for (int j = 0; j < i; j++)
+      if (colors[j] == colors[i]) {
+        canon[i] = canon[j];
+        break;
+      }
+  }
+}
+
+struct gv_comm *gv_comm_partition(struct gv_comm *w, const int *colors)
+{
+  int n = w->size;
+  int *canon = xcalloc((size_t)n, sizeof(int));
+  canonical(colors, n, canon);
+  for (int i = 0; i < w->cache->n; i++)
+    if (!memcmp(w->cache->items[i].canon, canon, sizeof(int) * (size_t)n)) {
+      free(canon);
+      return w->cache->items[i].group;
+    }
+  struct gv_comm *g = xcalloc(1, sizeof *g);
+  g->ops = w->ops;
+  g->world = w;
+  g->impl = w->ops->split(w->impl, canon[w->rank], w->rank, &g->rank, &g->size);
+  g->world_ranks = xcalloc((size_t)g->size, sizeof(int));
+  for (int r = 0, k = 0; r < n; r++)
+    if (canon[r] == canon[w->rank])
+      g->world_ranks[k++] = r;
+  if (w->cache->n == w->cache->cap) {
+    w->cache->cap = w->cache->cap ? 2 * w->cache->cap : 8;
+    w->cache->items = realloc(w->cache->items, sizeof *w->cache->items * (size_t)w->cache->cap);
+    if (!w->cache->items)
+      abort();
+  }
+  w->cache->items[w->cache->n++] = (struct gv_comm_entry){canon, g};
+  return g;
+}
+
+struct gv_comm *gv_comm_layout_group(struct gv_comm *w, const struct gv_layout *l, enum gv_group_kind kind)
+{
+  char why[160];
+  int *colors = xcalloc((size_t)w->size, sizeof(int));
+  if (l->world != w->size) {
+    fprintf(stderr, "gvrt: error: the plan is for %d ranks but the job has %d\n", l->world, w->size);
+    w->ops->abort_job(w->impl, 1);
+  }
+  if (gv_layout_colors(l, kind, colors, why, sizeof why)) {
+    fprintf(stderr, "gvrt: error: impossible layout: %s\n", why);
+    w->ops->abort_job(w->impl, 1);
+  }
+  struct gv_comm *g = gv_comm_partition(w, colors);
+  free(colors);
+  return g;
+}
+
+int gv_comm_rank(const struct gv_comm *c) { return c->rank; }
+int gv_comm_size(const struct gv_comm *c) { return c->size; }
+int gv_comm_world_rank_of(const struct gv_comm *c, int group_rank) { return c->world_ranks[group_rank]; }
+int gv_comm_groups_created(const struct gv_comm *w) { return w->cache ? w->cache->n : 0; }
+
+/* ---- dispatch ---- */
+
+void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
+{
+  if (c->size > 1 && n)
+    c->ops->all_reduce(c->impl, buf, n, t, op);
+}
+
+void gv_comm_reduce_scatter(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
+{
+  if (c->size == 1) {
+    if (out != in)
+      memmove(out, in, n * gv_dtype_size(t));
+    return;
+  }
+  c->ops->reduce_scatter(c->impl, out, in, n, t);
+}
+
+void gv_comm_all_gather(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
+{
+  if (c->size == 1) {
+    if (out != in)
+      memmove(out, in, n * gv_dtype_size(t));
+    return;
+  }
+  c->ops->all_gather(c->impl, out, in, n, t);
+}
+
+void gv_comm_all_to_all(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
+{
+  if (c->size == 1) {
+    if (out != in)
+      memmove(out, in, n * gv_dtype_size(t));
+    return;
+  }
+  c->ops->all_to_all(c->impl, out, in, n, t);
+}
+
+void gv_comm_broadcast(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root)
+{
+  if (c->size > 1)
+    c->ops->broadcast(c->impl, buf, n, t, root);
+}
+
+void gv_comm_send(struct gv_comm *c, const void *buf, size_t n, enum gv_dtype t, int peer, int tag)
+{
+  c->ops->send(c->impl, buf, n, t, peer, tag);
+}
+
+void gv_comm_recv(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int peer, int tag)
+{
+  c->ops->recv(c->impl, buf, n, t, peer, tag);
+}
+
+void gv_comm_barrier(struct gv_comm *c)
+{
+  if (c->size > 1)
+    c->ops->barrier(c->impl);
+}

@@ -1,0 +1,43 @@
+/* comm_impl.h - what a collective backend implements (one const table per backend, like
+ * the kernel backends), and the group struct shared by comm.c and the backends. */
+#ifndef GV_COMM_IMPL_H
+#define GV_COMM_IMPL_H
+
+#include "gvrt_comm.h"
+
+struct gv_comm_ops {
+  const char *name;
+  /* world: initialise the library; returns the world impl and sets rank/size */
+  void *(*init_world)(int *argc, char ***argv, int *rank, int *size);
+  void (*finalize)(void *world_impl);
+  void (*abort_job)(void *world_impl, int code);
+  /* collective over the world: the group of ranks sharing this rank's colour */
+  void *(*split)(void *world_impl, int color, int key, int *rank, int *size);
+  void (*free_group)(void *impl);
+  void (*all_reduce)(void *impl, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);
+  void (*reduce_scatter)(void *impl, void *out, const void *in, size_t n, enum gv_dtype t);
+  void (*all_gather)(void *impl, void *out, const void *in, size_t n, enum gv_dtype t);
+  void (*all_to_all)(void *impl, void *out, const void *in, size_t n, enum gv_dtype t);
+  void (*broadcast)(void *impl, void *buf, size_t n, enum gv_dtype t, int root);
+  void (*send)(void *impl, const void *buf, size_t n, enum gv_dtype t, int peer, int tag);
+  void (*recv)(void *impl, void *buf, size_t n, enum gv_dtype t, int peer, int tag);
+  void (*barrier)(void *impl);
+};
+
+struct gv_comm_cache;
+
+struct gv_comm {
+  const struct gv_comm_ops *ops;
+  void *impl;
+  int rank, size;
+  int *world_ranks;               /* group rank -> world rank */
+  struct gv_comm *world;          /* NULL for the world itself */
+  struct gv_comm_cache *cache;    /* world only: groups made so far, by partition */
+};
+
+extern const struct gv_comm_ops gv_comm_self_ops;
+#ifdef GV_HAVE_MPI
+extern const struct gv_comm_ops gv_comm_mpi_ops;
+#endif
+
+#endif

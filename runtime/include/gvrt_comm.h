@@ -1,0 +1,71 @@
+/* gvrt_comm.h - collectives behind one interface, and the rank layout of a plan.
+ *
+ * A struct gv_comm is a group of ranks with a backend: "mpi" (CPU ranks; host buffers),
+ * "nccl" (GPU ranks; device buffers, later) or "self" (a world of one, no MPI needed).
+ * Groups are made from a partition of the world (every rank passes the same array of
+ * colours, one per world rank) and cached by that partition, so all layers with the same
+ * layout share one communicator, never one per layer.
+ *
+ * Rank layout (Galvatron's): the pipeline degree is global and stage s owns the contiguous
+ * world ranks [s*W/pp, (s+1)*W/pp). Inside a stage a layer splits those ranks into
+ * tp x dp: tp_consec = 1 puts a tp group on adjacent ranks (offset r: tp index r % tp,
+ * dp index r / tp); tp_consec = 0 strides it by dp (tp index r / dp, dp index r % dp).
+ * Ulysses sequence-parallel groups are laid out as tp groups. */
+#ifndef GVRT_COMM_H
+#define GVRT_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gvrt.h"
+
+enum gv_reduce { GV_REDUCE_SUM, GV_REDUCE_MAX };
+
+/* Groups a rank belongs to under a layer's layout. */
+enum gv_group_kind {
+  GV_GROUP_TP,      /* tensor (or Ulysses sequence) parallel group */
+  GV_GROUP_DP,      /* data parallel group: same tp index, same stage */
+  GV_GROUP_STAGE,   /* every rank of the stage (tp x dp) */
+  GV_GROUP_PP,      /* the pipeline line: same offset in every stage */
+  GV_GROUP_WORLD,
+};
+
+struct gv_layout { int world, pp, tp, tp_consec; };
+
+/* Colour of every world rank for a group kind; colours[] has world entries. Returns 0,
+ * or -1 when the layout is impossible (the message says which constraint fails). */
+GV_API int gv_layout_colors(const struct gv_layout *l, enum gv_group_kind kind, int *colors,
+                            char *why, size_t why_len);
+/* Coordinates of a world rank. */
+GV_API void gv_layout_coords(const struct gv_layout *l, int rank, int *stage, int *tp_idx, int *dp_idx);
+
+struct gv_comm;
+
+/* Initialise the world: backend "mpi" or "self" (NULL picks mpi when built with it).
+ * Registers the job-wide abort with gv_fatal. */
+GV_API struct gv_comm *gv_comm_init_world(int *argc, char ***argv, const char *backend);
+/* Finalise: frees every group made from the world, then the world; sets *world to NULL. */
+GV_API void gv_comm_free_world(struct gv_comm **world);
+/* This rank's group of a partition (collective over the world; cached by partition). */
+GV_API struct gv_comm *gv_comm_partition(struct gv_comm *world, const int *colors);
+GV_API struct gv_comm *gv_comm_layout_group(struct gv_comm *world, const struct gv_layout *l,
+                                            enum gv_group_kind kind);
+GV_API int gv_comm_rank(const struct gv_comm *c);
+GV_API int gv_comm_size(const struct gv_comm *c);
+GV_API int gv_comm_world_rank_of(const struct gv_comm *c, int group_rank);
+GV_API int gv_comm_groups_created(const struct gv_comm *world); /* distinct communicators */
+
+/* Collectives over a group; counts are elements of the given dtype. In-place where noted. */
+GV_API void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);
+/* in: n * size elements; out: this rank's n-element block of the sum. */
+GV_API void gv_comm_reduce_scatter(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t);
+/* in: n elements; out: n * size elements in group-rank order. */
+GV_API void gv_comm_all_gather(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t);
+/* in: size blocks of n elements (block j goes to rank j); out: block j came from rank j. */
+GV_API void gv_comm_all_to_all(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t);
+GV_API void gv_comm_broadcast(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root);
+GV_API void gv_comm_send(struct gv_comm *c, const void *buf, size_t n, enum gv_dtype t, int peer, int tag);
+GV_API void gv_comm_recv(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int peer, int tag);
+GV_API void gv_comm_barrier(struct gv_comm *c);
+
+#endif
