@@ -1,20 +1,371 @@
 /* gvrt.h - the public API of libgvrt: everything generated training programs may call,
- * and nothing else. Internal modules use the headers under runtime/<folder>/. */
+ * and nothing else. Internal modules use the headers under runtime/<folder>/.
+ *
+ * Sections: visibility and errors (fatal path, check macros), logging, dtypes and bf16,
+ * tensors and views, backends and device memory, arenas carved from the memory plan,
+ * the op entry points (forward and backward of every primitive), reductions and copies.
+ * Training-side API (optimizer, init, LR schedule) lives in gvrt_train.h, included last.
+ *
+ * Contracts every backend keeps (docs/runtime.md spells them out):
+ *  - tensors are dense row-major (last dim contiguous); a view is a pointer + shape;
+ *  - kernels never allocate: scratch comes from the backend's workspace, itself a buffer of
+ *    the memory plan sized with gv_backend_workspace_bytes();
+ *  - backward entry points take `flags`: GV_ACC_DX / GV_ACC_DW select dst += grad instead
+ *    of dst = grad, per output, so micro-batches and residual branches accumulate in place;
+ *  - every shape is checked in the gv_* dispatchers (runtime/core/ops.c) before the backend
+ *    runs; a mismatch is fatal and prints both shapes. */
 #ifndef GVRT_H
 #define GVRT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #define GV_API __attribute__((visibility("default")))
+#define GV_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define GV_API
+#define GV_PRINTF(f, a)
 #endif
+#define GV_NORETURN _Noreturn
 
 GV_API const char *gv_version(void);
 
+/* ---- fatal path and check macros ---- */
+
+/* Prints "[rank r/w] gvrt: <lib> error: <msg>\n  at <file>:<line> in <call>" to stderr,
+ * runs the registered abort hook (the comm layer registers ncclCommAbort there), then
+ * ends the whole job: MPI_Abort(MPI_COMM_WORLD) when MPI is initialised, abort() else. */
+GV_API GV_NORETURN void gv_fatal(const char *file, int line, const char *call, const char *lib,
+                                 const char *msg);
+GV_API GV_NORETURN void gv_fatalf(const char *file, int line, const char *call, const char *lib,
+                                  const char *fmt, ...) GV_PRINTF(5, 6);
+/* MPI error code -> message (MPI_Error_string when built with MPI), then gv_fatal. */
+GV_API GV_NORETURN void gv_fatal_mpi(const char *file, int line, const char *call, int err);
+/* One hook run by gv_fatal before the job is aborted (e.g. ncclCommAbort); NULL clears. */
+GV_API void gv_fatal_set_hook(void (*hook)(void *arg), void *arg);
+
+/* GV_CHECK(cond, fmt, ...): an invariant of the runtime or of the caller's shapes. */
+#define GV_CHECK(cond, ...) do { if (!(cond)) \
+      gv_fatalf(__FILE__, __LINE__, #cond, "gvrt", __VA_ARGS__); } while (0)
+/* MPI_SUCCESS is 0 by the standard, so this needs no mpi.h. */
+#define GV_MPI_CHECK(call) do { int e_ = (call); if (e_ != 0) \
+      gv_fatal_mpi(__FILE__, __LINE__, #call, e_); } while (0)
+
+/* ---- logging ---- */
+
+enum gv_log_level { GV_LOG_ERROR, GV_LOG_WARN, GV_LOG_INFO, GV_LOG_DEBUG };
+
+/* The rank prefix: set once after MPI init (before that, OMPI_COMM_WORLD_RANK / PMI_RANK /
+ * SLURM_PROCID are read). The level comes from GV_LOG=error|warn|info|debug (default info). */
+GV_API void gv_log_set_rank(int rank, int world);
+GV_API int gv_log_rank(void);
+GV_API void gv_log(enum gv_log_level level, const char *fmt, ...) GV_PRINTF(2, 3);
+/* Same, printed by rank 0 only (progress lines). */
+GV_API void gv_log0(enum gv_log_level level, const char *fmt, ...) GV_PRINTF(2, 3);
+
+/* ---- dtypes ---- */
+
 enum gv_dtype { GV_DTYPE_F32, GV_DTYPE_BF16, GV_DTYPE_I32 };
+
 GV_API size_t gv_dtype_size(enum gv_dtype t);
+GV_API const char *gv_dtype_name(enum gv_dtype t);
+
+/* bf16 <-> fp32: round to nearest even, NaN stays a (quiet) NaN. */
+static inline float gv_bf16_to_float(uint16_t h)
+{
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+static inline uint16_t gv_bf16_from_float(float f)
+{
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
+/* ---- tensors ---- */
+
+#define GV_MAX_DIMS 4
+
+/* A dense row-major tensor on some device. Non-owning: the memory belongs to an arena. */
+struct gv_tensor {
+  void *data;
+  enum gv_dtype dtype;
+  int ndim;
+  int64_t shape[GV_MAX_DIMS];
+};
+
+GV_API struct gv_tensor gv_tensor_make(void *data, enum gv_dtype dtype, int ndim,
+                                       const int64_t *shape);
+/* Shorthand for 1..4 dims (unused trailing dims pass 0). */
+GV_API struct gv_tensor gv_tensor_4d(void *data, enum gv_dtype dtype, int64_t d0, int64_t d1,
+                                     int64_t d2, int64_t d3);
+GV_API int64_t gv_tensor_numel(const struct gv_tensor *t);
+GV_API size_t gv_tensor_bytes(const struct gv_tensor *t);
+/* Same memory, another shape with the same element count (fatal otherwise). */
+GV_API struct gv_tensor gv_tensor_reshape(const struct gv_tensor *t, int ndim,
+                                          const int64_t *shape);
+/* Rows [first, first+count) along dim 0 (a micro-batch, a pipeline chunk). */
+GV_API struct gv_tensor gv_tensor_view(const struct gv_tensor *t, int64_t first, int64_t count);
+/* "[2, 32, 64] f32" into buf; returns buf. */
+GV_API const char *gv_tensor_str(const struct gv_tensor *t, char *buf, size_t n);
+
+/* ---- backends ---- */
+
+struct gv_backend;
+
+enum gv_copy_dir { GV_COPY_H2D, GV_COPY_D2H, GV_COPY_D2D };
+
+/* Flags of backward entry points: accumulate into the input gradient (dx, da, dq, ...)
+ * and/or into the parameter gradients (dW, db, dtable, dgamma, ...). */
+enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
+
+/* One const table per backend (cpu: runtime/cpu/backend.c; cuda: runtime/cuda/backend.cu).
+ * Every entry is mandatory; gv_backend_init checks none is NULL. Shapes (all dense):
+ *   linear     x [M,K], w [N,K], b [N] or NULL, y [M,N]:  y = x w^T + b
+ *   embedding  ids i32 [M] (or NULL: positions pos_offset + (row % T), T = y dim -2),
+ *              table [V,C], y [M,C]:  y (+)= table[id]  (accumulate: token + position)
+ *   layernorm  x,y [M,C], w,b [C], mean,rstd f32 [M]     rmsnorm: no b, no mean
+ *   gelu/silu/swiglu/mul/add: elementwise, all operands of one shape
+ *   rope       x,y [B,T,H,D] (y may alias x), HF rotate_half, position pos_offset + t
+ *   attention  q [B,T,H,D], k,v [B,S,KV,D], o [B,T,H,D], lse f32 [B,H,T]; H % KV == 0;
+ *              causal masks key j > i + (S - T); scale 1/sqrt(D)
+ *   dropout    y = x * keep / (1-p), keep = philox(seed, offset + i) >= p; p = 0 copies
+ *   xent       logits [M,V], targets i32 [M] (negative = ignored), lse f32 [M],
+ *              loss f32 [1] = scale * sum_i (lse_i - logits[i, t_i]);
+ *              dlogits = scale * (softmax - onehot), may alias logits. */
+struct gv_backend_ops {
+  const char *name;
+  /* memory */
+  void *(*alloc)(struct gv_backend *be, size_t bytes);
+  void (*release)(struct gv_backend *be, void *p, size_t bytes);
+  void (*copy_bytes)(struct gv_backend *be, void *dst, const void *src, size_t n, enum gv_copy_dir dir);
+  void (*sync)(struct gv_backend *be);
+  /* workspace the op set needs for the largest attention of the plan */
+  size_t (*attention_workspace)(struct gv_backend *be, int64_t B, int64_t T, int64_t S, int64_t H,
+                                int64_t KV, int64_t D);
+  /* linear */
+  void (*linear_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                     const struct gv_tensor *w, const struct gv_tensor *b);
+  void (*linear_bwd)(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                     struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                     const struct gv_tensor *w, int flags);
+  /* embedding (token and learned position) */
+  void (*embedding_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                        const struct gv_tensor *table, int64_t pos_offset, int accumulate);
+  void (*embedding_bwd)(struct gv_backend *be, struct gv_tensor *dtable,
+                        const struct gv_tensor *dy, const struct gv_tensor *ids,
+                        int64_t pos_offset, int flags);
+  /* norms */
+  void (*layernorm_fwd)(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *mean,
+                        struct gv_tensor *rstd, const struct gv_tensor *x,
+                        const struct gv_tensor *w, const struct gv_tensor *b, float eps);
+  void (*layernorm_bwd)(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                        struct gv_tensor *db, const struct gv_tensor *dy,
+                        const struct gv_tensor *x, const struct gv_tensor *w,
+                        const struct gv_tensor *mean, const struct gv_tensor *rstd, int flags);
+  void (*rmsnorm_fwd)(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *rstd,
+                      const struct gv_tensor *x, const struct gv_tensor *w, float eps);
+  void (*rmsnorm_bwd)(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                      const struct gv_tensor *dy, const struct gv_tensor *x,
+                      const struct gv_tensor *w, const struct gv_tensor *rstd, int flags);
+  /* activations and elementwise */
+  void (*gelu_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                   int tanh_form);
+  void (*gelu_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                   const struct gv_tensor *x, int tanh_form, int flags);
+  void (*silu_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+  void (*silu_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                   const struct gv_tensor *x, int flags);
+  void (*swiglu_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
+                     const struct gv_tensor *up);
+  void (*swiglu_bwd)(struct gv_backend *be, struct gv_tensor *dgate, struct gv_tensor *dup,
+                     const struct gv_tensor *dy, const struct gv_tensor *gate,
+                     const struct gv_tensor *up, int flags);
+  void (*mul_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                  const struct gv_tensor *b);
+  void (*mul_bwd)(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *db,
+                  const struct gv_tensor *dy, const struct gv_tensor *a,
+                  const struct gv_tensor *b, int flags);
+  void (*add_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                  const struct gv_tensor *b);
+  /* rope */
+  void (*rope_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                   float base, int64_t pos_offset);
+  void (*rope_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                   float base, int64_t pos_offset, int flags);
+  /* attention (flash-style: only lse is kept for backward) */
+  void (*attention_fwd)(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                        const struct gv_tensor *q, const struct gv_tensor *k,
+                        const struct gv_tensor *v, int causal);
+  void (*attention_bwd)(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
+                        struct gv_tensor *dv, const struct gv_tensor *dout,
+                        const struct gv_tensor *q, const struct gv_tensor *k,
+                        const struct gv_tensor *v, const struct gv_tensor *o,
+                        const struct gv_tensor *lse, int causal, int flags);
+  /* dropout (counter-based: the mask is recomputed in backward, never stored) */
+  void (*dropout_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                      float p, uint64_t seed, uint64_t offset);
+  void (*dropout_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                      float p, uint64_t seed, uint64_t offset, int flags);
+  /* fused softmax cross-entropy */
+  void (*xent_fwd)(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                   const struct gv_tensor *logits, const struct gv_tensor *targets, float scale);
+  void (*xent_bwd)(struct gv_backend *be, struct gv_tensor *dlogits,
+                   const struct gv_tensor *logits, const struct gv_tensor *lse,
+                   const struct gv_tensor *targets, float scale);
+  /* reductions, copies (copy converts dtype f32 <-> bf16) */
+  double (*sumsq)(struct gv_backend *be, const struct gv_tensor *x);
+  void (*fill)(struct gv_backend *be, struct gv_tensor *x, float value);
+  void (*copy)(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
+  void (*axpy)(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);
+  void (*scale)(struct gv_backend *be, struct gv_tensor *x, float alpha);
+};
+
+/* A backend instance: its table, its private state (threads, streams, handles), the one
+ * device-allocation counter, and the workspace carved from the plan. */
+struct gv_backend {
+  const struct gv_backend_ops *ops;
+  void *impl;
+  int device;
+  size_t allocated_bytes;   /* live bytes from gv_dev_alloc */
+  void *workspace;
+  size_t workspace_bytes;
+};
+
+/* "cpu" or "cuda" (when built with CUDA). Fatal if the name is unknown. */
+GV_API void gv_backend_init(struct gv_backend *be, const char *name, int device);
+GV_API void gv_backend_free(struct gv_backend *be);
+/* Names of the compiled-in backends, NULL-terminated. */
+GV_API const char *const *gv_backend_names(void);
+/* Workspace the ops need for the largest attention of the plan (bytes). */
+GV_API size_t gv_backend_workspace_bytes(struct gv_backend *be, int64_t B, int64_t T, int64_t S,
+                                         int64_t H, int64_t KV, int64_t D);
+GV_API void gv_backend_set_workspace(struct gv_backend *be, void *ptr, size_t bytes);
+GV_API void gv_backend_sync(struct gv_backend *be);
+
+/* The one counting allocator: 64-byte aligned, fatal on failure; be->allocated_bytes. */
+GV_API void *gv_dev_alloc(struct gv_backend *be, size_t bytes);
+GV_API void gv_dev_free(struct gv_backend *be, void **p, size_t bytes);  /* sets *p = NULL */
+GV_API void gv_dev_memcpy(struct gv_backend *be, void *dst, const void *src, size_t n,
+                          enum gv_copy_dir dir);
+
+/* ---- arenas carved from the memory plan ---- */
+
+enum gv_mem_kind { GV_MEM_PARAMS, GV_MEM_GRADS, GV_MEM_OPTIM, GV_MEM_ACTS, GV_MEM_WORKSPACE,
+                   GV_MEM_KINDS };
+
+/* One buffer of the plan: produced by the compiler, constant in the generated program. */
+struct gv_plan_buf {
+  const char *name;
+  enum gv_mem_kind kind;
+  size_t offset, bytes;     /* offset inside its kind's arena; 64-byte aligned */
+};
+struct gv_plan {
+  size_t arena_bytes[GV_MEM_KINDS];
+  const struct gv_plan_buf *bufs;
+  int nbufs;
+};
+struct gv_arenas {
+  struct gv_backend *be;
+  void *base[GV_MEM_KINDS];
+  size_t bytes[GV_MEM_KINDS];
+};
+
+/* Validates the plan (every buffer aligned and inside its arena), allocates one arena per
+ * kind with gv_dev_alloc, logs each size once, and checks planned == allocated bytes.
+ * The workspace arena becomes the backend's workspace. */
+GV_API void gv_arenas_init(struct gv_arenas *a, struct gv_backend *be, const struct gv_plan *plan);
+GV_API void gv_arenas_free(struct gv_arenas *a);
+GV_API void *gv_arenas_ptr(const struct gv_arenas *a, const struct gv_plan_buf *buf);
+
+/* ---- ops: checked dispatchers (same arguments as the table, minus nothing) ---- */
+
+GV_API void gv_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                          const struct gv_tensor *w, const struct gv_tensor *b);
+GV_API void gv_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                          struct gv_tensor *db, const struct gv_tensor *dy,
+                          const struct gv_tensor *x, const struct gv_tensor *w, int flags);
+GV_API void gv_embedding_fwd(struct gv_backend *be, struct gv_tensor *y,
+                             const struct gv_tensor *ids, const struct gv_tensor *table,
+                             int64_t pos_offset, int accumulate);
+GV_API void gv_embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable,
+                             const struct gv_tensor *dy, const struct gv_tensor *ids,
+                             int64_t pos_offset, int flags);
+GV_API void gv_layernorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *mean,
+                             struct gv_tensor *rstd, const struct gv_tensor *x,
+                             const struct gv_tensor *w, const struct gv_tensor *b, float eps);
+GV_API void gv_layernorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                             struct gv_tensor *db, const struct gv_tensor *dy,
+                             const struct gv_tensor *x, const struct gv_tensor *w,
+                             const struct gv_tensor *mean, const struct gv_tensor *rstd,
+                             int flags);
+GV_API void gv_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *rstd,
+                           const struct gv_tensor *x, const struct gv_tensor *w, float eps);
+GV_API void gv_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                           const struct gv_tensor *dy, const struct gv_tensor *x,
+                           const struct gv_tensor *w, const struct gv_tensor *rstd, int flags);
+GV_API void gv_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                        int tanh_form);
+GV_API void gv_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                        const struct gv_tensor *x, int tanh_form, int flags);
+GV_API void gv_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+GV_API void gv_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                        const struct gv_tensor *x, int flags);
+GV_API void gv_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y,
+                          const struct gv_tensor *gate, const struct gv_tensor *up);
+GV_API void gv_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_tensor *dup,
+                          const struct gv_tensor *dy, const struct gv_tensor *gate,
+                          const struct gv_tensor *up, int flags);
+GV_API void gv_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                       const struct gv_tensor *b);
+GV_API void gv_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *db,
+                       const struct gv_tensor *dy, const struct gv_tensor *a,
+                       const struct gv_tensor *b, int flags);
+/* Residual add; its backward is gv_copy / gv_axpy of dy into each branch. */
+GV_API void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                       const struct gv_tensor *b);
+GV_API void gv_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                        float base, int64_t pos_offset);
+GV_API void gv_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                        float base, int64_t pos_offset, int flags);
+GV_API void gv_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                             const struct gv_tensor *q, const struct gv_tensor *k,
+                             const struct gv_tensor *v, int causal);
+GV_API void gv_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
+                             struct gv_tensor *dv, const struct gv_tensor *dout,
+                             const struct gv_tensor *q, const struct gv_tensor *k,
+                             const struct gv_tensor *v, const struct gv_tensor *o,
+                             const struct gv_tensor *lse, int causal, int flags);
+GV_API void gv_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                           float p, uint64_t seed, uint64_t offset);
+GV_API void gv_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx,
+                           const struct gv_tensor *dy, float p, uint64_t seed, uint64_t offset,
+                           int flags);
+/* Mean loss over N tokens: scale = 1/N (N all-reduced over ranks and micro-batches). */
+GV_API void gv_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                        const struct gv_tensor *logits, const struct gv_tensor *targets,
+                        float scale);
+GV_API void gv_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
+                        const struct gv_tensor *logits, const struct gv_tensor *lse,
+                        const struct gv_tensor *targets, float scale);
+GV_API double gv_sumsq(struct gv_backend *be, const struct gv_tensor *x);
+GV_API void gv_fill(struct gv_backend *be, struct gv_tensor *x, float value);
+GV_API void gv_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
+GV_API void gv_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha,
+                    const struct gv_tensor *x);
+GV_API void gv_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
+
+#if defined(__has_include)
+#if __has_include("gvrt_train.h")
+#include "gvrt_train.h"
+#endif
+#endif
 
 #endif

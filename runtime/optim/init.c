@@ -1,0 +1,100 @@
+/* init.c - counter-based parameter initialisation. The value of element i of parameter
+ * `name` is a pure function of (seed, name, i): Philox4x32-10 (Salmon et al., SC'11;
+ * Random123) keyed by FNV-1a(name) mixed with the seed, counter = (i / 4, 0, 0), and
+ * Box-Muller on the block's two 32-bit uniform pairs gives four normals, of which lane
+ * i % 4 is element i. So any shard (contiguous range or 2-D block) initialises exactly
+ * the bits the whole tensor would have at those indices, whatever the parallel strategy.
+ * Box-Muller runs in double and rounds once to float, so the result does not depend on
+ * the compiler's float contraction. */
+#include <math.h>
+
+#include "gvrt_train.h"
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+static void mulhilo(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo)
+{
+  uint64_t p = (uint64_t)a * b;
+  *hi = (uint32_t)(p >> 32);
+  *lo = (uint32_t)p;
+}
+
+void gv_philox4x32(uint32_t out[4], const uint32_t ctr[4], const uint32_t k[2])
+{
+  uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3], k0 = k[0], k1 = k[1];
+  for (int r = 0; r < 10; r++) {
+    uint32_t hi0, lo0, hi1, lo1;
+    mulhilo(PHILOX_M0, c0, &hi0, &lo0);
+    mulhilo(PHILOX_M1, c2, &hi1, &lo1);
+    c0 = hi1 ^ c1 ^ k0;
+    c1 = lo1;
+    c2 = hi0 ^ c3 ^ k1;
+    c3 = lo0;
+    k0 += PHILOX_W0;                                 /* key schedule (bumped after the last round too: unused) */
+    k1 += PHILOX_W1;
+  }
+  out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
+/* splitmix64 finaliser: spreads the seed over all key bits. */
+static uint64_t mix64(uint64_t x)
+{
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+uint64_t gv_init_key(uint64_t seed, const char *name)
+{
+  uint64_t h = 0xcbf29ce484222325ull;                /* FNV-1a 64 */
+  for (const unsigned char *s = (const unsigned char *)name; *s; s++)
+    h = (h ^ *s) * 0x100000001b3ull;
+  return h ^ mix64(seed);
+}
+
+/* The four standard normals of Philox block `block`. */
+static void normals4(uint64_t key, uint64_t block, double z[4])
+{
+  const uint32_t k[2] = {(uint32_t)key, (uint32_t)(key >> 32)};
+  const uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), 0, 0};
+  uint32_t u[4];
+  gv_philox4x32(u, ctr, k);
+  for (int j = 0; j < 4; j += 2) {
+    double u1 = ((double)u[j] + 1.0) * 0x1p-32;      /* (0, 1]: log is finite */
+    double u2 = (double)u[j + 1] * 0x1p-32;          /* [0, 1) */
+    double r = sqrt(-2.0 * log(u1)), th = 2.0 * M_PI * u2;
+    z[j] = r * cos(th);
+    z[j + 1] = r * sin(th);
+  }
+}
+
+float gv_init_normal_at(uint64_t key, uint64_t i, float mean, float std)
+{
+  double z[4];
+  normals4(key, i >> 2, z);
+  return (float)(mean + std * z[i & 3]);
+}
+
+void gv_init_normal(float *out, size_t n, uint64_t key, uint64_t first, float mean, float std)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (size_t j = 0; j < n; j++)
+    out[j] = gv_init_normal_at(key, first + j, mean, std);
+}
+
+void gv_init_normal_block(float *out, size_t rows, size_t cols, size_t row0, size_t col0,
+                          size_t global_cols, uint64_t key, float mean, float std)
+{
+  for (size_t r = 0; r < rows; r++)
+    gv_init_normal(out + r * cols, cols, key, (uint64_t)(row0 + r) * global_cols + col0, mean, std);
+}
+
+void gv_init_fill(float *out, size_t n, float value)
+{
+  for (size_t i = 0; i < n; i++)
+    out[i] = value;
+}
