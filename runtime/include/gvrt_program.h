@@ -1,0 +1,104 @@
+/* gvrt_program.h - the contract between a generated training program and libgvrt.
+ *
+ * The compiler emits functions of one signature,
+ *     void f(void *ctx, char *const *bases, int64_t slot);
+ * ctx is the run (struct gv_run *), bases[k] the base of memory-plan arena k (enum
+ * gv_mem_kind), slot the micro-batch buffer set. The entry function gvp_describe()
+ * declares the program to the runtime with the gv_prog_* calls (plan sizes, parameters,
+ * stage functions); the runtime then owns main-level work (arguments, arenas, data, the
+ * schedule calling the stage functions, optimizer, logging, checkpoints) and the stage
+ * functions call the gv_gen_* kernels below. Every argument of these calls is a plain
+ * pointer, integer or float, so the C and LLVM emitters call them identically.
+ * Buffers are raw pointers into the plan's arenas; shapes are constants of the plan. */
+#ifndef GVRT_PROGRAM_H
+#define GVRT_PROGRAM_H
+
+#include <stdint.h>
+
+#include "gvrt.h"
+
+typedef void (*gv_prog_fn)(void *ctx, char *const *bases, int64_t slot);
+
+/* ---- describe: what the program is ---- */
+
+/* Global facts: world size, pipeline degree, this binary's micro-batch, sequence length,
+ * vocabulary, and the number of micro-batch slots the activation arena holds. */
+GV_API void gv_prog_model(void *ctx, const char *name, int64_t world, int64_t pp, int64_t micro_batch,
+                          int64_t seq, int64_t vocab, int64_t slots);
+/* Size of arena kind (enum gv_mem_kind) in bytes, as planned. */
+GV_API void gv_prog_arena(void *ctx, int64_t kind, int64_t bytes);
+/* Init kinds of parameters. */
+enum { GV_INIT_NORMAL = 0, GV_INIT_ZEROS = 1, GV_INIT_ONES = 2 };
+/* A parameter: global name and shape (rows x cols; 1-D: rows = 1), where this rank's
+ * shard sits in it (row0, col0, shard rows x cols), its offsets in the params, grads and
+ * optimizer arenas (m at moff, v at moff + shard bytes), whether it decays, and its init.
+ * stage: the pipeline stage that holds it. */
+GV_API void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols,
+                          int64_t row0, int64_t col0, int64_t shard_rows, int64_t shard_cols,
+                          int64_t poff, int64_t goff, int64_t moff, int64_t decay, int64_t init,
+                          double std);
+/* Input and output buffers of a micro-batch slot (ACTS arena offsets and slot stride):
+ * tokens i32 [B,T], labels i32 [B,T], loss f32 [1]. */
+GV_API void gv_prog_io(void *ctx, int64_t tokens_off, int64_t labels_off, int64_t loss_off,
+                       int64_t slot_stride);
+/* The functions of a pipeline stage: forward and backward of one micro-batch slot, and
+ * zeroing of the stage's gradients before a step. */
+GV_API void gv_prog_stage(void *ctx, int64_t stage, void *fwd, void *bwd, void *zero_grads);
+/* Logits of the last micro-batch's first sequence (for sampling text): f32 [T, V]. */
+GV_API void gv_prog_logits(void *ctx, int64_t logits_off, int64_t slot_stride);
+
+/* ---- kernels called by stage functions (shapes: see gvrt.h's backend table) ---- */
+
+GV_API void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N);
+GV_API void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,
+                              int64_t M, int64_t K, int64_t N, int64_t flags);
+/* ids NULL: learned positions (row % T). accumulate: y += table rows. */
+GV_API void gv_gen_embedding_fwd(void *ctx, void *y, void *ids, void *table, int64_t M, int64_t T,
+                                 int64_t V, int64_t C, int64_t accumulate);
+GV_API void gv_gen_embedding_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t M, int64_t T,
+                                 int64_t V, int64_t C, int64_t flags);
+GV_API void gv_gen_layernorm_fwd(void *ctx, void *y, void *mean, void *rstd, void *x, void *w, void *b,
+                                 int64_t M, int64_t C, float eps);
+GV_API void gv_gen_layernorm_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,
+                                 void *mean, void *rstd, int64_t M, int64_t C, int64_t flags);
+GV_API void gv_gen_rmsnorm_fwd(void *ctx, void *y, void *rstd, void *x, void *w, int64_t M, int64_t C,
+                               float eps);
+GV_API void gv_gen_rmsnorm_bwd(void *ctx, void *dx, void *dw, void *dy, void *x, void *w, void *rstd,
+                               int64_t M, int64_t C, int64_t flags);
+GV_API void gv_gen_gelu_fwd(void *ctx, void *y, void *x, int64_t n, int64_t tanh_form);
+GV_API void gv_gen_gelu_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t tanh_form,
+                            int64_t flags);
+GV_API void gv_gen_silu_fwd(void *ctx, void *y, void *x, int64_t n);
+GV_API void gv_gen_silu_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t flags);
+GV_API void gv_gen_mul_fwd(void *ctx, void *y, void *a, void *b, int64_t n);
+/* da or db may be NULL (no gradient wanted). */
+GV_API void gv_gen_mul_bwd(void *ctx, void *da, void *db, void *dy, void *a, void *b, int64_t n,
+                           int64_t flags);
+GV_API void gv_gen_add_fwd(void *ctx, void *y, void *a, void *b, int64_t n);
+/* dst = src (accumulate 0) or dst += src (accumulate 1): gradient fan-in. */
+GV_API void gv_gen_grad(void *ctx, void *dst, void *src, int64_t n, int64_t accumulate);
+GV_API void gv_gen_rope_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t H, int64_t D,
+                            float base);
+GV_API void gv_gen_rope_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T, int64_t H, int64_t D,
+                            float base, int64_t flags);
+GV_API void gv_gen_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, int64_t B,
+                                 int64_t T, int64_t H, int64_t KV, int64_t D, int64_t causal);
+GV_API void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, void *q, void *k,
+                                 void *v, void *o, void *lse, int64_t B, int64_t T, int64_t H,
+                                 int64_t KV, int64_t D, int64_t causal, int64_t flags);
+/* site: a constant distinguishing dropout sites; the mask is keyed by (seed, step, slot, site). */
+GV_API void gv_gen_dropout_fwd(void *ctx, void *y, void *x, int64_t n, float p, int64_t site);
+GV_API void gv_gen_dropout_bwd(void *ctx, void *dx, void *dy, int64_t n, float p, int64_t site,
+                               int64_t flags);
+/* Loss of the micro-batch, scaled by the run's 1 / (tokens in the global batch). */
+GV_API void gv_gen_xent_fwd(void *ctx, void *loss, void *lse, void *logits, void *targets, int64_t M,
+                            int64_t V);
+GV_API void gv_gen_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M,
+                            int64_t V);
+GV_API void gv_gen_fill(void *ctx, void *x, int64_t n, float value);
+
+/* ---- the runtime's main: parse arguments, run the program described by describe ---- */
+
+GV_API int gv_main(int argc, char **argv, gv_prog_fn describe);
+
+#endif

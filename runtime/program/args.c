@@ -1,0 +1,149 @@
+/* args.c - the training binary's command line. Megatron/Galvatron names are accepted
+ * with '_' or '-' (--lr_warmup_iters and --lr-warmup-iters); --help lists them all. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "program/run.h"
+
+enum kind { K_INT, K_DBL, K_STR, K_U64, K_FLAG };
+struct opt { const char *names; enum kind kind; size_t off; const char *help; };
+
+#define O(field) offsetof(struct gv_run_args, field)
+static const struct opt opts[] = {
+  {"data|data_path", K_STR, O(data), "Megatron dataset prefix (PREFIX.bin/.idx)"},
+  {"batch_from", K_STR, O(batch_from), "train on the fixed batch of a fixture file (testing)"},
+  {"init_from", K_STR, O(init_from), "initial weights from a checkpoint or fixture file"},
+  {"iters|train_iters", K_INT, O(iters), "training steps (default 100)"},
+  {"global_train_batch_size|global_batch_size", K_INT, O(global_batch), "samples per step, all ranks"},
+  {"lr", K_DBL, O(lr), "peak learning rate (default 1e-3)"},
+  {"min_lr", K_DBL, O(min_lr), "final learning rate (default 0)"},
+  {"warmup|lr_warmup_iters", K_INT, O(warmup), "linear warmup steps (default 0)"},
+  {"lr_decay_style", K_STR, O(lr_decay_style), "cosine (default), linear or constant"},
+  {"lr_decay_iters", K_INT, O(lr_decay_iters), "step at which decay reaches min_lr (default iters)"},
+  {"weight_decay", K_DBL, O(weight_decay), "decoupled weight decay (default 0.1)"},
+  {"adam_beta1", K_DBL, O(beta1), "AdamW beta1 (default 0.9)"},
+  {"adam_beta2", K_DBL, O(beta2), "AdamW beta2 (default 0.95)"},
+  {"adam_eps", K_DBL, O(eps), "AdamW epsilon (default 1e-8)"},
+  {"clip_grad", K_DBL, O(clip_grad), "global gradient-norm clip, 0 = off (default 1.0)"},
+  {"decay_all", K_FLAG, O(decay_all), "decay 1-D parameters (norms, biases) too"},
+  {"seed", K_U64, O(seed), "seed of init, data order and dropout (default 1234)"},
+  {"log_interval", K_INT, O(log_interval), "steps between log lines (default 1)"},
+  {"eval_interval", K_INT, O(eval_interval), "steps between validation losses, 0 = off"},
+  {"eval_iters", K_INT, O(eval_iters), "batches per validation (default 4)"},
+  {"save", K_STR, O(save), "checkpoint folder to write"},
+  {"save_interval", K_INT, O(save_interval), "steps between checkpoints (default: at the end)"},
+  {"load", K_STR, O(load), "checkpoint folder to resume from"},
+  {"sample", K_INT, O(sample_tokens), "greedy-decode this many tokens at the end"},
+  {"prompt", K_STR, O(prompt), "prompt text for --sample (byte tokens)"},
+  {"device", K_STR, O(device), "cpu (default) or cuda"},
+  {"dump", K_STR, O(dump), "write step-0 logits and gradients to this file (testing)"},
+  {"quiet", K_FLAG, O(quiet), "only the final summary"},
+};
+#undef O
+
+static int name_matches(const char *names, const char *arg)
+{
+  size_t n = strlen(arg);
+  for (const char *p = names; *p;) {
+    const char *bar = strchr(p, '|');
+    size_t len = bar ? (size_t)(bar - p) : strlen(p);
+    int same = len == n;
+    for (size_t i = 0; same && i < n; i++)
+      same = p[i] == arg[i] || (p[i] == '_' && arg[i] == '-');
+    if (same)
+      return 1;
+    p += len + (bar ? 1 : 0);
+  }
+  return 0;
+}
+
+void gv_run_usage(FILE *f, const char *prog, const char *model)
+{
+  fprintf(f, "usage: %s [options]\n\nTrains %s, as compiled by gvc. Options:\n", prog, model ? model : "the model");
+  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+    char names[96] = "--";
+    strncat(names, opts[i].names, sizeof names - 3);
+    for (char *p = names; *p; p++)
+      if (*p == '|')
+        *p = ',';
+    fprintf(f, "  %-44s %s\n", names, opts[i].help);
+  }
+}
+
+static void defaults(struct gv_run_args *a)
+{
+  memset(a, 0, sizeof *a);
+  a->iters = 100;
+  a->lr = 1e-3;
+  a->weight_decay = 0.1;
+  a->beta1 = 0.9;
+  a->beta2 = 0.95;
+  a->eps = 1e-8;
+  a->clip_grad = 1.0;
+  a->seed = 1234;
+  a->log_interval = 1;
+  a->eval_iters = 4;
+  a->lr_decay_style = "cosine";
+  a->device = "cpu";
+}
+
+/* 0: parsed; 1: --help printed; -1: error printed. */
+int gv_run_parse_args(struct gv_run_args *a, int argc, char **argv, const char *model)
+{
+  defaults(a);
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+      gv_run_usage(stdout, argv[0], model);
+      return 1;
+    }
+    if (strncmp(arg, "--", 2)) {
+      fprintf(stderr, "%s: error: unexpected argument '%s' (see --help)\n", argv[0], arg);
+      return -1;
+    }
+    char name[128];
+    const char *eq = strchr(arg, '=');
+    snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - arg - 2 : (long)strlen(arg + 2)), arg + 2);
+    const struct opt *o = NULL;
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !o; k++)
+      if (name_matches(opts[k].names, name))
+        o = &opts[k];
+    if (!o) {
+      fprintf(stderr, "%s: error: unknown option '--%s' (see --help)\n", argv[0], name);
+      return -1;
+    }
+    char *field = (char *)a + o->off;
+    if (o->kind == K_FLAG) {
+      *(int *)field = 1;
+      continue;
+    }
+    const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+    if (!val) {
+      fprintf(stderr, "%s: error: option '--%s' needs a value\n", argv[0], name);
+      return -1;
+    }
+    char *end = NULL;
+    switch (o->kind) {
+    case K_INT: *(int *)field = (int)strtol(val, &end, 10); break;
+    case K_DBL: *(double *)field = strtod(val, &end); break;
+    case K_U64: *(uint64_t *)field = strtoull(val, &end, 10); break;
+    case K_STR: *(const char **)field = val; end = (char *)val + strlen(val); break;
+    case K_FLAG: break;
+    }
+    if (!end || *end || end == val) {
+      fprintf(stderr, "%s: error: bad value '%s' for '--%s'\n", argv[0], val, name);
+      return -1;
+    }
+  }
+  if (strcmp(a->lr_decay_style, "cosine") && strcmp(a->lr_decay_style, "linear") &&
+      strcmp(a->lr_decay_style, "constant")) {
+    fprintf(stderr, "%s: error: --lr_decay_style must be cosine, linear or constant\n", argv[0]);
+    return -1;
+  }
+  if (a->iters < 0 || a->warmup < 0 || a->log_interval < 1) {
+    fprintf(stderr, "%s: error: --iters and --warmup must be >= 0, --log_interval >= 1\n", argv[0]);
+    return -1;
+  }
+  return 0;
+}

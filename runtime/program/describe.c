@@ -1,0 +1,65 @@
+/* describe.c - the gv_prog_* calls by which a generated program's gvp_describe()
+ * declares itself to the runtime (gvrt_program.h). They only record into the run. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "program/run.h"
+
+void gv_prog_model(void *ctx, const char *name, int64_t world, int64_t pp, int64_t micro_batch, int64_t seq,
+                   int64_t vocab, int64_t slots)
+{
+  struct gv_run *r = ctx;
+  r->model = name;
+  r->world_size = world;
+  r->pp = pp;
+  r->micro_batch = micro_batch;
+  r->seq = seq;
+  r->vocab = vocab;
+  r->slots = slots;
+}
+
+void gv_prog_arena(void *ctx, int64_t kind, int64_t bytes)
+{
+  struct gv_run *r = ctx;
+  GV_CHECK(kind >= 0 && kind < GV_MEM_KINDS, "arena kind %lld out of range", (long long)kind);
+  r->plan.arena_bytes[kind] = (size_t)bytes;
+}
+
+void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols, int64_t row0,
+                   int64_t col0, int64_t shard_rows, int64_t shard_cols, int64_t poff, int64_t goff, int64_t moff,
+                   int64_t decay, int64_t init, double std)
+{
+  struct gv_run *r = ctx;
+  if (r->nparams == r->cap_params) {
+    r->cap_params = r->cap_params ? 2 * r->cap_params : 64;
+    r->params = realloc(r->params, sizeof *r->params * (size_t)r->cap_params);
+    GV_CHECK(r->params != NULL, "out of host memory");
+  }
+  r->params[r->nparams++] = (struct gv_run_param){name, stage, rows, cols, row0, col0, shard_rows, shard_cols,
+                                                  poff, goff, moff, decay, init, std};
+}
+
+void gv_prog_io(void *ctx, int64_t tokens_off, int64_t labels_off, int64_t loss_off, int64_t slot_stride)
+{
+  struct gv_run *r = ctx;
+  r->tokens_off = tokens_off;
+  r->labels_off = labels_off;
+  r->loss_off = loss_off;
+  r->io_stride = slot_stride;
+}
+
+void gv_prog_stage(void *ctx, int64_t stage, void *fwd, void *bwd, void *zero_grads)
+{
+  struct gv_run *r = ctx;
+  GV_CHECK(stage >= 0 && stage < 64, "stage %lld out of range", (long long)stage);
+  r->stages[stage] = (struct gv_run_stage){(gv_prog_fn)fwd, (gv_prog_fn)bwd, (gv_prog_fn)zero_grads};
+  if (stage + 1 > r->nstages)
+    r->nstages = (int)stage + 1;
+}
+
+void gv_prog_logits(void *ctx, int64_t logits_off, int64_t slot_stride)
+{
+  struct gv_run *r = ctx;
+  r->logits_off = logits_off;
+  r->logits_stride = slot_stride;
+}

@@ -1,0 +1,195 @@
+/* gen_ops.c - the kernel calls of generated programs (gvrt_program.h): each wraps raw
+ * plan pointers and constant dims into tensors and calls the checked dispatcher of the
+ * run's backend, so generated code never builds a struct. */
+#include "program/run.h"
+
+static struct gv_tensor t1(void *p, enum gv_dtype t, int64_t n) { return gv_tensor_4d(p, t, n, 0, 0, 0); }
+static struct gv_tensor t2(void *p, enum gv_dtype t, int64_t a, int64_t b) { return gv_tensor_4d(p, t, a, b, 0, 0); }
+static struct gv_tensor t3(void *p, enum gv_dtype t, int64_t a, int64_t b, int64_t c) { return gv_tensor_4d(p, t, a, b, c, 0); }
+static struct gv_tensor t4(void *p, enum gv_dtype t, int64_t a, int64_t b, int64_t c, int64_t d) { return gv_tensor_4d(p, t, a, b, c, d); }
+static struct gv_backend *be_of(void *ctx) { return &((struct gv_run *)ctx)->be; }
+#define F32 GV_DTYPE_F32
+#define I32 GV_DTYPE_I32
+
+void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
+{
+  struct gv_tensor Y = t2(y, F32, M, N), X = t2(x, F32, M, K), W = t2(w, F32, N, K), B = t1(b, F32, N);
+  gv_linear_fwd(be_of(ctx), &Y, &X, &W, b ? &B : NULL);
+}
+
+void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w, int64_t M, int64_t K,
+                       int64_t N, int64_t flags)
+{
+  struct gv_tensor DX = t2(dx, F32, M, K), DW = t2(dw, F32, N, K), DB = t1(db, F32, N), DY = t2(dy, F32, M, N),
+                   X = t2(x, F32, M, K), W = t2(w, F32, N, K);
+  gv_linear_bwd(be_of(ctx), dx ? &DX : NULL, dw ? &DW : NULL, db ? &DB : NULL, &DY, &X, &W, (int)flags);
+}
+
+void gv_gen_embedding_fwd(void *ctx, void *y, void *ids, void *table, int64_t M, int64_t T, int64_t V, int64_t C,
+                          int64_t accumulate)
+{
+  struct gv_tensor Y = t3(y, F32, M / T, T, C), I = t2(ids, I32, M / T, T), TB = t2(table, F32, V, C);
+  gv_embedding_fwd(be_of(ctx), &Y, ids ? &I : NULL, &TB, 0, (int)accumulate);
+}
+
+void gv_gen_embedding_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t M, int64_t T, int64_t V, int64_t C,
+                          int64_t flags)
+{
+  struct gv_tensor DT = t2(dtable, F32, V, C), DY = t3(dy, F32, M / T, T, C), I = t2(ids, I32, M / T, T);
+  gv_embedding_bwd(be_of(ctx), &DT, &DY, ids ? &I : NULL, 0, (int)flags);
+}
+
+void gv_gen_layernorm_fwd(void *ctx, void *y, void *mean, void *rstd, void *x, void *w, void *b, int64_t M,
+                          int64_t C, float eps)
+{
+  struct gv_tensor Y = t2(y, F32, M, C), MU = t1(mean, F32, M), RS = t1(rstd, F32, M), X = t2(x, F32, M, C),
+                   W = t1(w, F32, C), B = t1(b, F32, C);
+  gv_layernorm_fwd(be_of(ctx), &Y, &MU, &RS, &X, &W, &B, eps);
+}
+
+void gv_gen_layernorm_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w, void *mean,
+                          void *rstd, int64_t M, int64_t C, int64_t flags)
+{
+  struct gv_tensor DX = t2(dx, F32, M, C), DW = t1(dw, F32, C), DB = t1(db, F32, C), DY = t2(dy, F32, M, C),
+                   X = t2(x, F32, M, C), W = t1(w, F32, C), MU = t1(mean, F32, M), RS = t1(rstd, F32, M);
+  gv_layernorm_bwd(be_of(ctx), &DX, &DW, &DB, &DY, &X, &W, &MU, &RS, (int)flags);
+}
+
+void gv_gen_rmsnorm_fwd(void *ctx, void *y, void *rstd, void *x, void *w, int64_t M, int64_t C, float eps)
+{
+  struct gv_tensor Y = t2(y, F32, M, C), RS = t1(rstd, F32, M), X = t2(x, F32, M, C), W = t1(w, F32, C);
+  gv_rmsnorm_fwd(be_of(ctx), &Y, &RS, &X, &W, eps);
+}
+
+void gv_gen_rmsnorm_bwd(void *ctx, void *dx, void *dw, void *dy, void *x, void *w, void *rstd, int64_t M,
+                        int64_t C, int64_t flags)
+{
+  struct gv_tensor DX = t2(dx, F32, M, C), DW = t1(dw, F32, C), DY = t2(dy, F32, M, C), X = t2(x, F32, M, C),
+                   W = t1(w, F32, C), RS = t1(rstd, F32, M);
+  gv_rmsnorm_bwd(be_of(ctx), &DX, &DW, &DY, &X, &W, &RS, (int)flags);
+}
+
+void gv_gen_gelu_fwd(void *ctx, void *y, void *x, int64_t n, int64_t tanh_form)
+{
+  struct gv_tensor Y = t1(y, F32, n), X = t1(x, F32, n);
+  gv_gelu_fwd(be_of(ctx), &Y, &X, (int)tanh_form);
+}
+
+void gv_gen_gelu_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t tanh_form, int64_t flags)
+{
+  struct gv_tensor DX = t1(dx, F32, n), DY = t1(dy, F32, n), X = t1(x, F32, n);
+  gv_gelu_bwd(be_of(ctx), &DX, &DY, &X, (int)tanh_form, (int)flags);
+}
+
+void gv_gen_silu_fwd(void *ctx, void *y, void *x, int64_t n)
+{
+  struct gv_tensor Y = t1(y, F32, n), X = t1(x, F32, n);
+  gv_silu_fwd(be_of(ctx), &Y, &X);
+}
+
+void gv_gen_silu_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t flags)
+{
+  struct gv_tensor DX = t1(dx, F32, n), DY = t1(dy, F32, n), X = t1(x, F32, n);
+  gv_silu_bwd(be_of(ctx), &DX, &DY, &X, (int)flags);
+}
+
+void gv_gen_mul_fwd(void *ctx, void *y, void *a, void *b, int64_t n)
+{
+  struct gv_tensor Y = t1(y, F32, n), A = t1(a, F32, n), B = t1(b, F32, n);
+  gv_mul_fwd(be_of(ctx), &Y, &A, &B);
+}
+
+void gv_gen_mul_bwd(void *ctx, void *da, void *db, void *dy, void *a, void *b, int64_t n, int64_t flags)
+{
+  struct gv_tensor DA = t1(da, F32, n), DB = t1(db, F32, n), DY = t1(dy, F32, n), A = t1(a, F32, n),
+                   B = t1(b, F32, n);
+  gv_mul_bwd(be_of(ctx), da ? &DA : NULL, db ? &DB : NULL, &DY, &A, &B, (int)flags);
+}
+
+void gv_gen_add_fwd(void *ctx, void *y, void *a, void *b, int64_t n)
+{
+  struct gv_tensor Y = t1(y, F32, n), A = t1(a, F32, n), B = t1(b, F32, n);
+  gv_add_fwd(be_of(ctx), &Y, &A, &B);
+}
+
+void gv_gen_grad(void *ctx, void *dst, void *src, int64_t n, int64_t accumulate)
+{
+  struct gv_tensor D = t1(dst, F32, n), S = t1(src, F32, n);
+  if (accumulate)
+    gv_axpy(be_of(ctx), &D, 1.0f, &S);
+  else
+    gv_copy(be_of(ctx), &D, &S);
+}
+
+void gv_gen_rope_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t H, int64_t D, float base)
+{
+  struct gv_tensor Y = t4(y, F32, B, T, H, D), X = t4(x, F32, B, T, H, D);
+  gv_rope_fwd(be_of(ctx), &Y, &X, base, 0);
+}
+
+void gv_gen_rope_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T, int64_t H, int64_t D, float base,
+                     int64_t flags)
+{
+  struct gv_tensor DX = t4(dx, F32, B, T, H, D), DY = t4(dy, F32, B, T, H, D);
+  gv_rope_bwd(be_of(ctx), &DX, &DY, base, 0, (int)flags);
+}
+
+void gv_gen_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, int64_t B, int64_t T,
+                          int64_t H, int64_t KV, int64_t D, int64_t causal)
+{
+  struct gv_tensor O = t4(o, F32, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, F32, B, T, H, D),
+                   K = t4(k, F32, B, T, KV, D), V = t4(v, F32, B, T, KV, D);
+  gv_attention_fwd(be_of(ctx), &O, &L, &Q, &K, &V, (int)causal);
+}
+
+void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, void *q, void *k, void *v, void *o,
+                          void *lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, int64_t causal,
+                          int64_t flags)
+{
+  struct gv_tensor DQ = t4(dq, F32, B, T, H, D), DK = t4(dk, F32, B, T, KV, D), DV = t4(dv, F32, B, T, KV, D),
+                   DO = t4(dout, F32, B, T, H, D), Q = t4(q, F32, B, T, H, D), K = t4(k, F32, B, T, KV, D),
+                   V = t4(v, F32, B, T, KV, D), O = t4(o, F32, B, T, H, D), L = t3(lse, F32, B, H, T);
+  gv_attention_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags);
+}
+
+/* The dropout stream of a site: unique per (seed, step, slot, site), so recompute and
+ * backward regenerate the forward's mask. */
+static uint64_t dropout_offset(const struct gv_run *r, int64_t site, int64_t n)
+{
+  return ((uint64_t)r->step * 4096u + (uint64_t)site) * (uint64_t)(n > 0 ? n : 1);
+}
+
+void gv_gen_dropout_fwd(void *ctx, void *y, void *x, int64_t n, float p, int64_t site)
+{
+  struct gv_run *r = ctx;
+  struct gv_tensor Y = t1(y, F32, n), X = t1(x, F32, n);
+  gv_dropout_fwd(&r->be, &Y, &X, p, r->args.seed, dropout_offset(r, site, n));
+}
+
+void gv_gen_dropout_bwd(void *ctx, void *dx, void *dy, int64_t n, float p, int64_t site, int64_t flags)
+{
+  struct gv_run *r = ctx;
+  struct gv_tensor DX = t1(dx, F32, n), DY = t1(dy, F32, n);
+  gv_dropout_bwd(&r->be, &DX, &DY, p, r->args.seed, dropout_offset(r, site, n), (int)flags);
+}
+
+void gv_gen_xent_fwd(void *ctx, void *loss, void *lse, void *logits, void *targets, int64_t M, int64_t V)
+{
+  struct gv_run *r = ctx;
+  struct gv_tensor L = t1(loss, F32, 1), S = t1(lse, F32, M), X = t2(logits, F32, M, V), T = t1(targets, I32, M);
+  gv_xent_fwd(&r->be, &L, &S, &X, &T, r->loss_scale);
+}
+
+void gv_gen_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M, int64_t V)
+{
+  struct gv_run *r = ctx;
+  struct gv_tensor D = t2(dlogits, F32, M, V), X = t2(logits, F32, M, V), S = t1(lse, F32, M),
+                   T = t1(targets, I32, M);
+  gv_xent_bwd(&r->be, &D, &X, &S, &T, r->loss_scale);
+}
+
+void gv_gen_fill(void *ctx, void *x, int64_t n, float value)
+{
+  struct gv_tensor X = t1(x, F32, n);
+  gv_fill(be_of(ctx), &X, value);
+}

@@ -1,0 +1,283 @@
+/* run.c - gv_main: the training loop every generated program runs. The program's
+ * gvp_describe() declares the plan and its stage functions; this file allocates the
+ * plan's arenas once, initialises parameters by global name (the same values for every
+ * strategy), feeds micro-batches, calls the stage functions, clips, steps AdamW, logs,
+ * evaluates, samples text and writes checkpoints. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "program/run.h"
+#include "program/tensorfile.h"
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *param_ptr(struct gv_run *r, const struct gv_run_param *p) { return (float *)(r->bases[GV_MEM_PARAMS] + p->poff); }
+static float *grad_ptr(struct gv_run *r, const struct gv_run_param *p) { return (float *)(r->bases[GV_MEM_GRADS] + p->goff); }
+static size_t shard_numel(const struct gv_run_param *p) { return (size_t)(p->shard_rows * p->shard_cols); }
+
+/* ---- parameters ---- */
+
+static void init_params(struct gv_run *r)
+{
+  for (int i = 0; i < r->nparams; i++) {
+    const struct gv_run_param *p = &r->params[i];
+    float *w = param_ptr(r, p);
+    if (p->init == GV_INIT_ZEROS || p->init == GV_INIT_ONES)
+      gv_init_fill(w, shard_numel(p), p->init == GV_INIT_ONES ? 1.0f : 0.0f);
+    else
+      gv_init_normal_block(w, (size_t)p->shard_rows, (size_t)p->shard_cols, (size_t)p->row0, (size_t)p->col0,
+                           (size_t)p->cols, gv_init_key(r->args.seed, p->name), 0.0f, (float)p->std);
+  }
+}
+
+/* Copy this rank's shard of a global rows x cols record into the parameter. */
+static void load_shard(struct gv_run *r, const struct gv_run_param *p, const float *global, float *dst)
+{
+  for (int64_t i = 0; i < p->shard_rows; i++)
+    memcpy(dst + i * p->shard_cols, global + (p->row0 + i) * p->cols + p->col0, sizeof(float) * (size_t)p->shard_cols);
+}
+
+static void init_from_file(struct gv_run *r, const char *path)
+{
+  struct gv_tf tf;
+  char err[512], key[512];
+  if (gv_tf_read(&tf, path, err, sizeof err))
+    gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", err);
+  for (int i = 0; i < r->nparams; i++) {
+    const struct gv_run_param *p = &r->params[i];
+    snprintf(key, sizeof key, "param/%s", p->name);
+    const struct gv_tf_record *rec = gv_tf_find(&tf, key);
+    if (!rec || rec->dtype != GV_TF_F32 || rec->numel != (size_t)(p->rows * p->cols))
+      gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s: no f32 record '%s' with %lld elements", path, key,
+                (long long)(p->rows * p->cols));
+    load_shard(r, p, rec->data, param_ptr(r, p));
+  }
+  gv_tf_free(&tf);
+}
+
+/* ---- data ---- */
+
+struct fixed_batch { struct gv_tf tf; const int32_t *tokens, *labels; int64_t rows, cols; };
+
+static void load_micro_batch(struct gv_run *r, struct fixed_batch *fb, int64_t first_sample, int64_t slot)
+{
+  int32_t *tok = (int32_t *)(r->bases[GV_MEM_ACTS] + r->tokens_off + slot * r->io_stride);
+  int32_t *lab = (int32_t *)(r->bases[GV_MEM_ACTS] + r->labels_off + slot * r->io_stride);
+  int64_t B = r->micro_batch, T = r->seq;
+  if (fb->tokens) {
+    for (int64_t b = 0; b < B; b++) {
+      int64_t row = (first_sample + b) % fb->rows;
+      memcpy(tok + b * T, fb->tokens + row * fb->cols, sizeof(int32_t) * (size_t)T);
+      memcpy(lab + b * T, fb->labels + row * fb->cols, sizeof(int32_t) * (size_t)T);
+    }
+    return;
+  }
+  int32_t *buf = malloc(sizeof(int32_t) * (size_t)(T + 1));
+  for (int64_t b = 0; b < B; b++) {
+    gv_run_data_sample(r, first_sample + b, buf);
+    memcpy(tok + b * T, buf, sizeof(int32_t) * (size_t)T);
+    memcpy(lab + b * T, buf + 1, sizeof(int32_t) * (size_t)T);
+  }
+  free(buf);
+}
+
+static void open_fixed_batch(struct gv_run *r, struct fixed_batch *fb)
+{
+  char err[512];
+  memset(fb, 0, sizeof *fb);
+  if (!r->args.batch_from)
+    return;
+  if (gv_tf_read(&fb->tf, r->args.batch_from, err, sizeof err))
+    gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s", err);
+  const struct gv_tf_record *t = gv_tf_find(&fb->tf, "tokens"), *l = gv_tf_find(&fb->tf, "labels");
+  if (!t || !l || t->dtype != GV_TF_I32 || t->ndim != 2 || t->numel != l->numel || t->dims[1] < r->seq)
+    gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s: needs i32 'tokens' and 'labels' [rows, >= %lld]",
+              r->args.batch_from, (long long)r->seq);
+  fb->tokens = t->data;
+  fb->labels = l->data;
+  fb->rows = t->dims[0];
+  fb->cols = t->dims[1];
+}
+
+/* ---- one step ---- */
+
+static double run_micro_batches(struct gv_run *r, struct fixed_batch *fb, int step, int backward)
+{
+  const struct gv_run_stage *s = &r->stages[0];
+  int64_t local = r->args.global_batch / r->micro_batch;
+  double loss = 0;
+  for (int64_t m = 0; m < local; m++) {
+    load_micro_batch(r, fb, (int64_t)step * r->args.global_batch + m * r->micro_batch, 0);
+    s->fwd(r, r->bases, 0);
+    loss += *(float *)(r->bases[GV_MEM_ACTS] + r->loss_off);
+    if (backward)
+      s->bwd(r, r->bases, 0);
+  }
+  return loss;
+}
+
+static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step)
+{
+  double sq = 0;
+  for (int i = 0; i < r->nparams; i++)
+    sq += gv_optim_sq_sum(grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]));
+  double norm = sqrt(sq);
+  if (r->args.clip_grad > 0) {
+    float coef = gv_optim_clip_coef(norm, (float)r->args.clip_grad);
+    if (coef < 1.0f)
+      for (int i = 0; i < r->nparams; i++)
+        gv_optim_scale(grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), coef);
+  }
+  struct gv_adamw opt = {(float)r->args.beta1, (float)r->args.beta2, (float)r->args.eps, (float)r->args.weight_decay};
+  float lr = (float)gv_lr_at(sched, step);
+  for (int i = 0; i < r->nparams; i++) {
+    const struct gv_run_param *p = &r->params[i];
+    size_t n = shard_numel(p);
+    float *m = (float *)(r->bases[GV_MEM_OPTIM] + p->moff), *v = m + n;
+    int decay = r->args.decay_all || p->decay;
+    gv_optim_adamw_step(&opt, param_ptr(r, p), grad_ptr(r, p), m, v, n, step + 1, lr, decay);
+  }
+  return norm;
+}
+
+/* ---- outputs: dump, checkpoints, samples ---- */
+
+static void dump_state(struct gv_run *r, const char *path, double loss)
+{
+  int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
+  FILE *f = gv_tf_begin(path, header);
+  int count = 0, ok = f != NULL;
+  char key[512];
+  int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->vocab};
+  if (ok && r->logits_stride) {
+    ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, r->bases[GV_MEM_ACTS] + r->logits_off);
+    count++;
+  }
+  ok = ok && !gv_tf_put(f, "loss", GV_TF_F64, 1, &one, &loss);
+  count++;
+  for (int i = 0; ok && i < r->nparams; i++) {
+    const struct gv_run_param *p = &r->params[i];
+    int64_t dims[2] = {p->shard_rows, p->shard_cols};
+    snprintf(key, sizeof key, "grad/%s", p->name);
+    ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims, grad_ptr(r, p));
+    count++;
+  }
+  if (!ok || gv_tf_commit(f, path, count))
+    gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "%s: cannot write", path);
+}
+
+static void greedy_sample(struct gv_run *r, struct fixed_batch *fb)
+{
+  if (!r->logits_stride || r->args.sample_tokens <= 0)
+    return;
+  int64_t T = r->seq, V = r->vocab;
+  int32_t *tok = (int32_t *)(r->bases[GV_MEM_ACTS] + r->tokens_off);
+  const float *logits = (const float *)(r->bases[GV_MEM_ACTS] + r->logits_off);
+  const char *prompt = r->args.prompt ? r->args.prompt : "The ";
+  int64_t n = (int64_t)strlen(prompt);
+  if (n > T - 1)
+    n = T - 1;
+  memset(tok, 0, sizeof(int32_t) * (size_t)(r->micro_batch * T));
+  for (int64_t i = 0; i < n; i++)
+    tok[i] = (unsigned char)prompt[i] % V;
+  printf("sample> %.*s", (int)n, prompt);
+  for (int64_t pos = n; pos < T && pos - n < r->args.sample_tokens; pos++) {
+    r->stages[0].fwd(r, r->bases, 0);
+    const float *row = logits + (pos - 1) * V;
+    int64_t best = 0;
+    for (int64_t v = 1; v < V; v++)
+      if (row[v] > row[best])
+        best = v;
+    tok[pos] = (int32_t)best;
+    putchar(best >= 32 && best < 127 ? (int)best : best == '\n' ? '\n' : '?');
+  }
+  putchar('\n');
+  (void)fb;
+}
+
+/* ---- main ---- */
+
+static void check_program(struct gv_run *r)
+{
+  if (!r->nstages || !r->stages[0].fwd)
+    gv_fatalf(__FILE__, __LINE__, "gvp_describe", "gvrt", "the program declared no stage functions");
+  if (r->args.global_batch <= 0)
+    r->args.global_batch = (int)r->micro_batch;
+  if (r->args.global_batch % r->micro_batch)
+    gv_fatalf(__FILE__, __LINE__, "--global_train_batch_size", "gvrt",
+              "global batch %d is not a multiple of the compiled micro-batch %lld", r->args.global_batch,
+              (long long)r->micro_batch);
+}
+
+int gv_main(int argc, char **argv, gv_prog_fn describe)
+{
+  struct gv_run r;
+  memset(&r, 0, sizeof r);
+  r.world = gv_comm_init_world(&argc, &argv, NULL);
+  gv_log_set_rank(gv_comm_rank(r.world), gv_comm_size(r.world));
+  describe(&r, NULL, 0);
+  int rc = gv_run_parse_args(&r.args, argc, argv, r.model);
+  if (rc) {
+    gv_comm_free_world(&r.world);
+    return rc < 0 ? 1 : 0;
+  }
+  if (gv_comm_size(r.world) != r.world_size)
+    gv_fatalf(__FILE__, __LINE__, "gv_main", "gvrt",
+              "this program was compiled for %lld ranks but runs with %d; recompile with --num_nodes/--num_gpus_per_node",
+              (long long)r.world_size, gv_comm_size(r.world));
+  check_program(&r);
+  gv_backend_init(&r.be, r.args.device, 0);
+  gv_arenas_init(&r.arenas, &r.be, &r.plan);
+  for (int k = 0; k < GV_MEM_KINDS; k++)
+    r.bases[k] = r.arenas.base[k];
+  if (r.args.init_from)
+    init_from_file(&r, r.args.init_from);
+  else
+    init_params(&r);
+  struct fixed_batch fb;
+  open_fixed_batch(&r, &fb);
+  if (!fb.tokens)
+    gv_run_data_open(&r);
+
+  struct gv_lr_schedule sched = {r.args.lr, r.args.min_lr, r.args.warmup,
+                                 r.args.lr_decay_iters ? r.args.lr_decay_iters : r.args.iters,
+                                 !strcmp(r.args.lr_decay_style, "linear") ? GV_LR_LINEAR
+                                 : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
+  size_t planned = 0;
+  for (int k = 0; k < GV_MEM_KINDS; k++)
+    planned += r.plan.arena_bytes[k];
+  r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)r.seq);
+  double t_start = now_s(), loss = 0;
+  for (int step = 0; step < r.args.iters; step++) {
+    double t0 = now_s();
+    r.step = step;
+    r.stages[0].zero_grads(&r, r.bases, 0);
+    loss = run_micro_batches(&r, &fb, step, 1);
+    if (step == 0 && r.args.dump)
+      dump_state(&r, r.args.dump, loss);
+    double norm = clip_and_step(&r, &sched, step);
+    double dt = now_s() - t0;
+    if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
+      gv_log0(GV_LOG_INFO, "step %d/%d | loss %.9g | lr %.4e | grad_norm %.6g | %.1f ms/step | %.0f tokens/s | mem %.2f/%.2f MiB (used/planned) | ETA %.0fs",
+              step, r.args.iters, loss, gv_lr_at(&sched, step), norm, 1e3 * dt,
+              (double)r.args.global_batch * (double)r.seq / dt, (double)r.be.allocated_bytes / 1048576.0,
+              (double)planned / 1048576.0, (now_s() - t_start) / (step + 1) * (r.args.iters - step - 1));
+  }
+  gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g", r.args.iters, now_s() - t_start, loss);
+  greedy_sample(&r, &fb);
+  if (fb.tokens)
+    gv_tf_free(&fb.tf);
+  gv_arenas_free(&r.arenas);
+  gv_backend_free(&r.be);
+  free(r.params);
+  gv_comm_free_world(&r.world);
+  return 0;
+}

@@ -1,0 +1,58 @@
+/* run.h - the state of one training run (the ctx every generated function receives):
+ * the backend, the arenas of the plan, the program's description, the data, the
+ * optimizer and the step being run. Internal to runtime/program/. */
+#ifndef GV_RUN_H
+#define GV_RUN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gvrt.h"
+#include "gvrt_comm.h"
+#include "gvrt_program.h"
+
+struct gv_run_param {
+  const char *name;
+  int64_t stage, rows, cols, row0, col0, shard_rows, shard_cols;
+  int64_t poff, goff, moff, decay, init;
+  double std;
+};
+
+struct gv_run_stage { gv_prog_fn fwd, bwd, zero_grads; };
+
+struct gv_run_args {
+  const char *data, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
+  int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
+  int sample_tokens, global_batch, decay_all, quiet;
+  double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;
+  uint64_t seed;
+};
+
+int gv_run_parse_args(struct gv_run_args *a, int argc, char **argv, const char *model);
+void gv_run_usage(FILE *f, const char *prog, const char *model);
+
+struct gv_run {
+  struct gv_run_args args;
+  struct gv_backend be;
+  struct gv_comm *world;
+  struct gv_plan plan;
+  struct gv_arenas arenas;
+  char *bases[GV_MEM_KINDS];
+  /* the program */
+  const char *model;
+  int64_t world_size, pp, micro_batch, seq, vocab, slots;
+  struct gv_run_param *params;
+  int nparams, cap_params;
+  struct gv_run_stage stages[64];
+  int nstages;
+  int64_t tokens_off, labels_off, loss_off, io_stride, logits_off, logits_stride;
+  /* the step being run */
+  int step;
+  float loss_scale;            /* 1 / tokens of the global batch */
+};
+
+/* data.c: the Megatron dataset behind --data */
+void gv_run_data_open(struct gv_run *r);
+void gv_run_data_sample(struct gv_run *r, int64_t sample, int32_t *tokens /* seq + 1 */);
+
+#endif
