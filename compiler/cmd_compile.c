@@ -1,0 +1,325 @@
+/* cmd_compile.c - `gvc compile` and `gvc run`: front end -> lowering -> one of the two
+ * emitters. compile writes C source, an object file or a linked training binary; run
+ * JIT-compiles the program with LLVM and calls the runtime's main in this process. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "emit.h"
+#include "frontend.h"
+#include "gvc_config.h"
+#include "gvrt_program.h"
+#include "lower.h"
+
+typedef struct CompileArgs {
+  const char *file, *model, *out, *emit, *via, *dump, *ckpt;
+  int64_t seq, micro_batch;
+  int opt, nodes, gpus_per_node;
+  int run_argc;
+  char **run_argv;
+} CompileArgs;
+
+static void usage(FILE *f, int run)
+{
+  if (run)
+    fprintf(f, "usage: gvc run FILE --model NAME [compile options] [-- training options]\n\n"
+               "JIT-compiles the training program with LLVM and trains at once; everything after\n"
+               "'--' goes to the program (see the training options below, or '-- --help').\n\n");
+  else
+    fprintf(f, "usage: gvc compile FILE --model NAME [-o OUT] [options]\n\n"
+               "Lowers a model to a per-rank training program linked against libgvrt.\n\n");
+  fprintf(f, "options:\n"
+             "  --model NAME              the size or model to compile (required)\n"
+             "  --seq N                   sequence length (default: the model's, capped at 1024)\n"
+             "  --micro-batch N           micro-batch size (also --micro_batch; default 1)\n"
+             "  --checkpoint none|all|L   activation checkpointing: none, all layers, or a comma list\n"
+             "                            of layer names or indices (e.g. layers.0,layers.1)\n"
+             "  --num_nodes N, --num_gpus_per_node N   world size the program is built for (1 x 1)\n"
+             "  --dump schedule|memory    print the schedule IR or the memory plan (comma list)\n"
+             "  -O N                      LLVM optimisation level 0..3 (default 1)\n");
+  if (!run)
+    fprintf(f, "  -o OUT                    output path (default: the model name)\n"
+               "  --emit exe|c|obj|ll       a linked binary (default), C source, an object file, LLVM IR\n"
+               "  --via llvm|c              how an exe is built: LLVM object (default when built with\n"
+               "                            LLVM) or C source through the system C compiler\n");
+}
+
+static const char *value(int *i, int argc, char **argv, const char *name)
+{
+  const char *a = argv[*i], *eq = strchr(a, '=');
+  if (eq)
+    return eq + 1;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "gvc: error: option '%s' needs a value\n", name);
+    return NULL;
+  }
+  return argv[++*i];
+}
+
+static int is_opt(const char *a, const char *name)
+{
+  size_t n = strlen(name);
+  return !strncmp(a, name, n) && (a[n] == 0 || a[n] == '=');
+}
+
+/* 0 ok, 1 help shown, -1 error */
+static int parse(CompileArgs *c, int argc, char **argv, int run)
+{
+  memset(c, 0, sizeof *c);
+  c->micro_batch = 1;
+  c->opt = 1;
+  c->nodes = c->gpus_per_node = 1;
+  c->emit = "exe";
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = NULL;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout, run);
+      return 1;
+    }
+    if (!strcmp(a, "--")) {
+      c->run_argc = argc - i;
+      c->run_argv = argv + i;
+      break;
+    }
+#define OPT(name) (is_opt(a, name) && (v = value(&i, argc, argv, name)) != NULL)
+    if (OPT("--model")) c->model = v;
+    else if (OPT("-o")) c->out = v;
+    else if (OPT("--emit")) c->emit = v;
+    else if (OPT("--via")) c->via = v;
+    else if (OPT("--dump")) c->dump = v;
+    else if (OPT("--checkpoint")) c->ckpt = v;
+    else if (OPT("--seq") || OPT("--seq_length")) c->seq = atoll(v);
+    else if (OPT("--micro-batch") || OPT("--micro_batch")) c->micro_batch = atoll(v);
+    else if (OPT("--num_nodes")) c->nodes = atoi(v);
+    else if (OPT("--num_gpus_per_node")) c->gpus_per_node = atoi(v);
+    else if (OPT("-O")) c->opt = atoi(v);
+    else if (!strncmp(a, "-O", 2) && a[2]) c->opt = atoi(a + 2);
+    else if (a[0] == '-') {
+      fprintf(stderr, "gvc: error: unknown option '%s' (see 'gvc %s --help')\n", a, run ? "run" : "compile");
+      return -1;
+    } else if (!c->file) c->file = a;
+    else {
+      fprintf(stderr, "gvc: error: more than one input file ('%s', '%s')\n", c->file, a);
+      return -1;
+    }
+#undef OPT
+    if (is_opt(a, "--model") || is_opt(a, "-o") || is_opt(a, "--emit")) {
+      if (!v)
+        return -1;
+    }
+  }
+  if (!c->file || !c->model) {
+    fprintf(stderr, "gvc: error: %s\n", !c->file ? "no input file" : "--model NAME is required");
+    return -1;
+  }
+  if (c->micro_batch < 1 || c->seq < 0 || c->opt < 0 || c->opt > 3 || c->nodes < 1 || c->gpus_per_node < 1) {
+    fprintf(stderr, "gvc: error: --micro-batch, --num_nodes and --num_gpus_per_node must be >= 1, -O 0..3\n");
+    return -1;
+  }
+  if (strcmp(c->emit, "exe") && strcmp(c->emit, "c") && strcmp(c->emit, "obj") && strcmp(c->emit, "ll")) {
+    fprintf(stderr, "gvc: error: --emit must be exe, c, obj or ll\n");
+    return -1;
+  }
+  if (!c->via)
+    c->via = emit_llvm_available() ? "llvm" : "c";
+  if (strcmp(c->via, "llvm") && strcmp(c->via, "c")) {
+    fprintf(stderr, "gvc: error: --via must be llvm or c\n");
+    return -1;
+  }
+  if (!c->out)
+    c->out = c->model;
+  return 0;
+}
+
+/* Per-layer checkpoint flags from "none", "all" or a comma list of names/indices. */
+static unsigned char *checkpoint_flags(Arena *a, const IrModel *m, const char *spec)
+{
+  unsigned char *f = ARENA_ARRAY(a, unsigned char, m->nlayers);
+  if (!spec || !strcmp(spec, "none"))
+    return f;
+  if (!strcmp(spec, "all")) {
+    for (int i = 0; i < m->nlayers; i++)
+      f[i] = m->layers[i].kind == IR_LAYER_BLOCK;
+    return f;
+  }
+  char *copy = arena_strdup(a, spec), *save = NULL;
+  for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    char *end;
+    long idx = strtol(t, &end, 10);
+    const IrLayer *ly = *end ? ir_find_layer(m, t) : (idx >= 0 && idx < m->nlayers ? &m->layers[idx] : NULL);
+    if (!ly) {
+      fprintf(stderr, "gvc: error: --checkpoint: '%s' is not a layer of %s\n", t, m->name);
+      return NULL;
+    }
+    f[ly - m->layers] = 1;
+  }
+  return f;
+}
+
+static int dumps(const CompileArgs *c, const Lowered *lw)
+{
+  if (!c->dump)
+    return 0;
+  if (strstr(c->dump, "memory"))
+    plan_print(stdout, lw->plan);
+  if (strstr(c->dump, "schedule"))
+    sched_print(stdout, lw->prog);
+  return 1;
+}
+
+static int run_cmd(const char *cmd)
+{
+  int rc = system(cmd);
+  if (rc != 0)
+    fprintf(stderr, "gvc: error: command failed (%d): %s\n", rc, cmd);
+  return rc != 0;
+}
+
+/* Link OBJ (or compile C source SRC first) with libgvrt into the binary OUT. */
+static int link_binary(const char *in, const char *out, int c_source)
+{
+  size_t n = strlen(in) + 2 * strlen(out) + strlen(GV_LINK_LINE) + strlen(GV_C_COMPILER) + 256;
+  char *cmd = malloc(n);
+  int rc = 0;
+  if (c_source) {
+    snprintf(cmd, n, "%s -std=gnu11 -O2 -c -o '%s.o' '%s'", GV_C_COMPILER, out, in);
+    rc = run_cmd(cmd);
+  }
+  if (!rc) {
+    snprintf(cmd, n, "%s -o '%s' '%s%s' %s", GV_C_COMPILER, out, c_source ? out : in, c_source ? ".o" : "",
+             GV_LINK_LINE);
+    rc = run_cmd(cmd);
+  }
+  free(cmd);
+  return rc;
+}
+
+static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **mout)
+{
+  const IrModel *m = frontend_load_model(cx, c->file, c->model);
+  if (!m)
+    return NULL;
+  *mout = m;
+  LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = 1};
+  o.seq = c->seq ? c->seq : (m->max_seq && m->max_seq < 1024 ? m->max_seq : 1024);
+  if (m->max_seq && o.seq > m->max_seq) {
+    fprintf(stderr, "gvc: error: --seq %lld exceeds %s's %lld positions\n", (long long)o.seq, m->name,
+            (long long)m->max_seq);
+    return NULL;
+  }
+  if (o.world != 1) {
+    fprintf(stderr, "gvc: error: a world of %d ranks needs a strategy; this build lowers single-rank programs only\n",
+            o.world);
+    return NULL;
+  }
+  o.checkpoint = checkpoint_flags(a, m, c->ckpt);
+  if (!o.checkpoint)
+    return NULL;
+  const char *err = NULL;
+  Lowered *lw = lower_model(a, m, &o, &err);
+  if (!lw)
+    fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
+  return lw;
+}
+
+int cmd_compile(int argc, char **argv)
+{
+  CompileArgs c;
+  int rc = parse(&c, argc, argv, 0);
+  if (rc)
+    return rc < 0 ? 1 : 0;
+  Ctx *cx = ctx_new();
+  Arena *a = arena_new(1 << 20);
+  const IrModel *m = NULL;
+  clock_t t0 = clock();
+  Lowered *lw = build(cx, a, &c, &m);
+  rc = 1;
+  if (!lw)
+    goto out;
+  if (dumps(&c, lw) && !strcmp(c.out, c.model) && !strcmp(c.emit, "exe")) {
+    rc = 0; /* a dump alone does not build anything */
+    goto out;
+  }
+  char *err = NULL;
+  char path[4096];
+  if (!strcmp(c.emit, "c") || (!strcmp(c.emit, "exe") && !strcmp(c.via, "c"))) {
+    snprintf(path, sizeof path, "%s%s", c.out, !strcmp(c.emit, "c") ? "" : ".c");
+    FILE *f = fopen(path, "w");
+    if (!f || emit_c_program(lw->prog, f, c.model)) {
+      fprintf(stderr, "gvc: error: cannot write %s\n", path);
+      if (f)
+        fclose(f);
+      goto out;
+    }
+    fclose(f);
+    rc = !strcmp(c.emit, "c") ? 0 : link_binary(path, c.out, 1);
+  } else if (!strcmp(c.emit, "ll")) {
+    rc = emit_llvm_ir(lw->prog, c.out, &err);
+  } else {
+    snprintf(path, sizeof path, "%s%s", c.out, !strcmp(c.emit, "obj") ? "" : ".o");
+    rc = emit_llvm_object(lw->prog, path, c.opt, &err);
+    if (!rc && !strcmp(c.emit, "exe"))
+      rc = link_binary(path, c.out, 0);
+  }
+  if (err) {
+    fprintf(stderr, "gvc: error: %s\n", err);
+    free(err);
+  }
+  if (!rc)
+    fprintf(stderr, "gvc: wrote %s (%s, %lld bytes of memory planned) in %.2fs\n", c.out, c.emit,
+            (long long)(lw->plan->arena_bytes[0] + lw->plan->arena_bytes[1] + lw->plan->arena_bytes[2] +
+                        lw->plan->arena_bytes[3] + lw->plan->arena_bytes[4]),
+            (double)(clock() - t0) / CLOCKS_PER_SEC);
+out:
+  arena_free(&a);
+  ctx_free(&cx);
+  return rc ? 1 : 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+  CompileArgs c;
+  int rc = parse(&c, argc, argv, 1);
+  if (rc)
+    return rc < 0 ? 1 : 0;
+  if (!emit_llvm_available()) {
+    fprintf(stderr, "gvc: error: 'gvc run' needs the LLVM JIT, which is not part of this build; use 'gvc compile'\n");
+    return 1;
+  }
+  Ctx *cx = ctx_new();
+  Arena *a = arena_new(1 << 20);
+  const IrModel *m = NULL;
+  Lowered *lw = build(cx, a, &c, &m);
+  rc = 1;
+  if (!lw)
+    goto out;
+  if (dumps(&c, lw))
+    goto out_ok;
+  char *err = NULL;
+  EmitJit *j = emit_llvm_jit(lw->prog, c.opt, &err);
+  void *entry = j ? emit_llvm_jit_lookup(j, lw->prog->entry, &err) : NULL;
+  if (!entry) {
+    fprintf(stderr, "gvc: error: JIT: %s\n", err ? err : "no entry");
+    free(err);
+    emit_llvm_jit_free(&j);
+    goto out;
+  }
+  char *prog_argv[256];
+  int n = 0;
+  prog_argv[n++] = (char *)c.model;
+  for (int i = 1; i < c.run_argc && n < 255; i++)
+    prog_argv[n++] = c.run_argv[i];
+  prog_argv[n] = NULL;
+  rc = gv_main(n, prog_argv, (gv_prog_fn)entry);
+  emit_llvm_jit_free(&j);
+  goto out;
+out_ok:
+  rc = 0;
+out:
+  arena_free(&a);
+  ctx_free(&cx);
+  return rc;
+}
