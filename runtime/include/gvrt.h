@@ -142,6 +142,8 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *              dlogits = scale * (softmax - onehot), may alias logits. */
 struct gv_backend_ops {
   const char *name;
+  void (*init)(struct gv_backend *be);       /* sets be->impl */
+  void (*shutdown)(struct gv_backend *be);
   /* memory */
   void *(*alloc)(struct gv_backend *be, size_t bytes);
   void (*release)(struct gv_backend *be, void *p, size_t bytes);

@@ -79,11 +79,21 @@ float gv_init_normal_at(uint64_t key, uint64_t i, float mean, float std)
   return (float)(mean + std * z[i & 3]);
 }
 
+/* One Philox block serves four consecutive indices; partial blocks at either end of the
+ * range are cut, so the result equals gv_init_normal_at index by index. */
 void gv_init_normal(float *out, size_t n, uint64_t key, uint64_t first, float mean, float std)
 {
+  if (n == 0)
+    return;
+  const uint64_t b0 = first >> 2, b1 = (first + n - 1) >> 2;
 #pragma omp parallel for schedule(static) if (n > 65536)
-  for (size_t j = 0; j < n; j++)
-    out[j] = gv_init_normal_at(key, first + j, mean, std);
+  for (uint64_t b = b0; b <= b1; b++) {
+    double z[4];
+    normals4(key, b, z);
+    for (uint64_t i = b << 2; i < (b << 2) + 4; i++)
+      if (i >= first && i < first + n)
+        out[i - first] = (float)(mean + std * z[i & 3]);
+  }
 }
 
 void gv_init_normal_block(float *out, size_t rows, size_t cols, size_t row0, size_t col0,

@@ -14,7 +14,8 @@ below any fp32 test tolerance). The 10-step curve is run twice: `losses` in floa
 a C fp32 trainer can be compared with both and the fp32-vs-fp64 gap is visible.
 
 Run with /usr/bin/python3 (torch 1.13: no scaled_dot_product_attention, written by hand).
-  /usr/bin/python3 tests/reference/gen_fixtures.py [outdir]
+  /usr/bin/python3 tests/reference/gen_fixtures.py [outdir]            writes the fixtures
+  /usr/bin/python3 tests/reference/gen_fixtures.py --check [fixdir]    regenerates and compares
 
 File format (little endian), read by tests/reference/fixture.c:
   int32 header[64]: [0] magic 0x46525647 ("GVRF"), [1] version 1, [2] model (1 gpt, 2 llama),
@@ -229,7 +230,8 @@ def record(f, name, t, dtype_code):
     f.write(t.detach().to(tt).contiguous().numpy().astype(np_code).tobytes())
 
 
-def make_fixture(key, outdir):
+def make_records(key):
+    """(header ints, [(name, tensor, dtype code)]) of one fixture."""
     c = CFG[key]
     B, T = c["B"], c["T"]
     params = init_params(c, seed=1234 + c["model"])
@@ -259,18 +261,82 @@ def make_fixture(key, outdir):
              ("losses_f32", torch.tensor(losses32, dtype=torch.float64), 1)]
     header = [MAGIC, VERSION, c["model"], c["V"], c["C"], c["L"], c["H"], c["KV"], c["F"],
               c["S"], B, T, OPT["steps"], len(recs)]
-    path = os.path.join(outdir, key + ".bin")
+    return header, recs
+
+
+def write_fixture(path, header, recs):
     with open(path, "wb") as f:
         f.write(struct.pack("<64i", *(header + [0] * (64 - len(header)))))
         for name, t, code in recs:
             record(f, name, t, code)
-    print(f"{path}: loss {loss.item():.9f}  losses[N] {losses[-1]:.9f} (f32 {losses32[-1]:.9f})  "
-          f"grad_norm[0] {norms[0]:.4f}  {os.path.getsize(path)} bytes")
+
+
+def read_fixture(path):
+    """(header ints, {name: numpy array}) of a fixture file."""
+    import numpy as np
+    with open(path, "rb") as f:
+        buf = f.read()
+    header = list(struct.unpack_from("<64i", buf, 0))
+    pos, out = 256, {}
+    for _ in range(header[13]):
+        (n,) = struct.unpack_from("<i", buf, pos)
+        name = buf[pos + 4: pos + 4 + n].decode()
+        pos += 4 + n
+        code, ndim = struct.unpack_from("<ii", buf, pos)
+        dims = struct.unpack_from(f"<{ndim}i", buf, pos + 8)
+        pos += 8 + 4 * ndim
+        dt = np.dtype(["<f4", "<f8", "<i4"][code])
+        cnt = int(np.prod(dims)) if dims else 1
+        out[name] = np.frombuffer(buf, dt, cnt, pos).reshape(dims)
+        pos += cnt * dt.itemsize
+    return header, out
+
+
+def check_fixture(key, path):
+    """Regenerates one fixture and compares it with the committed file: header, tokens and
+    weights exactly (torch's CPU generator is stable), computed values to 1e-6 relative of
+    each tensor's scale (another BLAS or thread count reorders fp64 sums). True if equal."""
+    import numpy as np
+    header, recs = make_records(key)
+    old_header, old = read_fixture(path)
+    ok = header == old_header[: len(header)]
+    for name, t, _ in recs:
+        new = t.detach().numpy()
+        ref = old.get(name)
+        if ref is None or ref.shape != new.shape:
+            print(f"{path}: record {name} missing or reshaped")
+            ok = False
+            continue
+        exact = name in ("hparams", "tokens", "labels") or name.startswith("param/")
+        err = float(np.max(np.abs(new.astype("f8") - ref.astype("f8")))) if new.size else 0.0
+        scale = float(np.max(np.abs(ref.astype("f8")))) if ref.size else 0.0
+        if (exact and err != 0.0) or err > 1e-6 * scale + 1e-12:
+            print(f"{path}: record {name} differs: max err {err:.3e}, scale {scale:.3e}")
+            ok = False
+    print(f"{path}: {'matches' if ok else 'DIFFERS from'} a fresh run of gen_fixtures.py")
+    return ok
+
+
+def make_fixture(key, outdir):
+    header, recs = make_records(key)
+    path = os.path.join(outdir, key + ".bin")
+    write_fixture(path, header, recs)
+    r = {name: t for name, t, _ in recs}
+    print(f"{path}: loss {r['loss'].item():.9f}  losses[N] {r['losses'][-1].item():.9f} "
+          f"(f32 {r['losses_f32'][-1].item():.9f})  grad_norm[0] {r['grad_norms'][0].item():.4f}  "
+          f"{os.path.getsize(path)} bytes")
 
 
 def main():
     torch.set_num_threads(1)                            # deterministic reductions
-    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+    args = sys.argv[1:]
+    check = bool(args) and args[0] == "--check"
+    if check:
+        args = args[1:]
+    outdir = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+    if check:
+        ok = all([check_fixture(key, os.path.join(outdir, key + ".bin")) for key in CFG])
+        sys.exit(0 if ok else 1)
     os.makedirs(outdir, exist_ok=True)
     for key in CFG:
         make_fixture(key, outdir)

@@ -123,9 +123,17 @@ static void test_init_shards(void)
   uint64_t key = gv_init_key(42, "layers.0.attn.q.weight");
   gv_init_normal(whole, ROWS * COLS, key, 0, 0.0f, 0.02f);
 
+  /* the bulk fill is the element-wise definition */
+  int defn = 1;
+  for (int i = 0; i < ROWS * COLS; i += 7)
+    defn &= whole[i] == gv_init_normal_at(key, (uint64_t)i, 0.0f, 0.02f);
+  CHECK(defn);
+
   /* a contiguous shard starting at an index that is not a multiple of 4 */
   gv_init_normal(part, 1001, key, 3333, 0.0f, 0.02f);
   CHECK(memcmp(part, whole + 3333, 1001 * sizeof(float)) == 0);
+  gv_init_normal(part, 2, key, 5, 0.0f, 0.02f);      /* inside one Philox block */
+  CHECK(memcmp(part, whole + 5, 2 * sizeof(float)) == 0);
 
   /* a TP column shard (rows 0..95, cols 20..59) and a row shard */
   gv_init_normal_block(part, ROWS, 40, 0, 20, COLS, key, 0.0f, 0.02f);

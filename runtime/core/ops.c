@@ -1,0 +1,392 @@
+/* ops.c - the checked entry points generated code calls: each checks shapes and dtypes once,
+ * for every backend, then calls through the backend's table. A mismatch is fatal and the
+ * message prints the shapes involved. Kernels may therefore assume consistent shapes. */
+#include "gvrt.h"
+
+#define SHAPE_MAX 96
+
+/* ---- shape helpers ---- */
+
+static int64_t last_dim(const struct gv_tensor *t) { return t->shape[t->ndim - 1]; }
+static int64_t rows_of(const struct gv_tensor *t)
+{
+  int64_t c = last_dim(t);
+  return c ? gv_tensor_numel(t) / c : 0;
+}
+
+static int same_shape(const struct gv_tensor *a, const struct gv_tensor *b)
+{
+  if (a->ndim != b->ndim) return 0;
+  for (int i = 0; i < a->ndim; i++)
+    if (a->shape[i] != b->shape[i]) return 0;
+  return 1;
+}
+
+static void need_same(const char *op, const char *na, const struct gv_tensor *a, const char *nb,
+                      const struct gv_tensor *b)
+{
+  char sa[SHAPE_MAX], sb[SHAPE_MAX];
+  if (!a || !b) return;
+  GV_CHECK(same_shape(a, b), "%s: %s %s and %s %s differ", op, na, gv_tensor_str(a, sa, SHAPE_MAX),
+           nb, gv_tensor_str(b, sb, SHAPE_MAX));
+}
+
+static void need_float(const char *op, const char *name, const struct gv_tensor *t)
+{
+  GV_CHECK(!t || t->dtype == GV_DTYPE_F32 || t->dtype == GV_DTYPE_BF16,
+           "%s: %s must be f32 or bf16, is %s", op, name, gv_dtype_name(t->dtype));
+}
+
+static void need_vec(const char *op, const char *name, const struct gv_tensor *t, int64_t n)
+{
+  char s[SHAPE_MAX];
+  if (!t) return;
+  GV_CHECK(gv_tensor_numel(t) == n, "%s: %s %s must have %lld elements", op, name,
+           gv_tensor_str(t, s, SHAPE_MAX), (long long)n);
+}
+
+static void need_last(const char *op, const char *name, const struct gv_tensor *t, int64_t n)
+{
+  char s[SHAPE_MAX];
+  if (!t) return;
+  GV_CHECK(last_dim(t) == n, "%s: %s %s must end in %lld", op, name, gv_tensor_str(t, s, SHAPE_MAX),
+           (long long)n);
+}
+
+static void need_ids(const char *op, const struct gv_tensor *ids, int64_t n)
+{
+  if (!ids) return;
+  GV_CHECK(ids->dtype == GV_DTYPE_I32, "%s: ids/targets must be i32, are %s", op,
+           gv_dtype_name(ids->dtype));
+  need_vec(op, "ids", ids, n);
+}
+
+/* ---- linear ---- */
+
+static void check_linear(const char *op, const struct gv_tensor *y, const struct gv_tensor *x,
+                         const struct gv_tensor *w, const struct gv_tensor *b)
+{
+  char sx[SHAPE_MAX], sw[SHAPE_MAX], sy[SHAPE_MAX];
+  GV_CHECK(w->ndim == 2 && last_dim(x) == w->shape[1] && last_dim(y) == w->shape[0] &&
+               rows_of(x) == rows_of(y),
+           "%s: x %s, w %s, y %s do not fit y = x w^T", op, gv_tensor_str(x, sx, SHAPE_MAX),
+           gv_tensor_str(w, sw, SHAPE_MAX), gv_tensor_str(y, sy, SHAPE_MAX));
+  need_vec(op, "bias", b, w->shape[0]);
+  need_float(op, "x", x);
+  need_float(op, "w", w);
+  need_float(op, "y", y);
+}
+
+void gv_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                   const struct gv_tensor *w, const struct gv_tensor *b)
+{
+  check_linear("linear_fwd", y, x, w, b);
+  be->ops->linear_fwd(be, y, x, w, b);
+}
+
+void gv_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                   struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                   const struct gv_tensor *w, int flags)
+{
+  check_linear("linear_bwd", dy, x, w, db);
+  need_same("linear_bwd", "dx", dx, "x", x);
+  need_same("linear_bwd", "dw", dw, "w", w);
+  be->ops->linear_bwd(be, dx, dw, db, dy, x, w, flags);
+}
+
+/* ---- embedding ---- */
+
+static void check_embedding(const char *op, const struct gv_tensor *y, const struct gv_tensor *ids,
+                            const struct gv_tensor *table)
+{
+  char s[SHAPE_MAX];
+  GV_CHECK(table->ndim == 2, "%s: table %s must be [V, C]", op, gv_tensor_str(table, s, SHAPE_MAX));
+  need_last(op, "y", y, table->shape[1]);
+  GV_CHECK(ids || y->ndim >= 3, "%s: positions need y as [B, T, C], got %s", op,
+           gv_tensor_str(y, s, SHAPE_MAX));
+  need_ids(op, ids, rows_of(y));
+}
+
+void gv_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                      const struct gv_tensor *table, int64_t pos_offset, int accumulate)
+{
+  check_embedding("embedding_fwd", y, ids, table);
+  be->ops->embedding_fwd(be, y, ids, table, pos_offset, accumulate);
+}
+
+void gv_embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable, const struct gv_tensor *dy,
+                      const struct gv_tensor *ids, int64_t pos_offset, int flags)
+{
+  check_embedding("embedding_bwd", dy, ids, dtable);
+  be->ops->embedding_bwd(be, dtable, dy, ids, pos_offset, flags);
+}
+
+/* ---- norms ---- */
+
+static void check_norm(const char *op, const struct gv_tensor *y, const struct gv_tensor *x,
+                       const struct gv_tensor *w, const struct gv_tensor *b,
+                       const struct gv_tensor *mean, const struct gv_tensor *rstd)
+{
+  need_same(op, "y", y, "x", x);
+  need_vec(op, "weight", w, last_dim(x));
+  need_vec(op, "bias", b, last_dim(x));
+  need_vec(op, "mean", mean, rows_of(x));
+  need_vec(op, "rstd", rstd, rows_of(x));
+  need_float(op, "x", x);
+}
+
+void gv_layernorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *mean,
+                      struct gv_tensor *rstd, const struct gv_tensor *x, const struct gv_tensor *w,
+                      const struct gv_tensor *b, float eps)
+{
+  check_norm("layernorm_fwd", y, x, w, b, mean, rstd);
+  be->ops->layernorm_fwd(be, y, mean, rstd, x, w, b, eps);
+}
+
+void gv_layernorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                      struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                      const struct gv_tensor *w, const struct gv_tensor *mean,
+                      const struct gv_tensor *rstd, int flags)
+{
+  check_norm("layernorm_bwd", dy, x, w, db, mean, rstd);
+  need_same("layernorm_bwd", "dx", dx, "x", x);
+  need_same("layernorm_bwd", "dw", dw, "w", w);
+  be->ops->layernorm_bwd(be, dx, dw, db, dy, x, w, mean, rstd, flags);
+}
+
+void gv_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *rstd,
+                    const struct gv_tensor *x, const struct gv_tensor *w, float eps)
+{
+  check_norm("rmsnorm_fwd", y, x, w, NULL, NULL, rstd);
+  be->ops->rmsnorm_fwd(be, y, rstd, x, w, eps);
+}
+
+void gv_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                    const struct gv_tensor *dy, const struct gv_tensor *x, const struct gv_tensor *w,
+                    const struct gv_tensor *rstd, int flags)
+{
+  check_norm("rmsnorm_bwd", dy, x, w, NULL, NULL, rstd);
+  need_same("rmsnorm_bwd", "dx", dx, "x", x);
+  need_same("rmsnorm_bwd", "dw", dw, "w", w);
+  be->ops->rmsnorm_bwd(be, dx, dw, dy, x, w, rstd, flags);
+}
+
+/* ---- elementwise ---- */
+
+static void check_ew(const char *op, const struct gv_tensor *a, const struct gv_tensor *b,
+                     const struct gv_tensor *c, const struct gv_tensor *d)
+{
+  need_same(op, "operand", b, "operand", a);
+  need_same(op, "operand", c, "operand", a);
+  need_same(op, "operand", d, "operand", a);
+  need_float(op, "operand", a);
+}
+
+void gv_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, int tanh_form)
+{
+  check_ew("gelu_fwd", y, x, NULL, NULL);
+  be->ops->gelu_fwd(be, y, x, tanh_form);
+}
+
+void gv_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                 const struct gv_tensor *x, int tanh_form, int flags)
+{
+  check_ew("gelu_bwd", dx, dy, x, NULL);
+  be->ops->gelu_bwd(be, dx, dy, x, tanh_form, flags);
+}
+
+void gv_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
+{
+  check_ew("silu_fwd", y, x, NULL, NULL);
+  be->ops->silu_fwd(be, y, x);
+}
+
+void gv_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                 const struct gv_tensor *x, int flags)
+{
+  check_ew("silu_bwd", dx, dy, x, NULL);
+  be->ops->silu_bwd(be, dx, dy, x, flags);
+}
+
+void gv_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
+                   const struct gv_tensor *up)
+{
+  check_ew("swiglu_fwd", y, gate, up, NULL);
+  be->ops->swiglu_fwd(be, y, gate, up);
+}
+
+void gv_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_tensor *dup,
+                   const struct gv_tensor *dy, const struct gv_tensor *gate,
+                   const struct gv_tensor *up, int flags)
+{
+  check_ew("swiglu_bwd", dy, gate, up, dgate);
+  check_ew("swiglu_bwd", dy, dup, NULL, NULL);
+  be->ops->swiglu_bwd(be, dgate, dup, dy, gate, up, flags);
+}
+
+void gv_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                const struct gv_tensor *b)
+{
+  check_ew("mul_fwd", y, a, b, NULL);
+  be->ops->mul_fwd(be, y, a, b);
+}
+
+void gv_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *db,
+                const struct gv_tensor *dy, const struct gv_tensor *a, const struct gv_tensor *b,
+                int flags)
+{
+  check_ew("mul_bwd", dy, a, b, da);
+  check_ew("mul_bwd", dy, db, NULL, NULL);
+  be->ops->mul_bwd(be, da, db, dy, a, b, flags);
+}
+
+void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                const struct gv_tensor *b)
+{
+  check_ew("add_fwd", y, a, b, NULL);
+  be->ops->add_fwd(be, y, a, b);
+}
+
+/* ---- rope ---- */
+
+static void check_rope(const char *op, const struct gv_tensor *y, const struct gv_tensor *x)
+{
+  char s[SHAPE_MAX];
+  GV_CHECK(x->ndim == 4 && x->shape[3] % 2 == 0, "%s: x %s must be [B, T, H, D] with D even", op,
+           gv_tensor_str(x, s, SHAPE_MAX));
+  check_ew(op, y, x, NULL, NULL);
+}
+
+void gv_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float base,
+                 int64_t pos_offset)
+{
+  check_rope("rope_fwd", y, x);
+  be->ops->rope_fwd(be, y, x, base, pos_offset);
+}
+
+void gv_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                 float base, int64_t pos_offset, int flags)
+{
+  check_rope("rope_bwd", dx, dy);
+  be->ops->rope_bwd(be, dx, dy, base, pos_offset, flags);
+}
+
+/* ---- attention ---- */
+
+static void check_attention(const char *op, const struct gv_tensor *o, const struct gv_tensor *lse,
+                            const struct gv_tensor *q, const struct gv_tensor *k,
+                            const struct gv_tensor *v, int causal)
+{
+  char sq[SHAPE_MAX], sk[SHAPE_MAX];
+  GV_CHECK(q->ndim == 4 && k->ndim == 4 && k->shape[0] == q->shape[0] &&
+               k->shape[3] == q->shape[3] && k->shape[2] > 0 && q->shape[2] % k->shape[2] == 0,
+           "%s: q %s and k %s must be [B,T,H,D] and [B,S,KV,D] with H %% KV == 0", op,
+           gv_tensor_str(q, sq, SHAPE_MAX), gv_tensor_str(k, sk, SHAPE_MAX));
+  GV_CHECK(!causal || k->shape[1] >= q->shape[1], "%s: causal attention needs S >= T (q %s, k %s)",
+           op, gv_tensor_str(q, sq, SHAPE_MAX), gv_tensor_str(k, sk, SHAPE_MAX));
+  need_same(op, "v", v, "k", k);
+  need_same(op, "o", o, "q", q);
+  need_vec(op, "lse", lse, q->shape[0] * q->shape[1] * q->shape[2]);
+  need_float(op, "q", q);
+}
+
+void gv_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                      const struct gv_tensor *q, const struct gv_tensor *k, const struct gv_tensor *v,
+                      int causal)
+{
+  check_attention("attention_fwd", o, lse, q, k, v, causal);
+  be->ops->attention_fwd(be, o, lse, q, k, v, causal);
+}
+
+void gv_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
+                      struct gv_tensor *dv, const struct gv_tensor *dout, const struct gv_tensor *q,
+                      const struct gv_tensor *k, const struct gv_tensor *v, const struct gv_tensor *o,
+                      const struct gv_tensor *lse, int causal, int flags)
+{
+  check_attention("attention_bwd", o, lse, q, k, v, causal);
+  need_same("attention_bwd", "dout", dout, "q", q);
+  need_same("attention_bwd", "dq", dq, "q", q);
+  need_same("attention_bwd", "dk", dk, "k", k);
+  need_same("attention_bwd", "dv", dv, "v", v);
+  be->ops->attention_bwd(be, dq, dk, dv, dout, q, k, v, o, lse, causal, flags);
+}
+
+/* ---- dropout ---- */
+
+void gv_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float p,
+                    uint64_t seed, uint64_t offset)
+{
+  GV_CHECK(p >= 0.0f && p < 1.0f, "dropout_fwd: p = %g not in [0, 1)", (double)p);
+  check_ew("dropout_fwd", y, x, NULL, NULL);
+  be->ops->dropout_fwd(be, y, x, p, seed, offset);
+}
+
+void gv_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy, float p,
+                    uint64_t seed, uint64_t offset, int flags)
+{
+  GV_CHECK(p >= 0.0f && p < 1.0f, "dropout_bwd: p = %g not in [0, 1)", (double)p);
+  check_ew("dropout_bwd", dx, dy, NULL, NULL);
+  be->ops->dropout_bwd(be, dx, dy, p, seed, offset, flags);
+}
+
+/* ---- cross-entropy ---- */
+
+static void check_xent(const char *op, const struct gv_tensor *lse, const struct gv_tensor *logits,
+                       const struct gv_tensor *targets)
+{
+  need_float(op, "logits", logits);
+  need_ids(op, targets, rows_of(logits));
+  need_vec(op, "lse", lse, rows_of(logits));
+}
+
+void gv_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                 const struct gv_tensor *logits, const struct gv_tensor *targets, float scale)
+{
+  check_xent("xent_fwd", lse, logits, targets);
+  need_vec("xent_fwd", "loss", loss, 1);
+  be->ops->xent_fwd(be, loss, lse, logits, targets, scale);
+}
+
+void gv_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits, const struct gv_tensor *logits,
+                 const struct gv_tensor *lse, const struct gv_tensor *targets, float scale)
+{
+  check_xent("xent_bwd", lse, logits, targets);
+  need_same("xent_bwd", "dlogits", dlogits, "logits", logits);
+  be->ops->xent_bwd(be, dlogits, logits, lse, targets, scale);
+}
+
+/* ---- reductions and copies ---- */
+
+double gv_sumsq(struct gv_backend *be, const struct gv_tensor *x)
+{
+  need_float("sumsq", "x", x);
+  return be->ops->sumsq(be, x);
+}
+
+void gv_fill(struct gv_backend *be, struct gv_tensor *x, float value)
+{
+  need_float("fill", "x", x);
+  be->ops->fill(be, x, value);
+}
+
+void gv_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src)
+{
+  char sa[SHAPE_MAX], sb[SHAPE_MAX];
+  GV_CHECK(gv_tensor_numel(dst) == gv_tensor_numel(src), "copy: dst %s and src %s differ in size",
+           gv_tensor_str(dst, sa, SHAPE_MAX), gv_tensor_str(src, sb, SHAPE_MAX));
+  GV_CHECK(dst->dtype == src->dtype || (dst->dtype != GV_DTYPE_I32 && src->dtype != GV_DTYPE_I32),
+           "copy: cannot convert %s to %s", gv_dtype_name(src->dtype), gv_dtype_name(dst->dtype));
+  be->ops->copy(be, dst, src);
+}
+
+void gv_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x)
+{
+  check_ew("axpy", y, x, NULL, NULL);
+  be->ops->axpy(be, y, alpha, x);
+}
+
+void gv_scale(struct gv_backend *be, struct gv_tensor *x, float alpha)
+{
+  need_float("scale", "x", x);
+  be->ops->scale(be, x, alpha);
+}

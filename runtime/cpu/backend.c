@@ -1,0 +1,67 @@
+/* backend.c - the CPU backend's table and its memory entry points. Device memory is host
+ * memory (64-byte aligned for AVX-512 loads); there is nothing to synchronise. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+
+static void cpu_init(struct gv_backend *be) { be->impl = NULL; }
+static void cpu_shutdown(struct gv_backend *be) { (void)be; }
+
+static void *cpu_alloc(struct gv_backend *be, size_t bytes)
+{
+  size_t n = (bytes + 63) & ~(size_t)63;
+  (void)be;
+  return n ? aligned_alloc(64, n) : NULL;
+}
+
+static void cpu_release(struct gv_backend *be, void *p, size_t bytes) { free(p); }
+
+static void cpu_copy_bytes(struct gv_backend *be, void *dst, const void *src, size_t n,
+                           enum gv_copy_dir dir)
+{
+  memmove(dst, src, n);
+}
+
+static void cpu_sync(struct gv_backend *be) { (void)be; }
+
+const struct gv_backend_ops gv_cpu_ops = {
+  .name = "cpu",
+  .init = cpu_init,
+  .shutdown = cpu_shutdown,
+  .alloc = cpu_alloc,
+  .release = cpu_release,
+  .copy_bytes = cpu_copy_bytes,
+  .sync = cpu_sync,
+  .attention_workspace = gv_cpu_attention_workspace,
+  .linear_fwd = gv_cpu_linear_fwd,
+  .linear_bwd = gv_cpu_linear_bwd,
+  .embedding_fwd = gv_cpu_embedding_fwd,
+  .embedding_bwd = gv_cpu_embedding_bwd,
+  .layernorm_fwd = gv_cpu_layernorm_fwd,
+  .layernorm_bwd = gv_cpu_layernorm_bwd,
+  .rmsnorm_fwd = gv_cpu_rmsnorm_fwd,
+  .rmsnorm_bwd = gv_cpu_rmsnorm_bwd,
+  .gelu_fwd = gv_cpu_gelu_fwd,
+  .gelu_bwd = gv_cpu_gelu_bwd,
+  .silu_fwd = gv_cpu_silu_fwd,
+  .silu_bwd = gv_cpu_silu_bwd,
+  .swiglu_fwd = gv_cpu_swiglu_fwd,
+  .swiglu_bwd = gv_cpu_swiglu_bwd,
+  .mul_fwd = gv_cpu_mul_fwd,
+  .mul_bwd = gv_cpu_mul_bwd,
+  .add_fwd = gv_cpu_add_fwd,
+  .rope_fwd = gv_cpu_rope_fwd,
+  .rope_bwd = gv_cpu_rope_bwd,
+  .attention_fwd = gv_cpu_attention_fwd,
+  .attention_bwd = gv_cpu_attention_bwd,
+  .dropout_fwd = gv_cpu_dropout_fwd,
+  .dropout_bwd = gv_cpu_dropout_bwd,
+  .xent_fwd = gv_cpu_xent_fwd,
+  .xent_bwd = gv_cpu_xent_bwd,
+  .sumsq = gv_cpu_sumsq,
+  .fill = gv_cpu_fill,
+  .copy = gv_cpu_copy,
+  .axpy = gv_cpu_axpy,
+  .scale = gv_cpu_scale,
+};

@@ -1,0 +1,121 @@
+/* cpu.h - internal to the CPU backend: its table (registered by core/backend.c) and the
+ * kernels the table points to. CPU compute is fp32; bf16 tensors reach the CPU kernels only
+ * through gv_copy (convert at load/store), so every kernel is written once, for float.
+ * Shapes were checked by core/ops.c; kernels only check dtypes (cpu_f32) and index ranges. */
+#ifndef GV_CPU_H
+#define GV_CPU_H
+
+#include "gvrt.h"
+
+extern const struct gv_backend_ops gv_cpu_ops;
+
+/* The float data of t, fatal unless t is f32 (NULL stays NULL). */
+static inline float *cpu_f32(const struct gv_tensor *t)
+{
+  if (!t) return NULL;
+  GV_CHECK(t->dtype == GV_DTYPE_F32, "cpu backend computes in f32; got a %s tensor (convert it with gv_copy)",
+           gv_dtype_name(t->dtype));
+  return (float *)t->data;
+}
+
+static inline int64_t cpu_cols(const struct gv_tensor *t) { return t->shape[t->ndim - 1]; }
+static inline int64_t cpu_rows(const struct gv_tensor *t)
+{
+  return cpu_cols(t) ? gv_tensor_numel(t) / cpu_cols(t) : 0;
+}
+
+/* OpenMP thread count and id (1 and 0 when built without OpenMP). */
+#ifdef _OPENMP
+#include <omp.h>
+static inline int cpu_max_threads(void) { return omp_get_max_threads(); }
+static inline int cpu_thread_id(void) { return omp_get_thread_num(); }
+#else
+static inline int cpu_max_threads(void) { return 1; }
+static inline int cpu_thread_id(void) { return 0; }
+#endif
+
+/* dst = v or dst += v, the accumulate convention of every backward. */
+static inline void cpu_store(float *dst, float v, int acc) { *dst = acc ? *dst + v : v; }
+
+/* Column sums of a [rows, cols] matrix into out[cols] (= or +=); parallel over columns. */
+void gv_cpu_colsum(float *out, const float *m, int64_t rows, int64_t cols, int acc);
+
+/* linear.c */
+void gv_cpu_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                       const struct gv_tensor *w, const struct gv_tensor *b);
+void gv_cpu_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                       struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                       const struct gv_tensor *w, int flags);
+/* embedding.c */
+void gv_cpu_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                          const struct gv_tensor *table, int64_t pos_offset, int accumulate);
+void gv_cpu_embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable,
+                          const struct gv_tensor *dy, const struct gv_tensor *ids,
+                          int64_t pos_offset, int flags);
+/* norm.c */
+void gv_cpu_layernorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *mean,
+                          struct gv_tensor *rstd, const struct gv_tensor *x,
+                          const struct gv_tensor *w, const struct gv_tensor *b, float eps);
+void gv_cpu_layernorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                          struct gv_tensor *db, const struct gv_tensor *dy,
+                          const struct gv_tensor *x, const struct gv_tensor *w,
+                          const struct gv_tensor *mean, const struct gv_tensor *rstd, int flags);
+void gv_cpu_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *rstd,
+                        const struct gv_tensor *x, const struct gv_tensor *w, float eps);
+void gv_cpu_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                        const struct gv_tensor *dy, const struct gv_tensor *x,
+                        const struct gv_tensor *w, const struct gv_tensor *rstd, int flags);
+/* elementwise.c */
+void gv_cpu_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                     int tanh_form);
+void gv_cpu_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                     const struct gv_tensor *x, int tanh_form, int flags);
+void gv_cpu_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+void gv_cpu_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                     const struct gv_tensor *x, int flags);
+void gv_cpu_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
+                       const struct gv_tensor *up);
+void gv_cpu_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_tensor *dup,
+                       const struct gv_tensor *dy, const struct gv_tensor *gate,
+                       const struct gv_tensor *up, int flags);
+void gv_cpu_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                    const struct gv_tensor *b);
+void gv_cpu_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *db,
+                    const struct gv_tensor *dy, const struct gv_tensor *a,
+                    const struct gv_tensor *b, int flags);
+void gv_cpu_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                    const struct gv_tensor *b);
+void gv_cpu_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                        float p, uint64_t seed, uint64_t offset);
+void gv_cpu_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                        float p, uint64_t seed, uint64_t offset, int flags);
+double gv_cpu_sumsq(struct gv_backend *be, const struct gv_tensor *x);
+void gv_cpu_fill(struct gv_backend *be, struct gv_tensor *x, float value);
+void gv_cpu_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
+void gv_cpu_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha,
+                 const struct gv_tensor *x);
+void gv_cpu_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
+/* rope.c */
+void gv_cpu_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                     float base, int64_t pos_offset);
+void gv_cpu_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                     float base, int64_t pos_offset, int flags);
+/* attention.c */
+size_t gv_cpu_attention_workspace(struct gv_backend *be, int64_t B, int64_t T, int64_t S,
+                                  int64_t H, int64_t KV, int64_t D);
+void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                          const struct gv_tensor *q, const struct gv_tensor *k,
+                          const struct gv_tensor *v, int causal);
+void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
+                          struct gv_tensor *dv, const struct gv_tensor *dout,
+                          const struct gv_tensor *q, const struct gv_tensor *k,
+                          const struct gv_tensor *v, const struct gv_tensor *o,
+                          const struct gv_tensor *lse, int causal, int flags);
+/* xent.c */
+void gv_cpu_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                     const struct gv_tensor *logits, const struct gv_tensor *targets, float scale);
+void gv_cpu_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
+                     const struct gv_tensor *logits, const struct gv_tensor *lse,
+                     const struct gv_tensor *targets, float scale);
+
+#endif

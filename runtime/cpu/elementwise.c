@@ -1,0 +1,237 @@
+/* elementwise.c - activations (GELU tanh/erf, SiLU, SwiGLU), mul, residual add, dropout and
+ * the reductions/copies the optimizer and the schedules need. One parallel loop per op;
+ * backward stores through cpu_store so GV_ACC_DX/GV_ACC_DW select = or +=.
+ * Dropout draws one Philox4x32-10 block per 4 elements: element e = offset + i uses lane
+ * e & 3 of philox(ctr = {e >> 2 (64-bit), 0, 0}, key = seed), kept when u32 >= p * 2^32. */
+#include <math.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+
+static const float SQRT_2_OVER_PI = 0.7978845608028654f, GELU_C = 0.044715f;
+
+/* ---- activations ---- */
+
+static float gelu(float x, int tanh_form)
+{
+  if (tanh_form) return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
+  return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
+
+static float gelu_grad(float x, int tanh_form)
+{
+  if (tanh_form) {
+    float t = tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
+  }
+  return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * expf(-0.5f * x * x) * 0.3989422804014327f;
+}
+
+static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+static float silu(float x) { return x * sigmoid(x); }
+static float silu_grad(float x)
+{
+  float s = sigmoid(x);
+  return s * (1.0f + x * (1.0f - s));
+}
+
+void gv_cpu_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                     int tanh_form)
+{
+  float *py = cpu_f32(y);
+  const float *px = cpu_f32(x);
+  int64_t n = gv_tensor_numel(x);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) py[i] = gelu(px[i], tanh_form);
+}
+
+void gv_cpu_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                     const struct gv_tensor *x, int tanh_form, int flags)
+{
+  float *pdx = cpu_f32(dx);
+  const float *pdy = cpu_f32(dy), *px = cpu_f32(x);
+  int64_t n = gv_tensor_numel(x);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * gelu_grad(px[i], tanh_form), flags & GV_ACC_DX);
+}
+
+void gv_cpu_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
+{
+  float *py = cpu_f32(y);
+  const float *px = cpu_f32(x);
+  int64_t n = gv_tensor_numel(x);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) py[i] = silu(px[i]);
+}
+
+void gv_cpu_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                     const struct gv_tensor *x, int flags)
+{
+  float *pdx = cpu_f32(dx);
+  const float *pdy = cpu_f32(dy), *px = cpu_f32(x);
+  int64_t n = gv_tensor_numel(x);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * silu_grad(px[i]), flags & GV_ACC_DX);
+}
+
+/* y = silu(gate) * up */
+void gv_cpu_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
+                       const struct gv_tensor *up)
+{
+  float *py = cpu_f32(y);
+  const float *pg = cpu_f32(gate), *pu = cpu_f32(up);
+  int64_t n = gv_tensor_numel(y);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) py[i] = silu(pg[i]) * pu[i];
+}
+
+void gv_cpu_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_tensor *dup,
+                       const struct gv_tensor *dy, const struct gv_tensor *gate,
+                       const struct gv_tensor *up, int flags)
+{
+  float *pdg = cpu_f32(dgate), *pdu = cpu_f32(dup);
+  const float *pdy = cpu_f32(dy), *pg = cpu_f32(gate), *pu = cpu_f32(up);
+  int64_t n = gv_tensor_numel(dy);
+  int acc = flags & GV_ACC_DX;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    float g = pg[i], u = pu[i], d = pdy[i];
+    if (pdg) cpu_store(&pdg[i], d * u * silu_grad(g), acc);
+    if (pdu) cpu_store(&pdu[i], d * silu(g), acc);
+  }
+}
+
+/* ---- mul, add ---- */
+
+void gv_cpu_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                    const struct gv_tensor *b)
+{
+  float *py = cpu_f32(y);
+  const float *pa = cpu_f32(a), *pb = cpu_f32(b);
+  int64_t n = gv_tensor_numel(y);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) py[i] = pa[i] * pb[i];
+}
+
+void gv_cpu_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *db,
+                    const struct gv_tensor *dy, const struct gv_tensor *a,
+                    const struct gv_tensor *b, int flags)
+{
+  float *pda = cpu_f32(da), *pdb = cpu_f32(db);
+  const float *pdy = cpu_f32(dy), *pa = cpu_f32(a), *pb = cpu_f32(b);
+  int64_t n = gv_tensor_numel(dy);
+  int acc = flags & GV_ACC_DX;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    float d = pdy[i], av = pa[i], bv = pb[i];    /* read first: da may alias a */
+    if (pda) cpu_store(&pda[i], d * bv, acc);
+    if (pdb) cpu_store(&pdb[i], d * av, acc);
+  }
+}
+
+void gv_cpu_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                    const struct gv_tensor *b)
+{
+  float *py = cpu_f32(y);
+  const float *pa = cpu_f32(a), *pb = cpu_f32(b);
+  int64_t n = gv_tensor_numel(y);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) py[i] = pa[i] + pb[i];
+}
+
+/* ---- dropout ---- */
+
+/* out = in * keep / (1 - p) for elements offset .. offset + n - 1 of the global stream. */
+static void dropout_apply(float *out, const float *in, int64_t n, float p, uint64_t seed,
+                          uint64_t offset, int acc)
+{
+  if (p == 0.0f) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) cpu_store(&out[i], in[i], acc);
+    return;
+  }
+  double t = (double)p * 4294967296.0;
+  uint32_t thresh = t >= 4294967295.0 ? 0xffffffffu : (uint32_t)t;
+  float inv = 1.0f / (1.0f - p);
+  const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  uint64_t b0 = offset >> 2, b1 = (offset + (uint64_t)n + 3) >> 2;
+#pragma omp parallel for schedule(static)
+  for (uint64_t blk = b0; blk < b1; blk++) {
+    uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0}, u[4];
+    gv_philox4x32(u, ctr, key);
+    for (int lane = 0; lane < 4; lane++) {
+      uint64_t e = blk * 4 + (uint64_t)lane;
+      if (e < offset || e >= offset + (uint64_t)n) continue;
+      int64_t i = (int64_t)(e - offset);
+      cpu_store(&out[i], u[lane] >= thresh ? in[i] * inv : 0.0f, acc);
+    }
+  }
+}
+
+void gv_cpu_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                        float p, uint64_t seed, uint64_t offset)
+{
+  dropout_apply(cpu_f32(y), cpu_f32(x), gv_tensor_numel(x), p, seed, offset, 0);
+}
+
+void gv_cpu_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                        float p, uint64_t seed, uint64_t offset, int flags)
+{
+  dropout_apply(cpu_f32(dx), cpu_f32(dy), gv_tensor_numel(dy), p, seed, offset, flags & GV_ACC_DX);
+}
+
+/* ---- reductions and copies ---- */
+
+double gv_cpu_sumsq(struct gv_backend *be, const struct gv_tensor *x)
+{
+  const float *px = cpu_f32(x);
+  int64_t n = gv_tensor_numel(x);
+  double s = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : s)
+  for (int64_t i = 0; i < n; i++) s += (double)px[i] * px[i];
+  return s;
+}
+
+void gv_cpu_fill(struct gv_backend *be, struct gv_tensor *x, float value)
+{
+  float *px = cpu_f32(x);
+  int64_t n = gv_tensor_numel(x);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) px[i] = value;
+}
+
+/* Same dtype: bytes; f32 <-> bf16: convert (round to nearest even). */
+void gv_cpu_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src)
+{
+  int64_t n = gv_tensor_numel(src);
+  if (dst->dtype == src->dtype) {
+    memmove(dst->data, src->data, gv_tensor_bytes(src));
+  } else if (dst->dtype == GV_DTYPE_BF16) {
+    uint16_t *d = dst->data;
+    const float *s = cpu_f32(src);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) d[i] = gv_bf16_from_float(s[i]);
+  } else {
+    float *d = cpu_f32(dst);
+    const uint16_t *s = src->data;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) d[i] = gv_bf16_to_float(s[i]);
+  }
+}
+
+void gv_cpu_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x)
+{
+  float *py = cpu_f32(y);
+  const float *px = cpu_f32(x);
+  int64_t n = gv_tensor_numel(x);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) py[i] += alpha * px[i];
+}
+
+void gv_cpu_scale(struct gv_backend *be, struct gv_tensor *x, float alpha)
+{
+  float *px = cpu_f32(x);
+  int64_t n = gv_tensor_numel(x);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) px[i] *= alpha;
+}

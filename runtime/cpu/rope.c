@@ -1,0 +1,50 @@
+/* rope.c - rotary position embedding, Hugging Face LLaMA convention (rotate_half, not
+ * interleaved): for pair i < D/2, angle = (pos_offset + t) * base^(-2i/D) computed in fp32 as
+ * transformers does; out = [x1 cos - x2 sin, x2 cos + x1 sin]. The backward is the same
+ * rotation by the negative angle (a rotation's transpose), so both share rope_apply.
+ *   x, y: (B,T,H,D) row-major; y may alias x */
+#include <math.h>
+
+#include "cpu/cpu.h"
+
+enum { ROPE_MAX_HALF = 512 };
+
+static void rope_apply(float *y, const float *x, const struct gv_tensor *shape, float base,
+                       int64_t pos_offset, float sign, int acc)
+{
+  int64_t B = shape->shape[0], T = shape->shape[1], H = shape->shape[2], D = shape->shape[3];
+  int64_t half = D / 2;
+  GV_CHECK(half <= ROPE_MAX_HALF, "rope: head dim %lld above %d", (long long)D, 2 * ROPE_MAX_HALF);
+#pragma omp parallel for schedule(static)
+  for (int64_t bt = 0; bt < B * T; bt++) {
+    float c[ROPE_MAX_HALF], s[ROPE_MAX_HALF];
+    float pos = (float)(pos_offset + bt % T);
+    for (int64_t i = 0; i < half; i++) {
+      float inv_freq = 1.0f / powf(base, (float)(2 * i) / (float)D);
+      float ang = pos * inv_freq;
+      c[i] = cosf(ang);
+      s[i] = sign * sinf(ang);
+    }
+    for (int64_t h = 0; h < H; h++) {
+      const float *xr = x + (bt * H + h) * D;
+      float *yr = y + (bt * H + h) * D;
+      for (int64_t i = 0; i < half; i++) {
+        float x1 = xr[i], x2 = xr[i + half];
+        cpu_store(&yr[i], x1 * c[i] - x2 * s[i], acc);
+        cpu_store(&yr[i + half], x2 * c[i] + x1 * s[i], acc);
+      }
+    }
+  }
+}
+
+void gv_cpu_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                     float base, int64_t pos_offset)
+{
+  rope_apply(cpu_f32(y), cpu_f32(x), x, base, pos_offset, 1.0f, 0);
+}
+
+void gv_cpu_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                     float base, int64_t pos_offset, int flags)
+{
+  rope_apply(cpu_f32(dx), cpu_f32(dy), dy, base, pos_offset, -1.0f, flags & GV_ACC_DX);
+}
