@@ -12,6 +12,10 @@
 
 #include <string.h>
 
+/* TEMPORARY until the front end lands: keep the driver linkable. */
+#pragma weak ir_dim
+#pragma weak ir_op_name
+
 enum { ACC_DX = 1, ACC_DW = 2 }; /* = GV_ACC_DX, GV_ACC_DW of gvrt.h */
 enum { FN_DESCRIBE, FN_FWD, FN_BWD, FN_ZERO };
 
