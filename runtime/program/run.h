@@ -49,6 +49,9 @@ struct gv_run {
   /* the step being run */
   int step;
   float loss_scale;            /* 1 / tokens of the global batch */
+  /* data parallelism (tp = pp = 1 for now): every rank holds the whole model */
+  struct gv_comm *dp;
+  int dp_rank, dp_size;
 };
 
 /* data.c: the Megatron dataset behind --data */
