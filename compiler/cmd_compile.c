@@ -216,11 +216,8 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
             (long long)m->max_seq);
     return NULL;
   }
-  if (o.world != 1) {
-    fprintf(stderr, "gvc: error: a world of %d ranks needs a strategy; this build lowers single-rank programs only\n",
-            o.world);
-    return NULL;
-  }
+  if (o.world != 1)
+    fprintf(stderr, "gvc: note: %d ranks with no strategy given: plain data parallelism (dp = %d)\n", o.world, o.world);
   o.checkpoint = checkpoint_flags(a, m, c->ckpt);
   if (!o.checkpoint)
     return NULL;
