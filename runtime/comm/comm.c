@@ -245,6 +245,12 @@ void gv_comm_recv(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int p
   c->ops->recv(c->impl, buf, n, t, peer, tag);
 }
 
+void gv_comm_sendrecv(struct gv_comm *c, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
+                      enum gv_dtype t, int tag)
+{
+  c->ops->sendrecv(c->impl, sbuf, sn, dst, rbuf, rn, src, t, tag);
+}
+
 void gv_comm_barrier(struct gv_comm *c)
 {
   if (c->size > 1)

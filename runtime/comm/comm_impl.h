@@ -21,6 +21,8 @@ struct gv_comm_ops {
   void (*broadcast)(void *impl, void *buf, size_t n, enum gv_dtype t, int root);
   void (*send)(void *impl, const void *buf, size_t n, enum gv_dtype t, int peer, int tag);
   void (*recv)(void *impl, void *buf, size_t n, enum gv_dtype t, int peer, int tag);
+  void (*sendrecv)(void *impl, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
+                   enum gv_dtype t, int tag);
   void (*barrier)(void *impl);
 };
 

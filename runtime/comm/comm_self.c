@@ -35,11 +35,17 @@ static void self_recv(void *impl, void *buf, size_t n, enum gv_dtype t, int peer
   self_p2p(impl, buf, n, t, peer, tag);
 }
 
+static void self_sendrecv(void *impl, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
+                          enum gv_dtype t, int tag)
+{
+  self_p2p(impl, sbuf, sn, t, dst, tag);
+}
+
 static void self_barrier(void *impl) {}
 
 const struct gv_comm_ops gv_comm_self_ops = {
   .name = "self", .init_world = self_init, .finalize = self_finalize, .abort_job = self_abort,
   .split = self_split, .free_group = self_free, .send = self_p2p, .recv = self_recv,
-  .barrier = self_barrier,
+  .sendrecv = self_sendrecv, .barrier = self_barrier,
   /* collectives of a one-rank group never reach the backend (comm.c short-cuts them) */
 };

@@ -1,26 +1,12 @@
 /* mpi.c - the MPI collective backend (CPU ranks, host buffers). Communicators use
- * MPI_ERRORS_RETURN so that every failure comes back through MPI_CHECK, which prints the
- * call with the rank and aborts the whole job: no peer is left blocked in a collective. */
+ * MPI_ERRORS_RETURN so that every failure comes back through GV_MPI_CHECK, whose fatal path
+ * prints the call with the rank and aborts the whole job: no peer is left blocked. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "comm/comm_impl.h"
-
-static void mpi_fail(const char *file, int line, const char *call, int err)
-{
-  char msg[MPI_MAX_ERROR_STRING];
-  int len = 0, rank = -1, size = 0;
-  MPI_Error_string(err, msg, &len);
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  fprintf(stderr, "[rank %d/%d] gvrt: MPI error: %s\n  at %s:%d in %s\n", rank, size, msg, file, line, call);
-  MPI_Abort(MPI_COMM_WORLD, 1);
-  abort();
-}
-
-#define MPI_CHECK(call) do { int e_ = (call); if (e_ != MPI_SUCCESS) mpi_fail(__FILE__, __LINE__, #call, e_); } while (0)
 
 static MPI_Datatype mpi_type(enum gv_dtype t)
 {
@@ -37,22 +23,22 @@ static MPI_Comm *comm_of(void *impl) { return impl; }
 static void *mpi_init(int *argc, char ***argv, int *rank, int *size)
 {
   int inited = 0;
-  MPI_CHECK(MPI_Initialized(&inited));
+  GV_MPI_CHECK(MPI_Initialized(&inited));
   if (!inited)
-    MPI_CHECK(MPI_Init(argc, argv));
+    GV_MPI_CHECK(MPI_Init(argc, argv));
   MPI_Comm *w = malloc(sizeof *w);
-  MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, w));
-  MPI_CHECK(MPI_Comm_set_errhandler(*w, MPI_ERRORS_RETURN));
-  MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
-  MPI_CHECK(MPI_Comm_rank(*w, rank));
-  MPI_CHECK(MPI_Comm_size(*w, size));
+  GV_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, w));
+  GV_MPI_CHECK(MPI_Comm_set_errhandler(*w, MPI_ERRORS_RETURN));
+  GV_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  GV_MPI_CHECK(MPI_Comm_rank(*w, rank));
+  GV_MPI_CHECK(MPI_Comm_size(*w, size));
   return w;
 }
 
 static void mpi_finalize(void *impl)
 {
   MPI_Comm *w = comm_of(impl);
-  MPI_CHECK(MPI_Comm_free(w));
+  GV_MPI_CHECK(MPI_Comm_free(w));
   free(w);
   int fin = 0;
   MPI_Finalized(&fin);
@@ -69,17 +55,17 @@ static void mpi_abort(void *impl, int code)
 static void *mpi_split(void *impl, int color, int key, int *rank, int *size)
 {
   MPI_Comm *g = malloc(sizeof *g);
-  MPI_CHECK(MPI_Comm_split(*comm_of(impl), color, key, g));
-  MPI_CHECK(MPI_Comm_set_errhandler(*g, MPI_ERRORS_RETURN));
-  MPI_CHECK(MPI_Comm_rank(*g, rank));
-  MPI_CHECK(MPI_Comm_size(*g, size));
+  GV_MPI_CHECK(MPI_Comm_split(*comm_of(impl), color, key, g));
+  GV_MPI_CHECK(MPI_Comm_set_errhandler(*g, MPI_ERRORS_RETURN));
+  GV_MPI_CHECK(MPI_Comm_rank(*g, rank));
+  GV_MPI_CHECK(MPI_Comm_size(*g, size));
   return g;
 }
 
 static void mpi_free_group(void *impl)
 {
   MPI_Comm *g = comm_of(impl);
-  MPI_CHECK(MPI_Comm_free(g));
+  GV_MPI_CHECK(MPI_Comm_free(g));
   free(g);
 }
 
@@ -101,14 +87,14 @@ static void mpi_all_reduce(void *impl, void *buf, size_t n, enum gv_dtype t, enu
 {
   MPI_Op mop = op == GV_REDUCE_MAX ? MPI_MAX : MPI_SUM;
   if (t != GV_DTYPE_BF16) {
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(t), mop, *comm_of(impl)));
+    GV_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(t), mop, *comm_of(impl)));
     return;
   }
   float *tmp = malloc(n * sizeof *tmp);
   uint16_t *h = buf;
   for (size_t i = 0; i < n; i++)
     tmp[i] = bf16_to_f32(h[i]);
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, tmp, (int)n, MPI_FLOAT, mop, *comm_of(impl)));
+  GV_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, tmp, (int)n, MPI_FLOAT, mop, *comm_of(impl)));
   for (size_t i = 0; i < n; i++)
     h[i] = f32_to_bf16(tmp[i]);
   free(tmp);
@@ -127,43 +113,51 @@ static void mpi_reduce_scatter(void *impl, void *out, const void *in, size_t n, 
     free(tmp);
     return;
   }
-  MPI_CHECK(MPI_Reduce_scatter_block(in == out ? MPI_IN_PLACE : in, out, (int)n, mpi_type(t), MPI_SUM,
+  GV_MPI_CHECK(MPI_Reduce_scatter_block(in == out ? MPI_IN_PLACE : in, out, (int)n, mpi_type(t), MPI_SUM,
                                      *comm_of(impl)));
 }
 
 static void mpi_all_gather(void *impl, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  MPI_CHECK(MPI_Allgather(in, (int)n, mpi_type(t), out, (int)n, mpi_type(t), *comm_of(impl)));
+  GV_MPI_CHECK(MPI_Allgather(in, (int)n, mpi_type(t), out, (int)n, mpi_type(t), *comm_of(impl)));
 }
 
 static void mpi_all_to_all(void *impl, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  MPI_CHECK(MPI_Alltoall(in, (int)n, mpi_type(t), out, (int)n, mpi_type(t), *comm_of(impl)));
+  GV_MPI_CHECK(MPI_Alltoall(in, (int)n, mpi_type(t), out, (int)n, mpi_type(t), *comm_of(impl)));
 }
 
 static void mpi_broadcast(void *impl, void *buf, size_t n, enum gv_dtype t, int root)
 {
-  MPI_CHECK(MPI_Bcast(buf, (int)n, mpi_type(t), root, *comm_of(impl)));
+  GV_MPI_CHECK(MPI_Bcast(buf, (int)n, mpi_type(t), root, *comm_of(impl)));
 }
 
 static void mpi_send(void *impl, const void *buf, size_t n, enum gv_dtype t, int peer, int tag)
 {
-  MPI_CHECK(MPI_Send(buf, (int)n, mpi_type(t), peer, tag, *comm_of(impl)));
+  GV_MPI_CHECK(MPI_Send(buf, (int)n, mpi_type(t), peer, tag, *comm_of(impl)));
 }
 
 static void mpi_recv(void *impl, void *buf, size_t n, enum gv_dtype t, int peer, int tag)
 {
-  MPI_CHECK(MPI_Recv(buf, (int)n, mpi_type(t), peer, tag, *comm_of(impl), MPI_STATUS_IGNORE));
+  GV_MPI_CHECK(MPI_Recv(buf, (int)n, mpi_type(t), peer, tag, *comm_of(impl), MPI_STATUS_IGNORE));
+}
+
+static void mpi_sendrecv(void *impl, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
+                         enum gv_dtype t, int tag)
+{
+  GV_MPI_CHECK(MPI_Sendrecv(sbuf, (int)sn, mpi_type(t), dst, tag, rbuf, (int)rn, mpi_type(t), src, tag, *comm_of(impl),
+                         MPI_STATUS_IGNORE));
 }
 
 static void mpi_barrier(void *impl)
 {
-  MPI_CHECK(MPI_Barrier(*comm_of(impl)));
+  GV_MPI_CHECK(MPI_Barrier(*comm_of(impl)));
 }
 
 const struct gv_comm_ops gv_comm_mpi_ops = {
   .name = "mpi", .init_world = mpi_init, .finalize = mpi_finalize, .abort_job = mpi_abort,
   .split = mpi_split, .free_group = mpi_free_group, .all_reduce = mpi_all_reduce,
   .reduce_scatter = mpi_reduce_scatter, .all_gather = mpi_all_gather, .all_to_all = mpi_all_to_all,
-  .broadcast = mpi_broadcast, .send = mpi_send, .recv = mpi_recv, .barrier = mpi_barrier,
+  .broadcast = mpi_broadcast, .send = mpi_send, .recv = mpi_recv, .sendrecv = mpi_sendrecv,
+  .barrier = mpi_barrier,
 };

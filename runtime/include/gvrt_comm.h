@@ -66,6 +66,9 @@ GV_API void gv_comm_all_to_all(struct gv_comm *c, void *out, const void *in, siz
 GV_API void gv_comm_broadcast(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root);
 GV_API void gv_comm_send(struct gv_comm *c, const void *buf, size_t n, enum gv_dtype t, int peer, int tag);
 GV_API void gv_comm_recv(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int peer, int tag);
+/* Send to one peer and receive from another in one step (no ordering deadlock). */
+GV_API void gv_comm_sendrecv(struct gv_comm *c, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
+                             enum gv_dtype t, int tag);
 GV_API void gv_comm_barrier(struct gv_comm *c);
 
 #endif
