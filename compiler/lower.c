@@ -448,6 +448,14 @@ static void emit_describe(L *l)
                     sa_i64(l->plan->bufs[l->mbuf[i]].offset), sa_i64(p->shape.rank >= 2), sa_i64(init), sa_f64(std)};
     sched_call(l->prog, d, "gv_prog_param", a, 15);
   }
+  for (int i = 0; i < m->nnodes; i++) /* attention shapes are the same in every layer we lower */
+    if (m->nodes[i].op == IR_OP_ATTENTION) {
+      int64_t H = m->nodes[i].iattr[0], D = last_dim(l, m->nodes[i].out) / H;
+      SchedArg at[] = {sa_ctx(), sa_i64(l->o->micro_batch), sa_i64(l->o->seq), sa_i64(l->o->seq), sa_i64(H),
+                       sa_i64(m->nodes[i].iattr[1]), sa_i64(D)};
+      sched_call(l->prog, d, "gv_prog_attention", at, 7);
+      break;
+    }
   SchedArg io[] = {sa_ctx(), sa_i64(l->plan->bufs[l->io_tokens].offset), sa_i64(l->plan->bufs[l->io_labels].offset),
                    sa_i64(l->plan->bufs[l->io_loss].offset), sa_i64(l->plan->slot_bytes)};
   sched_call(l->prog, d, "gv_prog_io", io, 5);

@@ -73,8 +73,11 @@ int gv_layout_colors(const struct gv_layout *l, enum gv_group_kind kind, int *co
 
 /* ---- world and groups ---- */
 
+/* NULL: $GV_COMM if set ("mpi" or "self"), else mpi when built with it. */
 static const struct gv_comm_ops *find_backend(const char *name)
 {
+  if (!name && getenv("GV_COMM") && *getenv("GV_COMM"))
+    name = getenv("GV_COMM");
   if (!name || !strcmp(name, "mpi")) {
 #ifdef GV_HAVE_MPI
     return &gv_comm_mpi_ops;

@@ -41,7 +41,7 @@ GV_API void gv_layout_coords(const struct gv_layout *l, int rank, int *stage, in
 
 struct gv_comm;
 
-/* Initialise the world: backend "mpi" or "self" (NULL picks mpi when built with it).
+/* Initialise the world: backend "mpi" or "self" (NULL: $GV_COMM, else mpi when built).
  * Registers the job-wide abort with gv_fatal. */
 GV_API struct gv_comm *gv_comm_init_world(int *argc, char ***argv, const char *backend);
 /* Finalise: frees every group made from the world, then the world; sets *world to NULL. */

@@ -44,6 +44,9 @@ GV_API void gv_prog_io(void *ctx, int64_t tokens_off, int64_t labels_off, int64_
 /* The functions of a pipeline stage: forward and backward of one micro-batch slot, and
  * zeroing of the stage's gradients before a step. */
 GV_API void gv_prog_stage(void *ctx, int64_t stage, void *fwd, void *bwd, void *zero_grads);
+/* The largest attention of the program: the workspace arena is sized for it by the backend
+ * at start-up (its scratch depends on the backend and, on CPUs, on the thread count). */
+GV_API void gv_prog_attention(void *ctx, int64_t B, int64_t T, int64_t S, int64_t H, int64_t KV, int64_t D);
 /* Logits of the last micro-batch's first sequence (for sampling text): f32 [T, V]. */
 GV_API void gv_prog_logits(void *ctx, int64_t logits_off, int64_t slot_stride);
 

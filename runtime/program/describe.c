@@ -63,3 +63,10 @@ void gv_prog_logits(void *ctx, int64_t logits_off, int64_t slot_stride)
   r->logits_off = logits_off;
   r->logits_stride = slot_stride;
 }
+
+void gv_prog_attention(void *ctx, int64_t B, int64_t T, int64_t S, int64_t H, int64_t KV, int64_t D)
+{
+  struct gv_run *r = ctx;
+  int64_t a[6] = {B, T, S, H, KV, D};
+  memcpy(r->attn, a, sizeof a);
+}

@@ -252,6 +252,9 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   r.dp_size = gv_comm_size(r.dp);
   check_program(&r);
   gv_backend_init(&r.be, r.args.device, 0);
+  if (r.attn[0])
+    r.plan.arena_bytes[GV_MEM_WORKSPACE] =
+        gv_backend_workspace_bytes(&r.be, r.attn[0], r.attn[1], r.attn[2], r.attn[3], r.attn[4], r.attn[5]);
   gv_arenas_init(&r.arenas, &r.be, &r.plan);
   for (int k = 0; k < GV_MEM_KINDS; k++)
     r.bases[k] = r.arenas.base[k];

@@ -45,6 +45,7 @@ struct gv_run {
   int nparams, cap_params;
   struct gv_run_stage stages[64];
   int nstages;
+  int64_t attn[6];              /* B, T, S, H, KV, D of the largest attention */
   int64_t tokens_off, labels_off, loss_off, io_stride, logits_off, logits_stride;
   /* the step being run */
   int step;
