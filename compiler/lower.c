@@ -16,29 +16,11 @@
 #pragma weak ir_dim
 #pragma weak ir_op_name
 
-enum { ACC_DX = 1, ACC_DW = 2 }; /* = GV_ACC_DX, GV_ACC_DW of gvrt.h */
-enum { FN_DESCRIBE, FN_FWD, FN_BWD, FN_ZERO };
-
-typedef struct L {
-  Arena *a;
-  const IrModel *m;
-  const LowerOptions *o;
-  Plan *plan;
-  SchedProgram *prog;
-  SchedFunc *cur;
-  int cur_fn;
-  int *val;          /* value -> buffer (the current placement) */
-  int *grad;         /* value -> gradient buffer or -1 */
-  unsigned char *ginit, *needed;
-  int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse) */
-  int *pbuf, *gbuf, *mbuf;
-  int io_tokens, io_labels, io_loss, ws;
-  const char *err;
-} L;
+#include "lower_impl.h"
 
 /* ---- shapes and buffers ---- */
 
-static int64_t numel(const L *l, int v)
+int64_t lower_numel(const L *l, int v)
 {
   const IrShape *s = &l->m->values[v].shape;
   int64_t n = 1;
@@ -47,15 +29,15 @@ static int64_t numel(const L *l, int v)
   return n;
 }
 
-static int64_t last_dim(const L *l, int v)
+int64_t lower_last_dim(const L *l, int v)
 {
   const IrShape *s = &l->m->values[v].shape;
   return ir_dim(s->d[s->rank - 1], l->o->micro_batch, l->o->seq);
 }
 
-static int64_t rows(const L *l, int v) { return numel(l, v) / last_dim(l, v); }
+static int64_t rows(const L *l, int v) { return lower_numel(l, v) / lower_last_dim(l, v); }
 
-static int new_buf(L *l, const char *name, PlanClass cls, int64_t bytes)
+int lower_new_buf(L *l, const char *name, PlanClass cls, int64_t bytes)
 {
   return plan_buf(l->plan, name, PLAN_ACTS, cls, bytes);
 }
@@ -67,15 +49,16 @@ static const char *vname(L *l, int layer, int v, const char *what)
 
 /* ---- emitting calls ---- */
 
-static SchedArg B(L *l, int buf) /* a buffer argument, patched after planning */
+SchedArg lower_buf_arg(L *l, int buf) /* a buffer argument, patched after planning */
 {
   SchedArg a = sa_buf(-1, buf, 0);
   return a;
 }
 
+static SchedArg B(L *l, int buf) { return lower_buf_arg(l, buf); }
 static SchedArg V(L *l, int v) { return B(l, l->val[v]); }
 
-static void emit(L *l, const char *fn, SchedArg *args, int n, const char *comment)
+void lower_emit(L *l, const char *fn, SchedArg *args, int n, const char *comment)
 {
   int call = l->cur->ncalls;
   for (int i = 0; i < n; i++)
@@ -85,7 +68,7 @@ static void emit(L *l, const char *fn, SchedArg *args, int n, const char *commen
   c->comment = comment;
 }
 #define EMIT(l, fn, comment, ...) do { SchedArg a_[] = {sa_ctx(), __VA_ARGS__}; \
-    emit((l), (fn), a_, (int)(sizeof a_ / sizeof a_[0]), (comment)); } while (0)
+    lower_emit((l), (fn), a_, (int)(sizeof a_ / sizeof a_[0]), (comment)); } while (0)
 
 static SchedArg P(L *l, const IrNode *n, int k) { return k < n->nparam ? B(l, l->pbuf[n->param[k]]) : sa_null(); }
 static SchedArg G(L *l, const IrNode *n, int k) { return k < n->nparam ? B(l, l->gbuf[n->param[k]]) : sa_null(); }
@@ -97,12 +80,12 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
   const IrNode *n = &l->m->nodes[ni];
   const char *c = ir_op_name(n->op);
   int y = n->out;
-  int64_t M = rows(l, y), N = last_dim(l, y), cnt = numel(l, y);
+  int64_t M = rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
   switch (n->op) {
   case IR_OP_INPUT:
     break;
   case IR_OP_LINEAR: {
-    int64_t K = last_dim(l, n->in[0]);
+    int64_t K = lower_last_dim(l, n->in[0]);
     EMIT(l, "gv_gen_linear_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
     break;
   }
@@ -119,13 +102,13 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   }
   case IR_OP_LAYERNORM:
-    l->aux0[ni] = new_buf(l, vname(l, layer, y, "mean"), aux_cls, 4 * M);
-    l->aux1[ni] = new_buf(l, vname(l, layer, y, "rstd"), aux_cls, 4 * M);
+    l->aux0[ni] = lower_new_buf(l, vname(l, layer, y, "mean"), aux_cls, 4 * M);
+    l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "rstd"), aux_cls, 4 * M);
     EMIT(l, "gv_gen_layernorm_fwd", c, V(l, y), B(l, l->aux0[ni]), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0),
          P(l, n, 1), sa_i64(M), sa_i64(N), sa_f32((float)n->fattr[0]));
     break;
   case IR_OP_RMSNORM:
-    l->aux1[ni] = new_buf(l, vname(l, layer, y, "rstd"), aux_cls, 4 * M);
+    l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "rstd"), aux_cls, 4 * M);
     EMIT(l, "gv_gen_rmsnorm_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(N),
          sa_f32((float)n->fattr[0]));
     break;
@@ -149,7 +132,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
   }
   case IR_OP_ATTENTION: {
     int64_t H = n->iattr[0], KV = n->iattr[1], D = N / H;
-    l->aux1[ni] = new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch * H * l->o->seq);
+    l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch * H * l->o->seq);
     EMIT(l, "gv_gen_attention_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
          sa_i64(l->o->micro_batch), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]));
     break;
@@ -158,8 +141,8 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     EMIT(l, "gv_gen_dropout_fwd", c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_f32((float)n->fattr[0]), sa_i64(ni));
     break;
   case IR_OP_CROSS_ENTROPY: {
-    int64_t Mx = rows(l, n->in[0]), Vx = last_dim(l, n->in[0]);
-    l->aux1[ni] = new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * Mx);
+    int64_t Mx = rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
+    l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * Mx);
     EMIT(l, "gv_gen_xent_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
     break;
   }
@@ -174,7 +157,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
 static int grad_of(L *l, int layer, int v)
 {
   if (l->grad[v] < 0)
-    l->grad[v] = new_buf(l, vname(l, layer, v, "grad"), PC_TRANSIENT, 4 * numel(l, v));
+    l->grad[v] = lower_new_buf(l, vname(l, layer, v, "grad"), PC_TRANSIENT, 4 * lower_numel(l, v));
   return l->grad[v];
 }
 
@@ -191,7 +174,7 @@ static GradOut gout(L *l, int layer, int v, int acc)
     return g;
   g.buf = grad_of(l, layer, v);
   if (l->ginit[v] != acc) {
-    g.tmp = new_buf(l, vname(l, layer, v, "grad_part"), PC_TRANSIENT, 4 * numel(l, v));
+    g.tmp = lower_new_buf(l, vname(l, layer, v, "grad_part"), PC_TRANSIENT, 4 * lower_numel(l, v));
     g.buf = g.tmp;
   }
   return g;
@@ -202,7 +185,7 @@ static void fold(L *l, GradOut g)
   if (g.v < 0 || g.buf < 0)
     return;
   if (g.tmp >= 0)
-    EMIT(l, "gv_gen_grad", "fan-in", B(l, l->grad[g.v]), B(l, g.tmp), sa_i64(numel(l, g.v)), sa_i64(l->ginit[g.v]));
+    EMIT(l, "gv_gen_grad", "fan-in", B(l, l->grad[g.v]), B(l, g.tmp), sa_i64(lower_numel(l, g.v)), sa_i64(l->ginit[g.v]));
   l->ginit[g.v] = 1;
 }
 
@@ -228,7 +211,7 @@ static void bwd_node(L *l, int ni, int layer)
     return;
   if (n->op != IR_OP_CROSS_ENTROPY && (l->grad[y] < 0 || !l->ginit[y]))
     return; /* nothing flows back through this value */
-  int64_t M = rows(l, y), N = last_dim(l, y), cnt = numel(l, y);
+  int64_t M = rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
   SchedArg dy = n->op == IR_OP_CROSS_ENTROPY ? sa_null() : B(l, l->grad[y]);
   int acc = acc_all(l, n, n->nin);
   int flags = acc ? ACC_DX : 0;
@@ -238,7 +221,7 @@ static void bwd_node(L *l, int ni, int layer)
   GradOut g2 = n->nin > 2 ? gout(l, layer, n->in[2], acc) : (GradOut){-1, -1, -1};
   switch (n->op) {
   case IR_OP_LINEAR: {
-    int64_t K = last_dim(l, n->in[0]);
+    int64_t K = lower_last_dim(l, n->in[0]);
     EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
          sa_i64(K), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
@@ -294,7 +277,7 @@ static void bwd_node(L *l, int ni, int layer)
          sa_i64(flags));
     break;
   case IR_OP_CROSS_ENTROPY: {
-    int64_t Mx = rows(l, n->in[0]), Vx = last_dim(l, n->in[0]);
+    int64_t Mx = rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
     GradOut gl = gout(l, layer, n->in[0], 0);
     EMIT(l, "gv_gen_xent_bwd", c, GB(l, gl), V(l, n->in[0]), B(l, l->aux1[ni]), V(l, n->in[1]), sa_i64(Mx),
          sa_i64(Vx));
@@ -313,7 +296,7 @@ static void bwd_node(L *l, int ni, int layer)
 
 /* ---- placement, functions ---- */
 
-static int layer_of_value(const L *l, int v)
+int lower_layer_of_value(const L *l, int v)
 {
   int p = l->m->values[v].producer;
   if (p < 0)
@@ -324,7 +307,7 @@ static int layer_of_value(const L *l, int v)
   return -1;
 }
 
-static void mark_needed(L *l)
+void lower_mark_needed(L *l)
 {
   for (int i = 0; i < l->m->nnodes; i++) {
     const IrNode *n = &l->m->nodes[i];
@@ -346,14 +329,14 @@ static void mark_needed(L *l)
 }
 
 /* Forward of layer li: values kept per slot unless checkpointed (or recomputing). */
-static void forward_layer(L *l, int li, int recompute)
+void lower_forward_layer(L *l, int li, int recompute)
 {
   const IrLayer *ly = &l->m->layers[li];
   int ckpt = l->o->checkpoint && l->o->checkpoint[li];
   for (int k = 0; k < ly->nnodes; k++) {
     int ni = ly->first_node + k, y = l->m->nodes[ni].out;
     for (int i = 0; i < l->m->nodes[ni].nin; i++) {
-      int v = l->m->nodes[ni].in[i], src = layer_of_value(l, v);
+      int v = l->m->nodes[ni].in[i], src = lower_layer_of_value(l, v);
       if (src >= 0 && src != li && v != ly->in_value && !l->err)
         l->err = arena_printf(l->a, "%s reads a value of %s that is not its input; cannot lower", ly->name,
                               l->m->layers[src].name);
@@ -362,8 +345,8 @@ static void forward_layer(L *l, int li, int recompute)
       l->val[y] = l->io_loss;
     } else if (!(recompute && y == ly->out_value)) {
       int keep = y == ly->out_value || (!ckpt && l->needed[y]);
-      l->val[y] = new_buf(l, vname(l, li, y, ir_op_name(l->m->nodes[ni].op)), keep ? PC_SLOT : PC_TRANSIENT,
-                          4 * numel(l, y));
+      l->val[y] = lower_new_buf(l, vname(l, li, y, ir_op_name(l->m->nodes[ni].op)), keep ? PC_SLOT : PC_TRANSIENT,
+                          4 * lower_numel(l, y));
     }
     if (recompute && y == ly->out_value)
       continue; /* the output is kept: no need to recompute it */
@@ -371,167 +354,12 @@ static void forward_layer(L *l, int li, int recompute)
   }
 }
 
-static void set_function(L *l, SchedFunc *f, int fn)
+/* Backward of layer li (replaying its forward first when it is checkpointed). */
+void lower_backward_layer(L *l, int li)
 {
-  l->cur = f;
-  l->cur_fn = fn;
-}
-
-static void emit_forward(L *l)
-{
-  set_function(l, sched_func(l->prog, "gvp_fwd_s0"), FN_FWD);
-  for (int i = 0; i < l->m->nlayers && !l->err; i++)
-    forward_layer(l, i, 0);
-}
-
-static void emit_backward(L *l)
-{
-  set_function(l, sched_func(l->prog, "gvp_bwd_s0"), FN_BWD);
-  for (int i = l->m->nlayers - 1; i >= 0 && !l->err; i--) {
-    const IrLayer *ly = &l->m->layers[i];
-    if (l->o->checkpoint && l->o->checkpoint[i])
-      forward_layer(l, i, 1);
-    for (int k = ly->nnodes - 1; k >= 0; k--)
-      bwd_node(l, ly->first_node + k, i);
-  }
-}
-
-/* ---- parameters and describe ---- */
-
-static int param_init(const L *l, int pi, double *std)
-{
-  *std = 0.02;
-  for (int i = 0; i < l->m->nnodes; i++) {
-    const IrNode *n = &l->m->nodes[i];
-    for (int k = 0; k < n->nparam; k++)
-      if (n->param[k] == pi) {
-        if (k == 1)
-          return 1; /* bias (or norm shift): zeros */
-        if (n->op == IR_OP_LAYERNORM || n->op == IR_OP_RMSNORM)
-          return 2; /* norm scale: ones */
-        return 0;
-      }
-  }
-  return 0;
-}
-
-static void plan_params(L *l)
-{
-  for (int i = 0; i < l->m->nparams; i++) {
-    const IrParam *p = &l->m->params[i];
-    int64_t n = 1;
-    for (int k = 0; k < p->shape.rank; k++)
-      n *= p->shape.d[k];
-    l->pbuf[i] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, 4 * n);
-    l->gbuf[i] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, 4 * n);
-    l->mbuf[i] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 8 * n);
-  }
-}
-
-static void emit_describe(L *l)
-{
-  const IrModel *m = l->m;
-  SchedFunc *d = sched_func(l->prog, "gvp_describe");
-  set_function(l, d, FN_DESCRIBE);
-  SchedArg model[] = {sa_ctx(), sa_str(m->name), sa_i64(l->o->world), sa_i64(l->o->pp), sa_i64(l->o->micro_batch),
-                      sa_i64(l->o->seq), sa_i64(m->vocab), sa_i64(l->plan->slots)};
-  sched_call(l->prog, d, "gv_prog_model", model, 8);
-  for (int k = 0; k < PLAN_KINDS; k++)
-    sched_call(l->prog, d, "gv_prog_arena", (SchedArg[]){sa_ctx(), sa_i64(k), sa_i64(l->plan->arena_bytes[k])}, 3);
-  for (int i = 0; i < m->nparams; i++) {
-    const IrParam *p = &m->params[i];
-    int64_t r = p->shape.rank == 2 ? p->shape.d[0] : 1, c = p->shape.d[p->shape.rank - 1];
-    double std;
-    int init = param_init(l, i, &std);
-    SchedArg a[] = {sa_ctx(), sa_str(p->name), sa_i64(0), sa_i64(r), sa_i64(c), sa_i64(0), sa_i64(0), sa_i64(r),
-                    sa_i64(c), sa_i64(l->plan->bufs[l->pbuf[i]].offset), sa_i64(l->plan->bufs[l->gbuf[i]].offset),
-                    sa_i64(l->plan->bufs[l->mbuf[i]].offset), sa_i64(p->shape.rank >= 2), sa_i64(init), sa_f64(std)};
-    sched_call(l->prog, d, "gv_prog_param", a, 15);
-  }
-  for (int i = 0; i < m->nnodes; i++) /* attention shapes are the same in every layer we lower */
-    if (m->nodes[i].op == IR_OP_ATTENTION) {
-      int64_t H = m->nodes[i].iattr[0], D = last_dim(l, m->nodes[i].out) / H;
-      SchedArg at[] = {sa_ctx(), sa_i64(l->o->micro_batch), sa_i64(l->o->seq), sa_i64(l->o->seq), sa_i64(H),
-                       sa_i64(m->nodes[i].iattr[1]), sa_i64(D)};
-      sched_call(l->prog, d, "gv_prog_attention", at, 7);
-      break;
-    }
-  SchedArg io[] = {sa_ctx(), sa_i64(l->plan->bufs[l->io_tokens].offset), sa_i64(l->plan->bufs[l->io_labels].offset),
-                   sa_i64(l->plan->bufs[l->io_loss].offset), sa_i64(l->plan->slot_bytes)};
-  sched_call(l->prog, d, "gv_prog_io", io, 5);
-  const IrNode *xent = NULL;
-  for (int i = 0; i < m->nnodes; i++)
-    if (m->nodes[i].op == IR_OP_CROSS_ENTROPY)
-      xent = &m->nodes[i];
-  if (xent && l->val[xent->in[0]] >= 0 && l->plan->bufs[l->val[xent->in[0]]].cls == PC_SLOT)
-    sched_call(l->prog, d, "gv_prog_logits",
-               (SchedArg[]){sa_ctx(), sa_i64(l->plan->bufs[l->val[xent->in[0]]].offset), sa_i64(l->plan->slot_bytes)}, 3);
-  SchedArg st[] = {sa_ctx(), sa_i64(0), sa_fn("gvp_fwd_s0"), sa_fn("gvp_bwd_s0"), sa_fn("gvp_zero_s0")};
-  sched_call(l->prog, d, "gv_prog_stage", st, 5);
-}
-
-/* Rewrite buffer-id arguments into (arena, offset, stride). */
-static void patch(L *l)
-{
-  for (int f = 0; f < l->prog->nfuncs; f++)
-    for (int c = 0; c < l->prog->funcs[f].ncalls; c++) {
-      SchedCall *call = &l->prog->funcs[f].calls[c];
-      for (int k = 0; k < call->nargs; k++) {
-        SchedArg *a = &call->args[k];
-        if (a->kind != SA_BUF || a->arena != -1)
-          continue;
-        const PlanBuf *b = &l->plan->bufs[a->i];
-        *a = sa_buf(b->kind, b->offset, plan_stride(l->plan, (int)a->i));
-      }
-    }
-}
-
-Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const char **err)
-{
-  L l = {.a = a, .m = m, .o = o};
-  l.plan = plan_new(a, 1);
-  l.prog = sched_new(a);
-  l.val = ARENA_ARRAY(a, int, m->nvalues);
-  l.grad = ARENA_ARRAY(a, int, m->nvalues);
-  l.ginit = ARENA_ARRAY(a, unsigned char, m->nvalues);
-  l.needed = ARENA_ARRAY(a, unsigned char, m->nvalues);
-  l.aux0 = ARENA_ARRAY(a, int, m->nnodes);
-  l.aux1 = ARENA_ARRAY(a, int, m->nnodes);
-  l.pbuf = ARENA_ARRAY(a, int, m->nparams);
-  l.gbuf = ARENA_ARRAY(a, int, m->nparams);
-  l.mbuf = ARENA_ARRAY(a, int, m->nparams);
-  for (int i = 0; i < m->nvalues; i++)
-    l.val[i] = l.grad[i] = -1;
-  if (m->tokens_value < 0 || m->labels_value < 0 || m->loss_value < 0) {
-    *err = "the model has no tokens, labels or loss: only language models with a cross-entropy loss can be trained";
-    return NULL;
-  }
-  plan_params(&l);
-  int64_t BT = o->micro_batch * o->seq;
-  l.io_tokens = l.val[m->tokens_value] = new_buf(&l, "io.tokens", PC_SLOT, 4 * BT);
-  l.io_labels = l.val[m->labels_value] = new_buf(&l, "io.labels", PC_SLOT, 4 * BT);
-  l.io_loss = new_buf(&l, "io.loss", PC_SLOT, 4);
-  mark_needed(&l);
-  emit_forward(&l);
-  emit_backward(&l);
-  if (l.err) {
-    *err = l.err;
-    return NULL;
-  }
-  plan_assign(l.plan);
-  SchedFunc *z = sched_func(l.prog, "gvp_zero_s0");
-  set_function(&l, z, FN_ZERO);
-  SchedArg zero[] = {sa_ctx(), sa_buf(PLAN_GRADS, 0, 0), sa_i64(l.plan->arena_bytes[PLAN_GRADS] / 4), sa_f32(0.0f)};
-  sched_call(l.prog, z, "gv_gen_fill", zero, 4)->comment = "zero every gradient of the stage";
-  emit_describe(&l);
-  patch(&l);
-  Lowered *out = ARENA_NEW(a, Lowered);
-  out->prog = l.prog;
-  out->plan = l.plan;
-  const char *bad = sched_verify(l.prog);
-  if (bad) {
-    *err = bad;
-    return NULL;
-  }
-  return out;
+  const IrLayer *ly = &l->m->layers[li];
+  if (l->o->checkpoint && l->o->checkpoint[li])
+    lower_forward_layer(l, li, 1);
+  for (int k = ly->nnodes - 1; k >= 0; k--)
+    bwd_node(l, ly->first_node + k, li);
 }

@@ -18,12 +18,23 @@ typedef struct LowerOptions {
   int64_t micro_batch, seq;
   int world, pp;
   const unsigned char *checkpoint;   /* per top-level layer: recompute its forward in backward */
+  const int *stage_of_layer;         /* per top-level layer, or NULL: blocks split evenly */
+  int pipeline_1f1b;                 /* 1: pipedream_flush (1F1B), 0: GPipe */
+  int chunks;                        /* micro-batches per step and data-parallel rank (GPipe slots) */
 } LowerOptions;
 
 typedef struct Lowered {
   SchedProgram *prog;
-  Plan *plan;
+  Plan *plan;          /* stage 0's plan (the only one when pp = 1) */
+  Plan **plans;        /* one per stage */
+  int nstages;
 } Lowered;
+
+/* The stage of every top-level layer for pp stages: the embedding goes with the first
+ * block, the final norm and head with the last; blocks are split as evenly as possible
+ * (Galvatron's default: the remainder on the last stages), or by division[] (blocks per
+ * stage, Galvatron's pp_division) when given. Returns NULL with *err when impossible. */
+int *lower_partition(Arena *a, const IrModel *m, int pp, const int *division, const char **err);
 
 /* Returns NULL with a message in *err (arena-allocated) when the model cannot be lowered. */
 Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const char **err);

@@ -19,36 +19,45 @@
 
 typedef void (*gv_prog_fn)(void *ctx, char *const *bases, int64_t slot);
 
-/* ---- describe: what the program is ---- */
+/* ---- describe: what the program is ----
+ * One binary serves every rank: calls carry the pipeline stage they describe, and a rank
+ * keeps what concerns its own stage (stage = world rank / (world / pp)). */
 
-/* Global facts: world size, pipeline degree, this binary's micro-batch, sequence length,
- * vocabulary, and the number of micro-batch slots the activation arena holds. */
+/* Global facts: world size, pipeline degree, the micro-batch, sequence length, vocabulary. */
 GV_API void gv_prog_model(void *ctx, const char *name, int64_t world, int64_t pp, int64_t micro_batch,
-                          int64_t seq, int64_t vocab, int64_t slots);
-/* Size of arena kind (enum gv_mem_kind) in bytes, as planned. */
-GV_API void gv_prog_arena(void *ctx, int64_t kind, int64_t bytes);
+                          int64_t seq, int64_t vocab);
+/* Pipeline schedule (1: 1F1B / pipedream_flush, 0: GPipe) and the micro-batches per step
+ * and data-parallel rank the activation slots were planned for. */
+GV_API void gv_prog_pipeline(void *ctx, int64_t one_f_one_b, int64_t chunks);
+/* Size of arena kind (enum gv_mem_kind) of a stage, in bytes, as planned. */
+GV_API void gv_prog_arena(void *ctx, int64_t stage, int64_t kind, int64_t bytes);
 /* Init kinds of parameters. */
 enum { GV_INIT_NORMAL = 0, GV_INIT_ZEROS = 1, GV_INIT_ONES = 2 };
-/* A parameter: global name and shape (rows x cols; 1-D: rows = 1), where this rank's
- * shard sits in it (row0, col0, shard rows x cols), its offsets in the params, grads and
- * optimizer arenas (m at moff, v at moff + shard bytes), whether it decays, and its init.
- * stage: the pipeline stage that holds it. */
+/* A parameter of a stage: global name and shape (rows x cols; 1-D: rows = 1), where this
+ * rank's shard sits in it (row0, col0, shard rows x cols), its offsets in the params, grads
+ * and optimizer arenas (m at moff, v at moff + shard bytes), whether it decays, its init.
+ * A weight tied across stages (GPT-2's embedding and head) is declared on each. */
 GV_API void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols,
                           int64_t row0, int64_t col0, int64_t shard_rows, int64_t shard_cols,
                           int64_t poff, int64_t goff, int64_t moff, int64_t decay, int64_t init,
                           double std);
-/* Input and output buffers of a micro-batch slot (ACTS arena offsets and slot stride):
- * tokens i32 [B,T], labels i32 [B,T], loss f32 [1]. */
-GV_API void gv_prog_io(void *ctx, int64_t tokens_off, int64_t labels_off, int64_t loss_off,
-                       int64_t slot_stride);
-/* The functions of a pipeline stage: forward and backward of one micro-batch slot, and
- * zeroing of the stage's gradients before a step. */
+/* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32
+ * [1]; the slot stride and the number of slots (micro-batches in flight). */
+GV_API void gv_prog_io(void *ctx, int64_t stage, int64_t tokens_off, int64_t labels_off, int64_t loss_off,
+                       int64_t slot_stride, int64_t slots);
+/* Pipeline boundary of a stage (ACTS offsets, -1 where none): the received activation
+ * (per slot) and the gradient sent back for it; the sent activation (per slot) and the
+ * gradient received for it; element counts of the input and output activations. */
+GV_API void gv_prog_boundary(void *ctx, int64_t stage, int64_t in_act, int64_t in_grad, int64_t out_act,
+                             int64_t out_grad, int64_t in_elems, int64_t out_elems);
+/* The functions of a stage: forward and backward of one micro-batch slot, and zeroing of
+ * the stage's gradients before a step. */
 GV_API void gv_prog_stage(void *ctx, int64_t stage, void *fwd, void *bwd, void *zero_grads);
 /* The largest attention of the program: the workspace arena is sized for it by the backend
  * at start-up (its scratch depends on the backend and, on CPUs, on the thread count). */
 GV_API void gv_prog_attention(void *ctx, int64_t B, int64_t T, int64_t S, int64_t H, int64_t KV, int64_t D);
-/* Logits of the last micro-batch's first sequence (for sampling text): f32 [T, V]. */
-GV_API void gv_prog_logits(void *ctx, int64_t logits_off, int64_t slot_stride);
+/* Logits of the stage holding the head (per slot, f32 [B, T, V]): for sampling text. */
+GV_API void gv_prog_logits(void *ctx, int64_t stage, int64_t logits_off);
 
 /* ---- kernels called by stage functions (shapes: see gvrt.h's backend table) ---- */
 

@@ -1,12 +1,13 @@
 /* describe.c - the gv_prog_* calls by which a generated program's gvp_describe()
- * declares itself to the runtime (gvrt_program.h). They only record into the run. */
+ * declares itself to the runtime (gvrt_program.h). They only record into the run, and a
+ * rank keeps only what concerns its own pipeline stage. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "program/run.h"
 
 void gv_prog_model(void *ctx, const char *name, int64_t world, int64_t pp, int64_t micro_batch, int64_t seq,
-                   int64_t vocab, int64_t slots)
+                   int64_t vocab)
 {
   struct gv_run *r = ctx;
   r->model = name;
@@ -15,14 +16,38 @@ void gv_prog_model(void *ctx, const char *name, int64_t world, int64_t pp, int64
   r->micro_batch = micro_batch;
   r->seq = seq;
   r->vocab = vocab;
-  r->slots = slots;
+  int rank = r->world ? gv_comm_rank(r->world) : 0;
+  r->stage = world > 0 && pp > 0 && world % pp == 0 ? (int)(rank / (world / pp)) : 0;
 }
 
-void gv_prog_arena(void *ctx, int64_t kind, int64_t bytes)
+void gv_prog_pipeline(void *ctx, int64_t one_f_one_b, int64_t chunks)
+{
+  struct gv_run *r = ctx;
+  r->one_f_one_b = (int)one_f_one_b;
+  r->chunks = chunks;
+}
+
+void gv_prog_arena(void *ctx, int64_t stage, int64_t kind, int64_t bytes)
 {
   struct gv_run *r = ctx;
   GV_CHECK(kind >= 0 && kind < GV_MEM_KINDS, "arena kind %lld out of range", (long long)kind);
-  r->plan.arena_bytes[kind] = (size_t)bytes;
+  if (stage == r->stage)
+    r->plan.arena_bytes[kind] = (size_t)bytes;
+}
+
+static void note_tied(struct gv_run *r, const char *name, int64_t stage)
+{
+  for (int i = 0; i < r->ntied; i++)
+    if (!strcmp(r->tied[i].name, name)) {
+      r->tied[i].stages |= 1ull << stage;
+      return;
+    }
+  if (r->ntied == r->cap_tied) {
+    r->cap_tied = r->cap_tied ? 2 * r->cap_tied : 64;
+    r->tied = realloc(r->tied, sizeof *r->tied * (size_t)r->cap_tied);
+    GV_CHECK(r->tied != NULL, "out of host memory");
+  }
+  r->tied[r->ntied++] = (struct gv_run_tied){name, 1ull << stage};
 }
 
 void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols, int64_t row0,
@@ -30,6 +55,11 @@ void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int
                    int64_t decay, int64_t init, double std)
 {
   struct gv_run *r = ctx;
+  GV_CHECK(stage >= 0 && stage < 64, "stage %lld out of range", (long long)stage);
+  if (r->pp > 1)
+    note_tied(r, name, stage);
+  if (stage != r->stage)
+    return;
   if (r->nparams == r->cap_params) {
     r->cap_params = r->cap_params ? 2 * r->cap_params : 64;
     r->params = realloc(r->params, sizeof *r->params * (size_t)r->cap_params);
@@ -39,29 +69,47 @@ void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int
                                                   poff, goff, moff, decay, init, std};
 }
 
-void gv_prog_io(void *ctx, int64_t tokens_off, int64_t labels_off, int64_t loss_off, int64_t slot_stride)
+void gv_prog_io(void *ctx, int64_t stage, int64_t tokens_off, int64_t labels_off, int64_t loss_off,
+                int64_t slot_stride, int64_t slots)
 {
   struct gv_run *r = ctx;
+  if (stage != r->stage)
+    return;
   r->tokens_off = tokens_off;
   r->labels_off = labels_off;
   r->loss_off = loss_off;
   r->io_stride = slot_stride;
+  r->slots = slots;
+}
+
+void gv_prog_boundary(void *ctx, int64_t stage, int64_t in_act, int64_t in_grad, int64_t out_act, int64_t out_grad,
+                      int64_t in_elems, int64_t out_elems)
+{
+  struct gv_run *r = ctx;
+  if (stage != r->stage)
+    return;
+  r->in_act = in_act;
+  r->in_grad = in_grad;
+  r->out_act = out_act;
+  r->out_grad = out_grad;
+  r->in_elems = in_elems;
+  r->out_elems = out_elems;
 }
 
 void gv_prog_stage(void *ctx, int64_t stage, void *fwd, void *bwd, void *zero_grads)
 {
   struct gv_run *r = ctx;
-  GV_CHECK(stage >= 0 && stage < 64, "stage %lld out of range", (long long)stage);
-  r->stages[stage] = (struct gv_run_stage){(gv_prog_fn)fwd, (gv_prog_fn)bwd, (gv_prog_fn)zero_grads};
-  if (stage + 1 > r->nstages)
-    r->nstages = (int)stage + 1;
+  if (stage == r->stage)
+    r->fns = (struct gv_run_stage){(gv_prog_fn)fwd, (gv_prog_fn)bwd, (gv_prog_fn)zero_grads};
 }
 
-void gv_prog_logits(void *ctx, int64_t logits_off, int64_t slot_stride)
+void gv_prog_logits(void *ctx, int64_t stage, int64_t logits_off)
 {
   struct gv_run *r = ctx;
+  if (stage != r->stage)
+    return;
   r->logits_off = logits_off;
-  r->logits_stride = slot_stride;
+  r->has_logits = 1;
 }
 
 void gv_prog_attention(void *ctx, int64_t B, int64_t T, int64_t S, int64_t H, int64_t KV, int64_t D)

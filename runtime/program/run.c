@@ -1,8 +1,9 @@
 /* run.c - gv_main: the training loop every generated program runs. The program's
- * gvp_describe() declares the plan and its stage functions; this file allocates the
- * plan's arenas once, initialises parameters by global name (the same values for every
- * strategy), feeds micro-batches, calls the stage functions, clips, steps AdamW, logs,
- * evaluates, samples text and writes checkpoints. */
+ * gvp_describe() declares the plan and its stage functions; this file allocates this
+ * rank's arenas once, initialises parameters by global name (the same values for every
+ * strategy), feeds micro-batches through the pipeline schedule, reduces gradients over
+ * data-parallel replicas and tied weights, clips by the global norm over distinct
+ * shards, steps AdamW, logs, samples text and writes the step-0 dump for the tests. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static void init_params(struct gv_run *r)
 }
 
 /* Copy this rank's shard of a global rows x cols record into the parameter. */
-static void load_shard(struct gv_run *r, const struct gv_run_param *p, const float *global, float *dst)
+static void load_shard(const struct gv_run_param *p, const float *global, float *dst)
 {
   for (int64_t i = 0; i < p->shard_rows; i++)
     memcpy(dst + i * p->shard_cols, global + (p->row0 + i) * p->cols + p->col0, sizeof(float) * (size_t)p->shard_cols);
@@ -62,78 +63,114 @@ static void init_from_file(struct gv_run *r, const char *path)
     if (!rec || rec->dtype != GV_TF_F32 || rec->numel != (size_t)(p->rows * p->cols))
       gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s: no f32 record '%s' with %lld elements", path, key,
                 (long long)(p->rows * p->cols));
-    load_shard(r, p, rec->data, param_ptr(r, p));
+    load_shard(p, rec->data, param_ptr(r, p));
   }
   gv_tf_free(&tf);
 }
 
 /* ---- data ---- */
 
-struct fixed_batch { struct gv_tf tf; const int32_t *tokens, *labels; int64_t rows, cols; };
+struct feed {
+  struct gv_tf tf;
+  const int32_t *tokens, *labels;  /* a fixed batch (--batch_from) */
+  int64_t rows, cols;
+  int64_t first;                   /* global index of this rank's first sample of the step */
+  const int32_t *prompt;           /* sampling: the sequence so far */
+};
 
-static void load_micro_batch(struct gv_run *r, struct fixed_batch *fb, int64_t first_sample, int64_t slot)
+static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *arg)
 {
+  struct feed *fd = arg;
   int32_t *tok = (int32_t *)(r->bases[GV_MEM_ACTS] + r->tokens_off + slot * r->io_stride);
   int32_t *lab = (int32_t *)(r->bases[GV_MEM_ACTS] + r->labels_off + slot * r->io_stride);
-  int64_t B = r->micro_batch, T = r->seq;
-  if (fb->tokens) {
+  int64_t B = r->micro_batch, T = r->seq, first = fd->first + i * B;
+  if (fd->prompt) {
+    memset(tok, 0, sizeof(int32_t) * (size_t)(B * T));
+    memset(lab, 0, sizeof(int32_t) * (size_t)(B * T));
+    memcpy(tok, fd->prompt, sizeof(int32_t) * (size_t)T);
+    return;
+  }
+  if (fd->tokens) {
     for (int64_t b = 0; b < B; b++) {
-      int64_t row = (first_sample + b) % fb->rows;
-      memcpy(tok + b * T, fb->tokens + row * fb->cols, sizeof(int32_t) * (size_t)T);
-      memcpy(lab + b * T, fb->labels + row * fb->cols, sizeof(int32_t) * (size_t)T);
+      int64_t row = (first + b) % fd->rows;
+      memcpy(tok + b * T, fd->tokens + row * fd->cols, sizeof(int32_t) * (size_t)T);
+      memcpy(lab + b * T, fd->labels + row * fd->cols, sizeof(int32_t) * (size_t)T);
     }
     return;
   }
   int32_t *buf = malloc(sizeof(int32_t) * (size_t)(T + 1));
   for (int64_t b = 0; b < B; b++) {
-    gv_run_data_sample(r, first_sample + b, buf);
+    gv_run_data_sample(r, first + b, buf);
     memcpy(tok + b * T, buf, sizeof(int32_t) * (size_t)T);
     memcpy(lab + b * T, buf + 1, sizeof(int32_t) * (size_t)T);
   }
   free(buf);
 }
 
-static void open_fixed_batch(struct gv_run *r, struct fixed_batch *fb)
+static void open_fixed_batch(struct gv_run *r, struct feed *fd)
 {
   char err[512];
-  memset(fb, 0, sizeof *fb);
   if (!r->args.batch_from)
     return;
-  if (gv_tf_read(&fb->tf, r->args.batch_from, err, sizeof err))
+  if (gv_tf_read(&fd->tf, r->args.batch_from, err, sizeof err))
     gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s", err);
-  const struct gv_tf_record *t = gv_tf_find(&fb->tf, "tokens"), *l = gv_tf_find(&fb->tf, "labels");
+  const struct gv_tf_record *t = gv_tf_find(&fd->tf, "tokens"), *l = gv_tf_find(&fd->tf, "labels");
   if (!t || !l || t->dtype != GV_TF_I32 || t->ndim != 2 || t->numel != l->numel || t->dims[1] < r->seq)
     gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s: needs i32 'tokens' and 'labels' [rows, >= %lld]",
               r->args.batch_from, (long long)r->seq);
-  fb->tokens = t->data;
-  fb->labels = l->data;
-  fb->rows = t->dims[0];
-  fb->cols = t->dims[1];
+  fd->tokens = t->data;
+  fd->labels = l->data;
+  fd->rows = t->dims[0];
+  fd->cols = t->dims[1];
+}
+
+/* ---- reductions across ranks ---- */
+
+/* Gradients of weights held by several stages (tied): summed over the ranks holding them. */
+static void reduce_tied(struct gv_run *r)
+{
+  int world = gv_comm_size(r->world), per_stage = world / (int)r->pp;
+  int *colors = malloc(sizeof(int) * (size_t)world);
+  for (int t = 0; t < r->ntied; t++) {
+    uint64_t set = r->tied[t].stages;
+    if (!(set & (set - 1)))
+      continue; /* on one stage only */
+    for (int k = 0; k < world; k++)
+      colors[k] = set >> (k / per_stage) & 1 ? k % per_stage : per_stage + k;
+    struct gv_comm *g = gv_comm_partition(r->world, colors);
+    for (int i = 0; i < r->nparams; i++)
+      if (!strcmp(r->params[i].name, r->tied[t].name))
+        gv_comm_all_reduce(g, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32, GV_REDUCE_SUM);
+  }
+  free(colors);
+}
+
+/* Is this rank's copy of parameter p the one counted in the global norm? */
+static int counts_in_norm(const struct gv_run *r, const struct gv_run_param *p)
+{
+  for (int t = 0; t < r->ntied; t++)
+    if (!strcmp(r->tied[t].name, p->name))
+      return (r->tied[t].stages & ((1ull << r->stage) - 1)) == 0; /* the lowest stage holding it */
+  return 1;
 }
 
 /* ---- one step ---- */
 
-static double run_micro_batches(struct gv_run *r, struct fixed_batch *fb, int step, int backward)
+static double run_step(struct gv_run *r, struct feed *fd, int step, int backward)
 {
-  const struct gv_run_stage *s = &r->stages[0];
-  int64_t local = r->args.global_batch / r->dp_size / r->micro_batch;
-  int64_t first = (int64_t)step * r->args.global_batch + (int64_t)r->dp_rank * local * r->micro_batch;
-  double loss = 0;
-  for (int64_t m = 0; m < local; m++) {
-    load_micro_batch(r, fb, first + m * r->micro_batch, 0);
-    s->fwd(r, r->bases, 0);
-    loss += *(float *)(r->bases[GV_MEM_ACTS] + r->loss_off);
-    if (backward)
-      s->bwd(r, r->bases, 0);
-  }
-  if (r->dp_size > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
-    float lf = (float)loss; /* fp32 sum over ranks: relative error ~1e-7, below every tolerance */
-    gv_comm_all_reduce(r->dp, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM);
+  int64_t nmicro = r->args.global_batch / r->dp_size / r->micro_batch;
+  fd->first = (int64_t)step * r->args.global_batch + (int64_t)r->dp_rank * nmicro * r->micro_batch;
+  double loss = gv_pipe_step(r, nmicro, backward, load_micro_batch, fd);
+  if (r->dp_size > 1 || r->pp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
+    float lf = (float)loss;          /* fp32 sum over ranks: relative error ~1e-7 */
+    gv_comm_all_reduce(r->world, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM); /* only last stages hold a loss */
     loss = lf;
-    if (backward)
-      gv_comm_all_reduce(r->dp, r->bases[GV_MEM_GRADS], r->plan.arena_bytes[GV_MEM_GRADS] / 4, GV_DTYPE_F32,
-                         GV_REDUCE_SUM);
   }
+  if (backward && r->dp_size > 1)
+    gv_comm_all_reduce(r->dp, r->bases[GV_MEM_GRADS], r->plan.arena_bytes[GV_MEM_GRADS] / 4, GV_DTYPE_F32,
+                       GV_REDUCE_SUM);
+  if (backward && r->pp > 1)
+    reduce_tied(r);
   return loss;
 }
 
@@ -141,7 +178,13 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
 {
   double sq = 0;
   for (int i = 0; i < r->nparams; i++)
-    sq += gv_optim_sq_sum(grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]));
+    if (counts_in_norm(r, &r->params[i]))
+      sq += gv_optim_sq_sum(grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]));
+  if (r->pp > 1) { /* distinct shards: one per stage (replicas of a dp group are equal) */
+    float f = (float)sq;
+    gv_comm_all_reduce(r->pp_group, &f, 1, GV_DTYPE_F32, GV_REDUCE_SUM);
+    sq = f;
+  }
   double norm = sqrt(sq);
   if (r->args.clip_grad > 0) {
     float coef = gv_optim_clip_coef(norm, (float)r->args.clip_grad);
@@ -155,22 +198,25 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     const struct gv_run_param *p = &r->params[i];
     size_t n = shard_numel(p);
     float *m = (float *)(r->bases[GV_MEM_OPTIM] + p->moff), *v = m + n;
-    int decay = r->args.decay_all || p->decay;
-    gv_optim_adamw_step(&opt, param_ptr(r, p), grad_ptr(r, p), m, v, n, step + 1, lr, decay);
+    gv_optim_adamw_step(&opt, param_ptr(r, p), grad_ptr(r, p), m, v, n, step + 1, lr, r->args.decay_all || p->decay);
   }
   return norm;
 }
 
-/* ---- outputs: dump, checkpoints, samples ---- */
+/* ---- outputs: dump, samples ---- */
 
 static void dump_state(struct gv_run *r, const char *path, double loss)
 {
   int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
-  FILE *f = gv_tf_begin(path, header);
+  char file[4096], key[512];
+  if (gv_comm_size(r->world) > 1) /* one file per rank */
+    snprintf(file, sizeof file, "%s.rank%d", path, gv_comm_rank(r->world));
+  else
+    snprintf(file, sizeof file, "%s", path);
+  FILE *f = gv_tf_begin(file, header);
   int count = 0, ok = f != NULL;
-  char key[512];
   int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->vocab};
-  if (ok && r->logits_stride) {
+  if (ok && r->has_logits) {
     ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, r->bases[GV_MEM_ACTS] + r->logits_off);
     count++;
   }
@@ -183,51 +229,86 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
     ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims, grad_ptr(r, p));
     count++;
   }
-  if (!ok || gv_tf_commit(f, path, count))
-    gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "%s: cannot write", path);
+  if (!ok || gv_tf_commit(f, file, count))
+    gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "%s: cannot write", file);
 }
 
-static void greedy_sample(struct gv_run *r, struct fixed_batch *fb)
+/* Greedy decoding from the trained weights: one pipeline forward per new token; the last
+ * stage picks the token and the pipeline group learns it. */
+static void greedy_sample(struct gv_run *r, struct feed *fd)
 {
-  if (!r->logits_stride || r->args.sample_tokens <= 0)
+  if (r->args.sample_tokens <= 0 || r->dp_rank != 0)
     return;
   int64_t T = r->seq, V = r->vocab;
-  int32_t *tok = (int32_t *)(r->bases[GV_MEM_ACTS] + r->tokens_off);
-  const float *logits = (const float *)(r->bases[GV_MEM_ACTS] + r->logits_off);
+  int32_t *seq = calloc((size_t)T, sizeof(int32_t));
   const char *prompt = r->args.prompt ? r->args.prompt : "The ";
   int64_t n = (int64_t)strlen(prompt);
-  if (n > T - 1)
-    n = T - 1;
-  memset(tok, 0, sizeof(int32_t) * (size_t)(r->micro_batch * T));
+  n = n > T - 1 ? T - 1 : n;
   for (int64_t i = 0; i < n; i++)
-    tok[i] = (unsigned char)prompt[i] % V;
-  printf("sample> %.*s", (int)n, prompt);
+    seq[i] = (int32_t)((unsigned char)prompt[i] % V);
+  struct feed one = {.prompt = seq};
+  int last = r->stage == r->pp - 1;
+  char *text = calloc((size_t)T + 1, 1);
   for (int64_t pos = n; pos < T && pos - n < r->args.sample_tokens; pos++) {
-    r->stages[0].fwd(r, r->bases, 0);
-    const float *row = logits + (pos - 1) * V;
-    int64_t best = 0;
-    for (int64_t v = 1; v < V; v++)
-      if (row[v] > row[best])
-        best = v;
-    tok[pos] = (int32_t)best;
-    putchar(best >= 32 && best < 127 ? (int)best : best == '\n' ? '\n' : '?');
+    gv_pipe_step(r, 1, 0, load_micro_batch, &one);
+    int32_t best = 0;
+    if (last) {
+      const float *row = (const float *)(r->bases[GV_MEM_ACTS] + r->logits_off) + (pos - 1) * V;
+      for (int64_t v = 1; v < V; v++)
+        if (row[v] > row[best])
+          best = (int32_t)v;
+    }
+    if (r->pp > 1)
+      gv_comm_broadcast(r->pp_group, &best, 1, GV_DTYPE_I32, (int)r->pp - 1);
+    seq[pos] = best;
+    text[pos - n] = best >= 32 && best < 127 ? (char)best : best == '\n' ? '\n' : '?';
   }
-  putchar('\n');
-  (void)fb;
+  if (gv_comm_rank(r->world) == 0)
+    printf("sample> %s%s\n", prompt, text);
+  free(text);
+  free(seq);
+  (void)fd;
 }
 
 /* ---- main ---- */
 
+static void setup_groups(struct gv_run *r)
+{
+  if (gv_comm_size(r->world) != r->world_size)
+    gv_fatalf(__FILE__, __LINE__, "gv_main", "gvrt",
+              "this program was compiled for %lld ranks but runs with %d; recompile with --num_nodes/--num_gpus_per_node",
+              (long long)r->world_size, gv_comm_size(r->world));
+  struct gv_layout l = {(int)r->world_size, (int)r->pp, 1, 1};
+  r->dp = gv_comm_layout_group(r->world, &l, GV_GROUP_DP);
+  r->pp_group = gv_comm_layout_group(r->world, &l, GV_GROUP_PP);
+  r->dp_rank = gv_comm_rank(r->dp);
+  r->dp_size = gv_comm_size(r->dp);
+}
+
 static void check_program(struct gv_run *r)
 {
-  if (!r->nstages || !r->stages[0].fwd)
-    gv_fatalf(__FILE__, __LINE__, "gvp_describe", "gvrt", "the program declared no stage functions");
+  if (!r->fns.fwd || !r->fns.bwd || !r->fns.zero_grads)
+    gv_fatalf(__FILE__, __LINE__, "gvp_describe", "gvrt", "the program declared no functions for stage %d", r->stage);
   if (r->args.global_batch <= 0)
-    r->args.global_batch = (int)(r->micro_batch * r->dp_size);
+    r->args.global_batch = (int)(r->micro_batch * r->dp_size * (r->chunks > 0 ? r->chunks : 1));
   if (r->args.global_batch % (r->micro_batch * r->dp_size))
     gv_fatalf(__FILE__, __LINE__, "--global_train_batch_size", "gvrt",
               "global batch %d is not a multiple of micro-batch %lld x data-parallel degree %d", r->args.global_batch,
               (long long)r->micro_batch, r->dp_size);
+}
+
+static void log_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step, double loss, double norm,
+                     double dt, double elapsed)
+{
+  size_t planned = 0;
+  for (int k = 0; k < GV_MEM_KINDS; k++)
+    planned += r->plan.arena_bytes[k];
+  gv_log0(GV_LOG_INFO,
+          "step %d/%d | loss %.9g | lr %.4e | grad_norm %.6g | %.1f ms/step | %.0f tokens/s | mem %.2f/%.2f MiB "
+          "(used/planned) | ETA %.0fs",
+          step, r->args.iters, loss, gv_lr_at(sched, step), norm, 1e3 * dt,
+          (double)r->args.global_batch * (double)r->seq / dt, (double)r->be.allocated_bytes / 1048576.0,
+          (double)planned / 1048576.0, elapsed / (step + 1) * (r->args.iters - step - 1));
 }
 
 int gv_main(int argc, char **argv, gv_prog_fn describe)
@@ -242,14 +323,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_comm_free_world(&r.world);
     return rc < 0 ? 1 : 0;
   }
-  if (gv_comm_size(r.world) != r.world_size)
-    gv_fatalf(__FILE__, __LINE__, "gv_main", "gvrt",
-              "this program was compiled for %lld ranks but runs with %d; recompile with --num_nodes/--num_gpus_per_node",
-              (long long)r.world_size, gv_comm_size(r.world));
-  struct gv_layout dp_layout = {(int)r.world_size, 1, 1, 1};
-  r.dp = gv_comm_layout_group(r.world, &dp_layout, GV_GROUP_DP);
-  r.dp_rank = gv_comm_rank(r.dp);
-  r.dp_size = gv_comm_size(r.dp);
+  setup_groups(&r);
   check_program(&r);
   gv_backend_init(&r.be, r.args.device, 0);
   if (r.attn[0])
@@ -262,42 +336,37 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     init_from_file(&r, r.args.init_from);
   else
     init_params(&r);
-  struct fixed_batch fb;
-  open_fixed_batch(&r, &fb);
-  if (!fb.tokens)
+  struct feed fd;
+  memset(&fd, 0, sizeof fd);
+  open_fixed_batch(&r, &fd);
+  if (!fd.tokens)
     gv_run_data_open(&r);
 
   struct gv_lr_schedule sched = {r.args.lr, r.args.min_lr, r.args.warmup,
                                  r.args.lr_decay_iters ? r.args.lr_decay_iters : r.args.iters,
                                  !strcmp(r.args.lr_decay_style, "linear") ? GV_LR_LINEAR
                                  : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
-  size_t planned = 0;
-  for (int k = 0; k < GV_MEM_KINDS; k++)
-    planned += r.plan.arena_bytes[k];
   r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)r.seq);
   double t_start = now_s(), loss = 0;
   for (int step = 0; step < r.args.iters; step++) {
     double t0 = now_s();
     r.step = step;
-    r.stages[0].zero_grads(&r, r.bases, 0);
-    loss = run_micro_batches(&r, &fb, step, 1);
+    r.fns.zero_grads(&r, r.bases, 0);
+    loss = run_step(&r, &fd, step, 1);
     if (step == 0 && r.args.dump)
       dump_state(&r, r.args.dump, loss);
     double norm = clip_and_step(&r, &sched, step);
-    double dt = now_s() - t0;
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
-      gv_log0(GV_LOG_INFO, "step %d/%d | loss %.9g | lr %.4e | grad_norm %.6g | %.1f ms/step | %.0f tokens/s | mem %.2f/%.2f MiB (used/planned) | ETA %.0fs",
-              step, r.args.iters, loss, gv_lr_at(&sched, step), norm, 1e3 * dt,
-              (double)r.args.global_batch * (double)r.seq / dt, (double)r.be.allocated_bytes / 1048576.0,
-              (double)planned / 1048576.0, (now_s() - t_start) / (step + 1) * (r.args.iters - step - 1));
+      log_step(&r, &sched, step, loss, norm, now_s() - t0, now_s() - t_start);
   }
   gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g", r.args.iters, now_s() - t_start, loss);
-  greedy_sample(&r, &fb);
-  if (fb.tokens)
-    gv_tf_free(&fb.tf);
+  greedy_sample(&r, &fd);
+  if (fd.tokens)
+    gv_tf_free(&fd.tf);
   gv_arenas_free(&r.arenas);
   gv_backend_free(&r.be);
   free(r.params);
+  free(r.tied);
   gv_comm_free_world(&r.world);
   return 0;
 }

@@ -20,6 +20,10 @@ struct gv_run_param {
 
 struct gv_run_stage { gv_prog_fn fwd, bwd, zero_grads; };
 
+/* A parameter declared on another stage too (a tied weight): its gradients are summed
+ * over the ranks holding it. */
+struct gv_run_tied { const char *name; uint64_t stages; };
+
 struct gv_run_args {
   const char *data, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
@@ -38,25 +42,36 @@ struct gv_run {
   struct gv_plan plan;
   struct gv_arenas arenas;
   char *bases[GV_MEM_KINDS];
-  /* the program */
+  /* the program (this rank's stage of it) */
   const char *model;
-  int64_t world_size, pp, micro_batch, seq, vocab, slots;
-  struct gv_run_param *params;
+  int64_t world_size, pp, micro_batch, seq, vocab, slots, chunks;
+  int one_f_one_b;
+  int stage;                   /* this rank's pipeline stage */
+  struct gv_run_param *params; /* this stage's */
   int nparams, cap_params;
-  struct gv_run_stage stages[64];
-  int nstages;
-  int64_t attn[6];              /* B, T, S, H, KV, D of the largest attention */
-  int64_t tokens_off, labels_off, loss_off, io_stride, logits_off, logits_stride;
+  struct gv_run_tied *tied;     /* every parameter name with the stages declaring it */
+  int ntied, cap_tied;
+  struct gv_run_stage fns;     /* this stage's functions */
+  int64_t attn[6];             /* B, T, S, H, KV, D of the largest attention */
+  int64_t tokens_off, labels_off, loss_off, io_stride, logits_off;
+  int has_logits;
+  int64_t in_act, in_grad, out_act, out_grad, in_elems, out_elems;
   /* the step being run */
   int step;
   float loss_scale;            /* 1 / tokens of the global batch */
-  /* data parallelism (tp = pp = 1 for now): every rank holds the whole model */
-  struct gv_comm *dp;
+  /* groups: data-parallel replicas of this stage, and the pipeline line (stage s is
+   * group rank s) */
+  struct gv_comm *dp, *pp_group;
   int dp_rank, dp_size;
 };
 
 /* data.c: the Megatron dataset behind --data */
 void gv_run_data_open(struct gv_run *r);
+/* pipeline.c: one step's micro-batches on this stage (GPipe or 1F1B); returns the summed
+ * loss of the micro-batches (0 on stages without the head). load(r, i, slot) fills the
+ * I/O buffers of micro-batch i. */
+double gv_pipe_step(struct gv_run *r, int64_t nmicro, int backward,
+                    void (*load)(struct gv_run *r, int64_t i, int64_t slot, void *arg), void *arg);
 void gv_run_data_sample(struct gv_run *r, int64_t sample, int32_t *tokens /* seq + 1 */);
 
 #endif

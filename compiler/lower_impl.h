@@ -1,0 +1,41 @@
+/* lower_impl.h - the lowering's internal state, shared by lower.c (the primitives'
+ * forward and backward rules, layer by layer) and lower_program.c (stages, parameters,
+ * the program's description and the memory plan). */
+#ifndef GV_LOWER_IMPL_H
+#define GV_LOWER_IMPL_H
+
+#include "lower.h"
+
+enum { ACC_DX = 1, ACC_DW = 2 }; /* = GV_ACC_DX, GV_ACC_DW of gvrt.h */
+enum { FN_DESCRIBE, FN_FWD, FN_BWD, FN_ZERO };
+
+typedef struct L {
+  Arena *a;
+  const IrModel *m;
+  const LowerOptions *o;
+  Plan *plan;
+  SchedProgram *prog;
+  SchedFunc *cur;
+  int cur_fn;
+  int *val;          /* value -> buffer (the current placement) */
+  int *grad;         /* value -> gradient buffer or -1 */
+  unsigned char *ginit, *needed;
+  int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse) */
+  int *pbuf, *gbuf, *mbuf;
+  int stage;
+  int io_tokens, io_labels, io_loss;
+  const char *err;
+} L;
+
+
+int64_t lower_numel(const L *l, int v);
+int64_t lower_last_dim(const L *l, int v);
+int lower_new_buf(L *l, const char *name, PlanClass cls, int64_t bytes);
+SchedArg lower_buf_arg(L *l, int buf);          /* a buffer argument, patched after planning */
+void lower_emit(L *l, const char *fn, SchedArg *args, int n, const char *comment);
+int lower_layer_of_value(const L *l, int v);
+void lower_mark_needed(L *l);
+void lower_forward_layer(L *l, int li, int recompute);
+void lower_backward_layer(L *l, int li);
+
+#endif

@@ -1,0 +1,296 @@
+/* lower_program.c - a rank's program from the model IR: the pipeline partition, one
+ * memory plan and forward/backward/zero functions per stage (rules in lower.c), the
+ * boundary buffers pipeline transfers use, and gvp_describe(), which declares every
+ * stage to the runtime. One binary serves all ranks; each rank runs its stage's part. */
+#include <string.h>
+
+#include "lower_impl.h"
+
+int *lower_partition(Arena *a, const IrModel *m, int pp, const int *division, const char **err)
+{
+  int nb = 0;
+  for (int i = 0; i < m->nlayers; i++)
+    nb += m->layers[i].kind == IR_LAYER_BLOCK;
+  if (pp < 1 || pp > (nb ? nb : 1)) {
+    *err = arena_printf(a, "pp=%d needs at least %d blocks, %s has %d", pp, pp, m->name, nb);
+    return NULL;
+  }
+  int *per = ARENA_ARRAY(a, int, pp), sum = 0;
+  for (int s = 0; s < pp; s++) {
+    per[s] = division ? division[s] : nb / pp + (s >= pp - nb % pp ? 1 : 0);
+    if (per[s] < 1) {
+      *err = arena_printf(a, "pp_division gives stage %d no layer", s);
+      return NULL;
+    }
+    sum += per[s];
+  }
+  if (sum != nb) {
+    *err = arena_printf(a, "pp_division sums to %d layers but %s has %d blocks", sum, m->name, nb);
+    return NULL;
+  }
+  int *stage = ARENA_ARRAY(a, int, m->nlayers), s = 0, seen = 0;
+  for (int i = 0; i < m->nlayers; i++) {
+    if (m->layers[i].kind == IR_LAYER_BLOCK) {
+      if (seen == per[s] && s < pp - 1) {
+        s++;
+        seen = 0;
+      }
+      seen++;
+    }
+    stage[i] = m->layers[i].kind == IR_LAYER_BLOCK || i == 0 ? s : (seen ? s : 0);
+  }
+  for (int i = m->nlayers - 1; i >= 0 && m->layers[i].kind != IR_LAYER_BLOCK; i--)
+    stage[i] = pp - 1; /* final norm and head go with the last block */
+  return stage;
+}
+
+/* ---- one stage ---- */
+
+typedef struct Stage {
+  L l;
+  int first, last;           /* layers [first, last] */
+  int in_act, in_grad, out_act, out_grad;
+  int64_t in_elems, out_elems;
+  int logits;
+} Stage;
+
+static int param_init(const IrModel *m, int pi, double *std)
+{
+  *std = 0.02;
+  for (int i = 0; i < m->nnodes; i++) {
+    const IrNode *n = &m->nodes[i];
+    for (int k = 0; k < n->nparam; k++)
+      if (n->param[k] == pi) {
+        if (k == 1)
+          return 1; /* bias (or norm shift): zeros */
+        if (n->op == IR_OP_LAYERNORM || n->op == IR_OP_RMSNORM)
+          return 2; /* norm scale: ones */
+        return 0;
+      }
+  }
+  return 0;
+}
+
+static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions *o, SchedProgram *prog, int s,
+                       const int *stage_of)
+{
+  L *l = &st->l;
+  memset(st, 0, sizeof *st);
+  int64_t slots = o->pp == 1 ? 1 : o->pipeline_1f1b ? (o->pp - s < o->chunks ? o->pp - s : o->chunks) : o->chunks;
+  *l = (L){.a = a, .m = m, .o = o, .prog = prog, .stage = s};
+  l->plan = plan_new(a, slots);
+  l->val = ARENA_ARRAY(a, int, m->nvalues);
+  l->grad = ARENA_ARRAY(a, int, m->nvalues);
+  l->ginit = ARENA_ARRAY(a, unsigned char, m->nvalues);
+  l->needed = ARENA_ARRAY(a, unsigned char, m->nvalues);
+  l->aux0 = ARENA_ARRAY(a, int, m->nnodes);
+  l->aux1 = ARENA_ARRAY(a, int, m->nnodes);
+  l->pbuf = ARENA_ARRAY(a, int, m->nparams);
+  l->gbuf = ARENA_ARRAY(a, int, m->nparams);
+  l->mbuf = ARENA_ARRAY(a, int, m->nparams);
+  for (int i = 0; i < m->nvalues; i++)
+    l->val[i] = l->grad[i] = -1;
+  for (int i = 0; i < m->nparams; i++)
+    l->pbuf[i] = l->gbuf[i] = l->mbuf[i] = -1;
+  st->first = -1;
+  for (int i = 0; i < m->nlayers; i++)
+    if (stage_of[i] == s) {
+      if (st->first < 0)
+        st->first = i;
+      st->last = i;
+    }
+  st->in_act = st->in_grad = st->out_act = st->out_grad = st->logits = -1;
+}
+
+/* Parameters read by the stage's layers (a tied weight is planned on every stage using it). */
+static void plan_params(Stage *st)
+{
+  L *l = &st->l;
+  const IrModel *m = l->m;
+  for (int li = st->first; li <= st->last; li++)
+    for (int k = 0; k < m->layers[li].nnodes; k++) {
+      const IrNode *n = &m->nodes[m->layers[li].first_node + k];
+      for (int j = 0; j < n->nparam; j++) {
+        int pi = n->param[j];
+        if (l->pbuf[pi] >= 0)
+          continue;
+        const IrParam *p = &m->params[pi];
+        int64_t cnt = 1;
+        for (int d = 0; d < p->shape.rank; d++)
+          cnt *= p->shape.d[d];
+        l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, 4 * cnt);
+        l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, 4 * cnt);
+        l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 8 * cnt);
+      }
+    }
+}
+
+static void set_function(L *l, const char *what, int fn)
+{
+  l->cur = sched_func(l->prog, arena_printf(l->a, "gvp_%s_s%d", what, l->stage));
+  l->cur_fn = fn;
+}
+
+static void lower_stage(Stage *st)
+{
+  L *l = &st->l;
+  const IrModel *m = l->m;
+  int64_t BT = l->o->micro_batch * l->o->seq;
+  plan_params(st);
+  l->io_tokens = l->val[m->tokens_value] = lower_new_buf(l, "io.tokens", PC_SLOT, 4 * BT);
+  l->io_labels = l->val[m->labels_value] = lower_new_buf(l, "io.labels", PC_SLOT, 4 * BT);
+  l->io_loss = lower_new_buf(l, "io.loss", PC_SLOT, 4);
+  int vin = m->layers[st->first].in_value, vout = m->layers[st->last].out_value;
+  if (l->stage > 0) { /* received activation, and the gradient sent back */
+    st->in_elems = lower_numel(l, vin);
+    st->in_act = l->val[vin] = lower_new_buf(l, "stage.in", PC_SLOT, 4 * st->in_elems);
+    st->in_grad = l->grad[vin] = plan_buf(l->plan, "stage.in.grad", PLAN_ACTS, PC_STATIC, 4 * st->in_elems);
+  }
+  if (l->stage < l->o->pp - 1) { /* sent activation, and its gradient received back */
+    st->out_elems = lower_numel(l, vout);
+    st->out_grad = plan_buf(l->plan, "stage.out.grad", PLAN_ACTS, PC_STATIC, 4 * st->out_elems);
+  }
+  lower_mark_needed(l);
+  set_function(l, "fwd", FN_FWD);
+  for (int i = st->first; i <= st->last && !l->err; i++)
+    lower_forward_layer(l, i, 0);
+  if (l->stage < l->o->pp - 1)
+    st->out_act = l->val[vout];
+  set_function(l, "bwd", FN_BWD);
+  if (st->out_grad >= 0) {
+    l->grad[vout] = st->out_grad;
+    l->ginit[vout] = 1;
+  }
+  for (int i = st->last; i >= st->first && !l->err; i--)
+    lower_backward_layer(l, i);
+  for (int i = 0; i < m->nnodes; i++)
+    if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
+      st->logits = l->val[m->nodes[i].in[0]];
+  plan_assign(l->plan);
+  set_function(l, "zero", FN_ZERO);
+  SchedArg zero[] = {sa_ctx(), sa_buf(PLAN_GRADS, 0, 0), sa_i64(l->plan->arena_bytes[PLAN_GRADS] / 4), sa_f32(0.0f)};
+  sched_call(l->prog, l->cur, "gv_gen_fill", zero, 4)->comment = "zero every gradient of the stage";
+}
+
+/* Rewrite the stage's buffer-id arguments into (arena, offset, stride). */
+static void patch_stage(Stage *st, int first_func)
+{
+  L *l = &st->l;
+  for (int f = first_func; f < l->prog->nfuncs; f++)
+    for (int c = 0; c < l->prog->funcs[f].ncalls; c++) {
+      SchedCall *call = &l->prog->funcs[f].calls[c];
+      for (int k = 0; k < call->nargs; k++) {
+        SchedArg *a = &call->args[k];
+        if (a->kind != SA_BUF || a->arena != -1)
+          continue;
+        const PlanBuf *b = &l->plan->bufs[a->i];
+        *a = sa_buf(b->kind, b->offset, plan_stride(l->plan, (int)a->i));
+      }
+    }
+}
+
+/* ---- describe ---- */
+
+static int64_t off(const Plan *p, int buf) { return buf >= 0 ? p->bufs[buf].offset : -1; }
+
+static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
+{
+  const L *l = &st->l;
+  const IrModel *m = l->m;
+  const Plan *p = l->plan;
+  int64_t s = l->stage;
+  for (int k = 0; k < PLAN_KINDS; k++)
+    sched_call(prog, d, "gv_prog_arena", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(k), sa_i64(p->arena_bytes[k])}, 4);
+  for (int i = 0; i < m->nparams; i++) {
+    if (l->pbuf[i] < 0)
+      continue;
+    const IrParam *pr = &m->params[i];
+    int64_t r = pr->shape.rank == 2 ? pr->shape.d[0] : 1, c = pr->shape.d[pr->shape.rank - 1];
+    double std;
+    int init = param_init(m, i, &std);
+    SchedArg a[] = {sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(r), sa_i64(c), sa_i64(0), sa_i64(0), sa_i64(r),
+                    sa_i64(c), sa_i64(off(p, l->pbuf[i])), sa_i64(off(p, l->gbuf[i])), sa_i64(off(p, l->mbuf[i])),
+                    sa_i64(pr->shape.rank >= 2), sa_i64(init), sa_f64(std)};
+    sched_call(prog, d, "gv_prog_param", a, 15);
+  }
+  SchedArg io[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_tokens)), sa_i64(off(p, l->io_labels)),
+                   sa_i64(off(p, l->io_loss)), sa_i64(p->slot_bytes), sa_i64(p->slots)};
+  sched_call(prog, d, "gv_prog_io", io, 7);
+  if (l->o->pp > 1) {
+    SchedArg b[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, st->in_act)), sa_i64(off(p, st->in_grad)),
+                    sa_i64(off(p, st->out_act)), sa_i64(off(p, st->out_grad)), sa_i64(st->in_elems),
+                    sa_i64(st->out_elems)};
+    sched_call(prog, d, "gv_prog_boundary", b, 8);
+  }
+  if (st->logits >= 0 && p->bufs[st->logits].cls == PC_SLOT)
+    sched_call(prog, d, "gv_prog_logits", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(off(p, st->logits))}, 3);
+  SchedArg fns[] = {sa_ctx(), sa_i64(s), sa_fn(arena_printf(l->a, "gvp_fwd_s%d", l->stage)),
+                    sa_fn(arena_printf(l->a, "gvp_bwd_s%d", l->stage)), sa_fn(arena_printf(l->a, "gvp_zero_s%d", l->stage))};
+  sched_call(prog, d, "gv_prog_stage", fns, 5);
+}
+
+static void describe(SchedProgram *prog, const Stage *st, int nstages)
+{
+  const L *l0 = &st[0].l;
+  const IrModel *m = l0->m;
+  const LowerOptions *o = l0->o;
+  SchedFunc *d = sched_func(prog, "gvp_describe");
+  SchedArg model[] = {sa_ctx(), sa_str(m->name), sa_i64(o->world), sa_i64(o->pp), sa_i64(o->micro_batch),
+                      sa_i64(o->seq), sa_i64(m->vocab)};
+  sched_call(prog, d, "gv_prog_model", model, 7);
+  sched_call(prog, d, "gv_prog_pipeline", (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
+  for (int i = 0; i < m->nnodes; i++) /* every attention of a model has one shape */
+    if (m->nodes[i].op == IR_OP_ATTENTION) {
+      int64_t H = m->nodes[i].iattr[0], D = lower_last_dim(l0, m->nodes[i].out) / H;
+      SchedArg at[] = {sa_ctx(), sa_i64(o->micro_batch), sa_i64(o->seq), sa_i64(o->seq), sa_i64(H),
+                       sa_i64(m->nodes[i].iattr[1]), sa_i64(D)};
+      sched_call(prog, d, "gv_prog_attention", at, 7);
+      break;
+    }
+  for (int s = 0; s < nstages; s++)
+    describe_stage(prog, d, &st[s]);
+}
+
+Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const char **err)
+{
+  if (m->tokens_value < 0 || m->labels_value < 0 || m->loss_value < 0) {
+    *err = "the model has no tokens, labels or loss: only language models with a cross-entropy loss can be trained";
+    return NULL;
+  }
+  if (o->world % o->pp) {
+    *err = arena_printf(a, "world size %d is not divisible by pp=%d", o->world, o->pp);
+    return NULL;
+  }
+  const int *stage_of = o->stage_of_layer;
+  if (!stage_of && !(stage_of = lower_partition(a, m, o->pp, NULL, err)))
+    return NULL;
+  SchedProgram *prog = sched_new(a);
+  Stage *st = ARENA_ARRAY(a, Stage, o->pp);
+  Lowered *out = ARENA_NEW(a, Lowered);
+  out->plans = ARENA_ARRAY(a, Plan *, o->pp);
+  out->nstages = o->pp;
+  for (int s = 0; s < o->pp; s++) {
+    int first_func = prog->nfuncs;
+    init_stage(&st[s], a, m, o, prog, s, stage_of);
+    if (st[s].first < 0) {
+      *err = arena_printf(a, "pipeline stage %d has no layer", s);
+      return NULL;
+    }
+    lower_stage(&st[s]);
+    if (st[s].l.err) {
+      *err = st[s].l.err;
+      return NULL;
+    }
+    patch_stage(&st[s], first_func);
+    out->plans[s] = st[s].l.plan;
+  }
+  describe(prog, st, o->pp);
+  out->prog = prog;
+  out->plan = out->plans[0];
+  const char *bad = sched_verify(prog);
+  if (bad) {
+    *err = bad;
+    return NULL;
+  }
+  return out;
+}
