@@ -14,11 +14,6 @@
 #include "gvrt_program.h"
 #include "lower.h"
 
-/* TEMPORARY until the front end lands: keep the driver linkable. */
-#pragma weak ctx_new
-#pragma weak ctx_free
-#pragma weak frontend_load_model
-#pragma weak ir_find_layer
 
 typedef struct CompileArgs {
   const char *file, *model, *out, *emit, *via, *dump, *ckpt;

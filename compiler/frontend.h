@@ -18,4 +18,7 @@ int frontend_check_file(Ctx *cx, const char *path);
  * Returns NULL after printing diagnostics when the file is invalid or NAME unknown. */
 IrModel *frontend_load_model(Ctx *cx, const char *path, const char *name);
 
+/* Up to max names of the sizes FILE (and its imports) define; returns how many. */
+int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max);
+
 #endif

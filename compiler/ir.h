@@ -82,6 +82,7 @@ typedef struct IrModel {
   IrHyper *hyper;  int nhyper;   /* the evaluated hyper-parameters of the size */
   /* Convenience facts for the search and runtime (0 when the model has none). */
   int64_t hidden, vocab, heads, kv_heads, ffn, nblocks, max_seq;
+  unsigned char *saved;  /* per value: kept for backward (ir_value_saved; filled on first use) */
 } IrModel;
 
 /* Analytic costs of a layer for one micro-batch. FLOPs count a multiply-add as 2. */
@@ -94,6 +95,13 @@ typedef struct IrCost {
 } IrCost;
 
 const char *ir_op_name(IrOp op);
+/* Does the backward of some op read value v (so a non-checkpointed layer keeps it)?
+ * linear: its input; norms, gelu, silu, relu: their input; mul: both operands; attention:
+ * q, k, v and its output; cross-entropy: the logits; embedding: the ids. */
+int ir_value_saved(const IrModel *m, int v);
+void ir_mark_saved(const IrModel *m, unsigned char *saved);   /* saved[v] = 1 where kept */
+/* FLOPs of one node (multiply-add = 2; matmuls only: linear and attention). */
+double ir_node_flops(const IrModel *m, const IrNode *n, int64_t micro_batch, int64_t seq);
 int64_t ir_dim(int64_t d, int64_t micro_batch, int64_t seq);   /* resolve B/T */
 IrCost ir_layer_cost(const IrModel *m, int layer, int64_t micro_batch, int64_t seq, int dtype_bytes);
 IrCost ir_model_cost(const IrModel *m, int64_t micro_batch, int64_t seq, int dtype_bytes);

@@ -12,9 +12,6 @@
 
 #include <string.h>
 
-/* TEMPORARY until the front end lands: keep the driver linkable. */
-#pragma weak ir_dim
-#pragma weak ir_op_name
 
 #include "lower_impl.h"
 
@@ -309,23 +306,8 @@ int lower_layer_of_value(const L *l, int v)
 
 void lower_mark_needed(L *l)
 {
-  for (int i = 0; i < l->m->nnodes; i++) {
-    const IrNode *n = &l->m->nodes[i];
-    switch (n->op) {
-    case IR_OP_LINEAR: case IR_OP_LAYERNORM: case IR_OP_RMSNORM: case IR_OP_GELU: case IR_OP_SILU:
-    case IR_OP_EMBEDDING:
-      l->needed[n->in[0]] = 1;
-      break;
-    case IR_OP_MUL: case IR_OP_CROSS_ENTROPY:
-      l->needed[n->in[0]] = l->needed[n->in[1]] = 1;
-      break;
-    case IR_OP_ATTENTION:
-      l->needed[n->in[0]] = l->needed[n->in[1]] = l->needed[n->in[2]] = l->needed[n->out] = 1;
-      break;
-    default:
-      break;
-    }
-  }
+  for (int v = 0; v < l->m->nvalues; v++)
+    l->needed[v] = (unsigned char)ir_value_saved(l->m, v);
 }
 
 /* Forward of layer li: values kept per slot unless checkpointed (or recomputing). */

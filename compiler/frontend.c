@@ -1,0 +1,205 @@
+/* frontend.c - loading a program: source files, `import` resolution (the stdlib folder,
+ * then the importing file's folder; cycles and missing files are errors at the import),
+ * the table of top-level definitions, and the entry points of frontend.h. */
+#include "frontend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ast.h"
+#include "ctx.h"
+#include "diag.h"
+#include "sema.h"
+
+Ctx *ctx_new(void)
+{
+  Ctx *cx = calloc(1, sizeof *cx);
+  if (!cx)
+    GV_ICE("out of memory");
+  cx->perm = arena_new(1 << 20);
+  cx->scratch = arena_new(1 << 16);
+  cx->max_errors = 20;
+  cx->err = stderr;
+  const char *env = getenv("GVC_STDLIB");
+  cx->stdlib_dir = env && *env ? env : GV_STDLIB_DIR;
+  cx->models_dir = GV_SOURCE_DIR "/models";
+  return cx;
+}
+
+void ctx_free(Ctx **cx)
+{
+  if (!*cx)
+    return;
+  free((*cx)->files);
+  arena_free(&(*cx)->perm);
+  arena_free(&(*cx)->scratch);
+  free(*cx);
+  *cx = NULL;
+}
+
+/* ---- source files ---- */
+
+static int read_all(const char *path, char **text, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return -1;
+  size_t cap = 1 << 14, n = 0;
+  char *buf = malloc(cap);
+  for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
+    n += got;
+    if (n + 1 == cap)
+      buf = realloc(buf, cap *= 2);
+  }
+  fclose(f);
+  if (!buf)
+    return -1;
+  buf[n] = 0;
+  *text = buf;
+  *len = n;
+  return 0;
+}
+
+static int is_file(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Index of the file at PATH (loaded once), or -1 when it cannot be read. */
+static int load_file(Ctx *cx, const char *path)
+{
+  for (int i = 0; i < cx->nfiles; i++)
+    if (!strcmp(cx->files[i].path, path))
+      return i;
+  char *text;
+  size_t len;
+  if (!is_file(path) || read_all(path, &text, &len))
+    return -1;
+  if (cx->nfiles == cx->cap_files) {
+    cx->cap_files = cx->cap_files ? 2 * cx->cap_files : 16;
+    cx->files = realloc(cx->files, sizeof *cx->files * (size_t)cx->cap_files);
+  }
+  SrcFile *f = &cx->files[cx->nfiles];
+  memset(f, 0, sizeof *f);
+  f->path = arena_strdup(cx->perm, path);
+  f->text = arena_strndup(cx->perm, text, len);
+  f->len = len;
+  free(text);
+  return cx->nfiles++;
+}
+
+/* Where `import "name"` points: NAME(.gvm) next to the importer, in the stdlib, then in
+ * the model zoo. */
+static const char *resolve(Ctx *cx, const char *name, int from)
+{
+  const char *ext = strlen(name) > 4 && !strcmp(name + strlen(name) - 4, ".gvm") ? "" : ".gvm";
+  const char *src = cx->files[from].path, *slash = strrchr(src, '/');
+  const char *p = slash ? arena_printf(cx->perm, "%.*s/%s%s", (int)(slash - src), src, name, ext)
+                        : arena_printf(cx->perm, "%s%s", name, ext);
+  if (is_file(p))
+    return p;
+  const char *dirs[2] = {cx->stdlib_dir, cx->models_dir};
+  for (int i = 0; i < 2; i++) {
+    p = arena_printf(cx->perm, "%s/%s%s", dirs[i], name, ext);
+    if (is_file(p))
+      return p;
+  }
+  return NULL;
+}
+
+/* ---- definitions ---- */
+
+static void define(Ctx *cx, Global **globals, const AstNode *def)
+{
+  for (Global *g = *globals; g; g = g->next)
+    if (!strcmp(g->name, def->name)) {
+      if (g->def == def)
+        return;
+      diag_error(cx, def->at, "redefinition of '%s'", def->name);
+      diag_note(cx, g->def->at, "'%s' was first defined here", def->name);
+      return;
+    }
+  if (sema_prim_find(def->name) >= 0 || !strcmp(def->name, "dim")) {
+    diag_error(cx, def->at, "'%s' is a primitive of the language and cannot be redefined", def->name);
+    return;
+  }
+  Global *g = ARENA_NEW(cx->perm, Global);
+  g->name = def->name;
+  g->def = def;
+  g->next = *globals;
+  *globals = g;
+}
+
+/* Parse file fi and, depth first, everything it imports; collect definitions. */
+static void load_program(Ctx *cx, int fi, Global **globals)
+{
+  SrcFile *f = &cx->files[fi];
+  if (f->parsed)
+    return;
+  f->parsing = 1;
+  AstNode *items = ast_parse_file(cx, fi);
+  f = &cx->files[fi];
+  f->ast = items;
+  for (AstNode *it = items; it; it = it->next) {
+    if (it->kind != AST_IMPORT) {
+      define(cx, globals, it);
+      continue;
+    }
+    const char *path = resolve(cx, it->name, fi);
+    int gi = path ? load_file(cx, path) : -1;
+    if (gi < 0) {
+      diag_error(cx, it->at, "cannot find import \"%s\" (looked next to this file, in the stdlib and in the model zoo)", it->name);
+      continue;
+    }
+    if (cx->files[gi].parsing && !cx->files[gi].parsed) {
+      diag_error(cx, it->at, "circular import: \"%s\" imports a file that is still being loaded", it->name);
+      continue;
+    }
+    load_program(cx, gi, globals);
+  }
+  cx->files[fi].parsing = 0;
+  cx->files[fi].parsed = 1;
+}
+
+static Global *load_root(Ctx *cx, const char *path)
+{
+  int fi = load_file(cx, path);
+  if (fi < 0) {
+    diag_plain(cx, "cannot read '%s'", path);
+    return NULL;
+  }
+  Global *globals = NULL;
+  load_program(cx, fi, &globals);
+  return globals;
+}
+
+int frontend_check_file(Ctx *cx, const char *path)
+{
+  int before = cx->errors;
+  Global *globals = load_root(cx, path);
+  if (cx->errors == before)
+    sema_check_all(cx, globals);
+  return cx->errors - before;
+}
+
+IrModel *frontend_load_model(Ctx *cx, const char *path, const char *name)
+{
+  Global *globals = load_root(cx, path);
+  if (diag_errors(cx))
+    return NULL;
+  return sema_build(cx, globals, name);
+}
+
+/* Names of the sizes (and default-argument models) a file defines, for messages. */
+int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max)
+{
+  Global *globals = load_root(cx, path);
+  int n = 0;
+  for (Global *g = globals; g && n < max; g = g->next)
+    if (g->def->kind == AST_SIZE)
+      names[n++] = g->name;
+  return n;
+}

@@ -1,0 +1,153 @@
+/* ir.c - queries on the model IR: op names, symbolic dimensions, the values backward
+ * keeps, and the analytic costs of layers (FLOPs, parameters, activation bytes) that
+ * `gvc info` prints and the search's analytic cost model uses. FLOPs count matmuls only
+ * (linear: 2MKN; attention: 4·B·H·T²·D for QK^T and AV over the full T x T square),
+ * the convention of the PaLM MFU formula; backward is twice forward. */
+#include "ir.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *ir_op_name(IrOp op)
+{
+  static const char *names[] = {
+#define X(name, spelling, nin, nparam) spelling,
+    IR_OPS(X)
+#undef X
+  };
+  return op >= 0 && op < IR_OP_COUNT ? names[op] : "?";
+}
+
+int64_t ir_dim(int64_t d, int64_t micro_batch, int64_t seq)
+{
+  return d == IR_DIM_B ? micro_batch : d == IR_DIM_T ? seq : d;
+}
+
+static int64_t numel(const IrModel *m, int v, int64_t B, int64_t T)
+{
+  const IrShape *s = &m->values[v].shape;
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++)
+    n *= ir_dim(s->d[i], B, T);
+  return n;
+}
+
+void ir_mark_saved(const IrModel *m, unsigned char *saved)
+{
+  for (int i = 0; i < m->nnodes; i++) {
+    const IrNode *n = &m->nodes[i];
+    switch (n->op) {
+    case IR_OP_LINEAR: case IR_OP_LAYERNORM: case IR_OP_RMSNORM: case IR_OP_GELU: case IR_OP_SILU:
+    case IR_OP_RELU: case IR_OP_EMBEDDING:
+      saved[n->in[0]] = 1;
+      break;
+    case IR_OP_MUL: case IR_OP_CROSS_ENTROPY:
+      saved[n->in[0]] = saved[n->in[1]] = 1;
+      break;
+    case IR_OP_ATTENTION:
+      saved[n->in[0]] = saved[n->in[1]] = saved[n->in[2]] = saved[n->out] = 1;
+      break;
+    default:
+      break;
+    }
+  }
+}
+
+int ir_value_saved(const IrModel *m, int v)
+{
+  if (!m->saved) {
+    /* the front end fills m->saved from its arena; an IR built by hand gets it here */
+    unsigned char *s = calloc((size_t)(m->nvalues ? m->nvalues : 1), 1);
+    ir_mark_saved(m, s);
+    ((IrModel *)m)->saved = s;
+  }
+  return m->saved[v];
+}
+
+double ir_node_flops(const IrModel *m, const IrNode *n, int64_t B, int64_t T)
+{
+  if (n->op == IR_OP_LINEAR) {
+    const IrShape *w = &m->params[n->param[0]].shape;
+    return 2.0 * (double)(numel(m, n->out, B, T) / w->d[0]) * (double)w->d[0] * (double)w->d[1];
+  }
+  if (n->op == IR_OP_ATTENTION) {
+    int64_t width = numel(m, n->out, B, T) / (B * T); /* H * D */
+    return 4.0 * (double)B * (double)T * (double)T * (double)width;
+  }
+  return 0.0;
+}
+
+/* Statistics an op keeps in fp32 beside its output (norm mean/rstd, log-sum-exps). */
+static double aux_bytes(const IrModel *m, const IrNode *n, int64_t B, int64_t T)
+{
+  int64_t rows = n->op == IR_OP_CROSS_ENTROPY ? numel(m, n->in[0], B, T) / ir_dim(m->values[n->in[0]].shape.d[2], B, T)
+                                              : B * T;
+  switch (n->op) {
+  case IR_OP_LAYERNORM: return 8.0 * (double)rows;
+  case IR_OP_RMSNORM: return 4.0 * (double)rows;
+  case IR_OP_ATTENTION: return 4.0 * (double)B * (double)n->iattr[0] * (double)T;
+  case IR_OP_CROSS_ENTROPY: return 4.0 * (double)rows;
+  default: return 0.0;
+  }
+}
+
+IrCost ir_layer_cost(const IrModel *m, int layer, int64_t B, int64_t T, int dtype_bytes)
+{
+  const IrLayer *ly = &m->layers[layer];
+  IrCost c = {0};
+  for (int k = 0; k < ly->nnodes; k++) {
+    const IrNode *n = &m->nodes[ly->first_node + k];
+    double f = ir_node_flops(m, n, B, T);
+    c.flops_fwd += f;
+    c.flops_bwd += 2.0 * f;
+    if (n->op == IR_OP_CROSS_ENTROPY)
+      continue; /* the loss is a scalar */
+    if (ir_value_saved(m, n->out) || n->out == ly->out_value)
+      c.act_bytes += (double)numel(m, n->out, B, T) * dtype_bytes;
+    c.act_bytes += aux_bytes(m, n, B, T);
+  }
+  for (int i = 0; i < m->nparams; i++)
+    if (m->params[i].layer == layer) {
+      int64_t n = 1;
+      for (int d = 0; d < m->params[i].shape.rank; d++)
+        n *= m->params[i].shape.d[d];
+      c.params += n;
+    }
+  if (ly->out_value >= 0 && ly->out_value != m->loss_value)
+    c.boundary_bytes = (double)numel(m, ly->out_value, B, T) * dtype_bytes;
+  return c;
+}
+
+IrCost ir_model_cost(const IrModel *m, int64_t B, int64_t T, int dtype_bytes)
+{
+  IrCost t = {0};
+  for (int i = 0; i < m->nlayers; i++) {
+    IrCost c = ir_layer_cost(m, i, B, T, dtype_bytes);
+    t.flops_fwd += c.flops_fwd;
+    t.flops_bwd += c.flops_bwd;
+    t.params += c.params;
+    t.act_bytes += c.act_bytes;
+    t.boundary_bytes += c.boundary_bytes;
+  }
+  return t;
+}
+
+int64_t ir_model_params(const IrModel *m)
+{
+  int64_t total = 0;
+  for (int i = 0; i < m->nparams; i++) {
+    int64_t n = 1;
+    for (int d = 0; d < m->params[i].shape.rank; d++)
+      n *= m->params[i].shape.d[d];
+    total += n;
+  }
+  return total;
+}
+
+const IrLayer *ir_find_layer(const IrModel *m, const char *name)
+{
+  for (int i = 0; i < m->nlayers; i++)
+    if (!strcmp(m->layers[i].name, name))
+      return &m->layers[i];
+  return NULL;
+}

@@ -1,0 +1,572 @@
+/* sema_prims.c - the primitives of the language as seen by the front end: their
+ * signatures (positional and keyword parameters with defaults), shape rules, parameters
+ * and tensor-parallel annotations; each call appends one IR node. Also the IR's final
+ * pass: layer inputs and outputs, kinds, types and model facts. */
+#include <stdio.h>
+#include <string.h>
+
+#include "diag.h"
+#include "sema.h"
+
+typedef struct Prim {
+  const char *name;
+  IrOp op;
+  const char *params[6];   /* parameter names in order; NULL-terminated */
+  int required;            /* how many must be given */
+  unsigned annots;         /* allowed: 1 @col, 2 @row, 4 @vocab */
+} Prim;
+
+enum { A_COL = 1, A_ROW = 2, A_VOCAB = 4 };
+
+static const Prim prims[] = {
+  {"linear", IR_OP_LINEAR, {"x", "out", "bias", "tied"}, 2, A_COL | A_ROW | A_VOCAB},
+  {"embedding", IR_OP_EMBEDDING, {"ids", "vocab", "dim"}, 3, A_VOCAB},
+  {"pos_embedding", IR_OP_POS_EMBEDDING, {"x", "positions"}, 2, 0},
+  {"layernorm", IR_OP_LAYERNORM, {"x", "eps"}, 1, 0},
+  {"rmsnorm", IR_OP_RMSNORM, {"x", "eps"}, 1, 0},
+  {"gelu", IR_OP_GELU, {"x"}, 1, 0},
+  {"gelu_erf", IR_OP_GELU, {"x"}, 1, 0},
+  {"silu", IR_OP_SILU, {"x"}, 1, 0},
+  {"relu", IR_OP_RELU, {"x"}, 1, 0},
+  {"mul", IR_OP_MUL, {"a", "b"}, 2, 0},
+  {"add", IR_OP_ADD, {"a", "b"}, 2, 0},
+  {"rope", IR_OP_ROPE, {"x", "head_dim", "base"}, 2, 0},
+  {"attention", IR_OP_ATTENTION, {"q", "k", "v", "heads", "kv_heads", "causal"}, 4, 0},
+  {"dropout", IR_OP_DROPOUT, {"x", "p"}, 1, 0},
+  {"cross_entropy", IR_OP_CROSS_ENTROPY, {"logits", "labels"}, 2, 0},
+};
+enum { NPRIMS = sizeof prims / sizeof prims[0] };
+
+int sema_prim_find(const char *name)
+{
+  for (int i = 0; i < NPRIMS; i++)
+    if (!strcmp(prims[i].name, name))
+      return i;
+  return -1;
+}
+
+const char *sema_prim_name(int prim) { return prims[prim].name; }
+
+/* ---- IR building ---- */
+
+#define GROW(b, arr, n, cap, T) do { if ((n) == (cap)) { int c_ = (cap) ? 2 * (cap) : 256; \
+      (arr) = arena_realloc((b)->cx->perm, (arr), sizeof(T) * (size_t)(cap), sizeof(T) * (size_t)c_); (cap) = c_; } } while (0)
+
+int sema_value(Builder *b, const IrShape *s, int is_index)
+{
+  GROW(b, b->m->values, b->m->nvalues, b->cap_values, IrValue);
+  IrValue *v = &b->m->values[b->m->nvalues];
+  v->shape = *s;
+  v->is_index = is_index;
+  v->producer = -1;
+  return b->m->nvalues++;
+}
+
+const char *sema_shape_str(Builder *b, const IrShape *s)
+{
+  char buf[128] = "[";
+  for (int i = 0; i < s->rank; i++) {
+    char d[24];
+    if (s->d[i] == IR_DIM_B)
+      snprintf(d, sizeof d, "B");
+    else if (s->d[i] == IR_DIM_T)
+      snprintf(d, sizeof d, "T");
+    else
+      snprintf(d, sizeof d, "%lld", (long long)s->d[i]);
+    strncat(buf, i ? ", " : "", sizeof buf - strlen(buf) - 1);
+    strncat(buf, d, sizeof buf - strlen(buf) - 1);
+  }
+  strncat(buf, "]", sizeof buf - strlen(buf) - 1);
+  return arena_strdup(b->cx->perm, buf);
+}
+
+static int same_shape(const IrShape *a, const IrShape *c)
+{
+  if (a->rank != c->rank)
+    return 0;
+  for (int i = 0; i < a->rank; i++)
+    if (a->d[i] != c->d[i])
+      return 0;
+  return 1;
+}
+
+/* A parameter named <scope>[.<label>].<leaf>; its name must be new. */
+static int new_param(Builder *b, const AstNode *n, const char *leaf, int rank, int64_t d0, int64_t d1)
+{
+  char name[640];
+  const char *lab = n->label;
+  size_t len = strlen(b->scope);
+  if (!len && !lab) {
+    diag_error(b->cx, n->at, "the parameters of '%s' need a name: add 'as NAME'", n->name);
+    return -1;
+  }
+  snprintf(name, sizeof name, "%s%s%s.%s", b->scope, len && lab ? "." : "", lab ? lab : "", leaf);
+  for (int i = 0; i < b->m->nparams; i++)
+    if (!strcmp(b->m->params[i].name, name)) {
+      diag_error(b->cx, n->at, "parameter '%s' is defined twice: give this call its own name with 'as NAME'", name);
+      return -1;
+    }
+  GROW(b, b->m->params, b->m->nparams, b->cap_params, IrParam);
+  IrParam *p = &b->m->params[b->m->nparams];
+  memset(p, 0, sizeof *p);
+  p->name = arena_strdup(b->cx->perm, name);
+  p->shape.rank = rank;
+  p->shape.d[0] = d0;
+  p->shape.d[1] = d1;
+  p->tp_dim = -1;
+  p->layer = b->unit;
+  p->is_bias_or_norm = rank == 1;
+  return b->m->nparams++;
+}
+
+static int add_node(Builder *b, const AstNode *n, IrOp op, const int *in, int nin, const IrShape *out, int is_index)
+{
+  GROW(b, b->m->nodes, b->m->nnodes, b->cap_nodes, IrNode);
+  IrNode *nd = &b->m->nodes[b->m->nnodes];
+  memset(nd, 0, sizeof *nd);
+  nd->op = op;
+  nd->at = n->at;
+  nd->nin = nin;
+  memcpy(nd->in, in, sizeof(int) * (size_t)nin);
+  nd->out = sema_value(b, out, is_index);
+  b->m->values[nd->out].producer = b->m->nnodes;
+  return b->m->nnodes++;
+}
+
+/* ---- argument checking ---- */
+
+typedef struct Args { Val v[6]; int given[6]; } Args;
+
+static int collect(Builder *b, const Prim *p, const AstNode *n, Val *pos, int npos, const char **kwn, Val *kwv,
+                   int nkw, Args *a)
+{
+  int np = 0;
+  while (np < 6 && p->params[np])
+    np++;
+  memset(a, 0, sizeof *a);
+  if (npos > np) {
+    diag_error(b->cx, n->at, "'%s' takes at most %d argument%s, %d given", p->name, np, np == 1 ? "" : "s", npos);
+    return 1;
+  }
+  for (int i = 0; i < npos; i++) {
+    a->v[i] = pos[i];
+    a->given[i] = 1;
+  }
+  for (int k = 0; k < nkw; k++) {
+    int idx = -1;
+    for (int i = 0; i < np; i++)
+      if (!strcmp(p->params[i], kwn[k]))
+        idx = i;
+    if (idx < 0) {
+      diag_error(b->cx, n->at, "'%s' has no parameter named '%s'", p->name, kwn[k]);
+      return 1;
+    }
+    if (a->given[idx]) {
+      diag_error(b->cx, n->at, "argument '%s' of '%s' is given twice", kwn[k], p->name);
+      return 1;
+    }
+    a->v[idx] = kwv[k];
+    a->given[idx] = 1;
+  }
+  for (int i = 0; i < p->required; i++)
+    if (!a->given[i]) {
+      diag_error(b->cx, n->at, "missing argument '%s' of '%s'", p->params[i], p->name);
+      return 1;
+    }
+  return 0;
+}
+
+static int want(Builder *b, const AstNode *n, const Prim *p, const Args *a, int i, ValKind k)
+{
+  if (!a->given[i] || a->v[i].k == k || (k == V_FLOAT && a->v[i].k == V_INT))
+    return 0;
+  diag_error(b->cx, n->at, "type error: argument '%s' of '%s' must be a %s, got a %s", p->params[i], p->name,
+             sema_kind_name(k), sema_kind_name(a->v[i].k));
+  return 1;
+}
+
+static int positive(Builder *b, const AstNode *n, const Prim *p, const Args *a, int i)
+{
+  if (a->v[i].i > 0)
+    return 0;
+  diag_error(b->cx, n->at, "argument '%s' of '%s' must be positive, got %lld", p->params[i], p->name,
+             (long long)a->v[i].i);
+  return 1;
+}
+
+static double fnum(const Args *a, int i, double def)
+{
+  return !a->given[i] ? def : a->v[i].k == V_INT ? (double)a->v[i].i : a->v[i].f;
+}
+
+static const IrShape *shape(Builder *b, Val v) { return &b->m->values[v.i].shape; }
+static int64_t last(const IrShape *s) { return s->d[s->rank - 1]; }
+
+static Val tensor(int v) { return (Val){.k = V_TENSOR, .i = v}; }
+/* The output of node nd (index first: add_node may move the node array). */
+static Val node_out(Builder *b, int nd) { return tensor(b->m->nodes[nd].out); }
+
+/* ---- the primitives ---- */
+
+static Val prim_linear(Builder *b, const AstNode *n, const Args *a, unsigned annot)
+{
+  const IrShape *xs = shape(b, a->v[0]);
+  int64_t in = last(xs), out = a->v[1].i;
+  IrShape ys = *xs;
+  ys.d[ys.rank - 1] = out;
+  int w;
+  if (a->given[3]) { /* tied: reuse another parameter, e.g. the token embedding */
+    const char *tname = arena_printf(b->cx->perm, "%s.weight", a->v[3].s);
+    w = -1;
+    for (int i = 0; i < b->m->nparams; i++)
+      if (!strcmp(b->m->params[i].name, tname))
+        w = i;
+    if (w < 0) {
+      diag_error(b->cx, n->at, "tied weight '%s' is not defined (yet)", tname);
+      return (Val){V_NONE};
+    }
+    const IrShape *ws = &b->m->params[w].shape;
+    if (ws->rank != 2 || ws->d[0] != out || ws->d[1] != in) {
+      diag_error(b->cx, n->at, "shape mismatch: tied weight '%s' is %s but this linear needs [%lld, %lld]", tname,
+                 sema_shape_str(b, ws), (long long)out, (long long)in);
+      return (Val){V_NONE};
+    }
+  } else if ((w = new_param(b, n, "weight", 2, out, in)) < 0) {
+    return (Val){V_NONE};
+  }
+  int bias = a->given[2] ? (int)a->v[2].i : 1, bi = -1;
+  if (bias && (bi = new_param(b, n, "bias", 1, out, 0)) < 0)
+    return (Val){V_NONE};
+  int in_v = (int)a->v[0].i;
+  int nd = add_node(b, n, IR_OP_LINEAR, &in_v, 1, &ys, 0);
+  IrNode *node = &b->m->nodes[nd];
+  node->param[node->nparam++] = w;
+  if (bi >= 0)
+    node->param[node->nparam++] = bi;
+  node->tp = annot == A_COL ? IR_TP_COL : annot == A_ROW ? IR_TP_ROW : annot == A_VOCAB ? IR_TP_VOCAB : IR_TP_NONE;
+  if (!a->given[3] && node->tp != IR_TP_NONE)
+    b->m->params[w].tp_dim = node->tp == IR_TP_ROW ? 1 : 0;
+  if (bi >= 0 && node->tp != IR_TP_NONE && node->tp != IR_TP_ROW)
+    b->m->params[bi].tp_dim = 0;
+  b->m->params[w].tp = node->tp;
+  return tensor(node->out);
+}
+
+static Val prim_embedding(Builder *b, const AstNode *n, const Args *a, unsigned annot)
+{
+  const IrShape *is = shape(b, a->v[0]);
+  if (!b->m->values[a->v[0].i].is_index) {
+    diag_error(b->cx, n->at, "type error: 'embedding' needs token ids (e.g. 'tokens'), got a float tensor %s",
+               sema_shape_str(b, is));
+    return (Val){V_NONE};
+  }
+  int w = new_param(b, n, "weight", 2, a->v[1].i, a->v[2].i);
+  if (w < 0)
+    return (Val){V_NONE};
+  IrShape ys = *is;
+  ys.d[ys.rank++] = a->v[2].i;
+  int in_v = (int)a->v[0].i;
+  int nd = add_node(b, n, IR_OP_EMBEDDING, &in_v, 1, &ys, 0);
+  IrNode *node = &b->m->nodes[nd];
+  node->param[node->nparam++] = w;
+  node->tp = annot == A_VOCAB ? IR_TP_VOCAB : IR_TP_NONE;
+  b->m->params[w].tp = node->tp;
+  b->m->params[w].tp_dim = annot == A_VOCAB ? 0 : -1;
+  return tensor(node->out);
+}
+
+static Val unary(Builder *b, const AstNode *n, IrOp op, Val x)
+{
+  int in_v = (int)x.i;
+  IrShape s = *shape(b, x);
+  int nd = add_node(b, n, op, &in_v, 1, &s, 0);
+  return node_out(b, nd);
+}
+
+static Val prim_norm(Builder *b, const AstNode *n, const Args *a, IrOp op)
+{
+  int64_t c = last(shape(b, a->v[0]));
+  int w = new_param(b, n, "weight", 1, c, 0), bi = -1;
+  if (w < 0 || (op == IR_OP_LAYERNORM && (bi = new_param(b, n, "bias", 1, c, 0)) < 0))
+    return (Val){V_NONE};
+  Val y = unary(b, n, op, a->v[0]);
+  IrNode *node = &b->m->nodes[b->m->nnodes - 1];
+  node->param[node->nparam++] = w;
+  if (bi >= 0)
+    node->param[node->nparam++] = bi;
+  node->fattr[0] = fnum(a, 1, op == IR_OP_LAYERNORM ? 1e-5 : 1e-6);
+  return y;
+}
+
+static Val prim_binary(Builder *b, const AstNode *n, const Prim *p, Val x, Val y)
+{
+  const IrShape *xs = shape(b, x), *ys = shape(b, y);
+  if (!same_shape(xs, ys)) {
+    diag_error(b->cx, n->at, "shape mismatch in '%s': %s and %s", p->op == IR_OP_ADD ? "+" : "*",
+               sema_shape_str(b, xs), sema_shape_str(b, ys));
+    return (Val){V_NONE};
+  }
+  int in[2] = {(int)x.i, (int)y.i};
+  int nd = add_node(b, n, p->op, in, 2, xs, 0);
+  return node_out(b, nd);
+}
+
+static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Args *a)
+{
+  const IrShape *qs = shape(b, a->v[0]), *ks = shape(b, a->v[1]), *vs = shape(b, a->v[2]);
+  int64_t H = a->v[3].i, KV = a->given[4] ? a->v[4].i : H;
+  if (KV <= 0 || H % KV) {
+    diag_error(b->cx, n->at, "%lld heads are not divisible by kv_heads=%lld", (long long)H, (long long)KV);
+    return (Val){V_NONE};
+  }
+  if (last(qs) % H) {
+    diag_error(b->cx, n->at, "the query width %lld is not divisible by %lld heads", (long long)last(qs), (long long)H);
+    return (Val){V_NONE};
+  }
+  int64_t D = last(qs) / H;
+  if (!same_shape(ks, vs) || last(ks) != KV * D || qs->rank != 3 || ks->rank != 3) {
+    diag_error(b->cx, n->at, "shape mismatch in 'attention': q %s, k %s, v %s for %lld heads of %lld and %lld kv heads",
+               sema_shape_str(b, qs), sema_shape_str(b, ks), sema_shape_str(b, vs), (long long)H, (long long)D,
+               (long long)KV);
+    return (Val){V_NONE};
+  }
+  int in[3] = {(int)a->v[0].i, (int)a->v[1].i, (int)a->v[2].i};
+  int nd = add_node(b, n, p->op, in, 3, qs, 0);
+  IrNode *node = &b->m->nodes[nd];
+  node->iattr[0] = H;
+  node->iattr[1] = KV;
+  node->iattr[2] = a->given[5] ? a->v[5].i : 1;
+  return tensor(node->out);
+}
+
+static Val prim_xent(Builder *b, const AstNode *n, const Args *a)
+{
+  const IrShape *ls = shape(b, a->v[0]), *ts = shape(b, a->v[1]);
+  if (!b->m->values[a->v[1].i].is_index || ts->rank != ls->rank - 1 || ts->d[0] != ls->d[0] ||
+      (ts->rank > 1 && ts->d[1] != ls->d[1])) {
+    diag_error(b->cx, n->at, "shape mismatch in 'cross_entropy': logits %s need integer labels of shape %s minus the "
+               "last dimension, got %s", sema_shape_str(b, ls), sema_shape_str(b, ls), sema_shape_str(b, ts));
+    return (Val){V_NONE};
+  }
+  if (b->m->loss_value >= 0) {
+    diag_error(b->cx, n->at, "a model has one 'cross_entropy' loss; this is a second one");
+    return (Val){V_NONE};
+  }
+  int in[2] = {(int)a->v[0].i, (int)a->v[1].i};
+  IrShape one = {1, {1}};
+  int nd = add_node(b, n, IR_OP_CROSS_ENTROPY, in, 2, &one, 0);
+  b->m->loss_value = b->m->nodes[nd].out;
+  return tensor(b->m->loss_value);
+}
+
+static unsigned annotation(Builder *b, const AstNode *n, const Prim *p)
+{
+  if (!n->annot)
+    return 0;
+  unsigned k = !strcmp(n->annot, "col") ? A_COL : !strcmp(n->annot, "row") ? A_ROW : !strcmp(n->annot, "vocab") ? A_VOCAB : 0;
+  if (!k) {
+    diag_error(b->cx, n->annot_at, "unknown annotation '@%s' (expected @col, @row or @vocab)", n->annot);
+    return ~0u;
+  }
+  if (!(p->annots & k)) {
+    diag_error(b->cx, n->annot_at, "'@%s' does not apply to '%s' (%s)", n->annot, p->name,
+               p->annots ? "only @vocab applies to an embedding" : "only linear and embedding are split");
+    return ~0u;
+  }
+  return k;
+}
+
+Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, const char **kwn, Val *kwv, int nkw)
+{
+  const Prim *p = &prims[pi];
+  Args a;
+  if (collect(b, p, n, pos, npos, kwn, kwv, nkw, &a))
+    return (Val){V_NONE};
+  unsigned annot = annotation(b, n, p);
+  if (annot == ~0u)
+    return (Val){V_NONE};
+  int tensors = p->op == IR_OP_ATTENTION ? 3 : p->op == IR_OP_MUL || p->op == IR_OP_ADD || p->op == IR_OP_CROSS_ENTROPY ? 2 : 1;
+  for (int i = 0; i < tensors; i++)
+    if (want(b, n, p, &a, i, V_TENSOR))
+      return (Val){V_NONE};
+  if (p->op != IR_OP_EMBEDDING && p->op != IR_OP_CROSS_ENTROPY && b->m->values[a.v[0].i].is_index) {
+    diag_error(b->cx, n->at, "type error: '%s' needs a float tensor, got token ids", p->name);
+    return (Val){V_NONE};
+  }
+  switch (p->op) {
+  case IR_OP_LINEAR:
+    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1) || want(b, n, p, &a, 2, V_BOOL) ||
+        want(b, n, p, &a, 3, V_STR))
+      return (Val){V_NONE};
+    return prim_linear(b, n, &a, annot);
+  case IR_OP_EMBEDDING:
+    if (want(b, n, p, &a, 1, V_INT) || want(b, n, p, &a, 2, V_INT) || positive(b, n, p, &a, 1) ||
+        positive(b, n, p, &a, 2))
+      return (Val){V_NONE};
+    return prim_embedding(b, n, &a, annot);
+  case IR_OP_POS_EMBEDDING: {
+    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1))
+      return (Val){V_NONE};
+    int w = new_param(b, n, "weight", 2, a.v[1].i, last(shape(b, a.v[0])));
+    if (w < 0)
+      return (Val){V_NONE};
+    Val y = unary(b, n, p->op, a.v[0]);
+    IrNode *node = &b->m->nodes[b->m->nnodes - 1];
+    node->param[node->nparam++] = w;
+    return y;
+  }
+  case IR_OP_LAYERNORM: case IR_OP_RMSNORM:
+    if (want(b, n, p, &a, 1, V_FLOAT))
+      return (Val){V_NONE};
+    return prim_norm(b, n, &a, p->op);
+  case IR_OP_GELU: {
+    Val y = unary(b, n, p->op, a.v[0]);
+    b->m->nodes[b->m->nnodes - 1].iattr[0] = strcmp(p->name, "gelu_erf") != 0; /* 1: tanh form */
+    return y;
+  }
+  case IR_OP_SILU: case IR_OP_RELU:
+    return unary(b, n, p->op, a.v[0]);
+  case IR_OP_MUL: case IR_OP_ADD:
+    return prim_binary(b, n, p, a.v[0], a.v[1]);
+  case IR_OP_ROPE: {
+    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1) || want(b, n, p, &a, 2, V_FLOAT))
+      return (Val){V_NONE};
+    int64_t w = last(shape(b, a.v[0])), hd = a.v[1].i;
+    if (w % hd || hd % 2) {
+      diag_error(b->cx, n->at, "'rope' head_dim %lld must be even and divide the width %lld", (long long)hd,
+                 (long long)w);
+      return (Val){V_NONE};
+    }
+    Val y = unary(b, n, p->op, a.v[0]);
+    b->m->nodes[b->m->nnodes - 1].iattr[0] = hd;
+    b->m->nodes[b->m->nnodes - 1].fattr[0] = fnum(&a, 2, 10000.0);
+    return y;
+  }
+  case IR_OP_ATTENTION:
+    if (want(b, n, p, &a, 3, V_INT) || positive(b, n, p, &a, 3) || want(b, n, p, &a, 4, V_INT) ||
+        want(b, n, p, &a, 5, V_BOOL))
+      return (Val){V_NONE};
+    return prim_attention(b, n, p, &a);
+  case IR_OP_DROPOUT: {
+    if (want(b, n, p, &a, 1, V_FLOAT))
+      return (Val){V_NONE};
+    double pr = fnum(&a, 1, 0.0);
+    if (pr < 0 || pr >= 1) {
+      diag_error(b->cx, n->at, "dropout probability must be in [0, 1), got %g", pr);
+      return (Val){V_NONE};
+    }
+    Val y = unary(b, n, p->op, a.v[0]);
+    b->m->nodes[b->m->nnodes - 1].fattr[0] = pr;
+    return y;
+  }
+  case IR_OP_CROSS_ENTROPY:
+    return prim_xent(b, n, &a);
+  default:
+    GV_ICE("primitive without a rule");
+  }
+}
+
+/* ---- the last pass: layer boundaries, kinds, types, facts ---- */
+
+static int in_layer(const IrLayer *ly, int node) { return node >= ly->first_node && node < ly->first_node + ly->nnodes; }
+
+static void layer_io(Builder *b, IrLayer *ly)
+{
+  const IrModel *m = b->m;
+  ly->in_value = -1;
+  for (int k = 0; k < ly->nnodes && ly->in_value < 0; k++) {
+    const IrNode *n = &m->nodes[ly->first_node + k];
+    for (int i = 0; i < n->nin; i++) {
+      int v = n->in[i];
+      if (!m->values[v].is_index && !in_layer(ly, m->values[v].producer)) {
+        ly->in_value = v;
+        break;
+      }
+    }
+  }
+  if (ly->in_value < 0)
+    ly->in_value = m->tokens_value;
+  ly->out_value = ly->nnodes ? m->nodes[ly->first_node + ly->nnodes - 1].out : -1;
+}
+
+static IrLayerKind kind_of(const IrModel *m, const IrLayer *ly)
+{
+  int norms = 0;
+  for (int k = 0; k < ly->nnodes; k++) {
+    IrOp op = m->nodes[ly->first_node + k].op;
+    if (op == IR_OP_EMBEDDING)
+      return IR_LAYER_EMBED;
+    if (op == IR_OP_CROSS_ENTROPY)
+      return IR_LAYER_HEAD;
+    norms += op == IR_OP_LAYERNORM || op == IR_OP_RMSNORM;
+  }
+  if (ly->kind == IR_LAYER_BLOCK)
+    return IR_LAYER_BLOCK;
+  return norms == ly->nnodes && norms ? IR_LAYER_NORM : IR_LAYER_OTHER;
+}
+
+/* Two layers have one type when their ops, attributes and parameter shapes agree. */
+static int same_structure(const IrModel *m, const IrLayer *x, const IrLayer *y)
+{
+  if (x->nnodes != y->nnodes || x->kind != y->kind)
+    return 0;
+  for (int k = 0; k < x->nnodes; k++) {
+    const IrNode *a = &m->nodes[x->first_node + k], *c = &m->nodes[y->first_node + k];
+    if (a->op != c->op || a->nparam != c->nparam || memcmp(a->iattr, c->iattr, sizeof a->iattr) ||
+        memcmp(a->fattr, c->fattr, sizeof a->fattr) || a->tp != c->tp)
+      return 0;
+    for (int j = 0; j < a->nparam; j++)
+      if (memcmp(&m->params[a->param[j]].shape, &m->params[c->param[j]].shape, sizeof(IrShape)))
+        return 0;
+  }
+  return 1;
+}
+
+static double hyper(const IrModel *m, const char *name)
+{
+  for (int i = 0; i < m->nhyper; i++)
+    if (!strcmp(m->hyper[i].name, name))
+      return m->hyper[i].value;
+  return 0;
+}
+
+void sema_finish(Builder *b);
+void sema_finish(Builder *b)
+{
+  IrModel *m = b->m;
+  if (m->loss_value < 0) {
+    diag_plain(b->cx, "model '%s' has no 'cross_entropy' loss, so it cannot be trained", m->name);
+    return;
+  }
+  int types = 0;
+  for (int i = 0; i < m->nlayers; i++) {
+    IrLayer *ly = &m->layers[i];
+    layer_io(b, ly);
+    ly->kind = kind_of(m, ly);
+    ly->type_id = -1;
+    for (int j = 0; j < i && ly->type_id < 0; j++)
+      if (same_structure(m, &m->layers[j], ly))
+        ly->type_id = m->layers[j].type_id;
+    if (ly->type_id < 0)
+      ly->type_id = types++;
+    m->nblocks += ly->kind == IR_LAYER_BLOCK;
+  }
+  for (int i = 0; i < m->nnodes; i++) {
+    const IrNode *n = &m->nodes[i];
+    if (n->op == IR_OP_EMBEDDING && !m->vocab) {
+      m->vocab = m->params[n->param[0]].shape.d[0];
+      m->hidden = m->params[n->param[0]].shape.d[1];
+    }
+    if (n->op == IR_OP_ATTENTION && !m->heads) {
+      m->heads = n->iattr[0];
+      m->kv_heads = n->iattr[1];
+    }
+    if (n->op == IR_OP_POS_EMBEDDING && !m->max_seq)
+      m->max_seq = m->params[n->param[0]].shape.d[0];
+  }
+  m->saved = ARENA_ARRAY(b->cx->perm, unsigned char, m->nvalues ? m->nvalues : 1);
+  ir_mark_saved(m, m->saved);
+  m->ffn = (int64_t)hyper(m, "ffn");
+  if (!m->max_seq)
+    m->max_seq = (int64_t)hyper(m, "max_seq");
+}
