@@ -1,6 +1,6 @@
 /* test_program.c - generated training programs against the PyTorch fixtures.
- * For the tiny GPT-2- and LLaMA-style models (IR built by tests/unit/lower/tiny_ir.c, or
- * loaded from a .gvm file when one is given), lower the model, build the training binary
+ * For the tiny GPT-2- and LLaMA-style models, both as IR built by hand (tests/unit/lower/
+ * tiny_ir.c: the lowering alone) and from examples/tiny.gvm (the whole path), lower the model, build the training binary
  * through both emitters (C source + cc, and an LLVM object), run each on the fixture's
  * weights and batch for 10 AdamW steps, and check:
  *  - step-0 loss to 1e-5 relative, logits to 1e-5 and every gradient to 1e-4 of the
@@ -9,16 +9,17 @@
  *  - the 10 losses to 1e-5 relative;
  *  - the two emitters' loss lines are bit-identical (same calls, same arguments);
  *  - all layers checkpointed: the same losses, bit for bit, and less planned memory.
- * Usage: test_program BUILD_DIR FIXTURE_DIR */
+ * Usage: test_program BUILD_DIR FIXTURE_DIR TINY_GVM */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "e2e_util.h"
+#include "frontend.h"
 #include "testutil.h"
 #include "tiny_ir.h"
 
-static void run_model(IrModel *m, const char *dir, const char *fxdir, Arena *a)
+static void run_model(IrModel *m, const char *tag, const char *dir, const char *fxdir, Arena *a)
 {
   char fx[1024], bin[1024], dump[1024];
   snprintf(fx, sizeof fx, "%s/%s.bin", fxdir, m->name);
@@ -46,7 +47,7 @@ static void run_model(IrModel *m, const char *dir, const char *fxdir, Arena *a)
     lowest[ck] = (double)plan_kept_activation_bytes(lw->plan);
     for (int via_c = ck ? 0 : 1; via_c >= 0; via_c--) { /* ckpt: one route is enough */
       int run = ck ? 2 : via_c;
-      snprintf(bin, sizeof bin, "%s/%s_%s%s", dir, m->name, via_c ? "c" : "llvm", ck ? "_ckpt" : "");
+      snprintf(bin, sizeof bin, "%s/%s_%s_%s%s", dir, tag, m->name, via_c ? "c" : "llvm", ck ? "_ckpt" : "");
       snprintf(dump, sizeof dump, "%s.dump", bin);
       CHECK(e2e_build(lw, bin, via_c) == 0);
       free(e2e_train(NULL, bin, fx, dump, NULL, losses[run]));
@@ -60,7 +61,7 @@ static void run_model(IrModel *m, const char *dir, const char *fxdir, Arena *a)
     CHECK(losses[0][s] == losses[1][s]); /* C and LLVM: bit-identical */
     CHECK(losses[2][s] == losses[0][s]); /* checkpointing changes nothing */
   }
-  printf("%s: loss %.9g -> %.9g; kept activations per micro-batch %.0f B, checkpointed %.0f B\n", m->name,
+  printf("%s %s: loss %.9g -> %.9g; kept activations per micro-batch %.0f B, checkpointed %.0f B\n", tag, m->name,
          losses[0][0], losses[0][STEPS - 1], lowest[0], lowest[1]);
   CHECK(lowest[1] < lowest[0]);
   gv_tf_free(&ref);
@@ -68,13 +69,22 @@ static void run_model(IrModel *m, const char *dir, const char *fxdir, Arena *a)
 
 int main(int argc, char **argv)
 {
-  if (argc < 3) {
-    fprintf(stderr, "usage: test_program BUILD_DIR FIXTURE_DIR\n");
+  if (argc < 4) {
+    fprintf(stderr, "usage: test_program BUILD_DIR FIXTURE_DIR TINY_GVM\n");
     return 2;
   }
   Arena *a = arena_new(1 << 20);
-  run_model(tiny_ir_gpt(a), argv[1], argv[2], a);
-  run_model(tiny_ir_llama(a), argv[1], argv[2], a);
+  run_model(tiny_ir_gpt(a), "ir", argv[1], argv[2], a);      /* the lowering alone, IR built by hand */
+  run_model(tiny_ir_llama(a), "ir", argv[1], argv[2], a);
+  const char *names[2] = {"tiny_gpt", "tiny_llama"};         /* the whole path from examples/tiny.gvm */
+  for (int i = 0; i < 2; i++) {
+    Ctx *cx = ctx_new();
+    IrModel *m = frontend_load_model(cx, argv[3], names[i]);
+    CHECK(m != NULL);
+    if (m)
+      run_model(m, "gvm", argv[1], argv[2], a);
+    ctx_free(&cx);
+  }
   arena_free(&a);
   tu_failures += e2e_failures;
   tu_checks += e2e_checks;
