@@ -17,6 +17,7 @@ typedef struct SrcFile {
   size_t len;
   AstNode *ast;          /* its items, once parsed */
   int parsed, parsing;   /* import state (parsing: on the import stack) */
+  void *globals;         /* as a root: the definitions it and its imports make (struct Global) */
 } SrcFile;
 
 struct Ctx {

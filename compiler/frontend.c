@@ -171,8 +171,11 @@ static Global *load_root(Ctx *cx, const char *path)
     diag_plain(cx, "cannot read '%s'", path);
     return NULL;
   }
+  if (cx->files[fi].parsed) /* loaded before as a root: its definitions are known */
+    return cx->files[fi].globals;
   Global *globals = NULL;
   load_program(cx, fi, &globals);
+  cx->files[fi].globals = globals;
   return globals;
 }
 

@@ -392,8 +392,11 @@ static Val call_layer(Builder *b, Env *e, const AstNode *def, const AstNode *n, 
   size_t len = strlen(b->scope);
   snprintf(b->scope + len, sizeof b->scope - len, "%s%s", len ? "." : "", seg);
   b->depth++;
+  int before = diag_errors(b->cx);
   exec(b, &callee, def->b);
   b->depth--;
+  if (diag_errors(b->cx) > before)
+    diag_note(b->cx, n->at, "in '%s' called here", def->name);
   memcpy(b->scope, saved, sizeof saved);
   if (!callee.returned && diag_errors(b->cx) == 0) {
     diag_error(b->cx, n->at, "layer '%s' returned no value", def->name);

@@ -131,13 +131,15 @@ static const char *closer_of(char open) { return open == '(' ? ")" : open == '['
 static int yyreport_syntax_error(const yypcontext_t *pc, LexState *ls, yyscan_t scanner)
 {
   (void)scanner;
-  yysymbol_kind_t tok = yypcontext_token(pc), exp[8];
+  yysymbol_kind_t tok = yypcontext_token(pc), exp[64];
   if (tok == YYSYMBOL_YYUNDEF && ls->lex_error)
     return 0; /* the lexer already said what is wrong with this token */
   Loc at = *yypcontext_location(pc);
-  int n = yypcontext_expected_tokens(pc, exp, 8);
+  int n = yypcontext_expected_tokens(pc, exp, 64);
   const char *got = tok == YYSYMBOL_YYEOF ? "end of file" : yysymbol_name(tok);
-  if (ls->nopen > 0 && ls->nopen <= 64) {
+  const char *tname = yysymbol_name(tok);
+  int at_end = tok == YYSYMBOL_YYEOF || (tname[0] == '\'' && tname[1] && strchr(")]}", tname[1]));
+  if (at_end && ls->nopen > 0 && ls->nopen <= 64) {
     const char *closer = closer_of(ls->open_ch[ls->nopen - 1]);
     for (int i = 0; i < n; i++) {
       const char *name = yysymbol_name(exp[i]);

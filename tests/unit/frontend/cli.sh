@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# cli.sh GVC SRC - the driver's user surface: help on every command, exit codes, JSON.
+set -u
+gvc=$1; src=$2; pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+"$gvc" --help | grep -q "usage: gvc" && ok || bad "gvc --help"
+for c in check info compile run; do "$gvc" $c --help | grep -q "usage: gvc $c" && ok || bad "gvc $c --help"; done
+"$gvc" nosuchcmd 2>/dev/null; [ $? -eq 1 ] && ok || bad "unknown command exit code"
+"$gvc" check "$src"/models/*.gvm "$src"/stdlib/*.gvm "$src"/examples/*.gvm 2>/dev/null && ok || bad "model zoo checks"
+"$gvc" check "$src"/tests/golden/diag/03_unknown_name.gvm 2>/dev/null; [ $? -eq 1 ] && ok || bad "bad file exit code"
+"$gvc" check /no/such/file.gvm 2>&1 | grep -q "cannot read '/no/such/file.gvm'" && ok || bad "missing file message"
+"$gvc" info "$src"/models/gpt2.gvm --model gpt3 2>&1 | grep -q "no model or size named 'gpt3'" && ok || bad "unknown model"
+json=$("$gvc" info "$src"/models/llama.gvm --model llama2_7b --json --seq 4096 --micro-batch 2 --precision fp32)
+echo "$json" | grep -q '^  "params": 6738415616,' && ok || bad "json params"
+[ "$(echo "$json" | grep -c '"kind": "block"')" -eq 32 ] && ok || bad "json layers"
+"$gvc" info "$src"/models/gpt2.gvm --model gpt2 | grep -q "^total" && ok || bad "table totals"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
