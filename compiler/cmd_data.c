@@ -1,0 +1,380 @@
+/* cmd_data.c - `gvc data`: builds a Megatron indexed dataset (PREFIX.bin/.idx) from
+ * text, fortune or JSONL files with runtime/data's writer, and `gvc data --inspect`
+ * prints a summary of an existing one. Documents are tokenized byte-level (vocab 256,
+ * EOD = 256 with --append-eod) and stored as uint16, one sequence per document, as
+ * Megatron's preprocess_data.py does. Any bad input or dataset is exit 1 with a message
+ * naming the file; nothing here aborts. Formats and splitting rules: docs/data.md. */
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "gvrt_data.h"
+
+#define BYTE_EOD 256
+#define PROGRESS_BYTES (64ll << 20)
+
+enum split { SPLIT_AUTO, SPLIT_FILE, SPLIT_PARA, SPLIT_FORTUNE, SPLIT_JSONL };
+
+struct opts {
+  const char *out, *json_key, *inspect, *tokenizer;
+  enum split split;
+  int append_eod, quiet, show_docs;
+  char **inputs;
+  int ninputs;
+};
+
+struct build {
+  const struct opts *o;
+  gv_mmidx_writer *w;
+  int32_t *toks;
+  size_t toks_cap;
+  long long bytes_in, next_progress;
+  struct gv_data_err err;
+};
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+    "usage: gvc data INPUT... -o PREFIX [options]\n"
+    "       gvc data --inspect PREFIX [--docs N]\n\n"
+    "Builds a Megatron indexed dataset PREFIX.bin + PREFIX.idx (MMIDIDX, uint16 tokens)\n"
+    "from text, fortune or JSONL files; one sequence per document.\n\n"
+    "options:\n"
+    "  -o, --output PREFIX   write PREFIX.bin and PREFIX.idx (atomically: tmp + rename)\n"
+    "  --tokenizer byte      byte-level tokens 0..255 (the only tokenizer so far)\n"
+    "  --append-eod          end every document with the EOD token 256\n"
+    "  --split MODE          how a text file splits into documents:\n"
+    "                          auto     .jsonl/.json -> jsonl; a line '%%' -> fortune; else file\n"
+    "                          file     the whole file is one document\n"
+    "                          para     documents are separated by blank lines\n"
+    "                          fortune  documents are separated by lines holding only '%%'\n"
+    "                          jsonl    one JSON object per line, text under --json-key\n"
+    "  --json-key KEY        the JSONL field holding the text (default: text)\n"
+    "  --quiet               no progress or summary output\n"
+    "  --inspect PREFIX      print a summary of PREFIX.bin/.idx and check every field\n"
+    "  --docs N              with --inspect: show the first N documents (default 5)\n"
+    "  -h, --help            this help\n");
+}
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+  fprintf(stderr, "gvc data: error: ");
+  fprintf(stderr, fmt, a, b);
+  fputc('\n', stderr);
+  return 1;
+}
+
+/* ---- arguments ---- */
+
+static int parse_split(const char *s, enum split *out)
+{
+  static const char *names[] = {"auto", "file", "para", "fortune", "jsonl"};
+  for (int i = 0; i < 5; i++)
+    if (!strcmp(s, names[i])) {
+      *out = (enum split)i;
+      return 0;
+    }
+  return -1;
+}
+
+/* Returns -1 on success, else the exit code (0 for --help). */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+  *o = (struct opts){.json_key = "text", .tokenizer = "byte", .show_docs = 5};
+  o->inputs = calloc((size_t)argc, sizeof *o->inputs);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    int has_val = i + 1 < argc;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "--append-eod")) {
+      o->append_eod = 1;
+    } else if (!strcmp(a, "--quiet")) {
+      o->quiet = 1;
+    } else if (a[0] == '-' && a[1] && !has_val) {
+      return fail("option '%s' needs a value%s", a, "");
+    } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+      o->out = argv[++i];
+    } else if (!strcmp(a, "--json-key")) {
+      o->json_key = argv[++i];
+    } else if (!strcmp(a, "--tokenizer")) {
+      o->tokenizer = argv[++i];
+    } else if (!strcmp(a, "--inspect")) {
+      o->inspect = argv[++i];
+    } else if (!strcmp(a, "--docs")) {
+      o->show_docs = atoi(argv[++i]);
+    } else if (!strcmp(a, "--split")) {
+      if (parse_split(argv[++i], &o->split))
+        return fail("unknown --split mode '%s'%s (auto, file, para, fortune, jsonl)", argv[i], "");
+    } else if (a[0] == '-' && a[1]) {
+      return fail("unknown option '%s'%s (see 'gvc data --help')", a, "");
+    } else {
+      o->inputs[o->ninputs++] = argv[i];
+    }
+  }
+  if (strcmp(o->tokenizer, "byte"))
+    return fail("tokenizer '%s' is not supported%s: only 'byte' (tokenizer.json BPE is not implemented yet)",
+                o->tokenizer, "");
+  if (o->inspect)
+    return -1;
+  if (!o->out)
+    return fail("no output: give -o PREFIX%s%s", "", "");
+  if (!o->ninputs)
+    return fail("no input files%s%s (see 'gvc data --help')", "", "");
+  return -1;
+}
+
+/* ---- building ---- */
+
+static int ensure_toks(struct build *b, size_t n)
+{
+  if (n <= b->toks_cap)
+    return 0;
+  size_t cap = n > 2 * b->toks_cap ? n : 2 * b->toks_cap;
+  int32_t *t = realloc(b->toks, cap * sizeof *t);
+  if (!t)
+    return -1;
+  b->toks = t;
+  b->toks_cap = cap;
+  return 0;
+}
+
+static void progress(struct build *b)
+{
+  if (b->o->quiet || b->bytes_in < b->next_progress)
+    return;
+  b->next_progress += PROGRESS_BYTES;
+  fprintf(stderr, "gvc data: %.0f MiB read, %lld documents, %lld tokens\n", (double)b->bytes_in / (1 << 20),
+          (long long)gv_mmidx_writer_docs(b->w), (long long)gv_mmidx_writer_tokens(b->w));
+}
+
+/* One document: byte tokens of text[0..n) (+ EOD). Empty documents are skipped. */
+static int add_doc(struct build *b, const char *text, size_t n)
+{
+  if (n == 0)
+    return 0;
+  if (ensure_toks(b, n + 1))
+    return fail("out of memory%s%s", "", "");
+  for (size_t i = 0; i < n; i++)
+    b->toks[i] = (unsigned char)text[i];
+  if (b->o->append_eod)
+    b->toks[n++] = BYTE_EOD;
+  if (gv_mmidx_writer_add(b->w, b->toks, (int64_t)n, &b->err))
+    return fail("%s%s", b->err.msg, "");
+  gv_mmidx_writer_end_doc(b->w);
+  b->bytes_in += (long long)n;
+  progress(b);
+  return 0;
+}
+
+/* Length of the line at s (up to and including '\n'). */
+static size_t line_len(const char *s, const char *end)
+{
+  const char *nl = memchr(s, '\n', (size_t)(end - s));
+  return nl ? (size_t)(nl - s) + 1 : (size_t)(end - s);
+}
+
+static int is_fortune_sep(const char *s, size_t n)
+{
+  return (n == 2 && s[0] == '%' && s[1] == '\n') || (n == 1 && s[0] == '%') ||
+         (n == 3 && !memcmp(s, "%\r\n", 3));
+}
+
+static int is_blank(const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+      return 0;
+  return 1;
+}
+
+/* Splits buf at separator lines (fortune: '%', para: blank) into documents. */
+static int add_split(struct build *b, const char *buf, size_t size, enum split mode)
+{
+  const char *end = buf + size, *doc = buf;
+  for (const char *s = buf; s < end;) {
+    size_t n = line_len(s, end);
+    int sep = mode == SPLIT_FORTUNE ? is_fortune_sep(s, n) : is_blank(s, n);
+    if (sep) {
+      if (add_doc(b, doc, (size_t)(s - doc)))
+        return 1;
+      doc = s + n;
+    }
+    s += n;
+  }
+  return add_doc(b, doc, (size_t)(end - doc));
+}
+
+static int add_jsonl(struct build *b, const char *path, const char *buf, size_t size)
+{
+  const char *end = buf + size;
+  long line = 0;
+  for (const char *s = buf; s < end; line++) {
+    size_t n = line_len(s, end);
+    const char *cur = s;
+    s += n;
+    if (is_blank(cur, n))
+      continue;
+    cJSON *j = cJSON_ParseWithLength(cur, n);
+    cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, b->o->json_key) : NULL;
+    int rc = 0;
+    if (!cJSON_IsString(t)) {
+      fprintf(stderr, "gvc data: error: %s:%ld: %s\n", path, line + 1,
+              j ? "no string field under --json-key" : "not valid JSON");
+      rc = 1;
+    } else {
+      rc = add_doc(b, t->valuestring, strlen(t->valuestring));
+    }
+    cJSON_Delete(j);
+    if (rc)
+      return 1;
+  }
+  return 0;
+}
+
+static char *read_file(const char *path, size_t *size)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  char *buf = NULL;
+  size_t cap = 0, n = 0, got;
+  do {
+    if (n == cap) {
+      cap = cap ? 2 * cap : 1 << 16;
+      char *nb = realloc(buf, cap + 1);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        return NULL;
+      }
+      buf = nb;
+    }
+    got = fread(buf + n, 1, cap - n, f);
+    n += got;
+  } while (got > 0);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return NULL;
+  }
+  buf[n] = 0;
+  *size = n;
+  return buf;
+}
+
+static enum split auto_split(const char *path, const char *buf, size_t size)
+{
+  size_t len = strlen(path);
+  if ((len > 6 && !strcmp(path + len - 6, ".jsonl")) || (len > 5 && !strcmp(path + len - 5, ".json")))
+    return SPLIT_JSONL;
+  const char *end = buf + size;
+  for (const char *s = buf; s < end;) {
+    size_t n = line_len(s, end);
+    if (is_fortune_sep(s, n))
+      return SPLIT_FORTUNE;
+    s += n;
+  }
+  return SPLIT_FILE;
+}
+
+static int add_input(struct build *b, const char *path)
+{
+  size_t size = 0;
+  char *buf = read_file(path, &size);
+  if (!buf)
+    return fail("%s: cannot read%s", path, "");
+  enum split mode = b->o->split == SPLIT_AUTO ? auto_split(path, buf, size) : b->o->split;
+  int rc = mode == SPLIT_JSONL ? add_jsonl(b, path, buf, size)
+         : mode == SPLIT_FILE  ? add_doc(b, buf, size)
+                               : add_split(b, buf, size, mode);
+  free(buf);
+  return rc;
+}
+
+static int build(const struct opts *o)
+{
+  struct build b = {.o = o, .next_progress = PROGRESS_BYTES};
+  int dtype = gv_data_dtype_for_vocab(o->append_eod ? BYTE_EOD + 1 : 256);
+  if (gv_mmidx_writer_open(o->out, dtype, &b.w, &b.err))
+    return fail("%s%s", b.err.msg, "");
+  int rc = 0;
+  for (int i = 0; i < o->ninputs && !rc; i++)
+    rc = add_input(&b, o->inputs[i]);
+  long long docs = gv_mmidx_writer_docs(b.w), toks = gv_mmidx_writer_tokens(b.w);
+  free(b.toks);
+  if (rc) {
+    gv_mmidx_writer_abort(&b.w);
+    return rc;
+  }
+  if (gv_mmidx_writer_close(&b.w, &b.err))
+    return fail("%s%s", b.err.msg, "");
+  if (!o->quiet)
+    printf("gvc data: wrote %s.bin/.idx: %lld documents, %lld tokens (byte tokenizer%s, %s), from %d files\n",
+           o->out, docs, toks, o->append_eod ? " + EOD 256" : "", gv_data_dtype_name(dtype), o->ninputs);
+  return 0;
+}
+
+/* ---- inspect ---- */
+
+static void show_doc(const gv_mmidx *ix, int64_t d)
+{
+  int64_t first, end, ntok = 0;
+  gv_mmidx_doc_seqs(ix, d, &first, &end);
+  for (int64_t s = first; s < end; s++)
+    ntok += gv_mmidx_seq_len(ix, s);
+  printf("  %-8lld %-6lld %-9lld", (long long)d, (long long)(end - first), (long long)ntok);
+  int32_t t[8];
+  int shown = 0;
+  for (int64_t s = first; s < end && shown < 8; s++) {
+    int64_t n = gv_mmidx_seq_len(ix, s);
+    n = n < 8 - shown ? n : 8 - shown;
+    gv_mmidx_read(ix, s, 0, n, t + shown);
+    shown += (int)n;
+  }
+  for (int i = 0; i < shown; i++)
+    printf(" %d", t[i]);
+  printf("%s\n", ntok > shown ? " ..." : "");
+}
+
+static int inspect(const struct opts *o)
+{
+  gv_mmidx *ix;
+  struct gv_data_err err;
+  if (gv_mmidx_open(o->inspect, &ix, &err))
+    return fail("%s%s", err.msg, "");
+  int64_t ns = gv_mmidx_num_seqs(ix), nd = gv_mmidx_num_docs(ix), nt = gv_mmidx_num_tokens(ix);
+  int32_t lo = INT32_MAX, hi = 0;
+  for (int64_t s = 0; s < ns; s++) {
+    int32_t l = gv_mmidx_seq_len(ix, s);
+    lo = l < lo ? l : lo;
+    hi = l > hi ? l : hi;
+  }
+  printf("dataset    %s (.bin/.idx)\n", o->inspect);
+  printf("dtype      %s (code %d)\n", gv_data_dtype_name(gv_mmidx_dtype(ix)), gv_mmidx_dtype(ix));
+  printf("documents  %lld\n", (long long)nd);
+  printf("sequences  %lld\n", (long long)ns);
+  printf("tokens     %lld\n", (long long)nt);
+  if (ns)
+    printf("seq tokens min %d, mean %.1f, max %d\n", lo, (double)nt / (double)ns, hi);
+  printf("  %-8s %-6s %-9s %s\n", "doc", "seqs", "tokens", "first tokens");
+  for (int64_t d = 0; d < nd && d < o->show_docs; d++)
+    show_doc(ix, d);
+  gv_mmidx_free(&ix);
+  return 0;
+}
+
+int cmd_data(int argc, char **argv)
+{
+  struct opts o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc < 0)
+    rc = o.inspect ? inspect(&o) : build(&o);
+  free(o.inputs);
+  return rc;
+}
