@@ -148,9 +148,13 @@ static gv_data_status check_header(gv_mmidx *ix, struct gv_data_err *err)
     return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'sequence_count' is %lld, more than a file of %zu bytes holds",
                         f, (long long)ix->nseq, ix->idx_size);
   room -= 12 * (uint64_t)ix->nseq;
-  if (ix->ndoc_idx < 1 || (uint64_t)ix->ndoc_idx > room / 8)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'document_count' is %lld, inconsistent with sequence_count %lld and file size %zu",
-                        f, (long long)ix->ndoc_idx, (long long)ix->nseq, ix->idx_size);
+  if (ix->ndoc_idx < 1)
+    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'document_count' is %lld, must be at least 1 (documents + 1)",
+                        f, (long long)ix->ndoc_idx);
+  if ((uint64_t)ix->ndoc_idx > room / 8)
+    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: truncated: file has %zu bytes, but sequence_count %lld and document_count %lld need %llu",
+                        f, ix->idx_size, (long long)ix->nseq, (long long)ix->ndoc_idx,
+                        (unsigned long long)IDX_HEADER + 12ull * (uint64_t)ix->nseq + 8ull * (uint64_t)ix->ndoc_idx);
   room -= 8 * (uint64_t)ix->ndoc_idx;
   if (room != 0 && room != (uint64_t)ix->nseq)   /* the optional i8[S] sequence_modes */
     return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: file size %zu does not match sequence_count %lld and document_count %lld (expected %llu bytes)",
