@@ -1,9 +1,10 @@
 /* cmd_data.c - `gvc data`: builds a Megatron indexed dataset (PREFIX.bin/.idx) from
  * text, fortune or JSONL files with runtime/data's writer, and `gvc data --inspect`
  * prints a summary of an existing one. Documents are tokenized byte-level (vocab 256,
- * EOD = 256 with --append-eod) and stored as uint16, one sequence per document, as
- * Megatron's preprocess_data.py does. Any bad input or dataset is exit 1 with a message
- * naming the file; nothing here aborts. Formats and splitting rules: docs/data.md. */
+ * EOD = 256 with --append-eod) or with a Hugging Face tokenizer.json byte-level BPE
+ * (GPT-2's; EOD = <|endoftext|>), one sequence per document, as Megatron's
+ * preprocess_data.py does. Any bad input or dataset is exit 1 with a message naming
+ * the file; nothing here aborts. Formats and splitting rules: docs/data.md. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,8 +27,16 @@ struct opts {
   int ninputs;
 };
 
+struct tokenizer {
+  gv_bpe *bpe;           /* NULL: byte tokens */
+  int32_t eod;           /* -1 when the tokenizer has none */
+  int64_t vocab;
+  int prefix_space;      /* ByteLevel add_prefix_space */
+};
+
 struct build {
   const struct opts *o;
+  struct tokenizer tok;
   gv_mmidx_writer *w;
   int32_t *toks;
   size_t toks_cap;
@@ -44,8 +53,9 @@ static void usage(FILE *f)
     "from text, fortune or JSONL files; one sequence per document.\n\n"
     "options:\n"
     "  -o, --output PREFIX   write PREFIX.bin and PREFIX.idx (atomically: tmp + rename)\n"
-    "  --tokenizer byte      byte-level tokens 0..255 (the only tokenizer so far)\n"
-    "  --append-eod          end every document with the EOD token 256\n"
+    "  --tokenizer byte      byte-level tokens 0..255 (default)\n"
+    "  --tokenizer FILE.json a Hugging Face tokenizer.json with a byte-level BPE (GPT-2's)\n"
+    "  --append-eod          end every document with EOD (256; BPE: <|endoftext|>)\n"
     "  --split MODE          how a text file splits into documents:\n"
     "                          auto     .jsonl/.json -> jsonl; a line '%%' -> fortune; else file\n"
     "                          file     the whole file is one document\n"
@@ -116,9 +126,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
       o->inputs[o->ninputs++] = argv[i];
     }
   }
-  if (strcmp(o->tokenizer, "byte"))
-    return fail("tokenizer '%s' is not supported%s: only 'byte' (tokenizer.json BPE is not implemented yet)",
-                o->tokenizer, "");
   if (o->inspect)
     return -1;
   if (!o->out)
@@ -128,7 +135,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
   return -1;
 }
 
-/* ---- building ---- */
+/* ---- documents ---- */
 
 static int ensure_toks(struct build *b, size_t n)
 {
@@ -152,18 +159,45 @@ static void progress(struct build *b)
           (long long)gv_mmidx_writer_docs(b->w), (long long)gv_mmidx_writer_tokens(b->w));
 }
 
-/* One document: byte tokens of text[0..n) (+ EOD). Empty documents are skipped. */
+/* Tokens of text[0..n) into b->toks (+ EOD); *count of them. */
+static int tokenize(struct build *b, const char *text, size_t n, size_t *count)
+{
+  if (!b->tok.bpe) {
+    if (ensure_toks(b, n + 1))
+      return fail("out of memory%s%s", "", "");
+    for (size_t i = 0; i < n; i++)
+      b->toks[i] = (unsigned char)text[i];
+    *count = n;
+  } else if (b->tok.prefix_space && text[0] != ' ') {
+    char *p = malloc(n + 1);
+    if (!p)
+      return fail("out of memory%s%s", "", "");
+    p[0] = ' ';
+    memcpy(p + 1, text, n);
+    gv_data_status st = gv_bpe_encode(b->tok.bpe, p, n + 1, &b->toks, &b->toks_cap, count, &b->err);
+    free(p);
+    if (st)
+      return fail("%s: %s", b->o->tokenizer, b->err.msg);
+  } else if (gv_bpe_encode(b->tok.bpe, text, n, &b->toks, &b->toks_cap, count, &b->err)) {
+    return fail("%s: %s", b->o->tokenizer, b->err.msg);
+  }
+  if (b->o->append_eod) {
+    if (ensure_toks(b, *count + 1))
+      return fail("out of memory%s%s", "", "");
+    b->toks[(*count)++] = b->tok.eod;
+  }
+  return 0;
+}
+
+/* One document, one sequence. Empty documents are skipped. */
 static int add_doc(struct build *b, const char *text, size_t n)
 {
+  size_t count;
   if (n == 0)
     return 0;
-  if (ensure_toks(b, n + 1))
-    return fail("out of memory%s%s", "", "");
-  for (size_t i = 0; i < n; i++)
-    b->toks[i] = (unsigned char)text[i];
-  if (b->o->append_eod)
-    b->toks[n++] = BYTE_EOD;
-  if (gv_mmidx_writer_add(b->w, b->toks, (int64_t)n, &b->err))
+  if (tokenize(b, text, n, &count))
+    return 1;
+  if (gv_mmidx_writer_add(b->w, b->toks, (int64_t)count, &b->err))
     return fail("%s%s", b->err.msg, "");
   gv_mmidx_writer_end_doc(b->w);
   b->bytes_in += (long long)n;
@@ -297,17 +331,129 @@ static int add_input(struct build *b, const char *path)
   return rc;
 }
 
+/* ---- tokenizer.json ---- */
+
+/* pre_tokenizer is ByteLevel, or a Sequence holding one; sets add_prefix_space. */
+static const cJSON *find_byte_level(const cJSON *pre)
+{
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(pre, "type");
+  if (cJSON_IsString(type) && !strcmp(type->valuestring, "ByteLevel"))
+    return pre;
+  const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers"), *p;
+  cJSON_ArrayForEach(p, seq) {
+    const cJSON *bl = find_byte_level(p);
+    if (bl)
+      return bl;
+  }
+  return NULL;
+}
+
+static int load_vocab(struct tokenizer *t, const char *path, const cJSON *model, const cJSON *added)
+{
+  struct gv_data_err err;
+  const cJSON *e, *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+  if (!cJSON_IsObject(vocab))
+    return fail("%s: field 'model.vocab' is missing or not an object%s", path, "");
+  cJSON_ArrayForEach(e, vocab) {
+    if (!cJSON_IsNumber(e) || gv_bpe_add_token(t->bpe, e->string, (int32_t)e->valuedouble, &err))
+      return fail("%s: field 'model.vocab' entry '%s' is not a valid id", path, e->string);
+  }
+  cJSON_ArrayForEach(e, added) {   /* special tokens such as <|endoftext|> */
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
+    if (!cJSON_IsNumber(id) || !cJSON_IsString(content) ||
+        gv_bpe_add_token(t->bpe, content->valuestring, (int32_t)id->valuedouble, &err))
+      return fail("%s: field 'added_tokens' has an entry without a valid id and content%s", path, "");
+  }
+  return 0;
+}
+
+/* Merges are "a b" strings (tokenizers < 0.20) or ["a", "b"] pairs. */
+static int load_merges(struct tokenizer *t, const char *path, const cJSON *model)
+{
+  struct gv_data_err err;
+  const cJSON *e, *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+  if (!cJSON_IsArray(merges))
+    return fail("%s: field 'model.merges' is missing or not an array%s", path, "");
+  cJSON_ArrayForEach(e, merges) {
+    char *left = NULL, *right = NULL, *copy = NULL;
+    if (cJSON_IsString(e) && (copy = strdup(e->valuestring)) && (right = strchr(copy, ' '))) {
+      *right++ = 0;
+      left = copy;
+    } else if (cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) && cJSON_IsString(e->child->next)) {
+      left = e->child->valuestring;
+      right = e->child->next->valuestring;
+    }
+    int rc = !left ? fail("%s: field 'model.merges' has an entry that is not \"a b\" or [a, b]%s", path, "")
+           : gv_bpe_add_merge(t->bpe, left, right, &err) ? fail("%s: field 'model.merges': %s", path, err.msg) : 0;
+    free(copy);
+    if (rc)
+      return 1;
+  }
+  return 0;
+}
+
+static int load_tokenizer(struct tokenizer *t, const char *path)
+{
+  *t = (struct tokenizer){.eod = -1};
+  if (!strcmp(path, "byte")) {
+    t->eod = BYTE_EOD;
+    t->vocab = BYTE_EOD + 1;
+    return 0;
+  }
+  size_t size;
+  char *text = read_file(path, &size);
+  if (!text)
+    return fail("%s: cannot read tokenizer%s", path, "");
+  cJSON *j = cJSON_ParseWithLength(text, size);
+  free(text);
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
+  const cJSON *bl = find_byte_level(cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"));
+  struct gv_data_err err;
+  int rc = 1;
+  if (!j)
+    fail("%s: not valid JSON%s", path, "");
+  else if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE"))
+    fail("%s: field 'model.type' is not \"BPE\"%s", path, "");
+  else if (!bl)
+    fail("%s: field 'pre_tokenizer' is not ByteLevel: only byte-level BPE (GPT-2 style) is supported%s", path, "");
+  else if (gv_bpe_new(&t->bpe, &err))
+    fail("%s%s", err.msg, "");
+  else if (!load_vocab(t, path, model, cJSON_GetObjectItemCaseSensitive(j, "added_tokens")) &&
+           !load_merges(t, path, model))
+    rc = 0;
+  if (!rc) {
+    t->prefix_space = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(bl, "add_prefix_space"));
+    t->eod = gv_bpe_token_id(t->bpe, "<|endoftext|>");
+    t->vocab = gv_bpe_vocab_size(t->bpe);
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* ---- building ---- */
+
 static int build(const struct opts *o)
 {
   struct build b = {.o = o, .next_progress = PROGRESS_BYTES};
-  int dtype = gv_data_dtype_for_vocab(o->append_eod ? BYTE_EOD + 1 : 256);
-  if (gv_mmidx_writer_open(o->out, dtype, &b.w, &b.err))
-    return fail("%s%s", b.err.msg, "");
+  if (load_tokenizer(&b.tok, o->tokenizer))
+    goto out_tok;
+  if (o->append_eod && b.tok.eod < 0) {
+    fail("%s: --append-eod, but the tokenizer has no <|endoftext|> token%s", o->tokenizer, "");
+    goto out_tok;
+  }
+  int dtype = gv_data_dtype_for_vocab(o->append_eod || b.tok.bpe ? b.tok.vocab : 256);
+  if (gv_mmidx_writer_open(o->out, dtype, &b.w, &b.err)) {
+    fail("%s%s", b.err.msg, "");
+    goto out_tok;
+  }
   int rc = 0;
   for (int i = 0; i < o->ninputs && !rc; i++)
     rc = add_input(&b, o->inputs[i]);
   long long docs = gv_mmidx_writer_docs(b.w), toks = gv_mmidx_writer_tokens(b.w);
   free(b.toks);
+  gv_bpe_free(&b.tok.bpe);
   if (rc) {
     gv_mmidx_writer_abort(&b.w);
     return rc;
@@ -315,9 +461,12 @@ static int build(const struct opts *o)
   if (gv_mmidx_writer_close(&b.w, &b.err))
     return fail("%s%s", b.err.msg, "");
   if (!o->quiet)
-    printf("gvc data: wrote %s.bin/.idx: %lld documents, %lld tokens (byte tokenizer%s, %s), from %d files\n",
-           o->out, docs, toks, o->append_eod ? " + EOD 256" : "", gv_data_dtype_name(dtype), o->ninputs);
+    printf("gvc data: wrote %s.bin/.idx: %lld documents, %lld tokens (tokenizer %s%s, %s), from %d files\n",
+           o->out, docs, toks, o->tokenizer, o->append_eod ? " + EOD" : "", gv_data_dtype_name(dtype), o->ninputs);
   return 0;
+out_tok:
+  gv_bpe_free(&b.tok.bpe);
+  return 1;
 }
 
 /* ---- inspect ---- */

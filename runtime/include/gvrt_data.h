@@ -84,6 +84,23 @@ GV_API gv_data_status gv_mmidx_writer_close(gv_mmidx_writer **w, struct gv_data_
 /* Removes the temporary files and frees w. */
 GV_API void gv_mmidx_writer_abort(gv_mmidx_writer **w);
 
+/* ---- byte-level BPE (GPT-2 / Hugging Face ByteLevel + BPE) ---- */
+
+typedef struct gv_bpe gv_bpe;
+
+GV_API gv_data_status gv_bpe_new(gv_bpe **out, struct gv_data_err *err);
+GV_API void gv_bpe_free(gv_bpe **b);
+/* A vocabulary entry: sym in the byte-to-unicode alphabet, UTF-8 ("\xc4\xa0the" = " the"). */
+GV_API gv_data_status gv_bpe_add_token(gv_bpe *b, const char *sym, int32_t id, struct gv_data_err *err);
+/* The next merge rule (rank = call order); all three symbols must be in the vocabulary. */
+GV_API gv_data_status gv_bpe_add_merge(gv_bpe *b, const char *left, const char *right,
+                                       struct gv_data_err *err);
+GV_API int32_t gv_bpe_token_id(const gv_bpe *b, const char *sym);   /* -1 if absent */
+GV_API int32_t gv_bpe_vocab_size(const gv_bpe *b);                  /* max id + 1 */
+/* Encodes text[0..n) into *out (grown as needed, capacity *cap); *nout tokens. */
+GV_API gv_data_status gv_bpe_encode(gv_bpe *b, const char *text, size_t n, int32_t **out,
+                                    size_t *cap, size_t *nout, struct gv_data_err *err);
+
 /* ---- GPT samples (Megatron GPTDataset) ---- */
 
 struct gv_data_opts {

@@ -51,7 +51,16 @@ expect_error "bad2.jsonl:1: not valid JSON" "$T/bad2.jsonl" -o "$T/bad"
 expect_error "missing.txt: cannot read" "$T/missing.txt" -o "$T/bad"
 [ -z "$(ls "$T" | grep '^bad\.\(bin\|idx\)')" ] || fail "a failed build left files"
 expect_error "unknown option '--frobnicate'" --frobnicate x
-expect_error "tokenizer 'gpt2' is not supported" "$T/a.txt" -o "$T/x" --tokenizer gpt2
+expect_error "gpt2: cannot read tokenizer" "$T/a.txt" -o "$T/x" --tokenizer gpt2
+printf '{"model": {"type": "WordPiece"}, "pre_tokenizer": {"type": "ByteLevel"}}' >"$T/wp.json"
+expect_error "wp.json: field 'model.type' is not \"BPE\"" "$T/a.txt" -o "$T/x" --tokenizer "$T/wp.json"
+printf '{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}}' >"$T/ws.json"
+expect_error "ws.json: field 'pre_tokenizer' is not ByteLevel" "$T/a.txt" -o "$T/x" --tokenizer "$T/ws.json"
+printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}}' >"$T/nb.json"
+expect_error "nb.json: field 'model.merges': merge 0 'a b': the right part is not in the vocabulary" "$T/a.txt" -o "$T/x" --tokenizer "$T/nb.json"
+printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}' >"$T/ne.json"
+expect_error "ne.json: --append-eod, but the tokenizer has no <\|endoftext\|> token" "$T/a.txt" -o "$T/x" --tokenizer "$T/ne.json" --append-eod
+expect_error "no symbol for byte" "$T/a.txt" -o "$T/x" --tokenizer "$T/ne.json"
 expect_error "no output" "$T/a.txt"
 "$GVC" data --help | grep -q "usage: gvc data" || fail "--help"
 

@@ -2,7 +2,8 @@
  * writer (tests/reference/megatron_writer.py), every corrupted fixture giving a
  * format error that names the file and the field, and the C writer round-tripping
  * through the reader (files renamed into place, nothing left behind on abort).
- * Usage: test_data_reader FIXTURES_DIR TMP_DIR */
+ * Usage: test_data_reader FIXTURES_DIR TMP_DIR
+ *        test_data_reader --listing PREFIX LISTING.txt   (compare any dataset) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,9 @@ static const char *path_of(const char *dir, const char *name)
   return buf[k];
 }
 
-/* Compares a dataset with the writer's listing (PREFIX.txt): docs, sequences, tokens. */
-static void check_listing(const char *name)
+/* Compares a dataset with a listing in megatron_writer.py's format: docs, sequences, tokens. */
+static void check_listing(const char *prefix, const char *txt)
 {
-  const char *prefix = path_of(fixtures, name);
-  char txt[1100];
-  snprintf(txt, sizeof txt, "%s.txt", prefix);
   FILE *f = fopen(txt, "r");
   CHECK(f != NULL);
   if (!f)
@@ -51,13 +49,14 @@ static void check_listing(const char *name)
       long long len;
       CHECK(fscanf(f, "%lld", &len) == 1);
       CHECK_EQ_INT(len, gv_mmidx_seq_len(ix, seq));
-      int32_t tok[64];
+      int32_t *tok = malloc(sizeof(int32_t) * (size_t)(len + 1));
       gv_mmidx_read(ix, seq, 0, len, tok);
       for (long long i = 0; i < len; i++) {
         long long want;
         CHECK(fscanf(f, "%lld", &want) == 1);
         CHECK_EQ_INT(want, tok[i]);
       }
+      free(tok);
       total += len;
     }
   }
@@ -68,6 +67,13 @@ static void check_listing(const char *name)
 }
 
 /* A corrupted fixture: format error, message names the .idx/.bin and the field. */
+static void check_fixture(const char *name)
+{
+  char txt[1100];
+  snprintf(txt, sizeof txt, "%s.txt", path_of(fixtures, name));
+  check_listing(path_of(fixtures, name), txt);
+}
+
 static void check_corrupt(const char *name, const char *field)
 {
   gv_mmidx *ix = (gv_mmidx *)&ix;
@@ -166,15 +172,19 @@ static void test_dtypes(void)
 
 int main(int argc, char **argv)
 {
-  if (argc != 3) {
-    fprintf(stderr, "usage: test_data_reader FIXTURES_DIR TMP_DIR\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: test_data_reader FIXTURES_DIR TMP_DIR | --listing PREFIX LISTING\n");
     return 2;
   }
   fixtures = argv[1];
   tmpdir = argv[2];
-  check_listing("small");
-  check_listing("i32");
-  check_listing("gpt");
+  if (argc == 4 && !strcmp(argv[1], "--listing")) {   /* a dataset gvc data wrote */
+    check_listing(argv[2], argv[3]);
+    return tu_report("test_data_reader --listing");
+  }
+  check_fixture("small");
+  check_fixture("i32");
+  check_fixture("gpt");
   test_corrupt();
   test_writer();
   test_dtypes();
