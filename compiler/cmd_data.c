@@ -6,6 +6,7 @@
  * preprocess_data.py does. Any bad input or dataset is exit 1 with a message naming
  * the file; nothing here aborts. Formats and splitting rules: docs/data.md. */
 #include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,11 +70,16 @@ static void usage(FILE *f)
     "  -h, --help            this help\n");
 }
 
-static int fail(const char *fmt, const char *a, const char *b)
+/* Prints "gvc data: error: ..." to stderr; returns 1, the exit code of a user error. */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
 {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "gvc data: error: ");
-  fprintf(stderr, fmt, a, b);
+  vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
+  va_end(ap);
   return 1;
 }
 
@@ -106,7 +112,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
     } else if (!strcmp(a, "--quiet")) {
       o->quiet = 1;
     } else if (a[0] == '-' && a[1] && !has_val) {
-      return fail("option '%s' needs a value%s", a, "");
+      return fail("option '%s' needs a value", a);
     } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
       o->out = argv[++i];
     } else if (!strcmp(a, "--json-key")) {
@@ -119,9 +125,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
       o->show_docs = atoi(argv[++i]);
     } else if (!strcmp(a, "--split")) {
       if (parse_split(argv[++i], &o->split))
-        return fail("unknown --split mode '%s'%s (auto, file, para, fortune, jsonl)", argv[i], "");
+        return fail("unknown --split mode '%s' (auto, file, para, fortune, jsonl)", argv[i]);
     } else if (a[0] == '-' && a[1]) {
-      return fail("unknown option '%s'%s (see 'gvc data --help')", a, "");
+      return fail("unknown option '%s' (see 'gvc data --help')", a);
     } else {
       o->inputs[o->ninputs++] = argv[i];
     }
@@ -129,9 +135,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
   if (o->inspect)
     return -1;
   if (!o->out)
-    return fail("no output: give -o PREFIX%s%s", "", "");
+    return fail("no output: give -o PREFIX");
   if (!o->ninputs)
-    return fail("no input files%s%s (see 'gvc data --help')", "", "");
+    return fail("no input files(see 'gvc data --help')");
   return -1;
 }
 
@@ -164,14 +170,14 @@ static int tokenize(struct build *b, const char *text, size_t n, size_t *count)
 {
   if (!b->tok.bpe) {
     if (ensure_toks(b, n + 1))
-      return fail("out of memory%s%s", "", "");
+      return fail("out of memory");
     for (size_t i = 0; i < n; i++)
       b->toks[i] = (unsigned char)text[i];
     *count = n;
   } else if (b->tok.prefix_space && text[0] != ' ') {
     char *p = malloc(n + 1);
     if (!p)
-      return fail("out of memory%s%s", "", "");
+      return fail("out of memory");
     p[0] = ' ';
     memcpy(p + 1, text, n);
     gv_data_status st = gv_bpe_encode(b->tok.bpe, p, n + 1, &b->toks, &b->toks_cap, count, &b->err);
@@ -183,7 +189,7 @@ static int tokenize(struct build *b, const char *text, size_t n, size_t *count)
   }
   if (b->o->append_eod) {
     if (ensure_toks(b, *count + 1))
-      return fail("out of memory%s%s", "", "");
+      return fail("out of memory");
     b->toks[(*count)++] = b->tok.eod;
   }
   return 0;
@@ -198,7 +204,7 @@ static int add_doc(struct build *b, const char *text, size_t n)
   if (tokenize(b, text, n, &count))
     return 1;
   if (gv_mmidx_writer_add(b->w, b->toks, (int64_t)count, &b->err))
-    return fail("%s%s", b->err.msg, "");
+    return fail("%s", b->err.msg);
   gv_mmidx_writer_end_doc(b->w);
   b->bytes_in += (long long)n;
   progress(b);
@@ -322,7 +328,7 @@ static int add_input(struct build *b, const char *path)
   size_t size = 0;
   char *buf = read_file(path, &size);
   if (!buf)
-    return fail("%s: cannot read%s", path, "");
+    return fail("%s: cannot read", path);
   enum split mode = b->o->split == SPLIT_AUTO ? auto_split(path, buf, size) : b->o->split;
   int rc = mode == SPLIT_JSONL ? add_jsonl(b, path, buf, size)
          : mode == SPLIT_FILE  ? add_doc(b, buf, size)
@@ -353,7 +359,7 @@ static int load_vocab(struct tokenizer *t, const char *path, const cJSON *model,
   struct gv_data_err err;
   const cJSON *e, *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
   if (!cJSON_IsObject(vocab))
-    return fail("%s: field 'model.vocab' is missing or not an object%s", path, "");
+    return fail("%s: field 'model.vocab' is missing or not an object", path);
   cJSON_ArrayForEach(e, vocab) {
     if (!cJSON_IsNumber(e) || gv_bpe_add_token(t->bpe, e->string, (int32_t)e->valuedouble, &err))
       return fail("%s: field 'model.vocab' entry '%s' is not a valid id", path, e->string);
@@ -363,7 +369,7 @@ static int load_vocab(struct tokenizer *t, const char *path, const cJSON *model,
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
     if (!cJSON_IsNumber(id) || !cJSON_IsString(content) ||
         gv_bpe_add_token(t->bpe, content->valuestring, (int32_t)id->valuedouble, &err))
-      return fail("%s: field 'added_tokens' has an entry without a valid id and content%s", path, "");
+      return fail("%s: field 'added_tokens' has an entry without a valid id and content", path);
   }
   return 0;
 }
@@ -374,7 +380,7 @@ static int load_merges(struct tokenizer *t, const char *path, const cJSON *model
   struct gv_data_err err;
   const cJSON *e, *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
   if (!cJSON_IsArray(merges))
-    return fail("%s: field 'model.merges' is missing or not an array%s", path, "");
+    return fail("%s: field 'model.merges' is missing or not an array", path);
   cJSON_ArrayForEach(e, merges) {
     char *left = NULL, *right = NULL, *copy = NULL;
     if (cJSON_IsString(e) && (copy = strdup(e->valuestring)) && (right = strchr(copy, ' '))) {
@@ -384,7 +390,7 @@ static int load_merges(struct tokenizer *t, const char *path, const cJSON *model
       left = e->child->valuestring;
       right = e->child->next->valuestring;
     }
-    int rc = !left ? fail("%s: field 'model.merges' has an entry that is not \"a b\" or [a, b]%s", path, "")
+    int rc = !left ? fail("%s: field 'model.merges' has an entry that is not \"a b\" or [a, b]", path)
            : gv_bpe_add_merge(t->bpe, left, right, &err) ? fail("%s: field 'model.merges': %s", path, err.msg) : 0;
     free(copy);
     if (rc)
@@ -404,7 +410,7 @@ static int load_tokenizer(struct tokenizer *t, const char *path)
   size_t size;
   char *text = read_file(path, &size);
   if (!text)
-    return fail("%s: cannot read tokenizer%s", path, "");
+    return fail("%s: cannot read tokenizer", path);
   cJSON *j = cJSON_ParseWithLength(text, size);
   free(text);
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
@@ -413,13 +419,13 @@ static int load_tokenizer(struct tokenizer *t, const char *path)
   struct gv_data_err err;
   int rc = 1;
   if (!j)
-    fail("%s: not valid JSON%s", path, "");
+    fail("%s: not valid JSON", path);
   else if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE"))
-    fail("%s: field 'model.type' is not \"BPE\"%s", path, "");
+    fail("%s: field 'model.type' is not \"BPE\"", path);
   else if (!bl)
-    fail("%s: field 'pre_tokenizer' is not ByteLevel: only byte-level BPE (GPT-2 style) is supported%s", path, "");
+    fail("%s: field 'pre_tokenizer' is not ByteLevel: only byte-level BPE (GPT-2 style) is supported", path);
   else if (gv_bpe_new(&t->bpe, &err))
-    fail("%s%s", err.msg, "");
+    fail("%s", err.msg);
   else if (!load_vocab(t, path, model, cJSON_GetObjectItemCaseSensitive(j, "added_tokens")) &&
            !load_merges(t, path, model))
     rc = 0;
@@ -440,12 +446,12 @@ static int build(const struct opts *o)
   if (load_tokenizer(&b.tok, o->tokenizer))
     goto out_tok;
   if (o->append_eod && b.tok.eod < 0) {
-    fail("%s: --append-eod, but the tokenizer has no <|endoftext|> token%s", o->tokenizer, "");
+    fail("%s: --append-eod, but the tokenizer has no <|endoftext|> token", o->tokenizer);
     goto out_tok;
   }
   int dtype = gv_data_dtype_for_vocab(o->append_eod || b.tok.bpe ? b.tok.vocab : 256);
   if (gv_mmidx_writer_open(o->out, dtype, &b.w, &b.err)) {
-    fail("%s%s", b.err.msg, "");
+    fail("%s", b.err.msg);
     goto out_tok;
   }
   int rc = 0;
@@ -459,7 +465,7 @@ static int build(const struct opts *o)
     return rc;
   }
   if (gv_mmidx_writer_close(&b.w, &b.err))
-    return fail("%s%s", b.err.msg, "");
+    return fail("%s", b.err.msg);
   if (!o->quiet)
     printf("gvc data: wrote %s.bin/.idx: %lld documents, %lld tokens (tokenizer %s%s, %s), from %d files\n",
            o->out, docs, toks, o->tokenizer, o->append_eod ? " + EOD" : "", gv_data_dtype_name(dtype), o->ninputs);
@@ -496,7 +502,7 @@ static int inspect(const struct opts *o)
   gv_mmidx *ix;
   struct gv_data_err err;
   if (gv_mmidx_open(o->inspect, &ix, &err))
-    return fail("%s%s", err.msg, "");
+    return fail("%s", err.msg);
   int64_t ns = gv_mmidx_num_seqs(ix), nd = gv_mmidx_num_docs(ix), nt = gv_mmidx_num_tokens(ix);
   int32_t lo = INT32_MAX, hi = 0;
   for (int64_t s = 0; s < ns; s++) {
