@@ -145,6 +145,50 @@ static void build_sample_index(gv_data *ds)
   }
 }
 
+/* ---- split (blended_megatron_dataset_builder: parse_and_normalize_split,
+ * _get_split_indices) ---- */
+
+static int parse_weights(const char *s, double w[3])
+{
+  int n = 0;
+  double sum = 0;
+  w[0] = w[1] = w[2] = 0;
+  while (*s) {
+    char *end;
+    if (n == 3 || *s == '-')
+      return -1;
+    w[n] = strtod(s, &end);
+    if (end == s || !(w[n] >= 0))
+      return -1;
+    sum += w[n++];
+    s = end + (*end == ',');
+    if (*end && *end != ',')
+      return -1;
+  }
+  if (!(sum > 0))
+    return -1;
+  for (int i = 0; i < 3; i++)
+    w[i] /= sum;
+  return 0;
+}
+
+gv_data_status gv_data_split_range(const char *split, int split_index, int64_t nseq, int64_t *lo,
+                                   int64_t *hi, struct gv_data_err *err)
+{
+  double w[3];
+  if (parse_weights(split ? split : "1", w) || split_index < 0 || split_index > 2)
+    return gv_data_fail(err, GV_DATA_ERR_ARG, "split \"%s\" index %d: expected up to 3 non-negative weights such as \"949,50,1\" and an index 0..2",
+                        split ? split : "1", split_index);
+  int64_t idx[4] = {0};
+  for (int i = 0; i < 3; i++)   /* Python int(round(x)): half to even */
+    idx[i + 1] = idx[i] + (int64_t)rint(w[i] * (double)nseq);
+  int64_t shift = idx[3] - nseq;   /* rounding drift comes off every boundary */
+  *lo = split_index == 0 ? 0 : idx[split_index] - shift;
+  *hi = idx[split_index + 1] - shift;
+  *lo = *lo < 0 ? 0 : *lo;   /* only for degenerate weights such as "0,1,1" on 3 sequences */
+  return GV_DATA_OK;
+}
+
 static gv_data_status check_opts(const char *prefix, const gv_mmidx *ix, const struct gv_data_opts *o,
                                  struct plan *p, struct gv_data_err *err)
 {
@@ -152,18 +196,16 @@ static gv_data_status check_opts(const char *prefix, const gv_mmidx *ix, const s
     return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: seq is %d, must be at least 1", prefix, o->seq);
   if (o->num_samples < 0)
     return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: num_samples is negative", prefix);
-  if (!(o->split_lo >= 0 && o->split_lo < o->split_hi && o->split_hi <= 1))
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: split [%g, %g) is not a range inside [0, 1]",
-                        prefix, o->split_lo, o->split_hi);
-  int64_t s = gv_mmidx_num_seqs(ix);
-  p->lo = (int64_t)rint(o->split_lo * (double)s);   /* Python int(round(x)): half to even */
-  p->hi = (int64_t)rint(o->split_hi * (double)s);
+  gv_data_status st = gv_data_split_range(o->split, o->split_index, gv_mmidx_num_seqs(ix), &p->lo, &p->hi, err);
+  if (st)
+    return st;
   p->tokens_per_epoch = 0;
   for (int64_t i = p->lo; i < p->hi; i++)
     p->tokens_per_epoch += gv_mmidx_seq_len(ix, i);
   if (p->tokens_per_epoch < o->seq + 1)
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: split [%g, %g) has %lld tokens, fewer than seq+1 = %d",
-                        prefix, o->split_lo, o->split_hi, (long long)p->tokens_per_epoch, o->seq + 1);
+    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: split %d of \"%s\" (sequences %lld..%lld) has %lld tokens, fewer than seq+1 = %d",
+                        prefix, o->split_index, o->split ? o->split : "1", (long long)p->lo, (long long)p->hi,
+                        (long long)p->tokens_per_epoch, o->seq + 1);
   plan_epochs(p, o->seq, o->num_samples);
   if ((int64_t)p->epochs * (p->hi - p->lo) > INT32_MAX)
     return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: %d epochs of %lld sequences exceed Megatron's int32 document_index",
@@ -200,7 +242,7 @@ static gv_data_status build_indices(gv_data *ds, const struct plan *p, uint32_t 
 
 struct gv_data_opts gv_data_opts_default(int seq, uint32_t seed)
 {
-  return (struct gv_data_opts){.seq = seq, .seed = seed, .num_samples = 0, .split_lo = 0.0, .split_hi = 1.0};
+  return (struct gv_data_opts){.seq = seq, .seed = seed, .num_samples = 0, .split = NULL, .split_index = 0};
 }
 
 gv_data_status gv_data_open(const char *prefix, const struct gv_data_opts *opts, gv_data **out,

@@ -107,12 +107,17 @@ struct gv_data_opts {
   int seq;               /* sequence length; every sample has seq+1 tokens */
   uint32_t seed;         /* numpy RandomState seed (Megatron default 42) */
   int64_t num_samples;   /* samples wanted; 0 = one epoch's worth */
-  double split_lo;       /* this split covers sequences [round(lo*S), round(hi*S)) */
-  double split_hi;       /* e.g. train 0..0.95, valid 0.95..1 */
+  const char *split;     /* Megatron's split weights, e.g. "949,50,1"; NULL = "1" (all) */
+  int split_index;       /* 0 train, 1 valid, 2 test */
 };
 
-/* {seq, seed, 0, 0.0, 1.0}: one epoch over the whole dataset. */
+/* {seq, seed, 0, NULL, 0}: one epoch over the whole dataset. */
 GV_API struct gv_data_opts gv_data_opts_default(int seq, uint32_t seed);
+
+/* Megatron's split of S sequences: split_index covers [*lo, *hi). GV_DATA_ERR_ARG if the
+ * string is not 1 to 3 non-negative weights with a positive sum. */
+GV_API gv_data_status gv_data_split_range(const char *split, int split_index, int64_t nseq,
+                                          int64_t *lo, int64_t *hi, struct gv_data_err *err);
 
 typedef struct gv_data gv_data;
 

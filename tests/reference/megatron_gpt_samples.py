@@ -9,6 +9,7 @@ tests/unit/data/test_data_gpt.c compares against, sample by sample.
 
 Usage: /usr/bin/python3 tests/reference/megatron_gpt_samples.py PREFIX OUT.txt
 """
+import re
 import struct
 import sys
 
@@ -33,8 +34,16 @@ def read_dataset(prefix):
     return [bin_[p:p + n * itemsize].view(dtype).astype(np.int64) for p, n in zip(pointers, sizes)]
 
 
-def split_range(num, lo, hi):
-    return int(round(lo * num)), int(round(hi * num))
+def split_range(num, split, which):
+    """parse_and_normalize_split + _get_split_indices (blended_megatron_dataset_builder)."""
+    weights = list(map(float, re.findall(r"[.0-9]+", split)))
+    weights = weights + [0.0] * (3 - len(weights))
+    weights = [w / sum(weights) for w in weights]
+    split_indices = [0]
+    for pct in weights:
+        split_indices.append(split_indices[-1] + int(round(pct * float(num))))
+    split_indices[1:] = [i - (split_indices[-1] - num) for i in split_indices[1:]]
+    return split_indices[which], split_indices[which + 1]
 
 
 def build_document_index(documents, num_epochs, rng, separate_final_epoch):
@@ -80,9 +89,9 @@ def build_shuffle_index(num_samples, total_size, rng):
     return np.concatenate((first, last))
 
 
-def samples(seqs, seq_length, seed, num_samples, lo, hi):
+def samples(seqs, seq_length, seed, num_samples, split, which):
     sizes = np.array([len(s) for s in seqs], dtype=np.int32)
-    a, b = split_range(len(seqs), lo, hi)
+    a, b = split_range(len(seqs), split, which)
     indices = np.arange(a, b, dtype=np.int32)
     tokens_per_epoch = int(np.sum(sizes[indices]))
     num_epochs = 1
@@ -120,13 +129,15 @@ def samples(seqs, seq_length, seed, num_samples, lo, hi):
     return num_epochs, separate, out
 
 
-CASES = [  # seq, seed, num_samples, split lo, hi
-    (16, 1234, 0, 0.0, 1.0),     # one epoch
-    (16, 42, 80, 0.0, 1.0),      # 3 epochs, final epoch shuffled separately
-    (8, 5, 120, 0.0, 1.0),       # 2 epochs, final epoch joined
-    (7, 42, 0, 0.0, 0.75),       # train split
-    (4, 42, 0, 0.75, 1.0),       # valid split
-    (40, 3, 0, 0.0, 1.0),        # samples longer than any document
+CASES = [  # seq, seed, num_samples, split, split index
+    (16, 1234, 0, "1", 0),        # one epoch
+    (16, 42, 80, "1", 0),         # 3 epochs, final epoch shuffled separately
+    (8, 5, 120, "1", 0),          # 2 epochs, final epoch joined
+    (7, 42, 0, "75,25", 0),       # train split
+    (4, 42, 0, "75,25", 1),       # valid split
+    (40, 3, 0, "1", 0),           # samples longer than any document
+    (5, 9, 0, "949,50,1", 1),     # Megatron's default split: sequences 38..40
+    (6, 9, 0, "1,1,1", 2),        # rounding gives 13+13+13: every boundary shifts by one
 ]
 
 
@@ -134,9 +145,9 @@ def main():
     prefix, out = sys.argv[1], sys.argv[2]
     seqs = read_dataset(prefix)
     with open(out, "w") as f:
-        for seq, seed, num, lo, hi in CASES:
-            epochs, separate, smp = samples(seqs, seq, seed, num, lo, hi)
-            f.write("case %d %d %d %r %r %d %d %d\n" % (seq, seed, num, lo, hi, len(smp), epochs, int(separate)))
+        for seq, seed, num, split, which in CASES:
+            epochs, separate, smp = samples(seqs, seq, seed, num, split, which)
+            f.write("case %d %d %d %s %d %d %d %d\n" % (seq, seed, num, split, which, len(smp), epochs, int(separate)))
             for s in smp:
                 f.write(" ".join(str(int(t)) for t in s) + "\n")
 

@@ -13,12 +13,12 @@
 
 static char prefix[1024];
 
-static gv_data *open_ds(int seq, uint32_t seed, int64_t num, double lo, double hi)
+static gv_data *open_ds(int seq, uint32_t seed, int64_t num, const char *split, int which)
 {
   struct gv_data_opts o = gv_data_opts_default(seq, seed);
   o.num_samples = num;
-  o.split_lo = lo;
-  o.split_hi = hi;
+  o.split = split;
+  o.split_index = which;
   gv_data *ds = NULL;
   struct gv_data_err err = {0};
   gv_data_status st = gv_data_open(prefix, &o, &ds, &err);
@@ -35,13 +35,13 @@ static void test_reference(const char *path)
   CHECK(f != NULL);
   if (!f)
     return;
-  int seq, epochs, separate, cases = 0;
+  int seq, epochs, separate, which, cases = 0;
   long long seed, num, n;
-  double lo, hi;
-  while (fscanf(f, " case %d %lld %lld %lf %lf %lld %d %d", &seq, &seed, &num, &lo, &hi, &n, &epochs,
+  char split[64];
+  while (fscanf(f, " case %d %lld %lld %63s %d %lld %d %d", &seq, &seed, &num, split, &which, &n, &epochs,
                 &separate) == 8) {
     cases++;
-    gv_data *ds = open_ds(seq, (uint32_t)seed, num, lo, hi);
+    gv_data *ds = open_ds(seq, (uint32_t)seed, num, split, which);
     if (!ds)
       break;
     CHECK_EQ_INT(n, gv_data_num_samples(ds));
@@ -62,7 +62,7 @@ static void test_reference(const char *path)
     free(tok);
     gv_data_free(&ds);
   }
-  CHECK_EQ_INT(6, cases);
+  CHECK_EQ_INT(8, cases);
   fclose(f);
 }
 
@@ -86,7 +86,7 @@ static void test_mt(void)
 /* Same (seed, seq, num_samples) -> same samples; another seed -> another order. */
 static void test_determinism(void)
 {
-  gv_data *a = open_ds(16, 7, 50, 0, 1), *b = open_ds(16, 7, 50, 0, 1), *c = open_ds(16, 8, 50, 0, 1);
+  gv_data *a = open_ds(16, 7, 50, NULL, 0), *b = open_ds(16, 7, 50, "1", 0), *c = open_ds(16, 8, 50, NULL, 0);
   if (!a || !b || !c)
     return;
   int32_t ta[17], tb[17], tc[17];
@@ -112,7 +112,7 @@ static void test_determinism(void)
  * are the concatenation of consecutive sequences of the (shuffled) document order. */
 static void test_boundaries(void)
 {
-  gv_data *ds = open_ds(40, 3, 0, 0, 1);
+  gv_data *ds = open_ds(40, 3, 0, NULL, 0);
   if (!ds)
     return;
   const gv_mmidx *ix = gv_data_index(ds);
@@ -128,7 +128,7 @@ static void test_boundaries(void)
 /* Rank r of dp ranks gets rows [r*gbs/dp, (r+1)*gbs/dp) of each global batch. */
 static void test_dp_split(void)
 {
-  gv_data *ds = open_ds(8, 11, 200, 0, 1);
+  gv_data *ds = open_ds(8, 11, 200, NULL, 0);
   if (!ds)
     return;
   enum { GBS = 8, SEQ1 = 9, STEPS = 5 };
@@ -160,10 +160,20 @@ static void test_bad_opts(void)
   CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_open(prefix, &o, &ds, &err));
   CHECK(strstr(err.msg, "fewer than seq+1") != NULL);
   o = gv_data_opts_default(8, 1);
-  o.split_lo = 0.5;
-  o.split_hi = 0.5;
+  o.split = "949,50,1";
+  o.split_index = 2;   /* empty: 40 sequences round to 38 + 2 + 0 */
   CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_open(prefix, &o, &ds, &err));
   CHECK(ds == NULL);
+  CHECK(strstr(err.msg, "split 2 of \"949,50,1\" (sequences 40..40) has 0 tokens") != NULL);
+  const char *bad[] = {"", "a", "1,-1", "1,2,3,4", "0,0", "1;2"};
+  int64_t lo, hi;
+  for (int i = 0; i < 6; i++)
+    CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_split_range(bad[i], 0, 40, &lo, &hi, &err));
+  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_split_range("1", 3, 40, &lo, &hi, &err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_data_split_range("949,50,1", 0, 1000, &lo, &hi, &err));
+  CHECK(lo == 0 && hi == 949);
+  CHECK_EQ_INT(GV_DATA_OK, gv_data_split_range("1,1,1", 1, 40, &lo, &hi, &err));
+  CHECK(lo == 14 && hi == 27);
 }
 
 int main(int argc, char **argv)
