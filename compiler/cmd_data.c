@@ -24,6 +24,9 @@ struct opts {
   const char *out, *json_key, *inspect, *tokenizer;
   enum split split;
   int append_eod, quiet, show_docs;
+  int show_samples, seq;       /* --inspect: GPT samples of seq+1 tokens */
+  long seed;
+  const char *weights;         /* --split-weights: Megatron split string */
   char **inputs;
   int ninputs;
 };
@@ -49,7 +52,7 @@ static void usage(FILE *f)
 {
   fprintf(f,
     "usage: gvc data INPUT... -o PREFIX [options]\n"
-    "       gvc data --inspect PREFIX [--docs N]\n\n"
+    "       gvc data --inspect PREFIX [--docs N] [--samples N --seq L --seed S --split-weights W]\n\n"
     "Builds a Megatron indexed dataset PREFIX.bin + PREFIX.idx (MMIDIDX, uint16 tokens)\n"
     "from text, fortune or JSONL files; one sequence per document.\n\n"
     "options:\n"
@@ -67,6 +70,8 @@ static void usage(FILE *f)
     "  --quiet               no progress or summary output\n"
     "  --inspect PREFIX      print a summary of PREFIX.bin/.idx and check every field\n"
     "  --docs N              with --inspect: show the first N documents (default 5)\n"
+    "  --samples N           with --inspect: show the first N GPT training samples, built as\n"
+    "                        Megatron's GPTDataset does (--seq 64, --seed 42, --split-weights 1)\n"
     "  -h, --help            this help\n");
 }
 
@@ -99,7 +104,7 @@ static int parse_split(const char *s, enum split *out)
 /* Returns -1 on success, else the exit code (0 for --help). */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-  *o = (struct opts){.json_key = "text", .tokenizer = "byte", .show_docs = 5};
+  *o = (struct opts){.json_key = "text", .tokenizer = "byte", .show_docs = 5, .seq = 64, .seed = 42};
   o->inputs = calloc((size_t)argc, sizeof *o->inputs);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -123,6 +128,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
       o->inspect = argv[++i];
     } else if (!strcmp(a, "--docs")) {
       o->show_docs = atoi(argv[++i]);
+    } else if (!strcmp(a, "--samples")) {
+      o->show_samples = atoi(argv[++i]);
+    } else if (!strcmp(a, "--seq")) {
+      o->seq = atoi(argv[++i]);
+    } else if (!strcmp(a, "--seed")) {
+      o->seed = atol(argv[++i]);
+    } else if (!strcmp(a, "--split-weights")) {
+      o->weights = argv[++i];
     } else if (!strcmp(a, "--split")) {
       if (parse_split(argv[++i], &o->split))
         return fail("unknown --split mode '%s' (auto, file, para, fortune, jsonl)", argv[i]);
@@ -497,6 +510,39 @@ static void show_doc(const gv_mmidx *ix, int64_t d)
   printf("%s\n", ntok > shown ? " ..." : "");
 }
 
+/* The first tokens of GPT sample i, and as text where they are bytes (EOD as '|'). */
+static void show_sample(const gv_data *ds, int64_t i, int32_t *tok)
+{
+  int seq = gv_data_seq(ds), n = seq + 1 < 16 ? seq + 1 : 16;
+  gv_data_get_sample(ds, i, tok);
+  printf("  %-8lld", (long long)i);
+  for (int t = 0; t < n; t++)
+    printf(" %d", tok[t]);
+  printf("%s\n           \"", seq + 1 > n ? " ..." : "");
+  for (int t = 0; t <= seq && t < 72; t++)
+    putchar(tok[t] == 256 ? '|' : tok[t] >= 32 && tok[t] < 127 ? tok[t] : tok[t] == '\n' ? '/' : '.');
+  printf("\"\n");
+}
+
+static int inspect_samples(const struct opts *o)
+{
+  struct gv_data_opts d = gv_data_opts_default(o->seq, (uint32_t)o->seed);
+  d.split = o->weights;
+  gv_data *ds;
+  struct gv_data_err err;
+  if (gv_data_open(o->inspect, &d, &ds, &err))
+    return fail("%s", err.msg);
+  printf("samples    %lld of %d+1 tokens (seed %ld, %d epoch%s)\n", (long long)gv_data_num_samples(ds), o->seq,
+         o->seed, gv_data_epochs(ds), gv_data_epochs(ds) > 1 ? "s" : "");
+  printf("  %-8s %s\n", "sample", "first tokens / text (EOD as '|', newline as '/')");
+  int32_t *tok = malloc(sizeof(int32_t) * (size_t)(o->seq + 1));
+  for (int64_t i = 0; tok && i < o->show_samples && i < gv_data_num_samples(ds); i++)
+    show_sample(ds, i, tok);
+  free(tok);
+  gv_data_free(&ds);
+  return 0;
+}
+
 static int inspect(const struct opts *o)
 {
   gv_mmidx *ix;
@@ -521,7 +567,7 @@ static int inspect(const struct opts *o)
   for (int64_t d = 0; d < nd && d < o->show_docs; d++)
     show_doc(ix, d);
   gv_mmidx_free(&ix);
-  return 0;
+  return o->show_samples > 0 ? inspect_samples(o) : 0;
 }
 
 int cmd_data(int argc, char **argv)

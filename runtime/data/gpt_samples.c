@@ -192,13 +192,14 @@ gv_data_status gv_data_split_range(const char *split, int split_index, int64_t n
 static gv_data_status check_opts(const char *prefix, const gv_mmidx *ix, const struct gv_data_opts *o,
                                  struct plan *p, struct gv_data_err *err)
 {
-  if (o->seq < 1)
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: seq is %d, must be at least 1", prefix, o->seq);
+  if (o->seq < 1 || o->seq > (1 << 30))
+    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: seq is %d, must be in 1..2^30", prefix, o->seq);
   if (o->num_samples < 0)
     return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: num_samples is negative", prefix);
-  gv_data_status st = gv_data_split_range(o->split, o->split_index, gv_mmidx_num_seqs(ix), &p->lo, &p->hi, err);
+  struct gv_data_err split_err;
+  gv_data_status st = gv_data_split_range(o->split, o->split_index, gv_mmidx_num_seqs(ix), &p->lo, &p->hi, &split_err);
   if (st)
-    return st;
+    return gv_data_fail(err, st, "%s: %s", prefix, split_err.msg);
   p->tokens_per_epoch = 0;
   for (int64_t i = p->lo; i < p->hi; i++)
     p->tokens_per_epoch += gv_mmidx_seq_len(ix, i);

@@ -27,6 +27,11 @@ $got"
 grep -q "dtype      uint16 (code 8)" "$T/insp" || fail "dtype line"
 [ -z "$(ls "$T" | grep tmp)" ] || fail "temporary files left"
 
+# GPT samples of the dataset above: 17 tokens, seq 4 -> (17-1)/4 = 4 samples
+"$GVC" data --inspect "$T/out" --docs 0 --samples 9 --seq 4 --seed 1 >"$T/smp" || fail "--samples exit $?"
+grep -q "samples    4 of 4+1 tokens (seed 1, 1 epoch)" "$T/smp" || fail "--samples header: $(cat "$T/smp")"
+[ "$(grep -c '^  [0-9]' "$T/smp")" = 4 ] || fail "--samples: expected 4 sample rows"
+
 "$GVC" data "$T/d.txt" --split para -o "$T/para" --quiet || fail "para exit $?"
 "$GVC" data --inspect "$T/para" | grep -q "documents  2" || fail "para: expected 2 documents"
 
@@ -51,6 +56,8 @@ expect_error "bad2.jsonl:1: not valid JSON" "$T/bad2.jsonl" -o "$T/bad"
 expect_error "missing.txt: cannot read" "$T/missing.txt" -o "$T/bad"
 [ -z "$(ls "$T" | grep '^bad\.\(bin\|idx\)')" ] || fail "a failed build left files"
 expect_error "unknown option '--frobnicate'" --frobnicate x
+expect_error "out: split \"2,x\" index 0: expected up to 3" --inspect "$T/out" --samples 1 --split-weights 2,x
+expect_error "out: split 0 of \"1\" \(sequences 0..5\) has 17 tokens, fewer than seq\+1 = 65" --inspect "$T/out" --samples 1
 expect_error "gpt2: cannot read tokenizer" "$T/a.txt" -o "$T/x" --tokenizer gpt2
 printf '{"model": {"type": "WordPiece"}, "pre_tokenizer": {"type": "ByteLevel"}}' >"$T/wp.json"
 expect_error "wp.json: field 'model.type' is not \"BPE\"" "$T/a.txt" -o "$T/x" --tokenizer "$T/wp.json"
