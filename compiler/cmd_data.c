@@ -6,6 +6,7 @@
  * preprocess_data.py does. Any bad input or dataset is exit 1 with a message naming
  * the file; nothing here aborts. Formats and splitting rules: docs/data.md. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -224,13 +225,6 @@ static int add_doc(struct build *b, const char *text, size_t n)
   return 0;
 }
 
-/* Length of the line at s (up to and including '\n'). */
-static size_t line_len(const char *s, const char *end)
-{
-  const char *nl = memchr(s, '\n', (size_t)(end - s));
-  return nl ? (size_t)(nl - s) + 1 : (size_t)(end - s);
-}
-
 static int is_fortune_sep(const char *s, size_t n)
 {
   return (n == 2 && s[0] == '%' && s[1] == '\n') || (n == 1 && s[0] == '%') ||
@@ -245,48 +239,65 @@ static int is_blank(const char *s, size_t n)
   return 1;
 }
 
-/* Splits buf at separator lines (fortune: '%', para: blank) into documents. */
-static int add_split(struct build *b, const char *buf, size_t size, enum split mode)
+/* A JSONL line: the string under --json-key is one document. */
+static int add_json_line(struct build *b, const char *path, long lineno, const char *line, size_t n)
 {
-  const char *end = buf + size, *doc = buf;
-  for (const char *s = buf; s < end;) {
-    size_t n = line_len(s, end);
-    int sep = mode == SPLIT_FORTUNE ? is_fortune_sep(s, n) : is_blank(s, n);
-    if (sep) {
-      if (add_doc(b, doc, (size_t)(s - doc)))
-        return 1;
-      doc = s + n;
-    }
-    s += n;
-  }
-  return add_doc(b, doc, (size_t)(end - doc));
+  if (is_blank(line, n))
+    return 0;
+  cJSON *j = cJSON_ParseWithLength(line, n);
+  cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, b->o->json_key) : NULL;
+  int rc = cJSON_IsString(t) ? add_doc(b, t->valuestring, strlen(t->valuestring))
+                             : fail("%s:%ld: %s", path, lineno, j ? "no string field under --json-key" : "not valid JSON");
+  cJSON_Delete(j);
+  return rc;
 }
 
-static int add_jsonl(struct build *b, const char *path, const char *buf, size_t size)
+struct docbuf { char *p; size_t n, cap; };
+
+static int docbuf_append(struct docbuf *d, const char *s, size_t n)
 {
-  const char *end = buf + size;
-  long line = 0;
-  for (const char *s = buf; s < end; line++) {
-    size_t n = line_len(s, end);
-    const char *cur = s;
-    s += n;
-    if (is_blank(cur, n))
-      continue;
-    cJSON *j = cJSON_ParseWithLength(cur, n);
-    cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, b->o->json_key) : NULL;
-    int rc = 0;
-    if (!cJSON_IsString(t)) {
-      fprintf(stderr, "gvc data: error: %s:%ld: %s\n", path, line + 1,
-              j ? "no string field under --json-key" : "not valid JSON");
-      rc = 1;
-    } else {
-      rc = add_doc(b, t->valuestring, strlen(t->valuestring));
-    }
-    cJSON_Delete(j);
-    if (rc)
-      return 1;
+  if (d->n + n > d->cap) {
+    size_t cap = d->n + n > 2 * d->cap ? d->n + n : 2 * d->cap;
+    char *p = realloc(d->p, cap);
+    if (!p)
+      return fail("out of memory");
+    d->p = p;
+    d->cap = cap;
   }
+  memcpy(d->p + d->n, s, n);
+  d->n += n;
   return 0;
+}
+
+/* Streams f line by line: JSONL lines, or documents between separator lines (fortune:
+ * '%', para: blank), so inputs larger than memory work. */
+static int add_lines(struct build *b, FILE *f, const char *path, enum split mode)
+{
+  char *line = NULL;
+  size_t lcap = 0;
+  ssize_t len;
+  long lineno = 0;
+  struct docbuf d = {0};
+  int rc = 0;
+  while (!rc && (len = getline(&line, &lcap, f)) >= 0) {
+    size_t n = (size_t)len;
+    lineno++;
+    if (mode == SPLIT_JSONL) {
+      rc = add_json_line(b, path, lineno, line, n);
+    } else if (mode == SPLIT_FORTUNE ? is_fortune_sep(line, n) : is_blank(line, n)) {
+      rc = add_doc(b, d.p, d.n);
+      d.n = 0;
+    } else {
+      rc = docbuf_append(&d, line, n);
+    }
+  }
+  if (!rc && ferror(f))
+    rc = fail("%s: read error", path);
+  if (!rc && mode != SPLIT_JSONL)
+    rc = add_doc(b, d.p, d.n);
+  free(line);
+  free(d.p);
+  return rc;
 }
 
 static char *read_file(const char *path, size_t *size)
@@ -321,32 +332,41 @@ static char *read_file(const char *path, size_t *size)
   return buf;
 }
 
-static enum split auto_split(const char *path, const char *buf, size_t size)
+/* --split auto: .jsonl/.json by name; a file with a '%' line is a fortune file. */
+static enum split auto_split(const char *path, FILE *f)
 {
   size_t len = strlen(path);
   if ((len > 6 && !strcmp(path + len - 6, ".jsonl")) || (len > 5 && !strcmp(path + len - 5, ".json")))
     return SPLIT_JSONL;
-  const char *end = buf + size;
-  for (const char *s = buf; s < end;) {
-    size_t n = line_len(s, end);
-    if (is_fortune_sep(s, n))
-      return SPLIT_FORTUNE;
-    s += n;
-  }
-  return SPLIT_FILE;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  enum split mode = SPLIT_FILE;
+  while (mode == SPLIT_FILE && (n = getline(&line, &cap, f)) >= 0)
+    if (is_fortune_sep(line, (size_t)n))
+      mode = SPLIT_FORTUNE;
+  free(line);
+  rewind(f);
+  return mode;
 }
 
 static int add_input(struct build *b, const char *path)
 {
-  size_t size = 0;
-  char *buf = read_file(path, &size);
-  if (!buf)
-    return fail("%s: cannot read", path);
-  enum split mode = b->o->split == SPLIT_AUTO ? auto_split(path, buf, size) : b->o->split;
-  int rc = mode == SPLIT_JSONL ? add_jsonl(b, path, buf, size)
-         : mode == SPLIT_FILE  ? add_doc(b, buf, size)
-                               : add_split(b, buf, size, mode);
-  free(buf);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return fail("%s: cannot read: %s", path, strerror(errno));
+  enum split mode = b->o->split == SPLIT_AUTO ? auto_split(path, f) : b->o->split;
+  int rc;
+  if (mode == SPLIT_FILE) {
+    fclose(f);
+    size_t size = 0;
+    char *buf = read_file(path, &size);
+    rc = buf ? add_doc(b, buf, size) : fail("%s: cannot read", path);
+    free(buf);
+    return rc;
+  }
+  rc = add_lines(b, f, path, mode);
+  fclose(f);
   return rc;
 }
 
