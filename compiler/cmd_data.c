@@ -1,0 +1,601 @@
+/* cmd_data.c - `gvc data`: builds a Megatron indexed dataset (PREFIX.bin/.idx) from
+ * text, fortune or JSONL files with runtime/data's writer, and `gvc data --inspect`
+ * prints a summary of an existing one. Documents are tokenized byte-level (vocab 256,
+ * EOD = 256 with --append-eod) or with a Hugging Face tokenizer.json byte-level BPE
+ * (GPT-2's; EOD = <|endoftext|>), one sequence per document, as Megatron's
+ * preprocess_data.py does. Any bad input or dataset is exit 1 with a message naming
+ * the file; nothing here aborts. Formats and splitting rules: docs/data.md. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "gvrt_data.h"
+
+#define BYTE_EOD 256
+#define PROGRESS_BYTES (64ll << 20)
+
+enum split { SPLIT_AUTO, SPLIT_FILE, SPLIT_PARA, SPLIT_FORTUNE, SPLIT_JSONL };
+
+struct opts {
+  const char *out, *json_key, *inspect, *tokenizer;
+  enum split split;
+  int append_eod, quiet, show_docs;
+  int show_samples, seq;       /* --inspect: GPT samples of seq+1 tokens */
+  long seed;
+  const char *weights;         /* --split-weights: Megatron split string */
+  char **inputs;
+  int ninputs;
+};
+
+struct tokenizer {
+  gv_bpe *bpe;           /* NULL: byte tokens */
+  int32_t eod;           /* -1 when the tokenizer has none */
+  int64_t vocab;
+  int prefix_space;      /* ByteLevel add_prefix_space */
+};
+
+struct build {
+  const struct opts *o;
+  struct tokenizer tok;
+  gv_mmidx_writer *w;
+  int32_t *toks;
+  size_t toks_cap;
+  long long bytes_in, next_progress;
+  struct gv_data_err err;
+};
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+    "usage: gvc data INPUT... -o PREFIX [options]\n"
+    "       gvc data --inspect PREFIX [--docs N] [--samples N --seq L --seed S --split-weights W]\n\n"
+    "Builds a Megatron indexed dataset PREFIX.bin + PREFIX.idx (MMIDIDX, uint16 tokens)\n"
+    "from text, fortune or JSONL files; one sequence per document.\n\n"
+    "options:\n"
+    "  -o, --output PREFIX   write PREFIX.bin and PREFIX.idx (atomically: tmp + rename)\n"
+    "  --tokenizer byte      byte-level tokens 0..255 (default)\n"
+    "  --tokenizer FILE.json a Hugging Face tokenizer.json with a byte-level BPE (GPT-2's)\n"
+    "  --append-eod          end every document with EOD (256; BPE: <|endoftext|>)\n"
+    "  --split MODE          how a text file splits into documents:\n"
+    "                          auto     .jsonl/.json -> jsonl; a line '%%' -> fortune; else file\n"
+    "                          file     the whole file is one document\n"
+    "                          para     documents are separated by blank lines\n"
+    "                          fortune  documents are separated by lines holding only '%%'\n"
+    "                          jsonl    one JSON object per line, text under --json-key\n"
+    "  --json-key KEY        the JSONL field holding the text (default: text)\n"
+    "  --quiet               no progress or summary output\n"
+    "  --inspect PREFIX      print a summary of PREFIX.bin/.idx and check every field\n"
+    "  --docs N              with --inspect: show the first N documents (default 5)\n"
+    "  --samples N           with --inspect: show the first N GPT training samples, built as\n"
+    "                        Megatron's GPTDataset does (--seq 64, --seed 42, --split-weights 1)\n"
+    "  -h, --help            this help\n");
+}
+
+/* Prints "gvc data: error: ..." to stderr; returns 1, the exit code of a user error. */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "gvc data: error: ");
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return 1;
+}
+
+/* ---- arguments ---- */
+
+static int parse_split(const char *s, enum split *out)
+{
+  static const char *names[] = {"auto", "file", "para", "fortune", "jsonl"};
+  for (int i = 0; i < 5; i++)
+    if (!strcmp(s, names[i])) {
+      *out = (enum split)i;
+      return 0;
+    }
+  return -1;
+}
+
+/* Returns -1 on success, else the exit code (0 for --help). */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+  *o = (struct opts){.json_key = "text", .tokenizer = "byte", .show_docs = 5, .seq = 64, .seed = 42};
+  o->inputs = calloc((size_t)argc, sizeof *o->inputs);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    int has_val = i + 1 < argc;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "--append-eod")) {
+      o->append_eod = 1;
+    } else if (!strcmp(a, "--quiet")) {
+      o->quiet = 1;
+    } else if (a[0] == '-' && a[1] && !has_val) {
+      return fail("option '%s' needs a value", a);
+    } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+      o->out = argv[++i];
+    } else if (!strcmp(a, "--json-key")) {
+      o->json_key = argv[++i];
+    } else if (!strcmp(a, "--tokenizer")) {
+      o->tokenizer = argv[++i];
+    } else if (!strcmp(a, "--inspect")) {
+      o->inspect = argv[++i];
+    } else if (!strcmp(a, "--docs")) {
+      o->show_docs = atoi(argv[++i]);
+    } else if (!strcmp(a, "--samples")) {
+      o->show_samples = atoi(argv[++i]);
+    } else if (!strcmp(a, "--seq")) {
+      o->seq = atoi(argv[++i]);
+    } else if (!strcmp(a, "--seed")) {
+      o->seed = atol(argv[++i]);
+    } else if (!strcmp(a, "--split-weights")) {
+      o->weights = argv[++i];
+    } else if (!strcmp(a, "--split")) {
+      if (parse_split(argv[++i], &o->split))
+        return fail("unknown --split mode '%s' (auto, file, para, fortune, jsonl)", argv[i]);
+    } else if (a[0] == '-' && a[1]) {
+      return fail("unknown option '%s' (see 'gvc data --help')", a);
+    } else {
+      o->inputs[o->ninputs++] = argv[i];
+    }
+  }
+  if (o->inspect)
+    return -1;
+  if (!o->out)
+    return fail("no output: give -o PREFIX");
+  if (!o->ninputs)
+    return fail("no input files(see 'gvc data --help')");
+  return -1;
+}
+
+/* ---- documents ---- */
+
+static int ensure_toks(struct build *b, size_t n)
+{
+  if (n <= b->toks_cap)
+    return 0;
+  size_t cap = n > 2 * b->toks_cap ? n : 2 * b->toks_cap;
+  int32_t *t = realloc(b->toks, cap * sizeof *t);
+  if (!t)
+    return -1;
+  b->toks = t;
+  b->toks_cap = cap;
+  return 0;
+}
+
+static void progress(struct build *b)
+{
+  if (b->o->quiet || b->bytes_in < b->next_progress)
+    return;
+  b->next_progress += PROGRESS_BYTES;
+  fprintf(stderr, "gvc data: %.0f MiB read, %lld documents, %lld tokens\n", (double)b->bytes_in / (1 << 20),
+          (long long)gv_mmidx_writer_docs(b->w), (long long)gv_mmidx_writer_tokens(b->w));
+}
+
+/* Tokens of text[0..n) into b->toks (+ EOD); *count of them. */
+static int tokenize(struct build *b, const char *text, size_t n, size_t *count)
+{
+  if (!b->tok.bpe) {
+    if (ensure_toks(b, n + 1))
+      return fail("out of memory");
+    for (size_t i = 0; i < n; i++)
+      b->toks[i] = (unsigned char)text[i];
+    *count = n;
+  } else if (b->tok.prefix_space && text[0] != ' ') {
+    char *p = malloc(n + 1);
+    if (!p)
+      return fail("out of memory");
+    p[0] = ' ';
+    memcpy(p + 1, text, n);
+    gv_data_status st = gv_bpe_encode(b->tok.bpe, p, n + 1, &b->toks, &b->toks_cap, count, &b->err);
+    free(p);
+    if (st)
+      return fail("%s: %s", b->o->tokenizer, b->err.msg);
+  } else if (gv_bpe_encode(b->tok.bpe, text, n, &b->toks, &b->toks_cap, count, &b->err)) {
+    return fail("%s: %s", b->o->tokenizer, b->err.msg);
+  }
+  if (b->o->append_eod) {
+    if (ensure_toks(b, *count + 1))
+      return fail("out of memory");
+    b->toks[(*count)++] = b->tok.eod;
+  }
+  return 0;
+}
+
+/* One document, one sequence. Empty documents are skipped. */
+static int add_doc(struct build *b, const char *text, size_t n)
+{
+  size_t count;
+  if (n == 0)
+    return 0;
+  if (tokenize(b, text, n, &count))
+    return 1;
+  if (gv_mmidx_writer_add(b->w, b->toks, (int64_t)count, &b->err))
+    return fail("%s", b->err.msg);
+  gv_mmidx_writer_end_doc(b->w);
+  b->bytes_in += (long long)n;
+  progress(b);
+  return 0;
+}
+
+static int is_fortune_sep(const char *s, size_t n)
+{
+  return (n == 2 && s[0] == '%' && s[1] == '\n') || (n == 1 && s[0] == '%') ||
+         (n == 3 && !memcmp(s, "%\r\n", 3));
+}
+
+static int is_blank(const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+      return 0;
+  return 1;
+}
+
+/* A JSONL line: the string under --json-key is one document. */
+static int add_json_line(struct build *b, const char *path, long lineno, const char *line, size_t n)
+{
+  if (is_blank(line, n))
+    return 0;
+  cJSON *j = cJSON_ParseWithLength(line, n);
+  cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, b->o->json_key) : NULL;
+  int rc = cJSON_IsString(t) ? add_doc(b, t->valuestring, strlen(t->valuestring))
+                             : fail("%s:%ld: %s", path, lineno, j ? "no string field under --json-key" : "not valid JSON");
+  cJSON_Delete(j);
+  return rc;
+}
+
+struct docbuf { char *p; size_t n, cap; };
+
+static int docbuf_append(struct docbuf *d, const char *s, size_t n)
+{
+  if (d->n + n > d->cap) {
+    size_t cap = d->n + n > 2 * d->cap ? d->n + n : 2 * d->cap;
+    char *p = realloc(d->p, cap);
+    if (!p)
+      return fail("out of memory");
+    d->p = p;
+    d->cap = cap;
+  }
+  memcpy(d->p + d->n, s, n);
+  d->n += n;
+  return 0;
+}
+
+/* Streams f line by line: JSONL lines, or documents between separator lines (fortune:
+ * '%', para: blank), so inputs larger than memory work. */
+static int add_lines(struct build *b, FILE *f, const char *path, enum split mode)
+{
+  char *line = NULL;
+  size_t lcap = 0;
+  ssize_t len;
+  long lineno = 0;
+  struct docbuf d = {0};
+  int rc = 0;
+  while (!rc && (len = getline(&line, &lcap, f)) >= 0) {
+    size_t n = (size_t)len;
+    lineno++;
+    if (mode == SPLIT_JSONL) {
+      rc = add_json_line(b, path, lineno, line, n);
+    } else if (mode == SPLIT_FORTUNE ? is_fortune_sep(line, n) : is_blank(line, n)) {
+      rc = add_doc(b, d.p, d.n);
+      d.n = 0;
+    } else {
+      rc = docbuf_append(&d, line, n);
+    }
+  }
+  if (!rc && ferror(f))
+    rc = fail("%s: read error", path);
+  if (!rc && mode != SPLIT_JSONL)
+    rc = add_doc(b, d.p, d.n);
+  free(line);
+  free(d.p);
+  return rc;
+}
+
+static char *read_file(const char *path, size_t *size)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  char *buf = NULL;
+  size_t cap = 0, n = 0, got;
+  do {
+    if (n == cap) {
+      cap = cap ? 2 * cap : 1 << 16;
+      char *nb = realloc(buf, cap + 1);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        return NULL;
+      }
+      buf = nb;
+    }
+    got = fread(buf + n, 1, cap - n, f);
+    n += got;
+  } while (got > 0);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return NULL;
+  }
+  buf[n] = 0;
+  *size = n;
+  return buf;
+}
+
+/* --split auto: .jsonl/.json by name; a file with a '%' line is a fortune file. */
+static enum split auto_split(const char *path, FILE *f)
+{
+  size_t len = strlen(path);
+  if ((len > 6 && !strcmp(path + len - 6, ".jsonl")) || (len > 5 && !strcmp(path + len - 5, ".json")))
+    return SPLIT_JSONL;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  enum split mode = SPLIT_FILE;
+  while (mode == SPLIT_FILE && (n = getline(&line, &cap, f)) >= 0)
+    if (is_fortune_sep(line, (size_t)n))
+      mode = SPLIT_FORTUNE;
+  free(line);
+  rewind(f);
+  return mode;
+}
+
+static int add_input(struct build *b, const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return fail("%s: cannot read: %s", path, strerror(errno));
+  enum split mode = b->o->split == SPLIT_AUTO ? auto_split(path, f) : b->o->split;
+  int rc;
+  if (mode == SPLIT_FILE) {
+    fclose(f);
+    size_t size = 0;
+    char *buf = read_file(path, &size);
+    rc = buf ? add_doc(b, buf, size) : fail("%s: cannot read", path);
+    free(buf);
+    return rc;
+  }
+  rc = add_lines(b, f, path, mode);
+  fclose(f);
+  return rc;
+}
+
+/* ---- tokenizer.json ---- */
+
+/* pre_tokenizer is ByteLevel, or a Sequence holding one; sets add_prefix_space. */
+static const cJSON *find_byte_level(const cJSON *pre)
+{
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(pre, "type");
+  if (cJSON_IsString(type) && !strcmp(type->valuestring, "ByteLevel"))
+    return pre;
+  const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers"), *p;
+  cJSON_ArrayForEach(p, seq) {
+    const cJSON *bl = find_byte_level(p);
+    if (bl)
+      return bl;
+  }
+  return NULL;
+}
+
+static int load_vocab(struct tokenizer *t, const char *path, const cJSON *model, const cJSON *added)
+{
+  struct gv_data_err err;
+  const cJSON *e, *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+  if (!cJSON_IsObject(vocab))
+    return fail("%s: field 'model.vocab' is missing or not an object", path);
+  cJSON_ArrayForEach(e, vocab) {
+    if (!cJSON_IsNumber(e) || gv_bpe_add_token(t->bpe, e->string, (int32_t)e->valuedouble, &err))
+      return fail("%s: field 'model.vocab' entry '%s' is not a valid id", path, e->string);
+  }
+  cJSON_ArrayForEach(e, added) {   /* special tokens such as <|endoftext|> */
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
+    if (!cJSON_IsNumber(id) || !cJSON_IsString(content) ||
+        gv_bpe_add_token(t->bpe, content->valuestring, (int32_t)id->valuedouble, &err))
+      return fail("%s: field 'added_tokens' has an entry without a valid id and content", path);
+  }
+  return 0;
+}
+
+/* Merges are "a b" strings (tokenizers < 0.20) or ["a", "b"] pairs. */
+static int load_merges(struct tokenizer *t, const char *path, const cJSON *model)
+{
+  struct gv_data_err err;
+  const cJSON *e, *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+  if (!cJSON_IsArray(merges))
+    return fail("%s: field 'model.merges' is missing or not an array", path);
+  cJSON_ArrayForEach(e, merges) {
+    char *left = NULL, *right = NULL, *copy = NULL;
+    if (cJSON_IsString(e) && (copy = strdup(e->valuestring)) && (right = strchr(copy, ' '))) {
+      *right++ = 0;
+      left = copy;
+    } else if (cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) && cJSON_IsString(e->child->next)) {
+      left = e->child->valuestring;
+      right = e->child->next->valuestring;
+    }
+    int rc = !left ? fail("%s: field 'model.merges' has an entry that is not \"a b\" or [a, b]", path)
+           : gv_bpe_add_merge(t->bpe, left, right, &err) ? fail("%s: field 'model.merges': %s", path, err.msg) : 0;
+    free(copy);
+    if (rc)
+      return 1;
+  }
+  return 0;
+}
+
+static int load_tokenizer(struct tokenizer *t, const char *path)
+{
+  *t = (struct tokenizer){.eod = -1};
+  if (!strcmp(path, "byte")) {
+    t->eod = BYTE_EOD;
+    t->vocab = BYTE_EOD + 1;
+    return 0;
+  }
+  size_t size;
+  char *text = read_file(path, &size);
+  if (!text)
+    return fail("%s: cannot read tokenizer", path);
+  cJSON *j = cJSON_ParseWithLength(text, size);
+  free(text);
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
+  const cJSON *bl = find_byte_level(cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"));
+  struct gv_data_err err;
+  int rc = 1;
+  if (!j)
+    fail("%s: not valid JSON", path);
+  else if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE"))
+    fail("%s: field 'model.type' is not \"BPE\"", path);
+  else if (!bl)
+    fail("%s: field 'pre_tokenizer' is not ByteLevel: only byte-level BPE (GPT-2 style) is supported", path);
+  else if (gv_bpe_new(&t->bpe, &err))
+    fail("%s", err.msg);
+  else if (!load_vocab(t, path, model, cJSON_GetObjectItemCaseSensitive(j, "added_tokens")) &&
+           !load_merges(t, path, model))
+    rc = 0;
+  if (!rc) {
+    t->prefix_space = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(bl, "add_prefix_space"));
+    t->eod = gv_bpe_token_id(t->bpe, "<|endoftext|>");
+    t->vocab = gv_bpe_vocab_size(t->bpe);
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* ---- building ---- */
+
+static int build(const struct opts *o)
+{
+  struct build b = {.o = o, .next_progress = PROGRESS_BYTES};
+  if (load_tokenizer(&b.tok, o->tokenizer))
+    goto out_tok;
+  if (o->append_eod && b.tok.eod < 0) {
+    fail("%s: --append-eod, but the tokenizer has no <|endoftext|> token", o->tokenizer);
+    goto out_tok;
+  }
+  int dtype = gv_data_dtype_for_vocab(o->append_eod || b.tok.bpe ? b.tok.vocab : 256);
+  if (gv_mmidx_writer_open(o->out, dtype, &b.w, &b.err)) {
+    fail("%s", b.err.msg);
+    goto out_tok;
+  }
+  int rc = 0;
+  for (int i = 0; i < o->ninputs && !rc; i++)
+    rc = add_input(&b, o->inputs[i]);
+  long long docs = gv_mmidx_writer_docs(b.w), toks = gv_mmidx_writer_tokens(b.w);
+  free(b.toks);
+  gv_bpe_free(&b.tok.bpe);
+  if (rc) {
+    gv_mmidx_writer_abort(&b.w);
+    return rc;
+  }
+  if (gv_mmidx_writer_close(&b.w, &b.err))
+    return fail("%s", b.err.msg);
+  if (!o->quiet)
+    printf("gvc data: wrote %s.bin/.idx: %lld documents, %lld tokens (tokenizer %s%s, %s), from %d files\n",
+           o->out, docs, toks, o->tokenizer, o->append_eod ? " + EOD" : "", gv_data_dtype_name(dtype), o->ninputs);
+  return 0;
+out_tok:
+  gv_bpe_free(&b.tok.bpe);
+  return 1;
+}
+
+/* ---- inspect ---- */
+
+static void show_doc(const gv_mmidx *ix, int64_t d)
+{
+  int64_t first, end, ntok = 0;
+  gv_mmidx_doc_seqs(ix, d, &first, &end);
+  for (int64_t s = first; s < end; s++)
+    ntok += gv_mmidx_seq_len(ix, s);
+  printf("  %-8lld %-6lld %-9lld", (long long)d, (long long)(end - first), (long long)ntok);
+  int32_t t[8];
+  int shown = 0;
+  for (int64_t s = first; s < end && shown < 8; s++) {
+    int64_t n = gv_mmidx_seq_len(ix, s);
+    n = n < 8 - shown ? n : 8 - shown;
+    gv_mmidx_read(ix, s, 0, n, t + shown);
+    shown += (int)n;
+  }
+  for (int i = 0; i < shown; i++)
+    printf(" %d", t[i]);
+  printf("%s\n", ntok > shown ? " ..." : "");
+}
+
+/* The first tokens of GPT sample i, and as text where they are bytes (EOD as '|'). */
+static void show_sample(const gv_data *ds, int64_t i, int32_t *tok)
+{
+  int seq = gv_data_seq(ds), n = seq + 1 < 16 ? seq + 1 : 16;
+  gv_data_get_sample(ds, i, tok);
+  printf("  %-8lld", (long long)i);
+  for (int t = 0; t < n; t++)
+    printf(" %d", tok[t]);
+  printf("%s\n           \"", seq + 1 > n ? " ..." : "");
+  for (int t = 0; t <= seq && t < 72; t++)
+    putchar(tok[t] == 256 ? '|' : tok[t] >= 32 && tok[t] < 127 ? tok[t] : tok[t] == '\n' ? '/' : '.');
+  printf("\"\n");
+}
+
+static int inspect_samples(const struct opts *o)
+{
+  struct gv_data_opts d = gv_data_opts_default(o->seq, (uint32_t)o->seed);
+  d.split = o->weights;
+  gv_data *ds;
+  struct gv_data_err err;
+  if (gv_data_open(o->inspect, &d, &ds, &err))
+    return fail("%s", err.msg);
+  printf("samples    %lld of %d+1 tokens (seed %ld, %d epoch%s)\n", (long long)gv_data_num_samples(ds), o->seq,
+         o->seed, gv_data_epochs(ds), gv_data_epochs(ds) > 1 ? "s" : "");
+  printf("  %-8s %s\n", "sample", "first tokens / text (EOD as '|', newline as '/')");
+  int32_t *tok = malloc(sizeof(int32_t) * (size_t)(o->seq + 1));
+  for (int64_t i = 0; tok && i < o->show_samples && i < gv_data_num_samples(ds); i++)
+    show_sample(ds, i, tok);
+  free(tok);
+  gv_data_free(&ds);
+  return 0;
+}
+
+static int inspect(const struct opts *o)
+{
+  gv_mmidx *ix;
+  struct gv_data_err err;
+  if (gv_mmidx_open(o->inspect, &ix, &err))
+    return fail("%s", err.msg);
+  int64_t ns = gv_mmidx_num_seqs(ix), nd = gv_mmidx_num_docs(ix), nt = gv_mmidx_num_tokens(ix);
+  int32_t lo = INT32_MAX, hi = 0;
+  for (int64_t s = 0; s < ns; s++) {
+    int32_t l = gv_mmidx_seq_len(ix, s);
+    lo = l < lo ? l : lo;
+    hi = l > hi ? l : hi;
+  }
+  printf("dataset    %s (.bin/.idx)\n", o->inspect);
+  printf("dtype      %s (code %d)\n", gv_data_dtype_name(gv_mmidx_dtype(ix)), gv_mmidx_dtype(ix));
+  printf("documents  %lld\n", (long long)nd);
+  printf("sequences  %lld\n", (long long)ns);
+  printf("tokens     %lld\n", (long long)nt);
+  if (ns)
+    printf("seq tokens min %d, mean %.1f, max %d\n", lo, (double)nt / (double)ns, hi);
+  printf("  %-8s %-6s %-9s %s\n", "doc", "seqs", "tokens", "first tokens");
+  for (int64_t d = 0; d < nd && d < o->show_docs; d++)
+    show_doc(ix, d);
+  gv_mmidx_free(&ix);
+  return o->show_samples > 0 ? inspect_samples(o) : 0;
+}
+
+int cmd_data(int argc, char **argv)
+{
+  struct opts o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc < 0)
+    rc = o.inspect ? inspect(&o) : build(&o);
+  free(o.inputs);
+  return rc;
+}

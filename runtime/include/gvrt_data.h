@@ -1,0 +1,158 @@
+/* gvrt_data.h - libgvrt's datasets: Megatron indexed datasets (.bin/.idx, MMIDIDX),
+ * their writer, and GPT sample construction exactly as Megatron's GPTDataset builds it
+ * (document, sample and shuffle indices from numpy's RandomState(seed)). Every sample
+ * is seq+1 tokens; the same (prefix, seq, seed, num_samples, split) gives the same
+ * samples on every rank and under every parallel strategy. Formats: docs/data.md.
+ *
+ * Errors at this API edge are recoverable: functions return a gv_data_status and, when
+ * given a struct gv_data_err, a one-line message that names the file and the field.
+ * (gv_data_status / GV_DATA_TRY stand in for the runtime's gv_status / GV_TRY until
+ * the two are merged; the values keep 0 for success.) */
+#ifndef GVRT_DATA_H
+#define GVRT_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef GV_API
+#if defined(__GNUC__)
+#define GV_API __attribute__((visibility("default")))
+#else
+#define GV_API
+#endif
+#endif
+
+typedef enum gv_data_status {
+  GV_DATA_OK = 0,
+  GV_DATA_ERR_IO,      /* open, stat, mmap, write or rename failed */
+  GV_DATA_ERR_FORMAT,  /* a field of a .idx/.bin is invalid */
+  GV_DATA_ERR_ARG,     /* a caller argument is out of range */
+  GV_DATA_ERR_NOMEM,
+} gv_data_status;
+
+struct gv_data_err {
+  gv_data_status status;
+  char msg[512];       /* "data/x.idx: field 'version' is 2, expected 1" */
+};
+
+/* Megatron's dtype codes (indexed_dataset.py DType). */
+enum gv_data_dtype {
+  GV_DATA_DTYPE_U8 = 1, GV_DATA_DTYPE_I8 = 2, GV_DATA_DTYPE_I16 = 3, GV_DATA_DTYPE_I32 = 4,
+  GV_DATA_DTYPE_I64 = 5, GV_DATA_DTYPE_F64 = 6, GV_DATA_DTYPE_F32 = 7, GV_DATA_DTYPE_U16 = 8,
+};
+
+GV_API const char *gv_data_dtype_name(int code);     /* "uint16"; NULL if unknown */
+GV_API int gv_data_dtype_size(int code);             /* bytes; 0 if unknown */
+GV_API int gv_data_dtype_for_vocab(int64_t vocab);   /* uint16 below 65500, else int32 */
+
+/* ---- indexed dataset (reader) ---- */
+
+typedef struct gv_mmidx gv_mmidx;   /* both files mmap'd read-only; all fields validated */
+
+/* Opens PREFIX.idx and PREFIX.bin. */
+GV_API gv_data_status gv_mmidx_open(const char *prefix, gv_mmidx **out, struct gv_data_err *err);
+GV_API void gv_mmidx_free(gv_mmidx **ix);
+
+GV_API int64_t gv_mmidx_num_seqs(const gv_mmidx *ix);    /* sequences (S) */
+GV_API int64_t gv_mmidx_num_docs(const gv_mmidx *ix);    /* documents (D - 1) */
+GV_API int64_t gv_mmidx_num_tokens(const gv_mmidx *ix);
+GV_API int gv_mmidx_dtype(const gv_mmidx *ix);
+GV_API int32_t gv_mmidx_seq_len(const gv_mmidx *ix, int64_t seq);
+/* Sequences [*first, *end) make up document doc. */
+GV_API void gv_mmidx_doc_seqs(const gv_mmidx *ix, int64_t doc, int64_t *first, int64_t *end);
+/* Copies tokens [off, off+n) of sequence seq into out, converted to int32; the range
+ * must lie inside the sequence. */
+GV_API void gv_mmidx_read(const gv_mmidx *ix, int64_t seq, int64_t off, int64_t n, int32_t *out);
+
+/* ---- indexed dataset (writer) ---- */
+
+typedef struct gv_mmidx_writer gv_mmidx_writer;
+
+/* Writes PREFIX.bin.tmp/PREFIX.idx.tmp; close renames them into place (idx last), so a
+ * reader never sees a half-written dataset. dtype: an integer dtype code. */
+GV_API gv_data_status gv_mmidx_writer_open(const char *prefix, int dtype, gv_mmidx_writer **out,
+                                           struct gv_data_err *err);
+/* Appends one sequence; tokens must fit the dtype. */
+GV_API gv_data_status gv_mmidx_writer_add(gv_mmidx_writer *w, const int32_t *tokens, int64_t n,
+                                          struct gv_data_err *err);
+/* Ends the current document (after one or more sequences). */
+GV_API void gv_mmidx_writer_end_doc(gv_mmidx_writer *w);
+GV_API int64_t gv_mmidx_writer_tokens(const gv_mmidx_writer *w);
+GV_API int64_t gv_mmidx_writer_docs(const gv_mmidx_writer *w);
+/* Writes the .idx, renames both files into place and frees w (also on error). */
+GV_API gv_data_status gv_mmidx_writer_close(gv_mmidx_writer **w, struct gv_data_err *err);
+/* Removes the temporary files and frees w. */
+GV_API void gv_mmidx_writer_abort(gv_mmidx_writer **w);
+
+/* ---- byte-level BPE (GPT-2 / Hugging Face ByteLevel + BPE) ---- */
+
+typedef struct gv_bpe gv_bpe;
+
+GV_API gv_data_status gv_bpe_new(gv_bpe **out, struct gv_data_err *err);
+GV_API void gv_bpe_free(gv_bpe **b);
+/* A vocabulary entry: sym in the byte-to-unicode alphabet, UTF-8 ("\xc4\xa0the" = " the"). */
+GV_API gv_data_status gv_bpe_add_token(gv_bpe *b, const char *sym, int32_t id, struct gv_data_err *err);
+/* The next merge rule (rank = call order); all three symbols must be in the vocabulary. */
+GV_API gv_data_status gv_bpe_add_merge(gv_bpe *b, const char *left, const char *right,
+                                       struct gv_data_err *err);
+GV_API int32_t gv_bpe_token_id(const gv_bpe *b, const char *sym);   /* -1 if absent */
+GV_API int32_t gv_bpe_vocab_size(const gv_bpe *b);                  /* max id + 1 */
+/* Encodes text[0..n) into *out (grown as needed, capacity *cap); *nout tokens. */
+GV_API gv_data_status gv_bpe_encode(gv_bpe *b, const char *text, size_t n, int32_t **out,
+                                    size_t *cap, size_t *nout, struct gv_data_err *err);
+
+/* ---- GPT samples (Megatron GPTDataset) ---- */
+
+struct gv_data_opts {
+  int seq;               /* sequence length; every sample has seq+1 tokens */
+  uint32_t seed;         /* numpy RandomState seed (Megatron default 42) */
+  int64_t num_samples;   /* samples wanted; 0 = one epoch's worth */
+  const char *split;     /* Megatron's split weights, e.g. "949,50,1"; NULL = "1" (all) */
+  int split_index;       /* 0 train, 1 valid, 2 test */
+};
+
+/* {seq, seed, 0, NULL, 0}: one epoch over the whole dataset. */
+GV_API struct gv_data_opts gv_data_opts_default(int seq, uint32_t seed);
+
+/* Megatron's split of S sequences: split_index covers [*lo, *hi). GV_DATA_ERR_ARG if the
+ * string is not 1 to 3 non-negative weights with a positive sum. */
+GV_API gv_data_status gv_data_split_range(const char *split, int split_index, int64_t nseq,
+                                          int64_t *lo, int64_t *hi, struct gv_data_err *err);
+
+typedef struct gv_data gv_data;
+
+GV_API gv_data_status gv_data_open(const char *prefix, const struct gv_data_opts *opts,
+                                   gv_data **out, struct gv_data_err *err);
+GV_API void gv_data_free(gv_data **ds);
+
+/* Samples the indices hold (>= opts.num_samples); get_sample wraps idx modulo this. */
+GV_API int64_t gv_data_num_samples(const gv_data *ds);
+GV_API int gv_data_seq(const gv_data *ds);
+GV_API int gv_data_epochs(const gv_data *ds);
+GV_API const gv_mmidx *gv_data_index(const gv_data *ds);
+
+/* tokens[0..seq]: inputs are tokens[0..seq-1], labels tokens[1..seq]. */
+GV_API void gv_data_get_sample(const gv_data *ds, int64_t idx, int32_t *tokens);
+
+/* Global sample index of row i of data-parallel rank dp_rank at step:
+ * step * global_batch + dp_rank * (global_batch / dp_size) + i. */
+static inline int64_t gv_data_batch_index(int64_t step, int global_batch, int dp_rank, int dp_size,
+                                          int i)
+{
+  return step * global_batch + (int64_t)dp_rank * (global_batch / dp_size) + i;
+}
+
+/* Fills tokens[global_batch/dp_size][seq+1] with rank dp_rank's slice of the global batch
+ * of step. global_batch must be a multiple of dp_size. */
+GV_API gv_data_status gv_data_get_batch(const gv_data *ds, int64_t step, int global_batch,
+                                        int dp_rank, int dp_size, int32_t *tokens,
+                                        struct gv_data_err *err);
+
+/* Megatron-compatible RNG, exposed for tests: numpy RandomState(seed).shuffle of an
+ * int64 array (MT19937, Fisher-Yates from the end, masked rejection). */
+struct gv_data_mt { uint32_t key[624]; int pos; };
+GV_API void gv_data_mt_seed(struct gv_data_mt *mt, uint32_t seed);
+GV_API uint32_t gv_data_mt_next(struct gv_data_mt *mt);
+GV_API void gv_data_mt_shuffle(struct gv_data_mt *mt, int64_t *x, int64_t n);
+
+#endif
