@@ -1,7 +1,7 @@
 /* attention.c - scaled dot-product attention, causal or bidirectional, MHA or GQA (query head
  * h reads kv head h / (H/KV)). Flash-style: forward keeps only the per-row logsumexp;
  * backward recomputes P one query block at a time. Each block's products are sgemm calls on
- * strided tiles (OpenBLAS single-threaded inside the OpenMP loop), and the only scratch is a
+ * strided tiles (OpenBLAS is single-threaded, see gv_cpu_sgemm), and the only scratch is a
  * per-thread BR x S tile pair taken from the backend workspace (no T x T buffer survives).
  *   q, o: (B,T,H,D); k, v: (B,S,KV,D); lse: (B,H,T); row strides H*D and KV*D.
  *   causal: query i sees keys j <= i + (S - T). */
@@ -70,7 +70,7 @@ static void block_probs(float *p, const struct attn_dims *d, const float *qb, co
       for (int64_t j = 0; j < lim; j++) shift = row[j] > shift ? row[j] : shift;
     }
     for (int64_t j = 0; j < lim; j++) {
-      row[j] = expf(row[j] - shift);
+      row[j] = cpu_expf(row[j] - shift);
       sum += row[j];
     }
     for (int64_t j = lim; j < kend; j++) row[j] = 0.0f;
@@ -98,8 +98,7 @@ void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_
   struct attn_dims d = dims_of(q, k, causal);
   const float *pq = cpu_f32(q), *pk = cpu_f32(k), *pv = cpu_f32(v);
   float *po = cpu_f32(o), *plse = cpu_f32(lse), *ws = be->workspace;
-  int nt = fit_threads(be, d.S), blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  int nt = fit_threads(be, d.S);
 #pragma omp parallel num_threads(nt)
   {
     float *p = ws + tile_floats(d.S) * (size_t)cpu_thread_id();
@@ -119,7 +118,6 @@ void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_
         }
       }
   }
-  openblas_set_num_threads(blas_threads);
 }
 
 /* ---- backward ---- */
@@ -178,8 +176,7 @@ void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv
   float *pdq = cpu_f32(dq), *pdk = cpu_f32(dk), *pdv = cpu_f32(dv), *ws = be->workspace;
   int acc = flags & GV_ACC_DX;
   GV_CHECK(pdq && pdk && pdv, "attention_bwd needs dq, dk and dv");
-  int nt = fit_threads(be, d.S), blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  int nt = fit_threads(be, d.S);
 #pragma omp parallel num_threads(nt)
   {
     float *p = ws + tile_floats(d.S) * (size_t)cpu_thread_id(), *dp = p + BR * d.S;
@@ -197,5 +194,4 @@ void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv
                    pdk + koff, pdv + koff, acc);
       }
   }
-  openblas_set_num_threads(blas_threads);
 }

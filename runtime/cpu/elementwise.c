@@ -14,20 +14,20 @@ static const float SQRT_2_OVER_PI = 0.7978845608028654f, GELU_C = 0.044715f;
 
 static float gelu(float x, int tanh_form)
 {
-  if (tanh_form) return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
+  if (tanh_form) return 0.5f * x * (1.0f + cpu_tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
   return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
 }
 
 static float gelu_grad(float x, int tanh_form)
 {
   if (tanh_form) {
-    float t = tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
+    float t = cpu_tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
   }
   return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * expf(-0.5f * x * x) * 0.3989422804014327f;
 }
 
-static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+static float sigmoid(float x) { return 1.0f / (1.0f + cpu_expf(-x)); }
 static float silu(float x) { return x * sigmoid(x); }
 static float silu_grad(float x)
 {
@@ -41,8 +41,13 @@ void gv_cpu_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv
   float *py = cpu_f32(y);
   const float *px = cpu_f32(x);
   int64_t n = gv_tensor_numel(x);
+  if (tanh_form) {                                /* two loops: the tanh one vectorises */
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) py[i] = gelu(px[i], tanh_form);
+    for (int64_t i = 0; i < n; i++) py[i] = gelu(px[i], 1);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) py[i] = gelu(px[i], 0);
+  }
 }
 
 void gv_cpu_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
@@ -51,8 +56,14 @@ void gv_cpu_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct g
   float *pdx = cpu_f32(dx);
   const float *pdy = cpu_f32(dy), *px = cpu_f32(x);
   int64_t n = gv_tensor_numel(x);
+  int acc = flags & GV_ACC_DX;
+  if (tanh_form) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * gelu_grad(px[i], tanh_form), flags & GV_ACC_DX);
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * gelu_grad(px[i], 1), acc);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * gelu_grad(px[i], 0), acc);
+  }
 }
 
 void gv_cpu_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)

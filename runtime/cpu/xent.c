@@ -12,7 +12,7 @@ static float row_lse(const float *l, int64_t V)
 {
   float mx = -INFINITY, s = 0.0f;
   for (int64_t j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-  for (int64_t j = 0; j < V; j++) s += expf(l[j] - mx);
+  for (int64_t j = 0; j < V; j++) s += cpu_expf(l[j] - mx);
   return mx + logf(s);
 }
 
@@ -46,7 +46,7 @@ void gv_cpu_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < M; i++) {
     float s = pt[i] >= 0 ? scale : 0.0f, m = plse[i];
-    for (int64_t j = 0; j < V; j++) pd[i * V + j] = s * expf(pl[i * V + j] - m);
+    for (int64_t j = 0; j < V; j++) pd[i * V + j] = s * cpu_expf(pl[i * V + j] - m);
     if (pt[i] >= 0) pd[i * V + pt[i]] -= s;
   }
 }
