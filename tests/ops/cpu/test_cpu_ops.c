@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "cpu/cpu.h"
 #include "opcheck.h"
 
 #define F32 GV_DTYPE_F32
@@ -355,6 +356,24 @@ static void test_copy_reduce(struct gv_backend *be)
   CHECK(back[1] == 0.0f && f[4] == 0.5f);
 }
 
+/* cpu_expf within 3e-7 relative (2 ulp) of exp over the unclamped range; cpu_tanhf within
+ * 2e-7 absolute (it computes 1 - 2/(e^2x + 1), so near 0 its error is absolute). */
+static void test_fast_math(void)
+{
+  double worst_e = 0.0, worst_t = 0.0;
+  for (double x = -87.0; x <= 88.0; x += 0.001) {
+    double e = fabs(cpu_expf((float)x) / exp((float)x) - 1.0);
+    worst_e = e > worst_e ? e : worst_e;
+  }
+  for (double x = -12.0; x <= 12.0; x += 0.0003) {
+    double t = fabs(cpu_tanhf((float)x) - tanh((float)x));
+    worst_t = t > worst_t ? t : worst_t;
+  }
+  CHECK(worst_e <= 3e-7);
+  CHECK(worst_t <= 2e-7);
+  CHECK(cpu_expf(-INFINITY) < 1e-37f && cpu_tanhf(100.0f) == 1.0f && cpu_tanhf(-100.0f) == -1.0f);
+}
+
 int main(void)
 {
   struct gv_backend be;
@@ -374,6 +393,7 @@ int main(void)
   test_xent(&be, &seed);
   test_dropout(&be, &seed);
   test_copy_reduce(&be);
+  test_fast_math();
   oc_backend_free(&be);
   CHECK_EQ_INT(0, be.allocated_bytes);
   return tu_report("test_cpu_ops");
