@@ -99,6 +99,7 @@ void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_
   const float *pq = cpu_f32(q), *pk = cpu_f32(k), *pv = cpu_f32(v);
   float *po = cpu_f32(o), *plse = cpu_f32(lse), *ws = be->workspace;
   int nt = fit_threads(be, d.S);
+  (void)nt;                                       /* unused without OpenMP */
 #pragma omp parallel num_threads(nt)
   {
     float *p = ws + tile_floats(d.S) * (size_t)cpu_thread_id();
@@ -177,6 +178,7 @@ void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv
   int acc = flags & GV_ACC_DX;
   GV_CHECK(pdq && pdk && pdv, "attention_bwd needs dq, dk and dv");
   int nt = fit_threads(be, d.S);
+  (void)nt;                                       /* unused without OpenMP */
 #pragma omp parallel num_threads(nt)
   {
     float *p = ws + tile_floats(d.S) * (size_t)cpu_thread_id(), *dp = p + BR * d.S;
