@@ -53,6 +53,7 @@ static int64_t key_limit(const struct attn_dims *d, int64_t i)
 
 /* P (br x kend, ld kend) = softmax-ready exp(scale q k^T - shift) for rows i0.., masked to 0.
  * Forward (lse == NULL): shift = row max, writes lse_out; backward: shift = saved lse. */
+CPU_CLONES
 static void block_probs(float *p, const struct attn_dims *d, const float *qb, const float *kb,
                         int64_t i0, int64_t br, int64_t kend, const float *lse, float *lse_out)
 {
@@ -130,6 +131,7 @@ static void zero_kv_rows(float *base, const struct attn_dims *d)
 }
 
 /* dS = P * (dP - rowsum(dO * O)) in place of dP. */
+CPU_CLONES
 static void block_dscores(float *dp, const float *p, const float *dob, const float *ob,
                           const struct attn_dims *d, int64_t i0, int64_t br, int64_t kend)
 {

@@ -26,6 +26,15 @@ static inline int64_t cpu_rows(const struct gv_tensor *t)
   return cpu_cols(t) ? gv_tensor_numel(t) / cpu_cols(t) : 0;
 }
 
+/* Hot loops are compiled for baseline x86-64, x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512)
+ * and the best is picked at load time (function multiversioning, an ifunc), so the build
+ * stays portable (no -march) yet uses the host's vector width. GV_NO_CLONES turns it off. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(GV_NO_CLONES)
+#define CPU_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define CPU_CLONES
+#endif
+
 /* OpenMP thread count and id (1 and 0 when built without OpenMP). */
 #ifdef _OPENMP
 #include <omp.h>

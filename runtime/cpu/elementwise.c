@@ -35,6 +35,7 @@ static float silu_grad(float x)
   return s * (1.0f + x * (1.0f - s));
 }
 
+CPU_CLONES
 void gv_cpu_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                      int tanh_form)
 {
@@ -50,6 +51,7 @@ void gv_cpu_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv
   }
 }
 
+CPU_CLONES
 void gv_cpu_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                      const struct gv_tensor *x, int tanh_form, int flags)
 {
@@ -66,6 +68,7 @@ void gv_cpu_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct g
   }
 }
 
+CPU_CLONES
 void gv_cpu_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
 {
   float *py = cpu_f32(y);
@@ -75,6 +78,7 @@ void gv_cpu_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv
   for (int64_t i = 0; i < n; i++) py[i] = silu(px[i]);
 }
 
+CPU_CLONES
 void gv_cpu_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                      const struct gv_tensor *x, int flags)
 {
@@ -86,6 +90,7 @@ void gv_cpu_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct g
 }
 
 /* y = silu(gate) * up */
+CPU_CLONES
 void gv_cpu_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
                        const struct gv_tensor *up)
 {
@@ -96,6 +101,7 @@ void gv_cpu_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct 
   for (int64_t i = 0; i < n; i++) py[i] = silu(pg[i]) * pu[i];
 }
 
+CPU_CLONES
 void gv_cpu_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_tensor *dup,
                        const struct gv_tensor *dy, const struct gv_tensor *gate,
                        const struct gv_tensor *up, int flags)
@@ -114,6 +120,7 @@ void gv_cpu_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv
 
 /* ---- mul, add ---- */
 
+CPU_CLONES
 void gv_cpu_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                     const struct gv_tensor *b)
 {
@@ -124,6 +131,7 @@ void gv_cpu_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_
   for (int64_t i = 0; i < n; i++) py[i] = pa[i] * pb[i];
 }
 
+CPU_CLONES
 void gv_cpu_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *db,
                     const struct gv_tensor *dy, const struct gv_tensor *a,
                     const struct gv_tensor *b, int flags)
@@ -140,6 +148,7 @@ void gv_cpu_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tenso
   }
 }
 
+CPU_CLONES
 void gv_cpu_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                     const struct gv_tensor *b)
 {
@@ -193,6 +202,7 @@ void gv_cpu_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struc
 
 /* ---- reductions and copies ---- */
 
+CPU_CLONES
 double gv_cpu_sumsq(struct gv_backend *be, const struct gv_tensor *x)
 {
   const float *px = cpu_f32(x);
@@ -230,6 +240,7 @@ void gv_cpu_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_t
   }
 }
 
+CPU_CLONES
 void gv_cpu_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x)
 {
   float *py = cpu_f32(y);
@@ -239,6 +250,7 @@ void gv_cpu_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const 
   for (int64_t i = 0; i < n; i++) py[i] += alpha * px[i];
 }
 
+CPU_CLONES
 void gv_cpu_scale(struct gv_backend *be, struct gv_tensor *x, float alpha)
 {
   float *px = cpu_f32(x);

@@ -5,6 +5,7 @@
 
 #include "cpu/cpu.h"
 
+CPU_CLONES
 void gv_cpu_colsum(float *out, const float *m, int64_t rows, int64_t cols, int acc)
 {
   enum { CHUNK = 64 };

@@ -26,6 +26,7 @@ static void norm_row(float *y, float *mean_out, float *rstd_out, const float *x,
   *rstd_out = rs;
 }
 
+CPU_CLONES
 static void norm_fwd(struct gv_tensor *y, struct gv_tensor *mean, struct gv_tensor *rstd,
                      const struct gv_tensor *x, const struct gv_tensor *w,
                      const struct gv_tensor *b, float eps)
@@ -69,6 +70,7 @@ static void norm_dx_row(float *dx, const float *dy, const float *x, const float 
     cpu_store(&dx[c], rs * (dy[c] * w[c] - mg - (x[c] - mu) * rs * mgx), acc);
 }
 
+CPU_CLONES
 static void norm_bwd(struct gv_tensor *dx, struct gv_tensor *dw, struct gv_tensor *db,
                      const struct gv_tensor *dy, const struct gv_tensor *x,
                      const struct gv_tensor *w, const struct gv_tensor *mean,

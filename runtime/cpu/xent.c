@@ -16,6 +16,7 @@ static float row_lse(const float *l, int64_t V)
   return mx + logf(s);
 }
 
+CPU_CLONES
 void gv_cpu_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
                      const struct gv_tensor *logits, const struct gv_tensor *targets, float scale)
 {
@@ -35,6 +36,7 @@ void gv_cpu_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_te
   cpu_f32(loss)[0] = (float)(sum * scale);
 }
 
+CPU_CLONES
 void gv_cpu_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
                      const struct gv_tensor *logits, const struct gv_tensor *lse,
                      const struct gv_tensor *targets, float scale)
