@@ -43,8 +43,10 @@ int ref_fixture_load(struct ref_fixture *fx, const char *path)
     fprintf(stderr, "%s: cannot open\n", path);
     return -1;
   }
+  memset(h, 0, sizeof h);
   if (read_ints(f, h, 64) || h[0] != REF_MAGIC || h[1] != REF_VERSION || h[13] <= 0) {
-    fprintf(stderr, "%s: bad header (magic %#x, version %d)\n", path, (unsigned)h[0], h[1]);
+    fprintf(stderr, "%s: truncated header or not a gen_fixtures.py file (magic %#x, version %d)\n", path,
+            (unsigned)h[0], h[1]);
     goto fail;
   }
   fx->model = h[2], fx->V = h[3], fx->C = h[4], fx->L = h[5], fx->H = h[6], fx->KV = h[7];
