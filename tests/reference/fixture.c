@@ -28,8 +28,13 @@ static int read_record(FILE *f, struct ref_record *r)
   if (r->dtype < 0 || r->dtype > 2 || r->ndim < 0 || r->ndim > 8 || read_ints(f, r->dims, (size_t)r->ndim))
     return -1;
   r->numel = 1;
-  for (int i = 0; i < r->ndim; i++)
+  for (int i = 0; i < r->ndim; i++) {
+    if (r->dims[i] < 0 || r->dims[i] > (1 << 28))
+      return -1;
     r->numel *= (size_t)r->dims[i];
+    if (r->numel > ((size_t)1 << 28))                  /* fixtures are small: refuse nonsense sizes */
+      return -1;
+  }
   r->data = malloc(r->numel * esize[r->dtype] + 1);
   return r->data && fread(r->data, esize[r->dtype], r->numel, f) == r->numel ? 0 : -1;
 }
