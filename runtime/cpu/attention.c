@@ -68,8 +68,10 @@ static void block_probs(float *p, const struct attn_dims *d, const float *qb, co
       shift = lse[i0 + r];
     } else {
       shift = -INFINITY;
+#pragma omp simd reduction(max : shift)
       for (int64_t j = 0; j < lim; j++) shift = row[j] > shift ? row[j] : shift;
     }
+#pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < lim; j++) {
       row[j] = cpu_expf(row[j] - shift);
       sum += row[j];
@@ -139,6 +141,7 @@ static void block_dscores(float *dp, const float *p, const float *dob, const flo
   for (int64_t r = 0; r < br; r++) {
     const float *dor = dob + (i0 + r) * ld, *orow = ob + (i0 + r) * ld;
     float di = 0.0f;
+#pragma omp simd reduction(+ : di)
     for (int64_t c = 0; c < d->D; c++) di += dor[c] * orow[c];
     for (int64_t j = 0; j < kend; j++) dp[r * kend + j] = p[r * kend + j] * (dp[r * kend + j] - di);
   }

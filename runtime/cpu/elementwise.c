@@ -110,11 +110,16 @@ void gv_cpu_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv
   const float *pdy = cpu_f32(dy), *pg = cpu_f32(gate), *pu = cpu_f32(up);
   int64_t n = gv_tensor_numel(dy);
   int acc = flags & GV_ACC_DX;
+  /* One loop per output, so each vectorises; dup first, so dgate may alias dy, gate or up. */
+  GV_CHECK(!(pdg && pdu && (pdu == pdy || pdu == pg || pdu == pu)),
+           "swiglu_bwd: dup may not alias dy, gate or up when dgate is wanted");
+  if (pdu) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float g = pg[i], u = pu[i], d = pdy[i];
-    if (pdg) cpu_store(&pdg[i], d * u * silu_grad(g), acc);
-    if (pdu) cpu_store(&pdu[i], d * silu(g), acc);
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdu[i], pdy[i] * silu(pg[i]), acc);
+  }
+  if (pdg) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdg[i], pdy[i] * pu[i] * silu_grad(pg[i]), acc);
   }
 }
 
@@ -140,11 +145,14 @@ void gv_cpu_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tenso
   const float *pdy = cpu_f32(dy), *pa = cpu_f32(a), *pb = cpu_f32(b);
   int64_t n = gv_tensor_numel(dy);
   int acc = flags & GV_ACC_DX;
+  GV_CHECK(!(pda && pdb && (pda == pa || pda == pdy)), "mul_bwd: da may not alias a or dy when db is wanted");
+  if (pda) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float d = pdy[i], av = pa[i], bv = pb[i];    /* read first: da may alias a */
-    if (pda) cpu_store(&pda[i], d * bv, acc);
-    if (pdb) cpu_store(&pdb[i], d * av, acc);
+    for (int64_t i = 0; i < n; i++) cpu_store(&pda[i], pdy[i] * pb[i], acc);
+  }
+  if (pdb) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdb[i], pdy[i] * pa[i], acc);
   }
 }
 

@@ -16,9 +16,11 @@ static void norm_row(float *y, float *mean_out, float *rstd_out, const float *x,
 {
   float mu = 0.0f, var = 0.0f;
   if (mean_out) {
+#pragma omp simd reduction(+ : mu)
     for (int64_t c = 0; c < C; c++) mu += x[c];
     mu /= (float)C;
   }
+#pragma omp simd reduction(+ : var)
   for (int64_t c = 0; c < C; c++) var += (x[c] - mu) * (x[c] - mu);
   float rs = 1.0f / sqrtf(var / (float)C + eps);
   for (int64_t c = 0; c < C; c++) y[c] = (x[c] - mu) * rs * w[c] + (b ? b[c] : 0.0f);
@@ -60,6 +62,7 @@ static void norm_dx_row(float *dx, const float *dy, const float *x, const float 
                         float rs, int centred, int64_t C, int acc)
 {
   float sg = 0.0f, sgx = 0.0f;
+#pragma omp simd reduction(+ : sg, sgx)
   for (int64_t c = 0; c < C; c++) {
     float g = dy[c] * w[c];
     sg += g;

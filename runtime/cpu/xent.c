@@ -11,7 +11,9 @@
 static float row_lse(const float *l, int64_t V)
 {
   float mx = -INFINITY, s = 0.0f;
+#pragma omp simd reduction(max : mx)
   for (int64_t j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+#pragma omp simd reduction(+ : s)
   for (int64_t j = 0; j < V; j++) s += cpu_expf(l[j] - mx);
   return mx + logf(s);
 }

@@ -132,6 +132,53 @@ static void residual_bwd(struct bench *s)
   gv_axpy(&s->be, &y, 1.0f, &x);
 }
 
+/* ---- LLaMA-block kernels on the same shapes (reported apart, not in the total) ---- */
+
+static void rms(struct bench *s, int bwd)
+{
+  struct gv_tensor x = t2(s->x, s->M, s->C), y = t2(s->y, s->M, s->C), dx = t2(s->dx, s->M, s->C),
+                   dy = t2(s->dy, s->M, s->C), g = gv_tensor_4d(s->g, GV_DTYPE_F32, s->C, 0, 0, 0),
+                   r = gv_tensor_4d(s->rstd, GV_DTYPE_F32, s->M, 0, 0, 0);
+  if (bwd) gv_rmsnorm_bwd(&s->be, &dx, &g, &dy, &x, &g, &r, GV_ACC_DX | GV_ACC_DW);
+  else gv_rmsnorm_fwd(&s->be, &y, &r, &x, &g, 1e-5f);
+}
+static void rms_fwd(struct bench *s) { rms(s, 0); }
+static void rms_bwd(struct bench *s) { rms(s, 1); }
+
+static void rope(struct bench *s, int bwd)
+{
+  int64_t D = s->C / s->H;
+  struct gv_tensor q = t4(s->q, s->B, s->T, s->H, D), dq = t4(s->dq, s->B, s->T, s->H, D);
+  if (bwd) gv_rope_bwd(&s->be, &dq, &dq, 10000.0f, 0, 0);
+  else gv_rope_fwd(&s->be, &q, &q, 10000.0f, 0);
+}
+static void rope_fwd(struct bench *s) { rope(s, 0); }
+static void rope_bwd(struct bench *s) { rope(s, 1); }
+
+static void swiglu(struct bench *s, int bwd)
+{
+  struct gv_tensor a = t2(s->h, s->M, s->F), b = t2(s->x, s->M, s->F), y = t2(s->dh, s->M, s->F),
+                   db = t2(s->dx, s->M, s->F);
+  if (bwd) gv_swiglu_bwd(&s->be, &y, &db, &y, &a, &b, 0);
+  else gv_swiglu_fwd(&s->be, &y, &a, &b);
+}
+static void swiglu_fwd(struct bench *s) { swiglu(s, 0); }
+static void swiglu_bwd(struct bench *s) { swiglu(s, 1); }
+
+static void gqa(struct bench *s, int bwd)
+{
+  int64_t D = s->C / s->H, KV = s->H / 2;
+  struct gv_tensor q = t4(s->q, s->B, s->T, s->H, D), k = t4(s->k, s->B, s->T, KV, D),
+                   v = t4(s->v, s->B, s->T, KV, D), o = t4(s->o, s->B, s->T, s->H, D),
+                   lse = gv_tensor_4d(s->lse, GV_DTYPE_F32, s->B, s->H, s->T, 0),
+                   dq = t4(s->dq, s->B, s->T, s->H, D), dk = t4(s->dk, s->B, s->T, KV, D),
+                   dv = t4(s->dv, s->B, s->T, KV, D), dout = t4(s->dy, s->B, s->T, s->H, D);
+  if (bwd) gv_attention_bwd(&s->be, &dq, &dk, &dv, &dout, &q, &k, &v, &o, &lse, 1, 0);
+  else gv_attention_fwd(&s->be, &o, &lse, &q, &k, &v, 1);
+}
+static void gqa_fwd(struct bench *s) { gqa(s, 0); }
+static void gqa_bwd(struct bench *s) { gqa(s, 1); }
+
 /* ---- timing ---- */
 
 /* The peak again at the end, with the machine's default OpenBLAS threading restored: the
@@ -212,5 +259,18 @@ int main(int argc, char **argv)
   printf("total: %.1f ms per fwd+bwd step of the block stack, %.2f GFLOP, %.1f GFLOP/s = %.1f%% of sgemm peak\n",
          s.total_ms, s.total_gflop, s.total_gflop / s.total_ms * 1e3,
          100.0 * s.total_gflop / s.total_ms * 1e3 / (again > s.peak ? again : s.peak));
+  if (s.H % 2 == 0) {
+    printf("LLaMA-block kernels, same shapes (not in the total):\n");
+    s.total_ms = s.total_gflop = 0;
+    row(&s, "rmsnorm fwd", rms_fwd, 2, 0);
+    row(&s, "rmsnorm bwd", rms_bwd, 2, 0);
+    row(&s, "rope fwd (q)", rope_fwd, 2, 0);
+    row(&s, "rope bwd (q)", rope_bwd, 2, 0);
+    row(&s, "swiglu fwd", swiglu_fwd, 1, 0);
+    row(&s, "swiglu bwd", swiglu_bwd, 1, 0);
+    gqa_fwd(&s);
+    row(&s, "attention GQA H/2 fwd", gqa_fwd, 1, att);
+    row(&s, "attention GQA H/2 bwd", gqa_bwd, 1, 2.5 * att);
+  }
   return 0;
 }
