@@ -71,10 +71,8 @@ static struct gv_tensor t4(float *p, int64_t a, int64_t b, int64_t c, int64_t d)
 static void lin(struct bench *s, int64_t in, int64_t out, int bwd)
 {
   struct gv_tensor x = t2(s->x, s->M, in), y = t2(s->h, s->M, out), w = t2(s->w, out, in),
-                   b = t2(s->bias, out, 1), dx = t2(s->dx, s->M, in), dw = t2(s->dw, out, in),
-                   db = t2(s->dbias, out, 1);
-  b = gv_tensor_4d(s->bias, GV_DTYPE_F32, out, 0, 0, 0);
-  db = gv_tensor_4d(s->dbias, GV_DTYPE_F32, out, 0, 0, 0);
+                   b = gv_tensor_4d(s->bias, GV_DTYPE_F32, out, 0, 0, 0), dx = t2(s->dx, s->M, in),
+                   dw = t2(s->dw, out, in), db = gv_tensor_4d(s->dbias, GV_DTYPE_F32, out, 0, 0, 0);
   if (bwd) gv_linear_bwd(&s->be, &dx, &dw, &db, &y, &x, &w, GV_ACC_DW);
   else gv_linear_fwd(&s->be, &y, &x, &w, &b);
 }
