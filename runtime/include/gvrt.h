@@ -139,7 +139,10 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *   dropout    y = x * keep / (1-p), keep = philox(seed, offset + i) >= p; p = 0 copies
  *   xent       logits [M,V], targets i32 [M] (negative = ignored), lse f32 [M],
  *              loss f32 [1] = scale * sum_i (lse_i - logits[i, t_i]);
- *              dlogits = scale * (softmax - onehot), may alias logits. */
+ *              dlogits = scale * (softmax - onehot), may alias logits.
+ * NULL is allowed only for: linear b, dx, dw, db; embedding ids (positions); layernorm b and
+ * backward dx, dw, db; rmsnorm backward dx, dw; one of swiglu's or mul's two gradients.
+ * Any other NULL is fatal. */
 struct gv_backend_ops {
   const char *name;
   void (*init)(struct gv_backend *be);       /* sets be->impl */
