@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "gvrt.h"
 
@@ -39,9 +40,10 @@ static GV_NORETURN void end_job(void)
 
 void gv_fatal(const char *file, int line, const char *call, const char *lib, const char *msg)
 {
-  int rank = gv_log_rank();
-  fprintf(stderr, "[rank %d] gvrt: %s error: %s\n  at %s:%d in %s\n", rank, lib, msg, file, line,
-          call);
+  char host[64] = "?";
+  gethostname(host, sizeof host - 1);
+  fprintf(stderr, "[rank %d/%d %s] gvrt: %s error: %s\n  at %s:%d in %s\n", gv_log_rank(),
+          gv_log_world(), host, lib, msg, file, line, call);
   fflush(stderr);
   end_job();
 }

@@ -46,6 +46,12 @@ int gv_log_rank(void)
   return log_rank;
 }
 
+int gv_log_world(void)
+{
+  log_init();
+  return log_world;
+}
+
 static void vlog(enum gv_log_level level, const char *fmt, va_list ap)
 {
   static const char *const tags[] = {"error: ", "warning: ", "", "debug: "};

@@ -61,12 +61,19 @@ static void need_ids(const char *op, const struct gv_tensor *ids, int64_t n)
   need_vec(op, "ids", ids, n);
 }
 
+/* Operands that may not be NULL (optional ones are documented in gvrt.h). */
+static void need_given(const char *op, int ok)
+{
+  GV_CHECK(ok, "%s: a required tensor is NULL", op);
+}
+
 /* ---- linear ---- */
 
 static void check_linear(const char *op, const struct gv_tensor *y, const struct gv_tensor *x,
                          const struct gv_tensor *w, const struct gv_tensor *b)
 {
   char sx[SHAPE_MAX], sw[SHAPE_MAX], sy[SHAPE_MAX];
+  need_given(op, y && x && w);
   GV_CHECK(w->ndim == 2 && last_dim(x) == w->shape[1] && last_dim(y) == w->shape[0] &&
                rows_of(x) == rows_of(y),
            "%s: x %s, w %s, y %s do not fit y = x w^T", op, gv_tensor_str(x, sx, SHAPE_MAX),
@@ -100,6 +107,7 @@ static void check_embedding(const char *op, const struct gv_tensor *y, const str
                             const struct gv_tensor *table)
 {
   char s[SHAPE_MAX];
+  need_given(op, y && table);
   GV_CHECK(table->ndim == 2, "%s: table %s must be [V, C]", op, gv_tensor_str(table, s, SHAPE_MAX));
   need_last(op, "y", y, table->shape[1]);
   GV_CHECK(ids || y->ndim >= 3, "%s: positions need y as [B, T, C], got %s", op,
@@ -127,6 +135,7 @@ static void check_norm(const char *op, const struct gv_tensor *y, const struct g
                        const struct gv_tensor *w, const struct gv_tensor *b,
                        const struct gv_tensor *mean, const struct gv_tensor *rstd)
 {
+  need_given(op, y && x && w && rstd);
   need_same(op, "y", y, "x", x);
   need_vec(op, "weight", w, last_dim(x));
   need_vec(op, "bias", b, last_dim(x));
@@ -139,6 +148,7 @@ void gv_layernorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tens
                       struct gv_tensor *rstd, const struct gv_tensor *x, const struct gv_tensor *w,
                       const struct gv_tensor *b, float eps)
 {
+  need_given("layernorm_fwd", mean != NULL);             /* b may be NULL: no bias */
   check_norm("layernorm_fwd", y, x, w, b, mean, rstd);
   be->ops->layernorm_fwd(be, y, mean, rstd, x, w, b, eps);
 }
@@ -148,6 +158,7 @@ void gv_layernorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_ten
                       const struct gv_tensor *w, const struct gv_tensor *mean,
                       const struct gv_tensor *rstd, int flags)
 {
+  need_given("layernorm_bwd", mean != NULL);
   check_norm("layernorm_bwd", dy, x, w, db, mean, rstd);
   need_same("layernorm_bwd", "dx", dx, "x", x);
   need_same("layernorm_bwd", "dw", dw, "w", w);
@@ -173,9 +184,11 @@ void gv_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tenso
 
 /* ---- elementwise ---- */
 
+/* a is required; b, c, d are compared when given. */
 static void check_ew(const char *op, const struct gv_tensor *a, const struct gv_tensor *b,
                      const struct gv_tensor *c, const struct gv_tensor *d)
 {
+  need_given(op, a != NULL);
   need_same(op, "operand", b, "operand", a);
   need_same(op, "operand", c, "operand", a);
   need_same(op, "operand", d, "operand", a);
@@ -184,6 +197,7 @@ static void check_ew(const char *op, const struct gv_tensor *a, const struct gv_
 
 void gv_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, int tanh_form)
 {
+  need_given("gelu_fwd", y && x);
   check_ew("gelu_fwd", y, x, NULL, NULL);
   be->ops->gelu_fwd(be, y, x, tanh_form);
 }
@@ -191,12 +205,14 @@ void gv_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_ten
 void gv_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                  const struct gv_tensor *x, int tanh_form, int flags)
 {
+  need_given("gelu_bwd", dx && dy && x);
   check_ew("gelu_bwd", dx, dy, x, NULL);
   be->ops->gelu_bwd(be, dx, dy, x, tanh_form, flags);
 }
 
 void gv_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
 {
+  need_given("silu_fwd", y && x);
   check_ew("silu_fwd", y, x, NULL, NULL);
   be->ops->silu_fwd(be, y, x);
 }
@@ -204,6 +220,7 @@ void gv_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_ten
 void gv_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                  const struct gv_tensor *x, int flags)
 {
+  need_given("silu_bwd", dx && dy && x);
   check_ew("silu_bwd", dx, dy, x, NULL);
   be->ops->silu_bwd(be, dx, dy, x, flags);
 }
@@ -211,6 +228,7 @@ void gv_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_te
 void gv_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
                    const struct gv_tensor *up)
 {
+  need_given("swiglu_fwd", y && gate && up);
   check_ew("swiglu_fwd", y, gate, up, NULL);
   be->ops->swiglu_fwd(be, y, gate, up);
 }
@@ -219,6 +237,7 @@ void gv_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_ten
                    const struct gv_tensor *dy, const struct gv_tensor *gate,
                    const struct gv_tensor *up, int flags)
 {
+  need_given("swiglu_bwd", dy && gate && up);
   check_ew("swiglu_bwd", dy, gate, up, dgate);
   check_ew("swiglu_bwd", dy, dup, NULL, NULL);
   be->ops->swiglu_bwd(be, dgate, dup, dy, gate, up, flags);
@@ -227,6 +246,7 @@ void gv_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_ten
 void gv_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                 const struct gv_tensor *b)
 {
+  need_given("mul_fwd", y && a && b);
   check_ew("mul_fwd", y, a, b, NULL);
   be->ops->mul_fwd(be, y, a, b);
 }
@@ -235,6 +255,7 @@ void gv_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *d
                 const struct gv_tensor *dy, const struct gv_tensor *a, const struct gv_tensor *b,
                 int flags)
 {
+  need_given("mul_bwd", dy && a && b);
   check_ew("mul_bwd", dy, a, b, da);
   check_ew("mul_bwd", dy, db, NULL, NULL);
   be->ops->mul_bwd(be, da, db, dy, a, b, flags);
@@ -243,6 +264,7 @@ void gv_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *d
 void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                 const struct gv_tensor *b)
 {
+  need_given("add_fwd", y && a && b);
   check_ew("add_fwd", y, a, b, NULL);
   be->ops->add_fwd(be, y, a, b);
 }
@@ -252,6 +274,7 @@ void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tens
 static void check_rope(const char *op, const struct gv_tensor *y, const struct gv_tensor *x)
 {
   char s[SHAPE_MAX];
+  need_given(op, y && x);
   GV_CHECK(x->ndim == 4 && x->shape[3] % 2 == 0, "%s: x %s must be [B, T, H, D] with D even", op,
            gv_tensor_str(x, s, SHAPE_MAX));
   check_ew(op, y, x, NULL, NULL);
@@ -278,6 +301,7 @@ static void check_attention(const char *op, const struct gv_tensor *o, const str
                             const struct gv_tensor *v, int causal)
 {
   char sq[SHAPE_MAX], sk[SHAPE_MAX];
+  need_given(op, o && lse && q && k && v);
   GV_CHECK(q->ndim == 4 && k->ndim == 4 && k->shape[0] == q->shape[0] &&
                k->shape[3] == q->shape[3] && k->shape[2] > 0 && q->shape[2] % k->shape[2] == 0,
            "%s: q %s and k %s must be [B,T,H,D] and [B,S,KV,D] with H %% KV == 0", op,
@@ -303,6 +327,7 @@ void gv_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_ten
                       const struct gv_tensor *k, const struct gv_tensor *v, const struct gv_tensor *o,
                       const struct gv_tensor *lse, int causal, int flags)
 {
+  need_given("attention_bwd", dq && dk && dv && dout);
   check_attention("attention_bwd", o, lse, q, k, v, causal);
   need_same("attention_bwd", "dout", dout, "q", q);
   need_same("attention_bwd", "dq", dq, "q", q);
@@ -317,6 +342,7 @@ void gv_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_
                     uint64_t seed, uint64_t offset)
 {
   GV_CHECK(p >= 0.0f && p < 1.0f, "dropout_fwd: p = %g not in [0, 1)", (double)p);
+  need_given("dropout_fwd", y && x);
   check_ew("dropout_fwd", y, x, NULL, NULL);
   be->ops->dropout_fwd(be, y, x, p, seed, offset);
 }
@@ -325,6 +351,7 @@ void gv_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv
                     uint64_t seed, uint64_t offset, int flags)
 {
   GV_CHECK(p >= 0.0f && p < 1.0f, "dropout_bwd: p = %g not in [0, 1)", (double)p);
+  need_given("dropout_bwd", dx && dy);
   check_ew("dropout_bwd", dx, dy, NULL, NULL);
   be->ops->dropout_bwd(be, dx, dy, p, seed, offset, flags);
 }
@@ -334,6 +361,7 @@ void gv_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv
 static void check_xent(const char *op, const struct gv_tensor *lse, const struct gv_tensor *logits,
                        const struct gv_tensor *targets)
 {
+  need_given(op, lse && logits && targets);
   need_float(op, "logits", logits);
   need_ids(op, targets, rows_of(logits));
   need_vec(op, "lse", lse, rows_of(logits));
@@ -342,6 +370,7 @@ static void check_xent(const char *op, const struct gv_tensor *lse, const struct
 void gv_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
                  const struct gv_tensor *logits, const struct gv_tensor *targets, float scale)
 {
+  need_given("xent_fwd", loss != NULL);
   check_xent("xent_fwd", lse, logits, targets);
   need_vec("xent_fwd", "loss", loss, 1);
   be->ops->xent_fwd(be, loss, lse, logits, targets, scale);
@@ -350,6 +379,7 @@ void gv_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor
 void gv_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits, const struct gv_tensor *logits,
                  const struct gv_tensor *lse, const struct gv_tensor *targets, float scale)
 {
+  need_given("xent_bwd", dlogits != NULL);
   check_xent("xent_bwd", lse, logits, targets);
   need_same("xent_bwd", "dlogits", dlogits, "logits", logits);
   be->ops->xent_bwd(be, dlogits, logits, lse, targets, scale);

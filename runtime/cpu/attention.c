@@ -1,7 +1,7 @@
 /* attention.c - scaled dot-product attention, causal or bidirectional, MHA or GQA (query head
  * h reads kv head h / (H/KV)). Flash-style: forward keeps only the per-row logsumexp;
  * backward recomputes P one query block at a time. Each block's products are sgemm calls on
- * strided tiles (OpenBLAS single-threaded inside the OpenMP loop), and the only scratch is a
+ * strided tiles (OpenBLAS is single-threaded, see gv_cpu_sgemm), and the only scratch is a
  * per-thread BR x S tile pair taken from the backend workspace (no T x T buffer survives).
  *   q, o: (B,T,H,D); k, v: (B,S,KV,D); lse: (B,H,T); row strides H*D and KV*D.
  *   causal: query i sees keys j <= i + (S - T). */
@@ -53,6 +53,7 @@ static int64_t key_limit(const struct attn_dims *d, int64_t i)
 
 /* P (br x kend, ld kend) = softmax-ready exp(scale q k^T - shift) for rows i0.., masked to 0.
  * Forward (lse == NULL): shift = row max, writes lse_out; backward: shift = saved lse. */
+CPU_CLONES
 static void block_probs(float *p, const struct attn_dims *d, const float *qb, const float *kb,
                         int64_t i0, int64_t br, int64_t kend, const float *lse, float *lse_out)
 {
@@ -67,10 +68,12 @@ static void block_probs(float *p, const struct attn_dims *d, const float *qb, co
       shift = lse[i0 + r];
     } else {
       shift = -INFINITY;
+#pragma omp simd reduction(max : shift)
       for (int64_t j = 0; j < lim; j++) shift = row[j] > shift ? row[j] : shift;
     }
+#pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < lim; j++) {
-      row[j] = expf(row[j] - shift);
+      row[j] = cpu_expf(row[j] - shift);
       sum += row[j];
     }
     for (int64_t j = lim; j < kend; j++) row[j] = 0.0f;
@@ -98,8 +101,8 @@ void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_
   struct attn_dims d = dims_of(q, k, causal);
   const float *pq = cpu_f32(q), *pk = cpu_f32(k), *pv = cpu_f32(v);
   float *po = cpu_f32(o), *plse = cpu_f32(lse), *ws = be->workspace;
-  int nt = fit_threads(be, d.S), blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  int nt = fit_threads(be, d.S);
+  (void)nt;                                       /* unused without OpenMP */
 #pragma omp parallel num_threads(nt)
   {
     float *p = ws + tile_floats(d.S) * (size_t)cpu_thread_id();
@@ -119,7 +122,6 @@ void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_
         }
       }
   }
-  openblas_set_num_threads(blas_threads);
 }
 
 /* ---- backward ---- */
@@ -131,6 +133,7 @@ static void zero_kv_rows(float *base, const struct attn_dims *d)
 }
 
 /* dS = P * (dP - rowsum(dO * O)) in place of dP. */
+CPU_CLONES
 static void block_dscores(float *dp, const float *p, const float *dob, const float *ob,
                           const struct attn_dims *d, int64_t i0, int64_t br, int64_t kend)
 {
@@ -138,6 +141,7 @@ static void block_dscores(float *dp, const float *p, const float *dob, const flo
   for (int64_t r = 0; r < br; r++) {
     const float *dor = dob + (i0 + r) * ld, *orow = ob + (i0 + r) * ld;
     float di = 0.0f;
+#pragma omp simd reduction(+ : di)
     for (int64_t c = 0; c < d->D; c++) di += dor[c] * orow[c];
     for (int64_t j = 0; j < kend; j++) dp[r * kend + j] = p[r * kend + j] * (dp[r * kend + j] - di);
   }
@@ -178,8 +182,8 @@ void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv
   float *pdq = cpu_f32(dq), *pdk = cpu_f32(dk), *pdv = cpu_f32(dv), *ws = be->workspace;
   int acc = flags & GV_ACC_DX;
   GV_CHECK(pdq && pdk && pdv, "attention_bwd needs dq, dk and dv");
-  int nt = fit_threads(be, d.S), blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  int nt = fit_threads(be, d.S);
+  (void)nt;                                       /* unused without OpenMP */
 #pragma omp parallel num_threads(nt)
   {
     float *p = ws + tile_floats(d.S) * (size_t)cpu_thread_id(), *dp = p + BR * d.S;
@@ -197,5 +201,4 @@ void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv
                    pdk + koff, pdv + koff, acc);
       }
   }
-  openblas_set_num_threads(blas_threads);
 }

@@ -1,11 +1,19 @@
 /* backend.c - the CPU backend's table and its memory entry points. Device memory is host
  * memory (64-byte aligned for AVX-512 loads); there is nothing to synchronise. */
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu/cpu.h"
 
-static void cpu_init(struct gv_backend *be) { be->impl = NULL; }
+/* The backend parallelises with OpenMP only; OpenBLAS runs single-threaded inside it. */
+static void cpu_init(struct gv_backend *be)
+{
+  be->impl = NULL;
+  openblas_set_num_threads(1);
+  gv_log(GV_LOG_DEBUG, "cpu backend: %d OpenMP threads, OpenBLAS single-threaded per call",
+         cpu_max_threads());
+}
 static void cpu_shutdown(struct gv_backend *be) { (void)be; }
 
 static void *cpu_alloc(struct gv_backend *be, size_t bytes)

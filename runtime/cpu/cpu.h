@@ -5,6 +5,8 @@
 #ifndef GV_CPU_H
 #define GV_CPU_H
 
+#include <string.h>
+
 #include "gvrt.h"
 
 extern const struct gv_backend_ops gv_cpu_ops;
@@ -24,6 +26,15 @@ static inline int64_t cpu_rows(const struct gv_tensor *t)
   return cpu_cols(t) ? gv_tensor_numel(t) / cpu_cols(t) : 0;
 }
 
+/* Hot loops are compiled for baseline x86-64, x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512)
+ * and the best is picked at load time (function multiversioning, an ifunc), so the build
+ * stays portable (no -march) yet uses the host's vector width. GV_NO_CLONES turns it off. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(GV_NO_CLONES)
+#define CPU_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define CPU_CLONES
+#endif
+
 /* OpenMP thread count and id (1 and 0 when built without OpenMP). */
 #ifdef _OPENMP
 #include <omp.h>
@@ -34,8 +45,43 @@ static inline int cpu_max_threads(void) { return 1; }
 static inline int cpu_thread_id(void) { return 0; }
 #endif
 
+/* exp(x) for float in plain arithmetic so loops over it vectorise (libm's expf does not;
+ * the clamps need -fno-trapping-math to if-convert):
+ * Cephes' range reduction x = n ln2 + r and degree-6 polynomial, within 2 ulp of expf on
+ * [-87, 88]; inputs are clamped to that range (exp(-inf) gives ~1e-38, not 0). */
+static inline float cpu_expf(float x)
+{
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.3f ? 88.3f : x;
+  float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round to nearest */
+  int32_t n = (int32_t)fn;
+  float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = (n + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+
+/* tanh through cpu_expf: 1 - 2 / (exp(2x) + 1), exact at both saturations. */
+static inline float cpu_tanhf(float x) { return 1.0f - 2.0f / (cpu_expf(2.0f * x) + 1.0f); }
+
 /* dst = v or dst += v, the accumulate convention of every backward. */
 static inline void cpu_store(float *dst, float v, int acc) { *dst = acc ? *dst + v : v; }
+
+/* C (M,N) = alpha op(A) op(B) + beta C, row-major, through OpenBLAS sgemm with the M rows
+ * split among the OpenMP threads (each calls single-threaded sgemm on its slice). The CPU
+ * backend keeps OpenBLAS single-threaded (cpu_init) so that only one thread pool exists: an
+ * OpenMP pool spinning beside OpenBLAS's own threads halves GEMM speed on a small machine. */
+void gv_cpu_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                  int64_t ldc);
 
 /* Column sums of a [rows, cols] matrix into out[cols] (= or +=); parallel over columns. */
 void gv_cpu_colsum(float *out, const float *m, int64_t rows, int64_t cols, int acc);

@@ -14,20 +14,20 @@ static const float SQRT_2_OVER_PI = 0.7978845608028654f, GELU_C = 0.044715f;
 
 static float gelu(float x, int tanh_form)
 {
-  if (tanh_form) return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
+  if (tanh_form) return 0.5f * x * (1.0f + cpu_tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
   return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
 }
 
 static float gelu_grad(float x, int tanh_form)
 {
   if (tanh_form) {
-    float t = tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
+    float t = cpu_tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
   }
   return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * expf(-0.5f * x * x) * 0.3989422804014327f;
 }
 
-static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+static float sigmoid(float x) { return 1.0f / (1.0f + cpu_expf(-x)); }
 static float silu(float x) { return x * sigmoid(x); }
 static float silu_grad(float x)
 {
@@ -35,26 +35,40 @@ static float silu_grad(float x)
   return s * (1.0f + x * (1.0f - s));
 }
 
+CPU_CLONES
 void gv_cpu_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                      int tanh_form)
 {
   float *py = cpu_f32(y);
   const float *px = cpu_f32(x);
   int64_t n = gv_tensor_numel(x);
+  if (tanh_form) {                                /* two loops: the tanh one vectorises */
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) py[i] = gelu(px[i], tanh_form);
+    for (int64_t i = 0; i < n; i++) py[i] = gelu(px[i], 1);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) py[i] = gelu(px[i], 0);
+  }
 }
 
+CPU_CLONES
 void gv_cpu_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                      const struct gv_tensor *x, int tanh_form, int flags)
 {
   float *pdx = cpu_f32(dx);
   const float *pdy = cpu_f32(dy), *px = cpu_f32(x);
   int64_t n = gv_tensor_numel(x);
+  int acc = flags & GV_ACC_DX;
+  if (tanh_form) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * gelu_grad(px[i], tanh_form), flags & GV_ACC_DX);
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * gelu_grad(px[i], 1), acc);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * gelu_grad(px[i], 0), acc);
+  }
 }
 
+CPU_CLONES
 void gv_cpu_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
 {
   float *py = cpu_f32(y);
@@ -64,6 +78,7 @@ void gv_cpu_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv
   for (int64_t i = 0; i < n; i++) py[i] = silu(px[i]);
 }
 
+CPU_CLONES
 void gv_cpu_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                      const struct gv_tensor *x, int flags)
 {
@@ -75,6 +90,7 @@ void gv_cpu_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct g
 }
 
 /* y = silu(gate) * up */
+CPU_CLONES
 void gv_cpu_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
                        const struct gv_tensor *up)
 {
@@ -85,6 +101,7 @@ void gv_cpu_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct 
   for (int64_t i = 0; i < n; i++) py[i] = silu(pg[i]) * pu[i];
 }
 
+CPU_CLONES
 void gv_cpu_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_tensor *dup,
                        const struct gv_tensor *dy, const struct gv_tensor *gate,
                        const struct gv_tensor *up, int flags)
@@ -93,16 +110,22 @@ void gv_cpu_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv
   const float *pdy = cpu_f32(dy), *pg = cpu_f32(gate), *pu = cpu_f32(up);
   int64_t n = gv_tensor_numel(dy);
   int acc = flags & GV_ACC_DX;
+  /* One loop per output, so each vectorises; dup first, so dgate may alias dy, gate or up. */
+  GV_CHECK(!(pdg && pdu && (pdu == pdy || pdu == pg || pdu == pu)),
+           "swiglu_bwd: dup may not alias dy, gate or up when dgate is wanted");
+  if (pdu) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float g = pg[i], u = pu[i], d = pdy[i];
-    if (pdg) cpu_store(&pdg[i], d * u * silu_grad(g), acc);
-    if (pdu) cpu_store(&pdu[i], d * silu(g), acc);
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdu[i], pdy[i] * silu(pg[i]), acc);
+  }
+  if (pdg) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdg[i], pdy[i] * pu[i] * silu_grad(pg[i]), acc);
   }
 }
 
 /* ---- mul, add ---- */
 
+CPU_CLONES
 void gv_cpu_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                     const struct gv_tensor *b)
 {
@@ -113,6 +136,7 @@ void gv_cpu_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_
   for (int64_t i = 0; i < n; i++) py[i] = pa[i] * pb[i];
 }
 
+CPU_CLONES
 void gv_cpu_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *db,
                     const struct gv_tensor *dy, const struct gv_tensor *a,
                     const struct gv_tensor *b, int flags)
@@ -121,14 +145,18 @@ void gv_cpu_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tenso
   const float *pdy = cpu_f32(dy), *pa = cpu_f32(a), *pb = cpu_f32(b);
   int64_t n = gv_tensor_numel(dy);
   int acc = flags & GV_ACC_DX;
+  GV_CHECK(!(pda && pdb && (pda == pa || pda == pdy)), "mul_bwd: da may not alias a or dy when db is wanted");
+  if (pda) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float d = pdy[i], av = pa[i], bv = pb[i];    /* read first: da may alias a */
-    if (pda) cpu_store(&pda[i], d * bv, acc);
-    if (pdb) cpu_store(&pdb[i], d * av, acc);
+    for (int64_t i = 0; i < n; i++) cpu_store(&pda[i], pdy[i] * pb[i], acc);
+  }
+  if (pdb) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdb[i], pdy[i] * pa[i], acc);
   }
 }
 
+CPU_CLONES
 void gv_cpu_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                     const struct gv_tensor *b)
 {
@@ -182,6 +210,7 @@ void gv_cpu_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struc
 
 /* ---- reductions and copies ---- */
 
+CPU_CLONES
 double gv_cpu_sumsq(struct gv_backend *be, const struct gv_tensor *x)
 {
   const float *px = cpu_f32(x);
@@ -219,6 +248,7 @@ void gv_cpu_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_t
   }
 }
 
+CPU_CLONES
 void gv_cpu_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x)
 {
   float *py = cpu_f32(y);
@@ -228,6 +258,7 @@ void gv_cpu_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const 
   for (int64_t i = 0; i < n; i++) py[i] += alpha * px[i];
 }
 
+CPU_CLONES
 void gv_cpu_scale(struct gv_backend *be, struct gv_tensor *x, float alpha)
 {
   float *px = cpu_f32(x);

@@ -24,6 +24,7 @@ static void check_ids(const struct gv_tensor *y, const struct gv_tensor *ids, in
   }
 }
 
+CPU_CLONES
 void gv_cpu_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
                           const struct gv_tensor *table, int64_t pos_offset, int accumulate)
 {
@@ -40,6 +41,7 @@ void gv_cpu_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const stru
   }
 }
 
+CPU_CLONES
 void gv_cpu_embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable,
                           const struct gv_tensor *dy, const struct gv_tensor *ids,
                           int64_t pos_offset, int flags)

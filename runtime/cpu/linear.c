@@ -1,10 +1,11 @@
-/* linear.c - y = x w^T + b through OpenBLAS sgemm (nn.Linear layout, w [N,K]); backward
+/* linear.c - y = x w^T + b through OpenBLAS sgemm (sliced over OpenMP threads) (nn.Linear layout, w [N,K]); backward
  * gives dx = dy w, dw = dy^T x, db = colsum(dy), each overwritten or accumulated by flags.
  *   x: (M,K) row-major, w: (N,K), b: (N), y: (M,N) */
 #include <cblas.h>
 
 #include "cpu/cpu.h"
 
+CPU_CLONES
 void gv_cpu_colsum(float *out, const float *m, int64_t rows, int64_t cols, int acc)
 {
   enum { CHUNK = 64 };
@@ -19,6 +20,26 @@ void gv_cpu_colsum(float *out, const float *m, int64_t rows, int64_t cols, int a
   }
 }
 
+/* Rows per slice: at least 32 so tiny problems stay one call. */
+enum { MIN_SLICE = 32 };
+
+void gv_cpu_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                  int64_t ldc)
+{
+  int nt = cpu_max_threads();
+  int64_t slices = M / MIN_SLICE < nt ? M / MIN_SLICE : nt;
+  if (slices < 1) slices = 1;
+#pragma omp parallel for schedule(static) num_threads((int)slices) if (slices > 1)
+  for (int64_t s = 0; s < slices; s++) {
+    int64_t m0 = M * s / slices, m1 = M * (s + 1) / slices;
+    const float *a = trans_a ? A + m0 : A + m0 * lda;        /* op(A) row m is A column m if transposed */
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (int)(m1 - m0), (int)N, (int)K, alpha, a, (int)lda, B, (int)ldb, beta, C + m0 * ldc,
+                (int)ldc);
+  }
+}
+
 void gv_cpu_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                        const struct gv_tensor *w, const struct gv_tensor *b)
 {
@@ -30,8 +51,7 @@ void gv_cpu_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct 
     for (int64_t i = 0; i < M; i++)
       for (int64_t j = 0; j < N; j++) py[i * N + j] = pb[j];
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, px, (int)K,
-              pw, (int)K, pb ? 1.0f : 0.0f, py, (int)N);
+  gv_cpu_sgemm(0, 1, M, N, K, 1.0f, px, K, pw, K, pb ? 1.0f : 0.0f, py, N);
 }
 
 void gv_cpu_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
@@ -41,10 +61,8 @@ void gv_cpu_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_te
   const float *pdy = cpu_f32(dy), *px = cpu_f32(x), *pw = cpu_f32(w);
   int64_t M = cpu_rows(x), K = cpu_cols(x), N = w->shape[0];
   if (dx)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, (int)N, 1.0f, pdy,
-                (int)N, pw, (int)K, (flags & GV_ACC_DX) ? 1.0f : 0.0f, cpu_f32(dx), (int)K);
+    gv_cpu_sgemm(0, 0, M, K, N, 1.0f, pdy, N, pw, K, (flags & GV_ACC_DX) ? 1.0f : 0.0f, cpu_f32(dx), K);
   if (dw)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)K, (int)M, 1.0f, pdy, (int)N,
-                px, (int)K, (flags & GV_ACC_DW) ? 1.0f : 0.0f, cpu_f32(dw), (int)K);
+    gv_cpu_sgemm(1, 0, N, K, M, 1.0f, pdy, N, px, K, (flags & GV_ACC_DW) ? 1.0f : 0.0f, cpu_f32(dw), K);
   if (db) gv_cpu_colsum(cpu_f32(db), pdy, M, N, flags & GV_ACC_DW);
 }

@@ -16,9 +16,11 @@ static void norm_row(float *y, float *mean_out, float *rstd_out, const float *x,
 {
   float mu = 0.0f, var = 0.0f;
   if (mean_out) {
+#pragma omp simd reduction(+ : mu)
     for (int64_t c = 0; c < C; c++) mu += x[c];
     mu /= (float)C;
   }
+#pragma omp simd reduction(+ : var)
   for (int64_t c = 0; c < C; c++) var += (x[c] - mu) * (x[c] - mu);
   float rs = 1.0f / sqrtf(var / (float)C + eps);
   for (int64_t c = 0; c < C; c++) y[c] = (x[c] - mu) * rs * w[c] + (b ? b[c] : 0.0f);
@@ -26,6 +28,7 @@ static void norm_row(float *y, float *mean_out, float *rstd_out, const float *x,
   *rstd_out = rs;
 }
 
+CPU_CLONES
 static void norm_fwd(struct gv_tensor *y, struct gv_tensor *mean, struct gv_tensor *rstd,
                      const struct gv_tensor *x, const struct gv_tensor *w,
                      const struct gv_tensor *b, float eps)
@@ -59,6 +62,7 @@ static void norm_dx_row(float *dx, const float *dy, const float *x, const float 
                         float rs, int centred, int64_t C, int acc)
 {
   float sg = 0.0f, sgx = 0.0f;
+#pragma omp simd reduction(+ : sg, sgx)
   for (int64_t c = 0; c < C; c++) {
     float g = dy[c] * w[c];
     sg += g;
@@ -69,6 +73,7 @@ static void norm_dx_row(float *dx, const float *dy, const float *x, const float 
     cpu_store(&dx[c], rs * (dy[c] * w[c] - mg - (x[c] - mu) * rs * mgx), acc);
 }
 
+CPU_CLONES
 static void norm_bwd(struct gv_tensor *dx, struct gv_tensor *dw, struct gv_tensor *db,
                      const struct gv_tensor *dy, const struct gv_tensor *x,
                      const struct gv_tensor *w, const struct gv_tensor *mean,

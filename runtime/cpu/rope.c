@@ -9,6 +9,7 @@
 
 enum { ROPE_MAX_HALF = 512 };
 
+CPU_CLONES
 static void rope_apply(float *y, const float *x, const struct gv_tensor *shape, float base,
                        int64_t pos_offset, float sign, int acc)
 {

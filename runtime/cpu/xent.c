@@ -11,11 +11,14 @@
 static float row_lse(const float *l, int64_t V)
 {
   float mx = -INFINITY, s = 0.0f;
+#pragma omp simd reduction(max : mx)
   for (int64_t j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-  for (int64_t j = 0; j < V; j++) s += expf(l[j] - mx);
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < V; j++) s += cpu_expf(l[j] - mx);
   return mx + logf(s);
 }
 
+CPU_CLONES
 void gv_cpu_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
                      const struct gv_tensor *logits, const struct gv_tensor *targets, float scale)
 {
@@ -35,6 +38,7 @@ void gv_cpu_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_te
   cpu_f32(loss)[0] = (float)(sum * scale);
 }
 
+CPU_CLONES
 void gv_cpu_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
                      const struct gv_tensor *logits, const struct gv_tensor *lse,
                      const struct gv_tensor *targets, float scale)
@@ -46,7 +50,7 @@ void gv_cpu_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < M; i++) {
     float s = pt[i] >= 0 ? scale : 0.0f, m = plse[i];
-    for (int64_t j = 0; j < V; j++) pd[i * V + j] = s * expf(pl[i * V + j] - m);
+    for (int64_t j = 0; j < V; j++) pd[i * V + j] = s * cpu_expf(pl[i * V + j] - m);
     if (pt[i] >= 0) pd[i * V + pt[i]] -= s;
   }
 }

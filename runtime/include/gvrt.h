@@ -34,7 +34,7 @@ GV_API const char *gv_version(void);
 
 /* ---- fatal path and check macros ---- */
 
-/* Prints "[rank r/w] gvrt: <lib> error: <msg>\n  at <file>:<line> in <call>" to stderr,
+/* Prints "[rank r/w host] gvrt: <lib> error: <msg>\n  at <file>:<line> in <call>" to stderr,
  * runs the registered abort hook (the comm layer registers ncclCommAbort there), then
  * ends the whole job: MPI_Abort(MPI_COMM_WORLD) when MPI is initialised, abort() else. */
 GV_API GV_NORETURN void gv_fatal(const char *file, int line, const char *call, const char *lib,
@@ -61,6 +61,7 @@ enum gv_log_level { GV_LOG_ERROR, GV_LOG_WARN, GV_LOG_INFO, GV_LOG_DEBUG };
  * SLURM_PROCID are read). The level comes from GV_LOG=error|warn|info|debug (default info). */
 GV_API void gv_log_set_rank(int rank, int world);
 GV_API int gv_log_rank(void);
+GV_API int gv_log_world(void);
 GV_API void gv_log(enum gv_log_level level, const char *fmt, ...) GV_PRINTF(2, 3);
 /* Same, printed by rank 0 only (progress lines). */
 GV_API void gv_log0(enum gv_log_level level, const char *fmt, ...) GV_PRINTF(2, 3);
@@ -139,7 +140,10 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *   dropout    y = x * keep / (1-p), keep = philox(seed, offset + i) >= p; p = 0 copies
  *   xent       logits [M,V], targets i32 [M] (negative = ignored), lse f32 [M],
  *              loss f32 [1] = scale * sum_i (lse_i - logits[i, t_i]);
- *              dlogits = scale * (softmax - onehot), may alias logits. */
+ *              dlogits = scale * (softmax - onehot), may alias logits.
+ * NULL is allowed only for: linear b, dx, dw, db; embedding ids (positions); layernorm b and
+ * backward dx, dw, db; rmsnorm backward dx, dw; one of swiglu's or mul's two gradients.
+ * Any other NULL is fatal. */
 struct gv_backend_ops {
   const char *name;
   void (*init)(struct gv_backend *be);       /* sets be->impl */

@@ -28,8 +28,13 @@ static int read_record(FILE *f, struct ref_record *r)
   if (r->dtype < 0 || r->dtype > 2 || r->ndim < 0 || r->ndim > 8 || read_ints(f, r->dims, (size_t)r->ndim))
     return -1;
   r->numel = 1;
-  for (int i = 0; i < r->ndim; i++)
+  for (int i = 0; i < r->ndim; i++) {
+    if (r->dims[i] < 0 || r->dims[i] > (1 << 28))
+      return -1;
     r->numel *= (size_t)r->dims[i];
+    if (r->numel > ((size_t)1 << 28))                  /* fixtures are small: refuse nonsense sizes */
+      return -1;
+  }
   r->data = malloc(r->numel * esize[r->dtype] + 1);
   return r->data && fread(r->data, esize[r->dtype], r->numel, f) == r->numel ? 0 : -1;
 }
@@ -43,8 +48,10 @@ int ref_fixture_load(struct ref_fixture *fx, const char *path)
     fprintf(stderr, "%s: cannot open\n", path);
     return -1;
   }
+  memset(h, 0, sizeof h);
   if (read_ints(f, h, 64) || h[0] != REF_MAGIC || h[1] != REF_VERSION || h[13] <= 0) {
-    fprintf(stderr, "%s: bad header (magic %#x, version %d)\n", path, (unsigned)h[0], h[1]);
+    fprintf(stderr, "%s: truncated header or not a gen_fixtures.py file (magic %#x, version %d)\n", path,
+            (unsigned)h[0], h[1]);
     goto fail;
   }
   fx->model = h[2], fx->V = h[3], fx->C = h[4], fx->L = h[5], fx->H = h[6], fx->KV = h[7];

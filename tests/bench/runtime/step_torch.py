@@ -5,7 +5,7 @@ same thread count. Prints each median step time, the ratio, and achieved GFLOP/s
 the OpenBLAS sgemm peak the C program measures in the same run.
 
   setsid /usr/bin/python3 tests/bench/runtime/step_torch.py --exe build-r/tests/bench/runtime/step_bench \
-      [--threads 2] [--iters 10] [--layers 6 --hidden 384 --heads 6 --seq 256 --batch 8 --vocab 256]
+      [--threads 2] [--iters 10] [--omp-wait passive] [--layers 6 --hidden 384 --heads 6 --seq 256 --batch 8 --vocab 256]
 
 A step = forward + backward + clip_grad_norm_(1.0) + AdamW (the fixture settings).
 FLOPs counted: every matmul as 2*M*N*K, forward + 2x for backward, attention QK^T and AV
@@ -19,8 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference"))
-import torch  # noqa: E402
-import gen_fixtures as gf  # noqa: E402
+torch = gf = None     # imported in main(), after OMP_WAIT_POLICY is settled
 
 
 def step_flops(c):
@@ -77,7 +76,15 @@ def main():
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--vocab", type=int, default=256)
+    ap.add_argument("--omp-wait", choices=("default", "passive"), default="default",
+                    help="OMP_WAIT_POLICY for both runs: passive stops idle OpenMP threads spinning "
+                         "while OpenBLAS's own threads run sgemm")
     a = ap.parse_args()
+    if a.omp_wait == "passive":
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    global torch, gf
+    import torch
+    import gen_fixtures as gf
     c = dict(model=1, V=a.vocab, C=a.hidden, L=a.layers, H=a.heads, KV=a.heads, F=4 * a.hidden,
              S=a.seq, B=a.batch, T=a.seq)
     torch.set_num_threads(a.threads)
@@ -90,7 +97,7 @@ def main():
 
     cm, tm = statistics.median(c_times), statistics.median(t_times)
     print(f"model: GPT-2 style L={c['L']} C={c['C']} H={c['H']} F={c['F']} T={c['T']} B={c['B']} V={c['V']} "
-          f"threads={a.threads}, {a.iters} timed steps after {a.warmup} warm-up")
+          f"threads={a.threads}, OMP_WAIT_POLICY {a.omp_wait}, {a.iters} timed steps after {a.warmup} warm-up")
     print(f"step GFLOP (matmuls, fwd+bwd): {flops / 1e9:.2f}")
     print(f"OpenBLAS sgemm peak (this run): {peak:.1f} GFLOP/s")
     print(f"gvrt C reference: median {cm * 1e3:.1f} ms (min {min(c_times) * 1e3:.1f})  "

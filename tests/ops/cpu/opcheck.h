@@ -96,14 +96,23 @@ static inline void oc_check_fwd(const char *what, const struct refop *op, double
   free(want);
 }
 
+/* got vs factor * FD gradient: factor 2 checks a second backward with an accumulate flag. */
+static inline void oc_check_grad_times(const char *what, const struct refop *op, double *const *in,
+                                       const double *r, int which, const float *got, double factor,
+                                       double atol, double rtol)
+{
+  double *want = malloc((size_t)op->n[which] * sizeof *want);
+  oc_fd_grad(op, in, r, which, want);
+  for (int64_t i = 0; i < op->n[which]; i++) want[i] *= factor;
+  oc_check(what, got, want, op->n[which], atol * factor, rtol);
+  free(want);
+}
+
 static inline void oc_check_grad(const char *what, const struct refop *op, double *const *in,
                                  const double *r, int which, const float *got, double atol,
                                  double rtol)
 {
-  double *want = malloc((size_t)op->n[which] * sizeof *want);
-  oc_fd_grad(op, in, r, which, want);
-  oc_check(what, got, want, op->n[which], atol, rtol);
-  free(want);
+  oc_check_grad_times(what, op, in, r, which, got, 1.0, atol, rtol);
 }
 
 static inline double *oc_dup(const float *f, int64_t n)

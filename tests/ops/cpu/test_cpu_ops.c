@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "cpu/cpu.h"
 #include "opcheck.h"
 
 #define F32 GV_DTYPE_F32
@@ -107,6 +108,8 @@ static void test_embedding(struct gv_backend *be, uint64_t *seed)
   gv_embedding_bwd(be, &tdp, &tr, NULL, 3, 0);
   oc_check_grad("embedding dtable", &op, in, rd, 0, dtok, BA, BR_);
   oc_check_grad("pos_embedding dtable", &op, in, rd, 1, dpos, BA, BR_);
+  gv_embedding_bwd(be, &tdt, &tr, &ti, 0, GV_ACC_DW);
+  oc_check_grad_times("embedding dtable accumulated x2", &op, in, rd, 0, dtok, 2, BA, BR_);
   free(in[0]), free(in[1]), free(rd), free(tok), free(pos), free(y), free(r), free(dtok), free(dpos);
 }
 
@@ -151,6 +154,9 @@ static void test_norm(struct gv_backend *be, uint64_t *seed, int rms)
     gv_rmsnorm_bwd(be, &tdx, &tdw, &tr, &tx, &tw, &ts, 0);
     oc_check_grad("rmsnorm dx", &op, in, rd, 0, dx, BA, BR_);
     oc_check_grad("rmsnorm dw", &op, in, rd, 1, dw, BA, BR_);
+    gv_rmsnorm_bwd(be, &tdx, &tdw, &tr, &tx, &tw, &ts, GV_ACC_DX | GV_ACC_DW);
+    oc_check_grad_times("rmsnorm dx accumulated x2", &op, in, rd, 0, dx, 2, BA, BR_);
+    oc_check_grad_times("rmsnorm dw accumulated x2", &op, in, rd, 1, dw, 2, BA, BR_);
   } else {
     gv_layernorm_fwd(be, &ty, &tm, &ts, &tx, &tw, &tb, 1e-5f);
     oc_check_fwd("layernorm y", &op, in, y, FA, FR);
@@ -158,6 +164,10 @@ static void test_norm(struct gv_backend *be, uint64_t *seed, int rms)
     oc_check_grad("layernorm dx", &op, in, rd, 0, dx, BA, BR_);
     oc_check_grad("layernorm dw", &op, in, rd, 1, dw, BA, BR_);
     oc_check_grad("layernorm db", &op, in, rd, 2, db, BA, BR_);
+    gv_layernorm_bwd(be, &tdx, &tdw, &tdb, &tr, &tx, &tw, &tm, &ts, GV_ACC_DX | GV_ACC_DW);
+    oc_check_grad_times("layernorm dx accumulated x2", &op, in, rd, 0, dx, 2, BA, BR_);
+    oc_check_grad_times("layernorm dw accumulated x2", &op, in, rd, 1, dw, 2, BA, BR_);
+    oc_check_grad_times("layernorm db accumulated x2", &op, in, rd, 2, db, 2, BA, BR_);
   }
   for (int i = 0; i < 3; i++) free(in[i]);
   free(rd), free(x), free(w), free(b), free(y), free(r), free(dx), free(dw), free(db), free(mean),
@@ -187,6 +197,19 @@ static void ref_ew(const struct refop *op, double *const *in, double *out)
   }
 }
 
+static void ew_bwd(struct gv_backend *be, enum ew_kind kind, struct gv_tensor *da,
+                   struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *a,
+                   const struct gv_tensor *b, int flags)
+{
+  switch (kind) {
+  case EW_GELU_TANH: case EW_GELU_ERF: gv_gelu_bwd(be, da, dy, a, kind == EW_GELU_TANH, flags); break;
+  case EW_SILU: gv_silu_bwd(be, da, dy, a, flags); break;
+  case EW_SWIGLU: gv_swiglu_bwd(be, da, db, dy, a, b, flags); break;
+  case EW_MUL: gv_mul_bwd(be, da, db, dy, a, b, flags); break;
+  case EW_ADD: break;
+  }
+}
+
 static void test_ew(struct gv_backend *be, uint64_t *seed, enum ew_kind kind, const char *name)
 {
   enum { N = B * T * C };
@@ -203,23 +226,23 @@ static void test_ew(struct gv_backend *be, uint64_t *seed, enum ew_kind kind, co
                    ty = gv_tensor_4d(y, F32, B, T, C, 0), tr = gv_tensor_4d(r, F32, B, T, C, 0),
                    tda = gv_tensor_4d(da, F32, B, T, C, 0), tdb = gv_tensor_4d(db, F32, B, T, C, 0);
   switch (kind) {
-  case EW_GELU_TANH: case EW_GELU_ERF:
-    gv_gelu_fwd(be, &ty, &ta, kind == EW_GELU_TANH);
-    gv_gelu_bwd(be, &tda, &tr, &ta, kind == EW_GELU_TANH, 0);
-    break;
-  case EW_SILU: gv_silu_fwd(be, &ty, &ta); gv_silu_bwd(be, &tda, &tr, &ta, 0); break;
-  case EW_SWIGLU: gv_swiglu_fwd(be, &ty, &ta, &tb); gv_swiglu_bwd(be, &tda, &tdb, &tr, &ta, &tb, 0); break;
-  case EW_MUL: gv_mul_fwd(be, &ty, &ta, &tb); gv_mul_bwd(be, &tda, &tdb, &tr, &ta, &tb, 0); break;
+  case EW_GELU_TANH: case EW_GELU_ERF: gv_gelu_fwd(be, &ty, &ta, kind == EW_GELU_TANH); break;
+  case EW_SILU: gv_silu_fwd(be, &ty, &ta); break;
+  case EW_SWIGLU: gv_swiglu_fwd(be, &ty, &ta, &tb); break;
+  case EW_MUL: gv_mul_fwd(be, &ty, &ta, &tb); break;
   case EW_ADD: gv_add_fwd(be, &ty, &ta, &tb); break;
   }
+  ew_bwd(be, kind, &tda, &tdb, &tr, &ta, &tb, 0);
   snprintf(what, sizeof what, "%s y", name);
   oc_check_fwd(what, &op, in, y, FA, FR);
-  if (kind != EW_ADD) {
-    snprintf(what, sizeof what, "%s da", name);
-    oc_check_grad(what, &op, in, rd, 0, da, BA, BR_);
+  for (int pass = 1; pass <= 2 && kind != EW_ADD; pass++) {
+    if (pass == 2)                               /* again with GV_ACC_DX: twice the gradient */
+      ew_bwd(be, kind, &tda, &tdb, &tr, &ta, &tb, GV_ACC_DX);
+    snprintf(what, sizeof what, "%s da%s", name, pass == 2 ? " accumulated x2" : "");
+    oc_check_grad_times(what, &op, in, rd, 0, da, pass, BA, BR_);
     if (binary) {
-      snprintf(what, sizeof what, "%s db", name);
-      oc_check_grad(what, &op, in, rd, 1, db, BA, BR_);
+      snprintf(what, sizeof what, "%s db%s", name, pass == 2 ? " accumulated x2" : "");
+      oc_check_grad_times(what, &op, in, rd, 1, db, pass, BA, BR_);
     }
   }
   free(in[0]), free(in[1]), free(rd), free(a), free(b), free(y), free(r), free(da), free(db);
@@ -257,6 +280,8 @@ static void test_rope(struct gv_backend *be, uint64_t *seed)
   oc_check_fwd("rope y", &op, in, y, FA, FR);
   gv_rope_bwd(be, &tdx, &tr, 10000.0f, 2, 0);
   oc_check_grad("rope dx", &op, in, rd, 0, dx, BA, BR_);
+  gv_rope_bwd(be, &tdx, &tr, 10000.0f, 2, GV_ACC_DX);
+  oc_check_grad_times("rope dx accumulated x2", &op, in, rd, 0, dx, 2, BA, BR_);
   gv_rope_fwd(be, &tx, &tx, 10000.0f, 2);       /* in place gives the same */
   oc_check_fwd("rope y (in place)", &op, in, x, FA, FR);
   free(in[0]), free(rd), free(x), free(y), free(r), free(dx);
@@ -355,6 +380,24 @@ static void test_copy_reduce(struct gv_backend *be)
   CHECK(back[1] == 0.0f && f[4] == 0.5f);
 }
 
+/* cpu_expf within 3e-7 relative (2 ulp) of exp over the unclamped range; cpu_tanhf within
+ * 2e-7 absolute (it computes 1 - 2/(e^2x + 1), so near 0 its error is absolute). */
+static void test_fast_math(void)
+{
+  double worst_e = 0.0, worst_t = 0.0;
+  for (double x = -87.0; x <= 88.0; x += 0.001) {
+    double e = fabs(cpu_expf((float)x) / exp((float)x) - 1.0);
+    worst_e = e > worst_e ? e : worst_e;
+  }
+  for (double x = -12.0; x <= 12.0; x += 0.0003) {
+    double t = fabs(cpu_tanhf((float)x) - tanh((float)x));
+    worst_t = t > worst_t ? t : worst_t;
+  }
+  CHECK(worst_e <= 3e-7);
+  CHECK(worst_t <= 2e-7);
+  CHECK(cpu_expf(-INFINITY) < 1e-37f && cpu_tanhf(100.0f) == 1.0f && cpu_tanhf(-100.0f) == -1.0f);
+}
+
 int main(void)
 {
   struct gv_backend be;
@@ -374,6 +417,7 @@ int main(void)
   test_xent(&be, &seed);
   test_dropout(&be, &seed);
   test_copy_reduce(&be);
+  test_fast_math();
   oc_backend_free(&be);
   CHECK_EQ_INT(0, be.allocated_bytes);
   return tu_report("test_cpu_ops");
