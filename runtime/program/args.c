@@ -12,6 +12,7 @@ struct opt { const char *names; enum kind kind; size_t off; const char *help; };
 #define O(field) offsetof(struct gv_run_args, field)
 static const struct opt opts[] = {
   {"data|data_path", K_STR, O(data), "Megatron dataset prefix (PREFIX.bin/.idx)"},
+  {"split", K_STR, O(split), "train,valid,test weights of --data (default 98,2,0)"},
   {"batch_from", K_STR, O(batch_from), "train on the fixed batch of a fixture file (testing)"},
   {"init_from", K_STR, O(init_from), "initial weights from a checkpoint or fixture file"},
   {"iters|train_iters", K_INT, O(iters), "training steps (default 100)"},
@@ -85,6 +86,7 @@ static void defaults(struct gv_run_args *a)
   a->log_interval = 1;
   a->eval_iters = 4;
   a->lr_decay_style = "cosine";
+  a->split = "98,2,0";
   a->device = "cpu";
 }
 

@@ -13,9 +13,6 @@
 #include "program/run.h"
 #include "program/tensorfile.h"
 
-/* TEMPORARY until runtime/program/data.c lands. */
-#pragma weak gv_run_data_open
-#pragma weak gv_run_data_sample
 
 static double now_s(void)
 {
@@ -203,6 +200,17 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
   return norm;
 }
 
+/* Mean loss over --eval_iters batches of the validation split (forward only). */
+static double evaluate(struct gv_run *r, struct feed *fd)
+{
+  double total = 0;
+  r->evaluating = 1;
+  for (int i = 0; i < r->args.eval_iters; i++)
+    total += run_step(r, fd, i, 0);
+  r->evaluating = 0;
+  return total / r->args.eval_iters;
+}
+
 /* ---- outputs: dump, samples ---- */
 
 static void dump_state(struct gv_run *r, const char *path, double loss)
@@ -358,11 +366,15 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     double norm = clip_and_step(&r, &sched, step);
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
       log_step(&r, &sched, step, loss, norm, now_s() - t0, now_s() - t_start);
+    if (r.valid && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1))
+      gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g", step, evaluate(&r, &fd));
   }
   gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g", r.args.iters, now_s() - t_start, loss);
   greedy_sample(&r, &fd);
   if (fd.tokens)
     gv_tf_free(&fd.tf);
+  else
+    gv_run_data_free(&r);
   gv_arenas_free(&r.arenas);
   gv_backend_free(&r.be);
   free(r.params);

@@ -9,6 +9,7 @@
 
 #include "gvrt.h"
 #include "gvrt_comm.h"
+#include "gvrt_data.h"
 #include "gvrt_program.h"
 
 struct gv_run_param {
@@ -25,7 +26,7 @@ struct gv_run_stage { gv_prog_fn fwd, bwd, zero_grads; };
 struct gv_run_tied { const char *name; uint64_t stages; };
 
 struct gv_run_args {
-  const char *data, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
+  const char *data, *split, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet;
   double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;
@@ -58,6 +59,8 @@ struct gv_run {
   int64_t in_act, in_grad, out_act, out_grad, in_elems, out_elems;
   /* the step being run */
   int step;
+  int evaluating;              /* samples come from the validation split */
+  gv_data *train, *valid;
   float loss_scale;            /* 1 / tokens of the global batch */
   /* groups: data-parallel replicas of this stage, and the pipeline line (stage s is
    * group rank s) */
@@ -67,6 +70,7 @@ struct gv_run {
 
 /* data.c: the Megatron dataset behind --data */
 void gv_run_data_open(struct gv_run *r);
+void gv_run_data_free(struct gv_run *r);
 /* pipeline.c: one step's micro-batches on this stage (GPipe or 1F1B); returns the summed
  * loss of the micro-batches (0 on stages without the head). load(r, i, slot) fills the
  * I/O buffers of micro-batch i. */
