@@ -16,9 +16,9 @@
 
 
 typedef struct CompileArgs {
-  const char *file, *model, *out, *emit, *via, *dump, *ckpt;
+  const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division;
   int64_t seq, micro_batch;
-  int opt, nodes, gpus_per_node;
+  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt;
   int run_argc;
   char **run_argv;
 } CompileArgs;
@@ -39,6 +39,11 @@ static void usage(FILE *f, int run)
              "  --checkpoint none|all|L   activation checkpointing: none, all layers, or a comma list\n"
              "                            of layer names or indices (e.g. layers.0,layers.1)\n"
              "  --num_nodes N, --num_gpus_per_node N   world size the program is built for (1 x 1)\n"
+             "  --pp_deg N                pipeline stages (Galvatron's GLOBAL mode; dp = world / pp)\n"
+             "  --pp_division A,B,...     blocks per stage (default: even, remainder on the last stages)\n"
+             "  --pipeline_type T         pipedream_flush (1F1B, default) or gpipe\n"
+             "  --chunks N                micro-batches per step and data-parallel rank (default pp)\n"
+             "  --global_checkpoint 0|1   checkpoint every block (same as --checkpoint all)\n"
              "  --dump schedule|memory    print the schedule IR or the memory plan (comma list)\n"
              "  -O N                      LLVM optimisation level 0..3 (default 1)\n");
   if (!run)
@@ -74,6 +79,8 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   c->opt = 1;
   c->nodes = c->gpus_per_node = 1;
   c->emit = "exe";
+  c->pp = 1;
+  c->pipeline = "pipedream_flush";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -95,6 +102,11 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--seq") || OPT("--seq_length")) c->seq = atoll(v);
     else if (OPT("--micro-batch") || OPT("--micro_batch")) c->micro_batch = atoll(v);
     else if (OPT("--num_nodes")) c->nodes = atoi(v);
+    else if (OPT("--pp_deg")) c->pp = atoi(v);
+    else if (OPT("--pp_division")) c->pp_division = v;
+    else if (OPT("--pipeline_type")) c->pipeline = v;
+    else if (OPT("--chunks")) c->chunks = atoi(v);
+    else if (OPT("--global_checkpoint")) c->global_ckpt = atoi(v);
     else if (OPT("--num_gpus_per_node")) c->gpus_per_node = atoi(v);
     else if (OPT("-O")) c->opt = atoi(v);
     else if (!strncmp(a, "-O", 2) && a[2]) c->opt = atoi(a + 2);
@@ -124,6 +136,16 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     fprintf(stderr, "gvc: error: --emit must be exe, c, obj or ll\n");
     return -1;
   }
+  if (strcmp(c->pipeline, "pipedream_flush") && strcmp(c->pipeline, "gpipe") && strcmp(c->pipeline, "1f1b")) {
+    fprintf(stderr, "gvc: error: --pipeline_type must be pipedream_flush (1F1B) or gpipe\n");
+    return -1;
+  }
+  if (c->pp < 1 || c->chunks < 0) {
+    fprintf(stderr, "gvc: error: --pp_deg must be >= 1 and --chunks >= 0\n");
+    return -1;
+  }
+  if (c->global_ckpt && !c->ckpt)
+    c->ckpt = "all";
   if (!c->via)
     c->via = emit_llvm_available() ? "llvm" : "c";
   if (strcmp(c->via, "llvm") && strcmp(c->via, "c")) {
@@ -204,7 +226,26 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   if (!m)
     return NULL;
   *mout = m;
-  LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = 1};
+  LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = c->pp,
+                    .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp};
+  if (o.world % o.pp) {
+    fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d\n", o.world, o.pp);
+    return NULL;
+  }
+  if (c->pp_division) {
+    int *div = ARENA_ARRAY(a, int, o.pp), n = 0;
+    for (const char *p = c->pp_division; *p && n < o.pp; p += *p == ',') {
+      char *end;
+      div[n++] = (int)strtol(p, &end, 10);
+      p = end;
+    }
+    const char *perr = NULL;
+    if (n != o.pp || !(o.stage_of_layer = lower_partition(a, m, o.pp, div, &perr))) {
+      fprintf(stderr, "gvc: error: --pp_division '%s': %s\n", c->pp_division,
+              perr ? perr : "needs one layer count per pipeline stage");
+      return NULL;
+    }
+  }
   o.seq = c->seq ? c->seq : (m->max_seq && m->max_seq < 1024 ? m->max_seq : 1024);
   if (m->max_seq && o.seq > m->max_seq) {
     fprintf(stderr, "gvc: error: --seq %lld exceeds %s's %lld positions\n", (long long)o.seq, m->name,
@@ -212,7 +253,8 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     return NULL;
   }
   if (o.world != 1)
-    fprintf(stderr, "gvc: note: %d ranks with no strategy given: plain data parallelism (dp = %d)\n", o.world, o.world);
+    fprintf(stderr, "gvc: strategy: %d ranks = pp %d x dp %d (%s, %d micro-batches per step and dp rank)%s\n", o.world,
+            o.pp, o.world / o.pp, o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt ? ", checkpointing" : "");
   o.checkpoint = checkpoint_flags(a, m, c->ckpt);
   if (!o.checkpoint)
     return NULL;
