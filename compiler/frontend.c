@@ -206,3 +206,24 @@ int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max)
       names[n++] = g->name;
   return n;
 }
+
+int frontend_check_source(Ctx *cx, const char *name, const char *text, size_t len)
+{
+  if (cx->nfiles == cx->cap_files) {
+    cx->cap_files = cx->cap_files ? 2 * cx->cap_files : 16;
+    cx->files = realloc(cx->files, sizeof *cx->files * (size_t)cx->cap_files);
+  }
+  SrcFile *f = &cx->files[cx->nfiles];
+  memset(f, 0, sizeof *f);
+  f->path = arena_strdup(cx->perm, name);
+  f->text = arena_strndup(cx->perm, text, len);
+  f->len = len;
+  int fi = cx->nfiles++, before = cx->errors;
+  Global *globals = NULL;
+  load_program(cx, fi, &globals);
+  if (cx->errors == before)
+    sema_check_all(cx, globals);
+  return cx->errors - before;
+}
+
+void frontend_set_diag_stream(Ctx *cx, void *file) { cx->err = file; }

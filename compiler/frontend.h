@@ -18,6 +18,11 @@ int frontend_check_file(Ctx *cx, const char *path);
  * Returns NULL after printing diagnostics when the file is invalid or NAME unknown. */
 IrModel *frontend_load_model(Ctx *cx, const char *path, const char *name);
 
+/* Check source text given in memory as if it were the file NAME (the fuzzer's entry). */
+int frontend_check_source(Ctx *cx, const char *name, const char *text, size_t len);
+/* Where diagnostics go (stderr by default). */
+void frontend_set_diag_stream(Ctx *cx, void *file);
+
 /* Up to max names of the sizes FILE (and its imports) define; returns how many. */
 int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max);
 
