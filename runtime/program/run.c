@@ -344,6 +344,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     init_from_file(&r, r.args.init_from);
   else
     init_params(&r);
+  int first_step = r.args.load ? gv_run_load(&r, r.args.load) : 0;
   struct feed fd;
   memset(&fd, 0, sizeof fd);
   open_fixed_batch(&r, &fd);
@@ -356,7 +357,9 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
                                  : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
   r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)r.seq);
   double t_start = now_s(), loss = 0;
-  for (int step = 0; step < r.args.iters; step++) {
+  if (first_step >= r.args.iters)
+    gv_log0(GV_LOG_INFO, "the checkpoint is at step %d: nothing left of --iters %d", first_step, r.args.iters);
+  for (int step = first_step; step < r.args.iters; step++) {
     double t0 = now_s();
     r.step = step;
     r.fns.zero_grads(&r, r.bases, 0);
@@ -366,6 +369,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     double norm = clip_and_step(&r, &sched, step);
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
       log_step(&r, &sched, step, loss, norm, now_s() - t0, now_s() - t_start);
+    if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1))
+      gv_run_save(&r, r.args.save, step + 1);
     if (r.valid && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1))
       gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g", step, evaluate(&r, &fd));
   }

@@ -69,6 +69,9 @@ struct gv_run {
 };
 
 /* data.c: the Megatron dataset behind --data */
+/* checkpoint.c */
+int gv_run_save(struct gv_run *r, const char *dir, int next_step);
+int gv_run_load(struct gv_run *r, const char *dir);   /* returns the step to resume at */
 void gv_run_data_open(struct gv_run *r);
 void gv_run_data_free(struct gv_run *r);
 /* pipeline.c: one step's micro-batches on this stage (GPipe or 1F1B); returns the summed

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# run.sh GVC SRC WORK - checkpoints: 10 steps straight give the same losses as 5 steps,
+# --save, then --load and 5 more; a truncated or foreign checkpoint is refused with the
+# file named, and nothing is left half-written.
+set -u
+gvc=$(realpath "$1"); src=$(realpath "$2"); work=$3; pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+mkdir -p "$work" && cd "$work" && rm -rf ck straight.txt resumed.txt
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 -o tg 2>/dev/null || { echo "compile failed"; exit 1; }
+fx="$src/tests/reference/fixtures/tiny_gpt.bin"
+args="--init_from $fx --batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3"
+export GV_COMM=self OMP_NUM_THREADS=1
+./tg $args --iters 10 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | tail -5 > straight.txt
+./tg $args --iters 5 --save ck >/dev/null 2>&1 && [ -f ck/rank00000.gvck ] && [ ! -e ck/rank00000.gvck.tmp ] && ok || bad "save"
+./tg $args --iters 10 --load ck 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" > resumed.txt
+[ -s resumed.txt ] && cmp -s straight.txt resumed.txt && ok || { bad "resumed losses differ"; diff straight.txt resumed.txt; }
+head -c 1000 ck/rank00000.gvck > ck2.gvck && mkdir -p bad && mv ck2.gvck bad/rank00000.gvck
+out=$(./tg $args --iters 10 --load bad 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "bad/rank00000.gvck: truncated" && ok || bad "truncated checkpoint: rc $rc: $out"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
