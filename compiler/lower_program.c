@@ -140,6 +140,11 @@ static void lower_stage(Stage *st)
   l->io_tokens = l->val[m->tokens_value] = lower_new_buf(l, "io.tokens", PC_SLOT, 4 * BT);
   l->io_labels = l->val[m->labels_value] = lower_new_buf(l, "io.labels", PC_SLOT, 4 * BT);
   l->io_loss = lower_new_buf(l, "io.loss", PC_SLOT, 4);
+  int segs = -1; /* token types, when the model reads them: all zero (one segment) */
+  for (int i = 0; i < m->nnodes && m->segments_value >= 0; i++)
+    for (int k = 0; k < m->nodes[i].nin; k++)
+      if (m->nodes[i].in[k] == m->segments_value)
+        segs = 1;
   int vin = m->layers[st->first].in_value, vout = m->layers[st->last].out_value;
   if (l->stage > 0) { /* received activation, and the gradient sent back */
     st->in_elems = lower_numel(l, vin);
@@ -152,6 +157,11 @@ static void lower_stage(Stage *st)
   }
   lower_mark_needed(l);
   set_function(l, "fwd", FN_FWD);
+  if (segs > 0) {
+    l->val[m->segments_value] = lower_new_buf(l, "io.segments", PC_SLOT, 4 * BT);
+    SchedArg z[] = {sa_ctx(), lower_buf_arg(l, l->val[m->segments_value]), sa_i64(BT), sa_f32(0.0f)};
+    lower_emit(l, "gv_gen_fill", z, 4, "token types: one segment (zero bits)");
+  }
   for (int i = st->first; i <= st->last && !l->err; i++)
     lower_forward_layer(l, i, 0);
   if (l->stage < l->o->pp - 1)

@@ -534,6 +534,8 @@ static IrModel *run_model(Builder *b, const AstNode *def, const AstNode *site, V
   b->m->labels_value = sema_value(b, &bt, 1);
   set_var(b, &env, "tokens", (Val){.k = V_TENSOR, .i = b->m->tokens_value});
   set_var(b, &env, "labels", (Val){.k = V_TENSOR, .i = b->m->labels_value});
+  b->m->segments_value = sema_value(b, &bt, 1);
+  set_var(b, &env, "segments", (Val){.k = V_TENSOR, .i = b->m->segments_value});
   exec(b, &env, def->b);
   if (diag_errors(b->cx))
     return NULL;
@@ -546,7 +548,7 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
   Builder b = {.cx = cx, .globals = globals, .unit = -1};
   b.m = ARENA_NEW(cx->perm, IrModel);
   b.m->name = name;
-  b.m->tokens_value = b.m->labels_value = b.m->loss_value = -1;
+  b.m->tokens_value = b.m->labels_value = b.m->loss_value = b.m->segments_value = -1;
   const Global *g = find_global(&b, name);
   if (!g || (g->def->kind != AST_SIZE && g->def->kind != AST_MODEL)) {
     diag_plain(cx, "no model or size named '%s'%s", name, g ? " (it is a layer)" : "");

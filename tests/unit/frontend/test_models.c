@@ -1,7 +1,8 @@
 /* test_models.c - the model zoo against published facts:
  *  - parameter counts equal Hugging Face's (the `num_parameters()` of the HF model
  *    classes: GPT2LMHeadModel counts the tied head once; LlamaForCausalLM,
- *    MistralForCausalLM and Qwen2ForCausalLM count embedding and head separately);
+ *    MistralForCausalLM and Qwen2ForCausalLM count embedding and head separately; BERT is
+ *    BertModel without its pooler, whose published counts are 109482240 and 335141888);
  *  - forward FLOPs per token equal the closed form of PaLM (Chowdhery et al. 2022,
  *    appendix B: training = 6N + 12·L·H·Q·T, forward a third of it, i.e.
  *    2·N_matmul + 4·L·T·d with N_matmul the weights of every matrix multiply, LM head
@@ -85,6 +86,10 @@ int main(int argc, char **argv)
   check_params(dir, "models/llama.gvm", "llama3_8b", 8030261248LL);
   check_params(dir, "models/mistral.gvm", "mistral_7b", 7241732096LL);
   check_params(dir, "models/qwen2.gvm", "qwen2_5_7b", 7615616512LL);
+  /* HF BertModel(add_pooling_layer=False), the encoder of BertForMaskedLM: 109482240 and
+   * 335141888 with the pooler, minus its hidden x hidden + hidden parameters */
+  check_params(dir, "models/bert.gvm", "bert_base", 109482240LL - (768LL * 768 + 768));
+  check_params(dir, "models/bert.gvm", "bert_large", 335141888LL - (1024LL * 1024 + 1024));
 
   check_flops(dir, "models/gpt2.gvm", "gpt2", 12, 768, 50257, 768, 3072, 0, 1024);
   check_flops(dir, "models/gpt2.gvm", "gpt2_xl", 48, 1600, 50257, 1600, 6400, 0, 1024);
