@@ -72,10 +72,18 @@ static SchedArg G(L *l, const IrNode *n, int k) { return k < n->nparam ? B(l, l-
 
 /* ---- forward rules ---- */
 
+/* "linear layers.0.attn.q.weight": the op and the parameter it reads, for dumps and C. */
+static const char *node_comment(L *l, const IrNode *n)
+{
+  if (!n->nparam)
+    return ir_op_name(n->op);
+  return arena_printf(l->a, "%s %s", ir_op_name(n->op), l->m->params[n->param[0]].name);
+}
+
 static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
-  const char *c = ir_op_name(n->op);
+  const char *c = node_comment(l, n);
   int y = n->out;
   int64_t M = rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
   switch (n->op) {
@@ -212,7 +220,7 @@ static void bwd_node(L *l, int ni, int layer)
   SchedArg dy = n->op == IR_OP_CROSS_ENTROPY ? sa_null() : B(l, l->grad[y]);
   int acc = acc_all(l, n, n->nin);
   int flags = acc ? ACC_DX : 0;
-  const char *c = ir_op_name(n->op);
+  const char *c = node_comment(l, n);
   GradOut g0 = n->nin > 0 ? gout(l, layer, n->in[0], acc) : (GradOut){-1, -1, -1};
   GradOut g1 = n->nin > 1 && n->op != IR_OP_CROSS_ENTROPY ? gout(l, layer, n->in[1], acc) : (GradOut){-1, -1, -1};
   GradOut g2 = n->nin > 2 ? gout(l, layer, n->in[2], acc) : (GradOut){-1, -1, -1};

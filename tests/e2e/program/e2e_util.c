@@ -47,14 +47,15 @@ int e2e_build(const Lowered *lw, const char *bin, int via_c)
 }
 
 /* Runs BIN on the fixture; fills losses[STEPS]; returns the log text (malloc'd). */
-char *e2e_train(const char *launcher, const char *bin, const char *fx, const char *dump, const char *extra, double *losses)
+char *e2e_train_n(const char *launcher, const char *bin, const char *fx, const char *dump, const char *extra, int steps,
+                  double *losses)
 {
   char cmd[4096];
   snprintf(cmd, sizeof cmd,
            "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s %s --init_from %s --batch_from %s --iters %d --lr 1e-3 "
            "--min_lr 1e-4 --warmup 3 --weight_decay 0.1 --adam_beta1 0.9 --adam_beta2 0.95 --adam_eps 1e-8 "
            "--clip_grad 1.0 --global_train_batch_size 2 %s%s %s 2>&1",
-           launcher ? launcher : "GV_COMM=self", bin, fx, fx, STEPS, dump ? "--dump " : "", dump ? dump : "",
+           launcher ? launcher : "GV_COMM=self", bin, fx, fx, steps, dump ? "--dump " : "", dump ? dump : "",
            extra ? extra : "");
   FILE *p = popen(cmd, "r");
   size_t cap = 1 << 16, n = 0;
@@ -67,11 +68,11 @@ char *e2e_train(const char *launcher, const char *bin, const char *fx, const cha
       n += len;
     }
     char *at = strstr(line, "| loss ");
-    if (at && k < STEPS)
+    if (at && k < steps)
       losses[k++] = strtod(at + 7, NULL);
   }
   int rc = p ? pclose(p) : -1;
-  if (rc || k != STEPS) {
+  if (rc || k != steps) {
     fprintf(stderr, "%s: exit %d, %d loss lines:\n%s\n", bin, rc, k, log);
     e2e_failures++;
   }
@@ -133,3 +134,9 @@ void e2e_compare_dump(const IrModel *m, const char *dump, const struct gv_tf *fx
   gv_tf_free(&d);
 }
 
+
+char *e2e_train(const char *launcher, const char *bin, const char *fx, const char *dump, const char *extra,
+                double *losses)
+{
+  return e2e_train_n(launcher, bin, fx, dump, extra, STEPS, losses);
+}

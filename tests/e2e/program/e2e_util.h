@@ -16,6 +16,9 @@ int e2e_build(const Lowered *lw, const char *bin, int via_c);
  * fills losses[STEPS]; returns the log (malloc'd). */
 char *e2e_train(const char *launcher, const char *bin, const char *fx, const char *dump, const char *extra,
                 double *losses);
+/* The same for `steps` steps (the schedule still decays over the run). */
+char *e2e_train_n(const char *launcher, const char *bin, const char *fx, const char *dump, const char *extra, int steps,
+                  double *losses);
 /* Step-0 loss, logits and every gradient of DUMP against the fixture. */
 void e2e_compare_dump(const IrModel *m, const char *dump, const struct gv_tf *fx);
 
