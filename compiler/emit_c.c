@@ -18,21 +18,6 @@ static const char *ctype(SchedArgKind k)
   }
 }
 
-static void print_cstr(FILE *out, const char *s)
-{
-  fputc('"', out);
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
-      fprintf(out, "\\%c", ch);
-    else if (ch < 32 || ch >= 127)
-      fprintf(out, "\\%03o", ch);
-    else
-      fputc(ch, out);
-  }
-  fputc('"', out);
-}
-
 static void print_comment(FILE *out, const char *s)
 {
   fputs(" /* ", out);
@@ -51,7 +36,7 @@ static void print_arg(FILE *out, const SchedArg *a)
   case SA_I64: fprintf(out, "INT64_C(%" PRId64 ")", a->i); break;
   case SA_F32: fprintf(out, "%af", (double)(float)a->f); break;
   case SA_F64: fprintf(out, "%a", a->f); break;
-  case SA_STR: print_cstr(out, a->s); break;
+  case SA_STR: sched_print_string(out, a->s); break;
   case SA_BUF:
     fprintf(out, "(void *)(bases[%d] + INT64_C(%" PRId64 ")", a->arena, a->i);
     if (a->stride)

@@ -68,6 +68,23 @@ static int is_file(const char *path)
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* A new source file of the compilation; returns its index. */
+static int add_source(Ctx *cx, const char *path, const char *text, size_t len)
+{
+  if (cx->nfiles == cx->cap_files) {
+    cx->cap_files = cx->cap_files ? 2 * cx->cap_files : 16;
+    cx->files = realloc(cx->files, sizeof *cx->files * (size_t)cx->cap_files);
+    if (!cx->files)
+      GV_ICE("out of memory");
+  }
+  SrcFile *f = &cx->files[cx->nfiles];
+  memset(f, 0, sizeof *f);
+  f->path = arena_strdup(cx->perm, path);
+  f->text = arena_strndup(cx->perm, text, len);
+  f->len = len;
+  return cx->nfiles++;
+}
+
 /* Index of the file at PATH (loaded once), or -1 when it cannot be read. */
 static int load_file(Ctx *cx, const char *path)
 {
@@ -78,17 +95,9 @@ static int load_file(Ctx *cx, const char *path)
   size_t len;
   if (!is_file(path) || read_all(path, &text, &len))
     return -1;
-  if (cx->nfiles == cx->cap_files) {
-    cx->cap_files = cx->cap_files ? 2 * cx->cap_files : 16;
-    cx->files = realloc(cx->files, sizeof *cx->files * (size_t)cx->cap_files);
-  }
-  SrcFile *f = &cx->files[cx->nfiles];
-  memset(f, 0, sizeof *f);
-  f->path = arena_strdup(cx->perm, path);
-  f->text = arena_strndup(cx->perm, text, len);
-  f->len = len;
+  int fi = add_source(cx, path, text, len);
   free(text);
-  return cx->nfiles++;
+  return fi;
 }
 
 /* Where `import "name"` points: NAME(.gvm) next to the importer, in the stdlib, then in
@@ -209,16 +218,7 @@ int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max)
 
 int frontend_check_source(Ctx *cx, const char *name, const char *text, size_t len)
 {
-  if (cx->nfiles == cx->cap_files) {
-    cx->cap_files = cx->cap_files ? 2 * cx->cap_files : 16;
-    cx->files = realloc(cx->files, sizeof *cx->files * (size_t)cx->cap_files);
-  }
-  SrcFile *f = &cx->files[cx->nfiles];
-  memset(f, 0, sizeof *f);
-  f->path = arena_strdup(cx->perm, name);
-  f->text = arena_strndup(cx->perm, text, len);
-  f->len = len;
-  int fi = cx->nfiles++, before = cx->errors;
+  int fi = add_source(cx, name, text, len), before = cx->errors;
   Global *globals = NULL;
   load_program(cx, fi, &globals);
   if (cx->errors == before)

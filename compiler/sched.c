@@ -67,16 +67,17 @@ SchedArg sa_null(void) { return (SchedArg){.kind = SA_NULL}; }
 
 /* ---- text form ---- */
 
-static void print_str(FILE *out, const char *s)
+void sched_print_string(FILE *out, const char *s)
 {
   fputc('"', out);
   for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      fprintf(out, "\\%c", *s);
-    else if ((unsigned char)*s < 32)
-      fprintf(out, "\\%03o", (unsigned char)*s);
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      fprintf(out, "\\%c", ch);
+    else if (ch < 32 || ch >= 127)
+      fprintf(out, "\\%03o", ch);
     else
-      fputc(*s, out);
+      fputc(ch, out);
   }
   fputc('"', out);
 }
@@ -90,7 +91,7 @@ static void print_arg(FILE *out, const SchedArg *a)
   case SA_I64: fprintf(out, "%lld", (long long)a->i); break;
   case SA_F32: fprintf(out, "%.9g:f32", a->f); break;
   case SA_F64: fprintf(out, "%.17g:f64", a->f); break;
-  case SA_STR: print_str(out, a->s); break;
+  case SA_STR: sched_print_string(out, a->s); break;
   case SA_BUF:
     fprintf(out, "a%d+%lld", a->arena, (long long)a->i);
     if (a->stride)

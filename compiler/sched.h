@@ -79,6 +79,8 @@ SchedArg sa_buf(int arena, int64_t offset, int64_t stride);
 SchedArg sa_fn(const char *name);
 SchedArg sa_null(void);
 
+/* A string as a C literal (escapes quotes, backslashes and non-printing bytes). */
+void sched_print_string(FILE *out, const char *s);
 /* Text form (`gvc compile --dump=schedule`): stable, one call per line. */
 void sched_print(FILE *out, const SchedProgram *p);
 /* Checks that every SA_FN names a function of the program and that each callee is

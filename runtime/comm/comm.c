@@ -202,34 +202,32 @@ void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t,
     c->ops->all_reduce(c->impl, buf, n, t, op);
 }
 
+/* In a group of one, reduce-scatter, all-gather and all-to-all are all a copy. */
+static int alone(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
+{
+  if (c->size != 1)
+    return 0;
+  if (out != in)
+    memmove(out, in, n * gv_dtype_size(t));
+  return 1;
+}
+
 void gv_comm_reduce_scatter(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  if (c->size == 1) {
-    if (out != in)
-      memmove(out, in, n * gv_dtype_size(t));
-    return;
-  }
-  c->ops->reduce_scatter(c->impl, out, in, n, t);
+  if (!alone(c, out, in, n, t))
+    c->ops->reduce_scatter(c->impl, out, in, n, t);
 }
 
 void gv_comm_all_gather(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  if (c->size == 1) {
-    if (out != in)
-      memmove(out, in, n * gv_dtype_size(t));
-    return;
-  }
-  c->ops->all_gather(c->impl, out, in, n, t);
+  if (!alone(c, out, in, n, t))
+    c->ops->all_gather(c->impl, out, in, n, t);
 }
 
 void gv_comm_all_to_all(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  if (c->size == 1) {
-    if (out != in)
-      memmove(out, in, n * gv_dtype_size(t));
-    return;
-  }
-  c->ops->all_to_all(c->impl, out, in, n, t);
+  if (!alone(c, out, in, n, t))
+    c->ops->all_to_all(c->impl, out, in, n, t);
 }
 
 void gv_comm_broadcast(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root)
