@@ -16,9 +16,9 @@
 
 
 typedef struct CompileArgs {
-  const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division;
+  const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type;
   int64_t seq, micro_batch;
-  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt;
+  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp;
   int run_argc;
   char **run_argv;
 } CompileArgs;
@@ -44,6 +44,8 @@ static void usage(FILE *f, int run)
              "  --pipeline_type T         pipedream_flush (1F1B, default) or gpipe\n"
              "  --chunks N                micro-batches per step and data-parallel rank (default pp)\n"
              "  --global_checkpoint 0|1   checkpoint every block (same as --checkpoint all)\n"
+             "  --default_dp_type T       ddp (default) or zero2 (sharded gradients and optimizer state)\n"
+             "  --sdp 0|1                 ZeRO-3 (sharded parameters): not supported yet\n"
              "  --dump schedule|memory    print the schedule IR or the memory plan (comma list)\n"
              "  -O N                      LLVM optimisation level 0..3 (default 1)\n");
   if (!run)
@@ -107,6 +109,8 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--pipeline_type")) c->pipeline = v;
     else if (OPT("--chunks")) c->chunks = atoi(v);
     else if (OPT("--global_checkpoint")) c->global_ckpt = atoi(v);
+    else if (OPT("--default_dp_type")) c->dp_type = v;
+    else if (OPT("--sdp")) c->sdp = atoi(v);
     else if (OPT("--num_gpus_per_node")) c->gpus_per_node = atoi(v);
     else if (OPT("-O")) c->opt = atoi(v);
     else if (!strncmp(a, "-O", 2) && a[2]) c->opt = atoi(a + 2);
@@ -142,6 +146,14 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   }
   if (c->pp < 1 || c->chunks < 0) {
     fprintf(stderr, "gvc: error: --pp_deg must be >= 1 and --chunks >= 0\n");
+    return -1;
+  }
+  if (c->sdp || (c->dp_type && !strcmp(c->dp_type, "zero3"))) {
+    fprintf(stderr, "gvc: error: ZeRO-3 (sdp) is not supported yet: use --default_dp_type ddp or zero2\n");
+    return -1;
+  }
+  if (c->dp_type && strcmp(c->dp_type, "ddp") && strcmp(c->dp_type, "zero2")) {
+    fprintf(stderr, "gvc: error: --default_dp_type must be ddp, zero2 or zero3\n");
     return -1;
   }
   if (c->global_ckpt && !c->ckpt)
@@ -227,7 +239,8 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     return NULL;
   *mout = m;
   LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = c->pp,
-                    .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp};
+                    .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
+                    .zero = c->dp_type && !strcmp(c->dp_type, "zero2") ? 2 : 0};
   if (o.world % o.pp) {
     fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d\n", o.world, o.pp);
     return NULL;
@@ -253,8 +266,9 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     return NULL;
   }
   if (o.world != 1)
-    fprintf(stderr, "gvc: strategy: %d ranks = pp %d x dp %d (%s, %d micro-batches per step and dp rank)%s\n", o.world,
-            o.pp, o.world / o.pp, o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt ? ", checkpointing" : "");
+    fprintf(stderr, "gvc: strategy: %d ranks = pp %d x dp %d (%s, %s, %d micro-batches per step and dp rank)%s\n",
+            o.world, o.pp, o.world / o.pp, o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
+            c->ckpt ? ", checkpointing" : "");
   o.checkpoint = checkpoint_flags(a, m, c->ckpt);
   if (!o.checkpoint)
     return NULL;

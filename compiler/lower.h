@@ -21,6 +21,7 @@ typedef struct LowerOptions {
   const int *stage_of_layer;         /* per top-level layer, or NULL: blocks split evenly */
   int pipeline_1f1b;                 /* 1: pipedream_flush (1F1B), 0: GPipe */
   int chunks;                        /* micro-batches per step and data-parallel rank (GPipe slots) */
+  int zero;                          /* 0: plain data parallel (ddp); 2: ZeRO-2 (sharded grads and optimizer) */
 } LowerOptions;
 
 typedef struct Lowered {

@@ -52,6 +52,7 @@ typedef struct Stage {
   int in_act, in_grad, out_act, out_grad;
   int64_t in_elems, out_elems;
   int logits;
+  int64_t shard_bytes;       /* ZeRO: bytes of the gradient/optimizer shard of one dp rank */
 } Stage;
 
 static int param_init(const IrModel *m, int pi, double *std)
@@ -120,7 +121,8 @@ static void plan_params(Stage *st)
           cnt *= p->shape.d[d];
         l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, 4 * cnt);
         l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, 4 * cnt);
-        l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 8 * cnt);
+        if (!l->o->zero) /* ZeRO keeps one flat optimizer shard instead (lower_stage) */
+          l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 8 * cnt);
       }
     }
 }
@@ -177,6 +179,12 @@ static void lower_stage(Stage *st)
     if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
+  if (l->o->zero) { /* ZeRO-2: grads reduce-scattered into dp equal shards; AdamW m and v per shard */
+    int64_t dp = l->o->world / l->o->pp, unit = 64 * dp, *ab = l->plan->arena_bytes;
+    ab[PLAN_PARAMS] = ab[PLAN_GRADS] = (ab[PLAN_GRADS] + unit - 1) / unit * unit;
+    st->shard_bytes = ab[PLAN_GRADS] / dp;
+    plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, 2 * st->shard_bytes, 64);
+  }
   set_function(l, "zero", FN_ZERO);
   SchedArg zero[] = {sa_ctx(), sa_buf(PLAN_GRADS, 0, 0), sa_i64(l->plan->arena_bytes[PLAN_GRADS] / 4), sa_f32(0.0f)};
   sched_call(l->prog, l->cur, "gv_gen_fill", zero, 4)->comment = "zero every gradient of the stage";
@@ -223,6 +231,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
                     sa_i64(pr->shape.rank >= 2), sa_i64(init), sa_f64(std)};
     sched_call(prog, d, "gv_prog_param", a, 15);
   }
+  if (l->o->zero)
+    sched_call(prog, d, "gv_prog_zero", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(l->o->zero), sa_i64(st->shard_bytes)}, 4);
   SchedArg io[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_tokens)), sa_i64(off(p, l->io_labels)),
                    sa_i64(off(p, l->io_loss)), sa_i64(p->slot_bytes), sa_i64(p->slots)};
   sched_call(prog, d, "gv_prog_io", io, 7);

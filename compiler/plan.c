@@ -125,6 +125,15 @@ void plan_assign(Plan *p)
   p->arena_bytes[PLAN_ACTS] = base + p->transient_bytes;
 }
 
+int plan_append(Plan *p, const char *name, int kind, int64_t bytes, int64_t align)
+{
+  int b = plan_buf(p, name, kind, PC_STATIC, bytes);
+  int64_t at = (p->arena_bytes[kind] + align - 1) / align * align;
+  p->bufs[b].offset = at;
+  p->arena_bytes[kind] = at + align_up(bytes);
+  return b;
+}
+
 int64_t plan_stride(const Plan *p, int buf) { return p->bufs[buf].cls == PC_SLOT ? p->slot_bytes : 0; }
 
 int64_t plan_kept_activation_bytes(const Plan *p) { return p->slot_bytes; }

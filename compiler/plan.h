@@ -45,6 +45,9 @@ Plan *plan_new(Arena *a, int64_t slots);
 int plan_buf(Plan *p, const char *name, int kind, PlanClass cls, int64_t bytes);
 void plan_use(Plan *p, int buf, int fn, int call);   /* transient: extend its live range */
 void plan_assign(Plan *p);                           /* offsets and arena sizes */
+/* After plan_assign: a static buffer appended at the end of its arena (ZeRO's flat
+ * optimizer shard); pads the arena to `align` bytes first. Returns the buffer. */
+int plan_append(Plan *p, const char *name, int kind, int64_t bytes, int64_t align);
 int64_t plan_stride(const Plan *p, int buf);         /* per-slot stride (0 if shared) */
 void plan_print(FILE *out, const Plan *p);            /* `gvc compile --dump=memory` */
 /* Bytes of the activations kept per slot (what checkpointing reduces). */

@@ -119,7 +119,10 @@ static void mpi_reduce_scatter(void *impl, void *out, const void *in, size_t n, 
 
 static void mpi_all_gather(void *impl, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  GV_MPI_CHECK(MPI_Allgather(in, (int)n, mpi_type(t), out, (int)n, mpi_type(t), *comm_of(impl)));
+  int rank;
+  GV_MPI_CHECK(MPI_Comm_rank(*comm_of(impl), &rank));
+  const void *send = (const char *)in == (const char *)out + (size_t)rank * n * gv_dtype_size(t) ? MPI_IN_PLACE : in;
+  GV_MPI_CHECK(MPI_Allgather(send, (int)n, mpi_type(t), out, (int)n, mpi_type(t), *comm_of(impl)));
 }
 
 static void mpi_all_to_all(void *impl, void *out, const void *in, size_t n, enum gv_dtype t)

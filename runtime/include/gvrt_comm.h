@@ -57,9 +57,11 @@ GV_API int gv_comm_groups_created(const struct gv_comm *world); /* distinct comm
 
 /* Collectives over a group; counts are elements of the given dtype. In-place where noted. */
 GV_API void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);
-/* in: n * size elements; out: this rank's n-element block of the sum. */
+/* in: n * size elements; out: this rank's n-element block of the sum (in == out: in place,
+ * the block lands at the start of the buffer). */
 GV_API void gv_comm_reduce_scatter(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t);
-/* in: n elements; out: n * size elements in group-rank order. */
+/* in: n elements; out: n * size elements in group-rank order (in place when in is this
+ * rank's block of out). */
 GV_API void gv_comm_all_gather(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t);
 /* in: size blocks of n elements (block j goes to rank j); out: block j came from rank j. */
 GV_API void gv_comm_all_to_all(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t);

@@ -50,6 +50,10 @@ GV_API void gv_prog_io(void *ctx, int64_t stage, int64_t tokens_off, int64_t lab
  * gradient received for it; element counts of the input and output activations. */
 GV_API void gv_prog_boundary(void *ctx, int64_t stage, int64_t in_act, int64_t in_grad, int64_t out_act,
                              int64_t out_grad, int64_t in_elems, int64_t out_elems);
+/* ZeRO level of a stage's data-parallel replicas (2: gradients reduce-scattered and the
+ * optimizer state sharded; each rank owns shard_bytes of the flat gradient arena, its
+ * AdamW m and v at the end of the optimizer arena), or no call for plain data parallel. */
+GV_API void gv_prog_zero(void *ctx, int64_t stage, int64_t level, int64_t shard_bytes);
 /* The functions of a stage: forward and backward of one micro-batch slot, and zeroing of
  * the stage's gradients before a step. */
 GV_API void gv_prog_stage(void *ctx, int64_t stage, void *fwd, void *bwd, void *zero_grads);

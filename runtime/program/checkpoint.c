@@ -11,6 +11,12 @@
 #include "program/run.h"
 #include "program/tensorfile.h"
 
+/* ZeRO's flat AdamW shard: m then v, at the end of the optimizer arena. */
+static float *zero_moments(struct gv_run *r)
+{
+  return (float *)(r->bases[GV_MEM_OPTIM] + r->plan.arena_bytes[GV_MEM_OPTIM] - 2 * r->shard_bytes);
+}
+
 static void rank_file(const struct gv_run *r, const char *dir, char *path, size_t n)
 {
   snprintf(path, n, "%s/rank%05d.gvck", dir, gv_comm_rank(r->world));
@@ -28,6 +34,7 @@ int gv_run_save(struct gv_run *r, const char *dir, int next_step)
   FILE *f = gv_tf_begin(path, header);
   int ok = f != NULL, count = 0;
   static const char *what[3] = {"param", "adam_m", "adam_v"};
+  int parts = r->zero ? 1 : 3; /* ZeRO: the moments are one flat shard, saved below */
   for (int i = 0; ok && i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     int64_t dims[2] = {p->shard_rows, p->shard_cols};
@@ -35,10 +42,15 @@ int gv_run_save(struct gv_run *r, const char *dir, int next_step)
     const float *src[3] = {(const float *)(r->bases[GV_MEM_PARAMS] + p->poff),
                            (const float *)(r->bases[GV_MEM_OPTIM] + p->moff),
                            (const float *)(r->bases[GV_MEM_OPTIM] + p->moff) + n};
-    for (int k = 0; ok && k < 3; k++, count++) {
+    for (int k = 0; ok && k < parts; k++, count++) {
       snprintf(key, sizeof key, "%s/%s", what[k], p->name);
       ok = !gv_tf_put(f, key, GV_TF_F32, 2, dims, src[k]);
     }
+  }
+  if (ok && r->zero) {
+    int64_t dims[1] = {2 * r->shard_bytes / 4};
+    ok = !gv_tf_put(f, "zero/adam_m_v", GV_TF_F32, 1, dims, zero_moments(r));
+    count++;
   }
   if (!ok || gv_tf_commit(f, path, count))
     gv_fatalf(__FILE__, __LINE__, "--save", "gvrt", "%s: cannot write the checkpoint", path);
@@ -57,12 +69,13 @@ int gv_run_load(struct gv_run *r, const char *dir)
     gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: written by a run of %d ranks, this one has %lld", path,
               tf.header[5], (long long)r->world_size);
   static const char *what[3] = {"param", "adam_m", "adam_v"};
+  int parts = r->zero ? 1 : 3;
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     size_t n = (size_t)(p->shard_rows * p->shard_cols);
     float *dst[3] = {(float *)(r->bases[GV_MEM_PARAMS] + p->poff), (float *)(r->bases[GV_MEM_OPTIM] + p->moff),
                      (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + n};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < parts; k++) {
       snprintf(key, sizeof key, "%s/%s", what[k], p->name);
       const struct gv_tf_record *rec = gv_tf_find(&tf, key);
       if (!rec || rec->dtype != GV_TF_F32 || rec->numel != n)
@@ -70,6 +83,12 @@ int gv_run_load(struct gv_run *r, const char *dir)
                   "model or strategy?)", path, key, n);
       memcpy(dst[k], rec->data, n * sizeof(float));
     }
+  }
+  if (r->zero) {
+    const struct gv_tf_record *rec = gv_tf_find(&tf, "zero/adam_m_v");
+    if (!rec || rec->dtype != GV_TF_F32 || rec->numel != (size_t)(2 * r->shard_bytes / 4))
+      gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: record 'zero/adam_m_v' is missing or of another size", path);
+    memcpy(zero_moments(r), rec->data, rec->numel * sizeof(float));
   }
   int step = tf.header[2];
   gv_tf_free(&tf);

@@ -118,3 +118,12 @@ void gv_prog_attention(void *ctx, int64_t B, int64_t T, int64_t S, int64_t H, in
   int64_t a[6] = {B, T, S, H, KV, D};
   memcpy(r->attn, a, sizeof a);
 }
+
+void gv_prog_zero(void *ctx, int64_t stage, int64_t level, int64_t shard_bytes)
+{
+  struct gv_run *r = ctx;
+  if (stage != r->stage)
+    return;
+  r->zero = (int)level;
+  r->shard_bytes = shard_bytes;
+}

@@ -163,40 +163,84 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
     gv_comm_all_reduce(r->world, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM); /* only last stages hold a loss */
     loss = lf;
   }
-  if (backward && r->dp_size > 1)
-    gv_comm_all_reduce(r->dp, r->bases[GV_MEM_GRADS], r->plan.arena_bytes[GV_MEM_GRADS] / 4, GV_DTYPE_F32,
-                       GV_REDUCE_SUM);
   if (backward && r->pp > 1)
     reduce_tied(r);
+  if (backward && r->zero) /* ZeRO-2: each rank keeps the sum of its shard, at the start of the arena */
+    gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
+                           GV_DTYPE_F32);
+  else if (backward && r->dp_size > 1)
+    gv_comm_all_reduce(r->dp, r->bases[GV_MEM_GRADS], r->plan.arena_bytes[GV_MEM_GRADS] / 4, GV_DTYPE_F32,
+                       GV_REDUCE_SUM);
   return loss;
+}
+
+/* The part of parameter p this rank updates: elements [*first, *first + *n) of it (all of
+ * it without ZeRO; under ZeRO-2 its intersection with the rank's shard). */
+static int owned(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n)
+{
+  size_t total = shard_numel(p);
+  if (!r->zero) {
+    *first = 0;
+    *n = total;
+    return 1;
+  }
+  int64_t lo = (int64_t)r->dp_rank * r->shard_bytes, hi = lo + r->shard_bytes;
+  int64_t a = p->goff > lo ? p->goff : lo, b = p->goff + (int64_t)(4 * total) < hi ? p->goff + (int64_t)(4 * total) : hi;
+  if (a >= b)
+    return 0;
+  *first = (size_t)(a - p->goff) / 4;
+  *n = (size_t)(b - a) / 4;
+  return 1;
+}
+
+/* Gradient of p's element `first`: in place, or in the reduced shard at the arena start. */
+static float *owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t first)
+{
+  int64_t at = p->goff + 4 * (int64_t)first - (r->zero ? (int64_t)r->dp_rank * r->shard_bytes : 0);
+  return (float *)(r->bases[GV_MEM_GRADS] + at);
+}
+
+/* AdamW moments of p's element `first`: per parameter, or in the flat ZeRO shard. */
+static float *owned_moment(struct gv_run *r, const struct gv_run_param *p, size_t first, int v)
+{
+  if (!r->zero) {
+    float *m = (float *)(r->bases[GV_MEM_OPTIM] + p->moff);
+    return m + (v ? shard_numel(p) : 0) + first;
+  }
+  int64_t rel = p->goff + 4 * (int64_t)first - (int64_t)r->dp_rank * r->shard_bytes;
+  char *base = r->bases[GV_MEM_OPTIM] + r->plan.arena_bytes[GV_MEM_OPTIM] - 2 * r->shard_bytes;
+  return (float *)(base + rel + (v ? r->shard_bytes : 0));
 }
 
 static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step)
 {
   double sq = 0;
+  size_t first, n;
   for (int i = 0; i < r->nparams; i++)
-    if (counts_in_norm(r, &r->params[i]))
-      sq += gv_optim_sq_sum(grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]));
-  if (r->pp > 1) { /* distinct shards: one per stage (replicas of a dp group are equal) */
+    if (counts_in_norm(r, &r->params[i]) && owned(r, &r->params[i], &first, &n))
+      sq += gv_optim_sq_sum(owned_grad(r, &r->params[i], first), n);
+  if (r->pp > 1 || r->zero) { /* distinct shards: one per stage (and per dp rank under ZeRO) */
     float f = (float)sq;
-    gv_comm_all_reduce(r->pp_group, &f, 1, GV_DTYPE_F32, GV_REDUCE_SUM);
+    gv_comm_all_reduce(r->zero ? r->world : r->pp_group, &f, 1, GV_DTYPE_F32, GV_REDUCE_SUM);
     sq = f;
   }
   double norm = sqrt(sq);
-  if (r->args.clip_grad > 0) {
-    float coef = gv_optim_clip_coef(norm, (float)r->args.clip_grad);
-    if (coef < 1.0f)
-      for (int i = 0; i < r->nparams; i++)
-        gv_optim_scale(grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), coef);
-  }
+  float coef = r->args.clip_grad > 0 ? gv_optim_clip_coef(norm, (float)r->args.clip_grad) : 1.0f;
   struct gv_adamw opt = {(float)r->args.beta1, (float)r->args.beta2, (float)r->args.eps, (float)r->args.weight_decay};
   float lr = (float)gv_lr_at(sched, step);
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
-    size_t n = shard_numel(p);
-    float *m = (float *)(r->bases[GV_MEM_OPTIM] + p->moff), *v = m + n;
-    gv_optim_adamw_step(&opt, param_ptr(r, p), grad_ptr(r, p), m, v, n, step + 1, lr, r->args.decay_all || p->decay);
+    if (!owned(r, p, &first, &n))
+      continue;
+    float *g = owned_grad(r, p, first);
+    if (coef < 1.0f)
+      gv_optim_scale(g, n, coef);
+    gv_optim_adamw_step(&opt, param_ptr(r, p) + first, g, owned_moment(r, p, first, 0), owned_moment(r, p, first, 1),
+                        n, step + 1, lr, r->args.decay_all || p->decay);
   }
+  if (r->zero) /* every replica gets the updated parameters back */
+    gv_comm_all_gather(r->dp, r->bases[GV_MEM_PARAMS], r->bases[GV_MEM_PARAMS] + (int64_t)r->dp_rank * r->shard_bytes,
+                       (size_t)r->shard_bytes / 4, GV_DTYPE_F32);
   return norm;
 }
 

@@ -65,6 +65,8 @@ struct gv_run {
   /* groups: data-parallel replicas of this stage, and the pipeline line (stage s is
    * group rank s) */
   struct gv_comm *dp, *pp_group;
+  int zero;                    /* ZeRO level (0 or 2) */
+  int64_t shard_bytes;         /* ZeRO: this rank's [dp_rank * shard_bytes, +shard_bytes) of the grads */
   int dp_rank, dp_size;
 };
 
