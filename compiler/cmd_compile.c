@@ -18,7 +18,7 @@
 typedef struct CompileArgs {
   const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type;
   int64_t seq, micro_batch;
-  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp;
+  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec;
   int run_argc;
   char **run_argv;
 } CompileArgs;
@@ -44,6 +44,8 @@ static void usage(FILE *f, int run)
              "  --pipeline_type T         pipedream_flush (1F1B, default) or gpipe\n"
              "  --chunks N                micro-batches per step and data-parallel rank (default pp)\n"
              "  --global_checkpoint 0|1   checkpoint every block (same as --checkpoint all)\n"
+             "  --global_tp_deg N         Megatron tensor parallelism of every block (@col/@row linears)\n"
+             "  --global_tp_consec 0|1    tp groups of adjacent ranks (1, default) or strided by dp (0)\n"
              "  --default_dp_type T       ddp (default) or zero2 (sharded gradients and optimizer state)\n"
              "  --sdp 0|1                 ZeRO-3 (sharded parameters): not supported yet\n"
              "  --dump schedule|memory    print the schedule IR or the memory plan (comma list)\n"
@@ -82,6 +84,8 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   c->nodes = c->gpus_per_node = 1;
   c->emit = "exe";
   c->pp = 1;
+  c->tp = 1;
+  c->tp_consec = 1;
   c->pipeline = "pipedream_flush";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
@@ -111,6 +115,8 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--global_checkpoint")) c->global_ckpt = atoi(v);
     else if (OPT("--default_dp_type")) c->dp_type = v;
     else if (OPT("--sdp")) c->sdp = atoi(v);
+    else if (OPT("--global_tp_deg")) c->tp = atoi(v);
+    else if (OPT("--global_tp_consec")) c->tp_consec = atoi(v);
     else if (OPT("--num_gpus_per_node")) c->gpus_per_node = atoi(v);
     else if (OPT("-O")) c->opt = atoi(v);
     else if (!strncmp(a, "-O", 2) && a[2]) c->opt = atoi(a + 2);
@@ -240,9 +246,10 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   *mout = m;
   LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = c->pp,
                     .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
-                    .zero = c->dp_type && !strcmp(c->dp_type, "zero2") ? 2 : 0};
-  if (o.world % o.pp) {
-    fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d\n", o.world, o.pp);
+                    .zero = c->dp_type && !strcmp(c->dp_type, "zero2") ? 2 : 0, .tp = c->tp, .tp_consec = c->tp_consec};
+  if (o.world % o.pp || (o.world / o.pp) % o.tp) {
+    fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d x --global_tp_deg %d\n", o.world,
+            o.pp, o.tp);
     return NULL;
   }
   if (c->pp_division) {
@@ -266,8 +273,8 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     return NULL;
   }
   if (o.world != 1)
-    fprintf(stderr, "gvc: strategy: %d ranks = pp %d x dp %d (%s, %s, %d micro-batches per step and dp rank)%s\n",
-            o.world, o.pp, o.world / o.pp, o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
+    fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d x dp %d (%s, %s, %d micro-batches per step and dp rank)%s\n",
+            o.world, o.pp, o.tp, o.world / o.pp / o.tp, o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
             c->ckpt ? ", checkpointing" : "");
   o.checkpoint = checkpoint_flags(a, m, c->ckpt);
   if (!o.checkpoint)

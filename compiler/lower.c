@@ -17,19 +17,90 @@
 
 /* ---- shapes and buffers ---- */
 
+/* Local sizes: a value split by tensor parallelism holds 1/tp of its last dimension. */
 int64_t lower_numel(const L *l, int v)
 {
   const IrShape *s = &l->m->values[v].shape;
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++)
     n *= ir_dim(s->d[i], l->o->micro_batch, l->o->seq);
-  return n;
+  return l->split && l->split[v] ? n / l->o->tp : n;
 }
 
 int64_t lower_last_dim(const L *l, int v)
 {
   const IrShape *s = &l->m->values[v].shape;
-  return ir_dim(s->d[s->rank - 1], l->o->micro_batch, l->o->seq);
+  int64_t d = ir_dim(s->d[s->rank - 1], l->o->micro_batch, l->o->seq);
+  return l->split && l->split[v] ? d / l->o->tp : d;
+}
+
+/* Megatron's rule: a @col linear splits its output over the tp group, elementwise ops,
+ * rope and attention (by heads) keep it split, and a @row linear gathers it back with an
+ * all-reduce; everything else needs replicated inputs. Only blocks are split (the
+ * embedding and head run replicated: vocabulary parallelism is their own degree). */
+int lower_tp_split(L *l, int first, int last)
+{
+  const IrModel *m = l->m;
+  int tp = l->o->tp;
+  if (tp <= 1)
+    return 0;
+  for (int li = first; li <= last; li++) {
+    const IrLayer *ly = &m->layers[li];
+    if (ly->kind != IR_LAYER_BLOCK)
+      continue;
+    for (int k = 0; k < ly->nnodes; k++) {
+      int ni = ly->first_node + k;
+      const IrNode *n = &m->nodes[ni];
+      int any = 0, all = 1;
+      for (int i = 0; i < n->nin; i++) {
+        any |= l->split[n->in[i]];
+        all &= l->split[n->in[i]];
+      }
+      const char *why = NULL;
+      switch (n->op) {
+      case IR_OP_LINEAR:
+        if (n->tp == IR_TP_COL) {
+          if (any)
+            why = "a @col linear needs a replicated input (put a @row linear before it)";
+          else if (m->params[n->param[0]].shape.d[0] % tp)
+            why = arena_printf(l->a, "its %lld outputs are not divisible by tp=%d", (long long)m->params[n->param[0]].shape.d[0], tp);
+          l->split[n->out] = 1;
+          l->tp_node[ni] = 1;
+        } else if (n->tp == IR_TP_ROW) {
+          if (!any)
+            why = "a @row linear needs an input split by a @col linear";
+          l->tp_node[ni] = 1;
+        } else if (any) {
+          why = "a linear without @col/@row cannot read a tensor-parallel split";
+        }
+        break;
+      case IR_OP_ATTENTION:
+        if (any && !all)
+          why = "q, k and v must all come from @col linears";
+        else if (all && (n->iattr[0] % tp || n->iattr[1] % tp))
+          why = arena_printf(l->a, "%lld heads (%lld kv heads) are not divisible by tp=%d", (long long)n->iattr[0],
+                             (long long)n->iattr[1], tp);
+        l->split[n->out] = (unsigned char)all;
+        l->tp_node[ni] = (unsigned char)all;
+        break;
+      case IR_OP_ROPE: case IR_OP_GELU: case IR_OP_SILU: case IR_OP_RELU: case IR_OP_DROPOUT: case IR_OP_MUL:
+      case IR_OP_ADD:
+        if (any && !all)
+          why = "mixes a tensor-parallel split tensor with a replicated one";
+        l->split[n->out] = (unsigned char)all;
+        break;
+      default:
+        if (any)
+          why = "cannot run on a tensor split by tensor parallelism (put a @row linear before it)";
+      }
+      if (why) {
+        l->err = arena_printf(l->a, "%s: %s %s: %s", ly->name, ir_op_name(n->op),
+                              n->nparam ? m->params[n->param[0]].name : "", why);
+        return 1;
+      }
+    }
+  }
+  return 0;
 }
 
 static int64_t rows(const L *l, int v) { return lower_numel(l, v) / lower_last_dim(l, v); }
@@ -91,7 +162,11 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   case IR_OP_LINEAR: {
     int64_t K = lower_last_dim(l, n->in[0]);
-    EMIT(l, "gv_gen_linear_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
+    if (l->tp_node[ni] && n->tp == IR_TP_ROW) /* partial sums, all-reduced over tp; bias added once */
+      EMIT(l, "gv_gen_linear_fwd_row", c, sa_i64(0), V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
+           sa_i64(N));
+    else
+      EMIT(l, "gv_gen_linear_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
     break;
   }
   case IR_OP_EMBEDDING:
@@ -136,7 +211,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   }
   case IR_OP_ATTENTION: {
-    int64_t H = n->iattr[0], KV = n->iattr[1], D = N / H;
+    int64_t H = n->iattr[0] / (l->tp_node[ni] ? l->o->tp : 1), KV = n->iattr[1] / (l->tp_node[ni] ? l->o->tp : 1), D = N / H;
     l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch * H * l->o->seq);
     EMIT(l, "gv_gen_attention_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
          sa_i64(l->o->micro_batch), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]));
@@ -227,6 +302,14 @@ static void bwd_node(L *l, int ni, int layer)
   switch (n->op) {
   case IR_OP_LINEAR: {
     int64_t K = lower_last_dim(l, n->in[0]);
+    if (l->tp_node[ni] && n->tp == IR_TP_COL && g0.buf >= 0) { /* partial dx: all-reduce it alone, then add */
+      if (l->ginit[n->in[0]] && g0.tmp < 0)
+        g0 = gout(l, layer, n->in[0], 0);
+      EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
+           sa_i64(K), sa_i64(N), sa_i64(ACC_DW));
+      EMIT(l, "gv_gen_all_reduce", "tp: sum the partial input gradient", sa_i64(0), GB(l, g0), sa_i64(M * K));
+      break;
+    }
     EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
          sa_i64(K), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
@@ -271,7 +354,7 @@ static void bwd_node(L *l, int ni, int layer)
     break;
   }
   case IR_OP_ATTENTION: {
-    int64_t H = n->iattr[0], KV = n->iattr[1], D = N / H;
+    int64_t H = n->iattr[0] / (l->tp_node[ni] ? l->o->tp : 1), KV = n->iattr[1] / (l->tp_node[ni] ? l->o->tp : 1), D = N / H;
     EMIT(l, "gv_gen_attention_bwd", c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
          V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch), sa_i64(l->o->seq), sa_i64(H),
          sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags));

@@ -22,6 +22,7 @@ typedef struct LowerOptions {
   int pipeline_1f1b;                 /* 1: pipedream_flush (1F1B), 0: GPipe */
   int chunks;                        /* micro-batches per step and data-parallel rank (GPipe slots) */
   int zero;                          /* 0: plain data parallel (ddp); 2: ZeRO-2 (sharded grads and optimizer) */
+  int tp, tp_consec;                 /* Megatron tensor parallelism of the blocks (@col/@row); 1: none */
 } LowerOptions;
 
 typedef struct Lowered {

@@ -20,6 +20,8 @@ typedef struct L {
   int *val;          /* value -> buffer (the current placement) */
   int *grad;         /* value -> gradient buffer or -1 */
   unsigned char *ginit, *needed;
+  unsigned char *split;  /* value -> its last dim is split over the tp group (local = global / tp) */
+  unsigned char *tp_node; /* node -> runs tensor-parallel (an annotated op of a block, tp > 1) */
   int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse) */
   int *pbuf, *gbuf, *mbuf;
   int stage;
@@ -29,6 +31,8 @@ typedef struct L {
 
 
 int64_t lower_numel(const L *l, int v);
+/* Which values are split by tensor parallelism (propagated from @col to @row); 0 or an error. */
+int lower_tp_split(L *l, int first_layer, int last_layer);
 int64_t lower_last_dim(const L *l, int v);
 int lower_new_buf(L *l, const char *name, PlanClass cls, int64_t bytes);
 SchedArg lower_buf_arg(L *l, int buf);          /* a buffer argument, patched after planning */

@@ -53,6 +53,7 @@ typedef struct Stage {
   int64_t in_elems, out_elems;
   int logits;
   int64_t shard_bytes;       /* ZeRO: bytes of the gradient/optimizer shard of one dp rank */
+  signed char *split_dim;    /* per parameter: -1 replicated, 0 rows or 1 columns split over tp */
 } Stage;
 
 static int param_init(const IrModel *m, int pi, double *std)
@@ -84,6 +85,8 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
   l->grad = ARENA_ARRAY(a, int, m->nvalues);
   l->ginit = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->needed = ARENA_ARRAY(a, unsigned char, m->nvalues);
+  l->split = ARENA_ARRAY(a, unsigned char, m->nvalues);
+  l->tp_node = ARENA_ARRAY(a, unsigned char, m->nnodes);
   l->aux0 = ARENA_ARRAY(a, int, m->nnodes);
   l->aux1 = ARENA_ARRAY(a, int, m->nnodes);
   l->pbuf = ARENA_ARRAY(a, int, m->nparams);
@@ -103,14 +106,27 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
   st->in_act = st->in_grad = st->out_act = st->out_grad = st->logits = -1;
 }
 
+/* How a tensor-parallel node splits its parameter j: a @col weight by rows (outputs) and
+ * its bias by columns; a @row weight by columns (inputs), its bias replicated. */
+static int split_of(const L *l, const IrNode *n, int node, int j)
+{
+  if (!l->tp_node[node] || n->op != IR_OP_LINEAR)
+    return -1;
+  if (n->tp == IR_TP_COL)
+    return j == 0 ? 0 : 1;
+  return j == 0 ? 1 : -1;
+}
+
 /* Parameters read by the stage's layers (a tied weight is planned on every stage using it). */
 static void plan_params(Stage *st)
 {
   L *l = &st->l;
   const IrModel *m = l->m;
+  st->split_dim = ARENA_ARRAY(l->a, signed char, m->nparams);
   for (int li = st->first; li <= st->last; li++)
     for (int k = 0; k < m->layers[li].nnodes; k++) {
-      const IrNode *n = &m->nodes[m->layers[li].first_node + k];
+      int node = m->layers[li].first_node + k;
+      const IrNode *n = &m->nodes[node];
       for (int j = 0; j < n->nparam; j++) {
         int pi = n->param[j];
         if (l->pbuf[pi] >= 0)
@@ -119,6 +135,9 @@ static void plan_params(Stage *st)
         int64_t cnt = 1;
         for (int d = 0; d < p->shape.rank; d++)
           cnt *= p->shape.d[d];
+        st->split_dim[pi] = (signed char)split_of(l, n, node, j);
+        if (st->split_dim[pi] >= 0)
+          cnt /= l->o->tp;
         l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, 4 * cnt);
         l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, 4 * cnt);
         if (!l->o->zero) /* ZeRO keeps one flat optimizer shard instead (lower_stage) */
@@ -138,6 +157,8 @@ static void lower_stage(Stage *st)
   L *l = &st->l;
   const IrModel *m = l->m;
   int64_t BT = l->o->micro_batch * l->o->seq;
+  if (lower_tp_split(l, st->first, st->last))
+    return;
   plan_params(st);
   l->io_tokens = l->val[m->tokens_value] = lower_new_buf(l, "io.tokens", PC_SLOT, 4 * BT);
   l->io_labels = l->val[m->labels_value] = lower_new_buf(l, "io.labels", PC_SLOT, 4 * BT);
@@ -180,7 +201,7 @@ static void lower_stage(Stage *st)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
   if (l->o->zero) { /* ZeRO-2: grads reduce-scattered into dp equal shards; AdamW m and v per shard */
-    int64_t dp = l->o->world / l->o->pp, unit = 64 * dp, *ab = l->plan->arena_bytes;
+    int64_t dp = l->o->world / l->o->pp / (l->o->tp > 1 ? l->o->tp : 1), unit = 64 * dp, *ab = l->plan->arena_bytes;
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = (ab[PLAN_GRADS] + unit - 1) / unit * unit;
     st->shard_bytes = ab[PLAN_GRADS] / dp;
     plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, 2 * st->shard_bytes, 64);
@@ -226,10 +247,10 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     int64_t r = pr->shape.rank == 2 ? pr->shape.d[0] : 1, c = pr->shape.d[pr->shape.rank - 1];
     double std;
     int init = param_init(m, i, &std);
-    SchedArg a[] = {sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(r), sa_i64(c), sa_i64(0), sa_i64(0), sa_i64(r),
-                    sa_i64(c), sa_i64(off(p, l->pbuf[i])), sa_i64(off(p, l->gbuf[i])), sa_i64(off(p, l->mbuf[i])),
+    SchedArg a[] = {sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(r), sa_i64(c), sa_i64(st->split_dim[i]),
+                    sa_i64(off(p, l->pbuf[i])), sa_i64(off(p, l->gbuf[i])), sa_i64(off(p, l->mbuf[i])),
                     sa_i64(pr->shape.rank >= 2), sa_i64(init), sa_f64(std)};
-    sched_call(prog, d, "gv_prog_param", a, 15);
+    sched_call(prog, d, "gv_prog_param", a, 12);
   }
   if (l->o->zero)
     sched_call(prog, d, "gv_prog_zero", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(l->o->zero), sa_i64(st->shard_bytes)}, 4);
@@ -259,9 +280,12 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
                       sa_i64(o->seq), sa_i64(m->vocab)};
   sched_call(prog, d, "gv_prog_model", model, 7);
   sched_call(prog, d, "gv_prog_pipeline", (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
+  if (o->tp > 1)
+    sched_call(prog, d, "gv_prog_tp", (SchedArg[]){sa_ctx(), sa_i64(o->tp), sa_i64(o->tp_consec)}, 3);
   for (int i = 0; i < m->nnodes; i++) /* every attention of a model has one shape */
     if (m->nodes[i].op == IR_OP_ATTENTION) {
-      int64_t H = m->nodes[i].iattr[0], D = lower_last_dim(l0, m->nodes[i].out) / H;
+      const IrShape *os = &m->values[m->nodes[i].out].shape;
+      int64_t H = m->nodes[i].iattr[0], D = os->d[os->rank - 1] / H; /* global heads: an upper bound under tp */
       SchedArg at[] = {sa_ctx(), sa_i64(o->micro_batch), sa_i64(o->seq), sa_i64(o->seq), sa_i64(H),
                        sa_i64(m->nodes[i].iattr[1]), sa_i64(D)};
       sched_call(prog, d, "gv_prog_attention", at, 7);
@@ -279,6 +303,10 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   }
   if (o->world % o->pp) {
     *err = arena_printf(a, "world size %d is not divisible by pp=%d", o->world, o->pp);
+    return NULL;
+  }
+  if (o->tp > 1 && (o->world / o->pp) % o->tp) {
+    *err = arena_printf(a, "the %d ranks of a pipeline stage are not divisible by tp=%d", o->world / o->pp, o->tp);
     return NULL;
   }
   const int *stage_of = o->stage_of_layer;

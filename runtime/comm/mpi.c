@@ -13,6 +13,7 @@ static MPI_Datatype mpi_type(enum gv_dtype t)
   switch (t) {
   case GV_DTYPE_F32: return MPI_FLOAT;
   case GV_DTYPE_I32: return MPI_INT32_T;
+  case GV_DTYPE_F64: return MPI_DOUBLE;
   case GV_DTYPE_BF16: return MPI_UINT16_T; /* moved as bits; reductions convert (see below) */
   }
   return MPI_BYTE;

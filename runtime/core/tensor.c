@@ -10,6 +10,7 @@ size_t gv_dtype_size(enum gv_dtype t)
   case GV_DTYPE_F32: return 4;
   case GV_DTYPE_BF16: return 2;
   case GV_DTYPE_I32: return 4;
+  case GV_DTYPE_F64: return 8;
   }
   gv_fatalf(__FILE__, __LINE__, "gv_dtype_size", "gvrt", "unknown dtype %d", (int)t);
 }
@@ -20,6 +21,7 @@ const char *gv_dtype_name(enum gv_dtype t)
   case GV_DTYPE_F32: return "f32";
   case GV_DTYPE_BF16: return "bf16";
   case GV_DTYPE_I32: return "i32";
+  case GV_DTYPE_F64: return "f64";
   }
   return "?";
 }

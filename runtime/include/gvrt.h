@@ -68,7 +68,7 @@ GV_API void gv_log0(enum gv_log_level level, const char *fmt, ...) GV_PRINTF(2, 
 
 /* ---- dtypes ---- */
 
-enum gv_dtype { GV_DTYPE_F32, GV_DTYPE_BF16, GV_DTYPE_I32 };
+enum gv_dtype { GV_DTYPE_F32, GV_DTYPE_BF16, GV_DTYPE_I32, GV_DTYPE_F64 /* host-side reductions only */ };
 
 GV_API size_t gv_dtype_size(enum gv_dtype t);
 GV_API const char *gv_dtype_name(enum gv_dtype t);

@@ -33,14 +33,16 @@ GV_API void gv_prog_pipeline(void *ctx, int64_t one_f_one_b, int64_t chunks);
 GV_API void gv_prog_arena(void *ctx, int64_t stage, int64_t kind, int64_t bytes);
 /* Init kinds of parameters. */
 enum { GV_INIT_NORMAL = 0, GV_INIT_ZEROS = 1, GV_INIT_ONES = 2 };
-/* A parameter of a stage: global name and shape (rows x cols; 1-D: rows = 1), where this
- * rank's shard sits in it (row0, col0, shard rows x cols), its offsets in the params, grads
- * and optimizer arenas (m at moff, v at moff + shard bytes), whether it decays, its init.
- * A weight tied across stages (GPT-2's embedding and head) is declared on each. */
+/* A parameter of a stage: global name and shape (rows x cols; 1-D: rows = 1), the dim
+ * tensor parallelism splits (-1 none, 0 rows, 1 columns: this rank holds block tp_rank of
+ * it), its offsets in the params, grads and optimizer arenas (m at moff, v at moff + shard
+ * bytes; -1 under ZeRO), whether it decays, its init. A weight tied across stages (GPT-2's
+ * embedding and head) is declared on each. */
 GV_API void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols,
-                          int64_t row0, int64_t col0, int64_t shard_rows, int64_t shard_cols,
-                          int64_t poff, int64_t goff, int64_t moff, int64_t decay, int64_t init,
-                          double std);
+                          int64_t split_dim, int64_t poff, int64_t goff, int64_t moff, int64_t decay,
+                          int64_t init, double std);
+/* Megatron tensor parallelism of the blocks: degree and whether a tp group is adjacent ranks. */
+GV_API void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive);
 /* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32
  * [1]; the slot stride and the number of slots (micro-batches in flight). */
 GV_API void gv_prog_io(void *ctx, int64_t stage, int64_t tokens_off, int64_t labels_off, int64_t loss_off,
@@ -66,6 +68,12 @@ GV_API void gv_prog_logits(void *ctx, int64_t stage, int64_t logits_off);
 /* ---- kernels called by stage functions (shapes: see gvrt.h's backend table) ---- */
 
 GV_API void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N);
+/* Row-parallel linear: partial products summed over tensor-parallel group `group` (0: the
+ * blocks' tp group); the bias is added once. */
+GV_API void gv_gen_linear_fwd_row(void *ctx, int64_t group, void *y, void *x, void *w, void *b, int64_t M, int64_t K,
+                                  int64_t N);
+/* Sum a float buffer over tensor-parallel group `group` (the backward of a column split). */
+GV_API void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n);
 GV_API void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,
                               int64_t M, int64_t K, int64_t N, int64_t flags);
 /* ids NULL: learned positions (row % T). accumulate: y += table rows. */

@@ -50,9 +50,8 @@ static void note_tied(struct gv_run *r, const char *name, int64_t stage)
   r->tied[r->ntied++] = (struct gv_run_tied){name, 1ull << stage};
 }
 
-void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols, int64_t row0,
-                   int64_t col0, int64_t shard_rows, int64_t shard_cols, int64_t poff, int64_t goff, int64_t moff,
-                   int64_t decay, int64_t init, double std)
+void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols, int64_t split_dim,
+                   int64_t poff, int64_t goff, int64_t moff, int64_t decay, int64_t init, double std)
 {
   struct gv_run *r = ctx;
   GV_CHECK(stage >= 0 && stage < 64, "stage %lld out of range", (long long)stage);
@@ -65,8 +64,16 @@ void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int
     r->params = realloc(r->params, sizeof *r->params * (size_t)r->cap_params);
     GV_CHECK(r->params != NULL, "out of host memory");
   }
-  r->params[r->nparams++] = (struct gv_run_param){name, stage, rows, cols, row0, col0, shard_rows, shard_cols,
-                                                  poff, goff, moff, decay, init, std};
+  /* the shard is resolved once the tp rank is known (gv_run_resolve_shards) */
+  r->params[r->nparams++] = (struct gv_run_param){name, stage, rows, cols, 0, 0, rows, cols, poff, goff, moff, decay,
+                                                  init, std, (int)split_dim};
+}
+
+void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive)
+{
+  struct gv_run *r = ctx;
+  r->tp = (int)tp;
+  r->tp_consec = (int)consecutive;
 }
 
 void gv_prog_io(void *ctx, int64_t stage, int64_t tokens_off, int64_t labels_off, int64_t loss_off,

@@ -193,3 +193,18 @@ void gv_gen_fill(void *ctx, void *x, int64_t n, float value)
   struct gv_tensor X = t1(x, F32, n);
   gv_fill(be_of(ctx), &X, value);
 }
+
+void gv_gen_linear_fwd_row(void *ctx, int64_t group, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
+{
+  struct gv_run *r = ctx;
+  (void)group;
+  gv_gen_linear_fwd(ctx, y, x, w, r->tp_rank == 0 ? b : NULL, M, K, N);
+  gv_comm_all_reduce(r->tp_group, y, (size_t)(M * N), GV_DTYPE_F32, GV_REDUCE_SUM);
+}
+
+void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n)
+{
+  struct gv_run *r = ctx;
+  (void)group;
+  gv_comm_all_reduce(r->tp_group, x, (size_t)n, GV_DTYPE_F32, GV_REDUCE_SUM);
+}

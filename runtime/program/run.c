@@ -158,10 +158,10 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   int64_t nmicro = r->args.global_batch / r->dp_size / r->micro_batch;
   fd->first = (int64_t)step * r->args.global_batch + (int64_t)r->dp_rank * nmicro * r->micro_batch;
   double loss = gv_pipe_step(r, nmicro, backward, load_micro_batch, fd);
-  if (r->dp_size > 1 || r->pp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
+  if (r->dp_size > 1 || r->pp > 1 || r->tp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
     float lf = (float)loss;          /* fp32 sum over ranks: relative error ~1e-7 */
     gv_comm_all_reduce(r->world, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM); /* only last stages hold a loss */
-    loss = lf;
+    loss = lf / r->tp;                                                  /* every tp rank computes it */
   }
   if (backward && r->pp > 1)
     reduce_tied(r);
@@ -216,12 +216,17 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
 {
   double sq = 0;
   size_t first, n;
-  for (int i = 0; i < r->nparams; i++)
-    if (counts_in_norm(r, &r->params[i]) && owned(r, &r->params[i], &first, &n))
-      sq += gv_optim_sq_sum(owned_grad(r, &r->params[i], first), n);
-  if (r->pp > 1 || r->zero) { /* distinct shards: one per stage (and per dp rank under ZeRO) */
-    float f = (float)sq;
-    gv_comm_all_reduce(r->zero ? r->world : r->pp_group, &f, 1, GV_DTYPE_F32, GV_REDUCE_SUM);
+  /* the norm over distinct shards: a replica (dp without ZeRO, tp-replicated weights, the
+   * second copy of a tied weight) is counted on one rank only */
+  int dp_counts = r->zero || r->dp_rank == 0;
+  for (int i = 0; i < r->nparams; i++) {
+    const struct gv_run_param *p = &r->params[i];
+    if (dp_counts && (p->split_dim >= 0 || r->tp_rank == 0) && counts_in_norm(r, p) && owned(r, p, &first, &n))
+      sq += gv_optim_sq_sum(owned_grad(r, p, first), n);
+  }
+  if (gv_comm_size(r->world) > 1) {
+    double f = sq;
+    gv_comm_all_reduce(r->world, &f, 1, GV_DTYPE_F64, GV_REDUCE_SUM);
     sq = f;
   }
   double norm = sqrt(sq);
@@ -330,11 +335,25 @@ static void setup_groups(struct gv_run *r)
     gv_fatalf(__FILE__, __LINE__, "gv_main", "gvrt",
               "this program was compiled for %lld ranks but runs with %d; recompile with --num_nodes/--num_gpus_per_node",
               (long long)r->world_size, gv_comm_size(r->world));
-  struct gv_layout l = {(int)r->world_size, (int)r->pp, 1, 1};
+  if (r->tp < 1)
+    r->tp = 1;
+  struct gv_layout l = {(int)r->world_size, (int)r->pp, r->tp, r->tp_consec};
   r->dp = gv_comm_layout_group(r->world, &l, GV_GROUP_DP);
   r->pp_group = gv_comm_layout_group(r->world, &l, GV_GROUP_PP);
+  r->tp_group = gv_comm_layout_group(r->world, &l, GV_GROUP_TP);
   r->dp_rank = gv_comm_rank(r->dp);
   r->dp_size = gv_comm_size(r->dp);
+  r->tp_rank = gv_comm_rank(r->tp_group);
+  for (int i = 0; i < r->nparams; i++) { /* this rank's block of each tp-split parameter */
+    struct gv_run_param *p = &r->params[i];
+    if (p->split_dim == 0) {
+      p->shard_rows = p->rows / r->tp;
+      p->row0 = r->tp_rank * p->shard_rows;
+    } else if (p->split_dim == 1) {
+      p->shard_cols = p->cols / r->tp;
+      p->col0 = r->tp_rank * p->shard_cols;
+    }
+  }
 }
 
 static void check_program(struct gv_run *r)

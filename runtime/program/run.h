@@ -17,6 +17,7 @@ struct gv_run_param {
   int64_t stage, rows, cols, row0, col0, shard_rows, shard_cols;
   int64_t poff, goff, moff, decay, init;
   double std;
+  int split_dim;               /* -1 replicated over tp, 0 rows, 1 columns */
 };
 
 struct gv_run_stage { gv_prog_fn fwd, bwd, zero_grads; };
@@ -66,6 +67,8 @@ struct gv_run {
    * group rank s) */
   struct gv_comm *dp, *pp_group;
   int zero;                    /* ZeRO level (0 or 2) */
+  int tp, tp_consec, tp_rank;  /* tensor parallelism of the blocks */
+  struct gv_comm *tp_group;
   int64_t shard_bytes;         /* ZeRO: this rank's [dp_rank * shard_bytes, +shard_bytes) of the grads */
   int dp_rank, dp_size;
 };

@@ -19,18 +19,23 @@ typedef struct Strategy {
   int ckpt;           /* checkpoint every block */
   int one_f_one_b, chunks;
   int zero;
+  int tp;
 } Strategy;
 
 /* The fixture batch has 2 sequences: micro-batch 1 gives 2 micro-batches per step. */
 static const Strategy strategies[] = {
-  {"dp2", 2, 1, 1, 0, 1, 1, 0},
-  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0},
-  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0},
-  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0},
-  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0},
-  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0},
-  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2},
-  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2},
+  {"dp2", 2, 1, 1, 0, 1, 1, 0, 0},
+  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0},
+  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0},
+  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0, 0},
+  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0, 0},
+  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0, 0},
+  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2, 0},
+  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2, 0},
+  {"tp2", 2, 1, 1, 0, 1, 2, 0, 2},
+  {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2},
+  {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2},
+  {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2},
 };
 
 static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const char *fx, const char *mpiexec,
@@ -40,7 +45,8 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
   for (int i = 0; i < m->nlayers; i++)
     flags[i] = s->ckpt && m->layers[i].kind == IR_LAYER_BLOCK;
   LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
-                    .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero};
+                    .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero,
+                    .tp = s->tp ? s->tp : 1, .tp_consec = 1};
   const char *err = NULL;
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw) {
@@ -69,7 +75,7 @@ int main(int argc, char **argv)
     char fx[1024];
     snprintf(fx, sizeof fx, "%s/%s.bin", argv[2], m->name);
     double ref[STEPS], got[STEPS];
-    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0}; /* two micro-batches of 1: gradient accumulation */
+    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0}; /* two micro-batches of 1: gradient accumulation */
     CHECK(run_strategy(m, &single, argv[1], fx, argv[3], ref, a) == 0);
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++) {
       const Strategy *s = &strategies[k];

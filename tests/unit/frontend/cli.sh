@@ -15,5 +15,9 @@ json=$("$gvc" info "$src"/models/llama.gvm --model llama2_7b --json --seq 4096 -
 echo "$json" | grep -q '^  "params": 6738415616,' && ok || bad "json params"
 [ "$(echo "$json" | grep -c '"kind": "block"')" -eq 32 ] && ok || bad "json layers"
 "$gvc" info "$src"/models/gpt2.gvm --model gpt2 | grep -q "^total" && ok || bad "table totals"
+"$gvc" compile "$src"/models/gpt2.gvm --model gpt2 --num_gpus_per_node 8 --global_tp_deg 8 --seq 128 -o /dev/null 2>&1 \
+  | grep -q "12 heads (12 kv heads) are not divisible by tp=8" && ok || bad "impossible tp says why"
+"$gvc" compile "$src"/models/gpt2.gvm --model gpt2 --num_gpus_per_node 6 --pp_deg 4 --seq 128 -o /dev/null 2>&1 \
+  | grep -q "not divisible by --pp_deg 4" && ok || bad "impossible pp says why"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
