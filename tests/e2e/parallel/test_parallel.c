@@ -58,7 +58,17 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
   if (e2e_build(lw, bin, 0))
     return 1;
   snprintf(launcher, sizeof launcher, "%s -n %d", mpiexec, s->world);
-  free(e2e_train(s->world > 1 ? launcher : NULL, bin, fx, NULL, NULL, losses));
+  char *log = e2e_train(s->world > 1 ? launcher : NULL, bin, fx, NULL, NULL, losses);
+  /* every rank allocates exactly its stage's plan (the runtime checks it; the log says so) */
+  int planned = 0;
+  for (const char *p = log; (p = strstr(p, "= planned)")); p++)
+    planned++;
+  if (planned != s->world) {
+    fprintf(stderr, "%s/%s: %d of %d ranks logged allocated = planned\n", m->name, s->name, planned, s->world);
+    free(log);
+    return 1;
+  }
+  free(log);
   return 0;
 }
 
