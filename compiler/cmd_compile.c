@@ -48,7 +48,8 @@ static void usage(FILE *f, int run)
              "  --global_tp_consec 0|1    tp groups of adjacent ranks (1, default) or strided by dp (0)\n"
              "  --default_dp_type T       ddp (default) or zero2 (sharded gradients and optimizer state)\n"
              "  --sdp 0|1                 ZeRO-3 (sharded parameters): not supported yet\n"
-             "  --dump schedule|memory    print the schedule IR or the memory plan (comma list)\n"
+             "  --dump WHAT               print strategy (per layer), schedule (the schedule IR) or\n"
+             "                            memory (the memory plan); a comma list\n"
              "  -O N                      LLVM optimisation level 0..3 (default 1)\n");
   if (!run)
     fprintf(f, "  -o OUT                    output path (default: the model name)\n"
@@ -200,12 +201,43 @@ static unsigned char *checkpoint_flags(Arena *a, const IrModel *m, const char *s
   return f;
 }
 
+/* The resolved per-layer strategy, one row per top-level layer (`--dump strategy`). */
+static void print_strategy(const IrModel *m, const LowerOptions *o, const unsigned char *ckpt)
+{
+  int dp = o->world / o->pp / o->tp;
+  printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches per step and dp rank), tp %d (%s), dp %d (%s)\n",
+         m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks, o->tp,
+         o->tp_consec ? "consecutive" : "strided", dp, o->zero ? "zero2" : "ddp");
+  printf("%-14s %-10s %6s %4s %4s %-6s %5s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt");
+  static const char *kinds[] = {"embedding", "block", "norm", "head", "other"};
+  for (int i = 0; i < m->nlayers; i++) {
+    int block = m->layers[i].kind == IR_LAYER_BLOCK, ltp = block ? o->tp : 1;
+    printf("%-14s %-10s %6d %4d %4d %-6s %5s\n", m->layers[i].name, kinds[m->layers[i].kind], o->stage_of_layer[i], ltp,
+           dp, o->zero ? "zero2" : "ddp", ckpt && ckpt[i] ? "yes" : "no");
+  }
+  if (o->tp > 1)
+    printf("(the embedding, final norm and head are replicated over each tp group: vocabulary parallelism is not "
+           "supported yet)\n");
+}
+
 static int dumps(const CompileArgs *c, const Lowered *lw)
 {
   if (!c->dump)
     return 0;
-  if (strstr(c->dump, "memory"))
-    plan_print(stdout, lw->plan);
+  for (int s = 0; s < lw->nstages; s++) {
+    if (strstr(c->dump, "memory-summary")) {
+      const Plan *p = lw->plans[s];
+      printf("stage %d plan: params %lld, grads %lld, optimizer %lld, activations %lld bytes (%lld per micro-batch x %lld "
+             "slots + %lld transient); workspace sized at start-up\n", s, (long long)p->arena_bytes[PLAN_PARAMS],
+             (long long)p->arena_bytes[PLAN_GRADS], (long long)p->arena_bytes[PLAN_OPTIM],
+             (long long)p->arena_bytes[PLAN_ACTS], (long long)p->slot_bytes, (long long)p->slots,
+             (long long)p->transient_bytes);
+    } else if (strstr(c->dump, "memory")) {
+      if (lw->nstages > 1)
+        printf("== stage %d\n", s);
+      plan_print(stdout, lw->plans[s]);
+    }
+  }
   if (strstr(c->dump, "schedule"))
     sched_print(stdout, lw->prog);
   return 1;
@@ -280,6 +312,12 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   if (!o.checkpoint)
     return NULL;
   const char *err = NULL;
+  if (!o.stage_of_layer && !(o.stage_of_layer = lower_partition(a, m, o.pp, NULL, &err))) {
+    fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
+    return NULL;
+  }
+  if (c->dump && strstr(c->dump, "strategy"))
+    print_strategy(m, &o, o.checkpoint);
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw)
     fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
@@ -382,5 +420,24 @@ out_ok:
 out:
   arena_free(&a);
   ctx_free(&cx);
+  return rc;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: gvc plan FILE --model NAME [compile's strategy options]\n\n"
+             "Resolves the strategy a program would run and prints it per layer (stage, tp, dp,\n"
+             "dp type, checkpointing) and the memory plan of each stage, without building anything.\n"
+             "Same options as 'gvc compile' (see 'gvc compile --help').\n");
+      return 0;
+    }
+  char **args = calloc((size_t)argc + 3, sizeof *args);
+  memcpy(args, argv, sizeof *args * (size_t)argc);
+  args[argc] = "--dump";
+  args[argc + 1] = "strategy,memory-summary";
+  int rc = cmd_compile(argc + 2, args);
+  free(args);
   return rc;
 }

@@ -5,7 +5,7 @@ gvc=$1; src=$2; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 "$gvc" --help | grep -q "usage: gvc" && ok || bad "gvc --help"
-for c in check info compile run; do "$gvc" $c --help | grep -q "usage: gvc $c" && ok || bad "gvc $c --help"; done
+for c in check info compile run plan data; do "$gvc" $c --help | grep -q "usage: gvc $c" && ok || bad "gvc $c --help"; done
 "$gvc" nosuchcmd 2>/dev/null; [ $? -eq 1 ] && ok || bad "unknown command exit code"
 "$gvc" check "$src"/models/*.gvm "$src"/stdlib/*.gvm "$src"/examples/*.gvm 2>/dev/null && ok || bad "model zoo checks"
 "$gvc" check "$src"/tests/golden/diag/03_unknown_name.gvm 2>/dev/null; [ $? -eq 1 ] && ok || bad "bad file exit code"
@@ -19,5 +19,7 @@ echo "$json" | grep -q '^  "params": 6738415616,' && ok || bad "json params"
   | grep -q "12 heads (12 kv heads) are not divisible by tp=8" && ok || bad "impossible tp says why"
 "$gvc" compile "$src"/models/gpt2.gvm --model gpt2 --num_gpus_per_node 6 --pp_deg 4 --seq 128 -o /dev/null 2>&1 \
   | grep -q "not divisible by --pp_deg 4" && ok || bad "impossible pp says why"
+"$gvc" plan "$src"/examples/tiny.gvm --model tiny_llama --seq 32 --num_gpus_per_node 8 --pp_deg 2 --global_tp_deg 2 \
+  2>/dev/null | grep -q "^layers.1 .* 1    2    2 ddp" && ok || bad "gvc plan table"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
