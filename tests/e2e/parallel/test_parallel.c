@@ -16,7 +16,7 @@ typedef struct Strategy {
   const char *name;
   int world, pp;
   int64_t micro_batch;
-  int ckpt;           /* checkpoint every block */
+  int ckpt;           /* 1: checkpoint every block; 2: only the first half of the blocks */
   int one_f_one_b, chunks;
   int zero;
   int tp;
@@ -36,14 +36,16 @@ static const Strategy strategies[] = {
   {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2},
   {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2},
   {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2},
+  {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2},
 };
 
 static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const char *fx, const char *mpiexec,
                         double *losses, Arena *a)
 {
   unsigned char *flags = ARENA_ARRAY(a, unsigned char, m->nlayers);
-  for (int i = 0; i < m->nlayers; i++)
-    flags[i] = s->ckpt && m->layers[i].kind == IR_LAYER_BLOCK;
+  for (int i = 0, blk = 0; i < m->nlayers; i++)
+    if (m->layers[i].kind == IR_LAYER_BLOCK)
+      flags[i] = s->ckpt == 1 || (s->ckpt == 2 && blk++ < (int)m->nblocks / 2);
   LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
                     .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero,
                     .tp = s->tp ? s->tp : 1, .tp_consec = 1};
