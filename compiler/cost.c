@@ -1,0 +1,235 @@
+/* cost.c - Galvatron's cost model, formula for formula (design/galvatron-search.md §2),
+ * including its quirks: lbsz is an integer division by dp (not dp*sp), Ulysses with dp 1
+ * pays no gradient sync, ZeRO-3's all-gather is not overlapped, the transition cost is in
+ * bytes*ms/MB*1e-7. Keeping the quirks is what lets the golden cost vectors match. */
+#include "cost.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MB (1024.0 * 1024.0)
+
+void cost_model_defaults(CostModel *cm)
+{
+  memset(cm, 0, sizeof *cm);
+  cm->mixed = 1;
+  cm->sequence_parallel = 1;
+  cm->pipeline_1f1b = 1;
+  cm->async_grad_reduce = 1;
+  cm->global_memory_buffer = 1;
+  cm->default_dp_type = DP_ZERO2;
+  cm->context_mem = 1024;
+  cm->costmodel_coe = 1.0;
+}
+
+static int lg(int v) { return prof_log2(v); }
+
+static double coe(const CostModel *cm, int g, int consec)
+{
+  return g <= 1 ? 0 : cm->hw.ar_coe[lg(g)][consec];
+}
+
+/* ---- layer time (§2.1-2.4) ---- */
+
+static double overlap(double msg, double bct, double dc, double ov)
+{
+  double dco = dc * ov, a = msg * dco, b = bct * ov;
+  if (a > b) return b + (msg - b / dco) * dc;
+  if (a < b) return a + (bct - a / ov);
+  return b;
+}
+
+static double tp_comm(const CostModel *cm, const Strategy *s, int lbsz, double calls)
+{
+  double msg = (double)lbsz * cm->seq * cm->hidden * (cm->mixed ? 2 : 4) / MB;
+  const ProfLatency *l = s->tp == 1 ? &cm->hw.a2a[lg(s->sp)] : &cm->hw.ag[lg(s->tp)];
+  return calls * prof_latency(l, msg);
+}
+
+double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s, int sync, LayerCostDetail *d)
+{
+  double Lt = cm->nlayers;
+  int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s), sdp = strategy_sdp(s);
+  double x = (double)lbsz / tpsp;
+  double fct = (cm->time.layer_m * x + cm->time.layer_c) * Lt;
+  double bct = 2 * fct + (s->ckpt ? fct : 0);
+  double P = cm->mem.param / s->tp;
+  double dpmsg = 2.0 * (sdp - 1) * (P / sdp) * Lt / (cm->mixed ? 2 : 1);
+  double dc = coe(cm, sdp, s->tp != 1 ? 0 : 1), ov = cm->hw.overlap;
+  double tpt = 0;
+  if (tpsp > 1) tpt = tp_comm(cm, s, lbsz, (s->tp == 1 ? 4 : 6) * Lt * (s->ckpt ? 1.5 : 1));
+  double T;
+  if (tpsp == 1 && s->dp > 1) T = fct + overlap(dpmsg * sync, bct, dc, ov);
+  else if (s->dp == 1 && tpsp > 1) T = fct + bct + tpt;
+  else if (s->dp == 1 && tpsp == 1) T = fct + bct;
+  else T = fct + overlap(dpmsg * sync, bct, dc, ov) + tpt;
+  if (s->dp_type == DP_ZERO3) T += 0.5 * dpmsg * dc;
+  double p2p = 0;
+  if (t->pp > 1) {
+    p2p = t->pp * 2.0 * lbsz * cm->seq * cm->hidden * 4 / MB / (cm->mixed ? 2 : 1);
+    T += p2p * cm->hw.p2p_coe[lg(t->pp)];
+  }
+  if (d) *d = (LayerCostDetail){fct, bct, dpmsg, dc, tpt, p2p, lbsz};
+  return T * 0.001 * cm->costmodel_coe / Lt;
+}
+
+/* ---- memory (§2.8-2.10) ---- */
+
+static double zero_ratio(const CostModel *cm, int dp_type, int d, int chunks)
+{
+  double u = 1.0 / d + 0.003;
+  if (dp_type == DP_DDP) return 1;
+  int z3 = dp_type == DP_ZERO3;
+  if (chunks == 1) return z3 ? u : cm->mixed ? 7.0 / 8 * u + 1.0 / 8 : 3.0 / 4 * u + 1.0 / 4;
+  if (cm->async_grad_reduce)
+    return z3 ? (cm->mixed ? 7.0 / 8 * u + 1.0 / 8 : 3.0 / 4 * u + 1.0 / 4) : (cm->mixed ? 6.0 / 8 * u + 2.0 / 8 : 2.0 / 4 * u + 2.0 / 4);
+  return z3 ? u * 5 / 4 : (cm->mixed ? (7.0 / 8 * u + 1.0 / 8) * 5 / 4 : 3.0 / 4 * u + 1.0 / 4);
+}
+
+double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s, int stage, double *ms, double *act)
+{
+  int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s);
+  int cum = t->pp == 1 ? 1 : cm->pipeline_1f1b ? t->pp - stage : t->chunks;
+  double clbsz = (double)cum * lbsz;
+  double M = 4 * (cm->mem.param / s->tp) * zero_ratio(cm, s->dp_type, strategy_sdp(s), t->chunks);
+  double A;
+  if (s->ckpt) A = cm->mem.act_ckpt * clbsz / ((s->sp > 1 || (s->tp > 1 && cm->sequence_parallel)) ? tpsp : 1);
+  else A = cm->mem.act[lg(tpsp)] * clbsz;
+  if (ms) *ms = M;
+  if (act) *act = A;
+  return M + A;
+}
+
+void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, double *ms, double *act, double *total)
+{
+  int pp = t->pp, lbsz = t->gbsz / t->chunks / e->dp, ltp = lg(e->tp), ltpsp = lg(strategy_tp_sp(e));
+  double z = zero_ratio(cm, e->dp_type, strategy_sdp(e), t->chunks);
+  double m[64] = {0}, a[64] = {0};
+  if (pp == 1) {
+    m[0] = cm->mem.off.ms[ltp] * z;
+    a[0] = cm->mem.off.act[ltpsp] * lbsz;
+  } else {
+    m[0] = cm->mem.first.ms[ltp] * z;
+    m[pp - 1] = cm->mem.last.ms[ltp] * z;
+    a[0] = cm->mem.first.act[ltpsp] * lbsz * (cm->pipeline_1f1b ? pp : t->chunks);
+    a[pp - 1] = cm->mem.last.act[ltpsp] * lbsz * (cm->pipeline_1f1b ? 1 : t->chunks);
+  }
+  for (int i = 0; i < pp; i++) {
+    if (ms) ms[i] = m[i];
+    if (act) act[i] = a[i];
+    if (total) total[i] = m[i] + a[i] + cm->context_mem;
+  }
+}
+
+double cost_global_buffer(const CostModel *cm, const CostTask *t, int buf, int sp_only)
+{
+  if (!cm->sequence_parallel || !cm->global_memory_buffer || sp_only || buf < 1) return 0;
+  int cur_dp = cm->world / t->pp / buf;
+  if (cur_dp < 1) cur_dp = 1;
+  double cur_lbsz = (double)t->gbsz / t->chunks / cur_dp;
+  return cur_lbsz * cm->hidden * cm->seq * 4 / MB / 2; /* Galvatron halves it even for fp32 */
+}
+
+/* ---- embedding / LM head time (§2.5) ---- */
+
+static double ovl(double fc, double fp, double bc, double bp, double tp, double ov)
+{
+  double f2 = fp * ov, b2 = bp * ov;
+  double fwd = f2 > fc ? fc + (f2 - fc) / ov : fc;
+  double bwd = b2 > bc ? bc + (b2 - bc) / ov : bc;
+  return fwd + bwd + tp;
+}
+
+void cost_embed_time(const CostModel *cm, const CostTask *t, const Strategy *e, int sync, double *out)
+{
+  int pp = t->pp, last = pp - 1, lbsz = t->gbsz / t->chunks / e->dp, sdp = strategy_sdp(e);
+  double fctE = cm->time.other_m * ((double)lbsz / strategy_tp_sp(e)) + cm->time.other_c;
+  double fct[64] = {0}, msg[64] = {0}, tp[64] = {0};
+  double dp_coe = sdp > 1 ? coe(cm, sdp, e->tp != 1 ? 0 : 1) * (sdp - 1) / sdp : 0;
+  double half = cm->mixed ? 0.5 : 1;
+  double tt = 0;
+  if (e->tp > 1) {
+    double mb = (double)lbsz * cm->seq * cm->hidden * (cm->mixed ? 2 : 4) / MB;
+    tt = prof_latency(&cm->hw.ag[lg(e->tp)], mb);
+  }
+  if (pp == 1) {
+    fct[0] = fctE;
+    msg[0] = cm->mem.off.ms[lg(e->tp)] / 4 * half;
+    tp[0] = 2 * tt;
+  } else {
+    fct[0] = fct[last] = fctE / 2;
+    msg[0] = cm->mem.first.ms[lg(e->tp)] / 4 * half;
+    msg[last] = cm->mem.last.ms[lg(e->tp)] / 4 * half;
+    tp[0] = tp[last] = tt;
+  }
+  double ff = e->dp_type == DP_ZERO3 ? 0.5 : 0.0, bf = e->dp_type == DP_ZERO3 ? 1.0 : 0.5;
+  if (!sync) bf -= 0.5;
+  for (int i = 0; i < pp; i++) {
+    if (i != 0 && i != last) { out[i] = 0; continue; }
+    out[i] = 0.001 * ovl(msg[i] * dp_coe * ff, fct[i], msg[i] * dp_coe * bf, 2 * fct[i], tp[i], cm->hw.overlap);
+  }
+}
+
+/* ---- pipeline (§2.6) and transitions (§2.11) ---- */
+
+double cost_pipeline(int pp, int chunks, const double *wg, const double *c)
+{
+  double sum = 0, rest = 0;
+  for (int i = 0; i < pp; i++) sum += c[i];
+  for (int i = 1; i < pp; i++) rest += c[i];
+  double T1 = sum + c[pp - 1] * (chunks - 1);
+  double w = (pp - 1 < chunks - 1 ? pp - 1 : chunks - 1) * c[0];
+  double T2 = fmax(w / 3, rest / 3) + fmax(w * 2 / 3, rest * 2 / 3) + c[0] * fmax(0, chunks + 1 - pp);
+  double T = fmax(T1, T2), R = 0, acc = 0;
+  for (int i = 0; i < pp; i++) {
+    acc += c[i];
+    R = fmax(R, wg[i] - acc);
+  }
+  return T + R;
+}
+
+double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a, const Strategy *b)
+{
+  if (!strategy_cmp(a, b)) return 0;
+  int ga = strategy_tp_sp(a), gb = strategy_tp_sp(b);
+  if (cm->sequence_parallel && ga != gb) {
+    int g = ga > gb ? ga : gb, cur_dp = cm->world / t->pp / g;
+    double cur_lbsz = (double)t->gbsz / t->chunks / cur_dp;
+    double bytes = (g - 1.0) / g * cur_lbsz * cm->seq * cm->hidden * (cm->mixed ? 2 : 4);
+    double c = coe(cm, g, 1); /* 'g' and 'g_1' are the same value */
+    return bytes * c * 1e-7;
+  }
+  double v = 0;
+  int same4 = a->pp == b->pp && a->tp == b->tp && a->sp == b->sp && a->dp == b->dp;
+  int same_tpsp = a->pp == b->pp && ga == gb && a->dp == b->dp;
+  if (same_tpsp && a->ckpt == b->ckpt && a->dp_type == b->dp_type && a->sp != b->sp && b->sp > 1) v = 1e-10;
+  if (same4 && a->ckpt == b->ckpt && a->dp_type != b->dp_type && b->dp_type == DP_ZERO3) v = 1e-9;
+  if (same4 && a->dp_type == b->dp_type && a->ckpt != b->ckpt && b->ckpt) v = 2e-9;
+  if (same4 && (a->dp_type != b->dp_type || a->ckpt != b->ckpt) && b->dp_type == DP_ZERO3 && b->ckpt) v = 3e-9;
+  if (same4 && a->dp_type != b->dp_type && a->ckpt != b->ckpt && a->dp_type == DP_ZERO3 && b->ckpt) v = 1e-9;
+  return v;
+}
+
+/* ---- whole plan ---- */
+
+void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, int gbuf_tp, CostResult *r)
+{
+  double wg[64] = {0}, c[64] = {0}, emem[64];
+  memset(r, 0, sizeof *r);
+  cost_embed_time(cm, t, &p->embed, 0, c);
+  cost_embed_mem(cm, t, &p->embed, NULL, NULL, emem);
+  int sp_only = 1;
+  for (int i = 0; i < p->nlayers; i++) sp_only &= p->layers[i].tp == 1;
+  double gmem = floor(cost_global_buffer(cm, t, gbuf_tp, sp_only));
+  for (int k = 0, l = 0; k < t->pp; k++) {
+    r->mem_mb[k] = emem[k] + gmem;
+    for (int j = 0; j < p->division[k]; j++, l++) {
+      const Strategy *s = &p->layers[l];
+      wg[k] += cost_layer_time(cm, t, s, 1, NULL);
+      c[k] += cost_layer_time(cm, t, s, 0, NULL);
+      r->mem_mb[k] += cost_layer_mem(cm, t, s, k, NULL, NULL);
+      if (l > 0) r->transition_s += cost_transition(cm, t, &p->layers[l - 1], s);
+    }
+  }
+  r->time_s = cost_pipeline(t->pp, t->chunks, wg, c);
+}

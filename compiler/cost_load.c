@@ -1,0 +1,33 @@
+/* cost_load.c - fills a CostModel from Galvatron's profile files (profile.c does the
+ * parsing). Hardware files are optional only where the model never reads them: with no
+ * sp_time file, TP/Ulysses latencies are derived from the allreduce bandwidths. */
+#include "cost.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* all-gather = half an allreduce at the bus bandwidth; all-to-all ~ (g-1)/g of the data */
+static void latency_from_bandwidth(CostModel *cm)
+{
+  for (int l = 1; l < PROF_LOGMAX && (1 << l) <= cm->world; l++) {
+    double c = cm->hw.ar_coe[l][1], g = 1 << l;
+    cm->hw.ag[l] = (ProfLatency){.m = 0.5 * c, .c = 0.02, .valid = 1};
+    cm->hw.a2a[l] = (ProfLatency){.m = c * (g - 1) / g, .c = 0.03, .valid = 1};
+  }
+}
+
+int cost_model_load(CostModel *cm, const CostFiles *f)
+{
+  if (f->allreduce && prof_read_allreduce(f->allreduce, cm->world, &cm->hw)) return 1;
+  if (f->p2p && prof_read_p2p(f->p2p, &cm->hw)) return 1;
+  cm->hw.overlap = 1.0;
+  if (f->overlap && prof_read_overlap(f->overlap, &cm->hw)) return 1;
+  if (f->sp_time) {
+    if (prof_read_sp_time(f->sp_time, &cm->hw)) return 1;
+  } else {
+    latency_from_bandwidth(cm);
+  }
+  if (f->time && prof_read_time(f->time, f->time_mode, cm->seq, &cm->time)) return 1;
+  if (f->memory && prof_read_memory(f->memory, f->memory_mode, cm->seq, cm->sequence_parallel, &cm->mem)) return 1;
+  return 0;
+}

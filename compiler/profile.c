@@ -1,0 +1,468 @@
+/* profile.c - readers for Galvatron's profile files and the galvatron_config_*.json
+ * reader/writer. Values are kept in Galvatron's units (MB, ms, MB/ms turned into ms/MB);
+ * the fits (batch/sequence time modes, SP latency) are ordinary least squares, which is
+ * what scipy's curve_fit returns for these linear models. */
+#include "profile.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+int prof_log2(long v)
+{
+  int k = 0;
+  if (v <= 0) return -1;
+  while ((1L << k) < v) k++;
+  return (1L << k) == v && k < PROF_LOGMAX ? k : -1;
+}
+
+static int fail(const char *path, const char *key, const char *msg)
+{
+  fprintf(stderr, "gvc: error: %s: key '%s': %s\n", path, key ? key : "", msg);
+  return 1;
+}
+
+static cJSON *load_json(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) { fprintf(stderr, "gvc: error: %s: cannot open\n", path); return NULL; }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)n + 1);
+  size_t got = fread(buf, 1, (size_t)n, f);
+  buf[got] = 0;
+  fclose(f);
+  cJSON *j = cJSON_Parse(buf);
+  free(buf);
+  if (!j) fprintf(stderr, "gvc: error: %s: not valid JSON\n", path);
+  else if (!cJSON_IsObject(j)) { fprintf(stderr, "gvc: error: %s: top level is not an object\n", path); cJSON_Delete(j); j = NULL; }
+  return j;
+}
+
+static void fill_nan(double *v, int n)
+{
+  for (int i = 0; i < n; i++) v[i] = NAN;
+}
+
+/* least squares y = m x + c */
+static void fit_line(const double *x, const double *y, int n, double *m, double *c)
+{
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (int i = 0; i < n; i++) { sx += x[i]; sy += y[i]; sxx += x[i] * x[i]; sxy += x[i] * y[i]; }
+  double d = n * sxx - sx * sx;
+  *m = d != 0 ? (n * sxy - sx * sy) / d : 0;
+  *c = (sy - *m * sx) / n;
+}
+
+/* least squares y = a x^2 + b x + c, by the 3x3 normal equations */
+static void fit_quad(const double *x, const double *y, int n, double abc[3])
+{
+  double A[3][4] = {{0}};
+  for (int i = 0; i < n; i++) {
+    double p[3] = {x[i] * x[i], x[i], 1};
+    for (int r = 0; r < 3; r++) {
+      for (int c = 0; c < 3; c++) A[r][c] += p[r] * p[c];
+      A[r][3] += p[r] * y[i];
+    }
+  }
+  for (int k = 0; k < 3; k++) {
+    int piv = k;
+    for (int r = k + 1; r < 3; r++) if (fabs(A[r][k]) > fabs(A[piv][k])) piv = r;
+    for (int c = 0; c < 4; c++) { double t = A[k][c]; A[k][c] = A[piv][c]; A[piv][c] = t; }
+    for (int r = 0; r < 3; r++) {
+      if (r == k || A[k][k] == 0) continue;
+      double f = A[r][k] / A[k][k];
+      for (int c = k; c < 4; c++) A[r][c] -= f * A[k][c];
+    }
+  }
+  for (int k = 0; k < 3; k++) abc[k] = A[k][k] != 0 ? A[k][3] / A[k][k] : 0;
+}
+
+/* ---- hardware ---- */
+
+int prof_read_allreduce(const char *path, int world, ProfHardware *hw)
+{
+  cJSON *j = load_json(path);
+  if (!j) return 1;
+  fill_nan(&hw->ar_coe[0][0], PROF_LOGMAX * 2);
+  hw->ar_coe[0][0] = hw->ar_coe[0][1] = 0;
+  int rc = 0;
+  for (cJSON *it = j->child; it && !rc; it = it->next) {
+    int k, c;
+    if (sscanf(it->string, "allreduce_size_%d_consec_%d", &k, &c) != 2) continue;
+    int lg = prof_log2(k);
+    if (lg < 0 || (c != 0 && c != 1)) { rc = fail(path, it->string, "group size must be a power of two and consec 0 or 1"); break; }
+    if (!cJSON_IsNumber(it) || it->valuedouble <= 0) { rc = fail(path, it->string, "expected a positive bandwidth in MB/ms"); break; }
+    hw->ar_coe[lg][c] = 1.0 / it->valuedouble;
+  }
+  cJSON_Delete(j);
+  if (rc) return rc;
+  int lw = prof_log2(world);
+  for (int lg = 1; lg < PROF_LOGMAX && lg <= lw; lg++) {
+    double *e = hw->ar_coe[lg];
+    if (lg == lw && !isnan(e[1])) e[0] = e[1]; /* the whole world: both spellings are consec_1 */
+    if (isnan(e[0]) && !isnan(e[1])) e[0] = e[1];
+    if (isnan(e[1]) && !isnan(e[0])) e[1] = e[0];
+    if (isnan(e[0])) {
+      char key[64];
+      snprintf(key, sizeof key, "allreduce_size_%d_consec_1", 1 << lg);
+      return fail(path, key, "missing (needed for this world size)");
+    }
+  }
+  return 0;
+}
+
+int prof_read_p2p(const char *path, ProfHardware *hw)
+{
+  cJSON *j = load_json(path);
+  if (!j) return 1;
+  fill_nan(hw->p2p_coe, PROF_LOGMAX);
+  int rc = 0;
+  for (cJSON *it = j->child; it && !rc; it = it->next) {
+    int p;
+    if (sscanf(it->string, "pp_size_%d", &p) != 1) continue;
+    if (prof_log2(p) < 0) rc = fail(path, it->string, "pp size must be a power of two");
+    else if (!cJSON_IsNumber(it) || it->valuedouble <= 0) rc = fail(path, it->string, "expected a positive bandwidth in MB/ms");
+    else hw->p2p_coe[prof_log2(p)] = 1.0 / it->valuedouble;
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
+int prof_read_overlap(const char *path, ProfHardware *hw)
+{
+  cJSON *j = load_json(path);
+  if (!j) return 1;
+  cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "overlap_coe");
+  int rc = 0;
+  if (!o) rc = fail(path, "overlap_coe", "missing");
+  else if (!cJSON_IsNumber(o) || o->valuedouble <= 0) rc = fail(path, "overlap_coe", "expected a positive number");
+  else hw->overlap = o->valuedouble;
+  cJSON_Delete(j);
+  return rc;
+}
+
+static void latency_add(ProfLatency *l, double size, double ms)
+{
+  if (l->n < PROF_MAXSIZES) { l->size[l->n] = size; l->ms[l->n] = ms; l->n++; }
+}
+
+int prof_read_sp_time(const char *path, ProfHardware *hw)
+{
+  cJSON *j = load_json(path);
+  if (!j) return 1;
+  memset(hw->ag, 0, sizeof hw->ag);
+  memset(hw->a2a, 0, sizeof hw->a2a);
+  int rc = 0;
+  for (cJSON *it = j->child; it && !rc; it = it->next) {
+    int k, s, ar;
+    if (sscanf(it->string, "allreduce_size_%d_%dMB_time", &k, &s) == 2) ar = 1;
+    else if (sscanf(it->string, "all2all_size_%d_%dMB_time", &k, &s) == 2) ar = 0;
+    else continue;
+    if (prof_log2(k) < 0) { rc = fail(path, it->string, "group size must be a power of two"); break; }
+    if (!cJSON_IsNumber(it)) { rc = fail(path, it->string, "expected a latency in ms"); break; }
+    if (ar) latency_add(&hw->ag[prof_log2(k)], s, it->valuedouble * 0.5);
+    else latency_add(&hw->a2a[prof_log2(k)], s, it->valuedouble);
+  }
+  cJSON_Delete(j);
+  for (int lg = 1; lg < PROF_LOGMAX && !rc; lg++) {
+    for (int w = 0; w < 2; w++) {
+      ProfLatency *l = w ? &hw->a2a[lg] : &hw->ag[lg];
+      if (l->n == 0) continue;
+      if (l->n < 8) {
+        char key[64];
+        snprintf(key, sizeof key, "%s_size_%d_*MB_time", w ? "all2all" : "allreduce", 1 << lg);
+        return fail(path, key, "at least 8 sizes are needed for the latency fit");
+      }
+      fit_line(l->size, l->ms, l->n, &l->m, &l->c);
+      l->valid = 1;
+    }
+  }
+  hw->has_sp_time = !rc;
+  return rc;
+}
+
+double prof_latency(const ProfLatency *l, double mb)
+{
+  for (int i = 0; i < l->n; i++)
+    if (l->size[i] == mb) return l->ms[i];
+  return l->m * mb + l->c;
+}
+
+/* ---- computation profile ---- */
+
+/* Collects (bsz, seq, ms) of "layertype_{which}_bsz{b}_seq{s}"; v2.4 writes plain
+ * "layertype_{which}" (a static per-sample value at the profiled sequence). */
+typedef struct TimePts { int n; double b[256], s[256], t[256]; double plain; int has_plain; } TimePts;
+
+static int collect_time(cJSON *j, const char *path, const char *which, TimePts *p)
+{
+  char pre[64];
+  snprintf(pre, sizeof pre, "layertype_%s", which);
+  size_t np = strlen(pre);
+  p->n = 0;
+  p->has_plain = 0;
+  for (cJSON *it = j->child; it; it = it->next) {
+    if (strncmp(it->string, pre, np) != 0) continue;
+    const char *rest = it->string + np;
+    if (*rest && *rest != '_') continue;
+    if (!cJSON_IsNumber(it)) return fail(path, it->string, "expected a time in ms");
+    int b = 1, s = 0;
+    if (!*rest) { if (!p->has_plain) { p->plain = it->valuedouble; p->has_plain = 1; } continue; }
+    if (sscanf(rest, "_bsz%d_seq%d", &b, &s) < 1) return fail(path, it->string, "expected layertype_X_bsz{b}_seq{s}");
+    if (p->n < 256) { p->b[p->n] = b; p->s[p->n] = s; p->t[p->n] = it->valuedouble; p->n++; }
+  }
+  if (!p->n && !p->has_plain) return fail(path, pre, "missing (no layertype_* entries)");
+  return 0;
+}
+
+static int time_fit(const char *path, const char *which, int mode, int seq, const TimePts *p, double *m, double *c)
+{
+  char key[64];
+  snprintf(key, sizeof key, "layertype_%s_bsz*_seq%d", which, seq);
+  *c = 0;
+  if (mode == PROF_STATIC) { *m = p->n ? p->t[0] : p->plain; return 0; } /* first key in file order */
+  double x[256], y[256];
+  int n = 0;
+  if (mode == PROF_BATCH) {
+    for (int i = 0; i < p->n; i++)
+      if ((int)p->s[i] == seq || p->s[i] == 0) { x[n] = p->b[i]; y[n] = p->t[i] * p->b[i]; n++; }
+    if (n < 8) return fail(path, key, "batch time mode needs at least 8 batch sizes at this sequence length");
+    fit_line(x, y, n, m, c);
+    return 0;
+  }
+  for (int i = 0; i < p->n; i++)
+    if ((int)p->b[i] == 1 && p->s[i] > 0) { x[n] = p->s[i]; y[n] = p->t[i]; n++; }
+  int distinct = 0;
+  for (int i = 0; i < n; i++) {
+    int seen = 0;
+    for (int k = 0; k < i; k++) seen |= x[k] == x[i];
+    distinct += !seen;
+  }
+  if (distinct < 3) return fail(path, key, "sequence time mode needs at least 3 sequence lengths at bsz 1");
+  if (strcmp(which, "other") == 0) { double mm, cc; fit_line(x, y, n, &mm, &cc); *m = mm * seq + cc; }
+  else { double abc[3]; fit_quad(x, y, n, abc); *m = abc[0] * seq * seq + abc[1] * seq + abc[2]; }
+  return 0;
+}
+
+int prof_read_time(const char *path, int mode, int seq, ProfTime *t)
+{
+  cJSON *j = load_json(path);
+  if (!j) return 1;
+  TimePts p;
+  int rc = collect_time(j, path, "0", &p) || time_fit(path, "0", mode, seq, &p, &t->layer_m, &t->layer_c);
+  if (!rc) {
+    cJSON *o = NULL;
+    for (cJSON *it = j->child; it && !o; it = it->next) if (!strncmp(it->string, "layertype_other", 15)) o = it;
+    if (!o) { t->other_m = t->other_c = 0; } /* v2.4 files have none: the "other" part is free */
+    else rc = collect_time(j, path, "other", &p) || time_fit(path, "other", mode, seq, &p, &t->other_m, &t->other_c);
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* ---- memory profile ---- */
+
+static int read_degree_dict(const char *path, const char *key, cJSON *d, double *out, double *ckpt)
+{
+  if (!cJSON_IsObject(d)) return fail(path, key, "expected an object keyed by degree");
+  fill_nan(out, PROF_LOGMAX);
+  for (cJSON *it = d->child; it; it = it->next) {
+    if (!cJSON_IsNumber(it)) return fail(path, key, "expected numbers (MB)");
+    if (ckpt && !strcmp(it->string, "checkpoint")) { *ckpt = it->valuedouble; continue; }
+    int lg = prof_log2(atol(it->string));
+    if (lg < 0) return fail(path, key, "degree keys must be powers of two");
+    out[lg] = it->valuedouble;
+  }
+  return 0;
+}
+
+/* Picks the entry for seq (static) or the largest seq (sequence mode, *scale = seq/max);
+ * v2.4 files hold the entry directly. */
+static cJSON *pick_seq(const char *path, cJSON *j, const char *key, const char *inner, int mode, int seq, double *scale)
+{
+  cJSON *e = cJSON_GetObjectItemCaseSensitive(j, key);
+  *scale = 1;
+  if (!e) { fail(path, key, "missing"); return NULL; }
+  if (cJSON_GetObjectItemCaseSensitive(e, inner)) return e;
+  if (mode == PROF_SEQUENCE) {
+    cJSON *best = NULL;
+    long bs = 0;
+    for (cJSON *it = e->child; it; it = it->next) if (atol(it->string) > bs) { bs = atol(it->string); best = it; }
+    if (!best) { fail(path, key, "no sequence-length entries"); return NULL; }
+    *scale = (double)seq / (double)bs;
+    return best;
+  }
+  char s[32];
+  snprintf(s, sizeof s, "%d", seq);
+  cJSON *x = cJSON_GetObjectItemCaseSensitive(e, s);
+  if (!x) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", key, s);
+    fail(path, full, "missing: no memory profile at this sequence length");
+  }
+  return x;
+}
+
+static int read_other(const char *path, cJSON *j, const char *base, int sp, int mode, int seq, ProfOtherMem *o)
+{
+  char key[96];
+  double scale;
+  snprintf(key, sizeof key, "%s%s", base, sp ? "_sp" : "");
+  cJSON *e = pick_seq(path, j, key, "model_states", mode, seq, &scale);
+  if (!e) return 1;
+  if (read_degree_dict(path, key, cJSON_GetObjectItemCaseSensitive(e, "model_states"), o->ms, NULL)) return 1;
+  if (read_degree_dict(path, key, cJSON_GetObjectItemCaseSensitive(e, "activation"), o->act, NULL)) return 1;
+  for (int i = 0; i < PROF_LOGMAX; i++) o->act[i] *= scale;
+  return 0;
+}
+
+int prof_read_memory(const char *path, int mode, int seq, int sp, ProfMemory *m)
+{
+  cJSON *j = load_json(path);
+  if (!j) return 1;
+  char key[64];
+  double scale;
+  snprintf(key, sizeof key, "layertype_0%s", sp ? "_sp" : "");
+  int rc = 1;
+  cJSON *e = pick_seq(path, j, key, "parameter_size", mode, seq, &scale);
+  if (e) {
+    cJSON *ps = cJSON_GetObjectItemCaseSensitive(e, "parameter_size");
+    m->act_ckpt = NAN;
+    if (!cJSON_IsNumber(ps)) rc = fail(path, key, "parameter_size missing or not a number");
+    else if ((rc = read_degree_dict(path, key, cJSON_GetObjectItemCaseSensitive(e, "tp_activation_per_bsz_dict"), m->act, &m->act_ckpt)) == 0) {
+      m->param = ps->valuedouble;
+      for (int i = 0; i < PROF_LOGMAX; i++) m->act[i] *= scale;
+      m->act_ckpt *= scale;
+      if (isnan(m->act_ckpt)) rc = fail(path, key, "tp_activation_per_bsz_dict has no 'checkpoint' entry");
+    }
+  }
+  rc = rc || read_other(path, j, "other_memory_pp_off", sp, mode, seq, &m->off)
+          || read_other(path, j, "other_memory_pp_on_first", sp, mode, seq, &m->first)
+          || read_other(path, j, "other_memory_pp_on_last", sp, mode, seq, &m->last);
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* ---- galvatron_config_*.json ---- */
+
+static int get_int(const char *path, cJSON *j, const char *key, int *out, int required)
+{
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  if (!v) return required ? fail(path, key, "missing") : 0;
+  if (cJSON_IsNumber(v)) { *out = v->valueint; return 0; }
+  if (cJSON_IsString(v)) { char *end; long x = strtol(v->valuestring, &end, 10); if (!*end) { *out = (int)x; return 0; } }
+  return fail(path, key, "expected an integer");
+}
+
+/* "a,b,c" -> malloc'd int array; *n set, or checked against *n when *n > 0 */
+static int get_list(const char *path, cJSON *j, const char *key, int **out, int *n, int required, int fill)
+{
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  if (!v) {
+    if (required) return fail(path, key, "missing");
+    *out = calloc((size_t)(*n > 0 ? *n : 1), sizeof(int));
+    for (int i = 0; i < *n; i++) (*out)[i] = fill;
+    return 0;
+  }
+  char buf[64];
+  const char *s = buf;
+  if (cJSON_IsNumber(v)) snprintf(buf, sizeof buf, "%d", v->valueint);
+  else if (cJSON_IsString(v)) s = v->valuestring;
+  else return fail(path, key, "expected a comma-separated string of integers");
+  int cnt = 1;
+  for (const char *p = s; *p; p++) cnt += *p == ',';
+  int *a = calloc((size_t)cnt, sizeof(int));
+  const char *p = s;
+  for (int i = 0; i < cnt; i++) {
+    char *end;
+    a[i] = (int)strtol(p, &end, 10);
+    if (end == p || (*end && *end != ',')) { free(a); return fail(path, key, "expected a comma-separated string of integers"); }
+    p = *end ? end + 1 : end;
+  }
+  if (*n > 0 && cnt != *n) { free(a); return fail(path, key, "length differs from tp_sizes_enc"); }
+  *n = cnt;
+  *out = a;
+  return 0;
+}
+
+int prof_config_read(const char *path, GalConfig *c)
+{
+  memset(c, 0, sizeof *c);
+  cJSON *j = load_json(path);
+  if (!j) return 1;
+  int rc = get_int(path, j, "pp_deg", &c->pp_deg, 1)
+        || get_list(path, j, "tp_sizes_enc", &c->tp, &c->nlayers, 1, 1)
+        || get_list(path, j, "tp_consecutive_flags", &c->consec, &c->nlayers, 0, 1)
+        || get_list(path, j, "dp_types_enc", &c->dp_type, &c->nlayers, 1, 0)
+        || get_list(path, j, "use_sp", &c->use_sp, &c->nlayers, 0, 0)
+        || get_list(path, j, "checkpoint", &c->ckpt, &c->nlayers, 0, 0)
+        || get_int(path, j, "global_bsz", &c->global_bsz, 1)
+        || get_int(path, j, "chunks", &c->chunks, 1)
+        || get_list(path, j, "pp_division", &c->pp_division, &c->n_division, 0, 0);
+  c->vtp = 1;
+  rc = rc || get_int(path, j, "vtp", &c->vtp, 0) || get_int(path, j, "vsp", &c->vsp, 0)
+          || get_int(path, j, "embed_sdp", &c->embed_sdp, 0) || get_int(path, j, "world_size", &c->world_size, 0);
+  cJSON *pt = cJSON_GetObjectItemCaseSensitive(j, "pipeline_type");
+  cJSON *dt = cJSON_GetObjectItemCaseSensitive(j, "default_dp_type");
+  snprintf(c->pipeline_type, sizeof c->pipeline_type, "%s", cJSON_IsString(pt) ? pt->valuestring : "gpipe");
+  snprintf(c->default_dp_type, sizeof c->default_dp_type, "%s", cJSON_IsString(dt) ? dt->valuestring : "ddp");
+  if (!rc && strcmp(c->pipeline_type, "gpipe") && strcmp(c->pipeline_type, "pipedream_flush"))
+    rc = fail(path, "pipeline_type", "expected 'gpipe' or 'pipedream_flush'");
+  if (!rc && strcmp(c->default_dp_type, "ddp") && strcmp(c->default_dp_type, "zero2"))
+    rc = fail(path, "default_dp_type", "expected 'ddp' or 'zero2'");
+  if (!rc && (c->pp_deg < 1 || prof_log2(c->pp_deg) < 0)) rc = fail(path, "pp_deg", "must be a power of two >= 1");
+  if (!rc && c->chunks < 1) rc = fail(path, "chunks", "must be >= 1");
+  if (!rc && c->global_bsz < 1) rc = fail(path, "global_bsz", "must be >= 1");
+  for (int i = 0; !rc && i < c->nlayers; i++)
+    if (prof_log2(c->tp[i]) < 0) rc = fail(path, "tp_sizes_enc", "degrees must be powers of two");
+  if (!rc && c->n_division == 0) { /* even split, as Galvatron's pp_division_even */
+    free(c->pp_division);
+    c->n_division = c->pp_deg;
+    c->pp_division = calloc((size_t)c->pp_deg, sizeof(int));
+    for (int i = 0; i < c->pp_deg; i++) c->pp_division[i] = c->nlayers / c->pp_deg;
+    c->pp_division[c->pp_deg - 1] = c->nlayers - c->nlayers / c->pp_deg * (c->pp_deg - 1);
+  }
+  if (!rc) {
+    int sum = 0;
+    for (int i = 0; i < c->n_division; i++) sum += c->pp_division[i];
+    if (c->n_division != c->pp_deg || sum != c->nlayers) rc = fail(path, "pp_division", "must have pp_deg entries summing to the layer count");
+  }
+  cJSON_Delete(j);
+  if (rc) prof_config_free(c);
+  return rc;
+}
+
+void prof_config_free(GalConfig *c)
+{
+  free(c->tp); free(c->consec); free(c->dp_type); free(c->use_sp); free(c->ckpt); free(c->pp_division);
+  c->tp = c->consec = c->dp_type = c->use_sp = c->ckpt = c->pp_division = NULL;
+}
+
+static void write_list(FILE *f, const char *key, const int *a, int n)
+{
+  fprintf(f, "    \"%s\": \"", key);
+  for (int i = 0; i < n; i++) fprintf(f, "%s%d", i ? "," : "", a[i]);
+  fprintf(f, "\",\n");
+}
+
+void prof_config_write(FILE *f, const GalConfig *c, const char *extra)
+{
+  fprintf(f, "{\n    \"pp_deg\": %d,\n", c->pp_deg);
+  write_list(f, "tp_sizes_enc", c->tp, c->nlayers);
+  write_list(f, "tp_consecutive_flags", c->consec, c->nlayers);
+  write_list(f, "dp_types_enc", c->dp_type, c->nlayers);
+  write_list(f, "use_sp", c->use_sp, c->nlayers);
+  write_list(f, "checkpoint", c->ckpt, c->nlayers);
+  if (c->world_size) fprintf(f, "    \"world_size\": %d,\n", c->world_size);
+  fprintf(f, "    \"global_bsz\": %d,\n    \"chunks\": %d,\n", c->global_bsz, c->chunks);
+  write_list(f, "pp_division", c->pp_division, c->n_division);
+  fprintf(f, "    \"pipeline_type\": \"%s\",\n    \"default_dp_type\": \"%s\",\n", c->pipeline_type, c->default_dp_type);
+  fprintf(f, "    \"vtp\": %d,\n    \"vsp\": %d,\n    \"embed_sdp\": %d%s\n", c->vtp, c->vsp, c->embed_sdp, extra ? "," : "");
+  if (extra) fprintf(f, "    \"gvc\": %s\n", extra);
+  fprintf(f, "}\n");
+}

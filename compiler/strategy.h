@@ -1,0 +1,37 @@
+/* strategy.h - one layer's (or the embedding/LM-head's) parallel strategy, Galvatron's
+ * HEAD enumeration and filters, and its sort order (pp, tp, sp, dp, dp_type, ckpt), which
+ * is also the DP's tie-break order. dp_type is DP_DDP whenever the sharding group
+ * dp*sp is 1, as Galvatron's __post_init__ forces. */
+#ifndef GV_STRATEGY_H
+#define GV_STRATEGY_H
+
+#include <stddef.h>
+
+enum { DP_DDP, DP_ZERO2, DP_ZERO3 };
+
+typedef struct Strategy {
+  int pp, tp, sp, dp;
+  int dp_type;  /* DP_DDP, DP_ZERO2, DP_ZERO3 */
+  int ckpt;     /* activation checkpointing (layers only; 0 for embeddings) */
+  int consec;   /* tp group on consecutive ranks (1; v2.4 searched it) */
+} Strategy;
+
+typedef struct StrategySpace {
+  int world, nlayers;
+  int default_dp_type;                 /* DP_DDP or DP_ZERO2 */
+  int max_tp, max_pp, max_sp;          /* -1: no cap */
+  int disable_pp, disable_tp, disable_sp, disable_dp, disable_ckpt, disable_fsdp;
+  int disable_embed_tp, disable_embed_sp;
+} StrategySpace;
+
+static inline int strategy_tp_sp(const Strategy *s) { return s->tp > s->sp ? s->tp : s->sp; }
+static inline int strategy_sdp(const Strategy *s) { return s->dp * s->sp; }
+
+int strategy_cmp(const Strategy *a, const Strategy *b);
+/* "{pp}-{t}{*}-{dp}{f}{-c}{-sp}", Galvatron's simple string */
+void strategy_str(const Strategy *s, char *buf, size_t n);
+/* Layer strategies (embed=0) or embedding strategies (embed=1), sorted and unique, into
+ * out (capacity cap); returns the count. */
+int strategy_enumerate(const StrategySpace *sp, int embed, Strategy *out, int cap);
+
+#endif
