@@ -12,11 +12,12 @@
 #include "frontend.h"
 #include "gvc_config.h"
 #include "gvrt_program.h"
+#include "config_input.h"
 #include "lower.h"
 
 
 typedef struct CompileArgs {
-  const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type;
+  const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type, *config;
   int64_t seq, micro_batch;
   int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec;
   int run_argc;
@@ -44,6 +45,9 @@ static void usage(FILE *f, int run)
              "  --pipeline_type T         pipedream_flush (1F1B, default) or gpipe\n"
              "  --chunks N                micro-batches per step and data-parallel rank (default pp)\n"
              "  --global_checkpoint 0|1   checkpoint every block (same as --checkpoint all)\n"
+             "  --galvatron_config_path F a Galvatron strategy (galvatron_config_*.json, e.g. from gvc search):\n"
+             "                            pp, division, schedule, chunks, tp, dp type, per-layer checkpoints,\n"
+             "                            global batch (also --strategy F)\n"
              "  --global_tp_deg N         Megatron tensor parallelism of every block (@col/@row linears)\n"
              "  --global_tp_consec 0|1    tp groups of adjacent ranks (1, default) or strided by dp (0)\n"
              "  --default_dp_type T       ddp (default) or zero2 (sharded gradients and optimizer state)\n"
@@ -117,6 +121,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--default_dp_type")) c->dp_type = v;
     else if (OPT("--sdp")) c->sdp = atoi(v);
     else if (OPT("--global_tp_deg")) c->tp = atoi(v);
+    else if (OPT("--galvatron_config_path") || OPT("--strategy")) c->config = v;
     else if (OPT("--global_tp_consec")) c->tp_consec = atoi(v);
     else if (OPT("--num_gpus_per_node")) c->gpus_per_node = atoi(v);
     else if (OPT("-O")) c->opt = atoi(v);
@@ -304,13 +309,16 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
             (long long)m->max_seq);
     return NULL;
   }
-  if (o.world != 1)
-    fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d x dp %d (%s, %s, %d micro-batches per step and dp rank)%s\n",
-            o.world, o.pp, o.tp, o.world / o.pp / o.tp, o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
-            c->ckpt ? ", checkpointing" : "");
   o.checkpoint = checkpoint_flags(a, m, c->ckpt);
   if (!o.checkpoint)
     return NULL;
+  if (c->config && config_apply(a, m, c->config, &o, &o.global_batch))
+    return NULL;
+  if (o.world != 1)
+    fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d x dp %d (%s, %s, %d micro-batches per step and dp rank)%s\n",
+            o.world, o.pp, o.tp, o.world / o.pp / o.tp, o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
+            c->ckpt || c->config ? ", checkpointing as given" : "");
+
   const char *err = NULL;
   if (!o.stage_of_layer && !(o.stage_of_layer = lower_partition(a, m, o.pp, NULL, &err))) {
     fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);

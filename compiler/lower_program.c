@@ -280,6 +280,8 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
                       sa_i64(o->seq), sa_i64(m->vocab)};
   sched_call(prog, d, "gv_prog_model", model, 7);
   sched_call(prog, d, "gv_prog_pipeline", (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
+  if (o->global_batch > 0)
+    sched_call(prog, d, "gv_prog_batch", (SchedArg[]){sa_ctx(), sa_i64(o->global_batch)}, 2);
   if (o->tp > 1)
     sched_call(prog, d, "gv_prog_tp", (SchedArg[]){sa_ctx(), sa_i64(o->tp), sa_i64(o->tp_consec)}, 3);
   for (int i = 0; i < m->nnodes; i++) /* every attention of a model has one shape */

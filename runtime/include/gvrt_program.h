@@ -29,6 +29,8 @@ GV_API void gv_prog_model(void *ctx, const char *name, int64_t world, int64_t pp
 /* Pipeline schedule (1: 1F1B / pipedream_flush, 0: GPipe) and the micro-batches per step
  * and data-parallel rank the activation slots were planned for. */
 GV_API void gv_prog_pipeline(void *ctx, int64_t one_f_one_b, int64_t chunks);
+/* The default of --global_train_batch_size (a strategy's global_bsz). */
+GV_API void gv_prog_batch(void *ctx, int64_t global_batch);
 /* Size of arena kind (enum gv_mem_kind) of a stage, in bytes, as planned. */
 GV_API void gv_prog_arena(void *ctx, int64_t stage, int64_t kind, int64_t bytes);
 /* Init kinds of parameters. */

@@ -134,3 +134,8 @@ void gv_prog_zero(void *ctx, int64_t stage, int64_t level, int64_t shard_bytes)
   r->zero = (int)level;
   r->shard_bytes = shard_bytes;
 }
+
+void gv_prog_batch(void *ctx, int64_t global_batch)
+{
+  ((struct gv_run *)ctx)->default_global_batch = (int)global_batch;
+}

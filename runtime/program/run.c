@@ -361,7 +361,8 @@ static void check_program(struct gv_run *r)
   if (!r->fns.fwd || !r->fns.bwd || !r->fns.zero_grads)
     gv_fatalf(__FILE__, __LINE__, "gvp_describe", "gvrt", "the program declared no functions for stage %d", r->stage);
   if (r->args.global_batch <= 0)
-    r->args.global_batch = (int)(r->micro_batch * r->dp_size * (r->chunks > 0 ? r->chunks : 1));
+    r->args.global_batch = r->default_global_batch > 0 ? r->default_global_batch
+                                                      : (int)(r->micro_batch * r->dp_size * (r->chunks > 0 ? r->chunks : 1));
   if (r->args.global_batch % (r->micro_batch * r->dp_size))
     gv_fatalf(__FILE__, __LINE__, "--global_train_batch_size", "gvrt",
               "global batch %d is not a multiple of micro-batch %lld x data-parallel degree %d", r->args.global_batch,

@@ -48,6 +48,7 @@ struct gv_run {
   const char *model;
   int64_t world_size, pp, micro_batch, seq, vocab, slots, chunks;
   int one_f_one_b;
+  int default_global_batch;    /* the strategy's, when --global_train_batch_size is not given */
   int stage;                   /* this rank's pipeline stage */
   struct gv_run_param *params; /* this stage's */
   int nparams, cap_params;

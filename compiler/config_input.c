@@ -1,0 +1,88 @@
+/* config_input.c - a Galvatron strategy file (galvatron_config_*.json, read by profile.c)
+ * turned into the lowering's options: pipeline degree and division, schedule, chunks,
+ * the tensor-parallel degree and layout of the blocks, the data-parallel type and the
+ * per-layer checkpoint flags. What the lowering cannot run yet (different tp per layer,
+ * Ulysses, ZeRO-3, vocabulary tp) is an error that names the key and the layer. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config_input.h"
+#include "profile.h"
+
+static int uniform(const int *v, int n, int *layer)
+{
+  for (int i = 1; i < n; i++)
+    if (v[i] != v[0]) {
+      *layer = i;
+      return 0;
+    }
+  return 1;
+}
+
+int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, int *global_bsz)
+{
+  GalConfig c;
+  memset(&c, 0, sizeof c);
+  if (prof_config_read(path, &c))
+    return 1;
+  int rc = 1, bad = 0;
+  const char *err = NULL;
+  if (c.nlayers != (int)m->nblocks) {
+    fprintf(stderr, "gvc: error: %s: key 'tp_sizes_enc': %d layers, but %s has %lld blocks\n", path, c.nlayers,
+            m->name, (long long)m->nblocks);
+    goto out;
+  }
+  if (!uniform(c.tp, c.nlayers, &bad) || !uniform(c.consec, c.nlayers, &bad)) {
+    fprintf(stderr, "gvc: error: %s: key 'tp_sizes_enc': layer %d has tp=%d (consecutive %d) but layer 0 has tp=%d "
+            "(consecutive %d): different tensor-parallel degrees per layer are not supported yet\n", path, bad,
+            c.tp[bad], c.consec[bad], c.tp[0], c.consec[0]);
+    goto out;
+  }
+  for (int i = 0; i < c.nlayers; i++) {
+    if (c.use_sp && c.use_sp[i]) {
+      fprintf(stderr, "gvc: error: %s: key 'use_sp': layer %d uses Ulysses sequence parallelism, not supported yet\n",
+              path, i);
+      goto out;
+    }
+    if ((c.dp_type[i] == 1 || !strcmp(c.default_dp_type, "zero3")) && o->world / c.pp_deg / c.tp[0] > 1) {
+      fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': layer %d uses ZeRO-3 (sdp), not supported yet\n", path, i);
+      goto out;
+    }
+  }
+  if (c.vtp > 1 || c.vsp) {
+    fprintf(stderr, "gvc: error: %s: key '%s': vocabulary parallelism of the embedding and head is not supported yet "
+            "(use 1 / 0)\n", path, c.vtp > 1 ? "vtp" : "vsp");
+    goto out;
+  }
+  if (o->world % c.pp_deg || (o->world / c.pp_deg) % c.tp[0]) {
+    fprintf(stderr, "gvc: error: %s: pp_deg %d x tp %d does not divide the world of %d ranks (--num_nodes x "
+            "--num_gpus_per_node)\n", path, c.pp_deg, c.tp[0], o->world);
+    goto out;
+  }
+  o->pp = c.pp_deg;
+  o->tp = c.tp[0];
+  o->tp_consec = c.consec[0];
+  o->zero = !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
+  o->pipeline_1f1b = strcmp(c.pipeline_type, "gpipe") != 0;
+  o->chunks = c.chunks > 0 ? c.chunks : o->pp;
+  if (c.n_division) {
+    if (c.n_division != o->pp) {
+      fprintf(stderr, "gvc: error: %s: key 'pp_division': %d entries for pp_deg %d\n", path, c.n_division, o->pp);
+      goto out;
+    }
+    if (!(o->stage_of_layer = lower_partition(a, m, o->pp, c.pp_division, &err))) {
+      fprintf(stderr, "gvc: error: %s: key 'pp_division': %s\n", path, err);
+      goto out;
+    }
+  }
+  unsigned char *ckpt = ARENA_ARRAY(a, unsigned char, m->nlayers);
+  for (int i = 0, b = 0; i < m->nlayers; i++)
+    if (m->layers[i].kind == IR_LAYER_BLOCK)
+      ckpt[i] = c.ckpt && b < c.nlayers ? (unsigned char)c.ckpt[b++] : 0;
+  o->checkpoint = ckpt;
+  *global_bsz = c.global_bsz;
+  rc = 0;
+out:
+  prof_config_free(&c);
+  return rc;
+}
