@@ -28,7 +28,7 @@ static int write_outputs(const SearchCli *c, const SearchResult *res)
   CostResult r;
   cost_plan_eval(&c->cm, &p->task, &cp, p->buf, &r);
   search_cli_report(stdout, &c->cm, &p->task, &cp, &r);
-  printf("search: %ld tasks (%ld pruned by bound), %.3f s\n", res->tasks, res->tasks_pruned, res->search_time_s);
+  printf("search: %ld tasks (%ld pruned by bound), %ld DP updates, %.3f s\n", res->tasks, res->tasks_pruned, res->dp_cells, res->search_time_s);
   for (int i = 1; i < res->nplans; i++) {
     const SearchPlan *q = &res->plans[i];
     printf("  #%d: pp %d, bsz %d, chunks %d: %.6f s, %.3f samples/s\n", i + 1, q->task.pp, q->task.gbsz, q->task.chunks,

@@ -4,8 +4,13 @@
  * design/galvatron-search.md), with three exact speed-ups: the DP table of a stage is
  * built once and read for every embedding strategy (Galvatron rebuilds it per
  * embedding), rows above (i+1)*w_max are saturated and not recomputed, and tasks whose
- * throughput bound cannot beat the k-th best found so far are skipped. mem_step > 1
- * coarsens the memory axis (conservative: never exceeds the budget). */
+ * throughput bound cannot beat the k-th best found so far are skipped. By default the
+ * table is kept as Pareto fronts: for each layer and last strategy, the (memory, time)
+ * points where the time improves; these are exactly the distinct values of Galvatron's
+ * f[v][s] column (same sums in the same order), so the optimum time is identical, while
+ * the work no longer scales with the budget in MB. Only ties between equal-time plans
+ * may be broken differently (opts.dense selects the table). mem_step > 1 coarsens the
+ * memory axis (conservative: never exceeds the budget). */
 #include "search.h"
 
 #include <math.h>
@@ -217,6 +222,112 @@ static void stage_pick(Task *tk, int k, int n, const double *f, const uint8_t *m
   }
 }
 
+
+/* ---- Pareto-front form of the same DP ---- */
+
+typedef struct Pt { double time; int mem, prev, s; } Pt;           /* prev: pool index, -1 at layer 0 */
+typedef struct Fronts { Pt *pool; int n, cap; int *off, *len; } Fronts;
+
+static void push_pt(Fronts *F, Pt p)
+{
+  if (F->n == F->cap) F->pool = realloc(F->pool, sizeof(Pt) * (size_t)(F->cap = F->cap ? 2 * F->cap : 4096));
+  F->pool[F->n++] = p;
+}
+
+
+/* Heap of list heads ordered by (mem, time, list): a k-way merge of the previous layer's
+ * S fronts, each shifted by w and by the transition cost into s; keeps the points whose
+ * time beats every point with less or equal memory. Returns the number of candidates. */
+typedef struct Head { double time; int mem, a, k, end; } Head;
+
+static int head_less(const Head *x, const Head *y)
+{
+  if (x->mem != y->mem) return x->mem < y->mem;
+  if (x->time != y->time) return x->time < y->time;
+  return x->a < y->a;
+}
+
+static void sift(Head *h, int n, int i)
+{
+  for (;;) {
+    int l = 2 * i + 1, r = l + 1, m = i;
+    if (l < n && head_less(&h[l], &h[m])) m = l;
+    if (r < n && head_less(&h[r], &h[m])) m = r;
+    if (m == i) return;
+    Head t = h[i]; h[i] = h[m]; h[m] = t;
+    i = m;
+  }
+}
+
+static int merge_lists(Task *tk, Fronts *F, int i, int s, int ws, int Mu)
+{
+  int S = tk->S, nh = 0, nc = 0;
+  Head h[256];
+  for (int a = 0; a < S; a++) {
+    int o = F->off[(i - 1) * S + a], l = F->len[(i - 1) * S + a];
+    if (l && F->pool[o].mem + ws <= Mu)
+      h[nh++] = (Head){F->pool[o].time + tk->interT[(size_t)s * S + a], F->pool[o].mem + ws, a, o, o + l};
+  }
+  for (int k = nh / 2 - 1; k >= 0; k--) sift(h, nh, k);
+  double run = INFINITY;
+  while (nh) {
+    Head *t = &h[0];
+    nc++;
+    if (t->time < run) {
+      run = t->time;
+      push_pt(F, (Pt){t->time + tk->wg[s], t->mem, t->k, s});
+    }
+    int k = t->k + 1;
+    if (k < t->end && F->pool[k].mem + ws <= Mu) {
+      t->k = k;
+      t->mem = F->pool[k].mem + ws;
+      t->time = F->pool[k].time + tk->interT[(size_t)s * S + t->a];
+    } else {
+      h[0] = h[--nh];
+    }
+    sift(h, nh, 0);
+  }
+  return nc;
+}
+
+/* Fronts of a stage of n layers; front (i, s) is pool[off[i*S+s] .. +len], mem ascending,
+ * time strictly descending. */
+static void stage_fronts(Task *tk, const int *w, int n, Fronts *F)
+{
+  int S = tk->S, Mu = tk->Mu;
+  F->n = 0;
+  for (int i = 0; i < n; i++)
+    for (int s = 0; s < S; s++) {
+      F->off[i * S + s] = F->n;
+      if (i > 0) tk->cells += merge_lists(tk, F, i, s, w[s], Mu);
+      else if (w[s] <= Mu) { /* from "layer -1": f = 0, min over transitions into s (the diagonal is 0) */
+        double best = 0 + tk->interT[(size_t)s * S];
+        for (int a = 1; a < S; a++) best = fmin(best, 0 + tk->interT[(size_t)s * S + a]);
+        push_pt(F, (Pt){best + tk->wg[s], w[s], -1, s});
+      }
+      F->len[i * S + s] = F->n - F->off[i * S + s];
+    }
+}
+
+static void fronts_pick(Task *tk, int k, int n, const Fronts *F, int *feas, int *lists, int *remain)
+{
+  int S = tk->S, pp = tk->t.pp, off = 0;
+  for (int j = 0; j < k; j++) off += tk->div[j];
+  for (int e = 0; e < tk->E; e++) {
+    if (!feas[e]) continue;
+    int v0 = tk->Mu - tk->eunits[e * pp + k], best = -1;
+    for (int s = 0; s < S && v0 >= 0; s++) {
+      int o = F->off[(n - 1) * S + s], lo = 0, hi = F->len[(n - 1) * S + s] - 1, at = -1;
+      while (lo <= hi) { int mid = (lo + hi) / 2; if (F->pool[o + mid].mem <= v0) { at = mid; lo = mid + 1; } else hi = mid - 1; }
+      if (at >= 0 && (best < 0 || F->pool[o + at].time < F->pool[best].time)) best = o + at;
+    }
+    if (best < 0) { feas[e] = 0; continue; }
+    int *res = lists + (size_t)e * tk->L + off;
+    remain[e * pp + k] = v0 - F->pool[best].mem;
+    for (int i = n - 1, p = best; i >= 0; i--, p = F->pool[p].prev) res[i] = F->pool[p].s;
+  }
+}
+
 int search_task(const CostModel *cm, const SearchOptions *o, const CostTask *t, int mode, int buf, SearchPlan *plan)
 {
   Task tk = {.cm = cm, .o = o, .t = *t, .mode = mode, .buf = buf};
@@ -225,16 +336,28 @@ int search_task(const CostModel *cm, const SearchOptions *o, const CostTask *t, 
   if (task_setup(&tk)) { task_free(&tk); return 1; }
   int S = tk.S, E = tk.E, pp = t->pp, maxn = 0;
   for (int k = 0; k < pp; k++) if (tk.div[k] > maxn) maxn = tk.div[k];
-  double *f = malloc(sizeof(double) * (size_t)(tk.Mu + 1) * S);
-  uint8_t *mark = malloc((size_t)maxn * (tk.Mu + 1) * S);
+  int dense = o->dense;
+  double *f = dense ? malloc(sizeof(double) * (size_t)(tk.Mu + 1) * S) : NULL;
+  uint8_t *mark = dense ? malloc((size_t)maxn * (tk.Mu + 1) * S) : NULL;
   int *hi = malloc(sizeof(int) * maxn), *feas = malloc(sizeof(int) * E);
   int *lists = malloc(sizeof(int) * (size_t)E * tk.L), *remain = calloc((size_t)E * pp, sizeof(int));
+  Fronts F = {0};
+  if (!dense) {
+    F.off = malloc(sizeof(int) * maxn * S);
+    F.len = malloc(sizeof(int) * maxn * S);
+  }
   for (int e = 0; e < E; e++) feas[e] = 1;
   for (int k = 0; k < pp; k++) {
     const int *w = tk.w + (cm->pipeline_1f1b ? k : 0) * S;
-    int lo = stage_dp(&tk, w, tk.div[k], f, mark, hi);
-    stage_pick(&tk, k, tk.div[k], f, mark, hi, lo, w, feas, lists, remain);
+    if (dense) {
+      int lo = stage_dp(&tk, w, tk.div[k], f, mark, hi);
+      stage_pick(&tk, k, tk.div[k], f, mark, hi, lo, w, feas, lists, remain);
+    } else {
+      stage_fronts(&tk, w, tk.div[k], &F);
+      fronts_pick(&tk, k, tk.div[k], &F, feas, lists, remain);
+    }
   }
+  free(F.pool); free(F.off); free(F.len);
   int best_e = -1;
   for (int e = 0; e < E; e++) {
     if (!feas[e]) continue;

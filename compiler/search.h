@@ -20,6 +20,7 @@ typedef struct SearchOptions {
   int topk;                 /* plans kept (best tasks), 1..SEARCH_MAXK */
   int mem_step;             /* DP memory resolution in MB; 1 = Galvatron's */
   int prune;                /* skip tasks whose throughput bound cannot win */
+  int dense;                /* Galvatron's dense (budget x strategy) table instead of Pareto fronts */
   int progress;             /* progress line with ETA on stderr */
 } SearchOptions;
 
