@@ -66,6 +66,9 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
  * IR's saved bytes, and default bandwidths (GB/s) within and across nodes. */
 typedef struct AnalyticHw { double tflops, efficiency, intra_gbps, inter_gbps; int gpus_per_node; } AnalyticHw;
 int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw);
+/* TP all-gather / Ulysses all-to-all latencies from the allreduce bandwidths (used when
+ * there is no sp_time file). */
+void cost_latency_from_bandwidth(CostModel *cm);
 
 
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 /* all-gather = half an allreduce at the bus bandwidth; all-to-all ~ (g-1)/g of the data */
-static void latency_from_bandwidth(CostModel *cm)
+void cost_latency_from_bandwidth(CostModel *cm)
 {
   for (int l = 1; l < PROF_LOGMAX && (1 << l) <= cm->world; l++) {
     double c = cm->hw.ar_coe[l][1], g = 1 << l;
@@ -25,7 +25,7 @@ int cost_model_load(CostModel *cm, const CostFiles *f)
   if (f->sp_time) {
     if (prof_read_sp_time(f->sp_time, &cm->hw)) return 1;
   } else {
-    latency_from_bandwidth(cm);
+    cost_latency_from_bandwidth(cm);
   }
   if (f->time && prof_read_time(f->time, f->time_mode, cm->seq, &cm->time)) return 1;
   if (f->memory && prof_read_memory(f->memory, f->memory_mode, cm->seq, cm->sequence_parallel, &cm->mem)) return 1;

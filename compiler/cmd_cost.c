@@ -1,0 +1,50 @@
+/* cmd_cost.c - `gvc cost`: evaluates a galvatron_config_*.json under the same cost model
+ * as `gvc search` (time, throughput, memory per stage; over-budget stages flagged). */
+#include "cmd.h"
+#include "search_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int cmd_cost(int argc, char **argv)
+{
+  SearchCli c;
+  int rc = search_cli_parse(argc, argv, 1, &c);
+  if (rc) return rc == 2 ? 0 : 1;
+  if (!c.strategy) { fprintf(stderr, "gvc: error: --strategy galvatron_config.json is required\n"); return 1; }
+  GalConfig g;
+  if (prof_config_read(c.strategy, &g)) return 1;
+  if (c.layers <= 0) c.layers = g.nlayers;
+  if (search_cli_model(&c)) { prof_config_free(&g); return 1; }
+  if (g.nlayers != c.cm.nlayers) {
+    fprintf(stderr, "gvc: error: %s: key 'tp_sizes_enc': %d layers, the model has %d\n", c.strategy, g.nlayers, c.cm.nlayers);
+    prof_config_free(&g);
+    return 1;
+  }
+  int world = g.world_size > 0 ? g.world_size : c.cm.world;
+  if (world != c.cm.world) {
+    fprintf(stderr, "gvc: error: %s: key 'world_size': %d, but the hardware has %d GPUs\n", c.strategy, world, c.cm.world);
+    prof_config_free(&g);
+    return 1;
+  }
+  Strategy *ls = malloc(sizeof(Strategy) * g.nlayers);
+  int gbuf = 1;
+  for (int l = 0; l < g.nlayers; l++) {
+    ls[l] = search_cli_layer(&c.cm, &g, l);
+    if (strategy_tp_sp(&ls[l]) > gbuf) gbuf = strategy_tp_sp(&ls[l]);
+  }
+  CostTask t = {g.pp_deg, g.global_bsz, g.chunks};
+  CostPlan p = {g.nlayers, ls, g.pp_division, search_cli_embed(&c.cm, &g)};
+  CostResult r;
+  cost_plan_eval(&c.cm, &t, &p, gbuf, &r);
+  search_cli_report(stdout, &c.cm, &t, &p, &r);
+  rc = 0;
+  for (int k = 0; k < t.pp; k++)
+    if (r.mem_mb[k] > c.memory_gb * 1024) {
+      printf("stage %d: %.0f MB exceeds the budget of %.0f MB\n", k, r.mem_mb[k], c.memory_gb * 1024);
+      rc = 2;
+    }
+  free(ls);
+  prof_config_free(&g);
+  return 0; /* over budget is reported, not an error: the config is still evaluated */
+}

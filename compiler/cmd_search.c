@@ -1,0 +1,75 @@
+/* cmd_search.c - `gvc search`: options -> cost model -> search_run -> Galvatron config
+ * (plus a "gvc" summary object) in OUT.json, a table on stdout and in OUT.txt. Every
+ * plan is re-evaluated with cost_plan_eval before it is written, so what the file says
+ * is what `gvc cost` says about it. */
+#include "cmd.h"
+#include "search_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void gvc_summary(char *buf, size_t n, const SearchCli *c, const SearchPlan *p, const CostResult *r, const SearchResult *res)
+{
+  int o = snprintf(buf, n, "{\"iteration_time_s\": %.9g, \"samples_per_s\": %.9g, \"memory_mb_per_stage\": [", r->time_s,
+                   p->task.gbsz / r->time_s);
+  for (int k = 0; k < p->task.pp; k++) o += snprintf(buf + o, n - (size_t)o, "%s%.3f", k ? ", " : "", r->mem_mb[k]);
+  snprintf(buf + o, n - (size_t)o,
+           "], \"memory_constraint_gb\": %g, \"search_time_s\": %.6f, \"tasks\": %ld, \"tasks_pruned\": %ld, "
+           "\"cost_model\": \"%s\", \"analytic\": %s}",
+           c->memory_gb, res->search_time_s, res->tasks, res->tasks_pruned, c->cm.analytic ? "analytic" : "galvatron",
+           c->cm.analytic ? "true" : "false");
+}
+
+static int write_outputs(const SearchCli *c, const SearchResult *res)
+{
+  const SearchPlan *p = &res->plans[0];
+  CostPlan cp = {c->cm.nlayers, p->layers, p->division, p->embed};
+  CostResult r;
+  cost_plan_eval(&c->cm, &p->task, &cp, p->buf, &r);
+  search_cli_report(stdout, &c->cm, &p->task, &cp, &r);
+  printf("search: %ld tasks (%ld pruned by bound), %ld DP updates, %.3f s\n", res->tasks, res->tasks_pruned, res->dp_cells, res->search_time_s);
+  for (int i = 1; i < res->nplans; i++) {
+    const SearchPlan *q = &res->plans[i];
+    printf("  #%d: pp %d, bsz %d, chunks %d: %.6f s, %.3f samples/s\n", i + 1, q->task.pp, q->task.gbsz, q->task.chunks,
+           q->time_s, q->throughput);
+  }
+  if (!c->out) return 0;
+  FILE *f = fopen(c->out, "w");
+  if (!f) { fprintf(stderr, "gvc: error: %s: cannot write\n", c->out); return 1; }
+  GalConfig g;
+  search_cli_plan_config(&c->cm, p, &g);
+  char extra[2048];
+  gvc_summary(extra, sizeof extra, c, p, &r, res);
+  prof_config_write(f, &g, extra);
+  fclose(f);
+  prof_config_free(&g);
+  size_t n = strlen(c->out);
+  char *txt = malloc(n + 8);
+  memcpy(txt, c->out, n + 1);
+  if (n > 5 && !strcmp(txt + n - 5, ".json")) txt[n - 5] = 0;
+  strcat(txt, ".txt");
+  FILE *t = fopen(txt, "w");
+  if (t) {
+    search_cli_report(t, &c->cm, &p->task, &cp, &r);
+    fclose(t);
+  }
+  free(txt);
+  return 0;
+}
+
+int cmd_search(int argc, char **argv)
+{
+  SearchCli c;
+  int rc = search_cli_parse(argc, argv, 0, &c);
+  if (rc) return rc == 2 ? 0 : 1;
+  if (search_cli_model(&c)) return 1;
+  SearchResult res;
+  if (search_run(&c.cm, &c.so, &res)) {
+    fprintf(stderr, "gvc: error: no valid configuration found under %g GB per GPU (%ld tasks searched)\n", c.memory_gb, res.tasks);
+    return 1;
+  }
+  rc = write_outputs(&c, &res);
+  search_result_free(&res);
+  return rc;
+}

@@ -1,0 +1,63 @@
+/* cost_analytic.c - the cost model's inputs computed from the IR instead of profiles:
+ * forward time from FLOPs (and bytes, roofline) at a device peak times an efficiency,
+ * memory from parameter counts and the IR's saved-activation bytes, bandwidths from
+ * defaults. The formulas downstream are Galvatron's, so analytic and profiled numbers
+ * are comparable; the output says which one was used. */
+#include "cost.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MB (1024.0 * 1024.0)
+
+static void set_bandwidths(CostModel *cm, const AnalyticHw *hw)
+{
+  int gpn = hw->gpus_per_node > 0 ? hw->gpus_per_node : cm->world;
+  for (int l = 0; l < PROF_LOGMAX; l++) {
+    int g = 1 << l;
+    double intra = 1.0 / hw->intra_gbps, inter = 1.0 / hw->inter_gbps;
+    cm->hw.ar_coe[l][1] = l == 0 ? 0 : g <= gpn ? intra : inter;
+    cm->hw.ar_coe[l][0] = l == 0 ? 0 : 2 * g <= gpn ? intra : inter; /* strided groups leave the node sooner */
+    cm->hw.p2p_coe[l] = cm->world > gpn ? inter : intra;
+  }
+  cm->hw.overlap = 1.1;
+  cost_latency_from_bandwidth(cm);
+}
+
+int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw)
+{
+  int bytes = cm->mixed ? 2 : 4, block = -1;
+  double peak = hw->tflops * 1e12 * hw->efficiency; /* FLOP/s */
+  double other_flops = 0, first_params = 0, last_params = 0, first_act = 0, last_act = 0;
+  int seen_block = 0;
+  for (int i = 0; i < m->nlayers; i++) {
+    IrCost c = ir_layer_cost(m, i, 1, cm->seq, bytes);
+    if (m->layers[i].kind == IR_LAYER_BLOCK) { if (block < 0) block = i; seen_block = 1; continue; }
+    other_flops += c.flops_fwd;
+    if (!seen_block) { first_params += c.params; first_act += c.act_bytes; }
+    else { last_params += c.params; last_act += c.act_bytes; }
+  }
+  if (block < 0) return 1;
+  IrCost b = ir_layer_cost(m, block, 1, cm->seq, bytes);
+  double t_flops = b.flops_fwd / peak, t_bytes = (b.params * bytes + b.act_bytes) / (hw->intra_gbps * 1e9 * 10);
+  cm->time.layer_m = 1e3 * fmax(t_flops, t_bytes);
+  cm->time.layer_c = 0;
+  cm->time.other_m = 1e3 * other_flops / peak;
+  cm->time.other_c = 0;
+  cm->mem.param = b.params * 4.0 / MB;
+  cm->mem.act_ckpt = b.boundary_bytes / MB;
+  for (int l = 0; l < PROF_LOGMAX; l++) {
+    double t = 1 << l;
+    cm->mem.act[l] = b.act_bytes / MB / t;
+    ProfOtherMem *o[3] = {&cm->mem.off, &cm->mem.first, &cm->mem.last};
+    double ps[3] = {first_params + last_params, first_params, last_params};
+    double as[3] = {first_act + last_act, first_act, last_act};
+    for (int k = 0; k < 3; k++) {
+      o[k]->ms[l] = ps[k] * 16.0 / MB / t; /* bf16 weights+grads, fp32 master and Adam moments */
+      o[k]->act[l] = as[k] / MB / t;
+    }
+  }
+  set_bandwidths(cm, hw);
+  cm->analytic = 1;
+  return 0;
+}

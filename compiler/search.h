@@ -1,0 +1,57 @@
+/* search.h - Galvatron's strategy search: the (gbsz, chunks, pp, tp/sp mode, tp buffer)
+ * task enumeration, a per-stage dynamic program over layers under the memory budget,
+ * the embedding/LM-head choice and the pipeline formula as the objective. Costs come
+ * only from cost.c. */
+#ifndef GV_SEARCH_H
+#define GV_SEARCH_H
+
+#include "cost.h"
+
+#define SEARCH_MAXPP 64
+#define SEARCH_MAXK 16
+
+enum { SEARCH_TP_ONLY, SEARCH_SP_ONLY, SEARCH_TP_WITH_SP };
+
+typedef struct SearchOptions {
+  StrategySpace space;
+  double memory_gb;         /* per GPU */
+  int min_bsz, max_bsz, bsz_scale, settle_bsz, settle_chunk;
+  int threads;              /* worker threads (>= 1) */
+  int topk;                 /* plans kept (best tasks), 1..SEARCH_MAXK */
+  int mem_step;             /* DP memory resolution in MB; 1 = Galvatron's */
+  int prune;                /* skip tasks whose throughput bound cannot win */
+  int dense;                /* Galvatron's dense (budget x strategy) table instead of Pareto fronts */
+  int progress;             /* progress line with ETA on stderr */
+} SearchOptions;
+
+typedef struct SearchPlan {
+  CostTask task;
+  int mode, buf;            /* tp/sp mode and global buffer tp size of the task */
+  Strategy *layers;         /* nlayers, malloc'd */
+  int division[SEARCH_MAXPP];
+  Strategy embed;
+  double time_s, throughput;
+  double mem_mb[SEARCH_MAXPP];   /* Galvatron's memory_cost per stage (DP budget accounting) */
+  double remain_mb[SEARCH_MAXPP];
+  long cells;               /* DP cell updates spent on the task */
+} SearchPlan;
+
+typedef struct SearchResult {
+  int nplans;
+  SearchPlan plans[SEARCH_MAXK];  /* best first */
+  long tasks, tasks_solved, tasks_pruned, dp_cells;
+  double search_time_s;
+} SearchResult;
+
+void search_options_defaults(SearchOptions *o);
+/* Batch sizes searched (Galvatron's set_searching_bsz); returns the count. */
+int search_batch_sizes(const SearchOptions *o, int *out, int cap);
+/* Solves one task; returns 0 with *plan filled, 1 when infeasible or empty. */
+int search_task(const CostModel *cm, const SearchOptions *o, const CostTask *t, int mode, int buf, SearchPlan *plan);
+/* The whole search; returns 0 when a plan was found. */
+int search_run(const CostModel *cm, const SearchOptions *o, SearchResult *r);
+void search_result_free(SearchResult *r);
+/* Even stage split: L/pp per stage, the rest on the last one. */
+void search_division_even(int nlayers, int pp, int *div);
+
+#endif

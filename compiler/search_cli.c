@@ -1,0 +1,347 @@
+/* search_cli.c - option parsing for `gvc search` and `gvc cost` (one table, no per-option
+ * code), model setup from profiles or from the IR, and the mapping between per-layer
+ * Strategy values and galvatron_config_*.json. */
+#include "search_cli.h"
+
+#include "frontend.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { OPT_INT, OPT_DBL, OPT_STR, OPT_SW };
+
+typedef struct Opt { const char *name; int type; void *p; const char *help; } Opt;
+
+static int nopts(const Opt *o) { int n = 0; while (o[n].name) n++; return n; }
+
+static void usage(const Opt *opts, int is_cost)
+{
+  printf("usage: gvc %s FILE.gvm --model NAME --num_nodes N --num_gpus_per_node G --memory_constraint GB\n"
+         "       [profile paths] %s\n\n",
+         is_cost ? "cost" : "search", is_cost ? "--strategy galvatron_config.json" : "[-o OUT.json]");
+  printf("%s\n\noptions:\n", is_cost ? "Evaluates a Galvatron config under the cost model: iteration time, throughput, memory per stage."
+                                     : "Searches the per-layer hybrid-parallel strategy (Galvatron's search: DP over layers per\n"
+                                       "(batch, chunks, pp, tp/sp mode) task under the memory budget) and writes a Galvatron config\n"
+                                       "plus a \"gvc\" summary; a table goes to stdout and OUT.txt. Without profile paths the\n"
+                                       "numbers come from an analytic model of the IR and the output says so.");
+  for (int i = 0; opts[i].name; i++) printf("  --%-34s %s\n", opts[i].name, opts[i].help);
+  printf("  -o OUT.json                          output file\n  --help                               this text\n");
+}
+
+static int set_opt(const Opt *o, const char *v)
+{
+  char *end = NULL;
+  switch (o->type) {
+  case OPT_INT: *(int *)o->p = (int)strtol(v, &end, 10); break;
+  case OPT_DBL: *(double *)o->p = strtod(v, &end); break;
+  case OPT_SW: *(int *)o->p = (int)strtol(v, &end, 10); break;
+  default: *(const char **)o->p = v; return 0;
+  }
+  if (!*v || *end) { fprintf(stderr, "gvc: error: option --%s: '%s' is not a number\n", o->name, v); return 1; }
+  return 0;
+}
+
+static void cli_defaults(SearchCli *c)
+{
+  memset(c, 0, sizeof *c);
+  search_options_defaults(&c->so);
+  c->num_nodes = 1;
+  c->gpus_per_node = 8;
+  c->memory_gb = -1;
+  c->precision = "bf16";
+  c->time_mode = "static";
+  c->memory_mode = "static";
+  c->default_dp_type = "zero2";
+  c->pipeline_type = "pipedream_flush";
+  c->sequence_parallel = 1;
+  c->global_memory_buffer = 1;
+  c->async_grad_reduce = 1;
+  c->context_mem = 1024;
+  c->costmodel_coe = 1;
+  c->search_space = "full";
+  c->cost_model = NULL;
+  c->device = "h100";
+  c->hw = (AnalyticHw){0, 0.45, 0, 0, 0};
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  c->so.threads = ncpu > 0 ? (int)(ncpu > 8 ? 8 : ncpu) : 1;
+}
+
+int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
+{
+  cli_defaults(c);
+  StrategySpace *sp = &c->so.space;
+  const Opt opts[] = {
+      {"model", OPT_STR, &c->model, "model (size) name in FILE"},
+      {"num_nodes", OPT_INT, &c->num_nodes, "nodes (1)"},
+      {"num_gpus_per_node", OPT_INT, &c->gpus_per_node, "GPUs per node (8)"},
+      {"memory_constraint", OPT_DBL, &c->memory_gb, "GB per GPU"},
+      {"strategy", OPT_STR, &c->strategy, "galvatron_config_*.json to evaluate (gvc cost)"},
+      {"cost-model", OPT_STR, &c->cost_model, "galvatron | analytic (default: galvatron when profiles are given)"},
+      {"time_profiling_path", OPT_STR, &c->files.time, "computation_profiling_*.json"},
+      {"memory_profiling_path", OPT_STR, &c->files.memory, "memory_profiling_*.json"},
+      {"allreduce_bandwidth_config_path", OPT_STR, &c->files.allreduce, "allreduce_bandwidth_*.json"},
+      {"p2p_bandwidth_config_path", OPT_STR, &c->files.p2p, "p2p_bandwidth_*.json"},
+      {"overlap_coe_path", OPT_STR, &c->files.overlap, "overlap_coefficient.json"},
+      {"sp_time_path", OPT_STR, &c->files.sp_time, "sp_time_*.json (else derived from allreduce bandwidth)"},
+      {"time_profile_mode", OPT_STR, &c->time_mode, "static | batch | sequence (static)"},
+      {"memory_profile_mode", OPT_STR, &c->memory_mode, "static | sequence (static)"},
+      {"seq_length", OPT_INT, &c->seq, "sequence length (default: the model's)"},
+      {"hidden_size", OPT_INT, &c->hidden, "override the model's hidden size"},
+      {"num_layers", OPT_INT, &c->layers, "override the model's layer count (FILE optional with profiles)"},
+      {"mixed_precision", OPT_STR, &c->precision, "bf16 | fp16 | fp32 (bf16)"},
+      {"search_space", OPT_STR, &c->search_space, "full | 3d | dp+tp | dp+pp | dp | sdp | tp | pp (full)"},
+      {"default_dp_type", OPT_STR, &c->default_dp_type, "ddp | zero2 (zero2)"},
+      {"pipeline_type", OPT_STR, &c->pipeline_type, "gpipe | pipedream_flush (pipedream_flush)"},
+      {"sequence_parallel", OPT_SW, &c->sequence_parallel, "Megatron-SP 0|1 (1)"},
+      {"global_memory_buffer", OPT_SW, &c->global_memory_buffer, "count Megatron-SP's global buffer 0|1 (1)"},
+      {"async_grad_reduce", OPT_SW, &c->async_grad_reduce, "0|1 (1), ZeRO memory ratios"},
+      {"pytorch_context_mem", OPT_DBL, &c->context_mem, "MB per stage (1024)"},
+      {"costmodel_coe", OPT_DBL, &c->costmodel_coe, "layer time multiplier (1.0)"},
+      {"min_bsz", OPT_INT, &c->so.min_bsz, "smallest global batch (64)"},
+      {"max_bsz", OPT_INT, &c->so.max_bsz, "largest global batch (64)"},
+      {"bsz_scale", OPT_INT, &c->so.bsz_scale, "batch step (8)"},
+      {"settle_bsz", OPT_INT, &c->so.settle_bsz, "only this global batch (-1: off)"},
+      {"settle_chunk", OPT_INT, &c->so.settle_chunk, "only this chunk count (-1: off)"},
+      {"max_tp_deg", OPT_INT, &sp->max_tp, "(8)"},
+      {"max_pp_deg", OPT_INT, &sp->max_pp, "(8)"},
+      {"max_sp_deg", OPT_INT, &sp->max_sp, "(8)"},
+      {"disable_dp", OPT_SW, &sp->disable_dp, "0|1"},
+      {"disable_tp", OPT_SW, &sp->disable_tp, "0|1"},
+      {"disable_pp", OPT_SW, &sp->disable_pp, "0|1"},
+      {"disable_sp", OPT_SW, &sp->disable_sp, "0|1 (Ulysses)"},
+      {"disable_ckpt", OPT_SW, &sp->disable_ckpt, "0|1"},
+      {"disable_fsdp", OPT_SW, &sp->disable_fsdp, "0|1 (ZeRO-3), also --disable_sdp"},
+      {"disable_sdp", OPT_SW, &sp->disable_fsdp, "0|1"},
+      {"disable_embedding_lmhead_tp", OPT_SW, &sp->disable_embed_tp, "0|1"},
+      {"disable_vtp", OPT_SW, &sp->disable_embed_tp, "0|1"},
+      {"disable_embedding_lmhead_sp", OPT_SW, &sp->disable_embed_sp, "0|1"},
+      {"threads", OPT_INT, &c->so.threads, "worker threads (online CPUs, at most 8)"},
+      {"topk", OPT_INT, &c->so.topk, "plans reported (1)"},
+      {"mem_step", OPT_INT, &c->so.mem_step, "DP memory resolution in MB (1 = Galvatron's)"},
+      {"dense_dp", OPT_SW, &c->so.dense, "Galvatron's dense budget x strategy DP table (slower, same optimum)"},
+      {"no_prune", OPT_SW, &c->no_prune, "solve every task (no bound pruning)"},
+      {"quiet", OPT_SW, &c->quiet, "no progress line"},
+      {"device", OPT_STR, &c->device, "analytic preset: h100 | h200 | a100 (h100)"},
+      {"device_tflops", OPT_DBL, &c->hw.tflops, "analytic: peak dense TFLOP/s"},
+      {"device_bw", OPT_DBL, &c->hw.intra_gbps, "analytic: intra-node bus bandwidth GB/s"},
+      {"inter_node_bw", OPT_DBL, &c->hw.inter_gbps, "analytic: inter-node bus bandwidth GB/s"},
+      {"efficiency", OPT_DBL, &c->hw.efficiency, "analytic: fraction of peak reached (0.45)"},
+      {NULL, 0, NULL, NULL}};
+  int n = nopts(opts);
+  for (int i = 1; i < argc; i++) {
+    char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(opts, is_cost); return 2; }
+    if (!strcmp(a, "-o")) {
+      if (i + 1 >= argc) { fprintf(stderr, "gvc: error: -o needs a file name\n"); return 1; }
+      c->out = argv[++i];
+      continue;
+    }
+    if (strncmp(a, "--", 2)) {
+      if (c->file) { fprintf(stderr, "gvc: error: more than one input file ('%s', '%s')\n", c->file, a); return 1; }
+      c->file = a;
+      continue;
+    }
+    char *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    const Opt *o = NULL;
+    for (int k = 0; k < n && !o; k++)
+      if (strlen(opts[k].name) == len && !strncmp(opts[k].name, a + 2, len)) o = &opts[k];
+    if (!o) { fprintf(stderr, "gvc: error: unknown option '%s' (see --help)\n", a); return 1; }
+    const char *v = eq ? eq + 1 : NULL;
+    if (!v && o->type == OPT_SW) v = (i + 1 < argc && (!strcmp(argv[i + 1], "0") || !strcmp(argv[i + 1], "1"))) ? argv[++i] : "1";
+    if (!v && i + 1 >= argc) { fprintf(stderr, "gvc: error: option --%s needs a value\n", o->name); return 1; }
+    if (!v) v = argv[++i];
+    if (set_opt(o, v)) return 1;
+  }
+  return 0;
+}
+
+/* ---- model setup ---- */
+
+static int pick(const char *opt, const char *v, const char *const *names, int n, int *out)
+{
+  for (int i = 0; i < n; i++) if (!strcmp(v, names[i])) { *out = i; return 0; }
+  fprintf(stderr, "gvc: error: option --%s: unknown value '%s'\n", opt, v);
+  return 1;
+}
+
+static int apply_space(SearchCli *c)
+{
+  StrategySpace *s = &c->so.space;
+  const char *v = c->search_space;
+  if (!strcmp(v, "full")) return 0;
+  if (!strcmp(v, "dp+tp")) { s->disable_pp = s->disable_fsdp = 1; return 0; }
+  if (!strcmp(v, "dp+pp")) { s->disable_tp = s->disable_sp = s->disable_fsdp = 1; return 0; }
+  if (!strcmp(v, "3d")) { s->disable_fsdp = s->disable_ckpt = 1; return 0; }
+  if (!strcmp(v, "dp") || !strcmp(v, "sdp")) {
+    s->disable_tp = s->disable_sp = s->disable_pp = s->disable_ckpt = 1;
+    if (!strcmp(v, "dp")) s->disable_fsdp = 1;
+    return 0;
+  }
+  if (!strcmp(v, "tp")) { s->disable_pp = s->disable_sp = s->disable_fsdp = s->disable_ckpt = 1; return 0; }
+  if (!strcmp(v, "pp")) { s->disable_tp = s->disable_sp = s->disable_fsdp = s->disable_ckpt = 1; return 0; }
+  fprintf(stderr, "gvc: error: option --search_space: unknown value '%s'\n", v);
+  return 1;
+}
+
+static void device_preset(SearchCli *c)
+{
+  /* dense bf16 peak, NVLink bus bandwidth, InfiniBand per GPU (GB/s) */
+  double tf = 989, intra = 360, inter = 45;
+  if (!strcmp(c->device, "a100")) { tf = 312; intra = 230; inter = 23; }
+  if (c->hw.tflops <= 0) c->hw.tflops = tf;
+  if (c->hw.intra_gbps <= 0) c->hw.intra_gbps = intra;
+  if (c->hw.inter_gbps <= 0) c->hw.inter_gbps = inter;
+  c->hw.gpus_per_node = c->gpus_per_node;
+}
+
+int search_cli_model(SearchCli *c)
+{
+  static const char *const modes[] = {"static", "batch", "sequence"};
+  static const char *const pipes[] = {"gpipe", "pipedream_flush"};
+  static const char *const dpt[] = {"ddp", "zero2"};
+  static const char *const prec[] = {"fp32", "bf16", "fp16"};
+  int tm, mm, pt, dt, pr;
+  if (pick("time_profile_mode", c->time_mode, modes, 3, &tm) || pick("memory_profile_mode", c->memory_mode, modes, 3, &mm) ||
+      pick("pipeline_type", c->pipeline_type, pipes, 2, &pt) || pick("default_dp_type", c->default_dp_type, dpt, 2, &dt) ||
+      pick("mixed_precision", c->precision, prec, 3, &pr) || apply_space(c))
+    return 1;
+  int world = c->num_nodes * c->gpus_per_node;
+  if (world < 1 || prof_log2(world) < 0) { fprintf(stderr, "gvc: error: num_nodes x num_gpus_per_node = %d must be a power of two\n", world); return 1; }
+  if (c->memory_gb <= 0) { fprintf(stderr, "gvc: error: --memory_constraint GB is required\n"); return 1; }
+  int has_prof = c->files.time || c->files.memory;
+  int analytic = c->cost_model ? !strcmp(c->cost_model, "analytic") : !has_prof;
+  if (c->cost_model && !analytic && strcmp(c->cost_model, "galvatron")) {
+    fprintf(stderr, "gvc: error: option --cost-model: unknown value '%s'\n", c->cost_model);
+    return 1;
+  }
+  if (!analytic && (!c->files.time || !c->files.memory || !c->files.allreduce)) {
+    fprintf(stderr, "gvc: error: --cost-model galvatron needs --time_profiling_path, --memory_profiling_path and --allreduce_bandwidth_config_path\n");
+    return 1;
+  }
+  CostModel *cm = &c->cm;
+  cost_model_defaults(cm);
+  cm->world = world;
+  cm->mixed = pr != 0;
+  cm->sequence_parallel = c->sequence_parallel;
+  cm->pipeline_1f1b = pt == 1;
+  cm->async_grad_reduce = c->async_grad_reduce;
+  cm->global_memory_buffer = c->global_memory_buffer;
+  cm->default_dp_type = dt == 1 ? DP_ZERO2 : DP_DDP;
+  cm->context_mem = c->context_mem;
+  cm->costmodel_coe = c->costmodel_coe;
+  IrModel *m = NULL;
+  Ctx *cx = NULL;
+  if (c->file || analytic) {
+    if (!c->file || !c->model) { fprintf(stderr, "gvc: error: FILE.gvm and --model NAME are required%s\n", analytic ? " for the analytic cost model" : ""); return 1; }
+    cx = ctx_new();
+    m = frontend_load_model(cx, c->file, c->model);
+    if (!m) { ctx_free(&cx); return 1; }
+  }
+  cm->hidden = c->hidden > 0 ? c->hidden : m ? (int)m->hidden : 0;
+  cm->nlayers = c->layers > 0 ? c->layers : m ? (int)m->nblocks : 0;
+  cm->seq = c->seq > 0 ? c->seq : m && m->max_seq > 0 ? (int)m->max_seq : 2048;
+  int rc = 0;
+  if (cm->hidden <= 0 || cm->nlayers <= 0) { fprintf(stderr, "gvc: error: hidden size and layer count unknown (give FILE --model, or --hidden_size and --num_layers)\n"); rc = 1; }
+  else if (analytic) {
+    device_preset(c);
+    if (cost_analytic_init(cm, m, &c->hw)) { fprintf(stderr, "gvc: error: %s: model '%s' has no transformer blocks\n", c->file, c->model); rc = 1; }
+  } else {
+    c->files.time_mode = tm;
+    c->files.memory_mode = mm;
+    rc = cost_model_load(cm, &c->files);
+  }
+  if (cx) ctx_free(&cx);
+  StrategySpace *s = &c->so.space;
+  s->world = world;
+  s->nlayers = cm->nlayers;
+  s->default_dp_type = cm->default_dp_type;
+  c->so.memory_gb = c->memory_gb;
+  c->so.prune = !c->no_prune;
+  c->so.progress = !c->quiet;
+  if (c->so.topk < 1) c->so.topk = 1;
+  if (c->so.topk > SEARCH_MAXK) c->so.topk = SEARCH_MAXK;
+  return rc;
+}
+
+/* ---- Strategy <-> galvatron config ---- */
+
+static Strategy make(const CostModel *cm, int pp, int tpsp, int use_sp, int zero3)
+{
+  Strategy s = {pp, use_sp ? 1 : tpsp, use_sp ? tpsp : 1, cm->world / pp / tpsp, DP_DDP, 0, 1};
+  if (s.dp < 1) s.dp = 1;
+  if (strategy_sdp(&s) > 1) s.dp_type = zero3 ? DP_ZERO3 : cm->default_dp_type;
+  return s;
+}
+
+Strategy search_cli_layer(const CostModel *cm, const GalConfig *g, int l)
+{
+  Strategy s = make(cm, g->pp_deg, g->tp[l], g->use_sp[l], g->dp_type[l]);
+  s.ckpt = g->ckpt[l];
+  s.consec = g->consec[l];
+  return s;
+}
+
+Strategy search_cli_embed(const CostModel *cm, const GalConfig *g)
+{
+  return make(cm, g->pp_deg, g->vtp > 0 ? g->vtp : 1, g->vsp, g->embed_sdp);
+}
+
+void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig *g)
+{
+  int L = cm->nlayers;
+  memset(g, 0, sizeof *g);
+  g->pp_deg = p->task.pp;
+  g->nlayers = L;
+  g->world_size = cm->world;
+  int **arr[5] = {&g->tp, &g->consec, &g->dp_type, &g->use_sp, &g->ckpt};
+  for (int k = 0; k < 5; k++) *arr[k] = calloc((size_t)L, sizeof(int));
+  for (int l = 0; l < L; l++) {
+    const Strategy *s = &p->layers[l];
+    g->tp[l] = strategy_tp_sp(s);
+    g->consec[l] = 1;
+    g->dp_type[l] = s->dp_type == DP_ZERO3;
+    g->use_sp[l] = s->sp > 1;
+    g->ckpt[l] = s->ckpt;
+  }
+  g->global_bsz = p->task.gbsz;
+  g->chunks = p->task.chunks;
+  g->n_division = p->task.pp;
+  g->pp_division = calloc((size_t)p->task.pp, sizeof(int));
+  memcpy(g->pp_division, p->division, sizeof(int) * p->task.pp);
+  snprintf(g->pipeline_type, sizeof g->pipeline_type, "%s", cm->pipeline_1f1b ? "pipedream_flush" : "gpipe");
+  snprintf(g->default_dp_type, sizeof g->default_dp_type, "%s", cm->default_dp_type == DP_ZERO2 ? "zero2" : "ddp");
+  g->vtp = strategy_tp_sp(&p->embed);
+  g->vsp = p->embed.sp > 1;
+  g->embed_sdp = p->embed.dp_type == DP_ZERO3;
+}
+
+/* ---- readable report ---- */
+
+void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const CostPlan *p, const CostResult *r)
+{
+  char buf[48];
+  fprintf(f, "cost model: %s\n", cm->analytic ? "analytic (from the IR: FLOPs, parameter and activation bytes; NOT profiled)" : "galvatron (profiled)");
+  fprintf(f, "world %d, pp %d, global batch %d, chunks %d, seq %d, %s\n", cm->world, t->pp, t->gbsz, t->chunks, cm->seq,
+          cm->pipeline_1f1b ? "pipedream_flush (1F1B)" : "gpipe");
+  fprintf(f, "  %-12s %-16s %s\n", "layers", "strategy", "(pp-tp*-dp[f: zero3][-c: checkpoint][-sp: Ulysses])");
+  for (int l = 0; l < p->nlayers;) {
+    int e = l;
+    while (e + 1 < p->nlayers && !strategy_cmp(&p->layers[e + 1], &p->layers[l])) e++;
+    strategy_str(&p->layers[l], buf, sizeof buf);
+    char range[32];
+    snprintf(range, sizeof range, "%d-%d", l, e);
+    fprintf(f, "  %-12s %s\n", range, buf);
+    l = e + 1;
+  }
+  strategy_str(&p->embed, buf, sizeof buf);
+  fprintf(f, "  %-12s %s\n", "embed/head", buf);
+  fprintf(f, "stages:");
+  for (int k = 0; k < t->pp; k++) fprintf(f, " %d", p->division[k]);
+  fprintf(f, " layers\nmemory per stage (MB):");
+  for (int k = 0; k < t->pp; k++) fprintf(f, " %.0f", r->mem_mb[k]);
+  fprintf(f, "\niteration time %.6f s, %.3f samples/s\n", r->time_s, t->gbsz / r->time_s);
+}

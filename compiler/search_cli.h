@@ -1,0 +1,36 @@
+/* search_cli.h - the command line shared by `gvc search` and `gvc cost`: Galvatron's
+ * option names (underscores; --x=V or --x V; 0/1 switches also as bare flags), turned
+ * into a CostModel (profiles, or the analytic model from the IR) and SearchOptions. */
+#ifndef GV_SEARCH_CLI_H
+#define GV_SEARCH_CLI_H
+
+#include "search.h"
+
+#include <stdio.h>
+
+typedef struct SearchCli {
+  const char *file, *model, *out, *strategy, *cost_model, *precision, *search_space, *device;
+  const char *time_mode, *memory_mode, *default_dp_type, *pipeline_type;
+  int num_nodes, gpus_per_node, seq, hidden, layers, sequence_parallel, global_memory_buffer, async_grad_reduce;
+  int no_prune, quiet;
+  double memory_gb, context_mem, costmodel_coe;
+  CostFiles files;
+  AnalyticHw hw;
+  SearchOptions so;
+  CostModel cm;
+} SearchCli;
+
+/* Returns 0 to go on, 1 on a usage error (printed), 2 when --help was printed. */
+int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c);
+/* Loads the IR (when FILE given) and profiles or the analytic model into c->cm. */
+int search_cli_model(SearchCli *c);
+/* Strategy of one layer / the embedding from a Galvatron config. */
+Strategy search_cli_layer(const CostModel *cm, const GalConfig *g, int layer);
+Strategy search_cli_embed(const CostModel *cm, const GalConfig *g);
+/* Galvatron config of a plan (arrays malloc'd into g; prof_config_free). */
+void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig *g);
+
+/* Layer table, stages, memory and time of a plan. */
+void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const CostPlan *p, const CostResult *r);
+
+#endif
