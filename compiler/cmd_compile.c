@@ -36,7 +36,8 @@ static void usage(FILE *f, int run)
   fprintf(f, "options:\n"
              "  --model NAME              the size or model to compile (required)\n"
              "  --seq N                   sequence length (default: the model's, capped at 1024)\n"
-             "  --micro-batch N           micro-batch size (also --micro_batch; default 1)\n"
+             "  --micro-batch N           micro-batch size (also --micro_batch; default 1, or global_bsz /\n"
+             "                            (chunks x dp) of a --galvatron_config_path strategy)\n"
              "  --checkpoint none|all|L   activation checkpointing: none, all layers, or a comma list\n"
              "                            of layer names or indices (e.g. layers.0,layers.1)\n"
              "  --num_nodes N, --num_gpus_per_node N   world size the program is built for (1 x 1)\n"
@@ -84,7 +85,7 @@ static int is_opt(const char *a, const char *name)
 static int parse(CompileArgs *c, int argc, char **argv, int run)
 {
   memset(c, 0, sizeof *c);
-  c->micro_batch = 1;
+  c->micro_batch = 0; /* default 1, or what --galvatron_config_path implies */
   c->opt = 1;
   c->nodes = c->gpus_per_node = 1;
   c->emit = "exe";
@@ -144,7 +145,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     fprintf(stderr, "gvc: error: %s\n", !c->file ? "no input file" : "--model NAME is required");
     return -1;
   }
-  if (c->micro_batch < 1 || c->seq < 0 || c->opt < 0 || c->opt > 3 || c->nodes < 1 || c->gpus_per_node < 1) {
+  if (c->micro_batch < 0 || c->seq < 0 || c->opt < 0 || c->opt > 3 || c->nodes < 1 || c->gpus_per_node < 1) {
     fprintf(stderr, "gvc: error: --micro-batch, --num_nodes and --num_gpus_per_node must be >= 1, -O 0..3\n");
     return -1;
   }
@@ -210,9 +211,9 @@ static unsigned char *checkpoint_flags(Arena *a, const IrModel *m, const char *s
 static void print_strategy(const IrModel *m, const LowerOptions *o, const unsigned char *ckpt)
 {
   int dp = o->world / o->pp / o->tp;
-  printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches per step and dp rank), tp %d (%s), dp %d (%s)\n",
-         m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks, o->tp,
-         o->tp_consec ? "consecutive" : "strided", dp, o->zero ? "zero2" : "ddp");
+  printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches of %lld per step and dp rank), tp %d (%s), dp %d "
+         "(%s)\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
+         (long long)o->micro_batch, o->tp, o->tp_consec ? "consecutive" : "strided", dp, o->zero ? "zero2" : "ddp");
   printf("%-14s %-10s %6s %4s %4s %-6s %5s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt");
   static const char *kinds[] = {"embedding", "block", "norm", "head", "other"};
   for (int i = 0; i < m->nlayers; i++) {
@@ -314,6 +315,8 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     return NULL;
   if (c->config && config_apply(a, m, c->config, &o, &o.global_batch))
     return NULL;
+  if (!o.micro_batch)
+    o.micro_batch = 1;
   if (o.world != 1)
     fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d x dp %d (%s, %s, %d micro-batches per step and dp rank)%s\n",
             o.world, o.pp, o.tp, o.world / o.pp / o.tp, o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,

@@ -81,6 +81,15 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
       ckpt[i] = c.ckpt && b < c.nlayers ? (unsigned char)c.ckpt[b++] : 0;
   o->checkpoint = ckpt;
   *global_bsz = c.global_bsz;
+  if (!o->micro_batch && c.global_bsz > 0) { /* the micro-batch the strategy implies */
+    int64_t per = (int64_t)o->chunks * (o->world / o->pp / o->tp);
+    if (c.global_bsz % per) {
+      fprintf(stderr, "gvc: error: %s: key 'global_bsz': %d is not divisible by chunks %d x dp %d\n", path,
+              c.global_bsz, o->chunks, o->world / o->pp / o->tp);
+      goto out;
+    }
+    o->micro_batch = c.global_bsz / per;
+  }
   rc = 0;
 out:
   prof_config_free(&c);
