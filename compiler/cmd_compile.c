@@ -51,8 +51,9 @@ static void usage(FILE *f, int run)
              "                            global batch (also --strategy F)\n"
              "  --global_tp_deg N         Megatron tensor parallelism of every block (@col/@row linears)\n"
              "  --global_tp_consec 0|1    tp groups of adjacent ranks (1, default) or strided by dp (0)\n"
-             "  --default_dp_type T       ddp (default) or zero2 (sharded gradients and optimizer state)\n"
-             "  --sdp 0|1                 ZeRO-3 (sharded parameters): not supported yet\n"
+             "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
+             "                            zero3 (the blocks' parameters sharded too, gathered layer by layer)\n"
+             "  --sdp 0|1                 ZeRO-3 for the blocks (Galvatron's flag; same as zero3)\n"
              "  --dump WHAT               print strategy (per layer), schedule (the schedule IR) or\n"
              "                            memory (the memory plan); a comma list\n"
              "  -O N                      LLVM optimisation level 0..3 (default 1)\n");
@@ -161,11 +162,9 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     fprintf(stderr, "gvc: error: --pp_deg must be >= 1 and --chunks >= 0\n");
     return -1;
   }
-  if (c->sdp || (c->dp_type && !strcmp(c->dp_type, "zero3"))) {
-    fprintf(stderr, "gvc: error: ZeRO-3 (sdp) is not supported yet: use --default_dp_type ddp or zero2\n");
-    return -1;
-  }
-  if (c->dp_type && strcmp(c->dp_type, "ddp") && strcmp(c->dp_type, "zero2")) {
+  if (c->sdp)
+    c->dp_type = "zero3";
+  if (c->dp_type && strcmp(c->dp_type, "ddp") && strcmp(c->dp_type, "zero2") && strcmp(c->dp_type, "zero3")) {
     fprintf(stderr, "gvc: error: --default_dp_type must be ddp, zero2 or zero3\n");
     return -1;
   }
@@ -213,13 +212,13 @@ static void print_strategy(const IrModel *m, const LowerOptions *o, const unsign
   int dp = o->world / o->pp / o->tp;
   printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches of %lld per step and dp rank), tp %d (%s), dp %d "
          "(%s)\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
-         (long long)o->micro_batch, o->tp, o->tp_consec ? "consecutive" : "strided", dp, o->zero ? "zero2" : "ddp");
+         (long long)o->micro_batch, o->tp, o->tp_consec ? "consecutive" : "strided", dp, o->zero == 3 ? "zero3" : o->zero ? "zero2" : "ddp");
   printf("%-14s %-10s %6s %4s %4s %-6s %5s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt");
   static const char *kinds[] = {"embedding", "block", "norm", "head", "other"};
   for (int i = 0; i < m->nlayers; i++) {
     int block = m->layers[i].kind == IR_LAYER_BLOCK, ltp = block ? o->tp : 1;
     printf("%-14s %-10s %6d %4d %4d %-6s %5s\n", m->layers[i].name, kinds[m->layers[i].kind], o->stage_of_layer[i], ltp,
-           dp, o->zero ? "zero2" : "ddp", ckpt && ckpt[i] ? "yes" : "no");
+           dp, o->zero == 3 && block ? "zero3" : o->zero == 2 ? "zero2" : "ddp", ckpt && ckpt[i] ? "yes" : "no");
   }
   if (o->tp > 1)
     printf("(the embedding, final norm and head are replicated over each tp group: vocabulary parallelism is not "
@@ -284,7 +283,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   *mout = m;
   LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = c->pp,
                     .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
-                    .zero = c->dp_type && !strcmp(c->dp_type, "zero2") ? 2 : 0, .tp = c->tp, .tp_consec = c->tp_consec};
+                    .zero = !c->dp_type ? 0 : !strcmp(c->dp_type, "zero2") ? 2 : !strcmp(c->dp_type, "zero3") ? 3 : 0, .tp = c->tp, .tp_consec = c->tp_consec};
   if (o.world % o.pp || (o.world / o.pp) % o.tp) {
     fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d x --global_tp_deg %d\n", o.world,
             o.pp, o.tp);
@@ -319,7 +318,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     o.micro_batch = 1;
   if (o.world != 1)
     fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d x dp %d (%s, %s, %d micro-batches per step and dp rank)%s\n",
-            o.world, o.pp, o.tp, o.world / o.pp / o.tp, o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
+            o.world, o.pp, o.tp, o.world / o.pp / o.tp, o.zero == 3 ? "ZeRO-3" : o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
             c->ckpt || c->config ? ", checkpointing as given" : "");
 
   const char *err = NULL;

@@ -1,8 +1,8 @@
 /* config_input.c - a Galvatron strategy file (galvatron_config_*.json, read by profile.c)
  * turned into the lowering's options: pipeline degree and division, schedule, chunks,
  * the tensor-parallel degree and layout of the blocks, the data-parallel type and the
- * per-layer checkpoint flags. What the lowering cannot run yet (different tp per layer,
- * Ulysses, ZeRO-3, vocabulary tp) is an error that names the key and the layer. */
+ * per-layer checkpoint flags. What the lowering cannot run yet (different tp or dp type per
+ * layer, Ulysses, ZeRO-3 with tp, vocabulary tp) is an error that names the key and layer. */
 #include <stdio.h>
 #include <string.h>
 
@@ -44,8 +44,9 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
               path, i);
       goto out;
     }
-    if ((c.dp_type[i] == 1 || !strcmp(c.default_dp_type, "zero3")) && o->world / c.pp_deg / c.tp[0] > 1) {
-      fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': layer %d uses ZeRO-3 (sdp), not supported yet\n", path, i);
+    if (c.dp_type[i] != c.dp_type[0]) {
+      fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': layer %d has %d but layer 0 has %d: different data-parallel "
+              "types per layer are not supported yet\n", path, i, c.dp_type[i], c.dp_type[0]);
       goto out;
     }
   }
@@ -62,7 +63,11 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
   o->pp = c.pp_deg;
   o->tp = c.tp[0];
   o->tp_consec = c.consec[0];
-  o->zero = !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
+  o->zero = c.dp_type[0] == 1 || !strcmp(c.default_dp_type, "zero3") ? 3 : !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
+  if (o->zero == 3 && o->tp > 1) {
+    fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': ZeRO-3 with tp=%d is not supported yet\n", path, o->tp);
+    goto out;
+  }
   o->pipeline_1f1b = strcmp(c.pipeline_type, "gpipe") != 0;
   o->chunks = c.chunks > 0 ? c.chunks : o->pp;
   if (c.n_division) {

@@ -401,9 +401,20 @@ void lower_mark_needed(L *l)
     l->needed[v] = (unsigned char)ir_value_saved(l->m, v);
 }
 
+/* ZeRO-3: gather a layer's parameter shards from the data-parallel group into the one
+ * buffer its kernels read (before its forward, and again before its backward). */
+static void z3_gather(L *l, int li)
+{
+  int64_t dp = l->o->world / l->o->pp / l->o->tp, n = l->z3[li].range / dp / 4;
+  SchedArg a[] = {sa_ctx(), lower_buf_arg(l, l->z3_gather), lower_buf_arg(l, l->z3[li].pshard), sa_i64(n)};
+  lower_emit(l, "gv_gen_zero3_gather", a, 4, arena_printf(l->a, "zero3: gather %s", l->m->layers[li].name));
+}
+
 /* Forward of layer li: values kept per slot unless checkpointed (or recomputing). */
 void lower_forward_layer(L *l, int li, int recompute)
 {
+  if (l->z3 && l->z3[li].range && !recompute)
+    z3_gather(l, li);
   const IrLayer *ly = &l->m->layers[li];
   int ckpt = l->o->checkpoint && l->o->checkpoint[li];
   for (int k = 0; k < ly->nnodes; k++) {
@@ -431,8 +442,20 @@ void lower_forward_layer(L *l, int li, int recompute)
 void lower_backward_layer(L *l, int li)
 {
   const IrLayer *ly = &l->m->layers[li];
+  int z3 = l->z3 && l->z3[li].range;
+  if (z3) { /* full parameters again, and a zeroed full gradient for this layer */
+    z3_gather(l, li);
+    SchedArg f[] = {sa_ctx(), lower_buf_arg(l, l->z3_grad), sa_i64(l->z3[li].range / 4), sa_f32(0.0f)};
+    lower_emit(l, "gv_gen_fill", f, 4, "zero3: the layer's full gradient");
+  }
   if (l->o->checkpoint && l->o->checkpoint[li])
     lower_forward_layer(l, li, 1);
   for (int k = ly->nnodes - 1; k >= 0; k--)
     bwd_node(l, ly->first_node + k, li);
+  if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
+    int64_t dp = l->o->world / l->o->pp / l->o->tp;
+    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),
+                    sa_i64(l->z3[li].range / dp / 4)};
+    lower_emit(l, "gv_gen_zero3_reduce_scatter", a, 4, arena_printf(l->a, "zero3: reduce-scatter %s", ly->name));
+  }
 }

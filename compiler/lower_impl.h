@@ -26,6 +26,9 @@ typedef struct L {
   int *pbuf, *gbuf, *mbuf;
   int stage;
   int io_tokens, io_labels, io_loss;
+  /* ZeRO-3 (sharded block parameters): per layer, its shards and range; shared buffers */
+  struct LowerZ3 { int pshard, gshard, mshard; int64_t range; } *z3;
+  int z3_gather, z3_grad;
   const char *err;
 } L;
 

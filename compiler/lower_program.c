@@ -54,6 +54,8 @@ typedef struct Stage {
   int logits;
   int64_t shard_bytes;       /* ZeRO: bytes of the gradient/optimizer shard of one dp rank */
   signed char *split_dim;    /* per parameter: -1 replicated, 0 rows or 1 columns split over tp */
+  int *zlayer;               /* per parameter: its ZeRO-3 layer, -1 when not sharded */
+  int64_t *zrel;             /* per parameter: ZeRO-3 byte offset inside its layer's range */
 } Stage;
 
 static int param_init(const IrModel *m, int pi, double *std)
@@ -117,12 +119,62 @@ static int split_of(const L *l, const IrNode *n, int node, int j)
   return j == 0 ? 1 : -1;
 }
 
+/* ZeRO-3 for a block: its parameters laid out in one range (padded so the data-parallel
+ * ranks get equal shards), kernels reading them from the shared gather buffer and
+ * writing gradients to the shared full-gradient buffer; only the shards persist. */
+static void plan_zero3_layer(Stage *st, int li, int64_t dp)
+{
+  L *l = &st->l;
+  const IrModel *m = l->m;
+  int64_t rel = 0;
+  for (int k = 0; k < m->layers[li].nnodes; k++) {
+    const IrNode *n = &m->nodes[m->layers[li].first_node + k];
+    for (int j = 0; j < n->nparam; j++) {
+      int pi = n->param[j];
+      if (l->pbuf[pi] >= 0)
+        continue;
+      int64_t cnt = 1;
+      for (int d = 0; d < m->params[pi].shape.rank; d++)
+        cnt *= m->params[pi].shape.d[d];
+      st->split_dim[pi] = -1;
+      st->zlayer[pi] = li;
+      st->zrel[pi] = rel;
+      l->pbuf[pi] = plan_alias(l->plan, m->params[pi].name, l->z3_gather, rel, 4 * cnt);
+      l->gbuf[pi] = plan_alias(l->plan, arena_printf(l->a, "%s.grad", m->params[pi].name), l->z3_grad, rel, 4 * cnt);
+      rel += (4 * cnt + 63) / 64 * 64;
+    }
+  }
+  int64_t range = (rel + 64 * dp - 1) / (64 * dp) * (64 * dp);
+  l->z3[li].range = range;
+  l->z3[li].pshard = plan_buf(l->plan, arena_printf(l->a, "%s.zero3.param_shard", m->layers[li].name), PLAN_PARAMS,
+                              PC_STATIC, range / dp);
+  l->z3[li].gshard = plan_buf(l->plan, arena_printf(l->a, "%s.zero3.grad_shard", m->layers[li].name), PLAN_GRADS,
+                              PC_STATIC, range / dp);
+  l->z3[li].mshard = plan_buf(l->plan, arena_printf(l->a, "%s.zero3.adam_m_v", m->layers[li].name), PLAN_OPTIM,
+                              PC_STATIC, 2 * range / dp);
+  if (range > l->plan->bufs[l->z3_gather].bytes)
+    l->plan->bufs[l->z3_gather].bytes = l->plan->bufs[l->z3_grad].bytes = range;
+}
+
 /* Parameters read by the stage's layers (a tied weight is planned on every stage using it). */
 static void plan_params(Stage *st)
 {
   L *l = &st->l;
   const IrModel *m = l->m;
   st->split_dim = ARENA_ARRAY(l->a, signed char, m->nparams);
+  st->zlayer = ARENA_ARRAY(l->a, int, m->nparams);
+  st->zrel = ARENA_ARRAY(l->a, int64_t, m->nparams);
+  for (int i = 0; i < m->nparams; i++)
+    st->zlayer[i] = -1;
+  if (l->o->zero == 3) {
+    int64_t dp = l->o->world / l->o->pp / l->o->tp;
+    l->z3 = ARENA_ARRAY(l->a, struct LowerZ3, m->nlayers);
+    l->z3_gather = plan_buf(l->plan, "zero3.gathered_params (one block at a time)", PLAN_PARAMS, PC_STATIC, 0);
+    l->z3_grad = plan_buf(l->plan, "zero3.full_grads (one block at a time)", PLAN_GRADS, PC_STATIC, 0);
+    for (int li = st->first; li <= st->last; li++)
+      if (m->layers[li].kind == IR_LAYER_BLOCK)
+        plan_zero3_layer(st, li, dp);
+  }
   for (int li = st->first; li <= st->last; li++)
     for (int k = 0; k < m->layers[li].nnodes; k++) {
       int node = m->layers[li].first_node + k;
@@ -140,7 +192,7 @@ static void plan_params(Stage *st)
           cnt /= l->o->tp;
         l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, 4 * cnt);
         l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, 4 * cnt);
-        if (!l->o->zero) /* ZeRO keeps one flat optimizer shard instead (lower_stage) */
+        if (l->o->zero != 2) /* ZeRO-2 keeps one flat optimizer shard instead (lower_stage) */
           l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 8 * cnt);
       }
     }
@@ -200,7 +252,7 @@ static void lower_stage(Stage *st)
     if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
-  if (l->o->zero) { /* ZeRO-2: grads reduce-scattered into dp equal shards; AdamW m and v per shard */
+  if (l->o->zero == 2) { /* ZeRO-2: grads reduce-scattered into dp equal shards; AdamW m and v per shard */
     int64_t dp = l->o->world / l->o->pp / (l->o->tp > 1 ? l->o->tp : 1), unit = 64 * dp, *ab = l->plan->arena_bytes;
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = (ab[PLAN_GRADS] + unit - 1) / unit * unit;
     st->shard_bytes = ab[PLAN_GRADS] / dp;
@@ -247,13 +299,20 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     int64_t r = pr->shape.rank == 2 ? pr->shape.d[0] : 1, c = pr->shape.d[pr->shape.rank - 1];
     double std;
     int init = param_init(m, i, &std);
-    SchedArg a[] = {sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(r), sa_i64(c), sa_i64(st->split_dim[i]),
-                    sa_i64(off(p, l->pbuf[i])), sa_i64(off(p, l->gbuf[i])), sa_i64(off(p, l->mbuf[i])),
-                    sa_i64(pr->shape.rank >= 2), sa_i64(init), sa_f64(std)};
-    sched_call(prog, d, "gv_prog_param", a, 12);
+    int z = st->zlayer[i];
+    SchedArg a[] = {sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(r), sa_i64(c), sa_i64(st->split_dim[i]), sa_i64(z),
+                    sa_i64(z >= 0 ? st->zrel[i] : off(p, l->pbuf[i])), sa_i64(z >= 0 ? st->zrel[i] : off(p, l->gbuf[i])),
+                    sa_i64(z >= 0 ? -1 : off(p, l->mbuf[i])), sa_i64(pr->shape.rank >= 2), sa_i64(init), sa_f64(std)};
+    sched_call(prog, d, "gv_prog_param", a, 13);
   }
-  if (l->o->zero)
+  if (l->o->zero == 2)
     sched_call(prog, d, "gv_prog_zero", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(l->o->zero), sa_i64(st->shard_bytes)}, 4);
+  for (int li = st->first; l->z3 && li <= st->last; li++)
+    if (l->z3[li].range) {
+      SchedArg z[] = {sa_ctx(), sa_i64(s), sa_i64(li), sa_i64(off(p, l->z3[li].pshard)), sa_i64(off(p, l->z3[li].gshard)),
+                      sa_i64(off(p, l->z3[li].mshard)), sa_i64(l->z3[li].range)};
+      sched_call(prog, d, "gv_prog_zero3_layer", z, 7);
+    }
   SchedArg io[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_tokens)), sa_i64(off(p, l->io_labels)),
                    sa_i64(off(p, l->io_loss)), sa_i64(p->slot_bytes), sa_i64(p->slots)};
   sched_call(prog, d, "gv_prog_io", io, 7);
@@ -305,6 +364,10 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   }
   if (o->world % o->pp) {
     *err = arena_printf(a, "world size %d is not divisible by pp=%d", o->world, o->pp);
+    return NULL;
+  }
+  if (o->zero == 3 && o->tp > 1) {
+    *err = "ZeRO-3 together with tensor parallelism is not supported yet";
     return NULL;
   }
   if (o->tp > 1 && (o->world / o->pp) % o->tp) {

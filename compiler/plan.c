@@ -35,6 +35,14 @@ int plan_buf(Plan *p, const char *name, int kind, PlanClass cls, int64_t bytes)
   return p->nbufs++;
 }
 
+int plan_alias(Plan *p, const char *name, int base, int64_t rel, int64_t bytes)
+{
+  int b = plan_buf(p, name, p->bufs[base].kind, PC_ALIAS, bytes);
+  p->bufs[b].base = base;
+  p->bufs[b].rel = rel;
+  return b;
+}
+
 void plan_use(Plan *p, int buf, int fn, int call)
 {
   PlanBuf *b = &p->bufs[buf];
@@ -123,6 +131,9 @@ void plan_assign(Plan *p)
       p->transient_bytes = t;
   }
   p->arena_bytes[PLAN_ACTS] = base + p->transient_bytes;
+  for (int i = 0; i < p->nbufs; i++)
+    if (p->bufs[i].cls == PC_ALIAS)
+      p->bufs[i].offset = p->bufs[p->bufs[i].base].offset + p->bufs[i].rel;
 }
 
 int plan_append(Plan *p, const char *name, int kind, int64_t bytes, int64_t align)
@@ -146,7 +157,7 @@ static const char *kind_name(int k)
 
 void plan_print(FILE *out, const Plan *p)
 {
-  static const char *cls[] = {"static", "slot", "transient"};
+  static const char *cls[] = {"static", "slot", "transient", "alias"};
   fprintf(out, "%-48s %-9s %-9s %12s %12s  %s\n", "buffer", "arena", "class", "offset", "bytes", "live (fn:calls)");
   for (int i = 0; i < p->nbufs; i++) {
     const PlanBuf *b = &p->bufs[i];

@@ -19,6 +19,7 @@ typedef enum PlanClass {
   PC_STATIC,      /* fixed offset in its arena (params, grads, optimizer state, workspace) */
   PC_SLOT,        /* kept per micro-batch slot: offset inside the slot region of ACTS */
   PC_TRANSIENT,   /* live only during [first, last] calls of function fn */
+  PC_ALIAS,       /* a part of another buffer: base's offset + rel (ZeRO-3's gathered parameters) */
 } PlanClass;
 
 typedef struct PlanBuf {
@@ -29,6 +30,8 @@ typedef struct PlanBuf {
   int fn;              /* transient: the function it lives in */
   int first, last;     /* transient: call indices of first and last use */
   int64_t offset;      /* assigned by plan_assign (transients: after the slot regions) */
+  int base;            /* alias: the buffer it is part of */
+  int64_t rel;         /* alias: byte offset inside base */
 } PlanBuf;
 
 typedef struct Plan {
@@ -43,6 +46,7 @@ typedef struct Plan {
 
 Plan *plan_new(Arena *a, int64_t slots);
 int plan_buf(Plan *p, const char *name, int kind, PlanClass cls, int64_t bytes);
+int plan_alias(Plan *p, const char *name, int base, int64_t rel, int64_t bytes);
 void plan_use(Plan *p, int buf, int fn, int call);   /* transient: extend its live range */
 void plan_assign(Plan *p);                           /* offsets and arena sizes */
 /* After plan_assign: a static buffer appended at the end of its arena (ZeRO's flat

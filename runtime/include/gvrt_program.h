@@ -41,8 +41,14 @@ enum { GV_INIT_NORMAL = 0, GV_INIT_ZEROS = 1, GV_INIT_ONES = 2 };
  * bytes; -1 under ZeRO), whether it decays, its init. A weight tied across stages (GPT-2's
  * embedding and head) is declared on each. */
 GV_API void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols,
-                          int64_t split_dim, int64_t poff, int64_t goff, int64_t moff, int64_t decay,
-                          int64_t init, double std);
+                          int64_t split_dim, int64_t zero3_layer, int64_t poff, int64_t goff, int64_t moff,
+                          int64_t decay, int64_t init, double std);
+/* A ZeRO-3 layer of a stage: its parameters (declared with zero3_layer = layer and poff =
+ * goff = their byte offset in the layer's range) persist only as this rank's 1/dp shard
+ * of the range: at pshard_off in the params arena, its gradient shard at gshard_off, its
+ * AdamW m and v at mshard_off (v after m). range: the layer's padded bytes. */
+GV_API void gv_prog_zero3_layer(void *ctx, int64_t stage, int64_t layer, int64_t pshard_off, int64_t gshard_off,
+                                int64_t mshard_off, int64_t range);
 /* Megatron tensor parallelism of the blocks: degree and whether a tp group is adjacent ranks. */
 GV_API void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive);
 /* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32
@@ -74,6 +80,11 @@ GV_API void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int
  * blocks' tp group); the bias is added once. */
 GV_API void gv_gen_linear_fwd_row(void *ctx, int64_t group, void *y, void *x, void *w, void *b, int64_t M, int64_t K,
                                   int64_t N);
+/* ZeRO-3: all-gather n floats of every data-parallel rank's shard into out (dp x n). */
+GV_API void gv_gen_zero3_gather(void *ctx, void *out, void *shard, int64_t n);
+/* ZeRO-3: sum full (dp x n floats) over the data-parallel group and add this rank's n-float
+ * block to its gradient shard (full is overwritten). */
+GV_API void gv_gen_zero3_reduce_scatter(void *ctx, void *shard, void *full, int64_t n);
 /* Sum a float buffer over tensor-parallel group `group` (the backward of a column split). */
 GV_API void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n);
 GV_API void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,

@@ -51,7 +51,7 @@ static void note_tied(struct gv_run *r, const char *name, int64_t stage)
 }
 
 void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols, int64_t split_dim,
-                   int64_t poff, int64_t goff, int64_t moff, int64_t decay, int64_t init, double std)
+                   int64_t zero3_layer, int64_t poff, int64_t goff, int64_t moff, int64_t decay, int64_t init, double std)
 {
   struct gv_run *r = ctx;
   GV_CHECK(stage >= 0 && stage < 64, "stage %lld out of range", (long long)stage);
@@ -66,7 +66,7 @@ void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int
   }
   /* the shard is resolved once the tp rank is known (gv_run_resolve_shards) */
   r->params[r->nparams++] = (struct gv_run_param){name, stage, rows, cols, 0, 0, rows, cols, poff, goff, moff, decay,
-                                                  init, std, (int)split_dim};
+                                                  init, std, (int)split_dim, (int)zero3_layer};
 }
 
 void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive)
@@ -138,4 +138,20 @@ void gv_prog_zero(void *ctx, int64_t stage, int64_t level, int64_t shard_bytes)
 void gv_prog_batch(void *ctx, int64_t global_batch)
 {
   ((struct gv_run *)ctx)->default_global_batch = (int)global_batch;
+}
+
+void gv_prog_zero3_layer(void *ctx, int64_t stage, int64_t layer, int64_t pshard_off, int64_t gshard_off,
+                         int64_t mshard_off, int64_t range)
+{
+  struct gv_run *r = ctx;
+  if (stage != r->stage)
+    return;
+  GV_CHECK(layer >= 0 && layer < 1000000, "ZeRO-3 layer %lld out of range", (long long)layer);
+  if (layer >= r->nzl) {
+    r->zl = realloc(r->zl, sizeof *r->zl * (size_t)(layer + 1));
+    GV_CHECK(r->zl != NULL, "out of host memory");
+    memset(r->zl + r->nzl, 0, sizeof *r->zl * (size_t)(layer + 1 - r->nzl));
+    r->nzl = (int)layer + 1;
+  }
+  r->zl[layer] = (struct gv_run_zlayer){pshard_off, gshard_off, mshard_off, range};
 }

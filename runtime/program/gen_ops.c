@@ -208,3 +208,16 @@ void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n)
   (void)group;
   gv_comm_all_reduce(r->tp_group, x, (size_t)n, GV_DTYPE_F32, GV_REDUCE_SUM);
 }
+
+void gv_gen_zero3_gather(void *ctx, void *out, void *shard, int64_t n)
+{
+  struct gv_run *r = ctx;
+  gv_comm_all_gather(r->dp, out, shard, (size_t)n, GV_DTYPE_F32);
+}
+
+void gv_gen_zero3_reduce_scatter(void *ctx, void *shard, void *full, int64_t n)
+{
+  struct gv_run *r = ctx;
+  gv_comm_reduce_scatter(r->dp, full, full, (size_t)n, GV_DTYPE_F32); /* this rank's sum lands at full[0..n) */
+  gv_gen_grad(ctx, shard, full, n, 1);
+}

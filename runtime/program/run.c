@@ -21,9 +21,50 @@ static double now_s(void)
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static float *param_ptr(struct gv_run *r, const struct gv_run_param *p) { return (float *)(r->bases[GV_MEM_PARAMS] + p->poff); }
 static float *grad_ptr(struct gv_run *r, const struct gv_run_param *p) { return (float *)(r->bases[GV_MEM_GRADS] + p->goff); }
 static size_t shard_numel(const struct gv_run_param *p) { return (size_t)(p->shard_rows * p->shard_cols); }
+
+/* ---- ZeRO-3 parameters: only this rank's 1/dp of each layer's range persists ---- */
+
+static const struct gv_run_zlayer *zl_of(const struct gv_run *r, const struct gv_run_param *p)
+{
+  return p->zlayer >= 0 && p->zlayer < r->nzl && r->zl[p->zlayer].range ? &r->zl[p->zlayer] : NULL;
+}
+
+/* Elements [*first, *first + *n) of p this rank stores: all of it, or under ZeRO-3 the
+ * part inside its shard of the layer's range. Returns 0 when it stores none. */
+static int held(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n)
+{
+  const struct gv_run_zlayer *z = zl_of(r, p);
+  size_t total = shard_numel(p);
+  if (!z) {
+    *first = 0;
+    *n = total;
+    return 1;
+  }
+  int64_t per = z->range / r->dp_size, lo = (int64_t)r->dp_rank * per, hi = lo + per;
+  int64_t a = p->poff > lo ? p->poff : lo, b = p->poff + (int64_t)(4 * total) < hi ? p->poff + (int64_t)(4 * total) : hi;
+  if (a >= b)
+    return 0;
+  *first = (size_t)(a - p->poff) / 4;
+  *n = (size_t)(b - a) / 4;
+  return 1;
+}
+
+/* Byte offset of p's element `first` inside this rank's ZeRO-3 shard of its layer. */
+static int64_t z3_at(const struct gv_run *r, const struct gv_run_param *p, const struct gv_run_zlayer *z, size_t first)
+{
+  return p->poff + 4 * (int64_t)first - (int64_t)r->dp_rank * (z->range / r->dp_size);
+}
+
+/* p's element `first` as stored by this rank (see held). */
+static float *param_at(struct gv_run *r, const struct gv_run_param *p, size_t first)
+{
+  const struct gv_run_zlayer *z = zl_of(r, p);
+  if (z)
+    return (float *)(r->bases[GV_MEM_PARAMS] + z->pshard + z3_at(r, p, z, first));
+  return (float *)(r->bases[GV_MEM_PARAMS] + p->poff) + first;
+}
 
 /* ---- parameters ---- */
 
@@ -31,9 +72,14 @@ static void init_params(struct gv_run *r)
 {
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
-    float *w = param_ptr(r, p);
+    size_t first, n;
+    if (!held(r, p, &first, &n))
+      continue;
+    float *w = param_at(r, p, first);
     if (p->init == GV_INIT_ZEROS || p->init == GV_INIT_ONES)
-      gv_init_fill(w, shard_numel(p), p->init == GV_INIT_ONES ? 1.0f : 0.0f);
+      gv_init_fill(w, n, p->init == GV_INIT_ONES ? 1.0f : 0.0f);
+    else if (zl_of(r, p)) /* a flat part of an unsplit weight: element i of the whole is element i */
+      gv_init_normal(w, n, gv_init_key(r->args.seed, p->name), first, 0.0f, (float)p->std);
     else
       gv_init_normal_block(w, (size_t)p->shard_rows, (size_t)p->shard_cols, (size_t)p->row0, (size_t)p->col0,
                            (size_t)p->cols, gv_init_key(r->args.seed, p->name), 0.0f, (float)p->std);
@@ -60,7 +106,13 @@ static void init_from_file(struct gv_run *r, const char *path)
     if (!rec || rec->dtype != GV_TF_F32 || rec->numel != (size_t)(p->rows * p->cols))
       gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s: no f32 record '%s' with %lld elements", path, key,
                 (long long)(p->rows * p->cols));
-    load_shard(p, rec->data, param_ptr(r, p));
+    size_t first, n;
+    if (zl_of(r, p)) {
+      if (held(r, p, &first, &n))
+        memcpy(param_at(r, p, first), (const float *)rec->data + first, n * sizeof(float));
+    } else {
+      load_shard(p, rec->data, param_at(r, p, 0));
+    }
   }
   gv_tf_free(&tf);
 }
@@ -138,6 +190,7 @@ static void reduce_tied(struct gv_run *r)
     for (int i = 0; i < r->nparams; i++)
       if (!strcmp(r->params[i].name, r->tied[t].name))
         gv_comm_all_reduce(g, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32, GV_REDUCE_SUM);
+  /* (a tied weight is never a ZeRO-3 block parameter: those are read by their block only) */
   }
   free(colors);
 }
@@ -168,7 +221,11 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   if (backward && r->zero) /* ZeRO-2: each rank keeps the sum of its shard, at the start of the arena */
     gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
                            GV_DTYPE_F32);
-  else if (backward && r->dp_size > 1)
+  else if (backward && r->dp_size > 1 && r->nzl) { /* ZeRO-3 blocks reduced already; the rest one by one */
+    for (int i = 0; i < r->nparams; i++)
+      if (!zl_of(r, &r->params[i]))
+        gv_comm_all_reduce(r->dp, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32, GV_REDUCE_SUM);
+  } else if (backward && r->dp_size > 1)
     gv_comm_all_reduce(r->dp, r->bases[GV_MEM_GRADS], r->plan.arena_bytes[GV_MEM_GRADS] / 4, GV_DTYPE_F32,
                        GV_REDUCE_SUM);
   return loss;
@@ -179,6 +236,8 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
 static int owned(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n)
 {
   size_t total = shard_numel(p);
+  if (zl_of(r, p))
+    return held(r, p, first, n);
   if (!r->zero) {
     *first = 0;
     *n = total;
@@ -196,6 +255,9 @@ static int owned(const struct gv_run *r, const struct gv_run_param *p, size_t *f
 /* Gradient of p's element `first`: in place, or in the reduced shard at the arena start. */
 static float *owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t first)
 {
+  const struct gv_run_zlayer *z = zl_of(r, p);
+  if (z)
+    return (float *)(r->bases[GV_MEM_GRADS] + z->gshard + z3_at(r, p, z, first));
   int64_t at = p->goff + 4 * (int64_t)first - (r->zero ? (int64_t)r->dp_rank * r->shard_bytes : 0);
   return (float *)(r->bases[GV_MEM_GRADS] + at);
 }
@@ -203,6 +265,9 @@ static float *owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t 
 /* AdamW moments of p's element `first`: per parameter, or in the flat ZeRO shard. */
 static float *owned_moment(struct gv_run *r, const struct gv_run_param *p, size_t first, int v)
 {
+  const struct gv_run_zlayer *z = zl_of(r, p);
+  if (z)
+    return (float *)(r->bases[GV_MEM_OPTIM] + z->mshard + z3_at(r, p, z, first) + (v ? z->range / r->dp_size : 0));
   if (!r->zero) {
     float *m = (float *)(r->bases[GV_MEM_OPTIM] + p->moff);
     return m + (v ? shard_numel(p) : 0) + first;
@@ -221,7 +286,8 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
   int dp_counts = r->zero || r->dp_rank == 0;
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
-    if (dp_counts && (p->split_dim >= 0 || r->tp_rank == 0) && counts_in_norm(r, p) && owned(r, p, &first, &n))
+    if ((dp_counts || zl_of(r, p)) && (p->split_dim >= 0 || r->tp_rank == 0) && counts_in_norm(r, p) &&
+        owned(r, p, &first, &n))
       sq += gv_optim_sq_sum(owned_grad(r, p, first), n);
   }
   if (gv_comm_size(r->world) > 1) {
@@ -240,7 +306,7 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     float *g = owned_grad(r, p, first);
     if (coef < 1.0f)
       gv_optim_scale(g, n, coef);
-    gv_optim_adamw_step(&opt, param_ptr(r, p) + first, g, owned_moment(r, p, first, 0), owned_moment(r, p, first, 1),
+    gv_optim_adamw_step(&opt, param_at(r, p, first), g, owned_moment(r, p, first, 0), owned_moment(r, p, first, 1),
                         n, step + 1, lr, r->args.decay_all || p->decay);
   }
   if (r->zero) /* every replica gets the updated parameters back */
@@ -404,6 +470,9 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   gv_arenas_init(&r.arenas, &r.be, &r.plan);
   for (int k = 0; k < GV_MEM_KINDS; k++)
     r.bases[k] = r.arenas.base[k];
+  if (r.nzl && (r.args.save || r.args.load || r.args.dump))
+    gv_fatalf(__FILE__, __LINE__, r.args.save ? "--save" : r.args.load ? "--load" : "--dump", "gvrt",
+              "not supported yet for ZeRO-3 (sharded parameters) programs");
   if (r.args.init_from)
     init_from_file(&r, r.args.init_from);
   else
@@ -448,6 +517,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   gv_backend_free(&r.be);
   free(r.params);
   free(r.tied);
+  free(r.zl);
   gv_comm_free_world(&r.world);
   return 0;
 }

@@ -18,7 +18,10 @@ struct gv_run_param {
   int64_t poff, goff, moff, decay, init;
   double std;
   int split_dim;               /* -1 replicated over tp, 0 rows, 1 columns */
+  int zlayer;                  /* ZeRO-3 layer (poff/goff: offset in its range), -1 when not sharded */
 };
+
+struct gv_run_zlayer { int64_t pshard, gshard, mshard, range; };
 
 struct gv_run_stage { gv_prog_fn fwd, bwd, zero_grads; };
 
@@ -69,6 +72,8 @@ struct gv_run {
   struct gv_comm *dp, *pp_group;
   int zero;                    /* ZeRO level (0 or 2) */
   int tp, tp_consec, tp_rank;  /* tensor parallelism of the blocks */
+  struct gv_run_zlayer *zl;    /* ZeRO-3 layers by layer index (range 0: not sharded) */
+  int nzl;
   struct gv_comm *tp_group;
   int64_t shard_bytes;         /* ZeRO: this rank's [dp_rank * shard_bytes, +shard_bytes) of the grads */
   int dp_rank, dp_size;

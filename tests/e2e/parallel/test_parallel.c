@@ -37,6 +37,9 @@ static const Strategy strategies[] = {
   {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2},
   {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2},
   {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2},
+  {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0},
+  {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0},
+  {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0},
 };
 
 static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const char *fx, const char *mpiexec,
