@@ -24,7 +24,7 @@ int64_t lower_numel(const L *l, int v)
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++)
     n *= ir_dim(s->d[i], l->o->micro_batch, l->o->seq);
-  return l->split && l->split[v] ? n / l->o->tp : n;
+  return l->split && (l->split[v] || l->rsplit[v]) ? n / l->o->tp : n;
 }
 
 int64_t lower_last_dim(const L *l, int v)
@@ -38,23 +38,36 @@ int64_t lower_last_dim(const L *l, int v)
  * rope and attention (by heads) keep it split, and a @row linear gathers it back with an
  * all-reduce; everything else needs replicated inputs. Only blocks are split (the
  * embedding and head run replicated: vocabulary parallelism is their own degree). */
+static int is_block(const IrModel *m, int li) { return li >= 0 && m->layers[li].kind == IR_LAYER_BLOCK; }
+
 int lower_tp_split(L *l, int first, int last)
 {
   const IrModel *m = l->m;
-  int tp = l->o->tp;
+  int tp = l->o->tp, sp = l->o->sp && tp > 1;
   if (tp <= 1)
     return 0;
+  if (sp && (l->o->micro_batch * l->o->seq) % tp) {
+    l->err = arena_printf(l->a, "sequence parallelism: %lld token rows are not divisible by tp=%d",
+                          (long long)(l->o->micro_batch * l->o->seq), tp);
+    return 1;
+  }
   for (int li = first; li <= last; li++) {
     const IrLayer *ly = &m->layers[li];
     if (ly->kind != IR_LAYER_BLOCK)
       continue;
+    /* a block's input is row-split: by the previous block, or by a slice made at entry */
+    int restore = sp && !l->rsplit[ly->in_value] && !is_block(m, li - 1);
+    if (sp)
+      l->rsplit[ly->in_value] = 1;
     for (int k = 0; k < ly->nnodes; k++) {
       int ni = ly->first_node + k;
       const IrNode *n = &m->nodes[ni];
-      int any = 0, all = 1;
+      int any = 0, all = 1, rany = 0, rall = 1;
       for (int i = 0; i < n->nin; i++) {
         any |= l->split[n->in[i]];
         all &= l->split[n->in[i]];
+        rany |= l->rsplit[n->in[i]];
+        rall &= l->rsplit[n->in[i]];
       }
       const char *why = NULL;
       switch (n->op) {
@@ -70,8 +83,9 @@ int lower_tp_split(L *l, int first, int last)
           if (!any)
             why = "a @row linear needs an input split by a @col linear";
           l->tp_node[ni] = 1;
-        } else if (any) {
-          why = "a linear without @col/@row cannot read a tensor-parallel split";
+          l->rsplit[n->out] = (unsigned char)sp;
+        } else if (any || rany) {
+          why = "a linear without @col/@row cannot read a tensor- or sequence-parallel split";
         }
         break;
       case IR_OP_ATTENTION:
@@ -80,18 +94,28 @@ int lower_tp_split(L *l, int first, int last)
         else if (all && (n->iattr[0] % tp || n->iattr[1] % tp))
           why = arena_printf(l->a, "%lld heads (%lld kv heads) are not divisible by tp=%d", (long long)n->iattr[0],
                              (long long)n->iattr[1], tp);
+        else if (rany)
+          why = "attention needs whole sequences (put @col linears before it)";
         l->split[n->out] = (unsigned char)all;
         l->tp_node[ni] = (unsigned char)all;
         break;
       case IR_OP_ROPE: case IR_OP_GELU: case IR_OP_SILU: case IR_OP_RELU: case IR_OP_DROPOUT: case IR_OP_MUL:
       case IR_OP_ADD:
-        if (any && !all)
-          why = "mixes a tensor-parallel split tensor with a replicated one";
+        if ((any && !all) || (rany && !rall) || (any && rany))
+          why = "mixes tensors split in different ways (tensor- or sequence-parallel) with each other";
         l->split[n->out] = (unsigned char)all;
+        l->rsplit[n->out] = (unsigned char)(rall && rany);
         break;
-      default:
+      case IR_OP_LAYERNORM: case IR_OP_RMSNORM:
         if (any)
           why = "cannot run on a tensor split by tensor parallelism (put a @row linear before it)";
+        l->rsplit[n->out] = (unsigned char)rany;
+        for (int j = 0; rany && j < n->nparam; j++)
+          l->sp_partial[n->param[j]] = 1; /* each rank sees its rows only */
+        break;
+      default:
+        if (any || rany)
+          why = "cannot run on a tensor split by tensor or sequence parallelism";
       }
       if (why) {
         l->err = arena_printf(l->a, "%s: %s %s: %s", ly->name, ir_op_name(n->op),
@@ -99,6 +123,8 @@ int lower_tp_split(L *l, int first, int last)
         return 1;
       }
     }
+    if (restore)
+      l->rsplit[ly->in_value] = 0; /* flipped by the slice emitted at the block's entry */
   }
   return 0;
 }
@@ -162,6 +188,25 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   case IR_OP_LINEAR: {
     int64_t K = lower_last_dim(l, n->in[0]);
+    if (l->tp_node[ni] && l->rsplit[n->in[0]]) { /* sequence parallel: gather the rows of x once */
+      int x = n->in[0];
+      if (l->sp_gathered[x] < 0) {
+        int64_t shard = lower_numel(l, x);
+        l->sp_gathered[x] = lower_new_buf(l, vname(l, layer, x, "gathered"), aux_cls, 4 * shard * l->o->tp);
+        EMIT(l, "gv_gen_sp_gather", "sp: all-gather the token rows", B(l, l->sp_gathered[x]), V(l, x), sa_i64(shard));
+      }
+      EMIT(l, "gv_gen_linear_fwd", c, V(l, y), B(l, l->sp_gathered[x]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
+           sa_i64(N)); /* y: whole rows, split features */
+      break;
+    }
+    if (l->tp_node[ni] && n->tp == IR_TP_ROW && l->rsplit[y]) { /* partial sums, reduce-scattered by rows */
+      int full = lower_new_buf(l, vname(l, layer, y, "partial"), PC_TRANSIENT, 4 * lower_numel(l, y) * l->o->tp);
+      EMIT(l, "gv_gen_linear_fwd_partial", c, B(l, full), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M * l->o->tp),
+           sa_i64(K), sa_i64(N));
+      EMIT(l, "gv_gen_sp_reduce_scatter", "sp: sum over tp, keep my rows", V(l, y), B(l, full), sa_i64(lower_numel(l, y)),
+           sa_i64(0));
+      break;
+    }
     if (l->tp_node[ni] && n->tp == IR_TP_ROW) /* partial sums, all-reduced over tp; bias added once */
       EMIT(l, "gv_gen_linear_fwd_row", c, sa_i64(0), V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
            sa_i64(N));
@@ -302,6 +347,28 @@ static void bwd_node(L *l, int ni, int layer)
   switch (n->op) {
   case IR_OP_LINEAR: {
     int64_t K = lower_last_dim(l, n->in[0]);
+    if (l->tp_node[ni] && l->rsplit[n->in[0]]) { /* sp @col: full-row partial dx, reduce-scattered by rows */
+      int64_t shard = lower_numel(l, n->in[0]);
+      int full = lower_new_buf(l, vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);
+      EMIT(l, "gv_gen_linear_bwd", c, B(l, full), G(l, n, 0), G(l, n, 1), dy, B(l, l->sp_gathered[n->in[0]]), P(l, n, 0),
+           sa_i64(M), sa_i64(K), sa_i64(N), sa_i64(ACC_DW));
+      if (g0.buf >= 0) {
+        int acc0 = l->ginit[n->in[0]];
+        EMIT(l, "gv_gen_sp_reduce_scatter", "sp: sum over tp, keep my rows", B(l, grad_of(l, layer, n->in[0])),
+             B(l, full), sa_i64(shard), sa_i64(acc0));
+        l->ginit[n->in[0]] = 1;
+        g0.v = -1; /* folded here */
+      }
+      break;
+    }
+    if (l->tp_node[ni] && n->tp == IR_TP_ROW && l->rsplit[y]) { /* sp @row: gather dy's rows first */
+      int64_t shard = lower_numel(l, y);
+      int full = lower_new_buf(l, vname(l, layer, y, "grad_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);
+      EMIT(l, "gv_gen_sp_gather", "sp: all-gather the gradient rows", B(l, full), dy, sa_i64(shard));
+      EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), B(l, full), V(l, n->in[0]), P(l, n, 0),
+           sa_i64(M * l->o->tp), sa_i64(K), sa_i64(N), sa_i64(flags | ACC_DW));
+      break;
+    }
     if (l->tp_node[ni] && n->tp == IR_TP_COL && g0.buf >= 0) { /* partial dx: all-reduce it alone, then add */
       if (l->ginit[n->in[0]] && g0.tmp < 0)
         g0 = gout(l, layer, n->in[0], 0);
@@ -415,6 +482,30 @@ void lower_forward_layer(L *l, int li, int recompute)
 {
   if (l->z3 && l->z3[li].range && !recompute)
     z3_gather(l, li);
+  const IrLayer *cl = &l->m->layers[li];
+  for (int k = 0; l->sp_gathered && k < cl->nnodes; k++) /* gathers are per pass (recompute gathers again) */
+    for (int i = 0; i < l->m->nodes[cl->first_node + k].nin; i++)
+      l->sp_gathered[l->m->nodes[cl->first_node + k].in[i]] = -1;
+  if (l->o->sp && l->o->tp > 1 && !recompute) {
+    int v = cl->in_value;
+    int64_t full = lower_numel(l, v) * (l->rsplit[v] ? l->o->tp : 1);
+    if (cl->kind == IR_LAYER_BLOCK && !l->rsplit[v] && !l->m->values[v].is_index) { /* slice my token rows */
+      int slice = lower_new_buf(l, vname(l, li, v, "rows"), PC_SLOT, 4 * full / l->o->tp);
+      SchedArg a[] = {sa_ctx(), lower_buf_arg(l, slice), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
+      lower_emit(l, "gv_gen_sp_slice", a, 4, "sp: my token rows");
+      l->sp_in_full[li] = l->val[v];
+      l->sp_in_slice[li] = slice;
+      l->val[v] = slice;
+      l->rsplit[v] = 1;
+    } else if (cl->kind != IR_LAYER_BLOCK && l->rsplit[v]) { /* a replicated layer reads whole rows */
+      int whole = lower_new_buf(l, vname(l, li, v, "all_rows"), PC_SLOT, 4 * full);
+      SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
+      lower_emit(l, "gv_gen_sp_gather", a, 4, "sp: all-gather the token rows");
+      l->sp_gather_from[li] = l->val[v];
+      l->val[v] = whole;
+      l->rsplit[v] = 0;
+    }
+  }
   const IrLayer *ly = &l->m->layers[li];
   int ckpt = l->o->checkpoint && l->o->checkpoint[li];
   for (int k = 0; k < ly->nnodes; k++) {
@@ -452,6 +543,24 @@ void lower_backward_layer(L *l, int li)
     lower_forward_layer(l, li, 1);
   for (int k = ly->nnodes - 1; k >= 0; k--)
     bwd_node(l, ly->first_node + k, li);
+  int v = ly->in_value;
+  if (l->sp_in_slice && l->sp_in_slice[li] >= 0 && l->grad[v] >= 0) { /* the producer wants whole rows back */
+    int64_t shard = lower_numel(l, v);
+    int whole = lower_new_buf(l, vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);
+    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->grad[v]), sa_i64(shard)};
+    lower_emit(l, "gv_gen_sp_gather", a, 4, "sp: all-gather the gradient rows");
+    l->grad[v] = whole;
+    l->val[v] = l->sp_in_full[li];
+    l->rsplit[v] = 0;
+  } else if (l->sp_gather_from && l->sp_gather_from[li] >= 0 && l->grad[v] >= 0) { /* replicated grad: my rows */
+    int64_t all = lower_numel(l, v);
+    int mine = lower_new_buf(l, vname(l, li, v, "grad_rows"), PC_TRANSIENT, 4 * all / l->o->tp);
+    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, mine), lower_buf_arg(l, l->grad[v]), sa_i64(all / l->o->tp)};
+    lower_emit(l, "gv_gen_sp_slice", a, 4, "sp: my rows of the gradient");
+    l->grad[v] = mine;
+    l->val[v] = l->sp_gather_from[li];
+    l->rsplit[v] = 1;
+  }
   if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
     int64_t dp = l->o->world / l->o->pp / l->o->tp;
     SchedArg a[] = {sa_ctx(), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),

@@ -23,6 +23,7 @@ typedef struct LowerOptions {
   int chunks;                        /* micro-batches per step and data-parallel rank (GPipe slots) */
   int zero;                          /* 0: plain data parallel (ddp); 2: ZeRO-2 (sharded grads and optimizer) */
   int tp, tp_consec;                 /* Megatron tensor parallelism of the blocks (@col/@row); 1: none */
+  int sp;                            /* with tp > 1: Megatron sequence parallelism (token rows split) */
   int global_batch;                  /* the program's default samples per step (0: one micro-batch per dp rank) */
 } LowerOptions;
 

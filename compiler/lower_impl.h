@@ -22,6 +22,12 @@ typedef struct L {
   unsigned char *ginit, *needed;
   unsigned char *split;  /* value -> its last dim is split over the tp group (local = global / tp) */
   unsigned char *tp_node; /* node -> runs tensor-parallel (an annotated op of a block, tp > 1) */
+  /* Megatron sequence parallelism: values whose token rows are split over the tp group */
+  unsigned char *rsplit;
+  int *sp_gathered;       /* value -> its rows gathered for a @col linear (in the current pass) */
+  int *sp_in_full, *sp_in_slice; /* block layer -> its full input and the slice made of it */
+  int *sp_gather_from;    /* non-block layer -> the row-split buffer its input was gathered from */
+  unsigned char *sp_partial; /* parameter -> its gradient is a partial sum over the tp group */
   int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse) */
   int *pbuf, *gbuf, *mbuf;
   int stage;

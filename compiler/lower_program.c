@@ -89,6 +89,16 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
   l->needed = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->split = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->tp_node = ARENA_ARRAY(a, unsigned char, m->nnodes);
+  l->rsplit = ARENA_ARRAY(a, unsigned char, m->nvalues);
+  l->sp_partial = ARENA_ARRAY(a, unsigned char, m->nparams);
+  l->sp_gathered = ARENA_ARRAY(a, int, m->nvalues);
+  l->sp_in_full = ARENA_ARRAY(a, int, m->nlayers);
+  l->sp_in_slice = ARENA_ARRAY(a, int, m->nlayers);
+  l->sp_gather_from = ARENA_ARRAY(a, int, m->nlayers);
+  for (int i = 0; i < m->nvalues; i++)
+    l->sp_gathered[i] = -1;
+  for (int i = 0; i < m->nlayers; i++)
+    l->sp_in_full[i] = l->sp_in_slice[i] = l->sp_gather_from[i] = -1;
   l->aux0 = ARENA_ARRAY(a, int, m->nnodes);
   l->aux1 = ARENA_ARRAY(a, int, m->nnodes);
   l->pbuf = ARENA_ARRAY(a, int, m->nparams);
@@ -300,7 +310,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     double std;
     int init = param_init(m, i, &std);
     int z = st->zlayer[i];
-    SchedArg a[] = {sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(r), sa_i64(c), sa_i64(st->split_dim[i]), sa_i64(z),
+    int split = st->split_dim[i] < 0 && l->sp_partial[i] ? -2 : st->split_dim[i];
+    SchedArg a[] = {sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(r), sa_i64(c), sa_i64(split), sa_i64(z),
                     sa_i64(z >= 0 ? st->zrel[i] : off(p, l->pbuf[i])), sa_i64(z >= 0 ? st->zrel[i] : off(p, l->gbuf[i])),
                     sa_i64(z >= 0 ? -1 : off(p, l->mbuf[i])), sa_i64(pr->shape.rank >= 2), sa_i64(init), sa_f64(std)};
     sched_call(prog, d, "gv_prog_param", a, 13);

@@ -37,7 +37,8 @@ GV_API void gv_prog_arena(void *ctx, int64_t stage, int64_t kind, int64_t bytes)
 enum { GV_INIT_NORMAL = 0, GV_INIT_ZEROS = 1, GV_INIT_ONES = 2 };
 /* A parameter of a stage: global name and shape (rows x cols; 1-D: rows = 1), the dim
  * tensor parallelism splits (-1 none, 0 rows, 1 columns: this rank holds block tp_rank of
- * it), its offsets in the params, grads and optimizer arenas (m at moff, v at moff + shard
+ * it; -2: replicated, but its gradient is a partial sum over the tp group, as for norms under
+ * sequence parallelism), its offsets in the params, grads and optimizer arenas (m at moff, v at moff + shard
  * bytes; -1 under ZeRO), whether it decays, its init. A weight tied across stages (GPT-2's
  * embedding and head) is declared on each. */
 GV_API void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int64_t cols,
@@ -85,6 +86,15 @@ GV_API void gv_gen_zero3_gather(void *ctx, void *out, void *shard, int64_t n);
 /* ZeRO-3: sum full (dp x n floats) over the data-parallel group and add this rank's n-float
  * block to its gradient shard (full is overwritten). */
 GV_API void gv_gen_zero3_reduce_scatter(void *ctx, void *shard, void *full, int64_t n);
+/* A row-parallel linear's partial products (bias added on tp rank 0 only), no communication. */
+GV_API void gv_gen_linear_fwd_partial(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N);
+/* Sequence parallelism over the blocks' tp group, on token rows (row-major [rows, C]):
+ * slice: out = this rank's n floats of in (block tp_rank); gather: out = every rank's n
+ * floats (tp x n); reduce_scatter: out (+)= this rank's n floats of the sum of in (tp x n
+ * floats; in is overwritten). */
+GV_API void gv_gen_sp_slice(void *ctx, void *out, void *in, int64_t n);
+GV_API void gv_gen_sp_gather(void *ctx, void *out, void *in, int64_t n);
+GV_API void gv_gen_sp_reduce_scatter(void *ctx, void *out, void *in, int64_t n, int64_t accumulate);
 /* Sum a float buffer over tensor-parallel group `group` (the backward of a column split). */
 GV_API void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n);
 GV_API void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,

@@ -194,12 +194,37 @@ void gv_gen_fill(void *ctx, void *x, int64_t n, float value)
   gv_fill(be_of(ctx), &X, value);
 }
 
+void gv_gen_linear_fwd_partial(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
+{
+  struct gv_run *r = ctx;
+  gv_gen_linear_fwd(ctx, y, x, w, r->tp_rank == 0 ? b : NULL, M, K, N);
+}
+
 void gv_gen_linear_fwd_row(void *ctx, int64_t group, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
 {
   struct gv_run *r = ctx;
   (void)group;
-  gv_gen_linear_fwd(ctx, y, x, w, r->tp_rank == 0 ? b : NULL, M, K, N);
+  gv_gen_linear_fwd_partial(ctx, y, x, w, b, M, K, N);
   gv_comm_all_reduce(r->tp_group, y, (size_t)(M * N), GV_DTYPE_F32, GV_REDUCE_SUM);
+}
+
+void gv_gen_sp_slice(void *ctx, void *out, void *in, int64_t n)
+{
+  struct gv_run *r = ctx;
+  gv_gen_grad(ctx, out, (float *)in + (int64_t)r->tp_rank * n, n, 0);
+}
+
+void gv_gen_sp_gather(void *ctx, void *out, void *in, int64_t n)
+{
+  struct gv_run *r = ctx;
+  gv_comm_all_gather(r->tp_group, out, in, (size_t)n, GV_DTYPE_F32);
+}
+
+void gv_gen_sp_reduce_scatter(void *ctx, void *out, void *in, int64_t n, int64_t accumulate)
+{
+  struct gv_run *r = ctx;
+  gv_comm_reduce_scatter(r->tp_group, in, in, (size_t)n, GV_DTYPE_F32); /* my block of the sum lands at in[0..n) */
+  gv_gen_grad(ctx, out, in, n, accumulate);
 }
 
 void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n)

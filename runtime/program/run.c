@@ -218,6 +218,10 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   }
   if (backward && r->pp > 1)
     reduce_tied(r);
+  for (int i = 0; backward && r->tp > 1 && i < r->nparams; i++) /* sequence parallel: norms saw their rows only */
+    if (r->params[i].split_dim == -2)
+      gv_comm_all_reduce(r->tp_group, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32,
+                         GV_REDUCE_SUM);
   if (backward && r->zero) /* ZeRO-2: each rank keeps the sum of its shard, at the start of the arena */
     gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
                            GV_DTYPE_F32);

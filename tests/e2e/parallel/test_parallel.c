@@ -3,12 +3,13 @@
  * mpirun for 10 steps on the fixture batch; the losses must match the single-rank run
  * and the PyTorch fixture to 1e-5 relative (fp32 reassociation across ranks changes the
  * last bits only: the gradient sums are split over ranks).
- * Usage: test_parallel BUILD_DIR FIXTURE_DIR MPIEXEC */
+ * Usage: test_parallel BUILD_DIR FIXTURE_DIR MPIEXEC [TINY_GVM] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "e2e_util.h"
+#include "frontend.h"
 #include "testutil.h"
 #include "tiny_ir.h"
 
@@ -20,26 +21,30 @@ typedef struct Strategy {
   int one_f_one_b, chunks;
   int zero;
   int tp;
+  int sp;
 } Strategy;
 
 /* The fixture batch has 2 sequences: micro-batch 1 gives 2 micro-batches per step. */
 static const Strategy strategies[] = {
-  {"dp2", 2, 1, 1, 0, 1, 1, 0, 0},
-  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0},
-  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0},
-  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0, 0},
-  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0, 0},
-  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0, 0},
-  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2, 0},
-  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2, 0},
-  {"tp2", 2, 1, 1, 0, 1, 2, 0, 2},
-  {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2},
-  {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2},
-  {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2},
-  {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2},
-  {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0},
-  {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0},
-  {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0},
+  {"dp2", 2, 1, 1, 0, 1, 1, 0, 0, 0},
+  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0, 0},
+  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0, 0},
+  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0, 0, 0},
+  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0, 0, 0},
+  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0, 0, 0},
+  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2, 0, 0},
+  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2, 0, 0},
+  {"tp2", 2, 1, 1, 0, 1, 2, 0, 2, 0},
+  {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 0},
+  {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2, 0},
+  {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2, 0},
+  {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2, 0},
+  {"tp2_sp", 2, 1, 1, 0, 1, 2, 0, 2, 1},
+  {"tp2_sp_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 1},
+  {"pp2_tp2_sp", 4, 2, 1, 0, 1, 2, 0, 2, 1},
+  {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0},
+  {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0},
+  {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0},
 };
 
 static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const char *fx, const char *mpiexec,
@@ -51,12 +56,23 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
       flags[i] = s->ckpt == 1 || (s->ckpt == 2 && blk++ < (int)m->nblocks / 2);
   LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
                     .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero,
-                    .tp = s->tp ? s->tp : 1, .tp_consec = 1};
+                    .tp = s->tp ? s->tp : 1, .tp_consec = 1, .sp = s->sp};
   const char *err = NULL;
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw) {
     fprintf(stderr, "%s/%s: lower: %s\n", m->name, s->name, err);
     return 1;
+  }
+  if (s->tp > 1) { /* tensor parallelism must really split the blocks' weights */
+    LowerOptions o1 = o;
+    o1.tp = 1;
+    o1.world = s->world / s->tp;
+    o1.sp = 0;
+    Lowered *one = lower_model(a, m, &o1, &err);
+    if (!one || lw->plan->arena_bytes[PLAN_PARAMS] >= one->plan->arena_bytes[PLAN_PARAMS]) {
+      fprintf(stderr, "%s/%s: tp=%d did not shrink the parameters\n", m->name, s->name, s->tp);
+      return 1;
+    }
   }
   char bin[1024], launcher[1024];
   snprintf(bin, sizeof bin, "%s/%s_%s", dir, m->name, s->name);
@@ -85,12 +101,20 @@ int main(int argc, char **argv)
   }
   Arena *a = arena_new(1 << 20);
   IrModel *models[2] = {tiny_ir_gpt(a), tiny_ir_llama(a)};
+  Ctx *cx = NULL;
+  if (argc > 4) { /* the models of examples/tiny.gvm, through the front end */
+    cx = ctx_new();
+    models[0] = frontend_load_model(cx, argv[4], "tiny_gpt");
+    models[1] = frontend_load_model(cx, argv[4], "tiny_llama");
+    if (!models[0] || !models[1])
+      return 1;
+  }
   for (int mi = 0; mi < 2; mi++) {
     IrModel *m = models[mi];
     char fx[1024];
     snprintf(fx, sizeof fx, "%s/%s.bin", argv[2], m->name);
     double ref[STEPS], got[STEPS];
-    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0}; /* two micro-batches of 1: gradient accumulation */
+    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0, 0}; /* two micro-batches of 1: gradient accumulation */
     CHECK(run_strategy(m, &single, argv[1], fx, argv[3], ref, a) == 0);
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++) {
       const Strategy *s = &strategies[k];
@@ -106,6 +130,7 @@ int main(int argc, char **argv)
     }
   }
   arena_free(&a);
+  ctx_free(&cx);
   tu_failures += e2e_failures;
   tu_checks += e2e_checks;
   return tu_report("e2e_parallel");

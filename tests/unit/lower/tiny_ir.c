@@ -72,13 +72,27 @@ static int end(Bld *b, int out)
 
 static int hid(Bld *b) { return value(b, 3, IR_DIM_B, IR_DIM_T, C, 0); }
 
+/* Megatron's annotations, as examples/tiny.gvm writes them: q, k, v, up and gate are
+ * column-parallel, o and down row-parallel. */
+static IrTp tp_of(const char *name)
+{
+  const char *leaf = strrchr(name, '.');
+  leaf = leaf ? leaf + 1 : name;
+  if (!strcmp(leaf, "o") || !strcmp(leaf, "down"))
+    return IR_TP_ROW;
+  if (!strcmp(leaf, "q") || !strcmp(leaf, "k") || !strcmp(leaf, "v") || !strcmp(leaf, "up") || !strcmp(leaf, "gate"))
+    return IR_TP_COL;
+  return IR_TP_NONE;
+}
+
 static int linear(Bld *b, const char *name, int x, int64_t out, int64_t in, int with_bias)
 {
   char w[128], bs[128];
   snprintf(w, sizeof w, "%s.weight", name);
   snprintf(bs, sizeof bs, "%s.bias", name);
   int y = value(b, 3, IR_DIM_B, IR_DIM_T, out, 0);
-  node(b, IR_OP_LINEAR, 1, &x, y, param(b, w, out, in), with_bias ? param(b, bs, 0, out) : -1);
+  int n = node(b, IR_OP_LINEAR, 1, &x, y, param(b, w, out, in), with_bias ? param(b, bs, 0, out) : -1);
+  b->m->nodes[n].tp = tp_of(name);
   return y;
 }
 
