@@ -269,8 +269,12 @@ int prof_read_time(const char *path, int mode, int seq, ProfTime *t)
 
 static int read_degree_dict(const char *path, const char *key, cJSON *d, double *out, double *ckpt)
 {
-  if (!cJSON_IsObject(d)) return fail(path, key, "expected an object keyed by degree");
   fill_nan(out, PROF_LOGMAX);
+  if (!ckpt && cJSON_IsNumber(d)) { /* v2.4 "other" memory: one value, taken to shard evenly by degree */
+    for (int i = 0; i < PROF_LOGMAX; i++) out[i] = d->valuedouble / (1 << i);
+    return 0;
+  }
+  if (!cJSON_IsObject(d)) return fail(path, key, "expected an object keyed by degree");
   for (cJSON *it = d->child; it; it = it->next) {
     if (!cJSON_IsNumber(it)) return fail(path, key, "expected numbers (MB)");
     if (ckpt && !strcmp(it->string, "checkpoint")) { *ckpt = it->valuedouble; continue; }
@@ -287,6 +291,12 @@ static cJSON *pick_seq(const char *path, cJSON *j, const char *key, const char *
 {
   cJSON *e = cJSON_GetObjectItemCaseSensitive(j, key);
   *scale = 1;
+  size_t kl = strlen(key);
+  if (!e && kl > 3 && !strcmp(key + kl - 3, "_sp")) { /* v2.4 files profiled without Megatron-SP only */
+    char plain[96];
+    snprintf(plain, sizeof plain, "%.*s", (int)(kl - 3), key);
+    e = cJSON_GetObjectItemCaseSensitive(j, plain);
+  }
   if (!e) { fail(path, key, "missing"); return NULL; }
   if (cJSON_GetObjectItemCaseSensitive(e, inner)) return e;
   if (mode == PROF_SEQUENCE) {
