@@ -134,7 +134,10 @@ static void test_network(void)
 
 /* ---- llama2-7b profiles ---- */
 
-static int load_llama(CostModel *cm, int time_mode)
+static void llama_options(SearchOptions *o, double gb);
+static void check_plans(const CostModel *cm, const SearchOptions *o, const SearchResult *r);
+
+static int load_llama_nodes(CostModel *cm, int time_mode, int nodes)
 {
   char p[6][512];
   const char *names[6] = {"llama2-7b/computation_profiling_bf16_llama2-7b_all.json",
@@ -143,10 +146,52 @@ static int load_llama(CostModel *cm, int time_mode)
                           "hardware/p2p_bandwidth_1nodes_8gpus_per_node.json", "hardware/overlap_coefficient.json",
                           "hardware/sp_time_1nodes_8gpus_per_node.json"};
   for (int i = 0; i < 6; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
+  if (nodes == 2) { /* the 2x8 hardware files; sp_time stays the 1x8 one, as in design §5.2 */
+    snprintf(p[2], sizeof p[2], "%s/hardware/allreduce_bandwidth_2nodes_8gpus_per_node.json", dir);
+    snprintf(p[3], sizeof p[3], "%s/hardware/p2p_bandwidth_2nodes_8gpus_per_node.json", dir);
+  }
   cost_model_defaults(cm);
-  cm->world = 8; cm->nlayers = 32; cm->hidden = 4096; cm->seq = 2048;
+  cm->world = 8 * nodes; cm->nlayers = 32; cm->hidden = 4096; cm->seq = 2048;
   CostFiles f = {p[0], p[1], p[2], p[3], p[4], p[5], time_mode, PROF_STATIC};
   return cost_model_load(cm, &f);
+}
+
+static int load_llama(CostModel *cm, int time_mode) { return load_llama_nodes(cm, time_mode, 1); }
+
+/* Galvatron HEAD's own results on the shipped profiles (design §5.2): 24 GB, 80 GB, 2x8. */
+static void test_galvatron_runs(void)
+{
+  CostModel cm;
+  SearchOptions o;
+  SearchResult r;
+  const double gbs[2] = {24, 80}, want[2] = {4.280045, 3.527189};
+  CHECK(load_llama(&cm, PROF_STATIC) == 0);
+  for (int i = 0; i < 2; i++) {
+    llama_options(&o, gbs[i]);
+    CHECK(search_run(&cm, &o, &r) == 0);
+    CHECK_CLOSE(want[i], r.plans[0].time_s, 0, 1e-6);
+    check_plans(&cm, &o, &r);
+    if (i == 0) { /* pp2, TP4, and the one Ulysses-4 layer at the start of stage 2 */
+      CHECK_EQ_INT(64, r.plans[0].task.chunks);
+      for (int l = 0; l < 32; l++) CHECK_EQ_INT(l == 16 ? 4 : 1, r.plans[0].layers[l].sp);
+    } else {
+      CHECK_EQ_INT(1, r.plans[0].task.pp);
+      CHECK_EQ_INT(8, r.plans[0].task.chunks);
+    }
+    search_result_free(&r);
+  }
+  CHECK(load_llama_nodes(&cm, PROF_STATIC, 2) == 0);
+  llama_options(&o, 36);
+  o.space.world = 16;
+  CHECK(search_run(&cm, &o, &r) == 0);
+  CHECK_EQ_INT(132, r.tasks);
+  CHECK_CLOSE(2.051632, r.plans[0].time_s, 0, 1e-6);
+  check_plans(&cm, &o, &r);
+  /* layer 0 2-1-8f-c, layers 1-5 2-1-8-c, the rest 2-1-8; ZeRO-3 vocab */
+  CHECK_EQ_INT(DP_ZERO3, r.plans[0].layers[0].dp_type);
+  for (int l = 0; l < 32; l++) CHECK_EQ_INT(l < 6, r.plans[0].layers[l].ckpt);
+  CHECK_EQ_INT(DP_ZERO3, r.plans[0].embed.dp_type);
+  search_result_free(&r);
 }
 
 static void llama_options(SearchOptions *o, double gb)
@@ -256,5 +301,6 @@ int main(int argc, char **argv)
   test_ckpt_k();
   test_network();
   test_llama();
+  test_galvatron_runs();
   return tu_report("search");
 }
