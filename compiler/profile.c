@@ -213,6 +213,7 @@ static int collect_time(cJSON *j, const char *path, const char *which, TimePts *
     if (!cJSON_IsNumber(it)) return fail(path, it->string, "expected a time in ms");
     int b = 1, s = 0;
     if (!*rest) { if (!p->has_plain) { p->plain = it->valuedouble; p->has_plain = 1; } continue; }
+    if (!strcmp(which, "other") && !strncmp(rest, "_0_", 3)) rest += 2; /* v2.4: layertype_other_0_bsz{b} */
     if (sscanf(rest, "_bsz%d_seq%d", &b, &s) < 1) return fail(path, it->string, "expected layertype_X_bsz{b}_seq{s}");
     if (p->n < 256) { p->b[p->n] = b; p->s[p->n] = s; p->t[p->n] = it->valuedouble; p->n++; }
   }
@@ -225,7 +226,7 @@ static int time_fit(const char *path, const char *which, int mode, int seq, cons
   char key[64];
   snprintf(key, sizeof key, "layertype_%s_bsz*_seq%d", which, seq);
   *c = 0;
-  if (mode == PROF_STATIC) { *m = p->n ? p->t[0] : p->plain; return 0; } /* first key in file order */
+  if (mode == PROF_STATIC) { *m = p->has_plain || !p->n ? p->plain : p->t[0]; return 0; } /* v2.4's plain key, else HEAD's first in file order */
   double x[256], y[256];
   int n = 0;
   if (mode == PROF_BATCH) {

@@ -42,5 +42,18 @@ V=$data/v2.4.0; G=$V/gpt_hf/configs
   --p2p_bandwidth_config_path $V/hardware_configs/p2p_bandwidth_1nodes_8gpus_per_node.json \
   --overlap_coe_path $V/hardware_configs/overlap_coefficient.json --sp_time_path $V/hardware_configs/sp_time_1nodes_8gpus_per_node.json \
   --strategy $G/galvatron_config_gpt-2.7b_1nodes_8gpus_per_node_40GB_bf16_example.json > "$tmp/v24" && grep -q "iteration time" "$tmp/v24" && ok || bad "v2.4 profiles and config"
+# the shipped v2.4 gpt_hf example configs: a searched plan at the same global batch is no slower
+t_of() { sed -n 's/^iteration time \([0-9.]*\) s.*/\1/p'; }
+for c in gpt-2.7b:1:2560:hidden2560_head32_seqlen2048:64:32 gpt-1.5b:2:1600:hidden1600_head32_seqlen1024:144:48 gpt-6.7b:2:4096:hidden4096_head32_seqlen2048:48:32; do
+  IFS=: read -r name nodes hid prof bsz layers <<< "$c"
+  seq=${prof##*seqlen}
+  Q="--num_layers $layers --hidden_size $hid --seq_length $seq --memory_constraint 40 --num_nodes $nodes
+     --time_profiling_path $G/computation_profiling_bf16_$prof.json --memory_profiling_path $G/memory_profiling_bf16_$prof.json
+     --allreduce_bandwidth_config_path $V/hardware_configs/allreduce_bandwidth_${nodes}nodes_8gpus_per_node.json
+     --p2p_bandwidth_config_path $V/hardware_configs/p2p_bandwidth_${nodes}nodes_8gpus_per_node.json --overlap_coe_path $V/hardware_configs/overlap_coefficient.json"
+  shipped=$("$gvc" cost $Q --strategy $G/galvatron_config_${name}_${nodes}nodes_8gpus_per_node_40GB_bf16_example.json | t_of)
+  found=$("$gvc" search $Q --settle_bsz $bsz --quiet | t_of)
+  awk -v a="$found" -v b="$shipped" 'BEGIN{exit !(a != "" && b != "" && a <= b)}' && ok || bad "$name: searched $found s vs shipped $shipped s"
+done
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
