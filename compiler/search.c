@@ -11,6 +11,8 @@
  * the work no longer scales with the budget in MB. Only ties between equal-time plans
  * may be broken differently (opts.dense selects the table). mem_step > 1 coarsens the
  * memory axis (conservative: never exceeds the budget). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, sysconf under -std=c11 */
+
 #include "search.h"
 
 #include <math.h>

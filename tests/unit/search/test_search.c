@@ -4,10 +4,11 @@
  * where it does not), re-evaluation of returned plans by the cost evaluator, the dense
  * and Pareto DPs agreeing, and the llama2-7b search beating the shipped Galvatron config.
  * argv[1]: the galvatron data folder. */
+#include "frontend.h"
 #include "search.h"
 #include "testutil.h"
 
-static const char *dir;
+static const char *dir, *models;
 
 /* ---- strategy space and batch sizes ---- */
 
@@ -293,14 +294,68 @@ static void test_llama(void)
   search_result_free(&r);
 }
 
+
+/* ---- analytic model from the IR, GPipe memory, physical transitions ---- */
+
+static void test_analytic(void)
+{
+  Ctx *cx = ctx_new();
+  IrModel *m = frontend_load_model(cx, models, "llama2_7b");
+  CHECK(m != NULL);
+  if (!m) { ctx_free(&cx); return; }
+  CostModel cm;
+  cost_model_defaults(&cm);
+  cm.world = 8; cm.nlayers = (int)m->nblocks; cm.hidden = (int)m->hidden; cm.seq = 2048;
+  AnalyticHw hw = {989, 0.45, 360, 45, 8};
+  CHECK(cost_analytic_init(&cm, m, &hw) == 0);
+  CHECK_EQ_INT(32, cm.nlayers);
+  CHECK_CLOSE(202383360 * 4.0 / 1048576, cm.mem.param, 0, 1e-9); /* llama2-7b block: 202.4 M parameters */
+  CHECK_CLOSE(778.22, cm.mem.param, 0, 0.01);                    /* Galvatron's profiled value */
+  CHECK_CLOSE(16.0, cm.mem.act_ckpt, 0, 1e-9);                   /* bf16 [2048, 4096] boundary */
+  double dense = 2.0 * 202383360 * 2048 / (989e12 * 0.45) * 1e3; /* ms per sample, attention excluded */
+  CHECK(cm.time.layer_m > dense && cm.time.layer_m < 1.3 * dense);
+  SearchOptions o;
+  llama_options(&o, 36);
+  SearchResult r;
+  CHECK(search_run(&cm, &o, &r) == 0);
+  check_plans(&cm, &o, &r);
+  search_result_free(&r);
+  ctx_free(&cx);
+}
+
+static void test_gpipe_and_transition(void)
+{
+  CostModel cm;
+  CHECK(load_llama(&cm, PROF_STATIC) == 0);
+  CostTask t = {2, 64, 8};
+  Strategy s = {2, 2, 1, 2, DP_ZERO2, 0, 1};
+  double a0, a1;
+  cost_layer_mem(&cm, &t, &s, 0, NULL, &a0);
+  cost_layer_mem(&cm, &t, &s, 1, NULL, &a1);
+  CHECK_CLOSE(cm.mem.act[1] * 4 * 2, a0, 0, 1e-12); /* 1F1B: pp - stage in flight */
+  CHECK_CLOSE(cm.mem.act[1] * 4 * 1, a1, 0, 1e-12);
+  cm.pipeline_1f1b = 0;
+  cost_layer_mem(&cm, &t, &s, 1, NULL, &a1);
+  CHECK_CLOSE(cm.mem.act[1] * 4 * 8, a1, 0, 1e-12); /* GPipe: all chunks in flight */
+  Strategy b = {2, 4, 1, 1, DP_DDP, 0, 1};
+  double g = cost_transition(&cm, &t, &s, &b);
+  cm.transition_physical = 1;
+  double ph = cost_transition(&cm, &t, &s, &b);
+  CHECK_CLOSE(g / ph, 1e-7 * 1048576 * 1e3, 0, 1e-12); /* Galvatron's units are ~105x the transfer */
+  CHECK_CLOSE(0.75 * (64.0 / 8 / 1) * 2048 * 4096 * 2 / 1048576 * cm.hw.ar_coe[2][1] * 1e-3, ph, 0, 1e-12);
+}
+
 int main(int argc, char **argv)
 {
   dir = argc > 1 ? argv[1] : "../shared/data/galvatron";
+  models = argc > 2 ? argv[2] : "models/llama.gvm";
   test_space();
   test_bsz();
   test_ckpt_k();
   test_network();
   test_llama();
   test_galvatron_runs();
+  test_analytic();
+  test_gpipe_and_transition();
   return tu_report("search");
 }
