@@ -92,8 +92,9 @@ static int task_keep(const Task *tk, const Strategy *s, int max_dp)
 
 static int task_strategies(Task *tk, int embed, Strategy *out, int cap)
 {
-  Strategy all[512];
-  int n = strategy_enumerate(&tk->o->space, embed, all, 512), m = 0;
+  static const int cap_all = 2048;
+  Strategy all[2048];
+  int n = strategy_enumerate(&tk->o->space, embed, all, cap_all), m = 0;
   int max_dp = tk->t.gbsz / tk->t.chunks;
   if (max_dp > tk->cm->world / tk->t.pp) max_dp = tk->cm->world / tk->t.pp;
   if (max_dp < 1) max_dp = 1;
@@ -457,8 +458,8 @@ typedef struct Pool {
 static int build_tasks(const CostModel *cm, const SearchOptions *o, TaskDesc **out)
 {
   int bs[4096], nb = search_batch_sizes(o, bs, 4096), n = 0, cap = 1024;
-  Strategy es[128];
-  int ne = strategy_enumerate(&o->space, 1, es, 128), pps[16], npp = 0;
+  Strategy es[1024];
+  int ne = strategy_enumerate(&o->space, 1, es, 1024), pps[16], npp = 0;
   for (int i = 0; i < ne; i++)
     if (npp == 0 || pps[npp - 1] != es[i].pp) pps[npp++] = es[i].pp;
   TaskDesc *ts = malloc(sizeof *ts * cap);

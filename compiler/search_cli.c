@@ -266,6 +266,7 @@ int search_cli_model(SearchCli *c)
   s->world = world;
   s->nlayers = cm->nlayers;
   s->default_dp_type = cm->default_dp_type;
+  if (s->max_pp <= 0 || s->max_pp > SEARCH_MAXPP) s->max_pp = SEARCH_MAXPP; /* per-stage arrays are fixed-size */
   c->so.memory_gb = c->memory_gb;
   c->so.prune = !c->no_prune;
   c->so.progress = !c->quiet;
