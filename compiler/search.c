@@ -103,7 +103,8 @@ static int task_strategies(Task *tk, int embed, Strategy *out, int cap)
   return m;
 }
 
-static int units(double mb, int step) { return (int)ceil(ceil(mb - 1e-9) / step - 1e-12); }
+/* Galvatron rounds each memory up to whole MB; a coarser step rounds up again */
+static int units(double mb, int step) { return step == 1 ? (int)ceil(mb) : (int)ceil(ceil(mb) / step); }
 
 /* Builds costs; returns 0 when the task has candidates. */
 static int task_setup(Task *tk)
