@@ -197,7 +197,7 @@ double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a
     double cur_lbsz = (double)t->gbsz / t->chunks / cur_dp;
     double bytes = (g - 1.0) / g * cur_lbsz * cm->seq * cm->hidden * (cm->mixed ? 2 : 4);
     double c = coe(cm, g, 1); /* 'g' and 'g_1' are the same value */
-    return bytes * c * 1e-7;
+    return cm->transition_physical ? bytes / MB * c * 1e-3 : bytes * c * 1e-7;
   }
   double v = 0;
   int same4 = a->pp == b->pp && a->tp == b->tp && a->sp == b->sp && a->dp == b->dp;

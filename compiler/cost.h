@@ -22,6 +22,7 @@ typedef struct CostModel {
   double context_mem;        /* MB per stage (pytorch_context_mem) */
   double costmodel_coe;
   int analytic;              /* numbers come from the IR, not from profiles */
+  int transition_physical;   /* layout change at bytes/MB*ms/MB/1000 s instead of Galvatron's bytes*ms/MB*1e-7 */
   ProfHardware hw;
   ProfTime time;
   ProfMemory mem;

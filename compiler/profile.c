@@ -213,6 +213,7 @@ static int collect_time(cJSON *j, const char *path, const char *which, TimePts *
     if (!cJSON_IsNumber(it)) return fail(path, it->string, "expected a time in ms");
     int b = 1, s = 0;
     if (!*rest) { if (!p->has_plain) { p->plain = it->valuedouble; p->has_plain = 1; } continue; }
+    if (!strcmp(which, "other") && !strncmp(rest, "_0_", 3)) rest += 2; /* v2.4: layertype_other_0_bsz{b} */
     if (sscanf(rest, "_bsz%d_seq%d", &b, &s) < 1) return fail(path, it->string, "expected layertype_X_bsz{b}_seq{s}");
     if (p->n < 256) { p->b[p->n] = b; p->s[p->n] = s; p->t[p->n] = it->valuedouble; p->n++; }
   }
@@ -225,7 +226,7 @@ static int time_fit(const char *path, const char *which, int mode, int seq, cons
   char key[64];
   snprintf(key, sizeof key, "layertype_%s_bsz*_seq%d", which, seq);
   *c = 0;
-  if (mode == PROF_STATIC) { *m = p->n ? p->t[0] : p->plain; return 0; } /* first key in file order */
+  if (mode == PROF_STATIC) { *m = p->has_plain || !p->n ? p->plain : p->t[0]; return 0; } /* v2.4's plain key, else HEAD's first in file order */
   double x[256], y[256];
   int n = 0;
   if (mode == PROF_BATCH) {
@@ -269,8 +270,12 @@ int prof_read_time(const char *path, int mode, int seq, ProfTime *t)
 
 static int read_degree_dict(const char *path, const char *key, cJSON *d, double *out, double *ckpt)
 {
-  if (!cJSON_IsObject(d)) return fail(path, key, "expected an object keyed by degree");
   fill_nan(out, PROF_LOGMAX);
+  if (!ckpt && cJSON_IsNumber(d)) { /* v2.4 "other" memory: one value, taken to shard evenly by degree */
+    for (int i = 0; i < PROF_LOGMAX; i++) out[i] = d->valuedouble / (1 << i);
+    return 0;
+  }
+  if (!cJSON_IsObject(d)) return fail(path, key, "expected an object keyed by degree");
   for (cJSON *it = d->child; it; it = it->next) {
     if (!cJSON_IsNumber(it)) return fail(path, key, "expected numbers (MB)");
     if (ckpt && !strcmp(it->string, "checkpoint")) { *ckpt = it->valuedouble; continue; }
@@ -287,6 +292,12 @@ static cJSON *pick_seq(const char *path, cJSON *j, const char *key, const char *
 {
   cJSON *e = cJSON_GetObjectItemCaseSensitive(j, key);
   *scale = 1;
+  size_t kl = strlen(key);
+  if (!e && kl > 3 && !strcmp(key + kl - 3, "_sp")) { /* v2.4 files profiled without Megatron-SP only */
+    char plain[96];
+    snprintf(plain, sizeof plain, "%.*s", (int)(kl - 3), key);
+    e = cJSON_GetObjectItemCaseSensitive(j, plain);
+  }
   if (!e) { fail(path, key, "missing"); return NULL; }
   if (cJSON_GetObjectItemCaseSensitive(e, inner)) return e;
   if (mode == PROF_SEQUENCE) {

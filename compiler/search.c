@@ -11,6 +11,8 @@
  * the work no longer scales with the budget in MB. Only ties between equal-time plans
  * may be broken differently (opts.dense selects the table). mem_step > 1 coarsens the
  * memory axis (conservative: never exceeds the budget). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, sysconf under -std=c11 */
+
 #include "search.h"
 
 #include <math.h>
@@ -76,6 +78,8 @@ typedef struct Task {
   int div[SEARCH_MAXPP];
   int Mu, mem_cache, M;
   long cells;
+  double cap;                 /* stage objective cap (sum of with-sync layer time), see stage_caps */
+  double wgmin;
 } Task;
 
 static int task_keep(const Task *tk, const Strategy *s, int max_dp)
@@ -88,8 +92,9 @@ static int task_keep(const Task *tk, const Strategy *s, int max_dp)
 
 static int task_strategies(Task *tk, int embed, Strategy *out, int cap)
 {
-  Strategy all[512];
-  int n = strategy_enumerate(&tk->o->space, embed, all, 512), m = 0;
+  static const int cap_all = 2048;
+  Strategy all[2048];
+  int n = strategy_enumerate(&tk->o->space, embed, all, cap_all), m = 0;
   int max_dp = tk->t.gbsz / tk->t.chunks;
   if (max_dp > tk->cm->world / tk->t.pp) max_dp = tk->cm->world / tk->t.pp;
   if (max_dp < 1) max_dp = 1;
@@ -98,7 +103,8 @@ static int task_strategies(Task *tk, int embed, Strategy *out, int cap)
   return m;
 }
 
-static int units(double mb, int step) { return (int)ceil(ceil(mb - 1e-9) / step - 1e-12); }
+/* Galvatron rounds each memory up to whole MB; a coarser step rounds up again */
+static int units(double mb, int step) { return step == 1 ? (int)ceil(mb) : (int)ceil(ceil(mb) / step); }
 
 /* Builds costs; returns 0 when the task has candidates. */
 static int task_setup(Task *tk)
@@ -125,6 +131,8 @@ static int task_setup(Task *tk)
     for (int a = 0; a < S; a++) tk->interT[s * S + a] = cost_transition(cm, &tk->t, &tk->ls[a], &tk->ls[s]);
     for (int k = 0; k < pp; k++) tk->w[k * S + s] = units(cost_layer_mem(cm, &tk->t, &tk->ls[s], k, NULL, NULL), step);
   }
+  tk->wgmin = INFINITY;
+  for (int s = 0; s < S; s++) tk->wgmin = fmin(tk->wgmin, tk->wg[s]);
   int gmem = (int)cost_global_buffer(cm, &tk->t, tk->buf, tk->mode == SEARCH_SP_ONLY);
   for (int e = 0; e < E; e++) {
     double tot[SEARCH_MAXPP];
@@ -259,14 +267,15 @@ static void sift(Head *h, int n, int i)
   }
 }
 
-static int merge_lists(Task *tk, Fronts *F, int i, int s, int ws, int Mu)
+static int merge_lists(Task *tk, Fronts *F, int i, int s, int ws, int Mu, double cap)
 {
   int S = tk->S, nh = 0, nc = 0;
   Head h[256];
   for (int a = 0; a < S; a++) {
-    int o = F->off[(i - 1) * S + a], l = F->len[(i - 1) * S + a];
-    if (l && F->pool[o].mem + ws <= Mu)
-      h[nh++] = (Head){F->pool[o].time + tk->interT[(size_t)s * S + a], F->pool[o].mem + ws, a, o, o + l};
+    int o = F->off[(i - 1) * S + a], e = o + F->len[(i - 1) * S + a];
+    double it = tk->interT[(size_t)s * S + a];
+    while (o < e && F->pool[o].time + it + tk->wg[s] > cap) o++; /* times fall along a front */
+    if (o < e && F->pool[o].mem + ws <= Mu) h[nh++] = (Head){F->pool[o].time + it, F->pool[o].mem + ws, a, o, e};
   }
   for (int k = nh / 2 - 1; k >= 0; k--) sift(h, nh, k);
   double run = INFINITY;
@@ -299,8 +308,9 @@ static void stage_fronts(Task *tk, const int *w, int n, Fronts *F)
   for (int i = 0; i < n; i++)
     for (int s = 0; s < S; s++) {
       F->off[i * S + s] = F->n;
-      if (i > 0) tk->cells += merge_lists(tk, F, i, s, w[s], Mu);
-      else if (w[s] <= Mu) { /* from "layer -1": f = 0, min over transitions into s (the diagonal is 0) */
+      double cap = tk->cap - (n - 1 - i) * tk->wgmin; /* the rest of the stage costs at least this */
+      if (i > 0) tk->cells += merge_lists(tk, F, i, s, w[s], Mu, cap);
+      else if (w[s] <= Mu && tk->wg[s] <= cap) { /* from "layer -1": f = 0, min over transitions into s (the diagonal is 0) */
         double best = 0 + tk->interT[(size_t)s * S];
         for (int a = 1; a < S; a++) best = fmin(best, 0 + tk->interT[(size_t)s * S + a]);
         push_pt(F, (Pt){best + tk->wg[s], w[s], -1, s});
@@ -328,7 +338,35 @@ static void fronts_pick(Task *tk, int k, int n, const Fronts *F, int *feas, int 
   }
 }
 
-int search_task(const CostModel *cm, const SearchOptions *o, const CostTask *t, int mode, int buf, SearchPlan *plan)
+/* Branch and bound inside a task: with time_cap the iteration time a plan must beat,
+ * a stage whose with-sync layer sum exceeds cap can only give plans slower than
+ * time_cap, because T >= T1 = sum_j C_j + (chunks-1) C_last, C_j >= its no-sync layer
+ * sum + embedding time, and no-sync >= rmin * with-sync per layer. Points of a front
+ * above the cap are dropped; a dropped optimum leaves a result that is no better, so
+ * which task wins is unchanged. */
+static double stage_cap(const Task *tk, int k, double time_cap)
+{
+  int pp = tk->t.pp;
+  if (!isfinite(time_cap)) return INFINITY;
+  double rmin = INFINITY, ngmin = INFINITY, lb[SEARCH_MAXPP], rest = 0;
+  for (int s = 0; s < tk->S; s++) {
+    if (tk->wg[s] > 0) rmin = fmin(rmin, tk->ng[s] / tk->wg[s]);
+    ngmin = fmin(ngmin, tk->ng[s]);
+  }
+  if (!(rmin > 0)) return INFINITY;
+  for (int j = 0; j < pp; j++) {
+    double em = INFINITY;
+    for (int e = 0; e < tk->E; e++) em = fmin(em, tk->ens[e * pp + j]);
+    lb[j] = em;
+  }
+  for (int j = 0; j < pp; j++)
+    if (j != k) rest += (j == pp - 1 ? tk->t.chunks : 1) * (tk->div[j] * ngmin + lb[j]);
+  double a = k == pp - 1 ? tk->t.chunks : 1;
+  double ck = (time_cap * (1 + 1e-9) - rest) / a;
+  return (ck - lb[k]) / rmin * (1 + 1e-9);
+}
+
+static int solve_task(const CostModel *cm, const SearchOptions *o, const CostTask *t, int mode, int buf, double time_cap, SearchPlan *plan)
 {
   Task tk = {.cm = cm, .o = o, .t = *t, .mode = mode, .buf = buf};
   memset(plan, 0, sizeof *plan);
@@ -353,6 +391,7 @@ int search_task(const CostModel *cm, const SearchOptions *o, const CostTask *t, 
       int lo = stage_dp(&tk, w, tk.div[k], f, mark, hi);
       stage_pick(&tk, k, tk.div[k], f, mark, hi, lo, w, feas, lists, remain);
     } else {
+      tk.cap = stage_cap(&tk, k, time_cap);
       stage_fronts(&tk, w, tk.div[k], &F);
       fronts_pick(&tk, k, tk.div[k], &F, feas, lists, remain);
     }
@@ -391,6 +430,11 @@ int search_task(const CostModel *cm, const SearchOptions *o, const CostTask *t, 
   return best_e < 0;
 }
 
+int search_task(const CostModel *cm, const SearchOptions *o, const CostTask *t, int mode, int buf, SearchPlan *plan)
+{
+  return solve_task(cm, o, t, mode, buf, INFINITY, plan);
+}
+
 /* ---- the task list and the workers ---- */
 
 typedef struct TaskDesc {
@@ -415,8 +459,8 @@ typedef struct Pool {
 static int build_tasks(const CostModel *cm, const SearchOptions *o, TaskDesc **out)
 {
   int bs[4096], nb = search_batch_sizes(o, bs, 4096), n = 0, cap = 1024;
-  Strategy es[128];
-  int ne = strategy_enumerate(&o->space, 1, es, 128), pps[16], npp = 0;
+  Strategy es[1024];
+  int ne = strategy_enumerate(&o->space, 1, es, 1024), pps[16], npp = 0;
   for (int i = 0; i < ne; i++)
     if (npp == 0 || pps[npp - 1] != es[i].pp) pps[npp++] = es[i].pp;
   TaskDesc *ts = malloc(sizeof *ts * cap);
@@ -479,9 +523,10 @@ static void *worker(void *arg)
     if (p->next >= p->ntasks) { pthread_mutex_unlock(&p->mu); return NULL; }
     TaskDesc *td = &p->tasks[p->queue[p->next++]];
     int skip = p->o->prune && td->bound < kth_best(p) * (1 - 1e-12);
+    double cap = p->o->prune && kth_best(p) > 0 ? td->t.gbsz / kth_best(p) : INFINITY;
     pthread_mutex_unlock(&p->mu);
     if (skip) td->status = 3;
-    else if (search_task(p->cm, p->o, &td->t, td->mode, td->buf, &td->plan)) td->status = 2;
+    else if (solve_task(p->cm, p->o, &td->t, td->mode, td->buf, cap, &td->plan)) td->status = 2;
     else td->status = 1;
     pthread_mutex_lock(&p->mu);
     if (td->status == 1) record(p, td->plan.throughput);

@@ -1,6 +1,8 @@
 /* search_cli.c - option parsing for `gvc search` and `gvc cost` (one table, no per-option
  * code), model setup from profiles or from the IR, and the mapping between per-layer
  * Strategy values and galvatron_config_*.json. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, sysconf under -std=c11 */
+
 #include "search_cli.h"
 
 #include "frontend.h"
@@ -62,6 +64,7 @@ static void cli_defaults(SearchCli *c)
   c->context_mem = 1024;
   c->costmodel_coe = 1;
   c->search_space = "full";
+  c->transition = "galvatron";
   c->cost_model = NULL;
   c->device = "h100";
   c->hw = (AnalyticHw){0, 0.45, 0, 0, 0};
@@ -99,6 +102,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"global_memory_buffer", OPT_SW, &c->global_memory_buffer, "count Megatron-SP's global buffer 0|1 (1)"},
       {"async_grad_reduce", OPT_SW, &c->async_grad_reduce, "0|1 (1), ZeRO memory ratios"},
       {"pytorch_context_mem", OPT_DBL, &c->context_mem, "MB per stage (1024)"},
+      {"transition_cost", OPT_STR, &c->transition, "galvatron (bytes*ms/MB*1e-7, ~105x) | physical (bytes/MB*ms/MB/1000)"},
       {"costmodel_coe", OPT_DBL, &c->costmodel_coe, "layer time multiplier (1.0)"},
       {"min_bsz", OPT_INT, &c->so.min_bsz, "smallest global batch (64)"},
       {"max_bsz", OPT_INT, &c->so.max_bsz, "largest global batch (64)"},
@@ -204,10 +208,12 @@ int search_cli_model(SearchCli *c)
   static const char *const pipes[] = {"gpipe", "pipedream_flush"};
   static const char *const dpt[] = {"ddp", "zero2"};
   static const char *const prec[] = {"fp32", "bf16", "fp16"};
-  int tm, mm, pt, dt, pr;
+  static const char *const trans[] = {"galvatron", "physical"};
+  int tm, mm, pt, dt, pr, tr;
   if (pick("time_profile_mode", c->time_mode, modes, 3, &tm) || pick("memory_profile_mode", c->memory_mode, modes, 3, &mm) ||
       pick("pipeline_type", c->pipeline_type, pipes, 2, &pt) || pick("default_dp_type", c->default_dp_type, dpt, 2, &dt) ||
-      pick("mixed_precision", c->precision, prec, 3, &pr) || apply_space(c))
+      pick("mixed_precision", c->precision, prec, 3, &pr) || pick("transition_cost", c->transition, trans, 2, &tr) ||
+      apply_space(c))
     return 1;
   int world = c->num_nodes * c->gpus_per_node;
   if (world < 1 || prof_log2(world) < 0) { fprintf(stderr, "gvc: error: num_nodes x num_gpus_per_node = %d must be a power of two\n", world); return 1; }
@@ -233,6 +239,7 @@ int search_cli_model(SearchCli *c)
   cm->default_dp_type = dt == 1 ? DP_ZERO2 : DP_DDP;
   cm->context_mem = c->context_mem;
   cm->costmodel_coe = c->costmodel_coe;
+  cm->transition_physical = tr == 1;
   IrModel *m = NULL;
   Ctx *cx = NULL;
   if (c->file || analytic) {
@@ -259,6 +266,7 @@ int search_cli_model(SearchCli *c)
   s->world = world;
   s->nlayers = cm->nlayers;
   s->default_dp_type = cm->default_dp_type;
+  if (s->max_pp <= 0 || s->max_pp > SEARCH_MAXPP) s->max_pp = SEARCH_MAXPP; /* per-stage arrays are fixed-size */
   c->so.memory_gb = c->memory_gb;
   c->so.prune = !c->no_prune;
   c->so.progress = !c->quiet;

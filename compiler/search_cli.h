@@ -10,7 +10,7 @@
 
 typedef struct SearchCli {
   const char *file, *model, *out, *strategy, *cost_model, *precision, *search_space, *device;
-  const char *time_mode, *memory_mode, *default_dp_type, *pipeline_type;
+  const char *time_mode, *memory_mode, *default_dp_type, *pipeline_type, *transition;
   int num_nodes, gpus_per_node, seq, hidden, layers, sequence_parallel, global_memory_buffer, async_grad_reduce;
   int no_prune, quiet;
   double memory_gb, context_mem, costmodel_coe;

@@ -4,10 +4,11 @@
  * where it does not), re-evaluation of returned plans by the cost evaluator, the dense
  * and Pareto DPs agreeing, and the llama2-7b search beating the shipped Galvatron config.
  * argv[1]: the galvatron data folder. */
+#include "frontend.h"
 #include "search.h"
 #include "testutil.h"
 
-static const char *dir;
+static const char *dir, *models;
 
 /* ---- strategy space and batch sizes ---- */
 
@@ -134,7 +135,10 @@ static void test_network(void)
 
 /* ---- llama2-7b profiles ---- */
 
-static int load_llama(CostModel *cm, int time_mode)
+static void llama_options(SearchOptions *o, double gb);
+static void check_plans(const CostModel *cm, const SearchOptions *o, const SearchResult *r);
+
+static int load_llama_nodes(CostModel *cm, int time_mode, int nodes)
 {
   char p[6][512];
   const char *names[6] = {"llama2-7b/computation_profiling_bf16_llama2-7b_all.json",
@@ -143,10 +147,52 @@ static int load_llama(CostModel *cm, int time_mode)
                           "hardware/p2p_bandwidth_1nodes_8gpus_per_node.json", "hardware/overlap_coefficient.json",
                           "hardware/sp_time_1nodes_8gpus_per_node.json"};
   for (int i = 0; i < 6; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
+  if (nodes == 2) { /* the 2x8 hardware files; sp_time stays the 1x8 one, as in design §5.2 */
+    snprintf(p[2], sizeof p[2], "%s/hardware/allreduce_bandwidth_2nodes_8gpus_per_node.json", dir);
+    snprintf(p[3], sizeof p[3], "%s/hardware/p2p_bandwidth_2nodes_8gpus_per_node.json", dir);
+  }
   cost_model_defaults(cm);
-  cm->world = 8; cm->nlayers = 32; cm->hidden = 4096; cm->seq = 2048;
+  cm->world = 8 * nodes; cm->nlayers = 32; cm->hidden = 4096; cm->seq = 2048;
   CostFiles f = {p[0], p[1], p[2], p[3], p[4], p[5], time_mode, PROF_STATIC};
   return cost_model_load(cm, &f);
+}
+
+static int load_llama(CostModel *cm, int time_mode) { return load_llama_nodes(cm, time_mode, 1); }
+
+/* Galvatron HEAD's own results on the shipped profiles (design §5.2): 24 GB, 80 GB, 2x8. */
+static void test_galvatron_runs(void)
+{
+  CostModel cm;
+  SearchOptions o;
+  SearchResult r;
+  const double gbs[2] = {24, 80}, want[2] = {4.280045, 3.527189};
+  CHECK(load_llama(&cm, PROF_STATIC) == 0);
+  for (int i = 0; i < 2; i++) {
+    llama_options(&o, gbs[i]);
+    CHECK(search_run(&cm, &o, &r) == 0);
+    CHECK_CLOSE(want[i], r.plans[0].time_s, 0, 1e-6);
+    check_plans(&cm, &o, &r);
+    if (i == 0) { /* pp2, TP4, and the one Ulysses-4 layer at the start of stage 2 */
+      CHECK_EQ_INT(64, r.plans[0].task.chunks);
+      for (int l = 0; l < 32; l++) CHECK_EQ_INT(l == 16 ? 4 : 1, r.plans[0].layers[l].sp);
+    } else {
+      CHECK_EQ_INT(1, r.plans[0].task.pp);
+      CHECK_EQ_INT(8, r.plans[0].task.chunks);
+    }
+    search_result_free(&r);
+  }
+  CHECK(load_llama_nodes(&cm, PROF_STATIC, 2) == 0);
+  llama_options(&o, 36);
+  o.space.world = 16;
+  CHECK(search_run(&cm, &o, &r) == 0);
+  CHECK_EQ_INT(132, r.tasks);
+  CHECK_CLOSE(2.051632, r.plans[0].time_s, 0, 1e-6);
+  check_plans(&cm, &o, &r);
+  /* layer 0 2-1-8f-c, layers 1-5 2-1-8-c, the rest 2-1-8; ZeRO-3 vocab */
+  CHECK_EQ_INT(DP_ZERO3, r.plans[0].layers[0].dp_type);
+  for (int l = 0; l < 32; l++) CHECK_EQ_INT(l < 6, r.plans[0].layers[l].ckpt);
+  CHECK_EQ_INT(DP_ZERO3, r.plans[0].embed.dp_type);
+  search_result_free(&r);
 }
 
 static void llama_options(SearchOptions *o, double gb)
@@ -248,13 +294,68 @@ static void test_llama(void)
   search_result_free(&r);
 }
 
+
+/* ---- analytic model from the IR, GPipe memory, physical transitions ---- */
+
+static void test_analytic(void)
+{
+  Ctx *cx = ctx_new();
+  IrModel *m = frontend_load_model(cx, models, "llama2_7b");
+  CHECK(m != NULL);
+  if (!m) { ctx_free(&cx); return; }
+  CostModel cm;
+  cost_model_defaults(&cm);
+  cm.world = 8; cm.nlayers = (int)m->nblocks; cm.hidden = (int)m->hidden; cm.seq = 2048;
+  AnalyticHw hw = {989, 0.45, 360, 45, 8};
+  CHECK(cost_analytic_init(&cm, m, &hw) == 0);
+  CHECK_EQ_INT(32, cm.nlayers);
+  CHECK_CLOSE(202383360 * 4.0 / 1048576, cm.mem.param, 0, 1e-9); /* llama2-7b block: 202.4 M parameters */
+  CHECK_CLOSE(778.22, cm.mem.param, 0, 0.01);                    /* Galvatron's profiled value */
+  CHECK_CLOSE(16.0, cm.mem.act_ckpt, 0, 1e-9);                   /* bf16 [2048, 4096] boundary */
+  double dense = 2.0 * 202383360 * 2048 / (989e12 * 0.45) * 1e3; /* ms per sample, attention excluded */
+  CHECK(cm.time.layer_m > dense && cm.time.layer_m < 1.3 * dense);
+  SearchOptions o;
+  llama_options(&o, 36);
+  SearchResult r;
+  CHECK(search_run(&cm, &o, &r) == 0);
+  check_plans(&cm, &o, &r);
+  search_result_free(&r);
+  ctx_free(&cx);
+}
+
+static void test_gpipe_and_transition(void)
+{
+  CostModel cm;
+  CHECK(load_llama(&cm, PROF_STATIC) == 0);
+  CostTask t = {2, 64, 8};
+  Strategy s = {2, 2, 1, 2, DP_ZERO2, 0, 1};
+  double a0, a1;
+  cost_layer_mem(&cm, &t, &s, 0, NULL, &a0);
+  cost_layer_mem(&cm, &t, &s, 1, NULL, &a1);
+  CHECK_CLOSE(cm.mem.act[1] * 4 * 2, a0, 0, 1e-12); /* 1F1B: pp - stage in flight */
+  CHECK_CLOSE(cm.mem.act[1] * 4 * 1, a1, 0, 1e-12);
+  cm.pipeline_1f1b = 0;
+  cost_layer_mem(&cm, &t, &s, 1, NULL, &a1);
+  CHECK_CLOSE(cm.mem.act[1] * 4 * 8, a1, 0, 1e-12); /* GPipe: all chunks in flight */
+  Strategy b = {2, 4, 1, 1, DP_DDP, 0, 1};
+  double g = cost_transition(&cm, &t, &s, &b);
+  cm.transition_physical = 1;
+  double ph = cost_transition(&cm, &t, &s, &b);
+  CHECK_CLOSE(g / ph, 1e-7 * 1048576 * 1e3, 0, 1e-12); /* Galvatron's units are ~105x the transfer */
+  CHECK_CLOSE(0.75 * (64.0 / 8 / 1) * 2048 * 4096 * 2 / 1048576 * cm.hw.ar_coe[2][1] * 1e-3, ph, 0, 1e-12);
+}
+
 int main(int argc, char **argv)
 {
   dir = argc > 1 ? argv[1] : "../shared/data/galvatron";
+  models = argc > 2 ? argv[2] : "models/llama.gvm";
   test_space();
   test_bsz();
   test_ckpt_k();
   test_network();
   test_llama();
+  test_galvatron_runs();
+  test_analytic();
+  test_gpipe_and_transition();
   return tu_report("search");
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# cli.sh GVC SRC DATA - gvc search / gvc cost: help, outputs (Galvatron config + "gvc"
+# object + OUT.txt), cost of the shipped and of the searched config agree with the
+# search, analytic mode says so, errors name the file and the key, v2.4 files read.
+set -u
+gvc=$1; src=$2; data=$3; pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+L=$data/llama2-7b; H=$data/hardware
+P="--time_profiling_path $L/computation_profiling_bf16_llama2-7b_all.json --memory_profiling_path $L/memory_profiling_bf16_llama2-7b_all.json
+   --allreduce_bandwidth_config_path $H/allreduce_bandwidth_1nodes_8gpus_per_node.json --p2p_bandwidth_config_path $H/p2p_bandwidth_1nodes_8gpus_per_node.json
+   --overlap_coe_path $H/overlap_coefficient.json --sp_time_path $H/sp_time_1nodes_8gpus_per_node.json"
+M="$src/models/llama.gvm --model llama2_7b --num_nodes 1 --num_gpus_per_node 8 --memory_constraint 36 --seq_length 2048"
+for c in search cost; do "$gvc" $c --help | grep -q "usage: gvc $c" && ok || bad "gvc $c --help"; done
+
+"$gvc" search $M $P --quiet -o "$tmp/out.json" > "$tmp/stdout" && ok || bad "search runs"
+grep -q '"pp_deg": 2' "$tmp/out.json" && grep -q '"vsp": 1' "$tmp/out.json" && ok || bad "searched config"
+grep -q '"gvc": {"iteration_time_s": 3.87101' "$tmp/out.json" && grep -q '"cost_model": "galvatron"' "$tmp/out.json" && ok || bad "gvc object"
+grep -q "iteration time 3.871011 s" "$tmp/out.txt" && ok || bad "OUT.txt table"
+grep -q "0-31 *2-2\*-2" "$tmp/stdout" && ok || bad "stdout table"
+"$gvc" cost $M $P --strategy "$tmp/out.json" | grep -q "iteration time 3.871011 s" && ok || bad "cost of the searched config"
+"$gvc" cost $M $P --strategy "$L/galvatron_config_llama2-7b_1nodes_8gpus_per_node_36GB_bf16.json" --time_profile_mode batch \
+  | grep -q "iteration time 1.086046 s" && ok || bad "cost of the shipped config (batch mode)"
+"$gvc" search $M $P --settle_bsz 16 --settle_chunk 1 2>&1 >/dev/null | grep -q "ETA" && ok || bad "progress line"
+
+"$gvc" search $M --quiet -o "$tmp/an.json" | grep -q "analytic" && grep -q '"analytic": true' "$tmp/an.json" && ok || bad "analytic mode"
+
+echo '{"allreduce_size_8_consec_1": "fast"}' > "$tmp/ar.json"
+"$gvc" search $M $P --allreduce_bandwidth_config_path "$tmp/ar.json" 2>&1 | grep -q "gvc: error: $tmp/ar.json: key 'allreduce_size_8_consec_1'" && ok || bad "hardware error names file and key"
+sed 's/"pp_deg": 1/"pp_deg": 3/' "$L/galvatron_config_llama2-7b_1nodes_8gpus_per_node_36GB_bf16.json" > "$tmp/bad.json"
+"$gvc" cost $M $P --strategy "$tmp/bad.json" 2>&1 | grep -q "gvc: error: $tmp/bad.json: key 'pp_deg'" && ok || bad "config error names file and key"
+"$gvc" cost $M $P --strategy "$tmp/bad.json" >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "config error exit code"
+"$gvc" search $M $P --seq_length 4096 2>&1 | grep -q "key 'layertype_0_sp.4096'" && ok || bad "missing sequence length names the key"
+"$gvc" search $M $P --time_profile_mode sequence 2>&1 | grep -q "sequence time mode needs at least 3" && ok || bad "sequence mode on one seq"
+
+V=$data/v2.4.0; G=$V/gpt_hf/configs
+"$gvc" cost --num_layers 32 --hidden_size 2560 --seq_length 2048 --memory_constraint 40 \
+  --time_profiling_path $G/computation_profiling_bf16_hidden2560_head32_seqlen2048.json \
+  --memory_profiling_path $G/memory_profiling_bf16_hidden2560_head32_seqlen2048.json \
+  --allreduce_bandwidth_config_path $V/hardware_configs/allreduce_bandwidth_1nodes_8gpus_per_node.json \
+  --p2p_bandwidth_config_path $V/hardware_configs/p2p_bandwidth_1nodes_8gpus_per_node.json \
+  --overlap_coe_path $V/hardware_configs/overlap_coefficient.json --sp_time_path $V/hardware_configs/sp_time_1nodes_8gpus_per_node.json \
+  --strategy $G/galvatron_config_gpt-2.7b_1nodes_8gpus_per_node_40GB_bf16_example.json > "$tmp/v24" && grep -q "iteration time" "$tmp/v24" && ok || bad "v2.4 profiles and config"
+# the shipped v2.4 gpt_hf example configs: a searched plan at the same global batch is no slower
+t_of() { sed -n 's/^iteration time \([0-9.]*\) s.*/\1/p'; }
+for c in gpt-2.7b:1:2560:hidden2560_head32_seqlen2048:64:32 gpt-1.5b:2:1600:hidden1600_head32_seqlen1024:144:48 gpt-6.7b:2:4096:hidden4096_head32_seqlen2048:48:32; do
+  IFS=: read -r name nodes hid prof bsz layers <<< "$c"
+  seq=${prof##*seqlen}
+  Q="--num_layers $layers --hidden_size $hid --seq_length $seq --memory_constraint 40 --num_nodes $nodes
+     --time_profiling_path $G/computation_profiling_bf16_$prof.json --memory_profiling_path $G/memory_profiling_bf16_$prof.json
+     --allreduce_bandwidth_config_path $V/hardware_configs/allreduce_bandwidth_${nodes}nodes_8gpus_per_node.json
+     --p2p_bandwidth_config_path $V/hardware_configs/p2p_bandwidth_${nodes}nodes_8gpus_per_node.json --overlap_coe_path $V/hardware_configs/overlap_coefficient.json"
+  shipped=$("$gvc" cost $Q --strategy $G/galvatron_config_${name}_${nodes}nodes_8gpus_per_node_40GB_bf16_example.json | t_of)
+  found=$("$gvc" search $Q --settle_bsz $bsz --quiet | t_of)
+  awk -v a="$found" -v b="$shipped" 'BEGIN{exit !(a != "" && b != "" && a <= b)}' && ok || bad "$name: searched $found s vs shipped $shipped s"
+done
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
