@@ -19,7 +19,7 @@
 typedef struct CompileArgs {
   const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type, *config;
   int64_t seq, micro_batch;
-  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp;
+  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses;
   int run_argc;
   char **run_argv;
 } CompileArgs;
@@ -53,6 +53,8 @@ static void usage(FILE *f, int run)
              "  --global_tp_consec 0|1    tp groups of adjacent ranks (1, default) or strided by dp (0)\n"
              "  --sequence_parallel 0|1   Megatron sequence parallelism in the tp blocks (norms, residuals on\n"
              "                            1/tp of the token rows; default 0)\n"
+             "  --use_ulysses 0|1         --global_tp_deg is a Ulysses degree instead: weights replicated,\n"
+             "                            token rows split, all-to-all around attention\n"
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
              "                            zero3 (the blocks' parameters sharded too, gathered layer by layer)\n"
              "  --sdp 0|1                 ZeRO-3 for the blocks (Galvatron's flag; same as zero3)\n"
@@ -128,6 +130,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--galvatron_config_path") || OPT("--strategy")) c->config = v;
     else if (OPT("--global_tp_consec")) c->tp_consec = atoi(v);
     else if (OPT("--sequence_parallel")) c->sp = atoi(v);
+    else if (OPT("--use_ulysses")) c->ulysses = atoi(v);
     else if (OPT("--num_gpus_per_node")) c->gpus_per_node = atoi(v);
     else if (OPT("-O")) c->opt = atoi(v);
     else if (!strncmp(a, "-O", 2) && a[2]) c->opt = atoi(a + 2);
@@ -213,9 +216,11 @@ static unsigned char *checkpoint_flags(Arena *a, const IrModel *m, const char *s
 static void print_strategy(const IrModel *m, const LowerOptions *o, const unsigned char *ckpt)
 {
   int dp = o->world / o->pp / o->tp;
-  printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches of %lld per step and dp rank), tp %d (%s), dp %d "
+  printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches of %lld per step and dp rank), %s %d (%s%s), dp %d "
          "(%s)\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
-         (long long)o->micro_batch, o->tp, o->tp_consec ? "consecutive" : "strided", dp, o->zero == 3 ? "zero3" : o->zero ? "zero2" : "ddp");
+         (long long)o->micro_batch, o->ulysses ? "ulysses" : "tp", o->tp, o->tp_consec ? "consecutive" : "strided",
+         !o->ulysses && o->sp && o->tp > 1 ? ", sequence parallel" : "", dp,
+         o->zero == 3 ? "zero3" : o->zero ? "zero2" : "ddp");
   printf("%-14s %-10s %6s %4s %4s %-6s %5s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt");
   static const char *kinds[] = {"embedding", "block", "norm", "head", "other"};
   for (int i = 0; i < m->nlayers; i++) {
@@ -287,7 +292,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = c->pp,
                     .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
                     .zero = !c->dp_type ? 0 : !strcmp(c->dp_type, "zero2") ? 2 : !strcmp(c->dp_type, "zero3") ? 3 : 0, .tp = c->tp, .tp_consec = c->tp_consec,
-                    .sp = c->sp};
+                    .sp = c->sp, .ulysses = c->ulysses};
   if (o.world % o.pp || (o.world / o.pp) % o.tp) {
     fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d x --global_tp_deg %d\n", o.world,
             o.pp, o.tp);
@@ -322,7 +327,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     o.micro_batch = 1;
   if (o.world != 1)
     fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s x dp %d (%s, %s, %d micro-batches per step and dp rank)%s\n",
-            o.world, o.pp, o.tp, o.sp && o.tp > 1 ? " (+SP)" : "", o.world / o.pp / o.tp, o.zero == 3 ? "ZeRO-3" : o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
+            o.world, o.pp, o.tp, o.ulysses && o.tp > 1 ? " (Ulysses)" : o.sp && o.tp > 1 ? " (+SP)" : "", o.world / o.pp / o.tp, o.zero == 3 ? "ZeRO-3" : o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
             c->ckpt || c->config ? ", checkpointing as given" : "");
 
   const char *err = NULL;

@@ -39,9 +39,9 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
     goto out;
   }
   for (int i = 0; i < c.nlayers; i++) {
-    if (c.use_sp && c.use_sp[i]) {
-      fprintf(stderr, "gvc: error: %s: key 'use_sp': layer %d uses Ulysses sequence parallelism, not supported yet\n",
-              path, i);
+    if (c.use_sp && c.use_sp[i] != c.use_sp[0]) {
+      fprintf(stderr, "gvc: error: %s: key 'use_sp': layer %d has %d but layer 0 has %d: Ulysses on some layers only "
+              "is not supported yet\n", path, i, c.use_sp[i], c.use_sp[0]);
       goto out;
     }
     if (c.dp_type[i] != c.dp_type[0]) {
@@ -63,6 +63,7 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
   o->pp = c.pp_deg;
   o->tp = c.tp[0];
   o->tp_consec = c.consec[0];
+  o->ulysses = c.use_sp && c.use_sp[0] && o->tp > 1;
   o->zero = c.dp_type[0] == 1 || !strcmp(c.default_dp_type, "zero3") ? 3 : !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
   if (o->zero == 3 && o->tp > 1) {
     fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': ZeRO-3 with tp=%d is not supported yet\n", path, o->tp);

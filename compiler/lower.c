@@ -43,7 +43,7 @@ static int is_block(const IrModel *m, int li) { return li >= 0 && m->layers[li].
 int lower_tp_split(L *l, int first, int last)
 {
   const IrModel *m = l->m;
-  int tp = l->o->tp, sp = l->o->sp && tp > 1;
+  int tp = l->o->tp, ul = l->o->ulysses && tp > 1, sp = (l->o->sp || ul) && tp > 1;
   if (tp <= 1)
     return 0;
   if (sp && (l->o->micro_batch * l->o->seq) % tp) {
@@ -72,6 +72,28 @@ int lower_tp_split(L *l, int first, int last)
       const char *why = NULL;
       switch (n->op) {
       case IR_OP_LINEAR:
+        if (ul) { /* Ulysses: every linear on this rank's token rows with the whole weight */
+          if (any) { /* heads -> rows first */
+            l->ul_in[ni] = 1;
+          } else if (!rall) {
+            why = "Ulysses needs the block's tensors split by token rows";
+          }
+          int to_heads = 0; /* rows -> heads after it when it feeds attention (directly or via rope) */
+          for (int q = k + 1; q < ly->nnodes; q++) {
+            const IrNode *c = &m->nodes[ly->first_node + q];
+            for (int i = 0; i < c->nin; i++)
+              to_heads |= c->in[i] == n->out && (c->op == IR_OP_ATTENTION || c->op == IR_OP_ROPE);
+          }
+          if (to_heads && m->params[n->param[0]].shape.d[0] % tp)
+            why = arena_printf(l->a, "its %lld outputs are not divisible by the Ulysses degree %d",
+                               (long long)m->params[n->param[0]].shape.d[0], tp);
+          l->ul_out[ni] = (unsigned char)to_heads;
+          l->split[n->out] = (unsigned char)to_heads;
+          l->rsplit[n->out] = (unsigned char)!to_heads;
+          for (int j = 0; j < n->nparam; j++)
+            l->sp_partial[n->param[j]] = 1; /* each rank saw its rows only */
+          break;
+        }
         if (n->tp == IR_TP_COL) {
           if (any)
             why = "a @col linear needs a replicated input (put a @row linear before it)";
@@ -97,7 +119,7 @@ int lower_tp_split(L *l, int first, int last)
         else if (rany)
           why = "attention needs whole sequences (put @col linears before it)";
         l->split[n->out] = (unsigned char)all;
-        l->tp_node[ni] = (unsigned char)all;
+        l->tp_node[ni] = (unsigned char)all; /* heads split (tp or Ulysses) */
         break;
       case IR_OP_ROPE: case IR_OP_GELU: case IR_OP_SILU: case IR_OP_RELU: case IR_OP_DROPOUT: case IR_OP_MUL:
       case IR_OP_ADD:
@@ -188,6 +210,30 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   case IR_OP_LINEAR: {
     int64_t K = lower_last_dim(l, n->in[0]);
+    if (l->ul_in[ni] || l->ul_out[ni]) { /* Ulysses: all-to-all between token rows and heads */
+      int64_t tp = l->o->tp, Kw = l->m->params[n->param[0]].shape.d[1];
+      int64_t R = rows(l, n->in[0]) / (l->ul_in[ni] ? tp : 1); /* this rank's token rows */
+      SchedArg xin = V(l, n->in[0]);
+      if (l->ul_in[ni]) { /* heads -> rows: [tp*R, Kw/tp] -> [R, Kw], kept for the backward */
+        int xr = lower_new_buf(l, vname(l, layer, n->in[0], "rows"), aux_cls, 4 * R * Kw);
+        int scratch = lower_new_buf(l, vname(l, layer, n->in[0], "a2a"), PC_TRANSIENT, 4 * R * Kw);
+        EMIT(l, "gv_gen_ul_heads_to_rows", "ulysses: all-to-all heads -> rows", B(l, xr), xin, B(l, scratch), sa_i64(R),
+             sa_i64(Kw));
+        l->ul_keep[ni] = xr;
+        xin = B(l, xr);
+      }
+      int64_t Nw = l->m->params[n->param[0]].shape.d[0];
+      if (l->ul_out[ni]) { /* rows -> heads: [R, Nw] -> [tp*R, Nw/tp] */
+        int yr = lower_new_buf(l, vname(l, layer, y, "rows"), PC_TRANSIENT, 4 * R * Nw);
+        int scratch = lower_new_buf(l, vname(l, layer, y, "a2a"), PC_TRANSIENT, 4 * R * Nw);
+        EMIT(l, "gv_gen_linear_fwd", c, B(l, yr), xin, P(l, n, 0), P(l, n, 1), sa_i64(R), sa_i64(Kw), sa_i64(Nw));
+        EMIT(l, "gv_gen_ul_rows_to_heads", "ulysses: all-to-all rows -> heads", V(l, y), B(l, yr), B(l, scratch),
+             sa_i64(R), sa_i64(Nw));
+      } else {
+        EMIT(l, "gv_gen_linear_fwd", c, V(l, y), xin, P(l, n, 0), P(l, n, 1), sa_i64(R), sa_i64(Kw), sa_i64(Nw));
+      }
+      break;
+    }
     if (l->tp_node[ni] && l->rsplit[n->in[0]]) { /* sequence parallel: gather the rows of x once */
       int x = n->in[0];
       if (l->sp_gathered[x] < 0) {
@@ -347,6 +393,34 @@ static void bwd_node(L *l, int ni, int layer)
   switch (n->op) {
   case IR_OP_LINEAR: {
     int64_t K = lower_last_dim(l, n->in[0]);
+    if (l->ul_in[ni] || l->ul_out[ni]) { /* Ulysses: the mirror all-to-alls */
+      int64_t tp = l->o->tp, Kw = l->m->params[n->param[0]].shape.d[1], Nw = l->m->params[n->param[0]].shape.d[0];
+      int64_t R = rows(l, n->in[0]) / (l->ul_in[ni] ? tp : 1);
+      SchedArg dyr = dy;
+      if (l->ul_out[ni]) { /* gradient of the heads layout -> rows */
+        int t = lower_new_buf(l, vname(l, layer, y, "grad_rows"), PC_TRANSIENT, 4 * R * Nw);
+        int scratch = lower_new_buf(l, vname(l, layer, y, "grad_a2a"), PC_TRANSIENT, 4 * R * Nw);
+        EMIT(l, "gv_gen_ul_heads_to_rows", "ulysses: gradient heads -> rows", B(l, t), dy, B(l, scratch), sa_i64(R),
+             sa_i64(Nw));
+        dyr = B(l, t);
+      }
+      SchedArg xin = l->ul_in[ni] ? B(l, l->ul_keep[ni]) : V(l, n->in[0]);
+      if (l->ul_in[ni] && g0.buf >= 0) { /* dx in rows, then rows -> heads into x's gradient */
+        int t = lower_new_buf(l, vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, 4 * R * Kw);
+        int scratch = lower_new_buf(l, vname(l, layer, n->in[0], "grad_a2a"), PC_TRANSIENT, 4 * R * Kw);
+        EMIT(l, "gv_gen_linear_bwd", c, B(l, t), G(l, n, 0), G(l, n, 1), dyr, xin, P(l, n, 0), sa_i64(R), sa_i64(Kw),
+             sa_i64(Nw), sa_i64(ACC_DW));
+        GradOut gx = gout(l, layer, n->in[0], 0);
+        EMIT(l, "gv_gen_ul_rows_to_heads", "ulysses: gradient rows -> heads", GB(l, gx), B(l, t), B(l, scratch),
+             sa_i64(R), sa_i64(Kw));
+        fold(l, gx);
+        g0.v = -1;
+      } else {
+        EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dyr, xin, P(l, n, 0), sa_i64(R), sa_i64(Kw),
+             sa_i64(Nw), sa_i64(flags | ACC_DW));
+      }
+      break;
+    }
     if (l->tp_node[ni] && l->rsplit[n->in[0]]) { /* sp @col: full-row partial dx, reduce-scattered by rows */
       int64_t shard = lower_numel(l, n->in[0]);
       int full = lower_new_buf(l, vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);
@@ -486,7 +560,7 @@ void lower_forward_layer(L *l, int li, int recompute)
   for (int k = 0; l->sp_gathered && k < cl->nnodes; k++) /* gathers are per pass (recompute gathers again) */
     for (int i = 0; i < l->m->nodes[cl->first_node + k].nin; i++)
       l->sp_gathered[l->m->nodes[cl->first_node + k].in[i]] = -1;
-  if (l->o->sp && l->o->tp > 1 && !recompute) {
+  if ((l->o->sp || l->o->ulysses) && l->o->tp > 1 && !recompute) {
     int v = cl->in_value;
     int64_t full = lower_numel(l, v) * (l->rsplit[v] ? l->o->tp : 1);
     if (cl->kind == IR_LAYER_BLOCK && !l->rsplit[v] && !l->m->values[v].is_index) { /* slice my token rows */

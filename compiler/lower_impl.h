@@ -28,6 +28,8 @@ typedef struct L {
   int *sp_in_full, *sp_in_slice; /* block layer -> its full input and the slice made of it */
   int *sp_gather_from;    /* non-block layer -> the row-split buffer its input was gathered from */
   unsigned char *sp_partial; /* parameter -> its gradient is a partial sum over the tp group */
+  unsigned char *ul_out, *ul_in; /* Ulysses: node's output goes rows -> heads / input heads -> rows */
+  int *ul_keep;            /* Ulysses: node -> the rows-layout input kept for a row linear's backward */
   int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse) */
   int *pbuf, *gbuf, *mbuf;
   int stage;

@@ -92,6 +92,9 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
   l->rsplit = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->sp_partial = ARENA_ARRAY(a, unsigned char, m->nparams);
   l->sp_gathered = ARENA_ARRAY(a, int, m->nvalues);
+  l->ul_out = ARENA_ARRAY(a, unsigned char, m->nnodes);
+  l->ul_in = ARENA_ARRAY(a, unsigned char, m->nnodes);
+  l->ul_keep = ARENA_ARRAY(a, int, m->nnodes);
   l->sp_in_full = ARENA_ARRAY(a, int, m->nlayers);
   l->sp_in_slice = ARENA_ARRAY(a, int, m->nlayers);
   l->sp_gather_from = ARENA_ARRAY(a, int, m->nlayers);

@@ -95,6 +95,11 @@ GV_API void gv_gen_linear_fwd_partial(void *ctx, void *y, void *x, void *w, void
 GV_API void gv_gen_sp_slice(void *ctx, void *out, void *in, int64_t n);
 GV_API void gv_gen_sp_gather(void *ctx, void *out, void *in, int64_t n);
 GV_API void gv_gen_sp_reduce_scatter(void *ctx, void *out, void *in, int64_t n, int64_t accumulate);
+/* Ulysses over the blocks' group of `tp` ranks, R token rows per rank, width N (all heads):
+ * rows_to_heads: in [R, N] (my rows) -> out [tp*R, N/tp] (all rows, my heads);
+ * heads_to_rows: in [tp*R, N/tp] -> out [R, N]. scratch: R*N floats. */
+GV_API void gv_gen_ul_rows_to_heads(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N);
+GV_API void gv_gen_ul_heads_to_rows(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N);
 /* Sum a float buffer over tensor-parallel group `group` (the backward of a column split). */
 GV_API void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n);
 GV_API void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,

@@ -1,6 +1,8 @@
 /* gen_ops.c - the kernel calls of generated programs (gvrt_program.h): each wraps raw
  * plan pointers and constant dims into tensors and calls the checked dispatcher of the
  * run's backend, so generated code never builds a struct. */
+#include <string.h>
+
 #include "program/run.h"
 
 static struct gv_tensor t1(void *p, enum gv_dtype t, int64_t n) { return gv_tensor_4d(p, t, n, 0, 0, 0); }
@@ -245,4 +247,30 @@ void gv_gen_zero3_reduce_scatter(void *ctx, void *shard, void *full, int64_t n)
   struct gv_run *r = ctx;
   gv_comm_reduce_scatter(r->dp, full, full, (size_t)n, GV_DTYPE_F32); /* this rank's sum lands at full[0..n) */
   gv_gen_grad(ctx, shard, full, n, 1);
+}
+
+/* Ulysses' all-to-alls: the column blocks of a rows-split [R, N] matrix are packed
+ * contiguously so one all-to-all moves them (runtime/program: host memory, CPU backend). */
+void gv_gen_ul_rows_to_heads(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
+{
+  struct gv_run *r = ctx;
+  int64_t w = N / r->tp;
+  const float *x = in;
+  float *s = scratch;
+  for (int64_t j = 0; j < r->tp; j++)
+    for (int64_t row = 0; row < R; row++)
+      memcpy(s + (j * R + row) * w, x + row * N + j * w, sizeof(float) * (size_t)w);
+  gv_comm_all_to_all(r->tp_group, out, s, (size_t)(R * w), GV_DTYPE_F32);
+}
+
+void gv_gen_ul_heads_to_rows(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
+{
+  struct gv_run *r = ctx;
+  int64_t w = N / r->tp;
+  float *y = out;
+  const float *s = scratch;
+  gv_comm_all_to_all(r->tp_group, scratch, in, (size_t)(R * w), GV_DTYPE_F32);
+  for (int64_t i = 0; i < r->tp; i++)
+    for (int64_t row = 0; row < R; row++)
+      memcpy(y + row * N + i * w, s + (i * R + row) * w, sizeof(float) * (size_t)w);
 }

@@ -21,7 +21,7 @@ typedef struct Strategy {
   int one_f_one_b, chunks;
   int zero;
   int tp;
-  int sp;
+  int sp;             /* 1: Megatron-SP; 2: Ulysses (tp is then the Ulysses degree) */
 } Strategy;
 
 /* The fixture batch has 2 sequences: micro-batch 1 gives 2 micro-batches per step. */
@@ -42,6 +42,9 @@ static const Strategy strategies[] = {
   {"tp2_sp", 2, 1, 1, 0, 1, 2, 0, 2, 1},
   {"tp2_sp_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 1},
   {"pp2_tp2_sp", 4, 2, 1, 0, 1, 2, 0, 2, 1},
+  {"ulysses2", 2, 1, 1, 0, 1, 2, 0, 2, 2},
+  {"ulysses2_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 2},
+  {"pp2_ulysses2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 2},
   {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0},
   {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0},
   {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0},
@@ -56,18 +59,18 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
       flags[i] = s->ckpt == 1 || (s->ckpt == 2 && blk++ < (int)m->nblocks / 2);
   LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
                     .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero,
-                    .tp = s->tp ? s->tp : 1, .tp_consec = 1, .sp = s->sp};
+                    .tp = s->tp ? s->tp : 1, .tp_consec = 1, .sp = s->sp == 1, .ulysses = s->sp == 2};
   const char *err = NULL;
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw) {
     fprintf(stderr, "%s/%s: lower: %s\n", m->name, s->name, err);
     return 1;
   }
-  if (s->tp > 1) { /* tensor parallelism must really split the blocks' weights */
+  if (s->tp > 1 && s->sp != 2) { /* tensor parallelism must really split the blocks' weights */
     LowerOptions o1 = o;
     o1.tp = 1;
     o1.world = s->world / s->tp;
-    o1.sp = 0;
+    o1.sp = o1.ulysses = 0;
     Lowered *one = lower_model(a, m, &o1, &err);
     if (!one || lw->plan->arena_bytes[PLAN_PARAMS] >= one->plan->arena_bytes[PLAN_PARAMS]) {
       fprintf(stderr, "%s/%s: tp=%d did not shrink the parameters\n", m->name, s->name, s->tp);
