@@ -19,7 +19,7 @@
 typedef struct CompileArgs {
   const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type, *config;
   int64_t seq, micro_batch;
-  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses;
+  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
   char **run_argv;
 } CompileArgs;
@@ -53,6 +53,8 @@ static void usage(FILE *f, int run)
              "  --global_tp_consec 0|1    tp groups of adjacent ranks (1, default) or strided by dp (0)\n"
              "  --sequence_parallel 0|1   Megatron sequence parallelism in the tp blocks (norms, residuals on\n"
              "                            1/tp of the token rows; default 0)\n"
+             "  --vocab_tp N              split the embedding and LM head by vocabulary over N ranks (1, or\n"
+             "                            the tp degree: the same groups)\n"
              "  --use_ulysses 0|1         --global_tp_deg is a Ulysses degree instead: weights replicated,\n"
              "                            token rows split, all-to-all around attention\n"
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
@@ -131,6 +133,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--global_tp_consec")) c->tp_consec = atoi(v);
     else if (OPT("--sequence_parallel")) c->sp = atoi(v);
     else if (OPT("--use_ulysses")) c->ulysses = atoi(v);
+    else if (OPT("--vocab_tp")) c->vtp = atoi(v);
     else if (OPT("--num_gpus_per_node")) c->gpus_per_node = atoi(v);
     else if (OPT("-O")) c->opt = atoi(v);
     else if (!strncmp(a, "-O", 2) && a[2]) c->opt = atoi(a + 2);
@@ -292,7 +295,12 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = c->pp,
                     .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
                     .zero = !c->dp_type ? 0 : !strcmp(c->dp_type, "zero2") ? 2 : !strcmp(c->dp_type, "zero3") ? 3 : 0, .tp = c->tp, .tp_consec = c->tp_consec,
-                    .sp = c->sp, .ulysses = c->ulysses};
+                    .sp = c->sp, .ulysses = c->ulysses, .vtp = c->vtp > 1};
+  if (c->vtp > 1 && c->vtp != c->tp) {
+    fprintf(stderr, "gvc: error: --vocab_tp %d must be 1 or the tp degree %d (different groups are not supported yet)\n",
+            c->vtp, c->tp);
+    return NULL;
+  }
   if (o.world % o.pp || (o.world / o.pp) % o.tp) {
     fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d x --global_tp_deg %d\n", o.world,
             o.pp, o.tp);

@@ -50,9 +50,9 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
       goto out;
     }
   }
-  if (c.vtp > 1 || c.vsp) {
-    fprintf(stderr, "gvc: error: %s: key '%s': vocabulary parallelism of the embedding and head is not supported yet "
-            "(use 1 / 0)\n", path, c.vtp > 1 ? "vtp" : "vsp");
+  if ((c.vtp > 1 && c.vtp != c.tp[0]) || c.vsp) {
+    fprintf(stderr, "gvc: error: %s: key '%s': %s is not supported yet\n", path, c.vtp > 1 && !c.vsp ? "vtp" : "vsp",
+            c.vsp ? "vocabulary sequence parallelism" : "a vocabulary tp degree other than 1 or the layers' tp");
     goto out;
   }
   if (o->world % c.pp_deg || (o->world / c.pp_deg) % c.tp[0]) {
@@ -64,6 +64,7 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
   o->tp = c.tp[0];
   o->tp_consec = c.consec[0];
   o->ulysses = c.use_sp && c.use_sp[0] && o->tp > 1;
+  o->vtp = c.vtp > 1;
   o->zero = c.dp_type[0] == 1 || !strcmp(c.default_dp_type, "zero3") ? 3 : !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
   if (o->zero == 3 && o->tp > 1) {
     fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': ZeRO-3 with tp=%d is not supported yet\n", path, o->tp);

@@ -53,8 +53,30 @@ int lower_tp_split(L *l, int first, int last)
   }
   for (int li = first; li <= last; li++) {
     const IrLayer *ly = &m->layers[li];
-    if (ly->kind != IR_LAYER_BLOCK)
+    if (ly->kind != IR_LAYER_BLOCK) { /* vocabulary parallelism of the embedding and the head */
+      for (int k = 0; l->o->vtp && k < ly->nnodes; k++) {
+        int ni = ly->first_node + k;
+        const IrNode *n = &m->nodes[ni];
+        int any = 0;
+        for (int i = 0; i < n->nin; i++)
+          any |= l->split[n->in[i]];
+        if ((n->op == IR_OP_EMBEDDING || n->op == IR_OP_LINEAR) && n->tp == IR_TP_VOCAB) {
+          if (m->params[n->param[0]].shape.d[0] % tp) {
+            l->err = arena_printf(l->a, "%s: a vocabulary of %lld is not divisible by vtp=%d", ly->name,
+                                  (long long)m->params[n->param[0]].shape.d[0], tp);
+            return 1;
+          }
+          l->tp_node[ni] = 1;
+          l->split[n->out] = n->op == IR_OP_LINEAR;
+        } else if (n->op == IR_OP_CROSS_ENTROPY && any) {
+          l->tp_node[ni] = 1;
+        } else if (any) {
+          l->err = arena_printf(l->a, "%s: %s cannot read vocabulary-split logits", ly->name, ir_op_name(n->op));
+          return 1;
+        }
+      }
       continue;
+    }
     /* a block's input is row-split: by the previous block, or by a slice made at entry */
     int restore = sp && !l->rsplit[ly->in_value] && !is_block(m, li - 1);
     if (sp)
@@ -261,8 +283,12 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   }
   case IR_OP_EMBEDDING:
-    EMIT(l, "gv_gen_embedding_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->o->seq),
-         sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(0));
+    if (l->tp_node[ni]) /* my rows of the table; other ranks' tokens are zero here, then summed */
+      EMIT(l, "gv_gen_vocab_embedding_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M),
+           sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
+    else
+      EMIT(l, "gv_gen_embedding_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->o->seq),
+           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(0));
     break;
   case IR_OP_POS_EMBEDDING: {
     int from_float = !l->m->values[n->in[0]].is_index;
@@ -314,7 +340,13 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
   case IR_OP_CROSS_ENTROPY: {
     int64_t Mx = rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
     l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * Mx);
-    EMIT(l, "gv_gen_xent_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
+    if (l->tp_node[ni]) { /* vocabulary-parallel: global max, sum and target logit over the group */
+      int scratch = lower_new_buf(l, vname(l, layer, y, "target_logit"), PC_TRANSIENT, 4 * Mx);
+      EMIT(l, "gv_gen_vocab_xent_fwd", c, V(l, y), B(l, l->aux1[ni]), B(l, scratch), V(l, n->in[0]), V(l, n->in[1]),
+           sa_i64(Mx), sa_i64(Vx));
+    } else {
+      EMIT(l, "gv_gen_xent_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
+    }
     break;
   }
   default:
@@ -443,7 +475,7 @@ static void bwd_node(L *l, int ni, int layer)
            sa_i64(M * l->o->tp), sa_i64(K), sa_i64(N), sa_i64(flags | ACC_DW));
       break;
     }
-    if (l->tp_node[ni] && n->tp == IR_TP_COL && g0.buf >= 0) { /* partial dx: all-reduce it alone, then add */
+    if (l->tp_node[ni] && (n->tp == IR_TP_COL || n->tp == IR_TP_VOCAB) && g0.buf >= 0) { /* partial dx: all-reduce it alone */
       if (l->ginit[n->in[0]] && g0.tmp < 0)
         g0 = gout(l, layer, n->in[0], 0);
       EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
@@ -456,8 +488,12 @@ static void bwd_node(L *l, int ni, int layer)
     break;
   }
   case IR_OP_EMBEDDING:
-    EMIT(l, "gv_gen_embedding_bwd", c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->o->seq),
-         sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
+    if (l->tp_node[ni])
+      EMIT(l, "gv_gen_vocab_embedding_bwd", c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M),
+           sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
+    else
+      EMIT(l, "gv_gen_embedding_bwd", c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->o->seq),
+           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
     break;
   case IR_OP_POS_EMBEDDING:
     EMIT(l, "gv_gen_embedding_bwd", c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq),
@@ -508,8 +544,8 @@ static void bwd_node(L *l, int ni, int layer)
   case IR_OP_CROSS_ENTROPY: {
     int64_t Mx = rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
     GradOut gl = gout(l, layer, n->in[0], 0);
-    EMIT(l, "gv_gen_xent_bwd", c, GB(l, gl), V(l, n->in[0]), B(l, l->aux1[ni]), V(l, n->in[1]), sa_i64(Mx),
-         sa_i64(Vx));
+    EMIT(l, l->tp_node[ni] ? "gv_gen_vocab_xent_bwd" : "gv_gen_xent_bwd", c, GB(l, gl), V(l, n->in[0]),
+         B(l, l->aux1[ni]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
     fold(l, gl);
     g0.v = -1;
     break;

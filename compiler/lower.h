@@ -24,6 +24,7 @@ typedef struct LowerOptions {
   int zero;                          /* 0: plain data parallel (ddp); 2: ZeRO-2 (sharded grads and optimizer) */
   int tp, tp_consec;                 /* Megatron tensor parallelism of the blocks (@col/@row); 1: none */
   int sp;                            /* with tp > 1: Megatron sequence parallelism (token rows split) */
+  int vtp;                           /* the embedding and LM head split by vocabulary over the tp group */
   int ulysses;                       /* the blocks' degree `tp` is a Ulysses degree (weights replicated,
                                         all-to-all between token rows and heads around attention) */
   int global_batch;                  /* the program's default samples per step (0: one micro-batch per dp rank) */

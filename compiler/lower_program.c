@@ -125,9 +125,13 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
  * its bias by columns; a @row weight by columns (inputs), its bias replicated. */
 static int split_of(const L *l, const IrNode *n, int node, int j)
 {
-  if (!l->tp_node[node] || n->op != IR_OP_LINEAR)
+  if (!l->tp_node[node])
     return -1;
-  if (n->tp == IR_TP_COL)
+  if (n->op == IR_OP_EMBEDDING) /* vocabulary rows */
+    return 0;
+  if (n->op != IR_OP_LINEAR)
+    return -1;
+  if (n->tp == IR_TP_COL || n->tp == IR_TP_VOCAB)
     return j == 0 ? 0 : 1;
   return j == 0 ? 1 : -1;
 }

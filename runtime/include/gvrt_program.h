@@ -100,6 +100,17 @@ GV_API void gv_gen_sp_reduce_scatter(void *ctx, void *out, void *in, int64_t n, 
  * heads_to_rows: in [tp*R, N/tp] -> out [R, N]. scratch: R*N floats. */
 GV_API void gv_gen_ul_rows_to_heads(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N);
 GV_API void gv_gen_ul_heads_to_rows(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N);
+/* Vocabulary parallelism over the tp group (this rank holds table rows [r*Vs, (r+1)*Vs)):
+ * embedding_fwd: y [M, C] = the summed rows of ids (zero for ids of other ranks, then an
+ * all-reduce); embedding_bwd: dtable += dy rows of my ids; xent_fwd: the loss of logits
+ * split by vocabulary ([M, Vs] here) with the global log-sum-exp (lse [M]) and target
+ * logit (scratch [M]), scaled like gv_gen_xent_fwd; xent_bwd: dlogits = scale (softmax -
+ * onehot) on my columns. Host loops: the CPU backend's memory. */
+GV_API void gv_gen_vocab_embedding_fwd(void *ctx, void *y, void *ids, void *table, int64_t M, int64_t Vs, int64_t C);
+GV_API void gv_gen_vocab_embedding_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t M, int64_t Vs, int64_t C);
+GV_API void gv_gen_vocab_xent_fwd(void *ctx, void *loss, void *lse, void *scratch, void *logits, void *targets, int64_t M,
+                                  int64_t Vs);
+GV_API void gv_gen_vocab_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M, int64_t Vs);
 /* Sum a float buffer over tensor-parallel group `group` (the backward of a column split). */
 GV_API void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n);
 GV_API void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,

@@ -1,6 +1,7 @@
 /* gen_ops.c - the kernel calls of generated programs (gvrt_program.h): each wraps raw
  * plan pointers and constant dims into tensors and calls the checked dispatcher of the
  * run's backend, so generated code never builds a struct. */
+#include <math.h>
 #include <string.h>
 
 #include "program/run.h"
@@ -273,4 +274,85 @@ void gv_gen_ul_heads_to_rows(void *ctx, void *out, void *in, void *scratch, int6
   for (int64_t i = 0; i < r->tp; i++)
     for (int64_t row = 0; row < R; row++)
       memcpy(y + row * N + i * w, s + (i * R + row) * w, sizeof(float) * (size_t)w);
+}
+
+/* ---- vocabulary parallelism (host loops over this rank's vocabulary block) ---- */
+
+void gv_gen_vocab_embedding_fwd(void *ctx, void *y, void *ids, void *table, int64_t M, int64_t Vs, int64_t C)
+{
+  struct gv_run *r = ctx;
+  const int32_t *id = ids;
+  const float *t = table;
+  float *out = y;
+  int64_t lo = (int64_t)r->tp_rank * Vs;
+  for (int64_t i = 0; i < M; i++) {
+    int64_t k = id[i] - lo;
+    if (k >= 0 && k < Vs)
+      memcpy(out + i * C, t + k * C, sizeof(float) * (size_t)C);
+    else
+      memset(out + i * C, 0, sizeof(float) * (size_t)C);
+  }
+  gv_comm_all_reduce(r->tp_group, y, (size_t)(M * C), GV_DTYPE_F32, GV_REDUCE_SUM);
+}
+
+void gv_gen_vocab_embedding_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t M, int64_t Vs, int64_t C)
+{
+  struct gv_run *r = ctx;
+  const int32_t *id = ids;
+  const float *g = dy;
+  float *dt = dtable;
+  int64_t lo = (int64_t)r->tp_rank * Vs;
+  for (int64_t i = 0; i < M; i++) {
+    int64_t k = id[i] - lo;
+    if (k >= 0 && k < Vs)
+      for (int64_t c = 0; c < C; c++)
+        dt[k * C + c] += g[i * C + c];
+  }
+}
+
+void gv_gen_vocab_xent_fwd(void *ctx, void *loss, void *lse, void *scratch, void *logits, void *targets, int64_t M,
+                           int64_t Vs)
+{
+  struct gv_run *r = ctx;
+  const float *x = logits;
+  const int32_t *t = targets;
+  float *l = lse, *tl = scratch;
+  int64_t lo = (int64_t)r->tp_rank * Vs;
+  for (int64_t i = 0; i < M; i++) { /* global max per row */
+    float mx = x[i * Vs];
+    for (int64_t j = 1; j < Vs; j++)
+      mx = x[i * Vs + j] > mx ? x[i * Vs + j] : mx;
+    l[i] = mx;
+  }
+  gv_comm_all_reduce(r->tp_group, l, (size_t)M, GV_DTYPE_F32, GV_REDUCE_MAX);
+  for (int64_t i = 0; i < M; i++) { /* sum of exponentials and the target's logit */
+    double s = 0;
+    for (int64_t j = 0; j < Vs; j++)
+      s += exp((double)x[i * Vs + j] - l[i]);
+    tl[i] = (float)s;
+  }
+  gv_comm_all_reduce(r->tp_group, tl, (size_t)M, GV_DTYPE_F32, GV_REDUCE_SUM);
+  for (int64_t i = 0; i < M; i++) {
+    l[i] += logf(tl[i]);
+    int64_t k = t[i] - lo;
+    tl[i] = t[i] >= 0 && k >= 0 && k < Vs ? x[i * Vs + k] : 0.0f;
+  }
+  gv_comm_all_reduce(r->tp_group, tl, (size_t)M, GV_DTYPE_F32, GV_REDUCE_SUM);
+  double sum = 0;
+  for (int64_t i = 0; i < M; i++)
+    if (t[i] >= 0)
+      sum += (double)l[i] - tl[i];
+  *(float *)loss = (float)(r->loss_scale * sum);
+}
+
+void gv_gen_vocab_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M, int64_t Vs)
+{
+  struct gv_run *r = ctx;
+  const float *x = logits, *l = lse;
+  const int32_t *t = targets;
+  float *d = dlogits, scale = r->loss_scale;
+  int64_t lo = (int64_t)r->tp_rank * Vs;
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < Vs; j++)
+      d[i * Vs + j] = t[i] < 0 ? 0.0f : scale * (expf(x[i * Vs + j] - l[i]) - (t[i] == lo + j ? 1.0f : 0.0f));
 }

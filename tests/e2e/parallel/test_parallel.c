@@ -22,32 +22,36 @@ typedef struct Strategy {
   int zero;
   int tp;
   int sp;             /* 1: Megatron-SP; 2: Ulysses (tp is then the Ulysses degree) */
+  int vtp;            /* vocabulary parallel embedding and head over the tp group */
 } Strategy;
 
 /* The fixture batch has 2 sequences: micro-batch 1 gives 2 micro-batches per step. */
 static const Strategy strategies[] = {
-  {"dp2", 2, 1, 1, 0, 1, 1, 0, 0, 0},
-  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0, 0},
-  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0, 0},
-  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0, 0, 0},
-  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0, 0, 0},
-  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0, 0, 0},
-  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2, 0, 0},
-  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2, 0, 0},
-  {"tp2", 2, 1, 1, 0, 1, 2, 0, 2, 0},
-  {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 0},
-  {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2, 0},
-  {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2, 0},
-  {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2, 0},
-  {"tp2_sp", 2, 1, 1, 0, 1, 2, 0, 2, 1},
-  {"tp2_sp_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 1},
-  {"pp2_tp2_sp", 4, 2, 1, 0, 1, 2, 0, 2, 1},
-  {"ulysses2", 2, 1, 1, 0, 1, 2, 0, 2, 2},
-  {"ulysses2_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 2},
-  {"pp2_ulysses2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 2},
-  {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0},
-  {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0},
-  {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0},
+  {"dp2", 2, 1, 1, 0, 1, 1, 0, 0, 0, 0},
+  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0, 0, 0},
+  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0, 0, 0, 0},
+  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0, 0, 0, 0},
+  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0, 0, 0, 0},
+  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2, 0, 0, 0},
+  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2, 0, 0, 0},
+  {"tp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 0},
+  {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 0, 0},
+  {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2, 0, 0},
+  {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2, 0, 0},
+  {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2, 0, 0},
+  {"tp2_sp", 2, 1, 1, 0, 1, 2, 0, 2, 1, 0},
+  {"tp2_sp_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 1, 0},
+  {"pp2_tp2_sp", 4, 2, 1, 0, 1, 2, 0, 2, 1, 0},
+  {"tp2_vtp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 1},
+  {"tp2_sp_vtp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 1, 1},
+  {"pp2_tp2_vtp2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 0, 1},
+  {"ulysses2", 2, 1, 1, 0, 1, 2, 0, 2, 2, 0},
+  {"ulysses2_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 2, 0},
+  {"pp2_ulysses2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 2, 0},
+  {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0, 0},
+  {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0, 0},
+  {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0, 0},
 };
 
 static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const char *fx, const char *mpiexec,
@@ -59,7 +63,8 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
       flags[i] = s->ckpt == 1 || (s->ckpt == 2 && blk++ < (int)m->nblocks / 2);
   LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
                     .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero,
-                    .tp = s->tp ? s->tp : 1, .tp_consec = 1, .sp = s->sp == 1, .ulysses = s->sp == 2};
+                    .tp = s->tp ? s->tp : 1, .tp_consec = 1, .sp = s->sp == 1, .ulysses = s->sp == 2,
+                    .vtp = s->vtp};
   const char *err = NULL;
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw) {
@@ -70,7 +75,7 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
     LowerOptions o1 = o;
     o1.tp = 1;
     o1.world = s->world / s->tp;
-    o1.sp = o1.ulysses = 0;
+    o1.sp = o1.ulysses = o1.vtp = 0;
     Lowered *one = lower_model(a, m, &o1, &err);
     if (!one || lw->plan->arena_bytes[PLAN_PARAMS] >= one->plan->arena_bytes[PLAN_PARAMS]) {
       fprintf(stderr, "%s/%s: tp=%d did not shrink the parameters\n", m->name, s->name, s->tp);
@@ -117,7 +122,7 @@ int main(int argc, char **argv)
     char fx[1024];
     snprintf(fx, sizeof fx, "%s/%s.bin", argv[2], m->name);
     double ref[STEPS], got[STEPS];
-    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0, 0}; /* two micro-batches of 1: gradient accumulation */
+    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0, 0, 0}; /* two micro-batches of 1: gradient accumulation */
     CHECK(run_strategy(m, &single, argv[1], fx, argv[3], ref, a) == 0);
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++) {
       const Strategy *s = &strategies[k];
