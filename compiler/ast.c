@@ -194,3 +194,12 @@ AstNode *ast_param(Ctx *cx, Loc at, const char *name, AstNode *def)
   n->a = def;
   return n;
 }
+
+/* item -> STRATEGY [NAME] '{' settings '}' */
+AstNode *ast_strategy(Ctx *cx, Loc at, const char *name, AstNode *settings)
+{
+  AstNode *n = ast_new(cx, AST_STRATEGY, at);
+  n->name = name;
+  n->list = settings;
+  return n;
+}

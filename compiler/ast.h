@@ -29,6 +29,7 @@ typedef enum AstKind {
   AST_MODEL,    /* model name(list: params) { b: body } */
   AST_SIZE,     /* size name = call a */
   AST_PARAM,    /* name [= a] */
+  AST_STRATEGY, /* strategy [name] { list: AST_ASSIGN settings } (name NULL: every size of the file) */
 } AstKind;
 
 /* Binary/unary operator codes beyond single characters. */
@@ -70,6 +71,7 @@ AstNode *ast_import(Ctx *cx, Loc at, const char *path);
 AstNode *ast_def(Ctx *cx, Loc at, AstKind kind, const char *name, AstNode *params, AstNode *body);
 AstNode *ast_size(Ctx *cx, Loc at, const char *name, AstNode *call);
 AstNode *ast_param(Ctx *cx, Loc at, const char *name, AstNode *def);
+AstNode *ast_strategy(Ctx *cx, Loc at, const char *name, AstNode *settings);
 
 /* Parse file index `file` of cx; returns its item list (NULL on errors, reported). */
 AstNode *ast_parse_file(Ctx *cx, int file);

@@ -190,6 +190,34 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   return 0;
 }
 
+/* Options from the file's `strategy` blocks go first, so the command line overrides them. */
+static int parse_with_strategy(CompileArgs *c, int argc, char **argv, int run, Ctx *cx, char ***owned)
+{
+  int rc = parse(c, argc, argv, run);
+  *owned = NULL;
+  if (rc)
+    return rc;
+  char **extra;
+  int n;
+  if (frontend_strategy_args(cx, c->file, c->model, &extra, &n)) {
+    free(extra);
+    return -1;
+  }
+  if (!n)
+    return 0;
+  char **all = calloc((size_t)(argc + n + 1), sizeof *all);
+  all[0] = argv[0];
+  memcpy(all + 1, extra, sizeof *all * (size_t)n);
+  memcpy(all + 1 + n, argv + 1, sizeof *all * (size_t)(argc - 1));
+  free(extra);
+  *owned = all;
+  fprintf(stderr, "gvc: strategy from %s:", c->file);
+  for (int i = 1; i <= n; i++)
+    fprintf(stderr, " %s", all[i]);
+  fputc('\n', stderr);
+  return parse(c, argc + n, all, run);
+}
+
 /* Per-layer checkpoint flags from "none", "all" or a comma list of names/indices. */
 static unsigned char *checkpoint_flags(Arena *a, const IrModel *m, const char *spec)
 {
@@ -354,10 +382,14 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
 int cmd_compile(int argc, char **argv)
 {
   CompileArgs c;
-  int rc = parse(&c, argc, argv, 0);
-  if (rc)
-    return rc < 0 ? 1 : 0;
   Ctx *cx = ctx_new();
+  char **owned = NULL;
+  int rc = parse_with_strategy(&c, argc, argv, 0, cx, &owned);
+  free(owned); /* c points at the strings (argv's and cx's), not into the array */
+  if (rc) {
+    ctx_free(&cx);
+    return rc < 0 ? 1 : 0;
+  }
   Arena *a = arena_new(1 << 20);
   const IrModel *m = NULL;
   clock_t t0 = clock();
@@ -408,14 +440,18 @@ out:
 int cmd_run(int argc, char **argv)
 {
   CompileArgs c;
-  int rc = parse(&c, argc, argv, 1);
-  if (rc)
-    return rc < 0 ? 1 : 0;
   if (!emit_llvm_available()) {
     fprintf(stderr, "gvc: error: 'gvc run' needs the LLVM JIT, which is not part of this build; use 'gvc compile'\n");
     return 1;
   }
   Ctx *cx = ctx_new();
+  char **owned = NULL;
+  int rc = parse_with_strategy(&c, argc, argv, 1, cx, &owned);
+  free(owned); /* c points into argv and the strategy's strings (in cx), not into the array */
+  if (rc) {
+    ctx_free(&cx);
+    return rc < 0 ? 1 : 0;
+  }
   Arena *a = arena_new(1 << 20);
   const IrModel *m = NULL;
   Lowered *lw = build(cx, a, &c, &m);

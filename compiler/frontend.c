@@ -153,6 +153,8 @@ static void load_program(Ctx *cx, int fi, Global **globals)
   f = &cx->files[fi];
   f->ast = items;
   for (AstNode *it = items; it; it = it->next) {
+    if (it->kind == AST_STRATEGY)
+      continue; /* read by frontend_strategy_args for the root file */
     if (it->kind != AST_IMPORT) {
       define(cx, globals, it);
       continue;
@@ -227,3 +229,56 @@ int frontend_check_source(Ctx *cx, const char *name, const char *text, size_t le
 }
 
 void frontend_set_diag_stream(Ctx *cx, void *file) { cx->err = file; }
+
+/* The strategy blocks of FILE that apply to size NAME (unnamed ones first, then the named
+ * one), as command-line options "--key value" for `gvc compile`; 0 or 1 after errors. */
+int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc)
+{
+  static const char *keys[] = {"num_nodes", "num_gpus_per_node", "pp_deg", "pp_division", "global_tp_deg",
+                               "global_tp_consec", "chunks", "pipeline_type", "default_dp_type", "sdp",
+                               "sequence_parallel", "use_ulysses", "vocab_tp", "global_checkpoint", "checkpoint",
+                               "micro_batch", "seq", "galvatron_config_path", NULL};
+  Global *g = load_root(cx, path);
+  (void)g;
+  int fi = -1;
+  for (int i = 0; i < cx->nfiles; i++)
+    if (!strcmp(cx->files[i].path, path))
+      fi = i;
+  *argv = NULL;
+  *argc = 0;
+  if (fi < 0 || diag_errors(cx))
+    return diag_errors(cx) ? 1 : 0;
+  int cap = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (const AstNode *it = cx->files[fi].ast; it; it = it->next) {
+      if (it->kind != AST_STRATEGY || (pass == 0) != (it->name == NULL) || (it->name && strcmp(it->name, name)))
+        continue;
+      for (const AstNode *s = it->list; s; s = s->next) {
+        int known = 0;
+        for (int k = 0; keys[k] && !known; k++)
+          known = !strcmp(keys[k], s->name);
+        if (!known) {
+          diag_error(cx, s->at, "unknown strategy setting '%s' (Galvatron's names: pp_deg, global_tp_deg, chunks, "
+                     "pipeline_type, default_dp_type, sequence_parallel, use_ulysses, vocab_tp, checkpoint, ...)",
+                     s->name);
+          continue;
+        }
+        const AstNode *v = s->a;
+        const char *text = v->kind == AST_INT ? arena_printf(cx->perm, "%lld", (long long)v->ival)
+                         : v->kind == AST_BOOL ? (v->ival ? "1" : "0")
+                         : v->kind == AST_STR ? v->name
+                         : v->kind == AST_NAME ? v->name : NULL; /* pipeline_type = gpipe */
+        if (!text) {
+          diag_error(cx, v->at, "strategy setting '%s' must be an integer, a bool, a string or a name", s->name);
+          continue;
+        }
+        if (*argc + 2 >= cap) {
+          cap = cap ? 2 * cap : 32;
+          *argv = realloc(*argv, sizeof **argv * (size_t)cap);
+        }
+        (*argv)[(*argc)++] = arena_printf(cx->perm, "--%s", s->name);
+        (*argv)[(*argc)++] = (char *)text;
+      }
+    }
+  return diag_errors(cx) ? 1 : 0;
+}

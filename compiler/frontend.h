@@ -23,6 +23,10 @@ int frontend_check_source(Ctx *cx, const char *name, const char *text, size_t le
 /* Where diagnostics go (stderr by default). */
 void frontend_set_diag_stream(Ctx *cx, void *file);
 
+/* The `strategy` blocks of FILE for size NAME as "--key value" options (*argv malloc'd,
+ * its strings in cx); 1 after diagnostics. */
+int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc);
+
 /* Up to max names of the sizes FILE (and its imports) define; returns how many. */
 int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max);
 

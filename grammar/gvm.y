@@ -28,14 +28,14 @@ static void yyerror(Loc *loc, LexState *ls, yyscan_t scanner, const char *msg);
 
 %union { int64_t ival; double fval; const char *str; AstNode *node; }
 
-%token IMPORT "import" LAYER "layer" MODEL "model" SIZE "size" RETURN "return" IF "if" ELSE "else"
+%token IMPORT "import" LAYER "layer" MODEL "model" SIZE "size" STRATEGY "strategy" RETURN "return" IF "if" ELSE "else"
 %token REPEAT "repeat" IN "in" BLOCK "block" AS "as" TRUE "true" FALSE "false"
 %token EQ "==" NE "!=" LE "<=" GE ">=" AND "&&" OR "||"
 %token <str> NAME "name" STRING "string"
 %token <ival> INT "integer"
 %token <fval> FLOAT "number"
 
-%type <node> items item params param_list param stmts stmt else_part expr primary call args arg_list arg
+%type <node> items item params param_list param stmts stmt else_part expr primary call args arg_list arg settings
 
 %left OR
 %left AND
@@ -55,7 +55,13 @@ item: IMPORT STRING                           { $$ = ast_import(CX, @2, $2); }
     | LAYER NAME '(' params ')' '{' stmts '}' { $$ = ast_def(CX, @2, AST_LAYER, $2, $4, $7); }
     | MODEL NAME '(' params ')' '{' stmts '}' { $$ = ast_def(CX, @2, AST_MODEL, $2, $4, $7); }
     | SIZE NAME '=' call                      { $$ = ast_size(CX, @2, $2, $4); }
+    | STRATEGY '{' settings '}'               { $$ = ast_strategy(CX, @1, NULL, $3); }
+    | STRATEGY NAME '{' settings '}'          { $$ = ast_strategy(CX, @2, $2, $4); }
     ;
+settings: %empty                              { $$ = NULL; }
+        | settings NAME '=' expr              { $$ = ast_append($1, ast_assign(CX, @2, $2, $4)); }
+        | settings ';'                        { $$ = $1; }
+        ;
 params: %empty                                { $$ = NULL; }
       | param_list                            { $$ = $1; }
       | param_list ','                        { $$ = $1; }

@@ -21,5 +21,12 @@ echo "$json" | grep -q '^  "params": 6738415616,' && ok || bad "json params"
   | grep -q "not divisible by --pp_deg 4" && ok || bad "impossible pp says why"
 "$gvc" plan "$src"/examples/tiny.gvm --model tiny_llama --seq 32 --num_gpus_per_node 8 --pp_deg 2 --global_tp_deg 2 \
   2>/dev/null | grep -q "^layers.1 .* 1    2    2 ddp" && ok || bad "gvc plan table"
+plan=$("$gvc" plan "$src"/tests/unit/frontend/data/strategy.gvm --model tiny_gpt --seq 32 2>&1)
+echo "$plan" | grep -q "4 ranks = pp 1 x tp 2 (+SP) x dp 2 (ddp, GPipe" && echo "$plan" | grep -q "^layers.1 .* yes" \
+  && ok || bad "strategy block: $plan"
+"$gvc" plan "$src"/tests/unit/frontend/data/strategy.gvm --model tiny_gpt --seq 32 --global_tp_deg 1 2>&1 \
+  | grep -q "pp 1 x tp 1 x dp 4" && ok || bad "command line overrides the strategy block"
+"$gvc" plan "$src"/tests/unit/frontend/data/bad_strategy.gvm --model tiny_gpt --seq 32 2>&1 \
+  | grep -q "bad_strategy.gvm:3:12: error: unknown strategy setting 'pp_degree'" && ok || bad "unknown strategy setting"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
