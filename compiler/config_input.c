@@ -66,10 +66,7 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
   o->ulysses = c.use_sp && c.use_sp[0] && o->tp > 1;
   o->vtp = c.vtp > 1;
   o->zero = c.dp_type[0] == 1 || !strcmp(c.default_dp_type, "zero3") ? 3 : !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
-  if (o->zero == 3 && o->tp > 1) {
-    fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': ZeRO-3 with tp=%d is not supported yet\n", path, o->tp);
-    goto out;
-  }
+
   o->pipeline_1f1b = strcmp(c.pipeline_type, "gpipe") != 0;
   o->chunks = c.chunks > 0 ? c.chunks : o->pp;
   if (c.n_division) {

@@ -145,7 +145,8 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
   const IrModel *m = l->m;
   int64_t rel = 0;
   for (int k = 0; k < m->layers[li].nnodes; k++) {
-    const IrNode *n = &m->nodes[m->layers[li].first_node + k];
+    int node = m->layers[li].first_node + k;
+    const IrNode *n = &m->nodes[node];
     for (int j = 0; j < n->nparam; j++) {
       int pi = n->param[j];
       if (l->pbuf[pi] >= 0)
@@ -153,7 +154,9 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
       int64_t cnt = 1;
       for (int d = 0; d < m->params[pi].shape.rank; d++)
         cnt *= m->params[pi].shape.d[d];
-      st->split_dim[pi] = -1;
+      st->split_dim[pi] = (signed char)split_of(l, n, node, j); /* ZeRO-3 shards this rank's tp block */
+      if (st->split_dim[pi] >= 0)
+        cnt /= l->o->tp;
       st->zlayer[pi] = li;
       st->zrel[pi] = rel;
       l->pbuf[pi] = plan_alias(l->plan, m->params[pi].name, l->z3_gather, rel, 4 * cnt);
@@ -382,10 +385,6 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   }
   if (o->world % o->pp) {
     *err = arena_printf(a, "world size %d is not divisible by pp=%d", o->world, o->pp);
-    return NULL;
-  }
-  if (o->zero == 3 && o->tp > 1) {
-    *err = "ZeRO-3 together with tensor parallelism is not supported yet";
     return NULL;
   }
   if (o->tp > 1 && (o->world / o->pp) % o->tp) {

@@ -78,8 +78,11 @@ static void init_params(struct gv_run *r)
     float *w = param_at(r, p, first);
     if (p->init == GV_INIT_ZEROS || p->init == GV_INIT_ONES)
       gv_init_fill(w, n, p->init == GV_INIT_ONES ? 1.0f : 0.0f);
-    else if (zl_of(r, p)) /* a flat part of an unsplit weight: element i of the whole is element i */
-      gv_init_normal(w, n, gv_init_key(r->args.seed, p->name), first, 0.0f, (float)p->std);
+    else if (zl_of(r, p)) /* a flat part of this rank's (tp) block: element by element, by global index */
+      for (size_t e = 0; e < n; e++) {
+        size_t k = first + e, row = (size_t)p->row0 + k / (size_t)p->shard_cols, col = (size_t)p->col0 + k % (size_t)p->shard_cols;
+        w[e] = gv_init_normal_at(gv_init_key(r->args.seed, p->name), row * (size_t)p->cols + col, 0.0f, (float)p->std);
+      }
     else
       gv_init_normal_block(w, (size_t)p->shard_rows, (size_t)p->shard_cols, (size_t)p->row0, (size_t)p->col0,
                            (size_t)p->cols, gv_init_key(r->args.seed, p->name), 0.0f, (float)p->std);
@@ -109,7 +112,10 @@ static void init_from_file(struct gv_run *r, const char *path)
     size_t first, n;
     if (zl_of(r, p)) {
       if (held(r, p, &first, &n))
-        memcpy(param_at(r, p, first), (const float *)rec->data + first, n * sizeof(float));
+        for (size_t e = 0; e < n; e++) {
+          size_t k = first + e, row = (size_t)p->row0 + k / (size_t)p->shard_cols;
+          param_at(r, p, first)[e] = ((const float *)rec->data)[row * (size_t)p->cols + (size_t)p->col0 + k % (size_t)p->shard_cols];
+        }
     } else {
       load_shard(p, rec->data, param_at(r, p, 0));
     }

@@ -50,6 +50,7 @@ static const Strategy strategies[] = {
   {"ulysses2_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 2, 0},
   {"pp2_ulysses2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 2, 0},
   {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0, 0},
+  {"tp2_dp2_zero3_ckpt", 4, 1, 1, 1, 1, 1, 3, 2, 0, 0},
   {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0, 0},
   {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0, 0},
 };
