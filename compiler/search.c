@@ -45,6 +45,7 @@ void search_options_defaults(SearchOptions *o)
   o->topk = 1;
   o->mem_step = 1;
   o->prune = 1;
+  o->fine_grained_mode = 1;
 }
 
 int search_batch_sizes(const SearchOptions *o, int *out, int cap)
@@ -366,12 +367,64 @@ static double stage_cap(const Task *tk, int k, double time_cap)
   return (ck - lb[k]) / rmin * (1 + 1e-9);
 }
 
+/* Galvatron's coarse mode (fine_grained_mode = 0): each layer strategy on every layer,
+ * with the embedding strategy of the same (pp, tp, sp, dp, dp type); the fastest that
+ * fits every stage wins. Gives the plans `gvc compile` runs with one strategy. */
+static int solve_uniform(Task *tk, SearchPlan *plan)
+{
+  int S = tk->S, pp = tk->t.pp, best_s = -1, best_e = -1;
+  for (int s = 0; s < S; s++) {
+    const Strategy *ls = &tk->ls[s];
+    for (int e = 0; e < tk->E; e++) {
+      const Strategy *es = &tk->es[e];
+      if (es->pp != ls->pp || es->tp != ls->tp || es->sp != ls->sp || es->dp != ls->dp || es->dp_type != ls->dp_type)
+        continue;
+      int fits = 1;
+      double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP];
+      for (int k = 0; k < pp && fits; k++) {
+        fits = tk->eunits[e * pp + k] + tk->div[k] * tk->w[k * S + s] <= tk->Mu;
+        wg[k] = tk->div[k] * tk->wg[s];
+        c[k] = tk->ens[e * pp + k] + tk->div[k] * tk->ng[s];
+      }
+      double tt = fits ? cost_pipeline(pp, tk->t.chunks, wg, c) : INFINITY;
+      if (tt < plan->time_s) {
+        plan->time_s = tt;
+        best_s = s;
+        best_e = e;
+      }
+      break;
+    }
+  }
+  if (best_s < 0)
+    return 1;
+  int step = tk->o->mem_step > 0 ? tk->o->mem_step : 1;
+  plan->task = tk->t;
+  plan->mode = tk->mode;
+  plan->buf = tk->buf;
+  plan->layers = malloc(sizeof(Strategy) * tk->L);
+  for (int l = 0; l < tk->L; l++)
+    plan->layers[l] = tk->ls[best_s];
+  memcpy(plan->division, tk->div, sizeof tk->div);
+  plan->embed = tk->es[best_e];
+  plan->throughput = tk->t.gbsz / plan->time_s;
+  for (int k = 0; k < pp; k++) {
+    plan->remain_mb[k] = (double)(tk->Mu - tk->eunits[best_e * pp + k] - tk->div[k] * tk->w[k * S + best_s]) * step;
+    plan->mem_mb[k] = tk->M - plan->remain_mb[k] + tk->mem_cache;
+  }
+  return 0;
+}
+
 static int solve_task(const CostModel *cm, const SearchOptions *o, const CostTask *t, int mode, int buf, double time_cap, SearchPlan *plan)
 {
   Task tk = {.cm = cm, .o = o, .t = *t, .mode = mode, .buf = buf};
   memset(plan, 0, sizeof *plan);
   plan->time_s = INFINITY;
   if (task_setup(&tk)) { task_free(&tk); return 1; }
+  if (!o->fine_grained_mode) {
+    int rc = solve_uniform(&tk, plan);
+    task_free(&tk);
+    return rc;
+  }
   int S = tk.S, E = tk.E, pp = t->pp, maxn = 0;
   for (int k = 0; k < pp; k++) if (tk.div[k] > maxn) maxn = tk.div[k];
   int dense = o->dense;

@@ -21,6 +21,8 @@ typedef struct SearchOptions {
   int mem_step;             /* DP memory resolution in MB; 1 = Galvatron's */
   int prune;                /* skip tasks whose throughput bound cannot win */
   int dense;                /* Galvatron's dense (budget x strategy) table instead of Pareto fronts */
+  int fine_grained_mode;    /* 1 (default): per-layer DP; 0: Galvatron's coarse mode, one strategy for
+                               every layer (the plans `gvc compile` can run as they are) */
   int progress;             /* progress line with ETA on stderr */
 } SearchOptions;
 

@@ -126,6 +126,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"topk", OPT_INT, &c->so.topk, "plans reported (1)"},
       {"mem_step", OPT_INT, &c->so.mem_step, "DP memory resolution in MB (1 = Galvatron's)"},
       {"dense_dp", OPT_SW, &c->so.dense, "Galvatron's dense budget x strategy DP table (slower, same optimum)"},
+      {"fine_grained_mode", OPT_INT, &c->so.fine_grained_mode, "1: per-layer strategies (default); 0: one for all layers"},
       {"no_prune", OPT_SW, &c->no_prune, "solve every task (no bound pruning)"},
       {"quiet", OPT_SW, &c->quiet, "no progress line"},
       {"device", OPT_STR, &c->device, "analytic preset: h100 | h200 | a100 (h100)"},

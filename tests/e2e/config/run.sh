@@ -22,7 +22,7 @@ out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-
 echo "$out" | grep -q "key 'tp_sizes_enc': layer 1 has tp=1" && ok || bad "per-layer tp refusal: $out"
 # gvc search (analytic, 4 ranks) writes a config that compiles and trains like one rank
 "$gvc" search "$src/examples/tiny.gvm" --model tiny_gpt --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 1 \
-  --seq_length 32 --settle_bsz 4 --pytorch_context_mem 0 --disable_sp 1 --disable_vtp 1 --disable_fsdp 1 \
+  --seq_length 32 --settle_bsz 4 --pytorch_context_mem 0 --fine_grained_mode 0 \
   --quiet -o searched.json >/dev/null 2>&1 && [ -s searched.json ] && ok || bad "gvc search"
 if "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 \
      --galvatron_config_path searched.json -o searched 2>compile.log; then

@@ -20,6 +20,13 @@ grep -q '"gvc": {"iteration_time_s": 3.87101' "$tmp/out.json" && grep -q '"cost_
 grep -q "iteration time 3.871011 s" "$tmp/out.txt" && ok || bad "OUT.txt table"
 grep -q "0-31 *2-2\*-2" "$tmp/stdout" && ok || bad "stdout table"
 "$gvc" cost $M $P --strategy "$tmp/out.json" | grep -q "iteration time 3.871011 s" && ok || bad "cost of the searched config"
+# coarse mode (fine_grained_mode 0): one strategy on every layer, never faster than the per-layer search
+"$gvc" search $M $P --fine_grained_mode 0 --quiet -o "$tmp/coarse.json" > "$tmp/coarse.out" && ok || bad "coarse search runs"
+[ "$(grep -o '"tp_sizes_enc": "[^"]*"' "$tmp/coarse.json" | tr -d '"' | cut -d' ' -f2 | tr ',' '\n' | sort -u | wc -l)" -eq 1 ] \
+  && [ "$(grep -o '"checkpoint": "[^"]*"' "$tmp/coarse.json" | tr -d '"' | cut -d' ' -f2 | tr ',' '\n' | sort -u | wc -l)" -eq 1 ] \
+  && ok || bad "coarse plan is uniform"
+ct=$(grep -o '"iteration_time_s": [0-9.e+-]*' "$tmp/coarse.json" | awk '{print $2}')
+awk -v c="$ct" 'BEGIN {exit !(c >= 3.871011)}' && ok || bad "coarse time $ct below the fine-grained optimum"
 "$gvc" cost $M $P --strategy "$L/galvatron_config_llama2-7b_1nodes_8gpus_per_node_36GB_bf16.json" --time_profile_mode batch \
   | grep -q "iteration time 1.086046 s" && ok || bad "cost of the shipped config (batch mode)"
 "$gvc" search $M $P --settle_bsz 16 --settle_chunk 1 2>&1 >/dev/null | grep -q "ETA" && ok || bad "progress line"
