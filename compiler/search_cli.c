@@ -129,7 +129,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"fine_grained_mode", OPT_INT, &c->so.fine_grained_mode, "1: per-layer strategies (default); 0: one for all layers"},
       {"no_prune", OPT_SW, &c->no_prune, "solve every task (no bound pruning)"},
       {"quiet", OPT_SW, &c->quiet, "no progress line"},
-      {"device", OPT_STR, &c->device, "analytic preset: h100 | h200 | a100 (h100)"},
+      {"device", OPT_STR, &c->device, "analytic preset: h100 | h200 | a100 | cpu (h100)"},
       {"device_tflops", OPT_DBL, &c->hw.tflops, "analytic: peak dense TFLOP/s"},
       {"device_bw", OPT_DBL, &c->hw.intra_gbps, "analytic: intra-node bus bandwidth GB/s"},
       {"inter_node_bw", OPT_DBL, &c->hw.inter_gbps, "analytic: inter-node bus bandwidth GB/s"},
@@ -192,11 +192,17 @@ static int apply_space(SearchCli *c)
   return 1;
 }
 
+static int device_known(const char *d)
+{
+  return !strcmp(d, "h100") || !strcmp(d, "h200") || !strcmp(d, "a100") || !strcmp(d, "cpu");
+}
+
 static void device_preset(SearchCli *c)
 {
   /* dense bf16 peak, NVLink bus bandwidth, InfiniBand per GPU (GB/s) */
   double tf = 989, intra = 360, inter = 45;
   if (!strcmp(c->device, "a100")) { tf = 312; intra = 230; inter = 23; }
+  if (!strcmp(c->device, "cpu")) { tf = 0.1; intra = 5; inter = 1; } /* one core of an x86 CPU rank, MPI over shared memory */
   if (c->hw.tflops <= 0) c->hw.tflops = tf;
   if (c->hw.intra_gbps <= 0) c->hw.intra_gbps = intra;
   if (c->hw.inter_gbps <= 0) c->hw.inter_gbps = inter;
@@ -254,7 +260,10 @@ int search_cli_model(SearchCli *c)
   cm->seq = c->seq > 0 ? c->seq : m && m->max_seq > 0 ? (int)m->max_seq : 2048;
   int rc = 0;
   if (cm->hidden <= 0 || cm->nlayers <= 0) { fprintf(stderr, "gvc: error: hidden size and layer count unknown (give FILE --model, or --hidden_size and --num_layers)\n"); rc = 1; }
-  else if (analytic) {
+  else if (analytic && !device_known(c->device)) {
+    fprintf(stderr, "gvc: error: --device '%s': expected h100, h200, a100 or cpu\n", c->device);
+    rc = 1;
+  } else if (analytic) {
     device_preset(c);
     if (cost_analytic_init(cm, m, &c->hw)) { fprintf(stderr, "gvc: error: %s: model '%s' has no transformer blocks\n", c->file, c->model); rc = 1; }
   } else {

@@ -11,10 +11,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 scripts/make-corpus "$B" >/dev/null
 OUT="$B/search"
 mkdir -p "$OUT"
-echo "-- gvc search: fortune_gpt on 1 node x 4 CPU ranks, 2 GB each, seq 128, global batch 16"
+echo "-- gvc search: fortune_gpt on 1 node x 4 CPU ranks (analytic, --device cpu), 2 GB each, seq 128, global batch 16"
 "$GVC" search examples/demo.gvm --model fortune_gpt --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 2 \
   --seq_length 128 --min_bsz 16 --max_bsz 16 --pytorch_context_mem 0 --default_dp_type zero2 \
-  --fine_grained_mode 0 --quiet -o "$OUT/galvatron_config_fortune_gpt_4ranks.json"
+  --device cpu --fine_grained_mode 0 --quiet -o "$OUT/galvatron_config_fortune_gpt_4ranks.json"
 echo "-- gvc compile with the searched strategy"
 "$GVC" compile examples/demo.gvm --model fortune_gpt --seq 128 --num_gpus_per_node 4 \
   --galvatron_config_path "$OUT/galvatron_config_fortune_gpt_4ranks.json" -o "$OUT/fortune_gpt_searched"
