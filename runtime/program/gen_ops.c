@@ -11,8 +11,7 @@ static struct gv_tensor t2(void *p, enum gv_dtype t, int64_t a, int64_t b) { ret
 static struct gv_tensor t3(void *p, enum gv_dtype t, int64_t a, int64_t b, int64_t c) { return gv_tensor_4d(p, t, a, b, c, 0); }
 static struct gv_tensor t4(void *p, enum gv_dtype t, int64_t a, int64_t b, int64_t c, int64_t d) { return gv_tensor_4d(p, t, a, b, c, d); }
 static struct gv_backend *be_of(void *ctx) { return &((struct gv_run *)ctx)->be; }
-#define F32 GV_DTYPE_F32
-#define I32 GV_DTYPE_I32
+static const enum gv_dtype F32 = GV_DTYPE_F32, I32 = GV_DTYPE_I32;
 
 void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
 {
