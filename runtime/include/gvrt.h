@@ -28,7 +28,16 @@
 #define GV_API
 #define GV_PRINTF(f, a)
 #endif
+#ifdef __cplusplus
+#define GV_NORETURN [[noreturn]]
+#else
 #define GV_NORETURN _Noreturn
+#endif
+
+/* The CUDA backend is C++ (nvcc); every declaration here has C linkage. */
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 GV_API const char *gv_version(void);
 
@@ -367,6 +376,10 @@ GV_API void gv_copy(struct gv_backend *be, struct gv_tensor *dst, const struct g
 GV_API void gv_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha,
                     const struct gv_tensor *x);
 GV_API void gv_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
+
+#ifdef __cplusplus
+}
+#endif
 
 #if defined(__has_include)
 #if __has_include("gvrt_train.h")

@@ -19,6 +19,10 @@
 
 #include "gvrt.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum gv_reduce { GV_REDUCE_SUM, GV_REDUCE_MAX };
 
 /* Groups a rank belongs to under a layer's layout. */
@@ -72,5 +76,9 @@ GV_API void gv_comm_recv(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t
 GV_API void gv_comm_sendrecv(struct gv_comm *c, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
                              enum gv_dtype t, int tag);
 GV_API void gv_comm_barrier(struct gv_comm *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

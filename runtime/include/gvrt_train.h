@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #ifndef GV_API
 #if defined(__GNUC__)
 #define GV_API __attribute__((visibility("default")))
@@ -81,5 +85,9 @@ GV_API void gv_init_normal(float *out, size_t n, uint64_t key, uint64_t first, f
 GV_API void gv_init_normal_block(float *out, size_t rows, size_t cols, size_t row0, size_t col0,
                                  size_t global_cols, uint64_t key, float mean, float std);
 GV_API void gv_init_fill(float *out, size_t n, float value);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
