@@ -18,6 +18,7 @@
 
 typedef struct CompileArgs {
   const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type, *config;
+  const char *zero3_layers;
   int64_t seq, micro_batch;
   int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
@@ -60,6 +61,8 @@ static void usage(FILE *f, int run)
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
              "                            zero3 (the blocks' parameters sharded too, gathered layer by layer)\n"
              "  --sdp 0|1                 ZeRO-3 for the blocks (Galvatron's flag; same as zero3)\n"
+             "  --zero3_layers all|L      ZeRO-3 for these blocks only (names or indices), ddp for the rest\n"
+             "                            (Galvatron's per-layer dp_types_enc)\n"
              "  --dump WHAT               print strategy (per layer), schedule (the schedule IR) or\n"
              "                            memory (the memory plan); a comma list\n"
              "  -O N                      LLVM optimisation level 0..3 (default 1)\n");
@@ -118,6 +121,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--via")) c->via = v;
     else if (OPT("--dump")) c->dump = v;
     else if (OPT("--checkpoint")) c->ckpt = v;
+    else if (OPT("--zero3_layers")) c->zero3_layers = v;
     else if (OPT("--seq") || OPT("--seq_length")) c->seq = atoll(v);
     else if (OPT("--micro-batch") || OPT("--micro_batch")) c->micro_batch = atoll(v);
     else if (OPT("--num_nodes")) c->nodes = atoi(v);
@@ -218,8 +222,9 @@ static int parse_with_strategy(CompileArgs *c, int argc, char **argv, int run, C
   return parse(c, argc + n, all, run);
 }
 
-/* Per-layer checkpoint flags from "none", "all" or a comma list of names/indices. */
-static unsigned char *checkpoint_flags(Arena *a, const IrModel *m, const char *spec)
+/* Per-layer flags (checkpointing, ZeRO-3) from "none", "all" (every block) or a comma list
+ * of layer names/indices; opt names the option in errors. */
+static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, const char *opt)
 {
   unsigned char *f = ARENA_ARRAY(a, unsigned char, m->nlayers);
   if (!spec || !strcmp(spec, "none"))
@@ -235,7 +240,7 @@ static unsigned char *checkpoint_flags(Arena *a, const IrModel *m, const char *s
     long idx = strtol(t, &end, 10);
     const IrLayer *ly = *end ? ir_find_layer(m, t) : (idx >= 0 && idx < m->nlayers ? &m->layers[idx] : NULL);
     if (!ly) {
-      fprintf(stderr, "gvc: error: --checkpoint: '%s' is not a layer of %s\n", t, m->name);
+      fprintf(stderr, "gvc: error: %s: '%s' is not a layer of %s\n", opt, t, m->name);
       return NULL;
     }
     f[ly - m->layers] = 1;
@@ -251,17 +256,18 @@ static void print_strategy(const IrModel *m, const LowerOptions *o, const unsign
          "(%s)\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
          (long long)o->micro_batch, o->ulysses ? "ulysses" : "tp", o->tp, o->tp_consec ? "consecutive" : "strided",
          !o->ulysses && o->sp && o->tp > 1 ? ", sequence parallel" : "", dp,
-         o->zero == 3 ? "zero3" : o->zero ? "zero2" : "ddp");
+         o->zero == 3 ? (o->zero3_layers ? "zero3 on some blocks" : "zero3") : o->zero ? "zero2" : "ddp");
   printf("%-14s %-10s %6s %4s %4s %-6s %5s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt");
   static const char *kinds[] = {"embedding", "block", "norm", "head", "other"};
   for (int i = 0; i < m->nlayers; i++) {
     int block = m->layers[i].kind == IR_LAYER_BLOCK, ltp = block ? o->tp : 1;
     printf("%-14s %-10s %6d %4d %4d %-6s %5s\n", m->layers[i].name, kinds[m->layers[i].kind], o->stage_of_layer[i], ltp,
-           dp, o->zero == 3 && block ? "zero3" : o->zero == 2 ? "zero2" : "ddp", ckpt && ckpt[i] ? "yes" : "no");
+           dp, o->zero == 3 && block && (!o->zero3_layers || o->zero3_layers[i]) ? "zero3" : o->zero == 2 ? "zero2" : "ddp",
+           ckpt && ckpt[i] ? "yes" : "no");
   }
   if (o->tp > 1)
-    printf("(the embedding, final norm and head are replicated over each tp group: vocabulary parallelism is not "
-           "supported yet)\n");
+    printf("(the final norm is replicated over each tp group; the embedding and head are %s)\n",
+           o->vtp ? "split by vocabulary over it" : "replicated too (--vocab_tp splits them)");
 }
 
 static int dumps(const CompileArgs *c, const Lowered *lw)
@@ -354,16 +360,34 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
             (long long)m->max_seq);
     return NULL;
   }
-  o.checkpoint = checkpoint_flags(a, m, c->ckpt);
+  o.checkpoint = layer_flags(a, m, c->ckpt, "--checkpoint");
   if (!o.checkpoint)
     return NULL;
+  if (c->zero3_layers) { /* ZeRO-3 on the listed blocks, ddp on the rest */
+    unsigned char *z = layer_flags(a, m, c->zero3_layers, "--zero3_layers");
+    if (!z)
+      return NULL;
+    for (int i = 0; i < m->nlayers; i++)
+      if (z[i] && m->layers[i].kind != IR_LAYER_BLOCK) {
+        fprintf(stderr, "gvc: error: --zero3_layers: '%s' is not a block (only blocks' parameters are sharded by "
+                "ZeRO-3)\n", m->layers[i].name);
+        return NULL;
+      }
+    if (o.zero == 2) {
+      fprintf(stderr, "gvc: error: --zero3_layers with --default_dp_type zero2: ZeRO-2 for the other layers "
+              "together with ZeRO-3 blocks is not supported yet (use ddp for the others)\n");
+      return NULL;
+    }
+    o.zero = 3;
+    o.zero3_layers = z;
+  }
   if (c->config && config_apply(a, m, c->config, &o, &o.global_batch))
     return NULL;
   if (!o.micro_batch)
     o.micro_batch = 1;
   if (o.world != 1)
     fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s x dp %d (%s, %s, %d micro-batches per step and dp rank)%s\n",
-            o.world, o.pp, o.tp, o.ulysses && o.tp > 1 ? " (Ulysses)" : o.sp && o.tp > 1 ? " (+SP)" : "", o.world / o.pp / o.tp, o.zero == 3 ? "ZeRO-3" : o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
+            o.world, o.pp, o.tp, o.ulysses && o.tp > 1 ? " (Ulysses)" : o.sp && o.tp > 1 ? " (+SP)" : "", o.world / o.pp / o.tp, o.zero == 3 ? (o.zero3_layers ? "ZeRO-3 on some blocks" : "ZeRO-3") : o.zero ? "ZeRO-2" : "ddp", o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks,
             c->ckpt || c->config ? ", checkpointing as given" : "");
 
   const char *err = NULL;

@@ -1,8 +1,9 @@
 /* config_input.c - a Galvatron strategy file (galvatron_config_*.json, read by profile.c)
  * turned into the lowering's options: pipeline degree and division, schedule, chunks,
  * the tensor-parallel degree and layout of the blocks, the data-parallel type and the
- * per-layer checkpoint flags. What the lowering cannot run yet (different tp or dp type per
- * layer, Ulysses, ZeRO-3 with tp, vocabulary tp) is an error that names the key and layer. */
+ * per-layer checkpoint flags and per-layer ZeRO-3. What the lowering cannot run yet (different
+ * tp per layer, Ulysses on some layers only, ZeRO-3 on some layers with ZeRO-2 on the others,
+ * vsp, a vocabulary tp other than the blocks') is an error that names the key and layer. */
 #include <stdio.h>
 #include <string.h>
 
@@ -44,9 +45,10 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
               "is not supported yet\n", path, i, c.use_sp[i], c.use_sp[0]);
       goto out;
     }
-    if (c.dp_type[i] != c.dp_type[0]) {
-      fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': layer %d has %d but layer 0 has %d: different data-parallel "
-              "types per layer are not supported yet\n", path, i, c.dp_type[i], c.dp_type[0]);
+    if (c.dp_type[i] != c.dp_type[0] && !strcmp(c.default_dp_type, "zero2")) {
+      fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': layer %d has %d but layer 0 has %d with default_dp_type "
+              "zero2: ZeRO-3 on some layers and ZeRO-2 on the others is not supported yet (ddp on the others is)\n",
+              path, i, c.dp_type[i], c.dp_type[0]);
       goto out;
     }
   }
@@ -65,7 +67,18 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
   o->tp_consec = c.consec[0];
   o->ulysses = c.use_sp && c.use_sp[0] && o->tp > 1;
   o->vtp = c.vtp > 1;
-  o->zero = c.dp_type[0] == 1 || !strcmp(c.default_dp_type, "zero3") ? 3 : !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
+  /* dp_types_enc: 1 = ZeRO-3 (sdp) for that layer, 0 = default_dp_type */
+  int nz3 = 0;
+  unsigned char *z3 = ARENA_ARRAY(a, unsigned char, m->nlayers);
+  for (int i = 0, b = 0; i < m->nlayers; i++)
+    if (m->layers[i].kind == IR_LAYER_BLOCK && b < c.nlayers)
+      nz3 += z3[i] = (unsigned char)(c.dp_type[b++] == 1);
+  if (!strcmp(c.default_dp_type, "zero3") || nz3 == c.nlayers)
+    o->zero = 3;
+  else if (nz3)
+    o->zero = 3, o->zero3_layers = z3;
+  else
+    o->zero = !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
 
   o->pipeline_1f1b = strcmp(c.pipeline_type, "gpipe") != 0;
   o->chunks = c.chunks > 0 ? c.chunks : o->pp;

@@ -21,7 +21,10 @@ typedef struct LowerOptions {
   const int *stage_of_layer;         /* per top-level layer, or NULL: blocks split evenly */
   int pipeline_1f1b;                 /* 1: pipedream_flush (1F1B), 0: GPipe */
   int chunks;                        /* micro-batches per step and data-parallel rank (GPipe slots) */
-  int zero;                          /* 0: plain data parallel (ddp); 2: ZeRO-2 (sharded grads and optimizer) */
+  int zero;                          /* 0: plain data parallel (ddp); 2: ZeRO-2 (sharded grads and optimizer);
+                                        3: ZeRO-3 blocks (zero3_layers), plain ddp for the rest */
+  const unsigned char *zero3_layers; /* with zero 3, per top-level layer: its parameters sharded (NULL: every
+                                        block); Galvatron's per-layer dp_types_enc */
   int tp, tp_consec;                 /* Megatron tensor parallelism of the blocks (@col/@row); 1: none */
   int sp;                            /* with tp > 1: Megatron sequence parallelism (token rows split) */
   int vtp;                           /* the embedding and LM head split by vocabulary over the tp group */

@@ -192,7 +192,7 @@ static void plan_params(Stage *st)
     l->z3_gather = plan_buf(l->plan, "zero3.gathered_params (one block at a time)", PLAN_PARAMS, PC_STATIC, 0);
     l->z3_grad = plan_buf(l->plan, "zero3.full_grads (one block at a time)", PLAN_GRADS, PC_STATIC, 0);
     for (int li = st->first; li <= st->last; li++)
-      if (m->layers[li].kind == IR_LAYER_BLOCK)
+      if (m->layers[li].kind == IR_LAYER_BLOCK && (!l->o->zero3_layers || l->o->zero3_layers[li]))
         plan_zero3_layer(st, li, dp);
   }
   for (int li = st->first; li <= st->last; li++)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh GVC SRC MPIEXEC WORK - a Galvatron strategy file drives `gvc compile`: the tiny
 # GPT under tiny_pp2_tp2_zero2.json (pp 2 x tp 2 x dp 2, ZeRO-2, checkpoint on layer 0)
-# on 8 ranks gives the single-rank losses; what cannot run yet is refused, naming the key.
+# on 8 ranks gives the single-rank losses, and so does tiny_tp2_dp2_zero3_layer1.json (ZeRO-3 on
+# one block, ddp on the other) on 4; what cannot run yet is refused, naming the key.
 set -u
 gvc=$(realpath "$1"); src=$(realpath "$2"); mpiexec=$3; work=$4; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
@@ -17,6 +18,18 @@ GV_COMM=self ./single $args --global_train_batch_size 2 2>&1 | grep -o "loss [0-
 "$mpiexec" -n 8 ./par $args 2>&1 | grep -o "loss [0-9.]*" > par.txt
 close_losses() { paste -d' ' "$1" "$2" | awk '{d = $2 - $4; if (d < 0) d = -d; if (d > 1e-5 * $2) bad++} END {exit bad > 0 || NR != 11}'; }
 close_losses single.txt par.txt && ok || { bad "losses differ"; paste single.txt par.txt; }
+# per-layer data-parallel types: ZeRO-3 on layer 1 only (dp_types_enc "0,1"), ddp on the rest, 4 ranks
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 \
+  --galvatron_config_path "$dir/tiny_tp2_dp2_zero3_layer1.json" --dump strategy -o mixed > mixed.plan 2>&1 \
+  || bad "compile from the mixed dp-type config: $(cat mixed.plan)"
+grep -q "^layers.0 .* ddp " mixed.plan && grep -q "^layers.1 .* zero3 " mixed.plan && ok || bad "mixed plan: $(cat mixed.plan)"
+"$mpiexec" -n 4 ./mixed $args 2>&1 | grep -o "loss [0-9.]*" > mixed.txt
+close_losses single.txt mixed.txt && ok || { bad "mixed dp types: losses differ"; paste single.txt mixed.txt; }
+sed 's/"default_dp_type": "ddp"/"default_dp_type": "zero2"/' "$dir/tiny_tp2_dp2_zero3_layer1.json" > z2mix.json
+out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 \
+  --galvatron_config_path z2mix.json -o x 2>&1)
+echo "$out" | grep -q "key 'dp_types_enc': layer 1 has 1 but layer 0 has 0 with default_dp_type zero2" && ok \
+  || bad "zero2 + zero3 refusal: $out"
 out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 1 --num_gpus_per_node 2 \
   --galvatron_config_path "$dir/per_layer_tp.json" -o x 2>&1)
 echo "$out" | grep -q "key 'tp_sizes_enc': layer 1 has tp=1" && ok || bad "per-layer tp refusal: $out"

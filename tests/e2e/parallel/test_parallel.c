@@ -3,7 +3,8 @@
  * mpirun for 10 steps on the fixture batch; the losses must match the single-rank run
  * and the PyTorch fixture to 1e-5 relative (fp32 reassociation across ranks changes the
  * last bits only: the gradient sums are split over ranks).
- * Usage: test_parallel BUILD_DIR FIXTURE_DIR MPIEXEC [TINY_GVM] */
+ * Usage: test_parallel BUILD_DIR FIXTURE_DIR MPIEXEC [TINY_GVM]; GV_PARALLEL_ONLY=SUBSTRING runs
+ * only the strategies whose name contains it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ typedef struct Strategy {
   int64_t micro_batch;
   int ckpt;           /* 1: checkpoint every block; 2: only the first half of the blocks */
   int one_f_one_b, chunks;
-  int zero;
+  int zero;           /* 0 ddp, 2 ZeRO-2, 3 ZeRO-3 blocks, 4: ZeRO-3 on the second half of the blocks only */
   int tp;
   int sp;             /* 1: Megatron-SP; 2: Ulysses (tp is then the Ulysses degree) */
   int vtp;            /* vocabulary parallel embedding and head over the tp group */
@@ -53,17 +54,23 @@ static const Strategy strategies[] = {
   {"tp2_dp2_zero3_ckpt", 4, 1, 1, 1, 1, 1, 3, 2, 0, 0},
   {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0, 0},
   {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0, 0},
+  {"dp2_zero3_half", 2, 1, 1, 0, 1, 1, 4, 0, 0, 0},
+  {"pp2_tp2_dp2_zero3_half_ckpt_half", 8, 2, 1, 2, 1, 1, 4, 2, 0, 0},
 };
 
 static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const char *fx, const char *mpiexec,
                         double *losses, Arena *a)
 {
   unsigned char *flags = ARENA_ARRAY(a, unsigned char, m->nlayers);
+  unsigned char *z3 = ARENA_ARRAY(a, unsigned char, m->nlayers);
   for (int i = 0, blk = 0; i < m->nlayers; i++)
-    if (m->layers[i].kind == IR_LAYER_BLOCK)
-      flags[i] = s->ckpt == 1 || (s->ckpt == 2 && blk++ < (int)m->nblocks / 2);
+    if (m->layers[i].kind == IR_LAYER_BLOCK) {
+      flags[i] = s->ckpt == 1 || (s->ckpt == 2 && blk < (int)m->nblocks / 2);
+      z3[i] = blk++ >= (int)m->nblocks / 2;
+    }
   LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
-                    .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero,
+                    .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero == 4 ? 3 : s->zero,
+                    .zero3_layers = s->zero == 4 ? z3 : NULL,
                     .tp = s->tp ? s->tp : 1, .tp_consec = 1, .sp = s->sp == 1, .ulysses = s->sp == 2,
                     .vtp = s->vtp};
   const char *err = NULL;
@@ -127,6 +134,9 @@ int main(int argc, char **argv)
     CHECK(run_strategy(m, &single, argv[1], fx, argv[3], ref, a) == 0);
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++) {
       const Strategy *s = &strategies[k];
+      const char *only = getenv("GV_PARALLEL_ONLY"); /* a substring of the strategies to run (debugging) */
+      if (only && !strstr(s->name, only))
+        continue;
       memset(got, 0, sizeof got);
       CHECK(run_strategy(m, s, argv[1], fx, argv[3], got, a) == 0);
       int bad = 0;
