@@ -18,7 +18,7 @@
 
 typedef struct CompileArgs {
   const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type, *config;
-  const char *zero3_layers;
+  const char *zero3_layers, *tp_sizes;
   int64_t seq, micro_batch;
   int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
@@ -62,6 +62,8 @@ static void usage(FILE *f, int run)
              "                            zero3 (the blocks' parameters sharded too, gathered layer by layer)\n"
              "  --sdp 0|1                 ZeRO-3 for the blocks (Galvatron's flag; same as zero3)\n"
              "  --zero3_layers all|L      ZeRO-3 for these blocks only (names or indices), ddp for the rest\n"
+             "  --tp_sizes_enc A,B,...    a tp degree per block (Galvatron's key; each divides the largest,\n"
+             "                            which replaces --global_tp_deg); plain data parallelism only\n"
              "                            (Galvatron's per-layer dp_types_enc)\n"
              "  --dump WHAT               print strategy (per layer), schedule (the schedule IR) or\n"
              "                            memory (the memory plan); a comma list\n"
@@ -122,6 +124,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--dump")) c->dump = v;
     else if (OPT("--checkpoint")) c->ckpt = v;
     else if (OPT("--zero3_layers")) c->zero3_layers = v;
+    else if (OPT("--tp_sizes_enc")) c->tp_sizes = v;
     else if (OPT("--seq") || OPT("--seq_length")) c->seq = atoll(v);
     else if (OPT("--micro-batch") || OPT("--micro_batch")) c->micro_batch = atoll(v);
     else if (OPT("--num_nodes")) c->nodes = atoi(v);
@@ -248,19 +251,54 @@ static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, 
   return f;
 }
 
+/* --tp_sizes_enc: one tp degree per block (the largest becomes the base degree). */
+static int layer_degrees(Arena *a, const IrModel *m, const char *spec, LowerOptions *o)
+{
+  int *lt = ARENA_ARRAY(a, int, m->nlayers), n = 0, tmax = 1;
+  const char *p = spec;
+  for (int i = 0; i < m->nlayers; i++) {
+    if (m->layers[i].kind != IR_LAYER_BLOCK)
+      continue;
+    char *end;
+    long t = strtol(p, &end, 10);
+    if (end == p || t < 1 || t > 1024 || (*end && *end != ',')) {
+      fprintf(stderr, "gvc: error: --tp_sizes_enc '%s': entry %d is not a degree (one per block of %s)\n", spec, n,
+              m->name);
+      return 1;
+    }
+    lt[i] = (int)t;
+    tmax = lt[i] > tmax ? lt[i] : tmax;
+    n++;
+    p = *end ? end + 1 : end;
+  }
+  if (*p || n != (int)m->nblocks) {
+    fprintf(stderr, "gvc: error: --tp_sizes_enc '%s': needs one degree per block (%s has %lld)\n", spec, m->name,
+            (long long)m->nblocks);
+    return 1;
+  }
+  for (int i = 0; i < m->nlayers; i++)
+    if (m->layers[i].kind != IR_LAYER_BLOCK)
+      lt[i] = tmax;
+  o->tp = tmax;
+  o->layer_tp = lt;
+  return 0;
+}
+
 /* The resolved per-layer strategy, one row per top-level layer (`--dump strategy`). */
 static void print_strategy(const IrModel *m, const LowerOptions *o, const unsigned char *ckpt)
 {
   int dp = o->world / o->pp / o->tp;
   printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches of %lld per step and dp rank), %s %d (%s%s), dp %d "
          "(%s)\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
-         (long long)o->micro_batch, o->ulysses ? "ulysses" : "tp", o->tp, o->tp_consec ? "consecutive" : "strided",
+         (long long)o->micro_batch, o->ulysses ? "ulysses" : o->layer_tp ? "tp per layer, largest" : "tp", o->tp,
+         o->tp_consec ? "consecutive" : "strided",
          !o->ulysses && o->sp && o->tp > 1 ? ", sequence parallel" : "", dp,
          o->zero == 3 ? (o->zero3_layers ? "zero3 on some blocks" : "zero3") : o->zero ? "zero2" : "ddp");
   printf("%-14s %-10s %6s %4s %4s %-6s %5s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt");
   static const char *kinds[] = {"embedding", "block", "norm", "head", "other"};
   for (int i = 0; i < m->nlayers; i++) {
-    int block = m->layers[i].kind == IR_LAYER_BLOCK, ltp = block ? o->tp : 1;
+    int block = m->layers[i].kind == IR_LAYER_BLOCK, ltp = block ? (o->layer_tp ? o->layer_tp[i] : o->tp) : 1;
+    dp = o->world / o->pp / (block && o->layer_tp ? ltp : o->tp);
     printf("%-14s %-10s %6d %4d %4d %-6s %5s\n", m->layers[i].name, kinds[m->layers[i].kind], o->stage_of_layer[i], ltp,
            dp, o->zero == 3 && block && (!o->zero3_layers || o->zero3_layers[i]) ? "zero3" : o->zero == 2 ? "zero2" : "ddp",
            ckpt && ckpt[i] ? "yes" : "no");
@@ -362,6 +400,8 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   }
   o.checkpoint = layer_flags(a, m, c->ckpt, "--checkpoint");
   if (!o.checkpoint)
+    return NULL;
+  if (c->tp_sizes && layer_degrees(a, m, c->tp_sizes, &o))
     return NULL;
   if (c->zero3_layers) { /* ZeRO-3 on the listed blocks, ddp on the rest */
     unsigned char *z = layer_flags(a, m, c->zero3_layers, "--zero3_layers");

@@ -1,8 +1,8 @@
 /* config_input.c - a Galvatron strategy file (galvatron_config_*.json, read by profile.c)
  * turned into the lowering's options: pipeline degree and division, schedule, chunks,
  * the tensor-parallel degree and layout of the blocks, the data-parallel type and the
- * per-layer checkpoint flags and per-layer ZeRO-3. What the lowering cannot run yet (different
- * tp per layer, Ulysses on some layers only, ZeRO-3 on some layers with ZeRO-2 on the others,
+ * per-layer checkpoint flags, per-layer ZeRO-3 and per-layer tp degrees. What the lowering cannot
+ * run yet (per-layer tp with ZeRO, SP or strided groups, Ulysses on some layers only, ZeRO-3 on some layers with ZeRO-2 on the others,
  * vsp, a vocabulary tp other than the blocks') is an error that names the key and layer. */
 #include <stdio.h>
 #include <string.h>
@@ -33,12 +33,21 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
             m->name, (long long)m->nblocks);
     goto out;
   }
-  if (!uniform(c.tp, c.nlayers, &bad) || !uniform(c.consec, c.nlayers, &bad)) {
-    fprintf(stderr, "gvc: error: %s: key 'tp_sizes_enc': layer %d has tp=%d (consecutive %d) but layer 0 has tp=%d "
-            "(consecutive %d): different tensor-parallel degrees per layer are not supported yet\n", path, bad,
-            c.tp[bad], c.consec[bad], c.tp[0], c.consec[0]);
+  int per_layer = !uniform(c.tp, c.nlayers, &bad), tmax = 0;
+  if (!uniform(c.consec, c.nlayers, &bad) || (per_layer && !c.consec[0])) {
+    fprintf(stderr, "gvc: error: %s: key 'tp_consecutive_flags': layer %d has %d but layer 0 has %d: %s\n", path, bad,
+            c.consec[bad], c.consec[0], per_layer ? "different tp degrees per layer need consecutive tp groups (1) on "
+            "every layer" : "mixed tp group layouts are not supported yet");
     goto out;
   }
+  for (int i = 0; i < c.nlayers; i++)
+    tmax = c.tp[i] > tmax ? c.tp[i] : tmax;
+  for (int i = 0; per_layer && i < c.nlayers; i++)
+    if (c.tp[i] < 1 || tmax % c.tp[i]) {
+      fprintf(stderr, "gvc: error: %s: key 'tp_sizes_enc': layer %d has tp=%d, which does not divide the largest "
+              "degree %d\n", path, i, c.tp[i], tmax);
+      goto out;
+    }
   for (int i = 0; i < c.nlayers; i++) {
     if (c.use_sp && c.use_sp[i] != c.use_sp[0]) {
       fprintf(stderr, "gvc: error: %s: key 'use_sp': layer %d has %d but layer 0 has %d: Ulysses on some layers only "
@@ -57,13 +66,19 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
             c.vsp ? "vocabulary sequence parallelism" : "a vocabulary tp degree other than 1 or the layers' tp");
     goto out;
   }
-  if (o->world % c.pp_deg || (o->world / c.pp_deg) % c.tp[0]) {
+  if (o->world % c.pp_deg || (o->world / c.pp_deg) % tmax) {
     fprintf(stderr, "gvc: error: %s: pp_deg %d x tp %d does not divide the world of %d ranks (--num_nodes x "
-            "--num_gpus_per_node)\n", path, c.pp_deg, c.tp[0], o->world);
+            "--num_gpus_per_node)\n", path, c.pp_deg, tmax, o->world);
     goto out;
   }
   o->pp = c.pp_deg;
-  o->tp = c.tp[0];
+  o->tp = tmax;
+  if (per_layer) { /* each block its own degree; the embedding and head on the largest */
+    int *lt = ARENA_ARRAY(a, int, m->nlayers);
+    for (int i = 0, b = 0; i < m->nlayers; i++)
+      lt[i] = m->layers[i].kind == IR_LAYER_BLOCK ? c.tp[b++] : tmax;
+    o->layer_tp = lt;
+  }
   o->tp_consec = c.consec[0];
   o->ulysses = c.use_sp && c.use_sp[0] && o->tp > 1;
   o->vtp = c.vtp > 1;

@@ -24,14 +24,17 @@ int64_t lower_numel(const L *l, int v)
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++)
     n *= ir_dim(s->d[i], l->o->micro_batch, l->o->seq);
-  return l->split && (l->split[v] || l->rsplit[v]) ? n / l->o->tp : n;
+  int64_t div = l->rowf ? l->rowf[v] : 1;
+  if (l->split && (l->split[v] || l->rsplit[v]))
+    div *= l->vdeg ? l->vdeg[v] : l->o->tp;
+  return n / div;
 }
 
 int64_t lower_last_dim(const L *l, int v)
 {
   const IrShape *s = &l->m->values[v].shape;
   int64_t d = ir_dim(s->d[s->rank - 1], l->o->micro_batch, l->o->seq);
-  return l->split && l->split[v] ? d / l->o->tp : d;
+  return l->split && l->split[v] ? d / (l->vdeg ? l->vdeg[v] : l->o->tp) : d;
 }
 
 /* Megatron's rule: a @col linear splits its output over the tp group, elementwise ops,
@@ -77,6 +80,11 @@ int lower_tp_split(L *l, int first, int last)
       }
       continue;
     }
+    tp = lower_layer_tp(l, li);
+    for (int k = 0; k < ly->nnodes; k++)
+      l->vdeg[m->nodes[ly->first_node + k].out] = tp;
+    if (tp <= 1)
+      continue;
     /* a block's input is row-split: by the previous block, or by a slice made at entry */
     int restore = sp && !l->rsplit[ly->in_value] && !is_block(m, li - 1);
     if (sp)
@@ -276,7 +284,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
       break;
     }
     if (l->tp_node[ni] && n->tp == IR_TP_ROW) /* partial sums, all-reduced over tp; bias added once */
-      EMIT(l, "gv_gen_linear_fwd_row", c, sa_i64(0), V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
+      EMIT(l, "gv_gen_linear_fwd_row", c, sa_i64(lower_tp_group(l, layer)), V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
            sa_i64(N));
     else
       EMIT(l, "gv_gen_linear_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
@@ -323,15 +331,15 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   case IR_OP_ROPE: {
     int64_t D = n->iattr[0];
-    EMIT(l, "gv_gen_rope_fwd", c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch), sa_i64(l->o->seq),
+    EMIT(l, "gv_gen_rope_fwd", c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq),
          sa_i64(N / D), sa_i64(D), sa_f32((float)n->fattr[0]));
     break;
   }
   case IR_OP_ATTENTION: {
-    int64_t H = n->iattr[0] / (l->tp_node[ni] ? l->o->tp : 1), KV = n->iattr[1] / (l->tp_node[ni] ? l->o->tp : 1), D = N / H;
-    l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch * H * l->o->seq);
+    int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
+    l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
     EMIT(l, "gv_gen_attention_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
-         sa_i64(l->o->micro_batch), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]));
+         sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]));
     break;
   }
   case IR_OP_DROPOUT:
@@ -480,7 +488,8 @@ static void bwd_node(L *l, int ni, int layer)
         g0 = gout(l, layer, n->in[0], 0);
       EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
            sa_i64(K), sa_i64(N), sa_i64(ACC_DW));
-      EMIT(l, "gv_gen_all_reduce", "tp: sum the partial input gradient", sa_i64(0), GB(l, g0), sa_i64(M * K));
+      EMIT(l, "gv_gen_all_reduce", "tp: sum the partial input gradient", sa_i64(lower_tp_group(l, layer)), GB(l, g0),
+           sa_i64(M * K));
       break;
     }
     EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
@@ -526,14 +535,14 @@ static void bwd_node(L *l, int ni, int layer)
     break;
   case IR_OP_ROPE: {
     int64_t D = n->iattr[0];
-    EMIT(l, "gv_gen_rope_bwd", c, GB(l, g0), dy, sa_i64(l->o->micro_batch), sa_i64(l->o->seq), sa_i64(N / D),
+    EMIT(l, "gv_gen_rope_bwd", c, GB(l, g0), dy, sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(N / D),
          sa_i64(D), sa_f32((float)n->fattr[0]), sa_i64(flags));
     break;
   }
   case IR_OP_ATTENTION: {
-    int64_t H = n->iattr[0] / (l->tp_node[ni] ? l->o->tp : 1), KV = n->iattr[1] / (l->tp_node[ni] ? l->o->tp : 1), D = N / H;
+    int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
     EMIT(l, "gv_gen_attention_bwd", c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
-         V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch), sa_i64(l->o->seq), sa_i64(H),
+         V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H),
          sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags));
     break;
   }
@@ -587,9 +596,44 @@ static void z3_gather(L *l, int li)
   lower_emit(l, "gv_gen_zero3_gather", a, 4, arena_printf(l->a, "zero3: gather %s", l->m->layers[li].name));
 }
 
+/* Per-layer tp: value v's rows from row factor `from` to `to` (src -> dst buffers). A block of
+ * degree t holds rows of tp/t of its tp-group's samples; a smaller factor all-gathers them
+ * over the ranks that share the larger degree's group and the smaller degree's index, a
+ * larger factor keeps this rank's slice (no communication). Only the needed rows move. */
+static void rows_convert(L *l, int v, int dst, int src, int from, int to, const char *what)
+{
+  int64_t all = lower_numel(l, v) * l->rowf[v], T = l->o->tp;
+  if (to < from) {
+    SchedArg a[] = {sa_ctx(), sa_i64(T / from), sa_i64(T / to), lower_buf_arg(l, dst), lower_buf_arg(l, src),
+                    sa_i64(all / from)};
+    lower_emit(l, "gv_gen_rows_gather", a, 6, arena_printf(l->a, "per-layer tp: gather %s", what));
+  } else {
+    SchedArg a[] = {sa_ctx(), sa_i64(T / to), sa_i64(T / from), lower_buf_arg(l, dst), lower_buf_arg(l, src),
+                    sa_i64(all / to)};
+    lower_emit(l, "gv_gen_rows_slice", a, 6, arena_printf(l->a, "per-layer tp: my slice of %s", what));
+  }
+}
+
+/* At a layer's entry: its input in the layer's row factor (kept per slot for recomputation). */
+static void rows_enter(L *l, int li)
+{
+  int v = l->m->layers[li].in_value, from = l->rowf[v], to = lower_layer_rowf(l, li);
+  if (!l->o->layer_tp || from == to || l->m->values[v].is_index)
+    return;
+  int64_t all = lower_numel(l, v) * from;
+  int buf = lower_new_buf(l, vname(l, li, v, "layer_rows"), PC_SLOT, 4 * all / to);
+  rows_convert(l, v, buf, l->val[v], from, to, "the layer's input rows");
+  l->conv_from[li] = l->val[v];
+  l->conv_from_f[li] = from;
+  l->val[v] = buf;
+  l->rowf[v] = to;
+}
+
 /* Forward of layer li: values kept per slot unless checkpointed (or recomputing). */
 void lower_forward_layer(L *l, int li, int recompute)
 {
+  if (!recompute)
+    rows_enter(l, li);
   if (l->z3 && l->z3[li].range && !recompute)
     z3_gather(l, li);
   const IrLayer *cl = &l->m->layers[li];
@@ -649,11 +693,26 @@ void lower_backward_layer(L *l, int li)
     SchedArg f[] = {sa_ctx(), lower_buf_arg(l, l->z3_grad), sa_i64(l->z3[li].range / 4), sa_f32(0.0f)};
     lower_emit(l, "gv_gen_fill", f, 4, "zero3: the layer's full gradient");
   }
+  int v = ly->in_value, conv = l->conv_from[li] >= 0, dst = -1;
+  if (conv) { /* the input's gradient is made in this layer's rows, converted back below */
+    dst = l->grad[v];
+    l->grad[v] = -1;
+  }
   if (l->o->checkpoint && l->o->checkpoint[li])
     lower_forward_layer(l, li, 1);
   for (int k = ly->nnodes - 1; k >= 0; k--)
     bwd_node(l, ly->first_node + k, li);
-  int v = ly->in_value;
+  if (conv) {
+    int from = l->rowf[v], to = l->conv_from_f[li];
+    if (l->grad[v] >= 0) {
+      if (dst < 0)
+        dst = lower_new_buf(l, vname(l, li, v, "grad_layer_rows"), PC_TRANSIENT, 4 * lower_numel(l, v) * from / to);
+      rows_convert(l, v, dst, l->grad[v], from, to, "the input's gradient rows");
+      l->grad[v] = dst;
+    }
+    l->val[v] = l->conv_from[li];
+    l->rowf[v] = to;
+  }
   if (l->sp_in_slice && l->sp_in_slice[li] >= 0 && l->grad[v] >= 0) { /* the producer wants whole rows back */
     int64_t shard = lower_numel(l, v);
     int whole = lower_new_buf(l, vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);

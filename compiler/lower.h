@@ -25,7 +25,11 @@ typedef struct LowerOptions {
                                         3: ZeRO-3 blocks (zero3_layers), plain ddp for the rest */
   const unsigned char *zero3_layers; /* with zero 3, per top-level layer: its parameters sharded (NULL: every
                                         block); Galvatron's per-layer dp_types_enc */
-  int tp, tp_consec;                 /* Megatron tensor parallelism of the blocks (@col/@row); 1: none */
+  int tp, tp_consec;                 /* Megatron tensor parallelism of the blocks (@col/@row); 1: none.
+                                        With layer_tp: the largest degree (the base layout) */
+  const int *layer_tp;               /* per top-level layer, or NULL: the blocks' own tp degrees (each divides
+                                        tp); a block of degree t runs on 1/(tp/t) of the samples of its tp-group
+                                        (Galvatron's per-layer tp_sizes_enc; docs/parallelism.md) */
   int sp;                            /* with tp > 1: Megatron sequence parallelism (token rows split) */
   int vtp;                           /* the embedding and LM head split by vocabulary over the tp group */
   int ulysses;                       /* the blocks' degree `tp` is a Ulysses degree (weights replicated,

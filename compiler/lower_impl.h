@@ -30,6 +30,11 @@ typedef struct L {
   unsigned char *sp_partial; /* parameter -> its gradient is a partial sum over the tp group */
   unsigned char *ul_out, *ul_in; /* Ulysses: node's output goes rows -> heads / input heads -> rows */
   int *ul_keep;            /* Ulysses: node -> the rows-layout input kept for a row linear's backward */
+  /* Per-layer tp: each value's tp degree (its layer's) and row factor f (it holds 1/f of the
+   * micro-batch's samples: a block of degree t < tp runs on tp/t of them); the layer's input
+   * before its conversion and the buffer it was converted from, per layer */
+  int *vdeg, *rowf;
+  int *conv_from, *conv_from_f;
   int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse) */
   int *pbuf, *gbuf, *mbuf;
   int stage;
@@ -40,6 +45,16 @@ typedef struct L {
   const char *err;
 } L;
 
+
+/* The tp degree of layer li (blocks may differ with per-layer tp; other layers use the base),
+ * the row factor of its values (base degree / its degree), and the group argument of its tp
+ * collectives (0: the program's one tp group; else the degree of the layer's group). */
+static inline int lower_layer_tp(const L *l, int li)
+{
+  return l->o->layer_tp && l->m->layers[li].kind == IR_LAYER_BLOCK ? l->o->layer_tp[li] : l->o->tp;
+}
+static inline int lower_layer_rowf(const L *l, int li) { return l->o->layer_tp ? l->o->tp / lower_layer_tp(l, li) : 1; }
+static inline int64_t lower_tp_group(const L *l, int li) { return l->o->layer_tp ? lower_layer_tp(l, li) : 0; }
 
 int64_t lower_numel(const L *l, int v);
 /* Which values are split by tensor parallelism (propagated from @col to @row); 0 or an error. */

@@ -56,6 +56,7 @@ typedef struct Stage {
   signed char *split_dim;    /* per parameter: -1 replicated, 0 rows or 1 columns split over tp */
   int *zlayer;               /* per parameter: its ZeRO-3 layer, -1 when not sharded */
   int64_t *zrel;             /* per parameter: ZeRO-3 byte offset inside its layer's range */
+  int *ptp;                  /* per parameter: the tp degree of its layer (per-layer tp) */
 } Stage;
 
 static int param_init(const IrModel *m, int pi, double *std)
@@ -102,6 +103,17 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
     l->sp_gathered[i] = -1;
   for (int i = 0; i < m->nlayers; i++)
     l->sp_in_full[i] = l->sp_in_slice[i] = l->sp_gather_from[i] = -1;
+  l->vdeg = ARENA_ARRAY(a, int, m->nvalues);
+  l->rowf = ARENA_ARRAY(a, int, m->nvalues);
+  l->conv_from = ARENA_ARRAY(a, int, m->nlayers);
+  l->conv_from_f = ARENA_ARRAY(a, int, m->nlayers);
+  for (int i = 0; i < m->nvalues; i++)
+    l->vdeg[i] = o->tp, l->rowf[i] = 1;
+  for (int li = 0; li < m->nlayers; li++) { /* a value starts in its producer's rows (stage boundaries too) */
+    l->conv_from[li] = -1;
+    for (int k = 0; k < m->layers[li].nnodes; k++)
+      l->rowf[m->nodes[m->layers[li].first_node + k].out] = lower_layer_rowf(l, li);
+  }
   l->aux0 = ARENA_ARRAY(a, int, m->nnodes);
   l->aux1 = ARENA_ARRAY(a, int, m->nnodes);
   l->pbuf = ARENA_ARRAY(a, int, m->nparams);
@@ -156,8 +168,9 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
         cnt *= m->params[pi].shape.d[d];
       st->split_dim[pi] = (signed char)split_of(l, n, node, j); /* ZeRO-3 shards this rank's tp block */
       if (st->split_dim[pi] >= 0)
-        cnt /= l->o->tp;
+        cnt /= lower_layer_tp(l, li);
       st->zlayer[pi] = li;
+      st->ptp[pi] = lower_layer_tp(l, li);
       st->zrel[pi] = rel;
       l->pbuf[pi] = plan_alias(l->plan, m->params[pi].name, l->z3_gather, rel, 4 * cnt);
       l->gbuf[pi] = plan_alias(l->plan, arena_printf(l->a, "%s.grad", m->params[pi].name), l->z3_grad, rel, 4 * cnt);
@@ -184,6 +197,7 @@ static void plan_params(Stage *st)
   st->split_dim = ARENA_ARRAY(l->a, signed char, m->nparams);
   st->zlayer = ARENA_ARRAY(l->a, int, m->nparams);
   st->zrel = ARENA_ARRAY(l->a, int64_t, m->nparams);
+  st->ptp = ARENA_ARRAY(l->a, int, m->nparams);
   for (int i = 0; i < m->nparams; i++)
     st->zlayer[i] = -1;
   if (l->o->zero == 3) {
@@ -201,15 +215,19 @@ static void plan_params(Stage *st)
       const IrNode *n = &m->nodes[node];
       for (int j = 0; j < n->nparam; j++) {
         int pi = n->param[j];
-        if (l->pbuf[pi] >= 0)
+        if (l->pbuf[pi] >= 0) {
+          if (st->ptp[pi] != lower_layer_tp(l, li) && !l->err)
+            l->err = arena_printf(l->a, "parameter %s is shared by layers of different tp degrees", m->params[pi].name);
           continue;
+        }
+        st->ptp[pi] = lower_layer_tp(l, li);
         const IrParam *p = &m->params[pi];
         int64_t cnt = 1;
         for (int d = 0; d < p->shape.rank; d++)
           cnt *= p->shape.d[d];
         st->split_dim[pi] = (signed char)split_of(l, n, node, j);
         if (st->split_dim[pi] >= 0)
-          cnt /= l->o->tp;
+          cnt /= lower_layer_tp(l, li);
         l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, 4 * cnt);
         l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, 4 * cnt);
         if (l->o->zero != 2) /* ZeRO-2 keeps one flat optimizer shard instead (lower_stage) */
@@ -325,6 +343,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
                     sa_i64(z >= 0 ? st->zrel[i] : off(p, l->pbuf[i])), sa_i64(z >= 0 ? st->zrel[i] : off(p, l->gbuf[i])),
                     sa_i64(z >= 0 ? -1 : off(p, l->mbuf[i])), sa_i64(pr->shape.rank >= 2), sa_i64(init), sa_f64(std)};
     sched_call(prog, d, "gv_prog_param", a, 13);
+    if (l->o->layer_tp) /* its own tp degree: groups, init block and gradient reduction follow it */
+      sched_call(prog, d, "gv_prog_param_tp", (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->ptp[i])}, 4);
   }
   if (l->o->zero == 2)
     sched_call(prog, d, "gv_prog_zero", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(l->o->zero), sa_i64(st->shard_bytes)}, 4);
@@ -377,6 +397,26 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
     describe_stage(prog, d, &st[s]);
 }
 
+/* What per-layer tp degrees need: each divides the base degree (the largest), the micro-batch
+ * divides into the row factors, consecutive groups, and nothing yet combined with it. */
+static const char *check_layer_tp(Arena *a, const IrModel *m, const LowerOptions *o)
+{
+  if (o->sp || o->ulysses || o->vtp || o->zero || !o->tp_consec)
+    return arena_printf(a, "different tp degrees per layer work with plain data parallelism and consecutive tp groups "
+                        "only (not yet with %s)", o->sp ? "sequence parallelism" : o->ulysses ? "Ulysses" : o->vtp ? "vocab_tp" :
+                        o->zero ? "ZeRO" : "strided tp groups");
+  for (int i = 0; i < m->nlayers; i++) {
+    int t = m->layers[i].kind == IR_LAYER_BLOCK ? o->layer_tp[i] : o->tp;
+    if (t < 1 || t > o->tp || o->tp % t)
+      return arena_printf(a, "%s: tp=%d does not divide the largest per-layer degree %d", m->layers[i].name, t, o->tp);
+    if (o->micro_batch % (o->tp / t))
+      return arena_printf(a, "%s: tp=%d runs on 1/%d of its group's micro-batch of %lld samples: not divisible (use a "
+                          "micro-batch that is a multiple of %d)", m->layers[i].name, t, o->tp / t,
+                          (long long)o->micro_batch, o->tp / t);
+  }
+  return NULL;
+}
+
 Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const char **err)
 {
   if (m->tokens_value < 0 || m->labels_value < 0 || m->loss_value < 0) {
@@ -391,6 +431,8 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
     *err = arena_printf(a, "the %d ranks of a pipeline stage are not divisible by tp=%d", o->world / o->pp, o->tp);
     return NULL;
   }
+  if (o->layer_tp && (*err = check_layer_tp(a, m, o)))
+    return NULL;
   const int *stage_of = o->stage_of_layer;
   if (!stage_of && !(stage_of = lower_partition(a, m, o->pp, NULL, err)))
     return NULL;

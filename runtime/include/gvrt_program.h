@@ -50,7 +50,12 @@ GV_API void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t ro
  * AdamW m and v at mshard_off (v after m). range: the layer's padded bytes. */
 GV_API void gv_prog_zero3_layer(void *ctx, int64_t stage, int64_t layer, int64_t pshard_off, int64_t gshard_off,
                                 int64_t mshard_off, int64_t range);
-/* Megatron tensor parallelism of the blocks: degree and whether a tp group is adjacent ranks. */
+/* Per-layer tp: parameter `name` of `stage` belongs to a layer of tp degree tp (which divides
+ * the program's degree): its tp block, its gradient's data-parallel group and its count in
+ * the gradient norm follow that degree. Declared after the parameter. */
+GV_API void gv_prog_param_tp(void *ctx, const char *name, int64_t stage, int64_t tp);
+/* Megatron tensor parallelism of the blocks: degree and whether a tp group is adjacent ranks
+ * (with per-layer tp: the largest degree, the base layout of the embedding and head). */
 GV_API void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive);
 /* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32
  * [1]; the slot stride and the number of slots (micro-batches in flight). */
@@ -111,6 +116,13 @@ GV_API void gv_gen_vocab_embedding_bwd(void *ctx, void *dtable, void *dy, void *
 GV_API void gv_gen_vocab_xent_fwd(void *ctx, void *loss, void *lse, void *scratch, void *logits, void *targets, int64_t M,
                                   int64_t Vs);
 GV_API void gv_gen_vocab_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M, int64_t Vs);
+/* Per-layer tp, between a layer of degree `large` and one of degree `small` (small divides
+ * large; a layer of degree t holds the rows of base/t of its group's samples):
+ * rows_gather: out = the n floats of each of the large/small ranks sharing this rank's
+ * large-degree group and small-degree index, in rank order; rows_slice: out = this rank's
+ * n floats of in (large/small blocks of n). */
+GV_API void gv_gen_rows_gather(void *ctx, int64_t small, int64_t large, void *out, void *in, int64_t n);
+GV_API void gv_gen_rows_slice(void *ctx, int64_t small, int64_t large, void *out, void *in, int64_t n);
 /* Sum a float buffer over tensor-parallel group `group` (the backward of a column split). */
 GV_API void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n);
 GV_API void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,

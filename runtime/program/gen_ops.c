@@ -204,10 +204,20 @@ void gv_gen_linear_fwd_partial(void *ctx, void *y, void *x, void *w, void *b, in
 
 void gv_gen_linear_fwd_row(void *ctx, int64_t group, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
 {
-  struct gv_run *r = ctx;
-  (void)group;
-  gv_gen_linear_fwd_partial(ctx, y, x, w, b, M, K, N);
-  gv_comm_all_reduce(r->tp_group, y, (size_t)(M * N), GV_DTYPE_F32, GV_REDUCE_SUM);
+  struct gv_comm *g = gv_run_tp_group(ctx, group);
+  gv_gen_linear_fwd(ctx, y, x, w, gv_comm_rank(g) == 0 ? b : NULL, M, K, N);
+  gv_comm_all_reduce(g, y, (size_t)(M * N), GV_DTYPE_F32, GV_REDUCE_SUM);
+}
+
+void gv_gen_rows_gather(void *ctx, int64_t small, int64_t large, void *out, void *in, int64_t n)
+{
+  gv_comm_all_gather(gv_run_rows_group(ctx, small, large), out, in, (size_t)n, GV_DTYPE_F32);
+}
+
+void gv_gen_rows_slice(void *ctx, int64_t small, int64_t large, void *out, void *in, int64_t n)
+{
+  int j = gv_comm_rank(gv_run_rows_group(ctx, small, large));
+  gv_gen_grad(ctx, out, (float *)in + (int64_t)j * n, n, 0);
 }
 
 void gv_gen_sp_slice(void *ctx, void *out, void *in, int64_t n)
@@ -231,9 +241,7 @@ void gv_gen_sp_reduce_scatter(void *ctx, void *out, void *in, int64_t n, int64_t
 
 void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n)
 {
-  struct gv_run *r = ctx;
-  (void)group;
-  gv_comm_all_reduce(r->tp_group, x, (size_t)n, GV_DTYPE_F32, GV_REDUCE_SUM);
+  gv_comm_all_reduce(gv_run_tp_group(ctx, group), x, (size_t)n, GV_DTYPE_F32, GV_REDUCE_SUM);
 }
 
 void gv_gen_zero3_gather(void *ctx, void *out, void *shard, int64_t n)

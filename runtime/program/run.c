@@ -231,7 +231,12 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   if (backward && r->zero) /* ZeRO-2: each rank keeps the sum of its shard, at the start of the arena */
     gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
                            GV_DTYPE_F32);
-  else if (backward && r->dp_size > 1 && r->nzl) { /* ZeRO-3 blocks reduced already; the rest one by one */
+  else if (backward && r->per_layer_tp) { /* each parameter over its own layer's data-parallel group */
+    for (int i = 0; i < r->nparams; i++)
+      if (gv_comm_size(r->params[i].dp_group) > 1)
+        gv_comm_all_reduce(r->params[i].dp_group, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32,
+                           GV_REDUCE_SUM);
+  } else if (backward && r->dp_size > 1 && r->nzl) { /* ZeRO-3 blocks reduced already; the rest one by one */
     for (int i = 0; i < r->nparams; i++)
       if (!zl_of(r, &r->params[i]))
         gv_comm_all_reduce(r->dp, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32, GV_REDUCE_SUM);
@@ -293,10 +298,10 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
   size_t first, n;
   /* the norm over distinct shards: a replica (dp without ZeRO, tp-replicated weights, the
    * second copy of a tied weight) is counted on one rank only */
-  int dp_counts = r->zero || r->dp_rank == 0;
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
-    if ((dp_counts || zl_of(r, p)) && (p->split_dim >= 0 || r->tp_rank == 0) && counts_in_norm(r, p) &&
+    int dp_counts = r->zero || p->dp_rank == 0;
+    if ((dp_counts || zl_of(r, p)) && (p->split_dim >= 0 || p->tp_rank == 0) && counts_in_norm(r, p) &&
         owned(r, p, &first, &n))
       sq += gv_optim_sq_sum(owned_grad(r, p, first), n);
   }
@@ -405,6 +410,56 @@ static void greedy_sample(struct gv_run *r, struct feed *fd)
 
 /* ---- main ---- */
 
+/* Per-layer tp: the tp and data-parallel groups of every degree dividing the base degree,
+ * and the row-exchange groups of each pair small < large (colour: the stage, the rank's
+ * large-degree group and its small-degree index), all made on every rank in one order. */
+static void setup_degree_groups(struct gv_run *r)
+{
+  struct gv_run_degree_groups *d = &r->degs;
+  int W = (int)r->world_size, per = W / (int)r->pp;
+  for (int t = 1; t <= r->tp; t++)
+    if (r->tp % t == 0) {
+      GV_CHECK(d->n < GV_RUN_MAX_DEGREES, "more than %d tp degrees", GV_RUN_MAX_DEGREES);
+      struct gv_layout l = {W, (int)r->pp, t, r->tp_consec};
+      d->deg[d->n] = t;
+      d->tp[d->n] = gv_comm_layout_group(r->world, &l, GV_GROUP_TP);
+      d->dp[d->n] = gv_comm_layout_group(r->world, &l, GV_GROUP_DP);
+      d->n++;
+    }
+  int *colors = malloc(sizeof *colors * (size_t)W);
+  GV_CHECK(colors != NULL, "out of host memory");
+  for (int a = 0; a < d->n; a++)
+    for (int b = a + 1; b < d->n; b++) {
+      int ts = d->deg[a], tl = d->deg[b];
+      for (int w = 0; w < W; w++) {
+        int off = w % per;
+        colors[w] = (w / per) * per + (off / tl) * ts + off % ts;
+      }
+      d->rows[a][b] = gv_comm_partition(r->world, colors);
+    }
+  free(colors);
+}
+
+static int degree_index(const struct gv_run *r, int64_t t)
+{
+  for (int i = 0; i < r->degs.n; i++)
+    if (r->degs.deg[i] == t)
+      return i;
+  gv_fatalf(__FILE__, __LINE__, "degree_index", "gvrt", "no tp groups of degree %lld (base degree %d)", (long long)t, r->tp);
+}
+
+struct gv_comm *gv_run_tp_group(struct gv_run *r, int64_t group)
+{
+  return group <= 0 ? r->tp_group : r->degs.tp[degree_index(r, group)];
+}
+
+struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large)
+{
+  int a = degree_index(r, small), b = degree_index(r, large);
+  GV_CHECK(a < b, "row exchange between degrees %lld and %lld", (long long)small, (long long)large);
+  return r->degs.rows[a][b];
+}
+
 static void setup_groups(struct gv_run *r)
 {
   if (gv_comm_size(r->world) != r->world_size)
@@ -420,14 +475,21 @@ static void setup_groups(struct gv_run *r)
   r->dp_rank = gv_comm_rank(r->dp);
   r->dp_size = gv_comm_size(r->dp);
   r->tp_rank = gv_comm_rank(r->tp_group);
+  if (r->per_layer_tp)
+    setup_degree_groups(r);
   for (int i = 0; i < r->nparams; i++) { /* this rank's block of each tp-split parameter */
     struct gv_run_param *p = &r->params[i];
+    int t = p->tp > 0 ? p->tp : r->tp;
+    p->tp_group = r->per_layer_tp ? r->degs.tp[degree_index(r, t)] : r->tp_group;
+    p->dp_group = r->per_layer_tp ? r->degs.dp[degree_index(r, t)] : r->dp;
+    p->tp_rank = gv_comm_rank(p->tp_group);
+    p->dp_rank = gv_comm_rank(p->dp_group);
     if (p->split_dim == 0) {
-      p->shard_rows = p->rows / r->tp;
-      p->row0 = r->tp_rank * p->shard_rows;
+      p->shard_rows = p->rows / t;
+      p->row0 = p->tp_rank * p->shard_rows;
     } else if (p->split_dim == 1) {
-      p->shard_cols = p->cols / r->tp;
-      p->col0 = r->tp_rank * p->shard_cols;
+      p->shard_cols = p->cols / t;
+      p->col0 = p->tp_rank * p->shard_cols;
     }
   }
 }

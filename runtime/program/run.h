@@ -19,6 +19,18 @@ struct gv_run_param {
   double std;
   int split_dim;               /* -1 replicated over tp, 0 rows, 1 columns */
   int zlayer;                  /* ZeRO-3 layer (poff/goff: offset in its range), -1 when not sharded */
+  int tp;                      /* its layer's tp degree (per-layer tp; 0: the program's) */
+  struct gv_comm *tp_group, *dp_group; /* its layer's groups (the program's without per-layer tp) */
+  int tp_rank, dp_rank;
+};
+
+/* Per-layer tp: the groups of every degree dividing the base degree, made once at start-up
+ * (group creation is collective over the world) and looked up by the generated code. */
+#define GV_RUN_MAX_DEGREES 8
+struct gv_run_degree_groups {
+  int n, deg[GV_RUN_MAX_DEGREES];
+  struct gv_comm *tp[GV_RUN_MAX_DEGREES], *dp[GV_RUN_MAX_DEGREES];
+  struct gv_comm *rows[GV_RUN_MAX_DEGREES][GV_RUN_MAX_DEGREES]; /* [small][large]: row exchange */
 };
 
 struct gv_run_zlayer { int64_t pshard, gshard, mshard, range; };
@@ -77,7 +89,14 @@ struct gv_run {
   struct gv_comm *tp_group;
   int64_t shard_bytes;         /* ZeRO: this rank's [dp_rank * shard_bytes, +shard_bytes) of the grads */
   int dp_rank, dp_size;
+  int per_layer_tp;            /* parameters declared their own degrees (gv_prog_param_tp) */
+  struct gv_run_degree_groups degs;
 };
+
+/* run.c: the tp group of collective argument `group` (0: the program's, else that degree),
+ * and the row-exchange group of degrees small < large (per-layer tp). */
+struct gv_comm *gv_run_tp_group(struct gv_run *r, int64_t group);
+struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large);
 
 /* data.c: the Megatron dataset behind --data */
 /* checkpoint.c */

@@ -24,54 +24,74 @@ typedef struct Strategy {
   int tp;
   int sp;             /* 1: Megatron-SP; 2: Ulysses (tp is then the Ulysses degree) */
   int vtp;            /* vocabulary parallel embedding and head over the tp group */
+  int ltp;            /* > 0: per-layer tp, the first half of the blocks on tp, the second half on ltp */
 } Strategy;
 
 /* The fixture batch has 2 sequences: micro-batch 1 gives 2 micro-batches per step. */
 static const Strategy strategies[] = {
-  {"dp2", 2, 1, 1, 0, 1, 1, 0, 0, 0, 0},
-  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0, 0, 0},
-  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0, 0, 0},
-  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0, 0, 0, 0},
-  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0, 0, 0, 0},
-  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0, 0, 0, 0},
-  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2, 0, 0, 0},
-  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2, 0, 0, 0},
-  {"tp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 0},
-  {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 0, 0},
-  {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2, 0, 0},
-  {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2, 0, 0},
-  {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2, 0, 0},
-  {"tp2_sp", 2, 1, 1, 0, 1, 2, 0, 2, 1, 0},
-  {"tp2_sp_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 1, 0},
-  {"pp2_tp2_sp", 4, 2, 1, 0, 1, 2, 0, 2, 1, 0},
-  {"tp2_vtp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 1},
-  {"tp2_sp_vtp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 1, 1},
-  {"pp2_tp2_vtp2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 0, 1},
-  {"ulysses2", 2, 1, 1, 0, 1, 2, 0, 2, 2, 0},
-  {"ulysses2_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 2, 0},
-  {"pp2_ulysses2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 2, 0},
-  {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0, 0},
-  {"tp2_dp2_zero3_ckpt", 4, 1, 1, 1, 1, 1, 3, 2, 0, 0},
-  {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0, 0},
-  {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0, 0},
-  {"dp2_zero3_half", 2, 1, 1, 0, 1, 1, 4, 0, 0, 0},
-  {"pp2_tp2_dp2_zero3_half_ckpt_half", 8, 2, 1, 2, 1, 1, 4, 2, 0, 0},
+  {"dp2", 2, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0},
+  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0, 0, 0, 0},
+  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0, 0, 0, 0, 0},
+  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0, 0, 0, 0, 0},
+  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0, 0, 0, 0, 0},
+  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2, 0, 0, 0, 0},
+  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2, 0, 0, 0, 0},
+  {"tp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 0, 0},
+  {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 0, 0, 0},
+  {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2, 0, 0, 0},
+  {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2, 0, 0, 0},
+  {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2, 0, 0, 0},
+  {"tp2_sp", 2, 1, 1, 0, 1, 2, 0, 2, 1, 0, 0},
+  {"tp2_sp_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 1, 0, 0},
+  {"pp2_tp2_sp", 4, 2, 1, 0, 1, 2, 0, 2, 1, 0, 0},
+  {"tp2_vtp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 1, 0},
+  {"tp2_sp_vtp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 1, 1, 0},
+  {"pp2_tp2_vtp2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 0, 1, 0},
+  {"ulysses2", 2, 1, 1, 0, 1, 2, 0, 2, 2, 0, 0},
+  {"ulysses2_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 2, 0, 0},
+  {"pp2_ulysses2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 2, 0, 0},
+  {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0, 0, 0},
+  {"tp2_dp2_zero3_ckpt", 4, 1, 1, 1, 1, 1, 3, 2, 0, 0, 0},
+  {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0, 0, 0},
+  {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0, 0, 0},
+  {"dp2_zero3_half", 2, 1, 1, 0, 1, 1, 4, 0, 0, 0, 0},
+  {"pp2_tp2_dp2_zero3_half_ckpt_half", 8, 2, 1, 2, 1, 1, 4, 2, 0, 0, 0},
+  /* per-layer tp: a block of degree t runs on (base/t)ths of the micro-batch, so it is 2 */
+  {"ltp_tp2_then_tp1", 2, 1, 2, 0, 1, 1, 0, 2, 0, 0, 1},
+  {"ltp_tp1_then_tp2_ckpt", 2, 1, 2, 1, 1, 1, 0, 1, 0, 0, 2},
+  {"ltp_pp2_tp2_then_tp1_ckpt_half", 4, 2, 2, 2, 1, 1, 0, 2, 0, 0, 1},
+  {"ltp_pp2_gpipe_tp1_then_tp2", 4, 2, 2, 0, 0, 1, 0, 1, 0, 0, 2},
 };
+
+/* Calls of fn in the program (every stage). */
+static int count_calls(const Lowered *lw, const char *fn)
+{
+  int n = 0;
+  for (int f = 0; f < lw->prog->nfuncs; f++)
+    for (int c = 0; c < lw->prog->funcs[f].ncalls; c++)
+      n += !strcmp(lw->prog->funcs[f].calls[c].fn, fn);
+  return n;
+}
 
 static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const char *fx, const char *mpiexec,
                         double *losses, Arena *a)
 {
   unsigned char *flags = ARENA_ARRAY(a, unsigned char, m->nlayers);
   unsigned char *z3 = ARENA_ARRAY(a, unsigned char, m->nlayers);
-  for (int i = 0, blk = 0; i < m->nlayers; i++)
+  int *ltp = ARENA_ARRAY(a, int, m->nlayers), base = s->ltp > s->tp ? s->ltp : s->tp;
+  for (int i = 0, blk = 0; i < m->nlayers; i++) {
+    ltp[i] = base;
     if (m->layers[i].kind == IR_LAYER_BLOCK) {
       flags[i] = s->ckpt == 1 || (s->ckpt == 2 && blk < (int)m->nblocks / 2);
+      ltp[i] = blk < (int)m->nblocks / 2 ? s->tp : s->ltp;
       z3[i] = blk++ >= (int)m->nblocks / 2;
     }
+  }
   LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
                     .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero == 4 ? 3 : s->zero,
                     .zero3_layers = s->zero == 4 ? z3 : NULL,
-                    .tp = s->tp ? s->tp : 1, .tp_consec = 1, .sp = s->sp == 1, .ulysses = s->sp == 2,
+                    .tp = s->ltp ? base : s->tp ? s->tp : 1, .layer_tp = s->ltp ? ltp : NULL, .tp_consec = 1, .sp = s->sp == 1, .ulysses = s->sp == 2,
                     .vtp = s->vtp};
   const char *err = NULL;
   Lowered *lw = lower_model(a, m, &o, &err);
@@ -79,7 +99,7 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
     fprintf(stderr, "%s/%s: lower: %s\n", m->name, s->name, err);
     return 1;
   }
-  if (s->tp > 1 && s->sp != 2) { /* tensor parallelism must really split the blocks' weights */
+  if (s->tp > 1 && s->sp != 2 && !s->ltp) { /* tensor parallelism must really split the blocks' weights */
     LowerOptions o1 = o;
     o1.tp = 1;
     o1.world = s->world / s->tp;
@@ -89,6 +109,10 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
       fprintf(stderr, "%s/%s: tp=%d did not shrink the parameters\n", m->name, s->name, s->tp);
       return 1;
     }
+  }
+  if (s->ltp && (count_calls(lw, "gv_gen_rows_gather") < 1 || count_calls(lw, "gv_gen_rows_slice") < 1)) {
+    fprintf(stderr, "%s/%s: per-layer tp without row exchanges between the layers\n", m->name, s->name);
+    return 1;
   }
   char bin[1024], launcher[1024];
   snprintf(bin, sizeof bin, "%s/%s_%s", dir, m->name, s->name);
@@ -130,7 +154,7 @@ int main(int argc, char **argv)
     char fx[1024];
     snprintf(fx, sizeof fx, "%s/%s.bin", argv[2], m->name);
     double ref[STEPS], got[STEPS];
-    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0, 0, 0}; /* two micro-batches of 1: gradient accumulation */
+    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0, 0, 0, 0}; /* two micro-batches of 1: gradient accumulation */
     CHECK(run_strategy(m, &single, argv[1], fx, argv[3], ref, a) == 0);
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++) {
       const Strategy *s = &strategies[k];
