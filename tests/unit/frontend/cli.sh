@@ -26,6 +26,13 @@ echo "$plan" | grep -q "4 ranks = pp 1 x tp 2 (+SP) x dp 2 (ddp, GPipe" && echo 
   && ok || bad "strategy block: $plan"
 "$gvc" plan "$src"/tests/unit/frontend/data/strategy.gvm --model tiny_gpt --seq 32 --global_tp_deg 1 2>&1 \
   | grep -q "pp 1 x tp 1 x dp 4" && ok || bad "command line overrides the strategy block"
+plan=$("$gvc" plan "$src"/tests/unit/frontend/data/strategy_per_layer.gvm --model tiny_gpt --seq 32 2>&1)
+echo "$plan" | grep -q "^layers.0 .* 2    2 ddp" && echo "$plan" | grep -q "^layers.1 .* 1    4 ddp" \
+  && ok || bad "per-layer tp in a strategy block: $plan"
+"$gvc" plan "$src"/tests/unit/frontend/data/strategy_per_layer.gvm --model tiny_gpt --seq 32 --micro-batch 1 2>&1 \
+  | grep -q "layers.1: tp=1 runs on 1/2 of its group's micro-batch of 1 samples" && ok || bad "per-layer tp batch check"
+"$gvc" plan "$src"/examples/tiny.gvm --model tiny_gpt --seq 32 --num_gpus_per_node 2 --zero3_layers layers.1 2>&1 \
+  | grep -q "^layers.1 .* zero3" && ok || bad "--zero3_layers"
 "$gvc" plan "$src"/tests/unit/frontend/data/bad_strategy.gvm --model tiny_gpt --seq 32 2>&1 \
   | grep -q "bad_strategy.gvm:3:12: error: unknown strategy setting 'pp_degree'" && ok || bad "unknown strategy setting"
 echo "$pass passed, $fail failed"
