@@ -229,6 +229,11 @@ static const char *node_comment(L *l, const IrNode *n)
   return arena_printf(l->a, "%s %s", ir_op_name(n->op), l->m->params[n->param[0]].name);
 }
 
+/* Which token rows of the micro-batch a dropout's value holds (its mask is keyed by global
+ * element index): 0 all, 1 the slice of the tp group (sequence parallel, Ulysses), f >= 2
+ * the slice of a per-layer-tp block of row factor f. */
+static int64_t dropout_rows(const L *l, int v) { return l->rsplit[v] ? 1 : l->rowf[v] > 1 ? l->rowf[v] : 0; }
+
 static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
@@ -343,7 +348,8 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   }
   case IR_OP_DROPOUT:
-    EMIT(l, "gv_gen_dropout_fwd", c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_f32((float)n->fattr[0]), sa_i64(ni));
+    EMIT(l, "gv_gen_dropout_fwd", c, V(l, y), V(l, n->in[0]), sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
+         sa_f32((float)n->fattr[0]), sa_i64(ni), sa_i64(dropout_rows(l, y)), sa_i64(lower_tp_group(l, layer)));
     break;
   case IR_OP_CROSS_ENTROPY: {
     int64_t Mx = rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
@@ -547,7 +553,8 @@ static void bwd_node(L *l, int ni, int layer)
     break;
   }
   case IR_OP_DROPOUT:
-    EMIT(l, "gv_gen_dropout_bwd", c, GB(l, g0), dy, sa_i64(cnt), sa_f32((float)n->fattr[0]), sa_i64(ni),
+    EMIT(l, "gv_gen_dropout_bwd", c, GB(l, g0), dy, sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
+         sa_f32((float)n->fattr[0]), sa_i64(ni), sa_i64(dropout_rows(l, y)), sa_i64(lower_tp_group(l, layer)),
          sa_i64(flags));
     break;
   case IR_OP_CROSS_ENTROPY: {

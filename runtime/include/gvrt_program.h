@@ -161,10 +161,17 @@ GV_API void gv_gen_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k
 GV_API void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, void *q, void *k,
                                  void *v, void *o, void *lse, int64_t B, int64_t T, int64_t H,
                                  int64_t KV, int64_t D, int64_t causal, int64_t flags);
-/* site: a constant distinguishing dropout sites; the mask is keyed by (seed, step, slot, site). */
-GV_API void gv_gen_dropout_fwd(void *ctx, void *y, void *x, int64_t n, float p, int64_t site);
-GV_API void gv_gen_dropout_bwd(void *ctx, void *dx, void *dy, int64_t n, float p, int64_t site,
-                               int64_t flags);
+/* Dropout of a [rows, cols] value whose global form is [global batch x seq, cols_global]:
+ * the mask of each element is keyed by (seed, step, site) and its global (row, column), so
+ * every strategy drops the same elements as one rank. site: a constant per dropout op;
+ * row_split: which rows this rank holds (0: its micro-batch's, 1: this tp rank's slice of
+ * them, f >= 2: the slice of a per-layer-tp block of row factor f); a value split by columns
+ * (cols < cols_global) holds tp-rank block of them in group `group` (0: the blocks'). No
+ * dropout while evaluating or sampling. */
+GV_API void gv_gen_dropout_fwd(void *ctx, void *y, void *x, int64_t rows, int64_t cols, int64_t cols_global, float p,
+                               int64_t site, int64_t row_split, int64_t group);
+GV_API void gv_gen_dropout_bwd(void *ctx, void *dx, void *dy, int64_t rows, int64_t cols, int64_t cols_global, float p,
+                               int64_t site, int64_t row_split, int64_t group, int64_t flags);
 /* Loss of the micro-batch, scaled by the run's 1 / (tokens in the global batch). */
 GV_API void gv_gen_xent_fwd(void *ctx, void *loss, void *lse, void *logits, void *targets, int64_t M,
                             int64_t V);

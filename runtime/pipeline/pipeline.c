@@ -36,6 +36,7 @@ static void forward(Pipe *p, int64_t i)
   struct gv_run *r = p->r;
   int64_t slot = slot_of(p, i);
   p->load(r, i, slot, p->arg);
+  r->cur_micro = i;
   r->fns.fwd(r, r->bases, slot);
   if (p->last)
     p->loss += *(float *)acts(r, r->loss_off, slot);
@@ -43,6 +44,7 @@ static void forward(Pipe *p, int64_t i)
 
 static void backward(Pipe *p, int64_t i)
 {
+  p->r->cur_micro = i;
   p->r->fns.bwd(p->r, p->r->bases, slot_of(p, i));
 }
 

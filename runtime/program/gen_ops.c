@@ -154,25 +154,55 @@ void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, v
   gv_attention_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags);
 }
 
-/* The dropout stream of a site: unique per (seed, step, slot, site), so recompute and
- * backward regenerate the forward's mask. */
-static uint64_t dropout_offset(const struct gv_run *r, int64_t site, int64_t n)
+/* Dropout masks by global element index: the stream of (step, site) covers the global
+ * batch's [G * seq, cols_global] elements; this rank's block starts at global row row0 and
+ * column col0. Recompute and backward regenerate the forward's mask. A column-split value
+ * is not contiguous in that space: one call per row. */
+struct dropout_block { uint64_t base; int64_t row0, col0; };
+
+static struct dropout_block dropout_block(struct gv_run *r, int64_t rows, int64_t cols, int64_t cols_global,
+                                          int64_t site, int64_t row_split, int64_t group)
 {
-  return ((uint64_t)r->step * 4096u + (uint64_t)site) * (uint64_t)(n > 0 ? n : 1);
+  struct dropout_block d;
+  int64_t G = r->args.global_batch > 0 ? r->args.global_batch : 1, slice = 0;
+  GV_CHECK(site >= 0 && site < 4096, "dropout site %lld out of range", (long long)site);
+  d.base = ((uint64_t)r->step * 4096u + (uint64_t)site) * (uint64_t)(G * r->seq) * (uint64_t)cols_global;
+  if (row_split == 1)
+    slice = r->tp_rank;
+  else if (row_split >= 2)
+    slice = gv_comm_rank(gv_run_rows_group(r, r->tp / row_split, r->tp));
+  d.row0 = (r->step_first_sample + r->cur_micro * r->micro_batch) * r->seq + slice * rows;
+  d.col0 = cols < cols_global ? (int64_t)gv_comm_rank(gv_run_tp_group(r, group)) * cols : 0;
+  return d;
 }
 
-void gv_gen_dropout_fwd(void *ctx, void *y, void *x, int64_t n, float p, int64_t site)
+static void dropout_rows_apply(struct gv_run *r, float *out, float *in, int64_t rows, int64_t cols, int64_t cols_global,
+                               float p, int64_t site, int64_t row_split, int64_t group, int backward, int flags)
 {
-  struct gv_run *r = ctx;
-  struct gv_tensor Y = t1(y, F32, n), X = t1(x, F32, n);
-  gv_dropout_fwd(&r->be, &Y, &X, p, r->args.seed, dropout_offset(r, site, n));
+  if (r->evaluating)
+    p = 0.0f; /* evaluation and sampling: the identity */
+  struct dropout_block d = dropout_block(r, rows, cols, cols_global, site, row_split, group);
+  int64_t nrows = cols == cols_global ? 1 : rows, n = cols == cols_global ? rows * cols : cols;
+  for (int64_t i = 0; i < nrows; i++) {
+    struct gv_tensor O = t1(out + i * cols, F32, n), I = t1(in + i * cols, F32, n);
+    uint64_t off = d.base + (uint64_t)(d.row0 + i) * (uint64_t)cols_global + (uint64_t)d.col0;
+    if (backward)
+      gv_dropout_bwd(&r->be, &O, &I, p, r->args.seed, off, flags);
+    else
+      gv_dropout_fwd(&r->be, &O, &I, p, r->args.seed, off);
+  }
 }
 
-void gv_gen_dropout_bwd(void *ctx, void *dx, void *dy, int64_t n, float p, int64_t site, int64_t flags)
+void gv_gen_dropout_fwd(void *ctx, void *y, void *x, int64_t rows, int64_t cols, int64_t cols_global, float p,
+                        int64_t site, int64_t row_split, int64_t group)
 {
-  struct gv_run *r = ctx;
-  struct gv_tensor DX = t1(dx, F32, n), DY = t1(dy, F32, n);
-  gv_dropout_bwd(&r->be, &DX, &DY, p, r->args.seed, dropout_offset(r, site, n), (int)flags);
+  dropout_rows_apply(ctx, y, x, rows, cols, cols_global, p, site, row_split, group, 0, 0);
+}
+
+void gv_gen_dropout_bwd(void *ctx, void *dx, void *dy, int64_t rows, int64_t cols, int64_t cols_global, float p,
+                        int64_t site, int64_t row_split, int64_t group, int64_t flags)
+{
+  dropout_rows_apply(ctx, dx, dy, rows, cols, cols_global, p, site, row_split, group, 1, (int)flags);
 }
 
 void gv_gen_xent_fwd(void *ctx, void *loss, void *lse, void *logits, void *targets, int64_t M, int64_t V)

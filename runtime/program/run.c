@@ -216,6 +216,7 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
 {
   int64_t nmicro = r->args.global_batch / r->dp_size / r->micro_batch;
   fd->first = (int64_t)step * r->args.global_batch + (int64_t)r->dp_rank * nmicro * r->micro_batch;
+  r->step_first_sample = fd->first;
   double loss = gv_pipe_step(r, nmicro, backward, load_micro_batch, fd);
   if (r->dp_size > 1 || r->pp > 1 || r->tp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
     float lf = (float)loss;          /* fp32 sum over ranks: relative error ~1e-7 */
@@ -387,6 +388,7 @@ static void greedy_sample(struct gv_run *r, struct feed *fd)
   struct feed one = {.prompt = seq};
   int last = r->stage == r->pp - 1;
   char *text = calloc((size_t)T + 1, 1);
+  r->evaluating = 1; /* forward only, no dropout */
   for (int64_t pos = n; pos < T && pos - n < r->args.sample_tokens; pos++) {
     gv_pipe_step(r, 1, 0, load_micro_batch, &one);
     int32_t best = 0;
@@ -401,6 +403,7 @@ static void greedy_sample(struct gv_run *r, struct feed *fd)
     seq[pos] = best;
     text[pos - n] = best >= 32 && best < 127 ? (char)best : best == '\n' ? '\n' : '?';
   }
+  r->evaluating = 0;
   if (gv_comm_rank(r->world) == 0)
     printf("sample> %s%s\n", prompt, text);
   free(text);

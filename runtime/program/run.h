@@ -76,7 +76,9 @@ struct gv_run {
   int64_t in_act, in_grad, out_act, out_grad, in_elems, out_elems;
   /* the step being run */
   int step;
-  int evaluating;              /* samples come from the validation split */
+  int evaluating;              /* samples come from the validation split (or greedy sampling): no dropout */
+  int64_t step_first_sample;   /* global index of this rank's first sample of the step */
+  int64_t cur_micro;           /* the micro-batch whose forward or backward runs (the pipeline sets it) */
   gv_data *train, *valid;
   float loss_scale;            /* 1 / tokens of the global batch */
   /* groups: data-parallel replicas of this stage, and the pipeline line (stage s is

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# run.sh GVC SRC MPIEXEC WORK - training with dropout (p = 0.1) is strategy-independent: the
+# masks are keyed by (seed, step, site, global row, global column), so data, tensor,
+# sequence, pipeline and per-layer tensor parallelism, and recomputation, reproduce the
+# single-rank losses (to 1e-5 relative, fp32 reassociation), which differ from the losses
+# without dropout (so the masks are really applied).
+set -u
+gvc=$(realpath "$1"); src=$(realpath "$2"); mpiexec=$3; work=$4; pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+mkdir -p "$work" && cd "$work"
+gvm="$src/tests/e2e/dropout/tiny_dropout.gvm"; fx="$src/tests/reference/fixtures/tiny_gpt.bin"
+args="--init_from $fx --batch_from $fx --iters 6 --warmup 2 --min_lr 1e-4 --global_train_batch_size 2"
+export OMP_NUM_THREADS=1
+losses() { grep -o "loss [0-9.]*" | awk '{print $2}'; }
+close() { paste -d' ' "$1" "$2" | awk '{d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5 * $1) bad++} END {exit bad > 0 || NR != 7}'; }
+c() { "$gvc" compile "$gvm" --model tiny_gpt_dropout --seq 32 "$@" 2>compile.log || bad "compile $*: $(cat compile.log)"; }
+c --micro-batch 1 -o single
+GV_COMM=self ./single $args 2>&1 | losses > single.txt
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 1 -o nodrop 2>/dev/null
+GV_COMM=self ./nodrop $args 2>&1 | losses > nodrop.txt
+[ "$(sed -n 2p single.txt)" != "$(sed -n 2p nodrop.txt)" ] && [ -s single.txt ] && ok || bad "dropout changed nothing"
+run() { # NAME WORLD COMPILE-OPTIONS...
+  local name=$1 world=$2; shift 2
+  c "$@" -o "$name"
+  "$mpiexec" -n "$world" "./$name" $args 2>&1 | losses > "$name.txt"
+  close single.txt "$name.txt" && ok || { bad "$name: losses differ from one rank"; paste single.txt "$name.txt"; }
+}
+run dp2 2 --micro-batch 1 --num_gpus_per_node 2
+run dp2_ckpt 2 --micro-batch 1 --num_gpus_per_node 2 --checkpoint all
+run tp2 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2
+run tp2_sp 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --sequence_parallel 1
+run pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
+run ltp_2_1 2 --micro-batch 2 --num_gpus_per_node 2 --tp_sizes_enc 2,1
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
