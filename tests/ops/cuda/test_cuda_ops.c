@@ -6,8 +6,9 @@
  * own rounding. A result passes when |cuda - cpu| <= tol * (1 + |cpu|) element-wise
  * (inputs are O(1), so tol is both the relative and the absolute bound):
  *   f32 1e-5 (different libm and summation order), norm backward 1e-4 (row and column
- *   reductions in another order), bf16 1e-2 (8-bit mantissa of the stored result),
- *   dropout f32 exact (same Philox mask, same single multiply), copies exact.
+ *   reductions in another order), bf16 1e-2 (8-bit mantissa of the stored result; 3e-2 for
+ *   the embedding backward's bf16 atomics), dropout f32 exact (same Philox mask, same single
+ *   multiply), copies exact.
  * Accumulate flags (GV_ACC_DX / GV_ACC_DW) and the NULL-allowed outputs are covered.
  * Exits 77 (ctest: skipped) when no CUDA device can be used. */
 #include <math.h>
@@ -25,6 +26,10 @@ static struct gv_backend cpu, cu;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static const double TOL_F32 = 1e-5, TOL_NORM_BWD = 1e-4, TOL_BF16 = 1e-2;
+/* bf16 embedding backward: the CUDA kernel rounds after each of the (up to 5 here) atomic
+ * adds into a table element, half a bf16 ulp of a partial sum that may exceed the final
+ * sum, where the CPU rounds once. */
+static const double TOL_BF16_ATOMIC = 3e-2;
 
 /* ---- tensors on both backends ---- */
 
@@ -350,6 +355,7 @@ static void test_embedding(enum gv_dtype dt)
   gv_embedding_fwd(&cpu, H(&y), NULL, H(&pos), POS, 1);
   gv_embedding_fwd(&cu, D(&y), NULL, D(&pos), POS, 1);
   cmp("embedding_fwd positions acc", dt, &y, tol);
+  tol = dt == GV_DTYPE_BF16 ? TOL_BF16_ATOMIC : TOL_F32;
   for (int flags = 0; flags <= GV_ACC_DW; flags += GV_ACC_DW) {
     gv_embedding_bwd(&cpu, H(&tok), H(&dy), H(&ids), 0, flags);
     gv_embedding_bwd(&cu, D(&tok), D(&dy), D(&ids), 0, flags);
