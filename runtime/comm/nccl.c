@@ -7,13 +7,15 @@
  * group run on one communication stream owned by the world; gv_comm_set_stream orders it
  * with the kernel backend's compute stream through two events (see gvrt_comm.h). Every
  * NCCL, CUDA and MPI call goes through a check macro whose fatal path aborts the live
- * NCCL communicators (the gv_fatal hook) and then the MPI job.
+ * NCCL communicators (the gv_fatal hook) and then the MPI job; host waits poll
+ * ncclCommGetAsyncError, so a broken peer ends the job instead of hanging it.
  *
  * Not counted by the memory plan yet: the device memory NCCL allocates per communicator
  * (buffers, proxies; NCCL_BUFFSIZE and the channel count decide it). */
 #include <cuda_runtime.h>
 #include <mpi.h>
 #include <nccl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,6 +221,24 @@ static cudaStream_t begin(struct nccl_group *g)
   return w->stream;
 }
 
+/* Waits for the communication stream while polling g's asynchronous NCCL error (a failed
+ * peer, a network error), so a broken job ends through gv_fatal instead of hanging. */
+static void wait_stream(struct nccl_group *g)
+{
+  for (;;) {
+    cudaError_t e = cudaStreamQuery(g->world->stream);
+    if (e == cudaSuccess)
+      return;
+    if (e != cudaErrorNotReady)
+      gv_fatal(__FILE__, __LINE__, "cudaStreamQuery(stream)", "cuda", cudaGetErrorString(e));
+    ncclResult_t async = ncclSuccess;
+    GV_NCCL_CHECK(ncclCommGetAsyncError(g->comm, &async));
+    if (async != ncclSuccess)
+      gv_fatal(__FILE__, __LINE__, "ncclCommGetAsyncError(comm)", "nccl", ncclGetErrorString(async));
+    sched_yield();
+  }
+}
+
 static void end(struct nccl_group *g)
 {
   struct nccl_world *w = g->world;
@@ -226,7 +246,7 @@ static void end(struct nccl_group *g)
     NC_CUDA_CHECK(cudaEventRecord(w->comm_done, w->stream));
     NC_CUDA_CHECK(cudaStreamWaitEvent(w->compute, w->comm_done, 0));
   } else {
-    NC_CUDA_CHECK(cudaStreamSynchronize(w->stream));
+    wait_stream(g);
   }
 }
 
@@ -328,7 +348,7 @@ static void nccl_barrier(void *impl)
 {
   struct nccl_group *g = group_of(impl);
   NC_CUDA_CHECK(cudaSetDevice(g->world->device));
-  NC_CUDA_CHECK(cudaStreamSynchronize(g->world->stream));
+  wait_stream(g);
   GV_MPI_CHECK(MPI_Barrier(g->mpi));
 }
 
