@@ -73,7 +73,7 @@ int gv_layout_colors(const struct gv_layout *l, enum gv_group_kind kind, int *co
 
 /* ---- world and groups ---- */
 
-/* NULL: $GV_COMM if set ("mpi" or "self"), else mpi when built with it. */
+/* NULL: $GV_COMM if set ("mpi", "nccl" or "self"), else mpi when built with it. */
 static const struct gv_comm_ops *find_backend(const char *name)
 {
   if (!name && getenv("GV_COMM") && *getenv("GV_COMM"))
@@ -91,7 +91,15 @@ static const struct gv_comm_ops *find_backend(const char *name)
   }
   if (!strcmp(name, "self"))
     return &gv_comm_self_ops;
-  fprintf(stderr, "gvrt: error: unknown collective backend '%s' (mpi, self)\n", name);
+  if (!strcmp(name, "nccl")) {
+#if defined(GV_HAVE_NCCL) && defined(GV_HAVE_MPI)
+    return &gv_comm_nccl_ops;
+#else
+    fprintf(stderr, "gvrt: error: the nccl collective backend is not part of this build (needs CUDA, NCCL and MPI)\n");
+    exit(1);
+#endif
+  }
+  fprintf(stderr, "gvrt: error: unknown collective backend '%s' (mpi, nccl, self)\n", name);
   exit(1);
 }
 
@@ -194,6 +202,13 @@ int gv_comm_size(const struct gv_comm *c) { return c->size; }
 int gv_comm_world_rank_of(const struct gv_comm *c, int group_rank) { return c->world_ranks[group_rank]; }
 int gv_comm_groups_created(const struct gv_comm *w) { return w->cache ? w->cache->n : 0; }
 
+void gv_comm_set_stream(struct gv_comm *c, void *compute_stream)
+{
+  struct gv_comm *w = c->world ? c->world : c;   /* a group stands for its world */
+  if (w->ops->set_stream)
+    w->ops->set_stream(w->impl, compute_stream);
+}
+
 /* ---- dispatch ---- */
 
 void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
@@ -202,10 +217,11 @@ void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t,
     c->ops->all_reduce(c->impl, buf, n, t, op);
 }
 
-/* In a group of one, reduce-scatter, all-gather and all-to-all are all a copy. */
+/* In a group of one, reduce-scatter, all-gather and all-to-all are all a copy (of host
+ * memory: a device backend copies its own buffers). */
 static int alone(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  if (c->size != 1)
+  if (c->size != 1 || c->ops->device_buffers)
     return 0;
   if (out != in)
     memmove(out, in, n * gv_dtype_size(t));

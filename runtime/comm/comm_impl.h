@@ -24,6 +24,11 @@ struct gv_comm_ops {
   void (*sendrecv)(void *impl, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
                    enum gv_dtype t, int tag);
   void (*barrier)(void *impl);
+  /* optional (NULL: nothing to order): see gv_comm_set_stream */
+  void (*set_stream)(void *world_impl, void *compute_stream);
+  /* 1: buffers are device memory, so comm.c never copies them itself (the backend runs
+   * groups of one too); 0: host memory */
+  int device_buffers;
 };
 
 struct gv_comm_cache;
@@ -40,6 +45,9 @@ struct gv_comm {
 extern const struct gv_comm_ops gv_comm_self_ops;
 #ifdef GV_HAVE_MPI
 extern const struct gv_comm_ops gv_comm_mpi_ops;
+#endif
+#if defined(GV_HAVE_NCCL) && defined(GV_HAVE_MPI)
+extern const struct gv_comm_ops gv_comm_nccl_ops;
 #endif
 
 #endif

@@ -420,3 +420,22 @@ void gv_scale(struct gv_backend *be, struct gv_tensor *x, float alpha)
   need_float("scale", "x", x);
   be->ops->scale(be, x, alpha);
 }
+
+/* ---- optimizer ---- */
+
+void gv_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
+              const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t, float lr,
+              int decay)
+{
+  need_given("adamw", opt && p && g && m && v);
+  GV_CHECK(p->dtype == GV_DTYPE_F32 && m->dtype == GV_DTYPE_F32 && v->dtype == GV_DTYPE_F32,
+           "adamw: p, m, v must be f32 (are %s, %s, %s)", gv_dtype_name(p->dtype),
+           gv_dtype_name(m->dtype), gv_dtype_name(v->dtype));
+  need_float("adamw", "g", g);
+  int64_t n = gv_tensor_numel(p);
+  need_vec("adamw", "g", g, n);
+  need_vec("adamw", "m", m, n);
+  need_vec("adamw", "v", v, n);
+  GV_CHECK(t >= 1, "adamw: the step t is 1-based, got %d", t);
+  be->ops->adamw(be, opt, p, g, m, v, t, lr, decay);
+}

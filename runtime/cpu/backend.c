@@ -72,4 +72,5 @@ const struct gv_backend_ops gv_cpu_ops = {
   .copy = gv_cpu_copy,
   .axpy = gv_cpu_axpy,
   .scale = gv_cpu_scale,
+  .adamw = gv_cpu_adamw,
 };

@@ -163,5 +163,9 @@ void gv_cpu_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_te
 void gv_cpu_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
                      const struct gv_tensor *logits, const struct gv_tensor *lse,
                      const struct gv_tensor *targets, float scale);
+/* optim.c: AdamW through the table (gv_optim_adamw_step; a bf16 g is widened in chunks) */
+void gv_cpu_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
+                  const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
+                  float lr, int decay);
 
 #endif

@@ -131,4 +131,5 @@ extern "C" const struct gv_backend_ops gv_cuda_ops = {
   .copy = gv_cuda_copy,
   .axpy = gv_cuda_axpy,
   .scale = gv_cuda_scale,
+  .adamw = gv_cuda_adamw,
 };

@@ -168,6 +168,10 @@ void gv_cuda_fill(struct gv_backend *be, struct gv_tensor *x, float value);
 void gv_cuda_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
 void gv_cuda_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);
 void gv_cuda_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
+/* optim.cu: AdamW, one fused element-wise kernel (the formula of runtime/optim/adamw.c) */
+void gv_cuda_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
+                   const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
+                   float lr, int decay);
 }
 
 #endif

@@ -153,6 +153,8 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  * NULL is allowed only for: linear b, dx, dw, db; embedding ids (positions); layernorm b and
  * backward dx, dw, db; rmsnorm backward dx, dw; one of swiglu's or mul's two gradients.
  * Any other NULL is fatal. */
+struct gv_adamw; /* gvrt_train.h */
+
 struct gv_backend_ops {
   const char *name;
   void (*init)(struct gv_backend *be);       /* sets be->impl */
@@ -241,6 +243,11 @@ struct gv_backend_ops {
   void (*copy)(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
   void (*axpy)(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);
   void (*scale)(struct gv_backend *be, struct gv_tensor *x, float alpha);
+  /* optimizer: one AdamW step of gv_optim_adamw_step (gvrt_train.h) on device memory;
+   * p, m, v f32, g f32 or bf16, all with the same element count (any shapes) */
+  void (*adamw)(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
+                const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
+                float lr, int decay);
 };
 
 /* A backend instance: its table, its private state (threads, streams, handles), the one
@@ -376,6 +383,12 @@ GV_API void gv_copy(struct gv_backend *be, struct gv_tensor *dst, const struct g
 GV_API void gv_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha,
                     const struct gv_tensor *x);
 GV_API void gv_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
+/* One AdamW update at 1-based step t through the backend (the formula and argument
+ * meanings of gv_optim_adamw_step): p, m, v f32; g f32 or bf16 (widened per element);
+ * equal element counts. ZeRO calls it on a shard, like gv_optim_adamw_step. */
+GV_API void gv_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
+                     const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
+                     float lr, int decay);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 /* gvrt_comm.h - collectives behind one interface, and the rank layout of a plan.
  *
  * A struct gv_comm is a group of ranks with a backend: "mpi" (CPU ranks; host buffers),
- * "nccl" (GPU ranks; device buffers, later) or "self" (a world of one, no MPI needed).
+ * "nccl" (GPU ranks; device buffers, bootstrapped over MPI; see gv_comm_set_stream) or
+ * "self" (a world of one, no MPI needed).
  * Groups are made from a partition of the world (every rank passes the same array of
  * colours, one per world rank) and cached by that partition, so all layers with the same
  * layout share one communicator, never one per layer.
@@ -45,8 +46,10 @@ GV_API void gv_layout_coords(const struct gv_layout *l, int rank, int *stage, in
 
 struct gv_comm;
 
-/* Initialise the world: backend "mpi" or "self" (NULL: $GV_COMM, else mpi when built).
- * Registers the job-wide abort with gv_fatal. */
+/* Initialise the world: backend "mpi", "nccl" (when built with NCCL and MPI) or "self"
+ * (NULL: $GV_COMM, else mpi when built). Registers the job-wide abort with gv_fatal.
+ * nccl selects GPU (local rank % device count) with cudaSetDevice before anything else;
+ * its communicators' device memory is not part of the memory plan (not counted yet). */
 GV_API struct gv_comm *gv_comm_init_world(int *argc, char ***argv, const char *backend);
 /* Finalise: frees every group made from the world, then the world; sets *world to NULL. */
 GV_API void gv_comm_free_world(struct gv_comm **world);
@@ -58,6 +61,15 @@ GV_API int gv_comm_rank(const struct gv_comm *c);
 GV_API int gv_comm_size(const struct gv_comm *c);
 GV_API int gv_comm_world_rank_of(const struct gv_comm *c, int group_rank);
 GV_API int gv_comm_groups_created(const struct gv_comm *world); /* distinct communicators */
+
+/* Stream ordering (nccl; a no-op for mpi and self). Collectives of every group of this
+ * world run on one communication stream of the backend. With compute_stream set (a
+ * cudaStream_t), each collective first waits for the work queued so far on compute_stream
+ * and compute_stream then waits for the collective: calls return at once and results are
+ * ready for kernels queued later on compute_stream (the host syncs that stream to read
+ * them). With NULL (the default) each call waits for the whole device before it starts
+ * and returns when its result is in place, like the host backends. */
+GV_API void gv_comm_set_stream(struct gv_comm *world, void *compute_stream);
 
 /* Collectives over a group; counts are elements of the given dtype. In-place where noted. */
 GV_API void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);

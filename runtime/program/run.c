@@ -293,6 +293,9 @@ static float *owned_moment(struct gv_run *r, const struct gv_run_param *p, size_
   return (float *)(base + rel + (v ? r->shard_bytes : 0));
 }
 
+/* n fp32 elements at ptr as a 1-D tensor (an address in an arena; not dereferenced). */
+static struct gv_tensor flat_f32(float *ptr, size_t n) { return gv_tensor_4d(ptr, GV_DTYPE_F32, (int64_t)n, 0, 0, 0); }
+
 static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step)
 {
   double sq = 0;
@@ -319,11 +322,12 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     const struct gv_run_param *p = &r->params[i];
     if (!owned(r, p, &first, &n))
       continue;
-    float *g = owned_grad(r, p, first);
+    /* through the backend: the arenas may be device memory (only addresses are computed here) */
+    struct gv_tensor w = flat_f32(param_at(r, p, first), n), g = flat_f32(owned_grad(r, p, first), n);
+    struct gv_tensor m = flat_f32(owned_moment(r, p, first, 0), n), v = flat_f32(owned_moment(r, p, first, 1), n);
     if (coef < 1.0f)
-      gv_optim_scale(g, n, coef);
-    gv_optim_adamw_step(&opt, param_at(r, p, first), g, owned_moment(r, p, first, 0), owned_moment(r, p, first, 1),
-                        n, step + 1, lr, r->args.decay_all || p->decay);
+      gv_scale(&r->be, &g, coef);
+    gv_adamw(&r->be, &opt, &w, &g, &m, &v, step + 1, lr, r->args.decay_all || p->decay);
   }
   if (r->zero) /* every replica gets the updated parameters back */
     gv_comm_all_gather(r->dp, r->bases[GV_MEM_PARAMS], r->bases[GV_MEM_PARAMS] + (int64_t)r->dp_rank * r->shard_bytes,

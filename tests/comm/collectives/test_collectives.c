@@ -95,6 +95,10 @@ int main(int argc, char **argv)
   struct gv_comm *w = gv_comm_init_world(&argc, &argv, NULL);
   int n = gv_comm_size(w);
   check_collectives(w, "world");
+  int not_a_stream = 0;   /* host backends ignore the compute stream: still synchronous */
+  gv_comm_set_stream(w, &not_a_stream);
+  check_collectives(w, "world, after gv_comm_set_stream");
+  gv_comm_set_stream(w, NULL);
 
   int pps[] = {1, 2}, tps[] = {1, 2, 4};
   for (int a = 0; a < 2; a++)
