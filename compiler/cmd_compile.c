@@ -19,6 +19,7 @@
 typedef struct CompileArgs {
   const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type, *config;
   const char *zero3_layers, *tp_sizes;
+  int no_async;
   int64_t seq, micro_batch;
   int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
@@ -62,6 +63,8 @@ static void usage(FILE *f, int run)
              "                            zero3 (the blocks' parameters sharded too, gathered layer by layer)\n"
              "  --sdp 0|1                 ZeRO-3 for the blocks (Galvatron's flag; same as zero3)\n"
              "  --zero3_layers all|L      ZeRO-3 for these blocks only (names or indices), ddp for the rest\n"
+             "  --no_async_grad_reduce    reduce data-parallel gradients after every micro-batch's backward\n"
+             "                            (default: overlapped with the last micro-batch's backward)\n"
              "  --tp_sizes_enc A,B,...    a tp degree per block (Galvatron's key; each divides the largest,\n"
              "                            which replaces --global_tp_deg); plain data parallelism only\n"
              "                            (Galvatron's per-layer dp_types_enc)\n"
@@ -115,6 +118,12 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
       c->run_argc = argc - i;
       c->run_argv = argv + i;
       break;
+    }
+    if (!strcmp(a, "--no_async_grad_reduce")) { /* Galvatron's bare flag; a strategy block passes 0|1 */
+      c->no_async = 1;
+      if (i + 1 < argc && (!strcmp(argv[i + 1], "0") || !strcmp(argv[i + 1], "1")))
+        c->no_async = atoi(argv[++i]);
+      continue;
     }
 #define OPT(name) (is_opt(a, name) && (v = value(&i, argc, argv, name)) != NULL)
     if (OPT("--model")) c->model = v;
@@ -367,7 +376,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = c->pp,
                     .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
                     .zero = !c->dp_type ? 0 : !strcmp(c->dp_type, "zero2") ? 2 : !strcmp(c->dp_type, "zero3") ? 3 : 0, .tp = c->tp, .tp_consec = c->tp_consec,
-                    .sp = c->sp, .ulysses = c->ulysses, .vtp = c->vtp > 1};
+                    .sp = c->sp, .ulysses = c->ulysses, .vtp = c->vtp > 1, .no_async_grad_reduce = c->no_async};
   if (c->vtp > 1 && c->vtp != c->tp) {
     fprintf(stderr, "gvc: error: --vocab_tp %d must be 1 or the tp degree %d (different groups are not supported yet)\n",
             c->vtp, c->tp);

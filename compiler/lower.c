@@ -743,4 +743,7 @@ void lower_backward_layer(L *l, int li)
                     sa_i64(l->z3[li].range / dp / 4)};
     lower_emit(l, "gv_gen_zero3_reduce_scatter", a, 4, arena_printf(l->a, "zero3: reduce-scatter %s", ly->name));
   }
+  SchedArg ready[] = {sa_ctx(), sa_i64(l->stage), sa_i64(li)};
+  lower_emit(l, "gv_gen_grads_ready", ready, 3,
+             arena_printf(l->a, "%s's gradients are final after the last micro-batch: start their reduction", ly->name));
 }

@@ -35,6 +35,8 @@ typedef struct LowerOptions {
   int ulysses;                       /* the blocks' degree `tp` is a Ulysses degree (weights replicated,
                                         all-to-all between token rows and heads around attention) */
   int global_batch;                  /* the program's default samples per step (0: one micro-batch per dp rank) */
+  int no_async_grad_reduce;          /* reduce ddp gradients after every micro-batch's backward (into a planned
+                                        accumulator) instead of overlapping it with the last one */
 } LowerOptions;
 
 typedef struct Lowered {

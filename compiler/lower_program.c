@@ -57,6 +57,8 @@ typedef struct Stage {
   int *zlayer;               /* per parameter: its ZeRO-3 layer, -1 when not sharded */
   int64_t *zrel;             /* per parameter: ZeRO-3 byte offset inside its layer's range */
   int *ptp;                  /* per parameter: the tp degree of its layer (per-layer tp) */
+  int *player;               /* per parameter: the first layer using it (its backward finishes the gradient) */
+  int64_t grad_acc;          /* no_async_grad_reduce: the accumulator's offset in the grads arena, or -1 */
 } Stage;
 
 static int param_init(const IrModel *m, int pi, double *std)
@@ -171,6 +173,7 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
         cnt /= lower_layer_tp(l, li);
       st->zlayer[pi] = li;
       st->ptp[pi] = lower_layer_tp(l, li);
+      st->player[pi] = li;
       st->zrel[pi] = rel;
       l->pbuf[pi] = plan_alias(l->plan, m->params[pi].name, l->z3_gather, rel, 4 * cnt);
       l->gbuf[pi] = plan_alias(l->plan, arena_printf(l->a, "%s.grad", m->params[pi].name), l->z3_grad, rel, 4 * cnt);
@@ -198,6 +201,7 @@ static void plan_params(Stage *st)
   st->zlayer = ARENA_ARRAY(l->a, int, m->nparams);
   st->zrel = ARENA_ARRAY(l->a, int64_t, m->nparams);
   st->ptp = ARENA_ARRAY(l->a, int, m->nparams);
+  st->player = ARENA_ARRAY(l->a, int, m->nparams);
   for (int i = 0; i < m->nparams; i++)
     st->zlayer[i] = -1;
   if (l->o->zero == 3) {
@@ -221,6 +225,7 @@ static void plan_params(Stage *st)
           continue;
         }
         st->ptp[pi] = lower_layer_tp(l, li);
+        st->player[pi] = li;
         const IrParam *p = &m->params[pi];
         int64_t cnt = 1;
         for (int d = 0; d < p->shape.rank; d++)
@@ -286,6 +291,8 @@ static void lower_stage(Stage *st)
   }
   for (int i = st->last; i >= st->first && !l->err; i--)
     lower_backward_layer(l, i);
+  lower_emit(l, "gv_gen_backward_done", (SchedArg[]){sa_ctx(), sa_i64(l->stage)}, 2,
+             "the micro-batch's backward is done (no_async_grad_reduce reduces here)");
   for (int i = 0; i < m->nnodes; i++)
     if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
       st->logits = l->val[m->nodes[i].in[0]];
@@ -295,6 +302,12 @@ static void lower_stage(Stage *st)
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = (ab[PLAN_GRADS] + unit - 1) / unit * unit;
     st->shard_bytes = ab[PLAN_GRADS] / dp;
     plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, 2 * st->shard_bytes, 64);
+  }
+  st->grad_acc = -1;
+  if (l->o->no_async_grad_reduce) { /* the reduced gradients, laid out like the gradient arena */
+    int64_t *ab = l->plan->arena_bytes;
+    st->grad_acc = ab[PLAN_GRADS];
+    plan_append(l->plan, "grads.reduced (no_async_grad_reduce accumulator)", PLAN_GRADS, ab[PLAN_GRADS], 64);
   }
   set_function(l, "zero", FN_ZERO);
   SchedArg zero[] = {sa_ctx(), sa_buf(PLAN_GRADS, 0, 0), sa_i64(l->plan->arena_bytes[PLAN_GRADS] / 4), sa_f32(0.0f)};
@@ -343,9 +356,12 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
                     sa_i64(z >= 0 ? st->zrel[i] : off(p, l->pbuf[i])), sa_i64(z >= 0 ? st->zrel[i] : off(p, l->gbuf[i])),
                     sa_i64(z >= 0 ? -1 : off(p, l->mbuf[i])), sa_i64(pr->shape.rank >= 2), sa_i64(init), sa_f64(std)};
     sched_call(prog, d, "gv_prog_param", a, 13);
-    if (l->o->layer_tp) /* its own tp degree: groups, init block and gradient reduction follow it */
-      sched_call(prog, d, "gv_prog_param_tp", (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->ptp[i])}, 4);
+    /* the layer finishing its gradient, and (per-layer tp) its own degree */
+    sched_call(prog, d, "gv_prog_param_layer", (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->player[i]),
+                                                             sa_i64(l->o->layer_tp ? st->ptp[i] : 0)}, 5);
   }
+  if (st->grad_acc >= 0)
+    sched_call(prog, d, "gv_prog_grad_reduce", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(1), sa_i64(st->grad_acc)}, 4);
   if (l->o->zero == 2)
     sched_call(prog, d, "gv_prog_zero", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(l->o->zero), sa_i64(st->shard_bytes)}, 4);
   for (int li = st->first; l->z3 && li <= st->last; li++)
@@ -433,6 +449,10 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   }
   if (o->layer_tp && (*err = check_layer_tp(a, m, o)))
     return NULL;
+  if (o->no_async_grad_reduce && o->zero == 2) {
+    *err = "no_async_grad_reduce with ZeRO-2 is not supported yet (ZeRO-2 reduce-scatters the gradients once per step)";
+    return NULL;
+  }
   const int *stage_of = o->stage_of_layer;
   if (!stage_of && !(stage_of = lower_partition(a, m, o->pp, NULL, err)))
     return NULL;

@@ -217,6 +217,23 @@ void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t,
     c->ops->all_reduce(c->impl, buf, n, t, op);
 }
 
+struct gv_comm_request *gv_comm_iall_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
+{
+  if (c->size <= 1 || !n)
+    return NULL;
+  if (!c->ops->iall_reduce) {
+    c->ops->all_reduce(c->impl, buf, n, t, op);
+    return NULL;
+  }
+  return c->ops->iall_reduce(c->impl, buf, n, t, op);
+}
+
+void gv_comm_wait(struct gv_comm *c, struct gv_comm_request *req)
+{
+  if (req)
+    c->ops->wait(req);
+}
+
 /* In a group of one, reduce-scatter, all-gather and all-to-all are all a copy (of host
  * memory: a device backend copies its own buffers). */
 static int alone(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)

@@ -24,6 +24,10 @@ struct gv_comm_ops {
   void (*sendrecv)(void *impl, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
                    enum gv_dtype t, int tag);
   void (*barrier)(void *impl);
+  /* optional (NULL: the blocking all_reduce runs and the request is already complete): a
+   * non-blocking all-reduce returning the backend's request, completed by wait */
+  void *(*iall_reduce)(void *impl, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);
+  void (*wait)(void *request);
   /* optional (NULL: nothing to order): see gv_comm_set_stream */
   void (*set_stream)(void *world_impl, void *compute_stream);
   /* 1: buffers are device memory, so comm.c never copies them itself (the backend runs

@@ -158,10 +158,31 @@ static void mpi_barrier(void *impl)
   GV_MPI_CHECK(MPI_Barrier(*comm_of(impl)));
 }
 
+/* Non-blocking all-reduce (f32/f64/i32; bf16 goes through the blocking path's conversion). */
+static void *mpi_iall_reduce(void *impl, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
+{
+  if (t == GV_DTYPE_BF16) {
+    mpi_all_reduce(impl, buf, n, t, op);
+    return NULL;
+  }
+  MPI_Request *req = malloc(sizeof *req);
+  GV_CHECK(req != NULL, "out of host memory");
+  GV_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(t), op == GV_REDUCE_MAX ? MPI_MAX : MPI_SUM,
+                              *comm_of(impl), req));
+  return req;
+}
+
+static void mpi_wait(void *request)
+{
+  MPI_Request *req = request;
+  GV_MPI_CHECK(MPI_Wait(req, MPI_STATUS_IGNORE));
+  free(req);
+}
+
 const struct gv_comm_ops gv_comm_mpi_ops = {
   .name = "mpi", .init_world = mpi_init, .finalize = mpi_finalize, .abort_job = mpi_abort,
   .split = mpi_split, .free_group = mpi_free_group, .all_reduce = mpi_all_reduce,
   .reduce_scatter = mpi_reduce_scatter, .all_gather = mpi_all_gather, .all_to_all = mpi_all_to_all,
   .broadcast = mpi_broadcast, .send = mpi_send, .recv = mpi_recv, .sendrecv = mpi_sendrecv,
-  .barrier = mpi_barrier,
+  .barrier = mpi_barrier, .iall_reduce = mpi_iall_reduce, .wait = mpi_wait,
 };

@@ -88,6 +88,14 @@ GV_API void gv_comm_recv(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t
 GV_API void gv_comm_sendrecv(struct gv_comm *c, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
                              enum gv_dtype t, int tag);
 GV_API void gv_comm_barrier(struct gv_comm *c);
+/* A non-blocking all-reduce (gradient reduction overlapped with backward): buf must not be
+ * touched until gv_comm_wait returns. Returns NULL when the backend completed it at once
+ * (a group of one, or a backend without non-blocking collectives); gv_comm_wait(NULL) is
+ * a no-op. */
+struct gv_comm_request;
+GV_API struct gv_comm_request *gv_comm_iall_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t,
+                                                   enum gv_reduce op);
+GV_API void gv_comm_wait(struct gv_comm *c, struct gv_comm_request *req);
 
 #ifdef __cplusplus
 }

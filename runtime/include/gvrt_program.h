@@ -50,10 +50,16 @@ GV_API void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t ro
  * AdamW m and v at mshard_off (v after m). range: the layer's padded bytes. */
 GV_API void gv_prog_zero3_layer(void *ctx, int64_t stage, int64_t layer, int64_t pshard_off, int64_t gshard_off,
                                 int64_t mshard_off, int64_t range);
-/* Per-layer tp: parameter `name` of `stage` belongs to a layer of tp degree tp (which divides
- * the program's degree): its tp block, its gradient's data-parallel group and its count in
- * the gradient norm follow that degree. Declared after the parameter. */
-GV_API void gv_prog_param_tp(void *ctx, const char *name, int64_t stage, int64_t tp);
+/* Parameter `name` of `stage` is finished by the backward of top-level layer `layer` (its
+ * gradient may be reduced from then on). tp > 0 (per-layer tp): its layer's degree, which
+ * divides the program's: its tp block, its gradient's data-parallel group and its count in
+ * the gradient norm follow that degree; 0: the program's degree. Declared after the parameter. */
+GV_API void gv_prog_param_layer(void *ctx, const char *name, int64_t stage, int64_t layer, int64_t tp);
+/* no_async_grad_reduce for a stage: per_micro_batch = 1 reduces the replicated gradients
+ * after every micro-batch's backward into the accumulator at acc_off of the grads arena
+ * (laid out like the gradients); 0 (the default, no call): overlapped with the last
+ * micro-batch's backward. */
+GV_API void gv_prog_grad_reduce(void *ctx, int64_t stage, int64_t per_micro_batch, int64_t acc_off);
 /* Megatron tensor parallelism of the blocks: degree and whether a tp group is adjacent ranks
  * (with per-layer tp: the largest degree, the base layout of the embedding and head). */
 GV_API void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive);
@@ -123,6 +129,11 @@ GV_API void gv_gen_vocab_xent_bwd(void *ctx, void *dlogits, void *logits, void *
  * n floats of in (large/small blocks of n). */
 GV_API void gv_gen_rows_gather(void *ctx, int64_t small, int64_t large, void *out, void *in, int64_t n);
 GV_API void gv_gen_rows_slice(void *ctx, int64_t small, int64_t large, void *out, void *in, int64_t n);
+/* Gradient reduction hooks (runtime/program/grad_reduce.c): layer `layer`'s backward is done
+ * (its parameters' gradients are final after the last micro-batch); and a micro-batch's
+ * whole backward is done. */
+GV_API void gv_gen_grads_ready(void *ctx, int64_t stage, int64_t layer);
+GV_API void gv_gen_backward_done(void *ctx, int64_t stage);
 /* Sum a float buffer over tensor-parallel group `group` (the backward of a column split). */
 GV_API void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n);
 GV_API void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,

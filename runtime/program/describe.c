@@ -66,23 +66,35 @@ void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int
   }
   /* the shard is resolved once the tp rank is known (gv_run_resolve_shards) */
   r->params[r->nparams++] = (struct gv_run_param){name, stage, rows, cols, 0, 0, rows, cols, poff, goff, moff, decay,
-                                                  init, std, (int)split_dim, (int)zero3_layer, 0, NULL, NULL, 0, 0};
+                                                  init, std, (int)split_dim, (int)zero3_layer, 0, -1, NULL, 0,
+                                                  NULL, NULL, 0, 0};
 }
 
-void gv_prog_param_tp(void *ctx, const char *name, int64_t stage, int64_t tp)
+void gv_prog_param_layer(void *ctx, const char *name, int64_t stage, int64_t layer, int64_t tp)
 {
   struct gv_run *r = ctx;
-  GV_CHECK(tp >= 1, "parameter %s: tp degree %lld", name, (long long)tp);
-  r->per_layer_tp = 1;
+  GV_CHECK(tp >= 0 && layer >= 0, "parameter %s: layer %lld, tp degree %lld", name, (long long)layer, (long long)tp);
+  if (tp > 0)
+    r->per_layer_tp = 1;
   if (stage != r->stage)
     return;
   for (int i = 0; i < r->nparams; i++)
     if (!strcmp(r->params[i].name, name)) {
       r->params[i].tp = (int)tp;
+      r->params[i].layer = (int)layer;
       return;
     }
-  gv_fatalf(__FILE__, __LINE__, "gv_prog_param_tp", "gvrt", "parameter %s was not declared on stage %lld", name,
+  gv_fatalf(__FILE__, __LINE__, "gv_prog_param_layer", "gvrt", "parameter %s was not declared on stage %lld", name,
             (long long)stage);
+}
+
+void gv_prog_grad_reduce(void *ctx, int64_t stage, int64_t per_micro_batch, int64_t acc_off)
+{
+  struct gv_run *r = ctx;
+  if (stage != r->stage)
+    return;
+  r->grad_per_micro = (int)per_micro_batch;
+  r->grad_acc_off = acc_off;
 }
 
 void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive)

@@ -22,13 +22,13 @@ static double now_s(void)
 }
 
 static float *grad_ptr(struct gv_run *r, const struct gv_run_param *p) { return (float *)(r->bases[GV_MEM_GRADS] + p->goff); }
-static size_t shard_numel(const struct gv_run_param *p) { return (size_t)(p->shard_rows * p->shard_cols); }
+static size_t shard_numel(const struct gv_run_param *p) { return gv_run_shard_numel(p); }
 
 /* ---- ZeRO-3 parameters: only this rank's 1/dp of each layer's range persists ---- */
 
 static const struct gv_run_zlayer *zl_of(const struct gv_run *r, const struct gv_run_param *p)
 {
-  return p->zlayer >= 0 && p->zlayer < r->nzl && r->zl[p->zlayer].range ? &r->zl[p->zlayer] : NULL;
+  return gv_run_zero3_param(r, p) ? &r->zl[p->zlayer] : NULL;
 }
 
 /* Elements [*first, *first + *n) of p this rank stores: all of it, or under ZeRO-3 the
@@ -217,12 +217,15 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   int64_t nmicro = r->args.global_batch / r->dp_size / r->micro_batch;
   fd->first = (int64_t)step * r->args.global_batch + (int64_t)r->dp_rank * nmicro * r->micro_batch;
   r->step_first_sample = fd->first;
+  r->nmicro = nmicro;
   double loss = gv_pipe_step(r, nmicro, backward, load_micro_batch, fd);
   if (r->dp_size > 1 || r->pp > 1 || r->tp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
     float lf = (float)loss;          /* fp32 sum over ranks: relative error ~1e-7 */
     gv_comm_all_reduce(r->world, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM); /* only last stages hold a loss */
     loss = lf / r->tp;                                                  /* every tp rank computes it */
   }
+  if (backward) /* ddp: wait for the reductions started in backward (or finish them) */
+    gv_run_reduce_grads(r);
   if (backward && r->pp > 1)
     reduce_tied(r);
   for (int i = 0; backward && r->tp > 1 && i < r->nparams; i++) /* sequence parallel: norms saw their rows only */
@@ -232,18 +235,6 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   if (backward && r->zero) /* ZeRO-2: each rank keeps the sum of its shard, at the start of the arena */
     gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
                            GV_DTYPE_F32);
-  else if (backward && r->per_layer_tp) { /* each parameter over its own layer's data-parallel group */
-    for (int i = 0; i < r->nparams; i++)
-      if (gv_comm_size(r->params[i].dp_group) > 1)
-        gv_comm_all_reduce(r->params[i].dp_group, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32,
-                           GV_REDUCE_SUM);
-  } else if (backward && r->dp_size > 1 && r->nzl) { /* ZeRO-3 blocks reduced already; the rest one by one */
-    for (int i = 0; i < r->nparams; i++)
-      if (!zl_of(r, &r->params[i]))
-        gv_comm_all_reduce(r->dp, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32, GV_REDUCE_SUM);
-  } else if (backward && r->dp_size > 1)
-    gv_comm_all_reduce(r->dp, r->bases[GV_MEM_GRADS], r->plan.arena_bytes[GV_MEM_GRADS] / 4, GV_DTYPE_F32,
-                       GV_REDUCE_SUM);
   return loss;
 }
 

@@ -20,6 +20,9 @@ struct gv_run_param {
   int split_dim;               /* -1 replicated over tp, 0 rows, 1 columns */
   int zlayer;                  /* ZeRO-3 layer (poff/goff: offset in its range), -1 when not sharded */
   int tp;                      /* its layer's tp degree (per-layer tp; 0: the program's) */
+  int layer;                   /* the layer whose backward finishes its gradient (-1: unknown) */
+  struct gv_comm_request *req; /* its in-flight gradient all-reduce (grad_reduce.c) */
+  int reduced;                 /* its reduction was started this step */
   struct gv_comm *tp_group, *dp_group; /* its layer's groups (the program's without per-layer tp) */
   int tp_rank, dp_rank;
 };
@@ -91,9 +94,20 @@ struct gv_run {
   struct gv_comm *tp_group;
   int64_t shard_bytes;         /* ZeRO: this rank's [dp_rank * shard_bytes, +shard_bytes) of the grads */
   int dp_rank, dp_size;
-  int per_layer_tp;            /* parameters declared their own degrees (gv_prog_param_tp) */
+  int per_layer_tp;            /* parameters declared their own degrees (gv_prog_param_layer) */
+  int grad_per_micro;          /* no_async_grad_reduce: reduce after every micro-batch's backward */
+  int64_t grad_acc_off;        /* ...into this planned accumulator (grads arena offset) */
+  int64_t nmicro;              /* micro-batches of this rank's step */
   struct gv_run_degree_groups degs;
 };
+
+static inline size_t gv_run_shard_numel(const struct gv_run_param *p) { return (size_t)(p->shard_rows * p->shard_cols); }
+static inline int gv_run_zero3_param(const struct gv_run *r, const struct gv_run_param *p)
+{
+  return p->zlayer >= 0 && p->zlayer < r->nzl && r->zl[p->zlayer].range;
+}
+/* grad_reduce.c: wait for / finish the step's data-parallel gradient reduction (ddp). */
+void gv_run_reduce_grads(struct gv_run *r);
 
 /* run.c: the tp group of collective argument `group` (0: the program's, else that degree),
  * and the row-exchange group of degrees small < large (per-layer tp). */

@@ -3,7 +3,8 @@
 # masks are keyed by (seed, step, site, global row, global column), so data, tensor,
 # sequence, pipeline and per-layer tensor parallelism, and recomputation, reproduce the
 # single-rank losses (to 1e-5 relative, fp32 reassociation), which differ from the losses
-# without dropout (so the masks are really applied).
+# without dropout (so the masks are really applied); with two micro-batches per rank, so
+# does reducing the gradients after every micro-batch (--no_async_grad_reduce).
 set -u
 gvc=$(realpath "$1"); src=$(realpath "$2"); mpiexec=$3; work=$4; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
@@ -32,5 +33,12 @@ run tp2 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2
 run tp2_sp 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --sequence_parallel 1
 run pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
 run ltp_2_1 2 --micro-batch 2 --num_gpus_per_node 2 --tp_sizes_enc 2,1
+# two micro-batches per rank on 2 data-parallel ranks (a global batch of 4): gradients
+# reduced overlapped with the last micro-batch's backward, or after every micro-batch
+args=${args/--global_train_batch_size 2/--global_train_batch_size 4}
+GV_COMM=self ./single $args 2>&1 | losses > single.txt
+run dp2_2micro 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2
+run dp2_2micro_no_async 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --no_async_grad_reduce
+run pp2_dp2_no_async_ckpt 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --no_async_grad_reduce --checkpoint all
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

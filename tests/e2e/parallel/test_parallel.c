@@ -25,43 +25,48 @@ typedef struct Strategy {
   int sp;             /* 1: Megatron-SP; 2: Ulysses (tp is then the Ulysses degree) */
   int vtp;            /* vocabulary parallel embedding and head over the tp group */
   int ltp;            /* > 0: per-layer tp, the first half of the blocks on tp, the second half on ltp */
+  int no_async;       /* reduce gradients after every micro-batch (no_async_grad_reduce) */
 } Strategy;
 
 /* The fixture batch has 2 sequences: micro-batch 1 gives 2 micro-batches per step. */
 static const Strategy strategies[] = {
-  {"dp2", 2, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0},
-  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
-  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0, 0, 0, 0},
-  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0, 0, 0, 0, 0},
-  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0, 0, 0, 0, 0},
-  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0, 0, 0, 0, 0},
-  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2, 0, 0, 0, 0},
-  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2, 0, 0, 0, 0},
-  {"tp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 0, 0},
-  {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 0, 0, 0},
-  {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2, 0, 0, 0},
-  {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2, 0, 0, 0},
-  {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2, 0, 0, 0},
-  {"tp2_sp", 2, 1, 1, 0, 1, 2, 0, 2, 1, 0, 0},
-  {"tp2_sp_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 1, 0, 0},
-  {"pp2_tp2_sp", 4, 2, 1, 0, 1, 2, 0, 2, 1, 0, 0},
-  {"tp2_vtp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 1, 0},
-  {"tp2_sp_vtp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 1, 1, 0},
-  {"pp2_tp2_vtp2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 0, 1, 0},
-  {"ulysses2", 2, 1, 1, 0, 1, 2, 0, 2, 2, 0, 0},
-  {"ulysses2_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 2, 0, 0},
-  {"pp2_ulysses2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 2, 0, 0},
-  {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0, 0, 0},
-  {"tp2_dp2_zero3_ckpt", 4, 1, 1, 1, 1, 1, 3, 2, 0, 0, 0},
-  {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0, 0, 0},
-  {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0, 0, 0},
-  {"dp2_zero3_half", 2, 1, 1, 0, 1, 1, 4, 0, 0, 0, 0},
-  {"pp2_tp2_dp2_zero3_half_ckpt_half", 8, 2, 1, 2, 1, 1, 4, 2, 0, 0, 0},
+  {"dp2", 2, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0},
+  {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
+  {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0},
+  {"pp2_1f1b", 2, 2, 1, 0, 1, 2, 0, 0, 0, 0, 0, 0},
+  {"pp2_1f1b_ckpt", 2, 2, 1, 1, 1, 2, 0, 0, 0, 0, 0, 0},
+  {"pp2_dp2", 4, 2, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0},
+  {"dp2_zero2", 2, 1, 1, 0, 1, 1, 2, 0, 0, 0, 0, 0},
+  {"pp2_dp2_zero2_ckpt", 4, 2, 1, 1, 1, 1, 2, 0, 0, 0, 0, 0},
+  {"tp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 0, 0, 0},
+  {"tp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 0, 0, 0, 0},
+  {"pp2_tp2_ckpt", 4, 2, 1, 1, 1, 2, 0, 2, 0, 0, 0, 0},
+  {"tp2_dp2_zero2", 4, 1, 1, 0, 1, 1, 2, 2, 0, 0, 0, 0},
+  {"pp2_tp2_dp2_zero2_ckpt_half", 8, 2, 1, 2, 1, 1, 2, 2, 0, 0, 0, 0},
+  {"tp2_sp", 2, 1, 1, 0, 1, 2, 0, 2, 1, 0, 0, 0},
+  {"tp2_sp_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 1, 0, 0, 0},
+  {"pp2_tp2_sp", 4, 2, 1, 0, 1, 2, 0, 2, 1, 0, 0, 0},
+  {"tp2_vtp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 1, 0, 0},
+  {"tp2_sp_vtp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 1, 1, 0, 0},
+  {"pp2_tp2_vtp2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 0, 1, 0, 0},
+  {"ulysses2", 2, 1, 1, 0, 1, 2, 0, 2, 2, 0, 0, 0},
+  {"ulysses2_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 2, 0, 0, 0},
+  {"pp2_ulysses2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 2, 0, 0, 0},
+  {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0, 0, 0, 0},
+  {"tp2_dp2_zero3_ckpt", 4, 1, 1, 1, 1, 1, 3, 2, 0, 0, 0, 0},
+  {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0, 0, 0, 0},
+  {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0, 0, 0, 0},
+  {"dp2_zero3_half", 2, 1, 1, 0, 1, 1, 4, 0, 0, 0, 0, 0},
+  {"pp2_tp2_dp2_zero3_half_ckpt_half", 8, 2, 1, 2, 1, 1, 4, 2, 0, 0, 0, 0},
   /* per-layer tp: a block of degree t runs on (base/t)ths of the micro-batch, so it is 2 */
-  {"ltp_tp2_then_tp1", 2, 1, 2, 0, 1, 1, 0, 2, 0, 0, 1},
-  {"ltp_tp1_then_tp2_ckpt", 2, 1, 2, 1, 1, 1, 0, 1, 0, 0, 2},
-  {"ltp_pp2_tp2_then_tp1_ckpt_half", 4, 2, 2, 2, 1, 1, 0, 2, 0, 0, 1},
-  {"ltp_pp2_gpipe_tp1_then_tp2", 4, 2, 2, 0, 0, 1, 0, 1, 0, 0, 2},
+  {"ltp_tp2_then_tp1", 2, 1, 2, 0, 1, 1, 0, 2, 0, 0, 1, 0},
+  {"ltp_tp1_then_tp2_ckpt", 2, 1, 2, 1, 1, 1, 0, 1, 0, 0, 2, 0},
+  {"ltp_pp2_tp2_then_tp1_ckpt_half", 4, 2, 2, 2, 1, 1, 0, 2, 0, 0, 1, 0},
+  {"ltp_pp2_gpipe_tp1_then_tp2", 4, 2, 2, 0, 0, 1, 0, 1, 0, 0, 2, 0},
+  /* gradients reduced after every micro-batch instead of overlapped with the last one */
+  {"dp2_no_async", 2, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1},
+  {"pp2_tp2_dp2_zero3_half_no_async", 8, 2, 1, 0, 1, 1, 4, 2, 0, 0, 0, 1},
+  {"ltp_tp2_then_tp1_no_async", 2, 1, 2, 0, 1, 1, 0, 2, 0, 0, 1, 1},
 };
 
 /* Calls of fn in the program (every stage). */
@@ -92,7 +97,7 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
                     .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero == 4 ? 3 : s->zero,
                     .zero3_layers = s->zero == 4 ? z3 : NULL,
                     .tp = s->ltp ? base : s->tp ? s->tp : 1, .layer_tp = s->ltp ? ltp : NULL, .tp_consec = 1, .sp = s->sp == 1, .ulysses = s->sp == 2,
-                    .vtp = s->vtp};
+                    .vtp = s->vtp, .no_async_grad_reduce = s->no_async};
   const char *err = NULL;
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw) {
@@ -112,6 +117,10 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
   }
   if (s->ltp && (count_calls(lw, "gv_gen_rows_gather") < 1 || count_calls(lw, "gv_gen_rows_slice") < 1)) {
     fprintf(stderr, "%s/%s: per-layer tp without row exchanges between the layers\n", m->name, s->name);
+    return 1;
+  }
+  if (s->no_async && count_calls(lw, "gv_prog_grad_reduce") != s->pp) {
+    fprintf(stderr, "%s/%s: no_async_grad_reduce did not reach every stage\n", m->name, s->name);
     return 1;
   }
   char bin[1024], launcher[1024];
@@ -154,7 +163,7 @@ int main(int argc, char **argv)
     char fx[1024];
     snprintf(fx, sizeof fx, "%s/%s.bin", argv[2], m->name);
     double ref[STEPS], got[STEPS];
-    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0, 0, 0, 0}; /* two micro-batches of 1: gradient accumulation */
+    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0, 0, 0, 0, 0}; /* two micro-batches of 1: gradient accumulation */
     CHECK(run_strategy(m, &single, argv[1], fx, argv[3], ref, a) == 0);
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++) {
       const Strategy *s = &strategies[k];
