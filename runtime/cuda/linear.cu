@@ -30,6 +30,7 @@ struct gemm_key {
 struct gv_cuda_gemm_cache {
   struct gemm_key key[GEMM_CACHE_SLOTS];
   cublasLtMatmulAlgo_t algo[GEMM_CACHE_SLOTS];
+  int found[GEMM_CACHE_SLOTS];      /* 0: cuBLASLt has none (remembered too) */
   int used, next;                   /* filled slots; next slot to evict once full */
   void *ws;                         /* cuBLASLt workspace */
   size_t ws_bytes;
@@ -89,14 +90,15 @@ static void pref_align(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAtt
   GV_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p, a, &v, sizeof v));
 }
 
-/* The cached algorithm of key, or the heuristic's first choice (then cached). */
-static const cublasLtMatmulAlgo_t *gemm_algo(struct gv_cuda *cu, const struct gemm_key *key,
+/* The cached algorithm of key, or the heuristic's first choice (then cached); NULL when
+ * cuBLASLt has none (fatal unless may_fail). */
+static const cublasLtMatmulAlgo_t *gemm_algo(int may_fail, struct gv_cuda *cu, const struct gemm_key *key,
                                              cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la,
                                              cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc)
 {
   struct gv_cuda_gemm_cache *c = cu->gemm;
   for (int i = 0; i < c->used; i++)
-    if (!memcmp(&c->key[i], key, sizeof *key)) return &c->algo[i];
+    if (!memcmp(&c->key[i], key, sizeof *key)) return c->found[i] ? &c->algo[i] : NULL;
   cublasLtMatmulPreference_t pref;
   GV_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   GV_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -109,14 +111,17 @@ static const cublasLtMatmulAlgo_t *gemm_algo(struct gv_cuda *cu, const struct ge
   int found = 0;
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cu->lt, op, la, lb, lc, lc, pref, 1, &res, &found);
   GV_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
-  GV_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0,
+  int ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
+  GV_CHECK(ok || may_fail,
            "cuda linear: cuBLASLt has no algorithm for m=%lld n=%lld k=%lld (op %c%c, epilogue %d): %s",
            (long long)key->m, (long long)key->n, (long long)key->k, key->ta ? 'T' : 'N',
            key->tb ? 'T' : 'N', (int)key->epi, cublasGetStatusString(st));
-  int slot = c->used < GEMM_CACHE_SLOTS ? c->used++ : c->next++ % GEMM_CACHE_SLOTS;
+  int slot = c->used < GEMM_CACHE_SLOTS ? c->used++ : c->next;
+  if (slot == c->next) c->next = (c->next + 1) % GEMM_CACHE_SLOTS;   /* round-robin once full */
   c->key[slot] = *key;
-  c->algo[slot] = res.algo;
-  return &c->algo[slot];
+  c->found[slot] = ok;
+  if (ok) c->algo[slot] = res.algo;
+  return ok ? &c->algo[slot] : NULL;
 }
 
 static cublasLtMatrixLayout_t layout(const struct gemm_mat *x)
@@ -126,8 +131,10 @@ static cublasLtMatrixLayout_t layout(const struct gemm_mat *x)
   return l;
 }
 
-/* C = alpha op(A) op(B) + beta C, plus bias[m] added to every column when bias != NULL. */
-static void gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int64_t k,
+/* C = op(A) op(B) + beta C, plus bias[m] added to every column when bias != NULL. Returns 0
+ * (and does nothing) when cuBLASLt has no algorithm with the bias epilogue; fatal when it
+ * has none without. */
+static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int64_t k,
                  const struct gemm_mat *A, const struct gemm_mat *B, const struct gemm_mat *C,
                  float beta, const void *bias, cudaDataType_t biast)
 {
@@ -150,14 +157,16 @@ static void gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, in
     set_attr(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biast, sizeof biast);
   }
   cublasLtMatrixLayout_t la = layout(A), lb = layout(B), lc = layout(C);
-  const cublasLtMatmulAlgo_t *algo = gemm_algo(cu, &key, op, la, lb, lc);
+  const cublasLtMatmulAlgo_t *algo = gemm_algo(bias != NULL, cu, &key, op, la, lb, lc);
   float alpha = 1.0f;
-  GV_CUBLAS_CHECK(cublasLtMatmul(cu->lt, op, &alpha, A->p, la, B->p, lb, &beta, C->p, lc,
-                                 (void *)C->p, lc, algo, cu->gemm->ws, cu->gemm->ws_bytes, cu->stream));
+  if (algo)
+    GV_CUBLAS_CHECK(cublasLtMatmul(cu->lt, op, &alpha, A->p, la, B->p, lb, &beta, C->p, lc,
+                                   (void *)C->p, lc, algo, cu->gemm->ws, cu->gemm->ws_bytes, cu->stream));
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
   GV_CUBLAS_CHECK(cublasLtMatmulDescDestroy(op));
+  return algo != NULL;
 }
 
 /* A row-major (rows, cols) tensor seen column-major: (cols, rows), ld = cols. */
@@ -201,6 +210,26 @@ static void colsum(struct gv_backend *be, struct gv_tensor *out, const struct gv
   }));
 }
 
+/* ---- bias without the epilogue: y[i, j] = b[j], then the GEMM adds with beta = 1 ---- */
+
+template <typename T, typename U>
+__global__ void bias_rows_kernel(U *y, const T *b, int64_t rows, int64_t cols)
+{
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * cols;
+       i += (int64_t)gridDim.x * blockDim.x)
+    y[i] = cu_from_float<U>(cu_load(b, i % cols));
+}
+
+static void bias_rows(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *b)
+{
+  int64_t rows = cu_rows(y), cols = cu_cols(y);
+  CU_DISPATCH(b->dtype, T, CU_DISPATCH(y->dtype, U, {
+    bias_rows_kernel<T, U><<<cu_blocks(be, rows * cols, 256), 256, 0, cu_stream(be)>>>(
+        (U *)y->data, (const T *)b->data, rows, cols);
+    GV_CUDA_LAUNCH_CHECK();
+  }));
+}
+
 /* ---- forward / backward ---- */
 
 extern "C" void gv_cuda_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
@@ -210,7 +239,10 @@ extern "C" void gv_cuda_linear_fwd(struct gv_backend *be, struct gv_tensor *y, c
   if (!M || !N) return;
   GV_CHECK(K > 0, "cuda linear_fwd: K = 0");
   struct gemm_mat A = colmajor(w, N, K), B = colmajor(x, M, K), C = colmajor(y, M, N);
-  gemm(be, 1, 0, N, M, K, &A, &B, &C, 0.0f, b ? b->data : NULL, b ? lt_type(b->dtype) : CUDA_R_32F);
+  if (gemm(be, 1, 0, N, M, K, &A, &B, &C, 0.0f, b ? b->data : NULL, b ? lt_type(b->dtype) : CUDA_R_32F))
+    return;
+  bias_rows(be, y, b);                /* no algorithm with the bias epilogue for these types */
+  gemm(be, 1, 0, N, M, K, &A, &B, &C, 1.0f, NULL, CUDA_R_32F);
 }
 
 extern "C" void gv_cuda_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
