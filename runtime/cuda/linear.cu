@@ -8,7 +8,8 @@
  *   dw^T (K,N) =     (x as K x M) * op_T(dy as N x M)         m=K n=N k=M
  * db is a column-sum kernel. The algorithm of each (shape, dtypes, transposes, epilogue,
  * pointer alignments) is chosen once by cuBLASLt's heuristic and cached (a small table,
- * round-robin eviction). The cuBLASLt workspace is a fixed 32 MiB cudaMalloc'd at
+ * round-robin eviction); a shape it declines goes to cublasGemmEx (fp32 compute), a bias
+ * epilogue it declines becomes a broadcast kernel plus a beta = 1 GEMM. The cuBLASLt workspace is a fixed 32 MiB cudaMalloc'd at
  * linear_init: it is not counted by the memory plan (docs/cuda.md). */
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +92,8 @@ static void pref_align(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAtt
 }
 
 /* The cached algorithm of key, or the heuristic's first choice (then cached); NULL when
- * cuBLASLt has none (fatal unless may_fail). */
-static const cublasLtMatmulAlgo_t *gemm_algo(int may_fail, struct gv_cuda *cu, const struct gemm_key *key,
+ * cuBLASLt has none (remembered too, logged once). */
+static const cublasLtMatmulAlgo_t *gemm_algo(struct gv_cuda *cu, const struct gemm_key *key,
                                              cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la,
                                              cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc)
 {
@@ -112,10 +113,10 @@ static const cublasLtMatmulAlgo_t *gemm_algo(int may_fail, struct gv_cuda *cu, c
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cu->lt, op, la, lb, lc, lc, pref, 1, &res, &found);
   GV_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
   int ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
-  GV_CHECK(ok || may_fail,
-           "cuda linear: cuBLASLt has no algorithm for m=%lld n=%lld k=%lld (op %c%c, epilogue %d): %s",
-           (long long)key->m, (long long)key->n, (long long)key->k, key->ta ? 'T' : 'N',
-           key->tb ? 'T' : 'N', (int)key->epi, cublasGetStatusString(st));
+  if (!ok)
+    gv_log(GV_LOG_DEBUG, "cuda linear: cuBLASLt has no algorithm for m=%lld n=%lld k=%lld (op %c%c, epilogue %d): %s",
+           (long long)key->m, (long long)key->n, (long long)key->k, key->ta ? 'T' : 'N', key->tb ? 'T' : 'N',
+           (int)key->epi, cublasGetStatusString(st));
   int slot = c->used < GEMM_CACHE_SLOTS ? c->used++ : c->next;
   if (slot == c->next) c->next = (c->next + 1) % GEMM_CACHE_SLOTS;   /* round-robin once full */
   c->key[slot] = *key;
@@ -131,9 +132,26 @@ static cublasLtMatrixLayout_t layout(const struct gemm_mat *x)
   return l;
 }
 
+/* The same product through cublasGemmEx (fp32 compute), for shapes cuBLASLt's heuristic
+ * declines (tiny or oddly aligned leading dimensions). */
+static void gemm_ex(struct gv_cuda *cu, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const struct gemm_mat *A, const struct gemm_mat *B, const struct gemm_mat *C,
+                    float beta)
+{
+  const int64_t lim = INT32_MAX;
+  float alpha = 1.0f;
+  GV_CHECK(m <= lim && n <= lim && k <= lim && A->ld <= lim && B->ld <= lim && C->ld <= lim,
+           "cuda linear: m=%lld n=%lld k=%lld too large for the cublasGemmEx fallback", (long long)m,
+           (long long)n, (long long)k);
+  GV_CUBLAS_CHECK(cublasGemmEx(cu->blas, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                               (int)m, (int)n, (int)k, &alpha, A->p, A->t, (int)A->ld, B->p, B->t,
+                               (int)B->ld, &beta, (void *)C->p, C->t, (int)C->ld, CUBLAS_COMPUTE_32F,
+                               CUBLAS_GEMM_DEFAULT));
+}
+
 /* C = op(A) op(B) + beta C, plus bias[m] added to every column when bias != NULL. Returns 0
- * (and does nothing) when cuBLASLt has no algorithm with the bias epilogue; fatal when it
- * has none without. */
+ * (and does nothing) when cuBLASLt has no algorithm with the bias epilogue; without a bias,
+ * a shape cuBLASLt declines goes to cublasGemmEx. */
 static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int64_t k,
                  const struct gemm_mat *A, const struct gemm_mat *B, const struct gemm_mat *C,
                  float beta, const void *bias, cudaDataType_t biast)
@@ -157,16 +175,18 @@ static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int
     set_attr(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biast, sizeof biast);
   }
   cublasLtMatrixLayout_t la = layout(A), lb = layout(B), lc = layout(C);
-  const cublasLtMatmulAlgo_t *algo = gemm_algo(bias != NULL, cu, &key, op, la, lb, lc);
+  const cublasLtMatmulAlgo_t *algo = gemm_algo(cu, &key, op, la, lb, lc);
   float alpha = 1.0f;
   if (algo)
     GV_CUBLAS_CHECK(cublasLtMatmul(cu->lt, op, &alpha, A->p, la, B->p, lb, &beta, C->p, lc,
                                    (void *)C->p, lc, algo, cu->gemm->ws, cu->gemm->ws_bytes, cu->stream));
+  else if (!bias)
+    gemm_ex(cu, ta, tb, m, n, k, A, B, C, beta);
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
   GV_CUBLAS_CHECK(cublasLtMatmulDescDestroy(op));
-  return algo != NULL;
+  return algo != NULL || !bias;
 }
 
 /* A row-major (rows, cols) tensor seen column-major: (cols, rows), ld = cols. */
