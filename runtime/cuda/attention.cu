@@ -39,14 +39,14 @@ static struct attn_dims dims_of(const struct gv_tensor *q, const struct gv_tenso
 }
 
 /* Key j is visible from query i (both in range). */
-__device__ __forceinline__ bool visible(const struct attn_dims &d, int64_t i, int64_t j)
+static __device__ __forceinline__ bool visible(const struct attn_dims &d, int64_t i, int64_t j)
 {
   return i < d.T && j < d.S && !(d.causal && j > i + d.off);
 }
 
 /* dst[r * (D+1) + c] = mul * src[(row0 + r) * stride + c] for r < rows (zero past valid). */
 template <typename T>
-__device__ void load_tile(float *dst, const T *src, int64_t row0, int64_t valid, int64_t stride, int D,
+static __device__ void load_tile(float *dst, const T *src, int64_t row0, int64_t valid, int64_t stride, int D,
                           int rows, float mul)
 {
   for (int idx = threadIdx.x; idx < rows * D; idx += THREADS) {
@@ -56,12 +56,12 @@ __device__ void load_tile(float *dst, const T *src, int64_t row0, int64_t valid,
 }
 
 /* x over the 16 lanes of one tile row (same ty: lanes 0-15 or 16-31 of the warp). */
-__device__ __forceinline__ float row_max16(float x)
+static __device__ __forceinline__ float row_max16(float x)
 {
   for (int o = TX / 2; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
   return x;
 }
-__device__ __forceinline__ float row_sum16(float x)
+static __device__ __forceinline__ float row_sum16(float x)
 {
   for (int o = TX / 2; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
   return x;
@@ -69,7 +69,7 @@ __device__ __forceinline__ float row_sum16(float x)
 
 /* acc[r][c] = sum_e A[(ty + TY r) * lda + e] * B[(tx + TX c) * ldb + e]: a 64 x 64 tile of
  * A B^T over the inner dimension n. */
-__device__ __forceinline__ void tile_abt(float (&acc)[RM][RN], const float *A, int lda, const float *Bm,
+static __device__ __forceinline__ void tile_abt(float (&acc)[RM][RN], const float *A, int lda, const float *Bm,
                                          int ldb, int n)
 {
   int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
@@ -94,7 +94,7 @@ __device__ __forceinline__ void tile_abt(float (&acc)[RM][RN], const float *A, i
 /* acc[r][e] += sum_x A[x * lda + (ty + TY r)] * B[x * ldb + (tx + TX e)] over x < n, for the
  * D columns tx + TX e < D: (A^T B) rows of the tile times a D-wide operand. */
 template <int DMAX>
-__device__ __forceinline__ void tile_atb(float (&acc)[RM][DMAX / TX], const float *A, int lda,
+static __device__ __forceinline__ void tile_atb(float (&acc)[RM][DMAX / TX], const float *A, int lda,
                                          const float *Bm, int ldb, int n, int D)
 {
   int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
@@ -119,7 +119,7 @@ static size_t fwd_smem(int D) { return sizeof(float) * ((size_t)(BM + 2 * BN) * 
 
 /* Block (query tile, head, batch). Shared: Q (scaled), K, V tiles (pitch D+1), P tile. */
 template <typename T, int DMAX>
-__global__ void __launch_bounds__(THREADS)
+static __global__ void __launch_bounds__(THREADS)
 attn_fwd_kernel(T *o, float *lse, const T *q, const T *k, const T *v, struct attn_dims d)
 {
   extern __shared__ float sm[];
@@ -207,7 +207,7 @@ static size_t bwd_smem(int D)
 
 /* delta[(b*H + h)*T + t] = sum_c dO * O of row (b, t, h): one warp per row. */
 template <typename T>
-__global__ void attn_delta_kernel(float *delta, const T *dout, const T *o, struct attn_dims d)
+static __global__ void attn_delta_kernel(float *delta, const T *dout, const T *o, struct attn_dims d)
 {
   int64_t rows = d.B * d.T * d.H, warps = (int64_t)gridDim.x * (blockDim.x / 32);
   for (int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; row < rows; row += warps) {
@@ -222,7 +222,7 @@ __global__ void attn_delta_kernel(float *delta, const T *dout, const T *o, struc
 /* Block (key tile, kv head, batch): dK, dV of BN keys in registers (rows ty + TY r, columns
  * tx + TX e), over every query head of the group and every query tile that sees the keys. */
 template <typename T, int DMAX>
-__global__ void __launch_bounds__(THREADS)
+static __global__ void __launch_bounds__(THREADS)
 attn_bwd_kernel(T *dk, T *dv, float *dq_acc, const T *q, const T *k, const T *v, const T *dout,
                 const float *lse, const float *delta, struct attn_dims d, int acc_out)
 {
@@ -320,7 +320,7 @@ attn_bwd_kernel(T *dk, T *dv, float *dq_acc, const T *q, const T *k, const T *v,
 
 /* dq (+)= dq_acc */
 template <typename T>
-__global__ void attn_dq_kernel(T *dq, const float *dq_acc, int64_t n, int acc)
+static __global__ void attn_dq_kernel(T *dq, const float *dq_acc, int64_t n, int acc)
 {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     cu_store(dq, i, dq_acc[i], acc);

@@ -202,7 +202,7 @@ enum { COLSUM_COLS = 32, COLSUM_ROWS = 8 };
 
 /* m: (rows, cols) row-major; block (32, 8) owns 32 columns, fp32 partial sums per thread. */
 template <typename T, typename U>
-__global__ void __launch_bounds__(COLSUM_COLS * COLSUM_ROWS)
+static __global__ void __launch_bounds__(COLSUM_COLS * COLSUM_ROWS)
 colsum_kernel(U *out, const T *m, int64_t rows, int64_t cols, int acc)
 {
   __shared__ float part[COLSUM_ROWS][COLSUM_COLS];
@@ -233,7 +233,7 @@ static void colsum(struct gv_backend *be, struct gv_tensor *out, const struct gv
 /* ---- bias without the epilogue: y[i, j] = b[j], then the GEMM adds with beta = 1 ---- */
 
 template <typename T, typename U>
-__global__ void bias_rows_kernel(U *y, const T *b, int64_t rows, int64_t cols)
+static __global__ void bias_rows_kernel(U *y, const T *b, int64_t rows, int64_t cols)
 {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * cols;
        i += (int64_t)gridDim.x * blockDim.x)

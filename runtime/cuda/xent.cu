@@ -20,7 +20,7 @@ struct lse_pair {
   float m, s;   /* running max and sum of exp(x - m); m = -inf while empty */
 };
 
-__device__ __forceinline__ struct lse_pair lse_merge(struct lse_pair a, struct lse_pair b)
+static __device__ __forceinline__ struct lse_pair lse_merge(struct lse_pair a, struct lse_pair b)
 {
   if (a.m == -INFINITY) return b;
   if (b.m == -INFINITY) return a;
@@ -29,7 +29,7 @@ __device__ __forceinline__ struct lse_pair lse_merge(struct lse_pair a, struct l
   return r;
 }
 
-__device__ __forceinline__ struct lse_pair lse_push(struct lse_pair a, float x)
+static __device__ __forceinline__ struct lse_pair lse_push(struct lse_pair a, float x)
 {
   if (x == -INFINITY) return a;
   if (x > a.m) {
@@ -41,7 +41,7 @@ __device__ __forceinline__ struct lse_pair lse_push(struct lse_pair a, float x)
 }
 
 /* The pair of the whole block, valid in every thread. */
-__device__ struct lse_pair lse_block_reduce(struct lse_pair p)
+static __device__ struct lse_pair lse_block_reduce(struct lse_pair p)
 {
   __shared__ struct lse_pair warp[XENT_WARPS];
   for (int o = 16; o > 0; o >>= 1) {
@@ -67,7 +67,7 @@ __device__ struct lse_pair lse_block_reduce(struct lse_pair p)
 
 /* One block per row i: lse[i] = m + log(s). */
 template <typename T>
-__global__ void __launch_bounds__(XENT_THREADS) xent_lse_kernel(float *lse, const T *logits, int64_t V)
+static __global__ void __launch_bounds__(XENT_THREADS) xent_lse_kernel(float *lse, const T *logits, int64_t V)
 {
   const T *row = logits + (int64_t)blockIdx.x * V;
   struct lse_pair p = {-INFINITY, 0.0f};
@@ -78,7 +78,7 @@ __global__ void __launch_bounds__(XENT_THREADS) xent_lse_kernel(float *lse, cons
 
 /* One block: loss[0] = scale * sum_i (lse_i - logits[i, t_i]), fp64, fixed order. */
 template <typename T>
-__global__ void __launch_bounds__(LOSS_THREADS)
+static __global__ void __launch_bounds__(LOSS_THREADS)
 xent_loss_kernel(float *loss, const float *lse, const T *logits, const int32_t *targets, int64_t M,
                  int64_t V, float scale)
 {
@@ -126,7 +126,7 @@ extern "C" void gv_cuda_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, 
 
 /* Element-wise over (M,V); reads each logit before writing the same index (alias-safe). */
 template <typename T, typename U>
-__global__ void xent_bwd_kernel(U *dlogits, const T *logits, const float *lse, const int32_t *targets,
+static __global__ void xent_bwd_kernel(U *dlogits, const T *logits, const float *lse, const int32_t *targets,
                                 int64_t M, int64_t V, float scale)
 {
   int64_t n = M * V;
