@@ -1,0 +1,289 @@
+/* linear.cu - y = x w^T + b and its backward through cuBLASLt, fp32 accumulation
+ * (CUBLAS_COMPUTE_32F: true fp32 for f32 tensors, never TF32), bias in the GEMM epilogue.
+ *   x: (M,K) row-major, w: (N,K), b: (N), y: (M,N); dx = dy w, dw = dy^T x, db = colsum(dy).
+ * cuBLASLt is column-major: a row-major (r,c) matrix is the column-major (c,r) matrix with
+ * ld = c, i.e. its transpose, so every product is computed transposed:
+ *   y^T  (N,M) = op_T(w as K x N) * (x as K x M)              m=N n=M k=K, bias over m
+ *   dx^T (K,M) =     (w as K x N) * (dy as N x M)             m=K n=M k=N
+ *   dw^T (K,N) =     (x as K x M) * op_T(dy as N x M)         m=K n=N k=M
+ * db is a column-sum kernel. The algorithm of each (shape, dtypes, transposes, epilogue,
+ * pointer alignments) is chosen once by cuBLASLt's heuristic and cached (a small table,
+ * round-robin eviction); a shape it declines goes to cublasGemmEx (fp32 compute), a bias
+ * epilogue it declines becomes a broadcast kernel plus a beta = 1 GEMM. The cuBLASLt workspace is a fixed 32 MiB cudaMalloc'd at
+ * linear_init: it is not counted by the memory plan (docs/cuda.md). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/cuda_impl.h"
+
+enum { GEMM_CACHE_SLOTS = 128 };
+static const size_t GEMM_WORKSPACE_BYTES = (size_t)32 << 20;
+
+/* What the heuristic's answer depends on. */
+struct gemm_key {
+  int64_t m, n, k;
+  int ta, tb;                       /* op(A), op(B) transposed */
+  cudaDataType_t at, bt, ct, biast; /* biast meaningful only with a bias epilogue */
+  cublasLtEpilogue_t epi;
+  int align_a, align_b, align_c;    /* pointer alignments (bytes, <= 256) */
+};
+
+struct gv_cuda_gemm_cache {
+  struct gemm_key key[GEMM_CACHE_SLOTS];
+  cublasLtMatmulAlgo_t algo[GEMM_CACHE_SLOTS];
+  int found[GEMM_CACHE_SLOTS];      /* 0: cuBLASLt has none (remembered too) */
+  int used, next;                   /* filled slots; next slot to evict once full */
+  void *ws;                         /* cuBLASLt workspace */
+  size_t ws_bytes;
+};
+
+/* One column-major operand: pointer, type, stored rows x cols, leading dimension. */
+struct gemm_mat {
+  const void *p;
+  cudaDataType_t t;
+  int64_t rows, cols, ld;
+};
+
+static cudaDataType_t lt_type(enum gv_dtype d)
+{
+  GV_CHECK(d == GV_DTYPE_F32 || d == GV_DTYPE_BF16, "cuda linear: unsupported dtype %s", gv_dtype_name(d));
+  return d == GV_DTYPE_F32 ? CUDA_R_32F : CUDA_R_16BF;
+}
+
+static int ptr_align(const void *p)
+{
+  uintptr_t u = (uintptr_t)p;
+  int a = 1;
+  while (a < 256 && !(u & (uintptr_t)a)) a <<= 1;
+  return a;
+}
+
+/* ---- init / shutdown ---- */
+
+extern "C" void gv_cuda_linear_init(struct gv_backend *be)
+{
+  struct gv_cuda_gemm_cache *c = (struct gv_cuda_gemm_cache *)calloc(1, sizeof *c);
+  GV_CHECK(c != NULL, "out of host memory");
+  c->ws_bytes = GEMM_WORKSPACE_BYTES;
+  GV_CUDA_CHECK(cudaMalloc(&c->ws, c->ws_bytes));
+  cu_impl(be)->gemm = c;
+}
+
+extern "C" void gv_cuda_linear_shutdown(struct gv_backend *be)
+{
+  struct gv_cuda_gemm_cache *c = cu_impl(be)->gemm;
+  if (!c) return;
+  GV_CUDA_CHECK(cudaFree(c->ws));
+  free(c);
+  cu_impl(be)->gemm = NULL;
+}
+
+/* ---- the GEMM: C (m,n) = alpha op(A) op(B) + beta C [+ bias over rows] ---- */
+
+static void set_attr(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t a, const void *v, size_t n)
+{
+  GV_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d, a, v, n));
+}
+
+static void pref_align(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t a, int align)
+{
+  uint32_t v = (uint32_t)align;
+  GV_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p, a, &v, sizeof v));
+}
+
+/* The cached algorithm of key, or the heuristic's first choice (then cached); NULL when
+ * cuBLASLt has none (remembered too, logged once). */
+static const cublasLtMatmulAlgo_t *gemm_algo(struct gv_cuda *cu, const struct gemm_key *key,
+                                             cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la,
+                                             cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc)
+{
+  struct gv_cuda_gemm_cache *c = cu->gemm;
+  for (int i = 0; i < c->used; i++)
+    if (!memcmp(&c->key[i], key, sizeof *key)) return c->found[i] ? &c->algo[i] : NULL;
+  cublasLtMatmulPreference_t pref;
+  GV_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  GV_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                       &c->ws_bytes, sizeof c->ws_bytes));
+  pref_align(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key->align_a);
+  pref_align(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key->align_b);
+  pref_align(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key->align_c);
+  pref_align(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key->align_c);
+  cublasLtMatmulHeuristicResult_t res;
+  int found = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cu->lt, op, la, lb, lc, lc, pref, 1, &res, &found);
+  GV_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+  int ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
+  if (!ok)
+    gv_log(GV_LOG_DEBUG, "cuda linear: cuBLASLt has no algorithm for m=%lld n=%lld k=%lld (op %c%c, epilogue %d): %s",
+           (long long)key->m, (long long)key->n, (long long)key->k, key->ta ? 'T' : 'N', key->tb ? 'T' : 'N',
+           (int)key->epi, cublasGetStatusString(st));
+  int slot = c->used < GEMM_CACHE_SLOTS ? c->used++ : c->next;
+  if (slot == c->next) c->next = (c->next + 1) % GEMM_CACHE_SLOTS;   /* round-robin once full */
+  c->key[slot] = *key;
+  c->found[slot] = ok;
+  if (ok) c->algo[slot] = res.algo;
+  return ok ? &c->algo[slot] : NULL;
+}
+
+static cublasLtMatrixLayout_t layout(const struct gemm_mat *x)
+{
+  cublasLtMatrixLayout_t l;
+  GV_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, x->t, (uint64_t)x->rows, (uint64_t)x->cols, x->ld));
+  return l;
+}
+
+/* The same product through cublasGemmEx (fp32 compute), for shapes cuBLASLt's heuristic
+ * declines (tiny or oddly aligned leading dimensions). */
+static void gemm_ex(struct gv_cuda *cu, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const struct gemm_mat *A, const struct gemm_mat *B, const struct gemm_mat *C,
+                    float beta)
+{
+  const int64_t lim = INT32_MAX;
+  float alpha = 1.0f;
+  GV_CHECK(m <= lim && n <= lim && k <= lim && A->ld <= lim && B->ld <= lim && C->ld <= lim,
+           "cuda linear: m=%lld n=%lld k=%lld too large for the cublasGemmEx fallback", (long long)m,
+           (long long)n, (long long)k);
+  GV_CUBLAS_CHECK(cublasGemmEx(cu->blas, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                               (int)m, (int)n, (int)k, &alpha, A->p, A->t, (int)A->ld, B->p, B->t,
+                               (int)B->ld, &beta, (void *)C->p, C->t, (int)C->ld, CUBLAS_COMPUTE_32F,
+                               CUBLAS_GEMM_DEFAULT));
+}
+
+/* C = op(A) op(B) + beta C, plus bias[m] added to every column when bias != NULL. Returns 0
+ * (and does nothing) when cuBLASLt has no algorithm with the bias epilogue; without a bias,
+ * a shape cuBLASLt declines goes to cublasGemmEx. */
+static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                 const struct gemm_mat *A, const struct gemm_mat *B, const struct gemm_mat *C,
+                 float beta, const void *bias, cudaDataType_t biast)
+{
+  struct gv_cuda *cu = cu_impl(be);
+  struct gemm_key key;
+  memset(&key, 0, sizeof key);        /* padding takes part in memcmp */
+  key.m = m, key.n = n, key.k = k, key.ta = ta, key.tb = tb;
+  key.at = A->t, key.bt = B->t, key.ct = C->t, key.biast = bias ? biast : CUDA_R_32F;
+  key.epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  key.align_a = ptr_align(A->p), key.align_b = ptr_align(B->p), key.align_c = ptr_align(C->p);
+
+  cublasLtMatmulDesc_t op;
+  GV_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  set_attr(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa);
+  set_attr(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
+  set_attr(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &key.epi, sizeof key.epi);
+  if (bias) {
+    set_attr(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+    set_attr(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biast, sizeof biast);
+  }
+  cublasLtMatrixLayout_t la = layout(A), lb = layout(B), lc = layout(C);
+  const cublasLtMatmulAlgo_t *algo = gemm_algo(cu, &key, op, la, lb, lc);
+  float alpha = 1.0f;
+  if (algo)
+    GV_CUBLAS_CHECK(cublasLtMatmul(cu->lt, op, &alpha, A->p, la, B->p, lb, &beta, C->p, lc,
+                                   (void *)C->p, lc, algo, cu->gemm->ws, cu->gemm->ws_bytes, cu->stream));
+  else if (!bias)
+    gemm_ex(cu, ta, tb, m, n, k, A, B, C, beta);
+  GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
+  GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
+  GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
+  GV_CUBLAS_CHECK(cublasLtMatmulDescDestroy(op));
+  return algo != NULL || !bias;
+}
+
+/* A row-major (rows, cols) tensor seen column-major: (cols, rows), ld = cols. */
+static struct gemm_mat colmajor(const struct gv_tensor *t, int64_t rows, int64_t cols)
+{
+  struct gemm_mat m = {t->data, lt_type(t->dtype), cols, rows, cols};
+  return m;
+}
+
+/* ---- bias gradient: out[j] (+)= sum_i m[i, j] ---- */
+
+enum { COLSUM_COLS = 32, COLSUM_ROWS = 8 };
+
+/* m: (rows, cols) row-major; block (32, 8) owns 32 columns, fp32 partial sums per thread. */
+template <typename T, typename U>
+static __global__ void __launch_bounds__(COLSUM_COLS * COLSUM_ROWS)
+colsum_kernel(U *out, const T *m, int64_t rows, int64_t cols, int acc)
+{
+  __shared__ float part[COLSUM_ROWS][COLSUM_COLS];
+  int64_t j = (int64_t)blockIdx.x * COLSUM_COLS + threadIdx.x;
+  float s = 0.0f;
+  if (j < cols)
+    for (int64_t i = threadIdx.y; i < rows; i += COLSUM_ROWS) s += cu_load(m, i * cols + j);
+  part[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < cols) {
+    for (int r = 1; r < COLSUM_ROWS; r++) s += part[r][threadIdx.x];
+    cu_store(out, j, s, acc);
+  }
+}
+
+static void colsum(struct gv_backend *be, struct gv_tensor *out, const struct gv_tensor *m, int acc)
+{
+  int64_t rows = cu_rows(m), cols = cu_cols(m);
+  dim3 block(COLSUM_COLS, COLSUM_ROWS), grid((unsigned)((cols + COLSUM_COLS - 1) / COLSUM_COLS));
+  if (!cols) return;
+  CU_DISPATCH(m->dtype, T, CU_DISPATCH(out->dtype, U, {
+    colsum_kernel<T, U><<<grid, block, 0, cu_stream(be)>>>((U *)out->data, (const T *)m->data, rows,
+                                                            cols, acc);
+    GV_CUDA_LAUNCH_CHECK();
+  }));
+}
+
+/* ---- bias without the epilogue: y[i, j] = b[j], then the GEMM adds with beta = 1 ---- */
+
+template <typename T, typename U>
+static __global__ void bias_rows_kernel(U *y, const T *b, int64_t rows, int64_t cols)
+{
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * cols;
+       i += (int64_t)gridDim.x * blockDim.x)
+    y[i] = cu_from_float<U>(cu_load(b, i % cols));
+}
+
+static void bias_rows(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *b)
+{
+  int64_t rows = cu_rows(y), cols = cu_cols(y);
+  CU_DISPATCH(b->dtype, T, CU_DISPATCH(y->dtype, U, {
+    bias_rows_kernel<T, U><<<cu_blocks(be, rows * cols, 256), 256, 0, cu_stream(be)>>>(
+        (U *)y->data, (const T *)b->data, rows, cols);
+    GV_CUDA_LAUNCH_CHECK();
+  }));
+}
+
+/* ---- forward / backward ---- */
+
+extern "C" void gv_cuda_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                                   const struct gv_tensor *w, const struct gv_tensor *b)
+{
+  int64_t M = cu_rows(x), K = cu_cols(x), N = w->shape[0];
+  if (!M || !N) return;
+  GV_CHECK(K > 0, "cuda linear_fwd: K = 0");
+  struct gemm_mat A = colmajor(w, N, K), B = colmajor(x, M, K), C = colmajor(y, M, N);
+  if (gemm(be, 1, 0, N, M, K, &A, &B, &C, 0.0f, b ? b->data : NULL, b ? lt_type(b->dtype) : CUDA_R_32F))
+    return;
+  bias_rows(be, y, b);                /* no algorithm with the bias epilogue for these types */
+  gemm(be, 1, 0, N, M, K, &A, &B, &C, 1.0f, NULL, CUDA_R_32F);
+}
+
+extern "C" void gv_cuda_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                                   struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                                   const struct gv_tensor *w, int flags)
+{
+  int64_t M = cu_rows(x), K = cu_cols(x), N = w->shape[0];
+  if (!M) {                           /* an empty batch: gradients that overwrite become 0 */
+    if (dw && !(flags & GV_ACC_DW)) GV_CUDA_CHECK(cudaMemsetAsync(dw->data, 0, gv_tensor_bytes(dw), cu_stream(be)));
+    if (db && !(flags & GV_ACC_DW)) GV_CUDA_CHECK(cudaMemsetAsync(db->data, 0, gv_tensor_bytes(db), cu_stream(be)));
+    return;
+  }
+  if (!N || !K) return;
+  struct gemm_mat mw = colmajor(w, N, K), mdy = colmajor(dy, M, N), mx = colmajor(x, M, K);
+  if (dx) {
+    struct gemm_mat C = colmajor(dx, M, K);
+    gemm(be, 0, 0, K, M, N, &mw, &mdy, &C, (flags & GV_ACC_DX) ? 1.0f : 0.0f, NULL, CUDA_R_32F);
+  }
+  if (dw) {
+    struct gemm_mat C = colmajor(dw, N, K);
+    gemm(be, 0, 1, K, N, M, &mx, &mdy, &C, (flags & GV_ACC_DW) ? 1.0f : 0.0f, NULL, CUDA_R_32F);
+  }
+  if (db) colsum(be, db, dy, flags & GV_ACC_DW);
+}

@@ -1,0 +1,114 @@
+/* cuda/cuda_impl.h (emulated) - stands in for runtime/cuda/cuda_impl.h when run.sh compiles
+ * attention.cu and xent.cu as host C++: one std::thread per CUDA thread, blocks one after
+ * another, std::barrier for __syncthreads and for each warp's shuffles, host memory as
+ * device memory. Only what those two files use is here. A developer check of the kernels'
+ * indexing, masking and synchronisation on a machine without a GPU, not a GPU substitute:
+ * no memory model, no timing, no tensor cores. */
+#pragma once
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <thread>
+#include <vector>
+#include <cstdio>
+#include "gvrt.h"
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(x)
+
+struct dim3 { unsigned x = 1, y = 1, z = 1; dim3() {} dim3(unsigned a, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {} };
+extern thread_local dim3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+extern float *emu_dyn_smem;
+extern std::barrier<> *emu_block_bar;
+extern std::barrier<> *emu_warp_bar[32];
+extern float emu_xchg[32][32];
+inline void __syncthreads() { emu_block_bar->arrive_and_wait(); }
+template <typename V> V __shfl_xor_sync(unsigned, V v, int off)
+{
+  unsigned w = threadIdx.x / 32, l = threadIdx.x % 32;
+  static_assert(sizeof(V) == 4, "float shuffles only");
+  std::memcpy(&emu_xchg[w][l], &v, 4);
+  emu_warp_bar[w]->arrive_and_wait();
+  V r;
+  std::memcpy(&r, &emu_xchg[w][l ^ off], 4);
+  emu_warp_bar[w]->arrive_and_wait();
+  return r;
+}
+inline float atomicAdd(float *p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
+inline int64_t min(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max(int64_t a, int64_t b) { return a > b ? a : b; }
+#include <math.h>
+
+struct __nv_bfloat16 { uint16_t x; };
+inline float __bfloat162float(__nv_bfloat16 h) { return gv_bf16_to_float(h.x); }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) { return {gv_bf16_from_float(f)}; }
+
+typedef int cudaStream_t;
+typedef int cudaError_t;
+enum { cudaSuccess = 0, cudaFuncAttributeMaxDynamicSharedMemorySize = 1 };
+template <typename F> int cudaFuncSetAttribute(F, int, int) { return 0; }
+inline int cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { memset(p, v, n); return 0; }
+#define GV_CUDA_CHECK(call) do { (void)(call); } while (0)
+#define GV_CUDA_LAUNCH_CHECK() do { } while (0)
+
+struct gv_cuda { int sm_count; };
+static inline struct gv_cuda *cu_impl(struct gv_backend *be) { return (struct gv_cuda *)be->impl; }
+static inline cudaStream_t cu_stream(struct gv_backend *) { return 0; }
+
+template <typename T> inline float cu_load(const T *p, int64_t i);
+template <> inline float cu_load<float>(const float *p, int64_t i) { return p[i]; }
+template <> inline float cu_load<__nv_bfloat16>(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
+template <typename T> inline T cu_from_float(float x);
+template <> inline float cu_from_float<float>(float x) { return x; }
+template <> inline __nv_bfloat16 cu_from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <typename T> inline void cu_store(T *p, int64_t i, float v, int acc) { p[i] = cu_from_float<T>(acc ? cu_load(p, i) + v : v); }
+
+#define CU_DISPATCH(dtype, T, ...) do { \
+    switch (dtype) { \
+    case GV_DTYPE_F32: { typedef float T; __VA_ARGS__; } break; \
+    case GV_DTYPE_BF16: { typedef __nv_bfloat16 T; __VA_ARGS__; } break; \
+    default: gv_fatalf(__FILE__, __LINE__, "CU_DISPATCH", "gvrt", "bad dtype"); \
+    } } while (0)
+
+static inline int cu_blocks(struct gv_backend *be, int64_t n, int threads)
+{
+  int64_t b = (n + threads - 1) / threads, cap = (int64_t)cu_impl(be)->sm_count * 8;
+  return (int)(b < 1 ? 1 : b > cap ? cap : b);
+}
+static inline int64_t cu_cols(const struct gv_tensor *t) { return t->shape[t->ndim - 1]; }
+static inline int64_t cu_rows(const struct gv_tensor *t) { return cu_cols(t) ? gv_tensor_numel(t) / cu_cols(t) : 0; }
+
+/* kernel<<<grid, block, smem, stream>>>(args) -> emu_launch(kernel, grid, block, smem, stream)(args) */
+template <typename K> struct emu_launcher {
+  K k; dim3 g; unsigned nb; size_t smem;
+  template <typename... A> void operator()(A... args)
+  {
+    gridDim = g;
+    blockDim = dim3(nb);
+    std::vector<float> dyn(smem / 4 + 1);
+    for (unsigned bz = 0; bz < g.z; bz++)
+      for (unsigned by = 0; by < g.y; by++)
+        for (unsigned bx = 0; bx < g.x; bx++) {
+          emu_dyn_smem = dyn.data();
+          std::barrier<> bb((std::ptrdiff_t)nb);
+          emu_block_bar = &bb;
+          std::vector<std::barrier<> *> wb;
+          for (unsigned w = 0; w < (nb + 31) / 32; w++) emu_warp_bar[w] = new std::barrier<>(32);
+          std::vector<std::thread> th;
+          for (unsigned t = 0; t < nb; t++)
+            th.emplace_back([&, t] { threadIdx = dim3(t); blockIdx = dim3(bx, by, bz); k(args...); });
+          for (auto &x : th) x.join();
+          for (unsigned w = 0; w < (nb + 31) / 32; w++) delete emu_warp_bar[w];
+        }
+  }
+};
+template <typename K> emu_launcher<K> emu_launch(K k, dim3 g, unsigned nb, size_t smem, cudaStream_t)
+{
+  return emu_launcher<K>{k, g, nb, smem};
+}
