@@ -39,6 +39,7 @@ static const struct opt opts[] = {
   {"prompt", K_STR, O(prompt), "prompt text for --sample (byte tokens)"},
   {"device", K_STR, O(device), "cpu (default) or cuda"},
   {"dump", K_STR, O(dump), "write step-0 logits and gradients to this file (testing)"},
+  {"dump_params", K_STR, O(dump_params), "write the final parameters (this rank's parts, placed) to this file"},
   {"quiet", K_FLAG, O(quiet), "only the final summary"},
 };
 #undef O

@@ -367,6 +367,39 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
     gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "%s: cannot write", file);
 }
 
+/* --dump_params: this rank's part of every parameter after training, with where it sits in
+ * the whole tensor: "at/NAME" = i32 {rows, cols, row0, col0, shard_rows, shard_cols, first,
+ * n} (a tp block of shard_rows x shard_cols at (row0, col0), of which elements
+ * [first, first + n) of its row-major order are here: all of them, or a ZeRO-3 rank's part)
+ * and "param/NAME" = those n floats. One file per rank (PATH.rank<r>) when there are several. */
+static void dump_params(struct gv_run *r, const char *path)
+{
+  int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
+  char file[4096], key[600];
+  if (gv_comm_size(r->world) > 1)
+    snprintf(file, sizeof file, "%s.rank%d", path, gv_comm_rank(r->world));
+  else
+    snprintf(file, sizeof file, "%s", path);
+  FILE *f = gv_tf_begin(file, header);
+  int count = 0, ok = f != NULL;
+  for (int i = 0; ok && i < r->nparams; i++) {
+    const struct gv_run_param *p = &r->params[i];
+    size_t first, n;
+    if (!held(r, p, &first, &n))
+      continue;
+    int32_t at[8] = {(int32_t)p->rows, (int32_t)p->cols, (int32_t)p->row0, (int32_t)p->col0,
+                     (int32_t)p->shard_rows, (int32_t)p->shard_cols, (int32_t)first, (int32_t)n};
+    int64_t eight = 8, dn = (int64_t)n;
+    snprintf(key, sizeof key, "at/%s", p->name);
+    ok = !gv_tf_put(f, key, GV_TF_I32, 1, &eight, at);
+    snprintf(key, sizeof key, "param/%s", p->name);
+    ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, param_at(r, p, first));
+    count += 2;
+  }
+  if (!ok || gv_tf_commit(f, file, count))
+    gv_fatalf(__FILE__, __LINE__, "--dump_params", "gvrt", "%s: cannot write", file);
+}
+
 /* Greedy decoding from the trained weights: one pipeline forward per new token; the last
  * stage picks the token and the pipeline group learns it. */
 static void greedy_sample(struct gv_run *r, struct feed *fd)
@@ -578,6 +611,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
       gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g", step, evaluate(&r, &fd));
   }
   gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g", r.args.iters, now_s() - t_start, loss);
+  if (r.args.dump_params)
+    dump_params(&r, r.args.dump_params);
   greedy_sample(&r, &fd);
   if (fd.tokens)
     gv_tf_free(&fd.tf);
