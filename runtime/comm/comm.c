@@ -273,3 +273,25 @@ void gv_comm_barrier(struct gv_comm *c)
   if (c->size > 1)
     c->ops->barrier(c->impl);
 }
+
+/* ---- host buffers (small values) whatever the backend ---- */
+
+void gv_comm_all_reduce_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
+{
+  if (c->size > 1 && n)
+    (c->ops->all_reduce_host ? c->ops->all_reduce_host : c->ops->all_reduce)(c->impl, buf, n, t, op);
+}
+
+void gv_comm_broadcast_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root)
+{
+  if (c->size > 1)
+    (c->ops->broadcast_host ? c->ops->broadcast_host : c->ops->broadcast)(c->impl, buf, n, t, root);
+}
+
+int gv_comm_device_buffers(const struct gv_comm *c) { return c->ops->device_buffers; }
+
+int gv_comm_local_rank(struct gv_comm *world)
+{
+  struct gv_comm *w = world->world ? world->world : world;
+  return w->ops->local_rank ? w->ops->local_rank(w->impl) : 0;
+}

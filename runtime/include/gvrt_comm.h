@@ -89,6 +89,19 @@ GV_API void gv_comm_sendrecv(struct gv_comm *c, const void *sbuf, size_t sn, int
                              enum gv_dtype t, int tag);
 GV_API void gv_comm_barrier(struct gv_comm *c);
 
+/* Host-memory forms of all_reduce and broadcast, for small host values (a loss, a squared
+ * norm, a sampled token): buf is host memory whatever the backend. mpi and self: exactly
+ * gv_comm_all_reduce / gv_comm_broadcast; nccl: MPI over the group's bootstrap
+ * communicator (no device copy; the values are on the host already). F32, I32, F64. */
+GV_API void gv_comm_all_reduce_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);
+GV_API void gv_comm_broadcast_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root);
+/* 1 when the backend's collective buffers are device memory (nccl), 0 when host (mpi, self). */
+GV_API int gv_comm_device_buffers(const struct gv_comm *c);
+/* This rank's index among the world's ranks on its node (MPI_Comm_split_type for mpi and
+ * nccl, 0 for self): a process drives GPU (local rank % device count). Collective over the
+ * world: every rank calls it. */
+GV_API int gv_comm_local_rank(struct gv_comm *world);
+
 #ifdef __cplusplus
 }
 #endif

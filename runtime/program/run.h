@@ -93,7 +93,15 @@ struct gv_run {
   int dp_rank, dp_size;
   int per_layer_tp;            /* parameters declared their own degrees (gv_prog_param_tp) */
   struct gv_run_degree_groups degs;
+  /* host staging of arena memory (the arenas are device memory under --device cuda) */
+  void *host_scratch;
+  size_t host_scratch_bytes;
 };
+
+/* run.c: a reused host buffer of at least bytes (valid until the next call), and bytes of
+ * arena memory copied into it (gv_dev_memcpy D2H; a memmove on the cpu backend). */
+void *gv_run_host_scratch(struct gv_run *r, size_t bytes);
+const void *gv_run_to_host(struct gv_run *r, const void *dev, size_t bytes);
 
 /* run.c: the tp group of collective argument `group` (0: the program's, else that degree),
  * and the row-exchange group of degrees small < large (per-layer tp). */
