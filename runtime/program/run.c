@@ -593,7 +593,7 @@ static void zero_arenas(struct gv_run *r)
 static void start_backend(struct gv_run *r)
 {
   int local = gv_comm_local_rank(r->world), on_host = !strcmp(r->args.device, "cpu");
-  gv_backend_init(&r->be, r->args.device, local);
+  gv_backend_init(&r->be, r->args.device, on_host ? 0 : local); /* cpu logs device 0, as before */
   if (gv_comm_size(r->world) > 1 && on_host == gv_comm_device_buffers(r->world))
     gv_fatalf(__FILE__, __LINE__, "--device", "gvrt",
               "--device %s with %d ranks needs the %s collective backend: run with GV_COMM=%s", r->args.device,

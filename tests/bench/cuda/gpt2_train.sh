@@ -44,9 +44,9 @@ N=$(num params); C=$(num hidden); L=$(num blocks)
 
 if [ ! -s corpus.bin ]; then
   echo "== dataset (byte tokens of the repository's text)"
-  find "$src/docs" "$src/runtime" "$src/compiler" "$src/models" -type f \( -name '*.md' -o -name '*.c' -o -name '*.h' -o -name '*.gvm' \) \
-    -exec cat {} + > corpus.txt
-  "$gvc" data corpus.txt -o corpus > data.log
+  find "$src/docs" "$src/runtime" "$src/compiler" "$src/models" -type f \( -name '*.md' -o -name '*.c' -o -name '*.h' \
+    -o -name '*.gvm' \) | sort > files.txt   # one document per file
+  xargs "$gvc" data -o corpus < files.txt > data.log
 fi
 
 echo "== training $steps steps on --device cuda"
