@@ -202,6 +202,11 @@ int gv_comm_size(const struct gv_comm *c) { return c->size; }
 int gv_comm_world_rank_of(const struct gv_comm *c, int group_rank) { return c->world_ranks[group_rank]; }
 int gv_comm_groups_created(const struct gv_comm *w) { return w->cache ? w->cache->n : 0; }
 
+void gv_comm_set_backend(struct gv_comm *c, struct gv_backend *be)
+{
+  (c->world ? c->world : c)->be = be;
+}
+
 void gv_comm_set_stream(struct gv_comm *c, void *compute_stream)
 {
   struct gv_comm *w = c->world ? c->world : c;   /* a group stands for its world */
@@ -217,13 +222,17 @@ void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t,
     c->ops->all_reduce(c->impl, buf, n, t, op);
 }
 
-/* In a group of one, reduce-scatter, all-gather and all-to-all are all a copy (of host
- * memory: a device backend copies its own buffers). */
+/* In a group of one, reduce-scatter, all-gather and all-to-all are all a copy: memmove,
+ * or the kernel backend's copy when one was set (its memory may be a device's); a device
+ * collective backend copies its own buffers. */
 static int alone(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
 {
   if (c->size != 1 || c->ops->device_buffers)
     return 0;
-  if (out != in)
+  struct gv_backend *be = (c->world ? c->world : c)->be;
+  if (out != in && be)
+    gv_dev_memcpy(be, out, in, n * gv_dtype_size(t), GV_COPY_D2D);
+  else if (out != in)
     memmove(out, in, n * gv_dtype_size(t));
   return 1;
 }

@@ -47,6 +47,7 @@ struct gv_comm {
   int *world_ranks;               /* group rank -> world rank */
   struct gv_comm *world;          /* NULL for the world itself */
   struct gv_comm_cache *cache;    /* world only: groups made so far, by partition */
+  struct gv_backend *be;          /* world only: whose memory the buffers are (gv_comm_set_backend) */
 };
 
 extern const struct gv_comm_ops gv_comm_self_ops;

@@ -70,6 +70,11 @@ GV_API int gv_comm_groups_created(const struct gv_comm *world); /* distinct comm
  * them). With NULL (the default) each call waits for the whole device before it starts
  * and returns when its result is in place, like the host backends. */
 GV_API void gv_comm_set_stream(struct gv_comm *world, void *compute_stream);
+/* The kernel backend whose memory the buffers are (NULL, the default: host memory). A
+ * host collective backend (mpi, self) copies through it in a group of one, so a single
+ * rank may hand it device buffers (a one-GPU run under GV_COMM=self); it must outlive
+ * the calls (reset to NULL before freeing it). */
+GV_API void gv_comm_set_backend(struct gv_comm *world, struct gv_backend *be);
 
 /* Collectives over a group; counts are elements of the given dtype. In-place where noted. */
 GV_API void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);

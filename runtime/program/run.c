@@ -598,6 +598,7 @@ static void start_backend(struct gv_run *r)
     gv_fatalf(__FILE__, __LINE__, "--device", "gvrt",
               "--device %s with %d ranks needs the %s collective backend: run with GV_COMM=%s", r->args.device,
               gv_comm_size(r->world), on_host ? "mpi" : "nccl", on_host ? "mpi" : "nccl");
+  gv_comm_set_backend(r->world, &r->be); /* groups of one copy arena memory through it */
   if (gv_backend_stream(&r->be))
     gv_comm_set_stream(r->world, gv_backend_stream(&r->be));
 }
@@ -667,6 +668,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_tf_free(&fd.tf);
   else
     gv_run_data_free(&r);
+  gv_comm_set_stream(r.world, NULL);
+  gv_comm_set_backend(r.world, NULL);
   gv_arenas_free(&r.arenas);
   gv_backend_free(&r.be);
   free(r.host_scratch);

@@ -3,7 +3,8 @@
 # 10 steps on --device cpu and on --device cuda: every logged loss agrees to 1e-4
 # relative (fp32 on both, different summation orders). On cuda also: --dump writes the
 # same records (same file size), --save then --load resumes with the straight run's
-# losses, and --sample decodes text. Exits 77 (skipped) when no GPU can be used.
+# losses, --sample decodes text, and single-rank ZeRO-2 / ZeRO-3 programs (groups of one)
+# match their cpu runs. Exits 77 (skipped) when no GPU can be used.
 set -u
 gvc=$(realpath "$1"); src=$(realpath "$2"); work=$3; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
@@ -39,6 +40,15 @@ close cpu.txt cuda.txt 1e-4 && ok || { bad "cpu and cuda losses differ by more t
 losses load.log > resumed.txt; tail -5 cuda.txt > straight.txt
 [ "$(wc -l < resumed.txt)" -eq 5 ] && close straight.txt resumed.txt 1e-5 && ok \
   || { bad "resumed cuda losses differ"; paste straight.txt resumed.txt; }
+# ZeRO-2 and ZeRO-3 programs on one rank: groups of one copy through the kernel backend
+for z in zero2 zero3; do
+  "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 --default_dp_type $z -o tg_$z \
+    2>>compile.log || { bad "compile $z"; continue; }
+  ./tg_$z $args --device cpu --log_interval 1 > ${z}_cpu.log 2>&1; losses ${z}_cpu.log > ${z}_cpu.txt
+  ./tg_$z $args --device cuda --log_interval 1 > ${z}_cuda.log 2>&1; losses ${z}_cuda.log > ${z}_cuda.txt
+  [ "$(wc -l < ${z}_cuda.txt)" -eq 10 ] && close ${z}_cpu.txt ${z}_cuda.txt 1e-4 && ok \
+    || { bad "$z: cpu and cuda losses differ"; paste ${z}_cpu.txt ${z}_cuda.txt; tail -3 ${z}_cuda.log; }
+done
 # greedy sampling reads logits back from the device
 ./tg $args --device cuda --iters 2 --sample 8 > sample.log 2>&1 && grep -q "^sample> " sample.log && ok \
   || bad "--sample on cuda: $(tail -5 sample.log)"
