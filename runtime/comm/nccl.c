@@ -8,7 +8,9 @@
  * with the kernel backend's compute stream through two events (see gvrt_comm.h). Every
  * NCCL, CUDA and MPI call goes through a check macro whose fatal path aborts the live
  * NCCL communicators (the gv_fatal hook) and then the MPI job; host waits poll
- * ncclCommGetAsyncError, so a broken peer ends the job instead of hanging it.
+ * ncclCommGetAsyncError, so a broken peer ends the job instead of hanging it. Small host
+ * values (gv_comm_all_reduce_host, gv_comm_broadcast_host: a loss, a norm, a token) go
+ * over the group's MPI communicator instead: they never touch the device.
  *
  * Not counted by the memory plan yet: the device memory NCCL allocates per communicator
  * (buffers, proxies; NCCL_BUFFSIZE and the channel count decide it). */

@@ -593,11 +593,14 @@ static void zero_arenas(struct gv_run *r)
 static void start_backend(struct gv_run *r)
 {
   int local = gv_comm_local_rank(r->world), on_host = !strcmp(r->args.device, "cpu");
-  gv_backend_init(&r->be, r->args.device, on_host ? 0 : local); /* cpu logs device 0, as before */
-  if (gv_comm_size(r->world) > 1 && on_host == gv_comm_device_buffers(r->world))
+  int dev_comm = gv_comm_device_buffers(r->world), world = gv_comm_size(r->world);
+  if (on_host && dev_comm)
     gv_fatalf(__FILE__, __LINE__, "--device", "gvrt",
-              "--device %s with %d ranks needs the %s collective backend: run with GV_COMM=%s", r->args.device,
-              gv_comm_size(r->world), on_host ? "mpi" : "nccl", on_host ? "mpi" : "nccl");
+              "--device cpu needs a host collective backend: run with GV_COMM=mpi (or self for one rank)");
+  if (!on_host && !dev_comm && world > 1)
+    gv_fatalf(__FILE__, __LINE__, "--device", "gvrt",
+              "--device %s with %d ranks needs device collectives: run with GV_COMM=nccl", r->args.device, world);
+  gv_backend_init(&r->be, r->args.device, on_host ? 0 : local); /* cpu logs device 0, as before */
   gv_comm_set_backend(r->world, &r->be); /* groups of one copy arena memory through it */
   if (gv_backend_stream(&r->be))
     gv_comm_set_stream(r->world, gv_backend_stream(&r->be));
