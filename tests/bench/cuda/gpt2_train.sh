@@ -12,9 +12,12 @@
 #
 #   tests/bench/cuda/gpt2_train.sh [--build DIR] [--steps N] [--micro-batch B] [--seq T]
 #                                  [--peak-tflops F] [--peak-fp32-tflops F] [--work DIR]
+#                                  [--gvm FILE --model NAME] [--device cuda|cpu]
+# (--gvm/--model/--device default to models/gpt2.gvm, gpt2, cuda; others for a dry run)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../../.." && pwd)
 build=$src/build; steps=30; mb=16; seq=1024; peak=989; peak32=494.7; work=${TMPDIR:-/tmp}/gv_bench_gpt2
+gvm=$src/models/gpt2.gvm; model=gpt2; device=cuda
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=$(realpath "$2"); shift 2 ;;
@@ -24,7 +27,10 @@ while [ $# -gt 0 ]; do
     --peak-tflops) peak=$2; shift 2 ;;
     --peak-fp32-tflops) peak32=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --gvm) gvm=$(realpath "$2"); shift 2 ;;
+    --model) model=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "gpt2_train.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -36,9 +42,9 @@ fi
 mkdir -p "$work" && cd "$work"
 skip=3; [ "$steps" -gt $((skip + 1)) ] || skip=0   # warm-up steps left out of the median
 
-echo "== compiling gpt2 (seq $seq, micro-batch $mb)"
-"$gvc" compile "$src/models/gpt2.gvm" --model gpt2 --seq "$seq" --micro-batch "$mb" -o gpt2_train
-"$gvc" info "$src/models/gpt2.gvm" --model gpt2 --seq "$seq" --json > info.json
+echo "== compiling $model (seq $seq, micro-batch $mb)"
+"$gvc" compile "$gvm" --model "$model" --seq "$seq" --micro-batch "$mb" -o gpt2_train
+"$gvc" info "$gvm" --model "$model" --seq "$seq" --json > info.json
 num() { grep -m1 "\"$1\":" info.json | sed 's/.*: *\([0-9]*\).*/\1/'; }
 N=$(num params); C=$(num hidden); L=$(num blocks)
 
@@ -49,9 +55,9 @@ if [ ! -s corpus.bin ]; then
   xargs "$gvc" data -o corpus < files.txt > data.log
 fi
 
-echo "== training $steps steps on --device cuda"
+echo "== training $steps steps on --device $device"
 set +e
-GV_COMM=${GV_COMM:-self} ./gpt2_train --device cuda --data corpus --iters "$steps" --global_train_batch_size "$mb" \
+GV_COMM=${GV_COMM:-self} ./gpt2_train --device "$device" --data corpus --iters "$steps" --global_train_batch_size "$mb" \
   --eval_interval 0 --log_interval 1 --lr 6e-4 --warmup 2 > train.log 2>&1
 rc=$?
 set -e
@@ -66,9 +72,9 @@ n=$(wc -l < ms.txt)
 [ "$n" -gt 0 ] || { echo "gpt2_train.sh: no step timings in train.log"; tail -5 train.log; exit 1; }
 med=$(awk '{a[NR] = $1} END {print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}' ms.txt)
 awk -v ms="$med" -v B="$mb" -v T="$seq" -v N="$N" -v L="$L" -v C="$C" -v peak="$peak" -v peak32="$peak32" \
-    -v n="$n" -v loss="$(grep -o 'final loss [0-9.e+-]*' train.log | awk '{print $3}')" 'BEGIN {
+    -v n="$n" -v model="$model" -v dev="$device" -v loss="$(grep -o 'final loss [0-9.e+-]*' train.log | awk '{print $3}')" 'BEGIN {
   tps = B * T / (ms / 1e3); fpt = 6 * N + 6 * L * C * T; tf = tps * fpt / 1e12;
-  printf "\ngpt2 (N = %d, L = %d, C = %d), seq %d, micro-batch %d, fp32, 1 GPU\n", N, L, C, T, B;
+  printf "\n%s (N = %d, L = %d, C = %d), seq %d, micro-batch %d, fp32, --device %s\n", model, N, L, C, T, B, dev;
   printf "| %-26s | %14s |\n", "metric", "value";
   printf "|%s|%s|\n", "----------------------------", "----------------";
   printf "| %-26s | %14.1f |\n", "median ms/step (" n " steps)", ms;
