@@ -202,6 +202,11 @@ int gv_comm_size(const struct gv_comm *c) { return c->size; }
 int gv_comm_world_rank_of(const struct gv_comm *c, int group_rank) { return c->world_ranks[group_rank]; }
 int gv_comm_groups_created(const struct gv_comm *w) { return w->cache ? w->cache->n : 0; }
 
+void gv_comm_set_backend(struct gv_comm *c, struct gv_backend *be)
+{
+  (c->world ? c->world : c)->be = be;
+}
+
 void gv_comm_set_stream(struct gv_comm *c, void *compute_stream)
 {
   struct gv_comm *w = c->world ? c->world : c;   /* a group stands for its world */
@@ -234,13 +239,17 @@ void gv_comm_wait(struct gv_comm *c, struct gv_comm_request *req)
     c->ops->wait(req);
 }
 
-/* In a group of one, reduce-scatter, all-gather and all-to-all are all a copy (of host
- * memory: a device backend copies its own buffers). */
+/* In a group of one, reduce-scatter, all-gather and all-to-all are all a copy: memmove,
+ * or the kernel backend's copy when one was set (its memory may be a device's); a device
+ * collective backend copies its own buffers. */
 static int alone(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
 {
   if (c->size != 1 || c->ops->device_buffers)
     return 0;
-  if (out != in)
+  struct gv_backend *be = (c->world ? c->world : c)->be;
+  if (out != in && be)
+    gv_dev_memcpy(be, out, in, n * gv_dtype_size(t), GV_COPY_D2D);
+  else if (out != in)
     memmove(out, in, n * gv_dtype_size(t));
   return 1;
 }
@@ -289,4 +298,26 @@ void gv_comm_barrier(struct gv_comm *c)
 {
   if (c->size > 1)
     c->ops->barrier(c->impl);
+}
+
+/* ---- host buffers (small values) whatever the backend ---- */
+
+void gv_comm_all_reduce_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
+{
+  if (c->size > 1 && n)
+    (c->ops->all_reduce_host ? c->ops->all_reduce_host : c->ops->all_reduce)(c->impl, buf, n, t, op);
+}
+
+void gv_comm_broadcast_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root)
+{
+  if (c->size > 1)
+    (c->ops->broadcast_host ? c->ops->broadcast_host : c->ops->broadcast)(c->impl, buf, n, t, root);
+}
+
+int gv_comm_device_buffers(const struct gv_comm *c) { return c->ops->device_buffers; }
+
+int gv_comm_local_rank(struct gv_comm *world)
+{
+  struct gv_comm *w = world->world ? world->world : world;
+  return w->ops->local_rank ? w->ops->local_rank(w->impl) : 0;
 }

@@ -33,6 +33,13 @@ struct gv_comm_ops {
   /* 1: buffers are device memory, so comm.c never copies them itself (the backend runs
    * groups of one too); 0: host memory */
   int device_buffers;
+  /* optional (NULL: all_reduce and broadcast take host buffers already): the same
+   * collectives on small host buffers, for a backend whose buffers are device memory */
+  void (*all_reduce_host)(void *impl, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);
+  void (*broadcast_host)(void *impl, void *buf, size_t n, enum gv_dtype t, int root);
+  /* optional (NULL: 0): this rank's index among the world's ranks on its node (may be
+   * collective over the world) */
+  int (*local_rank)(void *world_impl);
 };
 
 struct gv_comm_cache;
@@ -44,6 +51,7 @@ struct gv_comm {
   int *world_ranks;               /* group rank -> world rank */
   struct gv_comm *world;          /* NULL for the world itself */
   struct gv_comm_cache *cache;    /* world only: groups made so far, by partition */
+  struct gv_backend *be;          /* world only: whose memory the buffers are (gv_comm_set_backend) */
 };
 
 extern const struct gv_comm_ops gv_comm_self_ops;

@@ -179,10 +179,22 @@ static void mpi_wait(void *request)
   free(req);
 }
 
+/* Index among the world's ranks sharing this node's memory (collective). */
+static int mpi_local_rank(void *impl)
+{
+  MPI_Comm node;
+  int rank = 0, local = 0;
+  GV_MPI_CHECK(MPI_Comm_rank(*comm_of(impl), &rank));
+  GV_MPI_CHECK(MPI_Comm_split_type(*comm_of(impl), MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node));
+  GV_MPI_CHECK(MPI_Comm_rank(node, &local));
+  GV_MPI_CHECK(MPI_Comm_free(&node));
+  return local;
+}
+
 const struct gv_comm_ops gv_comm_mpi_ops = {
   .name = "mpi", .init_world = mpi_init, .finalize = mpi_finalize, .abort_job = mpi_abort,
   .split = mpi_split, .free_group = mpi_free_group, .all_reduce = mpi_all_reduce,
   .reduce_scatter = mpi_reduce_scatter, .all_gather = mpi_all_gather, .all_to_all = mpi_all_to_all,
   .broadcast = mpi_broadcast, .send = mpi_send, .recv = mpi_recv, .sendrecv = mpi_sendrecv,
-  .barrier = mpi_barrier, .iall_reduce = mpi_iall_reduce, .wait = mpi_wait,
+  .barrier = mpi_barrier, .iall_reduce = mpi_iall_reduce, .wait = mpi_wait, .local_rank = mpi_local_rank,
 };

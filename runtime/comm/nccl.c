@@ -8,7 +8,9 @@
  * with the kernel backend's compute stream through two events (see gvrt_comm.h). Every
  * NCCL, CUDA and MPI call goes through a check macro whose fatal path aborts the live
  * NCCL communicators (the gv_fatal hook) and then the MPI job; host waits poll
- * ncclCommGetAsyncError, so a broken peer ends the job instead of hanging it.
+ * ncclCommGetAsyncError, so a broken peer ends the job instead of hanging it. Small host
+ * values (gv_comm_all_reduce_host, gv_comm_broadcast_host: a loss, a norm, a token) go
+ * over the group's MPI communicator instead: they never touch the device.
  *
  * Not counted by the memory plan yet: the device memory NCCL allocates per communicator
  * (buffers, proxies; NCCL_BUFFSIZE and the channel count decide it). */
@@ -40,6 +42,7 @@ struct nccl_group {
 struct nccl_world {
   struct nccl_group self;       /* the world group; must stay first (impl of the world) */
   int device;
+  int local;                    /* index among the ranks of this node */
   cudaStream_t stream;          /* the communication stream */
   cudaStream_t compute;         /* set by gv_comm_set_stream; NULL: synchronous calls */
   cudaEvent_t compute_ready;    /* recorded on compute, waited for by stream */
@@ -155,7 +158,8 @@ static void *nccl_init(int *argc, char ***argv, int *rank, int *size)
   gv_fatal_set_hook(fatal_hook, w);
   NC_CUDA_CHECK(cudaGetDeviceCount(&ndev));
   GV_CHECK(ndev > 0, "the nccl collective backend needs a GPU on every rank");
-  w->device = local_rank(w->self.mpi, *rank) % ndev;
+  w->local = local_rank(w->self.mpi, *rank);
+  w->device = w->local % ndev;
   NC_CUDA_CHECK(cudaSetDevice(w->device));
   NC_CUDA_CHECK(cudaStreamCreateWithFlags(&w->stream, cudaStreamNonBlocking));
   NC_CUDA_CHECK(cudaEventCreateWithFlags(&w->compute_ready, cudaEventDisableTiming));
@@ -352,10 +356,38 @@ static void nccl_barrier(void *impl)
   GV_MPI_CHECK(MPI_Barrier(g->mpi));
 }
 
+/* ---- host buffers: small host values over the group's MPI communicator ---- */
+
+static MPI_Datatype host_type(enum gv_dtype t)
+{
+  switch (t) {
+  case GV_DTYPE_F32: return MPI_FLOAT;
+  case GV_DTYPE_I32: return MPI_INT32_T;
+  case GV_DTYPE_F64: return MPI_DOUBLE;
+  case GV_DTYPE_BF16: break;
+  }
+  gv_fatalf(__FILE__, __LINE__, "host_type", "gvrt", "nccl backend: host collectives take f32, i32 or f64, not %s",
+            gv_dtype_name(t));
+}
+
+static void nccl_all_reduce_host(void *impl, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
+{
+  GV_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, host_type(t), op == GV_REDUCE_MAX ? MPI_MAX : MPI_SUM,
+                             group_of(impl)->mpi));
+}
+
+static void nccl_broadcast_host(void *impl, void *buf, size_t n, enum gv_dtype t, int root)
+{
+  GV_MPI_CHECK(MPI_Bcast(buf, (int)n, host_type(t), root, group_of(impl)->mpi));
+}
+
+static int nccl_local_rank(void *impl) { return ((struct nccl_world *)impl)->local; }
+
 const struct gv_comm_ops gv_comm_nccl_ops = {
   .name = "nccl", .init_world = nccl_init, .finalize = nccl_finalize, .abort_job = nccl_abort,
   .split = nccl_split, .free_group = nccl_free_group, .all_reduce = nccl_all_reduce,
   .reduce_scatter = nccl_reduce_scatter, .all_gather = nccl_all_gather, .all_to_all = nccl_all_to_all,
   .broadcast = nccl_broadcast, .send = nccl_send, .recv = nccl_recv, .sendrecv = nccl_sendrecv,
   .barrier = nccl_barrier, .set_stream = nccl_set_stream, .device_buffers = 1,
+  .all_reduce_host = nccl_all_reduce_host, .broadcast_host = nccl_broadcast_host, .local_rank = nccl_local_rank,
 };

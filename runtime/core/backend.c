@@ -78,6 +78,8 @@ void gv_backend_set_workspace(struct gv_backend *be, void *ptr, size_t bytes)
 
 void gv_backend_sync(struct gv_backend *be) { be->ops->sync(be); }
 
+void *gv_backend_stream(struct gv_backend *be) { return be->stream; }
+
 void *gv_dev_alloc(struct gv_backend *be, size_t bytes)
 {
   void *p = be->ops->alloc(be, bytes);

@@ -210,15 +210,12 @@ void gv_cpu_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struc
 
 /* ---- reductions and copies ---- */
 
-CPU_CLONES
+/* The optimizer's own sum (same order, same threads), so the gradient norm a program
+ * computes through the backend is bit-identical to gv_optim_sq_sum's. */
 double gv_cpu_sumsq(struct gv_backend *be, const struct gv_tensor *x)
 {
-  const float *px = cpu_f32(x);
-  int64_t n = gv_tensor_numel(x);
-  double s = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : s)
-  for (int64_t i = 0; i < n; i++) s += (double)px[i] * px[i];
-  return s;
+  (void)be;
+  return gv_optim_sq_sum(cpu_f32(x), (size_t)gv_tensor_numel(x));
 }
 
 void gv_cpu_fill(struct gv_backend *be, struct gv_tensor *x, float value)

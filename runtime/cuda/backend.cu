@@ -26,9 +26,13 @@ static void cuda_init(struct gv_backend *be)
   char why[256];
   if (!gv_cuda_available(why, sizeof why))
     gv_fatalf(__FILE__, __LINE__, "cudaGetDeviceCount", "cuda", "the cuda backend needs a GPU: %s", why);
+  int ndev = 0;
+  GV_CUDA_CHECK(cudaGetDeviceCount(&ndev));
   struct gv_cuda *cu = (struct gv_cuda *)calloc(1, sizeof *cu);
   GV_CHECK(cu != NULL, "out of host memory");
-  cu->device = be->device;
+  GV_CHECK(be->device >= 0, "cuda backend: device %d", be->device);
+  cu->device = be->device % ndev;   /* a node-local rank picks its GPU */
+  be->device = cu->device;
   GV_CUDA_CHECK(cudaSetDevice(cu->device));
   cudaDeviceProp prop;
   GV_CUDA_CHECK(cudaGetDeviceProperties(&prop, cu->device));
@@ -42,6 +46,7 @@ static void cuda_init(struct gv_backend *be)
   GV_CUDA_CHECK(cudaMalloc((void **)&cu->d_reduce, sizeof(double)));
   GV_CUDA_CHECK(cudaMallocHost((void **)&cu->h_reduce, sizeof(double)));
   be->impl = cu;
+  be->stream = cu->stream;
   gv_cuda_linear_init(be);
   gv_log(GV_LOG_INFO, "cuda backend: device %d %s (sm_%d%d, %d SMs, %.1f GiB)", cu->device, prop.name,
          prop.major, prop.minor, prop.multiProcessorCount, (double)prop.totalGlobalMem / (1 << 30));
@@ -60,6 +65,7 @@ static void cuda_shutdown(struct gv_backend *be)
   GV_CUDA_CHECK(cudaStreamDestroy(cu->stream));
   free(cu);
   be->impl = NULL;
+  be->stream = NULL;
 }
 
 /* cudaMalloc aligns to 256 bytes, more than the 64 the plan needs. */

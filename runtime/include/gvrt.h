@@ -259,9 +259,13 @@ struct gv_backend {
   size_t allocated_bytes;   /* live bytes from gv_dev_alloc */
   void *workspace;
   size_t workspace_bytes;
+  void *stream;             /* the compute stream of a device backend (cuda: its
+                             * cudaStream_t), set by its init; NULL on cpu */
 };
 
-/* "cpu" or "cuda" (when built with CUDA). Fatal if the name is unknown. */
+/* "cpu" or "cuda" (when built with CUDA). Fatal if the name is unknown. device: the GPU
+ * of a device backend, taken modulo the number of devices (so a process may pass its
+ * node-local rank); ignored by cpu. */
 GV_API void gv_backend_init(struct gv_backend *be, const char *name, int device);
 GV_API void gv_backend_free(struct gv_backend *be);
 /* Names of the compiled-in backends, NULL-terminated. */
@@ -271,6 +275,10 @@ GV_API size_t gv_backend_workspace_bytes(struct gv_backend *be, int64_t B, int64
                                          int64_t H, int64_t KV, int64_t D);
 GV_API void gv_backend_set_workspace(struct gv_backend *be, void *ptr, size_t bytes);
 GV_API void gv_backend_sync(struct gv_backend *be);
+/* The backend's compute stream (a cudaStream_t on cuda, NULL on cpu): hand it to
+ * gv_comm_set_stream so collectives are ordered with the kernels instead of waiting for
+ * the whole device. */
+GV_API void *gv_backend_stream(struct gv_backend *be);
 
 /* The one counting allocator: 64-byte aligned, fatal on failure; be->allocated_bytes. */
 GV_API void *gv_dev_alloc(struct gv_backend *be, size_t bytes);

@@ -70,6 +70,11 @@ GV_API int gv_comm_groups_created(const struct gv_comm *world); /* distinct comm
  * them). With NULL (the default) each call waits for the whole device before it starts
  * and returns when its result is in place, like the host backends. */
 GV_API void gv_comm_set_stream(struct gv_comm *world, void *compute_stream);
+/* The kernel backend whose memory the buffers are (NULL, the default: host memory). A
+ * host collective backend (mpi, self) copies through it in a group of one, so a single
+ * rank may hand it device buffers (a one-GPU run under GV_COMM=self); it must outlive
+ * the calls (reset to NULL before freeing it). */
+GV_API void gv_comm_set_backend(struct gv_comm *world, struct gv_backend *be);
 
 /* Collectives over a group; counts are elements of the given dtype. In-place where noted. */
 GV_API void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);
@@ -96,6 +101,19 @@ struct gv_comm_request;
 GV_API struct gv_comm_request *gv_comm_iall_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t,
                                                    enum gv_reduce op);
 GV_API void gv_comm_wait(struct gv_comm *c, struct gv_comm_request *req);
+
+/* Host-memory forms of all_reduce and broadcast, for small host values (a loss, a squared
+ * norm, a sampled token): buf is host memory whatever the backend. mpi and self: exactly
+ * gv_comm_all_reduce / gv_comm_broadcast; nccl: MPI over the group's bootstrap
+ * communicator (no device copy; the values are on the host already). F32, I32, F64. */
+GV_API void gv_comm_all_reduce_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);
+GV_API void gv_comm_broadcast_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root);
+/* 1 when the backend's collective buffers are device memory (nccl), 0 when host (mpi, self). */
+GV_API int gv_comm_device_buffers(const struct gv_comm *c);
+/* This rank's index among the world's ranks on its node (MPI_Comm_split_type for mpi and
+ * nccl, 0 for self): a process drives GPU (local rank % device count). Collective over the
+ * world: every rank calls it. */
+GV_API int gv_comm_local_rank(struct gv_comm *world);
 
 #ifdef __cplusplus
 }

@@ -38,8 +38,11 @@ static void forward(Pipe *p, int64_t i)
   p->load(r, i, slot, p->arg);
   r->cur_micro = i;
   r->fns.fwd(r, r->bases, slot);
-  if (p->last)
-    p->loss += *(float *)acts(r, r->loss_off, slot);
+  if (p->last) { /* the loss lives in the activations arena (device memory on a GPU) */
+    float loss;
+    gv_dev_memcpy(&r->be, &loss, acts(r, r->loss_off, slot), sizeof loss, GV_COPY_D2H);
+    p->loss += loss;
+  }
 }
 
 static void backward(Pipe *p, int64_t i)

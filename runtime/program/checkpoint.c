@@ -2,7 +2,9 @@
  * rank's parameter shards and AdamW moments by global name plus the step, written to a
  * temporary file and renamed into place (a crash never leaves a half-written checkpoint;
  * the previous one stays valid). Loading checks the world size and every record's shape,
- * and resumes at the saved step: the same losses as an uninterrupted run. */
+ * and resumes at the saved step: the same losses as an uninterrupted run. The arenas may
+ * be device memory: each record is staged through a host buffer (gv_run_to_host) on save
+ * and copied from the file's host image with gv_dev_memcpy on load. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,12 +46,12 @@ int gv_run_save(struct gv_run *r, const char *dir, int next_step)
                            (const float *)(r->bases[GV_MEM_OPTIM] + p->moff) + n};
     for (int k = 0; ok && k < parts; k++, count++) {
       snprintf(key, sizeof key, "%s/%s", what[k], p->name);
-      ok = !gv_tf_put(f, key, GV_TF_F32, 2, dims, src[k]);
+      ok = !gv_tf_put(f, key, GV_TF_F32, 2, dims, gv_run_to_host(r, src[k], n * sizeof(float)));
     }
   }
   if (ok && r->zero) {
     int64_t dims[1] = {2 * r->shard_bytes / 4};
-    ok = !gv_tf_put(f, "zero/adam_m_v", GV_TF_F32, 1, dims, zero_moments(r));
+    ok = !gv_tf_put(f, "zero/adam_m_v", GV_TF_F32, 1, dims, gv_run_to_host(r, zero_moments(r), 2 * (size_t)r->shard_bytes));
     count++;
   }
   if (!ok || gv_tf_commit(f, path, count))
@@ -81,14 +83,14 @@ int gv_run_load(struct gv_run *r, const char *dir)
       if (!rec || rec->dtype != GV_TF_F32 || rec->numel != n)
         gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: record '%s' is missing or not %zu floats (a different "
                   "model or strategy?)", path, key, n);
-      memcpy(dst[k], rec->data, n * sizeof(float));
+      gv_dev_memcpy(&r->be, dst[k], rec->data, n * sizeof(float), GV_COPY_H2D);
     }
   }
   if (r->zero) {
     const struct gv_tf_record *rec = gv_tf_find(&tf, "zero/adam_m_v");
     if (!rec || rec->dtype != GV_TF_F32 || rec->numel != (size_t)(2 * r->shard_bytes / 4))
       gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: record 'zero/adam_m_v' is missing or of another size", path);
-    memcpy(zero_moments(r), rec->data, rec->numel * sizeof(float));
+    gv_dev_memcpy(&r->be, zero_moments(r), rec->data, rec->numel * sizeof(float), GV_COPY_H2D);
   }
   int step = tf.header[2];
   gv_tf_free(&tf);

@@ -287,11 +287,22 @@ void gv_gen_zero3_reduce_scatter(void *ctx, void *shard, void *full, int64_t n)
   gv_gen_grad(ctx, shard, full, n, 1);
 }
 
+/* The host loops below read and write the arenas directly: the cpu backend's memory only.
+ * On another backend the program stops with the option to drop (not a crash). */
+static void need_host_arenas(struct gv_run *r, const char *option)
+{
+  if (strcmp(r->be.ops->name, "cpu"))
+    gv_fatalf(__FILE__, __LINE__, option, "gvrt",
+              "programs compiled with %s are not supported on --device %s yet (use --device cpu, or "
+              "recompile without %s)", option, r->be.ops->name, option);
+}
+
 /* Ulysses' all-to-alls: the column blocks of a rows-split [R, N] matrix are packed
  * contiguously so one all-to-all moves them (runtime/program: host memory, CPU backend). */
 void gv_gen_ul_rows_to_heads(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
 {
   struct gv_run *r = ctx;
+  need_host_arenas(r, "--use_ulysses");
   int64_t w = N / r->tp;
   const float *x = in;
   float *s = scratch;
@@ -304,6 +315,7 @@ void gv_gen_ul_rows_to_heads(void *ctx, void *out, void *in, void *scratch, int6
 void gv_gen_ul_heads_to_rows(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
 {
   struct gv_run *r = ctx;
+  need_host_arenas(r, "--use_ulysses");
   int64_t w = N / r->tp;
   float *y = out;
   const float *s = scratch;
@@ -318,6 +330,7 @@ void gv_gen_ul_heads_to_rows(void *ctx, void *out, void *in, void *scratch, int6
 void gv_gen_vocab_embedding_fwd(void *ctx, void *y, void *ids, void *table, int64_t M, int64_t Vs, int64_t C)
 {
   struct gv_run *r = ctx;
+  need_host_arenas(r, "--vocab_tp");
   const int32_t *id = ids;
   const float *t = table;
   float *out = y;
@@ -335,6 +348,7 @@ void gv_gen_vocab_embedding_fwd(void *ctx, void *y, void *ids, void *table, int6
 void gv_gen_vocab_embedding_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t M, int64_t Vs, int64_t C)
 {
   struct gv_run *r = ctx;
+  need_host_arenas(r, "--vocab_tp");
   const int32_t *id = ids;
   const float *g = dy;
   float *dt = dtable;
@@ -351,6 +365,7 @@ void gv_gen_vocab_xent_fwd(void *ctx, void *loss, void *lse, void *scratch, void
                            int64_t Vs)
 {
   struct gv_run *r = ctx;
+  need_host_arenas(r, "--vocab_tp");
   const float *x = logits;
   const int32_t *t = targets;
   float *l = lse, *tl = scratch;
@@ -385,6 +400,7 @@ void gv_gen_vocab_xent_fwd(void *ctx, void *loss, void *lse, void *scratch, void
 void gv_gen_vocab_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M, int64_t Vs)
 {
   struct gv_run *r = ctx;
+  need_host_arenas(r, "--vocab_tp");
   const float *x = logits, *l = lse;
   const int32_t *t = targets;
   float *d = dlogits, scale = r->loss_scale;

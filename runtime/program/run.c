@@ -3,7 +3,10 @@
  * rank's arenas once, initialises parameters by global name (the same values for every
  * strategy), feeds micro-batches through the pipeline schedule, reduces gradients over
  * data-parallel replicas and tied weights, clips by the global norm over distinct
- * shards, steps AdamW, logs, samples text and writes the step-0 dump for the tests. */
+ * shards, steps AdamW, logs, samples text and writes the step-0 dump for the tests.
+ * The arenas may be device memory (--device cuda): this file only computes addresses in
+ * them; every value it reads or writes (init, batches, losses, logits, dumps) goes through
+ * a host buffer and gv_dev_memcpy, and every operation on them through the backend. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,28 @@ static double now_s(void)
 
 static float *grad_ptr(struct gv_run *r, const struct gv_run_param *p) { return (float *)(r->bases[GV_MEM_GRADS] + p->goff); }
 static size_t shard_numel(const struct gv_run_param *p) { return gv_run_shard_numel(p); }
+
+/* ---- host staging: the arenas may be device memory (--device cuda) ---- */
+
+/* A host buffer of at least bytes, reused (grown) across calls; the run owns it. */
+void *gv_run_host_scratch(struct gv_run *r, size_t bytes)
+{
+  if (bytes > r->host_scratch_bytes) {
+    free(r->host_scratch);
+    r->host_scratch = malloc(bytes);
+    GV_CHECK(r->host_scratch != NULL, "out of host memory (%zu bytes of staging)", bytes);
+    r->host_scratch_bytes = bytes;
+  }
+  return r->host_scratch;
+}
+
+/* bytes of arena memory at dev, copied to the scratch (returned; valid until the next call). */
+const void *gv_run_to_host(struct gv_run *r, const void *dev, size_t bytes)
+{
+  void *h = gv_run_host_scratch(r, bytes);
+  gv_dev_memcpy(&r->be, h, dev, bytes, GV_COPY_D2H);
+  return h;
+}
 
 /* ---- ZeRO-3 parameters: only this rank's 1/dp of each layer's range persists ---- */
 
@@ -68,6 +93,7 @@ static float *param_at(struct gv_run *r, const struct gv_run_param *p, size_t fi
 
 /* ---- parameters ---- */
 
+/* Each shard is generated on the host and copied into the parameter arena. */
 static void init_params(struct gv_run *r)
 {
   for (int i = 0; i < r->nparams; i++) {
@@ -75,7 +101,7 @@ static void init_params(struct gv_run *r)
     size_t first, n;
     if (!held(r, p, &first, &n))
       continue;
-    float *w = param_at(r, p, first);
+    float *w = gv_run_host_scratch(r, sizeof(float) * n);
     if (p->init == GV_INIT_ZEROS || p->init == GV_INIT_ONES)
       gv_init_fill(w, n, p->init == GV_INIT_ONES ? 1.0f : 0.0f);
     else if (zl_of(r, p)) /* a flat part of this rank's (tp) block: element by element, by global index */
@@ -86,6 +112,7 @@ static void init_params(struct gv_run *r)
     else
       gv_init_normal_block(w, (size_t)p->shard_rows, (size_t)p->shard_cols, (size_t)p->row0, (size_t)p->col0,
                            (size_t)p->cols, gv_init_key(r->args.seed, p->name), 0.0f, (float)p->std);
+    gv_dev_memcpy(&r->be, param_at(r, p, first), w, sizeof(float) * n, GV_COPY_H2D);
   }
 }
 
@@ -109,16 +136,19 @@ static void init_from_file(struct gv_run *r, const char *path)
     if (!rec || rec->dtype != GV_TF_F32 || rec->numel != (size_t)(p->rows * p->cols))
       gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s: no f32 record '%s' with %lld elements", path, key,
                 (long long)(p->rows * p->cols));
-    size_t first, n;
+    size_t first = 0, n = shard_numel(p);
+    float *h = gv_run_host_scratch(r, sizeof(float) * n);
     if (zl_of(r, p)) {
-      if (held(r, p, &first, &n))
-        for (size_t e = 0; e < n; e++) {
-          size_t k = first + e, row = (size_t)p->row0 + k / (size_t)p->shard_cols;
-          param_at(r, p, first)[e] = ((const float *)rec->data)[row * (size_t)p->cols + (size_t)p->col0 + k % (size_t)p->shard_cols];
-        }
+      if (!held(r, p, &first, &n))
+        continue;
+      for (size_t e = 0; e < n; e++) {
+        size_t k = first + e, row = (size_t)p->row0 + k / (size_t)p->shard_cols;
+        h[e] = ((const float *)rec->data)[row * (size_t)p->cols + (size_t)p->col0 + k % (size_t)p->shard_cols];
+      }
     } else {
-      load_shard(p, rec->data, param_at(r, p, 0));
+      load_shard(p, rec->data, h);
     }
+    gv_dev_memcpy(&r->be, param_at(r, p, first), h, sizeof(float) * n, GV_COPY_H2D);
   }
   gv_tf_free(&tf);
 }
@@ -133,11 +163,9 @@ struct feed {
   const int32_t *prompt;           /* sampling: the sequence so far */
 };
 
-static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *arg)
+/* Tokens and labels of micro-batch i (B x T each), built on the host. */
+static void fill_micro_batch(struct gv_run *r, struct feed *fd, int64_t i, int32_t *tok, int32_t *lab)
 {
-  struct feed *fd = arg;
-  int32_t *tok = (int32_t *)(r->bases[GV_MEM_ACTS] + r->tokens_off + slot * r->io_stride);
-  int32_t *lab = (int32_t *)(r->bases[GV_MEM_ACTS] + r->labels_off + slot * r->io_stride);
   int64_t B = r->micro_batch, T = r->seq, first = fd->first + i * B;
   if (fd->prompt) {
     memset(tok, 0, sizeof(int32_t) * (size_t)(B * T));
@@ -154,12 +182,23 @@ static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *ar
     return;
   }
   int32_t *buf = malloc(sizeof(int32_t) * (size_t)(T + 1));
+  GV_CHECK(buf != NULL, "out of host memory");
   for (int64_t b = 0; b < B; b++) {
     gv_run_data_sample(r, first + b, buf);
     memcpy(tok + b * T, buf, sizeof(int32_t) * (size_t)T);
     memcpy(lab + b * T, buf + 1, sizeof(int32_t) * (size_t)T);
   }
   free(buf);
+}
+
+/* The pipeline's loader: the micro-batch staged on the host, then copied into its slot. */
+static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *arg)
+{
+  size_t n = (size_t)(r->micro_batch * r->seq), bytes = sizeof(int32_t) * n;
+  int32_t *tok = gv_run_host_scratch(r, 2 * bytes), *lab = tok + n;
+  fill_micro_batch(r, arg, i, tok, lab);
+  gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->tokens_off + slot * r->io_stride, tok, bytes, GV_COPY_H2D);
+  gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->labels_off + slot * r->io_stride, lab, bytes, GV_COPY_H2D);
 }
 
 static void open_fixed_batch(struct gv_run *r, struct feed *fd)
@@ -221,7 +260,7 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   double loss = gv_pipe_step(r, nmicro, backward, load_micro_batch, fd);
   if (r->dp_size > 1 || r->pp > 1 || r->tp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
     float lf = (float)loss;          /* fp32 sum over ranks: relative error ~1e-7 */
-    gv_comm_all_reduce(r->world, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM); /* only last stages hold a loss */
+    gv_comm_all_reduce_host(r->world, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM); /* only last stages hold a loss */
     loss = lf / r->tp;                                                  /* every tp rank computes it */
   }
   if (backward) /* ddp: wait for the reductions started in backward (or finish them) */
@@ -297,12 +336,14 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     const struct gv_run_param *p = &r->params[i];
     int dp_counts = r->zero || p->dp_rank == 0;
     if ((dp_counts || zl_of(r, p)) && (p->split_dim >= 0 || p->tp_rank == 0) && counts_in_norm(r, p) &&
-        owned(r, p, &first, &n))
-      sq += gv_optim_sq_sum(owned_grad(r, p, first), n);
+        owned(r, p, &first, &n)) {
+      struct gv_tensor g = flat_f32(owned_grad(r, p, first), n);
+      sq += gv_sumsq(&r->be, &g); /* cpu: gv_optim_sq_sum itself */
+    }
   }
   if (gv_comm_size(r->world) > 1) {
     double f = sq;
-    gv_comm_all_reduce(r->world, &f, 1, GV_DTYPE_F64, GV_REDUCE_SUM);
+    gv_comm_all_reduce_host(r->world, &f, 1, GV_DTYPE_F64, GV_REDUCE_SUM);
     sq = f;
   }
   double norm = sqrt(sq);
@@ -351,7 +392,8 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
   int count = 0, ok = f != NULL;
   int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->vocab};
   if (ok && r->has_logits) {
-    ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, r->bases[GV_MEM_ACTS] + r->logits_off);
+    size_t bytes = sizeof(float) * (size_t)(r->micro_batch * r->seq * r->vocab);
+    ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host(r, r->bases[GV_MEM_ACTS] + r->logits_off, bytes));
     count++;
   }
   ok = ok && !gv_tf_put(f, "loss", GV_TF_F64, 1, &one, &loss);
@@ -360,7 +402,8 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
     const struct gv_run_param *p = &r->params[i];
     int64_t dims[2] = {p->shard_rows, p->shard_cols};
     snprintf(key, sizeof key, "grad/%s", p->name);
-    ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims, grad_ptr(r, p));
+    ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims,
+                    gv_run_to_host(r, grad_ptr(r, p), sizeof(float) * shard_numel(p)));
     count++;
   }
   if (!ok || gv_tf_commit(f, file, count))
@@ -393,7 +436,7 @@ static void dump_params(struct gv_run *r, const char *path)
     snprintf(key, sizeof key, "at/%s", p->name);
     ok = !gv_tf_put(f, key, GV_TF_I32, 1, &eight, at);
     snprintf(key, sizeof key, "param/%s", p->name);
-    ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, param_at(r, p, first));
+    ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host(r, param_at(r, p, first), 4 * n));
     count += 2;
   }
   if (!ok || gv_tf_commit(f, file, count))
@@ -416,24 +459,28 @@ static void greedy_sample(struct gv_run *r, struct feed *fd)
   struct feed one = {.prompt = seq};
   int last = r->stage == r->pp - 1;
   char *text = calloc((size_t)T + 1, 1);
+  float *row = malloc(sizeof(float) * (size_t)V);
+  GV_CHECK(seq && text && row, "out of host memory");
   r->evaluating = 1; /* forward only, no dropout */
   for (int64_t pos = n; pos < T && pos - n < r->args.sample_tokens; pos++) {
     gv_pipe_step(r, 1, 0, load_micro_batch, &one);
     int32_t best = 0;
-    if (last) {
-      const float *row = (const float *)(r->bases[GV_MEM_ACTS] + r->logits_off) + (pos - 1) * V;
+    if (last) { /* the logits row of the last position, read back to the host */
+      gv_dev_memcpy(&r->be, row, (const float *)(r->bases[GV_MEM_ACTS] + r->logits_off) + (pos - 1) * V,
+                    sizeof(float) * (size_t)V, GV_COPY_D2H);
       for (int64_t v = 1; v < V; v++)
         if (row[v] > row[best])
           best = (int32_t)v;
     }
     if (r->pp > 1)
-      gv_comm_broadcast(r->pp_group, &best, 1, GV_DTYPE_I32, (int)r->pp - 1);
+      gv_comm_broadcast_host(r->pp_group, &best, 1, GV_DTYPE_I32, (int)r->pp - 1);
     seq[pos] = best;
     text[pos - n] = best >= 32 && best < 127 ? (char)best : best == '\n' ? '\n' : '?';
   }
   r->evaluating = 0;
   if (gv_comm_rank(r->world) == 0)
     printf("sample> %s%s\n", prompt, text);
+  free(row);
   free(text);
   free(seq);
   (void)fd;
@@ -552,6 +599,37 @@ static void log_step(struct gv_run *r, const struct gv_lr_schedule *sched, int s
           (double)planned / 1048576.0, elapsed / (step + 1) * (r->args.iters - step - 1));
 }
 
+/* Every arena starts at zero through the backend: AdamW's moments must, and device
+ * allocations (cudaMalloc) are not cleared (on the cpu backend this writes zeros over
+ * fresh pages: no value changes). */
+static void zero_arenas(struct gv_run *r)
+{
+  for (int k = 0; k < GV_MEM_KINDS; k++)
+    if (r->arenas.bytes[k] >= sizeof(float)) {
+      struct gv_tensor t = gv_tensor_4d(r->arenas.base[k], GV_DTYPE_F32, (int64_t)(r->arenas.bytes[k] / sizeof(float)), 0, 0, 0);
+      gv_fill(&r->be, &t, 0.0f);
+    }
+}
+
+/* The kernel backend on this rank's GPU (node-local rank % device count; cpu ignores it),
+ * checked against the collective backend: device arenas need device collectives (nccl)
+ * and host arenas host ones. With nccl, collectives are ordered on the compute stream. */
+static void start_backend(struct gv_run *r)
+{
+  int local = gv_comm_local_rank(r->world), on_host = !strcmp(r->args.device, "cpu");
+  int dev_comm = gv_comm_device_buffers(r->world), world = gv_comm_size(r->world);
+  if (on_host && dev_comm)
+    gv_fatalf(__FILE__, __LINE__, "--device", "gvrt",
+              "--device cpu needs a host collective backend: run with GV_COMM=mpi (or self for one rank)");
+  if (!on_host && !dev_comm && world > 1)
+    gv_fatalf(__FILE__, __LINE__, "--device", "gvrt",
+              "--device %s with %d ranks needs device collectives: run with GV_COMM=nccl", r->args.device, world);
+  gv_backend_init(&r->be, r->args.device, on_host ? 0 : local); /* cpu logs device 0, as before */
+  gv_comm_set_backend(r->world, &r->be); /* groups of one copy arena memory through it */
+  if (gv_backend_stream(&r->be))
+    gv_comm_set_stream(r->world, gv_backend_stream(&r->be));
+}
+
 int gv_main(int argc, char **argv, gv_prog_fn describe)
 {
   struct gv_run r;
@@ -566,13 +644,14 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   }
   setup_groups(&r);
   check_program(&r);
-  gv_backend_init(&r.be, r.args.device, 0);
+  start_backend(&r);
   if (r.attn[0])
     r.plan.arena_bytes[GV_MEM_WORKSPACE] =
         gv_backend_workspace_bytes(&r.be, r.attn[0], r.attn[1], r.attn[2], r.attn[3], r.attn[4], r.attn[5]);
   gv_arenas_init(&r.arenas, &r.be, &r.plan);
   for (int k = 0; k < GV_MEM_KINDS; k++)
     r.bases[k] = r.arenas.base[k];
+  zero_arenas(&r);
   if (r.nzl && (r.args.save || r.args.load || r.args.dump))
     gv_fatalf(__FILE__, __LINE__, r.args.save ? "--save" : r.args.load ? "--load" : "--dump", "gvrt",
               "not supported yet for ZeRO-3 (sharded parameters) programs");
@@ -618,8 +697,11 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_tf_free(&fd.tf);
   else
     gv_run_data_free(&r);
+  gv_comm_set_stream(r.world, NULL);
+  gv_comm_set_backend(r.world, NULL);
   gv_arenas_free(&r.arenas);
   gv_backend_free(&r.be);
+  free(r.host_scratch);
   free(r.params);
   free(r.tied);
   free(r.zl);

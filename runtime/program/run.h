@@ -100,6 +100,9 @@ struct gv_run {
   int64_t grad_acc_off;        /* ...into this planned accumulator (grads arena offset) */
   int64_t nmicro;              /* micro-batches of this rank's step */
   struct gv_run_degree_groups degs;
+  /* host staging of arena memory (the arenas are device memory under --device cuda) */
+  void *host_scratch;
+  size_t host_scratch_bytes;
 };
 
 static inline size_t gv_run_shard_numel(const struct gv_run_param *p) { return (size_t)(p->shard_rows * p->shard_cols); }
@@ -109,6 +112,10 @@ static inline int gv_run_zero3_param(const struct gv_run *r, const struct gv_run
 }
 /* grad_reduce.c: wait for / finish the step's data-parallel gradient reduction (ddp). */
 void gv_run_reduce_grads(struct gv_run *r);
+/* run.c: a reused host buffer of at least bytes (valid until the next call), and bytes of
+ * arena memory copied into it (gv_dev_memcpy D2H; a memmove on the cpu backend). */
+void *gv_run_host_scratch(struct gv_run *r, size_t bytes);
+const void *gv_run_to_host(struct gv_run *r, const void *dev, size_t bytes);
 
 /* run.c: the tp group of collective argument `group` (0: the program's, else that degree),
  * and the row-exchange group of degrees small < large (per-layer tp). */

@@ -70,6 +70,40 @@ static void check_collectives(struct gv_comm *g, const char *what)
 }
 
 /* Members of this rank's group must be exactly the ranks the layout puts with it. */
+/* The host-scalar forms (identical to the plain calls on host backends), the node-local
+ * rank (one node under mpirun: the world rank), and groups of one copying through a kernel
+ * backend set with gv_comm_set_backend. */
+static void check_host_paths(struct gv_comm *w)
+{
+  int r = gv_comm_rank(w), n = gv_comm_size(w);
+  float f = (float)(r + 1);
+  double d = 0.5 * (r + 1);
+  int32_t tok = r == n - 1 ? 42 : -1;
+  gv_comm_all_reduce_host(w, &f, 1, GV_DTYPE_F32, GV_REDUCE_SUM);
+  gv_comm_all_reduce_host(w, &d, 1, GV_DTYPE_F64, GV_REDUCE_SUM);
+  gv_comm_broadcast_host(w, &tok, 1, GV_DTYPE_I32, n - 1);
+  CHECK_CLOSE(n * (n + 1) / 2.0, f, 0, 0);
+  CHECK_CLOSE(n * (n + 1) / 4.0, d, 0, 0);
+  CHECK_EQ_INT(42, tok);
+  CHECK_EQ_INT(0, gv_comm_device_buffers(w));
+  CHECK_EQ_INT(r, gv_comm_local_rank(w));
+
+  struct gv_backend be;
+  gv_backend_init(&be, "cpu", 0);
+  gv_comm_set_backend(w, &be);
+  int colors[64];
+  for (int i = 0; i < n && i < 64; i++)
+    colors[i] = i;                          /* singletons */
+  struct gv_comm *one = gv_comm_partition(w, colors);
+  float in[3] = {1, 2, 3}, out[3] = {0, 0, 0};
+  gv_comm_all_gather(one, out, in, 3, GV_DTYPE_F32);
+  CHECK(out[0] == 1 && out[1] == 2 && out[2] == 3);
+  gv_comm_reduce_scatter(one, out, in + 1, 2, GV_DTYPE_F32);
+  CHECK(out[0] == 2 && out[1] == 3 && out[2] == 3);
+  gv_comm_set_backend(w, NULL);
+  gv_backend_free(&be);
+}
+
 static void check_membership(struct gv_comm *w, const struct gv_layout *l, enum gv_group_kind k)
 {
   struct gv_comm *g = gv_comm_layout_group(w, l, k);
@@ -99,6 +133,7 @@ int main(int argc, char **argv)
   gv_comm_set_stream(w, &not_a_stream);
   check_collectives(w, "world, after gv_comm_set_stream");
   gv_comm_set_stream(w, NULL);
+  check_host_paths(w);
 
   int pps[] = {1, 2}, tps[] = {1, 2, 4};
   for (int a = 0; a < 2; a++)
