@@ -134,6 +134,8 @@ void gv_comm_free_world(struct gv_comm **world)
   free(w->cache->items);
   free(w->cache);
   w->ops->finalize(w->impl);
+  free(w->host[0]);
+  free(w->host[1]);
   free(w->world_ranks);
   free(w);
   *world = NULL;
@@ -204,7 +206,44 @@ int gv_comm_groups_created(const struct gv_comm *w) { return w->cache ? w->cache
 
 void gv_comm_set_backend(struct gv_comm *c, struct gv_backend *be)
 {
-  (c->world ? c->world : c)->be = be;
+  struct gv_comm *w = c->world ? c->world : c;
+  const char *force = getenv("GV_COMM_STAGE"); /* testing: stage host memory too */
+  w->be = be;
+  w->staged = be && !w->ops->device_buffers && (gv_backend_stream(be) != NULL || (force && *force == '1'));
+  if (w->staged)
+    gv_log(GV_LOG_DEBUG, "%s collectives on %s memory: staged through host buffers", w->ops->name, be->ops->name);
+}
+
+/* ---- host staging: a host collective backend (mpi) on device buffers (several ranks on
+ * one GPU, for testing) copies each buffer to a host buffer of the world and back ---- */
+
+static struct gv_comm *staging(struct gv_comm *c)
+{
+  struct gv_comm *w = c->world ? c->world : c;
+  return w->staged ? w : NULL;
+}
+
+static void *host_buf(struct gv_comm *w, int k, size_t bytes)
+{
+  if (w->host_bytes[k] < bytes) {
+    free(w->host[k]);
+    w->host[k] = malloc(bytes);
+    GV_CHECK(w->host[k] != NULL, "out of host memory for %zu staging bytes", bytes);
+    w->host_bytes[k] = bytes;
+  }
+  return w->host[k];
+}
+
+static void *to_host(struct gv_comm *w, int k, const void *dev, size_t bytes)
+{
+  void *h = host_buf(w, k, bytes);
+  gv_dev_memcpy(w->be, h, dev, bytes, GV_COPY_D2H);
+  return h;
+}
+
+static void to_dev(struct gv_comm *w, void *dev, const void *host, size_t bytes)
+{
+  gv_dev_memcpy(w->be, dev, host, bytes, GV_COPY_H2D);
 }
 
 void gv_comm_set_stream(struct gv_comm *c, void *compute_stream)
@@ -218,14 +257,27 @@ void gv_comm_set_stream(struct gv_comm *c, void *compute_stream)
 
 void gv_comm_all_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
 {
-  if (c->size > 1 && n)
+  struct gv_comm *w = staging(c);
+  size_t b = n * gv_dtype_size(t);
+  if (c->size <= 1 || !n)
+    return;
+  if (w) {
+    void *h = to_host(w, 0, buf, b);
+    c->ops->all_reduce(c->impl, h, n, t, op);
+    to_dev(w, buf, h, b);
+  } else {
     c->ops->all_reduce(c->impl, buf, n, t, op);
+  }
 }
 
 struct gv_comm_request *gv_comm_iall_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
 {
   if (c->size <= 1 || !n)
     return NULL;
+  if (staging(c)) { /* staged: blocking (the host copy must come back) */
+    gv_comm_all_reduce(c, buf, n, t, op);
+    return NULL;
+  }
   if (!c->ops->iall_reduce) {
     c->ops->all_reduce(c->impl, buf, n, t, op);
     return NULL;
@@ -256,42 +308,93 @@ static int alone(struct gv_comm *c, void *out, const void *in, size_t n, enum gv
 
 void gv_comm_reduce_scatter(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  if (!alone(c, out, in, n, t))
+  struct gv_comm *w = staging(c);
+  size_t b = n * gv_dtype_size(t);
+  if (alone(c, out, in, n, t))
+    return;
+  if (w) { /* in place on the host copy: this rank's block lands at its start */
+    void *h = to_host(w, 0, in, b * (size_t)c->size);
+    c->ops->reduce_scatter(c->impl, h, h, n, t);
+    to_dev(w, out, h, b);
+  } else {
     c->ops->reduce_scatter(c->impl, out, in, n, t);
+  }
 }
 
 void gv_comm_all_gather(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  if (!alone(c, out, in, n, t))
+  struct gv_comm *w = staging(c);
+  size_t b = n * gv_dtype_size(t);
+  if (alone(c, out, in, n, t))
+    return;
+  if (w) {
+    void *hin = to_host(w, 0, in, b), *hout = host_buf(w, 1, b * (size_t)c->size);
+    c->ops->all_gather(c->impl, hout, hin, n, t);
+    to_dev(w, out, hout, b * (size_t)c->size);
+  } else {
     c->ops->all_gather(c->impl, out, in, n, t);
+  }
 }
 
 void gv_comm_all_to_all(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t)
 {
-  if (!alone(c, out, in, n, t))
+  struct gv_comm *w = staging(c);
+  size_t b = n * gv_dtype_size(t) * (size_t)c->size;
+  if (alone(c, out, in, n, t))
+    return;
+  if (w) {
+    void *hin = to_host(w, 0, in, b), *hout = host_buf(w, 1, b);
+    c->ops->all_to_all(c->impl, hout, hin, n, t);
+    to_dev(w, out, hout, b);
+  } else {
     c->ops->all_to_all(c->impl, out, in, n, t);
+  }
 }
 
 void gv_comm_broadcast(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root)
 {
-  if (c->size > 1)
+  struct gv_comm *w = staging(c);
+  size_t b = n * gv_dtype_size(t);
+  if (c->size <= 1)
+    return;
+  if (w) {
+    void *h = to_host(w, 0, buf, b);
+    c->ops->broadcast(c->impl, h, n, t, root);
+    to_dev(w, buf, h, b);
+  } else {
     c->ops->broadcast(c->impl, buf, n, t, root);
+  }
 }
 
 void gv_comm_send(struct gv_comm *c, const void *buf, size_t n, enum gv_dtype t, int peer, int tag)
 {
-  c->ops->send(c->impl, buf, n, t, peer, tag);
+  struct gv_comm *w = staging(c);
+  c->ops->send(c->impl, w ? to_host(w, 0, buf, n * gv_dtype_size(t)) : buf, n, t, peer, tag);
 }
 
 void gv_comm_recv(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int peer, int tag)
 {
-  c->ops->recv(c->impl, buf, n, t, peer, tag);
+  struct gv_comm *w = staging(c);
+  size_t b = n * gv_dtype_size(t);
+  void *h = w ? host_buf(w, 0, b) : buf;
+  c->ops->recv(c->impl, h, n, t, peer, tag);
+  if (w)
+    to_dev(w, buf, h, b);
 }
 
 void gv_comm_sendrecv(struct gv_comm *c, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
                       enum gv_dtype t, int tag)
 {
-  c->ops->sendrecv(c->impl, sbuf, sn, dst, rbuf, rn, src, t, tag);
+  struct gv_comm *w = staging(c);
+  size_t sz = gv_dtype_size(t);
+  if (!w) {
+    c->ops->sendrecv(c->impl, sbuf, sn, dst, rbuf, rn, src, t, tag);
+    return;
+  }
+  const void *hs = to_host(w, 0, sbuf, sn * sz);
+  void *hr = host_buf(w, 1, rn * sz);
+  c->ops->sendrecv(c->impl, hs, sn, dst, hr, rn, src, t, tag);
+  to_dev(w, rbuf, hr, rn * sz);
 }
 
 void gv_comm_barrier(struct gv_comm *c)
@@ -315,6 +418,7 @@ void gv_comm_broadcast_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtyp
 }
 
 int gv_comm_device_buffers(const struct gv_comm *c) { return c->ops->device_buffers; }
+const char *gv_comm_backend_name(const struct gv_comm *c) { return c->ops->name; }
 
 int gv_comm_local_rank(struct gv_comm *world)
 {

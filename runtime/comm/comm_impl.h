@@ -52,6 +52,9 @@ struct gv_comm {
   struct gv_comm *world;          /* NULL for the world itself */
   struct gv_comm_cache *cache;    /* world only: groups made so far, by partition */
   struct gv_backend *be;          /* world only: whose memory the buffers are (gv_comm_set_backend) */
+  int staged;                     /* world only: a host backend with device buffers: copy through host */
+  void *host[2];                  /* world only: the staging buffers (grown on demand) */
+  size_t host_bytes[2];
 };
 
 extern const struct gv_comm_ops gv_comm_self_ops;

@@ -71,8 +71,10 @@ GV_API int gv_comm_groups_created(const struct gv_comm *world); /* distinct comm
  * and returns when its result is in place, like the host backends. */
 GV_API void gv_comm_set_stream(struct gv_comm *world, void *compute_stream);
 /* The kernel backend whose memory the buffers are (NULL, the default: host memory). A
- * host collective backend (mpi, self) copies through it in a group of one, so a single
- * rank may hand it device buffers (a one-GPU run under GV_COMM=self); it must outlive
+ * host collective backend (mpi, self) copies through it in a group of one, and when the
+ * backend's memory is a device's (it has a stream) stages every collective through host
+ * buffers of the world (copy out, collective, copy back), so several ranks can share one
+ * GPU under GV_COMM=mpi; GV_COMM_STAGE=1 stages host memory too (testing). It must outlive
  * the calls (reset to NULL before freeing it). */
 GV_API void gv_comm_set_backend(struct gv_comm *world, struct gv_backend *be);
 
@@ -110,6 +112,8 @@ GV_API void gv_comm_all_reduce_host(struct gv_comm *c, void *buf, size_t n, enum
 GV_API void gv_comm_broadcast_host(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root);
 /* 1 when the backend's collective buffers are device memory (nccl), 0 when host (mpi, self). */
 GV_API int gv_comm_device_buffers(const struct gv_comm *c);
+/* "mpi", "nccl" or "self". */
+GV_API const char *gv_comm_backend_name(const struct gv_comm *c);
 /* This rank's index among the world's ranks on its node (MPI_Comm_split_type for mpi and
  * nccl, 0 for self): a process drives GPU (local rank % device count). Collective over the
  * world: every rank calls it. */

@@ -621,9 +621,9 @@ static void start_backend(struct gv_run *r)
   if (on_host && dev_comm)
     gv_fatalf(__FILE__, __LINE__, "--device", "gvrt",
               "--device cpu needs a host collective backend: run with GV_COMM=mpi (or self for one rank)");
-  if (!on_host && !dev_comm && world > 1)
-    gv_fatalf(__FILE__, __LINE__, "--device", "gvrt",
-              "--device %s with %d ranks needs device collectives: run with GV_COMM=nccl", r->args.device, world);
+  if (!on_host && !dev_comm && world > 1) /* e.g. several ranks on one GPU, for testing */
+    gv_log0(GV_LOG_INFO, "--device %s with %d ranks on %s collectives: each is staged through host memory "
+            "(GV_COMM=nccl runs them on the device)", r->args.device, world, gv_comm_backend_name(r->world));
   gv_backend_init(&r->be, r->args.device, on_host ? 0 : local); /* cpu logs device 0, as before */
   gv_comm_set_backend(r->world, &r->be); /* groups of one copy arena memory through it */
   if (gv_backend_stream(&r->be))
