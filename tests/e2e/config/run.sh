@@ -4,28 +4,22 @@
 # on 8 ranks gives the single-rank losses, and so does tiny_tp2_dp2_zero3_layer1.json (ZeRO-3 on
 # one block, ddp on the other) on 4 and per_layer_tp.json (tp 2 then 1) on 2; what cannot run yet
 # is refused, naming the key.
-set -u
-gvc=$(realpath "$1"); src=$(realpath "$2"); mpiexec=$3; work=$4; pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-mkdir -p "$work" && cd "$work"
+. "$(dirname "$0")/../e2e_lib.sh"
 fx="$src/tests/reference/fixtures/tiny_gpt.bin"; dir="$src/tests/e2e/config"
 args="--init_from $fx --batch_from $fx --iters 10 --warmup 3 --min_lr 1e-4"
-export OMP_NUM_THREADS=1
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 1 -o single 2>/dev/null
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 1 --num_gpus_per_node 8 \
   --galvatron_config_path "$dir/tiny_pp2_tp2_zero2.json" -o par 2>/dev/null || bad "compile from the config"
-GV_COMM=self ./single $args --global_train_batch_size 2 2>&1 | grep -o "loss [0-9.]*" > single.txt
-"$mpiexec" -n 8 ./par $args 2>&1 | grep -o "loss [0-9.]*" > par.txt
-close_losses() { paste -d' ' "$1" "$2" | awk '{d = $2 - $4; if (d < 0) d = -d; if (d > 1e-5 * $2) bad++} END {exit bad > 0 || NR != 11}'; }
-close_losses single.txt par.txt && ok || { bad "losses differ"; paste single.txt par.txt; }
+GV_COMM=self ./single $args --global_train_batch_size 2 2>&1 | losses > single.txt
+"$mpiexec" -n 8 ./par $args 2>&1 | losses > par.txt
+close single.txt par.txt 11 && ok || { bad "losses differ"; paste single.txt par.txt; }
 # per-layer data-parallel types: ZeRO-3 on layer 1 only (dp_types_enc "0,1"), ddp on the rest, 4 ranks
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 \
   --galvatron_config_path "$dir/tiny_tp2_dp2_zero3_layer1.json" --dump strategy -o mixed > mixed.plan 2>&1 \
   || bad "compile from the mixed dp-type config: $(cat mixed.plan)"
 grep -q "^layers.0 .* ddp " mixed.plan && grep -q "^layers.1 .* zero3 " mixed.plan && ok || bad "mixed plan: $(cat mixed.plan)"
-"$mpiexec" -n 4 ./mixed $args 2>&1 | grep -o "loss [0-9.]*" > mixed.txt
-close_losses single.txt mixed.txt && ok || { bad "mixed dp types: losses differ"; paste single.txt mixed.txt; }
+"$mpiexec" -n 4 ./mixed $args 2>&1 | losses > mixed.txt
+close single.txt mixed.txt 11 && ok || { bad "mixed dp types: losses differ"; paste single.txt mixed.txt; }
 sed 's/"default_dp_type": "ddp"/"default_dp_type": "zero2"/' "$dir/tiny_tp2_dp2_zero3_layer1.json" > z2mix.json
 out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 \
   --galvatron_config_path z2mix.json -o x 2>&1)
@@ -35,8 +29,8 @@ echo "$out" | grep -q "key 'dp_types_enc': layer 1 has 1 but layer 0 has 0 with 
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 2 \
   --galvatron_config_path "$dir/per_layer_tp.json" --dump strategy -o ltp > ltp.plan 2>&1 || bad "per-layer tp: $(cat ltp.plan)"
 grep -q "^layers.0 .* 2 *1 ddp" ltp.plan && grep -q "^layers.1 .* 1 *2 ddp" ltp.plan && ok || bad "per-layer plan: $(cat ltp.plan)"
-"$mpiexec" -n 2 ./ltp $args 2>&1 | grep -o "loss [0-9.]*" > ltp.txt
-close_losses single.txt ltp.txt && ok || { bad "per-layer tp: losses differ"; paste single.txt ltp.txt; }
+"$mpiexec" -n 2 ./ltp $args 2>&1 | losses > ltp.txt
+close single.txt ltp.txt 11 && ok || { bad "per-layer tp: losses differ"; paste single.txt ltp.txt; }
 sed 's/"default_dp_type": "ddp"/"default_dp_type": "zero2"/' "$dir/per_layer_tp.json" > ltp_z2.json
 out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 2 \
   --galvatron_config_path ltp_z2.json -o x 2>&1)
@@ -49,12 +43,11 @@ echo "$out" | grep -q "different tp degrees per layer work with plain data paral
 if "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 \
      --galvatron_config_path searched.json -o searched 2>compile.log; then
   ok
-  GV_COMM=self ./single $args --global_train_batch_size 4 2>&1 | grep -o "loss [0-9.]*" > single4.txt
-  "$mpiexec" -n 4 ./searched $args 2>&1 | grep -o "loss [0-9.]*" > searched.txt
-  close_losses single4.txt searched.txt && ok || { bad "searched plan's losses differ"; paste single4.txt searched.txt; }
+  GV_COMM=self ./single $args --global_train_batch_size 4 2>&1 | losses > single4.txt
+  "$mpiexec" -n 4 ./searched $args 2>&1 | losses > searched.txt
+  close single4.txt searched.txt 11 && ok || { bad "searched plan's losses differ"; paste single4.txt searched.txt; }
 else
   grep -q "not supported yet" compile.log && echo "note: the searched plan needs a feature not supported yet: $(cat compile.log)" \
     || bad "compile of the searched plan: $(cat compile.log)"
 fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

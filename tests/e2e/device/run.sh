@@ -4,15 +4,10 @@
 # GV_COMM_STAGE=1, every collective kind (all-reduce, reduce-scatter, all-gather,
 # all-to-all, broadcast, send/recv) gives the same losses as without staging, bit for
 # bit; and a program asked for --device cuda without a GPU stops with a clear message.
-set -u
-gvc=$(realpath "$1"); src=$(realpath "$2"); mpiexec=$3; work=$4; pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-mkdir -p "$work" && cd "$work"
+. "$(dirname "$0")/../e2e_lib.sh"
 fx="$src/tests/reference/fixtures/tiny_llama.bin"
 args="--init_from $fx --batch_from $fx --iters 4"
 export OMP_NUM_THREADS=1 GV_COMM=mpi
-losses() { grep -o "loss [0-9.]*"; }
 case_() { # NAME GLOBAL-BATCH COMPILE-OPTIONS... (4 ranks)
   local name=$1 gb=$2; shift 2
   "$gvc" compile "$src/examples/tiny.gvm" --model tiny_llama --seq 32 --num_gpus_per_node 4 "$@" -o "$name" \
@@ -34,5 +29,4 @@ if ! nvidia-smi >/dev/null 2>&1; then
   [ $rc2 -ne 0 ] && echo "$out2" | grep -q "the cuda backend needs a GPU\|not compiled-in backend 'cuda'" && ok \
     || bad "cuda without a GPU: rc $rc2: $out2"
 fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
