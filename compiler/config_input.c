@@ -2,7 +2,7 @@
  * turned into the lowering's options: pipeline degree and division, schedule, chunks,
  * the tensor-parallel degree and layout of the blocks, the data-parallel type and the
  * per-layer checkpoint flags, per-layer ZeRO-3 and per-layer tp degrees. What the lowering cannot
- * run yet (per-layer tp with ZeRO, SP or strided groups, Ulysses on some layers only, ZeRO-3 on some layers with ZeRO-2 on the others,
+ * run yet (per-layer tp with ZeRO-2, SP or strided groups, Ulysses on some layers only, ZeRO-3 on some layers with ZeRO-2 on the others,
  * vsp, a vocabulary tp other than the blocks') is an error that names the key and layer. */
 #include <stdio.h>
 #include <string.h>

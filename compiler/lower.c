@@ -598,9 +598,9 @@ void lower_mark_needed(L *l)
  * buffer its kernels read (before its forward, and again before its backward). */
 static void z3_gather(L *l, int li)
 {
-  int64_t dp = l->o->world / l->o->pp / l->o->tp, n = l->z3[li].range / dp / 4;
-  SchedArg a[] = {sa_ctx(), lower_buf_arg(l, l->z3_gather), lower_buf_arg(l, l->z3[li].pshard), sa_i64(n)};
-  lower_emit(l, "gv_gen_zero3_gather", a, 4, arena_printf(l->a, "zero3: gather %s", l->m->layers[li].name));
+  int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), n = l->z3[li].range / dp / 4;
+  SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3_gather), lower_buf_arg(l, l->z3[li].pshard), sa_i64(n)};
+  lower_emit(l, "gv_gen_zero3_gather", a, 5, arena_printf(l->a, "zero3: gather %s", l->m->layers[li].name));
 }
 
 /* Per-layer tp: value v's rows from row factor `from` to `to` (src -> dst buffers). A block of
@@ -738,10 +738,10 @@ void lower_backward_layer(L *l, int li)
     l->rsplit[v] = 1;
   }
   if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
-    int64_t dp = l->o->world / l->o->pp / l->o->tp;
-    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),
+    int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li);
+    SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),
                     sa_i64(l->z3[li].range / dp / 4)};
-    lower_emit(l, "gv_gen_zero3_reduce_scatter", a, 4, arena_printf(l->a, "zero3: reduce-scatter %s", ly->name));
+    lower_emit(l, "gv_gen_zero3_reduce_scatter", a, 5, arena_printf(l->a, "zero3: reduce-scatter %s", ly->name));
   }
   SchedArg ready[] = {sa_ctx(), sa_i64(l->stage), sa_i64(li)};
   lower_emit(l, "gv_gen_grads_ready", ready, 3,

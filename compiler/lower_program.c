@@ -205,13 +205,12 @@ static void plan_params(Stage *st)
   for (int i = 0; i < m->nparams; i++)
     st->zlayer[i] = -1;
   if (l->o->zero == 3) {
-    int64_t dp = l->o->world / l->o->pp / l->o->tp;
     l->z3 = ARENA_ARRAY(l->a, struct LowerZ3, m->nlayers);
     l->z3_gather = plan_buf(l->plan, "zero3.gathered_params (one block at a time)", PLAN_PARAMS, PC_STATIC, 0);
     l->z3_grad = plan_buf(l->plan, "zero3.full_grads (one block at a time)", PLAN_GRADS, PC_STATIC, 0);
     for (int li = st->first; li <= st->last; li++)
       if (m->layers[li].kind == IR_LAYER_BLOCK && (!l->o->zero3_layers || l->o->zero3_layers[li]))
-        plan_zero3_layer(st, li, dp);
+        plan_zero3_layer(st, li, l->o->world / l->o->pp / lower_layer_tp(l, li)); /* its own dp degree */
   }
   for (int li = st->first; li <= st->last; li++)
     for (int k = 0; k < m->layers[li].nnodes; k++) {
@@ -417,10 +416,10 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
  * divides into the row factors, consecutive groups, and nothing yet combined with it. */
 static const char *check_layer_tp(Arena *a, const IrModel *m, const LowerOptions *o)
 {
-  if (o->sp || o->ulysses || o->vtp || o->zero || !o->tp_consec)
-    return arena_printf(a, "different tp degrees per layer work with plain data parallelism and consecutive tp groups "
-                        "only (not yet with %s)", o->sp ? "sequence parallelism" : o->ulysses ? "Ulysses" : o->vtp ? "vocab_tp" :
-                        o->zero ? "ZeRO" : "strided tp groups");
+  if (o->sp || o->ulysses || o->vtp || o->zero == 2 || !o->tp_consec)
+    return arena_printf(a, "different tp degrees per layer work with plain data parallelism or ZeRO-3 and consecutive "
+                        "tp groups only (not yet with %s)", o->sp ? "sequence parallelism" : o->ulysses ? "Ulysses" :
+                        o->vtp ? "vocab_tp" : o->zero == 2 ? "ZeRO-2" : "strided tp groups");
   for (int i = 0; i < m->nlayers; i++) {
     int t = m->layers[i].kind == IR_LAYER_BLOCK ? o->layer_tp[i] : o->tp;
     if (t < 1 || t > o->tp || o->tp % t)

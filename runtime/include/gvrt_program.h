@@ -92,11 +92,12 @@ GV_API void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int
  * blocks' tp group); the bias is added once. */
 GV_API void gv_gen_linear_fwd_row(void *ctx, int64_t group, void *y, void *x, void *w, void *b, int64_t M, int64_t K,
                                   int64_t N);
-/* ZeRO-3: all-gather n floats of every data-parallel rank's shard into out (dp x n). */
-GV_API void gv_gen_zero3_gather(void *ctx, void *out, void *shard, int64_t n);
-/* ZeRO-3: sum full (dp x n floats) over the data-parallel group and add this rank's n-float
- * block to its gradient shard (full is overwritten). */
-GV_API void gv_gen_zero3_reduce_scatter(void *ctx, void *shard, void *full, int64_t n);
+/* ZeRO-3 layer `layer`: all-gather n floats of every data-parallel rank's shard into out
+ * (dp x n), over the layer's own dp group. */
+GV_API void gv_gen_zero3_gather(void *ctx, int64_t layer, void *out, void *shard, int64_t n);
+/* ZeRO-3: sum full (dp x n floats) over the layer's data-parallel group and add this rank's
+ * n-float block to its gradient shard (full is overwritten). */
+GV_API void gv_gen_zero3_reduce_scatter(void *ctx, int64_t layer, void *shard, void *full, int64_t n);
 /* A row-parallel linear's partial products (bias added on tp rank 0 only), no communication. */
 GV_API void gv_gen_linear_fwd_partial(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N);
 /* Sequence parallelism over the blocks' tp group, on token rows (row-major [rows, C]):

@@ -181,5 +181,5 @@ void gv_prog_zero3_layer(void *ctx, int64_t stage, int64_t layer, int64_t pshard
     memset(r->zl + r->nzl, 0, sizeof *r->zl * (size_t)(layer + 1 - r->nzl));
     r->nzl = (int)layer + 1;
   }
-  r->zl[layer] = (struct gv_run_zlayer){pshard_off, gshard_off, mshard_off, range};
+  r->zl[layer] = (struct gv_run_zlayer){pshard_off, gshard_off, mshard_off, range, NULL, 0, 1};
 }

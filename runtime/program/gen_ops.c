@@ -274,16 +274,22 @@ void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n)
   gv_comm_all_reduce(gv_run_tp_group(ctx, group), x, (size_t)n, GV_DTYPE_F32, GV_REDUCE_SUM);
 }
 
-void gv_gen_zero3_gather(void *ctx, void *out, void *shard, int64_t n)
+/* The data-parallel group ZeRO-3 layer `layer` is sharded over. */
+static struct gv_comm *z3_group(struct gv_run *r, int64_t layer)
 {
-  struct gv_run *r = ctx;
-  gv_comm_all_gather(r->dp, out, shard, (size_t)n, GV_DTYPE_F32);
+  GV_CHECK(layer >= 0 && layer < r->nzl && r->zl[layer].dp, "layer %lld is not a ZeRO-3 layer of this stage",
+           (long long)layer);
+  return r->zl[layer].dp;
 }
 
-void gv_gen_zero3_reduce_scatter(void *ctx, void *shard, void *full, int64_t n)
+void gv_gen_zero3_gather(void *ctx, int64_t layer, void *out, void *shard, int64_t n)
 {
-  struct gv_run *r = ctx;
-  gv_comm_reduce_scatter(r->dp, full, full, (size_t)n, GV_DTYPE_F32); /* this rank's sum lands at full[0..n) */
+  gv_comm_all_gather(z3_group(ctx, layer), out, shard, (size_t)n, GV_DTYPE_F32);
+}
+
+void gv_gen_zero3_reduce_scatter(void *ctx, int64_t layer, void *shard, void *full, int64_t n)
+{
+  gv_comm_reduce_scatter(z3_group(ctx, layer), full, full, (size_t)n, GV_DTYPE_F32); /* my sum lands at full[0..n) */
   gv_gen_grad(ctx, shard, full, n, 1);
 }
 

@@ -67,7 +67,7 @@ static int held(const struct gv_run *r, const struct gv_run_param *p, size_t *fi
     *n = total;
     return 1;
   }
-  int64_t per = z->range / r->dp_size, lo = (int64_t)r->dp_rank * per, hi = lo + per;
+  int64_t per = z->range / z->dp_size, lo = (int64_t)z->dp_rank * per, hi = lo + per;
   int64_t a = p->poff > lo ? p->poff : lo, b = p->poff + (int64_t)(4 * total) < hi ? p->poff + (int64_t)(4 * total) : hi;
   if (a >= b)
     return 0;
@@ -79,7 +79,7 @@ static int held(const struct gv_run *r, const struct gv_run_param *p, size_t *fi
 /* Byte offset of p's element `first` inside this rank's ZeRO-3 shard of its layer. */
 static int64_t z3_at(const struct gv_run *r, const struct gv_run_param *p, const struct gv_run_zlayer *z, size_t first)
 {
-  return p->poff + 4 * (int64_t)first - (int64_t)r->dp_rank * (z->range / r->dp_size);
+  return p->poff + 4 * (int64_t)first - (int64_t)z->dp_rank * (z->range / z->dp_size);
 }
 
 /* p's element `first` as stored by this rank (see held). */
@@ -313,7 +313,7 @@ static float *owned_moment(struct gv_run *r, const struct gv_run_param *p, size_
 {
   const struct gv_run_zlayer *z = zl_of(r, p);
   if (z)
-    return (float *)(r->bases[GV_MEM_OPTIM] + z->mshard + z3_at(r, p, z, first) + (v ? z->range / r->dp_size : 0));
+    return (float *)(r->bases[GV_MEM_OPTIM] + z->mshard + z3_at(r, p, z, first) + (v ? z->range / z->dp_size : 0));
   if (!r->zero) {
     float *m = (float *)(r->bases[GV_MEM_OPTIM] + p->moff);
     return m + (v ? shard_numel(p) : 0) + first;
@@ -562,6 +562,12 @@ static void setup_groups(struct gv_run *r)
     p->dp_group = r->per_layer_tp ? r->degs.dp[degree_index(r, t)] : r->dp;
     p->tp_rank = gv_comm_rank(p->tp_group);
     p->dp_rank = gv_comm_rank(p->dp_group);
+    if (p->zlayer >= 0 && p->zlayer < r->nzl) { /* a ZeRO-3 layer is sharded over its own dp group */
+      struct gv_run_zlayer *z = &r->zl[p->zlayer];
+      z->dp = p->dp_group;
+      z->dp_rank = p->dp_rank;
+      z->dp_size = gv_comm_size(p->dp_group);
+    }
     if (p->split_dim == 0) {
       p->shard_rows = p->rows / t;
       p->row0 = p->tp_rank * p->shard_rows;

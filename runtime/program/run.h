@@ -36,7 +36,13 @@ struct gv_run_degree_groups {
   struct gv_comm *rows[GV_RUN_MAX_DEGREES][GV_RUN_MAX_DEGREES]; /* [small][large]: row exchange */
 };
 
-struct gv_run_zlayer { int64_t pshard, gshard, mshard, range; };
+/* A ZeRO-3 layer: its shards' offsets, its padded range, and the data-parallel group its
+ * parameters are sharded over (its own layer's under per-layer tp; set with the groups). */
+struct gv_run_zlayer {
+  int64_t pshard, gshard, mshard, range;
+  struct gv_comm *dp;
+  int dp_rank, dp_size;
+};
 
 struct gv_run_stage { gv_prog_fn fwd, bwd, zero_grads; };
 

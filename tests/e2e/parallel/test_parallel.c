@@ -73,6 +73,9 @@ static const Strategy strategies[] = {
   {"ltp_tp1_then_tp2_ckpt", 2, 1, 2, 1, 1, 1, 0, 1, 0, 0, 2, 0},
   {"ltp_pp2_tp2_then_tp1_ckpt_half", 4, 2, 2, 2, 1, 1, 0, 2, 0, 0, 1, 0},
   {"ltp_pp2_gpipe_tp1_then_tp2", 4, 2, 2, 0, 0, 1, 0, 1, 0, 0, 2, 0},
+  {"ltp_tp2_then_tp1_zero3", 2, 1, 2, 0, 1, 1, 3, 2, 0, 0, 1, 0},
+  {"ltp_tp2_then_tp1_zero3_half_ckpt", 2, 1, 2, 1, 1, 1, 4, 2, 0, 0, 1, 0},
+  {"ltp_pp2_tp1_then_tp2_zero3", 4, 2, 2, 0, 1, 1, 3, 1, 0, 0, 2, 0},
   /* gradients reduced after every micro-batch instead of overlapped with the last one */
   {"dp2_no_async", 2, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1},
   {"pp2_tp2_dp2_zero3_half_no_async", 8, 2, 1, 0, 1, 1, 4, 2, 0, 0, 0, 1},
