@@ -1,9 +1,10 @@
 /* config_input.c - a Galvatron strategy file (galvatron_config_*.json, read by profile.c)
  * turned into the lowering's options: pipeline degree and division, schedule, chunks,
- * the tensor-parallel degree and layout of the blocks, the data-parallel type and the
- * per-layer checkpoint flags, per-layer ZeRO-3 and per-layer tp degrees. What the lowering cannot
- * run yet (per-layer tp with ZeRO-2, SP or strided groups, Ulysses on some layers only, ZeRO-3 on some layers with ZeRO-2 on the others,
- * vsp, a vocabulary tp other than the blocks') is an error that names the key and layer. */
+ * the tensor-parallel degree and layout of the blocks (per layer when they differ), the
+ * data-parallel type, per-layer ZeRO-3 and the per-layer checkpoint flags. What the
+ * lowering cannot run yet (per-layer tp with ZeRO-2, SP or strided groups; Ulysses on some
+ * layers only; ZeRO-3 on some layers with ZeRO-2 on the others; vsp; a vocabulary tp
+ * other than the blocks') is an error that names the key and layer. */
 #include <stdio.h>
 #include <string.h>
 
