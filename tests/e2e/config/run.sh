@@ -36,6 +36,17 @@ out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gp
   --galvatron_config_path ltp_z2.json -o x 2>&1)
 echo "$out" | grep -q "different tp degrees per layer work with plain data parallelism or ZeRO-3 .*(not yet with ZeRO-2)" && ok \
   || bad "per-layer tp + zero2 refusal: $out"
+# Galvatron's published per-layer plan for gpt-2.7b on 8 GPUs (tp 2 / 1 per block, ZeRO-3,
+# pp 2) compiles: blocks 9-15 on tp 1 (dp 4), the others on tp 2 (dp 2)
+pub="$src/../shared/data/galvatron/v2.4.0/gpt_hf/configs/galvatron_config_gpt-2.7b_1nodes_8gpus_per_node_40GB_bf16_example.json"
+if [ -f "$pub" ]; then
+  plan=$("$gvc" plan "$src/tests/e2e/config/gpt_2_7b.gvm" --model gpt_2_7b --seq 2048 --num_gpus_per_node 8 \
+         --galvatron_config_path "$pub" 2>&1)
+  echo "$plan" | grep -q "^layers.9 .* 0    1    4 zero3" && echo "$plan" | grep -q "^layers.16 .* 1    2    2 zero3" \
+    && ok || bad "published per-layer plan: $plan"
+else
+  echo "note: $pub not found; the published-plan check is skipped"
+fi
 # gvc search (analytic, 4 ranks) writes a config that compiles and trains like one rank
 "$gvc" search "$src/examples/tiny.gvm" --model tiny_gpt --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 1 \
   --seq_length 32 --settle_bsz 4 --pytorch_context_mem 0 --fine_grained_mode 0 \
