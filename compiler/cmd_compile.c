@@ -299,18 +299,21 @@ static void print_strategy(const IrModel *m, const LowerOptions *o, const unsign
   int dp = o->world / o->pp / o->tp;
   printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches of %lld per step and dp rank), %s %d (%s%s), dp %d "
          "(%s)\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
-         (long long)o->micro_batch, o->ulysses ? "ulysses" : o->layer_tp ? "tp per layer, largest" : "tp", o->tp,
+         (long long)o->micro_batch, o->ulysses ? (o->ulysses_layers ? "tp or ulysses per layer" : "ulysses")
+         : o->layer_tp ? "tp per layer, largest" : "tp", o->tp,
          o->tp_consec ? "consecutive" : "strided",
          !o->ulysses && o->sp && o->tp > 1 ? ", sequence parallel" : "", dp,
          o->zero == 3 ? (o->zero3_layers ? "zero3 on some blocks" : "zero3") : o->zero ? "zero2" : "ddp");
-  printf("%-14s %-10s %6s %4s %4s %-6s %5s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt");
+  printf("%-14s %-10s %6s %4s %4s %-6s %5s  %s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt", "rows");
   static const char *kinds[] = {"embedding", "block", "norm", "head", "other"};
   for (int i = 0; i < m->nlayers; i++) {
     int block = m->layers[i].kind == IR_LAYER_BLOCK, ltp = block ? (o->layer_tp ? o->layer_tp[i] : o->tp) : 1;
     dp = o->world / o->pp / (block && o->layer_tp ? ltp : o->tp);
-    printf("%-14s %-10s %6d %4d %4d %-6s %5s\n", m->layers[i].name, kinds[m->layers[i].kind], o->stage_of_layer[i], ltp,
-           dp, o->zero == 3 && block && (!o->zero3_layers || o->zero3_layers[i]) ? "zero3" : o->zero == 2 ? "zero2" : "ddp",
-           ckpt && ckpt[i] ? "yes" : "no");
+    int ul = block && o->ulysses && o->tp > 1 && (!o->ulysses_layers || o->ulysses_layers[i]);
+    printf("%-14s %-10s %6d %4d %4d %-6s %5s  %s\n", m->layers[i].name, kinds[m->layers[i].kind], o->stage_of_layer[i],
+           ltp, dp, o->zero == 3 && block && (!o->zero3_layers || o->zero3_layers[i]) ? "zero3" : o->zero == 2 ? "zero2" : "ddp",
+           ckpt && ckpt[i] ? "yes" : "no",
+           ul ? "split (ulysses)" : block && o->sp && o->tp > 1 ? "split (sp)" : "all");
   }
   if (o->tp > 1)
     printf("(the final norm is replicated over each tp group; the embedding and head are %s)\n",

@@ -1,10 +1,10 @@
 /* config_input.c - a Galvatron strategy file (galvatron_config_*.json, read by profile.c)
  * turned into the lowering's options: pipeline degree and division, schedule, chunks,
- * the tensor-parallel degree and layout of the blocks (per layer when they differ), the
- * data-parallel type, per-layer ZeRO-3 and the per-layer checkpoint flags. What the
- * lowering cannot run yet (per-layer tp with ZeRO-2, SP or strided groups; Ulysses on some
- * layers only; ZeRO-3 on some layers with ZeRO-2 on the others; vsp; a vocabulary tp
- * other than the blocks') is an error that names the key and layer. */
+ * the tensor-parallel degree and layout of the blocks (per layer when they differ),
+ * Ulysses per layer (use_sp), the data-parallel type, per-layer ZeRO-3 and the per-layer
+ * checkpoint flags. What the lowering cannot run yet (per-layer tp with ZeRO-2, SP,
+ * Ulysses or strided groups; ZeRO-3 on some layers with ZeRO-2 on the others; vsp; a
+ * vocabulary tp other than the blocks') is an error that names the key and layer. */
 #include <stdio.h>
 #include <string.h>
 
@@ -50,11 +50,6 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
       goto out;
     }
   for (int i = 0; i < c.nlayers; i++) {
-    if (c.use_sp && c.use_sp[i] != c.use_sp[0]) {
-      fprintf(stderr, "gvc: error: %s: key 'use_sp': layer %d has %d but layer 0 has %d: Ulysses on some layers only "
-              "is not supported yet\n", path, i, c.use_sp[i], c.use_sp[0]);
-      goto out;
-    }
     if (c.dp_type[i] != c.dp_type[0] && !strcmp(c.default_dp_type, "zero2")) {
       fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': layer %d has %d but layer 0 has %d with default_dp_type "
               "zero2: ZeRO-3 on some layers and ZeRO-2 on the others is not supported yet (ddp on the others is)\n",
@@ -81,7 +76,14 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
     o->layer_tp = lt;
   }
   o->tp_consec = c.consec[0];
-  o->ulysses = c.use_sp && c.use_sp[0] && o->tp > 1;
+  int nul = 0; /* use_sp: Ulysses per layer (Megatron tp on the others) */
+  unsigned char *ul = ARENA_ARRAY(a, unsigned char, m->nlayers);
+  for (int i = 0, b = 0; c.use_sp && i < m->nlayers; i++)
+    if (m->layers[i].kind == IR_LAYER_BLOCK && b < c.nlayers)
+      nul += ul[i] = (unsigned char)(c.use_sp[b++] != 0);
+  o->ulysses = nul > 0 && o->tp > 1;
+  if (o->ulysses && nul < c.nlayers)
+    o->ulysses_layers = ul;
   o->vtp = c.vtp > 1;
   /* dp_types_enc: 1 = ZeRO-3 (sdp) for that layer, 0 = default_dp_type */
   int nz3 = 0;

@@ -41,7 +41,6 @@ int64_t lower_last_dim(const L *l, int v)
  * rope and attention (by heads) keep it split, and a @row linear gathers it back with an
  * all-reduce; everything else needs replicated inputs. Only blocks are split (the
  * embedding and head run replicated: vocabulary parallelism is their own degree). */
-static int is_block(const IrModel *m, int li) { return li >= 0 && m->layers[li].kind == IR_LAYER_BLOCK; }
 
 int lower_tp_split(L *l, int first, int last)
 {
@@ -49,6 +48,8 @@ int lower_tp_split(L *l, int first, int last)
   int tp = l->o->tp, ul = l->o->ulysses && tp > 1, sp = (l->o->sp || ul) && tp > 1;
   if (tp <= 1)
     return 0;
+  if (first > 0 && lower_layer_rows_split(l, first - 1)) /* received from the previous stage as split */
+    l->rsplit[m->layers[first].in_value] = 1;
   if (sp && (l->o->micro_batch * l->o->seq) % tp) {
     l->err = arena_printf(l->a, "sequence parallelism: %lld token rows are not divisible by tp=%d",
                           (long long)(l->o->micro_batch * l->o->seq), tp);
@@ -85,10 +86,13 @@ int lower_tp_split(L *l, int first, int last)
       l->vdeg[m->nodes[ly->first_node + k].out] = tp;
     if (tp <= 1)
       continue;
-    /* a block's input is row-split: by the previous block, or by a slice made at entry */
-    int restore = sp && !l->rsplit[ly->in_value] && !is_block(m, li - 1);
-    if (sp)
-      l->rsplit[ly->in_value] = 1;
+    /* a block's input rows are split when the block wants them so (the previous block
+     * passes them split, or a slice is made at entry) and whole otherwise (a gather at
+     * entry); the analysis sees the block's own view, the entry conversions restore it */
+    ul = lower_layer_ulysses(l, li);
+    sp = lower_layer_rows_split(l, li);
+    int had = l->rsplit[ly->in_value];
+    l->rsplit[ly->in_value] = (unsigned char)sp;
     for (int k = 0; k < ly->nnodes; k++) {
       int ni = ly->first_node + k;
       const IrNode *n = &m->nodes[ni];
@@ -175,8 +179,7 @@ int lower_tp_split(L *l, int first, int last)
         return 1;
       }
     }
-    if (restore)
-      l->rsplit[ly->in_value] = 0; /* flipped by the slice emitted at the block's entry */
+    l->rsplit[ly->in_value] = (unsigned char)had; /* as received: the block's entry converts */
   }
   return 0;
 }
@@ -650,7 +653,8 @@ void lower_forward_layer(L *l, int li, int recompute)
   if ((l->o->sp || l->o->ulysses) && l->o->tp > 1 && !recompute) {
     int v = cl->in_value;
     int64_t full = lower_numel(l, v) * (l->rsplit[v] ? l->o->tp : 1);
-    if (cl->kind == IR_LAYER_BLOCK && !l->rsplit[v] && !l->m->values[v].is_index) { /* slice my token rows */
+    int want = lower_layer_rows_split(l, li);
+    if (want && !l->rsplit[v] && !l->m->values[v].is_index) { /* slice my token rows */
       int slice = lower_new_buf(l, vname(l, li, v, "rows"), PC_SLOT, 4 * full / l->o->tp);
       SchedArg a[] = {sa_ctx(), lower_buf_arg(l, slice), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
       lower_emit(l, "gv_gen_sp_slice", a, 4, "sp: my token rows");
@@ -658,7 +662,7 @@ void lower_forward_layer(L *l, int li, int recompute)
       l->sp_in_slice[li] = slice;
       l->val[v] = slice;
       l->rsplit[v] = 1;
-    } else if (cl->kind != IR_LAYER_BLOCK && l->rsplit[v]) { /* a replicated layer reads whole rows */
+    } else if (!want && l->rsplit[v]) { /* a layer on whole rows (replicated or Megatron tp) */
       int whole = lower_new_buf(l, vname(l, li, v, "all_rows"), PC_SLOT, 4 * full);
       SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
       lower_emit(l, "gv_gen_sp_gather", a, 4, "sp: all-gather the token rows");
@@ -701,7 +705,9 @@ void lower_backward_layer(L *l, int li)
     lower_emit(l, "gv_gen_fill", f, 4, "zero3: the layer's full gradient");
   }
   int v = ly->in_value, conv = l->conv_from[li] >= 0, dst = -1;
-  if (conv) { /* the input's gradient is made in this layer's rows, converted back below */
+  int spconv = (l->sp_in_slice && l->sp_in_slice[li] >= 0) || (l->sp_gather_from && l->sp_gather_from[li] >= 0);
+  if (conv || spconv) { /* the input's gradient is made in this layer's rows, converted back below into
+                           the buffer already given to it (a stage's received input sends that back) */
     dst = l->grad[v];
     l->grad[v] = -1;
   }
@@ -722,7 +728,7 @@ void lower_backward_layer(L *l, int li)
   }
   if (l->sp_in_slice && l->sp_in_slice[li] >= 0 && l->grad[v] >= 0) { /* the producer wants whole rows back */
     int64_t shard = lower_numel(l, v);
-    int whole = lower_new_buf(l, vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);
+    int whole = dst >= 0 ? dst : lower_new_buf(l, vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);
     SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->grad[v]), sa_i64(shard)};
     lower_emit(l, "gv_gen_sp_gather", a, 4, "sp: all-gather the gradient rows");
     l->grad[v] = whole;
@@ -730,13 +736,15 @@ void lower_backward_layer(L *l, int li)
     l->rsplit[v] = 0;
   } else if (l->sp_gather_from && l->sp_gather_from[li] >= 0 && l->grad[v] >= 0) { /* replicated grad: my rows */
     int64_t all = lower_numel(l, v);
-    int mine = lower_new_buf(l, vname(l, li, v, "grad_rows"), PC_TRANSIENT, 4 * all / l->o->tp);
+    int mine = dst >= 0 ? dst : lower_new_buf(l, vname(l, li, v, "grad_rows"), PC_TRANSIENT, 4 * all / l->o->tp);
     SchedArg a[] = {sa_ctx(), lower_buf_arg(l, mine), lower_buf_arg(l, l->grad[v]), sa_i64(all / l->o->tp)};
     lower_emit(l, "gv_gen_sp_slice", a, 4, "sp: my rows of the gradient");
     l->grad[v] = mine;
     l->val[v] = l->sp_gather_from[li];
     l->rsplit[v] = 1;
   }
+  if (l->grad[v] < 0)
+    l->grad[v] = dst; /* no gradient reached the input: it keeps the buffer it had (if any) */
   if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
     int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li);
     SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),

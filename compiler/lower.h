@@ -34,6 +34,8 @@ typedef struct LowerOptions {
   int vtp;                           /* the embedding and LM head split by vocabulary over the tp group */
   int ulysses;                       /* the blocks' degree `tp` is a Ulysses degree (weights replicated,
                                         all-to-all between token rows and heads around attention) */
+  const unsigned char *ulysses_layers; /* with ulysses, per top-level layer: which blocks (NULL: all);
+                                        the others run Megatron tp (Galvatron's per-layer use_sp) */
   int global_batch;                  /* the program's default samples per step (0: one micro-batch per dp rank) */
   int no_async_grad_reduce;          /* reduce ddp gradients after every micro-batch's backward (into a planned
                                         accumulator) instead of overlapping it with the last one */

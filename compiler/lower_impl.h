@@ -55,6 +55,17 @@ static inline int lower_layer_tp(const L *l, int li)
 }
 static inline int lower_layer_rowf(const L *l, int li) { return l->o->layer_tp ? l->o->tp / lower_layer_tp(l, li) : 1; }
 static inline int64_t lower_tp_group(const L *l, int li) { return l->o->layer_tp ? lower_layer_tp(l, li) : 0; }
+/* Block li runs Ulysses (its degree is a sequence degree), and its token rows are split over
+ * the tp group (Ulysses, or Megatron sequence parallelism); 0 for other layers. */
+static inline int lower_layer_ulysses(const L *l, int li)
+{
+  return l->o->ulysses && l->o->tp > 1 && l->m->layers[li].kind == IR_LAYER_BLOCK &&
+         (!l->o->ulysses_layers || l->o->ulysses_layers[li]);
+}
+static inline int lower_layer_rows_split(const L *l, int li)
+{
+  return l->m->layers[li].kind == IR_LAYER_BLOCK && l->o->tp > 1 && (l->o->sp || lower_layer_ulysses(l, li));
+}
 
 int64_t lower_numel(const L *l, int v);
 /* Which values are split by tensor parallelism (propagated from @col to @row); 0 or an error. */

@@ -36,6 +36,11 @@ out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gp
   --galvatron_config_path ltp_z2.json -o x 2>&1)
 echo "$out" | grep -q "different tp degrees per layer work with plain data parallelism or ZeRO-3 .*(not yet with ZeRO-2)" && ok \
   || bad "per-layer tp + zero2 refusal: $out"
+# Ulysses on layer 1 only (use_sp "0,1"), Megatron tp 2 on layer 0, 2 ranks
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 2 \
+  --galvatron_config_path "$dir/tiny_tp2_ulysses_layer1.json" -o ul > ul.log 2>&1 || bad "per-layer use_sp: $(cat ul.log)"
+"$mpiexec" -n 2 ./ul $args 2>&1 | losses > ul.txt
+close single.txt ul.txt 11 && ok || { bad "per-layer use_sp: losses differ"; paste single.txt ul.txt; }
 # Galvatron's published per-layer plan for gpt-2.7b on 8 GPUs (tp 2 / 1 per block, ZeRO-3,
 # pp 2) compiles: blocks 9-15 on tp 1 (dp 4), the others on tp 2 (dp 2)
 pub="$src/../shared/data/galvatron/v2.4.0/gpt_hf/configs/galvatron_config_gpt-2.7b_1nodes_8gpus_per_node_40GB_bf16_example.json"

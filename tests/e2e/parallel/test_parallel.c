@@ -24,7 +24,9 @@ typedef struct Strategy {
   int one_f_one_b, chunks;
   int zero;           /* 0 ddp, 2 ZeRO-2, 3 ZeRO-3 blocks, 4: ZeRO-3 on the second half of the blocks only */
   int tp;
-  int sp;             /* 1: Megatron-SP; 2: Ulysses (tp is then the Ulysses degree) */
+  int sp;             /* 1: Megatron-SP; 2: Ulysses (tp is then the Ulysses degree); Ulysses on some blocks
+                         only (Megatron tp on the others): 3 the second half, 4 the second half with
+                         Megatron-SP on the first, 5 the first half */
   int vtp;            /* vocabulary parallel embedding and head over the tp group */
   int ltp;            /* > 0: per-layer tp, the first half of the blocks on tp, the second half on ltp */
   int no_async;       /* reduce gradients after every micro-batch (no_async_grad_reduce) */
@@ -73,6 +75,10 @@ static const Strategy strategies[] = {
   {"ltp_tp1_then_tp2_ckpt", 2, 1, 2, 1, 1, 1, 0, 1, 0, 0, 2, 0},
   {"ltp_pp2_tp2_then_tp1_ckpt_half", 4, 2, 2, 2, 1, 1, 0, 2, 0, 0, 1, 0},
   {"ltp_pp2_gpipe_tp1_then_tp2", 4, 2, 2, 0, 0, 1, 0, 1, 0, 0, 2, 0},
+  {"ulysses_half", 2, 1, 1, 0, 1, 2, 0, 2, 3, 0, 0, 0},
+  {"tp2_sp_ulysses_half_ckpt", 2, 1, 1, 1, 1, 2, 0, 2, 4, 0, 0, 0},
+  {"pp2_tp2_ulysses_half", 4, 2, 1, 0, 1, 2, 0, 2, 3, 0, 0, 0},
+  {"pp2_ulysses_first_half_dp2_zero2", 8, 2, 1, 0, 1, 1, 2, 2, 5, 0, 0, 0},
   {"ltp_tp2_then_tp1_zero3", 2, 1, 2, 0, 1, 1, 3, 2, 0, 0, 1, 0},
   {"ltp_tp2_then_tp1_zero3_half_ckpt", 2, 1, 2, 1, 1, 1, 4, 2, 0, 0, 1, 0},
   {"ltp_pp2_tp1_then_tp2_zero3", 4, 2, 2, 0, 1, 1, 3, 1, 0, 0, 2, 0},
@@ -183,18 +189,21 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
   unsigned char *flags = ARENA_ARRAY(a, unsigned char, m->nlayers);
   unsigned char *z3 = ARENA_ARRAY(a, unsigned char, m->nlayers);
   int *ltp = ARENA_ARRAY(a, int, m->nlayers), base = s->ltp > s->tp ? s->ltp : s->tp;
+  unsigned char *ul = ARENA_ARRAY(a, unsigned char, m->nlayers);
   for (int i = 0, blk = 0; i < m->nlayers; i++) {
     ltp[i] = base;
     if (m->layers[i].kind == IR_LAYER_BLOCK) {
       flags[i] = s->ckpt == 1 || (s->ckpt == 2 && blk < (int)m->nblocks / 2);
       ltp[i] = blk < (int)m->nblocks / 2 ? s->tp : s->ltp;
+      ul[i] = (unsigned char)(s->sp == 5 ? blk < (int)m->nblocks / 2 : blk >= (int)m->nblocks / 2);
       z3[i] = blk++ >= (int)m->nblocks / 2;
     }
   }
   LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
                     .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero == 4 ? 3 : s->zero,
                     .zero3_layers = s->zero == 4 ? z3 : NULL,
-                    .tp = s->ltp ? base : s->tp ? s->tp : 1, .layer_tp = s->ltp ? ltp : NULL, .tp_consec = 1, .sp = s->sp == 1, .ulysses = s->sp == 2,
+                    .tp = s->ltp ? base : s->tp ? s->tp : 1, .layer_tp = s->ltp ? ltp : NULL, .tp_consec = 1, .sp = s->sp == 1 || s->sp == 4, .ulysses = s->sp >= 2,
+                    .ulysses_layers = s->sp >= 3 ? ul : NULL,
                     .vtp = s->vtp, .no_async_grad_reduce = s->no_async};
   const char *err = NULL;
   Lowered *lw = lower_model(a, m, &o, &err);
@@ -202,7 +211,7 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
     fprintf(stderr, "%s/%s: lower: %s\n", m->name, s->name, err);
     return 1;
   }
-  if (s->tp > 1 && s->sp != 2 && !s->ltp) { /* tensor parallelism must really split the blocks' weights */
+  if (s->tp > 1 && s->sp != 2 && s->sp != 5 && !s->ltp) { /* tp must really split (stage 0's) block weights */
     LowerOptions o1 = o;
     o1.tp = 1;
     o1.world = s->world / s->tp;
@@ -279,7 +288,7 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++) {
       const Strategy *s = &strategies[k];
       const char *only = getenv("GV_PARALLEL_ONLY"); /* a substring of the strategies to run (debugging) */
-      if ((only && !strstr(s->name, only)) || (on_gpu() && (s->sp == 2 || s->vtp)))
+      if ((only && !strstr(s->name, only)) || (on_gpu() && (s->sp >= 2 || s->vtp)))
         continue; /* Ulysses and vocab tp run on CPUs only so far */
       memset(got, 0, sizeof got);
       CHECK(run_strategy(m, s, argv[1], fx, argv[3], got, a) == 0);
