@@ -78,6 +78,19 @@ void gv_backend_set_workspace(struct gv_backend *be, void *ptr, size_t bytes)
 
 void gv_backend_sync(struct gv_backend *be) { be->ops->sync(be); }
 
+void gv_backend_set_matmul_precision(struct gv_backend *be, const char *name)
+{
+  static const char *const names[] = {"highest", "high", "medium"};
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(name, names[i])) {
+      be->matmul_precision = i;
+      if (i && !strcmp(be->ops->name, "cpu"))
+        gv_log(GV_LOG_INFO, "--matmul_precision %s: the cpu backend computes in fp32 (highest)", name);
+      return;
+    }
+  gv_fatalf(__FILE__, __LINE__, "--matmul_precision", "gvrt", "'%s' is not highest, high or medium", name);
+}
+
 void *gv_backend_stream(struct gv_backend *be) { return be->stream; }
 
 void *gv_dev_alloc(struct gv_backend *be, size_t bytes)

@@ -1,5 +1,6 @@
 /* linear.cu - y = x w^T + b and its backward through cuBLASLt, fp32 accumulation
- * (CUBLAS_COMPUTE_32F: true fp32 for f32 tensors, never TF32), bias in the GEMM epilogue.
+ * (CUBLAS_COMPUTE_32F: true fp32 for f32 tensors unless the backend's matmul precision
+ * allows TF32 or bf16 tensor cores, see compute_type), bias in the GEMM epilogue.
  *   x: (M,K) row-major, w: (N,K), b: (N), y: (M,N); dx = dy w, dw = dy^T x, db = colsum(dy).
  * cuBLASLt is column-major: a row-major (r,c) matrix is the column-major (c,r) matrix with
  * ld = c, i.e. its transpose, so every product is computed transposed:
@@ -26,6 +27,7 @@ struct gemm_key {
   cudaDataType_t at, bt, ct, biast; /* biast meaningful only with a bias epilogue */
   cublasLtEpilogue_t epi;
   int align_a, align_b, align_c;    /* pointer alignments (bytes, <= 256) */
+  cublasComputeType_t compute;
 };
 
 struct gv_cuda_gemm_cache {
@@ -132,11 +134,19 @@ static cublasLtMatrixLayout_t layout(const struct gemm_mat *x)
   return l;
 }
 
-/* The same product through cublasGemmEx (fp32 compute), for shapes cuBLASLt's heuristic
- * declines (tiny or oddly aligned leading dimensions). */
+/* fp32 accumulation always; f32 operands may use TF32 or bf16 tensor cores when the
+ * backend's matmul precision allows it (gv_backend_set_matmul_precision). */
+static cublasComputeType_t compute_type(const struct gv_backend *be, cudaDataType_t at)
+{
+  if (at != CUDA_R_32F || be->matmul_precision == GV_MATMUL_HIGHEST) return CUBLAS_COMPUTE_32F;
+  return be->matmul_precision == GV_MATMUL_HIGH ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF;
+}
+
+/* The same product through cublasGemmEx, for shapes cuBLASLt's heuristic declines (tiny or
+ * oddly aligned leading dimensions). */
 static void gemm_ex(struct gv_cuda *cu, int ta, int tb, int64_t m, int64_t n, int64_t k,
                     const struct gemm_mat *A, const struct gemm_mat *B, const struct gemm_mat *C,
-                    float beta)
+                    float beta, cublasComputeType_t compute)
 {
   const int64_t lim = INT32_MAX;
   float alpha = 1.0f;
@@ -145,7 +155,7 @@ static void gemm_ex(struct gv_cuda *cu, int ta, int tb, int64_t m, int64_t n, in
            (long long)n, (long long)k);
   GV_CUBLAS_CHECK(cublasGemmEx(cu->blas, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
                                (int)m, (int)n, (int)k, &alpha, A->p, A->t, (int)A->ld, B->p, B->t,
-                               (int)B->ld, &beta, (void *)C->p, C->t, (int)C->ld, CUBLAS_COMPUTE_32F,
+                               (int)B->ld, &beta, (void *)C->p, C->t, (int)C->ld, compute,
                                CUBLAS_GEMM_DEFAULT));
 }
 
@@ -163,9 +173,10 @@ static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int
   key.at = A->t, key.bt = B->t, key.ct = C->t, key.biast = bias ? biast : CUDA_R_32F;
   key.epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
   key.align_a = ptr_align(A->p), key.align_b = ptr_align(B->p), key.align_c = ptr_align(C->p);
+  key.compute = compute_type(be, A->t);
 
   cublasLtMatmulDesc_t op;
-  GV_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  GV_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, key.compute, CUDA_R_32F));
   cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   set_attr(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa);
   set_attr(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
@@ -181,7 +192,7 @@ static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int
     GV_CUBLAS_CHECK(cublasLtMatmul(cu->lt, op, &alpha, A->p, la, B->p, lb, &beta, C->p, lc,
                                    (void *)C->p, lc, algo, cu->gemm->ws, cu->gemm->ws_bytes, cu->stream));
   else if (!bias)
-    gemm_ex(cu, ta, tb, m, n, k, A, B, C, beta);
+    gemm_ex(cu, ta, tb, m, n, k, A, B, C, beta, key.compute);
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));

@@ -261,7 +261,16 @@ struct gv_backend {
   size_t workspace_bytes;
   void *stream;             /* the compute stream of a device backend (cuda: its
                              * cudaStream_t), set by its init; NULL on cpu */
+  int matmul_precision;     /* enum gv_matmul_precision, for f32 linears (0: highest) */
 };
+
+/* How f32 linears may compute (PyTorch's torch.set_float32_matmul_precision): highest =
+ * fp32 (the default, and the only one on cpu); high = TF32 tensor cores (10-bit
+ * mantissa inputs, fp32 accumulation); medium = bf16 tensor cores (8-bit mantissa inputs,
+ * fp32 accumulation). Storage stays f32 either way. */
+enum gv_matmul_precision { GV_MATMUL_HIGHEST, GV_MATMUL_HIGH, GV_MATMUL_MEDIUM };
+/* "highest", "high" or "medium" (fatal otherwise). */
+GV_API void gv_backend_set_matmul_precision(struct gv_backend *be, const char *name);
 
 /* "cpu" or "cuda" (when built with CUDA). Fatal if the name is unknown. device: the GPU
  * of a device backend, taken modulo the number of devices (so a process may pass its

@@ -631,6 +631,8 @@ static void start_backend(struct gv_run *r)
     gv_log0(GV_LOG_INFO, "--device %s with %d ranks on %s collectives: each is staged through host memory "
             "(GV_COMM=nccl runs them on the device)", r->args.device, world, gv_comm_backend_name(r->world));
   gv_backend_init(&r->be, r->args.device, on_host ? 0 : local); /* cpu logs device 0, as before */
+  if (r->args.matmul_precision)
+    gv_backend_set_matmul_precision(&r->be, r->args.matmul_precision);
   gv_comm_set_backend(r->world, &r->be); /* groups of one copy arena memory through it */
   if (gv_backend_stream(&r->be))
     gv_comm_set_stream(r->world, gv_backend_stream(&r->be));
