@@ -273,5 +273,6 @@ void gv_cpu_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void 
   char *d = dst;
   const char *s = src;
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; r++) memcpy(d + (size_t)r * es * (size_t)dst_ld, s + (size_t)r * es * (size_t)src_ld, row);
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(d + (size_t)r * es * (size_t)dst_ld, s + (size_t)r * es * (size_t)src_ld, row);
 }

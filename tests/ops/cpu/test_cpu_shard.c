@@ -89,7 +89,8 @@ static void test_xent_shard(struct gv_backend *be)
   const float scale = 1.0f / 7.0f;
   for (int i = 0; i < M * V; i++) x[i] = urand(-6, 6);
   x[2 * V + 20] = 40.0f; /* a large logit in another block than the max of the others */
-  struct gv_tensor L = gv_tensor_4d(&loss_ref, GV_DTYPE_F32, 1, 0, 0, 0), S = gv_tensor_4d(lse_ref, GV_DTYPE_F32, M, 0, 0, 0),
+  struct gv_tensor L = gv_tensor_4d(&loss_ref, GV_DTYPE_F32, 1, 0, 0, 0),
+                   S = gv_tensor_4d(lse_ref, GV_DTYPE_F32, M, 0, 0, 0),
                    X = gv_tensor_4d(x, GV_DTYPE_F32, M, V, 0, 0), TT = gv_tensor_4d(t, GV_DTYPE_I32, M, 0, 0, 0),
                    D = gv_tensor_4d(d_ref, GV_DTYPE_F32, M, V, 0, 0);
   gv_xent_fwd(be, &L, &S, &X, &TT, scale);
