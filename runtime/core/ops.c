@@ -385,7 +385,73 @@ void gv_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits, const struct 
   be->ops->xent_bwd(be, dlogits, logits, lse, targets, scale);
 }
 
+/* ---- vocabulary parallelism ---- */
+
+void gv_embedding_shard_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                            const struct gv_tensor *table, int64_t lo)
+{
+  need_given("embedding_shard_fwd", ids != NULL);
+  check_embedding("embedding_shard_fwd", y, ids, table);
+  GV_CHECK(lo >= 0, "embedding_shard_fwd: block start %lld is negative", (long long)lo);
+  be->ops->embedding_shard_fwd(be, y, ids, table, lo);
+}
+
+void gv_embedding_shard_bwd(struct gv_backend *be, struct gv_tensor *dtable, const struct gv_tensor *dy,
+                            const struct gv_tensor *ids, int64_t lo, int flags)
+{
+  need_given("embedding_shard_bwd", ids != NULL);
+  check_embedding("embedding_shard_bwd", dy, ids, dtable);
+  GV_CHECK(lo >= 0, "embedding_shard_bwd: block start %lld is negative", (long long)lo);
+  be->ops->embedding_shard_bwd(be, dtable, dy, ids, lo, flags);
+}
+
+void gv_xent_shard_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                       struct gv_tensor *part, const struct gv_tensor *logits,
+                       const struct gv_tensor *targets, int64_t lo, float scale, int stage)
+{
+  GV_CHECK(stage == GV_XSHARD_MAX || stage == GV_XSHARD_SUMEXP || stage == GV_XSHARD_LOSS,
+           "xent_shard_fwd: unknown stage %d", stage);
+  GV_CHECK(lo >= 0, "xent_shard_fwd: block start %lld is negative", (long long)lo);
+  check_xent("xent_shard_fwd", lse, logits, targets);
+  GV_CHECK(lse->dtype == GV_DTYPE_F32, "xent_shard_fwd: lse must be f32, is %s", gv_dtype_name(lse->dtype));
+  if (stage != GV_XSHARD_MAX) {
+    need_given("xent_shard_fwd", part != NULL);
+    need_vec("xent_shard_fwd", "part", part, rows_of(logits));
+    GV_CHECK(part->dtype == GV_DTYPE_F32, "xent_shard_fwd: part must be f32, is %s",
+             gv_dtype_name(part->dtype));
+  }
+  if (stage == GV_XSHARD_LOSS) {
+    need_given("xent_shard_fwd", loss != NULL);
+    need_vec("xent_shard_fwd", "loss", loss, 1);
+    GV_CHECK(loss->dtype == GV_DTYPE_F32, "xent_shard_fwd: loss must be f32, is %s",
+             gv_dtype_name(loss->dtype));
+  }
+  be->ops->xent_shard_fwd(be, loss, lse, part, logits, targets, lo, scale, stage);
+}
+
+void gv_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits, const struct gv_tensor *logits,
+                       const struct gv_tensor *lse, const struct gv_tensor *targets, int64_t lo,
+                       float scale)
+{
+  need_given("xent_shard_bwd", dlogits != NULL);
+  GV_CHECK(lo >= 0, "xent_shard_bwd: block start %lld is negative", (long long)lo);
+  check_xent("xent_shard_bwd", lse, logits, targets);
+  need_same("xent_shard_bwd", "dlogits", dlogits, "logits", logits);
+  be->ops->xent_shard_bwd(be, dlogits, logits, lse, targets, lo, scale);
+}
+
 /* ---- reductions and copies ---- */
+
+void gv_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src, int64_t src_ld,
+               int64_t rows, int64_t cols, enum gv_dtype dtype)
+{
+  GV_CHECK(rows >= 0 && cols >= 0 && cols <= dst_ld && cols <= src_ld,
+           "copy2d: %lld x %lld elements do not fit row strides dst %lld, src %lld", (long long)rows,
+           (long long)cols, (long long)dst_ld, (long long)src_ld);
+  if (rows == 0 || cols == 0) return;
+  need_given("copy2d", dst && src);
+  be->ops->copy2d(be, dst, dst_ld, src, src_ld, rows, cols, dtype);
+}
 
 double gv_sumsq(struct gv_backend *be, const struct gv_tensor *x)
 {

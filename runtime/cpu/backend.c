@@ -73,4 +73,9 @@ const struct gv_backend_ops gv_cpu_ops = {
   .axpy = gv_cpu_axpy,
   .scale = gv_cpu_scale,
   .adamw = gv_cpu_adamw,
+  .copy2d = gv_cpu_copy2d,
+  .embedding_shard_fwd = gv_cpu_embedding_shard_fwd,
+  .embedding_shard_bwd = gv_cpu_embedding_shard_bwd,
+  .xent_shard_fwd = gv_cpu_xent_shard_fwd,
+  .xent_shard_bwd = gv_cpu_xent_shard_bwd,
 };

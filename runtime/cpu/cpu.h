@@ -98,6 +98,11 @@ void gv_cpu_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const stru
 void gv_cpu_embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable,
                           const struct gv_tensor *dy, const struct gv_tensor *ids,
                           int64_t pos_offset, int flags);
+void gv_cpu_embedding_shard_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                                const struct gv_tensor *table, int64_t lo);
+void gv_cpu_embedding_shard_bwd(struct gv_backend *be, struct gv_tensor *dtable,
+                                const struct gv_tensor *dy, const struct gv_tensor *ids, int64_t lo,
+                                int flags);
 /* norm.c */
 void gv_cpu_layernorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *mean,
                           struct gv_tensor *rstd, const struct gv_tensor *x,
@@ -141,6 +146,8 @@ void gv_cpu_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_t
 void gv_cpu_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha,
                  const struct gv_tensor *x);
 void gv_cpu_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
+void gv_cpu_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src, int64_t src_ld,
+                   int64_t rows, int64_t cols, enum gv_dtype dtype);
 /* rope.c */
 void gv_cpu_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                      float base, int64_t pos_offset);
@@ -163,6 +170,12 @@ void gv_cpu_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_te
 void gv_cpu_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
                      const struct gv_tensor *logits, const struct gv_tensor *lse,
                      const struct gv_tensor *targets, float scale);
+void gv_cpu_xent_shard_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                           struct gv_tensor *part, const struct gv_tensor *logits,
+                           const struct gv_tensor *targets, int64_t lo, float scale, int stage);
+void gv_cpu_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
+                           const struct gv_tensor *logits, const struct gv_tensor *lse,
+                           const struct gv_tensor *targets, int64_t lo, float scale);
 /* optim.c: AdamW through the table (gv_optim_adamw_step; a bf16 g is widened in chunks) */
 void gv_cpu_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
                   const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,

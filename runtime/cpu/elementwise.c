@@ -1,5 +1,6 @@
 /* elementwise.c - activations (GELU tanh/erf, SiLU, SwiGLU), mul, residual add, dropout and
- * the reductions/copies the optimizer and the schedules need. One parallel loop per op;
+ * the reductions/copies the optimizer and the schedules need (and the strided 2-D copy of
+ * Ulysses' packing). One parallel loop per op;
  * backward stores through cpu_store so GV_ACC_DX/GV_ACC_DW select = or +=.
  * Dropout draws one Philox4x32-10 block per 4 elements: element e = offset + i uses lane
  * e & 3 of philox(ctr = {e >> 2 (64-bit), 0, 0}, key = seed), kept when u32 >= p * 2^32. */
@@ -262,4 +263,16 @@ void gv_cpu_scale(struct gv_backend *be, struct gv_tensor *x, float alpha)
   int64_t n = gv_tensor_numel(x);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i++) px[i] *= alpha;
+}
+
+/* Row by row (any dtype: bytes); the row strides may differ, the regions do not overlap. */
+void gv_cpu_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src, int64_t src_ld,
+                   int64_t rows, int64_t cols, enum gv_dtype dtype)
+{
+  size_t es = gv_dtype_size(dtype), row = es * (size_t)cols;
+  char *d = dst;
+  const char *s = src;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(d + (size_t)r * es * (size_t)dst_ld, s + (size_t)r * es * (size_t)src_ld, row);
 }

@@ -138,4 +138,9 @@ extern "C" const struct gv_backend_ops gv_cuda_ops = {
   .axpy = gv_cuda_axpy,
   .scale = gv_cuda_scale,
   .adamw = gv_cuda_adamw,
+  .copy2d = gv_cuda_copy2d,
+  .embedding_shard_fwd = gv_cuda_embedding_shard_fwd,
+  .embedding_shard_bwd = gv_cuda_embedding_shard_bwd,
+  .xent_shard_fwd = gv_cuda_xent_shard_fwd,
+  .xent_shard_bwd = gv_cuda_xent_shard_bwd,
 };

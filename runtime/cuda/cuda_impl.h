@@ -105,6 +105,10 @@ void gv_cuda_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const str
                            const struct gv_tensor *table, int64_t pos_offset, int accumulate);
 void gv_cuda_embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable, const struct gv_tensor *dy,
                            const struct gv_tensor *ids, int64_t pos_offset, int flags);
+void gv_cuda_embedding_shard_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                                 const struct gv_tensor *table, int64_t lo);
+void gv_cuda_embedding_shard_bwd(struct gv_backend *be, struct gv_tensor *dtable, const struct gv_tensor *dy,
+                                 const struct gv_tensor *ids, int64_t lo, int flags);
 /* norm.cu */
 void gv_cuda_layernorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *mean,
                            struct gv_tensor *rstd, const struct gv_tensor *x, const struct gv_tensor *w,
@@ -162,12 +166,20 @@ void gv_cuda_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_t
                       const struct gv_tensor *logits, const struct gv_tensor *targets, float scale);
 void gv_cuda_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits, const struct gv_tensor *logits,
                       const struct gv_tensor *lse, const struct gv_tensor *targets, float scale);
+void gv_cuda_xent_shard_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                            struct gv_tensor *part, const struct gv_tensor *logits,
+                            const struct gv_tensor *targets, int64_t lo, float scale, int stage);
+void gv_cuda_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits, const struct gv_tensor *logits,
+                            const struct gv_tensor *lse, const struct gv_tensor *targets, int64_t lo,
+                            float scale);
 /* reduce.cu: reductions, fills, copies (f32 <-> bf16), axpy, scale */
 double gv_cuda_sumsq(struct gv_backend *be, const struct gv_tensor *x);
 void gv_cuda_fill(struct gv_backend *be, struct gv_tensor *x, float value);
 void gv_cuda_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
 void gv_cuda_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);
 void gv_cuda_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
+void gv_cuda_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src, int64_t src_ld,
+                    int64_t rows, int64_t cols, enum gv_dtype dtype);
 /* optim.cu: AdamW, one fused element-wise kernel (the formula of runtime/optim/adamw.c) */
 void gv_cuda_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
                    const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,

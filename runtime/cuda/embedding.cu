@@ -7,6 +7,8 @@
  * atomics for f32 tables; native bf16 atomics, sm_80+, for bf16 tables, each add rounded to
  * bf16). Rows sharing an id are therefore summed in no fixed order: NOT bitwise
  * deterministic (f32: last-bit differences run to run).
+ * The shard entries are the same kernels over one block [lo, lo + V) of a vocabulary split:
+ * ids outside the block give a zero row (forward) and add nothing (backward), never a trap.
  *   table, dtable: (V,C); ids: (M) i32 or NULL; y, dy: (M,C) with M = B*T; one float dtype */
 #include <stdio.h>
 
@@ -21,11 +23,19 @@ template <> __device__ __forceinline__ void cu_atomic_add<__nv_bfloat16>(__nv_bf
   atomicAdd(p, __float2bfloat16_rn(v));
 }
 
-/* Table row of output row r; traps on an id outside [0, V). */
-__device__ __forceinline__ int64_t row_id(const int32_t *ids, int64_t r, int64_t seq, int64_t pos_offset,
-                                          int64_t V)
+/* Which rows of the table the output rows read: positions, ids, or ids - lo in a shard. */
+struct id_map {
+  const int32_t *ids;
+  int64_t seq, pos_offset, V, lo;
+  int shard;
+};
+
+/* Table row of output row r; -1 for an id outside a shard's block; traps on an id outside
+ * [0, V) otherwise. */
+__device__ __forceinline__ int64_t row_id(const struct id_map m, int64_t r)
 {
-  int64_t id = ids ? ids[r] : pos_offset + r % seq;
+  int64_t id = m.ids ? (int64_t)m.ids[r] - m.lo : m.pos_offset + r % m.seq, V = m.V;
+  if (m.shard) return id >= 0 && id < V ? id : -1;
   if (id < 0 || id >= V) {
     printf("gvrt: cuda embedding: row %lld has id %lld outside [0, %lld)\n", (long long)r, (long long)id,
            (long long)V);
@@ -34,25 +44,23 @@ __device__ __forceinline__ int64_t row_id(const int32_t *ids, int64_t r, int64_t
   return id;
 }
 
-// y (+)= table[id(r)]
+// y (+)= table[id(r)] (0 for an id outside a shard's block)
 template <typename T>
-__global__ void embedding_fwd_kernel(T *y, const int32_t *ids, const T *table, int64_t M, int64_t C,
-                                     int64_t seq, int64_t V, int64_t pos_offset, int acc)
+__global__ void embedding_fwd_kernel(T *y, const struct id_map m, const T *table, int64_t M, int64_t C, int acc)
 {
   for (int64_t k = cu_tid(); k < M * C; k += cu_stride()) {
-    int64_t r = k / C, c = k % C;
-    cu_store(y, k, cu_load(table, row_id(ids, r, seq, pos_offset, V) * C + c), acc);
+    int64_t r = k / C, c = k % C, id = row_id(m, r);
+    cu_store(y, k, id < 0 ? 0.0f : cu_load(table, id * C + c), id < 0 ? 0 : acc);
   }
 }
 
-// dtable[id(r)] += dy[r]
+// dtable[id(r)] += dy[r] (nothing for an id outside a shard's block)
 template <typename T>
-__global__ void embedding_bwd_kernel(T *dtable, const int32_t *ids, const T *dy, int64_t M, int64_t C,
-                                     int64_t seq, int64_t V, int64_t pos_offset)
+__global__ void embedding_bwd_kernel(T *dtable, const struct id_map m, const T *dy, int64_t M, int64_t C)
 {
   for (int64_t k = cu_tid(); k < M * C; k += cu_stride()) {
-    int64_t r = k / C, c = k % C;
-    cu_atomic_add(dtable + row_id(ids, r, seq, pos_offset, V) * C + c, cu_load(dy, k));
+    int64_t r = k / C, c = k % C, id = row_id(m, r);
+    if (id >= 0) cu_atomic_add(dtable + id * C + c, cu_load(dy, k));
   }
 }
 
@@ -69,32 +77,65 @@ void check_positions(const struct gv_tensor *y, const struct gv_tensor *ids, int
            (long long)bad_row, (long long)(pos_offset + bad_row), (long long)V);
 }
 
-}  // namespace
-
-extern "C" void gv_cuda_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
-                                      const struct gv_tensor *table, int64_t pos_offset, int accumulate)
+/* The launches of both kernels (shard: ids - lo, masked to the block). */
+void embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *table, struct id_map m,
+                   int accumulate)
 {
-  int64_t M = cu_rows(y), C = cu_cols(y), T_ = seq_len(y), V = table->shape[0];
+  int64_t M = cu_rows(y), C = cu_cols(y);
   cu_need_dtype("embedding_fwd", "table", table, y->dtype);
-  check_positions(y, ids, V, pos_offset);
   if (M * C == 0) return;
   CU_DISPATCH(y->dtype, T,
               embedding_fwd_kernel<T><<<cu_blocks(be, M * C, CU_THREADS), CU_THREADS, 0, cu_stream(be)>>>(
-                  cu_ptr<T>(y), cu_ptr<int32_t>(ids), cu_ptr<T>(table), M, C, T_, V, pos_offset, accumulate));
+                  cu_ptr<T>(y), m, cu_ptr<T>(table), M, C, accumulate));
   GV_CUDA_LAUNCH_CHECK();
 }
 
-extern "C" void gv_cuda_embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable, const struct gv_tensor *dy,
-                                      const struct gv_tensor *ids, int64_t pos_offset, int flags)
+void embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable, const struct gv_tensor *dy, struct id_map m,
+                   int flags)
 {
-  int64_t M = cu_rows(dy), C = cu_cols(dy), T_ = seq_len(dy), V = dtable->shape[0];
+  int64_t M = cu_rows(dy), C = cu_cols(dy);
   cu_need_dtype("embedding_bwd", "dtable", dtable, dy->dtype);
-  check_positions(dy, ids, V, pos_offset);
   if (!(flags & GV_ACC_DW))
     GV_CUDA_CHECK(cudaMemsetAsync(dtable->data, 0, gv_tensor_bytes(dtable), cu_stream(be)));  /* 0 in f32 and bf16 */
   if (M * C == 0) return;
   CU_DISPATCH(dy->dtype, T,
               embedding_bwd_kernel<T><<<cu_blocks(be, M * C, CU_THREADS), CU_THREADS, 0, cu_stream(be)>>>(
-                  cu_ptr<T>(dtable), cu_ptr<int32_t>(ids), cu_ptr<T>(dy), M, C, T_, V, pos_offset));
+                  cu_ptr<T>(dtable), m, cu_ptr<T>(dy), M, C));
   GV_CUDA_LAUNCH_CHECK();
+}
+
+struct id_map make_map(const struct gv_tensor *y, const struct gv_tensor *ids, int64_t V, int64_t pos_offset,
+                       int64_t lo, int shard)
+{
+  struct id_map m = {cu_ptr<int32_t>(ids), seq_len(y), pos_offset, V, lo, shard};
+  return m;
+}
+
+}  // namespace
+
+extern "C" void gv_cuda_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                                      const struct gv_tensor *table, int64_t pos_offset, int accumulate)
+{
+  check_positions(y, ids, table->shape[0], pos_offset);
+  embedding_fwd(be, y, table, make_map(y, ids, table->shape[0], pos_offset, 0, 0), accumulate);
+}
+
+extern "C" void gv_cuda_embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable, const struct gv_tensor *dy,
+                                      const struct gv_tensor *ids, int64_t pos_offset, int flags)
+{
+  check_positions(dy, ids, dtable->shape[0], pos_offset);
+  embedding_bwd(be, dtable, dy, make_map(dy, ids, dtable->shape[0], pos_offset, 0, 0), flags);
+}
+
+extern "C" void gv_cuda_embedding_shard_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                                            const struct gv_tensor *table, int64_t lo)
+{
+  embedding_fwd(be, y, table, make_map(y, ids, table->shape[0], 0, lo, 1), 0);
+}
+
+extern "C" void gv_cuda_embedding_shard_bwd(struct gv_backend *be, struct gv_tensor *dtable,
+                                            const struct gv_tensor *dy, const struct gv_tensor *ids, int64_t lo,
+                                            int flags)
+{
+  embedding_bwd(be, dtable, dy, make_map(dy, ids, dtable->shape[0], 0, lo, 1), flags);
 }

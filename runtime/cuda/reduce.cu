@@ -7,7 +7,8 @@
  *   varies, so the result may differ in the last fp64 bits from run to run;
  * - copy: same dtype is a device-to-device memcpy (dst == src: nothing); f32 <-> bf16
  *   converts, rounding to nearest even as gv_bf16_from_float;
- * - fill, axpy (y += alpha x), scale (x *= alpha): one dtype per call. */
+ * - fill, axpy (y += alpha x), scale (x *= alpha): one dtype per call;
+ * - copy2d: a strided 2-D copy (Ulysses' packing), cudaMemcpy2DAsync. */
 #include "cuda/cu_common.cuh"
 
 namespace {
@@ -113,4 +114,14 @@ extern "C" void gv_cuda_axpy(struct gv_backend *be, struct gv_tensor *y, float a
 extern "C" void gv_cuda_scale(struct gv_backend *be, struct gv_tensor *x, float alpha)
 {
   axpy_launch(be, "scale", x, alpha, NULL);
+}
+
+/* copy2d: one cudaMemcpy2DAsync on the compute stream (pitches in bytes; any dtype). */
+extern "C" void gv_cuda_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src, int64_t src_ld,
+                               int64_t rows, int64_t cols, enum gv_dtype dtype)
+{
+  size_t es = gv_dtype_size(dtype);
+  if (rows == 0 || cols == 0) return;
+  GV_CUDA_CHECK(cudaMemcpy2DAsync(dst, es * (size_t)dst_ld, src, es * (size_t)src_ld, es * (size_t)cols,
+                                  (size_t)rows, cudaMemcpyDeviceToDevice, cu_stream(be)));
 }

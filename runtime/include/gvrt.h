@@ -150,10 +150,28 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *   xent       logits [M,V], targets i32 [M] (negative = ignored), lse f32 [M],
  *              loss f32 [1] = scale * sum_i (lse_i - logits[i, t_i]);
  *              dlogits = scale * (softmax - onehot), may alias logits.
+ *   copy2d     raw pointers: rows x cols elements of dtype from src (row stride src_ld
+ *              elements) to dst (row stride dst_ld); cols <= both strides; no overlap
+ *   embedding_shard  one block of a vocabulary split: table [Vs,C] holds the rows of ids
+ *              [lo, lo+Vs); ids i32 [M] (never NULL), y [M,C]: y[i] = table[id_i - lo] and 0
+ *              for ids outside the block; backward dtable[id_i - lo] (+)= dy[i] for ids inside
+ *   xent_shard logits [M,Vs] are the columns [lo, lo+Vs) of the full rows; targets are global
+ *              ids. Forward in three stages, the caller all-reducing over the split after each:
+ *                GV_XSHARD_MAX     lse_i = max_j logits[i,j]          (then MAX over lse)
+ *                GV_XSHARD_SUMEXP  part_i = sum_j exp(logits[i,j] - lse_i)  (then SUM part)
+ *                GV_XSHARD_LOSS    lse_i += log(part_i); loss = scale * sum over t_i >= 0 of
+ *                                  ((lo == 0 ? lse_i : 0) - (logits[i, t_i-lo] if t_i in the
+ *                                  block, else 0))               (then SUM loss: the loss)
+ *              part f32 [M] is scratch (unused by MAX); lse f32 [M]; loss f32 [1] (LOSS only).
+ *              Backward: dlogits = scale * (exp(logits - lse) - onehot(t_i - lo)), 0 on rows
+ *              with t_i < 0; may alias logits.
  * NULL is allowed only for: linear b, dx, dw, db; embedding ids (positions); layernorm b and
  * backward dx, dw, db; rmsnorm backward dx, dw; one of swiglu's or mul's two gradients.
  * Any other NULL is fatal. */
 struct gv_adamw; /* gvrt_train.h */
+
+/* The stages of xent_shard_fwd, in call order (see above). */
+enum { GV_XSHARD_MAX, GV_XSHARD_SUMEXP, GV_XSHARD_LOSS };
 
 struct gv_backend_ops {
   const char *name;
@@ -248,6 +266,21 @@ struct gv_backend_ops {
   void (*adamw)(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
                 const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
                 float lr, int decay);
+  /* strided 2-D copy (Ulysses' packing of column blocks around an all-to-all) */
+  void (*copy2d)(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src, int64_t src_ld,
+                 int64_t rows, int64_t cols, enum gv_dtype dtype);
+  /* vocabulary parallelism: the embedding and the cross-entropy of one vocabulary block */
+  void (*embedding_shard_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                              const struct gv_tensor *table, int64_t lo);
+  void (*embedding_shard_bwd)(struct gv_backend *be, struct gv_tensor *dtable,
+                              const struct gv_tensor *dy, const struct gv_tensor *ids, int64_t lo,
+                              int flags);
+  void (*xent_shard_fwd)(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                         struct gv_tensor *part, const struct gv_tensor *logits,
+                         const struct gv_tensor *targets, int64_t lo, float scale, int stage);
+  void (*xent_shard_bwd)(struct gv_backend *be, struct gv_tensor *dlogits,
+                         const struct gv_tensor *logits, const struct gv_tensor *lse,
+                         const struct gv_tensor *targets, int64_t lo, float scale);
 };
 
 /* A backend instance: its table, its private state (threads, streams, handles), the one
@@ -406,6 +439,30 @@ GV_API void gv_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
 GV_API void gv_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
                      const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
                      float lr, int decay);
+/* rows x cols elements of dtype (any, i32 included) from src to dst, row strides src_ld and
+ * dst_ld elements (both >= cols); the regions must not overlap. */
+GV_API void gv_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src,
+                      int64_t src_ld, int64_t rows, int64_t cols, enum gv_dtype dtype);
+/* Vocabulary-parallel embedding: table [Vs, C] is the block of ids [lo, lo + Vs). Forward
+ * writes y[i] = table[ids[i] - lo], or zeros for an id outside the block (the sum over the
+ * blocks' ranks is the full lookup); backward adds dy[i] into dtable[ids[i] - lo] for ids
+ * inside (dtable zeroed first unless flags has GV_ACC_DW). */
+GV_API void gv_embedding_shard_fwd(struct gv_backend *be, struct gv_tensor *y,
+                                   const struct gv_tensor *ids, const struct gv_tensor *table,
+                                   int64_t lo);
+GV_API void gv_embedding_shard_bwd(struct gv_backend *be, struct gv_tensor *dtable,
+                                   const struct gv_tensor *dy, const struct gv_tensor *ids,
+                                   int64_t lo, int flags);
+/* Vocabulary-parallel cross-entropy on logits [M, Vs], the columns [lo, lo + Vs): stage
+ * GV_XSHARD_MAX, MAX all-reduce of lse, GV_XSHARD_SUMEXP, SUM all-reduce of part,
+ * GV_XSHARD_LOSS, SUM all-reduce of loss gives gv_xent_fwd's loss and lse of the full rows
+ * (the contract above struct gv_backend_ops). Backward: gv_xent_bwd on the block's columns. */
+GV_API void gv_xent_shard_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                              struct gv_tensor *part, const struct gv_tensor *logits,
+                              const struct gv_tensor *targets, int64_t lo, float scale, int stage);
+GV_API void gv_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
+                              const struct gv_tensor *logits, const struct gv_tensor *lse,
+                              const struct gv_tensor *targets, int64_t lo, float scale);
 
 #ifdef __cplusplus
 }

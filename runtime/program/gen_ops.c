@@ -1,9 +1,6 @@
 /* gen_ops.c - the kernel calls of generated programs (gvrt_program.h): each wraps raw
  * plan pointers and constant dims into tensors and calls the checked dispatcher of the
  * run's backend, so generated code never builds a struct. */
-#include <math.h>
-#include <string.h>
-
 #include "program/run.h"
 
 static struct gv_tensor t1(void *p, enum gv_dtype t, int64_t n) { return gv_tensor_4d(p, t, n, 0, 0, 0); }
@@ -293,125 +290,66 @@ void gv_gen_zero3_reduce_scatter(void *ctx, int64_t layer, void *shard, void *fu
   gv_gen_grad(ctx, shard, full, n, 1);
 }
 
-/* The host loops below read and write the arenas directly: the cpu backend's memory only.
- * On another backend the program stops with the option to drop (not a crash). */
-static void need_host_arenas(struct gv_run *r, const char *option)
-{
-  if (strcmp(r->be.ops->name, "cpu"))
-    gv_fatalf(__FILE__, __LINE__, option, "gvrt",
-              "programs compiled with %s are not supported on --device %s yet (use --device cpu, or "
-              "recompile without %s)", option, r->be.ops->name, option);
-}
-
 /* Ulysses' all-to-alls: the column blocks of a rows-split [R, N] matrix are packed
- * contiguously so one all-to-all moves them (runtime/program: host memory, CPU backend). */
+ * contiguously (one strided copy per block, on the backend) so one all-to-all moves them. */
 void gv_gen_ul_rows_to_heads(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
 {
   struct gv_run *r = ctx;
-  need_host_arenas(r, "--use_ulysses");
   int64_t w = N / r->tp;
-  const float *x = in;
-  float *s = scratch;
   for (int64_t j = 0; j < r->tp; j++)
-    for (int64_t row = 0; row < R; row++)
-      memcpy(s + (j * R + row) * w, x + row * N + j * w, sizeof(float) * (size_t)w);
-  gv_comm_all_to_all(r->tp_group, out, s, (size_t)(R * w), GV_DTYPE_F32);
+    gv_copy2d(&r->be, (float *)scratch + j * R * w, w, (const float *)in + j * w, N, R, w, F32);
+  gv_comm_all_to_all(r->tp_group, out, scratch, (size_t)(R * w), GV_DTYPE_F32);
 }
 
 void gv_gen_ul_heads_to_rows(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
 {
   struct gv_run *r = ctx;
-  need_host_arenas(r, "--use_ulysses");
   int64_t w = N / r->tp;
-  float *y = out;
-  const float *s = scratch;
   gv_comm_all_to_all(r->tp_group, scratch, in, (size_t)(R * w), GV_DTYPE_F32);
   for (int64_t i = 0; i < r->tp; i++)
-    for (int64_t row = 0; row < R; row++)
-      memcpy(y + row * N + i * w, s + (i * R + row) * w, sizeof(float) * (size_t)w);
+    gv_copy2d(&r->be, (float *)out + i * w, N, (const float *)scratch + i * R * w, w, R, w, F32);
 }
 
-/* ---- vocabulary parallelism (host loops over this rank's vocabulary block) ---- */
+/* ---- vocabulary parallelism: this rank holds the vocabulary block [lo, lo + Vs) ---- */
+
+static int64_t vocab_lo(struct gv_run *r, int64_t Vs) { return (int64_t)r->tp_rank * Vs; }
 
 void gv_gen_vocab_embedding_fwd(void *ctx, void *y, void *ids, void *table, int64_t M, int64_t Vs, int64_t C)
 {
   struct gv_run *r = ctx;
-  need_host_arenas(r, "--vocab_tp");
-  const int32_t *id = ids;
-  const float *t = table;
-  float *out = y;
-  int64_t lo = (int64_t)r->tp_rank * Vs;
-  for (int64_t i = 0; i < M; i++) {
-    int64_t k = id[i] - lo;
-    if (k >= 0 && k < Vs)
-      memcpy(out + i * C, t + k * C, sizeof(float) * (size_t)C);
-    else
-      memset(out + i * C, 0, sizeof(float) * (size_t)C);
-  }
+  struct gv_tensor Y = t2(y, F32, M, C), I = t1(ids, I32, M), TB = t2(table, F32, Vs, C);
+  gv_embedding_shard_fwd(&r->be, &Y, &I, &TB, vocab_lo(r, Vs));
   gv_comm_all_reduce(r->tp_group, y, (size_t)(M * C), GV_DTYPE_F32, GV_REDUCE_SUM);
 }
 
 void gv_gen_vocab_embedding_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t M, int64_t Vs, int64_t C)
 {
   struct gv_run *r = ctx;
-  need_host_arenas(r, "--vocab_tp");
-  const int32_t *id = ids;
-  const float *g = dy;
-  float *dt = dtable;
-  int64_t lo = (int64_t)r->tp_rank * Vs;
-  for (int64_t i = 0; i < M; i++) {
-    int64_t k = id[i] - lo;
-    if (k >= 0 && k < Vs)
-      for (int64_t c = 0; c < C; c++)
-        dt[k * C + c] += g[i * C + c];
-  }
+  struct gv_tensor DT = t2(dtable, F32, Vs, C), DY = t2(dy, F32, M, C), I = t1(ids, I32, M);
+  gv_embedding_shard_bwd(&r->be, &DT, &DY, &I, vocab_lo(r, Vs), GV_ACC_DW);
 }
 
+/* The global row max, the sum of exponentials under it, then the loss: each stage's
+ * partial values summed (or maxed) over the tp group. */
 void gv_gen_vocab_xent_fwd(void *ctx, void *loss, void *lse, void *scratch, void *logits, void *targets, int64_t M,
                            int64_t Vs)
 {
   struct gv_run *r = ctx;
-  need_host_arenas(r, "--vocab_tp");
-  const float *x = logits;
-  const int32_t *t = targets;
-  float *l = lse, *tl = scratch;
-  int64_t lo = (int64_t)r->tp_rank * Vs;
-  for (int64_t i = 0; i < M; i++) { /* global max per row */
-    float mx = x[i * Vs];
-    for (int64_t j = 1; j < Vs; j++)
-      mx = x[i * Vs + j] > mx ? x[i * Vs + j] : mx;
-    l[i] = mx;
-  }
-  gv_comm_all_reduce(r->tp_group, l, (size_t)M, GV_DTYPE_F32, GV_REDUCE_MAX);
-  for (int64_t i = 0; i < M; i++) { /* sum of exponentials and the target's logit */
-    double s = 0;
-    for (int64_t j = 0; j < Vs; j++)
-      s += exp((double)x[i * Vs + j] - l[i]);
-    tl[i] = (float)s;
-  }
-  gv_comm_all_reduce(r->tp_group, tl, (size_t)M, GV_DTYPE_F32, GV_REDUCE_SUM);
-  for (int64_t i = 0; i < M; i++) {
-    l[i] += logf(tl[i]);
-    int64_t k = t[i] - lo;
-    tl[i] = t[i] >= 0 && k >= 0 && k < Vs ? x[i * Vs + k] : 0.0f;
-  }
-  gv_comm_all_reduce(r->tp_group, tl, (size_t)M, GV_DTYPE_F32, GV_REDUCE_SUM);
-  double sum = 0;
-  for (int64_t i = 0; i < M; i++)
-    if (t[i] >= 0)
-      sum += (double)l[i] - tl[i];
-  *(float *)loss = (float)(r->loss_scale * sum);
+  struct gv_tensor L = t1(loss, F32, 1), S = t1(lse, F32, M), P = t1(scratch, F32, M), X = t2(logits, F32, M, Vs),
+                   T = t1(targets, I32, M);
+  int64_t lo = vocab_lo(r, Vs);
+  gv_xent_shard_fwd(&r->be, &L, &S, &P, &X, &T, lo, r->loss_scale, GV_XSHARD_MAX);
+  gv_comm_all_reduce(r->tp_group, lse, (size_t)M, GV_DTYPE_F32, GV_REDUCE_MAX);
+  gv_xent_shard_fwd(&r->be, &L, &S, &P, &X, &T, lo, r->loss_scale, GV_XSHARD_SUMEXP);
+  gv_comm_all_reduce(r->tp_group, scratch, (size_t)M, GV_DTYPE_F32, GV_REDUCE_SUM);
+  gv_xent_shard_fwd(&r->be, &L, &S, &P, &X, &T, lo, r->loss_scale, GV_XSHARD_LOSS);
+  gv_comm_all_reduce(r->tp_group, loss, 1, GV_DTYPE_F32, GV_REDUCE_SUM);
 }
 
 void gv_gen_vocab_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M, int64_t Vs)
 {
   struct gv_run *r = ctx;
-  need_host_arenas(r, "--vocab_tp");
-  const float *x = logits, *l = lse;
-  const int32_t *t = targets;
-  float *d = dlogits, scale = r->loss_scale;
-  int64_t lo = (int64_t)r->tp_rank * Vs;
-  for (int64_t i = 0; i < M; i++)
-    for (int64_t j = 0; j < Vs; j++)
-      d[i * Vs + j] = t[i] < 0 ? 0.0f : scale * (expf(x[i * Vs + j] - l[i]) - (t[i] == lo + j ? 1.0f : 0.0f));
+  struct gv_tensor D = t2(dlogits, F32, M, Vs), X = t2(logits, F32, M, Vs), S = t1(lse, F32, M),
+                   T = t1(targets, I32, M);
+  gv_xent_shard_bwd(&r->be, &D, &X, &S, &T, vocab_lo(r, Vs), r->loss_scale);
 }

@@ -288,8 +288,8 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++) {
       const Strategy *s = &strategies[k];
       const char *only = getenv("GV_PARALLEL_ONLY"); /* a substring of the strategies to run (debugging) */
-      if ((only && !strstr(s->name, only)) || (on_gpu() && (s->sp >= 2 || s->vtp)))
-        continue; /* Ulysses and vocab tp run on CPUs only so far */
+      if (only && !strstr(s->name, only))
+        continue;
       memset(got, 0, sizeof got);
       CHECK(run_strategy(m, s, argv[1], fx, argv[3], got, a) == 0);
       int bad = 0;

@@ -1,5 +1,7 @@
 /* test_cuda_ops.c - the CUDA backend's elementwise, norm, rope, embedding and reduction
- * kernels against the CPU backend (itself checked against fp64 oracles and finite
+ * kernels, and the entries of Ulysses and vocabulary parallelism (copy2d, embedding_shard,
+ * xent_shard: its three forward stages and backward on one vocabulary block), against the
+ * CPU backend (itself checked against fp64 oracles and finite
  * differences in tests/ops/cpu). Every op runs through the checked gv_* entry points on both
  * backends with the same inputs (fixed seed), once in f32 and once in bf16; in bf16 the CPU
  * gets the bf16-rounded inputs in f32, so the only differences left are the CUDA kernel's
@@ -371,6 +373,82 @@ static void test_embedding(enum gv_dtype dt)
   pair_free(&dy);
 }
 
+/* ---- Ulysses and vocabulary parallelism ---- */
+
+/* copy2d between offset, strided blocks (padding untouched: exact). */
+static void test_copy2d(enum gv_dtype dt)
+{
+  enum { R = 37, W = 19, SLD = 64, DLD = 41, SOFF = 5, DOFF = 3 };
+  const int64_t ss[4] = {R, SLD, 0, 0}, sd[4] = {R, DLD, 0, 0};
+  struct pair src = mk(dt, ss, -1.0, 1.0), dst = mk(dt, sd, 7.0, 7.0);
+  size_t es = gv_dtype_size(dt);
+  gv_copy2d(&cpu, (float *)dst.h.data + DOFF, DLD, (const float *)src.h.data + SOFF, SLD, R, W, GV_DTYPE_F32);
+  gv_copy2d(&cu, (char *)dst.d.data + DOFF * es, DLD, (const char *)src.d.data + SOFF * es, SLD, R, W, dt);
+  cmp("copy2d", dt, &dst, 0.0);
+  pair_free(&src);
+  pair_free(&dst);
+}
+
+/* The block [LO, LO + VS) of a vocabulary of V: ids outside give zero rows / no gradient. */
+static void test_embedding_shard(enum gv_dtype dt)
+{
+  enum { B = 4, T = 16, C = 72, V = 50, LO = 20, VS = 15 };
+  const int64_t sy[4] = {B, T, C, 0}, st[4] = {VS, C, 0, 0};
+  struct pair ids = mk_ids(B * T, V), tab = mk(dt, st, -1.0, 1.0), y = mk(dt, sy, 7.0, 7.0),
+              dy = mk(dt, sy, -1.0, 1.0);
+  gv_embedding_shard_fwd(&cpu, H(&y), H(&ids), H(&tab), LO);
+  gv_embedding_shard_fwd(&cu, D(&y), D(&ids), D(&tab), LO);
+  cmp("embedding_shard_fwd", dt, &y, tol_of(dt, TOL_F32));
+  for (int flags = 0; flags <= GV_ACC_DW; flags += GV_ACC_DW) {
+    gv_embedding_shard_bwd(&cpu, H(&tab), H(&dy), H(&ids), LO, flags);
+    gv_embedding_shard_bwd(&cu, D(&tab), D(&dy), D(&ids), LO, flags);
+    cmp(flags ? "embedding_shard_bwd acc" : "embedding_shard_bwd", dt, &tab,
+        dt == GV_DTYPE_BF16 ? TOL_BF16_ATOMIC : TOL_F32);
+  }
+  pair_free(&ids);
+  pair_free(&tab);
+  pair_free(&y);
+  pair_free(&dy);
+}
+
+/* The three forward stages (no all-reduce: one block's partial values on both backends),
+ * rows wider than a block of threads, ignored rows; then the backward. */
+static void test_xent_shard(enum gv_dtype dt)
+{
+  enum { M = 67, V = 5000, LO = 1600, VS = 1500 };
+  const int64_t sx[4] = {M, VS, 0, 0}, sm[4] = {M, 0, 0, 0}, s1[4] = {1, 0, 0, 0};
+  const float scale = 1.0f / 50.0f;
+  struct pair x = mk(dt, sx, -4.0, 4.0), t = mk_ids(M, V), lse = mk(GV_DTYPE_F32, sm, 7.0, 7.0),
+              part = mk(GV_DTYPE_F32, sm, 7.0, 7.0), loss = mk(GV_DTYPE_F32, s1, 7.0, 7.0),
+              dx = mk(dt, sx, 7.0, 7.0);
+  int32_t *ht = t.h.data;
+  ht[0] = -1;         /* ignored */
+  ht[1] = LO;         /* the block's first and last columns */
+  ht[2] = LO + VS - 1;
+  gv_dev_memcpy(&cu, t.d.data, ht, M * sizeof *ht, GV_COPY_H2D);
+  for (int lo = 0; lo <= LO; lo += LO) { /* lo 0: the block that adds the lse terms */
+    gv_xent_shard_fwd(&cpu, NULL, H(&lse), NULL, H(&x), H(&t), lo, scale, GV_XSHARD_MAX);
+    gv_xent_shard_fwd(&cu, NULL, D(&lse), NULL, D(&x), D(&t), lo, scale, GV_XSHARD_MAX);
+    cmp("xent_shard_fwd max", dt, &lse, 0.0);
+    gv_xent_shard_fwd(&cpu, NULL, H(&lse), H(&part), H(&x), H(&t), lo, scale, GV_XSHARD_SUMEXP);
+    gv_xent_shard_fwd(&cu, NULL, D(&lse), D(&part), D(&x), D(&t), lo, scale, GV_XSHARD_SUMEXP);
+    cmp("xent_shard_fwd sumexp", dt, &part, TOL_F32);
+    gv_xent_shard_fwd(&cpu, H(&loss), H(&lse), H(&part), H(&x), H(&t), lo, scale, GV_XSHARD_LOSS);
+    gv_xent_shard_fwd(&cu, D(&loss), D(&lse), D(&part), D(&x), D(&t), lo, scale, GV_XSHARD_LOSS);
+    cmp("xent_shard_fwd lse", dt, &lse, TOL_F32);
+    cmp(lo ? "xent_shard_fwd loss (lo > 0)" : "xent_shard_fwd loss (lo 0)", dt, &loss, TOL_F32);
+    gv_xent_shard_bwd(&cpu, H(&dx), H(&x), H(&lse), H(&t), lo, scale);
+    gv_xent_shard_bwd(&cu, D(&dx), D(&x), D(&lse), D(&t), lo, scale);
+    cmp("xent_shard_bwd", dt, &dx, tol_of(dt, TOL_F32));
+  }
+  pair_free(&x);
+  pair_free(&t);
+  pair_free(&lse);
+  pair_free(&part);
+  pair_free(&loss);
+  pair_free(&dx);
+}
+
 /* ---- reductions and copies ---- */
 
 static void test_reduce(enum gv_dtype dt)
@@ -441,6 +519,9 @@ int main(void)
     test_rope(dt);
     test_embedding(dt);
     test_reduce(dt);
+    test_copy2d(dt);
+    test_embedding_shard(dt);
+    test_xent_shard(dt);
   }
   test_convert();
   gv_backend_free(&cu);
