@@ -49,7 +49,7 @@ r0=$(records ck_pz/rank00000.gvck); r2=$(records ck_pz/rank00002.gvck)
 [ "$(echo "$r0" | grep -c "^zero3/1/")" = 3 ] && ! echo "$r0" | grep -q "layers\.0\." \
   && echo "$r2" | grep -q "^adam_v/layers.1.mlp.down.weight$" && ! echo "$r2" | grep -q "^zero3/" \
   && ok || bad "pz records: stage 0: $r0 stage 1: $r2"
-refused() { # WHAT RANKS PROGRAM CHECKPOINT PATTERN
+refused() { # WHAT RANKS PROGRAM CHECKPOINT PATTERN (the first rank to fail aborts the others: either's message)
   local out rc
   out=$("$mpiexec" -n "$2" "./$3" --init_from "$fx" --batch_from "$fx" --global_train_batch_size 4 --iters 10 \
         --load "$4" 2>&1); rc=$?
@@ -57,7 +57,7 @@ refused() { # WHAT RANKS PROGRAM CHECKPOINT PATTERN
     || bad "$1: rc $rc: $out"
 }
 refused "another dp degree" 2 pp2z3 ck_z3 \
-  "ck_z3/rank00000.gvck: record zero3/1/param_shard has [0-9]* floats, this program's shard has [0-9]* floats (saved with data-parallel degree 2, this program has 1)"
+  "ck_z3/rank0000[01].gvck: record zero3/[12]/param_shard has [0-9]* floats, this program's shard has [0-9]* floats (saved with data-parallel degree 2, this program has 1)"
 refused "a program without ZeRO-3" 2 ddp2 ck_z3 \
   "ck_z3/rank0000[01].gvck: record zero3/1/param_shard: layer 1 was sharded by ZeRO-3 in the saved run, this program does not shard it"
 "$mpiexec" -n 2 ./ddp2 --init_from "$fx" --batch_from "$fx" --global_train_batch_size 4 --iters 5 --save ck_ddp2_src >/dev/null 2>&1
