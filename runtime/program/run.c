@@ -660,9 +660,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   for (int k = 0; k < GV_MEM_KINDS; k++)
     r.bases[k] = r.arenas.base[k];
   zero_arenas(&r);
-  if (r.nzl && (r.args.save || r.args.load || r.args.dump))
-    gv_fatalf(__FILE__, __LINE__, r.args.save ? "--save" : r.args.load ? "--load" : "--dump", "gvrt",
-              "not supported yet for ZeRO-3 (sharded parameters) programs");
+  if (r.nzl && r.args.dump)
+    gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "not supported yet for ZeRO-3 (sharded parameters) programs");
   if (r.args.init_from)
     init_from_file(&r, r.args.init_from);
   else
