@@ -34,8 +34,9 @@ static float *zero_moments(struct gv_run *r)
 
 static int z3_layer(const struct gv_run *r, int li) { return li >= 0 && li < r->nzl && r->zl[li].range > 0; }
 
-/* Bytes of each of a ZeRO-3 layer's three records: this rank's shard of the padded range. */
-static size_t z3_bytes(const struct gv_run *r, int li) { return (size_t)(r->zl[li].range / r->dp_size); }
+/* Bytes of each of a ZeRO-3 layer's three records: this rank's shard of the padded range,
+ * over the layer's own dp group (with per-layer tp, the layer's degree decides it). */
+static size_t z3_bytes(const struct gv_run *r, int li) { return (size_t)(r->zl[li].range / r->zl[li].dp_size); }
 
 /* Part k (z3_what) of ZeRO-3 layer li in the arenas: the parameter shard, or AdamW's m or v
  * (m then v in the layer's moment shard, as owned_moment in run.c reads them). */

@@ -24,6 +24,7 @@ comp pz 4 --pp_deg 2 --chunks 2 --zero3_layers 1           # pp2 x dp2, block la
 comp z2 2 --default_dp_type zero2
 comp ddp2 2
 comp pp2z3 2 --pp_deg 2 --default_dp_type zero3            # dp1: shards twice as large
+comp ltpz3 2 --tp_sizes_enc 2,1 --default_dp_type zero3    # per-layer tp: layer 2 sharded over dp 2, layer 1 dp 1
 losses() { grep -o "step [0-9]*/10 | loss [0-9.]*"; }
 resume() { # NAME RANKS GLOBAL-BATCH: straight vs saved + loaded
   local name=$1 n=$2 args="--init_from $fx --batch_from $fx --global_train_batch_size $3 --lr_decay_iters 10 --warmup 3"
@@ -40,6 +41,7 @@ resume() { # NAME RANKS GLOBAL-BATCH: straight vs saved + loaded
 resume z3 2 4
 resume pz 4 8
 resume z2 2 4
+resume ltpz3 2 2
 records() { strings -n 5 "$1" | grep -E "^(param|adam_m|adam_v|zero|zero3)/"; }
 # a ZeRO-3 layer's records: its shard of parameters, m and v; none by parameter name
 r0=$(records ck_z3/rank00001.gvck)
