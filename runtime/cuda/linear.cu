@@ -10,8 +10,9 @@
  * db is a column-sum kernel. The algorithm of each (shape, dtypes, transposes, epilogue,
  * pointer alignments) is chosen once by cuBLASLt's heuristic and cached (a small table,
  * round-robin eviction); a shape it declines goes to cublasGemmEx (fp32 compute), a bias
- * epilogue it declines becomes a broadcast kernel plus a beta = 1 GEMM. The cuBLASLt workspace is a fixed 32 MiB cudaMalloc'd at
- * linear_init: it is not counted by the memory plan (docs/cuda.md). */
+ * epilogue it declines (or a bias below 16-byte alignment) becomes a broadcast kernel plus a
+ * beta = 1 GEMM. The cuBLASLt workspace is a fixed 32 MiB cudaMalloc'd at linear_init: it is
+ * not counted by the memory plan (docs/cuda.md). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,11 @@
 
 enum { GEMM_CACHE_SLOTS = 128 };
 static const size_t GEMM_WORKSPACE_BYTES = (size_t)32 << 20;
+/* cublasLtMatmul refuses (NOT_SUPPORTED) a bias epilogue on a misaligned bias vector, and the
+ * heuristic cannot be told the bias's alignment. On an H200 (cuBLAS 13) a bf16 bias at a 2-byte
+ * offset was refused and 4 bytes and up passed; other GPUs and versions are reported to need
+ * 16. Below this alignment the bias takes the broadcast path. */
+enum { BIAS_ALIGN = 16 };
 
 /* What the heuristic's answer depends on. */
 struct gemm_key {
@@ -270,9 +276,11 @@ extern "C" void gv_cuda_linear_fwd(struct gv_backend *be, struct gv_tensor *y, c
   if (!M || !N) return;
   GV_CHECK(K > 0, "cuda linear_fwd: K = 0");
   struct gemm_mat A = colmajor(w, N, K), B = colmajor(x, M, K), C = colmajor(y, M, N);
-  if (gemm(be, 1, 0, N, M, K, &A, &B, &C, 0.0f, b ? b->data : NULL, b ? lt_type(b->dtype) : CUDA_R_32F))
+  const void *epi_bias = b && ptr_align(b->data) >= BIAS_ALIGN ? b->data : NULL;
+  if ((!b || epi_bias) &&
+      gemm(be, 1, 0, N, M, K, &A, &B, &C, 0.0f, epi_bias, b ? lt_type(b->dtype) : CUDA_R_32F))
     return;
-  bias_rows(be, y, b);                /* no algorithm with the bias epilogue for these types */
+  bias_rows(be, y, b);                /* no bias epilogue for these types, or b misaligned */
   gemm(be, 1, 0, N, M, K, &A, &B, &C, 1.0f, NULL, CUDA_R_32F);
 }
 

@@ -1,8 +1,9 @@
 /* test_cuda_gemm_attn.c - the CUDA backend's linear, attention and cross-entropy against the
  * CPU backend (the reference semantics) on the same random inputs, f32 and bf16: linear with
  * and without bias, backward with NULL outputs and the GV_ACC_DX / GV_ACC_DW flags, x at an
- * odd offset (a row view: the cuBLASLt algorithm must honour the pointer's alignment); attention
- * causal and bidirectional, MHA / GQA / MQA, T != S, head dims 32..128 and tails that are
+ * odd offset (a row view: the cuBLASLt algorithm must honour the pointer's alignment) and b
+ * one element into its buffer (cuBLASLt's bias epilogue refuses a bf16 bias at 2 bytes);
+ * attention causal and bidirectional, MHA / GQA / MQA, T != S, head dims 32..128 and tails that are
  * not a multiple of the 64-row tiles, backward with and without GV_ACC_DX; cross-entropy
  * with ignored targets, loss, lse and dlogits (also aliasing the logits).
  * bf16 inputs are rounded to bf16 once and the CPU computes in f32 on the same values.
@@ -122,20 +123,22 @@ static void cmp(const char *what, const struct buf *b, double rtol)
 
 /* ---- linear ---- */
 
-/* shift: x is rows [1, M+1) of an (M+1, K) buffer, so its pointer is only K-element aligned. */
+/* shift: x is rows [1, M+1) of an (M+1, K) buffer, so its pointer is only K-element aligned,
+ * and b is elements [1, N+1) of an (N+1) buffer (below the 16 bytes of the bias epilogue). */
 static void linear_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, int bias, int flags,
                         int with_dx, int shift)
 {
   char name[128], what[160];
   snprintf(name, sizeof name, "linear %s M%lld N%lld K%lld%s flags %d%s%s", gv_dtype_name(dt), (long long)M,
            (long long)N, (long long)K, bias ? " bias" : "", flags, with_dx ? "" : " dx=NULL",
-           shift ? " x+1row" : "");
+           shift ? " x+1row b+1" : "");
   double rt = rtol_of(dt);
   struct buf xs = mk_rand(dt, M + shift, K, 0, 0, -1, 1), x = xs, w = mk_rand(dt, N, K, 0, 0, -1, 1),
-             b = mk_rand(dt, N, 0, 0, 0, -1, 1), y = mk_rand(dt, M, N, 0, 0, -1, 1),
+             bs = mk_rand(dt, N + shift, 0, 0, 0, -1, 1), b = bs, y = mk_rand(dt, M, N, 0, 0, -1, 1),
              dy = mk_rand(dt, M, N, 0, 0, -1, 1), dx = mk_rand(dt, M, K, 0, 0, -1, 1),
              dw = mk_rand(dt, N, K, 0, 0, -1, 1), db = mk_rand(dt, N, 0, 0, 0, -1, 1);
   x.c = gv_tensor_view(&xs.c, shift, M), x.g = gv_tensor_view(&xs.g, shift, M), x.n = M * K;
+  b.c = gv_tensor_view(&bs.c, shift, N), b.g = gv_tensor_view(&bs.g, shift, N), b.n = N;
   gv_linear_fwd(&cpu, &y.c, &x.c, &w.c, bias ? &b.c : NULL);
   gv_linear_fwd(&gpu, &y.g, &x.g, &w.g, bias ? &b.g : NULL);
   snprintf(what, sizeof what, "%s y", name);
@@ -148,7 +151,7 @@ static void linear_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, int b
   cmp(what, &dw, rt);
   snprintf(what, sizeof what, "%s db", name);
   cmp(what, &db, rt);
-  drop(&xs), drop(&w), drop(&b), drop(&y), drop(&dy), drop(&dx), drop(&dw), drop(&db);
+  drop(&xs), drop(&w), drop(&bs), drop(&y), drop(&dy), drop(&dx), drop(&dw), drop(&db);
 }
 
 /* ---- attention ---- */
