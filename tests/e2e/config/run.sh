@@ -13,34 +13,37 @@ args="--init_from $fx --batch_from $fx --iters 10 --warmup 3 --min_lr 1e-4"
 GV_COMM=self ./single $args --global_train_batch_size 2 2>&1 | losses > single.txt
 "$mpiexec" -n 8 ./par $args 2>&1 | losses > par.txt
 close single.txt par.txt 11 && ok || { bad "losses differ"; paste single.txt par.txt; }
+# case NAME RANKS JSON: compile from a config (its --dump strategy in NAME.plan), train, and
+# compare with the single-rank losses
+case_() {
+  local name=$1 n=$2 json=$3
+  "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node "$n" \
+    --galvatron_config_path "$json" --dump strategy -o "$name" > "$name.plan" 2>&1 \
+    || { bad "compile $name: $(cat "$name.plan")"; return; }
+  "$mpiexec" -n "$n" "./$name" $args 2>&1 | losses > "$name.txt"
+  close single.txt "$name.txt" 11 && ok || { bad "$name: losses differ"; paste single.txt "$name.txt"; }
+}
+# refused NAME RANKS JSON DP-TYPE PATTERN: the config with default_dp_type DP-TYPE is refused
+refused() {
+  sed "s/\"default_dp_type\": \"ddp\"/\"default_dp_type\": \"$4\"/" "$3" > "$1.json"
+  local out
+  out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node "$2" \
+    --galvatron_config_path "$1.json" -o x 2>&1)
+  echo "$out" | grep -q "$5" && ok || bad "$1 refusal: $out"
+}
 # per-layer data-parallel types: ZeRO-3 on layer 1 only (dp_types_enc "0,1"), ddp on the rest, 4 ranks
-"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 \
-  --galvatron_config_path "$dir/tiny_tp2_dp2_zero3_layer1.json" --dump strategy -o mixed > mixed.plan 2>&1 \
-  || bad "compile from the mixed dp-type config: $(cat mixed.plan)"
+case_ mixed 4 "$dir/tiny_tp2_dp2_zero3_layer1.json"
 grep -q "^layers.0 .* ddp " mixed.plan && grep -q "^layers.1 .* zero3 " mixed.plan && ok || bad "mixed plan: $(cat mixed.plan)"
-"$mpiexec" -n 4 ./mixed $args 2>&1 | losses > mixed.txt
-close single.txt mixed.txt 11 && ok || { bad "mixed dp types: losses differ"; paste single.txt mixed.txt; }
-sed 's/"default_dp_type": "ddp"/"default_dp_type": "zero2"/' "$dir/tiny_tp2_dp2_zero3_layer1.json" > z2mix.json
-out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 \
-  --galvatron_config_path z2mix.json -o x 2>&1)
-echo "$out" | grep -q "key 'dp_types_enc': layer 1 has 1 but layer 0 has 0 with default_dp_type zero2" && ok \
-  || bad "zero2 + zero3 refusal: $out"
+refused z2mix 4 "$dir/tiny_tp2_dp2_zero3_layer1.json" zero2 \
+  "key 'dp_types_enc': layer 1 has 1 but layer 0 has 0 with default_dp_type zero2"
 # per-layer tp (tp_sizes_enc "2,1") on 2 ranks: layer 1 runs on half the samples of each rank
-"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 2 \
-  --galvatron_config_path "$dir/per_layer_tp.json" --dump strategy -o ltp > ltp.plan 2>&1 || bad "per-layer tp: $(cat ltp.plan)"
+case_ ltp 2 "$dir/per_layer_tp.json"
 grep -q "^layers.0 .* 2 *1 ddp" ltp.plan && grep -q "^layers.1 .* 1 *2 ddp" ltp.plan && ok || bad "per-layer plan: $(cat ltp.plan)"
-"$mpiexec" -n 2 ./ltp $args 2>&1 | losses > ltp.txt
-close single.txt ltp.txt 11 && ok || { bad "per-layer tp: losses differ"; paste single.txt ltp.txt; }
-sed 's/"default_dp_type": "ddp"/"default_dp_type": "zero2"/' "$dir/per_layer_tp.json" > ltp_z2.json
-out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 2 \
-  --galvatron_config_path ltp_z2.json -o x 2>&1)
-echo "$out" | grep -q "different tp degrees per layer work with plain data parallelism or ZeRO-3 .*(not yet with ZeRO-2)" && ok \
-  || bad "per-layer tp + zero2 refusal: $out"
+refused ltp_z2 2 "$dir/per_layer_tp.json" zero2 \
+  "different tp degrees per layer work with plain data parallelism or ZeRO-3 .*(not yet with ZeRO-2)"
 # Ulysses on layer 1 only (use_sp "0,1"), Megatron tp 2 on layer 0, 2 ranks
-"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 2 \
-  --galvatron_config_path "$dir/tiny_tp2_ulysses_layer1.json" -o ul > ul.log 2>&1 || bad "per-layer use_sp: $(cat ul.log)"
-"$mpiexec" -n 2 ./ul $args 2>&1 | losses > ul.txt
-close single.txt ul.txt 11 && ok || { bad "per-layer use_sp: losses differ"; paste single.txt ul.txt; }
+case_ ul 2 "$dir/tiny_tp2_ulysses_layer1.json"
+grep -q "^layers.1 .* split (ulysses)" ul.plan && grep -q "^layers.0 .* all" ul.plan && ok || bad "use_sp plan: $(cat ul.plan)"
 # Galvatron's published per-layer plan for gpt-2.7b on 8 GPUs (tp 2 / 1 per block, ZeRO-3,
 # pp 2) compiles: blocks 9-15 on tp 1 (dp 4), the others on tp 2 (dp 2)
 pub="$src/../shared/data/galvatron/v2.4.0/gpt_hf/configs/galvatron_config_gpt-2.7b_1nodes_8gpus_per_node_40GB_bf16_example.json"
