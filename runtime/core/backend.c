@@ -2,6 +2,7 @@
  * table entry is NULL, the one counting device allocator and the workspace. This is the
  * only file of the runtime that contains #ifdef GV_HAVE_CUDA. */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "gvrt.h"
@@ -9,6 +10,7 @@
 
 #ifdef GV_HAVE_CUDA
 extern const struct gv_backend_ops gv_cuda_ops;
+int gv_cuda_available(char *why, size_t why_len); /* runtime/cuda/backend.cu */
 #endif
 
 static const struct gv_backend_ops *const backends[] = {
@@ -28,6 +30,19 @@ const char *const *gv_backend_names(void)
 #endif
     NULL};
   return names;
+}
+
+int gv_backend_available(const char *name, char *why, size_t why_len)
+{
+  if (!strcmp(name, "cpu"))
+    return 1;
+#ifdef GV_HAVE_CUDA
+  if (!strcmp(name, "cuda"))
+    return gv_cuda_available(why, why_len);
+#endif
+  if (why && why_len)
+    snprintf(why, why_len, "backend '%s' is not compiled in", name);
+  return 0;
 }
 
 /* Every entry of the table is mandatory: walk it as an array of function pointers. */

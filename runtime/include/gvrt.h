@@ -310,6 +310,9 @@ GV_API void gv_backend_set_matmul_precision(struct gv_backend *be, const char *n
  * node-local rank); ignored by cpu. */
 GV_API void gv_backend_init(struct gv_backend *be, const char *name, int device);
 GV_API void gv_backend_free(struct gv_backend *be);
+/* 1 when backend `name` can be started here (cpu: always; cuda: built with CUDA and a
+ * usable GPU), else 0 with the reason in why (GPU tests skip on it). */
+GV_API int gv_backend_available(const char *name, char *why, size_t why_len);
 /* Names of the compiled-in backends, NULL-terminated. */
 GV_API const char *const *gv_backend_names(void);
 /* Workspace the ops need for the largest attention of the plan (bytes). */

@@ -19,7 +19,6 @@
 
 #include "gvrt.h"
 
-int gv_cuda_available(char *why, size_t len);
 
 #define BF16 GV_DTYPE_BF16
 #define F32 GV_DTYPE_F32
@@ -327,7 +326,7 @@ int main(int argc, char **argv)
   }
   if (peak <= 0 || batch < 0 || seq < 1 || reps < 1 || reps > MAX_REPS) usage();
   char why[256];
-  if (!gv_cuda_available(why, sizeof why)) {
+  if (!gv_backend_available("cuda", why, sizeof why)) {
     printf("bench_cuda_layer: skipping: %s\n", why);
     return 0;
   }

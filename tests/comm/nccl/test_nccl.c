@@ -13,7 +13,6 @@
 #include "gvrt_comm.h"
 #include "testutil.h"
 
-int gv_cuda_available(char *why, size_t len); /* runtime/cuda/backend.cu */
 
 #define CUDA_OK(call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) { \
       fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); exit(1); } } while (0)
@@ -215,7 +214,7 @@ int main(int argc, char **argv)
 {
   char why[256];
   MPI_Init(&argc, &argv);   /* first, so that a skip is a clean exit under mpirun too */
-  if (!gv_cuda_available(why, sizeof why)) {
+  if (!gv_backend_available("cuda", why, sizeof why)) {
     printf("test_nccl: skipped: no usable GPU (%s)\n", why);
     MPI_Finalize();
     return 77;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "e2e_util.h"
+#include "gvrt.h"
 #include "frontend.h"
 #include "testutil.h"
 #include "tiny_ir.h"
@@ -95,10 +96,6 @@ static int on_gpu(void)
   const char *d = getenv("GV_PARALLEL_DEVICE");
   return d && !strcmp(d, "cuda");
 }
-
-#ifdef GV_HAVE_CUDA
-int gv_cuda_available(char *why, size_t why_len);
-#endif
 
 /* Calls of fn in the program (every stage). */
 static int count_calls(const Lowered *lw, const char *fn)
@@ -258,12 +255,8 @@ int main(int argc, char **argv)
     return 2;
   }
   if (on_gpu()) {
-    char why[256] = "built without CUDA";
-#ifdef GV_HAVE_CUDA
-    if (gv_cuda_available(why, sizeof why))
-      why[0] = 0;
-#endif
-    if (why[0]) {
+    char why[256];
+    if (!gv_backend_available("cuda", why, sizeof why)) {
       printf("skipping: %s\n", why);
       return 77;
     }

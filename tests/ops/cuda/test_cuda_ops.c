@@ -22,7 +22,6 @@
 #include "gvrt.h"
 #include "testutil.h"
 
-int gv_cuda_available(char *why, size_t len);   /* runtime/cuda/backend.cu */
 
 static struct gv_backend cpu, cu;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -503,7 +502,7 @@ static void test_convert(void)
 int main(void)
 {
   char why[256];
-  if (!gv_cuda_available(why, sizeof why)) {
+  if (!gv_backend_available("cuda", why, sizeof why)) {
     printf("skipping: %s\n", why);
     return 77;
   }

@@ -11,7 +11,6 @@
 #include "testutil.h"
 #include "unit/optim/adamw_case.h"
 
-int gv_cuda_available(char *why, size_t len); /* runtime/cuda/backend.cu */
 
 static struct gv_tensor upload(struct gv_backend *be, const void *h, enum gv_dtype t)
 {
@@ -81,7 +80,7 @@ static void check(struct gv_backend *be, int bf16)
 int main(void)
 {
   char why[256];
-  if (!gv_cuda_available(why, sizeof why)) {
+  if (!gv_backend_available("cuda", why, sizeof why)) {
     printf("test_cuda_adamw: skipped: no usable GPU (%s)\n", why);
     return 77;
   }

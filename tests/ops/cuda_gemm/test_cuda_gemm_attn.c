@@ -19,7 +19,6 @@
 #include "gvrt.h"
 #include "testutil.h"
 
-int gv_cuda_available(char *why, size_t len);
 
 #define F32 GV_DTYPE_F32
 #define BF16 GV_DTYPE_BF16
@@ -235,7 +234,7 @@ static void workspace_free(struct gv_backend *be)
 int main(void)
 {
   char why[256];
-  if (!gv_cuda_available(why, sizeof why)) {
+  if (!gv_backend_available("cuda", why, sizeof why)) {
     printf("skipping: %s\n", why);
     return 77;
   }
