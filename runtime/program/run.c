@@ -633,6 +633,10 @@ static void start_backend(struct gv_run *r)
   gv_backend_init(&r->be, r->args.device, on_host ? 0 : local); /* cpu logs device 0, as before */
   if (r->args.matmul_precision)
     gv_backend_set_matmul_precision(&r->be, r->args.matmul_precision);
+  if (r->args.mixed_precision && strcmp(r->args.mixed_precision, "fp32"))
+    gv_fatalf(__FILE__, __LINE__, "--mixed_precision", "gvrt",
+              "--mixed_precision %s: programs store parameters, activations and gradients in fp32 so far; "
+              "--matmul_precision medium runs their linears on bf16 tensor cores", r->args.mixed_precision);
   gv_comm_set_backend(r->world, &r->be); /* groups of one copy arena memory through it */
   if (gv_backend_stream(&r->be))
     gv_comm_set_stream(r->world, gv_backend_stream(&r->be));

@@ -52,7 +52,7 @@ struct gv_run_tied { const char *name; uint64_t stages; };
 
 struct gv_run_args {
   const char *data, *split, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
-  const char *dump_params, *matmul_precision;
+  const char *dump_params, *matmul_precision, *mixed_precision;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet;
   double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;

@@ -13,11 +13,12 @@
 #   tests/bench/cuda/gpt2_train.sh [--build DIR] [--steps N] [--micro-batch B] [--seq T]
 #                                  [--peak-tflops F] [--peak-fp32-tflops F] [--work DIR]
 #                                  [--gvm FILE --model NAME] [--device cuda|cpu]
+#                                  [--matmul_precision highest|high|medium]
 # (--gvm/--model/--device default to models/gpt2.gvm, gpt2, cuda; others for a dry run)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../../.." && pwd)
 build=$src/build; steps=30; mb=16; seq=1024; peak=989; peak32=494.7; work=${TMPDIR:-/tmp}/gv_bench_gpt2
-gvm=$src/models/gpt2.gvm; model=gpt2; device=cuda
+gvm=$src/models/gpt2.gvm; model=gpt2; device=cuda; precision=highest
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=$(realpath "$2"); shift 2 ;;
@@ -30,6 +31,7 @@ while [ $# -gt 0 ]; do
     --gvm) gvm=$(realpath "$2"); shift 2 ;;
     --model) model=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
+    --matmul_precision) precision=$2; shift 2 ;;
     -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "gpt2_train.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -58,7 +60,7 @@ fi
 echo "== training $steps steps on --device $device"
 set +e
 GV_COMM=${GV_COMM:-self} ./gpt2_train --device "$device" --data corpus --iters "$steps" --global_train_batch_size "$mb" \
-  --eval_interval 0 --log_interval 1 --lr 6e-4 --warmup 2 > train.log 2>&1
+  --matmul_precision "$precision" --eval_interval 0 --log_interval 1 --lr 6e-4 --warmup 2 > train.log 2>&1
 rc=$?
 set -e
 if [ $rc -ne 0 ]; then
@@ -72,9 +74,10 @@ n=$(wc -l < ms.txt)
 [ "$n" -gt 0 ] || { echo "gpt2_train.sh: no step timings in train.log"; tail -5 train.log; exit 1; }
 med=$(awk '{a[NR] = $1} END {print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}' ms.txt)
 awk -v ms="$med" -v B="$mb" -v T="$seq" -v N="$N" -v L="$L" -v C="$C" -v peak="$peak" -v peak32="$peak32" \
-    -v n="$n" -v model="$model" -v dev="$device" -v loss="$(grep -o 'final loss [0-9.e+-]*' train.log | awk '{print $3}')" 'BEGIN {
+    -v n="$n" -v model="$model" -v dev="$device" -v prec="$precision" -v loss="$(grep -o 'final loss [0-9.e+-]*' train.log | awk '{print $3}')" 'BEGIN {
   tps = B * T / (ms / 1e3); fpt = 6 * N + 6 * L * C * T; tf = tps * fpt / 1e12;
-  printf "\n%s (N = %d, L = %d, C = %d), seq %d, micro-batch %d, fp32, --device %s\n", model, N, L, C, T, B, dev;
+  printf "\n%s (N = %d, L = %d, C = %d), seq %d, micro-batch %d, fp32 storage, --matmul_precision %s, --device %s\n",
+         model, N, L, C, T, B, prec, dev;
   printf "| %-26s | %14s |\n", "metric", "value";
   printf "|%s|%s|\n", "----------------------------", "----------------";
   printf "| %-26s | %14.1f |\n", "median ms/step (" n " steps)", ms;
