@@ -55,8 +55,8 @@ static void usage(FILE *f, int run)
              "  --global_tp_consec 0|1    tp groups of adjacent ranks (1, default) or strided by dp (0)\n"
              "  --sequence_parallel 0|1   Megatron sequence parallelism in the tp blocks (norms, residuals on\n"
              "                            1/tp of the token rows; default 0)\n"
-             "  --vocab_tp N              split the embedding and LM head by vocabulary over N ranks (1, or\n"
-             "                            the tp degree: the same groups)\n"
+             "  --vocab_tp N              split the embedding and LM head by vocabulary over N ranks (1, the\n"
+             "                            tp degree, or a multiple of it: the blocks then run per-layer tp)\n"
              "  --use_ulysses 0|1         --global_tp_deg is a Ulysses degree instead: weights replicated,\n"
              "                            token rows split, all-to-all around attention\n"
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
@@ -293,6 +293,25 @@ static int layer_degrees(Arena *a, const IrModel *m, const char *spec, LowerOpti
   return 0;
 }
 
+/* --vocab_tp V above the blocks' (largest) tp degree: the embedding and head run on V
+ * ranks, the base layout, and the blocks keep their degrees (per-layer tp). */
+static int vocab_degree(Arena *a, const IrModel *m, int vtp, LowerOptions *o)
+{
+  if (vtp <= 1 || vtp == o->tp)
+    return 0;
+  if (vtp < o->tp || vtp % o->tp) {
+    fprintf(stderr, "gvc: error: --vocab_tp %d must be 1, the blocks' tp degree %d, or a multiple of it (a vocabulary "
+            "degree below the blocks' is not supported yet)\n", vtp, o->tp);
+    return 1;
+  }
+  int *lt = ARENA_ARRAY(a, int, m->nlayers);
+  for (int i = 0; i < m->nlayers; i++)
+    lt[i] = m->layers[i].kind != IR_LAYER_BLOCK ? vtp : o->layer_tp ? o->layer_tp[i] : o->tp;
+  o->tp = vtp;
+  o->layer_tp = lt;
+  return 0;
+}
+
 /* The resolved per-layer strategy, one row per top-level layer (`--dump strategy`). */
 static void print_strategy(const IrModel *m, const LowerOptions *o, const unsigned char *ckpt)
 {
@@ -380,11 +399,6 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
                     .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
                     .zero = !c->dp_type ? 0 : !strcmp(c->dp_type, "zero2") ? 2 : !strcmp(c->dp_type, "zero3") ? 3 : 0, .tp = c->tp, .tp_consec = c->tp_consec,
                     .sp = c->sp, .ulysses = c->ulysses, .vtp = c->vtp > 1, .no_async_grad_reduce = c->no_async};
-  if (c->vtp > 1 && c->vtp != c->tp) {
-    fprintf(stderr, "gvc: error: --vocab_tp %d must be 1 or the tp degree %d (different groups are not supported yet)\n",
-            c->vtp, c->tp);
-    return NULL;
-  }
   if (o.world % o.pp || (o.world / o.pp) % o.tp) {
     fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d x --global_tp_deg %d\n", o.world,
             o.pp, o.tp);
@@ -414,6 +428,8 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   if (!o.checkpoint)
     return NULL;
   if (c->tp_sizes && layer_degrees(a, m, c->tp_sizes, &o))
+    return NULL;
+  if (!c->config && vocab_degree(a, m, c->vtp, &o))
     return NULL;
   if (c->zero3_layers) { /* ZeRO-3 on the listed blocks, ddp on the rest */
     unsigned char *z = layer_flags(a, m, c->zero3_layers, "--zero3_layers");

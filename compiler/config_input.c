@@ -1,10 +1,11 @@
 /* config_input.c - a Galvatron strategy file (galvatron_config_*.json, read by profile.c)
  * turned into the lowering's options: pipeline degree and division, schedule, chunks,
  * the tensor-parallel degree and layout of the blocks (per layer when they differ),
- * Ulysses per layer (use_sp), the data-parallel type, per-layer ZeRO-3 and the per-layer
- * checkpoint flags. What the lowering cannot run yet (per-layer tp with ZeRO-2, SP,
- * Ulysses or strided groups; ZeRO-3 on some layers with ZeRO-2 on the others; vsp; a
- * vocabulary tp other than the blocks') is an error that names the key and layer. */
+ * Ulysses per layer (use_sp), a vocabulary degree (vtp) at or above the blocks', the
+ * data-parallel type, per-layer ZeRO-3 and the per-layer checkpoint flags. What the
+ * lowering cannot run yet (per-layer tp with ZeRO-2, SP, Ulysses or strided groups; ZeRO-3
+ * on some layers with ZeRO-2 on the others; vsp; a vtp between 1 and the blocks') is an
+ * error that names the key and layer. */
 #include <stdio.h>
 #include <string.h>
 
@@ -57,10 +58,18 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
       goto out;
     }
   }
-  if ((c.vtp > 1 && c.vtp != c.tp[0]) || c.vsp) {
-    fprintf(stderr, "gvc: error: %s: key '%s': %s is not supported yet\n", path, c.vtp > 1 && !c.vsp ? "vtp" : "vsp",
-            c.vsp ? "vocabulary sequence parallelism" : "a vocabulary tp degree other than 1 or the layers' tp");
+  if (c.vsp) {
+    fprintf(stderr, "gvc: error: %s: key 'vsp': vocabulary sequence parallelism is not supported yet\n", path);
     goto out;
+  }
+  if (c.vtp > 1 && c.vtp != tmax) { /* the embedding and head on a larger degree: the base layout */
+    if (c.vtp < tmax || c.vtp % tmax) {
+      fprintf(stderr, "gvc: error: %s: key 'vtp': %d must be 1, the layers' largest tp degree %d, or a multiple of "
+              "it (a vocabulary degree below the layers' is not supported yet)\n", path, c.vtp, tmax);
+      goto out;
+    }
+    per_layer = 1;
+    tmax = c.vtp;
   }
   if (o->world % c.pp_deg || (o->world / c.pp_deg) % tmax) {
     fprintf(stderr, "gvc: error: %s: pp_deg %d x tp %d does not divide the world of %d ranks (--num_nodes x "

@@ -57,6 +57,7 @@ int lower_tp_split(L *l, int first, int last)
   }
   for (int li = first; li <= last; li++) {
     const IrLayer *ly = &m->layers[li];
+    tp = lower_layer_tp(l, li); /* the base degree for the embedding, norm and head */
     if (ly->kind != IR_LAYER_BLOCK) { /* vocabulary parallelism of the embedding and the head */
       for (int k = 0; l->o->vtp && k < ly->nnodes; k++) {
         int ni = ly->first_node + k;
@@ -81,7 +82,6 @@ int lower_tp_split(L *l, int first, int last)
       }
       continue;
     }
-    tp = lower_layer_tp(l, li);
     for (int k = 0; k < ly->nnodes; k++)
       l->vdeg[m->nodes[ly->first_node + k].out] = tp;
     if (tp <= 1)

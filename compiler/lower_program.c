@@ -416,10 +416,10 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
  * divides into the row factors, consecutive groups, and nothing yet combined with it. */
 static const char *check_layer_tp(Arena *a, const IrModel *m, const LowerOptions *o)
 {
-  if (o->sp || o->ulysses || o->vtp || o->zero == 2 || !o->tp_consec)
+  if (o->sp || o->ulysses || o->zero == 2 || !o->tp_consec)
     return arena_printf(a, "different tp degrees per layer work with plain data parallelism or ZeRO-3 and consecutive "
                         "tp groups only (not yet with %s)", o->sp ? "sequence parallelism" : o->ulysses ? "Ulysses" :
-                        o->vtp ? "vocab_tp" : o->zero == 2 ? "ZeRO-2" : "strided tp groups");
+                        o->zero == 2 ? "ZeRO-2" : "strided tp groups");
   for (int i = 0; i < m->nlayers; i++) {
     int t = m->layers[i].kind == IR_LAYER_BLOCK ? o->layer_tp[i] : o->tp;
     if (t < 1 || t > o->tp || o->tp % t)

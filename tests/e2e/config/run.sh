@@ -44,6 +44,17 @@ refused ltp_z2 2 "$dir/per_layer_tp.json" zero2 \
 # Ulysses on layer 1 only (use_sp "0,1"), Megatron tp 2 on layer 0, 2 ranks
 case_ ul 2 "$dir/tiny_tp2_ulysses_layer1.json"
 grep -q "^layers.1 .* split (ulysses)" ul.plan && grep -q "^layers.0 .* all" ul.plan && ok || bad "use_sp plan: $(cat ul.plan)"
+# vocabulary tp above the blocks' (vtp 2, blocks tp 1): the embedding and head split over
+# 2 ranks, each block on half the samples; from a config and from --vocab_tp
+case_ vtp 2 "$dir/tiny_vtp2_tp1.json"
+grep -q "^layers.0 .* 1    2 ddp" vtp.plan && grep -q "split by vocabulary" vtp.plan && ok || bad "vtp plan: $(cat vtp.plan)"
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 --num_gpus_per_node 2 --vocab_tp 2 \
+  -o vtpcli > vtpcli.log 2>&1 || bad "--vocab_tp 2: $(cat vtpcli.log)"
+"$mpiexec" -n 2 ./vtpcli $args 2>&1 | losses > vtpcli.txt
+close single.txt vtpcli.txt 11 && ok || { bad "--vocab_tp 2 over tp 1: losses differ"; paste single.txt vtpcli.txt; }
+out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 --global_tp_deg 4 \
+  --vocab_tp 2 -o x 2>&1)
+echo "$out" | grep -q "vocab_tp 2 must be 1, the blocks' tp degree 4, or a multiple of it" && ok || bad "vtp < tp refusal: $out"
 # Galvatron's published per-layer plan for gpt-2.7b on 8 GPUs (tp 2 / 1 per block, ZeRO-3,
 # pp 2) compiles: blocks 9-15 on tp 1 (dp 4), the others on tp 2 (dp 2)
 pub="$src/../shared/data/galvatron/v2.4.0/gpt_hf/configs/galvatron_config_gpt-2.7b_1nodes_8gpus_per_node_40GB_bf16_example.json"

@@ -80,6 +80,8 @@ static const Strategy strategies[] = {
   {"tp2_sp_ulysses_half_ckpt", 2, 1, 1, 1, 1, 2, 0, 2, 4, 0, 0, 0},
   {"pp2_tp2_ulysses_half", 4, 2, 1, 0, 1, 2, 0, 2, 3, 0, 0, 0},
   {"pp2_ulysses_first_half_dp2_zero2", 8, 2, 1, 0, 1, 1, 2, 2, 5, 0, 0, 0},
+  {"ltp_tp2_then_tp1_vtp2", 2, 1, 2, 0, 1, 1, 0, 2, 0, 1, 1, 0},
+  {"ltp_pp2_tp1_then_tp2_vtp2_ckpt", 4, 2, 2, 1, 1, 1, 0, 1, 0, 1, 2, 0},
   {"ltp_tp2_then_tp1_zero3", 2, 1, 2, 0, 1, 1, 3, 2, 0, 0, 1, 0},
   {"ltp_tp2_then_tp1_zero3_half_ckpt", 2, 1, 2, 1, 1, 1, 4, 2, 0, 0, 1, 0},
   {"ltp_pp2_tp1_then_tp2_zero3", 4, 2, 2, 0, 1, 1, 3, 1, 0, 0, 2, 0},
