@@ -66,7 +66,7 @@ static void usage(FILE *f, int run)
              "  --no_async_grad_reduce    reduce data-parallel gradients after every micro-batch's backward\n"
              "                            (default: overlapped with the last micro-batch's backward)\n"
              "  --tp_sizes_enc A,B,...    a tp degree per block (Galvatron's key; each divides the largest,\n"
-             "                            which replaces --global_tp_deg); with ddp or ZeRO-3\n"
+             "                            which replaces --global_tp_deg); with ddp or ZeRO-2/3\n"
              "                            (Galvatron's per-layer dp_types_enc)\n"
              "  --dump WHAT               print strategy (per layer), schedule (the schedule IR) or\n"
              "                            memory (the memory plan); a comma list\n"

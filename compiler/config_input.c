@@ -3,7 +3,7 @@
  * the tensor-parallel degree and layout of the blocks (per layer when they differ),
  * Ulysses per layer (use_sp), a vocabulary degree (vtp) at or above the blocks', the
  * data-parallel type, per-layer ZeRO-3 and the per-layer checkpoint flags. What the
- * lowering cannot run yet (per-layer tp with ZeRO-2, SP, Ulysses or strided groups; ZeRO-3
+ * lowering cannot run yet (per-layer tp with SP, Ulysses or strided groups; ZeRO-3
  * on some layers with ZeRO-2 on the others; vsp; a vtp between 1 and the blocks') is an
  * error that names the key and layer. */
 #include <stdio.h>

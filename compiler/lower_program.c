@@ -232,10 +232,16 @@ static void plan_params(Stage *st)
         st->split_dim[pi] = (signed char)split_of(l, n, node, j);
         if (st->split_dim[pi] >= 0)
           cnt /= lower_layer_tp(l, li);
+        int64_t moments = 2 * cnt;
+        if (l->o->zero == 2 && l->o->layer_tp) { /* ZeRO-2 per parameter over its layer's dp group (run.c) */
+          int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), chunk = (cnt + dp - 1) / dp;
+          cnt = chunk * dp;
+          moments = 2 * chunk;
+        }
         l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, 4 * cnt);
         l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, 4 * cnt);
-        if (l->o->zero != 2) /* ZeRO-2 keeps one flat optimizer shard instead (lower_stage) */
-          l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 8 * cnt);
+        if (l->o->zero != 2 || l->o->layer_tp) /* flat ZeRO-2 keeps one optimizer shard instead (lower_stage) */
+          l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 4 * moments);
       }
     }
 }
@@ -296,7 +302,7 @@ static void lower_stage(Stage *st)
     if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
-  if (l->o->zero == 2) { /* ZeRO-2: grads reduce-scattered into dp equal shards; AdamW m and v per shard */
+  if (l->o->zero == 2 && !l->o->layer_tp) { /* ZeRO-2: grads reduce-scattered into dp equal shards; AdamW m, v */
     int64_t dp = l->o->world / l->o->pp / (l->o->tp > 1 ? l->o->tp : 1), unit = 64 * dp, *ab = l->plan->arena_bytes;
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = (ab[PLAN_GRADS] + unit - 1) / unit * unit;
     st->shard_bytes = ab[PLAN_GRADS] / dp;
@@ -416,10 +422,10 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
  * divides into the row factors, consecutive groups, and nothing yet combined with it. */
 static const char *check_layer_tp(Arena *a, const IrModel *m, const LowerOptions *o)
 {
-  if (o->sp || o->ulysses || o->zero == 2 || !o->tp_consec)
-    return arena_printf(a, "different tp degrees per layer work with plain data parallelism or ZeRO-3 and consecutive "
-                        "tp groups only (not yet with %s)", o->sp ? "sequence parallelism" : o->ulysses ? "Ulysses" :
-                        o->zero == 2 ? "ZeRO-2" : "strided tp groups");
+  if (o->sp || o->ulysses || !o->tp_consec)
+    return arena_printf(a, "different tp degrees per layer work with consecutive tp groups and without sequence "
+                        "parallelism only (not yet with %s)", o->sp ? "sequence parallelism" : o->ulysses ? "Ulysses" :
+                        "strided tp groups");
   for (int i = 0; i < m->nlayers; i++) {
     int t = m->layers[i].kind == IR_LAYER_BLOCK ? o->layer_tp[i] : o->tp;
     if (t < 1 || t > o->tp || o->tp % t)

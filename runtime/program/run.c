@@ -56,6 +56,20 @@ static const struct gv_run_zlayer *zl_of(const struct gv_run *r, const struct gv
   return gv_run_zero3_param(r, p) ? &r->zl[p->zlayer] : NULL;
 }
 
+/* ZeRO-2 per parameter (per-layer tp programs: shard_bytes 0): each parameter's gradient
+ * is reduce-scattered over its own dp group in chunks of ceil(n / dp) elements (its buffers
+ * are padded to dp chunks); this rank owns chunk dp_rank, its reduced sum lands at the
+ * buffer's start, its AdamW m and v (one chunk each) at moff. */
+static int zero2_per_param(const struct gv_run *r, const struct gv_run_param *p)
+{
+  return r->zero == 2 && r->shard_bytes == 0 && !zl_of(r, p);
+}
+static size_t zero2_chunk(const struct gv_run_param *p)
+{
+  size_t dp = (size_t)gv_comm_size(p->dp_group);
+  return (shard_numel(p) + dp - 1) / dp;
+}
+
 /* Elements [*first, *first + *n) of p this rank stores: all of it, or under ZeRO-3 the
  * part inside its shard of the layer's range. Returns 0 when it stores none. */
 static int held(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n)
@@ -271,9 +285,14 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
     if (r->params[i].split_dim == -2)
       gv_comm_all_reduce(r->tp_group, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32,
                          GV_REDUCE_SUM);
-  if (backward && r->zero) /* ZeRO-2: each rank keeps the sum of its shard, at the start of the arena */
+  if (backward && r->zero && r->shard_bytes) /* ZeRO-2: each rank keeps the sum of its shard, at the arena start */
     gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
                            GV_DTYPE_F32);
+  for (int i = 0; backward && i < r->nparams; i++) /* ZeRO-2 per parameter: my chunk's sum at its start */
+    if (zero2_per_param(r, &r->params[i])) {
+      float *g = grad_ptr(r, &r->params[i]);
+      gv_comm_reduce_scatter(r->params[i].dp_group, g, g, zero2_chunk(&r->params[i]), GV_DTYPE_F32);
+    }
   return loss;
 }
 
@@ -284,6 +303,14 @@ static int owned(const struct gv_run *r, const struct gv_run_param *p, size_t *f
   size_t total = shard_numel(p);
   if (zl_of(r, p))
     return held(r, p, first, n);
+  if (zero2_per_param(r, p)) {
+    size_t c = zero2_chunk(p), lo = (size_t)p->dp_rank * c;
+    if (lo >= total)
+      return 0;
+    *first = lo;
+    *n = total - lo < c ? total - lo : c;
+    return 1;
+  }
   if (!r->zero) {
     *first = 0;
     *n = total;
@@ -304,6 +331,8 @@ static float *owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t 
   const struct gv_run_zlayer *z = zl_of(r, p);
   if (z)
     return (float *)(r->bases[GV_MEM_GRADS] + z->gshard + z3_at(r, p, z, first));
+  if (zero2_per_param(r, p))
+    return (float *)(r->bases[GV_MEM_GRADS] + p->goff) + (first - (size_t)p->dp_rank * zero2_chunk(p));
   int64_t at = p->goff + 4 * (int64_t)first - (r->zero ? (int64_t)r->dp_rank * r->shard_bytes : 0);
   return (float *)(r->bases[GV_MEM_GRADS] + at);
 }
@@ -317,6 +346,10 @@ static float *owned_moment(struct gv_run *r, const struct gv_run_param *p, size_
   if (!r->zero) {
     float *m = (float *)(r->bases[GV_MEM_OPTIM] + p->moff);
     return m + (v ? shard_numel(p) : 0) + first;
+  }
+  if (zero2_per_param(r, p)) {
+    size_t c = zero2_chunk(p);
+    return (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + (v ? c : 0) + (first - (size_t)p->dp_rank * c);
   }
   int64_t rel = p->goff + 4 * (int64_t)first - (int64_t)r->dp_rank * r->shard_bytes;
   char *base = r->bases[GV_MEM_OPTIM] + r->plan.arena_bytes[GV_MEM_OPTIM] - 2 * r->shard_bytes;
@@ -361,9 +394,15 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
       gv_scale(&r->be, &g, coef);
     gv_adamw(&r->be, &opt, &w, &g, &m, &v, step + 1, lr, r->args.decay_all || p->decay);
   }
-  if (r->zero) /* every replica gets the updated parameters back */
+  if (r->zero && r->shard_bytes) /* every replica gets the updated parameters back */
     gv_comm_all_gather(r->dp, r->bases[GV_MEM_PARAMS], r->bases[GV_MEM_PARAMS] + (int64_t)r->dp_rank * r->shard_bytes,
                        (size_t)r->shard_bytes / 4, GV_DTYPE_F32);
+  for (int i = 0; i < r->nparams; i++) /* per parameter, over its own dp group */
+    if (zero2_per_param(r, &r->params[i])) {
+      float *w = (float *)(r->bases[GV_MEM_PARAMS] + r->params[i].poff);
+      size_t c = zero2_chunk(&r->params[i]);
+      gv_comm_all_gather(r->params[i].dp_group, w, w + (size_t)r->params[i].dp_rank * c, c, GV_DTYPE_F32);
+    }
   return norm;
 }
 

@@ -83,6 +83,8 @@ static const Strategy strategies[] = {
   {"ltp_tp2_then_tp1_vtp2", 2, 1, 2, 0, 1, 1, 0, 2, 0, 1, 1, 0},
   {"ltp_pp2_tp1_then_tp2_vtp2_ckpt", 4, 2, 2, 1, 1, 1, 0, 1, 0, 1, 2, 0},
   {"ltp_tp2_then_tp1_zero3", 2, 1, 2, 0, 1, 1, 3, 2, 0, 0, 1, 0},
+  {"ltp_tp2_then_tp1_zero2", 2, 1, 2, 0, 1, 1, 2, 2, 0, 0, 1, 0},
+  {"ltp_pp2_tp1_then_tp2_vtp2_zero2_ckpt", 4, 2, 2, 1, 1, 1, 2, 1, 0, 1, 2, 0},
   {"ltp_tp2_then_tp1_zero3_half_ckpt", 2, 1, 2, 1, 1, 1, 4, 2, 0, 0, 1, 0},
   {"ltp_pp2_tp1_then_tp2_zero3", 4, 2, 2, 0, 1, 1, 3, 1, 0, 0, 2, 0},
   /* gradients reduced after every micro-batch instead of overlapped with the last one */
