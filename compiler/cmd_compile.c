@@ -62,7 +62,8 @@ static void usage(FILE *f, int run)
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
              "                            zero3 (the blocks' parameters sharded too, gathered layer by layer)\n"
              "  --sdp 0|1                 ZeRO-3 for the blocks (Galvatron's flag; same as zero3)\n"
-             "  --zero3_layers all|L      ZeRO-3 for these blocks only (names or indices), ddp for the rest\n"
+             "  --zero3_layers all|L      ZeRO-3 for these blocks only (names or indices); the rest keep\n"
+             "                            --default_dp_type (ddp, or ZeRO-2 per parameter)\n"
              "  --no_async_grad_reduce    reduce data-parallel gradients after every micro-batch's backward\n"
              "                            (default: overlapped with the last micro-batch's backward)\n"
              "  --tp_sizes_enc A,B,...    a tp degree per block (Galvatron's key; each divides the largest,\n"
@@ -330,7 +331,8 @@ static void print_strategy(const IrModel *m, const LowerOptions *o, const unsign
     dp = o->world / o->pp / (block && o->layer_tp ? ltp : o->tp);
     int ul = block && o->ulysses && o->tp > 1 && (!o->ulysses_layers || o->ulysses_layers[i]);
     printf("%-14s %-10s %6d %4d %4d %-6s %5s  %s\n", m->layers[i].name, kinds[m->layers[i].kind], o->stage_of_layer[i],
-           ltp, dp, o->zero == 3 && block && (!o->zero3_layers || o->zero3_layers[i]) ? "zero3" : o->zero == 2 ? "zero2" : "ddp",
+           ltp, dp, o->zero == 3 && block && (!o->zero3_layers || o->zero3_layers[i]) ? "zero3"
+                    : o->zero == 2 || o->zero2_rest ? "zero2" : "ddp",
            ckpt && ckpt[i] ? "yes" : "no",
            ul ? "split (ulysses)" : block && o->sp && o->tp > 1 ? "split (sp)" : "all");
   }
@@ -442,11 +444,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
                 "ZeRO-3)\n", m->layers[i].name);
         return NULL;
       }
-    if (o.zero == 2) {
-      fprintf(stderr, "gvc: error: --zero3_layers with --default_dp_type zero2: ZeRO-2 for the other layers "
-              "together with ZeRO-3 blocks is not supported yet (use ddp for the others)\n");
-      return NULL;
-    }
+    o.zero2_rest = o.zero == 2; /* the other layers keep ZeRO-2, per parameter */
     o.zero = 3;
     o.zero3_layers = z;
   }

@@ -3,9 +3,8 @@
  * the tensor-parallel degree and layout of the blocks (per layer when they differ),
  * Ulysses per layer (use_sp), a vocabulary degree (vtp) at or above the blocks', the
  * data-parallel type, per-layer ZeRO-3 and the per-layer checkpoint flags. What the
- * lowering cannot run yet (per-layer tp with SP, Ulysses or strided groups; ZeRO-3
- * on some layers with ZeRO-2 on the others; vsp; a vtp between 1 and the blocks') is an
- * error that names the key and layer. */
+ * lowering cannot run yet (per-layer tp with SP, Ulysses or strided groups; vsp; a vtp
+ * between 1 and the blocks') is an error that names the key and layer. */
 #include <stdio.h>
 #include <string.h>
 
@@ -50,14 +49,6 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
               "degree %d\n", path, i, c.tp[i], tmax);
       goto out;
     }
-  for (int i = 0; i < c.nlayers; i++) {
-    if (c.dp_type[i] != c.dp_type[0] && !strcmp(c.default_dp_type, "zero2")) {
-      fprintf(stderr, "gvc: error: %s: key 'dp_types_enc': layer %d has %d but layer 0 has %d with default_dp_type "
-              "zero2: ZeRO-3 on some layers and ZeRO-2 on the others is not supported yet (ddp on the others is)\n",
-              path, i, c.dp_type[i], c.dp_type[0]);
-      goto out;
-    }
-  }
   if (c.vsp) {
     fprintf(stderr, "gvc: error: %s: key 'vsp': vocabulary sequence parallelism is not supported yet\n", path);
     goto out;
@@ -102,8 +93,8 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
       nz3 += z3[i] = (unsigned char)(c.dp_type[b++] == 1);
   if (!strcmp(c.default_dp_type, "zero3") || nz3 == c.nlayers)
     o->zero = 3;
-  else if (nz3)
-    o->zero = 3, o->zero3_layers = z3;
+  else if (nz3) /* the other layers keep the default: ddp, or ZeRO-2 per parameter */
+    o->zero = 3, o->zero3_layers = z3, o->zero2_rest = !strcmp(c.default_dp_type, "zero2");
   else
     o->zero = !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
 

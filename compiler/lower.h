@@ -25,6 +25,7 @@ typedef struct LowerOptions {
                                         3: ZeRO-3 blocks (zero3_layers), plain ddp for the rest */
   const unsigned char *zero3_layers; /* with zero 3, per top-level layer: its parameters sharded (NULL: every
                                         block); Galvatron's per-layer dp_types_enc */
+  int zero2_rest;                    /* with zero 3 on some blocks: ZeRO-2 (per parameter) for the others */
   int tp, tp_consec;                 /* Megatron tensor parallelism of the blocks (@col/@row); 1: none.
                                         With layer_tp: the largest degree (the base layout) */
   const int *layer_tp;               /* per top-level layer, or NULL: the blocks' own tp degrees (each divides

@@ -67,6 +67,13 @@ static inline int lower_layer_rows_split(const L *l, int li)
   return l->m->layers[li].kind == IR_LAYER_BLOCK && l->o->tp > 1 && (l->o->sp || lower_layer_ulysses(l, li));
 }
 
+/* ZeRO-2 per parameter (each over its own layer's dp group) instead of one flat shard of
+ * the gradient arena: with per-layer tp degrees, or beside ZeRO-3 blocks. */
+static inline int lower_zero2_per_param(const L *l)
+{
+  return (l->o->zero == 2 && l->o->layer_tp) || (l->o->zero == 3 && l->o->zero2_rest);
+}
+
 int64_t lower_numel(const L *l, int v);
 /* Which values are split by tensor parallelism (propagated from @col to @row); 0 or an error. */
 int lower_tp_split(L *l, int first_layer, int last_layer);

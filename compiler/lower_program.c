@@ -233,14 +233,14 @@ static void plan_params(Stage *st)
         if (st->split_dim[pi] >= 0)
           cnt /= lower_layer_tp(l, li);
         int64_t moments = 2 * cnt;
-        if (l->o->zero == 2 && l->o->layer_tp) { /* ZeRO-2 per parameter over its layer's dp group (run.c) */
+        if (lower_zero2_per_param(l)) { /* ZeRO-2 per parameter over its layer's dp group (run.c) */
           int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), chunk = (cnt + dp - 1) / dp;
           cnt = chunk * dp;
           moments = 2 * chunk;
         }
         l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, 4 * cnt);
         l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, 4 * cnt);
-        if (l->o->zero != 2 || l->o->layer_tp) /* flat ZeRO-2 keeps one optimizer shard instead (lower_stage) */
+        if (l->o->zero != 2 || lower_zero2_per_param(l)) /* flat ZeRO-2: one optimizer shard (lower_stage) */
           l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 4 * moments);
       }
     }
@@ -302,7 +302,7 @@ static void lower_stage(Stage *st)
     if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
-  if (l->o->zero == 2 && !l->o->layer_tp) { /* ZeRO-2: grads reduce-scattered into dp equal shards; AdamW m, v */
+  if (l->o->zero == 2 && !lower_zero2_per_param(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
     int64_t dp = l->o->world / l->o->pp / (l->o->tp > 1 ? l->o->tp : 1), unit = 64 * dp, *ab = l->plan->arena_bytes;
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = (ab[PLAN_GRADS] + unit - 1) / unit * unit;
     st->shard_bytes = ab[PLAN_GRADS] / dp;
@@ -367,8 +367,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
   }
   if (st->grad_acc >= 0)
     sched_call(prog, d, "gv_prog_grad_reduce", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(1), sa_i64(st->grad_acc)}, 4);
-  if (l->o->zero == 2)
-    sched_call(prog, d, "gv_prog_zero", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(l->o->zero), sa_i64(st->shard_bytes)}, 4);
+  if (l->o->zero == 2 || lower_zero2_per_param(l)) /* shard_bytes 0: ZeRO-2 per parameter */
+    sched_call(prog, d, "gv_prog_zero", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(2), sa_i64(st->shard_bytes)}, 4);
   for (int li = st->first; l->z3 && li <= st->last; li++)
     if (l->z3[li].range) {
       SchedArg z[] = {sa_ctx(), sa_i64(s), sa_i64(li), sa_i64(off(p, l->z3[li].pshard)), sa_i64(off(p, l->z3[li].gshard)),
@@ -454,7 +454,7 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   }
   if (o->layer_tp && (*err = check_layer_tp(a, m, o)))
     return NULL;
-  if (o->no_async_grad_reduce && o->zero == 2) {
+  if (o->no_async_grad_reduce && (o->zero == 2 || o->zero2_rest)) {
     *err = "no_async_grad_reduce with ZeRO-2 is not supported yet (ZeRO-2 reduce-scatters the gradients once per step)";
     return NULL;
   }

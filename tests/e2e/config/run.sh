@@ -34,8 +34,11 @@ refused() {
 # per-layer data-parallel types: ZeRO-3 on layer 1 only (dp_types_enc "0,1"), ddp on the rest, 4 ranks
 case_ mixed 4 "$dir/tiny_tp2_dp2_zero3_layer1.json"
 grep -q "^layers.0 .* ddp " mixed.plan && grep -q "^layers.1 .* zero3 " mixed.plan && ok || bad "mixed plan: $(cat mixed.plan)"
-refused z2mix 4 "$dir/tiny_tp2_dp2_zero3_layer1.json" zero2 \
-  "key 'dp_types_enc': layer 1 has 1 but layer 0 has 0 with default_dp_type zero2"
+# ... and with default_dp_type zero2: ZeRO-2 (per parameter) on the layers not marked
+sed 's/"default_dp_type": "ddp"/"default_dp_type": "zero2"/' "$dir/tiny_tp2_dp2_zero3_layer1.json" > z2mix.json
+case_ z2mix 4 z2mix.json
+grep -q "^layers.0 .* zero2 " z2mix.plan && grep -q "^layers.1 .* zero3 " z2mix.plan && grep -q "^head .* zero2 " z2mix.plan \
+  && ok || bad "zero2 + zero3 plan: $(cat z2mix.plan)"
 # per-layer tp (tp_sizes_enc "2,1") on 2 ranks: layer 1 runs on half the samples of each rank
 case_ ltp 2 "$dir/per_layer_tp.json"
 grep -q "^layers.0 .* 2 *1 ddp" ltp.plan && grep -q "^layers.1 .* 1 *2 ddp" ltp.plan && ok || bad "per-layer plan: $(cat ltp.plan)"

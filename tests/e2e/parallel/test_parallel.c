@@ -23,7 +23,8 @@ typedef struct Strategy {
   int64_t micro_batch;
   int ckpt;           /* 1: checkpoint every block; 2: only the first half of the blocks */
   int one_f_one_b, chunks;
-  int zero;           /* 0 ddp, 2 ZeRO-2, 3 ZeRO-3 blocks, 4: ZeRO-3 on the second half of the blocks only */
+  int zero;           /* 0 ddp, 2 ZeRO-2, 3 ZeRO-3 blocks, 4: ZeRO-3 on the second half of the blocks only
+                         (ddp for the rest), 5: the same with ZeRO-2 for the rest */
   int tp;
   int sp;             /* 1: Megatron-SP; 2: Ulysses (tp is then the Ulysses degree); Ulysses on some blocks
                          only (Megatron tp on the others): 3 the second half, 4 the second half with
@@ -70,6 +71,8 @@ static const Strategy strategies[] = {
   {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0, 0, 0, 0},
   {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0, 0, 0, 0},
   {"dp2_zero3_half", 2, 1, 1, 0, 1, 1, 4, 0, 0, 0, 0, 0},
+  {"dp2_zero3_half_zero2_rest", 2, 1, 1, 0, 1, 1, 5, 0, 0, 0, 0, 0},
+  {"pp2_tp2_dp2_zero3_half_zero2_rest_ckpt", 8, 2, 1, 1, 1, 1, 5, 2, 0, 0, 0, 0},
   {"pp2_tp2_dp2_zero3_half_ckpt_half", 8, 2, 1, 2, 1, 1, 4, 2, 0, 0, 0, 0},
   /* per-layer tp: a block of degree t runs on (base/t)ths of the micro-batch, so it is 2 */
   {"ltp_tp2_then_tp1", 2, 1, 2, 0, 1, 1, 0, 2, 0, 0, 1, 0},
@@ -201,8 +204,8 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
     }
   }
   LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
-                    .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero == 4 ? 3 : s->zero,
-                    .zero3_layers = s->zero == 4 ? z3 : NULL,
+                    .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero >= 4 ? 3 : s->zero,
+                    .zero3_layers = s->zero >= 4 ? z3 : NULL, .zero2_rest = s->zero == 5,
                     .tp = s->ltp ? base : s->tp ? s->tp : 1, .layer_tp = s->ltp ? ltp : NULL, .tp_consec = 1, .sp = s->sp == 1 || s->sp == 4, .ulysses = s->sp >= 2,
                     .ulysses_layers = s->sp >= 3 ? ul : NULL,
                     .vtp = s->vtp, .no_async_grad_reduce = s->no_async};
