@@ -53,18 +53,19 @@ static void rank_file(const struct gv_run *r, const char *dir, char *path, size_
   snprintf(path, n, "%s/rank%05d.gvck", dir, gv_comm_rank(r->world));
 }
 
-/* ZeRO-2 per parameter (per-layer tp programs) keeps its moments per parameter chunk: not
- * in the checkpoint format yet, refused rather than saved wrong. */
-static void refuse_zero2_per_param(const struct gv_run *r, const char *opt)
+/* Elements of p's AdamW m (and of v) on this rank: all of it, or under ZeRO-2 per parameter
+ * (per-layer tp, or beside ZeRO-3 blocks: shard_bytes 0) this rank's chunk of ceil(n / dp),
+ * saved as a 1-D record. Flat ZeRO-2 saves none per parameter (see "zero/adam_m_v"). */
+static size_t moment_count(const struct gv_run *r, const struct gv_run_param *p)
 {
+  size_t n = gv_run_shard_numel(p), dp = (size_t)gv_comm_size(p->dp_group);
   if (r->zero == 2 && !r->shard_bytes)
-    gv_fatalf(__FILE__, __LINE__, opt, "gvrt", "%s: checkpoints of ZeRO-2 programs with per-layer tp degrees are not "
-              "supported yet (ZeRO-3 and plain data parallelism are)", opt);
+    return (n + dp - 1) / dp;
+  return r->zero ? 0 : n;
 }
 
 int gv_run_save(struct gv_run *r, const char *dir, int next_step)
 {
-  refuse_zero2_per_param(r, "--save");
   if (mkdir(dir, 0755) && errno != EEXIST)
     gv_fatalf(__FILE__, __LINE__, "--save", "gvrt", "%s: cannot create the checkpoint folder (%s)", dir,
               strerror(errno));
@@ -74,22 +75,23 @@ int gv_run_save(struct gv_run *r, const char *dir, int next_step)
                         (int32_t)(r->args.seed >> 32), (int32_t)r->world_size, (int32_t)r->pp, r->tp, r->dp_size};
   FILE *f = gv_tf_begin(path, header);
   int ok = f != NULL, count = 0;
-  int parts = r->zero ? 1 : 3; /* ZeRO: the moments are one flat shard, saved below */
   for (int i = 0; ok && i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     if (gv_run_zero3_param(r, p))
       continue; /* saved with its layer's shard below (poff is an offset in the layer's range) */
-    int64_t dims[2] = {p->shard_rows, p->shard_cols};
-    size_t n = gv_run_shard_numel(p);
+    int64_t dims[2] = {p->shard_rows, p->shard_cols}, mdims[1] = {(int64_t)moment_count(r, p)};
+    size_t n = gv_run_shard_numel(p), mn = moment_count(r, p);
     const float *src[3] = {(const float *)(r->bases[GV_MEM_PARAMS] + p->poff),
                            (const float *)(r->bases[GV_MEM_OPTIM] + p->moff),
-                           (const float *)(r->bases[GV_MEM_OPTIM] + p->moff) + n};
-    for (int k = 0; ok && k < parts; k++, count++) {
+                           (const float *)(r->bases[GV_MEM_OPTIM] + p->moff) + mn};
+    for (int k = 0; ok && k < (mn ? 3 : 1); k++, count++) { /* without moments here: flat ZeRO-2, below */
       snprintf(key, sizeof key, "%s/%s", what[k], p->name);
-      ok = !gv_tf_put(f, key, GV_TF_F32, 2, dims, gv_run_to_host(r, src[k], n * sizeof(float)));
+      int full = !k || mn == n;
+      ok = !gv_tf_put(f, key, GV_TF_F32, full ? 2 : 1, full ? dims : mdims,
+                      gv_run_to_host(r, src[k], (k ? mn : n) * sizeof(float)));
     }
   }
-  if (ok && r->zero) {
+  if (ok && r->zero && r->shard_bytes) {
     int64_t dims[1] = {2 * r->shard_bytes / 4};
     ok = !gv_tf_put(f, "zero/adam_m_v", GV_TF_F32, 1, dims, gv_run_to_host(r, zero_moments(r), 2 * (size_t)r->shard_bytes));
     count++;
@@ -183,7 +185,6 @@ static void check_strategy(const struct gv_run *r, const struct gv_tf *tf, const
 
 int gv_run_load(struct gv_run *r, const char *dir)
 {
-  refuse_zero2_per_param(r, "--load");
   char path[4096], key[600], err[512];
   rank_file(r, dir, path, sizeof path);
   struct gv_tf tf;
@@ -194,24 +195,24 @@ int gv_run_load(struct gv_run *r, const char *dir)
               tf.header[HDR_WORLD], (long long)r->world_size);
   load_zero3(r, &tf, path);
   check_foreign_zero3(r, &tf, path);
-  int parts = r->zero ? 1 : 3;
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     if (gv_run_zero3_param(r, p))
       continue; /* loaded with its layer's shard */
-    size_t n = gv_run_shard_numel(p);
+    size_t n = gv_run_shard_numel(p), mn = moment_count(r, p);
     float *dst[3] = {(float *)(r->bases[GV_MEM_PARAMS] + p->poff), (float *)(r->bases[GV_MEM_OPTIM] + p->moff),
-                     (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + n};
-    for (int k = 0; k < parts; k++) {
+                     (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + mn};
+    for (int k = 0; k < (mn ? 3 : 1); k++) {
+      size_t want = k ? mn : n;
       snprintf(key, sizeof key, "%s/%s", what[k], p->name);
       const struct gv_tf_record *rec = gv_tf_find(&tf, key);
-      if (!rec || rec->dtype != GV_TF_F32 || rec->numel != n)
+      if (!rec || rec->dtype != GV_TF_F32 || rec->numel != want)
         gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: record '%s' is missing or not %zu floats (a different "
-                  "model or strategy?)", path, key, n);
-      gv_dev_memcpy(&r->be, dst[k], rec->data, n * sizeof(float), GV_COPY_H2D);
+                  "model or strategy?)", path, key, want);
+      gv_dev_memcpy(&r->be, dst[k], rec->data, want * sizeof(float), GV_COPY_H2D);
     }
   }
-  if (r->zero) {
+  if (r->zero && r->shard_bytes) {
     const struct gv_tf_record *rec = gv_tf_find(&tf, "zero/adam_m_v");
     if (!rec || rec->dtype != GV_TF_F32 || rec->numel != (size_t)(2 * r->shard_bytes / 4))
       gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: record 'zero/adam_m_v' is missing or of another size", path);

@@ -25,6 +25,8 @@ comp z2 2 --default_dp_type zero2
 comp ddp2 2
 comp pp2z3 2 --pp_deg 2 --default_dp_type zero3            # dp1: shards twice as large
 comp ltpz3 2 --tp_sizes_enc 2,1 --default_dp_type zero3    # per-layer tp: layer 2 sharded over dp 2, layer 1 dp 1
+comp ltpz2 2 --tp_sizes_enc 2,1 --default_dp_type zero2    # per-layer tp: ZeRO-2 per parameter (moment chunks)
+comp z3z2 4 --zero3_layers 2 --default_dp_type zero2 --pp_deg 2 --chunks 2  # ZeRO-3 block, ZeRO-2 rest
 losses() { grep -o "step [0-9]*/10 | loss [0-9.]*"; }
 resume() { # NAME RANKS GLOBAL-BATCH: straight vs saved + loaded
   local name=$1 n=$2 args="--init_from $fx --batch_from $fx --global_train_batch_size $3 --lr_decay_iters 10 --warmup 3"
@@ -42,6 +44,8 @@ resume z3 2 4
 resume pz 4 8
 resume z2 2 4
 resume ltpz3 2 2
+resume ltpz2 2 2
+resume z3z2 4 8
 records() { strings -n 5 "$1" | grep -E "^(param|adam_m|adam_v|zero|zero3)/"; }
 # a ZeRO-3 layer's records: its shard of parameters, m and v; none by parameter name
 r0=$(records ck_z3/rank00001.gvck)
