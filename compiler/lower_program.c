@@ -454,8 +454,9 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   }
   if (o->layer_tp && (*err = check_layer_tp(a, m, o)))
     return NULL;
-  if (o->no_async_grad_reduce && (o->zero == 2 || o->zero2_rest)) {
-    *err = "no_async_grad_reduce with ZeRO-2 is not supported yet (ZeRO-2 reduce-scatters the gradients once per step)";
+  if (o->no_async_grad_reduce && o->zero == 2 && !o->layer_tp && (o->pp > 1 || o->sp || o->ulysses)) {
+    *err = "no_async_grad_reduce with ZeRO-2 works without pipeline, sequence or Ulysses parallelism so far (their "
+           "cross-stage and tp sums need the whole gradient arena, which ZeRO-2 scatters every micro-batch)";
     return NULL;
   }
   const int *stage_of = o->stage_of_layer;

@@ -7,9 +7,11 @@
  *  - no_async_grad_reduce: after every micro-batch's backward, the gradients are
  *    all-reduced and added into a planned accumulator (the plan's "grads.reduced"), then
  *    zeroed for the next micro-batch; the accumulator replaces them after the last one.
- * ZeRO-2 keeps its one reduce-scatter of the gradient arena after the step (run.c), and
- * ZeRO-3 blocks reduce-scatter inside their own backward; both are skipped here. Sums
- * commute, so the tied-weight and sequence-parallel sums may run after this one. */
+ * ZeRO-2 reduce-scatters after the step (run.c: the flat gradient arena over one dp group,
+ * or each parameter over its own), or with no_async_grad_reduce after every micro-batch
+ * here, its shard (or chunk) added into the same place of the accumulator; ZeRO-3 blocks
+ * reduce-scatter inside their own backward. Sums commute, so the tied-weight and
+ * sequence-parallel sums may run after this one. */
 #include <stdlib.h>
 
 #include "program/run.h"
@@ -27,6 +29,54 @@ static float *grad_of(struct gv_run *r, const struct gv_run_param *p)
 static float *acc_of(struct gv_run *r, const struct gv_run_param *p)
 {
   return (float *)(r->bases[GV_MEM_GRADS] + r->grad_acc_off + p->goff);
+}
+
+static struct gv_tensor flat(void *p, size_t n) { return gv_tensor_4d(p, GV_DTYPE_F32, (int64_t)n, 0, 0, 0); }
+
+/* ZeRO-2 per parameter: a parameter's chunk of ceil(n / dp) elements (run.c's rule). */
+static int zero2_param(const struct gv_run *r, const struct gv_run_param *p)
+{
+  return r->zero == 2 && !r->shard_bytes && !gv_run_zero3_param(r, p);
+}
+static size_t chunk_of(const struct gv_run_param *p)
+{
+  size_t dp = (size_t)gv_comm_size(p->dp_group);
+  return (gv_run_shard_numel(p) + dp - 1) / dp;
+}
+
+/* no_async_grad_reduce under ZeRO-2, after a micro-batch: reduce-scatter, add this rank's
+ * part into the accumulator, zero the gradients (to = 0); at the step's end (to = 1): the
+ * accumulated part back where the optimizer reads it. */
+static void zero2_per_micro(struct gv_run *r, int to)
+{
+  char *g = r->bases[GV_MEM_GRADS], *a = g + r->grad_acc_off;
+  if (r->shard_bytes) { /* flat: the rank's shard lands at the arena's start */
+    struct gv_tensor G = flat(g, (size_t)r->shard_bytes / 4), A = flat(a, (size_t)r->shard_bytes / 4);
+    if (to) {
+      gv_copy(&r->be, &G, &A);
+      return;
+    }
+    gv_comm_reduce_scatter(r->dp, g, g, (size_t)r->shard_bytes / 4, GV_DTYPE_F32);
+    gv_axpy(&r->be, &A, 1.0f, &G);
+    struct gv_tensor all = flat(g, (size_t)r->grad_acc_off / 4);
+    gv_fill(&r->be, &all, 0.0f);
+    return;
+  }
+  for (int i = 0; i < r->nparams; i++) {
+    struct gv_run_param *p = &r->params[i];
+    if (!zero2_param(r, p))
+      continue;
+    size_t c = chunk_of(p);
+    struct gv_tensor G = flat(grad_of(r, p), c), A = flat(acc_of(r, p), c);
+    if (to) {
+      gv_copy(&r->be, &G, &A);
+      continue;
+    }
+    gv_comm_reduce_scatter(p->dp_group, G.data, G.data, c, GV_DTYPE_F32);
+    gv_axpy(&r->be, &A, 1.0f, &G);
+    struct gv_tensor whole = flat(grad_of(r, p), c * (size_t)gv_comm_size(p->dp_group));
+    gv_fill(&r->be, &whole, 0.0f);
+  }
 }
 
 void gv_gen_grads_ready(void *ctx, int64_t stage, int64_t layer)
@@ -47,8 +97,10 @@ void gv_gen_grads_ready(void *ctx, int64_t stage, int64_t layer)
 void gv_gen_backward_done(void *ctx, int64_t stage)
 {
   struct gv_run *r = ctx;
-  if (!r->grad_per_micro)
+  if (!r->grad_per_micro || r->evaluating)
     return;
+  if (r->zero == 2)
+    zero2_per_micro(r, 0);
   for (int i = 0; i < r->nparams; i++) {
     struct gv_run_param *p = &r->params[i];
     if (!reduced_here(r, p))
@@ -64,6 +116,8 @@ void gv_gen_backward_done(void *ctx, int64_t stage)
 
 void gv_run_reduce_grads(struct gv_run *r)
 {
+  if (r->grad_per_micro && r->zero == 2)
+    zero2_per_micro(r, 1);
   for (int i = 0; i < r->nparams; i++) {
     struct gv_run_param *p = &r->params[i];
     if (!reduced_here(r, p))

@@ -285,10 +285,10 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
     if (r->params[i].split_dim == -2)
       gv_comm_all_reduce(r->tp_group, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32,
                          GV_REDUCE_SUM);
-  if (backward && r->zero && r->shard_bytes) /* ZeRO-2: each rank keeps the sum of its shard, at the arena start */
+  if (backward && r->zero && r->shard_bytes && !r->grad_per_micro) /* ZeRO-2: my shard's sum at the arena start */
     gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
                            GV_DTYPE_F32);
-  for (int i = 0; backward && i < r->nparams; i++) /* ZeRO-2 per parameter: my chunk's sum at its start */
+  for (int i = 0; backward && !r->grad_per_micro && i < r->nparams; i++) /* ZeRO-2 per parameter: my chunk's sum */
     if (zero2_per_param(r, &r->params[i])) {
       float *g = grad_ptr(r, &r->params[i]);
       gv_comm_reduce_scatter(r->params[i].dp_group, g, g, zero2_chunk(&r->params[i]), GV_DTYPE_F32);

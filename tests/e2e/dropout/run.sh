@@ -33,4 +33,9 @@ GV_COMM=self ./single $args 2>&1 | losses > single.txt
 run dp2_2micro 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2
 run dp2_2micro_no_async 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --no_async_grad_reduce
 run pp2_dp2_no_async_ckpt 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --no_async_grad_reduce --checkpoint all
+run dp2_zero2_no_async 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --default_dp_type zero2 --no_async_grad_reduce
+run ltp_2_1_zero2_no_async 2 --micro-batch 2 --chunks 2 --num_gpus_per_node 2 --tp_sizes_enc 2,1 \
+  --default_dp_type zero2 --no_async_grad_reduce
+run pp2_zero3_zero2_rest_no_async 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 \
+  --default_dp_type zero2 --zero3_layers 2 --no_async_grad_reduce
 finish

@@ -33,6 +33,9 @@ echo "$plan" | grep -q "^layers.0 .* 2    2 ddp" && echo "$plan" | grep -q "^lay
   | grep -q "layers.1: tp=1 runs on 1/2 of its group's micro-batch of 1 samples" && ok || bad "per-layer tp batch check"
 "$gvc" plan "$src"/examples/tiny.gvm --model tiny_gpt --seq 32 --num_gpus_per_node 2 --zero3_layers layers.1 2>&1 \
   | grep -q "^layers.1 .* zero3" && ok || bad "--zero3_layers"
+"$gvc" plan "$src"/examples/tiny.gvm --model tiny_gpt --seq 32 --num_gpus_per_node 4 --pp_deg 2 --default_dp_type zero2 \
+  --no_async_grad_reduce 2>&1 | grep -q "no_async_grad_reduce with ZeRO-2 works without pipeline" && ok \
+  || bad "no_async + zero2 + pp refusal"
 "$gvc" plan "$src"/tests/unit/frontend/data/bad_strategy.gvm --model tiny_gpt --seq 32 2>&1 \
   | grep -q "bad_strategy.gvm:3:12: error: unknown strategy setting 'pp_degree'" && ok || bad "unknown strategy setting"
 echo "$pass passed, $fail failed"
