@@ -58,10 +58,9 @@ static void rank_file(const struct gv_run *r, const char *dir, char *path, size_
  * saved as a 1-D record. Flat ZeRO-2 saves none per parameter (see "zero/adam_m_v"). */
 static size_t moment_count(const struct gv_run *r, const struct gv_run_param *p)
 {
-  size_t n = gv_run_shard_numel(p), dp = (size_t)gv_comm_size(p->dp_group);
-  if (r->zero == 2 && !r->shard_bytes)
-    return (n + dp - 1) / dp;
-  return r->zero ? 0 : n;
+  if (gv_run_zero2_param(r, p))
+    return gv_run_zero2_chunk(p);
+  return r->zero ? 0 : gv_run_shard_numel(p);
 }
 
 int gv_run_save(struct gv_run *r, const char *dir, int next_step)

@@ -21,28 +21,11 @@ static int reduced_here(const struct gv_run *r, const struct gv_run_param *p)
   return !r->zero && !gv_run_zero3_param(r, p) && gv_comm_size(p->dp_group) > 1;
 }
 
-static float *grad_of(struct gv_run *r, const struct gv_run_param *p)
-{
-  return (float *)(r->bases[GV_MEM_GRADS] + p->goff);
-}
-
 static float *acc_of(struct gv_run *r, const struct gv_run_param *p)
 {
   return (float *)(r->bases[GV_MEM_GRADS] + r->grad_acc_off + p->goff);
 }
 
-static struct gv_tensor flat(void *p, size_t n) { return gv_tensor_4d(p, GV_DTYPE_F32, (int64_t)n, 0, 0, 0); }
-
-/* ZeRO-2 per parameter: a parameter's chunk of ceil(n / dp) elements (run.c's rule). */
-static int zero2_param(const struct gv_run *r, const struct gv_run_param *p)
-{
-  return r->zero == 2 && !r->shard_bytes && !gv_run_zero3_param(r, p);
-}
-static size_t chunk_of(const struct gv_run_param *p)
-{
-  size_t dp = (size_t)gv_comm_size(p->dp_group);
-  return (gv_run_shard_numel(p) + dp - 1) / dp;
-}
 
 /* no_async_grad_reduce under ZeRO-2, after a micro-batch: reduce-scatter, add this rank's
  * part into the accumulator, zero the gradients (to = 0); at the step's end (to = 1): the
@@ -51,30 +34,30 @@ static void zero2_per_micro(struct gv_run *r, int to)
 {
   char *g = r->bases[GV_MEM_GRADS], *a = g + r->grad_acc_off;
   if (r->shard_bytes) { /* flat: the rank's shard lands at the arena's start */
-    struct gv_tensor G = flat(g, (size_t)r->shard_bytes / 4), A = flat(a, (size_t)r->shard_bytes / 4);
+    struct gv_tensor G = gv_run_flat(g, (size_t)r->shard_bytes / 4), A = gv_run_flat(a, (size_t)r->shard_bytes / 4);
     if (to) {
       gv_copy(&r->be, &G, &A);
       return;
     }
     gv_comm_reduce_scatter(r->dp, g, g, (size_t)r->shard_bytes / 4, GV_DTYPE_F32);
     gv_axpy(&r->be, &A, 1.0f, &G);
-    struct gv_tensor all = flat(g, (size_t)r->grad_acc_off / 4);
+    struct gv_tensor all = gv_run_flat(g, (size_t)r->grad_acc_off / 4);
     gv_fill(&r->be, &all, 0.0f);
     return;
   }
   for (int i = 0; i < r->nparams; i++) {
     struct gv_run_param *p = &r->params[i];
-    if (!zero2_param(r, p))
+    if (!gv_run_zero2_param(r, p))
       continue;
-    size_t c = chunk_of(p);
-    struct gv_tensor G = flat(grad_of(r, p), c), A = flat(acc_of(r, p), c);
+    size_t c = gv_run_zero2_chunk(p);
+    struct gv_tensor G = gv_run_flat(gv_run_grad(r, p), c), A = gv_run_flat(acc_of(r, p), c);
     if (to) {
       gv_copy(&r->be, &G, &A);
       continue;
     }
     gv_comm_reduce_scatter(p->dp_group, G.data, G.data, c, GV_DTYPE_F32);
     gv_axpy(&r->be, &A, 1.0f, &G);
-    struct gv_tensor whole = flat(grad_of(r, p), c * (size_t)gv_comm_size(p->dp_group));
+    struct gv_tensor whole = gv_run_flat(gv_run_grad(r, p), c * (size_t)gv_comm_size(p->dp_group));
     gv_fill(&r->be, &whole, 0.0f);
   }
 }
@@ -87,7 +70,7 @@ void gv_gen_grads_ready(void *ctx, int64_t stage, int64_t layer)
   for (int i = 0; i < r->nparams; i++) {
     struct gv_run_param *p = &r->params[i];
     if (p->layer == layer && !p->req && reduced_here(r, p)) {
-      p->req = gv_comm_iall_reduce(p->dp_group, grad_of(r, p), gv_run_shard_numel(p), GV_DTYPE_F32, GV_REDUCE_SUM);
+      p->req = gv_comm_iall_reduce(p->dp_group, gv_run_grad(r, p), gv_run_shard_numel(p), GV_DTYPE_F32, GV_REDUCE_SUM);
       p->reduced = 1;
     }
   }
@@ -105,8 +88,8 @@ void gv_gen_backward_done(void *ctx, int64_t stage)
     struct gv_run_param *p = &r->params[i];
     if (!reduced_here(r, p))
       continue;
-    struct gv_tensor G = gv_tensor_4d(grad_of(r, p), GV_DTYPE_F32, (int64_t)gv_run_shard_numel(p), 0, 0, 0),
-                     A = gv_tensor_4d(acc_of(r, p), GV_DTYPE_F32, (int64_t)gv_run_shard_numel(p), 0, 0, 0);
+    struct gv_tensor G = gv_run_flat(gv_run_grad(r, p), gv_run_shard_numel(p)),
+                     A = gv_run_flat(acc_of(r, p), gv_run_shard_numel(p));
     gv_comm_all_reduce(p->dp_group, G.data, gv_run_shard_numel(p), GV_DTYPE_F32, GV_REDUCE_SUM);
     gv_axpy(&r->be, &A, 1.0f, &G);
     gv_fill(&r->be, &G, 0.0f);
@@ -123,15 +106,31 @@ void gv_run_reduce_grads(struct gv_run *r)
     if (!reduced_here(r, p))
       continue;
     if (r->grad_per_micro) {
-      struct gv_tensor G = gv_tensor_4d(grad_of(r, p), GV_DTYPE_F32, (int64_t)gv_run_shard_numel(p), 0, 0, 0),
-                       A = gv_tensor_4d(acc_of(r, p), GV_DTYPE_F32, (int64_t)gv_run_shard_numel(p), 0, 0, 0);
+      struct gv_tensor G = gv_run_flat(gv_run_grad(r, p), gv_run_shard_numel(p)),
+                       A = gv_run_flat(acc_of(r, p), gv_run_shard_numel(p));
       gv_copy(&r->be, &G, &A);
     } else if (p->reduced) {
       gv_comm_wait(p->dp_group, p->req);
     } else { /* a layer that announced nothing (should not happen): reduce it now */
-      gv_comm_all_reduce(p->dp_group, grad_of(r, p), gv_run_shard_numel(p), GV_DTYPE_F32, GV_REDUCE_SUM);
+      gv_comm_all_reduce(p->dp_group, gv_run_grad(r, p), gv_run_shard_numel(p), GV_DTYPE_F32, GV_REDUCE_SUM);
     }
     p->req = NULL;
     p->reduced = 0;
   }
+}
+
+void gv_run_reduce_zero2(struct gv_run *r)
+{
+  if (r->zero != 2 || r->grad_per_micro) /* (per micro-batch: done in gv_gen_backward_done) */
+    return;
+  if (r->shard_bytes) { /* flat: this rank's shard's sum at the arena start */
+    gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
+                           GV_DTYPE_F32);
+    return;
+  }
+  for (int i = 0; i < r->nparams; i++) /* per parameter: this rank's chunk's sum at its start */
+    if (gv_run_zero2_param(r, &r->params[i])) {
+      float *g = gv_run_grad(r, &r->params[i]);
+      gv_comm_reduce_scatter(r->params[i].dp_group, g, g, gv_run_zero2_chunk(&r->params[i]), GV_DTYPE_F32);
+    }
 }

@@ -24,7 +24,6 @@ static double now_s(void)
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static float *grad_ptr(struct gv_run *r, const struct gv_run_param *p) { return (float *)(r->bases[GV_MEM_GRADS] + p->goff); }
 static size_t shard_numel(const struct gv_run_param *p) { return gv_run_shard_numel(p); }
 
 /* ---- host staging: the arenas may be device memory (--device cuda) ---- */
@@ -56,19 +55,6 @@ static const struct gv_run_zlayer *zl_of(const struct gv_run *r, const struct gv
   return gv_run_zero3_param(r, p) ? &r->zl[p->zlayer] : NULL;
 }
 
-/* ZeRO-2 per parameter (per-layer tp programs: shard_bytes 0): each parameter's gradient
- * is reduce-scattered over its own dp group in chunks of ceil(n / dp) elements (its buffers
- * are padded to dp chunks); this rank owns chunk dp_rank, its reduced sum lands at the
- * buffer's start, its AdamW m and v (one chunk each) at moff. */
-static int zero2_per_param(const struct gv_run *r, const struct gv_run_param *p)
-{
-  return r->zero == 2 && r->shard_bytes == 0 && !zl_of(r, p);
-}
-static size_t zero2_chunk(const struct gv_run_param *p)
-{
-  size_t dp = (size_t)gv_comm_size(p->dp_group);
-  return (shard_numel(p) + dp - 1) / dp;
-}
 
 /* Elements [*first, *first + *n) of p this rank stores: all of it, or under ZeRO-3 the
  * part inside its shard of the layer's range. Returns 0 when it stores none. */
@@ -248,7 +234,7 @@ static void reduce_tied(struct gv_run *r)
     struct gv_comm *g = gv_comm_partition(r->world, colors);
     for (int i = 0; i < r->nparams; i++)
       if (!strcmp(r->params[i].name, r->tied[t].name))
-        gv_comm_all_reduce(g, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32, GV_REDUCE_SUM);
+        gv_comm_all_reduce(g, gv_run_grad(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32, GV_REDUCE_SUM);
   /* (a tied weight is never a ZeRO-3 block parameter: those are read by their block only) */
   }
   free(colors);
@@ -283,16 +269,10 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
     reduce_tied(r);
   for (int i = 0; backward && r->tp > 1 && i < r->nparams; i++) /* sequence parallel: norms saw their rows only */
     if (r->params[i].split_dim == -2)
-      gv_comm_all_reduce(r->tp_group, grad_ptr(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32,
+      gv_comm_all_reduce(r->tp_group, gv_run_grad(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32,
                          GV_REDUCE_SUM);
-  if (backward && r->zero && r->shard_bytes && !r->grad_per_micro) /* ZeRO-2: my shard's sum at the arena start */
-    gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
-                           GV_DTYPE_F32);
-  for (int i = 0; backward && !r->grad_per_micro && i < r->nparams; i++) /* ZeRO-2 per parameter: my chunk's sum */
-    if (zero2_per_param(r, &r->params[i])) {
-      float *g = grad_ptr(r, &r->params[i]);
-      gv_comm_reduce_scatter(r->params[i].dp_group, g, g, zero2_chunk(&r->params[i]), GV_DTYPE_F32);
-    }
+  if (backward)
+    gv_run_reduce_zero2(r);
   return loss;
 }
 
@@ -303,8 +283,8 @@ static int owned(const struct gv_run *r, const struct gv_run_param *p, size_t *f
   size_t total = shard_numel(p);
   if (zl_of(r, p))
     return held(r, p, first, n);
-  if (zero2_per_param(r, p)) {
-    size_t c = zero2_chunk(p), lo = (size_t)p->dp_rank * c;
+  if (gv_run_zero2_param(r, p)) {
+    size_t c = gv_run_zero2_chunk(p), lo = (size_t)p->dp_rank * c;
     if (lo >= total)
       return 0;
     *first = lo;
@@ -331,8 +311,8 @@ static float *owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t 
   const struct gv_run_zlayer *z = zl_of(r, p);
   if (z)
     return (float *)(r->bases[GV_MEM_GRADS] + z->gshard + z3_at(r, p, z, first));
-  if (zero2_per_param(r, p))
-    return (float *)(r->bases[GV_MEM_GRADS] + p->goff) + (first - (size_t)p->dp_rank * zero2_chunk(p));
+  if (gv_run_zero2_param(r, p))
+    return (float *)(r->bases[GV_MEM_GRADS] + p->goff) + (first - (size_t)p->dp_rank * gv_run_zero2_chunk(p));
   int64_t at = p->goff + 4 * (int64_t)first - (r->zero ? (int64_t)r->dp_rank * r->shard_bytes : 0);
   return (float *)(r->bases[GV_MEM_GRADS] + at);
 }
@@ -347,17 +327,14 @@ static float *owned_moment(struct gv_run *r, const struct gv_run_param *p, size_
     float *m = (float *)(r->bases[GV_MEM_OPTIM] + p->moff);
     return m + (v ? shard_numel(p) : 0) + first;
   }
-  if (zero2_per_param(r, p)) {
-    size_t c = zero2_chunk(p);
+  if (gv_run_zero2_param(r, p)) {
+    size_t c = gv_run_zero2_chunk(p);
     return (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + (v ? c : 0) + (first - (size_t)p->dp_rank * c);
   }
   int64_t rel = p->goff + 4 * (int64_t)first - (int64_t)r->dp_rank * r->shard_bytes;
   char *base = r->bases[GV_MEM_OPTIM] + r->plan.arena_bytes[GV_MEM_OPTIM] - 2 * r->shard_bytes;
   return (float *)(base + rel + (v ? r->shard_bytes : 0));
 }
-
-/* n fp32 elements at ptr as a 1-D tensor (an address in an arena; not dereferenced). */
-static struct gv_tensor flat_f32(float *ptr, size_t n) { return gv_tensor_4d(ptr, GV_DTYPE_F32, (int64_t)n, 0, 0, 0); }
 
 static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step)
 {
@@ -370,7 +347,7 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     int dp_counts = r->zero || p->dp_rank == 0;
     if ((dp_counts || zl_of(r, p)) && (p->split_dim >= 0 || p->tp_rank == 0) && counts_in_norm(r, p) &&
         owned(r, p, &first, &n)) {
-      struct gv_tensor g = flat_f32(owned_grad(r, p, first), n);
+      struct gv_tensor g = gv_run_flat(owned_grad(r, p, first), n);
       sq += gv_sumsq(&r->be, &g); /* cpu: gv_optim_sq_sum itself */
     }
   }
@@ -388,8 +365,8 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     if (!owned(r, p, &first, &n))
       continue;
     /* through the backend: the arenas may be device memory (only addresses are computed here) */
-    struct gv_tensor w = flat_f32(param_at(r, p, first), n), g = flat_f32(owned_grad(r, p, first), n);
-    struct gv_tensor m = flat_f32(owned_moment(r, p, first, 0), n), v = flat_f32(owned_moment(r, p, first, 1), n);
+    struct gv_tensor w = gv_run_flat(param_at(r, p, first), n), g = gv_run_flat(owned_grad(r, p, first), n);
+    struct gv_tensor m = gv_run_flat(owned_moment(r, p, first, 0), n), v = gv_run_flat(owned_moment(r, p, first, 1), n);
     if (coef < 1.0f)
       gv_scale(&r->be, &g, coef);
     gv_adamw(&r->be, &opt, &w, &g, &m, &v, step + 1, lr, r->args.decay_all || p->decay);
@@ -398,9 +375,9 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     gv_comm_all_gather(r->dp, r->bases[GV_MEM_PARAMS], r->bases[GV_MEM_PARAMS] + (int64_t)r->dp_rank * r->shard_bytes,
                        (size_t)r->shard_bytes / 4, GV_DTYPE_F32);
   for (int i = 0; i < r->nparams; i++) /* per parameter, over its own dp group */
-    if (zero2_per_param(r, &r->params[i])) {
+    if (gv_run_zero2_param(r, &r->params[i])) {
       float *w = (float *)(r->bases[GV_MEM_PARAMS] + r->params[i].poff);
-      size_t c = zero2_chunk(&r->params[i]);
+      size_t c = gv_run_zero2_chunk(&r->params[i]);
       gv_comm_all_gather(r->params[i].dp_group, w, w + (size_t)r->params[i].dp_rank * c, c, GV_DTYPE_F32);
     }
   return norm;
@@ -417,16 +394,22 @@ static double evaluate(struct gv_run *r, struct feed *fd)
   return total / r->args.eval_iters;
 }
 
+/* The file of a test dump: PATH itself on one rank, PATH.rank<r> on each of several. */
+static void rank_path(const struct gv_run *r, const char *path, char *file, size_t n)
+{
+  if (gv_comm_size(r->world) > 1)
+    snprintf(file, n, "%s.rank%d", path, gv_comm_rank(r->world));
+  else
+    snprintf(file, n, "%s", path);
+}
+
 /* ---- outputs: dump, samples ---- */
 
 static void dump_state(struct gv_run *r, const char *path, double loss)
 {
   int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
   char file[4096], key[512];
-  if (gv_comm_size(r->world) > 1) /* one file per rank */
-    snprintf(file, sizeof file, "%s.rank%d", path, gv_comm_rank(r->world));
-  else
-    snprintf(file, sizeof file, "%s", path);
+  rank_path(r, path, file, sizeof file);
   FILE *f = gv_tf_begin(file, header);
   int count = 0, ok = f != NULL;
   int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->vocab};
@@ -442,7 +425,7 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
     int64_t dims[2] = {p->shard_rows, p->shard_cols};
     snprintf(key, sizeof key, "grad/%s", p->name);
     ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims,
-                    gv_run_to_host(r, grad_ptr(r, p), sizeof(float) * shard_numel(p)));
+                    gv_run_to_host(r, gv_run_grad(r, p), sizeof(float) * shard_numel(p)));
     count++;
   }
   if (!ok || gv_tf_commit(f, file, count))
@@ -458,10 +441,7 @@ static void dump_params(struct gv_run *r, const char *path)
 {
   int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
   char file[4096], key[600];
-  if (gv_comm_size(r->world) > 1)
-    snprintf(file, sizeof file, "%s.rank%d", path, gv_comm_rank(r->world));
-  else
-    snprintf(file, sizeof file, "%s", path);
+  rank_path(r, path, file, sizeof file);
   FILE *f = gv_tf_begin(file, header);
   int count = 0, ok = f != NULL;
   for (int i = 0; ok && i < r->nparams; i++) {

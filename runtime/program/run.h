@@ -116,8 +116,34 @@ static inline int gv_run_zero3_param(const struct gv_run *r, const struct gv_run
 {
   return p->zlayer >= 0 && p->zlayer < r->nzl && r->zl[p->zlayer].range;
 }
-/* grad_reduce.c: wait for / finish the step's data-parallel gradient reduction (ddp). */
+/* ZeRO-2 per parameter (per-layer tp, or beside ZeRO-3 blocks; described with shard_bytes
+ * 0): each non-ZeRO-3 parameter's gradient is reduce-scattered over its own dp group in
+ * chunks of ceil(n / dp) elements (its buffers are padded to dp chunks); this rank owns
+ * chunk dp_rank, whose reduced sum lands at the buffer's start, with its AdamW m and v (one
+ * chunk each) at moff. */
+static inline int gv_run_zero2_param(const struct gv_run *r, const struct gv_run_param *p)
+{
+  return r->zero == 2 && r->shard_bytes == 0 && !gv_run_zero3_param(r, p);
+}
+static inline size_t gv_run_zero2_chunk(const struct gv_run_param *p)
+{
+  size_t dp = (size_t)gv_comm_size(p->dp_group);
+  return (gv_run_shard_numel(p) + dp - 1) / dp;
+}
+/* The gradient buffer of a parameter that is not ZeRO-3 (an arena address). */
+static inline float *gv_run_grad(const struct gv_run *r, const struct gv_run_param *p)
+{
+  return (float *)(r->bases[GV_MEM_GRADS] + p->goff);
+}
+/* n fp32 elements at ptr (an arena address, never dereferenced here) as a 1-D tensor. */
+static inline struct gv_tensor gv_run_flat(void *ptr, size_t n)
+{
+  return gv_tensor_4d(ptr, GV_DTYPE_F32, (int64_t)n, 0, 0, 0);
+}
+/* grad_reduce.c: wait for / finish the step's data-parallel gradient reduction (ddp), and,
+ * after the tied-weight and sequence-parallel sums, ZeRO-2's reduce-scatter. */
 void gv_run_reduce_grads(struct gv_run *r);
+void gv_run_reduce_zero2(struct gv_run *r);
 /* run.c: a reused host buffer of at least bytes (valid until the next call), and bytes of
  * arena memory copied into it (gv_dev_memcpy D2H; a memmove on the cpu backend). */
 void *gv_run_host_scratch(struct gv_run *r, size_t bytes);
