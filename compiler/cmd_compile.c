@@ -18,7 +18,7 @@
 
 typedef struct CompileArgs {
   const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type, *config;
-  const char *zero3_layers, *tp_sizes;
+  const char *zero3_layers, *tp_sizes, *precision;
   int no_async;
   int64_t seq, micro_batch;
   int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
@@ -69,6 +69,8 @@ static void usage(FILE *f, int run)
              "  --tp_sizes_enc A,B,...    a tp degree per block (Galvatron's key; each divides the largest,\n"
              "                            which replaces --global_tp_deg); with ddp or ZeRO-2/3\n"
              "                            (Galvatron's per-layer dp_types_enc)\n"
+             "  --mixed_precision P       fp32 (default) or bf16: parameters, activations and gradients in\n"
+             "                            bf16, fp32 master weights and AdamW moments (Galvatron's flag)\n"
              "  --dump WHAT               print strategy (per layer), schedule (the schedule IR) or\n"
              "                            memory (the memory plan); a comma list\n"
              "  -O N                      LLVM optimisation level 0..3 (default 1)\n");
@@ -135,6 +137,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--checkpoint")) c->ckpt = v;
     else if (OPT("--zero3_layers")) c->zero3_layers = v;
     else if (OPT("--tp_sizes_enc")) c->tp_sizes = v;
+    else if (OPT("--mixed_precision")) c->precision = v;
     else if (OPT("--seq") || OPT("--seq_length")) c->seq = atoll(v);
     else if (OPT("--micro-batch") || OPT("--micro_batch")) c->micro_batch = atoll(v);
     else if (OPT("--num_nodes")) c->nodes = atoi(v);
@@ -192,6 +195,11 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     c->dp_type = "zero3";
   if (c->dp_type && strcmp(c->dp_type, "ddp") && strcmp(c->dp_type, "zero2") && strcmp(c->dp_type, "zero3")) {
     fprintf(stderr, "gvc: error: --default_dp_type must be ddp, zero2 or zero3\n");
+    return -1;
+  }
+  if (c->precision && strcmp(c->precision, "fp32") && strcmp(c->precision, "bf16")) {
+    fprintf(stderr, "gvc: error: --mixed_precision must be fp32 or bf16%s\n",
+            strcmp(c->precision, "fp16") ? "" : " (fp16 needs loss scaling, which is not built)");
     return -1;
   }
   if (c->global_ckpt && !c->ckpt)
@@ -401,7 +409,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
                     .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
                     .zero = !c->dp_type ? 0 : !strcmp(c->dp_type, "zero2") ? 2 : !strcmp(c->dp_type, "zero3") ? 3 : 0,
                     .tp = c->tp, .tp_consec = c->tp_consec, .sp = c->sp, .ulysses = c->ulysses, .vtp = c->vtp > 1,
-                    .no_async_grad_reduce = c->no_async};
+                    .no_async_grad_reduce = c->no_async, .bf16 = c->precision && !strcmp(c->precision, "bf16")};
   if (o.world % o.pp || (o.world / o.pp) % o.tp) {
     fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d x --global_tp_deg %d\n", o.world,
             o.pp, o.tp);

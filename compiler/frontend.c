@@ -237,7 +237,8 @@ int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***
   static const char *keys[] = {"num_nodes", "num_gpus_per_node", "pp_deg", "pp_division", "global_tp_deg",
                                "global_tp_consec", "chunks", "pipeline_type", "default_dp_type", "sdp",
                                "sequence_parallel", "use_ulysses", "vocab_tp", "global_checkpoint", "checkpoint",
-                               "micro_batch", "seq", "galvatron_config_path", "tp_sizes_enc", "zero3_layers", "no_async_grad_reduce", NULL};
+                               "micro_batch", "seq", "galvatron_config_path", "tp_sizes_enc", "zero3_layers", "no_async_grad_reduce",
+                               "mixed_precision", NULL};
   Global *g = load_root(cx, path);
   (void)g;
   int fi = -1;

@@ -253,8 +253,8 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
       int64_t R = rows(l, n->in[0]) / (l->ul_in[ni] ? tp : 1); /* this rank's token rows */
       SchedArg xin = V(l, n->in[0]);
       if (l->ul_in[ni]) { /* heads -> rows: [tp*R, Kw/tp] -> [R, Kw], kept for the backward */
-        int xr = lower_new_buf(l, vname(l, layer, n->in[0], "rows"), aux_cls, 4 * R * Kw);
-        int scratch = lower_new_buf(l, vname(l, layer, n->in[0], "a2a"), PC_TRANSIENT, 4 * R * Kw);
+        int xr = lower_new_buf(l, vname(l, layer, n->in[0], "rows"), aux_cls, l->es * R * Kw);
+        int scratch = lower_new_buf(l, vname(l, layer, n->in[0], "a2a"), PC_TRANSIENT, l->es * R * Kw);
         EMIT(l, "gv_gen_ul_heads_to_rows", "ulysses: all-to-all heads -> rows", B(l, xr), xin, B(l, scratch), sa_i64(R),
              sa_i64(Kw));
         l->ul_keep[ni] = xr;
@@ -262,8 +262,8 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
       }
       int64_t Nw = l->m->params[n->param[0]].shape.d[0];
       if (l->ul_out[ni]) { /* rows -> heads: [R, Nw] -> [tp*R, Nw/tp] */
-        int yr = lower_new_buf(l, vname(l, layer, y, "rows"), PC_TRANSIENT, 4 * R * Nw);
-        int scratch = lower_new_buf(l, vname(l, layer, y, "a2a"), PC_TRANSIENT, 4 * R * Nw);
+        int yr = lower_new_buf(l, vname(l, layer, y, "rows"), PC_TRANSIENT, l->es * R * Nw);
+        int scratch = lower_new_buf(l, vname(l, layer, y, "a2a"), PC_TRANSIENT, l->es * R * Nw);
         EMIT(l, "gv_gen_linear_fwd", c, B(l, yr), xin, P(l, n, 0), P(l, n, 1), sa_i64(R), sa_i64(Kw), sa_i64(Nw));
         EMIT(l, "gv_gen_ul_rows_to_heads", "ulysses: all-to-all rows -> heads", V(l, y), B(l, yr), B(l, scratch),
              sa_i64(R), sa_i64(Nw));
@@ -276,7 +276,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
       int x = n->in[0];
       if (l->sp_gathered[x] < 0) {
         int64_t shard = lower_numel(l, x);
-        l->sp_gathered[x] = lower_new_buf(l, vname(l, layer, x, "gathered"), aux_cls, 4 * shard * l->o->tp);
+        l->sp_gathered[x] = lower_new_buf(l, vname(l, layer, x, "gathered"), aux_cls, l->es * shard * l->o->tp);
         EMIT(l, "gv_gen_sp_gather", "sp: all-gather the token rows", B(l, l->sp_gathered[x]), V(l, x), sa_i64(shard));
       }
       EMIT(l, "gv_gen_linear_fwd", c, V(l, y), B(l, l->sp_gathered[x]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
@@ -284,7 +284,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
       break;
     }
     if (l->tp_node[ni] && n->tp == IR_TP_ROW && l->rsplit[y]) { /* partial sums, reduce-scattered by rows */
-      int full = lower_new_buf(l, vname(l, layer, y, "partial"), PC_TRANSIENT, 4 * lower_numel(l, y) * l->o->tp);
+      int full = lower_new_buf(l, vname(l, layer, y, "partial"), PC_TRANSIENT, l->es * lower_numel(l, y) * l->o->tp);
       EMIT(l, "gv_gen_linear_fwd_partial", c, B(l, full), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M * l->o->tp),
            sa_i64(K), sa_i64(N));
       EMIT(l, "gv_gen_sp_reduce_scatter", "sp: sum over tp, keep my rows", V(l, y), B(l, full), sa_i64(lower_numel(l, y)),
@@ -377,7 +377,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
 static int grad_of(L *l, int layer, int v)
 {
   if (l->grad[v] < 0)
-    l->grad[v] = lower_new_buf(l, vname(l, layer, v, "grad"), PC_TRANSIENT, 4 * lower_numel(l, v));
+    l->grad[v] = lower_new_buf(l, vname(l, layer, v, "grad"), PC_TRANSIENT, l->es * lower_numel(l, v));
   return l->grad[v];
 }
 
@@ -394,7 +394,7 @@ static GradOut gout(L *l, int layer, int v, int acc)
     return g;
   g.buf = grad_of(l, layer, v);
   if (l->ginit[v] != acc) {
-    g.tmp = lower_new_buf(l, vname(l, layer, v, "grad_part"), PC_TRANSIENT, 4 * lower_numel(l, v));
+    g.tmp = lower_new_buf(l, vname(l, layer, v, "grad_part"), PC_TRANSIENT, l->es * lower_numel(l, v));
     g.buf = g.tmp;
   }
   return g;
@@ -447,16 +447,16 @@ static void bwd_node(L *l, int ni, int layer)
       int64_t R = rows(l, n->in[0]) / (l->ul_in[ni] ? tp : 1);
       SchedArg dyr = dy;
       if (l->ul_out[ni]) { /* gradient of the heads layout -> rows */
-        int t = lower_new_buf(l, vname(l, layer, y, "grad_rows"), PC_TRANSIENT, 4 * R * Nw);
-        int scratch = lower_new_buf(l, vname(l, layer, y, "grad_a2a"), PC_TRANSIENT, 4 * R * Nw);
+        int t = lower_new_buf(l, vname(l, layer, y, "grad_rows"), PC_TRANSIENT, l->es * R * Nw);
+        int scratch = lower_new_buf(l, vname(l, layer, y, "grad_a2a"), PC_TRANSIENT, l->es * R * Nw);
         EMIT(l, "gv_gen_ul_heads_to_rows", "ulysses: gradient heads -> rows", B(l, t), dy, B(l, scratch), sa_i64(R),
              sa_i64(Nw));
         dyr = B(l, t);
       }
       SchedArg xin = l->ul_in[ni] ? B(l, l->ul_keep[ni]) : V(l, n->in[0]);
       if (l->ul_in[ni] && g0.buf >= 0) { /* dx in rows, then rows -> heads into x's gradient */
-        int t = lower_new_buf(l, vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, 4 * R * Kw);
-        int scratch = lower_new_buf(l, vname(l, layer, n->in[0], "grad_a2a"), PC_TRANSIENT, 4 * R * Kw);
+        int t = lower_new_buf(l, vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, l->es * R * Kw);
+        int scratch = lower_new_buf(l, vname(l, layer, n->in[0], "grad_a2a"), PC_TRANSIENT, l->es * R * Kw);
         EMIT(l, "gv_gen_linear_bwd", c, B(l, t), G(l, n, 0), G(l, n, 1), dyr, xin, P(l, n, 0), sa_i64(R), sa_i64(Kw),
              sa_i64(Nw), sa_i64(ACC_DW));
         GradOut gx = gout(l, layer, n->in[0], 0);
@@ -472,7 +472,7 @@ static void bwd_node(L *l, int ni, int layer)
     }
     if (l->tp_node[ni] && l->rsplit[n->in[0]]) { /* sp @col: full-row partial dx, reduce-scattered by rows */
       int64_t shard = lower_numel(l, n->in[0]);
-      int full = lower_new_buf(l, vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);
+      int full = lower_new_buf(l, vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
       EMIT(l, "gv_gen_linear_bwd", c, B(l, full), G(l, n, 0), G(l, n, 1), dy, B(l, l->sp_gathered[n->in[0]]), P(l, n, 0),
            sa_i64(M), sa_i64(K), sa_i64(N), sa_i64(ACC_DW));
       if (g0.buf >= 0) {
@@ -486,7 +486,7 @@ static void bwd_node(L *l, int ni, int layer)
     }
     if (l->tp_node[ni] && n->tp == IR_TP_ROW && l->rsplit[y]) { /* sp @row: gather dy's rows first */
       int64_t shard = lower_numel(l, y);
-      int full = lower_new_buf(l, vname(l, layer, y, "grad_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);
+      int full = lower_new_buf(l, vname(l, layer, y, "grad_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
       EMIT(l, "gv_gen_sp_gather", "sp: all-gather the gradient rows", B(l, full), dy, sa_i64(shard));
       EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), B(l, full), V(l, n->in[0]), P(l, n, 0),
            sa_i64(M * l->o->tp), sa_i64(K), sa_i64(N), sa_i64(flags | ACC_DW));
@@ -601,7 +601,7 @@ void lower_mark_needed(L *l)
  * buffer its kernels read (before its forward, and again before its backward). */
 static void z3_gather(L *l, int li)
 {
-  int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), n = l->z3[li].range / dp / 4;
+  int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), n = l->z3[li].range / dp / l->es;
   SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3_gather), lower_buf_arg(l, l->z3[li].pshard), sa_i64(n)};
   lower_emit(l, "gv_gen_zero3_gather", a, 5, arena_printf(l->a, "zero3: gather %s", l->m->layers[li].name));
 }
@@ -631,7 +631,7 @@ static void rows_enter(L *l, int li)
   if (!l->o->layer_tp || from == to || l->m->values[v].is_index)
     return;
   int64_t all = lower_numel(l, v) * from;
-  int buf = lower_new_buf(l, vname(l, li, v, "layer_rows"), PC_SLOT, 4 * all / to);
+  int buf = lower_new_buf(l, vname(l, li, v, "layer_rows"), PC_SLOT, l->es * all / to);
   rows_convert(l, v, buf, l->val[v], from, to, "the layer's input rows");
   l->conv_from[li] = l->val[v];
   l->conv_from_f[li] = from;
@@ -655,7 +655,7 @@ void lower_forward_layer(L *l, int li, int recompute)
     int64_t full = lower_numel(l, v) * (l->rsplit[v] ? l->o->tp : 1);
     int want = lower_layer_rows_split(l, li);
     if (want && !l->rsplit[v] && !l->m->values[v].is_index) { /* slice my token rows */
-      int slice = lower_new_buf(l, vname(l, li, v, "rows"), PC_SLOT, 4 * full / l->o->tp);
+      int slice = lower_new_buf(l, vname(l, li, v, "rows"), PC_SLOT, l->es * full / l->o->tp);
       SchedArg a[] = {sa_ctx(), lower_buf_arg(l, slice), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
       lower_emit(l, "gv_gen_sp_slice", a, 4, "sp: my token rows");
       l->sp_in_full[li] = l->val[v];
@@ -663,7 +663,7 @@ void lower_forward_layer(L *l, int li, int recompute)
       l->val[v] = slice;
       l->rsplit[v] = 1;
     } else if (!want && l->rsplit[v]) { /* a layer on whole rows (replicated or Megatron tp) */
-      int whole = lower_new_buf(l, vname(l, li, v, "all_rows"), PC_SLOT, 4 * full);
+      int whole = lower_new_buf(l, vname(l, li, v, "all_rows"), PC_SLOT, l->es * full);
       SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
       lower_emit(l, "gv_gen_sp_gather", a, 4, "sp: all-gather the token rows");
       l->sp_gather_from[li] = l->val[v];
@@ -686,7 +686,7 @@ void lower_forward_layer(L *l, int li, int recompute)
     } else if (!(recompute && y == ly->out_value)) {
       int keep = y == ly->out_value || (!ckpt && l->needed[y]);
       l->val[y] = lower_new_buf(l, vname(l, li, y, ir_op_name(l->m->nodes[ni].op)), keep ? PC_SLOT : PC_TRANSIENT,
-                          4 * lower_numel(l, y));
+                          l->es * lower_numel(l, y));
     }
     if (recompute && y == ly->out_value)
       continue; /* the output is kept: no need to recompute it */
@@ -701,7 +701,7 @@ void lower_backward_layer(L *l, int li)
   int z3 = l->z3 && l->z3[li].range;
   if (z3) { /* full parameters again, and a zeroed full gradient for this layer */
     z3_gather(l, li);
-    SchedArg f[] = {sa_ctx(), lower_buf_arg(l, l->z3_grad), sa_i64(l->z3[li].range / 4), sa_f32(0.0f)};
+    SchedArg f[] = {sa_ctx(), lower_buf_arg(l, l->z3_grad), sa_i64(l->z3[li].range / l->es), sa_f32(0.0f)};
     lower_emit(l, "gv_gen_fill", f, 4, "zero3: the layer's full gradient");
   }
   int v = ly->in_value, conv = l->conv_from[li] >= 0, dst = -1;
@@ -719,7 +719,7 @@ void lower_backward_layer(L *l, int li)
     int from = l->rowf[v], to = l->conv_from_f[li];
     if (l->grad[v] >= 0) {
       if (dst < 0)
-        dst = lower_new_buf(l, vname(l, li, v, "grad_layer_rows"), PC_TRANSIENT, 4 * lower_numel(l, v) * from / to);
+        dst = lower_new_buf(l, vname(l, li, v, "grad_layer_rows"), PC_TRANSIENT, l->es * lower_numel(l, v) * from / to);
       rows_convert(l, v, dst, l->grad[v], from, to, "the input's gradient rows");
       l->grad[v] = dst;
     }
@@ -728,7 +728,7 @@ void lower_backward_layer(L *l, int li)
   }
   if (l->sp_in_slice && l->sp_in_slice[li] >= 0 && l->grad[v] >= 0) { /* the producer wants whole rows back */
     int64_t shard = lower_numel(l, v);
-    int whole = dst >= 0 ? dst : lower_new_buf(l, vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, 4 * shard * l->o->tp);
+    int whole = dst >= 0 ? dst : lower_new_buf(l, vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
     SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->grad[v]), sa_i64(shard)};
     lower_emit(l, "gv_gen_sp_gather", a, 4, "sp: all-gather the gradient rows");
     l->grad[v] = whole;
@@ -736,7 +736,7 @@ void lower_backward_layer(L *l, int li)
     l->rsplit[v] = 0;
   } else if (l->sp_gather_from && l->sp_gather_from[li] >= 0 && l->grad[v] >= 0) { /* replicated grad: my rows */
     int64_t all = lower_numel(l, v);
-    int mine = dst >= 0 ? dst : lower_new_buf(l, vname(l, li, v, "grad_rows"), PC_TRANSIENT, 4 * all / l->o->tp);
+    int mine = dst >= 0 ? dst : lower_new_buf(l, vname(l, li, v, "grad_rows"), PC_TRANSIENT, l->es * all / l->o->tp);
     SchedArg a[] = {sa_ctx(), lower_buf_arg(l, mine), lower_buf_arg(l, l->grad[v]), sa_i64(all / l->o->tp)};
     lower_emit(l, "gv_gen_sp_slice", a, 4, "sp: my rows of the gradient");
     l->grad[v] = mine;
@@ -748,7 +748,7 @@ void lower_backward_layer(L *l, int li)
   if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
     int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li);
     SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),
-                    sa_i64(l->z3[li].range / dp / 4)};
+                    sa_i64(l->z3[li].range / dp / l->es)};
     lower_emit(l, "gv_gen_zero3_reduce_scatter", a, 5, arena_printf(l->a, "zero3: reduce-scatter %s", ly->name));
   }
   SchedArg ready[] = {sa_ctx(), sa_i64(l->stage), sa_i64(li)};

@@ -38,6 +38,9 @@ typedef struct LowerOptions {
   const unsigned char *ulysses_layers; /* with ulysses, per top-level layer: which blocks (NULL: all);
                                         the others run Megatron tp (Galvatron's per-layer use_sp) */
   int global_batch;                  /* the program's default samples per step (0: one micro-batch per dp rank) */
+  int bf16;                          /* mixed precision: parameters, activations and gradients stored in bf16,
+                                        fp32 master weights and AdamW moments in the optimizer arena; statistics
+                                        (norm mean/rstd, log-sum-exp, loss) stay fp32 */
   int no_async_grad_reduce;          /* reduce ddp gradients after every micro-batch's backward (into a planned
                                         accumulator) instead of overlapping it with the last one */
 } LowerOptions;

@@ -38,6 +38,7 @@ typedef struct L {
   int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse) */
   int *pbuf, *gbuf, *mbuf;
   int stage;
+  int es;            /* bytes of a float value: 4, or 2 under bf16 mixed precision (statistics stay f32) */
   int io_tokens, io_labels, io_loss;
   /* ZeRO-3 (sharded block parameters): per layer, its shards and range; shared buffers */
   struct LowerZ3 { int pshard, gshard, mshard; int64_t range; } *z3;

@@ -84,7 +84,7 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
   L *l = &st->l;
   memset(st, 0, sizeof *st);
   int64_t slots = o->pp == 1 ? 1 : o->pipeline_1f1b ? (o->pp - s < o->chunks ? o->pp - s : o->chunks) : o->chunks;
-  *l = (L){.a = a, .m = m, .o = o, .prog = prog, .stage = s};
+  *l = (L){.a = a, .m = m, .o = o, .prog = prog, .stage = s, .es = o->bf16 ? 2 : 4};
   l->plan = plan_new(a, slots);
   l->val = ARENA_ARRAY(a, int, m->nvalues);
   l->grad = ARENA_ARRAY(a, int, m->nvalues);
@@ -175,9 +175,9 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
       st->ptp[pi] = lower_layer_tp(l, li);
       st->player[pi] = li;
       st->zrel[pi] = rel;
-      l->pbuf[pi] = plan_alias(l->plan, m->params[pi].name, l->z3_gather, rel, 4 * cnt);
-      l->gbuf[pi] = plan_alias(l->plan, arena_printf(l->a, "%s.grad", m->params[pi].name), l->z3_grad, rel, 4 * cnt);
-      rel += (4 * cnt + 63) / 64 * 64;
+      l->pbuf[pi] = plan_alias(l->plan, m->params[pi].name, l->z3_gather, rel, l->es * cnt);
+      l->gbuf[pi] = plan_alias(l->plan, arena_printf(l->a, "%s.grad", m->params[pi].name), l->z3_grad, rel, l->es * cnt);
+      rel += (l->es * cnt + 63) / 64 * 64;
     }
   }
   int64_t range = (rel + 64 * dp - 1) / (64 * dp) * (64 * dp);
@@ -238,8 +238,10 @@ static void plan_params(Stage *st)
           cnt = chunk * dp;
           moments = 2 * chunk;
         }
-        l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, 4 * cnt);
-        l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, 4 * cnt);
+        l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, l->es * cnt);
+        l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, l->es * cnt);
+        if (l->o->bf16) /* mixed precision: the fp32 master weights after m and v (run.c) */
+          moments += cnt;
         if (l->o->zero != 2 || lower_zero2_per_param(l)) /* flat ZeRO-2: one optimizer shard (lower_stage) */
           l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 4 * moments);
       }
@@ -271,19 +273,19 @@ static void lower_stage(Stage *st)
   int vin = m->layers[st->first].in_value, vout = m->layers[st->last].out_value;
   if (l->stage > 0) { /* received activation, and the gradient sent back */
     st->in_elems = lower_numel(l, vin);
-    st->in_act = l->val[vin] = lower_new_buf(l, "stage.in", PC_SLOT, 4 * st->in_elems);
-    st->in_grad = l->grad[vin] = plan_buf(l->plan, "stage.in.grad", PLAN_ACTS, PC_STATIC, 4 * st->in_elems);
+    st->in_act = l->val[vin] = lower_new_buf(l, "stage.in", PC_SLOT, l->es * st->in_elems);
+    st->in_grad = l->grad[vin] = plan_buf(l->plan, "stage.in.grad", PLAN_ACTS, PC_STATIC, l->es * st->in_elems);
   }
   if (l->stage < l->o->pp - 1) { /* sent activation, and its gradient received back */
     st->out_elems = lower_numel(l, vout);
-    st->out_grad = plan_buf(l->plan, "stage.out.grad", PLAN_ACTS, PC_STATIC, 4 * st->out_elems);
+    st->out_grad = plan_buf(l->plan, "stage.out.grad", PLAN_ACTS, PC_STATIC, l->es * st->out_elems);
   }
   lower_mark_needed(l);
   set_function(l, "fwd", FN_FWD);
   if (segs > 0) {
     l->val[m->segments_value] = lower_new_buf(l, "io.segments", PC_SLOT, 4 * BT);
-    SchedArg z[] = {sa_ctx(), lower_buf_arg(l, l->val[m->segments_value]), sa_i64(BT), sa_f32(0.0f)};
-    lower_emit(l, "gv_gen_fill", z, 4, "token types: one segment (zero bits)");
+    SchedArg z[] = {sa_ctx(), lower_buf_arg(l, l->val[m->segments_value]), sa_i64(4 * BT)};
+    lower_emit(l, "gv_gen_zero", z, 3, "token types: one segment (i32 zeros)");
   }
   for (int i = st->first; i <= st->last && !l->err; i++)
     lower_forward_layer(l, i, 0);
@@ -315,7 +317,7 @@ static void lower_stage(Stage *st)
     plan_append(l->plan, "grads.reduced (no_async_grad_reduce accumulator)", PLAN_GRADS, ab[PLAN_GRADS], 64);
   }
   set_function(l, "zero", FN_ZERO);
-  SchedArg zero[] = {sa_ctx(), sa_buf(PLAN_GRADS, 0, 0), sa_i64(l->plan->arena_bytes[PLAN_GRADS] / 4), sa_f32(0.0f)};
+  SchedArg zero[] = {sa_ctx(), sa_buf(PLAN_GRADS, 0, 0), sa_i64(l->plan->arena_bytes[PLAN_GRADS] / l->es), sa_f32(0.0f)};
   sched_call(l->prog, l->cur, "gv_gen_fill", zero, 4)->comment = "zero every gradient of the stage";
 }
 
@@ -403,6 +405,8 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
   sched_call(prog, d, "gv_prog_pipeline", (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
   if (o->global_batch > 0)
     sched_call(prog, d, "gv_prog_batch", (SchedArg[]){sa_ctx(), sa_i64(o->global_batch)}, 2);
+  if (o->bf16)
+    sched_call(prog, d, "gv_prog_precision", (SchedArg[]){sa_ctx(), sa_str("bf16")}, 2);
   if (o->tp > 1)
     sched_call(prog, d, "gv_prog_tp", (SchedArg[]){sa_ctx(), sa_i64(o->tp), sa_i64(o->tp_consec)}, 3);
   for (int i = 0; i < m->nnodes; i++) /* every attention of a model has one shape */
@@ -450,6 +454,11 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   }
   if (o->tp > 1 && (o->world / o->pp) % o->tp) {
     *err = arena_printf(a, "the %d ranks of a pipeline stage are not divisible by tp=%d", o->world / o->pp, o->tp);
+    return NULL;
+  }
+  if (o->bf16 && o->zero) {
+    *err = "bf16 mixed precision works with ddp so far, not with ZeRO-2 or ZeRO-3 (their shards keep fp32 offsets; "
+           "use --default_dp_type ddp or --mixed_precision fp32)";
     return NULL;
   }
   if (o->layer_tp && (*err = check_layer_tp(a, m, o)))

@@ -60,6 +60,11 @@ GV_API void gv_prog_param_layer(void *ctx, const char *name, int64_t stage, int6
  * (laid out like the gradients); 0 (the default, no call): overlapped with the last
  * micro-batch's backward. */
 GV_API void gv_prog_grad_reduce(void *ctx, int64_t stage, int64_t per_micro_batch, int64_t acc_off);
+/* Mixed precision (no call: "fp32"): "bf16" stores parameters, activations and gradients in
+ * bf16 (every float buffer of the plan, and every float operand of the gv_gen_* calls below,
+ * unless named f32: norm statistics, log-sum-exp, the loss), and keeps fp32 master weights
+ * after each parameter's AdamW m and v (at moff + 2 x 4 x its elements). */
+GV_API void gv_prog_precision(void *ctx, const char *dtype);
 /* Megatron tensor parallelism of the blocks: degree and whether a tp group is adjacent ranks
  * (with per-layer tp: the largest degree, the base layout of the embedding and head). */
 GV_API void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive);
@@ -103,7 +108,8 @@ GV_API void gv_gen_linear_fwd_partial(void *ctx, void *y, void *x, void *w, void
 /* Sequence parallelism over the blocks' tp group, on token rows (row-major [rows, C]):
  * slice: out = this rank's n floats of in (block tp_rank); gather: out = every rank's n
  * floats (tp x n); reduce_scatter: out (+)= this rank's n floats of the sum of in (tp x n
- * floats; in is overwritten). */
+ * floats; in is overwritten). "Floats" in these comments are elements of the program's float
+ * dtype (f32, or bf16 under gv_prog_precision). */
 GV_API void gv_gen_sp_slice(void *ctx, void *out, void *in, int64_t n);
 GV_API void gv_gen_sp_gather(void *ctx, void *out, void *in, int64_t n);
 GV_API void gv_gen_sp_reduce_scatter(void *ctx, void *out, void *in, int64_t n, int64_t accumulate);
@@ -189,7 +195,10 @@ GV_API void gv_gen_xent_fwd(void *ctx, void *loss, void *lse, void *logits, void
                             int64_t V);
 GV_API void gv_gen_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M,
                             int64_t V);
+/* n elements of the program's float dtype (f32, or bf16 under mixed precision) set to value. */
 GV_API void gv_gen_fill(void *ctx, void *x, int64_t n, float value);
+/* bytes (a multiple of 4) of any buffer set to zero bits (i32 token types). */
+GV_API void gv_gen_zero(void *ctx, void *x, int64_t bytes);
 
 /* ---- the runtime's main: parse arguments, run the program described by describe ---- */
 

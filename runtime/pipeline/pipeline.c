@@ -57,7 +57,7 @@ static void recv_forward(Pipe *p, int64_t i)
 {
   struct gv_run *r = p->r;
   if (!p->first)
-    gv_comm_recv(r->pp_group, acts(r, r->in_act, slot_of(p, i)), (size_t)r->in_elems, GV_DTYPE_F32, r->stage - 1,
+    gv_comm_recv(r->pp_group, acts(r, r->in_act, slot_of(p, i)), (size_t)r->in_elems, r->fdt, r->stage - 1,
                  TAG_ACT);
 }
 
@@ -65,7 +65,7 @@ static void send_forward(Pipe *p, int64_t i)
 {
   struct gv_run *r = p->r;
   if (!p->last)
-    gv_comm_send(r->pp_group, acts(r, r->out_act, slot_of(p, i)), (size_t)r->out_elems, GV_DTYPE_F32, r->stage + 1,
+    gv_comm_send(r->pp_group, acts(r, r->out_act, slot_of(p, i)), (size_t)r->out_elems, r->fdt, r->stage + 1,
                  TAG_ACT);
 }
 
@@ -73,7 +73,7 @@ static void recv_backward(Pipe *p)
 {
   struct gv_run *r = p->r;
   if (!p->last)
-    gv_comm_recv(r->pp_group, r->bases[GV_MEM_ACTS] + r->out_grad, (size_t)r->out_elems, GV_DTYPE_F32,
+    gv_comm_recv(r->pp_group, r->bases[GV_MEM_ACTS] + r->out_grad, (size_t)r->out_elems, r->fdt,
                  r->stage + 1, TAG_GRAD);
 }
 
@@ -81,7 +81,7 @@ static void send_backward(Pipe *p)
 {
   struct gv_run *r = p->r;
   if (!p->first)
-    gv_comm_send(r->pp_group, r->bases[GV_MEM_ACTS] + r->in_grad, (size_t)r->in_elems, GV_DTYPE_F32, r->stage - 1,
+    gv_comm_send(r->pp_group, r->bases[GV_MEM_ACTS] + r->in_grad, (size_t)r->in_elems, r->fdt, r->stage - 1,
                  TAG_GRAD);
 }
 
@@ -90,7 +90,7 @@ static void send_forward_recv_backward(Pipe *p, int64_t i)
   struct gv_run *r = p->r;
   if (!p->last)
     gv_comm_sendrecv(r->pp_group, acts(r, r->out_act, slot_of(p, i)), (size_t)r->out_elems, r->stage + 1,
-                     r->bases[GV_MEM_ACTS] + r->out_grad, (size_t)r->out_elems, r->stage + 1, GV_DTYPE_F32, TAG_ACT);
+                     r->bases[GV_MEM_ACTS] + r->out_grad, (size_t)r->out_elems, r->stage + 1, r->fdt, TAG_ACT);
 }
 
 static void send_backward_recv_forward(Pipe *p, int64_t next)
@@ -98,7 +98,7 @@ static void send_backward_recv_forward(Pipe *p, int64_t next)
   struct gv_run *r = p->r;
   if (!p->first)
     gv_comm_sendrecv(r->pp_group, r->bases[GV_MEM_ACTS] + r->in_grad, (size_t)r->in_elems, r->stage - 1,
-                     acts(r, r->in_act, slot_of(p, next)), (size_t)r->in_elems, r->stage - 1, GV_DTYPE_F32, TAG_ACT);
+                     acts(r, r->in_act, slot_of(p, next)), (size_t)r->in_elems, r->stage - 1, r->fdt, TAG_ACT);
 }
 
 /* ---- schedules ---- */

@@ -39,7 +39,7 @@ static const struct opt opts[] = {
   {"prompt", K_STR, O(prompt), "prompt text for --sample (byte tokens)"},
   {"device", K_STR, O(device), "cpu (default) or cuda"},
   {"matmul_precision", K_STR, O(matmul_precision), "f32 linears on cuda: highest (fp32, default), high (TF32), medium (bf16)"},
-  {"mixed_precision", K_STR, O(mixed_precision), "fp32 only so far (Galvatron's flag; bf16 storage is not built yet)"},
+  {"mixed_precision", K_STR, O(mixed_precision), "fp32 or bf16: must be what the program was compiled with (gvc compile --mixed_precision)"},
   {"dump", K_STR, O(dump), "write step-0 logits and gradients to this file (testing)"},
   {"dump_params", K_STR, O(dump_params), "write the final parameters (this rank's parts, placed) to this file"},
   {"quiet", K_FLAG, O(quiet), "only the final summary"},

@@ -10,6 +10,8 @@
  * under ZeRO-2 only "param/NAME" and the flat moment shard "zero/adam_m_v"), and for each
  * ZeRO-3 layer L of this rank's stage only its persistent shard of the layer's padded
  * range: "zero3/L/param_shard", "zero3/L/adam_m", "zero3/L/adam_v" (range / dp bytes each).
+ * Under bf16 mixed precision "param/NAME" is the fp32 master weight (the bf16 parameter is
+ * its rounding), so checkpoints move between fp32 and bf16 programs of one strategy.
  * Header: [2] the step to resume at, [3..4] the seed, [5] world size, [6..8] pp, tp, dp
  * (0 in files of older runs: not checked). */
 #include <errno.h>
@@ -80,7 +82,7 @@ int gv_run_save(struct gv_run *r, const char *dir, int next_step)
       continue; /* saved with its layer's shard below (poff is an offset in the layer's range) */
     int64_t dims[2] = {p->shard_rows, p->shard_cols}, mdims[1] = {(int64_t)moment_count(r, p)};
     size_t n = gv_run_shard_numel(p), mn = moment_count(r, p);
-    const float *src[3] = {(const float *)(r->bases[GV_MEM_PARAMS] + p->poff),
+    const float *src[3] = {r->fdt == GV_DTYPE_F32 ? (const float *)(r->bases[GV_MEM_PARAMS] + p->poff) : gv_run_master(r, p),
                            (const float *)(r->bases[GV_MEM_OPTIM] + p->moff),
                            (const float *)(r->bases[GV_MEM_OPTIM] + p->moff) + mn};
     for (int k = 0; ok && k < (mn ? 3 : 1); k++, count++) { /* without moments here: flat ZeRO-2, below */
@@ -199,8 +201,8 @@ int gv_run_load(struct gv_run *r, const char *dir)
     if (gv_run_zero3_param(r, p))
       continue; /* loaded with its layer's shard */
     size_t n = gv_run_shard_numel(p), mn = moment_count(r, p);
-    float *dst[3] = {(float *)(r->bases[GV_MEM_PARAMS] + p->poff), (float *)(r->bases[GV_MEM_OPTIM] + p->moff),
-                     (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + mn};
+    float *dst[3] = {r->fdt == GV_DTYPE_F32 ? (float *)(r->bases[GV_MEM_PARAMS] + p->poff) : gv_run_master(r, p),
+                     (float *)(r->bases[GV_MEM_OPTIM] + p->moff), (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + mn};
     for (int k = 0; k < (mn ? 3 : 1); k++) {
       size_t want = k ? mn : n;
       snprintf(key, sizeof key, "%s/%s", what[k], p->name);
@@ -209,6 +211,10 @@ int gv_run_load(struct gv_run *r, const char *dir)
         gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: record '%s' is missing or not %zu floats (a different "
                   "model or strategy?)", path, key, want);
       gv_dev_memcpy(&r->be, dst[k], rec->data, want * sizeof(float), GV_COPY_H2D);
+    }
+    if (r->fdt != GV_DTYPE_F32) { /* the bf16 parameter from its fp32 master */
+      struct gv_tensor w = gv_run_vals(r, r->bases[GV_MEM_PARAMS] + p->poff, n), m = gv_run_flat(dst[0], n);
+      gv_copy(&r->be, &w, &m);
     }
   }
   if (r->zero && r->shard_bytes) {

@@ -97,6 +97,13 @@ void gv_prog_grad_reduce(void *ctx, int64_t stage, int64_t per_micro_batch, int6
   r->grad_acc_off = acc_off;
 }
 
+void gv_prog_precision(void *ctx, const char *dtype)
+{
+  struct gv_run *r = ctx;
+  GV_CHECK(!strcmp(dtype, "bf16") || !strcmp(dtype, "fp32"), "gv_prog_precision: unknown precision '%s'", dtype);
+  r->fdt = strcmp(dtype, "bf16") ? GV_DTYPE_F32 : GV_DTYPE_BF16;
+}
+
 void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive)
 {
   struct gv_run *r = ctx;

@@ -9,111 +9,116 @@ static struct gv_tensor t3(void *p, enum gv_dtype t, int64_t a, int64_t b, int64
 static struct gv_tensor t4(void *p, enum gv_dtype t, int64_t a, int64_t b, int64_t c, int64_t d) { return gv_tensor_4d(p, t, a, b, c, d); }
 static struct gv_backend *be_of(void *ctx) { return &((struct gv_run *)ctx)->be; }
 static const enum gv_dtype F32 = GV_DTYPE_F32, I32 = GV_DTYPE_I32;
+/* The dtype of the program's float values (activations, parameters, gradients: f32, or bf16
+ * under mixed precision) in a function whose run is `ctx`; statistics (norm mean/rstd,
+ * log-sum-exp, the loss and its scratch) are always F32. */
+#define VT (((struct gv_run *)ctx)->fdt)
+static size_t vsz(void *ctx) { return gv_dtype_size(((struct gv_run *)ctx)->fdt); }
 
 void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
 {
-  struct gv_tensor Y = t2(y, F32, M, N), X = t2(x, F32, M, K), W = t2(w, F32, N, K), B = t1(b, F32, N);
+  struct gv_tensor Y = t2(y, VT, M, N), X = t2(x, VT, M, K), W = t2(w, VT, N, K), B = t1(b, VT, N);
   gv_linear_fwd(be_of(ctx), &Y, &X, &W, b ? &B : NULL);
 }
 
 void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w, int64_t M, int64_t K,
                        int64_t N, int64_t flags)
 {
-  struct gv_tensor DX = t2(dx, F32, M, K), DW = t2(dw, F32, N, K), DB = t1(db, F32, N), DY = t2(dy, F32, M, N),
-                   X = t2(x, F32, M, K), W = t2(w, F32, N, K);
+  struct gv_tensor DX = t2(dx, VT, M, K), DW = t2(dw, VT, N, K), DB = t1(db, VT, N), DY = t2(dy, VT, M, N),
+                   X = t2(x, VT, M, K), W = t2(w, VT, N, K);
   gv_linear_bwd(be_of(ctx), dx ? &DX : NULL, dw ? &DW : NULL, db ? &DB : NULL, &DY, &X, &W, (int)flags);
 }
 
 void gv_gen_embedding_fwd(void *ctx, void *y, void *ids, void *table, int64_t M, int64_t T, int64_t V, int64_t C,
                           int64_t accumulate)
 {
-  struct gv_tensor Y = t3(y, F32, M / T, T, C), I = t2(ids, I32, M / T, T), TB = t2(table, F32, V, C);
+  struct gv_tensor Y = t3(y, VT, M / T, T, C), I = t2(ids, I32, M / T, T), TB = t2(table, VT, V, C);
   gv_embedding_fwd(be_of(ctx), &Y, ids ? &I : NULL, &TB, 0, (int)accumulate);
 }
 
 void gv_gen_embedding_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t M, int64_t T, int64_t V, int64_t C,
                           int64_t flags)
 {
-  struct gv_tensor DT = t2(dtable, F32, V, C), DY = t3(dy, F32, M / T, T, C), I = t2(ids, I32, M / T, T);
+  struct gv_tensor DT = t2(dtable, VT, V, C), DY = t3(dy, VT, M / T, T, C), I = t2(ids, I32, M / T, T);
   gv_embedding_bwd(be_of(ctx), &DT, &DY, ids ? &I : NULL, 0, (int)flags);
 }
 
 void gv_gen_layernorm_fwd(void *ctx, void *y, void *mean, void *rstd, void *x, void *w, void *b, int64_t M,
                           int64_t C, float eps)
 {
-  struct gv_tensor Y = t2(y, F32, M, C), MU = t1(mean, F32, M), RS = t1(rstd, F32, M), X = t2(x, F32, M, C),
-                   W = t1(w, F32, C), B = t1(b, F32, C);
+  struct gv_tensor Y = t2(y, VT, M, C), MU = t1(mean, F32, M), RS = t1(rstd, F32, M), X = t2(x, VT, M, C),
+                   W = t1(w, VT, C), B = t1(b, VT, C);
   gv_layernorm_fwd(be_of(ctx), &Y, &MU, &RS, &X, &W, &B, eps);
 }
 
 void gv_gen_layernorm_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w, void *mean,
                           void *rstd, int64_t M, int64_t C, int64_t flags)
 {
-  struct gv_tensor DX = t2(dx, F32, M, C), DW = t1(dw, F32, C), DB = t1(db, F32, C), DY = t2(dy, F32, M, C),
-                   X = t2(x, F32, M, C), W = t1(w, F32, C), MU = t1(mean, F32, M), RS = t1(rstd, F32, M);
+  struct gv_tensor DX = t2(dx, VT, M, C), DW = t1(dw, VT, C), DB = t1(db, VT, C), DY = t2(dy, VT, M, C),
+                   X = t2(x, VT, M, C), W = t1(w, VT, C), MU = t1(mean, F32, M), RS = t1(rstd, F32, M);
   gv_layernorm_bwd(be_of(ctx), &DX, &DW, &DB, &DY, &X, &W, &MU, &RS, (int)flags);
 }
 
 void gv_gen_rmsnorm_fwd(void *ctx, void *y, void *rstd, void *x, void *w, int64_t M, int64_t C, float eps)
 {
-  struct gv_tensor Y = t2(y, F32, M, C), RS = t1(rstd, F32, M), X = t2(x, F32, M, C), W = t1(w, F32, C);
+  struct gv_tensor Y = t2(y, VT, M, C), RS = t1(rstd, F32, M), X = t2(x, VT, M, C), W = t1(w, VT, C);
   gv_rmsnorm_fwd(be_of(ctx), &Y, &RS, &X, &W, eps);
 }
 
 void gv_gen_rmsnorm_bwd(void *ctx, void *dx, void *dw, void *dy, void *x, void *w, void *rstd, int64_t M,
                         int64_t C, int64_t flags)
 {
-  struct gv_tensor DX = t2(dx, F32, M, C), DW = t1(dw, F32, C), DY = t2(dy, F32, M, C), X = t2(x, F32, M, C),
-                   W = t1(w, F32, C), RS = t1(rstd, F32, M);
+  struct gv_tensor DX = t2(dx, VT, M, C), DW = t1(dw, VT, C), DY = t2(dy, VT, M, C), X = t2(x, VT, M, C),
+                   W = t1(w, VT, C), RS = t1(rstd, F32, M);
   gv_rmsnorm_bwd(be_of(ctx), &DX, &DW, &DY, &X, &W, &RS, (int)flags);
 }
 
 void gv_gen_gelu_fwd(void *ctx, void *y, void *x, int64_t n, int64_t tanh_form)
 {
-  struct gv_tensor Y = t1(y, F32, n), X = t1(x, F32, n);
+  struct gv_tensor Y = t1(y, VT, n), X = t1(x, VT, n);
   gv_gelu_fwd(be_of(ctx), &Y, &X, (int)tanh_form);
 }
 
 void gv_gen_gelu_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t tanh_form, int64_t flags)
 {
-  struct gv_tensor DX = t1(dx, F32, n), DY = t1(dy, F32, n), X = t1(x, F32, n);
+  struct gv_tensor DX = t1(dx, VT, n), DY = t1(dy, VT, n), X = t1(x, VT, n);
   gv_gelu_bwd(be_of(ctx), &DX, &DY, &X, (int)tanh_form, (int)flags);
 }
 
 void gv_gen_silu_fwd(void *ctx, void *y, void *x, int64_t n)
 {
-  struct gv_tensor Y = t1(y, F32, n), X = t1(x, F32, n);
+  struct gv_tensor Y = t1(y, VT, n), X = t1(x, VT, n);
   gv_silu_fwd(be_of(ctx), &Y, &X);
 }
 
 void gv_gen_silu_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t flags)
 {
-  struct gv_tensor DX = t1(dx, F32, n), DY = t1(dy, F32, n), X = t1(x, F32, n);
+  struct gv_tensor DX = t1(dx, VT, n), DY = t1(dy, VT, n), X = t1(x, VT, n);
   gv_silu_bwd(be_of(ctx), &DX, &DY, &X, (int)flags);
 }
 
 void gv_gen_mul_fwd(void *ctx, void *y, void *a, void *b, int64_t n)
 {
-  struct gv_tensor Y = t1(y, F32, n), A = t1(a, F32, n), B = t1(b, F32, n);
+  struct gv_tensor Y = t1(y, VT, n), A = t1(a, VT, n), B = t1(b, VT, n);
   gv_mul_fwd(be_of(ctx), &Y, &A, &B);
 }
 
 void gv_gen_mul_bwd(void *ctx, void *da, void *db, void *dy, void *a, void *b, int64_t n, int64_t flags)
 {
-  struct gv_tensor DA = t1(da, F32, n), DB = t1(db, F32, n), DY = t1(dy, F32, n), A = t1(a, F32, n),
-                   B = t1(b, F32, n);
+  struct gv_tensor DA = t1(da, VT, n), DB = t1(db, VT, n), DY = t1(dy, VT, n), A = t1(a, VT, n),
+                   B = t1(b, VT, n);
   gv_mul_bwd(be_of(ctx), da ? &DA : NULL, db ? &DB : NULL, &DY, &A, &B, (int)flags);
 }
 
 void gv_gen_add_fwd(void *ctx, void *y, void *a, void *b, int64_t n)
 {
-  struct gv_tensor Y = t1(y, F32, n), A = t1(a, F32, n), B = t1(b, F32, n);
+  struct gv_tensor Y = t1(y, VT, n), A = t1(a, VT, n), B = t1(b, VT, n);
   gv_add_fwd(be_of(ctx), &Y, &A, &B);
 }
 
 void gv_gen_grad(void *ctx, void *dst, void *src, int64_t n, int64_t accumulate)
 {
-  struct gv_tensor D = t1(dst, F32, n), S = t1(src, F32, n);
+  struct gv_tensor D = t1(dst, VT, n), S = t1(src, VT, n);
   if (accumulate)
     gv_axpy(be_of(ctx), &D, 1.0f, &S);
   else
@@ -122,22 +127,22 @@ void gv_gen_grad(void *ctx, void *dst, void *src, int64_t n, int64_t accumulate)
 
 void gv_gen_rope_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t H, int64_t D, float base)
 {
-  struct gv_tensor Y = t4(y, F32, B, T, H, D), X = t4(x, F32, B, T, H, D);
+  struct gv_tensor Y = t4(y, VT, B, T, H, D), X = t4(x, VT, B, T, H, D);
   gv_rope_fwd(be_of(ctx), &Y, &X, base, 0);
 }
 
 void gv_gen_rope_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T, int64_t H, int64_t D, float base,
                      int64_t flags)
 {
-  struct gv_tensor DX = t4(dx, F32, B, T, H, D), DY = t4(dy, F32, B, T, H, D);
+  struct gv_tensor DX = t4(dx, VT, B, T, H, D), DY = t4(dy, VT, B, T, H, D);
   gv_rope_bwd(be_of(ctx), &DX, &DY, base, 0, (int)flags);
 }
 
 void gv_gen_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, int64_t B, int64_t T,
                           int64_t H, int64_t KV, int64_t D, int64_t causal)
 {
-  struct gv_tensor O = t4(o, F32, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, F32, B, T, H, D),
-                   K = t4(k, F32, B, T, KV, D), V = t4(v, F32, B, T, KV, D);
+  struct gv_tensor O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, VT, B, T, H, D),
+                   K = t4(k, VT, B, T, KV, D), V = t4(v, VT, B, T, KV, D);
   gv_attention_fwd(be_of(ctx), &O, &L, &Q, &K, &V, (int)causal);
 }
 
@@ -145,9 +150,9 @@ void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, v
                           void *lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, int64_t causal,
                           int64_t flags)
 {
-  struct gv_tensor DQ = t4(dq, F32, B, T, H, D), DK = t4(dk, F32, B, T, KV, D), DV = t4(dv, F32, B, T, KV, D),
-                   DO = t4(dout, F32, B, T, H, D), Q = t4(q, F32, B, T, H, D), K = t4(k, F32, B, T, KV, D),
-                   V = t4(v, F32, B, T, KV, D), O = t4(o, F32, B, T, H, D), L = t3(lse, F32, B, H, T);
+  struct gv_tensor DQ = t4(dq, VT, B, T, H, D), DK = t4(dk, VT, B, T, KV, D), DV = t4(dv, VT, B, T, KV, D),
+                   DO = t4(dout, VT, B, T, H, D), Q = t4(q, VT, B, T, H, D), K = t4(k, VT, B, T, KV, D),
+                   V = t4(v, VT, B, T, KV, D), O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T);
   gv_attention_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags);
 }
 
@@ -173,15 +178,16 @@ static struct dropout_block dropout_block(struct gv_run *r, int64_t rows, int64_
   return d;
 }
 
-static void dropout_rows_apply(struct gv_run *r, float *out, float *in, int64_t rows, int64_t cols, int64_t cols_global,
+static void dropout_rows_apply(struct gv_run *r, char *out, char *in, int64_t rows, int64_t cols, int64_t cols_global,
                                float p, int64_t site, int64_t row_split, int64_t group, int backward, int flags)
 {
   if (r->evaluating)
     p = 0.0f; /* evaluation and sampling: the identity */
   struct dropout_block d = dropout_block(r, rows, cols, cols_global, site, row_split, group);
   int64_t nrows = cols == cols_global ? 1 : rows, n = cols == cols_global ? rows * cols : cols;
+  int64_t row_bytes = cols * (int64_t)gv_dtype_size(r->fdt);
   for (int64_t i = 0; i < nrows; i++) {
-    struct gv_tensor O = t1(out + i * cols, F32, n), I = t1(in + i * cols, F32, n);
+    struct gv_tensor O = t1(out + i * row_bytes, r->fdt, n), I = t1(in + i * row_bytes, r->fdt, n);
     uint64_t off = d.base + (uint64_t)(d.row0 + i) * (uint64_t)cols_global + (uint64_t)d.col0;
     if (backward)
       gv_dropout_bwd(&r->be, &O, &I, p, r->args.seed, off, flags);
@@ -205,22 +211,29 @@ void gv_gen_dropout_bwd(void *ctx, void *dx, void *dy, int64_t rows, int64_t col
 void gv_gen_xent_fwd(void *ctx, void *loss, void *lse, void *logits, void *targets, int64_t M, int64_t V)
 {
   struct gv_run *r = ctx;
-  struct gv_tensor L = t1(loss, F32, 1), S = t1(lse, F32, M), X = t2(logits, F32, M, V), T = t1(targets, I32, M);
+  struct gv_tensor L = t1(loss, F32, 1), S = t1(lse, F32, M), X = t2(logits, VT, M, V), T = t1(targets, I32, M);
   gv_xent_fwd(&r->be, &L, &S, &X, &T, r->loss_scale);
 }
 
 void gv_gen_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M, int64_t V)
 {
   struct gv_run *r = ctx;
-  struct gv_tensor D = t2(dlogits, F32, M, V), X = t2(logits, F32, M, V), S = t1(lse, F32, M),
+  struct gv_tensor D = t2(dlogits, VT, M, V), X = t2(logits, VT, M, V), S = t1(lse, F32, M),
                    T = t1(targets, I32, M);
   gv_xent_bwd(&r->be, &D, &X, &S, &T, r->loss_scale);
 }
 
 void gv_gen_fill(void *ctx, void *x, int64_t n, float value)
 {
-  struct gv_tensor X = t1(x, F32, n);
+  struct gv_tensor X = t1(x, VT, n);
   gv_fill(be_of(ctx), &X, value);
+}
+
+void gv_gen_zero(void *ctx, void *x, int64_t bytes)
+{
+  struct gv_tensor X = t1(x, F32, bytes / 4); /* 0.0f is all zero bits: zeros of every dtype */
+  GV_CHECK(bytes % 4 == 0, "gv_gen_zero: %lld bytes is not a whole number of words", (long long)bytes);
+  gv_fill(be_of(ctx), &X, 0.0f);
 }
 
 void gv_gen_linear_fwd_partial(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
@@ -233,42 +246,42 @@ void gv_gen_linear_fwd_row(void *ctx, int64_t group, void *y, void *x, void *w, 
 {
   struct gv_comm *g = gv_run_tp_group(ctx, group);
   gv_gen_linear_fwd(ctx, y, x, w, gv_comm_rank(g) == 0 ? b : NULL, M, K, N);
-  gv_comm_all_reduce(g, y, (size_t)(M * N), GV_DTYPE_F32, GV_REDUCE_SUM);
+  gv_comm_all_reduce(g, y, (size_t)(M * N), VT, GV_REDUCE_SUM);
 }
 
 void gv_gen_rows_gather(void *ctx, int64_t small, int64_t large, void *out, void *in, int64_t n)
 {
-  gv_comm_all_gather(gv_run_rows_group(ctx, small, large), out, in, (size_t)n, GV_DTYPE_F32);
+  gv_comm_all_gather(gv_run_rows_group(ctx, small, large), out, in, (size_t)n, VT);
 }
 
 void gv_gen_rows_slice(void *ctx, int64_t small, int64_t large, void *out, void *in, int64_t n)
 {
   int j = gv_comm_rank(gv_run_rows_group(ctx, small, large));
-  gv_gen_grad(ctx, out, (float *)in + (int64_t)j * n, n, 0);
+  gv_gen_grad(ctx, out, (char *)in + (int64_t)j * n * (int64_t)vsz(ctx), n, 0);
 }
 
 void gv_gen_sp_slice(void *ctx, void *out, void *in, int64_t n)
 {
   struct gv_run *r = ctx;
-  gv_gen_grad(ctx, out, (float *)in + (int64_t)r->tp_rank * n, n, 0);
+  gv_gen_grad(ctx, out, (char *)in + (int64_t)r->tp_rank * n * (int64_t)vsz(ctx), n, 0);
 }
 
 void gv_gen_sp_gather(void *ctx, void *out, void *in, int64_t n)
 {
   struct gv_run *r = ctx;
-  gv_comm_all_gather(r->tp_group, out, in, (size_t)n, GV_DTYPE_F32);
+  gv_comm_all_gather(r->tp_group, out, in, (size_t)n, VT);
 }
 
 void gv_gen_sp_reduce_scatter(void *ctx, void *out, void *in, int64_t n, int64_t accumulate)
 {
   struct gv_run *r = ctx;
-  gv_comm_reduce_scatter(r->tp_group, in, in, (size_t)n, GV_DTYPE_F32); /* my block of the sum lands at in[0..n) */
+  gv_comm_reduce_scatter(r->tp_group, in, in, (size_t)n, VT); /* my block of the sum lands at in[0..n) */
   gv_gen_grad(ctx, out, in, n, accumulate);
 }
 
 void gv_gen_all_reduce(void *ctx, int64_t group, void *x, int64_t n)
 {
-  gv_comm_all_reduce(gv_run_tp_group(ctx, group), x, (size_t)n, GV_DTYPE_F32, GV_REDUCE_SUM);
+  gv_comm_all_reduce(gv_run_tp_group(ctx, group), x, (size_t)n, VT, GV_REDUCE_SUM);
 }
 
 /* The data-parallel group ZeRO-3 layer `layer` is sharded over. */
@@ -281,12 +294,12 @@ static struct gv_comm *z3_group(struct gv_run *r, int64_t layer)
 
 void gv_gen_zero3_gather(void *ctx, int64_t layer, void *out, void *shard, int64_t n)
 {
-  gv_comm_all_gather(z3_group(ctx, layer), out, shard, (size_t)n, GV_DTYPE_F32);
+  gv_comm_all_gather(z3_group(ctx, layer), out, shard, (size_t)n, VT);
 }
 
 void gv_gen_zero3_reduce_scatter(void *ctx, int64_t layer, void *shard, void *full, int64_t n)
 {
-  gv_comm_reduce_scatter(z3_group(ctx, layer), full, full, (size_t)n, GV_DTYPE_F32); /* my sum lands at full[0..n) */
+  gv_comm_reduce_scatter(z3_group(ctx, layer), full, full, (size_t)n, VT); /* my sum lands at full[0..n) */
   gv_gen_grad(ctx, shard, full, n, 1);
 }
 
@@ -295,19 +308,19 @@ void gv_gen_zero3_reduce_scatter(void *ctx, int64_t layer, void *shard, void *fu
 void gv_gen_ul_rows_to_heads(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
 {
   struct gv_run *r = ctx;
-  int64_t w = N / r->tp;
+  int64_t w = N / r->tp, es = (int64_t)vsz(ctx);
   for (int64_t j = 0; j < r->tp; j++)
-    gv_copy2d(&r->be, (float *)scratch + j * R * w, w, (const float *)in + j * w, N, R, w, F32);
-  gv_comm_all_to_all(r->tp_group, out, scratch, (size_t)(R * w), GV_DTYPE_F32);
+    gv_copy2d(&r->be, (char *)scratch + j * R * w * es, w, (const char *)in + j * w * es, N, R, w, VT);
+  gv_comm_all_to_all(r->tp_group, out, scratch, (size_t)(R * w), VT);
 }
 
 void gv_gen_ul_heads_to_rows(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
 {
   struct gv_run *r = ctx;
-  int64_t w = N / r->tp;
-  gv_comm_all_to_all(r->tp_group, scratch, in, (size_t)(R * w), GV_DTYPE_F32);
+  int64_t w = N / r->tp, es = (int64_t)vsz(ctx);
+  gv_comm_all_to_all(r->tp_group, scratch, in, (size_t)(R * w), VT);
   for (int64_t i = 0; i < r->tp; i++)
-    gv_copy2d(&r->be, (float *)out + i * w, N, (const float *)scratch + i * R * w, w, R, w, F32);
+    gv_copy2d(&r->be, (char *)out + i * w * es, N, (const char *)scratch + i * R * w * es, w, R, w, VT);
 }
 
 /* ---- vocabulary parallelism: this rank holds the vocabulary block [lo, lo + Vs) ---- */
@@ -317,15 +330,15 @@ static int64_t vocab_lo(struct gv_run *r, int64_t Vs) { return (int64_t)r->tp_ra
 void gv_gen_vocab_embedding_fwd(void *ctx, void *y, void *ids, void *table, int64_t M, int64_t Vs, int64_t C)
 {
   struct gv_run *r = ctx;
-  struct gv_tensor Y = t2(y, F32, M, C), I = t1(ids, I32, M), TB = t2(table, F32, Vs, C);
+  struct gv_tensor Y = t2(y, VT, M, C), I = t1(ids, I32, M), TB = t2(table, VT, Vs, C);
   gv_embedding_shard_fwd(&r->be, &Y, &I, &TB, vocab_lo(r, Vs));
-  gv_comm_all_reduce(r->tp_group, y, (size_t)(M * C), GV_DTYPE_F32, GV_REDUCE_SUM);
+  gv_comm_all_reduce(r->tp_group, y, (size_t)(M * C), VT, GV_REDUCE_SUM);
 }
 
 void gv_gen_vocab_embedding_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t M, int64_t Vs, int64_t C)
 {
   struct gv_run *r = ctx;
-  struct gv_tensor DT = t2(dtable, F32, Vs, C), DY = t2(dy, F32, M, C), I = t1(ids, I32, M);
+  struct gv_tensor DT = t2(dtable, VT, Vs, C), DY = t2(dy, VT, M, C), I = t1(ids, I32, M);
   gv_embedding_shard_bwd(&r->be, &DT, &DY, &I, vocab_lo(r, Vs), GV_ACC_DW);
 }
 
@@ -335,7 +348,7 @@ void gv_gen_vocab_xent_fwd(void *ctx, void *loss, void *lse, void *scratch, void
                            int64_t Vs)
 {
   struct gv_run *r = ctx;
-  struct gv_tensor L = t1(loss, F32, 1), S = t1(lse, F32, M), P = t1(scratch, F32, M), X = t2(logits, F32, M, Vs),
+  struct gv_tensor L = t1(loss, F32, 1), S = t1(lse, F32, M), P = t1(scratch, F32, M), X = t2(logits, VT, M, Vs),
                    T = t1(targets, I32, M);
   int64_t lo = vocab_lo(r, Vs);
   gv_xent_shard_fwd(&r->be, &L, &S, &P, &X, &T, lo, r->loss_scale, GV_XSHARD_MAX);
@@ -349,7 +362,7 @@ void gv_gen_vocab_xent_fwd(void *ctx, void *loss, void *lse, void *scratch, void
 void gv_gen_vocab_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, void *targets, int64_t M, int64_t Vs)
 {
   struct gv_run *r = ctx;
-  struct gv_tensor D = t2(dlogits, F32, M, Vs), X = t2(logits, F32, M, Vs), S = t1(lse, F32, M),
+  struct gv_tensor D = t2(dlogits, VT, M, Vs), X = t2(logits, VT, M, Vs), S = t1(lse, F32, M),
                    T = t1(targets, I32, M);
   gv_xent_shard_bwd(&r->be, &D, &X, &S, &T, vocab_lo(r, Vs), r->loss_scale);
 }

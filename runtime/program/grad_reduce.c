@@ -11,7 +11,9 @@
  * or each parameter over its own), or with no_async_grad_reduce after every micro-batch
  * here, its shard (or chunk) added into the same place of the accumulator; ZeRO-3 blocks
  * reduce-scatter inside their own backward. Sums commute, so the tied-weight and
- * sequence-parallel sums may run after this one. */
+ * sequence-parallel sums may run after this one. Under bf16 mixed precision the ddp
+ * gradients and the accumulator are bf16 (each all-reduce and add rounds once); ZeRO is
+ * fp32 only (the compiler refuses it with bf16). */
 #include <stdlib.h>
 
 #include "program/run.h"
@@ -21,9 +23,9 @@ static int reduced_here(const struct gv_run *r, const struct gv_run_param *p)
   return !r->zero && !gv_run_zero3_param(r, p) && gv_comm_size(p->dp_group) > 1;
 }
 
-static float *acc_of(struct gv_run *r, const struct gv_run_param *p)
+static void *acc_of(struct gv_run *r, const struct gv_run_param *p)
 {
-  return (float *)(r->bases[GV_MEM_GRADS] + r->grad_acc_off + p->goff);
+  return r->bases[GV_MEM_GRADS] + r->grad_acc_off + p->goff;
 }
 
 
@@ -70,7 +72,7 @@ void gv_gen_grads_ready(void *ctx, int64_t stage, int64_t layer)
   for (int i = 0; i < r->nparams; i++) {
     struct gv_run_param *p = &r->params[i];
     if (p->layer == layer && !p->req && reduced_here(r, p)) {
-      p->req = gv_comm_iall_reduce(p->dp_group, gv_run_grad(r, p), gv_run_shard_numel(p), GV_DTYPE_F32, GV_REDUCE_SUM);
+      p->req = gv_comm_iall_reduce(p->dp_group, gv_run_grad(r, p), gv_run_shard_numel(p), r->fdt, GV_REDUCE_SUM);
       p->reduced = 1;
     }
   }
@@ -88,9 +90,9 @@ void gv_gen_backward_done(void *ctx, int64_t stage)
     struct gv_run_param *p = &r->params[i];
     if (!reduced_here(r, p))
       continue;
-    struct gv_tensor G = gv_run_flat(gv_run_grad(r, p), gv_run_shard_numel(p)),
-                     A = gv_run_flat(acc_of(r, p), gv_run_shard_numel(p));
-    gv_comm_all_reduce(p->dp_group, G.data, gv_run_shard_numel(p), GV_DTYPE_F32, GV_REDUCE_SUM);
+    struct gv_tensor G = gv_run_vals(r, gv_run_grad(r, p), gv_run_shard_numel(p)),
+                     A = gv_run_vals(r, acc_of(r, p), gv_run_shard_numel(p));
+    gv_comm_all_reduce(p->dp_group, G.data, gv_run_shard_numel(p), r->fdt, GV_REDUCE_SUM);
     gv_axpy(&r->be, &A, 1.0f, &G);
     gv_fill(&r->be, &G, 0.0f);
   }
@@ -106,13 +108,13 @@ void gv_run_reduce_grads(struct gv_run *r)
     if (!reduced_here(r, p))
       continue;
     if (r->grad_per_micro) {
-      struct gv_tensor G = gv_run_flat(gv_run_grad(r, p), gv_run_shard_numel(p)),
-                       A = gv_run_flat(acc_of(r, p), gv_run_shard_numel(p));
+      struct gv_tensor G = gv_run_vals(r, gv_run_grad(r, p), gv_run_shard_numel(p)),
+                       A = gv_run_vals(r, acc_of(r, p), gv_run_shard_numel(p));
       gv_copy(&r->be, &G, &A);
     } else if (p->reduced) {
       gv_comm_wait(p->dp_group, p->req);
     } else { /* a layer that announced nothing (should not happen): reduce it now */
-      gv_comm_all_reduce(p->dp_group, gv_run_grad(r, p), gv_run_shard_numel(p), GV_DTYPE_F32, GV_REDUCE_SUM);
+      gv_comm_all_reduce(p->dp_group, gv_run_grad(r, p), gv_run_shard_numel(p), r->fdt, GV_REDUCE_SUM);
     }
     p->req = NULL;
     p->reduced = 0;

@@ -48,6 +48,21 @@ const void *gv_run_to_host(struct gv_run *r, const void *dev, size_t bytes)
   return h;
 }
 
+/* n elements of the program's float dtype at dev, on the host as fp32 (bf16 is widened in
+ * place: element i's 4 bytes never reach element i+1's 2 bytes, read from the upper half);
+ * valid until the next staging call. */
+const float *gv_run_to_host_f32(struct gv_run *r, const void *dev, size_t n)
+{
+  if (r->fdt == GV_DTYPE_F32)
+    return gv_run_to_host(r, dev, 4 * n);
+  float *h = gv_run_host_scratch(r, 4 * n);
+  uint16_t *b = (uint16_t *)h + n;
+  gv_dev_memcpy(&r->be, b, dev, 2 * n, GV_COPY_D2H);
+  for (size_t i = 0; i < n; i++)
+    h[i] = gv_bf16_to_float(b[i]);
+  return h;
+}
+
 /* ---- ZeRO-3 parameters: only this rank's 1/dp of each layer's range persists ---- */
 
 static const struct gv_run_zlayer *zl_of(const struct gv_run *r, const struct gv_run_param *p)
@@ -93,6 +108,19 @@ static float *param_at(struct gv_run *r, const struct gv_run_param *p, size_t fi
 
 /* ---- parameters ---- */
 
+/* Elements [first, first + n) of p from fp32 host values: into the parameter, or under
+ * mixed precision into its fp32 master copy and, rounded, the bf16 parameter. */
+static void store_param(struct gv_run *r, const struct gv_run_param *p, size_t first, const float *h, size_t n)
+{
+  if (r->fdt == GV_DTYPE_F32) {
+    gv_dev_memcpy(&r->be, param_at(r, p, first), h, sizeof(float) * n, GV_COPY_H2D);
+    return;
+  }
+  struct gv_tensor m = gv_run_flat(gv_run_master(r, p) + first, n), w = gv_run_vals(r, param_at(r, p, first), n);
+  gv_dev_memcpy(&r->be, m.data, h, sizeof(float) * n, GV_COPY_H2D);
+  gv_copy(&r->be, &w, &m);
+}
+
 /* Each shard is generated on the host and copied into the parameter arena. */
 static void init_params(struct gv_run *r)
 {
@@ -112,7 +140,7 @@ static void init_params(struct gv_run *r)
     else
       gv_init_normal_block(w, (size_t)p->shard_rows, (size_t)p->shard_cols, (size_t)p->row0, (size_t)p->col0,
                            (size_t)p->cols, gv_init_key(r->args.seed, p->name), 0.0f, (float)p->std);
-    gv_dev_memcpy(&r->be, param_at(r, p, first), w, sizeof(float) * n, GV_COPY_H2D);
+    store_param(r, p, first, w, n);
   }
 }
 
@@ -148,7 +176,7 @@ static void init_from_file(struct gv_run *r, const char *path)
     } else {
       load_shard(p, rec->data, h);
     }
-    gv_dev_memcpy(&r->be, param_at(r, p, first), h, sizeof(float) * n, GV_COPY_H2D);
+    store_param(r, p, first, h, n);
   }
   gv_tf_free(&tf);
 }
@@ -234,7 +262,7 @@ static void reduce_tied(struct gv_run *r)
     struct gv_comm *g = gv_comm_partition(r->world, colors);
     for (int i = 0; i < r->nparams; i++)
       if (!strcmp(r->params[i].name, r->tied[t].name))
-        gv_comm_all_reduce(g, gv_run_grad(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32, GV_REDUCE_SUM);
+        gv_comm_all_reduce(g, gv_run_grad(r, &r->params[i]), shard_numel(&r->params[i]), r->fdt, GV_REDUCE_SUM);
   /* (a tied weight is never a ZeRO-3 block parameter: those are read by their block only) */
   }
   free(colors);
@@ -269,7 +297,7 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
     reduce_tied(r);
   for (int i = 0; backward && r->tp > 1 && i < r->nparams; i++) /* sequence parallel: norms saw their rows only */
     if (r->params[i].split_dim == -2)
-      gv_comm_all_reduce(r->tp_group, gv_run_grad(r, &r->params[i]), shard_numel(&r->params[i]), GV_DTYPE_F32,
+      gv_comm_all_reduce(r->tp_group, gv_run_grad(r, &r->params[i]), shard_numel(&r->params[i]), r->fdt,
                          GV_REDUCE_SUM);
   if (backward)
     gv_run_reduce_zero2(r);
@@ -347,7 +375,7 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     int dp_counts = r->zero || p->dp_rank == 0;
     if ((dp_counts || zl_of(r, p)) && (p->split_dim >= 0 || p->tp_rank == 0) && counts_in_norm(r, p) &&
         owned(r, p, &first, &n)) {
-      struct gv_tensor g = gv_run_flat(owned_grad(r, p, first), n);
+      struct gv_tensor g = gv_run_vals(r, owned_grad(r, p, first), n);
       sq += gv_sumsq(&r->be, &g); /* cpu: gv_optim_sq_sum itself */
     }
   }
@@ -365,11 +393,17 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     if (!owned(r, p, &first, &n))
       continue;
     /* through the backend: the arenas may be device memory (only addresses are computed here) */
-    struct gv_tensor w = gv_run_flat(param_at(r, p, first), n), g = gv_run_flat(owned_grad(r, p, first), n);
+    struct gv_tensor w = gv_run_flat(param_at(r, p, first), n), g = gv_run_vals(r, owned_grad(r, p, first), n);
     struct gv_tensor m = gv_run_flat(owned_moment(r, p, first, 0), n), v = gv_run_flat(owned_moment(r, p, first, 1), n);
+    if (r->fdt != GV_DTYPE_F32) /* mixed precision: the fp32 master steps, the bf16 copy follows */
+      w = gv_run_flat(gv_run_master(r, p) + first, n);
     if (coef < 1.0f)
       gv_scale(&r->be, &g, coef);
     gv_adamw(&r->be, &opt, &w, &g, &m, &v, step + 1, lr, r->args.decay_all || p->decay);
+    if (r->fdt != GV_DTYPE_F32) {
+      struct gv_tensor wb = gv_run_vals(r, param_at(r, p, first), n);
+      gv_copy(&r->be, &wb, &w);
+    }
   }
   if (r->zero && r->shard_bytes) /* every replica gets the updated parameters back */
     gv_comm_all_gather(r->dp, r->bases[GV_MEM_PARAMS], r->bases[GV_MEM_PARAMS] + (int64_t)r->dp_rank * r->shard_bytes,
@@ -414,8 +448,8 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
   int count = 0, ok = f != NULL;
   int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->vocab};
   if (ok && r->has_logits) {
-    size_t bytes = sizeof(float) * (size_t)(r->micro_batch * r->seq * r->vocab);
-    ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host(r, r->bases[GV_MEM_ACTS] + r->logits_off, bytes));
+    size_t n = (size_t)(r->micro_batch * r->seq * r->vocab);
+    ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off, n));
     count++;
   }
   ok = ok && !gv_tf_put(f, "loss", GV_TF_F64, 1, &one, &loss);
@@ -425,7 +459,7 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
     int64_t dims[2] = {p->shard_rows, p->shard_cols};
     snprintf(key, sizeof key, "grad/%s", p->name);
     ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims,
-                    gv_run_to_host(r, gv_run_grad(r, p), sizeof(float) * shard_numel(p)));
+                    gv_run_to_host_f32(r, gv_run_grad(r, p), shard_numel(p)));
     count++;
   }
   if (!ok || gv_tf_commit(f, file, count))
@@ -455,7 +489,8 @@ static void dump_params(struct gv_run *r, const char *path)
     snprintf(key, sizeof key, "at/%s", p->name);
     ok = !gv_tf_put(f, key, GV_TF_I32, 1, &eight, at);
     snprintf(key, sizeof key, "param/%s", p->name);
-    ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host(r, param_at(r, p, first), 4 * n));
+    const void *src = r->fdt == GV_DTYPE_F32 ? (const void *)param_at(r, p, first) : gv_run_master(r, p) + first;
+    ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host(r, src, 4 * n)); /* (the fp32 master) */
     count += 2;
   }
   if (!ok || gv_tf_commit(f, file, count))
@@ -478,15 +513,14 @@ static void greedy_sample(struct gv_run *r, struct feed *fd)
   struct feed one = {.prompt = seq};
   int last = r->stage == r->pp - 1;
   char *text = calloc((size_t)T + 1, 1);
-  float *row = malloc(sizeof(float) * (size_t)V);
-  GV_CHECK(seq && text && row, "out of host memory");
+  GV_CHECK(seq && text, "out of host memory");
   r->evaluating = 1; /* forward only, no dropout */
   for (int64_t pos = n; pos < T && pos - n < r->args.sample_tokens; pos++) {
     gv_pipe_step(r, 1, 0, load_micro_batch, &one);
     int32_t best = 0;
     if (last) { /* the logits row of the last position, read back to the host */
-      gv_dev_memcpy(&r->be, row, (const float *)(r->bases[GV_MEM_ACTS] + r->logits_off) + (pos - 1) * V,
-                    sizeof(float) * (size_t)V, GV_COPY_D2H);
+      const float *row = gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off +
+                                             (pos - 1) * V * (int64_t)gv_run_fsz(r), (size_t)V);
       for (int64_t v = 1; v < V; v++)
         if (row[v] > row[best])
           best = (int32_t)v;
@@ -499,7 +533,6 @@ static void greedy_sample(struct gv_run *r, struct feed *fd)
   r->evaluating = 0;
   if (gv_comm_rank(r->world) == 0)
     printf("sample> %s%s\n", prompt, text);
-  free(row);
   free(text);
   free(seq);
   (void)fd;
@@ -652,10 +685,13 @@ static void start_backend(struct gv_run *r)
   gv_backend_init(&r->be, r->args.device, on_host ? 0 : local); /* cpu logs device 0, as before */
   if (r->args.matmul_precision)
     gv_backend_set_matmul_precision(&r->be, r->args.matmul_precision);
-  if (r->args.mixed_precision && strcmp(r->args.mixed_precision, "fp32"))
+  const char *compiled = r->fdt == GV_DTYPE_BF16 ? "bf16" : "fp32";
+  if (r->args.mixed_precision && strcmp(r->args.mixed_precision, compiled))
     gv_fatalf(__FILE__, __LINE__, "--mixed_precision", "gvrt",
-              "--mixed_precision %s: programs store parameters, activations and gradients in fp32 so far; "
-              "--matmul_precision medium runs their linears on bf16 tensor cores", r->args.mixed_precision);
+              "--mixed_precision %s: this program was compiled for %s (the memory plan depends on it); recompile "
+              "with gvc compile --mixed_precision %s", r->args.mixed_precision, compiled, r->args.mixed_precision);
+  GV_CHECK(r->fdt == GV_DTYPE_F32 || (!r->zero && !r->nzl), "bf16 programs with ZeRO are not supported (the compiler "
+           "refuses them)");
   gv_comm_set_backend(r->world, &r->be); /* groups of one copy arena memory through it */
   if (gv_backend_stream(&r->be))
     gv_comm_set_stream(r->world, gv_backend_stream(&r->be));

@@ -80,6 +80,8 @@ struct gv_run {
   struct gv_run_tied *tied;     /* every parameter name with the stages declaring it */
   int ntied, cap_tied;
   struct gv_run_stage fns;     /* this stage's functions */
+  enum gv_dtype fdt;           /* the program's float values: f32, or bf16 under mixed precision (then
+                                * each parameter's fp32 master copy follows its AdamW m and v) */
   int64_t attn[6];             /* B, T, S, H, KV, D of the largest attention */
   int64_t tokens_off, labels_off, loss_off, io_stride, logits_off;
   int has_logits;
@@ -130,15 +132,26 @@ static inline size_t gv_run_zero2_chunk(const struct gv_run_param *p)
   size_t dp = (size_t)gv_comm_size(p->dp_group);
   return (gv_run_shard_numel(p) + dp - 1) / dp;
 }
-/* The gradient buffer of a parameter that is not ZeRO-3 (an arena address). */
-static inline float *gv_run_grad(const struct gv_run *r, const struct gv_run_param *p)
+/* The gradient buffer of a parameter that is not ZeRO-3 (an arena address, r->fdt elements). */
+static inline void *gv_run_grad(const struct gv_run *r, const struct gv_run_param *p)
 {
-  return (float *)(r->bases[GV_MEM_GRADS] + p->goff);
+  return r->bases[GV_MEM_GRADS] + p->goff;
 }
 /* n fp32 elements at ptr (an arena address, never dereferenced here) as a 1-D tensor. */
 static inline struct gv_tensor gv_run_flat(void *ptr, size_t n)
 {
   return gv_tensor_4d(ptr, GV_DTYPE_F32, (int64_t)n, 0, 0, 0);
+}
+/* The same for n elements of the program's float dtype (parameters, gradients, activations). */
+static inline struct gv_tensor gv_run_vals(const struct gv_run *r, void *ptr, size_t n)
+{
+  return gv_tensor_4d(ptr, r->fdt, (int64_t)n, 0, 0, 0);
+}
+static inline size_t gv_run_fsz(const struct gv_run *r) { return gv_dtype_size(r->fdt); }
+/* Mixed precision: the fp32 master copy of a (non-ZeRO) parameter, after its m and v. */
+static inline float *gv_run_master(const struct gv_run *r, const struct gv_run_param *p)
+{
+  return (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + 2 * gv_run_shard_numel(p);
 }
 /* grad_reduce.c: wait for / finish the step's data-parallel gradient reduction (ddp), and,
  * after the tied-weight and sequence-parallel sums, ZeRO-2's reduce-scatter. */
@@ -148,6 +161,8 @@ void gv_run_reduce_zero2(struct gv_run *r);
  * arena memory copied into it (gv_dev_memcpy D2H; a memmove on the cpu backend). */
 void *gv_run_host_scratch(struct gv_run *r, size_t bytes);
 const void *gv_run_to_host(struct gv_run *r, const void *dev, size_t bytes);
+/* n elements of the program's float dtype at dev as fp32 host values (bf16 widened). */
+const float *gv_run_to_host_f32(struct gv_run *r, const void *dev, size_t n);
 
 /* run.c: the tp group of collective argument `group` (0: the program's, else that degree),
  * and the row-exchange group of degrees small < large (per-layer tp). */

@@ -90,11 +90,11 @@ static const float *rec_f32(const struct gv_tf *tf, const char *name, size_t n)
   return r->data;
 }
 
-/* max |a - e| <= tol * max |e| + atol over a tensor */
-static void check_tensor(const char *name, const float *a, const float *e, size_t n, double tol, double atol)
+/* max |a - e| <= tol * max |e| + atol over a tensor; returns max |a - e| / max |e|. */
+static double check_tensor(const char *name, const float *a, const float *e, size_t n, double tol, double atol)
 {
   if (!a || !e)
-    return;
+    return 0;
   double err = 0, scale = 0;
   for (size_t i = 0; i < n; i++) {
     double d = fabs((double)a[i] - e[i]);
@@ -106,12 +106,15 @@ static void check_tensor(const char *name, const float *a, const float *e, size_
     e2e_failures++;
     fprintf(stderr, "%s: max error %.3g > %.1g * %.3g + %.1g\n", name, err, tol, scale, atol);
   }
+  return scale > 0 ? err / scale : err;
 }
 
-void e2e_compare_dump(const IrModel *m, const char *dump, const struct gv_tf *fx)
+void e2e_compare_dump_tol(const IrModel *m, const char *dump, const struct gv_tf *fx, const struct e2e_tol *tol,
+                          double seen[3])
 {
   struct gv_tf d;
   char err[512], key[256];
+  seen[0] = seen[1] = seen[2] = 0;
   if (gv_tf_read(&d, dump, err, sizeof err)) {
     fprintf(stderr, "%s\n", err);
     e2e_failures++;
@@ -119,19 +122,31 @@ void e2e_compare_dump(const IrModel *m, const char *dump, const struct gv_tf *fx
   }
   const struct gv_tf_record *loss = gv_tf_find(&d, "loss"), *ref = gv_tf_find(fx, "loss");
   E2E_CHECK(loss && ref);
-  if (loss && ref)
-    E2E_CHECK(fabs(*(double *)ref->data - *(double *)loss->data) <= 1e-5 * fabs(*(double *)ref->data));
+  if (loss && ref) {
+    double want = *(double *)ref->data, got = *(double *)loss->data;
+    seen[0] = fabs(want - got) / fabs(want);
+    E2E_CHECK(fabs(want - got) <= tol->loss * fabs(want));
+  }
   const struct gv_tf_record *lg = gv_tf_find(fx, "logits");
   if (lg)
-    check_tensor("logits", rec_f32(&d, "logits", lg->numel), lg->data, lg->numel, 1e-5, 0);
+    seen[1] = check_tensor("logits", rec_f32(&d, "logits", lg->numel), lg->data, lg->numel, tol->logits, 0);
   for (int i = 0; i < m->nparams; i++) {
     snprintf(key, sizeof key, "grad/%s", m->params[i].name);
     const struct gv_tf_record *g = gv_tf_find(fx, key);
     E2E_CHECK(g != NULL);
-    if (g)
-      check_tensor(key, rec_f32(&d, key, g->numel), g->data, g->numel, 1e-4, 1e-8);
+    if (g) {
+      double r = check_tensor(key, rec_f32(&d, key, g->numel), g->data, g->numel, tol->grads, tol->grads_abs);
+      seen[2] = r > seen[2] ? r : seen[2];
+    }
   }
   gv_tf_free(&d);
+}
+
+void e2e_compare_dump(const IrModel *m, const char *dump, const struct gv_tf *fx)
+{
+  const struct e2e_tol fp32 = {1e-5, 1e-5, 1e-4, 1e-8};
+  double seen[3];
+  e2e_compare_dump_tol(m, dump, fx, &fp32, seen);
 }
 
 

@@ -19,7 +19,14 @@ char *e2e_train(const char *launcher, const char *bin, const char *fx, const cha
 /* The same for `steps` steps (the schedule still decays over the run). */
 char *e2e_train_n(const char *launcher, const char *bin, const char *fx, const char *dump, const char *extra, int steps,
                   double *losses);
-/* Step-0 loss, logits and every gradient of DUMP against the fixture. */
+/* Step-0 loss, logits and every gradient of DUMP against the fixture, with fp32's
+ * tolerances (loss 1e-5 relative, logits 1e-5 and gradients 1e-4 of the tensor's max |ref|). */
 void e2e_compare_dump(const IrModel *m, const char *dump, const struct gv_tf *fx);
+/* The same with given tolerances: the loss (relative), the logits and each gradient (max
+ * error over the tensor's max |ref|, plus grads_abs); seen[] gets the worst ratios observed
+ * (loss, logits, gradients). */
+struct e2e_tol { double loss, logits, grads, grads_abs; };
+void e2e_compare_dump_tol(const IrModel *m, const char *dump, const struct gv_tf *fx, const struct e2e_tol *tol,
+                          double seen[3]);
 
 #endif
