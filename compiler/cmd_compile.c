@@ -326,12 +326,13 @@ static void print_strategy(const IrModel *m, const LowerOptions *o, const unsign
 {
   int dp = o->world / o->pp / o->tp;
   printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches of %lld per step and dp rank), %s %d (%s%s), dp %d "
-         "(%s)\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
+         "(%s), %s\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
          (long long)o->micro_batch, o->ulysses ? (o->ulysses_layers ? "tp or ulysses per layer" : "ulysses")
          : o->layer_tp ? "tp per layer, largest" : "tp", o->tp,
          o->tp_consec ? "consecutive" : "strided",
          !o->ulysses && o->sp && o->tp > 1 ? ", sequence parallel" : "", dp,
-         o->zero == 3 ? (o->zero3_layers ? "zero3 on some blocks" : "zero3") : o->zero ? "zero2" : "ddp");
+         o->zero == 3 ? (o->zero3_layers ? "zero3 on some blocks" : "zero3") : o->zero ? "zero2" : "ddp",
+         o->bf16 ? "bf16 mixed precision (fp32 master weights)" : "fp32");
   printf("%-14s %-10s %6s %4s %4s %-6s %5s  %s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt", "rows");
   static const char *kinds[] = {"embedding", "block", "norm", "head", "other"};
   for (int i = 0; i < m->nlayers; i++) {

@@ -75,6 +75,10 @@ static inline int lower_zero2_per_param(const L *l)
   return (l->o->zero == 2 && l->o->layer_tp) || (l->o->zero == 3 && l->o->zero2_rest);
 }
 
+/* Optimizer state of n parameter elements this rank updates: fp32 AdamW m and v, and under
+ * bf16 the fp32 master weights after them (runtime/program/shard.c reads this layout). */
+static inline int64_t lower_state_bytes(const L *l, int64_t n) { return 4 * n * (l->o->bf16 ? 3 : 2); }
+
 int64_t lower_numel(const L *l, int v);
 /* Which values are split by tensor parallelism (propagated from @col to @row); 0 or an error. */
 int lower_tp_split(L *l, int first_layer, int last_layer);

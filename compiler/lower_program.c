@@ -187,7 +187,7 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
   l->z3[li].gshard = plan_buf(l->plan, arena_printf(l->a, "%s.zero3.grad_shard", m->layers[li].name), PLAN_GRADS,
                               PC_STATIC, range / dp);
   l->z3[li].mshard = plan_buf(l->plan, arena_printf(l->a, "%s.zero3.adam_m_v", m->layers[li].name), PLAN_OPTIM,
-                              PC_STATIC, 2 * range / dp);
+                              PC_STATIC, lower_state_bytes(l, range / dp / l->es));
   if (range > l->plan->bufs[l->z3_gather].bytes)
     l->plan->bufs[l->z3_gather].bytes = l->plan->bufs[l->z3_grad].bytes = range;
 }
@@ -232,18 +232,17 @@ static void plan_params(Stage *st)
         st->split_dim[pi] = (signed char)split_of(l, n, node, j);
         if (st->split_dim[pi] >= 0)
           cnt /= lower_layer_tp(l, li);
-        int64_t moments = 2 * cnt;
+        int64_t owned = cnt;
         if (lower_zero2_per_param(l)) { /* ZeRO-2 per parameter over its layer's dp group (run.c) */
           int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), chunk = (cnt + dp - 1) / dp;
           cnt = chunk * dp;
-          moments = 2 * chunk;
+          owned = chunk;
         }
         l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, l->es * cnt);
         l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, l->es * cnt);
-        if (l->o->bf16) /* mixed precision: the fp32 master weights after m and v (run.c) */
-          moments += cnt;
         if (l->o->zero != 2 || lower_zero2_per_param(l)) /* flat ZeRO-2: one optimizer shard (lower_stage) */
-          l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC, 4 * moments);
+          l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC,
+                                 lower_state_bytes(l, owned));
       }
     }
 }
@@ -308,7 +307,7 @@ static void lower_stage(Stage *st)
     int64_t dp = l->o->world / l->o->pp / (l->o->tp > 1 ? l->o->tp : 1), unit = 64 * dp, *ab = l->plan->arena_bytes;
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = (ab[PLAN_GRADS] + unit - 1) / unit * unit;
     st->shard_bytes = ab[PLAN_GRADS] / dp;
-    plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, 2 * st->shard_bytes, 64);
+    plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, lower_state_bytes(l, st->shard_bytes / l->es), 64);
   }
   st->grad_acc = -1;
   if (l->o->no_async_grad_reduce) { /* the reduced gradients, laid out like the gradient arena */
@@ -454,11 +453,6 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   }
   if (o->tp > 1 && (o->world / o->pp) % o->tp) {
     *err = arena_printf(a, "the %d ranks of a pipeline stage are not divisible by tp=%d", o->world / o->pp, o->tp);
-    return NULL;
-  }
-  if (o->bf16 && o->zero) {
-    *err = "bf16 mixed precision works with ddp so far, not with ZeRO-2 or ZeRO-3 (their shards keep fp32 offsets; "
-           "use --default_dp_type ddp or --mixed_precision fp32)";
     return NULL;
   }
   if (o->layer_tp && (*err = check_layer_tp(a, m, o)))

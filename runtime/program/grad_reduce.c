@@ -12,8 +12,7 @@
  * here, its shard (or chunk) added into the same place of the accumulator; ZeRO-3 blocks
  * reduce-scatter inside their own backward. Sums commute, so the tied-weight and
  * sequence-parallel sums may run after this one. Under bf16 mixed precision the ddp
- * gradients and the accumulator are bf16 (each all-reduce and add rounds once); ZeRO is
- * fp32 only (the compiler refuses it with bf16). */
+ * gradients, their shards and the accumulator are bf16 (each sum and add rounds once). */
 #include <stdlib.h>
 
 #include "program/run.h"
@@ -36,14 +35,15 @@ static void zero2_per_micro(struct gv_run *r, int to)
 {
   char *g = r->bases[GV_MEM_GRADS], *a = g + r->grad_acc_off;
   if (r->shard_bytes) { /* flat: the rank's shard lands at the arena's start */
-    struct gv_tensor G = gv_run_flat(g, (size_t)r->shard_bytes / 4), A = gv_run_flat(a, (size_t)r->shard_bytes / 4);
+    size_t se = gv_run_flat_shard_numel(r);
+    struct gv_tensor G = gv_run_vals(r, g, se), A = gv_run_vals(r, a, se);
     if (to) {
       gv_copy(&r->be, &G, &A);
       return;
     }
-    gv_comm_reduce_scatter(r->dp, g, g, (size_t)r->shard_bytes / 4, GV_DTYPE_F32);
+    gv_comm_reduce_scatter(r->dp, g, g, se, r->fdt);
     gv_axpy(&r->be, &A, 1.0f, &G);
-    struct gv_tensor all = gv_run_flat(g, (size_t)r->grad_acc_off / 4);
+    struct gv_tensor all = gv_run_vals(r, g, (size_t)r->grad_acc_off / gv_run_fsz(r));
     gv_fill(&r->be, &all, 0.0f);
     return;
   }
@@ -52,14 +52,14 @@ static void zero2_per_micro(struct gv_run *r, int to)
     if (!gv_run_zero2_param(r, p))
       continue;
     size_t c = gv_run_zero2_chunk(p);
-    struct gv_tensor G = gv_run_flat(gv_run_grad(r, p), c), A = gv_run_flat(acc_of(r, p), c);
+    struct gv_tensor G = gv_run_vals(r, gv_run_grad(r, p), c), A = gv_run_vals(r, acc_of(r, p), c);
     if (to) {
       gv_copy(&r->be, &G, &A);
       continue;
     }
-    gv_comm_reduce_scatter(p->dp_group, G.data, G.data, c, GV_DTYPE_F32);
+    gv_comm_reduce_scatter(p->dp_group, G.data, G.data, c, r->fdt);
     gv_axpy(&r->be, &A, 1.0f, &G);
-    struct gv_tensor whole = gv_run_flat(gv_run_grad(r, p), c * (size_t)gv_comm_size(p->dp_group));
+    struct gv_tensor whole = gv_run_vals(r, gv_run_grad(r, p), c * (size_t)gv_comm_size(p->dp_group));
     gv_fill(&r->be, &whole, 0.0f);
   }
 }
@@ -126,13 +126,12 @@ void gv_run_reduce_zero2(struct gv_run *r)
   if (r->zero != 2 || r->grad_per_micro) /* (per micro-batch: done in gv_gen_backward_done) */
     return;
   if (r->shard_bytes) { /* flat: this rank's shard's sum at the arena start */
-    gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], (size_t)r->shard_bytes / 4,
-                           GV_DTYPE_F32);
+    gv_comm_reduce_scatter(r->dp, r->bases[GV_MEM_GRADS], r->bases[GV_MEM_GRADS], gv_run_flat_shard_numel(r), r->fdt);
     return;
   }
   for (int i = 0; i < r->nparams; i++) /* per parameter: this rank's chunk's sum at its start */
     if (gv_run_zero2_param(r, &r->params[i])) {
-      float *g = gv_run_grad(r, &r->params[i]);
-      gv_comm_reduce_scatter(r->params[i].dp_group, g, g, gv_run_zero2_chunk(&r->params[i]), GV_DTYPE_F32);
+      void *g = gv_run_grad(r, &r->params[i]);
+      gv_comm_reduce_scatter(r->params[i].dp_group, g, g, gv_run_zero2_chunk(&r->params[i]), r->fdt);
     }
 }

@@ -63,62 +63,23 @@ const float *gv_run_to_host_f32(struct gv_run *r, const void *dev, size_t n)
   return h;
 }
 
-/* ---- ZeRO-3 parameters: only this rank's 1/dp of each layer's range persists ---- */
-
-static const struct gv_run_zlayer *zl_of(const struct gv_run *r, const struct gv_run_param *p)
-{
-  return gv_run_zero3_param(r, p) ? &r->zl[p->zlayer] : NULL;
-}
-
-
-/* Elements [*first, *first + *n) of p this rank stores: all of it, or under ZeRO-3 the
- * part inside its shard of the layer's range. Returns 0 when it stores none. */
-static int held(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n)
-{
-  const struct gv_run_zlayer *z = zl_of(r, p);
-  size_t total = shard_numel(p);
-  if (!z) {
-    *first = 0;
-    *n = total;
-    return 1;
-  }
-  int64_t per = z->range / z->dp_size, lo = (int64_t)z->dp_rank * per, hi = lo + per;
-  int64_t a = p->poff > lo ? p->poff : lo, b = p->poff + (int64_t)(4 * total) < hi ? p->poff + (int64_t)(4 * total) : hi;
-  if (a >= b)
-    return 0;
-  *first = (size_t)(a - p->poff) / 4;
-  *n = (size_t)(b - a) / 4;
-  return 1;
-}
-
-/* Byte offset of p's element `first` inside this rank's ZeRO-3 shard of its layer. */
-static int64_t z3_at(const struct gv_run *r, const struct gv_run_param *p, const struct gv_run_zlayer *z, size_t first)
-{
-  return p->poff + 4 * (int64_t)first - (int64_t)z->dp_rank * (z->range / z->dp_size);
-}
-
-/* p's element `first` as stored by this rank (see held). */
-static float *param_at(struct gv_run *r, const struct gv_run_param *p, size_t first)
-{
-  const struct gv_run_zlayer *z = zl_of(r, p);
-  if (z)
-    return (float *)(r->bases[GV_MEM_PARAMS] + z->pshard + z3_at(r, p, z, first));
-  return (float *)(r->bases[GV_MEM_PARAMS] + p->poff) + first;
-}
-
 /* ---- parameters ---- */
 
-/* Elements [first, first + n) of p from fp32 host values: into the parameter, or under
- * mixed precision into its fp32 master copy and, rounded, the bf16 parameter. */
-static void store_param(struct gv_run *r, const struct gv_run_param *p, size_t first, const float *h, size_t n)
+/* Elements [first, first + n) of p (held here) from fp32 host values h (clobbered): the
+ * parameter, and under bf16 mixed precision the fp32 master weights of the owned ones, the
+ * parameter then being their rounding (gv_bf16_from_float, as gv_copy rounds). */
+static void store_param(struct gv_run *r, const struct gv_run_param *p, size_t first, float *h, size_t n)
 {
-  if (r->fdt == GV_DTYPE_F32) {
-    gv_dev_memcpy(&r->be, param_at(r, p, first), h, sizeof(float) * n, GV_COPY_H2D);
-    return;
+  size_t of, on;
+  if (r->fdt != GV_DTYPE_F32 && gv_run_owned(r, p, &of, &on) && of >= first && of + on <= first + n)
+    gv_dev_memcpy(&r->be, gv_run_owned_state(r, p, of, GV_STATE_MASTER), h + (of - first), sizeof(float) * on,
+                  GV_COPY_H2D);
+  if (r->fdt != GV_DTYPE_F32) { /* narrow in place: element i's 2 bytes never pass element i's 4 */
+    uint16_t *b = (uint16_t *)h;
+    for (size_t i = 0; i < n; i++)
+      b[i] = gv_bf16_from_float(h[i]);
   }
-  struct gv_tensor m = gv_run_flat(gv_run_master(r, p) + first, n), w = gv_run_vals(r, param_at(r, p, first), n);
-  gv_dev_memcpy(&r->be, m.data, h, sizeof(float) * n, GV_COPY_H2D);
-  gv_copy(&r->be, &w, &m);
+  gv_dev_memcpy(&r->be, gv_run_param_at(r, p, first), h, gv_run_fsz(r) * n, GV_COPY_H2D);
 }
 
 /* Each shard is generated on the host and copied into the parameter arena. */
@@ -127,12 +88,12 @@ static void init_params(struct gv_run *r)
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     size_t first, n;
-    if (!held(r, p, &first, &n))
+    if (!gv_run_held(r, p, &first, &n))
       continue;
     float *w = gv_run_host_scratch(r, sizeof(float) * n);
     if (p->init == GV_INIT_ZEROS || p->init == GV_INIT_ONES)
       gv_init_fill(w, n, p->init == GV_INIT_ONES ? 1.0f : 0.0f);
-    else if (zl_of(r, p)) /* a flat part of this rank's (tp) block: element by element, by global index */
+    else if (gv_run_zl(r, p)) /* a flat part of this rank's (tp) block: element by element, by global index */
       for (size_t e = 0; e < n; e++) {
         size_t k = first + e, row = (size_t)p->row0 + k / (size_t)p->shard_cols, col = (size_t)p->col0 + k % (size_t)p->shard_cols;
         w[e] = gv_init_normal_at(gv_init_key(r->args.seed, p->name), row * (size_t)p->cols + col, 0.0f, (float)p->std);
@@ -166,8 +127,8 @@ static void init_from_file(struct gv_run *r, const char *path)
                 (long long)(p->rows * p->cols));
     size_t first = 0, n = shard_numel(p);
     float *h = gv_run_host_scratch(r, sizeof(float) * n);
-    if (zl_of(r, p)) {
-      if (!held(r, p, &first, &n))
+    if (gv_run_zl(r, p)) {
+      if (!gv_run_held(r, p, &first, &n))
         continue;
       for (size_t e = 0; e < n; e++) {
         size_t k = first + e, row = (size_t)p->row0 + k / (size_t)p->shard_cols;
@@ -304,66 +265,6 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   return loss;
 }
 
-/* The part of parameter p this rank updates: elements [*first, *first + *n) of it (all of
- * it without ZeRO; under ZeRO-2 its intersection with the rank's shard). */
-static int owned(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n)
-{
-  size_t total = shard_numel(p);
-  if (zl_of(r, p))
-    return held(r, p, first, n);
-  if (gv_run_zero2_param(r, p)) {
-    size_t c = gv_run_zero2_chunk(p), lo = (size_t)p->dp_rank * c;
-    if (lo >= total)
-      return 0;
-    *first = lo;
-    *n = total - lo < c ? total - lo : c;
-    return 1;
-  }
-  if (!r->zero) {
-    *first = 0;
-    *n = total;
-    return 1;
-  }
-  int64_t lo = (int64_t)r->dp_rank * r->shard_bytes, hi = lo + r->shard_bytes;
-  int64_t a = p->goff > lo ? p->goff : lo, b = p->goff + (int64_t)(4 * total) < hi ? p->goff + (int64_t)(4 * total) : hi;
-  if (a >= b)
-    return 0;
-  *first = (size_t)(a - p->goff) / 4;
-  *n = (size_t)(b - a) / 4;
-  return 1;
-}
-
-/* Gradient of p's element `first`: in place, or in the reduced shard at the arena start. */
-static float *owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t first)
-{
-  const struct gv_run_zlayer *z = zl_of(r, p);
-  if (z)
-    return (float *)(r->bases[GV_MEM_GRADS] + z->gshard + z3_at(r, p, z, first));
-  if (gv_run_zero2_param(r, p))
-    return (float *)(r->bases[GV_MEM_GRADS] + p->goff) + (first - (size_t)p->dp_rank * gv_run_zero2_chunk(p));
-  int64_t at = p->goff + 4 * (int64_t)first - (r->zero ? (int64_t)r->dp_rank * r->shard_bytes : 0);
-  return (float *)(r->bases[GV_MEM_GRADS] + at);
-}
-
-/* AdamW moments of p's element `first`: per parameter, or in the flat ZeRO shard. */
-static float *owned_moment(struct gv_run *r, const struct gv_run_param *p, size_t first, int v)
-{
-  const struct gv_run_zlayer *z = zl_of(r, p);
-  if (z)
-    return (float *)(r->bases[GV_MEM_OPTIM] + z->mshard + z3_at(r, p, z, first) + (v ? z->range / z->dp_size : 0));
-  if (!r->zero) {
-    float *m = (float *)(r->bases[GV_MEM_OPTIM] + p->moff);
-    return m + (v ? shard_numel(p) : 0) + first;
-  }
-  if (gv_run_zero2_param(r, p)) {
-    size_t c = gv_run_zero2_chunk(p);
-    return (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + (v ? c : 0) + (first - (size_t)p->dp_rank * c);
-  }
-  int64_t rel = p->goff + 4 * (int64_t)first - (int64_t)r->dp_rank * r->shard_bytes;
-  char *base = r->bases[GV_MEM_OPTIM] + r->plan.arena_bytes[GV_MEM_OPTIM] - 2 * r->shard_bytes;
-  return (float *)(base + rel + (v ? r->shard_bytes : 0));
-}
-
 static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step)
 {
   double sq = 0;
@@ -373,9 +274,9 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     int dp_counts = r->zero || p->dp_rank == 0;
-    if ((dp_counts || zl_of(r, p)) && (p->split_dim >= 0 || p->tp_rank == 0) && counts_in_norm(r, p) &&
-        owned(r, p, &first, &n)) {
-      struct gv_tensor g = gv_run_vals(r, owned_grad(r, p, first), n);
+    if ((dp_counts || gv_run_zl(r, p)) && (p->split_dim >= 0 || p->tp_rank == 0) && counts_in_norm(r, p) &&
+        gv_run_owned(r, p, &first, &n)) {
+      struct gv_tensor g = gv_run_vals(r, gv_run_owned_grad(r, p, first), n);
       sq += gv_sumsq(&r->be, &g); /* cpu: gv_optim_sq_sum itself */
     }
   }
@@ -390,29 +291,28 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
   float lr = (float)gv_lr_at(sched, step);
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
-    if (!owned(r, p, &first, &n))
+    if (!gv_run_owned(r, p, &first, &n))
       continue;
     /* through the backend: the arenas may be device memory (only addresses are computed here) */
-    struct gv_tensor w = gv_run_flat(param_at(r, p, first), n), g = gv_run_vals(r, owned_grad(r, p, first), n);
-    struct gv_tensor m = gv_run_flat(owned_moment(r, p, first, 0), n), v = gv_run_flat(owned_moment(r, p, first, 1), n);
-    if (r->fdt != GV_DTYPE_F32) /* mixed precision: the fp32 master steps, the bf16 copy follows */
-      w = gv_run_flat(gv_run_master(r, p) + first, n);
+    struct gv_tensor w = gv_run_vals(r, gv_run_param_at(r, p, first), n), g = gv_run_vals(r, gv_run_owned_grad(r, p, first), n);
+    struct gv_tensor m = gv_run_flat(gv_run_owned_state(r, p, first, GV_STATE_M), n);
+    struct gv_tensor v = gv_run_flat(gv_run_owned_state(r, p, first, GV_STATE_V), n), master = w;
+    if (r->fdt != GV_DTYPE_F32) /* mixed precision: the fp32 master steps, the bf16 copy is its rounding */
+      master = gv_run_flat(gv_run_owned_state(r, p, first, GV_STATE_MASTER), n);
     if (coef < 1.0f)
       gv_scale(&r->be, &g, coef);
-    gv_adamw(&r->be, &opt, &w, &g, &m, &v, step + 1, lr, r->args.decay_all || p->decay);
-    if (r->fdt != GV_DTYPE_F32) {
-      struct gv_tensor wb = gv_run_vals(r, param_at(r, p, first), n);
-      gv_copy(&r->be, &wb, &w);
-    }
+    gv_adamw(&r->be, &opt, &master, &g, &m, &v, step + 1, lr, r->args.decay_all || p->decay);
+    if (r->fdt != GV_DTYPE_F32)
+      gv_copy(&r->be, &w, &master);
   }
   if (r->zero && r->shard_bytes) /* every replica gets the updated parameters back */
     gv_comm_all_gather(r->dp, r->bases[GV_MEM_PARAMS], r->bases[GV_MEM_PARAMS] + (int64_t)r->dp_rank * r->shard_bytes,
-                       (size_t)r->shard_bytes / 4, GV_DTYPE_F32);
+                       gv_run_flat_shard_numel(r), r->fdt);
   for (int i = 0; i < r->nparams; i++) /* per parameter, over its own dp group */
     if (gv_run_zero2_param(r, &r->params[i])) {
-      float *w = (float *)(r->bases[GV_MEM_PARAMS] + r->params[i].poff);
+      char *w = r->bases[GV_MEM_PARAMS] + r->params[i].poff;
       size_t c = gv_run_zero2_chunk(&r->params[i]);
-      gv_comm_all_gather(r->params[i].dp_group, w, w + (size_t)r->params[i].dp_rank * c, c, GV_DTYPE_F32);
+      gv_comm_all_gather(r->params[i].dp_group, w, w + (size_t)r->params[i].dp_rank * c * gv_run_fsz(r), c, r->fdt);
     }
   return norm;
 }
@@ -481,7 +381,7 @@ static void dump_params(struct gv_run *r, const char *path)
   for (int i = 0; ok && i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     size_t first, n;
-    if (!held(r, p, &first, &n))
+    if (!gv_run_held(r, p, &first, &n))
       continue;
     int32_t at[8] = {(int32_t)p->rows, (int32_t)p->cols, (int32_t)p->row0, (int32_t)p->col0,
                      (int32_t)p->shard_rows, (int32_t)p->shard_cols, (int32_t)first, (int32_t)n};
@@ -489,8 +389,7 @@ static void dump_params(struct gv_run *r, const char *path)
     snprintf(key, sizeof key, "at/%s", p->name);
     ok = !gv_tf_put(f, key, GV_TF_I32, 1, &eight, at);
     snprintf(key, sizeof key, "param/%s", p->name);
-    const void *src = r->fdt == GV_DTYPE_F32 ? (const void *)param_at(r, p, first) : gv_run_master(r, p) + first;
-    ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host(r, src, 4 * n)); /* (the fp32 master) */
+    ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host_f32(r, gv_run_param_at(r, p, first), n));
     count += 2;
   }
   if (!ok || gv_tf_commit(f, file, count))
@@ -690,8 +589,6 @@ static void start_backend(struct gv_run *r)
     gv_fatalf(__FILE__, __LINE__, "--mixed_precision", "gvrt",
               "--mixed_precision %s: this program was compiled for %s (the memory plan depends on it); recompile "
               "with gvc compile --mixed_precision %s", r->args.mixed_precision, compiled, r->args.mixed_precision);
-  GV_CHECK(r->fdt == GV_DTYPE_F32 || (!r->zero && !r->nzl), "bf16 programs with ZeRO are not supported (the compiler "
-           "refuses them)");
   gv_comm_set_backend(r->world, &r->be); /* groups of one copy arena memory through it */
   if (gv_backend_stream(&r->be))
     gv_comm_set_stream(r->world, gv_backend_stream(&r->be));

@@ -148,11 +148,27 @@ static inline struct gv_tensor gv_run_vals(const struct gv_run *r, void *ptr, si
   return gv_tensor_4d(ptr, r->fdt, (int64_t)n, 0, 0, 0);
 }
 static inline size_t gv_run_fsz(const struct gv_run *r) { return gv_dtype_size(r->fdt); }
-/* Mixed precision: the fp32 master copy of a (non-ZeRO) parameter, after its m and v. */
-static inline float *gv_run_master(const struct gv_run *r, const struct gv_run_param *p)
-{
-  return (float *)(r->bases[GV_MEM_OPTIM] + p->moff) + 2 * gv_run_shard_numel(p);
-}
+/* shard.c: where parameter p's elements live on this rank (parameters and gradients in the
+ * program's float dtype; optimizer state fp32). held: the elements stored here (all, or a
+ * ZeRO-3 rank's part of its layer's shard); owned: those this rank updates (its ZeRO-2
+ * shard or chunk; = held otherwise); param_at / owned_grad: the address of element `first`;
+ * owned_state: AdamW's m, v or (bf16 mixed precision) the fp32 master weight of an owned
+ * element. held and owned return 0 when there are none. */
+enum gv_run_state { GV_STATE_M, GV_STATE_V, GV_STATE_MASTER };
+const struct gv_run_zlayer *gv_run_zl(const struct gv_run *r, const struct gv_run_param *p);
+int gv_run_held(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n);
+int gv_run_owned(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n);
+void *gv_run_param_at(struct gv_run *r, const struct gv_run_param *p, size_t first);
+void *gv_run_owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t first);
+float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t first, enum gv_run_state k);
+/* State blocks per owned element: 2 (m, v), or 3 with the bf16 program's master weights. */
+int gv_run_state_blocks(const struct gv_run *r);
+/* Flat ZeRO-2: the elements of this rank's shard, and its state (m, v[, master] blocks of
+ * that many floats at the end of the optimizer arena). */
+size_t gv_run_flat_shard_numel(const struct gv_run *r);
+float *gv_run_flat_state(struct gv_run *r);
+/* ZeRO-3: the elements of this rank's shard of layer z's range. */
+size_t gv_run_z3_numel(const struct gv_run *r, const struct gv_run_zlayer *z);
 /* grad_reduce.c: wait for / finish the step's data-parallel gradient reduction (ddp), and,
  * after the tied-weight and sequence-parallel sums, ZeRO-2's reduce-scatter. */
 void gv_run_reduce_grads(struct gv_run *r);

@@ -36,6 +36,14 @@ echo "$plan" | grep -q "^layers.0 .* 2    2 ddp" && echo "$plan" | grep -q "^lay
 "$gvc" plan "$src"/examples/tiny.gvm --model tiny_gpt --seq 32 --num_gpus_per_node 4 --pp_deg 2 --default_dp_type zero2 \
   --no_async_grad_reduce 2>&1 | grep -q "no_async_grad_reduce with ZeRO-2 works without pipeline" && ok \
   || bad "no_async + zero2 + pp refusal"
+# bf16 mixed precision: half the parameter and gradient bytes, 1.5x the optimizer's (fp32 master)
+p32=$("$gvc" plan "$src"/examples/tiny.gvm --model tiny_gpt --seq 32 2>&1 | grep "stage 0 plan")
+p16=$("$gvc" plan "$src"/examples/tiny.gvm --model tiny_gpt --seq 32 --mixed_precision bf16 2>&1)
+field() { echo "$1" | grep "stage 0 plan" | sed "s/.*$2 \([0-9]*\).*/\1/"; }
+echo "$p16" | grep -q "ddp), bf16 mixed precision" && [ $(( $(field "$p32" params) / 2 )) -ge "$(field "$p16" params)" ] \
+  && [ "$(field "$p16" optimizer)" -gt "$(field "$p32" optimizer)" ] && ok || bad "bf16 plan: $p16"
+"$gvc" compile "$src"/examples/tiny.gvm --model tiny_gpt --mixed_precision fp16 -o /dev/null 2>&1 \
+  | grep -q "fp32 or bf16 (fp16 needs loss scaling" && ok || bad "fp16 refused with the reason"
 "$gvc" plan "$src"/tests/unit/frontend/data/bad_strategy.gvm --model tiny_gpt --seq 32 2>&1 \
   | grep -q "bad_strategy.gvm:3:12: error: unknown strategy setting 'pp_degree'" && ok || bad "unknown strategy setting"
 echo "$pass passed, $fail failed"
