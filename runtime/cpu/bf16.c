@@ -3,18 +3,21 @@
  * operand goes straight to the f32 kernel (same pointers, no conversion, not a bit changed).
  * Otherwise every float operand must be bf16 (the statistics mean/rstd/lse/part/loss stay
  * f32; ids/targets are i32), each bf16 input is widened into an f32 scratch buffer, each
- * bf16 output gets one (pre-filled by widening its old contents when the call accumulates
- * into it), the f32 kernel runs on f32 views of the scratch (same shapes), and each output is
- * narrowed back ONCE with gv_bf16_from_float (round to nearest even). So a bf16 result is
- * "fp32 math on the bf16 inputs, one rounding", and an accumulating backward stores
- * round(float(old) + fp32 result): the semantics of the CUDA backend's bf16 kernels, of which
- * these results are the reference (docs/runtime.md, "bf16 on the CPU backend").
- * Operands that alias (rope/norm y == x, xent dlogits == logits, the dx == dy forms a kernel
- * allows) share one scratch buffer, so the kernel sees the same aliasing.
+ * bf16 output gets one, the f32 kernel runs on f32 views of the scratch (same shapes), and
+ * each output is narrowed back ONCE with gv_bf16_from_float (round to nearest even). So a
+ * bf16 result is "fp32 math on the bf16 inputs, one rounding".
+ * An output the call accumulates into (GV_ACC_DX/GV_ACC_DW, embedding_fwd's accumulate) gets a zeroed scratch instead and is stored as round(float(old) + fp32 result),
+ * the CUDA semantics, whatever order the kernel adds its partial sums in (embedding_bwd's
+ * repeated ids, attention's dk/dv over query tiles). Operands that alias (rope/norm y == x,
+ * xent dlogits == logits, the dx == dy forms a kernel allows) share one scratch buffer, so the
+ * kernel sees the same aliasing; an accumulated output that aliases an input is widened from
+ * its contents and the kernel adds into it (one add per element in those elementwise forms).
+ * These results are the reference for the CUDA backend's bf16 (docs/runtime.md).
  * The scratch is host memory owned by the backend instance (struct gv_cpu, be->impl), grown
  * on demand and reused across calls: a documented exception to "kernels never allocate"
  * (cpu device memory is host memory, and this is the emulation path, not a fast path). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu/cpu.h"
 
@@ -26,10 +29,11 @@ void gv_cpu_bf16_widen(float *dst, const uint16_t *src, int64_t n)
   for (int64_t i = 0; i < n; i++) dst[i] = gv_bf16_to_float(src[i]);
 }
 
-void gv_cpu_bf16_narrow(uint16_t *dst, const float *src, int64_t n)
+/* dst = round(src), or round(float(dst) + src) when add (one rounding either way). */
+void gv_cpu_bf16_narrow(uint16_t *dst, const float *src, int64_t n, int add)
 {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) dst[i] = gv_bf16_from_float(src[i]);
+  for (int64_t i = 0; i < n; i++) dst[i] = gv_bf16_from_float(add ? gv_bf16_to_float(dst[i]) + src[i] : src[i]);
 }
 
 /* ---- the backend's scratch ---- */
@@ -51,14 +55,16 @@ static float *scratch(struct gv_backend *be, size_t floats)
 
 /* ---- one wrapped call: its operands, staged into f32 scratch and narrowed back ---- */
 
-enum { BF_READ = 1, BF_WRITE = 2, BF_STAT = 4, BF_MAX_ARGS = 10, BF_ALIGN = 16 /* floats */ };
+/* BF_READ: widened in; BF_WRITE: narrowed out; BF_ACC (with BF_WRITE): zeroed in, added to
+ * the old contents out, unless it aliases an input (then BF_READ wins); BF_STAT: f32. */
+enum { BF_READ = 1, BF_WRITE = 2, BF_ACC = 4, BF_STAT = 8, BF_MAX_ARGS = 10, BF_ALIGN = 16 /* floats */ };
 
 struct bf_arg {
   const char *name;
   const struct gv_tensor *t;        /* the caller's tensor (NULL: an omitted operand) */
   const struct gv_tensor **in;      /* the wrapper's parameter to point at the view ... */
   struct gv_tensor **out;           /* ... (one of the two; neither for statistics) */
-  int role;                         /* BF_READ | BF_WRITE, or BF_STAT */
+  int role;                         /* BF_* */
   int owner;                        /* the argument whose scratch it uses (itself, or an alias) */
   struct gv_tensor view;            /* f32 over the scratch, the caller's shape */
 };
@@ -97,7 +103,12 @@ static void bf_in(struct bf_call *c, const char *name, const struct gv_tensor **
 }
 static void bf_out(struct bf_call *c, const char *name, struct gv_tensor **t, int acc)
 {
-  bf_add(c, name, *t, NULL, t, BF_WRITE | (acc ? BF_READ : 0));
+  bf_add(c, name, *t, NULL, t, BF_WRITE | (acc ? BF_ACC : 0));
+}
+/* An operand updated in place from its own value (scale's x, axpy's y): widened, narrowed. */
+static void bf_inout(struct bf_call *c, const char *name, struct gv_tensor **t)
+{
+  bf_add(c, name, *t, NULL, t, BF_READ | BF_WRITE);
 }
 static void bf_stat(struct bf_call *c, const char *name, const struct gv_tensor *t)
 {
@@ -162,6 +173,8 @@ static void bf_stage(struct bf_call *c)
     a->view = gv_tensor_make(buf + off[a->owner], GV_DTYPE_F32, a->t->ndim, a->t->shape);
     if (a->owner == i && (a->role & BF_READ))
       gv_cpu_bf16_widen(a->view.data, a->t->data, gv_tensor_numel(a->t));
+    else if (a->owner == i && (a->role & BF_ACC))
+      memset(a->view.data, 0, sizeof(float) * (size_t)gv_tensor_numel(a->t));
     if (a->in) *a->in = &a->view;
     else *a->out = &a->view;
   }
@@ -173,8 +186,9 @@ static void bf_finish(struct bf_call *c)
 {
   for (int i = 0; c->staged && i < c->n; i++) {
     const struct bf_arg *a = &c->a[i];
-    if (a->t && a->owner == i && (a->role & BF_WRITE) && a->role != BF_STAT)
-      gv_cpu_bf16_narrow(a->t->data, a->view.data, gv_tensor_numel(a->t));
+    if (a->t && a->owner == i && (a->role & BF_WRITE))
+      gv_cpu_bf16_narrow(a->t->data, a->view.data, gv_tensor_numel(a->t),
+                         (a->role & BF_ACC) && !(a->role & BF_READ));
   }
 }
 
@@ -614,7 +628,7 @@ void gv_cpu_bf16_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, c
 {
   struct bf_call c;
   bf_begin(&c, be, "axpy");
-  bf_out(&c, "y", &y, 1);
+  bf_inout(&c, "y", &y);
   bf_in(&c, "x", &x);
   bf_stage(&c);
   gv_cpu_axpy(be, y, alpha, x);
@@ -625,7 +639,7 @@ void gv_cpu_bf16_scale(struct gv_backend *be, struct gv_tensor *x, float alpha)
 {
   struct bf_call c;
   bf_begin(&c, be, "scale");
-  bf_out(&c, "x", &x, 1);
+  bf_inout(&c, "x", &x);
   bf_stage(&c);
   gv_cpu_scale(be, x, alpha);
   bf_finish(&c);

@@ -190,9 +190,10 @@ void gv_cpu_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_t
                   const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
                   float lr, int decay);
 
-/* bf16.c: bf16 <-> f32 conversion loops (OpenMP), also gv_cpu_copy's */
+/* bf16.c: bf16 <-> f32 conversion loops (OpenMP), also gv_cpu_copy's; narrow rounds once,
+ * adding into the old bf16 contents when add */
 void gv_cpu_bf16_widen(float *dst, const uint16_t *src, int64_t n);
-void gv_cpu_bf16_narrow(uint16_t *dst, const float *src, int64_t n);
+void gv_cpu_bf16_narrow(uint16_t *dst, const float *src, int64_t n, int add);
 /* bf16.c: the table's entries for float tensors, one wrapper per f32 kernel above (same
  * arguments): f32 calls go straight to the kernel, bf16 calls are emulated */
 void gv_cpu_bf16_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,

@@ -234,7 +234,7 @@ void gv_cpu_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_t
   if (dst->dtype == src->dtype) {
     memmove(dst->data, src->data, gv_tensor_bytes(src));
   } else if (dst->dtype == GV_DTYPE_BF16) {
-    gv_cpu_bf16_narrow(dst->data, cpu_f32(src), n);
+    gv_cpu_bf16_narrow(dst->data, cpu_f32(src), n, 0);
   } else {
     gv_cpu_bf16_widen(cpu_f32(dst), src->data, n);
   }
