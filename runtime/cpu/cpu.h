@@ -20,11 +20,12 @@ struct gv_cpu {
   size_t scratch_floats;
 };
 
-/* The float data of t, fatal unless t is f32 (NULL stays NULL). */
+/* The float data of t, fatal unless t is f32 (NULL stays NULL). The table's bf16.c wrappers
+ * hand the kernels f32 views, so a bf16 tensor reaches this only past them. */
 static inline float *cpu_f32(const struct gv_tensor *t)
 {
   if (!t) return NULL;
-  GV_CHECK(t->dtype == GV_DTYPE_F32, "cpu backend computes in f32; got a %s tensor (convert it with gv_copy)",
+  GV_CHECK(t->dtype == GV_DTYPE_F32, "cpu kernels compute in f32; got a %s tensor (bf16 goes through bf16.c)",
            gv_dtype_name(t->dtype));
   return (float *)t->data;
 }
