@@ -1,5 +1,7 @@
 /* backend.c - the CPU backend's table and its memory entry points. Device memory is host
- * memory (64-byte aligned for AVX-512 loads); there is nothing to synchronise. */
+ * memory (64-byte aligned for AVX-512 loads); there is nothing to synchronise. Entries that
+ * take float tensors point to the bf16.c wrappers (f32 straight through, bf16 emulated);
+ * be->impl is a struct gv_cpu holding the emulation's scratch. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +11,19 @@
 /* The backend parallelises with OpenMP only; OpenBLAS runs single-threaded inside it. */
 static void cpu_init(struct gv_backend *be)
 {
-  be->impl = NULL;
+  be->impl = calloc(1, sizeof(struct gv_cpu));
+  GV_CHECK(be->impl != NULL, "cpu backend: cannot allocate its state");
   openblas_set_num_threads(1);
   gv_log(GV_LOG_DEBUG, "cpu backend: %d OpenMP threads, OpenBLAS single-threaded per call",
          cpu_max_threads());
 }
-static void cpu_shutdown(struct gv_backend *be) { (void)be; }
+static void cpu_shutdown(struct gv_backend *be)
+{
+  struct gv_cpu *st = be->impl;
+  if (st) free(st->scratch);
+  free(st);
+  be->impl = NULL;
+}
 
 static void *cpu_alloc(struct gv_backend *be, size_t bytes)
 {
@@ -42,40 +51,40 @@ const struct gv_backend_ops gv_cpu_ops = {
   .copy_bytes = cpu_copy_bytes,
   .sync = cpu_sync,
   .attention_workspace = gv_cpu_attention_workspace,
-  .linear_fwd = gv_cpu_linear_fwd,
-  .linear_bwd = gv_cpu_linear_bwd,
-  .embedding_fwd = gv_cpu_embedding_fwd,
-  .embedding_bwd = gv_cpu_embedding_bwd,
-  .layernorm_fwd = gv_cpu_layernorm_fwd,
-  .layernorm_bwd = gv_cpu_layernorm_bwd,
-  .rmsnorm_fwd = gv_cpu_rmsnorm_fwd,
-  .rmsnorm_bwd = gv_cpu_rmsnorm_bwd,
-  .gelu_fwd = gv_cpu_gelu_fwd,
-  .gelu_bwd = gv_cpu_gelu_bwd,
-  .silu_fwd = gv_cpu_silu_fwd,
-  .silu_bwd = gv_cpu_silu_bwd,
-  .swiglu_fwd = gv_cpu_swiglu_fwd,
-  .swiglu_bwd = gv_cpu_swiglu_bwd,
-  .mul_fwd = gv_cpu_mul_fwd,
-  .mul_bwd = gv_cpu_mul_bwd,
-  .add_fwd = gv_cpu_add_fwd,
-  .rope_fwd = gv_cpu_rope_fwd,
-  .rope_bwd = gv_cpu_rope_bwd,
-  .attention_fwd = gv_cpu_attention_fwd,
-  .attention_bwd = gv_cpu_attention_bwd,
-  .dropout_fwd = gv_cpu_dropout_fwd,
-  .dropout_bwd = gv_cpu_dropout_bwd,
-  .xent_fwd = gv_cpu_xent_fwd,
-  .xent_bwd = gv_cpu_xent_bwd,
-  .sumsq = gv_cpu_sumsq,
-  .fill = gv_cpu_fill,
+  .linear_fwd = gv_cpu_bf16_linear_fwd,
+  .linear_bwd = gv_cpu_bf16_linear_bwd,
+  .embedding_fwd = gv_cpu_bf16_embedding_fwd,
+  .embedding_bwd = gv_cpu_bf16_embedding_bwd,
+  .layernorm_fwd = gv_cpu_bf16_layernorm_fwd,
+  .layernorm_bwd = gv_cpu_bf16_layernorm_bwd,
+  .rmsnorm_fwd = gv_cpu_bf16_rmsnorm_fwd,
+  .rmsnorm_bwd = gv_cpu_bf16_rmsnorm_bwd,
+  .gelu_fwd = gv_cpu_bf16_gelu_fwd,
+  .gelu_bwd = gv_cpu_bf16_gelu_bwd,
+  .silu_fwd = gv_cpu_bf16_silu_fwd,
+  .silu_bwd = gv_cpu_bf16_silu_bwd,
+  .swiglu_fwd = gv_cpu_bf16_swiglu_fwd,
+  .swiglu_bwd = gv_cpu_bf16_swiglu_bwd,
+  .mul_fwd = gv_cpu_bf16_mul_fwd,
+  .mul_bwd = gv_cpu_bf16_mul_bwd,
+  .add_fwd = gv_cpu_bf16_add_fwd,
+  .rope_fwd = gv_cpu_bf16_rope_fwd,
+  .rope_bwd = gv_cpu_bf16_rope_bwd,
+  .attention_fwd = gv_cpu_bf16_attention_fwd,
+  .attention_bwd = gv_cpu_bf16_attention_bwd,
+  .dropout_fwd = gv_cpu_bf16_dropout_fwd,
+  .dropout_bwd = gv_cpu_bf16_dropout_bwd,
+  .xent_fwd = gv_cpu_bf16_xent_fwd,
+  .xent_bwd = gv_cpu_bf16_xent_bwd,
+  .sumsq = gv_cpu_bf16_sumsq,
+  .fill = gv_cpu_bf16_fill,
   .copy = gv_cpu_copy,
-  .axpy = gv_cpu_axpy,
-  .scale = gv_cpu_scale,
+  .axpy = gv_cpu_bf16_axpy,
+  .scale = gv_cpu_bf16_scale,
   .adamw = gv_cpu_adamw,
   .copy2d = gv_cpu_copy2d,
-  .embedding_shard_fwd = gv_cpu_embedding_shard_fwd,
-  .embedding_shard_bwd = gv_cpu_embedding_shard_bwd,
-  .xent_shard_fwd = gv_cpu_xent_shard_fwd,
-  .xent_shard_bwd = gv_cpu_xent_shard_bwd,
+  .embedding_shard_fwd = gv_cpu_bf16_embedding_shard_fwd,
+  .embedding_shard_bwd = gv_cpu_bf16_embedding_shard_bwd,
+  .xent_shard_fwd = gv_cpu_bf16_xent_shard_fwd,
+  .xent_shard_bwd = gv_cpu_bf16_xent_shard_bwd,
 };

@@ -1,7 +1,9 @@
-/* cpu.h - internal to the CPU backend: its table (registered by core/backend.c) and the
- * kernels the table points to. CPU compute is fp32; bf16 tensors reach the CPU kernels only
- * through gv_copy (convert at load/store), so every kernel is written once, for float.
- * Shapes were checked by core/ops.c; kernels only check dtypes (cpu_f32) and index ranges. */
+/* cpu.h - internal to the CPU backend: its table (registered by core/backend.c), its state,
+ * and the kernels the table points to. CPU compute is fp32 and every kernel is written once,
+ * for float. bf16 tensors are emulated (bf16.c): the table points to wrappers that pass f32
+ * calls straight through and run bf16 calls as widen to f32 scratch, the f32 kernel, round
+ * each output once. Shapes were checked by core/ops.c; kernels only check dtypes (cpu_f32)
+ * and index ranges. */
 #ifndef GV_CPU_H
 #define GV_CPU_H
 
@@ -11,11 +13,19 @@
 
 extern const struct gv_backend_ops gv_cpu_ops;
 
-/* The float data of t, fatal unless t is f32 (NULL stays NULL). */
+/* be->impl of a CPU backend: the f32 scratch of the bf16 emulation (bf16.c), grown on
+ * demand, reused across calls, freed by the backend's shutdown. */
+struct gv_cpu {
+  float *scratch;
+  size_t scratch_floats;
+};
+
+/* The float data of t, fatal unless t is f32 (NULL stays NULL). The table's bf16.c wrappers
+ * hand the kernels f32 views, so a bf16 tensor reaches this only past them. */
 static inline float *cpu_f32(const struct gv_tensor *t)
 {
   if (!t) return NULL;
-  GV_CHECK(t->dtype == GV_DTYPE_F32, "cpu backend computes in f32; got a %s tensor (convert it with gv_copy)",
+  GV_CHECK(t->dtype == GV_DTYPE_F32, "cpu kernels compute in f32; got a %s tensor (bf16 goes through bf16.c)",
            gv_dtype_name(t->dtype));
   return (float *)t->data;
 }
@@ -180,5 +190,90 @@ void gv_cpu_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
 void gv_cpu_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
                   const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
                   float lr, int decay);
+
+/* bf16.c: bf16 <-> f32 conversion loops (OpenMP), also gv_cpu_copy's; narrow rounds once,
+ * adding into the old bf16 contents when add */
+void gv_cpu_bf16_widen(float *dst, const uint16_t *src, int64_t n);
+void gv_cpu_bf16_narrow(uint16_t *dst, const float *src, int64_t n, int add);
+/* bf16.c: the table's entries for float tensors, one wrapper per f32 kernel above (same
+ * arguments): f32 calls go straight to the kernel, bf16 calls are emulated */
+void gv_cpu_bf16_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                            const struct gv_tensor *w, const struct gv_tensor *b);
+void gv_cpu_bf16_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                            struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                            const struct gv_tensor *w, int flags);
+void gv_cpu_bf16_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
+                               const struct gv_tensor *table, int64_t pos_offset, int accumulate);
+void gv_cpu_bf16_embedding_bwd(struct gv_backend *be, struct gv_tensor *dtable,
+                               const struct gv_tensor *dy, const struct gv_tensor *ids,
+                               int64_t pos_offset, int flags);
+void gv_cpu_bf16_embedding_shard_fwd(struct gv_backend *be, struct gv_tensor *y,
+                                     const struct gv_tensor *ids, const struct gv_tensor *table,
+                                     int64_t lo);
+void gv_cpu_bf16_embedding_shard_bwd(struct gv_backend *be, struct gv_tensor *dtable,
+                                     const struct gv_tensor *dy, const struct gv_tensor *ids,
+                                     int64_t lo, int flags);
+void gv_cpu_bf16_layernorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *mean,
+                               struct gv_tensor *rstd, const struct gv_tensor *x,
+                               const struct gv_tensor *w, const struct gv_tensor *b, float eps);
+void gv_cpu_bf16_layernorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                               struct gv_tensor *db, const struct gv_tensor *dy,
+                               const struct gv_tensor *x, const struct gv_tensor *w,
+                               const struct gv_tensor *mean, const struct gv_tensor *rstd, int flags);
+void gv_cpu_bf16_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *rstd,
+                             const struct gv_tensor *x, const struct gv_tensor *w, float eps);
+void gv_cpu_bf16_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                             const struct gv_tensor *dy, const struct gv_tensor *x,
+                             const struct gv_tensor *w, const struct gv_tensor *rstd, int flags);
+void gv_cpu_bf16_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                          int tanh_form);
+void gv_cpu_bf16_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                          const struct gv_tensor *x, int tanh_form, int flags);
+void gv_cpu_bf16_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+void gv_cpu_bf16_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                          const struct gv_tensor *x, int flags);
+void gv_cpu_bf16_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
+                            const struct gv_tensor *up);
+void gv_cpu_bf16_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_tensor *dup,
+                            const struct gv_tensor *dy, const struct gv_tensor *gate,
+                            const struct gv_tensor *up, int flags);
+void gv_cpu_bf16_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                         const struct gv_tensor *b);
+void gv_cpu_bf16_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *db,
+                         const struct gv_tensor *dy, const struct gv_tensor *a,
+                         const struct gv_tensor *b, int flags);
+void gv_cpu_bf16_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
+                         const struct gv_tensor *b);
+void gv_cpu_bf16_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                          float base, int64_t pos_offset);
+void gv_cpu_bf16_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                          float base, int64_t pos_offset, int flags);
+void gv_cpu_bf16_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                             float p, uint64_t seed, uint64_t offset);
+void gv_cpu_bf16_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                             float p, uint64_t seed, uint64_t offset, int flags);
+void gv_cpu_bf16_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                               const struct gv_tensor *q, const struct gv_tensor *k,
+                               const struct gv_tensor *v, int causal);
+void gv_cpu_bf16_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
+                               struct gv_tensor *dv, const struct gv_tensor *dout,
+                               const struct gv_tensor *q, const struct gv_tensor *k,
+                               const struct gv_tensor *v, const struct gv_tensor *o,
+                               const struct gv_tensor *lse, int causal, int flags);
+void gv_cpu_bf16_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                          const struct gv_tensor *logits, const struct gv_tensor *targets, float scale);
+void gv_cpu_bf16_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
+                          const struct gv_tensor *logits, const struct gv_tensor *lse,
+                          const struct gv_tensor *targets, float scale);
+void gv_cpu_bf16_xent_shard_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
+                                struct gv_tensor *part, const struct gv_tensor *logits,
+                                const struct gv_tensor *targets, int64_t lo, float scale, int stage);
+void gv_cpu_bf16_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
+                                const struct gv_tensor *logits, const struct gv_tensor *lse,
+                                const struct gv_tensor *targets, int64_t lo, float scale);
+double gv_cpu_bf16_sumsq(struct gv_backend *be, const struct gv_tensor *x);
+void gv_cpu_bf16_fill(struct gv_backend *be, struct gv_tensor *x, float value);
+void gv_cpu_bf16_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);
+void gv_cpu_bf16_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
 
 #endif

@@ -234,15 +234,9 @@ void gv_cpu_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_t
   if (dst->dtype == src->dtype) {
     memmove(dst->data, src->data, gv_tensor_bytes(src));
   } else if (dst->dtype == GV_DTYPE_BF16) {
-    uint16_t *d = dst->data;
-    const float *s = cpu_f32(src);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) d[i] = gv_bf16_from_float(s[i]);
+    gv_cpu_bf16_narrow(dst->data, cpu_f32(src), n, 0);
   } else {
-    float *d = cpu_f32(dst);
-    const uint16_t *s = src->data;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) d[i] = gv_bf16_to_float(s[i]);
+    gv_cpu_bf16_widen(cpu_f32(dst), src->data, n);
   }
 }
 
