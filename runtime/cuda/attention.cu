@@ -330,12 +330,15 @@ static __global__ void attn_dq_kernel(T *dq, const float *dq_acc, int64_t n, int
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
-/* Workspace of the backward: delta [B,H,T] then the dQ accumulator [B,T,H,D], fp32. */
+/* The backend's workspace: the attention backward's delta [B,H,T] then its dQ accumulator
+ * [B,T,H,D], fp32, and at least the cuBLASLt workspace of the GEMMs (linear.cu), which run
+ * before or after it on the same stream and reuse the same bytes. */
 extern "C" size_t gv_cuda_attention_workspace(struct gv_backend *be, int64_t B, int64_t T, int64_t S,
                                               int64_t H, int64_t KV, int64_t D)
 {
   (void)be, (void)S, (void)KV;
-  return align256(sizeof(float) * (size_t)(B * H * T)) + align256(sizeof(float) * (size_t)(B * T * H * D));
+  size_t attn = align256(sizeof(float) * (size_t)(B * H * T)) + align256(sizeof(float) * (size_t)(B * T * H * D));
+  return attn > GV_CUDA_GEMM_WORKSPACE ? attn : GV_CUDA_GEMM_WORKSPACE;
 }
 
 static void check_args(const struct gv_tensor *lse, const struct gv_tensor *q,

@@ -151,6 +151,8 @@ void gv_cuda_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct g
 void gv_cuda_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                       float base, int64_t pos_offset, int flags);
 /* attention.cu: FlashAttention-2-style fused attention (no T x T matrix), MHA/GQA */
+/* The cuBLASLt workspace the GEMMs use at most (linear.cu): part of the plan's workspace. */
+#define GV_CUDA_GEMM_WORKSPACE ((size_t)32 << 20)
 size_t gv_cuda_attention_workspace(struct gv_backend *be, int64_t B, int64_t T, int64_t S, int64_t H,
                                    int64_t KV, int64_t D);
 void gv_cuda_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,

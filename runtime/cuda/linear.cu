@@ -11,15 +11,17 @@
  * pointer alignments) is chosen once by cuBLASLt's heuristic and cached (a small table,
  * round-robin eviction); a shape it declines goes to cublasGemmEx (fp32 compute), a bias
  * epilogue it declines (or a bias below 16-byte alignment) becomes a broadcast kernel plus a
- * beta = 1 GEMM. The cuBLASLt workspace is a fixed 32 MiB cudaMalloc'd at linear_init: it is
- * not counted by the memory plan (docs/cuda.md). */
+ * beta = 1 GEMM. The cuBLASLt workspace is the backend's (the plan's workspace arena, which
+ * gv_cuda_attention_workspace sizes to at least GV_CUDA_GEMM_WORKSPACE): up to 32 MiB of it,
+ * or none when no workspace is set (the heuristic then picks workspace-free algorithms; the
+ * workspace size is part of the cache key). Ops run in order on one stream, so the GEMMs and
+ * the attention backward share it. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda/cuda_impl.h"
 
 enum { GEMM_CACHE_SLOTS = 128 };
-static const size_t GEMM_WORKSPACE_BYTES = (size_t)32 << 20;
 /* cublasLtMatmul refuses (NOT_SUPPORTED) a bias epilogue on a misaligned bias vector, and the
  * heuristic cannot be told the bias's alignment. On an H200 (cuBLAS 13) a bf16 bias at a 2-byte
  * offset was refused and 4 bytes and up passed; other GPUs and versions are reported to need
@@ -34,6 +36,7 @@ struct gemm_key {
   cublasLtEpilogue_t epi;
   int align_a, align_b, align_c;    /* pointer alignments (bytes, <= 256) */
   cublasComputeType_t compute;
+  size_t ws_bytes;                  /* workspace the algorithm may use */
 };
 
 struct gv_cuda_gemm_cache {
@@ -41,8 +44,6 @@ struct gv_cuda_gemm_cache {
   cublasLtMatmulAlgo_t algo[GEMM_CACHE_SLOTS];
   int found[GEMM_CACHE_SLOTS];      /* 0: cuBLASLt has none (remembered too) */
   int used, next;                   /* filled slots; next slot to evict once full */
-  void *ws;                         /* cuBLASLt workspace */
-  size_t ws_bytes;
 };
 
 /* One column-major operand: pointer, type, stored rows x cols, leading dimension. */
@@ -72,8 +73,6 @@ extern "C" void gv_cuda_linear_init(struct gv_backend *be)
 {
   struct gv_cuda_gemm_cache *c = (struct gv_cuda_gemm_cache *)calloc(1, sizeof *c);
   GV_CHECK(c != NULL, "out of host memory");
-  c->ws_bytes = GEMM_WORKSPACE_BYTES;
-  GV_CUDA_CHECK(cudaMalloc(&c->ws, c->ws_bytes));
   cu_impl(be)->gemm = c;
 }
 
@@ -81,7 +80,6 @@ extern "C" void gv_cuda_linear_shutdown(struct gv_backend *be)
 {
   struct gv_cuda_gemm_cache *c = cu_impl(be)->gemm;
   if (!c) return;
-  GV_CUDA_CHECK(cudaFree(c->ws));
   free(c);
   cu_impl(be)->gemm = NULL;
 }
@@ -111,7 +109,7 @@ static const cublasLtMatmulAlgo_t *gemm_algo(struct gv_cuda *cu, const struct ge
   cublasLtMatmulPreference_t pref;
   GV_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   GV_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                       &c->ws_bytes, sizeof c->ws_bytes));
+                                                       &key->ws_bytes, sizeof key->ws_bytes));
   pref_align(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key->align_a);
   pref_align(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key->align_b);
   pref_align(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key->align_c);
@@ -180,6 +178,8 @@ static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int
   key.epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
   key.align_a = ptr_align(A->p), key.align_b = ptr_align(B->p), key.align_c = ptr_align(C->p);
   key.compute = compute_type(be, A->t);
+  key.ws_bytes = be->workspace ? (be->workspace_bytes < GV_CUDA_GEMM_WORKSPACE ? be->workspace_bytes
+                                                                               : GV_CUDA_GEMM_WORKSPACE) : 0;
 
   cublasLtMatmulDesc_t op;
   GV_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, key.compute, CUDA_R_32F));
@@ -196,7 +196,8 @@ static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int
   float alpha = 1.0f;
   if (algo)
     GV_CUBLAS_CHECK(cublasLtMatmul(cu->lt, op, &alpha, A->p, la, B->p, lb, &beta, C->p, lc,
-                                   (void *)C->p, lc, algo, cu->gemm->ws, cu->gemm->ws_bytes, cu->stream));
+                                   (void *)C->p, lc, algo, key.ws_bytes ? be->workspace : NULL, key.ws_bytes,
+                                   cu->stream));
   else if (!bias)
     gemm_ex(cu, ta, tb, m, n, k, A, B, C, beta, key.compute);
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
