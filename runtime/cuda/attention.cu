@@ -9,12 +9,13 @@
  * (key tile, kv head, batch) keeps dK and dV of its BN keys in registers while it loops over
  * the query heads of its group and the query tiles that can see it, recomputing P from
  * lse; dQ is added with fp32 atomics into a workspace accumulator, converted at the end.
- * Plain CUDA-core fp32 FMAs (tensor-core MMA is future work); tiles are fp32 in shared
+ * Plain CUDA-core fp32 FMAs (bf16 calls go to the tensor-core kernels of attention_tc.cu
+ * when GV_CUDA_ATTENTION=tc and the head dim allows); tiles are fp32 in shared
  * memory whatever the storage dtype. Each thread of the 16 x 16 block owns the rows
  * ty + 16 r and the columns tx + 16 c of a 64 x 64 tile (odd row pitch: no bank conflicts). */
 #include <math.h>
 
-#include "cuda/cuda_impl.h"
+#include "cuda/attention.cuh"
 
 enum {
   BM = 64, BN = 64,                 /* query rows, key rows per tile */
@@ -22,27 +23,6 @@ enum {
   RM = BM / TY, RN = BN / TX,       /* rows, key columns of a tile per thread */
   LP = BN + 1                       /* row pitch of the P / dS tile */
 };
-
-struct attn_dims {
-  int64_t B, T, S, H, KV, G, off;   /* G = H / KV; off = S - T (causal diagonal) */
-  int D, causal;
-  float scale;
-};
-
-static struct attn_dims dims_of(const struct gv_tensor *q, const struct gv_tensor *k, int causal)
-{
-  struct attn_dims d;
-  d.B = q->shape[0], d.T = q->shape[1], d.H = q->shape[2], d.S = k->shape[1], d.KV = k->shape[2];
-  d.G = d.H / d.KV, d.off = d.S - d.T, d.D = (int)q->shape[3], d.causal = causal;
-  d.scale = 1.0f / sqrtf((float)d.D);
-  return d;
-}
-
-/* Key j is visible from query i (both in range). */
-static __device__ __forceinline__ bool visible(const struct attn_dims &d, int64_t i, int64_t j)
-{
-  return i < d.T && j < d.S && !(d.causal && j > i + d.off);
-}
 
 /* dst[r * (D+1) + c] = mul * src[(row0 + r) * stride + c] for r < rows (zero past valid). */
 template <typename T>
@@ -368,6 +348,12 @@ extern "C" void gv_cuda_attention_fwd(struct gv_backend *be, struct gv_tensor *o
   check_args(lse, q, same, 3);
   struct attn_dims d = dims_of(q, k, causal);
   if (!d.B || !d.T || !d.H) return;
+  if (cu_attn_tc_takes(be, q->dtype, d)) {
+    typedef __nv_bfloat16 bf;
+    cu_attn_tc_fwd(be, (bf *)o->data, (float *)lse->data, (const bf *)q->data, (const bf *)k->data,
+                   (const bf *)v->data, d);
+    return;
+  }
   dim3 grid((unsigned)((d.T + BM - 1) / BM), (unsigned)d.H, (unsigned)d.B);
   size_t smem = fwd_smem(d.D);
   CU_DISPATCH(q->dtype, T, ATTN_DMAX(d.D, DMAX, {
@@ -406,14 +392,20 @@ extern "C" void gv_cuda_attention_bwd(struct gv_backend *be, struct gv_tensor *d
     attn_delta_kernel<T><<<cu_blocks(be, d.B * d.T * d.H * 32, 256), 256, 0, st>>>(
         delta, (const T *)dout->data, (const T *)o->data, d);
     GV_CUDA_LAUNCH_CHECK();
-    ATTN_DMAX(d.D, DMAX, {
-      GV_CUDA_CHECK(cudaFuncSetAttribute(attn_bwd_kernel<T, DMAX>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)smem));
-      attn_bwd_kernel<T, DMAX><<<grid, THREADS, smem, st>>>(
-          (T *)dk->data, (T *)dv->data, dq_acc, (const T *)q->data, (const T *)k->data, (const T *)v->data,
-          (const T *)dout->data, (const float *)lse->data, delta, d, acc);
-      GV_CUDA_LAUNCH_CHECK();
-    });
+    if (cu_attn_tc_takes(be, q->dtype, d)) {
+      typedef __nv_bfloat16 bf;
+      cu_attn_tc_bwd(be, (bf *)dk->data, (bf *)dv->data, dq_acc, (const bf *)q->data, (const bf *)k->data,
+                     (const bf *)v->data, (const bf *)dout->data, (const float *)lse->data, delta, d, acc);
+    } else {
+      ATTN_DMAX(d.D, DMAX, {
+        GV_CUDA_CHECK(cudaFuncSetAttribute(attn_bwd_kernel<T, DMAX>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int)smem));
+        attn_bwd_kernel<T, DMAX><<<grid, THREADS, smem, st>>>(
+            (T *)dk->data, (T *)dv->data, dq_acc, (const T *)q->data, (const T *)k->data, (const T *)v->data,
+            (const T *)dout->data, (const float *)lse->data, delta, d, acc);
+        GV_CUDA_LAUNCH_CHECK();
+      });
+    }
     if (nq > 0) {
       attn_dq_kernel<T><<<cu_blocks(be, nq, 256), 256, 0, st>>>((T *)dq->data, dq_acc, nq, acc);
       GV_CUDA_LAUNCH_CHECK();

@@ -45,6 +45,9 @@ static void cuda_init(struct gv_backend *be)
   GV_CUBLAS_CHECK(cublasLtCreate(&cu->lt));
   GV_CUDA_CHECK(cudaMalloc((void **)&cu->d_reduce, sizeof(double)));
   GV_CUDA_CHECK(cudaMallocHost((void **)&cu->h_reduce, sizeof(double)));
+  const char *attn = getenv("GV_CUDA_ATTENTION"); /* simt (default) or tc */
+  GV_CHECK(!attn || !strcmp(attn, "simt") || !strcmp(attn, "tc"), "GV_CUDA_ATTENTION=%s: simt or tc", attn);
+  cu->attention_tc = attn && !strcmp(attn, "tc");
   be->impl = cu;
   be->stream = cu->stream;
   gv_cuda_linear_init(be);

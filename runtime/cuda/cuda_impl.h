@@ -40,6 +40,7 @@ struct gv_cuda {
   double *d_reduce;                 /* one fp64 accumulator (sumsq) */
   double *h_reduce;                 /* its pinned host mirror */
   struct gv_cuda_gemm_cache *gemm;  /* cuBLASLt algorithms by shape (linear.cu) */
+  int attention_tc;                 /* bf16 attention on tensor cores (attention_tc.cu): GV_CUDA_ATTENTION=tc */
 };
 
 static inline struct gv_cuda *cu_impl(struct gv_backend *be) { return (struct gv_cuda *)be->impl; }

@@ -1,0 +1,41 @@
+/* attention.cuh - what the two attention implementations share (attention.cu: fp32 on CUDA
+ * cores, any dtype; attention_tc.cu: bf16 on tensor cores): the problem's dimensions, the
+ * causal visibility rule, and the tensor-core entry points attention.cu dispatches to. */
+#ifndef GV_CUDA_ATTENTION_CUH
+#define GV_CUDA_ATTENTION_CUH
+
+#include "cuda/cuda_impl.h"
+
+struct attn_dims {
+  int64_t B, T, S, H, KV, G, off;   /* G = H / KV; off = S - T (causal diagonal) */
+  int D, causal;
+  float scale;
+};
+
+static inline struct attn_dims dims_of(const struct gv_tensor *q, const struct gv_tensor *k, int causal)
+{
+  struct attn_dims d;
+  d.B = q->shape[0], d.T = q->shape[1], d.H = q->shape[2], d.S = k->shape[1], d.KV = k->shape[2];
+  d.G = d.H / d.KV, d.off = d.S - d.T, d.D = (int)q->shape[3], d.causal = causal;
+  d.scale = 1.0f / sqrtf((float)d.D);
+  return d;
+}
+
+/* Key j is visible from query i (both in range). */
+static __device__ __forceinline__ bool visible(const struct attn_dims &d, int64_t i, int64_t j)
+{
+  return i < d.T && j < d.S && !(d.causal && j > i + d.off);
+}
+
+/* attention_tc.cu: whether the tensor-core kernels take this call (bf16, D a multiple of 8 up
+ * to 128, enabled for the backend), the forward, and the backward's main kernel (dK, dV of
+ * each key tile, dQ added into the fp32 dq_acc; delta = rowsum(dO * O) precomputed). */
+int cu_attn_tc_takes(struct gv_backend *be, enum gv_dtype dt, const struct attn_dims &d);
+void cu_attn_tc_fwd(struct gv_backend *be, __nv_bfloat16 *o, float *lse, const __nv_bfloat16 *q,
+                    const __nv_bfloat16 *k, const __nv_bfloat16 *v, const struct attn_dims &d);
+void cu_attn_tc_bwd(struct gv_backend *be, __nv_bfloat16 *dk, __nv_bfloat16 *dv, float *dq_acc,
+                    const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v,
+                    const __nv_bfloat16 *dout, const float *lse, const float *delta, const struct attn_dims &d,
+                    int acc);
+
+#endif
