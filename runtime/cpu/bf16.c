@@ -6,9 +6,10 @@
  * bf16 output gets one, the f32 kernel runs on f32 views of the scratch (same shapes), and
  * each output is narrowed back ONCE with gv_bf16_from_float (round to nearest even). So a
  * bf16 result is "fp32 math on the bf16 inputs, one rounding".
- * An output the call accumulates into (GV_ACC_DX/GV_ACC_DW, embedding_fwd's accumulate) gets a zeroed scratch instead and is stored as round(float(old) + fp32 result),
- * the CUDA semantics, whatever order the kernel adds its partial sums in (embedding_bwd's
- * repeated ids, attention's dk/dv over query tiles). Operands that alias (rope/norm y == x,
+ * An output the call accumulates into (GV_ACC_DX/GV_ACC_DW, embedding_fwd's accumulate) gets
+ * a zeroed scratch instead and is stored as round(float(old) + fp32 result), the CUDA
+ * semantics, whatever order the kernel adds its partial sums in (embedding_bwd's repeated
+ * ids, attention's dk/dv over query tiles). Operands that alias (rope/norm y == x,
  * xent dlogits == logits, the dx == dy forms a kernel allows) share one scratch buffer, so the
  * kernel sees the same aliasing; an accumulated output that aliases an input is widened from
  * its contents and the kernel adds into it (one add per element in those elementwise forms).
@@ -33,18 +34,21 @@ void gv_cpu_bf16_widen(float *dst, const uint16_t *src, int64_t n)
 void gv_cpu_bf16_narrow(uint16_t *dst, const float *src, int64_t n, int add)
 {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) dst[i] = gv_bf16_from_float(add ? gv_bf16_to_float(dst[i]) + src[i] : src[i]);
+  for (int64_t i = 0; i < n; i++)
+    dst[i] = gv_bf16_from_float(add ? gv_bf16_to_float(dst[i]) + src[i] : src[i]);
 }
 
 /* ---- the backend's scratch ---- */
 
-/* At least `floats` floats of scratch (64-byte aligned); old contents are not kept. */
+/* At least `floats` floats of scratch (64-byte aligned, never NULL); old contents are not
+ * kept. */
 static float *scratch(struct gv_backend *be, size_t floats)
 {
   struct gv_cpu *st = be->impl;
   GV_CHECK(st != NULL, "cpu backend: bf16 op on a backend that was not initialised");
-  if (floats > st->scratch_floats) {
+  if (!st->scratch || floats > st->scratch_floats) {
     size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+    bytes = bytes ? bytes : 64;
     free(st->scratch);
     st->scratch = aligned_alloc(64, bytes);
     GV_CHECK(st->scratch != NULL, "cpu backend: cannot allocate %zu bytes of bf16 scratch", bytes);
@@ -144,8 +148,8 @@ static void bf_alias(struct bf_call *c)
     for (int j = 0; j < i; j++) {
       struct bf_arg *o = &c->a[j];
       if (!o->t || o->role == BF_STAT || o->t->data != a->t->data) continue;
-      GV_CHECK(gv_tensor_numel(o->t) == gv_tensor_numel(a->t), "%s: %s and %s share memory but differ in size",
-               c->op, o->name, a->name);
+      GV_CHECK(gv_tensor_numel(o->t) == gv_tensor_numel(a->t),
+               "%s: %s and %s share memory but differ in size", c->op, o->name, a->name);
       a->owner = j;
       o->role |= a->role;
       break;
