@@ -503,5 +503,20 @@ void gv_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tenso
   need_vec("adamw", "m", m, n);
   need_vec("adamw", "v", v, n);
   GV_CHECK(t >= 1, "adamw: the step t is 1-based, got %d", t);
-  be->ops->adamw(be, opt, p, g, m, v, t, lr, decay);
+  struct gv_adamw_tensor one = {p->data, g->data, m->data, v->data, NULL, n, decay};
+  be->ops->adamw_multi(be, opt, &one, 1, g->dtype, t, lr, 1.0f);
+}
+
+void gv_adamw_multi(struct gv_backend *be, const struct gv_adamw *opt, const struct gv_adamw_tensor *ts, int nt,
+                    enum gv_dtype gdt, int t, float lr, float gscale)
+{
+  need_given("adamw_multi", opt && (ts || nt == 0));
+  GV_CHECK(gdt == GV_DTYPE_F32 || gdt == GV_DTYPE_BF16, "adamw_multi: gradients must be f32 or bf16, are %s",
+           gv_dtype_name(gdt));
+  GV_CHECK(t >= 1, "adamw_multi: the step t is 1-based, got %d", t);
+  for (int i = 0; i < nt; i++)
+    GV_CHECK(ts[i].n >= 0 && (ts[i].n == 0 || (ts[i].p && ts[i].g && ts[i].m && ts[i].v)),
+             "adamw_multi: tensor %d of %d has %lld elements and a NULL p, g, m or v", i, nt, (long long)ts[i].n);
+  if (nt > 0)
+    be->ops->adamw_multi(be, opt, ts, nt, gdt, t, lr, gscale);
 }

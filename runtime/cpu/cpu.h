@@ -186,10 +186,9 @@ void gv_cpu_xent_shard_fwd(struct gv_backend *be, struct gv_tensor *loss, struct
 void gv_cpu_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
                            const struct gv_tensor *logits, const struct gv_tensor *lse,
                            const struct gv_tensor *targets, int64_t lo, float scale);
-/* optim.c: AdamW through the table (gv_optim_adamw_step; a bf16 g is widened in chunks) */
-void gv_cpu_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
-                  const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
-                  float lr, int decay);
+/* optim.c: AdamW through the table (gv_optim_adamw_step; bf16 or scaled gradients widened in chunks) */
+void gv_cpu_adamw_multi(struct gv_backend *be, const struct gv_adamw *opt, const struct gv_adamw_tensor *ts, int nt,
+                        enum gv_dtype gdt, int t, float lr, float gscale);
 
 /* bf16.c: bf16 <-> f32 conversion loops (OpenMP), also gv_cpu_copy's; narrow rounds once,
  * adding into the old bf16 contents when add */

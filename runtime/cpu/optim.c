@@ -1,31 +1,43 @@
 /* optim.c - the CPU backend's optimizer entry: AdamW is gv_optim_adamw_step itself
  * (runtime/optim/adamw.c), so the table entry and the host function agree bit for bit.
- * A bf16 gradient is widened into a stack buffer one chunk at a time (kernels never
- * allocate); AdamW is element-wise, so chunking changes no result. */
+ * A gradient that is bf16 or scaled (the clipping coefficient) is widened/scaled into a
+ * stack buffer one chunk at a time (kernels never allocate); AdamW is element-wise, so
+ * chunking changes no result. With p_bf16 the new master is rounded into the bf16
+ * parameter (gv_bf16_from_float, as gv_copy rounds). */
 #include "cpu/cpu.h"
 
 enum { ADAMW_CHUNK = 4096 };
 
-void gv_cpu_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
-                  const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
-                  float lr, int decay)
+/* Elements [first, first + len) of one tensor. */
+static void adamw_chunk(const struct gv_adamw *opt, const struct gv_adamw_tensor *ts, enum gv_dtype gdt, int64_t first,
+                        int64_t len, int t, float lr, float gscale)
+{
+  const float *g = (const float *)ts->g + first;
+  if (gdt == GV_DTYPE_BF16 || gscale != 1.0f) {
+    float gf[ADAMW_CHUNK];
+    for (int64_t i = 0; i < len; i++) {
+      float x = gdt == GV_DTYPE_BF16 ? gv_bf16_to_float(((const uint16_t *)ts->g)[first + i]) : g[i];
+      gf[i] = gscale != 1.0f ? x * gscale : x;
+    }
+    gv_optim_adamw_step(opt, ts->p + first, gf, ts->m + first, ts->v + first, (size_t)len, t, lr, ts->decay);
+  } else {
+    gv_optim_adamw_step(opt, ts->p + first, g, ts->m + first, ts->v + first, (size_t)len, t, lr, ts->decay);
+  }
+  if (ts->p_bf16)
+    for (int64_t i = 0; i < len; i++)
+      ts->p_bf16[first + i] = gv_bf16_from_float(ts->p[first + i]);
+}
+
+void gv_cpu_adamw_multi(struct gv_backend *be, const struct gv_adamw *opt, const struct gv_adamw_tensor *ts, int nt,
+                        enum gv_dtype gdt, int t, float lr, float gscale)
 {
   (void)be;
-  float *pp = cpu_f32(p), *mp = cpu_f32(m), *vp = cpu_f32(v);
-  int64_t n = gv_tensor_numel(p);
-  if (g->dtype == GV_DTYPE_F32) {
-    gv_optim_adamw_step(opt, pp, cpu_f32(g), mp, vp, (size_t)n, t, lr, decay);
-    return;
-  }
-  GV_CHECK(g->dtype == GV_DTYPE_BF16, "cpu adamw: g must be f32 or bf16, is %s", gv_dtype_name(g->dtype));
-  const uint16_t *gh = g->data;
-  int64_t chunks = (n + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
+  for (int k = 0; k < nt; k++) {
+    int64_t n = ts[k].n, chunks = (n + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
 #pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t c = 0; c < chunks; c++) {
-    float gf[ADAMW_CHUNK];
-    int64_t first = c * ADAMW_CHUNK, len = n - first < ADAMW_CHUNK ? n - first : ADAMW_CHUNK;
-    for (int64_t i = 0; i < len; i++)
-      gf[i] = gv_bf16_to_float(gh[first + i]);
-    gv_optim_adamw_step(opt, pp + first, gf, mp + first, vp + first, (size_t)len, t, lr, decay);
+    for (int64_t c = 0; c < chunks; c++) {
+      int64_t first = c * ADAMW_CHUNK;
+      adamw_chunk(opt, &ts[k], gdt, first, n - first < ADAMW_CHUNK ? n - first : ADAMW_CHUNK, t, lr, gscale);
+    }
   }
 }

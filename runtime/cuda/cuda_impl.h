@@ -183,10 +183,9 @@ void gv_cuda_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const
 void gv_cuda_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
 void gv_cuda_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src, int64_t src_ld,
                     int64_t rows, int64_t cols, enum gv_dtype dtype);
-/* optim.cu: AdamW, one fused element-wise kernel (the formula of runtime/optim/adamw.c) */
-void gv_cuda_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
-                   const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
-                   float lr, int decay);
+/* optim.cu: AdamW, one fused multi-tensor kernel (the formula of runtime/optim/adamw.c) */
+void gv_cuda_adamw_multi(struct gv_backend *be, const struct gv_adamw *opt, const struct gv_adamw_tensor *ts, int nt,
+                         enum gv_dtype gdt, int t, float lr, float gscale);
 }
 
 #endif

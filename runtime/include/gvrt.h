@@ -169,6 +169,18 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  * backward dx, dw, db; rmsnorm backward dx, dw; one of swiglu's or mul's two gradients.
  * Any other NULL is fatal. */
 struct gv_adamw; /* gvrt_train.h */
+/* One tensor of a multi-tensor AdamW step (gv_adamw_multi): fp32 master weights p, moments
+ * m and v, its gradient g (the call's gradient dtype), n elements, whether it decays, and
+ * p_bf16: NULL, or the bf16 parameter written with p's new value rounded to nearest even
+ * (mixed precision: the update and the copy in one pass). */
+struct gv_adamw_tensor {
+  float *p;
+  const void *g;
+  float *m, *v;
+  uint16_t *p_bf16;
+  int64_t n;
+  int decay;
+};
 
 /* The stages of xent_shard_fwd, in call order (see above). */
 enum { GV_XSHARD_MAX, GV_XSHARD_SUMEXP, GV_XSHARD_LOSS };
@@ -261,11 +273,11 @@ struct gv_backend_ops {
   void (*copy)(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
   void (*axpy)(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);
   void (*scale)(struct gv_backend *be, struct gv_tensor *x, float alpha);
-  /* optimizer: one AdamW step of gv_optim_adamw_step (gvrt_train.h) on device memory;
-   * p, m, v f32, g f32 or bf16, all with the same element count (any shapes) */
-  void (*adamw)(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
-                const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
-                float lr, int decay);
+  /* optimizer: one AdamW step of gv_optim_adamw_step (gvrt_train.h) on device memory for
+   * nt tensors at once (struct gv_adamw_tensor), gradients of dtype gdt (f32 or bf16)
+   * multiplied by gscale (fp32, rounded) first: the clipping coefficient */
+  void (*adamw_multi)(struct gv_backend *be, const struct gv_adamw *opt, const struct gv_adamw_tensor *ts,
+                      int nt, enum gv_dtype gdt, int t, float lr, float gscale);
   /* strided 2-D copy (Ulysses' packing of column blocks around an all-to-all) */
   void (*copy2d)(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src, int64_t src_ld,
                  int64_t rows, int64_t cols, enum gv_dtype dtype);
@@ -442,6 +454,13 @@ GV_API void gv_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
 GV_API void gv_adamw(struct gv_backend *be, const struct gv_adamw *opt, struct gv_tensor *p,
                      const struct gv_tensor *g, struct gv_tensor *m, struct gv_tensor *v, int t,
                      float lr, int decay);
+/* The same step for nt tensors in one pass (one launch per few dozen tensors on cuda), each
+ * gradient first multiplied by gscale in fp32 (1: unchanged), and with p_bf16 set the bf16
+ * parameter rewritten from the new master: equal, bit for bit, to gv_scale of each gradient,
+ * gv_adamw of each tensor and gv_copy of each master into its bf16 parameter (for a bf16
+ * gradient, except that the scaled gradient is not rounded to bf16 first). */
+GV_API void gv_adamw_multi(struct gv_backend *be, const struct gv_adamw *opt, const struct gv_adamw_tensor *ts,
+                           int nt, enum gv_dtype gdt, int t, float lr, float gscale);
 /* rows x cols elements of dtype (any, i32 included) from src to dst, row strides src_ld and
  * dst_ld elements (both >= cols); the regions must not overlap. */
 GV_API void gv_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src,

@@ -289,22 +289,24 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
   float coef = r->args.clip_grad > 0 ? gv_optim_clip_coef(norm, (float)r->args.clip_grad) : 1.0f;
   struct gv_adamw opt = {(float)r->args.beta1, (float)r->args.beta2, (float)r->args.eps, (float)r->args.weight_decay};
   float lr = (float)gv_lr_at(sched, step);
+  /* one multi-tensor AdamW over this rank's owned parts, the clipping coefficient applied
+   * to the gradients on the way; mixed precision: the fp32 masters step and the bf16
+   * parameters are rewritten as their rounding (only addresses are computed here: the
+   * arenas may be device memory) */
+  struct gv_adamw_tensor *ts = r->opt_ts;
+  int nt = 0;
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     if (!gv_run_owned(r, p, &first, &n))
       continue;
-    /* through the backend: the arenas may be device memory (only addresses are computed here) */
-    struct gv_tensor w = gv_run_vals(r, gv_run_param_at(r, p, first), n), g = gv_run_vals(r, gv_run_owned_grad(r, p, first), n);
-    struct gv_tensor m = gv_run_flat(gv_run_owned_state(r, p, first, GV_STATE_M), n);
-    struct gv_tensor v = gv_run_flat(gv_run_owned_state(r, p, first, GV_STATE_V), n), master = w;
-    if (r->fdt != GV_DTYPE_F32) /* mixed precision: the fp32 master steps, the bf16 copy is its rounding */
-      master = gv_run_flat(gv_run_owned_state(r, p, first, GV_STATE_MASTER), n);
-    if (coef < 1.0f)
-      gv_scale(&r->be, &g, coef);
-    gv_adamw(&r->be, &opt, &master, &g, &m, &v, step + 1, lr, r->args.decay_all || p->decay);
-    if (r->fdt != GV_DTYPE_F32)
-      gv_copy(&r->be, &w, &master);
+    int low = r->fdt != GV_DTYPE_F32;
+    ts[nt++] = (struct gv_adamw_tensor){low ? gv_run_owned_state(r, p, first, GV_STATE_MASTER) : gv_run_param_at(r, p, first),
+                                        gv_run_owned_grad(r, p, first), gv_run_owned_state(r, p, first, GV_STATE_M),
+                                        gv_run_owned_state(r, p, first, GV_STATE_V),
+                                        low ? gv_run_param_at(r, p, first) : NULL, (int64_t)n,
+                                        r->args.decay_all || p->decay};
   }
+  gv_adamw_multi(&r->be, &opt, ts, nt, r->fdt, step + 1, lr, coef < 1.0f ? coef : 1.0f);
   if (r->zero && r->shard_bytes) /* every replica gets the updated parameters back */
     gv_comm_all_gather(r->dp, r->bases[GV_MEM_PARAMS], r->bases[GV_MEM_PARAMS] + (int64_t)r->dp_rank * r->shard_bytes,
                        gv_run_flat_shard_numel(r), r->fdt);
@@ -608,6 +610,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   }
   setup_groups(&r);
   check_program(&r);
+  r.opt_ts = calloc((size_t)(r.nparams ? r.nparams : 1), sizeof *r.opt_ts);
+  GV_CHECK(r.opt_ts != NULL, "out of host memory");
   start_backend(&r);
   if (r.attn[0])
     r.plan.arena_bytes[GV_MEM_WORKSPACE] =
@@ -666,6 +670,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   gv_backend_free(&r.be);
   free(r.host_scratch);
   free(r.params);
+  free(r.opt_ts);
   free(r.tied);
   free(r.zl);
   gv_comm_free_world(&r.world);

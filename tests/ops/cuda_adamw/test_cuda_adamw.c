@@ -2,7 +2,10 @@
  * (gv_optim_adamw_step): f32 and bf16 gradients, several steps with decay on and off, all
  * of p, m, v within 1e-6 relative (the kernel rounds each fp32 operation like the CPU, so
  * it is usually bit-identical; the max ulp distance is printed). Without a usable GPU it
- * prints why and exits 77 (ctest: skipped). */
+ * prints why and exits 77 (ctest: skipped).
+ * gv_adamw_multi (one launch for several tensors, the clipping scale and the bf16
+ * parameter copies fused in) against the CPU backend's: p, m, v within 1e-6 relative and
+ * the bf16 copies equal to the rounding of the GPU's own new masters. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +80,49 @@ static void check(struct gv_backend *be, int bf16)
   free(got);
 }
 
+/* n floats (or bf16) of host data on the device. */
+static void *up(struct gv_backend *be, const void *h, size_t bytes)
+{
+  void *d = gv_dev_alloc(be, bytes);
+  gv_dev_memcpy(be, d, h, bytes, GV_COPY_H2D);
+  return d;
+}
+
+static void check_multi(struct gv_backend *be, enum gv_dtype gdt)
+{
+  struct adamw_multi_case *ref = am_make(), *got = am_make();
+  struct gv_backend cpu;
+  struct gv_adamw_tensor ts[AM_T];
+  gv_backend_init(&cpu, "cpu", 0);
+  am_tensors(ts, ref->p, ref->m, ref->v, gdt == GV_DTYPE_BF16 ? (const void *)ref->gb : ref->g, ref->pb, gdt, 1);
+  gv_adamw_multi(&cpu, &ac_opt, ts, AM_T, gdt, 3, 2e-3f, am_gscale);
+  gv_backend_free(&cpu);
+  size_t fb = sizeof got->p, hb = sizeof got->pb;
+  float *p = up(be, got->p, fb), *m = up(be, got->m, fb), *v = up(be, got->v, fb);
+  void *g = gdt == GV_DTYPE_BF16 ? up(be, got->gb, hb) : up(be, got->g, fb);
+  uint16_t *pb = up(be, got->pb, hb);
+  am_tensors(ts, p, m, v, g, pb, gdt, 1);
+  gv_adamw_multi(be, &ac_opt, ts, AM_T, gdt, 3, 2e-3f, am_gscale);
+  gv_backend_sync(be);
+  gv_dev_memcpy(be, got->p, p, fb, GV_COPY_D2H);
+  gv_dev_memcpy(be, got->m, m, fb, GV_COPY_D2H);
+  gv_dev_memcpy(be, got->v, v, fb, GV_COPY_D2H);
+  gv_dev_memcpy(be, got->pb, pb, hb, GV_COPY_D2H);
+  int bad = 0;
+  for (int i = 0; i < 2 * AC_N; i++) {
+    CHECK_CLOSE(ref->p[i], got->p[i], 0, 1e-6);
+    CHECK_CLOSE(ref->m[i], got->m[i], 0, 1e-6);
+    CHECK_CLOSE(ref->v[i], got->v[i], 0, 1e-6);
+    bad += got->pb[i] != (i < am_off(AM_T - 1) + AC_N ? gv_bf16_from_float(got->p[i]) : ref->pb[i]);
+  }
+  CHECK_EQ_INT(0, bad);
+  printf("multi-tensor, g %s: %d tensors, bf16 copies %s\n", gv_dtype_name(gdt), AM_T, bad ? "DIFFER" : "exact");
+  gv_dev_free(be, (void **)&p, fb), gv_dev_free(be, (void **)&m, fb), gv_dev_free(be, (void **)&v, fb);
+  gv_dev_free(be, &g, gdt == GV_DTYPE_BF16 ? hb : fb), gv_dev_free(be, (void **)&pb, hb);
+  free(ref);
+  free(got);
+}
+
 int main(void)
 {
   char why[256];
@@ -88,6 +134,8 @@ int main(void)
   gv_backend_init(&be, "cuda", 0);
   check(&be, 0);
   check(&be, 1);
+  check_multi(&be, GV_DTYPE_F32);
+  check_multi(&be, GV_DTYPE_BF16);
   CHECK_EQ_INT(0, (long long)be.allocated_bytes);
   gv_backend_free(&be);
   return tu_report("test_cuda_adamw");

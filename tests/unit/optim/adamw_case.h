@@ -59,4 +59,53 @@ static void ac_reference(struct adamw_case *c)
     gv_optim_adamw_step(&ac_opt, c->p, c->g[k], c->m, c->v, AC_N, k + 1, ac_lr(k), ac_decay(k));
 }
 
+
+/* ---- multi-tensor steps (gv_adamw_multi): tensors of these sizes (an empty one, one
+ * element, around the CPU chunk, the whole case), decay on the odd ones, one step with the
+ * clipping scale, the bf16 parameter copies written (mixed precision) ---- */
+
+enum { AM_T = 5 };
+static const int64_t am_sizes[AM_T] = {0, 1, 4095, 4097, AC_N};
+static const float am_gscale = 0.37f;
+
+/* Offset of tensor k in the case's flat arrays (the tensors are consecutive slices; sizes
+ * add up to less than AC_N * 2, so two cases' worth of storage: p, m, v of 2 * AC_N). */
+static int64_t am_off(int k)
+{
+  int64_t o = 0;
+  for (int i = 0; i < k; i++) o += am_sizes[i];
+  return o;
+}
+
+struct adamw_multi_case {
+  float p[2 * AC_N], m[2 * AC_N], v[2 * AC_N], g[2 * AC_N];
+  uint16_t gb[2 * AC_N], pb[2 * AC_N];
+};
+
+static struct adamw_multi_case *am_make(void)
+{
+  struct adamw_multi_case *c = calloc(1, sizeof *c);
+  uint64_t s = 7;
+  for (int i = 0; i < 2 * AC_N; i++) {
+    c->p[i] = ac_uniform(&s);
+    c->m[i] = 0.01f * ac_uniform(&s);
+    c->v[i] = 1e-4f * (ac_uniform(&s) + 1.0f);
+    c->g[i] = (i % 3 == 0 ? 1e-3f : i % 3 == 1 ? 1.0f : 30.0f) * ac_uniform(&s);
+    c->gb[i] = gv_bf16_from_float(c->g[i]);
+  }
+  return c;
+}
+
+/* The tensors of case c (pointers into base_* arrays of the same layout: host or device),
+ * gradients g (f32) or gb (bf16) as gdt says, the bf16 copies when low. */
+static void am_tensors(struct gv_adamw_tensor *ts, float *p, float *m, float *v, const void *g, uint16_t *pb,
+                       enum gv_dtype gdt, int low)
+{
+  for (int k = 0; k < AM_T; k++) {
+    int64_t o = am_off(k);
+    ts[k] = (struct gv_adamw_tensor){p + o, (const char *)g + o * (int64_t)gv_dtype_size(gdt), m + o, v + o,
+                                     low ? pb + o : NULL, am_sizes[k], k % 2};
+  }
+}
+
 #endif
