@@ -108,6 +108,8 @@ void gv_backend_set_matmul_precision(struct gv_backend *be, const char *name)
 
 void *gv_backend_stream(struct gv_backend *be) { return be->stream; }
 
+void gv_backend_mem_info(struct gv_backend *be, size_t *used, size_t *total) { be->ops->mem_info(be, used, total); }
+
 void *gv_dev_alloc(struct gv_backend *be, size_t bytes)
 {
   void *p = be->ops->alloc(be, bytes);

@@ -42,6 +42,8 @@ static void cpu_copy_bytes(struct gv_backend *be, void *dst, const void *src, si
 
 static void cpu_sync(struct gv_backend *be) { (void)be; }
 
+static void cpu_mem_info(struct gv_backend *be, size_t *used, size_t *total) { *used = *total = 0; }
+
 const struct gv_backend_ops gv_cpu_ops = {
   .name = "cpu",
   .init = cpu_init,
@@ -50,6 +52,7 @@ const struct gv_backend_ops gv_cpu_ops = {
   .release = cpu_release,
   .copy_bytes = cpu_copy_bytes,
   .sync = cpu_sync,
+  .mem_info = cpu_mem_info,
   .attention_workspace = gv_cpu_attention_workspace,
   .linear_fwd = gv_cpu_bf16_linear_fwd,
   .linear_bwd = gv_cpu_bf16_linear_bwd,

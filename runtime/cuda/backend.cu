@@ -101,6 +101,14 @@ static void cuda_copy_bytes(struct gv_backend *be, void *dst, const void *src, s
 
 static void cuda_sync(struct gv_backend *be) { GV_CUDA_CHECK(cudaStreamSynchronize(cu_stream(be))); }
 
+static void cuda_mem_info(struct gv_backend *be, size_t *used, size_t *total)
+{
+  size_t free_bytes = 0;
+  GV_CUDA_CHECK(cudaSetDevice(cu_impl(be)->device));
+  GV_CUDA_CHECK(cudaMemGetInfo(&free_bytes, total));
+  *used = *total - free_bytes;
+}
+
 extern "C" const struct gv_backend_ops gv_cuda_ops = {
   .name = "cuda",
   .init = cuda_init,
@@ -109,6 +117,7 @@ extern "C" const struct gv_backend_ops gv_cuda_ops = {
   .release = cuda_release,
   .copy_bytes = cuda_copy_bytes,
   .sync = cuda_sync,
+  .mem_info = cuda_mem_info,
   .attention_workspace = gv_cuda_attention_workspace,
   .linear_fwd = gv_cuda_linear_fwd,
   .linear_bwd = gv_cuda_linear_bwd,

@@ -194,6 +194,8 @@ struct gv_backend_ops {
   void (*release)(struct gv_backend *be, void *p, size_t bytes);
   void (*copy_bytes)(struct gv_backend *be, void *dst, const void *src, size_t n, enum gv_copy_dir dir);
   void (*sync)(struct gv_backend *be);
+  /* bytes in use on the device (all its users) and its size; 0 and 0 where unknown (cpu) */
+  void (*mem_info)(struct gv_backend *be, size_t *used, size_t *total);
   /* workspace the op set needs for the largest attention of the plan */
   size_t (*attention_workspace)(struct gv_backend *be, int64_t B, int64_t T, int64_t S, int64_t H,
                                 int64_t KV, int64_t D);
@@ -332,6 +334,9 @@ GV_API size_t gv_backend_workspace_bytes(struct gv_backend *be, int64_t B, int64
                                          int64_t H, int64_t KV, int64_t D);
 GV_API void gv_backend_set_workspace(struct gv_backend *be, void *ptr, size_t bytes);
 GV_API void gv_backend_sync(struct gv_backend *be);
+/* Device memory in use by everyone (the plan's arenas, the CUDA context, cuBLAS, NCCL's
+ * communicators, other processes) and the device's size; both 0 on cpu. */
+GV_API void gv_backend_mem_info(struct gv_backend *be, size_t *used, size_t *total);
 /* The backend's compute stream (a cudaStream_t on cuda, NULL on cpu): hand it to
  * gv_comm_set_stream so collectives are ordered with the kernels instead of waiting for
  * the whole device. */

@@ -547,9 +547,15 @@ static void check_program(struct gv_run *r)
 static void log_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step, double loss, double norm,
                      double dt, double elapsed)
 {
-  size_t planned = 0;
+  size_t planned = 0, used = 0, total = 0;
   for (int k = 0; k < GV_MEM_KINDS; k++)
     planned += r->plan.arena_bytes[k];
+  if (step == 0) /* after a whole step: cuBLAS and NCCL have made their buffers */
+    gv_backend_mem_info(&r->be, &used, &total);
+  if (total)
+    gv_log(GV_LOG_INFO, "device memory after step 0: %.0f of %.0f MiB in use; the plan's arenas are %.0f MiB, the "
+           "rest is outside the plan (CUDA context, cuBLAS, NCCL communicators, other processes on this GPU)",
+           (double)used / 1048576.0, (double)total / 1048576.0, (double)r->be.allocated_bytes / 1048576.0);
   gv_log0(GV_LOG_INFO,
           "step %d/%d | loss %.9g | lr %.4e | grad_norm %.6g | %.1f ms/step | %.0f tokens/s | mem %.2f/%.2f MiB "
           "(used/planned) | ETA %.0fs",
