@@ -207,8 +207,60 @@ SchedArg lower_buf_arg(L *l, int buf) /* a buffer argument, patched after planni
 static SchedArg B(L *l, int buf) { return lower_buf_arg(l, buf); }
 static SchedArg V(L *l, int v) { return B(l, l->val[v]); }
 
+/* ---- fusing a call into the one before it ---- */
+
+static int same_buf(const SchedArg *a, const SchedArg *b)
+{
+  return a->kind == SA_BUF && b->kind == SA_BUF && a->arena == -1 && b->arena == -1 && a->i == b->i;
+}
+
+/* Replace the function's last call by fn(args) (the fused op), its buffers' live ranges
+ * extended to that call. */
+static void rewrite_last(L *l, const char *fn, const SchedArg *args, int n, const char *comment)
+{
+  SchedCall *c = &l->cur->calls[l->cur->ncalls - 1];
+  SchedArg *a = ARENA_ARRAY(l->a, SchedArg, n);
+  memcpy(a, args, sizeof *a * (size_t)n);
+  for (int i = 0; i < n; i++)
+    if (a[i].kind == SA_BUF && a[i].arena == -1)
+      plan_use(l->plan, (int)a[i].i, l->cur_fn, l->cur->ncalls - 1);
+  c->fn = fn, c->args = a, c->nargs = n, c->comment = comment;
+}
+
+/* A tanh GELU right after the linear producing its input becomes one linear_gelu call (the
+ * linear's output stays written: the GELU's backward reads it); the GELU's backward right
+ * after the input-gradient GEMM of the linear consuming its output (which overwrote that
+ * gradient: the GELU output's only consumer) becomes one linear_dgelu call. On cuda each
+ * pair is one cuBLASLt GEMM with a GELU epilogue. Returns 1 when fused. */
+static int fuse_gelu(L *l, const char *fn, const SchedArg *a, int n)
+{
+  if (!l->cur->ncalls || (strcmp(fn, "gv_gen_gelu_fwd") && strcmp(fn, "gv_gen_gelu_bwd")))
+    return 0;
+  const SchedCall *p = &l->cur->calls[l->cur->ncalls - 1];
+  const SchedArg *q = p->args;
+  if (!strcmp(fn, "gv_gen_gelu_fwd")) { /* (ctx, y, x, n, tanh) after linear_fwd(ctx, x, in, w, b, M, K, N) */
+    if (a[4].i != 1 || strcmp(p->fn, "gv_gen_linear_fwd") || !same_buf(&q[1], &a[2]) || q[5].i * q[7].i != a[3].i)
+      return 0;
+    SchedArg f[] = {a[0], a[1], q[1], q[2], q[3], q[4], q[5], q[6], q[7]};
+    rewrite_last(l, "gv_gen_linear_gelu_fwd", f, 9, arena_printf(l->a, "%s + gelu (fused)", p->comment));
+    return 1;
+  }
+  /* (ctx, dx, dy, x, n, tanh, flags) after linear_bwd(ctx, dy, dw, db, dout, in, w, M, K, N, flags) */
+  if (a[5].i != 1 || a[6].i != 0 || strcmp(p->fn, "gv_gen_linear_bwd") || !same_buf(&q[1], &a[2]) ||
+      (q[10].i & ACC_DX) || q[7].i * q[8].i != a[4].i)
+    return 0;
+  SchedArg f[] = {a[0], a[1], q[2], q[3], q[4], q[5], q[6], a[3], q[7], q[8], q[9], q[10]};
+  PlanBuf *mid = &l->plan->bufs[q[1].i]; /* the GELU output's gradient: no longer exists */
+  rewrite_last(l, "gv_gen_linear_dgelu_bwd", f, 12, arena_printf(l->a, "%s + gelu backward (fused)", p->comment));
+  if (mid->cls == PC_TRANSIENT && mid->first == mid->last && mid->last == l->cur->ncalls - 1)
+    mid->bytes = 0;
+  return 1;
+}
+
 void lower_emit(L *l, const char *fn, SchedArg *args, int n, const char *comment)
 {
+  if (fuse_gelu(l, fn, args, n))
+    return;
   int call = l->cur->ncalls;
   for (int i = 0; i < n; i++)
     if (args[i].kind == SA_BUF && args[i].arena == -1)

@@ -195,6 +195,27 @@ static void check_ew(const char *op, const struct gv_tensor *a, const struct gv_
   need_float(op, "operand", a);
 }
 
+void gv_linear_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *pre, const struct gv_tensor *x,
+                        const struct gv_tensor *w, const struct gv_tensor *b)
+{
+  need_given("linear_gelu_fwd", y && pre);
+  check_linear("linear_gelu_fwd", pre, x, w, b);
+  need_same("linear_gelu_fwd", "y", y, "pre", pre);
+  be->ops->linear_gelu_fwd(be, y, pre, x, w, b);
+}
+
+void gv_linear_dgelu_bwd(struct gv_backend *be, struct gv_tensor *dpre, struct gv_tensor *dw, struct gv_tensor *db,
+                         const struct gv_tensor *dy, const struct gv_tensor *x, const struct gv_tensor *w,
+                         const struct gv_tensor *pre, int flags)
+{
+  need_given("linear_dgelu_bwd", dpre && pre);
+  check_linear("linear_dgelu_bwd", dy, x, w, db);
+  need_same("linear_dgelu_bwd", "dpre", dpre, "x", x);
+  need_same("linear_dgelu_bwd", "pre", pre, "x", x);
+  need_same("linear_dgelu_bwd", "dw", dw, "w", w);
+  be->ops->linear_dgelu_bwd(be, dpre, dw, db, dy, x, w, pre, flags & GV_ACC_DW);
+}
+
 void gv_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, int tanh_form)
 {
   need_given("gelu_fwd", y && x);

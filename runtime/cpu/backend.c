@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fused.h"
 #include "cpu/cpu.h"
 
 /* The backend parallelises with OpenMP only; OpenBLAS runs single-threaded inside it. */
@@ -56,6 +57,8 @@ const struct gv_backend_ops gv_cpu_ops = {
   .attention_workspace = gv_cpu_attention_workspace,
   .linear_fwd = gv_cpu_bf16_linear_fwd,
   .linear_bwd = gv_cpu_bf16_linear_bwd,
+  .linear_gelu_fwd = gv_fused_linear_gelu_fwd,   /* as linear then gelu (each bf16-wrapped) */
+  .linear_dgelu_bwd = gv_fused_linear_dgelu_bwd,
   .embedding_fwd = gv_cpu_bf16_embedding_fwd,
   .embedding_bwd = gv_cpu_bf16_embedding_bwd,
   .layernorm_fwd = gv_cpu_bf16_layernorm_fwd,

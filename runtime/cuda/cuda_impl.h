@@ -101,6 +101,11 @@ void gv_cuda_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const struct
 void gv_cuda_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
                         struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
                         const struct gv_tensor *w, int flags);
+void gv_cuda_linear_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *pre,
+                             const struct gv_tensor *x, const struct gv_tensor *w, const struct gv_tensor *b);
+void gv_cuda_linear_dgelu_bwd(struct gv_backend *be, struct gv_tensor *dpre, struct gv_tensor *dw,
+                              struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                              const struct gv_tensor *w, const struct gv_tensor *pre, int flags);
 /* embedding.cu */
 void gv_cuda_embedding_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
                            const struct gv_tensor *table, int64_t pos_offset, int accumulate);

@@ -11,7 +11,9 @@
  * pointer alignments) is chosen once by cuBLASLt's heuristic and cached (a small table,
  * round-robin eviction); a shape it declines goes to cublasGemmEx (fp32 compute), a bias
  * epilogue it declines (or a bias below 16-byte alignment) becomes a broadcast kernel plus a
- * beta = 1 GEMM. The cuBLASLt workspace is the backend's (the plan's workspace arena, which
+ * beta = 1 GEMM. linear_gelu / linear_dgelu use the GELU_AUX(_BIAS) and DGELU epilogues
+ * (the GELU input saved / read as the auxiliary matrix), or run as their parts (core/fused.c)
+ * where cuBLASLt declines. The cuBLASLt workspace is the backend's (the plan's workspace arena, which
  * gv_cuda_attention_workspace sizes to at least GV_CUDA_GEMM_WORKSPACE): up to 32 MiB of it,
  * or none when no workspace is set (the heuristic then picks workspace-free algorithms; the
  * workspace size is part of the cache key). Ops run in order on one stream, so the GEMMs and
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fused.h"
 #include "cuda/cuda_impl.h"
 
 enum { GEMM_CACHE_SLOTS = 128 };
@@ -35,6 +38,7 @@ struct gemm_key {
   cudaDataType_t at, bt, ct, biast; /* biast meaningful only with a bias epilogue */
   cublasLtEpilogue_t epi;
   int align_a, align_b, align_c;    /* pointer alignments (bytes, <= 256) */
+  int align_aux;                    /* the GELU epilogue's auxiliary matrix (0: none) */
   cublasComputeType_t compute;
   size_t ws_bytes;                  /* workspace the algorithm may use */
 };
@@ -163,20 +167,34 @@ static void gemm_ex(struct gv_cuda *cu, int ta, int tb, int64_t m, int64_t n, in
                                CUBLAS_GEMM_DEFAULT));
 }
 
-/* C = op(A) op(B) + beta C, plus bias[m] added to every column when bias != NULL. Returns 0
- * (and does nothing) when cuBLASLt has no algorithm with the bias epilogue; without a bias,
- * a shape cuBLASLt declines goes to cublasGemmEx. */
+/* What the GEMM's epilogue adds: a bias over the rows of C, and for the GELU epilogues the
+ * auxiliary matrix (the GELU input: written by GELU_AUX, read by DGELU) laid out like C. */
+struct gemm_epi {
+  cublasLtEpilogue_t epi;
+  const void *bias;
+  cudaDataType_t biast;
+  void *aux;
+  int64_t aux_ld;
+};
+
+static const struct gemm_epi EPI_NONE = {CUBLASLT_EPILOGUE_DEFAULT, NULL, CUDA_R_32F, NULL, 0};
+
+/* C = op(A) op(B) + beta C through the epilogue e. Returns 0 (and does nothing) when
+ * cuBLASLt has no algorithm with e's epilogue, or refuses it at the call (NOT_SUPPORTED,
+ * INVALID_VALUE: alignments the heuristic cannot be told); without an epilogue, a shape
+ * cuBLASLt declines goes to cublasGemmEx. */
 static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int64_t k,
                  const struct gemm_mat *A, const struct gemm_mat *B, const struct gemm_mat *C,
-                 float beta, const void *bias, cudaDataType_t biast)
+                 float beta, const struct gemm_epi *e)
 {
   struct gv_cuda *cu = cu_impl(be);
   struct gemm_key key;
   memset(&key, 0, sizeof key);        /* padding takes part in memcmp */
   key.m = m, key.n = n, key.k = k, key.ta = ta, key.tb = tb;
-  key.at = A->t, key.bt = B->t, key.ct = C->t, key.biast = bias ? biast : CUDA_R_32F;
-  key.epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  key.at = A->t, key.bt = B->t, key.ct = C->t, key.biast = e->bias ? e->biast : CUDA_R_32F;
+  key.epi = e->epi;
   key.align_a = ptr_align(A->p), key.align_b = ptr_align(B->p), key.align_c = ptr_align(C->p);
+  key.align_aux = e->aux ? ptr_align(e->aux) : 0;
   key.compute = compute_type(be, A->t);
   key.ws_bytes = be->workspace ? (be->workspace_bytes < GV_CUDA_GEMM_WORKSPACE ? be->workspace_bytes
                                                                                : GV_CUDA_GEMM_WORKSPACE) : 0;
@@ -187,24 +205,41 @@ static int gemm(struct gv_backend *be, int ta, int tb, int64_t m, int64_t n, int
   set_attr(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa);
   set_attr(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
   set_attr(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &key.epi, sizeof key.epi);
-  if (bias) {
-    set_attr(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
-    set_attr(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biast, sizeof biast);
+  if (e->bias) {
+    set_attr(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &e->bias, sizeof e->bias);
+    set_attr(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &e->biast, sizeof e->biast);
+  }
+  if (e->aux) {
+    int32_t auxt = (int32_t)C->t;
+    set_attr(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &e->aux, sizeof e->aux);
+    set_attr(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &e->aux_ld, sizeof e->aux_ld);
+    set_attr(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE, &auxt, sizeof auxt);
   }
   cublasLtMatrixLayout_t la = layout(A), lb = layout(B), lc = layout(C);
   const cublasLtMatmulAlgo_t *algo = gemm_algo(cu, &key, op, la, lb, lc);
   float alpha = 1.0f;
-  if (algo)
-    GV_CUBLAS_CHECK(cublasLtMatmul(cu->lt, op, &alpha, A->p, la, B->p, lb, &beta, C->p, lc,
-                                   (void *)C->p, lc, algo, key.ws_bytes ? be->workspace : NULL, key.ws_bytes,
-                                   cu->stream));
-  else if (!bias)
+  int done = 1;
+  if (algo) {
+    cublasStatus_t st = cublasLtMatmul(cu->lt, op, &alpha, A->p, la, B->p, lb, &beta, C->p, lc, (void *)C->p, lc, algo,
+                                       key.ws_bytes ? be->workspace : NULL, key.ws_bytes, cu->stream);
+    if (st != CUBLAS_STATUS_SUCCESS && key.epi != CUBLASLT_EPILOGUE_DEFAULT &&
+        (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE)) {
+      gv_log(GV_LOG_DEBUG, "cuda linear: cuBLASLt refused epilogue %d for m=%lld n=%lld k=%lld: %s", (int)key.epi,
+             (long long)m, (long long)n, (long long)k, cublasGetStatusString(st));
+      done = 0;
+    } else {
+      GV_CUBLAS_CHECK(st);
+    }
+  } else if (key.epi == CUBLASLT_EPILOGUE_DEFAULT) {
     gemm_ex(cu, ta, tb, m, n, k, A, B, C, beta, key.compute);
+  } else {
+    done = 0;
+  }
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
   GV_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
   GV_CUBLAS_CHECK(cublasLtMatmulDescDestroy(op));
-  return algo != NULL || !bias;
+  return done;
 }
 
 /* A row-major (rows, cols) tensor seen column-major: (cols, rows), ld = cols. */
@@ -277,12 +312,13 @@ extern "C" void gv_cuda_linear_fwd(struct gv_backend *be, struct gv_tensor *y, c
   if (!M || !N) return;
   GV_CHECK(K > 0, "cuda linear_fwd: K = 0");
   struct gemm_mat A = colmajor(w, N, K), B = colmajor(x, M, K), C = colmajor(y, M, N);
-  const void *epi_bias = b && ptr_align(b->data) >= BIAS_ALIGN ? b->data : NULL;
-  if ((!b || epi_bias) &&
-      gemm(be, 1, 0, N, M, K, &A, &B, &C, 0.0f, epi_bias, b ? lt_type(b->dtype) : CUDA_R_32F))
+  struct gemm_epi e = EPI_NONE;
+  if (b && ptr_align(b->data) >= BIAS_ALIGN)
+    e.epi = CUBLASLT_EPILOGUE_BIAS, e.bias = b->data, e.biast = lt_type(b->dtype);
+  if ((!b || e.bias) && gemm(be, 1, 0, N, M, K, &A, &B, &C, 0.0f, &e))
     return;
   bias_rows(be, y, b);                /* no bias epilogue for these types, or b misaligned */
-  gemm(be, 1, 0, N, M, K, &A, &B, &C, 1.0f, NULL, CUDA_R_32F);
+  gemm(be, 1, 0, N, M, K, &A, &B, &C, 1.0f, &EPI_NONE);
 }
 
 extern "C" void gv_cuda_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
@@ -299,11 +335,52 @@ extern "C" void gv_cuda_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, 
   struct gemm_mat mw = colmajor(w, N, K), mdy = colmajor(dy, M, N), mx = colmajor(x, M, K);
   if (dx) {
     struct gemm_mat C = colmajor(dx, M, K);
-    gemm(be, 0, 0, K, M, N, &mw, &mdy, &C, (flags & GV_ACC_DX) ? 1.0f : 0.0f, NULL, CUDA_R_32F);
+    gemm(be, 0, 0, K, M, N, &mw, &mdy, &C, (flags & GV_ACC_DX) ? 1.0f : 0.0f, &EPI_NONE);
   }
   if (dw) {
     struct gemm_mat C = colmajor(dw, N, K);
-    gemm(be, 0, 1, K, N, M, &mx, &mdy, &C, (flags & GV_ACC_DW) ? 1.0f : 0.0f, NULL, CUDA_R_32F);
+    gemm(be, 0, 1, K, N, M, &mx, &mdy, &C, (flags & GV_ACC_DW) ? 1.0f : 0.0f, &EPI_NONE);
   }
   if (db) colsum(be, db, dy, flags & GV_ACC_DW);
+}
+
+/* ---- the GELU epilogues (tanh GELU, as cuBLASLt computes it) ---- */
+
+/* The GELU input matrix is laid out like C (column-major, ld = its rows): cuBLASLt wants
+ * that ld a multiple of 8; otherwise, or when it declines, the parts run separately. */
+static int gelu_epi_ok(const struct gv_tensor *y, const struct gv_tensor *pre, const struct gv_tensor *x)
+{
+  return y->dtype == pre->dtype && y->dtype == x->dtype && cu_cols(pre) % 8 == 0 && ptr_align(pre->data) >= 16;
+}
+
+extern "C" void gv_cuda_linear_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *pre,
+                                        const struct gv_tensor *x, const struct gv_tensor *w,
+                                        const struct gv_tensor *b)
+{
+  int64_t M = cu_rows(x), K = cu_cols(x), N = w->shape[0];
+  if (!M || !N) return;
+  if (K > 0 && gelu_epi_ok(y, pre, x) && (!b || ptr_align(b->data) >= BIAS_ALIGN)) {
+    struct gemm_mat A = colmajor(w, N, K), B = colmajor(x, M, K), C = colmajor(y, M, N);
+    struct gemm_epi e = {b ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX, b ? b->data : NULL,
+                         b ? lt_type(b->dtype) : CUDA_R_32F, pre->data, N};
+    if (gemm(be, 1, 0, N, M, K, &A, &B, &C, 0.0f, &e))
+      return;
+  }
+  gv_fused_linear_gelu_fwd(be, y, pre, x, w, b);
+}
+
+extern "C" void gv_cuda_linear_dgelu_bwd(struct gv_backend *be, struct gv_tensor *dpre, struct gv_tensor *dw,
+                                         struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                                         const struct gv_tensor *w, const struct gv_tensor *pre, int flags)
+{
+  int64_t M = cu_rows(x), K = cu_cols(x), N = w->shape[0];
+  if (M && N && K && gelu_epi_ok(dpre, pre, dy)) {
+    struct gemm_mat mw = colmajor(w, N, K), mdy = colmajor(dy, M, N), C = colmajor(dpre, M, K);
+    struct gemm_epi e = {CUBLASLT_EPILOGUE_DGELU, NULL, CUDA_R_32F, (void *)pre->data, K};
+    if (gemm(be, 0, 0, K, M, N, &mw, &mdy, &C, 0.0f, &e)) { /* dpre; then dw, db as linear_bwd */
+      gv_cuda_linear_bwd(be, NULL, dw, db, dy, x, w, flags & GV_ACC_DW);
+      return;
+    }
+  }
+  gv_fused_linear_dgelu_bwd(be, dpre, dw, db, dy, x, w, pre, flags);
 }

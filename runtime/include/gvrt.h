@@ -139,6 +139,8 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
 /* One const table per backend (cpu: runtime/cpu/backend.c; cuda: runtime/cuda/backend.cu).
  * Every entry is mandatory; gv_backend_init checks none is NULL. Shapes (all dense):
  *   linear     x [M,K], w [N,K], b [N] or NULL, y [M,N]:  y = x w^T + b
+ *   linear_gelu  the same with pre [M,N] = x w^T + b kept and y = gelu_tanh(pre); backward
+ *              linear_dgelu: dpre = (dy w) * gelu_tanh'(pre) (overwritten), dw, db as linear's
  *   embedding  ids i32 [M] (or NULL: positions pos_offset + (row % T), T = y dim -2),
  *              table [V,C], y [M,C]:  y (+)= table[id]  (accumulate: token + position)
  *   layernorm  x,y [M,C], w,b [C], mean,rstd f32 [M]     rmsnorm: no b, no mean
@@ -205,6 +207,13 @@ struct gv_backend_ops {
   void (*linear_bwd)(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
                      struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
                      const struct gv_tensor *w, int flags);
+  /* a linear and the tanh GELU of its output in one pass (cuda: cuBLASLt's GELU_AUX
+   * epilogue), and the linear's input gradient times the GELU derivative of pre (DGELU) */
+  void (*linear_gelu_fwd)(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *pre,
+                          const struct gv_tensor *x, const struct gv_tensor *w, const struct gv_tensor *b);
+  void (*linear_dgelu_bwd)(struct gv_backend *be, struct gv_tensor *dpre, struct gv_tensor *dw,
+                           struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                           const struct gv_tensor *w, const struct gv_tensor *pre, int flags);
   /* embedding (token and learned position) */
   void (*embedding_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *ids,
                         const struct gv_tensor *table, int64_t pos_offset, int accumulate);
@@ -384,6 +393,15 @@ GV_API void gv_linear_fwd(struct gv_backend *be, struct gv_tensor *y, const stru
 GV_API void gv_linear_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
                           struct gv_tensor *db, const struct gv_tensor *dy,
                           const struct gv_tensor *x, const struct gv_tensor *w, int flags);
+/* y = gelu_tanh(pre), pre = x w^T + b (kept for backward): gv_linear_fwd then gv_gelu_fwd
+ * (tanh form) in one pass where the backend can. */
+GV_API void gv_linear_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *pre,
+                               const struct gv_tensor *x, const struct gv_tensor *w, const struct gv_tensor *b);
+/* dpre = (dy w) * gelu_tanh'(pre), overwritten (never accumulated), and dw, db as
+ * gv_linear_bwd with flags' GV_ACC_DW: gv_linear_bwd into dpre then gv_gelu_bwd in place. */
+GV_API void gv_linear_dgelu_bwd(struct gv_backend *be, struct gv_tensor *dpre, struct gv_tensor *dw,
+                                struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
+                                const struct gv_tensor *w, const struct gv_tensor *pre, int flags);
 GV_API void gv_embedding_fwd(struct gv_backend *be, struct gv_tensor *y,
                              const struct gv_tensor *ids, const struct gv_tensor *table,
                              int64_t pos_offset, int accumulate);

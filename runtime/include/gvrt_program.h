@@ -93,6 +93,14 @@ GV_API void gv_prog_logits(void *ctx, int64_t stage, int64_t logits_off);
 /* ---- kernels called by stage functions (shapes: see gvrt.h's backend table) ---- */
 
 GV_API void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N);
+/* A linear followed by the tanh GELU of its output (the compiler fuses the pair): pre
+ * [M, N] = x w^T + b (kept for backward), y = gelu_tanh(pre). Backward: dpre [M, K] =
+ * (dy w) * gelu_tanh'(pre) (overwritten; the fused input gradient of a linear that feeds on
+ * the GELU's output, and the GELU's backward), dw and db with flags' GV_ACC_DW. */
+GV_API void gv_gen_linear_gelu_fwd(void *ctx, void *y, void *pre, void *x, void *w, void *b, int64_t M, int64_t K,
+                                   int64_t N);
+GV_API void gv_gen_linear_dgelu_bwd(void *ctx, void *dpre, void *dw, void *db, void *dy, void *x, void *w, void *pre,
+                                    int64_t M, int64_t K, int64_t N, int64_t flags);
 /* Row-parallel linear: partial products summed over tensor-parallel group `group` (0: the
  * blocks' tp group); the bias is added once. */
 GV_API void gv_gen_linear_fwd_row(void *ctx, int64_t group, void *y, void *x, void *w, void *b, int64_t M, int64_t K,

@@ -21,6 +21,21 @@ void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int64_t M,
   gv_linear_fwd(be_of(ctx), &Y, &X, &W, b ? &B : NULL);
 }
 
+void gv_gen_linear_gelu_fwd(void *ctx, void *y, void *pre, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
+{
+  struct gv_tensor Y = t2(y, VT, M, N), P = t2(pre, VT, M, N), X = t2(x, VT, M, K), W = t2(w, VT, N, K),
+                   B = t1(b, VT, N);
+  gv_linear_gelu_fwd(be_of(ctx), &Y, &P, &X, &W, b ? &B : NULL);
+}
+
+void gv_gen_linear_dgelu_bwd(void *ctx, void *dpre, void *dw, void *db, void *dy, void *x, void *w, void *pre, int64_t M,
+                             int64_t K, int64_t N, int64_t flags)
+{
+  struct gv_tensor DP = t2(dpre, VT, M, K), DW = t2(dw, VT, N, K), DB = t1(db, VT, N), DY = t2(dy, VT, M, N),
+                   X = t2(x, VT, M, K), W = t2(w, VT, N, K), P = t2(pre, VT, M, K);
+  gv_linear_dgelu_bwd(be_of(ctx), &DP, dw ? &DW : NULL, db ? &DB : NULL, &DY, &X, &W, &P, (int)flags);
+}
+
 void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w, int64_t M, int64_t K,
                        int64_t N, int64_t flags)
 {

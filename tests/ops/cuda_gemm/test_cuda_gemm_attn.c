@@ -7,6 +7,7 @@
  * not a multiple of the 64-row tiles, backward with and without GV_ACC_DX; cross-entropy
  * with ignored targets, loss, lse and dlogits (also aliasing the logits).
  * bf16 inputs are rounded to bf16 once and the CPU computes in f32 on the same values.
+ * The fused linear + GELU entries against the CPU's parts (cuBLASLt GELU epilogues).
  * Pass: |gpu - cpu| <= rtol (|cpu| + max|cpu|) per tensor, rtol 1e-4 for f32 (GEMMs run in
  * true fp32, never TF32) and 2e-2 for bf16 (outputs are stored in bf16).
  * Without a usable GPU it prints "skipping: <why>" and exits 77 (ctest skip). */
@@ -153,6 +154,36 @@ static void linear_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, int b
   drop(&xs), drop(&w), drop(&bs), drop(&y), drop(&dy), drop(&dx), drop(&dw), drop(&db);
 }
 
+/* The fused linear + tanh GELU (cuBLASLt GELU_AUX(_BIAS) and DGELU epilogues where they
+ * apply, N and K multiples of 8; the parts otherwise) against the CPU's parts. The GELU
+ * inside cuBLASLt is its own tanh approximation: same bounds as the other ops. */
+static void linear_gelu_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, int bias, int flags)
+{
+  char name[128], what[160];
+  snprintf(name, sizeof name, "linear+gelu %s M%lld N%lld K%lld%s flags %d", gv_dtype_name(dt), (long long)M,
+           (long long)N, (long long)K, bias ? " bias" : "", flags);
+  double rt = rtol_of(dt);
+  struct buf x = mk_rand(dt, M, K, 0, 0, -1, 1), w = mk_rand(dt, N, K, 0, 0, -1, 1), b = mk_rand(dt, N, 0, 0, 0, -1, 1),
+             y = mk(dt, M, N, 0, 0), pre = mk(dt, M, N, 0, 0), dy = mk_rand(dt, M, N, 0, 0, -1, 1),
+             pk = mk_rand(dt, M, K, 0, 0, -2, 2), dpre = mk_rand(dt, M, K, 0, 0, -1, 1),
+             dw = mk_rand(dt, N, K, 0, 0, -1, 1), db = mk_rand(dt, N, 0, 0, 0, -1, 1);
+  gv_linear_gelu_fwd(&cpu, &y.c, &pre.c, &x.c, &w.c, bias ? &b.c : NULL);
+  gv_linear_gelu_fwd(&gpu, &y.g, &pre.g, &x.g, &w.g, bias ? &b.g : NULL);
+  snprintf(what, sizeof what, "%s y", name);
+  cmp(what, &y, rt);
+  snprintf(what, sizeof what, "%s pre", name);
+  cmp(what, &pre, rt);
+  gv_linear_dgelu_bwd(&cpu, &dpre.c, &dw.c, bias ? &db.c : NULL, &dy.c, &x.c, &w.c, &pk.c, flags);
+  gv_linear_dgelu_bwd(&gpu, &dpre.g, &dw.g, bias ? &db.g : NULL, &dy.g, &x.g, &w.g, &pk.g, flags);
+  snprintf(what, sizeof what, "%s dpre", name);
+  cmp(what, &dpre, rt);
+  snprintf(what, sizeof what, "%s dw", name);
+  cmp(what, &dw, rt);
+  snprintf(what, sizeof what, "%s db", name);
+  cmp(what, &db, rt);
+  drop(&x), drop(&w), drop(&b), drop(&y), drop(&pre), drop(&dy), drop(&pk), drop(&dpre), drop(&dw), drop(&db);
+}
+
 /* ---- attention ---- */
 
 struct attn_case {
@@ -252,6 +283,9 @@ int main(void)
     linear_case(dt, 200, 256, 384, 1, GV_ACC_DW, 1, 0);
     linear_case(dt, 64, 128, 72, 1, 0, 1, 1);
     linear_case(dt, 1, 7, 3, 0, GV_ACC_DX, 1, 0);
+    linear_gelu_case(dt, 64, 256, 64, 1, 0);          /* the epilogues */
+    linear_gelu_case(dt, 200, 128, 96, 0, GV_ACC_DW);
+    linear_gelu_case(dt, 37, 53, 29, 1, GV_ACC_DW);   /* N, K not multiples of 8: the parts */
 
     /*                                    B    T    S  H KV    D causal */
     attention_case(dt, (struct attn_case){2,  70,  70, 4, 4,  64, 1}, 0);
