@@ -238,6 +238,7 @@ static int fuse_gelu(L *l, const char *fn, const SchedArg *a, int n)
     return 0;
   const SchedCall *p = &l->cur->calls[l->cur->ncalls - 1];
   const SchedArg *q = p->args;
+  (void)n;
   if (!strcmp(fn, "gv_gen_gelu_fwd")) { /* (ctx, y, x, n, tanh) after linear_fwd(ctx, x, in, w, b, M, K, N) */
     if (a[4].i != 1 || strcmp(p->fn, "gv_gen_linear_fwd") || !same_buf(&q[1], &a[2]) || q[5].i * q[7].i != a[3].i)
       return 0;
@@ -257,9 +258,36 @@ static int fuse_gelu(L *l, const char *fn, const SchedArg *a, int n)
   return 1;
 }
 
+/* A norm right after the residual add producing its input becomes one add_layernorm /
+ * add_rmsnorm call (the sum is still written: the residual stream reads it later), unless
+ * the norm would overwrite the sum in place. The backward needs nothing: the norm's dx
+ * already accumulates into the residual stream's gradient. Returns 1 when fused. */
+static int fuse_add_norm(L *l, const char *fn, const SchedArg *a, int n, const char *comment)
+{
+  int ln = !strcmp(fn, "gv_gen_layernorm_fwd"), rms = !strcmp(fn, "gv_gen_rmsnorm_fwd");
+  if (!l->cur->ncalls || (!ln && !rms))
+    return 0;
+  const SchedCall *p = &l->cur->calls[l->cur->ncalls - 1];
+  const SchedArg *q = p->args;                       /* add_fwd(ctx, h, a, b, n) */
+  int x = ln ? 4 : 3, M = x + (ln ? 3 : 2);           /* layernorm_fwd(ctx, y, mean, rstd, x, w, b, M, C, eps) */
+  (void)n;                                           /* rmsnorm_fwd(ctx, y, rstd, x, w, M, C, eps) */
+  if (strcmp(p->fn, "gv_gen_add_fwd") || !same_buf(&q[1], &a[x]) || same_buf(&a[1], &q[1]) ||
+      q[4].i != a[M].i * a[M + 1].i)
+    return 0;
+  const char *c = arena_printf(l->a, "add + %s (fused)", comment ? comment : "norm");
+  if (ln) {
+    SchedArg f[] = {a[0], q[1], a[1], a[2], a[3], q[2], q[3], a[5], a[6], a[7], a[8], a[9]};
+    rewrite_last(l, "gv_gen_add_layernorm_fwd", f, 12, c);
+  } else {
+    SchedArg f[] = {a[0], q[1], a[1], a[2], q[2], q[3], a[4], a[5], a[6], a[7]};
+    rewrite_last(l, "gv_gen_add_rmsnorm_fwd", f, 10, c);
+  }
+  return 1;
+}
+
 void lower_emit(L *l, const char *fn, SchedArg *args, int n, const char *comment)
 {
-  if (fuse_gelu(l, fn, args, n))
+  if (fuse_gelu(l, fn, args, n) || fuse_add_norm(l, fn, args, n, comment))
     return;
   int call = l->cur->ncalls;
   for (int i = 0; i < n; i++)

@@ -16,3 +16,18 @@ void gv_fused_linear_dgelu_bwd(struct gv_backend *be, struct gv_tensor *dpre, st
   be->ops->linear_bwd(be, dpre, dw, db, dy, x, w, flags & GV_ACC_DW);
   be->ops->gelu_bwd(be, dpre, dpre, pre, 1, 0);
 }
+
+void gv_fused_add_layernorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *mean,
+                                struct gv_tensor *rstd, const struct gv_tensor *a, const struct gv_tensor *b,
+                                const struct gv_tensor *w, const struct gv_tensor *bias, float eps)
+{
+  be->ops->add_fwd(be, h, a, b);
+  be->ops->layernorm_fwd(be, y, mean, rstd, h, w, bias, eps);
+}
+
+void gv_fused_add_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *rstd,
+                              const struct gv_tensor *a, const struct gv_tensor *b, const struct gv_tensor *w, float eps)
+{
+  be->ops->add_fwd(be, h, a, b);
+  be->ops->rmsnorm_fwd(be, y, rstd, h, w, eps);
+}

@@ -19,6 +19,13 @@ void gv_fused_linear_dgelu_bwd(struct gv_backend *be, struct gv_tensor *dpre, st
                                struct gv_tensor *db, const struct gv_tensor *dy, const struct gv_tensor *x,
                                const struct gv_tensor *w, const struct gv_tensor *pre, int flags);
 
+/* add_fwd of a and b into h, then the norm of h into y. */
+void gv_fused_add_layernorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *mean,
+                                struct gv_tensor *rstd, const struct gv_tensor *a, const struct gv_tensor *b,
+                                const struct gv_tensor *w, const struct gv_tensor *bias, float eps);
+void gv_fused_add_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *rstd,
+                              const struct gv_tensor *a, const struct gv_tensor *b, const struct gv_tensor *w, float eps);
+
 #ifdef __cplusplus
 }
 #endif

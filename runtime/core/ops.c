@@ -282,6 +282,33 @@ void gv_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *d
   be->ops->mul_bwd(be, da, db, dy, a, b, flags);
 }
 
+/* The residual stream h must survive the norm: y may not share its memory. */
+static void check_add_norm(const char *op, const struct gv_tensor *h, const struct gv_tensor *y,
+                           const struct gv_tensor *a, const struct gv_tensor *b)
+{
+  need_given(op, h && y && a && b);
+  check_ew(op, h, a, b, NULL);
+  GV_CHECK(h->data != y->data, "%s: y must not alias the residual sum h", op);
+}
+
+void gv_add_layernorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *mean,
+                          struct gv_tensor *rstd, const struct gv_tensor *a, const struct gv_tensor *b,
+                          const struct gv_tensor *w, const struct gv_tensor *bias, float eps)
+{
+  check_add_norm("add_layernorm_fwd", h, y, a, b);
+  need_given("add_layernorm_fwd", mean != NULL);
+  check_norm("add_layernorm_fwd", y, h, w, bias, mean, rstd);
+  be->ops->add_layernorm_fwd(be, h, y, mean, rstd, a, b, w, bias, eps);
+}
+
+void gv_add_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *rstd,
+                        const struct gv_tensor *a, const struct gv_tensor *b, const struct gv_tensor *w, float eps)
+{
+  check_add_norm("add_rmsnorm_fwd", h, y, a, b);
+  check_norm("add_rmsnorm_fwd", y, h, w, NULL, NULL, rstd);
+  be->ops->add_rmsnorm_fwd(be, h, y, rstd, a, b, w, eps);
+}
+
 void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                 const struct gv_tensor *b)
 {

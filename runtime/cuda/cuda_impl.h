@@ -125,6 +125,11 @@ void gv_cuda_layernorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct g
                            const struct gv_tensor *rstd, int flags);
 void gv_cuda_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_tensor *rstd,
                          const struct gv_tensor *x, const struct gv_tensor *w, float eps);
+void gv_cuda_add_layernorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *mean,
+                               struct gv_tensor *rstd, const struct gv_tensor *a, const struct gv_tensor *b,
+                               const struct gv_tensor *w, const struct gv_tensor *bias, float eps);
+void gv_cuda_add_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *rstd,
+                             const struct gv_tensor *a, const struct gv_tensor *b, const struct gv_tensor *w, float eps);
 void gv_cuda_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
                          const struct gv_tensor *dy, const struct gv_tensor *x, const struct gv_tensor *w,
                          const struct gv_tensor *rstd, int flags);

@@ -7,7 +7,9 @@
  *   its 16 thread rows stride over the M rows and are summed in a fixed order, recomputing
  *   xhat from the saved mean/rstd; dw and db honour GV_ACC_DW, dx GV_ACC_DX.
  *   x, y, dy, dx: (M,C) row-major; w, b, dw, db: (C), all one dtype (f32 or bf16);
- *   mean, rstd: (M) f32 */
+ *   mean, rstd: (M) f32
+ * add_layernorm / add_rmsnorm: the forward with the residual add h = a + b in front, in the
+ * same kernel (h stored once, its rows read back by the threads that wrote them). */
 #include "cuda/cu_common.cuh"
 
 namespace {
@@ -17,14 +19,20 @@ enum { DW_COLS = 32, DW_ROWS = 16 };
 /* ---- forward ---- */
 
 // one block per row; y may alias x (each thread writes only what it last reads, after the
-// block sums)
+// block sums). With x2: the row is h = x + x2 first (stored rounded into h; each thread
+// reads back only the elements it wrote), the residual add fused in
 template <typename T>
 __global__ void norm_fwd_kernel(T *y, float *mean, float *rstd, const T *x, const T *w, const T *b,
-                                int64_t C, float eps)
+                                int64_t C, float eps, T *h, const T *x2)
 {
   int64_t row = blockIdx.x;
   const T *xr = x + row * C;
   T *yr = y + row * C;
+  if (x2) {
+    T *hr = h + row * C;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) cu_store(hr, c, cu_load(xr, c) + cu_load(x2 + row * C, c), 0);
+    xr = hr;
+  }
   float mu = 0.0f, var = 0.0f;
   if (mean) {
     float s = 0.0f;
@@ -109,17 +117,20 @@ void check_norm(const char *op, const struct gv_tensor *y, const struct gv_tenso
   GV_CHECK(cu_rows(x) <= 0x7fffffff, "cuda %s: %lld rows exceed the grid", op, (long long)cu_rows(x));
 }
 
+/* h, x2: NULL, or the residual add fused in front (h = x + x2, then the norm of h). */
 void norm_fwd(struct gv_backend *be, const char *op, struct gv_tensor *y, struct gv_tensor *mean,
               struct gv_tensor *rstd, const struct gv_tensor *x, const struct gv_tensor *w,
-              const struct gv_tensor *b, float eps)
+              const struct gv_tensor *b, float eps, struct gv_tensor *h = NULL, const struct gv_tensor *x2 = NULL)
 {
   int64_t M = cu_rows(x), C = cu_cols(x);
   check_norm(op, y, x, w, b, mean, rstd);
+  cu_need_dtype(op, "h", h, x->dtype);
+  cu_need_dtype(op, "b", x2, x->dtype);
   if (M == 0) return;
   CU_DISPATCH(x->dtype, T,
               norm_fwd_kernel<T><<<(unsigned)M, CU_THREADS, 0, cu_stream(be)>>>(
                   cu_ptr<T>(y), cu_ptr<float>(mean), cu_ptr<float>(rstd), cu_ptr<T>(x), cu_ptr<T>(w),
-                  cu_ptr<T>(b), C, eps));
+                  cu_ptr<T>(b), C, eps, cu_ptr<T>(h), cu_ptr<T>(x2)));
   GV_CUDA_LAUNCH_CHECK();
 }
 
@@ -177,6 +188,22 @@ extern "C" void gv_cuda_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *y, 
                                     const struct gv_tensor *x, const struct gv_tensor *w, float eps)
 {
   norm_fwd(be, "rmsnorm_fwd", y, NULL, rstd, x, w, NULL, eps);
+}
+
+extern "C" void gv_cuda_add_layernorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y,
+                                          struct gv_tensor *mean, struct gv_tensor *rstd, const struct gv_tensor *a,
+                                          const struct gv_tensor *b, const struct gv_tensor *w,
+                                          const struct gv_tensor *bias, float eps)
+{
+  GV_CHECK(mean != NULL, "add_layernorm_fwd needs mean");
+  norm_fwd(be, "add_layernorm_fwd", y, mean, rstd, a, w, bias, eps, h, b);
+}
+
+extern "C" void gv_cuda_add_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y,
+                                        struct gv_tensor *rstd, const struct gv_tensor *a, const struct gv_tensor *b,
+                                        const struct gv_tensor *w, float eps)
+{
+  norm_fwd(be, "add_rmsnorm_fwd", y, NULL, rstd, a, w, NULL, eps, h, b);
 }
 
 extern "C" void gv_cuda_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,

@@ -144,6 +144,8 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *   embedding  ids i32 [M] (or NULL: positions pos_offset + (row % T), T = y dim -2),
  *              table [V,C], y [M,C]:  y (+)= table[id]  (accumulate: token + position)
  *   layernorm  x,y [M,C], w,b [C], mean,rstd f32 [M]     rmsnorm: no b, no mean
+ *   add_layernorm / add_rmsnorm  h = a + b (the residual stream, [M,C]), then the norm of h
+ *              into y (y must not alias h)
  *   gelu/silu/swiglu/mul/add: elementwise, all operands of one shape
  *   rope       x,y [B,T,H,D] (y may alias x), HF rotate_half, position pos_offset + t
  *   attention  q [B,T,H,D], k,v [B,S,KV,D], o [B,T,H,D], lse f32 [B,H,T]; H % KV == 0;
@@ -233,6 +235,13 @@ struct gv_backend_ops {
   void (*rmsnorm_bwd)(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
                       const struct gv_tensor *dy, const struct gv_tensor *x,
                       const struct gv_tensor *w, const struct gv_tensor *rstd, int flags);
+  /* a residual add and the norm of its sum in one pass (the backward needs no fusion: the
+   * norm's GV_ACC_DX adds into the residual stream's gradient) */
+  void (*add_layernorm_fwd)(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *mean,
+                            struct gv_tensor *rstd, const struct gv_tensor *a, const struct gv_tensor *b,
+                            const struct gv_tensor *w, const struct gv_tensor *bias, float eps);
+  void (*add_rmsnorm_fwd)(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *rstd,
+                          const struct gv_tensor *a, const struct gv_tensor *b, const struct gv_tensor *w, float eps);
   /* activations and elementwise */
   void (*gelu_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                    int tanh_form);
@@ -421,6 +430,13 @@ GV_API void gv_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv
 GV_API void gv_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
                            const struct gv_tensor *dy, const struct gv_tensor *x,
                            const struct gv_tensor *w, const struct gv_tensor *rstd, int flags);
+/* h = a + b, then y = layernorm(h) / rmsnorm(h): gv_add_fwd and the norm in one pass. */
+GV_API void gv_add_layernorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *mean,
+                                 struct gv_tensor *rstd, const struct gv_tensor *a, const struct gv_tensor *b,
+                                 const struct gv_tensor *w, const struct gv_tensor *bias, float eps);
+GV_API void gv_add_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y, struct gv_tensor *rstd,
+                               const struct gv_tensor *a, const struct gv_tensor *b, const struct gv_tensor *w,
+                               float eps);
 GV_API void gv_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                         int tanh_form);
 GV_API void gv_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,

@@ -162,6 +162,12 @@ GV_API void gv_gen_layernorm_fwd(void *ctx, void *y, void *mean, void *rstd, voi
                                  int64_t M, int64_t C, float eps);
 GV_API void gv_gen_layernorm_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w,
                                  void *mean, void *rstd, int64_t M, int64_t C, int64_t flags);
+/* A residual add h = a + b (n = M x C elements) and the norm of h into y, fused by the
+ * compiler when the norm follows the add. */
+GV_API void gv_gen_add_layernorm_fwd(void *ctx, void *h, void *y, void *mean, void *rstd, void *a, void *b, void *w,
+                                     void *bias, int64_t M, int64_t C, float eps);
+GV_API void gv_gen_add_rmsnorm_fwd(void *ctx, void *h, void *y, void *rstd, void *a, void *b, void *w, int64_t M,
+                                   int64_t C, float eps);
 GV_API void gv_gen_rmsnorm_fwd(void *ctx, void *y, void *rstd, void *x, void *w, int64_t M, int64_t C,
                                float eps);
 GV_API void gv_gen_rmsnorm_bwd(void *ctx, void *dx, void *dw, void *dy, void *x, void *w, void *rstd,

@@ -74,6 +74,22 @@ void gv_gen_layernorm_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, voi
   gv_layernorm_bwd(be_of(ctx), &DX, &DW, &DB, &DY, &X, &W, &MU, &RS, (int)flags);
 }
 
+void gv_gen_add_layernorm_fwd(void *ctx, void *h, void *y, void *mean, void *rstd, void *a, void *b, void *w,
+                              void *bias, int64_t M, int64_t C, float eps)
+{
+  struct gv_tensor H = t2(h, VT, M, C), Y = t2(y, VT, M, C), MU = t1(mean, F32, M), RS = t1(rstd, F32, M),
+                   A = t2(a, VT, M, C), B = t2(b, VT, M, C), W = t1(w, VT, C), BI = t1(bias, VT, C);
+  gv_add_layernorm_fwd(be_of(ctx), &H, &Y, &MU, &RS, &A, &B, &W, bias ? &BI : NULL, eps);
+}
+
+void gv_gen_add_rmsnorm_fwd(void *ctx, void *h, void *y, void *rstd, void *a, void *b, void *w, int64_t M, int64_t C,
+                            float eps)
+{
+  struct gv_tensor H = t2(h, VT, M, C), Y = t2(y, VT, M, C), RS = t1(rstd, F32, M), A = t2(a, VT, M, C),
+                   B = t2(b, VT, M, C), W = t1(w, VT, C);
+  gv_add_rmsnorm_fwd(be_of(ctx), &H, &Y, &RS, &A, &B, &W, eps);
+}
+
 void gv_gen_rmsnorm_fwd(void *ctx, void *y, void *rstd, void *x, void *w, int64_t M, int64_t C, float eps)
 {
   struct gv_tensor Y = t2(y, VT, M, C), RS = t1(rstd, F32, M), X = t2(x, VT, M, C), W = t1(w, VT, C);

@@ -1,5 +1,7 @@
-/* test_cpu_fused.c - the fused linear + GELU entries (gv_linear_gelu_fwd, gv_linear_dgelu_bwd)
- * on the cpu backend equal their parts bit for bit, in f32 and bf16: forward = linear_fwd
+/* test_cpu_fused.c - the fused entries on the cpu backend equal their parts bit for bit, in
+ * f32 and bf16. The residual add + norm (gv_add_layernorm_fwd, gv_add_rmsnorm_fwd) = add_fwd
+ * then the norm of the sum, with and without the norm's bias, the output allowed to alias an
+ * addend. The linear + GELU (gv_linear_gelu_fwd, gv_linear_dgelu_bwd): forward = linear_fwd
  * into pre, then gelu_fwd (tanh form) of pre; backward = linear_bwd with its input gradient
  * into a buffer, then gelu_bwd of it at pre (overwriting dpre, even when flags ask GV_ACC_DX),
  * dw and db following GV_ACC_DW, with and without bias, with dw/db omitted. The cuda
@@ -70,9 +72,38 @@ static void check(enum gv_dtype t, int bias, int flags, int with_dw)
     free(all[i]->data);
 }
 
+static void check_add_norm(enum gv_dtype t, int rms, int bias, int alias)
+{
+  uint64_t s = 99 + (uint64_t)(rms + 2 * bias + 4 * alias);
+  struct gv_tensor a = rnd(t, M, N, &s), b = rnd(t, M, N, &s), w = rnd(t, N, 0, &s), bi = rnd(t, N, 0, &s);
+  struct gv_tensor h = rnd(t, M, N, &s), y = rnd(t, M, N, &s), mean = rnd(GV_DTYPE_F32, M, 0, &s),
+                   rstd = rnd(GV_DTYPE_F32, M, 0, &s);
+  struct gv_tensor a2 = twin(&a), h2 = twin(&h), y2 = twin(&y), mean2 = twin(&mean), rstd2 = twin(&rstd);
+  struct gv_tensor *yo = alias ? &a : &y, *yo2 = alias ? &a2 : &y2;  /* y over the first addend */
+  if (rms) {
+    gv_add_rmsnorm_fwd(&be, &h, yo, &rstd, &a, &b, &w, 1e-5f);
+    gv_add_fwd(&be, &h2, &a2, &b);
+    gv_rmsnorm_fwd(&be, yo2, &rstd2, &h2, &w, 1e-5f);
+  } else {
+    gv_add_layernorm_fwd(&be, &h, yo, &mean, &rstd, &a, &b, &w, bias ? &bi : NULL, 1e-5f);
+    gv_add_fwd(&be, &h2, &a2, &b);
+    gv_layernorm_fwd(&be, yo2, &mean2, &rstd2, &h2, &w, bias ? &bi : NULL, 1e-5f);
+  }
+  CHECK(same(&h, &h2));
+  CHECK(same(yo, yo2));
+  CHECK(same(&rstd, &rstd2));
+  CHECK(same(&mean, &mean2));
+  struct gv_tensor *all[] = {&a, &b, &w, &bi, &h, &y, &mean, &rstd, &a2, &h2, &y2, &mean2, &rstd2};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    free(all[i]->data);
+}
+
 int main(void)
 {
   gv_backend_init(&be, "cpu", 0);
+  for (int d = 0; d < 2; d++)
+    for (int k = 0; k < 8; k++)
+      check_add_norm(d ? GV_DTYPE_BF16 : GV_DTYPE_F32, k & 1, (k >> 1) & 1, (k >> 2) & 1);
   const enum gv_dtype dts[2] = {GV_DTYPE_F32, GV_DTYPE_BF16};
   for (int d = 0; d < 2; d++)
     for (int bias = 0; bias <= 1; bias++)

@@ -255,6 +255,32 @@ static void test_dropout(enum gv_dtype dt)
 
 /* ---- norms ---- */
 
+/* The residual add fused in front of LayerNorm / RMSNorm: the sum h and the norm's outputs
+ * against the CPU's parts. */
+static void test_add_norms(enum gv_dtype dt, int64_t M, int64_t C)
+{
+  const int64_t sx[4] = {M, C, 0, 0}, sc[4] = {C, 0, 0, 0}, sm[4] = {M, 0, 0, 0};
+  double tol = tol_of(dt, TOL_F32);
+  struct pair a = mk(dt, sx, -1.0, 2.0), b = mk(dt, sx, -1.0, 1.0), h = mk(dt, sx, 7.0, 7.0), y = mk(dt, sx, 7.0, 7.0),
+              w = mk(dt, sc, 0.5, 1.5), bi = mk(dt, sc, -0.5, 0.5);
+  struct pair mean = mk(GV_DTYPE_F32, sm, 7.0, 7.0), rstd = mk(GV_DTYPE_F32, sm, 7.0, 7.0);
+  for (int rms = 0; rms < 2; rms++) {
+    if (rms) {
+      gv_add_rmsnorm_fwd(&cpu, H(&h), H(&y), H(&rstd), H(&a), H(&b), H(&w), 1e-5f);
+      gv_add_rmsnorm_fwd(&cu, D(&h), D(&y), D(&rstd), D(&a), D(&b), D(&w), 1e-5f);
+    } else {
+      gv_add_layernorm_fwd(&cpu, H(&h), H(&y), H(&mean), H(&rstd), H(&a), H(&b), H(&w), H(&bi), 1e-5f);
+      gv_add_layernorm_fwd(&cu, D(&h), D(&y), D(&mean), D(&rstd), D(&a), D(&b), D(&w), D(&bi), 1e-5f);
+      cmp("add_layernorm_fwd mean", dt, &mean, TOL_NORM_BWD);
+    }
+    cmp(rms ? "add_rmsnorm_fwd h" : "add_layernorm_fwd h", dt, &h, tol);
+    cmp(rms ? "add_rmsnorm_fwd y" : "add_layernorm_fwd y", dt, &y, tol);
+    cmp(rms ? "add_rmsnorm_fwd rstd" : "add_layernorm_fwd rstd", dt, &rstd, TOL_NORM_BWD);
+  }
+  pair_free(&a), pair_free(&b), pair_free(&h), pair_free(&y), pair_free(&w), pair_free(&bi);
+  pair_free(&mean), pair_free(&rstd);
+}
+
 /* LayerNorm (with and without bias) and RMSNorm forward; then the backward on the CPU's
  * saved statistics, every flag combination and every NULL-allowed gradient. */
 static void test_norms(enum gv_dtype dt, int64_t M, int64_t C)
@@ -514,6 +540,7 @@ int main(void)
     test_binary(dt);
     test_dropout(dt);
     test_norms(dt, 37, 203);
+    test_add_norms(dt, 37, 203);
     test_norms(dt, 5, 1100);
     test_rope(dt);
     test_embedding(dt);
