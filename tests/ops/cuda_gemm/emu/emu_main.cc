@@ -1,43 +1,52 @@
 /* emu_main.cc - the emulator's globals and a backend whose table is the CPU backend's except
- * attention and cross-entropy, which are the CUDA entry points compiled for the host (their
- * gv_cuda_* names are renamed emu_* by run.sh so libgvrt_cuda can be linked beside them). */
+ * the entries of the suite run.sh builds (EMU_ATTN: attention and cross-entropy; EMU_OPTIM:
+ * AdamW; EMU_NORM: the norms), which are the CUDA entry points compiled for the host (their
+ * gv_cuda_* names renamed emu_* by run.sh, so libgvrt can be linked beside them). */
+#include <cstdlib>
+#include <type_traits>
+
 #include "cuda/cuda_impl.h"
 
 thread_local dim3 threadIdx, blockIdx;
+thread_local unsigned emu_tid;
 dim3 blockDim, gridDim;
 float *emu_dyn_smem;
 std::barrier<> *emu_block_bar;
 std::barrier<> *emu_warp_bar[32];
-float emu_xchg[32][32];
+double emu_xchg[32][32];
+
+/* The CUDA entry points of the suite run.sh builds (their gv_cuda_ prefix renamed emu_),
+ * declared with the table's own types and put into a copy of the CPU backend's table. */
+#if defined(EMU_ATTN)
+#define EMU_ENTRIES(X) X(attention_workspace) X(attention_fwd) X(attention_bwd) X(xent_fwd) X(xent_bwd) \
+  X(xent_shard_fwd) X(xent_shard_bwd)
+#elif defined(EMU_OPTIM)
+#define EMU_ENTRIES(X) X(adamw_multi)
+#elif defined(EMU_NORM)
+#define EMU_ENTRIES(X) X(layernorm_fwd) X(layernorm_bwd) X(rmsnorm_fwd) X(rmsnorm_bwd) X(add_layernorm_fwd) \
+  X(add_rmsnorm_fwd)
+#endif
+
+#define EMU_DECL(e) extern "C" std::remove_pointer_t<decltype(gv_backend_ops::e)> emu_##e;
+EMU_ENTRIES(EMU_DECL)
 
 extern "C" {
 extern const struct gv_backend_ops gv_cpu_ops;
-size_t emu_attention_workspace(struct gv_backend *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
-void emu_attention_fwd(struct gv_backend *, struct gv_tensor *, struct gv_tensor *, const struct gv_tensor *,
-                       const struct gv_tensor *, const struct gv_tensor *, int);
-void emu_attention_bwd(struct gv_backend *, struct gv_tensor *, struct gv_tensor *, struct gv_tensor *,
-                       const struct gv_tensor *, const struct gv_tensor *, const struct gv_tensor *,
-                       const struct gv_tensor *, const struct gv_tensor *, const struct gv_tensor *, int, int);
-void emu_xent_fwd(struct gv_backend *, struct gv_tensor *, struct gv_tensor *, const struct gv_tensor *,
-                  const struct gv_tensor *, float);
-void emu_xent_bwd(struct gv_backend *, struct gv_tensor *, const struct gv_tensor *, const struct gv_tensor *,
-                  const struct gv_tensor *, float);
 
 static struct gv_backend_ops emu_ops;
-static struct gv_cuda fake = {3};    /* SMs: grid-stride kernels get few blocks */
+static struct gv_cuda fake = {3, 0, 8}; /* SMs: grid-stride kernels get few blocks; sm_80 */
 static void noop(struct gv_backend *) {}
 
 void emu_backend_init(struct gv_backend *be)
 {
+  const char *attn = getenv("GV_CUDA_ATTENTION");  /* tc: the tensor-core kernels, WMMA emulated */
+  fake.attention_tc = attn && !strcmp(attn, "tc");
   emu_ops = gv_cpu_ops;
   emu_ops.name = "emu";
   emu_ops.init = noop;
   emu_ops.shutdown = noop;
-  emu_ops.attention_workspace = emu_attention_workspace;
-  emu_ops.attention_fwd = emu_attention_fwd;
-  emu_ops.attention_bwd = emu_attention_bwd;
-  emu_ops.xent_fwd = emu_xent_fwd;
-  emu_ops.xent_bwd = emu_xent_bwd;
+#define EMU_SET(e) emu_ops.e = emu_##e;
+  EMU_ENTRIES(EMU_SET)
   memset(be, 0, sizeof *be);
   be->ops = &emu_ops;
   be->impl = &fake;

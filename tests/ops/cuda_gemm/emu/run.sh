@@ -1,31 +1,49 @@
 #!/usr/bin/env bash
-# run.sh [BUILD] - runs tests/ops/cuda_gemm/test_cuda_gemm_attn.c against runtime/cuda's
-# attention.cu and xent.cu compiled for the host by a thread-per-CUDA-thread emulator (see
-# cuda/cuda_impl.h here), on a machine without a GPU. Linear (cuBLASLt) is not emulated: its
-# cases are dropped. Not a ctest test (minutes: one OS thread per CUDA thread). BUILD is a
-# configured CUDA build of this tree (libgvrt.a, libgvrt_cuda.a), default build.
+# run.sh [BUILD] [SUITE] - runs a CUDA test against runtime/cuda's kernels compiled for the
+# host by a thread-per-CUDA-thread emulator (see cuda/cuda_impl.h and mma.h here), on a
+# machine without a GPU. SUITE (default attn):
+#   attn   test_cuda_gemm_attn.c on attention.cu, attention_tc.cu and xent.cu (cuBLASLt is
+#          not emulated: the linear cases are dropped); GV_CUDA_ATTENTION=tc runs bf16
+#          attention on the tensor-core kernels, WMMA emulated;
+#   adamw  test_cuda_adamw.c on optim.cu (the multi-tensor AdamW);
+#   norms  test_cuda_ops.c on norm.cu (the other ops of that test run on the CPU backend on
+#          both sides, so only the norms compare anything).
+# Not a ctest test (minutes: one OS thread per CUDA thread). BUILD is a configured CUDA
+# build of this tree (its libgvrt.a), default build.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../../.." && pwd)
 B=$(cd "${1:-$root/build}" && pwd)
+suite=${2:-attn}
+case $suite in
+  attn) files="attention attention_tc xent"; test=ops/cuda_gemm/test_cuda_gemm_attn.c; var=gpu; def=EMU_ATTN
+        only='/linear_case(dt\|linear_gelu_case(dt/d' ;;
+  adamw) files="optim"; test=ops/cuda_adamw/test_cuda_adamw.c; var=be; def=EMU_OPTIM; only='' ;;
+  norms) files="norm"; test=ops/cuda/test_cuda_ops.c; var=cu; def=EMU_NORM  # (other ops would need the cpu's impl)
+         only='/^    test_\(unary\|binary\|dropout\|rope\|embedding\|reduce\|copy2d\|embedding_shard\|xent_shard\)(dt);/d;/^  test_convert();/d' ;;
+  *) echo "run.sh: unknown suite $suite (attn, adamw, norms)" >&2; exit 2 ;;
+esac
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-ren="-Dgv_cuda_attention_workspace=emu_attention_workspace -Dgv_cuda_attention_fwd=emu_attention_fwd
-     -Dgv_cuda_attention_bwd=emu_attention_bwd -Dgv_cuda_xent_fwd=emu_xent_fwd -Dgv_cuda_xent_bwd=emu_xent_bwd"
-inc="-I$here -I$root/runtime/include"
-for f in attention xent; do
+ren="-Dcu_attn_tc_takes=emu_attn_tc_takes -Dcu_attn_tc_fwd=emu_attn_tc_fwd -Dcu_attn_tc_bwd=emu_attn_tc_bwd"
+mkdir -p "$W/cuda"   # the shared device helpers, transformed like the kernels
+"$here/transform.py" "$root/runtime/cuda/cu_common.cuh" "$W/cuda/cu_common.cuh"
+inc="-I$here -I$W -I$root/runtime/include -I$root/runtime"  # (the emulated cuda/cuda_impl.h first)
+objs=""
+for f in $files; do
   "$here/transform.py" "$root/runtime/cuda/$f.cu" "$W/$f.cc"
-  g++ -std=c++20 -O2 -w $ren $inc -c "$W/$f.cc" -o "$W/$f.o"
+  sed -i 's/gv_cuda_/emu_/g' "$W/$f.cc"
+  g++ -std=c++20 -O2 -w -ffp-contract=off $ren $inc -c "$W/$f.cc" -o "$W/$f.o"
+  objs="$objs $W/$f.o"
 done
-g++ -std=c++20 -O2 -w $inc -c "$here/emu_main.cc" -o "$W/emu_main.o"
-sed -e 's/gv_backend_init(&gpu, "cuda", 0);/emu_backend_init(\&gpu);/' -e '/linear_case(dt/d' \
-    -e 's/if (!gv_cuda_available(why, sizeof why)) {/if (0) { (void)why;/' \
-    -e 's/^int gv_cuda_available(char \*why, size_t len);/void emu_backend_init(struct gv_backend *be);/' \
-    "$root/tests/ops/cuda_gemm/test_cuda_gemm_attn.c" > "$W/test_emu.c"
+g++ -std=c++20 -O2 -w -D$def $inc -c "$here/emu_main.cc" -o "$W/emu_main.o"
+sed -e "s/gv_backend_init(&$var, \"cuda\", 0);/emu_backend_init(\&$var);/" -e "${only:-s/^$//}" \
+    -e 's/if (!gv_backend_available("cuda", why, sizeof why)) {/if (0) { (void)why;/' \
+    -e 's/^int main(void)/void emu_backend_init(struct gv_backend *be);\nint main(void)/' \
+    "$root/tests/$test" > "$W/test_emu.c"
 gcc -std=c11 -O1 $inc -I"$root/tests" -c "$W/test_emu.c" -o "$W/test_emu.o"
 cudalib=$(dirname "$(command -v nvcc)")/../lib64
 mpilink=$(mpicc --showme:link 2>/dev/null || true)
-g++ -o "$W/test_emu" "$W/test_emu.o" "$W/attention.o" "$W/xent.o" "$W/emu_main.o" \
-    "$B/runtime/libgvrt.a" "$B/runtime/libgvrt_cuda.a" -L"$cudalib" $mpilink \
-    -lcublasLt -lcublas -lcudart -lopenblas -lgomp -lm -lpthread
+g++ -o "$W/test_emu" "$W/test_emu.o" $objs "$W/emu_main.o" "$B/runtime/libgvrt.a" -L"$cudalib" $mpilink \
+    -lcublasLt -lcublas -lcudart -lnccl -lopenblas -lgomp -lm -lpthread
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$W/test_emu"

@@ -7,6 +7,7 @@ import sys
 
 s = open(sys.argv[1]).read()
 s = s.replace('extern __shared__ float sm[];', 'float *sm = emu_dyn_smem;')
+s = s.replace('extern __shared__ __align__(128) unsigned char smem[];', 'unsigned char *smem = (unsigned char *)emu_dyn_smem;')
 out, i = [], 0
 while True:
     j = s.find('<<<', i)

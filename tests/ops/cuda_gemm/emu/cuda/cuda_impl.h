@@ -1,5 +1,5 @@
 /* cuda/cuda_impl.h (emulated) - stands in for runtime/cuda/cuda_impl.h when run.sh compiles
- * attention.cu and xent.cu as host C++: one std::thread per CUDA thread, blocks one after
+ * attention.cu, attention_tc.cu (with mma.h here for WMMA) and xent.cu as host C++: one std::thread per CUDA thread, blocks one after
  * another, std::barrier for __syncthreads and for each warp's shuffles, host memory as
  * device memory. Only what those two files use is here. A developer check of the kernels'
  * indexing, masking and synchronisation on a machine without a GPU, not a GPU substitute:
@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 #include <cstdio>
+#include <type_traits>
 #include "gvrt.h"
 
 #define __global__
@@ -20,26 +21,38 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(x)
+#define __align__(x)
 
 struct dim3 { unsigned x = 1, y = 1, z = 1; dim3() {} dim3(unsigned a, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {} };
 extern thread_local dim3 threadIdx, blockIdx;
+extern thread_local unsigned emu_tid;   /* the thread's linear index in its block (warp = emu_tid / 32) */
 extern dim3 blockDim, gridDim;
 extern float *emu_dyn_smem;
 extern std::barrier<> *emu_block_bar;
 extern std::barrier<> *emu_warp_bar[32];
-extern float emu_xchg[32][32];
+extern double emu_xchg[32][32];  /* one 8-byte slot per lane */
 inline void __syncthreads() { emu_block_bar->arrive_and_wait(); }
 template <typename V> V __shfl_xor_sync(unsigned, V v, int off)
 {
-  unsigned w = threadIdx.x / 32, l = threadIdx.x % 32;
-  static_assert(sizeof(V) == 4, "float shuffles only");
-  std::memcpy(&emu_xchg[w][l], &v, 4);
+  unsigned w = emu_tid / 32, l = emu_tid % 32;
+  static_assert(sizeof(V) <= 8, "shuffles of up to 8 bytes");
+  std::memcpy(&emu_xchg[w][l], &v, sizeof v);
   emu_warp_bar[w]->arrive_and_wait();
   V r;
-  std::memcpy(&r, &emu_xchg[w][l ^ off], 4);
+  std::memcpy(&r, &emu_xchg[w][l ^ off], sizeof r);
   emu_warp_bar[w]->arrive_and_wait();
   return r;
 }
+inline void __syncwarp() { emu_warp_bar[emu_tid / 32]->arrive_and_wait(); }
+inline float __expf(float x) { return expf(x); }
+/* correctly rounded fp32 operations (run.sh compiles with -ffp-contract=off: no FMA) */
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return sqrtf(a); }
+struct uint4 { unsigned x, y, z, w; };
+inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
 inline float atomicAdd(float *p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
 inline int64_t min(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -57,7 +70,8 @@ inline int cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { memset(p, v
 #define GV_CUDA_CHECK(call) do { (void)(call); } while (0)
 #define GV_CUDA_LAUNCH_CHECK() do { } while (0)
 
-struct gv_cuda { int sm_count; };
+struct gv_cuda { int sm_count, attention_tc, cc_major; };
+#define GV_CUDA_GEMM_WORKSPACE ((size_t)32 << 20)
 static inline struct gv_cuda *cu_impl(struct gv_backend *be) { return (struct gv_cuda *)be->impl; }
 static inline cudaStream_t cu_stream(struct gv_backend *) { return 0; }
 
@@ -86,11 +100,12 @@ static inline int64_t cu_rows(const struct gv_tensor *t) { return cu_cols(t) ? g
 
 /* kernel<<<grid, block, smem, stream>>>(args) -> emu_launch(kernel, grid, block, smem, stream)(args) */
 template <typename K> struct emu_launcher {
-  K k; dim3 g; unsigned nb; size_t smem;
+  K k; dim3 g; dim3 b; size_t smem;
   template <typename... A> void operator()(A... args)
   {
+    unsigned nb = b.x * b.y * b.z;
     gridDim = g;
-    blockDim = dim3(nb);
+    blockDim = b;
     std::vector<float> dyn(smem / 4 + 1);
     for (unsigned bz = 0; bz < g.z; bz++)
       for (unsigned by = 0; by < g.y; by++)
@@ -102,13 +117,18 @@ template <typename K> struct emu_launcher {
           for (unsigned w = 0; w < (nb + 31) / 32; w++) emu_warp_bar[w] = new std::barrier<>(32);
           std::vector<std::thread> th;
           for (unsigned t = 0; t < nb; t++)
-            th.emplace_back([&, t] { threadIdx = dim3(t); blockIdx = dim3(bx, by, bz); k(args...); });
+            th.emplace_back([&, t] {
+              emu_tid = t;
+              threadIdx = dim3(t % b.x, t / b.x % b.y, t / (b.x * b.y));
+              blockIdx = dim3(bx, by, bz);
+              k(args...);
+            });
           for (auto &x : th) x.join();
           for (unsigned w = 0; w < (nb + 31) / 32; w++) delete emu_warp_bar[w];
         }
   }
 };
-template <typename K> emu_launcher<K> emu_launch(K k, dim3 g, unsigned nb, size_t smem, cudaStream_t)
+template <typename K> emu_launcher<K> emu_launch(K k, dim3 g, dim3 b, size_t smem, cudaStream_t)
 {
-  return emu_launcher<K>{k, g, nb, smem};
+  return emu_launcher<K>{k, g, b, smem};
 }
