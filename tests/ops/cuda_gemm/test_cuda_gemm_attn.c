@@ -121,6 +121,14 @@ static void cmp(const char *what, const struct buf *b, double rtol)
   free(g);
 }
 
+/* cmp of output `out` of case `name`. */
+static void check(const char *name, const char *out, const struct buf *b, double rtol)
+{
+  char what[200];
+  snprintf(what, sizeof what, "%s %s", name, out);
+  cmp(what, b, rtol);
+}
+
 /* ---- linear ---- */
 
 /* shift: x is rows [1, M+1) of an (M+1, K) buffer, so its pointer is only K-element aligned,
@@ -128,7 +136,7 @@ static void cmp(const char *what, const struct buf *b, double rtol)
 static void linear_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, int bias, int flags,
                         int with_dx, int shift)
 {
-  char name[128], what[160];
+  char name[128];
   snprintf(name, sizeof name, "linear %s M%lld N%lld K%lld%s flags %d%s%s", gv_dtype_name(dt), (long long)M,
            (long long)N, (long long)K, bias ? " bias" : "", flags, with_dx ? "" : " dx=NULL",
            shift ? " x+1row b+1" : "");
@@ -141,16 +149,12 @@ static void linear_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, int b
   b.c = gv_tensor_view(&bs.c, shift, N), b.g = gv_tensor_view(&bs.g, shift, N), b.n = N;
   gv_linear_fwd(&cpu, &y.c, &x.c, &w.c, bias ? &b.c : NULL);
   gv_linear_fwd(&gpu, &y.g, &x.g, &w.g, bias ? &b.g : NULL);
-  snprintf(what, sizeof what, "%s y", name);
-  cmp(what, &y, rt);
+  check(name, "y", &y, rt);
   gv_linear_bwd(&cpu, with_dx ? &dx.c : NULL, &dw.c, bias ? &db.c : NULL, &dy.c, &x.c, &w.c, flags);
   gv_linear_bwd(&gpu, with_dx ? &dx.g : NULL, &dw.g, bias ? &db.g : NULL, &dy.g, &x.g, &w.g, flags);
-  snprintf(what, sizeof what, "%s dx", name);
-  cmp(what, &dx, rt);        /* NULL dx: both keep the initial values */
-  snprintf(what, sizeof what, "%s dw", name);
-  cmp(what, &dw, rt);
-  snprintf(what, sizeof what, "%s db", name);
-  cmp(what, &db, rt);
+  check(name, "dx", &dx, rt);        /* NULL dx: both keep the initial values */
+  check(name, "dw", &dw, rt);
+  check(name, "db", &db, rt);
   drop(&xs), drop(&w), drop(&bs), drop(&y), drop(&dy), drop(&dx), drop(&dw), drop(&db);
 }
 
@@ -159,7 +163,7 @@ static void linear_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, int b
  * inside cuBLASLt is its own tanh approximation: same bounds as the other ops. */
 static void linear_gelu_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, int bias, int flags)
 {
-  char name[128], what[160];
+  char name[128];
   snprintf(name, sizeof name, "linear+gelu %s M%lld N%lld K%lld%s flags %d", gv_dtype_name(dt), (long long)M,
            (long long)N, (long long)K, bias ? " bias" : "", flags);
   double rt = rtol_of(dt);
@@ -169,18 +173,13 @@ static void linear_gelu_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, 
              dw = mk_rand(dt, N, K, 0, 0, -1, 1), db = mk_rand(dt, N, 0, 0, 0, -1, 1);
   gv_linear_gelu_fwd(&cpu, &y.c, &pre.c, &x.c, &w.c, bias ? &b.c : NULL);
   gv_linear_gelu_fwd(&gpu, &y.g, &pre.g, &x.g, &w.g, bias ? &b.g : NULL);
-  snprintf(what, sizeof what, "%s y", name);
-  cmp(what, &y, rt);
-  snprintf(what, sizeof what, "%s pre", name);
-  cmp(what, &pre, rt);
+  check(name, "y", &y, rt);
+  check(name, "pre", &pre, rt);
   gv_linear_dgelu_bwd(&cpu, &dpre.c, &dw.c, bias ? &db.c : NULL, &dy.c, &x.c, &w.c, &pk.c, flags);
   gv_linear_dgelu_bwd(&gpu, &dpre.g, &dw.g, bias ? &db.g : NULL, &dy.g, &x.g, &w.g, &pk.g, flags);
-  snprintf(what, sizeof what, "%s dpre", name);
-  cmp(what, &dpre, rt);
-  snprintf(what, sizeof what, "%s dw", name);
-  cmp(what, &dw, rt);
-  snprintf(what, sizeof what, "%s db", name);
-  cmp(what, &db, rt);
+  check(name, "dpre", &dpre, rt);
+  check(name, "dw", &dw, rt);
+  check(name, "db", &db, rt);
   drop(&x), drop(&w), drop(&b), drop(&y), drop(&pre), drop(&dy), drop(&pk), drop(&dpre), drop(&dw), drop(&db);
 }
 
@@ -193,7 +192,7 @@ struct attn_case {
 
 static void attention_case(enum gv_dtype dt, struct attn_case a, int flags)
 {
-  char name[128], what[160];
+  char name[128];
   snprintf(name, sizeof name, "attn %s B%lld T%lld S%lld H%lld KV%lld D%lld %s flags %d", gv_dtype_name(dt),
            (long long)a.B, (long long)a.T, (long long)a.S, (long long)a.H, (long long)a.KV, (long long)a.D,
            a.causal ? "causal" : "full", flags);
@@ -205,18 +204,13 @@ static void attention_case(enum gv_dtype dt, struct attn_case a, int flags)
              dv = mk_rand(dt, a.B, a.S, a.KV, a.D, -1, 1);
   gv_attention_fwd(&cpu, &o.c, &lse.c, &q.c, &k.c, &v.c, a.causal);
   gv_attention_fwd(&gpu, &o.g, &lse.g, &q.g, &k.g, &v.g, a.causal);
-  snprintf(what, sizeof what, "%s o", name);
-  cmp(what, &o, rt);
-  snprintf(what, sizeof what, "%s lse", name);
-  cmp(what, &lse, dt == BF16 ? 1e-3 : 1e-5);
+  check(name, "o", &o, rt);
+  check(name, "lse", &lse, dt == BF16 ? 1e-3 : 1e-5);
   gv_attention_bwd(&cpu, &dq.c, &dk.c, &dv.c, &dout.c, &q.c, &k.c, &v.c, &o.c, &lse.c, a.causal, flags);
   gv_attention_bwd(&gpu, &dq.g, &dk.g, &dv.g, &dout.g, &q.g, &k.g, &v.g, &o.g, &lse.g, a.causal, flags);
-  snprintf(what, sizeof what, "%s dq", name);
-  cmp(what, &dq, rt);
-  snprintf(what, sizeof what, "%s dk", name);
-  cmp(what, &dk, rt);
-  snprintf(what, sizeof what, "%s dv", name);
-  cmp(what, &dv, rt);
+  check(name, "dq", &dq, rt);
+  check(name, "dk", &dk, rt);
+  check(name, "dv", &dv, rt);
   drop(&q), drop(&k), drop(&v), drop(&o), drop(&lse), drop(&dout), drop(&dq), drop(&dk), drop(&dv);
 }
 
@@ -224,7 +218,7 @@ static void attention_case(enum gv_dtype dt, struct attn_case a, int flags)
 
 static void xent_case(enum gv_dtype dt, int64_t M, int64_t V, int alias)
 {
-  char name[128], what[160];
+  char name[128];
   snprintf(name, sizeof name, "xent %s M%lld V%lld%s", gv_dtype_name(dt), (long long)M, (long long)V,
            alias ? " dlogits=logits" : "");
   double rt = rtol_of(dt);
@@ -236,15 +230,12 @@ static void xent_case(enum gv_dtype dt, int64_t M, int64_t V, int alias)
   upload(&t);
   gv_xent_fwd(&cpu, &loss.c, &lse.c, &logits.c, &t.c, scale);
   gv_xent_fwd(&gpu, &loss.g, &lse.g, &logits.g, &t.g, scale);
-  snprintf(what, sizeof what, "%s loss", name);
-  cmp(what, &loss, 1e-5);
-  snprintf(what, sizeof what, "%s lse", name);
-  cmp(what, &lse, 1e-5);
+  check(name, "loss", &loss, 1e-5);
+  check(name, "lse", &lse, 1e-5);
   struct buf *out = alias ? &logits : &dl;
   gv_xent_bwd(&cpu, &out->c, &logits.c, &lse.c, &t.c, scale);
   gv_xent_bwd(&gpu, &out->g, &logits.g, &lse.g, &t.g, scale);
-  snprintf(what, sizeof what, "%s dlogits", name);
-  cmp(what, out, rt);
+  check(name, "dlogits", out, rt);
   drop(&logits), drop(&t), drop(&lse), drop(&loss), drop(&dl);
 }
 
