@@ -1,6 +1,6 @@
 /* emu_main.cc - the emulator's globals and a backend whose table is the CPU backend's except
  * the entries of the suite run.sh builds (EMU_ATTN: attention and cross-entropy; EMU_OPTIM:
- * AdamW; EMU_NORM: the norms), which are the CUDA entry points compiled for the host (their
+ * AdamW; EMU_OPS: every op of test_cuda_ops), which are the CUDA entry points compiled for the host (their
  * gv_cuda_* names renamed emu_* by run.sh, so libgvrt can be linked beside them). */
 #include <cstdlib>
 #include <type_traits>
@@ -22,33 +22,35 @@ double emu_xchg[32][32];
   X(xent_shard_fwd) X(xent_shard_bwd)
 #elif defined(EMU_OPTIM)
 #define EMU_ENTRIES(X) X(adamw_multi)
-#elif defined(EMU_NORM)
+#elif defined(EMU_OPS)
 #define EMU_ENTRIES(X) X(layernorm_fwd) X(layernorm_bwd) X(rmsnorm_fwd) X(rmsnorm_bwd) X(add_layernorm_fwd) \
-  X(add_rmsnorm_fwd)
+  X(add_rmsnorm_fwd) X(gelu_fwd) X(gelu_bwd) X(silu_fwd) X(silu_bwd) X(swiglu_fwd) X(swiglu_bwd) X(mul_fwd) \
+  X(mul_bwd) X(add_fwd) X(dropout_fwd) X(dropout_bwd) X(rope_fwd) X(rope_bwd) X(embedding_fwd) X(embedding_bwd) \
+  X(embedding_shard_fwd) X(embedding_shard_bwd) X(sumsq) X(fill) X(copy) X(axpy) X(scale) X(copy2d) \
+  X(xent_fwd) X(xent_bwd) X(xent_shard_fwd) X(xent_shard_bwd)
 #endif
 
 #define EMU_DECL(e) extern "C" std::remove_pointer_t<decltype(gv_backend_ops::e)> emu_##e;
 EMU_ENTRIES(EMU_DECL)
 
+static double reduce_slot[2];
+struct gv_cuda emu_cuda = {3, 0, 8, 0, &reduce_slot[0], &reduce_slot[1]}; /* 3 SMs: few blocks; sm_80 */
+
 extern "C" {
 extern const struct gv_backend_ops gv_cpu_ops;
 
 static struct gv_backend_ops emu_ops;
-static struct gv_cuda fake = {3, 0, 8}; /* SMs: grid-stride kernels get few blocks; sm_80 */
-static void noop(struct gv_backend *) {}
 
 void emu_backend_init(struct gv_backend *be)
 {
   const char *attn = getenv("GV_CUDA_ATTENTION");  /* tc: the tensor-core kernels, WMMA emulated */
-  fake.attention_tc = attn && !strcmp(attn, "tc");
+  emu_cuda.attention_tc = attn && !strcmp(attn, "tc");
   emu_ops = gv_cpu_ops;
   emu_ops.name = "emu";
-  emu_ops.init = noop;
-  emu_ops.shutdown = noop;
 #define EMU_SET(e) emu_ops.e = emu_##e;
   EMU_ENTRIES(EMU_SET)
   memset(be, 0, sizeof *be);
   be->ops = &emu_ops;
-  be->impl = &fake;
+  emu_ops.init(be);                                /* the CPU backend's own state (bf16 scratch) */
 }
 }

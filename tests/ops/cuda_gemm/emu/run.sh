@@ -6,8 +6,8 @@
 #          not emulated: the linear cases are dropped); GV_CUDA_ATTENTION=tc runs bf16
 #          attention on the tensor-core kernels, WMMA emulated;
 #   adamw  test_cuda_adamw.c on optim.cu (the multi-tensor AdamW);
-#   norms  test_cuda_ops.c on norm.cu (the other ops of that test run on the CPU backend on
-#          both sides, so only the norms compare anything).
+#   ops    test_cuda_ops.c on elementwise.cu, norm.cu, rope.cu, embedding.cu, reduce.cu and
+#          xent.cu (every op of that test).
 # Not a ctest test (minutes: one OS thread per CUDA thread). BUILD is a configured CUDA
 # build of this tree (its libgvrt.a), default build.
 set -eu
@@ -19,9 +19,9 @@ case $suite in
   attn) files="attention attention_tc xent"; test=ops/cuda_gemm/test_cuda_gemm_attn.c; var=gpu; def=EMU_ATTN
         only='/linear_case(dt\|linear_gelu_case(dt/d' ;;
   adamw) files="optim"; test=ops/cuda_adamw/test_cuda_adamw.c; var=be; def=EMU_OPTIM; only='' ;;
-  norms) files="norm"; test=ops/cuda/test_cuda_ops.c; var=cu; def=EMU_NORM  # (other ops would need the cpu's impl)
-         only='/^    test_\(unary\|binary\|dropout\|rope\|embedding\|reduce\|copy2d\|embedding_shard\|xent_shard\)(dt);/d;/^  test_convert();/d' ;;
-  *) echo "run.sh: unknown suite $suite (attn, adamw, norms)" >&2; exit 2 ;;
+  ops) files="elementwise norm rope embedding reduce xent"; test=ops/cuda/test_cuda_ops.c; var=cu; def=EMU_OPS
+       only='' ;;
+  *) echo "run.sh: unknown suite $suite (attn, adamw, ops)" >&2; exit 2 ;;
 esac
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT

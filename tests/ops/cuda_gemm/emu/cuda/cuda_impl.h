@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 #include <cstdio>
+#include <cstdlib>
 #include <type_traits>
 #include "gvrt.h"
 
@@ -54,6 +55,9 @@ inline float __fsqrt_rn(float a) { return sqrtf(a); }
 struct uint4 { unsigned x, y, z, w; };
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
 inline float atomicAdd(float *p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
+inline double atomicAdd(double *p, double v) { return std::atomic_ref<double>(*p).fetch_add(v); }
+inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
+inline void __trap() { abort(); }
 inline int64_t min(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max(int64_t a, int64_t b) { return a > b ? a : b; }
 #include <math.h>
@@ -61,18 +65,43 @@ inline int64_t max(int64_t a, int64_t b) { return a > b ? a : b; }
 struct __nv_bfloat16 { uint16_t x; };
 inline float __bfloat162float(__nv_bfloat16 h) { return gv_bf16_to_float(h.x); }
 inline __nv_bfloat16 __float2bfloat16_rn(float f) { return {gv_bf16_from_float(f)}; }
+/* bf16 atomic add as the hardware does it: read, add in fp32, round, compare-and-swap */
+inline __nv_bfloat16 atomicAdd(__nv_bfloat16 *p, __nv_bfloat16 v)
+{
+  std::atomic_ref<uint16_t> a(p->x);
+  uint16_t old = a.load();
+  while (!a.compare_exchange_weak(old, gv_bf16_from_float(gv_bf16_to_float(old) + __bfloat162float(v)))) {}
+  return {old};
+}
 
 typedef int cudaStream_t;
 typedef int cudaError_t;
 enum { cudaSuccess = 0, cudaFuncAttributeMaxDynamicSharedMemorySize = 1 };
+enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice, cudaMemcpyDefault };
+inline int cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) { memmove(d, s, n); return 0; }
+inline int cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) { memmove(d, s, n); return 0; }
+inline int cudaMemcpy2DAsync(void *d, size_t dp, const void *s, size_t sp, size_t w, size_t h, cudaMemcpyKind,
+                             cudaStream_t)
+{
+  for (size_t r = 0; r < h; r++) memcpy((char *)d + r * dp, (const char *)s + r * sp, w);
+  return 0;
+}
+inline int cudaStreamSynchronize(cudaStream_t) { return 0; }
 template <typename F> int cudaFuncSetAttribute(F, int, int) { return 0; }
 inline int cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { memset(p, v, n); return 0; }
 #define GV_CUDA_CHECK(call) do { (void)(call); } while (0)
 #define GV_CUDA_LAUNCH_CHECK() do { } while (0)
 
-struct gv_cuda { int sm_count, attention_tc, cc_major; };
+struct gv_cuda {
+  int sm_count, attention_tc, cc_major;
+  cudaStream_t stream;
+  double *d_reduce, *h_reduce;
+};
+/* The emulated device's state: one, beside the CPU backend's own be->impl (the emulator's
+ * backend is the CPU one with entries swapped, so its impl stays the CPU's). */
+extern struct gv_cuda emu_cuda;
 #define GV_CUDA_GEMM_WORKSPACE ((size_t)32 << 20)
-static inline struct gv_cuda *cu_impl(struct gv_backend *be) { return (struct gv_cuda *)be->impl; }
+static inline struct gv_cuda *cu_impl(struct gv_backend *) { return &emu_cuda; }
 static inline cudaStream_t cu_stream(struct gv_backend *) { return 0; }
 
 template <typename T> inline float cu_load(const T *p, int64_t i);
