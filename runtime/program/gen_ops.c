@@ -63,7 +63,7 @@ void gv_gen_layernorm_fwd(void *ctx, void *y, void *mean, void *rstd, void *x, v
 {
   struct gv_tensor Y = t2(y, VT, M, C), MU = t1(mean, F32, M), RS = t1(rstd, F32, M), X = t2(x, VT, M, C),
                    W = t1(w, VT, C), B = t1(b, VT, C);
-  gv_layernorm_fwd(be_of(ctx), &Y, &MU, &RS, &X, &W, &B, eps);
+  gv_layernorm_fwd(be_of(ctx), &Y, &MU, &RS, &X, &W, b ? &B : NULL, eps);
 }
 
 void gv_gen_layernorm_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *x, void *w, void *mean,
@@ -71,7 +71,7 @@ void gv_gen_layernorm_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, voi
 {
   struct gv_tensor DX = t2(dx, VT, M, C), DW = t1(dw, VT, C), DB = t1(db, VT, C), DY = t2(dy, VT, M, C),
                    X = t2(x, VT, M, C), W = t1(w, VT, C), MU = t1(mean, F32, M), RS = t1(rstd, F32, M);
-  gv_layernorm_bwd(be_of(ctx), &DX, &DW, &DB, &DY, &X, &W, &MU, &RS, (int)flags);
+  gv_layernorm_bwd(be_of(ctx), dx ? &DX : NULL, dw ? &DW : NULL, db ? &DB : NULL, &DY, &X, &W, &MU, &RS, (int)flags);
 }
 
 void gv_gen_add_layernorm_fwd(void *ctx, void *h, void *y, void *mean, void *rstd, void *a, void *b, void *w,
@@ -101,7 +101,7 @@ void gv_gen_rmsnorm_bwd(void *ctx, void *dx, void *dw, void *dy, void *x, void *
 {
   struct gv_tensor DX = t2(dx, VT, M, C), DW = t1(dw, VT, C), DY = t2(dy, VT, M, C), X = t2(x, VT, M, C),
                    W = t1(w, VT, C), RS = t1(rstd, F32, M);
-  gv_rmsnorm_bwd(be_of(ctx), &DX, &DW, &DY, &X, &W, &RS, (int)flags);
+  gv_rmsnorm_bwd(be_of(ctx), dx ? &DX : NULL, dw ? &DW : NULL, &DY, &X, &W, &RS, (int)flags);
 }
 
 void gv_gen_gelu_fwd(void *ctx, void *y, void *x, int64_t n, int64_t tanh_form)
