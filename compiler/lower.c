@@ -232,13 +232,12 @@ static void rewrite_last(L *l, const char *fn, const SchedArg *args, int n, cons
  * after the input-gradient GEMM of the linear consuming its output (which overwrote that
  * gradient: the GELU output's only consumer) becomes one linear_dgelu call. On cuda each
  * pair is one cuBLASLt GEMM with a GELU epilogue. Returns 1 when fused. */
-static int fuse_gelu(L *l, const char *fn, const SchedArg *a, int n)
+static int fuse_gelu(L *l, const char *fn, const SchedArg *a)
 {
   if (!l->cur->ncalls || (strcmp(fn, "gv_gen_gelu_fwd") && strcmp(fn, "gv_gen_gelu_bwd")))
     return 0;
   const SchedCall *p = &l->cur->calls[l->cur->ncalls - 1];
   const SchedArg *q = p->args;
-  (void)n;
   if (!strcmp(fn, "gv_gen_gelu_fwd")) { /* (ctx, y, x, n, tanh) after linear_fwd(ctx, x, in, w, b, M, K, N) */
     if (a[4].i != 1 || strcmp(p->fn, "gv_gen_linear_fwd") || !same_buf(&q[1], &a[2]) || q[5].i * q[7].i != a[3].i)
       return 0;
@@ -262,7 +261,7 @@ static int fuse_gelu(L *l, const char *fn, const SchedArg *a, int n)
  * add_rmsnorm call (the sum is still written: the residual stream reads it later), unless
  * the norm would overwrite the sum in place. The backward needs nothing: the norm's dx
  * already accumulates into the residual stream's gradient. Returns 1 when fused. */
-static int fuse_add_norm(L *l, const char *fn, const SchedArg *a, int n, const char *comment)
+static int fuse_add_norm(L *l, const char *fn, const SchedArg *a, const char *comment)
 {
   int ln = !strcmp(fn, "gv_gen_layernorm_fwd"), rms = !strcmp(fn, "gv_gen_rmsnorm_fwd");
   if (!l->cur->ncalls || (!ln && !rms))
@@ -270,7 +269,7 @@ static int fuse_add_norm(L *l, const char *fn, const SchedArg *a, int n, const c
   const SchedCall *p = &l->cur->calls[l->cur->ncalls - 1];
   const SchedArg *q = p->args;                       /* add_fwd(ctx, h, a, b, n) */
   int x = ln ? 4 : 3, M = x + (ln ? 3 : 2);           /* layernorm_fwd(ctx, y, mean, rstd, x, w, b, M, C, eps) */
-  (void)n;                                           /* rmsnorm_fwd(ctx, y, rstd, x, w, M, C, eps) */
+                                                     /* rmsnorm_fwd(ctx, y, rstd, x, w, M, C, eps) */
   if (strcmp(p->fn, "gv_gen_add_fwd") || !same_buf(&q[1], &a[x]) || same_buf(&a[1], &q[1]) ||
       q[4].i != a[M].i * a[M + 1].i)
     return 0;
@@ -287,7 +286,7 @@ static int fuse_add_norm(L *l, const char *fn, const SchedArg *a, int n, const c
 
 void lower_emit(L *l, const char *fn, SchedArg *args, int n, const char *comment)
 {
-  if (fuse_gelu(l, fn, args, n) || fuse_add_norm(l, fn, args, n, comment))
+  if (fuse_gelu(l, fn, args) || fuse_add_norm(l, fn, args, comment))
     return;
   int call = l->cur->ncalls;
   for (int i = 0; i < n; i++)

@@ -45,14 +45,10 @@ static int put_part(struct gv_run *r, FILE *f, const char *key, int ndim, const 
 /* An f32 record of n elements into dev (dtype t; bf16 rounds, exact for saved bf16 values). */
 static void get_part(struct gv_run *r, const struct gv_tf_record *rec, void *dev, size_t n, enum gv_dtype t)
 {
-  if (t == GV_DTYPE_F32) {
+  if (t == GV_DTYPE_F32)
     gv_dev_memcpy(&r->be, dev, rec->data, 4 * n, GV_COPY_H2D);
-    return;
-  }
-  uint16_t *h = gv_run_host_scratch(r, 2 * n);
-  for (size_t i = 0; i < n; i++)
-    h[i] = gv_bf16_from_float(((const float *)rec->data)[i]);
-  gv_dev_memcpy(&r->be, dev, h, 2 * n, GV_COPY_H2D);
+  else
+    gv_run_from_host_f32(r, dev, rec->data, n);
 }
 
 static int z3_layer(const struct gv_run *r, int li) { return li >= 0 && li < r->nzl && r->zl[li].range > 0; }
@@ -218,11 +214,9 @@ static void load_param(struct gv_run *r, const struct gv_tf *tf, const char *pat
   for (int k = 0; k < (mn ? parts(r) : 1); k++) {
     size_t want = k ? mn : n;
     const char *kind = what[k];
-    if (k == 0 && r->fdt == GV_DTYPE_F32 && mn == n) { /* a bf16 run's master weights, when saved */
-      snprintf(key, sizeof key, "master/%s", p->name);
-      kind = gv_tf_find(tf, key) ? "master" : "param";
-    }
-    if (k == 3 && mn == n) { /* an fp32 run's parameters are the master weights */
+    /* across precisions (mn == n: no ZeRO), one set of fp32 values: a bf16 run's masters when
+     * saved, else an fp32 run's parameters; an fp32 program's parameters, a bf16 one's masters */
+    if (((k == 0 && r->fdt == GV_DTYPE_F32) || k == 3) && mn == n) {
       snprintf(key, sizeof key, "master/%s", p->name);
       kind = gv_tf_find(tf, key) ? "master" : "param";
     }

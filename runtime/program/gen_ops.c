@@ -13,7 +13,6 @@ static const enum gv_dtype F32 = GV_DTYPE_F32, I32 = GV_DTYPE_I32;
  * under mixed precision) in a function whose run is `ctx`; statistics (norm mean/rstd,
  * log-sum-exp, the loss and its scratch) are always F32. */
 #define VT (((struct gv_run *)ctx)->fdt)
-static size_t vsz(void *ctx) { return gv_dtype_size(((struct gv_run *)ctx)->fdt); }
 
 void gv_gen_linear_fwd(void *ctx, void *y, void *x, void *w, void *b, int64_t M, int64_t K, int64_t N)
 {
@@ -288,13 +287,13 @@ void gv_gen_rows_gather(void *ctx, int64_t small, int64_t large, void *out, void
 void gv_gen_rows_slice(void *ctx, int64_t small, int64_t large, void *out, void *in, int64_t n)
 {
   int j = gv_comm_rank(gv_run_rows_group(ctx, small, large));
-  gv_gen_grad(ctx, out, (char *)in + (int64_t)j * n * (int64_t)vsz(ctx), n, 0);
+  gv_gen_grad(ctx, out, (char *)in + (int64_t)j * n * (int64_t)gv_run_fsz(ctx), n, 0);
 }
 
 void gv_gen_sp_slice(void *ctx, void *out, void *in, int64_t n)
 {
   struct gv_run *r = ctx;
-  gv_gen_grad(ctx, out, (char *)in + (int64_t)r->tp_rank * n * (int64_t)vsz(ctx), n, 0);
+  gv_gen_grad(ctx, out, (char *)in + (int64_t)r->tp_rank * n * (int64_t)gv_run_fsz(ctx), n, 0);
 }
 
 void gv_gen_sp_gather(void *ctx, void *out, void *in, int64_t n)
@@ -339,7 +338,7 @@ void gv_gen_zero3_reduce_scatter(void *ctx, int64_t layer, void *shard, void *fu
 void gv_gen_ul_rows_to_heads(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
 {
   struct gv_run *r = ctx;
-  int64_t w = N / r->tp, es = (int64_t)vsz(ctx);
+  int64_t w = N / r->tp, es = (int64_t)gv_run_fsz(ctx);
   for (int64_t j = 0; j < r->tp; j++)
     gv_copy2d(&r->be, (char *)scratch + j * R * w * es, w, (const char *)in + j * w * es, N, R, w, VT);
   gv_comm_all_to_all(r->tp_group, out, scratch, (size_t)(R * w), VT);
@@ -348,7 +347,7 @@ void gv_gen_ul_rows_to_heads(void *ctx, void *out, void *in, void *scratch, int6
 void gv_gen_ul_heads_to_rows(void *ctx, void *out, void *in, void *scratch, int64_t R, int64_t N)
 {
   struct gv_run *r = ctx;
-  int64_t w = N / r->tp, es = (int64_t)vsz(ctx);
+  int64_t w = N / r->tp, es = (int64_t)gv_run_fsz(ctx);
   gv_comm_all_to_all(r->tp_group, scratch, in, (size_t)(R * w), VT);
   for (int64_t i = 0; i < r->tp; i++)
     gv_copy2d(&r->be, (char *)out + i * w * es, N, (const char *)scratch + i * R * w * es, w, R, w, VT);

@@ -63,23 +63,30 @@ const float *gv_run_to_host_f32(struct gv_run *r, const void *dev, size_t n)
   return h;
 }
 
+void gv_run_from_host_f32(struct gv_run *r, void *dev, const float *h, size_t n)
+{
+  if (r->fdt == GV_DTYPE_F32) {
+    gv_dev_memcpy(&r->be, dev, h, 4 * n, GV_COPY_H2D);
+    return;
+  }
+  uint16_t *b = gv_run_host_scratch(r, 2 * n); /* when h is the scratch: element i's 2 bytes never pass its 4 */
+  for (size_t i = 0; i < n; i++)
+    b[i] = gv_bf16_from_float(h[i]);
+  gv_dev_memcpy(&r->be, dev, b, 2 * n, GV_COPY_H2D);
+}
+
 /* ---- parameters ---- */
 
 /* Elements [first, first + n) of p (held here) from fp32 host values h (clobbered): the
  * parameter, and under bf16 mixed precision the fp32 master weights of the owned ones, the
- * parameter then being their rounding (gv_bf16_from_float, as gv_copy rounds). */
+ * parameter then being their rounding. */
 static void store_param(struct gv_run *r, const struct gv_run_param *p, size_t first, float *h, size_t n)
 {
   size_t of, on;
   if (r->fdt != GV_DTYPE_F32 && gv_run_owned(r, p, &of, &on) && of >= first && of + on <= first + n)
     gv_dev_memcpy(&r->be, gv_run_owned_state(r, p, of, GV_STATE_MASTER), h + (of - first), sizeof(float) * on,
                   GV_COPY_H2D);
-  if (r->fdt != GV_DTYPE_F32) { /* narrow in place: element i's 2 bytes never pass element i's 4 */
-    uint16_t *b = (uint16_t *)h;
-    for (size_t i = 0; i < n; i++)
-      b[i] = gv_bf16_from_float(h[i]);
-  }
-  gv_dev_memcpy(&r->be, gv_run_param_at(r, p, first), h, gv_run_fsz(r) * n, GV_COPY_H2D);
+  gv_run_from_host_f32(r, gv_run_param_at(r, p, first), h, n);
 }
 
 /* Each shard is generated on the host and copied into the parameter arena. */

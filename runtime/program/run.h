@@ -178,8 +178,11 @@ void gv_run_reduce_zero2(struct gv_run *r);
  * arena memory copied into it (gv_dev_memcpy D2H; a memmove on the cpu backend). */
 void *gv_run_host_scratch(struct gv_run *r, size_t bytes);
 const void *gv_run_to_host(struct gv_run *r, const void *dev, size_t bytes);
-/* n elements of the program's float dtype at dev as fp32 host values (bf16 widened). */
+/* n elements of the program's float dtype at dev as fp32 host values (bf16 widened), and
+ * the reverse: n fp32 host values h into dev in the program's dtype (bf16 rounded to
+ * nearest even, as gv_copy rounds; h may be the host scratch itself). */
 const float *gv_run_to_host_f32(struct gv_run *r, const void *dev, size_t n);
+void gv_run_from_host_f32(struct gv_run *r, void *dev, const float *h, size_t n);
 
 /* run.c: the tp group of collective argument `group` (0: the program's, else that degree),
  * and the row-exchange group of degrees small < large (per-layer tp). */
