@@ -9,7 +9,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../../.." && pwd)
 gvc=${1:-$root/build/gvc}; threads=${2:-2}
-data=$root/../shared/data/galvatron; L=$data/llama2-7b; H=$data/hardware
+data=$root/tests/data/galvatron; L=$data/llama2-7b; H=$data/hardware
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 P="--time_profiling_path $L/computation_profiling_bf16_llama2-7b_all.json --memory_profiling_path $L/memory_profiling_bf16_llama2-7b_all.json
    --allreduce_bandwidth_config_path $H/allreduce_bandwidth_1nodes_8gpus_per_node.json --p2p_bandwidth_config_path $H/p2p_bandwidth_1nodes_8gpus_per_node.json

@@ -62,7 +62,7 @@ out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gp
 echo "$out" | grep -q "vocab_tp 2 must be 1, the blocks' tp degree 4, or a multiple of it" && ok || bad "vtp < tp refusal: $out"
 # Galvatron's published per-layer plan for gpt-2.7b on 8 GPUs (tp 2 / 1 per block, ZeRO-3,
 # pp 2) compiles: blocks 9-15 on tp 1 (dp 4), the others on tp 2 (dp 2)
-pub="$src/../shared/data/galvatron/v2.4.0/gpt_hf/configs/galvatron_config_gpt-2.7b_1nodes_8gpus_per_node_40GB_bf16_example.json"
+pub="$src/tests/data/galvatron/v2.4.0/gpt_hf/configs/galvatron_config_gpt-2.7b_1nodes_8gpus_per_node_40GB_bf16_example.json"
 if [ -f "$pub" ]; then
   plan=$("$gvc" plan "$src/tests/e2e/config/gpt_2_7b.gvm" --model gpt_2_7b --seq 2048 --num_gpus_per_node 8 \
          --galvatron_config_path "$pub" 2>&1)

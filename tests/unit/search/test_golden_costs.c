@@ -106,7 +106,7 @@ static void check_row(const CostModel *cm, const CostTask *t, cJSON *r, int *row
 
 int main(int argc, char **argv)
 {
-  const char *dir = argc > 1 ? argv[1] : "../shared/data/galvatron";
+  const char *dir = argc > 1 ? argv[1] : "tests/data/galvatron";
   char p[6][512];
   const char *names[6] = {"llama2-7b/computation_profiling_bf16_llama2-7b_all.json",
                           "llama2-7b/memory_profiling_bf16_llama2-7b_all.json",

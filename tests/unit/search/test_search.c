@@ -347,7 +347,7 @@ static void test_gpipe_and_transition(void)
 
 int main(int argc, char **argv)
 {
-  dir = argc > 1 ? argv[1] : "../shared/data/galvatron";
+  dir = argc > 1 ? argv[1] : "tests/data/galvatron";
   models = argc > 2 ? argv[2] : "models/llama.gvm";
   test_space();
   test_bsz();
