@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# self_contained.sh SRC - fails when a tracked file refers to ../shared (a user's clone has
+# self_contained.sh SRC - fails when a tracked file refers to the folder beside the clone (a user's clone has
 # nothing beside it), or when the Galvatron data the tests read is missing or unlabelled.
 set -u
 src=$1
