@@ -19,12 +19,6 @@ static Val vint(int64_t i) { return (Val){.k = V_INT, .i = i}; }
 static Val vfloat(double f) { return (Val){.k = V_FLOAT, .f = f}; }
 static Val vbool(int b) { return (Val){.k = V_BOOL, .i = b != 0}; }
 
-const char *sema_kind_name(ValKind k)
-{
-  static const char *n[] = {"nothing", "int", "float", "bool", "string", "tensor", "function"};
-  return n[k];
-}
-
 static void set_var(Builder *b, Env *e, const char *name, Val v)
 {
   for (Var *x = e->vars; x; x = x->next)

@@ -47,6 +47,14 @@ int sema_prim_find(const char *name)
 
 const char *sema_prim_name(int prim) { return prims[prim].name; }
 
+/* A value kind's name in messages (here, not in sema.c, so that sema.c uses this file and not
+ * the reverse). */
+const char *sema_kind_name(ValKind k)
+{
+  static const char *n[] = {"nothing", "int", "float", "bool", "string", "tensor", "function"};
+  return n[k];
+}
+
 /* ---- IR building ---- */
 
 #define GROW(b, arr, n, cap, T) do { if ((n) == (cap)) { int c_ = (cap) ? 2 * (cap) : 256; \

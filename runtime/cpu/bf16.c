@@ -22,22 +22,6 @@
 
 #include "cpu/cpu.h"
 
-/* ---- conversions (also gv_cpu_copy's) ---- */
-
-void gv_cpu_bf16_widen(float *dst, const uint16_t *src, int64_t n)
-{
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) dst[i] = gv_bf16_to_float(src[i]);
-}
-
-/* dst = round(src), or round(float(dst) + src) when add (one rounding either way). */
-void gv_cpu_bf16_narrow(uint16_t *dst, const float *src, int64_t n, int add)
-{
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++)
-    dst[i] = gv_bf16_from_float(add ? gv_bf16_to_float(dst[i]) + src[i] : src[i]);
-}
-
 /* ---- the backend's scratch ---- */
 
 /* At least `floats` floats of scratch (64-byte aligned, never NULL); old contents are not

@@ -106,7 +106,7 @@ void map(struct gv_backend *be, const char *op, struct gv_tensor *out, const str
 constexpr uint32_t PHILOX_M0 = 0xD2511F53u, PHILOX_M1 = 0xCD9E8D57u;
 constexpr uint32_t PHILOX_W0 = 0x9E3779B9u, PHILOX_W1 = 0xBB67AE85u;
 
-/* Philox4x32-10, the same rounds as gv_philox4x32 (runtime/optim/init.c). */
+/* Philox4x32-10, the same rounds as gv_philox4x32 (runtime/core/philox.c). */
 __device__ __forceinline__ void philox4x32(uint32_t u[4], uint64_t blk, uint32_t k0, uint32_t k1)
 {
   uint32_t c0 = (uint32_t)blk, c1 = (uint32_t)(blk >> 32), c2 = 0, c3 = 0;

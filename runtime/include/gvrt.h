@@ -99,6 +99,12 @@ static inline uint16_t gv_bf16_from_float(float f)
   return (uint16_t)(u >> 16);
 }
 
+/* ---- counter-based random numbers ---- */
+
+/* Philox4x32-10 block: out = philox(counter ctr[4], key k[2]) (core/philox.c); parameter
+ * init and dropout draw from it. Exposed for its known-answer test. */
+GV_API void gv_philox4x32(uint32_t out[4], const uint32_t ctr[4], const uint32_t k[2]);
+
 /* ---- tensors ---- */
 
 #define GV_MAX_DIMS 4

@@ -73,8 +73,6 @@ GV_API double gv_lr_at(const struct gv_lr_schedule *s, int step);
 
 /* Key of a parameter: 64-bit FNV-1a of its name mixed with the run seed. */
 GV_API uint64_t gv_init_key(uint64_t seed, const char *name);
-/* Philox4x32-10 block: out = philox(counter ctr[4], key k[2]); exposed for its KAT test. */
-GV_API void gv_philox4x32(uint32_t out[4], const uint32_t ctr[4], const uint32_t k[2]);
 /* N(mean, std) value of global element index i of the tensor keyed by key. */
 GV_API float gv_init_normal_at(uint64_t key, uint64_t i, float mean, float std);
 /* out[j] = normal at global index first + j, j < n (a contiguous shard). */

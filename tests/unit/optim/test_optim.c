@@ -5,6 +5,7 @@
  * vectors; and a shard of a tensor initialised alone equals that slice of the whole. */
 #include <stdint.h>
 
+#include "gvrt.h"
 #include "gvrt_train.h"
 #include "testutil.h"
 
