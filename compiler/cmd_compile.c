@@ -384,11 +384,11 @@ static int run_cmd(const char *cmd)
 /* Link OBJ (or compile C source SRC first) with libgvrt into the binary OUT. */
 static int link_binary(const char *in, const char *out, int c_source)
 {
-  size_t n = strlen(in) + 2 * strlen(out) + strlen(GV_LINK_LINE) + strlen(GV_C_COMPILER) + 256;
+  size_t n = strlen(in) + 2 * strlen(out) + strlen(GV_LINK_LINE) + strlen(GV_C_COMPILER) + strlen(GV_RUNTIME_INCLUDE) + 256;
   char *cmd = malloc(n);
   int rc = 0;
   if (c_source) {
-    snprintf(cmd, n, "%s -std=gnu11 -O2 -c -o '%s.o' '%s'", GV_C_COMPILER, out, in);
+    snprintf(cmd, n, "%s -std=gnu11 -O2 -Wall -I'%s' -c -o '%s.o' '%s'", GV_C_COMPILER, GV_RUNTIME_INCLUDE, out, in);
     rc = run_cmd(cmd);
   }
   if (!rc) {

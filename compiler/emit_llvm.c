@@ -56,17 +56,18 @@ static LLVMTypeRef arg_type(Builder *B, SchedArgKind k)
   }
 }
 
-/* The callee's declaration, created on first use from the call's argument kinds. */
-static LLVMValueRef callee(Builder *B, const SchedCall *c, LLVMTypeRef *ty)
+/* The callee's declaration, created on first use from its parameters (for the runtime's
+ * entry points: the rows of gvrt_entries.h, the same table gvrt_program.h declares). */
+static LLVMValueRef callee(Builder *B, const SchedCallee *fn, LLVMTypeRef *ty)
 {
   LLVMTypeRef params[64];
-  int n = c->nargs < 64 ? c->nargs : 64;
+  int n = fn->nparams < 64 ? fn->nparams : 64;
   for (int k = 0; k < n; k++)
-    params[k] = arg_type(B, c->args[k].kind);
+    params[k] = arg_type(B, fn->params[k].kind);
   *ty = LLVMFunctionType(B->vd, params, (unsigned)n, 0);
-  LLVMValueRef f = LLVMGetNamedFunction(B->m, c->fn);
+  LLVMValueRef f = LLVMGetNamedFunction(B->m, fn->name);
   if (!f)
-    f = LLVMAddFunction(B->m, c->fn, *ty);
+    f = LLVMAddFunction(B->m, fn->name, *ty);
   return f;
 }
 
@@ -114,7 +115,7 @@ static void build_function(Builder *B, int fi)
     for (int k = 0; k < n; k++)
       args[k] = build_arg(B, fn, &c->args[k]);
     LLVMTypeRef ty;
-    LLVMValueRef target = callee(B, c, &ty);
+    LLVMValueRef target = callee(B, c->fn, &ty);
     LLVMBuildCall2(B->b, ty, target, args, (unsigned)n, "");
   }
   LLVMBuildRetVoid(B->b);

@@ -214,17 +214,35 @@ static int same_buf(const SchedArg *a, const SchedArg *b)
   return a->kind == SA_BUF && b->kind == SA_BUF && a->arena == -1 && b->arena == -1 && a->i == b->i;
 }
 
-/* Replace the function's last call by fn(args) (the fused op), its buffers' live ranges
- * extended to that call. */
-static void rewrite_last(L *l, const char *fn, const SchedArg *args, int n, const char *comment)
+/* Argument `name` of a call to entry e. */
+static const SchedArg *arg(Entry e, const SchedArg *a, const char *name) { return &a[entry_arg(e, name)]; }
+static int64_t iarg(Entry e, const SchedArg *a, const char *name) { return arg(e, a, name)->i; }
+
+/* Where a fused call's argument comes from: parameter `to` takes argument `from` of a call
+ * to `e` with arguments `a`; to == NULL: every other parameter, by its own name. */
+typedef struct Pick { const char *to; Entry e; const SchedArg *a; const char *from; } Pick;
+
+/* Replace the function's last call by a call to `fused` whose arguments are picked by name
+ * from the two calls it fuses; its buffers' live ranges extend to that call. */
+static void rewrite_last(L *l, Entry fused, const Pick *picks, int npicks, const char *comment)
 {
+  const SchedCallee *fn = entry_callee(fused);
   SchedCall *c = &l->cur->calls[l->cur->ncalls - 1];
-  SchedArg *a = ARENA_ARRAY(l->a, SchedArg, n);
-  memcpy(a, args, sizeof *a * (size_t)n);
-  for (int i = 0; i < n; i++)
+  SchedArg *a = ARENA_ARRAY(l->a, SchedArg, fn->nparams);
+  for (int i = 0; i < fn->nparams; i++) {
+    const char *name = fn->params[i].name;
+    const Pick *p = NULL;
+    for (int k = 0; k < npicks && !p; k++)
+      if (picks[k].to && !strcmp(picks[k].to, name))
+        p = &picks[k];
+    for (int k = 0; k < npicks && !p; k++)
+      if (!picks[k].to)
+        p = &picks[k];
+    a[i] = *arg(p->e, p->a, p->from ? p->from : name);
     if (a[i].kind == SA_BUF && a[i].arena == -1)
       plan_use(l->plan, (int)a[i].i, l->cur_fn, l->cur->ncalls - 1);
-  c->fn = fn, c->args = a, c->nargs = n, c->comment = comment;
+  }
+  c->fn = fn, c->args = a, c->nargs = fn->nparams, c->comment = comment;
 }
 
 /* A tanh GELU right after the linear producing its input becomes one linear_gelu call (the
@@ -232,26 +250,29 @@ static void rewrite_last(L *l, const char *fn, const SchedArg *args, int n, cons
  * after the input-gradient GEMM of the linear consuming its output (which overwrote that
  * gradient: the GELU output's only consumer) becomes one linear_dgelu call. On cuda each
  * pair is one cuBLASLt GEMM with a GELU epilogue. Returns 1 when fused. */
-static int fuse_gelu(L *l, const char *fn, const SchedArg *a)
+static int fuse_gelu(L *l, Entry fn, const SchedArg *a)
 {
-  if (!l->cur->ncalls || (strcmp(fn, "gv_gen_gelu_fwd") && strcmp(fn, "gv_gen_gelu_bwd")))
+  if (!l->cur->ncalls || (fn != ENT_gen_gelu_fwd && fn != ENT_gen_gelu_bwd) || iarg(fn, a, "tanh_form") != 1)
     return 0;
   const SchedCall *p = &l->cur->calls[l->cur->ncalls - 1];
   const SchedArg *q = p->args;
-  if (!strcmp(fn, "gv_gen_gelu_fwd")) { /* (ctx, y, x, n, tanh) after linear_fwd(ctx, x, in, w, b, M, K, N) */
-    if (a[4].i != 1 || strcmp(p->fn, "gv_gen_linear_fwd") || !same_buf(&q[1], &a[2]) || q[5].i * q[7].i != a[3].i)
+  int prev = entry_of(p);
+  if (fn == ENT_gen_gelu_fwd) {
+    const Entry lin = ENT_gen_linear_fwd;
+    if (prev != lin || !same_buf(arg(lin, q, "y"), arg(fn, a, "x")) ||
+        iarg(lin, q, "M") * iarg(lin, q, "N") != iarg(fn, a, "n"))
       return 0;
-    SchedArg f[] = {a[0], a[1], q[1], q[2], q[3], q[4], q[5], q[6], q[7]};
-    rewrite_last(l, "gv_gen_linear_gelu_fwd", f, 9, arena_printf(l->a, "%s + gelu (fused)", p->comment));
+    Pick f[] = {{"y", fn, a, "y"}, {"pre", lin, q, "y"}, {NULL, lin, q, NULL}};
+    rewrite_last(l, ENT_gen_linear_gelu_fwd, f, 3, arena_printf(l->a, "%s + gelu (fused)", p->comment));
     return 1;
   }
-  /* (ctx, dx, dy, x, n, tanh, flags) after linear_bwd(ctx, dy, dw, db, dout, in, w, M, K, N, flags) */
-  if (a[5].i != 1 || a[6].i != 0 || strcmp(p->fn, "gv_gen_linear_bwd") || !same_buf(&q[1], &a[2]) ||
-      (q[10].i & ACC_DX) || q[7].i * q[8].i != a[4].i)
+  const Entry lin = ENT_gen_linear_bwd;   /* its dx is the GELU output's gradient */
+  if (iarg(fn, a, "flags") != 0 || prev != lin || !same_buf(arg(lin, q, "dx"), arg(fn, a, "dy")) ||
+      (iarg(lin, q, "flags") & ACC_DX) || iarg(lin, q, "M") * iarg(lin, q, "K") != iarg(fn, a, "n"))
     return 0;
-  SchedArg f[] = {a[0], a[1], q[2], q[3], q[4], q[5], q[6], a[3], q[7], q[8], q[9], q[10]};
-  PlanBuf *mid = &l->plan->bufs[q[1].i]; /* the GELU output's gradient: no longer exists */
-  rewrite_last(l, "gv_gen_linear_dgelu_bwd", f, 12, arena_printf(l->a, "%s + gelu backward (fused)", p->comment));
+  PlanBuf *mid = &l->plan->bufs[arg(lin, q, "dx")->i]; /* the GELU output's gradient: no longer exists */
+  Pick f[] = {{"dpre", fn, a, "dx"}, {"pre", fn, a, "x"}, {NULL, lin, q, NULL}};
+  rewrite_last(l, ENT_gen_linear_dgelu_bwd, f, 3, arena_printf(l->a, "%s + gelu backward (fused)", p->comment));
   if (mid->cls == PC_TRANSIENT && mid->first == mid->last && mid->last == l->cur->ncalls - 1)
     mid->bytes = 0;
   return 1;
@@ -261,30 +282,23 @@ static int fuse_gelu(L *l, const char *fn, const SchedArg *a)
  * add_rmsnorm call (the sum is still written: the residual stream reads it later), unless
  * the norm would overwrite the sum in place. The backward needs nothing: the norm's dx
  * already accumulates into the residual stream's gradient. Returns 1 when fused. */
-static int fuse_add_norm(L *l, const char *fn, const SchedArg *a, const char *comment)
+static int fuse_add_norm(L *l, Entry fn, const SchedArg *a, const char *comment)
 {
-  int ln = !strcmp(fn, "gv_gen_layernorm_fwd"), rms = !strcmp(fn, "gv_gen_rmsnorm_fwd");
-  if (!l->cur->ncalls || (!ln && !rms))
+  if (!l->cur->ncalls || (fn != ENT_gen_layernorm_fwd && fn != ENT_gen_rmsnorm_fwd))
     return 0;
   const SchedCall *p = &l->cur->calls[l->cur->ncalls - 1];
-  const SchedArg *q = p->args;                       /* add_fwd(ctx, h, a, b, n) */
-  int x = ln ? 4 : 3, M = x + (ln ? 3 : 2);           /* layernorm_fwd(ctx, y, mean, rstd, x, w, b, M, C, eps) */
-                                                     /* rmsnorm_fwd(ctx, y, rstd, x, w, M, C, eps) */
-  if (strcmp(p->fn, "gv_gen_add_fwd") || !same_buf(&q[1], &a[x]) || same_buf(&a[1], &q[1]) ||
-      q[4].i != a[M].i * a[M + 1].i)
+  const SchedArg *q = p->args;
+  const Entry add = ENT_gen_add_fwd;
+  if (entry_of(p) != add || !same_buf(arg(add, q, "y"), arg(fn, a, "x")) || same_buf(arg(fn, a, "y"), arg(add, q, "y")) ||
+      iarg(add, q, "n") != iarg(fn, a, "M") * iarg(fn, a, "C"))
     return 0;
   const char *c = arena_printf(l->a, "add + %s (fused)", comment ? comment : "norm");
-  if (ln) {
-    SchedArg f[] = {a[0], q[1], a[1], a[2], a[3], q[2], q[3], a[5], a[6], a[7], a[8], a[9]};
-    rewrite_last(l, "gv_gen_add_layernorm_fwd", f, 12, c);
-  } else {
-    SchedArg f[] = {a[0], q[1], a[1], a[2], q[2], q[3], a[4], a[5], a[6], a[7]};
-    rewrite_last(l, "gv_gen_add_rmsnorm_fwd", f, 10, c);
-  }
+  Pick f[] = {{"h", add, q, "y"}, {"a", add, q, "a"}, {"b", add, q, "b"}, {"bias", fn, a, "b"}, {NULL, fn, a, NULL}};
+  rewrite_last(l, fn == ENT_gen_layernorm_fwd ? ENT_gen_add_layernorm_fwd : ENT_gen_add_rmsnorm_fwd, f, 5, c);
   return 1;
 }
 
-void lower_emit(L *l, const char *fn, SchedArg *args, int n, const char *comment)
+void lower_emit(L *l, Entry fn, SchedArg *args, int n, const char *comment)
 {
   if (fuse_gelu(l, fn, args) || fuse_add_norm(l, fn, args, comment))
     return;
@@ -292,7 +306,7 @@ void lower_emit(L *l, const char *fn, SchedArg *args, int n, const char *comment
   for (int i = 0; i < n; i++)
     if (args[i].kind == SA_BUF && args[i].arena == -1)
       plan_use(l->plan, (int)args[i].i, l->cur_fn, call);
-  SchedCall *c = sched_call(l->prog, l->cur, fn, args, n);
+  SchedCall *c = sched_call(l->prog, l->cur, entry_callee(fn), args, n);
   c->comment = comment;
 }
 #define EMIT(l, fn, comment, ...) do { SchedArg a_[] = {sa_ctx(), __VA_ARGS__}; \
@@ -334,7 +348,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
       if (l->ul_in[ni]) { /* heads -> rows: [tp*R, Kw/tp] -> [R, Kw], kept for the backward */
         int xr = lower_new_buf(l, vname(l, layer, n->in[0], "rows"), aux_cls, l->es * R * Kw);
         int scratch = lower_new_buf(l, vname(l, layer, n->in[0], "a2a"), PC_TRANSIENT, l->es * R * Kw);
-        EMIT(l, "gv_gen_ul_heads_to_rows", "ulysses: all-to-all heads -> rows", B(l, xr), xin, B(l, scratch), sa_i64(R),
+        EMIT(l, ENT_gen_ul_heads_to_rows, "ulysses: all-to-all heads -> rows", B(l, xr), xin, B(l, scratch), sa_i64(R),
              sa_i64(Kw));
         l->ul_keep[ni] = xr;
         xin = B(l, xr);
@@ -343,11 +357,11 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
       if (l->ul_out[ni]) { /* rows -> heads: [R, Nw] -> [tp*R, Nw/tp] */
         int yr = lower_new_buf(l, vname(l, layer, y, "rows"), PC_TRANSIENT, l->es * R * Nw);
         int scratch = lower_new_buf(l, vname(l, layer, y, "a2a"), PC_TRANSIENT, l->es * R * Nw);
-        EMIT(l, "gv_gen_linear_fwd", c, B(l, yr), xin, P(l, n, 0), P(l, n, 1), sa_i64(R), sa_i64(Kw), sa_i64(Nw));
-        EMIT(l, "gv_gen_ul_rows_to_heads", "ulysses: all-to-all rows -> heads", V(l, y), B(l, yr), B(l, scratch),
+        EMIT(l, ENT_gen_linear_fwd, c, B(l, yr), xin, P(l, n, 0), P(l, n, 1), sa_i64(R), sa_i64(Kw), sa_i64(Nw));
+        EMIT(l, ENT_gen_ul_rows_to_heads, "ulysses: all-to-all rows -> heads", V(l, y), B(l, yr), B(l, scratch),
              sa_i64(R), sa_i64(Nw));
       } else {
-        EMIT(l, "gv_gen_linear_fwd", c, V(l, y), xin, P(l, n, 0), P(l, n, 1), sa_i64(R), sa_i64(Kw), sa_i64(Nw));
+        EMIT(l, ENT_gen_linear_fwd, c, V(l, y), xin, P(l, n, 0), P(l, n, 1), sa_i64(R), sa_i64(Kw), sa_i64(Nw));
       }
       break;
     }
@@ -356,81 +370,81 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
       if (l->sp_gathered[x] < 0) {
         int64_t shard = lower_numel(l, x);
         l->sp_gathered[x] = lower_new_buf(l, vname(l, layer, x, "gathered"), aux_cls, l->es * shard * l->o->tp);
-        EMIT(l, "gv_gen_sp_gather", "sp: all-gather the token rows", B(l, l->sp_gathered[x]), V(l, x), sa_i64(shard));
+        EMIT(l, ENT_gen_sp_gather, "sp: all-gather the token rows", B(l, l->sp_gathered[x]), V(l, x), sa_i64(shard));
       }
-      EMIT(l, "gv_gen_linear_fwd", c, V(l, y), B(l, l->sp_gathered[x]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
+      EMIT(l, ENT_gen_linear_fwd, c, V(l, y), B(l, l->sp_gathered[x]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
            sa_i64(N)); /* y: whole rows, split features */
       break;
     }
     if (l->tp_node[ni] && n->tp == IR_TP_ROW && l->rsplit[y]) { /* partial sums, reduce-scattered by rows */
       int full = lower_new_buf(l, vname(l, layer, y, "partial"), PC_TRANSIENT, l->es * lower_numel(l, y) * l->o->tp);
-      EMIT(l, "gv_gen_linear_fwd_partial", c, B(l, full), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M * l->o->tp),
+      EMIT(l, ENT_gen_linear_fwd_partial, c, B(l, full), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M * l->o->tp),
            sa_i64(K), sa_i64(N));
-      EMIT(l, "gv_gen_sp_reduce_scatter", "sp: sum over tp, keep my rows", V(l, y), B(l, full), sa_i64(lower_numel(l, y)),
+      EMIT(l, ENT_gen_sp_reduce_scatter, "sp: sum over tp, keep my rows", V(l, y), B(l, full), sa_i64(lower_numel(l, y)),
            sa_i64(0));
       break;
     }
     if (l->tp_node[ni] && n->tp == IR_TP_ROW) /* partial sums, all-reduced over tp; bias added once */
-      EMIT(l, "gv_gen_linear_fwd_row", c, sa_i64(lower_tp_group(l, layer)), V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
+      EMIT(l, ENT_gen_linear_fwd_row, c, sa_i64(lower_tp_group(l, layer)), V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
            sa_i64(N));
     else
-      EMIT(l, "gv_gen_linear_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
+      EMIT(l, ENT_gen_linear_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
     break;
   }
   case IR_OP_EMBEDDING:
     if (l->tp_node[ni]) /* my rows of the table; other ranks' tokens are zero here, then summed */
-      EMIT(l, "gv_gen_vocab_embedding_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M),
+      EMIT(l, ENT_gen_vocab_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M),
            sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
     else
-      EMIT(l, "gv_gen_embedding_fwd", c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->o->seq),
+      EMIT(l, ENT_gen_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->o->seq),
            sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(0));
     break;
   case IR_OP_POS_EMBEDDING: {
     int from_float = !l->m->values[n->in[0]].is_index;
     if (from_float)
-      EMIT(l, "gv_gen_grad", "pos_embedding: y = x", V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(0));
-    EMIT(l, "gv_gen_embedding_fwd", "pos_embedding: y += pos", V(l, y), sa_null(), P(l, n, 0), sa_i64(M),
+      EMIT(l, ENT_gen_grad, "pos_embedding: y = x", V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(0));
+    EMIT(l, ENT_gen_embedding_fwd, "pos_embedding: y += pos", V(l, y), sa_null(), P(l, n, 0), sa_i64(M),
          sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
     break;
   }
   case IR_OP_LAYERNORM:
     l->aux0[ni] = lower_new_buf(l, vname(l, layer, y, "mean"), aux_cls, 4 * M);
     l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "rstd"), aux_cls, 4 * M);
-    EMIT(l, "gv_gen_layernorm_fwd", c, V(l, y), B(l, l->aux0[ni]), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0),
+    EMIT(l, ENT_gen_layernorm_fwd, c, V(l, y), B(l, l->aux0[ni]), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0),
          P(l, n, 1), sa_i64(M), sa_i64(N), sa_f32((float)n->fattr[0]));
     break;
   case IR_OP_RMSNORM:
     l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "rstd"), aux_cls, 4 * M);
-    EMIT(l, "gv_gen_rmsnorm_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(N),
+    EMIT(l, ENT_gen_rmsnorm_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(N),
          sa_f32((float)n->fattr[0]));
     break;
   case IR_OP_GELU:
-    EMIT(l, "gv_gen_gelu_fwd", c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]));
+    EMIT(l, ENT_gen_gelu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]));
     break;
   case IR_OP_SILU:
-    EMIT(l, "gv_gen_silu_fwd", c, V(l, y), V(l, n->in[0]), sa_i64(cnt));
+    EMIT(l, ENT_gen_silu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt));
     break;
   case IR_OP_MUL:
-    EMIT(l, "gv_gen_mul_fwd", c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
+    EMIT(l, ENT_gen_mul_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
     break;
   case IR_OP_ADD:
-    EMIT(l, "gv_gen_add_fwd", c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
+    EMIT(l, ENT_gen_add_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
     break;
   case IR_OP_ROPE: {
     int64_t D = n->iattr[0];
-    EMIT(l, "gv_gen_rope_fwd", c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq),
+    EMIT(l, ENT_gen_rope_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq),
          sa_i64(N / D), sa_i64(D), sa_f32((float)n->fattr[0]));
     break;
   }
   case IR_OP_ATTENTION: {
     int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
     l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
-    EMIT(l, "gv_gen_attention_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
+    EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
          sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]));
     break;
   }
   case IR_OP_DROPOUT:
-    EMIT(l, "gv_gen_dropout_fwd", c, V(l, y), V(l, n->in[0]), sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
+    EMIT(l, ENT_gen_dropout_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
          sa_f32((float)n->fattr[0]), sa_i64(ni), sa_i64(dropout_rows(l, y)), sa_i64(lower_tp_group(l, layer)));
     break;
   case IR_OP_CROSS_ENTROPY: {
@@ -438,10 +452,10 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     l->aux1[ni] = lower_new_buf(l, vname(l, layer, y, "lse"), aux_cls, 4 * Mx);
     if (l->tp_node[ni]) { /* vocabulary-parallel: global max, sum and target logit over the group */
       int scratch = lower_new_buf(l, vname(l, layer, y, "target_logit"), PC_TRANSIENT, 4 * Mx);
-      EMIT(l, "gv_gen_vocab_xent_fwd", c, V(l, y), B(l, l->aux1[ni]), B(l, scratch), V(l, n->in[0]), V(l, n->in[1]),
+      EMIT(l, ENT_gen_vocab_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), B(l, scratch), V(l, n->in[0]), V(l, n->in[1]),
            sa_i64(Mx), sa_i64(Vx));
     } else {
-      EMIT(l, "gv_gen_xent_fwd", c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
+      EMIT(l, ENT_gen_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
     }
     break;
   }
@@ -484,7 +498,7 @@ static void fold(L *l, GradOut g)
   if (g.v < 0 || g.buf < 0)
     return;
   if (g.tmp >= 0)
-    EMIT(l, "gv_gen_grad", "fan-in", B(l, l->grad[g.v]), B(l, g.tmp), sa_i64(lower_numel(l, g.v)), sa_i64(l->ginit[g.v]));
+    EMIT(l, ENT_gen_grad, "fan-in", B(l, l->grad[g.v]), B(l, g.tmp), sa_i64(lower_numel(l, g.v)), sa_i64(l->ginit[g.v]));
   l->ginit[g.v] = 1;
 }
 
@@ -528,7 +542,7 @@ static void bwd_node(L *l, int ni, int layer)
       if (l->ul_out[ni]) { /* gradient of the heads layout -> rows */
         int t = lower_new_buf(l, vname(l, layer, y, "grad_rows"), PC_TRANSIENT, l->es * R * Nw);
         int scratch = lower_new_buf(l, vname(l, layer, y, "grad_a2a"), PC_TRANSIENT, l->es * R * Nw);
-        EMIT(l, "gv_gen_ul_heads_to_rows", "ulysses: gradient heads -> rows", B(l, t), dy, B(l, scratch), sa_i64(R),
+        EMIT(l, ENT_gen_ul_heads_to_rows, "ulysses: gradient heads -> rows", B(l, t), dy, B(l, scratch), sa_i64(R),
              sa_i64(Nw));
         dyr = B(l, t);
       }
@@ -536,15 +550,15 @@ static void bwd_node(L *l, int ni, int layer)
       if (l->ul_in[ni] && g0.buf >= 0) { /* dx in rows, then rows -> heads into x's gradient */
         int t = lower_new_buf(l, vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, l->es * R * Kw);
         int scratch = lower_new_buf(l, vname(l, layer, n->in[0], "grad_a2a"), PC_TRANSIENT, l->es * R * Kw);
-        EMIT(l, "gv_gen_linear_bwd", c, B(l, t), G(l, n, 0), G(l, n, 1), dyr, xin, P(l, n, 0), sa_i64(R), sa_i64(Kw),
+        EMIT(l, ENT_gen_linear_bwd, c, B(l, t), G(l, n, 0), G(l, n, 1), dyr, xin, P(l, n, 0), sa_i64(R), sa_i64(Kw),
              sa_i64(Nw), sa_i64(ACC_DW));
         GradOut gx = gout(l, layer, n->in[0], 0);
-        EMIT(l, "gv_gen_ul_rows_to_heads", "ulysses: gradient rows -> heads", GB(l, gx), B(l, t), B(l, scratch),
+        EMIT(l, ENT_gen_ul_rows_to_heads, "ulysses: gradient rows -> heads", GB(l, gx), B(l, t), B(l, scratch),
              sa_i64(R), sa_i64(Kw));
         fold(l, gx);
         g0.v = -1;
       } else {
-        EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dyr, xin, P(l, n, 0), sa_i64(R), sa_i64(Kw),
+        EMIT(l, ENT_gen_linear_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), dyr, xin, P(l, n, 0), sa_i64(R), sa_i64(Kw),
              sa_i64(Nw), sa_i64(flags | ACC_DW));
       }
       break;
@@ -552,11 +566,11 @@ static void bwd_node(L *l, int ni, int layer)
     if (l->tp_node[ni] && l->rsplit[n->in[0]]) { /* sp @col: full-row partial dx, reduce-scattered by rows */
       int64_t shard = lower_numel(l, n->in[0]);
       int full = lower_new_buf(l, vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
-      EMIT(l, "gv_gen_linear_bwd", c, B(l, full), G(l, n, 0), G(l, n, 1), dy, B(l, l->sp_gathered[n->in[0]]), P(l, n, 0),
+      EMIT(l, ENT_gen_linear_bwd, c, B(l, full), G(l, n, 0), G(l, n, 1), dy, B(l, l->sp_gathered[n->in[0]]), P(l, n, 0),
            sa_i64(M), sa_i64(K), sa_i64(N), sa_i64(ACC_DW));
       if (g0.buf >= 0) {
         int acc0 = l->ginit[n->in[0]];
-        EMIT(l, "gv_gen_sp_reduce_scatter", "sp: sum over tp, keep my rows", B(l, grad_of(l, layer, n->in[0])),
+        EMIT(l, ENT_gen_sp_reduce_scatter, "sp: sum over tp, keep my rows", B(l, grad_of(l, layer, n->in[0])),
              B(l, full), sa_i64(shard), sa_i64(acc0));
         l->ginit[n->in[0]] = 1;
         g0.v = -1; /* folded here */
@@ -566,83 +580,83 @@ static void bwd_node(L *l, int ni, int layer)
     if (l->tp_node[ni] && n->tp == IR_TP_ROW && l->rsplit[y]) { /* sp @row: gather dy's rows first */
       int64_t shard = lower_numel(l, y);
       int full = lower_new_buf(l, vname(l, layer, y, "grad_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
-      EMIT(l, "gv_gen_sp_gather", "sp: all-gather the gradient rows", B(l, full), dy, sa_i64(shard));
-      EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), B(l, full), V(l, n->in[0]), P(l, n, 0),
+      EMIT(l, ENT_gen_sp_gather, "sp: all-gather the gradient rows", B(l, full), dy, sa_i64(shard));
+      EMIT(l, ENT_gen_linear_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), B(l, full), V(l, n->in[0]), P(l, n, 0),
            sa_i64(M * l->o->tp), sa_i64(K), sa_i64(N), sa_i64(flags | ACC_DW));
       break;
     }
     if (l->tp_node[ni] && (n->tp == IR_TP_COL || n->tp == IR_TP_VOCAB) && g0.buf >= 0) { /* partial dx: all-reduce it alone */
       if (l->ginit[n->in[0]] && g0.tmp < 0)
         g0 = gout(l, layer, n->in[0], 0);
-      EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
+      EMIT(l, ENT_gen_linear_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
            sa_i64(K), sa_i64(N), sa_i64(ACC_DW));
-      EMIT(l, "gv_gen_all_reduce", "tp: sum the partial input gradient", sa_i64(lower_tp_group(l, layer)), GB(l, g0),
+      EMIT(l, ENT_gen_all_reduce, "tp: sum the partial input gradient", sa_i64(lower_tp_group(l, layer)), GB(l, g0),
            sa_i64(M * K));
       break;
     }
-    EMIT(l, "gv_gen_linear_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
+    EMIT(l, ENT_gen_linear_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
          sa_i64(K), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
   }
   case IR_OP_EMBEDDING:
     if (l->tp_node[ni])
-      EMIT(l, "gv_gen_vocab_embedding_bwd", c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M),
+      EMIT(l, ENT_gen_vocab_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M),
            sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
     else
-      EMIT(l, "gv_gen_embedding_bwd", c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->o->seq),
+      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->o->seq),
            sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
     break;
   case IR_OP_POS_EMBEDDING:
-    EMIT(l, "gv_gen_embedding_bwd", c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq),
+    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq),
          sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
     if (g0.buf >= 0)
-      EMIT(l, "gv_gen_grad", "pos_embedding: dx = dy", GB(l, g0), dy, sa_i64(cnt), sa_i64(acc));
+      EMIT(l, ENT_gen_grad, "pos_embedding: dx = dy", GB(l, g0), dy, sa_i64(cnt), sa_i64(acc));
     break;
   case IR_OP_LAYERNORM:
-    EMIT(l, "gv_gen_layernorm_bwd", c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0),
+    EMIT(l, ENT_gen_layernorm_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0),
          B(l, l->aux0[ni]), B(l, l->aux1[ni]), sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
   case IR_OP_RMSNORM:
-    EMIT(l, "gv_gen_rmsnorm_bwd", c, GB(l, g0), G(l, n, 0), dy, V(l, n->in[0]), P(l, n, 0), B(l, l->aux1[ni]),
+    EMIT(l, ENT_gen_rmsnorm_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, n->in[0]), P(l, n, 0), B(l, l->aux1[ni]),
          sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
   case IR_OP_GELU:
-    EMIT(l, "gv_gen_gelu_bwd", c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]), sa_i64(flags));
+    EMIT(l, ENT_gen_gelu_bwd, c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]), sa_i64(flags));
     break;
   case IR_OP_SILU:
-    EMIT(l, "gv_gen_silu_bwd", c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt), sa_i64(flags));
+    EMIT(l, ENT_gen_silu_bwd, c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt), sa_i64(flags));
     break;
   case IR_OP_MUL:
-    EMIT(l, "gv_gen_mul_bwd", c, GB(l, g0), GB(l, g1), dy, V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt), sa_i64(flags));
+    EMIT(l, ENT_gen_mul_bwd, c, GB(l, g0), GB(l, g1), dy, V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt), sa_i64(flags));
     break;
   case IR_OP_ADD:
     if (g0.buf >= 0)
-      EMIT(l, "gv_gen_grad", "add: da = dy", GB(l, g0), dy, sa_i64(cnt), sa_i64(acc));
+      EMIT(l, ENT_gen_grad, "add: da = dy", GB(l, g0), dy, sa_i64(cnt), sa_i64(acc));
     if (g1.buf >= 0)
-      EMIT(l, "gv_gen_grad", "add: db = dy", GB(l, g1), dy, sa_i64(cnt), sa_i64(acc));
+      EMIT(l, ENT_gen_grad, "add: db = dy", GB(l, g1), dy, sa_i64(cnt), sa_i64(acc));
     break;
   case IR_OP_ROPE: {
     int64_t D = n->iattr[0];
-    EMIT(l, "gv_gen_rope_bwd", c, GB(l, g0), dy, sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(N / D),
+    EMIT(l, ENT_gen_rope_bwd, c, GB(l, g0), dy, sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(N / D),
          sa_i64(D), sa_f32((float)n->fattr[0]), sa_i64(flags));
     break;
   }
   case IR_OP_ATTENTION: {
     int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
-    EMIT(l, "gv_gen_attention_bwd", c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
+    EMIT(l, ENT_gen_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
          V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H),
          sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags));
     break;
   }
   case IR_OP_DROPOUT:
-    EMIT(l, "gv_gen_dropout_bwd", c, GB(l, g0), dy, sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
+    EMIT(l, ENT_gen_dropout_bwd, c, GB(l, g0), dy, sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
          sa_f32((float)n->fattr[0]), sa_i64(ni), sa_i64(dropout_rows(l, y)), sa_i64(lower_tp_group(l, layer)),
          sa_i64(flags));
     break;
   case IR_OP_CROSS_ENTROPY: {
     int64_t Mx = rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
     GradOut gl = gout(l, layer, n->in[0], 0);
-    EMIT(l, l->tp_node[ni] ? "gv_gen_vocab_xent_bwd" : "gv_gen_xent_bwd", c, GB(l, gl), V(l, n->in[0]),
+    EMIT(l, l->tp_node[ni] ? ENT_gen_vocab_xent_bwd : ENT_gen_xent_bwd, c, GB(l, gl), V(l, n->in[0]),
          B(l, l->aux1[ni]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
     fold(l, gl);
     g0.v = -1;
@@ -682,7 +696,7 @@ static void z3_gather(L *l, int li)
 {
   int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), n = l->z3[li].range / dp / l->es;
   SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3_gather), lower_buf_arg(l, l->z3[li].pshard), sa_i64(n)};
-  lower_emit(l, "gv_gen_zero3_gather", a, 5, arena_printf(l->a, "zero3: gather %s", l->m->layers[li].name));
+  lower_emit(l, ENT_gen_zero3_gather, a, 5, arena_printf(l->a, "zero3: gather %s", l->m->layers[li].name));
 }
 
 /* Per-layer tp: value v's rows from row factor `from` to `to` (src -> dst buffers). A block of
@@ -695,11 +709,11 @@ static void rows_convert(L *l, int v, int dst, int src, int from, int to, const 
   if (to < from) {
     SchedArg a[] = {sa_ctx(), sa_i64(T / from), sa_i64(T / to), lower_buf_arg(l, dst), lower_buf_arg(l, src),
                     sa_i64(all / from)};
-    lower_emit(l, "gv_gen_rows_gather", a, 6, arena_printf(l->a, "per-layer tp: gather %s", what));
+    lower_emit(l, ENT_gen_rows_gather, a, 6, arena_printf(l->a, "per-layer tp: gather %s", what));
   } else {
     SchedArg a[] = {sa_ctx(), sa_i64(T / to), sa_i64(T / from), lower_buf_arg(l, dst), lower_buf_arg(l, src),
                     sa_i64(all / to)};
-    lower_emit(l, "gv_gen_rows_slice", a, 6, arena_printf(l->a, "per-layer tp: my slice of %s", what));
+    lower_emit(l, ENT_gen_rows_slice, a, 6, arena_printf(l->a, "per-layer tp: my slice of %s", what));
   }
 }
 
@@ -736,7 +750,7 @@ void lower_forward_layer(L *l, int li, int recompute)
     if (want && !l->rsplit[v] && !l->m->values[v].is_index) { /* slice my token rows */
       int slice = lower_new_buf(l, vname(l, li, v, "rows"), PC_SLOT, l->es * full / l->o->tp);
       SchedArg a[] = {sa_ctx(), lower_buf_arg(l, slice), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
-      lower_emit(l, "gv_gen_sp_slice", a, 4, "sp: my token rows");
+      lower_emit(l, ENT_gen_sp_slice, a, 4, "sp: my token rows");
       l->sp_in_full[li] = l->val[v];
       l->sp_in_slice[li] = slice;
       l->val[v] = slice;
@@ -744,7 +758,7 @@ void lower_forward_layer(L *l, int li, int recompute)
     } else if (!want && l->rsplit[v]) { /* a layer on whole rows (replicated or Megatron tp) */
       int whole = lower_new_buf(l, vname(l, li, v, "all_rows"), PC_SLOT, l->es * full);
       SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
-      lower_emit(l, "gv_gen_sp_gather", a, 4, "sp: all-gather the token rows");
+      lower_emit(l, ENT_gen_sp_gather, a, 4, "sp: all-gather the token rows");
       l->sp_gather_from[li] = l->val[v];
       l->val[v] = whole;
       l->rsplit[v] = 0;
@@ -781,7 +795,7 @@ void lower_backward_layer(L *l, int li)
   if (z3) { /* full parameters again, and a zeroed full gradient for this layer */
     z3_gather(l, li);
     SchedArg f[] = {sa_ctx(), lower_buf_arg(l, l->z3_grad), sa_i64(l->z3[li].range / l->es), sa_f32(0.0f)};
-    lower_emit(l, "gv_gen_fill", f, 4, "zero3: the layer's full gradient");
+    lower_emit(l, ENT_gen_fill, f, 4, "zero3: the layer's full gradient");
   }
   int v = ly->in_value, conv = l->conv_from[li] >= 0, dst = -1;
   int spconv = (l->sp_in_slice && l->sp_in_slice[li] >= 0) || (l->sp_gather_from && l->sp_gather_from[li] >= 0);
@@ -809,7 +823,7 @@ void lower_backward_layer(L *l, int li)
     int64_t shard = lower_numel(l, v);
     int whole = dst >= 0 ? dst : lower_new_buf(l, vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
     SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->grad[v]), sa_i64(shard)};
-    lower_emit(l, "gv_gen_sp_gather", a, 4, "sp: all-gather the gradient rows");
+    lower_emit(l, ENT_gen_sp_gather, a, 4, "sp: all-gather the gradient rows");
     l->grad[v] = whole;
     l->val[v] = l->sp_in_full[li];
     l->rsplit[v] = 0;
@@ -817,7 +831,7 @@ void lower_backward_layer(L *l, int li)
     int64_t all = lower_numel(l, v);
     int mine = dst >= 0 ? dst : lower_new_buf(l, vname(l, li, v, "grad_rows"), PC_TRANSIENT, l->es * all / l->o->tp);
     SchedArg a[] = {sa_ctx(), lower_buf_arg(l, mine), lower_buf_arg(l, l->grad[v]), sa_i64(all / l->o->tp)};
-    lower_emit(l, "gv_gen_sp_slice", a, 4, "sp: my rows of the gradient");
+    lower_emit(l, ENT_gen_sp_slice, a, 4, "sp: my rows of the gradient");
     l->grad[v] = mine;
     l->val[v] = l->sp_gather_from[li];
     l->rsplit[v] = 1;
@@ -828,9 +842,9 @@ void lower_backward_layer(L *l, int li)
     int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li);
     SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),
                     sa_i64(l->z3[li].range / dp / l->es)};
-    lower_emit(l, "gv_gen_zero3_reduce_scatter", a, 5, arena_printf(l->a, "zero3: reduce-scatter %s", ly->name));
+    lower_emit(l, ENT_gen_zero3_reduce_scatter, a, 5, arena_printf(l->a, "zero3: reduce-scatter %s", ly->name));
   }
   SchedArg ready[] = {sa_ctx(), sa_i64(l->stage), sa_i64(li)};
-  lower_emit(l, "gv_gen_grads_ready", ready, 3,
+  lower_emit(l, ENT_gen_grads_ready, ready, 3,
              arena_printf(l->a, "%s's gradients are final after the last micro-batch: start their reduction", ly->name));
 }

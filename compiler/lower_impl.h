@@ -4,9 +4,10 @@
 #ifndef GV_LOWER_IMPL_H
 #define GV_LOWER_IMPL_H
 
+#include "entries.h"
 #include "lower.h"
 
-enum { ACC_DX = 1, ACC_DW = 2 }; /* = GV_ACC_DX, GV_ACC_DW of gvrt.h */
+enum { ACC_DX = GV_ACC_DX, ACC_DW = GV_ACC_DW }; /* the runtime's accumulate flags */
 enum { FN_DESCRIBE, FN_FWD, FN_BWD, FN_ZERO };
 
 typedef struct L {
@@ -85,7 +86,7 @@ int lower_tp_split(L *l, int first_layer, int last_layer);
 int64_t lower_last_dim(const L *l, int v);
 int lower_new_buf(L *l, const char *name, PlanClass cls, int64_t bytes);
 SchedArg lower_buf_arg(L *l, int buf);          /* a buffer argument, patched after planning */
-void lower_emit(L *l, const char *fn, SchedArg *args, int n, const char *comment);
+void lower_emit(L *l, Entry fn, SchedArg *args, int n, const char *comment);
 int lower_layer_of_value(const L *l, int v);
 void lower_mark_needed(L *l);
 void lower_forward_layer(L *l, int li, int recompute);

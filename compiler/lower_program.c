@@ -284,7 +284,7 @@ static void lower_stage(Stage *st)
   if (segs > 0) {
     l->val[m->segments_value] = lower_new_buf(l, "io.segments", PC_SLOT, 4 * BT);
     SchedArg z[] = {sa_ctx(), lower_buf_arg(l, l->val[m->segments_value]), sa_i64(4 * BT)};
-    lower_emit(l, "gv_gen_zero", z, 3, "token types: one segment (i32 zeros)");
+    lower_emit(l, ENT_gen_zero, z, 3, "token types: one segment (i32 zeros)");
   }
   for (int i = st->first; i <= st->last && !l->err; i++)
     lower_forward_layer(l, i, 0);
@@ -297,7 +297,7 @@ static void lower_stage(Stage *st)
   }
   for (int i = st->last; i >= st->first && !l->err; i--)
     lower_backward_layer(l, i);
-  lower_emit(l, "gv_gen_backward_done", (SchedArg[]){sa_ctx(), sa_i64(l->stage)}, 2,
+  lower_emit(l, ENT_gen_backward_done, (SchedArg[]){sa_ctx(), sa_i64(l->stage)}, 2,
              "the micro-batch's backward is done (no_async_grad_reduce reduces here)");
   for (int i = 0; i < m->nnodes; i++)
     if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
@@ -317,7 +317,7 @@ static void lower_stage(Stage *st)
   }
   set_function(l, "zero", FN_ZERO);
   SchedArg zero[] = {sa_ctx(), sa_buf(PLAN_GRADS, 0, 0), sa_i64(l->plan->arena_bytes[PLAN_GRADS] / l->es), sa_f32(0.0f)};
-  sched_call(l->prog, l->cur, "gv_gen_fill", zero, 4)->comment = "zero every gradient of the stage";
+  sched_call(l->prog, l->cur, entry_callee(ENT_gen_fill), zero, 4)->comment = "zero every gradient of the stage";
 }
 
 /* Rewrite the stage's buffer-id arguments into (arena, offset, stride). */
@@ -348,7 +348,7 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
   const Plan *p = l->plan;
   int64_t s = l->stage;
   for (int k = 0; k < PLAN_KINDS; k++)
-    sched_call(prog, d, "gv_prog_arena", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(k), sa_i64(p->arena_bytes[k])}, 4);
+    sched_call(prog, d, entry_callee(ENT_prog_arena), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(k), sa_i64(p->arena_bytes[k])}, 4);
   for (int i = 0; i < m->nparams; i++) {
     if (l->pbuf[i] < 0)
       continue;
@@ -361,35 +361,35 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     SchedArg a[] = {sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(r), sa_i64(c), sa_i64(split), sa_i64(z),
                     sa_i64(z >= 0 ? st->zrel[i] : off(p, l->pbuf[i])), sa_i64(z >= 0 ? st->zrel[i] : off(p, l->gbuf[i])),
                     sa_i64(z >= 0 ? -1 : off(p, l->mbuf[i])), sa_i64(pr->shape.rank >= 2), sa_i64(init), sa_f64(std)};
-    sched_call(prog, d, "gv_prog_param", a, 13);
+    sched_call(prog, d, entry_callee(ENT_prog_param), a, 13);
     /* the layer finishing its gradient, and (per-layer tp) its own degree */
-    sched_call(prog, d, "gv_prog_param_layer", (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->player[i]),
+    sched_call(prog, d, entry_callee(ENT_prog_param_layer), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->player[i]),
                                                              sa_i64(l->o->layer_tp ? st->ptp[i] : 0)}, 5);
   }
   if (st->grad_acc >= 0)
-    sched_call(prog, d, "gv_prog_grad_reduce", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(1), sa_i64(st->grad_acc)}, 4);
+    sched_call(prog, d, entry_callee(ENT_prog_grad_reduce), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(1), sa_i64(st->grad_acc)}, 4);
   if (l->o->zero == 2 || lower_zero2_per_param(l)) /* shard_bytes 0: ZeRO-2 per parameter */
-    sched_call(prog, d, "gv_prog_zero", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(2), sa_i64(st->shard_bytes)}, 4);
+    sched_call(prog, d, entry_callee(ENT_prog_zero), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(2), sa_i64(st->shard_bytes)}, 4);
   for (int li = st->first; l->z3 && li <= st->last; li++)
     if (l->z3[li].range) {
       SchedArg z[] = {sa_ctx(), sa_i64(s), sa_i64(li), sa_i64(off(p, l->z3[li].pshard)), sa_i64(off(p, l->z3[li].gshard)),
                       sa_i64(off(p, l->z3[li].mshard)), sa_i64(l->z3[li].range)};
-      sched_call(prog, d, "gv_prog_zero3_layer", z, 7);
+      sched_call(prog, d, entry_callee(ENT_prog_zero3_layer), z, 7);
     }
   SchedArg io[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_tokens)), sa_i64(off(p, l->io_labels)),
                    sa_i64(off(p, l->io_loss)), sa_i64(p->slot_bytes), sa_i64(p->slots)};
-  sched_call(prog, d, "gv_prog_io", io, 7);
+  sched_call(prog, d, entry_callee(ENT_prog_io), io, 7);
   if (l->o->pp > 1) {
     SchedArg b[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, st->in_act)), sa_i64(off(p, st->in_grad)),
                     sa_i64(off(p, st->out_act)), sa_i64(off(p, st->out_grad)), sa_i64(st->in_elems),
                     sa_i64(st->out_elems)};
-    sched_call(prog, d, "gv_prog_boundary", b, 8);
+    sched_call(prog, d, entry_callee(ENT_prog_boundary), b, 8);
   }
   if (st->logits >= 0 && p->bufs[st->logits].cls == PC_SLOT)
-    sched_call(prog, d, "gv_prog_logits", (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(off(p, st->logits))}, 3);
+    sched_call(prog, d, entry_callee(ENT_prog_logits), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(off(p, st->logits))}, 3);
   SchedArg fns[] = {sa_ctx(), sa_i64(s), sa_fn(arena_printf(l->a, "gvp_fwd_s%d", l->stage)),
                     sa_fn(arena_printf(l->a, "gvp_bwd_s%d", l->stage)), sa_fn(arena_printf(l->a, "gvp_zero_s%d", l->stage))};
-  sched_call(prog, d, "gv_prog_stage", fns, 5);
+  sched_call(prog, d, entry_callee(ENT_prog_stage), fns, 5);
 }
 
 static void describe(SchedProgram *prog, const Stage *st, int nstages)
@@ -400,21 +400,21 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
   SchedFunc *d = sched_func(prog, "gvp_describe");
   SchedArg model[] = {sa_ctx(), sa_str(m->name), sa_i64(o->world), sa_i64(o->pp), sa_i64(o->micro_batch),
                       sa_i64(o->seq), sa_i64(m->vocab)};
-  sched_call(prog, d, "gv_prog_model", model, 7);
-  sched_call(prog, d, "gv_prog_pipeline", (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
+  sched_call(prog, d, entry_callee(ENT_prog_model), model, 7);
+  sched_call(prog, d, entry_callee(ENT_prog_pipeline), (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
   if (o->global_batch > 0)
-    sched_call(prog, d, "gv_prog_batch", (SchedArg[]){sa_ctx(), sa_i64(o->global_batch)}, 2);
+    sched_call(prog, d, entry_callee(ENT_prog_batch), (SchedArg[]){sa_ctx(), sa_i64(o->global_batch)}, 2);
   if (o->bf16)
-    sched_call(prog, d, "gv_prog_precision", (SchedArg[]){sa_ctx(), sa_str("bf16")}, 2);
+    sched_call(prog, d, entry_callee(ENT_prog_precision), (SchedArg[]){sa_ctx(), sa_str("bf16")}, 2);
   if (o->tp > 1)
-    sched_call(prog, d, "gv_prog_tp", (SchedArg[]){sa_ctx(), sa_i64(o->tp), sa_i64(o->tp_consec)}, 3);
+    sched_call(prog, d, entry_callee(ENT_prog_tp), (SchedArg[]){sa_ctx(), sa_i64(o->tp), sa_i64(o->tp_consec)}, 3);
   for (int i = 0; i < m->nnodes; i++) /* every attention of a model has one shape */
     if (m->nodes[i].op == IR_OP_ATTENTION) {
       const IrShape *os = &m->values[m->nodes[i].out].shape;
       int64_t H = m->nodes[i].iattr[0], D = os->d[os->rank - 1] / H; /* global heads: an upper bound under tp */
       SchedArg at[] = {sa_ctx(), sa_i64(o->micro_batch), sa_i64(o->seq), sa_i64(o->seq), sa_i64(H),
                        sa_i64(m->nodes[i].iattr[1]), sa_i64(D)};
-      sched_call(prog, d, "gv_prog_attention", at, 7);
+      sched_call(prog, d, entry_callee(ENT_prog_attention), at, 7);
       break;
     }
   for (int s = 0; s < nstages; s++)
@@ -466,6 +466,11 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   if (!stage_of && !(stage_of = lower_partition(a, m, o->pp, NULL, err)))
     return NULL;
   SchedProgram *prog = sched_new(a);
+  static const char *const arena_names[PLAN_KINDS] = {
+    [PLAN_PARAMS] = "params", [PLAN_GRADS] = "grads", [PLAN_OPTIM] = "optim", [PLAN_ACTS] = "acts",
+    [PLAN_WORKSPACE] = "workspace"};
+  for (int k = 0; k < PLAN_KINDS; k++)
+    prog->arena_names[k] = arena_names[k];
   Stage *st = ARENA_ARRAY(a, Stage, o->pp);
   Lowered *out = ARENA_NEW(a, Lowered);
   out->plans = ARENA_ARRAY(a, Plan *, o->pp);

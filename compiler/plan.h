@@ -12,8 +12,13 @@
 #include <stdio.h>
 
 #include "arena.h"
+#include "gvrt.h"
 
-enum { PLAN_PARAMS, PLAN_GRADS, PLAN_OPTIM, PLAN_ACTS, PLAN_WORKSPACE, PLAN_KINDS }; /* = enum gv_mem_kind */
+/* The plan's arenas are the runtime's memory kinds. */
+enum {
+  PLAN_PARAMS = GV_MEM_PARAMS, PLAN_GRADS = GV_MEM_GRADS, PLAN_OPTIM = GV_MEM_OPTIM, PLAN_ACTS = GV_MEM_ACTS,
+  PLAN_WORKSPACE = GV_MEM_WORKSPACE, PLAN_KINDS = GV_MEM_KINDS
+};
 
 typedef enum PlanClass {
   PC_STATIC,      /* fixed offset in its arena (params, grads, optimizer state, workspace) */

@@ -32,7 +32,7 @@ const SchedFunc *sched_find(const SchedProgram *p, const char *name)
   return NULL;
 }
 
-SchedCall *sched_call(SchedProgram *p, SchedFunc *f, const char *fn, const SchedArg *args, int nargs)
+SchedCall *sched_call(SchedProgram *p, SchedFunc *f, const SchedCallee *fn, const SchedArg *args, int nargs)
 {
   if (f->ncalls == f->cap) {
     int cap = f->cap ? 2 * f->cap : 64;
@@ -109,7 +109,7 @@ void sched_print(FILE *out, const SchedProgram *p)
     fprintf(out, "func %s(ctx, bases, slot) {\n", f->name);
     for (int j = 0; j < f->ncalls; j++) {
       const SchedCall *c = &f->calls[j];
-      fprintf(out, "  %s(", c->fn);
+      fprintf(out, "  %s(", c->fn->name);
       for (int k = 0; k < c->nargs; k++) {
         if (k)
           fputs(", ", out);
@@ -126,27 +126,21 @@ void sched_print(FILE *out, const SchedProgram *p)
 
 /* ---- verification ---- */
 
-static const SchedCall *first_call_of(const SchedProgram *p, const char *fn)
+int sched_param(const SchedCallee *fn, const char *name)
 {
-  for (int i = 0; i < p->nfuncs; i++)
-    for (int j = 0; j < p->funcs[i].ncalls; j++)
-      if (!strcmp(p->funcs[i].calls[j].fn, fn))
-        return &p->funcs[i].calls[j];
-  return NULL;
+  for (int k = 0; k < fn->nparams; k++)
+    if (!strcmp(fn->params[k].name, name))
+      return k;
+  return -1;
 }
 
-static int same_kinds(const SchedCall *a, const SchedCall *b)
+int sched_kind_fits(SchedArgKind param, SchedArgKind arg)
 {
-  if (a->nargs != b->nargs)
-    return 0;
-  for (int k = 0; k < a->nargs; k++) {
-    SchedArgKind x = a->args[k].kind, y = b->args[k].kind;
-    int xp = x == SA_BUF || x == SA_FN || x == SA_NULL || x == SA_CTX;
-    int yp = y == SA_BUF || y == SA_FN || y == SA_NULL || y == SA_CTX;
-    if (x != y && !(xp && yp))
-      return 0;
+  switch (param) {
+  case SA_BUF: return arg == SA_BUF || arg == SA_NULL;
+  case SA_I64: return arg == SA_I64 || arg == SA_SLOT;
+  default: return arg == param;
   }
-  return 1;
 }
 
 const char *sched_verify(const SchedProgram *p)
@@ -157,12 +151,17 @@ const char *sched_verify(const SchedProgram *p)
     const SchedFunc *f = &p->funcs[i];
     for (int j = 0; j < f->ncalls; j++) {
       const SchedCall *c = &f->calls[j];
-      for (int k = 0; k < c->nargs; k++)
+      if (c->nargs != c->fn->nparams)
+        return arena_printf(p->arena, "%s: call %s passes %d arguments for %d parameters", f->name, c->fn->name,
+                            c->nargs, c->fn->nparams);
+      for (int k = 0; k < c->nargs; k++) {
+        if (!sched_kind_fits(c->fn->params[k].kind, c->args[k].kind))
+          return arena_printf(p->arena, "%s: call %s: argument %d ('%s') has the wrong kind", f->name, c->fn->name,
+                              k, c->fn->params[k].name);
         if (c->args[k].kind == SA_FN && !sched_find(p, c->args[k].s))
-          return arena_printf(p->arena, "%s: call %s passes unknown function '%s'", f->name, c->fn, c->args[k].s);
-      const SchedCall *first = first_call_of(p, c->fn);
-      if (!same_kinds(first, c))
-        return arena_printf(p->arena, "%s: '%s' is called with different argument kinds", f->name, c->fn);
+          return arena_printf(p->arena, "%s: call %s passes unknown function '%s'", f->name, c->fn->name,
+                              c->args[k].s);
+      }
     }
   }
   return NULL;

@@ -41,8 +41,25 @@ typedef struct SchedArg {
   int64_t stride;       /* BUF bytes per micro-batch slot (0: shared by all slots) */
 } SchedArg;
 
+/* A function the program calls: its symbol and its parameters (kinds and names, ctx
+ * included). The runtime's entry points come from its one table (entries.c reads
+ * runtime/include/gvrt_entries.h); a callee with `runtime` set is declared by
+ * gvrt_program.h, which the generated C includes, so the C compiler checks every call. */
+typedef struct SchedParam {
+  SchedArgKind kind;    /* SA_CTX, SA_BUF (a pointer: SA_NULL also fits), SA_FN, SA_I32, SA_I64
+                           (SA_SLOT also fits), SA_F32, SA_F64 or SA_STR */
+  const char *name;
+} SchedParam;
+
+typedef struct SchedCallee {
+  const char *name;
+  const SchedParam *params;
+  int nparams;
+  int runtime;
+} SchedCallee;
+
 typedef struct SchedCall {
-  const char *fn;       /* a libgvrt function declared in gvrt.h */
+  const SchedCallee *fn;
   SchedArg *args;
   int nargs;
   const char *comment;  /* printed in dumps and C source; may be NULL */
@@ -59,13 +76,18 @@ typedef struct SchedProgram {
   SchedFunc *funcs;
   int nfuncs, cap;
   const char *entry;    /* the function the runtime calls first (gvp_describe) */
+  const char *arena_names[8]; /* how the C emitter names bases[k] (NULL: a<k>) */
 } SchedProgram;
 
 SchedProgram *sched_new(Arena *a);
 SchedFunc *sched_func(SchedProgram *p, const char *name);        /* new function */
 const SchedFunc *sched_find(const SchedProgram *p, const char *name);
 /* Append a call; args are copied. Returns the call so a comment can be attached. */
-SchedCall *sched_call(SchedProgram *p, SchedFunc *f, const char *fn, const SchedArg *args, int nargs);
+SchedCall *sched_call(SchedProgram *p, SchedFunc *f, const SchedCallee *fn, const SchedArg *args, int nargs);
+/* Index of callee fn's parameter `name`, or -1. */
+int sched_param(const SchedCallee *fn, const char *name);
+/* Whether an argument of kind `arg` may be passed for a parameter of kind `param`. */
+int sched_kind_fits(SchedArgKind param, SchedArgKind arg);
 
 /* Argument constructors. */
 SchedArg sa_ctx(void);
@@ -83,8 +105,8 @@ SchedArg sa_null(void);
 void sched_print_string(FILE *out, const char *s);
 /* Text form (`gvc compile --dump=schedule`): stable, one call per line. */
 void sched_print(FILE *out, const SchedProgram *p);
-/* Checks that every SA_FN names a function of the program and that each callee is
- * always called with the same argument kinds; returns a message or NULL. */
+/* Checks that every SA_FN names a function of the program and that every call passes its
+ * callee's parameters (count and kinds); returns a message or NULL. */
 const char *sched_verify(const SchedProgram *p);
 
 #endif

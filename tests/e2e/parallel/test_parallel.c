@@ -119,7 +119,7 @@ static int count_calls(const Lowered *lw, const char *fn)
   int n = 0;
   for (int f = 0; f < lw->prog->nfuncs; f++)
     for (int c = 0; c < lw->prog->funcs[f].ncalls; c++)
-      n += !strcmp(lw->prog->funcs[f].calls[c].fn, fn);
+      n += !strcmp(lw->prog->funcs[f].calls[c].fn->name, fn);
   return n;
 }
 

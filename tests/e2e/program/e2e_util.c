@@ -35,7 +35,7 @@ int e2e_build(const Lowered *lw, const char *bin, int via_c)
     if (!f || emit_c_program(lw->prog, f, bin))
       return 1;
     fclose(f);
-    snprintf(cmd, sizeof cmd, "%s -std=gnu11 -O2 -Wall -Werror -c -o %s.o %s", GV_C_COMPILER, bin, path);
+    snprintf(cmd, sizeof cmd, "%s -std=gnu11 -O2 -Wall -Werror -I%s -c -o %s.o %s", GV_C_COMPILER, GV_RUNTIME_INCLUDE, bin, path);
     if (sh(cmd))
       return 1;
   } else if (emit_llvm_object(lw->prog, (snprintf(path, sizeof path, "%s.o", bin), path), 1, &err)) {

@@ -51,24 +51,32 @@ void t_call(void *ctx, void *fn, void *bases, int64_t slot)
 
 /* ---- the program ---- */
 
+/* The callees as the schedule IR declares them (the emitters declare them from these). */
+static const SchedParam p_add[] = {{SA_CTX, "ctx"}, {SA_I64, "i"}, {SA_I32, "j"}, {SA_F32, "f"}, {SA_F64, "d"}};
+static const SchedParam p_axpy[] = {{SA_CTX, "ctx"}, {SA_BUF, "y"}, {SA_BUF, "x"}, {SA_I64, "n"}, {SA_F32, "a"}};
+static const SchedParam p_log[] = {{SA_CTX, "ctx"}, {SA_STR, "s"}};
+static const SchedParam p_call[] = {{SA_CTX, "ctx"}, {SA_FN, "fn"}, {SA_BUF, "bases"}, {SA_I64, "slot"}};
+static const SchedCallee t_add_fn = {"t_add", p_add, 5, 0}, t_axpy_fn = {"t_axpy", p_axpy, 5, 0},
+                         t_log_fn = {"t_log", p_log, 2, 0}, t_call_fn = {"t_call", p_call, 4, 0};
+
 static SchedProgram *build(Arena *a)
 {
   SchedProgram *p = sched_new(a);
   SchedFunc *step = sched_func(p, "gvp_step");
   for (int r = 0; r < 3; r++) {
     SchedArg add[] = {sa_ctx(), sa_i64(INT64_C(1) << 40 | r), sa_i32(-7 - r), sa_f32(0.1f * (float)r), sa_f64(1.0 / 3.0 + r)};
-    sched_call(p, step, "t_add", add, 5)->comment = "accumulate constants";
+    sched_call(p, step, &t_add_fn, add, 5)->comment = "accumulate constants";
     /* y[slot] += a * x, with y per micro-batch slot (stride 64 bytes) and x shared */
     SchedArg axpy[] = {sa_ctx(), sa_buf(1, 0, 64), sa_buf(0, 16, 0), sa_i64(16), sa_f32(0.5f + (float)r)};
-    sched_call(p, step, "t_axpy", axpy, 5);
+    sched_call(p, step, &t_axpy_fn, axpy, 5);
   }
   SchedArg lg[] = {sa_ctx(), sa_str("step \"done\"\n")};
-  sched_call(p, step, "t_log", lg, 2);
+  sched_call(p, step, &t_log_fn, lg, 2);
 
   SchedFunc *d = sched_func(p, "gvp_describe");
   SchedArg call0[] = {sa_ctx(), sa_fn("gvp_step"), sa_null(), sa_slot()};
-  sched_call(p, d, "t_log", (SchedArg[]){sa_ctx(), sa_str("describe;")}, 2);
-  sched_call(p, d, "t_call", call0, 4);
+  sched_call(p, d, &t_log_fn, (SchedArg[]){sa_ctx(), sa_str("describe;")}, 2);
+  sched_call(p, d, &t_call_fn, call0, 4);
   return p;
 }
 
