@@ -421,8 +421,8 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
   case IR_OP_GELU:
     EMIT(l, ENT_gen_gelu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]));
     break;
-  case IR_OP_SILU:
-    EMIT(l, ENT_gen_silu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt));
+  case IR_OP_SILU: case IR_OP_RELU:
+    EMIT(l, n->op == IR_OP_SILU ? ENT_gen_silu_fwd : ENT_gen_relu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt));
     break;
   case IR_OP_MUL:
     EMIT(l, ENT_gen_mul_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
@@ -623,8 +623,9 @@ static void bwd_node(L *l, int ni, int layer)
   case IR_OP_GELU:
     EMIT(l, ENT_gen_gelu_bwd, c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]), sa_i64(flags));
     break;
-  case IR_OP_SILU:
-    EMIT(l, ENT_gen_silu_bwd, c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt), sa_i64(flags));
+  case IR_OP_SILU: case IR_OP_RELU:
+    EMIT(l, n->op == IR_OP_SILU ? ENT_gen_silu_bwd : ENT_gen_relu_bwd, c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt),
+         sa_i64(flags));
     break;
   case IR_OP_MUL:
     EMIT(l, ENT_gen_mul_bwd, c, GB(l, g0), GB(l, g1), dy, V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt), sa_i64(flags));

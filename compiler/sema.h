@@ -35,6 +35,7 @@ typedef struct Builder {
 /* Primitives (sema_prims.c). */
 int sema_prim_find(const char *name);                 /* index or -1 */
 const char *sema_prim_name(int prim);
+int sema_prim_count(void);                            /* primitives of the language */
 Val sema_prim_call(Builder *b, int prim, const AstNode *call, Val *pos, int npos, const char **kwn, Val *kwv,
                    int nkw);
 const char *sema_kind_name(ValKind k);

@@ -46,6 +46,7 @@ int sema_prim_find(const char *name)
 }
 
 const char *sema_prim_name(int prim) { return prims[prim].name; }
+int sema_prim_count(void) { return NPRIMS; }
 
 /* A value kind's name in messages (here, not in sema.c, so that sema.c uses this file and not
  * the reverse). */

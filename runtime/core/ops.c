@@ -231,20 +231,23 @@ void gv_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_te
   be->ops->gelu_bwd(be, dx, dy, x, tanh_form, flags);
 }
 
-void gv_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
-{
-  need_given("silu_fwd", y && x);
-  check_ew("silu_fwd", y, x, NULL, NULL);
-  be->ops->silu_fwd(be, y, x);
-}
-
-void gv_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                 const struct gv_tensor *x, int flags)
-{
-  need_given("silu_bwd", dx && dy && x);
-  check_ew("silu_bwd", dx, dy, x, NULL);
-  be->ops->silu_bwd(be, dx, dy, x, flags);
-}
+/* The dispatchers of an activation y = f(x) without options: NAME_fwd and NAME_bwd. */
+#define GV_UNARY_OPS(NAME)                                                                         \
+  void gv_##NAME##_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)     \
+  {                                                                                                \
+    need_given(#NAME "_fwd", y && x);                                                              \
+    check_ew(#NAME "_fwd", y, x, NULL, NULL);                                                      \
+    be->ops->NAME##_fwd(be, y, x);                                                                 \
+  }                                                                                                \
+  void gv_##NAME##_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,   \
+                       const struct gv_tensor *x, int flags)                                       \
+  {                                                                                                \
+    need_given(#NAME "_bwd", dx && dy && x);                                                       \
+    check_ew(#NAME "_bwd", dx, dy, x, NULL);                                                       \
+    be->ops->NAME##_bwd(be, dx, dy, x, flags);                                                     \
+  }
+GV_UNARY_OPS(silu)
+GV_UNARY_OPS(relu)
 
 void gv_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
                    const struct gv_tensor *up)

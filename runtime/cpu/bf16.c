@@ -388,24 +388,27 @@ void gv_cpu_bf16_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const str
   bf_finish(&c);
 }
 
-void gv_cpu_bf16_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
-{
-  struct bf_call c;
-  bf_begin(&c, be, "silu_fwd");
-  bf_unary(&c, &y, &x);
-  gv_cpu_silu_fwd(be, y, x);
-  bf_finish(&c);
-}
-
-void gv_cpu_bf16_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                          const struct gv_tensor *x, int flags)
-{
-  struct bf_call c;
-  bf_begin(&c, be, "silu_bwd");
-  bf_unary_bwd(&c, &dx, &dy, &x, flags);
-  gv_cpu_silu_bwd(be, dx, dy, x, flags);
-  bf_finish(&c);
-}
+/* The wrappers of an activation without options (NAME_fwd, NAME_bwd). */
+#define BF16_UNARY(NAME)                                                                          \
+  void gv_cpu_bf16_##NAME##_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x) \
+  {                                                                                               \
+    struct bf_call c;                                                                             \
+    bf_begin(&c, be, #NAME "_fwd");                                                               \
+    bf_unary(&c, &y, &x);                                                                         \
+    gv_cpu_##NAME##_fwd(be, y, x);                                                                \
+    bf_finish(&c);                                                                                \
+  }                                                                                               \
+  void gv_cpu_bf16_##NAME##_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy, \
+                                const struct gv_tensor *x, int flags)                             \
+  {                                                                                               \
+    struct bf_call c;                                                                             \
+    bf_begin(&c, be, #NAME "_bwd");                                                               \
+    bf_unary_bwd(&c, &dx, &dy, &x, flags);                                                        \
+    gv_cpu_##NAME##_bwd(be, dx, dy, x, flags);                                                    \
+    bf_finish(&c);                                                                                \
+  }
+BF16_UNARY(silu)
+BF16_UNARY(relu)
 
 void gv_cpu_bf16_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
                             const struct gv_tensor *up)

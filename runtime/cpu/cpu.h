@@ -131,6 +131,9 @@ void gv_cpu_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv
                      int tanh_form);
 void gv_cpu_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                      const struct gv_tensor *x, int tanh_form, int flags);
+void gv_cpu_relu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+void gv_cpu_relu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                     const struct gv_tensor *x, int flags);
 void gv_cpu_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
 void gv_cpu_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                      const struct gv_tensor *x, int flags);
@@ -228,6 +231,9 @@ void gv_cpu_bf16_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const stru
                           int tanh_form);
 void gv_cpu_bf16_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                           const struct gv_tensor *x, int tanh_form, int flags);
+void gv_cpu_bf16_relu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+void gv_cpu_bf16_relu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                          const struct gv_tensor *x, int flags);
 void gv_cpu_bf16_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
 void gv_cpu_bf16_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                           const struct gv_tensor *x, int flags);

@@ -69,26 +69,35 @@ void gv_cpu_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct g
   }
 }
 
-CPU_CLONES
-void gv_cpu_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
-{
-  float *py = cpu_f32(y);
-  const float *px = cpu_f32(x);
-  int64_t n = gv_tensor_numel(x);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) py[i] = silu(px[i]);
-}
+static float relu(float x) { return x > 0.0f ? x : 0.0f; }
+static float relu_grad(float x) { return x > 0.0f ? 1.0f : 0.0f; }   /* 0 at 0, as PyTorch */
 
-CPU_CLONES
-void gv_cpu_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                     const struct gv_tensor *x, int flags)
-{
-  float *pdx = cpu_f32(dx);
-  const float *pdy = cpu_f32(dy), *px = cpu_f32(x);
-  int64_t n = gv_tensor_numel(x);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * silu_grad(px[i]), flags & GV_ACC_DX);
-}
+/* An activation y = f(x) and its backward dx (+)= dy * f'(x), written once: NAME_fwd/_bwd
+ * from the scalar functions NAME and NAME_grad. */
+#define CPU_UNARY(NAME)                                                                          \
+  CPU_CLONES                                                                                     \
+  void gv_cpu_##NAME##_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x) \
+  {                                                                                              \
+    (void)be;                                                                                    \
+    float *py = cpu_f32(y);                                                                      \
+    const float *px = cpu_f32(x);                                                                \
+    int64_t n = gv_tensor_numel(x);                                                              \
+    _Pragma("omp parallel for schedule(static)")                                                 \
+    for (int64_t i = 0; i < n; i++) py[i] = NAME(px[i]);                                         \
+  }                                                                                              \
+  CPU_CLONES                                                                                     \
+  void gv_cpu_##NAME##_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy, \
+                           const struct gv_tensor *x, int flags)                                 \
+  {                                                                                              \
+    (void)be;                                                                                    \
+    float *pdx = cpu_f32(dx);                                                                    \
+    const float *pdy = cpu_f32(dy), *px = cpu_f32(x);                                            \
+    int64_t n = gv_tensor_numel(x);                                                              \
+    _Pragma("omp parallel for schedule(static)")                                                 \
+    for (int64_t i = 0; i < n; i++) cpu_store(&pdx[i], pdy[i] * NAME##_grad(px[i]), flags & GV_ACC_DX); \
+  }
+CPU_UNARY(silu)
+CPU_UNARY(relu)
 
 /* y = silu(gate) * up */
 CPU_CLONES

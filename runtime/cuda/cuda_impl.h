@@ -137,6 +137,9 @@ void gv_cuda_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_
 void gv_cuda_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, int tanh_form);
 void gv_cuda_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                       const struct gv_tensor *x, int tanh_form, int flags);
+void gv_cuda_relu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+void gv_cuda_relu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                      const struct gv_tensor *x, int flags);
 void gv_cuda_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
 void gv_cuda_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                       const struct gv_tensor *x, int flags);

@@ -56,6 +56,12 @@ struct SiluFwd {
 struct SiluBwd {      /* (dy, x) */
   __device__ float operator()(float dy, float x, float) const { return dy * silu_grad(x); }
 };
+struct ReluFwd {
+  __device__ float operator()(float x, float, float) const { return x > 0.0f ? x : 0.0f; }
+};
+struct ReluBwd {      /* (dy, x): 0 at 0, as the CPU */
+  __device__ float operator()(float dy, float x, float) const { return x > 0.0f ? dy : 0.0f; }
+};
 struct SwigluFwd {    /* (gate, up) */
   __device__ float operator()(float g, float u, float) const { return silu(g) * u; }
 };
@@ -180,16 +186,19 @@ extern "C" void gv_cuda_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, co
   map(be, "gelu_bwd", dx, dy, x, NULL, flags & GV_ACC_DX, GeluBwd{tanh_form});
 }
 
-extern "C" void gv_cuda_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
-{
-  map(be, "silu_fwd", y, x, NULL, NULL, 0, SiluFwd());
-}
-
-extern "C" void gv_cuda_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                                 const struct gv_tensor *x, int flags)
-{
-  map(be, "silu_bwd", dx, dy, x, NULL, flags & GV_ACC_DX, SiluBwd());
-}
+/* An activation without options: NAME_fwd maps Fwd over x, NAME_bwd maps Bwd over (dy, x). */
+#define CUDA_UNARY(NAME, Fwd, Bwd)                                                                            \
+  extern "C" void gv_cuda_##NAME##_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x) \
+  {                                                                                                           \
+    map(be, #NAME "_fwd", y, x, NULL, NULL, 0, Fwd());                                                        \
+  }                                                                                                           \
+  extern "C" void gv_cuda_##NAME##_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy, \
+                                       const struct gv_tensor *x, int flags)                                  \
+  {                                                                                                           \
+    map(be, #NAME "_bwd", dx, dy, x, NULL, flags & GV_ACC_DX, Bwd());                                         \
+  }
+CUDA_UNARY(silu, SiluFwd, SiluBwd)
+CUDA_UNARY(relu, ReluFwd, ReluBwd)
 
 /* y = silu(gate) * up */
 extern "C" void gv_cuda_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,

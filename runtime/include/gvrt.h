@@ -152,7 +152,7 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *   layernorm  x,y [M,C], w,b [C], mean,rstd f32 [M]     rmsnorm: no b, no mean
  *   add_layernorm / add_rmsnorm  h = a + b (the residual stream, [M,C]), then the norm of h
  *              into y (y must not alias h)
- *   gelu/silu/swiglu/mul/add: elementwise, all operands of one shape
+ *   gelu/silu/relu/swiglu/mul/add: elementwise, all operands of one shape (relu's gradient at 0 is 0)
  *   rope       x,y [B,T,H,D] (y may alias x), HF rotate_half, position pos_offset + t
  *   attention  q [B,T,H,D], k,v [B,S,KV,D], o [B,T,H,D], lse f32 [B,H,T]; H % KV == 0;
  *              causal masks key j > i + (S - T); scale 1/sqrt(D)
@@ -255,6 +255,9 @@ struct gv_backend_ops {
                    const struct gv_tensor *x, int tanh_form, int flags);
   void (*silu_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
   void (*silu_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                   const struct gv_tensor *x, int flags);
+  void (*relu_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+  void (*relu_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                    const struct gv_tensor *x, int flags);
   void (*swiglu_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
                      const struct gv_tensor *up);
@@ -449,6 +452,9 @@ GV_API void gv_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struc
                         const struct gv_tensor *x, int tanh_form, int flags);
 GV_API void gv_silu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
 GV_API void gv_silu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                        const struct gv_tensor *x, int flags);
+GV_API void gv_relu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+GV_API void gv_relu_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                         const struct gv_tensor *x, int flags);
 GV_API void gv_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y,
                           const struct gv_tensor *gate, const struct gv_tensor *up);

@@ -179,6 +179,8 @@
     GV_A(I64, flags)) \
   X(gen_silu_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(I64, n)) \
   X(gen_silu_bwd, GV_A(PTR, dx) GV_A(PTR, dy) GV_A(PTR, x) GV_A(I64, n) GV_A(I64, flags)) \
+  X(gen_relu_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(I64, n)) \
+  X(gen_relu_bwd, GV_A(PTR, dx) GV_A(PTR, dy) GV_A(PTR, x) GV_A(I64, n) GV_A(I64, flags)) \
   X(gen_mul_fwd, GV_A(PTR, y) GV_A(PTR, a) GV_A(PTR, b) GV_A(I64, n)) \
 /* da or db may be NULL (no gradient wanted). */ \
   X(gen_mul_bwd, GV_A(PTR, da) GV_A(PTR, db) GV_A(PTR, dy) GV_A(PTR, a) GV_A(PTR, b) \

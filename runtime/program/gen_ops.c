@@ -115,17 +115,20 @@ void gv_gen_gelu_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t 
   gv_gelu_bwd(be_of(ctx), &DX, &DY, &X, (int)tanh_form, (int)flags);
 }
 
-void gv_gen_silu_fwd(void *ctx, void *y, void *x, int64_t n)
-{
-  struct gv_tensor Y = t1(y, VT, n), X = t1(x, VT, n);
-  gv_silu_fwd(be_of(ctx), &Y, &X);
-}
-
-void gv_gen_silu_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t flags)
-{
-  struct gv_tensor DX = t1(dx, VT, n), DY = t1(dy, VT, n), X = t1(x, VT, n);
-  gv_silu_bwd(be_of(ctx), &DX, &DY, &X, (int)flags);
-}
+/* The entries of an activation without options, over n elements. */
+#define GEN_UNARY(NAME)                                                               \
+  void gv_gen_##NAME##_fwd(void *ctx, void *y, void *x, int64_t n)                    \
+  {                                                                                   \
+    struct gv_tensor Y = t1(y, VT, n), X = t1(x, VT, n);                              \
+    gv_##NAME##_fwd(be_of(ctx), &Y, &X);                                              \
+  }                                                                                   \
+  void gv_gen_##NAME##_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t flags) \
+  {                                                                                   \
+    struct gv_tensor DX = t1(dx, VT, n), DY = t1(dy, VT, n), X = t1(x, VT, n);        \
+    gv_##NAME##_bwd(be_of(ctx), &DX, &DY, &X, (int)flags);                            \
+  }
+GEN_UNARY(silu)
+GEN_UNARY(relu)
 
 void gv_gen_mul_fwd(void *ctx, void *y, void *a, void *b, int64_t n)
 {

@@ -124,6 +124,16 @@ static double c_silu_bwd(struct gv_backend *be, struct gv_tensor **t, const stru
   gv_silu_bwd(be, t[0], t[1], t[2], f);
   return 0;
 }
+static double c_relu_fwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
+{
+  gv_relu_fwd(be, t[0], t[1]);
+  return 0;
+}
+static double c_relu_bwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
+{
+  gv_relu_bwd(be, t[0], t[1], t[2], f);
+  return 0;
+}
 static double c_swiglu_fwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
 {
   gv_swiglu_fwd(be, t[0], t[1], t[2]);
@@ -283,6 +293,8 @@ static const struct bcase cases[] = {
   {"silu_fwd", c_silu_fwd, {0}, 0, {OUT("y", 0), IN("x")}},
   {"silu_bwd", c_silu_bwd, {0}, 1, {OUT("dx", DX), IN("dy"), IN("x")}},
   {"silu_bwd dx=dy", c_silu_bwd, {0}, 1, {OUT("dx", DX), ALIAS("dy", K_IN, 0, 0), IN("x")}},
+  {"relu_fwd", c_relu_fwd, {0}, 0, {OUT("y", 0), IN("x")}},
+  {"relu_bwd", c_relu_bwd, {0}, 1, {OUT("dx", DX), IN("dy"), IN("x")}},
   {"swiglu_fwd", c_swiglu_fwd, {0}, 0, {OUT("y", 0), IN("gate"), IN("up")}},
   {"swiglu_bwd", c_swiglu_bwd, {0}, 1, {OUT("dgate", DX), OUT("dup", DX), IN("dy"), IN("gate"), IN("up")}},
   {"swiglu_bwd dgate=gate", c_swiglu_bwd, {0}, 1,

@@ -174,9 +174,9 @@ static void test_norm(struct gv_backend *be, uint64_t *seed, int rms)
       free(rstd);
 }
 
-/* ---- elementwise: gelu (tanh, erf), silu, swiglu, mul, add ---- */
+/* ---- elementwise: gelu (tanh, erf), silu, relu, swiglu, mul, add ---- */
 
-enum ew_kind { EW_GELU_TANH, EW_GELU_ERF, EW_SILU, EW_SWIGLU, EW_MUL, EW_ADD };
+enum ew_kind { EW_GELU_TANH, EW_GELU_ERF, EW_SILU, EW_RELU, EW_SWIGLU, EW_MUL, EW_ADD };
 struct ew_ctx { enum ew_kind kind; int64_t n; };
 
 static double ref_silu(double a) { return a / (1.0 + exp(-a)); }
@@ -190,6 +190,7 @@ static void ref_ew(const struct refop *op, double *const *in, double *out)
     case EW_GELU_TANH: out[i] = 0.5 * a * (1 + tanh(sqrt(2 / M_PI) * (a + 0.044715 * a * a * a))); break;
     case EW_GELU_ERF: out[i] = 0.5 * a * (1 + erf(a / sqrt(2.0))); break;
     case EW_SILU: out[i] = ref_silu(a); break;
+    case EW_RELU: out[i] = a > 0 ? a : 0; break;
     case EW_SWIGLU: out[i] = ref_silu(a) * b; break;
     case EW_MUL: out[i] = a * b; break;
     case EW_ADD: out[i] = a + b; break;
@@ -204,6 +205,7 @@ static void ew_bwd(struct gv_backend *be, enum ew_kind kind, struct gv_tensor *d
   switch (kind) {
   case EW_GELU_TANH: case EW_GELU_ERF: gv_gelu_bwd(be, da, dy, a, kind == EW_GELU_TANH, flags); break;
   case EW_SILU: gv_silu_bwd(be, da, dy, a, flags); break;
+  case EW_RELU: gv_relu_bwd(be, da, dy, a, flags); break;
   case EW_SWIGLU: gv_swiglu_bwd(be, da, db, dy, a, b, flags); break;
   case EW_MUL: gv_mul_bwd(be, da, db, dy, a, b, flags); break;
   case EW_ADD: break;
@@ -228,6 +230,7 @@ static void test_ew(struct gv_backend *be, uint64_t *seed, enum ew_kind kind, co
   switch (kind) {
   case EW_GELU_TANH: case EW_GELU_ERF: gv_gelu_fwd(be, &ty, &ta, kind == EW_GELU_TANH); break;
   case EW_SILU: gv_silu_fwd(be, &ty, &ta); break;
+  case EW_RELU: gv_relu_fwd(be, &ty, &ta); break;
   case EW_SWIGLU: gv_swiglu_fwd(be, &ty, &ta, &tb); break;
   case EW_MUL: gv_mul_fwd(be, &ty, &ta, &tb); break;
   case EW_ADD: gv_add_fwd(be, &ty, &ta, &tb); break;
@@ -410,6 +413,7 @@ int main(void)
   test_ew(&be, &seed, EW_GELU_TANH, "gelu(tanh)");
   test_ew(&be, &seed, EW_GELU_ERF, "gelu(erf)");
   test_ew(&be, &seed, EW_SILU, "silu");
+  test_ew(&be, &seed, EW_RELU, "relu");
   test_ew(&be, &seed, EW_SWIGLU, "swiglu");
   test_ew(&be, &seed, EW_MUL, "mul");
   test_ew(&be, &seed, EW_ADD, "add");

@@ -160,6 +160,9 @@ static void test_unary(enum gv_dtype dt)
   gv_silu_fwd(&cpu, H(&y), H(&x));
   gv_silu_fwd(&cu, D(&y), D(&x));
   cmp("silu_fwd", dt, &y, tol);
+  gv_relu_fwd(&cpu, H(&y), H(&x));
+  gv_relu_fwd(&cu, D(&y), D(&x));
+  cmp("relu_fwd", dt, &y, tol);
   for (int flags = 0; flags <= GV_ACC_DX; flags += GV_ACC_DX) {
     struct pair dy = mk(dt, s, -1.0, 1.0), dx = mk(dt, s, -1.0, 1.0);
     for (int form = 0; form < 2; form++) {
@@ -170,6 +173,9 @@ static void test_unary(enum gv_dtype dt)
     gv_silu_bwd(&cpu, H(&dx), H(&dy), H(&x), flags);
     gv_silu_bwd(&cu, D(&dx), D(&dy), D(&x), flags);
     cmp(flags ? "silu_bwd acc" : "silu_bwd", dt, &dx, tol);
+    gv_relu_bwd(&cpu, H(&dx), H(&dy), H(&x), flags);
+    gv_relu_bwd(&cu, D(&dx), D(&dy), D(&x), flags);
+    cmp(flags ? "relu_bwd acc" : "relu_bwd", dt, &dx, tol);
     pair_free(&dy);
     pair_free(&dx);
   }
