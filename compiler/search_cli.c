@@ -271,8 +271,11 @@ int search_cli_model(SearchCli *c)
     c->files.memory_mode = mm;
     rc = cost_model_load(cm, &c->files);
   }
-  if (cx) ctx_free(&cx);
   StrategySpace *s = &c->so.space;
+  if (m) {  /* the lowering's constraints on the degrees (read before the IR is freed) */
+    s->heads = (int)m->heads, s->kv_heads = (int)m->kv_heads, s->ffn = (int)m->ffn, s->vocab = (int)m->vocab;
+  }
+  if (cx) ctx_free(&cx);
   s->world = world;
   s->nlayers = cm->nlayers;
   s->default_dp_type = cm->default_dp_type;

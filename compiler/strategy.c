@@ -32,6 +32,10 @@ static int keep(const StrategySpace *sp, int embed, const Strategy *s)
   if (!embed && sp->disable_ckpt && s->ckpt) return 0;
   if (embed && sp->disable_embed_tp && s->tp > 1) return 0;
   if (embed && sp->disable_embed_sp && s->sp > 1) return 0;
+  int t = strategy_tp_sp(s);
+  if (!embed && sp->heads > 0 && (sp->heads % t || (sp->kv_heads > 0 && sp->kv_heads % t))) return 0;
+  if (!embed && sp->ffn > 0 && s->tp > 1 && sp->ffn % s->tp) return 0;
+  if (embed && sp->vocab > 0 && s->tp > 1 && sp->vocab % s->tp) return 0;
   return 1;
 }
 

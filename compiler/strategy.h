@@ -22,6 +22,10 @@ typedef struct StrategySpace {
   int max_tp, max_pp, max_sp;          /* -1: no cap */
   int disable_pp, disable_tp, disable_sp, disable_dp, disable_ckpt, disable_fsdp;
   int disable_embed_tp, disable_embed_sp;
+  /* The model's shape, where known (0: unknown, no constraint): a layer's tp or Ulysses
+   * degree must divide heads and kv_heads (and a tp degree the MLP width), the vocabulary
+   * layers' tp degree the vocabulary, as the lowering requires. */
+  int heads, kv_heads, ffn, vocab;
 } StrategySpace;
 
 static inline int strategy_tp_sp(const Strategy *s) { return s->tp > s->sp ? s->tp : s->sp; }

@@ -62,5 +62,15 @@ for c in gpt-2.7b:1:2560:hidden2560_head32_seqlen2048:64:32 gpt-1.5b:2:1600:hidd
   found=$("$gvc" search $Q --settle_bsz $bsz --quiet | t_of)
   awk -v a="$found" -v b="$shipped" 'BEGIN{exit !(a != "" && b != "" && a <= b)}' && ok || bad "$name: searched $found s vs shipped $shipped s"
 done
+# the search's space is what the lowering supports: 5 heads admit no tp or Ulysses degree of
+# 2 or 4, so without data parallelism the plan is 4 pipeline stages, and it compiles
+printf 'import "gpt2"\nsize odd5 = gpt2_family(vocab = 256, hidden = 80, layers = 4, heads = 5, positions = 64)\n' > "$tmp/odd.gvm"
+for s in 0 1; do
+  "$gvc" search "$tmp/odd.gvm" --model odd5 --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 4 --seq_length 32 \
+    --disable_dp 1 --disable_sp $s --quiet -o "$tmp/odd.json" > "$tmp/odd.out" 2>&1 && ok || bad "odd heads search: $(cat "$tmp/odd.out")"
+  grep -q '"tp_sizes_enc": "1,1,1,1"' "$tmp/odd.json" && grep -q '"pp_deg": 4' "$tmp/odd.json" && ok || bad "odd heads plan: $(cat "$tmp/odd.json")"
+  "$gvc" compile "$tmp/odd.gvm" --model odd5 --seq 32 --num_gpus_per_node 4 --galvatron_config_path "$tmp/odd.json" \
+    -o "$tmp/odd" > "$tmp/odd.c.out" 2>&1 && ok || bad "odd heads plan compiles: $(cat "$tmp/odd.c.out")"
+done
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
