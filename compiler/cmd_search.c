@@ -67,6 +67,9 @@ int cmd_search(int argc, char **argv)
   SearchResult res;
   if (search_run(&c.cm, &c.so, &res)) {
     fprintf(stderr, "gvc: error: no valid configuration found under %g GB per GPU (%ld tasks searched)\n", c.memory_gb, res.tasks);
+    char note[256];
+    if (strategy_space_note(&c.so.space, note, sizeof note))
+      fprintf(stderr, "gvc: note: %s\n", note);
     return 1;
   }
   rc = write_outputs(&c, &res);

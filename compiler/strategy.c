@@ -39,6 +39,24 @@ static int keep(const StrategySpace *sp, int embed, const Strategy *s)
   return 1;
 }
 
+int strategy_space_note(const StrategySpace *sp, char *buf, size_t n)
+{
+  char kept[64] = "";
+  int removed = 0, len = 0;
+  for (int t = 1; t <= sp->world; t *= 2) {
+    int ok = sp->heads <= 0 || (sp->heads % t == 0 && (sp->kv_heads <= 0 || sp->kv_heads % t == 0));
+    if (ok)
+      len += snprintf(kept + len, sizeof kept - (size_t)len, "%s%d", len ? ", " : "", t);
+    removed += !ok;
+  }
+  buf[0] = 0;
+  if (!removed)
+    return 0;
+  snprintf(buf, n, "the model's %d heads (%d kv heads) allow layer tp / Ulysses degrees %s only", sp->heads,
+           sp->kv_heads > 0 ? sp->kv_heads : sp->heads, kept);
+  return 1;
+}
+
 int strategy_enumerate(const StrategySpace *sp, int embed, Strategy *out, int cap)
 {
   int n = 0, N = sp->world;

@@ -37,5 +37,8 @@ void strategy_str(const Strategy *s, char *buf, size_t n);
 /* Layer strategies (embed=0) or embedding strategies (embed=1), sorted and unique, into
  * out (capacity cap); returns the count. */
 int strategy_enumerate(const StrategySpace *sp, int embed, Strategy *out, int cap);
+/* When the model's shape removes tp or Ulysses degrees from the space, a sentence saying
+ * which degrees remain and why, into buf; returns 0 (buf empty) when it removes none. */
+int strategy_space_note(const StrategySpace *sp, char *buf, size_t n);
 
 #endif

@@ -72,5 +72,10 @@ for s in 0 1; do
   "$gvc" compile "$tmp/odd.gvm" --model odd5 --seq 32 --num_gpus_per_node 4 --galvatron_config_path "$tmp/odd.json" \
     -o "$tmp/odd" > "$tmp/odd.c.out" 2>&1 && ok || bad "odd heads plan compiles: $(cat "$tmp/odd.c.out")"
 done
+# ... and without pipelining either, nothing is left: the search says so and why
+out=$("$gvc" search "$tmp/odd.gvm" --model odd5 --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 4 --seq_length 32 \
+  --disable_dp 1 --disable_pp 1 --quiet -o "$tmp/odd2.json" 2>&1) && bad "odd heads, no dp or pp: found $out" || ok
+[ ! -e "$tmp/odd2.json" ] && echo "$out" | grep -q "5 heads (5 kv heads) allow layer tp / Ulysses degrees 1 only" && ok \
+  || bad "odd heads, no dp or pp: $out"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
