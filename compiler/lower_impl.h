@@ -1,6 +1,8 @@
-/* lower_impl.h - the lowering's internal state, shared by lower.c (the primitives'
- * forward and backward rules, layer by layer) and lower_program.c (stages, parameters,
- * the program's description and the memory plan). */
+/* lower_impl.h - the lowering's internal state and helpers, shared by its files: lower.c
+ * (shapes, buffers, placement), lower_layout.c (tensor-parallel split, row conversions),
+ * lower_fwd.c and lower_bwd.c (the primitives' rules, layer by layer), lower_fuse.c
+ * (emitting and fusing calls) and lower_program.c (stages, parameters, the program's
+ * description and the memory plan). */
 #ifndef GV_LOWER_IMPL_H
 #define GV_LOWER_IMPL_H
 
@@ -81,14 +83,37 @@ static inline int lower_zero2_per_param(const L *l)
 static inline int64_t lower_state_bytes(const L *l, int64_t n) { return 4 * n * (l->o->bf16 ? 3 : 2); }
 
 int64_t lower_numel(const L *l, int v);
+int64_t lower_rows(const L *l, int v);            /* numel / last dim */
+const char *lower_vname(L *l, int layer, int v, const char *what); /* a buffer's name */
 /* Which values are split by tensor parallelism (propagated from @col to @row); 0 or an error. */
 int lower_tp_split(L *l, int first_layer, int last_layer);
 int64_t lower_last_dim(const L *l, int v);
 int lower_new_buf(L *l, const char *name, PlanClass cls, int64_t bytes);
 SchedArg lower_buf_arg(L *l, int buf);          /* a buffer argument, patched after planning */
 void lower_emit(L *l, Entry fn, SchedArg *args, int n, const char *comment);
+/* EMIT(l, ENT_x, comment, args after ctx...): one call of entry ENT_x (lower_fuse.c). */
+#define EMIT(l, fn, comment, ...) do { SchedArg a_[] = {sa_ctx(), __VA_ARGS__}; \
+    lower_emit((l), (fn), a_, (int)(sizeof a_ / sizeof a_[0]), (comment)); } while (0)
+/* Buffer arguments: buffer id, value v's current buffer, node n's parameter k and its
+ * gradient (NULL where the node has fewer parameters). */
+static inline SchedArg B(L *l, int buf) { return lower_buf_arg(l, buf); }
+static inline SchedArg V(L *l, int v) { return B(l, l->val[v]); }
+static inline SchedArg P(L *l, const IrNode *n, int k) { return k < n->nparam ? B(l, l->pbuf[n->param[k]]) : sa_null(); }
+static inline SchedArg G(L *l, const IrNode *n, int k) { return k < n->nparam ? B(l, l->gbuf[n->param[k]]) : sa_null(); }
+/* "linear layers.0.attn.q.weight": the op and the parameter it reads, for dumps and C. */
+const char *lower_node_comment(L *l, const IrNode *n);
+/* Which token rows of the micro-batch a dropout's value holds (its mask is keyed by global
+ * element index): 0 all, 1 the slice of the tp group (sequence parallel, Ulysses), f >= 2
+ * the slice of a per-layer-tp block of row factor f. */
+static inline int64_t lower_dropout_rows(const L *l, int v) { return l->rsplit[v] ? 1 : l->rowf[v] > 1 ? l->rowf[v] : 0; }
 int lower_layer_of_value(const L *l, int v);
 void lower_mark_needed(L *l);
+/* ZeRO-3: gather layer li's parameter shards into the buffer its kernels read. */
+void lower_z3_gather(L *l, int li);
+/* Per-layer tp: value v's rows from row factor `from` to `to` (src -> dst), and a layer's
+ * input converted to its own row factor at its entry. */
+void lower_rows_convert(L *l, int v, int dst, int src, int from, int to, const char *what);
+void lower_rows_enter(L *l, int li);
 void lower_forward_layer(L *l, int li, int recompute);
 void lower_backward_layer(L *l, int li);
 

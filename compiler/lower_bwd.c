@@ -1,0 +1,283 @@
+/* lower_bwd.c - the backward rule of each primitive (gradients written or accumulated into
+ * each input's gradient buffer), and the backward of a layer (replaying its forward first
+ * when it is checkpointed). */
+#include "lower_impl.h"
+
+#include <string.h>
+
+/* The gradient buffer of value v, created on first use. */
+static int grad_of(L *l, int layer, int v)
+{
+  if (l->grad[v] < 0)
+    l->grad[v] = lower_new_buf(l, lower_vname(l, layer, v, "grad"), PC_TRANSIENT, l->es * lower_numel(l, v));
+  return l->grad[v];
+}
+
+static int wants_grad(const L *l, int v) { return !l->m->values[v].is_index; }
+
+/* Where an op writes the gradient of input v: its buffer when the op can write it with
+ * the flags it is given (acc), else a temporary accumulated afterwards (see fold). */
+typedef struct GradOut { int v, buf, tmp; } GradOut;
+
+static GradOut gout(L *l, int layer, int v, int acc)
+{
+  GradOut g = {v, -1, -1};
+  if (v < 0 || !wants_grad(l, v))
+    return g;
+  g.buf = grad_of(l, layer, v);
+  if (l->ginit[v] != acc) {
+    g.tmp = lower_new_buf(l, lower_vname(l, layer, v, "grad_part"), PC_TRANSIENT, l->es * lower_numel(l, v));
+    g.buf = g.tmp;
+  }
+  return g;
+}
+
+static void fold(L *l, GradOut g)
+{
+  if (g.v < 0 || g.buf < 0)
+    return;
+  if (g.tmp >= 0)
+    EMIT(l, ENT_gen_grad, "fan-in", B(l, l->grad[g.v]), B(l, g.tmp), sa_i64(lower_numel(l, g.v)), sa_i64(l->ginit[g.v]));
+  l->ginit[g.v] = 1;
+}
+
+static SchedArg GB(L *l, GradOut g) { return g.buf >= 0 ? B(l, g.buf) : sa_null(); }
+
+/* Accumulate into inputs' gradients only if all of them already hold one. */
+static int acc_all(const L *l, const IrNode *n, int count)
+{
+  int any = 0, all = 1;
+  for (int i = 0; i < count; i++)
+    if (wants_grad(l, n->in[i])) {
+      any = 1;
+      all = all && l->ginit[n->in[i]];
+    }
+  return any && all;
+}
+
+/* A linear's gradients (mirroring fwd_linear's forms); returns what is left of x's gradient
+ * to fold (g0.v = -1 when it was folded here). */
+static GradOut bwd_linear(L *l, int ni, int layer, const char *c, SchedArg dy, int flags, GradOut g0)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  int64_t M = lower_rows(l, y), N = lower_last_dim(l, y);
+  int64_t K = lower_last_dim(l, n->in[0]);
+  if (l->ul_in[ni] || l->ul_out[ni]) { /* Ulysses: the mirror all-to-alls */
+    int64_t tp = l->o->tp, Kw = l->m->params[n->param[0]].shape.d[1], Nw = l->m->params[n->param[0]].shape.d[0];
+    int64_t R = lower_rows(l, n->in[0]) / (l->ul_in[ni] ? tp : 1);
+    SchedArg dyr = dy;
+    if (l->ul_out[ni]) { /* gradient of the heads layout -> rows */
+      int t = lower_new_buf(l, lower_vname(l, layer, y, "grad_rows"), PC_TRANSIENT, l->es * R * Nw);
+      int scratch = lower_new_buf(l, lower_vname(l, layer, y, "grad_a2a"), PC_TRANSIENT, l->es * R * Nw);
+      EMIT(l, ENT_gen_ul_heads_to_rows, "ulysses: gradient heads -> rows", B(l, t), dy, B(l, scratch), sa_i64(R),
+           sa_i64(Nw));
+      dyr = B(l, t);
+    }
+    SchedArg xin = l->ul_in[ni] ? B(l, l->ul_keep[ni]) : V(l, n->in[0]);
+    if (l->ul_in[ni] && g0.buf >= 0) { /* dx in rows, then rows -> heads into x's gradient */
+      int t = lower_new_buf(l, lower_vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, l->es * R * Kw);
+      int scratch = lower_new_buf(l, lower_vname(l, layer, n->in[0], "grad_a2a"), PC_TRANSIENT, l->es * R * Kw);
+      EMIT(l, ENT_gen_linear_bwd, c, B(l, t), G(l, n, 0), G(l, n, 1), dyr, xin, P(l, n, 0), sa_i64(R), sa_i64(Kw),
+           sa_i64(Nw), sa_i64(ACC_DW));
+      GradOut gx = gout(l, layer, n->in[0], 0);
+      EMIT(l, ENT_gen_ul_rows_to_heads, "ulysses: gradient rows -> heads", GB(l, gx), B(l, t), B(l, scratch),
+           sa_i64(R), sa_i64(Kw));
+      fold(l, gx);
+      g0.v = -1;
+    } else {
+      EMIT(l, ENT_gen_linear_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), dyr, xin, P(l, n, 0), sa_i64(R), sa_i64(Kw),
+           sa_i64(Nw), sa_i64(flags | ACC_DW));
+    }
+    return g0;
+  }
+  if (l->tp_node[ni] && l->rsplit[n->in[0]]) { /* sp @col: full-row partial dx, reduce-scattered by rows */
+    int64_t shard = lower_numel(l, n->in[0]);
+    int full = lower_new_buf(l, lower_vname(l, layer, n->in[0], "grad_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
+    EMIT(l, ENT_gen_linear_bwd, c, B(l, full), G(l, n, 0), G(l, n, 1), dy, B(l, l->sp_gathered[n->in[0]]), P(l, n, 0),
+         sa_i64(M), sa_i64(K), sa_i64(N), sa_i64(ACC_DW));
+    if (g0.buf >= 0) {
+      int acc0 = l->ginit[n->in[0]];
+      EMIT(l, ENT_gen_sp_reduce_scatter, "sp: sum over tp, keep my rows", B(l, grad_of(l, layer, n->in[0])),
+           B(l, full), sa_i64(shard), sa_i64(acc0));
+      l->ginit[n->in[0]] = 1;
+      g0.v = -1; /* folded here */
+    }
+    return g0;
+  }
+  if (l->tp_node[ni] && n->tp == IR_TP_ROW && l->rsplit[y]) { /* sp @row: gather dy's rows first */
+    int64_t shard = lower_numel(l, y);
+    int full = lower_new_buf(l, lower_vname(l, layer, y, "grad_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
+    EMIT(l, ENT_gen_sp_gather, "sp: all-gather the gradient rows", B(l, full), dy, sa_i64(shard));
+    EMIT(l, ENT_gen_linear_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), B(l, full), V(l, n->in[0]), P(l, n, 0),
+         sa_i64(M * l->o->tp), sa_i64(K), sa_i64(N), sa_i64(flags | ACC_DW));
+    return g0;
+  }
+  if (l->tp_node[ni] && (n->tp == IR_TP_COL || n->tp == IR_TP_VOCAB) && g0.buf >= 0) { /* partial dx: all-reduce it alone */
+    if (l->ginit[n->in[0]] && g0.tmp < 0)
+      g0 = gout(l, layer, n->in[0], 0);
+    EMIT(l, ENT_gen_linear_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
+         sa_i64(K), sa_i64(N), sa_i64(ACC_DW));
+    EMIT(l, ENT_gen_all_reduce, "tp: sum the partial input gradient", sa_i64(lower_tp_group(l, layer)), GB(l, g0),
+         sa_i64(M * K));
+    return g0;
+  }
+  EMIT(l, ENT_gen_linear_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0), sa_i64(M),
+       sa_i64(K), sa_i64(N), sa_i64(flags | ACC_DW));
+  return g0;
+}
+
+static void bwd_node(L *l, int ni, int layer)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  if (n->op == IR_OP_INPUT)
+    return;
+  if (n->op != IR_OP_CROSS_ENTROPY && (l->grad[y] < 0 || !l->ginit[y]))
+    return; /* nothing flows back through this value */
+  int64_t M = lower_rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
+  SchedArg dy = n->op == IR_OP_CROSS_ENTROPY ? sa_null() : B(l, l->grad[y]);
+  int acc = acc_all(l, n, n->nin);
+  int flags = acc ? ACC_DX : 0;
+  const char *c = lower_node_comment(l, n);
+  GradOut g0 = n->nin > 0 ? gout(l, layer, n->in[0], acc) : (GradOut){-1, -1, -1};
+  GradOut g1 = n->nin > 1 && n->op != IR_OP_CROSS_ENTROPY ? gout(l, layer, n->in[1], acc) : (GradOut){-1, -1, -1};
+  GradOut g2 = n->nin > 2 ? gout(l, layer, n->in[2], acc) : (GradOut){-1, -1, -1};
+  switch (n->op) {
+  case IR_OP_LINEAR:
+    g0 = bwd_linear(l, ni, layer, c, dy, flags, g0);
+    break;
+  case IR_OP_EMBEDDING:
+    if (l->tp_node[ni])
+      EMIT(l, ENT_gen_vocab_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M),
+           sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
+    else
+      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->o->seq),
+           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
+    break;
+  case IR_OP_POS_EMBEDDING:
+    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq),
+         sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
+    if (g0.buf >= 0)
+      EMIT(l, ENT_gen_grad, "pos_embedding: dx = dy", GB(l, g0), dy, sa_i64(cnt), sa_i64(acc));
+    break;
+  case IR_OP_LAYERNORM:
+    EMIT(l, ENT_gen_layernorm_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0),
+         B(l, l->aux0[ni]), B(l, l->aux1[ni]), sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
+    break;
+  case IR_OP_RMSNORM:
+    EMIT(l, ENT_gen_rmsnorm_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, n->in[0]), P(l, n, 0), B(l, l->aux1[ni]),
+         sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
+    break;
+  case IR_OP_GELU:
+    EMIT(l, ENT_gen_gelu_bwd, c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]), sa_i64(flags));
+    break;
+  case IR_OP_SILU: case IR_OP_RELU:
+    EMIT(l, n->op == IR_OP_SILU ? ENT_gen_silu_bwd : ENT_gen_relu_bwd, c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt),
+         sa_i64(flags));
+    break;
+  case IR_OP_MUL:
+    EMIT(l, ENT_gen_mul_bwd, c, GB(l, g0), GB(l, g1), dy, V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt), sa_i64(flags));
+    break;
+  case IR_OP_ADD:
+    if (g0.buf >= 0)
+      EMIT(l, ENT_gen_grad, "add: da = dy", GB(l, g0), dy, sa_i64(cnt), sa_i64(acc));
+    if (g1.buf >= 0)
+      EMIT(l, ENT_gen_grad, "add: db = dy", GB(l, g1), dy, sa_i64(cnt), sa_i64(acc));
+    break;
+  case IR_OP_ROPE: {
+    int64_t D = n->iattr[0];
+    EMIT(l, ENT_gen_rope_bwd, c, GB(l, g0), dy, sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(N / D),
+         sa_i64(D), sa_f32((float)n->fattr[0]), sa_i64(flags));
+    break;
+  }
+  case IR_OP_ATTENTION: {
+    int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
+    EMIT(l, ENT_gen_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
+         V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H),
+         sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags));
+    break;
+  }
+  case IR_OP_DROPOUT:
+    EMIT(l, ENT_gen_dropout_bwd, c, GB(l, g0), dy, sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
+         sa_f32((float)n->fattr[0]), sa_i64(ni), sa_i64(lower_dropout_rows(l, y)), sa_i64(lower_tp_group(l, layer)),
+         sa_i64(flags));
+    break;
+  case IR_OP_CROSS_ENTROPY: {
+    int64_t Mx = lower_rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
+    GradOut gl = gout(l, layer, n->in[0], 0);
+    EMIT(l, l->tp_node[ni] ? ENT_gen_vocab_xent_bwd : ENT_gen_xent_bwd, c, GB(l, gl), V(l, n->in[0]),
+         B(l, l->aux1[ni]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
+    fold(l, gl);
+    g0.v = -1;
+    break;
+  }
+  default:
+    break;
+  }
+  fold(l, g0);
+  fold(l, g1);
+  fold(l, g2);
+}
+
+/* Backward of layer li (replaying its forward first when it is checkpointed). */
+void lower_backward_layer(L *l, int li)
+{
+  const IrLayer *ly = &l->m->layers[li];
+  int z3 = l->z3 && l->z3[li].range;
+  if (z3) { /* full parameters again, and a zeroed full gradient for this layer */
+    lower_z3_gather(l, li);
+    SchedArg f[] = {sa_ctx(), lower_buf_arg(l, l->z3_grad), sa_i64(l->z3[li].range / l->es), sa_f32(0.0f)};
+    lower_emit(l, ENT_gen_fill, f, 4, "zero3: the layer's full gradient");
+  }
+  int v = ly->in_value, conv = l->conv_from[li] >= 0, dst = -1;
+  int spconv = (l->sp_in_slice && l->sp_in_slice[li] >= 0) || (l->sp_gather_from && l->sp_gather_from[li] >= 0);
+  if (conv || spconv) { /* the input's gradient is made in this layer's rows, converted back below into
+                           the buffer already given to it (a stage's received input sends that back) */
+    dst = l->grad[v];
+    l->grad[v] = -1;
+  }
+  if (l->o->checkpoint && l->o->checkpoint[li])
+    lower_forward_layer(l, li, 1);
+  for (int k = ly->nnodes - 1; k >= 0; k--)
+    bwd_node(l, ly->first_node + k, li);
+  if (conv) {
+    int from = l->rowf[v], to = l->conv_from_f[li];
+    if (l->grad[v] >= 0) {
+      if (dst < 0)
+        dst = lower_new_buf(l, lower_vname(l, li, v, "grad_layer_rows"), PC_TRANSIENT, l->es * lower_numel(l, v) * from / to);
+      lower_rows_convert(l, v, dst, l->grad[v], from, to, "the input's gradient rows");
+      l->grad[v] = dst;
+    }
+    l->val[v] = l->conv_from[li];
+    l->rowf[v] = to;
+  }
+  if (l->sp_in_slice && l->sp_in_slice[li] >= 0 && l->grad[v] >= 0) { /* the producer wants whole rows back */
+    int64_t shard = lower_numel(l, v);
+    int whole = dst >= 0 ? dst : lower_new_buf(l, lower_vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
+    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->grad[v]), sa_i64(shard)};
+    lower_emit(l, ENT_gen_sp_gather, a, 4, "sp: all-gather the gradient rows");
+    l->grad[v] = whole;
+    l->val[v] = l->sp_in_full[li];
+    l->rsplit[v] = 0;
+  } else if (l->sp_gather_from && l->sp_gather_from[li] >= 0 && l->grad[v] >= 0) { /* replicated grad: my rows */
+    int64_t all = lower_numel(l, v);
+    int mine = dst >= 0 ? dst : lower_new_buf(l, lower_vname(l, li, v, "grad_rows"), PC_TRANSIENT, l->es * all / l->o->tp);
+    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, mine), lower_buf_arg(l, l->grad[v]), sa_i64(all / l->o->tp)};
+    lower_emit(l, ENT_gen_sp_slice, a, 4, "sp: my rows of the gradient");
+    l->grad[v] = mine;
+    l->val[v] = l->sp_gather_from[li];
+    l->rsplit[v] = 1;
+  }
+  if (l->grad[v] < 0)
+    l->grad[v] = dst; /* no gradient reached the input: it keeps the buffer it had (if any) */
+  if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
+    int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li);
+    SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),
+                    sa_i64(l->z3[li].range / dp / l->es)};
+    lower_emit(l, ENT_gen_zero3_reduce_scatter, a, 5, arena_printf(l->a, "zero3: reduce-scatter %s", ly->name));
+  }
+  SchedArg ready[] = {sa_ctx(), sa_i64(l->stage), sa_i64(li)};
+  lower_emit(l, ENT_gen_grads_ready, ready, 3,
+             arena_printf(l->a, "%s's gradients are final after the last micro-batch: start their reduction", ly->name));
+}

@@ -1,0 +1,212 @@
+/* lower_fwd.c - the forward rule of each primitive (one node into its calls, under the
+ * value layouts of lower_layout.c), and the forward (or recompute) of a layer. */
+#include "lower_impl.h"
+
+#include <string.h>
+
+const char *lower_node_comment(L *l, const IrNode *n)
+{
+  if (!n->nparam)
+    return ir_op_name(n->op);
+  return arena_printf(l->a, "%s %s", ir_op_name(n->op), l->m->params[n->param[0]].name);
+}
+
+
+/* A linear: plain, Megatron row-parallel (all-reduced, or reduce-scattered by rows under
+ * sequence parallelism), sequence-parallel @col (rows gathered once), or Ulysses (all-to-all
+ * between token rows and heads around it). */
+static void fwd_linear(L *l, int ni, PlanClass aux_cls, int layer, const char *c)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  int64_t M = lower_rows(l, y), N = lower_last_dim(l, y);
+  int64_t K = lower_last_dim(l, n->in[0]);
+  if (l->ul_in[ni] || l->ul_out[ni]) { /* Ulysses: all-to-all between token rows and heads */
+    int64_t tp = l->o->tp, Kw = l->m->params[n->param[0]].shape.d[1];
+    int64_t R = lower_rows(l, n->in[0]) / (l->ul_in[ni] ? tp : 1); /* this rank's token rows */
+    SchedArg xin = V(l, n->in[0]);
+    if (l->ul_in[ni]) { /* heads -> rows: [tp*R, Kw/tp] -> [R, Kw], kept for the backward */
+      int xr = lower_new_buf(l, lower_vname(l, layer, n->in[0], "rows"), aux_cls, l->es * R * Kw);
+      int scratch = lower_new_buf(l, lower_vname(l, layer, n->in[0], "a2a"), PC_TRANSIENT, l->es * R * Kw);
+      EMIT(l, ENT_gen_ul_heads_to_rows, "ulysses: all-to-all heads -> rows", B(l, xr), xin, B(l, scratch), sa_i64(R),
+           sa_i64(Kw));
+      l->ul_keep[ni] = xr;
+      xin = B(l, xr);
+    }
+    int64_t Nw = l->m->params[n->param[0]].shape.d[0];
+    if (l->ul_out[ni]) { /* rows -> heads: [R, Nw] -> [tp*R, Nw/tp] */
+      int yr = lower_new_buf(l, lower_vname(l, layer, y, "rows"), PC_TRANSIENT, l->es * R * Nw);
+      int scratch = lower_new_buf(l, lower_vname(l, layer, y, "a2a"), PC_TRANSIENT, l->es * R * Nw);
+      EMIT(l, ENT_gen_linear_fwd, c, B(l, yr), xin, P(l, n, 0), P(l, n, 1), sa_i64(R), sa_i64(Kw), sa_i64(Nw));
+      EMIT(l, ENT_gen_ul_rows_to_heads, "ulysses: all-to-all rows -> heads", V(l, y), B(l, yr), B(l, scratch),
+           sa_i64(R), sa_i64(Nw));
+    } else {
+      EMIT(l, ENT_gen_linear_fwd, c, V(l, y), xin, P(l, n, 0), P(l, n, 1), sa_i64(R), sa_i64(Kw), sa_i64(Nw));
+    }
+    return;
+  }
+  if (l->tp_node[ni] && l->rsplit[n->in[0]]) { /* sequence parallel: gather the rows of x once */
+    int x = n->in[0];
+    if (l->sp_gathered[x] < 0) {
+      int64_t shard = lower_numel(l, x);
+      l->sp_gathered[x] = lower_new_buf(l, lower_vname(l, layer, x, "gathered"), aux_cls, l->es * shard * l->o->tp);
+      EMIT(l, ENT_gen_sp_gather, "sp: all-gather the token rows", B(l, l->sp_gathered[x]), V(l, x), sa_i64(shard));
+    }
+    EMIT(l, ENT_gen_linear_fwd, c, V(l, y), B(l, l->sp_gathered[x]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
+         sa_i64(N)); /* y: whole rows, split features */
+    return;
+  }
+  if (l->tp_node[ni] && n->tp == IR_TP_ROW && l->rsplit[y]) { /* partial sums, reduce-scattered by rows */
+    int full = lower_new_buf(l, lower_vname(l, layer, y, "partial"), PC_TRANSIENT, l->es * lower_numel(l, y) * l->o->tp);
+    EMIT(l, ENT_gen_linear_fwd_partial, c, B(l, full), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M * l->o->tp),
+         sa_i64(K), sa_i64(N));
+    EMIT(l, ENT_gen_sp_reduce_scatter, "sp: sum over tp, keep my rows", V(l, y), B(l, full), sa_i64(lower_numel(l, y)),
+         sa_i64(0));
+    return;
+  }
+  if (l->tp_node[ni] && n->tp == IR_TP_ROW) /* partial sums, all-reduced over tp; bias added once */
+    EMIT(l, ENT_gen_linear_fwd_row, c, sa_i64(lower_tp_group(l, layer)), V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K),
+         sa_i64(N));
+  else
+    EMIT(l, ENT_gen_linear_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
+}
+
+static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  const char *c = lower_node_comment(l, n);
+  int y = n->out;
+  int64_t M = lower_rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
+  switch (n->op) {
+  case IR_OP_INPUT:
+    break;
+  case IR_OP_LINEAR:
+    fwd_linear(l, ni, aux_cls, layer, c);
+    break;
+  case IR_OP_EMBEDDING:
+    if (l->tp_node[ni]) /* my rows of the table; other ranks' tokens are zero here, then summed */
+      EMIT(l, ENT_gen_vocab_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M),
+           sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
+    else
+      EMIT(l, ENT_gen_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->o->seq),
+           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(0));
+    break;
+  case IR_OP_POS_EMBEDDING: {
+    int from_float = !l->m->values[n->in[0]].is_index;
+    if (from_float)
+      EMIT(l, ENT_gen_grad, "pos_embedding: y = x", V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(0));
+    EMIT(l, ENT_gen_embedding_fwd, "pos_embedding: y += pos", V(l, y), sa_null(), P(l, n, 0), sa_i64(M),
+         sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+    break;
+  }
+  case IR_OP_LAYERNORM:
+    l->aux0[ni] = lower_new_buf(l, lower_vname(l, layer, y, "mean"), aux_cls, 4 * M);
+    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "rstd"), aux_cls, 4 * M);
+    EMIT(l, ENT_gen_layernorm_fwd, c, V(l, y), B(l, l->aux0[ni]), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0),
+         P(l, n, 1), sa_i64(M), sa_i64(N), sa_f32((float)n->fattr[0]));
+    break;
+  case IR_OP_RMSNORM:
+    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "rstd"), aux_cls, 4 * M);
+    EMIT(l, ENT_gen_rmsnorm_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(N),
+         sa_f32((float)n->fattr[0]));
+    break;
+  case IR_OP_GELU:
+    EMIT(l, ENT_gen_gelu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]));
+    break;
+  case IR_OP_SILU: case IR_OP_RELU:
+    EMIT(l, n->op == IR_OP_SILU ? ENT_gen_silu_fwd : ENT_gen_relu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt));
+    break;
+  case IR_OP_MUL:
+    EMIT(l, ENT_gen_mul_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
+    break;
+  case IR_OP_ADD:
+    EMIT(l, ENT_gen_add_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
+    break;
+  case IR_OP_ROPE: {
+    int64_t D = n->iattr[0];
+    EMIT(l, ENT_gen_rope_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq),
+         sa_i64(N / D), sa_i64(D), sa_f32((float)n->fattr[0]));
+    break;
+  }
+  case IR_OP_ATTENTION: {
+    int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
+    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
+    EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
+         sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]));
+    break;
+  }
+  case IR_OP_DROPOUT:
+    EMIT(l, ENT_gen_dropout_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
+         sa_f32((float)n->fattr[0]), sa_i64(ni), sa_i64(lower_dropout_rows(l, y)), sa_i64(lower_tp_group(l, layer)));
+    break;
+  case IR_OP_CROSS_ENTROPY: {
+    int64_t Mx = lower_rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
+    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * Mx);
+    if (l->tp_node[ni]) { /* vocabulary-parallel: global max, sum and target logit over the group */
+      int scratch = lower_new_buf(l, lower_vname(l, layer, y, "target_logit"), PC_TRANSIENT, 4 * Mx);
+      EMIT(l, ENT_gen_vocab_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), B(l, scratch), V(l, n->in[0]), V(l, n->in[1]),
+           sa_i64(Mx), sa_i64(Vx));
+    } else {
+      EMIT(l, ENT_gen_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
+    }
+    break;
+  }
+  default:
+    l->err = arena_printf(l->a, "%s: the '%s' primitive has no lowering yet", l->m->layers[layer].name, c);
+  }
+}
+
+/* Forward of layer li: values kept per slot unless checkpointed (or recomputing). */
+void lower_forward_layer(L *l, int li, int recompute)
+{
+  if (!recompute)
+    lower_rows_enter(l, li);
+  if (l->z3 && l->z3[li].range && !recompute)
+    lower_z3_gather(l, li);
+  const IrLayer *cl = &l->m->layers[li];
+  for (int k = 0; l->sp_gathered && k < cl->nnodes; k++) /* gathers are per pass (recompute gathers again) */
+    for (int i = 0; i < l->m->nodes[cl->first_node + k].nin; i++)
+      l->sp_gathered[l->m->nodes[cl->first_node + k].in[i]] = -1;
+  if ((l->o->sp || l->o->ulysses) && l->o->tp > 1 && !recompute) {
+    int v = cl->in_value;
+    int64_t full = lower_numel(l, v) * (l->rsplit[v] ? l->o->tp : 1);
+    int want = lower_layer_rows_split(l, li);
+    if (want && !l->rsplit[v] && !l->m->values[v].is_index) { /* slice my token rows */
+      int slice = lower_new_buf(l, lower_vname(l, li, v, "rows"), PC_SLOT, l->es * full / l->o->tp);
+      SchedArg a[] = {sa_ctx(), lower_buf_arg(l, slice), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
+      lower_emit(l, ENT_gen_sp_slice, a, 4, "sp: my token rows");
+      l->sp_in_full[li] = l->val[v];
+      l->sp_in_slice[li] = slice;
+      l->val[v] = slice;
+      l->rsplit[v] = 1;
+    } else if (!want && l->rsplit[v]) { /* a layer on whole rows (replicated or Megatron tp) */
+      int whole = lower_new_buf(l, lower_vname(l, li, v, "all_rows"), PC_SLOT, l->es * full);
+      SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
+      lower_emit(l, ENT_gen_sp_gather, a, 4, "sp: all-gather the token rows");
+      l->sp_gather_from[li] = l->val[v];
+      l->val[v] = whole;
+      l->rsplit[v] = 0;
+    }
+  }
+  const IrLayer *ly = &l->m->layers[li];
+  int ckpt = l->o->checkpoint && l->o->checkpoint[li];
+  for (int k = 0; k < ly->nnodes; k++) {
+    int ni = ly->first_node + k, y = l->m->nodes[ni].out;
+    for (int i = 0; i < l->m->nodes[ni].nin; i++) {
+      int v = l->m->nodes[ni].in[i], src = lower_layer_of_value(l, v);
+      if (src >= 0 && src != li && v != ly->in_value && !l->err)
+        l->err = arena_printf(l->a, "%s reads a value of %s that is not its input; cannot lower", ly->name,
+                              l->m->layers[src].name);
+    }
+    if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {
+      l->val[y] = l->io_loss;
+    } else if (!(recompute && y == ly->out_value)) {
+      int keep = y == ly->out_value || (!ckpt && l->needed[y]);
+      l->val[y] = lower_new_buf(l, lower_vname(l, li, y, ir_op_name(l->m->nodes[ni].op)), keep ? PC_SLOT : PC_TRANSIENT,
+                          l->es * lower_numel(l, y));
+    }
+    if (recompute && y == ly->out_value)
+      continue; /* the output is kept: no need to recompute it */
+    fwd_node(l, ni, ckpt ? PC_TRANSIENT : PC_SLOT, li);
+  }
+}
