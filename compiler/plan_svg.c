@@ -65,9 +65,9 @@ void plan_svg_from_cost(PlanPicture *pic, const CostModel *cm, const CostTask *t
 static void fmt_time(double s, char *buf, size_t n)
 {
   if (s <= 0) snprintf(buf, n, "0");
-  else if (s >= 1) snprintf(buf, n, "%.3f s", s);
-  else if (s >= 1e-3) snprintf(buf, n, "%.2f ms", s * 1e3);
-  else snprintf(buf, n, "%.1f us", s * 1e6);
+  else if (s >= 1) snprintf(buf, n, "%.4g s", s);
+  else if (s >= 1e-3) snprintf(buf, n, "%.4g ms", s * 1e3);
+  else snprintf(buf, n, "%.4g us", s * 1e6);
 }
 
 static void fmt_mem(double mb, char *buf, size_t n)
@@ -254,8 +254,9 @@ static void draw_layer_section(FILE *f, const PlanPicture *p, double *y)
       char st[96];
       strategy_line(p, &p->layers[i].s, st, sizeof st);
       *y += 16;
-      svg_text(f, M, *y, 12, "start", 0, C_TEXT, "%s..%s (stages %d-%d): %s", p->layers[i].name, p->layers[e].name,
-               p->layers[i].stage, p->layers[e].stage, st);
+      if (e > i) svg_text(f, M, *y, 12, "start", 0, C_TEXT, "%s..%s (stages %d-%d): %s", p->layers[i].name,
+                          p->layers[e].name, p->layers[i].stage, p->layers[e].stage, st);
+      else svg_text(f, M, *y, 12, "start", 0, C_TEXT, "%s (stage %d): %s", p->layers[i].name, p->layers[i].stage, st);
       i = e + 1;
     }
     *y += 8;
@@ -296,7 +297,8 @@ static void draw_memory(FILE *f, const PlanPicture *p, double *y)
     for (int j = 0; j < PSVG_NMEM; j++) used[j] |= p->mem_mb[k][j] > 0;
   }
   char title[256], b[32];
-  snprintf(title, sizeof title, "Memory per stage and GPU (%s)", p->mem_note ? p->mem_note : "");
+  snprintf(title, sizeof title, "Memory per stage and GPU%s%s%s", p->mem_note ? " (" : "", p->mem_note ? p->mem_note : "",
+           p->mem_note ? ")" : "");
   section_title(f, y, title);
   if (p->pp > PSVG_MAXPP) {
     *y += 16;
@@ -381,6 +383,13 @@ static double simulate(const PlanPicture *p, double *start, double *end)
   return last;
 }
 
+/* 1, 2 or 5 times a power of ten, at least raw. */
+static double nice_step(double raw)
+{
+  double mag = pow(10, floor(log10(raw))), r = raw / mag;
+  return mag * (r <= 1 ? 1 : r <= 2 ? 2 : r <= 5 ? 5 : 10);
+}
+
 static void draw_timeline(FILE *f, const PlanPicture *p, double *y)
 {
   char title[256], t[32];
@@ -405,7 +414,7 @@ static void draw_timeline(FILE *f, const PlanPicture *p, double *y)
     idle += span - C * (p->fwd_s[k] + p->bwd_s[k]);
   }
   double tmax = fmax(total, p->time_s) * 1.02, axis_w = CW - LABEL_W - 10, x0 = M + LABEL_W, row = 24;
-  double scale = axis_w / tmax, top = *y + 8;
+  double scale = axis_w / tmax, top = *y + 20;
   for (int k = 0; k < S; k++) {
     double yy = top + k * row;
     svg_text(f, M, yy + 15, 12, "start", 0, C_TEXT, "stage %d", k);
@@ -427,16 +436,17 @@ static void draw_timeline(FILE *f, const PlanPicture *p, double *y)
   }
   double bottom = top + S * row;
   svg_line(f, x0, bottom, x0 + axis_w, bottom, C_DIM, 1, 0);
-  for (int i = 0; i <= 5; i++) {
-    double v = tmax * i / 5, x = x0 + v * scale;
+  double step = nice_step(tmax / 5);
+  for (int i = 0; i * step <= tmax; i++) {
+    double v = i * step, x = x0 + v * scale;
     fmt_time(v, t, sizeof t);
     svg_line(f, x, bottom, x, bottom + 4, C_DIM, 1, 0);
-    svg_text(f, x, bottom + 16, 11, i == 0 ? "start" : i == 5 ? "end" : "middle", 0, C_DIM, "%s", t);
+    svg_text(f, x, bottom + 16, 11, i == 0 ? "start" : "middle", 0, C_DIM, "%s", t);
   }
   double xp = x0 + p->time_s * scale;
   fmt_time(p->time_s, t, sizeof t);
   svg_line(f, xp, top - 2, xp, bottom, "#000000", 1.5, 1);
-  svg_text(f, xp - 4, top - 5 < *y ? *y : top - 5, 11, "end", 1, C_TEXT, "cost model: %s", t);
+  svg_text(f, xp - 4, top - 5, 11, "end", 1, C_TEXT, "cost model: %s", t);
   *y = bottom + 34;
   double x = swatch(f, M, *y, C_SKY, NULL, 0, "forward (micro-batch number)");
   x = swatch(f, x, *y, C_BLUE, NULL, 0, "backward");
