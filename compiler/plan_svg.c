@@ -10,11 +10,12 @@
 #include <string.h>
 
 #include "svg.h"
+#include "svg_timeline.h"
 
-#define W 1200.0      /* document width */
-#define M 20.0        /* margin */
+#define W SVG_TL_WIDTH  /* document width */
+#define M SVG_TL_MARGIN
 #define CW (W - 2 * M)
-#define LABEL_W 110.0 /* stage labels left of the bars and the timeline */
+#define LABEL_W 130.0 /* stage labels left of the bars */
 #define BOX_W 96.0    /* one layer */
 #define BOX_H 62.0
 #define GAP 4.0
@@ -61,14 +62,6 @@ void plan_svg_from_cost(PlanPicture *pic, const CostModel *cm, const CostTask *t
 }
 
 /* ---- small helpers ---- */
-
-static void fmt_time(double s, char *buf, size_t n)
-{
-  if (s <= 0) snprintf(buf, n, "0");
-  else if (s >= 1) snprintf(buf, n, "%.4g s", s);
-  else if (s >= 1e-3) snprintf(buf, n, "%.4g ms", s * 1e3);
-  else snprintf(buf, n, "%.4g us", s * 1e6);
-}
 
 static void fmt_mem(double mb, char *buf, size_t n)
 {
@@ -347,31 +340,32 @@ static void draw_memory(FILE *f, const PlanPicture *p, double *y)
 
 /* Event times of one step: each stage runs its forwards (F) and backwards (B) in the
  * schedule's order; F(s,i) waits for F(s-1,i), B(s,i) for B(s+1,i). ops[s] lists 2*chunks
- * entries, +i for F(i) and -(i+1) for B(i). Returns the last end. */
-static double simulate(const PlanPicture *p, double *start, double *end)
+ * entries, +i for F(i) and -(i+1) for B(i). ev gets 4 times per micro-batch and stage
+ * (svg_timeline.h's rows). */
+static void simulate(const PlanPicture *p, double *ev)
 {
   int S = p->pp, C = p->chunks;
   int *ops = malloc(sizeof(int) * (size_t)(S * 2 * C)), *next = calloc((size_t)S, sizeof(int));
-  double *free_at = calloc((size_t)S, sizeof(double)), last = 0;
+  double *free_at = calloc((size_t)S, sizeof(double));
   for (int s = 0; s < S; s++) {
     int *o = ops + s * 2 * C, n = 0, warm = p->gpipe ? C : (S - 1 - s < C ? S - 1 - s : C);
     for (int i = 0; i < warm; i++) o[n++] = i;
     for (int i = 0; i < C - warm; i++) { o[n++] = warm + i; o[n++] = -(i + 1); }
     for (int i = C - warm; i < C; i++) o[n++] = -(i + 1);
   }
-  for (int i = 0; i < 2 * S * C; i++) start[i] = end[i] = -1;
+  for (int i = 0; i < 4 * S * C; i++) ev[i] = -1;
   for (int progress = 1; progress;) {
     progress = 0;
     for (int s = 0; s < S; s++) {
       while (next[s] < 2 * C) {
         int op = ops[s * 2 * C + next[s]], b = op < 0, i = b ? -op - 1 : op;
-        int dep = b ? (s + 1 < S ? ((s + 1) * C + i) * 2 + 1 : (s * C + i) * 2) : (s > 0 ? ((s - 1) * C + i) * 2 : -1);
-        if (dep >= 0 && end[dep] < 0) break;
-        int me = (s * C + i) * 2 + b;
-        start[me] = fmax(free_at[s], dep >= 0 ? end[dep] : 0);
-        end[me] = start[me] + (b ? p->bwd_s[s] : p->fwd_s[s]);
-        free_at[s] = end[me];
-        last = fmax(last, end[me]);
+        /* the end time of what it waits for: the previous stage's forward, the next one's backward */
+        int dep = b ? (s + 1 < S ? 4 * ((s + 1) * C + i) + 3 : 4 * (s * C + i) + 1) : (s > 0 ? 4 * ((s - 1) * C + i) + 1 : -1);
+        if (dep >= 0 && ev[dep] < 0) break;
+        double *e = ev + 4 * (s * C + i) + 2 * b;
+        e[0] = fmax(free_at[s], dep >= 0 ? ev[dep] : 0);
+        e[1] = e[0] + (b ? p->bwd_s[s] : p->fwd_s[s]);
+        free_at[s] = e[1];
         next[s]++;
         progress = 1;
       }
@@ -380,19 +374,11 @@ static double simulate(const PlanPicture *p, double *start, double *end)
   free(ops);
   free(next);
   free(free_at);
-  return last;
-}
-
-/* 1, 2 or 5 times a power of ten, at least raw. */
-static double nice_step(double raw)
-{
-  double mag = pow(10, floor(log10(raw))), r = raw / mag;
-  return mag * (r <= 1 ? 1 : r <= 2 ? 2 : r <= 5 ? 5 : 10);
 }
 
 static void draw_timeline(FILE *f, const PlanPicture *p, double *y)
 {
-  char title[256], t[32];
+  char title[256], t[32], ws[32];
   snprintf(title, sizeof title, "Pipeline timeline of one step (%s, %d micro-batch%s per stage; the cost model's times)",
            sched_name(p), p->chunks, p->chunks == 1 ? "" : "es");
   section_title(f, y, title);
@@ -405,65 +391,29 @@ static void draw_timeline(FILE *f, const PlanPicture *p, double *y)
     return;
   }
   int S = p->pp, C = p->chunks;
-  double *st = malloc(sizeof(double) * (size_t)(2 * S * C)), *en = malloc(sizeof(double) * (size_t)(2 * S * C));
-  double span = simulate(p, st, en), total = 0, idle = 0, worst = 0;
-  int worst_k = 0;
+  double *ev = malloc(sizeof(double) * (size_t)(4 * S * C));
+  SvgTlRow *rows = calloc((size_t)S, sizeof *rows);
+  char (*labels)[16] = calloc((size_t)S, sizeof *labels);
+  simulate(p, ev);
   for (int k = 0; k < S; k++) {
-    if (p->sync_s[k] > worst) { worst = p->sync_s[k]; worst_k = k; }
-    total = fmax(total, span + p->sync_s[k]);
-    idle += span - C * (p->fwd_s[k] + p->bwd_s[k]);
+    snprintf(labels[k], sizeof labels[k], "stage %d", k);
+    double end = 0;
+    for (int i = 0; i < 4 * C; i++) end = fmax(end, ev[4 * k * C + i]);
+    rows[k] = (SvgTlRow){labels[k], C, ev + 4 * k * C, end, end + p->sync_s[k]};
   }
-  double tmax = fmax(total, p->time_s) * 1.02, axis_w = CW - LABEL_W - 10, x0 = M + LABEL_W, row = 24;
-  double scale = axis_w / tmax, top = *y + 20;
-  for (int k = 0; k < S; k++) {
-    double yy = top + k * row;
-    svg_text(f, M, yy + 15, 12, "start", 0, C_TEXT, "stage %d", k);
-    svg_rect(f, x0, yy + 2, span * scale, row - 5, "url(#hatch)", NULL, 0, 0);
-    double stage_end = 0;
-    for (int i = 0; i < C; i++)
-      for (int b = 0; b < 2; b++) {
-        int me = (k * C + i) * 2 + b;
-        double x = x0 + st[me] * scale, w = (en[me] - st[me]) * scale;
-        stage_end = fmax(stage_end, en[me]);
-        svg_rect(f, x, yy + 2, w, row - 5, b ? C_BLUE : C_SKY, "#ffffff", w > 3 ? 0.5 : 0, 0);
-        char lab[16];
-        snprintf(lab, sizeof lab, "%d", i);
-        if (w >= svg_text_width(lab, 11) + 4)
-          svg_text(f, x + w / 2, yy + 15, 11, "middle", 0, b ? "#ffffff" : "#000000", "%s", lab);
-      }
-    if (p->sync_s[k] > 0)
-      svg_rect(f, x0 + stage_end * scale, yy + 2, p->sync_s[k] * scale, row - 5, C_PURPLE, NULL, 0, 0);
-  }
-  double bottom = top + S * row;
-  svg_line(f, x0, bottom, x0 + axis_w, bottom, C_DIM, 1, 0);
-  double step = nice_step(tmax / 5);
-  for (int i = 0; i * step <= tmax; i++) {
-    double v = i * step, x = x0 + v * scale;
-    fmt_time(v, t, sizeof t);
-    svg_line(f, x, bottom, x, bottom + 4, C_DIM, 1, 0);
-    svg_text(f, x, bottom + 16, 11, i == 0 ? "start" : "middle", 0, C_DIM, "%s", t);
-  }
-  double xp = x0 + p->time_s * scale;
-  fmt_time(p->time_s, t, sizeof t);
-  svg_line(f, xp, top - 2, xp, bottom, "#000000", 1.5, 1);
-  svg_text(f, xp - 4, top - 5, 11, "end", 1, C_TEXT, "cost model: %s", t);
-  *y = bottom + 34;
-  double x = swatch(f, M, *y, C_SKY, NULL, 0, "forward (micro-batch number)");
-  x = swatch(f, x, *y, C_BLUE, NULL, 0, "backward");
-  x = swatch(f, x, *y, C_PURPLE, NULL, 0, "gradient reduction not hidden by backward");
-  x = swatch(f, x, *y, "url(#hatch)", NULL, 0, "idle (bubble)");
-  svg_line(f, x, *y - 4, x + 20, *y - 4, "#000000", 1.5, 1);
-  svg_text(f, x + 26, *y, 12, "start", 0, C_TEXT, "predicted step time");
+  SvgTlStats st;
+  svg_timeline_stats(rows, S, &st);
+  svg_timeline(f, y, rows, S, p->time_s, "predicted step time");
   *y += 17;
-  char ws[32];
-  fmt_time(span, t, sizeof t);
-  fmt_time(worst, ws, sizeof ws);
+  svg_fmt_time(st.span, t, sizeof t);
+  svg_fmt_time(st.worst_sync, ws, sizeof ws);
   svg_text(f, M, *y, 12, "start", 0, C_DIM,
            "schedule from the per-stage micro-batch times: %s; bubble %.0f%% of the stages' time; exposed gradient "
-           "reduction up to %s (stage %d)", t, 100 * idle / (S * span), ws, worst_k);
+           "reduction up to %s (stage %d)", t, 100 * st.bubble, ws, st.worst_row);
   *y += 6;
-  free(st);
-  free(en);
+  free(ev);
+  free(rows);
+  free(labels);
 }
 
 /* ---- the document ---- */
@@ -471,7 +421,7 @@ static void draw_timeline(FILE *f, const PlanPicture *p, double *y)
 static void draw_plan(FILE *f, const PlanPicture *p, int index, int n, double *y)
 {
   char t[32];
-  fmt_time(p->time_s, t, sizeof t);
+  svg_fmt_time(p->time_s, t, sizeof t);
   *y += 26;
   if (n > 1) svg_text(f, M, *y, 18, "start", 1, C_TEXT, "#%d %s: predicted step %.6f s (%s), %.3f samples/s", index + 1,
                       p->model, p->time_s, t, p->time_s > 0 ? p->gbsz / p->time_s : 0);
