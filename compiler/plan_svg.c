@@ -451,21 +451,10 @@ int plan_svg_write(const char *path, const PlanPicture *pics, int n)
     draw_plan(mem, &pics[i], i, n, &y);
   }
   fclose(mem);
-  FILE *f = fopen(path, "w");
-  if (!f) {
-    fprintf(stderr, "gvc: error: %s: cannot write the picture\n", path);
-    free(body);
-    return 1;
-  }
   char title[256];
   snprintf(title, sizeof title, "%s: parallel plan%s", n ? pics[0].model : "", n > 1 ? "s" : "");
-  svg_begin(f, W, ceil(y + M), title);
-  fwrite(body, 1, len, f);
-  svg_end(f);
+  int rc = svg_write_file(path, W, ceil(y + M), title, body, len);
   free(body);
-  if (fclose(f)) {
-    fprintf(stderr, "gvc: error: %s: cannot write the picture\n", path);
-    return 1;
-  }
-  return 0;
+  if (rc) fprintf(stderr, "gvc: error: %s: cannot write the picture\n", path);
+  return rc;
 }

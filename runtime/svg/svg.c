@@ -36,6 +36,16 @@ void svg_begin(FILE *f, double width, double height, const char *title)
 
 void svg_end(FILE *f) { fputs("</svg>\n", f); }
 
+int svg_write_file(const char *path, double width, double height, const char *title, const char *body, size_t len)
+{
+  FILE *f = fopen(path, "w");
+  if (!f) return 1;
+  svg_begin(f, width, height, title);
+  fwrite(body, 1, len, f);
+  svg_end(f);
+  return fclose(f) != 0;
+}
+
 void svg_rect(FILE *f, double x, double y, double w, double h, const char *fill, const char *stroke, double stroke_w,
               int dash)
 {

@@ -10,6 +10,10 @@
  * the system) and its <defs>: a diagonal hatch pattern "hatch" for idle or summarised areas. */
 void svg_begin(FILE *f, double width, double height, const char *title);
 void svg_end(FILE *f);
+/* A whole document into path: svg_begin (width x height), the body already drawn (e.g. into
+ * an open_memstream buffer, so the height is known), svg_end. Returns 0, or 1 when the file
+ * cannot be written (the caller names it). */
+int svg_write_file(const char *path, double width, double height, const char *title, const char *body, size_t len);
 /* XML text: & < > " ' escaped, control bytes dropped. */
 void svg_escape(FILE *f, const char *s);
 /* A rectangle; stroke NULL for none, dash 1 for a dashed outline; fill may be "url(#hatch)". */
