@@ -14,11 +14,14 @@
 #include "gvrt_program.h"
 #include "config_input.h"
 #include "lower.h"
+#include "plan_picture.h"
 
 
 typedef struct CompileArgs {
   const char *file, *model, *out, *emit, *via, *dump, *ckpt, *pipeline, *pp_division, *dp_type, *config;
   const char *zero3_layers, *tp_sizes, *precision;
+  const char *svg, *device;  /* --svg FILE: the plan's picture; --device: its cost model's preset */
+  double budget_gb;          /* --memory_constraint GB: the picture's budget line */
   int no_async;
   int64_t seq, micro_batch;
   int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
@@ -73,6 +76,10 @@ static void usage(FILE *f, int run)
              "                            bf16, fp32 master weights and AdamW moments (Galvatron's flag)\n"
              "  --dump WHAT               print strategy (per layer), schedule (the schedule IR) or\n"
              "                            memory (the memory plan); a comma list\n"
+             "  --svg FILE                the plan's picture: layers by stage, memory per stage, pipeline\n"
+             "                            timeline of one step on the analytic cost model's times\n"
+             "  --memory_constraint GB    budget line of the picture (stages over it are marked)\n"
+             "  --device D                the picture's cost model preset: h100 (default), h200, a100, cpu\n"
              "  -O N                      LLVM optimisation level 0..3 (default 1)\n");
   if (!run)
     fprintf(f, "  -o OUT                    output path (default: the model name)\n"
@@ -134,6 +141,9 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--emit")) c->emit = v;
     else if (OPT("--via")) c->via = v;
     else if (OPT("--dump")) c->dump = v;
+    else if (OPT("--svg")) c->svg = v;
+    else if (OPT("--device")) c->device = v;
+    else if (OPT("--memory_constraint")) c->budget_gb = atof(v);
     else if (OPT("--checkpoint")) c->ckpt = v;
     else if (OPT("--zero3_layers")) c->zero3_layers = v;
     else if (OPT("--tp_sizes_enc")) c->tp_sizes = v;
@@ -400,7 +410,7 @@ static int link_binary(const char *in, const char *out, int c_source)
   return rc;
 }
 
-static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **mout)
+static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **mout, LowerOptions *oout)
 {
   const IrModel *m = frontend_load_model(cx, c->file, c->model);
   if (!m)
@@ -479,7 +489,19 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw)
     fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
+  *oout = o;
   return lw;
+}
+
+static int picture(const CompileArgs *c, const IrModel *m, const LowerOptions *o, const Lowered *lw)
+{
+  if (!c->svg)
+    return 0;
+  PlanPictureArgs pa = {c->svg, c->device, c->gpus_per_node, c->budget_gb};
+  if (plan_picture_write(&pa, m, o, lw))
+    return 1;
+  fprintf(stderr, "gvc: wrote %s\n", c->svg);
+  return 0;
 }
 
 int cmd_compile(int argc, char **argv)
@@ -495,10 +517,11 @@ int cmd_compile(int argc, char **argv)
   }
   Arena *a = arena_new(1 << 20);
   const IrModel *m = NULL;
+  LowerOptions o;
   clock_t t0 = clock();
-  Lowered *lw = build(cx, a, &c, &m);
+  Lowered *lw = build(cx, a, &c, &m, &o);
   rc = 1;
-  if (!lw)
+  if (!lw || picture(&c, m, &o, lw))
     goto out;
   if (dumps(&c, lw) && !strcmp(c.out, c.model) && !strcmp(c.emit, "exe")) {
     rc = 0; /* a dump alone does not build anything */
@@ -557,9 +580,10 @@ int cmd_run(int argc, char **argv)
   }
   Arena *a = arena_new(1 << 20);
   const IrModel *m = NULL;
-  Lowered *lw = build(cx, a, &c, &m);
+  LowerOptions o;
+  Lowered *lw = build(cx, a, &c, &m, &o);
   rc = 1;
-  if (!lw)
+  if (!lw || picture(&c, m, &o, lw))
     goto out;
   if (dumps(&c, lw))
     goto out_ok;
@@ -593,9 +617,12 @@ int cmd_plan(int argc, char **argv)
 {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: gvc plan FILE --model NAME [compile's strategy options]\n\n"
+      printf("usage: gvc plan FILE --model NAME [compile's strategy options] [--svg FILE [--memory_constraint GB]\n"
+             "       [--device h100|h200|a100|cpu]]\n\n"
              "Resolves the strategy a program would run and prints it per layer (stage, tp, dp,\n"
              "dp type, checkpointing) and the memory plan of each stage, without building anything.\n"
+             "--svg FILE also draws it: layers by pipeline stage, memory per stage against the budget,\n"
+             "and the pipeline timeline of one step on the analytic cost model's times.\n"
              "Same options as 'gvc compile' (see 'gvc compile --help').\n");
       return 0;
     }

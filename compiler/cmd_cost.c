@@ -15,16 +15,18 @@ int cmd_cost(int argc, char **argv)
   GalConfig g;
   if (prof_config_read(c.strategy, &g)) return 1;
   if (c.layers <= 0) c.layers = g.nlayers;
-  if (search_cli_model(&c)) { prof_config_free(&g); return 1; }
+  if (search_cli_model(&c)) { prof_config_free(&g); search_cli_free(&c); return 1; }
   if (g.nlayers != c.cm.nlayers) {
     fprintf(stderr, "gvc: error: %s: key 'tp_sizes_enc': %d layers, the model has %d\n", c.strategy, g.nlayers, c.cm.nlayers);
     prof_config_free(&g);
+    search_cli_free(&c);
     return 1;
   }
   int world = g.world_size > 0 ? g.world_size : c.cm.world;
   if (world != c.cm.world) {
     fprintf(stderr, "gvc: error: %s: key 'world_size': %d, but the hardware has %d GPUs\n", c.strategy, world, c.cm.world);
     prof_config_free(&g);
+    search_cli_free(&c);
     return 1;
   }
   Strategy *ls = malloc(sizeof(Strategy) * g.nlayers);
@@ -44,7 +46,10 @@ int cmd_cost(int argc, char **argv)
       printf("stage %d: %.0f MB exceeds the budget of %.0f MB\n", k, r.mem_mb[k], c.memory_gb * 1024);
       rc = 2;
     }
+  int svg_rc = c.svg ? search_cli_svg(&c, &t, &p, &r, 1) : 0;
+  if (c.svg && !svg_rc) fprintf(stderr, "gvc: wrote %s\n", c.svg);
   free(ls);
   prof_config_free(&g);
-  return 0; /* over budget is reported, not an error: the config is still evaluated */
+  search_cli_free(&c);
+  return svg_rc; /* over budget is reported, not an error: the config is still evaluated (and drawn) */
 }

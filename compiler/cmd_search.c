@@ -34,6 +34,21 @@ static int write_outputs(const SearchCli *c, const SearchResult *res)
     printf("  #%d: pp %d, bsz %d, chunks %d: %.6f s, %.3f samples/s\n", i + 1, q->task.pp, q->task.gbsz, q->task.chunks,
            q->time_s, q->throughput);
   }
+  if (c->svg) {
+    CostTask tasks[SEARCH_MAXK];
+    CostPlan plans[SEARCH_MAXK];
+    CostResult *rs = malloc(sizeof *rs * (size_t)res->nplans);
+    for (int i = 0; i < res->nplans; i++) {
+      const SearchPlan *q = &res->plans[i];
+      tasks[i] = q->task;
+      plans[i] = (CostPlan){c->cm.nlayers, q->layers, q->division, q->embed};
+      cost_plan_eval(&c->cm, &q->task, &plans[i], q->buf, &rs[i]);
+    }
+    int rc = search_cli_svg(c, tasks, plans, rs, res->nplans);
+    free(rs);
+    if (rc) return 1;
+    fprintf(stderr, "gvc: wrote %s (%d plan%s)\n", c->svg, res->nplans, res->nplans == 1 ? "" : "s");
+  }
   if (!c->out) return 0;
   FILE *f = fopen(c->out, "w");
   if (!f) { fprintf(stderr, "gvc: error: %s: cannot write\n", c->out); return 1; }
@@ -63,16 +78,18 @@ int cmd_search(int argc, char **argv)
   SearchCli c;
   int rc = search_cli_parse(argc, argv, 0, &c);
   if (rc) return rc == 2 ? 0 : 1;
-  if (search_cli_model(&c)) return 1;
+  if (search_cli_model(&c)) { search_cli_free(&c); return 1; }
   SearchResult res;
   if (search_run(&c.cm, &c.so, &res)) {
     fprintf(stderr, "gvc: error: no valid configuration found under %g GB per GPU (%ld tasks searched)\n", c.memory_gb, res.tasks);
     char note[256];
     if (strategy_space_note(&c.so.space, note, sizeof note))
       fprintf(stderr, "gvc: note: %s\n", note);
+    search_cli_free(&c);
     return 1;
   }
   rc = write_outputs(&c, &res);
   search_result_free(&res);
+  search_cli_free(&c);
   return rc;
 }

@@ -217,17 +217,29 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
   double wg[64] = {0}, c[64] = {0}, emem[64];
   memset(r, 0, sizeof *r);
   cost_embed_time(cm, t, &p->embed, 0, c);
-  cost_embed_mem(cm, t, &p->embed, NULL, NULL, emem);
+  cost_embed_mem(cm, t, &p->embed, r->states_mb, r->act_mb, emem);
   int sp_only = 1;
   for (int i = 0; i < p->nlayers; i++) sp_only &= p->layers[i].tp == 1;
   double gmem = floor(cost_global_buffer(cm, t, gbuf_tp, sp_only));
   for (int k = 0, l = 0; k < t->pp; k++) {
     r->mem_mb[k] = emem[k] + gmem;
+    r->buffer_mb[k] = gmem;
+    r->context_mb[k] = emem[k] - r->states_mb[k] - r->act_mb[k];
+    r->fwd_s[k] = c[k] / 3; /* the embedding/head's backward is twice its forward (cost_embed_time) */
+    r->bwd_s[k] = c[k] - r->fwd_s[k];
     for (int j = 0; j < p->division[k]; j++, l++) {
       const Strategy *s = &p->layers[l];
-      wg[k] += cost_layer_time(cm, t, s, 1, NULL);
-      c[k] += cost_layer_time(cm, t, s, 0, NULL);
-      r->mem_mb[k] += cost_layer_mem(cm, t, s, k, NULL, NULL);
+      LayerCostDetail d;
+      double ms, act, nosync = cost_layer_time(cm, t, s, 0, &d), sync = cost_layer_time(cm, t, s, 1, NULL);
+      wg[k] += sync;
+      c[k] += nosync;
+      double f = d.fct + d.bct > 0 ? nosync * d.fct / (d.fct + d.bct) : 0;
+      r->fwd_s[k] += f;
+      r->bwd_s[k] += nosync - f;
+      r->sync_s[k] += sync - nosync;
+      r->mem_mb[k] += cost_layer_mem(cm, t, s, k, &ms, &act);
+      r->states_mb[k] += ms;
+      r->act_mb[k] += act;
       if (l > 0) r->transition_s += cost_transition(cm, t, &p->layers[l - 1], s);
     }
   }

@@ -6,6 +6,7 @@
 #include "search_cli.h"
 
 #include "frontend.h"
+#include "plan_svg.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -129,6 +130,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"fine_grained_mode", OPT_INT, &c->so.fine_grained_mode, "1: per-layer strategies (default); 0: one for all layers"},
       {"no_prune", OPT_SW, &c->no_prune, "solve every task (no bound pruning)"},
       {"quiet", OPT_SW, &c->quiet, "no progress line"},
+      {"svg", OPT_STR, &c->svg, "FILE.svg: picture of the plan(s): layers by stage, memory, pipeline timeline"},
       {"device", OPT_STR, &c->device, "analytic preset: h100 | h200 | a100 | cpu (h100)"},
       {"device_tflops", OPT_DBL, &c->hw.tflops, "analytic: peak dense TFLOP/s"},
       {"device_bw", OPT_DBL, &c->hw.intra_gbps, "analytic: intra-node bus bandwidth GB/s"},
@@ -197,16 +199,44 @@ static int device_known(const char *d)
   return !strcmp(d, "h100") || !strcmp(d, "h200") || !strcmp(d, "a100") || !strcmp(d, "cpu");
 }
 
-static void device_preset(SearchCli *c)
+int search_cli_device(const char *device, int gpus_per_node, AnalyticHw *hw)
 {
+  if (!device_known(device)) {
+    fprintf(stderr, "gvc: error: --device '%s': expected h100, h200, a100 or cpu\n", device);
+    return 1;
+  }
   /* dense bf16 peak, NVLink bus bandwidth, InfiniBand per GPU (GB/s) */
   double tf = 989, intra = 360, inter = 45;
-  if (!strcmp(c->device, "a100")) { tf = 312; intra = 230; inter = 23; }
-  if (!strcmp(c->device, "cpu")) { tf = 0.1; intra = 5; inter = 1; } /* one core of an x86 CPU rank, MPI over shared memory */
-  if (c->hw.tflops <= 0) c->hw.tflops = tf;
-  if (c->hw.intra_gbps <= 0) c->hw.intra_gbps = intra;
-  if (c->hw.inter_gbps <= 0) c->hw.inter_gbps = inter;
-  c->hw.gpus_per_node = c->gpus_per_node;
+  if (!strcmp(device, "a100")) { tf = 312; intra = 230; inter = 23; }
+  if (!strcmp(device, "cpu")) { tf = 0.1; intra = 5; inter = 1; } /* one core of an x86 CPU rank, MPI over shared memory */
+  if (hw->tflops <= 0) hw->tflops = tf;
+  if (hw->intra_gbps <= 0) hw->intra_gbps = intra;
+  if (hw->inter_gbps <= 0) hw->inter_gbps = inter;
+  if (hw->efficiency <= 0) hw->efficiency = 0.45;
+  hw->gpus_per_node = gpus_per_node;
+  return 0;
+}
+
+static void keep_layer_names(SearchCli *c, const IrModel *m)
+{
+  c->nir_layers = m->nlayers;
+  c->layer_names = calloc((size_t)m->nlayers, sizeof(char *));
+  c->layer_kinds = calloc((size_t)m->nlayers, sizeof(int));
+  for (int i = 0; i < m->nlayers; i++) {
+    size_t n = strlen(m->layers[i].name) + 1;
+    c->layer_names[i] = memcpy(malloc(n), m->layers[i].name, n);
+    c->layer_kinds[i] = (int)m->layers[i].kind;
+  }
+}
+
+void search_cli_free(SearchCli *c)
+{
+  for (int i = 0; i < c->nir_layers; i++) free(c->layer_names[i]);
+  free(c->layer_names);
+  free(c->layer_kinds);
+  c->layer_names = NULL;
+  c->layer_kinds = NULL;
+  c->nir_layers = 0;
 }
 
 int search_cli_model(SearchCli *c)
@@ -254,17 +284,16 @@ int search_cli_model(SearchCli *c)
     cx = ctx_new();
     m = frontend_load_model(cx, c->file, c->model);
     if (!m) { ctx_free(&cx); return 1; }
+    keep_layer_names(c, m);
   }
   cm->hidden = c->hidden > 0 ? c->hidden : m ? (int)m->hidden : 0;
   cm->nlayers = c->layers > 0 ? c->layers : m ? (int)m->nblocks : 0;
   cm->seq = c->seq > 0 ? c->seq : m && m->max_seq > 0 ? (int)m->max_seq : 2048;
   int rc = 0;
   if (cm->hidden <= 0 || cm->nlayers <= 0) { fprintf(stderr, "gvc: error: hidden size and layer count unknown (give FILE --model, or --hidden_size and --num_layers)\n"); rc = 1; }
-  else if (analytic && !device_known(c->device)) {
-    fprintf(stderr, "gvc: error: --device '%s': expected h100, h200, a100 or cpu\n", c->device);
+  else if (analytic && search_cli_device(c->device, c->gpus_per_node, &c->hw)) {
     rc = 1;
   } else if (analytic) {
-    device_preset(c);
     if (cost_analytic_init(cm, m, &c->hw)) { fprintf(stderr, "gvc: error: %s: model '%s' has no transformer blocks\n", c->file, c->model); rc = 1; }
   } else {
     c->files.time_mode = tm;
@@ -365,4 +394,62 @@ void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const Co
   fprintf(f, " layers\nmemory per stage (MB):");
   for (int k = 0; k < t->pp; k++) fprintf(f, " %.0f", r->mem_mb[k]);
   fprintf(f, "\niteration time %.6f s, %.3f samples/s\n", r->time_s, t->gbsz / r->time_s);
+}
+
+/* ---- picture ---- */
+
+/* The picture's layers: the model's blocks with their strategies, the embedding and head
+ * (the vocabulary layers) with the embedding strategy; generic names without the model. */
+static int picture_layers(const SearchCli *c, const CostTask *t, const CostPlan *p, PsvgLayer *out, char (*names)[24])
+{
+  int n = 0, b = 0, blocks = 0;
+  for (int i = 0; i < c->nir_layers; i++) blocks += c->layer_kinds[i] == IR_LAYER_BLOCK;
+  int named = blocks == p->nlayers;
+  int *stage = malloc(sizeof(int) * (size_t)(p->nlayers > 0 ? p->nlayers : 1));
+  for (int k = 0, l = 0; k < t->pp; k++)
+    for (int j = 0; j < p->division[k] && l < p->nlayers; j++) stage[l++] = k;
+  if (!named) {
+    out[n++] = (PsvgLayer){"embedding", 0, 0, 1, p->embed};
+    for (int l = 0; l < p->nlayers; l++) {
+      snprintf(names[l], sizeof names[l], "layer %d", l);
+      out[n++] = (PsvgLayer){names[l], stage[l], 1, 0, p->layers[l]};
+    }
+    out[n++] = (PsvgLayer){"head", t->pp - 1, 0, 1, p->embed};
+  } else {
+    for (int i = 0; i < c->nir_layers; i++) {
+      int kind = c->layer_kinds[i];
+      if (kind == IR_LAYER_BLOCK) { out[n] = (PsvgLayer){c->layer_names[i], stage[b], 1, 0, p->layers[b]}; n++; b++; }
+      else if (kind == IR_LAYER_EMBED || kind == IR_LAYER_HEAD)
+        out[n++] = (PsvgLayer){c->layer_names[i], b ? t->pp - 1 : 0, 0, 1, p->embed};
+    }
+  }
+  free(stage);
+  return n;
+}
+
+int search_cli_svg(const SearchCli *c, const CostTask *tasks, const CostPlan *plans, const CostResult *res, int n)
+{
+  PlanPicture *pics = calloc((size_t)n, sizeof *pics);
+  PsvgLayer **layers = calloc((size_t)n, sizeof *layers);
+  char (*names)[24] = malloc(sizeof *names * (size_t)(c->cm.nlayers + 1));
+  char source[256];
+  snprintf(source, sizeof source, "cost model: %s; seq %d; memory budget %g GB per GPU",
+           c->cm.analytic ? "analytic (from the IR's FLOPs and bytes, not profiled)" : "galvatron (profiled)", c->cm.seq,
+           c->memory_gb);
+  for (int i = 0; i < n; i++) {
+    layers[i] = malloc(sizeof(PsvgLayer) * (size_t)(plans[i].nlayers + c->nir_layers + 2));
+    pics[i].model = c->model ? c->model : "model";
+    pics[i].source = source;
+    pics[i].mem_note = "the cost model's terms";
+    pics[i].budget_mb = c->memory_gb * 1024;
+    pics[i].layers = layers[i];
+    pics[i].nlayers = picture_layers(c, &tasks[i], &plans[i], layers[i], names);
+    plan_svg_from_cost(&pics[i], &c->cm, &tasks[i], &res[i]);
+  }
+  int rc = plan_svg_write(c->svg, pics, n);
+  for (int i = 0; i < n; i++) free(layers[i]);
+  free(layers);
+  free(pics);
+  free(names);
+  return rc;
 }

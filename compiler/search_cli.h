@@ -11,6 +11,10 @@
 typedef struct SearchCli {
   const char *file, *model, *out, *strategy, *cost_model, *precision, *search_space, *device;
   const char *time_mode, *memory_mode, *default_dp_type, *pipeline_type, *transition;
+  const char *svg;           /* --svg FILE: the picture of the plan(s) */
+  char **layer_names;        /* the model's top-level layers (malloc'd when FILE is given), */
+  int *layer_kinds;          /* their IrLayerKind, */
+  int nir_layers;            /* and their count */
   int num_nodes, gpus_per_node, seq, hidden, layers, sequence_parallel, global_memory_buffer, async_grad_reduce;
   int no_prune, quiet;
   double memory_gb, context_mem, costmodel_coe;
@@ -22,6 +26,9 @@ typedef struct SearchCli {
 
 /* Returns 0 to go on, 1 on a usage error (printed), 2 when --help was printed. */
 int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c);
+/* The analytic model's hardware preset (h100, h200, a100, cpu) into the fields of hw that
+ * are not set (<= 0); returns 1 after a message for an unknown device. */
+int search_cli_device(const char *device, int gpus_per_node, AnalyticHw *hw);
 /* Loads the IR (when FILE given) and profiles or the analytic model into c->cm. */
 int search_cli_model(SearchCli *c);
 /* Strategy of one layer / the embedding from a Galvatron config. */
@@ -29,6 +36,11 @@ Strategy search_cli_layer(const CostModel *cm, const GalConfig *g, int layer);
 Strategy search_cli_embed(const CostModel *cm, const GalConfig *g);
 /* Galvatron config of a plan (arrays malloc'd into g; prof_config_free). */
 void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig *g);
+
+/* Writes the pictures of n evaluated plans (best first) to c->svg; returns 0 or 1. */
+int search_cli_svg(const SearchCli *c, const CostTask *tasks, const CostPlan *plans, const CostResult *res, int n);
+/* Frees what search_cli_model allocated. */
+void search_cli_free(SearchCli *c);
 
 /* Layer table, stages, memory and time of a plan. */
 void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const CostPlan *p, const CostResult *r);

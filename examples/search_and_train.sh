@@ -14,7 +14,8 @@ mkdir -p "$OUT"
 echo "-- gvc search: fortune_gpt on 1 node x 4 CPU ranks (analytic, --device cpu), 2 GB each, seq 128, global batch 16"
 "$GVC" search examples/demo.gvm --model fortune_gpt --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 2 \
   --seq_length 128 --min_bsz 16 --max_bsz 16 --pytorch_context_mem 0 --default_dp_type zero2 \
-  --device cpu --fine_grained_mode 0 --quiet -o "$OUT/galvatron_config_fortune_gpt_4ranks.json"
+  --device cpu --fine_grained_mode 0 --quiet -o "$OUT/galvatron_config_fortune_gpt_4ranks.json" --svg "$OUT/plan.svg"
+echo "-- the picture of the searched plan (layers by stage, memory, pipeline timeline): $OUT/plan.svg"
 echo "-- gvc compile with the searched strategy"
 "$GVC" compile examples/demo.gvm --model fortune_gpt --seq 128 --num_gpus_per_node 4 \
   --galvatron_config_path "$OUT/galvatron_config_fortune_gpt_4ranks.json" -o "$OUT/fortune_gpt_searched"

@@ -37,18 +37,22 @@ static void forward(Pipe *p, int64_t i)
   int64_t slot = slot_of(p, i);
   p->load(r, i, slot, p->arg);
   r->cur_micro = i;
+  gv_run_tl_mark(r, 0, i);
   r->fns.fwd(r, r->bases, slot);
   if (p->last) { /* the loss lives in the activations arena (device memory on a GPU) */
     float loss;
     gv_dev_memcpy(&r->be, &loss, acts(r, r->loss_off, slot), sizeof loss, GV_COPY_D2H);
     p->loss += loss;
   }
+  gv_run_tl_mark(r, 1, i);
 }
 
 static void backward(Pipe *p, int64_t i)
 {
   p->r->cur_micro = i;
+  gv_run_tl_mark(p->r, 2, i);
   p->r->fns.bwd(p->r, p->r->bases, slot_of(p, i));
+  gv_run_tl_mark(p->r, 3, i);
 }
 
 /* ---- transfers (no-ops at the ends of the pipeline) ---- */

@@ -42,6 +42,7 @@ static const struct opt opts[] = {
   {"mixed_precision", K_STR, O(mixed_precision), "fp32 or bf16: must be what the program was compiled with (gvc compile --mixed_precision)"},
   {"dump", K_STR, O(dump), "write step-0 logits and gradients to this file (testing)"},
   {"dump_params", K_STR, O(dump_params), "write the final parameters (this rank's parts, placed) to this file"},
+  {"timeline", K_STR, O(timeline), "FILE.svg: the pipeline timeline of one step after warm-up, measured on every rank (rank 0 writes it)"},
   {"quiet", K_FLAG, O(quiet), "only the final summary"},
 };
 #undef O

@@ -17,7 +17,7 @@
 #include "program/tensorfile.h"
 
 
-static double now_s(void)
+double gv_run_now_s(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -253,22 +253,28 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   fd->first = (int64_t)step * r->args.global_batch + (int64_t)r->dp_rank * nmicro * r->micro_batch;
   r->step_first_sample = fd->first;
   r->nmicro = nmicro;
+  if (backward)
+    gv_run_tl_begin(r);
   double loss = gv_pipe_step(r, nmicro, backward, load_micro_batch, fd);
   if (r->dp_size > 1 || r->pp > 1 || r->tp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
     float lf = (float)loss;          /* fp32 sum over ranks: relative error ~1e-7 */
     gv_comm_all_reduce_host(r->world, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM); /* only last stages hold a loss */
     loss = lf / r->tp;                                                  /* every tp rank computes it */
   }
-  if (backward) /* ddp: wait for the reductions started in backward (or finish them) */
+  if (backward) { /* ddp: wait for the reductions started in backward (or finish them) */
+    gv_run_tl_reduce(r, 0);
     gv_run_reduce_grads(r);
+  }
   if (backward && r->pp > 1)
     reduce_tied(r);
   for (int i = 0; backward && r->tp > 1 && i < r->nparams; i++) /* sequence parallel: norms saw their rows only */
     if (r->params[i].split_dim == -2)
       gv_comm_all_reduce(r->tp_group, gv_run_grad(r, &r->params[i]), shard_numel(&r->params[i]), r->fdt,
                          GV_REDUCE_SUM);
-  if (backward)
+  if (backward) {
     gv_run_reduce_zero2(r);
+    gv_run_tl_reduce(r, 1);
+  }
   return loss;
 }
 
@@ -651,25 +657,27 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
                                  !strcmp(r.args.lr_decay_style, "linear") ? GV_LR_LINEAR
                                  : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
   r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)r.seq);
-  double t_start = now_s(), loss = 0;
+  double t_start = gv_run_now_s(), loss = 0;
+  r.tl.step = first_step + 1 < r.args.iters ? first_step + 1 : first_step; /* after warm-up */
   if (first_step >= r.args.iters)
     gv_log0(GV_LOG_INFO, "the checkpoint is at step %d: nothing left of --iters %d", first_step, r.args.iters);
   for (int step = first_step; step < r.args.iters; step++) {
-    double t0 = now_s();
+    double t0 = gv_run_now_s();
     r.step = step;
     r.fns.zero_grads(&r, r.bases, 0);
     loss = run_step(&r, &fd, step, 1);
+    gv_run_tl_end(&r);
     if (step == 0 && r.args.dump)
       dump_state(&r, r.args.dump, loss);
     double norm = clip_and_step(&r, &sched, step);
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
-      log_step(&r, &sched, step, loss, norm, now_s() - t0, now_s() - t_start);
+      log_step(&r, &sched, step, loss, norm, gv_run_now_s() - t0, gv_run_now_s() - t_start);
     if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1))
       gv_run_save(&r, r.args.save, step + 1);
     if (r.valid && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1))
       gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g", step, evaluate(&r, &fd));
   }
-  gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g", r.args.iters, now_s() - t_start, loss);
+  gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g", r.args.iters, gv_run_now_s() - t_start, loss);
   if (r.args.dump_params)
     dump_params(&r, r.args.dump_params);
   greedy_sample(&r, &fd);

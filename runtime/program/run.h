@@ -52,7 +52,7 @@ struct gv_run_tied { const char *name; uint64_t stages; };
 
 struct gv_run_args {
   const char *data, *split, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
-  const char *dump_params, *matmul_precision, *mixed_precision;
+  const char *dump_params, *matmul_precision, *mixed_precision, *timeline;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet;
   double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;
@@ -62,8 +62,19 @@ struct gv_run_args {
 int gv_run_parse_args(struct gv_run_args *a, int argc, char **argv, const char *model);
 void gv_run_usage(FILE *f, const char *prog, const char *model);
 
+/* --timeline: one step's forward/backward times per micro-batch and the exposed gradient
+ * reduction (timeline.c). */
+struct gv_run_timeline {
+  int step;                    /* the step timed */
+  int on;                      /* timing now */
+  int64_t n;                   /* micro-batches */
+  double t0, sync0, sync1;     /* the step's start; the reduction's start and end (s from t0) */
+  double *ev;                  /* 4 per micro-batch: forward start, end, backward start, end */
+};
+
 struct gv_run {
   struct gv_run_args args;
+  struct gv_run_timeline tl;
   struct gv_backend be;
   struct gv_comm *world;
   struct gv_plan plan;
@@ -183,6 +194,16 @@ const void *gv_run_to_host(struct gv_run *r, const void *dev, size_t bytes);
  * nearest even, as gv_copy rounds; h may be the host scratch itself). */
 const float *gv_run_to_host_f32(struct gv_run *r, const void *dev, size_t n);
 void gv_run_from_host_f32(struct gv_run *r, void *dev, const float *h, size_t n);
+
+/* timeline.c: --timeline. begin (before the step's pipeline; only on the step timed),
+ * mark (what: 0/1 forward start/end, 2/3 backward start/end of micro-batch i), reduce
+ * (end 0/1: the gradient reduction after backward), end (gathers to rank 0, which draws).
+ * run.c: seconds of the monotonic clock. */
+void gv_run_tl_begin(struct gv_run *r);
+void gv_run_tl_mark(struct gv_run *r, int what, int64_t micro);
+void gv_run_tl_reduce(struct gv_run *r, int end);
+void gv_run_tl_end(struct gv_run *r);
+double gv_run_now_s(void);
 
 /* run.c: the tp group of collective argument `group` (0: the program's, else that degree),
  * and the row-exchange group of degrees small < large (per-layer tp). */

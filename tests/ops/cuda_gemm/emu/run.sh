@@ -44,6 +44,6 @@ sed -e "s/gv_backend_init(&$var, \"cuda\", 0);/emu_backend_init(\&$var);/" -e "$
 gcc -std=c11 -O1 $inc -I"$root/tests" -c "$W/test_emu.c" -o "$W/test_emu.o"
 cudalib=$(dirname "$(command -v nvcc)")/../lib64
 mpilink=$(mpicc --showme:link 2>/dev/null || true)
-g++ -o "$W/test_emu" "$W/test_emu.o" $objs "$W/emu_main.o" "$B/runtime/libgvrt.a" -L"$cudalib" $mpilink \
+g++ -o "$W/test_emu" "$W/test_emu.o" $objs "$W/emu_main.o" "$B/runtime/libgvrt.a" "$B/runtime/libgvsvg.a" -L"$cudalib" $mpilink \
     -lcublasLt -lcublas -lcudart -lnccl -lopenblas -lgomp -lm -lpthread
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$W/test_emu"
