@@ -93,7 +93,7 @@ static const char *check_list(const Option *o, const char *text, char *buf, size
       return buf;
     }
     if (o->range.integer && (len >= sizeof entry || gv_num_parse(entry, &o->range, &v))) {
-      snprintf(buf, n, "a comma list of %s ('%s' is not)", gv_num_expected(&o->range, want, sizeof want), entry);
+      snprintf(buf, n, "a comma list, each %s ('%s' is not)", gv_num_expected(&o->range, want, sizeof want), entry);
       return buf;
     }
     if (!comma)

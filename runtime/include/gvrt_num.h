@@ -60,13 +60,16 @@ static inline int gv_num_parse_int(const char *s, const struct gv_num_range *r, 
   return 0;
 }
 
-/* "an integer in 1..1024", "0 or 1", "a number in [0, 1)", "a number >= 0" into buf. */
+/* "an integer in 1..1024", "0 or 1", "a number in [0, 1)", "a number >= 0",
+ * "a finite number" into buf. */
 static inline const char *gv_num_expected(const struct gv_num_range *r, char *buf, size_t n)
 {
   if (r->integer && r->lo == 0 && r->hi == 1)
     snprintf(buf, n, "0 or 1");
   else if (r->integer)
     snprintf(buf, n, "an integer in %.0f..%.0f", r->lo, r->hi);
+  else if (isinf(r->lo) && isinf(r->hi))
+    snprintf(buf, n, "a finite number");
   else if (isinf(r->hi))
     snprintf(buf, n, "a number %s %g", r->lo_open ? ">" : ">=", r->lo);
   else
