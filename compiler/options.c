@@ -128,7 +128,7 @@ int options_int(const char *name, const char *text, int64_t *out)
   const Option *o = options_find(name);
   char want[96];
   const char *why = options_check(o, text, want, sizeof want);
-  if (why) {
+  if (why) { /* one-letter options have one dash (-O) */
     fprintf(stderr, "gvc: error: -%s%s '%s': expected %s\n", name[1] ? "-" : "", name, text, why);
     return 1;
   }
