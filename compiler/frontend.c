@@ -221,13 +221,17 @@ int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max)
   return n;
 }
 
+static void check_strategies(Ctx *cx, int fi, const Global *globals);
+
 int frontend_check_source(Ctx *cx, const char *name, const char *text, size_t len)
 {
   int fi = add_source(cx, name, text, len), before = cx->errors;
   Global *globals = NULL;
   load_program(cx, fi, &globals);
-  if (cx->errors == before)
+  if (cx->errors == before) {
     sema_check_all(cx, globals);
+    check_strategies(cx, fi, globals);
+  }
   return cx->errors - before;
 }
 
