@@ -15,6 +15,8 @@
 #include "config_input.h"
 #include "lower.h"
 #include "plan_picture.h"
+#include "gvrt_num.h"
+#include "options.h"
 
 
 typedef struct CompileArgs {
@@ -24,7 +26,7 @@ typedef struct CompileArgs {
   double budget_gb;          /* --memory_constraint GB: the picture's budget line */
   int no_async;
   int64_t seq, micro_batch;
-  int opt, nodes, gpus_per_node, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
+  int opt, nodes, gpus_per_node, world_given, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
   char **run_argv;
 } CompileArgs;
@@ -106,6 +108,29 @@ static int is_opt(const char *a, const char *name)
   return !strncmp(a, name, n) && (a[n] == 0 || a[n] == '=');
 }
 
+/* An integer option into *dst (given, when not NULL, set to 1); 1 after printing why not. */
+static int int_opt(const char *name, const char *v, int *dst, int *given)
+{
+  int64_t x;
+  if (options_int(name, v, &x))
+    return 1;
+  *dst = (int)x;
+  if (given)
+    *given = 1;
+  return 0;
+}
+
+/* v (when given) is an accepted value of option NAME; 1 after printing why not (and note). */
+static int check_opt(const char *name, const char *v, const char *note)
+{
+  char want[128];
+  const char *why = v ? options_check(options_find(name), v, want, sizeof want) : NULL;
+  if (why)
+    fprintf(stderr, "gvc: error: --%s '%s': expected %s%s\n", name, v, why, note);
+  return why != NULL;
+}
+
+
 /* 0 ok, 1 help shown, -1 error */
 static int parse(CompileArgs *c, int argc, char **argv, int run)
 {
@@ -120,6 +145,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   c->pipeline = "pipedream_flush";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
+    int bad = 0;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout, run);
       return 1;
@@ -143,30 +169,34 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--dump")) c->dump = v;
     else if (OPT("--svg")) c->svg = v;
     else if (OPT("--device")) c->device = v;
-    else if (OPT("--memory_constraint")) c->budget_gb = atof(v);
+    else if (OPT("--memory_constraint")) {
+      static const struct gv_num_range gb = {0, 1e6, 0, 1, 0};   /* (0, 1e6] GB */
+      if ((bad = gv_num_parse(v, &gb, &c->budget_gb)))
+        fprintf(stderr, "gvc: error: --memory_constraint '%s': expected a number of GB above 0\n", v);
+    }
     else if (OPT("--checkpoint")) c->ckpt = v;
     else if (OPT("--zero3_layers")) c->zero3_layers = v;
     else if (OPT("--tp_sizes_enc")) c->tp_sizes = v;
     else if (OPT("--mixed_precision")) c->precision = v;
-    else if (OPT("--seq") || OPT("--seq_length")) c->seq = atoll(v);
-    else if (OPT("--micro-batch") || OPT("--micro_batch")) c->micro_batch = atoll(v);
-    else if (OPT("--num_nodes")) c->nodes = atoi(v);
-    else if (OPT("--pp_deg")) c->pp = atoi(v);
+    else if (OPT("--seq") || OPT("--seq_length")) bad = options_int("seq", v, &c->seq);
+    else if (OPT("--micro-batch") || OPT("--micro_batch")) bad = options_int("micro_batch", v, &c->micro_batch);
+    else if (OPT("--num_nodes")) bad = int_opt("num_nodes", v, &c->nodes, &c->world_given);
+    else if (OPT("--pp_deg")) bad = int_opt("pp_deg", v, &c->pp, NULL);
     else if (OPT("--pp_division")) c->pp_division = v;
     else if (OPT("--pipeline_type")) c->pipeline = v;
-    else if (OPT("--chunks")) c->chunks = atoi(v);
-    else if (OPT("--global_checkpoint")) c->global_ckpt = atoi(v);
+    else if (OPT("--chunks")) bad = int_opt("chunks", v, &c->chunks, NULL);
+    else if (OPT("--global_checkpoint")) bad = int_opt("global_checkpoint", v, &c->global_ckpt, NULL);
     else if (OPT("--default_dp_type")) c->dp_type = v;
-    else if (OPT("--sdp")) c->sdp = atoi(v);
-    else if (OPT("--global_tp_deg")) c->tp = atoi(v);
+    else if (OPT("--sdp")) bad = int_opt("sdp", v, &c->sdp, NULL);
+    else if (OPT("--global_tp_deg")) bad = int_opt("global_tp_deg", v, &c->tp, NULL);
     else if (OPT("--galvatron_config_path") || OPT("--strategy")) c->config = v;
-    else if (OPT("--global_tp_consec")) c->tp_consec = atoi(v);
-    else if (OPT("--sequence_parallel")) c->sp = atoi(v);
-    else if (OPT("--use_ulysses")) c->ulysses = atoi(v);
-    else if (OPT("--vocab_tp")) c->vtp = atoi(v);
-    else if (OPT("--num_gpus_per_node")) c->gpus_per_node = atoi(v);
-    else if (OPT("-O")) c->opt = atoi(v);
-    else if (!strncmp(a, "-O", 2) && a[2]) c->opt = atoi(a + 2);
+    else if (OPT("--global_tp_consec")) bad = int_opt("global_tp_consec", v, &c->tp_consec, NULL);
+    else if (OPT("--sequence_parallel")) bad = int_opt("sequence_parallel", v, &c->sp, NULL);
+    else if (OPT("--use_ulysses")) bad = int_opt("use_ulysses", v, &c->ulysses, NULL);
+    else if (OPT("--vocab_tp")) bad = int_opt("vocab_tp", v, &c->vtp, NULL);
+    else if (OPT("--num_gpus_per_node")) bad = int_opt("num_gpus_per_node", v, &c->gpus_per_node, &c->world_given);
+    else if (OPT("-O")) bad = int_opt("O", v, &c->opt, NULL);
+    else if (!strncmp(a, "-O", 2) && a[2]) bad = int_opt("O", a + 2, &c->opt, NULL);
     else if (a[0] == '-') {
       fprintf(stderr, "gvc: error: unknown option '%s' (see 'gvc %s --help')\n", a, run ? "run" : "compile");
       return -1;
@@ -176,42 +206,31 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
       return -1;
     }
 #undef OPT
-    if (is_opt(a, "--model") || is_opt(a, "-o") || is_opt(a, "--emit")) {
-      if (!v)
-        return -1;
-    }
+    if (bad)
+      return -1;
   }
   if (!c->file || !c->model) {
     fprintf(stderr, "gvc: error: %s\n", !c->file ? "no input file" : "--model NAME is required");
     return -1;
   }
-  if (c->micro_batch < 0 || c->seq < 0 || c->opt < 0 || c->opt > 3 || c->nodes < 1 || c->gpus_per_node < 1) {
-    fprintf(stderr, "gvc: error: --micro-batch, --num_nodes and --num_gpus_per_node must be >= 1, -O 0..3\n");
+  if ((int64_t)c->nodes * c->gpus_per_node > OPTIONS_MAX_WORLD) {
+    fprintf(stderr, "gvc: error: --num_nodes %d x --num_gpus_per_node %d = %lld ranks: expected at most %d\n", c->nodes,
+            c->gpus_per_node, (long long)c->nodes * c->gpus_per_node, OPTIONS_MAX_WORLD);
     return -1;
   }
   if (strcmp(c->emit, "exe") && strcmp(c->emit, "c") && strcmp(c->emit, "obj") && strcmp(c->emit, "ll")) {
     fprintf(stderr, "gvc: error: --emit must be exe, c, obj or ll\n");
     return -1;
   }
-  if (strcmp(c->pipeline, "pipedream_flush") && strcmp(c->pipeline, "gpipe") && strcmp(c->pipeline, "1f1b")) {
-    fprintf(stderr, "gvc: error: --pipeline_type must be pipedream_flush (1F1B) or gpipe\n");
+  if (check_opt("pipeline_type", c->pipeline, "") || check_opt("default_dp_type", c->dp_type, "") ||
+      check_opt("mixed_precision", c->precision, c->precision && !strcmp(c->precision, "fp16")
+                                                 ? " (fp16 needs loss scaling, which is not built)" : "") ||
+      check_opt("checkpoint", c->ckpt, "") || check_opt("zero3_layers", c->zero3_layers, "") ||
+      check_opt("pp_division", c->pp_division, "") || check_opt("tp_sizes_enc", c->tp_sizes, "") ||
+      check_opt("galvatron_config_path", c->config, ""))
     return -1;
-  }
-  if (c->pp < 1 || c->chunks < 0) {
-    fprintf(stderr, "gvc: error: --pp_deg must be >= 1 and --chunks >= 0\n");
-    return -1;
-  }
   if (c->sdp)
     c->dp_type = "zero3";
-  if (c->dp_type && strcmp(c->dp_type, "ddp") && strcmp(c->dp_type, "zero2") && strcmp(c->dp_type, "zero3")) {
-    fprintf(stderr, "gvc: error: --default_dp_type must be ddp, zero2 or zero3\n");
-    return -1;
-  }
-  if (c->precision && strcmp(c->precision, "fp32") && strcmp(c->precision, "bf16")) {
-    fprintf(stderr, "gvc: error: --mixed_precision must be fp32 or bf16%s\n",
-            strcmp(c->precision, "fp16") ? "" : " (fp16 needs loss scaling, which is not built)");
-    return -1;
-  }
   if (c->global_ckpt && !c->ckpt)
     c->ckpt = "all";
   if (!c->via)
@@ -282,51 +301,19 @@ static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, 
 /* --tp_sizes_enc: one tp degree per block (the largest becomes the base degree). */
 static int layer_degrees(Arena *a, const IrModel *m, const char *spec, LowerOptions *o)
 {
-  int *lt = ARENA_ARRAY(a, int, m->nlayers), n = 0, tmax = 1;
-  const char *p = spec;
-  for (int i = 0; i < m->nlayers; i++) {
-    if (m->layers[i].kind != IR_LAYER_BLOCK)
-      continue;
-    char *end;
-    long t = strtol(p, &end, 10);
-    if (end == p || t < 1 || t > 1024 || (*end && *end != ',')) {
-      fprintf(stderr, "gvc: error: --tp_sizes_enc '%s': entry %d is not a degree (one per block of %s)\n", spec, n,
-              m->name);
-      return 1;
-    }
-    lt[i] = (int)t;
-    tmax = lt[i] > tmax ? lt[i] : tmax;
-    n++;
-    p = *end ? end + 1 : end;
-  }
-  if (*p || n != (int)m->nblocks) {
+  int *deg = ARENA_ARRAY(a, int, m->nblocks + 1), *lt = ARENA_ARRAY(a, int, m->nlayers), n = 0, tmax = 1;
+  if (options_int_list("tp_sizes_enc", spec, deg, (int)m->nblocks, &n))
+    return 1;
+  if (n != (int)m->nblocks) {
     fprintf(stderr, "gvc: error: --tp_sizes_enc '%s': needs one degree per block (%s has %lld)\n", spec, m->name,
             (long long)m->nblocks);
     return 1;
   }
-  for (int i = 0; i < m->nlayers; i++)
-    if (m->layers[i].kind != IR_LAYER_BLOCK)
-      lt[i] = tmax;
+  for (int i = 0; i < n; i++)
+    tmax = deg[i] > tmax ? deg[i] : tmax;
+  for (int i = 0, b = 0; i < m->nlayers; i++)
+    lt[i] = m->layers[i].kind == IR_LAYER_BLOCK ? deg[b++] : tmax;
   o->tp = tmax;
-  o->layer_tp = lt;
-  return 0;
-}
-
-/* --vocab_tp V above the blocks' (largest) tp degree: the embedding and head run on V
- * ranks, the base layout, and the blocks keep their degrees (per-layer tp). */
-static int vocab_degree(Arena *a, const IrModel *m, int vtp, LowerOptions *o)
-{
-  if (vtp <= 1 || vtp == o->tp)
-    return 0;
-  if (vtp < o->tp || vtp % o->tp) {
-    fprintf(stderr, "gvc: error: --vocab_tp %d must be 1, the blocks' tp degree %d, or a multiple of it (a vocabulary "
-            "degree below the blocks' is not supported yet)\n", vtp, o->tp);
-    return 1;
-  }
-  int *lt = ARENA_ARRAY(a, int, m->nlayers);
-  for (int i = 0; i < m->nlayers; i++)
-    lt[i] = m->layers[i].kind != IR_LAYER_BLOCK ? vtp : o->layer_tp ? o->layer_tp[i] : o->tp;
-  o->tp = vtp;
   o->layer_tp = lt;
   return 0;
 }
@@ -421,22 +408,14 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
                     .zero = !c->dp_type ? 0 : !strcmp(c->dp_type, "zero2") ? 2 : !strcmp(c->dp_type, "zero3") ? 3 : 0,
                     .tp = c->tp, .tp_consec = c->tp_consec, .sp = c->sp, .ulysses = c->ulysses, .vtp = c->vtp > 1,
                     .no_async_grad_reduce = c->no_async, .bf16 = c->precision && !strcmp(c->precision, "bf16")};
-  if (o.world % o.pp || (o.world / o.pp) % o.tp) {
-    fprintf(stderr, "gvc: error: the world of %d ranks is not divisible by --pp_deg %d x --global_tp_deg %d\n", o.world,
-            o.pp, o.tp);
-    return NULL;
-  }
   if (c->pp_division) {
     int *div = ARENA_ARRAY(a, int, o.pp), n = 0;
-    for (const char *p = c->pp_division; *p && n < o.pp; p += *p == ',') {
-      char *end;
-      div[n++] = (int)strtol(p, &end, 10);
-      p = end;
-    }
     const char *perr = NULL;
+    if (options_int_list("pp_division", c->pp_division, div, o.pp, &n))
+      return NULL;
     if (n != o.pp || !(o.stage_of_layer = lower_partition(a, m, o.pp, div, &perr))) {
       fprintf(stderr, "gvc: error: --pp_division '%s': %s\n", c->pp_division,
-              perr ? perr : "needs one layer count per pipeline stage");
+              perr ? perr : arena_printf(a, "%d entries for --pp_deg %d (one layer count per pipeline stage)", n, o.pp));
       return NULL;
     }
   }
@@ -451,8 +430,11 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     return NULL;
   if (c->tp_sizes && layer_degrees(a, m, c->tp_sizes, &o))
     return NULL;
-  if (!c->config && vocab_degree(a, m, c->vtp, &o))
+  const char *err = c->config ? NULL : lower_vocab_degree(a, m, c->vtp, &o);
+  if (err) {
+    fprintf(stderr, "gvc: error: --vocab_tp %s\n", err);
     return NULL;
+  }
   if (c->zero3_layers) { /* ZeRO-3 on the listed blocks, ddp on the rest */
     unsigned char *z = layer_flags(a, m, c->zero3_layers, "--zero3_layers");
     if (!z)
@@ -467,10 +449,15 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     o.zero = 3;
     o.zero3_layers = z;
   }
-  if (c->config && config_apply(a, m, c->config, &o, &o.global_batch))
+  if (c->config && config_apply(a, m, c->config, c->world_given, &o))
     return NULL;
   if (!o.micro_batch)
     o.micro_batch = 1;
+  static const LowerSpelling cli = {"--pp_deg", "--global_tp_deg"}, json = {"pp_deg", "tp (tp_sizes_enc, vtp)"};
+  if ((err = lower_check(a, m, &o, c->config ? &json : &cli))) {
+    fprintf(stderr, "gvc: error: %s%s%s\n", c->config ? c->config : "", c->config ? ": " : "", err);
+    return NULL;
+  }
   if (o.world != 1) {
     const char *dp = o.zero == 3 ? (o.zero3_layers ? "ZeRO-3 on some blocks" : "ZeRO-3") : o.zero ? "ZeRO-2" : "ddp";
     fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s%s x dp %d (%s, %s, %d micro-batches per step and dp "
@@ -478,8 +465,6 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
             o.ulysses && o.tp > 1 ? " (Ulysses)" : o.sp && o.tp > 1 ? " (+SP)" : "", o.world / o.pp / o.tp, dp,
             o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt || c->config ? ", checkpointing as given" : "");
   }
-
-  const char *err = NULL;
   if (!o.stage_of_layer && !(o.stage_of_layer = lower_partition(a, m, o.pp, NULL, &err))) {
     fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
     return NULL;

@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "frontend.h"
+#include "options.h"
 
 static const char *kind_name(IrLayerKind k)
 {
@@ -80,7 +81,7 @@ static void print_json(const IrModel *m, int64_t B, int64_t T, int bytes, const 
 int cmd_info(int argc, char **argv)
 {
   const char *file = NULL, *model = NULL, *prec = "bf16";
-  long long seq = 0, mb = 1;
+  int64_t seq = 0, mb = 1;
   int json = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -93,9 +94,11 @@ int cmd_info(int argc, char **argv)
     } else if (!strcmp(a, "--model") && more) {
       model = argv[++i];
     } else if (!strcmp(a, "--seq") && more) {
-      seq = atoll(argv[++i]);
+      if (options_int("seq", argv[++i], &seq))
+        return 1;
     } else if ((!strcmp(a, "--micro-batch") || !strcmp(a, "--micro_batch")) && more) {
-      mb = atoll(argv[++i]);
+      if (options_int("micro_batch", argv[++i], &mb))
+        return 1;
     } else if (!strcmp(a, "--precision") && more) {
       prec = argv[++i];
     } else if (a[0] == '-') {
@@ -114,10 +117,6 @@ int cmd_info(int argc, char **argv)
   }
   if (strcmp(prec, "bf16") && strcmp(prec, "fp32")) {
     fprintf(stderr, "gvc: error: --precision must be bf16 or fp32\n");
-    return 1;
-  }
-  if (seq < 0 || mb < 1) {
-    fprintf(stderr, "gvc: error: --seq and --micro-batch must be positive\n");
     return 1;
   }
   Ctx *cx = ctx_new();

@@ -21,7 +21,7 @@ static int uniform(const int *v, int n, int *layer)
   return 1;
 }
 
-int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, int *global_bsz)
+int config_apply(Arena *a, const IrModel *m, const char *path, int world_given, LowerOptions *o)
 {
   GalConfig c;
   memset(&c, 0, sizeof c);
@@ -53,27 +53,25 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
     fprintf(stderr, "gvc: error: %s: key 'vsp': vocabulary sequence parallelism is not supported yet\n", path);
     goto out;
   }
-  if (c.vtp > 1 && c.vtp != tmax) { /* the embedding and head on a larger degree: the base layout */
-    if (c.vtp < tmax || c.vtp % tmax) {
-      fprintf(stderr, "gvc: error: %s: key 'vtp': %d must be 1, the layers' largest tp degree %d, or a multiple of "
-              "it (a vocabulary degree below the layers' is not supported yet)\n", path, c.vtp, tmax);
-      goto out;
-    }
-    per_layer = 1;
-    tmax = c.vtp;
-  }
-  if (o->world % c.pp_deg || (o->world / c.pp_deg) % tmax) {
-    fprintf(stderr, "gvc: error: %s: pp_deg %d x tp %d does not divide the world of %d ranks (--num_nodes x "
-            "--num_gpus_per_node)\n", path, c.pp_deg, tmax, o->world);
+  if (c.world_size && !world_given) /* the config's world, unless the command gives one */
+    o->world = c.world_size;
+  else if (c.world_size && c.world_size != o->world) {
+    fprintf(stderr, "gvc: error: %s: key 'world_size': %d, but the command gives a world of %d ranks (--num_nodes x "
+            "--num_gpus_per_node)\n", path, c.world_size, o->world);
     goto out;
   }
   o->pp = c.pp_deg;
   o->tp = tmax;
+  o->layer_tp = NULL;
   if (per_layer) { /* each block its own degree; the embedding and head on the largest */
     int *lt = ARENA_ARRAY(a, int, m->nlayers);
     for (int i = 0, b = 0; i < m->nlayers; i++)
       lt[i] = m->layers[i].kind == IR_LAYER_BLOCK ? c.tp[b++] : tmax;
     o->layer_tp = lt;
+  }
+  if ((err = lower_vocab_degree(a, m, c.vtp, o))) { /* the embedding and head on a larger degree */
+    fprintf(stderr, "gvc: error: %s: key 'vtp': %s\n", path, err);
+    goto out;
   }
   o->tp_consec = c.consec[0];
   int nul = 0; /* use_sp: Ulysses per layer (Megatron tp on the others) */
@@ -115,9 +113,10 @@ int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, 
     if (m->layers[i].kind == IR_LAYER_BLOCK)
       ckpt[i] = c.ckpt && b < c.nlayers ? (unsigned char)c.ckpt[b++] : 0;
   o->checkpoint = ckpt;
-  *global_bsz = c.global_bsz;
-  if (!o->micro_batch && c.global_bsz > 0) { /* the micro-batch the strategy implies */
-    int64_t per = (int64_t)o->chunks * (o->world / o->pp / o->tp);
+  o->global_batch = c.global_bsz;
+  int64_t per = (int64_t)o->chunks * (o->world / o->pp / o->tp);
+  if (!o->micro_batch && c.global_bsz > 0 && per > 0 && !(o->world % ((int64_t)o->pp * o->tp))) {
+    /* the micro-batch the strategy implies (an impossible world is lower_check's to report) */
     if (c.global_bsz % per) {
       fprintf(stderr, "gvc: error: %s: key 'global_bsz': %d is not divisible by chunks %d x dp %d\n", path,
               c.global_bsz, o->chunks, o->world / o->pp / o->tp);

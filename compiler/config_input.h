@@ -4,9 +4,11 @@
 
 #include "lower.h"
 
-/* Fills o (pp, division, schedule, chunks, tp, dp type, checkpoints) and *global_bsz from
- * the galvatron_config_*.json at path for model m; when o->micro_batch is 0 it becomes
- * global_bsz / (chunks x dp). 1 after printing why it cannot. */
-int config_apply(Arena *a, const IrModel *m, const char *path, LowerOptions *o, int *global_bsz);
+/* Fills o (pp, division, schedule, chunks, tp, vtp, dp type, checkpoints, global batch)
+ * from the galvatron_config_*.json at path for model m; its world_size becomes o->world
+ * unless the command gave the world (world_given), when the two must agree. When
+ * o->micro_batch is 0 it becomes global_bsz / (chunks x dp). 1 after printing why it
+ * cannot; whether the world divides is lower_check's to say. */
+int config_apply(Arena *a, const IrModel *m, const char *path, int world_given, LowerOptions *o);
 
 #endif

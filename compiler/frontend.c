@@ -11,6 +11,7 @@
 #include "ast.h"
 #include "ctx.h"
 #include "diag.h"
+#include "options.h"
 #include "sema.h"
 
 Ctx *ctx_new(void)
@@ -194,8 +195,10 @@ int frontend_check_file(Ctx *cx, const char *path)
 {
   int before = cx->errors;
   Global *globals = load_root(cx, path);
-  if (cx->errors == before)
+  if (cx->errors == before) {
     sema_check_all(cx, globals);
+    frontend_check_strategies(cx, path);
+  }
   return cx->errors - before;
 }
 
@@ -218,68 +221,101 @@ int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max)
   return n;
 }
 
+static void check_strategies(Ctx *cx, int fi, const Global *globals);
+
 int frontend_check_source(Ctx *cx, const char *name, const char *text, size_t len)
 {
   int fi = add_source(cx, name, text, len), before = cx->errors;
   Global *globals = NULL;
   load_program(cx, fi, &globals);
-  if (cx->errors == before)
+  if (cx->errors == before) {
     sema_check_all(cx, globals);
+    check_strategies(cx, fi, globals);
+  }
   return cx->errors - before;
 }
 
 void frontend_set_diag_stream(Ctx *cx, void *file) { cx->err = file; }
 
-/* The strategy blocks of FILE that apply to size NAME (unnamed ones first, then the named
- * one), as command-line options "--key value" for `gvc compile`; 0 or 1 after errors. */
-int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc)
+/* ---- strategy blocks ---- */
+
+/* The index of the loaded file PATH, or -1. */
+static int file_index(const Ctx *cx, const char *path)
 {
-  static const char *keys[] = {"num_nodes", "num_gpus_per_node", "pp_deg", "pp_division", "global_tp_deg",
-                               "global_tp_consec", "chunks", "pipeline_type", "default_dp_type", "sdp",
-                               "sequence_parallel", "use_ulysses", "vocab_tp", "global_checkpoint", "checkpoint",
-                               "micro_batch", "seq", "galvatron_config_path", "tp_sizes_enc", "zero3_layers", "no_async_grad_reduce",
-                               "mixed_precision", NULL};
-  Global *g = load_root(cx, path);
-  (void)g;
-  int fi = -1;
   for (int i = 0; i < cx->nfiles; i++)
     if (!strcmp(cx->files[i].path, path))
-      fi = i;
+      return i;
+  return -1;
+}
+
+/* A setting's value as option text: integers, bools (1/0), strings, names (gpipe). */
+static const char *setting_text(Ctx *cx, const AstNode *v)
+{
+  return v->kind == AST_INT ? arena_printf(cx->perm, "%lld", (long long)v->ival)
+       : v->kind == AST_BOOL ? (v->ival ? "1" : "0")
+       : v->kind == AST_STR || v->kind == AST_NAME ? v->name : NULL;
+}
+
+/* Every strategy block of file fi names a size or model (or none), and every setting is a
+ * strategy option (options.c) with an accepted value; diagnostics at the block or value. */
+static void check_strategies(Ctx *cx, int fi, const Global *globals)
+{
+  for (const AstNode *it = cx->files[fi].ast; it; it = it->next) {
+    if (it->kind != AST_STRATEGY)
+      continue;
+    const Global *g = globals;
+    while (it->name && g && strcmp(g->name, it->name))
+      g = g->next;
+    if (it->name && (!g || (g->def->kind != AST_SIZE && g->def->kind != AST_MODEL)))
+      diag_error(cx, it->at, "strategy block for '%s', which is not a size or model of this file or its imports", it->name);
+    for (const AstNode *s = it->list; s; s = s->next) {
+      const Option *o = options_find(s->name);
+      const char *text = setting_text(cx, s->a), *why;
+      char want[160];
+      if (!o || !o->strategy)
+        diag_error(cx, s->at, "unknown strategy setting '%s' (Galvatron's names: pp_deg, global_tp_deg, chunks, "
+                   "pipeline_type, default_dp_type, sequence_parallel, use_ulysses, vocab_tp, checkpoint, ...)",
+                   s->name);
+      else if (!text)
+        diag_error(cx, s->a->at, "strategy setting '%s' must be an integer, a bool, a string or a name", s->name);
+      else if ((why = options_check(o, text, want, sizeof want)))
+        diag_error(cx, s->a->at, "strategy setting '%s' = '%s': expected %s", s->name, text, why);
+    }
+  }
+}
+
+int frontend_check_strategies(Ctx *cx, const char *path)
+{
+  const Global *globals = load_root(cx, path);
+  int fi = file_index(cx, path), before = cx->errors;
+  if (fi >= 0)
+    check_strategies(cx, fi, globals);
+  return cx->errors - before;
+}
+
+/* The strategy blocks of FILE that apply to size NAME (unnamed ones first, then the named
+ * one), as command-line options "--key value" for `gvc compile`; 0 or 1 after errors (in
+ * any strategy block of the file). */
+int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc)
+{
   *argv = NULL;
   *argc = 0;
-  if (fi < 0 || diag_errors(cx))
-    return diag_errors(cx) ? 1 : 0;
-  int cap = 0;
-  for (int pass = 0; pass < 2; pass++)
+  load_root(cx, path);
+  if (diag_errors(cx) || frontend_check_strategies(cx, path))
+    return 1;
+  int fi = file_index(cx, path), cap = 0;
+  for (int pass = 0; fi >= 0 && pass < 2; pass++)
     for (const AstNode *it = cx->files[fi].ast; it; it = it->next) {
       if (it->kind != AST_STRATEGY || (pass == 0) != (it->name == NULL) || (it->name && strcmp(it->name, name)))
         continue;
       for (const AstNode *s = it->list; s; s = s->next) {
-        int known = 0;
-        for (int k = 0; keys[k] && !known; k++)
-          known = !strcmp(keys[k], s->name);
-        if (!known) {
-          diag_error(cx, s->at, "unknown strategy setting '%s' (Galvatron's names: pp_deg, global_tp_deg, chunks, "
-                     "pipeline_type, default_dp_type, sequence_parallel, use_ulysses, vocab_tp, checkpoint, ...)",
-                     s->name);
-          continue;
-        }
-        const AstNode *v = s->a;
-        const char *text = v->kind == AST_INT ? arena_printf(cx->perm, "%lld", (long long)v->ival)
-                         : v->kind == AST_BOOL ? (v->ival ? "1" : "0")
-                         : v->kind == AST_STR ? v->name
-                         : v->kind == AST_NAME ? v->name : NULL; /* pipeline_type = gpipe */
-        if (!text) {
-          diag_error(cx, v->at, "strategy setting '%s' must be an integer, a bool, a string or a name", s->name);
-          continue;
-        }
         if (*argc + 2 >= cap) {
           cap = cap ? 2 * cap : 32;
           *argv = realloc(*argv, sizeof **argv * (size_t)cap);
         }
         (*argv)[(*argc)++] = arena_printf(cx->perm, "--%s", s->name);
-        (*argv)[(*argc)++] = (char *)text;
+        (*argv)[(*argc)++] = (char *)setting_text(cx, s->a);
       }
     }
-  return diag_errors(cx) ? 1 : 0;
+  return 0;
 }

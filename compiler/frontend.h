@@ -23,6 +23,11 @@ int frontend_check_source(Ctx *cx, const char *name, const char *text, size_t le
 /* Where diagnostics go (stderr by default). */
 void frontend_set_diag_stream(Ctx *cx, void *file);
 
+/* Checks FILE's `strategy` blocks (each names a size or model of the file; known settings
+ * with accepted values, options.h); returns the number of errors (also run by
+ * frontend_check_file and frontend_strategy_args). */
+int frontend_check_strategies(Ctx *cx, const char *path);
+
 /* The `strategy` blocks of FILE for size NAME as "--key value" options (*argv malloc'd,
  * its strings in cx); 1 after diagnostics. */
 int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc);

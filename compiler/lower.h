@@ -58,6 +58,20 @@ typedef struct Lowered {
  * stage, Galvatron's pp_division) when given. Returns NULL with *err when impossible. */
 int *lower_partition(Arena *a, const IrModel *m, int pp, const int *division, const char **err);
 
+/* How the door that set the options spells the pipeline and tp degrees in messages: the
+ * command line's "--pp_deg"/"--global_tp_deg", a JSON config's keys. */
+typedef struct LowerSpelling { const char *pp, *tp; } LowerSpelling;
+
+/* The one check of a resolved strategy: NULL, or why it is impossible (world not
+ * divisible by pp x tp, per-layer degrees, unsupported combinations); names NULL spells
+ * the degrees "pp" and "tp". lower_model runs it first. */
+const char *lower_check(Arena *a, const IrModel *m, const LowerOptions *o, const LowerSpelling *names);
+
+/* A vocabulary degree vtp (the embedding and LM head) above the blocks' tp: vtp becomes the
+ * base degree and the blocks keep theirs (per-layer tp). NULL, or why vtp is not 1, the
+ * blocks' degree or a multiple of it (the caller prefixes the option's name). */
+const char *lower_vocab_degree(Arena *a, const IrModel *m, int vtp, LowerOptions *o);
+
 /* Returns NULL with a message in *err (arena-allocated) when the model cannot be lowered. */
 Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const char **err);
 

@@ -421,47 +421,14 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
     describe_stage(prog, d, &st[s]);
 }
 
-/* What per-layer tp degrees need: each divides the base degree (the largest), the micro-batch
- * divides into the row factors, consecutive groups, and nothing yet combined with it. */
-static const char *check_layer_tp(Arena *a, const IrModel *m, const LowerOptions *o)
-{
-  if (o->sp || o->ulysses || !o->tp_consec)
-    return arena_printf(a, "different tp degrees per layer work with consecutive tp groups and without sequence "
-                        "parallelism only (not yet with %s)", o->sp ? "sequence parallelism" : o->ulysses ? "Ulysses" :
-                        "strided tp groups");
-  for (int i = 0; i < m->nlayers; i++) {
-    int t = m->layers[i].kind == IR_LAYER_BLOCK ? o->layer_tp[i] : o->tp;
-    if (t < 1 || t > o->tp || o->tp % t)
-      return arena_printf(a, "%s: tp=%d does not divide the largest per-layer degree %d", m->layers[i].name, t, o->tp);
-    if (o->micro_batch % (o->tp / t))
-      return arena_printf(a, "%s: tp=%d runs on 1/%d of its group's micro-batch of %lld samples: not divisible (use a "
-                          "micro-batch that is a multiple of %d)", m->layers[i].name, t, o->tp / t,
-                          (long long)o->micro_batch, o->tp / t);
-  }
-  return NULL;
-}
-
 Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const char **err)
 {
   if (m->tokens_value < 0 || m->labels_value < 0 || m->loss_value < 0) {
     *err = "the model has no tokens, labels or loss: only language models with a cross-entropy loss can be trained";
     return NULL;
   }
-  if (o->world % o->pp) {
-    *err = arena_printf(a, "world size %d is not divisible by pp=%d", o->world, o->pp);
+  if ((*err = lower_check(a, m, o, NULL)))
     return NULL;
-  }
-  if (o->tp > 1 && (o->world / o->pp) % o->tp) {
-    *err = arena_printf(a, "the %d ranks of a pipeline stage are not divisible by tp=%d", o->world / o->pp, o->tp);
-    return NULL;
-  }
-  if (o->layer_tp && (*err = check_layer_tp(a, m, o)))
-    return NULL;
-  if (o->no_async_grad_reduce && o->zero == 2 && !o->layer_tp && (o->pp > 1 || o->sp || o->ulysses)) {
-    *err = "no_async_grad_reduce with ZeRO-2 works without pipeline, sequence or Ulysses parallelism so far (their "
-           "cross-stage and tp sums need the whole gradient arena, which ZeRO-2 scatters every micro-batch)";
-    return NULL;
-  }
   const int *stage_of = o->stage_of_layer;
   if (!stage_of && !(stage_of = lower_partition(a, m, o->pp, NULL, err)))
     return NULL;

@@ -4,7 +4,11 @@
  * what scipy's curve_fit returns for these linear models. */
 #include "profile.h"
 
+#include "gvrt_num.h"
+#include "options.h"
+
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,18 +365,36 @@ int prof_read_memory(const char *path, int mode, int seq, int sp, ProfMemory *m)
 
 /* ---- galvatron_config_*.json ---- */
 
-static int get_int(const char *path, cJSON *j, const char *key, int *out, int required)
+/* One number of key (the whole value, or entry `text` of a list): an integer in r. */
+static int check_int(const char *path, const char *key, double v, const char *text, const struct gv_num_range *r)
 {
-  cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-  if (!v) return required ? fail(path, key, "missing") : 0;
-  if (cJSON_IsNumber(v)) { *out = v->valueint; return 0; }
-  if (cJSON_IsString(v)) { char *end; long x = strtol(v->valuestring, &end, 10); if (!*end) { *out = (int)x; return 0; } }
-  return fail(path, key, "expected an integer");
+  if (v == floor(v) && gv_num_in_range(v, r)) return 0;
+  char want[64];
+  fprintf(stderr, "gvc: error: %s: key '%s': %s: expected %s\n", path, key, text, gv_num_expected(r, want, sizeof want));
+  return 1;
 }
 
-/* "a,b,c" -> malloc'd int array; *n set, or checked against *n when *n > 0 */
-static int get_list(const char *path, cJSON *j, const char *key, int **out, int *n, int required, int fill)
+/* An integer (a JSON number or a string holding one) in [lo, hi]. */
+static int get_int(const char *path, cJSON *j, const char *key, int *out, int required, int lo, int hi)
 {
+  struct gv_num_range r = GV_NUM_INT(lo, hi);
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  char text[64];
+  double x = NAN;
+  if (!v) return required ? fail(path, key, "missing") : 0;
+  if (cJSON_IsNumber(v)) { x = v->valuedouble; snprintf(text, sizeof text, "%.17g", x); }
+  else if (cJSON_IsString(v)) { snprintf(text, sizeof text, "'%s'", v->valuestring); if (gv_num_parse(v->valuestring, &r, &x)) x = NAN; }
+  else snprintf(text, sizeof text, "not a number");
+  if (check_int(path, key, x, text, &r)) return 1;
+  *out = (int)x;
+  return 0;
+}
+
+/* "a,b,c" (or one number) -> malloc'd int array, each entry in [lo, hi]; *n set, or
+ * checked against *n when *n > 0; absent and not required: *n entries of fill. */
+static int get_list(const char *path, cJSON *j, const char *key, int **out, int *n, int required, int fill, int lo, int hi)
+{
+  struct gv_num_range r = GV_NUM_INT(lo, hi);
   cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
   if (!v) {
     if (required) return fail(path, key, "missing");
@@ -382,7 +404,7 @@ static int get_list(const char *path, cJSON *j, const char *key, int **out, int 
   }
   char buf[64];
   const char *s = buf;
-  if (cJSON_IsNumber(v)) snprintf(buf, sizeof buf, "%d", v->valueint);
+  if (cJSON_IsNumber(v)) snprintf(buf, sizeof buf, "%.17g", v->valuedouble);
   else if (cJSON_IsString(v)) s = v->valuestring;
   else return fail(path, key, "expected a comma-separated string of integers");
   int cnt = 1;
@@ -390,10 +412,17 @@ static int get_list(const char *path, cJSON *j, const char *key, int **out, int 
   int *a = calloc((size_t)cnt, sizeof(int));
   const char *p = s;
   for (int i = 0; i < cnt; i++) {
-    char *end;
-    a[i] = (int)strtol(p, &end, 10);
-    if (end == p || (*end && *end != ',')) { free(a); return fail(path, key, "expected a comma-separated string of integers"); }
-    p = *end ? end + 1 : end;
+    const char *comma = strchr(p, ',');
+    int len = comma ? (int)(comma - p) : (int)strlen(p);
+    char entry[64];
+    double x = NAN;
+    snprintf(entry, sizeof entry, "%.*s", len, p);
+    if (len >= (int)sizeof entry || gv_num_parse(entry, &r, &x)) x = NAN;
+    char text[96];
+    snprintf(text, sizeof text, "entry %d '%s'", i, entry);
+    if (check_int(path, key, x, text, &r)) { free(a); return 1; }
+    a[i] = (int)x;
+    p = comma ? comma + 1 : p + len;
   }
   if (*n > 0 && cnt != *n) { free(a); return fail(path, key, "length differs from tp_sizes_enc"); }
   *n = cnt;
@@ -406,18 +435,19 @@ int prof_config_read(const char *path, GalConfig *c)
   memset(c, 0, sizeof *c);
   cJSON *j = load_json(path);
   if (!j) return 1;
-  int rc = get_int(path, j, "pp_deg", &c->pp_deg, 1)
-        || get_list(path, j, "tp_sizes_enc", &c->tp, &c->nlayers, 1, 1)
-        || get_list(path, j, "tp_consecutive_flags", &c->consec, &c->nlayers, 0, 1)
-        || get_list(path, j, "dp_types_enc", &c->dp_type, &c->nlayers, 1, 0)
-        || get_list(path, j, "use_sp", &c->use_sp, &c->nlayers, 0, 0)
-        || get_list(path, j, "checkpoint", &c->ckpt, &c->nlayers, 0, 0)
-        || get_int(path, j, "global_bsz", &c->global_bsz, 1)
-        || get_int(path, j, "chunks", &c->chunks, 1)
-        || get_list(path, j, "pp_division", &c->pp_division, &c->n_division, 0, 0);
+  const int W = OPTIONS_MAX_WORLD;
+  int rc = get_int(path, j, "pp_deg", &c->pp_deg, 1, 1, W)
+        || get_list(path, j, "tp_sizes_enc", &c->tp, &c->nlayers, 1, 1, 1, W)
+        || get_list(path, j, "tp_consecutive_flags", &c->consec, &c->nlayers, 0, 1, 0, 1)
+        || get_list(path, j, "dp_types_enc", &c->dp_type, &c->nlayers, 1, 0, 0, 1)
+        || get_list(path, j, "use_sp", &c->use_sp, &c->nlayers, 0, 0, 0, 1)
+        || get_list(path, j, "checkpoint", &c->ckpt, &c->nlayers, 0, 0, 0, 1)
+        || get_int(path, j, "global_bsz", &c->global_bsz, 1, 1, INT_MAX)
+        || get_int(path, j, "chunks", &c->chunks, 1, 1, W)
+        || get_list(path, j, "pp_division", &c->pp_division, &c->n_division, 0, 0, 1, W);
   c->vtp = 1;
-  rc = rc || get_int(path, j, "vtp", &c->vtp, 0) || get_int(path, j, "vsp", &c->vsp, 0)
-          || get_int(path, j, "embed_sdp", &c->embed_sdp, 0) || get_int(path, j, "world_size", &c->world_size, 0);
+  rc = rc || get_int(path, j, "vtp", &c->vtp, 0, 1, W) || get_int(path, j, "vsp", &c->vsp, 0, 0, 1)
+          || get_int(path, j, "embed_sdp", &c->embed_sdp, 0, 0, 1) || get_int(path, j, "world_size", &c->world_size, 0, 1, W);
   cJSON *pt = cJSON_GetObjectItemCaseSensitive(j, "pipeline_type");
   cJSON *dt = cJSON_GetObjectItemCaseSensitive(j, "default_dp_type");
   snprintf(c->pipeline_type, sizeof c->pipeline_type, "%s", cJSON_IsString(pt) ? pt->valuestring : "gpipe");

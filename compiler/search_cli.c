@@ -7,7 +7,10 @@
 
 #include "frontend.h"
 #include "plan_svg.h"
+#include "gvrt_num.h"
+#include "options.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,16 +37,21 @@ static void usage(const Opt *opts, int is_cost)
   printf("  -o OUT.json                          output file\n  --help                               this text\n");
 }
 
+/* Numbers strictly (gvrt_num.h): any int, 0|1 for switches, any finite number for doubles. */
 static int set_opt(const Opt *o, const char *v)
 {
-  char *end = NULL;
-  switch (o->type) {
-  case OPT_INT: *(int *)o->p = (int)strtol(v, &end, 10); break;
-  case OPT_DBL: *(double *)o->p = strtod(v, &end); break;
-  case OPT_SW: *(int *)o->p = (int)strtol(v, &end, 10); break;
-  default: *(const char **)o->p = v; return 0;
+  static const struct gv_num_range any_int = GV_NUM_INT(INT_MIN, INT_MAX), bit = GV_NUM_INT(0, 1),
+                                   real = {-INFINITY, INFINITY, 0, 0, 0};
+  const struct gv_num_range *r = o->type == OPT_INT ? &any_int : o->type == OPT_SW ? &bit : &real;
+  double x;
+  char want[64];
+  if (o->type == OPT_STR) { *(const char **)o->p = v; return 0; }
+  if (gv_num_parse(v, r, &x)) {
+    fprintf(stderr, "gvc: error: option --%s '%s': expected %s\n", o->name, v, gv_num_expected(r, want, sizeof want));
+    return 1;
   }
-  if (!*v || *end) { fprintf(stderr, "gvc: error: option --%s: '%s' is not a number\n", o->name, v); return 1; }
+  if (o->type == OPT_DBL) *(double *)o->p = x;
+  else *(int *)o->p = (int)x;
   return 0;
 }
 
@@ -252,8 +260,10 @@ int search_cli_model(SearchCli *c)
       pick("mixed_precision", c->precision, prec, 3, &pr) || pick("transition_cost", c->transition, trans, 2, &tr) ||
       apply_space(c))
     return 1;
-  int world = c->num_nodes * c->gpus_per_node;
-  if (world < 1 || prof_log2(world) < 0) { fprintf(stderr, "gvc: error: num_nodes x num_gpus_per_node = %d must be a power of two\n", world); return 1; }
+  int64_t world64 = (int64_t)c->num_nodes * c->gpus_per_node;
+  int world = world64 >= 1 && world64 <= OPTIONS_MAX_WORLD ? (int)world64 : 0;
+  if (world < 1 || prof_log2(world) < 0) { fprintf(stderr, "gvc: error: --num_nodes %d x --num_gpus_per_node %d = %lld ranks: expected a power of two up to %d\n",
+                                    c->num_nodes, c->gpus_per_node, (long long)world64, OPTIONS_MAX_WORLD); return 1; }
   if (c->memory_gb <= 0) { fprintf(stderr, "gvc: error: --memory_constraint GB is required\n"); return 1; }
   int has_prof = c->files.time || c->files.memory;
   int analytic = c->cost_model ? !strcmp(c->cost_model, "analytic") : !has_prof;

@@ -1,8 +1,12 @@
 /* args.c - the training binary's command line. Megatron/Galvatron names are accepted
  * with '_' or '-' (--lr_warmup_iters and --lr-warmup-iters); --help lists them all. */
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "gvrt_num.h"
 
 #include "program/run.h"
 
@@ -45,7 +49,58 @@ static const struct opt opts[] = {
   {"timeline", K_STR, O(timeline), "FILE.svg: the pipeline timeline of one step after warm-up, measured on every rank (rank 0 writes it)"},
   {"quiet", K_FLAG, O(quiet), "only the final summary"},
 };
+
+/* The accepted values of the numeric options (gvrt_num.h); an int without an entry takes
+ * any int, a double any finite number. */
+struct opt_range { size_t off; struct gv_num_range r; };
+#define POSITIVE_INT GV_NUM_INT(1, INT_MAX)
+#define COUNT GV_NUM_INT(0, INT_MAX)
+#define NONNEGATIVE {0, INFINITY, 0, 0, 0}
+#define UNIT_OPEN {0, 1, 0, 0, 1} /* [0, 1) */
+static const struct opt_range ranges[] = {
+  {O(iters), COUNT},
+  {O(global_batch), POSITIVE_INT},
+  {O(lr), NONNEGATIVE},
+  {O(min_lr), NONNEGATIVE},
+  {O(warmup), COUNT},
+  {O(lr_decay_iters), COUNT},
+  {O(weight_decay), NONNEGATIVE},
+  {O(beta1), UNIT_OPEN},
+  {O(beta2), UNIT_OPEN},
+  {O(eps), {0, INFINITY, 0, 1, 0}}, /* > 0 */
+  {O(clip_grad), NONNEGATIVE},
+  {O(log_interval), POSITIVE_INT},
+  {O(eval_interval), COUNT},
+  {O(eval_iters), POSITIVE_INT},
+};
 #undef O
+
+/* The range of the option stored at off. */
+static struct gv_num_range range_of(size_t off, enum kind kind)
+{
+  for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+    if (ranges[i].off == off)
+      return ranges[i].r;
+  struct gv_num_range any_int = GV_NUM_INT(INT_MIN, INT_MAX), any = {-INFINITY, INFINITY, 0, 0, 0};
+  return kind == K_INT ? any_int : any;
+}
+
+/* A numeric value strictly parsed into field; 1 after printing why not. */
+static int set_number(const char *prog, const struct opt *o, const char *name, const char *val, char *field)
+{
+  struct gv_num_range r = range_of(o->off, o->kind);
+  double v;
+  char want[64];
+  if (gv_num_parse(val, &r, &v)) {
+    fprintf(stderr, "%s: error: --%s '%s': expected %s\n", prog, name, val, gv_num_expected(&r, want, sizeof want));
+    return 1;
+  }
+  if (o->kind == K_INT)
+    *(int *)field = (int)v;
+  else
+    *(double *)field = v;
+  return 0;
+}
 
 static int name_matches(const char *names, const char *arg)
 {
@@ -129,13 +184,16 @@ int gv_run_parse_args(struct gv_run_args *a, int argc, char **argv, const char *
       fprintf(stderr, "%s: error: option '--%s' needs a value\n", argv[0], name);
       return -1;
     }
+    if (o->kind == K_INT || o->kind == K_DBL) {
+      if (set_number(argv[0], o, name, val, field))
+        return -1;
+      continue;
+    }
     char *end = NULL;
     switch (o->kind) {
-    case K_INT: *(int *)field = (int)strtol(val, &end, 10); break;
-    case K_DBL: *(double *)field = strtod(val, &end); break;
     case K_U64: *(uint64_t *)field = strtoull(val, &end, 10); break;
     case K_STR: *(const char **)field = val; end = (char *)val + strlen(val); break;
-    case K_FLAG: break;
+    default: break;
     }
     if (!end || *end || end == val) {
       fprintf(stderr, "%s: error: bad value '%s' for '--%s'\n", argv[0], val, name);
@@ -145,10 +203,6 @@ int gv_run_parse_args(struct gv_run_args *a, int argc, char **argv, const char *
   if (strcmp(a->lr_decay_style, "cosine") && strcmp(a->lr_decay_style, "linear") &&
       strcmp(a->lr_decay_style, "constant")) {
     fprintf(stderr, "%s: error: --lr_decay_style must be cosine, linear or constant\n", argv[0]);
-    return -1;
-  }
-  if (a->iters < 0 || a->warmup < 0 || a->log_interval < 1) {
-    fprintf(stderr, "%s: error: --iters and --warmup must be >= 0, --log_interval >= 1\n", argv[0]);
     return -1;
   }
   return 0;
