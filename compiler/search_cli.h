@@ -9,12 +9,13 @@
 #include <stdio.h>
 
 typedef struct SearchCli {
-  const char *file, *model, *out, *strategy, *cost_model, *precision, *search_space, *device;
+  const char *file, *model, *model_size, *out, *strategy, *cost_model, *precision, *search_space, *device;
   const char *time_mode, *memory_mode, *default_dp_type, *pipeline_type, *transition;
   int num_nodes, gpus_per_node, seq, hidden, layers, sequence_parallel, global_memory_buffer, async_grad_reduce;
   int no_prune, quiet;
   double memory_gb, context_mem, costmodel_coe;
   CostFiles files;
+  char resolved[6][1024];  /* profile paths given as directories, resolved to Galvatron's file names */
   AnalyticHw hw;
   SearchOptions so;
   CostModel cm;
