@@ -54,7 +54,7 @@ static void progress(Hw *h, const char *what, double work, double fixed_s)
   h->fixed_done += fixed_s;
   double t = now_s(), el = t - h->t0, moved = el - h->fixed_elapsed;
   int last = !what;
-  if (h->rank || h->o->quiet || (t - h->last_print < 0.5 && !last)) return;
+  if (h->rank || h->o->quiet || (t - h->last_print < 0.5 && !last && fixed_s == 0)) return;
   h->last_print = t;
   double rate = h->work_done > 0 ? moved / h->work_done : 0;
   double eta = (h->work_total - h->work_done) * rate + (h->fixed_total - h->fixed_done);
@@ -91,7 +91,7 @@ static void run_op(Hw *h, struct gv_comm *g, int op, size_t bytes)
   case OP_ALL2ALL: gv_comm_all_to_all(g, h->buf[1], h->buf[0], n / (size_t)k, GV_DTYPE_F32); break;
   default: gv_comm_sendrecv(g, h->buf[0], n, (r + 1) % k, h->buf[1], n, (r + k - 1) % k, GV_DTYPE_F32, 7); break;
   }
-  if (h->on_device) gv_backend_sync(&h->be);
+  if (h->on_device) gv_backend_sync(&h->side); /* the collectives follow the side stream (hw_start) */
 }
 
 static int cmp_dbl(const void *a, const void *b)
@@ -291,25 +291,26 @@ static void usage(const CliOpt *opts)
   printf("  -o DIR                               output directory (hardware_configs)\n");
 }
 
-static int check_options(const HwOptions *o, int world)
+/* Option errors are the same on every rank: rank 0 says them. */
+static int check_options(const HwOptions *o, int world, int rank)
 {
+  long want = (long)o->num_nodes * o->gpus_per_node;
   const char *bad = NULL;
-  if (o->num_nodes < 1 || o->gpus_per_node < 1 || prof_log2((long)o->num_nodes * o->gpus_per_node) < 1)
+  if (o->num_nodes < 1 || o->gpus_per_node < 1 || prof_log2(want) < 1)
     bad = "--num_nodes x --num_gpus_per_node must be a power of two >= 2";
-  else if (world != o->num_nodes * o->gpus_per_node) bad = "world";
   else if (prof_log2(o->start_mb) < 0 || o->end_mb < o->start_mb || o->scale < 2 || prof_log2(o->scale) < 0)
     bad = "--start_mb, --end_mb: 1 <= start <= end, powers of two, --scale a power of two >= 2";
   else if (prof_log2(o->sp_max_mb) < 7 || o->sp_max_mb > 1 << (HW_MAXSIZES - 1))
     bad = "--sp_max_mb: a power of two from 128 (Galvatron's search needs 8 sizes, 1..128 MB) to 32768";
   else if (o->repeats < 1 || o->repeats > 64 || o->warmup < 0) bad = "--repeats 1..64, --warmup >= 0";
   else if (o->overlap_time_multiply < 1 || o->overlap_ms <= 0) bad = "--overlap_time_multiply >= 1, --overlap_ms > 0";
-  else if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda")) bad = "--device: cpu or cuda";
-  if (bad && !strcmp(bad, "world"))
-    fprintf(stderr, "gvc: error: this run has %d rank(s) but --num_nodes %d x --num_gpus_per_node %d = %d: run it as "
-                    "mpirun -n %d gvc profile hardware ...\n", world, o->num_nodes, o->gpus_per_node,
-            o->num_nodes * o->gpus_per_node, o->num_nodes * o->gpus_per_node);
-  else if (bad) fprintf(stderr, "gvc: error: %s\n", bad);
-  return bad != NULL;
+  else if (o->max_tp_size < 2 || o->max_pp_deg < 2) bad = "--max_tp_size and --max_pp_deg: at least 2";
+  if (rank) return bad || world != want;
+  if (bad) fprintf(stderr, "gvc: error: %s\n", bad);
+  else if (world != want)
+    fprintf(stderr, "gvc: error: this run has %d rank(s) but --num_nodes %d x --num_gpus_per_node %d = %ld: run it as "
+                    "mpirun -n %ld gvc profile hardware ...\n", world, o->num_nodes, o->gpus_per_node, want, want);
+  return bad || world != want;
 }
 
 static void hw_start(Hw *h)
@@ -335,6 +336,7 @@ static void hw_start(Hw *h)
     gv_fill(&h->be, &t, 1.0f);
   }
   overlap_setup(h);
+  if (h->on_device) gv_backend_sync(&h->be);
 }
 
 static void plan(Hw *h)
@@ -369,7 +371,10 @@ int cmd_profile_hardware(int argc, char **argv)
   if (rc == 2) { usage(opts); return 0; }
   if (rc) return 1;
   const char *backend = !strcmp(o.device, "cuda") && !getenv("GV_COMM") ? "nccl" : NULL;
-  if (strcmp(o.device, "cpu") && strcmp(o.device, "cuda")) { fprintf(stderr, "gvc: error: --device: cpu or cuda\n"); return 1; }
+  if (strcmp(o.device, "cpu") && strcmp(o.device, "cuda")) { /* before the world exists: the launcher's rank */
+    if (gv_log_rank() == 0) fprintf(stderr, "gvc: error: --device '%s': expected cpu or cuda\n", o.device);
+    return 1;
+  }
   Hw h = {.o = &o};
   HwResults *r = calloc(1, sizeof *r);
   h.r = r;
@@ -377,7 +382,7 @@ int cmd_profile_hardware(int argc, char **argv)
   h.rank = gv_comm_rank(h.world);
   r->world = gv_comm_size(h.world);
   gv_log_set_rank(h.rank, r->world);
-  rc = check_options(&o, r->world);
+  rc = check_options(&o, r->world, h.rank);
   if (!rc) {
     h.on_device = !strcmp(o.device, "cuda");
     snprintf(r->device, sizeof r->device, "%s", o.device);
