@@ -5,6 +5,7 @@
 # 4, 8 and 16 GPUs), gvc's readers take them (gvc search and gvc cost on the directory),
 # the summary table is printed and written, and an interrupted run leaves no JSON.
 . "$(dirname "$0")/../e2e_lib.sh"
+rm -rf hw hw2 hw3 plan.json plan.txt
 H=$src/tests/data/galvatron/hardware L=$src/tests/data/galvatron/llama2-7b
 keys() { grep -o '"[^"]*":' "$1" | tr -d '":' | sort; }
 # Galvatron's key sets: all-reduce groups N..2 (N consecutive only), pipelines 2..min(N, max_pp),
@@ -22,7 +23,7 @@ done
 want_sp 8 1024 | same "$H/sp_time_1nodes_8gpus_per_node.json" && ok || bad "key rule vs shipped sp_time"
 echo overlap_coe | same "$H/overlap_coefficient.json" && ok || bad "key rule vs shipped overlap_coefficient"
 
-P="--num_nodes 1 --num_gpus_per_node 2 --start_mb 1 --end_mb 2 --sp_max_mb 128 --warmup 1 --repeats 3 --overlap_ms 20"
+P="--num_nodes 1 --num_gpus_per_node 2 --start_mb 1 --end_mb 2 --sp_max_mb 128 --warmup 0 --repeats 3 --overlap_ms 20"
 "$gvc" profile hardware --help | grep -q "usage: mpirun -n WORLD gvc profile hardware" && ok || bad "--help"
 "$mpiexec" -n 2 "$gvc" profile hardware $P -o hw > out.txt 2> err.txt && ok || { bad "profile runs"; cat err.txt; }
 f=1nodes_2gpus_per_node.json
