@@ -199,8 +199,9 @@ static int resolve_one(SearchCli *c, int slot, const char *opt, const char **pat
     FILE *f = fopen(buf, "rb");
     if (f) { fclose(f); *path = buf; return 0; }
   }
-  fprintf(stderr, "gvc: error: --%s %s: no %s in this directory%s%s%s\n", opt, *path, name, strcmp(name, alt) ? " (nor " : "",
-          strcmp(name, alt) ? alt : "", strcmp(name, alt) ? "; --model_size gives the name in the file)" : "");
+  char nor[320] = "";
+  if (strcmp(name, alt)) snprintf(nor, sizeof nor, " (nor %s; --model_size gives the name in the file)", alt);
+  fprintf(stderr, "gvc: error: --%s %s: no %s in this directory%s\n", opt, *path, name, nor);
   return 1;
 }
 
