@@ -15,5 +15,7 @@ int cmd_data(int argc, char **argv);    /* text/JSONL -> Megatron .bin/.idx */
 int cmd_compile(int argc, char **argv); /* lower and emit a training program */
 int cmd_run(int argc, char **argv);     /* compile with the JIT and train at once */
 int cmd_plan(int argc, char **argv);    /* resolve and print the per-layer strategy */
+int cmd_profile(int argc, char **argv); /* gvc profile <what>: write Galvatron's profile files */
+int cmd_profile_hardware(int argc, char **argv); /* gvc profile hardware (profile_hw.c) */
 
 #endif

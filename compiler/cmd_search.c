@@ -73,6 +73,33 @@ static int write_outputs(const SearchCli *c, const SearchResult *res)
   return 0;
 }
 
+/* Why nothing was found: no task at all (the batch/chunk options leave none), or no plan
+ * within the budget (which also holds the per-stage context reserve). */
+static void no_plan_error(const SearchCli *c, const SearchResult *res)
+{
+  const SearchOptions *o = &c->so;
+  if (res->tasks_solved == 0) {
+    int bs[4096], nb = search_batch_sizes(o, bs, 4096), divides = 0;
+    for (int i = 0; i < nb && o->settle_chunk > 0; i++) divides |= bs[i] % o->settle_chunk == 0;
+    char range[64];
+    if (nb == 1) snprintf(range, sizeof range, "%d", nb ? bs[0] : 0);
+    else snprintf(range, sizeof range, "%d..%d step %d", nb ? bs[0] : 0, nb ? bs[nb - 1] : 0, o->bsz_scale);
+    if (nb == 0) fprintf(stderr, "gvc: error: nothing to search: no global batch in --min_bsz %d .. --max_bsz %d\n", o->min_bsz, o->max_bsz);
+    else if (o->settle_chunk > 0 && !divides)
+      fprintf(stderr, "gvc: error: nothing to search: --settle_chunk %d divides no global batch (%s); memory was not the limit\n",
+              o->settle_chunk, range);
+    else
+      fprintf(stderr, "gvc: error: nothing to search: no (global batch, chunks, pp) task has a strategy under these options "
+                      "(global batch %s%s); memory was not the limit\n", range, o->settle_chunk > 0 ? ", --settle_chunk" : "");
+    return;
+  }
+  fprintf(stderr, "gvc: error: no valid configuration found under %g GB per GPU (%ld tasks searched)", c->memory_gb, res->tasks);
+  if (c->context_mem > 0)
+    fprintf(stderr, "; every pipeline stage also reserves %g MB for the framework's context "
+                    "(--pytorch_context_mem, as Galvatron), which the budget must hold besides the model", c->context_mem);
+  fprintf(stderr, "\n");
+}
+
 int cmd_search(int argc, char **argv)
 {
   SearchCli c;
@@ -81,7 +108,7 @@ int cmd_search(int argc, char **argv)
   if (search_cli_model(&c)) { search_cli_free(&c); return 1; }
   SearchResult res;
   if (search_run(&c.cm, &c.so, &res)) {
-    fprintf(stderr, "gvc: error: no valid configuration found under %g GB per GPU (%ld tasks searched)\n", c.memory_gb, res.tasks);
+    no_plan_error(&c, &res);
     char note[256];
     if (strategy_space_note(&c.so.space, note, sizeof note))
       fprintf(stderr, "gvc: note: %s\n", note);

@@ -14,12 +14,13 @@
 #pragma weak cmd_compile
 #pragma weak cmd_run
 #pragma weak cmd_plan
+#pragma weak cmd_profile
 
 typedef struct Cmd { const char *name; CmdFn fn; const char *summary; } Cmd;
 
 static const Cmd *commands(int *n)
 {
-  static Cmd table[8];
+  static Cmd table[9];
   const Cmd init[] = {
     {"check",   cmd_check,   "parse and check .gvm files; diagnostics, exit 1 on error"},
     {"info",    cmd_info,    "per-layer table of params, forward FLOPs and activation bytes"},
@@ -28,6 +29,7 @@ static const Cmd *commands(int *n)
     {"plan",    cmd_plan,    "resolve and print the per-layer strategy a program would run"},
     {"compile", cmd_compile, "lower a model to a per-rank training program"},
     {"run",     cmd_run,     "compile with the LLVM JIT and train at once"},
+    {"profile", cmd_profile, "measure the hardware (Galvatron's bandwidth, overlap and sp_time files)"},
     {"data",    cmd_data,    "build a Megatron indexed dataset (.bin/.idx) from text or JSONL"},
   };
   memcpy(table, init, sizeof init);

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- helpers ---- */
 
@@ -29,13 +30,21 @@ static int fail(const char *path, const char *key, const char *msg)
   return 1;
 }
 
+int prof_is_dir(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static cJSON *load_json(const char *path)
 {
+  if (prof_is_dir(path)) { fprintf(stderr, "gvc: error: %s: is a directory, expected a JSON file\n", path); return NULL; }
   FILE *f = fopen(path, "rb");
   if (!f) { fprintf(stderr, "gvc: error: %s: cannot open\n", path); return NULL; }
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   fseek(f, 0, SEEK_SET);
+  if (n < 0) { fprintf(stderr, "gvc: error: %s: cannot read\n", path); fclose(f); return NULL; }
   char *buf = malloc((size_t)n + 1);
   size_t got = fread(buf, 1, (size_t)n, f);
   buf[got] = 0;
@@ -100,7 +109,7 @@ int prof_read_allreduce(const char *path, int world, ProfHardware *hw)
     if (sscanf(it->string, "allreduce_size_%d_consec_%d", &k, &c) != 2) continue;
     int lg = prof_log2(k);
     if (lg < 0 || (c != 0 && c != 1)) { rc = fail(path, it->string, "group size must be a power of two and consec 0 or 1"); break; }
-    if (!cJSON_IsNumber(it) || it->valuedouble <= 0) { rc = fail(path, it->string, "expected a positive bandwidth in MB/ms"); break; }
+    if (!cJSON_IsNumber(it) || !(it->valuedouble > 0)) { rc = fail(path, it->string, "expected a positive bandwidth in MB/ms"); break; }
     hw->ar_coe[lg][c] = 1.0 / it->valuedouble;
   }
   cJSON_Delete(j);
@@ -125,15 +134,16 @@ int prof_read_p2p(const char *path, ProfHardware *hw)
   cJSON *j = load_json(path);
   if (!j) return 1;
   fill_nan(hw->p2p_coe, PROF_LOGMAX);
-  int rc = 0;
+  int rc = 0, found = 0;
   for (cJSON *it = j->child; it && !rc; it = it->next) {
     int p;
     if (sscanf(it->string, "pp_size_%d", &p) != 1) continue;
     if (prof_log2(p) < 0) rc = fail(path, it->string, "pp size must be a power of two");
-    else if (!cJSON_IsNumber(it) || it->valuedouble <= 0) rc = fail(path, it->string, "expected a positive bandwidth in MB/ms");
-    else hw->p2p_coe[prof_log2(p)] = 1.0 / it->valuedouble;
+    else if (!cJSON_IsNumber(it) || !(it->valuedouble > 0)) rc = fail(path, it->string, "expected a positive bandwidth in MB/ms");
+    else { hw->p2p_coe[prof_log2(p)] = 1.0 / it->valuedouble; found++; }
   }
   cJSON_Delete(j);
+  if (!rc && !found) rc = fail(path, "pp_size_{p}", "missing: the file gives no point-to-point bandwidth (pipeline strategies need one)");
   return rc;
 }
 
@@ -168,7 +178,7 @@ int prof_read_sp_time(const char *path, ProfHardware *hw)
     else if (sscanf(it->string, "all2all_size_%d_%dMB_time", &k, &s) == 2) ar = 0;
     else continue;
     if (prof_log2(k) < 0) { rc = fail(path, it->string, "group size must be a power of two"); break; }
-    if (!cJSON_IsNumber(it)) { rc = fail(path, it->string, "expected a latency in ms"); break; }
+    if (!cJSON_IsNumber(it) || !(it->valuedouble > 0)) { rc = fail(path, it->string, "expected a positive latency in ms"); break; }
     if (ar) latency_add(&hw->ag[prof_log2(k)], s, it->valuedouble * 0.5);
     else latency_add(&hw->a2a[prof_log2(k)], s, it->valuedouble);
   }
@@ -215,6 +225,9 @@ static int collect_time(cJSON *j, const char *path, const char *which, TimePts *
     const char *rest = it->string + np;
     if (*rest && *rest != '_') continue;
     if (!cJSON_IsNumber(it)) return fail(path, it->string, "expected a time in ms");
+    /* a layer's forward time is positive; "other" (embedding, head, loss) is clamped at 0 by Galvatron's profiler */
+    if (strcmp(which, "other") ? !(it->valuedouble > 0) : !(it->valuedouble >= 0))
+      return fail(path, it->string, strcmp(which, "other") ? "expected a positive forward time in ms" : "expected a forward time >= 0 ms");
     int b = 1, s = 0;
     if (!*rest) { if (!p->has_plain) { p->plain = it->valuedouble; p->has_plain = 1; } continue; }
     if (!strcmp(which, "other") && !strncmp(rest, "_0_", 3)) rest += 2; /* v2.4: layertype_other_0_bsz{b} */
@@ -276,12 +289,18 @@ static int read_degree_dict(const char *path, const char *key, cJSON *d, double 
 {
   fill_nan(out, PROF_LOGMAX);
   if (!ckpt && cJSON_IsNumber(d)) { /* v2.4 "other" memory: one value, taken to shard evenly by degree */
+    if (!(d->valuedouble > 0)) return fail(path, key, "expected a positive size in MB");
     for (int i = 0; i < PROF_LOGMAX; i++) out[i] = d->valuedouble / (1 << i);
     return 0;
   }
   if (!cJSON_IsObject(d)) return fail(path, key, "expected an object keyed by degree");
   for (cJSON *it = d->child; it; it = it->next) {
     if (!cJSON_IsNumber(it)) return fail(path, key, "expected numbers (MB)");
+    if (!(it->valuedouble > 0)) {
+      char full[160];
+      snprintf(full, sizeof full, "%s.%s", key, it->string);
+      return fail(path, full, "expected a positive size in MB");
+    }
     if (ckpt && !strcmp(it->string, "checkpoint")) { *ckpt = it->valuedouble; continue; }
     int lg = prof_log2(atol(it->string));
     if (lg < 0) return fail(path, key, "degree keys must be powers of two");
@@ -323,6 +342,14 @@ static cJSON *pick_seq(const char *path, cJSON *j, const char *key, const char *
   return x;
 }
 
+/* "key.seq.inner" (v2.4 entries have no sequence level: "key.inner"), for messages */
+static const char *sub_key(char *buf, size_t n, const char *key, const cJSON *e, const char *inner)
+{
+  int by_seq = e->string && strncmp(e->string, key, strlen(e->string)) != 0;
+  snprintf(buf, n, "%s%s%s.%s", key, by_seq ? "." : "", by_seq ? e->string : "", inner);
+  return buf;
+}
+
 static int read_other(const char *path, cJSON *j, const char *base, int sp, int mode, int seq, ProfOtherMem *o)
 {
   char key[96];
@@ -330,8 +357,9 @@ static int read_other(const char *path, cJSON *j, const char *base, int sp, int 
   snprintf(key, sizeof key, "%s%s", base, sp ? "_sp" : "");
   cJSON *e = pick_seq(path, j, key, "model_states", mode, seq, &scale);
   if (!e) return 1;
-  if (read_degree_dict(path, key, cJSON_GetObjectItemCaseSensitive(e, "model_states"), o->ms, NULL)) return 1;
-  if (read_degree_dict(path, key, cJSON_GetObjectItemCaseSensitive(e, "activation"), o->act, NULL)) return 1;
+  char full[160];
+  if (read_degree_dict(path, sub_key(full, sizeof full, key, e, "model_states"), cJSON_GetObjectItemCaseSensitive(e, "model_states"), o->ms, NULL)) return 1;
+  if (read_degree_dict(path, sub_key(full, sizeof full, key, e, "activation"), cJSON_GetObjectItemCaseSensitive(e, "activation"), o->act, NULL)) return 1;
   for (int i = 0; i < PROF_LOGMAX; i++) o->act[i] *= scale;
   return 0;
 }
@@ -340,7 +368,7 @@ int prof_read_memory(const char *path, int mode, int seq, int sp, ProfMemory *m)
 {
   cJSON *j = load_json(path);
   if (!j) return 1;
-  char key[64];
+  char key[64], full[160];
   double scale;
   snprintf(key, sizeof key, "layertype_0%s", sp ? "_sp" : "");
   int rc = 1;
@@ -349,7 +377,9 @@ int prof_read_memory(const char *path, int mode, int seq, int sp, ProfMemory *m)
     cJSON *ps = cJSON_GetObjectItemCaseSensitive(e, "parameter_size");
     m->act_ckpt = NAN;
     if (!cJSON_IsNumber(ps)) rc = fail(path, key, "parameter_size missing or not a number");
-    else if ((rc = read_degree_dict(path, key, cJSON_GetObjectItemCaseSensitive(e, "tp_activation_per_bsz_dict"), m->act, &m->act_ckpt)) == 0) {
+    else if (!(ps->valuedouble > 0)) rc = fail(path, sub_key(full, sizeof full, key, e, "parameter_size"), "expected a positive size in MB");
+    else if ((rc = read_degree_dict(path, sub_key(full, sizeof full, key, e, "tp_activation_per_bsz_dict"),
+                                    cJSON_GetObjectItemCaseSensitive(e, "tp_activation_per_bsz_dict"), m->act, &m->act_ckpt)) == 0) {
       m->param = ps->valuedouble;
       for (int i = 0; i < PROF_LOGMAX; i++) m->act[i] *= scale;
       m->act_ckpt *= scale;

@@ -56,6 +56,7 @@ typedef struct GalConfig {
 } GalConfig;
 
 int prof_log2(long v); /* -1 when v is not a power of two */
+int prof_is_dir(const char *path);
 
 /* Each reader returns 0, or prints `gvc: error: FILE: key 'K': ...` and returns 1. */
 int prof_read_allreduce(const char *path, int world, ProfHardware *hw);

@@ -5,6 +5,8 @@
 
 #include "search_cli.h"
 
+#include "cli_opts.h"
+
 #include "frontend.h"
 #include "plan_svg.h"
 #include "gvrt_num.h"
@@ -17,13 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OPT_INT, OPT_DBL, OPT_STR, OPT_SW };
-
-typedef struct Opt { const char *name; int type; void *p; const char *help; } Opt;
-
-static int nopts(const Opt *o) { int n = 0; while (o[n].name) n++; return n; }
-
-static void usage(const Opt *opts, int is_cost)
+static void usage(const CliOpt *opts, int is_cost)
 {
   printf("usage: gvc %s FILE.gvm --model NAME --num_nodes N --num_gpus_per_node G --memory_constraint GB\n"
          "       [profile paths] %s\n\n",
@@ -33,26 +29,10 @@ static void usage(const Opt *opts, int is_cost)
                                        "(batch, chunks, pp, tp/sp mode) task under the memory budget) and writes a Galvatron config\n"
                                        "plus a \"gvc\" summary; a table goes to stdout and OUT.txt. Without profile paths the\n"
                                        "numbers come from an analytic model of the IR and the output says so.");
-  for (int i = 0; opts[i].name; i++) printf("  --%-34s %s\n", opts[i].name, opts[i].help);
-  printf("  -o OUT.json                          output file\n  --help                               this text\n");
-}
-
-/* Numbers strictly (gvrt_num.h): any int, 0|1 for switches, any finite number for doubles. */
-static int set_opt(const Opt *o, const char *v)
-{
-  static const struct gv_num_range any_int = GV_NUM_INT(INT_MIN, INT_MAX), bit = GV_NUM_INT(0, 1),
-                                   real = {-INFINITY, INFINITY, 0, 0, 0};
-  const struct gv_num_range *r = o->type == OPT_INT ? &any_int : o->type == OPT_SW ? &bit : &real;
-  double x;
-  char want[64];
-  if (o->type == OPT_STR) { *(const char **)o->p = v; return 0; }
-  if (gv_num_parse(v, r, &x)) {
-    fprintf(stderr, "gvc: error: option --%s '%s': expected %s\n", o->name, v, gv_num_expected(r, want, sizeof want));
-    return 1;
-  }
-  if (o->type == OPT_DBL) *(double *)o->p = x;
-  else *(int *)o->p = (int)x;
-  return 0;
+  cli_opts_help(opts);
+  printf("  -o OUT.json                          output file\n"
+         "Profile paths may be files or, as in Galvatron, directories holding its file names\n"
+         "(computation_profiling_{precision}_{model_size}_all.json, allreduce_bandwidth_{N}nodes_{G}gpus_per_node.json, ...).\n");
 }
 
 static void cli_defaults(SearchCli *c)
@@ -85,93 +65,70 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
 {
   cli_defaults(c);
   StrategySpace *sp = &c->so.space;
-  const Opt opts[] = {
-      {"model", OPT_STR, &c->model, "model (size) name in FILE"},
-      {"num_nodes", OPT_INT, &c->num_nodes, "nodes (1)"},
-      {"num_gpus_per_node", OPT_INT, &c->gpus_per_node, "GPUs per node (8)"},
-      {"memory_constraint", OPT_DBL, &c->memory_gb, "GB per GPU"},
-      {"strategy", OPT_STR, &c->strategy, "galvatron_config_*.json to evaluate (gvc cost)"},
-      {"cost-model", OPT_STR, &c->cost_model, "galvatron | analytic (default: galvatron when profiles are given)"},
-      {"time_profiling_path", OPT_STR, &c->files.time, "computation_profiling_*.json"},
-      {"memory_profiling_path", OPT_STR, &c->files.memory, "memory_profiling_*.json"},
-      {"allreduce_bandwidth_config_path", OPT_STR, &c->files.allreduce, "allreduce_bandwidth_*.json"},
-      {"p2p_bandwidth_config_path", OPT_STR, &c->files.p2p, "p2p_bandwidth_*.json"},
-      {"overlap_coe_path", OPT_STR, &c->files.overlap, "overlap_coefficient.json"},
-      {"sp_time_path", OPT_STR, &c->files.sp_time, "sp_time_*.json (else derived from allreduce bandwidth)"},
-      {"time_profile_mode", OPT_STR, &c->time_mode, "static | batch | sequence (static)"},
-      {"memory_profile_mode", OPT_STR, &c->memory_mode, "static | sequence (static)"},
-      {"seq_length", OPT_INT, &c->seq, "sequence length (default: the model's)"},
-      {"hidden_size", OPT_INT, &c->hidden, "override the model's hidden size"},
-      {"num_layers", OPT_INT, &c->layers, "override the model's layer count (FILE optional with profiles)"},
-      {"mixed_precision", OPT_STR, &c->precision, "bf16 | fp16 | fp32 (bf16)"},
-      {"search_space", OPT_STR, &c->search_space, "full | 3d | dp+tp | dp+pp | dp | sdp | tp | pp (full)"},
-      {"default_dp_type", OPT_STR, &c->default_dp_type, "ddp | zero2 (zero2)"},
-      {"pipeline_type", OPT_STR, &c->pipeline_type, "gpipe | pipedream_flush (pipedream_flush)"},
-      {"sequence_parallel", OPT_SW, &c->sequence_parallel, "Megatron-SP 0|1 (1)"},
-      {"global_memory_buffer", OPT_SW, &c->global_memory_buffer, "count Megatron-SP's global buffer 0|1 (1)"},
-      {"async_grad_reduce", OPT_SW, &c->async_grad_reduce, "0|1 (1), ZeRO memory ratios"},
-      {"pytorch_context_mem", OPT_DBL, &c->context_mem, "MB per stage (1024)"},
-      {"transition_cost", OPT_STR, &c->transition, "galvatron (bytes*ms/MB*1e-7, ~105x) | physical (bytes/MB*ms/MB/1000)"},
-      {"costmodel_coe", OPT_DBL, &c->costmodel_coe, "layer time multiplier (1.0)"},
-      {"min_bsz", OPT_INT, &c->so.min_bsz, "smallest global batch (64)"},
-      {"max_bsz", OPT_INT, &c->so.max_bsz, "largest global batch (64)"},
-      {"bsz_scale", OPT_INT, &c->so.bsz_scale, "batch step (8)"},
-      {"settle_bsz", OPT_INT, &c->so.settle_bsz, "only this global batch (-1: off)"},
-      {"settle_chunk", OPT_INT, &c->so.settle_chunk, "only this chunk count (-1: off)"},
-      {"max_tp_deg", OPT_INT, &sp->max_tp, "(8)"},
-      {"max_pp_deg", OPT_INT, &sp->max_pp, "(8)"},
-      {"max_sp_deg", OPT_INT, &sp->max_sp, "(8)"},
-      {"disable_dp", OPT_SW, &sp->disable_dp, "0|1"},
-      {"disable_tp", OPT_SW, &sp->disable_tp, "0|1"},
-      {"disable_pp", OPT_SW, &sp->disable_pp, "0|1"},
-      {"disable_sp", OPT_SW, &sp->disable_sp, "0|1 (Ulysses)"},
-      {"disable_ckpt", OPT_SW, &sp->disable_ckpt, "0|1"},
-      {"disable_fsdp", OPT_SW, &sp->disable_fsdp, "0|1 (ZeRO-3), also --disable_sdp"},
-      {"disable_sdp", OPT_SW, &sp->disable_fsdp, "0|1"},
-      {"disable_embedding_lmhead_tp", OPT_SW, &sp->disable_embed_tp, "0|1"},
-      {"disable_vtp", OPT_SW, &sp->disable_embed_tp, "0|1"},
-      {"disable_embedding_lmhead_sp", OPT_SW, &sp->disable_embed_sp, "0|1"},
-      {"threads", OPT_INT, &c->so.threads, "worker threads (online CPUs, at most 8)"},
-      {"topk", OPT_INT, &c->so.topk, "plans reported (1)"},
-      {"mem_step", OPT_INT, &c->so.mem_step, "DP memory resolution in MB (1 = Galvatron's)"},
-      {"dense_dp", OPT_SW, &c->so.dense, "Galvatron's dense budget x strategy DP table (slower, same optimum)"},
-      {"fine_grained_mode", OPT_INT, &c->so.fine_grained_mode, "1: per-layer strategies (default); 0: one for all layers"},
-      {"no_prune", OPT_SW, &c->no_prune, "solve every task (no bound pruning)"},
-      {"quiet", OPT_SW, &c->quiet, "no progress line"},
-      {"svg", OPT_STR, &c->svg, "FILE.svg: picture of the plan(s): layers by stage, memory, pipeline timeline"},
-      {"device", OPT_STR, &c->device, "analytic preset: h100 | h200 | a100 | cpu (h100)"},
-      {"device_tflops", OPT_DBL, &c->hw.tflops, "analytic: peak dense TFLOP/s"},
-      {"device_bw", OPT_DBL, &c->hw.intra_gbps, "analytic: intra-node bus bandwidth GB/s"},
-      {"inter_node_bw", OPT_DBL, &c->hw.inter_gbps, "analytic: inter-node bus bandwidth GB/s"},
-      {"efficiency", OPT_DBL, &c->hw.efficiency, "analytic: fraction of peak reached (0.45)"},
+  const CliOpt opts[] = {
+      {"model", CLI_STR, &c->model, "model (size) name in FILE"},
+      {"model_size", CLI_STR, &c->model_size, "model name in profile file names (default: --model, '_' read as '-' too)"},
+      {"num_nodes", CLI_INT, &c->num_nodes, "nodes (1)"},
+      {"num_gpus_per_node", CLI_INT, &c->gpus_per_node, "GPUs per node (8)"},
+      {"memory_constraint", CLI_DBL, &c->memory_gb, "GB per GPU"},
+      {"strategy", CLI_STR, &c->strategy, "galvatron_config_*.json to evaluate (gvc cost)"},
+      {"cost-model", CLI_STR, &c->cost_model, "galvatron | analytic (default: galvatron when profiles are given)"},
+      {"time_profiling_path", CLI_STR, &c->files.time, "computation_profiling_*.json"},
+      {"memory_profiling_path", CLI_STR, &c->files.memory, "memory_profiling_*.json"},
+      {"allreduce_bandwidth_config_path", CLI_STR, &c->files.allreduce, "allreduce_bandwidth_*.json"},
+      {"p2p_bandwidth_config_path", CLI_STR, &c->files.p2p, "p2p_bandwidth_*.json"},
+      {"overlap_coe_path", CLI_STR, &c->files.overlap, "overlap_coefficient.json"},
+      {"sp_time_path", CLI_STR, &c->files.sp_time, "sp_time_*.json (else derived from allreduce bandwidth)"},
+      {"time_profile_mode", CLI_STR, &c->time_mode, "static | batch | sequence (static)"},
+      {"memory_profile_mode", CLI_STR, &c->memory_mode, "static | sequence (static)"},
+      {"seq_length", CLI_INT, &c->seq, "sequence length (default: the model's)"},
+      {"hidden_size", CLI_INT, &c->hidden, "override the model's hidden size"},
+      {"num_layers", CLI_INT, &c->layers, "override the model's layer count (FILE optional with profiles)"},
+      {"mixed_precision", CLI_STR, &c->precision, "bf16 | fp16 | fp32 (bf16)"},
+      {"search_space", CLI_STR, &c->search_space, "full | 3d | dp+tp | dp+pp | dp | sdp | tp | pp (full)"},
+      {"default_dp_type", CLI_STR, &c->default_dp_type, "ddp | zero2 (zero2)"},
+      {"pipeline_type", CLI_STR, &c->pipeline_type, "gpipe | pipedream_flush (pipedream_flush)"},
+      {"sequence_parallel", CLI_SW, &c->sequence_parallel, "Megatron-SP 0|1 (1)"},
+      {"global_memory_buffer", CLI_SW, &c->global_memory_buffer, "count Megatron-SP's global buffer 0|1 (1)"},
+      {"async_grad_reduce", CLI_SW, &c->async_grad_reduce, "0|1 (1), ZeRO memory ratios"},
+      {"pytorch_context_mem", CLI_DBL, &c->context_mem, "MB per stage (1024)"},
+      {"transition_cost", CLI_STR, &c->transition, "galvatron (bytes*ms/MB*1e-7, ~105x) | physical (bytes/MB*ms/MB/1000)"},
+      {"costmodel_coe", CLI_DBL, &c->costmodel_coe, "layer time multiplier (1.0)"},
+      {"min_bsz", CLI_INT, &c->so.min_bsz, "smallest global batch (64)"},
+      {"max_bsz", CLI_INT, &c->so.max_bsz, "largest global batch (64)"},
+      {"bsz_scale", CLI_INT, &c->so.bsz_scale, "batch step (8)"},
+      {"settle_bsz", CLI_INT, &c->so.settle_bsz, "only this global batch (-1: off)"},
+      {"settle_chunk", CLI_INT, &c->so.settle_chunk, "only this chunk count (-1: off)"},
+      {"max_tp_deg", CLI_INT, &sp->max_tp, "(8)"},
+      {"max_pp_deg", CLI_INT, &sp->max_pp, "(8)"},
+      {"max_sp_deg", CLI_INT, &sp->max_sp, "(8)"},
+      {"disable_dp", CLI_SW, &sp->disable_dp, "0|1"},
+      {"disable_tp", CLI_SW, &sp->disable_tp, "0|1"},
+      {"disable_pp", CLI_SW, &sp->disable_pp, "0|1"},
+      {"disable_sp", CLI_SW, &sp->disable_sp, "0|1 (Ulysses)"},
+      {"disable_ckpt", CLI_SW, &sp->disable_ckpt, "0|1"},
+      {"disable_fsdp", CLI_SW, &sp->disable_fsdp, "0|1 (ZeRO-3), also --disable_sdp"},
+      {"disable_sdp", CLI_SW, &sp->disable_fsdp, "0|1"},
+      {"disable_embedding_lmhead_tp", CLI_SW, &sp->disable_embed_tp, "0|1"},
+      {"disable_vtp", CLI_SW, &sp->disable_embed_tp, "0|1"},
+      {"disable_embedding_lmhead_sp", CLI_SW, &sp->disable_embed_sp, "0|1"},
+      {"threads", CLI_INT, &c->so.threads, "worker threads (online CPUs, at most 8)"},
+      {"topk", CLI_INT, &c->so.topk, "plans reported (1)"},
+      {"mem_step", CLI_INT, &c->so.mem_step, "DP memory resolution in MB (1 = Galvatron's)"},
+      {"dense_dp", CLI_SW, &c->so.dense, "Galvatron's dense budget x strategy DP table (slower, same optimum)"},
+      {"fine_grained_mode", CLI_INT, &c->so.fine_grained_mode, "1: per-layer strategies (default); 0: one for all layers"},
+      {"no_prune", CLI_SW, &c->no_prune, "solve every task (no bound pruning)"},
+      {"quiet", CLI_SW, &c->quiet, "no progress line"},
+      {"svg", CLI_STR, &c->svg, "FILE.svg: picture of the plan(s): layers by stage, memory, pipeline timeline"},
+      {"device", CLI_STR, &c->device, "analytic preset: h100 | h200 | a100 | cpu (h100)"},
+      {"device_tflops", CLI_DBL, &c->hw.tflops, "analytic: peak dense TFLOP/s"},
+      {"device_bw", CLI_DBL, &c->hw.intra_gbps, "analytic: intra-node bus bandwidth GB/s"},
+      {"inter_node_bw", CLI_DBL, &c->hw.inter_gbps, "analytic: inter-node bus bandwidth GB/s"},
+      {"efficiency", CLI_DBL, &c->hw.efficiency, "analytic: fraction of peak reached (0.45)"},
       {NULL, 0, NULL, NULL}};
-  int n = nopts(opts);
-  for (int i = 1; i < argc; i++) {
-    char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(opts, is_cost); return 2; }
-    if (!strcmp(a, "-o")) {
-      if (i + 1 >= argc) { fprintf(stderr, "gvc: error: -o needs a file name\n"); return 1; }
-      c->out = argv[++i];
-      continue;
-    }
-    if (strncmp(a, "--", 2)) {
-      if (c->file) { fprintf(stderr, "gvc: error: more than one input file ('%s', '%s')\n", c->file, a); return 1; }
-      c->file = a;
-      continue;
-    }
-    char *eq = strchr(a, '=');
-    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-    const Opt *o = NULL;
-    for (int k = 0; k < n && !o; k++)
-      if (strlen(opts[k].name) == len && !strncmp(opts[k].name, a + 2, len)) o = &opts[k];
-    if (!o) { fprintf(stderr, "gvc: error: unknown option '%s' (see --help)\n", a); return 1; }
-    const char *v = eq ? eq + 1 : NULL;
-    if (!v && o->type == OPT_SW) v = (i + 1 < argc && (!strcmp(argv[i + 1], "0") || !strcmp(argv[i + 1], "1"))) ? argv[++i] : "1";
-    if (!v && i + 1 >= argc) { fprintf(stderr, "gvc: error: option --%s needs a value\n", o->name); return 1; }
-    if (!v) v = argv[++i];
-    if (set_opt(o, v)) return 1;
-  }
-  return 0;
+  int rc = cli_opts_parse(opts, argc, argv, &c->out, &c->file);
+  if (rc == 2) usage(opts, is_cost);
+  return rc;
 }
 
 /* ---- model setup ---- */
@@ -247,6 +204,51 @@ void search_cli_free(SearchCli *c)
   c->nir_layers = 0;
 }
 
+/* Galvatron's search takes directories and builds the file names; a profile path that
+ * names a directory is resolved the same way (files are taken as they are). */
+static int resolve_one(SearchCli *c, int slot, const char *opt, const char **path, const char *fmt, int per_model)
+{
+  if (!*path || !prof_is_dir(*path)) return 0;
+  const char *model = c->model_size ? c->model_size : c->model;
+  char *buf = c->resolved[slot];
+  size_t n = sizeof c->resolved[slot];
+  if (per_model && !model) {
+    fprintf(stderr, "gvc: error: --%s %s: a directory needs --model_size (or --model) to build the file name\n", opt, *path);
+    return 1;
+  }
+  char name[256], alt[256], dashed[128];
+  snprintf(dashed, sizeof dashed, "%s", model ? model : "");
+  for (char *q = dashed; *q; q++) if (*q == '_') *q = '-'; /* gvc's llama2_7b is Galvatron's llama2-7b */
+  if (per_model) {
+    snprintf(name, sizeof name, fmt, c->precision, model);
+    snprintf(alt, sizeof alt, fmt, c->precision, dashed);
+  } else {
+    snprintf(name, sizeof name, fmt, c->num_nodes, c->gpus_per_node);
+    snprintf(alt, sizeof alt, "%s", name);
+  }
+  const char *tries[2] = {name, alt};
+  for (int i = 0; i < 2; i++) {
+    snprintf(buf, n, "%s/%s", *path, tries[i]);
+    FILE *f = fopen(buf, "rb");
+    if (f) { fclose(f); *path = buf; return 0; }
+  }
+  char nor[320] = "";
+  if (strcmp(name, alt)) snprintf(nor, sizeof nor, " (nor %s; --model_size gives the name in the file)", alt);
+  fprintf(stderr, "gvc: error: --%s %s: no %s in this directory%s\n", opt, *path, name, nor);
+  return 1;
+}
+
+static int resolve_dirs(SearchCli *c)
+{
+  CostFiles *f = &c->files;
+  return resolve_one(c, 0, "time_profiling_path", &f->time, "computation_profiling_%s_%s_all.json", 1)
+      || resolve_one(c, 1, "memory_profiling_path", &f->memory, "memory_profiling_%s_%s_all.json", 1)
+      || resolve_one(c, 2, "allreduce_bandwidth_config_path", &f->allreduce, "allreduce_bandwidth_%dnodes_%dgpus_per_node.json", 0)
+      || resolve_one(c, 3, "p2p_bandwidth_config_path", &f->p2p, "p2p_bandwidth_%dnodes_%dgpus_per_node.json", 0)
+      || resolve_one(c, 4, "overlap_coe_path", &f->overlap, "overlap_coefficient.json", 0)
+      || resolve_one(c, 5, "sp_time_path", &f->sp_time, "sp_time_%dnodes_%dgpus_per_node.json", 0);
+}
+
 int search_cli_model(SearchCli *c)
 {
   static const char *const modes[] = {"static", "batch", "sequence"};
@@ -260,6 +262,7 @@ int search_cli_model(SearchCli *c)
       pick("mixed_precision", c->precision, prec, 3, &pr) || pick("transition_cost", c->transition, trans, 2, &tr) ||
       apply_space(c))
     return 1;
+  if (resolve_dirs(c)) return 1;
   int64_t world64 = (int64_t)c->num_nodes * c->gpus_per_node;
   int world = world64 >= 1 && world64 <= OPTIONS_MAX_WORLD ? (int)world64 : 0;
   if (world < 1 || prof_log2(world) < 0) { fprintf(stderr, "gvc: error: --num_nodes %d x --num_gpus_per_node %d = %lld ranks: expected a power of two up to %d\n",
@@ -319,6 +322,12 @@ int search_cli_model(SearchCli *c)
   s->nlayers = cm->nlayers;
   s->default_dp_type = cm->default_dp_type;
   if (s->max_pp <= 0 || s->max_pp > SEARCH_MAXPP) s->max_pp = SEARCH_MAXPP; /* per-stage arrays are fixed-size */
+  for (int pp = 2; !rc && c->files.p2p && !s->disable_pp && pp <= world && pp <= s->max_pp && pp <= cm->nlayers; pp *= 2)
+    if (isnan(cm->hw.p2p_coe[prof_log2(pp)])) { /* else every strategy of this degree would drop out silently */
+      fprintf(stderr, "gvc: error: %s: key 'pp_size_%d': missing (needed for pipeline degree %d; --max_pp_deg %d or --disable_pp "
+                      "searches without it)\n", c->files.p2p, pp, pp, pp / 2);
+      rc = 1;
+    }
   c->so.memory_gb = c->memory_gb;
   c->so.prune = !c->no_prune;
   c->so.progress = !c->quiet;

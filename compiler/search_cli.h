@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 typedef struct SearchCli {
-  const char *file, *model, *out, *strategy, *cost_model, *precision, *search_space, *device;
+  const char *file, *model, *model_size, *out, *strategy, *cost_model, *precision, *search_space, *device;
   const char *time_mode, *memory_mode, *default_dp_type, *pipeline_type, *transition;
   const char *svg;           /* --svg FILE: the picture of the plan(s) */
   char **layer_names;        /* the model's top-level layers (malloc'd when FILE is given), */
@@ -19,6 +19,7 @@ typedef struct SearchCli {
   int no_prune, quiet;
   double memory_gb, context_mem, costmodel_coe;
   CostFiles files;
+  char resolved[6][1024];  /* profile paths given as directories, resolved to Galvatron's file names */
   AnalyticHw hw;
   SearchOptions so;
   CostModel cm;
