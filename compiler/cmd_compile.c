@@ -15,6 +15,7 @@
 #include "config_input.h"
 #include "lower.h"
 #include "plan_picture.h"
+#include "search_cli.h"
 #include "gvrt_num.h"
 #include "options.h"
 
@@ -29,6 +30,15 @@ typedef struct CompileArgs {
   int opt, nodes, gpus_per_node, world_given, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
   char **run_argv;
+  /* --search: search the strategy in this process; the options compile does not know go to
+   * the search (Galvatron's search flags), with the model, world, precision and sequence */
+  int search;
+  const char *strategy_out;   /* --strategy_out FILE.json: also write the searched strategy */
+  const char *sargv[256];
+  int sargc;
+  const GalConfig *searched;  /* the searched strategy, applied like --galvatron_config_path */
+  const char *mem_text;       /* --memory_constraint as given */
+  char snum[3][24];
 } CompileArgs;
 
 static void usage(FILE *f, int run)
@@ -82,7 +92,11 @@ static void usage(FILE *f, int run)
              "                            timeline of one step on the analytic cost model's times\n"
              "  --memory_constraint GB    budget line of the picture (stages over it are marked)\n"
              "  --device D                the picture's cost model preset: h100 (default), h200, a100, cpu\n"
-             "  -O N                      LLVM optimisation level 0..3 (default 1)\n");
+             "  -O N                      LLVM optimisation level 0..3 (default 1)\n"
+             "  --search [search options] search the fastest strategy within --memory_constraint GB first\n"
+             "                            (gvc search's options: profile paths, --cost-model, --min_bsz, ...;\n"
+             "                            see 'gvc search --help') and compile it, in one process\n"
+             "  --strategy_out F.json     with --search: also write the searched Galvatron config\n");
   if (!run)
     fprintf(f, "  -o OUT                    output path (default: the model name)\n"
                "  --emit exe|c|obj|ll       a linked binary (default), C source, an object file, LLVM IR\n"
@@ -131,10 +145,32 @@ static int check_opt(const char *name, const char *v, const char *note)
 }
 
 
+/* The options the search shares with compile: the model, the world, the precision of the
+ * program and its sequence length, the memory budget. */
+static void search_args(CompileArgs *c)
+{
+  const char **v = c->sargv;
+  int n = c->sargc;
+  snprintf(c->snum[0], sizeof c->snum[0], "%d", c->nodes);
+  snprintf(c->snum[1], sizeof c->snum[1], "%d", c->gpus_per_node);
+  snprintf(c->snum[2], sizeof c->snum[2], "%lld", (long long)c->seq);
+  v[n++] = c->file, v[n++] = "--model", v[n++] = c->model;
+  v[n++] = "--num_nodes", v[n++] = c->snum[0], v[n++] = "--num_gpus_per_node", v[n++] = c->snum[1];
+  v[n++] = "--mixed_precision", v[n++] = c->precision ? c->precision : "fp32";
+  if (c->seq)
+    v[n++] = "--seq_length", v[n++] = c->snum[2];
+  if (c->mem_text)
+    v[n++] = "--memory_constraint", v[n++] = c->mem_text;
+  c->sargc = n;
+}
+
 /* 0 ok, 1 help shown, -1 error */
 static int parse(CompileArgs *c, int argc, char **argv, int run)
 {
   memset(c, 0, sizeof *c);
+  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+    c->search |= !strcmp(argv[i], "--search");
+  c->sargv[c->sargc++] = "search";
   c->micro_batch = 0; /* default 1, or what --galvatron_config_path implies */
   c->opt = 1;
   c->nodes = c->gpus_per_node = 1;
@@ -155,6 +191,8 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
       c->run_argv = argv + i;
       break;
     }
+    if (!strcmp(a, "--search"))
+      continue;
     if (!strcmp(a, "--no_async_grad_reduce")) { /* Galvatron's bare flag; a strategy block passes 0|1 */
       c->no_async = 1;
       if (i + 1 < argc && (!strcmp(argv[i + 1], "0") || !strcmp(argv[i + 1], "1")))
@@ -171,6 +209,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--device")) c->device = v;
     else if (OPT("--memory_constraint")) {
       static const struct gv_num_range gb = {0, 1e6, 0, 1, 0};   /* (0, 1e6] GB */
+      c->mem_text = v;
       if ((bad = gv_num_parse(v, &gb, &c->budget_gb)))
         fprintf(stderr, "gvc: error: --memory_constraint '%s': expected a number of GB above 0\n", v);
     }
@@ -197,7 +236,12 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--num_gpus_per_node")) bad = int_opt("num_gpus_per_node", v, &c->gpus_per_node, &c->world_given);
     else if (OPT("-O")) bad = int_opt("O", v, &c->opt, NULL);
     else if (!strncmp(a, "-O", 2) && a[2]) bad = int_opt("O", a + 2, &c->opt, NULL);
-    else if (a[0] == '-') {
+    else if (OPT("--strategy_out")) c->strategy_out = v;
+    else if (a[0] == '-' && c->search && c->sargc + 2 < (int)(sizeof c->sargv / sizeof c->sargv[0])) {
+      c->sargv[c->sargc++] = a; /* a search option, with its value unless a switch stands bare */
+      if (!strchr(a, '=') && i + 1 < argc && strncmp(argv[i + 1], "--", 2))
+        c->sargv[c->sargc++] = argv[++i];
+    } else if (a[0] == '-') {
       fprintf(stderr, "gvc: error: unknown option '%s' (see 'gvc %s --help')\n", a, run ? "run" : "compile");
       return -1;
     } else if (!c->file) c->file = a;
@@ -241,6 +285,12 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   }
   if (!c->out)
     c->out = c->model;
+  if (c->search && run) {
+    fprintf(stderr, "gvc: error: --search is an option of gvc compile (search, then compile in one process)\n");
+    return -1;
+  }
+  if (c->search)
+    search_args(c);
   return 0;
 }
 
@@ -449,12 +499,14 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     o.zero = 3;
     o.zero3_layers = z;
   }
+  if (c->searched && config_apply_galvatron(a, m, c->searched, "the searched strategy", c->world_given, &o))
+    return NULL;
   if (c->config && config_apply(a, m, c->config, c->world_given, &o))
     return NULL;
   if (!o.micro_batch)
     o.micro_batch = 1;
   static const LowerSpelling cli = {"--pp_deg", "--global_tp_deg"}, json = {"pp_deg", "tp (tp_sizes_enc, vtp)"};
-  if ((err = lower_check(a, m, &o, c->config ? &json : &cli))) {
+  if ((err = lower_check(a, m, &o, c->config || c->searched ? &json : &cli))) {
     fprintf(stderr, "gvc: error: %s%s%s\n", c->config ? c->config : "", c->config ? ": " : "", err);
     return NULL;
   }
@@ -463,7 +515,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s%s x dp %d (%s, %s, %d micro-batches per step and dp "
             "rank)%s\n", o.world, o.pp, o.tp, o.layer_tp ? " (largest; per layer below)" : "",
             o.ulysses && o.tp > 1 ? " (Ulysses)" : o.sp && o.tp > 1 ? " (+SP)" : "", o.world / o.pp / o.tp, dp,
-            o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt || c->config ? ", checkpointing as given" : "");
+            o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt || c->config || c->searched ? ", checkpointing as given" : "");
   }
   if (!o.stage_of_layer && !(o.stage_of_layer = lower_partition(a, m, o.pp, NULL, &err))) {
     fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
@@ -489,6 +541,49 @@ static int picture(const CompileArgs *c, const IrModel *m, const LowerOptions *o
   return 0;
 }
 
+/* `--search`: gvc search's engine on the collected options; the best plan as a Galvatron
+ * config in memory (and in --strategy_out when asked), its predicted time on stderr. */
+static int search_strategy(const CompileArgs *c, GalConfig *g)
+{
+  SearchCli sc;
+  int rc = search_cli_parse(c->sargc, (char **)c->sargv, 0, &sc);
+  if (rc)
+    return 1;
+  sc.quiet = 1;
+  if (search_cli_model(&sc)) {
+    search_cli_free(&sc);
+    return 1;
+  }
+  SearchResult res;
+  if (search_run(&sc.cm, &sc.so, &res)) {
+    fprintf(stderr, "gvc: error: --search: no valid configuration found under %g GB per GPU (%ld tasks searched)\n",
+            sc.memory_gb, res.tasks);
+    search_cli_free(&sc);
+    return 1;
+  }
+  const SearchPlan *p = &res.plans[0];
+  search_cli_plan_config(&sc.cm, p, g);
+  fprintf(stderr, "gvc: searched: pp %d, global batch %d, chunks %d: %.6f s per step predicted (%s cost model), %ld "
+          "tasks in %.3f s\n", p->task.pp, p->task.gbsz, p->task.chunks, p->time_s,
+          sc.cm.analytic ? "analytic" : "galvatron", res.tasks, res.search_time_s);
+  rc = 0;
+  if (c->strategy_out) {
+    FILE *f = fopen(c->strategy_out, "w");
+    if (!f) {
+      fprintf(stderr, "gvc: error: --strategy_out %s: cannot write\n", c->strategy_out);
+      rc = 1;
+    } else {
+      prof_config_write(f, g, NULL);
+      rc = fclose(f) != 0;
+    }
+  }
+  search_result_free(&res);
+  search_cli_free(&sc);
+  if (rc)
+    prof_config_free(g);
+  return rc;
+}
+
 int cmd_compile(int argc, char **argv)
 {
   CompileArgs c;
@@ -499,6 +594,19 @@ int cmd_compile(int argc, char **argv)
   if (rc) {
     ctx_free(&cx);
     return rc < 0 ? 1 : 0;
+  }
+  GalConfig searched;
+  if (c.search) {
+    if (c.config) {
+      fprintf(stderr, "gvc: error: --search and --galvatron_config_path: give one strategy source\n");
+      ctx_free(&cx);
+      return 1;
+    }
+    if (search_strategy(&c, &searched)) {
+      ctx_free(&cx);
+      return 1;
+    }
+    c.searched = &searched;
   }
   Arena *a = arena_new(1 << 20);
   const IrModel *m = NULL;
@@ -543,6 +651,8 @@ int cmd_compile(int argc, char **argv)
                         lw->plan->arena_bytes[3] + lw->plan->arena_bytes[4]),
             (double)(clock() - t0) / CLOCKS_PER_SEC);
 out:
+  if (c.searched)
+    prof_config_free(&searched);
   arena_free(&a);
   ctx_free(&cx);
   return rc ? 1 : 0;

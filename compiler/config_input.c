@@ -27,6 +27,15 @@ int config_apply(Arena *a, const IrModel *m, const char *path, int world_given, 
   memset(&c, 0, sizeof c);
   if (prof_config_read(path, &c))
     return 1;
+  int rc = config_apply_galvatron(a, m, &c, path, world_given, o);
+  prof_config_free(&c);
+  return rc;
+}
+
+int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, const char *path, int world_given,
+                           LowerOptions *o)
+{
+  const GalConfig c = *config; /* read only; its arrays stay the caller's */
   int rc = 1, bad = 0;
   const char *err = NULL;
   if (c.nlayers != (int)m->nblocks) {
@@ -126,6 +135,5 @@ int config_apply(Arena *a, const IrModel *m, const char *path, int world_given, 
   }
   rc = 0;
 out:
-  prof_config_free(&c);
   return rc;
 }

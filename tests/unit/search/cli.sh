@@ -72,6 +72,23 @@ for s in 0 1; do
   "$gvc" compile "$tmp/odd.gvm" --model odd5 --seq 32 --num_gpus_per_node 4 --galvatron_config_path "$tmp/odd.json" \
     -o "$tmp/odd" > "$tmp/odd.c.out" 2>&1 && ok || bad "odd heads plan compiles: $(cat "$tmp/odd.c.out")"
 done
+# gvc compile --search: search and compile in one process, the same program as search -> JSON -> compile
+T="$src/examples/tiny.gvm --model tiny_gpt --num_gpus_per_node 4 --seq 32"
+mkdir -p "$tmp/two" "$tmp/one"
+"$gvc" search $src/examples/tiny.gvm --model tiny_gpt --num_gpus_per_node 4 --seq_length 32 --mixed_precision fp32 --memory_constraint 2 --quiet -o "$tmp/two/s.json" > /dev/null 2>&1 \
+  && (cd "$tmp/two" && "$gvc" compile $T --galvatron_config_path s.json --emit c -o prog.c > log 2>&1) && ok \
+  || bad "search -> JSON -> compile: $(cat "$tmp/two/log" 2>/dev/null)"
+(cd "$tmp/one" && "$gvc" compile $T --search --memory_constraint 2 --strategy_out s.json --emit c -o prog.c > log 2>&1) \
+  && ok || bad "compile --search: $(cat "$tmp/one/log")"
+cmp -s "$tmp/one/prog.c" "$tmp/two/prog.c" && [ -s "$tmp/one/prog.c" ] && ok || bad "compile --search differs from search -> compile"
+keys() { grep -o '"\(pp_deg\|tp_sizes_enc\|dp_types_enc\|checkpoint\|global_bsz\|chunks\|vtp\)": [^,]*' "$1"; }
+[ -n "$(keys "$tmp/one/s.json")" ] && [ "$(keys "$tmp/one/s.json")" = "$(keys "$tmp/two/s.json")" ] && ok \
+  || bad "--strategy_out: $(cat "$tmp/one/s.json")"
+grep -q "gvc: searched: pp [0-9]*, global batch [0-9]*, chunks [0-9]*: [0-9.]* s per step predicted (analytic cost model)" \
+  "$tmp/one/log" && ok || bad "compile --search log: $(cat "$tmp/one/log")"
+out=$("$gvc" compile $T --search --memory_constraint 0.001 -o "$tmp/none" 2>&1) && bad "compile --search with no plan: $out" || ok
+echo "$out" | grep -q "no valid configuration" && [ ! -e "$tmp/none" ] && ok || bad "compile --search with no plan: $out"
+out=$("$gvc" run $T --search --memory_constraint 1 2>&1) && bad "run --search accepted" || ok
 # ... and without pipelining either, nothing is left: the search says so and why
 out=$("$gvc" search "$tmp/odd.gvm" --model odd5 --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 4 --seq_length 32 \
   --disable_dp 1 --disable_pp 1 --quiet -o "$tmp/odd2.json" 2>&1) && bad "odd heads, no dp or pp: found $out" || ok
