@@ -3,8 +3,9 @@
  * the tensor-parallel degree and layout of the blocks (per layer when they differ),
  * Ulysses per layer (use_sp), a vocabulary degree (vtp) at or above the blocks', the
  * data-parallel type, per-layer ZeRO-3 and the per-layer checkpoint flags. What the
- * lowering cannot run yet (per-layer tp with SP, Ulysses or strided groups; vsp; a vtp
- * between 1 and the blocks') is an error that names the key and layer. */
+ * lowering cannot run yet (per-layer tp with SP, Ulysses or strided groups; a vtp between
+ * 1 and the blocks') is an error that names the key and layer; vsp (Ulysses for the
+ * vocabulary layers) runs them replicated over their group, with a note. */
 #include <stdio.h>
 #include <string.h>
 
@@ -58,10 +59,16 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
               "degree %d\n", path, i, c.tp[i], tmax);
       goto out;
     }
-  if (c.vsp) {
-    fprintf(stderr, "gvc: error: %s: key 'vsp': vocabulary sequence parallelism is not supported yet\n", path);
-    goto out;
+  int vtp = c.vtp;
+  if (c.vsp) { /* Ulysses for the vocabulary layers: each rank of the group would take its sequence chunk */
+    fprintf(stderr, "gvc: note: %s: key 'vsp': the embedding and head run replicated over their group of %d (the "
+            "same numbers; Galvatron gives each rank 1/%d of the sequence, so their activations here are %dx what "
+            "its cost model counts)\n", path, c.vtp, c.vtp, c.vtp);
+    vtp = 1;
   }
+  if (c.embed_sdp) /* the lowering shards blocks only */
+    fprintf(stderr, "gvc: note: %s: key 'embed_sdp': the embedding and head keep the default data-parallel type (ZeRO-3 "
+            "shards the blocks' parameters only), so they hold more memory than the search counted\n", path);
   if (c.world_size && !world_given) /* the config's world, unless the command gives one */
     o->world = c.world_size;
   else if (c.world_size && c.world_size != o->world) {
@@ -78,7 +85,7 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
       lt[i] = m->layers[i].kind == IR_LAYER_BLOCK ? c.tp[b++] : tmax;
     o->layer_tp = lt;
   }
-  if ((err = lower_vocab_degree(a, m, c.vtp, o))) { /* the embedding and head on a larger degree */
+  if ((err = lower_vocab_degree(a, m, vtp, o))) { /* the embedding and head on a larger degree */
     fprintf(stderr, "gvc: error: %s: key 'vtp': %s\n", path, err);
     goto out;
   }
@@ -91,7 +98,7 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
   o->ulysses = nul > 0 && o->tp > 1;
   if (o->ulysses && nul < c.nlayers)
     o->ulysses_layers = ul;
-  o->vtp = c.vtp > 1;
+  o->vtp = vtp > 1;
   /* dp_types_enc: 1 = ZeRO-3 (sdp) for that layer, 0 = default_dp_type */
   int nz3 = 0;
   unsigned char *z3 = ARENA_ARRAY(a, unsigned char, m->nlayers);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# plans_compile.sh GVC SRC DATA - every plan the search returns lowers: gvc plan --search over
+# world sizes 1..64, budgets, zoo models and odd shapes, with the analytic model and with
+# Galvatron's LLaMA-2 7B profiles. A setting may find no plan ("no valid configuration");
+# it may not find one the lowering refuses.
+set -u
+gvc=$1; src=$2; data=$3; pass=0; fail=0; none=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/odd.gvm" <<'GVM'
+import "gpt2"
+import "llama"
+size odd5 = gpt2_family(vocab = 250, hidden = 80, layers = 3, heads = 5, positions = 64)
+size odd_gqa = llama(vocab = 256, hidden = 96, layers = 5, heads = 6, kv_heads = 3, ffn = 160, max_seq = 64)
+GVM
+try() { # what FILE MODEL SEQ ARGS...
+  local what=$1 file=$2 model=$3 seq=$4; shift 4
+  local out
+  out=$("$gvc" plan "$file" --model "$model" --seq "$seq" --search "$@" 2>&1)
+  if [ $? -eq 0 ]; then ok
+  elif echo "$out" | grep -q "no valid configuration"; then none=$((none + 1))
+  else bad "$what: $(echo "$out" | grep -m1 'error')"
+  fi
+}
+for m in "$src/examples/tiny.gvm tiny_gpt" "$src/examples/tiny.gvm tiny_llama" "$tmp/odd.gvm odd5" "$tmp/odd.gvm odd_gqa"; do
+  set -- $m
+  for nodes_gpus in "1 1" "1 2" "1 4" "1 8" "2 8" "8 8"; do
+    read -r nodes gpus <<< "$nodes_gpus"
+    for gb in 1.2 2 8; do
+      for space in "--search_space full" "--search_space 3d" "--search_space dp+tp" "--disable_dp 1" \
+                   "--disable_dp 1 --disable_pp 1"; do
+        try "$2 ${nodes}x$gpus ${gb}GB $space" "$1" "$2" 32 --num_nodes "$nodes" --num_gpus_per_node "$gpus" \
+          --memory_constraint "$gb" $space --pytorch_context_mem 1024
+      done
+    done
+  done
+done
+# Galvatron's profiles: its own optimum for 1x8 at 36 GB has vocabulary Ulysses (vsp) and
+# ZeRO-3 layers; 24 GB mixes Megatron and Ulysses layers
+L=$data/llama2-7b; H=$data/hardware
+P="--time_profiling_path $L/computation_profiling_bf16_llama2-7b_all.json --memory_profiling_path $L/memory_profiling_bf16_llama2-7b_all.json
+   --allreduce_bandwidth_config_path $H/allreduce_bandwidth_1nodes_8gpus_per_node.json --p2p_bandwidth_config_path $H/p2p_bandwidth_1nodes_8gpus_per_node.json
+   --overlap_coe_path $H/overlap_coefficient.json --sp_time_path $H/sp_time_1nodes_8gpus_per_node.json"
+for gb in 24 36 80; do
+  try "llama2_7b 1x8 ${gb}GB profiled" "$src/models/llama.gvm" llama2_7b 2048 --num_nodes 1 --num_gpus_per_node 8 \
+    --memory_constraint $gb --mixed_precision bf16 $P
+done
+try "llama2_7b 1x8 36GB batch mode" "$src/models/llama.gvm" llama2_7b 2048 --num_nodes 1 --num_gpus_per_node 8 \
+  --memory_constraint 36 --mixed_precision bf16 --time_profile_mode batch --settle_bsz 16 $P
+[ $pass -ge 200 ] && ok || bad "only $pass settings found a plan ($none found none)"
+echo "settings with no plan within the budget: $none"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
