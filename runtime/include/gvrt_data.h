@@ -64,6 +64,10 @@ GV_API void gv_mmidx_doc_seqs(const gv_mmidx *ix, int64_t doc, int64_t *first, i
  * must lie inside the sequence. */
 GV_API void gv_mmidx_read(const gv_mmidx *ix, int64_t seq, int64_t off, int64_t n, int32_t *out);
 
+/* The largest token id of all sequences (INT32_MIN when there are none), the sequence
+ * holding its first occurrence, and the smallest id: one pass over the .bin. */
+GV_API int32_t gv_mmidx_max_token(const gv_mmidx *ix, int64_t *seq_of_max, int32_t *min_token);
+
 /* ---- indexed dataset (writer) ---- */
 
 typedef struct gv_mmidx_writer gv_mmidx_writer;

@@ -35,6 +35,8 @@ static const struct opt opts[] = {
   {"save", K_STR, O(save), "checkpoint folder to write"},
   {"save_interval", K_INT, O(save_interval), "steps between checkpoints (default: at the end)"},
   {"load", K_STR, O(load), "checkpoint folder to resume from"},
+  {"override_checkpoint_args", K_FLAG, O(override_checkpoint_args), "resume although --seed or the global batch differ from the checkpoint's"},
+  {"skip_nonfinite_steps", K_FLAG, O(skip_nonfinite_steps), "skip a step whose loss or gradient norm is not finite (default: stop)"},
   {"sample", K_INT, O(sample_tokens), "greedy-decode this many tokens at the end"},
   {"prompt", K_STR, O(prompt), "prompt text for --sample (byte tokens)"},
   {"device", K_STR, O(device), "cpu (default) or cuda"},

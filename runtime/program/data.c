@@ -20,12 +20,27 @@ static gv_data *open_split(struct gv_run *r, int index, int64_t samples)
   return ds;
 }
 
+/* Every token id of the dataset must be inside the model's vocabulary: checked once when
+ * the data is opened, not when a bad sample is first drawn. */
+static void check_vocab(const struct gv_run *r, const gv_data *ds)
+{
+  int64_t seq;
+  int32_t lo, hi = gv_mmidx_max_token(gv_data_index(ds), &seq, &lo);
+  if (hi >= r->vocab)
+    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s.bin: token id %d (sequence %lld) is outside the model's "
+              "vocabulary of %lld ids: the dataset was built with another tokenizer (see gvc data --inspect %s)",
+              r->args.data, hi, (long long)seq, (long long)r->vocab, r->args.data);
+  if (lo < 0)
+    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s.bin: holds the negative token id %d", r->args.data, lo);
+}
+
 void gv_run_data_open(struct gv_run *r)
 {
   if (!r->args.data)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt",
               "no training data: give --data PREFIX (a Megatron dataset PREFIX.bin/.idx, see 'gvc data')");
   r->train = open_split(r, 0, (int64_t)r->args.iters * r->args.global_batch);
+  check_vocab(r, r->train);
   if (r->args.eval_interval > 0)
     r->valid = open_split(r, 1, (int64_t)r->args.eval_iters * r->args.global_batch);
 }

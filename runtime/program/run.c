@@ -7,6 +7,7 @@
  * The arenas may be device memory (--device cuda): this file only computes addresses in
  * them; every value it reads or writes (init, batches, losses, logits, dumps) goes through
  * a host buffer and gv_dev_memcpy, and every operation on them through the backend. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,7 +273,8 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   return loss;
 }
 
-static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step)
+/* The global gradient norm, the same on every rank. */
+static double grad_norm(struct gv_run *r)
 {
   double sq = 0;
   size_t first, n;
@@ -292,7 +294,13 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     gv_comm_all_reduce_host(r->world, &f, 1, GV_DTYPE_F64, GV_REDUCE_SUM);
     sq = f;
   }
-  double norm = sqrt(sq);
+  return sqrt(sq);
+}
+
+/* The optimizer step on gradients of global norm `norm`, clipped by --clip_grad. */
+static void clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step, double norm)
+{
+  size_t first, n;
   float coef = r->args.clip_grad > 0 ? gv_optim_clip_coef(norm, (float)r->args.clip_grad) : 1.0f;
   struct gv_adamw opt = {(float)r->args.beta1, (float)r->args.beta2, (float)r->args.eps, (float)r->args.weight_decay};
   float lr = (float)gv_lr_at(sched, step);
@@ -323,7 +331,22 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
       size_t c = gv_run_zero2_chunk(&r->params[i]);
       gv_comm_all_gather(r->params[i].dp_group, w, w + (size_t)r->params[i].dp_rank * c * gv_run_fsz(r), c, r->fdt);
     }
-  return norm;
+}
+
+/* A step whose loss or gradient norm is not finite: stopped before its optimizer step and
+ * before any save, or (--skip_nonfinite_steps) skipped as Megatron does. Returns 1 to skip.
+ * Loss and norm are all-reduced, so every rank decides the same. */
+static int nonfinite_step(struct gv_run *r, int step, double loss, double norm)
+{
+  if (isfinite(loss) && isfinite(norm))
+    return 0;
+  if (!r->args.skip_nonfinite_steps)
+    gv_fatalf(__FILE__, __LINE__, "training", "gvrt", "step %d: loss %g, gradient norm %g: not finite; stopped "
+              "before its optimizer step and before any later save (a lower --lr, --clip_grad, or "
+              "--skip_nonfinite_steps to skip such steps)", step, loss, norm);
+  gv_log0(GV_LOG_WARN, "step %d: loss %g, gradient norm %g: not finite; step skipped (--skip_nonfinite_steps)", step,
+          loss, norm);
+  return 1;
 }
 
 /* Mean loss over --eval_iters batches of the validation split (forward only). */
@@ -353,26 +376,26 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
   int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
   char file[4096], key[512];
   rank_path(r, path, file, sizeof file);
-  FILE *f = gv_tf_begin(file, header);
-  int count = 0, ok = f != NULL;
+  struct gv_tf_writer *f = gv_tf_begin(file, header);
+  int ok = f != NULL;
   int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->vocab};
   if (ok && r->has_logits) {
     size_t n = (size_t)(r->micro_batch * r->seq * r->vocab);
     ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off, n));
-    count++;
   }
   ok = ok && !gv_tf_put(f, "loss", GV_TF_F64, 1, &one, &loss);
-  count++;
   for (int i = 0; ok && i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     int64_t dims[2] = {p->shard_rows, p->shard_cols};
     snprintf(key, sizeof key, "grad/%s", p->name);
     ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims,
                     gv_run_to_host_f32(r, gv_run_grad(r, p), shard_numel(p)));
-    count++;
   }
-  if (!ok || gv_tf_commit(f, file, count))
-    gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "%s: cannot write", file);
+  if (!ok || gv_tf_commit(f)) {
+    if (!ok)
+      gv_tf_abort(f);
+    gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "%s: cannot write (%s)", file, strerror(errno));
+  }
 }
 
 /* --dump_params: this rank's part of every parameter after training, with where it sits in
@@ -385,8 +408,8 @@ static void dump_params(struct gv_run *r, const char *path)
   int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
   char file[4096], key[600];
   rank_path(r, path, file, sizeof file);
-  FILE *f = gv_tf_begin(file, header);
-  int count = 0, ok = f != NULL;
+  struct gv_tf_writer *f = gv_tf_begin(file, header);
+  int ok = f != NULL;
   for (int i = 0; ok && i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     size_t first, n;
@@ -399,10 +422,12 @@ static void dump_params(struct gv_run *r, const char *path)
     ok = !gv_tf_put(f, key, GV_TF_I32, 1, &eight, at);
     snprintf(key, sizeof key, "param/%s", p->name);
     ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host_f32(r, gv_run_param_at(r, p, first), n));
-    count += 2;
   }
-  if (!ok || gv_tf_commit(f, file, count))
-    gv_fatalf(__FILE__, __LINE__, "--dump_params", "gvrt", "%s: cannot write", file);
+  if (!ok || gv_tf_commit(f)) {
+    if (!ok)
+      gv_tf_abort(f);
+    gv_fatalf(__FILE__, __LINE__, "--dump_params", "gvrt", "%s: cannot write (%s)", file, strerror(errno));
+  }
 }
 
 /* Greedy decoding from the trained weights: one pipeline forward per new token; the last
@@ -639,6 +664,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     init_from_file(&r, r.args.init_from);
   else
     init_params(&r);
+  if (r.args.save)
+    gv_run_check_save_dir(&r, r.args.save);
   int first_step = r.args.load ? gv_run_load(&r, r.args.load) : 0;
   struct feed fd;
   memset(&fd, 0, sizeof fd);
@@ -652,6 +679,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
                                  : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
   r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)r.seq);
   double t_start = now_s(), loss = 0;
+  int skipped = 0;
   if (first_step >= r.args.iters)
     gv_log0(GV_LOG_INFO, "the checkpoint is at step %d: nothing left of --iters %d", first_step, r.args.iters);
   for (int step = first_step; step < r.args.iters; step++) {
@@ -661,7 +689,11 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     loss = run_step(&r, &fd, step, 1);
     if (step == 0 && r.args.dump)
       dump_state(&r, r.args.dump, loss);
-    double norm = clip_and_step(&r, &sched, step);
+    double norm = grad_norm(&r);
+    if (nonfinite_step(&r, step, loss, norm))
+      skipped++;
+    else
+      clip_and_step(&r, &sched, step, norm);
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
       log_step(&r, &sched, step, loss, norm, now_s() - t0, now_s() - t_start);
     if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1))
@@ -669,7 +701,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     if (r.valid && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1))
       gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g", step, evaluate(&r, &fd));
   }
-  gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g", r.args.iters, now_s() - t_start, loss);
+  gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g%s", r.args.iters, now_s() - t_start, loss,
+          skipped ? " (steps with a non-finite loss or gradient norm were skipped)" : "");
   if (r.args.dump_params)
     dump_params(&r, r.args.dump_params);
   greedy_sample(&r, &fd);

@@ -54,7 +54,7 @@ struct gv_run_args {
   const char *data, *split, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
   const char *dump_params, *matmul_precision, *mixed_precision;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
-  int sample_tokens, global_batch, decay_all, quiet;
+  int sample_tokens, global_batch, decay_all, quiet, override_checkpoint_args, skip_nonfinite_steps;
   double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;
   uint64_t seed;
 };
@@ -193,6 +193,9 @@ struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large
 /* checkpoint.c */
 int gv_run_save(struct gv_run *r, const char *dir, int next_step);
 int gv_run_load(struct gv_run *r, const char *dir);   /* returns the step to resume at */
+/* --save at start-up: the folder created and written to by every rank, or a fatal error
+ * with the OS's reason (not first found at the first save). */
+void gv_run_check_save_dir(struct gv_run *r, const char *dir);
 void gv_run_data_open(struct gv_run *r);
 void gv_run_data_free(struct gv_run *r);
 /* pipeline.c: one step's micro-batches on this stage (GPipe or 1F1B); returns the summed
