@@ -414,10 +414,13 @@ static void agree_on_step(struct gv_run *r, const char *folder, int step, int in
       snprintf(list + len, sizeof list - len, "%srank %d: step %d", k ? ", " : "", k, steps[k]);
   }
   free(steps);
+  if (world > 8)
+    snprintf(list + strlen(list), sizeof list - strlen(list), ", ...");
+  if (indexed >= 0)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "; the index names step %d", indexed);
   if (differ)
-    gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: the rank files hold different steps (%s%s%s%d); a save was "
-              "interrupted or files were mixed: not resuming from it", folder, list, world > 8 ? ", ..." : "",
-              indexed >= 0 ? "; the index names step " : "", indexed >= 0 ? indexed : 0);
+    gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: the rank files hold different steps (%s); a save was "
+              "interrupted or files were mixed: not resuming from it", folder, list);
 }
 
 /* The run's --seed and global batch must be the checkpoint's (data order, dropout and the
