@@ -435,7 +435,7 @@ static void check_run_args(const struct gv_run *r, const struct gv_tf *tf, const
              (unsigned long long)r->args.seed);
   else if (h[HDR_BATCH] && h[HDR_BATCH] != r->args.global_batch)
     snprintf(why, sizeof why, "--global_train_batch_size %d, this run has %d", h[HDR_BATCH], r->args.global_batch);
-  if (!why[0])
+  if (!why[0] || r->args.eval_only) /* evaluating only: neither matters */
     return;
   if (r->args.override_checkpoint_args) {
     gv_log0(GV_LOG_WARN, "%s: saved with %s: resuming anyway (--override_checkpoint_args)", path, why);
