@@ -424,7 +424,8 @@ static void agree_on_step(struct gv_run *r, const char *folder, int step, int in
 }
 
 /* The run's --seed and global batch must be the checkpoint's (data order, dropout and the
- * loss scale follow them), unless --override_checkpoint_args. */
+ * loss scale follow them), unless --override_checkpoint_args or nothing is trained (--eval_only,
+ * or the checkpoint already at --iters: sampling with another seed). */
 static void check_run_args(const struct gv_run *r, const struct gv_tf *tf, const char *path)
 {
   const int32_t *h = tf->header;
@@ -435,7 +436,7 @@ static void check_run_args(const struct gv_run *r, const struct gv_tf *tf, const
              (unsigned long long)r->args.seed);
   else if (h[HDR_BATCH] && h[HDR_BATCH] != r->args.global_batch)
     snprintf(why, sizeof why, "--global_train_batch_size %d, this run has %d", h[HDR_BATCH], r->args.global_batch);
-  if (!why[0] || r->args.eval_only) /* evaluating only: neither matters */
+  if (!why[0] || r->args.eval_only || h[HDR_STEP] >= r->args.iters) /* no training: neither matters */
     return;
   if (r->args.override_checkpoint_args) {
     gv_log0(GV_LOG_WARN, "%s: saved with %s: resuming anyway (--override_checkpoint_args)", path, why);
