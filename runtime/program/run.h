@@ -52,7 +52,7 @@ struct gv_run_tied { const char *name; uint64_t stages; };
 
 struct gv_run_args {
   const char *data, *split, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
-  const char *dump_params, *matmul_precision, *mixed_precision, *sample_format;
+  const char *dump_params, *matmul_precision, *mixed_precision, *sample_format, *tokenizer;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet, override_checkpoint_args, skip_nonfinite_steps;
   int top_k, eval_only;
@@ -94,6 +94,8 @@ struct gv_run {
   int64_t cur_micro;           /* the micro-batch whose forward or backward runs (the pipeline sets it) */
   gv_data *train, *valid, *test;
   gv_data *eval_data;          /* the split evaluate() reads (valid or test) */
+  gv_bpe *tok;                 /* --tokenizer (sampling), and its ByteLevel add_prefix_space */
+  int tok_prefix_space;
   float loss_scale;            /* 1 / tokens of the global batch */
   /* groups: data-parallel replicas of this stage, and the pipeline line (stage s is
    * group rank s) */
@@ -193,7 +195,7 @@ struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large
 
 /* sample.c: --sample's options checked at start-up (before training), and the text
  * generated at the end; run.c: one forward of T tokens for it. */
-void gv_run_check_sample_args(const struct gv_run *r);
+void gv_run_check_sample_args(struct gv_run *r);
 void gv_run_generate(struct gv_run *r);
 void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens);
 /* data.c: the Megatron dataset behind --data */

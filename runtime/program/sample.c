@@ -1,7 +1,7 @@
 /* sample.c - text generation from the trained weights (--sample N): greedy (--temperature
  * 0, the default) or sampled with --temperature, --top_k and --top_p from a generator
- * seeded by --seed; the prompt and the output are byte tokens (--sample_format text) or
- * token ids (--sample_format ids). The program's forward has a fixed sequence length T, so
+ * seeded by --seed; the prompt and the output are text (byte tokens, or the byte-level BPE
+ * of --tokenizer FILE.json) or token ids (--sample_format ids). The program's forward has a fixed sequence length T, so
  * each new token is predicted from the last T tokens at most: generation goes on past T
  * with the context cropped (nanoGPT's idx[:, -block_size:]), and says so. No KV cache: each
  * token is one whole forward of the pipeline. */
@@ -39,7 +39,7 @@ static int parse_ids(const char *s, int32_t *out, int64_t *n, int64_t cap)
   return *n > 0;
 }
 
-void gv_run_check_sample_args(const struct gv_run *r)
+void gv_run_check_sample_args(struct gv_run *r)
 {
   const struct gv_run_args *a = &r->args;
   const char *why = NULL;
@@ -56,15 +56,26 @@ void gv_run_check_sample_args(const struct gv_run *r)
     why = "--sample must be >= 0";
   if (why)
     gv_fatalf(__FILE__, __LINE__, "--sample", "gvrt", "%s", why);
-  if (a->sample_tokens == 0 || byte_vocab(r))
+  if (a->sample_tokens == 0)
+    return;
+  if (a->tokenizer) {
+    struct gv_data_err err;
+    if (gv_bpe_load_json(a->tokenizer, &r->tok, &r->tok_prefix_space, &err))
+      gv_fatalf(__FILE__, __LINE__, "--tokenizer", "gvrt", "%s", err.msg);
+    if (gv_bpe_vocab_size(r->tok) > r->vocab)
+      gv_fatalf(__FILE__, __LINE__, "--tokenizer", "gvrt", "%s: its vocabulary has %d ids, the model's only %lld",
+                a->tokenizer, gv_bpe_vocab_size(r->tok), (long long)r->vocab);
+    return;
+  }
+  if (byte_vocab(r))
     return;
   if (!ids_format(r))
     gv_fatalf(__FILE__, __LINE__, "--sample_format", "gvrt", "the model's vocabulary has %lld ids, not the byte "
-              "tokenizer's 256 (+1): decoding other tokenizers is not built; give --sample_format ids (and --prompt as "
-              "token ids, e.g. --prompt 464,318)", (long long)r->vocab);
+              "tokenizer's 256 (+1): give --tokenizer FILE.json (the data's tokenizer) to decode text, or "
+              "--sample_format ids (and --prompt as token ids, e.g. --prompt 464,318)", (long long)r->vocab);
   if (!a->prompt || !parse_ids(a->prompt, NULL, &n, 0))
     gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "the model's vocabulary is not bytes: give --prompt as token "
-              "ids separated by commas (e.g. --prompt 464,318)");
+              "ids separated by commas (e.g. --prompt 464,318), or --tokenizer FILE.json");
 }
 
 /* splitmix64: the sampler's random numbers, a function of --seed only. */
@@ -121,12 +132,17 @@ static int32_t pick(const float *row, int64_t V, const struct gv_run_args *a, ui
   return id;
 }
 
-/* One token as text: its byte (control bytes other than newline and tab as '?'; bytes from
- * 128 as they are, the pieces of UTF-8 text), or the
- * end-of-document marker. */
-static void put_token(FILE *f, int32_t t)
+/* One token as text: through the tokenizer (ids it does not know as <id>), or its byte
+ * (control bytes other than newline and tab as '?'; bytes from 128 as they are, the pieces
+ * of UTF-8 text), or the end-of-document marker. */
+static void put_token(struct gv_run *r, FILE *f, int32_t t, char **buf, size_t *cap)
 {
-  if (t == BYTE_VOCAB)
+  size_t n;
+  if (r->tok && !gv_bpe_decode(r->tok, &t, 1, buf, cap, &n, NULL))
+    fwrite(*buf, 1, n, f);
+  else if (r->tok || t > BYTE_VOCAB)
+    fprintf(f, "<%d>", t);
+  else if (t == BYTE_VOCAB)
     fputs("<|endoftext|>", f);
   else if ((t >= 32 && t != 127) || t == '\n' || t == '\t')
     fputc(t, f);
@@ -134,25 +150,53 @@ static void put_token(FILE *f, int32_t t)
     fputc('?', f);
 }
 
+/* The prompt's tokens into seq (room for cap): ids, the tokenizer's encoding or bytes. */
+static int64_t encode_prompt(struct gv_run *r, const char *prompt, int32_t **seq, int64_t extra)
+{
+  int64_t n = 0;
+  if (ids_format(r) && parse_ids(prompt, NULL, &n, 0)) {
+    *seq = calloc((size_t)(n + extra), sizeof **seq);
+    GV_CHECK(*seq != NULL, "out of host memory");
+    parse_ids(prompt, *seq, &n, n);
+  } else if (r->tok) {
+    size_t len = strlen(prompt), cap = 0, got = 0;
+    char *text = malloc(len + 2);
+    GV_CHECK(text != NULL, "out of host memory");
+    snprintf(text, len + 2, "%s%s", r->tok_prefix_space && prompt[0] != ' ' ? " " : "", prompt);
+    struct gv_data_err err;
+    int32_t *ids = NULL;
+    if (gv_bpe_encode(r->tok, text, strlen(text), &ids, &cap, &got, &err))
+      gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "%s: %s", r->args.tokenizer, err.msg);
+    free(text);
+    n = (int64_t)got;
+    *seq = calloc((size_t)(n + extra), sizeof **seq);
+    GV_CHECK(*seq != NULL, "out of host memory");
+    memcpy(*seq, ids, sizeof *ids * got);
+    free(ids);
+  } else {
+    n = (int64_t)strlen(prompt);
+    *seq = calloc((size_t)(n + extra), sizeof **seq);
+    GV_CHECK(*seq != NULL, "out of host memory");
+    for (int64_t i = 0; i < n; i++)
+      (*seq)[i] = (int32_t)(unsigned char)prompt[i];
+  }
+  return n;
+}
+
 void gv_run_generate(struct gv_run *r)
 {
   const struct gv_run_args *a = &r->args;
-  if (a->sample_tokens <= 0 || r->dp_rank != 0)
+  if (a->sample_tokens <= 0 || r->dp_rank != 0) {
+    gv_bpe_free(&r->tok);
     return;
-  int64_t T = r->seq, V = r->vocab, n = 0, total;
-  const char *prompt = a->prompt ? a->prompt : "The ";
-  int ids_in = ids_format(r) && parse_ids(prompt, NULL, &n, 0);
-  if (!ids_in)
-    n = (int64_t)strlen(prompt);
-  total = n + a->sample_tokens;
-  int32_t *seq = calloc((size_t)total + 1, sizeof *seq), *window = calloc((size_t)T, sizeof *window);
+  }
+  int64_t T = r->seq, V = r->vocab;
+  int32_t *seq = NULL;
+  int64_t n = encode_prompt(r, a->prompt ? a->prompt : "The ", &seq, a->sample_tokens + 1);
+  int64_t total = n + a->sample_tokens;
+  int32_t *window = calloc((size_t)T, sizeof *window);
   struct cand *c = malloc(sizeof *c * (size_t)V);
-  GV_CHECK(seq && window && c, "out of host memory");
-  if (ids_in)
-    parse_ids(prompt, seq, &n, n);
-  else
-    for (int64_t i = 0; i < n; i++)
-      seq[i] = (int32_t)(unsigned char)prompt[i];
+  GV_CHECK(window && c, "out of host memory");
   for (int64_t i = 0; i < n; i++)
     if (seq[i] >= V)
       gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "token %d of the prompt is outside the model's vocabulary of "
@@ -181,19 +225,19 @@ void gv_run_generate(struct gv_run *r)
   }
   r->evaluating = 0;
   if (gv_comm_rank(r->world) == 0) {
-    if (ids_format(r)) {
-      printf("sample_ids>");
-      for (int64_t i = 0; i < total; i++)
+    char *buf = NULL;
+    size_t cap = 0;
+    printf(ids_format(r) ? "sample_ids>" : "sample> ");
+    for (int64_t i = 0; i < total; i++)
+      if (ids_format(r))
         printf("%s %d", i == n ? " |" : "", seq[i]);
-      printf("\n");
-    } else {
-      printf("sample> ");
-      for (int64_t i = 0; i < total; i++)
-        put_token(stdout, seq[i]);
-      printf("\n");
-    }
+      else
+        put_token(r, stdout, seq[i], &buf, &cap);
+    printf("\n");
     fflush(stdout);
+    free(buf);
   }
+  gv_bpe_free(&r->tok);
   free(c);
   free(window);
   free(seq);

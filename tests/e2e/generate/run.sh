@@ -2,7 +2,7 @@
 # run.sh GVC SRC MPIEXEC WORK - text generation and evaluation of a training binary:
 # --temperature 0 is greedy and equals --top_k 1 at any temperature; a seeded draw
 # (--temperature, --top_k, --top_p) repeats with the same --seed; --sample_format ids
-# prints the prompt's and the new ids, N of them even past the sequence length (and says
+# prints the prompt's and the new ids; --tokenizer encodes and decodes a BPE model's text; N of them even past the sequence length (and says
 # so); bad sampling options and a text format for a non-byte vocabulary are refused before
 # training; --eval_only prints loss and perplexity of the validation and test splits of a
 # checkpoint, and an empty split is an error naming it; every rank logs its peak resident
@@ -43,6 +43,20 @@ for o in "--temperature -1" "--top_p 0" "--top_p 1.5" "--top_k -2" "--sample_for
   out=$(./tg --data fort --iters 5 --global_train_batch_size 4 --sample 5 --sample_format ids $o 2>&1); rc=$?
   [ $rc -ne 0 ] && ! echo "$out" | grep -q "step 0/" && ok || bad "$o accepted: $out"
 done
+# a BPE model: --tokenizer encodes the prompt as gvc data does and decodes the text;
+# without it, text is refused before training
+tokj="$src/tests/unit/data/fixtures/bpe/tokenizer.json"
+"$gvc" compile "$src/tests/e2e/generate/bpe.gvm" --model bpe_gpt --seq 32 --micro-batch 2 -o bg 2>>compile.log \
+  && "$gvc" data fort.txt -o fbpe --tokenizer "$tokj" --append-eod >/dev/null 2>&1 && printf 'fortune number' > p.txt \
+  && "$gvc" data p.txt -o pbpe --tokenizer "$tokj" >/dev/null 2>&1 || bad "BPE model and data"
+want=$("$gvc" data --inspect pbpe --docs 1 | awk '$1 == "0" {print $4, $5, $6, $7, $8, $9, $10, $11}')
+bg() { ./bg --data fbpe --iters 10 --global_train_batch_size 4 --quiet --sample 8 --prompt "fortune number" "$@" 2>&1; }
+got=$(bg --tokenizer "$tokj" --sample_format ids | ids | cut -d'|' -f1 | cut -d' ' -f1-8)
+[ -n "$want" ] && [ "$got" = "$want" ] && ok || bad "BPE prompt ids '$got', gvc data's '$want'"
+bg --tokenizer "$tokj" | grep -q "^sample> fortune number" && ok || bad "BPE text: $(bg --tokenizer "$tokj")"
+out=$(bg); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "vocabulary has 384 ids, not the byte tokenizer's 256 (+1): give --tokenizer" \
+  && ! echo "$out" | grep -q "done:" && ok || bad "BPE model without --tokenizer: $out"
 # eval-only: the checkpoint's loss and perplexity on the validation and test splits
 out=$(gen --eval_only --eval_iters 2); rc=$?
 v=$(echo "$out" | grep -o "validation loss [0-9.]* | perplexity [0-9.]*")
