@@ -4,7 +4,8 @@
 # stops the run with rank 1's reason, leaves DIR/latest at the previous step and no file
 # of the failed step, and the run resumes from the previous step. A folder whose rank files
 # hold different steps (a save interrupted, files mixed) is refused on every rank with the
-# steps named, never trained on, never a hang.
+# steps named, never trained on, never a hang. A rank killed (SIGKILL) while the job saves
+# every step leaves a checkpoint both ranks resume from.
 source "$(dirname "$0")/../e2e_lib.sh"
 rm -rf ./*
 export GV_COMM=mpi
@@ -35,4 +36,17 @@ cp -r b indexed && cp a/step00000002/rank00001.gvck indexed/step00000003/
 out=$(run --load indexed); rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && echo "$out" | grep -q "the rank files hold different steps (rank 0: step 3, rank 1: step 2; the index names step 3)" \
   && ok || bad "a rank file of another step: rc $rc: $out"
+# a rank killed while the job saves every step: DIR/latest names a step both ranks hold,
+# and --load resumes from it (whenever the kill fell)
+timeout 60 "$mpiexec" -n 2 ./dp2 $args --iters 100000 --save kill --save_interval 1 --quiet > kill.log 2>&1 &
+mp=$!
+for i in $(seq 200); do [ -f kill/latest ] && break; sleep 0.05; done
+sleep 0.3
+victim=$(pgrep -P "$(pgrep -P $mp | head -1)" | tail -1)   # a rank: a child of mpirun, itself timeout's child
+[ -n "$victim" ] && kill -9 "$victim" || kill "$mp"
+wait $mp
+step=$(awk '$1 == "step" {print $2}' kill/latest)
+out=$(run --load kill --iters 1); rc=$?
+[ -n "$step" ] && [ $rc -eq 0 ] && echo "$out" | grep -q "loaded checkpoint kill/step0*$step: resuming at step $step" && ok \
+  || bad "after a kill: latest step '$step', rc $rc: $out; $(ls -R kill)"
 finish
