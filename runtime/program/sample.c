@@ -150,13 +150,21 @@ static void put_token(struct gv_run *r, FILE *f, int32_t t, char **buf, size_t *
     fputc('?', f);
 }
 
-/* The prompt's tokens into seq (room for cap): ids, the tokenizer's encoding or bytes. */
+/* n tokens and room for extra more, zeroed. */
+static int32_t *new_seq(int64_t n, int64_t extra)
+{
+  int32_t *seq = calloc((size_t)(n + extra), sizeof *seq);
+  GV_CHECK(seq != NULL, "out of host memory");
+  return seq;
+}
+
+/* The prompt's tokens into a new *seq with room for extra more: ids, the tokenizer's
+ * encoding, or bytes. Returns their count. */
 static int64_t encode_prompt(struct gv_run *r, const char *prompt, int32_t **seq, int64_t extra)
 {
   int64_t n = 0;
   if (ids_format(r) && parse_ids(prompt, NULL, &n, 0)) {
-    *seq = calloc((size_t)(n + extra), sizeof **seq);
-    GV_CHECK(*seq != NULL, "out of host memory");
+    *seq = new_seq(n, extra);
     parse_ids(prompt, *seq, &n, n);
   } else if (r->tok) {
     size_t len = strlen(prompt), cap = 0, got = 0;
@@ -169,14 +177,13 @@ static int64_t encode_prompt(struct gv_run *r, const char *prompt, int32_t **seq
       gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "%s: %s", r->args.tokenizer, err.msg);
     free(text);
     n = (int64_t)got;
-    *seq = calloc((size_t)(n + extra), sizeof **seq);
-    GV_CHECK(*seq != NULL, "out of host memory");
-    memcpy(*seq, ids, sizeof *ids * got);
+    *seq = new_seq(n, extra);
+    if (got)
+      memcpy(*seq, ids, sizeof *ids * got);
     free(ids);
   } else {
     n = (int64_t)strlen(prompt);
-    *seq = calloc((size_t)(n + extra), sizeof **seq);
-    GV_CHECK(*seq != NULL, "out of host memory");
+    *seq = new_seq(n, extra);
     for (int64_t i = 0; i < n; i++)
       (*seq)[i] = (int32_t)(unsigned char)prompt[i];
   }
