@@ -3,7 +3,8 @@
  * rank's arenas once, initialises parameters by global name (the same values for every
  * strategy), feeds micro-batches through the pipeline schedule, reduces gradients over
  * data-parallel replicas and tied weights, clips by the global norm over distinct
- * shards, steps AdamW, logs, samples text and writes the step-0 dump for the tests.
+ * shards, steps AdamW (stopping at a non-finite loss or norm), logs, evaluates, generates
+ * text (sample.c) and writes the step-0 dump for the tests.
  * The arenas may be device memory (--device cuda): this file only computes addresses in
  * them; every value it reads or writes (init, batches, losses, logits, dumps) goes through
  * a host buffer and gv_dev_memcpy, and every operation on them through the backend. */
@@ -387,7 +388,18 @@ static void rank_path(const struct gv_run *r, const char *path, char *file, size
     snprintf(file, n, "%s", path);
 }
 
-/* ---- outputs: dump, samples ---- */
+/* ---- outputs: the test dumps (samples: sample.c) ---- */
+
+/* A test dump's file into place, or a fatal error naming it (ok 0: a record failed). */
+static void commit_or_fail(struct gv_tf_writer *f, int ok, const char *file, const char *option)
+{
+  if (ok && !gv_tf_commit(f))
+    return;
+  int e = errno;
+  if (!ok)
+    gv_tf_abort(f);
+  gv_fatalf(__FILE__, __LINE__, option, "gvrt", "%s: cannot write (%s)", file, strerror(e));
+}
 
 static void dump_state(struct gv_run *r, const char *path, double loss)
 {
@@ -409,11 +421,7 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
     ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims,
                     gv_run_to_host_f32(r, gv_run_grad(r, p), shard_numel(p)));
   }
-  if (!ok || gv_tf_commit(f)) {
-    if (!ok)
-      gv_tf_abort(f);
-    gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "%s: cannot write (%s)", file, strerror(errno));
-  }
+  commit_or_fail(f, ok, file, "--dump");
 }
 
 /* --dump_params: this rank's part of every parameter after training, with where it sits in
@@ -441,11 +449,7 @@ static void dump_params(struct gv_run *r, const char *path)
     snprintf(key, sizeof key, "param/%s", p->name);
     ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host_f32(r, gv_run_param_at(r, p, first), n));
   }
-  if (!ok || gv_tf_commit(f)) {
-    if (!ok)
-      gv_tf_abort(f);
-    gv_fatalf(__FILE__, __LINE__, "--dump_params", "gvrt", "%s: cannot write (%s)", file, strerror(errno));
-  }
+  commit_or_fail(f, ok, file, "--dump_params");
 }
 
 /* One forward of the pipeline on T tokens (row 0 of a micro-batch), for sampling: the
