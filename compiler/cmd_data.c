@@ -372,66 +372,6 @@ static int add_input(struct build *b, const char *path)
 
 /* ---- tokenizer.json ---- */
 
-/* pre_tokenizer is ByteLevel, or a Sequence holding one; sets add_prefix_space. */
-static const cJSON *find_byte_level(const cJSON *pre)
-{
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(pre, "type");
-  if (cJSON_IsString(type) && !strcmp(type->valuestring, "ByteLevel"))
-    return pre;
-  const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers"), *p;
-  cJSON_ArrayForEach(p, seq) {
-    const cJSON *bl = find_byte_level(p);
-    if (bl)
-      return bl;
-  }
-  return NULL;
-}
-
-static int load_vocab(struct tokenizer *t, const char *path, const cJSON *model, const cJSON *added)
-{
-  struct gv_data_err err;
-  const cJSON *e, *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
-  if (!cJSON_IsObject(vocab))
-    return fail("%s: field 'model.vocab' is missing or not an object", path);
-  cJSON_ArrayForEach(e, vocab) {
-    if (!cJSON_IsNumber(e) || gv_bpe_add_token(t->bpe, e->string, (int32_t)e->valuedouble, &err))
-      return fail("%s: field 'model.vocab' entry '%s' is not a valid id", path, e->string);
-  }
-  cJSON_ArrayForEach(e, added) {   /* special tokens such as <|endoftext|> */
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
-    if (!cJSON_IsNumber(id) || !cJSON_IsString(content) ||
-        gv_bpe_add_token(t->bpe, content->valuestring, (int32_t)id->valuedouble, &err))
-      return fail("%s: field 'added_tokens' has an entry without a valid id and content", path);
-  }
-  return 0;
-}
-
-/* Merges are "a b" strings (tokenizers < 0.20) or ["a", "b"] pairs. */
-static int load_merges(struct tokenizer *t, const char *path, const cJSON *model)
-{
-  struct gv_data_err err;
-  const cJSON *e, *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
-  if (!cJSON_IsArray(merges))
-    return fail("%s: field 'model.merges' is missing or not an array", path);
-  cJSON_ArrayForEach(e, merges) {
-    char *left = NULL, *right = NULL, *copy = NULL;
-    if (cJSON_IsString(e) && (copy = strdup(e->valuestring)) && (right = strchr(copy, ' '))) {
-      *right++ = 0;
-      left = copy;
-    } else if (cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) && cJSON_IsString(e->child->next)) {
-      left = e->child->valuestring;
-      right = e->child->next->valuestring;
-    }
-    int rc = !left ? fail("%s: field 'model.merges' has an entry that is not \"a b\" or [a, b]", path)
-           : gv_bpe_add_merge(t->bpe, left, right, &err) ? fail("%s: field 'model.merges': %s", path, err.msg) : 0;
-    free(copy);
-    if (rc)
-      return 1;
-  }
-  return 0;
-}
-
 static int load_tokenizer(struct tokenizer *t, const char *path)
 {
   *t = (struct tokenizer){.eod = -1};
@@ -440,35 +380,12 @@ static int load_tokenizer(struct tokenizer *t, const char *path)
     t->vocab = BYTE_EOD + 1;
     return 0;
   }
-  size_t size;
-  char *text = read_file(path, &size);
-  if (!text)
-    return fail("%s: cannot read tokenizer", path);
-  cJSON *j = cJSON_ParseWithLength(text, size);
-  free(text);
-  const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
-  const cJSON *bl = find_byte_level(cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"));
   struct gv_data_err err;
-  int rc = 1;
-  if (!j)
-    fail("%s: not valid JSON", path);
-  else if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE"))
-    fail("%s: field 'model.type' is not \"BPE\"", path);
-  else if (!bl)
-    fail("%s: field 'pre_tokenizer' is not ByteLevel: only byte-level BPE (GPT-2 style) is supported", path);
-  else if (gv_bpe_new(&t->bpe, &err))
-    fail("%s", err.msg);
-  else if (!load_vocab(t, path, model, cJSON_GetObjectItemCaseSensitive(j, "added_tokens")) &&
-           !load_merges(t, path, model))
-    rc = 0;
-  if (!rc) {
-    t->prefix_space = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(bl, "add_prefix_space"));
-    t->eod = gv_bpe_token_id(t->bpe, "<|endoftext|>");
-    t->vocab = gv_bpe_vocab_size(t->bpe);
-  }
-  cJSON_Delete(j);
-  return rc;
+  if (gv_bpe_load_json(path, &t->bpe, &t->prefix_space, &err))
+    return fail("%s", err.msg);
+  t->eod = gv_bpe_token_id(t->bpe, "<|endoftext|>");
+  t->vocab = gv_bpe_vocab_size(t->bpe);
+  return 0;
 }
 
 /* ---- building ---- */

@@ -22,6 +22,7 @@ struct gv_bpe {
   int32_t nmerges;
   int32_t *syms, *ranks;    /* scratch for one piece */
   size_t syms_cap, ranks_cap;
+  const char **id_sym;      /* decoding: the symbol of each id (NULL: none), made on first use */
 };
 
 /* ---- hash maps ---- */
@@ -145,6 +146,7 @@ void gv_bpe_free(gv_bpe **pb)
   free(b->merges.merged);
   free(b->syms);
   free(b->ranks);
+  free(b->id_sym);
   free(b);
   *pb = NULL;
 }
@@ -162,6 +164,8 @@ gv_data_status gv_bpe_add_token(gv_bpe *b, const char *sym, int32_t id, struct g
     b->vocab.n++;
   }
   b->vocab.vals[j] = id;
+  free(b->id_sym); /* rebuilt on the next decode */
+  b->id_sym = NULL;
   if (id >= b->vocab_end)
     b->vocab_end = id + 1;
   return GV_DATA_OK;
@@ -383,5 +387,49 @@ gv_data_status gv_bpe_encode(gv_bpe *b, const char *text, size_t n, int32_t **ou
     *nout += m;
     i += len;
   }
+  return GV_DATA_OK;
+}
+
+/* ---- decoding ---- */
+
+gv_data_status gv_bpe_decode(gv_bpe *b, const int32_t *ids, size_t n, char **out, size_t *cap, size_t *nout,
+                             struct gv_data_err *err)
+{
+  if (!b->id_sym) {
+    if (!(b->id_sym = calloc((size_t)b->vocab_end + 1, sizeof *b->id_sym)))
+      return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+    for (size_t i = 0; i < b->vocab.cap; i++)
+      if (b->vocab.keys[i])
+        b->id_sym[b->vocab.vals[i]] = b->vocab.keys[i];
+  }
+  int byte_of[512]; /* the byte-to-unicode alphabet backwards (its code points are below 512) */
+  for (int i = 0; i < 512; i++)
+    byte_of[i] = -1;
+  for (int c = 0; c < 256; c++)
+    byte_of[byte_symbol(c)] = c;
+  *nout = 0;
+  for (size_t k = 0; k < n; k++) {
+    const char *sym = ids[k] >= 0 && ids[k] < b->vocab_end ? b->id_sym[ids[k]] : NULL;
+    if (!sym)
+      return gv_data_fail(err, GV_DATA_ERR_ARG, "token id %d is not in the tokenizer's vocabulary", ids[k]);
+    size_t len = strlen(sym);
+    if (*nout + len + 1 > *cap) {
+      size_t nc = 2 * (*nout + len + 1);
+      char *p = realloc(*out, nc);
+      if (!p)
+        return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+      *out = p;
+      *cap = nc;
+    }
+    for (size_t i = 0, cl; i < len; i += cl) { /* each code point: its byte, or itself (added tokens) */
+      uint32_t cp = utf8_get((const unsigned char *)sym + i, len - i, &cl);
+      if (cp < 512 && byte_of[cp] >= 0)
+        (*out)[(*nout)++] = (char)byte_of[cp];
+      else
+        for (size_t q = 0; q < cl; q++)
+          (*out)[(*nout)++] = sym[i + q];
+    }
+  }
+  (*out)[*nout] = '\0';
   return GV_DATA_OK;
 }

@@ -260,3 +260,23 @@ void gv_mmidx_read(const gv_mmidx *ix, int64_t seq, int64_t off, int64_t n, int3
   for (int64_t i = 0; i < n; i++)
     out[i] = load_token(p + i * ix->itemsize, ix->dtype);
 }
+
+int32_t gv_mmidx_max_token(const gv_mmidx *ix, int64_t *seq_of_max, int32_t *min_token)
+{
+  int32_t hi = INT32_MIN, lo = INT32_MAX;
+  *seq_of_max = -1;
+  for (int64_t s = 0; s < ix->nseq; s++) {
+    const unsigned char *p = ix->bin + rd_i64(ix->pointers + 8 * s);
+    int64_t n = gv_mmidx_seq_len(ix, s);
+    for (int64_t i = 0; i < n; i++) {
+      int32_t t = load_token(p + i * ix->itemsize, ix->dtype);
+      lo = t < lo ? t : lo;
+      if (t > hi) {
+        hi = t;
+        *seq_of_max = s;
+      }
+    }
+  }
+  *min_token = lo;
+  return hi;
+}

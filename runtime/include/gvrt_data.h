@@ -64,6 +64,10 @@ GV_API void gv_mmidx_doc_seqs(const gv_mmidx *ix, int64_t doc, int64_t *first, i
  * must lie inside the sequence. */
 GV_API void gv_mmidx_read(const gv_mmidx *ix, int64_t seq, int64_t off, int64_t n, int32_t *out);
 
+/* The largest token id of all sequences (INT32_MIN when there are none), the sequence
+ * holding its first occurrence, and the smallest id: one pass over the .bin. */
+GV_API int32_t gv_mmidx_max_token(const gv_mmidx *ix, int64_t *seq_of_max, int32_t *min_token);
+
 /* ---- indexed dataset (writer) ---- */
 
 typedef struct gv_mmidx_writer gv_mmidx_writer;
@@ -100,6 +104,16 @@ GV_API int32_t gv_bpe_vocab_size(const gv_bpe *b);                  /* max id + 
 /* Encodes text[0..n) into *out (grown as needed, capacity *cap); *nout tokens. */
 GV_API gv_data_status gv_bpe_encode(gv_bpe *b, const char *text, size_t n, int32_t **out,
                                     size_t *cap, size_t *nout, struct gv_data_err *err);
+
+/* The text of ids[0..n) into *out (grown as needed, capacity *cap; NUL-terminated), *nout
+ * bytes: each id's symbol, byte-level symbols mapped back to their bytes, other characters
+ * (added tokens such as <|endoftext|>) as they are. An id without a symbol is an error. */
+GV_API gv_data_status gv_bpe_decode(gv_bpe *b, const int32_t *ids, size_t n, char **out, size_t *cap,
+                                    size_t *nout, struct gv_data_err *err);
+/* A Hugging Face tokenizer.json (byte-level BPE: model.type "BPE", a ByteLevel
+ * pre-tokenizer; docs/data.md) into a new gv_bpe; *add_prefix_space from the ByteLevel. */
+GV_API gv_data_status gv_bpe_load_json(const char *path, gv_bpe **out, int *add_prefix_space,
+                                       struct gv_data_err *err);
 
 /* ---- GPT samples (Megatron GPTDataset) ---- */
 

@@ -36,11 +36,19 @@ static const struct opt opts[] = {
   {"log_interval", K_INT, O(log_interval), "steps between log lines (default 1)"},
   {"eval_interval", K_INT, O(eval_interval), "steps between validation losses, 0 = off"},
   {"eval_iters", K_INT, O(eval_iters), "batches per validation (default 4)"},
+  {"eval_only", K_FLAG, O(eval_only), "no training: loss and perplexity on the validation and test splits (with --load)"},
   {"save", K_STR, O(save), "checkpoint folder to write"},
   {"save_interval", K_INT, O(save_interval), "steps between checkpoints (default: at the end)"},
   {"load", K_STR, O(load), "checkpoint folder to resume from"},
-  {"sample", K_INT, O(sample_tokens), "greedy-decode this many tokens at the end"},
-  {"prompt", K_STR, O(prompt), "prompt text for --sample (byte tokens)"},
+  {"override_checkpoint_args", K_FLAG, O(override_checkpoint_args), "resume although --seed or the global batch differ from the checkpoint's"},
+  {"skip_nonfinite_steps", K_FLAG, O(skip_nonfinite_steps), "skip a step whose loss or gradient norm is not finite (default: stop)"},
+  {"sample", K_INT, O(sample_tokens), "generate this many tokens at the end (after training, or from --load)"},
+  {"prompt", K_STR, O(prompt), "prompt for --sample: text, or token ids 1,2,3 with --sample_format ids"},
+  {"temperature", K_DBL, O(temperature), "--sample: softmax temperature, 0 = greedy (default 0)"},
+  {"top_k", K_INT, O(top_k), "--sample: draw from the k most likely tokens only, 0 = all (default 0)"},
+  {"top_p", K_DBL, O(top_p), "--sample: draw from the smallest set of probability >= p (default 1)"},
+  {"sample_format", K_STR, O(sample_format), "--sample prints text (default) or ids"},
+  {"tokenizer", K_STR, O(tokenizer), "--sample: the tokenizer.json the data was built with (default: byte tokens)"},
   {"device", K_STR, O(device), "cpu (default) or cuda"},
   {"matmul_precision", K_STR, O(matmul_precision), "f32 linears on cuda: highest (fp32, default), high (TF32), medium (bf16)"},
   {"mixed_precision", K_STR, O(mixed_precision), "fp32 or bf16: must be what the program was compiled with (gvc compile --mixed_precision)"},
@@ -147,6 +155,8 @@ static void defaults(struct gv_run_args *a)
   a->lr_decay_style = "cosine";
   a->split = "98,2,0";
   a->device = "cpu";
+  a->top_p = 1.0;
+  a->sample_format = "text";
 }
 
 /* 0: parsed; 1: --help printed; -1: error printed. */

@@ -1,12 +1,18 @@
 /* data.c - the Megatron dataset behind a training program's --data: GPT samples of
  * seq + 1 tokens built as Megatron's GPTDataset does (runtime/data/), seeded by --seed,
- * split by --split (train = split 0, validation = split 1). */
+ * split by --split (train = split 0, validation = split 1, test = split 2). The token ids
+ * are checked against the model's vocabulary when the data is opened. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gvrt_data.h"
 #include "program/run.h"
 
+static const char *const split_names[3] = {"training", "validation", "test"};
+
+/* Split `index` of --data, holding `samples` samples; an empty or too small split stops
+ * the run before training, named. */
 static gv_data *open_split(struct gv_run *r, int index, int64_t samples)
 {
   struct gv_data_opts o = gv_data_opts_default((int)r->seq, (uint32_t)r->args.seed);
@@ -16,8 +22,32 @@ static gv_data *open_split(struct gv_run *r, int index, int64_t samples)
   struct gv_data_err err;
   gv_data *ds = NULL;
   if (gv_data_open(r->args.data, &o, &ds, &err) != GV_DATA_OK)
-    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s", err.msg);
+    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "the %s split (--split %s): %s", split_names[index],
+              r->args.split, err.msg);
   return ds;
+}
+
+/* Is split `index` given a positive weight by --split (missing weights are 0)? */
+static int split_weighted(const char *split, int index)
+{
+  const char *p = split;
+  for (int i = 0; i < index && p; i++)
+    p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+  return p && strtod(p, NULL) > 0;
+}
+
+/* Every token id of the dataset must be inside the model's vocabulary: checked once when
+ * the data is opened, not when a bad sample is first drawn. */
+static void check_vocab(const struct gv_run *r, const gv_data *ds)
+{
+  int64_t seq;
+  int32_t lo, hi = gv_mmidx_max_token(gv_data_index(ds), &seq, &lo);
+  if (hi >= r->vocab)
+    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s.bin: token id %d (sequence %lld) is outside the model's "
+              "vocabulary of %lld ids: the dataset was built with another tokenizer (see gvc data --inspect %s)",
+              r->args.data, hi, (long long)seq, (long long)r->vocab, r->args.data);
+  if (lo < 0)
+    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s.bin: holds the negative token id %d", r->args.data, lo);
 }
 
 void gv_run_data_open(struct gv_run *r)
@@ -25,20 +55,35 @@ void gv_run_data_open(struct gv_run *r)
   if (!r->args.data)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt",
               "no training data: give --data PREFIX (a Megatron dataset PREFIX.bin/.idx, see 'gvc data')");
+  int64_t eval_samples = (int64_t)r->args.eval_iters * r->args.global_batch;
+  if (r->args.eval_only) { /* the validation and test splits that --split weighs */
+    for (int i = 1; i < 3; i++)
+      if (split_weighted(r->args.split, i))
+        *(i == 1 ? &r->valid : &r->test) = open_split(r, i, eval_samples);
+      else
+        gv_log0(GV_LOG_INFO, "the %s split has no weight in --split %s: not evaluated", split_names[i], r->args.split);
+    if (!r->valid && !r->test)
+      gv_fatalf(__FILE__, __LINE__, "--eval_only", "gvrt", "--split %s gives the validation and test splits no "
+                "weight: nothing to evaluate", r->args.split);
+    check_vocab(r, r->valid ? r->valid : r->test);
+    return;
+  }
   r->train = open_split(r, 0, (int64_t)r->args.iters * r->args.global_batch);
+  check_vocab(r, r->train);
   if (r->args.eval_interval > 0)
-    r->valid = open_split(r, 1, (int64_t)r->args.eval_iters * r->args.global_batch);
+    r->valid = open_split(r, 1, eval_samples);
 }
 
 void gv_run_data_free(struct gv_run *r)
 {
   gv_data_free(&r->train);
   gv_data_free(&r->valid);
+  gv_data_free(&r->test);
 }
 
 void gv_run_data_sample(struct gv_run *r, int64_t sample, int32_t *tokens)
 {
-  gv_data *ds = r->evaluating ? r->valid : r->train;
+  gv_data *ds = r->evaluating ? r->eval_data : r->train;
   gv_data_get_sample(ds, sample, tokens);
   for (int64_t i = 0; i <= r->seq; i++)
     if (tokens[i] < 0 || tokens[i] >= r->vocab)

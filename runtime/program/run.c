@@ -3,14 +3,17 @@
  * rank's arenas once, initialises parameters by global name (the same values for every
  * strategy), feeds micro-batches through the pipeline schedule, reduces gradients over
  * data-parallel replicas and tied weights, clips by the global norm over distinct
- * shards, steps AdamW, logs, samples text and writes the step-0 dump for the tests.
+ * shards, steps AdamW (stopping at a non-finite loss or norm), logs, evaluates, generates
+ * text (sample.c) and writes the step-0 dump for the tests.
  * The arenas may be device memory (--device cuda): this file only computes addresses in
  * them; every value it reads or writes (init, batches, losses, logits, dumps) goes through
  * a host buffer and gv_dev_memcpy, and every operation on them through the backend. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "program/run.h"
@@ -278,7 +281,8 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   return loss;
 }
 
-static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step)
+/* The global gradient norm, the same on every rank. */
+static double grad_norm(struct gv_run *r)
 {
   double sq = 0;
   size_t first, n;
@@ -298,7 +302,13 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
     gv_comm_all_reduce_host(r->world, &f, 1, GV_DTYPE_F64, GV_REDUCE_SUM);
     sq = f;
   }
-  double norm = sqrt(sq);
+  return sqrt(sq);
+}
+
+/* The optimizer step on gradients of global norm `norm`, clipped by --clip_grad. */
+static void clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step, double norm)
+{
+  size_t first, n;
   float coef = r->args.clip_grad > 0 ? gv_optim_clip_coef(norm, (float)r->args.clip_grad) : 1.0f;
   struct gv_adamw opt = {(float)r->args.beta1, (float)r->args.beta2, (float)r->args.eps, (float)r->args.weight_decay};
   float lr = (float)gv_lr_at(sched, step);
@@ -329,18 +339,50 @@ static double clip_and_step(struct gv_run *r, const struct gv_lr_schedule *sched
       size_t c = gv_run_zero2_chunk(&r->params[i]);
       gv_comm_all_gather(r->params[i].dp_group, w, w + (size_t)r->params[i].dp_rank * c * gv_run_fsz(r), c, r->fdt);
     }
-  return norm;
 }
 
-/* Mean loss over --eval_iters batches of the validation split (forward only). */
-static double evaluate(struct gv_run *r, struct feed *fd)
+/* A step whose loss or gradient norm is not finite: stopped before its optimizer step and
+ * before any save, or (--skip_nonfinite_steps) skipped as Megatron does. Returns 1 to skip.
+ * Loss and norm are all-reduced, so every rank decides the same. */
+static int nonfinite_step(struct gv_run *r, int step, double loss, double norm)
+{
+  if (isfinite(loss) && isfinite(norm))
+    return 0;
+  if (!r->args.skip_nonfinite_steps)
+    gv_fatalf(__FILE__, __LINE__, "training", "gvrt", "step %d: loss %g, gradient norm %g: not finite; stopped "
+              "before its optimizer step and before any later save (a lower --lr, --clip_grad, or "
+              "--skip_nonfinite_steps to skip such steps)", step, loss, norm);
+  gv_log0(GV_LOG_WARN, "step %d: loss %g, gradient norm %g: not finite; step skipped (--skip_nonfinite_steps)", step,
+          loss, norm);
+  return 1;
+}
+
+/* Mean loss over --eval_iters batches of split ds (forward only). */
+static double evaluate(struct gv_run *r, struct feed *fd, gv_data *ds)
 {
   double total = 0;
+  r->eval_data = ds;
   r->evaluating = 1;
   for (int i = 0; i < r->args.eval_iters; i++)
     total += run_step(r, fd, i, 0);
   r->evaluating = 0;
   return total / r->args.eval_iters;
+}
+
+/* --eval_only: loss and perplexity on the validation and test splits that exist. */
+static void eval_only(struct gv_run *r, struct feed *fd, int step)
+{
+  if (!r->valid && !r->test)
+    gv_fatalf(__FILE__, __LINE__, "--eval_only", "gvrt", "needs --data PREFIX (its validation and test splits), "
+              "not a fixed --batch_from batch");
+  for (int i = 0; i < 2; i++) {
+    gv_data *ds = i ? r->test : r->valid;
+    if (!ds)
+      continue;
+    double l = evaluate(r, fd, ds);
+    gv_log0(GV_LOG_INFO, "eval_only (weights of step %d) | %s loss %.9g | perplexity %.6g | %d batches of %d samples",
+            step, i ? "test" : "validation", l, exp(l), r->args.eval_iters, r->args.global_batch);
+  }
 }
 
 /* The file of a test dump: PATH itself on one rank, PATH.rank<r> on each of several. */
@@ -352,33 +394,40 @@ static void rank_path(const struct gv_run *r, const char *path, char *file, size
     snprintf(file, n, "%s", path);
 }
 
-/* ---- outputs: dump, samples ---- */
+/* ---- outputs: the test dumps (samples: sample.c) ---- */
+
+/* A test dump's file into place, or a fatal error naming it (ok 0: a record failed). */
+static void commit_or_fail(struct gv_tf_writer *f, int ok, const char *file, const char *option)
+{
+  if (ok && !gv_tf_commit(f))
+    return;
+  int e = errno;
+  if (!ok)
+    gv_tf_abort(f);
+  gv_fatalf(__FILE__, __LINE__, option, "gvrt", "%s: cannot write (%s)", file, strerror(e));
+}
 
 static void dump_state(struct gv_run *r, const char *path, double loss)
 {
   int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
   char file[4096], key[512];
   rank_path(r, path, file, sizeof file);
-  FILE *f = gv_tf_begin(file, header);
-  int count = 0, ok = f != NULL;
+  struct gv_tf_writer *f = gv_tf_begin(file, header);
+  int ok = f != NULL;
   int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->vocab};
   if (ok && r->has_logits) {
     size_t n = (size_t)(r->micro_batch * r->seq * r->vocab);
     ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off, n));
-    count++;
   }
   ok = ok && !gv_tf_put(f, "loss", GV_TF_F64, 1, &one, &loss);
-  count++;
   for (int i = 0; ok && i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     int64_t dims[2] = {p->shard_rows, p->shard_cols};
     snprintf(key, sizeof key, "grad/%s", p->name);
     ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims,
                     gv_run_to_host_f32(r, gv_run_grad(r, p), shard_numel(p)));
-    count++;
   }
-  if (!ok || gv_tf_commit(f, file, count))
-    gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "%s: cannot write", file);
+  commit_or_fail(f, ok, file, "--dump");
 }
 
 /* --dump_params: this rank's part of every parameter after training, with where it sits in
@@ -391,8 +440,8 @@ static void dump_params(struct gv_run *r, const char *path)
   int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
   char file[4096], key[600];
   rank_path(r, path, file, sizeof file);
-  FILE *f = gv_tf_begin(file, header);
-  int count = 0, ok = f != NULL;
+  struct gv_tf_writer *f = gv_tf_begin(file, header);
+  int ok = f != NULL;
   for (int i = 0; ok && i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     size_t first, n;
@@ -405,51 +454,16 @@ static void dump_params(struct gv_run *r, const char *path)
     ok = !gv_tf_put(f, key, GV_TF_I32, 1, &eight, at);
     snprintf(key, sizeof key, "param/%s", p->name);
     ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host_f32(r, gv_run_param_at(r, p, first), n));
-    count += 2;
   }
-  if (!ok || gv_tf_commit(f, file, count))
-    gv_fatalf(__FILE__, __LINE__, "--dump_params", "gvrt", "%s: cannot write", file);
+  commit_or_fail(f, ok, file, "--dump_params");
 }
 
-/* Greedy decoding from the trained weights: one pipeline forward per new token; the last
- * stage picks the token and the pipeline group learns it. */
-static void greedy_sample(struct gv_run *r, struct feed *fd)
+/* One forward of the pipeline on T tokens (row 0 of a micro-batch), for sampling: the
+ * logits are left in the last stage's logits buffer. */
+void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens)
 {
-  if (r->args.sample_tokens <= 0 || r->dp_rank != 0)
-    return;
-  int64_t T = r->seq, V = r->vocab;
-  int32_t *seq = calloc((size_t)T, sizeof(int32_t));
-  const char *prompt = r->args.prompt ? r->args.prompt : "The ";
-  int64_t n = (int64_t)strlen(prompt);
-  n = n > T - 1 ? T - 1 : n;
-  for (int64_t i = 0; i < n; i++)
-    seq[i] = (int32_t)((unsigned char)prompt[i] % V);
-  struct feed one = {.prompt = seq};
-  int last = r->stage == r->pp - 1;
-  char *text = calloc((size_t)T + 1, 1);
-  GV_CHECK(seq && text, "out of host memory");
-  r->evaluating = 1; /* forward only, no dropout */
-  for (int64_t pos = n; pos < T && pos - n < r->args.sample_tokens; pos++) {
-    gv_pipe_step(r, 1, 0, load_micro_batch, &one);
-    int32_t best = 0;
-    if (last) { /* the logits row of the last position, read back to the host */
-      const float *row = gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off +
-                                             (pos - 1) * V * (int64_t)gv_run_fsz(r), (size_t)V);
-      for (int64_t v = 1; v < V; v++)
-        if (row[v] > row[best])
-          best = (int32_t)v;
-    }
-    if (r->pp > 1)
-      gv_comm_broadcast_host(r->pp_group, &best, 1, GV_DTYPE_I32, (int)r->pp - 1);
-    seq[pos] = best;
-    text[pos - n] = best >= 32 && best < 127 ? (char)best : best == '\n' ? '\n' : '?';
-  }
-  r->evaluating = 0;
-  if (gv_comm_rank(r->world) == 0)
-    printf("sample> %s%s\n", prompt, text);
-  free(text);
-  free(seq);
-  (void)fd;
+  struct feed one = {.prompt = tokens};
+  gv_pipe_step(r, 1, 0, load_micro_batch, &one);
 }
 
 /* ---- main ---- */
@@ -557,24 +571,42 @@ static void check_program(struct gv_run *r)
               (long long)r->micro_batch, r->dp_size);
 }
 
+static size_t planned_bytes(const struct gv_run *r)
+{
+  size_t planned = 0;
+  for (int k = 0; k < GV_MEM_KINDS; k++)
+    planned += r->plan.arena_bytes[k];
+  return planned;
+}
+
+/* Every rank: the process's real peak resident set (getrusage's ru_maxrss, /proc's VmHWM)
+ * beside the plan's arenas, and on a GPU the device memory in use: the arenas are only
+ * part of what a rank holds (libraries, staging buffers, the CUDA context, cuBLAS, NCCL). */
+static void log_memory(struct gv_run *r, const char *when)
+{
+  struct rusage ru;
+  size_t used = 0, total = 0;
+  double mib = 1048576.0, peak = getrusage(RUSAGE_SELF, &ru) ? 0.0 : (double)ru.ru_maxrss * 1024.0;
+  char dev[256] = "";
+  gv_backend_mem_info(&r->be, &used, &total);
+  if (total)
+    snprintf(dev, sizeof dev, "; device memory in use %.0f of %.0f MiB (the rest beside the arenas: CUDA context, "
+             "cuBLAS, NCCL communicators, other processes on this GPU)", (double)used / mib, (double)total / mib);
+  gv_log(GV_LOG_INFO, "memory %s: peak resident set %.1f MiB (host, VmHWM); the plan's arenas %.2f MiB (%.2f MiB "
+         "allocated)%s", when, peak / mib, (double)planned_bytes(r) / mib, (double)r->be.allocated_bytes / mib, dev);
+}
+
 static void log_step(struct gv_run *r, const struct gv_lr_schedule *sched, int step, double loss, double norm,
                      double dt, double elapsed)
 {
-  size_t planned = 0, used = 0, total = 0;
-  for (int k = 0; k < GV_MEM_KINDS; k++)
-    planned += r->plan.arena_bytes[k];
-  if (step == 0) /* after a whole step: cuBLAS and NCCL have made their buffers */
-    gv_backend_mem_info(&r->be, &used, &total);
-  if (total)
-    gv_log(GV_LOG_INFO, "device memory after step 0: %.0f of %.0f MiB in use; the plan's arenas are %.0f MiB, the "
-           "rest is outside the plan (CUDA context, cuBLAS, NCCL communicators, other processes on this GPU)",
-           (double)used / 1048576.0, (double)total / 1048576.0, (double)r->be.allocated_bytes / 1048576.0);
   gv_log0(GV_LOG_INFO,
           "step %d/%d | loss %.9g | lr %.4e | grad_norm %.6g | %.1f ms/step | %.0f tokens/s | mem %.2f/%.2f MiB "
           "(used/planned) | ETA %.0fs",
           step, r->args.iters, loss, gv_lr_at(sched, step), norm, 1e3 * dt,
           (double)r->args.global_batch * (double)r->seq / dt, (double)r->be.allocated_bytes / 1048576.0,
-          (double)planned / 1048576.0, elapsed / (step + 1) * (r->args.iters - step - 1));
+          (double)planned_bytes(r) / 1048576.0, elapsed / (step + 1) * (r->args.iters - step - 1));
+  if (step == 0) /* after a whole step: cuBLAS and NCCL have made their buffers */
+    log_memory(r, "after step 0");
 }
 
 /* Every arena starts at zero through the backend: AdamW's moments must, and device
@@ -629,6 +661,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   }
   setup_groups(&r);
   check_program(&r);
+  gv_run_check_sample_args(&r);
   r.opt_ts = calloc((size_t)(r.nparams ? r.nparams : 1), sizeof *r.opt_ts);
   GV_CHECK(r.opt_ts != NULL, "out of host memory");
   start_backend(&r);
@@ -645,6 +678,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     init_from_file(&r, r.args.init_from);
   else
     init_params(&r);
+  if (r.args.save)
+    gv_run_check_save_dir(&r, r.args.save);
   int first_step = r.args.load ? gv_run_load(&r, r.args.load) : 0;
   struct feed fd;
   memset(&fd, 0, sizeof fd);
@@ -658,10 +693,13 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
                                  : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
   r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)r.seq);
   double t_start = gv_run_now_s(), loss = 0;
+  int skipped = 0;
   r.tl.step = first_step + 1 < r.args.iters ? first_step + 1 : first_step; /* after warm-up */
-  if (first_step >= r.args.iters)
+  if (first_step >= r.args.iters && !r.args.eval_only)
     gv_log0(GV_LOG_INFO, "the checkpoint is at step %d: nothing left of --iters %d", first_step, r.args.iters);
-  for (int step = first_step; step < r.args.iters; step++) {
+  if (r.args.eval_only)
+    eval_only(&r, &fd, first_step);
+  for (int step = first_step; !r.args.eval_only && step < r.args.iters; step++) {
     double t0 = gv_run_now_s();
     r.step = step;
     r.fns.zero_grads(&r, r.bases, 0);
@@ -669,18 +707,29 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_run_tl_end(&r);
     if (step == 0 && r.args.dump)
       dump_state(&r, r.args.dump, loss);
-    double norm = clip_and_step(&r, &sched, step);
+    double norm = grad_norm(&r);
+    if (nonfinite_step(&r, step, loss, norm))
+      skipped++;
+    else
+      clip_and_step(&r, &sched, step, norm);
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
       log_step(&r, &sched, step, loss, norm, gv_run_now_s() - t0, gv_run_now_s() - t_start);
     if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1))
       gv_run_save(&r, r.args.save, step + 1);
     if (r.valid && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1))
-      gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g", step, evaluate(&r, &fd));
+    {
+      double vl = evaluate(&r, &fd, r.valid);
+      gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g | val_ppl %.6g", step, vl, exp(vl));
+    }
   }
-  gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g", r.args.iters, gv_run_now_s() - t_start, loss);
+  if (!r.args.quiet)
+    log_memory(&r, "at the end");
+  if (!r.args.eval_only)
+    gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g%s", r.args.iters, gv_run_now_s() - t_start, loss,
+            skipped ? " (steps with a non-finite loss or gradient norm were skipped)" : "");
   if (r.args.dump_params)
     dump_params(&r, r.args.dump_params);
-  greedy_sample(&r, &fd);
+  gv_run_generate(&r);
   if (fd.tokens)
     gv_tf_free(&fd.tf);
   else

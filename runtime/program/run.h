@@ -52,10 +52,11 @@ struct gv_run_tied { const char *name; uint64_t stages; };
 
 struct gv_run_args {
   const char *data, *split, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
-  const char *dump_params, *matmul_precision, *mixed_precision, *timeline;
+  const char *dump_params, *matmul_precision, *mixed_precision, *timeline, *sample_format, *tokenizer;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
-  int sample_tokens, global_batch, decay_all, quiet;
-  double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;
+  int sample_tokens, global_batch, decay_all, quiet, override_checkpoint_args, skip_nonfinite_steps;
+  int top_k, eval_only;
+  double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps, temperature, top_p;
   uint64_t seed;
 };
 
@@ -102,7 +103,10 @@ struct gv_run {
   int evaluating;              /* samples come from the validation split (or greedy sampling): no dropout */
   int64_t step_first_sample;   /* global index of this rank's first sample of the step */
   int64_t cur_micro;           /* the micro-batch whose forward or backward runs (the pipeline sets it) */
-  gv_data *train, *valid;
+  gv_data *train, *valid, *test;
+  gv_data *eval_data;          /* the split evaluate() reads (valid or test) */
+  gv_bpe *tok;                 /* --tokenizer (sampling), and its ByteLevel add_prefix_space */
+  int tok_prefix_space;
   float loss_scale;            /* 1 / tokens of the global batch */
   /* groups: data-parallel replicas of this stage, and the pipeline line (stage s is
    * group rank s) */
@@ -210,10 +214,18 @@ double gv_run_now_s(void);
 struct gv_comm *gv_run_tp_group(struct gv_run *r, int64_t group);
 struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large);
 
+/* sample.c: --sample's options checked at start-up (before training), and the text
+ * generated at the end; run.c: one forward of T tokens for it. */
+void gv_run_check_sample_args(struct gv_run *r);
+void gv_run_generate(struct gv_run *r);
+void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens);
 /* data.c: the Megatron dataset behind --data */
 /* checkpoint.c */
 int gv_run_save(struct gv_run *r, const char *dir, int next_step);
 int gv_run_load(struct gv_run *r, const char *dir);   /* returns the step to resume at */
+/* --save at start-up: the folder created and written to by every rank, or a fatal error
+ * with the OS's reason (not first found at the first save). */
+void gv_run_check_save_dir(struct gv_run *r, const char *dir);
 void gv_run_data_open(struct gv_run *r);
 void gv_run_data_free(struct gv_run *r);
 /* pipeline.c: one step's micro-batches on this stage (GPipe or 1F1B); returns the summed

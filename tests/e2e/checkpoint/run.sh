@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # run.sh GVC SRC WORK - checkpoints: 10 steps straight give the same losses as 5 steps,
 # --save, then --load and 5 more; a truncated or foreign checkpoint is refused with the
-# file named, and nothing is left half-written. Also the training binary's precision options.
+# file named, and nothing is left half-written. Nothing lost, nothing silently wrong: a
+# flipped byte is found by its record's CRC-32; a non-finite loss stops the run before it
+# saves (or --skip_nonfinite_steps skips the step); an unwritable --save folder is refused
+# at start-up; a failed save keeps the previous checkpoint; another --seed or global batch
+# is refused unless --override_checkpoint_args; token ids outside the vocabulary are found
+# when the data is opened. Also the training binary's precision options.
 set -u
 gvc=$(realpath "$1"); src=$(realpath "$2"); work=$3; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
@@ -12,12 +17,56 @@ fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--init_from $fx --batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3"
 export GV_COMM=self OMP_NUM_THREADS=1
 ./tg $args --iters 10 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | tail -5 > straight.txt
-./tg $args --iters 5 --save ck >/dev/null 2>&1 && [ -f ck/rank00000.gvck ] && [ ! -e ck/rank00000.gvck.tmp ] && ok || bad "save"
+./tg $args --iters 5 --save ck >/dev/null 2>&1 && grep -q "^step 5$" ck/latest && [ -f ck/step00000005/rank00000.gvck ] \
+  && [ -z "$(find ck -name '*.tmp')" ] && ok || bad "save: $(ls -R ck)"
 ./tg $args --iters 10 --load ck 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" > resumed.txt
 [ -s resumed.txt ] && cmp -s straight.txt resumed.txt && ok || { bad "resumed losses differ"; diff straight.txt resumed.txt; }
-head -c 1000 ck/rank00000.gvck > ck2.gvck && mkdir -p bad && mv ck2.gvck bad/rank00000.gvck
+head -c 1000 ck/step00000005/rank00000.gvck > ck2.gvck && mkdir -p bad && mv ck2.gvck bad/rank00000.gvck
 out=$(./tg $args --iters 10 --load bad 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "bad/rank00000.gvck: truncated" && ok || bad "truncated checkpoint: rc $rc: $out"
+# a flipped byte in the tensor data: the record's CRC-32 names file and record
+rm -rf flip && cp -r ck flip && f=flip/step00000005/rank00000.gvck
+printf '\x5a' | dd of=$f bs=1 seek=$(($(stat -c %s $f) / 2)) conv=notrunc status=none
+out=$(./tg $args --iters 10 --load flip 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "flip/step00000005/rank00000.gvck: record '[a-z_]*/[a-z0-9_.]*' is damaged" && ok \
+  || bad "flipped byte: rc $rc: $out"
+# a non-finite loss stops the run before its optimizer step and before it saves: the
+# checkpoint it loaded stays as it was; --skip_nonfinite_steps skips such steps instead
+rm -rf nan && cp -r ck nan && sum0=$(cat nan/latest nan/step*/* | md5sum)
+out=$(./tg $args --iters 10 --lr 1e30 --clip_grad 0 --load nan --save nan 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "step [0-9]*: loss .*: not finite; stopped before its optimizer step" \
+  && [ "$(cat nan/latest nan/step*/* | md5sum)" = "$sum0" ] && ok || bad "non-finite loss: rc $rc: $out; $(ls -R nan)"
+out=$(./tg $args --iters 10 --lr 1e30 --clip_grad 0 --skip_nonfinite_steps 2>&1); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "not finite; step skipped" && ok || bad "--skip_nonfinite_steps: rc $rc: $out"
+# an unwritable --save folder is refused at start-up, with the OS's reason
+touch afile
+out=$(./tg $args --iters 10 --save afile/ck 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "afile/ck: the checkpoint folder is not writable by rank 0 (Not a directory)" \
+  && ! echo "$out" | grep -q "step 0/" && ok || bad "unwritable --save: rc $rc: $out"
+# a save that fails (its temporary file's path is a folder) leaves the previous checkpoint
+rm -rf keep && cp -r ck keep && mkdir -p keep/step00000010/rank00000.gvck.tmp
+out=$(./tg $args --iters 10 --load keep --save keep 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "rank 0 could not write its part of the checkpoint of step 10 (Is a directory)" \
+  && grep -q "^step 5$" keep/latest && cmp -s keep/step00000005/rank00000.gvck ck/step00000005/rank00000.gvck \
+  && [ -z "$(find keep -type f -name '*.tmp')" ] && ok || bad "failed save: rc $rc: $out; $(ls -R keep)"
+./tg $args --iters 10 --load keep 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | cmp -s - straight.txt && ok \
+  || bad "resume after a failed save"
+# another seed or global batch: refused with what differs, unless overridden
+out=$(./tg $args --iters 10 --load ck --seed 7 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "saved by a run with --seed 1234, this run has --seed 7" && ok || bad "--seed: $out"
+out=$(./tg ${args/batch_size 2/batch_size 4} --iters 10 --load ck 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "saved by a run with --global_train_batch_size 2, this run has 4" && ok \
+  || bad "global batch: $out"
+out=$(./tg $args --iters 6 --load ck --seed 7 --override_checkpoint_args 2>&1); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "resuming anyway (--override_checkpoint_args)" && ok || bad "override: $out"
+# token ids outside the model's vocabulary (256 bytes + the end-of-document id): found when
+# the data is opened, with the file named
+printf 'one fortune\n%%\nanother fortune, a little longer than the first\n%%\n' > fort.txt
+for i in 1 2 3 4 5 6; do cat fort.txt; done > fort6.txt
+"$gvc" data fort6.txt -o eod --append-eod >/dev/null 2>&1 || bad "gvc data"
+out=$(./tg --data eod --iters 2 --global_train_batch_size 2 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "eod.bin: token id 256 (sequence [0-9]*) is outside the model's vocabulary of 256 ids" \
+  && ! echo "$out" | grep -q "step 0/" && ok || bad "token ids outside the vocabulary: rc $rc: $out"
 # precision options: the cpu backend computes fp32 whatever --matmul_precision asks (same
 # losses, and it says so); unknown values and bf16 storage are refused with the reason
 ./tg $args --iters 10 --matmul_precision medium > medium.log 2>&1

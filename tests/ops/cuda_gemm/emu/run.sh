@@ -45,5 +45,5 @@ gcc -std=c11 -O1 $inc -I"$root/tests" -c "$W/test_emu.c" -o "$W/test_emu.o"
 cudalib=$(dirname "$(command -v nvcc)")/../lib64
 mpilink=$(mpicc --showme:link 2>/dev/null || true)
 g++ -o "$W/test_emu" "$W/test_emu.o" $objs "$W/emu_main.o" "$B/runtime/libgvrt.a" "$B/runtime/libgvsvg.a" -L"$cudalib" $mpilink \
-    -lcublasLt -lcublas -lcudart -lnccl -lopenblas -lgomp -lm -lpthread
+    -lcublasLt -lcublas -lcudart -lnccl -lopenblas -lcjson -lgomp -lm -lpthread
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$W/test_emu"

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# run.sh GVC SRC MPIEXEC WORK - text generation and evaluation of a training binary:
+# --temperature 0 is greedy and equals --top_k 1 at any temperature; a seeded draw
+# (--temperature, --top_k, --top_p) repeats with the same --seed; --sample_format ids
+# prints the prompt's and the new ids; --tokenizer encodes and decodes a BPE model's text; N of them even past the sequence length (and says
+# so); bad sampling options and a text format for a non-byte vocabulary are refused before
+# training; --eval_only prints loss and perplexity of the validation and test splits of a
+# checkpoint, and an empty split is an error naming it; every rank logs its peak resident
+# set beside the plan. Under mpirun: a pp2 program samples the greedy ids of one rank.
+source "$(dirname "$0")/../e2e_lib.sh"
+rm -rf ./*
+export GV_COMM=self
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 -o tg 2>compile.log \
+  && "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 --num_gpus_per_node 2 \
+       --pp_deg 2 --chunks 2 -o pp2 2>>compile.log || { echo "compile failed: $(cat compile.log)"; exit 1; }
+for i in $(seq 40); do printf 'fortune number %d: the quick brown fox jumps over the lazy dog\n%%\n' $i; done > fort.txt
+"$gvc" data fort.txt -o fort >/dev/null 2>&1 || { echo "gvc data failed"; exit 1; }
+./tg --data fort --iters 20 --global_train_batch_size 4 --split 80,10,10 --save ck --quiet >train.log 2>&1 \
+  || { echo "training failed: $(tail -3 train.log)"; exit 1; }
+gen() { ./tg --data fort --global_train_batch_size 4 --split 80,10,10 --load ck --iters 20 "$@" 2>&1; }
+ids() { grep "^sample_ids>" | sed 's/^sample_ids> //'; }
+g0=$(gen --sample 12 --sample_format ids | ids)
+g1=$(gen --sample 12 --sample_format ids --temperature 1.5 --top_k 1 | ids)
+[ -n "$g0" ] && [ "$g0" = "$g1" ] && ok || bad "greedy '$g0' vs --top_k 1 '$g1'"
+# the prompt's ids, then 12 new ones
+[ "$(echo "$g0" | cut -d'|' -f1 | xargs)" = "84 104 101 32" ] && [ "$(echo "$g0" | cut -d'|' -f2 | wc -w)" = 12 ] && ok \
+  || bad "ids format: '$g0'"
+s1=$(gen --sample 30 --sample_format ids --temperature 1 --top_k 20 --top_p 0.9 --seed 5 | ids)
+s2=$(gen --sample 30 --sample_format ids --temperature 1 --top_k 20 --top_p 0.9 --seed 5 | ids)
+s3=$(gen --sample 30 --sample_format ids --temperature 1 --seed 6 | ids)
+[ -n "$s1" ] && [ "$s1" = "$s2" ] && [ "$s1" != "$g0" ] && ok || bad "seeded draws: '$s1' / '$s2'"
+[ -n "$s3" ] && [ "$s3" != "$s1" ] && ok || bad "another seed: $s3"
+# text: greedy text is the greedy ids as bytes
+t=$(gen --sample 12 | grep "^sample> " | sed 's/^sample> //')
+want=$(for i in $(echo "$g0" | tr -d '|'); do printf "\\$(printf %03o $i)"; done)
+[ "$t" = "$want" ] && ok || bad "text '$t' vs ids as bytes '$want'"
+# past the sequence length (32): 60 new tokens after a 4-token prompt, said so
+out=$(gen --sample 60 --sample_format ids --prompt 84,104,101,32); rc=$?
+[ $rc -eq 0 ] && [ "$(echo "$out" | ids | cut -d'|' -f2 | wc -w)" = 60 ] \
+  && echo "$out" | grep -q "sampling 32 tokens past this program's sequence length 32" && ok || bad "past seq: $out"
+# bad options, refused before any training step
+for o in "--temperature -1" "--top_p 0" "--top_p 1.5" "--top_k -2" "--sample_format html"; do
+  out=$(./tg --data fort --iters 5 --global_train_batch_size 4 --sample 5 --sample_format ids $o 2>&1); rc=$?
+  [ $rc -ne 0 ] && ! echo "$out" | grep -q "step 0/" && ok || bad "$o accepted: $out"
+done
+# a BPE model: --tokenizer encodes the prompt as gvc data does and decodes the text;
+# without it, text is refused before training
+tokj="$src/tests/unit/data/fixtures/bpe/tokenizer.json"
+"$gvc" compile "$src/tests/e2e/generate/bpe.gvm" --model bpe_gpt --seq 32 --micro-batch 2 -o bg 2>>compile.log \
+  && "$gvc" data fort.txt -o fbpe --tokenizer "$tokj" --append-eod >/dev/null 2>&1 && printf 'fortune number' > p.txt \
+  && "$gvc" data p.txt -o pbpe --tokenizer "$tokj" >/dev/null 2>&1 || bad "BPE model and data"
+want=$("$gvc" data --inspect pbpe --docs 1 | awk '$1 == "0" {print $4, $5, $6, $7, $8, $9, $10, $11}')
+bg() { ./bg --data fbpe --iters 10 --global_train_batch_size 4 --quiet --sample 8 --prompt "fortune number" "$@" 2>&1; }
+got=$(bg --tokenizer "$tokj" --sample_format ids | ids | cut -d'|' -f1 | cut -d' ' -f1-8)
+[ -n "$want" ] && [ "$got" = "$want" ] && ok || bad "BPE prompt ids '$got', gvc data's '$want'"
+bg --tokenizer "$tokj" | grep -q "^sample> fortune number" && ok || bad "BPE text: $(bg --tokenizer "$tokj")"
+out=$(bg); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "vocabulary has 384 ids, not the byte tokenizer's 256 (+1): give --tokenizer" \
+  && ! echo "$out" | grep -q "done:" && ok || bad "BPE model without --tokenizer: $out"
+# eval-only: the checkpoint's loss and perplexity on the validation and test splits
+out=$(gen --eval_only --eval_iters 2); rc=$?
+v=$(echo "$out" | grep -o "validation loss [0-9.]* | perplexity [0-9.]*")
+[ $rc -eq 0 ] && [ -n "$v" ] && echo "$out" | grep -q "eval_only (weights of step 20) | test loss [0-9.]* | perplexity" \
+  && ! echo "$out" | grep -q "step [0-9]*/" \
+  && echo "$v" | awk '{l = $3; p = $6; d = exp(l) - p; if (d < 0) d = -d; exit !(d < 1e-3 * p)}' && ok \
+  || bad "eval_only: $out"
+out=$(./tg --data fort --eval_only --load ck --global_train_batch_size 4 --split 100,0,0 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "split 100,0,0 gives the validation and test splits no weight" && ok || bad "no splits: $out"
+out=$(./tg --data fort --iters 5 --global_train_batch_size 4 --eval_interval 2 --split 1000,1,0 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "the validation split (--split 1000,1,0): fort: split 1" \
+  && ! echo "$out" | grep -q "step 0/" && ok || bad "empty validation split: $out"
+# the real peak memory beside the plan
+out=$(./tg --data fort --iters 1 --global_train_batch_size 4 2>&1)
+echo "$out" | grep -q "\[rank 0/1\] gvrt: memory after step 0: peak resident set [1-9][0-9.]* MiB (host, VmHWM); the plan's arenas" \
+  && ok || bad "peak memory line: $out"
+# pipeline: the pp2 program samples the same greedy ids, and both ranks log their peak
+fx="$src/tests/reference/fixtures/tiny_gpt.bin"
+one=$(./tg --init_from "$fx" --data fort --iters 0 --sample 12 --sample_format ids 2>&1 | ids)
+out=$(GV_COMM=mpi timeout 60 "$mpiexec" -n 2 ./pp2 --init_from "$fx" --data fort --iters 0 --sample 12 \
+      --sample_format ids 2>&1 </dev/null)
+[ -n "$one" ] && [ "$(echo "$out" | ids)" = "$one" ] && ok || bad "pp2 greedy ids ('$one' on one rank): $out"
+out=$(GV_COMM=mpi timeout 60 "$mpiexec" -n 2 ./pp2 --data fort --global_train_batch_size 4 --iters 1 2>&1 </dev/null)
+[ "$(echo "$out" | grep -c "memory after step 0: peak resident set")" = 2 ] && echo "$out" | grep -q "\[rank 1/2\] gvrt: memory after" \
+  && ok || bad "pp2 memory lines: $out"
+finish
