@@ -20,63 +20,8 @@
 #include "program/tensorfile.h"
 
 
-double gv_run_now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static size_t shard_numel(const struct gv_run_param *p) { return gv_run_shard_numel(p); }
 
-/* ---- host staging: the arenas may be device memory (--device cuda) ---- */
-
-/* A host buffer of at least bytes, reused (grown) across calls; the run owns it. */
-void *gv_run_host_scratch(struct gv_run *r, size_t bytes)
-{
-  if (bytes > r->host_scratch_bytes) {
-    free(r->host_scratch);
-    r->host_scratch = malloc(bytes);
-    GV_CHECK(r->host_scratch != NULL, "out of host memory (%zu bytes of staging)", bytes);
-    r->host_scratch_bytes = bytes;
-  }
-  return r->host_scratch;
-}
-
-/* bytes of arena memory at dev, copied to the scratch (returned; valid until the next call). */
-const void *gv_run_to_host(struct gv_run *r, const void *dev, size_t bytes)
-{
-  void *h = gv_run_host_scratch(r, bytes);
-  gv_dev_memcpy(&r->be, h, dev, bytes, GV_COPY_D2H);
-  return h;
-}
-
-/* n elements of the program's float dtype at dev, on the host as fp32 (bf16 is widened in
- * place: element i's 4 bytes never reach element i+1's 2 bytes, read from the upper half);
- * valid until the next staging call. */
-const float *gv_run_to_host_f32(struct gv_run *r, const void *dev, size_t n)
-{
-  if (r->fdt == GV_DTYPE_F32)
-    return gv_run_to_host(r, dev, 4 * n);
-  float *h = gv_run_host_scratch(r, 4 * n);
-  uint16_t *b = (uint16_t *)h + n;
-  gv_dev_memcpy(&r->be, b, dev, 2 * n, GV_COPY_D2H);
-  for (size_t i = 0; i < n; i++)
-    h[i] = gv_bf16_to_float(b[i]);
-  return h;
-}
-
-void gv_run_from_host_f32(struct gv_run *r, void *dev, const float *h, size_t n)
-{
-  if (r->fdt == GV_DTYPE_F32) {
-    gv_dev_memcpy(&r->be, dev, h, 4 * n, GV_COPY_H2D);
-    return;
-  }
-  uint16_t *b = gv_run_host_scratch(r, 2 * n); /* when h is the scratch: element i's 2 bytes never pass its 4 */
-  for (size_t i = 0; i < n; i++)
-    b[i] = gv_bf16_from_float(h[i]);
-  gv_dev_memcpy(&r->be, dev, b, 2 * n, GV_COPY_H2D);
-}
 
 /* ---- parameters ---- */
 
@@ -729,7 +674,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
             skipped ? " (steps with a non-finite loss or gradient norm were skipped)" : "");
   if (r.args.dump_params)
     dump_params(&r, r.args.dump_params);
-  gv_run_generate(&r);
+  gv_run_generate(&r, gv_run_forward_tokens);
   if (fd.tokens)
     gv_tf_free(&fd.tf);
   else

@@ -217,7 +217,10 @@ struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large
 /* sample.c: --sample's options checked at start-up (before training), and the text
  * generated at the end; run.c: one forward of T tokens for it. */
 void gv_run_check_sample_args(struct gv_run *r);
-void gv_run_generate(struct gv_run *r);
+/* The forward of one micro-batch of tokens (the sampler's model call; run.c's
+ * gv_run_forward_tokens), passed in so that sampling does not depend on run.c. */
+typedef void (*gv_run_forward_fn)(struct gv_run *r, const int32_t *tokens);
+void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward);
 void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens);
 /* data.c: the Megatron dataset behind --data */
 /* checkpoint.c */

@@ -190,7 +190,7 @@ static int64_t encode_prompt(struct gv_run *r, const char *prompt, int32_t **seq
   return n;
 }
 
-void gv_run_generate(struct gv_run *r)
+void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
 {
   const struct gv_run_args *a = &r->args;
   if (a->sample_tokens <= 0 || r->dp_rank != 0) {
@@ -221,7 +221,7 @@ void gv_run_generate(struct gv_run *r)
     int64_t w = pos < T ? pos : T, from = pos - w;
     memset(window, 0, sizeof *window * (size_t)T);
     memcpy(window, seq + from, sizeof *window * (size_t)w);
-    gv_run_forward_tokens(r, window);
+    forward(r, window);
     int32_t next = 0;
     if (last) /* the logits row of the window's last position, read back to the host */
       next = pick(gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off + (w - 1) * V * (int64_t)gv_run_fsz(r),
