@@ -7,6 +7,7 @@
 #define GV_LOWER_IMPL_H
 
 #include "entries.h"
+#include "gvrt_program.h"
 #include "lower.h"
 
 enum { ACC_DX = GV_ACC_DX, ACC_DW = GV_ACC_DW }; /* the runtime's accumulate flags */
@@ -78,9 +79,8 @@ static inline int lower_zero2_per_param(const L *l)
   return (l->o->zero == 2 && l->o->layer_tp) || (l->o->zero == 3 && l->o->zero2_rest);
 }
 
-/* Optimizer state of n parameter elements this rank updates: fp32 AdamW m and v, and under
- * bf16 the fp32 master weights after them (runtime/program/shard.c reads this layout). */
-static inline int64_t lower_state_bytes(const L *l, int64_t n) { return 4 * n * (l->o->bf16 ? 3 : 2); }
+/* Optimizer state of n parameter elements this rank updates (gvrt_program.h's contract). */
+static inline int64_t lower_state_bytes(const L *l, int64_t n) { return gv_prog_state_bytes(n, l->o->bf16); }
 
 int64_t lower_numel(const L *l, int v);
 int64_t lower_rows(const L *l, int v);            /* numel / last dim */

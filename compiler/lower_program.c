@@ -180,7 +180,7 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
       rel += (l->es * cnt + 63) / 64 * 64;
     }
   }
-  int64_t range = (rel + 64 * dp - 1) / (64 * dp) * (64 * dp);
+  int64_t range = gv_prog_shard_range(rel, dp);
   l->z3[li].range = range;
   l->z3[li].pshard = plan_buf(l->plan, arena_printf(l->a, "%s.zero3.param_shard", m->layers[li].name), PLAN_PARAMS,
                               PC_STATIC, range / dp);
@@ -234,7 +234,7 @@ static void plan_params(Stage *st)
           cnt /= lower_layer_tp(l, li);
         int64_t owned = cnt;
         if (lower_zero2_per_param(l)) { /* ZeRO-2 per parameter over its layer's dp group (run.c) */
-          int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), chunk = (cnt + dp - 1) / dp;
+          int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), chunk = gv_prog_zero2_chunk(cnt, dp);
           cnt = chunk * dp;
           owned = chunk;
         }
@@ -304,8 +304,8 @@ static void lower_stage(Stage *st)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
   if (l->o->zero == 2 && !lower_zero2_per_param(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
-    int64_t dp = l->o->world / l->o->pp / (l->o->tp > 1 ? l->o->tp : 1), unit = 64 * dp, *ab = l->plan->arena_bytes;
-    ab[PLAN_PARAMS] = ab[PLAN_GRADS] = (ab[PLAN_GRADS] + unit - 1) / unit * unit;
+    int64_t dp = l->o->world / l->o->pp / (l->o->tp > 1 ? l->o->tp : 1), *ab = l->plan->arena_bytes;
+    ab[PLAN_PARAMS] = ab[PLAN_GRADS] = gv_prog_shard_range(ab[PLAN_GRADS], dp);
     st->shard_bytes = ab[PLAN_GRADS] / dp;
     plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, lower_state_bytes(l, st->shard_bytes / l->es), 64);
   }

@@ -20,6 +20,28 @@
 
 typedef void (*gv_prog_fn)(void *ctx, char *const *bases, int64_t slot);
 
+/* ---- the layout contract: rules the compiler plans by and the runtime addresses by ----
+ * Stated once, here; both sides call these. Sizes are bytes unless named elements. */
+
+/* Every buffer of the plan starts at a multiple of GV_PROG_ALIGN bytes. A sharded range (the
+ * flat ZeRO-2 gradient arena, a ZeRO-3 layer's parameters) is padded to a multiple of
+ * GV_PROG_ALIGN x dp, so that each of the dp ranks' shards (range / dp) is aligned too. */
+enum { GV_PROG_ALIGN = 64 };
+static inline int64_t gv_prog_shard_range(int64_t bytes, int64_t dp)
+{
+  int64_t unit = GV_PROG_ALIGN * dp;
+  return (bytes + unit - 1) / unit * unit;
+}
+/* ZeRO-2 per parameter (per-layer tp, or beside ZeRO-3 blocks): of a parameter's n elements
+ * each of the dp ranks owns a chunk of ceil(n / dp), the last padded; its parameter and
+ * gradient buffers hold dp chunks. */
+static inline int64_t gv_prog_zero2_chunk(int64_t n, int64_t dp) { return (n + dp - 1) / dp; }
+/* Optimizer state of n owned elements: fp32 blocks of n floats, AdamW's m, then v, then under
+ * bf16 mixed precision the fp32 master weights. */
+enum gv_prog_state { GV_STATE_M, GV_STATE_V, GV_STATE_MASTER };
+static inline int gv_prog_state_blocks(int bf16) { return bf16 ? 3 : 2; }
+static inline int64_t gv_prog_state_bytes(int64_t n, int bf16) { return 4 * n * gv_prog_state_blocks(bf16); }
+
 /* Init kinds of parameters (gv_prog_param's init). */
 enum { GV_INIT_NORMAL = 0, GV_INIT_ZEROS = 1, GV_INIT_ONES = 2 };
 

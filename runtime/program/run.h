@@ -145,8 +145,7 @@ static inline int gv_run_zero2_param(const struct gv_run *r, const struct gv_run
 }
 static inline size_t gv_run_zero2_chunk(const struct gv_run_param *p)
 {
-  size_t dp = (size_t)gv_comm_size(p->dp_group);
-  return (gv_run_shard_numel(p) + dp - 1) / dp;
+  return (size_t)gv_prog_zero2_chunk((int64_t)gv_run_shard_numel(p), gv_comm_size(p->dp_group));
 }
 /* The gradient buffer of a parameter that is not ZeRO-3 (an arena address, r->fdt elements). */
 static inline void *gv_run_grad(const struct gv_run *r, const struct gv_run_param *p)
@@ -170,13 +169,12 @@ static inline size_t gv_run_fsz(const struct gv_run *r) { return gv_dtype_size(r
  * shard or chunk; = held otherwise); param_at / owned_grad: the address of element `first`;
  * owned_state: AdamW's m, v or (bf16 mixed precision) the fp32 master weight of an owned
  * element. held and owned return 0 when there are none. */
-enum gv_run_state { GV_STATE_M, GV_STATE_V, GV_STATE_MASTER };
 const struct gv_run_zlayer *gv_run_zl(const struct gv_run *r, const struct gv_run_param *p);
 int gv_run_held(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n);
 int gv_run_owned(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n);
 void *gv_run_param_at(struct gv_run *r, const struct gv_run_param *p, size_t first);
 void *gv_run_owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t first);
-float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t first, enum gv_run_state k);
+float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t first, enum gv_prog_state k);
 /* State blocks per owned element: 2 (m, v), or 3 with the bf16 program's master weights. */
 int gv_run_state_blocks(const struct gv_run *r);
 /* Flat ZeRO-2: the elements of this rank's shard, and its state (m, v[, master] blocks of

@@ -4,7 +4,7 @@
  * state. Parameters and gradients are elements of the program's float dtype (es bytes:
  * 4, or 2 under bf16 mixed precision); optimizer state is fp32: AdamW m, v and, under
  * bf16, the master weights, as consecutive blocks of the rank's owned elements
- * (run.h: enum gv_run_state). Only addresses are computed here: the arenas may be device
+ * (gvrt_program.h: the layout contract). Only addresses are computed here: the arenas may be device
  * memory. */
 #include "program/run.h"
 
@@ -86,7 +86,7 @@ void *gv_run_owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t f
   return r->bases[GV_MEM_GRADS] + p->goff + es * (int64_t)first - (r->zero ? (int64_t)r->dp_rank * r->shard_bytes : 0);
 }
 
-int gv_run_state_blocks(const struct gv_run *r) { return r->fdt == GV_DTYPE_F32 ? 2 : 3; }
+int gv_run_state_blocks(const struct gv_run *r) { return gv_prog_state_blocks(r->fdt != GV_DTYPE_F32); }
 
 size_t gv_run_flat_shard_numel(const struct gv_run *r) { return (size_t)r->shard_bytes / es_of(r); }
 
@@ -101,7 +101,7 @@ size_t gv_run_z3_numel(const struct gv_run *r, const struct gv_run_zlayer *z)
   return (size_t)(z->range / z->dp_size) / es_of(r);
 }
 
-float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t first, enum gv_run_state k)
+float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t first, enum gv_prog_state k)
 {
   const struct gv_run_zlayer *z = gv_run_zl(r, p);
   if (z)
