@@ -371,7 +371,7 @@ static int layer_degrees(Arena *a, const IrModel *m, const char *spec, LowerOpti
 /* The resolved per-layer strategy, one row per top-level layer (`--dump strategy`). */
 static void print_strategy(const IrModel *m, const LowerOptions *o, const unsigned char *ckpt)
 {
-  int dp = o->world / o->pp / o->tp;
+  int dp = lower_dp(o, o->tp);
   printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches of %lld per step and dp rank), %s %d (%s%s), dp %d "
          "(%s), %s\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
          (long long)o->micro_batch, o->ulysses ? (o->ulysses_layers ? "tp or ulysses per layer" : "ulysses")
@@ -384,7 +384,7 @@ static void print_strategy(const IrModel *m, const LowerOptions *o, const unsign
   static const char *kinds[] = {"embedding", "block", "norm", "head", "other"};
   for (int i = 0; i < m->nlayers; i++) {
     int block = m->layers[i].kind == IR_LAYER_BLOCK, ltp = block ? (o->layer_tp ? o->layer_tp[i] : o->tp) : 1;
-    dp = o->world / o->pp / (block && o->layer_tp ? ltp : o->tp);
+    dp = lower_dp(o, block && o->layer_tp ? ltp : o->tp);
     int ul = block && o->ulysses && o->tp > 1 && (!o->ulysses_layers || o->ulysses_layers[i]);
     printf("%-14s %-10s %6d %4d %4d %-6s %5s  %s\n", m->layers[i].name, kinds[m->layers[i].kind], o->stage_of_layer[i],
            ltp, dp, o->zero == 3 && block && (!o->zero3_layers || o->zero3_layers[i]) ? "zero3"
@@ -514,7 +514,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     const char *dp = o.zero == 3 ? (o.zero3_layers ? "ZeRO-3 on some blocks" : "ZeRO-3") : o.zero ? "ZeRO-2" : "ddp";
     fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s%s x dp %d (%s, %s, %d micro-batches per step and dp "
             "rank)%s\n", o.world, o.pp, o.tp, o.layer_tp ? " (largest; per layer below)" : "",
-            o.ulysses && o.tp > 1 ? " (Ulysses)" : o.sp && o.tp > 1 ? " (+SP)" : "", o.world / o.pp / o.tp, dp,
+            o.ulysses && o.tp > 1 ? " (Ulysses)" : o.sp && o.tp > 1 ? " (+SP)" : "", lower_dp(&o, o.tp), dp,
             o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt || c->config || c->searched ? ", checkpointing as given" : "");
   }
   if (!o.stage_of_layer && !(o.stage_of_layer = lower_partition(a, m, o.pp, NULL, &err))) {

@@ -130,12 +130,12 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
       ckpt[i] = c.ckpt && b < c.nlayers ? (unsigned char)c.ckpt[b++] : 0;
   o->checkpoint = ckpt;
   o->global_batch = c.global_bsz;
-  int64_t per = (int64_t)o->chunks * (o->world / o->pp / o->tp);
+  int64_t per = (int64_t)o->chunks * lower_dp(o, o->tp);
   if (!o->micro_batch && c.global_bsz > 0 && per > 0 && !(o->world % ((int64_t)o->pp * o->tp))) {
     /* the micro-batch the strategy implies (an impossible world is lower_check's to report) */
     if (c.global_bsz % per) {
       fprintf(stderr, "gvc: error: %s: key 'global_bsz': %d is not divisible by chunks %d x dp %d\n", path,
-              c.global_bsz, o->chunks, o->world / o->pp / o->tp);
+              c.global_bsz, o->chunks, lower_dp(o, o->tp));
       goto out;
     }
     o->micro_batch = c.global_bsz / per;

@@ -83,7 +83,7 @@ void lower_mark_needed(L *l)
  * buffer its kernels read (before its forward, and again before its backward). */
 void lower_z3_gather(L *l, int li)
 {
-  int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), n = l->z3[li].range / dp / l->es;
+  int64_t dp = lower_layer_dp(l, li), n = l->z3[li].range / dp / l->es;
   SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3_gather), lower_buf_arg(l, l->z3[li].pshard), sa_i64(n)};
   lower_emit(l, ENT_gen_zero3_gather, a, 5, arena_printf(l->a, "zero3: gather %s", l->m->layers[li].name));
 }

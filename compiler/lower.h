@@ -73,6 +73,10 @@ const char *lower_check(Arena *a, const IrModel *m, const LowerOptions *o, const
 const char *lower_vocab_degree(Arena *a, const IrModel *m, int vtp, LowerOptions *o);
 
 /* Returns NULL with a message in *err (arena-allocated) when the model cannot be lowered. */
+/* The data-parallel degree of a layer of tp degree tp (world / pp / tp): the one place it is
+ * derived (lower_check has made sure it divides). */
+static inline int lower_dp(const LowerOptions *o, int tp) { return o->world / o->pp / (tp > 0 ? tp : 1); }
+
 Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const char **err);
 
 #endif

@@ -272,7 +272,7 @@ void lower_backward_layer(L *l, int li)
   if (l->grad[v] < 0)
     l->grad[v] = dst; /* no gradient reached the input: it keeps the buffer it had (if any) */
   if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
-    int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li);
+    int64_t dp = lower_layer_dp(l, li);
     SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),
                     sa_i64(l->z3[li].range / dp / l->es)};
     lower_emit(l, ENT_gen_zero3_reduce_scatter, a, 5, arena_printf(l->a, "zero3: reduce-scatter %s", ly->name));

@@ -59,6 +59,7 @@ static inline int lower_layer_tp(const L *l, int li)
   return l->o->layer_tp && l->m->layers[li].kind == IR_LAYER_BLOCK ? l->o->layer_tp[li] : l->o->tp;
 }
 static inline int lower_layer_rowf(const L *l, int li) { return l->o->layer_tp ? l->o->tp / lower_layer_tp(l, li) : 1; }
+static inline int lower_layer_dp(const L *l, int li) { return lower_dp(l->o, lower_layer_tp(l, li)); }
 static inline int64_t lower_tp_group(const L *l, int li) { return l->o->layer_tp ? lower_layer_tp(l, li) : 0; }
 /* Block li runs Ulysses (its degree is a sequence degree), and its token rows are split over
  * the tp group (Ulysses, or Megatron sequence parallelism); 0 for other layers. */

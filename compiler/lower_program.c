@@ -210,7 +210,7 @@ static void plan_params(Stage *st)
     l->z3_grad = plan_buf(l->plan, "zero3.full_grads (one block at a time)", PLAN_GRADS, PC_STATIC, 0);
     for (int li = st->first; li <= st->last; li++)
       if (m->layers[li].kind == IR_LAYER_BLOCK && (!l->o->zero3_layers || l->o->zero3_layers[li]))
-        plan_zero3_layer(st, li, l->o->world / l->o->pp / lower_layer_tp(l, li)); /* its own dp degree */
+        plan_zero3_layer(st, li, lower_layer_dp(l, li)); /* its own dp degree */
   }
   for (int li = st->first; li <= st->last; li++)
     for (int k = 0; k < m->layers[li].nnodes; k++) {
@@ -234,7 +234,7 @@ static void plan_params(Stage *st)
           cnt /= lower_layer_tp(l, li);
         int64_t owned = cnt;
         if (lower_zero2_per_param(l)) { /* ZeRO-2 per parameter over its layer's dp group (run.c) */
-          int64_t dp = l->o->world / l->o->pp / lower_layer_tp(l, li), chunk = gv_prog_zero2_chunk(cnt, dp);
+          int64_t dp = lower_layer_dp(l, li), chunk = gv_prog_zero2_chunk(cnt, dp);
           cnt = chunk * dp;
           owned = chunk;
         }
@@ -304,7 +304,7 @@ static void lower_stage(Stage *st)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
   if (l->o->zero == 2 && !lower_zero2_per_param(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
-    int64_t dp = l->o->world / l->o->pp / (l->o->tp > 1 ? l->o->tp : 1), *ab = l->plan->arena_bytes;
+    int64_t dp = lower_dp(l->o, l->o->tp), *ab = l->plan->arena_bytes;
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = gv_prog_shard_range(ab[PLAN_GRADS], dp);
     st->shard_bytes = ab[PLAN_GRADS] / dp;
     plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, lower_state_bytes(l, st->shard_bytes / l->es), 64);
