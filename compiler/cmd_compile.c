@@ -17,6 +17,7 @@
 #include "plan_picture.h"
 #include "gvrt_num.h"
 #include "options.h"
+#include "diag.h"
 
 
 typedef struct CompileArgs {
@@ -29,6 +30,7 @@ typedef struct CompileArgs {
   int opt, nodes, gpus_per_node, world_given, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
   char **run_argv;
+  Loc strategy_at;           /* the file's strategy block for the model (file -1: none) */
 } CompileArgs;
 
 static void usage(FILE *f, int run)
@@ -96,7 +98,7 @@ static const char *value(int *i, int argc, char **argv, const char *name)
   if (eq)
     return eq + 1;
   if (*i + 1 >= argc) {
-    fprintf(stderr, "gvc: error: option '%s' needs a value\n", name);
+    diag_plain(NULL, "option '%s' needs a value", name);
     return NULL;
   }
   return argv[++*i];
@@ -126,7 +128,7 @@ static int check_opt(const char *name, const char *v, const char *note)
   char want[128];
   const char *why = v ? options_check(options_find(name), v, want, sizeof want) : NULL;
   if (why)
-    fprintf(stderr, "gvc: error: --%s '%s': expected %s%s\n", name, v, why, note);
+    diag_plain(NULL, "--%s '%s': expected %s%s", name, v, why, note);
   return why != NULL;
 }
 
@@ -135,6 +137,7 @@ static int check_opt(const char *name, const char *v, const char *note)
 static int parse(CompileArgs *c, int argc, char **argv, int run)
 {
   memset(c, 0, sizeof *c);
+  c->strategy_at.file = -1;
   c->micro_batch = 0; /* default 1, or what --galvatron_config_path implies */
   c->opt = 1;
   c->nodes = c->gpus_per_node = 1;
@@ -172,7 +175,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--memory_constraint")) {
       static const struct gv_num_range gb = {0, 1e6, 0, 1, 0};   /* (0, 1e6] GB */
       if ((bad = gv_num_parse(v, &gb, &c->budget_gb)))
-        fprintf(stderr, "gvc: error: --memory_constraint '%s': expected a number of GB above 0\n", v);
+        diag_plain(NULL, "--memory_constraint '%s': expected a number of GB above 0", v);
     }
     else if (OPT("--checkpoint")) c->ckpt = v;
     else if (OPT("--zero3_layers")) c->zero3_layers = v;
@@ -198,11 +201,11 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("-O")) bad = int_opt("O", v, &c->opt, NULL);
     else if (!strncmp(a, "-O", 2) && a[2]) bad = int_opt("O", a + 2, &c->opt, NULL);
     else if (a[0] == '-') {
-      fprintf(stderr, "gvc: error: unknown option '%s' (see 'gvc %s --help')\n", a, run ? "run" : "compile");
+      diag_plain(NULL, "unknown option '%s' (see 'gvc %s --help')", a, run ? "run" : "compile");
       return -1;
     } else if (!c->file) c->file = a;
     else {
-      fprintf(stderr, "gvc: error: more than one input file ('%s', '%s')\n", c->file, a);
+      diag_plain(NULL, "more than one input file ('%s', '%s')", c->file, a);
       return -1;
     }
 #undef OPT
@@ -210,16 +213,16 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
       return -1;
   }
   if (!c->file || !c->model) {
-    fprintf(stderr, "gvc: error: %s\n", !c->file ? "no input file" : "--model NAME is required");
+    diag_plain(NULL, "%s", !c->file ? "no input file" : "--model NAME is required");
     return -1;
   }
   if ((int64_t)c->nodes * c->gpus_per_node > OPTIONS_MAX_WORLD) {
-    fprintf(stderr, "gvc: error: --num_nodes %d x --num_gpus_per_node %d = %lld ranks: expected at most %d\n", c->nodes,
-            c->gpus_per_node, (long long)c->nodes * c->gpus_per_node, OPTIONS_MAX_WORLD);
+    diag_plain(NULL, "--num_nodes %d x --num_gpus_per_node %d = %lld ranks: expected at most %d", c->nodes,
+               c->gpus_per_node, (long long)c->nodes * c->gpus_per_node, OPTIONS_MAX_WORLD);
     return -1;
   }
   if (strcmp(c->emit, "exe") && strcmp(c->emit, "c") && strcmp(c->emit, "obj") && strcmp(c->emit, "ll")) {
-    fprintf(stderr, "gvc: error: --emit must be exe, c, obj or ll\n");
+    diag_plain(NULL, "--emit must be exe, c, obj or ll");
     return -1;
   }
   if (check_opt("pipeline_type", c->pipeline, "") || check_opt("default_dp_type", c->dp_type, "") ||
@@ -236,7 +239,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   if (!c->via)
     c->via = emit_llvm_available() ? "llvm" : "c";
   if (strcmp(c->via, "llvm") && strcmp(c->via, "c")) {
-    fprintf(stderr, "gvc: error: --via must be llvm or c\n");
+    diag_plain(NULL, "--via must be llvm or c");
     return -1;
   }
   if (!c->out)
@@ -253,7 +256,8 @@ static int parse_with_strategy(CompileArgs *c, int argc, char **argv, int run, C
     return rc;
   char **extra;
   int n;
-  if (frontend_strategy_args(cx, c->file, c->model, &extra, &n)) {
+  Loc at;
+  if (frontend_strategy_args(cx, c->file, c->model, &extra, &n, &at)) {
     free(extra);
     return -1;
   }
@@ -269,7 +273,9 @@ static int parse_with_strategy(CompileArgs *c, int argc, char **argv, int run, C
   for (int i = 1; i <= n; i++)
     fprintf(stderr, " %s", all[i]);
   fputc('\n', stderr);
-  return parse(c, argc + n, all, run);
+  rc = parse(c, argc + n, all, run);
+  c->strategy_at = at;
+  return rc;
 }
 
 /* Per-layer flags (checkpointing, ZeRO-3) from "none", "all" (every block) or a comma list
@@ -290,7 +296,7 @@ static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, 
     long idx = strtol(t, &end, 10);
     const IrLayer *ly = *end ? ir_find_layer(m, t) : (idx >= 0 && idx < m->nlayers ? &m->layers[idx] : NULL);
     if (!ly) {
-      fprintf(stderr, "gvc: error: %s: '%s' is not a layer of %s\n", opt, t, m->name);
+      diag_plain(NULL, "%s: '%s' is not a layer of %s", opt, t, m->name);
       return NULL;
     }
     f[ly - m->layers] = 1;
@@ -305,8 +311,8 @@ static int layer_degrees(Arena *a, const IrModel *m, const char *spec, LowerOpti
   if (options_int_list("tp_sizes_enc", spec, deg, (int)m->nblocks, &n))
     return 1;
   if (n != (int)m->nblocks) {
-    fprintf(stderr, "gvc: error: --tp_sizes_enc '%s': needs one degree per block (%s has %lld)\n", spec, m->name,
-            (long long)m->nblocks);
+    diag_plain(NULL, "--tp_sizes_enc '%s': needs one degree per block (%s has %lld)", spec, m->name,
+               (long long)m->nblocks);
     return 1;
   }
   for (int i = 0; i < n; i++)
@@ -374,7 +380,7 @@ static int run_cmd(const char *cmd)
 {
   int rc = system(cmd);
   if (rc != 0)
-    fprintf(stderr, "gvc: error: command failed (%d): %s\n", rc, cmd);
+    diag_plain(NULL, "command failed (%d): %s", rc, cmd);
   return rc != 0;
 }
 
@@ -397,6 +403,35 @@ static int link_binary(const char *in, const char *out, int c_source)
   return rc;
 }
 
+/* A problem of the strategy as a whole: "gvc: error: MSG", and a note on the file's strategy
+ * block when it set options (the command line's own options have no location). */
+static void strategy_error(Ctx *cx, const CompileArgs *c, const char *msg)
+{
+  diag_plain(cx, "%s", msg);
+  if (c->strategy_at.file >= 0)
+    diag_note(cx, c->strategy_at, "with the options of the strategy block for '%s'", c->model);
+}
+
+static int same_loc(Loc x, Loc y) { return x.file == y.file && x.line == y.line && x.col == y.col; }
+
+/* Why the model cannot be lowered: at the op it is about (in the model's file or the stdlib
+ * file of a layer it calls), then where the model's body makes it and the size being
+ * compiled; a problem of no single op as the strategy's. */
+static void lower_error(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *m, const LowerError *e)
+{
+  if (e->node < 0) {
+    strategy_error(cx, c, arena_printf(a, "%s: %s", c->model, e->msg));
+    return;
+  }
+  const IrNode *n = &m->nodes[e->node];
+  diag_error(cx, n->at, "%s", e->msg);
+  if (!same_loc(n->call_at, n->at))
+    diag_note(cx, n->call_at, "from this call in the model's body");
+  diag_note(cx, m->at, "'%s' is defined here", m->name);
+  if (c->strategy_at.file >= 0)
+    diag_note(cx, c->strategy_at, "with the options of the strategy block for '%s'", c->model);
+}
+
 static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **mout, LowerOptions *oout)
 {
   const IrModel *m = frontend_load_model(cx, c->file, c->model);
@@ -414,15 +449,16 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     if (options_int_list("pp_division", c->pp_division, div, o.pp, &n))
       return NULL;
     if (n != o.pp || !(o.stage_of_layer = lower_partition(a, m, o.pp, div, &perr))) {
-      fprintf(stderr, "gvc: error: --pp_division '%s': %s\n", c->pp_division,
-              perr ? perr : arena_printf(a, "%d entries for --pp_deg %d (one layer count per pipeline stage)", n, o.pp));
+      strategy_error(cx, c, arena_printf(a, "--pp_division '%s': %s", c->pp_division, perr ? perr :
+                                         arena_printf(a, "%d entries for --pp_deg %d (one layer count per pipeline "
+                                                      "stage)", n, o.pp)));
       return NULL;
     }
   }
   o.seq = c->seq ? c->seq : (m->max_seq && m->max_seq < 1024 ? m->max_seq : 1024);
   if (m->max_seq && o.seq > m->max_seq) {
-    fprintf(stderr, "gvc: error: --seq %lld exceeds %s's %lld positions\n", (long long)o.seq, m->name,
-            (long long)m->max_seq);
+    diag_plain(NULL, "--seq %lld exceeds %s's %lld positions", (long long)o.seq, m->name,
+               (long long)m->max_seq);
     return NULL;
   }
   o.checkpoint = layer_flags(a, m, c->ckpt, "--checkpoint");
@@ -432,7 +468,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     return NULL;
   const char *err = c->config ? NULL : lower_vocab_degree(a, m, c->vtp, &o);
   if (err) {
-    fprintf(stderr, "gvc: error: --vocab_tp %s\n", err);
+    diag_plain(NULL, "--vocab_tp %s", err);
     return NULL;
   }
   if (c->zero3_layers) { /* ZeRO-3 on the listed blocks, ddp on the rest */
@@ -441,8 +477,8 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
       return NULL;
     for (int i = 0; i < m->nlayers; i++)
       if (z[i] && m->layers[i].kind != IR_LAYER_BLOCK) {
-        fprintf(stderr, "gvc: error: --zero3_layers: '%s' is not a block (only blocks' parameters are sharded by "
-                "ZeRO-3)\n", m->layers[i].name);
+        diag_plain(NULL, "--zero3_layers: '%s' is not a block (only blocks' parameters are sharded by "
+                   "ZeRO-3)", m->layers[i].name);
         return NULL;
       }
     o.zero2_rest = o.zero == 2; /* the other layers keep ZeRO-2, per parameter */
@@ -455,7 +491,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     o.micro_batch = 1;
   static const LowerSpelling cli = {"--pp_deg", "--global_tp_deg"}, json = {"pp_deg", "tp (tp_sizes_enc, vtp)"};
   if ((err = lower_check(a, m, &o, c->config ? &json : &cli))) {
-    fprintf(stderr, "gvc: error: %s%s%s\n", c->config ? c->config : "", c->config ? ": " : "", err);
+    strategy_error(cx, c, arena_printf(a, "%s%s%s", c->config ? c->config : "", c->config ? ": " : "", err));
     return NULL;
   }
   if (o.world != 1) {
@@ -466,14 +502,15 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
             o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt || c->config ? ", checkpointing as given" : "");
   }
   if (!o.stage_of_layer && !(o.stage_of_layer = lower_partition(a, m, o.pp, NULL, &err))) {
-    fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
+    strategy_error(cx, c, arena_printf(a, "%s: %s", c->model, err));
     return NULL;
   }
   if (c->dump && strstr(c->dump, "strategy"))
     print_strategy(m, &o, o.checkpoint);
-  Lowered *lw = lower_model(a, m, &o, &err);
+  LowerError lerr;
+  Lowered *lw = lower_model(a, m, &o, &lerr);
   if (!lw)
-    fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
+    lower_error(cx, a, c, m, &lerr);
   *oout = o;
   return lw;
 }
@@ -518,7 +555,7 @@ int cmd_compile(int argc, char **argv)
     snprintf(path, sizeof path, "%s%s", c.out, !strcmp(c.emit, "c") ? "" : ".c");
     FILE *f = fopen(path, "w");
     if (!f || emit_c_program(lw->prog, f, c.model)) {
-      fprintf(stderr, "gvc: error: cannot write %s\n", path);
+      diag_plain(NULL, "cannot write %s", path);
       if (f)
         fclose(f);
       goto out;
@@ -534,7 +571,7 @@ int cmd_compile(int argc, char **argv)
       rc = link_binary(path, c.out, 0);
   }
   if (err) {
-    fprintf(stderr, "gvc: error: %s\n", err);
+    diag_plain(NULL, "%s", err);
     free(err);
   }
   if (!rc)
@@ -552,7 +589,7 @@ int cmd_run(int argc, char **argv)
 {
   CompileArgs c;
   if (!emit_llvm_available()) {
-    fprintf(stderr, "gvc: error: 'gvc run' needs the LLVM JIT, which is not part of this build; use 'gvc compile'\n");
+    diag_plain(NULL, "'gvc run' needs the LLVM JIT, which is not part of this build; use 'gvc compile'");
     return 1;
   }
   Ctx *cx = ctx_new();
@@ -576,7 +613,7 @@ int cmd_run(int argc, char **argv)
   EmitJit *j = emit_llvm_jit(lw->prog, c.opt, &err);
   void *entry = j ? emit_llvm_jit_lookup(j, lw->prog->entry, &err) : NULL;
   if (!entry) {
-    fprintf(stderr, "gvc: error: JIT: %s\n", err ? err : "no entry");
+    diag_plain(NULL, "JIT: %s", err ? err : "no entry");
     free(err);
     emit_llvm_jit_free(&j);
     goto out;

@@ -296,10 +296,11 @@ int frontend_check_strategies(Ctx *cx, const char *path)
 /* The strategy blocks of FILE that apply to size NAME (unnamed ones first, then the named
  * one), as command-line options "--key value" for `gvc compile`; 0 or 1 after errors (in
  * any strategy block of the file). */
-int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc)
+int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc, Loc *at)
 {
   *argv = NULL;
   *argc = 0;
+  *at = (Loc){-1, 0, 0, 0};
   load_root(cx, path);
   if (diag_errors(cx) || frontend_check_strategies(cx, path))
     return 1;
@@ -308,6 +309,7 @@ int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***
     for (const AstNode *it = cx->files[fi].ast; it; it = it->next) {
       if (it->kind != AST_STRATEGY || (pass == 0) != (it->name == NULL) || (it->name && strcmp(it->name, name)))
         continue;
+      *at = it->at;
       for (const AstNode *s = it->list; s; s = s->next) {
         if (*argc + 2 >= cap) {
           cap = cap ? 2 * cap : 32;

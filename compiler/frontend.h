@@ -29,8 +29,9 @@ void frontend_set_diag_stream(Ctx *cx, void *file);
 int frontend_check_strategies(Ctx *cx, const char *path);
 
 /* The `strategy` blocks of FILE for size NAME as "--key value" options (*argv malloc'd,
- * its strings in cx); 1 after diagnostics. */
-int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc);
+ * its strings in cx), and where the last of them is (*at; file -1 when none, for notes on
+ * the strategy's errors); 1 after diagnostics. */
+int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc, Loc *at);
 
 /* Up to max names of the sizes FILE (and its imports) define; returns how many. */
 int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max);
