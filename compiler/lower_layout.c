@@ -178,9 +178,8 @@ int lower_tp_split(L *l, int first, int last)
       const IrNode *n = &m->nodes[ly->first_node + k];
       const char *why = split_block_node(l, li, k, tp, ul, sp);
       if (why) {
-        lower_fail(l, ly->first_node + k, arena_printf(l->a, "%s: %s%s%s: %s", ly->name, ir_op_name(n->op),
-                                                       n->nparam ? " " : "", n->nparam ? m->params[n->param[0]].name : "",
-                                                       why));
+        const char *param = n->nparam ? arena_printf(l->a, " %s", m->params[n->param[0]].name) : "";
+        lower_fail(l, ly->first_node + k, arena_printf(l->a, "%s: %s%s: %s", ly->name, ir_op_name(n->op), param, why));
         return 1;
       }
     }
