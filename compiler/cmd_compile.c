@@ -30,7 +30,9 @@ typedef struct CompileArgs {
   int opt, nodes, gpus_per_node, world_given, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
   char **run_argv;
-  Loc strategy_at;           /* the file's strategy block for the model (file -1: none) */
+  StrategyWhere strategy;    /* where the file's strategy blocks set options (block.file -1: none) */
+  int user_argc;             /* the command line as given (its options override the blocks') */
+  char **user_argv;
 } CompileArgs;
 
 static void usage(FILE *f, int run)
@@ -137,7 +139,7 @@ static int check_opt(const char *name, const char *v, const char *note)
 static int parse(CompileArgs *c, int argc, char **argv, int run)
 {
   memset(c, 0, sizeof *c);
-  c->strategy_at.file = -1;
+  c->strategy.block.file = -1;
   c->micro_batch = 0; /* default 1, or what --galvatron_config_path implies */
   c->opt = 1;
   c->nodes = c->gpus_per_node = 1;
@@ -256,8 +258,8 @@ static int parse_with_strategy(CompileArgs *c, int argc, char **argv, int run, C
     return rc;
   char **extra;
   int n;
-  Loc at;
-  if (frontend_strategy_args(cx, c->file, c->model, &extra, &n, &at)) {
+  StrategyWhere where;
+  if (frontend_strategy_args(cx, c->file, c->model, &extra, &n, &where)) {
     free(extra);
     return -1;
   }
@@ -274,13 +276,18 @@ static int parse_with_strategy(CompileArgs *c, int argc, char **argv, int run, C
     fprintf(stderr, " %s", all[i]);
   fputc('\n', stderr);
   rc = parse(c, argc + n, all, run);
-  c->strategy_at = at;
+  c->strategy = where;
+  c->user_argc = argc;
+  c->user_argv = argv;
   return rc;
 }
 
+static void strategy_error(Ctx *cx, const CompileArgs *c, const char *key, const char *msg);
+
 /* Per-layer flags (checkpointing, ZeRO-3) from "none", "all" (every block) or a comma list
- * of layer names/indices; opt names the option in errors. */
-static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, const char *opt)
+ * of layer names/indices; key names the option in errors. */
+static unsigned char *layer_flags(Ctx *cx, const CompileArgs *c, Arena *a, const IrModel *m, const char *spec,
+                                  const char *key)
 {
   unsigned char *f = ARENA_ARRAY(a, unsigned char, m->nlayers);
   if (!spec || !strcmp(spec, "none"))
@@ -296,7 +303,7 @@ static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, 
     long idx = strtol(t, &end, 10);
     const IrLayer *ly = *end ? ir_find_layer(m, t) : (idx >= 0 && idx < m->nlayers ? &m->layers[idx] : NULL);
     if (!ly) {
-      diag_plain(NULL, "%s: '%s' is not a layer of %s", opt, t, m->name);
+      strategy_error(cx, c, key, arena_printf(a, "--%s: '%s' is not a layer of %s", key, t, m->name));
       return NULL;
     }
     f[ly - m->layers] = 1;
@@ -305,14 +312,15 @@ static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, 
 }
 
 /* --tp_sizes_enc: one tp degree per block (the largest becomes the base degree). */
-static int layer_degrees(Arena *a, const IrModel *m, const char *spec, LowerOptions *o)
+static int layer_degrees(Ctx *cx, const CompileArgs *c, Arena *a, const IrModel *m, const char *spec,
+                         LowerOptions *o)
 {
   int *deg = ARENA_ARRAY(a, int, m->nblocks + 1), *lt = ARENA_ARRAY(a, int, m->nlayers), n = 0, tmax = 1;
   if (options_int_list("tp_sizes_enc", spec, deg, (int)m->nblocks, &n))
     return 1;
   if (n != (int)m->nblocks) {
-    diag_plain(NULL, "--tp_sizes_enc '%s': needs one degree per block (%s has %lld)", spec, m->name,
-               (long long)m->nblocks);
+    strategy_error(cx, c, "tp_sizes_enc", arena_printf(a, "--tp_sizes_enc '%s': needs one degree per block (%s has "
+                                                       "%lld)", spec, m->name, (long long)m->nblocks));
     return 1;
   }
   for (int i = 0; i < n; i++)
@@ -403,13 +411,38 @@ static int link_binary(const char *in, const char *out, int c_source)
   return rc;
 }
 
-/* A problem of the strategy as a whole: "gvc: error: MSG", and a note on the file's strategy
- * block when it set options (the command line's own options have no location). */
-static void strategy_error(Ctx *cx, const CompileArgs *c, const char *msg)
+/* Where the file's strategy block sets option KEY, unless the command line gives it too
+ * (file -1). */
+static Loc setting_at(const CompileArgs *c, const char *key)
 {
+  Loc none = {-1, 0, 0, 0};
+  for (int i = 1; key && i < c->user_argc && strcmp(c->user_argv[i], "--"); i++)
+    if (!strncmp(c->user_argv[i], "--", 2) && is_opt(c->user_argv[i] + 2, key))
+      return none;
+  for (int i = c->strategy.n - 1; key && i >= 0; i--)
+    if (!strcmp(c->strategy.keys[i], key))
+      return c->strategy.values[i];
+  return none;
+}
+
+static void strategy_block_note(Ctx *cx, const CompileArgs *c)
+{
+  if (c->strategy.block.file >= 0)
+    diag_note(cx, c->strategy.block, "with the options of the strategy block for '%s'", c->model);
+}
+
+/* A problem of the strategy: at the value of option KEY when a strategy block set it (KEY
+ * NULL: about no one option), else "gvc: error: MSG" with a note on the file's strategy
+ * block when it set options (the command line's own options have no location). */
+static void strategy_error(Ctx *cx, const CompileArgs *c, const char *key, const char *msg)
+{
+  Loc at = setting_at(c, key);
+  if (at.file >= 0) {
+    diag_error(cx, at, "%s", msg);
+    return;
+  }
   diag_plain(cx, "%s", msg);
-  if (c->strategy_at.file >= 0)
-    diag_note(cx, c->strategy_at, "with the options of the strategy block for '%s'", c->model);
+  strategy_block_note(cx, c);
 }
 
 static int same_loc(Loc x, Loc y) { return x.file == y.file && x.line == y.line && x.col == y.col; }
@@ -420,7 +453,7 @@ static int same_loc(Loc x, Loc y) { return x.file == y.file && x.line == y.line 
 static void lower_error(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *m, const LowerError *e)
 {
   if (e->node < 0) {
-    strategy_error(cx, c, arena_printf(a, "%s: %s", c->model, e->msg));
+    strategy_error(cx, c, NULL, arena_printf(a, "%s: %s", c->model, e->msg));
     return;
   }
   const IrNode *n = &m->nodes[e->node];
@@ -428,8 +461,7 @@ static void lower_error(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *
   if (!same_loc(n->call_at, n->at))
     diag_note(cx, n->call_at, "from this call in the model's body");
   diag_note(cx, m->at, "'%s' is defined here", m->name);
-  if (c->strategy_at.file >= 0)
-    diag_note(cx, c->strategy_at, "with the options of the strategy block for '%s'", c->model);
+  strategy_block_note(cx, c);
 }
 
 static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **mout, LowerOptions *oout)
@@ -449,36 +481,36 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     if (options_int_list("pp_division", c->pp_division, div, o.pp, &n))
       return NULL;
     if (n != o.pp || !(o.stage_of_layer = lower_partition(a, m, o.pp, div, &perr))) {
-      strategy_error(cx, c, arena_printf(a, "--pp_division '%s': %s", c->pp_division, perr ? perr :
-                                         arena_printf(a, "%d entries for --pp_deg %d (one layer count per pipeline "
-                                                      "stage)", n, o.pp)));
+      const char *why = perr ? perr : arena_printf(a, "%d entries for --pp_deg %d (one layer count per pipeline stage)",
+                                                   n, o.pp);
+      strategy_error(cx, c, "pp_division", arena_printf(a, "--pp_division '%s': %s", c->pp_division, why));
       return NULL;
     }
   }
   o.seq = c->seq ? c->seq : (m->max_seq && m->max_seq < 1024 ? m->max_seq : 1024);
   if (m->max_seq && o.seq > m->max_seq) {
-    diag_plain(NULL, "--seq %lld exceeds %s's %lld positions", (long long)o.seq, m->name,
-               (long long)m->max_seq);
+    strategy_error(cx, c, "seq", arena_printf(a, "--seq %lld exceeds %s's %lld positions", (long long)o.seq, m->name,
+                                              (long long)m->max_seq));
     return NULL;
   }
-  o.checkpoint = layer_flags(a, m, c->ckpt, "--checkpoint");
+  o.checkpoint = layer_flags(cx, c, a, m, c->ckpt, "checkpoint");
   if (!o.checkpoint)
     return NULL;
-  if (c->tp_sizes && layer_degrees(a, m, c->tp_sizes, &o))
+  if (c->tp_sizes && layer_degrees(cx, c, a, m, c->tp_sizes, &o))
     return NULL;
   const char *err = c->config ? NULL : lower_vocab_degree(a, m, c->vtp, &o);
   if (err) {
-    diag_plain(NULL, "--vocab_tp %s", err);
+    strategy_error(cx, c, "vocab_tp", arena_printf(a, "--vocab_tp %s", err));
     return NULL;
   }
   if (c->zero3_layers) { /* ZeRO-3 on the listed blocks, ddp on the rest */
-    unsigned char *z = layer_flags(a, m, c->zero3_layers, "--zero3_layers");
+    unsigned char *z = layer_flags(cx, c, a, m, c->zero3_layers, "zero3_layers");
     if (!z)
       return NULL;
     for (int i = 0; i < m->nlayers; i++)
       if (z[i] && m->layers[i].kind != IR_LAYER_BLOCK) {
-        diag_plain(NULL, "--zero3_layers: '%s' is not a block (only blocks' parameters are sharded by "
-                   "ZeRO-3)", m->layers[i].name);
+        strategy_error(cx, c, "zero3_layers", arena_printf(a, "--zero3_layers: '%s' is not a block (only blocks' "
+                                                           "parameters are sharded by ZeRO-3)", m->layers[i].name));
         return NULL;
       }
     o.zero2_rest = o.zero == 2; /* the other layers keep ZeRO-2, per parameter */
@@ -491,7 +523,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     o.micro_batch = 1;
   static const LowerSpelling cli = {"--pp_deg", "--global_tp_deg"}, json = {"pp_deg", "tp (tp_sizes_enc, vtp)"};
   if ((err = lower_check(a, m, &o, c->config ? &json : &cli))) {
-    strategy_error(cx, c, arena_printf(a, "%s%s%s", c->config ? c->config : "", c->config ? ": " : "", err));
+    strategy_error(cx, c, NULL, arena_printf(a, "%s%s%s", c->config ? c->config : "", c->config ? ": " : "", err));
     return NULL;
   }
   if (o.world != 1) {
@@ -502,7 +534,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
             o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt || c->config ? ", checkpointing as given" : "");
   }
   if (!o.stage_of_layer && !(o.stage_of_layer = lower_partition(a, m, o.pp, NULL, &err))) {
-    strategy_error(cx, c, arena_printf(a, "%s: %s", c->model, err));
+    strategy_error(cx, c, "pp_deg", arena_printf(a, "%s: %s", c->model, err));
     return NULL;
   }
   if (c->dump && strstr(c->dump, "strategy"))
