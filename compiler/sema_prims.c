@@ -545,7 +545,7 @@ void sema_finish(Builder *b)
 {
   IrModel *m = b->m;
   if (m->loss_value < 0) {
-    diag_plain(b->cx, "model '%s' has no 'cross_entropy' loss, so it cannot be trained", m->name);
+    diag_error(b->cx, m->at, "model '%s' has no 'cross_entropy' loss, so it cannot be trained", m->name);
     return;
   }
   int types = 0;
