@@ -1,6 +1,7 @@
 /* diag.h - the one diagnostics path of the compiler: `file:line:col: error: msg`, then
- * the source line and a caret under the offending text (clang's format). Every phase
- * reports through here; nothing else in compiler/ prints problems. */
+ * the source line and a caret under the offending text (clang's format), or `gvc: error:
+ * msg` where there is no source location. Every phase reports through here; nothing else
+ * in compiler/ prints problems (unit.repo.one_diag_path checks it; docs/compiler.md). */
 #ifndef GV_DIAG_H
 #define GV_DIAG_H
 
