@@ -454,14 +454,16 @@ static void lower_error(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *
 {
   if (e->node < 0) {
     strategy_error(cx, c, NULL, arena_printf(a, "%s: %s", c->model, e->msg));
-    return;
+  } else {
+    const IrNode *n = &m->nodes[e->node];
+    diag_error(cx, n->at, "%s", e->msg);
+    if (!same_loc(n->call_at, n->at))
+      diag_note(cx, n->call_at, "from this call in the model's body");
+    diag_note(cx, m->at, "'%s' is defined here", m->name);
+    strategy_block_note(cx, c);
   }
-  const IrNode *n = &m->nodes[e->node];
-  diag_error(cx, n->at, "%s", e->msg);
-  if (!same_loc(n->call_at, n->at))
-    diag_note(cx, n->call_at, "from this call in the model's body");
-  diag_note(cx, m->at, "'%s' is defined here", m->name);
-  strategy_block_note(cx, c);
+  if (c->config)
+    diag_plain_note(cx, "with the strategy of %s", c->config);
 }
 
 static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **mout, LowerOptions *oout)
