@@ -282,7 +282,39 @@ static int parse_with_strategy(CompileArgs *c, int argc, char **argv, int run, C
   return rc;
 }
 
-static void strategy_error(Ctx *cx, const CompileArgs *c, const char *key, const char *msg);
+/* Where the file's strategy block sets option KEY, unless the command line gives it too
+ * (file -1). */
+static Loc setting_at(const CompileArgs *c, const char *key)
+{
+  Loc none = {-1, 0, 0, 0};
+  for (int i = 1; key && i < c->user_argc && strcmp(c->user_argv[i], "--"); i++)
+    if (!strncmp(c->user_argv[i], "--", 2) && is_opt(c->user_argv[i] + 2, key))
+      return none;
+  for (int i = c->strategy.n - 1; key && i >= 0; i--)
+    if (!strcmp(c->strategy.keys[i], key))
+      return c->strategy.values[i];
+  return none;
+}
+
+static void strategy_block_note(Ctx *cx, const CompileArgs *c)
+{
+  if (c->strategy.block.file >= 0)
+    diag_note(cx, c->strategy.block, "with the options of the strategy block for '%s'", c->model);
+}
+
+/* A problem of the strategy: at the value of option KEY when a strategy block set it (KEY
+ * NULL: about no one option), else "gvc: error: MSG" with a note on the file's strategy
+ * block when it set options (the command line's own options have no location). */
+static void strategy_error(Ctx *cx, const CompileArgs *c, const char *key, const char *msg)
+{
+  Loc at = setting_at(c, key);
+  if (at.file >= 0) {
+    diag_error(cx, at, "%s", msg);
+    return;
+  }
+  diag_plain(cx, "%s", msg);
+  strategy_block_note(cx, c);
+}
 
 /* Per-layer flags (checkpointing, ZeRO-3) from "none", "all" (every block) or a comma list
  * of layer names/indices; key names the option in errors. */
@@ -409,40 +441,6 @@ static int link_binary(const char *in, const char *out, int c_source)
   }
   free(cmd);
   return rc;
-}
-
-/* Where the file's strategy block sets option KEY, unless the command line gives it too
- * (file -1). */
-static Loc setting_at(const CompileArgs *c, const char *key)
-{
-  Loc none = {-1, 0, 0, 0};
-  for (int i = 1; key && i < c->user_argc && strcmp(c->user_argv[i], "--"); i++)
-    if (!strncmp(c->user_argv[i], "--", 2) && is_opt(c->user_argv[i] + 2, key))
-      return none;
-  for (int i = c->strategy.n - 1; key && i >= 0; i--)
-    if (!strcmp(c->strategy.keys[i], key))
-      return c->strategy.values[i];
-  return none;
-}
-
-static void strategy_block_note(Ctx *cx, const CompileArgs *c)
-{
-  if (c->strategy.block.file >= 0)
-    diag_note(cx, c->strategy.block, "with the options of the strategy block for '%s'", c->model);
-}
-
-/* A problem of the strategy: at the value of option KEY when a strategy block set it (KEY
- * NULL: about no one option), else "gvc: error: MSG" with a note on the file's strategy
- * block when it set options (the command line's own options have no location). */
-static void strategy_error(Ctx *cx, const CompileArgs *c, const char *key, const char *msg)
-{
-  Loc at = setting_at(c, key);
-  if (at.file >= 0) {
-    diag_error(cx, at, "%s", msg);
-    return;
-  }
-  diag_plain(cx, "%s", msg);
-  strategy_block_note(cx, c);
 }
 
 static int same_loc(Loc x, Loc y) { return x.file == y.file && x.line == y.line && x.col == y.col; }
