@@ -3,6 +3,7 @@
 #include "cli_opts.h"
 
 #include "gvrt_num.h"
+#include "diag.h"
 
 #include <limits.h>
 #include <math.h>
@@ -23,7 +24,7 @@ static int set_opt(const CliOpt *o, const char *v)
   double x;
   char want[64];
   if (gv_num_parse(v, r, &x)) {
-    fprintf(stderr, "gvc: error: option --%s '%s': expected %s\n", o->name, v, gv_num_expected(r, want, sizeof want));
+    diag_plain(NULL, "option --%s '%s': expected %s", o->name, v, gv_num_expected(r, want, sizeof want));
     return 1;
   }
   if (o->type == CLI_DBL) *(double *)o->p = x;
@@ -44,22 +45,22 @@ int cli_opts_parse(const CliOpt *opts, int argc, char **argv, const char **out, 
     char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) return 2;
     if (!strcmp(a, "-o")) {
-      if (i + 1 >= argc) { fprintf(stderr, "gvc: error: -o needs a file name\n"); return 1; }
+      if (i + 1 >= argc) { diag_plain(NULL, "-o needs a file name"); return 1; }
       *out = argv[++i];
       continue;
     }
     if (strncmp(a, "--", 2)) {
-      if (!file) { fprintf(stderr, "gvc: error: unexpected argument '%s' (see --help)\n", a); return 1; }
-      if (*file) { fprintf(stderr, "gvc: error: more than one input file ('%s', '%s')\n", *file, a); return 1; }
+      if (!file) { diag_plain(NULL, "unexpected argument '%s' (see --help)", a); return 1; }
+      if (*file) { diag_plain(NULL, "more than one input file ('%s', '%s')", *file, a); return 1; }
       *file = a;
       continue;
     }
     char *eq = strchr(a, '=');
     const CliOpt *o = find(opts, a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2));
-    if (!o) { fprintf(stderr, "gvc: error: unknown option '%s' (see --help)\n", a); return 1; }
+    if (!o) { diag_plain(NULL, "unknown option '%s' (see --help)", a); return 1; }
     const char *v = eq ? eq + 1 : NULL;
     if (!v && o->type == CLI_SW) v = (i + 1 < argc && (!strcmp(argv[i + 1], "0") || !strcmp(argv[i + 1], "1"))) ? argv[++i] : "1";
-    if (!v && i + 1 >= argc) { fprintf(stderr, "gvc: error: option --%s needs a value\n", o->name); return 1; }
+    if (!v && i + 1 >= argc) { diag_plain(NULL, "option --%s needs a value", o->name); return 1; }
     if (!v) v = argv[++i];
     if (set_opt(o, v)) return 1;
   }

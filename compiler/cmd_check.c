@@ -5,6 +5,7 @@
 
 #include "cmd.h"
 #include "frontend.h"
+#include "diag.h"
 
 int cmd_check(int argc, char **argv)
 {
@@ -18,7 +19,7 @@ int cmd_check(int argc, char **argv)
       return 0;
     }
     if (argv[i][0] == '-') {
-      fprintf(stderr, "gvc: error: unknown option '%s' (see 'gvc check --help')\n", argv[i]);
+      diag_plain(NULL, "unknown option '%s' (see 'gvc check --help')", argv[i]);
       return 1;
     }
     Ctx *cx = ctx_new();
@@ -27,7 +28,7 @@ int cmd_check(int argc, char **argv)
     nfiles++;
   }
   if (!nfiles) {
-    fprintf(stderr, "gvc: error: no input files (see 'gvc check --help')\n");
+    diag_plain(NULL, "no input files (see 'gvc check --help')");
     return 1;
   }
   if (!bad)

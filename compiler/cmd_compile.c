@@ -18,6 +18,7 @@
 #include "search_cli.h"
 #include "gvrt_num.h"
 #include "options.h"
+#include "diag.h"
 
 
 typedef struct CompileArgs {
@@ -39,6 +40,9 @@ typedef struct CompileArgs {
   const GalConfig *searched;  /* the searched strategy, applied like --galvatron_config_path */
   const char *mem_text;       /* --memory_constraint as given */
   char snum[3][24];
+  StrategyWhere strategy;    /* where the file's strategy blocks set options (block.file -1: none) */
+  int user_argc;             /* the command line as given (its options override the blocks') */
+  char **user_argv;
 } CompileArgs;
 
 static void usage(FILE *f, int run)
@@ -110,7 +114,7 @@ static const char *value(int *i, int argc, char **argv, const char *name)
   if (eq)
     return eq + 1;
   if (*i + 1 >= argc) {
-    fprintf(stderr, "gvc: error: option '%s' needs a value\n", name);
+    diag_plain(NULL, "option '%s' needs a value", name);
     return NULL;
   }
   return argv[++*i];
@@ -140,7 +144,7 @@ static int check_opt(const char *name, const char *v, const char *note)
   char want[128];
   const char *why = v ? options_check(options_find(name), v, want, sizeof want) : NULL;
   if (why)
-    fprintf(stderr, "gvc: error: --%s '%s': expected %s%s\n", name, v, why, note);
+    diag_plain(NULL, "--%s '%s': expected %s%s", name, v, why, note);
   return why != NULL;
 }
 
@@ -171,6 +175,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
     c->search |= !strcmp(argv[i], "--search");
   c->sargv[c->sargc++] = "search";
+  c->strategy.block.file = -1;
   c->micro_batch = 0; /* default 1, or what --galvatron_config_path implies */
   c->opt = 1;
   c->nodes = c->gpus_per_node = 1;
@@ -211,7 +216,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
       static const struct gv_num_range gb = {0, 1e6, 0, 1, 0};   /* (0, 1e6] GB */
       c->mem_text = v;
       if ((bad = gv_num_parse(v, &gb, &c->budget_gb)))
-        fprintf(stderr, "gvc: error: --memory_constraint '%s': expected a number of GB above 0\n", v);
+        diag_plain(NULL, "--memory_constraint '%s': expected a number of GB above 0", v);
     }
     else if (OPT("--checkpoint")) c->ckpt = v;
     else if (OPT("--zero3_layers")) c->zero3_layers = v;
@@ -242,11 +247,11 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
       if (!strchr(a, '=') && i + 1 < argc && strncmp(argv[i + 1], "--", 2))
         c->sargv[c->sargc++] = argv[++i];
     } else if (a[0] == '-') {
-      fprintf(stderr, "gvc: error: unknown option '%s' (see 'gvc %s --help')\n", a, run ? "run" : "compile");
+      diag_plain(NULL, "unknown option '%s' (see 'gvc %s --help')", a, run ? "run" : "compile");
       return -1;
     } else if (!c->file) c->file = a;
     else {
-      fprintf(stderr, "gvc: error: more than one input file ('%s', '%s')\n", c->file, a);
+      diag_plain(NULL, "more than one input file ('%s', '%s')", c->file, a);
       return -1;
     }
 #undef OPT
@@ -254,16 +259,16 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
       return -1;
   }
   if (!c->file || !c->model) {
-    fprintf(stderr, "gvc: error: %s\n", !c->file ? "no input file" : "--model NAME is required");
+    diag_plain(NULL, "%s", !c->file ? "no input file" : "--model NAME is required");
     return -1;
   }
   if ((int64_t)c->nodes * c->gpus_per_node > OPTIONS_MAX_WORLD) {
-    fprintf(stderr, "gvc: error: --num_nodes %d x --num_gpus_per_node %d = %lld ranks: expected at most %d\n", c->nodes,
-            c->gpus_per_node, (long long)c->nodes * c->gpus_per_node, OPTIONS_MAX_WORLD);
+    diag_plain(NULL, "--num_nodes %d x --num_gpus_per_node %d = %lld ranks: expected at most %d", c->nodes,
+               c->gpus_per_node, (long long)c->nodes * c->gpus_per_node, OPTIONS_MAX_WORLD);
     return -1;
   }
   if (strcmp(c->emit, "exe") && strcmp(c->emit, "c") && strcmp(c->emit, "obj") && strcmp(c->emit, "ll")) {
-    fprintf(stderr, "gvc: error: --emit must be exe, c, obj or ll\n");
+    diag_plain(NULL, "--emit must be exe, c, obj or ll");
     return -1;
   }
   if (check_opt("pipeline_type", c->pipeline, "") || check_opt("default_dp_type", c->dp_type, "") ||
@@ -280,13 +285,13 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   if (!c->via)
     c->via = emit_llvm_available() ? "llvm" : "c";
   if (strcmp(c->via, "llvm") && strcmp(c->via, "c")) {
-    fprintf(stderr, "gvc: error: --via must be llvm or c\n");
+    diag_plain(NULL, "--via must be llvm or c");
     return -1;
   }
   if (!c->out)
     c->out = c->model;
   if (c->search && run) {
-    fprintf(stderr, "gvc: error: --search is an option of gvc compile (search, then compile in one process)\n");
+    diag_plain(NULL, "--search is an option of gvc compile (search, then compile in one process)");
     return -1;
   }
   if (c->search)
@@ -303,7 +308,8 @@ static int parse_with_strategy(CompileArgs *c, int argc, char **argv, int run, C
     return rc;
   char **extra;
   int n;
-  if (frontend_strategy_args(cx, c->file, c->model, &extra, &n)) {
+  StrategyWhere where;
+  if (frontend_strategy_args(cx, c->file, c->model, &extra, &n, &where)) {
     free(extra);
     return -1;
   }
@@ -319,12 +325,51 @@ static int parse_with_strategy(CompileArgs *c, int argc, char **argv, int run, C
   for (int i = 1; i <= n; i++)
     fprintf(stderr, " %s", all[i]);
   fputc('\n', stderr);
-  return parse(c, argc + n, all, run);
+  rc = parse(c, argc + n, all, run);
+  c->strategy = where;
+  c->user_argc = argc;
+  c->user_argv = argv;
+  return rc;
+}
+
+/* Where the file's strategy block sets option KEY, unless the command line gives it too
+ * (file -1). */
+static Loc setting_at(const CompileArgs *c, const char *key)
+{
+  Loc none = {-1, 0, 0, 0};
+  for (int i = 1; key && i < c->user_argc && strcmp(c->user_argv[i], "--"); i++)
+    if (!strncmp(c->user_argv[i], "--", 2) && is_opt(c->user_argv[i] + 2, key))
+      return none;
+  for (int i = c->strategy.n - 1; key && i >= 0; i--)
+    if (!strcmp(c->strategy.keys[i], key))
+      return c->strategy.values[i];
+  return none;
+}
+
+static void strategy_block_note(Ctx *cx, const CompileArgs *c)
+{
+  if (c->strategy.block.file >= 0)
+    diag_note(cx, c->strategy.block, "with the options of the strategy block for '%s'", c->model);
+}
+
+/* A problem of the strategy: at the value of option KEY when a strategy block set it (KEY
+ * NULL: about no one option), else "gvc: error: MSG" with a note on the file's strategy
+ * block when it set options (the command line's own options have no location). */
+static void strategy_error(Ctx *cx, const CompileArgs *c, const char *key, const char *msg)
+{
+  Loc at = setting_at(c, key);
+  if (at.file >= 0) {
+    diag_error(cx, at, "%s", msg);
+    return;
+  }
+  diag_plain(cx, "%s", msg);
+  strategy_block_note(cx, c);
 }
 
 /* Per-layer flags (checkpointing, ZeRO-3) from "none", "all" (every block) or a comma list
- * of layer names/indices; opt names the option in errors. */
-static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, const char *opt)
+ * of layer names/indices; key names the option in errors. */
+static unsigned char *layer_flags(Ctx *cx, const CompileArgs *c, Arena *a, const IrModel *m, const char *spec,
+                                  const char *key)
 {
   unsigned char *f = ARENA_ARRAY(a, unsigned char, m->nlayers);
   if (!spec || !strcmp(spec, "none"))
@@ -340,7 +385,7 @@ static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, 
     long idx = strtol(t, &end, 10);
     const IrLayer *ly = *end ? ir_find_layer(m, t) : (idx >= 0 && idx < m->nlayers ? &m->layers[idx] : NULL);
     if (!ly) {
-      fprintf(stderr, "gvc: error: %s: '%s' is not a layer of %s\n", opt, t, m->name);
+      strategy_error(cx, c, key, arena_printf(a, "--%s: '%s' is not a layer of %s", key, t, m->name));
       return NULL;
     }
     f[ly - m->layers] = 1;
@@ -349,14 +394,15 @@ static unsigned char *layer_flags(Arena *a, const IrModel *m, const char *spec, 
 }
 
 /* --tp_sizes_enc: one tp degree per block (the largest becomes the base degree). */
-static int layer_degrees(Arena *a, const IrModel *m, const char *spec, LowerOptions *o)
+static int layer_degrees(Ctx *cx, const CompileArgs *c, Arena *a, const IrModel *m, const char *spec,
+                         LowerOptions *o)
 {
   int *deg = ARENA_ARRAY(a, int, m->nblocks + 1), *lt = ARENA_ARRAY(a, int, m->nlayers), n = 0, tmax = 1;
   if (options_int_list("tp_sizes_enc", spec, deg, (int)m->nblocks, &n))
     return 1;
   if (n != (int)m->nblocks) {
-    fprintf(stderr, "gvc: error: --tp_sizes_enc '%s': needs one degree per block (%s has %lld)\n", spec, m->name,
-            (long long)m->nblocks);
+    strategy_error(cx, c, "tp_sizes_enc", arena_printf(a, "--tp_sizes_enc '%s': needs one degree per block (%s has "
+                                                       "%lld)", spec, m->name, (long long)m->nblocks));
     return 1;
   }
   for (int i = 0; i < n; i++)
@@ -424,7 +470,7 @@ static int run_cmd(const char *cmd)
 {
   int rc = system(cmd);
   if (rc != 0)
-    fprintf(stderr, "gvc: error: command failed (%d): %s\n", rc, cmd);
+    diag_plain(NULL, "command failed (%d): %s", rc, cmd);
   return rc != 0;
 }
 
@@ -447,6 +493,27 @@ static int link_binary(const char *in, const char *out, int c_source)
   return rc;
 }
 
+static int same_loc(Loc x, Loc y) { return x.file == y.file && x.line == y.line && x.col == y.col; }
+
+/* Why the model cannot be lowered: at the op it is about (in the model's file or the stdlib
+ * file of a layer it calls), then where the model's body makes it and the size being
+ * compiled; a problem of no single op as the strategy's. */
+static void lower_error(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *m, const LowerError *e)
+{
+  if (e->node < 0) {
+    strategy_error(cx, c, NULL, arena_printf(a, "%s: %s", c->model, e->msg));
+  } else {
+    const IrNode *n = &m->nodes[e->node];
+    diag_error(cx, n->at, "%s", e->msg);
+    if (!same_loc(n->call_at, n->at))
+      diag_note(cx, n->call_at, "from this call in the model's body");
+    diag_note(cx, m->at, "'%s' is defined here", m->name);
+    strategy_block_note(cx, c);
+  }
+  if (c->config)
+    diag_plain_note(cx, "with the strategy of %s", c->config);
+}
+
 static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **mout, LowerOptions *oout)
 {
   const IrModel *m = frontend_load_model(cx, c->file, c->model);
@@ -464,35 +531,36 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     if (options_int_list("pp_division", c->pp_division, div, o.pp, &n))
       return NULL;
     if (n != o.pp || !(o.stage_of_layer = lower_partition(a, m, o.pp, div, &perr))) {
-      fprintf(stderr, "gvc: error: --pp_division '%s': %s\n", c->pp_division,
-              perr ? perr : arena_printf(a, "%d entries for --pp_deg %d (one layer count per pipeline stage)", n, o.pp));
+      const char *why = perr ? perr : arena_printf(a, "%d entries for --pp_deg %d (one layer count per pipeline stage)",
+                                                   n, o.pp);
+      strategy_error(cx, c, "pp_division", arena_printf(a, "--pp_division '%s': %s", c->pp_division, why));
       return NULL;
     }
   }
   o.seq = c->seq ? c->seq : (m->max_seq && m->max_seq < 1024 ? m->max_seq : 1024);
   if (m->max_seq && o.seq > m->max_seq) {
-    fprintf(stderr, "gvc: error: --seq %lld exceeds %s's %lld positions\n", (long long)o.seq, m->name,
-            (long long)m->max_seq);
+    strategy_error(cx, c, "seq", arena_printf(a, "--seq %lld exceeds %s's %lld positions", (long long)o.seq, m->name,
+                                              (long long)m->max_seq));
     return NULL;
   }
-  o.checkpoint = layer_flags(a, m, c->ckpt, "--checkpoint");
+  o.checkpoint = layer_flags(cx, c, a, m, c->ckpt, "checkpoint");
   if (!o.checkpoint)
     return NULL;
-  if (c->tp_sizes && layer_degrees(a, m, c->tp_sizes, &o))
+  if (c->tp_sizes && layer_degrees(cx, c, a, m, c->tp_sizes, &o))
     return NULL;
   const char *err = c->config ? NULL : lower_vocab_degree(a, m, c->vtp, &o);
   if (err) {
-    fprintf(stderr, "gvc: error: --vocab_tp %s\n", err);
+    strategy_error(cx, c, "vocab_tp", arena_printf(a, "--vocab_tp %s", err));
     return NULL;
   }
   if (c->zero3_layers) { /* ZeRO-3 on the listed blocks, ddp on the rest */
-    unsigned char *z = layer_flags(a, m, c->zero3_layers, "--zero3_layers");
+    unsigned char *z = layer_flags(cx, c, a, m, c->zero3_layers, "zero3_layers");
     if (!z)
       return NULL;
     for (int i = 0; i < m->nlayers; i++)
       if (z[i] && m->layers[i].kind != IR_LAYER_BLOCK) {
-        fprintf(stderr, "gvc: error: --zero3_layers: '%s' is not a block (only blocks' parameters are sharded by "
-                "ZeRO-3)\n", m->layers[i].name);
+        strategy_error(cx, c, "zero3_layers", arena_printf(a, "--zero3_layers: '%s' is not a block (only blocks' "
+                                                           "parameters are sharded by ZeRO-3)", m->layers[i].name));
         return NULL;
       }
     o.zero2_rest = o.zero == 2; /* the other layers keep ZeRO-2, per parameter */
@@ -507,7 +575,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
     o.micro_batch = 1;
   static const LowerSpelling cli = {"--pp_deg", "--global_tp_deg"}, json = {"pp_deg", "tp (tp_sizes_enc, vtp)"};
   if ((err = lower_check(a, m, &o, c->config || c->searched ? &json : &cli))) {
-    fprintf(stderr, "gvc: error: %s%s%s\n", c->config ? c->config : "", c->config ? ": " : "", err);
+    strategy_error(cx, c, NULL, arena_printf(a, "%s%s%s", c->config ? c->config : "", c->config ? ": " : "", err));
     return NULL;
   }
   if (o.world != 1) {
@@ -518,14 +586,15 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
             o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt || c->config || c->searched ? ", checkpointing as given" : "");
   }
   if (!o.stage_of_layer && !(o.stage_of_layer = lower_partition(a, m, o.pp, NULL, &err))) {
-    fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
+    strategy_error(cx, c, "pp_deg", arena_printf(a, "%s: %s", c->model, err));
     return NULL;
   }
   if (c->dump && strstr(c->dump, "strategy"))
     print_strategy(m, &o, o.checkpoint);
-  Lowered *lw = lower_model(a, m, &o, &err);
+  LowerError lerr;
+  Lowered *lw = lower_model(a, m, &o, &lerr);
   if (!lw)
-    fprintf(stderr, "gvc: error: %s: %s\n", c->model, err);
+    lower_error(cx, a, c, m, &lerr);
   *oout = o;
   return lw;
 }
@@ -556,8 +625,8 @@ static int search_strategy(const CompileArgs *c, GalConfig *g)
   }
   SearchResult res;
   if (search_run(&sc.cm, &sc.so, &res)) {
-    fprintf(stderr, "gvc: error: --search: no valid configuration found under %g GB per GPU (%ld tasks searched)\n",
-            sc.memory_gb, res.tasks);
+    diag_plain(NULL, "--search: no valid configuration found under %g GB per GPU (%ld tasks searched)", sc.memory_gb,
+               res.tasks);
     search_cli_free(&sc);
     return 1;
   }
@@ -570,7 +639,7 @@ static int search_strategy(const CompileArgs *c, GalConfig *g)
   if (c->strategy_out) {
     FILE *f = fopen(c->strategy_out, "w");
     if (!f) {
-      fprintf(stderr, "gvc: error: --strategy_out %s: cannot write\n", c->strategy_out);
+      diag_plain(NULL, "--strategy_out %s: cannot write", c->strategy_out);
       rc = 1;
     } else {
       prof_config_write(f, g, NULL);
@@ -598,7 +667,7 @@ int cmd_compile(int argc, char **argv)
   GalConfig searched;
   if (c.search) {
     if (c.config) {
-      fprintf(stderr, "gvc: error: --search and --galvatron_config_path: give one strategy source\n");
+      diag_plain(NULL, "--search and --galvatron_config_path: give one strategy source");
       ctx_free(&cx);
       return 1;
     }
@@ -626,7 +695,7 @@ int cmd_compile(int argc, char **argv)
     snprintf(path, sizeof path, "%s%s", c.out, !strcmp(c.emit, "c") ? "" : ".c");
     FILE *f = fopen(path, "w");
     if (!f || emit_c_program(lw->prog, f, c.model)) {
-      fprintf(stderr, "gvc: error: cannot write %s\n", path);
+      diag_plain(NULL, "cannot write %s", path);
       if (f)
         fclose(f);
       goto out;
@@ -642,7 +711,7 @@ int cmd_compile(int argc, char **argv)
       rc = link_binary(path, c.out, 0);
   }
   if (err) {
-    fprintf(stderr, "gvc: error: %s\n", err);
+    diag_plain(NULL, "%s", err);
     free(err);
   }
   if (!rc)
@@ -662,7 +731,7 @@ int cmd_run(int argc, char **argv)
 {
   CompileArgs c;
   if (!emit_llvm_available()) {
-    fprintf(stderr, "gvc: error: 'gvc run' needs the LLVM JIT, which is not part of this build; use 'gvc compile'\n");
+    diag_plain(NULL, "'gvc run' needs the LLVM JIT, which is not part of this build; use 'gvc compile'");
     return 1;
   }
   Ctx *cx = ctx_new();
@@ -686,7 +755,7 @@ int cmd_run(int argc, char **argv)
   EmitJit *j = emit_llvm_jit(lw->prog, c.opt, &err);
   void *entry = j ? emit_llvm_jit_lookup(j, lw->prog->entry, &err) : NULL;
   if (!entry) {
-    fprintf(stderr, "gvc: error: JIT: %s\n", err ? err : "no entry");
+    diag_plain(NULL, "JIT: %s", err ? err : "no entry");
     free(err);
     emit_llvm_jit_free(&j);
     goto out;

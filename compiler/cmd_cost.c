@@ -2,6 +2,7 @@
  * as `gvc search` (time, throughput, memory per stage; over-budget stages flagged). */
 #include "cmd.h"
 #include "search_cli.h"
+#include "diag.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,20 +12,20 @@ int cmd_cost(int argc, char **argv)
   SearchCli c;
   int rc = search_cli_parse(argc, argv, 1, &c);
   if (rc) return rc == 2 ? 0 : 1;
-  if (!c.strategy) { fprintf(stderr, "gvc: error: --strategy galvatron_config.json is required\n"); return 1; }
+  if (!c.strategy) { diag_plain(NULL, "--strategy galvatron_config.json is required"); return 1; }
   GalConfig g;
   if (prof_config_read(c.strategy, &g)) return 1;
   if (c.layers <= 0) c.layers = g.nlayers;
   if (search_cli_model(&c)) { prof_config_free(&g); search_cli_free(&c); return 1; }
   if (g.nlayers != c.cm.nlayers) {
-    fprintf(stderr, "gvc: error: %s: key 'tp_sizes_enc': %d layers, the model has %d\n", c.strategy, g.nlayers, c.cm.nlayers);
+    diag_plain(NULL, "%s: key 'tp_sizes_enc': %d layers, the model has %d", c.strategy, g.nlayers, c.cm.nlayers);
     prof_config_free(&g);
     search_cli_free(&c);
     return 1;
   }
   int world = g.world_size > 0 ? g.world_size : c.cm.world;
   if (world != c.cm.world) {
-    fprintf(stderr, "gvc: error: %s: key 'world_size': %d, but the hardware has %d GPUs\n", c.strategy, world, c.cm.world);
+    diag_plain(NULL, "%s: key 'world_size': %d, but the hardware has %d GPUs", c.strategy, world, c.cm.world);
     prof_config_free(&g);
     search_cli_free(&c);
     return 1;

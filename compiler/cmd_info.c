@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "frontend.h"
 #include "options.h"
+#include "diag.h"
 
 static const char *kind_name(IrLayerKind k)
 {
@@ -102,21 +103,21 @@ int cmd_info(int argc, char **argv)
     } else if (!strcmp(a, "--precision") && more) {
       prec = argv[++i];
     } else if (a[0] == '-') {
-      fprintf(stderr, "gvc: error: unknown option or missing value '%s' (see 'gvc info --help')\n", a);
+      diag_plain(NULL, "unknown option or missing value '%s' (see 'gvc info --help')", a);
       return 1;
     } else if (!file) {
       file = a;
     } else {
-      fprintf(stderr, "gvc: error: more than one input file\n");
+      diag_plain(NULL, "more than one input file");
       return 1;
     }
   }
   if (!file || !model) {
-    fprintf(stderr, "gvc: error: %s (see 'gvc info --help')\n", !file ? "no input file" : "--model NAME is required");
+    diag_plain(NULL, "%s (see 'gvc info --help')", !file ? "no input file" : "--model NAME is required");
     return 1;
   }
   if (strcmp(prec, "bf16") && strcmp(prec, "fp32")) {
-    fprintf(stderr, "gvc: error: --precision must be bf16 or fp32\n");
+    diag_plain(NULL, "--precision must be bf16 or fp32");
     return 1;
   }
   Ctx *cx = ctx_new();

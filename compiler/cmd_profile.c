@@ -1,6 +1,7 @@
 /* cmd_profile.c - `gvc profile <what>`: the profilers that write Galvatron's profile
  * files. Each is its own module; one not linked into this build is a weak NULL. */
 #include "cmd.h"
+#include "diag.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,7 +24,7 @@ int cmd_profile(int argc, char **argv)
     return argc < 2;
   }
   CmdFn fn = !strcmp(argv[1], "hardware") ? cmd_profile_hardware : NULL;
-  if (!strcmp(argv[1], "hardware") && !fn) { fprintf(stderr, "gvc: error: 'profile hardware' is not part of this build\n"); return 1; }
-  if (!fn) { fprintf(stderr, "gvc: error: unknown profile '%s' (see 'gvc profile --help')\n", argv[1]); return 1; }
+  if (!strcmp(argv[1], "hardware") && !fn) { diag_plain(NULL, "'profile hardware' is not part of this build"); return 1; }
+  if (!fn) { diag_plain(NULL, "unknown profile '%s' (see 'gvc profile --help')", argv[1]); return 1; }
   return fn(argc - 1, argv + 1);
 }

@@ -4,6 +4,7 @@
  * is what `gvc cost` says about it. */
 #include "cmd.h"
 #include "search_cli.h"
+#include "diag.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ static int write_outputs(const SearchCli *c, const SearchResult *res)
   }
   if (!c->out) return 0;
   FILE *f = fopen(c->out, "w");
-  if (!f) { fprintf(stderr, "gvc: error: %s: cannot write\n", c->out); return 1; }
+  if (!f) { diag_plain(NULL, "%s: cannot write", c->out); return 1; }
   GalConfig g;
   search_cli_plan_config(&c->cm, p, &g);
   char extra[2048];
@@ -84,20 +85,21 @@ static void no_plan_error(const SearchCli *c, const SearchResult *res)
     char range[64];
     if (nb == 1) snprintf(range, sizeof range, "%d", nb ? bs[0] : 0);
     else snprintf(range, sizeof range, "%d..%d step %d", nb ? bs[0] : 0, nb ? bs[nb - 1] : 0, o->bsz_scale);
-    if (nb == 0) fprintf(stderr, "gvc: error: nothing to search: no global batch in --min_bsz %d .. --max_bsz %d\n", o->min_bsz, o->max_bsz);
+    if (nb == 0) diag_plain(NULL, "nothing to search: no global batch in --min_bsz %d .. --max_bsz %d", o->min_bsz, o->max_bsz);
     else if (o->settle_chunk > 0 && !divides)
-      fprintf(stderr, "gvc: error: nothing to search: --settle_chunk %d divides no global batch (%s); memory was not the limit\n",
-              o->settle_chunk, range);
+      diag_plain(NULL, "nothing to search: --settle_chunk %d divides no global batch (%s); memory was not the limit",
+                 o->settle_chunk, range);
     else
-      fprintf(stderr, "gvc: error: nothing to search: no (global batch, chunks, pp) task has a strategy under these options "
-                      "(global batch %s%s); memory was not the limit\n", range, o->settle_chunk > 0 ? ", --settle_chunk" : "");
+      diag_plain(NULL, "nothing to search: no (global batch, chunks, pp) task has a strategy under these options "
+                       "(global batch %s%s); memory was not the limit", range, o->settle_chunk > 0 ? ", --settle_chunk" : "");
     return;
   }
-  fprintf(stderr, "gvc: error: no valid configuration found under %g GB per GPU (%ld tasks searched)", c->memory_gb, res->tasks);
+  char context[256] = "";
   if (c->context_mem > 0)
-    fprintf(stderr, "; every pipeline stage also reserves %g MB for the framework's context "
-                    "(--pytorch_context_mem, as Galvatron), which the budget must hold besides the model", c->context_mem);
-  fprintf(stderr, "\n");
+    snprintf(context, sizeof context, "; every pipeline stage also reserves %g MB for the framework's context "
+             "(--pytorch_context_mem, as Galvatron), which the budget must hold besides the model", c->context_mem);
+  diag_plain(NULL, "no valid configuration found under %g GB per GPU (%ld tasks searched)%s", c->memory_gb, res->tasks,
+             context);
 }
 
 int cmd_search(int argc, char **argv)
@@ -111,7 +113,7 @@ int cmd_search(int argc, char **argv)
     no_plan_error(&c, &res);
     char note[256];
     if (strategy_space_note(&c.so.space, note, sizeof note))
-      fprintf(stderr, "gvc: note: %s\n", note);
+      diag_plain_note(NULL, "%s", note);
     search_cli_free(&c);
     return 1;
   }

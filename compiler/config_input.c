@@ -11,6 +11,7 @@
 
 #include "config_input.h"
 #include "profile.h"
+#include "diag.h"
 
 static int uniform(const int *v, int n, int *layer)
 {
@@ -40,40 +41,40 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
   int rc = 1, bad = 0;
   const char *err = NULL;
   if (c.nlayers != (int)m->nblocks) {
-    fprintf(stderr, "gvc: error: %s: key 'tp_sizes_enc': %d layers, but %s has %lld blocks\n", path, c.nlayers,
-            m->name, (long long)m->nblocks);
+    diag_plain(NULL, "%s: key 'tp_sizes_enc': %d layers, but %s has %lld blocks", path, c.nlayers,
+               m->name, (long long)m->nblocks);
     goto out;
   }
   int per_layer = !uniform(c.tp, c.nlayers, &bad), tmax = 0;
   if (!uniform(c.consec, c.nlayers, &bad) || (per_layer && !c.consec[0])) {
-    fprintf(stderr, "gvc: error: %s: key 'tp_consecutive_flags': layer %d has %d but layer 0 has %d: %s\n", path, bad,
-            c.consec[bad], c.consec[0], per_layer ? "different tp degrees per layer need consecutive tp groups (1) on "
-            "every layer" : "mixed tp group layouts are not supported yet");
+    diag_plain(NULL, "%s: key 'tp_consecutive_flags': layer %d has %d but layer 0 has %d: %s", path, bad,
+               c.consec[bad], c.consec[0], per_layer ? "different tp degrees per layer need consecutive tp groups (1) on "
+               "every layer" : "mixed tp group layouts are not supported yet");
     goto out;
   }
   for (int i = 0; i < c.nlayers; i++)
     tmax = c.tp[i] > tmax ? c.tp[i] : tmax;
   for (int i = 0; per_layer && i < c.nlayers; i++)
     if (c.tp[i] < 1 || tmax % c.tp[i]) {
-      fprintf(stderr, "gvc: error: %s: key 'tp_sizes_enc': layer %d has tp=%d, which does not divide the largest "
-              "degree %d\n", path, i, c.tp[i], tmax);
+      diag_plain(NULL, "%s: key 'tp_sizes_enc': layer %d has tp=%d, which does not divide the largest "
+                 "degree %d", path, i, c.tp[i], tmax);
       goto out;
     }
   int vtp = c.vtp;
   if (c.vsp) { /* Ulysses for the vocabulary layers: each rank of the group would take its sequence chunk */
-    fprintf(stderr, "gvc: note: %s: key 'vsp': the embedding and head run replicated over their group of %d (the "
-            "same numbers; Galvatron gives each rank 1/%d of the sequence, so their activations here are %dx what "
-            "its cost model counts)\n", path, c.vtp, c.vtp, c.vtp);
+    diag_plain_note(NULL, "%s: key 'vsp': the embedding and head run replicated over their group of %d (the "
+                    "same numbers; Galvatron gives each rank 1/%d of the sequence, so their activations here are %dx "
+                    "what its cost model counts)", path, c.vtp, c.vtp, c.vtp);
     vtp = 1;
   }
   if (c.embed_sdp) /* the lowering shards blocks only */
-    fprintf(stderr, "gvc: note: %s: key 'embed_sdp': the embedding and head keep the default data-parallel type (ZeRO-3 "
-            "shards the blocks' parameters only), so they hold more memory than the search counted\n", path);
+    diag_plain_note(NULL, "%s: key 'embed_sdp': the embedding and head keep the default data-parallel type (ZeRO-3 "
+                    "shards the blocks' parameters only), so they hold more memory than the search counted", path);
   if (c.world_size && !world_given) /* the config's world, unless the command gives one */
     o->world = c.world_size;
   else if (c.world_size && c.world_size != o->world) {
-    fprintf(stderr, "gvc: error: %s: key 'world_size': %d, but the command gives a world of %d ranks (--num_nodes x "
-            "--num_gpus_per_node)\n", path, c.world_size, o->world);
+    diag_plain(NULL, "%s: key 'world_size': %d, but the command gives a world of %d ranks (--num_nodes x "
+               "--num_gpus_per_node)", path, c.world_size, o->world);
     goto out;
   }
   o->pp = c.pp_deg;
@@ -86,7 +87,7 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
     o->layer_tp = lt;
   }
   if ((err = lower_vocab_degree(a, m, vtp, o))) { /* the embedding and head on a larger degree */
-    fprintf(stderr, "gvc: error: %s: key 'vtp': %s\n", path, err);
+    diag_plain(NULL, "%s: key 'vtp': %s", path, err);
     goto out;
   }
   o->tp_consec = c.consec[0];
@@ -116,11 +117,11 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
   o->chunks = c.chunks > 0 ? c.chunks : o->pp;
   if (c.n_division) {
     if (c.n_division != o->pp) {
-      fprintf(stderr, "gvc: error: %s: key 'pp_division': %d entries for pp_deg %d\n", path, c.n_division, o->pp);
+      diag_plain(NULL, "%s: key 'pp_division': %d entries for pp_deg %d", path, c.n_division, o->pp);
       goto out;
     }
     if (!(o->stage_of_layer = lower_partition(a, m, o->pp, c.pp_division, &err))) {
-      fprintf(stderr, "gvc: error: %s: key 'pp_division': %s\n", path, err);
+      diag_plain(NULL, "%s: key 'pp_division': %s", path, err);
       goto out;
     }
   }
@@ -134,8 +135,8 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
   if (!o->micro_batch && c.global_bsz > 0 && per > 0 && !(o->world % ((int64_t)o->pp * o->tp))) {
     /* the micro-batch the strategy implies (an impossible world is lower_check's to report) */
     if (c.global_bsz % per) {
-      fprintf(stderr, "gvc: error: %s: key 'global_bsz': %d is not divisible by chunks %d x dp %d\n", path,
-              c.global_bsz, o->chunks, lower_dp(o, o->tp));
+      diag_plain(NULL, "%s: key 'global_bsz': %d is not divisible by chunks %d x dp %d", path,
+                 c.global_bsz, o->chunks, lower_dp(o, o->tp));
       goto out;
     }
     o->micro_batch = c.global_bsz / per;

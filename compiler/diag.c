@@ -36,26 +36,41 @@ static void show_line(Ctx *cx, Loc at)
   fputc('\n', cx->err);
 }
 
+/* "gvc: error: msg" (or note) on cx's stream, or stderr without a context. */
+static void plain(Ctx *cx, const char *kind, const char *fmt, va_list ap)
+{
+  FILE *f = cx ? cx->err : stderr;
+  fprintf(f, "gvc: %s: ", kind);
+  vfprintf(f, fmt, ap);
+  fputc('\n', f);
+}
+
 static void report(Ctx *cx, Loc at, const char *kind, const char *fmt, va_list ap)
 {
-  if (at.file >= 0 && at.file < cx->nfiles)
-    fprintf(cx->err, "%s:%d:%d: %s: ", cx->files[at.file].path, at.line, at.col, kind);
-  else
-    fprintf(cx->err, "gvc: %s: ", kind);
+  if (at.file < 0 || at.file >= cx->nfiles) {
+    plain(cx, kind, fmt, ap);
+    return;
+  }
+  fprintf(cx->err, "%s:%d:%d: %s: ", cx->files[at.file].path, at.line, at.col, kind);
   vfprintf(cx->err, fmt, ap);
   fputc('\n', cx->err);
   show_line(cx, at);
 }
 
-void diag_error(Ctx *cx, Loc at, const char *fmt, ...)
+/* Counts an error in cx; 0 once past cx->max_errors (then it and its notes are not shown). */
+static int count_error(Ctx *cx)
 {
   cx->errors++;
   cx->notes_ok = cx->errors <= cx->max_errors;
-  if (cx->errors > cx->max_errors) {
-    if (cx->errors == cx->max_errors + 1)
-      fprintf(cx->err, "gvc: too many errors, stopping\n");
+  if (cx->errors == cx->max_errors + 1)
+    fprintf(cx->err, "gvc: too many errors, stopping\n");
+  return cx->notes_ok;
+}
+
+void diag_error(Ctx *cx, Loc at, const char *fmt, ...)
+{
+  if (!count_error(cx))
     return;
-  }
   va_list ap;
   va_start(ap, fmt);
   report(cx, at, "error", fmt, ap);
@@ -74,12 +89,19 @@ void diag_note(Ctx *cx, Loc at, const char *fmt, ...)
 
 void diag_plain(Ctx *cx, const char *fmt, ...)
 {
-  cx->errors++;
+  if (cx && !count_error(cx))
+    return;
   va_list ap;
   va_start(ap, fmt);
-  fputs("gvc: error: ", cx->err);
-  vfprintf(cx->err, fmt, ap);
-  fputc('\n', cx->err);
+  plain(cx, "error", fmt, ap);
+  va_end(ap);
+}
+
+void diag_plain_note(Ctx *cx, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  plain(cx, "note", fmt, ap);
   va_end(ap);
 }
 

@@ -28,9 +28,15 @@ void frontend_set_diag_stream(Ctx *cx, void *file);
  * frontend_check_file and frontend_strategy_args). */
 int frontend_check_strategies(Ctx *cx, const char *path);
 
+/* Where the strategy blocks of a size set its options, for errors about them: the last
+ * block (file -1 when none) and, per option in order, its key and the location of its value
+ * (arrays in cx). */
+typedef struct StrategyWhere { Loc block; int n; const char **keys; Loc *values; } StrategyWhere;
+
 /* The `strategy` blocks of FILE for size NAME as "--key value" options (*argv malloc'd,
- * its strings in cx); 1 after diagnostics. */
-int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc);
+ * its strings in cx), and where they are (*where); 1 after diagnostics. */
+int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc,
+                           StrategyWhere *where);
 
 /* Up to max names of the sizes FILE (and its imports) define; returns how many. */
 int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max);

@@ -48,6 +48,7 @@ typedef struct IrParam {
 typedef struct IrNode {
   IrOp op;
   Loc at;                /* source location of the op in the .gvm file */
+  Loc call_at;           /* the call in its model's body that made it (a layer call, or the op itself) */
   int nin, in[IR_MAX_IN];          /* value ids */
   int out;                         /* value id */
   int nparam, param[IR_MAX_PARAM]; /* parameter ids (weight, then bias) */
@@ -73,6 +74,7 @@ typedef struct IrHyper { const char *name; double value; int is_int; } IrHyper;
 
 typedef struct IrModel {
   const char *name;      /* size name: "llama2_7b" */
+  Loc at;                /* where the size (or model) is defined */
   const char *family;    /* model family: "llama" */
   IrLayer *layers; int nlayers;
   IrNode *nodes;   int nnodes;

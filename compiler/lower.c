@@ -21,6 +21,14 @@
 /* ---- shapes and buffers ---- */
 
 /* Local sizes: a value split by tensor parallelism holds 1/tp of its last dimension. */
+void lower_fail(L *l, int ni, const char *msg)
+{
+  if (l->err)
+    return;
+  l->err = msg;
+  l->err_node = ni;
+}
+
 int64_t lower_numel(const L *l, int v)
 {
   const IrShape *s = &l->m->values[v].shape;

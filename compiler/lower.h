@@ -72,11 +72,16 @@ const char *lower_check(Arena *a, const IrModel *m, const LowerOptions *o, const
  * blocks' degree or a multiple of it (the caller prefixes the option's name). */
 const char *lower_vocab_degree(Arena *a, const IrModel *m, int vtp, LowerOptions *o);
 
-/* Returns NULL with a message in *err (arena-allocated) when the model cannot be lowered. */
+/* Why a model cannot be lowered: the message (arena-allocated; it names the layer and op)
+ * and the op it is about (an index into m->nodes, whose `at` and `call_at` say where in the
+ * .gvm sources), or -1 for a problem of the strategy as a whole. */
+typedef struct LowerError { const char *msg; int node; } LowerError;
+
 /* The data-parallel degree of a layer of tp degree tp (world / pp / tp): the one place it is
  * derived (lower_check has made sure it divides). */
 static inline int lower_dp(const LowerOptions *o, int tp) { return o->world / o->pp / (tp > 0 ? tp : 1); }
 
-Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const char **err);
+/* Returns NULL with *err filled when the model cannot be lowered. */
+Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, LowerError *err);
 
 #endif

@@ -152,7 +152,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   }
   default:
-    l->err = arena_printf(l->a, "%s: the '%s' primitive has no lowering yet", l->m->layers[layer].name, c);
+    lower_fail(l, ni, arena_printf(l->a, "%s: the '%s' primitive has no lowering yet", l->m->layers[layer].name, c));
   }
 }
 
@@ -195,8 +195,8 @@ void lower_forward_layer(L *l, int li, int recompute)
     for (int i = 0; i < l->m->nodes[ni].nin; i++) {
       int v = l->m->nodes[ni].in[i], src = lower_layer_of_value(l, v);
       if (src >= 0 && src != li && v != ly->in_value && !l->err)
-        l->err = arena_printf(l->a, "%s reads a value of %s that is not its input; cannot lower", ly->name,
-                              l->m->layers[src].name);
+        lower_fail(l, ni, arena_printf(l->a, "%s reads a value of %s that is not its input; cannot lower", ly->name,
+                                       l->m->layers[src].name));
     }
     if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {
       l->val[y] = l->io_loss;

@@ -47,8 +47,12 @@ typedef struct L {
   /* ZeRO-3 (sharded block parameters): per layer, its shards and range; shared buffers */
   struct LowerZ3 { int pshard, gshard, mshard; int64_t range; } *z3;
   int z3_gather, z3_grad;
-  const char *err;
+  const char *err;   /* the first error (lower_fail), and the node it is about or -1 */
+  int err_node;
 } L;
+
+/* Records MSG as the lowering's error (the first one wins), about node ni or -1. */
+void lower_fail(L *l, int ni, const char *msg);
 
 
 /* The tp degree of layer li (blocks may differ with per-layer tp; other layers use the base),

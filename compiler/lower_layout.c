@@ -18,8 +18,8 @@ static int split_vocab_layer(L *l, int li, int tp)
       any |= l->split[n->in[i]];
     if ((n->op == IR_OP_EMBEDDING || n->op == IR_OP_LINEAR) && n->tp == IR_TP_VOCAB) {
       if (m->params[n->param[0]].shape.d[0] % tp) {
-        l->err = arena_printf(l->a, "%s: a vocabulary of %lld is not divisible by vtp=%d", ly->name,
-                              (long long)m->params[n->param[0]].shape.d[0], tp);
+        lower_fail(l, ni, arena_printf(l->a, "%s: a vocabulary of %lld is not divisible by vtp=%d", ly->name,
+                                       (long long)m->params[n->param[0]].shape.d[0], tp));
         return 1;
       }
       l->tp_node[ni] = 1;
@@ -27,7 +27,7 @@ static int split_vocab_layer(L *l, int li, int tp)
     } else if (n->op == IR_OP_CROSS_ENTROPY && any) {
       l->tp_node[ni] = 1;
     } else if (any) {
-      l->err = arena_printf(l->a, "%s: %s cannot read vocabulary-split logits", ly->name, ir_op_name(n->op));
+      lower_fail(l, ni, arena_printf(l->a, "%s: %s cannot read vocabulary-split logits", ly->name, ir_op_name(n->op)));
       return 1;
     }
   }
@@ -150,8 +150,9 @@ int lower_tp_split(L *l, int first, int last)
   if (first > 0 && lower_layer_rows_split(l, first - 1)) /* received from the previous stage as split */
     l->rsplit[m->layers[first].in_value] = 1;
   if (sp && (l->o->micro_batch * l->o->seq) % tp) {
-    l->err = arena_printf(l->a, "sequence parallelism: %lld token rows are not divisible by tp=%d",
-                          (long long)(l->o->micro_batch * l->o->seq), tp);
+    lower_fail(l, -1, arena_printf(l->a, "sequence parallelism: %lld token rows (micro-batch %lld x seq %lld) are not "
+                                   "divisible by tp=%d", (long long)(l->o->micro_batch * l->o->seq),
+                                   (long long)l->o->micro_batch, (long long)l->o->seq, tp));
     return 1;
   }
   for (int li = first; li <= last; li++) {
@@ -177,8 +178,8 @@ int lower_tp_split(L *l, int first, int last)
       const IrNode *n = &m->nodes[ly->first_node + k];
       const char *why = split_block_node(l, li, k, tp, ul, sp);
       if (why) {
-        l->err = arena_printf(l->a, "%s: %s %s: %s", ly->name, ir_op_name(n->op),
-                              n->nparam ? m->params[n->param[0]].name : "", why);
+        const char *param = n->nparam ? arena_printf(l->a, " %s", m->params[n->param[0]].name) : "";
+        lower_fail(l, ly->first_node + k, arena_printf(l->a, "%s: %s%s: %s", ly->name, ir_op_name(n->op), param, why));
         return 1;
       }
     }

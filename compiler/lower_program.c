@@ -84,7 +84,7 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
   L *l = &st->l;
   memset(st, 0, sizeof *st);
   int64_t slots = o->pp == 1 ? 1 : o->pipeline_1f1b ? (o->pp - s < o->chunks ? o->pp - s : o->chunks) : o->chunks;
-  *l = (L){.a = a, .m = m, .o = o, .prog = prog, .stage = s, .es = o->bf16 ? 2 : 4};
+  *l = (L){.a = a, .m = m, .o = o, .prog = prog, .stage = s, .es = o->bf16 ? 2 : 4, .err_node = -1};
   l->plan = plan_new(a, slots);
   l->val = ARENA_ARRAY(a, int, m->nvalues);
   l->grad = ARENA_ARRAY(a, int, m->nvalues);
@@ -219,8 +219,9 @@ static void plan_params(Stage *st)
       for (int j = 0; j < n->nparam; j++) {
         int pi = n->param[j];
         if (l->pbuf[pi] >= 0) {
-          if (st->ptp[pi] != lower_layer_tp(l, li) && !l->err)
-            l->err = arena_printf(l->a, "parameter %s is shared by layers of different tp degrees", m->params[pi].name);
+          if (st->ptp[pi] != lower_layer_tp(l, li))
+            lower_fail(l, node, arena_printf(l->a, "parameter %s is shared by layers of different tp degrees",
+                                             m->params[pi].name));
           continue;
         }
         st->ptp[pi] = lower_layer_tp(l, li);
@@ -421,16 +422,17 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
     describe_stage(prog, d, &st[s]);
 }
 
-Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const char **err)
+Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, LowerError *err)
 {
+  *err = (LowerError){NULL, -1};
   if (m->tokens_value < 0 || m->labels_value < 0 || m->loss_value < 0) {
-    *err = "the model has no tokens, labels or loss: only language models with a cross-entropy loss can be trained";
+    err->msg = "the model has no tokens, labels or loss: only language models with a cross-entropy loss can be trained";
     return NULL;
   }
-  if ((*err = lower_check(a, m, o, NULL)))
+  if ((err->msg = lower_check(a, m, o, NULL)))
     return NULL;
   const int *stage_of = o->stage_of_layer;
-  if (!stage_of && !(stage_of = lower_partition(a, m, o->pp, NULL, err)))
+  if (!stage_of && !(stage_of = lower_partition(a, m, o->pp, NULL, &err->msg)))
     return NULL;
   SchedProgram *prog = sched_new(a);
   static const char *const arena_names[PLAN_KINDS] = {
@@ -446,12 +448,12 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
     int first_func = prog->nfuncs;
     init_stage(&st[s], a, m, o, prog, s, stage_of);
     if (st[s].first < 0) {
-      *err = arena_printf(a, "pipeline stage %d has no layer", s);
+      err->msg = arena_printf(a, "pipeline stage %d has no layer", s);
       return NULL;
     }
     lower_stage(&st[s]);
     if (st[s].l.err) {
-      *err = st[s].l.err;
+      *err = (LowerError){st[s].l.err, st[s].l.err_node};
       return NULL;
     }
     patch_stage(&st[s], first_func);
@@ -462,7 +464,7 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, const ch
   out->plan = out->plans[0];
   const char *bad = sched_verify(prog);
   if (bad) {
-    *err = bad;
+    err->msg = bad;
     return NULL;
   }
   return out;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "diag.h"
 
 /* Weak so that the driver links before every module exists; a missing one is NULL. */
 #pragma weak cmd_check
@@ -70,11 +71,11 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], c[i].name))
       continue;
     if (!c[i].fn) {
-      fprintf(stderr, "gvc: error: '%s' is not part of this build yet\n", c[i].name);
+      diag_plain(NULL, "'%s' is not part of this build yet", c[i].name);
       return 1;
     }
     return c[i].fn(argc - 1, argv + 1);
   }
-  fprintf(stderr, "gvc: error: unknown command '%s' (see 'gvc --help')\n", argv[1]);
+  diag_plain(NULL, "unknown command '%s' (see 'gvc --help')", argv[1]);
   return 1;
 }

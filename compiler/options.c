@@ -2,6 +2,7 @@
  * their values: integers strictly in range, one of an enumeration, comma lists without
  * empty entries. */
 #include "options.h"
+#include "diag.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,7 +130,7 @@ int options_int(const char *name, const char *text, int64_t *out)
   char want[96];
   const char *why = options_check(o, text, want, sizeof want);
   if (why) { /* one-letter options have one dash (-O) */
-    fprintf(stderr, "gvc: error: -%s%s '%s': expected %s\n", name[1] ? "-" : "", name, text, why);
+    diag_plain(NULL, "-%s%s '%s': expected %s", name[1] ? "-" : "", name, text, why);
     return 1;
   }
   *out = (int64_t)strtoll(text, NULL, 10);
@@ -142,7 +143,7 @@ int options_int_list(const char *name, const char *text, int *out, int cap, int 
   char want[128];
   const char *why = options_check(o, text, want, sizeof want);
   if (why) {
-    fprintf(stderr, "gvc: error: --%s '%s': expected %s\n", name, text, why);
+    diag_plain(NULL, "--%s '%s': expected %s", name, text, why);
     return 1;
   }
   *n = 0;

@@ -9,6 +9,7 @@
 
 #include "plan_svg.h"
 #include "search_cli.h"
+#include "diag.h"
 
 #define MB (1024.0 * 1024.0)
 
@@ -102,7 +103,7 @@ int plan_picture_write(const PlanPictureArgs *a, const IrModel *m, const LowerOp
     pic->chunks = o->chunks;
     pic->gpipe = !o->pipeline_1f1b;
   }
-  if (rc) fprintf(stderr, "gvc: error: %s: no cost model for the picture\n", m->name);
+  if (rc) diag_plain(NULL, "%s: no cost model for the picture", m->name);
   else rc = plan_svg_write(a->path, pic, 1);
   free(pic);
   free(ls);

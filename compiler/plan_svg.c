@@ -11,6 +11,7 @@
 
 #include "svg.h"
 #include "svg_timeline.h"
+#include "diag.h"
 
 #define W SVG_TL_WIDTH  /* document width */
 #define M SVG_TL_MARGIN
@@ -455,6 +456,6 @@ int plan_svg_write(const char *path, const PlanPicture *pics, int n)
   snprintf(title, sizeof title, "%s: parallel plan%s", n ? pics[0].model : "", n > 1 ? "s" : "");
   int rc = svg_write_file(path, W, ceil(y + M), title, body, len);
   free(body);
-  if (rc) fprintf(stderr, "gvc: error: %s: cannot write the picture\n", path);
+  if (rc) diag_plain(NULL, "%s: cannot write the picture", path);
   return rc;
 }

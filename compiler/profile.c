@@ -6,6 +6,7 @@
 
 #include "gvrt_num.h"
 #include "options.h"
+#include "diag.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -26,7 +27,7 @@ int prof_log2(long v)
 
 static int fail(const char *path, const char *key, const char *msg)
 {
-  fprintf(stderr, "gvc: error: %s: key '%s': %s\n", path, key ? key : "", msg);
+  diag_plain(NULL, "%s: key '%s': %s", path, key ? key : "", msg);
   return 1;
 }
 
@@ -38,21 +39,21 @@ int prof_is_dir(const char *path)
 
 static cJSON *load_json(const char *path)
 {
-  if (prof_is_dir(path)) { fprintf(stderr, "gvc: error: %s: is a directory, expected a JSON file\n", path); return NULL; }
+  if (prof_is_dir(path)) { diag_plain(NULL, "%s: is a directory, expected a JSON file", path); return NULL; }
   FILE *f = fopen(path, "rb");
-  if (!f) { fprintf(stderr, "gvc: error: %s: cannot open\n", path); return NULL; }
+  if (!f) { diag_plain(NULL, "%s: cannot open", path); return NULL; }
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   fseek(f, 0, SEEK_SET);
-  if (n < 0) { fprintf(stderr, "gvc: error: %s: cannot read\n", path); fclose(f); return NULL; }
+  if (n < 0) { diag_plain(NULL, "%s: cannot read", path); fclose(f); return NULL; }
   char *buf = malloc((size_t)n + 1);
   size_t got = fread(buf, 1, (size_t)n, f);
   buf[got] = 0;
   fclose(f);
   cJSON *j = cJSON_Parse(buf);
   free(buf);
-  if (!j) fprintf(stderr, "gvc: error: %s: not valid JSON\n", path);
-  else if (!cJSON_IsObject(j)) { fprintf(stderr, "gvc: error: %s: top level is not an object\n", path); cJSON_Delete(j); j = NULL; }
+  if (!j) diag_plain(NULL, "%s: not valid JSON", path);
+  else if (!cJSON_IsObject(j)) { diag_plain(NULL, "%s: top level is not an object", path); cJSON_Delete(j); j = NULL; }
   return j;
 }
 
@@ -400,7 +401,7 @@ static int check_int(const char *path, const char *key, double v, const char *te
 {
   if (v == floor(v) && gv_num_in_range(v, r)) return 0;
   char want[64];
-  fprintf(stderr, "gvc: error: %s: key '%s': %s: expected %s\n", path, key, text, gv_num_expected(r, want, sizeof want));
+  diag_plain(NULL, "%s: key '%s': %s: expected %s", path, key, text, gv_num_expected(r, want, sizeof want));
   return 1;
 }
 

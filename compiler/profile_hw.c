@@ -9,6 +9,7 @@
 #include "cli_opts.h"
 #include "cmd.h"
 #include "profile_hw.h"
+#include "diag.h"
 
 #include <gvrt_comm.h>
 #include <math.h>
@@ -311,10 +312,10 @@ static int check_options(const HwOptions *o, int world, int rank)
   else if (o->overlap_time_multiply < 1 || o->overlap_ms <= 0) bad = "--overlap_time_multiply >= 1, --overlap_ms > 0";
   else if (o->max_tp_size < 2 || o->max_pp_deg < 2) bad = "--max_tp_size and --max_pp_deg: at least 2";
   if (rank) return bad || world != want;
-  if (bad) fprintf(stderr, "gvc: error: %s\n", bad);
+  if (bad) diag_plain(NULL, "%s", bad);
   else if (world != want)
-    fprintf(stderr, "gvc: error: this run has %d rank(s) but --num_nodes %d x --num_gpus_per_node %d = %ld: run it as "
-                    "mpirun -n %ld gvc profile hardware ...\n", world, o->num_nodes, o->gpus_per_node, want, want);
+    diag_plain(NULL, "this run has %d rank(s) but --num_nodes %d x --num_gpus_per_node %d = %ld: run it as "
+                     "mpirun -n %ld gvc profile hardware ...", world, o->num_nodes, o->gpus_per_node, want, want);
   return bad || world != want;
 }
 
@@ -377,7 +378,7 @@ int cmd_profile_hardware(int argc, char **argv)
   if (rc) return 1;
   const char *backend = !strcmp(o.device, "cuda") && !getenv("GV_COMM") ? "nccl" : NULL;
   if (strcmp(o.device, "cpu") && strcmp(o.device, "cuda")) { /* before the world exists: the launcher's rank */
-    if (gv_log_rank() == 0) fprintf(stderr, "gvc: error: --device '%s': expected cpu or cuda\n", o.device);
+    if (gv_log_rank() == 0) diag_plain(NULL, "--device '%s': expected cpu or cuda", o.device);
     return 1;
   }
   Hw h = {.o = &o};

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "profile_hw.h"
+#include "diag.h"
 
 #include <errno.h>
 #include <math.h>
@@ -24,7 +25,7 @@ static int out_open(Out *o, const HwOptions *opt, const char *fmt, int per_world
   snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path);
   o->n = 0;
   o->f = fopen(o->tmp, "w");
-  if (!o->f) fprintf(stderr, "gvc: error: %s: cannot write (%s)\n", o->tmp, strerror(errno));
+  if (!o->f) diag_plain(NULL, "%s: cannot write (%s)", o->tmp, strerror(errno));
   return !o->f;
 }
 
@@ -44,7 +45,7 @@ static int out_close(Out *o, int json)
   if (json) fprintf(o->f, "%s}\n", o->n ? "\n" : "{");
   int bad = ferror(o->f) | fclose(o->f);
   if (bad || rename(o->tmp, o->path)) {
-    fprintf(stderr, "gvc: error: %s: cannot write (%s)\n", o->path, strerror(errno));
+    diag_plain(NULL, "%s: cannot write (%s)", o->path, strerror(errno));
     remove(o->tmp);
     return 1;
   }
@@ -138,7 +139,7 @@ void hw_table(FILE *f, const HwOptions *o, const HwResults *r)
 int hw_write(const HwOptions *opt, const HwResults *r)
 {
   if (mkdir(opt->out_dir, 0777) && errno != EEXIST) {
-    fprintf(stderr, "gvc: error: %s: cannot create the directory (%s)\n", opt->out_dir, strerror(errno));
+    diag_plain(NULL, "%s: cannot create the directory (%s)", opt->out_dir, strerror(errno));
     return 1;
   }
   if (write_galvatron(opt, r) || write_gvc(opt, r)) return 1;

@@ -11,6 +11,7 @@
 #include "plan_svg.h"
 #include "gvrt_num.h"
 #include "options.h"
+#include "diag.h"
 
 #include <limits.h>
 #include <math.h>
@@ -136,7 +137,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
 static int pick(const char *opt, const char *v, const char *const *names, int n, int *out)
 {
   for (int i = 0; i < n; i++) if (!strcmp(v, names[i])) { *out = i; return 0; }
-  fprintf(stderr, "gvc: error: option --%s: unknown value '%s'\n", opt, v);
+  diag_plain(NULL, "option --%s: unknown value '%s'", opt, v);
   return 1;
 }
 
@@ -155,7 +156,7 @@ static int apply_space(SearchCli *c)
   }
   if (!strcmp(v, "tp")) { s->disable_pp = s->disable_sp = s->disable_fsdp = s->disable_ckpt = 1; return 0; }
   if (!strcmp(v, "pp")) { s->disable_tp = s->disable_sp = s->disable_fsdp = s->disable_ckpt = 1; return 0; }
-  fprintf(stderr, "gvc: error: option --search_space: unknown value '%s'\n", v);
+  diag_plain(NULL, "option --search_space: unknown value '%s'", v);
   return 1;
 }
 
@@ -167,7 +168,7 @@ static int device_known(const char *d)
 int search_cli_device(const char *device, int gpus_per_node, AnalyticHw *hw)
 {
   if (!device_known(device)) {
-    fprintf(stderr, "gvc: error: --device '%s': expected h100, h200, a100 or cpu\n", device);
+    diag_plain(NULL, "--device '%s': expected h100, h200, a100 or cpu", device);
     return 1;
   }
   /* dense bf16 peak, NVLink bus bandwidth, InfiniBand per GPU (GB/s) */
@@ -213,7 +214,7 @@ static int resolve_one(SearchCli *c, int slot, const char *opt, const char **pat
   char *buf = c->resolved[slot];
   size_t n = sizeof c->resolved[slot];
   if (per_model && !model) {
-    fprintf(stderr, "gvc: error: --%s %s: a directory needs --model_size (or --model) to build the file name\n", opt, *path);
+    diag_plain(NULL, "--%s %s: a directory needs --model_size (or --model) to build the file name", opt, *path);
     return 1;
   }
   char name[256], alt[256], dashed[128];
@@ -234,7 +235,7 @@ static int resolve_one(SearchCli *c, int slot, const char *opt, const char **pat
   }
   char nor[320] = "";
   if (strcmp(name, alt)) snprintf(nor, sizeof nor, " (nor %s; --model_size gives the name in the file)", alt);
-  fprintf(stderr, "gvc: error: --%s %s: no %s in this directory%s\n", opt, *path, name, nor);
+  diag_plain(NULL, "--%s %s: no %s in this directory%s", opt, *path, name, nor);
   return 1;
 }
 
@@ -265,17 +266,17 @@ int search_cli_model(SearchCli *c)
   if (resolve_dirs(c)) return 1;
   int64_t world64 = (int64_t)c->num_nodes * c->gpus_per_node;
   int world = world64 >= 1 && world64 <= OPTIONS_MAX_WORLD ? (int)world64 : 0;
-  if (world < 1 || prof_log2(world) < 0) { fprintf(stderr, "gvc: error: --num_nodes %d x --num_gpus_per_node %d = %lld ranks: expected a power of two up to %d\n",
+  if (world < 1 || prof_log2(world) < 0) { diag_plain(NULL, "--num_nodes %d x --num_gpus_per_node %d = %lld ranks: expected a power of two up to %d",
                                     c->num_nodes, c->gpus_per_node, (long long)world64, OPTIONS_MAX_WORLD); return 1; }
-  if (c->memory_gb <= 0) { fprintf(stderr, "gvc: error: --memory_constraint GB is required\n"); return 1; }
+  if (c->memory_gb <= 0) { diag_plain(NULL, "--memory_constraint GB is required"); return 1; }
   int has_prof = c->files.time || c->files.memory;
   int analytic = c->cost_model ? !strcmp(c->cost_model, "analytic") : !has_prof;
   if (c->cost_model && !analytic && strcmp(c->cost_model, "galvatron")) {
-    fprintf(stderr, "gvc: error: option --cost-model: unknown value '%s'\n", c->cost_model);
+    diag_plain(NULL, "option --cost-model: unknown value '%s'", c->cost_model);
     return 1;
   }
   if (!analytic && (!c->files.time || !c->files.memory || !c->files.allreduce)) {
-    fprintf(stderr, "gvc: error: --cost-model galvatron needs --time_profiling_path, --memory_profiling_path and --allreduce_bandwidth_config_path\n");
+    diag_plain(NULL, "--cost-model galvatron needs --time_profiling_path, --memory_profiling_path and --allreduce_bandwidth_config_path");
     return 1;
   }
   CostModel *cm = &c->cm;
@@ -293,7 +294,7 @@ int search_cli_model(SearchCli *c)
   IrModel *m = NULL;
   Ctx *cx = NULL;
   if (c->file || analytic) {
-    if (!c->file || !c->model) { fprintf(stderr, "gvc: error: FILE.gvm and --model NAME are required%s\n", analytic ? " for the analytic cost model" : ""); return 1; }
+    if (!c->file || !c->model) { diag_plain(NULL, "FILE.gvm and --model NAME are required%s", analytic ? " for the analytic cost model" : ""); return 1; }
     cx = ctx_new();
     m = frontend_load_model(cx, c->file, c->model);
     if (!m) { ctx_free(&cx); return 1; }
@@ -303,11 +304,11 @@ int search_cli_model(SearchCli *c)
   cm->nlayers = c->layers > 0 ? c->layers : m ? (int)m->nblocks : 0;
   cm->seq = c->seq > 0 ? c->seq : m && m->max_seq > 0 ? (int)m->max_seq : 2048;
   int rc = 0;
-  if (cm->hidden <= 0 || cm->nlayers <= 0) { fprintf(stderr, "gvc: error: hidden size and layer count unknown (give FILE --model, or --hidden_size and --num_layers)\n"); rc = 1; }
+  if (cm->hidden <= 0 || cm->nlayers <= 0) { diag_plain(NULL, "hidden size and layer count unknown (give FILE --model, or --hidden_size and --num_layers)"); rc = 1; }
   else if (analytic && search_cli_device(c->device, c->gpus_per_node, &c->hw)) {
     rc = 1;
   } else if (analytic) {
-    if (cost_analytic_init(cm, m, &c->hw)) { fprintf(stderr, "gvc: error: %s: model '%s' has no transformer blocks\n", c->file, c->model); rc = 1; }
+    if (cost_analytic_init(cm, m, &c->hw)) { diag_plain(NULL, "%s: model '%s' has no transformer blocks", c->file, c->model); rc = 1; }
   } else {
     c->files.time_mode = tm;
     c->files.memory_mode = mm;
@@ -324,8 +325,8 @@ int search_cli_model(SearchCli *c)
   if (s->max_pp <= 0 || s->max_pp > SEARCH_MAXPP) s->max_pp = SEARCH_MAXPP; /* per-stage arrays are fixed-size */
   for (int pp = 2; !rc && c->files.p2p && !s->disable_pp && pp <= world && pp <= s->max_pp && pp <= cm->nlayers; pp *= 2)
     if (isnan(cm->hw.p2p_coe[prof_log2(pp)])) { /* else every strategy of this degree would drop out silently */
-      fprintf(stderr, "gvc: error: %s: key 'pp_size_%d': missing (needed for pipeline degree %d; --max_pp_deg %d or --disable_pp "
-                      "searches without it)\n", c->files.p2p, pp, pp, pp / 2);
+      diag_plain(NULL, "%s: key 'pp_size_%d': missing (needed for pipeline degree %d; --max_pp_deg %d or --disable_pp "
+                       "searches without it)", c->files.p2p, pp, pp, pp / 2);
       rc = 1;
     }
   c->so.memory_gb = c->memory_gb;

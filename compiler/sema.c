@@ -385,6 +385,8 @@ static Val call_layer(Builder *b, Env *e, const AstNode *def, const AstNode *n, 
   const char *seg = n->label ? n->label : def->name;
   size_t len = strlen(b->scope);
   snprintf(b->scope + len, sizeof b->scope - len, "%s%s", len ? "." : "", seg);
+  if (b->depth == 0)
+    b->call_at = n->at;
   b->depth++;
   int before = diag_errors(b->cx);
   exec(b, &callee, def->b);
@@ -548,6 +550,7 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
     diag_plain(cx, "no model or size named '%s'%s", name, g ? " (it is a layer)" : "");
     return NULL;
   }
+  b.m->at = g->def->at;
   if (g->def->kind == AST_MODEL) { /* a model with its default arguments */
     b.m->family = name;
     return run_model(&b, g->def, g->def, NULL, 0, NULL, NULL, 0);

@@ -29,6 +29,7 @@ typedef struct Builder {
   int unit;                /* open top-level layer, -1 outside blocks */
   char scope[512];         /* parameter name prefix ("layers.3.attn") */
   int depth;               /* layer-call depth (recursion guard) */
+  Loc call_at;             /* the model body's layer call being evaluated (depth > 0) */
   Global *globals;
 } Builder;
 

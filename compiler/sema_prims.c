@@ -135,6 +135,7 @@ static int add_node(Builder *b, const AstNode *n, IrOp op, const int *in, int ni
   memset(nd, 0, sizeof *nd);
   nd->op = op;
   nd->at = n->at;
+  nd->call_at = b->depth ? b->call_at : n->at;
   nd->nin = nin;
   memcpy(nd->in, in, sizeof(int) * (size_t)nin);
   nd->out = sema_value(b, out, is_index);
@@ -544,7 +545,7 @@ void sema_finish(Builder *b)
 {
   IrModel *m = b->m;
   if (m->loss_value < 0) {
-    diag_plain(b->cx, "model '%s' has no 'cross_entropy' loss, so it cannot be trained", m->name);
+    diag_error(b->cx, m->at, "model '%s' has no 'cross_entropy' loss, so it cannot be trained", m->name);
     return;
   }
   int types = 0;

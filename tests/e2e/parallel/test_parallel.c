@@ -218,10 +218,10 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
                     .tp = s->ltp ? base : s->tp ? s->tp : 1, .layer_tp = s->ltp ? ltp : NULL, .tp_consec = 1, .sp = s->sp == 1 || s->sp == 4, .ulysses = s->sp >= 2,
                     .ulysses_layers = s->sp >= 3 ? ul : NULL,
                     .vtp = s->vtp, .no_async_grad_reduce = s->no_async, .bf16 = bf16()};
-  const char *err = NULL;
+  LowerError err;
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw) {
-    fprintf(stderr, "%s/%s: lower: %s\n", m->name, s->name, err);
+    fprintf(stderr, "%s/%s: lower: %s\n", m->name, s->name, err.msg);
     return 1;
   }
   if (s->tp > 1 && s->sp != 2 && s->sp != 5 && !s->ltp) { /* tp must really split (stage 0's) block weights */

@@ -56,7 +56,10 @@ static const char *device(void)
 static Lowered *lower_with(Arena *a, const IrModel *m, LowerOptions o, int bf16, const char **err)
 {
   o.bf16 = bf16;
-  return lower_model(a, m, &o, err);
+  LowerError e;
+  Lowered *lw = lower_model(a, m, &o, &e);
+  *err = e.msg;
+  return lw;
 }
 
 /* The bf16 plan against the fp32 one. */

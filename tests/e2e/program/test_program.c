@@ -40,11 +40,11 @@ static void run_model(IrModel *m, const char *tag, const char *dir, const char *
     for (int i = 0; i < m->nlayers; i++)
       flags[i] = ck && m->layers[i].kind == IR_LAYER_BLOCK;
     LowerOptions o = {.micro_batch = 2, .seq = 32, .world = 1, .pp = 1, .checkpoint = flags};
-    const char *lerr = NULL;
+    LowerError lerr;
     Lowered *lw = lower_model(a, m, &o, &lerr);
     CHECK(lw != NULL);
     if (!lw) {
-      fprintf(stderr, "lower: %s\n", lerr);
+      fprintf(stderr, "lower: %s\n", lerr.msg);
       continue;
     }
     lowest[ck] = (double)plan_kept_activation_bytes(lw->plan);

@@ -40,10 +40,10 @@ static int calls(const char *src, const char *name)
 
 static void lower_with(Arena *a, const IrModel *m, LowerOptions o, const char *what)
 {
-  const char *err = NULL;
+  LowerError err;
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw) {
-    fprintf(stderr, "%s: %s\n", what, err ? err : "(no message)");
+    fprintf(stderr, "%s: %s\n", what, err.msg ? err.msg : "(no message)");
     tu_failures++, tu_checks++;
     return;
   }
