@@ -15,6 +15,7 @@
 #include "config_input.h"
 #include "lower.h"
 #include "plan_picture.h"
+#include "entries.h"
 #include "search_cli.h"
 #include "gvrt_num.h"
 #include "options.h"
@@ -33,7 +34,7 @@ typedef struct CompileArgs {
   char **run_argv;
   /* --search: search the strategy in this process; the options compile does not know go to
    * the search (Galvatron's search flags), with the model, world, precision and sequence */
-  int search;
+  int search, time_ops;
   const char *strategy_out;   /* --strategy_out FILE.json: also write the searched strategy */
   const char *sargv[256];
   int sargc;
@@ -100,7 +101,9 @@ static void usage(FILE *f, int run)
              "  --search [search options] search the fastest strategy within --memory_constraint GB first\n"
              "                            (gvc search's options: profile paths, --cost-model, --min_bsz, ...;\n"
              "                            see 'gvc search --help') and compile it, in one process\n"
-             "  --strategy_out F.json     with --search: also write the searched Galvatron config\n");
+             "  --strategy_out F.json     with --search: also write the searched Galvatron config\n"
+             "  --time_ops                the program times each call of its steps and prints where a\n"
+             "                            step's time goes, op by op, at the end of the run\n");
   if (!run)
     fprintf(f, "  -o OUT                    output path (default: the model name)\n"
                "  --emit exe|c|obj|ll       a linked binary (default), C source, an object file, LLVM IR\n"
@@ -198,6 +201,10 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     }
     if (!strcmp(a, "--search"))
       continue;
+    if (!strcmp(a, "--time_ops")) {
+      c->time_ops = 1;
+      continue;
+    }
     if (!strcmp(a, "--no_async_grad_reduce")) { /* Galvatron's bare flag; a strategy block passes 0|1 */
       c->no_async = 1;
       if (i + 1 < argc && (!strcmp(argv[i + 1], "0") || !strcmp(argv[i + 1], "1")))
@@ -595,6 +602,8 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   Lowered *lw = lower_model(a, m, &o, &lerr);
   if (!lw)
     lower_error(cx, a, c, m, &lerr);
+  else if (c->time_ops)
+    sched_insert_marks(lw->prog, entry_callee(ENT_gen_op_mark), "gv_gen_");
   *oout = o;
   return lw;
 }

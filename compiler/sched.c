@@ -49,6 +49,30 @@ SchedCall *sched_call(SchedProgram *p, SchedFunc *f, const SchedCallee *fn, cons
   return c;
 }
 
+void sched_insert_marks(SchedProgram *p, const SchedCallee *mark, const char *prefix)
+{
+  size_t np = strlen(prefix);
+  for (int i = 0; i < p->nfuncs; i++) {
+    SchedFunc *f = &p->funcs[i];
+    if (!strcmp(f->name, p->entry))
+      continue;
+    SchedCall *old = f->calls;
+    int n = f->ncalls;
+    f->calls = NULL, f->ncalls = f->cap = 0;
+    for (int j = 0; j <= n; j++) {
+      const char *name = j < n ? old[j].fn->name : "";
+      if (j < n && !strncmp(name, prefix, np))
+        name += np;
+      SchedArg a[2] = {sa_ctx(), sa_str(name)};
+      sched_call(p, f, mark, a, 2);
+      if (j < n) {
+        SchedCall *c = sched_call(p, f, old[j].fn, old[j].args, old[j].nargs);
+        c->comment = old[j].comment;
+      }
+    }
+  }
+}
+
 /* ---- argument constructors ---- */
 
 SchedArg sa_ctx(void) { return (SchedArg){.kind = SA_CTX}; }

@@ -101,6 +101,11 @@ SchedArg sa_buf(int arena, int64_t offset, int64_t stride);
 SchedArg sa_fn(const char *name);
 SchedArg sa_null(void);
 
+/* Op timing (gvc compile --time_ops): before every call of every function but the entry, a
+ * call mark(ctx, NAME) with NAME the callee's name less `prefix`, and mark(ctx, "") at the
+ * end of each function. */
+void sched_insert_marks(SchedProgram *p, const SchedCallee *mark, const char *prefix);
+
 /* A string as a C literal (escapes quotes, backslashes and non-printing bytes). */
 void sched_print_string(FILE *out, const char *s);
 /* Text form (`gvc compile --dump=schedule`): stable, one call per line. */

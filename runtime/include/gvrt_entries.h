@@ -216,6 +216,9 @@
     GV_A(I64, M) GV_A(I64, V)) \
 /* n elements of the program's float dtype (f32, or bf16 under mixed precision) set to value. */ \
   X(gen_fill, GV_A(PTR, x) GV_A(I64, n) GV_A(F32, value)) \
+/* --time_ops: the calls after this mark, up to the next, are charged to op `name` ("": the end \
+ * of a stage function); see runtime/program/optime.c. */ \
+  X(gen_op_mark, GV_A(STR, name)) \
 /* bytes (a multiple of 4) of any buffer set to zero bits (i32 token types). */ \
   X(gen_zero, GV_A(PTR, x) GV_A(I64, bytes))
 

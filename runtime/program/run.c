@@ -647,6 +647,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   for (int step = first_step; !r.args.eval_only && step < r.args.iters; step++) {
     double t0 = gv_run_now_s();
     r.step = step;
+    r.optime.counting = step > first_step; /* --time_ops: the steps after the first */
+    r.optime.cur = -1;
     r.fns.zero_grads(&r, r.bases, 0);
     loss = run_step(&r, &fd, step, 1);
     gv_run_tl_end(&r);
@@ -657,6 +659,13 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
       skipped++;
     else
       clip_and_step(&r, &sched, step, norm);
+    if (r.optime.counting) {
+      if (r.be.ops->sync)
+        gv_backend_sync(&r.be);
+      r.optime.counting = 0;
+      r.optime.steps++;
+      r.optime.step_s += gv_run_now_s() - t0;
+    }
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
       log_step(&r, &sched, step, loss, norm, gv_run_now_s() - t0, gv_run_now_s() - t_start);
     if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1))
@@ -669,6 +678,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   }
   if (!r.args.quiet)
     log_memory(&r, "at the end");
+  gv_run_optime_report(&r);
   if (!r.args.eval_only)
     gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g%s", r.args.iters, gv_run_now_s() - t_start, loss,
             skipped ? " (steps with a non-finite loss or gradient norm were skipped)" : "");

@@ -73,8 +73,20 @@ struct gv_run_timeline {
   double *ev;                  /* 4 per micro-batch: forward start, end, backward start, end */
 };
 
+/* Per-op times of a program compiled with --time_ops (optime.c). */
+enum { GV_RUN_MAX_TIMED_OPS = 96 };
+struct gv_run_timed_op { const char *name; int64_t calls; double s; };
+struct gv_run_optime {
+  int counting, cur, n, steps;
+  double t0, step_s;
+  struct gv_run_timed_op op[GV_RUN_MAX_TIMED_OPS];
+};
+struct gv_run;
+void gv_run_optime_report(struct gv_run *r);
+
 struct gv_run {
   struct gv_run_args args;
+  struct gv_run_optime optime;
   struct gv_run_timeline tl;
   struct gv_backend be;
   struct gv_comm *world;
