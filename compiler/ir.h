@@ -74,6 +74,7 @@ typedef struct IrHyper { const char *name; double value; int is_int; } IrHyper;
 typedef struct IrModel {
   const char *name;      /* size name: "llama2_7b" */
   const char *family;    /* model family: "llama" */
+  const char *size_file, *family_file; /* the .gvm files defining the size and the model */
   IrLayer *layers; int nlayers;
   IrNode *nodes;   int nnodes;
   IrValue *values; int nvalues;
