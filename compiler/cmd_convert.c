@@ -387,7 +387,7 @@ static int check_unused(Conv *c)
     for (int k = 0; k < gv_st_count(c->st[f]); k++) {
       const struct gv_st_tensor *t = gv_st_at(c->st[f], k);
       long i;
-      int known = 0;
+      int known = c->used[c->used_first[f] + k];
       for (int r = 0; r < c->map.nrules && !known; r++) {
         const HfRule *rule = &c->map.rules[r];
         if (rule->kind == HF_IGNORE && hf_pattern_match(rule->key, t->name, &i))
@@ -405,7 +405,7 @@ static int check_unused(Conv *c)
           free(y);
         }
       }
-      if (!known && !c->used[c->used_first[f] + k])
+      if (!known)
         bad = err("%s: tensor '%s' is not in the mapping %s (add a `tensor` or `ignore` rule)",
                   gv_st_path(c->st[f]), t->name, c->map.path);
     }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# run.sh GVC SRC MPIEXEC WORK - gvc convert on the Hugging Face fixtures of every family
+# (tests/reference/hf: GPT-2, LLaMA in three shards, Mistral in bf16, Qwen2, BERT):
+# --from-hf, then the training binary's step-0 logits (--init_from the import, --dump)
+# within 1e-5 of transformers' largest logit, its greedy ids (--sample_format ids) equal
+# to transformers'; --to-hf of the import gives the fixture's tensors bit for bit. Refused:
+# a config.json field that disagrees with the size, a damaged safetensors file, a missing
+# tensor, --initialize_on_meta 1 without weights. Under mpirun, LLaMA as tp2 and as pp2
+# loads the import with --initialize_on_meta 1 and generates the same ids.
+source "$(dirname "$0")/../e2e_lib.sh"
+rm -rf ./*
+export GV_COMM=self
+check=$HF_CHECK
+fx=$src/tests/reference/hf
+gvm=$src/tests/e2e/hf/tiny_hf.gvm
+ids() { grep "^sample_ids>" | sed 's/^.*| //'; }
+gen() { "$@" --iters 0 --global_train_batch_size 2 --sample 12 --prompt 5,17 --sample_format ids 2>&1 | ids; }
+
+for fam in gpt2 llama mistral qwen2 bert; do
+  map=(); [ $fam = mistral ] && map=(--map "$src/models/mistral.hf.map")
+  "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --from-hf "$fx/$fam" -o $fam.safetensors >$fam.log 2>&1 \
+    && "$gvc" compile "$gvm" --model tiny_$fam --seq 16 --micro-batch 2 -o $fam.bin >>$fam.log 2>&1 \
+    || { bad "$fam: import or compile: $(tail -2 $fam.log)"; continue; }
+  ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin" --iters 1 --global_train_batch_size 2 \
+    --dump $fam.dump >>$fam.log 2>&1 && "$check" logits $fam.dump "$fx/$fam/ref.bin" && ok || bad "$fam: logits"
+  if [ $fam != bert ]; then
+    g=$(gen ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin")
+    "$check" greedy "$fx/$fam/ref.bin" $g && ok || bad "$fam: greedy ids '$g'"
+  fi
+  "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --load $fam.safetensors --to-hf out_$fam >>$fam.log 2>&1 \
+    && "$check" same out_$fam/model.safetensors "$fx/$fam"/model*.safetensors && ok || bad "$fam: export"
+  grep -q '"architectures"' out_$fam/config.json && ok || bad "$fam: exported config.json"
+done
+
+# refusals, each naming what is wrong
+refused() { # WHAT PATTERN COMMAND...
+  local what=$1 pat=$2; shift 2
+  out=$("$@" 2>&1) && { bad "$what: accepted"; return; }
+  echo "$out" | grep -q -- "$pat" && ok || bad "$what: '$out' does not say '$pat'"
+}
+mkdir -p heads && cp "$fx/gpt2/model.safetensors" heads/ && sed 's/"n_head": 4/"n_head": 8/' "$fx/gpt2/config.json" > heads/config.json
+refused "n_head 8" "heads/config.json: field 'n_head' is 8, the size 'tiny_gpt2' has heads = 4" \
+  "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf heads -o x.safetensors
+mkdir -p rope && cp "$fx/qwen2/model.safetensors" rope/ && sed 's/"rope_theta": 1000000.0/"rope_theta": 10000.0/' "$fx/qwen2/config.json" > rope/config.json
+refused "rope_theta" "field 'rope_theta' is 10000" "$gvc" convert "$gvm" --model tiny_qwen2 --from-hf rope -o x.safetensors
+mkdir -p cut && cp "$fx/gpt2/config.json" cut/ && head -c 20000 "$fx/gpt2/model.safetensors" > cut/model.safetensors
+refused "truncated safetensors" "cut/model.safetensors: tensor '.*'.*past the end" \
+  "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf cut -o x.safetensors
+head -c 2000 "$fx/gpt2/model.safetensors" > cut/model.safetensors
+refused "cut header" "cut/model.safetensors: header length .* past the end of the file" \
+  "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf cut -o x.safetensors
+mkdir -p shard && cp "$fx/llama/config.json" shard/ && cp "$fx/llama/model-00001-of-00003.safetensors" shard/model.safetensors
+refused "missing tensor" "shard: no tensor .model.layers." "$gvc" convert "$gvm" --model tiny_llama --from-hf shard -o x.safetensors
+refused "llama weights as gpt2" "field 'model_type' is \"llama\"" \
+  "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf "$fx/llama" -o x.safetensors
+refused "--initialize_on_meta without weights" "give the weights with --init_from" \
+  ./gpt2.bin --initialize_on_meta 1 --batch_from "$fx/gpt2/ref.bin" --iters 1 --global_train_batch_size 2
+refused "--init_from missing tensor" "no f32 record 'layers.0.attn.q.bias'" \
+  ./qwen2.bin --init_from llama.safetensors --batch_from "$fx/qwen2/ref.bin" --iters 1 --global_train_batch_size 2
+
+# any strategy loads the import: LLaMA as tp2 and as pp2 under mpirun
+unset GV_COMM
+for s in "tp2 --num_gpus_per_node 2 --global_tp_deg 2" "pp2 --num_gpus_per_node 2 --pp_deg 2 --chunks 1"; do
+  set -- $s; name=$1; shift
+  "$gvc" compile "$gvm" --model tiny_llama --seq 16 --micro-batch 2 "$@" -o $name.bin >$name.log 2>&1 \
+    || { bad "$name: compile: $(tail -2 $name.log)"; continue; }
+  g=$(gen timeout 120 "$mpiexec" -n 2 ./$name.bin --initialize_on_meta 1 --init_from llama.safetensors \
+      --batch_from "$fx/llama/ref.bin" | head -1)
+  "$check" greedy "$fx/llama/ref.bin" $g && ok || bad "$name: greedy ids '$g'"
+done
+finish
