@@ -26,6 +26,7 @@ Needs torch and transformers (scripts/setup with GV_SETUP_HF=1 makes a venv with
 import os
 import struct
 import sys
+import tempfile
 
 import torch
 import transformers as tf
@@ -153,10 +154,11 @@ def main():
         return load_check(args[1], args[2])
     check = bool(args) and args[0] == "--check"
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf")
-    outdir = "/tmp/gvc_hf_check" if check else (args[0] if args else here)
+    outdir = tempfile.mkdtemp(prefix="gvc_hf_") if check else (args[0] if args else here)
     torch.set_num_threads(1)
     for family in FAMILIES:
         build(family, outdir)
+    print(f"written to {outdir}")
     if not check:
         return 0
     bad = 0
@@ -167,6 +169,7 @@ def main():
             if a != b:
                 print(f"differs: {family}/{f}")
                 bad = 1
+    print("the fixtures regenerate byte for byte" if not bad else "the fixtures differ")
     return bad
 
 
