@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli_opts.h"
 #include "cmd.h"
@@ -33,6 +34,7 @@ typedef struct Conv {
   char *used;          /* per HF tensor of each file, flattened: seen by a rule */
   int *used_first;
   float **gvc;         /* per gvc parameter: its f32 values */
+  double t_start, t_print;
 } Conv;
 
 static int err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -45,6 +47,13 @@ static int err(const char *fmt, ...)
   fputc('\n', stderr);
   va_end(ap);
   return 1;
+}
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int64_t numel_of(const IrParam *p)
@@ -61,6 +70,17 @@ static const IrParam *find_param(const IrModel *m, const char *name)
     if (!strcmp(m->params[k].name, name))
       return &m->params[k];
   return NULL;
+}
+
+/* Every few seconds: how far the conversion is, with an estimate of the rest. */
+static void progress(Conv *c, int done)
+{
+  double now = now_s();
+  if (done == 1 || now - c->t_print < 5 || done >= c->m->nparams)
+    return;
+  c->t_print = now;
+  fprintf(stderr, "convert: %d/%d parameters, %.0f s, ETA %.0f s\n", done, c->m->nparams, now - c->t_start,
+          (now - c->t_start) * (c->m->nparams - done) / done);
 }
 
 /* ---- the mapping file ---- */
@@ -441,8 +461,10 @@ static int import_hf(Conv *c)
   }
   c->used = calloc((size_t)total + 1, 1);
   int bad = 0;
-  for (int k = 0; k < c->m->nparams && !bad; k++)
+  for (int k = 0; k < c->m->nparams && !bad; k++) {
     bad = import_param(c, k);
+    progress(c, k + 1);
+  }
   bad = bad || check_unused(c) || write_gvc(c);
   if (!bad)
     printf("%s: %d tensors of %s (%d file%s) -> %d gvc parameters of %s (%s)\n", c->out, total, c->from_hf, c->nst,
@@ -452,31 +474,70 @@ static int import_hf(Conv *c)
 
 /* ---- export ---- */
 
-/* --load: a safetensors file keyed by gvc names, or a named-tensor file with param/NAME. */
+/* --load DIR (a checkpoint folder): rank 0's file of the step DIR/latest names. */
+static int checkpoint_file(const char *dir, char *path, size_t n)
+{
+  char folder[64];
+  int step, world;
+  snprintf(path, n, "%s/latest", dir);
+  FILE *f = fopen(path, "r");
+  int k = f ? fscanf(f, "gvc-checkpoint 1 step %d world %d folder %63s", &step, &world, folder) : 0;
+  if (f)
+    fclose(f);
+  if (k != 3 || strchr(folder, '/'))
+    return err("%s: not a checkpoint index (a --load folder must be a checkpoint: 'gvc-checkpoint 1', 'step N', "
+               "'world W', 'folder stepNNNNNNNN')", path);
+  if (world > 1)
+    fprintf(stderr, "gvc: note: %s: a checkpoint of %d ranks; rank 0's file holds whole tensors only under plain "
+            "data parallelism (no tensor, pipeline or ZeRO-3 sharding)\n", dir, world);
+  snprintf(path, n, "%s/%s/rank00000.gvck", dir, folder);
+  return 0;
+}
+
+/* One parameter from a named-tensor file: the fp32 master weights of a bf16 program's
+ * checkpoint when there are, else param/NAME. */
+static const struct gv_tf_record *tf_param(const struct gv_tf *tf, const char *name, size_t n, char *key, size_t len)
+{
+  snprintf(key, len, "master/%s", name);
+  const struct gv_tf_record *rec = gv_tf_find(tf, key);
+  if (!rec || rec->dtype != GV_TF_F32 || rec->numel != n) {
+    snprintf(key, len, "param/%s", name);
+    rec = gv_tf_find(tf, key);
+  }
+  return rec && rec->dtype == GV_TF_F32 && rec->numel == n ? rec : NULL;
+}
+
+/* --load: a safetensors file keyed by gvc names, a named-tensor file with param/NAME (a
+ * one-rank checkpoint or --dump_params file, a fixture), or a checkpoint folder. */
 static int load_gvc(Conv *c)
 {
   struct gv_tf tf;
-  char msg[512], key[600];
-  int is_tf = gv_tf_read(&tf, c->load, msg, sizeof msg) == 0, bad = 0;
+  struct stat sb;
+  char msg[512], key[600], file[4096];
+  snprintf(file, sizeof file, "%s", c->load);
+  if (!stat(c->load, &sb) && S_ISDIR(sb.st_mode) && checkpoint_file(c->load, file, sizeof file))
+    return 1;
+  int is_tf = gv_tf_read(&tf, file, msg, sizeof msg) == 0, bad = 0;
   gv_st_file *st = NULL;
   struct gv_data_err e = {0};
-  if (!is_tf && gv_st_open(c->load, &st, &e))
+  if (!is_tf && gv_st_open(file, &st, &e))
     return err("%s (nor a gvc checkpoint file: %s)", e.msg, msg);
   for (int k = 0; k < c->m->nparams && !bad; k++) {
     const IrParam *p = &c->m->params[k];
     size_t n = (size_t)numel_of(p);
     c->gvc[k] = malloc(sizeof(float) * (n ? n : 1));
-    snprintf(key, sizeof key, "param/%s", p->name);
-    const struct gv_tf_record *rec = is_tf ? gv_tf_find(&tf, key) : NULL;
+    const struct gv_tf_record *rec = is_tf ? tf_param(&tf, p->name, n, key, sizeof key) : NULL;
     const struct gv_st_tensor *t = is_tf ? NULL : gv_st_find(st, p->name);
     if (!c->gvc[k])
       bad = err("out of memory");
-    else if (is_tf ? !rec || rec->dtype != GV_TF_F32 || rec->numel != n : !t || gv_st_numel(t) != n)
-      bad = err("%s: no tensor '%s' of %s elements", c->load, is_tf ? key : p->name, "the size's");
+    else if (is_tf ? !rec : !t || gv_st_numel(t) != n)
+      bad = err("%s: no f32 tensor '%s%s' of %zu elements (the whole of gvc's '%s')", file, is_tf ? "param/" : "",
+                p->name, n, p->name);
     else if (is_tf)
       memcpy(c->gvc[k], rec->data, sizeof(float) * n);
     else if (gv_st_read_f32(st, t, 0, n, c->gvc[k], &e))
       bad = err("%s", e.msg);
+    progress(c, k + 1);
   }
   if (is_tf)
     gv_tf_free(&tf);
@@ -552,6 +613,7 @@ static int export_hf(Conv *c)
     }
     bufs[nbuf++] = hf;
     bad = bad || gv_st_writer_add(w, name, GV_ST_F32, p->shape.rank, full, hf, &e);
+    progress(c, k + 1);
   }
   char path[4096];
   snprintf(path, sizeof path, "%s/model.safetensors", c->to_hf);
@@ -619,6 +681,7 @@ int cmd_convert(int argc, char **argv)
   int bad = !c.m || load_map(&c);
   if (!bad) {
     c.gvc = calloc((size_t)c.m->nparams + 1, sizeof(float *));
+    c.t_start = c.t_print = now_s();
     bad = c.from_hf ? import_hf(&c) : export_hf(&c);
   }
   for (int k = 0; c.gvc && k < c.m->nparams; k++)

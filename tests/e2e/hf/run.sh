@@ -3,9 +3,10 @@
 # (tests/reference/hf: GPT-2, LLaMA in three shards, Mistral in bf16, Qwen2, BERT):
 # --from-hf, then the training binary's step-0 logits (--init_from the import, --dump)
 # within 1e-5 of transformers' largest logit, its greedy ids (--sample_format ids) equal
-# to transformers'; --to-hf of the import gives the fixture's tensors bit for bit. Refused:
-# a config.json field that disagrees with the size, a damaged safetensors file, a missing
-# tensor, --initialize_on_meta 1 without weights. Under mpirun, LLaMA as tp2 and as pp2
+# to transformers'; --to-hf of the import gives the fixture's tensors bit for bit; a
+# trained checkpoint folder goes out and back in unchanged. Refused: a config.json field
+# that disagrees with the size, a damaged safetensors file, a missing tensor, a bad
+# mapping file, a folder that is no checkpoint, --initialize_on_meta 1 without weights. Under mpirun, LLaMA as tp2 and as pp2
 # loads the import with --initialize_on_meta 1 and generates the same ids.
 source "$(dirname "$0")/../e2e_lib.sh"
 rm -rf ./*
@@ -32,6 +33,17 @@ for fam in gpt2 llama mistral qwen2 bert; do
   grep -q '"architectures"' out_$fam/config.json && ok || bad "$fam: exported config.json"
 done
 
+# a trained model out: 2 steps from the import, its checkpoint folder exported, imported
+# again, and the weights a program starts from are the trained ones, bit for bit
+./gpt2.bin --init_from gpt2.safetensors --batch_from "$fx/gpt2/ref.bin" --iters 2 --global_train_batch_size 2 \
+  --save ck --dump_params trained.params >train.log 2>&1 \
+  && "$gvc" convert "$gvm" --model tiny_gpt2 --load ck --to-hf trained >>train.log 2>&1 \
+  && "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf trained -o trained.safetensors >>train.log 2>&1 \
+  && ./gpt2.bin --init_from trained.safetensors --batch_from "$fx/gpt2/ref.bin" --iters 0 --global_train_batch_size 2 \
+       --dump_params again.params >>train.log 2>&1 \
+  && cmp -s trained.params again.params && ! cmp -s trained/model.safetensors out_gpt2/model.safetensors \
+  && ok || bad "checkpoint -> Hugging Face -> gvc: $(tail -3 train.log)"
+
 # refusals, each naming what is wrong
 refused() { # WHAT PATTERN COMMAND...
   local what=$1 pat=$2; shift 2
@@ -55,6 +67,11 @@ refused "llama weights as gpt2" "field 'model_type' is \"llama\"" \
   "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf "$fx/llama" -o x.safetensors
 refused "--initialize_on_meta without weights" "give the weights with --init_from" \
   ./gpt2.bin --initialize_on_meta 1 --batch_from "$fx/gpt2/ref.bin" --iters 1 --global_train_batch_size 2
+refused "not a checkpoint" "nock/latest: not a checkpoint index" \
+  bash -c "mkdir -p nock && '$gvc' convert '$gvm' --model tiny_gpt2 --load nock --to-hf x"
+printf 'architecture X\ntensor a b = c transpose\n' > bad.map
+refused "a bad mapping" "bad.map:2: error: several gvc tensors need .split D." \
+  "$gvc" convert "$gvm" --model tiny_gpt2 --map bad.map --from-hf "$fx/gpt2" -o x.safetensors
 refused "--init_from missing tensor" "no f32 record 'layers.0.attn.q.bias'" \
   ./qwen2.bin --init_from llama.safetensors --batch_from "$fx/qwen2/ref.bin" --iters 1 --global_train_batch_size 2
 
