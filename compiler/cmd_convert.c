@@ -274,18 +274,38 @@ static int open_hf_dir(Conv *c)
   return bad;
 }
 
-/* The tensor named NAME in the HF files, and marks it used. */
+/* The tensor named NAME in the HF files (exactly, else with the map's prefix taken off
+ * or put on), and marks it used. */
 static const struct gv_st_tensor *hf_lookup(Conv *c, const char *name, gv_st_file **in)
 {
-  for (int k = 0; k < c->nst; k++) {
-    const struct gv_st_tensor *t = gv_st_find(c->st[k], name);
-    if (t) {
-      c->used[c->used_first[k] + (int)(t - gv_st_at(c->st[k], 0))] = 1;
-      *in = c->st[k];
-      return t;
+  char alt[1200];
+  const char *p = c->map.prefix;
+  size_t pl = p ? strlen(p) : 0;
+  if (p)
+    snprintf(alt, sizeof alt, "%s%s", p, name);
+  const char *tries[2] = {name, !p ? NULL : !strncmp(name, p, pl) ? name + pl : alt};
+  for (int a = 0; a < 2 && tries[a]; a++)
+    for (int k = 0; k < c->nst; k++) {
+      const struct gv_st_tensor *t = gv_st_find(c->st[k], tries[a]);
+      if (t) {
+        c->used[c->used_first[k] + (int)(t - gv_st_at(c->st[k], 0))] = 1;
+        *in = c->st[k];
+        return t;
+      }
     }
-  }
   return NULL;
+}
+
+/* Does a tensor name of the file match an HF pattern of the map (prefix aside)? */
+static int hf_match(const Conv *c, const char *pattern, const char *name, long *i)
+{
+  const char *p = c->map.prefix;
+  size_t pl = p ? strlen(p) : 0;
+  if (hf_pattern_match(pattern, name, i))
+    return 1;
+  if (p && !strncmp(pattern, p, pl) && hf_pattern_match(pattern + pl, name, i))
+    return 1;
+  return p && !strncmp(name, p, pl) && hf_pattern_match(pattern, name + pl, i);
 }
 
 static float *read_hf(Conv *c, const char *name, const char *for_gvc, const struct gv_st_tensor **tp)
@@ -410,9 +430,9 @@ static int check_unused(Conv *c)
       int known = c->used[c->used_first[f] + k];
       for (int r = 0; r < c->map.nrules && !known; r++) {
         const HfRule *rule = &c->map.rules[r];
-        if (rule->kind == HF_IGNORE && hf_pattern_match(rule->key, t->name, &i))
+        if (rule->kind == HF_IGNORE && hf_match(c, rule->key, t->name, &i))
           known = 1;
-        if (rule->kind == HF_TIED && hf_pattern_match(rule->key, t->name, &i)) {
+        if (rule->kind == HF_TIED && hf_match(c, rule->key, t->name, &i)) {
           char other[1024];
           const struct gv_st_tensor *a, *b;
           float *x = read_hf(c, t->name, "(tied)", &a), *y = read_hf(c, hf_pattern_subst(rule->hf, i, other, sizeof other), t->name, &b);

@@ -17,6 +17,8 @@ int hf_pattern_match(const char *p, const char *s, long *i)
       *i = strtol(s, &end, 10);
       s = end;
       p += 3;
+    } else if (p[0] == '*' && !p[1]) {
+      return 1;
     } else if (*p++ != *s++) {
       return 0;
     }
@@ -127,6 +129,12 @@ static int parse_line(HfMap *m, char *line, int lineno)
   HfRule *r = &m->rules[m->nrules];
   memset(r, 0, sizeof *r);
   r->line = lineno;
+  if (!strcmp(w[0], "prefix")) {
+    if (n != 2)
+      return fail(m, lineno, "expected `prefix P`", NULL);
+    m->prefix = w[1];
+    return 0;
+  }
   if (!strcmp(w[0], "architecture")) {
     if (n != 2)
       return fail(m, lineno, "expected `architecture NAME`", NULL);
@@ -157,7 +165,7 @@ static int parse_line(HfMap *m, char *line, int lineno)
     r->key = w[1];
     return 0;
   }
-  return fail(m, lineno, "unknown rule (architecture, config, default, tensor, tied, ignore)", w[0]);
+  return fail(m, lineno, "unknown rule (architecture, prefix, config, default, tensor, tied, ignore)", w[0]);
 }
 
 int hf_map_load(HfMap *m, const char *path)

@@ -11,8 +11,12 @@
  *   tied HF = HF2                             HF may be absent and then stands for HF2;
  *                                             present without a gvc tensor, it must equal HF2
  *   ignore HF                                 tensors of the HF file that are not weights
+ *   prefix P                                  the file's names may all lack P (GPT2Model's
+ *                                             keys beside GPT2LMHeadModel's "transformer.")
+ *                                             or carry it (BERT's "bert.") where the rules
+ *                                             name them otherwise
  *
- * Patterns hold `{i}`, the layer index (digits). `transpose`: the HF tensor is the gvc
+ * Patterns hold `{i}`, the layer index (digits); an ignore pattern may end in `*` (any rest). `transpose`: the HF tensor is the gvc
  * weight transposed (GPT-2's Conv1D). `split D`: the HF tensor is the gvc tensors (each
  * transposed first when `transpose`) concatenated along its dimension D, in order. */
 #ifndef GV_HF_MAP_H
@@ -38,6 +42,7 @@ typedef struct HfRule {
 typedef struct HfMap {
   const char *path;
   const char *architecture;
+  const char *prefix;  /* NULL when none */
   HfRule *rules;
   int nrules;
   char *text; /* the file, cut into the rules' strings */
@@ -46,7 +51,8 @@ typedef struct HfMap {
 /* Reads and checks PATH; on error prints `PATH:LINE: error: ...` and returns 1. */
 int hf_map_load(HfMap *m, const char *path);
 void hf_map_free(HfMap *m);
-/* Does NAME match PATTERN ({i}: one or more digits, stored in *i, -1 without {i})? */
+/* Does NAME match PATTERN ({i}: one or more digits, stored in *i, -1 without {i}; a
+ * final `*`: any rest)? */
 int hf_pattern_match(const char *pattern, const char *name, long *i);
 /* PATTERN with {i} replaced by i, into out (returns out). */
 char *hf_pattern_subst(const char *pattern, long i, char *out, size_t len);

@@ -5,7 +5,9 @@
  *   hf_check greedy REF ID...      the greedy continuation equals the reference's
  *   hf_check same A.st B.st...     A holds exactly the tensors of the B files, same shapes,
  *                                  the same values bit for bit (B widened to f32 when
- *                                  stored in BF16 or F16) */
+ *                                  stored in BF16 or F16)
+ *   hf_check rename IN OUT FROM TO   IN's tensors with the name prefix FROM replaced by TO
+ *                                  ("-" for none), all F32: the layouts of other HF classes */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,14 +108,48 @@ static int same(const char *a_path, int n, char **b_paths)
   return bad;
 }
 
+static int rename_prefix(const char *in, const char *out, const char *from, const char *to)
+{
+  gv_st_file *a;
+  gv_st_writer *w;
+  struct gv_data_err e = {0};
+  if (gv_st_open(in, &a, &e) || gv_st_writer_new(&w, &e)) {
+    fprintf(stderr, "%s\n", e.msg);
+    return 1;
+  }
+  from = strcmp(from, "-") ? from : "";
+  to = strcmp(to, "-") ? to : "";
+  int n = gv_st_count(a), bad = 0;
+  float **data = calloc((size_t)n + 1, sizeof(float *));
+  for (int i = 0; i < n && !bad; i++) {
+    const struct gv_st_tensor *t = gv_st_at(a, i);
+    char name[1024];
+    size_t fl = strlen(from);
+    snprintf(name, sizeof name, "%s%s", strncmp(t->name, from, fl) ? "" : to, t->name + (strncmp(t->name, from, fl) ? 0 : fl));
+    bad = !(data[i] = read_all(a, t)) || gv_st_writer_add(w, name, GV_ST_F32, t->ndim, t->shape, data[i], &e);
+  }
+  bad = bad || gv_st_writer_write(w, out, &e);
+  if (bad)
+    fprintf(stderr, "%s\n", e.msg);
+  for (int i = 0; i < n; i++)
+    free(data[i]);
+  free(data);
+  gv_st_writer_free(&w);
+  gv_st_close(&a);
+  return bad;
+}
+
 int main(int argc, char **argv)
 {
+  if (argc == 6 && !strcmp(argv[1], "rename"))
+    return rename_prefix(argv[2], argv[3], argv[4], argv[5]);
   if (argc == 4 && !strcmp(argv[1], "logits"))
     return logits(argv[2], argv[3]);
   if (argc >= 3 && !strcmp(argv[1], "greedy"))
     return greedy(argv[2], argc - 3, argv + 3);
   if (argc >= 4 && !strcmp(argv[1], "same"))
     return same(argv[2], argc - 3, argv + 3);
-  fprintf(stderr, "usage: hf_check logits DUMP REF | greedy REF ID... | same A.safetensors B.safetensors...\n");
+  fprintf(stderr, "usage: hf_check logits DUMP REF | greedy REF ID... | same A.safetensors B.safetensors... | "
+                  "rename IN OUT FROM TO\n");
   return 2;
 }

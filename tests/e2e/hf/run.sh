@@ -44,6 +44,16 @@ done
   && cmp -s trained.params again.params && ! cmp -s trained/model.safetensors out_gpt2/model.safetensors \
   && ok || bad "checkpoint -> Hugging Face -> gvc: $(tail -3 train.log)"
 
+# other classes' names: GPT2Model's (no "transformer."), BertForMaskedLM's ("bert."): the
+# same import
+mkdir -p g2model bertmlm && cp "$fx/gpt2/config.json" g2model/ && cp "$fx/bert/config.json" bertmlm/
+"$check" rename "$fx/gpt2/model.safetensors" g2model/model.safetensors transformer. - >/dev/null \
+  && "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf g2model -o g2model.safetensors >/dev/null \
+  && "$check" same g2model.safetensors gpt2.safetensors && ok || bad "GPT2Model names"
+"$check" rename "$fx/bert/model.safetensors" bertmlm/model.safetensors - bert. >/dev/null \
+  && "$gvc" convert "$gvm" --model tiny_bert --from-hf bertmlm -o bertmlm.safetensors >/dev/null \
+  && "$check" same bertmlm.safetensors bert.safetensors && ok || bad "BertForMaskedLM names"
+
 # refusals, each naming what is wrong
 refused() { # WHAT PATTERN COMMAND...
   local what=$1 pat=$2; shift 2
