@@ -7,7 +7,9 @@
  *                                  the same values bit for bit (B widened to f32 when
  *                                  stored in BF16 or F16)
  *   hf_check rename IN OUT FROM TO   IN's tensors with the name prefix FROM replaced by TO
- *                                  ("-" for none), all F32: the layouts of other HF classes */
+ *                                  ("-" for none; "DROP": left out), all F32: the layouts
+ *                                  of other HF classes
+ *   hf_check tensor A NAME B NAME2   A's NAME equals B's NAME2 bit for bit */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,7 +127,10 @@ static int rename_prefix(const char *in, const char *out, const char *from, cons
     const struct gv_st_tensor *t = gv_st_at(a, i);
     char name[1024];
     size_t fl = strlen(from);
-    snprintf(name, sizeof name, "%s%s", strncmp(t->name, from, fl) ? "" : to, t->name + (strncmp(t->name, from, fl) ? 0 : fl));
+    int hit = !strncmp(t->name, from, fl);
+    if (hit && !strcmp(to, "DROP"))
+      continue;
+    snprintf(name, sizeof name, "%s%s", hit ? to : "", t->name + (hit ? fl : 0));
     bad = !(data[i] = read_all(a, t)) || gv_st_writer_add(w, name, GV_ST_F32, t->ndim, t->shape, data[i], &e);
   }
   bad = bad || gv_st_writer_write(w, out, &e);
@@ -139,8 +144,26 @@ static int rename_prefix(const char *in, const char *out, const char *from, cons
   return bad;
 }
 
+static int tensor_equal(const char *a_path, const char *a_name, const char *b_path, const char *b_name)
+{
+  gv_st_file *a = NULL, *b = NULL;
+  struct gv_data_err e = {0};
+  int bad = gv_st_open(a_path, &a, &e) || gv_st_open(b_path, &b, &e);
+  const struct gv_st_tensor *x = bad ? NULL : gv_st_find(a, a_name), *y = bad ? NULL : gv_st_find(b, b_name);
+  float *u = x ? read_all(a, x) : NULL, *v = y ? read_all(b, y) : NULL;
+  bad = !u || !v || gv_st_numel(x) != gv_st_numel(y) || memcmp(u, v, sizeof(float) * gv_st_numel(x));
+  printf("tensor: %s of %s %s %s of %s\n", a_name, a_path, bad ? "DIFFERS from" : "equals", b_name, b_path);
+  free(u);
+  free(v);
+  gv_st_close(&a);
+  gv_st_close(&b);
+  return bad;
+}
+
 int main(int argc, char **argv)
 {
+  if (argc == 6 && !strcmp(argv[1], "tensor"))
+    return tensor_equal(argv[2], argv[3], argv[4], argv[5]);
   if (argc == 6 && !strcmp(argv[1], "rename"))
     return rename_prefix(argv[2], argv[3], argv[4], argv[5]);
   if (argc == 4 && !strcmp(argv[1], "logits"))
@@ -150,6 +173,6 @@ int main(int argc, char **argv)
   if (argc >= 4 && !strcmp(argv[1], "same"))
     return same(argv[2], argc - 3, argv + 3);
   fprintf(stderr, "usage: hf_check logits DUMP REF | greedy REF ID... | same A.safetensors B.safetensors... | "
-                  "rename IN OUT FROM TO\n");
+                  "rename IN OUT FROM TO | tensor A NAME B NAME2\n");
   return 2;
 }

@@ -54,6 +54,13 @@ mkdir -p g2model bertmlm && cp "$fx/gpt2/config.json" g2model/ && cp "$fx/bert/c
   && "$gvc" convert "$gvm" --model tiny_bert --from-hf bertmlm -o bertmlm.safetensors >/dev/null \
   && "$check" same bertmlm.safetensors bert.safetensors && ok || bad "BertForMaskedLM names"
 
+# a LLaMA saved with tied embeddings has no lm_head.weight: the head is the embedding
+mkdir -p tied && cp "$fx/qwen2/config.json" tied/ \
+  && "$check" rename "$fx/qwen2/model.safetensors" tied/model.safetensors lm_head. DROP >/dev/null \
+  && "$gvc" convert "$gvm" --model tiny_qwen2 --from-hf tied -o tied.safetensors >/dev/null \
+  && "$check" tensor tied.safetensors head.weight "$fx/qwen2/model.safetensors" model.embed_tokens.weight \
+  && ok || bad "tied embeddings"
+
 # refusals, each naming what is wrong
 refused() { # WHAT PATTERN COMMAND...
   local what=$1 pat=$2; shift 2
@@ -79,6 +86,9 @@ refused "--initialize_on_meta without weights" "give the weights with --init_fro
   ./gpt2.bin --initialize_on_meta 1 --batch_from "$fx/gpt2/ref.bin" --iters 1 --global_train_batch_size 2
 refused "not a checkpoint" "nock/latest: not a checkpoint index" \
   bash -c "mkdir -p nock && '$gvc' convert '$gvm' --model tiny_gpt2 --load nock --to-hf x"
+printf 'architecture X\nconfig n_embd = hiddn\n' > typo.map
+refused "a hyper-parameter the model lacks" "typo.map:2: error: the model 'gpt2_family' has no hyper-parameter 'hiddn'" \
+  "$gvc" convert "$gvm" --model tiny_gpt2 --map typo.map --from-hf "$fx/gpt2" -o x.safetensors
 printf 'architecture X\ntensor a b = c transpose\n' > bad.map
 refused "a bad mapping" "bad.map:2: error: several gvc tensors need .split D." \
   "$gvc" convert "$gvm" --model tiny_gpt2 --map bad.map --from-hf "$fx/gpt2" -o x.safetensors
