@@ -6,8 +6,9 @@
 # to transformers'; --to-hf of the import gives the fixture's tensors bit for bit; a
 # trained checkpoint folder goes out and back in unchanged. Refused: a config.json field
 # that disagrees with the size, a damaged safetensors file, a missing tensor, a bad
-# mapping file, a folder that is no checkpoint, --initialize_on_meta 1 without weights. Under mpirun, LLaMA as tp2 and as pp2
-# loads the import with --initialize_on_meta 1 and generates the same ids.
+# mapping file, a folder that is no checkpoint, --initialize_on_meta 1 without weights.
+# Under mpirun, LLaMA as tp2, pp2 and ZeRO-3 dp2 loads the import with --initialize_on_meta 1:
+# the same greedy ids (tp2, pp2), the one-rank step-0 loss (ZeRO-3).
 source "$(dirname "$0")/../e2e_lib.sh"
 rm -rf ./*
 export GV_COMM=self
@@ -95,14 +96,25 @@ refused "a bad mapping" "bad.map:2: error: several gvc tensors need .split D." \
 refused "--init_from missing tensor" "no f32 record 'layers.0.attn.q.bias'" \
   ./qwen2.bin --init_from llama.safetensors --batch_from "$fx/qwen2/ref.bin" --iters 1 --global_train_batch_size 2
 
-# any strategy loads the import: LLaMA as tp2 and as pp2 under mpirun
+# any strategy loads the import: LLaMA as tp2 and pp2 under mpirun generate transformers'
+# ids; as ZeRO-3 dp2 (which does not sample) its step-0 loss is the one-rank program's
 unset GV_COMM
-for s in "tp2 --num_gpus_per_node 2 --global_tp_deg 2" "pp2 --num_gpus_per_node 2 --pp_deg 2 --chunks 1"; do
-  set -- $s; name=$1; shift
-  "$gvc" compile "$gvm" --model tiny_llama --seq 16 --micro-batch 2 "$@" -o $name.bin >$name.log 2>&1 \
+one=$(GV_COMM=self ./llama.bin --init_from llama.safetensors --batch_from "$fx/llama/ref.bin" --iters 1 \
+      --global_train_batch_size 2 2>&1 | losses | head -1)
+for s in "tp2 2 --num_gpus_per_node 2 --global_tp_deg 2" "pp2 2 --num_gpus_per_node 2 --pp_deg 2 --chunks 1" \
+         "zero3 1 --num_gpus_per_node 2 --default_dp_type zero3"; do
+  set -- $s; name=$1; mb=$2; shift 2
+  "$gvc" compile "$gvm" --model tiny_llama --seq 16 --micro-batch $mb "$@" -o $name.bin >$name.log 2>&1 \
     || { bad "$name: compile: $(tail -2 $name.log)"; continue; }
-  g=$(gen timeout 120 "$mpiexec" -n 2 ./$name.bin --initialize_on_meta 1 --init_from llama.safetensors \
-      --batch_from "$fx/llama/ref.bin" | head -1)
-  "$check" greedy "$fx/llama/ref.bin" $g && ok || bad "$name: greedy ids '$g'"
+  run=(timeout 120 "$mpiexec" -n 2 ./$name.bin --initialize_on_meta 1 --init_from llama.safetensors
+       --batch_from "$fx/llama/ref.bin")
+  if [ $name = zero3 ]; then
+    l=$("${run[@]}" --iters 1 --global_train_batch_size 2 2>&1 | losses | head -1)
+    echo "$l" > a.txt; echo "$one" > b.txt
+    [ -n "$one" ] && close a.txt b.txt 1 && ok || bad "$name: step-0 loss '$l', one rank '$one'"
+  else
+    g=$(gen "${run[@]}" | head -1)
+    "$check" greedy "$fx/llama/ref.bin" $g && ok || bad "$name: greedy ids '$g'"
+  fi
 done
 finish
