@@ -193,6 +193,26 @@ static cJSON *read_json(const char *path)
   return j;
 }
 
+/* After a hyper-parameter mismatch: the size line that config.json describes. */
+static void suggest_size(const Conv *c, const cJSON *cfg)
+{
+  fprintf(stderr, "gvc: note: config.json describes: size NAME = %s(", c->m->family);
+  int n = 0;
+  for (int r = 0; r < c->map.nrules; r++) {
+    const HfRule *rule = &c->map.rules[r];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, rule->key);
+    if (rule->kind != HF_CONFIG || !rule->hyper || !cJSON_IsNumber(v))
+      continue;
+    const IrHyper *h = hyper(c->m, rule->hyper);
+    char num[64];
+    snprintf(num, sizeof num, "%.10g", v->valuedouble);
+    if (h && !h->is_int && !strpbrk(num, ".e")) /* a float parameter keeps a float literal */
+      strcat(num, ".0");
+    fprintf(stderr, "%s%s = %s", n++ ? ", " : "", rule->hyper, num);
+  }
+  fprintf(stderr, ")\n");
+}
+
 static int check_config(const Conv *c, const char *path)
 {
   cJSON *cfg = read_json(path);
@@ -219,11 +239,13 @@ static int check_config(const Conv *c, const char *path)
                 g, abs ? " (its default: the field is absent)" : "", c->m->family, w, c->map.path, rule->line);
       free(g);
       free(w);
-      bad = 1;
+      bad |= rule->hyper ? 2 : 1;
     }
     cJSON_Delete(want);
     cJSON_Delete(abs);
   }
+  if (bad & 2)
+    suggest_size(c, cfg);
   cJSON_Delete(cfg);
   return bad;
 }

@@ -71,6 +71,8 @@ refused() { # WHAT PATTERN COMMAND...
 mkdir -p heads && cp "$fx/gpt2/model.safetensors" heads/ && sed 's/"n_head": 4/"n_head": 8/' "$fx/gpt2/config.json" > heads/config.json
 refused "n_head 8" "heads/config.json: field 'n_head' is 8, the size 'tiny_gpt2' has heads = 4" \
   "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf heads -o x.safetensors
+refused "n_head 8: the size it describes" "size NAME = gpt2_family(vocab = 96, hidden = 32, layers = 2, heads = 8, " \
+  "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf heads -o x.safetensors
 mkdir -p rope && cp "$fx/qwen2/model.safetensors" rope/ && sed 's/"rope_theta": 1000000.0/"rope_theta": 10000.0/' "$fx/qwen2/config.json" > rope/config.json
 refused "rope_theta" "field 'rope_theta' is 10000" "$gvc" convert "$gvm" --model tiny_qwen2 --from-hf rope -o x.safetensors
 mkdir -p cut && cp "$fx/gpt2/config.json" cut/ && head -c 20000 "$fx/gpt2/model.safetensors" > cut/model.safetensors
