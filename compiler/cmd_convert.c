@@ -20,13 +20,15 @@
 
 #include "cli_opts.h"
 #include "cmd.h"
+#include "gvrt.h"
 #include "data/safetensors.h"
 #include "frontend.h"
 #include "hf_map.h"
 #include "program/tensorfile.h"
 
 typedef struct Conv {
-  const char *file, *model, *from_hf, *to_hf, *load, *out, *map_path;
+  const char *file, *model, *from_hf, *to_hf, *load, *out, *map_path, *dtype;
+  int st_dtype;        /* what is written: GV_ST_F32 or GV_ST_BF16 */
   IrModel *m;
   HfMap map;
   gv_st_file *st[256]; /* the HF directory's files */
@@ -81,6 +83,16 @@ static void progress(Conv *c, int done)
   c->t_print = now;
   fprintf(stderr, "convert: %d/%d parameters, %.0f s, ETA %.0f s\n", done, c->m->nparams, now - c->t_start,
           (now - c->t_start) * (c->m->nparams - done) / done);
+}
+
+/* The n floats of v as the written dtype: bf16 rounds to nearest even in place (each
+ * element's 2 bytes land at or before its own 4). */
+static const void *as_written(const Conv *c, float *v, size_t n)
+{
+  if (c->st_dtype == GV_ST_BF16)
+    for (size_t i = 0; i < n; i++)
+      ((uint16_t *)(void *)v)[i] = gv_bf16_from_float(v[i]);
+  return v;
 }
 
 /* ---- the mapping file ---- */
@@ -481,7 +493,8 @@ static int write_gvc(Conv *c)
   int bad = gv_st_writer_new(&w, &e) != GV_DATA_OK;
   for (int k = 0; !bad && k < c->m->nparams; k++) {
     const IrParam *p = &c->m->params[k];
-    bad = gv_st_writer_add(w, p->name, GV_ST_F32, p->shape.rank, p->shape.d, c->gvc[k], &e) != GV_DATA_OK;
+    bad = gv_st_writer_add(w, p->name, c->st_dtype, p->shape.rank, p->shape.d,
+                           as_written(c, c->gvc[k], (size_t)numel_of(p)), &e) != GV_DATA_OK;
   }
   bad = bad || gv_st_writer_metadata(w, "format", "pt", &e) || gv_st_writer_metadata(w, "gvc_model", c->m->name, &e) ||
         gv_st_writer_write(w, c->out, &e);
@@ -601,7 +614,7 @@ static int write_config(const Conv *c, const char *path)
     if (v)
       cJSON_AddItemToObject(cfg, rule->key, v);
   }
-  cJSON_AddStringToObject(cfg, "torch_dtype", "float32");
+  cJSON_AddStringToObject(cfg, "torch_dtype", c->st_dtype == GV_ST_BF16 ? "bfloat16" : "float32");
   char *s = bad ? NULL : cJSON_Print(cfg);
   cJSON_Delete(cfg);
   if (bad || !s)
@@ -654,7 +667,8 @@ static int export_hf(Conv *c)
                  r->transpose && q->shape.rank == 2, 0);
     }
     bufs[nbuf++] = hf;
-    bad = bad || gv_st_writer_add(w, name, GV_ST_F32, p->shape.rank, full, hf, &e);
+    bad = bad || gv_st_writer_add(w, name, c->st_dtype, p->shape.rank, full,
+                                  as_written(c, hf, (size_t)(full[0] * full[1])), &e);
     progress(c, k + 1);
   }
   char path[4096];
@@ -670,8 +684,8 @@ static int export_hf(Conv *c)
   snprintf(path, sizeof path, "%s/config.json", c->to_hf);
   bad = bad || write_config(c, path);
   if (!bad)
-    printf("%s: config.json and model.safetensors (%d tensors, f32) for %s from %s (%s)\n", c->to_hf, nbuf,
-           c->map.architecture, c->load, c->map.path);
+    printf("%s: config.json and model.safetensors (%d tensors, %s) for %s from %s (%s)\n", c->to_hf, nbuf,
+           gv_st_dtype_name(c->st_dtype), c->map.architecture, c->load, c->map.path);
   return bad;
 }
 
@@ -701,6 +715,7 @@ int cmd_convert(int argc, char **argv)
     {"to-hf", CLI_STR, &c.to_hf, "export to this folder (created)"},
     {"load", CLI_STR, &c.load, "with --to-hf: the gvc weights (safetensors by gvc names, or a checkpoint file)"},
     {"map", CLI_STR, &c.map_path, "the mapping file (default: NAME.hf.map beside the size's or model's .gvm)"},
+    {"dtype", CLI_STR, &c.dtype, "f32 (default) or bf16: the tensors written (bf16 rounds to nearest even)"},
     {NULL, 0, NULL, NULL},
   };
   int rc = cli_opts_parse(opts, argc, argv, &c.out, &c.file);
@@ -718,6 +733,9 @@ int cmd_convert(int argc, char **argv)
     return err("--from-hf needs -o OUT.safetensors (and takes no --load)");
   if (c.to_hf && (!c.load || c.out))
     return err("--to-hf needs --load IN (and takes no -o)");
+  if (c.dtype && strcmp(c.dtype, "f32") && strcmp(c.dtype, "bf16"))
+    return err("option --dtype '%s': expected f32 or bf16", c.dtype);
+  c.st_dtype = c.dtype && !strcmp(c.dtype, "bf16") ? GV_ST_BF16 : GV_ST_F32;
   Ctx *cx = ctx_new();
   c.m = frontend_load_model(cx, c.file, c.model);
   int bad = !c.m || load_map(&c);

@@ -34,6 +34,13 @@ for fam in gpt2 llama mistral qwen2 bert; do
   grep -q '"architectures"' out_$fam/config.json && ok || bad "$fam: exported config.json"
 done
 
+# --dtype bf16: Mistral's bf16 fixture out again as bf16, the same values, half the size
+"$gvc" convert "$gvm" --model tiny_mistral --map "$src/models/mistral.hf.map" --load mistral.safetensors \
+  --to-hf out_bf16 --dtype bf16 >/dev/null && "$check" same out_bf16/model.safetensors "$fx/mistral/model.safetensors" \
+  && head -c 400 out_bf16/model.safetensors | grep -q '"BF16"' && grep -q '"bfloat16"' out_bf16/config.json \
+  && [ $(stat -c %s out_bf16/model.safetensors) -lt $(($(stat -c %s out_mistral/model.safetensors) * 6 / 10)) ] \
+  && ok || bad "--dtype bf16"
+
 # a trained model out: 2 steps from the import, its checkpoint folder exported, imported
 # again, and the weights a program starts from are the trained ones, bit for bit
 ./gpt2.bin --init_from gpt2.safetensors --batch_from "$fx/gpt2/ref.bin" --iters 2 --global_train_batch_size 2 \
@@ -87,6 +94,8 @@ refused "llama weights as gpt2" "field 'model_type' is \"llama\"" \
   "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf "$fx/llama" -o x.safetensors
 refused "--initialize_on_meta without weights" "give the weights with --init_from" \
   ./gpt2.bin --initialize_on_meta 1 --batch_from "$fx/gpt2/ref.bin" --iters 1 --global_train_batch_size 2
+refused "--dtype f16" "option --dtype 'f16': expected f32 or bf16" \
+  "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf "$fx/gpt2" -o x.safetensors --dtype f16
 refused "not a checkpoint" "nock/latest: not a checkpoint index" \
   bash -c "mkdir -p nock && '$gvc' convert '$gvm' --model tiny_gpt2 --load nock --to-hf x"
 printf 'architecture X\nconfig n_embd = hiddn\n' > typo.map
