@@ -76,6 +76,7 @@ typedef struct IrModel {
   const char *name;      /* size name: "llama2_7b" */
   Loc at;                /* where the size (or model) is defined */
   const char *family;    /* model family: "llama" */
+  const char *size_file, *family_file; /* the .gvm files defining the size and the model */
   IrLayer *layers; int nlayers;
   IrNode *nodes;   int nnodes;
   IrValue *values; int nvalues;

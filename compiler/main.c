@@ -16,12 +16,13 @@
 #pragma weak cmd_run
 #pragma weak cmd_plan
 #pragma weak cmd_profile
+#pragma weak cmd_convert
 
 typedef struct Cmd { const char *name; CmdFn fn; const char *summary; } Cmd;
 
 static const Cmd *commands(int *n)
 {
-  static Cmd table[9];
+  static Cmd table[10];
   const Cmd init[] = {
     {"check",   cmd_check,   "parse and check .gvm files; diagnostics, exit 1 on error"},
     {"info",    cmd_info,    "per-layer table of params, forward FLOPs and activation bytes"},
@@ -32,6 +33,7 @@ static const Cmd *commands(int *n)
     {"run",     cmd_run,     "compile with the LLVM JIT and train at once"},
     {"profile", cmd_profile, "measure the hardware (Galvatron's bandwidth, overlap and sp_time files)"},
     {"data",    cmd_data,    "build a Megatron indexed dataset (.bin/.idx) from text or JSONL"},
+    {"convert", cmd_convert, "import or export Hugging Face model folders (config.json + safetensors)"},
   };
   memcpy(table, init, sizeof init);
   *n = (int)(sizeof init / sizeof init[0]);

@@ -551,6 +551,7 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
     return NULL;
   }
   b.m->at = g->def->at;
+  b.m->size_file = b.m->family_file = cx->files[g->def->at.file].path;
   if (g->def->kind == AST_MODEL) { /* a model with its default arguments */
     b.m->family = name;
     return run_model(&b, g->def, g->def, NULL, 0, NULL, NULL, 0);
@@ -563,6 +564,7 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
     return NULL;
   }
   b.m->family = mg->def->name;
+  b.m->family_file = cx->files[mg->def->at.file].path;
   Val pos[32], kwv[32];
   const char *kwn[32];
   int npos = 0, nkw = 0;

@@ -18,7 +18,8 @@ static const struct opt opts[] = {
   {"data|data_path", K_STR, O(data), "Megatron dataset prefix (PREFIX.bin/.idx)"},
   {"split", K_STR, O(split), "train,valid,test weights of --data (default 98,2,0)"},
   {"batch_from", K_STR, O(batch_from), "train on the fixed batch of a fixture file (testing)"},
-  {"init_from", K_STR, O(init_from), "initial weights from a checkpoint or fixture file"},
+  {"init_from", K_STR, O(init_from), "initial weights by parameter name: a checkpoint or fixture file, or safetensors (gvc convert --from-hf)"},
+  {"initialize_on_meta", K_INT, O(initialize_on_meta), "1: no random init, every weight comes from --init_from or --load (Galvatron's flag; default 0)"},
   {"iters|train_iters", K_INT, O(iters), "training steps (default 100)"},
   {"global_train_batch_size|global_batch_size", K_INT, O(global_batch), "samples per step, all ranks"},
   {"lr", K_DBL, O(lr), "peak learning rate (default 1e-3)"},
@@ -67,6 +68,7 @@ struct opt_range { size_t off; struct gv_num_range r; };
 #define UNIT_OPEN {0, 1, 0, 0, 1} /* [0, 1) */
 static const struct opt_range ranges[] = {
   {O(iters), COUNT},
+  {O(initialize_on_meta), GV_NUM_INT(0, 1)},
   {O(global_batch), POSITIVE_INT},
   {O(lr), NONNEGATIVE},
   {O(min_lr), NONNEGATIVE},

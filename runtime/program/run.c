@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "data/safetensors.h"
 #include "program/run.h"
 #include "program/tensorfile.h"
 
@@ -67,8 +68,60 @@ static void load_shard(const struct gv_run_param *p, const float *global, float 
     memcpy(dst + i * p->shard_cols, global + (p->row0 + i) * p->cols + p->col0, sizeof(float) * (size_t)p->shard_cols);
 }
 
+/* Is PATH a named-tensor file (tensorfile.h: a fixture or checkpoint), by its magic? */
+static int is_tensorfile(const char *path)
+{
+  int32_t magic = 0;
+  FILE *f = fopen(path, "rb");
+  if (f) {
+    if (fread(&magic, 4, 1, f) != 1)
+      magic = 0;
+    fclose(f);
+  }
+  return magic == GV_TF_MAGIC_FIXTURE || magic == GV_TF_MAGIC_CKPT;
+}
+
+static void init_from_fail(const char *path, const char *key, const struct gv_run_param *p)
+{
+  gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s: no f32 record '%s' with %lld elements", path, key,
+            (long long)(p->rows * p->cols));
+}
+
+/* A safetensors file keyed by global parameter names (gvc convert --from-hf): this
+ * rank's elements [first, first + n) of each parameter's block, read row run by row run. */
+static void init_from_safetensors(struct gv_run *r, const char *path)
+{
+  gv_st_file *f;
+  struct gv_data_err e = {0};
+  if (gv_st_open(path, &f, &e))
+    gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", e.msg);
+  for (int i = 0; i < r->nparams; i++) {
+    const struct gv_run_param *p = &r->params[i];
+    const struct gv_st_tensor *t = gv_st_find(f, p->name);
+    if (!t || gv_st_numel(t) != (size_t)(p->rows * p->cols))
+      init_from_fail(path, p->name, p);
+    size_t first = 0, n = shard_numel(p);
+    if (gv_run_zl(r, p) && !gv_run_held(r, p, &first, &n))
+      continue;
+    float *h = gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
+    for (size_t done = 0; done < n;) {
+      size_t k = first + done, row = (size_t)p->row0 + k / (size_t)p->shard_cols, col = k % (size_t)p->shard_cols;
+      size_t run = (size_t)p->shard_cols - col < n - done ? (size_t)p->shard_cols - col : n - done;
+      if (gv_st_read_f32(f, t, row * (size_t)p->cols + (size_t)p->col0 + col, run, h + done, &e))
+        gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", e.msg);
+      done += run;
+    }
+    store_param(r, p, first, h, n);
+  }
+  gv_st_close(&f);
+}
+
 static void init_from_file(struct gv_run *r, const char *path)
 {
+  if (!is_tensorfile(path)) {
+    init_from_safetensors(r, path);
+    return;
+  }
   struct gv_tf tf;
   char err[512], key[512];
   if (gv_tf_read(&tf, path, err, sizeof err))
@@ -78,8 +131,7 @@ static void init_from_file(struct gv_run *r, const char *path)
     snprintf(key, sizeof key, "param/%s", p->name);
     const struct gv_tf_record *rec = gv_tf_find(&tf, key);
     if (!rec || rec->dtype != GV_TF_F32 || rec->numel != (size_t)(p->rows * p->cols))
-      gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s: no f32 record '%s' with %lld elements", path, key,
-                (long long)(p->rows * p->cols));
+      init_from_fail(path, key, p);
     size_t first = 0, n = shard_numel(p);
     float *h = gv_run_host_scratch(r, sizeof(float) * n);
     if (gv_run_zl(r, p)) {
@@ -619,9 +671,12 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   zero_arenas(&r);
   if (r.nzl && r.args.dump)
     gv_fatalf(__FILE__, __LINE__, "--dump", "gvrt", "not supported yet for ZeRO-3 (sharded parameters) programs");
+  if (r.args.initialize_on_meta && !r.args.init_from && !r.args.load)
+    gv_fatalf(__FILE__, __LINE__, "--initialize_on_meta", "gvrt",
+              "--initialize_on_meta 1 skips the random init: give the weights with --init_from FILE or --load DIR");
   if (r.args.init_from)
     init_from_file(&r, r.args.init_from);
-  else
+  else if (!r.args.initialize_on_meta)
     init_params(&r);
   if (r.args.save)
     gv_run_check_save_dir(&r, r.args.save);

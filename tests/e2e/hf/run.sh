@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# run.sh GVC SRC MPIEXEC WORK - the training binary on the Hugging Face fixtures of every
+# family imported by gvc convert (convert.sh tests the converter alone): the step-0 logits
+# (--init_from the import, --dump) within 1e-5 of transformers' largest logit, the greedy
+# ids (--sample_format ids) equal to transformers'; a trained checkpoint folder goes out to
+# Hugging Face and back in unchanged; --initialize_on_meta 1 without weights and an import
+# of another family are refused. Under mpirun, LLaMA as tp2, pp2 and ZeRO-3 dp2 loads the
+# import with --initialize_on_meta 1: the same greedy ids (tp2, pp2), the one-rank step-0
+# loss (ZeRO-3).
+source "$(dirname "$0")/../e2e_lib.sh"
+rm -rf ./*
+export GV_COMM=self
+check=$HF_CHECK
+fx=$src/tests/reference/hf
+gvm=$src/tests/e2e/hf/tiny_hf.gvm
+ids() { grep "^sample_ids>" | sed 's/^.*| //'; }
+gen() { "$@" --iters 0 --global_train_batch_size 2 --sample 12 --prompt 5,17 --sample_format ids 2>&1 | ids; }
+
+for fam in gpt2 llama mistral qwen2 bert; do
+  map=(); [ $fam = mistral ] && map=(--map "$src/models/mistral.hf.map")
+  "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --from-hf "$fx/$fam" -o $fam.safetensors >$fam.log 2>&1 \
+    && "$gvc" compile "$gvm" --model tiny_$fam --seq 16 --micro-batch 2 -o $fam.bin >>$fam.log 2>&1 \
+    || { bad "$fam: import or compile: $(tail -2 $fam.log)"; continue; }
+  ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin" --iters 1 --global_train_batch_size 2 \
+    --dump $fam.dump >>$fam.log 2>&1 && "$check" logits $fam.dump "$fx/$fam/ref.bin" && ok || bad "$fam: logits"
+  if [ $fam != bert ]; then
+    g=$(gen ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin")
+    "$check" greedy "$fx/$fam/ref.bin" $g && ok || bad "$fam: greedy ids '$g'"
+  fi
+done
+
+# a trained model out: 2 steps from the import, its checkpoint folder exported, imported
+# again, and the weights a program starts from are the trained ones, bit for bit
+./gpt2.bin --init_from gpt2.safetensors --batch_from "$fx/gpt2/ref.bin" --iters 2 --global_train_batch_size 2 \
+  --save ck --dump_params trained.params >train.log 2>&1 \
+  && "$gvc" convert "$gvm" --model tiny_gpt2 --load ck --to-hf trained >>train.log 2>&1 \
+  && "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf trained -o trained.safetensors >>train.log 2>&1 \
+  && ./gpt2.bin --init_from trained.safetensors --batch_from "$fx/gpt2/ref.bin" --iters 0 --global_train_batch_size 2 \
+       --dump_params again.params >>train.log 2>&1 \
+  && cmp -s trained.params again.params && ! cmp -s trained/model.safetensors "$fx/gpt2/model.safetensors" \
+  && ok || bad "checkpoint -> Hugging Face -> gvc: $(tail -3 train.log)"
+
+# refusals
+refused() { # WHAT PATTERN COMMAND...
+  local what=$1 pat=$2; shift 2
+  out=$("$@" 2>&1) && { bad "$what: accepted"; return; }
+  echo "$out" | grep -q -- "$pat" && ok || bad "$what: '$out' does not say '$pat'"
+}
+refused "--initialize_on_meta without weights" "give the weights with --init_from" \
+  ./gpt2.bin --initialize_on_meta 1 --batch_from "$fx/gpt2/ref.bin" --iters 1 --global_train_batch_size 2
+refused "--init_from missing tensor" "no f32 record 'layers.0.attn.q.bias'" \
+  ./qwen2.bin --init_from llama.safetensors --batch_from "$fx/qwen2/ref.bin" --iters 1 --global_train_batch_size 2
+
+# any strategy loads the import: LLaMA as tp2 and pp2 under mpirun generate transformers'
+# ids; as ZeRO-3 dp2 (which does not sample) its step-0 loss is the one-rank program's
+unset GV_COMM
+one=$(GV_COMM=self ./llama.bin --init_from llama.safetensors --batch_from "$fx/llama/ref.bin" --iters 1 \
+      --global_train_batch_size 2 2>&1 | losses | head -1)
+for s in "tp2 2 --num_gpus_per_node 2 --global_tp_deg 2" "pp2 2 --num_gpus_per_node 2 --pp_deg 2 --chunks 1" \
+         "zero3 1 --num_gpus_per_node 2 --default_dp_type zero3"; do
+  set -- $s; name=$1; mb=$2; shift 2
+  "$gvc" compile "$gvm" --model tiny_llama --seq 16 --micro-batch $mb "$@" -o $name.bin >$name.log 2>&1 \
+    || { bad "$name: compile: $(tail -2 $name.log)"; continue; }
+  run=(timeout 120 "$mpiexec" -n 2 ./$name.bin --initialize_on_meta 1 --init_from llama.safetensors
+       --batch_from "$fx/llama/ref.bin")
+  if [ $name = zero3 ]; then
+    l=$("${run[@]}" --iters 1 --global_train_batch_size 2 2>&1 | losses | head -1)
+    echo "$l" > a.txt; echo "$one" > b.txt
+    [ -n "$one" ] && close a.txt b.txt 1 && ok || bad "$name: step-0 loss '$l', one rank '$one'"
+  else
+    g=$(gen "${run[@]}" | head -1)
+    "$check" greedy "$fx/llama/ref.bin" $g && ok || bad "$name: greedy ids '$g'"
+  fi
+done
+finish

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""gen_hf_fixtures.py - small random Hugging Face models of each family gvc converts
+(GPT-2, LLaMA, Mistral, Qwen2, BERT), built with `transformers` from a config (nothing
+downloaded), saved with save_pretrained, and their outputs for gvc's tests.
+
+For each family F it writes tests/reference/hf/F/:
+  config.json, model.safetensors (or shards + model.safetensors.index.json: llama),
+    as save_pretrained writes them (mistral in bf16, the others f32);
+  ref.bin, a named-tensor file in gen_fixtures.py's format (magic "GVRF"): header
+    [2] family (1 gpt2, 2 llama, 3 mistral, 4 qwen2, 5 bert), [3] V, [4] C, [5] L, [6] H,
+    [7] KV, [8] F, [9] positions, [10] B, [11] T, [13] record count; records
+    "tokens" i32 [B,T], "labels" i32 [B,T] (the next tokens), "logits" f32 [B,T,V]
+    (computed in float64 from the saved weights, reloaded with from_pretrained),
+    "prompt" i32 [P], "greedy" i32 [N] (argmax continuation, one full forward per token,
+    causal families only), "margin" f64 [1] (the smallest top-1 minus top-2 logit gap of
+    the greedy steps: how far from a tie the reference is).
+Every weight is perturbed from transformers' init (biases and norms not 0/1), so a
+transposed or misplaced tensor changes the logits.
+
+Needs torch and transformers (scripts/setup with GV_SETUP_HF=1 makes a venv with both):
+  build/hf-venv/bin/python tests/reference/gen_hf_fixtures.py [outdir]
+  build/hf-venv/bin/python tests/reference/gen_hf_fixtures.py --check   (regenerate, compare)
+  build/hf-venv/bin/python tests/reference/gen_hf_fixtures.py --load-check DIR FAMILY
+      (from_pretrained on a folder gvc exported; prints the max logit difference to ref.bin)
+"""
+import os
+import struct
+import sys
+import tempfile
+
+import torch
+import transformers as tf
+
+V, C, L, H, B, T = 96, 32, 2, 4, 2, 16
+PROMPT, NEW = [5, 17], 12
+FAMILIES = {
+    "gpt2": (1, lambda: tf.GPT2LMHeadModel(tf.GPT2Config(
+        vocab_size=V, n_embd=C, n_layer=L, n_head=H, n_positions=32, bos_token_id=0, eos_token_id=0))),
+    "llama": (2, lambda: tf.LlamaForCausalLM(tf.LlamaConfig(
+        vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=2,
+        intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=10000.0))),
+    "mistral": (3, lambda: tf.MistralForCausalLM(tf.MistralConfig(
+        vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=2,
+        intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=1e6,
+        sliding_window=4096))),
+    "qwen2": (4, lambda: tf.Qwen2ForCausalLM(tf.Qwen2Config(
+        vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=2,
+        intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-6, rope_theta=1e6,
+        tie_word_embeddings=False))),
+    "bert": (5, lambda: tf.BertModel(tf.BertConfig(
+        vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, intermediate_size=128,
+        max_position_embeddings=32, type_vocab_size=2, layer_norm_eps=1e-12, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0), add_pooling_layer=False)),
+}
+KV = {"gpt2": 4, "llama": 2, "mistral": 2, "qwen2": 2, "bert": 4}
+FFN = {"gpt2": 128, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 128}
+POS = {"gpt2": 32, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 32}
+
+
+def perturb(model, gen):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1:
+                base = 1.0 if ("norm" in name.lower() or "ln" in name) and name.endswith("weight") else 0.0
+                p.copy_(base + 0.1 * torch.randn(p.shape, generator=gen))
+            else:
+                p.copy_(0.08 * torch.randn(p.shape, generator=gen))
+
+
+def logits_of(family, model, ids):
+    if family == "bert":
+        h = model(input_ids=ids).last_hidden_state
+        return h @ model.embeddings.word_embeddings.weight.T
+    return model(input_ids=ids).logits
+
+
+def greedy(family, model):
+    seq, margin = list(PROMPT), float("inf")
+    for _ in range(NEW):
+        row = logits_of(family, model, torch.tensor([seq]))[0, -1]
+        top = torch.topk(row, 2).values
+        margin = min(margin, float(top[0] - top[1]))
+        seq.append(int(torch.argmax(row)))
+    return seq[len(PROMPT):], margin
+
+
+def record(name, dtype, arr_shape, data):
+    code, fmt = {"f32": (0, "f"), "f64": (1, "d"), "i32": (2, "i")}[dtype]
+    out = struct.pack("<i", len(name)) + name.encode() + struct.pack("<ii", code, len(arr_shape))
+    out += struct.pack("<%di" % len(arr_shape), *arr_shape)
+    return out + struct.pack("<%d%s" % (len(data), fmt), *data)
+
+
+def reference(family, model_dir):
+    code = FAMILIES[family][0]
+    cls = tf.BertModel if family == "bert" else tf.AutoModelForCausalLM
+    kw = {"add_pooling_layer": False} if family == "bert" else {}
+    model = cls.from_pretrained(model_dir, torch_dtype=torch.float64, **kw).eval()
+    gen = torch.Generator().manual_seed(1234 + code)
+    tokens = torch.randint(0, V, (B, T + 1), generator=gen)
+    torch.set_default_dtype(torch.float64)  # (Mistral builds its mask in the default dtype)
+    with torch.no_grad():
+        lg = logits_of(family, model, tokens[:, :T])
+        new, margin = greedy(family, model) if family != "bert" else ([], float("inf"))
+    torch.set_default_dtype(torch.float32)
+    recs = [record("tokens", "i32", [B, T], tokens[:, :T].flatten().tolist()),
+            record("labels", "i32", [B, T], tokens[:, 1:].flatten().tolist()),
+            record("logits", "f32", [B, T, V], lg.float().flatten().tolist()),
+            record("prompt", "i32", [len(PROMPT)], PROMPT)]
+    if new:
+        recs.append(record("greedy", "i32", [len(new)], new))
+    recs.append(record("margin", "f64", [1], [min(margin, 1e9)]))
+    header = [0] * 64
+    header[:14] = [0x46525647, 1, code, V, C, L, H, KV[family], FFN[family], POS[family], B, T, 0, len(recs)]
+    return struct.pack("<64i", *header) + b"".join(recs), lg, margin
+
+
+def build(family, outdir):
+    code, make = FAMILIES[family]
+    torch.manual_seed(code)
+    model = make().eval()
+    perturb(model, torch.Generator().manual_seed(100 + code))
+    d = os.path.join(outdir, family)
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        if f.startswith("model") or f == "config.json":
+            os.remove(os.path.join(d, f))
+    if family == "mistral":
+        model = model.to(torch.bfloat16)
+    shard = "48KB" if family == "llama" else "10GB"
+    model.save_pretrained(d, safe_serialization=True, max_shard_size=shard)
+    gc = os.path.join(d, "generation_config.json")
+    if os.path.exists(gc):
+        os.remove(gc)
+    ref, _, margin = reference(family, d)
+    with open(os.path.join(d, "ref.bin"), "wb") as f:
+        f.write(ref)
+    print(f"{family}: {sum(p.numel() for p in model.parameters())} parameters, greedy margin {margin:.3g}")
+
+
+def load_check(folder, family):
+    """from_pretrained on a folder gvc exported; its logits against the committed ref.bin."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf", family)
+    ref, lg, _ = reference(family, folder)
+    refc, lgc, _ = reference(family, here)
+    err = float((lg - lgc).abs().max() / lgc.abs().max())
+    print(f"{family}: {folder} loads with from_pretrained; logits differ by {err:.3g} of the max")
+    return 0 if err <= 1e-6 else 1
+
+
+def main():
+    args = sys.argv[1:]
+    if args and args[0] == "--load-check":
+        return load_check(args[1], args[2])
+    check = bool(args) and args[0] == "--check"
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf")
+    outdir = tempfile.mkdtemp(prefix="gvc_hf_") if check else (args[0] if args else here)
+    torch.set_num_threads(1)
+    for family in FAMILIES:
+        build(family, outdir)
+    print(f"written to {outdir}")
+    if not check:
+        return 0
+    bad = 0
+    for family in FAMILIES:
+        for f in sorted(os.listdir(os.path.join(here, family))):
+            a = open(os.path.join(here, family, f), "rb").read()
+            b = open(os.path.join(outdir, family, f), "rb").read()
+            if a != b:
+                print(f"differs: {family}/{f}")
+                bad = 1
+    print("the fixtures regenerate byte for byte" if not bad else "the fixtures differ")
+    return bad
+
+
+if __name__ == "__main__":
+    sys.exit(main())
