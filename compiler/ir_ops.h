@@ -14,7 +14,7 @@
   X(RELU,           "relu",           1, 0) \
   X(MUL,            "mul",            2, 0) \
   X(ADD,            "add",            2, 0) \
-  X(ROPE,           "rope",           1, 0) /* iattr[0]: head dim; fattr[0]: base */ \
+  X(ROPE,           "rope",           1, 0) /* iattr[0]: head dim, [1]: rotated dims (0: all); fattr[0]: base */ \
   X(ATTENTION,      "attention",      3, 0) /* iattr[0]: heads, [1]: kv heads, [2]: causal */ \
   X(DROPOUT,        "dropout",        1, 0) /* fattr[0]: p */ \
   X(CROSS_ENTROPY,  "cross_entropy",  2, 0) /* logits [B,T,V], labels [B,T] -> scalar mean */ \

@@ -186,9 +186,9 @@ static void bwd_node(L *l, int ni, int layer)
       EMIT(l, ENT_gen_grad, "add: db = dy", GB(l, g1), dy, sa_i64(cnt), sa_i64(acc));
     break;
   case IR_OP_ROPE: {
-    int64_t D = n->iattr[0];
+    int64_t D = n->iattr[0], rot = n->iattr[1] ? n->iattr[1] : D;
     EMIT(l, ENT_gen_rope_bwd, c, GB(l, g0), dy, sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(N / D),
-         sa_i64(D), sa_f32((float)n->fattr[0]), sa_i64(flags));
+         sa_i64(D), sa_i64(rot), sa_f32((float)n->fattr[0]), sa_i64(flags));
     break;
   }
   case IR_OP_ATTENTION: {

@@ -123,9 +123,9 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     EMIT(l, ENT_gen_add_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
     break;
   case IR_OP_ROPE: {
-    int64_t D = n->iattr[0];
+    int64_t D = n->iattr[0], rot = n->iattr[1] ? n->iattr[1] : D;
     EMIT(l, ENT_gen_rope_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq),
-         sa_i64(N / D), sa_i64(D), sa_f32((float)n->fattr[0]));
+         sa_i64(N / D), sa_i64(D), sa_i64(rot), sa_f32((float)n->fattr[0]));
     break;
   }
   case IR_OP_ATTENTION: {

@@ -30,7 +30,7 @@ static const Prim prims[] = {
   {"relu", IR_OP_RELU, {"x"}, 1, 0},
   {"mul", IR_OP_MUL, {"a", "b"}, 2, 0},
   {"add", IR_OP_ADD, {"a", "b"}, 2, 0},
-  {"rope", IR_OP_ROPE, {"x", "head_dim", "base"}, 2, 0},
+  {"rope", IR_OP_ROPE, {"x", "head_dim", "base", "rot_dim"}, 2, 0},
   {"attention", IR_OP_ATTENTION, {"q", "k", "v", "heads", "kv_heads", "causal"}, 4, 0},
   {"dropout", IR_OP_DROPOUT, {"x", "p"}, 1, 0},
   {"cross_entropy", IR_OP_CROSS_ENTROPY, {"logits", "labels"}, 2, 0},
@@ -320,6 +320,43 @@ static Val prim_binary(Builder *b, const AstNode *n, const Prim *p, Val x, Val y
   return node_out(b, nd);
 }
 
+/* Rotary embedding on heads of head_dim, rotating the first rot_dim of each (GPT-NeoX's
+ * partial rotary; default: all of them). */
+static Val prim_rope(Builder *b, const AstNode *n, const Prim *p, const Args *a)
+{
+  int64_t w = last(shape(b, a->v[0])), hd = a->v[1].i, rot = a->given[3] ? a->v[3].i : hd;
+  if (w % hd || hd % 2) {
+    diag_error(b->cx, n->at, "'rope' head_dim %lld must be even and divide the width %lld", (long long)hd,
+               (long long)w);
+    return (Val){V_NONE};
+  }
+  if (rot % 2 || rot > hd) {
+    diag_error(b->cx, n->at, "'rope' rot_dim %lld must be even and at most head_dim %lld", (long long)rot,
+               (long long)hd);
+    return (Val){V_NONE};
+  }
+  Val y = unary(b, n, p->op, a->v[0]);
+  IrNode *node = &b->m->nodes[b->m->nnodes - 1];
+  node->iattr[0] = hd;
+  node->iattr[1] = rot;
+  node->fattr[0] = fnum(a, 2, 10000.0);
+  return y;
+}
+
+/* A rope applied to an attention input must have the attention's head size: a smaller
+ * head_dim would rotate pieces of each head as if they were heads of their own. */
+static int rope_heads_match(Builder *b, const AstNode *n, Val x, const char *what, int64_t D)
+{
+  int pn = b->m->values[x.i].producer;
+  if (pn < 0 || b->m->nodes[pn].op != IR_OP_ROPE || b->m->nodes[pn].iattr[0] == D)
+    return 0;
+  diag_error(b->cx, n->at, "'rope' of %s has head_dim %lld but the attention's heads have %lld dims (for a partial "
+             "rotary embedding give rope head_dim = %lld and rot_dim = the rotated dims)", what,
+             (long long)b->m->nodes[pn].iattr[0], (long long)D, (long long)D);
+  diag_note(b->cx, b->m->nodes[pn].at, "the rope is here");
+  return 1;
+}
+
 static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Args *a)
 {
   const IrShape *qs = shape(b, a->v[0]), *ks = shape(b, a->v[1]), *vs = shape(b, a->v[2]);
@@ -339,6 +376,8 @@ static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Arg
                (long long)KV);
     return (Val){V_NONE};
   }
+  if (rope_heads_match(b, n, a->v[0], "q", D) || rope_heads_match(b, n, a->v[1], "k", D))
+    return (Val){V_NONE};
   int in[3] = {(int)a->v[0].i, (int)a->v[1].i, (int)a->v[2].i};
   int nd = add_node(b, n, p->op, in, 3, qs, 0);
   IrNode *node = &b->m->nodes[nd];
@@ -437,20 +476,11 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
     return unary(b, n, p->op, a.v[0]);
   case IR_OP_MUL: case IR_OP_ADD:
     return prim_binary(b, n, p, a.v[0], a.v[1]);
-  case IR_OP_ROPE: {
-    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1) || want(b, n, p, &a, 2, V_FLOAT))
+  case IR_OP_ROPE:
+    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1) || want(b, n, p, &a, 2, V_FLOAT) ||
+        want(b, n, p, &a, 3, V_INT) || (a.given[3] && positive(b, n, p, &a, 3)))
       return (Val){V_NONE};
-    int64_t w = last(shape(b, a.v[0])), hd = a.v[1].i;
-    if (w % hd || hd % 2) {
-      diag_error(b->cx, n->at, "'rope' head_dim %lld must be even and divide the width %lld", (long long)hd,
-                 (long long)w);
-      return (Val){V_NONE};
-    }
-    Val y = unary(b, n, p->op, a.v[0]);
-    b->m->nodes[b->m->nnodes - 1].iattr[0] = hd;
-    b->m->nodes[b->m->nnodes - 1].fattr[0] = fnum(&a, 2, 10000.0);
-    return y;
-  }
+    return prim_rope(b, n, p, &a);
   case IR_OP_ATTENTION:
     if (want(b, n, p, &a, 3, V_INT) || positive(b, n, p, &a, 3) || want(b, n, p, &a, 4, V_INT) ||
         want(b, n, p, &a, 5, V_BOOL))

@@ -322,27 +322,32 @@ void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tens
 
 /* ---- rope ---- */
 
-static void check_rope(const char *op, const struct gv_tensor *y, const struct gv_tensor *x)
+/* Checks the operands and returns the rotated width (rot_dim, or D when 0). */
+static int64_t check_rope(const char *op, const struct gv_tensor *y, const struct gv_tensor *x, int64_t rot_dim)
 {
   char s[SHAPE_MAX];
   need_given(op, y && x);
   GV_CHECK(x->ndim == 4 && x->shape[3] % 2 == 0, "%s: x %s must be [B, T, H, D] with D even", op,
            gv_tensor_str(x, s, SHAPE_MAX));
   check_ew(op, y, x, NULL, NULL);
+  int64_t rot = rot_dim ? rot_dim : x->shape[3];
+  GV_CHECK(rot > 0 && rot % 2 == 0 && rot <= x->shape[3], "%s: rot_dim %lld must be even, positive and at most D = %lld",
+           op, (long long)rot_dim, (long long)x->shape[3]);
+  return rot;
 }
 
 void gv_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float base,
-                 int64_t pos_offset)
+                 int64_t rot_dim, int64_t pos_offset)
 {
-  check_rope("rope_fwd", y, x);
-  be->ops->rope_fwd(be, y, x, base, pos_offset);
+  int64_t rot = check_rope("rope_fwd", y, x, rot_dim);
+  be->ops->rope_fwd(be, y, x, base, rot, pos_offset);
 }
 
 void gv_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                 float base, int64_t pos_offset, int flags)
+                 float base, int64_t rot_dim, int64_t pos_offset, int flags)
 {
-  check_rope("rope_bwd", dx, dy);
-  be->ops->rope_bwd(be, dx, dy, base, pos_offset, flags);
+  int64_t rot = check_rope("rope_bwd", dx, dy, rot_dim);
+  be->ops->rope_bwd(be, dx, dy, base, rot, pos_offset, flags);
 }
 
 /* ---- attention ---- */

@@ -463,22 +463,22 @@ void gv_cpu_bf16_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struc
 }
 
 void gv_cpu_bf16_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                          float base, int64_t pos_offset)
+                          float base, int64_t rot_dim, int64_t pos_offset)
 {
   struct bf_call c;
   bf_begin(&c, be, "rope_fwd");
   bf_unary(&c, &y, &x);
-  gv_cpu_rope_fwd(be, y, x, base, pos_offset);
+  gv_cpu_rope_fwd(be, y, x, base, rot_dim, pos_offset);
   bf_finish(&c);
 }
 
 void gv_cpu_bf16_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                          float base, int64_t pos_offset, int flags)
+                          float base, int64_t rot_dim, int64_t pos_offset, int flags)
 {
   struct bf_call c;
   bf_begin(&c, be, "rope_bwd");
   bf_unary_bwd(&c, &dx, &dy, NULL, flags);
-  gv_cpu_rope_bwd(be, dx, dy, base, pos_offset, flags);
+  gv_cpu_rope_bwd(be, dx, dy, base, rot_dim, pos_offset, flags);
   bf_finish(&c);
 }
 

@@ -163,9 +163,9 @@ void gv_cpu_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void 
                    int64_t rows, int64_t cols, enum gv_dtype dtype);
 /* rope.c */
 void gv_cpu_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                     float base, int64_t pos_offset);
+                     float base, int64_t rot_dim, int64_t pos_offset);
 void gv_cpu_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                     float base, int64_t pos_offset, int flags);
+                     float base, int64_t rot_dim, int64_t pos_offset, int flags);
 /* attention.c */
 size_t gv_cpu_attention_workspace(struct gv_backend *be, int64_t B, int64_t T, int64_t S,
                                   int64_t H, int64_t KV, int64_t D);
@@ -250,9 +250,9 @@ void gv_cpu_bf16_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_
 void gv_cpu_bf16_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                          const struct gv_tensor *b);
 void gv_cpu_bf16_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                          float base, int64_t pos_offset);
+                          float base, int64_t rot_dim, int64_t pos_offset);
 void gv_cpu_bf16_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                          float base, int64_t pos_offset, int flags);
+                          float base, int64_t rot_dim, int64_t pos_offset, int flags);
 void gv_cpu_bf16_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                              float p, uint64_t seed, uint64_t offset);
 void gv_cpu_bf16_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,

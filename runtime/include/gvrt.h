@@ -153,7 +153,9 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *   add_layernorm / add_rmsnorm  h = a + b (the residual stream, [M,C]), then the norm of h
  *              into y (y must not alias h)
  *   gelu/silu/relu/swiglu/mul/add: elementwise, all operands of one shape (relu's gradient at 0 is 0)
- *   rope       x,y [B,T,H,D] (y may alias x), HF rotate_half, position pos_offset + t
+ *   rope       x,y [B,T,H,D] (y may alias x), HF rotate_half, position pos_offset + t, on the
+ *              first rot_dim dims of each head (even, <= D; 0: all D; GPT-NeoX's partial
+ *              rotary), frequencies base^(-2i/rot_dim); the other D - rot_dim pass through
  *   attention  q [B,T,H,D], k,v [B,S,KV,D], o [B,T,H,D], lse f32 [B,H,T]; H % KV == 0;
  *              causal masks key j > i + (S - T); scale 1/sqrt(D)
  *   dropout    y = x * keep / (1-p), keep = philox(seed, offset + i) >= p; p = 0 copies
@@ -273,9 +275,9 @@ struct gv_backend_ops {
                   const struct gv_tensor *b);
   /* rope */
   void (*rope_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                   float base, int64_t pos_offset);
+                   float base, int64_t rot_dim, int64_t pos_offset);
   void (*rope_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                   float base, int64_t pos_offset, int flags);
+                   float base, int64_t rot_dim, int64_t pos_offset, int flags);
   /* attention (flash-style: only lse is kept for backward) */
   void (*attention_fwd)(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                         const struct gv_tensor *q, const struct gv_tensor *k,
@@ -470,9 +472,9 @@ GV_API void gv_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_te
 GV_API void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                        const struct gv_tensor *b);
 GV_API void gv_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                        float base, int64_t pos_offset);
+                        float base, int64_t rot_dim, int64_t pos_offset);
 GV_API void gv_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                        float base, int64_t pos_offset, int flags);
+                        float base, int64_t rot_dim, int64_t pos_offset, int flags);
 GV_API void gv_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                              const struct gv_tensor *q, const struct gv_tensor *k,
                              const struct gv_tensor *v, int causal);

@@ -42,6 +42,7 @@ struct prm {
   int tanh_form, causal, stage;
   float f;            /* eps, base, p, scale, alpha, value */
   int64_t i;          /* pos_offset, lo */
+  int64_t rot;        /* rope's rotated dims (0: all) */
 };
 
 struct bcase {
@@ -161,12 +162,12 @@ static double c_add_fwd(struct gv_backend *be, struct gv_tensor **t, const struc
 }
 static double c_rope_fwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
 {
-  gv_rope_fwd(be, t[0], t[1], p->f, p->i);
+  gv_rope_fwd(be, t[0], t[1], p->f, p->rot, p->i);
   return 0;
 }
 static double c_rope_bwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
 {
-  gv_rope_bwd(be, t[0], t[1], p->f, p->i, f);
+  gv_rope_bwd(be, t[0], t[1], p->f, p->rot, p->i, f);
   return 0;
 }
 static double c_attn_fwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
@@ -315,6 +316,14 @@ static const struct bcase cases[] = {
   {"rope_bwd", c_rope_bwd, {.f = 500000.0f, .i = 11}, 1,
    {{"dx", K_OUT, {2, 7, 3, 18}, DX}, {"dy", K_IN, {2, 7, 3, 18}}}},
   {"rope_bwd dx=dy", c_rope_bwd, {.f = 500000.0f, .i = 11}, 1,
+   {{"dx", K_OUT, {2, 7, 3, 18}, DX}, {"dy", K_IN, {2, 7, 3, 18}, 0, 1}}},
+  {"rope_fwd partial", c_rope_fwd, {.f = 10000.0f, .i = 3, .rot = 6}, 0,
+   {{"y", K_OUT, {2, 7, 3, 18}}, {"x", K_IN, {2, 7, 3, 18}}}},
+  {"rope_fwd partial y=x", c_rope_fwd, {.f = 10000.0f, .i = 3, .rot = 6}, 0,
+   {{"y", K_OUT, {2, 7, 3, 18}}, {"x", K_IN, {2, 7, 3, 18}, 0, 1}}},
+  {"rope_bwd partial", c_rope_bwd, {.f = 10000.0f, .i = 5, .rot = 6}, 1,
+   {{"dx", K_OUT, {2, 7, 3, 18}, DX}, {"dy", K_IN, {2, 7, 3, 18}}}},
+  {"rope_bwd partial dx=dy", c_rope_bwd, {.f = 10000.0f, .i = 5, .rot = 6}, 1,
    {{"dx", K_OUT, {2, 7, 3, 18}, DX}, {"dy", K_IN, {2, 7, 3, 18}, 0, 1}}},
   {"attention_fwd", c_attn_fwd, {0}, 0,
    {{"o", K_OUT, {2, 13, 4, 24}}, {"lse", K_STAT, {2, 4, 13}}, {"q", K_IN, {2, 13, 4, 24}, 0, 0, -1, 1},

@@ -251,41 +251,47 @@ static void test_ew(struct gv_backend *be, uint64_t *seed, enum ew_kind kind, co
   free(in[0]), free(in[1]), free(rd), free(a), free(b), free(y), free(r), free(da), free(db);
 }
 
-/* ---- rope (HF rotate_half), with a position offset ---- */
+/* ---- rope (HF rotate_half), with a position offset; on all RD dims of a head, or the
+ * first rot of them (GPT-NeoX's partial rotary: the rest pass through) ---- */
 
 enum { RH = 3, RD = 8 };
 static void ref_rope(const struct refop *op, double *const *in, double *out)
 {
   const double *x = in[0];
+  int64_t rot = *(const int64_t *)op->ctx;
   for (int64_t b = 0; b < B; b++)
     for (int64_t t = 0; t < T; t++)
-      for (int64_t h = 0; h < RH; h++)
-        for (int64_t i = 0; i < RD / 2; i++) {
-          int64_t o = ((b * T + t) * RH + h) * RD;
-          double ang = (double)(t + 2) * pow(10000.0, -2.0 * (double)i / RD);
-          double x1 = x[o + i], x2 = x[o + i + RD / 2];
+      for (int64_t h = 0; h < RH; h++) {
+        int64_t o = ((b * T + t) * RH + h) * RD;
+        for (int64_t i = 0; i < rot / 2; i++) {
+          double ang = (double)(t + 2) * pow(10000.0, -2.0 * (double)i / (double)rot);
+          double x1 = x[o + i], x2 = x[o + i + rot / 2];
           out[o + i] = x1 * cos(ang) - x2 * sin(ang);
-          out[o + i + RD / 2] = x2 * cos(ang) + x1 * sin(ang);
+          out[o + i + rot / 2] = x2 * cos(ang) + x1 * sin(ang);
         }
+        for (int64_t j = rot; j < RD; j++)
+          out[o + j] = x[o + j];
+      }
 }
 
-static void test_rope(struct gv_backend *be, uint64_t *seed)
+static void test_rope(struct gv_backend *be, uint64_t *seed, int64_t rot)
 {
   enum { N = B * T * RH * RD };
-  struct refop op = {1, {N}, N, ref_rope, NULL};
+  struct refop op = {1, {N}, N, ref_rope, &rot};
   float *x = fnew(N), *y = fnew(N), *r = fnew(N), *dx = fnew(N);
   oc_fill(x, NULL, N, seed, -1, 1);
   oc_fill(r, NULL, N, seed, -1, 1);
   double *in[1] = {oc_dup(x, N)}, *rd = oc_dup(r, N);
   struct gv_tensor tx = gv_tensor_4d(x, F32, B, T, RH, RD), ty = gv_tensor_4d(y, F32, B, T, RH, RD),
                    tr = gv_tensor_4d(r, F32, B, T, RH, RD), tdx = gv_tensor_4d(dx, F32, B, T, RH, RD);
-  gv_rope_fwd(be, &ty, &tx, 10000.0f, 2);
-  oc_check_fwd("rope y", &op, in, y, FA, FR);
-  gv_rope_bwd(be, &tdx, &tr, 10000.0f, 2, 0);
-  oc_check_grad("rope dx", &op, in, rd, 0, dx, BA, BR_);
-  gv_rope_bwd(be, &tdx, &tr, 10000.0f, 2, GV_ACC_DX);
+  int64_t arg = rot == RD ? 0 : rot; /* 0: the whole head */
+  gv_rope_fwd(be, &ty, &tx, 10000.0f, arg, 2);
+  oc_check_fwd(rot == RD ? "rope y" : "rope y (partial)", &op, in, y, FA, FR);
+  gv_rope_bwd(be, &tdx, &tr, 10000.0f, arg, 2, 0);
+  oc_check_grad(rot == RD ? "rope dx" : "rope dx (partial)", &op, in, rd, 0, dx, BA, BR_);
+  gv_rope_bwd(be, &tdx, &tr, 10000.0f, arg, 2, GV_ACC_DX);
   oc_check_grad_times("rope dx accumulated x2", &op, in, rd, 0, dx, 2, BA, BR_);
-  gv_rope_fwd(be, &tx, &tx, 10000.0f, 2);       /* in place gives the same */
+  gv_rope_fwd(be, &tx, &tx, 10000.0f, arg, 2);       /* in place gives the same */
   oc_check_fwd("rope y (in place)", &op, in, x, FA, FR);
   free(in[0]), free(rd), free(x), free(y), free(r), free(dx);
 }
@@ -417,7 +423,8 @@ int main(void)
   test_ew(&be, &seed, EW_SWIGLU, "swiglu");
   test_ew(&be, &seed, EW_MUL, "mul");
   test_ew(&be, &seed, EW_ADD, "add");
-  test_rope(&be, &seed);
+  test_rope(&be, &seed, RD);
+  test_rope(&be, &seed, 4);
   test_xent(&be, &seed);
   test_dropout(&be, &seed);
   test_copy_reduce(&be);

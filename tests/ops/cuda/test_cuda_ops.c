@@ -367,22 +367,24 @@ static void test_rope(enum gv_dtype dt)
 {
   const int64_t s[4] = {2, 5, 3, 64};
   double tol = tol_of(dt, TOL_F32);
-  struct pair x = mk(dt, s, -1.0, 1.0), y = mk(dt, s, 7.0, 7.0), dx = mk(dt, s, -1.0, 1.0);
-  gv_rope_fwd(&cpu, H(&y), H(&x), 10000.0f, 7);
-  gv_rope_fwd(&cu, D(&y), D(&x), 10000.0f, 7);
-  cmp("rope_fwd", dt, &y, tol);
-  gv_rope_bwd(&cpu, H(&dx), H(&y), 10000.0f, 7, 0);
-  gv_rope_bwd(&cu, D(&dx), D(&y), 10000.0f, 7, 0);
-  cmp("rope_bwd", dt, &dx, tol);
-  gv_rope_bwd(&cpu, H(&dx), H(&x), 500000.0f, 1000, GV_ACC_DX);
-  gv_rope_bwd(&cu, D(&dx), D(&x), 500000.0f, 1000, GV_ACC_DX);
-  cmp("rope_bwd acc", dt, &dx, tol);
-  gv_rope_fwd(&cpu, H(&x), H(&x), 10000.0f, 3);      /* in place: y aliases x */
-  gv_rope_fwd(&cu, D(&x), D(&x), 10000.0f, 3);
-  cmp("rope_fwd in place", dt, &x, tol);
-  pair_free(&x);
-  pair_free(&y);
-  pair_free(&dx);
+  for (int64_t rot = 0; rot <= 16; rot += 16) { /* the whole head; GPT-NeoX's partial rotary */
+    struct pair x = mk(dt, s, -1.0, 1.0), y = mk(dt, s, 7.0, 7.0), dx = mk(dt, s, -1.0, 1.0);
+    gv_rope_fwd(&cpu, H(&y), H(&x), 10000.0f, rot, 7);
+    gv_rope_fwd(&cu, D(&y), D(&x), 10000.0f, rot, 7);
+    cmp(rot ? "rope_fwd partial" : "rope_fwd", dt, &y, tol);
+    gv_rope_bwd(&cpu, H(&dx), H(&y), 10000.0f, rot, 7, 0);
+    gv_rope_bwd(&cu, D(&dx), D(&y), 10000.0f, rot, 7, 0);
+    cmp(rot ? "rope_bwd partial" : "rope_bwd", dt, &dx, tol);
+    gv_rope_bwd(&cpu, H(&dx), H(&x), 500000.0f, rot, 1000, GV_ACC_DX);
+    gv_rope_bwd(&cu, D(&dx), D(&x), 500000.0f, rot, 1000, GV_ACC_DX);
+    cmp(rot ? "rope_bwd partial acc" : "rope_bwd acc", dt, &dx, tol);
+    gv_rope_fwd(&cpu, H(&x), H(&x), 10000.0f, rot, 3);      /* in place: y aliases x */
+    gv_rope_fwd(&cu, D(&x), D(&x), 10000.0f, rot, 3);
+    cmp(rot ? "rope_fwd partial in place" : "rope_fwd in place", dt, &x, tol);
+    pair_free(&x);
+    pair_free(&y);
+    pair_free(&dx);
+  }
 }
 
 /* ---- embedding ---- */
