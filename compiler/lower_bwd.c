@@ -166,9 +166,31 @@ static void bwd_node(L *l, int ni, int layer)
          B(l, l->aux0[ni]), B(l, l->aux1[ni]), sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
   case IR_OP_RMSNORM:
-    EMIT(l, ENT_gen_rmsnorm_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, n->in[0]), P(l, n, 0), B(l, l->aux1[ni]),
-         sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
+    EMIT(l, ENT_gen_rmsnorm_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, n->in[0]), lower_norm_weight(l, ni, layer),
+         B(l, l->aux1[ni]), sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
+  case IR_OP_SCALE:
+    EMIT(l, ENT_gen_affine, c, GB(l, g0), dy, sa_i64(cnt), sa_f32((float)n->fattr[0]), sa_f32(0.0f), sa_i64(flags));
+    break;
+  case IR_OP_SOFTMAX:
+    EMIT(l, ENT_gen_softmax_bwd, c, GB(l, g0), dy, V(l, y), sa_i64(M), sa_i64(N), sa_i64(flags));
+    break;
+  case IR_OP_SLICE: /* dx: dy in the sliced columns, 0 elsewhere */
+    if (g0.buf >= 0 && !flags)
+      EMIT(l, ENT_gen_fill, "slice: the gradient outside the slice", GB(l, g0), sa_i64(lower_numel(l, n->in[0])),
+           sa_f32(0.0f));
+    if (g0.buf >= 0)
+      lower_copy_cols(l, GB(l, g0), n->in[0], n->iattr[0], dy, y, 0, n->iattr[1], ACC_DX, c);
+    break;
+  case IR_OP_CONCAT: {
+    int64_t na = lower_last_dim(l, n->in[0]);
+    if (g0.buf >= 0)
+      lower_copy_cols(l, GB(l, g0), n->in[0], 0, dy, y, 0, na, flags, "concat: the first part's gradient");
+    if (g1.buf >= 0)
+      lower_copy_cols(l, GB(l, g1), n->in[1], 0, dy, y, na, lower_last_dim(l, n->in[1]), flags,
+                      "concat: the second part's gradient");
+    break;
+  }
   case IR_OP_GELU:
     EMIT(l, ENT_gen_gelu_bwd, c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]), sa_i64(flags));
     break;

@@ -71,6 +71,28 @@ static void fwd_linear(L *l, int ni, PlanClass aux_cls, int layer, const char *c
     EMIT(l, ENT_gen_linear_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
 }
 
+/* The weight an RMSNorm multiplies by: its parameter, or offset + parameter (Gemma's 1 + w)
+ * made into a transient buffer before each use (the weight's gradient is unchanged). */
+SchedArg lower_norm_weight(L *l, int ni, int layer)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  if (n->op != IR_OP_RMSNORM || n->fattr[1] == 0.0)
+    return P(l, n, 0);
+  int64_t C = l->m->params[n->param[0]].shape.d[0];
+  int w = lower_new_buf(l, lower_vname(l, layer, n->out, "norm_weight"), PC_TRANSIENT, l->es * C);
+  EMIT(l, ENT_gen_affine, "rmsnorm: offset + weight", B(l, w), P(l, n, 0), sa_i64(C), sa_f32(1.0f),
+       sa_f32((float)n->fattr[1]), sa_i64(0));
+  return B(l, w);
+}
+
+/* slice / concat: columns of one value into another's (the column copies of both ways). */
+void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, int sv, int64_t src_col, int64_t n,
+                      int flags, const char *c)
+{
+  EMIT(l, ENT_gen_copy_cols, c, dst, src, sa_i64(lower_rows(l, dv)), sa_i64(lower_last_dim(l, dv)), sa_i64(dst_col),
+       sa_i64(lower_last_dim(l, sv)), sa_i64(src_col), sa_i64(n), sa_i64(flags));
+}
+
 static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
@@ -105,11 +127,29 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     EMIT(l, ENT_gen_layernorm_fwd, c, V(l, y), B(l, l->aux0[ni]), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0),
          P(l, n, 1), sa_i64(M), sa_i64(N), sa_f32((float)n->fattr[0]));
     break;
-  case IR_OP_RMSNORM:
+  case IR_OP_RMSNORM: {
+    SchedArg w = lower_norm_weight(l, ni, layer);
     l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "rstd"), aux_cls, 4 * M);
-    EMIT(l, ENT_gen_rmsnorm_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(N),
+    EMIT(l, ENT_gen_rmsnorm_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), w, sa_i64(M), sa_i64(N),
          sa_f32((float)n->fattr[0]));
     break;
+  }
+  case IR_OP_SCALE:
+    EMIT(l, ENT_gen_affine, c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_f32((float)n->fattr[0]),
+         sa_f32((float)n->fattr[1]), sa_i64(0));
+    break;
+  case IR_OP_SOFTMAX:
+    EMIT(l, ENT_gen_softmax_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(M), sa_i64(N));
+    break;
+  case IR_OP_SLICE:
+    lower_copy_cols(l, V(l, y), y, 0, V(l, n->in[0]), n->in[0], n->iattr[0], n->iattr[1], 0, c);
+    break;
+  case IR_OP_CONCAT: {
+    int64_t na = lower_last_dim(l, n->in[0]);
+    lower_copy_cols(l, V(l, y), y, 0, V(l, n->in[0]), n->in[0], 0, na, 0, "concat: the first part");
+    lower_copy_cols(l, V(l, y), y, na, V(l, n->in[1]), n->in[1], 0, lower_last_dim(l, n->in[1]), 0, "concat: the second part");
+    break;
+  }
   case IR_OP_GELU:
     EMIT(l, ENT_gen_gelu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]));
     break;

@@ -115,6 +115,12 @@ void lower_z3_gather(L *l, int li);
 void lower_rows_convert(L *l, int v, int dst, int src, int from, int to, const char *what);
 void lower_rows_enter(L *l, int li);
 void lower_forward_layer(L *l, int li, int recompute);
+/* Node ni's RMSNorm weight: its parameter, or offset + it in a transient buffer (an affine call). */
+SchedArg lower_norm_weight(L *l, int ni, int layer);
+/* Columns src_col .. src_col + n - 1 of value sv (buffer src) into columns dst_col.. of value
+ * dv's layout (buffer dst), = or += by flags. */
+void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, int sv, int64_t src_col, int64_t n,
+                     int flags, const char *c);
 void lower_backward_layer(L *l, int li);
 
 #endif

@@ -23,7 +23,7 @@ static const Prim prims[] = {
   {"embedding", IR_OP_EMBEDDING, {"ids", "vocab", "dim"}, 3, A_VOCAB},
   {"pos_embedding", IR_OP_POS_EMBEDDING, {"x", "positions"}, 2, 0},
   {"layernorm", IR_OP_LAYERNORM, {"x", "eps"}, 1, 0},
-  {"rmsnorm", IR_OP_RMSNORM, {"x", "eps"}, 1, 0},
+  {"rmsnorm", IR_OP_RMSNORM, {"x", "eps", "offset"}, 1, 0},
   {"gelu", IR_OP_GELU, {"x"}, 1, 0},
   {"gelu_erf", IR_OP_GELU, {"x"}, 1, 0},
   {"silu", IR_OP_SILU, {"x"}, 1, 0},
@@ -34,6 +34,10 @@ static const Prim prims[] = {
   {"attention", IR_OP_ATTENTION, {"q", "k", "v", "heads", "kv_heads", "causal"}, 4, 0},
   {"dropout", IR_OP_DROPOUT, {"x", "p"}, 1, 0},
   {"cross_entropy", IR_OP_CROSS_ENTROPY, {"logits", "labels"}, 2, 0},
+  {"scale", IR_OP_SCALE, {"x", "factor", "shift"}, 1, 0},
+  {"softmax", IR_OP_SOFTMAX, {"x"}, 1, 0},
+  {"slice", IR_OP_SLICE, {"x", "start", "len"}, 3, 0},
+  {"concat", IR_OP_CONCAT, {"a", "b"}, 2, 0},
 };
 enum { NPRIMS = sizeof prims / sizeof prims[0] };
 
@@ -304,7 +308,44 @@ static Val prim_norm(Builder *b, const AstNode *n, const Args *a, IrOp op)
   if (bi >= 0)
     node->param[node->nparam++] = bi;
   node->fattr[0] = fnum(a, 1, op == IR_OP_LAYERNORM ? 1e-5 : 1e-6);
+  node->fattr[1] = fnum(a, 2, 0.0); /* rmsnorm: y = x rstd (offset + w) */
   return y;
+}
+
+/* slice(x, start, len): columns start .. start + len - 1 of the last dimension. */
+static Val prim_slice(Builder *b, const AstNode *n, const Args *a)
+{
+  int64_t w = last(shape(b, a->v[0])), start = a->v[1].i, len = a->v[2].i;
+  if (start < 0 || len <= 0 || start + len > w) {
+    diag_error(b->cx, n->at, "'slice' of %lld columns from %lld is outside the last dimension %s",
+               (long long)len, (long long)start, sema_shape_str(b, shape(b, a->v[0])));
+    return (Val){V_NONE};
+  }
+  IrShape ys = *shape(b, a->v[0]);
+  ys.d[ys.rank - 1] = len;
+  int in_v = (int)a->v[0].i;
+  int nd = add_node(b, n, IR_OP_SLICE, &in_v, 1, &ys, 0);
+  b->m->nodes[nd].iattr[0] = start;
+  b->m->nodes[nd].iattr[1] = len;
+  return node_out(b, nd);
+}
+
+/* concat(a, b): on the last dimension; the other dimensions must agree. */
+static Val prim_concat(Builder *b, const AstNode *n, const Args *a)
+{
+  const IrShape *as = shape(b, a->v[0]), *bs = shape(b, a->v[1]);
+  IrShape ys = *as;
+  ys.d[ys.rank - 1] = last(as) + last(bs);
+  IrShape bt = *bs;
+  bt.d[bt.rank - 1] = last(as);
+  if (a->v[0].i == a->v[1].i || !same_shape(as, &bt)) {
+    diag_error(b->cx, n->at, "'concat' needs two different tensors that differ only in the last dimension, got %s and %s",
+               sema_shape_str(b, as), sema_shape_str(b, bs));
+    return (Val){V_NONE};
+  }
+  int in[2] = {(int)a->v[0].i, (int)a->v[1].i};
+  int nd = add_node(b, n, IR_OP_CONCAT, in, 2, &ys, 0);
+  return node_out(b, nd);
 }
 
 static Val prim_binary(Builder *b, const AstNode *n, const Prim *p, Val x, Val y)
@@ -433,7 +474,9 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
   unsigned annot = annotation(b, n, p);
   if (annot == ~0u)
     return (Val){V_NONE};
-  int tensors = p->op == IR_OP_ATTENTION ? 3 : p->op == IR_OP_MUL || p->op == IR_OP_ADD || p->op == IR_OP_CROSS_ENTROPY ? 2 : 1;
+  int tensors = p->op == IR_OP_ATTENTION ? 3
+                : p->op == IR_OP_MUL || p->op == IR_OP_ADD || p->op == IR_OP_CROSS_ENTROPY || p->op == IR_OP_CONCAT ? 2
+                                                                                                         : 1;
   for (int i = 0; i < tensors; i++)
     if (want(b, n, p, &a, i, V_TENSOR))
       return (Val){V_NONE};
@@ -464,7 +507,7 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
     return y;
   }
   case IR_OP_LAYERNORM: case IR_OP_RMSNORM:
-    if (want(b, n, p, &a, 1, V_FLOAT))
+    if (want(b, n, p, &a, 1, V_FLOAT) || want(b, n, p, &a, 2, V_FLOAT))
       return (Val){V_NONE};
     return prim_norm(b, n, &a, p->op);
   case IR_OP_GELU: {
@@ -500,6 +543,22 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
   }
   case IR_OP_CROSS_ENTROPY:
     return prim_xent(b, n, &a);
+  case IR_OP_SCALE: {
+    if (want(b, n, p, &a, 1, V_FLOAT) || want(b, n, p, &a, 2, V_FLOAT))
+      return (Val){V_NONE};
+    Val y = unary(b, n, p->op, a.v[0]);
+    b->m->nodes[b->m->nnodes - 1].fattr[0] = fnum(&a, 1, 1.0);
+    b->m->nodes[b->m->nnodes - 1].fattr[1] = fnum(&a, 2, 0.0);
+    return y;
+  }
+  case IR_OP_SOFTMAX:
+    return unary(b, n, p->op, a.v[0]);
+  case IR_OP_SLICE:
+    if (want(b, n, p, &a, 1, V_INT) || want(b, n, p, &a, 2, V_INT))
+      return (Val){V_NONE};
+    return prim_slice(b, n, &a);
+  case IR_OP_CONCAT:
+    return prim_concat(b, n, &a);
   default:
     GV_ICE("primitive without a rule");
   }

@@ -320,6 +320,48 @@ void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tens
   be->ops->add_fwd(be, y, a, b);
 }
 
+/* ---- affine, softmax, column copies ---- */
+
+void gv_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha, float beta,
+               int flags)
+{
+  need_given("affine", y && x);
+  check_ew("affine", y, x, NULL, NULL);
+  be->ops->affine(be, y, x, alpha, beta, flags);
+}
+
+void gv_softmax_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
+{
+  need_given("softmax_fwd", y && x);
+  check_ew("softmax_fwd", y, x, NULL, NULL);
+  be->ops->softmax_fwd(be, y, x);
+}
+
+void gv_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                    const struct gv_tensor *y, int flags)
+{
+  need_given("softmax_bwd", dx && dy && y);
+  check_ew("softmax_bwd", dx, dy, y, NULL);
+  GV_CHECK(dx->data != y->data, "softmax_bwd: dx may not alias y");
+  be->ops->softmax_bwd(be, dx, dy, y, flags);
+}
+
+void gv_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col, const struct gv_tensor *src,
+                  int64_t src_col, int64_t n, int flags)
+{
+  char sd[SHAPE_MAX], ss[SHAPE_MAX];
+  need_given("copy_cols", dst && src);
+  need_float("copy_cols", "dst", dst);
+  GV_CHECK(rows_of(dst) == rows_of(src) && dst->dtype == src->dtype && dst->data != src->data,
+           "copy_cols: dst %s and src %s need the same rows and dtype and distinct memory",
+           gv_tensor_str(dst, sd, SHAPE_MAX), gv_tensor_str(src, ss, SHAPE_MAX));
+  GV_CHECK(n >= 0 && dst_col >= 0 && src_col >= 0 && dst_col + n <= last_dim(dst) && src_col + n <= last_dim(src),
+           "copy_cols: columns %lld..%lld of src %s into %lld.. of dst %s are out of range", (long long)src_col,
+           (long long)(src_col + n), gv_tensor_str(src, ss, SHAPE_MAX), (long long)dst_col,
+           gv_tensor_str(dst, sd, SHAPE_MAX));
+  be->ops->copy_cols(be, dst, dst_col, src, src_col, n, flags);
+}
+
 /* ---- rope ---- */
 
 /* Checks the operands and returns the rotated width (rot_dim, or D when 0). */
