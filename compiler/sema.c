@@ -442,6 +442,21 @@ static Val call_layer(Builder *b, Env *e, const AstNode *def, const AstNode *n, 
   return callee.ret;
 }
 
+/* sqrt(number): a float (Gemma's embedding scale sqrt(hidden)). */
+static Val builtin_sqrt(Builder *b, const AstNode *n, Val *pos, int npos, int nkw)
+{
+  if (npos != 1 || nkw || !is_num(pos[0])) {
+    diag_error(b->cx, n->at, "'sqrt' takes one number, got %d argument%s%s%s", npos + nkw, npos + nkw == 1 ? "" : "s",
+               npos == 1 ? " of kind " : "", npos == 1 ? sema_kind_name(pos[0].k) : "");
+    return NONE;
+  }
+  if (num(pos[0]) < 0) {
+    diag_error(b->cx, n->at, "'sqrt' of a negative number (%g)", num(pos[0]));
+    return NONE;
+  }
+  return vfloat(sqrt(num(pos[0])));
+}
+
 static Val builtin_dim(Builder *b, const AstNode *n, Val *pos, int npos, int nkw)
 {
   if (npos != 2 || nkw) {
@@ -497,6 +512,8 @@ static Val call(Builder *b, Env *e, const AstNode *n)
       return NONE;
   if (!strcmp(n->name, "dim"))
     return builtin_dim(b, n, pos, npos, nkw);
+  if (!strcmp(n->name, "sqrt"))
+    return builtin_sqrt(b, n, pos, npos, nkw);
   AstNode name = {.kind = AST_NAME, .at = n->at, .name = n->name};
   Val f = NONE;
   int local = 0;
