@@ -166,7 +166,8 @@ static void bwd_node(L *l, int ni, int layer)
          B(l, l->aux0[ni]), B(l, l->aux1[ni]), sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
   case IR_OP_RMSNORM:
-    EMIT(l, ENT_gen_rmsnorm_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, n->in[0]), lower_norm_weight(l, ni, layer),
+    EMIT(l, ENT_gen_rmsnorm_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, n->in[0]),
+         lower_norm_offset(n) ? B(l, lower_norm_weight(l, ni, layer)) : P(l, n, 0),
          B(l, l->aux1[ni]), sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
   case IR_OP_SCALE:

@@ -71,18 +71,16 @@ static void fwd_linear(L *l, int ni, PlanClass aux_cls, int layer, const char *c
     EMIT(l, ENT_gen_linear_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
 }
 
-/* The weight an RMSNorm multiplies by: its parameter, or offset + parameter (Gemma's 1 + w)
- * made into a transient buffer before each use (the weight's gradient is unchanged). */
-SchedArg lower_norm_weight(L *l, int ni, int layer)
+/* offset + an RMSNorm's weight (Gemma's 1 + w) into a new transient buffer; the weight's
+ * gradient is the plain norm's. */
+int lower_norm_weight(L *l, int ni, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
-  if (n->op != IR_OP_RMSNORM || n->fattr[1] == 0.0)
-    return P(l, n, 0);
   int64_t C = l->m->params[n->param[0]].shape.d[0];
   int w = lower_new_buf(l, lower_vname(l, layer, n->out, "norm_weight"), PC_TRANSIENT, l->es * C);
   EMIT(l, ENT_gen_affine, "rmsnorm: offset + weight", B(l, w), P(l, n, 0), sa_i64(C), sa_f32(1.0f),
        sa_f32((float)n->fattr[1]), sa_i64(0));
-  return B(l, w);
+  return w;
 }
 
 /* slice / concat: columns of one value into another's (the column copies of both ways). */
@@ -128,7 +126,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
          P(l, n, 1), sa_i64(M), sa_i64(N), sa_f32((float)n->fattr[0]));
     break;
   case IR_OP_RMSNORM: {
-    SchedArg w = lower_norm_weight(l, ni, layer);
+    SchedArg w = lower_norm_offset(n) ? B(l, l->aux0[ni]) : P(l, n, 0); /* made at the layer's start */
     l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "rstd"), aux_cls, 4 * M);
     EMIT(l, ENT_gen_rmsnorm_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), w, sa_i64(M), sa_i64(N),
          sa_f32((float)n->fattr[0]));
@@ -230,6 +228,9 @@ void lower_forward_layer(L *l, int li, int recompute)
   }
   const IrLayer *ly = &l->m->layers[li];
   int ckpt = l->o->checkpoint && l->o->checkpoint[li];
+  for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++) /* offset norm weights first, so that */
+    if (lower_norm_offset(&l->m->nodes[ni]) && !(recompute && l->m->nodes[ni].out == ly->out_value)) /* add + norm fuse */
+      l->aux0[ni] = lower_norm_weight(l, ni, li);
   for (int k = 0; k < ly->nnodes; k++) {
     int ni = ly->first_node + k, y = l->m->nodes[ni].out;
     for (int i = 0; i < l->m->nodes[ni].nin; i++) {
