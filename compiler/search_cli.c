@@ -6,6 +6,7 @@
 #include "search_cli.h"
 
 #include "frontend.h"
+#include "lower.h"
 #include "plan_svg.h"
 
 #include <math.h>
@@ -239,6 +240,25 @@ void search_cli_free(SearchCli *c)
   c->nir_layers = 0;
 }
 
+/* Ops of the model's blocks that cannot run on a tensor-parallel or Ulysses split (a softmax,
+ * slice or concat over a split dimension): a lowering at degree 2 says why, and fails alike at
+ * every larger power of two. Skipped where the heads or the MLP width already rule degree 2
+ * out (the space's own rule). */
+static void block_split_limits(const IrModel *m, StrategySpace *s, int sequence_parallel)
+{
+  if ((m->heads % 2) || (m->kv_heads % 2) || (m->ffn % 2))
+    return;
+  Arena *a = arena_new(1 << 20);
+  for (int ul = 0; ul < 2; ul++) {
+    LowerOptions o = {.micro_batch = 1, .seq = 2, .world = 2, .pp = 1, .tp = 2, .tp_consec = 1, .chunks = 1,
+                      .sp = !ul && sequence_parallel, .ulysses = ul};
+    const char *err = NULL;
+    if (!lower_model(a, m, &o, &err))
+      snprintf(ul ? s->ul_why : s->tp_why, sizeof s->tp_why, "%s", err ? err : "the lowering refuses it");
+  }
+  arena_free(&a);
+}
+
 int search_cli_model(SearchCli *c)
 {
   static const char *const modes[] = {"static", "batch", "sequence"};
@@ -303,6 +323,7 @@ int search_cli_model(SearchCli *c)
   StrategySpace *s = &c->so.space;
   if (m) {  /* the lowering's constraints on the degrees (read before the IR is freed) */
     s->heads = (int)m->heads, s->kv_heads = (int)m->kv_heads, s->ffn = (int)m->ffn, s->vocab = (int)m->vocab;
+    block_split_limits(m, s, c->sequence_parallel);
   }
   if (cx) ctx_free(&cx);
   s->world = world;
