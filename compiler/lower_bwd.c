@@ -142,6 +142,12 @@ static void bwd_node(L *l, int ni, int layer)
   const char *c = lower_node_comment(l, n);
   GradOut g0 = n->nin > 0 ? gout(l, layer, n->in[0], acc) : (GradOut){-1, -1, -1};
   GradOut g1 = n->nin > 1 && n->op != IR_OP_CROSS_ENTROPY ? gout(l, layer, n->in[1], acc) : (GradOut){-1, -1, -1};
+  /* x * x, x + x written without accumulation: the second part goes into a temporary added
+   * after the first (fold); accumulated, both parts add into the one buffer in turn */
+  if (g1.buf >= 0 && g1.tmp < 0 && !acc && n->in[1] == n->in[0]) {
+    g1.tmp = lower_new_buf(l, lower_vname(l, layer, g1.v, "grad_part"), PC_TRANSIENT, l->es * lower_numel(l, g1.v));
+    g1.buf = g1.tmp;
+  }
   GradOut g2 = n->nin > 2 ? gout(l, layer, n->in[2], acc) : (GradOut){-1, -1, -1};
   switch (n->op) {
   case IR_OP_LINEAR:
