@@ -338,10 +338,6 @@ static Val prim_concat(Builder *b, const AstNode *n, const Args *a)
   ys.d[ys.rank - 1] = last(as) + last(bs);
   IrShape bt = *bs;
   bt.d[bt.rank - 1] = last(as);
-  if (a->v[0].i == a->v[1].i) {
-    diag_error(b->cx, n->at, "'concat' of a tensor with itself is not supported (concat it with a copy, e.g. x * 1.0)");
-    return (Val){V_NONE};
-  }
   if (!same_shape(as, &bt)) {
     diag_error(b->cx, n->at, "shape mismatch in 'concat': %s and %s differ in more than the last dimension",
                sema_shape_str(b, as), sema_shape_str(b, bs));
