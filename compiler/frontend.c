@@ -132,7 +132,7 @@ static void define(Ctx *cx, Global **globals, const AstNode *def)
       diag_note(cx, g->def->at, "'%s' was first defined here", def->name);
       return;
     }
-  if (sema_prim_find(def->name) >= 0 || !strcmp(def->name, "dim")) {
+  if (sema_prim_find(def->name) >= 0 || !strcmp(def->name, "dim") || !strcmp(def->name, "sqrt")) {
     diag_error(cx, def->at, "'%s' is a primitive of the language and cannot be redefined", def->name);
     return;
   }

@@ -47,6 +47,9 @@ void ir_mark_saved(const IrModel *m, unsigned char *saved)
     case IR_OP_ATTENTION:
       saved[n->in[0]] = saved[n->in[1]] = saved[n->in[2]] = saved[n->out] = 1;
       break;
+    case IR_OP_SOFTMAX: /* its backward reads its output */
+      saved[n->out] = 1;
+      break;
     default:
       break;
     }

@@ -101,7 +101,7 @@ typedef struct IrCost {
 const char *ir_op_name(IrOp op);
 /* Does the backward of some op read value v (so a non-checkpointed layer keeps it)?
  * linear: its input; norms, gelu, silu, relu: their input; mul: both operands; attention:
- * q, k, v and its output; cross-entropy: the logits; embedding: the ids. */
+ * q, k, v and its output; softmax: its output; cross-entropy: the logits; embedding: the ids. */
 int ir_value_saved(const IrModel *m, int v);
 void ir_mark_saved(const IrModel *m, unsigned char *saved);   /* saved[v] = 1 where kept */
 /* FLOPs of one node (multiply-add = 2; matmuls only: linear and attention). */

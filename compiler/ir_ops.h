@@ -8,14 +8,18 @@
   X(LINEAR,         "linear",         1, 2) /* weight [out,in], optional bias [out] */ \
   X(EMBEDDING,      "embedding",      1, 1) /* weight [vocab, d] */ \
   X(LAYERNORM,      "layernorm",      1, 2) /* weight, bias [d] */ \
-  X(RMSNORM,        "rmsnorm",        1, 1) /* weight [d] */ \
+  X(RMSNORM,        "rmsnorm",        1, 1) /* weight [d]; fattr[0]: eps, [1]: weight offset (Gemma: 1 + w) */ \
   X(GELU,           "gelu",           1, 0) /* iattr[0]: 1 = tanh form, 0 = exact erf */ \
   X(SILU,           "silu",           1, 0) \
   X(RELU,           "relu",           1, 0) \
   X(MUL,            "mul",            2, 0) \
   X(ADD,            "add",            2, 0) \
-  X(ROPE,           "rope",           1, 0) /* iattr[0]: head dim; fattr[0]: base */ \
+  X(ROPE,           "rope",           1, 0) /* iattr[0]: head dim, [1]: rotated dims (0: all); fattr[0]: base */ \
   X(ATTENTION,      "attention",      3, 0) /* iattr[0]: heads, [1]: kv heads, [2]: causal */ \
   X(DROPOUT,        "dropout",        1, 0) /* fattr[0]: p */ \
   X(CROSS_ENTROPY,  "cross_entropy",  2, 0) /* logits [B,T,V], labels [B,T] -> scalar mean */ \
-  X(POS_EMBEDDING,  "pos_embedding",  1, 1) /* learned positions: weight [max_seq, d] */
+  X(POS_EMBEDDING,  "pos_embedding",  1, 1) /* learned positions: weight [max_seq, d] */ \
+  X(SCALE,          "scale",          1, 0) /* y = fattr[0] * x + fattr[1] (x * 2.0, x + 1.0) */ \
+  X(SOFTMAX,        "softmax",        1, 0) /* over the last dimension */ \
+  X(SLICE,          "slice",          1, 0) /* last dim: iattr[0] first column, [1] count */ \
+  X(CONCAT,         "concat",         2, 0) /* on the last dimension */

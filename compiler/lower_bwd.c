@@ -142,6 +142,12 @@ static void bwd_node(L *l, int ni, int layer)
   const char *c = lower_node_comment(l, n);
   GradOut g0 = n->nin > 0 ? gout(l, layer, n->in[0], acc) : (GradOut){-1, -1, -1};
   GradOut g1 = n->nin > 1 && n->op != IR_OP_CROSS_ENTROPY ? gout(l, layer, n->in[1], acc) : (GradOut){-1, -1, -1};
+  /* x * x, x + x written without accumulation: the second part goes into a temporary added
+   * after the first (fold); accumulated, both parts add into the one buffer in turn */
+  if (g1.buf >= 0 && g1.tmp < 0 && !acc && n->in[1] == n->in[0]) {
+    g1.tmp = lower_new_buf(l, lower_vname(l, layer, g1.v, "grad_part"), PC_TRANSIENT, l->es * lower_numel(l, g1.v));
+    g1.buf = g1.tmp;
+  }
   GradOut g2 = n->nin > 2 ? gout(l, layer, n->in[2], acc) : (GradOut){-1, -1, -1};
   switch (n->op) {
   case IR_OP_LINEAR:
@@ -166,9 +172,32 @@ static void bwd_node(L *l, int ni, int layer)
          B(l, l->aux0[ni]), B(l, l->aux1[ni]), sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
   case IR_OP_RMSNORM:
-    EMIT(l, ENT_gen_rmsnorm_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, n->in[0]), P(l, n, 0), B(l, l->aux1[ni]),
-         sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
+    EMIT(l, ENT_gen_rmsnorm_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, n->in[0]),
+         lower_norm_offset(n) ? B(l, lower_norm_weight(l, ni, layer)) : P(l, n, 0),
+         B(l, l->aux1[ni]), sa_i64(M), sa_i64(N), sa_i64(flags | ACC_DW));
     break;
+  case IR_OP_SCALE:
+    EMIT(l, ENT_gen_affine, c, GB(l, g0), dy, sa_i64(cnt), sa_f32((float)n->fattr[0]), sa_f32(0.0f), sa_i64(flags));
+    break;
+  case IR_OP_SOFTMAX:
+    EMIT(l, ENT_gen_softmax_bwd, c, GB(l, g0), dy, V(l, y), sa_i64(M), sa_i64(N), sa_i64(flags));
+    break;
+  case IR_OP_SLICE: /* dx: dy in the sliced columns, 0 elsewhere */
+    if (g0.buf >= 0 && !flags)
+      EMIT(l, ENT_gen_fill, "slice: the gradient outside the slice", GB(l, g0), sa_i64(lower_numel(l, n->in[0])),
+           sa_f32(0.0f));
+    if (g0.buf >= 0)
+      lower_copy_cols(l, GB(l, g0), n->in[0], n->iattr[0], dy, y, 0, n->iattr[1], ACC_DX, c);
+    break;
+  case IR_OP_CONCAT: {
+    int64_t na = lower_last_dim(l, n->in[0]);
+    if (g0.buf >= 0)
+      lower_copy_cols(l, GB(l, g0), n->in[0], 0, dy, y, 0, na, flags, "concat: the first part's gradient");
+    if (g1.buf >= 0)
+      lower_copy_cols(l, GB(l, g1), n->in[1], 0, dy, y, na, lower_last_dim(l, n->in[1]), flags,
+                      "concat: the second part's gradient");
+    break;
+  }
   case IR_OP_GELU:
     EMIT(l, ENT_gen_gelu_bwd, c, GB(l, g0), dy, V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]), sa_i64(flags));
     break;
@@ -186,9 +215,9 @@ static void bwd_node(L *l, int ni, int layer)
       EMIT(l, ENT_gen_grad, "add: db = dy", GB(l, g1), dy, sa_i64(cnt), sa_i64(acc));
     break;
   case IR_OP_ROPE: {
-    int64_t D = n->iattr[0];
+    int64_t D = n->iattr[0], rot = n->iattr[1] ? n->iattr[1] : D;
     EMIT(l, ENT_gen_rope_bwd, c, GB(l, g0), dy, sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(N / D),
-         sa_i64(D), sa_f32((float)n->fattr[0]), sa_i64(flags));
+         sa_i64(D), sa_i64(rot), sa_f32((float)n->fattr[0]), sa_i64(flags));
     break;
   }
   case IR_OP_ATTENTION: {

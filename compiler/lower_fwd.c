@@ -71,6 +71,26 @@ static void fwd_linear(L *l, int ni, PlanClass aux_cls, int layer, const char *c
     EMIT(l, ENT_gen_linear_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), P(l, n, 1), sa_i64(M), sa_i64(K), sa_i64(N));
 }
 
+/* offset + an RMSNorm's weight (Gemma's 1 + w) into a new transient buffer; the weight's
+ * gradient is the plain norm's. */
+int lower_norm_weight(L *l, int ni, int layer)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int64_t C = l->m->params[n->param[0]].shape.d[0];
+  int w = lower_new_buf(l, lower_vname(l, layer, n->out, "norm_weight"), PC_TRANSIENT, l->es * C);
+  EMIT(l, ENT_gen_affine, "rmsnorm: offset + weight", B(l, w), P(l, n, 0), sa_i64(C), sa_f32(1.0f),
+       sa_f32((float)n->fattr[1]), sa_i64(0));
+  return w;
+}
+
+/* slice / concat: columns of one value into another's (the column copies of both ways). */
+void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, int sv, int64_t src_col, int64_t n,
+                      int flags, const char *c)
+{
+  EMIT(l, ENT_gen_copy_cols, c, dst, src, sa_i64(lower_rows(l, dv)), sa_i64(lower_last_dim(l, dv)), sa_i64(dst_col),
+       sa_i64(lower_last_dim(l, sv)), sa_i64(src_col), sa_i64(n), sa_i64(flags));
+}
+
 static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
@@ -105,11 +125,29 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     EMIT(l, ENT_gen_layernorm_fwd, c, V(l, y), B(l, l->aux0[ni]), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0),
          P(l, n, 1), sa_i64(M), sa_i64(N), sa_f32((float)n->fattr[0]));
     break;
-  case IR_OP_RMSNORM:
+  case IR_OP_RMSNORM: {
+    SchedArg w = lower_norm_offset(n) ? B(l, l->aux0[ni]) : P(l, n, 0); /* made at the layer's start */
     l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "rstd"), aux_cls, 4 * M);
-    EMIT(l, ENT_gen_rmsnorm_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(N),
+    EMIT(l, ENT_gen_rmsnorm_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), w, sa_i64(M), sa_i64(N),
          sa_f32((float)n->fattr[0]));
     break;
+  }
+  case IR_OP_SCALE:
+    EMIT(l, ENT_gen_affine, c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_f32((float)n->fattr[0]),
+         sa_f32((float)n->fattr[1]), sa_i64(0));
+    break;
+  case IR_OP_SOFTMAX:
+    EMIT(l, ENT_gen_softmax_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(M), sa_i64(N));
+    break;
+  case IR_OP_SLICE:
+    lower_copy_cols(l, V(l, y), y, 0, V(l, n->in[0]), n->in[0], n->iattr[0], n->iattr[1], 0, c);
+    break;
+  case IR_OP_CONCAT: {
+    int64_t na = lower_last_dim(l, n->in[0]);
+    lower_copy_cols(l, V(l, y), y, 0, V(l, n->in[0]), n->in[0], 0, na, 0, "concat: the first part");
+    lower_copy_cols(l, V(l, y), y, na, V(l, n->in[1]), n->in[1], 0, lower_last_dim(l, n->in[1]), 0, "concat: the second part");
+    break;
+  }
   case IR_OP_GELU:
     EMIT(l, ENT_gen_gelu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(n->iattr[0]));
     break;
@@ -123,9 +161,9 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     EMIT(l, ENT_gen_add_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
     break;
   case IR_OP_ROPE: {
-    int64_t D = n->iattr[0];
+    int64_t D = n->iattr[0], rot = n->iattr[1] ? n->iattr[1] : D;
     EMIT(l, ENT_gen_rope_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq),
-         sa_i64(N / D), sa_i64(D), sa_f32((float)n->fattr[0]));
+         sa_i64(N / D), sa_i64(D), sa_i64(rot), sa_f32((float)n->fattr[0]));
     break;
   }
   case IR_OP_ATTENTION: {
@@ -190,6 +228,9 @@ void lower_forward_layer(L *l, int li, int recompute)
   }
   const IrLayer *ly = &l->m->layers[li];
   int ckpt = l->o->checkpoint && l->o->checkpoint[li];
+  for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++) /* offset norm weights first, so that */
+    if (lower_norm_offset(&l->m->nodes[ni]) && !(recompute && l->m->nodes[ni].out == ly->out_value)) /* add + norm fuse */
+      l->aux0[ni] = lower_norm_weight(l, ni, li);
   for (int k = 0; k < ly->nnodes; k++) {
     int ni = ly->first_node + k, y = l->m->nodes[ni].out;
     for (int i = 0; i < l->m->nodes[ni].nin; i++) {

@@ -39,7 +39,7 @@ typedef struct L {
    * before its conversion and the buffer it was converted from, per layer */
   int *vdeg, *rowf;
   int *conv_from, *conv_from_f;
-  int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse) */
+  int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse); aux0 of an offset RMSNorm: its weight */
   int *pbuf, *gbuf, *mbuf;
   int stage;
   int es;            /* bytes of a float value: 4, or 2 under bf16 mixed precision (statistics stay f32) */
@@ -120,6 +120,15 @@ void lower_z3_gather(L *l, int li);
 void lower_rows_convert(L *l, int v, int dst, int src, int from, int to, const char *what);
 void lower_rows_enter(L *l, int li);
 void lower_forward_layer(L *l, int li, int recompute);
+/* An RMSNorm with a weight offset (Gemma's 1 + w): its forward and backward read offset + w,
+ * made by lower_norm_weight into a new transient buffer (the forward's at the layer's start,
+ * in aux0, so that a residual add right before the norm still fuses with it). */
+static inline int lower_norm_offset(const IrNode *n) { return n->op == IR_OP_RMSNORM && n->fattr[1] != 0.0; }
+int lower_norm_weight(L *l, int ni, int layer);
+/* Columns src_col .. src_col + n - 1 of value sv (buffer src) into columns dst_col.. of value
+ * dv's layout (buffer dst), = or += by flags. */
+void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, int sv, int64_t src_col, int64_t n,
+                     int flags, const char *c);
 void lower_backward_layer(L *l, int li);
 
 #endif

@@ -117,11 +117,19 @@ static const char *split_block_node(L *l, int li, int k, int tp, int ul, int sp)
     l->tp_node[ni] = (unsigned char)all; /* heads split (tp or Ulysses) */
     break;
   case IR_OP_ROPE: case IR_OP_GELU: case IR_OP_SILU: case IR_OP_RELU: case IR_OP_DROPOUT: case IR_OP_MUL:
-  case IR_OP_ADD:
+  case IR_OP_ADD: case IR_OP_SCALE:
     if ((any && !all) || (rany && !rall) || (any && rany))
       why = "mixes tensors split in different ways (tensor- or sequence-parallel) with each other";
     l->split[n->out] = (unsigned char)all;
     l->rsplit[n->out] = (unsigned char)(rall && rany);
+    break;
+  case IR_OP_SOFTMAX: case IR_OP_SLICE: case IR_OP_CONCAT: /* on whole rows of the last dimension */
+    if (any)
+      why = arena_printf(l->a, "works on the last dimension, which tensor parallelism splits here (tp=%d); apply it "
+                         "before the @col linear or after the @row linear, or train this block without tp", tp);
+    else if (rany && !rall)
+      why = "mixes tensors split in different ways (tensor- or sequence-parallel) with each other";
+    l->rsplit[n->out] = (unsigned char)rany;
     break;
   case IR_OP_LAYERNORM: case IR_OP_RMSNORM:
     if (any)

@@ -68,8 +68,8 @@ static int param_init(const IrModel *m, int pi, double *std)
     const IrNode *n = &m->nodes[i];
     for (int k = 0; k < n->nparam; k++)
       if (n->param[k] == pi) {
-        if (k == 1)
-          return 1; /* bias (or norm shift): zeros */
+        if (k == 1 || (n->op == IR_OP_RMSNORM && n->fattr[1] == 1.0))
+          return 1; /* bias (or norm shift), or an RMSNorm scale of offset 1 (1 + w): zeros */
         if (n->op == IR_OP_LAYERNORM || n->op == IR_OP_RMSNORM)
           return 2; /* norm scale: ones */
         return 0;

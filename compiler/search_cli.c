@@ -8,6 +8,7 @@
 #include "cli_opts.h"
 
 #include "frontend.h"
+#include "lower.h"
 #include "plan_svg.h"
 #include "gvrt_num.h"
 #include "options.h"
@@ -250,6 +251,25 @@ static int resolve_dirs(SearchCli *c)
       || resolve_one(c, 5, "sp_time_path", &f->sp_time, "sp_time_%dnodes_%dgpus_per_node.json", 0);
 }
 
+/* Ops of the model's blocks that cannot run on a tensor-parallel or Ulysses split (a softmax,
+ * slice or concat over a split dimension): a lowering at degree 2 says why, and fails alike at
+ * every larger power of two. Skipped where the heads or the MLP width already rule degree 2
+ * out (the space's own rule). */
+static void block_split_limits(const IrModel *m, StrategySpace *s, int sequence_parallel)
+{
+  if ((m->heads % 2) || (m->kv_heads % 2) || (m->ffn % 2))
+    return;
+  Arena *a = arena_new(1 << 20);
+  for (int ul = 0; ul < 2; ul++) {
+    LowerOptions o = {.micro_batch = 1, .seq = 2, .world = 2, .pp = 1, .tp = 2, .tp_consec = 1, .chunks = 1,
+                      .sp = !ul && sequence_parallel, .ulysses = ul};
+    LowerError err = {NULL, -1};
+    if (!lower_model(a, m, &o, &err))
+      snprintf(ul ? s->ul_why : s->tp_why, sizeof s->tp_why, "%s", err.msg ? err.msg : "the lowering refuses it");
+  }
+  arena_free(&a);
+}
+
 int search_cli_model(SearchCli *c)
 {
   static const char *const modes[] = {"static", "batch", "sequence"};
@@ -317,6 +337,7 @@ int search_cli_model(SearchCli *c)
   StrategySpace *s = &c->so.space;
   if (m) {  /* the lowering's constraints on the degrees (read before the IR is freed) */
     s->heads = (int)m->heads, s->kv_heads = (int)m->kv_heads, s->ffn = (int)m->ffn, s->vocab = (int)m->vocab;
+    block_split_limits(m, s, c->sequence_parallel);
   }
   if (cx) ctx_free(&cx);
   s->world = world;

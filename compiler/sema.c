@@ -64,18 +64,58 @@ static Val call(Builder *b, Env *e, const AstNode *n);
 static int is_num(Val v) { return v.k == V_INT || v.k == V_FLOAT; }
 static double num(Val v) { return v.k == V_INT ? (double)v.i : v.f; }
 
+/* factor * x + shift: the `scale` primitive. */
+static Val scale_of(Builder *b, const AstNode *n, Val x, double factor, double shift)
+{
+  Val args[3] = {x, vfloat(factor), vfloat(shift)};
+  return sema_prim_call(b, sema_prim_find("scale"), n, args, 3, NULL, NULL, 0);
+}
+
+/* A tensor and a number: x * s, s * x, x / s, x + s, s + x, x - s, s - x (scale). */
+static Val tensor_scalar(Builder *b, const AstNode *n, Val x, Val y)
+{
+  int tensor_first = x.k == V_TENSOR;
+  Val t = tensor_first ? x : y;
+  double s = num(tensor_first ? y : x);
+  switch (n->op) {
+  case '*': return scale_of(b, n, t, s, 0.0);
+  case '+': return scale_of(b, n, t, 1.0, s);
+  case '-': return tensor_first ? scale_of(b, n, t, 1.0, -s) : scale_of(b, n, t, -1.0, s);
+  case '/':
+    if (!tensor_first) {
+      diag_error(b->cx, n->at, "a number divided by a tensor is not defined (only tensor / number)");
+      return NONE;
+    }
+    if (s == 0) {
+      diag_error(b->cx, n->at, "division by zero");
+      return NONE;
+    }
+    return scale_of(b, n, t, 1.0 / s, 0.0);
+  default:
+    diag_error(b->cx, n->at, "operator '%c' is not defined on a tensor and a number", n->op < 256 ? n->op : '?');
+    return NONE;
+  }
+}
+
 static Val tensor_binop(Builder *b, const AstNode *n, Val x, Val y)
 {
-  if (n->op != '+' && n->op != '*') {
-    diag_error(b->cx, n->at, "operator '%c' is not defined on tensors (only + and *)", n->op < 256 ? n->op : '?');
+  if ((x.k == V_TENSOR && is_num(y)) || (is_num(x) && y.k == V_TENSOR))
+    return tensor_scalar(b, n, x, y);
+  if (n->op != '+' && n->op != '*' && n->op != '-') {
+    diag_error(b->cx, n->at, "operator '%c' is not defined on two tensors (only +, - and *)", n->op < 256 ? n->op : '?');
     return NONE;
   }
   if (x.k != V_TENSOR || y.k != V_TENSOR) {
     diag_error(b->cx, n->at, "type error: '%c' of a %s and a %s", n->op, sema_kind_name(x.k), sema_kind_name(y.k));
     return NONE;
   }
+  if (n->op == '-') { /* a - b = a + (-1) b */
+    y = scale_of(b, n, y, -1.0, 0.0);
+    if (y.k == V_NONE)
+      return NONE;
+  }
   Val args[2] = {x, y};
-  return sema_prim_call(b, sema_prim_find(n->op == '+' ? "add" : "mul"), n, args, 2, NULL, NULL, 0);
+  return sema_prim_call(b, sema_prim_find(n->op == '*' ? "mul" : "add"), n, args, 2, NULL, NULL, 0);
 }
 
 static Val arith(Builder *b, const AstNode *n, Val x, Val y)
@@ -164,8 +204,10 @@ static Val eval(Builder *b, Env *e, const AstNode *n)
       }
       return vbool(!x.i);
     }
+    if (x.k == V_TENSOR)
+      return scale_of(b, n, x, -1.0, 0.0);
     if (!is_num(x)) {
-      diag_error(b->cx, n->at, "type error: '-' needs a number, got a %s", sema_kind_name(x.k));
+      diag_error(b->cx, n->at, "type error: '-' needs a number or a tensor, got a %s", sema_kind_name(x.k));
       return NONE;
     }
     return x.k == V_INT ? vint(-x.i) : vfloat(-x.f);
@@ -402,6 +444,21 @@ static Val call_layer(Builder *b, Env *e, const AstNode *def, const AstNode *n, 
   return callee.ret;
 }
 
+/* sqrt(number): a float (Gemma's embedding scale sqrt(hidden)). */
+static Val builtin_sqrt(Builder *b, const AstNode *n, Val *pos, int npos, int nkw)
+{
+  if (npos != 1 || nkw || !is_num(pos[0])) {
+    diag_error(b->cx, n->at, "'sqrt' takes one number, got %d argument%s%s%s", npos + nkw, npos + nkw == 1 ? "" : "s",
+               npos == 1 ? " of kind " : "", npos == 1 ? sema_kind_name(pos[0].k) : "");
+    return NONE;
+  }
+  if (num(pos[0]) < 0) {
+    diag_error(b->cx, n->at, "'sqrt' of a negative number (%g)", num(pos[0]));
+    return NONE;
+  }
+  return vfloat(sqrt(num(pos[0])));
+}
+
 static Val builtin_dim(Builder *b, const AstNode *n, Val *pos, int npos, int nkw)
 {
   if (npos != 2 || nkw) {
@@ -457,6 +514,8 @@ static Val call(Builder *b, Env *e, const AstNode *n)
       return NONE;
   if (!strcmp(n->name, "dim"))
     return builtin_dim(b, n, pos, npos, nkw);
+  if (!strcmp(n->name, "sqrt"))
+    return builtin_sqrt(b, n, pos, npos, nkw);
   AstNode name = {.kind = AST_NAME, .at = n->at, .name = n->name};
   Val f = NONE;
   int local = 0;

@@ -23,17 +23,21 @@ static const Prim prims[] = {
   {"embedding", IR_OP_EMBEDDING, {"ids", "vocab", "dim"}, 3, A_VOCAB},
   {"pos_embedding", IR_OP_POS_EMBEDDING, {"x", "positions"}, 2, 0},
   {"layernorm", IR_OP_LAYERNORM, {"x", "eps"}, 1, 0},
-  {"rmsnorm", IR_OP_RMSNORM, {"x", "eps"}, 1, 0},
+  {"rmsnorm", IR_OP_RMSNORM, {"x", "eps", "offset"}, 1, 0},
   {"gelu", IR_OP_GELU, {"x"}, 1, 0},
   {"gelu_erf", IR_OP_GELU, {"x"}, 1, 0},
   {"silu", IR_OP_SILU, {"x"}, 1, 0},
   {"relu", IR_OP_RELU, {"x"}, 1, 0},
   {"mul", IR_OP_MUL, {"a", "b"}, 2, 0},
   {"add", IR_OP_ADD, {"a", "b"}, 2, 0},
-  {"rope", IR_OP_ROPE, {"x", "head_dim", "base"}, 2, 0},
+  {"rope", IR_OP_ROPE, {"x", "head_dim", "base", "rot_dim"}, 2, 0},
   {"attention", IR_OP_ATTENTION, {"q", "k", "v", "heads", "kv_heads", "causal"}, 4, 0},
   {"dropout", IR_OP_DROPOUT, {"x", "p"}, 1, 0},
   {"cross_entropy", IR_OP_CROSS_ENTROPY, {"logits", "labels"}, 2, 0},
+  {"scale", IR_OP_SCALE, {"x", "factor", "shift"}, 1, 0},
+  {"softmax", IR_OP_SOFTMAX, {"x"}, 1, 0},
+  {"slice", IR_OP_SLICE, {"x", "start", "len"}, 3, 0},
+  {"concat", IR_OP_CONCAT, {"a", "b"}, 2, 0},
 };
 enum { NPRIMS = sizeof prims / sizeof prims[0] };
 
@@ -305,7 +309,44 @@ static Val prim_norm(Builder *b, const AstNode *n, const Args *a, IrOp op)
   if (bi >= 0)
     node->param[node->nparam++] = bi;
   node->fattr[0] = fnum(a, 1, op == IR_OP_LAYERNORM ? 1e-5 : 1e-6);
+  node->fattr[1] = fnum(a, 2, 0.0); /* rmsnorm: y = x rstd (offset + w) */
   return y;
+}
+
+/* slice(x, start, len): columns start .. start + len - 1 of the last dimension. */
+static Val prim_slice(Builder *b, const AstNode *n, const Args *a)
+{
+  int64_t w = last(shape(b, a->v[0])), start = a->v[1].i, len = a->v[2].i;
+  if (start < 0 || len <= 0 || start + len > w) {
+    diag_error(b->cx, n->at, "'slice' of %lld columns from %lld is outside the last dimension %s",
+               (long long)len, (long long)start, sema_shape_str(b, shape(b, a->v[0])));
+    return (Val){V_NONE};
+  }
+  IrShape ys = *shape(b, a->v[0]);
+  ys.d[ys.rank - 1] = len;
+  int in_v = (int)a->v[0].i;
+  int nd = add_node(b, n, IR_OP_SLICE, &in_v, 1, &ys, 0);
+  b->m->nodes[nd].iattr[0] = start;
+  b->m->nodes[nd].iattr[1] = len;
+  return node_out(b, nd);
+}
+
+/* concat(a, b): on the last dimension; the other dimensions must agree. */
+static Val prim_concat(Builder *b, const AstNode *n, const Args *a)
+{
+  const IrShape *as = shape(b, a->v[0]), *bs = shape(b, a->v[1]);
+  IrShape ys = *as;
+  ys.d[ys.rank - 1] = last(as) + last(bs);
+  IrShape bt = *bs;
+  bt.d[bt.rank - 1] = last(as);
+  if (!same_shape(as, &bt)) {
+    diag_error(b->cx, n->at, "shape mismatch in 'concat': %s and %s differ in more than the last dimension",
+               sema_shape_str(b, as), sema_shape_str(b, bs));
+    return (Val){V_NONE};
+  }
+  int in[2] = {(int)a->v[0].i, (int)a->v[1].i};
+  int nd = add_node(b, n, IR_OP_CONCAT, in, 2, &ys, 0);
+  return node_out(b, nd);
 }
 
 static Val prim_binary(Builder *b, const AstNode *n, const Prim *p, Val x, Val y)
@@ -319,6 +360,43 @@ static Val prim_binary(Builder *b, const AstNode *n, const Prim *p, Val x, Val y
   int in[2] = {(int)x.i, (int)y.i};
   int nd = add_node(b, n, p->op, in, 2, xs, 0);
   return node_out(b, nd);
+}
+
+/* Rotary embedding on heads of head_dim, rotating the first rot_dim of each (GPT-NeoX's
+ * partial rotary; default: all of them). */
+static Val prim_rope(Builder *b, const AstNode *n, const Prim *p, const Args *a)
+{
+  int64_t w = last(shape(b, a->v[0])), hd = a->v[1].i, rot = a->given[3] ? a->v[3].i : hd;
+  if (w % hd || hd % 2) {
+    diag_error(b->cx, n->at, "'rope' head_dim %lld must be even and divide the width %lld", (long long)hd,
+               (long long)w);
+    return (Val){V_NONE};
+  }
+  if (rot % 2 || rot > hd) {
+    diag_error(b->cx, n->at, "'rope' rot_dim %lld must be even and at most head_dim %lld", (long long)rot,
+               (long long)hd);
+    return (Val){V_NONE};
+  }
+  Val y = unary(b, n, p->op, a->v[0]);
+  IrNode *node = &b->m->nodes[b->m->nnodes - 1];
+  node->iattr[0] = hd;
+  node->iattr[1] = rot;
+  node->fattr[0] = fnum(a, 2, 10000.0);
+  return y;
+}
+
+/* A rope applied to an attention input must have the attention's head size: a smaller
+ * head_dim would rotate pieces of each head as if they were heads of their own. */
+static int rope_heads_match(Builder *b, const AstNode *n, Val x, const char *what, int64_t D)
+{
+  int pn = b->m->values[x.i].producer;
+  if (pn < 0 || b->m->nodes[pn].op != IR_OP_ROPE || b->m->nodes[pn].iattr[0] == D)
+    return 0;
+  diag_error(b->cx, n->at, "'rope' of %s has head_dim %lld but the attention's heads have %lld dims (for a partial "
+             "rotary embedding give rope head_dim = %lld and rot_dim = the rotated dims)", what,
+             (long long)b->m->nodes[pn].iattr[0], (long long)D, (long long)D);
+  diag_note(b->cx, b->m->nodes[pn].at, "the rope is here");
+  return 1;
 }
 
 static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Args *a)
@@ -340,6 +418,8 @@ static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Arg
                (long long)KV);
     return (Val){V_NONE};
   }
+  if (rope_heads_match(b, n, a->v[0], "q", D) || rope_heads_match(b, n, a->v[1], "k", D))
+    return (Val){V_NONE};
   int in[3] = {(int)a->v[0].i, (int)a->v[1].i, (int)a->v[2].i};
   int nd = add_node(b, n, p->op, in, 3, qs, 0);
   IrNode *node = &b->m->nodes[nd];
@@ -395,7 +475,9 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
   unsigned annot = annotation(b, n, p);
   if (annot == ~0u)
     return (Val){V_NONE};
-  int tensors = p->op == IR_OP_ATTENTION ? 3 : p->op == IR_OP_MUL || p->op == IR_OP_ADD || p->op == IR_OP_CROSS_ENTROPY ? 2 : 1;
+  int tensors = p->op == IR_OP_ATTENTION ? 3
+                : p->op == IR_OP_MUL || p->op == IR_OP_ADD || p->op == IR_OP_CROSS_ENTROPY || p->op == IR_OP_CONCAT ? 2
+                                                                                                         : 1;
   for (int i = 0; i < tensors; i++)
     if (want(b, n, p, &a, i, V_TENSOR))
       return (Val){V_NONE};
@@ -426,7 +508,7 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
     return y;
   }
   case IR_OP_LAYERNORM: case IR_OP_RMSNORM:
-    if (want(b, n, p, &a, 1, V_FLOAT))
+    if (want(b, n, p, &a, 1, V_FLOAT) || want(b, n, p, &a, 2, V_FLOAT))
       return (Val){V_NONE};
     return prim_norm(b, n, &a, p->op);
   case IR_OP_GELU: {
@@ -438,20 +520,11 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
     return unary(b, n, p->op, a.v[0]);
   case IR_OP_MUL: case IR_OP_ADD:
     return prim_binary(b, n, p, a.v[0], a.v[1]);
-  case IR_OP_ROPE: {
-    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1) || want(b, n, p, &a, 2, V_FLOAT))
+  case IR_OP_ROPE:
+    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1) || want(b, n, p, &a, 2, V_FLOAT) ||
+        want(b, n, p, &a, 3, V_INT) || (a.given[3] && positive(b, n, p, &a, 3)))
       return (Val){V_NONE};
-    int64_t w = last(shape(b, a.v[0])), hd = a.v[1].i;
-    if (w % hd || hd % 2) {
-      diag_error(b->cx, n->at, "'rope' head_dim %lld must be even and divide the width %lld", (long long)hd,
-                 (long long)w);
-      return (Val){V_NONE};
-    }
-    Val y = unary(b, n, p->op, a.v[0]);
-    b->m->nodes[b->m->nnodes - 1].iattr[0] = hd;
-    b->m->nodes[b->m->nnodes - 1].fattr[0] = fnum(&a, 2, 10000.0);
-    return y;
-  }
+    return prim_rope(b, n, p, &a);
   case IR_OP_ATTENTION:
     if (want(b, n, p, &a, 3, V_INT) || positive(b, n, p, &a, 3) || want(b, n, p, &a, 4, V_INT) ||
         want(b, n, p, &a, 5, V_BOOL))
@@ -471,6 +544,22 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
   }
   case IR_OP_CROSS_ENTROPY:
     return prim_xent(b, n, &a);
+  case IR_OP_SCALE: {
+    if (want(b, n, p, &a, 1, V_FLOAT) || want(b, n, p, &a, 2, V_FLOAT))
+      return (Val){V_NONE};
+    Val y = unary(b, n, p->op, a.v[0]);
+    b->m->nodes[b->m->nnodes - 1].fattr[0] = fnum(&a, 1, 1.0);
+    b->m->nodes[b->m->nnodes - 1].fattr[1] = fnum(&a, 2, 0.0);
+    return y;
+  }
+  case IR_OP_SOFTMAX:
+    return unary(b, n, p->op, a.v[0]);
+  case IR_OP_SLICE:
+    if (want(b, n, p, &a, 1, V_INT) || want(b, n, p, &a, 2, V_INT))
+      return (Val){V_NONE};
+    return prim_slice(b, n, &a);
+  case IR_OP_CONCAT:
+    return prim_concat(b, n, &a);
   default:
     GV_ICE("primitive without a rule");
   }

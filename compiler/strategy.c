@@ -35,6 +35,8 @@ static int keep(const StrategySpace *sp, int embed, const Strategy *s)
   int t = strategy_tp_sp(s);
   if (!embed && sp->heads > 0 && (sp->heads % t || (sp->kv_heads > 0 && sp->kv_heads % t))) return 0;
   if (!embed && sp->ffn > 0 && s->tp > 1 && sp->ffn % s->tp) return 0;
+  if (!embed && sp->tp_why[0] && s->tp > 1) return 0;
+  if (!embed && sp->ul_why[0] && s->sp > 1) return 0;
   if (embed && sp->vocab > 0 && s->tp > 1 && sp->vocab % s->tp) return 0;
   return 1;
 }
@@ -50,10 +52,17 @@ int strategy_space_note(const StrategySpace *sp, char *buf, size_t n)
     removed += !ok;
   }
   buf[0] = 0;
-  if (!removed)
+  if (!removed && !sp->tp_why[0] && !sp->ul_why[0])
     return 0;
-  snprintf(buf, n, "the model's %d heads (%d kv heads) allow layer tp / Ulysses degrees %s only", sp->heads,
-           sp->kv_heads > 0 ? sp->kv_heads : sp->heads, kept);
+  if (removed)
+    len = snprintf(buf, n, "the model's %d heads (%d kv heads) allow layer tp / Ulysses degrees %s only", sp->heads,
+                   sp->kv_heads > 0 ? sp->kv_heads : sp->heads, kept);
+  else
+    len = 0;
+  if (sp->tp_why[0] && (size_t)len < n)
+    len += snprintf(buf + len, n - (size_t)len, "%sno block runs tensor-parallel (%s)", len ? "; " : "", sp->tp_why);
+  if (sp->ul_why[0] && (size_t)len < n)
+    snprintf(buf + len, n - (size_t)len, "%sno block runs Ulysses (%s)", len ? "; " : "", sp->ul_why);
   return 1;
 }
 

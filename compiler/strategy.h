@@ -26,6 +26,9 @@ typedef struct StrategySpace {
    * degree must divide heads and kv_heads (and a tp degree the MLP width), the vocabulary
    * layers' tp degree the vocabulary, as the lowering requires. */
   int heads, kv_heads, ffn, vocab;
+  /* Why the model's blocks cannot run tensor-parallel (Megatron) or Ulysses at all, e.g. a
+   * softmax over a tp-split dimension: the lowering's reason, empty when they can. */
+  char tp_why[256], ul_why[256];
 } StrategySpace;
 
 static inline int strategy_tp_sp(const Strategy *s) { return s->tp > s->sp ? s->tp : s->sp; }

@@ -320,29 +320,76 @@ void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tens
   be->ops->add_fwd(be, y, a, b);
 }
 
+/* ---- affine, softmax, column copies ---- */
+
+void gv_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha, float beta,
+               int flags)
+{
+  need_given("affine", y && x);
+  check_ew("affine", y, x, NULL, NULL);
+  be->ops->affine(be, y, x, alpha, beta, flags);
+}
+
+void gv_softmax_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
+{
+  need_given("softmax_fwd", y && x);
+  check_ew("softmax_fwd", y, x, NULL, NULL);
+  be->ops->softmax_fwd(be, y, x);
+}
+
+void gv_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                    const struct gv_tensor *y, int flags)
+{
+  need_given("softmax_bwd", dx && dy && y);
+  check_ew("softmax_bwd", dx, dy, y, NULL);
+  GV_CHECK(dx->data != y->data, "softmax_bwd: dx may not alias y");
+  be->ops->softmax_bwd(be, dx, dy, y, flags);
+}
+
+void gv_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col, const struct gv_tensor *src,
+                  int64_t src_col, int64_t n, int flags)
+{
+  char sd[SHAPE_MAX], ss[SHAPE_MAX];
+  need_given("copy_cols", dst && src);
+  need_float("copy_cols", "dst", dst);
+  GV_CHECK(rows_of(dst) == rows_of(src) && dst->dtype == src->dtype && dst->data != src->data,
+           "copy_cols: dst %s and src %s need the same rows and dtype and distinct memory",
+           gv_tensor_str(dst, sd, SHAPE_MAX), gv_tensor_str(src, ss, SHAPE_MAX));
+  GV_CHECK(n >= 0 && dst_col >= 0 && src_col >= 0 && dst_col + n <= last_dim(dst) && src_col + n <= last_dim(src),
+           "copy_cols: columns %lld..%lld of src %s into %lld.. of dst %s are out of range", (long long)src_col,
+           (long long)(src_col + n), gv_tensor_str(src, ss, SHAPE_MAX), (long long)dst_col,
+           gv_tensor_str(dst, sd, SHAPE_MAX));
+  be->ops->copy_cols(be, dst, dst_col, src, src_col, n, flags);
+}
+
 /* ---- rope ---- */
 
-static void check_rope(const char *op, const struct gv_tensor *y, const struct gv_tensor *x)
+/* Checks the operands and returns the rotated width (rot_dim, or D when 0). */
+static int64_t check_rope(const char *op, const struct gv_tensor *y, const struct gv_tensor *x, int64_t rot_dim)
 {
   char s[SHAPE_MAX];
   need_given(op, y && x);
   GV_CHECK(x->ndim == 4 && x->shape[3] % 2 == 0, "%s: x %s must be [B, T, H, D] with D even", op,
            gv_tensor_str(x, s, SHAPE_MAX));
   check_ew(op, y, x, NULL, NULL);
+  int64_t rot = rot_dim ? rot_dim : x->shape[3];
+  GV_CHECK(rot > 0 && rot % 2 == 0 && rot <= x->shape[3], "%s: rot_dim %lld must be even, positive and at most D = %lld",
+           op, (long long)rot_dim, (long long)x->shape[3]);
+  return rot;
 }
 
 void gv_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float base,
-                 int64_t pos_offset)
+                 int64_t rot_dim, int64_t pos_offset)
 {
-  check_rope("rope_fwd", y, x);
-  be->ops->rope_fwd(be, y, x, base, pos_offset);
+  int64_t rot = check_rope("rope_fwd", y, x, rot_dim);
+  be->ops->rope_fwd(be, y, x, base, rot, pos_offset);
 }
 
 void gv_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                 float base, int64_t pos_offset, int flags)
+                 float base, int64_t rot_dim, int64_t pos_offset, int flags)
 {
-  check_rope("rope_bwd", dx, dy);
-  be->ops->rope_bwd(be, dx, dy, base, pos_offset, flags);
+  int64_t rot = check_rope("rope_bwd", dx, dy, rot_dim);
+  be->ops->rope_bwd(be, dx, dy, base, rot, pos_offset, flags);
 }
 
 /* ---- attention ---- */

@@ -462,23 +462,68 @@ void gv_cpu_bf16_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struc
   bf_finish(&c);
 }
 
+void gv_cpu_bf16_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha,
+                        float beta, int flags)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "affine");
+  bf_unary_bwd(&c, &y, &x, NULL, flags);
+  gv_cpu_affine(be, y, x, alpha, beta, flags);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_softmax_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "softmax_fwd");
+  bf_unary(&c, &y, &x);
+  gv_cpu_softmax_fwd(be, y, x);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                             const struct gv_tensor *y, int flags)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "softmax_bwd");
+  bf_unary_bwd(&c, &dx, &dy, &y, flags);
+  gv_cpu_softmax_bwd(be, dx, dy, y, flags);
+  bf_finish(&c);
+}
+
+/* Without accumulation dst is read too: the columns the copy leaves alone keep their values. */
+void gv_cpu_bf16_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col,
+                           const struct gv_tensor *src, int64_t src_col, int64_t n, int flags)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "copy_cols");
+  if (flags & GV_ACC_DX)
+    bf_out(&c, "dst", &dst, 1);
+  else
+    bf_inout(&c, "dst", &dst);
+  bf_in(&c, "src", &src);
+  bf_stage(&c);
+  gv_cpu_copy_cols(be, dst, dst_col, src, src_col, n, flags);
+  bf_finish(&c);
+}
+
 void gv_cpu_bf16_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                          float base, int64_t pos_offset)
+                          float base, int64_t rot_dim, int64_t pos_offset)
 {
   struct bf_call c;
   bf_begin(&c, be, "rope_fwd");
   bf_unary(&c, &y, &x);
-  gv_cpu_rope_fwd(be, y, x, base, pos_offset);
+  gv_cpu_rope_fwd(be, y, x, base, rot_dim, pos_offset);
   bf_finish(&c);
 }
 
 void gv_cpu_bf16_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                          float base, int64_t pos_offset, int flags)
+                          float base, int64_t rot_dim, int64_t pos_offset, int flags)
 {
   struct bf_call c;
   bf_begin(&c, be, "rope_bwd");
   bf_unary_bwd(&c, &dx, &dy, NULL, flags);
-  gv_cpu_rope_bwd(be, dx, dy, base, pos_offset, flags);
+  gv_cpu_rope_bwd(be, dx, dy, base, rot_dim, pos_offset, flags);
   bf_finish(&c);
 }
 

@@ -161,11 +161,19 @@ void gv_cpu_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha,
 void gv_cpu_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);
 void gv_cpu_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld, const void *src, int64_t src_ld,
                    int64_t rows, int64_t cols, enum gv_dtype dtype);
+void gv_cpu_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha, float beta,
+                   int flags);
+void gv_cpu_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col, const struct gv_tensor *src,
+                      int64_t src_col, int64_t n, int flags);
+/* softmax.c */
+void gv_cpu_softmax_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+void gv_cpu_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                        const struct gv_tensor *y, int flags);
 /* rope.c */
 void gv_cpu_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                     float base, int64_t pos_offset);
+                     float base, int64_t rot_dim, int64_t pos_offset);
 void gv_cpu_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                     float base, int64_t pos_offset, int flags);
+                     float base, int64_t rot_dim, int64_t pos_offset, int flags);
 /* attention.c */
 size_t gv_cpu_attention_workspace(struct gv_backend *be, int64_t B, int64_t T, int64_t S,
                                   int64_t H, int64_t KV, int64_t D);
@@ -249,10 +257,17 @@ void gv_cpu_bf16_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_
                          const struct gv_tensor *b, int flags);
 void gv_cpu_bf16_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                          const struct gv_tensor *b);
+void gv_cpu_bf16_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha,
+                        float beta, int flags);
+void gv_cpu_bf16_softmax_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+void gv_cpu_bf16_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                             const struct gv_tensor *y, int flags);
+void gv_cpu_bf16_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col,
+                           const struct gv_tensor *src, int64_t src_col, int64_t n, int flags);
 void gv_cpu_bf16_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                          float base, int64_t pos_offset);
+                          float base, int64_t rot_dim, int64_t pos_offset);
 void gv_cpu_bf16_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                          float base, int64_t pos_offset, int flags);
+                          float base, int64_t rot_dim, int64_t pos_offset, int flags);
 void gv_cpu_bf16_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                              float p, uint64_t seed, uint64_t offset);
 void gv_cpu_bf16_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,

@@ -1,4 +1,5 @@
-/* elementwise.c - activations (GELU tanh/erf, SiLU, SwiGLU), mul, residual add, dropout and
+/* elementwise.c - activations (GELU tanh/erf, SiLU, SwiGLU), mul, residual add, the scalar
+ * multiply-add (affine), column copies (slice/concat on the last dimension), dropout and
  * the reductions/copies the optimizer and the schedules need (and the strided 2-D copy of
  * Ulysses' packing). One parallel loop per op;
  * backward stores through cpu_store so GV_ACC_DX/GV_ACC_DW select = or +=.
@@ -175,6 +176,35 @@ void gv_cpu_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_
   int64_t n = gv_tensor_numel(y);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i++) py[i] = pa[i] + pb[i];
+}
+
+/* ---- the scalar multiply-add, column copies ---- */
+
+CPU_CLONES
+void gv_cpu_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha, float beta,
+                   int flags)
+{
+  (void)be;
+  float *py = cpu_f32(y);
+  const float *px = cpu_f32(x);
+  int64_t n = gv_tensor_numel(x);
+  int acc = flags & GV_ACC_DX;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) cpu_store(&py[i], alpha * px[i] + beta, acc);
+}
+
+/* dst[r, dst_col + j] (+)= src[r, src_col + j], j < n, for every row r. */
+void gv_cpu_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col, const struct gv_tensor *src,
+                      int64_t src_col, int64_t n, int flags)
+{
+  (void)be;
+  float *pd = cpu_f32(dst);
+  const float *ps = cpu_f32(src);
+  int64_t M = cpu_rows(src), Nd = cpu_cols(dst), Ns = cpu_cols(src);
+  int acc = flags & GV_ACC_DX;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < M; r++)
+    for (int64_t j = 0; j < n; j++) cpu_store(&pd[r * Nd + dst_col + j], ps[r * Ns + src_col + j], acc);
 }
 
 /* ---- dropout ---- */

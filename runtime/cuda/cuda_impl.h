@@ -159,11 +159,19 @@ void gv_cuda_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struc
                          uint64_t seed, uint64_t offset);
 void gv_cuda_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                          float p, uint64_t seed, uint64_t offset, int flags);
+void gv_cuda_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha, float beta,
+                    int flags);
+void gv_cuda_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col, const struct gv_tensor *src,
+                       int64_t src_col, int64_t n, int flags);
+/* softmax.cu */
+void gv_cuda_softmax_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+void gv_cuda_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                         const struct gv_tensor *y, int flags);
 /* rope.cu */
 void gv_cuda_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float base,
-                      int64_t pos_offset);
+                      int64_t rot_dim, int64_t pos_offset);
 void gv_cuda_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                      float base, int64_t pos_offset, int flags);
+                      float base, int64_t rot_dim, int64_t pos_offset, int flags);
 /* attention.cu: FlashAttention-2-style fused attention (no T x T matrix), MHA/GQA */
 /* The cuBLASLt workspace the GEMMs use at most (linear.cu): part of the plan's workspace. */
 #define GV_CUDA_GEMM_WORKSPACE ((size_t)32 << 20)

@@ -1,4 +1,5 @@
-/* elementwise.cu - activations (GELU erf/tanh, SiLU, SwiGLU), mul, residual add and dropout
+/* elementwise.cu - activations (GELU erf/tanh, SiLU, SwiGLU), mul, residual add, the scalar
+ * multiply-add (affine), column copies (slice/concat on the last dimension) and dropout
  * on the CUDA backend, with the CPU backend's semantics (runtime/cpu/elementwise.c):
  * - every op except dropout is one grid-stride kernel, map_kernel, parameterised by the
  *   element type and by a small functor giving out[i] from up to three inputs at i; math is
@@ -80,6 +81,10 @@ struct Add {
 struct Copy {
   __device__ float operator()(float a, float, float) const { return a; }
 };
+struct Affine {       /* alpha x + beta */
+  float alpha, beta;
+  __device__ float operator()(float x, float, float) const { return alpha * x + beta; }
+};
 
 /* ---- the one elementwise kernel ---- */
 
@@ -105,6 +110,19 @@ void map(struct gv_backend *be, const char *op, struct gv_tensor *out, const str
               map_kernel<T, F><<<cu_blocks(be, n, CU_THREADS), CU_THREADS, 0, cu_stream(be)>>>(
                   cu_ptr<T>(out), cu_ptr<T>(a), cu_ptr<T>(b), cu_ptr<T>(c), n, acc, f));
   GV_CUDA_LAUNCH_CHECK();
+}
+
+/* ---- column copies ---- */
+
+// dst[r, dc + j] (+)= src[r, sc + j] for r < M, j < n; one thread per copied element
+template <typename T>
+__global__ void copy_cols_kernel(T *dst, int64_t Nd, int64_t dc, const T *src, int64_t Ns, int64_t sc,
+                                 int64_t M, int64_t n, int acc)
+{
+  for (int64_t k = cu_tid(); k < M * n; k += cu_stride()) {
+    int64_t r = k / n, j = k % n;
+    cu_store(dst, r * Nd + dc + j, cu_load(src, r * Ns + sc + j), acc);
+  }
 }
 
 /* ---- dropout ---- */
@@ -240,6 +258,25 @@ extern "C" void gv_cuda_add_fwd(struct gv_backend *be, struct gv_tensor *y, cons
                                 const struct gv_tensor *b)
 {
   map(be, "add_fwd", y, a, b, NULL, 0, Add());
+}
+
+extern "C" void gv_cuda_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha,
+                               float beta, int flags)
+{
+  map(be, "affine", y, x, NULL, NULL, flags & GV_ACC_DX, Affine{alpha, beta});
+}
+
+extern "C" void gv_cuda_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col,
+                                  const struct gv_tensor *src, int64_t src_col, int64_t n, int flags)
+{
+  int64_t Nd = dst->shape[dst->ndim - 1], Ns = src->shape[src->ndim - 1];
+  int64_t M = Ns ? gv_tensor_numel(src) / Ns : 0;
+  cu_need_dtype("copy_cols", "src", src, dst->dtype);
+  if (M * n == 0) return;
+  CU_DISPATCH(dst->dtype, T,
+              copy_cols_kernel<T><<<cu_blocks(be, M * n, CU_THREADS), CU_THREADS, 0, cu_stream(be)>>>(
+                  cu_ptr<T>(dst), Nd, dst_col, cu_ptr<T>(src), Ns, src_col, M, n, flags & GV_ACC_DX));
+  GV_CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void gv_cuda_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,

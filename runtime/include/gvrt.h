@@ -153,7 +153,15 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *   add_layernorm / add_rmsnorm  h = a + b (the residual stream, [M,C]), then the norm of h
  *              into y (y must not alias h)
  *   gelu/silu/relu/swiglu/mul/add: elementwise, all operands of one shape (relu's gradient at 0 is 0)
- *   rope       x,y [B,T,H,D] (y may alias x), HF rotate_half, position pos_offset + t
+ *   rope       x,y [B,T,H,D] (y may alias x), HF rotate_half, position pos_offset + t, on the
+ *              first rot_dim dims of each head (even, <= D; 0: all D; GPT-NeoX's partial
+ *              rotary), frequencies base^(-2i/rot_dim); the other D - rot_dim pass through
+ *   affine     y (+)= alpha x + beta elementwise (y may alias x); the scalar multiply-add
+ *   softmax    x,y [..., N] over the last dim, y may alias x; backward
+ *              dx (+)= y (dy - sum_j dy_j y_j) per row, dx may alias dy
+ *   copy_cols  dst [..., Nd], src [..., Ns] of the same rows: dst[r, dst_col + j] (+)=
+ *              src[r, src_col + j] for j < n, the other columns untouched; no aliasing
+ *              (slice and concat on the last dimension)
  *   attention  q [B,T,H,D], k,v [B,S,KV,D], o [B,T,H,D], lse f32 [B,H,T]; H % KV == 0;
  *              causal masks key j > i + (S - T); scale 1/sqrt(D)
  *   dropout    y = x * keep / (1-p), keep = philox(seed, offset + i) >= p; p = 0 copies
@@ -271,11 +279,18 @@ struct gv_backend_ops {
                   const struct gv_tensor *b, int flags);
   void (*add_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                   const struct gv_tensor *b);
+  void (*affine)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha,
+                 float beta, int flags);
+  void (*softmax_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+  void (*softmax_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                      const struct gv_tensor *y, int flags);
+  void (*copy_cols)(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col, const struct gv_tensor *src,
+                    int64_t src_col, int64_t n, int flags);
   /* rope */
   void (*rope_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                   float base, int64_t pos_offset);
+                   float base, int64_t rot_dim, int64_t pos_offset);
   void (*rope_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                   float base, int64_t pos_offset, int flags);
+                   float base, int64_t rot_dim, int64_t pos_offset, int flags);
   /* attention (flash-style: only lse is kept for backward) */
   void (*attention_fwd)(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                         const struct gv_tensor *q, const struct gv_tensor *k,
@@ -469,10 +484,18 @@ GV_API void gv_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_te
 /* Residual add; its backward is gv_copy / gv_axpy of dy into each branch. */
 GV_API void gv_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                        const struct gv_tensor *b);
+/* y (+)= alpha x + beta (GV_ACC_DX in flags accumulates); its backward is dx (+)= alpha dy. */
+GV_API void gv_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float alpha,
+                      float beta, int flags);
+GV_API void gv_softmax_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
+GV_API void gv_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                           const struct gv_tensor *y, int flags);
+GV_API void gv_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col,
+                         const struct gv_tensor *src, int64_t src_col, int64_t n, int flags);
 GV_API void gv_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
-                        float base, int64_t pos_offset);
+                        float base, int64_t rot_dim, int64_t pos_offset);
 GV_API void gv_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
-                        float base, int64_t pos_offset, int flags);
+                        float base, int64_t rot_dim, int64_t pos_offset, int flags);
 GV_API void gv_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                              const struct gv_tensor *q, const struct gv_tensor *k,
                              const struct gv_tensor *v, int causal);

@@ -188,10 +188,20 @@
   X(gen_add_fwd, GV_A(PTR, y) GV_A(PTR, a) GV_A(PTR, b) GV_A(I64, n)) \
 /* dst = src (accumulate 0) or dst += src (accumulate 1): gradient fan-in. */ \
   X(gen_grad, GV_A(PTR, dst) GV_A(PTR, src) GV_A(I64, n) GV_A(I64, accumulate)) \
+/* y (+)= alpha x + beta over n elements (flags: GV_ACC_DX accumulates). */ \
+  X(gen_affine, GV_A(PTR, y) GV_A(PTR, x) GV_A(I64, n) GV_A(F32, alpha) GV_A(F32, beta) GV_A(I64, flags)) \
+/* softmax over the last dimension of [M, N]; its backward from the output y. */ \
+  X(gen_softmax_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(I64, M) GV_A(I64, N)) \
+  X(gen_softmax_bwd, GV_A(PTR, dx) GV_A(PTR, dy) GV_A(PTR, y) GV_A(I64, M) GV_A(I64, N) GV_A(I64, flags)) \
+/* dst [M, dst_n] columns dst_col.. (+)= src [M, src_n] columns src_col.., n of them (slice, \
+ * concat on the last dimension); flags: GV_ACC_DX accumulates. */ \
+  X(gen_copy_cols, GV_A(PTR, dst) GV_A(PTR, src) GV_A(I64, M) GV_A(I64, dst_n) GV_A(I64, dst_col) \
+    GV_A(I64, src_n) GV_A(I64, src_col) GV_A(I64, n) GV_A(I64, flags)) \
+/* rope on the first rot dims of each head of D (rot = D: all of them). */ \
   X(gen_rope_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) GV_A(I64, D) \
-    GV_A(F32, base)) \
+    GV_A(I64, rot) GV_A(F32, base)) \
   X(gen_rope_bwd, GV_A(PTR, dx) GV_A(PTR, dy) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) \
-    GV_A(I64, D) GV_A(F32, base) GV_A(I64, flags)) \
+    GV_A(I64, D) GV_A(I64, rot) GV_A(F32, base) GV_A(I64, flags)) \
   X(gen_attention_fwd, GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, q) GV_A(PTR, k) GV_A(PTR, v) \
     GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal)) \
   X(gen_attention_bwd, GV_A(PTR, dq) GV_A(PTR, dk) GV_A(PTR, dv) GV_A(PTR, dout) GV_A(PTR, q) \

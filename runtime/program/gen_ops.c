@@ -158,17 +158,43 @@ void gv_gen_grad(void *ctx, void *dst, void *src, int64_t n, int64_t accumulate)
     gv_copy(be_of(ctx), &D, &S);
 }
 
-void gv_gen_rope_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t H, int64_t D, float base)
+void gv_gen_affine(void *ctx, void *y, void *x, int64_t n, float alpha, float beta, int64_t flags)
 {
-  struct gv_tensor Y = t4(y, VT, B, T, H, D), X = t4(x, VT, B, T, H, D);
-  gv_rope_fwd(be_of(ctx), &Y, &X, base, 0);
+  struct gv_tensor Y = t1(y, VT, n), X = t1(x, VT, n);
+  gv_affine(be_of(ctx), &Y, &X, alpha, beta, (int)flags);
 }
 
-void gv_gen_rope_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T, int64_t H, int64_t D, float base,
-                     int64_t flags)
+void gv_gen_softmax_fwd(void *ctx, void *y, void *x, int64_t M, int64_t N)
+{
+  struct gv_tensor Y = t2(y, VT, M, N), X = t2(x, VT, M, N);
+  gv_softmax_fwd(be_of(ctx), &Y, &X);
+}
+
+void gv_gen_softmax_bwd(void *ctx, void *dx, void *dy, void *y, int64_t M, int64_t N, int64_t flags)
+{
+  struct gv_tensor DX = t2(dx, VT, M, N), DY = t2(dy, VT, M, N), Y = t2(y, VT, M, N);
+  gv_softmax_bwd(be_of(ctx), &DX, &DY, &Y, (int)flags);
+}
+
+void gv_gen_copy_cols(void *ctx, void *dst, void *src, int64_t M, int64_t dst_n, int64_t dst_col, int64_t src_n,
+                      int64_t src_col, int64_t n, int64_t flags)
+{
+  struct gv_tensor D = t2(dst, VT, M, dst_n), S = t2(src, VT, M, src_n);
+  gv_copy_cols(be_of(ctx), &D, dst_col, &S, src_col, n, (int)flags);
+}
+
+void gv_gen_rope_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t H, int64_t D, int64_t rot,
+                     float base)
+{
+  struct gv_tensor Y = t4(y, VT, B, T, H, D), X = t4(x, VT, B, T, H, D);
+  gv_rope_fwd(be_of(ctx), &Y, &X, base, rot, 0);
+}
+
+void gv_gen_rope_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T, int64_t H, int64_t D, int64_t rot,
+                     float base, int64_t flags)
 {
   struct gv_tensor DX = t4(dx, VT, B, T, H, D), DY = t4(dy, VT, B, T, H, D);
-  gv_rope_bwd(be_of(ctx), &DX, &DY, base, 0, (int)flags);
+  gv_rope_bwd(be_of(ctx), &DX, &DY, base, rot, 0, (int)flags);
 }
 
 void gv_gen_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, int64_t B, int64_t T,

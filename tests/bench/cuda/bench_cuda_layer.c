@@ -175,7 +175,7 @@ static void layer_fwd(struct bench *s, int timed)
     gv_linear_fwd(be, &s->k, &s->h1, &s->wk, NULL);
     gv_linear_fwd(be, &s->v, &s->h1, &s->wv, NULL);
   });
-  OP("rope fwd", 0, { gv_rope_fwd(be, &qr4, &q4, 10000.0f, 0); gv_rope_fwd(be, &kr4, &k4, 10000.0f, 0); });
+  OP("rope fwd", 0, { gv_rope_fwd(be, &qr4, &q4, 10000.0f, 0, 0); gv_rope_fwd(be, &kr4, &k4, 10000.0f, 0, 0); });
   OP("attention fwd", attn_flop(s), gv_attention_fwd(be, &o4, &s->lse, &qr4, &kr4, &v4, 1));
   OP("linear o fwd", lin_flop(s, C, C), gv_linear_fwd(be, &s->a, &s->o, &s->wo, NULL));
   OP("add fwd", 0, gv_add_fwd(be, &s->x2, &s->x, &s->a));
@@ -213,7 +213,7 @@ static void layer_bwd(struct bench *s, int timed)
   OP("attention bwd", 2.5 * attn_flop(s),
      gv_attention_bwd(be, &dq4, &dk4, &dv4, &do4, &qr4, &kr4, &v4, &o4, &s->lse, 1, 0));
   /* dq, dk: gradients of the rotated q, k; dqr, dkr: of the linears' outputs */
-  OP("rope bwd", 0, { gv_rope_bwd(be, &dqr4, &dq4, 10000.0f, 0, 0); gv_rope_bwd(be, &dkr4, &dk4, 10000.0f, 0, 0); });
+  OP("rope bwd", 0, { gv_rope_bwd(be, &dqr4, &dq4, 10000.0f, 0, 0, 0); gv_rope_bwd(be, &dkr4, &dk4, 10000.0f, 0, 0, 0); });
   OP("linear qkv bwd", 6 * lin_flop(s, C, C), {
     gv_linear_bwd(be, &s->dh1, &s->dwq, NULL, &s->dqr, &s->h1, &s->wq, 0);
     gv_linear_bwd(be, &s->dh1, &s->dwk, NULL, &s->dkr, &s->h1, &s->wk, acc);

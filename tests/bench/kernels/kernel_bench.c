@@ -147,8 +147,8 @@ static void rope(struct bench *s, int bwd)
 {
   int64_t D = s->C / s->H;
   struct gv_tensor q = t4(s->q, s->B, s->T, s->H, D), dq = t4(s->dq, s->B, s->T, s->H, D);
-  if (bwd) gv_rope_bwd(&s->be, &dq, &dq, 10000.0f, 0, 0);
-  else gv_rope_fwd(&s->be, &q, &q, 10000.0f, 0);
+  if (bwd) gv_rope_bwd(&s->be, &dq, &dq, 10000.0f, 0, 0, 0);
+  else gv_rope_fwd(&s->be, &q, &q, 10000.0f, 0, 0);
 }
 static void rope_fwd(struct bench *s) { rope(s, 0); }
 static void rope_bwd(struct bench *s) { rope(s, 1); }

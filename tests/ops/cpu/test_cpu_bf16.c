@@ -42,6 +42,7 @@ struct prm {
   int tanh_form, causal, stage;
   float f;            /* eps, base, p, scale, alpha, value */
   int64_t i;          /* pos_offset, lo */
+  int64_t rot;        /* rope's rotated dims (0: all) */
 };
 
 struct bcase {
@@ -159,14 +160,34 @@ static double c_add_fwd(struct gv_backend *be, struct gv_tensor **t, const struc
   gv_add_fwd(be, t[0], t[1], t[2]);
   return 0;
 }
+static double c_affine(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
+{
+  gv_affine(be, t[0], t[1], p->f, 0.25f, f);
+  return 0;
+}
+static double c_softmax_fwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
+{
+  gv_softmax_fwd(be, t[0], t[1]);
+  return 0;
+}
+static double c_softmax_bwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
+{
+  gv_softmax_bwd(be, t[0], t[1], t[2], f);
+  return 0;
+}
+static double c_copy_cols(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
+{
+  gv_copy_cols(be, t[0], p->i, t[1], 3, 50, f);   /* 50 of src's columns from 3 into dst's from i */
+  return 0;
+}
 static double c_rope_fwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
 {
-  gv_rope_fwd(be, t[0], t[1], p->f, p->i);
+  gv_rope_fwd(be, t[0], t[1], p->f, p->rot, p->i);
   return 0;
 }
 static double c_rope_bwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
 {
-  gv_rope_bwd(be, t[0], t[1], p->f, p->i, f);
+  gv_rope_bwd(be, t[0], t[1], p->f, p->rot, p->i, f);
   return 0;
 }
 static double c_attn_fwd(struct gv_backend *be, struct gv_tensor **t, const struct prm *p, int f)
@@ -308,6 +329,14 @@ static const struct bcase cases[] = {
   {"mul_bwd no da", c_mul_bwd, {0}, 1, {OMIT("da"), OUT("db", DX), IN("dy"), IN("a"), IN("b")}},
   {"add_fwd", c_add_fwd, {0}, 0, {OUT("y", 0), IN("a"), IN("b")}},
   {"add_fwd y=b", c_add_fwd, {0}, 0, {OUT("y", 0), IN("a"), ALIAS("b", K_IN, 0, 0)}},
+  {"affine", c_affine, {.f = 1.7f}, 1, {OUT("y", DX), IN("x")}},
+  {"affine y=x", c_affine, {.f = -0.6f}, 1, {OUT("y", DX), ALIAS("x", K_IN, 0, 0)}},
+  {"softmax_fwd", c_softmax_fwd, {0}, 0, {OUT("y", 0), {"x", K_IN, X2, 0, 0, -6, 6}}},
+  {"softmax_fwd y=x", c_softmax_fwd, {0}, 0, {OUT("y", 0), {"x", K_IN, X2, 0, 1, -6, 6}}},
+  {"softmax_bwd", c_softmax_bwd, {0}, 1, {OUT("dx", DX), IN("dy"), {"y", K_IN, X2, 0, 0, 0, 0.05}}},
+  {"softmax_bwd dx=dy", c_softmax_bwd, {0}, 1,
+   {OUT("dx", DX), ALIAS("dy", K_IN, 0, 0), {"y", K_IN, X2, 0, 0, 0, 0.05}}},
+  {"copy_cols", c_copy_cols, {.i = 7}, 1, {{"dst", K_OUT, {M, N}, DX}, {"src", K_IN, {M, 59}}}},
   {"rope_fwd", c_rope_fwd, {.f = 10000.0f, .i = 3}, 0,
    {{"y", K_OUT, {2, 7, 3, 18}}, {"x", K_IN, {2, 7, 3, 18}}}},
   {"rope_fwd y=x", c_rope_fwd, {.f = 10000.0f, .i = 3}, 0,
@@ -315,6 +344,14 @@ static const struct bcase cases[] = {
   {"rope_bwd", c_rope_bwd, {.f = 500000.0f, .i = 11}, 1,
    {{"dx", K_OUT, {2, 7, 3, 18}, DX}, {"dy", K_IN, {2, 7, 3, 18}}}},
   {"rope_bwd dx=dy", c_rope_bwd, {.f = 500000.0f, .i = 11}, 1,
+   {{"dx", K_OUT, {2, 7, 3, 18}, DX}, {"dy", K_IN, {2, 7, 3, 18}, 0, 1}}},
+  {"rope_fwd partial", c_rope_fwd, {.f = 10000.0f, .i = 3, .rot = 6}, 0,
+   {{"y", K_OUT, {2, 7, 3, 18}}, {"x", K_IN, {2, 7, 3, 18}}}},
+  {"rope_fwd partial y=x", c_rope_fwd, {.f = 10000.0f, .i = 3, .rot = 6}, 0,
+   {{"y", K_OUT, {2, 7, 3, 18}}, {"x", K_IN, {2, 7, 3, 18}, 0, 1}}},
+  {"rope_bwd partial", c_rope_bwd, {.f = 10000.0f, .i = 5, .rot = 6}, 1,
+   {{"dx", K_OUT, {2, 7, 3, 18}, DX}, {"dy", K_IN, {2, 7, 3, 18}}}},
+  {"rope_bwd partial dx=dy", c_rope_bwd, {.f = 10000.0f, .i = 5, .rot = 6}, 1,
    {{"dx", K_OUT, {2, 7, 3, 18}, DX}, {"dy", K_IN, {2, 7, 3, 18}, 0, 1}}},
   {"attention_fwd", c_attn_fwd, {0}, 0,
    {{"o", K_OUT, {2, 13, 4, 24}}, {"lse", K_STAT, {2, 4, 13}}, {"q", K_IN, {2, 13, 4, 24}, 0, 0, -1, 1},

@@ -174,9 +174,9 @@ static void test_norm(struct gv_backend *be, uint64_t *seed, int rms)
       free(rstd);
 }
 
-/* ---- elementwise: gelu (tanh, erf), silu, relu, swiglu, mul, add ---- */
+/* ---- elementwise: gelu (tanh, erf), silu, relu, affine (1.7 x - 0.3), swiglu, mul, add ---- */
 
-enum ew_kind { EW_GELU_TANH, EW_GELU_ERF, EW_SILU, EW_RELU, EW_SWIGLU, EW_MUL, EW_ADD };
+enum ew_kind { EW_GELU_TANH, EW_GELU_ERF, EW_SILU, EW_RELU, EW_AFFINE, EW_SWIGLU, EW_MUL, EW_ADD };
 struct ew_ctx { enum ew_kind kind; int64_t n; };
 
 static double ref_silu(double a) { return a / (1.0 + exp(-a)); }
@@ -191,6 +191,7 @@ static void ref_ew(const struct refop *op, double *const *in, double *out)
     case EW_GELU_ERF: out[i] = 0.5 * a * (1 + erf(a / sqrt(2.0))); break;
     case EW_SILU: out[i] = ref_silu(a); break;
     case EW_RELU: out[i] = a > 0 ? a : 0; break;
+    case EW_AFFINE: out[i] = 1.7 * a - 0.3; break;
     case EW_SWIGLU: out[i] = ref_silu(a) * b; break;
     case EW_MUL: out[i] = a * b; break;
     case EW_ADD: out[i] = a + b; break;
@@ -206,6 +207,7 @@ static void ew_bwd(struct gv_backend *be, enum ew_kind kind, struct gv_tensor *d
   case EW_GELU_TANH: case EW_GELU_ERF: gv_gelu_bwd(be, da, dy, a, kind == EW_GELU_TANH, flags); break;
   case EW_SILU: gv_silu_bwd(be, da, dy, a, flags); break;
   case EW_RELU: gv_relu_bwd(be, da, dy, a, flags); break;
+  case EW_AFFINE: gv_affine(be, da, dy, 1.7f, 0.0f, flags); break;
   case EW_SWIGLU: gv_swiglu_bwd(be, da, db, dy, a, b, flags); break;
   case EW_MUL: gv_mul_bwd(be, da, db, dy, a, b, flags); break;
   case EW_ADD: break;
@@ -231,6 +233,7 @@ static void test_ew(struct gv_backend *be, uint64_t *seed, enum ew_kind kind, co
   case EW_GELU_TANH: case EW_GELU_ERF: gv_gelu_fwd(be, &ty, &ta, kind == EW_GELU_TANH); break;
   case EW_SILU: gv_silu_fwd(be, &ty, &ta); break;
   case EW_RELU: gv_relu_fwd(be, &ty, &ta); break;
+  case EW_AFFINE: gv_affine(be, &ty, &ta, 1.7f, -0.3f, 0); break;
   case EW_SWIGLU: gv_swiglu_fwd(be, &ty, &ta, &tb); break;
   case EW_MUL: gv_mul_fwd(be, &ty, &ta, &tb); break;
   case EW_ADD: gv_add_fwd(be, &ty, &ta, &tb); break;
@@ -251,41 +254,134 @@ static void test_ew(struct gv_backend *be, uint64_t *seed, enum ew_kind kind, co
   free(in[0]), free(in[1]), free(rd), free(a), free(b), free(y), free(r), free(da), free(db);
 }
 
-/* ---- rope (HF rotate_half), with a position offset ---- */
+/* ---- softmax over the last dimension (rows of C) ---- */
+
+static void ref_softmax(const struct refop *op, double *const *in, double *out)
+{
+  for (int64_t r = 0; r < op->nout / C; r++) {
+    const double *x = in[0] + r * C;
+    double mx = x[0], s = 0.0;
+    for (int64_t j = 1; j < C; j++) mx = x[j] > mx ? x[j] : mx;
+    for (int64_t j = 0; j < C; j++) s += exp(x[j] - mx);
+    for (int64_t j = 0; j < C; j++) out[r * C + j] = exp(x[j] - mx) / s;
+  }
+}
+
+static void test_softmax(struct gv_backend *be, uint64_t *seed)
+{
+  enum { N = B * T * C };
+  struct refop op = {1, {N}, N, ref_softmax, NULL};
+  float *x = fnew(N), *y = fnew(N), *r = fnew(N), *dx = fnew(N);
+  oc_fill(x, NULL, N, seed, -4, 4);
+  oc_fill(r, NULL, N, seed, -1, 1);
+  double *in[1] = {oc_dup(x, N)}, *rd = oc_dup(r, N);
+  struct gv_tensor tx = gv_tensor_4d(x, F32, B, T, C, 0), ty = gv_tensor_4d(y, F32, B, T, C, 0),
+                   tr = gv_tensor_4d(r, F32, B, T, C, 0), tdx = gv_tensor_4d(dx, F32, B, T, C, 0);
+  gv_softmax_fwd(be, &ty, &tx);
+  oc_check_fwd("softmax y", &op, in, y, FA, FR);
+  gv_softmax_bwd(be, &tdx, &tr, &ty, 0);
+  oc_check_grad("softmax dx", &op, in, rd, 0, dx, BA, BR_);
+  gv_softmax_bwd(be, &tdx, &tr, &ty, GV_ACC_DX);
+  oc_check_grad_times("softmax dx accumulated x2", &op, in, rd, 0, dx, 2, BA, BR_);
+  gv_softmax_bwd(be, &tr, &tr, &ty, 0);           /* dx aliasing dy gives the same */
+  oc_check_grad("softmax dx (dx = dy)", &op, in, rd, 0, r, BA, BR_);
+  gv_softmax_fwd(be, &tx, &tx);                   /* in place */
+  oc_check_fwd("softmax y (in place)", &op, in, x, FA, FR);
+  free(in[0]), free(rd), free(x), free(y), free(r), free(dx);
+}
+
+/* ---- slice and concat on the last dimension (column copies) ---- */
+
+enum { SL0 = 3, SLN = 5, CB = 7 }; /* slice columns 3..7 of C; concat [.., C] and [.., CB] */
+
+static void ref_slice(const struct refop *op, double *const *in, double *out)
+{
+  for (int64_t r = 0; r < op->nout / SLN; r++)
+    for (int64_t j = 0; j < SLN; j++) out[r * SLN + j] = in[0][r * C + SL0 + j];
+}
+
+static void ref_concat(const struct refop *op, double *const *in, double *out)
+{
+  for (int64_t r = 0; r < op->nout / (C + CB); r++)
+    for (int64_t j = 0; j < C + CB; j++)
+      out[r * (C + CB) + j] = j < C ? in[0][r * C + j] : in[1][r * CB + j - C];
+}
+
+static void test_cols(struct gv_backend *be, uint64_t *seed)
+{
+  enum { M = B * T };
+  struct refop sl = {1, {M * C}, M * SLN, ref_slice, NULL}, cat = {2, {M * C, M * CB}, M * (C + CB), ref_concat, NULL};
+  float *a = fnew(M * C), *b = fnew(M * CB), *y = fnew(M * (C + CB)), *r = fnew(M * (C + CB)), *da = fnew(M * C),
+        *db = fnew(M * CB);
+  oc_fill(a, NULL, M * C, seed, -1, 1);
+  oc_fill(b, NULL, M * CB, seed, -1, 1);
+  oc_fill(r, NULL, M * (C + CB), seed, -1, 1);
+  double *in[2] = {oc_dup(a, M * C), oc_dup(b, M * CB)}, *rd = oc_dup(r, M * (C + CB));
+  struct gv_tensor ta = gv_tensor_4d(a, F32, M, C, 0, 0), tb = gv_tensor_4d(b, F32, M, CB, 0, 0),
+                   tys = gv_tensor_4d(y, F32, M, SLN, 0, 0), trs = gv_tensor_4d(r, F32, M, SLN, 0, 0),
+                   tyc = gv_tensor_4d(y, F32, M, C + CB, 0, 0), trc = gv_tensor_4d(r, F32, M, C + CB, 0, 0),
+                   tda = gv_tensor_4d(da, F32, M, C, 0, 0), tdb = gv_tensor_4d(db, F32, M, CB, 0, 0);
+  /* slice: y = a[:, 3:8]; da = 0 outside, dy inside (fill, then accumulate) */
+  gv_copy_cols(be, &tys, 0, &ta, SL0, SLN, 0);
+  oc_check_fwd("slice y", &sl, in, y, FA, FR);
+  gv_fill(be, &tda, 0.0f);
+  gv_copy_cols(be, &tda, SL0, &trs, 0, SLN, GV_ACC_DX);
+  oc_check_grad("slice dx", &sl, in, rd, 0, da, BA, BR_);
+  /* concat: y = [a, b]; da, db the two column blocks of dy (then accumulated: twice) */
+  gv_copy_cols(be, &tyc, 0, &ta, 0, C, 0);
+  gv_copy_cols(be, &tyc, C, &tb, 0, CB, 0);
+  oc_check_fwd("concat y", &cat, in, y, FA, FR);
+  for (int pass = 1; pass <= 2; pass++) {
+    int f = pass == 2 ? GV_ACC_DX : 0;
+    gv_copy_cols(be, &tda, 0, &trc, 0, C, f);
+    gv_copy_cols(be, &tdb, 0, &trc, C, CB, f);
+    oc_check_grad_times(pass == 2 ? "concat da accumulated x2" : "concat da", &cat, in, rd, 0, da, pass, BA, BR_);
+    oc_check_grad_times(pass == 2 ? "concat db accumulated x2" : "concat db", &cat, in, rd, 1, db, pass, BA, BR_);
+  }
+  free(in[0]), free(in[1]), free(rd), free(a), free(b), free(y), free(r), free(da), free(db);
+}
+
+/* ---- rope (HF rotate_half), with a position offset; on all RD dims of a head, or the
+ * first rot of them (GPT-NeoX's partial rotary: the rest pass through) ---- */
 
 enum { RH = 3, RD = 8 };
 static void ref_rope(const struct refop *op, double *const *in, double *out)
 {
   const double *x = in[0];
+  int64_t rot = *(const int64_t *)op->ctx;
   for (int64_t b = 0; b < B; b++)
     for (int64_t t = 0; t < T; t++)
-      for (int64_t h = 0; h < RH; h++)
-        for (int64_t i = 0; i < RD / 2; i++) {
-          int64_t o = ((b * T + t) * RH + h) * RD;
-          double ang = (double)(t + 2) * pow(10000.0, -2.0 * (double)i / RD);
-          double x1 = x[o + i], x2 = x[o + i + RD / 2];
+      for (int64_t h = 0; h < RH; h++) {
+        int64_t o = ((b * T + t) * RH + h) * RD;
+        for (int64_t i = 0; i < rot / 2; i++) {
+          double ang = (double)(t + 2) * pow(10000.0, -2.0 * (double)i / (double)rot);
+          double x1 = x[o + i], x2 = x[o + i + rot / 2];
           out[o + i] = x1 * cos(ang) - x2 * sin(ang);
-          out[o + i + RD / 2] = x2 * cos(ang) + x1 * sin(ang);
+          out[o + i + rot / 2] = x2 * cos(ang) + x1 * sin(ang);
         }
+        for (int64_t j = rot; j < RD; j++)
+          out[o + j] = x[o + j];
+      }
 }
 
-static void test_rope(struct gv_backend *be, uint64_t *seed)
+static void test_rope(struct gv_backend *be, uint64_t *seed, int64_t rot)
 {
   enum { N = B * T * RH * RD };
-  struct refop op = {1, {N}, N, ref_rope, NULL};
+  struct refop op = {1, {N}, N, ref_rope, &rot};
   float *x = fnew(N), *y = fnew(N), *r = fnew(N), *dx = fnew(N);
   oc_fill(x, NULL, N, seed, -1, 1);
   oc_fill(r, NULL, N, seed, -1, 1);
   double *in[1] = {oc_dup(x, N)}, *rd = oc_dup(r, N);
   struct gv_tensor tx = gv_tensor_4d(x, F32, B, T, RH, RD), ty = gv_tensor_4d(y, F32, B, T, RH, RD),
                    tr = gv_tensor_4d(r, F32, B, T, RH, RD), tdx = gv_tensor_4d(dx, F32, B, T, RH, RD);
-  gv_rope_fwd(be, &ty, &tx, 10000.0f, 2);
-  oc_check_fwd("rope y", &op, in, y, FA, FR);
-  gv_rope_bwd(be, &tdx, &tr, 10000.0f, 2, 0);
-  oc_check_grad("rope dx", &op, in, rd, 0, dx, BA, BR_);
-  gv_rope_bwd(be, &tdx, &tr, 10000.0f, 2, GV_ACC_DX);
+  int64_t arg = rot == RD ? 0 : rot; /* 0: the whole head */
+  gv_rope_fwd(be, &ty, &tx, 10000.0f, arg, 2);
+  oc_check_fwd(rot == RD ? "rope y" : "rope y (partial)", &op, in, y, FA, FR);
+  gv_rope_bwd(be, &tdx, &tr, 10000.0f, arg, 2, 0);
+  oc_check_grad(rot == RD ? "rope dx" : "rope dx (partial)", &op, in, rd, 0, dx, BA, BR_);
+  gv_rope_bwd(be, &tdx, &tr, 10000.0f, arg, 2, GV_ACC_DX);
   oc_check_grad_times("rope dx accumulated x2", &op, in, rd, 0, dx, 2, BA, BR_);
-  gv_rope_fwd(be, &tx, &tx, 10000.0f, 2);       /* in place gives the same */
+  gv_rope_fwd(be, &tx, &tx, 10000.0f, arg, 2);       /* in place gives the same */
   oc_check_fwd("rope y (in place)", &op, in, x, FA, FR);
   free(in[0]), free(rd), free(x), free(y), free(r), free(dx);
 }
@@ -414,10 +510,14 @@ int main(void)
   test_ew(&be, &seed, EW_GELU_ERF, "gelu(erf)");
   test_ew(&be, &seed, EW_SILU, "silu");
   test_ew(&be, &seed, EW_RELU, "relu");
+  test_ew(&be, &seed, EW_AFFINE, "affine");
   test_ew(&be, &seed, EW_SWIGLU, "swiglu");
   test_ew(&be, &seed, EW_MUL, "mul");
   test_ew(&be, &seed, EW_ADD, "add");
-  test_rope(&be, &seed);
+  test_softmax(&be, &seed);
+  test_cols(&be, &seed);
+  test_rope(&be, &seed, RD);
+  test_rope(&be, &seed, 4);
   test_xent(&be, &seed);
   test_dropout(&be, &seed);
   test_copy_reduce(&be);

@@ -163,6 +163,9 @@ static void test_unary(enum gv_dtype dt)
   gv_relu_fwd(&cpu, H(&y), H(&x));
   gv_relu_fwd(&cu, D(&y), D(&x));
   cmp("relu_fwd", dt, &y, tol);
+  gv_affine(&cpu, H(&y), H(&x), 1.7f, -0.3f, 0);
+  gv_affine(&cu, D(&y), D(&x), 1.7f, -0.3f, 0);
+  cmp("affine", dt, &y, tol);
   for (int flags = 0; flags <= GV_ACC_DX; flags += GV_ACC_DX) {
     struct pair dy = mk(dt, s, -1.0, 1.0), dx = mk(dt, s, -1.0, 1.0);
     for (int form = 0; form < 2; form++) {
@@ -176,6 +179,9 @@ static void test_unary(enum gv_dtype dt)
     gv_relu_bwd(&cpu, H(&dx), H(&dy), H(&x), flags);
     gv_relu_bwd(&cu, D(&dx), D(&dy), D(&x), flags);
     cmp(flags ? "relu_bwd acc" : "relu_bwd", dt, &dx, tol);
+    gv_affine(&cpu, H(&dx), H(&dy), -0.6f, 0.0f, flags);
+    gv_affine(&cu, D(&dx), D(&dy), -0.6f, 0.0f, flags);
+    cmp(flags ? "affine acc" : "affine (backward form)", dt, &dx, tol);
     pair_free(&dy);
     pair_free(&dx);
   }
@@ -361,28 +367,71 @@ static void test_norms(enum gv_dtype dt, int64_t M, int64_t C)
   pair_free(&rstd);
 }
 
+/* ---- softmax over the last dimension; column copies (slice, concat) ---- */
+
+static void test_softmax(enum gv_dtype dt, int64_t rows, int64_t cols)
+{
+  const int64_t s[4] = {rows, cols, 0, 0};
+  double tol = tol_of(dt, TOL_F32);
+  struct pair x = mk(dt, s, -6.0, 6.0), y = mk(dt, s, 7.0, 7.0);
+  gv_softmax_fwd(&cpu, H(&y), H(&x));
+  gv_softmax_fwd(&cu, D(&y), D(&x));
+  cmp("softmax_fwd", dt, &y, tol);
+  for (int flags = 0; flags <= GV_ACC_DX; flags += GV_ACC_DX) {
+    struct pair dy = mk(dt, s, -1.0, 1.0), dx = mk(dt, s, -1.0, 1.0);
+    gv_softmax_bwd(&cpu, H(&dx), H(&dy), H(&y), flags);
+    gv_softmax_bwd(&cu, D(&dx), D(&dy), D(&y), flags);
+    cmp(flags ? "softmax_bwd acc" : "softmax_bwd", dt, &dx, tol);
+    gv_softmax_bwd(&cpu, H(&dy), H(&dy), H(&y), flags);    /* dx aliases dy */
+    gv_softmax_bwd(&cu, D(&dy), D(&dy), D(&y), flags);
+    cmp("softmax_bwd dx=dy", dt, &dy, tol);
+    pair_free(&dy);
+    pair_free(&dx);
+  }
+  gv_softmax_fwd(&cpu, H(&x), H(&x));                      /* in place */
+  gv_softmax_fwd(&cu, D(&x), D(&x));
+  cmp("softmax_fwd in place", dt, &x, tol);
+  pair_free(&x);
+  pair_free(&y);
+}
+
+static void test_copy_cols(enum gv_dtype dt)
+{
+  const int64_t sd[4] = {37, 61, 0, 0}, ss[4] = {37, 59, 0, 0};
+  struct pair dst = mk(dt, sd, -1.0, 1.0), src = mk(dt, ss, -1.0, 1.0);
+  for (int flags = 0; flags <= GV_ACC_DX; flags += GV_ACC_DX) {
+    gv_copy_cols(&cpu, H(&dst), 7, H(&src), 3, 50, flags);
+    gv_copy_cols(&cu, D(&dst), 7, D(&src), 3, 50, flags);
+    cmp(flags ? "copy_cols acc" : "copy_cols", dt, &dst, tol_of(dt, TOL_F32));
+  }
+  pair_free(&dst);
+  pair_free(&src);
+}
+
 /* ---- rope ---- */
 
 static void test_rope(enum gv_dtype dt)
 {
   const int64_t s[4] = {2, 5, 3, 64};
   double tol = tol_of(dt, TOL_F32);
-  struct pair x = mk(dt, s, -1.0, 1.0), y = mk(dt, s, 7.0, 7.0), dx = mk(dt, s, -1.0, 1.0);
-  gv_rope_fwd(&cpu, H(&y), H(&x), 10000.0f, 7);
-  gv_rope_fwd(&cu, D(&y), D(&x), 10000.0f, 7);
-  cmp("rope_fwd", dt, &y, tol);
-  gv_rope_bwd(&cpu, H(&dx), H(&y), 10000.0f, 7, 0);
-  gv_rope_bwd(&cu, D(&dx), D(&y), 10000.0f, 7, 0);
-  cmp("rope_bwd", dt, &dx, tol);
-  gv_rope_bwd(&cpu, H(&dx), H(&x), 500000.0f, 1000, GV_ACC_DX);
-  gv_rope_bwd(&cu, D(&dx), D(&x), 500000.0f, 1000, GV_ACC_DX);
-  cmp("rope_bwd acc", dt, &dx, tol);
-  gv_rope_fwd(&cpu, H(&x), H(&x), 10000.0f, 3);      /* in place: y aliases x */
-  gv_rope_fwd(&cu, D(&x), D(&x), 10000.0f, 3);
-  cmp("rope_fwd in place", dt, &x, tol);
-  pair_free(&x);
-  pair_free(&y);
-  pair_free(&dx);
+  for (int64_t rot = 0; rot <= 16; rot += 16) { /* the whole head; GPT-NeoX's partial rotary */
+    struct pair x = mk(dt, s, -1.0, 1.0), y = mk(dt, s, 7.0, 7.0), dx = mk(dt, s, -1.0, 1.0);
+    gv_rope_fwd(&cpu, H(&y), H(&x), 10000.0f, rot, 7);
+    gv_rope_fwd(&cu, D(&y), D(&x), 10000.0f, rot, 7);
+    cmp(rot ? "rope_fwd partial" : "rope_fwd", dt, &y, tol);
+    gv_rope_bwd(&cpu, H(&dx), H(&y), 10000.0f, rot, 7, 0);
+    gv_rope_bwd(&cu, D(&dx), D(&y), 10000.0f, rot, 7, 0);
+    cmp(rot ? "rope_bwd partial" : "rope_bwd", dt, &dx, tol);
+    gv_rope_bwd(&cpu, H(&dx), H(&x), 500000.0f, rot, 1000, GV_ACC_DX);
+    gv_rope_bwd(&cu, D(&dx), D(&x), 500000.0f, rot, 1000, GV_ACC_DX);
+    cmp(rot ? "rope_bwd partial acc" : "rope_bwd acc", dt, &dx, tol);
+    gv_rope_fwd(&cpu, H(&x), H(&x), 10000.0f, rot, 3);      /* in place: y aliases x */
+    gv_rope_fwd(&cu, D(&x), D(&x), 10000.0f, rot, 3);
+    cmp(rot ? "rope_fwd partial in place" : "rope_fwd in place", dt, &x, tol);
+    pair_free(&x);
+    pair_free(&y);
+    pair_free(&dx);
+  }
 }
 
 /* ---- embedding ---- */
@@ -562,6 +611,9 @@ int main(void)
     test_add_norms(dt, 37, 203);
     test_norms(dt, 5, 1100);
     test_rope(dt);
+    test_softmax(dt, 37, 203);
+    test_softmax(dt, 3, 1100);
+    test_copy_cols(dt);
     test_embedding(dt);
     test_reduce(dt);
     test_copy2d(dt);

@@ -313,8 +313,8 @@ static void attn_fwd(struct ref_model *m, struct ref_acts *a, const struct ref_l
   lin_fwd(m, a->v, a->h1, w->vw, w->vb, KV * D, c->C);
   struct gv_tensor q = t4(a->q, B, T, H, D), k = t4(a->k, B, T, KV, D), v = t4(a->v, B, T, KV, D);
   if (c->model == REF_LLAMA) {                       /* rotated in place: backward needs no pre-rope q, k */
-    gv_rope_fwd(m->be, &q, &q, c->rope_base, 0);
-    gv_rope_fwd(m->be, &k, &k, c->rope_base, 0);
+    gv_rope_fwd(m->be, &q, &q, c->rope_base, 0, 0);
+    gv_rope_fwd(m->be, &k, &k, c->rope_base, 0, 0);
   }
   struct gv_tensor o = t4(a->o, B, T, H, D), lse = t1(a->lse, B * H * T);
   gv_attention_fwd(m->be, &o, &lse, &q, &k, &v, 1);
@@ -427,8 +427,8 @@ static void attn_bwd(struct ref_model *m, struct ref_acts *a, const struct ref_l
   float *dqp = m->dq, *dkp = m->dk;
   if (c->model == REF_LLAMA) {
     struct gv_tensor dq2 = t4(m->dq2, B, T, H, D), dk2 = t4(m->dk2, B, T, KV, D);
-    gv_rope_bwd(m->be, &dq2, &dq, c->rope_base, 0, 0);
-    gv_rope_bwd(m->be, &dk2, &dk, c->rope_base, 0, 0);
+    gv_rope_bwd(m->be, &dq2, &dq, c->rope_base, 0, 0, 0);
+    gv_rope_bwd(m->be, &dk2, &dk, c->rope_base, 0, 0, 0);
     dqp = m->dq2, dkp = m->dk2;
   }
   lin_bwd(m, m->dh, g->qw, g->qb, dqp, a->h1, w->qw, H * D, C, 0);

@@ -94,5 +94,28 @@ out=$("$gvc" search "$tmp/odd.gvm" --model odd5 --num_nodes 1 --num_gpus_per_nod
   --disable_dp 1 --disable_pp 1 --quiet -o "$tmp/odd2.json" 2>&1) && bad "odd heads, no dp or pp: found $out" || ok
 [ ! -e "$tmp/odd2.json" ] && echo "$out" | grep -q "5 heads (5 kv heads) allow layer tp / Ulysses degrees 1 only" && ok \
   || bad "odd heads, no dp or pp: $out"
+# a softmax over the MLP's tp-split activations: no block runs Megatron tp (the lowering's
+# reason is the note), Ulysses (rows split there) still can; the plan compiles
+cat > "$tmp/smx.gvm" <<'GVM'
+import "nn"
+model smx(vocab = 256, hidden = 64, layers = 4, heads = 4) {
+  block embedding { x = embedding(tokens, vocab, hidden) @vocab as embedding }
+  repeat i in layers {
+    block layers[i] {
+      x = x + self_attention(layernorm(x) as ln1, heads) as attn
+      x = x + linear(softmax(linear(layernorm(x) as ln2, 128) @col as up), hidden) @row as down
+    }
+  }
+  block head { loss = cross_entropy(linear(x, vocab, bias = false) @vocab as lm, labels) }
+}
+size smx4 = smx()
+GVM
+"$gvc" search "$tmp/smx.gvm" --model smx4 --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 4 --seq_length 32 \
+  --disable_dp 1 --disable_sp 1 --quiet -o "$tmp/smx.json" > "$tmp/smx.out" 2>&1 && ok || bad "softmax search: $(cat "$tmp/smx.out")"
+grep -q '"tp_sizes_enc": "1,1,1,1"' "$tmp/smx.json" && grep -q '"pp_deg": 4' "$tmp/smx.json" && ok || bad "softmax plan: $(cat "$tmp/smx.json")"
+"$gvc" compile "$tmp/smx.gvm" --model smx4 --seq 32 --num_gpus_per_node 4 --galvatron_config_path "$tmp/smx.json" \
+  -o "$tmp/smx" > "$tmp/smx.c.out" 2>&1 && ok || bad "softmax plan compiles: $(cat "$tmp/smx.c.out")"
+"$gvc" search "$tmp/smx.gvm" --model smx4 --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 0.0001 --seq_length 32 \
+  --disable_dp 1 --disable_pp 1 --quiet -o "$tmp/smx2.json" > "$tmp/smx2.out" 2>&1; grep -q "no block runs tensor-parallel (.*softmax.*splits" "$tmp/smx2.out" && ! grep -q "no block runs Ulysses" "$tmp/smx2.out" && ok || bad "softmax note: $(cat "$tmp/smx2.out")"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

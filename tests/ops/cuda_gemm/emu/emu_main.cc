@@ -24,8 +24,10 @@ double emu_xchg[32][32];
 #define EMU_ENTRIES(X) X(adamw_multi)
 #elif defined(EMU_OPS)
 #define EMU_ENTRIES(X) X(layernorm_fwd) X(layernorm_bwd) X(rmsnorm_fwd) X(rmsnorm_bwd) X(add_layernorm_fwd) \
-  X(add_rmsnorm_fwd) X(gelu_fwd) X(gelu_bwd) X(silu_fwd) X(silu_bwd) X(swiglu_fwd) X(swiglu_bwd) X(mul_fwd) \
-  X(mul_bwd) X(add_fwd) X(dropout_fwd) X(dropout_bwd) X(rope_fwd) X(rope_bwd) X(embedding_fwd) X(embedding_bwd) \
+  X(add_rmsnorm_fwd) X(gelu_fwd) X(gelu_bwd) X(silu_fwd) X(silu_bwd) X(relu_fwd) X(relu_bwd) X(swiglu_fwd) \
+  X(swiglu_bwd) X(mul_fwd) \
+  X(mul_bwd) X(add_fwd) X(affine) X(softmax_fwd) X(softmax_bwd) X(copy_cols) X(dropout_fwd) X(dropout_bwd) \
+  X(rope_fwd) X(rope_bwd) X(embedding_fwd) X(embedding_bwd) \
   X(embedding_shard_fwd) X(embedding_shard_bwd) X(sumsq) X(fill) X(copy) X(axpy) X(scale) X(copy2d) \
   X(xent_fwd) X(xent_bwd) X(xent_shard_fwd) X(xent_shard_bwd)
 #endif

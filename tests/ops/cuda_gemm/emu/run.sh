@@ -6,7 +6,7 @@
 #          not emulated: the linear cases are dropped); GV_CUDA_ATTENTION=tc runs bf16
 #          attention on the tensor-core kernels, WMMA emulated;
 #   adamw  test_cuda_adamw.c on optim.cu (the multi-tensor AdamW);
-#   ops    test_cuda_ops.c on elementwise.cu, norm.cu, rope.cu, embedding.cu, reduce.cu and
+#   ops    test_cuda_ops.c on elementwise.cu, norm.cu, rope.cu, softmax.cu, embedding.cu, reduce.cu and
 #          xent.cu (every op of that test).
 # Not a ctest test (minutes: one OS thread per CUDA thread). BUILD is a configured CUDA
 # build of this tree (its libgvrt.a), default build.
@@ -19,7 +19,7 @@ case $suite in
   attn) files="attention attention_tc xent"; test=ops/cuda_gemm/test_cuda_gemm_attn.c; var=gpu; def=EMU_ATTN
         only='/linear_case(dt\|linear_gelu_case(dt/d' ;;
   adamw) files="optim"; test=ops/cuda_adamw/test_cuda_adamw.c; var=be; def=EMU_OPTIM; only='' ;;
-  ops) files="elementwise norm rope embedding reduce xent"; test=ops/cuda/test_cuda_ops.c; var=cu; def=EMU_OPS
+  ops) files="elementwise norm rope softmax embedding reduce xent"; test=ops/cuda/test_cuda_ops.c; var=cu; def=EMU_OPS
        only='' ;;
   *) echo "run.sh: unknown suite $suite (attn, adamw, ops)" >&2; exit 2 ;;
 esac
