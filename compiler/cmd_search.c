@@ -94,9 +94,9 @@ static void no_plan_error(const SearchCli *c, const SearchResult *res)
     return;
   }
   fprintf(stderr, "gvc: error: no valid configuration found under %g GB per GPU (%ld tasks searched)", c->memory_gb, res->tasks);
-  if (c->context_mem > 0)
+  if (c->cm.context_mem > 0)
     fprintf(stderr, "; every pipeline stage also reserves %g MB for the framework's context "
-                    "(--pytorch_context_mem, as Galvatron), which the budget must hold besides the model", c->context_mem);
+                    "(--pytorch_context_mem, as Galvatron), which the budget must hold besides the model", c->cm.context_mem);
   fprintf(stderr, "\n");
 }
 

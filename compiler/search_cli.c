@@ -50,7 +50,7 @@ static void cli_defaults(SearchCli *c)
   c->sequence_parallel = 1;
   c->global_memory_buffer = 1;
   c->async_grad_reduce = 1;
-  c->context_mem = 1024;
+  c->context_mem = -1; /* not given: the memory profile's measured value, else 1024 */
   c->costmodel_coe = 1;
   c->search_space = "full";
   c->transition = "galvatron";
@@ -91,7 +91,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"sequence_parallel", CLI_SW, &c->sequence_parallel, "Megatron-SP 0|1 (1)"},
       {"global_memory_buffer", CLI_SW, &c->global_memory_buffer, "count Megatron-SP's global buffer 0|1 (1)"},
       {"async_grad_reduce", CLI_SW, &c->async_grad_reduce, "0|1 (1), ZeRO memory ratios"},
-      {"pytorch_context_mem", CLI_DBL, &c->context_mem, "MB per stage (1024)"},
+      {"pytorch_context_mem", CLI_DBL, &c->context_mem, "MB per stage (gvc profile memory's measured context_mem_mb, else 1024)"},
       {"transition_cost", CLI_STR, &c->transition, "galvatron (bytes*ms/MB*1e-7, ~105x) | physical (bytes/MB*ms/MB/1000)"},
       {"costmodel_coe", CLI_DBL, &c->costmodel_coe, "layer time multiplier (1.0)"},
       {"min_bsz", CLI_INT, &c->so.min_bsz, "smallest global batch (64)"},
@@ -287,7 +287,7 @@ int search_cli_model(SearchCli *c)
   cm->async_grad_reduce = c->async_grad_reduce;
   cm->global_memory_buffer = c->global_memory_buffer;
   cm->default_dp_type = dt == 1 ? DP_ZERO2 : DP_DDP;
-  cm->context_mem = c->context_mem;
+  cm->context_mem = c->context_mem >= 0 ? c->context_mem : 1024;
   cm->costmodel_coe = c->costmodel_coe;
   cm->transition_physical = tr == 1;
   IrModel *m = NULL;
@@ -312,6 +312,7 @@ int search_cli_model(SearchCli *c)
     c->files.time_mode = tm;
     c->files.memory_mode = mm;
     rc = cost_model_load(cm, &c->files);
+    if (!rc && c->files.memory && c->context_mem < 0 && cm->mem.context_mb > 0) cm->context_mem = cm->mem.context_mb;
   }
   StrategySpace *s = &c->so.space;
   if (m) {  /* the lowering's constraints on the degrees (read before the IR is freed) */

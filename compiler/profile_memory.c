@@ -1,0 +1,217 @@
+/* profile_memory.c - `gvc profile memory`: Galvatron's memory profile of a .gvm model. The
+ * static memory plan gives every arena exactly, so the sizes come from lowering (no run):
+ * the model with --layernum_min and --layernum_max layers per tp degree 1 .. --max_tp_deg,
+ * with and without Megatron sequence parallelism (keys with and without `_sp`) and with
+ * checkpointing, and on two pipeline stages for the first and last positions; per layer is
+ * the difference per added layer, the rest is "other". What lies outside the arenas (the
+ * program, OpenBLAS's buffers and host staging on CPU ranks; the CUDA context, cuBLAS and
+ * NCCL on GPUs) is measured in one run and kept under "gvc" as context_mem_mb, which the
+ * search uses as Galvatron's pytorch_context_mem. MB = 2^20 bytes. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cmd.h"
+#include "ctx.h"
+#include "frontend.h"
+#include "lower.h"
+#include "profile.h"
+#include "profile_model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIB (1024.0 * 1024.0)
+#define EPS_MB 1e-6 /* Galvatron's readers take any size, gvc's want them positive */
+
+typedef struct Stage { double states, slot, transient; int blocks; } Stage; /* MB */
+
+/* One lowering: world = pp x tp, dp 1. Returns 0 and the stages, or 1 with *why. */
+static int lower_cfg(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoint p, Stage *st, const char **why, char *buf, size_t n)
+{
+  Ctx *cx = ctx_new();
+  cx->layers_override = L;
+  const IrModel *m = frontend_load_model(cx, o->file, o->model);
+  int rc = 1;
+  *why = "the model does not load";
+  if (m) {
+    Arena *a = arena_new(1 << 20);
+    unsigned char *ck = calloc((size_t)m->nlayers, 1);
+    for (int i = 0; i < m->nlayers; i++) ck[i] = ckpt && m->layers[i].kind == IR_LAYER_BLOCK;
+    LowerOptions lo = {.micro_batch = p.bsz, .seq = p.seq, .world = pp * tp, .pp = pp, .pipeline_1f1b = 1, .chunks = 1,
+                       .tp = tp, .tp_consec = 1, .sp = sp && tp > 1, .vtp = tp > 1, .checkpoint = ck,
+                       .bf16 = !strcmp(o->precision, "bf16")};
+    const char *err = NULL;
+    Lowered *lw = lower_model(a, m, &lo, &err);
+    int *stage = lw ? lower_partition(a, m, pp, NULL, &err) : NULL;
+    if (lw && stage) {
+      for (int s = 0; s < pp; s++) {
+        const Plan *pl = lw->plans ? lw->plans[s] : lw->plan;
+        st[s] = (Stage){(double)(pl->arena_bytes[PLAN_PARAMS] + pl->arena_bytes[PLAN_GRADS] + pl->arena_bytes[PLAN_OPTIM]) / MIB,
+                        (double)pl->slot_bytes / MIB, (double)pl->transient_bytes / MIB, 0};
+        for (int i = 0; i < m->nlayers; i++) st[s].blocks += m->layers[i].kind == IR_LAYER_BLOCK && stage[i] == s;
+      }
+      rc = 0;
+    } else {
+      snprintf(buf, n, "%s", err ? err : "cannot be lowered");
+      *why = buf;
+    }
+    free(ck);
+    arena_free(&a);
+  }
+  ctx_free(&cx);
+  return rc;
+}
+
+typedef struct MemProfile {
+  int ntp;                               /* degrees 1 .. 2^(ntp-1) */
+  double param;                          /* MB, fp32-equivalent of one layer (states / 4) */
+  double act[2][PROF_LOGMAX], ckpt;      /* [sp] MB per sample per layer */
+  ProfOtherMem off[2], first[2], last[2];
+  double planned_mb, peak_mb, outside_mb, rss_before_mb;
+} MemProfile;
+
+static double pos(double v) { return v > EPS_MB ? v : EPS_MB; }
+
+/* Per layer and the rest from two programs of Lmin and Lmax layers at one degree. */
+static int profile_degree(const PmOptions *o, PmPoint p, int sp, int tp, MemProfile *mp, int *stop)
+{
+  int l = prof_log2(tp), dl = o->layernum_max - o->layernum_min, lpp = o->layernum_min > 1 ? o->layernum_min : 2;
+  Stage a[2], b[2], c[2];
+  char buf[512];
+  const char *why;
+  if (lower_cfg(o, o->layernum_min, 1, tp, sp, 0, p, a, &why, buf, sizeof buf) ||
+      lower_cfg(o, o->layernum_max, 1, tp, sp, 0, p, b, &why, buf, sizeof buf) ||
+      lower_cfg(o, lpp, 2, tp, sp, 0, p, c, &why, buf, sizeof buf)) {
+    if (tp == 1) { fprintf(stderr, "gvc: error: %s --model %s, batch %d, seq %d: %s\n", o->file, o->model, p.bsz, p.seq, why); return 1; }
+    *stop = 1; /* larger degrees do not divide the model: the dicts end here */
+    return 0;
+  }
+  double S = (b[0].states - a[0].states) / dl, A = (b[0].slot - a[0].slot) / dl / p.bsz;
+  mp->act[sp][l] = pos(A);
+  if (tp == 1) mp->param = S / 4;
+  mp->off[sp].ms[l] = pos(a[0].states - o->layernum_min * S);
+  mp->off[sp].act[l] = pos((a[0].slot + a[0].transient) / p.bsz - o->layernum_min * A);
+  ProfOtherMem *pos_mem[2] = {&mp->first[sp], &mp->last[sp]};
+  for (int s = 0; s < 2; s++) {
+    pos_mem[s]->ms[l] = pos(c[s].states - c[s].blocks * S);
+    pos_mem[s]->act[l] = pos((c[s].slot + c[s].transient) / p.bsz - c[s].blocks * A);
+  }
+  if (tp == 1 && sp == 0) {
+    if (lower_cfg(o, o->layernum_min, 1, 1, 0, 1, p, a, &why, buf, sizeof buf) ||
+        lower_cfg(o, o->layernum_max, 1, 1, 0, 1, p, b, &why, buf, sizeof buf)) {
+      fprintf(stderr, "gvc: error: %s --model %s with checkpointing: %s\n", o->file, o->model, why);
+      return 1;
+    }
+    mp->ckpt = pos((b[0].slot - a[0].slot) / dl / p.bsz);
+  }
+  return 0;
+}
+
+static void put_dict(FILE *f, const char *name, const double *v, int ntp, const double *ckpt, const char *end)
+{
+  fprintf(f, "\"%s\": {", name);
+  for (int l = 0; l < ntp; l++) fprintf(f, "%s\"%d\": %.12g", l ? ", " : "", 1 << l, v[l]);
+  if (ckpt) fprintf(f, ", \"checkpoint\": %.12g", *ckpt);
+  fprintf(f, "}%s", end);
+}
+
+static void write_json(FILE *f, const PmOptions *o, PmPoint p, const MemProfile *mp)
+{
+  fprintf(f, "{\n");
+  for (int sp = 0; sp < 2; sp++) {
+    const char *suf = sp ? "_sp" : "";
+    fprintf(f, "    \"layertype_0%s\": {\"%d\": {\"parameter_size\": %.12g, ", suf, p.seq, mp->param);
+    put_dict(f, "tp_activation_per_bsz_dict", mp->act[sp], mp->ntp, &mp->ckpt, "}},\n");
+    const char *names[3] = {"other_memory_pp_off", "other_memory_pp_on_first", "other_memory_pp_on_last"};
+    const ProfOtherMem *om[3] = {&mp->off[sp], &mp->first[sp], &mp->last[sp]};
+    for (int k = 0; k < 3; k++) {
+      fprintf(f, "    \"%s%s\": {\"%d\": {", names[k], suf, p.seq);
+      put_dict(f, "model_states", om[k]->ms, mp->ntp, NULL, ", ");
+      put_dict(f, "activation", om[k]->act, mp->ntp, NULL, "}},\n");
+    }
+  }
+  fprintf(f, "    \"gvc\": {\"device\": \"%s\", \"bsz\": %d, \"seq\": %d, \"layernum_min\": %d, \"layernum_max\": %d,\n"
+             "            \"context_mem_mb\": %.12g, \"measured_peak_mb\": %.12g, \"planned_mb\": %.12g, \"rss_before_arenas_mb\": %.12g}\n}\n",
+          o->device, p.bsz, p.seq, o->layernum_min, o->layernum_max, mp->outside_mb, mp->peak_mb, mp->planned_mb, mp->rss_before_mb);
+}
+
+static void write_table(FILE *f, const PmOptions *o, PmPoint p, const MemProfile *mp)
+{
+  fprintf(f, "gvc profile memory: %s (%s), %s, batch %d, seq %d; layers %d and %d; MB = 2^20 bytes, activations per sample\n\n",
+          o->model, o->file, o->precision, p.bsz, p.seq, o->layernum_min, o->layernum_max);
+  fprintf(f, "per layer: parameter_size %.4f MB (model states %.4f MB unsharded), checkpointed activation %.4f MB\n\n", mp->param,
+          4 * mp->param, mp->ckpt);
+  fprintf(f, "   tp  sp  layer act   off states    off act  first states  first act  last states   last act\n");
+  for (int sp = 0; sp < 2; sp++)
+    for (int l = 0; l < mp->ntp; l++)
+      fprintf(f, "%5d %3d %10.4f %12.4f %10.4f %13.4f %10.4f %12.4f %10.4f\n", 1 << l, sp, mp->act[sp][l], mp->off[sp].ms[l],
+              mp->off[sp].act[l], mp->first[sp].ms[l], mp->first[sp].act[l], mp->last[sp].ms[l], mp->last[sp].act[l]);
+  fprintf(f, "\noutside the plan (measured, %s): %.1f MB = peak %.1f MB - arenas %.1f MB (%d layers, batch %d)\n",
+          strcmp(o->device, "cpu") ? "device memory in use" : "peak resident set", mp->outside_mb, mp->peak_mb, mp->planned_mb,
+          o->layernum_min, p.bsz);
+}
+
+static int write_files(const PmOptions *o, PmPoint p, const MemProfile *mp)
+{
+  char path[4200], *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  write_json(f, o, p, mp);
+  fclose(f);
+  pm_path(o, "memory_profiling", "json", path, sizeof path);
+  int rc = pm_write_atomic(path, text, len);
+  free(text);
+  if (rc) return 1;
+  printf("written: %s\n", path);
+  f = open_memstream(&text, &len);
+  write_table(f, o, p, mp);
+  fclose(f);
+  fwrite(text, 1, len, stdout);
+  pm_path(o, "memory_profiling", "txt", path, sizeof path);
+  rc = pm_write_atomic(path, text, len);
+  free(text);
+  return rc;
+}
+
+int cmd_profile_memory(int argc, char **argv)
+{
+  PmOptions o;
+  PmPoint pts[PM_MAXPTS];
+  int n = 0, rc = pm_parse("memory", argc, argv, &o, pts, &n);
+  if (rc) return rc == 2 ? 0 : 1;
+  PmPoint p = pts[n - 1]; /* static: the one point; sequence: the longest (the reader scales it) */
+  MemProfile *mp = calloc(1, sizeof *mp);
+  for (int sp = 0; sp < 2; sp++)
+    for (int l = 0; l < PROF_LOGMAX; l++) mp->act[sp][l] = NAN;
+  PmProgress pr = {"memory", 0, 0, pm_now_s(), 0, o.quiet};
+  for (int t = 1; t <= o.max_tp_deg; t *= 2) pr.total += 2;
+  pr.total += 1;
+  char item[64];
+  int stop = 0;
+  for (int t = 1; t <= o.max_tp_deg && !rc && !stop; t *= 2)
+    for (int sp = 0; sp < 2 && !rc && !stop; sp++) {
+      rc = profile_degree(&o, p, sp, t, mp, &stop);
+      if (!stop) mp->ntp = prof_log2(t) + 1;
+      snprintf(item, sizeof item, "plan: tp %d%s", t, sp ? " + sp" : "");
+      if (!rc && !stop) pm_progress(&pr, item);
+    }
+  if (stop && !o.quiet) fprintf(stderr, "\ngvc profile memory: tp degrees above %d do not divide %s: the dicts stop there\n", 1 << (mp->ntp - 1), o.model);
+  char tmp[4200];
+  PmRun r;
+  if (!rc && !(rc = pm_mktmp(&o, tmp, sizeof tmp))) {
+    pr.total = pr.done + 1;
+    rc = pm_run(&o, tmp, o.layernum_min, p, 1, &r);
+    pm_rmtmp(tmp);
+    if (!rc) {
+      pm_progress(&pr, "run: outside the plan");
+      int dev = strcmp(o.device, "cpu") != 0;
+      mp->planned_mb = r.arena_mb;
+      mp->peak_mb = dev ? r.device_used_mb : r.peak_rss_mb;
+      mp->outside_mb = fmax(0, mp->peak_mb - r.arena_mb);
+      mp->rss_before_mb = r.rss_before_mb;
+    }
+  }
+  if (!rc) rc = write_files(&o, p, mp);
+  free(mp);
+  return rc;
+}

@@ -1,0 +1,404 @@
+/* profile_model.c - what `gvc profile computation` and `gvc profile memory` share: their
+ * options and the points they profile, the checks of both (each error names the argument,
+ * before anything is run or written), the timed run of one compiled program in a child
+ * process (`gvc run ... -- --data synthetic --step_json F`, or compile + run without the
+ * LLVM JIT), the progress line and the atomic file writes. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "profile_model.h"
+
+#include "cli_opts.h"
+#include "ctx.h"
+#include "emit.h"
+#include "frontend.h"
+#include "lower.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+double pm_now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- options and points ---- */
+
+static void defaults(PmOptions *o)
+{
+  memset(o, 0, sizeof *o);
+  o->mode = "static";
+  o->precision = "bf16";
+  o->device = "cpu";
+  o->out_dir = "profiles";
+  o->bsz = 8;
+  o->min_bsz = 1, o->max_bsz = 8, o->bsz_step = 1;
+  o->min_seq = 128, o->max_seq = 1024, o->seq_step = 128;
+  o->layernum_min = 1, o->layernum_max = 2;
+  o->max_tp_deg = 8;
+  o->sequence_parallel = 1;
+  o->warmup = 1, o->repeats = 3;
+}
+
+static void usage(const char *what, const CliOpt *opts)
+{
+  printf("usage: gvc profile %s FILE.gvm --model NAME [options]\n\n", what);
+  if (!strcmp(what, "computation"))
+    printf("Compiles the model with --layernum_min and --layernum_max layers, runs each for --warmup +\n"
+           "--repeats steps on the backend and writes the forward time per layer and of the rest\n"
+           "(embedding, head, loss) per batch size or sequence length, in Galvatron's keys, with the\n"
+           "measured backward in gvc's own (computation_profiling_{precision}_{model}_all.json).\n\n");
+  else
+    printf("Lowers the model per tp degree (with and without checkpointing and sequence parallelism) and\n"
+           "per pipeline position and writes the memory plan's exact sizes in Galvatron's keys, plus\n"
+           "the memory measured outside the plan in one run (memory_profiling_{precision}_{model}_all.json).\n\n");
+  printf("options:\n");
+  cli_opts_help(opts);
+}
+
+/* lo..hi by step, each > 0; 1 after an error naming the arguments. */
+static int range(const char *lo_name, int lo, const char *hi_name, int hi, const char *step_name, int step, int *out, int *n)
+{
+  if (lo < 1) { fprintf(stderr, "gvc: error: --%s %d: expected an integer >= 1\n", lo_name, lo); return 1; }
+  if (step < 1) { fprintf(stderr, "gvc: error: --%s %d: expected an integer >= 1\n", step_name, step); return 1; }
+  if (lo > hi) { fprintf(stderr, "gvc: error: --%s %d > --%s %d: the profile range is empty\n", lo_name, lo, hi_name, hi); return 1; }
+  if ((hi - lo) % step) {
+    fprintf(stderr, "gvc: error: --%s %d - --%s %d = %d is not a multiple of --%s %d\n", hi_name, hi, lo_name, lo, hi - lo,
+            step_name, step);
+    return 1;
+  }
+  if ((hi - lo) / step + 1 > PM_MAXPTS) { fprintf(stderr, "gvc: error: --%s: more than %d points\n", step_name, PM_MAXPTS); return 1; }
+  *n = 0;
+  for (int v = lo; v <= hi; v += step) out[(*n)++] = v;
+  return 0;
+}
+
+static int seq_list(const char *s, int *out, int *n)
+{
+  *n = 0;
+  for (const char *p = s; *p;) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || v < 1 || v > (1 << 24) || (*end && *end != ',') || *n == PM_MAXPTS) {
+      fprintf(stderr, "gvc: error: --profile_seq_length_list '%s': expected a comma list of sequence lengths >= 1\n", s);
+      return 1;
+    }
+    out[(*n)++] = (int)v;
+    p = *end ? end + 1 : end;
+  }
+  if (!*n) { fprintf(stderr, "gvc: error: --profile_seq_length_list '': the profile range is empty\n"); return 1; }
+  return 0;
+}
+
+static int one_of(const char *name, const char *v, const char *a, const char *b, const char *c)
+{
+  if (!strcmp(v, a) || !strcmp(v, b) || (c && !strcmp(v, c))) return 0;
+  fprintf(stderr, "gvc: error: --%s '%s': expected %s%s%s or %s\n", name, v, a, c ? ", " : "", c ? b : "", c ? c : b);
+  return 1;
+}
+
+/* The checks that need the model: its sequence limit. */
+static int check_model(const PmOptions *o, const PmPoint *pts, int n)
+{
+  Ctx *cx = ctx_new();
+  const IrModel *m = frontend_load_model(cx, o->file, o->model);
+  int rc = !m;
+  for (int i = 0; m && !rc && i < n; i++)
+    if (m->max_seq && pts[i].seq > m->max_seq) {
+      fprintf(stderr, "gvc: error: --%s %d exceeds %s's %lld positions\n",
+              !strcmp(o->mode, "sequence") ? "profile_max_seq_length" : "seq_length", pts[i].seq, o->model, (long long)m->max_seq);
+      rc = 1;
+    }
+  ctx_free(&cx);
+  return rc;
+}
+
+/* The model's default sequence length (as gvc compile: its positions, at most 1024). */
+static int default_seq(const PmOptions *o)
+{
+  Ctx *cx = ctx_new();
+  const IrModel *m = frontend_load_model(cx, o->file, o->model);
+  int s = !m ? -1 : m->max_seq && m->max_seq < 1024 ? (int)m->max_seq : 1024;
+  ctx_free(&cx);
+  return s;
+}
+
+int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts, int *npts)
+{
+  defaults(o);
+  const CliOpt opts[] = {
+      {"model", CLI_STR, &o->model, "model (size) name in FILE (required)"},
+      {"model_size", CLI_STR, &o->model_size, "model name in the file names (default: --model)"},
+      {"profile_mode", CLI_STR, &o->mode, "static | batch | sequence (static)"},
+      {"profile_batch_size", CLI_INT, &o->bsz, "static and memory: the batch size (8)"},
+      {"profile_min_batch_size", CLI_INT, &o->min_bsz, "batch mode: smallest batch (1)"},
+      {"profile_max_batch_size", CLI_INT, &o->max_bsz, "batch mode: largest batch (8; at least 8 sizes)"},
+      {"profile_batch_size_step", CLI_INT, &o->bsz_step, "batch mode: step (1)"},
+      {"seq_length", CLI_INT, &o->seq, "static and batch modes: sequence length (the model's, at most 1024)"},
+      {"profile_min_seq_length", CLI_INT, &o->min_seq, "sequence mode: shortest (128)"},
+      {"profile_max_seq_length", CLI_INT, &o->max_seq, "sequence mode: longest (1024)"},
+      {"profile_seq_length_step", CLI_INT, &o->seq_step, "sequence mode: step (128)"},
+      {"profile_seq_length_list", CLI_STR, &o->seq_list, "sequence mode: these lengths instead (a comma list)"},
+      {"layernum_min", CLI_INT, &o->layernum_min, "layers of the smaller program (1)"},
+      {"layernum_max", CLI_INT, &o->layernum_max, "layers of the larger program (2)"},
+      {"max_tp_deg", CLI_INT, &o->max_tp_deg, "memory: tp degrees 1, 2, 4 .. this (8)"},
+      {"mixed_precision", CLI_STR, &o->precision, "fp32 | bf16 (bf16)"},
+      {"sequence_parallel", CLI_SW, &o->sequence_parallel, "0|1 (1): accepted; both variants are written"},
+      {"device", CLI_STR, &o->device, "cpu | cuda (cpu)"},
+      {"warmup", CLI_INT, &o->warmup, "untimed steps per run (1)"},
+      {"repeats", CLI_INT, &o->repeats, "timed steps per run, the median is kept (3)"},
+      {"quiet", CLI_SW, &o->quiet, "no progress line"},
+      {NULL, 0, NULL, NULL}};
+  int rc = cli_opts_parse(opts, argc, argv, &o->out_dir, &o->file);
+  if (rc == 2) { usage(what, opts); return 2; }
+  if (rc) return 1;
+  if (!o->file || !o->model) { fprintf(stderr, "gvc: error: gvc profile %s needs FILE.gvm and --model NAME (see --help)\n", what); return 1; }
+  if (!o->model_size) o->model_size = o->model;
+  if (one_of("profile_mode", o->mode, "static", "batch", "sequence") || one_of("mixed_precision", o->precision, "fp32", "bf16", NULL) ||
+      one_of("device", o->device, "cpu", "cuda", NULL))
+    return 1;
+  if (o->layernum_min < 1) { fprintf(stderr, "gvc: error: --layernum_min %d: expected an integer >= 1\n", o->layernum_min); return 1; }
+  if (o->layernum_max <= o->layernum_min) {
+    fprintf(stderr, "gvc: error: --layernum_max %d: must be above --layernum_min %d (the per-layer figures are the difference)\n",
+            o->layernum_max, o->layernum_min);
+    return 1;
+  }
+  if (o->max_tp_deg < 1 || (o->max_tp_deg & (o->max_tp_deg - 1))) { fprintf(stderr, "gvc: error: --max_tp_deg %d: expected a power of two >= 1\n", o->max_tp_deg); return 1; }
+  if (o->warmup < 0 || o->repeats < 1) { fprintf(stderr, "gvc: error: --%s: expected %s\n", o->repeats < 1 ? "repeats" : "warmup", o->repeats < 1 ? "an integer >= 1" : "an integer >= 0"); return 1; }
+  if (o->bsz < 1) { fprintf(stderr, "gvc: error: --profile_batch_size %d: expected an integer >= 1\n", o->bsz); return 1; }
+  if (o->seq == 0 && (o->seq = default_seq(o)) < 0) return 1;
+  if (o->seq < 1) { fprintf(stderr, "gvc: error: --seq_length %d: expected an integer >= 1\n", o->seq); return 1; }
+  int v[PM_MAXPTS], n = 0, batch = !strcmp(o->mode, "batch") && !strcmp(what, "computation");
+  int sequence = !strcmp(o->mode, "sequence");
+  if (batch) {
+    if (range("profile_min_batch_size", o->min_bsz, "profile_max_batch_size", o->max_bsz, "profile_batch_size_step", o->bsz_step, v, &n)) return 1;
+    if (n < 8) { fprintf(stderr, "gvc: error: --profile_min_batch_size %d .. --profile_max_batch_size %d step %d gives %d batch sizes: batch mode needs at least 8 (the readers fit a line through them)\n", o->min_bsz, o->max_bsz, o->bsz_step, n); return 1; }
+    for (int i = 0; i < n; i++) pts[i] = (PmPoint){v[i], o->seq};
+  } else if (sequence) {
+    if (o->seq_list ? seq_list(o->seq_list, v, &n)
+                    : range("profile_min_seq_length", o->min_seq, "profile_max_seq_length", o->max_seq, "profile_seq_length_step", o->seq_step, v, &n))
+      return 1;
+    if (n < 3 && !strcmp(what, "computation")) { fprintf(stderr, "gvc: error: --profile_%s gives %d sequence length(s): sequence mode needs at least 3 (the readers fit a quadratic)\n", o->seq_list ? "seq_length_list" : "min/max_seq_length", n); return 1; }
+    for (int i = 0; i < n; i++) pts[i] = (PmPoint){strcmp(what, "computation") ? o->bsz : 1, v[i]};
+  } else {
+    n = 1;
+    pts[0] = (PmPoint){o->bsz, o->seq};
+  }
+  *npts = n;
+  return check_model(o, pts, n);
+}
+
+/* ---- the program at one point ---- */
+
+double pm_planned_mb(const PmOptions *o, int layers, PmPoint p)
+{
+  Ctx *cx = ctx_new();
+  cx->layers_override = layers;
+  const IrModel *m = frontend_load_model(cx, o->file, o->model);
+  double mb = -1;
+  if (m) {
+    Arena *a = arena_new(1 << 20);
+    LowerOptions lo = {.micro_batch = p.bsz, .seq = p.seq, .world = 1, .pp = 1, .pipeline_1f1b = 1, .chunks = 1, .tp = 1,
+                       .tp_consec = 1, .bf16 = !strcmp(o->precision, "bf16")};
+    const char *err = NULL;
+    Lowered *lw = lower_model(a, m, &lo, &err);
+    if (!lw) fprintf(stderr, "gvc: error: %s --model %s with %d layers, batch %d, seq %d: %s\n", o->file, o->model, layers, p.bsz, p.seq, err);
+    else {
+      mb = 0;
+      for (int k = 0; k < PLAN_KINDS; k++) mb += (double)lw->plan->arena_bytes[k] / (1024.0 * 1024.0);
+    }
+    arena_free(&a);
+  }
+  ctx_free(&cx);
+  return mb;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median of entries [skip, n) of a JSON array of numbers. */
+static double median_of(const cJSON *arr, int skip)
+{
+  double v[4096];
+  int n = 0;
+  for (const cJSON *it = arr ? arr->child : NULL; it && n < 4096; it = it->next, skip--)
+    if (skip <= 0 && cJSON_IsNumber(it)) v[n++] = it->valuedouble;
+  if (!n) return NAN;
+  qsort(v, (size_t)n, sizeof(double), cmp_dbl);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double num_of(const cJSON *o, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static int read_steps(const char *path, int skip, PmRun *r)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return 1;
+  char *buf = malloc(1 << 20);
+  size_t got = fread(buf, 1, (1 << 20) - 1, f);
+  fclose(f);
+  buf[got] = 0;
+  cJSON *j = cJSON_Parse(buf);
+  free(buf);
+  cJSON *ranks = j ? cJSON_GetObjectItemCaseSensitive(j, "ranks") : NULL;
+  cJSON *r0 = ranks ? cJSON_GetArrayItem(ranks, 0) : NULL;
+  int rc = !r0;
+  if (r0) {
+    r->step_ms = median_of(cJSON_GetObjectItemCaseSensitive(j, "step_ms"), skip);
+    r->fwd_ms = median_of(cJSON_GetObjectItemCaseSensitive(r0, "fwd_ms"), skip);
+    r->bwd_ms = median_of(cJSON_GetObjectItemCaseSensitive(r0, "bwd_ms"), skip);
+    r->arena_mb = num_of(r0, "arena_mb");
+    r->peak_rss_mb = num_of(r0, "peak_rss_mb");
+    r->rss_before_mb = num_of(r0, "rss_before_arenas_mb");
+    r->device_used_mb = num_of(r0, "device_used_mb");
+    rc = isnan(r->fwd_ms) || isnan(r->bwd_ms);
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* Runs argv with stdout and stderr into log; the exit status (-1: could not start).
+ * (fork and exec: the compiler's sched.h shadows the one spawn.h includes.) */
+static int spawn_wait(char **argv, const char *log)
+{
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static void show_tail(const char *log)
+{
+  FILE *f = fopen(log, "r");
+  char line[512], last[6][512];
+  int n = 0;
+  while (f && fgets(line, sizeof line, f)) snprintf(last[n++ % 6], sizeof last[0], "%s", line);
+  if (f) fclose(f);
+  for (int i = n > 6 ? n - 6 : 0; i < n; i++) fprintf(stderr, "  | %s", last[i % 6]);
+}
+
+int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, PmRun *r)
+{
+  char self[4096], L[16], S[16], B[16], iters[16], json[4200], log[4200], prog[4200];
+  ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (k <= 0) { fprintf(stderr, "gvc: error: cannot find the gvc executable (/proc/self/exe)\n"); return 1; }
+  self[k] = 0;
+  snprintf(L, sizeof L, "%d", layers);
+  snprintf(S, sizeof S, "%d", p.seq);
+  snprintf(B, sizeof B, "%d", p.bsz);
+  snprintf(iters, sizeof iters, "%d", o->warmup + o->repeats);
+  snprintf(json, sizeof json, "%s/steps.json", tmpdir);
+  snprintf(log, sizeof log, "%s/run.log", tmpdir);
+  snprintf(prog, sizeof prog, "%s/program", tmpdir);
+  remove(json);
+  int jit = !binary && emit_llvm_available();
+  char *cargv[] = {self, jit ? "run" : "compile", (char *)o->file, "--model", (char *)o->model, "--num_layers", L, "--seq", S,
+                   "--micro-batch", B, "--mixed_precision", (char *)o->precision, NULL};
+  char *targs[] = {"--data", "synthetic", "--iters", iters, "--global_train_batch_size", B, "--quiet", "--step_json", json,
+                   "--device", (char *)o->device, "--mixed_precision", (char *)o->precision, NULL};
+  char *argv[64];
+  int n = 0, rc = 0;
+  for (int i = 0; cargv[i]; i++) argv[n++] = cargv[i];
+  setenv("GV_COMM", "self", 1); /* one rank: no MPI */
+  if (jit) {
+    argv[n++] = "--";
+  } else { /* compile a binary, then run it */
+    argv[n++] = "-o";
+    argv[n++] = prog;
+    argv[n] = NULL;
+    rc = spawn_wait(argv, log);
+    n = 0;
+    argv[n++] = prog;
+  }
+  for (int i = 0; !rc && targs[i]; i++) argv[n++] = targs[i];
+  argv[n] = NULL;
+  if (!rc) rc = spawn_wait(argv, log);
+  if (!rc && read_steps(json, o->warmup, r)) rc = 1;
+  if (rc) {
+    fprintf(stderr, "gvc: error: the program of %s with %d layers, batch %d, seq %d did not run (%s %d); its last lines:\n",
+            o->model, layers, p.bsz, p.seq, rc < 0 ? "could not start" : "exit", rc);
+    show_tail(log);
+  }
+  return rc != 0;
+}
+
+/* ---- files ---- */
+
+int pm_mktmp(const PmOptions *o, char *dir, size_t n)
+{
+  if (mkdir(o->out_dir, 0777) && errno != EEXIST) {
+    fprintf(stderr, "gvc: error: %s: cannot create the folder (%s)\n", o->out_dir, strerror(errno));
+    return 1;
+  }
+  snprintf(dir, n, "%s/.gvc_profile_XXXXXX", o->out_dir);
+  if (!mkdtemp(dir)) { fprintf(stderr, "gvc: error: %s: cannot create a temporary folder (%s)\n", o->out_dir, strerror(errno)); return 1; }
+  return 0;
+}
+
+void pm_rmtmp(const char *dir)
+{
+  const char *names[] = {"steps.json", "steps.json.tmp", "run.log", "program", "program.o", "program.c"};
+  char p[4200];
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+    remove(p);
+  }
+  rmdir(dir);
+}
+
+void pm_path(const PmOptions *o, const char *prefix, const char *ext, char *buf, size_t n)
+{
+  snprintf(buf, n, "%s/%s_%s_%s_all.%s", o->out_dir, prefix, o->precision, o->model_size, ext);
+}
+
+int pm_write_atomic(const char *path, const char *text, size_t len)
+{
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  int bad = !f || fwrite(text, 1, len, f) != len;
+  if (f) bad |= fclose(f) != 0;
+  if (bad || rename(tmp, path)) {
+    remove(tmp);
+    fprintf(stderr, "gvc: error: %s: cannot write the file\n", path);
+    return 1;
+  }
+  return 0;
+}
+
+void pm_progress(PmProgress *p, const char *item)
+{
+  double t = pm_now_s(), el = t - p->t0;
+  if (item) p->done++;
+  int last = p->done >= p->total;
+  if (p->quiet || (!last && t - p->last < 0.5 && p->done > 1)) return;
+  p->last = t;
+  double eta = p->done ? el / p->done * (p->total - p->done) : 0;
+  fprintf(stderr, "\rgvc profile %s: %3.0f%% %-36s %.1fs elapsed, ETA %.1fs ", p->what, 100.0 * p->done / p->total,
+          last ? "done" : item ? item : "", el, eta);
+  if (last) fprintf(stderr, "\n");
+}

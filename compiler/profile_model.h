@@ -1,0 +1,53 @@
+/* profile_model.h - `gvc profile computation` and `gvc profile memory`: Galvatron's model
+ * profiles of a .gvm model, made with gvc's own lowering and runtime. Shared here: the
+ * options (Galvatron's argument names), the points (batch size, sequence length) a mode
+ * profiles, the timed runs of a compiled program (a child `gvc run ... --step_json`), the
+ * progress line and the files (JSON in Galvatron's key order, written through FILE.tmp and
+ * a rename, with a summary table beside). */
+#ifndef GV_PROFILE_MODEL_H
+#define GV_PROFILE_MODEL_H
+
+#include <stdio.h>
+
+#define PM_MAXPTS 256
+
+typedef struct PmOptions {
+  const char *file, *model, *model_size, *mode, *precision, *device, *out_dir, *seq_list;
+  int bsz, min_bsz, max_bsz, bsz_step;         /* --profile_batch_size, --profile_{min,max}_batch_size, _step */
+  int seq, min_seq, max_seq, seq_step;         /* --seq_length (static, batch), sequence mode's range */
+  int layernum_min, layernum_max, max_tp_deg, sequence_parallel;
+  int warmup, repeats, quiet;
+} PmOptions;
+
+typedef struct PmPoint { int bsz, seq; } PmPoint;
+
+typedef struct PmRun {                 /* medians over the timed steps */
+  double fwd_ms, bwd_ms, step_ms;
+  double arena_mb, peak_rss_mb, rss_before_mb, device_used_mb;
+} PmRun;
+
+typedef struct PmProgress { const char *what; int total, done; double t0, last; int quiet; } PmProgress;
+
+/* Parses argv (what: "computation" or "memory"), checks every range (naming the argument)
+ * and lists the points. Returns 0, 1 after an error, 2 after --help. */
+int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts, int *npts);
+/* Planned bytes of the single-rank program of L layers at one point (the fit check);
+ * -1 after printing why it cannot be lowered. */
+double pm_planned_mb(const PmOptions *o, int layers, PmPoint p);
+/* Compiles and runs the single-rank program of L layers at point p for warmup + repeats
+ * steps in a child process (`gvc run`, the JIT; binary: a linked training binary, as
+ * users run it, whose memory holds no compiler); 0, or 1 after printing why (with the
+ * child's last lines). */
+int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, PmRun *r);
+/* A fresh temporary folder under out_dir (removed by pm_rmtmp). */
+int pm_mktmp(const PmOptions *o, char *dir, size_t n);
+void pm_rmtmp(const char *dir);
+/* out_dir/PREFIX_{precision}_{model}_all.json (and .txt): the path of kind ext. */
+void pm_path(const PmOptions *o, const char *prefix, const char *ext, char *buf, size_t n);
+/* Writes text (len bytes) to path through path.tmp and a rename; 1 after an error. */
+int pm_write_atomic(const char *path, const char *text, size_t len);
+void pm_progress(PmProgress *p, const char *item);
+double pm_now_s(void);
+
+
+#endif
