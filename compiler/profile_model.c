@@ -246,29 +246,41 @@ static double num_of(const cJSON *o, const char *key)
   return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-static int read_steps(const char *path, int skip, PmRun *r)
+int pm_read_steps(const char *path, int skip, PmRun *r, int *nsteps)
 {
   FILE *f = fopen(path, "rb");
-  if (!f) return 1;
-  char *buf = malloc(1 << 20);
-  size_t got = fread(buf, 1, (1 << 20) - 1, f);
+  if (!f) { fprintf(stderr, "gvc: error: %s: cannot open\n", path); return 1; }
+  char *buf = malloc(1 << 22);
+  size_t got = fread(buf, 1, (1 << 22) - 1, f);
   fclose(f);
   buf[got] = 0;
   cJSON *j = cJSON_Parse(buf);
   free(buf);
+  cJSON *steps = j ? cJSON_GetObjectItemCaseSensitive(j, "step_ms") : NULL;
   cJSON *ranks = j ? cJSON_GetObjectItemCaseSensitive(j, "ranks") : NULL;
   cJSON *r0 = ranks ? cJSON_GetArrayItem(ranks, 0) : NULL;
-  int rc = !r0;
-  if (r0) {
-    r->step_ms = median_of(cJSON_GetObjectItemCaseSensitive(j, "step_ms"), skip);
-    r->fwd_ms = median_of(cJSON_GetObjectItemCaseSensitive(r0, "fwd_ms"), skip);
-    r->bwd_ms = median_of(cJSON_GetObjectItemCaseSensitive(r0, "bwd_ms"), skip);
-    r->arena_mb = num_of(r0, "arena_mb");
-    r->peak_rss_mb = num_of(r0, "peak_rss_mb");
-    r->rss_before_mb = num_of(r0, "rss_before_arenas_mb");
-    r->device_used_mb = num_of(r0, "device_used_mb");
-    rc = isnan(r->fwd_ms) || isnan(r->bwd_ms);
+  const char *key = !j ? NULL : !cJSON_IsArray(steps) ? "step_ms" : !r0 ? "ranks" : NULL;
+  if (!j || key) {
+    fprintf(stderr, "gvc: error: %s: %s%s%s (expected a training binary's --step_json file)\n", path, j ? "key '" : "not valid JSON",
+            j ? key : "", j ? "' missing" : "");
+    cJSON_Delete(j);
+    return 1;
   }
+  if (nsteps) *nsteps = cJSON_GetArraySize(steps);
+  r->step_ms = median_of(steps, skip);
+  r->fwd_ms = median_of(cJSON_GetObjectItemCaseSensitive(r0, "fwd_ms"), skip);
+  r->bwd_ms = median_of(cJSON_GetObjectItemCaseSensitive(r0, "bwd_ms"), skip);
+  r->rss_before_mb = num_of(r0, "rss_before_arenas_mb");
+  r->arena_mb = r->peak_rss_mb = r->device_used_mb = 0;
+  for (cJSON *it = ranks->child; it; it = it->next) { /* memory: the largest rank's */
+    r->arena_mb = fmax(r->arena_mb, num_of(it, "arena_mb"));
+    r->peak_rss_mb = fmax(r->peak_rss_mb, num_of(it, "peak_rss_mb"));
+    r->device_used_mb = fmax(r->device_used_mb, num_of(it, "device_used_mb"));
+  }
+  cJSON *dev = cJSON_GetObjectItemCaseSensitive(j, "device");
+  r->on_device = cJSON_IsString(dev) && strcmp(dev->valuestring, "cpu") != 0;
+  int rc = isnan(r->step_ms) || isnan(r->fwd_ms) || isnan(r->bwd_ms);
+  if (rc) fprintf(stderr, "gvc: error: %s: key 'step_ms': no step after the first %d\n", path, skip);
   cJSON_Delete(j);
   return rc;
 }
@@ -337,7 +349,7 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
   for (int i = 0; !rc && targs[i]; i++) argv[n++] = targs[i];
   argv[n] = NULL;
   if (!rc) rc = spawn_wait(argv, log);
-  if (!rc && read_steps(json, o->warmup, r)) rc = 1;
+  if (!rc && pm_read_steps(json, o->warmup, r, NULL)) rc = 1;
   if (rc) {
     fprintf(stderr, "gvc: error: the program of %s with %d layers, batch %d, seq %d did not run (%s %d); its last lines:\n",
             o->model, layers, p.bsz, p.seq, rc < 0 ? "could not start" : "exit", rc);

@@ -23,7 +23,8 @@ typedef struct PmPoint { int bsz, seq; } PmPoint;
 
 typedef struct PmRun {                 /* medians over the timed steps */
   double fwd_ms, bwd_ms, step_ms;
-  double arena_mb, peak_rss_mb, rss_before_mb, device_used_mb;
+  double arena_mb, peak_rss_mb, rss_before_mb, device_used_mb; /* the largest rank's */
+  int on_device;
 } PmRun;
 
 typedef struct PmProgress { const char *what; int total, done; double t0, last; int quiet; } PmProgress;
@@ -39,6 +40,9 @@ double pm_planned_mb(const PmOptions *o, int layers, PmPoint p);
  * users run it, whose memory holds no compiler); 0, or 1 after printing why (with the
  * child's last lines). */
 int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, PmRun *r);
+/* Reads a training binary's --step_json file: medians over the steps after the first
+ * skip, memory of the largest rank; 0, or 1 after an error naming the file. */
+int pm_read_steps(const char *path, int skip, PmRun *r, int *nsteps);
 /* A fresh temporary folder under out_dir (removed by pm_rmtmp). */
 int pm_mktmp(const PmOptions *o, char *dir, size_t n);
 void pm_rmtmp(const char *dir);

@@ -119,6 +119,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"fine_grained_mode", CLI_INT, &c->so.fine_grained_mode, "1: per-layer strategies (default); 0: one for all layers"},
       {"no_prune", CLI_SW, &c->no_prune, "solve every task (no bound pruning)"},
       {"quiet", CLI_SW, &c->quiet, "no progress line"},
+      {"measured", CLI_STR, &c->measured, "gvc cost: a training binary's --step_json file of this strategy, compared with the prediction"},
       {"svg", CLI_STR, &c->svg, "FILE.svg: picture of the plan(s): layers by stage, memory, pipeline timeline"},
       {"device", CLI_STR, &c->device, "analytic preset: h100 | h200 | a100 | cpu (h100)"},
       {"device_tflops", CLI_DBL, &c->hw.tflops, "analytic: peak dense TFLOP/s"},
