@@ -73,6 +73,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"memory_constraint", CLI_DBL, &c->memory_gb, "GB per GPU"},
       {"strategy", CLI_STR, &c->strategy, "galvatron_config_*.json to evaluate (gvc cost)"},
       {"cost-model", CLI_STR, &c->cost_model, "galvatron | analytic (default: galvatron when profiles are given)"},
+      {"hardware_profile", CLI_STR, &c->hardware_profile, "DIR of gvc profile hardware: the default of the four hardware paths below"},
       {"time_profiling_path", CLI_STR, &c->files.time, "computation_profiling_*.json"},
       {"memory_profiling_path", CLI_STR, &c->files.memory, "memory_profiling_*.json"},
       {"allreduce_bandwidth_config_path", CLI_STR, &c->files.allreduce, "allreduce_bandwidth_*.json"},
@@ -263,6 +264,9 @@ int search_cli_model(SearchCli *c)
       pick("mixed_precision", c->precision, prec, 3, &pr) || pick("transition_cost", c->transition, trans, 2, &tr) ||
       apply_space(c))
     return 1;
+  const char **hw_paths[4] = {&c->files.allreduce, &c->files.p2p, &c->files.overlap, &c->files.sp_time};
+  for (int i = 0; i < 4 && c->hardware_profile; i++)
+    if (!*hw_paths[i]) *hw_paths[i] = c->hardware_profile;
   if (resolve_dirs(c)) return 1;
   int64_t world64 = (int64_t)c->num_nodes * c->gpus_per_node;
   int world = world64 >= 1 && world64 <= OPTIONS_MAX_WORLD ? (int)world64 : 0;
@@ -309,6 +313,10 @@ int search_cli_model(SearchCli *c)
     rc = 1;
   } else if (analytic) {
     if (cost_analytic_init(cm, m, &c->hw)) { fprintf(stderr, "gvc: error: %s: model '%s' has no transformer blocks\n", c->file, c->model); rc = 1; }
+    c->files.time_mode = tm;
+    c->files.memory_mode = mm;
+    if (!rc) rc = cost_model_calibrate(cm, &c->files); /* measured numbers over the estimates where given */
+    if (!rc && c->files.memory && c->context_mem < 0 && cm->mem.context_mb > 0) cm->context_mem = cm->mem.context_mb;
   } else {
     c->files.time_mode = tm;
     c->files.memory_mode = mm;
@@ -395,7 +403,8 @@ void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig 
 void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const CostPlan *p, const CostResult *r)
 {
   char buf[48];
-  fprintf(f, "cost model: %s\n", cm->analytic ? "analytic (from the IR: FLOPs, parameter and activation bytes; NOT profiled)" : "galvatron (profiled)");
+  if (cm->analytic && cm->calibrated[0]) fprintf(f, "cost model: analytic, calibrated by the profiles (%s)\n", cm->calibrated);
+  else fprintf(f, "cost model: %s\n", cm->analytic ? "analytic (from the IR: FLOPs, parameter and activation bytes; NOT profiled)" : "galvatron (profiled)");
   fprintf(f, "world %d, pp %d, global batch %d, chunks %d, seq %d, %s\n", cm->world, t->pp, t->gbsz, t->chunks, cm->seq,
           cm->pipeline_1f1b ? "pipedream_flush (1F1B)" : "gpipe");
   fprintf(f, "  %-12s %-16s %s\n", "layers", "strategy", "(pp-tp*-dp[f: zero3][-c: checkpoint][-sp: Ulysses])");
@@ -455,7 +464,8 @@ int search_cli_svg(const SearchCli *c, const CostTask *tasks, const CostPlan *pl
   char (*names)[24] = malloc(sizeof *names * (size_t)(c->cm.nlayers + 1));
   char source[256];
   snprintf(source, sizeof source, "cost model: %s; seq %d; memory budget %g GB per GPU",
-           c->cm.analytic ? "analytic (from the IR's FLOPs and bytes, not profiled)" : "galvatron (profiled)", c->cm.seq,
+           c->cm.analytic ? (c->cm.calibrated[0] ? "analytic, calibrated by profiles" : "analytic (from the IR's FLOPs and bytes, not profiled)")
+                          : "galvatron (profiled)", c->cm.seq,
            c->memory_gb);
   for (int i = 0; i < n; i++) {
     layers[i] = malloc(sizeof(PsvgLayer) * (size_t)(plans[i].nlayers + c->nir_layers + 2));

@@ -4,7 +4,8 @@
 # shape Galvatron's readers take (compared with the shipped llama2-7b profiles), gvc's
 # readers take them (gvc search in each time mode), the summary tables and the progress
 # line appear; bad input names the argument and leaves no file; then the flow: hardware
-# profile of 2 ranks, search on the four profiles, compile the plan, run it on 2 ranks.
+# profile of 2 ranks, search on the four profiles, compile the plan, run it on 2 ranks, the
+# prediction beside the run (gvc cost --measured), and the analytic model calibrated by the files.
 . "$(dirname "$0")/../e2e_lib.sh"
 rm -rf p pb ps bad hw plan.json
 L=$src/tests/data/galvatron/llama2-7b
@@ -81,4 +82,12 @@ S="$src/examples/tiny.gvm --model tiny_gpt --num_nodes 1 --num_gpus_per_node 2 -
   --mixed_precision fp32 -o tiny_plan > /dev/null 2>&1 && ok || bad "compile the plan"
 "$mpiexec" -n 2 ./tiny_plan --data synthetic --iters 3 --step_json steps.json > run.out 2>&1 && grep -q '"peak_rss_mb"' steps.json \
   && ok || { bad "run the plan on 2 ranks"; tail -5 run.out; }
+"$gvc" cost $S --strategy plan.json --measured steps.json | grep -q "^predicted / measured: step time [0-9.]* / [0-9.]* s" \
+  && ok || bad "gvc cost --measured"
+# the analytic model calibrated by the profiles instead of its presets
+A="$src/examples/tiny.gvm --model tiny_gpt --num_nodes 1 --num_gpus_per_node 2 --memory_constraint 4 --seq_length 32
+   --mixed_precision fp32 --settle_bsz 8 --quiet --cost-model analytic --device cpu"
+"$gvc" search $A --hardware_profile p --time_profiling_path p --memory_profiling_path p 2>&1 \
+  | grep -q "cost model: analytic, calibrated by the profiles (time, memory, hardware)" && ok || bad "analytic, calibrated"
+"$gvc" search $A 2>&1 | grep -q "cost model: analytic (from the IR" && ok || bad "analytic, presets"
 finish
