@@ -167,7 +167,7 @@ int cmd_profile_computation(int argc, char **argv)
     q[i].p = pts[i];
     for (int w = 0; w < 2 && !rc; w++) {
       int L = w ? o.layernum_max : o.layernum_min;
-      rc = pm_run(&o, tmp, L, pts[i], 0, w ? &q[i].hi : &q[i].lo);
+      rc = pm_run(&o, tmp, L, pts[i], 0, 1, w ? &q[i].hi : &q[i].lo);
       snprintf(item, sizeof item, "%d layers, bsz %d, seq %d", L, pts[i].bsz, pts[i].seq);
       if (!rc) pm_progress(&pr, item);
     }

@@ -146,9 +146,9 @@ static void write_table(FILE *f, const PmOptions *o, PmPoint p, const MemProfile
     for (int l = 0; l < mp->ntp; l++)
       fprintf(f, "%5d %3d %10.4f %12.4f %10.4f %13.4f %10.4f %12.4f %10.4f\n", 1 << l, sp, mp->act[sp][l], mp->off[sp].ms[l],
               mp->off[sp].act[l], mp->first[sp].ms[l], mp->first[sp].act[l], mp->last[sp].ms[l], mp->last[sp].act[l]);
-  fprintf(f, "\noutside the plan (measured, %s): %.1f MB = peak %.1f MB - arenas %.1f MB (%d layers, batch %d)\n",
+  fprintf(f, "\noutside the plan (measured, %s): %.1f MB = peak %.1f MB - arenas %.1f MB (%d layers, batch %d, %d rank%s)\n",
           strcmp(o->device, "cpu") ? "device memory in use" : "peak resident set", mp->outside_mb, mp->peak_mb, mp->planned_mb,
-          o->layernum_min, p.bsz);
+          o->layernum_min, p.bsz, o->context_ranks, o->context_ranks > 1 ? "s, the largest" : "");
 }
 
 static int write_files(const PmOptions *o, PmPoint p, const MemProfile *mp)
@@ -200,7 +200,7 @@ int cmd_profile_memory(int argc, char **argv)
   PmRun r;
   if (!rc && !(rc = pm_mktmp(&o, tmp, sizeof tmp))) {
     pr.total = pr.done + 1;
-    rc = pm_run(&o, tmp, o.layernum_min, p, 1, &r);
+    rc = pm_run(&o, tmp, o.layernum_min, p, 1, o.context_ranks, &r);
     pm_rmtmp(tmp);
     if (!rc) {
       pm_progress(&pr, "run: outside the plan");

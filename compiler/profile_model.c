@@ -47,6 +47,8 @@ static void defaults(PmOptions *o)
   o->max_tp_deg = 8;
   o->sequence_parallel = 1;
   o->warmup = 1, o->repeats = 3;
+  o->context_ranks = 1;
+  o->mpiexec = "mpirun";
 }
 
 static void usage(const char *what, const CliOpt *opts)
@@ -156,6 +158,8 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
       {"device", CLI_STR, &o->device, "cpu | cuda (cpu)"},
       {"warmup", CLI_INT, &o->warmup, "untimed steps per run (1)"},
       {"repeats", CLI_INT, &o->repeats, "timed steps per run, the median is kept (3)"},
+      {"context_ranks", CLI_INT, &o->context_ranks, "memory: measure outside the plan on N data-parallel CPU ranks (1; MPI's buffers need 2 or more)"},
+      {"mpiexec", CLI_STR, &o->mpiexec, "memory: how --context_ranks N > 1 are launched (mpirun)"},
       {"quiet", CLI_SW, &o->quiet, "no progress line"},
       {NULL, 0, NULL, NULL}};
   int rc = cli_opts_parse(opts, argc, argv, &o->out_dir, &o->file);
@@ -174,6 +178,7 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
   }
   if (o->max_tp_deg < 1 || (o->max_tp_deg & (o->max_tp_deg - 1))) { fprintf(stderr, "gvc: error: --max_tp_deg %d: expected a power of two >= 1\n", o->max_tp_deg); return 1; }
   if (o->warmup < 0 || o->repeats < 1) { fprintf(stderr, "gvc: error: --%s: expected %s\n", o->repeats < 1 ? "repeats" : "warmup", o->repeats < 1 ? "an integer >= 1" : "an integer >= 0"); return 1; }
+  if (o->context_ranks < 1 || o->context_ranks > 64) { fprintf(stderr, "gvc: error: --context_ranks %d: expected an integer in [1, 64]\n", o->context_ranks); return 1; }
   if (o->bsz < 1) { fprintf(stderr, "gvc: error: --profile_batch_size %d: expected an integer >= 1\n", o->bsz); return 1; }
   if (o->seq == 0 && (o->seq = default_seq(o)) < 0) return 1;
   if (o->seq < 1) { fprintf(stderr, "gvc: error: --seq_length %d: expected an integer >= 1\n", o->seq); return 1; }
@@ -295,7 +300,7 @@ static int spawn_wait(char **argv, const char *log)
   if (pid == 0) {
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
-    execv(argv[0], argv);
+    execvp(argv[0], argv);
     _exit(127);
   }
   int st = 0;
@@ -313,29 +318,32 @@ static void show_tail(const char *log)
   for (int i = n > 6 ? n - 6 : 0; i < n; i++) fprintf(stderr, "  | %s", last[i % 6]);
 }
 
-int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, PmRun *r)
+int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, int ranks, PmRun *r)
 {
-  char self[4096], L[16], S[16], B[16], iters[16], json[4200], log[4200], prog[4200];
+  char self[4096], L[16], S[16], B[16], GB[16], NR[16], iters[16], json[4200], log[4200], prog[4200];
   ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
   if (k <= 0) { fprintf(stderr, "gvc: error: cannot find the gvc executable (/proc/self/exe)\n"); return 1; }
   self[k] = 0;
   snprintf(L, sizeof L, "%d", layers);
   snprintf(S, sizeof S, "%d", p.seq);
   snprintf(B, sizeof B, "%d", p.bsz);
+  snprintf(GB, sizeof GB, "%d", p.bsz * ranks);
+  snprintf(NR, sizeof NR, "%d", ranks);
   snprintf(iters, sizeof iters, "%d", o->warmup + o->repeats);
   snprintf(json, sizeof json, "%s/steps.json", tmpdir);
   snprintf(log, sizeof log, "%s/run.log", tmpdir);
   snprintf(prog, sizeof prog, "%s/program", tmpdir);
   remove(json);
-  int jit = !binary && emit_llvm_available();
+  int jit = !binary && ranks == 1 && emit_llvm_available();
   char *cargv[] = {self, jit ? "run" : "compile", (char *)o->file, "--model", (char *)o->model, "--num_layers", L, "--seq", S,
-                   "--micro-batch", B, "--mixed_precision", (char *)o->precision, NULL};
-  char *targs[] = {"--data", "synthetic", "--iters", iters, "--global_train_batch_size", B, "--quiet", "--step_json", json,
+                   "--micro-batch", B, "--mixed_precision", (char *)o->precision, "--num_gpus_per_node", NR, NULL};
+  char *targs[] = {"--data", "synthetic", "--iters", iters, "--global_train_batch_size", GB, "--quiet", "--step_json", json,
                    "--device", (char *)o->device, "--mixed_precision", (char *)o->precision, NULL};
   char *argv[64];
   int n = 0, rc = 0;
   for (int i = 0; cargv[i]; i++) argv[n++] = cargv[i];
-  setenv("GV_COMM", "self", 1); /* one rank: no MPI */
+  if (ranks == 1) setenv("GV_COMM", "self", 1); /* one rank: no MPI */
+  else unsetenv("GV_COMM");
   if (jit) {
     argv[n++] = "--";
   } else { /* compile a binary, then run it */
@@ -344,6 +352,11 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
     argv[n] = NULL;
     rc = spawn_wait(argv, log);
     n = 0;
+    if (ranks > 1) {
+      argv[n++] = (char *)o->mpiexec;
+      argv[n++] = "-n";
+      argv[n++] = NR;
+    }
     argv[n++] = prog;
   }
   for (int i = 0; !rc && targs[i]; i++) argv[n++] = targs[i];

@@ -17,6 +17,8 @@ typedef struct PmOptions {
   int seq, min_seq, max_seq, seq_step;         /* --seq_length (static, batch), sequence mode's range */
   int layernum_min, layernum_max, max_tp_deg, sequence_parallel;
   int warmup, repeats, quiet;
+  int context_ranks;           /* memory: the run outside the plan on this many data-parallel ranks */
+  const char *mpiexec;         /* ... launched with this command (mpirun) */
 } PmOptions;
 
 typedef struct PmPoint { int bsz, seq; } PmPoint;
@@ -37,9 +39,9 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
 double pm_planned_mb(const PmOptions *o, int layers, PmPoint p);
 /* Compiles and runs the single-rank program of L layers at point p for warmup + repeats
  * steps in a child process (`gvc run`, the JIT; binary: a linked training binary, as
- * users run it, whose memory holds no compiler); 0, or 1 after printing why (with the
- * child's last lines). */
-int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, PmRun *r);
+ * users run it, whose memory holds no compiler; ranks > 1: data parallel under
+ * o->mpiexec); 0, or 1 after printing why (with the child's last lines). */
+int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, int ranks, PmRun *r);
 /* Reads a training binary's --step_json file: medians over the steps after the first
  * skip, memory of the largest rank; 0, or 1 after an error naming the file. */
 int pm_read_steps(const char *path, int skip, PmRun *r, int *nsteps);

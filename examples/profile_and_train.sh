@@ -19,7 +19,7 @@ mpirun -n 2 "$GVC" profile hardware --num_nodes 1 --num_gpus_per_node 2 --start_
 echo "-- gvc profile computation: 1 and 2 layers at batch 4, seq 128, timed on the runtime"
 "$GVC" profile computation $M --seq_length 128 --profile_batch_size 4 --repeats 5 --quiet -o "$P" | grep -A2 "^  bsz"
 echo "-- gvc profile memory: the memory plan per tp degree and pipeline position, and what a run uses outside it"
-"$GVC" profile memory $M --seq_length 128 --profile_batch_size 4 --max_tp_deg 2 --quiet -o "$P" | grep "^per layer\|^outside"
+"$GVC" profile memory $M --seq_length 128 --profile_batch_size 4 --max_tp_deg 2 --context_ranks 2 --quiet -o "$P" | grep "^per layer\|^outside"
 S="$M --num_nodes 1 --num_gpus_per_node 2 --memory_constraint 2 --seq_length 128 --settle_bsz 16 --quiet
    --time_profiling_path $P --memory_profiling_path $P --allreduce_bandwidth_config_path $P --p2p_bandwidth_config_path $P
    --overlap_coe_path $P --sp_time_path $P"

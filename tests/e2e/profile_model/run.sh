@@ -40,7 +40,7 @@ tr '\r' '\n' < err2.txt | grep -q "ETA" && ok || bad "progress line"
 for s in 16 32 64; do grep -q "\"layertype_0_bsz1_seq$s\"" ps/computation_profiling_fp32_tiny_gpt_all.json && ok || bad "sequence key $s"; done
 
 # memory: Galvatron's derived entries with and without _sp, tp dicts, checkpoint, context measured
-"$gvc" profile memory $M --seq_length 32 --profile_batch_size 2 --max_tp_deg 4 -o p > mout.txt 2> err.txt || { bad "memory"; cat err.txt; }
+"$gvc" profile memory $M --seq_length 32 --profile_batch_size 2 --max_tp_deg 4 --context_ranks 2 --mpiexec "$mpiexec" -o p > mout.txt 2> err.txt || { bad "memory"; cat err.txt; }
 m=p/memory_profiling_fp32_tiny_gpt_all.json
 [ -f "$m" ] && [ -f "${m%.json}.txt" ] && ok || bad "memory files"
 covers "$L/memory_profiling_bf16_llama2-7b_all.json" "$m" && ok || bad "memory key shapes: $(comm -23 <(shapes "$L/memory_profiling_bf16_llama2-7b_all.json") <(shapes "$m") | tr '\n' ' ')"
@@ -50,6 +50,7 @@ done
 grep -q '"tp_activation_per_bsz_dict": {"1": [0-9.e-]*, "2": [0-9.e-]*, "4": [0-9.e-]*, "checkpoint"' "$m" && ok || bad "tp dict 1, 2, 4"
 awk -F'"context_mem_mb": ' 'NF > 1 {split($2, a, ","); exit !(a[1] + 0 > 0)}' "$m" && ok || bad "context_mem_mb measured"
 cmp -s <(grep -v "^written:" mout.txt) "${m%.json}.txt" && ok || bad "memory table"
+grep -q "^outside the plan (measured, peak resident set): .* 2 ranks, the largest" mout.txt && ok || bad "context measured on 2 ranks"
 
 # bad input: the argument named, nothing written
 no_files() { [ ! -e "$1" ] || [ -z "$(ls -A "$1")" ]; }
