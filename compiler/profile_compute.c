@@ -133,6 +133,7 @@ static int write_files(const PmOptions *o, const Point *q, int n)
   char path[4200];
   char *text = NULL;
   size_t len = 0;
+  if (pm_mkdir(o)) return 1;
   FILE *f = open_memstream(&text, &len);
   write_json(f, o, q, n);
   fclose(f);
@@ -161,7 +162,7 @@ int cmd_profile_computation(int argc, char **argv)
   Point *q = calloc((size_t)n, sizeof *q);
   char tmp[4200], item[64];
   if (pm_mktmp(&o, tmp, sizeof tmp)) { free(q); return 1; }
-  PmProgress pr = {"computation", 2 * n, 0, pm_now_s(), 0, o.quiet};
+  PmProgress pr = {.what = "computation", .total = 2 * n, .t0 = pm_now_s(), .quiet = o.quiet};
   pm_progress(&pr, NULL);
   for (int i = 0; i < n && !rc; i++) {
     q[i].p = pts[i];

@@ -130,9 +130,12 @@ static void write_json(FILE *f, const PmOptions *o, PmPoint p, const MemProfile 
       put_dict(f, "activation", om[k]->act, mp->ntp, NULL, "}},\n");
     }
   }
-  fprintf(f, "    \"gvc\": {\"device\": \"%s\", \"bsz\": %d, \"seq\": %d, \"layernum_min\": %d, \"layernum_max\": %d,\n"
-             "            \"context_mem_mb\": %.12g, \"measured_peak_mb\": %.12g, \"planned_mb\": %.12g, \"rss_before_arenas_mb\": %.12g}\n}\n",
-          o->device, p.bsz, p.seq, o->layernum_min, o->layernum_max, mp->outside_mb, mp->peak_mb, mp->planned_mb, mp->rss_before_mb);
+  fprintf(f, "    \"gvc\": {\"device\": \"%s\", \"bsz\": %d, \"seq\": %d, \"layernum_min\": %d, \"layernum_max\": %d",
+          o->device, p.bsz, p.seq, o->layernum_min, o->layernum_max);
+  if (!isnan(mp->outside_mb)) /* --context_ranks 0: not measured */
+    fprintf(f, ",\n            \"context_mem_mb\": %.12g, \"measured_peak_mb\": %.12g, \"planned_mb\": %.12g, \"rss_before_arenas_mb\": %.12g",
+            mp->outside_mb, mp->peak_mb, mp->planned_mb, mp->rss_before_mb);
+  fprintf(f, "}\n}\n");
 }
 
 static void write_table(FILE *f, const PmOptions *o, PmPoint p, const MemProfile *mp)
@@ -146,6 +149,10 @@ static void write_table(FILE *f, const PmOptions *o, PmPoint p, const MemProfile
     for (int l = 0; l < mp->ntp; l++)
       fprintf(f, "%5d %3d %10.4f %12.4f %10.4f %13.4f %10.4f %12.4f %10.4f\n", 1 << l, sp, mp->act[sp][l], mp->off[sp].ms[l],
               mp->off[sp].act[l], mp->first[sp].ms[l], mp->first[sp].act[l], mp->last[sp].ms[l], mp->last[sp].act[l]);
+  if (isnan(mp->outside_mb)) {
+    fprintf(f, "\noutside the plan: not measured (--context_ranks 0)\n");
+    return;
+  }
   fprintf(f, "\noutside the plan (measured, %s): %.1f MB = peak %.1f MB - arenas %.1f MB (%d layers, batch %d, %d rank%s)\n",
           strcmp(o->device, "cpu") ? "device memory in use" : "peak resident set", mp->outside_mb, mp->peak_mb, mp->planned_mb,
           o->layernum_min, p.bsz, o->context_ranks, o->context_ranks > 1 ? "s, the largest" : "");
@@ -155,6 +162,7 @@ static int write_files(const PmOptions *o, PmPoint p, const MemProfile *mp)
 {
   char path[4200], *text = NULL;
   size_t len = 0;
+  if (pm_mkdir(o)) return 1;
   FILE *f = open_memstream(&text, &len);
   write_json(f, o, p, mp);
   fclose(f);
@@ -179,13 +187,14 @@ int cmd_profile_memory(int argc, char **argv)
   PmPoint pts[PM_MAXPTS];
   int n = 0, rc = pm_parse("memory", argc, argv, &o, pts, &n);
   if (rc) return rc == 2 ? 0 : 1;
-  PmPoint p = pts[n - 1]; /* static: the one point; sequence: the longest (the reader scales it) */
+  PmPoint p = pts[0]; /* static: the one point; sequence: the longest (the reader scales it) */
+  for (int i = 1; i < n; i++) if (pts[i].seq > p.seq) p = pts[i];
   MemProfile *mp = calloc(1, sizeof *mp);
   for (int sp = 0; sp < 2; sp++)
     for (int l = 0; l < PROF_LOGMAX; l++) mp->act[sp][l] = NAN;
-  PmProgress pr = {"memory", 0, 0, pm_now_s(), 0, o.quiet};
+  PmProgress pr = {.what = "memory", .t0 = pm_now_s(), .quiet = o.quiet};
   for (int t = 1; t <= o.max_tp_deg; t *= 2) pr.total += 2;
-  pr.total += 1;
+  pr.total += o.context_ranks > 0;
   char item[64];
   int stop = 0;
   for (int t = 1; t <= o.max_tp_deg && !rc && !stop; t *= 2)
@@ -196,10 +205,12 @@ int cmd_profile_memory(int argc, char **argv)
       if (!rc && !stop) pm_progress(&pr, item);
     }
   if (stop && !o.quiet) fprintf(stderr, "\ngvc profile memory: tp degrees above %d do not divide %s: the dicts stop there\n", 1 << (mp->ntp - 1), o.model);
+  pr.total = pr.done + (o.context_ranks > 0); /* the degrees that lowered, and the run */
+  if (!rc && !o.context_ranks) pm_progress(&pr, NULL);
   char tmp[4200];
   PmRun r;
-  if (!rc && !(rc = pm_mktmp(&o, tmp, sizeof tmp))) {
-    pr.total = pr.done + 1;
+  mp->outside_mb = NAN;
+  if (!rc && o.context_ranks > 0 && !(rc = pm_mktmp(&o, tmp, sizeof tmp))) {
     rc = pm_run(&o, tmp, o.layernum_min, p, 1, o.context_ranks, &r);
     pm_rmtmp(tmp);
     if (!rc) {

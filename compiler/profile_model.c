@@ -158,7 +158,7 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
       {"device", CLI_STR, &o->device, "cpu | cuda (cpu)"},
       {"warmup", CLI_INT, &o->warmup, "untimed steps per run (1)"},
       {"repeats", CLI_INT, &o->repeats, "timed steps per run, the median is kept (3)"},
-      {"context_ranks", CLI_INT, &o->context_ranks, "memory: measure outside the plan on N data-parallel CPU ranks (1; MPI's buffers need 2 or more)"},
+      {"context_ranks", CLI_INT, &o->context_ranks, "memory: measure outside the plan on N data-parallel ranks (1; MPI's buffers need 2 or more; 0: no run)"},
       {"mpiexec", CLI_STR, &o->mpiexec, "memory: how --context_ranks N > 1 are launched (mpirun)"},
       {"quiet", CLI_SW, &o->quiet, "no progress line"},
       {NULL, 0, NULL, NULL}};
@@ -178,7 +178,7 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
   }
   if (o->max_tp_deg < 1 || (o->max_tp_deg & (o->max_tp_deg - 1))) { fprintf(stderr, "gvc: error: --max_tp_deg %d: expected a power of two >= 1\n", o->max_tp_deg); return 1; }
   if (o->warmup < 0 || o->repeats < 1) { fprintf(stderr, "gvc: error: --%s: expected %s\n", o->repeats < 1 ? "repeats" : "warmup", o->repeats < 1 ? "an integer >= 1" : "an integer >= 0"); return 1; }
-  if (o->context_ranks < 1 || o->context_ranks > 64) { fprintf(stderr, "gvc: error: --context_ranks %d: expected an integer in [1, 64]\n", o->context_ranks); return 1; }
+  if (o->context_ranks < 0 || o->context_ranks > 64) { fprintf(stderr, "gvc: error: --context_ranks %d: expected an integer in [0, 64]\n", o->context_ranks); return 1; }
   if (o->bsz < 1) { fprintf(stderr, "gvc: error: --profile_batch_size %d: expected an integer >= 1\n", o->bsz); return 1; }
   if (o->seq == 0 && (o->seq = default_seq(o)) < 0) return 1;
   if (o->seq < 1) { fprintf(stderr, "gvc: error: --seq_length %d: expected an integer >= 1\n", o->seq); return 1; }
@@ -373,12 +373,18 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
 
 /* ---- files ---- */
 
-int pm_mktmp(const PmOptions *o, char *dir, size_t n)
+int pm_mkdir(const PmOptions *o)
 {
   if (mkdir(o->out_dir, 0777) && errno != EEXIST) {
     fprintf(stderr, "gvc: error: %s: cannot create the folder (%s)\n", o->out_dir, strerror(errno));
     return 1;
   }
+  return 0;
+}
+
+int pm_mktmp(const PmOptions *o, char *dir, size_t n)
+{
+  if (pm_mkdir(o)) return 1;
   snprintf(dir, n, "%s/.gvc_profile_XXXXXX", o->out_dir);
   if (!mkdtemp(dir)) { fprintf(stderr, "gvc: error: %s: cannot create a temporary folder (%s)\n", o->out_dir, strerror(errno)); return 1; }
   return 0;
@@ -420,7 +426,8 @@ void pm_progress(PmProgress *p, const char *item)
   double t = pm_now_s(), el = t - p->t0;
   if (item) p->done++;
   int last = p->done >= p->total;
-  if (p->quiet || (!last && t - p->last < 0.5 && p->done > 1)) return;
+  if (p->quiet || p->finished || (!last && t - p->last < 0.5 && p->done > 1)) return;
+  p->finished = last;
   p->last = t;
   double eta = p->done ? el / p->done * (p->total - p->done) : 0;
   fprintf(stderr, "\rgvc profile %s: %3.0f%% %-36s %.1fs elapsed, ETA %.1fs ", p->what, 100.0 * p->done / p->total,

@@ -29,7 +29,7 @@ typedef struct PmRun {                 /* medians over the timed steps */
   int on_device;
 } PmRun;
 
-typedef struct PmProgress { const char *what; int total, done; double t0, last; int quiet; } PmProgress;
+typedef struct PmProgress { const char *what; int total, done; double t0, last; int quiet, finished; } PmProgress;
 
 /* Parses argv (what: "computation" or "memory"), checks every range (naming the argument)
  * and lists the points. Returns 0, 1 after an error, 2 after --help. */
@@ -45,6 +45,8 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
 /* Reads a training binary's --step_json file: medians over the steps after the first
  * skip, memory of the largest rank; 0, or 1 after an error naming the file. */
 int pm_read_steps(const char *path, int skip, PmRun *r, int *nsteps);
+/* Creates out_dir when missing; 1 after an error naming it. */
+int pm_mkdir(const PmOptions *o);
 /* A fresh temporary folder under out_dir (removed by pm_rmtmp). */
 int pm_mktmp(const PmOptions *o, char *dir, size_t n);
 void pm_rmtmp(const char *dir);
