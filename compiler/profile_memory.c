@@ -10,9 +10,6 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cmd.h"
-#include "ctx.h"
-#include "frontend.h"
-#include "lower.h"
 #include "profile.h"
 #include "profile_model.h"
 
@@ -20,47 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIB (1024.0 * 1024.0)
+
 #define EPS_MB 1e-6 /* Galvatron's readers take any size, gvc's want them positive */
-
-typedef struct Stage { double states, slot, transient; int blocks; } Stage; /* MB */
-
-/* One lowering: world = pp x tp, dp 1. Returns 0 and the stages, or 1 with *why. */
-static int lower_cfg(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoint p, Stage *st, const char **why, char *buf, size_t n)
-{
-  Ctx *cx = ctx_new();
-  cx->layers_override = L;
-  const IrModel *m = frontend_load_model(cx, o->file, o->model);
-  int rc = 1;
-  *why = "the model does not load";
-  if (m) {
-    Arena *a = arena_new(1 << 20);
-    unsigned char *ck = calloc((size_t)m->nlayers, 1);
-    for (int i = 0; i < m->nlayers; i++) ck[i] = ckpt && m->layers[i].kind == IR_LAYER_BLOCK;
-    LowerOptions lo = {.micro_batch = p.bsz, .seq = p.seq, .world = pp * tp, .pp = pp, .pipeline_1f1b = 1, .chunks = 1,
-                       .tp = tp, .tp_consec = 1, .sp = sp && tp > 1, .vtp = tp > 1, .checkpoint = ck,
-                       .bf16 = !strcmp(o->precision, "bf16")};
-    const char *err = NULL;
-    Lowered *lw = lower_model(a, m, &lo, &err);
-    int *stage = lw ? lower_partition(a, m, pp, NULL, &err) : NULL;
-    if (lw && stage) {
-      for (int s = 0; s < pp; s++) {
-        const Plan *pl = lw->plans ? lw->plans[s] : lw->plan;
-        st[s] = (Stage){(double)(pl->arena_bytes[PLAN_PARAMS] + pl->arena_bytes[PLAN_GRADS] + pl->arena_bytes[PLAN_OPTIM]) / MIB,
-                        (double)pl->slot_bytes / MIB, (double)pl->transient_bytes / MIB, 0};
-        for (int i = 0; i < m->nlayers; i++) st[s].blocks += m->layers[i].kind == IR_LAYER_BLOCK && stage[i] == s;
-      }
-      rc = 0;
-    } else {
-      snprintf(buf, n, "%s", err ? err : "cannot be lowered");
-      *why = buf;
-    }
-    free(ck);
-    arena_free(&a);
-  }
-  ctx_free(&cx);
-  return rc;
-}
 
 typedef struct MemProfile {
   int ntp;                               /* degrees 1 .. 2^(ntp-1) */
@@ -76,12 +34,12 @@ static double pos(double v) { return v > EPS_MB ? v : EPS_MB; }
 static int profile_degree(const PmOptions *o, PmPoint p, int sp, int tp, MemProfile *mp, int *stop)
 {
   int l = prof_log2(tp), dl = o->layernum_max - o->layernum_min, lpp = o->layernum_min > 1 ? o->layernum_min : 2;
-  Stage a[2], b[2], c[2];
+  PmStage a[2], b[2], c[2];
   char buf[512];
   const char *why;
-  if (lower_cfg(o, o->layernum_min, 1, tp, sp, 0, p, a, &why, buf, sizeof buf) ||
-      lower_cfg(o, o->layernum_max, 1, tp, sp, 0, p, b, &why, buf, sizeof buf) ||
-      lower_cfg(o, lpp, 2, tp, sp, 0, p, c, &why, buf, sizeof buf)) {
+  if (pm_lower(o, o->layernum_min, 1, tp, sp, 0, p, a, &why, buf, sizeof buf) ||
+      pm_lower(o, o->layernum_max, 1, tp, sp, 0, p, b, &why, buf, sizeof buf) ||
+      pm_lower(o, lpp, 2, tp, sp, 0, p, c, &why, buf, sizeof buf)) {
     if (tp == 1) { fprintf(stderr, "gvc: error: %s --model %s, batch %d, seq %d: %s\n", o->file, o->model, p.bsz, p.seq, why); return 1; }
     *stop = 1; /* larger degrees do not divide the model: the dicts end here */
     return 0;
@@ -97,8 +55,8 @@ static int profile_degree(const PmOptions *o, PmPoint p, int sp, int tp, MemProf
     pos_mem[s]->act[l] = pos((c[s].slot + c[s].transient) / p.bsz - c[s].blocks * A);
   }
   if (tp == 1 && sp == 0) {
-    if (lower_cfg(o, o->layernum_min, 1, 1, 0, 1, p, a, &why, buf, sizeof buf) ||
-        lower_cfg(o, o->layernum_max, 1, 1, 0, 1, p, b, &why, buf, sizeof buf)) {
+    if (pm_lower(o, o->layernum_min, 1, 1, 0, 1, p, a, &why, buf, sizeof buf) ||
+        pm_lower(o, o->layernum_max, 1, 1, 0, 1, p, b, &why, buf, sizeof buf)) {
       fprintf(stderr, "gvc: error: %s --model %s with checkpointing: %s\n", o->file, o->model, why);
       return 1;
     }

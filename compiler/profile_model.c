@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MIB (1024.0 * 1024.0)
+
 double pm_now_s(void)
 {
   struct timespec ts;
@@ -204,27 +206,51 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
 
 /* ---- the program at one point ---- */
 
-double pm_planned_mb(const PmOptions *o, int layers, PmPoint p)
+int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoint p, PmStage *st, const char **why, char *buf, size_t n)
 {
   Ctx *cx = ctx_new();
-  cx->layers_override = layers;
+  cx->layers_override = L;
   const IrModel *m = frontend_load_model(cx, o->file, o->model);
-  double mb = -1;
+  int rc = 1;
+  *why = "the model does not load";
   if (m) {
     Arena *a = arena_new(1 << 20);
-    LowerOptions lo = {.micro_batch = p.bsz, .seq = p.seq, .world = 1, .pp = 1, .pipeline_1f1b = 1, .chunks = 1, .tp = 1,
-                       .tp_consec = 1, .bf16 = !strcmp(o->precision, "bf16")};
+    unsigned char *ck = calloc((size_t)m->nlayers, 1);
+    for (int i = 0; i < m->nlayers; i++) ck[i] = ckpt && m->layers[i].kind == IR_LAYER_BLOCK;
+    LowerOptions lo = {.micro_batch = p.bsz, .seq = p.seq, .world = pp * tp, .pp = pp, .pipeline_1f1b = 1, .chunks = 1,
+                       .tp = tp, .tp_consec = 1, .sp = sp && tp > 1, .vtp = tp > 1, .checkpoint = ck,
+                       .bf16 = !strcmp(o->precision, "bf16")};
     const char *err = NULL;
     Lowered *lw = lower_model(a, m, &lo, &err);
-    if (!lw) fprintf(stderr, "gvc: error: %s --model %s with %d layers, batch %d, seq %d: %s\n", o->file, o->model, layers, p.bsz, p.seq, err);
-    else {
-      mb = 0;
-      for (int k = 0; k < PLAN_KINDS; k++) mb += (double)lw->plan->arena_bytes[k] / (1024.0 * 1024.0);
+    int *stage = lw ? lower_partition(a, m, pp, NULL, &err) : NULL;
+    if (lw && stage) {
+      for (int s = 0; s < pp; s++) {
+        const Plan *pl = lw->plans ? lw->plans[s] : lw->plan;
+        st[s] = (PmStage){(double)(pl->arena_bytes[PLAN_PARAMS] + pl->arena_bytes[PLAN_GRADS] + pl->arena_bytes[PLAN_OPTIM]) / MIB,
+                          (double)pl->slot_bytes / MIB, (double)pl->transient_bytes / MIB, 0, 0};
+        for (int k = 0; k < PLAN_KINDS; k++) st[s].total += (double)pl->arena_bytes[k] / MIB;
+        for (int i = 0; i < m->nlayers; i++) st[s].blocks += m->layers[i].kind == IR_LAYER_BLOCK && stage[i] == s;
+      }
+      rc = 0;
+    } else {
+      snprintf(buf, n, "%s", err ? err : "cannot be lowered");
+      *why = buf;
     }
+    free(ck);
     arena_free(&a);
   }
   ctx_free(&cx);
-  return mb;
+  return rc;
+}
+
+double pm_planned_mb(const PmOptions *o, int layers, PmPoint p)
+{
+  PmStage st;
+  char buf[512];
+  const char *why;
+  if (!pm_lower(o, layers, 1, 1, 0, 0, p, &st, &why, buf, sizeof buf)) return st.total;
+  fprintf(stderr, "gvc: error: %s --model %s with %d layers, batch %d, seq %d: %s\n", o->file, o->model, layers, p.bsz, p.seq, why);
+  return -1;
 }
 
 static int cmp_dbl(const void *a, const void *b)

@@ -34,7 +34,15 @@ typedef struct PmProgress { const char *what; int total, done; double t0, last; 
 /* Parses argv (what: "computation" or "memory"), checks every range (naming the argument)
  * and lists the points. Returns 0, 1 after an error, 2 after --help. */
 int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts, int *npts);
-/* Planned bytes of the single-rank program of L layers at one point (the fit check);
+/* One lowering's memory plan per stage, MB: model states (parameter, gradient and optimizer
+ * arenas), the kept activations of one micro-batch, the shared transient region, all
+ * arenas, and the blocks on the stage. */
+typedef struct PmStage { double states, slot, transient, total; int blocks; } PmStage;
+/* The model with L layers at point p on world pp x tp (dp 1; the embedding and head split
+ * by vocabulary over tp > 1; sp: Megatron-SP; ckpt: every block checkpointed): 0 and
+ * st[pp], or 1 with *why (in buf) when it cannot be lowered. */
+int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoint p, PmStage *st, const char **why, char *buf, size_t n);
+/* MB planned for the single-rank program of L layers at one point (the fit check);
  * -1 after printing why it cannot be lowered. */
 double pm_planned_mb(const PmOptions *o, int layers, PmPoint p);
 /* Compiles and runs the single-rank program of L layers at point p for warmup + repeats
