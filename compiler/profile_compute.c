@@ -83,8 +83,12 @@ static double median_ratio(const Point *q, int n, int other)
 
 /* Galvatron's keys (json.dump order: raw layernum entries, then layertype_0/other per
  * point), then gvc's own under "gvc". */
-static void write_json(FILE *f, const PmOptions *o, const Point *q, int n)
+typedef struct Points { const Point *q; int n; } Points;
+
+static void write_json(FILE *f, const PmOptions *o, const void *arg)
 {
+  const Point *q = ((const Points *)arg)->q;
+  int n = ((const Points *)arg)->n;
   fprintf(f, "{\n");
   for (int w = 0; w < 2; w++)
     for (int i = 0; i < n; i++)
@@ -112,8 +116,10 @@ static void write_json(FILE *f, const PmOptions *o, const Point *q, int n)
   fprintf(f, "    }\n}\n");
 }
 
-static void write_table(FILE *f, const PmOptions *o, const Point *q, int n)
+static void write_table(FILE *f, const PmOptions *o, const void *arg)
 {
+  const Point *q = ((const Points *)arg)->q;
+  int n = ((const Points *)arg)->n;
   fprintf(f, "gvc profile computation: %s (%s), %s, --device %s, %s mode; layers %d and %d, %d warm-up + %d timed steps, median\n",
           o->model, o->file, o->precision, o->device, o->mode, o->layernum_min, o->layernum_max, o->warmup, o->repeats);
   fprintf(f, "forward and backward ms of the whole programs; per layer and other: ms per sample\n\n");
@@ -127,30 +133,6 @@ static void write_table(FILE *f, const PmOptions *o, const Point *q, int n)
           median_ratio(q, n, 1));
 }
 
-/* Both files from memory streams, each written atomically. */
-static int write_files(const PmOptions *o, const Point *q, int n)
-{
-  char path[4200];
-  char *text = NULL;
-  size_t len = 0;
-  if (pm_mkdir(o)) return 1;
-  FILE *f = open_memstream(&text, &len);
-  write_json(f, o, q, n);
-  fclose(f);
-  pm_path(o, "computation_profiling", "json", path, sizeof path);
-  int rc = pm_write_atomic(path, text, len);
-  free(text);
-  if (rc) return 1;
-  printf("written: %s\n", path);
-  f = open_memstream(&text, &len);
-  write_table(f, o, q, n);
-  fclose(f);
-  fwrite(text, 1, len, stdout);
-  pm_path(o, "computation_profiling", "txt", path, sizeof path);
-  rc = pm_write_atomic(path, text, len);
-  free(text);
-  return rc;
-}
 
 int cmd_profile_computation(int argc, char **argv)
 {
@@ -175,7 +157,8 @@ int cmd_profile_computation(int argc, char **argv)
     if (!rc) derive(&o, &q[i]);
   }
   pm_rmtmp(tmp);
-  if (!rc) rc = write_files(&o, q, n);
+  Points all = {q, n};
+  if (!rc) rc = pm_write_files(&o, "computation_profiling", write_json, write_table, &all);
   free(q);
   return rc;
 }

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define EPS_MB 1e-6 /* Galvatron's readers take any size, gvc's want them positive */
 
 typedef struct MemProfile {
@@ -73,8 +72,12 @@ static void put_dict(FILE *f, const char *name, const double *v, int ntp, const 
   fprintf(f, "}%s", end);
 }
 
-static void write_json(FILE *f, const PmOptions *o, PmPoint p, const MemProfile *mp)
+typedef struct Result { PmPoint p; const MemProfile *mp; } Result;
+
+static void write_json(FILE *f, const PmOptions *o, const void *arg)
 {
+  PmPoint p = ((const Result *)arg)->p;
+  const MemProfile *mp = ((const Result *)arg)->mp;
   fprintf(f, "{\n");
   for (int sp = 0; sp < 2; sp++) {
     const char *suf = sp ? "_sp" : "";
@@ -96,8 +99,10 @@ static void write_json(FILE *f, const PmOptions *o, PmPoint p, const MemProfile 
   fprintf(f, "}\n}\n");
 }
 
-static void write_table(FILE *f, const PmOptions *o, PmPoint p, const MemProfile *mp)
+static void write_table(FILE *f, const PmOptions *o, const void *arg)
 {
+  PmPoint p = ((const Result *)arg)->p;
+  const MemProfile *mp = ((const Result *)arg)->mp;
   fprintf(f, "gvc profile memory: %s (%s), %s, batch %d, seq %d; layers %d and %d; MB = 2^20 bytes, activations per sample\n\n",
           o->model, o->file, o->precision, p.bsz, p.seq, o->layernum_min, o->layernum_max);
   fprintf(f, "per layer: parameter_size %.4f MB (model states %.4f MB unsharded), checkpointed activation %.4f MB\n\n", mp->param,
@@ -116,28 +121,6 @@ static void write_table(FILE *f, const PmOptions *o, PmPoint p, const MemProfile
           o->layernum_min, p.bsz, o->context_ranks, o->context_ranks > 1 ? "s, the largest" : "");
 }
 
-static int write_files(const PmOptions *o, PmPoint p, const MemProfile *mp)
-{
-  char path[4200], *text = NULL;
-  size_t len = 0;
-  if (pm_mkdir(o)) return 1;
-  FILE *f = open_memstream(&text, &len);
-  write_json(f, o, p, mp);
-  fclose(f);
-  pm_path(o, "memory_profiling", "json", path, sizeof path);
-  int rc = pm_write_atomic(path, text, len);
-  free(text);
-  if (rc) return 1;
-  printf("written: %s\n", path);
-  f = open_memstream(&text, &len);
-  write_table(f, o, p, mp);
-  fclose(f);
-  fwrite(text, 1, len, stdout);
-  pm_path(o, "memory_profiling", "txt", path, sizeof path);
-  rc = pm_write_atomic(path, text, len);
-  free(text);
-  return rc;
-}
 
 int cmd_profile_memory(int argc, char **argv)
 {
@@ -180,7 +163,8 @@ int cmd_profile_memory(int argc, char **argv)
       mp->rss_before_mb = r.rss_before_mb;
     }
   }
-  if (!rc) rc = write_files(&o, p, mp);
+  Result res = {p, mp};
+  if (!rc) rc = pm_write_files(&o, "memory_profiling", write_json, write_table, &res);
   free(mp);
   return rc;
 }

@@ -447,6 +447,27 @@ int pm_write_atomic(const char *path, const char *text, size_t len)
   return 0;
 }
 
+/* One file of out_dir from a writer, through a memory stream; also to stdout when echo. */
+static int write_one(const PmOptions *o, const char *prefix, const char *ext, PmWriter w, const void *arg, int echo)
+{
+  char path[4200], *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  w(f, o, arg);
+  fclose(f);
+  if (echo) fwrite(text, 1, len, stdout);
+  pm_path(o, prefix, ext, path, sizeof path);
+  int rc = pm_write_atomic(path, text, len);
+  free(text);
+  if (!rc && !echo) printf("written: %s\n", path);
+  return rc;
+}
+
+int pm_write_files(const PmOptions *o, const char *prefix, PmWriter json, PmWriter table, const void *arg)
+{
+  return pm_mkdir(o) || write_one(o, prefix, "json", json, arg, 0) || write_one(o, prefix, "txt", table, arg, 1);
+}
+
 void pm_progress(PmProgress *p, const char *item)
 {
   double t = pm_now_s(), el = t - p->t0;

@@ -62,6 +62,10 @@ void pm_rmtmp(const char *dir);
 void pm_path(const PmOptions *o, const char *prefix, const char *ext, char *buf, size_t n);
 /* Writes text (len bytes) to path through path.tmp and a rename; 1 after an error. */
 int pm_write_atomic(const char *path, const char *text, size_t len);
+/* out_dir/PREFIX_{precision}_{model}_all.json from json(), then the table from table()
+ * printed and written beside it as .txt, each atomically; 1 after an error. */
+typedef void (*PmWriter)(FILE *f, const PmOptions *o, const void *arg);
+int pm_write_files(const PmOptions *o, const char *prefix, PmWriter json, PmWriter table, const void *arg);
 void pm_progress(PmProgress *p, const char *item);
 double pm_now_s(void);
 
