@@ -136,6 +136,50 @@ static int default_seq(const PmOptions *o)
   return s;
 }
 
+/* The options that are single values; 1 after an error naming the argument. */
+static int check_scalars(PmOptions *o)
+{
+  if (one_of("profile_mode", o->mode, "static", "batch", "sequence") || one_of("mixed_precision", o->precision, "fp32", "bf16", NULL) ||
+      one_of("device", o->device, "cpu", "cuda", NULL))
+    return 1;
+  if (o->layernum_min < 1) { fprintf(stderr, "gvc: error: --layernum_min %d: expected an integer >= 1\n", o->layernum_min); return 1; }
+  if (o->layernum_max <= o->layernum_min) {
+    fprintf(stderr, "gvc: error: --layernum_max %d: must be above --layernum_min %d (the per-layer figures are the difference)\n",
+            o->layernum_max, o->layernum_min);
+    return 1;
+  }
+  if (o->max_tp_deg < 1 || (o->max_tp_deg & (o->max_tp_deg - 1))) { fprintf(stderr, "gvc: error: --max_tp_deg %d: expected a power of two >= 1\n", o->max_tp_deg); return 1; }
+  if (o->warmup < 0 || o->repeats < 1) { fprintf(stderr, "gvc: error: --%s: expected %s\n", o->repeats < 1 ? "repeats" : "warmup", o->repeats < 1 ? "an integer >= 1" : "an integer >= 0"); return 1; }
+  if (o->context_ranks < 0 || o->context_ranks > 64) { fprintf(stderr, "gvc: error: --context_ranks %d: expected an integer in [0, 64]\n", o->context_ranks); return 1; }
+  if (o->bsz < 1) { fprintf(stderr, "gvc: error: --profile_batch_size %d: expected an integer >= 1\n", o->bsz); return 1; }
+  if (o->seq == 0 && (o->seq = default_seq(o)) < 0) return 1;
+  if (o->seq < 1) { fprintf(stderr, "gvc: error: --seq_length %d: expected an integer >= 1\n", o->seq); return 1; }
+  return 0;
+}
+
+/* The (batch, sequence) points of the mode; 1 after an error naming the argument. */
+static int list_points(const char *what, const PmOptions *o, PmPoint *pts, int *npts)
+{
+  int v[PM_MAXPTS], n = 0, batch = !strcmp(o->mode, "batch") && !strcmp(what, "computation");
+  int sequence = !strcmp(o->mode, "sequence");
+  if (batch) {
+    if (range("profile_min_batch_size", o->min_bsz, "profile_max_batch_size", o->max_bsz, "profile_batch_size_step", o->bsz_step, v, &n)) return 1;
+    if (n < 8) { fprintf(stderr, "gvc: error: --profile_min_batch_size %d .. --profile_max_batch_size %d step %d gives %d batch sizes: batch mode needs at least 8 (the readers fit a line through them)\n", o->min_bsz, o->max_bsz, o->bsz_step, n); return 1; }
+    for (int i = 0; i < n; i++) pts[i] = (PmPoint){v[i], o->seq};
+  } else if (sequence) {
+    if (o->seq_list ? seq_list(o->seq_list, v, &n)
+                    : range("profile_min_seq_length", o->min_seq, "profile_max_seq_length", o->max_seq, "profile_seq_length_step", o->seq_step, v, &n))
+      return 1;
+    if (n < 3 && !strcmp(what, "computation")) { fprintf(stderr, "gvc: error: --profile_%s gives %d sequence length(s): sequence mode needs at least 3 (the readers fit a quadratic)\n", o->seq_list ? "seq_length_list" : "min/max_seq_length", n); return 1; }
+    for (int i = 0; i < n; i++) pts[i] = (PmPoint){strcmp(what, "computation") ? o->bsz : 1, v[i]};
+  } else {
+    n = 1;
+    pts[0] = (PmPoint){o->bsz, o->seq};
+  }
+  *npts = n;
+  return 0;
+}
+
 int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts, int *npts)
 {
   defaults(o);
@@ -169,37 +213,8 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
   if (rc) return 1;
   if (!o->file || !o->model) { fprintf(stderr, "gvc: error: gvc profile %s needs FILE.gvm and --model NAME (see --help)\n", what); return 1; }
   if (!o->model_size) o->model_size = o->model;
-  if (one_of("profile_mode", o->mode, "static", "batch", "sequence") || one_of("mixed_precision", o->precision, "fp32", "bf16", NULL) ||
-      one_of("device", o->device, "cpu", "cuda", NULL))
-    return 1;
-  if (o->layernum_min < 1) { fprintf(stderr, "gvc: error: --layernum_min %d: expected an integer >= 1\n", o->layernum_min); return 1; }
-  if (o->layernum_max <= o->layernum_min) {
-    fprintf(stderr, "gvc: error: --layernum_max %d: must be above --layernum_min %d (the per-layer figures are the difference)\n",
-            o->layernum_max, o->layernum_min);
-    return 1;
-  }
-  if (o->max_tp_deg < 1 || (o->max_tp_deg & (o->max_tp_deg - 1))) { fprintf(stderr, "gvc: error: --max_tp_deg %d: expected a power of two >= 1\n", o->max_tp_deg); return 1; }
-  if (o->warmup < 0 || o->repeats < 1) { fprintf(stderr, "gvc: error: --%s: expected %s\n", o->repeats < 1 ? "repeats" : "warmup", o->repeats < 1 ? "an integer >= 1" : "an integer >= 0"); return 1; }
-  if (o->context_ranks < 0 || o->context_ranks > 64) { fprintf(stderr, "gvc: error: --context_ranks %d: expected an integer in [0, 64]\n", o->context_ranks); return 1; }
-  if (o->bsz < 1) { fprintf(stderr, "gvc: error: --profile_batch_size %d: expected an integer >= 1\n", o->bsz); return 1; }
-  if (o->seq == 0 && (o->seq = default_seq(o)) < 0) return 1;
-  if (o->seq < 1) { fprintf(stderr, "gvc: error: --seq_length %d: expected an integer >= 1\n", o->seq); return 1; }
-  int v[PM_MAXPTS], n = 0, batch = !strcmp(o->mode, "batch") && !strcmp(what, "computation");
-  int sequence = !strcmp(o->mode, "sequence");
-  if (batch) {
-    if (range("profile_min_batch_size", o->min_bsz, "profile_max_batch_size", o->max_bsz, "profile_batch_size_step", o->bsz_step, v, &n)) return 1;
-    if (n < 8) { fprintf(stderr, "gvc: error: --profile_min_batch_size %d .. --profile_max_batch_size %d step %d gives %d batch sizes: batch mode needs at least 8 (the readers fit a line through them)\n", o->min_bsz, o->max_bsz, o->bsz_step, n); return 1; }
-    for (int i = 0; i < n; i++) pts[i] = (PmPoint){v[i], o->seq};
-  } else if (sequence) {
-    if (o->seq_list ? seq_list(o->seq_list, v, &n)
-                    : range("profile_min_seq_length", o->min_seq, "profile_max_seq_length", o->max_seq, "profile_seq_length_step", o->seq_step, v, &n))
-      return 1;
-    if (n < 3 && !strcmp(what, "computation")) { fprintf(stderr, "gvc: error: --profile_%s gives %d sequence length(s): sequence mode needs at least 3 (the readers fit a quadratic)\n", o->seq_list ? "seq_length_list" : "min/max_seq_length", n); return 1; }
-    for (int i = 0; i < n; i++) pts[i] = (PmPoint){strcmp(what, "computation") ? o->bsz : 1, v[i]};
-  } else {
-    n = 1;
-    pts[0] = (PmPoint){o->bsz, o->seq};
-  }
+  int n = 0;
+  if (check_scalars(o) || list_points(what, o, pts, &n)) return 1;
   *npts = n;
   return check_model(o, pts, n);
 }
