@@ -11,14 +11,14 @@
 static void usage(FILE *f)
 {
   fprintf(f, "usage: gvc profile <what> [options]\n\n"
-             "  hardware   all-reduce, all-gather, reduce-scatter and point-to-point bandwidths, the\n"
-             "             compute/communication overlap coefficient and the sp_time tables, measured on\n"
-             "             the ranks of an mpirun (Galvatron's hardware files)\n"
+             "  hardware     all-reduce, all-gather, reduce-scatter and point-to-point bandwidths, the\n"
+             "               compute/communication overlap coefficient and the sp_time tables, measured on\n"
+             "               the ranks of an mpirun (Galvatron's hardware files)\n"
              "  computation  forward and backward time per layer and of the rest (embedding, head, loss),\n"
-             "             per batch size or sequence length, measured by compiling and running the model\n"
-             "  memory     memory per layer per tp degree (with and without checkpointing and sequence\n"
-             "             parallelism) and of the rest per pipeline position, from the memory plan, plus\n"
-             "             what a run uses outside the plan\n\n"
+             "               per batch size or sequence length, measured by compiling and running the model\n"
+             "  memory       memory per layer per tp degree (with and without checkpointing and sequence\n"
+             "               parallelism) and of the rest per pipeline position, from the memory plan, plus\n"
+             "               what a run uses outside the plan\n\n"
              "Run 'gvc profile <what> --help' for its options.\n");
 }
 
