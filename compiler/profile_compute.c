@@ -13,33 +13,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct Point {
   PmPoint p;
   PmRun lo, hi;                   /* the programs of layernum_min and layernum_max layers */
   double layer_f, layer_b, other_f, other_b; /* ms per sample (per layer) */
 } Point;
-
-/* Plans the larger program of every point before running any (none may exceed memory). */
-static int check_fit(const PmOptions *o, const PmPoint *pts, int n)
-{
-  long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-  double avail = pages > 0 && psz > 0 ? (double)pages * (double)psz / (1024.0 * 1024.0) : 0;
-  const char *arg = !strcmp(o->mode, "batch") ? "profile_max_batch_size" : !strcmp(o->mode, "sequence") ? "profile_max_seq_length"
-                                                                                                       : "profile_batch_size";
-  for (int i = 0; i < n; i++) {
-    double mb = pm_planned_mb(o, o->layernum_max, pts[i]);
-    if (mb < 0) return 1;
-    if (strcmp(o->device, "cpu") == 0 && avail > 0 && mb > 0.8 * avail) {
-      fprintf(stderr, "gvc: error: --%s: the program of %s with --layernum_max %d layers at batch %d, seq %d plans %.0f MB, "
-                      "more than 80%% of this machine's %.0f MB: the model does not fit\n", arg, o->model, o->layernum_max,
-              pts[i].bsz, pts[i].seq, mb, avail);
-      return 1;
-    }
-  }
-  return 0;
-}
 
 static double per_layer(const PmOptions *o, double lo, double hi, int b, const char *what, PmPoint p)
 {
@@ -140,7 +119,7 @@ int cmd_profile_computation(int argc, char **argv)
   PmPoint pts[PM_MAXPTS];
   int n = 0, rc = pm_parse("computation", argc, argv, &o, pts, &n);
   if (rc) return rc == 2 ? 0 : 1;
-  if (check_fit(&o, pts, n)) return 1;
+  if (pm_check_fit(&o, o.layernum_max, pts, n)) return 1; /* before any run: none may exceed memory */
   Point *q = calloc((size_t)n, sizeof *q);
   char tmp[4200], item[64];
   if (pm_mktmp(&o, tmp, sizeof tmp)) { free(q); return 1; }

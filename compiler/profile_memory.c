@@ -130,6 +130,7 @@ int cmd_profile_memory(int argc, char **argv)
   if (rc) return rc == 2 ? 0 : 1;
   PmPoint p = pts[0]; /* static: the one point; sequence: the longest (the reader scales it) */
   for (int i = 1; i < n; i++) if (pts[i].seq > p.seq) p = pts[i];
+  if (o.context_ranks > 0 && pm_check_fit(&o, o.layernum_min, &p, 1)) return 1; /* the run outside the plan */
   MemProfile *mp = calloc(1, sizeof *mp);
   for (int sp = 0; sp < 2; sp++)
     for (int l = 0; l < PROF_LOGMAX; l++) mp->act[sp][l] = NAN;

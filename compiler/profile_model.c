@@ -268,6 +268,25 @@ double pm_planned_mb(const PmOptions *o, int layers, PmPoint p)
   return -1;
 }
 
+int pm_check_fit(const PmOptions *o, int layers, const PmPoint *pts, int n)
+{
+  long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+  double avail = pages > 0 && psz > 0 ? (double)pages * (double)psz / (1024.0 * 1024.0) : 0;
+  const char *arg = !strcmp(o->mode, "batch") ? "profile_max_batch_size" : !strcmp(o->mode, "sequence") ? "profile_max_seq_length"
+                                                                                                       : "profile_batch_size";
+  for (int i = 0; i < n; i++) {
+    double mb = pm_planned_mb(o, layers, pts[i]);
+    if (mb < 0) return 1;
+    if (strcmp(o->device, "cpu") == 0 && avail > 0 && mb > 0.8 * avail) {
+      fprintf(stderr, "gvc: error: --%s: the program of %s with %d layers at batch %d, seq %d plans %.0f MB, "
+                      "more than 80%% of this machine's %.0f MB: the model does not fit\n", arg, o->model, layers,
+              pts[i].bsz, pts[i].seq, mb, avail);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static int cmp_dbl(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;

@@ -45,6 +45,9 @@ int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoin
 /* MB planned for the single-rank program of L layers at one point (the fit check);
  * -1 after printing why it cannot be lowered. */
 double pm_planned_mb(const PmOptions *o, int layers, PmPoint p);
+/* Every point's program of L layers planned within 80% of this machine's memory (CPU
+ * runs); 1 after an error naming the mode's size argument. */
+int pm_check_fit(const PmOptions *o, int layers, const PmPoint *pts, int n);
 /* Compiles and runs the single-rank program of L layers at point p for warmup + repeats
  * steps in a child process (`gvc run`, the JIT; binary: a linked training binary, as
  * users run it, whose memory holds no compiler; ranks > 1: data parallel under

@@ -54,9 +54,9 @@ grep -q "^outside the plan (measured, peak resident set): .* 2 ranks, the larges
 
 # bad input: the argument named, nothing written
 no_files() { [ ! -e "$1" ] || [ -z "$(ls -A "$1")" ]; }
-expect() { # expect MESSAGE ARGS...: fails with MESSAGE and leaves no bad/ output
+expect() { # expect MESSAGE ARGS...: profile computation (memory with WHAT=memory) fails with MESSAGE and leaves no bad/ output
   local msg=$1; shift
-  if "$gvc" profile computation $M "$@" -o bad > /dev/null 2> err.txt; then bad "accepted: $*";
+  if "$gvc" profile "${WHAT:-computation}" $M "$@" -o bad > /dev/null 2> err.txt; then bad "accepted: $*";
   elif ! grep -q -- "$msg" err.txt; then bad "message for $*: $(cat err.txt)";
   elif ! no_files bad; then bad "left files for $*: $(ls -A bad)"; else ok; fi
 }
@@ -69,6 +69,9 @@ expect "--profile_seq_length_list" --profile_mode sequence --profile_seq_length_
 expect "--layernum_max 1: must be above --layernum_min 1" --layernum_max 1
 expect "--profile_batch_size: the program of tiny_gpt" --seq_length 64 --profile_batch_size 1000000
 expect "--seq_length 100 exceeds tiny_gpt's 64 positions" --seq_length 100
+WHAT=memory expect "--profile_batch_size: the program of tiny_gpt with 1 layers" --seq_length 64 --profile_batch_size 1000000
+WHAT=memory expect "--profile_min_seq_length 64 > --profile_max_seq_length 32: the profile range is empty" \
+  --profile_mode sequence --profile_min_seq_length 64 --profile_max_seq_length 32
 
 # the flow: hardware of 2 CPU ranks, search on the four profiles, compile the plan, run it
 "$mpiexec" -n 2 "$gvc" profile hardware --num_nodes 1 --num_gpus_per_node 2 --start_mb 1 --end_mb 2 --sp_max_mb 128 --warmup 0 \
