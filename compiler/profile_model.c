@@ -264,7 +264,7 @@ double pm_planned_mb(const PmOptions *o, int layers, PmPoint p)
   char buf[512];
   const char *why;
   if (!pm_lower(o, layers, 1, 1, 0, 0, p, &st, &why, buf, sizeof buf)) return st.total;
-  fprintf(stderr, "gvc: error: %s --model %s with %d layers, batch %d, seq %d: %s\n", o->file, o->model, layers, p.bsz, p.seq, why);
+  fprintf(stderr, "gvc: error: %s --model %s with %d layer%s, batch %d, seq %d: %s\n", o->file, o->model, layers, layers == 1 ? "" : "s", p.bsz, p.seq, why);
   return -1;
 }
 
@@ -278,8 +278,8 @@ int pm_check_fit(const PmOptions *o, int layers, const PmPoint *pts, int n)
     double mb = pm_planned_mb(o, layers, pts[i]);
     if (mb < 0) return 1;
     if (strcmp(o->device, "cpu") == 0 && avail > 0 && mb > 0.8 * avail) {
-      fprintf(stderr, "gvc: error: --%s: the program of %s with %d layers at batch %d, seq %d plans %.0f MB, "
-                      "more than 80%% of this machine's %.0f MB: the model does not fit\n", arg, o->model, layers,
+      fprintf(stderr, "gvc: error: --%s: the program of %s with %d layer%s at batch %d, seq %d plans %.0f MB, "
+                      "more than 80%% of this machine's %.0f MB: the model does not fit\n", arg, o->model, layers, layers == 1 ? "" : "s",
               pts[i].bsz, pts[i].seq, mb, avail);
       return 1;
     }
@@ -424,8 +424,8 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
   if (!rc) rc = spawn_wait(argv, log);
   if (!rc && pm_read_steps(json, o->warmup, r, NULL)) rc = 1;
   if (rc) {
-    fprintf(stderr, "gvc: error: the program of %s with %d layers, batch %d, seq %d did not run (%s %d); its last lines:\n",
-            o->model, layers, p.bsz, p.seq, rc < 0 ? "could not start" : "exit", rc);
+    fprintf(stderr, "gvc: error: the program of %s with %d layer%s, batch %d, seq %d did not run (%s %d); its last lines:\n",
+            o->model, layers, layers == 1 ? "" : "s", p.bsz, p.seq, rc < 0 ? "could not start" : "exit", rc);
     show_tail(log);
   }
   return rc != 0;

@@ -69,7 +69,7 @@ expect "--profile_seq_length_list" --profile_mode sequence --profile_seq_length_
 expect "--layernum_max 1: must be above --layernum_min 1" --layernum_max 1
 expect "--profile_batch_size: the program of tiny_gpt" --seq_length 64 --profile_batch_size 1000000
 expect "--seq_length 100 exceeds tiny_gpt's 64 positions" --seq_length 100
-WHAT=memory expect "--profile_batch_size: the program of tiny_gpt with 1 layers" --seq_length 64 --profile_batch_size 1000000
+WHAT=memory expect "--profile_batch_size: the program of tiny_gpt with 1 layer at batch 1000000" --seq_length 64 --profile_batch_size 1000000
 WHAT=memory expect "--profile_min_seq_length 64 > --profile_max_seq_length 32: the profile range is empty" \
   --profile_mode sequence --profile_min_seq_length 64 --profile_max_seq_length 32
 
