@@ -18,6 +18,13 @@ covers() { [ -z "$(comm -23 <(shapes "$1") <(shapes "$2"))" ]; }
 "$gvc" profile computation --help | grep -q "usage: gvc profile computation" && ok || bad "computation --help"
 "$gvc" profile memory --help | grep -q "usage: gvc profile memory" && ok || bad "memory --help"
 
+# gvc compile --num_layers: the layer count the profiles compile (and a model without `layers` refused)
+[ "$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --num_layers 3 --dump strategy | grep -c '^layers\.[0-9]')" = 3 ] \
+  && ok || bad "--num_layers 3"
+sed 's/layers = 12,/depth = 12,/; s/repeat i in layers/repeat i in depth/' "$src/models/gpt2.gvm" > nolayers.gvm
+"$gvc" compile nolayers.gvm --model gpt2 --num_layers 2 --dump strategy 2>&1 | grep -q "model 'gpt2_family' has no 'layers' parameter" \
+  && ok || bad "--num_layers without a layers parameter"
+
 # computation, static: one point; Galvatron's keys, gvc's measured backward, the table, the progress line
 "$gvc" profile computation $M --seq_length 32 --profile_batch_size 2 -o p > out.txt 2> err.txt || { bad "computation static"; cat err.txt; }
 c=p/computation_profiling_fp32_tiny_gpt_all.json
