@@ -77,8 +77,8 @@ static void write_json(FILE *f, const PmOptions *o, const void *arg)
     fprintf(f, "    \"layertype_0_bsz%d_seq%d\": %.12g,\n    \"layertype_other_bsz%d_seq%d\": %.12g,\n", q[i].p.bsz, q[i].p.seq,
             q[i].layer_f, q[i].p.bsz, q[i].p.seq, q[i].other_f);
   fprintf(f, "    \"gvc\": {\n        \"device\": \"%s\",\n        \"profile_mode\": \"%s\",\n        \"layernum_min\": %d,\n"
-             "        \"layernum_max\": %d,\n        \"warmup\": %d,\n        \"repeats\": %d,\n",
-          o->device, o->mode, o->layernum_min, o->layernum_max, o->warmup, o->repeats);
+             "        \"layernum_max\": %d,\n        \"warmup\": %d,\n        \"repeats\": %d,\n        \"concurrent\": %d,\n",
+          o->device, o->mode, o->layernum_min, o->layernum_max, o->warmup, o->repeats, o->concurrent);
   fprintf(f, "        \"bwd_fwd_ratio_layertype_0\": %.12g,\n        \"bwd_fwd_ratio_layertype_other\": %.12g,\n",
           median_ratio(q, n, 0), median_ratio(q, n, 1));
   for (int i = 0; i < n; i++) {
@@ -99,8 +99,10 @@ static void write_table(FILE *f, const PmOptions *o, const void *arg)
 {
   const Point *q = ((const Points *)arg)->q;
   int n = ((const Points *)arg)->n;
-  fprintf(f, "gvc profile computation: %s (%s), %s, --device %s, %s mode; layers %d and %d, %d warm-up + %d timed steps, median\n",
+  fprintf(f, "gvc profile computation: %s (%s), %s, --device %s, %s mode; layers %d and %d, %d warm-up + %d timed steps, median",
           o->model, o->file, o->precision, o->device, o->mode, o->layernum_min, o->layernum_max, o->warmup, o->repeats);
+  if (o->concurrent > 1) fprintf(f, "; %d copies side by side, averaged", o->concurrent);
+  fprintf(f, "\n");
   fprintf(f, "forward and backward ms of the whole programs; per layer and other: ms per sample\n\n");
   fprintf(f, "  bsz    seq   fwd L%-3d   fwd L%-3d   bwd L%-3d   bwd L%-3d  layer fwd  layer bwd  bwd/fwd  other fwd  other bwd\n",
           o->layernum_min, o->layernum_max, o->layernum_min, o->layernum_max);

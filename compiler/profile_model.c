@@ -50,6 +50,7 @@ static void defaults(PmOptions *o)
   o->sequence_parallel = 1;
   o->warmup = 1, o->repeats = 3;
   o->context_ranks = 1;
+  o->concurrent = 1;
   o->mpiexec = "mpirun";
 }
 
@@ -150,6 +151,7 @@ static int check_scalars(PmOptions *o)
   }
   if (o->max_tp_deg < 1 || (o->max_tp_deg & (o->max_tp_deg - 1))) { fprintf(stderr, "gvc: error: --max_tp_deg %d: expected a power of two >= 1\n", o->max_tp_deg); return 1; }
   if (o->warmup < 0 || o->repeats < 1) { fprintf(stderr, "gvc: error: --%s: expected %s\n", o->repeats < 1 ? "repeats" : "warmup", o->repeats < 1 ? "an integer >= 1" : "an integer >= 0"); return 1; }
+  if (o->concurrent < 1 || o->concurrent > PM_MAXCOPIES) { fprintf(stderr, "gvc: error: --concurrent %d: expected an integer in [1, %d]\n", o->concurrent, PM_MAXCOPIES); return 1; }
   if (o->context_ranks < 0 || o->context_ranks > 64) { fprintf(stderr, "gvc: error: --context_ranks %d: expected an integer in [0, 64]\n", o->context_ranks); return 1; }
   if (o->bsz < 1) { fprintf(stderr, "gvc: error: --profile_batch_size %d: expected an integer >= 1\n", o->bsz); return 1; }
   if (o->seq == 0 && (o->seq = default_seq(o)) < 0) return 1;
@@ -204,6 +206,7 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
       {"device", CLI_STR, &o->device, "cpu | cuda (cpu)"},
       {"warmup", CLI_INT, &o->warmup, "untimed steps per run (1)"},
       {"repeats", CLI_INT, &o->repeats, "timed steps per run, the median is kept (3)"},
+      {"concurrent", CLI_INT, &o->concurrent, "computation: time N copies side by side, as N ranks of one machine share its cores and memory (1)"},
       {"context_ranks", CLI_INT, &o->context_ranks, "memory: measure outside the plan on N data-parallel ranks (1; MPI's buffers need 2 or more; 0: no run)"},
       {"mpiexec", CLI_STR, &o->mpiexec, "memory: how --context_ranks N > 1 are launched (mpirun)"},
       {"quiet", CLI_SW, &o->quiet, "no progress line"},
@@ -350,20 +353,26 @@ int pm_read_steps(const char *path, int skip, PmRun *r, int *nsteps)
   return rc;
 }
 
-/* Runs argv with stdout and stderr into log; the exit status (-1: could not start).
- * (fork and exec: the compiler's sched.h shadows the one spawn.h includes.) */
-static int spawn_wait(char **argv, const char *log)
+/* Starts argv with stdout and stderr into log; its pid, or -1. (fork and exec: the
+ * compiler's sched.h shadows the one spawn.h includes.) */
+static pid_t spawn_start(char **argv, const char *log)
 {
   fflush(NULL);
   pid_t pid = fork();
-  if (pid < 0) return -1;
   if (pid == 0) {
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
     execvp(argv[0], argv);
     _exit(127);
   }
+  return pid;
+}
+
+/* The exit status of a started child (-1: it could not start). */
+static int spawn_wait(pid_t pid)
+{
   int st = 0;
+  if (pid < 0) return -1;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
@@ -378,6 +387,21 @@ static void show_tail(const char *log)
   for (int i = n > 6 ? n - 6 : 0; i < n; i++) fprintf(stderr, "  | %s", last[i % 6]);
 }
 
+/* The runs' medians averaged over the copies (memory: the first copy's). */
+static int read_copies(const PmOptions *o, const char *tmpdir, int copies, PmRun *r)
+{
+  char json[4200];
+  PmRun one;
+  for (int c = 0; c < copies; c++) {
+    snprintf(json, sizeof json, "%s/steps%d.json", tmpdir, c);
+    if (pm_read_steps(json, o->warmup, c ? &one : r, NULL)) return 1;
+    if (!c) continue;
+    r->fwd_ms += one.fwd_ms, r->bwd_ms += one.bwd_ms, r->step_ms += one.step_ms;
+  }
+  r->fwd_ms /= copies, r->bwd_ms /= copies, r->step_ms /= copies;
+  return 0;
+}
+
 int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, int ranks, PmRun *r)
 {
   char self[4096], L[16], S[16], B[16], GB[16], NR[16], iters[16], json[4200], log[4200], prog[4200];
@@ -390,11 +414,9 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
   snprintf(GB, sizeof GB, "%d", p.bsz * ranks);
   snprintf(NR, sizeof NR, "%d", ranks);
   snprintf(iters, sizeof iters, "%d", o->warmup + o->repeats);
-  snprintf(json, sizeof json, "%s/steps.json", tmpdir);
-  snprintf(log, sizeof log, "%s/run.log", tmpdir);
+  snprintf(log, sizeof log, "%s/run0.log", tmpdir);
   snprintf(prog, sizeof prog, "%s/program", tmpdir);
-  remove(json);
-  int jit = !binary && ranks == 1 && emit_llvm_available();
+  int jit = !binary && ranks == 1 && emit_llvm_available(), copies = !binary && ranks == 1 ? o->concurrent : 1;
   char *cargv[] = {self, jit ? "run" : "compile", (char *)o->file, "--model", (char *)o->model, "--num_layers", L, "--seq", S,
                    "--micro-batch", B, "--mixed_precision", (char *)o->precision, "--num_gpus_per_node", NR, NULL};
   char *targs[] = {"--data", "synthetic", "--iters", iters, "--global_train_batch_size", GB, "--quiet", "--step_json", json,
@@ -410,7 +432,7 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
     argv[n++] = "-o";
     argv[n++] = prog;
     argv[n] = NULL;
-    rc = spawn_wait(argv, log);
+    rc = spawn_wait(spawn_start(argv, log));
     n = 0;
     if (ranks > 1) {
       argv[n++] = (char *)o->mpiexec;
@@ -421,8 +443,19 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
   }
   for (int i = 0; !rc && targs[i]; i++) argv[n++] = targs[i];
   argv[n] = NULL;
-  if (!rc) rc = spawn_wait(argv, log);
-  if (!rc && pm_read_steps(json, o->warmup, r, NULL)) rc = 1;
+  pid_t pids[PM_MAXCOPIES];
+  int started = 0;
+  for (; !rc && started < copies; started++) { /* side by side, as ranks of one machine */
+    snprintf(json, sizeof json, "%s/steps%d.json", tmpdir, started);
+    snprintf(log, sizeof log, "%s/run%d.log", tmpdir, started);
+    remove(json);
+    pids[started] = spawn_start(argv, log);
+  }
+  for (int c = 0; c < started; c++) { /* every child is waited for; the first failure is reported */
+    int st = spawn_wait(pids[c]);
+    if (st && !rc) { rc = st; snprintf(log, sizeof log, "%s/run%d.log", tmpdir, c); }
+  }
+  if (!rc && read_copies(o, tmpdir, copies, r)) rc = 1;
   if (rc) {
     fprintf(stderr, "gvc: error: the program of %s with %d layer%s, batch %d, seq %d did not run (%s %d); its last lines:\n",
             o->model, layers, layers == 1 ? "" : "s", p.bsz, p.seq, rc < 0 ? "could not start" : "exit", rc);
@@ -452,12 +485,14 @@ int pm_mktmp(const PmOptions *o, char *dir, size_t n)
 
 void pm_rmtmp(const char *dir)
 {
-  const char *names[] = {"steps.json", "steps.json.tmp", "run.log", "program", "program.o", "program.c"};
-  char p[4200];
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-    remove(p);
-  }
+  const char *names[] = {"steps%d.json", "steps%d.json.tmp", "run%d.log", "program", "program.o", "program.c"};
+  char p[4200], name[32];
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    for (int c = 0; c < PM_MAXCOPIES; c++) {
+      snprintf(name, sizeof name, names[i], c);
+      snprintf(p, sizeof p, "%s/%s", dir, name);
+      remove(p);
+    }
   rmdir(dir);
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #define PM_MAXPTS 256
+#define PM_MAXCOPIES 64
 
 typedef struct PmOptions {
   const char *file, *model, *model_size, *mode, *precision, *device, *out_dir, *seq_list;
@@ -17,6 +18,7 @@ typedef struct PmOptions {
   int seq, min_seq, max_seq, seq_step;         /* --seq_length (static, batch), sequence mode's range */
   int layernum_min, layernum_max, max_tp_deg, sequence_parallel;
   int warmup, repeats, quiet;
+  int concurrent;              /* computation: copies of each program timed side by side */
   int context_ranks;           /* memory: the run outside the plan on this many data-parallel ranks */
   const char *mpiexec;         /* ... launched with this command (mpirun) */
 } PmOptions;

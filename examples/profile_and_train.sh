@@ -16,8 +16,8 @@ M="examples/demo.gvm --model fortune_gpt --mixed_precision fp32"
 echo "-- gvc profile hardware: 2 CPU ranks, small sizes"
 mpirun -n 2 "$GVC" profile hardware --num_nodes 1 --num_gpus_per_node 2 --start_mb 1 --end_mb 4 --sp_max_mb 128 \
   --warmup 1 --repeats 3 --overlap_ms 50 --quiet -o "$P" | sed -n '/^bus bandwidth/,/^overlap/p'
-echo "-- gvc profile computation: 1 and 2 layers at batch 4, seq 128, timed on the runtime"
-"$GVC" profile computation $M --seq_length 128 --profile_batch_size 4 --repeats 5 --quiet -o "$P" | grep -A2 "^  bsz"
+echo "-- gvc profile computation: 1 and 2 layers at batch 4, seq 128, timed on the runtime (2 copies side by side, as 2 ranks)"
+"$GVC" profile computation $M --seq_length 128 --profile_batch_size 4 --repeats 5 --concurrent 2 --quiet -o "$P" | grep -A2 "^  bsz"
 echo "-- gvc profile memory: the memory plan per tp degree and pipeline position, and what a run uses outside it"
 "$GVC" profile memory $M --seq_length 128 --profile_batch_size 4 --max_tp_deg 2 --context_ranks 2 --quiet -o "$P" | grep "^per layer\|^outside"
 S="$M --num_nodes 1 --num_gpus_per_node 2 --memory_constraint 2 --seq_length 128 --settle_bsz 16 --quiet

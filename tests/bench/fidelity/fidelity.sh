@@ -24,7 +24,7 @@ echo "load before: $(uptime | sed 's/.*load average/load average/') on $(nproc) 
 echo "== profiles: hardware (2 ranks), computation (batch mode, bsz 1..8, 2 and 4 layers), memory"
 mpirun -n 2 "$GVC" profile hardware --num_nodes 1 --num_gpus_per_node 2 --end_mb 32 --sp_max_mb 128 --overlap_ms 200 --quiet -o p > /dev/null
 "$GVC" profile computation $M --seq_length $SEQ --profile_mode batch --profile_min_batch_size 1 --profile_max_batch_size 8 --layernum_min 2 --layernum_max 4 \
-  --repeats 5 --quiet -o p | sed -n '/^  bsz/,$p'
+  --concurrent 2 --repeats 5 --quiet -o p | sed -n '/^  bsz/,$p'
 "$GVC" profile memory $M --seq_length $SEQ --profile_batch_size 4 --layernum_min 2 --layernum_max 4 --max_tp_deg 2 --context_ranks 2 --quiet -o p | grep "^per layer\|^outside"
 COST="$M --num_nodes 1 --num_gpus_per_node 2 --memory_constraint 16 --seq_length $SEQ --time_profile_mode batch --quiet
       --time_profiling_path p --memory_profiling_path p --allreduce_bandwidth_config_path p --p2p_bandwidth_config_path p

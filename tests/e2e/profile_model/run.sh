@@ -37,6 +37,9 @@ done
 grep -q "^  bsz    seq" out.txt && cmp -s <(grep -v "^written:" out.txt) "${c%.json}.txt" && ok || bad "computation table"
 "$gvc" profile computation ${M% --quiet} --seq_length 32 --profile_batch_size 2 -o p2 2> err2.txt > /dev/null
 tr '\r' '\n' < err2.txt | grep -q "ETA" && ok || bad "progress line"
+"$gvc" profile computation $M --seq_length 32 --profile_batch_size 2 --concurrent 2 -o p3 > /dev/null 2>&1 \
+  && grep -q '"concurrent": 2' p3/computation_profiling_fp32_tiny_gpt_all.json && [ -z "$(ls -A p3 | grep -v 'json$\|txt$')" ] \
+  && ok || bad "--concurrent 2 (two copies side by side, temporary files removed)"
 
 # batch mode: 8 batch sizes, read by gvc's batch fit; sequence mode: 3 lengths at bsz 1
 "$gvc" profile computation $M --profile_mode batch --seq_length 32 --profile_min_batch_size 1 --profile_max_batch_size 8 -o pb \
