@@ -20,14 +20,16 @@ typedef struct Point {
   double layer_f, layer_b, other_f, other_b; /* ms per sample (per layer) */
 } Point;
 
+/* Per layer and sample: the difference of the two programs; when timing noise makes it
+ * not positive, the larger program's time per layer (an upper bound, with a warning). */
 static double per_layer(const PmOptions *o, double lo, double hi, int b, const char *what, PmPoint p)
 {
   double t = (hi - lo) / b / (o->layernum_max - o->layernum_min);
   if (!(t > 0)) {
+    t = hi / b / o->layernum_max;
     fprintf(stderr, "gvc: warning: batch %d, seq %d: the %s of %d layers (%.3f ms) is not above that of %d (%.3f ms): timing "
-                    "noise; kept as 1e-6 ms (more --repeats or a larger --layernum_max help)\n",
-            p.bsz, p.seq, what, o->layernum_max, hi, o->layernum_min, lo);
-    t = 1e-6;
+                    "noise; kept as %.4f ms per layer and sample, the larger program's per layer (more --repeats help)\n",
+            p.bsz, p.seq, what, o->layernum_max, hi, o->layernum_min, lo, t);
   }
   return t;
 }
