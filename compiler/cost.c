@@ -57,7 +57,7 @@ double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s
   double Lt = cm->nlayers;
   int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s), sdp = strategy_sdp(s);
   double x = (double)lbsz / tpsp;
-  double fct = (cm->time.layer_m * x + cm->time.layer_c) * Lt;
+  double fct = fmax(0, cm->time.layer_m * x + cm->time.layer_c) * Lt; /* a noisy batch fit may cross 0 (profile.c warns) */
   double bct = (cm->time.bwd_ratio > 0 ? cm->time.bwd_ratio : 2) * fct + (s->ckpt ? fct : 0);
   double P = cm->mem.param / s->tp;
   double dpmsg = 2.0 * (sdp - 1) * (P / sdp) * Lt / (cm->mixed ? 2 : 1);
@@ -149,7 +149,7 @@ static double ovl(double fc, double fp, double bc, double bp, double tp, double 
 void cost_embed_time(const CostModel *cm, const CostTask *t, const Strategy *e, int sync, double *out)
 {
   int pp = t->pp, last = pp - 1, lbsz = t->gbsz / t->chunks / e->dp, sdp = strategy_sdp(e);
-  double fctE = cm->time.other_m * ((double)lbsz / strategy_tp_sp(e)) + cm->time.other_c;
+  double fctE = fmax(0, cm->time.other_m * ((double)lbsz / strategy_tp_sp(e)) + cm->time.other_c);
   double fct[64] = {0}, msg[64] = {0}, tp[64] = {0};
   double dp_coe = sdp > 1 ? coe(cm, sdp, e->tp != 1 ? 0 : 1) * (sdp - 1) / sdp : 0;
   double half = cm->mixed ? 0.5 : 1;

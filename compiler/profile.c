@@ -204,7 +204,7 @@ double prof_latency(const ProfLatency *l, double mb)
 {
   for (int i = 0; i < l->n; i++)
     if (l->size[i] == mb) return l->ms[i];
-  return l->m * mb + l->c;
+  return fmax(0, l->m * mb + l->c); /* the line of a noisy table may cross 0 below its smallest size */
 }
 
 /* ---- computation profile ---- */
@@ -251,6 +251,10 @@ static int time_fit(const char *path, const char *which, int mode, int seq, cons
       if ((int)p->s[i] == seq || p->s[i] == 0) { x[n] = p->b[i]; y[n] = p->t[i] * p->b[i]; n++; }
     if (n < 8) return fail(path, key, "batch time mode needs at least 8 batch sizes at this sequence length");
     fit_line(x, y, n, m, c);
+    if (*c < 0 && *m > 0) /* a noisy profile: the line makes the smallest micro-batches free */
+      fprintf(stderr, "gvc: warning: %s: key '%s': the batch fit (%.4g ms per sample, intercept %.4g ms) reaches 0 at %.3g samples; "
+                      "below that a layer's time is taken as 0: a noisy profile (more repeats, or --time_profile_mode static)\n",
+              path, key, *m, *c, -*c / *m);
     return 0;
   }
   for (int i = 0; i < p->n; i++)

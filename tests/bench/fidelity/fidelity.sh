@@ -20,7 +20,7 @@ rm -rf "$W" && mkdir -p "$W/p" && cd "$W"
 F="$SRC/tests/bench/fidelity/fidelity.gvm"
 M="$F --model fidelity_gpt --mixed_precision fp32"
 SEQ=128 GBSZ=8 L=4
-echo "load before: $(uptime | sed 's/.*load average/load average/') on $(nproc) cores"
+echo "load before: $(uptime | sed 's/.*load average/load average/') on $(getconf _NPROCESSORS_ONLN) cores"
 echo "== profiles: hardware (2 ranks), computation (batch mode, bsz 1..8, 2 and 4 layers), memory"
 mpirun -n 2 "$GVC" profile hardware --num_nodes 1 --num_gpus_per_node 2 --end_mb 32 --sp_max_mb 128 --overlap_ms 200 --quiet -o p > /dev/null
 "$GVC" profile computation $M --seq_length $SEQ --profile_mode batch --profile_min_batch_size 1 --profile_max_batch_size 8 --layernum_min 2 --layernum_max 4 \

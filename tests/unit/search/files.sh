@@ -72,5 +72,9 @@ a=$(grep "memory per stage" "$tmp/c2" | awk '{print $NF}'); b=$(grep "memory per
 [ -n "$a" ] && [ "$((b - a))" -eq 1000 ] && ok || bad "measured context memory: $a vs $b MB"
 "$gvc" cost $M $(files "" "$tmp/m9.json") --pytorch_context_mem 1024 --strategy "$tmp/dir.json" | grep -qF "$(grep "memory per stage" "$tmp/c3")" \
   && ok || bad "--pytorch_context_mem given wins over the profile's"
+# a noisy batch profile whose line crosses 0: warned, and no layer time below 0
+sed 's/"layertype_0_bsz12_seq2048": [0-9.]*/"layertype_0_bsz12_seq2048": 60.0/' "$TF" > "$tmp/t3.json"
+"$gvc" search $M $(files "$tmp/t3.json") --time_profile_mode batch > "$tmp/s3" 2> "$tmp/e3" && grep -q "iteration time" "$tmp/s3" \
+  && grep -q "key 'layertype_0_bsz\*_seq2048': the batch fit .* reaches 0 at" "$tmp/e3" && ok || bad "negative batch intercept: $(cat "$tmp/e3")"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
