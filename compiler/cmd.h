@@ -18,5 +18,7 @@ int cmd_plan(int argc, char **argv);    /* resolve and print the per-layer strat
 int cmd_profile(int argc, char **argv); /* gvc profile <what>: write Galvatron's profile files */
 int cmd_profile_hardware(int argc, char **argv); /* gvc profile hardware (profile_hw.c) */
 int cmd_convert(int argc, char **argv); /* Hugging Face model folders in and out */
+int cmd_profile_computation(int argc, char **argv); /* gvc profile computation (profile_compute.c) */
+int cmd_profile_memory(int argc, char **argv);      /* gvc profile memory (profile_memory.c) */
 
 #endif

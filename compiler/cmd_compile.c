@@ -13,6 +13,7 @@
 #include "gvc_config.h"
 #include "gvrt_program.h"
 #include "config_input.h"
+#include "ctx.h"
 #include "lower.h"
 #include "plan_picture.h"
 #include "entries.h"
@@ -29,6 +30,7 @@ typedef struct CompileArgs {
   double budget_gb;          /* --memory_constraint GB: the picture's budget line */
   int no_async;
   int64_t seq, micro_batch;
+  int num_layers;            /* --num_layers: the model's `layers` argument replaced (0: the size's) */
   int opt, nodes, gpus_per_node, world_given, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
   char **run_argv;
@@ -58,6 +60,8 @@ static void usage(FILE *f, int run)
   fprintf(f, "options:\n"
              "  --model NAME              the size or model to compile (required)\n"
              "  --seq N                   sequence length (default: the model's, capped at 1024)\n"
+             "  --num_layers N            the model's `layers` argument set to N (Galvatron's layer-number\n"
+             "                            override; gvc profile compiles layernum_min and layernum_max)\n"
              "  --micro-batch N           micro-batch size (also --micro_batch; default 1, or global_bsz /\n"
              "                            (chunks x dp) of a --galvatron_config_path strategy)\n"
              "  --checkpoint none|all|L   activation checkpointing: none, all layers, or a comma list\n"
@@ -246,6 +250,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--use_ulysses")) bad = int_opt("use_ulysses", v, &c->ulysses, NULL);
     else if (OPT("--vocab_tp")) bad = int_opt("vocab_tp", v, &c->vtp, NULL);
     else if (OPT("--num_gpus_per_node")) bad = int_opt("num_gpus_per_node", v, &c->gpus_per_node, &c->world_given);
+    else if (OPT("--num_layers")) bad = int_opt("num_layers", v, &c->num_layers, NULL);
     else if (OPT("-O")) bad = int_opt("O", v, &c->opt, NULL);
     else if (!strncmp(a, "-O", 2) && a[2]) bad = int_opt("O", a + 2, &c->opt, NULL);
     else if (OPT("--strategy_out")) c->strategy_out = v;
@@ -523,6 +528,7 @@ static void lower_error(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *
 
 static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **mout, LowerOptions *oout)
 {
+  cx->layers_override = c->num_layers;
   const IrModel *m = frontend_load_model(cx, c->file, c->model);
   if (!m)
     return NULL;

@@ -1,11 +1,29 @@
 /* cmd_cost.c - `gvc cost`: evaluates a galvatron_config_*.json under the same cost model
  * as `gvc search` (time, throughput, memory per stage; over-budget stages flagged). */
 #include "cmd.h"
+#include "profile_model.h"
 #include "search_cli.h"
 #include "diag.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* The prediction beside a run of the strategy (--measured steps.json): step time (the
+ * median after the first step) and the largest stage's memory against the largest rank's
+ * peak (resident set on CPU ranks, device memory in use on GPUs). */
+static int compare_measured(const char *path, const CostTask *t, const CostResult *r)
+{
+  PmRun m;
+  int n = 0;
+  if (pm_read_steps(path, 1, &m, &n)) return 1;
+  double mem = 0, meas = m.on_device ? m.device_used_mb : m.peak_rss_mb;
+  for (int k = 0; k < t->pp; k++) mem = fmax(mem, r->mem_mb[k]);
+  printf("predicted / measured: step time %.6f / %.6f s (%+.1f%%), peak memory %.1f / %.1f MB (%+.1f%%); measured: median of "
+         "%d steps after the first, the largest rank's %s\n", r->time_s, m.step_ms / 1e3, 100 * (r->time_s / (m.step_ms / 1e3) - 1),
+         mem, meas, 100 * (mem / meas - 1), n - 1, m.on_device ? "device memory in use" : "peak resident set");
+  return 0;
+}
 
 int cmd_cost(int argc, char **argv)
 {
@@ -48,6 +66,7 @@ int cmd_cost(int argc, char **argv)
       rc = 2;
     }
   int svg_rc = c.svg ? search_cli_svg(&c, &t, &p, &r, 1) : 0;
+  if (c.measured && compare_measured(c.measured, &t, &r)) svg_rc = 1;
   if (c.svg && !svg_rc) fprintf(stderr, "gvc: wrote %s\n", c.svg);
   free(ls);
   prof_config_free(&g);

@@ -95,9 +95,9 @@ static void no_plan_error(const SearchCli *c, const SearchResult *res)
     return;
   }
   char context[256] = "";
-  if (c->context_mem > 0)
+  if (c->cm.context_mem > 0)
     snprintf(context, sizeof context, "; every pipeline stage also reserves %g MB for the framework's context "
-             "(--pytorch_context_mem, as Galvatron), which the budget must hold besides the model", c->context_mem);
+             "(--pytorch_context_mem, as Galvatron), which the budget must hold besides the model", c->cm.context_mem);
   diag_plain(NULL, "no valid configuration found under %g GB per GPU (%ld tasks searched)%s", c->memory_gb, res->tasks,
              context);
 }

@@ -46,13 +46,19 @@ static double tp_comm(const CostModel *cm, const Strategy *s, int lbsz, double c
   return calls * prof_latency(l, msg);
 }
 
+/* backward / forward of the embedding and head: measured (gvc profile computation), else Galvatron's 2 */
+static double embed_bwd_ratio(const CostModel *cm)
+{
+  return cm->time.other_bwd_ratio > 0 ? cm->time.other_bwd_ratio : 2;
+}
+
 double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s, int sync, LayerCostDetail *d)
 {
   double Lt = cm->nlayers;
   int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s), sdp = strategy_sdp(s);
   double x = (double)lbsz / tpsp;
-  double fct = (cm->time.layer_m * x + cm->time.layer_c) * Lt;
-  double bct = 2 * fct + (s->ckpt ? fct : 0);
+  double fct = fmax(0, cm->time.layer_m * x + cm->time.layer_c) * Lt; /* a noisy batch fit may cross 0 (profile.c warns) */
+  double bct = (cm->time.bwd_ratio > 0 ? cm->time.bwd_ratio : 2) * fct + (s->ckpt ? fct : 0);
   double P = cm->mem.param / s->tp;
   double dpmsg = 2.0 * (sdp - 1) * (P / sdp) * Lt / (cm->mixed ? 2 : 1);
   double dc = coe(cm, sdp, s->tp != 1 ? 0 : 1), ov = cm->hw.overlap;
@@ -143,7 +149,7 @@ static double ovl(double fc, double fp, double bc, double bp, double tp, double 
 void cost_embed_time(const CostModel *cm, const CostTask *t, const Strategy *e, int sync, double *out)
 {
   int pp = t->pp, last = pp - 1, lbsz = t->gbsz / t->chunks / e->dp, sdp = strategy_sdp(e);
-  double fctE = cm->time.other_m * ((double)lbsz / strategy_tp_sp(e)) + cm->time.other_c;
+  double fctE = fmax(0, cm->time.other_m * ((double)lbsz / strategy_tp_sp(e)) + cm->time.other_c);
   double fct[64] = {0}, msg[64] = {0}, tp[64] = {0};
   double dp_coe = sdp > 1 ? coe(cm, sdp, e->tp != 1 ? 0 : 1) * (sdp - 1) / sdp : 0;
   double half = cm->mixed ? 0.5 : 1;
@@ -166,7 +172,7 @@ void cost_embed_time(const CostModel *cm, const CostTask *t, const Strategy *e, 
   if (!sync) bf -= 0.5;
   for (int i = 0; i < pp; i++) {
     if (i != 0 && i != last) { out[i] = 0; continue; }
-    out[i] = 0.001 * ovl(msg[i] * dp_coe * ff, fct[i], msg[i] * dp_coe * bf, 2 * fct[i], tp[i], cm->hw.overlap);
+    out[i] = 0.001 * ovl(msg[i] * dp_coe * ff, fct[i], msg[i] * dp_coe * bf, embed_bwd_ratio(cm) * fct[i], tp[i], cm->hw.overlap);
   }
 }
 
@@ -225,7 +231,7 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
     r->mem_mb[k] = emem[k] + gmem;
     r->buffer_mb[k] = gmem;
     r->context_mb[k] = emem[k] - r->states_mb[k] - r->act_mb[k];
-    r->fwd_s[k] = c[k] / 3; /* the embedding/head's backward is twice its forward (cost_embed_time) */
+    r->fwd_s[k] = c[k] / (1 + embed_bwd_ratio(cm)); /* the embedding/head's backward: ratio x its forward (cost_embed_time) */
     r->bwd_s[k] = c[k] - r->fwd_s[k];
     for (int j = 0; j < p->division[k]; j++, l++) {
       const Strategy *s = &p->layers[l];

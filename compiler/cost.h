@@ -22,6 +22,7 @@ typedef struct CostModel {
   double context_mem;        /* MB per stage (pytorch_context_mem) */
   double costmodel_coe;
   int analytic;              /* numbers come from the IR, not from profiles */
+  char calibrated[64];       /* analytic: the profiles that replaced its estimates ("time, memory, hardware"), or "" */
   int transition_physical;   /* layout change at bytes/MB*ms/MB/1000 s instead of Galvatron's bytes*ms/MB*1e-7 */
   ProfHardware hw;
   ProfTime time;
@@ -89,4 +90,8 @@ typedef struct CostFiles {
   int time_mode, memory_mode;  /* PROF_STATIC, PROF_BATCH, PROF_SEQUENCE */
 } CostFiles;
 int cost_model_load(CostModel *cm, const CostFiles *f);
+/* The analytic model calibrated by whichever profiles are given (gvc profile's or
+ * Galvatron's): the measured times, memory and hardware replace the IR's estimates and
+ * the presets; cm->calibrated says which. Returns 0, or 1 after an error naming file+key. */
+int cost_model_calibrate(CostModel *cm, const CostFiles *f);
 #endif

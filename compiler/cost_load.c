@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 /* all-gather = half an allreduce at the bus bandwidth; all-to-all ~ (g-1)/g of the data */
 void cost_latency_from_bandwidth(CostModel *cm)
@@ -29,5 +30,32 @@ int cost_model_load(CostModel *cm, const CostFiles *f)
   }
   if (f->time && prof_read_time(f->time, f->time_mode, cm->seq, &cm->time)) return 1;
   if (f->memory && prof_read_memory(f->memory, f->memory_mode, cm->seq, cm->sequence_parallel, &cm->mem)) return 1;
+  return 0;
+}
+
+static void note(CostModel *cm, const char *what)
+{
+  size_t n = strlen(cm->calibrated);
+  snprintf(cm->calibrated + n, sizeof cm->calibrated - n, "%s%s", n ? ", " : "", what);
+}
+
+int cost_model_calibrate(CostModel *cm, const CostFiles *f)
+{
+  cm->calibrated[0] = 0;
+  if (f->time) {
+    if (prof_read_time(f->time, f->time_mode, cm->seq, &cm->time)) return 1;
+    note(cm, "time");
+  }
+  if (f->memory) {
+    if (prof_read_memory(f->memory, f->memory_mode, cm->seq, cm->sequence_parallel, &cm->mem)) return 1;
+    note(cm, "memory");
+  }
+  if (f->allreduce || f->p2p || f->overlap || f->sp_time) {
+    if ((f->allreduce && prof_read_allreduce(f->allreduce, cm->world, &cm->hw)) || (f->p2p && prof_read_p2p(f->p2p, &cm->hw)) ||
+        (f->overlap && prof_read_overlap(f->overlap, &cm->hw)))
+      return 1;
+    if (f->sp_time ? prof_read_sp_time(f->sp_time, &cm->hw) : (cost_latency_from_bandwidth(cm), 0)) return 1;
+    note(cm, "hardware");
+  }
   return 0;
 }

@@ -29,6 +29,8 @@ struct Ctx {
   int max_errors;
   FILE *err;             /* where diagnostics go (stderr) */
   const char *stdlib_dir, *models_dir;
+  int layers_override;   /* > 0: the model's `layers` argument, whatever the size says (gvc profile's
+                            layernum_min/max, gvc compile --num_layers) */
 };
 
 #endif

@@ -105,6 +105,14 @@ void diag_plain_note(Ctx *cx, const char *fmt, ...)
   va_end(ap);
 }
 
+void diag_plain_warning(Ctx *cx, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  plain(cx, "warning", fmt, ap);
+  va_end(ap);
+}
+
 int diag_errors(const Ctx *cx) { return cx->errors; }
 
 void diag_ice(const char *file, int line, const char *msg)

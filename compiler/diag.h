@@ -19,6 +19,7 @@ int diag_errors(const Ctx *cx);
 void diag_plain(Ctx *cx, const char *fmt, ...) GV_PRINTF(2, 3);
 /* A note with no source location, "gvc: note: msg" (cx may be NULL, as above). */
 void diag_plain_note(Ctx *cx, const char *fmt, ...) GV_PRINTF(2, 3);
+void diag_plain_warning(Ctx *cx, const char *fmt, ...) GV_PRINTF(2, 3); /* "gvc: warning: ..." */
 
 /* Internal compiler errors: print and abort (never seen by a correct .gvm user). */
 _Noreturn void diag_ice(const char *file, int line, const char *msg);

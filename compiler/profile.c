@@ -205,7 +205,7 @@ double prof_latency(const ProfLatency *l, double mb)
 {
   for (int i = 0; i < l->n; i++)
     if (l->size[i] == mb) return l->ms[i];
-  return l->m * mb + l->c;
+  return fmax(0, l->m * mb + l->c); /* the line of a noisy table may cross 0 below its smallest size */
 }
 
 /* ---- computation profile ---- */
@@ -252,6 +252,10 @@ static int time_fit(const char *path, const char *which, int mode, int seq, cons
       if ((int)p->s[i] == seq || p->s[i] == 0) { x[n] = p->b[i]; y[n] = p->t[i] * p->b[i]; n++; }
     if (n < 8) return fail(path, key, "batch time mode needs at least 8 batch sizes at this sequence length");
     fit_line(x, y, n, m, c);
+    if (*c < 0 && *m > 0) /* a noisy profile: the line makes the smallest micro-batches free */
+      diag_plain_warning(NULL, "%s: key '%s': the batch fit (%.4g ms per sample, intercept %.4g ms) reaches 0 at %.3g samples; "
+                      "below that a layer's time is taken as 0: a noisy profile (more repeats, or --time_profile_mode static)",
+              path, key, *m, *c, -*c / *m);
     return 0;
   }
   for (int i = 0; i < p->n; i++)
@@ -268,6 +272,20 @@ static int time_fit(const char *path, const char *which, int mode, int seq, cons
   return 0;
 }
 
+/* gvc.KEY of a gvc profile: absent, or a positive number. */
+static int gvc_ratio(const char *path, cJSON *g, const char *key, double *out)
+{
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(g, key);
+  if (!v) return 0;
+  if (!cJSON_IsNumber(v) || !(v->valuedouble > 0)) {
+    char full[128];
+    snprintf(full, sizeof full, "gvc.%s", key);
+    return fail(path, full, "expected a positive number");
+  }
+  *out = v->valuedouble;
+  return 0;
+}
+
 int prof_read_time(const char *path, int mode, int seq, ProfTime *t)
 {
   cJSON *j = load_json(path);
@@ -280,6 +298,10 @@ int prof_read_time(const char *path, int mode, int seq, ProfTime *t)
     if (!o) { t->other_m = t->other_c = 0; } /* v2.4 files have none: the "other" part is free */
     else rc = collect_time(j, path, "other", &p) || time_fit(path, "other", mode, seq, &p, &t->other_m, &t->other_c);
   }
+  cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gvc"); /* gvc profile computation: the measured backward */
+  t->bwd_ratio = t->other_bwd_ratio = 0;
+  if (!rc && g) rc = gvc_ratio(path, g, "bwd_fwd_ratio_layertype_0", &t->bwd_ratio) ||
+                     gvc_ratio(path, g, "bwd_fwd_ratio_layertype_other", &t->other_bwd_ratio);
   cJSON_Delete(j);
   return rc;
 }
@@ -390,6 +412,9 @@ int prof_read_memory(const char *path, int mode, int seq, int sp, ProfMemory *m)
   rc = rc || read_other(path, j, "other_memory_pp_off", sp, mode, seq, &m->off)
           || read_other(path, j, "other_memory_pp_on_first", sp, mode, seq, &m->first)
           || read_other(path, j, "other_memory_pp_on_last", sp, mode, seq, &m->last);
+  m->context_mb = NAN;
+  cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gvc"); /* gvc profile memory: measured outside the plan */
+  if (!rc && g) rc = gvc_ratio(path, g, "context_mem_mb", &m->context_mb);
   cJSON_Delete(j);
   return rc;
 }

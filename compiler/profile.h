@@ -30,8 +30,10 @@ typedef struct ProfHardware {
   int has_sp_time;
 } ProfHardware;
 
-/* Forward ms for x samples of one layer (or the "other" part): m*x + c. */
-typedef struct ProfTime { double layer_m, layer_c, other_m, other_c; } ProfTime;
+/* Forward ms for x samples of one layer (or the "other" part): m*x + c. The backward
+ * is bwd_ratio (other_bwd_ratio) times the forward: measured by gvc profile computation
+ * (its "gvc" keys), else 0, read as Galvatron's 2. */
+typedef struct ProfTime { double layer_m, layer_c, other_m, other_c, bwd_ratio, other_bwd_ratio; } ProfTime;
 
 typedef struct ProfOtherMem {
   double ms[PROF_LOGMAX];   /* model states MB by log2(vocab tp), unsharded over dp */
@@ -43,6 +45,7 @@ typedef struct ProfMemory {
   double act[PROF_LOGMAX];   /* activation MB per sample per layer by log2(tp_sp) */
   double act_ckpt;           /* MB per sample per layer kept under checkpointing */
   ProfOtherMem off, first, last;
+  double context_mb;         /* measured outside the memory plan (gvc profile memory's "gvc" key), NaN if absent */
 } ProfMemory;
 
 /* One parsed galvatron_config_*.json. Per-layer arrays have nlayers entries. */

@@ -52,7 +52,7 @@ static void cli_defaults(SearchCli *c)
   c->sequence_parallel = 1;
   c->global_memory_buffer = 1;
   c->async_grad_reduce = 1;
-  c->context_mem = 1024;
+  c->context_mem = -1; /* not given: the memory profile's measured value, else 1024 */
   c->costmodel_coe = 1;
   c->search_space = "full";
   c->transition = "galvatron";
@@ -75,6 +75,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"memory_constraint", CLI_DBL, &c->memory_gb, "GB per GPU"},
       {"strategy", CLI_STR, &c->strategy, "galvatron_config_*.json to evaluate (gvc cost)"},
       {"cost-model", CLI_STR, &c->cost_model, "galvatron | analytic (default: galvatron when profiles are given)"},
+      {"hardware_profile", CLI_STR, &c->hardware_profile, "DIR of gvc profile hardware: the default of the four hardware paths below"},
       {"time_profiling_path", CLI_STR, &c->files.time, "computation_profiling_*.json"},
       {"memory_profiling_path", CLI_STR, &c->files.memory, "memory_profiling_*.json"},
       {"allreduce_bandwidth_config_path", CLI_STR, &c->files.allreduce, "allreduce_bandwidth_*.json"},
@@ -93,7 +94,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"sequence_parallel", CLI_SW, &c->sequence_parallel, "Megatron-SP 0|1 (1)"},
       {"global_memory_buffer", CLI_SW, &c->global_memory_buffer, "count Megatron-SP's global buffer 0|1 (1)"},
       {"async_grad_reduce", CLI_SW, &c->async_grad_reduce, "0|1 (1), ZeRO memory ratios"},
-      {"pytorch_context_mem", CLI_DBL, &c->context_mem, "MB per stage (1024)"},
+      {"pytorch_context_mem", CLI_DBL, &c->context_mem, "MB per stage (gvc profile memory's measured context_mem_mb, else 1024)"},
       {"transition_cost", CLI_STR, &c->transition, "galvatron (bytes*ms/MB*1e-7, ~105x) | physical (bytes/MB*ms/MB/1000)"},
       {"costmodel_coe", CLI_DBL, &c->costmodel_coe, "layer time multiplier (1.0)"},
       {"min_bsz", CLI_INT, &c->so.min_bsz, "smallest global batch (64)"},
@@ -121,6 +122,7 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"fine_grained_mode", CLI_INT, &c->so.fine_grained_mode, "1: per-layer strategies (default); 0: one for all layers"},
       {"no_prune", CLI_SW, &c->no_prune, "solve every task (no bound pruning)"},
       {"quiet", CLI_SW, &c->quiet, "no progress line"},
+      {"measured", CLI_STR, &c->measured, "gvc cost: a training binary's --step_json file of this strategy, compared with the prediction"},
       {"svg", CLI_STR, &c->svg, "FILE.svg: picture of the plan(s): layers by stage, memory, pipeline timeline"},
       {"device", CLI_STR, &c->device, "analytic preset: h100 | h200 | a100 | cpu (h100)"},
       {"device_tflops", CLI_DBL, &c->hw.tflops, "analytic: peak dense TFLOP/s"},
@@ -283,6 +285,9 @@ int search_cli_model(SearchCli *c)
       pick("mixed_precision", c->precision, prec, 3, &pr) || pick("transition_cost", c->transition, trans, 2, &tr) ||
       apply_space(c))
     return 1;
+  const char **hw_paths[4] = {&c->files.allreduce, &c->files.p2p, &c->files.overlap, &c->files.sp_time};
+  for (int i = 0; i < 4 && c->hardware_profile; i++)
+    if (!*hw_paths[i]) *hw_paths[i] = c->hardware_profile;
   if (resolve_dirs(c)) return 1;
   int64_t world64 = (int64_t)c->num_nodes * c->gpus_per_node;
   int world = world64 >= 1 && world64 <= OPTIONS_MAX_WORLD ? (int)world64 : 0;
@@ -308,7 +313,7 @@ int search_cli_model(SearchCli *c)
   cm->async_grad_reduce = c->async_grad_reduce;
   cm->global_memory_buffer = c->global_memory_buffer;
   cm->default_dp_type = dt == 1 ? DP_ZERO2 : DP_DDP;
-  cm->context_mem = c->context_mem;
+  cm->context_mem = c->context_mem >= 0 ? c->context_mem : 1024;
   cm->costmodel_coe = c->costmodel_coe;
   cm->transition_physical = tr == 1;
   IrModel *m = NULL;
@@ -329,10 +334,15 @@ int search_cli_model(SearchCli *c)
     rc = 1;
   } else if (analytic) {
     if (cost_analytic_init(cm, m, &c->hw)) { diag_plain(NULL, "%s: model '%s' has no transformer blocks", c->file, c->model); rc = 1; }
+    c->files.time_mode = tm;
+    c->files.memory_mode = mm;
+    if (!rc) rc = cost_model_calibrate(cm, &c->files); /* measured numbers over the estimates where given */
+    if (!rc && c->files.memory && c->context_mem < 0 && cm->mem.context_mb > 0) cm->context_mem = cm->mem.context_mb;
   } else {
     c->files.time_mode = tm;
     c->files.memory_mode = mm;
     rc = cost_model_load(cm, &c->files);
+    if (!rc && c->files.memory && c->context_mem < 0 && cm->mem.context_mb > 0) cm->context_mem = cm->mem.context_mb;
   }
   StrategySpace *s = &c->so.space;
   if (m) {  /* the lowering's constraints on the degrees (read before the IR is freed) */
@@ -415,7 +425,8 @@ void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig 
 void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const CostPlan *p, const CostResult *r)
 {
   char buf[48];
-  fprintf(f, "cost model: %s\n", cm->analytic ? "analytic (from the IR: FLOPs, parameter and activation bytes; NOT profiled)" : "galvatron (profiled)");
+  if (cm->analytic && cm->calibrated[0]) fprintf(f, "cost model: analytic, calibrated by the profiles (%s)\n", cm->calibrated);
+  else fprintf(f, "cost model: %s\n", cm->analytic ? "analytic (from the IR: FLOPs, parameter and activation bytes; NOT profiled)" : "galvatron (profiled)");
   fprintf(f, "world %d, pp %d, global batch %d, chunks %d, seq %d, %s\n", cm->world, t->pp, t->gbsz, t->chunks, cm->seq,
           cm->pipeline_1f1b ? "pipedream_flush (1F1B)" : "gpipe");
   fprintf(f, "  %-12s %-16s %s\n", "layers", "strategy", "(pp-tp*-dp[f: zero3][-c: checkpoint][-sp: Ulysses])");
@@ -475,7 +486,8 @@ int search_cli_svg(const SearchCli *c, const CostTask *tasks, const CostPlan *pl
   char (*names)[24] = malloc(sizeof *names * (size_t)(c->cm.nlayers + 1));
   char source[256];
   snprintf(source, sizeof source, "cost model: %s; seq %d; memory budget %g GB per GPU",
-           c->cm.analytic ? "analytic (from the IR's FLOPs and bytes, not profiled)" : "galvatron (profiled)", c->cm.seq,
+           c->cm.analytic ? (c->cm.calibrated[0] ? "analytic, calibrated by profiles" : "analytic (from the IR's FLOPs and bytes, not profiled)")
+                          : "galvatron (profiled)", c->cm.seq,
            c->memory_gb);
   for (int i = 0; i < n; i++) {
     layers[i] = malloc(sizeof(PsvgLayer) * (size_t)(plans[i].nlayers + c->nir_layers + 2));

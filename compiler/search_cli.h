@@ -12,6 +12,8 @@ typedef struct SearchCli {
   const char *file, *model, *model_size, *out, *strategy, *cost_model, *precision, *search_space, *device;
   const char *time_mode, *memory_mode, *default_dp_type, *pipeline_type, *transition;
   const char *svg;           /* --svg FILE: the picture of the plan(s) */
+  const char *measured;      /* gvc cost --measured steps.json: compared with the prediction */
+  const char *hardware_profile; /* a gvc profile hardware folder: the default of the four hardware paths */
   char **layer_names;        /* the model's top-level layers (malloc'd when FILE is given), */
   int *layer_kinds;          /* their IrLayerKind, */
   int nir_layers;            /* and their count */

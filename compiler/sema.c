@@ -598,6 +598,29 @@ static IrModel *run_model(Builder *b, const AstNode *def, const AstNode *site, V
   return diag_errors(b->cx) ? NULL : b->m;
 }
 
+/* cx->layers_override > 0: the keyword argument `layers` set to it (replacing the size's);
+ * returns the new keyword count, or -1 after a message when the model has no `layers`. */
+static int override_layers(Builder *b, const AstNode *model, const char **kwn, Val *kwv, int nkw)
+{
+  int L = b->cx->layers_override, has = 0;
+  if (L <= 0)
+    return nkw;
+  for (const AstNode *p = model->list; p; p = p->next)
+    has |= p->name && !strcmp(p->name, "layers");
+  if (!has) {
+    diag_plain(b->cx, "model '%s' has no 'layers' parameter, so its layer count cannot be set", model->name);
+    return -1;
+  }
+  for (int i = 0; i < nkw; i++)
+    if (!strcmp(kwn[i], "layers")) {
+      kwv[i] = vint(L);
+      return nkw;
+    }
+  kwn[nkw] = "layers";
+  kwv[nkw] = vint(L);
+  return nkw + 1;
+}
+
 IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
 {
   Builder b = {.cx = cx, .globals = globals, .unit = -1};
@@ -611,9 +634,13 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
   }
   b.m->at = g->def->at;
   b.m->size_file = b.m->family_file = cx->files[g->def->at.file].path;
+  Val pos[32], kwv[33];
+  const char *kwn[33];
+  int npos = 0, nkw = 0;
   if (g->def->kind == AST_MODEL) { /* a model with its default arguments */
     b.m->family = name;
-    return run_model(&b, g->def, g->def, NULL, 0, NULL, NULL, 0);
+    nkw = override_layers(&b, g->def, kwn, kwv, 0);
+    return nkw < 0 ? NULL : run_model(&b, g->def, g->def, NULL, 0, kwn, kwv, nkw);
   }
   const AstNode *c = g->def->a;
   const Global *mg = find_global(&b, c->name);
@@ -624,9 +651,6 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
   }
   b.m->family = mg->def->name;
   b.m->family_file = cx->files[mg->def->at.file].path;
-  Val pos[32], kwv[32];
-  const char *kwn[32];
-  int npos = 0, nkw = 0;
   Env empty = {0};
   for (const AstNode *a = c->list; a && npos + nkw < 32; a = a->next) {
     if (a->kind == AST_KWARG) {
@@ -636,7 +660,7 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
       pos[npos++] = eval(&b, &empty, a);
     }
   }
-  if (diag_errors(cx))
+  if (diag_errors(cx) || (nkw = override_layers(&b, mg->def, kwn, kwv, nkw)) < 0)
     return NULL;
   return run_model(&b, mg->def, c, pos, npos, kwn, kwv, nkw);
 }

@@ -15,7 +15,7 @@ struct opt { const char *names; enum kind kind; size_t off; const char *help; };
 
 #define O(field) offsetof(struct gv_run_args, field)
 static const struct opt opts[] = {
-  {"data|data_path", K_STR, O(data), "Megatron dataset prefix (PREFIX.bin/.idx)"},
+  {"data|data_path", K_STR, O(data), "Megatron dataset prefix (PREFIX.bin/.idx), or synthetic (seeded random tokens, for timing)"},
   {"split", K_STR, O(split), "train,valid,test weights of --data (default 98,2,0)"},
   {"batch_from", K_STR, O(batch_from), "train on the fixed batch of a fixture file (testing)"},
   {"init_from", K_STR, O(init_from), "initial weights by parameter name: a checkpoint or fixture file, or safetensors (gvc convert --from-hf)"},
@@ -56,6 +56,7 @@ static const struct opt opts[] = {
   {"dump", K_STR, O(dump), "write step-0 logits and gradients to this file (testing)"},
   {"dump_params", K_STR, O(dump_params), "write the final parameters (this rank's parts, placed) to this file"},
   {"timeline", K_STR, O(timeline), "FILE.svg: the pipeline timeline of one step after warm-up, measured on every rank (rank 0 writes it)"},
+  {"step_json", K_STR, O(step_json), "FILE.json: every step's time, each rank's forward/backward time and memory (gvc profile)"},
   {"quiet", K_FLAG, O(quiet), "only the final summary"},
 };
 

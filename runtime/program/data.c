@@ -1,7 +1,8 @@
 /* data.c - the Megatron dataset behind a training program's --data: GPT samples of
  * seq + 1 tokens built as Megatron's GPTDataset does (runtime/data/), seeded by --seed,
  * split by --split (train = split 0, validation = split 1, test = split 2). The token ids
- * are checked against the model's vocabulary when the data is opened. */
+ * are checked against the model's vocabulary when the data is opened. `--data synthetic`
+ * gives tokens drawn from (seed, sample, position) instead, for timing runs (gvc profile). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,15 @@ static void check_vocab(const struct gv_run *r, const gv_data *ds)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s.bin: holds the negative token id %d", r->args.data, lo);
 }
 
+static int synthetic(const struct gv_run *r)
+{
+  return r->args.data && !strcmp(r->args.data, "synthetic");
+}
+
 void gv_run_data_open(struct gv_run *r)
 {
+  if (synthetic(r))
+    return;
   if (!r->args.data)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt",
               "no training data: give --data PREFIX (a Megatron dataset PREFIX.bin/.idx, see 'gvc data')");
@@ -83,6 +91,15 @@ void gv_run_data_free(struct gv_run *r)
 
 void gv_run_data_sample(struct gv_run *r, int64_t sample, int32_t *tokens)
 {
+  if (synthetic(r)) { /* splitmix64 of (seed, sample, position) */
+    for (int64_t i = 0; i <= r->seq; i++) {
+      uint64_t z = r->args.seed * 0x9E3779B97F4A7C15ull + (uint64_t)sample * 0xBF58476D1CE4E5B9ull + (uint64_t)i;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      tokens[i] = (int32_t)((z ^ (z >> 31)) % (uint64_t)r->vocab);
+    }
+    return;
+  }
   gv_data *ds = r->evaluating ? r->eval_data : r->train;
   gv_data_get_sample(ds, sample, tokens);
   for (int64_t i = 0; i <= r->seq; i++)

@@ -665,6 +665,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   if (r.attn[0])
     r.plan.arena_bytes[GV_MEM_WORKSPACE] =
         gv_backend_workspace_bytes(&r.be, r.attn[0], r.attn[1], r.attn[2], r.attn[3], r.attn[4], r.attn[5]);
+  gv_run_sl_start(&r);
   gv_arenas_init(&r.arenas, &r.be, &r.plan);
   for (int k = 0; k < GV_MEM_KINDS; k++)
     r.bases[k] = r.arenas.base[k];
@@ -721,6 +722,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
       r.optime.steps++;
       r.optime.step_s += gv_run_now_s() - t0;
     }
+    gv_run_sl_step(&r, gv_run_now_s() - t0);
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
       log_step(&r, &sched, step, loss, norm, gv_run_now_s() - t0, gv_run_now_s() - t_start);
     if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1))
@@ -737,6 +739,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   if (!r.args.eval_only)
     gv_log0(GV_LOG_INFO, "done: %d steps in %.2fs, final loss %.9g%s", r.args.iters, gv_run_now_s() - t_start, loss,
             skipped ? " (steps with a non-finite loss or gradient norm were skipped)" : "");
+  gv_run_sl_write(&r);
   if (r.args.dump_params)
     dump_params(&r, r.args.dump_params);
   gv_run_generate(&r, gv_run_forward_tokens);

@@ -52,7 +52,7 @@ struct gv_run_tied { const char *name; uint64_t stages; };
 
 struct gv_run_args {
   const char *data, *split, *batch_from, *init_from, *save, *load, *device, *lr_decay_style, *prompt, *dump;
-  const char *dump_params, *matmul_precision, *mixed_precision, *timeline, *sample_format, *tokenizer;
+  const char *dump_params, *matmul_precision, *mixed_precision, *timeline, *sample_format, *tokenizer, *step_json;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet, override_checkpoint_args, skip_nonfinite_steps;
   int top_k, eval_only, initialize_on_meta;
@@ -83,11 +83,21 @@ struct gv_run_optime {
 };
 struct gv_run;
 void gv_run_optime_report(struct gv_run *r);
+/* --step_json: every step's time, each rank's forward and backward time (its
+ * micro-batches summed) and its memory (steplog.c). */
+struct gv_run_steplog {
+  int n, cap;
+  double *step_ms, *fwd_ms, *bwd_ms; /* per step, this rank */
+  double open;                       /* the running forward's or backward's start (s) */
+  double fwd, bwd;                   /* this step's sums so far (s) */
+  double rss_before_mb;              /* peak resident set before the arenas were allocated */
+};
 
 struct gv_run {
   struct gv_run_args args;
   struct gv_run_optime optime;
   struct gv_run_timeline tl;
+  struct gv_run_steplog sl;
   struct gv_backend be;
   struct gv_comm *world;
   struct gv_plan plan;
@@ -218,6 +228,12 @@ void gv_run_tl_mark(struct gv_run *r, int what, int64_t micro);
 void gv_run_tl_reduce(struct gv_run *r, int end);
 void gv_run_tl_end(struct gv_run *r);
 double gv_run_now_s(void);
+/* steplog.c: --step_json. start (before the arenas), mark (as gv_run_tl_mark, every
+ * step), step (after each step, its time), write (rank 0 writes FILE at the end). */
+void gv_run_sl_start(struct gv_run *r);
+void gv_run_sl_mark(struct gv_run *r, int what);
+void gv_run_sl_step(struct gv_run *r, double seconds);
+void gv_run_sl_write(struct gv_run *r);
 
 /* run.c: the tp group of collective argument `group` (0: the program's, else that degree),
  * and the row-exchange group of degrees small < large (per-layer tp). */

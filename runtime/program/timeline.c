@@ -38,6 +38,7 @@ void gv_run_tl_begin(struct gv_run *r)
 void gv_run_tl_mark(struct gv_run *r, int what, int64_t micro)
 {
   struct gv_run_timeline *t = &r->tl;
+  gv_run_sl_mark(r, what);
   if (!t->on || micro < 0 || micro >= t->n)
     return;
   gv_backend_sync(&r->be);

@@ -3,7 +3,8 @@
 # directories in place of files (Galvatron's file names built from precision, model and
 # world), and the checks on what is read, each naming the file and the key: negative
 # sp_time, non-positive memory values and layer times, an empty or short p2p file; and
-# the no-plan messages (context reserve under a tiny budget; no task at all).
+# the no-plan messages (context reserve under a tiny budget; no task at all); gvc profile's
+# own keys (measured backward ratios, context memory) read and used.
 set -u
 gvc=$1; src=$2; data=$3; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
@@ -56,5 +57,24 @@ expect "gvc: error: $tmp: is a directory, expected a JSON file" cost $M --strate
 expect "reserves 1024 MB for the framework's context (--pytorch_context_mem" search "$src/examples/tiny.gvm" --model tiny_llama --memory_constraint 1 --quiet
 expect "gvc: error: nothing to search: --settle_chunk 3 divides no global batch (128); memory was not the limit" search $M $(files) --settle_bsz 128 --settle_chunk 3
 "$gvc" search $M $(files) --settle_bsz 128 --settle_chunk 3 2>&1 | grep -q "GB per GPU" && bad "no task blamed on memory" || ok
+
+# gvc profile's own keys: the measured backward replaces Galvatron's 2, the measured context its 1024 MB
+gvc_keys() { sed '$d' "$1"; echo ", \"gvc\": {$2}}"; }
+gvc_keys "$TF" '"bwd_fwd_ratio_layertype_0": 1.0, "bwd_fwd_ratio_layertype_other": 1.0' > "$tmp/t1.json"
+"$gvc" cost $M $(files "$tmp/t1.json") --strategy "$tmp/dir.json" > "$tmp/c1" 2>&1
+grep -q "iteration time" "$tmp/c1" && ! grep -q "iteration time 3.871011 s" "$tmp/c1" && ok || bad "measured backward ratio: $(cat "$tmp/c1")"
+gvc_keys "$TF" '"bwd_fwd_ratio_layertype_0": -1' > "$tmp/t2.json"
+expect "gvc: error: $tmp/t2.json: key 'gvc.bwd_fwd_ratio_layertype_0': expected a positive number" search $M $(files "$tmp/t2.json")
+gvc_keys "$MF" '"context_mem_mb": 24.0' > "$tmp/m9.json"
+"$gvc" cost $M $(files "" "$tmp/m9.json") --strategy "$tmp/dir.json" > "$tmp/c2" 2>&1
+"$gvc" cost $M $(files) --strategy "$tmp/dir.json" > "$tmp/c3" 2>&1
+a=$(grep "memory per stage" "$tmp/c2" | awk '{print $NF}'); b=$(grep "memory per stage" "$tmp/c3" | awk '{print $NF}')
+[ -n "$a" ] && [ "$((b - a))" -eq 1000 ] && ok || bad "measured context memory: $a vs $b MB"
+"$gvc" cost $M $(files "" "$tmp/m9.json") --pytorch_context_mem 1024 --strategy "$tmp/dir.json" | grep -qF "$(grep "memory per stage" "$tmp/c3")" \
+  && ok || bad "--pytorch_context_mem given wins over the profile's"
+# a noisy batch profile whose line crosses 0: warned, and no layer time below 0
+sed 's/"layertype_0_bsz12_seq2048": [0-9.]*/"layertype_0_bsz12_seq2048": 60.0/' "$TF" > "$tmp/t3.json"
+"$gvc" search $M $(files "$tmp/t3.json") --time_profile_mode batch > "$tmp/s3" 2> "$tmp/e3" && grep -q "iteration time" "$tmp/s3" \
+  && grep -q "key 'layertype_0_bsz\*_seq2048': the batch fit .* reaches 0 at" "$tmp/e3" && ok || bad "negative batch intercept: $(cat "$tmp/e3")"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,0 +1,172 @@
+/* profile_memory.c - `gvc profile memory`: Galvatron's memory profile of a .gvm model. The
+ * static memory plan gives every arena exactly, so the sizes come from lowering (no run):
+ * the model with --layernum_min and --layernum_max layers per tp degree 1 .. --max_tp_deg,
+ * with and without Megatron sequence parallelism (keys with and without `_sp`) and with
+ * checkpointing, and on two pipeline stages for the first and last positions; per layer is
+ * the difference per added layer, the rest is "other". What lies outside the arenas (the
+ * program, OpenBLAS's buffers and host staging on CPU ranks; the CUDA context, cuBLAS and
+ * NCCL on GPUs) is measured in one run and kept under "gvc" as context_mem_mb, which the
+ * search uses as Galvatron's pytorch_context_mem. MB = 2^20 bytes. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cmd.h"
+#include "diag.h"
+#include "profile.h"
+#include "profile_model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EPS_MB 1e-6 /* Galvatron's readers take any size, gvc's want them positive */
+
+typedef struct MemProfile {
+  int ntp;                               /* degrees 1 .. 2^(ntp-1) */
+  double param;                          /* MB, fp32-equivalent of one layer (states / 4) */
+  double act[2][PROF_LOGMAX], ckpt;      /* [sp] MB per sample per layer */
+  ProfOtherMem off[2], first[2], last[2];
+  double planned_mb, peak_mb, outside_mb, rss_before_mb;
+} MemProfile;
+
+static double pos(double v) { return v > EPS_MB ? v : EPS_MB; }
+
+/* Per layer and the rest from two programs of Lmin and Lmax layers at one degree. */
+static int profile_degree(const PmOptions *o, PmPoint p, int sp, int tp, MemProfile *mp, int *stop)
+{
+  int l = prof_log2(tp), dl = o->layernum_max - o->layernum_min, lpp = o->layernum_min > 1 ? o->layernum_min : 2;
+  PmStage a[2], b[2], c[2];
+  char buf[512];
+  const char *why;
+  if (pm_lower(o, o->layernum_min, 1, tp, sp, 0, p, a, &why, buf, sizeof buf) ||
+      pm_lower(o, o->layernum_max, 1, tp, sp, 0, p, b, &why, buf, sizeof buf) ||
+      pm_lower(o, lpp, 2, tp, sp, 0, p, c, &why, buf, sizeof buf)) {
+    if (tp == 1) { diag_plain(NULL, "%s --model %s, batch %d, seq %d: %s", o->file, o->model, p.bsz, p.seq, why); return 1; }
+    *stop = 1; /* larger degrees do not divide the model: the dicts end here */
+    return 0;
+  }
+  double S = (b[0].states - a[0].states) / dl, A = (b[0].slot - a[0].slot) / dl / p.bsz;
+  mp->act[sp][l] = pos(A);
+  if (tp == 1) mp->param = S / 4;
+  mp->off[sp].ms[l] = pos(a[0].states - o->layernum_min * S);
+  mp->off[sp].act[l] = pos((a[0].slot + a[0].transient) / p.bsz - o->layernum_min * A);
+  ProfOtherMem *pos_mem[2] = {&mp->first[sp], &mp->last[sp]};
+  for (int s = 0; s < 2; s++) {
+    pos_mem[s]->ms[l] = pos(c[s].states - c[s].blocks * S);
+    pos_mem[s]->act[l] = pos((c[s].slot + c[s].transient) / p.bsz - c[s].blocks * A);
+  }
+  if (tp == 1 && sp == 0) {
+    if (pm_lower(o, o->layernum_min, 1, 1, 0, 1, p, a, &why, buf, sizeof buf) ||
+        pm_lower(o, o->layernum_max, 1, 1, 0, 1, p, b, &why, buf, sizeof buf)) {
+      diag_plain(NULL, "%s --model %s with checkpointing: %s", o->file, o->model, why);
+      return 1;
+    }
+    mp->ckpt = pos((b[0].slot - a[0].slot) / dl / p.bsz);
+  }
+  return 0;
+}
+
+static void put_dict(FILE *f, const char *name, const double *v, int ntp, const double *ckpt, const char *end)
+{
+  fprintf(f, "\"%s\": {", name);
+  for (int l = 0; l < ntp; l++) fprintf(f, "%s\"%d\": %.12g", l ? ", " : "", 1 << l, v[l]);
+  if (ckpt) fprintf(f, ", \"checkpoint\": %.12g", *ckpt);
+  fprintf(f, "}%s", end);
+}
+
+typedef struct Result { PmPoint p; const MemProfile *mp; } Result;
+
+static void write_json(FILE *f, const PmOptions *o, const void *arg)
+{
+  PmPoint p = ((const Result *)arg)->p;
+  const MemProfile *mp = ((const Result *)arg)->mp;
+  fprintf(f, "{\n");
+  for (int sp = 0; sp < 2; sp++) {
+    const char *suf = sp ? "_sp" : "";
+    fprintf(f, "    \"layertype_0%s\": {\"%d\": {\"parameter_size\": %.12g, ", suf, p.seq, mp->param);
+    put_dict(f, "tp_activation_per_bsz_dict", mp->act[sp], mp->ntp, &mp->ckpt, "}},\n");
+    const char *names[3] = {"other_memory_pp_off", "other_memory_pp_on_first", "other_memory_pp_on_last"};
+    const ProfOtherMem *om[3] = {&mp->off[sp], &mp->first[sp], &mp->last[sp]};
+    for (int k = 0; k < 3; k++) {
+      fprintf(f, "    \"%s%s\": {\"%d\": {", names[k], suf, p.seq);
+      put_dict(f, "model_states", om[k]->ms, mp->ntp, NULL, ", ");
+      put_dict(f, "activation", om[k]->act, mp->ntp, NULL, "}},\n");
+    }
+  }
+  fprintf(f, "    \"gvc\": {\"device\": \"%s\", \"bsz\": %d, \"seq\": %d, \"layernum_min\": %d, \"layernum_max\": %d",
+          o->device, p.bsz, p.seq, o->layernum_min, o->layernum_max);
+  if (!isnan(mp->outside_mb)) /* --context_ranks 0: not measured */
+    fprintf(f, ",\n            \"context_mem_mb\": %.12g, \"measured_peak_mb\": %.12g, \"planned_mb\": %.12g, \"rss_before_arenas_mb\": %.12g",
+            mp->outside_mb, mp->peak_mb, mp->planned_mb, mp->rss_before_mb);
+  fprintf(f, "}\n}\n");
+}
+
+static void write_table(FILE *f, const PmOptions *o, const void *arg)
+{
+  PmPoint p = ((const Result *)arg)->p;
+  const MemProfile *mp = ((const Result *)arg)->mp;
+  fprintf(f, "gvc profile memory: %s (%s), %s, batch %d, seq %d; layers %d and %d; MB = 2^20 bytes, activations per sample\n\n",
+          o->model, o->file, o->precision, p.bsz, p.seq, o->layernum_min, o->layernum_max);
+  fprintf(f, "per layer: parameter_size %.4f MB (model states %.4f MB unsharded), checkpointed activation %.4f MB\n\n", mp->param,
+          4 * mp->param, mp->ckpt);
+  fprintf(f, "   tp  sp  layer act   off states    off act  first states  first act  last states   last act\n");
+  for (int sp = 0; sp < 2; sp++)
+    for (int l = 0; l < mp->ntp; l++)
+      fprintf(f, "%5d %3d %10.4f %12.4f %10.4f %13.4f %10.4f %12.4f %10.4f\n", 1 << l, sp, mp->act[sp][l], mp->off[sp].ms[l],
+              mp->off[sp].act[l], mp->first[sp].ms[l], mp->first[sp].act[l], mp->last[sp].ms[l], mp->last[sp].act[l]);
+  if (isnan(mp->outside_mb)) {
+    fprintf(f, "\noutside the plan: not measured (--context_ranks 0)\n");
+    return;
+  }
+  fprintf(f, "\noutside the plan (measured, %s): %.1f MB = peak %.1f MB - arenas %.1f MB (%d layers, batch %d, %d rank%s)\n",
+          strcmp(o->device, "cpu") ? "device memory in use" : "peak resident set", mp->outside_mb, mp->peak_mb, mp->planned_mb,
+          o->layernum_min, p.bsz, o->context_ranks, o->context_ranks > 1 ? "s, the largest" : "");
+}
+
+
+int cmd_profile_memory(int argc, char **argv)
+{
+  PmOptions o;
+  PmPoint pts[PM_MAXPTS];
+  int n = 0, rc = pm_parse("memory", argc, argv, &o, pts, &n);
+  if (rc) return rc == 2 ? 0 : 1;
+  PmPoint p = pts[0]; /* static: the one point; sequence: the longest (the reader scales it) */
+  for (int i = 1; i < n; i++) if (pts[i].seq > p.seq) p = pts[i];
+  if (o.context_ranks > 0 && pm_check_fit(&o, o.layernum_min, &p, 1)) return 1; /* the run outside the plan */
+  MemProfile *mp = calloc(1, sizeof *mp);
+  for (int sp = 0; sp < 2; sp++)
+    for (int l = 0; l < PROF_LOGMAX; l++) mp->act[sp][l] = NAN;
+  PmProgress pr = {.what = "memory", .t0 = pm_now_s(), .quiet = o.quiet};
+  for (int t = 1; t <= o.max_tp_deg; t *= 2) pr.total += 2;
+  pr.total += o.context_ranks > 0;
+  char item[64];
+  int stop = 0;
+  for (int t = 1; t <= o.max_tp_deg && !rc && !stop; t *= 2)
+    for (int sp = 0; sp < 2 && !rc && !stop; sp++) {
+      rc = profile_degree(&o, p, sp, t, mp, &stop);
+      if (!stop) mp->ntp = prof_log2(t) + 1;
+      snprintf(item, sizeof item, "plan: tp %d%s", t, sp ? " + sp" : "");
+      if (!rc && !stop) pm_progress(&pr, item);
+    }
+  if (stop && !o.quiet) fprintf(stderr, "\ngvc profile memory: tp degrees above %d do not divide %s: the dicts stop there\n", 1 << (mp->ntp - 1), o.model);
+  pr.total = pr.done + (o.context_ranks > 0); /* the degrees that lowered, and the run */
+  if (!rc && !o.context_ranks) pm_progress(&pr, NULL);
+  char tmp[4200];
+  PmRun r;
+  mp->outside_mb = NAN;
+  if (!rc && o.context_ranks > 0 && !(rc = pm_mktmp(&o, tmp, sizeof tmp))) {
+    rc = pm_run(&o, tmp, o.layernum_min, p, 1, o.context_ranks, &r);
+    pm_rmtmp(tmp);
+    if (!rc) {
+      pm_progress(&pr, "run: outside the plan");
+      int dev = strcmp(o.device, "cpu") != 0;
+      mp->planned_mb = r.arena_mb;
+      mp->peak_mb = dev ? r.device_used_mb : r.peak_rss_mb;
+      mp->outside_mb = fmax(0, mp->peak_mb - r.arena_mb);
+      mp->rss_before_mb = r.rss_before_mb;
+    }
+  }
+  Result res = {p, mp};
+  if (!rc) rc = pm_write_files(&o, "memory_profiling", write_json, write_table, &res);
+  free(mp);
+  return rc;
+}

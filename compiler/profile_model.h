@@ -1,0 +1,78 @@
+/* profile_model.h - `gvc profile computation` and `gvc profile memory`: Galvatron's model
+ * profiles of a .gvm model, made with gvc's own lowering and runtime. Shared here: the
+ * options (Galvatron's argument names), the points (batch size, sequence length) a mode
+ * profiles, the timed runs of a compiled program (a child `gvc run ... --step_json`), the
+ * progress line and the files (JSON in Galvatron's key order, written through FILE.tmp and
+ * a rename, with a summary table beside). */
+#ifndef GV_PROFILE_MODEL_H
+#define GV_PROFILE_MODEL_H
+
+#include <stdio.h>
+
+#define PM_MAXPTS 256
+#define PM_MAXCOPIES 64
+
+typedef struct PmOptions {
+  const char *file, *model, *model_size, *mode, *precision, *device, *out_dir, *seq_list;
+  int bsz, min_bsz, max_bsz, bsz_step;         /* --profile_batch_size, --profile_{min,max}_batch_size, _step */
+  int seq, min_seq, max_seq, seq_step;         /* --seq_length (static, batch), sequence mode's range */
+  int layernum_min, layernum_max, max_tp_deg, sequence_parallel;
+  int warmup, repeats, quiet;
+  int concurrent;              /* computation: copies of each program timed side by side */
+  int context_ranks;           /* memory: the run outside the plan on this many data-parallel ranks */
+  const char *mpiexec;         /* ... launched with this command (mpirun) */
+} PmOptions;
+
+typedef struct PmPoint { int bsz, seq; } PmPoint;
+
+typedef struct PmRun {                 /* medians over the timed steps */
+  double fwd_ms, bwd_ms, step_ms;
+  double arena_mb, peak_rss_mb, rss_before_mb, device_used_mb; /* the largest rank's */
+  int on_device;
+} PmRun;
+
+typedef struct PmProgress { const char *what; int total, done; double t0, last; int quiet, finished; } PmProgress;
+
+/* Parses argv (what: "computation" or "memory"), checks every range (naming the argument)
+ * and lists the points. Returns 0, 1 after an error, 2 after --help. */
+int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts, int *npts);
+/* One lowering's memory plan per stage, MB: model states (parameter, gradient and optimizer
+ * arenas), the kept activations of one micro-batch, the shared transient region, all
+ * arenas, and the blocks on the stage. */
+typedef struct PmStage { double states, slot, transient, total; int blocks; } PmStage;
+/* The model with L layers at point p on world pp x tp (dp 1; the embedding and head split
+ * by vocabulary over tp > 1; sp: Megatron-SP; ckpt: every block checkpointed): 0 and
+ * st[pp], or 1 with *why (in buf) when it cannot be lowered. */
+int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoint p, PmStage *st, const char **why, char *buf, size_t n);
+/* MB planned for the single-rank program of L layers at one point (the fit check);
+ * -1 after printing why it cannot be lowered. */
+double pm_planned_mb(const PmOptions *o, int layers, PmPoint p);
+/* Every point's program of L layers planned within 80% of this machine's memory (CPU
+ * runs); 1 after an error naming the mode's size argument. */
+int pm_check_fit(const PmOptions *o, int layers, const PmPoint *pts, int n);
+/* Compiles and runs the single-rank program of L layers at point p for warmup + repeats
+ * steps in a child process (`gvc run`, the JIT; binary: a linked training binary, as
+ * users run it, whose memory holds no compiler; ranks > 1: data parallel under
+ * o->mpiexec); 0, or 1 after printing why (with the child's last lines). */
+int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, int ranks, PmRun *r);
+/* Reads a training binary's --step_json file: medians over the steps after the first
+ * skip, memory of the largest rank; 0, or 1 after an error naming the file. */
+int pm_read_steps(const char *path, int skip, PmRun *r, int *nsteps);
+/* Creates out_dir when missing; 1 after an error naming it. */
+int pm_mkdir(const PmOptions *o);
+/* A fresh temporary folder under out_dir (removed by pm_rmtmp). */
+int pm_mktmp(const PmOptions *o, char *dir, size_t n);
+void pm_rmtmp(const char *dir);
+/* out_dir/PREFIX_{precision}_{model}_all.json (and .txt): the path of kind ext. */
+void pm_path(const PmOptions *o, const char *prefix, const char *ext, char *buf, size_t n);
+/* Writes text (len bytes) to path through path.tmp and a rename; 1 after an error. */
+int pm_write_atomic(const char *path, const char *text, size_t len);
+/* out_dir/PREFIX_{precision}_{model}_all.json from json(), then the table from table()
+ * printed and written beside it as .txt, each atomically; 1 after an error. */
+typedef void (*PmWriter)(FILE *f, const PmOptions *o, const void *arg);
+int pm_write_files(const PmOptions *o, const char *prefix, PmWriter json, PmWriter table, const void *arg);
+void pm_progress(PmProgress *p, const char *item);
+double pm_now_s(void);
+
+
+#endif
