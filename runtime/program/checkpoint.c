@@ -266,6 +266,9 @@ void gv_run_check_save_dir(struct gv_run *r, const char *dir)
   if (who >= 0)
     gv_fatalf(__FILE__, __LINE__, "--save", "gvrt", "%s: the checkpoint folder is not writable by rank %d (%s)", dir,
               who, strerror(code));
+  if (gv_comm_rank(r->world) == 0) /* an index of another format: refused now, not at the first save */
+    read_latest(dir, "--save");
+  gv_comm_barrier(r->world);
 }
 
 /* The files of a checkpoint folder, and the folder (rank 0 only; what is not ours stays). */

@@ -36,6 +36,9 @@ out=$(./tg $args --iters 10 --load flip 2>&1); rc=$?
 rm -rf old && mkdir -p old/step00000005 && printf 'gvc-checkpoint 1\nstep 5\nworld 1\nfolder step00000005\n' > old/latest
 out=$(./tg $args --iters 10 --load old 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "old/latest: a checkpoint of the older format 1" && ok || bad "format 1: rc $rc: $out"
+out=$(./tg $args --iters 10 --save old 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "old/latest: a checkpoint of the older format 1" && ! echo "$out" | grep -q "step 0/" \
+  && ok || bad "--save into a format-1 folder: rc $rc: $out"
 # --exit_interval: saves and stops at the first multiple; --keep_last 2 keeps two folders
 rm -rf ex && ./tg $args --iters 10 --save ex --save_interval 1 --keep_last 2 --exit_interval 4 > ex.log 2>&1
 [ "$(ls -d ex/iter_*)" = "$(printf 'ex/iter_0000003\nex/iter_0000004')" ] && grep -q "^step 4$" ex/latest \
