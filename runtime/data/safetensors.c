@@ -1,7 +1,7 @@
 /* safetensors.c - the safetensors reader and writer of gvrt_safetensors.h: the header
  * parsed and checked with cJSON, blocks of tensors read and written with pread/pwrite
  * and converted between F32, BF16 and F16 on the way; and the CRC-32 the checkpoints
- * keep per tensor (zlib's polynomial, eight bytes per step). */
+ * keep per tensor (zlib's crc32). */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "gvrt.h"
 #include "gvrt_safetensors.h"
@@ -50,38 +51,16 @@ static int fail(char *err, size_t n, const char *fmt, ...)
   return -1;
 }
 
-/* ---- CRC-32 ---- */
-
-static uint32_t crc_tab[8][256];
-
-static void crc_init(void)
-{
-  for (uint32_t i = 0; i < 256; i++) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; k++)
-      c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    crc_tab[0][i] = c;
-  }
-  for (int t = 1; t < 8; t++)
-    for (int i = 0; i < 256; i++)
-      crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
-}
+/* ---- CRC-32: zlib's ---- */
 
 uint32_t gv_st_crc32_update(uint32_t crc, const void *data, size_t n)
 {
-  if (!crc_tab[0][1]) /* the tables are a pure function of the polynomial: a race writes the same values */
-    crc_init();
   const unsigned char *p = data;
-  crc = ~crc;
-  for (; n >= 8; n -= 8, p += 8) {
-    uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-    uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
-    crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][lo >> 8 & 0xff] ^ crc_tab[5][lo >> 16 & 0xff] ^ crc_tab[4][lo >> 24] ^
-          crc_tab[3][hi & 0xff] ^ crc_tab[2][hi >> 8 & 0xff] ^ crc_tab[1][hi >> 16 & 0xff] ^ crc_tab[0][hi >> 24];
+  for (size_t k; n; n -= k, p += k) { /* zlib takes 32-bit lengths */
+    k = n < (1u << 30) ? n : (1u << 30);
+    crc = (uint32_t)crc32(crc, p, (uInt)k);
   }
-  while (n--)
-    crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
-  return ~crc;
+  return crc;
 }
 
 /* ---- conversion ---- */
