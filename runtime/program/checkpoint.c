@@ -381,8 +381,10 @@ static int compute_crcs(struct gv_run *r, const struct ck_tensors *c, const char
     uint32_t crc = 0;
     if (!st[f] && gv_st_open(&st[f], path, err, n))
       rc = -1;
-    else if (!(t = gv_st_find(st[f], want->name)))
-      rc = snprintf(err, n, "%s: tensor '%s' is missing", path, want->name) < 0 ? -1 : -1;
+    else if (!(t = gv_st_find(st[f], want->name))) {
+      snprintf(err, n, "%s: tensor '%s' is missing", path, want->name);
+      rc = -1;
+    }
     else if (!(rc = gv_st_crc32(st[f], t, &crc, err, n)))
       crcs[i] = crc;
   }
@@ -559,12 +561,13 @@ static cJSON *read_index(const char *path)
 
 /* Every tensor of file f is in the index and in this program, and the other way round;
  * the CRC-32s of the tensors this rank checks match the index's. Errors agreed on. */
-static void check_file(struct gv_run *r, const struct ck_tensors *c, gv_st *st, int f, const cJSON *crcs)
+static void check_file(struct gv_run *r, const struct ck_tensors *c, gv_st *st, int f, const cJSON *crcs,
+                       const char *index_path)
 {
   const char *path = gv_st_path(st);
   const cJSON *want = cJSON_GetObjectItemCaseSensitive(crcs, files[f]), *e;
   if (!cJSON_IsObject(want))
-    FATAL("%s/../index.json: field 'crc32.%s' is missing", path, files[f]);
+    FATAL("%s: field 'crc32.%s' is missing", index_path, files[f]);
   for (int i = 0; i < gv_st_count(st); i++) {
     const char *name = gv_st_at(st, i)->name;
     if (!cJSON_GetObjectItemCaseSensitive(want, name))
@@ -599,9 +602,11 @@ static void check_file(struct gv_run *r, const struct ck_tensors *c, gv_st *st, 
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(want, t->name);
     if (gv_st_crc32(st, t, &crc, err, sizeof err))
       bad = 1;
-    else if (!cJSON_IsNumber(x) || x->valuedouble != (double)crc)
-      bad = snprintf(err, sizeof err, "%s: tensor '%s' is damaged: its CRC-32 is %08x, index.json recorded %s", path,
-                     t->name, crc, cJSON_IsNumber(x) ? "another" : "none") > 0;
+    else if (!cJSON_IsNumber(x) || x->valuedouble != (double)crc) {
+      snprintf(err, sizeof err, "%s: tensor '%s' is damaged: its CRC-32 is %08x, index.json recorded %s", path,
+               t->name, crc, cJSON_IsNumber(x) ? "another" : "none");
+      bad = 1;
+    }
   }
   free(owner);
   int code, who = failing_rank(r, bad, &code);
@@ -650,10 +655,10 @@ static void load_param(struct gv_run *r, gv_st *st[2], const struct gv_run_param
   snprintf(name, sizeof name, "%s/master", p->name);
   const struct gv_st_tensor *master = gv_st_find(st[1], name) ? tensor_for(st[1], name, p, 1) : NULL;
   const struct gv_st_tensor *w = tensor_for(st[0], p->name, p, 0);
+  int masters_as_params = r->fdt == GV_DTYPE_F32 && master;
   if (gv_run_held(r, p, &first, &n))
     gv_run_from_host_f32(r, gv_run_param_at(r, p, first),
-                         read_slice(r, st[0 + (r->fdt == GV_DTYPE_F32 && master)],
-                                    r->fdt == GV_DTYPE_F32 && master ? master : w, p, first, n), n);
+                         read_slice(r, st[masters_as_params], masters_as_params ? master : w, p, first, n), n);
   if (!gv_run_owned(r, p, &first, &n))
     return;
   for (int k = 0; k < gv_run_state_blocks(r); k++) {
@@ -679,11 +684,13 @@ int gv_run_load(struct gv_run *r, const char *dir)
   }
   iter_folder(dir, x.step, x.alt, folder, sizeof folder);
   snprintf(path, sizeof path, "%s/index.json", folder);
-  cJSON *idx = read_index(path);
+  char index_path[4300];
+  snprintf(index_path, sizeof index_path, "%s", path);
+  cJSON *idx = read_index(index_path);
   const cJSON *st_step = cJSON_GetObjectItemCaseSensitive(idx, "step");
   if (!cJSON_IsNumber(st_step) || st_step->valuedouble != x.step)
-    FATAL("%s: field 'step' is not %d, the step %s/latest names: files mixed?", path, x.step, dir);
-  check_run_args(r, idx, path, x.step);
+    FATAL("%s: field 'step' is not %d, the step %s/latest names: files mixed?", index_path, x.step, dir);
+  check_run_args(r, idx, index_path, x.step);
   struct ck_tensors c;
   ck_tensors_build(r, &c);
   gv_st *st[2];
@@ -691,7 +698,7 @@ int gv_run_load(struct gv_run *r, const char *dir)
     snprintf(path, sizeof path, "%s/%s", folder, files[f]);
     if (gv_st_open(&st[f], path, err, sizeof err))
       FATAL("%s", err);
-    check_file(r, &c, st[f], f, cJSON_GetObjectItemCaseSensitive(idx, "crc32"));
+    check_file(r, &c, st[f], f, cJSON_GetObjectItemCaseSensitive(idx, "crc32"), index_path);
   }
   for (int i = 0; i < c.n; i++) { /* every parameter of the program is in the file */
     snprintf(path, sizeof path, "%s/%s", folder, files[0]);

@@ -57,7 +57,7 @@ if [ "${5:-}" = slow ]; then
   set=(one pp2_tp2 dp2_zero3 tp2_vtp2 dp2_zero2 pp2_dp2_zero2_ckpt dp4_zero3)
   comp ulysses2 2 --global_tp_deg 2 --use_ulysses 1
   comp tp2_sp 2 --global_tp_deg 2 --sequence_parallel 1
-  comp ltp_zero3 2 --tp_sizes_enc 2,1 --default_dp_type zero3
+  comp ltp_zero3 2 --tp_sizes_enc 2,1 --default_dp_type zero3 --micro-batch 2 # (tp 1 blocks split the micro-batch)
   set+=(ulysses2 tp2_sp ltp_zero3)
   for a in "${set[@]}"; do for b in "${set[@]}"; do [ "$a" != "$b" ] && pair "$a" "$b" 4 1e-5; done; done
   finish
