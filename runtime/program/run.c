@@ -236,15 +236,6 @@ static void reduce_tied(struct gv_run *r)
   free(colors);
 }
 
-/* Is this rank's copy of parameter p the one counted in the global norm? */
-static int counts_in_norm(const struct gv_run *r, const struct gv_run_param *p)
-{
-  for (int t = 0; t < r->ntied; t++)
-    if (!strcmp(r->tied[t].name, p->name))
-      return (r->tied[t].stages & ((1ull << r->stage) - 1)) == 0; /* the lowest stage holding it */
-  return 1;
-}
-
 /* ---- one step ---- */
 
 static double run_step(struct gv_run *r, struct feed *fd, int step, int backward)
@@ -287,9 +278,7 @@ static double grad_norm(struct gv_run *r)
    * second copy of a tied weight) is counted on one rank only */
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
-    int dp_counts = r->zero || p->dp_rank == 0;
-    if ((dp_counts || gv_run_zl(r, p)) && (p->split_dim >= 0 || p->tp_rank == 0) && counts_in_norm(r, p) &&
-        gv_run_owned(r, p, &first, &n)) {
+    if (gv_run_unique_owner(r, p) && gv_run_owned(r, p, &first, &n)) {
       struct gv_tensor g = gv_run_vals(r, gv_run_owned_grad(r, p, first), n);
       sq += gv_sumsq(&r->be, &g); /* cpu: gv_optim_sq_sum itself */
     }
@@ -656,6 +645,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_comm_free_world(&r.world);
     return rc < 0 ? 1 : 0;
   }
+  r.argc = argc;
+  r.argv = argv;
   setup_groups(&r);
   check_program(&r);
   gv_run_check_sample_args(&r);
@@ -723,12 +714,18 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     }
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
       log_step(&r, &sched, step, loss, norm, gv_run_now_s() - t0, gv_run_now_s() - t_start);
-    if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1))
+    int exiting = r.args.exit_interval > 0 && (step + 1) % r.args.exit_interval == 0 && step < r.args.iters - 1;
+    if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1 ||
+                        exiting))
       gv_run_save(&r, r.args.save, step + 1);
     if (r.valid && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1))
     {
       double vl = evaluate(&r, &fd, r.valid);
       gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g | val_ppl %.6g", step, vl, exp(vl));
+    }
+    if (exiting) { /* Megatron's --exit_interval: saved (with --save) and stopped */
+      gv_log0(GV_LOG_INFO, "exiting after step %d (--exit_interval %d)", step + 1, r.args.exit_interval);
+      break;
     }
   }
   if (!r.args.quiet)
