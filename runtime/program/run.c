@@ -16,7 +16,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "data/safetensors.h"
+#include "gvrt_safetensors.h"
 #include "program/run.h"
 #include "program/tensorfile.h"
 
@@ -88,32 +88,34 @@ static void init_from_fail(const char *path, const char *key, const struct gv_ru
 }
 
 /* A safetensors file keyed by global parameter names (gvc convert --from-hf): this
- * rank's elements [first, first + n) of each parameter's block, read row run by row run. */
+ * rank's elements [first, first + n) of each parameter's block (F32, BF16 or F16 in the
+ * file), read with pread: no rank reads more than its own part. */
 static void init_from_safetensors(struct gv_run *r, const char *path)
 {
-  gv_st_file *f;
-  struct gv_data_err e = {0};
-  if (gv_st_open(path, &f, &e))
-    gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", e.msg);
+  gv_st *f;
+  char err[1024];
+  if (gv_st_open(&f, path, err, sizeof err))
+    gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", err);
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     const struct gv_st_tensor *t = gv_st_find(f, p->name);
-    if (!t || gv_st_numel(t) != (size_t)(p->rows * p->cols))
+    if (!t)
       init_from_fail(path, p->name, p);
+    if (gv_st_numel(t) != p->rows * p->cols || gv_st_cols(t) != p->cols)
+      gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt",
+                "%s: tensor '%s': shape of %lld x %lld elements, this program's parameter is %lld x %lld", path,
+                p->name, (long long)(gv_st_numel(t) / (gv_st_cols(t) ? gv_st_cols(t) : 1)), (long long)gv_st_cols(t),
+                (long long)p->rows, (long long)p->cols);
     size_t first = 0, n = shard_numel(p);
     if (gv_run_zl(r, p) && !gv_run_held(r, p, &first, &n))
       continue;
     float *h = gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
-    for (size_t done = 0; done < n;) {
-      size_t k = first + done, row = (size_t)p->row0 + k / (size_t)p->shard_cols, col = k % (size_t)p->shard_cols;
-      size_t run = (size_t)p->shard_cols - col < n - done ? (size_t)p->shard_cols - col : n - done;
-      if (gv_st_read_f32(f, t, row * (size_t)p->cols + (size_t)p->col0 + col, run, h + done, &e))
-        gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", e.msg);
-      done += run;
-    }
+    if (gv_st_read_part(f, t, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n, GV_ST_F32,
+                        h, err, sizeof err))
+      gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", err);
     store_param(r, p, first, h, n);
   }
-  gv_st_close(&f);
+  gv_st_close(f);
 }
 
 static void init_from_file(struct gv_run *r, const char *path)

@@ -5,7 +5,9 @@
  * is not JSON, an unknown dtype, a bad shape, offsets out of range or of the wrong size,
  * overlapping tensors, a hole, a duplicate name, bad metadata, a block outside the
  * tensor, an impossible conversion) is refused with the file and the tensor or field
- * named. Usage: test_safetensors TMPDIR */
+ * named. F16 and BF16 read as F32 exactly (subnormals, the largest half, infinity); F64
+ * and integers convert to nothing else. Usage: test_safetensors TMPDIR */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -195,11 +197,56 @@ static void test_round_trip(void)
   gv_st_close(f);
 }
 
+/* Stored F16/BF16 bit patterns widened to F32 exactly; F64 and I32 read only as themselves. */
+static void test_exact_widening(void)
+{
+  char path[512], err[1024];
+  path_of(path, sizeof path, "widen.safetensors");
+  struct gv_st_tensor ts[4] = {{.name = "h", .dtype = GV_ST_F16, .ndim = 1, .shape = {6}},
+                               {.name = "b", .dtype = GV_ST_BF16, .ndim = 1, .shape = {3}},
+                               {.name = "d", .dtype = GV_ST_F64, .ndim = 2, .shape = {1, 2}},
+                               {.name = "ids", .dtype = GV_ST_I32, .ndim = 1, .shape = {3}}};
+  /* 1, -2, the smallest subnormal, the largest subnormal, 65504, -infinity */
+  uint16_t h[6] = {0x3c00, 0xc000, 0x0001, 0x03ff, 0x7bff, 0xfc00};
+  uint16_t b[3] = {0x3f80, 0xbfc0, 0x4049}; /* 1, -1.5, 3.140625 */
+  double d[2] = {0.1, -7.0};
+  int32_t ids[3] = {7, 8, 9};
+  gv_st_writer *w = gv_st_create(path, ts, 4, NULL, 0, 1, err, sizeof err);
+  CHECK(w != NULL);
+  if (!w)
+    return;
+  CHECK_EQ_INT(0, gv_st_write_part(w, 0, 0, 1, 0, 6, 0, 6, GV_ST_F16, h, err, sizeof err));
+  CHECK_EQ_INT(0, gv_st_write_part(w, 1, 0, 1, 0, 3, 0, 3, GV_ST_BF16, b, err, sizeof err));
+  CHECK_EQ_INT(0, gv_st_write_part(w, 2, 0, 1, 0, 2, 0, 2, GV_ST_F64, d, err, sizeof err));
+  CHECK_EQ_INT(0, gv_st_write_part(w, 3, 0, 1, 0, 3, 0, 3, GV_ST_I32, ids, err, sizeof err));
+  CHECK_EQ_INT(0, gv_st_finish(w));
+  gv_st *f;
+  CHECK_EQ_INT(0, gv_st_open(&f, path, err, sizeof err));
+  if (!f)
+    return;
+  CHECK(gv_st_meta(f, "format") == NULL);
+  float out[6];
+  CHECK_EQ_INT(0, gv_st_read_block(f, gv_st_find(f, "h"), 0, 1, 0, 6, GV_ST_F32, out, err, sizeof err));
+  CHECK(out[0] == 1.0f && out[1] == -2.0f && out[2] == 5.9604644775390625e-8f && out[3] == 6.0975551605224609375e-5f &&
+        out[4] == 65504.0f && out[5] == -INFINITY);
+  CHECK_EQ_INT(0, gv_st_read_block(f, gv_st_find(f, "b"), 0, 1, 0, 3, GV_ST_F32, out, err, sizeof err));
+  CHECK(out[0] == 1.0f && out[1] == -1.5f && out[2] == 3.140625f);
+  double dd[2];
+  CHECK_EQ_INT(0, gv_st_read_block(f, gv_st_find(f, "d"), 0, 1, 0, 2, GV_ST_F64, dd, err, sizeof err));
+  CHECK(dd[0] == 0.1 && dd[1] == -7.0);
+  CHECK_EQ_INT(-1, gv_st_read_block(f, gv_st_find(f, "d"), 0, 1, 0, 2, GV_ST_F32, out, err, sizeof err));
+  CHECK(strstr(err, path) && strstr(err, "tensor 'd': dtype F64, cannot convert to or from F32"));
+  CHECK_EQ_INT(-1, gv_st_read_block(f, gv_st_find(f, "ids"), 0, 1, 0, 3, GV_ST_F32, out, err, sizeof err));
+  CHECK(strstr(err, "tensor 'ids': dtype I32, cannot convert to or from F32") != NULL);
+  gv_st_close(f);
+}
+
 int main(int argc, char **argv)
 {
   dir = argc > 1 ? argv[1] : ".";
   test_bad_inputs();
   test_handmade();
   test_round_trip();
+  test_exact_widening();
   return tu_report("unit.safetensors");
 }
