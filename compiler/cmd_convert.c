@@ -1,7 +1,8 @@
 /* cmd_convert.c - `gvc convert`: Hugging Face model directories in and out.
  *   --from-hf DIR -o OUT.safetensors  config.json checked against the size, the weights
  *                                     (model.safetensors, or the shards a
- *                                     model.safetensors.index.json names; F32/F16/BF16)
+ *                                     model.safetensors.index.json names; F32/F16/BF16,
+ *                                     F64 refused)
  *                                     renamed and re-laid out into gvc's global parameter
  *                                     names, f32: what a training binary's --init_from takes
  *   --load IN --to-hf DIR             the reverse: config.json and model.safetensors (f32)
@@ -17,22 +18,23 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli_opts.h"
 #include "cmd.h"
 #include "diag.h"
 #include "gvrt.h"
-#include "data/safetensors.h"
+#include "gvrt_safetensors.h"
 #include "frontend.h"
 #include "hf_map.h"
 #include "program/tensorfile.h"
 
 typedef struct Conv {
   const char *file, *model, *from_hf, *to_hf, *load, *out, *map_path, *dtype;
-  int st_dtype;        /* what is written: GV_ST_F32 or GV_ST_BF16 */
+  enum gv_st_dtype st_dtype; /* what is written: GV_ST_F32 or GV_ST_BF16 */
   IrModel *m;
   HfMap map;
-  gv_st_file *st[256]; /* the HF directory's files */
+  gv_st *st[256];      /* the HF directory's files */
   int nst;
   char *used;          /* per HF tensor of each file, flattened: seen by a rule */
   int *used_first;
@@ -86,14 +88,40 @@ static void progress(Conv *c, int done)
           (now - c->t_start) * (c->m->nparams - done) / done);
 }
 
-/* The n floats of v as the written dtype: bf16 rounds to nearest even in place (each
- * element's 2 bytes land at or before its own 4). */
-static const void *as_written(const Conv *c, float *v, size_t n)
+/* All of tensor t of f as f32 into v (gv_st_numel(t) floats); F32, F16 and BF16 convert. */
+static int read_whole(gv_st *f, const struct gv_st_tensor *t, float *v)
 {
-  if (c->st_dtype == GV_ST_BF16)
-    for (size_t i = 0; i < n; i++)
-      ((uint16_t *)(void *)v)[i] = gv_bf16_from_float(v[i]);
-  return v;
+  char e[1024];
+  int64_t cols = gv_st_cols(t), rows = cols ? gv_st_numel(t) / cols : 0;
+  if (gv_st_read_block(f, t, 0, rows, 0, cols, GV_ST_F32, v, e, sizeof e))
+    return err("%s", e);
+  return 0;
+}
+
+/* Whole tensors into PATH, atomically: PATH.tmp is written (vals[i]: the f32 values of
+ * ts[i], converted to its dtype, bf16 rounded to nearest even), synced, then renamed. */
+static int write_whole(const char *path, const struct gv_st_tensor *ts, int n, float *const *vals,
+                       const char *const *meta, int nmeta)
+{
+  char tmp[4200], e[1024];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  gv_st_writer *w = gv_st_create(tmp, ts, n, meta, nmeta, 1, e, sizeof e);
+  if (!w)
+    return err("%s", e);
+  for (int i = 0; i < n; i++) {
+    int64_t cols = gv_st_cols(&ts[i]), rows = cols ? gv_st_numel(&ts[i]) / cols : 0;
+    if (gv_st_write_part(w, i, 0, rows, 0, cols, 0, rows * cols, GV_ST_F32, vals[i], e, sizeof e)) {
+      gv_st_abort(w);
+      unlink(tmp);
+      return err("%s", e);
+    }
+  }
+  if (gv_st_finish(w) || rename(tmp, path)) {
+    int en = errno;
+    unlink(tmp);
+    return err("%s: cannot write (%s)", path, strerror(en));
+  }
+  return 0;
 }
 
 /* ---- the mapping file ---- */
@@ -269,11 +297,11 @@ static int check_config(const Conv *c, const char *path)
 
 static int open_st(Conv *c, const char *path)
 {
-  struct gv_data_err e = {0};
+  char e[1024];
   if (c->nst == (int)(sizeof c->st / sizeof c->st[0]))
     return err("%s: more than 256 shard files", path);
-  if (gv_st_open(path, &c->st[c->nst], &e))
-    return err("%s", e.msg);
+  if (gv_st_open(&c->st[c->nst], path, e, sizeof e))
+    return err("%s", e);
   c->nst++;
   return 0;
 }
@@ -313,7 +341,7 @@ static int open_hf_dir(Conv *c)
 
 /* The tensor named NAME in the HF files (exactly, else with the map's prefix taken off
  * or put on), and marks it used. */
-static const struct gv_st_tensor *hf_lookup(Conv *c, const char *name, gv_st_file **in)
+static const struct gv_st_tensor *hf_lookup(Conv *c, const char *name, gv_st **in)
 {
   char alt[1200];
   const char *p = c->map.prefix;
@@ -347,7 +375,7 @@ static int hf_match(const Conv *c, const char *pattern, const char *name, long *
 
 static float *read_hf(Conv *c, const char *name, const char *for_gvc, const struct gv_st_tensor **tp)
 {
-  gv_st_file *in;
+  gv_st *in;
   char alt[1024];
   long i = -1;
   const struct gv_st_tensor *t = hf_lookup(c, name, &in);
@@ -358,10 +386,10 @@ static float *read_hf(Conv *c, const char *name, const char *for_gvc, const stru
     err("%s: no tensor '%s' (gvc's '%s')", c->from_hf, name, for_gvc);
     return NULL;
   }
-  float *v = malloc(sizeof(float) * (gv_st_numel(t) ? gv_st_numel(t) : 1));
-  struct gv_data_err e = {0};
-  if (!v || gv_st_read_f32(in, t, 0, gv_st_numel(t), v, &e)) {
-    err("%s", v ? e.msg : "out of memory");
+  float *v = malloc(sizeof(float) * (size_t)(gv_st_numel(t) ? gv_st_numel(t) : 1));
+  if (!v || read_whole(in, t, v)) {
+    if (!v)
+      err("out of memory");
     free(v);
     return NULL;
   }
@@ -473,7 +501,7 @@ static int check_unused(Conv *c)
           char other[1024];
           const struct gv_st_tensor *a, *b;
           float *x = read_hf(c, t->name, "(tied)", &a), *y = read_hf(c, hf_pattern_subst(rule->hf, i, other, sizeof other), t->name, &b);
-          known = x && y && gv_st_numel(a) == gv_st_numel(b) && !memcmp(x, y, sizeof(float) * gv_st_numel(a));
+          known = x && y && gv_st_numel(a) == gv_st_numel(b) && !memcmp(x, y, sizeof(float) * (size_t)gv_st_numel(a));
           if (!known && x && y)
             bad = err("%s: tensor '%s' differs from '%s', and gvc's model ties them", gv_st_path(c->st[f]), t->name,
                       other);
@@ -491,18 +519,21 @@ static int check_unused(Conv *c)
 
 static int write_gvc(Conv *c)
 {
-  gv_st_writer *w;
-  struct gv_data_err e = {0};
-  int bad = gv_st_writer_new(&w, &e) != GV_DATA_OK;
-  for (int k = 0; !bad && k < c->m->nparams; k++) {
+  struct gv_st_tensor *ts = calloc((size_t)c->m->nparams + 1, sizeof *ts);
+  if (!ts)
+    return err("out of memory");
+  for (int k = 0; k < c->m->nparams; k++) {
     const IrParam *p = &c->m->params[k];
-    bad = gv_st_writer_add(w, p->name, c->st_dtype, p->shape.rank, p->shape.d,
-                           as_written(c, c->gvc[k], (size_t)numel_of(p)), &e) != GV_DATA_OK;
+    ts[k].name = p->name;
+    ts[k].dtype = c->st_dtype;
+    ts[k].ndim = p->shape.rank;
+    for (int d = 0; d < p->shape.rank; d++)
+      ts[k].shape[d] = p->shape.d[d];
   }
-  bad = bad || gv_st_writer_metadata(w, "format", "pt", &e) || gv_st_writer_metadata(w, "gvc_model", c->m->name, &e) ||
-        gv_st_writer_write(w, c->out, &e);
-  gv_st_writer_free(&w);
-  return bad ? err("%s", e.msg) : 0;
+  const char *meta[] = {"format", "pt", "gvc_model", c->m->name};
+  int bad = write_whole(c->out, ts, c->m->nparams, c->gvc, meta, 2);
+  free(ts);
+  return bad;
 }
 
 static int import_hf(Conv *c)
@@ -532,23 +563,24 @@ static int import_hf(Conv *c)
 
 /* ---- export ---- */
 
-/* --load DIR (a checkpoint folder): rank 0's file of the step DIR/latest names. */
-static int checkpoint_file(const char *dir, char *path, size_t n)
+/* --load DIR (a checkpoint folder, --save DIR): the folder DIR/latest names (format 2:
+ * global tensors, whole whatever the strategy that saved them). */
+static int checkpoint_folder(const char *dir, char *path, size_t n)
 {
   char folder[64];
-  int step, world;
+  int version = 0, step;
   snprintf(path, n, "%s/latest", dir);
   FILE *f = fopen(path, "r");
-  int k = f ? fscanf(f, "gvc-checkpoint 1 step %d world %d folder %63s", &step, &world, folder) : 0;
+  int k = f ? fscanf(f, "gvc-checkpoint %d step %d folder %63s", &version, &step, folder) : 0;
   if (f)
     fclose(f);
-  if (k != 3 || strchr(folder, '/'))
-    return err("%s: not a checkpoint index (a --load folder must be a checkpoint: 'gvc-checkpoint 1', 'step N', "
-               "'world W', 'folder stepNNNNNNNN')", path);
-  if (world > 1)
-    diag_plain_note(NULL, "%s: a checkpoint of %d ranks; rank 0's file holds whole tensors only under plain "
-                    "data parallelism (no tensor, pipeline or ZeRO-3 sharding)", dir, world);
-  snprintf(path, n, "%s/%s/rank00000.gvck", dir, folder);
+  if (k >= 1 && version == 1)
+    return err("%s: a checkpoint of the older format 1 (one file per rank), which this version does not read; it "
+               "reads format 2 (global tensors in safetensors files)", path);
+  if (k != 3 || version != 2 || strchr(folder, '/'))
+    return err("%s: not a checkpoint index (a --load folder must be a checkpoint: 'gvc-checkpoint 2', 'step N', "
+               "'folder iter_NNNNNNN')", path);
+  snprintf(path, n, "%s/%s", dir, folder);
   return 0;
 }
 
@@ -565,41 +597,62 @@ static const struct gv_tf_record *tf_param(const struct gv_tf *tf, const char *n
   return rec && rec->dtype == GV_TF_F32 && rec->numel == n ? rec : NULL;
 }
 
+/* One parameter from a safetensors file (opt: a checkpoint's optimizer.safetensors, or
+ * NULL): a bf16 program's fp32 master weights NAME/master when there are, else NAME. */
+static const struct gv_st_tensor *st_param(gv_st *st, gv_st *opt, const char *name, gv_st **in)
+{
+  char key[1100];
+  snprintf(key, sizeof key, "%s/master", name);
+  const struct gv_st_tensor *t = opt ? gv_st_find(opt, key) : NULL;
+  *in = t ? opt : st;
+  return t ? t : gv_st_find(st, name);
+}
+
 /* --load: a safetensors file keyed by gvc names, a named-tensor file with param/NAME (a
- * one-rank checkpoint or --dump_params file, a fixture), or a checkpoint folder. */
+ * --dump_params file, a fixture), or a checkpoint folder (its model.safetensors, and
+ * the masters of its optimizer.safetensors). */
 static int load_gvc(Conv *c)
 {
   struct gv_tf tf;
   struct stat sb;
-  char msg[512], key[600], file[4096];
+  char msg[512] = "", key[600], file[4096], opt_file[4200] = "", e[1024];
   snprintf(file, sizeof file, "%s", c->load);
-  if (!stat(c->load, &sb) && S_ISDIR(sb.st_mode) && checkpoint_file(c->load, file, sizeof file))
-    return 1;
-  int is_tf = gv_tf_read(&tf, file, msg, sizeof msg) == 0, bad = 0;
-  gv_st_file *st = NULL;
-  struct gv_data_err e = {0};
-  if (!is_tf && gv_st_open(file, &st, &e))
-    return err("%s (nor a gvc checkpoint file: %s)", e.msg, msg);
+  if (!stat(c->load, &sb) && S_ISDIR(sb.st_mode)) {
+    char folder[4096];
+    if (checkpoint_folder(c->load, folder, sizeof folder))
+      return 1;
+    snprintf(file, sizeof file, "%.4000s/model.safetensors", folder);
+    snprintf(opt_file, sizeof opt_file, "%.4000s/optimizer.safetensors", folder);
+  }
+  int is_tf = !opt_file[0] && gv_tf_read(&tf, file, msg, sizeof msg) == 0, bad = 0;
+  gv_st *st = NULL, *opt = NULL, *in;
+  if (!is_tf && gv_st_open(&st, file, e, sizeof e))
+    return opt_file[0] ? err("%s", e) : err("%s (nor a gvc named-tensor file: %s)", e, msg);
+  if (opt_file[0] && exists(opt_file) && gv_st_open(&opt, opt_file, e, sizeof e)) {
+    gv_st_close(st);
+    return err("%s", e);
+  }
   for (int k = 0; k < c->m->nparams && !bad; k++) {
     const IrParam *p = &c->m->params[k];
     size_t n = (size_t)numel_of(p);
     c->gvc[k] = malloc(sizeof(float) * (n ? n : 1));
     const struct gv_tf_record *rec = is_tf ? tf_param(&tf, p->name, n, key, sizeof key) : NULL;
-    const struct gv_st_tensor *t = is_tf ? NULL : gv_st_find(st, p->name);
+    const struct gv_st_tensor *t = is_tf ? NULL : st_param(st, opt, p->name, &in);
     if (!c->gvc[k])
       bad = err("out of memory");
-    else if (is_tf ? !rec : !t || gv_st_numel(t) != n)
-      bad = err("%s: no f32 tensor '%s%s' of %zu elements (the whole of gvc's '%s')", file, is_tf ? "param/" : "",
-                p->name, n, p->name);
+    else if (is_tf ? !rec : !t || gv_st_numel(t) != (int64_t)n)
+      bad = err("%s: no %s '%s%s' of %zu elements (the whole of gvc's '%s')", is_tf ? file : gv_st_path(t ? in : st),
+                is_tf ? "f32 record" : "tensor", is_tf ? "param/" : "", t ? t->name : p->name, n, p->name);
     else if (is_tf)
       memcpy(c->gvc[k], rec->data, sizeof(float) * n);
-    else if (gv_st_read_f32(st, t, 0, n, c->gvc[k], &e))
-      bad = err("%s", e.msg);
+    else
+      bad = read_whole(in, t, c->gvc[k]);
     progress(c, k + 1);
   }
   if (is_tf)
     gv_tf_free(&tf);
-  gv_st_close(&st);
+  gv_st_close(st);
+  gv_st_close(opt);
   return bad;
 }
 
@@ -635,11 +688,10 @@ static int export_hf(Conv *c)
     return 1;
   if (mkdir(c->to_hf, 0777) && errno != EEXIST)
     return err("%s: cannot create the folder (%s)", c->to_hf, strerror(errno));
-  gv_st_writer *w;
-  struct gv_data_err e = {0};
   float **bufs = calloc((size_t)c->m->nparams + 1, sizeof(float *));
   char (*names)[1024] = calloc((size_t)c->m->nparams + 1, sizeof *names);
-  int nbuf = 0, bad = !bufs || !names || gv_st_writer_new(&w, &e);
+  struct gv_st_tensor *ts = calloc((size_t)c->m->nparams + 1, sizeof *ts);
+  int nbuf = 0, bad = !bufs || !names || !ts ? err("out of memory") : 0;
   for (int k = 0; !bad && k < c->m->nparams; k++) {
     const IrParam *p = &c->m->params[k];
     int part;
@@ -669,21 +721,20 @@ static int export_hf(Conv *c)
       move_block(hf, full[1], s == 0 ? off : 0, s == 1 ? off : 0, c->gvc[q - c->m->params], d[0], d[1],
                  r->transpose && q->shape.rank == 2, 0);
     }
+    ts[nbuf] = (struct gv_st_tensor){.name = name, .dtype = c->st_dtype, .ndim = p->shape.rank,
+                                     .shape = {full[0], full[1]}};
     bufs[nbuf++] = hf;
-    bad = bad || gv_st_writer_add(w, name, c->st_dtype, p->shape.rank, full,
-                                  as_written(c, hf, (size_t)(full[0] * full[1])), &e);
     progress(c, k + 1);
   }
   char path[4096];
   snprintf(path, sizeof path, "%s/model.safetensors", c->to_hf);
-  bad = bad || gv_st_writer_metadata(w, "format", "pt", &e) || gv_st_writer_write(w, path, &e);
-  if (bad && e.msg[0])
-    err("%s", e.msg);
-  gv_st_writer_free(&w);
+  const char *meta[] = {"format", "pt"};
+  bad = bad || write_whole(path, ts, nbuf, bufs, meta, 1);
   for (int b = 0; b < nbuf; b++)
     free(bufs[b]);
   free(bufs);
   free(names);
+  free(ts);
   snprintf(path, sizeof path, "%s/config.json", c->to_hf);
   bad = bad || write_config(c, path);
   if (!bad)
@@ -701,7 +752,7 @@ static void usage(const CliOpt *opts)
          "Imports a Hugging Face model folder (config.json and model.safetensors, or the shards\n"
          "of model.safetensors.index.json; F32, F16 or BF16) into a safetensors file keyed by\n"
          "gvc's parameter names (f32), which a training binary takes with --init_from; or\n"
-         "exports such a file (or a one-rank checkpoint file) to a folder transformers loads.\n"
+         "exports such a file (or a --save checkpoint folder) to a folder transformers loads.\n"
          "config.json must agree with the size (a mismatch names the field). The mapping is\n"
          "the model's NAME.hf.map beside its .gvm file (docs/huggingface.md).\n\n");
   cli_opts_help(opts);
@@ -716,7 +767,7 @@ int cmd_convert(int argc, char **argv)
     {"model", CLI_STR, &c.model, "a size (or model) defined in FILE"},
     {"from-hf", CLI_STR, &c.from_hf, "import this Hugging Face model folder"},
     {"to-hf", CLI_STR, &c.to_hf, "export to this folder (created)"},
-    {"load", CLI_STR, &c.load, "with --to-hf: the gvc weights (safetensors by gvc names, or a checkpoint file)"},
+    {"load", CLI_STR, &c.load, "with --to-hf: the gvc weights (safetensors, a --dump_params file or a --save folder)"},
     {"map", CLI_STR, &c.map_path, "the mapping file (default: NAME.hf.map beside the size's or model's .gvm)"},
     {"dtype", CLI_STR, &c.dtype, "f32 (default) or bf16: the tensors written (bf16 rounds to nearest even)"},
     {NULL, 0, NULL, NULL},
@@ -753,7 +804,7 @@ int cmd_convert(int argc, char **argv)
   free(c.used);
   free(c.used_first);
   for (int f = 0; f < c.nst; f++)
-    gv_st_close(&c.st[f]);
+    gv_st_close(c.st[f]);
   hf_map_free(&c.map);
   ctx_free(&cx);
   return bad;

@@ -1,478 +1,615 @@
-/* safetensors.c - the safetensors reader and writer of safetensors.h. The reader keeps
- * the file open and the parsed table of tensors; data is read on demand with pread, so a
- * large file is never held in memory whole. */
+/* safetensors.c - the safetensors reader and writer of gvrt_safetensors.h: the header
+ * parsed and checked with cJSON, blocks of tensors read and written with pread/pwrite
+ * and converted between F32, BF16 and F16 on the way; and the CRC-32 the checkpoints
+ * keep per tensor (zlib's crc32). */
+#define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
-#include "data/data_err.h"
-#include "data/safetensors.h"
 #include "gvrt.h"
+#include "gvrt_safetensors.h"
 
-static const struct { const char *name; size_t size; } DTYPES[GV_ST_NDTYPES] = {
-  [GV_ST_F32] = {"F32", 4}, [GV_ST_F16] = {"F16", 2}, [GV_ST_BF16] = {"BF16", 2}, [GV_ST_F64] = {"F64", 8},
-  [GV_ST_I64] = {"I64", 8}, [GV_ST_I32] = {"I32", 4}, [GV_ST_I16] = {"I16", 2},  [GV_ST_I8] = {"I8", 1},
-  [GV_ST_U8] = {"U8", 1},   [GV_ST_BOOL] = {"BOOL", 1},
-};
-/* Headers larger than this are refused (the format's own reader caps it at 100 MB). */
-#define GV_ST_MAX_HEADER (100u << 20)
+static const char *const dt_names[GV_ST_NDTYPES] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL"};
+static const size_t dt_sizes[GV_ST_NDTYPES] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
 
-struct gv_st_file {
-  char *path;
-  int fd;
-  uint64_t data_start, data_len;
-  int count;
-  struct gv_st_tensor *t;
-  char **meta_keys, **meta_vals;
-  int nmeta;
-};
+const char *gv_st_dtype_name(enum gv_st_dtype t) { return (unsigned)t < GV_ST_NDTYPES ? dt_names[t] : "?"; }
+size_t gv_st_dtype_size(enum gv_st_dtype t) { return (unsigned)t < GV_ST_NDTYPES ? dt_sizes[t] : 0; }
 
-const char *gv_st_dtype_name(int dtype) { return dtype >= 0 && dtype < GV_ST_NDTYPES ? DTYPES[dtype].name : "?"; }
-size_t gv_st_dtype_size(int dtype) { return dtype >= 0 && dtype < GV_ST_NDTYPES ? DTYPES[dtype].size : 0; }
-
-size_t gv_st_numel(const struct gv_st_tensor *t)
+int gv_st_dtype_of(const char *name)
 {
-  size_t n = 1;
+  for (int i = 0; i < GV_ST_NDTYPES; i++)
+    if (!strcmp(name, dt_names[i]))
+      return i;
+  return -1;
+}
+
+int64_t gv_st_numel(const struct gv_st_tensor *t)
+{
+  int64_t n = 1;
   for (int d = 0; d < t->ndim; d++)
-    n *= (size_t)t->shape[d];
+    n *= t->shape[d];
   return n;
 }
 
-float gv_st_half_to_f32(uint16_t h)
+int64_t gv_st_cols(const struct gv_st_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+static int fail(char *err, size_t n, const char *fmt, ...)
 {
-  uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (man << 13);
-  } else if (exp) {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  } else if (man) { /* subnormal: normalise */
-    int e = -1;
-    do {
-      e++;
-      man <<= 1;
-    } while (!(man & 0x400));
-    bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ff) << 13);
-  } else {
-    bits = sign;
+  va_list ap;
+  va_start(ap, fmt);
+  if (err && n)
+    vsnprintf(err, n, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* ---- CRC-32: zlib's ---- */
+
+uint32_t gv_st_crc32_update(uint32_t crc, const void *data, size_t n)
+{
+  const unsigned char *p = data;
+  for (size_t k; n; n -= k, p += k) { /* zlib takes 32-bit lengths */
+    k = n < (1u << 30) ? n : (1u << 30);
+    crc = (uint32_t)crc32(crc, p, (uInt)k);
+  }
+  return crc;
+}
+
+/* ---- conversion ---- */
+
+static float f16_to_float(uint16_t h)
+{
+  uint32_t s = (uint32_t)(h & 0x8000) << 16, e = h >> 10 & 0x1f, m = h & 0x3ff, bits;
+  if (e == 0x1f)
+    bits = s | 0x7f800000u | m << 13;
+  else if (e)
+    bits = s | (e + 112) << 23 | m << 13;
+  else if (!m)
+    bits = s;
+  else { /* subnormal: normalise */
+    e = 113;
+    while (!(m & 0x400)) {
+      m <<= 1;
+      e--;
+    }
+    bits = s | e << 23 | (m & 0x3ff) << 13;
   }
   float f;
   memcpy(&f, &bits, 4);
   return f;
 }
 
-/* ---- reader ---- */
-
-static int dtype_of(const char *s)
+static uint16_t f16_from_float(float f)
 {
-  for (int d = 0; d < GV_ST_NDTYPES; d++)
-    if (!strcmp(s, DTYPES[d].name))
-      return d;
-  return -1;
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  uint32_t s = x >> 16 & 0x8000, e = x >> 23 & 0xff, m = x & 0x7fffff;
+  if (e == 0xff)
+    return (uint16_t)(s | 0x7c00 | (m ? 0x200 : 0));
+  int32_t ne = (int32_t)e - 112;
+  if (ne >= 0x1f)
+    return (uint16_t)(s | 0x7c00);
+  if (ne <= 0) { /* subnormal or zero: shift the implicit bit in, round to nearest even */
+    if (ne < -10)
+      return (uint16_t)s;
+    m |= 0x800000;
+    int shift = 14 - ne;
+    uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+    r += rem > half || (rem == half && (r & 1));
+    return (uint16_t)(s | r);
+  }
+  uint32_t r = (uint32_t)ne << 10 | m >> 13, rem = m & 0x1fff;
+  r += rem > 0x1000 || (rem == 0x1000 && (r & 1)); /* a carry into the exponent is the right rounding */
+  return (uint16_t)(s | r);
 }
 
-static int read_all(int fd, void *buf, size_t n, uint64_t off)
+static int float_kind(enum gv_st_dtype t) { return t == GV_ST_F32 || t == GV_ST_BF16 || t == GV_ST_F16; }
+
+static float load_f(enum gv_st_dtype t, const unsigned char *p, size_t i)
 {
-  char *p = buf;
-  while (n) {
-    ssize_t k = pread(fd, p, n, (off_t)off);
-    if (k <= 0)
-      return -1;
-    p += k;
-    n -= (size_t)k;
-    off += (uint64_t)k;
+  uint16_t h;
+  float f;
+  if (t == GV_ST_F32) {
+    memcpy(&f, p + 4 * i, 4);
+    return f;
   }
-  return 0;
+  memcpy(&h, p + 2 * i, 2);
+  return t == GV_ST_BF16 ? gv_bf16_to_float(h) : f16_to_float(h);
 }
 
-static gv_data_status parse_metadata(gv_st_file *f, const cJSON *m, struct gv_data_err *err)
+static void store_f(enum gv_st_dtype t, unsigned char *p, size_t i, float f)
 {
-  const cJSON *e;
-  int n = cJSON_GetArraySize(m);
-  f->meta_keys = calloc((size_t)n + 1, sizeof(char *));
-  f->meta_vals = calloc((size_t)n + 1, sizeof(char *));
-  if (!f->meta_keys || !f->meta_vals)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", f->path);
-  cJSON_ArrayForEach(e, m) {
-    if (!cJSON_IsString(e))
-      return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: __metadata__ entry '%s' is not a string", f->path, e->string);
-    f->meta_keys[f->nmeta] = strdup(e->string);
-    f->meta_vals[f->nmeta++] = strdup(e->valuestring);
+  uint16_t h;
+  if (t == GV_ST_F32) {
+    memcpy(p + 4 * i, &f, 4);
+    return;
   }
-  return GV_DATA_OK;
+  h = t == GV_ST_BF16 ? gv_bf16_from_float(f) : f16_from_float(f);
+  memcpy(p + 2 * i, &h, 2);
 }
 
-static gv_data_status parse_tensor(gv_st_file *f, const cJSON *e, struct gv_st_tensor *t, struct gv_data_err *err)
+static void convert(enum gv_st_dtype from, const void *src, enum gv_st_dtype to, void *dst, size_t n)
 {
-  const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
-  const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets"), *d;
-  t->name = strdup(e->string);
-  if (!t->name)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", f->path);
-  if (!cJSON_IsString(dt))
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s': field 'dtype' is missing", f->path, t->name);
-  if ((t->dtype = dtype_of(dt->valuestring)) < 0)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s': unknown dtype '%s'", f->path, t->name,
-                        dt->valuestring);
-  if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > GV_ST_MAX_DIMS)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s': field 'shape' is not a list of at most %d sizes",
-                        f->path, t->name, GV_ST_MAX_DIMS);
-  double numel = 1;
-  cJSON_ArrayForEach(d, sh) {
-    if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble != (double)(int64_t)d->valuedouble)
-      return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s': field 'shape' holds a size that is not a "
-                          "non-negative integer", f->path, t->name);
-    t->shape[t->ndim++] = (int64_t)d->valuedouble;
-    numel *= d->valuedouble;
+  if (from == to) {
+    memcpy(dst, src, n * gv_st_dtype_size(to));
+    return;
   }
-  if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !cJSON_IsNumber(off->child) ||
-      !cJSON_IsNumber(off->child->next) || off->child->valuedouble < 0 ||
-      off->child->next->valuedouble < off->child->valuedouble)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s': field 'data_offsets' is not [begin, end] with "
-                        "0 <= begin <= end", f->path, t->name);
-  t->begin = (uint64_t)off->child->valuedouble;
-  t->end = (uint64_t)off->child->next->valuedouble;
-  if (t->end > f->data_len)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] run past the end of "
-                        "the data (%llu bytes)", f->path, t->name, (unsigned long long)t->begin,
-                        (unsigned long long)t->end, (unsigned long long)f->data_len);
-  if ((double)(t->end - t->begin) != numel * (double)DTYPES[t->dtype].size)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s': data_offsets hold %llu bytes, its shape and "
-                        "dtype %s need %.0f", f->path, t->name, (unsigned long long)(t->end - t->begin),
-                        DTYPES[t->dtype].name, numel * (double)DTYPES[t->dtype].size);
-  return GV_DATA_OK;
+  for (size_t i = 0; i < n; i++)
+    store_f(to, dst, i, load_f(from, src, i));
+}
+
+/* ---- the file ---- */
+
+struct gv_st {
+  char *path;
+  int fd;
+  uint64_t data_at, data_bytes; /* the data's offset in the file (8 + header) and size */
+  struct gv_st_tensor *ts;
+  int n;
+  cJSON *meta, *root;   /* names and metadata point into the header's JSON tree */
+};
+
+static int by_name(const void *a, const void *b)
+{
+  return strcmp(((const struct gv_st_tensor *)a)->name, ((const struct gv_st_tensor *)b)->name);
 }
 
 static int by_begin(const void *a, const void *b)
 {
-  const struct gv_st_tensor *x = *(struct gv_st_tensor *const *)a, *y = *(struct gv_st_tensor *const *)b;
+  const struct gv_st_tensor *x = *(const struct gv_st_tensor *const *)a, *y = *(const struct gv_st_tensor *const *)b;
   return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : x->end < y->end ? -1 : x->end > y->end;
 }
 
-static gv_data_status check_overlaps(gv_st_file *f, struct gv_data_err *err)
+/* A JSON number that is an integer in [0, 2^53]. */
+static int json_u64(const cJSON *v, uint64_t *out)
 {
-  if (f->count < 2)
-    return GV_DATA_OK;
-  struct gv_st_tensor **s = malloc(sizeof *s * (size_t)f->count);
-  if (!s)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", f->path);
-  for (int i = 0; i < f->count; i++)
-    s[i] = &f->t[i];
-  qsort(s, (size_t)f->count, sizeof *s, by_begin);
-  gv_data_status st = GV_DATA_OK;
-  for (int i = 1; i < f->count && !st; i++)
-    if (s[i]->begin < s[i - 1]->end && s[i]->end > s[i]->begin)
-      st = gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s' (bytes %llu..%llu) overlaps tensor '%s' (bytes "
-                        "%llu..%llu)", f->path, s[i]->name, (unsigned long long)s[i]->begin,
-                        (unsigned long long)s[i]->end, s[i - 1]->name, (unsigned long long)s[i - 1]->begin,
-                        (unsigned long long)s[i - 1]->end);
-  free(s);
-  return st;
+  if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+      v->valuedouble != (double)(uint64_t)v->valuedouble)
+    return -1;
+  *out = (uint64_t)v->valuedouble;
+  return 0;
 }
 
-static gv_data_status parse_header(gv_st_file *f, const char *text, size_t len, struct gv_data_err *err)
+static int parse_tensor(gv_st *f, const cJSON *e, struct gv_st_tensor *t, char *err, size_t n)
 {
-  cJSON *root = cJSON_ParseWithLength(text, len), *e;
-  if (!cJSON_IsObject(root)) {
-    cJSON_Delete(root);
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: the header is not a JSON object", f->path);
+  const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+  const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets"), *d;
+  t->name = e->string;
+  if (!cJSON_IsObject(e))
+    return fail(err, n, "%s: tensor '%s': not a JSON object", f->path, t->name);
+  int k = cJSON_IsString(dt) ? gv_st_dtype_of(dt->valuestring) : -1;
+  if (k < 0)
+    return fail(err, n, "%s: tensor '%s': field 'dtype' %s%s%s", f->path, t->name,
+                cJSON_IsString(dt) ? "is the unknown dtype '" : "is missing or not a string",
+                cJSON_IsString(dt) ? dt->valuestring : "", cJSON_IsString(dt) ? "'" : "");
+  t->dtype = (enum gv_st_dtype)k;
+  if (!cJSON_IsArray(shape) || cJSON_GetArraySize(shape) > GV_ST_MAX_DIMS)
+    return fail(err, n, "%s: tensor '%s': field 'shape' is missing, not a list or has more than %d dimensions",
+                f->path, t->name, GV_ST_MAX_DIMS);
+  t->ndim = 0;
+  double numel = 1;
+  cJSON_ArrayForEach(d, shape) {
+    uint64_t v;
+    if (json_u64(d, &v))
+      return fail(err, n, "%s: tensor '%s': field 'shape' has an entry that is not a non-negative integer", f->path,
+                  t->name);
+    t->shape[t->ndim++] = (int64_t)v;
+    numel *= (double)v;
   }
-  gv_data_status st = GV_DATA_OK;
-  f->t = calloc((size_t)cJSON_GetArraySize(root) + 1, sizeof *f->t);
-  if (!f->t)
-    st = gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", f->path);
+  uint64_t b, en;
+  if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 || json_u64(cJSON_GetArrayItem(offs, 0), &b) ||
+      json_u64(cJSON_GetArrayItem(offs, 1), &en) || b > en)
+    return fail(err, n, "%s: tensor '%s': field 'data_offsets' is not [BEGIN, END] with 0 <= BEGIN <= END", f->path,
+                t->name);
+  t->begin = b;
+  t->end = en;
+  if (en > f->data_bytes)
+    return fail(err, n, "%s: tensor '%s': field 'data_offsets' [%llu, %llu] runs past the end of the data (%llu "
+                "bytes): the file is truncated or damaged", f->path, t->name, (unsigned long long)b,
+                (unsigned long long)en, (unsigned long long)f->data_bytes);
+  if (numel * (double)gv_st_dtype_size(t->dtype) != (double)(en - b))
+    return fail(err, n, "%s: tensor '%s': field 'data_offsets' [%llu, %llu] holds %llu bytes, its shape and dtype "
+                "%s need %.0f", f->path, t->name, (unsigned long long)b, (unsigned long long)en,
+                (unsigned long long)(en - b), dt_names[k], numel * (double)gv_st_dtype_size(t->dtype));
+  return 0;
+}
+
+/* The tensors tile the data exactly: no overlap, no byte outside every tensor. */
+static int check_tiling(gv_st *f, char *err, size_t n)
+{
+  const struct gv_st_tensor **o = malloc(sizeof *o * (size_t)(f->n ? f->n : 1));
+  if (!o)
+    return fail(err, n, "%s: out of memory", f->path);
+  for (int i = 0; i < f->n; i++)
+    o[i] = &f->ts[i];
+  qsort(o, (size_t)f->n, sizeof *o, by_begin);
+  uint64_t at = 0;
+  int rc = 0;
+  for (int i = 0; i < f->n && !rc; i++) {
+    if (o[i]->begin < at)
+      rc = fail(err, n, "%s: tensors '%s' and '%s' overlap (data_offsets [%llu, %llu] and [%llu, %llu])", f->path,
+                o[i - 1]->name, o[i]->name, (unsigned long long)o[i - 1]->begin, (unsigned long long)o[i - 1]->end,
+                (unsigned long long)o[i]->begin, (unsigned long long)o[i]->end);
+    else if (o[i]->begin > at)
+      rc = fail(err, n, "%s: bytes [%llu, %llu) of the data belong to no tensor (before tensor '%s')", f->path,
+                (unsigned long long)at, (unsigned long long)o[i]->begin, o[i]->name);
+    at = o[i]->end > at ? o[i]->end : at;
+  }
+  if (!rc && at != f->data_bytes)
+    rc = fail(err, n, "%s: bytes [%llu, %llu) of the data belong to no tensor (after the last one)", f->path,
+              (unsigned long long)at, (unsigned long long)f->data_bytes);
+  free(o);
+  return rc;
+}
+
+static int check_meta(gv_st *f, char *err, size_t n)
+{
+  const cJSON *e;
+  if (!f->meta)
+    return 0;
+  if (!cJSON_IsObject(f->meta))
+    return fail(err, n, "%s: field '__metadata__' is not an object", f->path);
+  cJSON_ArrayForEach(e, f->meta) if (!cJSON_IsString(e))
+    return fail(err, n, "%s: field '__metadata__.%s' is not a string", f->path, e->string);
+  return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t at)
+{
+  for (size_t got = 0; got < n;) {
+    ssize_t k = pread(fd, (char *)buf + got, n - got, (off_t)(at + got));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      if (!k)
+        errno = EIO;
+      return -1;
+    }
+    got += (size_t)k;
+  }
+  return 0;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t n, uint64_t at)
+{
+  for (size_t put = 0; put < n;) {
+    ssize_t k = pwrite(fd, (const char *)buf + put, n - put, (off_t)(at + put));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      if (!k)
+        errno = EIO;
+      return -1;
+    }
+    put += (size_t)k;
+  }
+  return 0;
+}
+
+static int parse_header(gv_st *f, cJSON *root, char *err, size_t n)
+{
+  const cJSON *e;
+  if (!cJSON_IsObject(root))
+    return fail(err, n, "%s: the header is not a JSON object (not a safetensors file, or damaged)", f->path);
+  int count = 0;
+  cJSON_ArrayForEach(e, root) count += strcmp(e->string, "__metadata__") != 0;
+  f->ts = calloc((size_t)(count ? count : 1), sizeof *f->ts);
+  if (!f->ts)
+    return fail(err, n, "%s: out of memory", f->path);
   cJSON_ArrayForEach(e, root) {
-    if (st)
-      break;
     if (!strcmp(e->string, "__metadata__"))
-      st = cJSON_IsObject(e) ? parse_metadata(f, e, err)
-                             : gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: __metadata__ is not an object", f->path);
-    else if (!cJSON_IsObject(e))
-      st = gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s' is not an object", f->path, e->string);
-    else
-      st = parse_tensor(f, e, &f->t[f->count++], err);
+      f->meta = (cJSON *)e;
+    else if (parse_tensor(f, e, &f->ts[f->n++], err, n))
+      return -1;
   }
-  cJSON_Delete(root);
-  return st ? st : check_overlaps(f, err);
+  qsort(f->ts, (size_t)f->n, sizeof *f->ts, by_name);
+  for (int i = 1; i < f->n; i++)
+    if (!strcmp(f->ts[i - 1].name, f->ts[i].name))
+      return fail(err, n, "%s: tensor '%s' appears twice in the header", f->path, f->ts[i].name);
+  return check_meta(f, err, n) || check_tiling(f, err, n) ? -1 : 0;
 }
 
-gv_data_status gv_st_open(const char *path, gv_st_file **out, struct gv_data_err *err)
+int gv_st_open(gv_st **out, const char *path, char *err, size_t n)
 {
-  *out = NULL;
-  gv_st_file *f = calloc(1, sizeof *f);
-  if (!f || !(f->path = strdup(path))) {
-    free(f);
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", path);
-  }
-  struct stat sb;
+  struct stat st;
   unsigned char len8[8];
-  char *text = NULL;
-  gv_data_status st = GV_DATA_OK;
-  f->fd = open(path, O_RDONLY);
-  if (f->fd < 0 || fstat(f->fd, &sb)) {
-    st = gv_data_fail(err, GV_DATA_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    goto done;
+  *out = NULL;
+  gv_st *f = calloc(1, sizeof *f);
+  if (!f || !(f->path = strdup(path)))
+    return free(f), fail(err, n, "%s: out of memory", path);
+  f->fd = open(path, O_RDONLY | O_CLOEXEC);
+  int rc = -1;
+  char *hdr = NULL;
+  cJSON *root = NULL;
+  if (f->fd < 0 || fstat(f->fd, &st))
+    fail(err, n, "%s: cannot open (%s)", path, strerror(errno));
+  else if (st.st_size < 8)
+    fail(err, n, "%s: %lld bytes: too short for a safetensors header length", path, (long long)st.st_size);
+  else if (pread_all(f->fd, len8, 8, 0))
+    fail(err, n, "%s: cannot read (%s)", path, strerror(errno));
+  else {
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+      hl = hl << 8 | len8[i];
+    if (hl > (uint64_t)st.st_size - 8)
+      fail(err, n, "%s: field 'header length' is %llu bytes, past the end of the file (%lld bytes): truncated or "
+           "not a safetensors file", path, (unsigned long long)hl, (long long)st.st_size);
+    else if (!(hdr = malloc(hl + 1)) || pread_all(f->fd, hdr, hl, 8))
+      fail(err, n, "%s: cannot read the header (%s)", path, hdr ? strerror(errno) : "out of memory");
+    else {
+      f->data_at = 8 + hl;
+      f->data_bytes = (uint64_t)st.st_size - f->data_at;
+      root = cJSON_ParseWithLength(hdr, hl);
+      rc = parse_header(f, root, err, n);
+    }
   }
-  uint64_t size = (uint64_t)sb.st_size, hlen = 0;
-  if (size < 8 || read_all(f->fd, len8, 8, 0)) {
-    st = gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: %llu bytes, too short for a safetensors header length", path,
-                      (unsigned long long)size);
-    goto done;
+  free(hdr);
+  f->root = root;
+  if (rc) {
+    gv_st_close(f);
+    return -1;
   }
-  for (int i = 7; i >= 0; i--)
-    hlen = hlen << 8 | len8[i];
-  if (hlen > size - 8 || hlen > GV_ST_MAX_HEADER) {
-    st = gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%llu bytes)",
-                      path, (unsigned long long)hlen, (unsigned long long)size);
-    goto done;
-  }
-  f->data_start = 8 + hlen;
-  f->data_len = size - f->data_start;
-  if (!(text = malloc(hlen + 1))) {
-    st = gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory for a %llu-byte header", path,
-                      (unsigned long long)hlen);
-    goto done;
-  }
-  if (read_all(f->fd, text, hlen, 8)) {
-    st = gv_data_fail(err, GV_DATA_ERR_IO, "%s: cannot read the header (%s)", path, strerror(errno));
-    goto done;
-  }
-  text[hlen] = 0;
-  st = parse_header(f, text, hlen, err);
-done:
-  free(text);
-  if (st)
-    gv_st_close(&f);
   *out = f;
-  return st;
+  return 0;
 }
 
-void gv_st_close(gv_st_file **pf)
+void gv_st_close(gv_st *f)
 {
-  gv_st_file *f = *pf;
   if (!f)
     return;
   if (f->fd >= 0)
     close(f->fd);
-  for (int i = 0; i < f->count; i++)
-    free((char *)f->t[i].name);
-  for (int i = 0; i < f->nmeta; i++) {
-    free(f->meta_keys[i]);
-    free(f->meta_vals[i]);
-  }
-  free(f->meta_keys);
-  free(f->meta_vals);
-  free(f->t);
+  cJSON_Delete(f->root);
+  free(f->ts);
   free(f->path);
   free(f);
-  *pf = NULL;
 }
 
-const char *gv_st_path(const gv_st_file *f) { return f->path; }
-int gv_st_count(const gv_st_file *f) { return f->count; }
-const struct gv_st_tensor *gv_st_at(const gv_st_file *f, int i) { return i >= 0 && i < f->count ? &f->t[i] : NULL; }
+const char *gv_st_path(const gv_st *f) { return f->path; }
+int gv_st_count(const gv_st *f) { return f->n; }
+const struct gv_st_tensor *gv_st_at(const gv_st *f, int i) { return i >= 0 && i < f->n ? &f->ts[i] : NULL; }
 
-const struct gv_st_tensor *gv_st_find(const gv_st_file *f, const char *name)
+const struct gv_st_tensor *gv_st_find(const gv_st *f, const char *name)
 {
-  for (int i = 0; i < f->count; i++)
-    if (!strcmp(f->t[i].name, name))
-      return &f->t[i];
-  return NULL;
+  struct gv_st_tensor key = {.name = name};
+  return bsearch(&key, f->ts, (size_t)f->n, sizeof *f->ts, by_name);
 }
 
-const char *gv_st_metadata(const gv_st_file *f, const char *key)
+const char *gv_st_meta(const gv_st *f, const char *key)
 {
-  for (int i = 0; i < f->nmeta; i++)
-    if (!strcmp(f->meta_keys[i], key))
-      return f->meta_vals[i];
-  return NULL;
+  const cJSON *v = f->meta ? cJSON_GetObjectItemCaseSensitive(f->meta, key) : NULL;
+  return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static float element_f32(int dtype, const unsigned char *p)
+/* ---- blocks: runs of consecutive elements of a tensor ---- */
+
+/* Check a block part against the tensor and the conversion; 0 or -1 with the reason. */
+static int check_part(const char *path, const struct gv_st_tensor *t, int64_t row0, int64_t rows, int64_t col0,
+                      int64_t cols, int64_t first, int64_t count, enum gv_st_dtype other, char *err, size_t n)
 {
-  uint16_t h;
-  float x;
-  double d;
-  switch (dtype) {
-  case GV_ST_F16: memcpy(&h, p, 2); return gv_st_half_to_f32(h);
-  case GV_ST_BF16: memcpy(&h, p, 2); return gv_bf16_to_float(h);
-  case GV_ST_F64: memcpy(&d, p, 8); return (float)d;
-  default: memcpy(&x, p, 4); return x;
+  int64_t C = gv_st_cols(t), R = C ? gv_st_numel(t) / C : 0;
+  if (row0 < 0 || rows < 0 || col0 < 0 || cols < 0 || row0 + rows > R || col0 + cols > C || first < 0 ||
+      count < 0 || first + count > rows * cols)
+    return fail(err, n, "%s: tensor '%s': block of %lld x %lld at (%lld, %lld), elements [%lld, %lld), is outside "
+                "its %lld x %lld", path, t->name, (long long)rows, (long long)cols, (long long)row0, (long long)col0,
+                (long long)first, (long long)(first + count), (long long)R, (long long)C);
+  if (other != t->dtype && !(float_kind(other) && float_kind(t->dtype)))
+    return fail(err, n, "%s: tensor '%s': dtype %s, cannot convert to or from %s", path, t->name,
+                gv_st_dtype_name(t->dtype), gv_st_dtype_name(other));
+  return 0;
+}
+
+enum { STAGE_ELEMS = 1 << 20 };
+
+/* Moves elements [first, first + count) of a block between the file (fd, the tensor's bytes
+ * at base) and mem (dtype md), one run of consecutive file elements at a time, through a
+ * staging buffer when the dtypes differ. */
+static int move_part(int fd, int writing, uint64_t base, const struct gv_st_tensor *t, int64_t row0, int64_t col0,
+                     int64_t cols, int64_t first, int64_t count, enum gv_st_dtype md, void *mem)
+{
+  int64_t C = gv_st_cols(t);
+  size_t fs = gv_st_dtype_size(t->dtype), ms = gv_st_dtype_size(md);
+  unsigned char *stage = md == t->dtype ? NULL : malloc(fs * STAGE_ELEMS), *m = mem;
+  if (md != t->dtype && !stage) {
+    errno = ENOMEM;
+    return -1;
   }
+  int rc = 0;
+  for (int64_t k = first; k < first + count && !rc;) {
+    int64_t r = k / cols, c = k % cols, run = cols == C ? first + count - k : cols - c;
+    if (run > first + count - k)
+      run = first + count - k;
+    if (stage && run > STAGE_ELEMS)
+      run = STAGE_ELEMS;
+    uint64_t at = base + fs * (uint64_t)((row0 + r) * C + col0 + c);
+    unsigned char *mp = m + ms * (size_t)(k - first);
+    if (!stage)
+      rc = writing ? pwrite_all(fd, mp, fs * (size_t)run, at) : pread_all(fd, mp, fs * (size_t)run, at);
+    else if (writing) {
+      convert(md, mp, t->dtype, stage, (size_t)run);
+      rc = pwrite_all(fd, stage, fs * (size_t)run, at);
+    } else if (!(rc = pread_all(fd, stage, fs * (size_t)run, at)))
+      convert(t->dtype, stage, md, mp, (size_t)run);
+    k += run;
+  }
+  free(stage);
+  return rc;
 }
 
-gv_data_status gv_st_read_f32(gv_st_file *f, const struct gv_st_tensor *t, size_t first, size_t n, float *out,
-                              struct gv_data_err *err)
+int gv_st_read_part(gv_st *f, const struct gv_st_tensor *t, int64_t row0, int64_t rows, int64_t col0, int64_t cols,
+                    int64_t first, int64_t count, enum gv_st_dtype want, void *dst, char *err, size_t n)
 {
-  if (t->dtype != GV_ST_F32 && t->dtype != GV_ST_F16 && t->dtype != GV_ST_BF16 && t->dtype != GV_ST_F64)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: tensor '%s' has dtype %s, not a floating-point type", f->path,
-                        t->name, DTYPES[t->dtype].name);
-  if (first > gv_st_numel(t) || n > gv_st_numel(t) - first)
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: tensor '%s': elements %zu..%zu are outside its %zu", f->path,
-                        t->name, first, first + n, gv_st_numel(t));
-  size_t es = DTYPES[t->dtype].size, chunk = 1 << 16;
-  unsigned char *buf = t->dtype == GV_ST_F32 ? NULL : malloc(chunk * es);
-  if (t->dtype != GV_ST_F32 && !buf)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", f->path);
-  uint64_t off = f->data_start + t->begin + first * es;
-  for (size_t done = 0; done < n;) {
-    size_t k = buf ? (n - done < chunk ? n - done : chunk) : n;
-    if (read_all(f->fd, buf ? (void *)buf : (void *)(out + done), k * es, off + done * es)) {
-      free(buf);
-      return gv_data_fail(err, GV_DATA_ERR_IO, "%s: tensor '%s': cannot read its data (%s)", f->path, t->name,
-                          errno ? strerror(errno) : "end of file");
-    }
-    for (size_t i = 0; buf && i < k; i++)
-      out[done + i] = element_f32(t->dtype, buf + i * es);
-    done += k;
+  if (check_part(f->path, t, row0, rows, col0, cols, first, count, want, err, n))
+    return -1;
+  if (count && move_part(f->fd, 0, f->data_at + t->begin, t, row0, col0, cols, first, count, want, dst))
+    return fail(err, n, "%s: tensor '%s': cannot read (%s)", f->path, t->name, strerror(errno));
+  return 0;
+}
+
+int gv_st_read_block(gv_st *f, const struct gv_st_tensor *t, int64_t row0, int64_t rows, int64_t col0, int64_t cols,
+                     enum gv_st_dtype want, void *dst, char *err, size_t n)
+{
+  return gv_st_read_part(f, t, row0, rows, col0, cols, 0, rows * cols, want, dst, err, n);
+}
+
+int gv_st_crc32(gv_st *f, const struct gv_st_tensor *t, uint32_t *crc, char *err, size_t n)
+{
+  size_t chunk = 8u << 20;
+  unsigned char *buf = malloc(chunk);
+  if (!buf)
+    return fail(err, n, "%s: out of memory", f->path);
+  uint32_t c = 0;
+  int rc = 0;
+  for (uint64_t at = t->begin; at < t->end && !rc; at += chunk) {
+    size_t k = t->end - at < chunk ? (size_t)(t->end - at) : chunk;
+    if (pread_all(f->fd, buf, k, f->data_at + at))
+      rc = fail(err, n, "%s: tensor '%s': cannot read (%s)", f->path, t->name, strerror(errno));
+    else
+      c = gv_st_crc32_update(c, buf, k);
   }
   free(buf);
-  return GV_DATA_OK;
+  *crc = c;
+  return rc;
 }
 
-/* ---- writer ---- */
+/* ---- writing ---- */
 
 struct gv_st_writer {
-  int count, cap;
-  struct gv_st_tensor *t;
-  const void **data;
-  cJSON *meta;
+  char *path;
+  int fd;
+  uint64_t data_at;
+  struct gv_st_tensor *ts;
+  int n;
 };
 
-gv_data_status gv_st_writer_new(gv_st_writer **out, struct gv_data_err *err)
+uint64_t gv_st_layout(struct gv_st_tensor *ts, int n)
 {
-  *out = calloc(1, sizeof **out);
-  if (!*out || !((*out)->meta = cJSON_CreateObject())) {
-    free(*out);
-    *out = NULL;
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "safetensors writer: out of memory");
+  uint64_t at = 0;
+  for (int i = 0; i < n; i++) {
+    ts[i].begin = at;
+    at += (uint64_t)gv_st_numel(&ts[i]) * gv_st_dtype_size(ts[i].dtype);
+    ts[i].end = at;
   }
-  return GV_DATA_OK;
+  return at;
 }
 
-gv_data_status gv_st_writer_add(gv_st_writer *w, const char *name, int dtype, int ndim, const int64_t *shape,
-                                const void *data, struct gv_data_err *err)
+/* The header JSON, padded with spaces to a multiple of 8 bytes (as the reference writer does). */
+static char *header_json(const struct gv_st_tensor *ts, int n, const char *const *meta, int nmeta, size_t *len)
 {
-  if (dtype < 0 || dtype >= GV_ST_NDTYPES || ndim < 0 || ndim > GV_ST_MAX_DIMS || !strcmp(name, "__metadata__"))
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "safetensors writer: tensor '%s': bad dtype, rank or name", name);
-  for (int i = 0; i < w->count; i++)
-    if (!strcmp(w->t[i].name, name))
-      return gv_data_fail(err, GV_DATA_ERR_ARG, "safetensors writer: tensor '%s' added twice", name);
-  if (w->count == w->cap) {
-    int cap = w->cap ? 2 * w->cap : 64;
-    struct gv_st_tensor *t = realloc(w->t, sizeof *t * (size_t)cap);
-    if (t)
-      w->t = t;
-    const void **d = realloc(w->data, sizeof *d * (size_t)cap);
-    if (d)
-      w->data = d;
-    if (!t || !d)
-      return gv_data_fail(err, GV_DATA_ERR_NOMEM, "safetensors writer: out of memory");
-    w->cap = cap;
-  }
-  struct gv_st_tensor *t = &w->t[w->count];
-  memset(t, 0, sizeof *t);
-  if (!(t->name = strdup(name)))
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "safetensors writer: out of memory");
-  t->dtype = dtype;
-  t->ndim = ndim;
-  memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
-  t->begin = w->count ? w->t[w->count - 1].end : 0;
-  t->end = t->begin + gv_st_numel(t) * DTYPES[dtype].size;
-  w->data[w->count++] = data;
-  return GV_DATA_OK;
-}
-
-gv_data_status gv_st_writer_metadata(gv_st_writer *w, const char *key, const char *value, struct gv_data_err *err)
-{
-  cJSON_DeleteItemFromObjectCaseSensitive(w->meta, key);
-  if (!cJSON_AddStringToObject(w->meta, key, value))
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "safetensors writer: out of memory");
-  return GV_DATA_OK;
-}
-
-/* The JSON header, padded with spaces to a multiple of 8 bytes (as the reference writer). */
-static char *header_text(const gv_st_writer *w, size_t *len)
-{
-  cJSON *root = cJSON_CreateObject();
-  if (!root)
-    return NULL;
-  if (cJSON_GetArraySize(w->meta))
-    cJSON_AddItemReferenceToObject(root, "__metadata__", w->meta);
-  for (int i = 0; i < w->count; i++) {
-    const struct gv_st_tensor *t = &w->t[i];
-    cJSON *e = cJSON_AddObjectToObject(root, t->name), *sh, *off;
-    if (!e || !cJSON_AddStringToObject(e, "dtype", DTYPES[t->dtype].name) ||
-        !(sh = cJSON_AddArrayToObject(e, "shape")) || !(off = cJSON_AddArrayToObject(e, "data_offsets"))) {
-      cJSON_Delete(root);
-      return NULL;
-    }
-    for (int d = 0; d < t->ndim; d++)
-      cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
-    cJSON_AddItemToArray(off, cJSON_CreateNumber((double)t->begin));
-    cJSON_AddItemToArray(off, cJSON_CreateNumber((double)t->end));
+  cJSON *root = cJSON_CreateObject(), *m = nmeta ? cJSON_AddObjectToObject(root, "__metadata__") : NULL;
+  for (int k = 0; k < nmeta; k++)
+    cJSON_AddStringToObject(m, meta[2 * k], meta[2 * k + 1]);
+  for (int i = 0; i < n; i++) {
+    cJSON *e = cJSON_AddObjectToObject(root, ts[i].name), *shape = cJSON_AddArrayToObject(e, "shape");
+    cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+    cJSON_AddStringToObject(e, "dtype", gv_st_dtype_name(ts[i].dtype));
+    for (int d = 0; d < ts[i].ndim; d++)
+      cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)ts[i].shape[d]));
+    cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)ts[i].begin));
+    cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)ts[i].end));
   }
   char *s = cJSON_PrintUnformatted(root);
   cJSON_Delete(root);
   if (!s)
     return NULL;
-  size_t n = strlen(s), padded = (n + 7) / 8 * 8;
-  char *p = realloc(s, padded + 1);
-  if (!p) {
+  size_t l = strlen(s), pad = (8 - l % 8) % 8;
+  char *out = realloc(s, l + pad + 1);
+  if (!out) {
     free(s);
     return NULL;
   }
-  memset(p + n, ' ', padded - n);
-  p[padded] = 0;
-  *len = padded;
-  return p;
+  memset(out + l, ' ', pad);
+  out[l + pad] = '\0';
+  *len = l + pad;
+  return out;
 }
 
-gv_data_status gv_st_writer_write(gv_st_writer *w, const char *path, struct gv_data_err *err)
+void gv_st_abort(gv_st_writer *w)
 {
-  size_t hlen = 0;
-  char *text = header_text(w, &hlen), *tmp = gv_data_path(path, ".tmp");
-  if (!text || !tmp) {
-    free(text);
-    free(tmp);
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", path);
-  }
-  FILE *f = fopen(tmp, "wb");
-  int ok = f != NULL;
-  unsigned char len8[8];
-  for (int i = 0; i < 8; i++)
-    len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-  ok = ok && fwrite(len8, 1, 8, f) == 8 && fwrite(text, 1, hlen, f) == hlen;
-  for (int i = 0; ok && i < w->count; i++) {
-    size_t n = (size_t)(w->t[i].end - w->t[i].begin);
-    ok = fwrite(w->data[i], 1, n, f) == n;
-  }
-  int e = errno;
-  if (f && fclose(f))
-    ok = 0, e = errno;
-  if (ok && rename(tmp, path))
-    ok = 0, e = errno;
-  if (!ok)
-    remove(tmp);
-  free(text);
-  free(tmp);
-  return ok ? GV_DATA_OK : gv_data_fail(err, GV_DATA_ERR_IO, "%s: cannot write (%s)", path, strerror(e));
-}
-
-void gv_st_writer_free(gv_st_writer **pw)
-{
-  gv_st_writer *w = *pw;
   if (!w)
     return;
-  for (int i = 0; i < w->count; i++)
-    free((char *)w->t[i].name);
-  free(w->t);
-  free(w->data);
-  cJSON_Delete(w->meta);
+  if (w->fd >= 0)
+    close(w->fd);
+  for (int i = 0; i < w->n; i++)
+    free((char *)(uintptr_t)w->ts[i].name);
+  free(w->ts);
+  free(w->path);
   free(w);
-  *pw = NULL;
+}
+
+gv_st_writer *gv_st_create(const char *path, const struct gv_st_tensor *ts, int n, const char *const *meta, int nmeta,
+                           int make, char *err, size_t errn)
+{
+  gv_st_writer *w = calloc(1, sizeof *w);
+  size_t hl = 0;
+  char *hdr = NULL;
+  if (!w || !(w->path = strdup(path)) || !(w->ts = calloc((size_t)(n ? n : 1), sizeof *ts))) {
+    fail(err, errn, "%s: out of memory", path);
+    goto bad;
+  }
+  w->fd = -1;
+  for (int i = 0; i < n; i++) {
+    w->ts[i] = ts[i];
+    if (!(w->ts[i].name = strdup(ts[i].name))) {
+      w->n = i;
+      fail(err, errn, "%s: out of memory", path);
+      goto bad;
+    }
+  }
+  w->n = n;
+  uint64_t bytes = gv_st_layout(w->ts, n);
+  if (!(hdr = header_json(w->ts, n, meta, nmeta, &hl))) {
+    fail(err, errn, "%s: out of memory", path);
+    goto bad;
+  }
+  w->data_at = 8 + hl;
+  w->fd = open(path, make ? O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC : O_WRONLY | O_CLOEXEC, 0644);
+  unsigned char len8[8];
+  for (int i = 0; i < 8; i++)
+    len8[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+  if (w->fd < 0 || (make && (pwrite_all(w->fd, len8, 8, 0) || pwrite_all(w->fd, hdr, hl, 8) ||
+                             ftruncate(w->fd, (off_t)(w->data_at + bytes))))) {
+    fail(err, errn, "%s: cannot write (%s)", path, strerror(errno));
+    goto bad;
+  }
+  free(hdr);
+  return w;
+bad:
+  free(hdr);
+  gv_st_abort(w);
+  return NULL;
+}
+
+int gv_st_write_part(gv_st_writer *w, int i, int64_t row0, int64_t rows, int64_t col0, int64_t cols, int64_t first,
+                     int64_t count, enum gv_st_dtype have, const void *src, char *err, size_t n)
+{
+  if (i < 0 || i >= w->n)
+    return fail(err, n, "%s: no tensor %d", w->path, i);
+  const struct gv_st_tensor *t = &w->ts[i];
+  if (check_part(w->path, t, row0, rows, col0, cols, first, count, have, err, n))
+    return -1;
+  if (count && move_part(w->fd, 1, w->data_at + t->begin, t, row0, col0, cols, first, count, have, (void *)(uintptr_t)src))
+    return fail(err, n, "%s: tensor '%s': cannot write (%s)", w->path, t->name, strerror(errno));
+  return 0;
+}
+
+int gv_st_finish(gv_st_writer *w)
+{
+  int rc = fsync(w->fd) ? -1 : 0, e = errno;
+  if (close(w->fd) && !rc) {
+    rc = -1;
+    e = errno;
+  }
+  w->fd = -1;
+  gv_st_abort(w);
+  errno = e;
+  return rc;
 }

@@ -40,7 +40,9 @@ static const struct opt opts[] = {
   {"eval_only", K_FLAG, O(eval_only), "no training: loss and perplexity on the validation and test splits (with --load)"},
   {"save", K_STR, O(save), "checkpoint folder to write"},
   {"save_interval", K_INT, O(save_interval), "steps between checkpoints (default: at the end)"},
-  {"load", K_STR, O(load), "checkpoint folder to resume from"},
+  {"keep_last", K_INT, O(keep_last), "keep only the last K checkpoints in --save (default 0: all)"},
+  {"exit_interval", K_INT, O(exit_interval), "save (with --save) and stop after a step that is a multiple of N"},
+  {"load", K_STR, O(load), "checkpoint folder to resume from (any strategy, world size or precision)"},
   {"override_checkpoint_args", K_FLAG, O(override_checkpoint_args), "resume although --seed or the global batch differ from the checkpoint's"},
   {"skip_nonfinite_steps", K_FLAG, O(skip_nonfinite_steps), "skip a step whose loss or gradient norm is not finite (default: stop)"},
   {"sample", K_INT, O(sample_tokens), "generate this many tokens at the end (after training, or from --load)"},
@@ -81,6 +83,8 @@ static const struct opt_range ranges[] = {
   {O(eps), {0, INFINITY, 0, 1, 0}}, /* > 0 */
   {O(clip_grad), NONNEGATIVE},
   {O(log_interval), POSITIVE_INT},
+  {O(keep_last), COUNT},
+  {O(exit_interval), COUNT},
   {O(eval_interval), COUNT},
   {O(eval_iters), POSITIVE_INT},
 };

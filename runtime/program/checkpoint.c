@@ -1,28 +1,23 @@
-/* checkpoint.c - --save / --load: DIR/latest names the committed step and its folder,
- * DIR/step<N>/rank<r>.gvck holds each rank's parameter shards and AdamW moments by global
- * name plus the step. A save is committed only when every rank's file is written: each
- * rank writes a temporary file, the ranks agree, rename, agree, and rank 0 writes
- * DIR/latest last (gv_run_save); a crash or a failure on any rank leaves the previous
- * checkpoint whole. Every record carries a CRC-32 (tensorfile.h). Loading checks that all
- * ranks hold the step the index names, the seed and global batch of the run (unless
- * --override_checkpoint_args), the world size, the strategy and every record's shape, and
- * resumes at the saved step: the same losses as an uninterrupted run. Folders without
- * DIR/latest (rank files directly in DIR, older runs) still load.
- * The arenas may be device memory: each record is staged through a host buffer
- * (gv_run_to_host) on save and copied from the file's host image with gv_dev_memcpy on load.
+/* checkpoint.c - --save / --load: a checkpoint is a folder of global tensors that any
+ * strategy can load. DIR/iter_NNNNNNN/ holds model.safetensors (every parameter by its
+ * global name and shape, in the program's dtype), optimizer.safetensors (NAME/exp_avg,
+ * NAME/exp_avg_sq and, under bf16, NAME/master: AdamW's m, v and the fp32 master weights)
+ * and index.json (the step, the data position, the seed, the run's arguments and
+ * strategy, and every tensor's CRC-32); DIR/latest names the committed folder.
  *
- * Records: "param/NAME", "adam_m/NAME", "adam_v/NAME" (the rank's tp block of a parameter;
- * under ZeRO-2 only "param/NAME" and the flat moment shard "zero/adam_m_v"), and for each
- * ZeRO-3 layer L of this rank's stage only its persistent shard of the layer's padded
- * range: "zero3/L/param_shard", "zero3/L/adam_m", "zero3/L/adam_v" (range / dp bytes each).
- * Under bf16 mixed precision parameters are saved widened to f32 (exactly) and the fp32
- * master weights beside them: "master/NAME" (the moments' count), "zero/master" (flat
- * ZeRO-2's shard) and "zero3/L/master". An fp32 program loading a bf16 checkpoint takes
- * "master/NAME" for its parameters; a bf16 program loading an fp32 one takes "param/NAME"
- * as its masters (without ZeRO: ZeRO shards differ in size between the precisions).
- * Header: [2] the step to resume at, [3..4] the seed, [5] world size, [6..8] pp, tp, dp
- * (0 in files of older runs: not checked), [9] 1 for a bf16 program, [10] the global batch
- * (0 in older files: not checked). */
+ * A save: the ranks gather the parameter list (each knows its stage's), rank 0 creates
+ * both files (.tmp) with their headers, then every rank writes the elements it owns
+ * uniquely (gv_run_unique_owner: its ZeRO shard or chunk, its tp block, one replica)
+ * with pwrite into the shared files, each tensor's CRC-32 is computed by one rank from
+ * the file, and rank 0 renames the files, writes index.json and then DIR/latest (each a
+ * temporary file renamed): every step is agreed on by all ranks, and a failure anywhere
+ * stops the run with the previous checkpoint whole. --keep_last K removes older folders.
+ * A load: each rank reads only the slices it holds (its tp block, its ZeRO part) of each
+ * tensor (gvrt_safetensors.h), under any world size, pipeline split, tp degrees, ZeRO
+ * level or precision; the CRC-32s are checked first, each tensor by one rank.
+ * The arenas may be device memory: values are staged through the host scratch. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,102 +25,199 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gvrt_safetensors.h"
 #include "program/run.h"
-#include "program/tensorfile.h"
 
-enum { HDR_STEP = 2, HDR_SEED = 3, HDR_WORLD = 5, HDR_PP = 6, HDR_TP = 7, HDR_DP = 8, HDR_BF16 = 9, HDR_BATCH = 10 };
+#define FORMAT_VERSION 2
+static const char *const files[2] = {"model.safetensors", "optimizer.safetensors"};
+static const char *const state_suffix[3] = {"exp_avg", "exp_avg_sq", "master"}; /* enum gv_prog_state order */
 
-static const char *const what[4] = {"param", "adam_m", "adam_v", "master"};
-static const char *const z3_what[4] = {"param_shard", "adam_m", "adam_v", "master"};
+#define FATAL(...) gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", __VA_ARGS__)
 
-/* Records per parameter or shard: the parameter, then its state blocks (m, v[, master]). */
-static int parts(const struct gv_run *r) { return 1 + gv_run_state_blocks(r); }
+/* ---- the tensors of a checkpoint: every parameter of every stage ---- */
 
-/* n elements at dev (of dtype t: the program's float dtype or f32) as an f32 record. */
-static int put_part(struct gv_run *r, struct gv_tf_writer *f, const char *key, int ndim, const int64_t *dims, const void *dev,
-                    size_t n, enum gv_dtype t)
+struct ck_tensors {
+  int n;                       /* parameters */
+  int blocks;                  /* optimizer tensors per parameter: 2 (m, v) or 3 (and master) */
+  struct gv_st_tensor *model;  /* n, sorted by name */
+  struct gv_st_tensor *optim;  /* n * blocks: parameter i's block k at i * blocks + k */
+  char *text;                  /* the names */
+};
+
+static int by_name(const void *a, const void *b)
 {
-  const void *h = t == GV_DTYPE_F32 ? gv_run_to_host(r, dev, 4 * n) : gv_run_to_host_f32(r, dev, n);
-  return gv_tf_put(f, key, GV_TF_F32, ndim, dims, h);
+  return strcmp(((const struct gv_st_tensor *)a)->name, ((const struct gv_st_tensor *)b)->name);
 }
 
-/* An f32 record of n elements into dev (dtype t; bf16 rounds, exact for saved bf16 values). */
-static void get_part(struct gv_run *r, const struct gv_tf_record *rec, void *dev, size_t n, enum gv_dtype t)
+/* Each rank's "NAME ROWS COLS\n" lines for its stage's parameters, gathered on every rank
+ * (an all-reduce of zero-padded slots); NUL-separated per rank, returned malloc'd. */
+static char *gather_params(struct gv_run *r, size_t *total)
 {
-  if (t == GV_DTYPE_F32)
-    gv_dev_memcpy(&r->be, dev, rec->data, 4 * n, GV_COPY_H2D);
-  else
-    gv_run_from_host_f32(r, dev, rec->data, n);
+  size_t len = 1;
+  for (int i = 0; i < r->nparams; i++)
+    len += strlen(r->params[i].name) + 48;
+  char *mine = malloc(len);
+  GV_CHECK(mine != NULL, "out of host memory");
+  size_t at = 0;
+  for (int i = 0; i < r->nparams; i++)
+    at += (size_t)snprintf(mine + at, len - at, "%s %lld %lld\n", r->params[i].name, (long long)r->params[i].rows,
+                           (long long)r->params[i].cols);
+  int32_t slot = (int32_t)at + 1, world = gv_comm_size(r->world), me = gv_comm_rank(r->world);
+  gv_comm_all_reduce_host(r->world, &slot, 1, GV_DTYPE_I32, GV_REDUCE_MAX);
+  int32_t *all = calloc((size_t)slot * (size_t)world, sizeof *all);
+  GV_CHECK(all != NULL, "out of host memory");
+  for (size_t k = 0; k < at; k++)
+    all[(size_t)me * (size_t)slot + k] = (unsigned char)mine[k];
+  gv_comm_all_reduce_host(r->world, all, (size_t)slot * (size_t)world, GV_DTYPE_I32, GV_REDUCE_SUM);
+  char *text = malloc((size_t)slot * (size_t)world + 1);
+  GV_CHECK(text != NULL, "out of host memory");
+  for (size_t k = 0; k < (size_t)slot * (size_t)world; k++)
+    text[k] = all[k] ? (char)all[k] : '\n';
+  text[(size_t)slot * (size_t)world] = '\0';
+  *total = (size_t)slot * (size_t)world;
+  free(all);
+  free(mine);
+  return text;
 }
 
-static int z3_layer(const struct gv_run *r, int li) { return li >= 0 && li < r->nzl && r->zl[li].range > 0; }
-
-/* Part k (z3_what) of ZeRO-3 layer li: the parameter shard (program dtype), or a state block. */
-static void *z3_part(struct gv_run *r, int li, int k)
+static void ck_tensors_build(struct gv_run *r, struct ck_tensors *c)
 {
-  const struct gv_run_zlayer *z = &r->zl[li];
-  if (k == 0)
-    return r->bases[GV_MEM_PARAMS] + z->pshard;
-  return (float *)(r->bases[GV_MEM_OPTIM] + z->mshard) + (size_t)(k - 1) * gv_run_z3_numel(r, z);
+  size_t total;
+  memset(c, 0, sizeof *c);
+  c->text = gather_params(r, &total);
+  c->blocks = gv_run_state_blocks(r);
+  c->model = calloc(total / 4 + 1, sizeof *c->model);
+  GV_CHECK(c->model != NULL, "out of host memory");
+  for (char *line = strtok(c->text, "\n"); line; line = strtok(NULL, "\n")) {
+    char *sp = strchr(line, ' ');
+    long long rows = 0, cols = 0;
+    if (!sp || sscanf(sp, " %lld %lld", &rows, &cols) != 2)
+      continue;
+    *sp = '\0';
+    struct gv_st_tensor *t = &c->model[c->n++];
+    *t = (struct gv_st_tensor){.name = line, .dtype = r->fdt == GV_DTYPE_F32 ? GV_ST_F32 : GV_ST_BF16};
+    t->ndim = rows == 1 ? 1 : 2; /* biases and norms are 1-D */
+    t->shape[0] = rows == 1 ? cols : rows;
+    t->shape[1] = cols;
+  }
+  qsort(c->model, (size_t)c->n, sizeof *c->model, by_name);
+  int n = 0; /* tied weights: declared on several stages, one tensor */
+  for (int i = 0; i < c->n; i++)
+    if (!n || strcmp(c->model[n - 1].name, c->model[i].name))
+      c->model[n++] = c->model[i];
+  c->n = n;
+  c->optim = calloc((size_t)(n * c->blocks + 1), sizeof *c->optim);
+  GV_CHECK(c->optim != NULL, "out of host memory");
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < c->blocks; k++) {
+      struct gv_st_tensor *t = &c->optim[i * c->blocks + k];
+      char *name = malloc(strlen(c->model[i].name) + 16);
+      GV_CHECK(name != NULL, "out of host memory");
+      sprintf(name, "%s/%s", c->model[i].name, state_suffix[k]);
+      *t = c->model[i];
+      t->name = name;
+      t->dtype = GV_ST_F32;
+    }
 }
 
-/* Elements of p's AdamW m (and of v) on this rank: all of it, or under ZeRO-2 per parameter
- * (per-layer tp, or beside ZeRO-3 blocks: shard_bytes 0) this rank's chunk of ceil(n / dp),
- * saved as a 1-D record. Flat ZeRO-2 saves none per parameter (see "zero/adam_m_v"). */
-static size_t moment_count(const struct gv_run *r, const struct gv_run_param *p)
+static void ck_tensors_free(struct ck_tensors *c)
 {
-  if (gv_run_zero2_param(r, p))
-    return gv_run_zero2_chunk(p);
-  return r->zero ? 0 : gv_run_shard_numel(p);
+  for (int i = 0; i < c->n * c->blocks; i++)
+    free((char *)(uintptr_t)c->optim[i].name);
+  free(c->optim);
+  free(c->model);
+  free(c->text);
 }
 
-/* ---- the folder: DIR/latest names the committed step and its folder, DIR/<folder>/rank<r>.gvck ---- */
-
-/* DIR/latest: "gvc-checkpoint 1", "step N", "world W", "folder NAME" (NAME: step<N>, or
- * step<N>.b when a save replaces a checkpoint of the same step: the committed one is never
- * written over). */
-struct ckpt_index { int32_t step, world, alt; };
-
-static void step_folder(const char *dir, int step, int alt, char *out, size_t n)
+static int ck_find(const struct ck_tensors *c, const char *name)
 {
-  snprintf(out, n, "%s/step%08d%s", dir, step, alt ? ".b" : "");
+  struct gv_st_tensor key = {.name = name};
+  const struct gv_st_tensor *t = bsearch(&key, c->model, (size_t)c->n, sizeof key, by_name);
+  return t ? (int)(t - c->model) : -1;
 }
 
-static void rank_file(const struct gv_run *r, const char *folder, char *path, size_t n)
+/* The tensors of both files in one numbering (model first); which rank checks tensor i's
+ * CRC-32: the largest first, each to the least loaded rank (the same on every rank). */
+static const struct gv_st_tensor *ck_tensor(const struct ck_tensors *c, int i, int *file)
 {
-  snprintf(path, n, "%s/rank%05d.gvck", folder, gv_comm_rank(r->world));
+  *file = i >= c->n;
+  return i < c->n ? &c->model[i] : &c->optim[i - c->n];
 }
 
-/* DIR/latest, or step -1 when there is none. */
-static struct ckpt_index read_latest(const char *dir)
+static int *crc_owners(const struct ck_tensors *c, int world)
 {
-  char path[4096], folder[64], want[64];
-  struct ckpt_index x = {-1, 0, 0};
+  int total = c->n * (1 + c->blocks), f;
+  int *owner = calloc((size_t)total + 1, sizeof *owner), *order = calloc((size_t)total + 1, sizeof *order);
+  double *load = calloc((size_t)world, sizeof *load);
+  GV_CHECK(owner && order && load, "out of host memory");
+  for (int i = 0; i < total; i++)
+    order[i] = i;
+  for (int i = 1; i < total; i++) /* insertion sort by size, descending (stable: ties keep name order) */
+    for (int j = i; j > 0; j--) {
+      const struct gv_st_tensor *a = ck_tensor(c, order[j - 1], &f), *b = ck_tensor(c, order[j], &f);
+      if (a->end - a->begin >= b->end - b->begin)
+        break;
+      int t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  for (int i = 0; i < total; i++) {
+    int best = 0;
+    for (int w = 1; w < world; w++)
+      best = load[w] < load[best] ? w : best;
+    const struct gv_st_tensor *t = ck_tensor(c, order[i], &f);
+    owner[order[i]] = best;
+    load[best] += (double)(t->end - t->begin) + 1;
+  }
+  free(order);
+  free(load);
+  return owner;
+}
+
+/* ---- folders: DIR/latest names the committed DIR/iter_NNNNNNN ---- */
+
+struct ckpt_index { int32_t step, alt; };
+
+static void iter_folder(const char *dir, int step, int alt, char *out, size_t n)
+{
+  snprintf(out, n, "%s/iter_%07d%s", dir, step, alt ? ".b" : "");
+}
+
+/* DIR/latest ("gvc-checkpoint 2", "step N", "folder iter_NNNNNNN[.b]"), or step -1 when
+ * there is none. A checkpoint of the older per-rank format is refused with the reason. */
+static struct ckpt_index read_latest(const char *dir, const char *opt)
+{
+  char path[4096], folder[64], want[64], head[64] = "";
+  struct ckpt_index x = {-1, 0};
   snprintf(path, sizeof path, "%s/latest", dir);
   FILE *f = fopen(path, "r");
   if (!f)
     return x;
-  int n = fscanf(f, "gvc-checkpoint 1 step %d world %d folder %63s", &x.step, &x.world, folder);
+  int version = 0, n = fscanf(f, "%63s %d step %d folder %63s", head, &version, &x.step, folder);
   fclose(f);
-  snprintf(want, sizeof want, "step%08d", x.step);
-  x.alt = n == 3 && !strncmp(folder, want, strlen(want)) && !strcmp(folder + strlen(want), ".b");
-  if (n != 3 || x.step < 0 || x.world < 1 || (strcmp(folder, want) && !x.alt))
-    gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: not a checkpoint index (expected the lines "
-              "'gvc-checkpoint 1', 'step N', 'world W', 'folder stepNNNNNNNN[.b]')", path);
+  if (n >= 2 && !strcmp(head, "gvc-checkpoint") && version == 1)
+    gv_fatalf(__FILE__, __LINE__, opt, "gvrt", "%s: a checkpoint of the older format 1 (one rank<r>.gvck file per "
+              "rank, loadable only by the strategy that wrote it), which this version does not read; it reads "
+              "format 2 (global tensors in safetensors files)", path);
+  snprintf(want, sizeof want, "iter_%07d", x.step);
+  x.alt = n == 4 && !strncmp(folder, want, strlen(want)) && !strcmp(folder + strlen(want), ".b");
+  if (n != 4 || strcmp(head, "gvc-checkpoint") || version != FORMAT_VERSION || x.step < 0 ||
+      (strcmp(folder, want) && !x.alt))
+    gv_fatalf(__FILE__, __LINE__, opt, "gvrt", "%s: not a checkpoint index (expected the lines 'gvc-checkpoint 2', "
+              "'step N', 'folder iter_NNNNNNN[.b]')", path);
   return x;
 }
 
-/* DIR/latest, written to a temporary file and renamed: the commit point of a save. */
-static int write_latest(const char *dir, struct ckpt_index x)
+/* TEXT into PATH through PATH.tmp and a rename; 0 or -1 with errno. */
+static int write_atomic(const char *path, const char *text)
 {
-  char path[4096], tmp[4200];
-  snprintf(path, sizeof path, "%s/latest", dir);
+  char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
   if (!f)
     return -1;
-  int ok = fprintf(f, "gvc-checkpoint 1\nstep %d\nworld %d\nfolder step%08d%s\n", x.step, x.world, x.step,
-                   x.alt ? ".b" : "") > 0;
+  int ok = fputs(text, f) >= 0;
+  ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
   ok = fclose(f) == 0 && ok;
   if (ok && rename(tmp, path) == 0)
     return 0;
@@ -174,312 +266,451 @@ void gv_run_check_save_dir(struct gv_run *r, const char *dir)
   if (who >= 0)
     gv_fatalf(__FILE__, __LINE__, "--save", "gvrt", "%s: the checkpoint folder is not writable by rank %d (%s)", dir,
               who, strerror(code));
+  if (gv_comm_rank(r->world) == 0) /* an index of another format: refused now, not at the first save */
+    read_latest(dir, "--save");
+  gv_comm_barrier(r->world);
 }
 
-/* This rank's records into PATH.tmp, closed; 0 or an errno value (the file then removed). */
-static int write_rank_file(struct gv_run *r, const char *path, int next_step)
+/* The files of a checkpoint folder, and the folder (rank 0 only; what is not ours stays). */
+static void remove_folder(const char *folder)
 {
-  char key[600];
-  int32_t header[64] = {GV_TF_MAGIC_CKPT, 1, next_step, (int32_t)(r->args.seed & 0xffffffffu),
-                        (int32_t)(r->args.seed >> 32), (int32_t)r->world_size, (int32_t)r->pp, r->tp, r->dp_size,
-                        r->fdt != GV_DTYPE_F32, r->args.global_batch};
-  struct gv_tf_writer *f = gv_tf_begin(path, header);
-  if (!f)
-    return errno ? errno : EIO;
-  int ok = 1;
-  for (int i = 0; ok && i < r->nparams; i++) {
-    const struct gv_run_param *p = &r->params[i];
-    if (gv_run_zero3_param(r, p))
-      continue; /* saved with its layer's shard below (poff is an offset in the layer's range) */
-    int64_t dims[2] = {p->shard_rows, p->shard_cols}, mdims[1] = {(int64_t)moment_count(r, p)};
-    size_t n = gv_run_shard_numel(p), mn = moment_count(r, p);
-    float *state = (float *)(r->bases[GV_MEM_OPTIM] + p->moff);
-    for (int k = 0; ok && k < (mn ? parts(r) : 1); k++) { /* without state here: flat ZeRO-2, below */
-      snprintf(key, sizeof key, "%s/%s", what[k], p->name);
-      int full = !k || mn == n;
-      ok = !put_part(r, f, key, full ? 2 : 1, full ? dims : mdims, k ? (void *)(state + (size_t)(k - 1) * mn) :
-                     r->bases[GV_MEM_PARAMS] + p->poff, k ? mn : n, k ? GV_DTYPE_F32 : r->fdt);
-    }
+  char path[4300];
+  const char *names[] = {files[0], files[1], "index.json"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", folder, names[i]);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/%s.tmp", folder, names[i]);
+    unlink(path);
   }
-  if (ok && r->zero && r->shard_bytes) {
-    size_t se = gv_run_flat_shard_numel(r);
-    int64_t mv[1] = {(int64_t)(2 * se)}, one[1] = {(int64_t)se};
-    ok = !put_part(r, f, "zero/adam_m_v", 1, mv, gv_run_flat_state(r), 2 * se, GV_DTYPE_F32);
-    if (ok && r->fdt != GV_DTYPE_F32)
-      ok = !put_part(r, f, "zero/master", 1, one, gv_run_flat_state(r) + 2 * se, se, GV_DTYPE_F32);
-  }
-  for (int li = 0; ok && li < r->nzl; li++)
-    for (int k = 0; ok && z3_layer(r, li) && k < parts(r); k++) {
-      size_t zn = gv_run_z3_numel(r, &r->zl[li]);
-      int64_t dims[1] = {(int64_t)zn};
-      snprintf(key, sizeof key, "zero3/%d/%s", li, z3_what[k]);
-      ok = !put_part(r, f, key, 1, dims, z3_part(r, li, k), zn, k ? GV_DTYPE_F32 : r->fdt);
-    }
-  if (!ok) {
-    int e = errno ? errno : EIO;
-    gv_tf_abort(f);
-    return e;
-  }
-  return gv_tf_finish(f) ? (errno ? errno : EIO) : 0;
+  rmdir(folder);
 }
 
-/* A save in three steps, each agreed on by every rank before the next: every rank writes
- * DIR/step<N>/rank<r>.gvck.tmp; then renames it into place; then rank 0 writes DIR/latest
- * (the commit) and the previous checkpoint's folder is removed. Until DIR/latest changes, a
- * load takes the previous checkpoint, whole; a failure anywhere removes this step's files
- * and stops the run with the failing rank's reason, the previous checkpoint kept. */
+/* --keep_last K: the committed folder and the K - 1 newest before it stay. */
+static void prune(const char *dir, int keep, struct ckpt_index now)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int *steps = NULL, n = 0, cap = 0;
+  while (d && (e = readdir(d))) {
+    int s, len = 0;
+    if (sscanf(e->d_name, "iter_%7d%n", &s, &len) == 1 && len == 12 && (!e->d_name[12] || !strcmp(e->d_name + 12, ".b"))) {
+      if (n == cap && !(steps = realloc(steps, sizeof *steps * (size_t)(cap = 2 * cap + 8))))
+        break;
+      steps[n++] = s * 2 + (e->d_name[12] != 0);
+    }
+  }
+  if (d)
+    closedir(d);
+  for (int i = 0; steps && i < n; i++) {
+    int newer = 0;
+    for (int j = 0; j < n; j++)
+      newer += steps[j] > steps[i];
+    if (newer >= keep && steps[i] != now.step * 2 + now.alt) {
+      char folder[4096];
+      iter_folder(dir, steps[i] / 2, steps[i] % 2, folder, sizeof folder);
+      remove_folder(folder);
+    }
+  }
+  free(steps);
+}
+
+/* ---- save ---- */
+
+/* This rank's uniquely owned elements of every parameter into the two files; 0 or errno. */
+static int write_parts(struct gv_run *r, const struct ck_tensors *c, gv_st_writer *w[2], char *err, size_t errn)
+{
+  for (int i = 0; i < r->nparams; i++) {
+    const struct gv_run_param *p = &r->params[i];
+    size_t first, n;
+    int ti = ck_find(c, p->name);
+    if (!gv_run_unique_owner(r, p) || !gv_run_owned(r, p, &first, &n))
+      continue;
+    const void *h = gv_run_to_host(r, gv_run_param_at(r, p, first), n * gv_run_fsz(r));
+    if (gv_st_write_part(w[0], ti, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n,
+                         c->model[ti].dtype, h, err, errn))
+      return errno ? errno : EIO;
+    for (int k = 0; k < c->blocks; k++) {
+      h = gv_run_to_host(r, gv_run_owned_state(r, p, first, (enum gv_prog_state)k), sizeof(float) * n);
+      if (gv_st_write_part(w[1], ti * c->blocks + k, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first,
+                           (int64_t)n, GV_ST_F32, h, err, errn))
+        return errno ? errno : EIO;
+    }
+  }
+  return 0;
+}
+
+/* Step 1 (rank 0: create the files with their headers) or 2 (every rank: its parts). */
+static int write_files(struct gv_run *r, const struct ck_tensors *c, const char *folder, int make, char *err, size_t n)
+{
+  char path[2][4300];
+  gv_st_writer *w[2] = {NULL, NULL};
+  const char *meta[4] = {"format", "gvc-checkpoint 2", "step", ""};
+  for (int f = 0; f < 2; f++) {
+    snprintf(path[f], sizeof path[f], "%s/%s.tmp", folder, files[f]);
+    w[f] = gv_st_create(path[f], f ? c->optim : c->model, f ? c->n * c->blocks : c->n, meta, 1, make, err, n);
+    if (!w[f]) {
+      gv_st_abort(w[0]);
+      return errno ? errno : EIO;
+    }
+  }
+  int e = make ? 0 : write_parts(r, c, w, err, n);
+  for (int f = 0; f < 2; f++)
+    if (e)
+      gv_st_abort(w[f]);
+    else if (gv_st_finish(w[f])) {
+      e = errno ? errno : EIO;
+      snprintf(err, n, "%s: cannot write (%s)", path[f], strerror(e));
+    }
+  return e;
+}
+
+/* Step 3: the CRC-32s of the tensors this rank checks (crc_owners), from the files; the
+ * all-reduce gives every rank all of them (as doubles: exact). */
+static int compute_crcs(struct gv_run *r, const struct ck_tensors *c, const char *folder, const char *suffix,
+                        double *crcs, char *err, size_t n)
+{
+  int total = c->n * (1 + c->blocks), me = gv_comm_rank(r->world), *owner = crc_owners(c, gv_comm_size(r->world)), rc = 0;
+  gv_st *st[2] = {NULL, NULL};
+  for (int i = 0; i < total && !rc; i++) {
+    int f;
+    const struct gv_st_tensor *want = ck_tensor(c, i, &f), *t;
+    if (owner[i] != me)
+      continue;
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s%s", folder, files[f], suffix);
+    uint32_t crc = 0;
+    if (!st[f] && gv_st_open(&st[f], path, err, n))
+      rc = -1;
+    else if (!(t = gv_st_find(st[f], want->name))) {
+      snprintf(err, n, "%s: tensor '%s' is missing", path, want->name);
+      rc = -1;
+    }
+    else if (!(rc = gv_st_crc32(st[f], t, &crc, err, n)))
+      crcs[i] = crc;
+  }
+  gv_st_close(st[0]);
+  gv_st_close(st[1]);
+  free(owner);
+  return rc ? (errno ? errno : EIO) : 0;
+}
+
+/* index.json: what the checkpoint holds and how it was made. */
+static char *index_json(const struct gv_run *r, const struct ck_tensors *c, int step, const double *crcs)
+{
+  char seed[32];
+  cJSON *root = cJSON_CreateObject(), *s, *a, *t[2];
+  cJSON_AddStringToObject(root, "format", "gvc-checkpoint");
+  cJSON_AddNumberToObject(root, "version", FORMAT_VERSION);
+  cJSON_AddNumberToObject(root, "step", step);
+  cJSON_AddNumberToObject(root, "consumed_samples", (double)step * r->args.global_batch);
+  cJSON_AddNumberToObject(root, "global_batch", r->args.global_batch);
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->args.seed);
+  cJSON_AddStringToObject(root, "seed", seed);
+  cJSON_AddStringToObject(root, "rng", "counter-based (Philox4x32-10 dropout, GPT sample order): the seed and the "
+                          "step are its whole state");
+  cJSON_AddStringToObject(root, "model", r->model ? r->model : "");
+  cJSON_AddStringToObject(root, "precision", r->fdt == GV_DTYPE_F32 ? "fp32" : "bf16");
+  s = cJSON_AddObjectToObject(root, "strategy");
+  cJSON_AddNumberToObject(s, "world", (double)r->world_size);
+  cJSON_AddNumberToObject(s, "pp", (double)r->pp);
+  cJSON_AddNumberToObject(s, "tp", r->tp);
+  cJSON_AddNumberToObject(s, "dp", r->dp_size);
+  cJSON_AddNumberToObject(s, "zero", r->nzl ? 3 : r->zero);
+  a = cJSON_AddArrayToObject(root, "args");
+  for (int i = 0; i < r->argc; i++)
+    cJSON_AddItemToArray(a, cJSON_CreateString(r->argv[i]));
+  cJSON *tens = cJSON_AddObjectToObject(root, "crc32");
+  for (int f = 0; f < 2; f++)
+    t[f] = cJSON_AddObjectToObject(tens, files[f]);
+  for (int i = 0; i < c->n * (1 + c->blocks); i++) {
+    int f;
+    const struct gv_st_tensor *x = ck_tensor(c, i, &f);
+    cJSON_AddNumberToObject(t[f], x->name, crcs[i]);
+  }
+  char *out = cJSON_Print(root);
+  cJSON_Delete(root);
+  GV_CHECK(out != NULL, "out of host memory");
+  return out;
+}
+
+/* Step 4 (rank 0): the files renamed into place, index.json, then DIR/latest: the commit. */
+static int commit(const struct gv_run *r, const struct ck_tensors *c, const char *dir, const char *folder,
+                  struct ckpt_index x, const double *crcs)
+{
+  char from[4300], to[4300], latest[4200], text[128];
+  for (int f = 0; f < 2; f++) {
+    snprintf(from, sizeof from, "%s/%s.tmp", folder, files[f]);
+    snprintf(to, sizeof to, "%s/%s", folder, files[f]);
+    if (rename(from, to))
+      return errno;
+  }
+  char *idx = index_json(r, c, x.step, crcs);
+  snprintf(to, sizeof to, "%s/index.json", folder);
+  int rc = write_atomic(to, idx);
+  free(idx);
+  if (rc)
+    return errno;
+  snprintf(latest, sizeof latest, "%s/latest", dir);
+  snprintf(text, sizeof text, "gvc-checkpoint %d\nstep %d\nfolder iter_%07d%s\n", FORMAT_VERSION, x.step, x.step,
+           x.alt ? ".b" : "");
+  return write_atomic(latest, text) ? errno : 0;
+}
+
 int gv_run_save(struct gv_run *r, const char *dir, int next_step)
 {
-  char folder[4096], path[4200], tmp[4300];
-  int me = gv_comm_rank(r->world), code;
-  struct ckpt_index prev = {-1, 0, 0};
+  char folder[4096], err[9000] = "";
+  int me = gv_comm_rank(r->world), code, world = gv_comm_size(r->world);
+  double t0 = gv_run_now_s();
+  struct ckpt_index prev = {-1, 0};
   if (me == 0)
-    prev = read_latest(dir);
-  gv_comm_broadcast_host(r->world, &prev, 3, GV_DTYPE_I32, 0);
-  struct ckpt_index next = {next_step, (int32_t)r->world_size, prev.step == next_step && !prev.alt};
-  step_folder(dir, next.step, next.alt, folder, sizeof folder);
-  rank_file(r, folder, path, sizeof path);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int e = make_dirs(folder) ? errno : write_rank_file(r, path, next_step);
+    prev = read_latest(dir, "--save");
+  gv_comm_broadcast_host(r->world, &prev, 2, GV_DTYPE_I32, 0);
+  struct ckpt_index next = {next_step, prev.step == next_step && !prev.alt}; /* never over the committed one */
+  iter_folder(dir, next.step, next.alt, folder, sizeof folder);
+  struct ck_tensors c;
+  ck_tensors_build(r, &c);
+  int total = c.n * (1 + c.blocks);
+  double *crcs = calloc((size_t)total + 1, sizeof *crcs);
+  GV_CHECK(crcs != NULL, "out of host memory");
+  int e = me == 0 ? (make_dirs(folder) ? errno : write_files(r, &c, folder, 1, err, sizeof err)) : 0;
+  if (e && !err[0])
+    snprintf(err, sizeof err, "%s: %s", folder, strerror(e));
   int who = failing_rank(r, e, &code);
-  if (who < 0) { /* every rank file is written: rename them into place */
-    e = gv_tf_rename(path) ? errno : 0;
+  if (who < 0) {
+    e = write_files(r, &c, folder, 0, err, sizeof err);
     who = failing_rank(r, e, &code);
   }
-  if (who < 0) { /* the commit */
-    e = me == 0 && write_latest(dir, next) ? errno : 0;
+  if (who < 0) {
+    e = compute_crcs(r, &c, folder, ".tmp", crcs, err, sizeof err);
     who = failing_rank(r, e, &code);
   }
-  if (who >= 0) { /* unlink, not remove: a folder in the way of a file is not ours */
-    unlink(tmp);
-    unlink(path);
+  if (who < 0) {
+    gv_comm_all_reduce_host(r->world, crcs, (size_t)total, GV_DTYPE_F64, GV_REDUCE_SUM);
+    e = me == 0 ? commit(r, &c, dir, folder, next, crcs) : 0;
+    if (e)
+      snprintf(err, sizeof err, "%s: cannot commit (%s)", folder, strerror(e));
+    who = failing_rank(r, e, &code);
+  }
+  free(crcs);
+  ck_tensors_free(&c);
+  if (who >= 0) {
+    if (who == me)
+      gv_log(GV_LOG_ERROR, "%s", err);
     gv_comm_barrier(r->world);
     if (me == 0)
-      rmdir(folder);
+      remove_folder(folder);
     gv_fatalf(__FILE__, __LINE__, "--save", "gvrt", "%s: rank %d could not write its part of the checkpoint of step "
               "%d (%s); nothing of it is kept and %s/latest still names the previous checkpoint, if any", folder,
               who, next_step, strerror(code), dir);
   }
-  if (prev.step >= 0) { /* the previous checkpoint, now replaced */
-    step_folder(dir, prev.step, prev.alt, folder, sizeof folder);
-    rank_file(r, folder, path, sizeof path);
-    unlink(path);
-    gv_comm_barrier(r->world);
-    if (me == 0)
-      rmdir(folder);
-  }
-  gv_log0(GV_LOG_INFO, "saved checkpoint %s (step %d)", dir, next_step);
+  if (me == 0 && r->args.keep_last > 0)
+    prune(dir, r->args.keep_last, next);
+  gv_comm_barrier(r->world);
+  gv_log0(GV_LOG_INFO, "saved checkpoint %s (step %d, %d ranks, %.2fs)", folder, next_step, world, gv_run_now_s() - t0);
   return 0;
 }
 
-/* Does a parameter of this rank's stage belong to layer li? */
-static int layer_on_stage(const struct gv_run *r, int li)
-{
-  for (int i = 0; i < r->nparams; i++)
-    if (r->params[i].layer == li)
-      return 1;
-  return z3_layer(r, li);
-}
-
-/* Every ZeRO-3 record of the file must be one of this program's ZeRO-3 layers. */
-static void check_foreign_zero3(const struct gv_run *r, const struct gv_tf *tf, const char *path)
-{
-  for (int i = 0; i < tf->count; i++) {
-    const char *name = tf->rec[i].name;
-    if (strncmp(name, "zero3/", 6))
-      continue;
-    char *end;
-    long li = strtol(name + 6, &end, 10);
-    if (end == name + 6 || *end != '/' || li < 0 || li > 1000000)
-      gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: record %s: not a ZeRO-3 layer record", path, name);
-    if (z3_layer(r, (int)li))
-      continue;
-    if (layer_on_stage(r, (int)li))
-      gv_fatalf(__FILE__, __LINE__, "--load", "gvrt",
-                "%s: record %s: layer %ld was sharded by ZeRO-3 in the saved run, this program does not shard it "
-                "(compiled without --default_dp_type zero3 or --zero3_layers for it?)", path, name, li);
-    gv_fatalf(__FILE__, __LINE__, "--load", "gvrt",
-              "%s: record %s: layer %ld is not on this rank's pipeline stage (saved with another pipeline split?)",
-              path, name, li);
-  }
-}
-
-/* Why a ZeRO-3 shard may have another size: the degrees the file was saved with, if known. */
-static const char *shard_hint(const struct gv_run *r, const struct gv_tf *tf, char *buf, size_t n)
-{
-  const int32_t *h = tf->header;
-  if (h[HDR_BF16] != (r->fdt != GV_DTYPE_F32))
-    snprintf(buf, n, "saved by a%s program, this one is %s", h[HDR_BF16] ? " bf16" : "n fp32",
-             r->fdt != GV_DTYPE_F32 ? "bf16" : "fp32");
-  else if (h[HDR_DP] && h[HDR_DP] != r->dp_size)
-    snprintf(buf, n, "saved with data-parallel degree %d, this program has %d", h[HDR_DP], r->dp_size);
-  else if (h[HDR_DP] && h[HDR_TP] != r->tp)
-    snprintf(buf, n, "saved with tensor-parallel degree %d, this program has %d", h[HDR_TP], r->tp);
-  else
-    snprintf(buf, n, "saved with another data-parallel degree?");
-  return buf;
-}
-
-/* This program's ZeRO-3 layers: each shard record present with this rank's shard size. */
-static void load_zero3(struct gv_run *r, const struct gv_tf *tf, const char *path)
-{
-  char key[600], hint[160];
-  for (int li = 0; li < r->nzl; li++)
-    for (int k = 0; z3_layer(r, li) && k < parts(r); k++) {
-      snprintf(key, sizeof key, "zero3/%d/%s", li, z3_what[k]);
-      const struct gv_tf_record *rec = gv_tf_find(tf, key);
-      size_t n = gv_run_z3_numel(r, &r->zl[li]);
-      if (!rec)
-        gv_fatalf(__FILE__, __LINE__, "--load", "gvrt",
-                  "%s: record %s is missing (layer %d was not sharded by ZeRO-3 in the saved run?)", path, key, li);
-      if (rec->dtype != GV_TF_F32 || rec->numel != n)
-        gv_fatalf(__FILE__, __LINE__, "--load", "gvrt",
-                  "%s: record %s has %zu %s, this program's shard has %zu floats (%s)", path, key, rec->numel,
-                  rec->dtype == GV_TF_F32 ? "floats" : "non-f32 elements", n, shard_hint(r, tf, hint, sizeof hint));
-      get_part(r, rec, z3_part(r, li, k), n, k ? GV_DTYPE_F32 : r->fdt);
-    }
-}
-
-/* The strategy the file was saved with (files of older runs have zeros: not checked). A
- * different split may happen to give records of the same sizes: refused here. */
-static void check_strategy(const struct gv_run *r, const struct gv_tf *tf, const char *path)
-{
-  const int32_t *h = tf->header;
-  if (h[HDR_DP] && (h[HDR_PP] != r->pp || h[HDR_TP] != r->tp || h[HDR_DP] != r->dp_size))
-    gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: saved by a run of pp %d x tp %d x dp %d, this one is "
-              "pp %lld x tp %d x dp %d", path, h[HDR_PP], h[HDR_TP], h[HDR_DP], (long long)r->pp, r->tp, r->dp_size);
-}
-
-/* One parameter's records (not ZeRO-3): the parameter and its state blocks, with the
- * master weights across precisions (header comment). */
-static void load_param(struct gv_run *r, const struct gv_tf *tf, const char *path, const struct gv_run_param *p)
-{
-  char key[600];
-  size_t n = gv_run_shard_numel(p), mn = moment_count(r, p);
-  float *state = (float *)(r->bases[GV_MEM_OPTIM] + p->moff);
-  for (int k = 0; k < (mn ? parts(r) : 1); k++) {
-    size_t want = k ? mn : n;
-    const char *kind = what[k];
-    /* across precisions (mn == n: no ZeRO), one set of fp32 values: a bf16 run's masters when
-     * saved, else an fp32 run's parameters; an fp32 program's parameters, a bf16 one's masters */
-    if (((k == 0 && r->fdt == GV_DTYPE_F32) || k == 3) && mn == n) {
-      snprintf(key, sizeof key, "master/%s", p->name);
-      kind = gv_tf_find(tf, key) ? "master" : "param";
-    }
-    snprintf(key, sizeof key, "%s/%s", kind, p->name);
-    const struct gv_tf_record *rec = gv_tf_find(tf, key);
-    if (!rec || rec->dtype != GV_TF_F32 || rec->numel != want)
-      gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: record '%s' is missing or not %zu floats (a different "
-                "model or strategy?)", path, key, want);
-    get_part(r, rec, k ? (void *)(state + (size_t)(k - 1) * mn) : r->bases[GV_MEM_PARAMS] + p->poff, want,
-             k ? GV_DTYPE_F32 : r->fdt);
-  }
-}
-
-/* The folder of the checkpoint in dir: the one DIR/latest names, or dir itself for
- * checkpoints written before the index existed (rank files directly in dir). */
-static struct ckpt_index find_checkpoint(const struct gv_run *r, const char *dir, char *folder, size_t n)
-{
-  struct ckpt_index x = read_latest(dir);
-  if (x.step < 0) {
-    char path[4200];
-    rank_file(r, dir, path, sizeof path);
-    if (access(path, F_OK))
-      gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: no checkpoint here (no %s/latest naming a saved step)", dir,
-                dir);
-    snprintf(folder, n, "%s", dir);
-    return x;
-  }
-  if (x.world != r->world_size)
-    gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s/latest: written by a run of %d ranks, this one has %lld", dir,
-              x.world, (long long)r->world_size);
-  step_folder(dir, x.step, x.alt, folder, n);
-  return x;
-}
-
-/* Every rank's file must hold the same step (and the one DIR/latest names): a checkpoint
- * whose ranks were saved at different steps is refused on every rank, never half-resumed. */
-static void agree_on_step(struct gv_run *r, const char *folder, int step, int indexed)
-{
-  int world = (int)r->world_size, me = gv_comm_rank(r->world), differ = 0;
-  int32_t *steps = calloc((size_t)world, sizeof *steps);
-  GV_CHECK(steps != NULL, "out of host memory");
-  steps[me] = step;
-  gv_comm_all_reduce_host(r->world, steps, (size_t)world, GV_DTYPE_I32, GV_REDUCE_SUM);
-  char list[512] = "";
-  for (int k = 0; k < world; k++) {
-    differ |= steps[k] != steps[0] || (indexed >= 0 && steps[k] != indexed);
-    size_t len = strlen(list);
-    if (k < 8)
-      snprintf(list + len, sizeof list - len, "%srank %d: step %d", k ? ", " : "", k, steps[k]);
-  }
-  free(steps);
-  if (world > 8)
-    snprintf(list + strlen(list), sizeof list - strlen(list), ", ...");
-  if (indexed >= 0)
-    snprintf(list + strlen(list), sizeof list - strlen(list), "; the index names step %d", indexed);
-  if (differ)
-    gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: the rank files hold different steps (%s); a save was "
-              "interrupted or files were mixed: not resuming from it", folder, list);
-}
+/* ---- load ---- */
 
 /* The run's --seed and global batch must be the checkpoint's (data order, dropout and the
- * loss scale follow them), unless --override_checkpoint_args or nothing is trained (--eval_only,
- * or the checkpoint already at --iters: sampling with another seed). */
-static void check_run_args(const struct gv_run *r, const struct gv_tf *tf, const char *path)
+ * loss scale follow them), unless --override_checkpoint_args or nothing is trained. */
+static void check_run_args(const struct gv_run *r, const cJSON *idx, const char *path, int step)
 {
-  const int32_t *h = tf->header;
-  uint64_t seed = (uint64_t)(uint32_t)h[HDR_SEED] | (uint64_t)(uint32_t)h[HDR_SEED + 1] << 32;
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(idx, "seed"), *b = cJSON_GetObjectItemCaseSensitive(idx, "global_batch");
+  unsigned long long seed = cJSON_IsString(s) ? strtoull(s->valuestring, NULL, 10) : 0;
+  int batch = cJSON_IsNumber(b) ? (int)b->valuedouble : 0;
   char why[256] = "";
+  if (!cJSON_IsString(s) || !cJSON_IsNumber(b))
+    FATAL("%s: field '%s' is missing or of the wrong type", path, cJSON_IsString(s) ? "global_batch" : "seed");
   if (seed != r->args.seed)
-    snprintf(why, sizeof why, "--seed %llu, this run has --seed %llu", (unsigned long long)seed,
-             (unsigned long long)r->args.seed);
-  else if (h[HDR_BATCH] && h[HDR_BATCH] != r->args.global_batch)
-    snprintf(why, sizeof why, "--global_train_batch_size %d, this run has %d", h[HDR_BATCH], r->args.global_batch);
-  if (!why[0] || r->args.eval_only || h[HDR_STEP] >= r->args.iters) /* no training: neither matters */
+    snprintf(why, sizeof why, "--seed %llu, this run has --seed %llu", seed, (unsigned long long)r->args.seed);
+  else if (batch != r->args.global_batch)
+    snprintf(why, sizeof why, "--global_train_batch_size %d, this run has %d", batch, r->args.global_batch);
+  if (!why[0] || r->args.eval_only || step >= r->args.iters) /* no training: neither matters */
     return;
   if (r->args.override_checkpoint_args) {
     gv_log0(GV_LOG_WARN, "%s: saved with %s: resuming anyway (--override_checkpoint_args)", path, why);
     return;
   }
-  gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: saved by a run with %s (the data order and dropout follow "
-            "them); resume with the same values, or give --override_checkpoint_args to resume anyway", path, why);
+  FATAL("%s: saved by a run with %s (the data order and dropout follow them); resume with the same values, or give "
+        "--override_checkpoint_args to resume anyway", path, why);
+}
+
+static cJSON *read_index(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    FATAL("%s: cannot open (%s): the checkpoint's index is missing", path, strerror(errno));
+  char *buf = NULL;
+  size_t len = 0, cap = 0, k;
+  do {
+    if (len + 65536 > cap && !(buf = realloc(buf, cap = 2 * cap + 65536)))
+      FATAL("out of host memory");
+    k = fread(buf + len, 1, cap - len, f);
+    len += k;
+  } while (k > 0);
+  fclose(f);
+  cJSON *idx = cJSON_ParseWithLength(buf, len);
+  free(buf);
+  const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(idx, "format"), *v = cJSON_GetObjectItemCaseSensitive(idx, "version");
+  if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "gvc-checkpoint") || !cJSON_IsNumber(v) ||
+      v->valuedouble != FORMAT_VERSION)
+    FATAL("%s: not a gvc checkpoint index of format %d (field 'format' or 'version')", path, FORMAT_VERSION);
+  return idx;
+}
+
+/* Every tensor of file f is in the index and in this program, and the other way round;
+ * the CRC-32s of the tensors this rank checks match the index's. Errors agreed on. */
+static void check_file(struct gv_run *r, const struct ck_tensors *c, gv_st *st, int f, const cJSON *crcs,
+                       const char *index_path)
+{
+  const char *path = gv_st_path(st);
+  const cJSON *want = cJSON_GetObjectItemCaseSensitive(crcs, files[f]), *e;
+  if (!cJSON_IsObject(want))
+    FATAL("%s: field 'crc32.%s' is missing", index_path, files[f]);
+  for (int i = 0; i < gv_st_count(st); i++) {
+    const char *name = gv_st_at(st, i)->name;
+    if (!cJSON_GetObjectItemCaseSensitive(want, name))
+      FATAL("%s: tensor '%s' is not in the checkpoint's index.json (an extra tensor: files mixed?)", path, name);
+  }
+  cJSON_ArrayForEach(e, want) if (!gv_st_find(st, e->string))
+    FATAL("%s: tensor '%s' is missing (the index lists it)", path, e->string);
+  if (f == 0)
+    for (int i = 0; i < gv_st_count(st); i++) {
+      const char *name = gv_st_at(st, i)->name;
+      if (ck_find(c, name) < 0)
+        FATAL("%s: tensor '%s' is not a parameter of this program (another model?)", path, name);
+    }
+  int *owner = crc_owners(c, gv_comm_size(r->world)), me = gv_comm_rank(r->world);
+  char err[1024] = "";
+  int bad = 0;
+  for (int i = 0; i < gv_st_count(st) && !bad; i++) {
+    const struct gv_st_tensor *t = gv_st_at(st, i);
+    int pi = f ? -1 : ck_find(c, t->name), k = 0;
+    if (f) { /* NAME/exp_avg ...: its parameter's number and block */
+      const char *slash = strrchr(t->name, '/');
+      char base[1024];
+      snprintf(base, sizeof base, "%.*s", slash ? (int)(slash - t->name) : 0, t->name);
+      pi = ck_find(c, base);
+      while (k < 3 && slash && strcmp(slash + 1, state_suffix[k]))
+        k++;
+    }
+    int id = pi < 0 || k >= c->blocks ? -1 : f ? c->n + pi * c->blocks + k : pi;
+    if (id >= 0 ? owner[id] != me : me != 0) /* tensors of another precision's layout: rank 0 */
+      continue;
+    uint32_t crc;
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(want, t->name);
+    if (gv_st_crc32(st, t, &crc, err, sizeof err))
+      bad = 1;
+    else if (!cJSON_IsNumber(x) || x->valuedouble != (double)crc) {
+      snprintf(err, sizeof err, "%s: tensor '%s' is damaged: its CRC-32 is %08x, index.json recorded %s", path,
+               t->name, crc, cJSON_IsNumber(x) ? "another" : "none");
+      bad = 1;
+    }
+  }
+  free(owner);
+  int code, who = failing_rank(r, bad, &code);
+  if (who == me)
+    gv_log(GV_LOG_ERROR, "%s", err);
+  if (who >= 0)
+    FATAL("%s: rank %d found a damaged tensor (its message above); not resuming from it", path, who);
+}
+
+/* Tensor name of file f, checked against parameter p: a float dtype, p's global shape. */
+static const struct gv_st_tensor *tensor_for(gv_st *st, const char *name, const struct gv_run_param *p, int need_f32)
+{
+  const struct gv_st_tensor *t = gv_st_find(st, name);
+  if (!t)
+    FATAL("%s: tensor '%s' is missing (this program's parameter %s has no %s)", gv_st_path(st), name, p->name, name);
+  int ok = need_f32 ? t->dtype == GV_ST_F32 : t->dtype == GV_ST_F32 || t->dtype == GV_ST_BF16 || t->dtype == GV_ST_F16;
+  if (!ok)
+    FATAL("%s: tensor '%s': dtype %s, expected %s", gv_st_path(st), name, gv_st_dtype_name(t->dtype),
+          need_f32 ? "F32" : "F32, BF16 or F16");
+  if (gv_st_numel(t) != p->rows * p->cols || gv_st_cols(t) != p->cols)
+    FATAL("%s: tensor '%s': shape of %lld x %lld elements, this program's parameter is %lld x %lld", gv_st_path(st),
+          name, (long long)(gv_st_numel(t) / (gv_st_cols(t) ? gv_st_cols(t) : 1)), (long long)gv_st_cols(t),
+          (long long)p->rows, (long long)p->cols);
+  return t;
+}
+
+/* Elements [first, first + n) of p's tp block from tensor t, as fp32 into the host scratch. */
+static float *read_slice(struct gv_run *r, gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p,
+                         size_t first, size_t n)
+{
+  char err[1024];
+  float *h = gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
+  if (gv_st_read_part(st, t, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n, GV_ST_F32, h,
+                      err, sizeof err))
+    FATAL("%s", err);
+  return h;
+}
+
+/* One parameter: its held elements, and the state of its owned ones. The fp32 values of a
+ * parameter are the bf16 run's masters when saved, else its parameters (both ways between
+ * precisions). */
+static void load_param(struct gv_run *r, gv_st *st[2], const struct gv_run_param *p)
+{
+  char name[1024];
+  size_t first, n;
+  snprintf(name, sizeof name, "%s/master", p->name);
+  const struct gv_st_tensor *master = gv_st_find(st[1], name) ? tensor_for(st[1], name, p, 1) : NULL;
+  const struct gv_st_tensor *w = tensor_for(st[0], p->name, p, 0);
+  int masters_as_params = r->fdt == GV_DTYPE_F32 && master;
+  if (gv_run_held(r, p, &first, &n))
+    gv_run_from_host_f32(r, gv_run_param_at(r, p, first),
+                         read_slice(r, st[masters_as_params], masters_as_params ? master : w, p, first, n), n);
+  if (!gv_run_owned(r, p, &first, &n))
+    return;
+  for (int k = 0; k < gv_run_state_blocks(r); k++) {
+    snprintf(name, sizeof name, "%s/%s", p->name, state_suffix[k]);
+    int from_model = k == GV_STATE_MASTER && !master;
+    const struct gv_st_tensor *t = from_model ? w : k == GV_STATE_MASTER ? master : tensor_for(st[1], name, p, 1);
+    float *h = read_slice(r, st[from_model ? 0 : 1], t, p, first, n);
+    gv_dev_memcpy(&r->be, gv_run_owned_state(r, p, first, (enum gv_prog_state)k), h, sizeof(float) * n, GV_COPY_H2D);
+  }
 }
 
 int gv_run_load(struct gv_run *r, const char *dir)
 {
-  char folder[4096], path[4200], err[512];
-  struct ckpt_index x = find_checkpoint(r, dir, folder, sizeof folder);
-  rank_file(r, folder, path, sizeof path);
-  struct gv_tf tf;
-  if (gv_tf_read(&tf, path, err, sizeof err))
-    gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s", err);
-  if (tf.header[0] != GV_TF_MAGIC_CKPT || tf.header[HDR_WORLD] != r->world_size)
-    gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: written by a run of %d ranks, this one has %lld", path,
-              tf.header[HDR_WORLD], (long long)r->world_size);
-  agree_on_step(r, folder, tf.header[HDR_STEP], x.step);
-  check_run_args(r, &tf, path);
-  load_zero3(r, &tf, path);
-  check_foreign_zero3(r, &tf, path);
-  for (int i = 0; i < r->nparams; i++)
-    if (!gv_run_zero3_param(r, &r->params[i])) /* (ZeRO-3 ones: loaded with their layer's shard) */
-      load_param(r, &tf, path, &r->params[i]);
-  if (r->zero && r->shard_bytes) {
-    size_t se = gv_run_flat_shard_numel(r);
-    for (int k = 0; k < (r->fdt == GV_DTYPE_F32 ? 1 : 2); k++) {
-      const char *name = k ? "zero/master" : "zero/adam_m_v";
-      const struct gv_tf_record *rec = gv_tf_find(&tf, name);
-      size_t want = k ? se : 2 * se;
-      if (!rec || rec->dtype != GV_TF_F32 || rec->numel != want)
-        gv_fatalf(__FILE__, __LINE__, "--load", "gvrt", "%s: record '%s' is missing or not %zu floats%s", path, name,
-                  want, tf.header[HDR_BF16] != (r->fdt != GV_DTYPE_F32) ? " (saved by a program of the other "
-                  "precision: ZeRO shards differ in size)" : "");
-      get_part(r, rec, gv_run_flat_state(r) + (size_t)(2 * k) * se, want, GV_DTYPE_F32);
-    }
+  char folder[4096], path[4300], err[1024];
+  double t0 = gv_run_now_s();
+  struct ckpt_index x = read_latest(dir, "--load");
+  if (x.step < 0) {
+    snprintf(path, sizeof path, "%s/rank00000.gvck", dir);
+    if (!access(path, F_OK))
+      FATAL("%s: a checkpoint of the older format 1 (rank<r>.gvck files directly in the folder), which this version "
+            "does not read; it reads format 2 (global tensors in safetensors files)", dir);
+    FATAL("%s: no checkpoint here (no %s/latest naming a saved step)", dir, dir);
   }
-  check_strategy(r, &tf, path);
-  int step = tf.header[HDR_STEP];
-  gv_tf_free(&tf);
-  gv_log0(GV_LOG_INFO, "loaded checkpoint %s: resuming at step %d", folder, step);
-  return step;
+  iter_folder(dir, x.step, x.alt, folder, sizeof folder);
+  snprintf(path, sizeof path, "%s/index.json", folder);
+  char index_path[4300];
+  snprintf(index_path, sizeof index_path, "%s", path);
+  cJSON *idx = read_index(index_path);
+  const cJSON *st_step = cJSON_GetObjectItemCaseSensitive(idx, "step");
+  if (!cJSON_IsNumber(st_step) || st_step->valuedouble != x.step)
+    FATAL("%s: field 'step' is not %d, the step %s/latest names: files mixed?", index_path, x.step, dir);
+  check_run_args(r, idx, index_path, x.step);
+  struct ck_tensors c;
+  ck_tensors_build(r, &c);
+  gv_st *st[2];
+  for (int f = 0; f < 2; f++) {
+    snprintf(path, sizeof path, "%s/%s", folder, files[f]);
+    if (gv_st_open(&st[f], path, err, sizeof err))
+      FATAL("%s", err);
+    check_file(r, &c, st[f], f, cJSON_GetObjectItemCaseSensitive(idx, "crc32"), index_path);
+  }
+  for (int i = 0; i < c.n; i++) { /* every parameter of the program is in the file */
+    snprintf(path, sizeof path, "%s/%s", folder, files[0]);
+    if (!gv_st_find(st[0], c.model[i].name))
+      FATAL("%s: tensor '%s' is missing (this program has that parameter: another model?)", path, c.model[i].name);
+  }
+  for (int i = 0; i < r->nparams; i++)
+    load_param(r, st, &r->params[i]);
+  gv_st_close(st[0]);
+  gv_st_close(st[1]);
+  ck_tensors_free(&c);
+  cJSON_Delete(idx);
+  gv_log0(GV_LOG_INFO, "loaded checkpoint %s: resuming at step %d (%.2fs)", folder, x.step, gv_run_now_s() - t0);
+  return x.step;
 }

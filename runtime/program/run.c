@@ -16,7 +16,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "data/safetensors.h"
+#include "gvrt_safetensors.h"
 #include "program/run.h"
 #include "program/tensorfile.h"
 
@@ -88,32 +88,34 @@ static void init_from_fail(const char *path, const char *key, const struct gv_ru
 }
 
 /* A safetensors file keyed by global parameter names (gvc convert --from-hf): this
- * rank's elements [first, first + n) of each parameter's block, read row run by row run. */
+ * rank's elements [first, first + n) of each parameter's block (F32, BF16 or F16 in the
+ * file), read with pread: no rank reads more than its own part. */
 static void init_from_safetensors(struct gv_run *r, const char *path)
 {
-  gv_st_file *f;
-  struct gv_data_err e = {0};
-  if (gv_st_open(path, &f, &e))
-    gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", e.msg);
+  gv_st *f;
+  char err[1024];
+  if (gv_st_open(&f, path, err, sizeof err))
+    gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", err);
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     const struct gv_st_tensor *t = gv_st_find(f, p->name);
-    if (!t || gv_st_numel(t) != (size_t)(p->rows * p->cols))
+    if (!t)
       init_from_fail(path, p->name, p);
+    if (gv_st_numel(t) != p->rows * p->cols || gv_st_cols(t) != p->cols)
+      gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt",
+                "%s: tensor '%s': shape of %lld x %lld elements, this program's parameter is %lld x %lld", path,
+                p->name, (long long)(gv_st_numel(t) / (gv_st_cols(t) ? gv_st_cols(t) : 1)), (long long)gv_st_cols(t),
+                (long long)p->rows, (long long)p->cols);
     size_t first = 0, n = shard_numel(p);
     if (gv_run_zl(r, p) && !gv_run_held(r, p, &first, &n))
       continue;
     float *h = gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
-    for (size_t done = 0; done < n;) {
-      size_t k = first + done, row = (size_t)p->row0 + k / (size_t)p->shard_cols, col = k % (size_t)p->shard_cols;
-      size_t run = (size_t)p->shard_cols - col < n - done ? (size_t)p->shard_cols - col : n - done;
-      if (gv_st_read_f32(f, t, row * (size_t)p->cols + (size_t)p->col0 + col, run, h + done, &e))
-        gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", e.msg);
-      done += run;
-    }
+    if (gv_st_read_part(f, t, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n, GV_ST_F32,
+                        h, err, sizeof err))
+      gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", err);
     store_param(r, p, first, h, n);
   }
-  gv_st_close(&f);
+  gv_st_close(f);
 }
 
 static void init_from_file(struct gv_run *r, const char *path)
@@ -236,15 +238,6 @@ static void reduce_tied(struct gv_run *r)
   free(colors);
 }
 
-/* Is this rank's copy of parameter p the one counted in the global norm? */
-static int counts_in_norm(const struct gv_run *r, const struct gv_run_param *p)
-{
-  for (int t = 0; t < r->ntied; t++)
-    if (!strcmp(r->tied[t].name, p->name))
-      return (r->tied[t].stages & ((1ull << r->stage) - 1)) == 0; /* the lowest stage holding it */
-  return 1;
-}
-
 /* ---- one step ---- */
 
 static double run_step(struct gv_run *r, struct feed *fd, int step, int backward)
@@ -287,9 +280,7 @@ static double grad_norm(struct gv_run *r)
    * second copy of a tied weight) is counted on one rank only */
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
-    int dp_counts = r->zero || p->dp_rank == 0;
-    if ((dp_counts || gv_run_zl(r, p)) && (p->split_dim >= 0 || p->tp_rank == 0) && counts_in_norm(r, p) &&
-        gv_run_owned(r, p, &first, &n)) {
+    if (gv_run_unique_owner(r, p) && gv_run_owned(r, p, &first, &n)) {
       struct gv_tensor g = gv_run_vals(r, gv_run_owned_grad(r, p, first), n);
       sq += gv_sumsq(&r->be, &g); /* cpu: gv_optim_sq_sum itself */
     }
@@ -656,6 +647,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_comm_free_world(&r.world);
     return rc < 0 ? 1 : 0;
   }
+  r.argc = argc;
+  r.argv = argv;
   setup_groups(&r);
   check_program(&r);
   gv_run_check_sample_args(&r);
@@ -725,12 +718,18 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_run_sl_step(&r, gv_run_now_s() - t0);
     if (!r.args.quiet && (step % r.args.log_interval == 0 || step == r.args.iters - 1))
       log_step(&r, &sched, step, loss, norm, gv_run_now_s() - t0, gv_run_now_s() - t_start);
-    if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1))
+    int exiting = r.args.exit_interval > 0 && (step + 1) % r.args.exit_interval == 0 && step < r.args.iters - 1;
+    if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1 ||
+                        exiting))
       gv_run_save(&r, r.args.save, step + 1);
     if (r.valid && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1))
     {
       double vl = evaluate(&r, &fd, r.valid);
       gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g | val_ppl %.6g", step, vl, exp(vl));
+    }
+    if (exiting) { /* Megatron's --exit_interval: saved (with --save) and stopped */
+      gv_log0(GV_LOG_INFO, "exiting after step %d (--exit_interval %d)", step + 1, r.args.exit_interval);
+      break;
     }
   }
   if (!r.args.quiet)

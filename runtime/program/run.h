@@ -55,7 +55,7 @@ struct gv_run_args {
   const char *dump_params, *matmul_precision, *mixed_precision, *timeline, *sample_format, *tokenizer, *step_json;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet, override_checkpoint_args, skip_nonfinite_steps;
-  int top_k, eval_only, initialize_on_meta;
+  int top_k, eval_only, initialize_on_meta, keep_last, exit_interval;
   double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps, temperature, top_p;
   uint64_t seed;
 };
@@ -96,6 +96,8 @@ struct gv_run_steplog {
 struct gv_run {
   struct gv_run_args args;
   struct gv_run_optime optime;
+  int argc;                    /* the command line (saved in checkpoints) */
+  char **argv;
   struct gv_run_timeline tl;
   struct gv_run_steplog sl;
   struct gv_backend be;
@@ -197,6 +199,10 @@ int gv_run_owned(const struct gv_run *r, const struct gv_run_param *p, size_t *f
 void *gv_run_param_at(struct gv_run *r, const struct gv_run_param *p, size_t first);
 void *gv_run_owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t first);
 float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t first, enum gv_prog_state k);
+/* Is this rank's owned part of p the one copy counted (in the gradient norm) and saved:
+ * replicas (dp without ZeRO, tp-replicated weights, the second stage of a tied weight)
+ * leave it to one rank, so every element of every parameter has exactly one such owner. */
+int gv_run_unique_owner(const struct gv_run *r, const struct gv_run_param *p);
 /* State blocks per owned element: 2 (m, v), or 3 with the bf16 program's master weights. */
 int gv_run_state_blocks(const struct gv_run *r);
 /* Flat ZeRO-2: the elements of this rank's shard, and its state (m, v[, master] blocks of

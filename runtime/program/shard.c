@@ -6,6 +6,8 @@
  * bf16, the master weights, as consecutive blocks of the rank's owned elements
  * (gvrt_program.h: the layout contract). Only addresses are computed here: the arenas may be device
  * memory. */
+#include <string.h>
+
 #include "program/run.h"
 
 static size_t es_of(const struct gv_run *r) { return gv_run_fsz(r); }
@@ -115,4 +117,19 @@ float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t
   }
   int64_t rel = (p->goff - (int64_t)r->dp_rank * r->shard_bytes) / (int64_t)es_of(r) + (int64_t)first;
   return gv_run_flat_state(r) + (size_t)k * gv_run_flat_shard_numel(r) + rel;
+}
+
+/* The lowest stage holding a tied weight counts it. */
+static int first_tied_stage(const struct gv_run *r, const struct gv_run_param *p)
+{
+  for (int t = 0; t < r->ntied; t++)
+    if (!strcmp(r->tied[t].name, p->name))
+      return (r->tied[t].stages & ((1ull << r->stage) - 1)) == 0;
+  return 1;
+}
+
+int gv_run_unique_owner(const struct gv_run *r, const struct gv_run_param *p)
+{
+  int dp_counts = r->zero || p->dp_rank == 0 || gv_run_zl(r, p);
+  return dp_counts && (p->split_dim >= 0 || p->tp_rank == 0) && first_tied_stage(r, p);
 }

@@ -7,20 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gvrt_safetensors.h"
+
 static size_t dtype_bytes(int dtype) { return dtype == GV_TF_F64 ? 8 : 4; }
 
-uint32_t gv_tf_crc32(uint32_t crc, const void *data, size_t n)
-{
-  static const uint32_t poly = 0xedb88320u; /* zlib's, reflected */
-  const unsigned char *p = data;
-  crc = ~crc;
-  for (size_t i = 0; i < n; i++) {
-    crc ^= p[i];
-    for (int k = 0; k < 8; k++)
-      crc = (crc >> 1) ^ (poly & (0u - (crc & 1u)));
-  }
-  return ~crc;
-}
+uint32_t gv_tf_crc32(uint32_t crc, const void *data, size_t n) { return gv_st_crc32_update(crc, data, n); }
 
 static int fail(char *err, size_t n, const char *path, const char *what, long at)
 {

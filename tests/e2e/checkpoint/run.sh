@@ -2,7 +2,7 @@
 # run.sh GVC SRC WORK - checkpoints: 10 steps straight give the same losses as 5 steps,
 # --save, then --load and 5 more; a truncated or foreign checkpoint is refused with the
 # file named, and nothing is left half-written. Nothing lost, nothing silently wrong: a
-# flipped byte is found by its record's CRC-32; a non-finite loss stops the run before it
+# flipped byte is found by its tensor's CRC-32; a non-finite loss stops the run before it
 # saves (or --skip_nonfinite_steps skips the step); an unwritable --save folder is refused
 # at start-up; a failed save keeps the previous checkpoint; another --seed or global batch
 # is refused unless --override_checkpoint_args; token ids outside the vocabulary are found
@@ -17,25 +17,41 @@ fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--init_from $fx --batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3"
 export GV_COMM=self OMP_NUM_THREADS=1
 ./tg $args --iters 10 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | tail -5 > straight.txt
-./tg $args --iters 5 --save ck >/dev/null 2>&1 && grep -q "^step 5$" ck/latest && [ -f ck/step00000005/rank00000.gvck ] \
+./tg $args --iters 5 --save ck >/dev/null 2>&1 && grep -q "^step 5$" ck/latest && [ -f ck/iter_0000005/model.safetensors ] \
+  && [ -f ck/iter_0000005/optimizer.safetensors ] && grep -q '"consumed_samples":\s*10' ck/iter_0000005/index.json \
   && [ -z "$(find ck -name '*.tmp')" ] && ok || bad "save: $(ls -R ck)"
 ./tg $args --iters 10 --load ck 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" > resumed.txt
 [ -s resumed.txt ] && cmp -s straight.txt resumed.txt && ok || { bad "resumed losses differ"; diff straight.txt resumed.txt; }
-head -c 1000 ck/step00000005/rank00000.gvck > ck2.gvck && mkdir -p bad && mv ck2.gvck bad/rank00000.gvck
+rm -rf bad && cp -r ck bad && truncate -s 5000 bad/iter_0000005/model.safetensors
 out=$(./tg $args --iters 10 --load bad 2>&1); rc=$?
-[ $rc -ne 0 ] && echo "$out" | grep -q "bad/rank00000.gvck: truncated" && ok || bad "truncated checkpoint: rc $rc: $out"
-# a flipped byte in the tensor data: the record's CRC-32 names file and record
-rm -rf flip && cp -r ck flip && f=flip/step00000005/rank00000.gvck
+[ $rc -ne 0 ] && echo "$out" | grep -q "bad/iter_0000005/model.safetensors: tensor '[a-z0-9_.]*': field 'data_offsets' .* runs past the end of the data" \
+  && ok || bad "truncated checkpoint: rc $rc: $out"
+# a flipped byte in the tensor data: the tensor's CRC-32 (index.json) names file and tensor
+rm -rf flip && cp -r ck flip && f=flip/iter_0000005/optimizer.safetensors
 printf '\x5a' | dd of=$f bs=1 seek=$(($(stat -c %s $f) / 2)) conv=notrunc status=none
 out=$(./tg $args --iters 10 --load flip 2>&1); rc=$?
-[ $rc -ne 0 ] && echo "$out" | grep -q "flip/step00000005/rank00000.gvck: record '[a-z_]*/[a-z0-9_.]*' is damaged" && ok \
+[ $rc -ne 0 ] && echo "$out" | grep -q "flip/iter_0000005/optimizer.safetensors: tensor '[a-z0-9_./]*' is damaged: its CRC-32" && ok \
   || bad "flipped byte: rc $rc: $out"
+# a checkpoint of the older per-rank format is refused with the reason (never misread)
+rm -rf old && mkdir -p old/step00000005 && printf 'gvc-checkpoint 1\nstep 5\nworld 1\nfolder step00000005\n' > old/latest
+out=$(./tg $args --iters 10 --load old 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "old/latest: a checkpoint of the older format 1" && ok || bad "format 1: rc $rc: $out"
+out=$(./tg $args --iters 10 --save old 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "old/latest: a checkpoint of the older format 1" && ! echo "$out" | grep -q "step 0/" \
+  && ok || bad "--save into a format-1 folder: rc $rc: $out"
+# --exit_interval: saves and stops at the first multiple; --keep_last 2 keeps two folders
+rm -rf ex && ./tg $args --iters 10 --save ex --save_interval 1 --keep_last 2 --exit_interval 4 > ex.log 2>&1
+[ "$(ls -d ex/iter_*)" = "$(printf 'ex/iter_0000003\nex/iter_0000004')" ] && grep -q "^step 4$" ex/latest \
+  && grep -q "exiting after step 4 (--exit_interval 4)" ex.log && ! grep -q "step 4/10" ex.log && ok \
+  || bad "--exit_interval / --keep_last: $(ls ex) $(tail -2 ex.log)"
+./tg $args --iters 10 --load ex 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | tail -5 | cmp -s - straight.txt && ok \
+  || bad "resume after --exit_interval"
 # a non-finite loss stops the run before its optimizer step and before it saves: the
 # checkpoint it loaded stays as it was; --skip_nonfinite_steps skips such steps instead
-rm -rf nan && cp -r ck nan && sum0=$(cat nan/latest nan/step*/* | md5sum)
+rm -rf nan && cp -r ck nan && sum0=$(cat nan/latest nan/iter*/* | md5sum)
 out=$(./tg $args --iters 10 --lr 1e30 --clip_grad 0 --load nan --save nan 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "step [0-9]*: loss .*: not finite; stopped before its optimizer step" \
-  && [ "$(cat nan/latest nan/step*/* | md5sum)" = "$sum0" ] && ok || bad "non-finite loss: rc $rc: $out; $(ls -R nan)"
+  && [ "$(cat nan/latest nan/iter*/* | md5sum)" = "$sum0" ] && ok || bad "non-finite loss: rc $rc: $out; $(ls -R nan)"
 out=$(./tg $args --iters 10 --lr 1e30 --clip_grad 0 --skip_nonfinite_steps 2>&1); rc=$?
 [ $rc -eq 0 ] && echo "$out" | grep -q "not finite; step skipped" && ok || bad "--skip_nonfinite_steps: rc $rc: $out"
 # an unwritable --save folder is refused at start-up, with the OS's reason
@@ -44,10 +60,10 @@ out=$(./tg $args --iters 10 --save afile/ck 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "afile/ck: the checkpoint folder is not writable by rank 0 (Not a directory)" \
   && ! echo "$out" | grep -q "step 0/" && ok || bad "unwritable --save: rc $rc: $out"
 # a save that fails (its temporary file's path is a folder) leaves the previous checkpoint
-rm -rf keep && cp -r ck keep && mkdir -p keep/step00000010/rank00000.gvck.tmp
+rm -rf keep && cp -r ck keep && mkdir -p keep/iter_0000010/model.safetensors.tmp
 out=$(./tg $args --iters 10 --load keep --save keep 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "rank 0 could not write its part of the checkpoint of step 10 (Is a directory)" \
-  && grep -q "^step 5$" keep/latest && cmp -s keep/step00000005/rank00000.gvck ck/step00000005/rank00000.gvck \
+  && grep -q "^step 5$" keep/latest && cmp -s keep/iter_0000005/model.safetensors ck/iter_0000005/model.safetensors \
   && [ -z "$(find keep -type f -name '*.tmp')" ] && ok || bad "failed save: rc $rc: $out; $(ls -R keep)"
 ./tg $args --iters 10 --load keep 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | cmp -s - straight.txt && ok \
   || bad "resume after a failed save"

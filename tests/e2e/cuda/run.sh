@@ -34,7 +34,7 @@ losses cpu.log > cpu.txt; losses cuda.log > cuda.txt
 close cpu.txt cuda.txt 1e-4 && ok || { bad "cpu and cuda losses differ by more than 1e-4 relative"; paste cpu.txt cuda.txt; }
 [ -s cuda.bin ] && [ "$(stat -c %s cuda.bin)" -eq "$(stat -c %s cpu.bin)" ] && ok || bad "--dump on cuda: not the records of cpu"
 # checkpoint on the device: 5 steps, --save, --load, 5 more = the straight run
-./tg $args --device cuda --log_interval 1 --iters 5 --save ck > save.log 2>&1 && [ -f ck/step00000005/rank00000.gvck ] && ok \
+./tg $args --device cuda --log_interval 1 --iters 5 --save ck > save.log 2>&1 && [ -f ck/iter_0000005/model.safetensors ] && ok \
   || bad "--save on cuda: $(tail -5 save.log)"
 ./tg $args --device cuda --log_interval 1 --load ck > load.log 2>&1 || bad "--load on cuda: $(tail -5 load.log)"
 losses load.log > resumed.txt; tail -5 cuda.txt > straight.txt

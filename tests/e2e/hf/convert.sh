@@ -63,7 +63,7 @@ mkdir -p cut && cp "$fx/gpt2/config.json" cut/ && head -c 20000 "$fx/gpt2/model.
 refused "truncated safetensors" "cut/model.safetensors: tensor '.*'.*past the end" \
   "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf cut -o x.safetensors
 head -c 2000 "$fx/gpt2/model.safetensors" > cut/model.safetensors
-refused "cut header" "cut/model.safetensors: header length .* past the end of the file" \
+refused "cut header" "cut/model.safetensors: field 'header length' is .* past the end of the file" \
   "$gvc" convert "$gvm" --model tiny_gpt2 --from-hf cut -o x.safetensors
 mkdir -p shard && cp "$fx/llama/config.json" shard/ && cp "$fx/llama/model-00001-of-00003.safetensors" shard/model.safetensors
 refused "missing tensor" "shard: no tensor .model.layers." "$gvc" convert "$gvm" --model tiny_llama --from-hf shard -o x.safetensors

@@ -10,11 +10,12 @@
  *                                  ("-" for none; "DROP": left out), all F32: the layouts
  *                                  of other HF classes
  *   hf_check tensor A NAME B NAME2   A's NAME equals B's NAME2 bit for bit */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/safetensors.h"
+#include "gvrt_safetensors.h"
 #include "program/tensorfile.h"
 
 static int logits(const char *dump, const char *ref)
@@ -60,31 +61,36 @@ static int greedy(const char *ref, int n, char **ids)
   return bad;
 }
 
-static float *read_all(gv_st_file *f, const struct gv_st_tensor *t)
+static float *read_all(gv_st *f, const struct gv_st_tensor *t)
 {
-  size_t n = gv_st_numel(t);
-  float *v = malloc(sizeof(float) * (n ? n : 1));
-  struct gv_data_err e = {0};
-  if (v && gv_st_read_f32(f, t, 0, n, v, &e)) {
-    fprintf(stderr, "%s\n", e.msg);
+  int64_t n = gv_st_numel(t), cols = gv_st_cols(t);
+  float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
+  char e[1024];
+  if (v && gv_st_read_block(f, t, 0, cols ? n / cols : 0, 0, cols, GV_ST_F32, v, e, sizeof e)) {
+    fprintf(stderr, "%s\n", e);
     free(v);
     v = NULL;
   }
   return v;
 }
 
+static gv_st *open_st(const char *path)
+{
+  gv_st *f = NULL;
+  char e[1024];
+  if (gv_st_open(&f, path, e, sizeof e))
+    fprintf(stderr, "%s\n", e);
+  return f;
+}
+
 static int same(const char *a_path, int n, char **b_paths)
 {
-  gv_st_file *a, *b;
-  struct gv_data_err e = {0};
-  if (gv_st_open(a_path, &a, &e)) {
-    fprintf(stderr, "%s\n", e.msg);
+  gv_st *a = open_st(a_path), *b;
+  if (!a)
     return 1;
-  }
   int bad = 0, seen = 0;
   for (int k = 0; k < n && !bad; k++) {
-    if (gv_st_open(b_paths[k], &b, &e)) {
-      fprintf(stderr, "%s\n", e.msg);
+    if (!(b = open_st(b_paths[k]))) {
       bad = 1;
       break;
     }
@@ -92,71 +98,88 @@ static int same(const char *a_path, int n, char **b_paths)
       const struct gv_st_tensor *y = gv_st_at(b, i), *x = gv_st_find(a, y->name);
       float *u = x ? read_all(a, x) : NULL, *v = read_all(b, y);
       bad = !x || x->ndim != y->ndim || memcmp(x->shape, y->shape, sizeof(int64_t) * (size_t)x->ndim) || !u || !v ||
-            memcmp(u, v, sizeof(float) * gv_st_numel(y));
+            memcmp(u, v, sizeof(float) * (size_t)gv_st_numel(y));
       if (bad)
         fprintf(stderr, "tensor '%s' of %s: %s in %s\n", y->name, b_paths[k], x ? "differs" : "missing", a_path);
       free(u);
       free(v);
       seen++;
     }
-    gv_st_close(&b);
+    gv_st_close(b);
   }
   if (!bad && seen != gv_st_count(a)) {
     fprintf(stderr, "%s holds %d tensors, the reference %d\n", a_path, gv_st_count(a), seen);
     bad = 1;
   }
   printf("same: %d tensors %s\n", seen, bad ? "DIFFER" : "equal bit for bit");
-  gv_st_close(&a);
+  gv_st_close(a);
   return bad;
 }
 
+/* Writes OUT directly (a test's scratch file): the renamed tensors as F32. */
 static int rename_prefix(const char *in, const char *out, const char *from, const char *to)
 {
-  gv_st_file *a;
-  gv_st_writer *w;
-  struct gv_data_err e = {0};
-  if (gv_st_open(in, &a, &e) || gv_st_writer_new(&w, &e)) {
-    fprintf(stderr, "%s\n", e.msg);
+  gv_st *a = open_st(in);
+  if (!a)
     return 1;
-  }
   from = strcmp(from, "-") ? from : "";
   to = strcmp(to, "-") ? to : "";
-  int n = gv_st_count(a), bad = 0;
+  int n = gv_st_count(a), m = 0, bad = 0;
   float **data = calloc((size_t)n + 1, sizeof(float *));
-  for (int i = 0; i < n && !bad; i++) {
+  struct gv_st_tensor *ts = calloc((size_t)n + 1, sizeof *ts);
+  char (*names)[1024] = calloc((size_t)n + 1, sizeof *names);
+  char e[1024];
+  if ((bad = !data || !ts || !names))
+    fprintf(stderr, "out of memory\n");
+  for (int i = 0; i < n && !bad; i++) { /* read_all says why it fails */
     const struct gv_st_tensor *t = gv_st_at(a, i);
-    char name[1024];
     size_t fl = strlen(from);
     int hit = !strncmp(t->name, from, fl);
     if (hit && !strcmp(to, "DROP"))
       continue;
-    snprintf(name, sizeof name, "%s%s", hit ? to : "", t->name + (hit ? fl : 0));
-    bad = !(data[i] = read_all(a, t)) || gv_st_writer_add(w, name, GV_ST_F32, t->ndim, t->shape, data[i], &e);
+    snprintf(names[m], sizeof names[m], "%s%s", hit ? to : "", t->name + (hit ? fl : 0));
+    ts[m] = *t;
+    ts[m].name = names[m];
+    ts[m].dtype = GV_ST_F32;
+    bad = !(data[m++] = read_all(a, t));
   }
-  bad = bad || gv_st_writer_write(w, out, &e);
-  if (bad)
-    fprintf(stderr, "%s\n", e.msg);
-  for (int i = 0; i < n; i++)
+  gv_st_writer *w = bad ? NULL : gv_st_create(out, ts, m, NULL, 0, 1, e, sizeof e);
+  if (!bad && !w) {
+    fprintf(stderr, "%s\n", e);
+    bad = 1;
+  }
+  for (int i = 0; i < m && !bad; i++) {
+    int64_t cols = gv_st_cols(&ts[i]), rows = cols ? gv_st_numel(&ts[i]) / cols : 0;
+    if ((bad = gv_st_write_part(w, i, 0, rows, 0, cols, 0, rows * cols, GV_ST_F32, data[i], e, sizeof e) != 0))
+      fprintf(stderr, "%s\n", e);
+  }
+  if (w && bad)
+    gv_st_abort(w);
+  else if (w && gv_st_finish(w)) {
+    fprintf(stderr, "%s: cannot write (%s)\n", out, strerror(errno));
+    bad = 1;
+  }
+  for (int i = 0; i < m; i++)
     free(data[i]);
   free(data);
-  gv_st_writer_free(&w);
-  gv_st_close(&a);
+  free(ts);
+  free(names);
+  gv_st_close(a);
   return bad;
 }
 
 static int tensor_equal(const char *a_path, const char *a_name, const char *b_path, const char *b_name)
 {
-  gv_st_file *a = NULL, *b = NULL;
-  struct gv_data_err e = {0};
-  int bad = gv_st_open(a_path, &a, &e) || gv_st_open(b_path, &b, &e);
+  gv_st *a = open_st(a_path), *b = a ? open_st(b_path) : NULL;
+  int bad = !a || !b;
   const struct gv_st_tensor *x = bad ? NULL : gv_st_find(a, a_name), *y = bad ? NULL : gv_st_find(b, b_name);
   float *u = x ? read_all(a, x) : NULL, *v = y ? read_all(b, y) : NULL;
-  bad = !u || !v || gv_st_numel(x) != gv_st_numel(y) || memcmp(u, v, sizeof(float) * gv_st_numel(x));
+  bad = !u || !v || gv_st_numel(x) != gv_st_numel(y) || memcmp(u, v, sizeof(float) * (size_t)gv_st_numel(x));
   printf("tensor: %s of %s %s %s of %s\n", a_name, a_path, bad ? "DIFFERS from" : "equals", b_name, b_path);
   free(u);
   free(v);
-  gv_st_close(&a);
-  gv_st_close(&b);
+  gv_st_close(a);
+  gv_st_close(b);
   return bad;
 }
 

@@ -6,7 +6,7 @@
 # Hugging Face and back in unchanged; --initialize_on_meta 1 without weights and an import
 # of another family are refused. Under mpirun, LLaMA as tp2, pp2 and ZeRO-3 dp2 loads the
 # import with --initialize_on_meta 1: the same greedy ids (tp2, pp2), the one-rank step-0
-# loss (ZeRO-3).
+# loss (ZeRO-3); the checkpoint each saves exports to Hugging Face whole.
 source "$(dirname "$0")/../e2e_lib.sh"
 rm -rf ./*
 export GV_COMM=self
@@ -71,5 +71,10 @@ for s in "tp2 2 --num_gpus_per_node 2 --global_tp_deg 2" "pp2 2 --num_gpus_per_n
     g=$(gen "${run[@]}" | head -1)
     "$check" greedy "$fx/llama/ref.bin" $g && ok || bad "$name: greedy ids '$g'"
   fi
+  # its checkpoint (one step with --lr 0: the import's values) exports whole, equal to the fixture
+  "${run[@]}" --iters 1 --lr 0 --global_train_batch_size 2 --save ck_$name >>$name.log 2>&1 \
+    && "$gvc" convert "$gvm" --model tiny_llama --load ck_$name --to-hf out_$name >>$name.log 2>&1 \
+    && "$check" same out_$name/model.safetensors "$fx/llama"/model-*.safetensors \
+    && ok || bad "$name: checkpoint -> Hugging Face: $(tail -2 $name.log)"
 done
 finish
