@@ -262,10 +262,13 @@ static int check_meta(gv_st *f, char *err, size_t n)
   return 0;
 }
 
-static int pread_all(int fd, void *buf, size_t n, uint64_t at)
+/* n bytes at offset `at`, read (write 0) or written (write 1) whole, retried on EINTR and
+ * short transfers; -1 with errno set (EIO for a file that ends early). */
+static int transfer_all(int fd, void *buf, size_t n, uint64_t at, int write)
 {
-  for (size_t got = 0; got < n;) {
-    ssize_t k = pread(fd, (char *)buf + got, n - got, (off_t)(at + got));
+  for (size_t done = 0; done < n;) {
+    ssize_t k = write ? pwrite(fd, (const char *)buf + done, n - done, (off_t)(at + done))
+                      : pread(fd, (char *)buf + done, n - done, (off_t)(at + done));
     if (k < 0 && errno == EINTR)
       continue;
     if (k <= 0) {
@@ -273,26 +276,13 @@ static int pread_all(int fd, void *buf, size_t n, uint64_t at)
         errno = EIO;
       return -1;
     }
-    got += (size_t)k;
+    done += (size_t)k;
   }
   return 0;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t n, uint64_t at)
-{
-  for (size_t put = 0; put < n;) {
-    ssize_t k = pwrite(fd, (const char *)buf + put, n - put, (off_t)(at + put));
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0) {
-      if (!k)
-        errno = EIO;
-      return -1;
-    }
-    put += (size_t)k;
-  }
-  return 0;
-}
+static int pread_all(int fd, void *buf, size_t n, uint64_t at) { return transfer_all(fd, buf, n, at, 0); }
+static int pwrite_all(int fd, const void *buf, size_t n, uint64_t at) { return transfer_all(fd, (void *)buf, n, at, 1); }
 
 static int parse_header(gv_st *f, cJSON *root, char *err, size_t n)
 {
