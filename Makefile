@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all setup build demo test test-main test-sanitize bench clean
+.PHONY: all setup build demo test test-main test-slow test-sanitize bench clean
 
 all: build
 
@@ -23,7 +23,11 @@ demo: build
 test: test-main test-sanitize
 
 test-main: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900 -LE slow
+
+# The long matrices (label slow), on demand: every ordered pair of ten checkpoint strategies.
+test-slow: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 3600 -L slow
 
 # The front end's unit and golden tests and a bounded libFuzzer run, under ASan/UBSan.
 test-sanitize: setup
