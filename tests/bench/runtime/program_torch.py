@@ -9,11 +9,12 @@ spread of the steady-state steps (min, max, max / median), GFLOP/s by llm.c's fo
 fraction of the OpenBLAS sgemm peak measured (step_bench --peak) just before each pair.
 
   /usr/bin/python3 tests/bench/runtime/program_torch.py --build build [--threads 1,2]
-      [--iters 10] [--warmup 2] [--models bench_gpt2,bench_llama] [--time-ops] [--no-torch]
+      [--iters 10] [--warmup 2] [--rounds 2] [--models bench_gpt2,bench_llama] [--time-ops] [--no-torch]
 
 --time-ops compiles with `gvc compile --time_ops` and prints each program's per-op table.
-The implementations run one after the other (gvc, then PyTorch, per model and thread count),
-so a busy machine shows in both; compare them only within one run.
+The implementations alternate (--rounds times gvc then PyTorch, per model and thread count, the
+timed steps split between the rounds; the per-op table is the last round's), so a busy machine
+shows in both; compare them only within one run.
 """
 import argparse
 import os
@@ -125,11 +126,15 @@ def main():
     ap.add_argument("--build", default="build", help="the build folder (gvc, step_bench, data/fortunes)")
     ap.add_argument("--threads", default="1,2", help="thread counts, comma separated (default 1,2)")
     ap.add_argument("--iters", type=int, default=10, help="timed steps (default 10)")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed first steps (default 2)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed first steps of each run (default 2)")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="gvc and PyTorch alternate this many times, the timed steps split between them (default 2)")
     ap.add_argument("--models", default="bench_gpt2,bench_llama", help="bench.gvm sizes (default both)")
     ap.add_argument("--time-ops", action="store_true", help="compile with --time_ops and print the per-op tables")
     ap.add_argument("--no-torch", action="store_true", help="time the compiled programs only")
     a = ap.parse_args()
+    if a.rounds < 1 or a.iters < a.rounds or a.warmup < 0:
+        ap.error(f"--iters {a.iters} must be at least --rounds {a.rounds} (>= 1), and --warmup not negative")
     global torch, gf
     import torch
     import gen_fixtures as gf
@@ -138,7 +143,8 @@ def main():
         sys.exit(f"program_torch.py: {data}.bin is missing (scripts/make-corpus {a.build} builds it)")
     tokens = fortunes_tokens(data)
     threads = [int(t) for t in a.threads.split(",")]
-    print(f"seq {SEQ}, micro-batch {MICRO_BATCH}, fortunes dataset; {a.iters} timed steps after {a.warmup}; "
+    print(f"seq {SEQ}, micro-batch {MICRO_BATCH}, fortunes dataset; {a.iters} timed steps in {a.rounds} "
+          f"rounds, each after {a.warmup} warm-up steps; "
           f"PyTorch {torch.__version__} float32; load average {os.getloadavg()[0]:.2f} at start")
     for name in a.models.split(","):
         c = MODELS[name]
@@ -148,12 +154,20 @@ def main():
               f"{nparams / 1e6:.2f} M parameters; {flops / 1e9:.1f} GFLOP a step (llm.c's formula)")
         print(f"  {'':<14} {'median ms':>9} {'min':>8} {'max':>8} {'max/med':>8} {'GFLOP/s':>8} {'%peak':>7}")
         for t in threads:
-            peak = sgemm_peak(a.build, t)
-            g_times, g_loss, table = run_gvc(exe, data, t, a.iters, a.warmup)
-            line, gm = row(f"gvc {t}t", g_times, flops, peak, f"   loss {g_loss:.4f}; sgemm peak {peak:.1f} GFLOP/s")
+            g_times, t_times, peaks, table = [], [], [], []
+            for r in range(a.rounds):                 # interleaved: gvc, PyTorch, gvc, PyTorch, ...
+                n = a.iters // a.rounds + (r < a.iters % a.rounds)
+                peaks.append(sgemm_peak(a.build, t))
+                times, g_loss, table = run_gvc(exe, data, t, n, a.warmup)
+                g_times += times
+                if not a.no_torch:
+                    times, t_loss = run_torch(c, tokens, t, n, a.warmup)
+                    t_times += times
+            peak = max(peaks)
+            line, gm = row(f"gvc {t}t", g_times, flops, peak,
+                           f"   loss {g_loss:.4f}; sgemm peak {peak:.1f} GFLOP/s (max of {len(peaks)})")
             print(line, flush=True)
             if not a.no_torch:
-                t_times, t_loss = run_torch(c, tokens, t, a.iters, a.warmup)
                 line, tm = row(f"PyTorch {t}t", t_times, flops, peak, f"   loss {t_loss:.4f}")
                 print(line)
                 print(f"  {'':<14} gvc / PyTorch throughput: {tm / gm:.2f}x", flush=True)
