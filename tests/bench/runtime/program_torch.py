@@ -3,7 +3,8 @@
 from tests/bench/runtime/bench.gvm (GPT-2-shaped and LLaMA-shaped, vocabulary 50304, seq 256,
 micro-batch 8), trained on the fortunes dataset, beside the same models in PyTorch (the
 tests/reference/gen_fixtures.py model code, float32, AdamW, clip 1.0) with the same thread
-count, in the same run. For each model and thread count it prints the median step time, the
+count, in the same run (PyTorch in a child process with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS
+set: Debian's torch uses OpenBLAS, whose threads torch.set_num_threads does not limit). For each model and thread count it prints the median step time, the
 spread of the steady-state steps (min, max, max / median), GFLOP/s by llm.c's formula
 (6 N + 6 L C T per token, N the parameter count with the tied embedding once) and that as a
 fraction of the OpenBLAS sgemm peak measured (step_bench --peak) just before each pair.
@@ -107,6 +108,27 @@ def run_torch(c, data_tokens, threads, iters, warmup):
     return times, loss.item()
 
 
+def torch_worker(name, data, threads, iters, warmup):
+    """The PyTorch side in a process of its own: Debian's torch calls a generic BLAS (OpenBLAS),
+    which torch.set_num_threads does not limit, so OPENBLAS_NUM_THREADS must be set before it
+    loads (run_torch_child). Prints the step times and the last loss."""
+    times, loss = run_torch(MODELS[name], fortunes_tokens(data), threads, iters, warmup)
+    print("times " + " ".join(f"{t:.6f}" for t in times))
+    print(f"loss {loss:.6f}")
+
+
+def run_torch_child(name, data, threads, iters, warmup):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    p = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", name, "--data-prefix", data,
+                        "--threads", str(threads), "--iters", str(iters), "--warmup", str(warmup)],
+                       env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"program_torch.py: the PyTorch run of {name} failed:\n{p.stdout}{p.stderr}")
+    vals = dict(line.split(" ", 1) for line in p.stdout.splitlines() if " " in line)
+    return [float(t) for t in vals["times"].split()], float(vals["loss"])
+
+
 def fortunes_tokens(data):
     """The dataset's tokens (uint16 byte tokens of gvc data), for PyTorch's batches."""
     import numpy as np
@@ -132,16 +154,20 @@ def main():
     ap.add_argument("--models", default="bench_gpt2,bench_llama", help="bench.gvm sizes (default both)")
     ap.add_argument("--time-ops", action="store_true", help="compile with --time_ops and print the per-op tables")
     ap.add_argument("--no-torch", action="store_true", help="time the compiled programs only")
+    ap.add_argument("--torch-worker", metavar="MODEL", help=argparse.SUPPRESS)
+    ap.add_argument("--data-prefix", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.rounds < 1 or a.iters < a.rounds or a.warmup < 0:
-        ap.error(f"--iters {a.iters} must be at least --rounds {a.rounds} (>= 1), and --warmup not negative")
     global torch, gf
     import torch
     import gen_fixtures as gf
+    if a.torch_worker:
+        torch_worker(a.torch_worker, a.data_prefix, int(a.threads), a.iters, a.warmup)
+        return
+    if a.rounds < 1 or a.iters < a.rounds or a.warmup < 0:
+        ap.error(f"--iters {a.iters} must be at least --rounds {a.rounds} (>= 1), and --warmup not negative")
     data = os.path.join(a.build, "data", "fortunes")
     if not os.path.exists(data + ".bin"):
         sys.exit(f"program_torch.py: {data}.bin is missing (scripts/make-corpus {a.build} builds it)")
-    tokens = fortunes_tokens(data)
     threads = [int(t) for t in a.threads.split(",")]
     print(f"seq {SEQ}, micro-batch {MICRO_BATCH}, fortunes dataset; {a.iters} timed steps in {a.rounds} "
           f"rounds, each after {a.warmup} warm-up steps; "
@@ -161,7 +187,7 @@ def main():
                 times, g_loss, table = run_gvc(exe, data, t, n, a.warmup)
                 g_times += times
                 if not a.no_torch:
-                    times, t_loss = run_torch(c, tokens, t, n, a.warmup)
+                    times, t_loss = run_torch_child(name, data, t, n, a.warmup)
                     t_times += times
             peak = max(peaks)
             line, gm = row(f"gvc {t}t", g_times, flops, peak,
