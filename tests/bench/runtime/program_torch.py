@@ -6,7 +6,8 @@ tests/reference/gen_fixtures.py model code, float32, AdamW, clip 1.0) with the s
 count, in the same run (PyTorch in a child process with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS
 set: Debian's torch uses OpenBLAS, whose threads torch.set_num_threads does not limit). For each model and thread count it prints the median step time, the
 spread of the steady-state steps (min, max, max / median), GFLOP/s by llm.c's formula
-(6 N + 6 L C T per token, N the parameter count with the tied embedding once) and that as a
+(6 N + 6 L C T per token, N the parameters that multiply: a tied embedding once, an untied
+input embedding not at all) and that as a
 fraction of the OpenBLAS sgemm peak measured (step_bench --peak) just before each pair.
 
   /usr/bin/python3 tests/bench/runtime/program_torch.py --build build [--threads 1,2]
@@ -40,9 +41,13 @@ STEP_RE = re.compile(r"step (\d+)/\d+ \| loss (\S+) .*?\| ([0-9.]+) ms/step")
 
 
 def llmc_flops_per_step(c):
-    """llm.c's estimate: (6 N + 6 L C T) per token, B T tokens a step."""
+    """llm.c's estimate: (6 N + 6 L C T) per token, B T tokens a step. N counts the parameters
+    that multiply: GPT-2's tied embedding once (it is the LM head), an untied model's input
+    embedding not at all (a lookup; counting it would add 6 V C a token that nobody computes)."""
     n = 0
-    for _, shape in gf.param_shapes(c):
+    for name, shape in gf.param_shapes(c):
+        if name == "embedding.weight" and c["model"] != 1:
+            continue
         k = 1
         for d in shape:
             k *= d
@@ -177,7 +182,7 @@ def main():
         flops, nparams = llmc_flops_per_step(c)
         exe = compile_model(a.build, name, a.time_ops)
         print(f"\n{name}: V={c['V']} C={c['C']} L={c['L']} H={c['H']} KV={c['KV']} F={c['F']}; "
-              f"{nparams / 1e6:.2f} M parameters; {flops / 1e9:.1f} GFLOP a step (llm.c's formula)")
+              f"{nparams / 1e6:.2f} M parameters in N; {flops / 1e9:.1f} GFLOP a step (llm.c's formula)")
         print(f"  {'':<14} {'median ms':>9} {'min':>8} {'max':>8} {'max/med':>8} {'GFLOP/s':>8} {'%peak':>7}")
         for t in threads:
             g_times, t_times, peaks, table = [], [], [], []
