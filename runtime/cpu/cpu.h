@@ -38,7 +38,10 @@ static inline int64_t cpu_rows(const struct gv_tensor *t)
 
 /* Hot loops are compiled for baseline x86-64, x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512)
  * and the best is picked at load time (function multiversioning, an ifunc), so the build
- * stays portable (no -march) yet uses the host's vector width. GV_NO_CLONES turns it off. */
+ * stays portable (no -march) yet uses the host's vector width. GV_NO_CLONES turns it off.
+ * A helper that a cloned function calls is not cloned with it (and GCC does not inline it there):
+ * a static per-row helper of a hot loop needs CPU_CLONES of its own, or it runs baseline SSE2
+ * (`nm` lists clones as NAME.arch_x86_64_v3 / .arch_x86_64_v4). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(GV_NO_CLONES)
 #define CPU_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else

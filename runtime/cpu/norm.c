@@ -11,6 +11,7 @@ enum { COL_CHUNK = 64 };
 /* ---- forward ---- */
 
 /* One row: statistics, then y = (x - mu) * rstd * w (+ b). mean_out NULL = RMSNorm. */
+CPU_CLONES
 static void norm_row(float *y, float *mean_out, float *rstd_out, const float *x, const float *w,
                      const float *b, int64_t C, float eps)
 {
@@ -58,6 +59,7 @@ void gv_cpu_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_te
 
 /* dx = rstd * (g - [mean(g)] - xhat * mean(g * xhat)), g = dy * w; the bracketed term is
  * LayerNorm only (centred). */
+CPU_CLONES
 static void norm_dx_row(float *dx, const float *dy, const float *x, const float *w, float mu,
                         float rs, int centred, int64_t C, int acc)
 {

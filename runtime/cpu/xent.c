@@ -10,6 +10,7 @@
 
 #include "cpu/cpu.h"
 
+CPU_CLONES
 static float row_lse(const float *l, int64_t V)
 {
   float mx = -INFINITY, s = 0.0f;
@@ -42,6 +43,7 @@ void gv_cpu_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_te
 
 /* dlogits = scale * (exp(logits - lse) - onehot(t - lo)) over columns [lo, lo + V) of the rows;
  * zero rows where t < 0. */
+CPU_CLONES
 static void xent_grad(float *pd, const float *pl, const float *plse, const int32_t *pt, int64_t M, int64_t V,
                       int64_t lo, float scale)
 {
@@ -65,6 +67,7 @@ void gv_cpu_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
 
 /* ---- one block [lo, lo + V) of a vocabulary split (the stages of gvrt.h) ---- */
 
+CPU_CLONES
 static void shard_max(float *plse, const float *pl, int64_t M, int64_t V)
 {
 #pragma omp parallel for schedule(static)

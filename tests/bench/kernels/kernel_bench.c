@@ -1,6 +1,7 @@
 /* kernel_bench.c - per-kernel timings of the CPU backend for the forward + backward of a
  * GPT-2 block stack (pre-LN, GELU tanh, separate q/k/v/o linears, causal MHA), default
- * 6 layers, hidden 384, 6 heads, seq 256, batch 8. Each kernel is timed alone on the
+ * 6 layers, hidden 384, 6 heads, seq 256, batch 8, and the LM head with its cross-entropy over a
+ * vocabulary of 50304 (once a step; V = 0 leaves it out). Each kernel is timed alone on the
  * block's shapes (best of REPS after a warm-up) and multiplied by its count per step; the
  * OpenBLAS sgemm peak is measured in the same run (square 1536^3, best of 5, before and after
  * the kernels; the larger counts), so "% peak"
@@ -47,6 +48,9 @@ struct bench {
   int64_t L, C, H, T, B, F, M;
   float *x, *y, *dx, *dy, *h, *dh, *w, *dw, *bias, *dbias, *q, *k, *v, *o, *dq, *dk, *dv, *lse,
       *mean, *rstd, *g, *gb;
+  int64_t V;                             /* the LM head's vocabulary */
+  float *logits, *dlogits, *wte, *dwte, *loss;
+  int32_t *targets;
   double peak, total_ms, total_gflop;
   int threads;                           /* OpenBLAS threads before the backend set them to 1 */
 };
@@ -177,6 +181,30 @@ static void gqa(struct bench *s, int bwd)
 static void gqa_fwd(struct bench *s) { gqa(s, 0); }
 static void gqa_bwd(struct bench *s) { gqa(s, 1); }
 
+/* ---- the LM head and the cross-entropy over V logits (once a step; reported apart) ---- */
+
+static void head(struct bench *s, int bwd)
+{
+  struct gv_tensor x = t2(s->y, s->M, s->C), dx = t2(s->dx, s->M, s->C), w = t2(s->wte, s->V, s->C),
+                   dw = t2(s->dwte, s->V, s->C), y = t2(s->logits, s->M, s->V), dy = t2(s->dlogits, s->M, s->V);
+  if (bwd) gv_linear_bwd(&s->be, &dx, &dw, NULL, &dy, &x, &w, GV_ACC_DW);
+  else gv_linear_fwd(&s->be, &y, &x, &w, NULL);
+}
+static void head_fwd(struct bench *s) { head(s, 0); }
+static void head_bwd(struct bench *s) { head(s, 1); }
+
+static void xent(struct bench *s, int bwd)
+{
+  struct gv_tensor l = t2(s->logits, s->M, s->V), dl = t2(s->dlogits, s->M, s->V),
+                   t = gv_tensor_4d(s->targets, GV_DTYPE_I32, s->M, 0, 0, 0),
+                   lse = gv_tensor_4d(s->rstd, GV_DTYPE_F32, s->M, 0, 0, 0),
+                   loss = gv_tensor_4d(s->loss, GV_DTYPE_F32, 1, 0, 0, 0);
+  if (bwd) gv_xent_bwd(&s->be, &dl, &l, &lse, &t, 1.0f / (float)s->M);
+  else gv_xent_fwd(&s->be, &loss, &lse, &l, &t, 1.0f / (float)s->M);
+}
+static void xent_fwd(struct bench *s) { xent(s, 0); }
+static void xent_bwd(struct bench *s) { xent(s, 1); }
+
 /* ---- timing ---- */
 
 /* The peak again at the end, with the machine's default OpenBLAS threading restored: the
@@ -216,8 +244,9 @@ static void row(struct bench *s, const char *name, kernel_fn fn, int per_layer, 
 
 int main(int argc, char **argv)
 {
-  struct bench s = {.L = 6, .C = 384, .H = 6, .T = 256, .B = 8};
-  if (argc == 6) s.L = atoi(argv[1]), s.C = atoi(argv[2]), s.H = atoi(argv[3]), s.T = atoi(argv[4]), s.B = atoi(argv[5]);
+  struct bench s = {.L = 6, .C = 384, .H = 6, .T = 256, .B = 8, .V = 50304};
+  if (argc >= 6) s.L = atoi(argv[1]), s.C = atoi(argv[2]), s.H = atoi(argv[3]), s.T = atoi(argv[4]), s.B = atoi(argv[5]);
+  if (argc >= 7) s.V = atoi(argv[6]);
   s.F = 4 * s.C, s.M = s.B * s.T;
   s.threads = openblas_get_num_threads();
   s.peak = sgemm_peak();                 /* before the backend makes OpenBLAS single-threaded */
@@ -269,6 +298,22 @@ int main(int argc, char **argv)
     gqa_fwd(&s);
     row(&s, "attention GQA H/2 fwd", gqa_fwd, 1, att);
     row(&s, "attention GQA H/2 bwd", gqa_bwd, 1, 2.5 * att);
+  }
+  if (s.V > 0) {
+    printf("LM head and cross-entropy, V=%lld, once a step (/layer column: 1 = per step):\n", (long long)s.V);
+    double V = (double)s.V;
+    s.logits = buf(&s, s.M * s.V), s.dlogits = buf(&s, s.M * s.V), s.wte = buf(&s, s.V * s.C),
+    s.dwte = buf(&s, s.V * s.C), s.loss = buf(&s, 1);
+    s.targets = gv_dev_alloc(&s.be, (size_t)s.M * sizeof(int32_t));
+    for (int64_t i = 0; i < s.M; i++) s.targets[i] = (int32_t)((i * 2654435761u) % (uint64_t)s.V);
+    s.total_ms = s.total_gflop = 0;
+    s.L = 1;
+    row(&s, "lm head fwd", head_fwd, 1, 2 * M * C * V / 1e9);
+    row(&s, "xent fwd", xent_fwd, 1, 0);
+    row(&s, "xent bwd", xent_bwd, 1, 0);
+    row(&s, "lm head bwd (dx, dw)", head_bwd, 1, 4 * M * C * V / 1e9);
+    printf("head total: %.1f ms, %.1f GFLOP/s = %.1f%% of sgemm peak\n", s.total_ms,
+           s.total_gflop / s.total_ms * 1e3, 100.0 * s.total_gflop / s.total_ms * 1e3 / s.peak);
   }
   return 0;
 }

@@ -5,12 +5,14 @@
  * and again after the steps (OpenBLAS with its own threads, as many as we use) and the
  * larger is reported: the machine is shared, and one slow sample would flatter us. Output lines, parsed by
  * step_torch.py: "sgemm_gflops G", "step_s t1 t2 ..." (and
- * fwd_s, bwd_s, update_s: the phases of the same steps), "loss L".
+ * fwd_s, bwd_s, update_s: the phases of the same steps), "loss L". `step_bench --peak` prints
+ * the peak alone (program_torch.py, with OPENBLAS_NUM_THREADS threads).
  *   step_bench L C H T B V ITERS    (threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS) */
 #define _POSIX_C_SOURCE 199309L
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "model.h"
@@ -45,8 +47,12 @@ static double sgemm_peak(void)
 
 int main(int argc, char **argv)
 {
+  if (argc == 2 && strcmp(argv[1], "--peak") == 0) {  /* the peak alone (program_torch.py) */
+    printf("sgemm_gflops %.2f\n", sgemm_peak());
+    return 0;
+  }
   if (argc != 8) {
-    fprintf(stderr, "usage: step_bench L C H T B V ITERS\n");
+    fprintf(stderr, "usage: step_bench L C H T B V ITERS | step_bench --peak\n");
     return 2;
   }
   struct ref_config c = {.model = REF_GPT, .L = atoi(argv[1]), .C = atoi(argv[2]), .H = atoi(argv[3]),

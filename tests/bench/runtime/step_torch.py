@@ -82,6 +82,8 @@ def main():
     a = ap.parse_args()
     if a.omp_wait == "passive":
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    # Debian's torch calls OpenBLAS, which torch.set_num_threads does not limit: set it before torch loads.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
     global torch, gf
     import torch
     import gen_fixtures as gf
