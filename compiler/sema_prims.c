@@ -103,6 +103,38 @@ static int same_shape(const IrShape *a, const IrShape *c)
   return 1;
 }
 
+static uint64_t name_hash(const char *s)
+{
+  uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+/* The slot of parameter `name` in b's set: where it is, or the empty slot it would take. */
+static int *param_slot(Builder *b, const char *name)
+{
+  int mask = b->param_slot_cap - 1;
+  for (int i = (int)(name_hash(name) & (uint64_t)mask);; i = (i + 1) & mask)
+    if (b->param_slots[i] < 0 || !strcmp(b->m->params[b->param_slots[i]].name, name))
+      return &b->param_slots[i];
+}
+
+/* Keeps the set at most half full, so that a model of many thousands of parameters
+ * checks each new name in constant time. */
+static void param_set_grow(Builder *b)
+{
+  if (2 * (b->m->nparams + 1) <= b->param_slot_cap)
+    return;
+  int cap = b->param_slot_cap ? 2 * b->param_slot_cap : 1024;
+  b->param_slots = arena_alloc(b->cx->perm, sizeof(int) * (size_t)cap);
+  b->param_slot_cap = cap;
+  for (int i = 0; i < cap; i++)
+    b->param_slots[i] = -1;
+  for (int i = 0; i < b->m->nparams; i++)
+    *param_slot(b, b->m->params[i].name) = i;
+}
+
 /* A parameter named <scope>[.<label>].<leaf>; its name must be new. */
 static int new_param(Builder *b, const AstNode *n, const char *leaf, int rank, int64_t d0, int64_t d1)
 {
@@ -114,11 +146,12 @@ static int new_param(Builder *b, const AstNode *n, const char *leaf, int rank, i
     return -1;
   }
   snprintf(name, sizeof name, "%s%s%s.%s", b->scope, len && lab ? "." : "", lab ? lab : "", leaf);
-  for (int i = 0; i < b->m->nparams; i++)
-    if (!strcmp(b->m->params[i].name, name)) {
-      diag_error(b->cx, n->at, "parameter '%s' is defined twice: give this call its own name with 'as NAME'", name);
-      return -1;
-    }
+  param_set_grow(b);
+  int *slot = param_slot(b, name);
+  if (*slot >= 0) {
+    diag_error(b->cx, n->at, "parameter '%s' is defined twice: give this call its own name with 'as NAME'", name);
+    return -1;
+  }
   GROW(b, b->m->params, b->m->nparams, b->cap_params, IrParam);
   IrParam *p = &b->m->params[b->m->nparams];
   memset(p, 0, sizeof *p);
@@ -129,6 +162,7 @@ static int new_param(Builder *b, const AstNode *n, const char *leaf, int rank, i
   p->tp_dim = -1;
   p->layer = b->unit;
   p->is_bias_or_norm = rank == 1;
+  *slot = b->m->nparams;
   return b->m->nparams++;
 }
 
