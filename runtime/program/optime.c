@@ -13,6 +13,7 @@ void gv_gen_op_mark(void *ctx, const char *name)
 {
   struct gv_run *r = ctx;
   struct gv_run_optime *t = &r->optime;
+  t->enabled = 1;
   if (!t->counting)
     return;
   if (r->be.ops->sync)

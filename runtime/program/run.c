@@ -696,7 +696,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   for (int step = first_step; !r.args.eval_only && step < r.args.iters; step++) {
     double t0 = gv_run_now_s();
     r.step = step;
-    r.optime.counting = step > first_step; /* --time_ops: the steps after the first */
+    r.optime.counting = r.optime.enabled && step > first_step; /* --time_ops: the steps after the first */
     r.optime.cur = -1;
     r.fns.zero_grads(&r, r.bases, 0);
     loss = run_step(&r, &fd, step, 1);

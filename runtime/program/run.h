@@ -77,7 +77,7 @@ struct gv_run_timeline {
 enum { GV_RUN_MAX_TIMED_OPS = 96 };
 struct gv_run_timed_op { const char *name; int64_t calls; double s; };
 struct gv_run_optime {
-  int counting, cur, n, steps;
+  int enabled, counting, cur, n, steps; /* enabled: the program has marks (its first call set it) */
   double t0, step_s;
   struct gv_run_timed_op op[GV_RUN_MAX_TIMED_OPS];
 };
