@@ -254,7 +254,8 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("-O")) bad = int_opt("O", v, &c->opt, NULL);
     else if (!strncmp(a, "-O", 2) && a[2]) bad = int_opt("O", a + 2, &c->opt, NULL);
     else if (OPT("--strategy_out")) c->strategy_out = v;
-    else if (a[0] == '-' && c->search && c->sargc + 2 < (int)(sizeof c->sargv / sizeof c->sargv[0])) {
+    else if (a[0] == '-' && c->search && c->sargc + 2 + 16 < (int)(sizeof c->sargv / sizeof c->sargv[0])) {
+      /* (16 kept for the shared options search_args appends) */
       c->sargv[c->sargc++] = a; /* a search option, with its value unless a switch stands bare */
       if (!strchr(a, '=') && i + 1 < argc && strncmp(argv[i + 1], "--", 2))
         c->sargv[c->sargc++] = argv[++i];

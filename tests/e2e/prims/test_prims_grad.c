@@ -41,19 +41,17 @@ static int write_fixture(const IrModel *m, float *const *w, const char *src, con
   }
   int32_t header[64] = {GV_TF_MAGIC_FIXTURE, 1};
   struct gv_tf_writer *f = gv_tf_begin(out, header);
-  int count = 0, bad = !f;
+  int bad = !f;
   const char *batch[2] = {"tokens", "labels"};
   for (int k = 0; k < 2 && !bad; k++) {
     const struct gv_tf_record *r = gv_tf_find(&in, batch[k]);
     bad = !r || gv_tf_put(f, batch[k], r->dtype, r->ndim, r->dims, r->data);
-    count++;
   }
   for (int i = 0; i < m->nparams && !bad; i++) {
     char key[600];
     int64_t dims[2] = {m->params[i].shape.d[0], m->params[i].shape.d[1]};
     snprintf(key, sizeof key, "param/%s", m->params[i].name);
     bad = gv_tf_put(f, key, GV_TF_F32, m->params[i].shape.rank, dims, w[i]);
-    count++;
   }
   gv_tf_free(&in);
   if (bad) {
@@ -61,7 +59,6 @@ static int write_fixture(const IrModel *m, float *const *w, const char *src, con
       gv_tf_abort(f);
     return 1;
   }
-  (void)count;
   return gv_tf_commit(f) != 0;
 }
 
