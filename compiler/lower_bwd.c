@@ -41,6 +41,18 @@ static void fold(L *l, GradOut g)
   l->ginit[g.v] = 1;
 }
 
+/* An input the op reads twice (x * x, attention(q, kv, kv)) written without accumulation:
+ * the later part goes into a temporary added after the earlier (fold), or it would
+ * overwrite it; accumulated, both parts add into the one buffer in turn. */
+static GradOut own_part(L *l, int layer, GradOut g, int acc, int repeated)
+{
+  if (g.buf >= 0 && g.tmp < 0 && !acc && repeated) {
+    g.tmp = lower_new_buf(l, lower_vname(l, layer, g.v, "grad_part"), PC_TRANSIENT, l->es * lower_numel(l, g.v));
+    g.buf = g.tmp;
+  }
+  return g;
+}
+
 static SchedArg GB(L *l, GradOut g) { return g.buf >= 0 ? B(l, g.buf) : sa_null(); }
 
 /* Accumulate into inputs' gradients only if all of them already hold one. */
@@ -142,13 +154,9 @@ static void bwd_node(L *l, int ni, int layer)
   const char *c = lower_node_comment(l, n);
   GradOut g0 = n->nin > 0 ? gout(l, layer, n->in[0], acc) : (GradOut){-1, -1, -1};
   GradOut g1 = n->nin > 1 && n->op != IR_OP_CROSS_ENTROPY ? gout(l, layer, n->in[1], acc) : (GradOut){-1, -1, -1};
-  /* x * x, x + x written without accumulation: the second part goes into a temporary added
-   * after the first (fold); accumulated, both parts add into the one buffer in turn */
-  if (g1.buf >= 0 && g1.tmp < 0 && !acc && n->in[1] == n->in[0]) {
-    g1.tmp = lower_new_buf(l, lower_vname(l, layer, g1.v, "grad_part"), PC_TRANSIENT, l->es * lower_numel(l, g1.v));
-    g1.buf = g1.tmp;
-  }
   GradOut g2 = n->nin > 2 ? gout(l, layer, n->in[2], acc) : (GradOut){-1, -1, -1};
+  g1 = own_part(l, layer, g1, acc, n->in[0] == n->in[1]);
+  g2 = own_part(l, layer, g2, acc, n->in[2] == n->in[0] || n->in[2] == n->in[1]);
   switch (n->op) {
   case IR_OP_LINEAR:
     g0 = bwd_linear(l, ni, layer, c, dy, flags, g0);

@@ -61,13 +61,15 @@ static inline int cpu_thread_id(void) { return 0; }
 /* exp(x) for float in plain arithmetic so loops over it vectorise (libm's expf does not;
  * the clamps need -fno-trapping-math to if-convert):
  * Cephes' range reduction x = n ln2 + r and degree-6 polynomial, within 2 ulp of expf on
- * [-87, 88]; inputs are clamped to that range (exp(-inf) gives ~1e-38, not 0). */
+ * [-87, 88]; inputs are clamped to that range (exp(-inf) gives ~1e-38, not 0). A NaN stays
+ * NaN: the exponent is taken from 0 for it (converting NaN to int is undefined), the
+ * polynomial carries the NaN. */
 static inline float cpu_expf(float x)
 {
   x = x < -87.3f ? -87.3f : x;
   x = x > 88.3f ? 88.3f : x;
   float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round to nearest */
-  int32_t n = (int32_t)fn;
+  int32_t n = (int32_t)(fn == fn ? fn : 0.0f);
   float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
