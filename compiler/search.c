@@ -547,15 +547,22 @@ static int build_tasks(const CostModel *cm, const SearchOptions *o, TaskDesc **o
 
 static double kth_best(const Pool *p) { return p->topk[p->o->topk - 1]; }
 
+/* Tasks that differ only in their tp/sp mode or buffer often reach the same plan, at the
+ * same throughput: a repeated throughput is not recorded again, so the k-th best that
+ * prunes is the k-th distinct plan's (two different plans with exactly equal throughputs
+ * only make it prune less). */
 static void record(Pool *p, double thr)
 {
   int k = p->o->topk;
-  for (int i = 0; i < k; i++)
+  for (int i = 0; i < k; i++) {
+    if (thr == p->topk[i])
+      break;
     if (thr > p->topk[i]) {
       memmove(&p->topk[i + 1], &p->topk[i], sizeof(double) * (k - 1 - i));
       p->topk[i] = thr;
       break;
     }
+  }
 }
 
 static void progress(Pool *p, int final)
@@ -597,6 +604,35 @@ static int cmp_bound(const void *a, const void *b, void *ctx)
   const TaskDesc *x = &ts[*(const int *)a], *y = &ts[*(const int *)b];
   if (x->bound != y->bound) return x->bound > y->bound ? -1 : 1;
   return x->order - y->order;
+}
+
+static int same_plan(const CostModel *cm, const SearchPlan *a, const SearchPlan *b)
+{
+  if (memcmp(&a->task, &b->task, sizeof a->task) || strategy_cmp(&a->embed, &b->embed))
+    return 0;
+  for (int i = 0; i < cm->nlayers; i++)
+    if (strategy_cmp(&a->layers[i], &b->layers[i]))
+      return 0;
+  for (int s = 0; s < a->task.pp && s < SEARCH_MAXPP; s++)
+    if (a->division[s] != b->division[s])
+      return 0;
+  return 1;
+}
+
+/* The best task not yet taken whose plan differs from every plan taken; -1 when none. */
+static int best_new_plan(const Pool *p, int total, const SearchResult *r)
+{
+  int bi = -1;
+  for (int i = 0; i < total; i++) {
+    const TaskDesc *td = &p->tasks[i];
+    if (td->status != 1 || td->plan.throughput <= 0) continue;
+    if (bi >= 0 && td->plan.throughput <= p->tasks[bi].plan.throughput) continue;
+    int seen = 0;
+    for (int k = 0; k < r->nplans && !seen; k++)
+      seen = same_plan(p->cm, &td->plan, &r->plans[k]);
+    if (!seen) bi = i;
+  }
+  return bi;
 }
 
 /* insertion sort keeps this free of qsort_r portability questions; n is small */
@@ -643,14 +679,9 @@ int search_run(const CostModel *cm, const SearchOptions *o, SearchResult *r)
   for (int i = 1; i < nt; i++) pthread_join(th[i], NULL);
   if (o->progress) progress(&p, 1);
   pthread_mutex_destroy(&p.mu);
-  /* best first; ties keep Galvatron's insertion order */
+  /* best first, each plan once; ties keep Galvatron's insertion order */
   for (int k = 0; k < o->topk && k < SEARCH_MAXK; k++) {
-    int bi = -1;
-    for (int i = 0; i < total; i++) {
-      TaskDesc *td = &p.tasks[i];
-      if (td->status != 1 || td->plan.throughput <= 0) continue;
-      if (bi < 0 || td->plan.throughput > p.tasks[bi].plan.throughput) bi = i;
-    }
+    int bi = best_new_plan(&p, total, r);
     if (bi < 0) break;
     r->plans[r->nplans++] = p.tasks[bi].plan;
     p.tasks[bi].status = 5; /* taken: ownership of layers moves to r */

@@ -217,6 +217,13 @@ static void check_plans(const CostModel *cm, const SearchOptions *o, const Searc
       CHECK(cr.mem_mb[k] <= p->mem_mb[k] + 1e-6); /* the DP's ceil'd accounting bounds the exact sum */
     }
     if (i) CHECK(p->throughput <= r->plans[i - 1].throughput);
+    for (int j = 0; j < i; j++) { /* each plan once */
+      const SearchPlan *q = &r->plans[j];
+      int same = !memcmp(&p->task, &q->task, sizeof p->task) && !strategy_cmp(&p->embed, &q->embed);
+      for (int l = 0; same && l < cm->nlayers; l++) same = !strategy_cmp(&p->layers[l], &q->layers[l]);
+      for (int k = 0; same && k < p->task.pp; k++) same = p->division[k] == q->division[k];
+      CHECK(!same);
+    }
   }
 }
 
