@@ -48,6 +48,12 @@ int cmd_cost(int argc, char **argv)
     search_cli_free(&c);
     return 1;
   }
+  if (g.pp_deg > COST_MAXPP) {
+    diag_plain(NULL, "%s: key 'pp_deg': %d stages; the cost model prices at most %d", c.strategy, g.pp_deg, COST_MAXPP);
+    prof_config_free(&g);
+    search_cli_free(&c);
+    return 1;
+  }
   Strategy *ls = malloc(sizeof(Strategy) * g.nlayers);
   int gbuf = 1;
   for (int l = 0; l < g.nlayers; l++) {

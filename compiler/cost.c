@@ -110,7 +110,7 @@ void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, d
 {
   int pp = t->pp, lbsz = t->gbsz / t->chunks / e->dp, ltp = lg(e->tp), ltpsp = lg(strategy_tp_sp(e));
   double z = zero_ratio(cm, e->dp_type, strategy_sdp(e), t->chunks);
-  double m[64] = {0}, a[64] = {0};
+  double m[COST_MAXPP] = {0}, a[COST_MAXPP] = {0};
   if (pp == 1) {
     m[0] = cm->mem.off.ms[ltp] * z;
     a[0] = cm->mem.off.act[ltpsp] * lbsz;
@@ -150,7 +150,7 @@ void cost_embed_time(const CostModel *cm, const CostTask *t, const Strategy *e, 
 {
   int pp = t->pp, last = pp - 1, lbsz = t->gbsz / t->chunks / e->dp, sdp = strategy_sdp(e);
   double fctE = fmax(0, cm->time.other_m * ((double)lbsz / strategy_tp_sp(e)) + cm->time.other_c);
-  double fct[64] = {0}, msg[64] = {0}, tp[64] = {0};
+  double fct[COST_MAXPP] = {0}, msg[COST_MAXPP] = {0}, tp[COST_MAXPP] = {0};
   double dp_coe = sdp > 1 ? coe(cm, sdp, e->tp != 1 ? 0 : 1) * (sdp - 1) / sdp : 0;
   double half = cm->mixed ? 0.5 : 1;
   double tt = 0;
@@ -220,7 +220,7 @@ double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a
 
 void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, int gbuf_tp, CostResult *r)
 {
-  double wg[64] = {0}, c[64] = {0}, emem[64];
+  double wg[COST_MAXPP] = {0}, c[COST_MAXPP] = {0}, emem[COST_MAXPP];
   memset(r, 0, sizeof *r);
   cost_embed_time(cm, t, &p->embed, 0, c);
   cost_embed_mem(cm, t, &p->embed, r->states_mb, r->act_mb, emem);

@@ -29,6 +29,9 @@ typedef struct CostModel {
   ProfMemory mem;
 } CostModel;
 
+/* Pipeline stages the per-stage arrays hold (the search's SEARCH_MAXPP is the same). */
+#define COST_MAXPP 64
+
 typedef struct CostTask { int pp, gbsz, chunks; } CostTask;
 
 typedef struct LayerCostDetail { double fct, bct, dpmsg, dc, tp_time, p2p_msg; int lbsz; } LayerCostDetail;
@@ -59,17 +62,17 @@ typedef struct CostPlan {
 } CostPlan;
 typedef struct CostResult {
   double time_s;            /* iteration time */
-  double mem_mb[64];        /* per stage, incl. embedding, context and global buffer */
+  double mem_mb[COST_MAXPP];        /* per stage, incl. embedding, context and global buffer */
   double transition_s;      /* sum of transition costs (not part of time_s, as in Galvatron) */
   /* The terms mem_mb sums, per stage (MB): model states (parameters, gradients and
    * optimizer state, which the model does not separate), activations, Megatron-SP's
    * global buffer, the framework's context memory. */
-  double states_mb[64], act_mb[64], buffer_mb[64], context_mb[64];
+  double states_mb[COST_MAXPP], act_mb[COST_MAXPP], buffer_mb[COST_MAXPP], context_mb[COST_MAXPP];
   /* The terms the pipeline formula takes, per stage (s): one micro-batch's forward and
    * backward without gradient synchronisation (layers and embedding/head; the no-sync
    * time is split in the ratio of the forward and backward compute terms), and what the
    * synchronisation adds to the micro-batch that carries it (not hidden by backward). */
-  double fwd_s[64], bwd_s[64], sync_s[64];
+  double fwd_s[COST_MAXPP], bwd_s[COST_MAXPP], sync_s[COST_MAXPP];
 } CostResult;
 void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, int gbuf_tp, CostResult *r);
 

@@ -7,7 +7,7 @@
 
 #include "cost.h"
 
-#define SEARCH_MAXPP 64
+#define SEARCH_MAXPP COST_MAXPP
 #define SEARCH_MAXK 16
 
 enum { SEARCH_TP_ONLY, SEARCH_SP_ONLY, SEARCH_TP_WITH_SP };

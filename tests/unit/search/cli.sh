@@ -117,5 +117,18 @@ grep -q '"tp_sizes_enc": "1,1,1,1"' "$tmp/smx.json" && grep -q '"pp_deg": 4' "$t
   -o "$tmp/smx" > "$tmp/smx.c.out" 2>&1 && ok || bad "softmax plan compiles: $(cat "$tmp/smx.c.out")"
 "$gvc" search "$tmp/smx.gvm" --model smx4 --num_nodes 1 --num_gpus_per_node 4 --memory_constraint 0.0001 --seq_length 32 \
   --disable_dp 1 --disable_pp 1 --quiet -o "$tmp/smx2.json" > "$tmp/smx2.out" 2>&1; grep -q "no block runs tensor-parallel (.*softmax.*splits" "$tmp/smx2.out" && ! grep -q "no block runs Ulysses" "$tmp/smx2.out" && ok || bad "softmax note: $(cat "$tmp/smx2.out")"
+# more stages than the cost model's per-stage arrays: refused with the reason (it overflowed them)
+python3 - "$tmp/pp128.json" <<'PY'
+import json, sys
+L = 128
+one = lambda v: ",".join([v] * L)
+json.dump({"pp_deg": 128, "tp_sizes_enc": one("1"), "tp_consecutive_flags": one("1"), "dp_types_enc": one("0"),
+           "use_sp": one("0"), "checkpoint": one("0"), "world_size": 128, "global_bsz": 128, "chunks": 128,
+           "pp_division": one("1"), "pipeline_type": "pipedream_flush", "default_dp_type": "ddp", "vtp": 1, "vsp": 0,
+           "embed_sdp": 0}, open(sys.argv[1], "w"))
+PY
+"$gvc" cost "$src/models/llama.gvm" --model llama2_7b --num_layers 128 --num_nodes 16 --num_gpus_per_node 8 --memory_constraint 80 \
+  --strategy "$tmp/pp128.json" > "$tmp/pp128.out" 2>&1; [ $? -eq 1 ] && grep -q "key 'pp_deg': 128 stages; the cost model prices at most 64" "$tmp/pp128.out" \
+  && ok || bad "pp 128 in gvc cost: $(cat "$tmp/pp128.out")"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
