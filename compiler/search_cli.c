@@ -84,9 +84,9 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"sp_time_path", CLI_STR, &c->files.sp_time, "sp_time_*.json (else derived from allreduce bandwidth)"},
       {"time_profile_mode", CLI_STR, &c->time_mode, "static | batch | sequence (static)"},
       {"memory_profile_mode", CLI_STR, &c->memory_mode, "static | sequence (static)"},
-      {"seq_length", CLI_INT, &c->seq, "sequence length (default: the model's)"},
-      {"hidden_size", CLI_INT, &c->hidden, "override the model's hidden size"},
-      {"num_layers", CLI_INT, &c->layers, "override the model's layer count (FILE optional with profiles)"},
+      {"seq_length", CLI_STR, &c->seq_arg, "sequence length, or one per layer type: 3136,784,196,49 (default: the model's)"},
+      {"hidden_size", CLI_STR, &c->hidden_arg, "override the model's hidden size, or one per layer type: 320,640,1280,2560"},
+      {"num_layers", CLI_STR, &c->layers_arg, "override the model's layer count, or layers per type: 24,24 (FILE optional with profiles)"},
       {"mixed_precision", CLI_STR, &c->precision, "bf16 | fp16 | fp32 (bf16)"},
       {"search_space", CLI_STR, &c->search_space, "full | 3d | dp+tp | dp+pp | dp | sdp | tp | pp (full)"},
       {"default_dp_type", CLI_STR, &c->default_dp_type, "ddp | zero2 (zero2)"},
@@ -200,6 +200,8 @@ static void keep_layer_names(SearchCli *c, const IrModel *m)
 
 void search_cli_free(SearchCli *c)
 {
+  free(c->type_of);
+  c->type_of = NULL;
   for (int i = 0; i < c->nir_layers; i++) free(c->layer_names[i]);
   free(c->layer_names);
   free(c->layer_kinds);
@@ -272,6 +274,141 @@ static void block_split_limits(const IrModel *m, StrategySpace *s, int sequence_
   arena_free(&a);
 }
 
+/* "a,b,c" or "a": positive integers into out (at most PROF_MAXTYPES); returns the count,
+ * 0 when absent, -1 after an error naming the option. */
+static int int_list(const char *opt, const char *v, int *out)
+{
+  if (!v) return 0;
+  struct gv_num_range r = GV_NUM_INT(1, INT_MAX);
+  int n = 0;
+  for (const char *p = v;; n++) {
+    const char *comma = strchr(p, ',');
+    int len = comma ? (int)(comma - p) : (int)strlen(p);
+    char entry[32], want[64];
+    double x = NAN;
+    snprintf(entry, sizeof entry, "%.*s", len, p);
+    if (n >= PROF_MAXTYPES) { diag_plain(NULL, "option --%s '%s': at most %d layer types", opt, v, PROF_MAXTYPES); return -1; }
+    if (len >= (int)sizeof entry || gv_num_parse(entry, &r, &x)) {
+      diag_plain(NULL, "option --%s '%s': entry '%s': expected %s", opt, v, entry, gv_num_expected(&r, want, sizeof want));
+      return -1;
+    }
+    out[n] = (int)x;
+    if (!comma) return n + 1;
+    p = comma + 1;
+  }
+}
+
+/* The model's layer types: distinct block structures of the IR (each type's first block
+ * names it), or one per --num_layers entry (the layers of type 0 first, as Galvatron's
+ * layernum list); their layer counts, hidden sizes and sequence lengths. */
+static int model_shape(SearchCli *c, const IrModel *m)
+{
+  CostModel *cm = &c->cm;
+  int nl, nh, ns, L[PROF_MAXTYPES], H[PROF_MAXTYPES], Q[PROF_MAXTYPES];
+  if ((nl = int_list("num_layers", c->layers_arg, L)) < 0 || (nh = int_list("hidden_size", c->hidden_arg, H)) < 0 ||
+      (ns = int_list("seq_length", c->seq_arg, Q)) < 0)
+    return 1;
+  if (nl == 0 && c->layers > 0) { L[0] = c->layers; nl = 1; } /* gvc cost: the config's layer count */
+  int ir_id[PROF_MAXTYPES], nt = 0, nb = 0;
+  int *blk_type = NULL;
+  if (m && m->nblocks > 0) {
+    blk_type = malloc(sizeof(int) * (size_t)m->nblocks);
+    for (int i = 0; i < m->nlayers; i++) {
+      const IrLayer *ly = &m->layers[i];
+      if (ly->kind != IR_LAYER_BLOCK) continue;
+      int k = 0;
+      while (k < nt && ir_id[k] != ly->type_id) k++;
+      if (k == nt) {
+        if (nt == PROF_MAXTYPES) {
+          diag_plain(NULL, "%s: model '%s' has more than %d distinct block structures (layer types)", c->file, c->model, PROF_MAXTYPES);
+          free(blk_type);
+          return 1;
+        }
+        ir_id[nt] = ly->type_id;
+        snprintf(c->type_names[nt], sizeof c->type_names[nt], "%s", ly->name);
+        int v = ly->out_value >= 0 ? ly->out_value : ly->in_value;
+        H[nt] = nh > 0 ? H[nh > nt ? nt : 0] : v >= 0 ? (int)m->values[v].shape.d[m->values[v].shape.rank - 1] : (int)m->hidden;
+        nt++;
+      }
+      blk_type[nb++] = k;
+    }
+    if (nl > 1 && nl != nt) {
+      diag_plain(NULL, "--num_layers %s gives %d layer types; model '%s' has %d", c->layers_arg, nl, c->model, nt);
+      free(blk_type);
+      return 1;
+    }
+  }
+  int T = m && nt ? nt : nl > 1 ? nl : 1;
+  if ((nh > 1 && nh != T) || (ns > 1 && ns != T)) {
+    diag_plain(NULL, "--%s %s: %d entries for %d layer types", nh > 1 && nh != T ? "hidden_size" : "seq_length",
+               nh > 1 && nh != T ? c->hidden_arg : c->seq_arg, nh > 1 && nh != T ? nh : ns, T);
+    free(blk_type);
+    return 1;
+  }
+  cm->ntypes = T;
+  cm->nlayers = 0;
+  if (m && nt) {
+    for (int k = 0; k < T; k++) cm->type_layers[k] = 0;
+    for (int b = 0; b < nb; b++) cm->type_layers[blk_type[b]]++;
+    if (nl == 1 && T == 1) cm->type_layers[0] = L[0];
+  } else {
+    for (int k = 0; k < T; k++) {
+      cm->type_layers[k] = nl ? L[k] : 0;
+      H[k] = nh ? H[nh > 1 ? k : 0] : m ? (int)m->hidden : 0;
+      snprintf(c->type_names[k], sizeof c->type_names[k], "layertype_%d", k);
+    }
+  }
+  for (int k = 0; k < T; k++) {
+    cm->nlayers += cm->type_layers[k];
+    cm->type_hidden[k] = H[k];
+    cm->type_seq[k] = ns ? Q[ns > 1 ? k : 0] : m && m->max_seq > 0 ? (int)m->max_seq : 2048;
+  }
+  cm->hidden = nh ? H[0] : m ? (int)m->hidden : 0;
+  if (!cm->hidden && T > 0) cm->hidden = H[0];
+  cm->seq = cm->type_seq[0];
+  c->type_of = calloc((size_t)(cm->nlayers > 0 ? cm->nlayers : 1), 1);
+  for (int l = 0, k = 0, left = cm->type_layers[0]; l < cm->nlayers; l++) {
+    if (blk_type && l < nb) c->type_of[l] = (unsigned char)blk_type[l];
+    else {
+      while (left == 0 && k + 1 < T) left = cm->type_layers[++k];
+      c->type_of[l] = (unsigned char)k;
+      left--;
+    }
+  }
+  cm->type_of = c->type_of;
+  if (T == 1) cm->ntypes = 1;
+  free(blk_type);
+  return 0;
+}
+
+/* A profile must give the model's layer types: one profiled type for a model whose
+ * layers differ is an error naming them, not a guess. */
+static int check_profile_types(const SearchCli *c)
+{
+  const char *files[2] = {c->files.time, c->files.memory};
+  int T = cost_ntypes(&c->cm);
+  for (int i = 0; i < 2; i++) {
+    if (!files[i]) continue;
+    int n = prof_count_types(files[i]);
+    if (n < 0) return 1;
+    if (n == 0 || n == T) continue; /* none: the reader says so */
+    char list[1024] = "";
+    for (int k = 0, o = 0; k < T && o < (int)sizeof list; k++)
+      o += snprintf(list + o, sizeof list - (size_t)o, "%s%d: %s (%d layer%s)", k ? ", " : "", k, c->type_names[k],
+                    c->cm.type_layers[k], c->cm.type_layers[k] == 1 ? "" : "s");
+    if (T == 1)
+      diag_plain(NULL, "%s: key 'layertype_%d': the profile gives %d layer types but the model has one (%s); give the layers "
+                       "of each type with --num_layers (e.g. 24,24)%s", files[i], n - 1, n, list,
+                 c->file ? ", or the model whose blocks they are" : "");
+    else
+      diag_plain(NULL, "%s: key 'layertype_%d': %s: the model has %d layer types (%s) and the profile gives %d; profile every "
+                       "type (Galvatron's layertype_0 .. layertype_%d)", files[i], n < T ? n : T, n < T ? "missing" : "not in the model",
+                 T, list, n, T - 1);
+    return 1;
+  }
+  return 0;
+}
+
 int search_cli_model(SearchCli *c)
 {
   static const char *const modes[] = {"static", "batch", "sequence"};
@@ -325,12 +462,12 @@ int search_cli_model(SearchCli *c)
     if (!m) { ctx_free(&cx); return 1; }
     keep_layer_names(c, m);
   }
-  cm->hidden = c->hidden > 0 ? c->hidden : m ? (int)m->hidden : 0;
-  cm->nlayers = c->layers > 0 ? c->layers : m ? (int)m->nblocks : 0;
-  cm->seq = c->seq > 0 ? c->seq : m && m->max_seq > 0 ? (int)m->max_seq : 2048;
-  int rc = 0;
-  if (cm->hidden <= 0 || cm->nlayers <= 0) { diag_plain(NULL, "hidden size and layer count unknown (give FILE --model, or --hidden_size and --num_layers)"); rc = 1; }
-  else if (analytic && search_cli_device(c->device, c->gpus_per_node, &c->hw)) {
+  int rc = model_shape(c, m);
+  if (!rc && (cm->hidden <= 0 || cm->nlayers <= 0)) { diag_plain(NULL, "hidden size and layer count unknown (give FILE --model, or --hidden_size and --num_layers)"); rc = 1; }
+  if (!rc) rc = check_profile_types(c);
+  if (rc) {
+    /* reported */
+  } else if (analytic && search_cli_device(c->device, c->gpus_per_node, &c->hw)) {
     rc = 1;
   } else if (analytic) {
     if (cost_analytic_init(cm, m, &c->hw)) { diag_plain(NULL, "%s: model '%s' has no transformer blocks", c->file, c->model); rc = 1; }
@@ -429,14 +566,22 @@ void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const Co
   else fprintf(f, "cost model: %s\n", cm->analytic ? "analytic (from the IR: FLOPs, parameter and activation bytes; NOT profiled)" : "galvatron (profiled)");
   fprintf(f, "world %d, pp %d, global batch %d, chunks %d, seq %d, %s\n", cm->world, t->pp, t->gbsz, t->chunks, cm->seq,
           cm->pipeline_1f1b ? "pipedream_flush (1F1B)" : "gpipe");
+  int T = cost_ntypes(cm);
+  if (T > 1) {
+    fprintf(f, "layer types:");
+    for (int k = 0; k < T; k++)
+      fprintf(f, "%s %d: %d layers, hidden %d, seq %d", k ? ";" : "", k, cm->type_layers[k], cm->type_hidden[k], cm->type_seq[k]);
+    fprintf(f, "\n");
+  }
   fprintf(f, "  %-12s %-16s %s\n", "layers", "strategy", "(pp-tp*-dp[f: zero3][-c: checkpoint][-sp: Ulysses])");
   for (int l = 0; l < p->nlayers;) {
     int e = l;
-    while (e + 1 < p->nlayers && !strategy_cmp(&p->layers[e + 1], &p->layers[l])) e++;
+    while (e + 1 < p->nlayers && !strategy_cmp(&p->layers[e + 1], &p->layers[l]) && cost_type_of(cm, e + 1) == cost_type_of(cm, l)) e++;
     strategy_str(&p->layers[l], buf, sizeof buf);
     char range[32];
     snprintf(range, sizeof range, "%d-%d", l, e);
-    fprintf(f, "  %-12s %s\n", range, buf);
+    if (T > 1) fprintf(f, "  %-12s %-16s type %d\n", range, buf, cost_type_of(cm, l));
+    else fprintf(f, "  %-12s %s\n", range, buf);
     l = e + 1;
   }
   strategy_str(&p->embed, buf, sizeof buf);
