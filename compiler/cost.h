@@ -93,6 +93,12 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
  * IR's saved bytes, and default bandwidths (GB/s) within and across nodes. */
 typedef struct AnalyticHw { double tflops, efficiency, intra_gbps, inter_gbps; int gpus_per_node; } AnalyticHw;
 int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw);
+/* The layer types of the IR's blocks: blocks of one structure (IrLayer.type_id) share a type,
+ * numbered in order of first appearance. Sets cm->ntypes, type_layers, type_hidden (the
+ * block's output width), type_seq (cm->seq), nlayers and type_of = types (nblocks entries,
+ * the caller's), and names[k] = the type's first block when names is not NULL. Returns the
+ * number of types, or -1 when there are more than PROF_MAXTYPES. */
+int cost_types_from_ir(CostModel *cm, const IrModel *m, unsigned char *types, char (*names)[64]);
 /* TP all-gather / Ulysses all-to-all latencies from the allreduce bandwidths (used when
  * there is no sp_time file). */
 void cost_latency_from_bandwidth(CostModel *cm);

@@ -6,6 +6,7 @@
 #include "cost.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MB (1024.0 * 1024.0)
@@ -68,4 +69,31 @@ int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw)
   set_bandwidths(cm, hw);
   cm->analytic = 1;
   return 0;
+}
+
+int cost_types_from_ir(CostModel *cm, const IrModel *m, unsigned char *types, char (*names)[64])
+{
+  int ir_id[PROF_MAXTYPES], nt = 0, nb = 0;
+  for (int i = 0; i < m->nlayers; i++) {
+    const IrLayer *ly = &m->layers[i];
+    if (ly->kind != IR_LAYER_BLOCK) continue;
+    int k = 0;
+    while (k < nt && ir_id[k] != ly->type_id) k++;
+    if (k == nt) {
+      if (nt == PROF_MAXTYPES) return -1;
+      ir_id[nt] = ly->type_id;
+      int v = ly->out_value >= 0 ? ly->out_value : ly->in_value;
+      cm->type_hidden[nt] = v >= 0 ? (int)m->values[v].shape.d[m->values[v].shape.rank - 1] : (int)m->hidden;
+      cm->type_seq[nt] = cm->seq;
+      cm->type_layers[nt] = 0;
+      if (names) snprintf(names[nt], 64, "%s", ly->name);
+      nt++;
+    }
+    cm->type_layers[k]++;
+    types[nb++] = (unsigned char)k;
+  }
+  cm->ntypes = nt;
+  cm->nlayers = nb;
+  cm->type_of = types;
+  return nt;
 }

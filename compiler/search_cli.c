@@ -298,9 +298,9 @@ static int int_list(const char *opt, const char *v, int *out)
   }
 }
 
-/* The model's layer types: distinct block structures of the IR (each type's first block
- * names it), or one per --num_layers entry (the layers of type 0 first, as Galvatron's
- * layernum list); their layer counts, hidden sizes and sequence lengths. */
+/* The model's layer types: the IR's distinct block structures (cost_types_from_ir), or one
+ * per --num_layers entry (the layers of type 0 first, as Galvatron's layernum list); the
+ * options override counts, hidden sizes and sequence lengths. */
 static int model_shape(SearchCli *c, const IrModel *m)
 {
   CostModel *cm = &c->cm;
@@ -309,75 +309,48 @@ static int model_shape(SearchCli *c, const IrModel *m)
       (ns = int_list("seq_length", c->seq_arg, Q)) < 0)
     return 1;
   if (nl == 0 && c->layers > 0) { L[0] = c->layers; nl = 1; } /* gvc cost: the config's layer count */
-  int ir_id[PROF_MAXTYPES], nt = 0, nb = 0;
-  int *blk_type = NULL;
+  int seq = ns ? Q[0] : m && m->max_seq > 0 ? (int)m->max_seq : 2048, T = nl > 1 ? nl : 1;
+  cm->seq = seq;
   if (m && m->nblocks > 0) {
-    blk_type = malloc(sizeof(int) * (size_t)m->nblocks);
-    for (int i = 0; i < m->nlayers; i++) {
-      const IrLayer *ly = &m->layers[i];
-      if (ly->kind != IR_LAYER_BLOCK) continue;
-      int k = 0;
-      while (k < nt && ir_id[k] != ly->type_id) k++;
-      if (k == nt) {
-        if (nt == PROF_MAXTYPES) {
-          diag_plain(NULL, "%s: model '%s' has more than %d distinct block structures (layer types)", c->file, c->model, PROF_MAXTYPES);
-          free(blk_type);
-          return 1;
-        }
-        ir_id[nt] = ly->type_id;
-        snprintf(c->type_names[nt], sizeof c->type_names[nt], "%s", ly->name);
-        int v = ly->out_value >= 0 ? ly->out_value : ly->in_value;
-        H[nt] = nh > 0 ? H[nh > nt ? nt : 0] : v >= 0 ? (int)m->values[v].shape.d[m->values[v].shape.rank - 1] : (int)m->hidden;
-        nt++;
-      }
-      blk_type[nb++] = k;
-    }
-    if (nl > 1 && nl != nt) {
-      diag_plain(NULL, "--num_layers %s gives %d layer types; model '%s' has %d", c->layers_arg, nl, c->model, nt);
-      free(blk_type);
+    c->type_of = calloc((size_t)m->nblocks, 1);
+    T = cost_types_from_ir(cm, m, c->type_of, c->type_names);
+    if (T < 0) {
+      diag_plain(NULL, "%s: model '%s' has more than %d distinct block structures (layer types)", c->file, c->model, PROF_MAXTYPES);
       return 1;
     }
-  }
-  int T = m && nt ? nt : nl > 1 ? nl : 1;
-  if ((nh > 1 && nh != T) || (ns > 1 && ns != T)) {
-    diag_plain(NULL, "--%s %s: %d entries for %d layer types", nh > 1 && nh != T ? "hidden_size" : "seq_length",
-               nh > 1 && nh != T ? c->hidden_arg : c->seq_arg, nh > 1 && nh != T ? nh : ns, T);
-    free(blk_type);
-    return 1;
-  }
-  cm->ntypes = T;
-  cm->nlayers = 0;
-  if (m && nt) {
-    for (int k = 0; k < T; k++) cm->type_layers[k] = 0;
-    for (int b = 0; b < nb; b++) cm->type_layers[blk_type[b]]++;
-    if (nl == 1 && T == 1) cm->type_layers[0] = L[0];
+    if (c->layers_arg && nl != T && T > 1) {
+      diag_plain(NULL, "--num_layers %s gives %d layer count%s; model '%s' has %d layer types (one count each)", c->layers_arg, nl,
+                 nl == 1 ? "" : "s", c->model, T);
+      return 1;
+    }
   } else {
+    cm->ntypes = T;
     for (int k = 0; k < T; k++) {
-      cm->type_layers[k] = nl ? L[k] : 0;
-      H[k] = nh ? H[nh > 1 ? k : 0] : m ? (int)m->hidden : 0;
+      cm->type_hidden[k] = m ? (int)m->hidden : 0;
       snprintf(c->type_names[k], sizeof c->type_names[k], "layertype_%d", k);
     }
   }
+  if ((nh > 1 && nh != T) || (ns > 1 && ns != T)) {
+    int h = nh > 1 && nh != T;
+    diag_plain(NULL, "--%s %s: %d entries for %d layer types", h ? "hidden_size" : "seq_length", h ? c->hidden_arg : c->seq_arg,
+               h ? nh : ns, T);
+    return 1;
+  }
+  if (nl == T) /* the layers of each type (one type: the count that overrides the model's) */
+    for (int k = 0; k < T; k++) cm->type_layers[k] = L[k];
+  cm->nlayers = 0;
   for (int k = 0; k < T; k++) {
     cm->nlayers += cm->type_layers[k];
-    cm->type_hidden[k] = H[k];
-    cm->type_seq[k] = ns ? Q[ns > 1 ? k : 0] : m && m->max_seq > 0 ? (int)m->max_seq : 2048;
+    if (nh) cm->type_hidden[k] = H[nh > 1 ? k : 0];
+    cm->type_seq[k] = ns ? Q[ns > 1 ? k : 0] : seq;
   }
   cm->hidden = nh ? H[0] : m ? (int)m->hidden : 0;
-  if (!cm->hidden && T > 0) cm->hidden = H[0];
-  cm->seq = cm->type_seq[0];
-  c->type_of = calloc((size_t)(cm->nlayers > 0 ? cm->nlayers : 1), 1);
-  for (int l = 0, k = 0, left = cm->type_layers[0]; l < cm->nlayers; l++) {
-    if (blk_type && l < nb) c->type_of[l] = (unsigned char)blk_type[l];
-    else {
-      while (left == 0 && k + 1 < T) left = cm->type_layers[++k];
-      c->type_of[l] = (unsigned char)k;
-      left--;
-    }
+  if (!c->type_of) { /* Galvatron's order: type 0's layers, then type 1's, ... */
+    c->type_of = calloc((size_t)(cm->nlayers > 0 ? cm->nlayers : 1), 1);
+    for (int k = 0, l = 0; k < T; k++)
+      for (int j = 0; j < cm->type_layers[k]; j++) c->type_of[l++] = (unsigned char)k;
   }
   cm->type_of = c->type_of;
-  if (T == 1) cm->ntypes = 1;
-  free(blk_type);
   return 0;
 }
 
