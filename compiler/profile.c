@@ -380,6 +380,12 @@ static cJSON *pick_seq(const char *path, cJSON *j, const char *key, const char *
     return best;
   }
   cJSON *x = cJSON_GetObjectItemCaseSensitive(e, skey);
+  if (!x && skey[0] == '[') { /* Galvatron HEAD's num2str spells the tuple [512,512] as 512_512 */
+    char alt[256];
+    snprintf(alt, sizeof alt, "%s", skey + 1);
+    for (char *q = alt; *q; q++) *q = *q == ',' ? '_' : *q == ']' ? 0 : *q;
+    x = cJSON_GetObjectItemCaseSensitive(e, alt);
+  }
   if (!x) {
     char full[256];
     snprintf(full, sizeof full, "%s.%s", key, skey);

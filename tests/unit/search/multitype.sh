@@ -27,6 +27,12 @@ grep -q "layer types: 0: 24 layers, hidden 1024, seq 512; 1: 24 layers" "$tmp/t5
 "$gvc" cost $H $SW --strategy "$V/swin/configs/galvatron_config_swin-huge_1nodes_8gpus_per_node_34GB_bf16_[tpconsec_off].json" > "$tmp/sw.cost" \
   && grep -q "iteration time $(ref swin-huge) s" "$tmp/sw.cost" && ok || bad "cost of the shipped Swin config: $(grep iteration "$tmp/sw.cost")"
 
+# HEAD's spelling of the tuple key (512_512) reads the same; the sequence memory mode takes one type
+sed 's/"\[512,512\]"/"512_512"/g' "$V/T5/configs/memory_profiling_bf16_t5-3B.json" > "$tmp/mem.json"
+"$gvc" cost $H $T5 --memory_profiling_path "$tmp/mem.json" --strategy "$V/T5/configs/galvatron_config_t5-3B_1nodes_8gpus_per_node_34GB_bf16_[tpconsec_off].json" \
+  | grep -q "iteration time $(ref t5-3B) s" && ok || bad "tuple key spelled 512_512"
+"$gvc" search $H $T5 --memory_profile_mode sequence 2>&1 | grep -q "the sequence memory mode takes one layer type" && ok || bad "sequence memory mode, two types"
+
 # search on both profiles: a config over every layer of every type, which gvc cost prices the same
 for m in T5 SW; do
   eval "opts=\$$m"
