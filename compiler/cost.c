@@ -24,6 +24,11 @@ void cost_model_defaults(CostModel *cm)
 
 static int lg(int v) { return prof_log2(v); }
 
+/* A layer type's layer count, sequence length and hidden size (one type: the model's). */
+static int type_layers(const CostModel *cm, int k) { return cm->ntypes > 1 ? cm->type_layers[k] : cm->nlayers; }
+static int type_seq(const CostModel *cm, int k) { return cm->ntypes > 1 ? cm->type_seq[k] : cm->seq; }
+static int type_hidden(const CostModel *cm, int k) { return cm->ntypes > 1 ? cm->type_hidden[k] : cm->hidden; }
+
 static double coe(const CostModel *cm, int g, int consec)
 {
   return g <= 1 ? 0 : cm->hw.ar_coe[lg(g)][consec];
@@ -39,9 +44,9 @@ static double overlap(double msg, double bct, double dc, double ov)
   return b;
 }
 
-static double tp_comm(const CostModel *cm, const Strategy *s, int lbsz, double calls)
+static double tp_comm(const CostModel *cm, const Strategy *s, int type, int lbsz, double calls)
 {
-  double msg = (double)lbsz * cm->seq * cm->hidden * (cm->mixed ? 2 : 4) / MB;
+  double msg = (double)lbsz * type_seq(cm, type) * type_hidden(cm, type) * (cm->mixed ? 2 : 4) / MB;
   const ProfLatency *l = s->tp == 1 ? &cm->hw.a2a[lg(s->sp)] : &cm->hw.ag[lg(s->tp)];
   return calls * prof_latency(l, msg);
 }
@@ -52,18 +57,18 @@ static double embed_bwd_ratio(const CostModel *cm)
   return cm->time.other_bwd_ratio > 0 ? cm->time.other_bwd_ratio : 2;
 }
 
-double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s, int sync, LayerCostDetail *d)
+double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s, int type, int sync, LayerCostDetail *d)
 {
-  double Lt = cm->nlayers;
+  double Lt = type_layers(cm, type);
   int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s), sdp = strategy_sdp(s);
   double x = (double)lbsz / tpsp;
-  double fct = fmax(0, cm->time.layer_m * x + cm->time.layer_c) * Lt; /* a noisy batch fit may cross 0 (profile.c warns) */
-  double bct = (cm->time.bwd_ratio > 0 ? cm->time.bwd_ratio : 2) * fct + (s->ckpt ? fct : 0);
-  double P = cm->mem.param / s->tp;
+  double fct = fmax(0, cm->time.layer_m[type] * x + cm->time.layer_c[type]) * Lt; /* a noisy batch fit may cross 0 (profile.c warns) */
+  double bct = (cm->time.bwd_ratio[type] > 0 ? cm->time.bwd_ratio[type] : 2) * fct + (s->ckpt ? fct : 0);
+  double P = cm->mem.param[type] / s->tp;
   double dpmsg = 2.0 * (sdp - 1) * (P / sdp) * Lt / (cm->mixed ? 2 : 1);
   double dc = coe(cm, sdp, s->tp != 1 ? 0 : 1), ov = cm->hw.overlap;
   double tpt = 0;
-  if (tpsp > 1) tpt = tp_comm(cm, s, lbsz, (s->tp == 1 ? 4 : 6) * Lt * (s->ckpt ? 1.5 : 1));
+  if (tpsp > 1) tpt = tp_comm(cm, s, type, lbsz, (s->tp == 1 ? 4 : 6) * Lt * (s->ckpt ? 1.5 : 1));
   double T;
   if (tpsp == 1 && s->dp > 1) T = fct + overlap(dpmsg * sync, bct, dc, ov);
   else if (s->dp == 1 && tpsp > 1) T = fct + bct + tpt;
@@ -72,7 +77,7 @@ double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s
   if (s->dp_type == DP_ZERO3) T += 0.5 * dpmsg * dc;
   double p2p = 0;
   if (t->pp > 1) {
-    p2p = t->pp * 2.0 * lbsz * cm->seq * cm->hidden * 4 / MB / (cm->mixed ? 2 : 1);
+    p2p = t->pp * 2.0 * lbsz * type_seq(cm, type) * type_hidden(cm, type) * 4 / MB / (cm->mixed ? 2 : 1);
     T += p2p * cm->hw.p2p_coe[lg(t->pp)];
   }
   if (d) *d = (LayerCostDetail){fct, bct, dpmsg, dc, tpt, p2p, lbsz};
@@ -92,15 +97,15 @@ static double zero_ratio(const CostModel *cm, int dp_type, int d, int chunks)
   return z3 ? u * 5 / 4 : (cm->mixed ? (7.0 / 8 * u + 1.0 / 8) * 5 / 4 : 3.0 / 4 * u + 1.0 / 4);
 }
 
-double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s, int stage, double *ms, double *act)
+double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s, int type, int stage, double *ms, double *act)
 {
   int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s);
   int cum = t->pp == 1 ? 1 : cm->pipeline_1f1b ? t->pp - stage : t->chunks;
   double clbsz = (double)cum * lbsz;
-  double M = 4 * (cm->mem.param / s->tp) * zero_ratio(cm, s->dp_type, strategy_sdp(s), t->chunks);
+  double M = 4 * (cm->mem.param[type] / s->tp) * zero_ratio(cm, s->dp_type, strategy_sdp(s), t->chunks);
   double A;
-  if (s->ckpt) A = cm->mem.act_ckpt * clbsz / ((s->sp > 1 || (s->tp > 1 && cm->sequence_parallel)) ? tpsp : 1);
-  else A = cm->mem.act[lg(tpsp)] * clbsz;
+  if (s->ckpt) A = cm->mem.act_ckpt[type] * clbsz / ((s->sp > 1 || (s->tp > 1 && cm->sequence_parallel)) ? tpsp : 1);
+  else A = cm->mem.act[type][lg(tpsp)] * clbsz;
   if (ms) *ms = M;
   if (act) *act = A;
   return M + A;
@@ -133,7 +138,9 @@ double cost_global_buffer(const CostModel *cm, const CostTask *t, int buf, int s
   int cur_dp = cm->world / t->pp / buf;
   if (cur_dp < 1) cur_dp = 1;
   double cur_lbsz = (double)t->gbsz / t->chunks / cur_dp;
-  return cur_lbsz * cm->hidden * cm->seq * 4 / MB / 2; /* Galvatron halves it even for fp32 */
+  int seq = cm->seq; /* several types: the longest sequence (dynamic_programming.py) */
+  for (int k = 0; k < cm->ntypes; k++) if (cm->type_seq[k] > seq) seq = cm->type_seq[k];
+  return cur_lbsz * cm->hidden * seq * 4 / MB / 2; /* Galvatron halves it even for fp32 */
 }
 
 /* ---- embedding / LM head time (§2.5) ---- */
@@ -153,20 +160,21 @@ void cost_embed_time(const CostModel *cm, const CostTask *t, const Strategy *e, 
   double fct[COST_MAXPP] = {0}, msg[COST_MAXPP] = {0}, tp[COST_MAXPP] = {0};
   double dp_coe = sdp > 1 ? coe(cm, sdp, e->tp != 1 ? 0 : 1) * (sdp - 1) / sdp : 0;
   double half = cm->mixed ? 0.5 : 1;
-  double tt = 0;
-  if (e->tp > 1) {
-    double mb = (double)lbsz * cm->seq * cm->hidden * (cm->mixed ? 2 : 4) / MB;
-    tt = prof_latency(&cm->hw.ag[lg(e->tp)], mb);
+  double tt[2] = {0, 0}; /* all-gather at the first and the last layer type's sequence (embedding_lmhead_cost.py) */
+  for (int i = 0; i < 2 && e->tp > 1; i++) {
+    double mb = (double)lbsz * type_seq(cm, i ? cost_ntypes(cm) - 1 : 0) * type_hidden(cm, 0) * (cm->mixed ? 2 : 4) / MB;
+    tt[i] = prof_latency(&cm->hw.ag[lg(e->tp)], mb);
   }
   if (pp == 1) {
     fct[0] = fctE;
     msg[0] = cm->mem.off.ms[lg(e->tp)] / 4 * half;
-    tp[0] = 2 * tt;
+    tp[0] = tt[0] + tt[1];
   } else {
     fct[0] = fct[last] = fctE / 2;
     msg[0] = cm->mem.first.ms[lg(e->tp)] / 4 * half;
     msg[last] = cm->mem.last.ms[lg(e->tp)] / 4 * half;
-    tp[0] = tp[last] = tt;
+    tp[0] = tt[0];
+    tp[last] = tt[1];
   }
   double ff = e->dp_type == DP_ZERO3 ? 0.5 : 0.0, bf = e->dp_type == DP_ZERO3 ? 1.0 : 0.5;
   if (!sync) bf -= 0.5;
@@ -194,14 +202,14 @@ double cost_pipeline(int pp, int chunks, const double *wg, const double *c)
   return T + R;
 }
 
-double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a, const Strategy *b)
+double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a, const Strategy *b, int type)
 {
   if (!strategy_cmp(a, b)) return 0;
   int ga = strategy_tp_sp(a), gb = strategy_tp_sp(b);
   if (cm->sequence_parallel && ga != gb) {
     int g = ga > gb ? ga : gb, cur_dp = cm->world / t->pp / g;
     double cur_lbsz = (double)t->gbsz / t->chunks / cur_dp;
-    double bytes = (g - 1.0) / g * cur_lbsz * cm->seq * cm->hidden * (cm->mixed ? 2 : 4);
+    double bytes = (g - 1.0) / g * cur_lbsz * type_seq(cm, type) * cm->hidden * (cm->mixed ? 2 : 4);
     double c = coe(cm, g, 1); /* 'g' and 'g_1' are the same value */
     return cm->transition_physical ? bytes / MB * c * 1e-3 : bytes * c * 1e-7;
   }
@@ -235,19 +243,60 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
     r->bwd_s[k] = c[k] - r->fwd_s[k];
     for (int j = 0; j < p->division[k]; j++, l++) {
       const Strategy *s = &p->layers[l];
+      int ty = cost_type_of(cm, l);
       LayerCostDetail d;
-      double ms, act, nosync = cost_layer_time(cm, t, s, 0, &d), sync = cost_layer_time(cm, t, s, 1, NULL);
+      double ms, act, nosync = cost_layer_time(cm, t, s, ty, 0, &d), sync = cost_layer_time(cm, t, s, ty, 1, NULL);
       wg[k] += sync;
       c[k] += nosync;
       double f = d.fct + d.bct > 0 ? nosync * d.fct / (d.fct + d.bct) : 0;
       r->fwd_s[k] += f;
       r->bwd_s[k] += nosync - f;
       r->sync_s[k] += sync - nosync;
-      r->mem_mb[k] += cost_layer_mem(cm, t, s, k, &ms, &act);
+      r->mem_mb[k] += cost_layer_mem(cm, t, s, ty, k, &ms, &act);
       r->states_mb[k] += ms;
       r->act_mb[k] += act;
-      if (l > 0) r->transition_s += cost_transition(cm, t, &p->layers[l - 1], s);
+      if (l > 0) r->transition_s += cost_transition(cm, t, &p->layers[l - 1], s, ty);
     }
   }
   r->time_s = cost_pipeline(t->pp, t->chunks, wg, c);
+}
+
+/* ---- pipeline division over layers of several types ---- */
+
+void cost_division_balanced(const CostModel *cm, const CostTask *t, int *div)
+{
+  int pp = t->pp, L = cm->nlayers;
+  if (pp == 1) { div[0] = L; return; }
+  CostModel g = *cm;
+  g.pipeline_1f1b = 0; /* Galvatron copies the arguments with pipeline_type 'gpipe' */
+  Strategy s = {pp, 1, 1, cm->world / pp, DP_ZERO2, 0, 1};
+  if (strategy_sdp(&s) == 1) s.dp_type = DP_DDP; /* LayerStrategy.__post_init__ */
+  Strategy e = s;
+  double per_type[PROF_MAXTYPES], other[64], mem[64], layers = 0, total = 0;
+  for (int k = 0; k < cost_ntypes(cm); k++) per_type[k] = cost_layer_mem(&g, t, &s, k, 0, NULL, NULL);
+  cost_embed_mem(&g, t, &e, NULL, NULL, other);
+  for (int l = 0; l < L; l++) layers += per_type[cost_type_of(cm, l)];
+  for (int i = 0; i < pp; i++) total += other[i];
+  double avg = (layers + total) / pp;
+  int idx = 0;
+  for (int i = 0; i < pp; i++) {
+    div[i] = 0;
+    mem[i] = other[i];
+    while (idx < L && !(i < pp - 1 && avg - mem[i] < 0.5 * per_type[cost_type_of(cm, idx)])) {
+      mem[i] += per_type[cost_type_of(cm, idx++)];
+      div[i]++;
+    }
+  }
+  for (int i = 0, left = 0; i < pp - 1; left += div[i], i++) { /* no stage above 1.3x the average */
+    int right = left + div[i];
+    double cur = other[i];
+    for (int l = left; l < right; l++) cur += per_type[cost_type_of(cm, l)];
+    while (cur > avg * 1.3 && div[i] > 0) { /* (Galvatron's loop would run past the stage's first layer) */
+      div[i]--;
+      div[i + 1]++;
+      cur -= per_type[cost_type_of(cm, --right)];
+    }
+  }
+  for (int i = 0; i < pp - 1; i++) while (div[i] <= 0) { div[i]++; div[i + 1]--; }
+  for (int i = pp - 1; i > 0; i--) while (div[i] <= 0) { div[i]++; div[i - 1]--; }
 }

@@ -12,7 +12,15 @@
 #include "strategy.h"
 
 typedef struct CostModel {
-  int world, nlayers, hidden, seq;
+  int world, nlayers, hidden, seq;  /* nlayers: all layers; hidden, seq: the model's (embedding, buffers) */
+  /* Layer types (Galvatron's layertype_k; T5's encoder and decoder layers, Swin's stages).
+   * ntypes <= 1: one type, whose layers, hidden size and sequence are nlayers, hidden and
+   * seq, and type_of is not read. Otherwise type k has type_layers[k] layers (Galvatron's
+   * layer_num, which its per-layer time divides by), its own hidden size and sequence
+   * length, and layer l is of type type_of[l] (nlayers entries, owned by the caller). */
+  int ntypes;
+  int type_layers[PROF_MAXTYPES], type_hidden[PROF_MAXTYPES], type_seq[PROF_MAXTYPES];
+  const unsigned char *type_of;
   int mixed;                 /* bf16/fp16: 1; fp32: 0 */
   int sequence_parallel;     /* Megatron-SP (memory of checkpointed TP layers, transitions) */
   int pipeline_1f1b;         /* pipedream_flush; else gpipe */
@@ -37,10 +45,13 @@ typedef struct CostTask { int pp, gbsz, chunks; } CostTask;
 typedef struct LayerCostDetail { double fct, bct, dpmsg, dc, tp_time, p2p_msg; int lbsz; } LayerCostDetail;
 
 void cost_model_defaults(CostModel *cm);
-/* Seconds per layer per micro-batch; sync=1 with gradient synchronisation. */
-double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s, int sync, LayerCostDetail *d);
-/* MB per GPU of one layer on stage `stage`; ms/act optional. */
-double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s, int stage, double *ms, double *act);
+/* Layer types, and the type of layer l (0 with one type). */
+static inline int cost_ntypes(const CostModel *cm) { return cm->ntypes > 1 ? cm->ntypes : 1; }
+static inline int cost_type_of(const CostModel *cm, int l) { return cm->ntypes > 1 ? cm->type_of[l] : 0; }
+/* Seconds per layer of type `type` per micro-batch; sync=1 with gradient synchronisation. */
+double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s, int type, int sync, LayerCostDetail *d);
+/* MB per GPU of one layer of type `type` on stage `stage`; ms/act optional. */
+double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s, int type, int stage, double *ms, double *act);
 /* Per stage (t->pp entries), seconds; middle stages 0. */
 void cost_embed_time(const CostModel *cm, const CostTask *t, const Strategy *e, int sync, double *out);
 /* Per stage MB: model states, activation, total (incl. context memory); any may be NULL. */
@@ -50,8 +61,13 @@ double cost_global_buffer(const CostModel *cm, const CostTask *t, int buf, int s
 /* Galvatron's pipeline_costmodel from per-stage sums: wg = with-sync layer time,
  * c = no-sync layer time + embedding no-sync time. */
 double cost_pipeline(int pp, int chunks, const double *wg, const double *c);
-/* Transition cost (s) from a (layer i-1) to b (layer i), with Galvatron's tie-break biases. */
-double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a, const Strategy *b);
+/* Transition cost (s) from a (layer i-1) to b (layer i, of type `type`), with Galvatron's tie-break biases. */
+double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a, const Strategy *b, int type);
+/* Galvatron's pp_division_memory_balanced (search_engine.py): stages filled in layer order
+ * up to the average memory of a reference strategy (tp 1, dp N/pp, ZeRO-2, GPipe), the
+ * embedding and head included; used when the layers are of several types (one type: the
+ * even split). Fills div (pp entries). */
+void cost_division_balanced(const CostModel *cm, const CostTask *t, int *div);
 
 /* A whole plan: layer strategies, stage partition, embedding strategy. */
 typedef struct CostPlan {
@@ -80,6 +96,12 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
  * IR's saved bytes, and default bandwidths (GB/s) within and across nodes. */
 typedef struct AnalyticHw { double tflops, efficiency, intra_gbps, inter_gbps; int gpus_per_node; } AnalyticHw;
 int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw);
+/* The layer types of the IR's blocks: blocks of one structure (IrLayer.type_id) share a type,
+ * numbered in order of first appearance. Sets cm->ntypes, type_layers, type_hidden (the
+ * block's output width), type_seq (cm->seq), nlayers and type_of = types (nblocks entries,
+ * the caller's), and names[k] = the type's first block when names is not NULL. Returns the
+ * number of types, or -1 when there are more than PROF_MAXTYPES. */
+int cost_types_from_ir(CostModel *cm, const IrModel *m, unsigned char *types, char (*names)[64]);
 /* TP all-gather / Ulysses all-to-all latencies from the allreduce bandwidths (used when
  * there is no sp_time file). */
 void cost_latency_from_bandwidth(CostModel *cm);

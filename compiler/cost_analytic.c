@@ -6,6 +6,7 @@
 #include "cost.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MB (1024.0 * 1024.0)
@@ -26,29 +27,37 @@ static void set_bandwidths(CostModel *cm, const AnalyticHw *hw)
 
 int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw)
 {
-  int bytes = cm->mixed ? 2 : 4, block = -1;
+  int bytes = cm->mixed ? 2 : 4, rep[PROF_MAXTYPES], nb = 0;
   double peak = hw->tflops * 1e12 * hw->efficiency; /* FLOP/s */
   double other_flops = 0, first_params = 0, last_params = 0, first_act = 0, last_act = 0;
-  int seen_block = 0;
+  for (int k = 0; k < PROF_MAXTYPES; k++) rep[k] = -1;
   for (int i = 0; i < m->nlayers; i++) {
     IrCost c = ir_layer_cost(m, i, 1, cm->seq, bytes);
-    if (m->layers[i].kind == IR_LAYER_BLOCK) { if (block < 0) block = i; seen_block = 1; continue; }
+    if (m->layers[i].kind == IR_LAYER_BLOCK) { /* each layer type's first block stands for the type */
+      int k = nb < cm->nlayers ? cost_type_of(cm, nb) : 0;
+      if (rep[k] < 0) rep[k] = i;
+      nb++;
+      continue;
+    }
     other_flops += c.flops_fwd;
-    if (!seen_block) { first_params += c.params; first_act += c.act_bytes; }
+    if (!nb) { first_params += c.params; first_act += c.act_bytes; }
     else { last_params += c.params; last_act += c.act_bytes; }
   }
-  if (block < 0) return 1;
-  IrCost b = ir_layer_cost(m, block, 1, cm->seq, bytes);
-  double t_flops = b.flops_fwd / peak, t_bytes = (b.params * bytes + b.act_bytes) / (hw->intra_gbps * 1e9 * 10);
-  cm->time.layer_m = 1e3 * fmax(t_flops, t_bytes);
-  cm->time.layer_c = 0;
+  if (rep[0] < 0) return 1;
+  for (int k = 0; k < cost_ntypes(cm); k++) {
+    int seq = cm->ntypes > 1 ? cm->type_seq[k] : cm->seq;
+    IrCost b = ir_layer_cost(m, rep[k] >= 0 ? rep[k] : rep[0], 1, seq, bytes);
+    double t_flops = b.flops_fwd / peak, t_bytes = (b.params * bytes + b.act_bytes) / (hw->intra_gbps * 1e9 * 10);
+    cm->time.layer_m[k] = 1e3 * fmax(t_flops, t_bytes);
+    cm->time.layer_c[k] = 0;
+    cm->mem.param[k] = b.params * 4.0 / MB;
+    cm->mem.act_ckpt[k] = b.boundary_bytes / MB;
+    for (int l = 0; l < PROF_LOGMAX; l++) cm->mem.act[k][l] = b.act_bytes / MB / (1 << l);
+  }
   cm->time.other_m = 1e3 * other_flops / peak;
   cm->time.other_c = 0;
-  cm->mem.param = b.params * 4.0 / MB;
-  cm->mem.act_ckpt = b.boundary_bytes / MB;
   for (int l = 0; l < PROF_LOGMAX; l++) {
     double t = 1 << l;
-    cm->mem.act[l] = b.act_bytes / MB / t;
     ProfOtherMem *o[3] = {&cm->mem.off, &cm->mem.first, &cm->mem.last};
     double ps[3] = {first_params + last_params, first_params, last_params};
     double as[3] = {first_act + last_act, first_act, last_act};
@@ -60,4 +69,31 @@ int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw)
   set_bandwidths(cm, hw);
   cm->analytic = 1;
   return 0;
+}
+
+int cost_types_from_ir(CostModel *cm, const IrModel *m, unsigned char *types, char (*names)[64])
+{
+  int ir_id[PROF_MAXTYPES], nt = 0, nb = 0;
+  for (int i = 0; i < m->nlayers; i++) {
+    const IrLayer *ly = &m->layers[i];
+    if (ly->kind != IR_LAYER_BLOCK) continue;
+    int k = 0;
+    while (k < nt && ir_id[k] != ly->type_id) k++;
+    if (k == nt) {
+      if (nt == PROF_MAXTYPES) return -1;
+      ir_id[nt] = ly->type_id;
+      int v = ly->out_value >= 0 ? ly->out_value : ly->in_value;
+      cm->type_hidden[nt] = v >= 0 ? (int)m->values[v].shape.d[m->values[v].shape.rank - 1] : (int)m->hidden;
+      cm->type_seq[nt] = cm->seq;
+      cm->type_layers[nt] = 0;
+      if (names) snprintf(names[nt], 64, "%s", ly->name);
+      nt++;
+    }
+    cm->type_layers[k]++;
+    types[nb++] = (unsigned char)k;
+  }
+  cm->ntypes = nt;
+  cm->nlayers = nb;
+  cm->type_of = types;
+  return nt;
 }

@@ -17,8 +17,17 @@ void cost_latency_from_bandwidth(CostModel *cm)
   }
 }
 
+/* The sequence lengths the profiles are keyed by, one per layer type. */
+static ProfSeqs seqs_of(const CostModel *cm)
+{
+  ProfSeqs q = {cost_ntypes(cm), {0}};
+  for (int k = 0; k < q.n; k++) q.seq[k] = cm->ntypes > 1 ? cm->type_seq[k] : cm->seq;
+  return q;
+}
+
 int cost_model_load(CostModel *cm, const CostFiles *f)
 {
+  ProfSeqs q = seqs_of(cm);
   if (f->allreduce && prof_read_allreduce(f->allreduce, cm->world, &cm->hw)) return 1;
   if (f->p2p && prof_read_p2p(f->p2p, &cm->hw)) return 1;
   cm->hw.overlap = 1.0;
@@ -28,8 +37,8 @@ int cost_model_load(CostModel *cm, const CostFiles *f)
   } else {
     cost_latency_from_bandwidth(cm);
   }
-  if (f->time && prof_read_time(f->time, f->time_mode, cm->seq, &cm->time)) return 1;
-  if (f->memory && prof_read_memory(f->memory, f->memory_mode, cm->seq, cm->sequence_parallel, &cm->mem)) return 1;
+  if (f->time && prof_read_time(f->time, f->time_mode, &q, &cm->time)) return 1;
+  if (f->memory && prof_read_memory(f->memory, f->memory_mode, &q, cm->sequence_parallel, &cm->mem)) return 1;
   return 0;
 }
 
@@ -41,13 +50,14 @@ static void note(CostModel *cm, const char *what)
 
 int cost_model_calibrate(CostModel *cm, const CostFiles *f)
 {
+  ProfSeqs q = seqs_of(cm);
   cm->calibrated[0] = 0;
   if (f->time) {
-    if (prof_read_time(f->time, f->time_mode, cm->seq, &cm->time)) return 1;
+    if (prof_read_time(f->time, f->time_mode, &q, &cm->time)) return 1;
     note(cm, "time");
   }
   if (f->memory) {
-    if (prof_read_memory(f->memory, f->memory_mode, cm->seq, cm->sequence_parallel, &cm->mem)) return 1;
+    if (prof_read_memory(f->memory, f->memory_mode, &q, cm->sequence_parallel, &cm->mem)) return 1;
     note(cm, "memory");
   }
   if (f->allreduce || f->p2p || f->overlap || f->sp_time) {

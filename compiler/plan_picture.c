@@ -43,9 +43,13 @@ static int predict(const PlanPictureArgs *a, const IrModel *m, const LowerOption
   cm.hidden = (int)m->hidden;
   cm.nlayers = (int)m->nblocks;
   cm.seq = (int)o->seq;
+  unsigned char *types = malloc((size_t)(m->nblocks > 0 ? m->nblocks : 1));
   AnalyticHw hw = {0, 0, 0, 0, 0};
-  if (search_cli_device(a->device ? a->device : "h100", a->gpus_per_node, &hw) || cost_analytic_init(&cm, m, &hw))
+  if (cost_types_from_ir(&cm, m, types, NULL) < 0 || search_cli_device(a->device ? a->device : "h100", a->gpus_per_node, &hw) ||
+      cost_analytic_init(&cm, m, &hw)) {
+    free(types);
     return 1;
+  }
   Strategy *blocks = malloc(sizeof(Strategy) * (size_t)(cm.nlayers > 0 ? cm.nlayers : 1));
   int division[PSVG_MAXPP] = {0}, nb = 0, gbuf = 1;
   Strategy embed = ls[0].s;
@@ -62,6 +66,7 @@ static int predict(const PlanPictureArgs *a, const IrModel *m, const LowerOption
   cost_plan_eval(&cm, &t, &cp, gbuf, &r);
   plan_svg_from_cost(pic, &cm, &t, &r);
   free(blocks);
+  free(types);
   return 0;
 }
 

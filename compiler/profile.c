@@ -286,22 +286,47 @@ static int gvc_ratio(const char *path, cJSON *g, const char *key, double *out)
   return 0;
 }
 
-int prof_read_time(const char *path, int mode, int seq, ProfTime *t)
+int prof_count_types(const char *path)
+{
+  cJSON *j = load_json(path);
+  if (!j) return -1;
+  int n = 0;
+  for (cJSON *it = j->child; it; it = it->next) {
+    int k, at = 0;
+    if (sscanf(it->string, "layertype_%d%n", &k, &at) == 1 && at > 0 && (it->string[at] == '_' || !it->string[at]) &&
+        k >= 0 && k < PROF_MAXTYPES && k + 1 > n)
+      n = k + 1;
+  }
+  cJSON_Delete(j);
+  return n;
+}
+
+int prof_read_time(const char *path, int mode, const ProfSeqs *seqs, ProfTime *t)
 {
   cJSON *j = load_json(path);
   if (!j) return 1;
   TimePts p;
-  int rc = collect_time(j, path, "0", &p) || time_fit(path, "0", mode, seq, &p, &t->layer_m, &t->layer_c);
+  int rc = 0;
+  for (int k = 0; k < seqs->n && !rc; k++) {
+    char which[16];
+    snprintf(which, sizeof which, "%d", k);
+    rc = collect_time(j, path, which, &p) || time_fit(path, which, mode, seqs->seq[k], &p, &t->layer_m[k], &t->layer_c[k]);
+  }
   if (!rc) {
     cJSON *o = NULL;
     for (cJSON *it = j->child; it && !o; it = it->next) if (!strncmp(it->string, "layertype_other", 15)) o = it;
     if (!o) { t->other_m = t->other_c = 0; } /* v2.4 files have none: the "other" part is free */
-    else rc = collect_time(j, path, "other", &p) || time_fit(path, "other", mode, seq, &p, &t->other_m, &t->other_c);
+    else rc = collect_time(j, path, "other", &p) || time_fit(path, "other", mode, seqs->seq[0], &p, &t->other_m, &t->other_c);
   }
   cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gvc"); /* gvc profile computation: the measured backward */
-  t->bwd_ratio = t->other_bwd_ratio = 0;
-  if (!rc && g) rc = gvc_ratio(path, g, "bwd_fwd_ratio_layertype_0", &t->bwd_ratio) ||
-                     gvc_ratio(path, g, "bwd_fwd_ratio_layertype_other", &t->other_bwd_ratio);
+  t->other_bwd_ratio = 0;
+  for (int k = 0; k < PROF_MAXTYPES; k++) t->bwd_ratio[k] = 0;
+  for (int k = 0; k < seqs->n && !rc && g; k++) {
+    char key[64];
+    snprintf(key, sizeof key, "bwd_fwd_ratio_layertype_%d", k);
+    rc = gvc_ratio(path, g, key, &t->bwd_ratio[k]);
+  }
+  if (!rc && g) rc = gvc_ratio(path, g, "bwd_fwd_ratio_layertype_other", &t->other_bwd_ratio);
   cJSON_Delete(j);
   return rc;
 }
@@ -334,7 +359,7 @@ static int read_degree_dict(const char *path, const char *key, cJSON *d, double 
 
 /* Picks the entry for seq (static) or the largest seq (sequence mode, *scale = seq/max);
  * v2.4 files hold the entry directly. */
-static cJSON *pick_seq(const char *path, cJSON *j, const char *key, const char *inner, int mode, int seq, double *scale)
+static cJSON *pick_seq(const char *path, cJSON *j, const char *key, const char *inner, int mode, const char *skey, int seq, double *scale)
 {
   cJSON *e = cJSON_GetObjectItemCaseSensitive(j, key);
   *scale = 1;
@@ -354,12 +379,16 @@ static cJSON *pick_seq(const char *path, cJSON *j, const char *key, const char *
     *scale = (double)seq / (double)bs;
     return best;
   }
-  char s[32];
-  snprintf(s, sizeof s, "%d", seq);
-  cJSON *x = cJSON_GetObjectItemCaseSensitive(e, s);
+  cJSON *x = cJSON_GetObjectItemCaseSensitive(e, skey);
+  if (!x && skey[0] == '[') { /* Galvatron HEAD's num2str spells the tuple [512,512] as 512_512 */
+    char alt[256];
+    snprintf(alt, sizeof alt, "%s", skey + 1);
+    for (char *q = alt; *q; q++) *q = *q == ',' ? '_' : *q == ']' ? 0 : *q;
+    x = cJSON_GetObjectItemCaseSensitive(e, alt);
+  }
   if (!x) {
-    char full[128];
-    snprintf(full, sizeof full, "%s.%s", key, s);
+    char full[256];
+    snprintf(full, sizeof full, "%s.%s", key, skey);
     fail(path, full, "missing: no memory profile at this sequence length");
   }
   return x;
@@ -373,12 +402,12 @@ static const char *sub_key(char *buf, size_t n, const char *key, const cJSON *e,
   return buf;
 }
 
-static int read_other(const char *path, cJSON *j, const char *base, int sp, int mode, int seq, ProfOtherMem *o)
+static int read_other(const char *path, cJSON *j, const char *base, int sp, int mode, const char *skey, int seq, ProfOtherMem *o)
 {
   char key[96];
   double scale;
   snprintf(key, sizeof key, "%s%s", base, sp ? "_sp" : "");
-  cJSON *e = pick_seq(path, j, key, "model_states", mode, seq, &scale);
+  cJSON *e = pick_seq(path, j, key, "model_states", mode, skey, seq, &scale);
   if (!e) return 1;
   char full[160];
   if (read_degree_dict(path, sub_key(full, sizeof full, key, e, "model_states"), cJSON_GetObjectItemCaseSensitive(e, "model_states"), o->ms, NULL)) return 1;
@@ -387,31 +416,48 @@ static int read_other(const char *path, cJSON *j, const char *base, int sp, int 
   return 0;
 }
 
-int prof_read_memory(const char *path, int mode, int seq, int sp, ProfMemory *m)
+/* One layer type's entry layertype_k[_sp].{seq}: parameter size and activations per sample. */
+static int read_layer_mem(const char *path, cJSON *j, int k, int sp, int mode, int seq, ProfMemory *m)
 {
+  char key[64], full[160], skey[16];
+  double scale;
+  snprintf(key, sizeof key, "layertype_%d%s", k, sp ? "_sp" : "");
+  snprintf(skey, sizeof skey, "%d", seq);
+  cJSON *e = pick_seq(path, j, key, "parameter_size", mode, skey, seq, &scale);
+  if (!e) return 1;
+  cJSON *ps = cJSON_GetObjectItemCaseSensitive(e, "parameter_size");
+  m->act_ckpt[k] = NAN;
+  if (!cJSON_IsNumber(ps)) return fail(path, key, "parameter_size missing or not a number");
+  if (!(ps->valuedouble > 0)) return fail(path, sub_key(full, sizeof full, key, e, "parameter_size"), "expected a positive size in MB");
+  if (read_degree_dict(path, sub_key(full, sizeof full, key, e, "tp_activation_per_bsz_dict"),
+                       cJSON_GetObjectItemCaseSensitive(e, "tp_activation_per_bsz_dict"), m->act[k], &m->act_ckpt[k]))
+    return 1;
+  m->param[k] = ps->valuedouble;
+  for (int i = 0; i < PROF_LOGMAX; i++) m->act[k][i] *= scale;
+  m->act_ckpt[k] *= scale;
+  if (isnan(m->act_ckpt[k])) return fail(path, key, "tp_activation_per_bsz_dict has no 'checkpoint' entry");
+  return 0;
+}
+
+int prof_read_memory(const char *path, int mode, const ProfSeqs *seqs, int sp, ProfMemory *m)
+{
+  if (mode == PROF_SEQUENCE && seqs->n > 1) {
+    diag_plain(NULL, "%s: the sequence memory mode takes one layer type (as Galvatron); this model has %d", path, seqs->n);
+    return 1;
+  }
   cJSON *j = load_json(path);
   if (!j) return 1;
-  char key[64], full[160];
-  double scale;
-  snprintf(key, sizeof key, "layertype_0%s", sp ? "_sp" : "");
-  int rc = 1;
-  cJSON *e = pick_seq(path, j, key, "parameter_size", mode, seq, &scale);
-  if (e) {
-    cJSON *ps = cJSON_GetObjectItemCaseSensitive(e, "parameter_size");
-    m->act_ckpt = NAN;
-    if (!cJSON_IsNumber(ps)) rc = fail(path, key, "parameter_size missing or not a number");
-    else if (!(ps->valuedouble > 0)) rc = fail(path, sub_key(full, sizeof full, key, e, "parameter_size"), "expected a positive size in MB");
-    else if ((rc = read_degree_dict(path, sub_key(full, sizeof full, key, e, "tp_activation_per_bsz_dict"),
-                                    cJSON_GetObjectItemCaseSensitive(e, "tp_activation_per_bsz_dict"), m->act, &m->act_ckpt)) == 0) {
-      m->param = ps->valuedouble;
-      for (int i = 0; i < PROF_LOGMAX; i++) m->act[i] *= scale;
-      m->act_ckpt *= scale;
-      if (isnan(m->act_ckpt)) rc = fail(path, key, "tp_activation_per_bsz_dict has no 'checkpoint' entry");
-    }
-  }
-  rc = rc || read_other(path, j, "other_memory_pp_off", sp, mode, seq, &m->off)
-          || read_other(path, j, "other_memory_pp_on_first", sp, mode, seq, &m->first)
-          || read_other(path, j, "other_memory_pp_on_last", sp, mode, seq, &m->last);
+  int rc = 0;
+  for (int k = 0; k < seqs->n && !rc; k++) rc = read_layer_mem(path, j, k, sp, mode, seqs->seq[k], m);
+  char skey[16 * PROF_MAXTYPES]; /* the "other" parts: "512" for one type, "[512,512]" for several */
+  int o = 0;
+  for (int k = 0; k < seqs->n; k++)
+    o += snprintf(skey + o, sizeof skey - (size_t)o, "%s%d", k ? "," : seqs->n > 1 ? "[" : "", seqs->seq[k]);
+  if (seqs->n > 1) snprintf(skey + o, sizeof skey - (size_t)o, "]");
+  int s0 = seqs->seq[0], sl = seqs->seq[seqs->n - 1];
+  rc = rc || read_other(path, j, "other_memory_pp_off", sp, mode, skey, s0, &m->off)
+          || read_other(path, j, "other_memory_pp_on_first", sp, mode, skey, s0, &m->first)
+          || read_other(path, j, "other_memory_pp_on_last", sp, mode, skey, sl, &m->last);
   m->context_mb = NAN;
   cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gvc"); /* gvc profile memory: measured outside the plan */
   if (!rc && g) rc = gvc_ratio(path, g, "context_mem_mb", &m->context_mb);

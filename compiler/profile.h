@@ -10,6 +10,7 @@
 
 #define PROF_LOGMAX 13 /* degrees 1 .. 4096 */
 #define PROF_MAXSIZES 32
+#define PROF_MAXTYPES 16 /* layer types (Galvatron's layertype_0, layertype_1, ...) */
 
 enum { PROF_STATIC, PROF_BATCH, PROF_SEQUENCE };
 
@@ -30,20 +31,23 @@ typedef struct ProfHardware {
   int has_sp_time;
 } ProfHardware;
 
-/* Forward ms for x samples of one layer (or the "other" part): m*x + c. The backward
- * is bwd_ratio (other_bwd_ratio) times the forward: measured by gvc profile computation
- * (its "gvc" keys), else 0, read as Galvatron's 2. */
-typedef struct ProfTime { double layer_m, layer_c, other_m, other_c, bwd_ratio, other_bwd_ratio; } ProfTime;
+/* Forward ms for x samples of one layer of type k (or the "other" part): m*x + c. The
+ * backward is bwd_ratio (other_bwd_ratio) times the forward: measured by gvc profile
+ * computation (its "gvc" keys), else 0, read as Galvatron's 2. */
+typedef struct ProfTime {
+  double layer_m[PROF_MAXTYPES], layer_c[PROF_MAXTYPES], bwd_ratio[PROF_MAXTYPES];
+  double other_m, other_c, other_bwd_ratio;
+} ProfTime;
 
 typedef struct ProfOtherMem {
   double ms[PROF_LOGMAX];   /* model states MB by log2(vocab tp), unsharded over dp */
   double act[PROF_LOGMAX];  /* activation MB per sample by log2(tp_sp) */
 } ProfOtherMem;
 
-typedef struct ProfMemory {
-  double param;              /* MB of one unsharded layer (fp32-equivalent / 4) */
-  double act[PROF_LOGMAX];   /* activation MB per sample per layer by log2(tp_sp) */
-  double act_ckpt;           /* MB per sample per layer kept under checkpointing */
+typedef struct ProfMemory {    /* per layer type k: */
+  double param[PROF_MAXTYPES];              /* MB of one unsharded layer (fp32-equivalent / 4) */
+  double act[PROF_MAXTYPES][PROF_LOGMAX];   /* activation MB per sample per layer by log2(tp_sp) */
+  double act_ckpt[PROF_MAXTYPES];           /* MB per sample per layer kept under checkpointing */
   ProfOtherMem off, first, last;
   double context_mb;         /* measured outside the memory plan (gvc profile memory's "gvc" key), NaN if absent */
 } ProfMemory;
@@ -66,8 +70,15 @@ int prof_read_allreduce(const char *path, int world, ProfHardware *hw);
 int prof_read_p2p(const char *path, ProfHardware *hw);
 int prof_read_overlap(const char *path, ProfHardware *hw);
 int prof_read_sp_time(const char *path, ProfHardware *hw);
-int prof_read_time(const char *path, int mode, int seq, ProfTime *t);
-int prof_read_memory(const char *path, int mode, int seq, int sequence_parallel, ProfMemory *m);
+/* The sequence lengths of the model's layer types, as Galvatron keys the profiles by them:
+ * layertype_k_bsz{b}_seq{seq[k]}, memory layertype_k.{seq[k]}, and the "other" parts by
+ * seq[0] for one type or by the tuple "[s0,s1,...]" for several (T5, Swin). */
+typedef struct ProfSeqs { int n; int seq[PROF_MAXTYPES]; } ProfSeqs;
+/* Layer types a computation or memory profile gives (the largest k of layertype_k, + 1);
+ * -1 after an error (printed). */
+int prof_count_types(const char *path);
+int prof_read_time(const char *path, int mode, const ProfSeqs *seqs, ProfTime *t);
+int prof_read_memory(const char *path, int mode, const ProfSeqs *seqs, int sequence_parallel, ProfMemory *m);
 double prof_latency(const ProfLatency *l, double mb);
 
 int prof_config_read(const char *path, GalConfig *c); /* arrays malloc'd; prof_config_free */

@@ -6,6 +6,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "profile_model.h"
+
+#include "cost.h"
 #include "diag.h"
 
 #include "cli_opts.h"
@@ -118,6 +120,23 @@ static int check_model(const PmOptions *o, const PmPoint *pts, int n)
   Ctx *cx = ctx_new();
   const IrModel *m = frontend_load_model(cx, o->file, o->model);
   int rc = !m;
+  if (m && !rc) { /* the profile differences programs of --layernum_min/max layers: one repeated block structure */
+    CostModel cm = {0};
+    unsigned char *types = malloc((size_t)(m->nblocks > 0 ? m->nblocks : 1));
+    char names[PROF_MAXTYPES][64];
+    int T = cost_types_from_ir(&cm, m, types, names);
+    if (T != 1 && T != 0) {
+      char list[512] = "";
+      for (int k = 0, at = 0; k < T && k < PROF_MAXTYPES && at < (int)sizeof list; k++)
+        at += snprintf(list + at, sizeof list - (size_t)at, "%s%d: %s (%d blocks)", k ? ", " : "", k, names[k], cm.type_layers[k]);
+      if (T < 0) snprintf(list, sizeof list, "more than %d", PROF_MAXTYPES);
+      diag_plain(NULL, "%s: model '%s' has several layer types (%s); gvc profile measures a model of one repeated block "
+                       "(Galvatron's per-type profiles, layertype_0, layertype_1, ..., come from its own profiler)",
+                 o->file, o->model, list);
+      rc = 1;
+    }
+    free(types);
+  }
   for (int i = 0; m && !rc && i < n; i++)
     if (m->max_seq && pts[i].seq > m->max_seq) {
       diag_plain(NULL, "--%s %d exceeds %s's %lld positions",

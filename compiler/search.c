@@ -64,24 +64,33 @@ void search_division_even(int nlayers, int pp, int *div)
 
 /* ---- one task ---- */
 
+/* Costs are per layer type ty (T types; one for a model of one repeated layer). */
 typedef struct Task {
   const CostModel *cm;
   const SearchOptions *o;
   CostTask t;
   int mode, buf;
-  int S, E, L;
+  int S, E, L, T;
   Strategy ls[256], es[128];
-  double wg[256], ng[256];    /* layer time with / without gradient sync */
-  double *interT;             /* [s*S + s'] = inter(s' -> s) */
-  int *w;                     /* [k*S + s] memory units */
+  double *wg, *ng;            /* [ty*S + s] layer time with / without gradient sync */
+  double *interT;             /* [(ty*S + s)*S + s'] = inter(s' -> s) into a layer of type ty */
+  int *w;                     /* [(k*T + ty)*S + s] memory units */
   double *ens;                /* [e*pp + k] embedding no-sync time */
   int *eunits;                /* [e*pp + k] embedding + global buffer memory units */
-  int div[SEARCH_MAXPP];
+  int div[SEARCH_MAXPP], off[SEARCH_MAXPP];  /* layers per stage, first layer of each stage */
+  int cnt[SEARCH_MAXPP][PROF_MAXTYPES];      /* layers of each type per stage */
   int Mu, mem_cache, M;
   long cells;
   double cap;                 /* stage objective cap (sum of with-sync layer time), see stage_caps */
-  double wgmin;
+  double wgmin[PROF_MAXTYPES], ngmin[PROF_MAXTYPES];
 } Task;
+
+/* Layer i of stage k: its type's memory units, times and transition row base. */
+static int ltype(const Task *tk, int k, int i) { return cost_type_of(tk->cm, tk->off[k] + i); }
+static const int *stage_w(const Task *tk, int k, int ty)
+{
+  return tk->w + ((size_t)(tk->cm->pipeline_1f1b ? k : 0) * tk->T + ty) * tk->S;
+}
 
 static int task_keep(const Task *tk, const Strategy *s, int max_dp)
 {
@@ -115,25 +124,38 @@ static int task_setup(Task *tk)
   tk->S = task_strategies(tk, 0, tk->ls, 256);
   tk->E = task_strategies(tk, 1, tk->es, 128);
   if (!tk->S || !tk->E) return 1;
-  int S = tk->S, E = tk->E;
+  int S = tk->S, E = tk->E, T = tk->T = cost_ntypes(cm);
   tk->L = cm->nlayers;
-  search_division_even(tk->L, pp, tk->div);
+  if (T > 1) cost_division_balanced(cm, &tk->t, tk->div);
+  else search_division_even(tk->L, pp, tk->div);
+  for (int k = 0, l = 0; k < pp; k++) {
+    tk->off[k] = l;
+    for (int ty = 0; ty < T; ty++) tk->cnt[k][ty] = 0;
+    for (int j = 0; j < tk->div[k]; j++, l++) tk->cnt[k][cost_type_of(cm, l)]++;
+  }
   int budget = (int)(tk->o->memory_gb * 1024);
   tk->mem_cache = budget / 1024 > 20 ? (int)(0.2 * budget) : 0;
   tk->M = budget - tk->mem_cache;
   tk->Mu = tk->M / step;
-  tk->interT = malloc(sizeof(double) * S * S);
-  tk->w = malloc(sizeof(int) * pp * S);
+  tk->wg = malloc(sizeof(double) * T * S);
+  tk->ng = malloc(sizeof(double) * T * S);
+  tk->interT = malloc(sizeof(double) * T * S * S);
+  tk->w = malloc(sizeof(int) * pp * T * S);
   tk->ens = malloc(sizeof(double) * E * pp);
   tk->eunits = malloc(sizeof(int) * E * pp);
-  for (int s = 0; s < S; s++) {
-    tk->wg[s] = cost_layer_time(cm, &tk->t, &tk->ls[s], 1, NULL);
-    tk->ng[s] = cost_layer_time(cm, &tk->t, &tk->ls[s], 0, NULL);
-    for (int a = 0; a < S; a++) tk->interT[s * S + a] = cost_transition(cm, &tk->t, &tk->ls[a], &tk->ls[s]);
-    for (int k = 0; k < pp; k++) tk->w[k * S + s] = units(cost_layer_mem(cm, &tk->t, &tk->ls[s], k, NULL, NULL), step);
+  for (int ty = 0; ty < T; ty++) {
+    tk->wgmin[ty] = tk->ngmin[ty] = INFINITY;
+    for (int s = 0; s < S; s++) {
+      tk->wg[ty * S + s] = cost_layer_time(cm, &tk->t, &tk->ls[s], ty, 1, NULL);
+      tk->ng[ty * S + s] = cost_layer_time(cm, &tk->t, &tk->ls[s], ty, 0, NULL);
+      for (int a = 0; a < S; a++)
+        tk->interT[((size_t)ty * S + s) * S + a] = cost_transition(cm, &tk->t, &tk->ls[a], &tk->ls[s], ty);
+      for (int k = 0; k < pp; k++)
+        tk->w[((size_t)k * T + ty) * S + s] = units(cost_layer_mem(cm, &tk->t, &tk->ls[s], ty, k, NULL, NULL), step);
+      tk->wgmin[ty] = fmin(tk->wgmin[ty], tk->wg[ty * S + s]);
+      tk->ngmin[ty] = fmin(tk->ngmin[ty], tk->ng[ty * S + s]);
+    }
   }
-  tk->wgmin = INFINITY;
-  for (int s = 0; s < S; s++) tk->wgmin = fmin(tk->wgmin, tk->wg[s]);
   int gmem = (int)cost_global_buffer(cm, &tk->t, tk->buf, tk->mode == SEARCH_SP_ONLY);
   for (int e = 0; e < E; e++) {
     double tot[SEARCH_MAXPP];
@@ -146,66 +168,77 @@ static int task_setup(Task *tk)
 
 static void task_free(Task *tk)
 {
-  free(tk->interT); free(tk->w); free(tk->ens); free(tk->eunits);
+  free(tk->wg); free(tk->ng); free(tk->interT); free(tk->w); free(tk->ens); free(tk->eunits);
+}
+
+/* Sum over stage k's layers of a per-type value (ngmin, wgmin). */
+static double stage_sum(const Task *tk, int k, const double *per_type)
+{
+  double v = 0;
+  for (int ty = 0; ty < tk->T; ty++) v += tk->cnt[k][ty] * per_type[ty];
+  return v;
 }
 
 /* Lower bound of the iteration time, ignoring memory. */
 static double task_bound(const Task *tk)
 {
   int pp = tk->t.pp;
-  double c[SEARCH_MAXPP] = {0}, z[SEARCH_MAXPP] = {0}, ng = INFINITY;
-  for (int s = 0; s < tk->S; s++) ng = fmin(ng, tk->ng[s]);
+  double c[SEARCH_MAXPP] = {0}, z[SEARCH_MAXPP] = {0};
   for (int k = 0; k < pp; k++) {
     double em = INFINITY;
     for (int e = 0; e < tk->E; e++) em = fmin(em, tk->ens[e * pp + k]);
-    c[k] = tk->div[k] * ng + em;
+    c[k] = stage_sum(tk, k, tk->ngmin) + em;
   }
   return cost_pipeline(pp, tk->t.chunks, z, c);
 }
 
-/* The DP of one stage (n layers, memory units w). Fills f (final layer, (Mu+1) x S),
- * mark and hi[] (rows above hi[i] equal row hi[i]); returns lo of the last layer. */
-static int stage_dp(Task *tk, const int *w, int n, double *f, uint8_t *mark, int *hi)
+/* The DP of stage k (n layers, each with its type's memory units). Fills f (final layer,
+ * (Mu+1) x S), mark and hi[] (rows above hi[i] equal row hi[i]); returns lo of the last layer. */
+static int stage_dp(Task *tk, int k, int n, double *f, uint8_t *mark, int *hi)
 {
-  int S = tk->S, Mu = tk->Mu, wmin = INT32_MAX, wmax = 0;
-  for (int s = 0; s < S; s++) { if (w[s] < wmin) wmin = w[s]; if (w[s] > wmax) wmax = w[s]; }
+  int S = tk->S, Mu = tk->Mu;
   for (int s = 0; s < S; s++) f[s] = 0; /* layer -1: zero cost at any budget (row 0, clamped) */
   int lo_prev = 0, hi_prev = 0;
+  long lo = 0, h = 0;
   for (int i = 0; i < n; i++) {
-    long lo = (long)(i + 1) * wmin, h = (long)(i + 1) * wmax;
-    if (lo > Mu + 1) lo = Mu + 1;
-    if (h > Mu) h = Mu;
+    int ty = ltype(tk, k, i), wmin = INT32_MAX, wmax = 0;
+    const int *w = stage_w(tk, k, ty);
+    const double *wg = tk->wg + (size_t)ty * S;
+    for (int s = 0; s < S; s++) { if (w[s] < wmin) wmin = w[s]; if (w[s] > wmax) wmax = w[s]; }
+    lo += wmin;
+    h += wmax;
+    long l2 = lo > Mu + 1 ? Mu + 1 : lo, h2 = h > Mu ? Mu : h;
     uint8_t *mk = mark + (size_t)i * (Mu + 1) * S;
-    for (long v = h; v >= lo; v--) {
+    for (long v = h2; v >= l2; v--) {
       double *fv = f + v * S;
       for (int s = 0; s < S; s++) {
         if (v < w[s]) { fv[s] = INFINITY; mk[v * S + s] = NOMARK; continue; }
         long src = v - w[s];
         if (src > hi_prev) src = hi_prev;
-        const double *row = f + src * S, *it = tk->interT + (size_t)s * S;
+        const double *row = f + src * S, *it = tk->interT + ((size_t)ty * S + s) * S;
         double best = row[0] + it[0];
         int bi = 0;
         for (int a = 1; a < S; a++) {
           double c = row[a] + it[a];
           if (c < best) { best = c; bi = a; }
         }
-        fv[s] = best + tk->wg[s];
+        fv[s] = best + wg[s];
         mk[v * S + s] = (uint8_t)bi;
       }
     }
-    tk->cells += (h - lo + 1) * (long)S * S;
-    for (long v = lo_prev; v < lo && v <= Mu; v++)
+    tk->cells += (h2 - l2 + 1) * (long)S * S;
+    for (long v = lo_prev; v < l2 && v <= Mu; v++)
       for (int s = 0; s < S; s++) f[v * S + s] = INFINITY;
-    hi[i] = (int)h;
-    lo_prev = (int)lo;
-    hi_prev = (int)h;
+    hi[i] = (int)h2;
+    lo_prev = (int)l2;
+    hi_prev = (int)h2;
   }
   return lo_prev;
 }
 
 /* Per embedding strategy: the stage's best layer list for budget Mu - eunits. */
 static void stage_pick(Task *tk, int k, int n, const double *f, const uint8_t *mark, const int *hi, int lo,
-                       const int *w, int *feas, int *lists, int *remain)
+                       int *feas, int *lists, int *remain)
 {
   int S = tk->S, Mu = tk->Mu, pp = tk->t.pp;
   for (int e = 0; e < tk->E; e++) {
@@ -216,18 +249,16 @@ static void stage_pick(Task *tk, int k, int n, const double *f, const uint8_t *m
     int bs = 0;
     for (int s = 1; s < S; s++) if (f[r * S + s] < f[r * S + bs]) bs = s;
     if (isinf(f[r * S + bs])) { feas[e] = 0; continue; }
-    int off = 0;
-    for (int j = 0; j < k; j++) off += tk->div[j];
-    int *res = lists + (size_t)e * tk->L + off;
+    int *res = lists + (size_t)e * tk->L + tk->off[k];
     res[n - 1] = bs;
     long v = v0;
     for (int i = n - 1; i >= 1; i--) {
       long row = v > hi[i] ? hi[i] : v;
       int prev = mark[(size_t)i * (Mu + 1) * S + row * S + res[i]];
-      v -= w[res[i]];
+      v -= stage_w(tk, k, ltype(tk, k, i))[res[i]];
       res[i - 1] = prev;
     }
-    remain[e * pp + k] = (int)(v - w[res[0]]);
+    remain[e * pp + k] = (int)(v - stage_w(tk, k, ltype(tk, k, 0))[res[0]]);
   }
 }
 
@@ -268,14 +299,15 @@ static void sift(Head *h, int n, int i)
   }
 }
 
-static int merge_lists(Task *tk, Fronts *F, int i, int s, int ws, int Mu, double cap)
+static int merge_lists(Task *tk, Fronts *F, int i, int ty, int s, int ws, int Mu, double cap)
 {
   int S = tk->S, nh = 0, nc = 0;
+  const double *irow = tk->interT + ((size_t)ty * S + s) * S, wgs = tk->wg[(size_t)ty * S + s];
   Head h[256];
   for (int a = 0; a < S; a++) {
     int o = F->off[(i - 1) * S + a], e = o + F->len[(i - 1) * S + a];
-    double it = tk->interT[(size_t)s * S + a];
-    while (o < e && F->pool[o].time + it + tk->wg[s] > cap) o++; /* times fall along a front */
+    double it = irow[a];
+    while (o < e && F->pool[o].time + it + wgs > cap) o++; /* times fall along a front */
     if (o < e && F->pool[o].mem + ws <= Mu) h[nh++] = (Head){F->pool[o].time + it, F->pool[o].mem + ws, a, o, e};
   }
   for (int k = nh / 2 - 1; k >= 0; k--) sift(h, nh, k);
@@ -285,13 +317,13 @@ static int merge_lists(Task *tk, Fronts *F, int i, int s, int ws, int Mu, double
     nc++;
     if (t->time < run) {
       run = t->time;
-      push_pt(F, (Pt){t->time + tk->wg[s], t->mem, t->k, s});
+      push_pt(F, (Pt){t->time + wgs, t->mem, t->k, s});
     }
     int k = t->k + 1;
     if (k < t->end && F->pool[k].mem + ws <= Mu) {
       t->k = k;
       t->mem = F->pool[k].mem + ws;
-      t->time = F->pool[k].time + tk->interT[(size_t)s * S + t->a];
+      t->time = F->pool[k].time + irow[t->a];
     } else {
       h[0] = h[--nh];
     }
@@ -300,30 +332,36 @@ static int merge_lists(Task *tk, Fronts *F, int i, int s, int ws, int Mu, double
   return nc;
 }
 
-/* Fronts of a stage of n layers; front (i, s) is pool[off[i*S+s] .. +len], mem ascending,
+/* Fronts of stage k of n layers; front (i, s) is pool[off[i*S+s] .. +len], mem ascending,
  * time strictly descending. */
-static void stage_fronts(Task *tk, const int *w, int n, Fronts *F)
+static void stage_fronts(Task *tk, int k, int n, Fronts *F)
 {
   int S = tk->S, Mu = tk->Mu;
+  double rest = 0; /* the rest of the stage costs at least this */
+  for (int i = 1; i < n; i++) rest += tk->wgmin[ltype(tk, k, i)];
   F->n = 0;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
+    int ty = ltype(tk, k, i);
+    const int *w = stage_w(tk, k, ty);
+    const double *wg = tk->wg + (size_t)ty * S, *it = tk->interT + (size_t)ty * S * S;
+    if (i > 0) rest -= tk->wgmin[ty];
+    double cap = tk->T > 1 ? tk->cap - rest : tk->cap - (n - 1 - i) * tk->wgmin[0];
     for (int s = 0; s < S; s++) {
       F->off[i * S + s] = F->n;
-      double cap = tk->cap - (n - 1 - i) * tk->wgmin; /* the rest of the stage costs at least this */
-      if (i > 0) tk->cells += merge_lists(tk, F, i, s, w[s], Mu, cap);
-      else if (w[s] <= Mu && tk->wg[s] <= cap) { /* from "layer -1": f = 0, min over transitions into s (the diagonal is 0) */
-        double best = 0 + tk->interT[(size_t)s * S];
-        for (int a = 1; a < S; a++) best = fmin(best, 0 + tk->interT[(size_t)s * S + a]);
-        push_pt(F, (Pt){best + tk->wg[s], w[s], -1, s});
+      if (i > 0) tk->cells += merge_lists(tk, F, i, ty, s, w[s], Mu, cap);
+      else if (w[s] <= Mu && wg[s] <= cap) { /* from "layer -1": f = 0, min over transitions into s (the diagonal is 0) */
+        double best = 0 + it[(size_t)s * S];
+        for (int a = 1; a < S; a++) best = fmin(best, 0 + it[(size_t)s * S + a]);
+        push_pt(F, (Pt){best + wg[s], w[s], -1, s});
       }
       F->len[i * S + s] = F->n - F->off[i * S + s];
     }
+  }
 }
 
 static void fronts_pick(Task *tk, int k, int n, const Fronts *F, int *feas, int *lists, int *remain)
 {
-  int S = tk->S, pp = tk->t.pp, off = 0;
-  for (int j = 0; j < k; j++) off += tk->div[j];
+  int S = tk->S, pp = tk->t.pp, off = tk->off[k];
   for (int e = 0; e < tk->E; e++) {
     if (!feas[e]) continue;
     int v0 = tk->Mu - tk->eunits[e * pp + k], best = -1;
@@ -349,11 +387,9 @@ static double stage_cap(const Task *tk, int k, double time_cap)
 {
   int pp = tk->t.pp;
   if (!isfinite(time_cap)) return INFINITY;
-  double rmin = INFINITY, ngmin = INFINITY, lb[SEARCH_MAXPP], rest = 0;
-  for (int s = 0; s < tk->S; s++) {
+  double rmin = INFINITY, lb[SEARCH_MAXPP], rest = 0;
+  for (int s = 0; s < tk->S * tk->T; s++)
     if (tk->wg[s] > 0) rmin = fmin(rmin, tk->ng[s] / tk->wg[s]);
-    ngmin = fmin(ngmin, tk->ng[s]);
-  }
   if (!(rmin > 0)) return INFINITY;
   for (int j = 0; j < pp; j++) {
     double em = INFINITY;
@@ -361,10 +397,18 @@ static double stage_cap(const Task *tk, int k, double time_cap)
     lb[j] = em;
   }
   for (int j = 0; j < pp; j++)
-    if (j != k) rest += (j == pp - 1 ? tk->t.chunks : 1) * (tk->div[j] * ngmin + lb[j]);
+    if (j != k) rest += (j == pp - 1 ? tk->t.chunks : 1) * (stage_sum(tk, j, tk->ngmin) + lb[j]);
   double a = k == pp - 1 ? tk->t.chunks : 1;
   double ck = (time_cap * (1 + 1e-9) - rest) / a;
   return (ck - lb[k]) / rmin * (1 + 1e-9);
+}
+
+/* Memory units of stage k with strategy s on every layer. */
+static int uniform_units(const Task *tk, int k, int s)
+{
+  int u = 0;
+  for (int ty = 0; ty < tk->T; ty++) u += tk->cnt[k][ty] * tk->w[((size_t)k * tk->T + ty) * tk->S + s];
+  return u;
 }
 
 /* Galvatron's coarse mode (fine_grained_mode = 0): each layer strategy on every layer,
@@ -382,9 +426,13 @@ static int solve_uniform(Task *tk, SearchPlan *plan)
       int fits = 1;
       double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP];
       for (int k = 0; k < pp && fits; k++) {
-        fits = tk->eunits[e * pp + k] + tk->div[k] * tk->w[k * S + s] <= tk->Mu;
-        wg[k] = tk->div[k] * tk->wg[s];
-        c[k] = tk->ens[e * pp + k] + tk->div[k] * tk->ng[s];
+        fits = tk->eunits[e * pp + k] + uniform_units(tk, k, s) <= tk->Mu;
+        double ng = 0;
+        for (int ty = 0; ty < tk->T; ty++) {
+          wg[k] += tk->cnt[k][ty] * tk->wg[ty * S + s];
+          ng += tk->cnt[k][ty] * tk->ng[ty * S + s];
+        }
+        c[k] = tk->ens[e * pp + k] + ng;
       }
       double tt = fits ? cost_pipeline(pp, tk->t.chunks, wg, c) : INFINITY;
       if (tt < plan->time_s) {
@@ -408,7 +456,7 @@ static int solve_uniform(Task *tk, SearchPlan *plan)
   plan->embed = tk->es[best_e];
   plan->throughput = tk->t.gbsz / plan->time_s;
   for (int k = 0; k < pp; k++) {
-    plan->remain_mb[k] = (double)(tk->Mu - tk->eunits[best_e * pp + k] - tk->div[k] * tk->w[k * S + best_s]) * step;
+    plan->remain_mb[k] = (double)(tk->Mu - tk->eunits[best_e * pp + k] - uniform_units(tk, k, best_s)) * step;
     plan->mem_mb[k] = tk->M - plan->remain_mb[k] + tk->mem_cache;
   }
   return 0;
@@ -439,13 +487,12 @@ static int solve_task(const CostModel *cm, const SearchOptions *o, const CostTas
   }
   for (int e = 0; e < E; e++) feas[e] = 1;
   for (int k = 0; k < pp; k++) {
-    const int *w = tk.w + (cm->pipeline_1f1b ? k : 0) * S;
     if (dense) {
-      int lo = stage_dp(&tk, w, tk.div[k], f, mark, hi);
-      stage_pick(&tk, k, tk.div[k], f, mark, hi, lo, w, feas, lists, remain);
+      int lo = stage_dp(&tk, k, tk.div[k], f, mark, hi);
+      stage_pick(&tk, k, tk.div[k], f, mark, hi, lo, feas, lists, remain);
     } else {
       tk.cap = stage_cap(&tk, k, time_cap);
-      stage_fronts(&tk, w, tk.div[k], &F);
+      stage_fronts(&tk, k, tk.div[k], &F);
       fronts_pick(&tk, k, tk.div[k], &F, feas, lists, remain);
     }
   }
@@ -457,7 +504,11 @@ static int solve_task(const CostModel *cm, const SearchOptions *o, const CostTas
     const int *res = lists + (size_t)e * tk.L;
     for (int k = 0, l = 0; k < pp; k++) {
       c[k] = tk.ens[e * pp + k];
-      for (int j = 0; j < tk.div[k]; j++, l++) { wg[k] += tk.wg[res[l]]; c[k] += tk.ng[res[l]]; }
+      for (int j = 0; j < tk.div[k]; j++, l++) {
+        int ty = cost_type_of(cm, l);
+        wg[k] += tk.wg[ty * S + res[l]];
+        c[k] += tk.ng[ty * S + res[l]];
+      }
     }
     double tt = cost_pipeline(pp, t->chunks, wg, c);
     if (tt < plan->time_s) { plan->time_s = tt; best_e = e; }

@@ -84,9 +84,9 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"sp_time_path", CLI_STR, &c->files.sp_time, "sp_time_*.json (else derived from allreduce bandwidth)"},
       {"time_profile_mode", CLI_STR, &c->time_mode, "static | batch | sequence (static)"},
       {"memory_profile_mode", CLI_STR, &c->memory_mode, "static | sequence (static)"},
-      {"seq_length", CLI_INT, &c->seq, "sequence length (default: the model's)"},
-      {"hidden_size", CLI_INT, &c->hidden, "override the model's hidden size"},
-      {"num_layers", CLI_INT, &c->layers, "override the model's layer count (FILE optional with profiles)"},
+      {"seq_length", CLI_STR, &c->seq_arg, "sequence length, or one per layer type: 3136,784,196,49 (default: the model's)"},
+      {"hidden_size", CLI_STR, &c->hidden_arg, "override the model's hidden size, or one per layer type: 320,640,1280,2560"},
+      {"num_layers", CLI_STR, &c->layers_arg, "override the model's layer count, or layers per type: 24,24 (FILE optional with profiles)"},
       {"mixed_precision", CLI_STR, &c->precision, "bf16 | fp16 | fp32 (bf16)"},
       {"search_space", CLI_STR, &c->search_space, "full | 3d | dp+tp | dp+pp | dp | sdp | tp | pp (full)"},
       {"default_dp_type", CLI_STR, &c->default_dp_type, "ddp | zero2 (zero2)"},
@@ -200,6 +200,8 @@ static void keep_layer_names(SearchCli *c, const IrModel *m)
 
 void search_cli_free(SearchCli *c)
 {
+  free(c->type_of);
+  c->type_of = NULL;
   for (int i = 0; i < c->nir_layers; i++) free(c->layer_names[i]);
   free(c->layer_names);
   free(c->layer_kinds);
@@ -272,6 +274,114 @@ static void block_split_limits(const IrModel *m, StrategySpace *s, int sequence_
   arena_free(&a);
 }
 
+/* "a,b,c" or "a": positive integers into out (at most PROF_MAXTYPES); returns the count,
+ * 0 when absent, -1 after an error naming the option. */
+static int int_list(const char *opt, const char *v, int *out)
+{
+  if (!v) return 0;
+  struct gv_num_range r = GV_NUM_INT(1, INT_MAX);
+  int n = 0;
+  for (const char *p = v;; n++) {
+    const char *comma = strchr(p, ',');
+    int len = comma ? (int)(comma - p) : (int)strlen(p);
+    char entry[32], want[64];
+    double x = NAN;
+    snprintf(entry, sizeof entry, "%.*s", len, p);
+    if (n >= PROF_MAXTYPES) { diag_plain(NULL, "option --%s '%s': at most %d layer types", opt, v, PROF_MAXTYPES); return -1; }
+    if (len >= (int)sizeof entry || gv_num_parse(entry, &r, &x)) {
+      diag_plain(NULL, "option --%s '%s': entry '%s': expected %s", opt, v, entry, gv_num_expected(&r, want, sizeof want));
+      return -1;
+    }
+    out[n] = (int)x;
+    if (!comma) return n + 1;
+    p = comma + 1;
+  }
+}
+
+/* The model's layer types: the IR's distinct block structures (cost_types_from_ir), or one
+ * per --num_layers entry (the layers of type 0 first, as Galvatron's layernum list); the
+ * options override counts, hidden sizes and sequence lengths. */
+static int model_shape(SearchCli *c, const IrModel *m)
+{
+  CostModel *cm = &c->cm;
+  int nl, nh, ns, L[PROF_MAXTYPES], H[PROF_MAXTYPES], Q[PROF_MAXTYPES];
+  if ((nl = int_list("num_layers", c->layers_arg, L)) < 0 || (nh = int_list("hidden_size", c->hidden_arg, H)) < 0 ||
+      (ns = int_list("seq_length", c->seq_arg, Q)) < 0)
+    return 1;
+  if (nl == 0 && c->layers > 0) { L[0] = c->layers; nl = 1; } /* gvc cost: the config's layer count */
+  int seq = ns ? Q[0] : m && m->max_seq > 0 ? (int)m->max_seq : 2048, T = nl > 1 ? nl : 1;
+  cm->seq = seq;
+  if (m && m->nblocks > 0) {
+    c->type_of = calloc((size_t)m->nblocks, 1);
+    T = cost_types_from_ir(cm, m, c->type_of, c->type_names);
+    if (T < 0) {
+      diag_plain(NULL, "%s: model '%s' has more than %d distinct block structures (layer types)", c->file, c->model, PROF_MAXTYPES);
+      return 1;
+    }
+    if (c->layers_arg && nl != T && T > 1) {
+      diag_plain(NULL, "--num_layers %s gives %d layer count%s; model '%s' has %d layer types (one count each)", c->layers_arg, nl,
+                 nl == 1 ? "" : "s", c->model, T);
+      return 1;
+    }
+  } else {
+    cm->ntypes = T;
+    for (int k = 0; k < T; k++) {
+      cm->type_hidden[k] = m ? (int)m->hidden : 0;
+      snprintf(c->type_names[k], sizeof c->type_names[k], "layertype_%d", k);
+    }
+  }
+  if ((nh > 1 && nh != T) || (ns > 1 && ns != T)) {
+    int h = nh > 1 && nh != T;
+    diag_plain(NULL, "--%s %s: %d entries for %d layer types", h ? "hidden_size" : "seq_length", h ? c->hidden_arg : c->seq_arg,
+               h ? nh : ns, T);
+    return 1;
+  }
+  if (nl == T) /* the layers of each type (one type: the count that overrides the model's) */
+    for (int k = 0; k < T; k++) cm->type_layers[k] = L[k];
+  cm->nlayers = 0;
+  for (int k = 0; k < T; k++) {
+    cm->nlayers += cm->type_layers[k];
+    if (nh) cm->type_hidden[k] = H[nh > 1 ? k : 0];
+    cm->type_seq[k] = ns ? Q[ns > 1 ? k : 0] : seq;
+  }
+  cm->hidden = nh ? H[0] : m ? (int)m->hidden : 0;
+  if (!c->type_of) { /* Galvatron's order: type 0's layers, then type 1's, ... */
+    c->type_of = calloc((size_t)(cm->nlayers > 0 ? cm->nlayers : 1), 1);
+    for (int k = 0, l = 0; k < T; k++)
+      for (int j = 0; j < cm->type_layers[k]; j++) c->type_of[l++] = (unsigned char)k;
+  }
+  cm->type_of = c->type_of;
+  return 0;
+}
+
+/* A profile must give the model's layer types: one profiled type for a model whose
+ * layers differ is an error naming them, not a guess. */
+static int check_profile_types(const SearchCli *c)
+{
+  const char *files[2] = {c->files.time, c->files.memory};
+  int T = cost_ntypes(&c->cm);
+  for (int i = 0; i < 2; i++) {
+    if (!files[i]) continue;
+    int n = prof_count_types(files[i]);
+    if (n < 0) return 1;
+    if (n == 0 || n == T) continue; /* none: the reader says so */
+    char list[1024] = "";
+    for (int k = 0, o = 0; k < T && o < (int)sizeof list; k++)
+      o += snprintf(list + o, sizeof list - (size_t)o, "%s%d: %s (%d layer%s)", k ? ", " : "", k, c->type_names[k],
+                    c->cm.type_layers[k], c->cm.type_layers[k] == 1 ? "" : "s");
+    if (T == 1)
+      diag_plain(NULL, "%s: key 'layertype_%d': the profile gives %d layer types but the model has one (%s); give the layers "
+                       "of each type with --num_layers (e.g. 24,24)%s", files[i], n - 1, n, list,
+                 c->file ? ", or the model whose blocks they are" : "");
+    else
+      diag_plain(NULL, "%s: key 'layertype_%d': %s: the model has %d layer types (%s) and the profile gives %d; profile every "
+                       "type (Galvatron's layertype_0 .. layertype_%d)", files[i], n < T ? n : T, n < T ? "missing" : "not in the model",
+                 T, list, n, T - 1);
+    return 1;
+  }
+  return 0;
+}
+
 int search_cli_model(SearchCli *c)
 {
   static const char *const modes[] = {"static", "batch", "sequence"};
@@ -325,12 +435,12 @@ int search_cli_model(SearchCli *c)
     if (!m) { ctx_free(&cx); return 1; }
     keep_layer_names(c, m);
   }
-  cm->hidden = c->hidden > 0 ? c->hidden : m ? (int)m->hidden : 0;
-  cm->nlayers = c->layers > 0 ? c->layers : m ? (int)m->nblocks : 0;
-  cm->seq = c->seq > 0 ? c->seq : m && m->max_seq > 0 ? (int)m->max_seq : 2048;
-  int rc = 0;
-  if (cm->hidden <= 0 || cm->nlayers <= 0) { diag_plain(NULL, "hidden size and layer count unknown (give FILE --model, or --hidden_size and --num_layers)"); rc = 1; }
-  else if (analytic && search_cli_device(c->device, c->gpus_per_node, &c->hw)) {
+  int rc = model_shape(c, m);
+  if (!rc && (cm->hidden <= 0 || cm->nlayers <= 0)) { diag_plain(NULL, "hidden size and layer count unknown (give FILE --model, or --hidden_size and --num_layers)"); rc = 1; }
+  if (!rc) rc = check_profile_types(c);
+  if (rc) {
+    /* reported */
+  } else if (analytic && search_cli_device(c->device, c->gpus_per_node, &c->hw)) {
     rc = 1;
   } else if (analytic) {
     if (cost_analytic_init(cm, m, &c->hw)) { diag_plain(NULL, "%s: model '%s' has no transformer blocks", c->file, c->model); rc = 1; }
@@ -429,14 +539,22 @@ void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const Co
   else fprintf(f, "cost model: %s\n", cm->analytic ? "analytic (from the IR: FLOPs, parameter and activation bytes; NOT profiled)" : "galvatron (profiled)");
   fprintf(f, "world %d, pp %d, global batch %d, chunks %d, seq %d, %s\n", cm->world, t->pp, t->gbsz, t->chunks, cm->seq,
           cm->pipeline_1f1b ? "pipedream_flush (1F1B)" : "gpipe");
+  int T = cost_ntypes(cm);
+  if (T > 1) {
+    fprintf(f, "layer types:");
+    for (int k = 0; k < T; k++)
+      fprintf(f, "%s %d: %d layers, hidden %d, seq %d", k ? ";" : "", k, cm->type_layers[k], cm->type_hidden[k], cm->type_seq[k]);
+    fprintf(f, "\n");
+  }
   fprintf(f, "  %-12s %-16s %s\n", "layers", "strategy", "(pp-tp*-dp[f: zero3][-c: checkpoint][-sp: Ulysses])");
   for (int l = 0; l < p->nlayers;) {
     int e = l;
-    while (e + 1 < p->nlayers && !strategy_cmp(&p->layers[e + 1], &p->layers[l])) e++;
+    while (e + 1 < p->nlayers && !strategy_cmp(&p->layers[e + 1], &p->layers[l]) && cost_type_of(cm, e + 1) == cost_type_of(cm, l)) e++;
     strategy_str(&p->layers[l], buf, sizeof buf);
     char range[32];
     snprintf(range, sizeof range, "%d-%d", l, e);
-    fprintf(f, "  %-12s %s\n", range, buf);
+    if (T > 1) fprintf(f, "  %-12s %-16s type %d\n", range, buf, cost_type_of(cm, l));
+    else fprintf(f, "  %-12s %s\n", range, buf);
     l = e + 1;
   }
   strategy_str(&p->embed, buf, sizeof buf);

@@ -17,7 +17,11 @@ typedef struct SearchCli {
   char **layer_names;        /* the model's top-level layers (malloc'd when FILE is given), */
   int *layer_kinds;          /* their IrLayerKind, */
   int nir_layers;            /* and their count */
-  int num_nodes, gpus_per_node, seq, hidden, layers, sequence_parallel, global_memory_buffer, async_grad_reduce;
+  int num_nodes, gpus_per_node, layers, sequence_parallel, global_memory_buffer, async_grad_reduce;
+  /* --num_layers, --hidden_size, --seq_length: one value, or one per layer type ("24,24") */
+  const char *layers_arg, *hidden_arg, *seq_arg;
+  unsigned char *type_of;    /* the model's layer types, one per layer (cm.type_of points here) */
+  char type_names[PROF_MAXTYPES][64]; /* each type's first block ("encoder.0"), for messages */
   int no_prune, quiet;
   double memory_gb, context_mem, costmodel_coe;
   CostFiles files;

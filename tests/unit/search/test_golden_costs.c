@@ -26,11 +26,11 @@ static cJSON *load(const char *path)
 
 static void check_inputs(const CostModel *cm, cJSON *in)
 {
-  CHECK_CLOSE(num(in, "time_profiled_layer"), cm->time.layer_m, 0, RT);
+  CHECK_CLOSE(num(in, "time_profiled_layer"), cm->time.layer_m[0], 0, RT);
   CHECK_CLOSE(num(in, "time_profiled_other"), cm->time.other_m, 0, RT);
-  CHECK_CLOSE(num(in, "parameter_size_MB"), cm->mem.param, 0, RT);
+  CHECK_CLOSE(num(in, "parameter_size_MB"), cm->mem.param[0], 0, RT);
   CHECK_CLOSE(num(in, "overlap_coe"), cm->hw.overlap, 0, RT);
-  CHECK_CLOSE(num(get(in, "tp_activation_per_bsz_dict_MB"), "checkpoint"), cm->mem.act_ckpt, 0, RT);
+  CHECK_CLOSE(num(get(in, "tp_activation_per_bsz_dict_MB"), "checkpoint"), cm->mem.act_ckpt[0], 0, RT);
   cJSON *ag = get(in, "allgather_latency_fit"), *aa = get(in, "all2all_latency_fit");
   for (int g = 2, l = 1; g <= 8; g *= 2, l++) {
     char k[8];
@@ -63,8 +63,8 @@ static void check_row(const CostModel *cm, const CostTask *t, cJSON *r, int *row
   strategy_str(&s, name, sizeof name);
   CHECK_STR(get(r, "strategy")->valuestring, name);
   LayerCostDetail d;
-  CHECK_CLOSE(num(r, "layer_time_s_with_grad_sync"), cost_layer_time(cm, t, &s, 1, &d), 0, RT);
-  CHECK_CLOSE(num(r, "layer_time_s_no_grad_sync"), cost_layer_time(cm, t, &s, 0, NULL), 0, RT);
+  CHECK_CLOSE(num(r, "layer_time_s_with_grad_sync"), cost_layer_time(cm, t, &s, 0, 1, &d), 0, RT);
+  CHECK_CLOSE(num(r, "layer_time_s_no_grad_sync"), cost_layer_time(cm, t, &s, 0, 0, NULL), 0, RT);
   cJSON *in = get(r, "internals_ms_whole_model");
   CHECK_CLOSE(num(in, "fct"), d.fct, 0, RT);
   CHECK_CLOSE(num(in, "bct"), d.bct, 0, RT);
@@ -72,7 +72,7 @@ static void check_row(const CostModel *cm, const CostTask *t, cJSON *r, int *row
   CHECK_CLOSE(num(in, "dp_message_size_MB"), d.dpmsg, 1e-12, RT);
   int k = 0;
   for (cJSON *m = get(r, "layer_memory_MB_per_stage")->child; m; m = m->next, k++) {
-    double ms, act, tot = cost_layer_mem(cm, t, &s, k, &ms, &act);
+    double ms, act, tot = cost_layer_mem(cm, t, &s, 0, k, &ms, &act);
     CHECK_CLOSE(num(m, "model_states"), ms, 0, RT);
     CHECK_CLOSE(num(m, "activation"), act, 0, RT);
     CHECK_CLOSE(num(m, "enc_total"), tot, 0, RT);

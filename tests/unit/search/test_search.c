@@ -70,11 +70,11 @@ static void synthetic(CostModel *cm, int world, int layers)
   for (int l = 0; l < PROF_LOGMAX; l++) {
     cm->hw.ar_coe[l][0] = cm->hw.ar_coe[l][1] = l ? 0.01 : 0;
     cm->hw.p2p_coe[l] = 0.01;
-    cm->mem.act[l] = 300.0 / (1 << l);
+    cm->mem.act[0][l] = 300.0 / (1 << l);
   }
-  cm->time.layer_m = 1; /* ms per sample per layer */
-  cm->mem.param = 25;   /* 4 x 25 = 100 MB of model states per layer */
-  cm->mem.act_ckpt = 50;
+  cm->time.layer_m[0] = 1; /* ms per sample per layer */
+  cm->mem.param[0] = 25;   /* 4 x 25 = 100 MB of model states per layer */
+  cm->mem.act_ckpt[0] = 50;
 }
 
 /* 8 layers of 400 MB (150 MB checkpointed), 1024 MB context: a budget of
@@ -316,11 +316,11 @@ static void test_analytic(void)
   AnalyticHw hw = {989, 0.45, 360, 45, 8};
   CHECK(cost_analytic_init(&cm, m, &hw) == 0);
   CHECK_EQ_INT(32, cm.nlayers);
-  CHECK_CLOSE(202383360 * 4.0 / 1048576, cm.mem.param, 0, 1e-9); /* llama2-7b block: 202.4 M parameters */
-  CHECK_CLOSE(778.22, cm.mem.param, 0, 0.01);                    /* Galvatron's profiled value */
-  CHECK_CLOSE(16.0, cm.mem.act_ckpt, 0, 1e-9);                   /* bf16 [2048, 4096] boundary */
+  CHECK_CLOSE(202383360 * 4.0 / 1048576, cm.mem.param[0], 0, 1e-9); /* llama2-7b block: 202.4 M parameters */
+  CHECK_CLOSE(778.22, cm.mem.param[0], 0, 0.01);                    /* Galvatron's profiled value */
+  CHECK_CLOSE(16.0, cm.mem.act_ckpt[0], 0, 1e-9);                   /* bf16 [2048, 4096] boundary */
   double dense = 2.0 * 202383360 * 2048 / (989e12 * 0.45) * 1e3; /* ms per sample, attention excluded */
-  CHECK(cm.time.layer_m > dense && cm.time.layer_m < 1.3 * dense);
+  CHECK(cm.time.layer_m[0] > dense && cm.time.layer_m[0] < 1.3 * dense);
   SearchOptions o;
   llama_options(&o, 36);
   SearchResult r;
@@ -337,17 +337,17 @@ static void test_gpipe_and_transition(void)
   CostTask t = {2, 64, 8};
   Strategy s = {2, 2, 1, 2, DP_ZERO2, 0, 1};
   double a0, a1;
-  cost_layer_mem(&cm, &t, &s, 0, NULL, &a0);
-  cost_layer_mem(&cm, &t, &s, 1, NULL, &a1);
-  CHECK_CLOSE(cm.mem.act[1] * 4 * 2, a0, 0, 1e-12); /* 1F1B: pp - stage in flight */
-  CHECK_CLOSE(cm.mem.act[1] * 4 * 1, a1, 0, 1e-12);
+  cost_layer_mem(&cm, &t, &s, 0, 0, NULL, &a0);
+  cost_layer_mem(&cm, &t, &s, 0, 1, NULL, &a1);
+  CHECK_CLOSE(cm.mem.act[0][1] * 4 * 2, a0, 0, 1e-12); /* 1F1B: pp - stage in flight */
+  CHECK_CLOSE(cm.mem.act[0][1] * 4 * 1, a1, 0, 1e-12);
   cm.pipeline_1f1b = 0;
-  cost_layer_mem(&cm, &t, &s, 1, NULL, &a1);
-  CHECK_CLOSE(cm.mem.act[1] * 4 * 8, a1, 0, 1e-12); /* GPipe: all chunks in flight */
+  cost_layer_mem(&cm, &t, &s, 0, 1, NULL, &a1);
+  CHECK_CLOSE(cm.mem.act[0][1] * 4 * 8, a1, 0, 1e-12); /* GPipe: all chunks in flight */
   Strategy b = {2, 4, 1, 1, DP_DDP, 0, 1};
-  double g = cost_transition(&cm, &t, &s, &b);
+  double g = cost_transition(&cm, &t, &s, &b, 0);
   cm.transition_physical = 1;
-  double ph = cost_transition(&cm, &t, &s, &b);
+  double ph = cost_transition(&cm, &t, &s, &b, 0);
   CHECK_CLOSE(g / ph, 1e-7 * 1048576 * 1e3, 0, 1e-12); /* Galvatron's units are ~105x the transfer */
   CHECK_CLOSE(0.75 * (64.0 / 8 / 1) * 2048 * 4096 * 2 / 1048576 * cm.hw.ar_coe[2][1] * 1e-3, ph, 0, 1e-12);
 }
