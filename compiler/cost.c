@@ -24,6 +24,61 @@ void cost_model_defaults(CostModel *cm)
 
 static int lg(int v) { return prof_log2(v); }
 
+/* ---- gvc's calibrated model (cm->analytic) only: what gvc's runtime does that Galvatron's
+ * model leaves out, each measured by gvc profile (docs/profile.md, "Fidelity") ---- */
+
+/* The share of a layer's parameters one rank steps and keeps gradients of: split by tp,
+ * and by the sharding group under ZeRO. */
+static double param_share(const Strategy *s)
+{
+  return 1.0 / s->tp / (s->dp_type == DP_DDP ? 1 : strategy_sdp(s));
+}
+
+/* ms: the optimizer step (with the gradients' zeroing and norm) of a layer, once per iteration */
+static double layer_opt_ms(const CostModel *cm, const Strategy *s)
+{
+  return cm->analytic ? cm->time.opt_layer_ms * param_share(s) : 0;
+}
+
+double cost_layer_opt(const CostModel *cm, const Strategy *s)
+{
+  return layer_opt_ms(cm, s) * 0.001 * cm->costmodel_coe;
+}
+
+void cost_embed_opt(const CostModel *cm, const CostTask *t, const Strategy *e, double *out)
+{
+  double v = cm->analytic ? cm->time.opt_other_ms * param_share(e) * 0.001 * cm->costmodel_coe : 0;
+  for (int i = 0; i < t->pp; i++) out[i] = 0;
+  out[0] += t->pp == 1 ? v : v / 2; /* embedding on the first stage, final norm and head on the last */
+  if (t->pp > 1) out[t->pp - 1] += v / 2;
+}
+
+/* MB outside the plan for gradients reduced whole across data-parallel ranks (the MPI
+ * collective's buffers on CPU ranks: ddp's all-reduces in flight together, ZeRO-2's flat
+ * reduce-scatter), per fp32 MB of those parameters; ZeRO-3 reduces layer by layer */
+static double reduce_buffer(const CostModel *cm, const Strategy *s, double param_mb)
+{
+  int whole = strategy_sdp(s) > 1 && s->dp_type != DP_ZERO3;
+  return cm->analytic && whole ? cm->mem.context_per_param * param_mb : 0;
+}
+
+double cost_iteration(const CostModel *cm, int pp, int chunks, const double *wg, const double *c, const double *opt)
+{
+  double w[64], most = 0;
+  if (!cm->analytic) return cost_pipeline(pp, chunks, wg, c);
+  for (int i = 0; i < pp; i++) {
+    w[i] = wg[i] - opt[i];
+    most = fmax(most, opt[i]);
+  }
+  return cost_pipeline(pp, chunks, w, c) + most;
+}
+
+double cost_recompute_mem(const CostModel *cm, const CostTask *t, const Strategy *s)
+{
+  int lbsz = t->gbsz / t->chunks / s->dp;
+  return cm->analytic && s->ckpt ? cm->mem.act[lg(strategy_tp_sp(s))] * lbsz : 0;
+}
+
 static double coe(const CostModel *cm, int g, int consec)
 {
   return g <= 1 ? 0 : cm->hw.ar_coe[lg(g)][consec];
@@ -75,6 +130,7 @@ double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s
     p2p = t->pp * 2.0 * lbsz * cm->seq * cm->hidden * 4 / MB / (cm->mixed ? 2 : 1);
     T += p2p * cm->hw.p2p_coe[lg(t->pp)];
   }
+  if (sync) T += layer_opt_ms(cm, s) * Lt;
   if (d) *d = (LayerCostDetail){fct, bct, dpmsg, dc, tpt, p2p, lbsz};
   return T * 0.001 * cm->costmodel_coe / Lt;
 }
@@ -103,7 +159,7 @@ double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s,
   else A = cm->mem.act[lg(tpsp)] * clbsz;
   if (ms) *ms = M;
   if (act) *act = A;
-  return M + A;
+  return M + A + reduce_buffer(cm, s, cm->mem.param / s->tp);
 }
 
 void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, double *ms, double *act, double *total)
@@ -120,10 +176,12 @@ void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, d
     a[0] = cm->mem.first.act[ltpsp] * lbsz * (cm->pipeline_1f1b ? pp : t->chunks);
     a[pp - 1] = cm->mem.last.act[ltpsp] * lbsz * (cm->pipeline_1f1b ? 1 : t->chunks);
   }
+  double ctx = cm->context_mem - (cm->analytic ? cm->mem.context_per_param * cm->mem.context_param_mb : 0);
   for (int i = 0; i < pp; i++) {
     if (ms) ms[i] = m[i];
     if (act) act[i] = a[i];
-    if (total) total[i] = m[i] + a[i] + cm->context_mem;
+    double own = i == 0 || i == pp - 1 ? reduce_buffer(cm, e, (pp == 1 ? cm->mem.off.ms : i ? cm->mem.last.ms : cm->mem.first.ms)[ltp] / 4) : 0;
+    if (total) total[i] = m[i] + a[i] + (cm->analytic ? ctx + own : cm->context_mem);
   }
 }
 
@@ -223,6 +281,7 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
   double wg[64] = {0}, c[64] = {0}, emem[64];
   memset(r, 0, sizeof *r);
   cost_embed_time(cm, t, &p->embed, 0, c);
+  cost_embed_opt(cm, t, &p->embed, r->opt_s);
   cost_embed_mem(cm, t, &p->embed, r->states_mb, r->act_mb, emem);
   int sp_only = 1;
   for (int i = 0; i < p->nlayers; i++) sp_only &= p->layers[i].tp == 1;
@@ -233,6 +292,8 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
     r->context_mb[k] = emem[k] - r->states_mb[k] - r->act_mb[k];
     r->fwd_s[k] = c[k] / (1 + embed_bwd_ratio(cm)); /* the embedding/head's backward: ratio x its forward (cost_embed_time) */
     r->bwd_s[k] = c[k] - r->fwd_s[k];
+    wg[k] = r->opt_s[k];
+    double recompute = 0;
     for (int j = 0; j < p->division[k]; j++, l++) {
       const Strategy *s = &p->layers[l];
       LayerCostDetail d;
@@ -242,12 +303,19 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
       double f = d.fct + d.bct > 0 ? nosync * d.fct / (d.fct + d.bct) : 0;
       r->fwd_s[k] += f;
       r->bwd_s[k] += nosync - f;
-      r->sync_s[k] += sync - nosync;
-      r->mem_mb[k] += cost_layer_mem(cm, t, s, k, &ms, &act);
+      double opt = cost_layer_opt(cm, s);
+      r->opt_s[k] += opt;
+      r->sync_s[k] += sync - nosync - opt;
+      double lm = cost_layer_mem(cm, t, s, k, &ms, &act);
+      r->mem_mb[k] += lm;
       r->states_mb[k] += ms;
       r->act_mb[k] += act;
+      r->context_mb[k] += lm - ms - act; /* the reductions' buffers (gvc's model) */
+      recompute = fmax(recompute, cost_recompute_mem(cm, t, s));
       if (l > 0) r->transition_s += cost_transition(cm, t, &p->layers[l - 1], s);
     }
+    r->mem_mb[k] += recompute;
+    r->act_mb[k] += recompute;
   }
-  r->time_s = cost_pipeline(t->pp, t->chunks, wg, c);
+  r->time_s = cost_iteration(cm, t->pp, t->chunks, wg, c, r->opt_s);
 }

@@ -47,6 +47,16 @@ double cost_global_buffer(const CostModel *cm, const CostTask *t, int buf, int s
 /* Galvatron's pipeline_costmodel from per-stage sums: wg = with-sync layer time,
  * c = no-sync layer time + embedding no-sync time. */
 double cost_pipeline(int pp, int chunks, const double *wg, const double *c);
+/* gvc's calibrated model (cm->analytic; else 0 and cost_pipeline): the optimizer step
+ * (seconds per iteration) of one layer and of the embedding/head per stage (pp entries),
+ * which cost_layer_time's with-sync time includes; the iteration from the per-stage sums
+ * (opt: the optimizer part of wg), the pipeline and then the slowest stage's optimizer
+ * step; the MB a checkpointed layer's recomputation keeps while its backward runs (one
+ * per stage). */
+double cost_layer_opt(const CostModel *cm, const Strategy *s);
+void cost_embed_opt(const CostModel *cm, const CostTask *t, const Strategy *e, double *out);
+double cost_iteration(const CostModel *cm, int pp, int chunks, const double *wg, const double *c, const double *opt);
+double cost_recompute_mem(const CostModel *cm, const CostTask *t, const Strategy *s);
 /* Transition cost (s) from a (layer i-1) to b (layer i), with Galvatron's tie-break biases. */
 double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a, const Strategy *b);
 
@@ -70,6 +80,7 @@ typedef struct CostResult {
    * time is split in the ratio of the forward and backward compute terms), and what the
    * synchronisation adds to the micro-batch that carries it (not hidden by backward). */
   double fwd_s[64], bwd_s[64], sync_s[64];
+  double opt_s[64];         /* the optimizer step, once per iteration (gvc's calibrated model; else 0) */
 } CostResult;
 void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, int gbuf_tp, CostResult *r);
 

@@ -44,6 +44,9 @@ int cost_model_calibrate(CostModel *cm, const CostFiles *f)
   cm->calibrated[0] = 0;
   if (f->time) {
     if (prof_read_time(f->time, f->time_mode, cm->seq, &cm->time)) return 1;
+    ProfTime *t = &cm->time; /* a batch fit below 0 at small batches: the line through 0 (profile.c warns) */
+    if (t->layer_c < 0) t->layer_m = t->layer_m0, t->layer_c = 0;
+    if (t->other_c < 0) t->other_m = t->other_m0, t->other_c = 0;
     note(cm, "time");
   }
   if (f->memory) {

@@ -32,8 +32,14 @@ typedef struct ProfHardware {
 
 /* Forward ms for x samples of one layer (or the "other" part): m*x + c. The backward
  * is bwd_ratio (other_bwd_ratio) times the forward: measured by gvc profile computation
- * (its "gvc" keys), else 0, read as Galvatron's 2. */
-typedef struct ProfTime { double layer_m, layer_c, other_m, other_c, bwd_ratio, other_bwd_ratio; } ProfTime;
+ * (its "gvc" keys), else 0, read as Galvatron's 2. The rest is gvc's own, for its
+ * calibrated model: batch mode's slopes of the line through 0 (layer_m0, other_m0), and the
+ * optimizer step of one rank (with the gradients' zeroing and norm), ms per iteration for
+ * a whole layer's parameters and for the other part's (0 when the file has none). */
+typedef struct ProfTime {
+  double layer_m, layer_c, other_m, other_c, bwd_ratio, other_bwd_ratio;
+  double layer_m0, other_m0, opt_layer_ms, opt_other_ms;
+} ProfTime;
 
 typedef struct ProfOtherMem {
   double ms[PROF_LOGMAX];   /* model states MB by log2(vocab tp), unsharded over dp */
@@ -46,6 +52,11 @@ typedef struct ProfMemory {
   double act_ckpt;           /* MB per sample per layer kept under checkpointing */
   ProfOtherMem off, first, last;
   double context_mb;         /* measured outside the memory plan (gvc profile memory's "gvc" key), NaN if absent */
+  /* gvc's calibrated model: what lies outside the plan grows by context_per_param MB per
+   * fp32 MB of parameters whose gradients are reduced whole across data-parallel ranks (the
+   * collective's buffers; 0 where it does not); context_param_mb is that of the run that
+   * measured context_mb. 0 when absent. */
+  double context_per_param, context_param_mb;
 } ProfMemory;
 
 /* One parsed galvatron_config_*.json. Per-layer arrays have nlayers entries. */

@@ -50,6 +50,13 @@ static int cmp_dbl(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+static double median_of(double *v, int k)
+{
+  if (!k) return 0;
+  qsort(v, (size_t)k, sizeof(double), cmp_dbl);
+  return k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
+}
+
 static double median_ratio(const Point *q, int n, int other)
 {
   double v[PM_MAXPTS];
@@ -58,9 +65,22 @@ static double median_ratio(const Point *q, int n, int other)
     double f = other ? q[i].other_f : q[i].layer_f, b = other ? q[i].other_b : q[i].layer_b;
     if (f > 0 && b > 0) v[k++] = b / f;
   }
-  if (!k) return 2; /* nothing measurable: Galvatron's assumption */
-  qsort(v, (size_t)k, sizeof(double), cmp_dbl);
-  return k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
+  return k ? median_of(v, k) : 2; /* nothing measurable: Galvatron's assumption */
+}
+
+/* The optimizer step (with the gradients' zeroing and norm: a step's time outside its
+ * forward and backward), ms per iteration: per layer the difference of the two programs
+ * per added layer, the rest of the smaller one "other"; medians over the points, >= 0. */
+static void optimizer_ms(const PmOptions *o, const Point *q, int n, double *layer, double *other)
+{
+  double v[PM_MAXPTS];
+  for (int i = 0; i < n; i++) {
+    double lo = q[i].lo.step_ms - q[i].lo.fwd_ms - q[i].lo.bwd_ms, hi = q[i].hi.step_ms - q[i].hi.fwd_ms - q[i].hi.bwd_ms;
+    v[i] = (hi - lo) / (o->layernum_max - o->layernum_min);
+  }
+  *layer = fmax(0, median_of(v, n));
+  for (int i = 0; i < n; i++) v[i] = fmax(0, q[i].lo.step_ms - q[i].lo.fwd_ms - q[i].lo.bwd_ms - o->layernum_min * *layer);
+  *other = median_of(v, n);
 }
 
 /* Galvatron's keys (json.dump order: raw layernum entries, then layertype_0/other per
@@ -84,6 +104,9 @@ static void write_json(FILE *f, const PmOptions *o, const void *arg)
           o->device, o->mode, o->layernum_min, o->layernum_max, o->warmup, o->repeats, o->concurrent);
   fprintf(f, "        \"bwd_fwd_ratio_layertype_0\": %.12g,\n        \"bwd_fwd_ratio_layertype_other\": %.12g,\n",
           median_ratio(q, n, 0), median_ratio(q, n, 1));
+  double opt_l, opt_o;
+  optimizer_ms(o, q, n, &opt_l, &opt_o);
+  fprintf(f, "        \"optimizer_ms_layertype_0\": %.12g,\n        \"optimizer_ms_layertype_other\": %.12g,\n", opt_l, opt_o);
   for (int i = 0; i < n; i++) {
     int b = q[i].p.bsz, s = q[i].p.seq;
     fprintf(f, "        \"bwd_layertype_0_bsz%d_seq%d\": %.12g,\n        \"bwd_layertype_other_bsz%d_seq%d\": %.12g,\n", b, s,
@@ -115,6 +138,10 @@ static void write_table(FILE *f, const PmOptions *o, const void *arg)
             q[i].other_f, q[i].other_b);
   fprintf(f, "\nmeasured backward / forward (median): layer %.3f, other %.3f (Galvatron assumes 2)\n", median_ratio(q, n, 0),
           median_ratio(q, n, 1));
+  double opt_l, opt_o;
+  optimizer_ms(o, q, n, &opt_l, &opt_o);
+  fprintf(f, "optimizer step (outside forward and backward, median): %.3f ms per layer, %.3f ms other, per iteration "
+             "(Galvatron has none)\n", opt_l, opt_o);
 }
 
 

@@ -72,9 +72,11 @@ typedef struct Task {
   int S, E, L;
   Strategy ls[256], es[128];
   double wg[256], ng[256];    /* layer time with / without gradient sync */
+  double opt[256];            /* the optimizer step part of wg (gvc's calibrated model; else 0) */
   double *interT;             /* [s*S + s'] = inter(s' -> s) */
   int *w;                     /* [k*S + s] memory units */
   double *ens;                /* [e*pp + k] embedding no-sync time */
+  double *eopt;               /* [e*pp + k] embedding optimizer step (cost_embed_opt) */
   int *eunits;                /* [e*pp + k] embedding + global buffer memory units */
   int div[SEARCH_MAXPP];
   int Mu, mem_cache, M;
@@ -125,10 +127,12 @@ static int task_setup(Task *tk)
   tk->interT = malloc(sizeof(double) * S * S);
   tk->w = malloc(sizeof(int) * pp * S);
   tk->ens = malloc(sizeof(double) * E * pp);
+  tk->eopt = malloc(sizeof(double) * E * pp);
   tk->eunits = malloc(sizeof(int) * E * pp);
   for (int s = 0; s < S; s++) {
     tk->wg[s] = cost_layer_time(cm, &tk->t, &tk->ls[s], 1, NULL);
     tk->ng[s] = cost_layer_time(cm, &tk->t, &tk->ls[s], 0, NULL);
+    tk->opt[s] = cost_layer_opt(cm, &tk->ls[s]);
     for (int a = 0; a < S; a++) tk->interT[s * S + a] = cost_transition(cm, &tk->t, &tk->ls[a], &tk->ls[s]);
     for (int k = 0; k < pp; k++) tk->w[k * S + s] = units(cost_layer_mem(cm, &tk->t, &tk->ls[s], k, NULL, NULL), step);
   }
@@ -138,6 +142,7 @@ static int task_setup(Task *tk)
   for (int e = 0; e < E; e++) {
     double tot[SEARCH_MAXPP];
     cost_embed_time(cm, &tk->t, &tk->es[e], 0, &tk->ens[e * pp]);
+    cost_embed_opt(cm, &tk->t, &tk->es[e], &tk->eopt[e * pp]);
     cost_embed_mem(cm, &tk->t, &tk->es[e], NULL, NULL, tot);
     for (int k = 0; k < pp; k++) tk->eunits[e * pp + k] = units(ceil(tot[k]) + gmem, step);
   }
@@ -146,7 +151,7 @@ static int task_setup(Task *tk)
 
 static void task_free(Task *tk)
 {
-  free(tk->interT); free(tk->w); free(tk->ens); free(tk->eunits);
+  free(tk->interT); free(tk->w); free(tk->ens); free(tk->eopt); free(tk->eunits);
 }
 
 /* Lower bound of the iteration time, ignoring memory. */
@@ -380,13 +385,14 @@ static int solve_uniform(Task *tk, SearchPlan *plan)
       if (es->pp != ls->pp || es->tp != ls->tp || es->sp != ls->sp || es->dp != ls->dp || es->dp_type != ls->dp_type)
         continue;
       int fits = 1;
-      double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP];
+      double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP], opt[SEARCH_MAXPP];
       for (int k = 0; k < pp && fits; k++) {
         fits = tk->eunits[e * pp + k] + tk->div[k] * tk->w[k * S + s] <= tk->Mu;
-        wg[k] = tk->div[k] * tk->wg[s];
+        opt[k] = tk->eopt[e * pp + k] + tk->div[k] * tk->opt[s];
+        wg[k] = tk->eopt[e * pp + k] + tk->div[k] * tk->wg[s];
         c[k] = tk->ens[e * pp + k] + tk->div[k] * tk->ng[s];
       }
-      double tt = fits ? cost_pipeline(pp, tk->t.chunks, wg, c) : INFINITY;
+      double tt = fits ? cost_iteration(tk->cm, pp, tk->t.chunks, wg, c, opt) : INFINITY;
       if (tt < plan->time_s) {
         plan->time_s = tt;
         best_s = s;
@@ -453,13 +459,14 @@ static int solve_task(const CostModel *cm, const SearchOptions *o, const CostTas
   int best_e = -1;
   for (int e = 0; e < E; e++) {
     if (!feas[e]) continue;
-    double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP];
+    double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP], opt[SEARCH_MAXPP];
     const int *res = lists + (size_t)e * tk.L;
     for (int k = 0, l = 0; k < pp; k++) {
       c[k] = tk.ens[e * pp + k];
-      for (int j = 0; j < tk.div[k]; j++, l++) { wg[k] += tk.wg[res[l]]; c[k] += tk.ng[res[l]]; }
+      wg[k] = opt[k] = tk.eopt[e * pp + k];
+      for (int j = 0; j < tk.div[k]; j++, l++) { wg[k] += tk.wg[res[l]]; c[k] += tk.ng[res[l]]; opt[k] += tk.opt[res[l]]; }
     }
-    double tt = cost_pipeline(pp, t->chunks, wg, c);
+    double tt = cost_iteration(cm, pp, t->chunks, wg, c, opt);
     if (tt < plan->time_s) { plan->time_s = tt; best_e = e; }
   }
   if (best_e >= 0) {

@@ -42,7 +42,7 @@ mpirun -n 2 "$GVC" profile hardware --num_nodes 1 --num_gpus_per_node 2 --end_mb
 "$GVC" profile computation $M --seq_length $SEQ --profile_mode batch --profile_min_batch_size 1 --profile_max_batch_size 8 --layernum_min 2 --layernum_max 4 \
   --concurrent 2 --repeats 5 --quiet -o p | sed -n '/^  bsz/,$p'
 "$GVC" profile memory $M --seq_length $SEQ --profile_batch_size 4 --layernum_min 2 --layernum_max 4 --max_tp_deg 2 --context_ranks 2 --quiet -o p | grep "^per layer\|^outside"
-COST="$M --num_nodes 1 --num_gpus_per_node 2 --memory_constraint 16 --seq_length $SEQ --time_profile_mode batch --quiet
+COST="$M --cost-model analytic --num_nodes 1 --num_gpus_per_node 2 --memory_constraint 16 --seq_length $SEQ --time_profile_mode batch --quiet
       --time_profiling_path p --memory_profiling_path p --allreduce_bandwidth_config_path p --p2p_bandwidth_config_path p
       --overlap_coe_path p --sp_time_path p"
 
