@@ -55,10 +55,11 @@ void cost_embed_opt(const CostModel *cm, const CostTask *t, const Strategy *e, d
 
 /* MB outside the plan for gradients reduced whole across data-parallel ranks (the MPI
  * collective's buffers on CPU ranks: ddp's all-reduces in flight together, ZeRO-2's flat
- * reduce-scatter), per fp32 MB of those parameters; ZeRO-3 reduces layer by layer */
+ * reduce-scatter), per fp32 MB of those parameters; ZeRO-3 reduces layer by layer, and
+ * Ulysses' sequence group parameter by parameter after the step */
 static double reduce_buffer(const CostModel *cm, const Strategy *s, double param_mb)
 {
-  int whole = strategy_sdp(s) > 1 && s->dp_type != DP_ZERO3;
+  int whole = s->dp > 1 && s->dp_type != DP_ZERO3;
   return cm->analytic && whole ? cm->mem.context_per_param * param_mb : 0;
 }
 
@@ -73,10 +74,13 @@ double cost_iteration(const CostModel *cm, int pp, int chunks, const double *wg,
   return cost_pipeline(pp, chunks, w, c) + most;
 }
 
-double cost_recompute_mem(const CostModel *cm, const CostTask *t, const Strategy *s)
+double cost_layer_peak_mem(const CostModel *cm, const CostTask *t, const Strategy *s)
 {
+  if (!cm->analytic) return 0;
   int lbsz = t->gbsz / t->chunks / s->dp;
-  return cm->analytic && s->ckpt ? cm->mem.act[lg(strategy_tp_sp(s))] * lbsz : 0;
+  double recompute = s->ckpt ? cm->mem.act[lg(strategy_tp_sp(s))] * lbsz : 0;
+  double zero3 = s->dp > 1 && s->dp_type == DP_ZERO3 ? cm->mem.context_per_param * cm->mem.param / s->tp : 0;
+  return recompute + zero3;
 }
 
 static double coe(const CostModel *cm, int g, int consec)
@@ -141,6 +145,10 @@ static double zero_ratio(const CostModel *cm, int dp_type, int d, int chunks)
 {
   double u = 1.0 / d + 0.003;
   if (dp_type == DP_DDP) return 1;
+  if (cm->analytic) { /* gvc's runtime: the gradients stay whole (reduce-scattered in place), ZeRO-3 shards the weights too */
+    double g = cm->mixed ? 2.0 / 16 : 1.0 / 4, whole = dp_type == DP_ZERO3 ? g : 2 * g; /* of p, g, (master,) m, v */
+    return whole + (1 - whole) / d;
+  }
   int z3 = dp_type == DP_ZERO3;
   if (chunks == 1) return z3 ? u : cm->mixed ? 7.0 / 8 * u + 1.0 / 8 : 3.0 / 4 * u + 1.0 / 4;
   if (cm->async_grad_reduce)
@@ -311,10 +319,10 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
       r->states_mb[k] += ms;
       r->act_mb[k] += act;
       r->context_mb[k] += lm - ms - act; /* the reductions' buffers (gvc's model) */
-      recompute = fmax(recompute, cost_recompute_mem(cm, t, s));
+      recompute = fmax(recompute, cost_layer_peak_mem(cm, t, s));
       if (l > 0) r->transition_s += cost_transition(cm, t, &p->layers[l - 1], s);
     }
-    r->mem_mb[k] += recompute;
+    r->mem_mb[k] += recompute; /* (a ZeRO-3 layer's buffer: counted as activation) */
     r->act_mb[k] += recompute;
   }
   r->time_s = cost_iteration(cm, t->pp, t->chunks, wg, c, r->opt_s);

@@ -51,12 +51,13 @@ double cost_pipeline(int pp, int chunks, const double *wg, const double *c);
  * (seconds per iteration) of one layer and of the embedding/head per stage (pp entries),
  * which cost_layer_time's with-sync time includes; the iteration from the per-stage sums
  * (opt: the optimizer part of wg), the pipeline and then the slowest stage's optimizer
- * step; the MB a checkpointed layer's recomputation keeps while its backward runs (one
- * per stage). */
+ * step; the MB a layer adds to its stage's peak only while its backward runs (the largest
+ * of a stage counts): a checkpointed layer's recomputed activations, and the buffer of a
+ * ZeRO-3 layer's gradient reduce-scatter (MPI's, on CPU ranks). */
 double cost_layer_opt(const CostModel *cm, const Strategy *s);
 void cost_embed_opt(const CostModel *cm, const CostTask *t, const Strategy *e, double *out);
 double cost_iteration(const CostModel *cm, int pp, int chunks, const double *wg, const double *c, const double *opt);
-double cost_recompute_mem(const CostModel *cm, const CostTask *t, const Strategy *s);
+double cost_layer_peak_mem(const CostModel *cm, const CostTask *t, const Strategy *s);
 /* Transition cost (s) from a (layer i-1) to b (layer i), with Galvatron's tie-break biases. */
 double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a, const Strategy *b);
 
