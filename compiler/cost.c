@@ -63,6 +63,29 @@ static double reduce_buffer(const CostModel *cm, const Strategy *s, double param
   return cm->analytic && whole ? cm->mem.context_per_param * param_mb : 0;
 }
 
+/* ms per layer of ZeRO's collectives as gvc's runtime runs them, blocking, at the profiled
+ * all-gather and reduce-scatter bandwidths: ZeRO-2 reduce-scatters the gradients after the
+ * last backward and all-gathers the weights after the step; ZeRO-3 gathers a layer's
+ * weights for its forward and backward (and recomputation) and reduce-scatters its
+ * gradients in its backward. -1: not this model, not ZeRO, or no profile of them. */
+static double zero_comm(const CostModel *cm, const Strategy *s, int sync)
+{
+  int sdp = strategy_sdp(s), l = lg(sdp), c = s->tp != 1 ? 0 : 1;
+  if (!cm->analytic || s->dp_type == DP_DDP || sdp < 2 || isnan(cm->hw.ag_coe[l][c]) || isnan(cm->hw.rs_coe[l][c])) return -1;
+  double mb = cm->mem.param / s->tp * (cm->mixed ? 0.5 : 1) * (sdp - 1) / sdp;
+  double ag = mb * cm->hw.ag_coe[l][c], rs = mb * cm->hw.rs_coe[l][c];
+  if (s->dp_type == DP_ZERO2) return sync ? rs + ag : 0;
+  return (2 + s->ckpt) * ag + (sync ? rs : 0);
+}
+
+/* The profiled split of a layer (PROF_SPLIT_*) that s runs, or -1 */
+static int split_of(const CostModel *cm, const Strategy *s)
+{
+  int v = s->sp > 1 ? PROF_SPLIT_ULYSSES : cm->sequence_parallel ? PROF_SPLIT_TP_SP : PROF_SPLIT_TP;
+  int ok = cm->analytic && strategy_tp_sp(s) > 1 && strategy_tp_sp(s) == cm->time.split_deg;
+  return ok && cm->time.split_fwd[v] > 0 && cm->time.split_bwd[v] > 0 ? v : -1;
+}
+
 double cost_iteration(const CostModel *cm, int pp, int chunks, const double *wg, const double *c, const double *opt)
 {
   double w[64], most = 0;
@@ -122,13 +145,20 @@ double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s
   double dpmsg = 2.0 * (sdp - 1) * (P / sdp) * Lt / (cm->mixed ? 2 : 1);
   double dc = coe(cm, sdp, s->tp != 1 ? 0 : 1), ov = cm->hw.overlap;
   double tpt = 0;
-  if (tpsp > 1) tpt = tp_comm(cm, s, lbsz, (s->tp == 1 ? 4 : 6) * Lt * (s->ckpt ? 1.5 : 1));
+  int split = split_of(cm, s);
+  if (split >= 0) { /* gvc's calibrated model: the split layer as profiled, its collectives included */
+    double f = fct * cm->time.split_fwd[split];
+    bct = (cm->time.bwd_ratio > 0 ? cm->time.bwd_ratio : 2) * fct * cm->time.split_bwd[split] + (s->ckpt ? f : 0);
+    fct = f;
+  } else if (tpsp > 1) tpt = tp_comm(cm, s, lbsz, (s->tp == 1 ? 4 : 6) * Lt * (s->ckpt ? 1.5 : 1));
   double T;
   if (tpsp == 1 && s->dp > 1) T = fct + overlap(dpmsg * sync, bct, dc, ov);
   else if (s->dp == 1 && tpsp > 1) T = fct + bct + tpt;
   else if (s->dp == 1 && tpsp == 1) T = fct + bct;
   else T = fct + overlap(dpmsg * sync, bct, dc, ov) + tpt;
   if (s->dp_type == DP_ZERO3) T += 0.5 * dpmsg * dc;
+  double zc = zero_comm(cm, s, sync);
+  if (zc >= 0) T = fct + bct + tpt + zc * Lt; /* gvc's runtime: ZeRO's collectives are not overlapped */
   double p2p = 0;
   if (t->pp > 1) {
     p2p = t->pp * 2.0 * lbsz * cm->seq * cm->hidden * 4 / MB / (cm->mixed ? 2 : 1);

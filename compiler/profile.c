@@ -130,6 +130,28 @@ int prof_read_allreduce(const char *path, int world, ProfHardware *hw)
   return 0;
 }
 
+int prof_read_zero_bandwidths(const char *path, ProfHardware *hw)
+{
+  fill_nan(&hw->ag_coe[0][0], PROF_LOGMAX * 2);
+  fill_nan(&hw->rs_coe[0][0], PROF_LOGMAX * 2);
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  fclose(f);
+  cJSON *j = load_json(path);
+  if (!j) return 1;
+  int rc = 0;
+  for (cJSON *it = j->child; it && !rc; it = it->next) {
+    int k, c, ag = sscanf(it->string, "allgather_size_%d_consec_%d", &k, &c) == 2;
+    if (!ag && sscanf(it->string, "reducescatter_size_%d_consec_%d", &k, &c) != 2) continue;
+    int lg = prof_log2(k);
+    if (lg < 0 || (c != 0 && c != 1)) rc = fail(path, it->string, "group size must be a power of two and consec 0 or 1");
+    else if (!cJSON_IsNumber(it) || !(it->valuedouble > 0)) rc = fail(path, it->string, "expected a positive bandwidth in MB/ms");
+    else (ag ? hw->ag_coe : hw->rs_coe)[lg][c] = 1.0 / it->valuedouble;
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
 int prof_read_p2p(const char *path, ProfHardware *hw)
 {
   cJSON *j = load_json(path);
@@ -294,6 +316,23 @@ static int gvc_number(const char *path, cJSON *g, const char *key, int zero_ok, 
 
 static int gvc_ratio(const char *path, cJSON *g, const char *key, double *out) { return gvc_number(path, g, key, 0, out); }
 
+const char *const prof_split_names[3] = {"tp", "tp_sp", "ulysses"};
+
+/* gvc.{tp,tp_sp,ulysses}{N}_{fwd,bwd}_ratio_layertype_0 of gvc profile computation --tp_ranks N */
+static int read_split(const char *path, cJSON *g, ProfTime *t)
+{
+  char key[96];
+  for (int d = 2; d <= 64 && !t->split_deg; d *= 2)
+    for (int v = 0; v < 3; v++)
+      for (int b = 0; b < 2; b++) {
+        snprintf(key, sizeof key, "%s%d_%s_ratio_layertype_0", prof_split_names[v], d, b ? "bwd" : "fwd");
+        double *out = b ? &t->split_bwd[v] : &t->split_fwd[v];
+        if (cJSON_GetObjectItemCaseSensitive(g, key) && gvc_ratio(path, g, key, out)) return 1;
+        if (*out > 0) t->split_deg = d;
+      }
+  return 0;
+}
+
 int prof_read_time(const char *path, int mode, int seq, ProfTime *t)
 {
   cJSON *j = load_json(path);
@@ -308,10 +347,12 @@ int prof_read_time(const char *path, int mode, int seq, ProfTime *t)
   }
   cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gvc"); /* gvc profile computation: the measured backward */
   t->bwd_ratio = t->other_bwd_ratio = t->opt_layer_ms = t->opt_other_ms = 0;
+  t->split_deg = 0;
+  for (int v = 0; v < 3; v++) t->split_fwd[v] = t->split_bwd[v] = 0;
   if (!rc && g) rc = gvc_ratio(path, g, "bwd_fwd_ratio_layertype_0", &t->bwd_ratio) ||
                      gvc_ratio(path, g, "bwd_fwd_ratio_layertype_other", &t->other_bwd_ratio) ||
                      gvc_number(path, g, "optimizer_ms_layertype_0", 1, &t->opt_layer_ms) ||
-                     gvc_number(path, g, "optimizer_ms_layertype_other", 1, &t->opt_other_ms);
+                     gvc_number(path, g, "optimizer_ms_layertype_other", 1, &t->opt_other_ms) || read_split(path, g, t);
   cJSON_Delete(j);
   return rc;
 }

@@ -28,6 +28,9 @@ typedef struct ProfHardware {
   ProfLatency ag[PROF_LOGMAX];   /* all-gather = half an allreduce (sp_time file) */
   ProfLatency a2a[PROF_LOGMAX];  /* all-to-all (Ulysses) */
   int has_sp_time;
+  /* gvc profile hardware's gvc_hardware_*.json (gvc's calibrated model): all-gather and
+   * reduce-scatter ms per MB of the gathered tensor at bus bandwidth, NaN when absent */
+  double ag_coe[PROF_LOGMAX][2], rs_coe[PROF_LOGMAX][2];
 } ProfHardware;
 
 /* Forward ms for x samples of one layer (or the "other" part): m*x + c. The backward
@@ -39,7 +42,14 @@ typedef struct ProfHardware {
 typedef struct ProfTime {
   double layer_m, layer_c, other_m, other_c, bwd_ratio, other_bwd_ratio;
   double layer_m0, other_m0, opt_layer_ms, opt_other_ms;
+  /* a layer split over split_deg ranks (0: not profiled), by PROF_SPLIT_*: its forward and
+   * backward per rank over 1/split_deg of its unsplit time (the collectives, the replicated
+   * element-wise work and the smaller GEMMs measured); 0 where absent */
+  int split_deg;
+  double split_fwd[3], split_bwd[3];
 } ProfTime;
+enum { PROF_SPLIT_TP, PROF_SPLIT_TP_SP, PROF_SPLIT_ULYSSES };
+extern const char *const prof_split_names[3]; /* "tp", "tp_sp", "ulysses": the keys' prefixes */
 
 typedef struct ProfOtherMem {
   double ms[PROF_LOGMAX];   /* model states MB by log2(vocab tp), unsharded over dp */
@@ -74,6 +84,9 @@ int prof_is_dir(const char *path);
 
 /* Each reader returns 0, or prints `gvc: error: FILE: key 'K': ...` and returns 1. */
 int prof_read_allreduce(const char *path, int world, ProfHardware *hw);
+/* gvc_hardware_*.json's all-gather and reduce-scatter bandwidths (the file is optional:
+ * a missing one leaves them NaN and returns 0) */
+int prof_read_zero_bandwidths(const char *path, ProfHardware *hw);
 int prof_read_p2p(const char *path, ProfHardware *hw);
 int prof_read_overlap(const char *path, ProfHardware *hw);
 int prof_read_sp_time(const char *path, ProfHardware *hw);

@@ -137,7 +137,7 @@ static int measure_outside(const PmOptions *o, PmPoint p, MemProfile *mp, PmProg
   int rc = pm_mktmp(o, tmp, sizeof tmp), dev = strcmp(o->device, "cpu") != 0;
   if (rc) return rc;
   for (int w = 0; w < 2 && !rc; w++) {
-    rc = pm_run(o, tmp, w ? o->layernum_max : o->layernum_min, p, 1, o->context_ranks, &r[w]);
+    rc = pm_run(o, tmp, w ? o->layernum_max : o->layernum_min, p, 1, o->context_ranks, NULL, &r[w]);
     if (!rc) pm_progress(pr, w ? "run: outside the plan, more layers" : "run: outside the plan");
   }
   pm_rmtmp(tmp);

@@ -8,7 +8,7 @@
 # step after the first; the largest rank's peak resident set) step time and memory with
 # their relative errors, then the median and worst errors, the Spearman rank correlation
 # of the times and where the search's plan ranks among the measured times.
-# GV_FIDELITY_ITERS (default 8) sets the steps per run.
+# GV_FIDELITY_ITERS (default 20) sets the steps per run.
 #
 # On a shared machine the other work decides the figures: run it with the highest priority,
 #   nice -n -20 tests/bench/fidelity/fidelity.sh build /tmp/fidelity   (root, or CAP_SYS_NICE)
@@ -29,7 +29,7 @@ fi
 B=$(realpath "${1:-build}")
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 W=${2:-$B/fidelity}
-ITERS=${GV_FIDELITY_ITERS:-8}
+ITERS=${GV_FIDELITY_ITERS:-20}
 GVC="$B/gvc"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMP_NUM_THREADS=1
 rm -rf "$W" && mkdir -p "$W/p" && cd "$W"
@@ -40,7 +40,7 @@ echo "load before: $(uptime | sed 's/.*load average/load average/') on $(getconf
 echo "== profiles: hardware (2 ranks), computation (batch mode, bsz 1..8, 2 and 4 layers), memory"
 mpirun -n 2 "$GVC" profile hardware --num_nodes 1 --num_gpus_per_node 2 --end_mb 32 --sp_max_mb 128 --overlap_ms 200 --quiet -o p > /dev/null
 "$GVC" profile computation $M --seq_length $SEQ --profile_mode batch --profile_min_batch_size 1 --profile_max_batch_size 8 --layernum_min 2 --layernum_max 4 \
-  --concurrent 2 --repeats 5 --quiet -o p | sed -n '/^  bsz/,$p'
+  --concurrent 2 --repeats 5 --tp_ranks 2 --quiet -o p | sed -n '/^  bsz/,$p'
 "$GVC" profile memory $M --seq_length $SEQ --profile_batch_size 4 --layernum_min 2 --layernum_max 4 --max_tp_deg 2 --context_ranks 2 --quiet -o p | grep "^per layer\|^outside"
 COST="$M --cost-model analytic --num_nodes 1 --num_gpus_per_node 2 --memory_constraint 16 --seq_length $SEQ --time_profile_mode batch --quiet
       --time_profiling_path p --memory_profiling_path p --allreduce_bandwidth_config_path p --p2p_bandwidth_config_path p
