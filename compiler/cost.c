@@ -20,6 +20,8 @@ void cost_model_defaults(CostModel *cm)
   cm->default_dp_type = DP_ZERO2;
   cm->context_mem = 1024;
   cm->costmodel_coe = 1.0;
+  for (int l = 0; l < PROF_LOGMAX; l++) /* not profiled (gvc_hardware_*.json): Galvatron's ZeRO terms */
+    cm->hw.ag_coe[l][0] = cm->hw.ag_coe[l][1] = cm->hw.rs_coe[l][0] = cm->hw.rs_coe[l][1] = NAN;
 }
 
 static int lg(int v) { return prof_log2(v); }
