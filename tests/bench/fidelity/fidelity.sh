@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # fidelity.sh [BUILD] [WORK] - predicted against measured on this machine's CPU ranks (on
 # demand; not a ctest test). Profiles the hardware with 2 ranks and fidelity_gpt
-# (fidelity.gvm: computation in batch mode, memory), then compiles and runs every strategy
+# (fidelity.gvm: computation in batch mode with the layers split over 2 ranks, memory),
+# then compiles and runs every strategy
 # of the 2-rank space (dp, ZeRO-2, ZeRO-3, tp, tp + sequence parallelism, Ulysses, pp with
 # GPipe and 1F1B, checkpointing on and off) and the search's own plan for ITERS steps each,
-# and prints per strategy the predicted (gvc cost on the profiles) and measured (median
+# and prints per strategy the predicted (gvc cost --cost-model analytic: gvc's model
+# calibrated by the profiles) and measured (median
 # step after the first; the largest rank's peak resident set) step time and memory with
 # their relative errors, then the median and worst errors, the Spearman rank correlation
 # of the times and where the search's plan ranks among the measured times.
