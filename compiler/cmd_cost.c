@@ -34,6 +34,8 @@ int cmd_cost(int argc, char **argv)
   GalConfig g;
   if (prof_config_read(c.strategy, &g)) return 1;
   if (c.layers <= 0) c.layers = g.nlayers;
+  c.pipeline_type = g.pipeline_type;     /* what the program compiled from this config runs, */
+  c.default_dp_type = g.default_dp_type; /* not the search's options */
   if (search_cli_model(&c)) { prof_config_free(&g); search_cli_free(&c); return 1; }
   if (g.nlayers != c.cm.nlayers) {
     diag_plain(NULL, "%s: key 'tp_sizes_enc': %d layers, the model has %d", c.strategy, g.nlayers, c.cm.nlayers);

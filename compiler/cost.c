@@ -20,6 +20,8 @@ void cost_model_defaults(CostModel *cm)
   cm->default_dp_type = DP_ZERO2;
   cm->context_mem = 1024;
   cm->costmodel_coe = 1.0;
+  for (int l = 0; l < PROF_LOGMAX; l++) /* not profiled (gvc_hardware_*.json): Galvatron's ZeRO terms */
+    cm->hw.ag_coe[l][0] = cm->hw.ag_coe[l][1] = cm->hw.rs_coe[l][0] = cm->hw.rs_coe[l][1] = NAN;
 }
 
 static int lg(int v) { return prof_log2(v); }
@@ -28,6 +30,88 @@ static int lg(int v) { return prof_log2(v); }
 static int type_layers(const CostModel *cm, int k) { return cm->ntypes > 1 ? cm->type_layers[k] : cm->nlayers; }
 static int type_seq(const CostModel *cm, int k) { return cm->ntypes > 1 ? cm->type_seq[k] : cm->seq; }
 static int type_hidden(const CostModel *cm, int k) { return cm->ntypes > 1 ? cm->type_hidden[k] : cm->hidden; }
+
+/* ---- gvc's calibrated model (cm->analytic) only: what gvc's runtime does that Galvatron's
+ * model leaves out, each measured by gvc profile (docs/profile.md, "Fidelity") ---- */
+
+/* The share of a layer's parameters one rank steps and keeps gradients of: split by tp,
+ * and by the sharding group under ZeRO. */
+static double param_share(const Strategy *s)
+{
+  return 1.0 / s->tp / (s->dp_type == DP_DDP ? 1 : strategy_sdp(s));
+}
+
+/* ms: the optimizer step (with the gradients' zeroing and norm) of a layer, once per iteration */
+static double layer_opt_ms(const CostModel *cm, const Strategy *s)
+{
+  return cm->analytic ? cm->time.opt_layer_ms * param_share(s) : 0;
+}
+
+double cost_layer_opt(const CostModel *cm, const Strategy *s)
+{
+  return layer_opt_ms(cm, s) * 0.001 * cm->costmodel_coe;
+}
+
+void cost_embed_opt(const CostModel *cm, const CostTask *t, const Strategy *e, double *out)
+{
+  double v = cm->analytic ? cm->time.opt_other_ms * param_share(e) * 0.001 * cm->costmodel_coe : 0;
+  for (int i = 0; i < t->pp; i++) out[i] = 0;
+  out[0] += t->pp == 1 ? v : v / 2; /* embedding on the first stage, final norm and head on the last */
+  if (t->pp > 1) out[t->pp - 1] += v / 2;
+}
+
+/* MB outside the plan for gradients reduced whole across data-parallel ranks (the MPI
+ * collective's buffers on CPU ranks: ddp's all-reduces in flight together, ZeRO-2's flat
+ * reduce-scatter), per fp32 MB of those parameters; ZeRO-3 reduces layer by layer, and
+ * Ulysses' sequence group parameter by parameter after the step */
+static double reduce_buffer(const CostModel *cm, const Strategy *s, double param_mb)
+{
+  int whole = s->dp > 1 && s->dp_type != DP_ZERO3;
+  return cm->analytic && whole ? cm->mem.context_per_param * param_mb : 0;
+}
+
+/* ms per layer of ZeRO's collectives as gvc's runtime runs them, blocking, at the profiled
+ * all-gather and reduce-scatter bandwidths: ZeRO-2 reduce-scatters the gradients after the
+ * last backward and all-gathers the weights after the step; ZeRO-3 gathers a layer's
+ * weights for its forward and backward (and recomputation) and reduce-scatters its
+ * gradients in its backward. -1: not this model, not ZeRO, or no profile of them. */
+static double zero_comm(const CostModel *cm, const Strategy *s, int type, int sync)
+{
+  int sdp = strategy_sdp(s), l = lg(sdp), c = s->tp != 1 ? 0 : 1;
+  if (!cm->analytic || s->dp_type == DP_DDP || sdp < 2 || isnan(cm->hw.ag_coe[l][c]) || isnan(cm->hw.rs_coe[l][c])) return -1;
+  double mb = cm->mem.param[type] / s->tp * (cm->mixed ? 0.5 : 1) * (sdp - 1) / sdp;
+  double ag = mb * cm->hw.ag_coe[l][c], rs = mb * cm->hw.rs_coe[l][c];
+  if (s->dp_type == DP_ZERO2) return sync ? rs + ag : 0;
+  return (2 + s->ckpt) * ag + (sync ? rs : 0);
+}
+
+/* The profiled split of a layer (PROF_SPLIT_*) that s runs, or -1 */
+static int split_of(const CostModel *cm, const Strategy *s)
+{
+  int v = s->sp > 1 ? PROF_SPLIT_ULYSSES : cm->sequence_parallel ? PROF_SPLIT_TP_SP : PROF_SPLIT_TP;
+  int ok = cm->analytic && strategy_tp_sp(s) > 1 && strategy_tp_sp(s) == cm->time.split_deg;
+  return ok && cm->time.split_fwd[v] > 0 && cm->time.split_bwd[v] > 0 ? v : -1;
+}
+
+double cost_iteration(const CostModel *cm, int pp, int chunks, const double *wg, const double *c, const double *opt)
+{
+  double w[COST_MAXPP], most = 0;
+  if (!cm->analytic) return cost_pipeline(pp, chunks, wg, c);
+  for (int i = 0; i < pp; i++) {
+    w[i] = wg[i] - opt[i];
+    most = fmax(most, opt[i]);
+  }
+  return cost_pipeline(pp, chunks, w, c) + most;
+}
+
+double cost_layer_peak_mem(const CostModel *cm, const CostTask *t, const Strategy *s, int type)
+{
+  if (!cm->analytic) return 0;
+  int lbsz = t->gbsz / t->chunks / s->dp;
+  double recompute = s->ckpt ? cm->mem.act[type][lg(strategy_tp_sp(s))] * lbsz : 0;
+  double zero3 = s->dp > 1 && s->dp_type == DP_ZERO3 ? cm->mem.context_per_param * cm->mem.param[type] / s->tp : 0;
+  return recompute + zero3;
+}
 
 static double coe(const CostModel *cm, int g, int consec)
 {
@@ -68,18 +152,26 @@ double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s
   double dpmsg = 2.0 * (sdp - 1) * (P / sdp) * Lt / (cm->mixed ? 2 : 1);
   double dc = coe(cm, sdp, s->tp != 1 ? 0 : 1), ov = cm->hw.overlap;
   double tpt = 0;
-  if (tpsp > 1) tpt = tp_comm(cm, s, type, lbsz, (s->tp == 1 ? 4 : 6) * Lt * (s->ckpt ? 1.5 : 1));
+  int split = split_of(cm, s);
+  if (split >= 0) { /* gvc's calibrated model: the split layer as profiled, its collectives included */
+    double f = fct * cm->time.split_fwd[split];
+    bct = (cm->time.bwd_ratio[type] > 0 ? cm->time.bwd_ratio[type] : 2) * fct * cm->time.split_bwd[split] + (s->ckpt ? f : 0);
+    fct = f;
+  } else if (tpsp > 1) tpt = tp_comm(cm, s, type, lbsz, (s->tp == 1 ? 4 : 6) * Lt * (s->ckpt ? 1.5 : 1));
   double T;
   if (tpsp == 1 && s->dp > 1) T = fct + overlap(dpmsg * sync, bct, dc, ov);
   else if (s->dp == 1 && tpsp > 1) T = fct + bct + tpt;
   else if (s->dp == 1 && tpsp == 1) T = fct + bct;
   else T = fct + overlap(dpmsg * sync, bct, dc, ov) + tpt;
   if (s->dp_type == DP_ZERO3) T += 0.5 * dpmsg * dc;
+  double zc = zero_comm(cm, s, type, sync);
+  if (zc >= 0) T = fct + bct + tpt + zc * Lt; /* gvc's runtime: ZeRO's collectives are not overlapped */
   double p2p = 0;
   if (t->pp > 1) {
     p2p = t->pp * 2.0 * lbsz * type_seq(cm, type) * type_hidden(cm, type) * 4 / MB / (cm->mixed ? 2 : 1);
     T += p2p * cm->hw.p2p_coe[lg(t->pp)];
   }
+  if (sync) T += layer_opt_ms(cm, s) * Lt;
   if (d) *d = (LayerCostDetail){fct, bct, dpmsg, dc, tpt, p2p, lbsz};
   return T * 0.001 * cm->costmodel_coe / Lt;
 }
@@ -90,6 +182,10 @@ static double zero_ratio(const CostModel *cm, int dp_type, int d, int chunks)
 {
   double u = 1.0 / d + 0.003;
   if (dp_type == DP_DDP) return 1;
+  if (cm->analytic) { /* gvc's runtime: the gradients stay whole (reduce-scattered in place), ZeRO-3 shards the weights too */
+    double g = cm->mixed ? 2.0 / 16 : 1.0 / 4, whole = dp_type == DP_ZERO3 ? g : 2 * g; /* of p, g, (master,) m, v */
+    return whole + (1 - whole) / d;
+  }
   int z3 = dp_type == DP_ZERO3;
   if (chunks == 1) return z3 ? u : cm->mixed ? 7.0 / 8 * u + 1.0 / 8 : 3.0 / 4 * u + 1.0 / 4;
   if (cm->async_grad_reduce)
@@ -108,7 +204,7 @@ double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s,
   else A = cm->mem.act[type][lg(tpsp)] * clbsz;
   if (ms) *ms = M;
   if (act) *act = A;
-  return M + A;
+  return M + A + reduce_buffer(cm, s, cm->mem.param[type] / s->tp);
 }
 
 void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, double *ms, double *act, double *total)
@@ -125,10 +221,12 @@ void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, d
     a[0] = cm->mem.first.act[ltpsp] * lbsz * (cm->pipeline_1f1b ? pp : t->chunks);
     a[pp - 1] = cm->mem.last.act[ltpsp] * lbsz * (cm->pipeline_1f1b ? 1 : t->chunks);
   }
+  double ctx = cm->context_mem - (cm->analytic ? cm->mem.context_per_param * cm->mem.context_param_mb : 0);
   for (int i = 0; i < pp; i++) {
     if (ms) ms[i] = m[i];
     if (act) act[i] = a[i];
-    if (total) total[i] = m[i] + a[i] + cm->context_mem;
+    double own = i == 0 || i == pp - 1 ? reduce_buffer(cm, e, (pp == 1 ? cm->mem.off.ms : i ? cm->mem.last.ms : cm->mem.first.ms)[ltp] / 4) : 0;
+    if (total) total[i] = m[i] + a[i] + (cm->analytic ? ctx + own : cm->context_mem);
   }
 }
 
@@ -231,6 +329,7 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
   double wg[COST_MAXPP] = {0}, c[COST_MAXPP] = {0}, emem[COST_MAXPP];
   memset(r, 0, sizeof *r);
   cost_embed_time(cm, t, &p->embed, 0, c);
+  cost_embed_opt(cm, t, &p->embed, r->opt_s);
   cost_embed_mem(cm, t, &p->embed, r->states_mb, r->act_mb, emem);
   int sp_only = 1;
   for (int i = 0; i < p->nlayers; i++) sp_only &= p->layers[i].tp == 1;
@@ -241,6 +340,8 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
     r->context_mb[k] = emem[k] - r->states_mb[k] - r->act_mb[k];
     r->fwd_s[k] = c[k] / (1 + embed_bwd_ratio(cm)); /* the embedding/head's backward: ratio x its forward (cost_embed_time) */
     r->bwd_s[k] = c[k] - r->fwd_s[k];
+    wg[k] = r->opt_s[k];
+    double recompute = 0;
     for (int j = 0; j < p->division[k]; j++, l++) {
       const Strategy *s = &p->layers[l];
       int ty = cost_type_of(cm, l);
@@ -251,14 +352,21 @@ void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, i
       double f = d.fct + d.bct > 0 ? nosync * d.fct / (d.fct + d.bct) : 0;
       r->fwd_s[k] += f;
       r->bwd_s[k] += nosync - f;
-      r->sync_s[k] += sync - nosync;
-      r->mem_mb[k] += cost_layer_mem(cm, t, s, ty, k, &ms, &act);
+      double opt = cost_layer_opt(cm, s);
+      r->opt_s[k] += opt;
+      r->sync_s[k] += sync - nosync - opt;
+      double lm = cost_layer_mem(cm, t, s, ty, k, &ms, &act);
+      r->mem_mb[k] += lm;
       r->states_mb[k] += ms;
       r->act_mb[k] += act;
+      r->context_mb[k] += lm - ms - act; /* the reductions' buffers (gvc's model) */
+      recompute = fmax(recompute, cost_layer_peak_mem(cm, t, s, ty));
       if (l > 0) r->transition_s += cost_transition(cm, t, &p->layers[l - 1], s, ty);
     }
+    r->mem_mb[k] += recompute; /* (a ZeRO-3 layer's buffer: counted as activation) */
+    r->act_mb[k] += recompute;
   }
-  r->time_s = cost_pipeline(t->pp, t->chunks, wg, c);
+  r->time_s = cost_iteration(cm, t->pp, t->chunks, wg, c, r->opt_s);
 }
 
 /* ---- pipeline division over layers of several types ---- */
@@ -272,7 +380,7 @@ void cost_division_balanced(const CostModel *cm, const CostTask *t, int *div)
   Strategy s = {pp, 1, 1, cm->world / pp, DP_ZERO2, 0, 1};
   if (strategy_sdp(&s) == 1) s.dp_type = DP_DDP; /* LayerStrategy.__post_init__ */
   Strategy e = s;
-  double per_type[PROF_MAXTYPES], other[64], mem[64], layers = 0, total = 0;
+  double per_type[PROF_MAXTYPES], other[COST_MAXPP], mem[COST_MAXPP], layers = 0, total = 0;
   for (int k = 0; k < cost_ntypes(cm); k++) per_type[k] = cost_layer_mem(&g, t, &s, k, 0, NULL, NULL);
   cost_embed_mem(&g, t, &e, NULL, NULL, other);
   for (int l = 0; l < L; l++) layers += per_type[cost_type_of(cm, l)];

@@ -68,6 +68,17 @@ double cost_transition(const CostModel *cm, const CostTask *t, const Strategy *a
  * embedding and head included; used when the layers are of several types (one type: the
  * even split). Fills div (pp entries). */
 void cost_division_balanced(const CostModel *cm, const CostTask *t, int *div);
+/* gvc's calibrated model (cm->analytic; else 0 and cost_pipeline): the optimizer step
+ * (seconds per iteration) of one layer and of the embedding/head per stage (pp entries),
+ * which cost_layer_time's with-sync time includes; the iteration from the per-stage sums
+ * (opt: the optimizer part of wg), the pipeline and then the slowest stage's optimizer
+ * step; the MB a layer of type `type` adds to its stage's peak only while its backward runs
+ * (the largest of a stage counts): a checkpointed layer's recomputed activations, and the
+ * buffer of a ZeRO-3 layer's gradient reduce-scatter (MPI's, on CPU ranks). */
+double cost_layer_opt(const CostModel *cm, const Strategy *s);
+void cost_embed_opt(const CostModel *cm, const CostTask *t, const Strategy *e, double *out);
+double cost_iteration(const CostModel *cm, int pp, int chunks, const double *wg, const double *c, const double *opt);
+double cost_layer_peak_mem(const CostModel *cm, const CostTask *t, const Strategy *s, int type);
 
 /* A whole plan: layer strategies, stage partition, embedding strategy. */
 typedef struct CostPlan {
@@ -89,6 +100,7 @@ typedef struct CostResult {
    * time is split in the ratio of the forward and backward compute terms), and what the
    * synchronisation adds to the micro-batch that carries it (not hidden by backward). */
   double fwd_s[COST_MAXPP], bwd_s[COST_MAXPP], sync_s[COST_MAXPP];
+  double opt_s[COST_MAXPP];  /* the optimizer step, once per iteration (gvc's calibrated model; else 0) */
 } CostResult;
 void cost_plan_eval(const CostModel *cm, const CostTask *t, const CostPlan *p, int gbuf_tp, CostResult *r);
 

@@ -42,6 +42,16 @@ int cost_model_load(CostModel *cm, const CostFiles *f)
   return 0;
 }
 
+/* gvc profile hardware's own file beside Galvatron's (its name with `from` replaced by `to`) */
+static int read_beside(const char *path, const char *from, const char *to, ProfHardware *hw)
+{
+  char other[4200];
+  const char *base = strrchr(path, '/'), *at = strstr(base ? base : path, from);
+  if (!at || strlen(path) + strlen(to) >= sizeof other) return prof_read_zero_bandwidths("", hw); /* (leaves them NaN) */
+  snprintf(other, sizeof other, "%.*s%s%s", (int)(at - path), path, to, at + strlen(from));
+  return prof_read_zero_bandwidths(other, hw);
+}
+
 static void note(CostModel *cm, const char *what)
 {
   size_t n = strlen(cm->calibrated);
@@ -54,6 +64,10 @@ int cost_model_calibrate(CostModel *cm, const CostFiles *f)
   cm->calibrated[0] = 0;
   if (f->time) {
     if (prof_read_time(f->time, f->time_mode, &q, &cm->time)) return 1;
+    ProfTime *t = &cm->time; /* a batch fit below 0 at small batches: the line through 0 (profile.c warns) */
+    for (int k = 0; k < q.n; k++)
+      if (t->layer_c[k] < 0) t->layer_m[k] = t->layer_m0[k], t->layer_c[k] = 0;
+    if (t->other_c < 0) t->other_m = t->other_m0, t->other_c = 0;
     note(cm, "time");
   }
   if (f->memory) {
@@ -65,6 +79,7 @@ int cost_model_calibrate(CostModel *cm, const CostFiles *f)
         (f->overlap && prof_read_overlap(f->overlap, &cm->hw)))
       return 1;
     if (f->sp_time ? prof_read_sp_time(f->sp_time, &cm->hw) : (cost_latency_from_bandwidth(cm), 0)) return 1;
+    if (f->allreduce && read_beside(f->allreduce, "allreduce_bandwidth_", "gvc_hardware_", &cm->hw)) return 1;
     note(cm, "hardware");
   }
   return 0;

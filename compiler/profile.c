@@ -130,6 +130,28 @@ int prof_read_allreduce(const char *path, int world, ProfHardware *hw)
   return 0;
 }
 
+int prof_read_zero_bandwidths(const char *path, ProfHardware *hw)
+{
+  fill_nan(&hw->ag_coe[0][0], PROF_LOGMAX * 2);
+  fill_nan(&hw->rs_coe[0][0], PROF_LOGMAX * 2);
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  fclose(f);
+  cJSON *j = load_json(path);
+  if (!j) return 1;
+  int rc = 0;
+  for (cJSON *it = j->child; it && !rc; it = it->next) {
+    int k, c, ag = sscanf(it->string, "allgather_size_%d_consec_%d", &k, &c) == 2;
+    if (!ag && sscanf(it->string, "reducescatter_size_%d_consec_%d", &k, &c) != 2) continue;
+    int lg = prof_log2(k);
+    if (lg < 0 || (c != 0 && c != 1)) rc = fail(path, it->string, "group size must be a power of two and consec 0 or 1");
+    else if (!cJSON_IsNumber(it) || !(it->valuedouble > 0)) rc = fail(path, it->string, "expected a positive bandwidth in MB/ms");
+    else (ag ? hw->ag_coe : hw->rs_coe)[lg][c] = 1.0 / it->valuedouble;
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
 int prof_read_p2p(const char *path, ProfHardware *hw)
 {
   cJSON *j = load_json(path);
@@ -239,12 +261,13 @@ static int collect_time(cJSON *j, const char *path, const char *which, TimePts *
   return 0;
 }
 
-static int time_fit(const char *path, const char *which, int mode, int seq, const TimePts *p, double *m, double *c)
+/* m, c: Galvatron's fit; m0: the slope of the line through 0 (batch mode; else m). */
+static int time_fit(const char *path, const char *which, int mode, int seq, const TimePts *p, double *m, double *c, double *m0)
 {
   char key[64];
   snprintf(key, sizeof key, "layertype_%s_bsz*_seq%d", which, seq);
   *c = 0;
-  if (mode == PROF_STATIC) { *m = p->has_plain || !p->n ? p->plain : p->t[0]; return 0; } /* v2.4's plain key, else HEAD's first in file order */
+  if (mode == PROF_STATIC) { *m = *m0 = p->has_plain || !p->n ? p->plain : p->t[0]; return 0; } /* v2.4's plain key, else HEAD's first in file order */
   double x[256], y[256];
   int n = 0;
   if (mode == PROF_BATCH) {
@@ -252,10 +275,14 @@ static int time_fit(const char *path, const char *which, int mode, int seq, cons
       if ((int)p->s[i] == seq || p->s[i] == 0) { x[n] = p->b[i]; y[n] = p->t[i] * p->b[i]; n++; }
     if (n < 8) return fail(path, key, "batch time mode needs at least 8 batch sizes at this sequence length");
     fit_line(x, y, n, m, c);
+    double sxy = 0, sxx = 0;
+    for (int i = 0; i < n; i++) sxy += x[i] * y[i], sxx += x[i] * x[i];
+    *m0 = sxy / sxx;
     if (*c < 0 && *m > 0) /* a noisy profile: the line makes the smallest micro-batches free */
       diag_plain_warning(NULL, "%s: key '%s': the batch fit (%.4g ms per sample, intercept %.4g ms) reaches 0 at %.3g samples; "
-                      "below that a layer's time is taken as 0: a noisy profile (more repeats, or --time_profile_mode static)",
-              path, key, *m, *c, -*c / *m);
+                      "Galvatron's model takes a layer's time below that as 0, gvc's calibrated model (--cost-model analytic) "
+                      "fits the line through 0 (%.4g ms per sample) instead: a noisy profile (more repeats, or --time_profile_mode static)",
+              path, key, *m, *c, -*c / *m, *m0);
     return 0;
   }
   for (int i = 0; i < p->n; i++)
@@ -269,20 +296,40 @@ static int time_fit(const char *path, const char *which, int mode, int seq, cons
   if (distinct < 3) return fail(path, key, "sequence time mode needs at least 3 sequence lengths at bsz 1");
   if (strcmp(which, "other") == 0) { double mm, cc; fit_line(x, y, n, &mm, &cc); *m = mm * seq + cc; }
   else { double abc[3]; fit_quad(x, y, n, abc); *m = abc[0] * seq * seq + abc[1] * seq + abc[2]; }
+  *m0 = *m;
   return 0;
 }
 
-/* gvc.KEY of a gvc profile: absent, or a positive number. */
-static int gvc_ratio(const char *path, cJSON *g, const char *key, double *out)
+/* gvc.KEY of a gvc profile: absent, or a positive number (zero_ok: >= 0). */
+static int gvc_number(const char *path, cJSON *g, const char *key, int zero_ok, double *out)
 {
   cJSON *v = cJSON_GetObjectItemCaseSensitive(g, key);
   if (!v) return 0;
-  if (!cJSON_IsNumber(v) || !(v->valuedouble > 0)) {
+  if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 || (zero_ok && v->valuedouble == 0))) {
     char full[128];
     snprintf(full, sizeof full, "gvc.%s", key);
-    return fail(path, full, "expected a positive number");
+    return fail(path, full, zero_ok ? "expected a number >= 0" : "expected a positive number");
   }
   *out = v->valuedouble;
+  return 0;
+}
+
+static int gvc_ratio(const char *path, cJSON *g, const char *key, double *out) { return gvc_number(path, g, key, 0, out); }
+
+const char *const prof_split_names[3] = {"tp", "tp_sp", "ulysses"};
+
+/* gvc.{tp,tp_sp,ulysses}{N}_{fwd,bwd}_ratio_layertype_0 of gvc profile computation --tp_ranks N */
+static int read_split(const char *path, cJSON *g, ProfTime *t)
+{
+  char key[96];
+  for (int d = 2; d <= 64 && !t->split_deg; d *= 2)
+    for (int v = 0; v < 3; v++)
+      for (int b = 0; b < 2; b++) {
+        snprintf(key, sizeof key, "%s%d_%s_ratio_layertype_0", prof_split_names[v], d, b ? "bwd" : "fwd");
+        double *out = b ? &t->split_bwd[v] : &t->split_fwd[v];
+        if (cJSON_GetObjectItemCaseSensitive(g, key) && gvc_ratio(path, g, key, out)) return 1;
+        if (*out > 0) t->split_deg = d;
+      }
   return 0;
 }
 
@@ -310,23 +357,27 @@ int prof_read_time(const char *path, int mode, const ProfSeqs *seqs, ProfTime *t
   for (int k = 0; k < seqs->n && !rc; k++) {
     char which[16];
     snprintf(which, sizeof which, "%d", k);
-    rc = collect_time(j, path, which, &p) || time_fit(path, which, mode, seqs->seq[k], &p, &t->layer_m[k], &t->layer_c[k]);
+    rc = collect_time(j, path, which, &p) || time_fit(path, which, mode, seqs->seq[k], &p, &t->layer_m[k], &t->layer_c[k], &t->layer_m0[k]);
   }
   if (!rc) {
     cJSON *o = NULL;
     for (cJSON *it = j->child; it && !o; it = it->next) if (!strncmp(it->string, "layertype_other", 15)) o = it;
-    if (!o) { t->other_m = t->other_c = 0; } /* v2.4 files have none: the "other" part is free */
-    else rc = collect_time(j, path, "other", &p) || time_fit(path, "other", mode, seqs->seq[0], &p, &t->other_m, &t->other_c);
+    if (!o) { t->other_m = t->other_c = t->other_m0 = 0; } /* v2.4 files have none: the "other" part is free */
+    else rc = collect_time(j, path, "other", &p) || time_fit(path, "other", mode, seqs->seq[0], &p, &t->other_m, &t->other_c, &t->other_m0);
   }
   cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gvc"); /* gvc profile computation: the measured backward */
-  t->other_bwd_ratio = 0;
+  t->other_bwd_ratio = t->opt_layer_ms = t->opt_other_ms = 0;
+  t->split_deg = 0;
+  for (int v = 0; v < 3; v++) t->split_fwd[v] = t->split_bwd[v] = 0;
   for (int k = 0; k < PROF_MAXTYPES; k++) t->bwd_ratio[k] = 0;
   for (int k = 0; k < seqs->n && !rc && g; k++) {
     char key[64];
     snprintf(key, sizeof key, "bwd_fwd_ratio_layertype_%d", k);
     rc = gvc_ratio(path, g, key, &t->bwd_ratio[k]);
   }
-  if (!rc && g) rc = gvc_ratio(path, g, "bwd_fwd_ratio_layertype_other", &t->other_bwd_ratio);
+  if (!rc && g) rc = gvc_ratio(path, g, "bwd_fwd_ratio_layertype_other", &t->other_bwd_ratio) ||
+                     gvc_number(path, g, "optimizer_ms_layertype_0", 1, &t->opt_layer_ms) ||
+                     gvc_number(path, g, "optimizer_ms_layertype_other", 1, &t->opt_other_ms) || read_split(path, g, t);
   cJSON_Delete(j);
   return rc;
 }
@@ -459,8 +510,11 @@ int prof_read_memory(const char *path, int mode, const ProfSeqs *seqs, int sp, P
           || read_other(path, j, "other_memory_pp_on_first", sp, mode, skey, s0, &m->first)
           || read_other(path, j, "other_memory_pp_on_last", sp, mode, skey, sl, &m->last);
   m->context_mb = NAN;
+  m->context_per_param = m->context_param_mb = 0;
   cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gvc"); /* gvc profile memory: measured outside the plan */
-  if (!rc && g) rc = gvc_ratio(path, g, "context_mem_mb", &m->context_mb);
+  if (!rc && g) rc = gvc_ratio(path, g, "context_mem_mb", &m->context_mb) ||
+                     gvc_number(path, g, "context_per_param_mb", 1, &m->context_per_param) ||
+                     gvc_number(path, g, "context_param_mb", 1, &m->context_param_mb);
   cJSON_Delete(j);
   return rc;
 }

@@ -29,15 +29,29 @@ typedef struct ProfHardware {
   ProfLatency ag[PROF_LOGMAX];   /* all-gather = half an allreduce (sp_time file) */
   ProfLatency a2a[PROF_LOGMAX];  /* all-to-all (Ulysses) */
   int has_sp_time;
+  /* gvc profile hardware's gvc_hardware_*.json (gvc's calibrated model): all-gather and
+   * reduce-scatter ms per MB of the gathered tensor at bus bandwidth, NaN when absent */
+  double ag_coe[PROF_LOGMAX][2], rs_coe[PROF_LOGMAX][2];
 } ProfHardware;
 
 /* Forward ms for x samples of one layer of type k (or the "other" part): m*x + c. The
  * backward is bwd_ratio (other_bwd_ratio) times the forward: measured by gvc profile
- * computation (its "gvc" keys), else 0, read as Galvatron's 2. */
+ * computation (its "gvc" keys), else 0, read as Galvatron's 2. The rest is gvc's own, for
+ * its calibrated model: batch mode's slopes of the line through 0 (layer_m0, other_m0), and
+ * the optimizer step of one rank (with the gradients' zeroing and norm), ms per iteration
+ * for a whole layer's parameters and for the other part's (0 when the file has none). */
 typedef struct ProfTime {
-  double layer_m[PROF_MAXTYPES], layer_c[PROF_MAXTYPES], bwd_ratio[PROF_MAXTYPES];
-  double other_m, other_c, other_bwd_ratio;
+  double layer_m[PROF_MAXTYPES], layer_c[PROF_MAXTYPES], bwd_ratio[PROF_MAXTYPES], layer_m0[PROF_MAXTYPES];
+  double other_m, other_c, other_bwd_ratio, other_m0;
+  double opt_layer_ms, opt_other_ms;
+  /* a layer split over split_deg ranks (0: not profiled), by PROF_SPLIT_*: its forward and
+   * backward per rank over 1/split_deg of its unsplit time (the collectives, the replicated
+   * element-wise work and the smaller GEMMs measured); 0 where absent */
+  int split_deg;
+  double split_fwd[3], split_bwd[3];
 } ProfTime;
+enum { PROF_SPLIT_TP, PROF_SPLIT_TP_SP, PROF_SPLIT_ULYSSES };
+extern const char *const prof_split_names[3]; /* "tp", "tp_sp", "ulysses": the keys' prefixes */
 
 typedef struct ProfOtherMem {
   double ms[PROF_LOGMAX];   /* model states MB by log2(vocab tp), unsharded over dp */
@@ -50,6 +64,11 @@ typedef struct ProfMemory {    /* per layer type k: */
   double act_ckpt[PROF_MAXTYPES];           /* MB per sample per layer kept under checkpointing */
   ProfOtherMem off, first, last;
   double context_mb;         /* measured outside the memory plan (gvc profile memory's "gvc" key), NaN if absent */
+  /* gvc's calibrated model: what lies outside the plan grows by context_per_param MB per
+   * fp32 MB of parameters whose gradients are reduced whole across data-parallel ranks (the
+   * collective's buffers; 0 where it does not); context_param_mb is that of the run that
+   * measured context_mb. 0 when absent. */
+  double context_per_param, context_param_mb;
 } ProfMemory;
 
 /* One parsed galvatron_config_*.json. Per-layer arrays have nlayers entries. */
@@ -67,6 +86,9 @@ int prof_is_dir(const char *path);
 
 /* Each reader returns 0, or prints `gvc: error: FILE: key 'K': ...` and returns 1. */
 int prof_read_allreduce(const char *path, int world, ProfHardware *hw);
+/* gvc_hardware_*.json's all-gather and reduce-scatter bandwidths (the file is optional:
+ * a missing one leaves them NaN and returns 0) */
+int prof_read_zero_bandwidths(const char *path, ProfHardware *hw);
 int prof_read_p2p(const char *path, ProfHardware *hw);
 int prof_read_overlap(const char *path, ProfHardware *hw);
 int prof_read_sp_time(const char *path, ProfHardware *hw);

@@ -26,6 +26,7 @@ typedef struct MemProfile {
   double act[2][PROF_LOGMAX], ckpt;      /* [sp] MB per sample per layer */
   ProfOtherMem off[2], first[2], last[2];
   double planned_mb, peak_mb, outside_mb, rss_before_mb;
+  double param_lo_mb, per_param;         /* fp32 MB of parameters of the Lmin program; outside's growth per MB */
 } MemProfile;
 
 static double pos(double v) { return v > EPS_MB ? v : EPS_MB; }
@@ -95,8 +96,9 @@ static void write_json(FILE *f, const PmOptions *o, const void *arg)
   fprintf(f, "    \"gvc\": {\"device\": \"%s\", \"bsz\": %d, \"seq\": %d, \"layernum_min\": %d, \"layernum_max\": %d",
           o->device, p.bsz, p.seq, o->layernum_min, o->layernum_max);
   if (!isnan(mp->outside_mb)) /* --context_ranks 0: not measured */
-    fprintf(f, ",\n            \"context_mem_mb\": %.12g, \"measured_peak_mb\": %.12g, \"planned_mb\": %.12g, \"rss_before_arenas_mb\": %.12g",
-            mp->outside_mb, mp->peak_mb, mp->planned_mb, mp->rss_before_mb);
+    fprintf(f, ",\n            \"context_mem_mb\": %.12g, \"measured_peak_mb\": %.12g, \"planned_mb\": %.12g, \"rss_before_arenas_mb\": %.12g,"
+               "\n            \"context_param_mb\": %.12g, \"context_per_param_mb\": %.12g",
+            mp->outside_mb, mp->peak_mb, mp->planned_mb, mp->rss_before_mb, mp->param_lo_mb, mp->per_param);
   fprintf(f, "}\n}\n");
 }
 
@@ -120,8 +122,36 @@ static void write_table(FILE *f, const PmOptions *o, const void *arg)
   fprintf(f, "\noutside the plan (measured, %s): %.1f MB = peak %.1f MB - arenas %.1f MB (%d layers, batch %d, %d rank%s)\n",
           strcmp(o->device, "cpu") ? "device memory in use" : "peak resident set", mp->outside_mb, mp->peak_mb, mp->planned_mb,
           o->layernum_min, p.bsz, o->context_ranks, o->context_ranks > 1 ? "s, the largest" : "");
+  fprintf(f, "it grows by %.3f MB per MB of parameters whose gradients are reduced across the ranks (%d layers against %d)\n",
+          mp->per_param, o->layernum_max, o->layernum_min);
 }
 
+
+/* What lies outside the plan: the Lmin program on --context_ranks data-parallel ranks
+ * (its outside is context_mem_mb), and the Lmax program, whose larger gradients tell how
+ * much the reductions' buffers add per MB of parameters (MPI's on CPU ranks). */
+static int measure_outside(const PmOptions *o, PmPoint p, MemProfile *mp, PmProgress *pr)
+{
+  char tmp[4200];
+  PmRun r[2];
+  int rc = pm_mktmp(o, tmp, sizeof tmp), dev = strcmp(o->device, "cpu") != 0;
+  if (rc) return rc;
+  for (int w = 0; w < 2 && !rc; w++) {
+    rc = pm_run(o, tmp, w ? o->layernum_max : o->layernum_min, p, 1, o->context_ranks, NULL, &r[w]);
+    if (!rc) pm_progress(pr, w ? "run: outside the plan, more layers" : "run: outside the plan");
+  }
+  pm_rmtmp(tmp);
+  if (rc) return rc;
+  double out[2];
+  for (int w = 0; w < 2; w++) out[w] = fmax(0, (dev ? r[w].device_used_mb : r[w].peak_rss_mb) - r[w].arena_mb);
+  mp->planned_mb = r[0].arena_mb;
+  mp->peak_mb = dev ? r[0].device_used_mb : r[0].peak_rss_mb;
+  mp->outside_mb = out[0];
+  mp->rss_before_mb = r[0].rss_before_mb;
+  mp->param_lo_mb = o->layernum_min * mp->param + mp->off[0].ms[0] / 4;
+  mp->per_param = o->context_ranks > 1 ? fmax(0, (out[1] - out[0]) / ((o->layernum_max - o->layernum_min) * mp->param)) : 0;
+  return 0;
+}
 
 int cmd_profile_memory(int argc, char **argv)
 {
@@ -131,13 +161,13 @@ int cmd_profile_memory(int argc, char **argv)
   if (rc) return rc == 2 ? 0 : 1;
   PmPoint p = pts[0]; /* static: the one point; sequence: the longest (the reader scales it) */
   for (int i = 1; i < n; i++) if (pts[i].seq > p.seq) p = pts[i];
-  if (o.context_ranks > 0 && pm_check_fit(&o, o.layernum_min, &p, 1)) return 1; /* the run outside the plan */
+  if (o.context_ranks > 0 && pm_check_fit(&o, o.layernum_max, &p, 1)) return 1; /* the runs outside the plan */
   MemProfile *mp = calloc(1, sizeof *mp);
   for (int sp = 0; sp < 2; sp++)
     for (int l = 0; l < PROF_LOGMAX; l++) mp->act[sp][l] = NAN;
   PmProgress pr = {.what = "memory", .t0 = pm_now_s(), .quiet = o.quiet};
   for (int t = 1; t <= o.max_tp_deg; t *= 2) pr.total += 2;
-  pr.total += o.context_ranks > 0;
+  pr.total += 2 * (o.context_ranks > 0);
   char item[64];
   int stop = 0;
   for (int t = 1; t <= o.max_tp_deg && !rc && !stop; t *= 2)
@@ -148,23 +178,10 @@ int cmd_profile_memory(int argc, char **argv)
       if (!rc && !stop) pm_progress(&pr, item);
     }
   if (stop && !o.quiet) fprintf(stderr, "\ngvc profile memory: tp degrees above %d do not divide %s: the dicts stop there\n", 1 << (mp->ntp - 1), o.model);
-  pr.total = pr.done + (o.context_ranks > 0); /* the degrees that lowered, and the run */
+  pr.total = pr.done + 2 * (o.context_ranks > 0); /* the degrees that lowered, and the runs */
   if (!rc && !o.context_ranks) pm_progress(&pr, NULL);
-  char tmp[4200];
-  PmRun r;
   mp->outside_mb = NAN;
-  if (!rc && o.context_ranks > 0 && !(rc = pm_mktmp(&o, tmp, sizeof tmp))) {
-    rc = pm_run(&o, tmp, o.layernum_min, p, 1, o.context_ranks, &r);
-    pm_rmtmp(tmp);
-    if (!rc) {
-      pm_progress(&pr, "run: outside the plan");
-      int dev = strcmp(o.device, "cpu") != 0;
-      mp->planned_mb = r.arena_mb;
-      mp->peak_mb = dev ? r.device_used_mb : r.peak_rss_mb;
-      mp->outside_mb = fmax(0, mp->peak_mb - r.arena_mb);
-      mp->rss_before_mb = r.rss_before_mb;
-    }
-  }
+  if (!rc && o.context_ranks > 0) rc = measure_outside(&o, p, mp, &pr);
   Result res = {p, mp};
   if (!rc) rc = pm_write_files(&o, "memory_profiling", write_json, write_table, &res);
   free(mp);

@@ -172,6 +172,7 @@ static int check_scalars(PmOptions *o)
   if (o->max_tp_deg < 1 || (o->max_tp_deg & (o->max_tp_deg - 1))) { diag_plain(NULL, "--max_tp_deg %d: expected a power of two >= 1", o->max_tp_deg); return 1; }
   if (o->warmup < 0 || o->repeats < 1) { diag_plain(NULL, "--%s: expected %s", o->repeats < 1 ? "repeats" : "warmup", o->repeats < 1 ? "an integer >= 1" : "an integer >= 0"); return 1; }
   if (o->concurrent < 1 || o->concurrent > PM_MAXCOPIES) { diag_plain(NULL, "--concurrent %d: expected an integer in [1, %d]", o->concurrent, PM_MAXCOPIES); return 1; }
+  if (o->tp_ranks < 0 || o->tp_ranks == 1 || o->tp_ranks > 64 || (o->tp_ranks & (o->tp_ranks - 1))) { diag_plain(NULL, "--tp_ranks %d: expected 0 or a power of two in [2, 64]", o->tp_ranks); return 1; }
   if (o->context_ranks < 0 || o->context_ranks > 64) { diag_plain(NULL, "--context_ranks %d: expected an integer in [0, 64]", o->context_ranks); return 1; }
   if (o->bsz < 1) { diag_plain(NULL, "--profile_batch_size %d: expected an integer >= 1", o->bsz); return 1; }
   if (o->seq == 0 && (o->seq = default_seq(o)) < 0) return 1;
@@ -227,6 +228,7 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
       {"warmup", CLI_INT, &o->warmup, "untimed steps per run (1)"},
       {"repeats", CLI_INT, &o->repeats, "timed steps per run, the median is kept (3)"},
       {"concurrent", CLI_INT, &o->concurrent, "computation: time N copies side by side, as N ranks of one machine share its cores and memory (1)"},
+      {"tp_ranks", CLI_INT, &o->tp_ranks, "computation: also time the layers split over N ranks (tp, tp + sequence parallelism, Ulysses) at the largest batch, for gvc's calibrated model (0: not)"},
       {"context_ranks", CLI_INT, &o->context_ranks, "memory: measure outside the plan on N data-parallel ranks (1; MPI's buffers need 2 or more; 0: no run)"},
       {"mpiexec", CLI_STR, &o->mpiexec, "memory: how --context_ranks N > 1 are launched (mpirun)"},
       {"quiet", CLI_SW, &o->quiet, "no progress line"},
@@ -425,7 +427,7 @@ static int read_copies(const PmOptions *o, const char *tmpdir, int copies, PmRun
   return 0;
 }
 
-int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, int ranks, PmRun *r)
+int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, int ranks, const char *tp_mode, PmRun *r)
 {
   char self[4096], L[16], S[16], B[16], GB[16], NR[16], iters[16], json[4200], log[4200], prog[4200];
   ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -434,7 +436,7 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
   snprintf(L, sizeof L, "%d", layers);
   snprintf(S, sizeof S, "%d", p.seq);
   snprintf(B, sizeof B, "%d", p.bsz);
-  snprintf(GB, sizeof GB, "%d", p.bsz * ranks);
+  snprintf(GB, sizeof GB, "%d", tp_mode ? p.bsz : p.bsz * ranks); /* split over the ranks, else data-parallel */
   snprintf(NR, sizeof NR, "%d", ranks);
   snprintf(iters, sizeof iters, "%d", o->warmup + o->repeats);
   snprintf(log, sizeof log, "%s/run0.log", tmpdir);
@@ -447,6 +449,11 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
   char *argv[64];
   int n = 0, rc = 0;
   for (int i = 0; cargv[i]; i++) argv[n++] = cargv[i];
+  if (tp_mode) { /* "tp", "tp_sp" (Megatron-SP) or "ulysses" over all the ranks */
+    char *split[] = {"--global_tp_deg", NR, !strcmp(tp_mode, "ulysses") ? "--use_ulysses" : "--sequence_parallel",
+                     !strcmp(tp_mode, "tp") ? "0" : "1"};
+    for (int i = 0; i < 4; i++) argv[n++] = split[i];
+  }
   if (ranks == 1) setenv("GV_COMM", "self", 1); /* one rank: no MPI */
   else unsetenv("GV_COMM");
   if (jit) {

@@ -20,6 +20,7 @@ typedef struct PmOptions {
   int warmup, repeats, quiet;
   int concurrent;              /* computation: copies of each program timed side by side */
   int context_ranks;           /* memory: the run outside the plan on this many data-parallel ranks */
+  int tp_ranks;                /* computation: also time the layers split over this many ranks (0: not) */
   const char *mpiexec;         /* ... launched with this command (mpirun) */
 } PmOptions;
 
@@ -53,8 +54,10 @@ int pm_check_fit(const PmOptions *o, int layers, const PmPoint *pts, int n);
 /* Compiles and runs the single-rank program of L layers at point p for warmup + repeats
  * steps in a child process (`gvc run`, the JIT; binary: a linked training binary, as
  * users run it, whose memory holds no compiler; ranks > 1: data parallel under
- * o->mpiexec); 0, or 1 after printing why (with the child's last lines). */
-int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, int ranks, PmRun *r);
+ * o->mpiexec, or with tp_mode "tp", "tp_sp" (Megatron-SP) or "ulysses" the layers split
+ * over the ranks, each with the whole batch); 0, or 1 after printing why (with the
+ * child's last lines). */
+int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, int ranks, const char *tp_mode, PmRun *r);
 /* Reads a training binary's --step_json file: medians over the steps after the first
  * skip, memory of the largest rank; 0, or 1 after an error naming the file. */
 int pm_read_steps(const char *path, int skip, PmRun *r, int *nsteps);

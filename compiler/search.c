@@ -75,7 +75,9 @@ typedef struct Task {
   double *wg, *ng;            /* [ty*S + s] layer time with / without gradient sync */
   double *interT;             /* [(ty*S + s)*S + s'] = inter(s' -> s) into a layer of type ty */
   int *w;                     /* [(k*T + ty)*S + s] memory units */
+  double opt[256];            /* the optimizer step part of wg, by strategy (gvc's calibrated model; else 0) */
   double *ens;                /* [e*pp + k] embedding no-sync time */
+  double *eopt;               /* [e*pp + k] embedding optimizer step (cost_embed_opt) */
   int *eunits;                /* [e*pp + k] embedding + global buffer memory units */
   int div[SEARCH_MAXPP], off[SEARCH_MAXPP];  /* layers per stage, first layer of each stage */
   int cnt[SEARCH_MAXPP][PROF_MAXTYPES];      /* layers of each type per stage */
@@ -142,10 +144,12 @@ static int task_setup(Task *tk)
   tk->interT = malloc(sizeof(double) * T * S * S);
   tk->w = malloc(sizeof(int) * pp * T * S);
   tk->ens = malloc(sizeof(double) * E * pp);
+  tk->eopt = malloc(sizeof(double) * E * pp);
   tk->eunits = malloc(sizeof(int) * E * pp);
   for (int ty = 0; ty < T; ty++) {
     tk->wgmin[ty] = tk->ngmin[ty] = INFINITY;
     for (int s = 0; s < S; s++) {
+      tk->opt[s] = cost_layer_opt(cm, &tk->ls[s]);
       tk->wg[ty * S + s] = cost_layer_time(cm, &tk->t, &tk->ls[s], ty, 1, NULL);
       tk->ng[ty * S + s] = cost_layer_time(cm, &tk->t, &tk->ls[s], ty, 0, NULL);
       for (int a = 0; a < S; a++)
@@ -160,6 +164,7 @@ static int task_setup(Task *tk)
   for (int e = 0; e < E; e++) {
     double tot[SEARCH_MAXPP];
     cost_embed_time(cm, &tk->t, &tk->es[e], 0, &tk->ens[e * pp]);
+    cost_embed_opt(cm, &tk->t, &tk->es[e], &tk->eopt[e * pp]);
     cost_embed_mem(cm, &tk->t, &tk->es[e], NULL, NULL, tot);
     for (int k = 0; k < pp; k++) tk->eunits[e * pp + k] = units(ceil(tot[k]) + gmem, step);
   }
@@ -168,7 +173,7 @@ static int task_setup(Task *tk)
 
 static void task_free(Task *tk)
 {
-  free(tk->wg); free(tk->ng); free(tk->interT); free(tk->w); free(tk->ens); free(tk->eunits);
+  free(tk->wg); free(tk->ng); free(tk->interT); free(tk->w); free(tk->ens); free(tk->eopt); free(tk->eunits);
 }
 
 /* Sum over stage k's layers of a per-type value (ngmin, wgmin). */
@@ -424,17 +429,19 @@ static int solve_uniform(Task *tk, SearchPlan *plan)
       if (es->pp != ls->pp || es->tp != ls->tp || es->sp != ls->sp || es->dp != ls->dp || es->dp_type != ls->dp_type)
         continue;
       int fits = 1;
-      double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP];
+      double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP], opt[SEARCH_MAXPP];
       for (int k = 0; k < pp && fits; k++) {
         fits = tk->eunits[e * pp + k] + uniform_units(tk, k, s) <= tk->Mu;
         double ng = 0;
+        opt[k] = tk->eopt[e * pp + k] + tk->div[k] * tk->opt[s];
+        wg[k] = tk->eopt[e * pp + k];
         for (int ty = 0; ty < tk->T; ty++) {
           wg[k] += tk->cnt[k][ty] * tk->wg[ty * S + s];
           ng += tk->cnt[k][ty] * tk->ng[ty * S + s];
         }
         c[k] = tk->ens[e * pp + k] + ng;
       }
-      double tt = fits ? cost_pipeline(pp, tk->t.chunks, wg, c) : INFINITY;
+      double tt = fits ? cost_iteration(tk->cm, pp, tk->t.chunks, wg, c, opt) : INFINITY;
       if (tt < plan->time_s) {
         plan->time_s = tt;
         best_s = s;
@@ -500,17 +507,19 @@ static int solve_task(const CostModel *cm, const SearchOptions *o, const CostTas
   int best_e = -1;
   for (int e = 0; e < E; e++) {
     if (!feas[e]) continue;
-    double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP];
+    double wg[SEARCH_MAXPP] = {0}, c[SEARCH_MAXPP], opt[SEARCH_MAXPP];
     const int *res = lists + (size_t)e * tk.L;
     for (int k = 0, l = 0; k < pp; k++) {
       c[k] = tk.ens[e * pp + k];
+      wg[k] = opt[k] = tk.eopt[e * pp + k];
       for (int j = 0; j < tk.div[k]; j++, l++) {
         int ty = cost_type_of(cm, l);
         wg[k] += tk.wg[ty * S + res[l]];
         c[k] += tk.ng[ty * S + res[l]];
+        opt[k] += tk.opt[res[l]];
       }
     }
-    double tt = cost_pipeline(pp, t->chunks, wg, c);
+    double tt = cost_iteration(cm, pp, t->chunks, wg, c, opt);
     if (tt < plan->time_s) { plan->time_s = tt; best_e = e; }
   }
   if (best_e >= 0) {

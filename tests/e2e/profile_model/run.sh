@@ -30,7 +30,7 @@ sed 's/layers = 12,/depth = 12,/; s/repeat i in layers/repeat i in depth/' "$src
 c=p/computation_profiling_fp32_tiny_gpt_all.json
 [ -f "$c" ] && [ -f "${c%.json}.txt" ] && ok || bad "computation files"
 for k in 'layernum\[1\]_bsz2_seq32' 'layernum\[2\]_bsz2_seq32' layertype_0_bsz2_seq32 layertype_other_bsz2_seq32 \
-         bwd_fwd_ratio_layertype_0 bwd_layertype_0_bsz2_seq32; do
+         bwd_fwd_ratio_layertype_0 bwd_layertype_0_bsz2_seq32 optimizer_ms_layertype_0 optimizer_ms_layertype_other; do
   grep -q "\"$k\": [0-9]" "$c" && ok || bad "computation key $k"
 done
 [ "$(top "$L/computation_profiling_bf16_llama2-7b_all.json" | comm -23 - <(top "$c"))" = "" ] && ok || bad "computation key shapes"
@@ -40,6 +40,14 @@ tr '\r' '\n' < err2.txt | grep -q "ETA" && ok || bad "progress line"
 "$gvc" profile computation $M --seq_length 32 --profile_batch_size 2 --concurrent 2 -o p3 > /dev/null 2>&1 \
   && grep -q '"concurrent": 2' p3/computation_profiling_fp32_tiny_gpt_all.json && [ -z "$(ls -A p3 | grep -v 'json$\|txt$')" ] \
   && ok || bad "--concurrent 2 (two copies side by side, temporary files removed)"
+
+# --tp_ranks 2: the program split over 2 ranks (tp, tp + sp, Ulysses), its ratios under "gvc"
+"$gvc" profile computation $M --seq_length 32 --profile_batch_size 2 --tp_ranks 2 --mpiexec "$mpiexec" -o pt > tout.txt 2> err.txt \
+  || { bad "--tp_ranks 2"; cat err.txt; }
+for v in tp tp_sp ulysses; do
+  grep -q "\"${v}2_fwd_ratio_layertype_0\": [0-9]" pt/computation_profiling_fp32_tiny_gpt_all.json && grep -q "^$v *over 2 ranks" tout.txt \
+    && ok || bad "--tp_ranks 2: $v"
+done
 
 # batch mode: 8 batch sizes, read by gvc's batch fit; sequence mode: 3 lengths at bsz 1
 "$gvc" profile computation $M --profile_mode batch --seq_length 32 --profile_min_batch_size 1 --profile_max_batch_size 8 -o pb \
@@ -59,6 +67,7 @@ for k in layertype_0 layertype_0_sp other_memory_pp_off other_memory_pp_on_first
 done
 grep -q '"tp_activation_per_bsz_dict": {"1": [0-9.e-]*, "2": [0-9.e-]*, "4": [0-9.e-]*, "checkpoint"' "$m" && ok || bad "tp dict 1, 2, 4"
 awk -F'"context_mem_mb": ' 'NF > 1 {split($2, a, ","); exit !(a[1] + 0 > 0)}' "$m" && ok || bad "context_mem_mb measured"
+grep -q '"context_param_mb": [0-9.]*, "context_per_param_mb": [0-9]' "$m" && ok || bad "context per MB of reduced parameters"
 cmp -s <(grep -v "^written:" mout.txt) "${m%.json}.txt" && ok || bad "memory table"
 grep -q "^outside the plan (measured, peak resident set): .* 2 ranks, the largest" mout.txt && ok || bad "context measured on 2 ranks"
 
@@ -77,9 +86,10 @@ expect "--profile_max_batch_size 16 - --profile_min_batch_size 1 = 15 is not a m
 expect "batch mode needs at least 8" --profile_mode batch --profile_min_batch_size 1 --profile_max_batch_size 4
 expect "--profile_seq_length_list" --profile_mode sequence --profile_seq_length_list 16,,32
 expect "--layernum_max 1: must be above --layernum_min 1" --layernum_max 1
+expect "--tp_ranks 3: expected 0 or a power of two in" --tp_ranks 3
 expect "--profile_batch_size: the program of tiny_gpt" --seq_length 64 --profile_batch_size 1000000
 expect "--seq_length 100 exceeds tiny_gpt's 64 positions" --seq_length 100
-WHAT=memory expect "--profile_batch_size: the program of tiny_gpt with 1 layer at batch 1000000" --seq_length 64 --profile_batch_size 1000000
+WHAT=memory expect "--profile_batch_size: the program of tiny_gpt with 2 layers at batch 1000000" --seq_length 64 --profile_batch_size 1000000
 WHAT=memory expect "--profile_min_seq_length 64 > --profile_max_seq_length 32: the profile range is empty" \
   --profile_mode sequence --profile_min_seq_length 64 --profile_max_seq_length 32
 
