@@ -90,7 +90,7 @@ static double loss_of(const char *bin, const char *fx, const char *dump, struct 
   return v;
 }
 
-static Lowered *lower(Arena *a, const IrModel *m, LowerOptions o, const char *what)
+static Lowered *lower(Arena *a, const IrModel *m, ParPlan o, const char *what)
 {
   LowerError err = {NULL, -1};
   Lowered *lw = lower_model(a, m, &o, &err);
@@ -143,7 +143,7 @@ static void finite_differences(const IrModel *m, float **w, const char *dir, con
 }
 
 /* Every strategy's PSTEPS losses against the single rank's. */
-static void parallel_runs(Arena *a, const IrModel *m, LowerOptions one, const char *dir, const char *mpiexec,
+static void parallel_runs(Arena *a, const IrModel *m, ParPlan one, const char *dir, const char *mpiexec,
                           const double *ref)
 {
   char fx[1024], bin[1024], launcher[1200];
@@ -152,12 +152,16 @@ static void parallel_runs(Arena *a, const IrModel *m, LowerOptions one, const ch
   unsigned char ck[8] = {0, 1, 1, 0, 0};
   for (int s = 0; s < 4; s++) {
     static const char *names[] = {"tp2", "tp2_sp", "ulysses2", "pp2_1f1b_ckpt"};
-    LowerOptions o = one;
+    ParPlan o = one;
     o.world = 2;
     if (s < 3)
       o.tp = 2, o.tp_consec = 1, o.sp = s == 1, o.ulysses = s == 2;
-    else
-      o.pp = 2, o.chunks = 2, o.pipeline_1f1b = 1, o.checkpoint = ck;
+    else {
+      o.pp = 2, o.chunks = 2, o.pipeline_1f1b = 1;
+      parplan_layers(a, m, &o);
+      for (int i = 0; i < m->nlayers && i < 8; i++)
+        o.layer[i].ckpt = ck[i];
+    }
     Lowered *lw = lower(a, m, o, names[s]);
     snprintf(bin, sizeof bin, "%s/fd_%s", dir, names[s]);
     if (!lw || e2e_build(lw, bin, 0)) {
@@ -197,7 +201,7 @@ int main(int argc, char **argv)
     for (int64_t e = 0; e < n; e++)
       w[i][e] = norm ? urand(-0.3f, 0.3f) : urand(-0.25f, 0.25f);
   }
-  LowerOptions one = {.micro_batch = 1, .seq = SEQ, .world = 1, .pp = 1, .tp = 1, .chunks = 1};
+  ParPlan one = {.micro_batch = 1, .seq = SEQ, .world = 1, .pp = 1, .tp = 1, .chunks = 1};
   Lowered *lw = lower(a, m, one, "one rank");
   char bin[1024];
   snprintf(bin, sizeof bin, "%s/fd_one", dir);
