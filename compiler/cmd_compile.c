@@ -52,13 +52,16 @@ static void usage(FILE *f, int run)
   else
     fprintf(f, "usage: gvc compile FILE --model NAME [-o OUT] [options]\n\n"
                "Lowers a model to a per-rank training program linked against libgvrt.\n\n");
-  fprintf(f, "options:\n"
+  fprintf(f, "options (Galvatron's names, dashed or underscored: --global-tp-deg = --global_tp_deg; a 0|1\n"
+             "switch also stands bare, meaning 1: --sequence_parallel):\n"
              "  --model NAME              the size or model to compile (required)\n"
              "  --seq N                   sequence length (default: the model's, capped at 1024)\n"
              "  --num_layers N            the model's `layers` argument set to N (Galvatron's layer-number\n"
              "                            override; gvc profile compiles layernum_min and layernum_max)\n"
              "  --micro-batch N           micro-batch size (also --micro_batch; default 1, or global_bsz /\n"
              "                            (chunks x dp) of a --galvatron_config_path strategy)\n"
+             "  --global_train_batch_size N  samples per step: the micro-batch becomes N / (chunks x dp) and\n"
+             "                            the program's default batch N\n"
              "  --checkpoint none|all|L   activation checkpointing: none, all layers, or a comma list\n"
              "                            of layer names or indices (e.g. layers.0,layers.1)\n"
              "  --num_nodes N, --num_gpus_per_node N   world size the program is built for (1 x 1)\n"
