@@ -40,8 +40,12 @@ typedef struct CompileArgs {
   const char *strategy_out;   /* --strategy_out FILE.json: also write the searched strategy */
   const char *sargv[256];
   int sargc;
-  const GalConfig *searched;  /* the searched strategy, read like --galvatron_config_path */
+  const SearchCli *sc;        /* with --search: the search's options and cost model, */
+  const SearchPlan *searched; /* and its best plan, read into the ParPlan */
 } CompileArgs;
+
+/* What `--search` found: kept until the program is built. */
+typedef struct Searched { SearchCli sc; SearchResult res; } Searched;
 
 static void usage(FILE *f, int run)
 {
@@ -475,7 +479,8 @@ static int resolve_plan(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *
   int given = par_settings_world_given(&c->set);
   ParError e;
   if (parplan_from_settings(cx, a, m, &c->set, p) ||
-      (c->searched && config_plan(a, m, c->searched, src, given, p)) || (cfg && config_apply(a, m, src, given, p)))
+      (c->searched && config_search_plan(a, m, &c->sc->cm, c->searched, p)) ||
+      (cfg && config_apply(a, m, src, given, p)))
     return 1;
   if (!parplan_resolve(a, m, p, src ? &json : &cli, &e))
     return 0;
@@ -530,47 +535,55 @@ static int picture(const CompileArgs *c, const IrModel *m, const ParPlan *o, con
   return 0;
 }
 
-/* `--search`: gvc search's engine on the collected options; the best plan as a Galvatron
- * config in memory (and in --strategy_out when asked), its predicted time on stderr. */
-static int search_strategy(const CompileArgs *c, GalConfig *g)
+/* `--search`: gvc search's engine on the collected options; its best plan in *out (and as
+ * a Galvatron config in --strategy_out when asked), its predicted time on stderr. */
+static int search_strategy(CompileArgs *c, Searched *out)
 {
-  SearchCli sc;
-  int rc = search_cli_parse(c->sargc, (char **)c->sargv, 0, &sc);
-  if (rc)
+  SearchCli *sc = &out->sc;
+  if (search_cli_parse(c->sargc, (char **)c->sargv, 0, sc))
     return 1;
-  sc.quiet = 1;
-  if (search_cli_model(&sc)) {
-    search_cli_free(&sc);
-    return 1;
-  }
-  SearchResult res;
-  if (search_run(&sc.cm, &sc.so, &res)) {
-    diag_plain(NULL, "--search: no valid configuration found under %g GB per GPU (%ld tasks searched)", sc.memory_gb,
-               res.tasks);
-    search_cli_free(&sc);
+  sc->quiet = 1;
+  if (search_cli_model(sc)) {
+    search_cli_free(sc);
     return 1;
   }
-  const SearchPlan *p = &res.plans[0];
-  search_cli_plan_config(&sc.cm, p, g);
+  if (search_run(&sc->cm, &sc->so, &out->res)) {
+    diag_plain(NULL, "--search: no valid configuration found under %g GB per GPU (%ld tasks searched)", sc->memory_gb,
+               out->res.tasks);
+    search_result_free(&out->res);
+    search_cli_free(sc);
+    return 1;
+  }
+  const SearchPlan *p = &out->res.plans[0];
   fprintf(stderr, "gvc: searched: pp %d, global batch %d, chunks %d: %.6f s per step predicted (%s cost model), %ld "
           "tasks in %.3f s\n", p->task.pp, p->task.gbsz, p->task.chunks, p->time_s,
-          sc.cm.analytic ? "analytic" : "galvatron", res.tasks, res.search_time_s);
-  rc = 0;
-  if (c->strategy_out) {
-    FILE *f = fopen(c->strategy_out, "w");
-    if (!f) {
-      diag_plain(NULL, "--strategy_out %s: cannot write", c->strategy_out);
-      rc = 1;
-    } else {
-      prof_config_write(f, g, NULL);
-      rc = fclose(f) != 0;
-    }
+          sc->cm.analytic ? "analytic" : "galvatron", out->res.tasks, out->res.search_time_s);
+  c->sc = sc;
+  c->searched = p;
+  if (!c->strategy_out)
+    return 0;
+  GalConfig g;
+  search_cli_plan_config(&sc->cm, p, &g);
+  FILE *f = fopen(c->strategy_out, "w");
+  int rc = !f;
+  if (f) {
+    prof_config_write(f, &g, NULL);
+    rc = fclose(f) != 0;
   }
-  search_result_free(&res);
-  search_cli_free(&sc);
   if (rc)
-    prof_config_free(g);
+    diag_plain(NULL, "--strategy_out %s: cannot write", c->strategy_out);
+  prof_config_free(&g);
   return rc;
+}
+
+static void searched_free(CompileArgs *c, Searched *s)
+{
+  if (!c->sc)
+    return;
+  search_result_free(&s->res);
+  search_cli_free(&s->sc);
+  c->sc = NULL;
+  c->searched = NULL;
 }
 
 int cmd_compile(int argc, char **argv)
@@ -582,7 +595,7 @@ int cmd_compile(int argc, char **argv)
     ctx_free(&cx);
     return rc < 0 ? 1 : 0;
   }
-  GalConfig searched;
+  Searched searched;
   if (c.search) {
     if (par_settings_find(&c.set, "galvatron_config_path")) {
       diag_plain(NULL, "--search and --galvatron_config_path: give one strategy source");
@@ -590,10 +603,10 @@ int cmd_compile(int argc, char **argv)
       return 1;
     }
     if (search_strategy(&c, &searched)) {
+      searched_free(&c, &searched);
       ctx_free(&cx);
       return 1;
     }
-    c.searched = &searched;
   }
   Arena *a = arena_new(1 << 20);
   const IrModel *m = NULL;
@@ -638,8 +651,7 @@ int cmd_compile(int argc, char **argv)
                         lw->plan->arena_bytes[3] + lw->plan->arena_bytes[4]),
             (double)(clock() - t0) / CLOCKS_PER_SEC);
 out:
-  if (c.searched)
-    prof_config_free(&searched);
+  searched_free(&c, &searched);
   arena_free(&a);
   ctx_free(&cx);
   return rc ? 1 : 0;

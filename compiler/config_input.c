@@ -55,20 +55,71 @@ static int check_degrees(const GalConfig *c, const char *path, int per_layer, in
 }
 
 /* The vocabulary layers: vtp, or replicated with a note under vsp; embed_sdp noted. */
-static void vocab_strategy(const GalConfig *c, const char *path, ParPlan *p)
+static void vocab_strategy(int vtp, int vsp, int embed_sdp, const char *path, ParPlan *p)
 {
-  p->vtp = c->vtp;
-  p->vsp = c->vsp;
-  p->embed_sdp = c->embed_sdp;
-  if (c->vsp) { /* Ulysses for the vocabulary layers: each rank of the group would take its sequence chunk */
+  p->vtp = vtp;
+  p->vsp = vsp;
+  p->embed_sdp = embed_sdp;
+  if (vsp) { /* Ulysses for the vocabulary layers: each rank of the group would take its sequence chunk */
     diag_plain_note(NULL, "%s: key 'vsp': the embedding and head run replicated over their group of %d (the "
                     "same numbers; Galvatron gives each rank 1/%d of the sequence, so their activations here are %dx "
-                    "what its cost model counts)", path, c->vtp, c->vtp, c->vtp);
+                    "what its cost model counts)", path, vtp, vtp, vtp);
     p->vtp = 1;
   }
-  if (c->embed_sdp) /* the lowering shards blocks only */
+  if (embed_sdp) /* the lowering shards blocks only */
     diag_plain_note(NULL, "%s: key 'embed_sdp': the embedding and head keep the default data-parallel type (ZeRO-3 "
                     "shards the blocks' parameters only), so they hold more memory than the search counted", path);
+}
+
+/* Block row l from a Galvatron layer strategy: its tp or Ulysses degree, ZeRO-3 (sdp) or
+ * the default type, checkpointing. */
+static void block_row(ParLayer *l, int tp, int ulysses, int zero3, int ckpt)
+{
+  l->tp = tp;
+  if (ulysses)
+    l->sp = PAR_SP_ULYSSES;
+  if (zero3)
+    l->dp_type = DP_ZERO3;
+  l->ckpt = ckpt;
+}
+
+/* The pipeline and schedule of a Galvatron strategy. */
+static void pipeline(Arena *a, ParPlan *p, int pp, const int *division, int ndivision, int chunks, int gbsz,
+                     int one_f_one_b)
+{
+  int *div = ndivision ? ARENA_ARRAY(a, int, ndivision) : NULL;
+  for (int s = 0; s < ndivision; s++)
+    div[s] = division[s];
+  p->pp = pp;
+  p->division = div;
+  p->chunks = chunks > 0 ? chunks : pp;
+  p->global_batch = gbsz;
+  p->pipeline_1f1b = one_f_one_b;
+}
+
+int config_search_plan(Arena *a, const IrModel *m, const CostModel *cm, const SearchPlan *sp, ParPlan *p)
+{
+  const char *name = "the searched strategy";
+  if (cm->nlayers != (int)m->nblocks) {
+    diag_plain(NULL, "%s: %d layers, but %s has %lld blocks", name, cm->nlayers, m->name, (long long)m->nblocks);
+    return 1;
+  }
+  p->world = cm->world;
+  pipeline(a, p, sp->task.pp, sp->division, sp->task.pp, sp->task.chunks, sp->task.gbsz, cm->pipeline_1f1b);
+  p->tp = 1;
+  for (int b = 0; b < cm->nlayers; b++)
+    p->tp = strategy_tp_sp(&sp->layers[b]) > p->tp ? strategy_tp_sp(&sp->layers[b]) : p->tp;
+  p->tp_consec = 1;
+  p->ulysses = 0;
+  p->dp_type = cm->default_dp_type == DP_ZERO2 ? DP_ZERO2 : DP_DDP;
+  vocab_strategy(strategy_tp_sp(&sp->embed), sp->embed.sp > 1, sp->embed.dp_type == DP_ZERO3, name, p);
+  parplan_layers(a, m, p);
+  for (int i = 0, b = 0; i < m->nlayers && b < cm->nlayers; i++)
+    if (m->layers[i].kind == IR_LAYER_BLOCK) {
+      const Strategy *s = &sp->layers[b++];
+      block_row(&p->layer[i], strategy_tp_sp(s), s->sp > 1, s->dp_type == DP_ZERO3, s->ckpt);
+    }
+  return 0;
 }
 
 int config_plan(Arena *a, const IrModel *m, const GalConfig *c, const char *path, int world_given, ParPlan *p)
@@ -94,31 +145,18 @@ int config_plan(Arena *a, const IrModel *m, const GalConfig *c, const char *path
     diag_plain(NULL, "%s: key 'pp_division': %d entries for pp_deg %d", path, c->n_division, c->pp_deg);
     return 1;
   }
-  p->pp = c->pp_deg;
-  int *division = c->n_division ? ARENA_ARRAY(a, int, c->n_division) : NULL;
-  for (int s = 0; s < c->n_division; s++)
-    division[s] = c->pp_division[s];
-  p->division = division;
+  pipeline(a, p, c->pp_deg, c->pp_division, c->n_division, c->chunks, c->global_bsz,
+           strcmp(c->pipeline_type, "gpipe") != 0);
   p->tp = tmax;
   p->tp_consec = c->consec[0];
   p->ulysses = 0; /* Ulysses per layer (use_sp); Megatron SP stays the command's */
   p->dp_type = !strcmp(c->default_dp_type, "zero3") ? DP_ZERO3 : !strcmp(c->default_dp_type, "zero2") ? DP_ZERO2 : DP_DDP;
-  p->pipeline_1f1b = strcmp(c->pipeline_type, "gpipe") != 0;
-  p->chunks = c->chunks > 0 ? c->chunks : p->pp;
-  p->global_batch = c->global_bsz;
-  vocab_strategy(c, path, p);
+  vocab_strategy(c->vtp, c->vsp, c->embed_sdp, path, p);
   parplan_layers(a, m, p);
-  for (int i = 0, b = 0; i < m->nlayers && b < c->nlayers; i++) { /* the blocks' rows, in order */
-    ParLayer *l = &p->layer[i];
-    if (m->layers[i].kind != IR_LAYER_BLOCK)
-      continue;
-    l->tp = c->tp[b];
-    if (c->use_sp && c->use_sp[b])
-      l->sp = PAR_SP_ULYSSES;
-    if (c->dp_type[b] == 1) /* dp_types_enc: 1 = ZeRO-3 (sdp) for that layer, 0 = default_dp_type */
-      l->dp_type = DP_ZERO3;
-    l->ckpt = c->ckpt && c->ckpt[b];
-    b++;
-  }
+  for (int i = 0, b = 0; i < m->nlayers && b < c->nlayers; i++) /* the blocks' rows, in order; dp_types_enc: 1 = */
+    if (m->layers[i].kind == IR_LAYER_BLOCK) {                 /* ZeRO-3 (sdp) for that layer, 0 = the default */
+      block_row(&p->layer[i], c->tp[b], c->use_sp && c->use_sp[b], c->dp_type[b] == 1, c->ckpt && c->ckpt[b]);
+      b++;
+    }
   return 0;
 }

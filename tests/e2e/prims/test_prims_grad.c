@@ -40,26 +40,29 @@ static int write_fixture(const IrModel *m, float *const *w, const char *src, con
     return 1;
   }
   int32_t header[64] = {GV_TF_MAGIC_FIXTURE, 1};
-  struct gv_tf_writer *f = gv_tf_begin(out, header);
+  struct gv_tf_writer *f = gv_tf_begin(out, header, err, sizeof err);
   int bad = !f;
   const char *batch[2] = {"tokens", "labels"};
   for (int k = 0; k < 2 && !bad; k++) {
     const struct gv_tf_record *r = gv_tf_find(&in, batch[k]);
-    bad = !r || gv_tf_put(f, batch[k], r->dtype, r->ndim, r->dims, r->data);
+    if (!r)
+      snprintf(err, sizeof err, "%s: no record '%s'", src, batch[k]);
+    bad = !r || gv_tf_put(f, batch[k], r->dtype, r->ndim, r->dims, r->data, err, sizeof err);
   }
   for (int i = 0; i < m->nparams && !bad; i++) {
     char key[600];
     int64_t dims[2] = {m->params[i].shape.d[0], m->params[i].shape.d[1]};
     snprintf(key, sizeof key, "param/%s", m->params[i].name);
-    bad = gv_tf_put(f, key, GV_TF_F32, m->params[i].shape.rank, dims, w[i]);
+    bad = gv_tf_put(f, key, GV_TF_F32, m->params[i].shape.rank, dims, w[i], err, sizeof err);
   }
   gv_tf_free(&in);
-  if (bad) {
-    if (f)
+  if (bad || gv_tf_commit(f, err, sizeof err)) {
+    if (bad && f)
       gv_tf_abort(f);
+    fprintf(stderr, "%s\n", err);
     return 1;
   }
-  return gv_tf_commit(f) != 0;
+  return 0;
 }
 
 static int64_t pnumel(const IrModel *m, int i)
