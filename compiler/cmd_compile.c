@@ -367,7 +367,7 @@ static void print_strategy(const IrModel *m, const ParPlan *o)
          "(%s), %s\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
          (long long)o->micro_batch, o->ulysses ? (some_tp ? "tp or ulysses per layer" : "ulysses")
          : o->tp_per_layer ? "tp per layer, largest" : "tp", o->tp, o->tp_consec ? "consecutive" : "strided",
-         !o->ulysses && o->sp ? ", sequence parallel" : "", par_layer_dp(o, o->tp), dp_words(m, o, 0),
+         !o->ulysses && o->sp ? ", sequence parallel" : "", o->dp, dp_words(m, o, 0),
          o->bf16 ? "bf16 mixed precision (fp32 master weights)" : "fp32");
   printf("%-14s %-10s %6s %4s %4s %-6s %5s  %s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt", "rows");
   for (int i = 0; i < m->nlayers; i++) {
@@ -497,7 +497,7 @@ static void print_summary(const CompileArgs *c, const IrModel *m, const ParPlan 
               par_settings_find(&c->set, "galvatron_config_path") || c->searched;
   fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s%s x dp %d (%s, %s, %d micro-batches per step and dp "
           "rank)%s\n", o->world, o->pp, o->tp, o->tp_per_layer ? " (largest; per layer below)" : "",
-          o->ulysses ? " (Ulysses)" : o->sp ? " (+SP)" : "", par_layer_dp(o, o->tp), dp_words(m, o, 1),
+          o->ulysses ? " (Ulysses)" : o->sp ? " (+SP)" : "", o->dp, dp_words(m, o, 1),
           o->pipeline_1f1b ? "1F1B" : "GPipe", o->chunks, given ? ", checkpointing as given" : "");
 }
 

@@ -266,7 +266,7 @@ static void lower_stage(Stage *st)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
   if (lower_zero2_flat(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
-    int64_t dp = par_layer_dp(l->o, l->o->tp), *ab = l->plan->arena_bytes;
+    int64_t dp = l->o->dp, *ab = l->plan->arena_bytes;
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = gv_prog_shard_range(ab[PLAN_GRADS], dp);
     st->shard_bytes = ab[PLAN_GRADS] / dp;
     plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, lower_state_bytes(l, st->shard_bytes / l->es), 64);

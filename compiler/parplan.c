@@ -145,14 +145,13 @@ static void summarize(const IrModel *m, ParPlan *p)
 /* The micro-batch a global batch implies: global / (chunks x dp of the base degree). */
 static const char *micro_batch(Arena *a, ParPlan *p)
 {
-  int64_t per = (int64_t)p->chunks * par_layer_dp(p, p->tp);
+  int64_t per = (int64_t)p->chunks * p->dp;
   if (p->micro_batch || p->global_batch <= 0 || per <= 0) {
     p->micro_batch = p->micro_batch ? p->micro_batch : 1;
     return NULL;
   }
   if (p->global_batch % per)
-    return arena_printf(a, "%d is not divisible by chunks %d x dp %d", p->global_batch, p->chunks,
-                        par_layer_dp(p, p->tp));
+    return arena_printf(a, "%d is not divisible by chunks %d x dp %d", p->global_batch, p->chunks, p->dp);
   p->micro_batch = p->global_batch / per;
   return NULL;
 }
@@ -171,6 +170,7 @@ int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *n
   summarize(m, p);
   p->chunks = p->chunks > 0 ? p->chunks : p->pp;
   int divides = p->world >= 1 && p->pp >= 1 && p->world % p->pp == 0 && (p->world / p->pp) % p->tp == 0;
+  p->dp = divides ? par_layer_dp(p, p->tp) : 0;
   if (divides && (err->msg = micro_batch(a, p))) {
     err->key = PAR_KEY_GLOBAL_BATCH;
     return 1;
@@ -186,7 +186,7 @@ int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *n
   }
   for (int i = 0; i < m->nlayers; i++) {
     p->layer[i].stage = stage[i];
-    p->layer[i].dp = par_layer_dp(p, p->layer[i].tp);
+    p->layer[i].dp = par_layer_dp(p, p->layer[i].tp);  /* world / pp / tp: every row's, once */
   }
   p->resolved = 1;
   return 0;

@@ -63,6 +63,8 @@ typedef struct ParPlan {
   int tp_per_layer;          /* derived: some layer's degree differs from the base (Galvatron's per-layer
                                 tp_sizes_enc; a block of degree t runs on 1/(tp/t) of its group's samples) */
   int any_zero3;             /* derived: some block runs ZeRO-3 */
+  int dp;                    /* derived: the data-parallel degree of the base tp degree (the program's
+                                data-parallel ranks per stage group: global batch = micro_batch x chunks x dp) */
 } ParPlan;
 
 /* The degrees of a plan before any door: one rank, fp32, 1F1B, consecutive tp groups. */

@@ -42,7 +42,7 @@ static int predict(const PlanPictureArgs *a, const IrModel *m, const ParPlan *o,
     division[ls[i].stage]++;
     if (strategy_tp_sp(&ls[i].s) > gbuf) gbuf = strategy_tp_sp(&ls[i].s);
   }
-  CostTask t = {o->pp, (int)o->micro_batch * o->chunks * par_layer_dp(o, o->tp), o->chunks};
+  CostTask t = {o->pp, (int)o->micro_batch * o->chunks * o->dp, o->chunks};
   CostPlan cp = {nb, blocks, division, embed};
   CostResult r;
   cost_plan_eval(&cm, &t, &cp, gbuf, &r);
