@@ -14,7 +14,7 @@
 
 /* Fills err (errn bytes; may be NULL) with "fmt..." and returns st. */
 gv_data_status gv_data_fail(char *err, size_t errn, gv_data_status st, const char *fmt, ...)
-    GV_DATA_PRINTF(3, 4);
+    GV_DATA_PRINTF(4, 5);
 
 /* malloc'd prefix + ext ("data/x" + ".idx"); NULL when out of memory. */
 char *gv_data_path(const char *prefix, const char *ext);

@@ -138,7 +138,7 @@ static int32_t pick(const float *row, int64_t V, const struct gv_run_args *a, ui
 static void put_token(struct gv_run *r, FILE *f, int32_t t, char **buf, size_t *cap)
 {
   size_t n;
-  if (r->tok && !gv_bpe_decode(r->tok, &t, 1, buf, cap, &n, NULL))
+  if (r->tok && !gv_bpe_decode(r->tok, &t, 1, buf, cap, &n, NULL, 0))
     fwrite(*buf, 1, n, f);
   else if (r->tok || t > BYTE_VOCAB)
     fprintf(f, "<%d>", t);

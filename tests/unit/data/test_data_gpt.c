@@ -134,13 +134,13 @@ static void test_dp_split(void)
   enum { GBS = 8, SEQ1 = 9, STEPS = 5 };
   int32_t ref[STEPS][GBS][SEQ1], got[GBS * SEQ1];
   for (int s = 0; s < STEPS; s++)
-    CHECK_EQ_INT(GV_DATA_OK, gv_data_get_batch(ds, s, GBS, 0, 1, &ref[s][0][0], NULL));
+    CHECK_EQ_INT(GV_DATA_OK, gv_data_get_batch(ds, s, GBS, 0, 1, &ref[s][0][0], NULL, 0));
   const int dps[] = {2, 4, 8};
   for (int k = 0; k < 3; k++) {
     int dp = dps[k], local = GBS / dp, same = 1;
     for (int s = 0; s < STEPS; s++)
       for (int r = 0; r < dp; r++) {
-        CHECK_EQ_INT(GV_DATA_OK, gv_data_get_batch(ds, s, GBS, r, dp, got, NULL));
+        CHECK_EQ_INT(GV_DATA_OK, gv_data_get_batch(ds, s, GBS, r, dp, got, NULL, 0));
         same &= !memcmp(got, &ref[s][r * local][0], sizeof(int32_t) * (size_t)(local * SEQ1));
       }
     CHECK(same);

@@ -31,12 +31,16 @@ static void derived(Arena *a, const IrModel *m)
     CHECK_EQ_INT(2, p.layer[i].dp);
   }
   ParPlan v = plan(4, 1, 2); /* a vocabulary degree above the blocks' becomes the base */
-  v.vtp = 4;
+  v.vtp = 4, v.micro_batch = 2;      /* a block of degree 2 runs on half of its group's micro-batch */
   CHECK_EQ_INT(0, parplan_resolve(a, m, &v, NULL, &e));
   CHECK_EQ_INT(4, v.tp);
   CHECK(v.tp_per_layer);
   CHECK_EQ_INT(2, v.layer[1].dp);    /* a block of degree 2 */
   CHECK_EQ_INT(1, v.layer[0].dp);    /* the embedding on 4 */
+  ParPlan h = plan(4, 1, 2);
+  h.vtp = 4;                         /* ... which one sample cannot be */
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &h, NULL, &e));
+  CHECK(e.msg && strstr(e.msg, "tp=2 runs on 1/2 of its group's micro-batch of 1 samples"));
   ParPlan g = plan(4, 1, 1);         /* the micro-batch follows from the global batch */
   g.chunks = 2, g.global_batch = 16;
   CHECK_EQ_INT(0, parplan_resolve(a, m, &g, NULL, &e));
