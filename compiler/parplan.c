@@ -46,12 +46,18 @@ static const char *check_layer_tp(Arena *a, const IrModel *m, const ParPlan *p)
   return NULL;
 }
 
+/* The world splits into pp stages of tp-groups. */
+static int world_divides(const ParPlan *p, int tp)
+{
+  return p->world >= 1 && p->pp >= 1 && p->world % p->pp == 0 && (p->world / p->pp) % tp == 0;
+}
+
 const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const ParSpelling *names)
 {
   static const ParSpelling plain = {"pp", "tp"};
   const ParSpelling *n = names ? names : &plain;
   int tp = p->tp > 1 ? p->tp : 1;
-  if (p->world < 1 || p->pp < 1 || p->world % p->pp || (p->world / p->pp) % tp)
+  if (!world_divides(p, tp))
     return arena_printf(a, "the world of %d ranks is not divisible by %s %d x %s %d", p->world, n->pp, p->pp, n->tp, tp);
   if (p->tp_per_layer) {
     const char *err = check_layer_tp(a, m, p);
@@ -169,7 +175,7 @@ int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *n
   }
   summarize(m, p);
   p->chunks = p->chunks > 0 ? p->chunks : p->pp;
-  int divides = p->world >= 1 && p->pp >= 1 && p->world % p->pp == 0 && (p->world / p->pp) % p->tp == 0;
+  int divides = world_divides(p, p->tp);
   p->dp = divides ? par_layer_dp(p, p->tp) : 0;
   if (divides && (err->msg = micro_batch(a, p))) {
     err->key = PAR_KEY_GLOBAL_BATCH;
