@@ -586,6 +586,40 @@ static void searched_free(CompileArgs *c, Searched *s)
   c->searched = NULL;
 }
 
+/* The program as C source, LLVM IR, an object file or a linked binary (--emit, --via);
+ * 0, or 1 after printing why not. */
+static int emit_program(const CompileArgs *c, const Lowered *lw)
+{
+  char *err = NULL, path[4096];
+  int rc = 1;
+  if (!strcmp(c->emit, "c") || (!strcmp(c->emit, "exe") && !strcmp(c->via, "c"))) {
+    snprintf(path, sizeof path, "%s%s", c->out, !strcmp(c->emit, "c") ? "" : ".c");
+    FILE *f = fopen(path, "w");
+    if (!f || emit_c_program(lw->prog, f, c->model)) {
+      diag_plain(NULL, "cannot write %s", path);
+      if (f)
+        fclose(f);
+      return 1;
+    }
+    fclose(f);
+    rc = !strcmp(c->emit, "c") ? 0 : link_binary(path, c->out, 1);
+  } else if (!strcmp(c->emit, "ll")) {
+    rc = emit_llvm_ir(lw->prog, c->out, &err);
+  } else {
+    snprintf(path, sizeof path, "%s%s", c->out, !strcmp(c->emit, "obj") ? "" : ".o");
+    rc = emit_llvm_object(lw->prog, path, c->opt, &err);
+    if (!rc && !strcmp(c->emit, "exe"))
+      rc = link_binary(path, c->out, 0);
+  }
+  if (err) {
+    diag_plain(NULL, "%s", err);
+    free(err);
+  }
+  return rc != 0;
+}
+
+/* gvc compile's pass list: options -> (search) -> front end, plan, lowering (build) ->
+ * picture and dumps -> emission. */
 int cmd_compile(int argc, char **argv)
 {
   CompileArgs c;
@@ -596,17 +630,12 @@ int cmd_compile(int argc, char **argv)
     return rc < 0 ? 1 : 0;
   }
   Searched searched;
-  if (c.search) {
-    if (par_settings_find(&c.set, "galvatron_config_path")) {
-      diag_plain(NULL, "--search and --galvatron_config_path: give one strategy source");
-      ctx_free(&cx);
-      return 1;
-    }
-    if (search_strategy(&c, &searched)) {
-      searched_free(&c, &searched);
-      ctx_free(&cx);
-      return 1;
-    }
+  if (c.search && par_settings_find(&c.set, "galvatron_config_path"))
+    diag_plain(NULL, "--search and --galvatron_config_path: give one strategy source");
+  if (c.search && (par_settings_find(&c.set, "galvatron_config_path") || search_strategy(&c, &searched))) {
+    searched_free(&c, &searched);
+    ctx_free(&cx);
+    return 1;
   }
   Arena *a = arena_new(1 << 20);
   const IrModel *m = NULL;
@@ -616,36 +645,9 @@ int cmd_compile(int argc, char **argv)
   rc = 1;
   if (!lw || picture(&c, m, &o, lw))
     goto out;
-  if (dumps(&c, lw) && !strcmp(c.out, c.model) && !strcmp(c.emit, "exe")) {
+  if (dumps(&c, lw) && !strcmp(c.out, c.model) && !strcmp(c.emit, "exe"))
     rc = 0; /* a dump alone does not build anything */
-    goto out;
-  }
-  char *err = NULL;
-  char path[4096];
-  if (!strcmp(c.emit, "c") || (!strcmp(c.emit, "exe") && !strcmp(c.via, "c"))) {
-    snprintf(path, sizeof path, "%s%s", c.out, !strcmp(c.emit, "c") ? "" : ".c");
-    FILE *f = fopen(path, "w");
-    if (!f || emit_c_program(lw->prog, f, c.model)) {
-      diag_plain(NULL, "cannot write %s", path);
-      if (f)
-        fclose(f);
-      goto out;
-    }
-    fclose(f);
-    rc = !strcmp(c.emit, "c") ? 0 : link_binary(path, c.out, 1);
-  } else if (!strcmp(c.emit, "ll")) {
-    rc = emit_llvm_ir(lw->prog, c.out, &err);
-  } else {
-    snprintf(path, sizeof path, "%s%s", c.out, !strcmp(c.emit, "obj") ? "" : ".o");
-    rc = emit_llvm_object(lw->prog, path, c.opt, &err);
-    if (!rc && !strcmp(c.emit, "exe"))
-      rc = link_binary(path, c.out, 0);
-  }
-  if (err) {
-    diag_plain(NULL, "%s", err);
-    free(err);
-  }
-  if (!rc)
+  else if (!(rc = emit_program(&c, lw)))
     fprintf(stderr, "gvc: wrote %s (%s, %lld bytes of memory planned) in %.2fs\n", c.out, c.emit,
             (long long)(lw->plan->arena_bytes[0] + lw->plan->arena_bytes[1] + lw->plan->arena_bytes[2] +
                         lw->plan->arena_bytes[3] + lw->plan->arena_bytes[4]),
