@@ -116,7 +116,11 @@ static int write_whole(const char *path, const struct gv_st_tensor *ts, int n, f
       return err("%s", e);
     }
   }
-  if (gv_st_finish(w) || rename(tmp, path)) {
+  if (gv_st_finish(w, e, sizeof e)) {
+    unlink(tmp);
+    return err("%s", e);
+  }
+  if (rename(tmp, path)) {
     int en = errno;
     unlink(tmp);
     return err("%s: cannot write (%s)", path, strerror(en));

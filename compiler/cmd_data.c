@@ -46,7 +46,7 @@ struct build {
   int32_t *toks;
   size_t toks_cap;
   long long bytes_in, next_progress;
-  struct gv_data_err err;
+  char err[512];
 };
 
 static void usage(FILE *f)
@@ -194,12 +194,12 @@ static int tokenize(struct build *b, const char *text, size_t n, size_t *count)
       return fail("out of memory");
     p[0] = ' ';
     memcpy(p + 1, text, n);
-    gv_data_status st = gv_bpe_encode(b->tok.bpe, p, n + 1, &b->toks, &b->toks_cap, count, &b->err);
+    gv_data_status st = gv_bpe_encode(b->tok.bpe, p, n + 1, &b->toks, &b->toks_cap, count, b->err, sizeof b->err);
     free(p);
     if (st)
-      return fail("%s: %s", b->o->tokenizer, b->err.msg);
-  } else if (gv_bpe_encode(b->tok.bpe, text, n, &b->toks, &b->toks_cap, count, &b->err)) {
-    return fail("%s: %s", b->o->tokenizer, b->err.msg);
+      return fail("%s: %s", b->o->tokenizer, b->err);
+  } else if (gv_bpe_encode(b->tok.bpe, text, n, &b->toks, &b->toks_cap, count, b->err, sizeof b->err)) {
+    return fail("%s: %s", b->o->tokenizer, b->err);
   }
   if (b->o->append_eod) {
     if (ensure_toks(b, *count + 1))
@@ -217,8 +217,8 @@ static int add_doc(struct build *b, const char *text, size_t n)
     return 0;
   if (tokenize(b, text, n, &count))
     return 1;
-  if (gv_mmidx_writer_add(b->w, b->toks, (int64_t)count, &b->err))
-    return fail("%s", b->err.msg);
+  if (gv_mmidx_writer_add(b->w, b->toks, (int64_t)count, b->err, sizeof b->err))
+    return fail("%s", b->err);
   gv_mmidx_writer_end_doc(b->w);
   b->bytes_in += (long long)n;
   progress(b);
@@ -380,9 +380,9 @@ static int load_tokenizer(struct tokenizer *t, const char *path)
     t->vocab = BYTE_EOD + 1;
     return 0;
   }
-  struct gv_data_err err;
-  if (gv_bpe_load_json(path, &t->bpe, &t->prefix_space, &err))
-    return fail("%s", err.msg);
+  char err[512] = "";
+  if (gv_bpe_load_json(path, &t->bpe, &t->prefix_space, err, sizeof err))
+    return fail("%s", err);
   t->eod = gv_bpe_token_id(t->bpe, "<|endoftext|>");
   t->vocab = gv_bpe_vocab_size(t->bpe);
   return 0;
@@ -400,8 +400,8 @@ static int build(const struct opts *o)
     goto out_tok;
   }
   int dtype = gv_data_dtype_for_vocab(o->append_eod || b.tok.bpe ? b.tok.vocab : 256);
-  if (gv_mmidx_writer_open(o->out, dtype, &b.w, &b.err)) {
-    fail("%s", b.err.msg);
+  if (gv_mmidx_writer_open(o->out, dtype, &b.w, b.err, sizeof b.err)) {
+    fail("%s", b.err);
     goto out_tok;
   }
   int rc = 0;
@@ -414,8 +414,8 @@ static int build(const struct opts *o)
     gv_mmidx_writer_abort(&b.w);
     return rc;
   }
-  if (gv_mmidx_writer_close(&b.w, &b.err))
-    return fail("%s", b.err.msg);
+  if (gv_mmidx_writer_close(&b.w, b.err, sizeof b.err))
+    return fail("%s", b.err);
   if (!o->quiet)
     printf("gvc data: wrote %s.bin/.idx: %lld documents, %lld tokens (tokenizer %s%s, %s), from %d files\n",
            o->out, docs, toks, o->tokenizer, o->append_eod ? " + EOD" : "", gv_data_dtype_name(dtype), o->ninputs);
@@ -466,9 +466,9 @@ static int inspect_samples(const struct opts *o)
   struct gv_data_opts d = gv_data_opts_default(o->seq, (uint32_t)o->seed);
   d.split = o->weights;
   gv_data *ds;
-  struct gv_data_err err;
-  if (gv_data_open(o->inspect, &d, &ds, &err))
-    return fail("%s", err.msg);
+  char err[512] = "";
+  if (gv_data_open(o->inspect, &d, &ds, err, sizeof err))
+    return fail("%s", err);
   printf("samples    %lld of %d+1 tokens (seed %ld, %d epoch%s)\n", (long long)gv_data_num_samples(ds), o->seq,
          o->seed, gv_data_epochs(ds), gv_data_epochs(ds) > 1 ? "s" : "");
   printf("  %-8s %s\n", "sample", "first tokens / text (EOD as '|', newline as '/')");
@@ -483,9 +483,9 @@ static int inspect_samples(const struct opts *o)
 static int inspect(const struct opts *o)
 {
   gv_mmidx *ix;
-  struct gv_data_err err;
-  if (gv_mmidx_open(o->inspect, &ix, &err))
-    return fail("%s", err.msg);
+  char err[512] = "";
+  if (gv_mmidx_open(o->inspect, &ix, err, sizeof err))
+    return fail("%s", err);
   int64_t ns = gv_mmidx_num_seqs(ix), nd = gv_mmidx_num_docs(ix), nt = gv_mmidx_num_tokens(ix);
   int32_t lo = INT32_MAX, hi = 0;
   for (int64_t s = 0; s < ns; s++) {

@@ -1,5 +1,5 @@
 /* config_input.c - a Galvatron strategy file (galvatron_config_*.json, read by profile.c)
- * turned into the lowering's options: pipeline degree and division, schedule, chunks,
+ * read into the resolved plan (parplan.h): pipeline degree and division, schedule, chunks,
  * the tensor-parallel degree and layout of the blocks (per layer when they differ),
  * Ulysses per layer (use_sp), a vocabulary degree (vtp) at or above the blocks', the
  * data-parallel type, per-layer ZeRO-3 and the per-layer checkpoint flags. What the
@@ -23,125 +23,140 @@ static int uniform(const int *v, int n, int *layer)
   return 1;
 }
 
-int config_apply(Arena *a, const IrModel *m, const char *path, int world_given, LowerOptions *o)
+int config_apply(Arena *a, const IrModel *m, const char *path, int world_given, ParPlan *p)
 {
   GalConfig c;
   memset(&c, 0, sizeof c);
   if (prof_config_read(path, &c))
     return 1;
-  int rc = config_apply_galvatron(a, m, &c, path, world_given, o);
+  int rc = config_plan(a, m, &c, path, world_given, p);
   prof_config_free(&c);
   return rc;
 }
 
-int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, const char *path, int world_given,
-                           LowerOptions *o)
+/* The per-layer tp degrees: each divides the largest, one layout of the groups; 1 after
+ * printing why not. */
+static int check_degrees(const GalConfig *c, const char *path, int per_layer, int tmax)
 {
-  const GalConfig c = *config; /* read only; its arrays stay the caller's */
-  int rc = 1, bad = 0;
-  const char *err = NULL;
-  if (c.nlayers != (int)m->nblocks) {
-    diag_plain(NULL, "%s: key 'tp_sizes_enc': %d layers, but %s has %lld blocks", path, c.nlayers,
-               m->name, (long long)m->nblocks);
-    goto out;
-  }
-  int per_layer = !uniform(c.tp, c.nlayers, &bad), tmax = 0;
-  if (!uniform(c.consec, c.nlayers, &bad) || (per_layer && !c.consec[0])) {
+  int bad = 0;
+  if (!uniform(c->consec, c->nlayers, &bad) || (per_layer && !c->consec[0])) {
     diag_plain(NULL, "%s: key 'tp_consecutive_flags': layer %d has %d but layer 0 has %d: %s", path, bad,
-               c.consec[bad], c.consec[0], per_layer ? "different tp degrees per layer need consecutive tp groups (1) on "
-               "every layer" : "mixed tp group layouts are not supported yet");
-    goto out;
+               c->consec[bad], c->consec[0], per_layer ? "different tp degrees per layer need consecutive tp groups (1) "
+               "on every layer" : "mixed tp group layouts are not supported yet");
+    return 1;
   }
-  for (int i = 0; i < c.nlayers; i++)
-    tmax = c.tp[i] > tmax ? c.tp[i] : tmax;
-  for (int i = 0; per_layer && i < c.nlayers; i++)
-    if (c.tp[i] < 1 || tmax % c.tp[i]) {
+  for (int i = 0; per_layer && i < c->nlayers; i++)
+    if (c->tp[i] < 1 || tmax % c->tp[i]) {
       diag_plain(NULL, "%s: key 'tp_sizes_enc': layer %d has tp=%d, which does not divide the largest "
-                 "degree %d", path, i, c.tp[i], tmax);
-      goto out;
+                 "degree %d", path, i, c->tp[i], tmax);
+      return 1;
     }
-  int vtp = c.vtp;
-  if (c.vsp) { /* Ulysses for the vocabulary layers: each rank of the group would take its sequence chunk */
+  return 0;
+}
+
+/* The vocabulary layers: vtp, or replicated with a note under vsp; embed_sdp noted. */
+static void vocab_strategy(int vtp, int vsp, int embed_sdp, const char *path, ParPlan *p)
+{
+  p->vtp = vtp;
+  p->vsp = vsp;
+  p->embed_sdp = embed_sdp;
+  if (vsp) { /* Ulysses for the vocabulary layers: each rank of the group would take its sequence chunk */
     diag_plain_note(NULL, "%s: key 'vsp': the embedding and head run replicated over their group of %d (the "
                     "same numbers; Galvatron gives each rank 1/%d of the sequence, so their activations here are %dx "
-                    "what its cost model counts)", path, c.vtp, c.vtp, c.vtp);
-    vtp = 1;
+                    "what its cost model counts)", path, vtp, vtp, vtp);
+    p->vtp = 1;
   }
-  if (c.embed_sdp) /* the lowering shards blocks only */
+  if (embed_sdp) /* the lowering shards blocks only */
     diag_plain_note(NULL, "%s: key 'embed_sdp': the embedding and head keep the default data-parallel type (ZeRO-3 "
                     "shards the blocks' parameters only), so they hold more memory than the search counted", path);
-  if (c.world_size && !world_given) /* the config's world, unless the command gives one */
-    o->world = c.world_size;
-  else if (c.world_size && c.world_size != o->world) {
-    diag_plain(NULL, "%s: key 'world_size': %d, but the command gives a world of %d ranks (--num_nodes x "
-               "--num_gpus_per_node)", path, c.world_size, o->world);
-    goto out;
-  }
-  o->pp = c.pp_deg;
-  o->tp = tmax;
-  o->layer_tp = NULL;
-  if (per_layer) { /* each block its own degree; the embedding and head on the largest */
-    int *lt = ARENA_ARRAY(a, int, m->nlayers);
-    for (int i = 0, b = 0; i < m->nlayers; i++)
-      lt[i] = m->layers[i].kind == IR_LAYER_BLOCK ? c.tp[b++] : tmax;
-    o->layer_tp = lt;
-  }
-  if ((err = lower_vocab_degree(a, m, vtp, o))) { /* the embedding and head on a larger degree */
-    diag_plain(NULL, "%s: key 'vtp': %s", path, err);
-    goto out;
-  }
-  o->tp_consec = c.consec[0];
-  int nul = 0; /* use_sp: Ulysses per layer (Megatron tp on the others) */
-  unsigned char *ul = ARENA_ARRAY(a, unsigned char, m->nlayers);
-  for (int i = 0, b = 0; c.use_sp && i < m->nlayers; i++)
-    if (m->layers[i].kind == IR_LAYER_BLOCK && b < c.nlayers)
-      nul += ul[i] = (unsigned char)(c.use_sp[b++] != 0);
-  o->ulysses = nul > 0 && o->tp > 1;
-  if (o->ulysses && nul < c.nlayers)
-    o->ulysses_layers = ul;
-  o->vtp = vtp > 1;
-  /* dp_types_enc: 1 = ZeRO-3 (sdp) for that layer, 0 = default_dp_type */
-  int nz3 = 0;
-  unsigned char *z3 = ARENA_ARRAY(a, unsigned char, m->nlayers);
-  for (int i = 0, b = 0; i < m->nlayers; i++)
-    if (m->layers[i].kind == IR_LAYER_BLOCK && b < c.nlayers)
-      nz3 += z3[i] = (unsigned char)(c.dp_type[b++] == 1);
-  if (!strcmp(c.default_dp_type, "zero3") || nz3 == c.nlayers)
-    o->zero = 3;
-  else if (nz3) /* the other layers keep the default: ddp, or ZeRO-2 per parameter */
-    o->zero = 3, o->zero3_layers = z3, o->zero2_rest = !strcmp(c.default_dp_type, "zero2");
-  else
-    o->zero = !strcmp(c.default_dp_type, "zero2") ? 2 : 0;
+}
 
-  o->pipeline_1f1b = strcmp(c.pipeline_type, "gpipe") != 0;
-  o->chunks = c.chunks > 0 ? c.chunks : o->pp;
-  if (c.n_division) {
-    if (c.n_division != o->pp) {
-      diag_plain(NULL, "%s: key 'pp_division': %d entries for pp_deg %d", path, c.n_division, o->pp);
-      goto out;
-    }
-    if (!(o->stage_of_layer = lower_partition(a, m, o->pp, c.pp_division, &err))) {
-      diag_plain(NULL, "%s: key 'pp_division': %s", path, err);
-      goto out;
-    }
+/* Block row l from a Galvatron layer strategy: its tp or Ulysses degree, ZeRO-3 (sdp) or
+ * the default type, checkpointing. */
+static void block_row(ParLayer *l, int tp, int ulysses, int zero3, int ckpt)
+{
+  l->tp = tp;
+  if (ulysses)
+    l->sp = PAR_SP_ULYSSES;
+  if (zero3)
+    l->dp_type = DP_ZERO3;
+  l->ckpt = ckpt;
+}
+
+/* The pipeline and schedule of a Galvatron strategy. */
+static void pipeline(Arena *a, ParPlan *p, int pp, const int *division, int ndivision, int chunks, int gbsz,
+                     int one_f_one_b)
+{
+  int *div = ndivision ? ARENA_ARRAY(a, int, ndivision) : NULL;
+  for (int s = 0; s < ndivision; s++)
+    div[s] = division[s];
+  p->pp = pp;
+  p->division = div;
+  p->chunks = chunks > 0 ? chunks : pp;
+  p->global_batch = gbsz;
+  p->pipeline_1f1b = one_f_one_b;
+}
+
+int config_search_plan(Arena *a, const IrModel *m, const CostModel *cm, const SearchPlan *sp, ParPlan *p)
+{
+  const char *name = "the searched strategy";
+  if (cm->nlayers != (int)m->nblocks) {
+    diag_plain(NULL, "%s: %d layers, but %s has %lld blocks", name, cm->nlayers, m->name, (long long)m->nblocks);
+    return 1;
   }
-  unsigned char *ckpt = ARENA_ARRAY(a, unsigned char, m->nlayers);
-  for (int i = 0, b = 0; i < m->nlayers; i++)
-    if (m->layers[i].kind == IR_LAYER_BLOCK)
-      ckpt[i] = c.ckpt && b < c.nlayers ? (unsigned char)c.ckpt[b++] : 0;
-  o->checkpoint = ckpt;
-  o->global_batch = c.global_bsz;
-  int64_t per = (int64_t)o->chunks * lower_dp(o, o->tp);
-  if (!o->micro_batch && c.global_bsz > 0 && per > 0 && !(o->world % ((int64_t)o->pp * o->tp))) {
-    /* the micro-batch the strategy implies (an impossible world is lower_check's to report) */
-    if (c.global_bsz % per) {
-      diag_plain(NULL, "%s: key 'global_bsz': %d is not divisible by chunks %d x dp %d", path,
-                 c.global_bsz, o->chunks, lower_dp(o, o->tp));
-      goto out;
+  p->world = cm->world;
+  pipeline(a, p, sp->task.pp, sp->division, sp->task.pp, sp->task.chunks, sp->task.gbsz, cm->pipeline_1f1b);
+  p->tp = 1;
+  for (int b = 0; b < cm->nlayers; b++)
+    p->tp = strategy_tp_sp(&sp->layers[b]) > p->tp ? strategy_tp_sp(&sp->layers[b]) : p->tp;
+  p->tp_consec = 1;
+  p->ulysses = 0;
+  p->dp_type = cm->default_dp_type == DP_ZERO2 ? DP_ZERO2 : DP_DDP;
+  vocab_strategy(strategy_tp_sp(&sp->embed), sp->embed.sp > 1, sp->embed.dp_type == DP_ZERO3, name, p);
+  parplan_layers(a, m, p);
+  for (int i = 0, b = 0; i < m->nlayers && b < cm->nlayers; i++)
+    if (m->layers[i].kind == IR_LAYER_BLOCK) {
+      const Strategy *s = &sp->layers[b++];
+      block_row(&p->layer[i], strategy_tp_sp(s), s->sp > 1, s->dp_type == DP_ZERO3, s->ckpt);
     }
-    o->micro_batch = c.global_bsz / per;
+  return 0;
+}
+
+int config_plan(Arena *a, const IrModel *m, const GalConfig *c, const char *path, int world_given, ParPlan *p)
+{
+  int bad = 0, tmax = 0;
+  if (c->nlayers != (int)m->nblocks) {
+    diag_plain(NULL, "%s: key 'tp_sizes_enc': %d layers, but %s has %lld blocks", path, c->nlayers, m->name,
+               (long long)m->nblocks);
+    return 1;
   }
-  rc = 0;
-out:
-  return rc;
+  for (int i = 0; i < c->nlayers; i++)
+    tmax = c->tp[i] > tmax ? c->tp[i] : tmax;
+  if (check_degrees(c, path, !uniform(c->tp, c->nlayers, &bad), tmax))
+    return 1;
+  if (c->world_size && world_given && c->world_size != p->world) {
+    diag_plain(NULL, "%s: key 'world_size': %d, but the command gives a world of %d ranks (--num_nodes x "
+               "--num_gpus_per_node)", path, c->world_size, p->world);
+    return 1;
+  }
+  if (c->world_size) /* the config's world, unless the command gives one */
+    p->world = c->world_size;
+  if (c->n_division && c->n_division != c->pp_deg) {
+    diag_plain(NULL, "%s: key 'pp_division': %d entries for pp_deg %d", path, c->n_division, c->pp_deg);
+    return 1;
+  }
+  pipeline(a, p, c->pp_deg, c->pp_division, c->n_division, c->chunks, c->global_bsz,
+           strcmp(c->pipeline_type, "gpipe") != 0);
+  p->tp = tmax;
+  p->tp_consec = c->consec[0];
+  p->ulysses = 0; /* Ulysses per layer (use_sp); Megatron SP stays the command's */
+  p->dp_type = !strcmp(c->default_dp_type, "zero3") ? DP_ZERO3 : !strcmp(c->default_dp_type, "zero2") ? DP_ZERO2 : DP_DDP;
+  vocab_strategy(c->vtp, c->vsp, c->embed_sdp, path, p);
+  parplan_layers(a, m, p);
+  for (int i = 0, b = 0; i < m->nlayers && b < c->nlayers; i++) /* the blocks' rows, in order; dp_types_enc: 1 = */
+    if (m->layers[i].kind == IR_LAYER_BLOCK) {                 /* ZeRO-3 (sdp) for that layer, 0 = the default */
+      block_row(&p->layer[i], c->tp[b], c->use_sp && c->use_sp[b], c->dp_type[b] == 1, c->ckpt && c->ckpt[b]);
+      b++;
+    }
+  return 0;
 }

@@ -155,7 +155,7 @@ static void load_program(Ctx *cx, int fi, Global **globals)
   f->ast = items;
   for (AstNode *it = items; it; it = it->next) {
     if (it->kind == AST_STRATEGY)
-      continue; /* read by frontend_strategy_args for the root file */
+      continue; /* read by frontend_strategy_settings for the root file */
     if (it->kind != AST_IMPORT) {
       define(cx, globals, it);
       continue;
@@ -293,39 +293,19 @@ int frontend_check_strategies(Ctx *cx, const char *path)
   return cx->errors - before;
 }
 
-/* The strategy blocks of FILE that apply to size NAME (unnamed ones first, then the named
- * one), as command-line options "--key value" for `gvc compile`; 0 or 1 after errors (in
- * any strategy block of the file). */
-int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc,
-                           StrategyWhere *where)
+int frontend_strategy_settings(Ctx *cx, const char *path, const char *name, ParSettings *s)
 {
-  *argv = NULL;
-  *argc = 0;
-  *where = (StrategyWhere){.block = {-1, 0, 0, 0}};
   load_root(cx, path);
   if (diag_errors(cx) || frontend_check_strategies(cx, path))
     return 1;
-  int fi = file_index(cx, path), cap = 0;
+  int fi = file_index(cx, path);
   for (int pass = 0; fi >= 0 && pass < 2; pass++)
     for (const AstNode *it = cx->files[fi].ast; it; it = it->next) {
       if (it->kind != AST_STRATEGY || (pass == 0) != (it->name == NULL) || (it->name && strcmp(it->name, name)))
         continue;
-      where->block = it->at;
-      for (const AstNode *s = it->list; s; s = s->next) {
-        if (*argc + 2 >= cap) {
-          int old = cap;
-          cap = cap ? 2 * cap : 32;
-          *argv = realloc(*argv, sizeof **argv * (size_t)cap);
-          where->keys = arena_realloc(cx->perm, where->keys, sizeof *where->keys * (size_t)old / 2,
-                                      sizeof *where->keys * (size_t)cap / 2);
-          where->values = arena_realloc(cx->perm, where->values, sizeof *where->values * (size_t)old / 2,
-                                        sizeof *where->values * (size_t)cap / 2);
-        }
-        where->keys[where->n] = s->name;
-        where->values[where->n++] = s->a->at;
-        (*argv)[(*argc)++] = arena_printf(cx->perm, "--%s", s->name);
-        (*argv)[(*argc)++] = (char *)setting_text(cx, s->a);
-      }
+      s->block = it->at;
+      for (const AstNode *v = it->list; v; v = v->next)
+        par_settings_add(cx->perm, s, v->name, setting_text(cx, v->a), v->a->at);
     }
   return 0;
 }

@@ -5,6 +5,7 @@
 #define GV_FRONTEND_H
 
 #include "ir.h"
+#include "parplan_cli.h"
 
 typedef struct Ctx Ctx;   /* the compilation context (ctx.h) */
 
@@ -25,18 +26,13 @@ void frontend_set_diag_stream(Ctx *cx, void *file);
 
 /* Checks FILE's `strategy` blocks (each names a size or model of the file; known settings
  * with accepted values, options.h); returns the number of errors (also run by
- * frontend_check_file and frontend_strategy_args). */
+ * frontend_check_file and frontend_strategy_settings). */
 int frontend_check_strategies(Ctx *cx, const char *path);
 
-/* Where the strategy blocks of a size set its options, for errors about them: the last
- * block (file -1 when none) and, per option in order, its key and the location of its value
- * (arrays in cx). */
-typedef struct StrategyWhere { Loc block; int n; const char **keys; Loc *values; } StrategyWhere;
-
-/* The `strategy` blocks of FILE for size NAME as "--key value" options (*argv malloc'd,
- * its strings in cx), and where they are (*where); 1 after diagnostics. */
-int frontend_strategy_args(Ctx *cx, const char *path, const char *name, char ***argv, int *argc,
-                           StrategyWhere *where);
+/* The settings of FILE's `strategy` blocks for size NAME, read from the AST into *s (unnamed
+ * blocks first, then the named one; each value with its location, arrays in cx); 1 after
+ * diagnostics (in any strategy block of the file). */
+int frontend_strategy_settings(Ctx *cx, const char *path, const char *name, ParSettings *s);
 
 /* Up to max names of the sizes FILE (and its imports) define; returns how many. */
 int frontend_list_sizes(Ctx *cx, const char *path, const char **names, int max);

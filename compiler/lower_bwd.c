@@ -274,7 +274,7 @@ void lower_backward_layer(L *l, int li)
     dst = l->grad[v];
     l->grad[v] = -1;
   }
-  if (l->o->checkpoint && l->o->checkpoint[li])
+  if (l->o->layer[li].ckpt)
     lower_forward_layer(l, li, 1);
   for (int k = ly->nnodes - 1; k >= 0; k--)
     bwd_node(l, ly->first_node + k, li);

@@ -227,7 +227,7 @@ void lower_forward_layer(L *l, int li, int recompute)
     }
   }
   const IrLayer *ly = &l->m->layers[li];
-  int ckpt = l->o->checkpoint && l->o->checkpoint[li];
+  int ckpt = l->o->layer[li].ckpt;
   for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++) /* offset norm weights first, so that */
     if (lower_norm_offset(&l->m->nodes[ni]) && !(recompute && l->m->nodes[ni].out == ly->out_value)) /* add + norm fuse */
       l->aux0[ni] = lower_norm_weight(l, ni, li);

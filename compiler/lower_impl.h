@@ -16,7 +16,7 @@ enum { FN_DESCRIBE, FN_FWD, FN_BWD, FN_ZERO };
 typedef struct L {
   Arena *a;
   const IrModel *m;
-  const LowerOptions *o;
+  const ParPlan *o;  /* the resolved strategy */
   Plan *plan;
   SchedProgram *prog;
   SchedFunc *cur;
@@ -55,33 +55,27 @@ typedef struct L {
 void lower_fail(L *l, int ni, const char *msg);
 
 
-/* The tp degree of layer li (blocks may differ with per-layer tp; other layers use the base),
- * the row factor of its values (base degree / its degree), and the group argument of its tp
- * collectives (0: the program's one tp group; else the degree of the layer's group). */
-static inline int lower_layer_tp(const L *l, int li)
-{
-  return l->o->layer_tp && l->m->layers[li].kind == IR_LAYER_BLOCK ? l->o->layer_tp[li] : l->o->tp;
-}
-static inline int lower_layer_rowf(const L *l, int li) { return l->o->layer_tp ? l->o->tp / lower_layer_tp(l, li) : 1; }
-static inline int lower_layer_dp(const L *l, int li) { return lower_dp(l->o, lower_layer_tp(l, li)); }
-static inline int64_t lower_tp_group(const L *l, int li) { return l->o->layer_tp ? lower_layer_tp(l, li) : 0; }
+/* The tp degree of layer li (its row of the plan), the row factor of its values (base
+ * degree / its degree), its dp degree, and the group argument of its tp collectives (0: the
+ * program's one tp group; else the degree of the layer's group). */
+static inline int lower_layer_tp(const L *l, int li) { return l->o->layer[li].tp; }
+static inline int lower_layer_rowf(const L *l, int li) { return l->o->tp_per_layer ? l->o->tp / lower_layer_tp(l, li) : 1; }
+static inline int lower_layer_dp(const L *l, int li) { return l->o->layer[li].dp; }
+static inline int64_t lower_tp_group(const L *l, int li) { return l->o->tp_per_layer ? lower_layer_tp(l, li) : 0; }
 /* Block li runs Ulysses (its degree is a sequence degree), and its token rows are split over
  * the tp group (Ulysses, or Megatron sequence parallelism); 0 for other layers. */
-static inline int lower_layer_ulysses(const L *l, int li)
-{
-  return l->o->ulysses && l->o->tp > 1 && l->m->layers[li].kind == IR_LAYER_BLOCK &&
-         (!l->o->ulysses_layers || l->o->ulysses_layers[li]);
-}
-static inline int lower_layer_rows_split(const L *l, int li)
-{
-  return l->m->layers[li].kind == IR_LAYER_BLOCK && l->o->tp > 1 && (l->o->sp || lower_layer_ulysses(l, li));
-}
+static inline int lower_layer_ulysses(const L *l, int li) { return l->o->layer[li].sp == PAR_SP_ULYSSES; }
+static inline int lower_layer_rows_split(const L *l, int li) { return l->o->layer[li].sp != PAR_SP_NONE; }
 
-/* ZeRO-2 per parameter (each over its own layer's dp group) instead of one flat shard of
- * the gradient arena: with per-layer tp degrees, or beside ZeRO-3 blocks. */
+/* ZeRO-2 as one flat shard of the gradient arena, or per parameter (each over its own
+ * layer's dp group): with per-layer tp degrees, or beside ZeRO-3 blocks. */
+static inline int lower_zero2_flat(const L *l)
+{
+  return l->o->dp_type == DP_ZERO2 && !l->o->tp_per_layer && !l->o->any_zero3;
+}
 static inline int lower_zero2_per_param(const L *l)
 {
-  return (l->o->zero == 2 && l->o->layer_tp) || (l->o->zero == 3 && l->o->zero2_rest);
+  return l->o->dp_type == DP_ZERO2 && (l->o->tp_per_layer || l->o->any_zero3);
 }
 
 /* Optimizer state of n parameter elements this rank updates (gvrt_program.h's contract). */

@@ -10,7 +10,7 @@ static int split_vocab_layer(L *l, int li, int tp)
 {
   const IrModel *m = l->m;
   const IrLayer *ly = &m->layers[li];
-  for (int k = 0; l->o->vtp && k < ly->nnodes; k++) {
+  for (int k = 0; l->o->vtp > 1 && k < ly->nnodes; k++) {
     int ni = ly->first_node + k;
     const IrNode *n = &m->nodes[ni];
     int any = 0;
@@ -218,7 +218,7 @@ void lower_rows_convert(L *l, int v, int dst, int src, int from, int to, const c
 void lower_rows_enter(L *l, int li)
 {
   int v = l->m->layers[li].in_value, from = l->rowf[v], to = lower_layer_rowf(l, li);
-  if (!l->o->layer_tp || from == to || l->m->values[v].is_index)
+  if (!l->o->tp_per_layer || from == to || l->m->values[v].is_index)
     return;
   int64_t all = lower_numel(l, v) * from;
   int buf = lower_new_buf(l, lower_vname(l, li, v, "layer_rows"), PC_SLOT, l->es * all / to);

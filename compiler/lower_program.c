@@ -6,44 +6,6 @@
 
 #include "lower_impl.h"
 
-int *lower_partition(Arena *a, const IrModel *m, int pp, const int *division, const char **err)
-{
-  int nb = 0;
-  for (int i = 0; i < m->nlayers; i++)
-    nb += m->layers[i].kind == IR_LAYER_BLOCK;
-  if (pp < 1 || pp > (nb ? nb : 1)) {
-    *err = arena_printf(a, "pp=%d needs at least %d blocks, %s has %d", pp, pp, m->name, nb);
-    return NULL;
-  }
-  int *per = ARENA_ARRAY(a, int, pp), sum = 0;
-  for (int s = 0; s < pp; s++) {
-    per[s] = division ? division[s] : nb / pp + (s >= pp - nb % pp ? 1 : 0);
-    if (per[s] < 1) {
-      *err = arena_printf(a, "pp_division gives stage %d no layer", s);
-      return NULL;
-    }
-    sum += per[s];
-  }
-  if (sum != nb) {
-    *err = arena_printf(a, "pp_division sums to %d layers but %s has %d blocks", sum, m->name, nb);
-    return NULL;
-  }
-  int *stage = ARENA_ARRAY(a, int, m->nlayers), s = 0, seen = 0;
-  for (int i = 0; i < m->nlayers; i++) {
-    if (m->layers[i].kind == IR_LAYER_BLOCK) {
-      if (seen == per[s] && s < pp - 1) {
-        s++;
-        seen = 0;
-      }
-      seen++;
-    }
-    stage[i] = m->layers[i].kind == IR_LAYER_BLOCK || i == 0 ? s : (seen ? s : 0);
-  }
-  for (int i = m->nlayers - 1; i >= 0 && m->layers[i].kind != IR_LAYER_BLOCK; i--)
-    stage[i] = pp - 1; /* final norm and head go with the last block */
-  return stage;
-}
-
 /* ---- one stage ---- */
 
 typedef struct Stage {
@@ -78,8 +40,7 @@ static int param_init(const IrModel *m, int pi, double *std)
   return 0;
 }
 
-static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions *o, SchedProgram *prog, int s,
-                       const int *stage_of)
+static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, SchedProgram *prog, int s)
 {
   L *l = &st->l;
   memset(st, 0, sizeof *st);
@@ -127,7 +88,7 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
     l->pbuf[i] = l->gbuf[i] = l->mbuf[i] = -1;
   st->first = -1;
   for (int i = 0; i < m->nlayers; i++)
-    if (stage_of[i] == s) {
+    if (o->layer[i].stage == s) {
       if (st->first < 0)
         st->first = i;
       st->last = i;
@@ -204,12 +165,12 @@ static void plan_params(Stage *st)
   st->player = ARENA_ARRAY(l->a, int, m->nparams);
   for (int i = 0; i < m->nparams; i++)
     st->zlayer[i] = -1;
-  if (l->o->zero == 3) {
+  if (l->o->any_zero3) {
     l->z3 = ARENA_ARRAY(l->a, struct LowerZ3, m->nlayers);
     l->z3_gather = plan_buf(l->plan, "zero3.gathered_params (one block at a time)", PLAN_PARAMS, PC_STATIC, 0);
     l->z3_grad = plan_buf(l->plan, "zero3.full_grads (one block at a time)", PLAN_GRADS, PC_STATIC, 0);
     for (int li = st->first; li <= st->last; li++)
-      if (m->layers[li].kind == IR_LAYER_BLOCK && (!l->o->zero3_layers || l->o->zero3_layers[li]))
+      if (l->o->layer[li].dp_type == DP_ZERO3)
         plan_zero3_layer(st, li, lower_layer_dp(l, li)); /* its own dp degree */
   }
   for (int li = st->first; li <= st->last; li++)
@@ -241,7 +202,7 @@ static void plan_params(Stage *st)
         }
         l->pbuf[pi] = plan_buf(l->plan, p->name, PLAN_PARAMS, PC_STATIC, l->es * cnt);
         l->gbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.grad", p->name), PLAN_GRADS, PC_STATIC, l->es * cnt);
-        if (l->o->zero != 2 || lower_zero2_per_param(l)) /* flat ZeRO-2: one optimizer shard (lower_stage) */
+        if (!lower_zero2_flat(l)) /* flat ZeRO-2: one optimizer shard (lower_stage) */
           l->mbuf[pi] = plan_buf(l->plan, arena_printf(l->a, "%s.adam", p->name), PLAN_OPTIM, PC_STATIC,
                                  lower_state_bytes(l, owned));
       }
@@ -304,8 +265,8 @@ static void lower_stage(Stage *st)
     if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
-  if (l->o->zero == 2 && !lower_zero2_per_param(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
-    int64_t dp = lower_dp(l->o, l->o->tp), *ab = l->plan->arena_bytes;
+  if (lower_zero2_flat(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
+    int64_t dp = l->o->dp, *ab = l->plan->arena_bytes;
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = gv_prog_shard_range(ab[PLAN_GRADS], dp);
     st->shard_bytes = ab[PLAN_GRADS] / dp;
     plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, lower_state_bytes(l, st->shard_bytes / l->es), 64);
@@ -365,11 +326,11 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     sched_call(prog, d, entry_callee(ENT_prog_param), a, 13);
     /* the layer finishing its gradient, and (per-layer tp) its own degree */
     sched_call(prog, d, entry_callee(ENT_prog_param_layer), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->player[i]),
-                                                             sa_i64(l->o->layer_tp ? st->ptp[i] : 0)}, 5);
+                                                             sa_i64(l->o->tp_per_layer ? st->ptp[i] : 0)}, 5);
   }
   if (st->grad_acc >= 0)
     sched_call(prog, d, entry_callee(ENT_prog_grad_reduce), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(1), sa_i64(st->grad_acc)}, 4);
-  if (l->o->zero == 2 || lower_zero2_per_param(l)) /* shard_bytes 0: ZeRO-2 per parameter */
+  if (l->o->dp_type == DP_ZERO2) /* shard_bytes 0: ZeRO-2 per parameter */
     sched_call(prog, d, entry_callee(ENT_prog_zero), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(2), sa_i64(st->shard_bytes)}, 4);
   for (int li = st->first; l->z3 && li <= st->last; li++)
     if (l->z3[li].range) {
@@ -397,7 +358,7 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
 {
   const L *l0 = &st[0].l;
   const IrModel *m = l0->m;
-  const LowerOptions *o = l0->o;
+  const ParPlan *o = l0->o;
   SchedFunc *d = sched_func(prog, "gvp_describe");
   SchedArg model[] = {sa_ctx(), sa_str(m->name), sa_i64(o->world), sa_i64(o->pp), sa_i64(o->micro_batch),
                       sa_i64(o->seq), sa_i64(m->vocab)};
@@ -422,18 +383,20 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
     describe_stage(prog, d, &st[s]);
 }
 
-Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, LowerError *err)
+Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError *err)
 {
   *err = (LowerError){NULL, -1};
   if (m->tokens_value < 0 || m->labels_value < 0 || m->loss_value < 0) {
     err->msg = "the model has no tokens, labels or loss: only language models with a cross-entropy loss can be trained";
     return NULL;
   }
-  if ((err->msg = lower_check(a, m, o, NULL)))
+  ParPlan *o = ARENA_NEW(a, ParPlan); /* the stages keep a pointer to it */
+  ParError perr;
+  *o = *plan;
+  if (parplan_resolve(a, m, o, NULL, &perr)) {
+    err->msg = perr.msg;
     return NULL;
-  const int *stage_of = o->stage_of_layer;
-  if (!stage_of && !(stage_of = lower_partition(a, m, o->pp, NULL, &err->msg)))
-    return NULL;
+  }
   SchedProgram *prog = sched_new(a);
   static const char *const arena_names[PLAN_KINDS] = {
     [PLAN_PARAMS] = "params", [PLAN_GRADS] = "grads", [PLAN_OPTIM] = "optim", [PLAN_ACTS] = "acts",
@@ -446,7 +409,7 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, LowerErr
   out->nstages = o->pp;
   for (int s = 0; s < o->pp; s++) {
     int first_func = prog->nfuncs;
-    init_stage(&st[s], a, m, o, prog, s, stage_of);
+    init_stage(&st[s], a, m, o, prog, s);
     if (st[s].first < 0) {
       err->msg = arena_printf(a, "pipeline stage %d has no layer", s);
       return NULL;
@@ -461,6 +424,7 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, LowerErr
   }
   describe(prog, st, o->pp);
   out->prog = prog;
+  out->strategy = o;
   out->plan = out->plans[0];
   const char *bad = sched_verify(prog);
   if (bad) {

@@ -1,5 +1,5 @@
 /* plan_picture.c - the PlanPicture of a lowered program (plan_picture.h). The strategy of
- * each top-level layer is read from the LowerOptions the lowering ran with (as `--dump
+ * each top-level layer is read from the ParPlan the lowering ran with (as `--dump
  * strategy` prints it), memory from the stages' plans, times from cost_plan_eval on the
  * analytic model of the same IR. */
 #include "plan_picture.h"
@@ -13,22 +13,8 @@
 
 #define MB (1024.0 * 1024.0)
 
-static Strategy layer_strategy(const IrModel *m, const LowerOptions *o, int i)
-{
-  int block = m->layers[i].kind == IR_LAYER_BLOCK;
-  int deg = block ? (o->layer_tp ? o->layer_tp[i] : o->tp) : o->vtp ? o->tp : 1;
-  int ul = block && o->ulysses && o->tp > 1 && (!o->ulysses_layers || o->ulysses_layers[i]);
-  Strategy s = {o->pp, ul ? 1 : deg, ul ? deg : 1, lower_dp(o, block ? deg : o->tp), DP_DDP, 0, o->tp_consec};
-  if (s.dp < 1) s.dp = 1;
-  if (block && o->zero == 3 && (!o->zero3_layers || o->zero3_layers[i])) s.dp_type = DP_ZERO3;
-  else if (o->zero == 2 || o->zero2_rest) s.dp_type = DP_ZERO2;
-  if (strategy_sdp(&s) == 1) s.dp_type = DP_DDP;
-  s.ckpt = block && o->checkpoint && o->checkpoint[i];
-  return s;
-}
-
 /* The analytic cost model of the program's strategy; 1 when it cannot be built. */
-static int predict(const PlanPictureArgs *a, const IrModel *m, const LowerOptions *o, const PsvgLayer *ls, int nl,
+static int predict(const PlanPictureArgs *a, const IrModel *m, const ParPlan *o, const PsvgLayer *ls, int nl,
                    PlanPicture *pic)
 {
   CostModel cm;
@@ -38,7 +24,7 @@ static int predict(const PlanPictureArgs *a, const IrModel *m, const LowerOption
   cm.sequence_parallel = o->sp && !o->ulysses;
   cm.pipeline_1f1b = o->pipeline_1f1b;
   cm.async_grad_reduce = !o->no_async_grad_reduce;
-  cm.default_dp_type = o->zero == 2 || o->zero2_rest ? DP_ZERO2 : DP_DDP;
+  cm.default_dp_type = o->dp_type == DP_ZERO2 ? DP_ZERO2 : DP_DDP;
   cm.context_mem = 0; /* outside the program's plan: not known before it runs */
   cm.hidden = (int)m->hidden;
   cm.nlayers = (int)m->nblocks;
@@ -60,7 +46,7 @@ static int predict(const PlanPictureArgs *a, const IrModel *m, const LowerOption
     division[ls[i].stage]++;
     if (strategy_tp_sp(&ls[i].s) > gbuf) gbuf = strategy_tp_sp(&ls[i].s);
   }
-  CostTask t = {o->pp, (int)o->micro_batch * o->chunks * lower_dp(o, o->tp), o->chunks};
+  CostTask t = {o->pp, (int)o->micro_batch * o->chunks * o->dp, o->chunks};
   CostPlan cp = {nb, blocks, division, embed};
   CostResult r;
   cost_plan_eval(&cm, &t, &cp, gbuf, &r);
@@ -70,13 +56,13 @@ static int predict(const PlanPictureArgs *a, const IrModel *m, const LowerOption
   return 0;
 }
 
-int plan_picture_write(const PlanPictureArgs *a, const IrModel *m, const LowerOptions *o, const Lowered *lw)
+int plan_picture_write(const PlanPictureArgs *a, const IrModel *m, const ParPlan *o, const Lowered *lw)
 {
   PsvgLayer *ls = calloc((size_t)m->nlayers, sizeof *ls);
   for (int i = 0; i < m->nlayers; i++) {
     IrLayerKind k = m->layers[i].kind;
-    ls[i] = (PsvgLayer){m->layers[i].name, o->stage_of_layer[i], k == IR_LAYER_BLOCK,
-                        k == IR_LAYER_EMBED || k == IR_LAYER_HEAD, layer_strategy(m, o, i)};
+    ls[i] = (PsvgLayer){m->layers[i].name, o->layer[i].stage, k == IR_LAYER_BLOCK,
+                        k == IR_LAYER_EMBED || k == IR_LAYER_HEAD, parplan_strategy(m, o, i)};
   }
   PlanPicture *pic = calloc(1, sizeof *pic);
   pic->model = m->name;

@@ -14,6 +14,6 @@ typedef struct PlanPictureArgs {
 } PlanPictureArgs;
 
 /* Returns 0, or 1 after a message. */
-int plan_picture_write(const PlanPictureArgs *a, const IrModel *m, const LowerOptions *o, const Lowered *lw);
+int plan_picture_write(const PlanPictureArgs *a, const IrModel *m, const ParPlan *o, const Lowered *lw);
 
 #endif

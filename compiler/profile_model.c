@@ -255,31 +255,28 @@ int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoin
   *why = "the model does not load";
   if (m) {
     Arena *a = arena_new(1 << 20);
-    unsigned char *ck = calloc((size_t)m->nlayers, 1);
-    for (int i = 0; i < m->nlayers; i++) ck[i] = ckpt && m->layers[i].kind == IR_LAYER_BLOCK;
-    LowerOptions lo = {.micro_batch = p.bsz, .seq = p.seq, .world = pp * tp, .pp = pp, .pipeline_1f1b = 1, .chunks = 1,
-                       .tp = tp, .tp_consec = 1, .sp = sp && tp > 1, .vtp = tp > 1, .checkpoint = ck,
-                       .bf16 = !strcmp(o->precision, "bf16")};
+    ParPlan lo = {.micro_batch = p.bsz, .seq = p.seq, .world = pp * tp, .pp = pp, .pipeline_1f1b = 1, .chunks = 1,
+                  .tp = tp, .tp_consec = 1, .sp = sp && tp > 1, .vtp = tp, .bf16 = !strcmp(o->precision, "bf16")};
+    parplan_layers(a, m, &lo);
+    for (int i = 0; i < m->nlayers; i++) lo.layer[i].ckpt = ckpt && m->layers[i].kind == IR_LAYER_BLOCK;
     LowerError lerr = {NULL, -1};
     const char *err = NULL;
     Lowered *lw = lower_model(a, m, &lo, &lerr);
     if (!lw)
       err = lerr.msg;
-    int *stage = lw ? lower_partition(a, m, pp, NULL, &err) : NULL;
-    if (lw && stage) {
+    if (lw) {
       for (int s = 0; s < pp; s++) {
         const Plan *pl = lw->plans ? lw->plans[s] : lw->plan;
         st[s] = (PmStage){(double)(pl->arena_bytes[PLAN_PARAMS] + pl->arena_bytes[PLAN_GRADS] + pl->arena_bytes[PLAN_OPTIM]) / MIB,
                           (double)pl->slot_bytes / MIB, (double)pl->transient_bytes / MIB, 0, 0};
         for (int k = 0; k < PLAN_KINDS; k++) st[s].total += (double)pl->arena_bytes[k] / MIB;
-        for (int i = 0; i < m->nlayers; i++) st[s].blocks += m->layers[i].kind == IR_LAYER_BLOCK && stage[i] == s;
+        for (int i = 0; i < m->nlayers; i++) st[s].blocks += m->layers[i].kind == IR_LAYER_BLOCK && lw->strategy->layer[i].stage == s;
       }
       rc = 0;
     } else {
       snprintf(buf, n, "%s", err ? err : "cannot be lowered");
       *why = buf;
     }
-    free(ck);
     arena_free(&a);
   }
   ctx_free(&cx);

@@ -265,7 +265,7 @@ static void block_split_limits(const IrModel *m, StrategySpace *s, int sequence_
     return;
   Arena *a = arena_new(1 << 20);
   for (int ul = 0; ul < 2; ul++) {
-    LowerOptions o = {.micro_batch = 1, .seq = 2, .world = 2, .pp = 1, .tp = 2, .tp_consec = 1, .chunks = 1,
+    ParPlan o = {.micro_batch = 1, .seq = 2, .world = 2, .pp = 1, .tp = 2, .tp_consec = 1, .chunks = 1,
                       .sp = !ul && sequence_parallel, .ulysses = ul};
     LowerError err = {NULL, -1};
     if (!lower_model(a, m, &o, &err))

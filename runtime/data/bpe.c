@@ -122,11 +122,11 @@ static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t)(uint32_t)a <<
 
 /* ---- vocabulary and merges ---- */
 
-gv_data_status gv_bpe_new(gv_bpe **out, struct gv_data_err *err)
+gv_data_status gv_bpe_new(gv_bpe **out, char *err, size_t errn)
 {
   *out = calloc(1, sizeof **out);
   if (!*out)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+    return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "bpe: out of memory");
   for (int i = 0; i < 256; i++)
     (*out)->byte_id[i] = -1;
   return GV_DATA_OK;
@@ -151,16 +151,16 @@ void gv_bpe_free(gv_bpe **pb)
   *pb = NULL;
 }
 
-gv_data_status gv_bpe_add_token(gv_bpe *b, const char *sym, int32_t id, struct gv_data_err *err)
+gv_data_status gv_bpe_add_token(gv_bpe *b, const char *sym, int32_t id, char *err, size_t errn)
 {
   if (id < 0)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "token '%s' has negative id %d", sym, id);
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "token '%s' has negative id %d", sym, id);
   if (2 * (b->vocab.n + 1) > b->vocab.cap && strmap_grow(&b->vocab))
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+    return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "bpe: out of memory");
   size_t j = strmap_slot(&b->vocab, sym);
   if (!b->vocab.keys[j]) {
     if (!(b->vocab.keys[j] = strdup(sym)))
-      return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+      return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "bpe: out of memory");
     b->vocab.n++;
   }
   b->vocab.vals[j] = id;
@@ -174,21 +174,21 @@ gv_data_status gv_bpe_add_token(gv_bpe *b, const char *sym, int32_t id, struct g
 int32_t gv_bpe_token_id(const gv_bpe *b, const char *sym) { return strmap_get(&b->vocab, sym); }
 int32_t gv_bpe_vocab_size(const gv_bpe *b) { return b->vocab_end; }
 
-gv_data_status gv_bpe_add_merge(gv_bpe *b, const char *left, const char *right, struct gv_data_err *err)
+gv_data_status gv_bpe_add_merge(gv_bpe *b, const char *left, const char *right, char *err, size_t errn)
 {
   size_t nl = strlen(left), nr = strlen(right);
   char *both = malloc(nl + nr + 1);
   if (!both)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+    return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "bpe: out of memory");
   memcpy(both, left, nl);
   memcpy(both + nl, right, nr + 1);
   int32_t a = strmap_get(&b->vocab, left), c = strmap_get(&b->vocab, right), m = strmap_get(&b->vocab, both);
   free(both);
   if (a < 0 || c < 0 || m < 0)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "merge %d '%s %s': %s is not in the vocabulary", b->nmerges,
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "merge %d '%s %s': %s is not in the vocabulary", b->nmerges,
                         left, right, a < 0 ? "the left part" : c < 0 ? "the right part" : "the merged token");
   if (2 * (b->merges.n + 1) > b->merges.cap && pairmap_grow(&b->merges))
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+    return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "bpe: out of memory");
   size_t j = pairmap_slot(&b->merges, pair_key(a, c));
   if (b->merges.keys[j] == UINT64_MAX) {   /* the first (lowest) rank of a pair wins */
     b->merges.keys[j] = pair_key(a, c);
@@ -224,13 +224,13 @@ static int utf8_put(char *s, uint32_t cp)
   return 2;   /* byte symbols are below 0x800 */
 }
 
-static gv_data_status resolve_bytes(gv_bpe *b, struct gv_data_err *err)
+static gv_data_status resolve_bytes(gv_bpe *b, char *err, size_t errn)
 {
   for (int i = 0; i < 256; i++) {
     char s[4] = {0};
     utf8_put(s, byte_symbol(i));
     if ((b->byte_id[i] = strmap_get(&b->vocab, s)) < 0)
-      return gv_data_fail(err, GV_DATA_ERR_FORMAT, "the vocabulary has no symbol for byte %d: not a byte-level BPE", i);
+      return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "the vocabulary has no symbol for byte %d: not a byte-level BPE", i);
   }
   return GV_DATA_OK;
 }
@@ -368,10 +368,10 @@ static int reserve(int32_t **v, size_t *cap, size_t n)
 }
 
 gv_data_status gv_bpe_encode(gv_bpe *b, const char *text, size_t n, int32_t **out, size_t *cap,
-                             size_t *nout, struct gv_data_err *err)
+                             size_t *nout, char *err, size_t errn)
 {
   gv_data_status st;
-  if (b->byte_id[0] < 0 && (st = resolve_bytes(b, err)) != GV_DATA_OK)
+  if (b->byte_id[0] < 0 && (st = resolve_bytes(b, err, errn)) != GV_DATA_OK)
     return st;
   struct cursor t = {(const unsigned char *)text, n};
   *nout = 0;
@@ -379,7 +379,7 @@ gv_data_status gv_bpe_encode(gv_bpe *b, const char *text, size_t n, int32_t **ou
     size_t len = piece_len(t, i);
     if (reserve(&b->syms, &b->syms_cap, len) || reserve(&b->ranks, &b->ranks_cap, len) ||
         reserve(out, cap, *nout + len))
-      return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+      return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "bpe: out of memory");
     for (size_t k = 0; k < len; k++)
       b->syms[k] = b->byte_id[t.s[i + k]];
     size_t m = merge_piece(b, len);
@@ -393,11 +393,11 @@ gv_data_status gv_bpe_encode(gv_bpe *b, const char *text, size_t n, int32_t **ou
 /* ---- decoding ---- */
 
 gv_data_status gv_bpe_decode(gv_bpe *b, const int32_t *ids, size_t n, char **out, size_t *cap, size_t *nout,
-                             struct gv_data_err *err)
+                             char *err, size_t errn)
 {
   if (!b->id_sym) {
     if (!(b->id_sym = calloc((size_t)b->vocab_end + 1, sizeof *b->id_sym)))
-      return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+      return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "bpe: out of memory");
     for (size_t i = 0; i < b->vocab.cap; i++)
       if (b->vocab.keys[i])
         b->id_sym[b->vocab.vals[i]] = b->vocab.keys[i];
@@ -411,13 +411,13 @@ gv_data_status gv_bpe_decode(gv_bpe *b, const int32_t *ids, size_t n, char **out
   for (size_t k = 0; k < n; k++) {
     const char *sym = ids[k] >= 0 && ids[k] < b->vocab_end ? b->id_sym[ids[k]] : NULL;
     if (!sym)
-      return gv_data_fail(err, GV_DATA_ERR_ARG, "token id %d is not in the tokenizer's vocabulary", ids[k]);
+      return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "token id %d is not in the tokenizer's vocabulary", ids[k]);
     size_t len = strlen(sym);
     if (*nout + len + 1 > *cap) {
       size_t nc = 2 * (*nout + len + 1);
       char *p = realloc(*out, nc);
       if (!p)
-        return gv_data_fail(err, GV_DATA_ERR_NOMEM, "bpe: out of memory");
+        return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "bpe: out of memory");
       *out = p;
       *cap = nc;
     }

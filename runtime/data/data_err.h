@@ -1,5 +1,5 @@
 /* data_err.h - runtime/data's error path: one printf-style setter that fills a
- * struct gv_data_err (when the caller gave one) and returns the status, and the
+ * caller's message buffer (when given) and returns the status, and the
  * GV_DATA_TRY goto macro (the runtime's GV_TRY under a local name until merge). */
 #ifndef GV_DATA_ERR_H
 #define GV_DATA_ERR_H
@@ -12,9 +12,9 @@
 #define GV_DATA_PRINTF(a, b)
 #endif
 
-/* Fills err (may be NULL) with "fmt..." and returns st. */
-gv_data_status gv_data_fail(struct gv_data_err *err, gv_data_status st, const char *fmt, ...)
-    GV_DATA_PRINTF(3, 4);
+/* Fills err (errn bytes; may be NULL) with "fmt..." and returns st. */
+gv_data_status gv_data_fail(char *err, size_t errn, gv_data_status st, const char *fmt, ...)
+    GV_DATA_PRINTF(4, 5);
 
 /* malloc'd prefix + ext ("data/x" + ".idx"); NULL when out of memory. */
 char *gv_data_path(const char *prefix, const char *ext);

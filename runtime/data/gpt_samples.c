@@ -173,11 +173,11 @@ static int parse_weights(const char *s, double w[3])
 }
 
 gv_data_status gv_data_split_range(const char *split, int split_index, int64_t nseq, int64_t *lo,
-                                   int64_t *hi, struct gv_data_err *err)
+                                   int64_t *hi, char *err, size_t errn)
 {
   double w[3];
   if (parse_weights(split ? split : "1", w) || split_index < 0 || split_index > 2)
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "split \"%s\" index %d: expected up to 3 non-negative weights such as \"949,50,1\" and an index 0..2",
+    return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "split \"%s\" index %d: expected up to 3 non-negative weights such as \"949,50,1\" and an index 0..2",
                         split ? split : "1", split_index);
   int64_t idx[4] = {0};
   for (int i = 0; i < 3; i++)   /* Python int(round(x)): half to even */
@@ -190,32 +190,32 @@ gv_data_status gv_data_split_range(const char *split, int split_index, int64_t n
 }
 
 static gv_data_status check_opts(const char *prefix, const gv_mmidx *ix, const struct gv_data_opts *o,
-                                 struct plan *p, struct gv_data_err *err)
+                                 struct plan *p, char *err, size_t errn)
 {
   if (o->seq < 1 || o->seq > (1 << 30))
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: seq is %d, must be in 1..2^30", prefix, o->seq);
+    return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "%s: seq is %d, must be in 1..2^30", prefix, o->seq);
   if (o->num_samples < 0)
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: num_samples is negative", prefix);
-  struct gv_data_err split_err;
-  gv_data_status st = gv_data_split_range(o->split, o->split_index, gv_mmidx_num_seqs(ix), &p->lo, &p->hi, &split_err);
+    return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "%s: num_samples is negative", prefix);
+  char split_err[512] = "";
+  gv_data_status st = gv_data_split_range(o->split, o->split_index, gv_mmidx_num_seqs(ix), &p->lo, &p->hi, split_err, sizeof split_err);
   if (st)
-    return gv_data_fail(err, st, "%s: %s", prefix, split_err.msg);
+    return gv_data_fail(err, errn, st, "%s: %s", prefix, split_err);
   p->tokens_per_epoch = 0;
   for (int64_t i = p->lo; i < p->hi; i++)
     p->tokens_per_epoch += gv_mmidx_seq_len(ix, i);
   if (p->tokens_per_epoch < o->seq + 1)
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: split %d of \"%s\" (sequences %lld..%lld) has %lld tokens, fewer than seq+1 = %d",
+    return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "%s: split %d of \"%s\" (sequences %lld..%lld) has %lld tokens, fewer than seq+1 = %d",
                         prefix, o->split_index, o->split ? o->split : "1", (long long)p->lo, (long long)p->hi,
                         (long long)p->tokens_per_epoch, o->seq + 1);
   plan_epochs(p, o->seq, o->num_samples);
   if ((int64_t)p->epochs * (p->hi - p->lo) > INT32_MAX)
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: %d epochs of %lld sequences exceed Megatron's int32 document_index",
+    return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "%s: %d epochs of %lld sequences exceed Megatron's int32 document_index",
                         prefix, p->epochs, (long long)(p->hi - p->lo));
   return GV_DATA_OK;
 }
 
 static gv_data_status build_indices(gv_data *ds, const struct plan *p, uint32_t seed,
-                                    const char *prefix, struct gv_data_err *err)
+                                    const char *prefix, char *err, size_t errn)
 {
   int64_t count = p->hi - p->lo;
   ds->ndoc_index = (int64_t)p->epochs * count;
@@ -224,7 +224,7 @@ static gv_data_status build_indices(gv_data *ds, const struct plan *p, uint32_t 
   ds->sample_index = malloc((size_t)(ds->n + 1) * 2 * sizeof(int64_t));
   ds->shuffle_index = malloc((size_t)ds->n * sizeof(int64_t));
   if (!ds->doc_index || !ds->sample_index || !ds->shuffle_index)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory for %lld samples", prefix, (long long)ds->n);
+    return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory for %lld samples", prefix, (long long)ds->n);
   struct gv_data_mt mt;
   gv_data_mt_seed(&mt, seed);
   int whole = p->separate_final ? p->epochs - 1 : p->epochs;
@@ -247,19 +247,19 @@ struct gv_data_opts gv_data_opts_default(int seq, uint32_t seed)
 }
 
 gv_data_status gv_data_open(const char *prefix, const struct gv_data_opts *opts, gv_data **out,
-                            struct gv_data_err *err)
+                            char *err, size_t errn)
 {
   *out = NULL;
   gv_data *ds = calloc(1, sizeof *ds);
   if (!ds)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
+    return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
   gv_data_status st;
   struct plan p;
-  GV_DATA_TRY(gv_mmidx_open(prefix, &ds->ix, err), st, out_free);
-  GV_DATA_TRY(check_opts(prefix, ds->ix, opts, &p, err), st, out_free);
+  GV_DATA_TRY(gv_mmidx_open(prefix, &ds->ix, err, errn), st, out_free);
+  GV_DATA_TRY(check_opts(prefix, ds->ix, opts, &p, err, errn), st, out_free);
   ds->seq = opts->seq;
   ds->epochs = p.epochs;
-  GV_DATA_TRY(build_indices(ds, &p, opts->seed, prefix, err), st, out_free);
+  GV_DATA_TRY(build_indices(ds, &p, opts->seed, prefix, err, errn), st, out_free);
   *out = ds;
   return GV_DATA_OK;
 out_free:
@@ -302,10 +302,10 @@ void gv_data_get_sample(const gv_data *ds, int64_t idx, int32_t *tokens)
 }
 
 gv_data_status gv_data_get_batch(const gv_data *ds, int64_t step, int global_batch, int dp_rank,
-                                 int dp_size, int32_t *tokens, struct gv_data_err *err)
+                                 int dp_size, int32_t *tokens, char *err, size_t errn)
 {
   if (dp_size < 1 || global_batch < 1 || global_batch % dp_size || dp_rank < 0 || dp_rank >= dp_size)
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "data: global batch %d cannot be split over %d data-parallel ranks (rank %d)",
+    return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "data: global batch %d cannot be split over %d data-parallel ranks (rank %d)",
                         global_batch, dp_size, dp_rank);
   int local = global_batch / dp_size;
   for (int i = 0; i < local; i++)

@@ -32,14 +32,13 @@ struct gv_mmidx {
 
 /* ---- errors and dtypes ---- */
 
-gv_data_status gv_data_fail(struct gv_data_err *err, gv_data_status st, const char *fmt, ...)
+gv_data_status gv_data_fail(char *err, size_t errn, gv_data_status st, const char *fmt, ...)
 {
-  if (err) {
+  if (err && errn) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vsnprintf(err, errn, fmt, ap);
     va_end(ap);
-    err->status = st;
   }
   return st;
 }
@@ -85,15 +84,15 @@ static int32_t load_token(const unsigned char *p, int dtype)
 /* ---- files ---- */
 
 static gv_data_status map_file(const char *path, const unsigned char **data, size_t *size,
-                               struct gv_data_err *err)
+                               char *err, size_t errn)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return gv_data_fail(err, GV_DATA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return gv_data_fail(err, errn, GV_DATA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
   struct stat sb;
   gv_data_status st = GV_DATA_OK;
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    st = gv_data_fail(err, GV_DATA_ERR_IO, "%s: not a regular file", path);
+    st = gv_data_fail(err, errn, GV_DATA_ERR_IO, "%s: not a regular file", path);
     goto out_close;
   }
   *size = (size_t)sb.st_size;
@@ -101,7 +100,7 @@ static gv_data_status map_file(const char *path, const unsigned char **data, siz
   if (*size > 0) {
     void *m = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
-      st = gv_data_fail(err, GV_DATA_ERR_IO, "%s: cannot mmap: %s", path, strerror(errno));
+      st = gv_data_fail(err, errn, GV_DATA_ERR_IO, "%s: cannot mmap: %s", path, strerror(errno));
     else
       *data = m;
   }
@@ -123,41 +122,41 @@ char *gv_data_path(const char *prefix, const char *ext)
 
 /* ---- validation ---- */
 
-static gv_data_status check_header(gv_mmidx *ix, struct gv_data_err *err)
+static gv_data_status check_header(gv_mmidx *ix, char *err, size_t errn)
 {
   const char *f = ix->idx_path;
   if (ix->idx_size < IDX_HEADER)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: truncated header: file has %zu bytes, the header needs %d",
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: truncated header: file has %zu bytes, the header needs %d",
                         f, ix->idx_size, IDX_HEADER);
   if (memcmp(ix->idx, IDX_MAGIC, 9))
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'magic' is not \"MMIDIDX\\0\\0\": not a Megatron indexed dataset", f);
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'magic' is not \"MMIDIDX\\0\\0\": not a Megatron indexed dataset", f);
   int64_t version = rd_i64(ix->idx + 9);
   if (version != 1)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'version' is %lld, expected 1", f, (long long)version);
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'version' is %lld, expected 1", f, (long long)version);
   ix->dtype = ix->idx[17];
   ix->itemsize = gv_data_dtype_size(ix->dtype);
   if (!ix->itemsize)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'dtype' has unknown code %d (valid: 1..8)", f, ix->dtype);
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'dtype' has unknown code %d (valid: 1..8)", f, ix->dtype);
   if (ix->dtype == GV_DATA_DTYPE_F32 || ix->dtype == GV_DATA_DTYPE_F64)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'dtype' is %s, not an integer token type", f,
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'dtype' is %s, not an integer token type", f,
                         gv_data_dtype_name(ix->dtype));
   ix->nseq = rd_i64(ix->idx + 18);
   ix->ndoc_idx = rd_i64(ix->idx + 26);
   uint64_t room = ix->idx_size - IDX_HEADER;
   if (ix->nseq < 0 || (uint64_t)ix->nseq > room / 12)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'sequence_count' is %lld, more than a file of %zu bytes holds",
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'sequence_count' is %lld, more than a file of %zu bytes holds",
                         f, (long long)ix->nseq, ix->idx_size);
   room -= 12 * (uint64_t)ix->nseq;
   if (ix->ndoc_idx < 1)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'document_count' is %lld, must be at least 1 (documents + 1)",
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'document_count' is %lld, must be at least 1 (documents + 1)",
                         f, (long long)ix->ndoc_idx);
   if ((uint64_t)ix->ndoc_idx > room / 8)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: truncated: file has %zu bytes, but sequence_count %lld and document_count %lld need %llu",
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: truncated: file has %zu bytes, but sequence_count %lld and document_count %lld need %llu",
                         f, ix->idx_size, (long long)ix->nseq, (long long)ix->ndoc_idx,
                         (unsigned long long)IDX_HEADER + 12ull * (uint64_t)ix->nseq + 8ull * (uint64_t)ix->ndoc_idx);
   room -= 8 * (uint64_t)ix->ndoc_idx;
   if (room != 0 && room != (uint64_t)ix->nseq)   /* the optional i8[S] sequence_modes */
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: file size %zu does not match sequence_count %lld and document_count %lld (expected %llu bytes)",
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: file size %zu does not match sequence_count %lld and document_count %lld (expected %llu bytes)",
                         f, ix->idx_size, (long long)ix->nseq, (long long)ix->ndoc_idx,
                         (unsigned long long)(ix->idx_size - room));
   ix->sizes = ix->idx + IDX_HEADER;
@@ -166,60 +165,60 @@ static gv_data_status check_header(gv_mmidx *ix, struct gv_data_err *err)
   return GV_DATA_OK;
 }
 
-static gv_data_status check_sequences(gv_mmidx *ix, struct gv_data_err *err)
+static gv_data_status check_sequences(gv_mmidx *ix, char *err, size_t errn)
 {
   ix->ntokens = 0;
   for (int64_t i = 0; i < ix->nseq; i++) {
     int32_t len = rd_i32(ix->sizes + 4 * i);
     int64_t ptr = rd_i64(ix->pointers + 8 * i);
     if (len < 0)
-      return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'sequence_lengths[%lld]' is negative (%d)",
+      return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'sequence_lengths[%lld]' is negative (%d)",
                           ix->idx_path, (long long)i, len);
     if (ptr < 0 || (uint64_t)ptr > ix->bin_size ||
         (uint64_t)len * (uint64_t)ix->itemsize > ix->bin_size - (uint64_t)ptr)
-      return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'sequence_pointers[%lld]' = %lld + %d tokens of %d bytes is beyond the end of %s (%zu bytes)",
+      return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'sequence_pointers[%lld]' = %lld + %d tokens of %d bytes is beyond the end of %s (%zu bytes)",
                           ix->idx_path, (long long)i, (long long)ptr, len, ix->itemsize, ix->bin_path, ix->bin_size);
     ix->ntokens += len;
   }
   return GV_DATA_OK;
 }
 
-static gv_data_status check_documents(const gv_mmidx *ix, struct gv_data_err *err)
+static gv_data_status check_documents(const gv_mmidx *ix, char *err, size_t errn)
 {
   int64_t prev = 0;
   for (int64_t d = 0; d < ix->ndoc_idx; d++) {
     int64_t v = rd_i64(ix->doc_idx + 8 * d);
     if ((d == 0 && v != 0) || v < prev || v > ix->nseq)
-      return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'document_indices[%lld]' is %lld: must rise monotonically from 0 to sequence_count %lld",
+      return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'document_indices[%lld]' is %lld: must rise monotonically from 0 to sequence_count %lld",
                           ix->idx_path, (long long)d, (long long)v, (long long)ix->nseq);
     prev = v;
   }
   if (prev != ix->nseq)
-    return gv_data_fail(err, GV_DATA_ERR_FORMAT, "%s: field 'document_indices' ends at %lld, expected sequence_count %lld",
+    return gv_data_fail(err, errn, GV_DATA_ERR_FORMAT, "%s: field 'document_indices' ends at %lld, expected sequence_count %lld",
                         ix->idx_path, (long long)prev, (long long)ix->nseq);
   return GV_DATA_OK;
 }
 
 /* ---- API ---- */
 
-gv_data_status gv_mmidx_open(const char *prefix, gv_mmidx **out, struct gv_data_err *err)
+gv_data_status gv_mmidx_open(const char *prefix, gv_mmidx **out, char *err, size_t errn)
 {
   *out = NULL;
   gv_mmidx *ix = calloc(1, sizeof *ix);
   if (!ix)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
+    return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
   gv_data_status st = GV_DATA_OK;
   ix->idx_path = gv_data_path(prefix, ".idx");
   ix->bin_path = gv_data_path(prefix, ".bin");
   if (!ix->idx_path || !ix->bin_path) {
-    st = gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
+    st = gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
     goto out_free;
   }
-  GV_DATA_TRY(map_file(ix->idx_path, &ix->idx, &ix->idx_size, err), st, out_free);
-  GV_DATA_TRY(check_header(ix, err), st, out_free);
-  GV_DATA_TRY(map_file(ix->bin_path, &ix->bin, &ix->bin_size, err), st, out_free);
-  GV_DATA_TRY(check_sequences(ix, err), st, out_free);
-  GV_DATA_TRY(check_documents(ix, err), st, out_free);
+  GV_DATA_TRY(map_file(ix->idx_path, &ix->idx, &ix->idx_size, err, errn), st, out_free);
+  GV_DATA_TRY(check_header(ix, err, errn), st, out_free);
+  GV_DATA_TRY(map_file(ix->bin_path, &ix->bin, &ix->bin_size, err, errn), st, out_free);
+  GV_DATA_TRY(check_sequences(ix, err, errn), st, out_free);
+  GV_DATA_TRY(check_documents(ix, err, errn), st, out_free);
   *out = ix;
   return GV_DATA_OK;
 out_free:

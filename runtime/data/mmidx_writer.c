@@ -53,30 +53,30 @@ static void writer_free(gv_mmidx_writer *w)
 }
 
 gv_data_status gv_mmidx_writer_open(const char *prefix, int dtype, gv_mmidx_writer **out,
-                                    struct gv_data_err *err)
+                                    char *err, size_t errn)
 {
   *out = NULL;
   if (dtype == GV_DATA_DTYPE_F32 || dtype == GV_DATA_DTYPE_F64 || !gv_data_dtype_size(dtype))
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: dtype code %d is not an integer token type", prefix, dtype);
+    return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "%s: dtype code %d is not an integer token type", prefix, dtype);
   gv_mmidx_writer *w = calloc(1, sizeof *w);
   if (!w)
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
+    return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
   static const char *ext[4] = {".bin", ".idx", ".bin.tmp", ".idx.tmp"};
   gv_data_status st = GV_DATA_OK;
   for (int i = 0; i < 4; i++)
     if (!(w->paths[i] = gv_data_path(prefix, ext[i]))) {
-      st = gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
+      st = gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
       goto out_free;
     }
   w->dtype = dtype;
   w->itemsize = gv_data_dtype_size(dtype);
   if (vec_push(&w->docs, 0)) {
-    st = gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
+    st = gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory", prefix);
     goto out_free;
   }
   w->bin = fopen(w->paths[P_BIN_TMP], "wb");
   if (!w->bin) {
-    st = gv_data_fail(err, GV_DATA_ERR_IO, "%s: cannot create: %s", w->paths[P_BIN_TMP], strerror(errno));
+    st = gv_data_fail(err, errn, GV_DATA_ERR_IO, "%s: cannot create: %s", w->paths[P_BIN_TMP], strerror(errno));
     goto out_free;
   }
   *out = w;
@@ -110,15 +110,15 @@ static void store_token(unsigned char *p, int dtype, int32_t t)
 }
 
 gv_data_status gv_mmidx_writer_add(gv_mmidx_writer *w, const int32_t *tokens, int64_t n,
-                                   struct gv_data_err *err)
+                                   char *err, size_t errn)
 {
   if (n < 0 || n > INT32_MAX)
-    return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: sequence of %lld tokens does not fit field 'sequence_lengths' (int32)",
+    return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "%s: sequence of %lld tokens does not fit field 'sequence_lengths' (int32)",
                         w->paths[P_IDX], (long long)n);
   if (n * w->itemsize > w->buf_cap) {
     unsigned char *b = realloc(w->buf, (size_t)(n * w->itemsize));
     if (!b)
-      return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", w->paths[P_BIN]);
+      return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory", w->paths[P_BIN]);
     w->buf = b;
     w->buf_cap = n * w->itemsize;
   }
@@ -126,14 +126,14 @@ gv_data_status gv_mmidx_writer_add(gv_mmidx_writer *w, const int32_t *tokens, in
   dtype_range(w->dtype, &lo, &hi);
   for (int64_t i = 0; i < n; i++) {
     if (tokens[i] < lo || tokens[i] > hi)
-      return gv_data_fail(err, GV_DATA_ERR_ARG, "%s: token %d does not fit dtype %s",
+      return gv_data_fail(err, errn, GV_DATA_ERR_ARG, "%s: token %d does not fit dtype %s",
                           w->paths[P_BIN], tokens[i], gv_data_dtype_name(w->dtype));
     store_token(w->buf + i * w->itemsize, w->dtype, tokens[i]);
   }
   if (n && fwrite(w->buf, (size_t)w->itemsize, (size_t)n, w->bin) != (size_t)n)
-    return gv_data_fail(err, GV_DATA_ERR_IO, "%s: write failed: %s", w->paths[P_BIN_TMP], strerror(errno));
+    return gv_data_fail(err, errn, GV_DATA_ERR_IO, "%s: write failed: %s", w->paths[P_BIN_TMP], strerror(errno));
   if (vec_push(&w->sizes, n) || vec_push(&w->pointers, w->bin_bytes))
-    return gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", w->paths[P_IDX]);
+    return gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory", w->paths[P_IDX]);
   w->bin_bytes += n * w->itemsize;
   w->ntokens += n;
   return GV_DATA_OK;
@@ -176,12 +176,12 @@ static int finish_file(FILE *f)
   return fclose(f) | rc;
 }
 
-gv_data_status gv_mmidx_writer_close(gv_mmidx_writer **pw, struct gv_data_err *err)
+gv_data_status gv_mmidx_writer_close(gv_mmidx_writer **pw, char *err, size_t errn)
 {
   gv_mmidx_writer *w = *pw;
   gv_data_status st = GV_DATA_OK;
   if (w->docs.n < 0) {
-    st = gv_data_fail(err, GV_DATA_ERR_NOMEM, "%s: out of memory", w->paths[P_IDX]);
+    st = gv_data_fail(err, errn, GV_DATA_ERR_NOMEM, "%s: out of memory", w->paths[P_IDX]);
     goto out_abort;
   }
   if (w->docs.v[w->docs.n - 1] != w->sizes.n)   /* sequences after the last end_doc */
@@ -189,20 +189,20 @@ gv_data_status gv_mmidx_writer_close(gv_mmidx_writer **pw, struct gv_data_err *e
   FILE *bin = w->bin;
   w->bin = NULL;
   if (finish_file(bin)) {
-    st = gv_data_fail(err, GV_DATA_ERR_IO, "%s: write failed: %s", w->paths[P_BIN_TMP], strerror(errno));
+    st = gv_data_fail(err, errn, GV_DATA_ERR_IO, "%s: write failed: %s", w->paths[P_BIN_TMP], strerror(errno));
     goto out_abort;
   }
   FILE *idx = fopen(w->paths[P_IDX_TMP], "wb");
   if (!idx) {
-    st = gv_data_fail(err, GV_DATA_ERR_IO, "%s: cannot create: %s", w->paths[P_IDX_TMP], strerror(errno));
+    st = gv_data_fail(err, errn, GV_DATA_ERR_IO, "%s: cannot create: %s", w->paths[P_IDX_TMP], strerror(errno));
     goto out_abort;
   }
   if ((write_index(w, idx) | finish_file(idx)) != 0) {
-    st = gv_data_fail(err, GV_DATA_ERR_IO, "%s: write failed: %s", w->paths[P_IDX_TMP], strerror(errno));
+    st = gv_data_fail(err, errn, GV_DATA_ERR_IO, "%s: write failed: %s", w->paths[P_IDX_TMP], strerror(errno));
     goto out_abort;
   }
   if (rename(w->paths[P_BIN_TMP], w->paths[P_BIN]) || rename(w->paths[P_IDX_TMP], w->paths[P_IDX])) {
-    st = gv_data_fail(err, GV_DATA_ERR_IO, "%s: cannot rename into place: %s", w->paths[P_IDX], strerror(errno));
+    st = gv_data_fail(err, errn, GV_DATA_ERR_IO, "%s: cannot rename into place: %s", w->paths[P_IDX], strerror(errno));
     goto out_abort;
   }
   writer_free(w);

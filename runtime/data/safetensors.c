@@ -591,7 +591,7 @@ int gv_st_write_part(gv_st_writer *w, int i, int64_t row0, int64_t rows, int64_t
   return 0;
 }
 
-int gv_st_finish(gv_st_writer *w)
+int gv_st_finish(gv_st_writer *w, char *err, size_t errn)
 {
   int rc = fsync(w->fd) ? -1 : 0, e = errno;
   if (close(w->fd) && !rc) {
@@ -599,6 +599,8 @@ int gv_st_finish(gv_st_writer *w)
     e = errno;
   }
   w->fd = -1;
+  if (rc)
+    fail(err, errn, "%s: cannot write (%s)", w->path, strerror(e));
   gv_st_abort(w);
   errno = e;
   return rc;

@@ -55,6 +55,13 @@ GV_API GV_NORETURN void gv_fatal_mpi(const char *file, int line, const char *cal
 /* One hook run by gv_fatal before the job is aborted (e.g. ncclCommAbort); NULL clears. */
 GV_API void gv_fatal_set_hook(void (*hook)(void *arg), void *arg);
 
+/* Errors a caller can recover from (a file that does not open or parse: datasets,
+ * checkpoints, safetensors, tensor files) follow one convention: the function returns an
+ * int, 0 on success and nonzero on failure (-1, or a status code such as gv_data_status),
+ * and writes a one-line message naming the file and the field, key or record into the
+ * caller's buffer `char *err, size_t errn` (NULL: no message). They never print and never
+ * abort; what is not recoverable (a broken invariant) goes to gv_fatal. */
+
 /* GV_CHECK(cond, fmt, ...): an invariant of the runtime or of the caller's shapes. */
 #define GV_CHECK(cond, ...) do { if (!(cond)) \
       gv_fatalf(__FILE__, __LINE__, #cond, "gvrt", __VA_ARGS__); } while (0)

@@ -4,10 +4,11 @@
  * is seq+1 tokens; the same (prefix, seq, seed, num_samples, split) gives the same
  * samples on every rank and under every parallel strategy. Formats: docs/data.md.
  *
- * Errors at this API edge are recoverable: functions return a gv_data_status and, when
- * given a struct gv_data_err, a one-line message that names the file and the field.
+ * Errors at this API edge are recoverable and follow the runtime's convention (gvrt.h):
+ * functions return a gv_data_status (0 for success) and write a one-line message that
+ * names the file and the field into the caller's buffer err of errn bytes (NULL: none).
  * (gv_data_status / GV_DATA_TRY stand in for the runtime's gv_status / GV_TRY until
- * the two are merged; the values keep 0 for success.) */
+ * the two are merged.) */
 #ifndef GVRT_DATA_H
 #define GVRT_DATA_H
 
@@ -30,10 +31,6 @@ typedef enum gv_data_status {
   GV_DATA_ERR_NOMEM,
 } gv_data_status;
 
-struct gv_data_err {
-  gv_data_status status;
-  char msg[512];       /* "data/x.idx: field 'version' is 2, expected 1" */
-};
 
 /* Megatron's dtype codes (indexed_dataset.py DType). */
 enum gv_data_dtype {
@@ -50,7 +47,7 @@ GV_API int gv_data_dtype_for_vocab(int64_t vocab);   /* uint16 below 65500, else
 typedef struct gv_mmidx gv_mmidx;   /* both files mmap'd read-only; all fields validated */
 
 /* Opens PREFIX.idx and PREFIX.bin. */
-GV_API gv_data_status gv_mmidx_open(const char *prefix, gv_mmidx **out, struct gv_data_err *err);
+GV_API gv_data_status gv_mmidx_open(const char *prefix, gv_mmidx **out, char *err, size_t errn);
 GV_API void gv_mmidx_free(gv_mmidx **ix);
 
 GV_API int64_t gv_mmidx_num_seqs(const gv_mmidx *ix);    /* sequences (S) */
@@ -75,16 +72,16 @@ typedef struct gv_mmidx_writer gv_mmidx_writer;
 /* Writes PREFIX.bin.tmp/PREFIX.idx.tmp; close renames them into place (idx last), so a
  * reader never sees a half-written dataset. dtype: an integer dtype code. */
 GV_API gv_data_status gv_mmidx_writer_open(const char *prefix, int dtype, gv_mmidx_writer **out,
-                                           struct gv_data_err *err);
+                                           char *err, size_t errn);
 /* Appends one sequence; tokens must fit the dtype. */
 GV_API gv_data_status gv_mmidx_writer_add(gv_mmidx_writer *w, const int32_t *tokens, int64_t n,
-                                          struct gv_data_err *err);
+                                          char *err, size_t errn);
 /* Ends the current document (after one or more sequences). */
 GV_API void gv_mmidx_writer_end_doc(gv_mmidx_writer *w);
 GV_API int64_t gv_mmidx_writer_tokens(const gv_mmidx_writer *w);
 GV_API int64_t gv_mmidx_writer_docs(const gv_mmidx_writer *w);
 /* Writes the .idx, renames both files into place and frees w (also on error). */
-GV_API gv_data_status gv_mmidx_writer_close(gv_mmidx_writer **w, struct gv_data_err *err);
+GV_API gv_data_status gv_mmidx_writer_close(gv_mmidx_writer **w, char *err, size_t errn);
 /* Removes the temporary files and frees w. */
 GV_API void gv_mmidx_writer_abort(gv_mmidx_writer **w);
 
@@ -92,28 +89,28 @@ GV_API void gv_mmidx_writer_abort(gv_mmidx_writer **w);
 
 typedef struct gv_bpe gv_bpe;
 
-GV_API gv_data_status gv_bpe_new(gv_bpe **out, struct gv_data_err *err);
+GV_API gv_data_status gv_bpe_new(gv_bpe **out, char *err, size_t errn);
 GV_API void gv_bpe_free(gv_bpe **b);
 /* A vocabulary entry: sym in the byte-to-unicode alphabet, UTF-8 ("\xc4\xa0the" = " the"). */
-GV_API gv_data_status gv_bpe_add_token(gv_bpe *b, const char *sym, int32_t id, struct gv_data_err *err);
+GV_API gv_data_status gv_bpe_add_token(gv_bpe *b, const char *sym, int32_t id, char *err, size_t errn);
 /* The next merge rule (rank = call order); all three symbols must be in the vocabulary. */
 GV_API gv_data_status gv_bpe_add_merge(gv_bpe *b, const char *left, const char *right,
-                                       struct gv_data_err *err);
+                                       char *err, size_t errn);
 GV_API int32_t gv_bpe_token_id(const gv_bpe *b, const char *sym);   /* -1 if absent */
 GV_API int32_t gv_bpe_vocab_size(const gv_bpe *b);                  /* max id + 1 */
 /* Encodes text[0..n) into *out (grown as needed, capacity *cap); *nout tokens. */
 GV_API gv_data_status gv_bpe_encode(gv_bpe *b, const char *text, size_t n, int32_t **out,
-                                    size_t *cap, size_t *nout, struct gv_data_err *err);
+                                    size_t *cap, size_t *nout, char *err, size_t errn);
 
 /* The text of ids[0..n) into *out (grown as needed, capacity *cap; NUL-terminated), *nout
  * bytes: each id's symbol, byte-level symbols mapped back to their bytes, other characters
  * (added tokens such as <|endoftext|>) as they are. An id without a symbol is an error. */
 GV_API gv_data_status gv_bpe_decode(gv_bpe *b, const int32_t *ids, size_t n, char **out, size_t *cap,
-                                    size_t *nout, struct gv_data_err *err);
+                                    size_t *nout, char *err, size_t errn);
 /* A Hugging Face tokenizer.json (byte-level BPE: model.type "BPE", a ByteLevel
  * pre-tokenizer; docs/data.md) into a new gv_bpe; *add_prefix_space from the ByteLevel. */
 GV_API gv_data_status gv_bpe_load_json(const char *path, gv_bpe **out, int *add_prefix_space,
-                                       struct gv_data_err *err);
+                                       char *err, size_t errn);
 
 /* ---- GPT samples (Megatron GPTDataset) ---- */
 
@@ -131,12 +128,12 @@ GV_API struct gv_data_opts gv_data_opts_default(int seq, uint32_t seed);
 /* Megatron's split of S sequences: split_index covers [*lo, *hi). GV_DATA_ERR_ARG if the
  * string is not 1 to 3 non-negative weights with a positive sum. */
 GV_API gv_data_status gv_data_split_range(const char *split, int split_index, int64_t nseq,
-                                          int64_t *lo, int64_t *hi, struct gv_data_err *err);
+                                          int64_t *lo, int64_t *hi, char *err, size_t errn);
 
 typedef struct gv_data gv_data;
 
 GV_API gv_data_status gv_data_open(const char *prefix, const struct gv_data_opts *opts,
-                                   gv_data **out, struct gv_data_err *err);
+                                   gv_data **out, char *err, size_t errn);
 GV_API void gv_data_free(gv_data **ds);
 
 /* Samples the indices hold (>= opts.num_samples); get_sample wraps idx modulo this. */
@@ -160,7 +157,7 @@ static inline int64_t gv_data_batch_index(int64_t step, int global_batch, int dp
  * of step. global_batch must be a multiple of dp_size. */
 GV_API gv_data_status gv_data_get_batch(const gv_data *ds, int64_t step, int global_batch,
                                         int dp_rank, int dp_size, int32_t *tokens,
-                                        struct gv_data_err *err);
+                                        char *err, size_t errn);
 
 /* Megatron-compatible RNG, exposed for tests: numpy RandomState(seed).shuffle of an
  * int64 array (MT19937, Fisher-Yates from the end, masked rejection). */

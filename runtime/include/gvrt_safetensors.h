@@ -107,8 +107,9 @@ GV_API gv_st_writer *gv_st_create(const char *path, const struct gv_st_tensor *t
 GV_API int gv_st_write_part(gv_st_writer *w, int i, int64_t row0, int64_t rows, int64_t col0, int64_t cols,
                             int64_t first, int64_t count, enum gv_st_dtype have, const void *src, char *err,
                             size_t errn);
-/* fsync and close (0, or -1 with errno set); abort closes without syncing. */
-GV_API int gv_st_finish(gv_st_writer *w);
+/* fsync and close: 0, or -1 with "PATH: cannot write (why)" in err (errno kept); abort
+ * closes without syncing. */
+GV_API int gv_st_finish(gv_st_writer *w, char *err, size_t errn);
 GV_API void gv_st_abort(gv_st_writer *w);
 
 #endif

@@ -357,10 +357,8 @@ static int write_files(struct gv_run *r, const struct ck_tensors *c, const char 
   for (int f = 0; f < 2; f++)
     if (e)
       gv_st_abort(w[f]);
-    else if (gv_st_finish(w[f])) {
+    else if (gv_st_finish(w[f], err, n))
       e = errno ? errno : EIO;
-      snprintf(err, n, "%s: cannot write (%s)", path[f], strerror(e));
-    }
   return e;
 }
 

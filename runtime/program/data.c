@@ -20,11 +20,11 @@ static gv_data *open_split(struct gv_run *r, int index, int64_t samples)
   o.num_samples = samples;
   o.split = r->args.split;
   o.split_index = index;
-  struct gv_data_err err;
+  char err[512] = "";
   gv_data *ds = NULL;
-  if (gv_data_open(r->args.data, &o, &ds, &err) != GV_DATA_OK)
+  if (gv_data_open(r->args.data, &o, &ds, err, sizeof err) != GV_DATA_OK)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "the %s split (--split %s): %s", split_names[index],
-              r->args.split, err.msg);
+              r->args.split, err);
   return ds;
 }
 

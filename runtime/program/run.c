@@ -384,38 +384,39 @@ static void rank_path(const struct gv_run *r, const char *path, char *file, size
 
 /* ---- outputs: the test dumps (samples: sample.c) ---- */
 
-/* A test dump's file into place, or a fatal error naming it (ok 0: a record failed). */
-static void commit_or_fail(struct gv_tf_writer *f, int ok, const char *file, const char *option)
+/* A test dump's file into place, or a fatal error saying why (ok 0: a record failed, err
+ * says why). */
+static void commit_or_fail(struct gv_tf_writer *f, int ok, char *err, size_t errn, const char *option)
 {
-  if (ok && !gv_tf_commit(f))
+  if (ok && !gv_tf_commit(f, err, errn))
     return;
-  int e = errno;
   if (!ok)
     gv_tf_abort(f);
-  gv_fatalf(__FILE__, __LINE__, option, "gvrt", "%s: cannot write (%s)", file, strerror(e));
+  gv_fatalf(__FILE__, __LINE__, option, "gvrt", "%s", err);
 }
 
 static void dump_state(struct gv_run *r, const char *path, double loss)
 {
   int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
-  char file[4096], key[512];
+  char file[4096], key[512], err[4200];
   rank_path(r, path, file, sizeof file);
-  struct gv_tf_writer *f = gv_tf_begin(file, header);
+  struct gv_tf_writer *f = gv_tf_begin(file, header, err, sizeof err);
   int ok = f != NULL;
   int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->vocab};
   if (ok && r->has_logits) {
     size_t n = (size_t)(r->micro_batch * r->seq * r->vocab);
-    ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off, n));
+    ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off, n),
+                   err, sizeof err);
   }
-  ok = ok && !gv_tf_put(f, "loss", GV_TF_F64, 1, &one, &loss);
+  ok = ok && !gv_tf_put(f, "loss", GV_TF_F64, 1, &one, &loss, err, sizeof err);
   for (int i = 0; ok && i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     int64_t dims[2] = {p->shard_rows, p->shard_cols};
     snprintf(key, sizeof key, "grad/%s", p->name);
     ok = !gv_tf_put(f, key, GV_TF_F32, p->rows == 1 ? 1 : 2, p->rows == 1 ? dims + 1 : dims,
-                    gv_run_to_host_f32(r, gv_run_grad(r, p), shard_numel(p)));
+                    gv_run_to_host_f32(r, gv_run_grad(r, p), shard_numel(p)), err, sizeof err);
   }
-  commit_or_fail(f, ok, file, "--dump");
+  commit_or_fail(f, ok, err, sizeof err, "--dump");
 }
 
 /* --dump_params: this rank's part of every parameter after training, with where it sits in
@@ -426,9 +427,9 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
 static void dump_params(struct gv_run *r, const char *path)
 {
   int32_t header[64] = {GV_TF_MAGIC_CKPT, 1};
-  char file[4096], key[600];
+  char file[4096], key[600], err[4200];
   rank_path(r, path, file, sizeof file);
-  struct gv_tf_writer *f = gv_tf_begin(file, header);
+  struct gv_tf_writer *f = gv_tf_begin(file, header, err, sizeof err);
   int ok = f != NULL;
   for (int i = 0; ok && i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
@@ -439,11 +440,12 @@ static void dump_params(struct gv_run *r, const char *path)
                      (int32_t)p->shard_rows, (int32_t)p->shard_cols, (int32_t)first, (int32_t)n};
     int64_t eight = 8, dn = (int64_t)n;
     snprintf(key, sizeof key, "at/%s", p->name);
-    ok = !gv_tf_put(f, key, GV_TF_I32, 1, &eight, at);
+    ok = !gv_tf_put(f, key, GV_TF_I32, 1, &eight, at, err, sizeof err);
     snprintf(key, sizeof key, "param/%s", p->name);
-    ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host_f32(r, gv_run_param_at(r, p, first), n));
+    ok = ok && !gv_tf_put(f, key, GV_TF_F32, 1, &dn, gv_run_to_host_f32(r, gv_run_param_at(r, p, first), n),
+                          err, sizeof err);
   }
-  commit_or_fail(f, ok, file, "--dump_params");
+  commit_or_fail(f, ok, err, sizeof err, "--dump_params");
 }
 
 /* One forward of the pipeline on T tokens (row 0 of a micro-batch), for sampling: the

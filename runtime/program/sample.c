@@ -59,9 +59,9 @@ void gv_run_check_sample_args(struct gv_run *r)
   if (a->sample_tokens == 0)
     return;
   if (a->tokenizer) {
-    struct gv_data_err err;
-    if (gv_bpe_load_json(a->tokenizer, &r->tok, &r->tok_prefix_space, &err))
-      gv_fatalf(__FILE__, __LINE__, "--tokenizer", "gvrt", "%s", err.msg);
+    char err[512] = "";
+    if (gv_bpe_load_json(a->tokenizer, &r->tok, &r->tok_prefix_space, err, sizeof err))
+      gv_fatalf(__FILE__, __LINE__, "--tokenizer", "gvrt", "%s", err);
     if (gv_bpe_vocab_size(r->tok) > r->vocab)
       gv_fatalf(__FILE__, __LINE__, "--tokenizer", "gvrt", "%s: its vocabulary has %d ids, the model's only %lld",
                 a->tokenizer, gv_bpe_vocab_size(r->tok), (long long)r->vocab);
@@ -138,7 +138,7 @@ static int32_t pick(const float *row, int64_t V, const struct gv_run_args *a, ui
 static void put_token(struct gv_run *r, FILE *f, int32_t t, char **buf, size_t *cap)
 {
   size_t n;
-  if (r->tok && !gv_bpe_decode(r->tok, &t, 1, buf, cap, &n, NULL))
+  if (r->tok && !gv_bpe_decode(r->tok, &t, 1, buf, cap, &n, NULL, 0))
     fwrite(*buf, 1, n, f);
   else if (r->tok || t > BYTE_VOCAB)
     fprintf(f, "<%d>", t);
@@ -171,10 +171,10 @@ static int64_t encode_prompt(struct gv_run *r, const char *prompt, int32_t **seq
     char *text = malloc(len + 2);
     GV_CHECK(text != NULL, "out of host memory");
     snprintf(text, len + 2, "%s%s", r->tok_prefix_space && prompt[0] != ' ' ? " " : "", prompt);
-    struct gv_data_err err;
+    char err[512] = "";
     int32_t *ids = NULL;
-    if (gv_bpe_encode(r->tok, text, strlen(text), &ids, &cap, &got, &err))
-      gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "%s: %s", r->args.tokenizer, err.msg);
+    if (gv_bpe_encode(r->tok, text, strlen(text), &ids, &cap, &got, err, sizeof err))
+      gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "%s: %s", r->args.tokenizer, err);
     free(text);
     n = (int64_t)got;
     *seq = new_seq(n, extra);

@@ -155,11 +155,21 @@ struct gv_tf_writer {
   int count, cap;
 };
 
-struct gv_tf_writer *gv_tf_begin(const char *path, const int32_t header[64])
+/* "PATH: cannot write (why)" into err, from errno (e, or ENOMEM when 0); returns -1. */
+static int write_failed(const char *path, int e, char *err, size_t errn)
+{
+  if (err && errn)
+    snprintf(err, errn, "%s: cannot write (%s)", path, strerror(e ? e : ENOMEM));
+  return -1;
+}
+
+struct gv_tf_writer *gv_tf_begin(const char *path, const int32_t header[64], char *err, size_t errn)
 {
   struct gv_tf_writer *w = calloc(1, sizeof *w);
-  if (!w)
+  if (!w) {
+    write_failed(path, ENOMEM, err, errn);
     return NULL;
+  }
   snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path);
   w->f = fopen(w->tmp, "wb");
   if (!w->f)
@@ -167,10 +177,16 @@ struct gv_tf_writer *gv_tf_begin(const char *path, const int32_t header[64])
   if (!w->f || fwrite(header, 4, 64, w->f) != 64) {
     int e = errno;
     gv_tf_abort(w);
-    errno = e;
+    write_failed(path, e, err, errn);
     return NULL;
   }
   return w;
+}
+
+/* The path a writer commits to (its temporary name without ".tmp"). */
+static void final_path(const struct gv_tf_writer *w, char *path, size_t n)
+{
+  snprintf(path, n, "%.*s", (int)(strlen(w->tmp) - 4), w->tmp);
 }
 
 /* fwrite of n bytes that also adds them to *crc. */
@@ -196,23 +212,28 @@ static int put_raw(struct gv_tf_writer *w, const char *name, int dtype, int ndim
   return ok && !wr(w->f, data, numel * dtype_bytes(dtype), crc) ? 0 : -1;
 }
 
-int gv_tf_put(struct gv_tf_writer *w, const char *name, int dtype, int ndim, const int64_t *dims, const void *data)
+int gv_tf_put(struct gv_tf_writer *w, const char *name, int dtype, int ndim, const int64_t *dims, const void *data,
+              char *err, size_t errn)
 {
+  char path[4096];
+  final_path(w, path, sizeof path);
   if (w->count == w->cap) {
     int cap = w->cap ? 2 * w->cap : 64;
     uint32_t *c = realloc(w->crc, sizeof *c * (size_t)cap);
-    if (!c) {
-      errno = ENOMEM;
-      return -1;
-    }
+    if (!c)
+      return write_failed(path, ENOMEM, err, errn);
     w->crc = c;
     w->cap = cap;
   }
-  return put_raw(w, name, dtype, ndim, dims, data, &w->crc[w->count++]);
+  if (put_raw(w, name, dtype, ndim, dims, data, &w->crc[w->count++]))
+    return write_failed(path, errno, err, errn);
+  return 0;
 }
 
-int gv_tf_finish(struct gv_tf_writer *w)
+int gv_tf_finish(struct gv_tf_writer *w, char *err, size_t errn)
 {
+  char path[4096];
+  final_path(w, path, sizeof path);
   uint32_t unused;
   int64_t n = w->count;
   int32_t c = w->count + 1;
@@ -224,15 +245,14 @@ int gv_tf_finish(struct gv_tf_writer *w)
   w->f = NULL;
   if (!ok) {
     gv_tf_abort(w);
-    errno = e;
-    return -1;
+    return write_failed(path, e, err, errn);
   }
   free(w->crc);
   free(w);
   return 0;
 }
 
-int gv_tf_rename(const char *path)
+int gv_tf_rename(const char *path, char *err, size_t errn)
 {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -240,16 +260,14 @@ int gv_tf_rename(const char *path)
     return 0;
   int e = errno;
   unlink(tmp);
-  errno = e;
-  return -1;
+  return write_failed(path, e, err, errn);
 }
 
-int gv_tf_commit(struct gv_tf_writer *w)
+int gv_tf_commit(struct gv_tf_writer *w, char *err, size_t errn)
 {
   char path[4096];
-  size_t n = strlen(w->tmp) - 4;
-  snprintf(path, sizeof path, "%.*s", (int)n, w->tmp);
-  return gv_tf_finish(w) ? -1 : gv_tf_rename(path);
+  final_path(w, path, sizeof path);
+  return gv_tf_finish(w, err, errn) ? -1 : gv_tf_rename(path, err, errn);
 }
 
 void gv_tf_abort(struct gv_tf_writer *w)

@@ -155,8 +155,8 @@ static int rename_prefix(const char *in, const char *out, const char *from, cons
   }
   if (w && bad)
     gv_st_abort(w);
-  else if (w && gv_st_finish(w)) {
-    fprintf(stderr, "%s: cannot write (%s)\n", out, strerror(errno));
+  else if (w && gv_st_finish(w, e, sizeof e)) {
+    fprintf(stderr, "%s\n", e);
     bad = 1;
   }
   for (int i = 0; i < m; i++)

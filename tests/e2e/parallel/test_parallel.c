@@ -20,7 +20,7 @@
 #include "testutil.h"
 #include "tiny_ir.h"
 
-typedef struct Strategy {
+typedef struct Scenario {
   const char *name;
   int world, pp;
   int64_t micro_batch;
@@ -35,7 +35,7 @@ typedef struct Strategy {
   int vtp;            /* vocabulary parallel embedding and head over the tp group */
   int ltp;            /* > 0: per-layer tp, the first half of the blocks on tp, the second half on ltp */
   int no_async;       /* reduce gradients after every micro-batch (no_async_grad_reduce) */
-} Strategy;
+} Scenario;
 
 /* The fixture batch has 2 sequences: micro-batch 1 gives 2 micro-batches per step. */
 /* Final parameters after the MSTEPS updates: ||p - p1|| / ||p1|| per parameter. AdamW
@@ -46,7 +46,7 @@ typedef struct Strategy {
 #define PARAMS_RTOL 1e-4
 enum { MSTEPS = 20 }; /* steps of every run of the matrix */
 
-static const Strategy strategies[] = {
+static const Scenario strategies[] = {
   {"dp2", 2, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0},
   {"dp2_ckpt", 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
   {"pp2_gpipe", 2, 2, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0},
@@ -196,28 +196,28 @@ static double params_diff(const char *single, const char *par, int world)
   return worst;
 }
 
-static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const char *fx, const char *mpiexec,
+static int run_strategy(IrModel *m, const Scenario *s, const char *dir, const char *fx, const char *mpiexec,
                         double *losses, Arena *a)
 {
-  unsigned char *flags = ARENA_ARRAY(a, unsigned char, m->nlayers);
-  unsigned char *z3 = ARENA_ARRAY(a, unsigned char, m->nlayers);
-  int *ltp = ARENA_ARRAY(a, int, m->nlayers), base = s->ltp > s->tp ? s->ltp : s->tp;
-  unsigned char *ul = ARENA_ARRAY(a, unsigned char, m->nlayers);
+  ParPlan o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp,
+               .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks,
+               .dp_type = s->zero == 3 ? DP_ZERO3 : s->zero == 2 || s->zero == 5 ? DP_ZERO2 : DP_DDP,
+               .tp = s->tp ? s->tp : 1, .tp_consec = 1, .sp = s->sp == 1 || s->sp == 4, .ulysses = s->sp == 2,
+               .vtp = s->vtp ? s->tp : 1, .no_async_grad_reduce = s->no_async, .bf16 = bf16()};
+  parplan_layers(a, m, &o); /* the per-layer variations: checkpointing, ZeRO-3, Ulysses, tp of half the blocks */
   for (int i = 0, blk = 0; i < m->nlayers; i++) {
-    ltp[i] = base;
-    if (m->layers[i].kind == IR_LAYER_BLOCK) {
-      flags[i] = s->ckpt == 1 || (s->ckpt == 2 && blk < (int)m->nblocks / 2);
-      ltp[i] = blk < (int)m->nblocks / 2 ? s->tp : s->ltp;
-      ul[i] = (unsigned char)(s->sp == 5 ? blk < (int)m->nblocks / 2 : blk >= (int)m->nblocks / 2);
-      z3[i] = blk++ >= (int)m->nblocks / 2;
-    }
+    ParLayer *l = &o.layer[i];
+    if (m->layers[i].kind != IR_LAYER_BLOCK)
+      continue;
+    int first = blk++ < (int)m->nblocks / 2;
+    l->ckpt = s->ckpt == 1 || (s->ckpt == 2 && first);
+    if (s->ltp && !first)
+      l->tp = s->ltp;
+    if (s->sp >= 3 && (s->sp == 5 ? first : !first))
+      l->sp = PAR_SP_ULYSSES;
+    if (s->zero >= 4 && !first)
+      l->dp_type = DP_ZERO3;
   }
-  LowerOptions o = {.micro_batch = s->micro_batch, .seq = 32, .world = s->world, .pp = s->pp, .checkpoint = flags,
-                    .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks, .zero = s->zero >= 4 ? 3 : s->zero,
-                    .zero3_layers = s->zero >= 4 ? z3 : NULL, .zero2_rest = s->zero == 5,
-                    .tp = s->ltp ? base : s->tp ? s->tp : 1, .layer_tp = s->ltp ? ltp : NULL, .tp_consec = 1, .sp = s->sp == 1 || s->sp == 4, .ulysses = s->sp >= 2,
-                    .ulysses_layers = s->sp >= 3 ? ul : NULL,
-                    .vtp = s->vtp, .no_async_grad_reduce = s->no_async, .bf16 = bf16()};
   LowerError err;
   Lowered *lw = lower_model(a, m, &o, &err);
   if (!lw) {
@@ -225,10 +225,11 @@ static int run_strategy(IrModel *m, const Strategy *s, const char *dir, const ch
     return 1;
   }
   if (s->tp > 1 && s->sp != 2 && s->sp != 5 && !s->ltp) { /* tp must really split (stage 0's) block weights */
-    LowerOptions o1 = o;
+    ParPlan o1 = o;
     o1.tp = 1;
     o1.world = s->world / s->tp;
-    o1.sp = o1.ulysses = o1.vtp = 0;
+    o1.sp = o1.ulysses = 0, o1.vtp = 1;
+    o1.layer = NULL; /* rows from the one-rank degrees (checkpointing as the defaults: none) */
     Lowered *one = lower_model(a, m, &o1, &err);
     if (!one || lw->plan->arena_bytes[PLAN_PARAMS] >= one->plan->arena_bytes[PLAN_PARAMS]) {
       fprintf(stderr, "%s/%s: tp=%d did not shrink the parameters\n", m->name, s->name, s->tp);
@@ -292,10 +293,10 @@ int main(int argc, char **argv)
     char fx[1024];
     snprintf(fx, sizeof fx, "%s/%s.bin", argv[2], m->name);
     double ref[MSTEPS], got[MSTEPS];
-    Strategy single = {"single", 1, 1, 1, 0, 1, 2, 0, 0, 0, 0, 0, 0}; /* two micro-batches of 1: gradient accumulation */
+    Scenario single = {"single", 1, 1, 1, 0, 1, 2, 0, 0, 0, 0, 0, 0}; /* two micro-batches of 1: gradient accumulation */
     CHECK(run_strategy(m, &single, argv[1], fx, argv[3], ref, a) == 0);
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++) {
-      const Strategy *s = &strategies[k];
+      const Scenario *s = &strategies[k];
       const char *only = getenv("GV_PARALLEL_ONLY"); /* a substring of the strategies to run (debugging) */
       if (only && !strstr(s->name, only))
         continue;

@@ -53,7 +53,7 @@ static const char *device(void)
   return d && !strcmp(d, "cuda") ? " --device cuda" : "";
 }
 
-static Lowered *lower_with(Arena *a, const IrModel *m, LowerOptions o, int bf16, const char **err)
+static Lowered *lower_with(Arena *a, const IrModel *m, ParPlan o, int bf16, const char **err)
 {
   o.bf16 = bf16;
   LowerError e;
@@ -94,7 +94,7 @@ static void run_single(const IrModel *m, const char *dir, const char *fx, double
     tu_failures++;
     return;
   }
-  LowerOptions o = {.micro_batch = 2, .seq = 32, .world = 1, .pp = 1, .chunks = 1};
+  ParPlan o = {.micro_batch = 2, .seq = 32, .world = 1, .pp = 1, .chunks = 1};
   const char *lerr = NULL;
   Lowered *f = lower_with(a, m, o, 0, &lerr), *b = lower_with(a, m, o, 1, &lerr);
   CHECK(f && b);
@@ -183,8 +183,9 @@ static const Par pars[] = {
 static void run_parallel(const IrModel *m, const Par *s, const char *dir, const char *fx, const char *mpiexec,
                          const double *single, Arena *a)
 {
-  LowerOptions o = {.micro_batch = 1, .seq = 32, .world = s->world, .pp = s->pp, .chunks = 2, .pipeline_1f1b = 1,
-                    .tp = s->tp, .tp_consec = 1, .sp = s->sp, .ulysses = s->ulysses, .vtp = s->vtp, .zero = s->zero};
+  ParPlan o = {.micro_batch = 1, .seq = 32, .world = s->world, .pp = s->pp, .chunks = 2, .pipeline_1f1b = 1,
+               .tp = s->tp, .tp_consec = 1, .sp = s->sp, .ulysses = s->ulysses, .vtp = s->vtp ? s->tp : 1,
+               .dp_type = s->zero == 3 ? DP_ZERO3 : s->zero == 2 ? DP_ZERO2 : DP_DDP};
   const char *err = NULL;
   Lowered *lw = lower_with(a, m, o, 1, &err);
   CHECK(lw != NULL);

@@ -40,26 +40,29 @@ static int write_fixture(const IrModel *m, float *const *w, const char *src, con
     return 1;
   }
   int32_t header[64] = {GV_TF_MAGIC_FIXTURE, 1};
-  struct gv_tf_writer *f = gv_tf_begin(out, header);
+  struct gv_tf_writer *f = gv_tf_begin(out, header, err, sizeof err);
   int bad = !f;
   const char *batch[2] = {"tokens", "labels"};
   for (int k = 0; k < 2 && !bad; k++) {
     const struct gv_tf_record *r = gv_tf_find(&in, batch[k]);
-    bad = !r || gv_tf_put(f, batch[k], r->dtype, r->ndim, r->dims, r->data);
+    if (!r)
+      snprintf(err, sizeof err, "%s: no record '%s'", src, batch[k]);
+    bad = !r || gv_tf_put(f, batch[k], r->dtype, r->ndim, r->dims, r->data, err, sizeof err);
   }
   for (int i = 0; i < m->nparams && !bad; i++) {
     char key[600];
     int64_t dims[2] = {m->params[i].shape.d[0], m->params[i].shape.d[1]};
     snprintf(key, sizeof key, "param/%s", m->params[i].name);
-    bad = gv_tf_put(f, key, GV_TF_F32, m->params[i].shape.rank, dims, w[i]);
+    bad = gv_tf_put(f, key, GV_TF_F32, m->params[i].shape.rank, dims, w[i], err, sizeof err);
   }
   gv_tf_free(&in);
-  if (bad) {
-    if (f)
+  if (bad || gv_tf_commit(f, err, sizeof err)) {
+    if (bad && f)
       gv_tf_abort(f);
+    fprintf(stderr, "%s\n", err);
     return 1;
   }
-  return gv_tf_commit(f) != 0;
+  return 0;
 }
 
 static int64_t pnumel(const IrModel *m, int i)
@@ -90,7 +93,7 @@ static double loss_of(const char *bin, const char *fx, const char *dump, struct 
   return v;
 }
 
-static Lowered *lower(Arena *a, const IrModel *m, LowerOptions o, const char *what)
+static Lowered *lower(Arena *a, const IrModel *m, ParPlan o, const char *what)
 {
   LowerError err = {NULL, -1};
   Lowered *lw = lower_model(a, m, &o, &err);
@@ -143,7 +146,7 @@ static void finite_differences(const IrModel *m, float **w, const char *dir, con
 }
 
 /* Every strategy's PSTEPS losses against the single rank's. */
-static void parallel_runs(Arena *a, const IrModel *m, LowerOptions one, const char *dir, const char *mpiexec,
+static void parallel_runs(Arena *a, const IrModel *m, ParPlan one, const char *dir, const char *mpiexec,
                           const double *ref)
 {
   char fx[1024], bin[1024], launcher[1200];
@@ -152,12 +155,16 @@ static void parallel_runs(Arena *a, const IrModel *m, LowerOptions one, const ch
   unsigned char ck[8] = {0, 1, 1, 0, 0};
   for (int s = 0; s < 4; s++) {
     static const char *names[] = {"tp2", "tp2_sp", "ulysses2", "pp2_1f1b_ckpt"};
-    LowerOptions o = one;
+    ParPlan o = one;
     o.world = 2;
     if (s < 3)
       o.tp = 2, o.tp_consec = 1, o.sp = s == 1, o.ulysses = s == 2;
-    else
-      o.pp = 2, o.chunks = 2, o.pipeline_1f1b = 1, o.checkpoint = ck;
+    else {
+      o.pp = 2, o.chunks = 2, o.pipeline_1f1b = 1;
+      parplan_layers(a, m, &o);
+      for (int i = 0; i < m->nlayers && i < 8; i++)
+        o.layer[i].ckpt = ck[i];
+    }
     Lowered *lw = lower(a, m, o, names[s]);
     snprintf(bin, sizeof bin, "%s/fd_%s", dir, names[s]);
     if (!lw || e2e_build(lw, bin, 0)) {
@@ -197,7 +204,7 @@ int main(int argc, char **argv)
     for (int64_t e = 0; e < n; e++)
       w[i][e] = norm ? urand(-0.3f, 0.3f) : urand(-0.25f, 0.25f);
   }
-  LowerOptions one = {.micro_batch = 1, .seq = SEQ, .world = 1, .pp = 1, .tp = 1, .chunks = 1};
+  ParPlan one = {.micro_batch = 1, .seq = SEQ, .world = 1, .pp = 1, .tp = 1, .chunks = 1};
   Lowered *lw = lower(a, m, one, "one rank");
   char bin[1024];
   snprintf(bin, sizeof bin, "%s/fd_one", dir);

@@ -36,10 +36,10 @@ static void run_model(IrModel *m, const char *tag, const char *dir, const char *
   const struct gv_tf_record *rl = gv_tf_find(&ref, "losses");
   double losses[3][STEPS], lowest[2];
   for (int ck = 0; ck <= 1; ck++) {
-    unsigned char *flags = ARENA_ARRAY(a, unsigned char, m->nlayers);
+    ParPlan o = {.micro_batch = 2, .seq = 32, .world = 1, .pp = 1};
+    parplan_layers(a, m, &o);
     for (int i = 0; i < m->nlayers; i++)
-      flags[i] = ck && m->layers[i].kind == IR_LAYER_BLOCK;
-    LowerOptions o = {.micro_batch = 2, .seq = 32, .world = 1, .pp = 1, .checkpoint = flags};
+      o.layer[i].ckpt = ck && m->layers[i].kind == IR_LAYER_BLOCK;
     LowerError lerr;
     Lowered *lw = lower_model(a, m, &o, &lerr);
     CHECK(lw != NULL);

@@ -19,6 +19,16 @@ printf '%s\n' 'import "gpt2"' 'size tiny_gpt = gpt2_family(vocab = 256, hidden =
   'strategy tiny_gpt { global_tp_consec = 0; pp_division = "1,1"; pp_deg = 2; num_gpus_per_node = 2 }' > good.gvm
 "$gvc" check good.gvm 2>/dev/null && "$gvc" compile good.gvm --model tiny_gpt --seq 32 --emit c -o good.c 2>/dev/null \
   && ok || bad "control: a good strategy block"
+# the command line's spellings: dashed or underscored names, 0|1 switches also bare, the
+# global batch at compile time (the micro-batch follows from it)
+"$gvc" compile "$tiny" --model tiny_gpt --seq 32 --num_gpus_per_node 2 --global_tp_deg 2 --sequence_parallel 1 \
+  --global_checkpoint 1 --mixed_precision bf16 --emit c -o under.c 2>/dev/null
+"$gvc" compile "$tiny" --model tiny_gpt --seq 32 --num-gpus-per-node 2 --global-tp-deg 2 --sequence-parallel \
+  --global-checkpoint --mixed-precision=bf16 --emit c -o dashed.c 2>/dev/null
+[ -s under.c ] && cmp -s under.c dashed.c && ok || bad "control: dashed names and bare switches give the same program"
+"$gvc" compile "$tiny" --model tiny_gpt --seq 32 --num_gpus_per_node 2 --chunks 2 --global_train_batch_size 8 \
+  --dump strategy 2>/dev/null | grep -q "2 micro-batches of 2 per step" && ok \
+  || bad "control: --global_train_batch_size 8 over chunks 2 x dp 2 gives micro-batches of 2"
 
 # run KIND ARGS: the command of a case (stdout to out.txt, stderr to err.txt)
 run() {

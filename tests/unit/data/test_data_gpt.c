@@ -20,11 +20,11 @@ static gv_data *open_ds(int seq, uint32_t seed, int64_t num, const char *split, 
   o.split = split;
   o.split_index = which;
   gv_data *ds = NULL;
-  struct gv_data_err err = {0};
-  gv_data_status st = gv_data_open(prefix, &o, &ds, &err);
+  char err[512] = "";
+  gv_data_status st = gv_data_open(prefix, &o, &ds, err, sizeof err);
   CHECK_EQ_INT(GV_DATA_OK, st);
   if (st)
-    fprintf(stderr, "  %s\n", err.msg);
+    fprintf(stderr, "  %s\n", err);
   return ds;
 }
 
@@ -134,21 +134,21 @@ static void test_dp_split(void)
   enum { GBS = 8, SEQ1 = 9, STEPS = 5 };
   int32_t ref[STEPS][GBS][SEQ1], got[GBS * SEQ1];
   for (int s = 0; s < STEPS; s++)
-    CHECK_EQ_INT(GV_DATA_OK, gv_data_get_batch(ds, s, GBS, 0, 1, &ref[s][0][0], NULL));
+    CHECK_EQ_INT(GV_DATA_OK, gv_data_get_batch(ds, s, GBS, 0, 1, &ref[s][0][0], NULL, 0));
   const int dps[] = {2, 4, 8};
   for (int k = 0; k < 3; k++) {
     int dp = dps[k], local = GBS / dp, same = 1;
     for (int s = 0; s < STEPS; s++)
       for (int r = 0; r < dp; r++) {
-        CHECK_EQ_INT(GV_DATA_OK, gv_data_get_batch(ds, s, GBS, r, dp, got, NULL));
+        CHECK_EQ_INT(GV_DATA_OK, gv_data_get_batch(ds, s, GBS, r, dp, got, NULL, 0));
         same &= !memcmp(got, &ref[s][r * local][0], sizeof(int32_t) * (size_t)(local * SEQ1));
       }
     CHECK(same);
   }
   CHECK_EQ_INT(2 * 8 + 1 * 4 + 3, gv_data_batch_index(2, 8, 1, 2, 3));
-  struct gv_data_err err;
-  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_get_batch(ds, 0, 6, 0, 4, got, &err));
-  CHECK(strstr(err.msg, "global batch 6") != NULL);
+  char err[512] = "";
+  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_get_batch(ds, 0, 6, 0, 4, got, err, sizeof err));
+  CHECK(strstr(err, "global batch 6") != NULL);
   gv_data_free(&ds);
 }
 
@@ -156,23 +156,23 @@ static void test_bad_opts(void)
 {
   struct gv_data_opts o = gv_data_opts_default(600, 1);   /* more than the 534 tokens */
   gv_data *ds;
-  struct gv_data_err err;
-  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_open(prefix, &o, &ds, &err));
-  CHECK(strstr(err.msg, "fewer than seq+1") != NULL);
+  char err[512] = "";
+  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_open(prefix, &o, &ds, err, sizeof err));
+  CHECK(strstr(err, "fewer than seq+1") != NULL);
   o = gv_data_opts_default(8, 1);
   o.split = "949,50,1";
   o.split_index = 2;   /* empty: 40 sequences round to 38 + 2 + 0 */
-  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_open(prefix, &o, &ds, &err));
+  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_open(prefix, &o, &ds, err, sizeof err));
   CHECK(ds == NULL);
-  CHECK(strstr(err.msg, "split 2 of \"949,50,1\" (sequences 40..40) has 0 tokens") != NULL);
+  CHECK(strstr(err, "split 2 of \"949,50,1\" (sequences 40..40) has 0 tokens") != NULL);
   const char *bad[] = {"", "a", "1,-1", "1,2,3,4", "0,0", "1;2"};
   int64_t lo, hi;
   for (int i = 0; i < 6; i++)
-    CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_split_range(bad[i], 0, 40, &lo, &hi, &err));
-  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_split_range("1", 3, 40, &lo, &hi, &err));
-  CHECK_EQ_INT(GV_DATA_OK, gv_data_split_range("949,50,1", 0, 1000, &lo, &hi, &err));
+    CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_split_range(bad[i], 0, 40, &lo, &hi, err, sizeof err));
+  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_data_split_range("1", 3, 40, &lo, &hi, err, sizeof err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_data_split_range("949,50,1", 0, 1000, &lo, &hi, err, sizeof err));
   CHECK(lo == 0 && hi == 949);
-  CHECK_EQ_INT(GV_DATA_OK, gv_data_split_range("1,1,1", 1, 40, &lo, &hi, &err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_data_split_range("1,1,1", 1, 40, &lo, &hi, err, sizeof err));
   CHECK(lo == 14 && hi == 27);
 }
 

@@ -31,8 +31,8 @@ static void check_listing(const char *prefix, const char *txt)
   if (!f)
     return;
   gv_mmidx *ix;
-  struct gv_data_err err;
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_open(prefix, &ix, &err));
+  char err[512] = "";
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_open(prefix, &ix, err, sizeof err));
   long long ndoc, nseq;
   CHECK(fscanf(f, "docs %lld seqs %lld", &ndoc, &nseq) == 2);
   CHECK_EQ_INT(ndoc, gv_mmidx_num_docs(ix));
@@ -77,14 +77,14 @@ static void check_fixture(const char *name)
 static void check_corrupt(const char *name, const char *field)
 {
   gv_mmidx *ix = (gv_mmidx *)&ix;
-  struct gv_data_err err = {0};
-  gv_data_status st = gv_mmidx_open(path_of(fixtures, name), &ix, &err);
+  char err[512] = "";
+  gv_data_status st = gv_mmidx_open(path_of(fixtures, name), &ix, err, sizeof err);
   CHECK_EQ_INT(GV_DATA_ERR_FORMAT, st);
   CHECK(ix == NULL);
-  CHECK(strstr(err.msg, name) != NULL);
-  CHECK(strstr(err.msg, field) != NULL);
-  if (!strstr(err.msg, field))
-    fprintf(stderr, "  message was: %s\n", err.msg);
+  CHECK(strstr(err, name) != NULL);
+  CHECK(strstr(err, field) != NULL);
+  if (!strstr(err, field))
+    fprintf(stderr, "  message was: %s\n", err);
 }
 
 static void test_corrupt(void)
@@ -97,10 +97,10 @@ static void test_corrupt(void)
   check_corrupt("bad_count", "'sequence_count'");
   check_corrupt("bad_pointer", "'sequence_pointers[4]'");
   check_corrupt("bad_docidx", "'document_indices[2]'");
-  struct gv_data_err err = {0};
+  char err[512] = "";
   gv_mmidx *ix;
-  CHECK_EQ_INT(GV_DATA_ERR_IO, gv_mmidx_open(path_of(fixtures, "no_such_dataset"), &ix, &err));
-  CHECK(strstr(err.msg, "no_such_dataset.idx: cannot open") != NULL);
+  CHECK_EQ_INT(GV_DATA_ERR_IO, gv_mmidx_open(path_of(fixtures, "no_such_dataset"), &ix, err, sizeof err));
+  CHECK(strstr(err, "no_such_dataset.idx: cannot open") != NULL);
 }
 
 /* The C writer: written files read back equal; the .idx is byte-identical to the
@@ -109,26 +109,26 @@ static void test_writer(void)
 {
   const char *prefix = path_of(tmpdir, "w_small");
   gv_mmidx_writer *w;
-  struct gv_data_err err;
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_open(prefix, GV_DATA_DTYPE_U16, &w, &err));
+  char err[512] = "";
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_open(prefix, GV_DATA_DTYPE_U16, &w, err, sizeof err));
   const int32_t d0[] = {72, 101, 108, 108, 111, 256}, d1a[] = {1, 2, 3}, d1c[] = {65535, 0, 7};
   int32_t d2[10];
   for (int i = 0; i < 10; i++)
     d2[i] = 9;
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d0, 6, &err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d0, 6, err, sizeof err));
   gv_mmidx_writer_end_doc(w);
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d1a, 3, &err));
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d1a, 0, &err));
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d1c, 3, &err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d1a, 3, err, sizeof err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d1a, 0, err, sizeof err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d1c, 3, err, sizeof err));
   gv_mmidx_writer_end_doc(w);
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d2, 10, &err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d2, 10, err, sizeof err));
   const int32_t too_big[] = {65536};
-  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_mmidx_writer_add(w, too_big, 1, &err));
-  CHECK(strstr(err.msg, "does not fit dtype uint16") != NULL);
+  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_mmidx_writer_add(w, too_big, 1, err, sizeof err));
+  CHECK(strstr(err, "does not fit dtype uint16") != NULL);
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.idx", prefix);
   CHECK(access(tmp, F_OK) != 0);                          /* nothing in place before close */
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_close(&w, &err));   /* closes the last document */
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_close(&w, err, sizeof err));   /* closes the last document */
   CHECK(w == NULL);
   snprintf(tmp, sizeof tmp, "%s.bin.tmp", prefix);
   CHECK(access(tmp, F_OK) != 0);
@@ -153,12 +153,12 @@ static void test_writer(void)
   }
 
   const char *ab = path_of(tmpdir, "w_abort");
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_open(ab, GV_DATA_DTYPE_I32, &w, &err));
-  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d0, 6, &err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_open(ab, GV_DATA_DTYPE_I32, &w, err, sizeof err));
+  CHECK_EQ_INT(GV_DATA_OK, gv_mmidx_writer_add(w, d0, 6, err, sizeof err));
   gv_mmidx_writer_abort(&w);
   snprintf(tmp, sizeof tmp, "%s.bin.tmp", ab);
   CHECK(access(tmp, F_OK) != 0);
-  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_mmidx_writer_open(ab, GV_DATA_DTYPE_F32, &w, &err));
+  CHECK_EQ_INT(GV_DATA_ERR_ARG, gv_mmidx_writer_open(ab, GV_DATA_DTYPE_F32, &w, err, sizeof err));
 }
 
 static void test_dtypes(void)

@@ -38,7 +38,7 @@ static int calls(const char *src, const char *name)
   return 0;
 }
 
-static void lower_with(Arena *a, const IrModel *m, LowerOptions o, const char *what)
+static void lower_with(Arena *a, const IrModel *m, ParPlan o, const char *what)
 {
   LowerError err;
   Lowered *lw = lower_model(a, m, &o, &err);
@@ -75,20 +75,23 @@ int main(int argc, char **argv)
   if (m) {
     Arena *a = arena_new(1 << 20);
     unsigned char ck[8] = {0, 1, 1, 0};
-    LowerOptions one = {.micro_batch = 2, .seq = 16, .world = 1, .pp = 1, .tp = 1, .chunks = 1};
+    ParPlan one = {.micro_batch = 2, .seq = 16, .world = 1, .pp = 1, .tp = 1, .chunks = 1};
     lower_with(a, m, one, "one rank");
-    LowerOptions tp = one;
+    ParPlan tp = one;
     tp.world = 2, tp.tp = 2, tp.tp_consec = 1;
     lower_with(a, m, tp, "tp 2");
     tp.sp = 1;
     lower_with(a, m, tp, "tp 2 + sp");
     tp.sp = 0, tp.ulysses = 1;
     lower_with(a, m, tp, "ulysses 2");
-    LowerOptions pp = one;
-    pp.world = 2, pp.pp = 2, pp.chunks = 2, pp.pipeline_1f1b = 1, pp.checkpoint = ck;
+    ParPlan pp = one;
+    pp.world = 2, pp.pp = 2, pp.chunks = 2, pp.pipeline_1f1b = 1;
+    parplan_layers(a, m, &pp);
+    for (int i = 0; i < m->nlayers && i < 8; i++)
+      pp.layer[i].ckpt = ck[i];
     lower_with(a, m, pp, "pp 2 (1F1B) + checkpointing");
-    LowerOptions z3 = one;
-    z3.world = 2, z3.zero = 3;
+    ParPlan z3 = one;
+    z3.world = 2, z3.dp_type = DP_ZERO3;
     lower_with(a, m, z3, "zero3 dp 2");
     arena_free(&a);
   }

@@ -164,8 +164,8 @@ static void test_round_trip(void)
   CHECK_EQ_INT(0, gv_st_write_part(a, 1, 0, 1, 0, 5, 0, 5, GV_ST_F32, h, err, sizeof err));
   CHECK_EQ_INT(0, gv_st_write_part(b, 2, 0, 2, 0, 2, 0, 4, GV_ST_F32, g, err, sizeof err));
   CHECK_EQ_INT(-1, gv_st_write_part(b, 2, 1, 2, 0, 2, 0, 4, GV_ST_F32, g, err, sizeof err));
-  CHECK_EQ_INT(0, gv_st_finish(a));
-  CHECK_EQ_INT(0, gv_st_finish(b));
+  CHECK_EQ_INT(0, gv_st_finish(a, NULL, 0));
+  CHECK_EQ_INT(0, gv_st_finish(b, NULL, 0));
   gv_st *f;
   CHECK_EQ_INT(0, gv_st_open(&f, path, err, sizeof err));
   if (!f)
@@ -219,7 +219,7 @@ static void test_exact_widening(void)
   CHECK_EQ_INT(0, gv_st_write_part(w, 1, 0, 1, 0, 3, 0, 3, GV_ST_BF16, b, err, sizeof err));
   CHECK_EQ_INT(0, gv_st_write_part(w, 2, 0, 1, 0, 2, 0, 2, GV_ST_F64, d, err, sizeof err));
   CHECK_EQ_INT(0, gv_st_write_part(w, 3, 0, 1, 0, 3, 0, 3, GV_ST_I32, ids, err, sizeof err));
-  CHECK_EQ_INT(0, gv_st_finish(w));
+  CHECK_EQ_INT(0, gv_st_finish(w, NULL, 0));
   gv_st *f;
   CHECK_EQ_INT(0, gv_st_open(&f, path, err, sizeof err));
   if (!f)

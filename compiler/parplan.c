@@ -1,0 +1,210 @@
+/* parplan.c - the resolved parallel strategy (parplan.h): the layer rows from the plan's
+ * defaults, the degrees derived from them once, the stage partition, and the one check of
+ * a plan, whatever door filled it. */
+#include "parplan.h"
+
+#include <string.h>
+
+void parplan_defaults(ParPlan *p)
+{
+  memset(p, 0, sizeof *p);
+  p->nodes = p->gpus_per_node = p->world = 1;
+  p->pp = p->tp = p->tp_consec = p->vtp = 1;
+  p->pipeline_1f1b = 1;
+  p->dp_type = DP_DDP;
+}
+
+void parplan_layers(Arena *a, const IrModel *m, ParPlan *p)
+{
+  p->nlayers = m->nlayers;
+  p->layer = ARENA_ARRAY(a, ParLayer, m->nlayers);
+  for (int i = 0; i < m->nlayers; i++) {
+    int block = m->layers[i].kind == IR_LAYER_BLOCK;
+    p->layer[i] = (ParLayer){.tp = p->tp > 1 ? p->tp : 1,
+                             .sp = !block ? PAR_SP_NONE : p->ulysses ? PAR_SP_ULYSSES : p->sp ? PAR_SP_MEGATRON : PAR_SP_NONE,
+                             .dp_type = block || p->dp_type != DP_ZERO3 ? p->dp_type : DP_DDP};
+  }
+}
+
+/* Per-layer tp degrees: each divides the base degree (the largest), the micro-batch divides
+ * into the row factors, consecutive groups, and nothing yet combined with it. */
+static const char *check_layer_tp(Arena *a, const IrModel *m, const ParPlan *p)
+{
+  if (p->sp || p->ulysses || !p->tp_consec)
+    return arena_printf(a, "different tp degrees per layer work with consecutive tp groups and without sequence "
+                        "parallelism only (not yet with %s)", p->sp ? "sequence parallelism" : p->ulysses ? "Ulysses" :
+                        "strided tp groups");
+  for (int i = 0; i < m->nlayers; i++) {
+    int t = p->layer[i].tp;
+    if (t < 1 || t > p->tp || p->tp % t)
+      return arena_printf(a, "%s: tp=%d does not divide the largest per-layer degree %d", m->layers[i].name, t, p->tp);
+    if (p->micro_batch % (p->tp / t))
+      return arena_printf(a, "%s: tp=%d runs on 1/%d of its group's micro-batch of %lld samples: not divisible (use a "
+                          "micro-batch that is a multiple of %d)", m->layers[i].name, t, p->tp / t,
+                          (long long)p->micro_batch, p->tp / t);
+  }
+  return NULL;
+}
+
+/* The world splits into pp stages of tp-groups. */
+static int world_divides(const ParPlan *p, int tp)
+{
+  return p->world >= 1 && p->pp >= 1 && p->world % p->pp == 0 && (p->world / p->pp) % tp == 0;
+}
+
+const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const ParSpelling *names)
+{
+  static const ParSpelling plain = {"pp", "tp"};
+  const ParSpelling *n = names ? names : &plain;
+  int tp = p->tp > 1 ? p->tp : 1;
+  if (!world_divides(p, tp))
+    return arena_printf(a, "the world of %d ranks is not divisible by %s %d x %s %d", p->world, n->pp, p->pp, n->tp, tp);
+  if (p->tp_per_layer) {
+    const char *err = check_layer_tp(a, m, p);
+    if (err)
+      return err;
+  }
+  if (p->no_async_grad_reduce && p->dp_type == DP_ZERO2 && !p->any_zero3 && !p->tp_per_layer &&
+      (p->pp > 1 || p->sp || p->ulysses))
+    return "no_async_grad_reduce with ZeRO-2 works without pipeline, sequence or Ulysses parallelism so far (their "
+           "cross-stage and tp sums need the whole gradient arena, which ZeRO-2 scatters every micro-batch)";
+  return NULL;
+}
+
+int *parplan_partition(Arena *a, const IrModel *m, int pp, const int *division, const char **err)
+{
+  int nb = 0;
+  for (int i = 0; i < m->nlayers; i++)
+    nb += m->layers[i].kind == IR_LAYER_BLOCK;
+  if (pp < 1 || pp > (nb ? nb : 1)) {
+    *err = arena_printf(a, "pp=%d needs at least %d blocks, %s has %d", pp, pp, m->name, nb);
+    return NULL;
+  }
+  int *per = ARENA_ARRAY(a, int, pp), sum = 0;
+  for (int s = 0; s < pp; s++) {
+    per[s] = division ? division[s] : nb / pp + (s >= pp - nb % pp ? 1 : 0);
+    if (per[s] < 1) {
+      *err = arena_printf(a, "pp_division gives stage %d no layer", s);
+      return NULL;
+    }
+    sum += per[s];
+  }
+  if (sum != nb) {
+    *err = arena_printf(a, "pp_division sums to %d layers but %s has %d blocks", sum, m->name, nb);
+    return NULL;
+  }
+  int *stage = ARENA_ARRAY(a, int, m->nlayers), s = 0, seen = 0;
+  for (int i = 0; i < m->nlayers; i++) {
+    if (m->layers[i].kind == IR_LAYER_BLOCK) {
+      if (seen == per[s] && s < pp - 1) {
+        s++;
+        seen = 0;
+      }
+      seen++;
+    }
+    stage[i] = m->layers[i].kind == IR_LAYER_BLOCK || i == 0 ? s : (seen ? s : 0);
+  }
+  for (int i = m->nlayers - 1; i >= 0 && m->layers[i].kind != IR_LAYER_BLOCK; i--)
+    stage[i] = pp - 1; /* final norm and head go with the last block */
+  return stage;
+}
+
+/* The base degree: the blocks' largest, or a vocabulary degree above it (which must be a
+ * multiple); the non-block layers run on it. NULL, or why vtp is impossible. */
+static const char *base_degree(Arena *a, const IrModel *m, ParPlan *p)
+{
+  int tb = 0;
+  for (int i = 0; i < m->nlayers; i++)
+    if (m->layers[i].kind == IR_LAYER_BLOCK && p->layer[i].tp > tb)
+      tb = p->layer[i].tp;
+  if (!tb)
+    tb = p->tp > 1 ? p->tp : 1;
+  int vtp = p->vtp > 1 ? p->vtp : 1;
+  if (vtp > 1 && vtp != tb && (vtp < tb || vtp % tb))
+    return arena_printf(a, "%d must be 1, the blocks' tp degree %d, or a multiple of it (a vocabulary degree below the "
+                        "blocks' is not supported yet)", vtp, tb);
+  p->tp = vtp > tb ? vtp : tb;
+  return NULL;
+}
+
+/* The summaries the lowering reads besides the rows: per-layer degrees, which sequence
+ * parallelism and ZeRO-3 some block runs; Ulysses and SP need a degree above 1. */
+static void summarize(const IrModel *m, ParPlan *p)
+{
+  p->tp_per_layer = p->sp = p->ulysses = p->any_zero3 = 0;
+  for (int i = 0; i < m->nlayers; i++) {
+    ParLayer *l = &p->layer[i];
+    if (m->layers[i].kind != IR_LAYER_BLOCK) {
+      l->tp = p->tp;
+      l->sp = PAR_SP_NONE;
+      l->ckpt = 0;
+    }
+    if (p->tp <= 1)
+      l->sp = PAR_SP_NONE;
+    p->tp_per_layer |= l->tp != p->tp;
+    p->sp |= l->sp == PAR_SP_MEGATRON;
+    p->ulysses |= l->sp == PAR_SP_ULYSSES;
+    p->any_zero3 |= l->dp_type == DP_ZERO3;
+  }
+}
+
+/* The micro-batch a global batch implies: global / (chunks x dp of the base degree). */
+static const char *micro_batch(Arena *a, ParPlan *p)
+{
+  int64_t per = (int64_t)p->chunks * p->dp;
+  if (p->micro_batch || p->global_batch <= 0 || per <= 0) {
+    p->micro_batch = p->micro_batch ? p->micro_batch : 1;
+    return NULL;
+  }
+  if (p->global_batch % per)
+    return arena_printf(a, "%d is not divisible by chunks %d x dp %d", p->global_batch, p->chunks, p->dp);
+  p->micro_batch = p->global_batch / per;
+  return NULL;
+}
+
+int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *names, ParError *err)
+{
+  *err = (ParError){NULL, PAR_KEY_NONE};
+  if (p->resolved)
+    return 0;
+  if (!p->layer)
+    parplan_layers(a, m, p);
+  if ((err->msg = base_degree(a, m, p))) {
+    err->key = PAR_KEY_VTP;
+    return 1;
+  }
+  summarize(m, p);
+  p->chunks = p->chunks > 0 ? p->chunks : p->pp;
+  int divides = world_divides(p, p->tp);
+  p->dp = divides ? par_layer_dp(p, p->tp) : 0;
+  if (divides && (err->msg = micro_batch(a, p))) {
+    err->key = PAR_KEY_GLOBAL_BATCH;
+    return 1;
+  }
+  if (!p->micro_batch)
+    p->micro_batch = 1;
+  if ((err->msg = parplan_check(a, m, p, names)))
+    return 1;
+  const int *stage = parplan_partition(a, m, p->pp, p->division, &err->msg);
+  if (!stage) {
+    err->key = p->division ? PAR_KEY_DIVISION : PAR_KEY_PP;
+    return 1;
+  }
+  for (int i = 0; i < m->nlayers; i++) {
+    p->layer[i].stage = stage[i];
+    p->layer[i].dp = par_layer_dp(p, p->layer[i].tp);  /* world / pp / tp: every row's, once */
+  }
+  p->resolved = 1;
+  return 0;
+}
+
+Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i)
+{
+  const ParLayer *l = &p->layer[i];
+  int block = m->layers[i].kind == IR_LAYER_BLOCK;
+  int deg = block ? l->tp : p->vtp > 1 ? p->tp : 1, ul = l->sp == PAR_SP_ULYSSES;
+  Strategy s = {p->pp, ul ? 1 : deg, ul ? deg : 1, l->dp > 0 ? l->dp : 1, l->dp_type, block && l->ckpt, p->tp_consec};
+  if (strategy_sdp(&s) == 1)
+    s.dp_type = DP_DDP;
+  return s;
+}

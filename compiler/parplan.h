@@ -1,0 +1,108 @@
+/* parplan.h - the resolved parallel strategy of a program (ParPlan): the world layout, the
+ * schedule and batch, the vocabulary strategy, and one row per top-level layer (ParLayer:
+ * pipeline stage, tensor or Ulysses degree, sequence parallelism, data-parallel degree and
+ * type, checkpointing). Every door fills this one type, each in one function: the command
+ * line (Galvatron's GLOBAL mode, cmd_compile.c), a Galvatron JSON config and the searched
+ * strategy (config_input.c), a .gvm `strategy` block (through the command line's options).
+ * parplan_resolve derives what follows from the given degrees (each layer's dp, stage and
+ * the base tp degree) in one place; parplan_check says why a plan is impossible for every
+ * door; the lowering reads nothing else.
+ *
+ * Adding a per-layer degree (context parallelism cp, expert parallelism ep, tp_of_ep): one
+ * field in ParLayer, its default in parplan_layers, its factor in par_layer_dp's rule and
+ * its conditions in parplan_check. */
+#ifndef GV_PARPLAN_H
+#define GV_PARPLAN_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "ir.h"
+#include "strategy.h"
+
+/* A block's sequence parallelism (with tp > 1): none, Megatron's (token rows split around
+ * the tp linears) or Ulysses (the degree is a sequence degree: weights replicated, all-to-all
+ * between token rows and heads around attention). */
+enum { PAR_SP_NONE, PAR_SP_MEGATRON, PAR_SP_ULYSSES };
+
+typedef struct ParLayer {
+  int stage;    /* pipeline stage (derived from the plan's division, or even) */
+  int tp;       /* tensor-parallel or Ulysses degree; non-block layers: the base degree */
+  int sp;       /* PAR_SP_*: blocks only */
+  int dp_type;  /* DP_DDP, DP_ZERO2 or DP_ZERO3 (ZeRO-3: blocks only) */
+  int ckpt;     /* recompute its forward in backward (blocks only) */
+  int dp;       /* derived: world / pp / tp (par_layer_dp) */
+} ParLayer;
+
+typedef struct ParPlan {
+  /* the world: nodes x gpus_per_node ranks (world; the doors that know only the world set it) */
+  int nodes, gpus_per_node, world;
+  /* the pipeline: stages, blocks per stage (NULL: even, the remainder on the last stages),
+   * 1F1B (pipedream_flush) or GPipe, micro-batches per step and data-parallel rank */
+  int pp;
+  const int *division;
+  int pipeline_1f1b, chunks;
+  int64_t micro_batch, seq;
+  int global_batch;          /* the program's default samples per step (0: one micro-batch per dp rank) */
+  /* the blocks' defaults, which parplan_layers copies into every layer row: */
+  int tp, tp_consec;         /* tp degree (after parplan_resolve: the base, largest degree); 1: consecutive
+                                tp groups, 0: strided by dp */
+  int sp, ulysses;           /* Megatron sequence parallelism; the tp degree is a Ulysses degree. After
+                                parplan_resolve: whether some block runs it */
+  int dp_type;               /* default data-parallel type (DP_*); ZeRO-3 applies to blocks */
+  /* the vocabulary layers (embedding, LM head): split by vocabulary over vtp ranks (1: replicated;
+   * above the blocks' degree it becomes the base), Ulysses over vsp ranks, ZeRO-3 (embed_sdp) */
+  int vtp, vsp, embed_sdp;
+  int bf16;                  /* mixed precision: bf16 parameters, activations and gradients, fp32 master
+                                weights and AdamW moments; statistics stay fp32 */
+  int no_async_grad_reduce;  /* reduce ddp gradients after every micro-batch's backward */
+  /* one row per top-level layer of the model (parplan_layers), then derived by parplan_resolve */
+  int nlayers;
+  ParLayer *layer;
+  int resolved;
+  int tp_per_layer;          /* derived: some layer's degree differs from the base (Galvatron's per-layer
+                                tp_sizes_enc; a block of degree t runs on 1/(tp/t) of its group's samples) */
+  int any_zero3;             /* derived: some block runs ZeRO-3 */
+  int dp;                    /* derived: the data-parallel degree of the base tp degree (the program's
+                                data-parallel ranks per stage group: global batch = micro_batch x chunks x dp) */
+} ParPlan;
+
+/* The degrees of a plan before any door: one rank, fp32, 1F1B, consecutive tp groups. */
+void parplan_defaults(ParPlan *p);
+/* The per-layer rows from the plan's defaults (tp, sp/ulysses, dp_type), no checkpointing;
+ * a door calls it once its global degrees are set and then changes rows. */
+void parplan_layers(Arena *a, const IrModel *m, ParPlan *p);
+/* The data-parallel degree of a layer of tensor/sequence degree tp: the rule, in one place. */
+static inline int par_layer_dp(const ParPlan *p, int tp) { return p->world / p->pp / (tp > 0 ? tp : 1); }
+/* Layer i's row as a search strategy (strategy.h): the vocabulary layers' degree is vtp's
+ * (1 when replicated), a Ulysses degree is its sp, ZeRO-3 needs a sharding group above 1. */
+Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i);
+
+/* How the door that set the plan spells the pipeline and tp degrees in messages: the
+ * command line's "--pp_deg"/"--global_tp_deg", a JSON config's keys. */
+typedef struct ParSpelling { const char *pp, *tp; } ParSpelling;
+
+/* Why a plan is impossible, and the setting it is about (PAR_KEY_*), which the door spells
+ * as its option or key. */
+enum { PAR_KEY_NONE, PAR_KEY_PP, PAR_KEY_DIVISION, PAR_KEY_VTP, PAR_KEY_GLOBAL_BATCH };
+typedef struct ParError { const char *msg; int key; } ParError;
+
+/* Derives, once: the rows (when no door made them), the base tp degree (the largest, vtp
+ * included) and the non-block layers' degree, tp_per_layer, ulysses/sp/any_zero3, each
+ * layer's stage and dp, chunks (default pp) and the micro-batch (when 0: the global batch /
+ * (chunks x dp), or 1). 0, or 1 with why the plan is impossible in *err (parplan_check's
+ * answer, in the door's spelling; names NULL: "pp" and "tp"). */
+int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *names, ParError *err);
+
+/* The one check of a resolved plan: NULL, or why it is impossible (world not divisible by
+ * pp x tp, per-layer degrees, unsupported combinations); names NULL spells the degrees "pp"
+ * and "tp". parplan_resolve runs it (and checks the vocabulary degree and the stages). */
+const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const ParSpelling *names);
+
+/* The stage of every top-level layer for pp stages: the embedding goes with the first
+ * block, the final norm and head with the last; blocks are split as evenly as possible
+ * (Galvatron's default: the remainder on the last stages), or by division[] (blocks per
+ * stage, Galvatron's pp_division) when given. Returns NULL with *err when impossible. */
+int *parplan_partition(Arena *a, const IrModel *m, int pp, const int *division, const char **err);
+
+#endif

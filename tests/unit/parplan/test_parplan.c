@@ -1,0 +1,123 @@
+/* test_parplan.c - the resolved plan (compiler/parplan.h) on tiny_gpt (embedding, two
+ * blocks, final norm, head): the degrees parplan_resolve derives once (base tp, each row's
+ * dp and stage, chunks, the micro-batch from the global batch), the impossible plans and
+ * the setting each is about, and the settings door's per-layer lists. */
+#include "ctx.h"
+#include "frontend.h"
+#include "parplan.h"
+#include "parplan_cli.h"
+#include "testutil.h"
+
+static ParPlan plan(int world, int pp, int tp)
+{
+  ParPlan p;
+  parplan_defaults(&p);
+  p.world = world, p.pp = pp, p.tp = tp, p.seq = 16;
+  return p;
+}
+
+static void derived(Arena *a, const IrModel *m)
+{
+  ParError e;
+  ParPlan p = plan(8, 2, 2);
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &p, NULL, &e));
+  CHECK_EQ_INT(2, p.chunks);     /* default: pp */
+  CHECK_EQ_INT(1, p.micro_batch);
+  CHECK_EQ_INT(2, p.dp);
+  int stages[5] = {0, 0, 1, 1, 1};
+  for (int i = 0; i < m->nlayers; i++) {
+    CHECK_EQ_INT(stages[i], p.layer[i].stage);
+    CHECK_EQ_INT(2, p.layer[i].tp);
+    CHECK_EQ_INT(2, p.layer[i].dp);
+  }
+  ParPlan v = plan(4, 1, 2); /* a vocabulary degree above the blocks' becomes the base */
+  v.vtp = 4, v.micro_batch = 2;      /* a block of degree 2 runs on half of its group's micro-batch */
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &v, NULL, &e));
+  CHECK_EQ_INT(4, v.tp);
+  CHECK(v.tp_per_layer);
+  CHECK_EQ_INT(2, v.layer[1].dp);    /* a block of degree 2 */
+  CHECK_EQ_INT(1, v.layer[0].dp);    /* the embedding on 4 */
+  ParPlan h = plan(4, 1, 2);
+  h.vtp = 4;                         /* ... which one sample cannot be */
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &h, NULL, &e));
+  CHECK(e.msg && strstr(e.msg, "tp=2 runs on 1/2 of its group's micro-batch of 1 samples"));
+  ParPlan g = plan(4, 1, 1);         /* the micro-batch follows from the global batch */
+  g.chunks = 2, g.global_batch = 16;
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &g, NULL, &e));
+  CHECK_EQ_INT(2, g.micro_batch);
+  ParPlan u = plan(2, 1, 2);         /* Ulysses on the blocks: their rows split, a sequence degree */
+  u.ulysses = 1;
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &u, NULL, &e));
+  Strategy s = parplan_strategy(m, &u, 1);
+  CHECK_EQ_INT(1, s.tp);
+  CHECK_EQ_INT(2, s.sp);
+  CHECK_EQ_INT(PAR_SP_NONE, u.layer[0].sp);
+}
+
+static void refused(Arena *a, const IrModel *m)
+{
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg"};
+  ParError e;
+  ParPlan w = plan(6, 4, 1);
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &w, &cli, &e));
+  CHECK_EQ_INT(PAR_KEY_NONE, e.key);
+  CHECK_STR("the world of 6 ranks is not divisible by --pp_deg 4 x --global_tp_deg 1", e.msg);
+  ParPlan s = plan(4, 4, 1);
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &s, NULL, &e));
+  CHECK_EQ_INT(PAR_KEY_PP, e.key);
+  CHECK_STR("pp=4 needs at least 4 blocks, tiny_gpt has 2", e.msg);
+  ParPlan v = plan(6, 1, 2);
+  v.vtp = 3;
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &v, NULL, &e));
+  CHECK_EQ_INT(PAR_KEY_VTP, e.key);
+  ParPlan g = plan(4, 1, 1);
+  g.chunks = 2, g.global_batch = 6;
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &g, NULL, &e));
+  CHECK_EQ_INT(PAR_KEY_GLOBAL_BATCH, e.key);
+  CHECK_STR("6 is not divisible by chunks 2 x dp 4", e.msg);
+  ParPlan d = plan(2, 2, 1);
+  int division[2] = {1, 3};
+  d.division = division;
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &d, NULL, &e));
+  CHECK_EQ_INT(PAR_KEY_DIVISION, e.key);
+}
+
+static void settings(Ctx *cx, Arena *a, const IrModel *m)
+{
+  static const char *const kv[][2] = {{"num_gpus_per_node", "2"}, {"default_dp_type", "zero2"},
+                                      {"zero3_layers", "layers.1"}, {"global_checkpoint", "1"}};
+  ParSettings s;
+  par_settings_init(&s, "tiny_gpt");
+  for (int i = 0; i < 4; i++)
+    par_settings_add(a, &s, kv[i][0], kv[i][1], (Loc){-1, 0, 0, 0});
+  ParPlan p;
+  ParError e;
+  CHECK_EQ_INT(0, parplan_from_settings(cx, a, m, &s, &p));
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &p, NULL, &e));
+  CHECK_EQ_INT(2, p.world);
+  CHECK(p.any_zero3);
+  CHECK_EQ_INT(DP_ZERO2, p.layer[1].dp_type);  /* the rest keeps the default, per parameter */
+  CHECK_EQ_INT(DP_ZERO3, p.layer[2].dp_type);
+  CHECK_EQ_INT(DP_ZERO2, p.layer[0].dp_type);
+  CHECK(p.layer[1].ckpt && p.layer[2].ckpt && !p.layer[0].ckpt && !p.layer[4].ckpt);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    fprintf(stderr, "usage: test_parplan TINY_GVM\n");
+    return 2;
+  }
+  Ctx *cx = ctx_new();
+  const IrModel *m = frontend_load_model(cx, argv[1], "tiny_gpt");
+  CHECK(m != NULL && m->nlayers == 5);
+  if (m && m->nlayers == 5) {
+    Arena *a = arena_new(1 << 16);
+    derived(a, m);
+    refused(a, m);
+    settings(cx, a, m);
+    arena_free(&a);
+  }
+  ctx_free(&cx);
+  return tu_report("parplan");
+}
