@@ -354,7 +354,9 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     if (l->pbuf[i] < 0)
       continue;
     const IrParam *pr = &m->params[i];
-    int64_t r = pr->shape.rank == 2 ? pr->shape.d[0] : 1, c = pr->shape.d[pr->shape.rank - 1];
+    int64_t r = 1, c = pr->shape.d[pr->shape.rank - 1]; /* rows: every dim but the last (experts x out) */
+    for (int q = 0; q + 1 < pr->shape.rank; q++)
+      r *= pr->shape.d[q];
     double std;
     int init = param_init(m, i, &std);
     int z = st->zlayer[i];
