@@ -9,8 +9,11 @@
  *   hf_check rename IN OUT FROM TO   IN's tensors with the name prefix FROM replaced by TO
  *                                  ("-" for none; "DROP": left out), all F32: the layouts
  *                                  of other HF classes
- *   hf_check tensor A NAME B NAME2   A's NAME equals B's NAME2 bit for bit */
+ *   hf_check tensor A NAME B NAME2   A's NAME equals B's NAME2 bit for bit
+ *   hf_check loss VALUE REF        a printed step-0 loss within 1e-5 relative of the
+ *                                  reference's "loss" (Mixtral: with the load-balancing term) */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +171,23 @@ static int rename_prefix(const char *in, const char *out, const char *from, cons
   return bad;
 }
 
+static int loss(const char *value, const char *ref)
+{
+  struct gv_tf b;
+  char err[512];
+  if (gv_tf_read(&b, ref, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  const struct gv_tf_record *y = gv_tf_find(&b, "loss");
+  char *end;
+  double got = strtod(value, &end), want = y && y->dtype == 1 && y->numel == 1 ? ((const double *)y->data)[0] : 0.0;
+  int bad = !y || y->dtype != 1 || y->numel != 1 || *end || !(fabs(got - want) <= 1e-5 * fabs(want));
+  printf("loss: %s, the reference's %.9g (bound 1e-5 relative)%s\n", value, want, bad ? ": DIFFERS" : "");
+  gv_tf_free(&b);
+  return bad;
+}
+
 static int tensor_equal(const char *a_path, const char *a_name, const char *b_path, const char *b_name)
 {
   gv_st *a = open_st(a_path), *b = a ? open_st(b_path) : NULL;
@@ -189,6 +209,8 @@ int main(int argc, char **argv)
     return tensor_equal(argv[2], argv[3], argv[4], argv[5]);
   if (argc == 6 && !strcmp(argv[1], "rename"))
     return rename_prefix(argv[2], argv[3], argv[4], argv[5]);
+  if (argc == 4 && !strcmp(argv[1], "loss"))
+    return loss(argv[2], argv[3]);
   if (argc == 4 && !strcmp(argv[1], "logits"))
     return logits(argv[2], argv[3]);
   if (argc >= 3 && !strcmp(argv[1], "greedy"))
@@ -196,6 +218,6 @@ int main(int argc, char **argv)
   if (argc >= 4 && !strcmp(argv[1], "same"))
     return same(argv[2], argc - 3, argv + 3);
   fprintf(stderr, "usage: hf_check logits DUMP REF | greedy REF ID... | same A.safetensors B.safetensors... | "
-                  "rename IN OUT FROM TO | tensor A NAME B NAME2\n");
+                  "rename IN OUT FROM TO | tensor A NAME B NAME2 | loss VALUE REF\n");
   return 2;
 }
