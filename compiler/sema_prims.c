@@ -522,8 +522,9 @@ static Val prim_topk(Builder *b, const AstNode *n, const Args *a)
   IrShape ys = *shape(b, a->v[0]);
   int64_t k = a->v[1].i, N = last(&ys);
   if (k > N) {
-    diag_error(b->cx, n->at, "'topk' of k = %lld from %lld columns: a token cannot choose %lld of %lld experts",
-               (long long)k, (long long)N, (long long)k, (long long)N);
+    diag_error(b->cx, n->at, "%s: 'topk' of k = %lld from %lld columns: a token cannot choose %lld of %lld experts",
+               b->unit >= 0 ? b->m->layers[b->unit].name : "?", (long long)k, (long long)N, (long long)k,
+               (long long)N);
     return (Val){V_NONE};
   }
   ys.d[ys.rank - 1] = k;
