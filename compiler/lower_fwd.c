@@ -132,12 +132,20 @@ static void fwd_moe(L *l, int ni, int layer, const char *c)
 }
 
 /* The load-balancing terms of this stage's forward into its loss (after the cross-entropy,
- * which writes the loss). Under pipeline parallelism only the head's stage reports a loss:
- * terms of MoE layers on other stages train (their gradients) but are not printed. */
+ * which writes the loss; a stage without the head: lower_aux_stage_loss). */
 static void lower_aux_into_loss(L *l)
 {
   for (int i = 0; l->cur_fn == FN_FWD && i < l->naux_loss; i++)
     EMIT(l, ENT_gen_loss_add, "moe: the load-balancing loss into the loss", B(l, l->io_loss), B(l, l->aux_loss[i]));
+}
+
+void lower_aux_stage_loss(L *l)
+{
+  if (!l->naux_loss)
+    return;
+  SchedArg z[] = {sa_ctx(), lower_buf_arg(l, l->io_loss), sa_i64(4)};
+  lower_emit(l, ENT_gen_zero, z, 3, "moe: this stage's loss is its load-balancing terms");
+  lower_aux_into_loss(l);
 }
 
 static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)

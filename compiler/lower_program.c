@@ -290,6 +290,8 @@ static void lower_stage(Stage *st)
   for (int i = st->first; i <= st->last && !l->err; i++)
     lower_forward_layer(l, i, 0);
   if (l->stage < l->o->pp - 1)
+    lower_aux_stage_loss(l); /* MoE load-balancing terms of a stage without the head: its own loss */
+  if (l->stage < l->o->pp - 1)
     st->out_act = l->val[vout];
   set_function(l, "bwd", FN_BWD);
   if (st->out_grad >= 0) {
@@ -380,7 +382,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
       sched_call(prog, d, entry_callee(ENT_prog_zero3_layer), z, 7);
     }
   SchedArg io[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_tokens)), sa_i64(off(p, l->io_labels)),
-                   sa_i64(off(p, l->io_loss)), sa_i64(p->slot_bytes), sa_i64(p->slots)};
+                   sa_i64(l->stage == l->o->pp - 1 || l->naux_loss ? off(p, l->io_loss) : -1), sa_i64(p->slot_bytes),
+                   sa_i64(p->slots)};
   sched_call(prog, d, entry_callee(ENT_prog_io), io, 7);
   if (l->o->pp > 1) {
     SchedArg b[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, st->in_act)), sa_i64(off(p, st->in_grad)),

@@ -64,7 +64,8 @@
  * (with per-layer tp: the largest degree, the base layout of the embedding and head). */ \
   X(prog_tp, GV_A(I64, tp) GV_A(I64, consecutive)) \
 /* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32 \
- * [1]; the slot stride and the number of slots (micro-batches in flight). */ \
+ * [1] (-1: none, a stage before the last without MoE load-balancing terms; the step's loss \
+ * sums every stage's); the slot stride and the number of slots (micro-batches in flight). */ \
   X(prog_io, GV_A(I64, stage) GV_A(I64, tokens_off) GV_A(I64, labels_off) GV_A(I64, loss_off) \
     GV_A(I64, slot_stride) GV_A(I64, slots)) \
 /* Pipeline boundary of a stage (ACTS offsets, -1 where none): the received activation \

@@ -20,7 +20,8 @@ For each family F it writes tests/reference/hf/F/:
     cross-entropy plus router_aux_loss_coef times the sum over layers of each layer's
     load-balancing loss, gvc's definition) and "hf_loss" f64 [1] (transformers' own loss,
     whose auxiliary term pools the layers' router logits before the product: equal to
-    gvc's for one layer only).
+    gvc's for one layer only), and "grad/NAME" f32 [rows, cols] for every parameter: the
+    gradient of "loss" (autograd in float64) under gvc's name and layout.
 Every weight is perturbed from transformers' init (biases and norms not 0/1), so a
 transposed or misplaced tensor changes the logits.
 
@@ -102,10 +103,32 @@ def record(name, dtype, arr_shape, data):
     return out + struct.pack("<%d%s" % (len(data), fmt), *data)
 
 
+def gvc_grads(model):
+    """Each parameter's gradient under gvc's name and layout (the experts stacked)."""
+    pairs = [("embedding.weight", "model.embed_tokens.weight"), ("final_norm.weight", "model.norm.weight"),
+             ("head.weight", "lm_head.weight")]
+    for i in range(L):
+        h = f"model.layers.{i}."
+        pairs += [(f"layers.{i}.ln1.weight", h + "input_layernorm.weight"),
+                  (f"layers.{i}.ln2.weight", h + "post_attention_layernorm.weight"),
+                  (f"layers.{i}.moe.router.weight", h + "block_sparse_moe.gate.weight")]
+        pairs += [(f"layers.{i}.attn.{m}.weight", h + f"self_attn.{m}_proj.weight") for m in "qkvo"]
+    named = dict(model.named_parameters())
+    out = [(g, named[n].grad) for g, n in pairs]
+    for i in range(L):
+        experts = model.model.layers[i].block_sparse_moe.experts
+        for g, w in (("gate", "w1"), ("up", "w3"), ("down", "w2")):
+            out.append((f"layers.{i}.moe.{g}.weight", torch.stack([getattr(e, w).weight.grad for e in experts])))
+    return [record("grad/" + g, "f32", [t.numel() // t.shape[-1], t.shape[-1]], t.float().flatten().tolist())
+            for g, t in out]
+
+
 def moe_records(model, tokens):
-    """Mixtral: the router's choices and the loss with the load-balancing term per layer."""
+    """Mixtral: the router's choices, the loss with the load-balancing term per layer and the
+    gradients of that loss (autograd)."""
     cfg = model.config
     k, E = cfg.num_experts_per_tok, cfg.num_local_experts
+    model.zero_grad()
     out = model(input_ids=tokens[:, :T], labels=tokens[:, :T], output_router_logits=True)
     logits = out.logits
     ce = torch.nn.functional.cross_entropy(logits.reshape(-1, V), tokens[:, 1:].reshape(-1))
@@ -119,11 +142,13 @@ def moe_records(model, tokens):
         ids += sel.flatten().tolist()
         mask = torch.nn.functional.one_hot(sel, E).to(probs.dtype)
         aux = aux + E * (mask.mean(0) * probs.mean(0).unsqueeze(0)).sum()
+    loss = ce + cfg.router_aux_loss_coef * aux
+    loss.backward()
     # transformers' loss: the labels shifted inside, so its cross-entropy drops the last token
     return [record("router_ids", "i32", [L, B * T, k], ids),
             record("router_margin", "f64", [1], [margin]),
-            record("loss", "f64", [1], [float(ce + cfg.router_aux_loss_coef * aux)]),
-            record("hf_loss", "f64", [1], [float(out.loss)])]
+            record("loss", "f64", [1], [float(loss)]),
+            record("hf_loss", "f64", [1], [float(out.loss)])] + gvc_grads(model)
 
 
 def reference(family, model_dir):
@@ -137,7 +162,7 @@ def reference(family, model_dir):
     with torch.no_grad():
         lg = logits_of(family, model, tokens[:, :T])
         new, margin = greedy(family, model) if family != "bert" else ([], float("inf"))
-        extra = moe_records(model, tokens) if family == "mixtral" else []
+    extra = moe_records(model, tokens) if family == "mixtral" else []
     torch.set_default_dtype(torch.float32)
     recs = [record("tokens", "i32", [B, T], tokens[:, :T].flatten().tolist()),
             record("labels", "i32", [B, T], tokens[:, 1:].flatten().tolist()),

@@ -3,7 +3,8 @@
 # family imported by gvc convert (convert.sh tests the converter alone): the step-0 logits
 # (--init_from the import, --dump) within 1e-5 of transformers' largest logit, the greedy
 # ids (--sample_format ids) equal to transformers' (Mixtral: its step-0 loss, with the
-# load-balancing term, within 1e-5 of the reference's too); a trained checkpoint folder goes out to
+# load-balancing term, within 1e-5 of the reference's, and every gradient within 1e-4 of
+# autograd's); a trained checkpoint folder goes out to
 # Hugging Face and back in unchanged; --initialize_on_meta 1 without weights and an import
 # of another family are refused. Under mpirun, LLaMA as tp2, pp2 and ZeRO-3 dp2 loads the
 # import with --initialize_on_meta 1: the same greedy ids (tp2, pp2), the one-rank step-0
@@ -27,6 +28,7 @@ for fam in gpt2 llama mistral qwen2 bert mixtral; do
   if [ $fam = mixtral ]; then
     l=$(losses <$fam.log | head -1)
     "$check" loss "$l" "$fx/$fam/ref.bin" && ok || bad "$fam: step-0 loss '$l'"
+    "$check" grads $fam.dump "$fx/$fam/ref.bin" && ok || bad "$fam: gradients"
   fi
   if [ $fam != bert ]; then
     g=$(gen ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin")
