@@ -2,9 +2,12 @@
  * (runtime/cpu/moe.c; the contracts are in gvrt.h, "Mixture of experts"). The routing (the
  * stable counting sort of the assignments by expert) is computed by one thread into the
  * backend's workspace (off [E+1] then pos [M k], i32) before each op that needs it, so every
- * op is deterministic and no op allocates. The per-expert GEMMs are plain tiled-free kernels
- * (one thread per output element, rows of an expert found by a search of off): simple and
- * exact, not fast; each sum runs in a fixed order.
+ * op is deterministic and no op allocates (the workspace, sized for the program's attention,
+ * holds it whenever hidden >= k + 1). The per-expert GEMMs are plain untiled kernels (one
+ * thread per output element, the expert of a row found by a binary search of off): simple
+ * and exact, not fast (cuBLAS grouped GEMMs are the next step); each sum runs in a fixed
+ * order. Checked against the CPU backend by tests/ops/cuda/test_cuda_moe.c, on the host
+ * emulator (ops_cuda_emu_moe) until a GPU runs it.
  *   idx i32 [M, k], x [M, N|C], routed rows [M k, C], w [E, N, K] */
 #include "cuda/cu_common.cuh"
 
