@@ -449,6 +449,32 @@ static void move_block(float *hf, int64_t C, int64_t r0, int64_t c0, float *g, i
     }
 }
 
+/* A `stack` rule: gvc parameter p [E, R, C] from the E HF tensors [R, C] of pattern (its {i}
+ * replaced) with {e} = 0 .. E-1 (an MoE's experts). */
+static int import_stacked(Conv *c, int k, const char *pattern)
+{
+  const IrParam *p = &c->m->params[k];
+  int64_t E = p->shape.d[0], one = numel_of(p) / E;
+  c->gvc[k] = malloc(sizeof(float) * (size_t)(numel_of(p) ? numel_of(p) : 1));
+  if (!c->gvc[k])
+    return err("out of memory");
+  for (int64_t e = 0; e < E; e++) {
+    char name[1100];
+    const struct gv_st_tensor *t;
+    float *v = read_hf(c, hf_pattern_expert(pattern, (long)e, name, sizeof name), p->name, &t);
+    if (!v)
+      return 1;
+    int fits = t->ndim == p->shape.rank - 1 && gv_st_numel(t) == one && t->shape[0] == p->shape.d[1];
+    if (fits)
+      memcpy(c->gvc[k] + e * one, v, sizeof(float) * (size_t)one);
+    free(v);
+    if (!fits)
+      return err("%s: tensor '%s' is not [%lld, %lld], expert %lld of gvc's '%s'", c->from_hf, name,
+                 (long long)p->shape.d[1], (long long)p->shape.d[2], (long long)e, p->name);
+  }
+  return 0;
+}
+
 static int import_param(Conv *c, int k)
 {
   const IrParam *p = &c->m->params[k];
@@ -458,6 +484,8 @@ static int import_param(Conv *c, int k)
   const HfRule *r = rule_of(c, p->name, &part, &i);
   if (!r)
     return err("%s: gvc parameter '%s' has no `tensor` rule", c->map.path, p->name);
+  if (r->stack)
+    return import_stacked(c, k, hf_pattern_subst(r->hf, i, name, sizeof name));
   hf_pattern_subst(r->hf, i, name, sizeof name);
   int64_t off, full[2], d[2];
   if (part_layout(c, r, i, part, &off, full))
@@ -692,9 +720,13 @@ static int export_hf(Conv *c)
     return 1;
   if (mkdir(c->to_hf, 0777) && errno != EEXIST)
     return err("%s: cannot create the folder (%s)", c->to_hf, strerror(errno));
-  float **bufs = calloc((size_t)c->m->nparams + 1, sizeof(float *));
-  char (*names)[1024] = calloc((size_t)c->m->nparams + 1, sizeof *names);
-  struct gv_st_tensor *ts = calloc((size_t)c->m->nparams + 1, sizeof *ts);
+  size_t slots = (size_t)c->m->nparams + 1; /* HF tensors: one per parameter, or one per expert (stack) */
+  for (int k = 0; k < c->m->nparams; k++)
+    if (c->m->params[k].shape.rank == 3)
+      slots += (size_t)c->m->params[k].shape.d[0];
+  float **bufs = calloc(slots, sizeof(float *));
+  char (*names)[1024] = calloc(slots, sizeof *names);
+  struct gv_st_tensor *ts = calloc(slots, sizeof *ts);
   int nbuf = 0, bad = !bufs || !names || !ts ? err("out of memory") : 0;
   for (int k = 0; !bad && k < c->m->nparams; k++) {
     const IrParam *p = &c->m->params[k];
@@ -707,6 +739,23 @@ static int export_hf(Conv *c)
     }
     char *name = names[nbuf];
     hf_pattern_subst(r->hf, i, name, sizeof names[0]);
+    if (r->stack) { /* one HF tensor per expert */
+      char pattern[1024];
+      snprintf(pattern, sizeof pattern, "%s", name);
+      int64_t E = p->shape.d[0], one = numel_of(p) / E;
+      for (int64_t e = 0; !bad && e < E; e++) {
+        hf_pattern_expert(pattern, (long)e, names[nbuf], sizeof names[0]);
+        float *hf = malloc(sizeof(float) * (size_t)(one ? one : 1));
+        bad = !hf ? err("out of memory") : 0;
+        if (hf)
+          memcpy(hf, c->gvc[k] + e * one, sizeof(float) * (size_t)one);
+        ts[nbuf] = (struct gv_st_tensor){.name = names[nbuf], .dtype = c->st_dtype, .ndim = 2,
+                                         .shape = {p->shape.d[1], p->shape.d[2]}};
+        bufs[nbuf++] = hf;
+      }
+      progress(c, k + 1);
+      continue;
+    }
     int seen = 0;
     for (int b = 0; b < nbuf && !seen; b++)
       seen = !strcmp(names[b], name);

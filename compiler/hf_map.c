@@ -43,6 +43,16 @@ char *hf_pattern_subst(const char *p, long i, char *out, size_t len)
   return out;
 }
 
+char *hf_pattern_expert(const char *name, long e, char *out, size_t len)
+{
+  const char *at = strstr(name, "{e}");
+  if (!at)
+    snprintf(out, len, "%s", name);
+  else
+    snprintf(out, len, "%.*s%ld%s", (int)(at - name), name, e, at + 3);
+  return out;
+}
+
 static int fail(const HfMap *m, int line, const char *msg, const char *what)
 {
   fprintf(stderr, "%s:%d: error: %s%s%s\n", m->path, line, msg, what ? ": " : "", what ? what : "");
@@ -113,10 +123,15 @@ static int parse_tensor(HfMap *m, HfRule *r, char **w, int n)
       r->transpose = 1;
     } else if (!strcmp(w[k], "split") && k + 1 < n && (!strcmp(w[k + 1], "0") || !strcmp(w[k + 1], "1"))) {
       r->split = atoi(w[++k]);
+    } else if (!strcmp(w[k], "stack")) {
+      r->stack = 1;
     } else {
-      return fail(m, r->line, "unknown tensor option (transpose, split 0, split 1)", w[k]);
+      return fail(m, r->line, "unknown tensor option (transpose, split 0, split 1, stack)", w[k]);
     }
   }
+  if (r->stack && (r->nparts > 1 || r->transpose || !strstr(r->hf, "{e}")))
+    return fail(m, r->line, "`stack` takes one gvc tensor, no transpose, and an HF pattern with {e} (the expert)",
+                NULL);
   if ((r->nparts > 1) != (r->split >= 0))
     return fail(m, r->line, "several gvc tensors need `split D`, and `split D` needs several", NULL);
   return 0;

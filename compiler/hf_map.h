@@ -8,6 +8,8 @@
  *   config model_type = "gpt2"                a JSON constant: checked, and written on export
  *   default tie_word_embeddings = false       written on export only
  *   tensor GVC... = HF [transpose] [split D]  gvc name pattern(s) <-> HF name pattern
+ *   tensor GVC = HF stack                     HF (with {e}) for e = 0, 1, ... stacked along a
+ *                                             new first dimension: the experts of an MoE
  *   tied HF = HF2                             HF may be absent and then stands for HF2;
  *                                             present without a gvc tensor, it must equal HF2
  *   ignore HF                                 tensors of the HF file that are not weights
@@ -36,6 +38,7 @@ typedef struct HfRule {
   const char *absent;                /* config: a JSON literal, or NULL */
   const char *gvc[HF_MAP_MAX_PARTS]; /* tensor: gvc patterns */
   int nparts, transpose, split;      /* split: -1 none */
+  int stack;                         /* the HF pattern's {e} over the gvc tensor's first dim */
   const char *hf;                    /* tensor: HF pattern; tied: what it stands for */
 } HfRule;
 
@@ -56,5 +59,7 @@ void hf_map_free(HfMap *m);
 int hf_pattern_match(const char *pattern, const char *name, long *i);
 /* PATTERN with {i} replaced by i, into out (returns out). */
 char *hf_pattern_subst(const char *pattern, long i, char *out, size_t len);
+/* NAME (a pattern with {i} replaced) with {e} replaced by e, into out (returns out). */
+char *hf_pattern_expert(const char *name, long e, char *out, size_t len);
 
 #endif

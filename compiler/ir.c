@@ -1,7 +1,7 @@
 /* ir.c - queries on the model IR: op names, symbolic dimensions, the values backward
  * keeps, and the analytic costs of layers (FLOPs, parameters, activation bytes) that
  * `gvc info` prints and the search's analytic cost model uses. FLOPs count matmuls only
- * (linear: 2MKN; attention: 4·B·H·T²·D for QK^T and AV over the full T x T square),
+ * (linear: 2MKN, grouped_linear the same over the routed rows; attention: 4·B·H·T²·D for QK^T and AV over the full T x T square),
  * the convention of the PaLM MFU formula; backward is twice forward. */
 #include "ir.h"
 
@@ -50,6 +50,15 @@ void ir_mark_saved(const IrModel *m, unsigned char *saved)
     case IR_OP_SOFTMAX: /* its backward reads its output */
       saved[n->out] = 1;
       break;
+    case IR_OP_TAKE: case IR_OP_MOE_PERMUTE: case IR_OP_MOE_AUX_LOSS: /* the expert ids */
+      saved[n->in[1]] = 1;
+      break;
+    case IR_OP_GROUPED_LINEAR:
+      saved[n->in[0]] = saved[n->in[1]] = 1;
+      break;
+    case IR_OP_MOE_UNPERMUTE:
+      saved[n->in[0]] = saved[n->in[1]] = saved[n->in[2]] = 1;
+      break;
     default:
       break;
     }
@@ -72,6 +81,10 @@ double ir_node_flops(const IrModel *m, const IrNode *n, int64_t B, int64_t T)
   if (n->op == IR_OP_LINEAR) {
     const IrShape *w = &m->params[n->param[0]].shape;
     return 2.0 * (double)(numel(m, n->out, B, T) / w->d[0]) * (double)w->d[0] * (double)w->d[1];
+  }
+  if (n->op == IR_OP_GROUPED_LINEAR) { /* every routed row through one expert */
+    const IrShape *w = &m->params[n->param[0]].shape;
+    return 2.0 * (double)(numel(m, n->out, B, T) / w->d[1]) * (double)w->d[1] * (double)w->d[2];
   }
   if (n->op == IR_OP_ATTENTION) {
     int64_t width = numel(m, n->out, B, T) / (B * T); /* H * D */

@@ -22,4 +22,11 @@
   X(SCALE,          "scale",          1, 0) /* y = fattr[0] * x + fattr[1] (x * 2.0, x + 1.0) */ \
   X(SOFTMAX,        "softmax",        1, 0) /* over the last dimension */ \
   X(SLICE,          "slice",          1, 0) /* last dim: iattr[0] first column, [1] count */ \
-  X(CONCAT,         "concat",         2, 0) /* on the last dimension */
+  X(CONCAT,         "concat",         2, 0) /* on the last dimension */ \
+  /* mixture of experts (gvrt.h's routing contract); iattr[0]: experts E where the op routes */ \
+  X(TOPK,           "topk",           1, 0) /* x [..., N] -> index [..., k]; iattr[1]: k */ \
+  X(TAKE,           "take",           2, 0) /* x [..., N], index [..., k] -> [..., k] */ \
+  X(MOE_PERMUTE,    "moe_permute",    2, 0) /* x [B,T,C], index [B,T,k] -> routed rows [B,T,k,C] */ \
+  X(GROUPED_LINEAR, "grouped_linear", 2, 1) /* routed [B,T,k,in], index -> [B,T,k,out]; weight [E,out,in] */ \
+  X(MOE_UNPERMUTE,  "moe_unpermute",  3, 0) /* routed [B,T,k,C], index, gates [B,T,k] -> [B,T,C] */ \
+  X(MOE_AUX_LOSS,   "moe_aux_loss",   2, 0) /* probs [B,T,E], index -> probs; fattr[0]: coefficient */

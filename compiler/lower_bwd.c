@@ -139,16 +139,64 @@ static GradOut bwd_linear(L *l, int ni, int layer, const char *c, SchedArg dy, i
   return g0;
 }
 
+/* The mixture-of-experts ops' gradients (topk has none: its output is ids). */
+static void bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut g0, GradOut g2)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out, x = n->in[0], idx = n->in[1];
+  int64_t M = lower_rows(l, idx), k = lower_last_dim(l, idx), E = n->iattr[0];
+  switch (n->op) {
+  case IR_OP_TAKE:
+    if (g0.buf >= 0)
+      EMIT(l, ENT_gen_take_bwd, c, GB(l, g0), dy, V(l, idx), sa_i64(M), sa_i64(lower_last_dim(l, x)), sa_i64(k),
+           sa_i64(flags));
+    break;
+  case IR_OP_MOE_PERMUTE:
+    if (g0.buf >= 0)
+      EMIT(l, ENT_gen_moe_permute_bwd, c, GB(l, g0), dy, V(l, idx), sa_i64(M), sa_i64(lower_last_dim(l, x)), sa_i64(k),
+           sa_i64(E), sa_i64(flags));
+    break;
+  case IR_OP_GROUPED_LINEAR:
+    EMIT(l, ENT_gen_moe_grouped_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k),
+         sa_i64(E), sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)), sa_i64(flags | ACC_DW));
+    break;
+  case IR_OP_MOE_UNPERMUTE:
+    if (g0.buf >= 0 || g2.buf >= 0)
+      EMIT(l, ENT_gen_moe_unpermute_bwd, c, GB(l, g0), GB(l, g2), dy, V(l, x), V(l, n->in[2]), V(l, idx), sa_i64(M),
+           sa_i64(lower_last_dim(l, y)), sa_i64(k), sa_i64(E), sa_i64(flags));
+    break;
+  case IR_OP_MOE_AUX_LOSS: /* dprobs = dy (when the probabilities are used) + the term's gradient */
+    if (g0.buf < 0)
+      break;
+    if (dy.kind != SA_NULL)
+      EMIT(l, ENT_gen_grad, "moe_aux_loss: dprobs = dy", GB(l, g0), dy, sa_i64(lower_numel(l, x)), sa_i64(flags != 0));
+    if (n->fattr[0] != 0.0)
+      EMIT(l, ENT_gen_moe_aux_bwd, c, GB(l, g0), V(l, idx), sa_i64(M), sa_i64(lower_last_dim(l, x)), sa_i64(k),
+           sa_f32((float)n->fattr[0]), sa_i64(dy.kind != SA_NULL ? ACC_DX : flags));
+    break;
+  default:
+    break;
+  }
+}
+
+/* A node whose backward runs without a gradient of its output: the loss, and a nonzero
+ * load-balancing term (its output may feed nothing). */
+static int is_loss_source(const IrNode *n)
+{
+  return n->op == IR_OP_CROSS_ENTROPY || (n->op == IR_OP_MOE_AUX_LOSS && n->fattr[0] != 0.0);
+}
+
 static void bwd_node(L *l, int ni, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
   int y = n->out;
   if (n->op == IR_OP_INPUT)
     return;
-  if (n->op != IR_OP_CROSS_ENTROPY && (l->grad[y] < 0 || !l->ginit[y]))
+  int has_dy = l->grad[y] >= 0 && l->ginit[y];
+  if (!is_loss_source(n) && !has_dy)
     return; /* nothing flows back through this value */
   int64_t M = lower_rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
-  SchedArg dy = n->op == IR_OP_CROSS_ENTROPY ? sa_null() : B(l, l->grad[y]);
+  SchedArg dy = n->op == IR_OP_CROSS_ENTROPY || !has_dy ? sa_null() : B(l, l->grad[y]);
   int acc = acc_all(l, n, n->nin);
   int flags = acc ? ACC_DX : 0;
   const char *c = lower_node_comment(l, n);
@@ -249,6 +297,9 @@ static void bwd_node(L *l, int ni, int layer)
     g0.v = -1;
     break;
   }
+  case IR_OP_TAKE: case IR_OP_MOE_PERMUTE: case IR_OP_GROUPED_LINEAR: case IR_OP_MOE_UNPERMUTE: case IR_OP_MOE_AUX_LOSS:
+    bwd_moe(l, ni, c, dy, flags, g0, g2);
+    break;
   default:
     break;
   }

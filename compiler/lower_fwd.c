@@ -91,6 +91,63 @@ void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, 
        sa_i64(lower_last_dim(l, sv)), sa_i64(src_col), sa_i64(n), sa_i64(flags));
 }
 
+/* The mixture-of-experts ops (gvrt.h's routing contract): M token rows, k choices, E experts. */
+static void fwd_moe(L *l, int ni, int layer, const char *c)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out, x = n->in[0], idx = n->op == IR_OP_TOPK ? y : n->in[1];
+  int64_t M = lower_rows(l, idx), k = lower_last_dim(l, idx), E = n->iattr[0];
+  switch (n->op) {
+  case IR_OP_TAKE:
+    EMIT(l, ENT_gen_take_fwd, c, V(l, y), V(l, x), V(l, idx), sa_i64(M), sa_i64(lower_last_dim(l, x)), sa_i64(k));
+    break;
+  case IR_OP_MOE_PERMUTE:
+    EMIT(l, ENT_gen_moe_permute_fwd, c, V(l, y), V(l, x), V(l, idx), sa_i64(M), sa_i64(lower_last_dim(l, x)), sa_i64(k),
+         sa_i64(E));
+    break;
+  case IR_OP_GROUPED_LINEAR:
+    EMIT(l, ENT_gen_moe_grouped_fwd, c, V(l, y), V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k), sa_i64(E),
+         sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)));
+    break;
+  case IR_OP_MOE_UNPERMUTE:
+    EMIT(l, ENT_gen_moe_unpermute_fwd, c, V(l, y), V(l, x), V(l, n->in[2]), V(l, idx), sa_i64(M),
+         sa_i64(lower_last_dim(l, y)), sa_i64(k), sa_i64(E));
+    break;
+  case IR_OP_MOE_AUX_LOSS: /* y = probs; the term goes into the loss after the cross-entropy (lower_aux_into_loss) */
+    EMIT(l, ENT_gen_grad, "moe_aux_loss: y = probs", V(l, y), V(l, x), sa_i64(lower_numel(l, y)), sa_i64(0));
+    if (n->fattr[0] == 0.0)
+      break;
+    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "aux_loss"), PC_SLOT, 4);
+    EMIT(l, ENT_gen_moe_aux_fwd, c, B(l, l->aux1[ni]), V(l, x), V(l, idx), sa_i64(M), sa_i64(E), sa_i64(k),
+         sa_f32((float)n->fattr[0]));
+    if (l->cur_fn == FN_FWD) {
+      if (!l->aux_loss)
+        l->aux_loss = ARENA_ARRAY(l->a, int, l->m->nnodes);
+      l->aux_loss[l->naux_loss++] = l->aux1[ni];
+    }
+    break;
+  default: /* IR_OP_TOPK */
+    EMIT(l, ENT_gen_topk, c, V(l, y), V(l, x), sa_i64(M), sa_i64(lower_last_dim(l, x)), sa_i64(k));
+  }
+}
+
+/* The load-balancing terms of this stage's forward into its loss (after the cross-entropy,
+ * which writes the loss; a stage without the head: lower_aux_stage_loss). */
+static void lower_aux_into_loss(L *l)
+{
+  for (int i = 0; l->cur_fn == FN_FWD && i < l->naux_loss; i++)
+    EMIT(l, ENT_gen_loss_add, "moe: the load-balancing loss into the loss", B(l, l->io_loss), B(l, l->aux_loss[i]));
+}
+
+void lower_aux_stage_loss(L *l)
+{
+  if (!l->naux_loss)
+    return;
+  SchedArg z[] = {sa_ctx(), lower_buf_arg(l, l->io_loss), sa_i64(4)};
+  lower_emit(l, ENT_gen_zero, z, 3, "moe: this stage's loss is its load-balancing terms");
+  lower_aux_into_loss(l);
+}
+
 static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
@@ -187,8 +244,13 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     } else {
       EMIT(l, ENT_gen_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
     }
+    lower_aux_into_loss(l);
     break;
   }
+  case IR_OP_TOPK: case IR_OP_TAKE: case IR_OP_MOE_PERMUTE: case IR_OP_GROUPED_LINEAR: case IR_OP_MOE_UNPERMUTE:
+  case IR_OP_MOE_AUX_LOSS:
+    fwd_moe(l, ni, layer, c);
+    break;
   default:
     lower_fail(l, ni, arena_printf(l->a, "%s: the '%s' primitive has no lowering yet", l->m->layers[layer].name, c));
   }
@@ -243,8 +305,9 @@ void lower_forward_layer(L *l, int li, int recompute)
       l->val[y] = l->io_loss;
     } else if (!(recompute && y == ly->out_value)) {
       int keep = y == ly->out_value || (!ckpt && l->needed[y]);
+      int64_t eb = l->m->values[y].is_index ? 4 : l->es; /* expert ids are i32 */
       l->val[y] = lower_new_buf(l, lower_vname(l, li, y, ir_op_name(l->m->nodes[ni].op)), keep ? PC_SLOT : PC_TRANSIENT,
-                          l->es * lower_numel(l, y));
+                          eb * lower_numel(l, y));
     }
     if (recompute && y == ly->out_value)
       continue; /* the output is kept: no need to recompute it */

@@ -44,6 +44,7 @@ typedef struct L {
   int stage;
   int es;            /* bytes of a float value: 4, or 2 under bf16 mixed precision (statistics stay f32) */
   int io_tokens, io_labels, io_loss;
+  int *aux_loss, naux_loss; /* the load-balancing terms (f32 [1] buffers) this stage's forward adds to its loss */
   /* ZeRO-3 (sharded block parameters): per layer, its shards and range; shared buffers */
   struct LowerZ3 { int pshard, gshard, mshard; int64_t range; } *z3;
   int z3_gather, z3_grad;
@@ -114,6 +115,9 @@ void lower_z3_gather(L *l, int li);
 void lower_rows_convert(L *l, int v, int dst, int src, int from, int to, const char *what);
 void lower_rows_enter(L *l, int li);
 void lower_forward_layer(L *l, int li, int recompute);
+/* A pipeline stage without the head: its loss (io.loss) is the sum of its MoE layers'
+ * load-balancing terms, which the runtime adds to the step's loss (nothing without them). */
+void lower_aux_stage_loss(L *l);
 /* An RMSNorm with a weight offset (Gemma's 1 + w): its forward and backward read offset + w,
  * made by lower_norm_weight into a new transient buffer (the forward's at the layer's start,
  * in aux0, so that a residual add right before the norm still fuses with it). */

@@ -251,6 +251,8 @@ static void lower_stage(Stage *st)
   for (int i = st->first; i <= st->last && !l->err; i++)
     lower_forward_layer(l, i, 0);
   if (l->stage < l->o->pp - 1)
+    lower_aux_stage_loss(l); /* MoE load-balancing terms of a stage without the head: its own loss */
+  if (l->stage < l->o->pp - 1)
     st->out_act = l->val[vout];
   set_function(l, "bwd", FN_BWD);
   if (st->out_grad >= 0) {
@@ -315,7 +317,9 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     if (l->pbuf[i] < 0)
       continue;
     const IrParam *pr = &m->params[i];
-    int64_t r = pr->shape.rank == 2 ? pr->shape.d[0] : 1, c = pr->shape.d[pr->shape.rank - 1];
+    int64_t r = 1, c = pr->shape.d[pr->shape.rank - 1]; /* rows: every dim but the last (experts x out) */
+    for (int q = 0; q + 1 < pr->shape.rank; q++)
+      r *= pr->shape.d[q];
     double std;
     int init = param_init(m, i, &std);
     int z = st->zlayer[i];
@@ -339,7 +343,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
       sched_call(prog, d, entry_callee(ENT_prog_zero3_layer), z, 7);
     }
   SchedArg io[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_tokens)), sa_i64(off(p, l->io_labels)),
-                   sa_i64(off(p, l->io_loss)), sa_i64(p->slot_bytes), sa_i64(p->slots)};
+                   sa_i64(l->stage == l->o->pp - 1 || l->naux_loss ? off(p, l->io_loss) : -1), sa_i64(p->slot_bytes),
+                   sa_i64(p->slots)};
   sched_call(prog, d, entry_callee(ENT_prog_io), io, 7);
   if (l->o->pp > 1) {
     SchedArg b[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, st->in_act)), sa_i64(off(p, st->in_grad)),

@@ -38,6 +38,12 @@ static const Prim prims[] = {
   {"softmax", IR_OP_SOFTMAX, {"x"}, 1, 0},
   {"slice", IR_OP_SLICE, {"x", "start", "len"}, 3, 0},
   {"concat", IR_OP_CONCAT, {"a", "b"}, 2, 0},
+  {"topk", IR_OP_TOPK, {"x", "k"}, 2, 0},
+  {"take", IR_OP_TAKE, {"x", "index"}, 2, 0},
+  {"moe_permute", IR_OP_MOE_PERMUTE, {"x", "index", "experts"}, 3, 0},
+  {"grouped_linear", IR_OP_GROUPED_LINEAR, {"x", "index", "experts", "out"}, 4, 0},
+  {"moe_unpermute", IR_OP_MOE_UNPERMUTE, {"x", "index", "gates", "experts"}, 4, 0},
+  {"moe_aux_loss", IR_OP_MOE_AUX_LOSS, {"probs", "index", "coeff"}, 2, 0},
 };
 enum { NPRIMS = sizeof prims / sizeof prims[0] };
 
@@ -483,6 +489,112 @@ static Val prim_xent(Builder *b, const AstNode *n, const Args *a)
   return tensor(b->m->loss_value);
 }
 
+/* ---- mixture of experts ---- */
+
+/* index (argument i) must be expert ids [lead..., k] whose leading dims are x's first `lead`
+ * dims; `routed`: x is [lead..., k, C] (the routed layout), else [lead..., C]. Returns k, or
+ * -1 after an error. With experts > 0, ids made by a topk must come from experts columns. */
+static int64_t expert_ids(Builder *b, const AstNode *n, const Prim *p, const Args *a, int i, int routed, int64_t experts)
+{
+  const IrShape *xs = shape(b, a->v[0]), *is = shape(b, a->v[i]);
+  int ok = b->m->values[a->v[i].i].is_index && xs->rank == is->rank + routed;
+  for (int d = 0; ok && d < is->rank - 1 + routed; d++)
+    ok = xs->d[d] == is->d[d];
+  if (!ok) {
+    diag_error(b->cx, n->at, "'%s' needs expert ids from 'topk' as its %s (shape %s for x %s)", p->name,
+               p->params[i], routed ? "[..., k] of x's [..., k, C]" : "[..., k] beside x's [..., C]",
+               sema_shape_str(b, xs));
+    return -1;
+  }
+  int pn = b->m->values[a->v[i].i].producer;
+  if (experts > 0 && pn >= 0 && b->m->nodes[pn].op == IR_OP_TOPK &&
+      last(&b->m->values[b->m->nodes[pn].in[0]].shape) != experts) {
+    diag_error(b->cx, n->at, "'%s' routes to %lld experts but its ids are the top-k of %lld columns", p->name,
+               (long long)experts, (long long)last(&b->m->values[b->m->nodes[pn].in[0]].shape));
+    diag_note(b->cx, b->m->nodes[pn].at, "the topk is here");
+    return -1;
+  }
+  return last(is);
+}
+
+static Val prim_topk(Builder *b, const AstNode *n, const Args *a)
+{
+  IrShape ys = *shape(b, a->v[0]);
+  int64_t k = a->v[1].i, N = last(&ys);
+  if (k > N) {
+    diag_error(b->cx, n->at, "%s: 'topk' of k = %lld from %lld columns: a token cannot choose %lld of %lld experts",
+               b->unit >= 0 ? b->m->layers[b->unit].name : "?", (long long)k, (long long)N, (long long)k,
+               (long long)N);
+    return (Val){V_NONE};
+  }
+  ys.d[ys.rank - 1] = k;
+  int in_v = (int)a->v[0].i;
+  int nd = add_node(b, n, IR_OP_TOPK, &in_v, 1, &ys, 1);
+  b->m->nodes[nd].iattr[1] = k;
+  return node_out(b, nd);
+}
+
+/* take, moe_permute, moe_unpermute, moe_aux_loss: the ids' checks, then one node. */
+static Val prim_route(Builder *b, const AstNode *n, const Prim *p, const Args *a)
+{
+  int routed = p->op == IR_OP_MOE_UNPERMUTE;
+  int64_t E = p->op == IR_OP_MOE_PERMUTE || p->op == IR_OP_MOE_UNPERMUTE ? a->v[p->op == IR_OP_MOE_PERMUTE ? 2 : 3].i
+              : p->op == IR_OP_MOE_AUX_LOSS ? last(shape(b, a->v[0])) : 0;
+  int64_t k = expert_ids(b, n, p, a, 1, routed, E);
+  if (k < 0)
+    return (Val){V_NONE};
+  IrShape ys = *shape(b, a->v[0]);
+  int in[3] = {(int)a->v[0].i, (int)a->v[1].i, routed ? (int)a->v[2].i : -1};
+  if (p->op == IR_OP_TAKE) {
+    ys.d[ys.rank - 1] = k;
+  } else if (p->op == IR_OP_MOE_PERMUTE) {
+    if (ys.rank >= IR_MAX_RANK) {
+      diag_error(b->cx, n->at, "'moe_permute' of a rank-%d tensor: at most %d dims before the routed one", ys.rank,
+                 IR_MAX_RANK - 1);
+      return (Val){V_NONE};
+    }
+    ys.d[ys.rank] = ys.d[ys.rank - 1];
+    ys.d[ys.rank - 1] = k;
+    ys.rank++;
+  } else if (routed) {
+    const IrShape *gs = shape(b, a->v[2]), *is = shape(b, a->v[1]);
+    if (!same_shape(gs, is) || b->m->values[a->v[2].i].is_index) {
+      diag_error(b->cx, n->at, "shape mismatch in 'moe_unpermute': gates %s must be float and shaped like the ids %s",
+                 sema_shape_str(b, gs), sema_shape_str(b, is));
+      return (Val){V_NONE};
+    }
+    ys.rank--;
+    ys.d[ys.rank - 1] = ys.d[ys.rank];
+  }
+  int nd = add_node(b, n, p->op, in, routed ? 3 : 2, &ys, 0);
+  b->m->nodes[nd].iattr[0] = E;
+  b->m->nodes[nd].iattr[1] = k;
+  b->m->nodes[nd].fattr[0] = p->op == IR_OP_MOE_AUX_LOSS ? fnum(a, 2, 0.0) : 0.0;
+  return node_out(b, nd);
+}
+
+/* grouped_linear(x, index, experts, out): each routed row through its expert's weight
+ * [experts, out, in] (no bias: the experts of Mixtral and its kind have none). */
+static Val prim_grouped(Builder *b, const AstNode *n, const Prim *p, const Args *a)
+{
+  int64_t E = a->v[2].i, out = a->v[3].i, in = last(shape(b, a->v[0]));
+  if (expert_ids(b, n, p, a, 1, 1, E) < 0)
+    return (Val){V_NONE};
+  int w = new_param(b, n, "weight", 3, E, out);
+  if (w < 0)
+    return (Val){V_NONE};
+  b->m->params[w].shape.d[2] = in;
+  b->m->params[w].is_bias_or_norm = 0;
+  IrShape ys = *shape(b, a->v[0]);
+  ys.d[ys.rank - 1] = out;
+  int in_v[2] = {(int)a->v[0].i, (int)a->v[1].i};
+  int nd = add_node(b, n, IR_OP_GROUPED_LINEAR, in_v, 2, &ys, 0);
+  IrNode *node = &b->m->nodes[nd];
+  node->param[node->nparam++] = w;
+  node->iattr[0] = E;
+  return tensor(node->out);
+}
+
 static unsigned annotation(Builder *b, const AstNode *n, const Prim *p)
 {
   if (!n->annot)
@@ -509,9 +621,12 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
   unsigned annot = annotation(b, n, p);
   if (annot == ~0u)
     return (Val){V_NONE};
-  int tensors = p->op == IR_OP_ATTENTION ? 3
-                : p->op == IR_OP_MUL || p->op == IR_OP_ADD || p->op == IR_OP_CROSS_ENTROPY || p->op == IR_OP_CONCAT ? 2
-                                                                                                         : 1;
+  int tensors = p->op == IR_OP_ATTENTION || p->op == IR_OP_MOE_UNPERMUTE ? 3
+                : p->op == IR_OP_MUL || p->op == IR_OP_ADD || p->op == IR_OP_CROSS_ENTROPY || p->op == IR_OP_CONCAT ||
+                          p->op == IR_OP_TAKE || p->op == IR_OP_MOE_PERMUTE || p->op == IR_OP_GROUPED_LINEAR ||
+                          p->op == IR_OP_MOE_AUX_LOSS
+                      ? 2
+                      : 1;
   for (int i = 0; i < tensors; i++)
     if (want(b, n, p, &a, i, V_TENSOR))
       return (Val){V_NONE};
@@ -594,6 +709,29 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
     return prim_slice(b, n, &a);
   case IR_OP_CONCAT:
     return prim_concat(b, n, &a);
+  case IR_OP_TOPK:
+    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1))
+      return (Val){V_NONE};
+    return prim_topk(b, n, &a);
+  case IR_OP_TAKE:
+    return prim_route(b, n, p, &a);
+  case IR_OP_MOE_PERMUTE:
+    if (want(b, n, p, &a, 2, V_INT) || positive(b, n, p, &a, 2))
+      return (Val){V_NONE};
+    return prim_route(b, n, p, &a);
+  case IR_OP_MOE_UNPERMUTE:
+    if (want(b, n, p, &a, 3, V_INT) || positive(b, n, p, &a, 3))
+      return (Val){V_NONE};
+    return prim_route(b, n, p, &a);
+  case IR_OP_MOE_AUX_LOSS:
+    if (want(b, n, p, &a, 2, V_FLOAT))
+      return (Val){V_NONE};
+    return prim_route(b, n, p, &a);
+  case IR_OP_GROUPED_LINEAR:
+    if (want(b, n, p, &a, 2, V_INT) || positive(b, n, p, &a, 2) || want(b, n, p, &a, 3, V_INT) ||
+        positive(b, n, p, &a, 3))
+      return (Val){V_NONE};
+    return prim_grouped(b, n, p, &a);
   default:
     GV_ICE("primitive without a rule");
   }

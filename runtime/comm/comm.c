@@ -351,6 +351,28 @@ void gv_comm_all_to_all(struct gv_comm *c, void *out, const void *in, size_t n, 
   }
 }
 
+void gv_comm_all_to_all_v(struct gv_comm *c, void *out, const size_t *recv, const void *in, const size_t *send,
+                          enum gv_dtype t)
+{
+  struct gv_comm *w = staging(c);
+  size_t nin = 0, nout = 0, es = gv_dtype_size(t);
+  for (int j = 0; j < c->size; j++) {
+    nin += send[j];
+    nout += recv[j];
+  }
+  GV_CHECK(c->size > 1 || nin == nout, "all_to_all_v: a group of one sends %zu elements and receives %zu", nin, nout);
+  GV_CHECK(out != in || !nin, "all_to_all_v: out and in must be different buffers");
+  if (alone(c, out, in, nin, t))
+    return;
+  if (w) {
+    void *hin = to_host(w, 0, in, nin * es), *hout = host_buf(w, 1, nout * es);
+    c->ops->all_to_all_v(c->impl, hout, recv, hin, send, t);
+    to_dev(w, out, hout, nout * es);
+  } else {
+    c->ops->all_to_all_v(c->impl, out, recv, in, send, t);
+  }
+}
+
 void gv_comm_broadcast(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root)
 {
   struct gv_comm *w = staging(c);

@@ -18,6 +18,10 @@ struct gv_comm_ops {
   void (*reduce_scatter)(void *impl, void *out, const void *in, size_t n, enum gv_dtype t);
   void (*all_gather)(void *impl, void *out, const void *in, size_t n, enum gv_dtype t);
   void (*all_to_all)(void *impl, void *out, const void *in, size_t n, enum gv_dtype t);
+  /* variable counts: send[j] elements to rank j (packed in rank order in `in`), recv[j]
+   * from rank j (packed in rank order in `out`) */
+  void (*all_to_all_v)(void *impl, void *out, const size_t *recv, const void *in, const size_t *send,
+                       enum gv_dtype t);
   void (*broadcast)(void *impl, void *buf, size_t n, enum gv_dtype t, int root);
   void (*send)(void *impl, const void *buf, size_t n, enum gv_dtype t, int peer, int tag);
   void (*recv)(void *impl, void *buf, size_t n, enum gv_dtype t, int peer, int tag);

@@ -1,6 +1,7 @@
 /* mpi.c - the MPI collective backend (CPU ranks, host buffers). Communicators use
  * MPI_ERRORS_RETURN so that every failure comes back through GV_MPI_CHECK, whose fatal path
  * prints the call with the rank and aborts the whole job: no peer is left blocked. */
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,37 @@ static void mpi_all_to_all(void *impl, void *out, const void *in, size_t n, enum
   GV_MPI_CHECK(MPI_Alltoall(in, (int)n, mpi_type(t), out, (int)n, mpi_type(t), *comm_of(impl)));
 }
 
+/* MPI's counts and displacements are ints: a larger exchange is refused, naming it. */
+static int *mpi_counts(const size_t *n, int size, int *displ, const char *what)
+{
+  int *c = malloc(sizeof(int) * (size_t)size);
+  GV_CHECK(c != NULL, "mpi all_to_all_v: out of memory");
+  size_t at = 0;
+  for (int j = 0; j < size; j++) {
+    GV_CHECK(n[j] <= INT_MAX && at <= INT_MAX, "mpi all_to_all_v: %s %zu elements at %zu for rank %d exceed "
+             "MPI's int counts", what, n[j], at, j);
+    c[j] = (int)n[j];
+    displ[j] = (int)at;
+    at += n[j];
+  }
+  return c;
+}
+
+static void mpi_all_to_all_v(void *impl, void *out, const size_t *recv, const void *in, const size_t *send,
+                             enum gv_dtype t)
+{
+  int size;
+  GV_MPI_CHECK(MPI_Comm_size(*comm_of(impl), &size));
+  int *sd = malloc(sizeof(int) * (size_t)size), *rd = malloc(sizeof(int) * (size_t)size);
+  GV_CHECK(sd && rd, "mpi all_to_all_v: out of memory");
+  int *sc = mpi_counts(send, size, sd, "send"), *rc = mpi_counts(recv, size, rd, "receive");
+  GV_MPI_CHECK(MPI_Alltoallv(in, sc, sd, mpi_type(t), out, rc, rd, mpi_type(t), *comm_of(impl)));
+  free(sc);
+  free(rc);
+  free(sd);
+  free(rd);
+}
+
 static void mpi_broadcast(void *impl, void *buf, size_t n, enum gv_dtype t, int root)
 {
   GV_MPI_CHECK(MPI_Bcast(buf, (int)n, mpi_type(t), root, *comm_of(impl)));
@@ -195,6 +227,7 @@ const struct gv_comm_ops gv_comm_mpi_ops = {
   .name = "mpi", .init_world = mpi_init, .finalize = mpi_finalize, .abort_job = mpi_abort,
   .split = mpi_split, .free_group = mpi_free_group, .all_reduce = mpi_all_reduce,
   .reduce_scatter = mpi_reduce_scatter, .all_gather = mpi_all_gather, .all_to_all = mpi_all_to_all,
+  .all_to_all_v = mpi_all_to_all_v,
   .broadcast = mpi_broadcast, .send = mpi_send, .recv = mpi_recv, .sendrecv = mpi_sendrecv,
   .barrier = mpi_barrier, .iall_reduce = mpi_iall_reduce, .wait = mpi_wait, .local_rank = mpi_local_rank,
 };

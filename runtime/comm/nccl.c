@@ -307,6 +307,26 @@ static void nccl_all_to_all(void *impl, void *out, const void *in, size_t n, enu
   end(g);
 }
 
+/* Variable counts: one send and one receive per peer with a nonzero count, one NCCL group. */
+static void nccl_all_to_all_v(void *impl, void *out, const size_t *recv, const void *in, const size_t *send,
+                              enum gv_dtype t)
+{
+  struct nccl_group *g = group_of(impl);
+  size_t es = gv_dtype_size(t), so = 0, ro = 0;
+  cudaStream_t s = begin(g);
+  GV_NCCL_CHECK(ncclGroupStart());
+  for (int q = 0; q < g->size; q++) {
+    if (send[q])
+      GV_NCCL_CHECK(ncclSend((const char *)in + so * es, send[q], nccl_type(t), q, g->comm, s));
+    if (recv[q])
+      GV_NCCL_CHECK(ncclRecv((char *)out + ro * es, recv[q], nccl_type(t), q, g->comm, s));
+    so += send[q];
+    ro += recv[q];
+  }
+  GV_NCCL_CHECK(ncclGroupEnd());
+  end(g);
+}
+
 static void nccl_broadcast(void *impl, void *buf, size_t n, enum gv_dtype t, int root)
 {
   struct nccl_group *g = group_of(impl);
@@ -387,6 +407,7 @@ const struct gv_comm_ops gv_comm_nccl_ops = {
   .name = "nccl", .init_world = nccl_init, .finalize = nccl_finalize, .abort_job = nccl_abort,
   .split = nccl_split, .free_group = nccl_free_group, .all_reduce = nccl_all_reduce,
   .reduce_scatter = nccl_reduce_scatter, .all_gather = nccl_all_gather, .all_to_all = nccl_all_to_all,
+  .all_to_all_v = nccl_all_to_all_v,
   .broadcast = nccl_broadcast, .send = nccl_send, .recv = nccl_recv, .sendrecv = nccl_sendrecv,
   .barrier = nccl_barrier, .set_stream = nccl_set_stream, .device_buffers = 1,
   .all_reduce_host = nccl_all_reduce_host, .broadcast_host = nccl_broadcast_host, .local_rank = nccl_local_rank,

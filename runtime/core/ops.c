@@ -618,3 +618,148 @@ void gv_adamw_multi(struct gv_backend *be, const struct gv_adamw *opt, const str
   if (nt > 0)
     be->ops->adamw_multi(be, opt, ts, nt, gdt, t, lr, gscale);
 }
+
+/* ---- mixture of experts ---- */
+
+/* idx: i32 [M, k] for M token rows (k = its last dim, >= 1). */
+static int64_t need_routes(const char *op, const struct gv_tensor *idx, int64_t M)
+{
+  char s[SHAPE_MAX];
+  need_given(op, idx != NULL);
+  GV_CHECK(idx->dtype == GV_DTYPE_I32, "%s: idx must be i32, is %s", op, gv_dtype_name(idx->dtype));
+  GV_CHECK(last_dim(idx) >= 1 && rows_of(idx) == M, "%s: idx %s must be [%lld, k] with k >= 1", op,
+           gv_tensor_str(idx, s, SHAPE_MAX), (long long)M);
+  return last_dim(idx);
+}
+
+/* A float [rows, cols] operand (any leading shape), when given. */
+static void need_rows(const char *op, const char *name, const struct gv_tensor *t, int64_t rows, int64_t cols)
+{
+  char s[SHAPE_MAX];
+  if (!t) return;
+  need_float(op, name, t);
+  GV_CHECK(rows_of(t) == rows && last_dim(t) == cols, "%s: %s %s must be [%lld, %lld]", op, name,
+           gv_tensor_str(t, s, SHAPE_MAX), (long long)rows, (long long)cols);
+}
+
+void gv_topk(struct gv_backend *be, struct gv_tensor *idx, const struct gv_tensor *x)
+{
+  need_given("topk", x != NULL);
+  int64_t k = need_routes("topk", idx, rows_of(x));
+  need_float("topk", "x", x);
+  GV_CHECK(k <= last_dim(x), "topk: k = %lld is above the %lld columns of x", (long long)k, (long long)last_dim(x));
+  be->ops->topk(be, idx, x);
+}
+
+void gv_take_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, const struct gv_tensor *idx)
+{
+  need_given("take_fwd", y && x);
+  int64_t k = need_routes("take_fwd", idx, rows_of(x));
+  need_rows("take_fwd", "y", y, rows_of(x), k);
+  need_float("take_fwd", "x", x);
+  be->ops->take_fwd(be, y, x, idx);
+}
+
+void gv_take_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy, const struct gv_tensor *idx,
+                 int flags)
+{
+  need_given("take_bwd", dx && dy);
+  int64_t k = need_routes("take_bwd", idx, rows_of(dx));
+  need_rows("take_bwd", "dy", dy, rows_of(dx), k);
+  need_float("take_bwd", "dx", dx);
+  be->ops->take_bwd(be, dx, dy, idx, flags);
+}
+
+void gv_moe_permute_fwd(struct gv_backend *be, struct gv_tensor *xp, const struct gv_tensor *x,
+                        const struct gv_tensor *idx, int64_t experts)
+{
+  need_given("moe_permute_fwd", xp && x && experts >= 1);
+  int64_t k = need_routes("moe_permute_fwd", idx, rows_of(x));
+  need_float("moe_permute_fwd", "x", x);
+  need_rows("moe_permute_fwd", "xp", xp, rows_of(x) * k, last_dim(x));
+  be->ops->moe_permute_fwd(be, xp, x, idx, experts);
+}
+
+void gv_moe_permute_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dxp,
+                        const struct gv_tensor *idx, int64_t experts, int flags)
+{
+  need_given("moe_permute_bwd", dx && dxp && experts >= 1);
+  int64_t k = need_routes("moe_permute_bwd", idx, rows_of(dx));
+  need_float("moe_permute_bwd", "dx", dx);
+  need_rows("moe_permute_bwd", "dxp", dxp, rows_of(dx) * k, last_dim(dx));
+  be->ops->moe_permute_bwd(be, dx, dxp, idx, experts, flags);
+}
+
+/* x [R, K], y [R, N], w [E, N, K], R = the rows of idx times k. */
+static void check_grouped(const char *op, const struct gv_tensor *y, const struct gv_tensor *x,
+                          const struct gv_tensor *w, const struct gv_tensor *idx)
+{
+  char sw[SHAPE_MAX];
+  need_given(op, y && x && w && idx);
+  GV_CHECK(w->ndim == 3, "%s: w %s must be [experts, out, in]", op, gv_tensor_str(w, sw, SHAPE_MAX));
+  need_float(op, "w", w);
+  int64_t R = gv_tensor_numel(idx);
+  need_routes(op, idx, rows_of(idx));
+  need_rows(op, "x", x, R, w->shape[2]);
+  need_rows(op, "y", y, R, w->shape[1]);
+}
+
+void gv_moe_grouped_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                        const struct gv_tensor *w, const struct gv_tensor *idx)
+{
+  check_grouped("moe_grouped_fwd", y, x, w, idx);
+  be->ops->moe_grouped_fwd(be, y, x, w, idx);
+}
+
+void gv_moe_grouped_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw, const struct gv_tensor *dy,
+                        const struct gv_tensor *x, const struct gv_tensor *w, const struct gv_tensor *idx, int flags)
+{
+  check_grouped("moe_grouped_bwd", dy, x, w, idx);
+  need_same("moe_grouped_bwd", "dx", dx, "x", x);
+  need_same("moe_grouped_bwd", "dw", dw, "w", w);
+  be->ops->moe_grouped_bwd(be, dx, dw, dy, x, w, idx, flags);
+}
+
+void gv_moe_unpermute_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *yp,
+                          const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t experts)
+{
+  need_given("moe_unpermute_fwd", y && yp && gates && experts >= 1);
+  int64_t k = need_routes("moe_unpermute_fwd", idx, rows_of(y));
+  need_rows("moe_unpermute_fwd", "y", y, rows_of(y), last_dim(y));
+  need_rows("moe_unpermute_fwd", "yp", yp, rows_of(y) * k, last_dim(y));
+  need_rows("moe_unpermute_fwd", "gates", gates, rows_of(y), k);
+  be->ops->moe_unpermute_fwd(be, y, yp, gates, idx, experts);
+}
+
+void gv_moe_unpermute_bwd(struct gv_backend *be, struct gv_tensor *dyp, struct gv_tensor *dgates,
+                          const struct gv_tensor *dy, const struct gv_tensor *yp, const struct gv_tensor *gates,
+                          const struct gv_tensor *idx, int64_t experts, int flags)
+{
+  need_given("moe_unpermute_bwd", dy && yp && gates && experts >= 1);
+  int64_t k = need_routes("moe_unpermute_bwd", idx, rows_of(dy));
+  need_rows("moe_unpermute_bwd", "dy", dy, rows_of(dy), last_dim(dy));
+  need_rows("moe_unpermute_bwd", "yp", yp, rows_of(dy) * k, last_dim(dy));
+  need_rows("moe_unpermute_bwd", "dyp", dyp, rows_of(dy) * k, last_dim(dy));
+  need_rows("moe_unpermute_bwd", "gates", gates, rows_of(dy), k);
+  need_rows("moe_unpermute_bwd", "dgates", dgates, rows_of(dy), k);
+  be->ops->moe_unpermute_bwd(be, dyp, dgates, dy, yp, gates, idx, experts, flags);
+}
+
+void gv_moe_aux_fwd(struct gv_backend *be, struct gv_tensor *loss, const struct gv_tensor *probs,
+                    const struct gv_tensor *idx, float scale)
+{
+  need_given("moe_aux_fwd", loss && probs);
+  need_routes("moe_aux_fwd", idx, rows_of(probs));
+  need_float("moe_aux_fwd", "probs", probs);
+  GV_CHECK(loss->dtype == GV_DTYPE_F32 && gv_tensor_numel(loss) == 1, "moe_aux_fwd: loss must be one f32");
+  be->ops->moe_aux_fwd(be, loss, probs, idx, scale);
+}
+
+void gv_moe_aux_bwd(struct gv_backend *be, struct gv_tensor *dprobs, const struct gv_tensor *idx, float scale,
+                    int flags)
+{
+  need_given("moe_aux_bwd", dprobs != NULL);
+  need_routes("moe_aux_bwd", idx, rows_of(dprobs));
+  need_float("moe_aux_bwd", "dprobs", dprobs);
+  be->ops->moe_aux_bwd(be, dprobs, idx, scale, flags);
+}

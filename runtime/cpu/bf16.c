@@ -680,3 +680,144 @@ void gv_cpu_bf16_scale(struct gv_backend *be, struct gv_tensor *x, float alpha)
   gv_cpu_scale(be, x, alpha);
   bf_finish(&c);
 }
+
+/* ---- mixture of experts (moe.c); idx stays i32 ---- */
+
+void gv_cpu_bf16_topk(struct gv_backend *be, struct gv_tensor *idx, const struct gv_tensor *x)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "topk");
+  bf_in(&c, "x", &x);
+  bf_stage(&c);
+  gv_cpu_topk(be, idx, x);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_take_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                          const struct gv_tensor *idx)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "take_fwd");
+  bf_out(&c, "y", &y, 0);
+  bf_in(&c, "x", &x);
+  bf_stage(&c);
+  gv_cpu_take_fwd(be, y, x, idx);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_take_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                          const struct gv_tensor *idx, int flags)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "take_bwd");
+  bf_out(&c, "dx", &dx, flags & GV_ACC_DX);
+  bf_in(&c, "dy", &dy);
+  bf_stage(&c);
+  gv_cpu_take_bwd(be, dx, dy, idx, flags);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_moe_permute_fwd(struct gv_backend *be, struct gv_tensor *xp, const struct gv_tensor *x,
+                                 const struct gv_tensor *idx, int64_t E)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "moe_permute_fwd");
+  bf_out(&c, "xp", &xp, 0);
+  bf_in(&c, "x", &x);
+  bf_stage(&c);
+  gv_cpu_moe_permute_fwd(be, xp, x, idx, E);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_moe_permute_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dxp,
+                                 const struct gv_tensor *idx, int64_t E, int flags)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "moe_permute_bwd");
+  bf_out(&c, "dx", &dx, flags & GV_ACC_DX);
+  bf_in(&c, "dxp", &dxp);
+  bf_stage(&c);
+  gv_cpu_moe_permute_bwd(be, dx, dxp, idx, E, flags);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_moe_grouped_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                                 const struct gv_tensor *w, const struct gv_tensor *idx)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "moe_grouped_fwd");
+  bf_out(&c, "y", &y, 0);
+  bf_in(&c, "x", &x);
+  bf_in(&c, "w", &w);
+  bf_stage(&c);
+  gv_cpu_moe_grouped_fwd(be, y, x, w, idx);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_moe_grouped_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                                 const struct gv_tensor *dy, const struct gv_tensor *x, const struct gv_tensor *w,
+                                 const struct gv_tensor *idx, int flags)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "moe_grouped_bwd");
+  bf_out(&c, "dx", &dx, flags & GV_ACC_DX);
+  bf_out(&c, "dw", &dw, flags & GV_ACC_DW);
+  bf_in(&c, "dy", &dy);
+  bf_in(&c, "x", &x);
+  bf_in(&c, "w", &w);
+  bf_stage(&c);
+  gv_cpu_moe_grouped_bwd(be, dx, dw, dy, x, w, idx, flags);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_moe_unpermute_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *yp,
+                                   const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t E)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "moe_unpermute_fwd");
+  bf_out(&c, "y", &y, 0);
+  bf_in(&c, "yp", &yp);
+  bf_in(&c, "gates", &gates);
+  bf_stage(&c);
+  gv_cpu_moe_unpermute_fwd(be, y, yp, gates, idx, E);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_moe_unpermute_bwd(struct gv_backend *be, struct gv_tensor *dyp, struct gv_tensor *dgates,
+                                   const struct gv_tensor *dy, const struct gv_tensor *yp,
+                                   const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t E, int flags)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "moe_unpermute_bwd");
+  bf_out(&c, "dyp", &dyp, flags & GV_ACC_DX);
+  bf_out(&c, "dgates", &dgates, flags & GV_ACC_DX);
+  bf_in(&c, "dy", &dy);
+  bf_in(&c, "yp", &yp);
+  bf_in(&c, "gates", &gates);
+  bf_stage(&c);
+  gv_cpu_moe_unpermute_bwd(be, dyp, dgates, dy, yp, gates, idx, E, flags);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_moe_aux_fwd(struct gv_backend *be, struct gv_tensor *loss, const struct gv_tensor *probs,
+                             const struct gv_tensor *idx, float scale)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "moe_aux_fwd");
+  bf_stat(&c, "loss", loss);
+  bf_in(&c, "probs", &probs);
+  bf_stage(&c);
+  gv_cpu_moe_aux_fwd(be, loss, probs, idx, scale);
+  bf_finish(&c);
+}
+
+void gv_cpu_bf16_moe_aux_bwd(struct gv_backend *be, struct gv_tensor *dprobs, const struct gv_tensor *idx,
+                             float scale, int flags)
+{
+  struct bf_call c;
+  bf_begin(&c, be, "moe_aux_bwd");
+  bf_out(&c, "dprobs", &dprobs, flags & GV_ACC_DX);
+  bf_stage(&c);
+  gv_cpu_moe_aux_bwd(be, dprobs, idx, scale, flags);
+  bf_finish(&c);
+}

@@ -202,6 +202,53 @@ void gv_cpu_xent_shard_fwd(struct gv_backend *be, struct gv_tensor *loss, struct
 void gv_cpu_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
                            const struct gv_tensor *logits, const struct gv_tensor *lse,
                            const struct gv_tensor *targets, int64_t lo, float scale);
+/* moe.c: mixture of experts (bf16.c wraps every one of them) */
+void gv_cpu_topk(struct gv_backend *be, struct gv_tensor *idx, const struct gv_tensor *x);
+void gv_cpu_take_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                     const struct gv_tensor *idx);
+void gv_cpu_take_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                     const struct gv_tensor *idx, int flags);
+void gv_cpu_moe_permute_fwd(struct gv_backend *be, struct gv_tensor *xp, const struct gv_tensor *x,
+                            const struct gv_tensor *idx, int64_t E);
+void gv_cpu_moe_permute_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dxp,
+                            const struct gv_tensor *idx, int64_t E, int flags);
+void gv_cpu_moe_grouped_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                            const struct gv_tensor *w, const struct gv_tensor *idx);
+void gv_cpu_moe_grouped_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                            const struct gv_tensor *dy, const struct gv_tensor *x, const struct gv_tensor *w,
+                            const struct gv_tensor *idx, int flags);
+void gv_cpu_moe_unpermute_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *yp,
+                              const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t E);
+void gv_cpu_moe_unpermute_bwd(struct gv_backend *be, struct gv_tensor *dyp, struct gv_tensor *dgates,
+                              const struct gv_tensor *dy, const struct gv_tensor *yp, const struct gv_tensor *gates,
+                              const struct gv_tensor *idx, int64_t E, int flags);
+void gv_cpu_moe_aux_fwd(struct gv_backend *be, struct gv_tensor *loss, const struct gv_tensor *probs,
+                        const struct gv_tensor *idx, float scale);
+void gv_cpu_moe_aux_bwd(struct gv_backend *be, struct gv_tensor *dprobs, const struct gv_tensor *idx, float scale,
+                        int flags);
+void gv_cpu_bf16_topk(struct gv_backend *be, struct gv_tensor *idx, const struct gv_tensor *x);
+void gv_cpu_bf16_take_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                          const struct gv_tensor *idx);
+void gv_cpu_bf16_take_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                          const struct gv_tensor *idx, int flags);
+void gv_cpu_bf16_moe_permute_fwd(struct gv_backend *be, struct gv_tensor *xp, const struct gv_tensor *x,
+                                 const struct gv_tensor *idx, int64_t E);
+void gv_cpu_bf16_moe_permute_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dxp,
+                                 const struct gv_tensor *idx, int64_t E, int flags);
+void gv_cpu_bf16_moe_grouped_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                                 const struct gv_tensor *w, const struct gv_tensor *idx);
+void gv_cpu_bf16_moe_grouped_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                                 const struct gv_tensor *dy, const struct gv_tensor *x, const struct gv_tensor *w,
+                                 const struct gv_tensor *idx, int flags);
+void gv_cpu_bf16_moe_unpermute_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *yp,
+                                   const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t E);
+void gv_cpu_bf16_moe_unpermute_bwd(struct gv_backend *be, struct gv_tensor *dyp, struct gv_tensor *dgates,
+                                   const struct gv_tensor *dy, const struct gv_tensor *yp,
+                                   const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t E, int flags);
+void gv_cpu_bf16_moe_aux_fwd(struct gv_backend *be, struct gv_tensor *loss, const struct gv_tensor *probs,
+                             const struct gv_tensor *idx, float scale);
+void gv_cpu_bf16_moe_aux_bwd(struct gv_backend *be, struct gv_tensor *dprobs, const struct gv_tensor *idx,
+                             float scale, int flags);
 /* optim.c: AdamW through the table (gv_optim_adamw_step; bf16 or scaled gradients widened in chunks) */
 void gv_cpu_adamw_multi(struct gv_backend *be, const struct gv_adamw *opt, const struct gv_adamw_tensor *ts, int nt,
                         enum gv_dtype gdt, int t, float lr, float gscale);

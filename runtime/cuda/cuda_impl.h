@@ -209,4 +209,30 @@ void gv_cuda_adamw_multi(struct gv_backend *be, const struct gv_adamw *opt, cons
                          enum gv_dtype gdt, int t, float lr, float gscale);
 }
 
+/* moe.cu: mixture of experts (routing scratch in be->workspace) */
+extern "C" void gv_cuda_topk(struct gv_backend *be, struct gv_tensor *idx, const struct gv_tensor *x);
+extern "C" void gv_cuda_take_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                                 const struct gv_tensor *idx);
+extern "C" void gv_cuda_take_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                                 const struct gv_tensor *idx, int flags);
+extern "C" void gv_cuda_moe_permute_fwd(struct gv_backend *be, struct gv_tensor *xp, const struct gv_tensor *x,
+                                        const struct gv_tensor *idx, int64_t E);
+extern "C" void gv_cuda_moe_permute_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dxp,
+                                        const struct gv_tensor *idx, int64_t E, int flags);
+extern "C" void gv_cuda_moe_grouped_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                                        const struct gv_tensor *w, const struct gv_tensor *idx);
+extern "C" void gv_cuda_moe_grouped_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                                        const struct gv_tensor *dy, const struct gv_tensor *x,
+                                        const struct gv_tensor *w, const struct gv_tensor *idx, int flags);
+extern "C" void gv_cuda_moe_unpermute_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *yp,
+                                          const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t E);
+extern "C" void gv_cuda_moe_unpermute_bwd(struct gv_backend *be, struct gv_tensor *dyp, struct gv_tensor *dgates,
+                                          const struct gv_tensor *dy, const struct gv_tensor *yp,
+                                          const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t E,
+                                          int flags);
+extern "C" void gv_cuda_moe_aux_fwd(struct gv_backend *be, struct gv_tensor *loss, const struct gv_tensor *probs,
+                                    const struct gv_tensor *idx, float scale);
+extern "C" void gv_cuda_moe_aux_bwd(struct gv_backend *be, struct gv_tensor *dprobs, const struct gv_tensor *idx,
+                                    float scale, int flags);
+
 #endif

@@ -344,6 +344,31 @@ struct gv_backend_ops {
   void (*xent_shard_bwd)(struct gv_backend *be, struct gv_tensor *dlogits,
                          const struct gv_tensor *logits, const struct gv_tensor *lse,
                          const struct gv_tensor *targets, int64_t lo, float scale);
+  /* mixture of experts (the routing contract is gv_moe_* below) */
+  void (*topk)(struct gv_backend *be, struct gv_tensor *idx, const struct gv_tensor *x);
+  void (*take_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                   const struct gv_tensor *idx);
+  void (*take_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                   const struct gv_tensor *idx, int flags);
+  void (*moe_permute_fwd)(struct gv_backend *be, struct gv_tensor *xp, const struct gv_tensor *x,
+                          const struct gv_tensor *idx, int64_t experts);
+  void (*moe_permute_bwd)(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dxp,
+                          const struct gv_tensor *idx, int64_t experts, int flags);
+  void (*moe_grouped_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                          const struct gv_tensor *w, const struct gv_tensor *idx);
+  void (*moe_grouped_bwd)(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                          const struct gv_tensor *dy, const struct gv_tensor *x,
+                          const struct gv_tensor *w, const struct gv_tensor *idx, int flags);
+  void (*moe_unpermute_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *yp,
+                            const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t experts);
+  void (*moe_unpermute_bwd)(struct gv_backend *be, struct gv_tensor *dyp, struct gv_tensor *dgates,
+                            const struct gv_tensor *dy, const struct gv_tensor *yp,
+                            const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t experts,
+                            int flags);
+  void (*moe_aux_fwd)(struct gv_backend *be, struct gv_tensor *loss, const struct gv_tensor *probs,
+                      const struct gv_tensor *idx, float scale);
+  void (*moe_aux_bwd)(struct gv_backend *be, struct gv_tensor *dprobs, const struct gv_tensor *idx,
+                      float scale, int flags);
 };
 
 /* A backend instance: its table, its private state (threads, streams, handles), the one
@@ -499,6 +524,46 @@ GV_API void gv_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const st
                            const struct gv_tensor *y, int flags);
 GV_API void gv_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col,
                          const struct gv_tensor *src, int64_t src_col, int64_t n, int flags);
+/* Mixture of experts. idx i32 [M, k]: the k experts (ids < E) each of M token rows goes to.
+ * Routing: assignment a = t k + j (token t, choice j) has row pos(a) of the expert-sorted
+ * layout: the assignments of expert 0 first, then expert 1, ..., each expert's in order of
+ * a (a stable counting sort, so every backend and every run permutes alike).
+ *   topk        x [M, N] float -> idx i32 [M, k]: the k largest of each row, largest first,
+ *               ties to the lower column (no backward: indices)
+ *   take        y [M, k] = x[i, idx[i, j]] of x [M, N]; backward dx (+)= dy scattered (0
+ *               elsewhere; repeated columns add)
+ *   moe_permute xp [M k, C]: row pos(a) = x row t; backward dx[t] (+)= sum_j dxp[pos(t k + j)]
+ *   moe_grouped x, y [M k, K|N] in the routed layout, w [E, N, K]: each row times its
+ *               expert's w^T; backward dx (+)= dy w_e, dw_e (+)= dy^T x over its rows
+ *               (GV_ACC_DX, GV_ACC_DW); dx or dw may be NULL
+ *   moe_unpermute y [M, C] = sum_j gates[t, j] yp[pos(t k + j)]; backward dyp[pos] =
+ *               gates dy[t] and dgates[t, j] = <dy[t], yp[pos]> (both (+)= under GV_ACC_DX)
+ *   moe_aux     load balancing: loss f32 [1] = scale sum_e c_e sum_t probs[t, e], c_e the
+ *               assignments of expert e (probs [M, E]); backward dprobs[t, e] (+)= scale c_e */
+GV_API void gv_topk(struct gv_backend *be, struct gv_tensor *idx, const struct gv_tensor *x);
+GV_API void gv_take_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                        const struct gv_tensor *idx);
+GV_API void gv_take_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
+                        const struct gv_tensor *idx, int flags);
+GV_API void gv_moe_permute_fwd(struct gv_backend *be, struct gv_tensor *xp, const struct gv_tensor *x,
+                               const struct gv_tensor *idx, int64_t experts);
+GV_API void gv_moe_permute_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dxp,
+                               const struct gv_tensor *idx, int64_t experts, int flags);
+GV_API void gv_moe_grouped_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                               const struct gv_tensor *w, const struct gv_tensor *idx);
+GV_API void gv_moe_grouped_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                               const struct gv_tensor *dy, const struct gv_tensor *x,
+                               const struct gv_tensor *w, const struct gv_tensor *idx, int flags);
+GV_API void gv_moe_unpermute_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *yp,
+                                 const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t experts);
+GV_API void gv_moe_unpermute_bwd(struct gv_backend *be, struct gv_tensor *dyp, struct gv_tensor *dgates,
+                                 const struct gv_tensor *dy, const struct gv_tensor *yp,
+                                 const struct gv_tensor *gates, const struct gv_tensor *idx, int64_t experts,
+                                 int flags);
+GV_API void gv_moe_aux_fwd(struct gv_backend *be, struct gv_tensor *loss, const struct gv_tensor *probs,
+                           const struct gv_tensor *idx, float scale);
+GV_API void gv_moe_aux_bwd(struct gv_backend *be, struct gv_tensor *dprobs, const struct gv_tensor *idx,
+                           float scale, int flags);
 GV_API void gv_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                         float base, int64_t rot_dim, int64_t pos_offset);
 GV_API void gv_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,

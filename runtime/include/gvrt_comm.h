@@ -88,6 +88,12 @@ GV_API void gv_comm_reduce_scatter(struct gv_comm *c, void *out, const void *in,
 GV_API void gv_comm_all_gather(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t);
 /* in: size blocks of n elements (block j goes to rank j); out: block j came from rank j. */
 GV_API void gv_comm_all_to_all(struct gv_comm *c, void *out, const void *in, size_t n, enum gv_dtype t);
+/* Variable counts (an MoE's token dispatch): in holds send[j] elements for rank j, packed in
+ * rank order; out receives recv[j] elements from rank j, packed in rank order (recv[j] must be
+ * what rank j sends here: exchange the counts first, e.g. with gv_comm_all_to_all of one
+ * element each). in and out must not overlap. */
+GV_API void gv_comm_all_to_all_v(struct gv_comm *c, void *out, const size_t *recv, const void *in,
+                                 const size_t *send, enum gv_dtype t);
 GV_API void gv_comm_broadcast(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int root);
 GV_API void gv_comm_send(struct gv_comm *c, const void *buf, size_t n, enum gv_dtype t, int peer, int tag);
 GV_API void gv_comm_recv(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t, int peer, int tag);

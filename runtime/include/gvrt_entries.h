@@ -64,7 +64,8 @@
  * (with per-layer tp: the largest degree, the base layout of the embedding and head). */ \
   X(prog_tp, GV_A(I64, tp) GV_A(I64, consecutive)) \
 /* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32 \
- * [1]; the slot stride and the number of slots (micro-batches in flight). */ \
+ * [1] (-1: none, a stage before the last without MoE load-balancing terms; the step's loss \
+ * sums every stage's); the slot stride and the number of slots (micro-batches in flight). */ \
   X(prog_io, GV_A(I64, stage) GV_A(I64, tokens_off) GV_A(I64, labels_off) GV_A(I64, loss_off) \
     GV_A(I64, slot_stride) GV_A(I64, slots)) \
 /* Pipeline boundary of a stage (ACTS offsets, -1 where none): the received activation \
@@ -197,6 +198,33 @@
  * concat on the last dimension); flags: GV_ACC_DX accumulates. */ \
   X(gen_copy_cols, GV_A(PTR, dst) GV_A(PTR, src) GV_A(I64, M) GV_A(I64, dst_n) GV_A(I64, dst_col) \
     GV_A(I64, src_n) GV_A(I64, src_col) GV_A(I64, n) GV_A(I64, flags)) \
+/* Mixture of experts (gvrt.h's routing contract): M token rows, k choices of E experts, \
+ * idx i32 [M, k]; routed rows [M k, C]. topk: idx = the k largest of x [M, N]; take: y [M, k] \
+ * = x's columns idx; grouped: routed x [M k, K] through w [E, N, K]; moe_aux: the \
+ * load-balancing loss of probs [M, E] into loss (f32 [1]; coeff E / M^2 times the run's \
+ * tokens-per-global-batch scale times M, so micro-batches average), backward adds its \
+ * gradient into dprobs; loss_add: dst f32 [1] += src f32 [1] (the aux terms into the loss). */ \
+  X(gen_topk, GV_A(PTR, idx) GV_A(PTR, x) GV_A(I64, M) GV_A(I64, N) GV_A(I64, k)) \
+  X(gen_take_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(PTR, idx) GV_A(I64, M) GV_A(I64, N) GV_A(I64, k)) \
+  X(gen_take_bwd, GV_A(PTR, dx) GV_A(PTR, dy) GV_A(PTR, idx) GV_A(I64, M) GV_A(I64, N) GV_A(I64, k) \
+    GV_A(I64, flags)) \
+  X(gen_moe_permute_fwd, GV_A(PTR, xp) GV_A(PTR, x) GV_A(PTR, idx) GV_A(I64, M) GV_A(I64, C) GV_A(I64, k) \
+    GV_A(I64, E)) \
+  X(gen_moe_permute_bwd, GV_A(PTR, dx) GV_A(PTR, dxp) GV_A(PTR, idx) GV_A(I64, M) GV_A(I64, C) GV_A(I64, k) \
+    GV_A(I64, E) GV_A(I64, flags)) \
+  X(gen_moe_grouped_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(PTR, w) GV_A(PTR, idx) GV_A(I64, M) GV_A(I64, k) \
+    GV_A(I64, E) GV_A(I64, N) GV_A(I64, K)) \
+  X(gen_moe_grouped_bwd, GV_A(PTR, dx) GV_A(PTR, dw) GV_A(PTR, dy) GV_A(PTR, x) GV_A(PTR, w) GV_A(PTR, idx) \
+    GV_A(I64, M) GV_A(I64, k) GV_A(I64, E) GV_A(I64, N) GV_A(I64, K) GV_A(I64, flags)) \
+  X(gen_moe_unpermute_fwd, GV_A(PTR, y) GV_A(PTR, yp) GV_A(PTR, gates) GV_A(PTR, idx) GV_A(I64, M) \
+    GV_A(I64, C) GV_A(I64, k) GV_A(I64, E)) \
+  X(gen_moe_unpermute_bwd, GV_A(PTR, dyp) GV_A(PTR, dgates) GV_A(PTR, dy) GV_A(PTR, yp) GV_A(PTR, gates) \
+    GV_A(PTR, idx) GV_A(I64, M) GV_A(I64, C) GV_A(I64, k) GV_A(I64, E) GV_A(I64, flags)) \
+  X(gen_moe_aux_fwd, GV_A(PTR, loss) GV_A(PTR, probs) GV_A(PTR, idx) GV_A(I64, M) GV_A(I64, E) GV_A(I64, k) \
+    GV_A(F32, coeff)) \
+  X(gen_moe_aux_bwd, GV_A(PTR, dprobs) GV_A(PTR, idx) GV_A(I64, M) GV_A(I64, E) GV_A(I64, k) GV_A(F32, coeff) \
+    GV_A(I64, flags)) \
+  X(gen_loss_add, GV_A(PTR, dst) GV_A(PTR, src)) \
 /* rope on the first rot dims of each head of D (rot = D: all of them). */ \
   X(gen_rope_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) GV_A(I64, D) \
     GV_A(I64, rot) GV_A(F32, base)) \

@@ -425,3 +425,92 @@ void gv_gen_vocab_xent_bwd(void *ctx, void *dlogits, void *logits, void *lse, vo
                    T = t1(targets, I32, M);
   gv_xent_shard_bwd(&r->be, &D, &X, &S, &T, vocab_lo(r, Vs), r->loss_scale);
 }
+
+/* ---- mixture of experts ---- */
+
+void gv_gen_topk(void *ctx, void *idx, void *x, int64_t M, int64_t N, int64_t k)
+{
+  struct gv_tensor I = t2(idx, I32, M, k), X = t2(x, VT, M, N);
+  gv_topk(be_of(ctx), &I, &X);
+}
+
+void gv_gen_take_fwd(void *ctx, void *y, void *x, void *idx, int64_t M, int64_t N, int64_t k)
+{
+  struct gv_tensor Y = t2(y, VT, M, k), X = t2(x, VT, M, N), I = t2(idx, I32, M, k);
+  gv_take_fwd(be_of(ctx), &Y, &X, &I);
+}
+
+void gv_gen_take_bwd(void *ctx, void *dx, void *dy, void *idx, int64_t M, int64_t N, int64_t k, int64_t flags)
+{
+  struct gv_tensor DX = t2(dx, VT, M, N), DY = t2(dy, VT, M, k), I = t2(idx, I32, M, k);
+  gv_take_bwd(be_of(ctx), &DX, &DY, &I, (int)flags);
+}
+
+void gv_gen_moe_permute_fwd(void *ctx, void *xp, void *x, void *idx, int64_t M, int64_t C, int64_t k, int64_t E)
+{
+  struct gv_tensor XP = t2(xp, VT, M * k, C), X = t2(x, VT, M, C), I = t2(idx, I32, M, k);
+  gv_moe_permute_fwd(be_of(ctx), &XP, &X, &I, E);
+}
+
+void gv_gen_moe_permute_bwd(void *ctx, void *dx, void *dxp, void *idx, int64_t M, int64_t C, int64_t k, int64_t E,
+                            int64_t flags)
+{
+  struct gv_tensor DX = t2(dx, VT, M, C), DXP = t2(dxp, VT, M * k, C), I = t2(idx, I32, M, k);
+  gv_moe_permute_bwd(be_of(ctx), &DX, &DXP, &I, E, (int)flags);
+}
+
+void gv_gen_moe_grouped_fwd(void *ctx, void *y, void *x, void *w, void *idx, int64_t M, int64_t k, int64_t E,
+                            int64_t N, int64_t K)
+{
+  struct gv_tensor Y = t2(y, VT, M * k, N), X = t2(x, VT, M * k, K), W = t3(w, VT, E, N, K), I = t2(idx, I32, M, k);
+  gv_moe_grouped_fwd(be_of(ctx), &Y, &X, &W, &I);
+}
+
+void gv_gen_moe_grouped_bwd(void *ctx, void *dx, void *dw, void *dy, void *x, void *w, void *idx, int64_t M,
+                            int64_t k, int64_t E, int64_t N, int64_t K, int64_t flags)
+{
+  struct gv_tensor DX = t2(dx, VT, M * k, K), DW = t3(dw, VT, E, N, K), DY = t2(dy, VT, M * k, N),
+                   X = t2(x, VT, M * k, K), W = t3(w, VT, E, N, K), I = t2(idx, I32, M, k);
+  gv_moe_grouped_bwd(be_of(ctx), dx ? &DX : NULL, dw ? &DW : NULL, &DY, &X, &W, &I, (int)flags);
+}
+
+void gv_gen_moe_unpermute_fwd(void *ctx, void *y, void *yp, void *gates, void *idx, int64_t M, int64_t C, int64_t k,
+                              int64_t E)
+{
+  struct gv_tensor Y = t2(y, VT, M, C), YP = t2(yp, VT, M * k, C), G = t2(gates, VT, M, k), I = t2(idx, I32, M, k);
+  gv_moe_unpermute_fwd(be_of(ctx), &Y, &YP, &G, &I, E);
+}
+
+void gv_gen_moe_unpermute_bwd(void *ctx, void *dyp, void *dgates, void *dy, void *yp, void *gates, void *idx,
+                              int64_t M, int64_t C, int64_t k, int64_t E, int64_t flags)
+{
+  struct gv_tensor DYP = t2(dyp, VT, M * k, C), DG = t2(dgates, VT, M, k), DY = t2(dy, VT, M, C),
+                   YP = t2(yp, VT, M * k, C), G = t2(gates, VT, M, k), I = t2(idx, I32, M, k);
+  gv_moe_unpermute_bwd(be_of(ctx), dyp ? &DYP : NULL, dgates ? &DG : NULL, &DY, &YP, &G, &I, E, (int)flags);
+}
+
+/* coeff E / M^2 (Mixtral's mean over tokens of the counts and of the probabilities), times
+ * M tokens of the run's per-token loss scale: each micro-batch's term weighs as its tokens do. */
+static float aux_scale(void *ctx, int64_t M, int64_t E, float coeff)
+{
+  struct gv_run *r = ctx;
+  return (float)((double)coeff * (double)E / ((double)M * (double)M) * (double)M * (double)r->loss_scale);
+}
+
+void gv_gen_moe_aux_fwd(void *ctx, void *loss, void *probs, void *idx, int64_t M, int64_t E, int64_t k, float coeff)
+{
+  struct gv_tensor L = t1(loss, F32, 1), P = t2(probs, VT, M, E), I = t2(idx, I32, M, k);
+  gv_moe_aux_fwd(be_of(ctx), &L, &P, &I, aux_scale(ctx, M, E, coeff));
+}
+
+void gv_gen_moe_aux_bwd(void *ctx, void *dprobs, void *idx, int64_t M, int64_t E, int64_t k, float coeff, int64_t flags)
+{
+  struct gv_tensor D = t2(dprobs, VT, M, E), I = t2(idx, I32, M, k);
+  gv_moe_aux_bwd(be_of(ctx), &D, &I, aux_scale(ctx, M, E, coeff), (int)flags);
+}
+
+void gv_gen_loss_add(void *ctx, void *dst, void *src)
+{
+  struct gv_tensor D = t1(dst, F32, 1), S = t1(src, F32, 1);
+  gv_axpy(be_of(ctx), &D, 1.0f, &S);
+}

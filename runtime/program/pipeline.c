@@ -39,7 +39,8 @@ static void forward(Pipe *p, int64_t i)
   r->cur_micro = i;
   gv_run_tl_mark(r, 0, i);
   r->fns.fwd(r, r->bases, slot);
-  if (p->last) { /* the loss lives in the activations arena (device memory on a GPU) */
+  if (r->loss_off >= 0) { /* the loss lives in the activations arena (device memory on a GPU); a stage
+                             before the last has one only for its MoE load-balancing terms */
     float loss;
     gv_dev_memcpy(&r->be, &loss, acts(r, r->loss_off, slot), sizeof loss, GV_COPY_D2H);
     p->loss += loss;

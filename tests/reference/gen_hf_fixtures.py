@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """gen_hf_fixtures.py - small random Hugging Face models of each family gvc converts
-(GPT-2, LLaMA, Mistral, Qwen2, BERT), built with `transformers` from a config (nothing
+(GPT-2, LLaMA, Mistral, Qwen2, BERT, Mixtral), built with `transformers` from a config (nothing
 downloaded), saved with save_pretrained, and their outputs for gvc's tests.
 
 For each family F it writes tests/reference/hf/F/:
@@ -14,11 +14,19 @@ For each family F it writes tests/reference/hf/F/:
     "prompt" i32 [P], "greedy" i32 [N] (argmax continuation, one full forward per token,
     causal families only), "margin" f64 [1] (the smallest top-1 minus top-2 logit gap of
     the greedy steps: how far from a tie the reference is).
+    Mixtral (family 6) adds "router_ids" i32 [L, B*T, k] (each layer's top-k experts of the
+    batch's tokens), "router_margin" f64 [1] (the smallest gap between a token's k-th and
+    (k+1)-th router logit: how far from a tie the routing is), "loss" f64 [1] (the
+    cross-entropy plus router_aux_loss_coef times the sum over layers of each layer's
+    load-balancing loss, gvc's definition) and "hf_loss" f64 [1] (transformers' own loss,
+    whose auxiliary term pools the layers' router logits before the product: equal to
+    gvc's for one layer only), and "grad/NAME" f32 [rows, cols] for every parameter: the
+    gradient of "loss" (autograd in float64) under gvc's name and layout.
 Every weight is perturbed from transformers' init (biases and norms not 0/1), so a
 transposed or misplaced tensor changes the logits.
 
 Needs torch and transformers (scripts/setup with GV_SETUP_HF=1 makes a venv with both):
-  build/hf-venv/bin/python tests/reference/gen_hf_fixtures.py [outdir]
+  build/hf-venv/bin/python tests/reference/gen_hf_fixtures.py [outdir] [--only FAMILY]
   build/hf-venv/bin/python tests/reference/gen_hf_fixtures.py --check   (regenerate, compare)
   build/hf-venv/bin/python tests/reference/gen_hf_fixtures.py --load-check DIR FAMILY
       (from_pretrained on a folder gvc exported; prints the max logit difference to ref.bin)
@@ -47,14 +55,18 @@ FAMILIES = {
         vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=2,
         intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-6, rope_theta=1e6,
         tie_word_embeddings=False))),
+    "mixtral": (6, lambda: tf.MixtralForCausalLM(tf.MixtralConfig(
+        vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=2,
+        intermediate_size=48, max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=1e6,
+        num_local_experts=4, num_experts_per_tok=2, router_aux_loss_coef=0.02, sliding_window=None))),
     "bert": (5, lambda: tf.BertModel(tf.BertConfig(
         vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, intermediate_size=128,
         max_position_embeddings=32, type_vocab_size=2, layer_norm_eps=1e-12, hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0), add_pooling_layer=False)),
 }
-KV = {"gpt2": 4, "llama": 2, "mistral": 2, "qwen2": 2, "bert": 4}
-FFN = {"gpt2": 128, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 128}
-POS = {"gpt2": 32, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 32}
+KV = {"gpt2": 4, "llama": 2, "mistral": 2, "qwen2": 2, "bert": 4, "mixtral": 2}
+FFN = {"gpt2": 128, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 128, "mixtral": 48}
+POS = {"gpt2": 32, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 32, "mixtral": 64}
 
 
 def perturb(model, gen):
@@ -91,6 +103,54 @@ def record(name, dtype, arr_shape, data):
     return out + struct.pack("<%d%s" % (len(data), fmt), *data)
 
 
+def gvc_grads(model):
+    """Each parameter's gradient under gvc's name and layout (the experts stacked)."""
+    pairs = [("embedding.weight", "model.embed_tokens.weight"), ("final_norm.weight", "model.norm.weight"),
+             ("head.weight", "lm_head.weight")]
+    for i in range(L):
+        h = f"model.layers.{i}."
+        pairs += [(f"layers.{i}.ln1.weight", h + "input_layernorm.weight"),
+                  (f"layers.{i}.ln2.weight", h + "post_attention_layernorm.weight"),
+                  (f"layers.{i}.moe.router.weight", h + "block_sparse_moe.gate.weight")]
+        pairs += [(f"layers.{i}.attn.{m}.weight", h + f"self_attn.{m}_proj.weight") for m in "qkvo"]
+    named = dict(model.named_parameters())
+    out = [(g, named[n].grad) for g, n in pairs]
+    for i in range(L):
+        experts = model.model.layers[i].block_sparse_moe.experts
+        for g, w in (("gate", "w1"), ("up", "w3"), ("down", "w2")):
+            out.append((f"layers.{i}.moe.{g}.weight", torch.stack([getattr(e, w).weight.grad for e in experts])))
+    return [record("grad/" + g, "f32", [t.numel() // t.shape[-1], t.shape[-1]], t.float().flatten().tolist())
+            for g, t in out]
+
+
+def moe_records(model, tokens):
+    """Mixtral: the router's choices, the loss with the load-balancing term per layer and the
+    gradients of that loss (autograd)."""
+    cfg = model.config
+    k, E = cfg.num_experts_per_tok, cfg.num_local_experts
+    model.zero_grad()
+    out = model(input_ids=tokens[:, :T], labels=tokens[:, :T], output_router_logits=True)
+    logits = out.logits
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, V), tokens[:, 1:].reshape(-1))
+    ids, aux, margin = [], 0.0, float("inf")
+    for rl in out.router_logits:                        # [B*T, E] per layer
+        probs = torch.softmax(rl, -1)
+        top = torch.topk(rl, k + 1 if k < E else k, -1)
+        if k < E:
+            margin = min(margin, float((top.values[:, k - 1] - top.values[:, k]).min()))
+        sel = top.indices[:, :k]
+        ids += sel.flatten().tolist()
+        mask = torch.nn.functional.one_hot(sel, E).to(probs.dtype)
+        aux = aux + E * (mask.mean(0) * probs.mean(0).unsqueeze(0)).sum()
+    loss = ce + cfg.router_aux_loss_coef * aux
+    loss.backward()
+    # transformers' loss: the labels shifted inside, so its cross-entropy drops the last token
+    return [record("router_ids", "i32", [L, B * T, k], ids),
+            record("router_margin", "f64", [1], [margin]),
+            record("loss", "f64", [1], [float(loss)]),
+            record("hf_loss", "f64", [1], [float(out.loss)])] + gvc_grads(model)
+
+
 def reference(family, model_dir):
     code = FAMILIES[family][0]
     cls = tf.BertModel if family == "bert" else tf.AutoModelForCausalLM
@@ -102,6 +162,7 @@ def reference(family, model_dir):
     with torch.no_grad():
         lg = logits_of(family, model, tokens[:, :T])
         new, margin = greedy(family, model) if family != "bert" else ([], float("inf"))
+    extra = moe_records(model, tokens) if family == "mixtral" else []
     torch.set_default_dtype(torch.float32)
     recs = [record("tokens", "i32", [B, T], tokens[:, :T].flatten().tolist()),
             record("labels", "i32", [B, T], tokens[:, 1:].flatten().tolist()),
@@ -110,6 +171,7 @@ def reference(family, model_dir):
     if new:
         recs.append(record("greedy", "i32", [len(new)], new))
     recs.append(record("margin", "f64", [1], [min(margin, 1e9)]))
+    recs += extra
     header = [0] * 64
     header[:14] = [0x46525647, 1, code, V, C, L, H, KV[family], FFN[family], POS[family], B, T, 0, len(recs)]
     return struct.pack("<64i", *header) + b"".join(recs), lg, margin
@@ -156,8 +218,12 @@ def main():
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf")
     outdir = tempfile.mkdtemp(prefix="gvc_hf_") if check else (args[0] if args else here)
     torch.set_num_threads(1)
+    only = args[args.index("--only") + 1] if "--only" in args else None
+    if args and args[0] == "--only":
+        outdir = here
     for family in FAMILIES:
-        build(family, outdir)
+        if only is None or family == only:
+            build(family, outdir)
     print(f"written to {outdir}")
     if not check:
         return 0

@@ -42,6 +42,21 @@ static void check_collectives(struct gv_comm *g, const char *what)
     for (int i = 0; i < N; i++)
       CHECK_CLOSE(q * 100 + r + i, out[q * N + i], 0, 0);
 
+  /* variable counts: rank r sends (r + q + 1) % 3 elements to rank q (none to some) */
+  size_t sc[8], rc[8], at = 0;
+  for (int q = 0; q < n && n <= 8; q++) {
+    sc[q] = rc[q] = (size_t)((r + q + 1) % 3);
+    for (size_t i = 0; i < sc[q]; i++)
+      in[at++] = (float)(r * 100 + q * 10 + (int)i);
+  }
+  if (n <= 8) {
+    gv_comm_all_to_all_v(g, out, rc, in, sc, GV_DTYPE_F32);
+    at = 0;
+    for (int q = 0; q < n; q++) /* from rank q: q*100 + r*10 + i */
+      for (size_t i = 0; i < rc[q]; i++)
+        CHECK_CLOSE(q * 100 + r * 10 + (int)i, out[at++], 0, 0);
+  }
+
   int32_t v = r == 0 ? 4242 : -1;
   gv_comm_broadcast(g, &v, 1, GV_DTYPE_I32, 0);
   CHECK_EQ_INT(4242, v);

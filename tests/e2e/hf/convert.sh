@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # convert.sh GVC SRC - WORK - gvc convert alone (no training binary, no MPI: it also runs
 # in the sanitizer build) on the Hugging Face fixtures of every family (tests/reference/hf:
-# GPT-2, LLaMA in three shards, Mistral in bf16, Qwen2, BERT): --from-hf then --to-hf gives
+# GPT-2, LLaMA in three shards, Mistral in bf16, Qwen2, BERT, Mixtral's experts stacked): --from-hf then --to-hf gives
 # the fixture's tensors bit for bit; --dtype bf16; GPT2Model's and BertForMaskedLM's names;
 # a tied folder without lm_head.weight. Refused, each naming what is wrong: a config.json
 # field that disagrees with the size (with the size line it describes), a damaged
@@ -14,7 +14,7 @@ check=$HF_CHECK
 fx=$src/tests/reference/hf
 gvm=$src/tests/e2e/hf/tiny_hf.gvm
 
-for fam in gpt2 llama mistral qwen2 bert; do
+for fam in gpt2 llama mistral qwen2 bert mixtral; do
   map=(); [ $fam = mistral ] && map=(--map "$src/models/mistral.hf.map")
   "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --from-hf "$fx/$fam" -o $fam.safetensors >$fam.log 2>&1 \
     && "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --load $fam.safetensors --to-hf out_$fam >>$fam.log 2>&1 \

@@ -9,8 +9,14 @@
  *   hf_check rename IN OUT FROM TO   IN's tensors with the name prefix FROM replaced by TO
  *                                  ("-" for none; "DROP": left out), all F32: the layouts
  *                                  of other HF classes
- *   hf_check tensor A NAME B NAME2   A's NAME equals B's NAME2 bit for bit */
+ *   hf_check tensor A NAME B NAME2   A's NAME equals B's NAME2 bit for bit
+ *   hf_check grads DUMP REF        every "grad/NAME" of the reference (Mixtral: the gradients
+ *                                  of its loss) within 1e-4 of that tensor's largest |value|
+ *                                  in the dump's step-0 gradients
+ *   hf_check loss VALUE REF        a printed step-0 loss within 1e-5 relative of the
+ *                                  reference's "loss" (Mixtral: with the load-balancing term) */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +174,62 @@ static int rename_prefix(const char *in, const char *out, const char *from, cons
   return bad;
 }
 
+static int loss(const char *value, const char *ref)
+{
+  struct gv_tf b;
+  char err[512];
+  if (gv_tf_read(&b, ref, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  const struct gv_tf_record *y = gv_tf_find(&b, "loss");
+  char *end;
+  double got = strtod(value, &end), want = y && y->dtype == 1 && y->numel == 1 ? ((const double *)y->data)[0] : 0.0;
+  int bad = !y || y->dtype != 1 || y->numel != 1 || *end || !(fabs(got - want) <= 1e-5 * fabs(want));
+  printf("loss: %s, the reference's %.9g (bound 1e-5 relative)%s\n", value, want, bad ? ": DIFFERS" : "");
+  gv_tf_free(&b);
+  return bad;
+}
+
+static int grads(const char *dump, const char *ref)
+{
+  struct gv_tf a, b;
+  char err[512];
+  if (gv_tf_read(&a, dump, err, sizeof err) || gv_tf_read(&b, ref, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  int bad = 0, n = 0;
+  double worst = 0.0;
+  for (int i = 0; i < b.count; i++) {
+    const struct gv_tf_record *y = &b.rec[i], *x = strncmp(y->name, "grad/", 5) ? NULL : gv_tf_find(&a, y->name);
+    if (strncmp(y->name, "grad/", 5))
+      continue;
+    if (!x || x->numel != y->numel || x->dtype != 0 || y->dtype != 0) {
+      fprintf(stderr, "grads: %s missing from %s or of another size\n", y->name, dump);
+      bad = 1;
+      continue;
+    }
+    const float *g = x->data, *w = y->data;
+    double mx = 0.0, e = 0.0;
+    for (size_t j = 0; j < y->numel; j++) {
+      mx = fabs(w[j]) > mx ? fabs(w[j]) : mx;
+      e = fabs(g[j] - w[j]) > e ? fabs(g[j] - w[j]) : e;
+    }
+    double rel = mx > 0 ? e / mx : e;
+    worst = rel > worst ? rel : worst;
+    if (rel > 1e-4) {
+      fprintf(stderr, "grads: %s differs by %.3g of its max |value| %.3g\n", y->name, rel, mx);
+      bad = 1;
+    }
+    n++;
+  }
+  printf("grads: %d tensors, worst error %.3g of the tensor's max (bound 1e-4)\n", n, worst);
+  gv_tf_free(&a);
+  gv_tf_free(&b);
+  return bad || n == 0;
+}
+
 static int tensor_equal(const char *a_path, const char *a_name, const char *b_path, const char *b_name)
 {
   gv_st *a = open_st(a_path), *b = a ? open_st(b_path) : NULL;
@@ -189,6 +251,10 @@ int main(int argc, char **argv)
     return tensor_equal(argv[2], argv[3], argv[4], argv[5]);
   if (argc == 6 && !strcmp(argv[1], "rename"))
     return rename_prefix(argv[2], argv[3], argv[4], argv[5]);
+  if (argc == 4 && !strcmp(argv[1], "grads"))
+    return grads(argv[2], argv[3]);
+  if (argc == 4 && !strcmp(argv[1], "loss"))
+    return loss(argv[2], argv[3]);
   if (argc == 4 && !strcmp(argv[1], "logits"))
     return logits(argv[2], argv[3]);
   if (argc >= 3 && !strcmp(argv[1], "greedy"))
@@ -196,6 +262,6 @@ int main(int argc, char **argv)
   if (argc >= 4 && !strcmp(argv[1], "same"))
     return same(argv[2], argc - 3, argv + 3);
   fprintf(stderr, "usage: hf_check logits DUMP REF | greedy REF ID... | same A.safetensors B.safetensors... | "
-                  "rename IN OUT FROM TO | tensor A NAME B NAME2\n");
+                  "rename IN OUT FROM TO | tensor A NAME B NAME2 | loss VALUE REF | grads DUMP REF\n");
   return 2;
 }

@@ -2,7 +2,9 @@
 # run.sh GVC SRC MPIEXEC WORK - the training binary on the Hugging Face fixtures of every
 # family imported by gvc convert (convert.sh tests the converter alone): the step-0 logits
 # (--init_from the import, --dump) within 1e-5 of transformers' largest logit, the greedy
-# ids (--sample_format ids) equal to transformers'; a trained checkpoint folder goes out to
+# ids (--sample_format ids) equal to transformers' (Mixtral: its step-0 loss, with the
+# load-balancing term, within 1e-5 of the reference's, and every gradient within 1e-4 of
+# autograd's); a trained checkpoint folder goes out to
 # Hugging Face and back in unchanged; --initialize_on_meta 1 without weights and an import
 # of another family are refused. Under mpirun, LLaMA as tp2, pp2 and ZeRO-3 dp2 loads the
 # import with --initialize_on_meta 1: the same greedy ids (tp2, pp2), the one-rank step-0
@@ -16,13 +18,18 @@ gvm=$src/tests/e2e/hf/tiny_hf.gvm
 ids() { grep "^sample_ids>" | sed 's/^.*| //'; }
 gen() { "$@" --iters 0 --global_train_batch_size 2 --sample 12 --prompt 5,17 --sample_format ids 2>&1 | ids; }
 
-for fam in gpt2 llama mistral qwen2 bert; do
+for fam in gpt2 llama mistral qwen2 bert mixtral; do
   map=(); [ $fam = mistral ] && map=(--map "$src/models/mistral.hf.map")
   "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --from-hf "$fx/$fam" -o $fam.safetensors >$fam.log 2>&1 \
     && "$gvc" compile "$gvm" --model tiny_$fam --seq 16 --micro-batch 2 -o $fam.bin >>$fam.log 2>&1 \
     || { bad "$fam: import or compile: $(tail -2 $fam.log)"; continue; }
   ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin" --iters 1 --global_train_batch_size 2 \
     --dump $fam.dump >>$fam.log 2>&1 && "$check" logits $fam.dump "$fx/$fam/ref.bin" && ok || bad "$fam: logits"
+  if [ $fam = mixtral ]; then
+    l=$(losses <$fam.log | head -1)
+    "$check" loss "$l" "$fx/$fam/ref.bin" && ok || bad "$fam: step-0 loss '$l'"
+    "$check" grads $fam.dump "$fx/$fam/ref.bin" && ok || bad "$fam: gradients"
+  fi
   if [ $fam != bert ]; then
     g=$(gen ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin")
     "$check" greedy "$fx/$fam/ref.bin" $g && ok || bad "$fam: greedy ids '$g'"

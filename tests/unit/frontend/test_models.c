@@ -99,6 +99,7 @@ int main(int argc, char **argv)
   check_params(dir, "models/llama.gvm", "llama3_8b", 8030261248LL);
   check_params(dir, "models/mistral.gvm", "mistral_7b", 7241732096LL);
   check_params(dir, "models/qwen2.gvm", "qwen2_5_7b", 7615616512LL);
+  check_params(dir, "models/mixtral.gvm", "mixtral_8x7b", 46702792704LL); /* HF MixtralForCausalLM */
   /* HF BertModel(add_pooling_layer=False), the encoder of BertForMaskedLM: 109482240 and
    * 335141888 with the pooler, minus its hidden x hidden + hidden parameters */
   check_params(dir, "models/bert.gvm", "bert_base", 109482240LL - (768LL * 768 + 768));

@@ -1,6 +1,6 @@
 /* emu_main.cc - the emulator's globals and a backend whose table is the CPU backend's except
  * the entries of the suite run.sh builds (EMU_ATTN: attention and cross-entropy; EMU_OPTIM:
- * AdamW; EMU_OPS: every op of test_cuda_ops), which are the CUDA entry points compiled for the host (their
+ * AdamW; EMU_OPS: every op of test_cuda_ops; EMU_MOE: the mixture-of-experts kernels), which are the CUDA entry points compiled for the host (their
  * gv_cuda_* names renamed emu_* by run.sh, so libgvrt can be linked beside them). */
 #include <cstdlib>
 #include <type_traits>
@@ -22,6 +22,10 @@ double emu_xchg[32][32];
   X(xent_shard_fwd) X(xent_shard_bwd)
 #elif defined(EMU_OPTIM)
 #define EMU_ENTRIES(X) X(adamw_multi)
+#elif defined(EMU_MOE)
+#define EMU_ENTRIES(X) X(topk) X(take_fwd) X(take_bwd) X(moe_permute_fwd) X(moe_permute_bwd) X(moe_grouped_fwd) \
+  X(moe_grouped_bwd) X(moe_unpermute_fwd) X(moe_unpermute_bwd) X(moe_aux_fwd) X(moe_aux_bwd) X(softmax_fwd) \
+  X(softmax_bwd)
 #elif defined(EMU_OPS)
 #define EMU_ENTRIES(X) X(layernorm_fwd) X(layernorm_bwd) X(rmsnorm_fwd) X(rmsnorm_bwd) X(add_layernorm_fwd) \
   X(add_rmsnorm_fwd) X(gelu_fwd) X(gelu_bwd) X(silu_fwd) X(silu_bwd) X(relu_fwd) X(relu_bwd) X(swiglu_fwd) \

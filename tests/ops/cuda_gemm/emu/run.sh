@@ -7,7 +7,8 @@
 #          attention on the tensor-core kernels, WMMA emulated;
 #   adamw  test_cuda_adamw.c on optim.cu (the multi-tensor AdamW);
 #   ops    test_cuda_ops.c on elementwise.cu, norm.cu, rope.cu, softmax.cu, embedding.cu, reduce.cu and
-#          xent.cu (every op of that test).
+#          xent.cu (every op of that test);
+#   moe    test_cuda_moe.c on moe.cu and softmax.cu (the mixture-of-experts kernels).
 # Not a ctest test (minutes: one OS thread per CUDA thread). BUILD is a configured CUDA
 # build of this tree (its libgvrt.a), default build.
 set -eu
@@ -21,7 +22,8 @@ case $suite in
   adamw) files="optim"; test=ops/cuda_adamw/test_cuda_adamw.c; var=be; def=EMU_OPTIM; only='' ;;
   ops) files="elementwise norm rope softmax embedding reduce xent"; test=ops/cuda/test_cuda_ops.c; var=cu; def=EMU_OPS
        only='' ;;
-  *) echo "run.sh: unknown suite $suite (attn, adamw, ops)" >&2; exit 2 ;;
+  moe) files="moe softmax"; test=ops/cuda/test_cuda_moe.c; var=cu; def=EMU_MOE; only='' ;;
+  *) echo "run.sh: unknown suite $suite (attn, adamw, ops, moe)" >&2; exit 2 ;;
 esac
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# run.sh GVC SRC MPIEXEC WORK - the tiny Mixtral of tests/reference/hf/mixtral (2 layers of 4
+# experts, top-2, load-balancing coefficient 0.02), imported with gvc convert, trained 6 steps
+# on the fixture's batch: twice on one rank (the same losses bit for bit: routing and every
+# sum run in a fixed order), and under data parallelism, ZeRO-2 and ZeRO-3, recomputation,
+# tensor parallelism (router and experts replicated in the tp group) and pipeline
+# parallelism (the load-balancing terms of the first stage's layer counted in the loss):
+# each reproduces the single-rank losses to 1e-5 relative (fp32 reassociation) of the run
+# with the same micro-batches (the load-balancing loss is a statistic of each micro-batch's
+# tokens, as in Megatron: one sample per micro-batch is another loss than two). The same for
+# a fine-grained size (8 experts, top-3, plain gates, a shared expert) from a random init.
+. "$(dirname "$0")/../e2e_lib.sh"
+gvm="$src/tests/e2e/hf/tiny_hf.gvm"; fx="$src/tests/reference/hf/mixtral"
+"$gvc" convert "$gvm" --model tiny_mixtral --from-hf "$fx" -o mixtral.safetensors >convert.log 2>&1 \
+  || bad "import: $(tail -2 convert.log)"
+args="--init_from mixtral.safetensors --batch_from $fx/ref.bin --iters 6 --warmup 2 --lr 1e-2 --global_train_batch_size 2"
+c() { "$gvc" compile "$gvm" --model "$model" --seq 16 "$@" 2>compile.log || bad "compile $*: $(cat compile.log)"; }
+run() { # NAME REFERENCE WORLD COMPILE-OPTIONS...
+  local name=$1 ref=$2 world=$3; shift 3
+  c "$@" -o "$name"
+  "$mpiexec" -n "$world" "./$name" $args 2>&1 | losses > "$name.txt"
+  close $ref.txt "$name.txt" 7 && ok || { bad "$model $name: losses differ from one rank"; paste $ref.txt "$name.txt"; }
+}
+for model in tiny_mixtral tiny_fine_moe; do
+  [ $model = tiny_fine_moe ] && args=${args/--init_from mixtral.safetensors/--seed 7}
+  c --micro-batch 2 -o single
+  GV_COMM=self ./single $args 2>&1 | losses > single.txt
+  GV_COMM=self ./single $args 2>&1 | losses > again.txt
+  [ -s single.txt ] && cmp -s single.txt again.txt && ok || bad "$model: two runs differ"
+  [ "$(head -1 single.txt)" != "$(tail -1 single.txt)" ] && ok || bad "$model: the loss does not move"
+  c --micro-batch 1 --chunks 2 -o single_mb1  # the reference of the strategies of one sample per micro-batch
+  GV_COMM=self ./single_mb1 $args 2>&1 | losses > single_mb1.txt
+  run tp2 single 2 --micro-batch 2 --num_gpus_per_node 2 --global_tp_deg 2
+  run dp2 single_mb1 2 --micro-batch 1 --num_gpus_per_node 2
+  run dp2_zero2 single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero2
+  run dp2_zero3_ckpt single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero3 --checkpoint all
+  run pp2 single_mb1 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
+  run pp2_dp2_ckpt single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --pp_deg 2 --checkpoint all
+done
+finish
