@@ -194,6 +194,41 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
   }
 }
 
+unsigned char *lower_cross_values(Arena *a, const IrModel *m)
+{
+  unsigned char *cross = ARENA_ARRAY(a, unsigned char, m->nvalues ? m->nvalues : 1);
+  for (int li = 0; li < m->nlayers; li++) {
+    const IrLayer *ly = &m->layers[li];
+    for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++)
+      for (int i = 0; i < m->nodes[ni].nin; i++) {
+        int v = m->nodes[ni].in[i], p = m->values[v].producer;
+        if (p >= 0 && p < ly->first_node && v != ly->in_value && !m->values[v].is_index)
+          cross[v] = 1;
+      }
+  }
+  return cross;
+}
+
+/* A value v of layer src read across blocks by node ni of layer li is used in its producer's
+ * layout: it must be whole by columns, in the rows layer li works on. */
+static void cross_layout(L *l, int ni, int li, int v, int src)
+{
+  const char *why = NULL;
+  int rows = l->m->layers[li].kind == IR_LAYER_BLOCK ? lower_layer_rows_split(l, li) : 0;
+  if (l->split[v])
+    why = "split by tensor parallelism there (read a value outside its @col/@row pair)";
+  else if (l->rowf[v] != lower_layer_rowf(l, li))
+    why = arena_printf(l->a, "held for 1/%d of the samples there but 1/%d here (per-layer tp degrees differ)",
+                       l->rowf[v], lower_layer_rowf(l, li));
+  else if (l->rsplit[v] && !rows)
+    why = "split by token rows there (sequence parallelism) but read on whole rows here";
+  else if (lower_layer_ulysses(l, li) && !l->rsplit[v])
+    why = "whole there but Ulysses here needs it split by token rows";
+  if (why && !l->err)
+    lower_fail(l, ni, arena_printf(l->a, "%s reads a value of %s across blocks, %s; cannot lower under this strategy",
+                                   l->m->layers[li].name, l->m->layers[src].name, why));
+}
+
 /* Forward of layer li: values kept per slot unless checkpointed (or recomputing). */
 void lower_forward_layer(L *l, int li, int recompute)
 {
@@ -233,16 +268,15 @@ void lower_forward_layer(L *l, int li, int recompute)
       l->aux0[ni] = lower_norm_weight(l, ni, li);
   for (int k = 0; k < ly->nnodes; k++) {
     int ni = ly->first_node + k, y = l->m->nodes[ni].out;
-    for (int i = 0; i < l->m->nodes[ni].nin; i++) {
+    for (int i = 0; i < l->m->nodes[ni].nin && !recompute; i++) {
       int v = l->m->nodes[ni].in[i], src = lower_layer_of_value(l, v);
-      if (src >= 0 && src != li && v != ly->in_value && !l->err)
-        lower_fail(l, ni, arena_printf(l->a, "%s reads a value of %s that is not its input; cannot lower", ly->name,
-                                       l->m->layers[src].name));
+      if (src >= 0 && src != li && v != ly->in_value)
+        cross_layout(l, ni, li, v, src);
     }
     if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {
       l->val[y] = l->io_loss;
-    } else if (!(recompute && y == ly->out_value)) {
-      int keep = y == ly->out_value || (!ckpt && l->needed[y]);
+    } else if (!(recompute && (y == ly->out_value || l->cross[y]))) { /* a value crossing blocks: recomputed in place */
+      int keep = y == ly->out_value || (!ckpt && l->needed[y]) || l->cross[y];
       l->val[y] = lower_new_buf(l, lower_vname(l, li, y, ir_op_name(l->m->nodes[ni].op)), keep ? PC_SLOT : PC_TRANSIENT,
                           l->es * lower_numel(l, y));
     }

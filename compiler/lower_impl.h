@@ -40,6 +40,9 @@ typedef struct L {
   int *vdeg, *rowf;
   int *conv_from, *conv_from_f;
   int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse); aux0 of an offset RMSNorm: its weight */
+  /* Values that cross blocks: read by a layer other than their producer, not as its input
+   * (an encoder's output read by every decoder block); kept per slot at their producer */
+  unsigned char *cross;
   int *pbuf, *gbuf, *mbuf;
   int stage;
   int es;            /* bytes of a float value: 4, or 2 under bf16 mixed precision (statistics stay f32) */
@@ -120,6 +123,8 @@ void lower_z3_gather(L *l, int li);
 void lower_rows_convert(L *l, int v, int dst, int src, int from, int to, const char *what);
 void lower_rows_enter(L *l, int li);
 void lower_forward_layer(L *l, int li, int recompute);
+/* Per value: 1 where it crosses blocks (see L.cross). */
+unsigned char *lower_cross_values(Arena *a, const IrModel *m);
 /* An RMSNorm with a weight offset (Gemma's 1 + w): its forward and backward read offset + w,
  * made by lower_norm_weight into a new transient buffer (the forward's at the layer's start,
  * in aux0, so that a residual add right before the norm still fuses with it). */

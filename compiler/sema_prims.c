@@ -603,10 +603,17 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
 
 static int in_layer(const IrLayer *ly, int node) { return node >= ly->first_node && node < ly->first_node + ly->nnodes; }
 
+/* A layer's input: the previous layer's output when it reads it, else the first float value
+ * it reads from outside (other values of earlier layers it reads cross blocks: lower.c). */
 static void layer_io(Builder *b, IrLayer *ly)
 {
   const IrModel *m = b->m;
   ly->in_value = -1;
+  int prev = ly > m->layers ? ly[-1].out_value : -1;
+  for (int k = 0; k < ly->nnodes && prev >= 0; k++)
+    for (int i = 0; i < m->nodes[ly->first_node + k].nin; i++)
+      if (m->nodes[ly->first_node + k].in[i] == prev && !m->values[prev].is_index)
+        ly->in_value = prev;
   for (int k = 0; k < ly->nnodes && ly->in_value < 0; k++) {
     const IrNode *n = &m->nodes[ly->first_node + k];
     for (int i = 0; i < n->nin; i++) {
