@@ -15,11 +15,12 @@
   X(MUL,            "mul",            2, 0) \
   X(ADD,            "add",            2, 0) \
   X(ROPE,           "rope",           1, 0) /* iattr[0]: head dim, [1]: rotated dims (0: all); fattr[0]: base */ \
-  X(ATTENTION,      "attention",      3, 0) /* iattr[0]: heads, [1]: kv heads, [2]: causal */ \
+  X(ATTENTION,      "attention",      3, 0) /* iattr[0]: heads, [1]: kv heads, [2]: causal; fattr[0]: scale (0: 1/sqrt(D)); in[3]: bias [T,T,H] when nin 4 */ \
   X(DROPOUT,        "dropout",        1, 0) /* fattr[0]: p */ \
   X(CROSS_ENTROPY,  "cross_entropy",  2, 0) /* logits [B,T,V], labels [B,T] -> scalar mean */ \
   X(POS_EMBEDDING,  "pos_embedding",  1, 1) /* learned positions: weight [max_seq, d] */ \
   X(SCALE,          "scale",          1, 0) /* y = fattr[0] * x + fattr[1] (x * 2.0, x + 1.0) */ \
   X(SOFTMAX,        "softmax",        1, 0) /* over the last dimension */ \
   X(SLICE,          "slice",          1, 0) /* last dim: iattr[0] first column, [1] count */ \
-  X(CONCAT,         "concat",         2, 0) /* on the last dimension */
+  X(CONCAT,         "concat",         2, 0) /* on the last dimension */ \
+  X(REL_BIAS,       "relative_position_bias", 1, 1) /* T5: [T,T,H] from weight [buckets,H]; in[0] gives T; iattr[0]: heads, [1]: buckets, [2]: max distance, [3]: bidirectional */

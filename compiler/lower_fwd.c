@@ -170,7 +170,14 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
     l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
     EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
-         sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]));
+         sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]),
+         sa_f32((float)n->fattr[0]), n->nin > 3 ? V(l, n->in[3]) : sa_null(), sa_i64(n->iattr[0]));
+    break;
+  }
+  case IR_OP_REL_BIAS: {
+    int ids = lower_new_buf(l, lower_vname(l, layer, y, "buckets"), PC_TRANSIENT, 4 * l->o->seq * l->o->seq);
+    EMIT(l, ENT_gen_rel_bias_fwd, c, V(l, y), B(l, ids), P(l, n, 0), sa_i64(l->o->seq), sa_i64(n->iattr[0]),
+         sa_i64(n->iattr[1]), sa_i64(n->iattr[2]), sa_i64(n->iattr[3]));
     break;
   }
   case IR_OP_DROPOUT:
@@ -217,6 +224,8 @@ static void cross_layout(L *l, int ni, int li, int v, int src)
   int rows = l->m->layers[li].kind == IR_LAYER_BLOCK ? lower_layer_rows_split(l, li) : 0;
   if (l->split[v])
     why = "split by tensor parallelism there (read a value outside its @col/@row pair)";
+  else if (l->m->values[v].shape.d[0] != IR_DIM_B) /* no sample rows (a position bias): the same everywhere */
+    why = NULL;
   else if (l->rowf[v] != lower_layer_rowf(l, li))
     why = arena_printf(l->a, "held for 1/%d of the samples there but 1/%d here (per-layer tp degrees differ)",
                        l->rowf[v], lower_layer_rowf(l, li));
@@ -262,6 +271,8 @@ void lower_forward_layer(L *l, int li, int recompute)
     }
   }
   const IrLayer *ly = &l->m->layers[li];
+  if (!recompute && (l->conv_from[li] >= 0 || l->sp_in_slice[li] >= 0 || l->sp_gather_from[li] >= 0))
+    l->in_after[li] = (struct LowerIn){l->val[ly->in_value], l->rsplit[ly->in_value], l->rowf[ly->in_value]};
   int ckpt = l->o->checkpoint && l->o->checkpoint[li];
   for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++) /* offset norm weights first, so that */
     if (lower_norm_offset(&l->m->nodes[ni]) && !(recompute && l->m->nodes[ni].out == ly->out_value)) /* add + norm fuse */
@@ -283,5 +294,28 @@ void lower_forward_layer(L *l, int li, int recompute)
     if (recompute && y == ly->out_value)
       continue; /* the output is kept: no need to recompute it */
     fwd_node(l, ni, ckpt ? PC_TRANSIENT : PC_SLOT, li);
+  }
+  if (!recompute)
+    lower_in_layout(l, li, 0);
+}
+
+void lower_in_layout(L *l, int li, int on)
+{
+  int v = l->m->layers[li].in_value;
+  if (l->in_after[li].buf < 0)
+    return;
+  if (on) {
+    l->val[v] = l->in_after[li].buf;
+    l->rsplit[v] = (unsigned char)l->in_after[li].rsplit;
+    l->rowf[v] = l->in_after[li].rowf;
+  } else if (l->conv_from[li] >= 0) {
+    l->val[v] = l->conv_from[li];
+    l->rowf[v] = l->conv_from_f[li];
+  } else if (l->sp_in_slice[li] >= 0) {
+    l->val[v] = l->sp_in_full[li];
+    l->rsplit[v] = 0;
+  } else {
+    l->val[v] = l->sp_gather_from[li];
+    l->rsplit[v] = 1;
   }
 }

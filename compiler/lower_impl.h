@@ -39,6 +39,10 @@ typedef struct L {
    * before its conversion and the buffer it was converted from, per layer */
   int *vdeg, *rowf;
   int *conv_from, *conv_from_f;
+  /* Per layer: its input as converted at its entry (buf -1: not converted); outside the
+   * layer's own forward and backward the input keeps its producer's layout (lower_in_layout),
+   * so that other layers reading the same value see that */
+  struct LowerIn { int buf, rsplit, rowf; } *in_after;
   int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse); aux0 of an offset RMSNorm: its weight */
   /* Values that cross blocks: read by a layer other than their producer, not as its input
    * (an encoder's output read by every decoder block); kept per slot at their producer */
@@ -123,6 +127,8 @@ void lower_z3_gather(L *l, int li);
 void lower_rows_convert(L *l, int v, int dst, int src, int from, int to, const char *what);
 void lower_rows_enter(L *l, int li);
 void lower_forward_layer(L *l, int li, int recompute);
+/* Layer li's input in the layout of the layer's entry conversion (on) or its producer's (off). */
+void lower_in_layout(L *l, int li, int on);
 /* Per value: 1 where it crosses blocks (see L.cross). */
 unsigned char *lower_cross_values(Arena *a, const IrModel *m);
 /* An RMSNorm with a weight offset (Gemma's 1 + w): its forward and backward read offset + w,

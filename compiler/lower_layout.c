@@ -94,7 +94,8 @@ static const char *split_block_node(L *l, int li, int k, int tp, int ul, int sp)
   int ni = ly->first_node + k;
   const IrNode *n = &m->nodes[ni];
   int any = 0, all = 1, rany = 0, rall = 1;
-  for (int i = 0; i < n->nin; i++) {
+  int nin = n->op == IR_OP_ATTENTION && n->nin > 3 ? 3 : n->op == IR_OP_REL_BIAS ? 0 : n->nin; /* a bias: whole heads */
+  for (int i = 0; i < nin; i++) {
     any |= l->split[n->in[i]];
     all &= l->split[n->in[i]];
     rany |= l->rsplit[n->in[i]];
@@ -113,8 +114,17 @@ static const char *split_block_node(L *l, int li, int k, int tp, int ul, int sp)
                          (long long)n->iattr[1], tp);
     else if (rany)
       why = "attention needs whole sequences (put @col linears before it)";
+    else if (n->nin > 3 && !all)
+      why = "an attention with a position bias runs with its heads split under tensor parallelism (q, k and v from "
+            "@col linears)";
+    else if (n->nin > 3 && l->o->layer_tp)
+      why = "a position bias does not work with per-layer tp degrees yet";
     l->split[n->out] = (unsigned char)all;
     l->tp_node[ni] = (unsigned char)all; /* heads split (tp or Ulysses) */
+    break;
+  case IR_OP_REL_BIAS: /* whole [T, T, H] on every rank; each sums its heads' part of the table's gradient */
+    for (int j = 0; j < n->nparam; j++)
+      l->sp_partial[n->param[j]] = 1;
     break;
   case IR_OP_ROPE: case IR_OP_GELU: case IR_OP_SILU: case IR_OP_RELU: case IR_OP_DROPOUT: case IR_OP_MUL:
   case IR_OP_ADD: case IR_OP_SCALE:
@@ -167,6 +177,9 @@ int lower_tp_split(L *l, int first, int last)
     const IrLayer *ly = &m->layers[li];
     tp = lower_layer_tp(l, li); /* the base degree for the embedding, norm and head */
     if (ly->kind != IR_LAYER_BLOCK) {
+      for (int k = 0; k < ly->nnodes; k++) /* a position bias: see split_block_node */
+        for (int j = 0; m->nodes[ly->first_node + k].op == IR_OP_REL_BIAS && j < m->nodes[ly->first_node + k].nparam; j++)
+          l->sp_partial[m->nodes[ly->first_node + k].param[j]] = 1;
       if (split_vocab_layer(l, li, tp))
         return 1;
       continue;

@@ -144,10 +144,11 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
   l->rowf = ARENA_ARRAY(a, int, m->nvalues);
   l->conv_from = ARENA_ARRAY(a, int, m->nlayers);
   l->conv_from_f = ARENA_ARRAY(a, int, m->nlayers);
+  l->in_after = ARENA_ARRAY(a, struct LowerIn, m->nlayers);
   for (int i = 0; i < m->nvalues; i++)
     l->vdeg[i] = o->tp, l->rowf[i] = 1;
   for (int li = 0; li < m->nlayers; li++) { /* a value starts in its producer's rows (stage boundaries too) */
-    l->conv_from[li] = -1;
+    l->conv_from[li] = l->in_after[li].buf = -1;
     for (int k = 0; k < m->layers[li].nnodes; k++)
       l->rowf[m->nodes[m->layers[li].first_node + k].out] = lower_layer_rowf(l, li);
   }
