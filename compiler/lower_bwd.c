@@ -291,6 +291,8 @@ void lower_backward_layer(L *l, int li)
     l->ginit[v] = 0;
     lower_in_layout(l, li, 1);
   }
+  lower_cross_layout(l, li, 1);
+  lower_cross_grads(l, li);
   if (l->o->checkpoint && l->o->checkpoint[li])
     lower_forward_layer(l, li, 1);
   for (int k = ly->nnodes - 1; k >= 0; k--)
@@ -319,6 +321,8 @@ void lower_backward_layer(L *l, int li)
     l->ginit[v] = (unsigned char)had;
   }
   lower_in_layout(l, li, 0);
+  lower_cross_layout(l, li, 0);
+  lower_cross_grads(l, li);
   if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
     int64_t dp = lower_layer_dp(l, li);
     SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),

@@ -231,8 +231,6 @@ static void cross_layout(L *l, int ni, int li, int v, int src)
                        l->rowf[v], lower_layer_rowf(l, li));
   else if (l->rsplit[v] && !rows)
     why = "split by token rows there (sequence parallelism) but read on whole rows here";
-  else if (lower_layer_ulysses(l, li) && !l->rsplit[v])
-    why = "whole there but Ulysses here needs it split by token rows";
   if (why && !l->err)
     lower_fail(l, ni, arena_printf(l->a, "%s reads a value of %s across blocks, %s; cannot lower under this strategy",
                                    l->m->layers[li].name, l->m->layers[src].name, why));
@@ -273,6 +271,10 @@ void lower_forward_layer(L *l, int li, int recompute)
   const IrLayer *ly = &l->m->layers[li];
   if (!recompute && (l->conv_from[li] >= 0 || l->sp_in_slice[li] >= 0 || l->sp_gather_from[li] >= 0))
     l->in_after[li] = (struct LowerIn){l->val[ly->in_value], l->rsplit[ly->in_value], l->rowf[ly->in_value]};
+  if (!recompute) {
+    lower_cross_enter(l, li);
+    lower_cross_layout(l, li, 1);
+  }
   int ckpt = l->o->checkpoint && l->o->checkpoint[li];
   for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++) /* offset norm weights first, so that */
     if (lower_norm_offset(&l->m->nodes[ni]) && !(recompute && l->m->nodes[ni].out == ly->out_value)) /* add + norm fuse */
@@ -295,8 +297,10 @@ void lower_forward_layer(L *l, int li, int recompute)
       continue; /* the output is kept: no need to recompute it */
     fwd_node(l, ni, ckpt ? PC_TRANSIENT : PC_SLOT, li);
   }
-  if (!recompute)
+  if (!recompute) {
     lower_in_layout(l, li, 0);
+    lower_cross_layout(l, li, 0);
+  }
 }
 
 void lower_in_layout(L *l, int li, int on)

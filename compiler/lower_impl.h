@@ -43,6 +43,9 @@ typedef struct L {
    * layer's own forward and backward the input keeps its producer's layout (lower_in_layout),
    * so that other layers reading the same value see that */
   struct LowerIn { int buf, rsplit, rowf; } *in_after;
+  /* Per layer: the values crossing blocks it reads in its own rows (a Ulysses block reading a
+   * whole value: this rank's token rows sliced at entry, kept; the gradient all-gathered back) */
+  struct LowerXs { int n, *v, *whole, *rows, *had_grad; } *xs;
   int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse); aux0 of an offset RMSNorm: its weight */
   /* Values that cross blocks: read by a layer other than their producer, not as its input
    * (an encoder's output read by every decoder block); kept per slot at their producer */
@@ -129,6 +132,13 @@ void lower_rows_enter(L *l, int li);
 void lower_forward_layer(L *l, int li, int recompute);
 /* Layer li's input in the layout of the layer's entry conversion (on) or its producer's (off). */
 void lower_in_layout(L *l, int li, int on);
+/* Values crossing blocks that Ulysses block li reads whole: does it slice their rows (as the
+ * analysis of the block sees them), the slices made at its forward's entry, their layout
+ * switched on and off, and their gradients all-gathered back after its backward. */
+int lower_cross_rows_split(const L *l, int li, int v);
+void lower_cross_enter(L *l, int li);
+void lower_cross_layout(L *l, int li, int on);
+void lower_cross_grads(L *l, int li);
 /* Per value: 1 where it crosses blocks (see L.cross). */
 unsigned char *lower_cross_values(Arena *a, const IrModel *m);
 /* An RMSNorm with a weight offset (Gemma's 1 + w): its forward and backward read offset + w,

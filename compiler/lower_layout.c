@@ -195,6 +195,13 @@ int lower_tp_split(L *l, int first, int last)
     sp = lower_layer_rows_split(l, li);
     int had = l->rsplit[ly->in_value];
     l->rsplit[ly->in_value] = (unsigned char)sp;
+    int *xs = ARENA_ARRAY(l->a, int, ly->nnodes * IR_MAX_IN), nxs = 0;
+    for (int k = 0; k < ly->nnodes; k++) /* values crossing blocks that its entry slices */
+      for (int i = 0; i < m->nodes[ly->first_node + k].nin; i++)
+        if (lower_cross_rows_split(l, li, m->nodes[ly->first_node + k].in[i])) {
+          xs[nxs++] = m->nodes[ly->first_node + k].in[i];
+          l->rsplit[xs[nxs - 1]] = 1;
+        }
     for (int k = 0; k < ly->nnodes; k++) {
       const IrNode *n = &m->nodes[ly->first_node + k];
       const char *why = split_block_node(l, li, k, tp, ul, sp);
@@ -204,9 +211,81 @@ int lower_tp_split(L *l, int first, int last)
         return 1;
       }
     }
+    for (int j = 0; j < nxs; j++)
+      l->rsplit[xs[j]] = 0;
     l->rsplit[ly->in_value] = (unsigned char)had; /* as received: the block's entry converts */
   }
   return 0;
+}
+
+int lower_cross_rows_split(const L *l, int li, int v)
+{
+  const IrModel *m = l->m;
+  int p = m->values[v].producer;
+  return p >= 0 && p < m->layers[li].first_node && v != m->layers[li].in_value && !m->values[v].is_index &&
+         m->values[v].shape.d[0] == IR_DIM_B && !l->rsplit[v] && lower_layer_ulysses(l, li);
+}
+
+void lower_cross_enter(L *l, int li)
+{
+  const IrLayer *ly = &l->m->layers[li];
+  struct LowerXs *x = &l->xs[li];
+  int cap = ly->nnodes * IR_MAX_IN;
+  x->v = ARENA_ARRAY(l->a, int, cap), x->whole = ARENA_ARRAY(l->a, int, cap);
+  x->rows = ARENA_ARRAY(l->a, int, cap), x->had_grad = ARENA_ARRAY(l->a, int, cap);
+  for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++)
+    for (int i = 0; i < l->m->nodes[ni].nin; i++) {
+      int v = l->m->nodes[ni].in[i], seen = 0;
+      for (int j = 0; j < x->n; j++)
+        seen |= x->v[j] == v;
+      if (seen || !lower_cross_rows_split(l, li, v))
+        continue;
+      int64_t full = lower_numel(l, v);
+      int rows = lower_new_buf(l, lower_vname(l, li, v, "rows"), PC_SLOT, l->es * full / l->o->tp);
+      SchedArg a[] = {sa_ctx(), lower_buf_arg(l, rows), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
+      lower_emit(l, ENT_gen_sp_slice, a, 4, "ulysses: my token rows of a value crossing blocks");
+      x->v[x->n] = v, x->whole[x->n] = l->val[v], x->rows[x->n] = rows;
+      x->n++;
+    }
+}
+
+void lower_cross_layout(L *l, int li, int on)
+{
+  struct LowerXs *x = &l->xs[li];
+  for (int j = 0; j < x->n; j++) {
+    l->val[x->v[j]] = on ? x->rows[j] : x->whole[j];
+    l->rsplit[x->v[j]] = (unsigned char)on;
+  }
+}
+
+/* Before the layer's backward (on the sliced layout): each value's gradient so far is set
+ * aside; after it, the slice's gradient is all-gathered and added to it. */
+void lower_cross_grads(L *l, int li)
+{
+  struct LowerXs *x = &l->xs[li];
+  for (int j = 0; j < x->n; j++) {
+    int v = x->v[j];
+    if (l->val[v] == x->rows[j]) { /* before: set aside */
+      x->had_grad[j] = l->ginit[v] ? l->grad[v] : -1;
+      l->grad[v] = -1;
+      l->ginit[v] = 0;
+      continue;
+    }
+    int g = l->grad[v], prev = x->had_grad[j];
+    if (g < 0 || !l->ginit[v]) { /* nothing from this layer */
+      l->grad[v] = prev;
+      l->ginit[v] = prev >= 0;
+      continue;
+    }
+    int64_t n = lower_numel(l, v);
+    int whole = lower_new_buf(l, lower_vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, l->es * n);
+    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, g), sa_i64(n / l->o->tp)};
+    lower_emit(l, ENT_gen_sp_gather, a, 4, "ulysses: all-gather the gradient rows of a value crossing blocks");
+    if (prev >= 0)
+      EMIT(l, ENT_gen_grad, "its gradient from this layer, added", B(l, prev), B(l, whole), sa_i64(n), sa_i64(1));
+    l->grad[v] = prev >= 0 ? prev : whole;
+    l->ginit[v] = 1;
+  }
 }
 
 /* Per-layer tp: value v's rows from row factor `from` to `to` (src -> dst buffers). A block of

@@ -145,6 +145,7 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
   l->conv_from = ARENA_ARRAY(a, int, m->nlayers);
   l->conv_from_f = ARENA_ARRAY(a, int, m->nlayers);
   l->in_after = ARENA_ARRAY(a, struct LowerIn, m->nlayers);
+  l->xs = ARENA_ARRAY(a, struct LowerXs, m->nlayers);
   for (int i = 0; i < m->nvalues; i++)
     l->vdeg[i] = o->tp, l->rowf[i] = 1;
   for (int li = 0; li < m->nlayers; li++) { /* a value starts in its producer's rows (stage boundaries too) */
