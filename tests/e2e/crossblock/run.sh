@@ -28,6 +28,14 @@ run pp4 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 4
 run pp2_tp2_sp_ckpt 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_tp_deg 2 \
   --sequence_parallel 1 --checkpoint all
 run pp2_dp2_zero2 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --default_dp_type zero2
+# a value carried through stages that do not read it (tiny_skip: the last of 4 blocks reads
+# the embedding's output)
+"$gvc" compile "$gvm" --model tiny_skip --seq 32 --micro-batch 1 -o skip1 2>compile.log || bad "compile skip1"
+GV_COMM=self ./skip1 $args 2>&1 | losses > skip1.txt
+"$gvc" compile "$gvm" --model tiny_skip --seq 32 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 4 \
+  -o skip4 2>compile.log || bad "compile skip4"
+"$mpiexec" -n 4 ./skip4 $args 2>&1 | losses > skip4.txt
+close skip1.txt skip4.txt 7 && ok || { bad "tiny_skip pp4: losses differ from one rank"; paste skip1.txt skip4.txt; }
 # the stage boundary carries both values, packed (the memory plan shows them)
 "$gvc" compile "$gvm" --model tiny_encdec --seq 32 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2 \
   --dump memory -o /dev/null > plan.txt 2>&1
