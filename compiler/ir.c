@@ -46,6 +46,8 @@ void ir_mark_saved(const IrModel *m, unsigned char *saved)
       break;
     case IR_OP_ATTENTION:
       saved[n->in[0]] = saved[n->in[1]] = saved[n->in[2]] = saved[n->out] = 1;
+      if (n->nin > 3) /* the position bias (its backward recomputes the probabilities) */
+        saved[n->in[3]] = 1;
       break;
     case IR_OP_SOFTMAX: /* its backward reads its output */
       saved[n->out] = 1;

@@ -15,7 +15,7 @@
   X(MUL,            "mul",            2, 0) \
   X(ADD,            "add",            2, 0) \
   X(ROPE,           "rope",           1, 0) /* iattr[0]: head dim, [1]: rotated dims (0: all); fattr[0]: base */ \
-  X(ATTENTION,      "attention",      3, 0) /* iattr[0]: heads, [1]: kv heads, [2]: causal */ \
+  X(ATTENTION,      "attention",      3, 0) /* iattr[0]: heads, [1]: kv heads, [2]: causal; fattr[0]: scale (0: 1/sqrt(D)); in[3]: bias [T,T,H] when nin 4 */ \
   X(DROPOUT,        "dropout",        1, 0) /* fattr[0]: p */ \
   X(CROSS_ENTROPY,  "cross_entropy",  2, 0) /* logits [B,T,V], labels [B,T] -> scalar mean */ \
   X(POS_EMBEDDING,  "pos_embedding",  1, 1) /* learned positions: weight [max_seq, d] */ \
@@ -29,4 +29,5 @@
   X(MOE_PERMUTE,    "moe_permute",    2, 0) /* x [B,T,C], index [B,T,k] -> routed rows [B,T,k,C] */ \
   X(GROUPED_LINEAR, "grouped_linear", 2, 1) /* routed [B,T,k,in], index -> [B,T,k,out]; weight [E,out,in] */ \
   X(MOE_UNPERMUTE,  "moe_unpermute",  3, 0) /* routed [B,T,k,C], index, gates [B,T,k] -> [B,T,C] */ \
-  X(MOE_AUX_LOSS,   "moe_aux_loss",   2, 0) /* probs [B,T,E], index -> probs; fattr[0]: coefficient */
+  X(MOE_AUX_LOSS,   "moe_aux_loss",   2, 0) /* probs [B,T,E], index -> probs; fattr[0]: coefficient */ \
+  X(REL_BIAS,       "relative_position_bias", 1, 1) /* T5: [T,T,H] from weight [buckets,H]; in[0] gives T; iattr[0]: heads, [1]: buckets, [2]: max distance, [3]: bidirectional */

@@ -186,6 +186,19 @@ static int is_loss_source(const IrNode *n)
   return n->op == IR_OP_CROSS_ENTROPY || (n->op == IR_OP_MOE_AUX_LOSS && n->fattr[0] != 0.0);
 }
 
+/* The gradient of an attention's bias, zeroed before the first attention adds into it. */
+static SchedArg bias_grad(L *l, const IrNode *n, int layer)
+{
+  if (n->nin < 4)
+    return sa_null();
+  int v = n->in[3], g = grad_of(l, layer, v);
+  if (!l->ginit[v])
+    EMIT(l, ENT_gen_fill, "attention: the bias gradient starts at zero", B(l, g), sa_i64(lower_numel(l, v)),
+         sa_f32(0.0f));
+  l->ginit[v] = 1;
+  return B(l, g);
+}
+
 static void bwd_node(L *l, int ni, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
@@ -195,9 +208,15 @@ static void bwd_node(L *l, int ni, int layer)
   int has_dy = l->grad[y] >= 0 && l->ginit[y];
   if (!is_loss_source(n) && !has_dy)
     return; /* nothing flows back through this value */
+  if (n->op == IR_OP_REL_BIAS) { /* into the table's gradient only (its input gives the length) */
+    int ids = lower_new_buf(l, lower_vname(l, layer, y, "buckets"), PC_TRANSIENT, 4 * l->o->seq * l->o->seq);
+    EMIT(l, ENT_gen_rel_bias_bwd, lower_node_comment(l, n), G(l, n, 0), B(l, l->grad[y]), B(l, ids),
+         sa_i64(l->o->seq), sa_i64(n->iattr[0]), sa_i64(n->iattr[1]), sa_i64(n->iattr[2]), sa_i64(n->iattr[3]));
+    return;
+  }
   int64_t M = lower_rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
   SchedArg dy = n->op == IR_OP_CROSS_ENTROPY || !has_dy ? sa_null() : B(l, l->grad[y]);
-  int acc = acc_all(l, n, n->nin);
+  int acc = acc_all(l, n, n->op == IR_OP_ATTENTION ? 3 : n->nin); /* not the bias: bias_grad */
   int flags = acc ? ACC_DX : 0;
   const char *c = lower_node_comment(l, n);
   GradOut g0 = n->nin > 0 ? gout(l, layer, n->in[0], acc) : (GradOut){-1, -1, -1};
@@ -278,9 +297,11 @@ static void bwd_node(L *l, int ni, int layer)
   }
   case IR_OP_ATTENTION: {
     int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
+    SchedArg dbias = bias_grad(l, n, layer);
     EMIT(l, ENT_gen_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
          V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H),
-         sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags));
+         sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags), sa_f32((float)n->fattr[0]),
+         n->nin > 3 ? V(l, n->in[3]) : sa_null(), dbias, sa_i64(n->iattr[0]));
     break;
   }
   case IR_OP_DROPOUT:
@@ -318,47 +339,49 @@ void lower_backward_layer(L *l, int li)
     SchedArg f[] = {sa_ctx(), lower_buf_arg(l, l->z3_grad), sa_i64(l->z3[li].range / l->es), sa_f32(0.0f)};
     lower_emit(l, ENT_gen_fill, f, 4, "zero3: the layer's full gradient");
   }
-  int v = ly->in_value, conv = l->conv_from[li] >= 0, dst = -1;
+  int v = ly->in_value, conv = l->conv_from[li] >= 0, dst = -1, had = 0;
   int spconv = (l->sp_in_slice && l->sp_in_slice[li] >= 0) || (l->sp_gather_from && l->sp_gather_from[li] >= 0);
   if (conv || spconv) { /* the input's gradient is made in this layer's rows, converted back below into
-                           the buffer already given to it (a stage's received input sends that back) */
+                           the buffer already given to it (a stage's received input sends that back), or
+                           added to the gradient other readers of the value gave it */
     dst = l->grad[v];
+    had = l->ginit[v];
     l->grad[v] = -1;
+    l->ginit[v] = 0;
+    lower_in_layout(l, li, 1);
   }
+  lower_cross_layout(l, li, 1);
+  lower_cross_grads(l, li);
   if (l->o->layer[li].ckpt)
     lower_forward_layer(l, li, 1);
   for (int k = ly->nnodes - 1; k >= 0; k--)
     bwd_node(l, ly->first_node + k, li);
-  if (conv) {
-    int from = l->rowf[v], to = l->conv_from_f[li];
-    if (l->grad[v] >= 0) {
-      if (dst < 0)
-        dst = lower_new_buf(l, lower_vname(l, li, v, "grad_layer_rows"), PC_TRANSIENT, l->es * lower_numel(l, v) * from / to);
-      lower_rows_convert(l, v, dst, l->grad[v], from, to, "the input's gradient rows");
-      l->grad[v] = dst;
+  if ((conv || spconv) && l->grad[v] >= 0) {
+    int g = l->grad[v];
+    lower_in_layout(l, li, 0); /* sizes below in the producer's layout */
+    int64_t n = lower_numel(l, v);
+    int out = dst >= 0 && !had ? dst : lower_new_buf(l, lower_vname(l, li, v, "grad_producer_rows"), PC_TRANSIENT, l->es * n);
+    if (conv) {
+      lower_in_layout(l, li, 1);
+      lower_rows_convert(l, v, out, g, l->rowf[v], l->conv_from_f[li], "the input's gradient rows");
+    } else if (l->sp_in_slice[li] >= 0) { /* the producer wants whole rows back */
+      SchedArg a[] = {sa_ctx(), lower_buf_arg(l, out), lower_buf_arg(l, g), sa_i64(n / l->o->tp)};
+      lower_emit(l, ENT_gen_sp_gather, a, 4, "sp: all-gather the gradient rows");
+    } else { /* replicated grad: my rows */
+      SchedArg a[] = {sa_ctx(), lower_buf_arg(l, out), lower_buf_arg(l, g), sa_i64(n)};
+      lower_emit(l, ENT_gen_sp_slice, a, 4, "sp: my rows of the gradient");
     }
-    l->val[v] = l->conv_from[li];
-    l->rowf[v] = to;
+    if (had) /* other readers' gradient first: add this one */
+      EMIT(l, ENT_gen_grad, "the input's gradient from this layer, added", B(l, dst), B(l, out), sa_i64(n), sa_i64(1));
+    l->grad[v] = had ? dst : out;
+    l->ginit[v] = 1;
+  } else if (conv || spconv) { /* no gradient reached the input here: it keeps what it had (if any) */
+    l->grad[v] = dst;
+    l->ginit[v] = (unsigned char)had;
   }
-  if (l->sp_in_slice && l->sp_in_slice[li] >= 0 && l->grad[v] >= 0) { /* the producer wants whole rows back */
-    int64_t shard = lower_numel(l, v);
-    int whole = dst >= 0 ? dst : lower_new_buf(l, lower_vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, l->es * shard * l->o->tp);
-    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, l->grad[v]), sa_i64(shard)};
-    lower_emit(l, ENT_gen_sp_gather, a, 4, "sp: all-gather the gradient rows");
-    l->grad[v] = whole;
-    l->val[v] = l->sp_in_full[li];
-    l->rsplit[v] = 0;
-  } else if (l->sp_gather_from && l->sp_gather_from[li] >= 0 && l->grad[v] >= 0) { /* replicated grad: my rows */
-    int64_t all = lower_numel(l, v);
-    int mine = dst >= 0 ? dst : lower_new_buf(l, lower_vname(l, li, v, "grad_rows"), PC_TRANSIENT, l->es * all / l->o->tp);
-    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, mine), lower_buf_arg(l, l->grad[v]), sa_i64(all / l->o->tp)};
-    lower_emit(l, ENT_gen_sp_slice, a, 4, "sp: my rows of the gradient");
-    l->grad[v] = mine;
-    l->val[v] = l->sp_gather_from[li];
-    l->rsplit[v] = 1;
-  }
-  if (l->grad[v] < 0)
-    l->grad[v] = dst; /* no gradient reached the input: it keeps the buffer it had (if any) */
+  lower_in_layout(l, li, 0);
+  lower_cross_layout(l, li, 0);
+  lower_cross_grads(l, li);
   if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
     int64_t dp = lower_layer_dp(l, li);
     SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),

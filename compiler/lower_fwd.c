@@ -227,7 +227,14 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
     l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
     EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
-         sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]));
+         sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]),
+         sa_f32((float)n->fattr[0]), n->nin > 3 ? V(l, n->in[3]) : sa_null(), sa_i64(n->iattr[0]));
+    break;
+  }
+  case IR_OP_REL_BIAS: {
+    int ids = lower_new_buf(l, lower_vname(l, layer, y, "buckets"), PC_TRANSIENT, 4 * l->o->seq * l->o->seq);
+    EMIT(l, ENT_gen_rel_bias_fwd, c, V(l, y), B(l, ids), P(l, n, 0), sa_i64(l->o->seq), sa_i64(n->iattr[0]),
+         sa_i64(n->iattr[1]), sa_i64(n->iattr[2]), sa_i64(n->iattr[3]));
     break;
   }
   case IR_OP_DROPOUT:
@@ -254,6 +261,41 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
   default:
     lower_fail(l, ni, arena_printf(l->a, "%s: the '%s' primitive has no lowering yet", l->m->layers[layer].name, c));
   }
+}
+
+unsigned char *lower_cross_values(Arena *a, const IrModel *m)
+{
+  unsigned char *cross = ARENA_ARRAY(a, unsigned char, m->nvalues ? m->nvalues : 1);
+  for (int li = 0; li < m->nlayers; li++) {
+    const IrLayer *ly = &m->layers[li];
+    for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++)
+      for (int i = 0; i < m->nodes[ni].nin; i++) {
+        int v = m->nodes[ni].in[i], p = m->values[v].producer;
+        if (p >= 0 && p < ly->first_node && v != ly->in_value && !m->values[v].is_index)
+          cross[v] = 1;
+      }
+  }
+  return cross;
+}
+
+/* A value v of layer src read across blocks by node ni of layer li is used in its producer's
+ * layout: it must be whole by columns, in the rows layer li works on. */
+static void cross_layout(L *l, int ni, int li, int v, int src)
+{
+  const char *why = NULL;
+  int rows = l->m->layers[li].kind == IR_LAYER_BLOCK ? lower_layer_rows_split(l, li) : 0;
+  if (l->split[v])
+    why = "split by tensor parallelism there (read a value outside its @col/@row pair)";
+  else if (l->m->values[v].shape.d[0] != IR_DIM_B) /* no sample rows (a position bias): the same everywhere */
+    why = NULL;
+  else if (l->rowf[v] != lower_layer_rowf(l, li))
+    why = arena_printf(l->a, "held for 1/%d of the samples there but 1/%d here (per-layer tp degrees differ)",
+                       l->rowf[v], lower_layer_rowf(l, li));
+  else if (l->rsplit[v] && !rows)
+    why = "split by token rows there (sequence parallelism) but read on whole rows here";
+  if (why && !l->err)
+    lower_fail(l, ni, arena_printf(l->a, "%s reads a value of %s across blocks, %s; cannot lower under this strategy",
+                                   l->m->layers[li].name, l->m->layers[src].name, why));
 }
 
 /* Forward of layer li: values kept per slot unless checkpointed (or recomputing). */
@@ -289,22 +331,27 @@ void lower_forward_layer(L *l, int li, int recompute)
     }
   }
   const IrLayer *ly = &l->m->layers[li];
+  if (!recompute && (l->conv_from[li] >= 0 || l->sp_in_slice[li] >= 0 || l->sp_gather_from[li] >= 0))
+    l->in_after[li] = (struct LowerIn){l->val[ly->in_value], l->rsplit[ly->in_value], l->rowf[ly->in_value]};
+  if (!recompute) {
+    lower_cross_enter(l, li);
+    lower_cross_layout(l, li, 1);
+  }
   int ckpt = l->o->layer[li].ckpt;
   for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++) /* offset norm weights first, so that */
     if (lower_norm_offset(&l->m->nodes[ni]) && !(recompute && l->m->nodes[ni].out == ly->out_value)) /* add + norm fuse */
       l->aux0[ni] = lower_norm_weight(l, ni, li);
   for (int k = 0; k < ly->nnodes; k++) {
     int ni = ly->first_node + k, y = l->m->nodes[ni].out;
-    for (int i = 0; i < l->m->nodes[ni].nin; i++) {
+    for (int i = 0; i < l->m->nodes[ni].nin && !recompute; i++) {
       int v = l->m->nodes[ni].in[i], src = lower_layer_of_value(l, v);
-      if (src >= 0 && src != li && v != ly->in_value && !l->err)
-        lower_fail(l, ni, arena_printf(l->a, "%s reads a value of %s that is not its input; cannot lower", ly->name,
-                                       l->m->layers[src].name));
+      if (src >= 0 && src != li && v != ly->in_value)
+        cross_layout(l, ni, li, v, src);
     }
     if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {
       l->val[y] = l->io_loss;
-    } else if (!(recompute && y == ly->out_value)) {
-      int keep = y == ly->out_value || (!ckpt && l->needed[y]);
+    } else if (!(recompute && (y == ly->out_value || l->cross[y]))) { /* a value crossing blocks: recomputed in place */
+      int keep = y == ly->out_value || (!ckpt && l->needed[y]) || l->cross[y];
       int64_t eb = l->m->values[y].is_index ? 4 : l->es; /* expert ids are i32 */
       l->val[y] = lower_new_buf(l, lower_vname(l, li, y, ir_op_name(l->m->nodes[ni].op)), keep ? PC_SLOT : PC_TRANSIENT,
                           eb * lower_numel(l, y));
@@ -312,5 +359,30 @@ void lower_forward_layer(L *l, int li, int recompute)
     if (recompute && y == ly->out_value)
       continue; /* the output is kept: no need to recompute it */
     fwd_node(l, ni, ckpt ? PC_TRANSIENT : PC_SLOT, li);
+  }
+  if (!recompute) {
+    lower_in_layout(l, li, 0);
+    lower_cross_layout(l, li, 0);
+  }
+}
+
+void lower_in_layout(L *l, int li, int on)
+{
+  int v = l->m->layers[li].in_value;
+  if (l->in_after[li].buf < 0)
+    return;
+  if (on) {
+    l->val[v] = l->in_after[li].buf;
+    l->rsplit[v] = (unsigned char)l->in_after[li].rsplit;
+    l->rowf[v] = l->in_after[li].rowf;
+  } else if (l->conv_from[li] >= 0) {
+    l->val[v] = l->conv_from[li];
+    l->rowf[v] = l->conv_from_f[li];
+  } else if (l->sp_in_slice[li] >= 0) {
+    l->val[v] = l->sp_in_full[li];
+    l->rsplit[v] = 0;
+  } else {
+    l->val[v] = l->sp_gather_from[li];
+    l->rsplit[v] = 1;
   }
 }

@@ -39,7 +39,17 @@ typedef struct L {
    * before its conversion and the buffer it was converted from, per layer */
   int *vdeg, *rowf;
   int *conv_from, *conv_from_f;
+  /* Per layer: its input as converted at its entry (buf -1: not converted); outside the
+   * layer's own forward and backward the input keeps its producer's layout (lower_in_layout),
+   * so that other layers reading the same value see that */
+  struct LowerIn { int buf, rsplit, rowf; } *in_after;
+  /* Per layer: the values crossing blocks it reads in its own rows (a Ulysses block reading a
+   * whole value: this rank's token rows sliced at entry, kept; the gradient all-gathered back) */
+  struct LowerXs { int n, *v, *whole, *rows, *had_grad; } *xs;
   int *aux0, *aux1;  /* node -> statistics buffers (mean/rstd, lse); aux0 of an offset RMSNorm: its weight */
+  /* Values that cross blocks: read by a layer other than their producer, not as its input
+   * (an encoder's output read by every decoder block); kept per slot at their producer */
+  unsigned char *cross;
   int *pbuf, *gbuf, *mbuf;
   int stage;
   int es;            /* bytes of a float value: 4, or 2 under bf16 mixed precision (statistics stay f32) */
@@ -118,6 +128,17 @@ void lower_forward_layer(L *l, int li, int recompute);
 /* A pipeline stage without the head: its loss (io.loss) is the sum of its MoE layers'
  * load-balancing terms, which the runtime adds to the step's loss (nothing without them). */
 void lower_aux_stage_loss(L *l);
+/* Layer li's input in the layout of the layer's entry conversion (on) or its producer's (off). */
+void lower_in_layout(L *l, int li, int on);
+/* Values crossing blocks that Ulysses block li reads whole: does it slice their rows (as the
+ * analysis of the block sees them), the slices made at its forward's entry, their layout
+ * switched on and off, and their gradients all-gathered back after its backward. */
+int lower_cross_rows_split(const L *l, int li, int v);
+void lower_cross_enter(L *l, int li);
+void lower_cross_layout(L *l, int li, int on);
+void lower_cross_grads(L *l, int li);
+/* Per value: 1 where it crosses blocks (see L.cross). */
+unsigned char *lower_cross_values(Arena *a, const IrModel *m);
 /* An RMSNorm with a weight offset (Gemma's 1 + w): its forward and backward read offset + w,
  * made by lower_norm_weight into a new transient buffer (the forward's at the layer's start,
  * in aux0, so that a residual add right before the norm still fuses with it). */

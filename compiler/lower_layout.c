@@ -94,7 +94,8 @@ static const char *split_block_node(L *l, int li, int k, int tp, int ul, int sp)
   int ni = ly->first_node + k;
   const IrNode *n = &m->nodes[ni];
   int any = 0, all = 1, rany = 0, rall = 1;
-  for (int i = 0; i < n->nin; i++) {
+  int nin = n->op == IR_OP_ATTENTION && n->nin > 3 ? 3 : n->op == IR_OP_REL_BIAS ? 0 : n->nin; /* a bias: whole heads */
+  for (int i = 0; i < nin; i++) {
     any |= l->split[n->in[i]];
     all &= l->split[n->in[i]];
     rany |= l->rsplit[n->in[i]];
@@ -113,8 +114,17 @@ static const char *split_block_node(L *l, int li, int k, int tp, int ul, int sp)
                          (long long)n->iattr[1], tp);
     else if (rany)
       why = "attention needs whole sequences (put @col linears before it)";
+    else if (n->nin > 3 && !all)
+      why = "an attention with a position bias runs with its heads split under tensor parallelism (q, k and v from "
+            "@col linears)";
+    else if (n->nin > 3 && l->o->tp_per_layer)
+      why = "a position bias does not work with per-layer tp degrees yet";
     l->split[n->out] = (unsigned char)all;
     l->tp_node[ni] = (unsigned char)all; /* heads split (tp or Ulysses) */
+    break;
+  case IR_OP_REL_BIAS: /* whole [T, T, H] on every rank; each sums its heads' part of the table's gradient */
+    for (int j = 0; j < n->nparam; j++)
+      l->sp_partial[n->param[j]] = 1;
     break;
   case IR_OP_ROPE: case IR_OP_GELU: case IR_OP_SILU: case IR_OP_RELU: case IR_OP_DROPOUT: case IR_OP_MUL:
   case IR_OP_ADD: case IR_OP_SCALE:
@@ -167,6 +177,9 @@ int lower_tp_split(L *l, int first, int last)
     const IrLayer *ly = &m->layers[li];
     tp = lower_layer_tp(l, li); /* the base degree for the embedding, norm and head */
     if (ly->kind != IR_LAYER_BLOCK) {
+      for (int k = 0; k < ly->nnodes; k++) /* a position bias: see split_block_node */
+        for (int j = 0; m->nodes[ly->first_node + k].op == IR_OP_REL_BIAS && j < m->nodes[ly->first_node + k].nparam; j++)
+          l->sp_partial[m->nodes[ly->first_node + k].param[j]] = 1;
       if (split_vocab_layer(l, li, tp))
         return 1;
       continue;
@@ -182,6 +195,13 @@ int lower_tp_split(L *l, int first, int last)
     sp = lower_layer_rows_split(l, li);
     int had = l->rsplit[ly->in_value];
     l->rsplit[ly->in_value] = (unsigned char)sp;
+    int *xs = ARENA_ARRAY(l->a, int, ly->nnodes * IR_MAX_IN), nxs = 0;
+    for (int k = 0; k < ly->nnodes; k++) /* values crossing blocks that its entry slices */
+      for (int i = 0; i < m->nodes[ly->first_node + k].nin; i++)
+        if (lower_cross_rows_split(l, li, m->nodes[ly->first_node + k].in[i])) {
+          xs[nxs++] = m->nodes[ly->first_node + k].in[i];
+          l->rsplit[xs[nxs - 1]] = 1;
+        }
     for (int k = 0; k < ly->nnodes; k++) {
       const IrNode *n = &m->nodes[ly->first_node + k];
       const char *why = split_block_node(l, li, k, tp, ul, sp);
@@ -191,9 +211,81 @@ int lower_tp_split(L *l, int first, int last)
         return 1;
       }
     }
+    for (int j = 0; j < nxs; j++)
+      l->rsplit[xs[j]] = 0;
     l->rsplit[ly->in_value] = (unsigned char)had; /* as received: the block's entry converts */
   }
   return 0;
+}
+
+int lower_cross_rows_split(const L *l, int li, int v)
+{
+  const IrModel *m = l->m;
+  int p = m->values[v].producer;
+  return p >= 0 && p < m->layers[li].first_node && v != m->layers[li].in_value && !m->values[v].is_index &&
+         m->values[v].shape.d[0] == IR_DIM_B && !l->rsplit[v] && lower_layer_ulysses(l, li);
+}
+
+void lower_cross_enter(L *l, int li)
+{
+  const IrLayer *ly = &l->m->layers[li];
+  struct LowerXs *x = &l->xs[li];
+  int cap = ly->nnodes * IR_MAX_IN;
+  x->v = ARENA_ARRAY(l->a, int, cap), x->whole = ARENA_ARRAY(l->a, int, cap);
+  x->rows = ARENA_ARRAY(l->a, int, cap), x->had_grad = ARENA_ARRAY(l->a, int, cap);
+  for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++)
+    for (int i = 0; i < l->m->nodes[ni].nin; i++) {
+      int v = l->m->nodes[ni].in[i], seen = 0;
+      for (int j = 0; j < x->n; j++)
+        seen |= x->v[j] == v;
+      if (seen || !lower_cross_rows_split(l, li, v))
+        continue;
+      int64_t full = lower_numel(l, v);
+      int rows = lower_new_buf(l, lower_vname(l, li, v, "rows"), PC_SLOT, l->es * full / l->o->tp);
+      SchedArg a[] = {sa_ctx(), lower_buf_arg(l, rows), lower_buf_arg(l, l->val[v]), sa_i64(full / l->o->tp)};
+      lower_emit(l, ENT_gen_sp_slice, a, 4, "ulysses: my token rows of a value crossing blocks");
+      x->v[x->n] = v, x->whole[x->n] = l->val[v], x->rows[x->n] = rows;
+      x->n++;
+    }
+}
+
+void lower_cross_layout(L *l, int li, int on)
+{
+  struct LowerXs *x = &l->xs[li];
+  for (int j = 0; j < x->n; j++) {
+    l->val[x->v[j]] = on ? x->rows[j] : x->whole[j];
+    l->rsplit[x->v[j]] = (unsigned char)on;
+  }
+}
+
+/* Before the layer's backward (on the sliced layout): each value's gradient so far is set
+ * aside; after it, the slice's gradient is all-gathered and added to it. */
+void lower_cross_grads(L *l, int li)
+{
+  struct LowerXs *x = &l->xs[li];
+  for (int j = 0; j < x->n; j++) {
+    int v = x->v[j];
+    if (l->val[v] == x->rows[j]) { /* before: set aside */
+      x->had_grad[j] = l->ginit[v] ? l->grad[v] : -1;
+      l->grad[v] = -1;
+      l->ginit[v] = 0;
+      continue;
+    }
+    int g = l->grad[v], prev = x->had_grad[j];
+    if (g < 0 || !l->ginit[v]) { /* nothing from this layer */
+      l->grad[v] = prev;
+      l->ginit[v] = prev >= 0;
+      continue;
+    }
+    int64_t n = lower_numel(l, v);
+    int whole = lower_new_buf(l, lower_vname(l, li, v, "grad_all_rows"), PC_TRANSIENT, l->es * n);
+    SchedArg a[] = {sa_ctx(), lower_buf_arg(l, whole), lower_buf_arg(l, g), sa_i64(n / l->o->tp)};
+    lower_emit(l, ENT_gen_sp_gather, a, 4, "ulysses: all-gather the gradient rows of a value crossing blocks");
+    if (prev >= 0)
+      EMIT(l, ENT_gen_grad, "its gradient from this layer, added", B(l, prev), B(l, whole), sa_i64(n), sa_i64(1));
+    l->grad[v] = prev >= 0 ? prev : whole;
+    l->ginit[v] = 1;
+  }
 }
 
 /* Per-layer tp: value v's rows from row factor `from` to `to` (src -> dst buffers). A block of

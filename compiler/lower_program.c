@@ -13,6 +13,9 @@ typedef struct Stage {
   int first, last;           /* layers [first, last] */
   int in_act, in_grad, out_act, out_grad;
   int64_t in_elems, out_elems;
+  /* the values received from the previous stage and sent to the next: the previous layer's
+   * output, and values crossing blocks carried through (packed one after the other) */
+  int *bin, nbin, *bout, nbout;
   int logits;
   int64_t shard_bytes;       /* ZeRO: bytes of the gradient/optimizer shard of one dp rank */
   signed char *split_dim;    /* per parameter: -1 replicated, 0 rows or 1 columns split over tp */
@@ -40,7 +43,39 @@ static int param_init(const IrModel *m, int pi, double *std)
   return 0;
 }
 
-static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, SchedProgram *prog, int s)
+/* The values that enter stage s: produced by a layer of an earlier stage, read by a layer of
+ * stage s or later (a value read two stages on is carried through the one between). The
+ * first is the input of the stage's first layer. */
+static int *boundary_values(Arena *a, const IrModel *m, const int *stage_of, int s, int *n)
+{
+  int *last_reader = ARENA_ARRAY(a, int, m->nvalues ? m->nvalues : 1), *pstage = ARENA_ARRAY(a, int, m->nvalues ? m->nvalues : 1);
+  for (int v = 0; v < m->nvalues; v++)
+    last_reader[v] = pstage[v] = -1;
+  int first = -1;
+  for (int li = 0; li < m->nlayers; li++) {
+    const IrLayer *ly = &m->layers[li];
+    if (first < 0 && stage_of[li] == s)
+      first = li;
+    for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++) {
+      pstage[m->nodes[ni].out] = stage_of[li];
+      for (int i = 0; i < m->nodes[ni].nin; i++)
+        if (stage_of[li] > last_reader[m->nodes[ni].in[i]])
+          last_reader[m->nodes[ni].in[i]] = stage_of[li];
+    }
+  }
+  int *out = ARENA_ARRAY(a, int, m->nvalues ? m->nvalues : 1);
+  *n = 0;
+  int lead = first >= 0 ? m->layers[first].in_value : -1;
+  if (lead >= 0 && !m->values[lead].is_index && pstage[lead] >= 0 && pstage[lead] < s)
+    out[(*n)++] = lead;
+  for (int v = 0; v < m->nvalues; v++)
+    if (v != lead && !m->values[v].is_index && pstage[v] >= 0 && pstage[v] < s && last_reader[v] >= s)
+      out[(*n)++] = v;
+  return out;
+}
+
+static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, SchedProgram *prog, int s,
+                       const int *stage_of)
 {
   L *l = &st->l;
   memset(st, 0, sizeof *st);
@@ -51,6 +86,7 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, 
   l->grad = ARENA_ARRAY(a, int, m->nvalues);
   l->ginit = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->needed = ARENA_ARRAY(a, unsigned char, m->nvalues);
+  l->cross = lower_cross_values(a, m);
   l->split = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->tp_node = ARENA_ARRAY(a, unsigned char, m->nnodes);
   l->rsplit = ARENA_ARRAY(a, unsigned char, m->nvalues);
@@ -70,10 +106,12 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, 
   l->rowf = ARENA_ARRAY(a, int, m->nvalues);
   l->conv_from = ARENA_ARRAY(a, int, m->nlayers);
   l->conv_from_f = ARENA_ARRAY(a, int, m->nlayers);
+  l->in_after = ARENA_ARRAY(a, struct LowerIn, m->nlayers);
+  l->xs = ARENA_ARRAY(a, struct LowerXs, m->nlayers);
   for (int i = 0; i < m->nvalues; i++)
     l->vdeg[i] = o->tp, l->rowf[i] = 1;
   for (int li = 0; li < m->nlayers; li++) { /* a value starts in its producer's rows (stage boundaries too) */
-    l->conv_from[li] = -1;
+    l->conv_from[li] = l->in_after[li].buf = -1;
     for (int k = 0; k < m->layers[li].nnodes; k++)
       l->rowf[m->nodes[m->layers[li].first_node + k].out] = lower_layer_rowf(l, li);
   }
@@ -94,6 +132,8 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, 
       st->last = i;
     }
   st->in_act = st->in_grad = st->out_act = st->out_grad = st->logits = -1;
+  st->bin = boundary_values(a, m, stage_of, s, &st->nbin);
+  st->bout = boundary_values(a, m, stage_of, s + 1, &st->nbout);
 }
 
 /* How a tensor-parallel node splits its parameter j: a @col weight by rows (outputs) and
@@ -209,6 +249,50 @@ static void plan_params(Stage *st)
     }
 }
 
+static int64_t boundary_elems(const L *l, const int *v, int n)
+{
+  int64_t e = 0;
+  for (int k = 0; k < n; k++)
+    e += lower_numel(l, v[k]);
+  return e;
+}
+
+/* The values sent to the next stage: one is sent from its own buffer; several are packed
+ * into one buffer kept per slot (one transfer per micro-batch). */
+static void send_values(Stage *st)
+{
+  L *l = &st->l;
+  if (st->nbout == 1) {
+    st->out_act = l->val[st->bout[0]];
+    return;
+  }
+  st->out_act = lower_new_buf(l, "stage.out (packed)", PC_SLOT, l->es * st->out_elems);
+  for (int k = 0, at = 0; k < st->nbout; at += (int)lower_numel(l, st->bout[k]), k++) {
+    int v = st->bout[k];
+    int64_t n = lower_numel(l, v);
+    int part = plan_alias(l->plan, lower_vname(l, st->last, v, "sent"), st->out_act, (int64_t)l->es * at, l->es * n);
+    EMIT(l, ENT_gen_grad, arena_printf(l->a, "pipeline: pack %s", lower_vname(l, st->last, v, "sent")), B(l, part),
+         V(l, v), sa_i64(n), sa_i64(0));
+  }
+}
+
+/* Several received values: their gradients packed into the one buffer sent back (zeros
+ * where none reached a value). */
+static void return_gradients(Stage *st)
+{
+  L *l = &st->l;
+  for (int k = 0, at = 0; k < st->nbin; at += (int)lower_numel(l, st->bin[k]), k++) {
+    int v = st->bin[k];
+    int64_t n = lower_numel(l, v);
+    int part = plan_alias(l->plan, lower_vname(l, st->first, v, "grad_sent"), st->in_grad, (int64_t)l->es * at, l->es * n);
+    if (l->grad[v] >= 0 && l->ginit[v])
+      EMIT(l, ENT_gen_grad, "pipeline: pack a received value's gradient", B(l, part), B(l, l->grad[v]), sa_i64(n),
+           sa_i64(0));
+    else
+      EMIT(l, ENT_gen_fill, "pipeline: no gradient reached this received value", B(l, part), sa_i64(n), sa_f32(0.0f));
+  }
+}
+
 static void set_function(L *l, const char *what, int fn)
 {
   l->cur = sched_func(l->prog, arena_printf(l->a, "gvp_%s_s%d", what, l->stage));
@@ -220,7 +304,7 @@ static void lower_stage(Stage *st)
   L *l = &st->l;
   const IrModel *m = l->m;
   int64_t BT = l->o->micro_batch * l->o->seq;
-  if (lower_tp_split(l, st->first, st->last))
+  if (lower_tp_split(l, st->nbin > 1 ? 0 : st->first, st->last)) /* from 0: the layouts of values crossing blocks */
     return;
   plan_params(st);
   l->io_tokens = l->val[m->tokens_value] = lower_new_buf(l, "io.tokens", PC_SLOT, 4 * BT);
@@ -231,15 +315,23 @@ static void lower_stage(Stage *st)
     for (int k = 0; k < m->nodes[i].nin; k++)
       if (m->nodes[i].in[k] == m->segments_value)
         segs = 1;
-  int vin = m->layers[st->first].in_value, vout = m->layers[st->last].out_value;
-  if (l->stage > 0) { /* received activation, and the gradient sent back */
+  if (l->stage > 0 && st->nbin == 1) { /* received activation, and the gradient sent back */
+    int vin = st->bin[0];
     st->in_elems = lower_numel(l, vin);
     st->in_act = l->val[vin] = lower_new_buf(l, "stage.in", PC_SLOT, l->es * st->in_elems);
     st->in_grad = l->grad[vin] = plan_buf(l->plan, "stage.in.grad", PLAN_ACTS, PC_STATIC, l->es * st->in_elems);
+  } else if (l->stage > 0) { /* several, packed: each value an alias of its part */
+    st->in_elems = boundary_elems(l, st->bin, st->nbin);
+    st->in_act = lower_new_buf(l, "stage.in (packed)", PC_SLOT, l->es * st->in_elems);
+    st->in_grad = plan_buf(l->plan, "stage.in.grad (packed)", PLAN_ACTS, PC_STATIC, l->es * st->in_elems);
+    for (int k = 0, at = 0; k < st->nbin; at += (int)lower_numel(l, st->bin[k]), k++)
+      l->val[st->bin[k]] = plan_alias(l->plan, lower_vname(l, st->first, st->bin[k], "received"), st->in_act,
+                                      (int64_t)l->es * at, l->es * lower_numel(l, st->bin[k]));
   }
   if (l->stage < l->o->pp - 1) { /* sent activation, and its gradient received back */
-    st->out_elems = lower_numel(l, vout);
-    st->out_grad = plan_buf(l->plan, "stage.out.grad", PLAN_ACTS, PC_STATIC, l->es * st->out_elems);
+    st->out_elems = boundary_elems(l, st->bout, st->nbout);
+    st->out_grad = plan_buf(l->plan, st->nbout > 1 ? "stage.out.grad (packed)" : "stage.out.grad", PLAN_ACTS,
+                            PC_STATIC, l->es * st->out_elems);
   }
   lower_mark_needed(l);
   set_function(l, "fwd", FN_FWD);
@@ -253,14 +345,23 @@ static void lower_stage(Stage *st)
   if (l->stage < l->o->pp - 1)
     lower_aux_stage_loss(l); /* MoE load-balancing terms of a stage without the head: its own loss */
   if (l->stage < l->o->pp - 1)
-    st->out_act = l->val[vout];
+    send_values(st);
   set_function(l, "bwd", FN_BWD);
-  if (st->out_grad >= 0) {
-    l->grad[vout] = st->out_grad;
-    l->ginit[vout] = 1;
+  if (st->out_grad >= 0 && st->nbout == 1) {
+    l->grad[st->bout[0]] = st->out_grad;
+    l->ginit[st->bout[0]] = 1;
+  } else if (st->out_grad >= 0) { /* the received gradients, accumulated into by this stage's readers */
+    for (int k = 0, at = 0; k < st->nbout; at += (int)lower_numel(l, st->bout[k]), k++) {
+      int v = st->bout[k];
+      l->grad[v] = plan_alias(l->plan, lower_vname(l, st->last, v, "grad_received"), st->out_grad, (int64_t)l->es * at,
+                              l->es * lower_numel(l, v));
+      l->ginit[v] = 1;
+    }
   }
   for (int i = st->last; i >= st->first && !l->err; i--)
     lower_backward_layer(l, i);
+  if (l->stage > 0 && st->nbin > 1)
+    return_gradients(st);
   lower_emit(l, ENT_gen_backward_done, (SchedArg[]){sa_ctx(), sa_i64(l->stage)}, 2,
              "the micro-batch's backward is done (no_async_grad_reduce reduces here)");
   for (int i = 0; i < m->nnodes; i++)
@@ -408,13 +509,16 @@ Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError
     [PLAN_WORKSPACE] = "workspace"};
   for (int k = 0; k < PLAN_KINDS; k++)
     prog->arena_names[k] = arena_names[k];
+  int *stage_of = ARENA_ARRAY(a, int, m->nlayers ? m->nlayers : 1);
+  for (int li = 0; li < m->nlayers; li++)
+    stage_of[li] = o->layer[li].stage;
   Stage *st = ARENA_ARRAY(a, Stage, o->pp);
   Lowered *out = ARENA_NEW(a, Lowered);
   out->plans = ARENA_ARRAY(a, Plan *, o->pp);
   out->nstages = o->pp;
   for (int s = 0; s < o->pp; s++) {
     int first_func = prog->nfuncs;
-    init_stage(&st[s], a, m, o, prog, s);
+    init_stage(&st[s], a, m, o, prog, s, stage_of);
     if (st[s].first < 0) {
       err->msg = arena_printf(a, "pipeline stage %d has no layer", s);
       return NULL;

@@ -145,7 +145,12 @@ int plan_append(Plan *p, const char *name, int kind, int64_t bytes, int64_t alig
   return b;
 }
 
-int64_t plan_stride(const Plan *p, int buf) { return p->bufs[buf].cls == PC_SLOT ? p->slot_bytes : 0; }
+int64_t plan_stride(const Plan *p, int buf)
+{
+  if (p->bufs[buf].cls == PC_ALIAS) /* a part of a per-slot buffer is per slot too */
+    return plan_stride(p, p->bufs[buf].base);
+  return p->bufs[buf].cls == PC_SLOT ? p->slot_bytes : 0;
+}
 
 int64_t plan_kept_activation_bytes(const Plan *p) { return p->slot_bytes; }
 

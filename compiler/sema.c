@@ -41,6 +41,26 @@ static const Global *find_global(const Builder *b, const char *name)
   return NULL;
 }
 
+static int loc_after(Loc x, Loc y) { return x.file == y.file && (x.line > y.line || (x.line == y.line && x.col > y.col)); }
+
+/* The first assignment of NAME inside a block of the statements LIST that comes after AT. */
+static const AstNode *later_block_assign(const AstNode *list, const char *name, Loc at, int in_block)
+{
+  for (const AstNode *n = list; n; n = n->next) {
+    const AstNode *found = NULL;
+    if (n->kind == AST_ASSIGN && in_block && !strcmp(n->name, name) && loc_after(n->at, at))
+      return n;
+    if (n->kind == AST_IF)
+      for (const AstNode *c = n; c && !found; c = c->b)
+        found = later_block_assign(c->list, name, at, in_block);
+    else if (n->kind == AST_REPEAT || n->kind == AST_BLOCK)
+      found = later_block_assign(n->list, name, at, in_block || n->kind == AST_BLOCK);
+    if (found)
+      return found;
+  }
+  return NULL;
+}
+
 static Val lookup(Builder *b, Env *e, const AstNode *n)
 {
   for (Var *x = e->vars; x; x = x->next)
@@ -52,6 +72,13 @@ static Val lookup(Builder *b, Env *e, const AstNode *n)
   const Global *g = find_global(b, n->name);
   if (g && g->def->kind == AST_LAYER)
     return (Val){.k = V_FUNC, .i = -1, .def = g->def};
+  const AstNode *later = e->in_model && !e->in_layer ? later_block_assign(b->model_body, n->name, n->at, 0) : NULL;
+  if (later) {
+    diag_error(b->cx, n->at, "'%s' is a value of a later block: a block reads only the values of the blocks before it",
+               n->name);
+    diag_note(b->cx, later->at, "'%s' is assigned here", n->name);
+    return NONE;
+  }
   diag_error(b->cx, n->at, "unknown name '%s'", n->name);
   return NONE;
 }
@@ -578,6 +605,7 @@ static IrModel *run_model(Builder *b, const AstNode *def, const AstNode *site, V
                           Val *kwv, int nkw)
 {
   Env env = {.in_model = 1};
+  b->model_body = def->b;
   if (bind(b, NULL, &env, def, site, pos, npos, kwn, kwv, nkw))
     return NULL;
   for (const AstNode *p = def->list; p; p = p->next)

@@ -31,6 +31,7 @@ typedef struct Builder {
   int depth;               /* layer-call depth (recursion guard) */
   Loc call_at;             /* the model body's layer call being evaluated (depth > 0) */
   Global *globals;
+  const AstNode *model_body;  /* the statements of the model being evaluated */
   int *param_slots;        /* open-addressing set of parameter indices by name (sema_prims.c) */
   int param_slot_cap;      /* a power of two, at least twice the parameters; 0 before the first */
 } Builder;

@@ -11,7 +11,7 @@
 typedef struct Prim {
   const char *name;
   IrOp op;
-  const char *params[6];   /* parameter names in order; NULL-terminated */
+  const char *params[8];   /* parameter names in order; NULL-terminated */
   int required;            /* how many must be given */
   unsigned annots;         /* allowed: 1 @col, 2 @row, 4 @vocab */
 } Prim;
@@ -31,7 +31,8 @@ static const Prim prims[] = {
   {"mul", IR_OP_MUL, {"a", "b"}, 2, 0},
   {"add", IR_OP_ADD, {"a", "b"}, 2, 0},
   {"rope", IR_OP_ROPE, {"x", "head_dim", "base", "rot_dim"}, 2, 0},
-  {"attention", IR_OP_ATTENTION, {"q", "k", "v", "heads", "kv_heads", "causal"}, 4, 0},
+  {"attention", IR_OP_ATTENTION, {"q", "k", "v", "heads", "kv_heads", "causal", "scale", "bias"}, 4, 0},
+  {"relative_position_bias", IR_OP_REL_BIAS, {"x", "heads", "buckets", "max_distance", "bidirectional"}, 2, 0},
   {"dropout", IR_OP_DROPOUT, {"x", "p"}, 1, 0},
   {"cross_entropy", IR_OP_CROSS_ENTROPY, {"logits", "labels"}, 2, 0},
   {"scale", IR_OP_SCALE, {"x", "factor", "shift"}, 1, 0},
@@ -189,13 +190,13 @@ static int add_node(Builder *b, const AstNode *n, IrOp op, const int *in, int ni
 
 /* ---- argument checking ---- */
 
-typedef struct Args { Val v[6]; int given[6]; } Args;
+typedef struct Args { Val v[8]; int given[8]; } Args;
 
 static int collect(Builder *b, const Prim *p, const AstNode *n, Val *pos, int npos, const char **kwn, Val *kwv,
                    int nkw, Args *a)
 {
   int np = 0;
-  while (np < 6 && p->params[np])
+  while (np < 8 && p->params[np])
     np++;
   memset(a, 0, sizeof *a);
   if (npos > np) {
@@ -460,12 +461,61 @@ static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Arg
   }
   if (rope_heads_match(b, n, a->v[0], "q", D) || rope_heads_match(b, n, a->v[1], "k", D))
     return (Val){V_NONE};
-  int in[3] = {(int)a->v[0].i, (int)a->v[1].i, (int)a->v[2].i};
-  int nd = add_node(b, n, p->op, in, 3, qs, 0);
+  int in[4] = {(int)a->v[0].i, (int)a->v[1].i, (int)a->v[2].i, a->given[7] ? (int)a->v[7].i : -1};
+  if (a->given[7]) { /* an additive bias of the scores: [T, T, heads] (relative_position_bias) */
+    const IrShape *bs = shape(b, a->v[7]);
+    if (bs->rank != 3 || bs->d[0] != qs->d[1] || bs->d[1] != ks->d[1] || bs->d[2] != H) {
+      diag_error(b->cx, n->at, "shape mismatch in 'attention': the bias is %s, not [T, S, heads] = [%s, %s, %lld] "
+                 "(make it with relative_position_bias)", sema_shape_str(b, bs),
+                 qs->d[1] == IR_DIM_T ? "T" : "?", ks->d[1] == IR_DIM_T ? "T" : "?", (long long)H);
+      return (Val){V_NONE};
+    }
+  }
+  double scale = fnum(a, 6, 0.0);
+  if (a->given[6] && !(scale > 0.0)) {
+    diag_error(b->cx, n->at, "the attention's scale must be positive, got %g", scale);
+    return (Val){V_NONE};
+  }
+  int nd = add_node(b, n, p->op, in, a->given[7] ? 4 : 3, qs, 0);
   IrNode *node = &b->m->nodes[nd];
   node->iattr[0] = H;
   node->iattr[1] = KV;
   node->iattr[2] = a->given[5] ? a->v[5].i : 1;
+  node->fattr[0] = scale;
+  return tensor(node->out);
+}
+
+/* T5's relative position bias: [T, T, heads] from a table [buckets, heads] (x: [B, T, C]
+ * gives T). Buckets: bidirectional (encoder) halves them between earlier and later keys;
+ * half of each side is exact distances, the rest log-spaced up to max_distance. */
+static Val prim_rel_bias(Builder *b, const AstNode *n, const Args *a)
+{
+  const IrShape *xs = shape(b, a->v[0]);
+  int64_t H = a->v[1].i, nb = a->given[2] ? a->v[2].i : 32, maxd = a->given[3] ? a->v[3].i : 128;
+  int bidir = a->given[4] ? (int)a->v[4].i : 1;
+  if (xs->rank != 3 || xs->d[1] != IR_DIM_T) {
+    diag_error(b->cx, n->at, "'relative_position_bias' needs a [B, T, C] tensor for its length, got %s",
+               sema_shape_str(b, xs));
+    return (Val){V_NONE};
+  }
+  if (nb < (bidir ? 4 : 2) || nb % (bidir ? 4 : 2) || maxd <= nb / (bidir ? 4 : 2)) {
+    diag_error(b->cx, n->at, "'relative_position_bias' needs buckets a positive multiple of %d and max_distance above "
+               "%lld, got buckets %lld and max_distance %lld", bidir ? 4 : 2, (long long)(nb / (bidir ? 4 : 2)),
+               (long long)nb, (long long)maxd);
+    return (Val){V_NONE};
+  }
+  int w = new_param(b, n, "weight", 2, nb, H);
+  if (w < 0)
+    return (Val){V_NONE};
+  IrShape ys = {3, {IR_DIM_T, IR_DIM_T, H}};
+  int in[1] = {(int)a->v[0].i};
+  int nd = add_node(b, n, IR_OP_REL_BIAS, in, 1, &ys, 0);
+  IrNode *node = &b->m->nodes[nd];
+  node->param[node->nparam++] = w;
+  node->iattr[0] = H;
+  node->iattr[1] = nb;
+  node->iattr[2] = maxd;
+  node->iattr[3] = bidir;
   return tensor(node->out);
 }
 
@@ -676,9 +726,18 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
     return prim_rope(b, n, p, &a);
   case IR_OP_ATTENTION:
     if (want(b, n, p, &a, 3, V_INT) || positive(b, n, p, &a, 3) || want(b, n, p, &a, 4, V_INT) ||
-        want(b, n, p, &a, 5, V_BOOL))
+        want(b, n, p, &a, 5, V_BOOL) || want(b, n, p, &a, 6, V_FLOAT) || want(b, n, p, &a, 7, V_TENSOR))
       return (Val){V_NONE};
+    if (a.given[7] && b->m->values[a.v[7].i].is_index) {
+      diag_error(b->cx, n->at, "type error: the attention's bias must be a float tensor, got token ids");
+      return (Val){V_NONE};
+    }
     return prim_attention(b, n, p, &a);
+  case IR_OP_REL_BIAS:
+    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1) || want(b, n, p, &a, 2, V_INT) ||
+        want(b, n, p, &a, 3, V_INT) || want(b, n, p, &a, 4, V_BOOL))
+      return (Val){V_NONE};
+    return prim_rel_bias(b, n, &a);
   case IR_OP_DROPOUT: {
     if (want(b, n, p, &a, 1, V_FLOAT))
       return (Val){V_NONE};
@@ -741,6 +800,8 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
 
 static int in_layer(const IrLayer *ly, int node) { return node >= ly->first_node && node < ly->first_node + ly->nnodes; }
 
+/* A layer's input: the first float value it reads from outside (other values of earlier
+ * layers it reads cross blocks: lower_fwd.c). */
 static void layer_io(Builder *b, IrLayer *ly)
 {
   const IrModel *m = b->m;

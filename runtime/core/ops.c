@@ -1,6 +1,8 @@
 /* ops.c - the checked entry points generated code calls: each checks shapes and dtypes once,
  * for every backend, then calls through the backend's table. A mismatch is fatal and the
  * message prints the shapes involved. Kernels may therefore assume consistent shapes. */
+#include <math.h>
+
 #include "gvrt.h"
 
 #define SHAPE_MAX 96
@@ -412,12 +414,32 @@ static void check_attention(const char *op, const struct gv_tensor *o, const str
   need_float(op, "q", q);
 }
 
+/* The bias (and its gradient) of an attention: [T, S, Hb] in q's dtype, heads h0.. h0 + H - 1. */
+static void check_attn_opts(const char *op, const struct gv_tensor *q, const struct gv_tensor *k,
+                            const struct gv_attn_opts *x)
+{
+  const struct gv_tensor *t[2] = {x ? x->bias : NULL, x ? x->dbias : NULL};
+  for (int i = 0; i < 2; i++)
+    GV_CHECK(!t[i] || (t[i]->ndim == 3 && t[i]->shape[0] == q->shape[1] && t[i]->shape[1] == k->shape[1] &&
+                       x->h0 >= 0 && t[i]->shape[2] >= x->h0 + q->shape[2] && t[i]->dtype == q->dtype),
+             "%s: the %s must be [T, S, >= h0 + H] = [%lld, %lld, >= %lld] in q's dtype", op, i ? "dbias" : "bias",
+             (long long)q->shape[1], (long long)k->shape[1], (long long)(x->h0 + q->shape[2]));
+}
+
 void gv_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                       const struct gv_tensor *q, const struct gv_tensor *k, const struct gv_tensor *v,
                       int causal)
 {
+  gv_attention_opts_fwd(be, o, lse, q, k, v, causal, NULL);
+}
+
+void gv_attention_opts_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                           const struct gv_tensor *q, const struct gv_tensor *k, const struct gv_tensor *v,
+                           int causal, const struct gv_attn_opts *x)
+{
   check_attention("attention_fwd", o, lse, q, k, v, causal);
-  be->ops->attention_fwd(be, o, lse, q, k, v, causal);
+  check_attn_opts("attention_fwd", q, k, x);
+  be->ops->attention_fwd(be, o, lse, q, k, v, causal, x);
 }
 
 void gv_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
@@ -425,13 +447,22 @@ void gv_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_ten
                       const struct gv_tensor *k, const struct gv_tensor *v, const struct gv_tensor *o,
                       const struct gv_tensor *lse, int causal, int flags)
 {
+  gv_attention_opts_bwd(be, dq, dk, dv, dout, q, k, v, o, lse, causal, flags, NULL);
+}
+
+void gv_attention_opts_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
+                           struct gv_tensor *dv, const struct gv_tensor *dout, const struct gv_tensor *q,
+                           const struct gv_tensor *k, const struct gv_tensor *v, const struct gv_tensor *o,
+                           const struct gv_tensor *lse, int causal, int flags, const struct gv_attn_opts *x)
+{
   need_given("attention_bwd", dq && dk && dv && dout);
+  check_attn_opts("attention_bwd", q, k, x);
   check_attention("attention_bwd", o, lse, q, k, v, causal);
   need_same("attention_bwd", "dout", dout, "q", q);
   need_same("attention_bwd", "dq", dq, "q", q);
   need_same("attention_bwd", "dk", dk, "k", k);
   need_same("attention_bwd", "dv", dv, "v", v);
-  be->ops->attention_bwd(be, dq, dk, dv, dout, q, k, v, o, lse, causal, flags);
+  be->ops->attention_bwd(be, dq, dk, dv, dout, q, k, v, o, lse, causal, flags, x);
 }
 
 /* ---- dropout ---- */
@@ -762,4 +793,23 @@ void gv_moe_aux_bwd(struct gv_backend *be, struct gv_tensor *dprobs, const struc
   need_routes("moe_aux_bwd", idx, rows_of(dprobs));
   need_float("moe_aux_bwd", "dprobs", dprobs);
   be->ops->moe_aux_bwd(be, dprobs, idx, scale, flags);
+}
+
+/* Hugging Face's T5 _relative_position_bucket of rel = key - query, in its float32 arithmetic. */
+int32_t gv_rel_position_bucket(int64_t rel, int64_t buckets, int64_t max_distance, int bidirectional)
+{
+  int64_t nb = buckets, ret = 0;
+  if (bidirectional) {
+    nb /= 2;
+    ret += rel > 0 ? nb : 0;
+    rel = rel < 0 ? -rel : rel;
+  } else {
+    rel = rel < 0 ? -rel : 0;
+  }
+  int64_t exact = nb / 2;
+  if (rel < exact)
+    return (int32_t)(ret + rel);
+  float f = logf((float)rel / (float)exact) / (float)log((double)max_distance / (double)exact) * (float)(nb - exact);
+  int64_t large = exact + (int64_t)f;
+  return (int32_t)(ret + (large < nb - 1 ? large : nb - 1));
 }

@@ -4,7 +4,10 @@
  * strided tiles (OpenBLAS is single-threaded, see gv_cpu_sgemm), and the only scratch is a
  * per-thread BR x S tile pair taken from the backend workspace (no T x T buffer survives).
  *   q, o: (B,T,H,D); k, v: (B,S,KV,D); lse: (B,H,T); row strides H*D and KV*D.
- *   causal: query i sees keys j <= i + (S - T). */
+ *   causal: query i sees keys j <= i + (S - T).
+ * Options (gv_attn_opts): the scores' scale (default 1/sqrt(D)) and an additive bias
+ * (T,S,Hb), head h reading h0 + h, whose gradient (the scores' summed over the batch)
+ * backward adds into dbias. */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -17,14 +20,28 @@ struct attn_dims {
   int64_t B, T, S, H, KV, D, G;       /* G = H / KV query heads per kv head */
   int causal;
   float scale;
+  const float *bias;                  /* (T,S,Hb) or NULL */
+  float *dbias;
+  int64_t Hb, h0;
 };
 
-static struct attn_dims dims_of(const struct gv_tensor *q, const struct gv_tensor *k, int causal)
+static struct attn_dims dims_of(const struct gv_tensor *q, const struct gv_tensor *k, int causal,
+                                const struct gv_attn_opts *x)
 {
   struct attn_dims d = {q->shape[0], q->shape[1], k->shape[1], q->shape[2], k->shape[2],
-                        q->shape[3], q->shape[2] / k->shape[2], causal, 0.0f};
-  d.scale = 1.0f / sqrtf((float)d.D);
+                        q->shape[3], q->shape[2] / k->shape[2], causal, 0.0f, NULL, NULL, 0, 0};
+  d.scale = x && x->scale != 0.0f ? x->scale : 1.0f / sqrtf((float)d.D);
+  d.bias = x && x->bias ? cpu_f32(x->bias) : NULL;
+  d.dbias = x && x->dbias ? cpu_f32(x->dbias) : NULL;
+  d.Hb = x && (x->bias || x->dbias) ? (x->bias ? x->bias : x->dbias)->shape[2] : 0;
+  d.h0 = x ? x->h0 : 0;
   return d;
+}
+
+/* Head h's bias from query i0, key 0 (row stride S * Hb, column stride Hb; NULL without one). */
+static const float *bias_rows(const struct attn_dims *d, int64_t h, int64_t i0)
+{
+  return d->bias ? d->bias + i0 * d->S * d->Hb + d->h0 + h : NULL;
 }
 
 static size_t tile_floats(int64_t S) { return (size_t)2 * BR * (size_t)S; }
@@ -55,7 +72,8 @@ static int64_t key_limit(const struct attn_dims *d, int64_t i)
  * Forward (lse == NULL): shift = row max, writes lse_out; backward: shift = saved lse. */
 CPU_CLONES
 static void block_probs(float *p, const struct attn_dims *d, const float *qb, const float *kb,
-                        int64_t i0, int64_t br, int64_t kend, const float *lse, float *lse_out)
+                        int64_t i0, int64_t br, int64_t kend, const float *lse, float *lse_out,
+                        const float *bias)
 {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)br, (int)kend, (int)d->D, d->scale,
               qb + i0 * d->H * d->D, (int)(d->H * d->D), kb, (int)(d->KV * d->D), 0.0f, p, (int)kend);
@@ -63,6 +81,10 @@ static void block_probs(float *p, const struct attn_dims *d, const float *qb, co
     float *row = p + r * kend;
     int64_t lim = key_limit(d, i0 + r);
     lim = lim < kend ? lim : kend;
+    if (bias) {
+      const float *brow = bias + r * d->S * d->Hb;
+      for (int64_t j = 0; j < lim; j++) row[j] += brow[j * d->Hb];
+    }
     float shift = 0.0f, sum = 0.0f;
     if (lse) {
       shift = lse[i0 + r];
@@ -96,9 +118,9 @@ static int64_t block_keys(const struct attn_dims *d, int64_t i0, int64_t br)
 
 void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                           const struct gv_tensor *q, const struct gv_tensor *k,
-                          const struct gv_tensor *v, int causal)
+                          const struct gv_tensor *v, int causal, const struct gv_attn_opts *x)
 {
-  struct attn_dims d = dims_of(q, k, causal);
+  struct attn_dims d = dims_of(q, k, causal, x);
   const float *pq = cpu_f32(q), *pk = cpu_f32(k), *pv = cpu_f32(v);
   float *po = cpu_f32(o), *plse = cpu_f32(lse), *ws = be->workspace;
   int nt = fit_threads(be, d.S);
@@ -115,7 +137,7 @@ void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_
         float *ob = po + b * d.T * d.H * d.D + h * d.D, *lb = plse + (b * d.H + h) * d.T;
         for (int64_t i0 = 0; i0 < d.T; i0 += BR) {
           int64_t br = d.T - i0 < BR ? d.T - i0 : BR, kend = block_keys(&d, i0, br);
-          block_probs(p, &d, qb, kb, i0, br, kend, NULL, lb);
+          block_probs(p, &d, qb, kb, i0, br, kend, NULL, lb, bias_rows(&d, h, i0));
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)br, (int)d.D, (int)kend, 1.0f,
                       p, (int)kend, vb, (int)(d.KV * d.D), 0.0f, ob + i0 * d.H * d.D,
                       (int)(d.H * d.D));
@@ -147,18 +169,24 @@ static void block_dscores(float *dp, const float *p, const float *dob, const flo
   }
 }
 
-/* One query head's contribution to dq (its rows) and to dk, dv (shared by the group). */
-static void head_bwd(float *p, float *dp, const struct attn_dims *d, const float *qb,
+/* One query head's contribution to dq (its rows) and to dk, dv (shared by the group), and
+ * its scores' gradient added into its bias gradient (rows of the head). */
+static void head_bwd(float *p, float *dp, const struct attn_dims *d, int64_t h, const float *qb,
                      const float *kb, const float *vb, const float *ob, const float *dob,
                      const float *lb, float *dqb, float *dkb, float *dvb, int acc_dq)
 {
   int ldq = (int)(d->H * d->D), ldk = (int)(d->KV * d->D), D = (int)d->D;
   for (int64_t i0 = 0; i0 < d->T; i0 += BR) {
     int64_t br = d->T - i0 < BR ? d->T - i0 : BR, kend = block_keys(d, i0, br);
-    block_probs(p, d, qb, kb, i0, br, kend, lb, NULL);
+    block_probs(p, d, qb, kb, i0, br, kend, lb, NULL, bias_rows(d, h, i0));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)br, (int)kend, D, 1.0f,
                 dob + i0 * ldq, ldq, vb, ldk, 0.0f, dp, (int)kend);
     block_dscores(dp, p, dob, ob, d, i0, br, kend);
+    for (int64_t r = 0; d->dbias && r < br; r++) {
+      float *drow = d->dbias + (i0 + r) * d->S * d->Hb + d->h0 + h;
+      const float *srow = dp + r * kend;
+      for (int64_t j = 0; j < kend; j++) drow[j * d->Hb] += srow[j];
+    }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kend, D, (int)br, 1.0f, p, (int)kend,
                 dob + i0 * ldq, ldq, 1.0f, dvb, ldk);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)br, D, (int)kend, d->scale, dp,
@@ -174,9 +202,9 @@ void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv
                           struct gv_tensor *dv, const struct gv_tensor *dout,
                           const struct gv_tensor *q, const struct gv_tensor *k,
                           const struct gv_tensor *v, const struct gv_tensor *o,
-                          const struct gv_tensor *lse, int causal, int flags)
+                          const struct gv_tensor *lse, int causal, int flags, const struct gv_attn_opts *x)
 {
-  struct attn_dims d = dims_of(q, k, causal);
+  struct attn_dims d = dims_of(q, k, causal, x);
   const float *pq = cpu_f32(q), *pk = cpu_f32(k), *pv = cpu_f32(v), *po = cpu_f32(o),
               *pdo = cpu_f32(dout), *plse = cpu_f32(lse);
   float *pdq = cpu_f32(dq), *pdk = cpu_f32(dk), *pdv = cpu_f32(dv), *ws = be->workspace;
@@ -187,16 +215,19 @@ void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv
 #pragma omp parallel num_threads(nt)
   {
     float *p = ws + tile_floats(d.S) * (size_t)cpu_thread_id(), *dp = p + BR * d.S;
-#pragma omp for schedule(dynamic) collapse(2)
-    for (int64_t b = 0; b < d.B; b++)
-      for (int64_t kvh = 0; kvh < d.KV; kvh++) {
-        int64_t qoff = b * d.T * d.H * d.D, koff = b * d.S * d.KV * d.D + kvh * d.D;
+    /* task t: kv head t / B, sample t % B; with a bias gradient (summed over the samples of
+     * a head) a task takes every sample of its kv head */
+    int64_t per = d.dbias ? d.B : 1;
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < d.B * d.KV; t += per)
+      for (int64_t b = t % d.B; b < t % d.B + per; b++) {
+        int64_t kvh = t / d.B, qoff = b * d.T * d.H * d.D, koff = b * d.S * d.KV * d.D + kvh * d.D;
         if (!acc) {
           zero_kv_rows(pdk + koff, &d);
           zero_kv_rows(pdv + koff, &d);
         }
         for (int64_t h = kvh * d.G; h < (kvh + 1) * d.G; h++)
-          head_bwd(p, dp, &d, pq + qoff + h * d.D, pk + koff, pv + koff, po + qoff + h * d.D,
+          head_bwd(p, dp, &d, h, pq + qoff + h * d.D, pk + koff, pv + koff, po + qoff + h * d.D,
                    pdo + qoff + h * d.D, plse + (b * d.H + h) * d.T, pdq + qoff + h * d.D,
                    pdk + koff, pdv + koff, acc);
       }

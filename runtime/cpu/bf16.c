@@ -45,7 +45,7 @@ static float *scratch(struct gv_backend *be, size_t floats)
 
 /* BF_READ: widened in; BF_WRITE: narrowed out; BF_ACC (with BF_WRITE): zeroed in, added to
  * the old contents out, unless it aliases an input (then BF_READ wins); BF_STAT: f32. */
-enum { BF_READ = 1, BF_WRITE = 2, BF_ACC = 4, BF_STAT = 8, BF_MAX_ARGS = 10, BF_ALIGN = 16 /* floats */ };
+enum { BF_READ = 1, BF_WRITE = 2, BF_ACC = 4, BF_STAT = 8, BF_MAX_ARGS = 12, BF_ALIGN = 16 /* floats */ };
 
 struct bf_arg {
   const char *name;
@@ -549,17 +549,20 @@ void gv_cpu_bf16_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const 
 
 void gv_cpu_bf16_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                                const struct gv_tensor *q, const struct gv_tensor *k,
-                               const struct gv_tensor *v, int causal)
+                               const struct gv_tensor *v, int causal, const struct gv_attn_opts *x)
 {
   struct bf_call c;
+  struct gv_attn_opts xo = x ? *x : (struct gv_attn_opts){0};
   bf_begin(&c, be, "attention_fwd");
   bf_out(&c, "o", &o, 0);
   bf_stat(&c, "lse", lse);
   bf_in(&c, "q", &q);
   bf_in(&c, "k", &k);
   bf_in(&c, "v", &v);
+  if (xo.bias)
+    bf_in(&c, "bias", &xo.bias);
   bf_stage(&c);
-  gv_cpu_attention_fwd(be, o, lse, q, k, v, causal);
+  gv_cpu_attention_fwd(be, o, lse, q, k, v, causal, &xo);
   bf_finish(&c);
 }
 
@@ -567,10 +570,15 @@ void gv_cpu_bf16_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, stru
                                struct gv_tensor *dv, const struct gv_tensor *dout,
                                const struct gv_tensor *q, const struct gv_tensor *k,
                                const struct gv_tensor *v, const struct gv_tensor *o,
-                               const struct gv_tensor *lse, int causal, int flags)
+                               const struct gv_tensor *lse, int causal, int flags, const struct gv_attn_opts *x)
 {
   struct bf_call c;
+  struct gv_attn_opts xo = x ? *x : (struct gv_attn_opts){0};
   bf_begin(&c, be, "attention_bwd");
+  if (xo.bias)
+    bf_in(&c, "bias", &xo.bias);
+  if (xo.dbias)
+    bf_out(&c, "dbias", &xo.dbias, 1);
   bf_out(&c, "dq", &dq, flags & GV_ACC_DX);
   bf_out(&c, "dk", &dk, flags & GV_ACC_DX);
   bf_out(&c, "dv", &dv, flags & GV_ACC_DX);
@@ -581,7 +589,7 @@ void gv_cpu_bf16_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, stru
   bf_in(&c, "o", &o);
   bf_stat(&c, "lse", lse);
   bf_stage(&c);
-  gv_cpu_attention_bwd(be, dq, dk, dv, dout, q, k, v, o, lse, causal, flags);
+  gv_cpu_attention_bwd(be, dq, dk, dv, dout, q, k, v, o, lse, causal, flags, &xo);
   bf_finish(&c);
 }
 

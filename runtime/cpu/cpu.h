@@ -184,12 +184,12 @@ size_t gv_cpu_attention_workspace(struct gv_backend *be, int64_t B, int64_t T, i
                                   int64_t H, int64_t KV, int64_t D);
 void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                           const struct gv_tensor *q, const struct gv_tensor *k,
-                          const struct gv_tensor *v, int causal);
+                          const struct gv_tensor *v, int causal, const struct gv_attn_opts *x);
 void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
                           struct gv_tensor *dv, const struct gv_tensor *dout,
                           const struct gv_tensor *q, const struct gv_tensor *k,
                           const struct gv_tensor *v, const struct gv_tensor *o,
-                          const struct gv_tensor *lse, int causal, int flags);
+                          const struct gv_tensor *lse, int causal, int flags, const struct gv_attn_opts *x);
 /* xent.c */
 void gv_cpu_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
                      const struct gv_tensor *logits, const struct gv_tensor *targets, float scale);
@@ -326,12 +326,12 @@ void gv_cpu_bf16_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const 
                              float p, uint64_t seed, uint64_t offset, int flags);
 void gv_cpu_bf16_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                                const struct gv_tensor *q, const struct gv_tensor *k,
-                               const struct gv_tensor *v, int causal);
+                               const struct gv_tensor *v, int causal, const struct gv_attn_opts *x);
 void gv_cpu_bf16_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
                                struct gv_tensor *dv, const struct gv_tensor *dout,
                                const struct gv_tensor *q, const struct gv_tensor *k,
                                const struct gv_tensor *v, const struct gv_tensor *o,
-                               const struct gv_tensor *lse, int causal, int flags);
+                               const struct gv_tensor *lse, int causal, int flags, const struct gv_attn_opts *x);
 void gv_cpu_bf16_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
                           const struct gv_tensor *logits, const struct gv_tensor *targets, float scale);
 void gv_cpu_bf16_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,

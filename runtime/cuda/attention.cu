@@ -1,6 +1,7 @@
 /* attention.cu - fused scaled dot-product attention in the FlashAttention-2 style: the
  * T x S score matrix never exists in global memory, forward keeps only lse (f32).
- * Semantics of runtime/cpu/attention.c: causal masks key j > i + (S - T); scale 1/sqrt(D);
+ * Semantics of runtime/cpu/attention.c: causal masks key j > i + (S - T); scale 1/sqrt(D)
+ * or gv_attn_opts's, and its optional (T,S,Hb) bias (gradient summed by atomics);
  * GQA reads kv head h / (H / KV); backward follows GV_ACC_DX for dq, dk and dv.
  *   q, o, dq, dout: (B,T,H,D); k, v, dk, dv: (B,S,KV,D); lse: (B,H,T) f32; D <= 128
  * Forward: one block per (query tile of BM rows, head, batch); key tiles of BN rows stream
@@ -93,6 +94,23 @@ static __device__ __forceinline__ void tile_atb(float (&acc)[RM][DMAX / TX], con
   }
 }
 
+/* The bias of head h, query i, key j (0 without one) and its gradient's atomic sum. */
+template <typename T>
+static __device__ __forceinline__ float bias_at(const struct attn_dims &d, int64_t h, int64_t i, int64_t j)
+{
+  return d.bias ? cu_load((const T *)d.bias, (i * d.S + j) * d.Hb + d.h0 + h) : 0.0f;
+}
+template <typename T> static __device__ __forceinline__ void dbias_add(T *p, float v);
+template <> __device__ __forceinline__ void dbias_add<float>(float *p, float v) { atomicAdd(p, v); }
+template <> __device__ __forceinline__ void dbias_add<__nv_bfloat16>(__nv_bfloat16 *p, float v)
+{
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  atomicAdd(p, __float2bfloat16(v));
+#else
+  __trap(); /* bf16 atomics need sm_80 */
+#endif
+}
+
 /* ---- forward ---- */
 
 static size_t fwd_smem(int D) { return sizeof(float) * ((size_t)(BM + 2 * BN) * (D + 1) + (size_t)BM * LP); }
@@ -133,6 +151,7 @@ attn_fwd_kernel(T *o, float *lse, const T *q, const T *k, const T *v, struct att
 #pragma unroll
       for (int c = 0; c < RN; c++) {
         if (!visible(d, i, j0 + tx + TX * c)) s[r][c] = -INFINITY;
+        else s[r][c] += bias_at<T>(d, h, i, j0 + tx + TX * c);
         mx = fmaxf(mx, s[r][c]);
       }
       float mnew = fmaxf(m[r], row_max16(mx));
@@ -245,8 +264,10 @@ attn_bwd_kernel(T *dk, T *dv, float *dq_acc, const T *q, const T *k, const T *v,
 #pragma unroll
         for (int c = 0; c < RN; c++) {
           bool vis = visible(d, i0 + ir, j0 + tx + TX * c);
-          p[r][c] = vis ? expf(d.scale * p[r][c] - rowL[ir]) : 0.0f;
+          p[r][c] = vis ? expf(d.scale * p[r][c] + bias_at<T>(d, h, i0 + ir, j0 + tx + TX * c) - rowL[ir]) : 0.0f;
           ds[r][c] = p[r][c] * (ds[r][c] - rowD[ir]);
+          if (vis && d.dbias)
+            dbias_add<T>((T *)d.dbias + ((i0 + ir) * d.S + j0 + tx + TX * c) * d.Hb + d.h0 + h, ds[r][c]);
           Ps[ir * LP + tx + TX * c] = p[r][c];
         }
       }
@@ -342,11 +363,11 @@ static void check_args(const struct gv_tensor *lse, const struct gv_tensor *q,
 
 extern "C" void gv_cuda_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                                       const struct gv_tensor *q, const struct gv_tensor *k,
-                                      const struct gv_tensor *v, int causal)
+                                      const struct gv_tensor *v, int causal, const struct gv_attn_opts *x)
 {
   const struct gv_tensor *same[] = {k, v, o};
   check_args(lse, q, same, 3);
-  struct attn_dims d = dims_of(q, k, causal);
+  struct attn_dims d = dims_of(q, k, causal, x);
   if (!d.B || !d.T || !d.H) return;
   if (cu_attn_tc_takes(be, q->dtype, d)) {
     typedef __nv_bfloat16 bf;
@@ -369,12 +390,12 @@ extern "C" void gv_cuda_attention_bwd(struct gv_backend *be, struct gv_tensor *d
                                       struct gv_tensor *dv, const struct gv_tensor *dout, const struct gv_tensor *q,
                                       const struct gv_tensor *k, const struct gv_tensor *v,
                                       const struct gv_tensor *o, const struct gv_tensor *lse, int causal,
-                                      int flags)
+                                      int flags, const struct gv_attn_opts *x)
 {
   GV_CHECK(dq && dk && dv, "attention_bwd needs dq, dk and dv");
   const struct gv_tensor *same[] = {k, v, o, dout, dq, dk, dv};
   check_args(lse, q, same, 7);
-  struct attn_dims d = dims_of(q, k, causal);
+  struct attn_dims d = dims_of(q, k, causal, x);
   int acc = (flags & GV_ACC_DX) ? 1 : 0;
   size_t need = gv_cuda_attention_workspace(be, d.B, d.T, d.S, d.H, d.KV, d.D);
   GV_CHECK(be->workspace_bytes >= need,

@@ -290,7 +290,7 @@ __global__ void __launch_bounds__(NT) tc_bwd_kernel(bf16 *dk, bf16 *dv, float *d
 
 int cu_attn_tc_takes(struct gv_backend *be, enum gv_dtype dt, const struct attn_dims &d)
 {
-  return cu_impl(be)->attention_tc && dt == GV_DTYPE_BF16 && d.D % 8 == 0 && d.D <= 128 && cu_impl(be)->cc_major >= 8;
+  return cu_impl(be)->attention_tc && !d.bias && !d.dbias && dt == GV_DTYPE_BF16 && d.D % 8 == 0 && d.D <= 128 && cu_impl(be)->cc_major >= 8;
 }
 
 void cu_attn_tc_fwd(struct gv_backend *be, bf16 *o, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,

@@ -179,12 +179,12 @@ size_t gv_cuda_attention_workspace(struct gv_backend *be, int64_t B, int64_t T, 
                                    int64_t KV, int64_t D);
 void gv_cuda_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                            const struct gv_tensor *q, const struct gv_tensor *k,
-                           const struct gv_tensor *v, int causal);
+                           const struct gv_tensor *v, int causal, const struct gv_attn_opts *x);
 void gv_cuda_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
                            struct gv_tensor *dv, const struct gv_tensor *dout, const struct gv_tensor *q,
                            const struct gv_tensor *k, const struct gv_tensor *v,
                            const struct gv_tensor *o, const struct gv_tensor *lse, int causal,
-                           int flags);
+                           int flags, const struct gv_attn_opts *x);
 /* xent.cu: fused softmax cross-entropy (online logsumexp; probabilities never stored) */
 void gv_cuda_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
                       const struct gv_tensor *logits, const struct gv_tensor *targets, float scale);

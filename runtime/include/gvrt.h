@@ -210,6 +210,18 @@ struct gv_adamw_tensor {
 /* The stages of xent_shard_fwd, in call order (see above). */
 enum { GV_XSHARD_MAX, GV_XSHARD_SUMEXP, GV_XSHARD_LOSS };
 
+/* Options of an attention beyond q, k, v. scale: of the scores q.k (0: 1/sqrt(D); T5: 1).
+ * bias: added to the scores, [T, S, Hb] in q's dtype (T5's relative position bias; NULL:
+ * none); head h of the call reads bias head h0 + h (Hb >= h0 + H: a tp rank's heads of a
+ * replicated bias). dbias (backward): the sum over the batch of the scores' gradient is
+ * added into it, laid out as bias (or NULL). */
+struct gv_attn_opts {
+  float scale;
+  const struct gv_tensor *bias;
+  struct gv_tensor *dbias;
+  int64_t h0;
+};
+
 struct gv_backend_ops {
   const char *name;
   void (*init)(struct gv_backend *be);       /* sets be->impl */
@@ -301,12 +313,12 @@ struct gv_backend_ops {
   /* attention (flash-style: only lse is kept for backward) */
   void (*attention_fwd)(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                         const struct gv_tensor *q, const struct gv_tensor *k,
-                        const struct gv_tensor *v, int causal);
+                        const struct gv_tensor *v, int causal, const struct gv_attn_opts *x);
   void (*attention_bwd)(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
                         struct gv_tensor *dv, const struct gv_tensor *dout,
                         const struct gv_tensor *q, const struct gv_tensor *k,
                         const struct gv_tensor *v, const struct gv_tensor *o,
-                        const struct gv_tensor *lse, int causal, int flags);
+                        const struct gv_tensor *lse, int causal, int flags, const struct gv_attn_opts *x);
   /* dropout (counter-based: the mask is recomputed in backward, never stored) */
   void (*dropout_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                       float p, uint64_t seed, uint64_t offset);
@@ -571,6 +583,21 @@ GV_API void gv_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struc
 GV_API void gv_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                              const struct gv_tensor *q, const struct gv_tensor *k,
                              const struct gv_tensor *v, int causal);
+/* T5's relative position bucket of rel = key - query (Hugging Face's
+ * T5Attention._relative_position_bucket): bidirectional halves the buckets between earlier
+ * and later keys; half of a side are exact distances, the rest log-spaced up to
+ * max_distance (the last bucket beyond it). */
+GV_API int32_t gv_rel_position_bucket(int64_t rel, int64_t buckets, int64_t max_distance, int bidirectional);
+/* Attention with options (x NULL: the defaults of gv_attention_fwd/bwd). */
+GV_API void gv_attention_opts_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                                  const struct gv_tensor *q, const struct gv_tensor *k,
+                                  const struct gv_tensor *v, int causal, const struct gv_attn_opts *x);
+GV_API void gv_attention_opts_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
+                                  struct gv_tensor *dv, const struct gv_tensor *dout,
+                                  const struct gv_tensor *q, const struct gv_tensor *k,
+                                  const struct gv_tensor *v, const struct gv_tensor *o,
+                                  const struct gv_tensor *lse, int causal, int flags,
+                                  const struct gv_attn_opts *x);
 GV_API void gv_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
                              struct gv_tensor *dv, const struct gv_tensor *dout,
                              const struct gv_tensor *q, const struct gv_tensor *k,

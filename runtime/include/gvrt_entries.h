@@ -230,11 +230,22 @@
     GV_A(I64, rot) GV_A(F32, base)) \
   X(gen_rope_bwd, GV_A(PTR, dx) GV_A(PTR, dy) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) \
     GV_A(I64, D) GV_A(I64, rot) GV_A(F32, base) GV_A(I64, flags)) \
+/* T5's relative position bias: y [T, T, H] = table [buckets, H] at the bucket of key - query \
+ * (bidirectional or causal; log-spaced past buckets / 2 (or / 4) up to max_distance); ids: \
+ * [T, T] i32 scratch for the buckets. Backward adds dy into the table's gradient. */ \
+  X(gen_rel_bias_fwd, GV_A(PTR, y) GV_A(PTR, ids) GV_A(PTR, table) GV_A(I64, T) GV_A(I64, H) \
+    GV_A(I64, buckets) GV_A(I64, max_distance) GV_A(I64, bidirectional)) \
+  X(gen_rel_bias_bwd, GV_A(PTR, dtable) GV_A(PTR, dy) GV_A(PTR, ids) GV_A(I64, T) GV_A(I64, H) \
+    GV_A(I64, buckets) GV_A(I64, max_distance) GV_A(I64, bidirectional)) \
+/* attention: scale 0 is 1/sqrt(D); bias (may be null) holds Hb heads, [T, T, Hb]: this call's \
+ * H heads are this rank's tp slice of them when Hb > H; dbias (may be null) the same. */ \
   X(gen_attention_fwd, GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, q) GV_A(PTR, k) GV_A(PTR, v) \
-    GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal)) \
+    GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) \
+    GV_A(F32, scale) GV_A(PTR, bias) GV_A(I64, Hb)) \
   X(gen_attention_bwd, GV_A(PTR, dq) GV_A(PTR, dk) GV_A(PTR, dv) GV_A(PTR, dout) GV_A(PTR, q) \
     GV_A(PTR, k) GV_A(PTR, v) GV_A(PTR, o) GV_A(PTR, lse) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) \
-    GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) GV_A(I64, flags)) \
+    GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) GV_A(I64, flags) GV_A(F32, scale) GV_A(PTR, bias) \
+    GV_A(PTR, dbias) GV_A(I64, Hb)) \
 /* Dropout of a [rows, cols] value whose global form is [global batch x seq, cols_global]: \
  * the mask of each element is keyed by (seed, step, site) and its global (row, column), so \
  * every strategy drops the same elements as one rank. site: a constant per dropout op; \

@@ -1,6 +1,9 @@
 /* gen_ops.c - the kernel calls of generated programs (gvrt_program.h): each wraps raw
  * plan pointers and constant dims into tensors and calls the checked dispatcher of the
  * run's backend, so generated code never builds a struct. */
+#include <math.h>
+#include <stdlib.h>
+
 #include "program/run.h"
 
 static struct gv_tensor t1(void *p, enum gv_dtype t, int64_t n) { return gv_tensor_4d(p, t, n, 0, 0, 0); }
@@ -197,22 +200,56 @@ void gv_gen_rope_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T, int64_
   gv_rope_bwd(be_of(ctx), &DX, &DY, base, rot, 0, (int)flags);
 }
 
+/* The [T, T] bucket ids, made on the host and copied to ids (device memory on a GPU). */
+static void rel_bucket_ids(void *ctx, void *ids, int64_t T, int64_t buckets, int64_t max_distance, int64_t bidir)
+{
+  int32_t *h = malloc(sizeof(int32_t) * (size_t)(T * T));
+  GV_CHECK(h, "relative position bias: out of host memory for %lld bucket ids", (long long)(T * T));
+  for (int64_t i = 0; i < T; i++)
+    for (int64_t j = 0; j < T; j++)
+      h[i * T + j] = gv_rel_position_bucket(j - i, buckets, max_distance, (int)bidir);
+  gv_dev_memcpy(be_of(ctx), ids, h, sizeof(int32_t) * (size_t)(T * T), GV_COPY_H2D);
+  free(h);
+}
+
+void gv_gen_rel_bias_fwd(void *ctx, void *y, void *ids, void *table, int64_t T, int64_t H, int64_t buckets,
+                         int64_t max_distance, int64_t bidirectional)
+{
+  rel_bucket_ids(ctx, ids, T, buckets, max_distance, bidirectional);
+  struct gv_tensor Y = t3(y, VT, 1, T * T, H), I = t2(ids, I32, 1, T * T), TB = t2(table, VT, buckets, H);
+  gv_embedding_fwd(be_of(ctx), &Y, &I, &TB, 0, 0);
+}
+
+void gv_gen_rel_bias_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t T, int64_t H, int64_t buckets,
+                         int64_t max_distance, int64_t bidirectional)
+{
+  rel_bucket_ids(ctx, ids, T, buckets, max_distance, bidirectional);
+  struct gv_tensor DT = t2(dtable, VT, buckets, H), DY = t3(dy, VT, 1, T * T, H), I = t2(ids, I32, 1, T * T);
+  gv_embedding_bwd(be_of(ctx), &DT, &DY, &I, 0, GV_ACC_DW);
+}
+
+/* This rank's first head in a bias of Hb heads (its tp slice when the call has fewer). */
+static int64_t bias_h0(void *ctx, int64_t Hb, int64_t H) { return Hb > H ? (int64_t)((struct gv_run *)ctx)->tp_rank * H : 0; }
+
 void gv_gen_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, int64_t B, int64_t T,
-                          int64_t H, int64_t KV, int64_t D, int64_t causal)
+                          int64_t H, int64_t KV, int64_t D, int64_t causal, float scale, void *bias, int64_t Hb)
 {
   struct gv_tensor O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, VT, B, T, H, D),
-                   K = t4(k, VT, B, T, KV, D), V = t4(v, VT, B, T, KV, D);
-  gv_attention_fwd(be_of(ctx), &O, &L, &Q, &K, &V, (int)causal);
+                   K = t4(k, VT, B, T, KV, D), V = t4(v, VT, B, T, KV, D), BS = t3(bias, VT, T, T, Hb);
+  struct gv_attn_opts x = {scale, bias ? &BS : NULL, NULL, bias_h0(ctx, Hb, H)};
+  gv_attention_opts_fwd(be_of(ctx), &O, &L, &Q, &K, &V, (int)causal, &x);
 }
 
 void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, void *q, void *k, void *v, void *o,
                           void *lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, int64_t causal,
-                          int64_t flags)
+                          int64_t flags, float scale, void *bias, void *dbias, int64_t Hb)
 {
   struct gv_tensor DQ = t4(dq, VT, B, T, H, D), DK = t4(dk, VT, B, T, KV, D), DV = t4(dv, VT, B, T, KV, D),
                    DO = t4(dout, VT, B, T, H, D), Q = t4(q, VT, B, T, H, D), K = t4(k, VT, B, T, KV, D),
-                   V = t4(v, VT, B, T, KV, D), O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T);
-  gv_attention_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags);
+                   V = t4(v, VT, B, T, KV, D), O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T),
+                   BS = t3(bias, VT, T, T, Hb), DBS = t3(dbias, VT, T, T, Hb);
+  struct gv_attn_opts x = {scale, bias ? &BS : NULL, dbias ? &DBS : NULL, bias_h0(ctx, Hb, H)};
+  gv_attention_opts_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags, &x);
 }
 
 /* Dropout masks by global element index: the stream of (step, site) covers the global

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """gen_hf_fixtures.py - small random Hugging Face models of each family gvc converts
-(GPT-2, LLaMA, Mistral, Qwen2, BERT, Mixtral), built with `transformers` from a config (nothing
+(GPT-2, LLaMA, Mistral, Qwen2, BERT, Mixtral, T5), built with `transformers` from a config (nothing
 downloaded), saved with save_pretrained, and their outputs for gvc's tests.
 
 For each family F it writes tests/reference/hf/F/:
   config.json, model.safetensors (or shards + model.safetensors.index.json: llama),
     as save_pretrained writes them (mistral in bf16, the others f32);
   ref.bin, a named-tensor file in gen_fixtures.py's format (magic "GVRF"): header
-    [2] family (1 gpt2, 2 llama, 3 mistral, 4 qwen2, 5 bert), [3] V, [4] C, [5] L, [6] H,
+    [2] family (1 gpt2, 2 llama, 3 mistral, 4 qwen2, 5 bert, 6 t5), [3] V, [4] C, [5] L, [6] H,
     [7] KV, [8] F, [9] positions, [10] B, [11] T, [13] record count; records
     "tokens" i32 [B,T], "labels" i32 [B,T] (the next tokens), "logits" f32 [B,T,V]
     (computed in float64 from the saved weights, reloaded with from_pretrained),
@@ -63,10 +63,15 @@ FAMILIES = {
         vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, intermediate_size=128,
         max_position_embeddings=32, type_vocab_size=2, layer_norm_eps=1e-12, hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0), add_pooling_layer=False)),
+    "t5": (6, lambda: tf.T5ForConditionalGeneration(tf.T5Config(
+        vocab_size=V, d_model=C, d_kv=8, d_ff=64, num_layers=L, num_heads=H, relative_attention_num_buckets=8,
+        relative_attention_max_distance=16, dropout_rate=0.0, feed_forward_proj="relu", tie_word_embeddings=True,
+        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1))),
 }
-KV = {"gpt2": 4, "llama": 2, "mistral": 2, "qwen2": 2, "bert": 4, "mixtral": 2}
-FFN = {"gpt2": 128, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 128, "mixtral": 48}
-POS = {"gpt2": 32, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 32, "mixtral": 64}
+KV = {"gpt2": 4, "llama": 2, "mistral": 2, "qwen2": 2, "bert": 4, "mixtral": 2, "t5": 4}
+FFN = {"gpt2": 128, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 128, "mixtral": 48, "t5": 64}
+POS = {"gpt2": 32, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 32, "mixtral": 64, "t5": 0}
+CAUSAL_LM = ("gpt2", "llama", "mistral", "qwen2", "mixtral")   # those with greedy ids
 
 
 def perturb(model, gen):
@@ -83,6 +88,8 @@ def logits_of(family, model, ids):
     if family == "bert":
         h = model(input_ids=ids).last_hidden_state
         return h @ model.embeddings.word_embeddings.weight.T
+    if family == "t5":   # gvc's T5 reads the same tokens in both stacks
+        return model(input_ids=ids, decoder_input_ids=ids).logits
     return model(input_ids=ids).logits
 
 
@@ -153,7 +160,7 @@ def moe_records(model, tokens):
 
 def reference(family, model_dir):
     code = FAMILIES[family][0]
-    cls = tf.BertModel if family == "bert" else tf.AutoModelForCausalLM
+    cls = {"bert": tf.BertModel, "t5": tf.T5ForConditionalGeneration}.get(family, tf.AutoModelForCausalLM)
     kw = {"add_pooling_layer": False} if family == "bert" else {}
     model = cls.from_pretrained(model_dir, torch_dtype=torch.float64, **kw).eval()
     gen = torch.Generator().manual_seed(1234 + code)
@@ -161,7 +168,7 @@ def reference(family, model_dir):
     torch.set_default_dtype(torch.float64)  # (Mistral builds its mask in the default dtype)
     with torch.no_grad():
         lg = logits_of(family, model, tokens[:, :T])
-        new, margin = greedy(family, model) if family != "bert" else ([], float("inf"))
+        new, margin = greedy(family, model) if family in CAUSAL_LM else ([], float("inf"))
     extra = moe_records(model, tokens) if family == "mixtral" else []
     torch.set_default_dtype(torch.float32)
     recs = [record("tokens", "i32", [B, T], tokens[:, :T].flatten().tolist()),

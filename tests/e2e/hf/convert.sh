@@ -14,7 +14,7 @@ check=$HF_CHECK
 fx=$src/tests/reference/hf
 gvm=$src/tests/e2e/hf/tiny_hf.gvm
 
-for fam in gpt2 llama mistral qwen2 bert mixtral; do
+for fam in gpt2 llama mistral qwen2 bert mixtral t5; do
   map=(); [ $fam = mistral ] && map=(--map "$src/models/mistral.hf.map")
   "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --from-hf "$fx/$fam" -o $fam.safetensors >$fam.log 2>&1 \
     && "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --load $fam.safetensors --to-hf out_$fam >>$fam.log 2>&1 \

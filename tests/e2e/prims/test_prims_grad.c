@@ -6,7 +6,8 @@
  * FD_RTOL relative (+ FD_ATOL). With MPIEXEC given, the same model trained for 3 steps
  * under tp 2, tp 2 + sequence parallelism, Ulysses 2 and pp 2 (1F1B, checkpointing) must
  * reproduce the single-rank losses to 1e-5 relative.
- * Usage: test_prims_grad BUILD_DIR FD_PRIMS_GVM FIXTURE [MPIEXEC] */
+ * Usage: test_prims_grad BUILD_DIR FD_PRIMS_GVM FIXTURE [MPIEXEC|- [MODEL]] (MODEL: another size
+ * of another file, checked by finite differences only when MPIEXEC is "-"). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,12 +187,15 @@ static void parallel_runs(Arena *a, const IrModel *m, ParPlan one, const char *d
 int main(int argc, char **argv)
 {
   if (argc < 4) {
-    fprintf(stderr, "usage: test_prims_grad BUILD_DIR FD_PRIMS_GVM FIXTURE [MPIEXEC]\n");
+    fprintf(stderr, "usage: test_prims_grad BUILD_DIR FD_PRIMS_GVM FIXTURE [MPIEXEC|- [MODEL]]\n");
     return 2;
   }
   const char *dir = argv[1], *gvm = argv[2], *src = argv[3], *mpiexec = argc > 4 ? argv[4] : NULL;
+  const char *model = argc > 5 ? argv[5] : "fd_prims_small";
+  if (mpiexec && !strcmp(mpiexec, "-"))
+    mpiexec = NULL;
   Ctx *cx = ctx_new();
-  IrModel *m = frontend_load_model(cx, gvm, "fd_prims_small");
+  IrModel *m = frontend_load_model(cx, gvm, model);
   CHECK(m != NULL);
   if (!m)
     return tu_report("e2e_prims_grad");

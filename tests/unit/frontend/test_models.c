@@ -104,6 +104,11 @@ int main(int argc, char **argv)
    * 335141888 with the pooler, minus its hidden x hidden + hidden parameters */
   check_params(dir, "models/bert.gvm", "bert_base", 109482240LL - (768LL * 768 + 768));
   check_params(dir, "models/bert.gvm", "bert_large", 335141888LL - (1024LL * 1024 + 1024));
+  /* HF T5ForConditionalGeneration (shared embedding and LM head counted once): tests/reference/hf_param_counts.py */
+  check_params(dir, "models/t5.gvm", "t5_small", 60506624LL);
+  check_params(dir, "models/t5.gvm", "t5_base", 222903552LL);
+  check_params(dir, "models/t5.gvm", "t5_large", 737668096LL);
+  check_params(dir, "models/t5.gvm", "t5_3b", 2851598336LL);
   check_params(dir, "models/gpt_neox.gvm", "pythia_160m", 162322944LL);
   check_params(dir, "models/gpt_neox.gvm", "pythia_410m", 405334016LL);
   check_params(dir, "models/gpt_neox.gvm", "pythia_1b", 1011781632LL);

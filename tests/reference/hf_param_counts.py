@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""hf_param_counts.py - the parameter counts Hugging Face reports for the configurations of
+the zoo's T5 sizes (models/t5.gvm), built with transformers on the meta device (nothing
+downloaded, no memory used); tests/unit/frontend checks gvc's counts against these numbers.
+  build/hf-venv/bin/python tests/reference/hf_param_counts.py   (GV_SETUP_HF=1 scripts/setup)
+"""
+import torch
+import transformers as tf
+
+# T5ForConditionalGeneration's configs of t5-small, t5-base, t5-large and t5-3b
+T5 = {
+    "t5_small": dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8),
+    "t5_base": dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12),
+    "t5_large": dict(d_model=1024, d_kv=64, d_ff=4096, num_layers=24, num_heads=16),
+    "t5_3b": dict(d_model=1024, d_kv=128, d_ff=16384, num_layers=24, num_heads=32),
+}
+
+
+class meta_params:
+    """Parameters made on the meta device (torch 1.13 has no device context; this is what
+    accelerate's init_empty_weights does)."""
+    def __enter__(self):
+        self.old = torch.nn.Module.register_parameter
+
+        def register(module, name, param):
+            self.old(module, name, param)
+            if param is not None and not param.is_meta:   # a tied (already meta) tensor stays shared
+                kw = param.__dict__
+                module._parameters[name] = type(param)(module._parameters[name].to("meta"), **kw)
+        torch.nn.Module.register_parameter = register
+
+    def __exit__(self, *exc):
+        torch.nn.Module.register_parameter = self.old
+
+
+def count(cls, cfg):
+    with meta_params():
+        model = cls(cfg)
+    assert all(p.is_meta for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())   # tied tensors once
+
+
+def main():
+    for size, kw in T5.items():
+        cfg = tf.T5Config(vocab_size=32128, relative_attention_num_buckets=32, relative_attention_max_distance=128,
+                          feed_forward_proj="relu", tie_word_embeddings=True, **kw)
+        print(f"models/t5.gvm {size} {count(tf.T5ForConditionalGeneration, cfg)}")
+
+
+if __name__ == "__main__":
+    main()
