@@ -12,3 +12,19 @@ losses() { grep -o "loss [0-9.]*" | awk '{print $2}'; }
 close() { paste -d' ' "$1" "$2" | awk -v n="$3" '{d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5 * $1) bad++}
                                                END {exit bad > 0 || NR != n}'; }
 finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
+# The strategy matrix of a model (uses $args, with --iters 6): mx_single GVM MODEL compiles
+# and runs it on one rank (losses in single.txt); mx_run NAME WORLD COMPILE-OPTIONS...
+# compiles a strategy, runs it under mpirun and compares its 7 losses with one rank's.
+mx_compile() { "$gvc" compile "$mx_gvm" --model "$mx_model" --seq 32 "$@" 2>compile.log || bad "compile $*: $(cat compile.log)"; }
+mx_single() {
+  mx_gvm=$1; mx_model=$2
+  mx_compile --micro-batch 1 -o single
+  GV_COMM=self ./single $args 2>&1 | losses > single.txt
+  [ "$(wc -l < single.txt)" -eq 7 ] && ok || bad "single rank: no losses"
+}
+mx_run() {
+  local name=$1 world=$2; shift 2
+  mx_compile "$@" -o "$name"
+  "$mpiexec" -n "$world" "./$name" $args 2>&1 | losses > "$name.txt"
+  close single.txt "$name.txt" 7 && ok || { bad "$name: losses differ from one rank"; paste single.txt "$name.txt"; }
+}

@@ -8,26 +8,17 @@
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/tests/e2e/crossblock/tiny_encdec.gvm"; fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--batch_from $fx --iters 6 --warmup 2 --min_lr 1e-4 --global_train_batch_size 2"
-c() { "$gvc" compile "$gvm" --model tiny_encdec --seq 32 "$@" 2>compile.log || bad "compile $*: $(cat compile.log)"; }
-c --micro-batch 1 -o single
-GV_COMM=self ./single $args 2>&1 | losses > single.txt
-[ "$(wc -l < single.txt)" -eq 7 ] && ok || bad "single rank: no losses"
-run() { # NAME WORLD COMPILE-OPTIONS...
-  local name=$1 world=$2; shift 2
-  c "$@" -o "$name"
-  "$mpiexec" -n "$world" "./$name" $args 2>&1 | losses > "$name.txt"
-  close single.txt "$name.txt" 7 && ok || { bad "$name: losses differ from one rank"; paste single.txt "$name.txt"; }
-}
-run dp2_ckpt 2 --micro-batch 1 --num_gpus_per_node 2 --checkpoint all
-run tp2 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --vocab_tp 2
-run tp2_sp 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --sequence_parallel 1
-run zero3 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero3
-run pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
-run pp2_gpipe_ckpt 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2 --pipeline_type gpipe --checkpoint all
-run pp4 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 4
-run pp2_tp2_sp_ckpt 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_tp_deg 2 \
+mx_single "$gvm" tiny_encdec
+mx_run dp2_ckpt 2 --micro-batch 1 --num_gpus_per_node 2 --checkpoint all
+mx_run tp2 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --vocab_tp 2
+mx_run tp2_sp 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --sequence_parallel 1
+mx_run zero3 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero3
+mx_run pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
+mx_run pp2_gpipe_ckpt 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2 --pipeline_type gpipe --checkpoint all
+mx_run pp4 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 4
+mx_run pp2_tp2_sp_ckpt 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_tp_deg 2 \
   --sequence_parallel 1 --checkpoint all
-run pp2_dp2_zero2 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --default_dp_type zero2
+mx_run pp2_dp2_zero2 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --default_dp_type zero2
 # a value carried through stages that do not read it (tiny_skip: the last of 4 blocks reads
 # the embedding's output)
 "$gvc" compile "$gvm" --model tiny_skip --seq 32 --micro-batch 1 -o skip1 2>compile.log || bad "compile skip1"

@@ -10,23 +10,14 @@
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/models/t5.gvm"; fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--batch_from $fx --iters 6 --warmup 2 --min_lr 1e-4 --global_train_batch_size 2"
-c() { "$gvc" compile "$gvm" --model t5_tiny --seq 32 "$@" 2>compile.log || bad "compile $*: $(cat compile.log)"; }
-c --micro-batch 1 -o single
-GV_COMM=self ./single $args 2>&1 | losses > single.txt
-[ "$(wc -l < single.txt)" -eq 7 ] && ok || bad "single rank: no losses"
-run() { # NAME WORLD COMPILE-OPTIONS...
-  local name=$1 world=$2; shift 2
-  c "$@" -o "$name"
-  "$mpiexec" -n "$world" "./$name" $args 2>&1 | losses > "$name.txt"
-  close single.txt "$name.txt" 7 && ok || { bad "$name: losses differ from one rank"; paste single.txt "$name.txt"; }
-}
-run tp2_vtp 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --vocab_tp 2
-run tp2_sp_ckpt 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --sequence_parallel 1 \
+mx_single "$gvm" t5_tiny
+mx_run tp2_vtp 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --vocab_tp 2
+mx_run tp2_sp_ckpt 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --sequence_parallel 1 \
   --checkpoint all
-run ulysses2_ckpt 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --use_ulysses 1 --checkpoint all
-run dp2_zero3 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero3
+mx_run ulysses2_ckpt 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --use_ulysses 1 --checkpoint all
+mx_run dp2_zero3 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero3
 # 4 blocks: the encoder on stage 0, the decoder on stage 1 (both biases and the encoder's output sent)
-run pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
-run pp4_gpipe_ckpt 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 4 --pipeline_type gpipe --checkpoint all
-run pp2_tp2_sp 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_tp_deg 2 --sequence_parallel 1
+mx_run pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
+mx_run pp4_gpipe_ckpt 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 4 --pipeline_type gpipe --checkpoint all
+mx_run pp2_tp2_sp 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_tp_deg 2 --sequence_parallel 1
 finish
