@@ -254,6 +254,15 @@ static void set_function(L *l, const char *what, int fn)
   l->cur_fn = fn;
 }
 
+static int reads_segments(const IrModel *m)
+{
+  for (int i = 0; i < m->nnodes && m->segments_value >= 0; i++)
+    for (int k = 0; k < m->nodes[i].nin; k++)
+      if (m->nodes[i].in[k] == m->segments_value)
+        return 1;
+  return 0;
+}
+
 static void lower_stage(Stage *st)
 {
   L *l = &st->l;
@@ -265,11 +274,7 @@ static void lower_stage(Stage *st)
   l->io_tokens = l->val[m->tokens_value] = lower_new_buf(l, "io.tokens", PC_SLOT, 4 * BT);
   l->io_labels = l->val[m->labels_value] = lower_new_buf(l, "io.labels", PC_SLOT, 4 * BT);
   l->io_loss = lower_new_buf(l, "io.loss", PC_SLOT, 4);
-  int segs = -1; /* token types, when the model reads them: all zero (one segment) */
-  for (int i = 0; i < m->nnodes && m->segments_value >= 0; i++)
-    for (int k = 0; k < m->nodes[i].nin; k++)
-      if (m->nodes[i].in[k] == m->segments_value)
-        segs = 1;
+  int segs = reads_segments(m) ? 1 : -1; /* token types, when the model reads them: all zero (one segment) */
   int vin = m->layers[st->first].in_value, vout = m->layers[st->last].out_value;
   if (l->stage > 0) { /* received activation, and the gradient sent back */
     st->in_elems = lower_numel(l, vin);
@@ -338,6 +343,57 @@ static void patch_stage(Stage *st, int first_func)
     }
 }
 
+/* ---- the decode step (generation with a KV cache) ---- */
+
+/* Whether the program gets a decode step: one stage, no tensor parallelism of any kind (tp,
+ * sequence parallel, Ulysses, vocabulary tp all make tp > 1), no ZeRO-3 (its gathers are
+ * collectives over the data-parallel group, which samples on one rank), a causal language
+ * model without token types. */
+static int decode_applies(const IrModel *m, const LowerOptions *o)
+{
+  if (o->pp != 1 || o->tp != 1 || o->zero == 3 || reads_segments(m))
+    return 0;
+  for (int i = 0; i < m->nnodes; i++)
+    if (m->nodes[i].op == IR_OP_ATTENTION && !m->nodes[i].iattr[2])
+      return 0;
+  return 1;
+}
+
+/* The forward of one token (micro-batch 1, sequence 1) as gvp_decode_s0, from the same IR
+ * and rules as the training forward: the position-dependent ops read the runtime's decode
+ * position, attention appends to and reads the KV cache. Its activations get a plan of their
+ * own (an arena the runtime allocates for sampling); its parameters are the training
+ * plan's, at the same offsets. */
+static void lower_decode(Stage *d, const Stage *train, const int *stage_of)
+{
+  const L *tl = &train->l;
+  const IrModel *m = tl->m;
+  LowerOptions *one = ARENA_NEW(tl->a, LowerOptions);
+  *one = *tl->o;
+  one->micro_batch = one->seq = 1;
+  one->checkpoint = NULL;
+  init_stage(d, tl->a, m, one, tl->prog, 0, stage_of);
+  L *l = &d->l;
+  l->decode = 1;
+  if (lower_tp_split(l, d->first, d->last))
+    return;
+  for (int pi = 0; pi < m->nparams; pi++)
+    if (tl->pbuf[pi] >= 0)
+      l->pbuf[pi] = plan_buf(l->plan, m->params[pi].name, PLAN_PARAMS, PC_STATIC, tl->plan->bufs[tl->pbuf[pi]].bytes);
+  l->io_tokens = l->val[m->tokens_value] = plan_buf(l->plan, "decode.token", PLAN_ACTS, PC_STATIC, 4);
+  lower_mark_needed(l);
+  set_function(l, "decode", FN_FWD);
+  for (int i = d->first; i <= d->last && !l->err; i++)
+    lower_forward_layer(l, i, 0);
+  for (int i = 0; i < m->nnodes; i++)
+    if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
+      d->logits = l->val[m->nodes[i].in[0]];
+  plan_assign(l->plan);
+  for (int pi = 0; pi < m->nparams; pi++) /* the training plan's parameters */
+    if (l->pbuf[pi] >= 0)
+      l->plan->bufs[l->pbuf[pi]].offset = tl->plan->bufs[tl->pbuf[pi]].offset;
+}
+
 /* ---- describe ---- */
 
 static int64_t off(const Plan *p, int buf) { return buf >= 0 ? p->bufs[buf].offset : -1; }
@@ -393,7 +449,21 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
   sched_call(prog, d, entry_callee(ENT_prog_stage), fns, 5);
 }
 
-static void describe(SchedProgram *prog, const Stage *st, int nstages)
+/* The decode step's description (its learned positions: the rows of the position table). */
+static void describe_decode(SchedProgram *prog, SchedFunc *f, const Stage *d)
+{
+  const L *l = &d->l;
+  int64_t positions = 0;
+  for (int i = 0; i < l->m->nnodes; i++)
+    if (l->m->nodes[i].op == IR_OP_POS_EMBEDDING)
+      positions = l->m->params[l->m->nodes[i].param[0]].shape.d[0];
+  SchedArg a[] = {sa_ctx(), sa_i64(0), sa_fn("gvp_decode_s0"), sa_i64(off(l->plan, l->io_tokens)),
+                  sa_i64(off(l->plan, d->logits)), sa_i64(l->plan->arena_bytes[PLAN_ACTS]),
+                  sa_i64(l->decode_caches), sa_i64(positions)};
+  sched_call(prog, f, entry_callee(ENT_prog_decode), a, 8);
+}
+
+static void describe(SchedProgram *prog, const Stage *st, int nstages, const Stage *decode)
 {
   const L *l0 = &st[0].l;
   const IrModel *m = l0->m;
@@ -420,6 +490,8 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
     }
   for (int s = 0; s < nstages; s++)
     describe_stage(prog, d, &st[s]);
+  if (decode)
+    describe_decode(prog, d, decode);
 }
 
 Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, LowerError *err)
@@ -459,7 +531,18 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, LowerErr
     patch_stage(&st[s], first_func);
     out->plans[s] = st[s].l.plan;
   }
-  describe(prog, st, o->pp);
+  Stage *decode = NULL;
+  if (decode_applies(m, o)) {
+    int first_func = prog->nfuncs;
+    decode = ARENA_NEW(a, Stage);
+    lower_decode(decode, &st[0], stage_of);
+    if (decode->l.err) {
+      *err = (LowerError){decode->l.err, decode->l.err_node};
+      return NULL;
+    }
+    patch_stage(decode, first_func);
+  }
+  describe(prog, st, o->pp, decode);
   out->prog = prog;
   out->plan = out->plans[0];
   const char *bad = sched_verify(prog);

@@ -50,6 +50,7 @@ static const struct opt opts[] = {
   {"temperature", K_DBL, O(temperature), "--sample: softmax temperature, 0 = greedy (default 0)"},
   {"top_k", K_INT, O(top_k), "--sample: draw from the k most likely tokens only, 0 = all (default 0)"},
   {"top_p", K_DBL, O(top_p), "--sample: draw from the smallest set of probability >= p (default 1)"},
+  {"no_kv_cache", K_FLAG, O(no_kv_cache), "--sample: a whole forward of the last seq tokens per token instead of the KV cache"},
   {"sample_format", K_STR, O(sample_format), "--sample prints text (default) or ids"},
   {"tokenizer", K_STR, O(tokenizer), "--sample: the tokenizer.json the data was built with (default: byte tokens)"},
   {"device", K_STR, O(device), "cpu (default) or cuda"},

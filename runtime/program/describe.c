@@ -154,6 +154,16 @@ void gv_prog_logits(void *ctx, int64_t stage, int64_t logits_off)
   r->has_logits = 1;
 }
 
+void gv_prog_decode(void *ctx, int64_t stage, void *fn, int64_t tokens_off, int64_t logits_off, int64_t acts_bytes,
+                    int64_t caches, int64_t positions)
+{
+  struct gv_run *r = ctx;
+  if (stage != r->stage)
+    return;
+  r->dec = (struct gv_run_decode){.fn = (gv_prog_fn)fn, .tokens_off = tokens_off, .logits_off = logits_off,
+                                  .acts_bytes = acts_bytes, .caches = caches, .positions = positions};
+}
+
 void gv_prog_attention(void *ctx, int64_t B, int64_t T, int64_t S, int64_t H, int64_t KV, int64_t D)
 {
   struct gv_run *r = ctx;

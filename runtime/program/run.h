@@ -55,7 +55,7 @@ struct gv_run_args {
   const char *dump_params, *matmul_precision, *mixed_precision, *timeline, *sample_format, *tokenizer, *step_json;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet, override_checkpoint_args, skip_nonfinite_steps;
-  int top_k, eval_only, initialize_on_meta, keep_last, exit_interval;
+  int top_k, eval_only, initialize_on_meta, keep_last, exit_interval, no_kv_cache;
   double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps, temperature, top_p;
   uint64_t seed;
 };
@@ -93,8 +93,22 @@ struct gv_run_steplog {
   double rss_before_mb;              /* peak resident set before the arenas were allocated */
 };
 
+/* The decode step of generation with a KV cache (decode.c; gv_prog_decode): the function,
+ * its activations arena, and per attention a K and a V cache of cap rows. */
+struct gv_run_decode {
+  gv_prog_fn fn;               /* NULL: the program has no decode step */
+  int64_t tokens_off, logits_off, acts_bytes, caches, positions;
+  int64_t pos, cap;            /* the position being decoded; the rows the caches hold */
+  char *bases[GV_MEM_KINDS];   /* the run's arenas, the decode activations for GV_MEM_ACTS */
+  void **kv;                   /* 2 per cache (K, V), allocated at the first use */
+  size_t *kv_bytes;
+  void *ws;                    /* a workspace for attention over cap keys */
+  size_t ws_bytes;
+};
+
 struct gv_run {
   struct gv_run_args args;
+  struct gv_run_decode dec;
   struct gv_run_optime optime;
   int argc;                    /* the command line (saved in checkpoints) */
   char **argv;
@@ -254,6 +268,12 @@ void gv_run_check_sample_args(struct gv_run *r);
 typedef void (*gv_run_forward_fn)(struct gv_run *r, const int32_t *tokens);
 void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward);
 void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens);
+/* decode.c: generation with the KV cache. begin: caches for cap positions (fatal if the
+ * program has no decode step); step: the forward of one token at the next position, returning
+ * the logits row (arena memory, r->vocab values of r->fdt); end: everything freed. */
+void gv_run_decode_begin(struct gv_run *r, int64_t cap);
+const void *gv_run_decode_step(struct gv_run *r, int32_t token);
+void gv_run_decode_end(struct gv_run *r);
 /* data.c: the Megatron dataset behind --data */
 /* checkpoint.c */
 int gv_run_save(struct gv_run *r, const char *dir, int next_step);
