@@ -508,9 +508,14 @@ struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large
 
 static void setup_groups(struct gv_run *r)
 {
+  if (gv_comm_size(r->world) == 1 && r->world_size > 1) /* started without a launcher */
+    gv_fatalf(__FILE__, __LINE__, "gv_main", "gvrt",
+              "this program runs on %lld ranks but was started as one process: launch it with mpirun -n %lld %s ...",
+              (long long)r->world_size, (long long)r->world_size, r->argv[0]);
   if (gv_comm_size(r->world) != r->world_size)
     gv_fatalf(__FILE__, __LINE__, "gv_main", "gvrt",
-              "this program was compiled for %lld ranks but runs with %d; recompile with --num_nodes/--num_gpus_per_node",
+              "this program was compiled for %lld ranks but runs with %d: launch it with mpirun -n %lld, or recompile "
+              "for %d ranks with --num_nodes/--num_gpus_per_node", (long long)r->world_size, gv_comm_size(r->world),
               (long long)r->world_size, gv_comm_size(r->world));
   if (r->tp < 1)
     r->tp = 1;

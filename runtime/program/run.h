@@ -55,7 +55,7 @@ struct gv_run_args {
   const char *dump_params, *matmul_precision, *mixed_precision, *timeline, *sample_format, *tokenizer, *step_json;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet, override_checkpoint_args, skip_nonfinite_steps;
-  int top_k, eval_only, initialize_on_meta, keep_last, exit_interval, no_kv_cache;
+  int top_k, eval_only, initialize_on_meta, keep_last, exit_interval, no_kv_cache, use_flash_attn;
   double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps, temperature, top_p;
   uint64_t seed;
 };
