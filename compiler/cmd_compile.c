@@ -31,6 +31,7 @@ typedef struct CompileArgs {
   int no_async;
   int64_t seq, micro_batch;
   int num_layers;            /* --num_layers: the model's `layers` argument replaced (0: the size's) */
+  int vocab_divisible;       /* --make-vocab-size-divisible-by N: the vocabulary padded to N x tp (0: none) */
   int opt, nodes, gpus_per_node, world_given, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
   int run_argc;
   char **run_argv;
@@ -62,6 +63,9 @@ static void usage(FILE *f, int run)
              "  --seq N                   sequence length (default: the model's, capped at 1024)\n"
              "  --num_layers N            the model's `layers` argument set to N (Galvatron's layer-number\n"
              "                            override; gvc profile compiles layernum_min and layernum_max)\n"
+             "  --make-vocab-size-divisible-by N  pad the vocabulary to a multiple of N x the tp degree\n"
+             "                            (Megatron's; also underscored): the loss masks the padded logits,\n"
+             "                            checkpoints and exports keep the true vocabulary\n"
              "  --micro-batch N           micro-batch size (also --micro_batch; default 1, or global_bsz /\n"
              "                            (chunks x dp) of a --galvatron_config_path strategy)\n"
              "  --checkpoint none|all|L   activation checkpointing: none, all layers, or a comma list\n"
@@ -251,6 +255,8 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--vocab_tp")) bad = int_opt("vocab_tp", v, &c->vtp, NULL);
     else if (OPT("--num_gpus_per_node")) bad = int_opt("num_gpus_per_node", v, &c->gpus_per_node, &c->world_given);
     else if (OPT("--num_layers")) bad = int_opt("num_layers", v, &c->num_layers, NULL);
+    else if (OPT("--make_vocab_size_divisible_by") || OPT("--make-vocab-size-divisible-by"))
+      bad = int_opt("make_vocab_size_divisible_by", v, &c->vocab_divisible, NULL);
     else if (OPT("-O")) bad = int_opt("O", v, &c->opt, NULL);
     else if (!strncmp(a, "-O", 2) && a[2]) bad = int_opt("O", a + 2, &c->opt, NULL);
     else if (OPT("--strategy_out")) c->strategy_out = v;
@@ -533,12 +539,29 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   const IrModel *m = frontend_load_model(cx, c->file, c->model);
   if (!m)
     return NULL;
+  int64_t true_vocab = 0; /* padded: the model's own vocabulary */
+  if (c->vocab_divisible) { /* Megatron: a multiple of N x the tensor-parallel degree */
+    const char *verr = NULL;
+    int64_t V = m->vocab;
+    m = lower_pad_vocab(a, m, (int64_t)c->vocab_divisible * (c->vtp > 1 ? c->vtp : c->tp), &verr);
+    if (!m) {
+      strategy_error(cx, c, "make_vocab_size_divisible_by", arena_printf(a, "--make-vocab-size-divisible-by: %s", verr));
+      return NULL;
+    }
+    if (m->vocab != V) {
+      true_vocab = V;
+      fprintf(stderr, "gvc: vocabulary %lld padded to %lld (a multiple of %d x tp %d); the loss masks the padding, "
+              "checkpoints keep %lld rows\n", (long long)V, (long long)m->vocab, c->vocab_divisible,
+              c->vtp > 1 ? c->vtp : c->tp, (long long)V);
+    }
+  }
   *mout = m;
   LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = c->pp,
                     .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
                     .zero = !c->dp_type ? 0 : !strcmp(c->dp_type, "zero2") ? 2 : !strcmp(c->dp_type, "zero3") ? 3 : 0,
                     .tp = c->tp, .tp_consec = c->tp_consec, .sp = c->sp, .ulysses = c->ulysses, .vtp = c->vtp > 1,
-                    .no_async_grad_reduce = c->no_async, .bf16 = c->precision && !strcmp(c->precision, "bf16")};
+                    .no_async_grad_reduce = c->no_async, .bf16 = c->precision && !strcmp(c->precision, "bf16"),
+                    .vocab = true_vocab};
   if (c->pp_division) {
     int *div = ARENA_ARRAY(a, int, o.pp), n = 0;
     const char *perr = NULL;

@@ -41,6 +41,7 @@ typedef struct LowerOptions {
   int bf16;                          /* mixed precision: parameters, activations and gradients stored in bf16,
                                         fp32 master weights and AdamW moments in the optimizer arena; statistics
                                         (norm mean/rstd, log-sum-exp, loss) stay fp32 */
+  int64_t vocab;                     /* > 0: the model's true vocabulary, padded in the IR (lower_pad_vocab) */
   int no_async_grad_reduce;          /* reduce ddp gradients after every micro-batch's backward (into a planned
                                         accumulator) instead of overlapping it with the last one */
 } LowerOptions;
@@ -76,6 +77,13 @@ const char *lower_vocab_degree(Arena *a, const IrModel *m, int vtp, LowerOptions
  * and the op it is about (an index into m->nodes, whose `at` and `call_at` say where in the
  * .gvm sources), or -1 for a problem of the strategy as a whole. */
 typedef struct LowerError { const char *msg; int node; } LowerError;
+
+/* Vocabulary padding (lower_vocab.c): a copy of m whose vocabulary (embedding tables, LM
+ * head weight, logits) is rounded up to a multiple of `multiple` (m itself when it is one
+ * already), or NULL with *err; and which parameters have the vocabulary as their rows
+ * (vocab_param[nparams]; NULL, or why the head cannot be padded). */
+const IrModel *lower_pad_vocab(Arena *a, const IrModel *m, int64_t multiple, const char **err);
+const char *lower_vocab_params(const IrModel *m, unsigned char *vocab_param);
 
 /* The data-parallel degree of a layer of tp degree tp (world / pp / tp): the one place it is
  * derived (lower_check has made sure it divides). */

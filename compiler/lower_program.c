@@ -59,6 +59,7 @@ typedef struct Stage {
   int *ptp;                  /* per parameter: the tp degree of its layer (per-layer tp) */
   int *player;               /* per parameter: the first layer using it (its backward finishes the gradient) */
   int64_t grad_acc;          /* no_async_grad_reduce: the accumulator's offset in the grads arena, or -1 */
+  unsigned char *vocab_param; /* per parameter: its rows are the (padded) vocabulary */
 } Stage;
 
 static int param_init(const IrModel *m, int pi, double *std)
@@ -133,6 +134,9 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const LowerOptions
       st->last = i;
     }
   st->in_act = st->in_grad = st->out_act = st->out_grad = st->logits = -1;
+  st->vocab_param = ARENA_ARRAY(a, unsigned char, m->nparams);
+  if (o->vocab > 0 && lower_vocab_params(m, st->vocab_param))
+    lower_fail(l, -1, "vocabulary padding: the LM head cannot be padded");
 }
 
 /* How a tensor-parallel node splits its parameter j: a @col weight by rows (outputs) and
@@ -422,6 +426,9 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     /* the layer finishing its gradient, and (per-layer tp) its own degree */
     sched_call(prog, d, entry_callee(ENT_prog_param_layer), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->player[i]),
                                                              sa_i64(l->o->layer_tp ? st->ptp[i] : 0)}, 5);
+    if (l->o->vocab > 0 && st->vocab_param[i])
+      sched_call(prog, d, entry_callee(ENT_prog_vocab_param), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s),
+                                                                            sa_i64(l->o->vocab)}, 4);
   }
   if (st->grad_acc >= 0)
     sched_call(prog, d, entry_callee(ENT_prog_grad_reduce), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(1), sa_i64(st->grad_acc)}, 4);
@@ -473,6 +480,8 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages, const Sta
                       sa_i64(o->seq), sa_i64(m->vocab)};
   sched_call(prog, d, entry_callee(ENT_prog_model), model, 7);
   sched_call(prog, d, entry_callee(ENT_prog_pipeline), (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
+  if (o->vocab > 0) /* padded: the true vocabulary, and the parameters whose rows it is */
+    sched_call(prog, d, entry_callee(ENT_prog_vocab), (SchedArg[]){sa_ctx(), sa_i64(o->vocab)}, 2);
   if (o->global_batch > 0)
     sched_call(prog, d, entry_callee(ENT_prog_batch), (SchedArg[]){sa_ctx(), sa_i64(o->global_batch)}, 2);
   if (o->bf16)

@@ -26,6 +26,14 @@
 /* Pipeline schedule (1: 1F1B / pipedream_flush, 0: GPipe) and the micro-batches per step \
  * and data-parallel rank the activation slots were planned for. */ \
   X(prog_pipeline, GV_A(I64, one_f_one_b) GV_A(I64, chunks)) \
+/* Vocabulary padding (gvc compile --make-vocab-size-divisible-by): the model's true \
+ * vocabulary, below prog_model's (padded) one, which is the logits' row length: the loss \
+ * masks the padded logits, sampling and the data check use the true vocabulary. */ \
+  X(prog_vocab, GV_A(I64, vocab)) \
+/* Parameter `name` of `stage` has the padded vocabulary as its rows: only the first `rows` \
+ * are the model's (saved in checkpoints, read from them and from --init_from); declared \
+ * after the parameter. */ \
+  X(prog_vocab_param, GV_A(STR, name) GV_A(I64, stage) GV_A(I64, rows)) \
 /* The default of --global_train_batch_size (a strategy's global_bsz). */ \
   X(prog_batch, GV_A(I64, global_batch)) \
 /* Size of arena kind (enum gv_mem_kind) of a stage, in bytes, as planned. */ \

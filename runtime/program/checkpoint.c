@@ -60,7 +60,7 @@ static char *gather_params(struct gv_run *r, size_t *total)
   GV_CHECK(mine != NULL, "out of host memory");
   size_t at = 0;
   for (int i = 0; i < r->nparams; i++)
-    at += (size_t)snprintf(mine + at, len - at, "%s %lld %lld\n", r->params[i].name, (long long)r->params[i].rows,
+    at += (size_t)snprintf(mine + at, len - at, "%s %lld %lld\n", r->params[i].name, (long long)r->params[i].saved_rows,
                            (long long)r->params[i].cols);
   int32_t slot = (int32_t)at + 1, world = gv_comm_size(r->world), me = gv_comm_rank(r->world);
   gv_comm_all_reduce_host(r->world, &slot, 1, GV_DTYPE_I32, GV_REDUCE_MAX);
@@ -323,15 +323,16 @@ static int write_parts(struct gv_run *r, const struct ck_tensors *c, gv_st_write
     const struct gv_run_param *p = &r->params[i];
     size_t first, n;
     int ti = ck_find(c, p->name);
-    if (!gv_run_unique_owner(r, p) || !gv_run_owned(r, p, &first, &n))
-      continue;
+    int64_t rows;
+    if (!gv_run_unique_owner(r, p) || !gv_run_owned(r, p, &first, &n) || !(n = gv_run_saved_part(p, first, n, &rows)))
+      continue; /* (vocabulary padding is not saved) */
     const void *h = gv_run_to_host(r, gv_run_param_at(r, p, first), n * gv_run_fsz(r));
-    if (gv_st_write_part(w[0], ti, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n,
+    if (gv_st_write_part(w[0], ti, p->row0, rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n,
                          c->model[ti].dtype, h, err, errn))
       return errno ? errno : EIO;
     for (int k = 0; k < c->blocks; k++) {
       h = gv_run_to_host(r, gv_run_owned_state(r, p, first, (enum gv_prog_state)k), sizeof(float) * n);
-      if (gv_st_write_part(w[1], ti * c->blocks + k, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first,
+      if (gv_st_write_part(w[1], ti * c->blocks + k, p->row0, rows, p->col0, p->shard_cols, (int64_t)first,
                            (int64_t)n, GV_ST_F32, h, err, errn))
         return errno ? errno : EIO;
     }
@@ -616,7 +617,7 @@ static void check_file(struct gv_run *r, const struct ck_tensors *c, gv_st *st, 
     FATAL("%s: rank %d found a damaged tensor (its message above); not resuming from it", path, who);
 }
 
-/* Tensor name of file f, checked against parameter p: a float dtype, p's global shape. */
+/* Tensor name of file f, checked against parameter p: a float dtype (its shape: when read). */
 static const struct gv_st_tensor *tensor_for(gv_st *st, const char *name, const struct gv_run_param *p, int need_f32)
 {
   const struct gv_st_tensor *t = gv_st_find(st, name);
@@ -626,10 +627,6 @@ static const struct gv_st_tensor *tensor_for(gv_st *st, const char *name, const 
   if (!ok)
     FATAL("%s: tensor '%s': dtype %s, expected %s", gv_st_path(st), name, gv_st_dtype_name(t->dtype),
           need_f32 ? "F32" : "F32, BF16 or F16");
-  if (gv_st_numel(t) != p->rows * p->cols || gv_st_cols(t) != p->cols)
-    FATAL("%s: tensor '%s': shape of %lld x %lld elements, this program's parameter is %lld x %lld", gv_st_path(st),
-          name, (long long)(gv_st_numel(t) / (gv_st_cols(t) ? gv_st_cols(t) : 1)), (long long)gv_st_cols(t),
-          (long long)p->rows, (long long)p->cols);
   return t;
 }
 
@@ -639,8 +636,7 @@ static float *read_slice(struct gv_run *r, gv_st *st, const struct gv_st_tensor 
 {
   char err[1024];
   float *h = gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
-  if (gv_st_read_part(st, t, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n, GV_ST_F32, h,
-                      err, sizeof err))
+  if (gv_run_read_part(st, t, p, first, n, h, err, sizeof err))
     FATAL("%s", err);
   return h;
 }

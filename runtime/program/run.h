@@ -25,6 +25,8 @@ struct gv_run_param {
   int reduced;                 /* its reduction was started this step */
   struct gv_comm *tp_group, *dp_group; /* its layer's groups (the program's without per-layer tp) */
   int tp_rank, dp_rank;
+  int64_t saved_rows;          /* rows in checkpoints and --init_from: rows, or the true vocabulary of a
+                                * parameter padded to the program's (gv_prog_vocab_param) */
 };
 
 /* Per-layer tp: the groups of every degree dividing the base degree, made once at start-up
@@ -122,6 +124,7 @@ struct gv_run {
   /* the program (this rank's stage of it) */
   const char *model;
   int64_t world_size, pp, micro_batch, seq, vocab, slots, chunks;
+  int64_t logits_cols;         /* the logits' row: vocab, or the padded vocabulary (gv_prog_vocab) */
   int one_f_one_b;
   int default_global_batch;    /* the strategy's, when --global_train_batch_size is not given */
   int stage;                   /* this rank's pipeline stage */
@@ -211,6 +214,15 @@ const struct gv_run_zlayer *gv_run_zl(const struct gv_run *r, const struct gv_ru
 int gv_run_held(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n);
 int gv_run_owned(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n);
 void *gv_run_param_at(struct gv_run *r, const struct gv_run_param *p, size_t first);
+/* Of elements [first, first + n) of p's block, those in its saved rows (all of them unless p
+ * is padded to the vocabulary): their count, and the block's saved rows in *rows. */
+size_t gv_run_saved_part(const struct gv_run_param *p, size_t first, size_t n, int64_t *rows);
+/* Elements [first, first + n) of p's block from safetensors tensor t as fp32 into h (its
+ * padded rows zero); t's shape is checked against p's saved one first. 0, or 1 with err. */
+struct gv_st_tensor;
+struct gv_st;
+int gv_run_read_part(struct gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p, size_t first, size_t n,
+                     float *h, char *err, size_t errn);
 void *gv_run_owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t first);
 float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t first, enum gv_prog_state k);
 /* Is this rank's owned part of p the one copy counted (in the gradient norm) and saved:

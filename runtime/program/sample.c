@@ -261,7 +261,7 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
       memset(window, 0, sizeof *window * (size_t)T);
       memcpy(window, seq + from, sizeof *window * (size_t)w);
       forward(r, window); /* the logits row of the window's last position */
-      logits = r->bases[GV_MEM_ACTS] + r->logits_off + (w - 1) * V * (int64_t)gv_run_fsz(r);
+      logits = r->bases[GV_MEM_ACTS] + r->logits_off + (w - 1) * r->logits_cols * (int64_t)gv_run_fsz(r);
     }
     int32_t next = 0;
     if (last) /* read back to the host */

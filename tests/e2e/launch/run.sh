@@ -4,7 +4,7 @@
 # --global-train-batch-size); a switch takes =0|=1 and nothing else; a strategy or shape
 # flag (--pp_deg, --sequence-parallel, --chunks=8) is refused as a compile-time option with
 # the gvc compile line that takes it; a 2-rank binary started as one process says to use
-# mpirun.
+# mpirun; vocabulary padding.
 source "$(dirname "$0")/../e2e_lib.sh"
 rm -rf ./*
 export GV_COMM=self
@@ -43,4 +43,35 @@ echo "$out" | grep -q "^./tg: error: --pp_deg is a compile-time option: the stra
 out=$(./pp2 --data synthetic --iters 1 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "this program runs on 2 ranks but was started as one process: launch it with mpirun -n 2 ./pp2" \
   && ! echo "$out" | grep -q "recompile" && ok || bad "pp2 without mpirun: $out"
+# vocabulary padding (--make-vocab-size-divisible-by N, Megatron's): 257 tokens padded to 384
+# on one rank give the unpadded program's losses exactly (the padded logits are masked) and
+# its greedy ids; --vocab_tp 2, refused for 257 tokens, works padded to 258, within the
+# strategy bound; its checkpoint keeps 257 rows, loads into the unpadded program and
+# exports to Hugging Face with vocab_size 257
+v=$src/tests/e2e/launch/v257.gvm
+"$gvc" compile "$v" --model v257 --seq 16 --micro-batch 2 -o v1 2>>compile.log || bad "v257"
+out=$("$gvc" compile "$v" --model v257 --seq 16 --micro-batch 2 --make-vocab-size-divisible-by 128 -o vp 2>&1)
+echo "$out" | grep -q "vocabulary 257 padded to 384 (a multiple of 128 x tp 1); the loss masks the padding" && ok \
+  || bad "padding message: $out"
+out=$("$gvc" compile "$v" --model v257 --seq 16 --micro-batch 2 --num_gpus_per_node 2 --global_tp_deg 2 --vocab_tp 2 \
+      -o no 2>&1) && bad "vocab_tp 2 of 257 accepted" || ok
+"$gvc" compile "$v" --model v257 --seq 16 --micro-batch 2 --num_gpus_per_node 2 --global_tp_deg 2 --vocab_tp 2 \
+  --make_vocab_size_divisible_by 1 -o vt 2>>compile.log || bad "vocab_tp 2 padded: $(tail -2 compile.log)"
+train() { "$@" --data synthetic --iters 4 --global_train_batch_size 4 2>&1; }
+train ./v1 --save ck1 | losses > l1
+train ./vp | losses > lp
+[ -s l1 ] && cmp -s l1 lp && ok || bad "padded losses $(cat lp | xargs) vs $(cat l1 | xargs)"
+a=$(./v1 --data synthetic --iters 0 --sample 10 --sample_format ids --prompt 3,250 2>&1 | grep "^sample_ids")
+b=$(./vp --data synthetic --iters 0 --sample 10 --sample_format ids --prompt 3,250 2>&1 | grep "^sample_ids")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "padded greedy ids '$b' vs '$a'"
+GV_COMM=mpi train timeout 60 "$mpiexec" -n 2 ./vt --save ckt </dev/null | losses > lt
+close l1 lt 5 && ok || bad "vocab_tp 2 padded losses $(cat lt | xargs) vs $(cat l1 | xargs)"
+head -c 8192 ckt/iter_0000004/model.safetensors | grep -aq '"embedding.weight":{"shape":\[257,32\]' && ok \
+  || bad "checkpoint shape: $(head -c 300 ckt/iter_0000004/model.safetensors)"
+resume() { "$1" --data synthetic --iters 6 --global_train_batch_size 4 --load "$2" 2>&1 | losses > "$3"; }
+resume ./v1 ckt lr
+resume ./vp ck1 lr2
+close lr lr2 3 && ok || bad "padded checkpoint into the unpadded program: $(cat lr | xargs) / $(cat lr2 | xargs)"
+"$gvc" convert "$v" --model v257 --load ckt --to-hf hf >/dev/null 2>&1 && grep -q '"vocab_size":.257' hf/config.json \
+  && ok || bad "export of the padded checkpoint: $(cat hf/config.json)"
 finish
