@@ -22,7 +22,7 @@ static const struct opt opts[] = {
   {"batch_from", K_STR, O(batch_from), "train on the fixed batch of a fixture file (testing)"},
   {"init_from", K_STR, O(init_from), "initial weights by parameter name: a checkpoint or fixture file, or safetensors (gvc convert --from-hf)"},
   {"initialize_on_meta", K_INT, O(initialize_on_meta), "1: no random init, every weight comes from --init_from or --load (Galvatron's flag; default 0)"},
-  {"iters|train_iters", K_INT, O(iters), "training steps (default 100)"},
+  {"iters|train_iters", K_INT, O(iters), "training steps (default 100); 0: no gradient memory, and --save saves the initial (or loaded) state"},
   {"global_train_batch_size|global_batch_size", K_INT, O(global_batch), "samples per step, all ranks"},
   {"lr", K_DBL, O(lr), "peak learning rate (default 1e-3)"},
   {"min_lr", K_DBL, O(min_lr), "final learning rate (default 0)"},

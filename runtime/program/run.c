@@ -657,6 +657,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   if (r.attn[0])
     r.plan.arena_bytes[GV_MEM_WORKSPACE] =
         gv_backend_workspace_bytes(&r.be, r.attn[0], r.attn[1], r.attn[2], r.attn[3], r.attn[4], r.attn[5]);
+  if (r.args.iters == 0 || r.args.eval_only) /* no step: no gradients (a 1.5 B model saves in 12 bytes a parameter) */
+    r.plan.arena_bytes[GV_MEM_GRADS] = 0;
   gv_run_sl_start(&r);
   gv_arenas_init(&r.arenas, &r.be, &r.plan);
   for (int k = 0; k < GV_MEM_KINDS; k++)
@@ -692,6 +694,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_log0(GV_LOG_INFO, "the checkpoint is at step %d: nothing left of --iters %d", first_step, r.args.iters);
   if (r.args.eval_only)
     eval_only(&r, &fd, first_step);
+  if (r.args.save && r.args.iters == 0 && !r.args.eval_only) /* the initial, imported or loaded state */
+    gv_run_save(&r, r.args.save, first_step);
   for (int step = first_step; !r.args.eval_only && step < r.args.iters; step++) {
     double t0 = gv_run_now_s();
     r.step = step;
