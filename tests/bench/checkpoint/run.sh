@@ -35,7 +35,7 @@ disk() {
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
 # 12 bytes a parameter (fp32 weights, AdamW m and v) must fit beside what is running
 params=$("$gvc" info "$src/models/gpt2.gvm" --model "$model" --json 2>/dev/null | grep -o '"params": *[0-9]*' | head -1 | grep -o '[0-9]*$')
-avail=$(awk '/MemAvailable/ {print $2 * 1024}' /proc/meminfo)
+avail=$(awk '/MemAvailable/ {printf "%d", $2 * 1024}' /proc/meminfo)
 if [ -n "$params" ] && [ "$((params * 12 + params * 12 / 20))" -gt "$avail" ]; then
   echo "$model: $params parameters need $((params * 12 / 1000000)) MB (12 bytes each) and 5% more; $((avail / 1000000)) MB are available"
   exit 1

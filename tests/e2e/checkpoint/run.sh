@@ -12,7 +12,7 @@ set -u
 gvc=$(realpath "$1"); src=$(realpath "$2"); work=$3; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-mkdir -p "$work" && cd "$work" && rm -rf ck straight.txt resumed.txt
+mkdir -p "$work" && cd "$work" && rm -rf ck ck0 straight.txt resumed.txt
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 -o tg 2>/dev/null || { echo "compile failed"; exit 1; }
 fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--init_from $fx --batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3"
