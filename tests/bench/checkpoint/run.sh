@@ -22,8 +22,9 @@ uncache() { for f in "$@"; do dd if="$f" iflag=nocache count=0 status=none; done
 gbps() { awk -v b="$1" -v s="$2" 'BEGIN {printf "%.2f", b / s / 1e9}'; }
 
 # This disk's sequential write (dd, fdatasync at the end) and read (its page cache dropped
-# first) of a 2 GiB file, measured right before each checkpoint's save and load, so that
-# both see the same load of a shared machine: sets dw and dr (GB/s).
+# first) of a 2 GiB file, measured right before and right after each checkpoint's save and
+# load (the shares are of the mean of the two), so that both see the same load of a shared
+# machine: sets dw and dr (GB/s).
 disk() {
   local w r
   w=$( { /usr/bin/time -f %e dd if=/dev/zero of=probe bs=8M count=256 conv=fdatasync status=none; } 2>&1 | tail -1)
@@ -33,6 +34,7 @@ disk() {
   dw=$(gbps 2147483648 "$w"); dr=$(gbps 2147483648 "$r")
   echo "disk: sequential write $dw GB/s, read $dr GB/s (2 GiB, dd)"
 }
+mean() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (a + b) / 2}'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
 # 12 bytes a parameter (fp32 weights, AdamW m and v) must fit beside what is running; on 2
 # ranks (ZeRO-3 shards only the blocks) the embedding's are held twice, and a margin for each
@@ -65,6 +67,7 @@ for n in ${RANKS:-1 2}; do
   "${launch[@]}" "./bench$n" "${args[@]}" --load "ck_$n" > "load$n.log" 2>&1 \
     || { echo "load on $n ranks failed: $(tail -3 load$n.log)"; exit 1; }
   l=$(grep -o "resuming at step 0 ([0-9.]*s)" "load$n.log" | grep -o "[0-9.]*s)$" | tr -d 's)')
+  w0=$dw; r0=$dr; disk; dw=$(mean "$w0" "$dw"); dr=$(mean "$r0" "$dr") # the disk before and after: their mean
   sw=$(gbps "$bytes" "$s"); sr=$(gbps "$bytes" "$l")
   printf "%s, %d rank(s): checkpoint %.2f GB; save %.1f s = %s GB/s (%s of the disk's write; CRC-32s and fsync included); load %.1f s = %s GB/s (%s of its read)\n" \
     "$model" "$n" "$(gbps "$bytes" 1)" "$s" "$sw" "$(pct "$sw" "$dw")" "$l" "$sr" "$(pct "$sr" "$dr")"
