@@ -30,6 +30,7 @@ typedef struct CompileArgs {
   const char *mem_text;      /* --memory_constraint as given */
   int num_layers;            /* --num_layers: the model's `layers` argument replaced (0: the size's) */
   int opt, time_ops;
+  int vocab_divisible;        /* --make-vocab-size-divisible-by N: the vocabulary padded to N x tp (0: none) */
   int run_argc;
   char **run_argv;
   /* the strategy: the file's strategy blocks' settings, then the command line's (which win) */
@@ -62,6 +63,9 @@ static void usage(FILE *f, int run)
              "  --seq N                   sequence length (default: the model's, capped at 1024)\n"
              "  --num_layers N            the model's `layers` argument set to N (Galvatron's layer-number\n"
              "                            override; gvc profile compiles layernum_min and layernum_max)\n"
+             "  --make-vocab-size-divisible-by N  pad the vocabulary to a multiple of N x the tp degree\n"
+             "                            (Megatron's; also underscored): the loss masks the padded logits,\n"
+             "                            checkpoints and exports keep the true vocabulary\n"
              "  --micro-batch N           micro-batch size (also --micro_batch; default 1, or global_bsz /\n"
              "                            (chunks x dp) of a --galvatron_config_path strategy)\n"
              "  --global_train_batch_size N  samples per step: the micro-batch becomes N / (chunks x dp) and\n"
@@ -186,6 +190,8 @@ static int strategy_opt(CompileArgs *c, Ctx *cx, const Option *o, int *i, int ar
     return 1;
   if (!strcmp(o->name, "num_layers"))
     c->num_layers = (int)strtol(v, NULL, 10);
+  else if (!strcmp(o->name, "make_vocab_size_divisible_by"))
+    c->vocab_divisible = (int)strtol(v, NULL, 10);
   else
     par_settings_add(cx->perm, &c->cli, o->name, v, (Loc){-1, 0, 0, 0});
   return 0;
@@ -247,7 +253,7 @@ static int parse_arg(CompileArgs *c, Ctx *cx, int *i, int argc, char **argv, int
     return 2;
   if (!strcmp(name, "search") || !strcmp(name, "time_ops"))
     *(!strcmp(name, "search") ? &c->search : &c->time_ops) = 1;
-  else if (o && (o->strategy || !strcmp(o->name, "num_layers")))
+  else if (o && (o->strategy || !strcmp(o->name, "num_layers") || !strcmp(o->name, "make_vocab_size_divisible_by")))
     return -strategy_opt(c, cx, o, i, argc, argv);
   else if ((rc = compile_opt(c, name, i, argc, argv)) <= 0)
     return rc;
@@ -501,6 +507,28 @@ static void print_summary(const CompileArgs *c, const IrModel *m, const ParPlan 
           o->pipeline_1f1b ? "1F1B" : "GPipe", o->chunks, given ? ", checkpointing as given" : "");
 }
 
+/* --make-vocab-size-divisible-by N (Megatron's): the model with its vocabulary padded to a
+ * multiple of N x the command line's vocabulary (else blocks') tp degree; *true_vocab is
+ * the model's own when it grew. NULL after saying why. */
+static const IrModel *pad_vocab(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *m, int64_t *true_vocab)
+{
+  const ParSetting *vt = par_settings_find(&c->set, "vocab_tp"), *gt = par_settings_find(&c->set, "global_tp_deg");
+  int tp = vt && atoi(vt->value) > 1 ? atoi(vt->value) : gt ? atoi(gt->value) : 1;
+  const char *err = NULL;
+  int64_t V = m->vocab;
+  const IrModel *padded = lower_pad_vocab(a, m, (int64_t)c->vocab_divisible * (tp > 0 ? tp : 1), &err);
+  if (!padded) {
+    par_settings_error(cx, &c->set, "make_vocab_size_divisible_by", arena_printf(a, "--make-vocab-size-divisible-by: %s", err));
+    return NULL;
+  }
+  if (padded->vocab != V) {
+    *true_vocab = V;
+    fprintf(stderr, "gvc: vocabulary %lld padded to %lld (a multiple of %d x tp %d); the loss masks the padding, "
+            "checkpoints keep %lld rows\n", (long long)V, (long long)padded->vocab, c->vocab_divisible, tp, (long long)V);
+  }
+  return padded;
+}
+
 /* The pass list of gvc compile and run: parse and check the model (front end, IR), resolve
  * the plan (or take the searched one), lower it (schedule IR and memory plan); the caller
  * emits. */
@@ -508,8 +536,10 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
 {
   cx->layers_override = c->num_layers;
   const IrModel *m = frontend_load_model(cx, c->file, c->model);
-  if (!m || resolve_plan(cx, a, c, m, p))
+  int64_t true_vocab = 0;
+  if (!m || (c->vocab_divisible && !(m = pad_vocab(cx, a, c, m, &true_vocab))) || resolve_plan(cx, a, c, m, p))
     return NULL;
+  p->vocab = true_vocab;
   *mout = m;
   print_summary(c, m, p);
   if (c->dump && strstr(c->dump, "strategy"))

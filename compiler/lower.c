@@ -52,6 +52,8 @@ int64_t lower_rows(const L *l, int v) { return lower_numel(l, v) / lower_last_di
 
 int lower_new_buf(L *l, const char *name, PlanClass cls, int64_t bytes)
 {
+  if (l->decode && cls == PC_SLOT) /* one token, no backward: nothing is kept */
+    cls = PC_TRANSIENT;
   return plan_buf(l->plan, name, PLAN_ACTS, cls, bytes);
 }
 

@@ -29,6 +29,13 @@ typedef struct Lowered {
  * .gvm sources), or -1 for a problem of the strategy as a whole. */
 typedef struct LowerError { const char *msg; int node; } LowerError;
 
+/* Vocabulary padding (lower_vocab.c): a copy of m whose vocabulary (embedding tables, LM
+ * head weight, logits) is rounded up to a multiple of `multiple` (m itself when it is one
+ * already), or NULL with *err; and which parameters have the vocabulary as their rows
+ * (vocab_param[nparams]; NULL, or why the head cannot be padded). */
+const IrModel *lower_pad_vocab(Arena *a, const IrModel *m, int64_t multiple, const char **err);
+const char *lower_vocab_params(const IrModel *m, unsigned char *vocab_param);
+
 /* The program of plan p (resolved here when no door has: parplan_resolve). Returns NULL
  * with *err filled when the model cannot be lowered. */
 Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *p, LowerError *err);

@@ -172,6 +172,11 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     int from_float = !l->m->values[n->in[0]].is_index;
     if (from_float)
       EMIT(l, ENT_gen_grad, "pos_embedding: y = x", V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(0));
+    if (l->decode) {
+      EMIT(l, ENT_gen_decode_pos_embedding, "pos_embedding: the decode position's row", V(l, y), P(l, n, 0),
+           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+      break;
+    }
     EMIT(l, ENT_gen_embedding_fwd, "pos_embedding: y += pos", V(l, y), sa_null(), P(l, n, 0), sa_i64(M),
          sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
     break;
@@ -219,12 +224,23 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     break;
   case IR_OP_ROPE: {
     int64_t D = n->iattr[0], rot = n->iattr[1] ? n->iattr[1] : D;
+    if (l->decode) {
+      EMIT(l, ENT_gen_decode_rope, c, V(l, y), V(l, n->in[0]), sa_i64(N / D), sa_i64(D), sa_i64(rot),
+           sa_f32((float)n->fattr[0]));
+      break;
+    }
     EMIT(l, ENT_gen_rope_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq),
          sa_i64(N / D), sa_i64(D), sa_i64(rot), sa_f32((float)n->fattr[0]));
     break;
   }
   case IR_OP_ATTENTION: {
     int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
+    if (l->decode) { /* one query over the KV cache (the program has no tp) */
+      l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), PC_TRANSIENT, 4 * H);
+      EMIT(l, ENT_gen_decode_attention, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]),
+           V(l, n->in[2]), sa_i64(l->decode_caches++), sa_i64(H), sa_i64(KV), sa_i64(D));
+      break;
+    }
     l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
     EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
          sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]),
@@ -348,7 +364,9 @@ void lower_forward_layer(L *l, int li, int recompute)
       if (src >= 0 && src != li && v != ly->in_value)
         cross_layout(l, ni, li, v, src);
     }
-    if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {
+    if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY && l->decode) {
+      continue; /* the decode step ends at the logits */
+    } else if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {
       l->val[y] = l->io_loss;
     } else if (!(recompute && (y == ly->out_value || l->cross[y]))) { /* a value crossing blocks: recomputed in place */
       int keep = y == ly->out_value || (!ckpt && l->needed[y]) || l->cross[y];

@@ -58,6 +58,9 @@ typedef struct L {
   /* ZeRO-3 (sharded block parameters): per layer, its shards and range; shared buffers */
   struct LowerZ3 { int pshard, gshard, mshard; int64_t range; } *z3;
   int z3_gather, z3_grad;
+  /* The decode step (one token at the runtime's position, lower_program.c): every buffer
+   * transient, position-dependent ops read the position, attentions use KV cache 0, 1, ... */
+  int decode, decode_caches;
   const char *err;   /* the first error (lower_fail), and the node it is about or -1 */
   int err_node;
 } L;

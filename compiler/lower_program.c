@@ -24,6 +24,7 @@ typedef struct Stage {
   int *ptp;                  /* per parameter: the tp degree of its layer (per-layer tp) */
   int *player;               /* per parameter: the first layer using it (its backward finishes the gradient) */
   int64_t grad_acc;          /* no_async_grad_reduce: the accumulator's offset in the grads arena, or -1 */
+  unsigned char *vocab_param; /* per parameter: its rows are the (padded) vocabulary */
 } Stage;
 
 static int param_init(const IrModel *m, int pi, double *std)
@@ -134,6 +135,9 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, 
   st->in_act = st->in_grad = st->out_act = st->out_grad = st->logits = -1;
   st->bin = boundary_values(a, m, stage_of, s, &st->nbin);
   st->bout = boundary_values(a, m, stage_of, s + 1, &st->nbout);
+  st->vocab_param = ARENA_ARRAY(a, unsigned char, m->nparams);
+  if (o->vocab > 0 && lower_vocab_params(m, st->vocab_param))
+    lower_fail(l, -1, "vocabulary padding: the LM head cannot be padded");
 }
 
 /* How a tensor-parallel node splits its parameter j: a @col weight by rows (outputs) and
@@ -299,6 +303,15 @@ static void set_function(L *l, const char *what, int fn)
   l->cur_fn = fn;
 }
 
+static int reads_segments(const IrModel *m)
+{
+  for (int i = 0; i < m->nnodes && m->segments_value >= 0; i++)
+    for (int k = 0; k < m->nodes[i].nin; k++)
+      if (m->nodes[i].in[k] == m->segments_value)
+        return 1;
+  return 0;
+}
+
 static void lower_stage(Stage *st)
 {
   L *l = &st->l;
@@ -310,11 +323,7 @@ static void lower_stage(Stage *st)
   l->io_tokens = l->val[m->tokens_value] = lower_new_buf(l, "io.tokens", PC_SLOT, 4 * BT);
   l->io_labels = l->val[m->labels_value] = lower_new_buf(l, "io.labels", PC_SLOT, 4 * BT);
   l->io_loss = lower_new_buf(l, "io.loss", PC_SLOT, 4);
-  int segs = -1; /* token types, when the model reads them: all zero (one segment) */
-  for (int i = 0; i < m->nnodes && m->segments_value >= 0; i++)
-    for (int k = 0; k < m->nodes[i].nin; k++)
-      if (m->nodes[i].in[k] == m->segments_value)
-        segs = 1;
+  int segs = reads_segments(m) ? 1 : -1; /* token types, when the model reads them: all zero (one segment) */
   if (l->stage > 0 && st->nbin == 1) { /* received activation, and the gradient sent back */
     int vin = st->bin[0];
     st->in_elems = lower_numel(l, vin);
@@ -402,6 +411,62 @@ static void patch_stage(Stage *st, int first_func)
     }
 }
 
+/* ---- the decode step (generation with a KV cache) ---- */
+
+/* Whether the program gets a decode step: one stage, no tensor parallelism of any kind (tp,
+ * sequence parallel, Ulysses, vocabulary tp all make tp > 1), no ZeRO-3 (its gathers are
+ * collectives over the data-parallel group, which samples on one rank), a causal language
+ * model without token types. */
+static int decode_applies(const IrModel *m, const ParPlan *o)
+{
+  if (o->pp != 1 || o->tp != 1 || o->any_zero3 || reads_segments(m))
+    return 0;
+  for (int i = 0; i < m->nnodes; i++) /* (a position bias is made for the whole sequence) */
+    if (m->nodes[i].op == IR_OP_ATTENTION && (!m->nodes[i].iattr[2] || m->nodes[i].nin > 3))
+      return 0;
+  return 1;
+}
+
+/* The forward of one token (micro-batch 1, sequence 1) as gvp_decode_s0, from the same IR
+ * and rules as the training forward: the position-dependent ops read the runtime's decode
+ * position, attention appends to and reads the KV cache. Its activations get a plan of their
+ * own (an arena the runtime allocates for sampling); its parameters are the training
+ * plan's, at the same offsets. */
+static void lower_decode(Stage *d, const Stage *train, const int *stage_of)
+{
+  const L *tl = &train->l;
+  const IrModel *m = tl->m;
+  ParPlan *one = ARENA_NEW(tl->a, ParPlan);
+  *one = *tl->o;
+  one->micro_batch = one->seq = 1;
+  ParLayer *rows = ARENA_ARRAY(tl->a, ParLayer, m->nlayers ? m->nlayers : 1);
+  for (int i = 0; i < m->nlayers; i++) { /* no recomputation: there is no backward */
+    rows[i] = tl->o->layer[i];
+    rows[i].ckpt = 0;
+  }
+  one->layer = rows;
+  init_stage(d, tl->a, m, one, tl->prog, 0, stage_of);
+  L *l = &d->l;
+  l->decode = 1;
+  if (lower_tp_split(l, d->first, d->last))
+    return;
+  for (int pi = 0; pi < m->nparams; pi++)
+    if (tl->pbuf[pi] >= 0)
+      l->pbuf[pi] = plan_buf(l->plan, m->params[pi].name, PLAN_PARAMS, PC_STATIC, tl->plan->bufs[tl->pbuf[pi]].bytes);
+  l->io_tokens = l->val[m->tokens_value] = plan_buf(l->plan, "decode.token", PLAN_ACTS, PC_STATIC, 4);
+  lower_mark_needed(l);
+  set_function(l, "decode", FN_FWD);
+  for (int i = d->first; i <= d->last && !l->err; i++)
+    lower_forward_layer(l, i, 0);
+  for (int i = 0; i < m->nnodes; i++)
+    if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
+      d->logits = l->val[m->nodes[i].in[0]];
+  plan_assign(l->plan);
+  for (int pi = 0; pi < m->nparams; pi++) /* the training plan's parameters */
+    if (l->pbuf[pi] >= 0)
+      l->plan->bufs[l->pbuf[pi]].offset = tl->plan->bufs[tl->pbuf[pi]].offset;
+}
+
 /* ---- describe ---- */
 
 static int64_t off(const Plan *p, int buf) { return buf >= 0 ? p->bufs[buf].offset : -1; }
@@ -432,6 +497,9 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     /* the layer finishing its gradient, and (per-layer tp) its own degree */
     sched_call(prog, d, entry_callee(ENT_prog_param_layer), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->player[i]),
                                                              sa_i64(l->o->tp_per_layer ? st->ptp[i] : 0)}, 5);
+    if (l->o->vocab > 0 && st->vocab_param[i])
+      sched_call(prog, d, entry_callee(ENT_prog_vocab_param), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s),
+                                                                            sa_i64(l->o->vocab)}, 4);
   }
   if (st->grad_acc >= 0)
     sched_call(prog, d, entry_callee(ENT_prog_grad_reduce), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(1), sa_i64(st->grad_acc)}, 4);
@@ -460,7 +528,21 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
   sched_call(prog, d, entry_callee(ENT_prog_stage), fns, 5);
 }
 
-static void describe(SchedProgram *prog, const Stage *st, int nstages)
+/* The decode step's description (its learned positions: the rows of the position table). */
+static void describe_decode(SchedProgram *prog, SchedFunc *f, const Stage *d)
+{
+  const L *l = &d->l;
+  int64_t positions = 0;
+  for (int i = 0; i < l->m->nnodes; i++)
+    if (l->m->nodes[i].op == IR_OP_POS_EMBEDDING)
+      positions = l->m->params[l->m->nodes[i].param[0]].shape.d[0];
+  SchedArg a[] = {sa_ctx(), sa_i64(0), sa_fn("gvp_decode_s0"), sa_i64(off(l->plan, l->io_tokens)),
+                  sa_i64(off(l->plan, d->logits)), sa_i64(l->plan->arena_bytes[PLAN_ACTS]),
+                  sa_i64(l->decode_caches), sa_i64(positions)};
+  sched_call(prog, f, entry_callee(ENT_prog_decode), a, 8);
+}
+
+static void describe(SchedProgram *prog, const Stage *st, int nstages, const Stage *decode)
 {
   const L *l0 = &st[0].l;
   const IrModel *m = l0->m;
@@ -470,6 +552,8 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
                       sa_i64(o->seq), sa_i64(m->vocab)};
   sched_call(prog, d, entry_callee(ENT_prog_model), model, 7);
   sched_call(prog, d, entry_callee(ENT_prog_pipeline), (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
+  if (o->vocab > 0) /* padded: the true vocabulary, and the parameters whose rows it is */
+    sched_call(prog, d, entry_callee(ENT_prog_vocab), (SchedArg[]){sa_ctx(), sa_i64(o->vocab)}, 2);
   if (o->global_batch > 0)
     sched_call(prog, d, entry_callee(ENT_prog_batch), (SchedArg[]){sa_ctx(), sa_i64(o->global_batch)}, 2);
   if (o->bf16)
@@ -487,6 +571,8 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
     }
   for (int s = 0; s < nstages; s++)
     describe_stage(prog, d, &st[s]);
+  if (decode)
+    describe_decode(prog, d, decode);
 }
 
 Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError *err)
@@ -531,7 +617,18 @@ Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError
     patch_stage(&st[s], first_func);
     out->plans[s] = st[s].l.plan;
   }
-  describe(prog, st, o->pp);
+  Stage *decode = NULL;
+  if (decode_applies(m, o)) {
+    int first_func = prog->nfuncs;
+    decode = ARENA_NEW(a, Stage);
+    lower_decode(decode, &st[0], stage_of);
+    if (decode->l.err) {
+      *err = (LowerError){decode->l.err, decode->l.err_node};
+      return NULL;
+    }
+    patch_stage(decode, first_func);
+  }
+  describe(prog, st, o->pp, decode);
   out->prog = prog;
   out->strategy = o;
   out->plan = out->plans[0];

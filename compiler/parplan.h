@@ -56,6 +56,7 @@ typedef struct ParPlan {
   int bf16;                  /* mixed precision: bf16 parameters, activations and gradients, fp32 master
                                 weights and AdamW moments; statistics stay fp32 */
   int no_async_grad_reduce;  /* reduce ddp gradients after every micro-batch's backward */
+  int64_t vocab;             /* > 0: the model's true vocabulary, padded in the IR (lower_pad_vocab) */
   /* one row per top-level layer of the model (parplan_layers), then derived by parplan_resolve */
   int nlayers;
   ParLayer *layer;

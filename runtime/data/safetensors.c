@@ -63,6 +63,11 @@ uint32_t gv_st_crc32_update(uint32_t crc, const void *data, size_t n)
   return crc;
 }
 
+uint32_t gv_st_crc32_combine(uint32_t a, uint32_t b, int64_t len_b)
+{
+  return (uint32_t)crc32_combine64(a, b, (z_off64_t)len_b);
+}
+
 /* ---- conversion ---- */
 
 static float f16_to_float(uint16_t h)

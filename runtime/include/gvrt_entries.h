@@ -26,6 +26,14 @@
 /* Pipeline schedule (1: 1F1B / pipedream_flush, 0: GPipe) and the micro-batches per step \
  * and data-parallel rank the activation slots were planned for. */ \
   X(prog_pipeline, GV_A(I64, one_f_one_b) GV_A(I64, chunks)) \
+/* Vocabulary padding (gvc compile --make-vocab-size-divisible-by): the model's true \
+ * vocabulary, below prog_model's (padded) one, which is the logits' row length: the loss \
+ * masks the padded logits, sampling and the data check use the true vocabulary. */ \
+  X(prog_vocab, GV_A(I64, vocab)) \
+/* Parameter `name` of `stage` has the padded vocabulary as its rows: only the first `rows` \
+ * are the model's (saved in checkpoints, read from them and from --init_from); declared \
+ * after the parameter. */ \
+  X(prog_vocab_param, GV_A(STR, name) GV_A(I64, stage) GV_A(I64, rows)) \
 /* The default of --global_train_batch_size (a strategy's global_bsz). */ \
   X(prog_batch, GV_A(I64, global_batch)) \
 /* Size of arena kind (enum gv_mem_kind) of a stage, in bytes, as planned. */ \
@@ -86,6 +94,15 @@
     GV_A(I64, D)) \
 /* Logits of the stage holding the head (per slot, f32 [B, T, V]): for sampling text. */ \
   X(prog_logits, GV_A(I64, stage) GV_A(I64, logits_off)) \
+/* The decode step of a one-stage program without tensor parallelism or ZeRO-3 whose \
+ * attentions are causal (generation with a KV cache; runtime/program/decode.c): fn runs the \
+ * forward of one token at the runtime's decode position, reading the params and workspace \
+ * arenas and its own activations arena (acts_bytes; bases[GV_MEM_ACTS] while it runs): the \
+ * token i32 at tokens_off, the logits row f32 [V] left at logits_off. caches: the \
+ * attentions (KV caches, keyed 0..caches-1 by gen_decode_attention); positions: the rows of \
+ * the learned position table (the longest context), or 0 (rope or no positions: any). */ \
+  X(prog_decode, GV_A(I64, stage) GV_A(FN, fn) GV_A(I64, tokens_off) GV_A(I64, logits_off) \
+    GV_A(I64, acts_bytes) GV_A(I64, caches) GV_A(I64, positions)) \
 /* ---- kernels called by stage functions (shapes: see gvrt.h's backend table) ---- */ \
   X(gen_linear_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(PTR, w) GV_A(PTR, b) GV_A(I64, M) \
     GV_A(I64, K) GV_A(I64, N)) \
@@ -246,6 +263,16 @@
     GV_A(PTR, k) GV_A(PTR, v) GV_A(PTR, o) GV_A(PTR, lse) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) \
     GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) GV_A(I64, flags) GV_A(F32, scale) GV_A(PTR, bias) \
     GV_A(PTR, dbias) GV_A(I64, Hb)) \
+/* The decode step's position-dependent ops, one token [1, C] at the runtime's decode \
+ * position p: the learned position row p (y = row, or y += row with accumulate); rope at \
+ * position p; attention of the token's q [H, D] over the keys and values of positions 0..p: \
+ * k, v [KV, D] are appended to KV cache `cache` first (lse: f32 [H] scratch). */ \
+  X(gen_decode_pos_embedding, GV_A(PTR, y) GV_A(PTR, table) GV_A(I64, V) GV_A(I64, C) \
+    GV_A(I64, accumulate)) \
+  X(gen_decode_rope, GV_A(PTR, y) GV_A(PTR, x) GV_A(I64, H) GV_A(I64, D) GV_A(I64, rot) \
+    GV_A(F32, base)) \
+  X(gen_decode_attention, GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, q) GV_A(PTR, k) GV_A(PTR, v) \
+    GV_A(I64, cache) GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D)) \
 /* Dropout of a [rows, cols] value whose global form is [global batch x seq, cols_global]: \
  * the mask of each element is keyed by (seed, step, site) and its global (row, column), so \
  * every strategy drops the same elements as one rank. site: a constant per dropout op; \

@@ -92,6 +92,8 @@ GV_API int gv_st_read_part(gv_st *f, const struct gv_st_tensor *t, int64_t row0,
 /* CRC-32 (zlib's polynomial) of n bytes, continuing from crc (0 to start); of t's bytes as stored. */
 GV_API uint32_t gv_st_crc32_update(uint32_t crc, const void *data, size_t n);
 GV_API int gv_st_crc32(gv_st *f, const struct gv_st_tensor *t, uint32_t *crc, char *err, size_t errn);
+/* The CRC-32 of bytes A then B from CRC a of A, CRC b of B and B's length (zlib's combine). */
+GV_API uint32_t gv_st_crc32_combine(uint32_t a, uint32_t b, int64_t len_b);
 
 /* ---- writing ---- */
 typedef struct gv_st_writer gv_st_writer;

@@ -1,5 +1,7 @@
 /* args.c - the training binary's command line. Megatron/Galvatron names are accepted
- * with '_' or '-' (--lr_warmup_iters and --lr-warmup-iters); --help lists them all. */
+ * with '_' or '-' (--lr_warmup_iters and --lr-warmup-iters: name_matches is the one
+ * normalisation, for the options and the compile-time names alike); --help lists them
+ * all. Strategy and shape options are gvc compile's: given here they say so. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +22,7 @@ static const struct opt opts[] = {
   {"batch_from", K_STR, O(batch_from), "train on the fixed batch of a fixture file (testing)"},
   {"init_from", K_STR, O(init_from), "initial weights by parameter name: a checkpoint or fixture file, or safetensors (gvc convert --from-hf)"},
   {"initialize_on_meta", K_INT, O(initialize_on_meta), "1: no random init, every weight comes from --init_from or --load (Galvatron's flag; default 0)"},
-  {"iters|train_iters", K_INT, O(iters), "training steps (default 100)"},
+  {"iters|train_iters", K_INT, O(iters), "training steps (default 100); 0: no gradient memory, and --save saves the initial (or loaded) state"},
   {"global_train_batch_size|global_batch_size", K_INT, O(global_batch), "samples per step, all ranks"},
   {"lr", K_DBL, O(lr), "peak learning rate (default 1e-3)"},
   {"min_lr", K_DBL, O(min_lr), "final learning rate (default 0)"},
@@ -50,6 +52,7 @@ static const struct opt opts[] = {
   {"temperature", K_DBL, O(temperature), "--sample: softmax temperature, 0 = greedy (default 0)"},
   {"top_k", K_INT, O(top_k), "--sample: draw from the k most likely tokens only, 0 = all (default 0)"},
   {"top_p", K_DBL, O(top_p), "--sample: draw from the smallest set of probability >= p (default 1)"},
+  {"no_kv_cache", K_FLAG, O(no_kv_cache), "--sample: a whole forward of the last seq tokens per token instead of the KV cache"},
   {"sample_format", K_STR, O(sample_format), "--sample prints text (default) or ids"},
   {"tokenizer", K_STR, O(tokenizer), "--sample: the tokenizer.json the data was built with (default: byte tokens)"},
   {"device", K_STR, O(device), "cpu (default) or cuda"},
@@ -60,8 +63,22 @@ static const struct opt opts[] = {
   {"timeline", K_STR, O(timeline), "FILE.svg: the pipeline timeline of one step after warm-up, measured on every rank (rank 0 writes it)"},
   {"step_json", K_STR, O(step_json), "FILE.json: every step's time, each rank's forward/backward time and memory (gvc profile)"},
   {"quiet", K_FLAG, O(quiet), "only the final summary"},
+  {"use_flash_attn", K_FLAG, O(use_flash_attn), "accepted for Galvatron's scripts: attention here is always fused (flash-style, no T x T matrix kept)"},
 };
 
+/* Galvatron's and Megatron's strategy and model-shape options: fixed when gvc compiles the
+ * program (its memory plan depends on them), so given to the binary they are refused with
+ * the gvc compile line that takes them. */
+static const struct { const char *name, *example; } compile_time[] = { /* example: a value for the message */
+  {"pp_deg", "2"}, {"global_tp_deg", "2"}, {"global_tp_consec", "1"}, {"sdp", "1"}, {"sequence_parallel", "1"},
+  {"use_ulysses", "1"}, {"vocab_tp", "2"}, {"vocab_sp", "1"}, {"chunks", "4"}, {"pipeline_type", "gpipe"},
+  {"default_dp_type", "zero2"}, {"global_checkpoint", "1"}, {"pp_division", "2,2"}, {"tp_sizes_enc", "2,2"},
+  {"tp_consecutive_flags", "1,1"}, {"dp_types_enc", "0,0"}, {"checkpoint_flags_enc", "1,1"}, {"use_sp", "1,1"},
+  {"zero3_layers", "0,1"}, {"no_async_grad_reduce", ""}, {"async_grad_reduce", ""},
+  {"galvatron_config_path", "S.json"}, {"num_nodes", "1"}, {"num_gpus_per_node", "8"}, {"micro_batch", "4"},
+  {"seq", "1024"}, {"seq_length", "1024"}, {"num_layers", "2"}, {"make_vocab_size_divisible_by", "128"},
+  {"checkpoint", "all"}, {"time_ops", ""}, {"tensor_model_parallel_size", "2"}, {"pipeline_model_parallel_size", "2"},
+};
 /* The accepted values of the numeric options (gvrt_num.h); an int without an entry takes
  * any int, a double any finite number. */
 struct opt_range { size_t off; struct gv_num_range r; };
@@ -133,6 +150,21 @@ static int name_matches(const char *names, const char *arg)
   return 0;
 }
 
+/* An option that is not the binary's: a compile-time one says how gvc compile takes it. */
+static void compile_time_or_unknown(const char *prog, const char *model, const char *name, const char *val)
+{
+  for (size_t k = 0; k < sizeof compile_time / sizeof compile_time[0]; k++)
+    if (name_matches(compile_time[k].name, name)) {
+      const char *v = val ? val : compile_time[k].example;
+      fprintf(stderr, "%s: error: --%s is a compile-time option: the strategy and the model's shape are fixed when "
+              "gvc builds the program (its memory plan depends on them); pass it to gvc compile, e.g. gvc compile "
+              "FILE.gvm --model %s --%s%s%s -o BIN (--help lists the binary's options)\n", prog, name,
+              model ? model : "NAME", compile_time[k].name, *v ? " " : "", v);
+      return;
+    }
+  fprintf(stderr, "%s: error: unknown option '--%s' (see --help)\n", prog, name);
+}
+
 void gv_run_usage(FILE *f, const char *prog, const char *model)
 {
   fprintf(f, "usage: %s [options]\n\nTrains %s, as compiled by gvc. Options:\n", prog, model ? model : "the model");
@@ -188,12 +220,18 @@ int gv_run_parse_args(struct gv_run_args *a, int argc, char **argv, const char *
       if (name_matches(opts[k].names, name))
         o = &opts[k];
     if (!o) {
-      fprintf(stderr, "%s: error: unknown option '--%s' (see --help)\n", argv[0], name);
+      compile_time_or_unknown(argv[0], model, name, eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2)
+                                                                  ? argv[i + 1] : NULL);
       return -1;
     }
     char *field = (char *)a + o->off;
-    if (o->kind == K_FLAG) {
-      *(int *)field = 1;
+    if (o->kind == K_FLAG) { /* a bare switch, or --flag=0|1 */
+      if (eq && strcmp(eq + 1, "0") && strcmp(eq + 1, "1")) {
+        fprintf(stderr, "%s: error: --%s is a switch: give it alone, or as --%s=0 or --%s=1\n", argv[0], name, name,
+                name);
+        return -1;
+      }
+      *(int *)field = !eq || eq[1] == '1';
       continue;
     }
     const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);

@@ -60,7 +60,7 @@ static char *gather_params(struct gv_run *r, size_t *total)
   GV_CHECK(mine != NULL, "out of host memory");
   size_t at = 0;
   for (int i = 0; i < r->nparams; i++)
-    at += (size_t)snprintf(mine + at, len - at, "%s %lld %lld\n", r->params[i].name, (long long)r->params[i].rows,
+    at += (size_t)snprintf(mine + at, len - at, "%s %lld %lld\n", r->params[i].name, (long long)r->params[i].saved_rows,
                            (long long)r->params[i].cols);
   int32_t slot = (int32_t)at + 1, world = gv_comm_size(r->world), me = gv_comm_rank(r->world);
   gv_comm_all_reduce_host(r->world, &slot, 1, GV_DTYPE_I32, GV_REDUCE_MAX);
@@ -316,31 +316,73 @@ static void prune(const char *dir, int keep, struct ckpt_index now)
 
 /* ---- save ---- */
 
-/* This rank's uniquely owned elements of every parameter into the two files; 0 or errno. */
-static int write_parts(struct gv_run *r, const struct ck_tensors *c, gv_st_writer *w[2], char *err, size_t errn)
+/* The CRC-32s of the parts written (so that a save reads nothing back where it can): per
+ * tensor of the one numbering (ck_tensor) and rank, the byte offset, length and CRC-32 of the
+ * part that rank wrote, where it is one contiguous range of the tensor (whole rows of it);
+ * zero length where it wrote none or only a strided block. */
+struct part_crcs { double *at; int world, me; };
+
+static void note_part(struct part_crcs *pc, int i, const struct gv_run_param *p, size_t first, size_t n, size_t es,
+                      const void *h)
+{
+  if (!pc || p->shard_cols != p->cols)
+    return; /* a column block: strided in the file */
+  double *a = pc->at + ((size_t)i * (size_t)pc->world + (size_t)pc->me) * 3;
+  a[0] = (double)(((size_t)p->row0 * (size_t)p->cols + first) * es);
+  a[1] = (double)(n * es);
+  a[2] = (double)gv_st_crc32_update(0, h, n * es);
+}
+
+/* Tensor i's CRC-32 from its parts when they tile it (every rank's parts all-reduced); 0 if not. */
+static int crc_from_parts(const struct part_crcs *pc, int i, int64_t bytes, uint32_t *crc)
+{
+  const double *a = pc->at + (size_t)i * (size_t)pc->world * 3;
+  double at = 0;
+  *crc = 0;
+  for (int done = 0; done < pc->world;) { /* the part starting where the last ended (parts do not overlap) */
+    int k = 0;
+    while (k < pc->world && !(a[3 * k + 1] > 0 && a[3 * k] == at))
+      k++;
+    if (k == pc->world)
+      break;
+    *crc = gv_st_crc32_combine(*crc, (uint32_t)a[3 * k + 2], (int64_t)a[3 * k + 1]);
+    at += a[3 * k + 1];
+    done++;
+  }
+  return bytes > 0 && at == (double)bytes;
+}
+
+/* This rank's uniquely owned elements of every parameter into the two files (with the
+ * CRC-32s of its contiguous parts in pc); 0 or errno. */
+static int write_parts(struct gv_run *r, const struct ck_tensors *c, gv_st_writer *w[2], struct part_crcs *pc,
+                       char *err, size_t errn)
 {
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
     size_t first, n;
     int ti = ck_find(c, p->name);
-    if (!gv_run_unique_owner(r, p) || !gv_run_owned(r, p, &first, &n))
-      continue;
+    int64_t rows;
+    if (!gv_run_unique_owner(r, p) || !gv_run_owned(r, p, &first, &n) || !(n = gv_run_saved_part(p, first, n, &rows)))
+      continue; /* (vocabulary padding is not saved) */
     const void *h = gv_run_to_host(r, gv_run_param_at(r, p, first), n * gv_run_fsz(r));
-    if (gv_st_write_part(w[0], ti, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n,
+    if (gv_st_write_part(w[0], ti, p->row0, rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n,
                          c->model[ti].dtype, h, err, errn))
       return errno ? errno : EIO;
+    note_part(pc, ti, p, first, n, gv_run_fsz(r), h); /* h: the file's dtype (ck_tensors_build) */
     for (int k = 0; k < c->blocks; k++) {
       h = gv_run_to_host(r, gv_run_owned_state(r, p, first, (enum gv_prog_state)k), sizeof(float) * n);
-      if (gv_st_write_part(w[1], ti * c->blocks + k, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first,
+      if (gv_st_write_part(w[1], ti * c->blocks + k, p->row0, rows, p->col0, p->shard_cols, (int64_t)first,
                            (int64_t)n, GV_ST_F32, h, err, errn))
         return errno ? errno : EIO;
+      note_part(pc, c->n + ti * c->blocks + k, p, first, n, sizeof(float), h);
     }
   }
   return 0;
 }
 
 /* Step 1 (rank 0: create the files with their headers) or 2 (every rank: its parts). */
-static int write_files(struct gv_run *r, const struct ck_tensors *c, const char *folder, int make, char *err, size_t n)
+static int write_files(struct gv_run *r, const struct ck_tensors *c, const char *folder, int make, struct part_crcs *pc,
+                       char *err, size_t n)
 {
   char path[2][4300];
   gv_st_writer *w[2] = {NULL, NULL};
@@ -353,7 +395,7 @@ static int write_files(struct gv_run *r, const struct ck_tensors *c, const char 
       return errno ? errno : EIO;
     }
   }
-  int e = make ? 0 : write_parts(r, c, w, err, n);
+  int e = make ? 0 : write_parts(r, c, w, pc, err, n);
   for (int f = 0; f < 2; f++)
     if (e)
       gv_st_abort(w[f]);
@@ -362,18 +404,24 @@ static int write_files(struct gv_run *r, const struct ck_tensors *c, const char 
   return e;
 }
 
-/* Step 3: the CRC-32s of the tensors this rank checks (crc_owners), from the files; the
- * all-reduce gives every rank all of them (as doubles: exact). */
+/* Step 3: the CRC-32s of the tensors this rank checks (crc_owners): from the written parts
+ * where they tile the tensor (pc, all-reduced), else from the files; the all-reduce gives
+ * every rank all of them (as doubles: exact). */
 static int compute_crcs(struct gv_run *r, const struct ck_tensors *c, const char *folder, const char *suffix,
-                        double *crcs, char *err, size_t n)
+                        const struct part_crcs *pc, double *crcs, char *err, size_t n)
 {
   int total = c->n * (1 + c->blocks), me = gv_comm_rank(r->world), *owner = crc_owners(c, gv_comm_size(r->world)), rc = 0;
   gv_st *st[2] = {NULL, NULL};
   for (int i = 0; i < total && !rc; i++) {
     int f;
     const struct gv_st_tensor *want = ck_tensor(c, i, &f), *t;
+    uint32_t from_parts;
     if (owner[i] != me)
       continue;
+    if (pc && crc_from_parts(pc, i, gv_st_numel(want) * (int64_t)gv_st_dtype_size(want->dtype), &from_parts)) {
+      crcs[i] = from_parts;
+      continue;
+    }
     char path[4300];
     snprintf(path, sizeof path, "%s/%s%s", folder, files[f], suffix);
     uint32_t crc = 0;
@@ -470,16 +518,19 @@ int gv_run_save(struct gv_run *r, const char *dir, int next_step)
   int total = c.n * (1 + c.blocks);
   double *crcs = calloc((size_t)total + 1, sizeof *crcs);
   GV_CHECK(crcs != NULL, "out of host memory");
-  int e = me == 0 ? (make_dirs(folder) ? errno : write_files(r, &c, folder, 1, err, sizeof err)) : 0;
+  struct part_crcs pc = {calloc((size_t)total * (size_t)world * 3 + 1, sizeof(double)), world, me};
+  GV_CHECK(pc.at != NULL, "out of host memory");
+  int e = me == 0 ? (make_dirs(folder) ? errno : write_files(r, &c, folder, 1, NULL, err, sizeof err)) : 0;
   if (e && !err[0])
     snprintf(err, sizeof err, "%s: %s", folder, strerror(e));
   int who = failing_rank(r, e, &code);
   if (who < 0) {
-    e = write_files(r, &c, folder, 0, err, sizeof err);
+    e = write_files(r, &c, folder, 0, &pc, err, sizeof err);
     who = failing_rank(r, e, &code);
   }
   if (who < 0) {
-    e = compute_crcs(r, &c, folder, ".tmp", crcs, err, sizeof err);
+    gv_comm_all_reduce_host(r->world, pc.at, (size_t)total * (size_t)world * 3, GV_DTYPE_F64, GV_REDUCE_SUM);
+    e = compute_crcs(r, &c, folder, ".tmp", &pc, crcs, err, sizeof err);
     who = failing_rank(r, e, &code);
   }
   if (who < 0) {
@@ -490,6 +541,7 @@ int gv_run_save(struct gv_run *r, const char *dir, int next_step)
     who = failing_rank(r, e, &code);
   }
   free(crcs);
+  free(pc.at);
   ck_tensors_free(&c);
   if (who >= 0) {
     if (who == me)
@@ -614,7 +666,7 @@ static void check_file(struct gv_run *r, const struct ck_tensors *c, gv_st *st, 
     FATAL("%s: rank %d found a damaged tensor (its message above); not resuming from it", path, who);
 }
 
-/* Tensor name of file f, checked against parameter p: a float dtype, p's global shape. */
+/* Tensor name of file f, checked against parameter p: a float dtype (its shape: when read). */
 static const struct gv_st_tensor *tensor_for(gv_st *st, const char *name, const struct gv_run_param *p, int need_f32)
 {
   const struct gv_st_tensor *t = gv_st_find(st, name);
@@ -624,10 +676,6 @@ static const struct gv_st_tensor *tensor_for(gv_st *st, const char *name, const 
   if (!ok)
     FATAL("%s: tensor '%s': dtype %s, expected %s", gv_st_path(st), name, gv_st_dtype_name(t->dtype),
           need_f32 ? "F32" : "F32, BF16 or F16");
-  if (gv_st_numel(t) != p->rows * p->cols || gv_st_cols(t) != p->cols)
-    FATAL("%s: tensor '%s': shape of %lld x %lld elements, this program's parameter is %lld x %lld", gv_st_path(st),
-          name, (long long)(gv_st_numel(t) / (gv_st_cols(t) ? gv_st_cols(t) : 1)), (long long)gv_st_cols(t),
-          (long long)p->rows, (long long)p->cols);
   return t;
 }
 
@@ -637,8 +685,7 @@ static float *read_slice(struct gv_run *r, gv_st *st, const struct gv_st_tensor 
 {
   char err[1024];
   float *h = gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
-  if (gv_st_read_part(st, t, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n, GV_ST_F32, h,
-                      err, sizeof err))
+  if (gv_run_read_part(st, t, p, first, n, h, err, sizeof err))
     FATAL("%s", err);
   return h;
 }

@@ -15,7 +15,7 @@ void gv_prog_model(void *ctx, const char *name, int64_t world, int64_t pp, int64
   r->pp = pp;
   r->micro_batch = micro_batch;
   r->seq = seq;
-  r->vocab = vocab;
+  r->vocab = r->logits_cols = vocab;
   int rank = r->world ? gv_comm_rank(r->world) : 0;
   r->stage = world > 0 && pp > 0 && world % pp == 0 ? (int)(rank / (world / pp)) : 0;
 }
@@ -67,7 +67,31 @@ void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int
   /* the shard is resolved once the tp rank is known (gv_run_resolve_shards) */
   r->params[r->nparams++] = (struct gv_run_param){name, stage, rows, cols, 0, 0, rows, cols, poff, goff, moff, decay,
                                                   init, std, (int)split_dim, (int)zero3_layer, 0, -1, NULL, 0,
-                                                  NULL, NULL, 0, 0};
+                                                  NULL, NULL, 0, 0, rows};
+}
+
+void gv_prog_vocab(void *ctx, int64_t vocab)
+{
+  struct gv_run *r = ctx;
+  GV_CHECK(vocab > 0 && vocab <= r->logits_cols, "vocabulary %lld of a program whose logits have %lld columns",
+           (long long)vocab, (long long)r->logits_cols);
+  r->vocab = vocab;
+}
+
+void gv_prog_vocab_param(void *ctx, const char *name, int64_t stage, int64_t rows)
+{
+  struct gv_run *r = ctx;
+  if (stage != r->stage)
+    return;
+  for (int i = 0; i < r->nparams; i++)
+    if (!strcmp(r->params[i].name, name)) {
+      GV_CHECK(rows > 0 && rows <= r->params[i].rows, "parameter %s: %lld saved rows of %lld", name, (long long)rows,
+               (long long)r->params[i].rows);
+      r->params[i].saved_rows = rows;
+      return;
+    }
+  gv_fatalf(__FILE__, __LINE__, "gv_prog_vocab_param", "gvrt", "parameter %s was not declared on stage %lld", name,
+            (long long)stage);
 }
 
 void gv_prog_param_layer(void *ctx, const char *name, int64_t stage, int64_t layer, int64_t tp)
@@ -152,6 +176,16 @@ void gv_prog_logits(void *ctx, int64_t stage, int64_t logits_off)
     return;
   r->logits_off = logits_off;
   r->has_logits = 1;
+}
+
+void gv_prog_decode(void *ctx, int64_t stage, void *fn, int64_t tokens_off, int64_t logits_off, int64_t acts_bytes,
+                    int64_t caches, int64_t positions)
+{
+  struct gv_run *r = ctx;
+  if (stage != r->stage)
+    return;
+  r->dec = (struct gv_run_decode){.fn = (gv_prog_fn)fn, .tokens_off = tokens_off, .logits_off = logits_off,
+                                  .acts_bytes = acts_bytes, .caches = caches, .positions = positions};
 }
 
 void gv_prog_attention(void *ctx, int64_t B, int64_t T, int64_t S, int64_t H, int64_t KV, int64_t D)

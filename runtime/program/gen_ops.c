@@ -304,9 +304,28 @@ void gv_gen_dropout_bwd(void *ctx, void *dx, void *dy, int64_t rows, int64_t col
   dropout_rows_apply(ctx, dx, dy, rows, cols, cols_global, p, site, row_split, group, 1, (int)flags);
 }
 
+/* Vocabulary padding: columns [from, cols) of logits [M, cols] set to -inf, so that softmax
+ * gives them 0 and the loss (and its gradient) is the unpadded model's: row 0's filled, then
+ * copied to the other rows in doubling blocks. */
+static void mask_padded(struct gv_run *r, char *logits, int64_t M, int64_t cols, int64_t from)
+{
+  if (from >= cols)
+    return;
+  from = from < 0 ? 0 : from;
+  size_t es = gv_run_fsz(r);
+  struct gv_tensor row0 = t1(logits + (size_t)from * es, r->fdt, cols - from);
+  gv_fill(&r->be, &row0, -INFINITY);
+  for (int64_t done = 1; done < M; done *= 2) {
+    int64_t k = done < M - done ? done : M - done;
+    gv_copy2d(&r->be, logits + (size_t)(done * cols + from) * es, cols, logits + (size_t)from * es, cols, k,
+              cols - from, r->fdt);
+  }
+}
+
 void gv_gen_xent_fwd(void *ctx, void *loss, void *lse, void *logits, void *targets, int64_t M, int64_t V)
 {
   struct gv_run *r = ctx;
+  mask_padded(r, logits, M, V, r->vocab);
   struct gv_tensor L = t1(loss, F32, 1), S = t1(lse, F32, M), X = t2(logits, VT, M, V), T = t1(targets, I32, M);
   gv_xent_fwd(&r->be, &L, &S, &X, &T, r->loss_scale);
 }
@@ -447,6 +466,7 @@ void gv_gen_vocab_xent_fwd(void *ctx, void *loss, void *lse, void *scratch, void
   struct gv_tensor L = t1(loss, F32, 1), S = t1(lse, F32, M), P = t1(scratch, F32, M), X = t2(logits, VT, M, Vs),
                    T = t1(targets, I32, M);
   int64_t lo = vocab_lo(r, Vs);
+  mask_padded(r, logits, M, Vs, r->vocab - lo);
   gv_xent_shard_fwd(&r->be, &L, &S, &P, &X, &T, lo, r->loss_scale, GV_XSHARD_MAX);
   gv_comm_all_reduce(r->tp_group, lse, (size_t)M, GV_DTYPE_F32, GV_REDUCE_MAX);
   gv_xent_shard_fwd(&r->be, &L, &S, &P, &X, &T, lo, r->loss_scale, GV_XSHARD_SUMEXP);

@@ -101,17 +101,11 @@ static void init_from_safetensors(struct gv_run *r, const char *path)
     const struct gv_st_tensor *t = gv_st_find(f, p->name);
     if (!t)
       init_from_fail(path, p->name, p);
-    if (gv_st_numel(t) != p->rows * p->cols || gv_st_cols(t) != p->cols)
-      gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt",
-                "%s: tensor '%s': shape of %lld x %lld elements, this program's parameter is %lld x %lld", path,
-                p->name, (long long)(gv_st_numel(t) / (gv_st_cols(t) ? gv_st_cols(t) : 1)), (long long)gv_st_cols(t),
-                (long long)p->rows, (long long)p->cols);
     size_t first = 0, n = shard_numel(p);
     if (gv_run_zl(r, p) && !gv_run_held(r, p, &first, &n))
       continue;
     float *h = gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
-    if (gv_st_read_part(f, t, p->row0, p->shard_rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)n, GV_ST_F32,
-                        h, err, sizeof err))
+    if (gv_run_read_part(f, t, p, first, n, h, err, sizeof err))
       gv_fatalf(__FILE__, __LINE__, "--init_from", "gvrt", "%s", err);
     store_param(r, p, first, h, n);
   }
@@ -402,9 +396,9 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
   rank_path(r, path, file, sizeof file);
   struct gv_tf_writer *f = gv_tf_begin(file, header, err, sizeof err);
   int ok = f != NULL;
-  int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->vocab};
+  int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->logits_cols};
   if (ok && r->has_logits) {
-    size_t n = (size_t)(r->micro_batch * r->seq * r->vocab);
+    size_t n = (size_t)(r->micro_batch * r->seq * r->logits_cols);
     ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off, n),
                    err, sizeof err);
   }
@@ -510,9 +504,14 @@ struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large
 
 static void setup_groups(struct gv_run *r)
 {
+  if (gv_comm_size(r->world) == 1 && r->world_size > 1) /* started without a launcher */
+    gv_fatalf(__FILE__, __LINE__, "gv_main", "gvrt",
+              "this program runs on %lld ranks but was started as one process: launch it with mpirun -n %lld %s ...",
+              (long long)r->world_size, (long long)r->world_size, r->argv[0]);
   if (gv_comm_size(r->world) != r->world_size)
     gv_fatalf(__FILE__, __LINE__, "gv_main", "gvrt",
-              "this program was compiled for %lld ranks but runs with %d; recompile with --num_nodes/--num_gpus_per_node",
+              "this program was compiled for %lld ranks but runs with %d: launch it with mpirun -n %lld, or recompile "
+              "for %d ranks with --num_nodes/--num_gpus_per_node", (long long)r->world_size, gv_comm_size(r->world),
               (long long)r->world_size, gv_comm_size(r->world));
   if (r->tp < 1)
     r->tp = 1;
@@ -660,6 +659,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   if (r.attn[0])
     r.plan.arena_bytes[GV_MEM_WORKSPACE] =
         gv_backend_workspace_bytes(&r.be, r.attn[0], r.attn[1], r.attn[2], r.attn[3], r.attn[4], r.attn[5]);
+  if (r.args.iters == 0 || r.args.eval_only) /* no step: no gradients (a 1.5 B model saves in 12 bytes a parameter) */
+    r.plan.arena_bytes[GV_MEM_GRADS] = 0;
   gv_run_sl_start(&r);
   gv_arenas_init(&r.arenas, &r.be, &r.plan);
   for (int k = 0; k < GV_MEM_KINDS; k++)
@@ -695,6 +696,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_log0(GV_LOG_INFO, "the checkpoint is at step %d: nothing left of --iters %d", first_step, r.args.iters);
   if (r.args.eval_only)
     eval_only(&r, &fd, first_step);
+  if (r.args.save && r.args.iters == 0 && !r.args.eval_only) /* the initial, imported or loaded state */
+    gv_run_save(&r, r.args.save, first_step);
   for (int step = first_step; !r.args.eval_only && step < r.args.iters; step++) {
     double t0 = gv_run_now_s();
     r.step = step;

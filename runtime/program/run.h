@@ -25,6 +25,8 @@ struct gv_run_param {
   int reduced;                 /* its reduction was started this step */
   struct gv_comm *tp_group, *dp_group; /* its layer's groups (the program's without per-layer tp) */
   int tp_rank, dp_rank;
+  int64_t saved_rows;          /* rows in checkpoints and --init_from: rows, or the true vocabulary of a
+                                * parameter padded to the program's (gv_prog_vocab_param) */
 };
 
 /* Per-layer tp: the groups of every degree dividing the base degree, made once at start-up
@@ -55,7 +57,7 @@ struct gv_run_args {
   const char *dump_params, *matmul_precision, *mixed_precision, *timeline, *sample_format, *tokenizer, *step_json;
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet, override_checkpoint_args, skip_nonfinite_steps;
-  int top_k, eval_only, initialize_on_meta, keep_last, exit_interval;
+  int top_k, eval_only, initialize_on_meta, keep_last, exit_interval, no_kv_cache, use_flash_attn;
   double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps, temperature, top_p;
   uint64_t seed;
 };
@@ -93,8 +95,22 @@ struct gv_run_steplog {
   double rss_before_mb;              /* peak resident set before the arenas were allocated */
 };
 
+/* The decode step of generation with a KV cache (decode.c; gv_prog_decode): the function,
+ * its activations arena, and per attention a K and a V cache of cap rows. */
+struct gv_run_decode {
+  gv_prog_fn fn;               /* NULL: the program has no decode step */
+  int64_t tokens_off, logits_off, acts_bytes, caches, positions;
+  int64_t pos, cap;            /* the position being decoded; the rows the caches hold */
+  char *bases[GV_MEM_KINDS];   /* the run's arenas, the decode activations for GV_MEM_ACTS */
+  void **kv;                   /* 2 per cache (K, V), allocated at the first use */
+  size_t *kv_bytes;
+  void *ws;                    /* a workspace for attention over cap keys */
+  size_t ws_bytes;
+};
+
 struct gv_run {
   struct gv_run_args args;
+  struct gv_run_decode dec;
   struct gv_run_optime optime;
   int argc;                    /* the command line (saved in checkpoints) */
   char **argv;
@@ -108,6 +124,7 @@ struct gv_run {
   /* the program (this rank's stage of it) */
   const char *model;
   int64_t world_size, pp, micro_batch, seq, vocab, slots, chunks;
+  int64_t logits_cols;         /* the logits' row: vocab, or the padded vocabulary (gv_prog_vocab) */
   int one_f_one_b;
   int default_global_batch;    /* the strategy's, when --global_train_batch_size is not given */
   int stage;                   /* this rank's pipeline stage */
@@ -197,6 +214,15 @@ const struct gv_run_zlayer *gv_run_zl(const struct gv_run *r, const struct gv_ru
 int gv_run_held(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n);
 int gv_run_owned(const struct gv_run *r, const struct gv_run_param *p, size_t *first, size_t *n);
 void *gv_run_param_at(struct gv_run *r, const struct gv_run_param *p, size_t first);
+/* Of elements [first, first + n) of p's block, those in its saved rows (all of them unless p
+ * is padded to the vocabulary): their count, and the block's saved rows in *rows. */
+size_t gv_run_saved_part(const struct gv_run_param *p, size_t first, size_t n, int64_t *rows);
+/* Elements [first, first + n) of p's block from safetensors tensor t as fp32 into h (its
+ * padded rows zero); t's shape is checked against p's saved one first. 0, or 1 with err. */
+struct gv_st_tensor;
+struct gv_st;
+int gv_run_read_part(struct gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p, size_t first, size_t n,
+                     float *h, char *err, size_t errn);
 void *gv_run_owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t first);
 float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t first, enum gv_prog_state k);
 /* Is this rank's owned part of p the one copy counted (in the gradient norm) and saved:
@@ -254,6 +280,12 @@ void gv_run_check_sample_args(struct gv_run *r);
 typedef void (*gv_run_forward_fn)(struct gv_run *r, const int32_t *tokens);
 void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward);
 void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens);
+/* decode.c: generation with the KV cache. begin: caches for cap positions (fatal if the
+ * program has no decode step); step: the forward of one token at the next position, returning
+ * the logits row (arena memory, r->vocab values of r->fdt); end: everything freed. */
+void gv_run_decode_begin(struct gv_run *r, int64_t cap);
+const void *gv_run_decode_step(struct gv_run *r, int32_t token);
+void gv_run_decode_end(struct gv_run *r);
 /* data.c: the Megatron dataset behind --data */
 /* checkpoint.c */
 int gv_run_save(struct gv_run *r, const char *dir, int next_step);

@@ -3,8 +3,10 @@
  * seeded by --seed; the prompt and the output are text (byte tokens, or the byte-level BPE
  * of --tokenizer FILE.json) or token ids (--sample_format ids). The program's forward has a fixed sequence length T, so
  * each new token is predicted from the last T tokens at most: generation goes on past T
- * with the context cropped (nanoGPT's idx[:, -block_size:]), and says so. No KV cache: each
- * token is one whole forward of the pipeline. */
+ * with the context cropped (nanoGPT's idx[:, -block_size:]), and says so. With the program's
+ * decode step (decode.c: one-stage programs without tp or ZeRO-3) the prompt fills a KV
+ * cache one position at a time and each new token is one decode step, no whole forward;
+ * --no_kv_cache, other programs and learned positions too few for the text use the window. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +192,32 @@ static int64_t encode_prompt(struct gv_run *r, const char *prompt, int32_t **seq
   return n;
 }
 
+/* Whether generation uses the program's decode step and KV cache (else each token is one
+ * whole forward of the last T tokens): the program has one, --no_kv_cache is not given, and
+ * the text fits the model's learned positions (rope has no such limit). Says why not. */
+static int use_kv_cache(struct gv_run *r, int64_t total)
+{
+  const struct gv_run_decode *d = &r->dec;
+  if (r->args.no_kv_cache)
+    return 0;
+  if (!d->fn) {
+    gv_log0(GV_LOG_INFO, "no KV cache: this program has no decode step (it has pipeline stages, tensor "
+            "parallelism or ZeRO-3, or attention that is not causal), so each token is one whole forward");
+    return 0;
+  }
+  if (d->positions > 0 && total > d->positions) {
+    gv_log0(GV_LOG_INFO, "no KV cache: the model's %lld learned positions hold fewer than the %lld tokens of the "
+            "prompt and the sample, so each token is a whole forward of the last %lld tokens",
+            (long long)d->positions, (long long)total, (long long)r->seq);
+    return 0;
+  }
+  if (total > r->seq)
+    gv_log0(GV_LOG_INFO, "sampling past this program's sequence length %lld with the KV cache: positions up to "
+            "%lld (%s)", (long long)r->seq, (long long)total - 1,
+            d->positions > 0 ? "learned positions, within the model's table" : "rope positions continue");
+  return 1;
+}
+
 void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
 {
   const struct gv_run_args *a = &r->args;
@@ -210,26 +238,43 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
                 "%lld ids", seq[i], (long long)V);
   if (n == 0)
     gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "the prompt is empty: give at least one token");
-  if (total > T)
+  int cached = use_kv_cache(r, total);
+  if (!cached && total > T)
     gv_log0(GV_LOG_INFO, "sampling %lld tokens past this program's sequence length %lld: each new token is predicted "
             "from the last %lld tokens only (a longer context needs a program compiled with a larger gvc compile "
             "--seq, up to the model's positions)", (long long)(total - T), (long long)T, (long long)T);
   uint64_t rng = a->seed ^ 0x5eed5a3b1e5ull;
   int last = r->stage == r->pp - 1;
   r->evaluating = 1; /* forward only, no dropout */
+  double t0 = gv_run_now_s();
+  if (cached) { /* the prompt into the cache, one position at a time */
+    gv_run_decode_begin(r, total);
+    for (int64_t i = 0; i + 1 < n; i++)
+      gv_run_decode_step(r, seq[i]);
+  }
   for (int64_t pos = n; pos < total; pos++) {
     int64_t w = pos < T ? pos : T, from = pos - w;
-    memset(window, 0, sizeof *window * (size_t)T);
-    memcpy(window, seq + from, sizeof *window * (size_t)w);
-    forward(r, window);
+    const void *logits = NULL;
+    if (cached) {
+      logits = gv_run_decode_step(r, seq[pos - 1]);
+    } else {
+      memset(window, 0, sizeof *window * (size_t)T);
+      memcpy(window, seq + from, sizeof *window * (size_t)w);
+      forward(r, window); /* the logits row of the window's last position */
+      logits = r->bases[GV_MEM_ACTS] + r->logits_off + (w - 1) * r->logits_cols * (int64_t)gv_run_fsz(r);
+    }
     int32_t next = 0;
-    if (last) /* the logits row of the window's last position, read back to the host */
-      next = pick(gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off + (w - 1) * V * (int64_t)gv_run_fsz(r),
-                                     (size_t)V), V, a, &rng, c);
+    if (last) /* read back to the host */
+      next = pick(gv_run_to_host_f32(r, logits, (size_t)V), V, a, &rng, c);
     if (r->pp > 1)
       gv_comm_broadcast_host(r->pp_group, &next, 1, GV_DTYPE_I32, (int)r->pp - 1);
     seq[pos] = next;
   }
+  double dt = gv_run_now_s() - t0;
+  if (cached)
+    gv_run_decode_end(r);
+  gv_log0(GV_LOG_INFO, "sampled %lld tokens in %.3f s: %.1f tokens/s (%s)", (long long)a->sample_tokens, dt,
+          dt > 0 ? (double)a->sample_tokens / dt : 0.0, cached ? "KV cache" : "a whole forward per token");
   r->evaluating = 0;
   if (gv_comm_rank(r->world) == 0) {
     char *buf = NULL;

@@ -8,6 +8,7 @@
  * memory. */
 #include <string.h>
 
+#include "gvrt_safetensors.h"
 #include "program/run.h"
 
 static size_t es_of(const struct gv_run *r) { return gv_run_fsz(r); }
@@ -132,4 +133,29 @@ int gv_run_unique_owner(const struct gv_run *r, const struct gv_run_param *p)
 {
   int dp_counts = r->zero || p->dp_rank == 0 || gv_run_zl(r, p);
   return dp_counts && (p->split_dim >= 0 || p->tp_rank == 0) && first_tied_stage(r, p);
+}
+
+size_t gv_run_saved_part(const struct gv_run_param *p, size_t first, size_t n, int64_t *rows)
+{
+  int64_t keep = p->saved_rows - p->row0;
+  keep = keep < 0 ? 0 : keep > p->shard_rows ? p->shard_rows : keep;
+  *rows = keep;
+  size_t end = (size_t)(keep * p->shard_cols);
+  return first >= end ? 0 : first + n < end ? n : end - first;
+}
+
+int gv_run_read_part(struct gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p, size_t first, size_t n,
+                     float *h, char *err, size_t errn)
+{
+  if (gv_st_numel(t) != p->saved_rows * p->cols || gv_st_cols(t) != p->cols) {
+    snprintf(err, errn, "%s: tensor '%s': shape of %lld x %lld elements, this program's parameter is %lld x %lld",
+             gv_st_path(st), t->name, (long long)(gv_st_numel(t) / (gv_st_cols(t) ? gv_st_cols(t) : 1)),
+             (long long)gv_st_cols(t), (long long)p->saved_rows, (long long)p->cols);
+    return 1;
+  }
+  int64_t rows;
+  size_t m = gv_run_saved_part(p, first, n, &rows);
+  memset(h + m, 0, sizeof *h * (n - m)); /* vocabulary padding: zero */
+  return m && gv_st_read_part(st, t, p->row0, rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)m, GV_ST_F32, h,
+                              err, errn);
 }

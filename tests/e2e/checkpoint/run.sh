@@ -6,12 +6,13 @@
 # saves (or --skip_nonfinite_steps skips the step); an unwritable --save folder is refused
 # at start-up; a failed save keeps the previous checkpoint; another --seed or global batch
 # is refused unless --override_checkpoint_args; token ids outside the vocabulary are found
-# when the data is opened. Also the training binary's precision options.
+# when the data is opened; --iters 0 --save saves the initial state without gradient memory.
+# Also the training binary's precision options.
 set -u
 gvc=$(realpath "$1"); src=$(realpath "$2"); work=$3; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-mkdir -p "$work" && cd "$work" && rm -rf ck straight.txt resumed.txt
+mkdir -p "$work" && cd "$work" && rm -rf ck ck0 straight.txt resumed.txt
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 -o tg 2>/dev/null || { echo "compile failed"; exit 1; }
 fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--init_from $fx --batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3"
@@ -22,6 +23,12 @@ export GV_COMM=self OMP_NUM_THREADS=1
   && [ -z "$(find ck -name '*.tmp')" ] && ok || bad "save: $(ls -R ck)"
 ./tg $args --iters 10 --load ck 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" > resumed.txt
 [ -s resumed.txt ] && cmp -s straight.txt resumed.txt && ok || { bad "resumed losses differ"; diff straight.txt resumed.txt; }
+# --iters 0: no gradient arena; --save writes the initial state as step 0, and training from it
+# gives the losses of a fresh run
+out=$(./tg $args --iters 0 --save ck0 2>&1)
+echo "$out" | grep -q "grads 0, optimizer" && echo "$out" | grep -q "saved checkpoint ck0/iter_0000000 (step 0" \
+  && ./tg $args --iters 10 --load ck0 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | tail -5 > from0.txt \
+  && cmp -s straight.txt from0.txt && ok || bad "--iters 0 --save: $out"
 rm -rf bad && cp -r ck bad && truncate -s 5000 bad/iter_0000005/model.safetensors
 out=$(./tg $args --iters 10 --load bad 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "bad/iter_0000005/model.safetensors: tensor '[a-z0-9_.]*': field 'data_offsets' .* runs past the end of the data" \

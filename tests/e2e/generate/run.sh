@@ -2,8 +2,9 @@
 # run.sh GVC SRC MPIEXEC WORK - text generation and evaluation of a training binary:
 # --temperature 0 is greedy and equals --top_k 1 at any temperature; a seeded draw
 # (--temperature, --top_k, --top_p) repeats with the same --seed; --sample_format ids
-# prints the prompt's and the new ids; --tokenizer encodes and decodes a BPE model's text; N of them even past the sequence length (and says
-# so); bad sampling options and a text format for a non-byte vocabulary are refused before
+# prints the prompt's and the new ids; --tokenizer encodes and decodes a BPE model's text; the
+# KV cache gives the ids of a whole forward per token; N tokens even past the sequence length
+# (with the cache where the positions allow, and says so); bad sampling options and a text format for a non-byte vocabulary are refused before
 # training; --eval_only prints loss and perplexity of the validation and test splits of a
 # checkpoint, and an empty split is an error naming it; every rank logs its peak resident
 # set beside the plan. Under mpirun: a pp2 program samples the greedy ids of one rank.
@@ -34,10 +35,36 @@ s3=$(gen --sample 30 --sample_format ids --temperature 1 --seed 6 | ids)
 t=$(gen --sample 12 | grep "^sample> " | sed 's/^sample> //')
 want=$(for i in $(echo "$g0" | tr -d '|'); do printf "\\$(printf %03o $i)"; done)
 [ "$t" = "$want" ] && ok || bad "text '$t' vs ids as bytes '$want'"
-# past the sequence length (32): 60 new tokens after a 4-token prompt, said so
+# past the sequence length (32) of tiny_gpt (64 learned positions): 60 new tokens after a
+# 4-token prompt go on with the KV cache; 70 do not fit the positions, so the window is
+# cropped to the last 32 tokens (whole forwards), said so
 out=$(gen --sample 60 --sample_format ids --prompt 84,104,101,32); rc=$?
-[ $rc -eq 0 ] && [ "$(echo "$out" | ids | cut -d'|' -f2 | wc -w)" = 60 ] \
-  && echo "$out" | grep -q "sampling 32 tokens past this program's sequence length 32" && ok || bad "past seq: $out"
+[ $rc -eq 0 ] && [ "$(echo "$out" | ids | cut -d'|' -f2 | wc -w)" = 60 ] && echo "$out" | grep -q "(KV cache)" \
+  && echo "$out" | grep -q "sampling past this program's sequence length 32 with the KV cache: positions up to 63" \
+  && ok || bad "past seq: $out"
+out=$(gen --sample 70 --sample_format ids --prompt 84,104,101,32); rc=$?
+[ $rc -eq 0 ] && [ "$(echo "$out" | ids | cut -d'|' -f2 | wc -w)" = 70 ] \
+  && echo "$out" | grep -q "no KV cache: the model's 64 learned positions hold fewer than the 74 tokens" \
+  && echo "$out" | grep -q "sampling 42 tokens past this program's sequence length 32" && ok || bad "past positions: $out"
+# the KV cache (decode step) gives the greedy ids of a whole forward per token (--no_kv_cache),
+# for learned positions (tiny_gpt) and rope (tiny_llama); rope goes on past the sequence length
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_llama --seq 32 --micro-batch 2 -o tl 2>>compile.log || bad "tiny_llama"
+for m in tg tl; do
+  f=$src/tests/reference/fixtures/$([ $m = tg ] && echo tiny_gpt || echo tiny_llama).bin
+  kv=$(./$m --init_from "$f" --data fort --iters 0 --sample 28 --sample_format ids --prompt 84,104,101,32 2>&1)
+  w=$(./$m --init_from "$f" --data fort --iters 0 --sample 28 --sample_format ids --prompt 84,104,101,32 --no_kv_cache 2>&1)
+  [ -n "$(echo "$kv" | ids)" ] && [ "$(echo "$kv" | ids)" = "$(echo "$w" | ids)" ] && echo "$kv" | grep -q "(KV cache)" \
+    && echo "$w" | grep -q "(a whole forward per token)" && ok || bad "$m: KV cache '$kv' vs window '$w'"
+done
+# the LLVM route's decode step gives the C route's ids
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_llama --seq 32 --micro-batch 2 --via llvm -o tll 2>>compile.log \
+  || bad "tiny_llama --via llvm"
+a=$(./tl --init_from "$src/tests/reference/fixtures/tiny_llama.bin" --data fort --iters 0 --sample 20 --sample_format ids 2>&1 | ids)
+b=$(./tll --init_from "$src/tests/reference/fixtures/tiny_llama.bin" --data fort --iters 0 --sample 20 --sample_format ids 2>&1 | ids)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "decode step via C '$a', via LLVM '$b'"
+out=$(./tl --init_from "$src/tests/reference/fixtures/tiny_llama.bin" --data fort --iters 0 --sample 40 --sample_format ids 2>&1)
+[ "$(echo "$out" | ids | cut -d'|' -f2 | wc -w)" = 40 ] && echo "$out" | grep -q "rope positions continue" && ok \
+  || bad "rope past the sequence length: $out"
 # bad options, refused before any training step
 for o in "--temperature -1" "--top_p 0" "--top_p 1.5" "--top_k -2" "--sample_format html"; do
   out=$(./tg --data fort --iters 5 --global_train_batch_size 4 --sample 5 --sample_format ids $o 2>&1); rc=$?
@@ -73,12 +100,13 @@ out=$(./tg --data fort --iters 5 --global_train_batch_size 4 --eval_interval 2 -
 out=$(./tg --data fort --iters 1 --global_train_batch_size 4 2>&1)
 echo "$out" | grep -q "\[rank 0/1\] gvrt: memory after step 0: peak resident set [1-9][0-9.]* MiB (host, VmHWM); the plan's arenas" \
   && ok || bad "peak memory line: $out"
-# pipeline: the pp2 program samples the same greedy ids, and both ranks log their peak
+# pipeline: the pp2 program (no decode step: whole forwards) samples the same greedy ids, and both ranks log their peak
 fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 one=$(./tg --init_from "$fx" --data fort --iters 0 --sample 12 --sample_format ids 2>&1 | ids)
 out=$(GV_COMM=mpi timeout 60 "$mpiexec" -n 2 ./pp2 --init_from "$fx" --data fort --iters 0 --sample 12 \
       --sample_format ids 2>&1 </dev/null)
-[ -n "$one" ] && [ "$(echo "$out" | ids)" = "$one" ] && ok || bad "pp2 greedy ids ('$one' on one rank): $out"
+[ -n "$one" ] && [ "$(echo "$out" | ids)" = "$one" ] && echo "$out" | grep -q "no KV cache: this program has no decode step" \
+  && ok || bad "pp2 greedy ids ('$one' on one rank, KV cache), without a cache: $out"
 out=$(GV_COMM=mpi timeout 60 "$mpiexec" -n 2 ./pp2 --data fort --global_train_batch_size 4 --iters 1 2>&1 </dev/null)
 [ "$(echo "$out" | grep -c "memory after step 0: peak resident set")" = 2 ] && echo "$out" | grep -q "\[rank 1/2\] gvrt: memory after" \
   && ok || bad "pp2 memory lines: $out"

@@ -5,7 +5,7 @@
 # (--init_from the import, --dump) within 1e-5 of transformers' largest logit, the greedy
 # ids (--sample_format ids) equal to transformers' (Mixtral: its step-0 loss, with the
 # load-balancing term, within 1e-5 of the reference's, and every gradient within 1e-4 of
-# autograd's); a trained checkpoint folder goes out to
+# autograd's), with the KV cache and with a whole forward per token (--no_kv_cache); a trained checkpoint folder goes out to
 # Hugging Face and back in unchanged; --initialize_on_meta 1 without weights and an import
 # of another family are refused. Under mpirun, LLaMA as tp2, pp2 and ZeRO-3 dp2 loads the
 # import with --initialize_on_meta 1: the same greedy ids (tp2, pp2), the one-rank step-0
@@ -17,7 +17,8 @@ check=$HF_CHECK
 fx=$src/tests/reference/hf
 gvm=$src/tests/e2e/hf/tiny_hf.gvm
 ids() { grep "^sample_ids>" | sed 's/^.*| //'; }
-gen() { "$@" --iters 0 --global_train_batch_size 2 --sample 12 --prompt 5,17 --sample_format ids 2>&1 | ids; }
+gen1() { "$@" --iters 0 --global_train_batch_size 2 --sample 12 --prompt 5,17 --sample_format ids 2>&1; }
+gen() { gen1 "$@" | ids; }
 
 for fam in gpt2 llama mistral qwen2 bert mixtral t5; do
   map=(); [ $fam = mistral ] && map=(--map "$src/models/mistral.hf.map")
@@ -32,8 +33,12 @@ for fam in gpt2 llama mistral qwen2 bert mixtral t5; do
     "$check" grads $fam.dump "$fx/$fam/ref.bin" && ok || bad "$fam: gradients"
   fi
   if [ $fam != bert ] && [ $fam != t5 ]; then  # encoders and encoder-decoders: logits only
-    g=$(gen ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin")
-    "$check" greedy "$fx/$fam/ref.bin" $g && ok || bad "$fam: greedy ids '$g'"
+    out=$(gen1 ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin")
+    g=$(echo "$out" | ids)
+    "$check" greedy "$fx/$fam/ref.bin" $g && echo "$out" | grep -q "tokens/s (KV cache)" && ok \
+      || bad "$fam: greedy ids '$g' (KV cache): $out"
+    w=$(gen ./$fam.bin --init_from $fam.safetensors --batch_from "$fx/$fam/ref.bin" --no_kv_cache)
+    [ -n "$w" ] && [ "$w" = "$g" ] && ok || bad "$fam: the window's greedy ids '$w', the KV cache's '$g'"
   fi
 done
 

@@ -241,6 +241,18 @@ static void test_exact_widening(void)
   gv_st_close(f);
 }
 
+/* The CRC-32 of two parts combined is the CRC-32 of the whole (a save's contiguous parts). */
+static void test_crc_combine(void)
+{
+  unsigned char buf[1000];
+  for (int i = 0; i < 1000; i++)
+    buf[i] = (unsigned char)(i * 7 + 3);
+  uint32_t whole = gv_st_crc32_update(0, buf, sizeof buf);
+  for (int cut = 0; cut <= 1000; cut += 250)
+    CHECK(gv_st_crc32_combine(gv_st_crc32_update(0, buf, (size_t)cut), gv_st_crc32_update(0, buf + cut, 1000 - (size_t)cut),
+                              1000 - cut) == whole);
+}
+
 int main(int argc, char **argv)
 {
   dir = argc > 1 ? argv[1] : ".";
@@ -248,5 +260,6 @@ int main(int argc, char **argv)
   test_handmade();
   test_round_trip();
   test_exact_widening();
+  test_crc_combine();
   return tu_report("unit.safetensors");
 }
