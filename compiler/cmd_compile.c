@@ -32,6 +32,7 @@ typedef struct CompileArgs {
   int64_t seq, micro_batch;
   int num_layers;            /* --num_layers: the model's `layers` argument replaced (0: the size's) */
   int opt, nodes, gpus_per_node, world_given, pp, chunks, global_ckpt, sdp, tp, tp_consec, sp, ulysses, vtp;
+  int cp;                    /* --global_cp_deg: context parallelism (zigzag ring attention) */
   int run_argc;
   char **run_argv;
   /* --search: search the strategy in this process; the options compile does not know go to
@@ -81,6 +82,8 @@ static void usage(FILE *f, int run)
              "                            1/tp of the token rows; default 0)\n"
              "  --vocab_tp N              split the embedding and LM head by vocabulary over N ranks (1, the\n"
              "                            tp degree, or a multiple of it: the blocks then run per-layer tp)\n"
+             "  --global_cp_deg N         context parallelism (Galvatron's cp_mode zigzag): every layer on 1/N\n"
+             "                            of each sequence, causal attention as ring attention over N ranks\n"
              "  --use_ulysses 0|1         --global_tp_deg is a Ulysses degree instead: weights replicated,\n"
              "                            token rows split, all-to-all around attention\n"
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
@@ -189,6 +192,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
   c->emit = "exe";
   c->pp = 1;
   c->tp = 1;
+  c->cp = 1;
   c->tp_consec = 1;
   c->pipeline = "pipedream_flush";
   for (int i = 1; i < argc; i++) {
@@ -247,6 +251,7 @@ static int parse(CompileArgs *c, int argc, char **argv, int run)
     else if (OPT("--galvatron_config_path") || OPT("--strategy")) c->config = v;
     else if (OPT("--global_tp_consec")) bad = int_opt("global_tp_consec", v, &c->tp_consec, NULL);
     else if (OPT("--sequence_parallel")) bad = int_opt("sequence_parallel", v, &c->sp, NULL);
+    else if (OPT("--global_cp_deg")) bad = int_opt("global_cp_deg", v, &c->cp, NULL);
     else if (OPT("--use_ulysses")) bad = int_opt("use_ulysses", v, &c->ulysses, NULL);
     else if (OPT("--vocab_tp")) bad = int_opt("vocab_tp", v, &c->vtp, NULL);
     else if (OPT("--num_gpus_per_node")) bad = int_opt("num_gpus_per_node", v, &c->gpus_per_node, &c->world_given);
@@ -451,6 +456,9 @@ static void print_strategy(const IrModel *m, const LowerOptions *o, const unsign
            ckpt && ckpt[i] ? "yes" : "no",
            ul ? "split (ulysses)" : block && o->sp && o->tp > 1 ? "split (sp)" : "all");
   }
+  if (o->cp > 1)
+    printf("(context parallelism: cp %d, zigzag ring attention; every layer holds 1/%d of each sequence; the dp column "
+           "counts dp x cp, the ranks gradients are reduced over)\n", o->cp, o->cp);
   if (o->tp > 1)
     printf("(the final norm is replicated over each tp group; the embedding and head are %s)\n",
            o->vtp ? "split by vocabulary over it" : "replicated too (--vocab_tp splits them)");
@@ -537,7 +545,7 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   LowerOptions o = {.micro_batch = c->micro_batch, .world = c->nodes * c->gpus_per_node, .pp = c->pp,
                     .pipeline_1f1b = strcmp(c->pipeline, "gpipe") != 0, .chunks = c->chunks ? c->chunks : c->pp,
                     .zero = !c->dp_type ? 0 : !strcmp(c->dp_type, "zero2") ? 2 : !strcmp(c->dp_type, "zero3") ? 3 : 0,
-                    .tp = c->tp, .tp_consec = c->tp_consec, .sp = c->sp, .ulysses = c->ulysses, .vtp = c->vtp > 1,
+                    .tp = c->tp, .tp_consec = c->tp_consec, .sp = c->sp, .ulysses = c->ulysses, .vtp = c->vtp > 1, .cp = c->cp,
                     .no_async_grad_reduce = c->no_async, .bf16 = c->precision && !strcmp(c->precision, "bf16")};
   if (c->pp_division) {
     int *div = ARENA_ARRAY(a, int, o.pp), n = 0;
@@ -594,9 +602,11 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   }
   if (o.world != 1) {
     const char *dp = o.zero == 3 ? (o.zero3_layers ? "ZeRO-3 on some blocks" : "ZeRO-3") : o.zero ? "ZeRO-2" : "ddp";
-    fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s%s x dp %d (%s, %s, %d micro-batches per step and dp "
+    int cp = o.cp > 1 ? o.cp : 1;
+    fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s%s%s x dp %d (%s, %s, %d micro-batches per step and dp "
             "rank)%s\n", o.world, o.pp, o.tp, o.layer_tp ? " (largest; per layer below)" : "",
-            o.ulysses && o.tp > 1 ? " (Ulysses)" : o.sp && o.tp > 1 ? " (+SP)" : "", lower_dp(&o, o.tp), dp,
+            o.ulysses && o.tp > 1 ? " (Ulysses)" : o.sp && o.tp > 1 ? " (+SP)" : "",
+            cp > 1 ? arena_printf(a, " x cp %d (zigzag ring attention)", cp) : "", lower_dp(&o, o.tp) / cp, dp,
             o.pipeline_1f1b ? "1F1B" : "GPipe", o.chunks, c->ckpt || c->config || c->searched ? ", checkpointing as given" : "");
   }
   if (!o.stage_of_layer && !(o.stage_of_layer = lower_partition(a, m, o.pp, NULL, &err))) {

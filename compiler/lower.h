@@ -41,6 +41,10 @@ typedef struct LowerOptions {
   int bf16;                          /* mixed precision: parameters, activations and gradients stored in bf16,
                                         fp32 master weights and AdamW moments in the optimizer arena; statistics
                                         (norm mean/rstd, log-sum-exp, loss) stay fp32 */
+  int cp;                            /* context parallelism (Galvatron's global_cp_deg, cp_mode zigzag; 0 or 1:
+                                        none): every layer runs on 1/cp of each sample's tokens (zigzag
+                                        chunks r and 2cp-1-r), attention as ring attention over the cp group;
+                                        seq stays the whole sequence (lower_model lowers with seq / cp) */
   int no_async_grad_reduce;          /* reduce ddp gradients after every micro-batch's backward (into a planned
                                         accumulator) instead of overlapping it with the last one */
 } LowerOptions;

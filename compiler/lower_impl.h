@@ -7,6 +7,7 @@
 #define GV_LOWER_IMPL_H
 
 #include "entries.h"
+#include "gvrt_comm.h"
 #include "gvrt_program.h"
 #include "lower.h"
 
@@ -125,6 +126,9 @@ void lower_forward_layer(L *l, int li, int recompute);
  * in aux0, so that a residual add right before the norm still fuses with it). */
 static inline int lower_norm_offset(const IrNode *n) { return n->op == IR_OP_RMSNORM && n->fattr[1] != 0.0; }
 int lower_norm_weight(L *l, int ni, int layer);
+/* Context parallelism: attention as ring attention over the cp group (lower_model lowers with
+ * the local sequence, seq / cp). */
+static inline int lower_cp(const L *l) { return l->o->cp > 1; }
 /* Columns src_col .. src_col + n - 1 of value sv (buffer src) into columns dst_col.. of value
  * dv's layout (buffer dst), = or += by flags. */
 void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, int sv, int64_t src_col, int64_t n,

@@ -399,9 +399,12 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
   const IrModel *m = l0->m;
   const LowerOptions *o = l0->o;
   SchedFunc *d = sched_func(prog, "gvp_describe");
+  int64_t cp = o->cp > 1 ? o->cp : 1; /* o->seq is the local sequence under cp: the program's is cp times it */
   SchedArg model[] = {sa_ctx(), sa_str(m->name), sa_i64(o->world), sa_i64(o->pp), sa_i64(o->micro_batch),
-                      sa_i64(o->seq), sa_i64(m->vocab)};
+                      sa_i64(o->seq * cp), sa_i64(m->vocab)};
   sched_call(prog, d, entry_callee(ENT_prog_model), model, 7);
+  if (cp > 1)
+    sched_call(prog, d, entry_callee(ENT_prog_cp), (SchedArg[]){sa_ctx(), sa_i64(cp)}, 2);
   sched_call(prog, d, entry_callee(ENT_prog_pipeline), (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
   if (o->global_batch > 0)
     sched_call(prog, d, entry_callee(ENT_prog_batch), (SchedArg[]){sa_ctx(), sa_i64(o->global_batch)}, 2);
@@ -431,6 +434,12 @@ Lowered *lower_model(Arena *a, const IrModel *m, const LowerOptions *o, LowerErr
   }
   if ((err->msg = lower_check(a, m, o, NULL)))
     return NULL;
+  if (o->cp > 1) { /* context parallelism: every shape on this rank's seq / cp tokens of a sample */
+    LowerOptions *local = ARENA_NEW(a, LowerOptions);
+    *local = *o;
+    local->seq = o->seq / o->cp;
+    o = local;
+  }
   const int *stage_of = o->stage_of_layer;
   if (!stage_of && !(stage_of = lower_partition(a, m, o->pp, NULL, &err->msg)))
     return NULL;
