@@ -77,6 +77,12 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
                "--num_gpus_per_node)", path, c.world_size, o->world);
     goto out;
   }
+  if (c.cp && !uniform(c.cp, c.nlayers, &bad)) {
+    diag_plain(NULL, "%s: key 'cp_sizes_enc': layer %d has cp=%d but layer 0 has %d: one context-parallel degree "
+               "for every layer is supported so far", path, bad, c.cp[bad], c.cp[0]);
+    goto out;
+  }
+  o->cp = c.cp ? c.cp[0] : 1;
   o->pp = c.pp_deg;
   o->tp = tmax;
   o->layer_tp = NULL;
@@ -131,12 +137,12 @@ int config_apply_galvatron(Arena *a, const IrModel *m, const GalConfig *config, 
       ckpt[i] = c.ckpt && b < c.nlayers ? (unsigned char)c.ckpt[b++] : 0;
   o->checkpoint = ckpt;
   o->global_batch = c.global_bsz;
-  int64_t per = (int64_t)o->chunks * lower_dp(o, o->tp);
+  int64_t per = (int64_t)o->chunks * (lower_dp(o, o->tp) / (o->cp > 1 ? o->cp : 1)); /* cp ranks share samples */
   if (!o->micro_batch && c.global_bsz > 0 && per > 0 && !(o->world % ((int64_t)o->pp * o->tp))) {
     /* the micro-batch the strategy implies (an impossible world is lower_check's to report) */
     if (c.global_bsz % per) {
       diag_plain(NULL, "%s: key 'global_bsz': %d is not divisible by chunks %d x dp %d", path,
-                 c.global_bsz, o->chunks, lower_dp(o, o->tp));
+                 c.global_bsz, o->chunks, (int)(per / o->chunks));
       goto out;
     }
     o->micro_batch = c.global_bsz / per;

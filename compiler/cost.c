@@ -41,7 +41,7 @@ static double overlap(double msg, double bct, double dc, double ov)
 
 static double tp_comm(const CostModel *cm, const Strategy *s, int lbsz, double calls)
 {
-  double msg = (double)lbsz * cm->seq * cm->hidden * (cm->mixed ? 2 : 4) / MB;
+  double msg = (double)lbsz * cm->seq / strategy_cp(s) * cm->hidden * (cm->mixed ? 2 : 4) / MB;
   const ProfLatency *l = s->tp == 1 ? &cm->hw.a2a[lg(s->sp)] : &cm->hw.ag[lg(s->tp)];
   return calls * prof_latency(l, msg);
 }
@@ -52,11 +52,27 @@ static double embed_bwd_ratio(const CostModel *cm)
   return cm->time.other_bwd_ratio > 0 ? cm->time.other_bwd_ratio : 2;
 }
 
+/* Context parallelism's ring (ms per layer, all of the model's layers as the other terms):
+ * K and V blocks of this rank's tokens (at most hidden / tp columns each: kv heads <= heads)
+ * go round cp - 1 times in forward; in backward they go round again and dK/dV cp times, at
+ * the hardware profile's point-to-point cost for a group of cp (p2p_bandwidth, ms/MB).
+ * Each step's transfer runs beside the previous block's attention, so only what exceeds the
+ * layer's compute of that pass is exposed. */
+static double ring_exposed(const CostModel *cm, const Strategy *s, int lbsz, double fct, double bct, double Lt)
+{
+  int cp = strategy_cp(s);
+  if (cp <= 1) return 0;
+  double kv = 2.0 * lbsz * ((double)cm->seq / cp) * cm->hidden / s->tp * (cm->mixed ? 2 : 4) / MB;
+  double c = cm->hw.p2p_coe[lg(cp)] > 0 ? cm->hw.p2p_coe[lg(cp)] : cm->hw.p2p_coe[1];
+  double fwd = (cp - 1) * kv * c * Lt, bwd = (2 * cp - 1) * kv * c * Lt;
+  return fmax(0, fwd - fct) + fmax(0, bwd - bct);
+}
+
 double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s, int sync, LayerCostDetail *d)
 {
   double Lt = cm->nlayers;
-  int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s), sdp = strategy_sdp(s);
-  double x = (double)lbsz / tpsp;
+  int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s), sdp = strategy_sdp(s), cp = strategy_cp(s);
+  double x = (double)lbsz / tpsp / cp; /* cp: each rank computes 1/cp of the tokens (zigzag: of the attention too) */
   double fct = fmax(0, cm->time.layer_m * x + cm->time.layer_c) * Lt; /* a noisy batch fit may cross 0 (profile.c warns) */
   double bct = (cm->time.bwd_ratio > 0 ? cm->time.bwd_ratio : 2) * fct + (s->ckpt ? fct : 0);
   double P = cm->mem.param / s->tp;
@@ -65,14 +81,16 @@ double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s
   double tpt = 0;
   if (tpsp > 1) tpt = tp_comm(cm, s, lbsz, (s->tp == 1 ? 4 : 6) * Lt * (s->ckpt ? 1.5 : 1));
   double T;
-  if (tpsp == 1 && s->dp > 1) T = fct + overlap(dpmsg * sync, bct, dc, ov);
-  else if (s->dp == 1 && tpsp > 1) T = fct + bct + tpt;
-  else if (s->dp == 1 && tpsp == 1) T = fct + bct;
+  int dp = s->dp * cp; /* gradients reduce over dp x cp */
+  if (tpsp == 1 && dp > 1) T = fct + overlap(dpmsg * sync, bct, dc, ov);
+  else if (dp == 1 && tpsp > 1) T = fct + bct + tpt;
+  else if (dp == 1 && tpsp == 1) T = fct + bct;
   else T = fct + overlap(dpmsg * sync, bct, dc, ov) + tpt;
   if (s->dp_type == DP_ZERO3) T += 0.5 * dpmsg * dc;
+  T += ring_exposed(cm, s, lbsz, fct, bct, Lt);
   double p2p = 0;
   if (t->pp > 1) {
-    p2p = t->pp * 2.0 * lbsz * cm->seq * cm->hidden * 4 / MB / (cm->mixed ? 2 : 1);
+    p2p = t->pp * 2.0 * lbsz * cm->seq / cp * cm->hidden * 4 / MB / (cm->mixed ? 2 : 1);
     T += p2p * cm->hw.p2p_coe[lg(t->pp)];
   }
   if (d) *d = (LayerCostDetail){fct, bct, dpmsg, dc, tpt, p2p, lbsz};
@@ -101,6 +119,7 @@ double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s,
   double A;
   if (s->ckpt) A = cm->mem.act_ckpt * clbsz / ((s->sp > 1 || (s->tp > 1 && cm->sequence_parallel)) ? tpsp : 1);
   else A = cm->mem.act[lg(tpsp)] * clbsz;
+  A /= strategy_cp(s); /* cp: every activation holds 1/cp of the tokens */
   if (ms) *ms = M;
   if (act) *act = A;
   return M + A;
@@ -109,7 +128,7 @@ double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s,
 void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, double *ms, double *act, double *total)
 {
   int pp = t->pp, lbsz = t->gbsz / t->chunks / e->dp, ltp = lg(e->tp), ltpsp = lg(strategy_tp_sp(e));
-  double z = zero_ratio(cm, e->dp_type, strategy_sdp(e), t->chunks);
+  double z = zero_ratio(cm, e->dp_type, strategy_sdp(e), t->chunks), cpf = 1.0 / strategy_cp(e);
   double m[64] = {0}, a[64] = {0};
   if (pp == 1) {
     m[0] = cm->mem.off.ms[ltp] * z;
@@ -122,6 +141,7 @@ void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, d
   }
   for (int i = 0; i < pp; i++) {
     if (ms) ms[i] = m[i];
+    a[i] *= cpf;
     if (act) act[i] = a[i];
     if (total) total[i] = m[i] + a[i] + cm->context_mem;
   }
@@ -132,7 +152,7 @@ double cost_global_buffer(const CostModel *cm, const CostTask *t, int buf, int s
   if (!cm->sequence_parallel || !cm->global_memory_buffer || sp_only || buf < 1) return 0;
   int cur_dp = cm->world / t->pp / buf;
   if (cur_dp < 1) cur_dp = 1;
-  double cur_lbsz = (double)t->gbsz / t->chunks / cur_dp;
+  double cur_lbsz = (double)t->gbsz / t->chunks / cur_dp; /* with cp too: cp x dp ranks share the batch's tokens */
   return cur_lbsz * cm->hidden * cm->seq * 4 / MB / 2; /* Galvatron halves it even for fp32 */
 }
 
@@ -149,13 +169,13 @@ static double ovl(double fc, double fp, double bc, double bp, double tp, double 
 void cost_embed_time(const CostModel *cm, const CostTask *t, const Strategy *e, int sync, double *out)
 {
   int pp = t->pp, last = pp - 1, lbsz = t->gbsz / t->chunks / e->dp, sdp = strategy_sdp(e);
-  double fctE = fmax(0, cm->time.other_m * ((double)lbsz / strategy_tp_sp(e)) + cm->time.other_c);
+  double fctE = fmax(0, cm->time.other_m * ((double)lbsz / strategy_tp_sp(e) / strategy_cp(e)) + cm->time.other_c);
   double fct[64] = {0}, msg[64] = {0}, tp[64] = {0};
   double dp_coe = sdp > 1 ? coe(cm, sdp, e->tp != 1 ? 0 : 1) * (sdp - 1) / sdp : 0;
   double half = cm->mixed ? 0.5 : 1;
   double tt = 0;
   if (e->tp > 1) {
-    double mb = (double)lbsz * cm->seq * cm->hidden * (cm->mixed ? 2 : 4) / MB;
+    double mb = (double)lbsz * cm->seq / strategy_cp(e) * cm->hidden * (cm->mixed ? 2 : 4) / MB;
     tt = prof_latency(&cm->hw.ag[lg(e->tp)], mb);
   }
   if (pp == 1) {

@@ -18,7 +18,8 @@ static Strategy layer_strategy(const IrModel *m, const LowerOptions *o, int i)
   int block = m->layers[i].kind == IR_LAYER_BLOCK;
   int deg = block ? (o->layer_tp ? o->layer_tp[i] : o->tp) : o->vtp ? o->tp : 1;
   int ul = block && o->ulysses && o->tp > 1 && (!o->ulysses_layers || o->ulysses_layers[i]);
-  Strategy s = {o->pp, ul ? 1 : deg, ul ? deg : 1, lower_dp(o, block ? deg : o->tp), DP_DDP, 0, o->tp_consec};
+  int cp = o->cp > 1 ? o->cp : 1; /* the cp ranks come out of the dp group */
+  Strategy s = {o->pp, ul ? 1 : deg, ul ? deg : 1, lower_dp(o, block ? deg : o->tp) / cp, DP_DDP, 0, o->tp_consec, cp};
   if (s.dp < 1) s.dp = 1;
   if (block && o->zero == 3 && (!o->zero3_layers || o->zero3_layers[i])) s.dp_type = DP_ZERO3;
   else if (o->zero == 2 || o->zero2_rest) s.dp_type = DP_ZERO2;
@@ -56,7 +57,8 @@ static int predict(const PlanPictureArgs *a, const IrModel *m, const LowerOption
     division[ls[i].stage]++;
     if (strategy_tp_sp(&ls[i].s) > gbuf) gbuf = strategy_tp_sp(&ls[i].s);
   }
-  CostTask t = {o->pp, (int)o->micro_batch * o->chunks * lower_dp(o, o->tp), o->chunks};
+  int cpd = o->cp > 1 ? o->cp : 1;
+  CostTask t = {o->pp, (int)o->micro_batch * o->chunks * (lower_dp(o, o->tp) / cpd), o->chunks, cpd};
   CostPlan cp = {nb, blocks, division, embed};
   CostResult r;
   cost_plan_eval(&cm, &t, &cp, gbuf, &r);
