@@ -13,7 +13,7 @@ B=$(realpath "${1:-$root/build}"); gvc=$B/gvc; seq=${GV_BENCH_SEQ:-4096}; iters=
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl=self,vader
-echo "== context parallelism: cp_llama (hidden 128, 2 layers, 4 heads), seq $seq, micro-batch 1, $(nproc) cores"
+echo "== context parallelism: cp_llama (hidden 128, 2 layers, 4 heads), seq $seq, micro-batch 1, $(getconf _NPROCESSORS_ONLN) cores"
 printf "%-4s %-6s %14s %14s %12s %12s\n" cp ranks "MiB per rank" "vs cp=1" "step ms" "tokens/s"
 for cp in 1 2 4; do
   if ! "$gvc" compile "$here/cp.gvm" --model cp_llama --seq "$seq" --num_gpus_per_node "$cp" --global_cp_deg "$cp" \
