@@ -62,7 +62,7 @@ const char *lower_check(Arena *a, const IrModel *m, const LowerOptions *o, const
   if (o->world < 1 || o->pp < 1 || o->world % o->pp || (o->world / o->pp) % tp)
     return arena_printf(a, "the world of %d ranks is not divisible by %s %d x %s %d", o->world, n->pp, o->pp, n->tp, tp);
   if (o->cp > 1) {
-    const char *err = check_cp(a, m, o, n == &plain ? "cp" : names->pp[0] == '-' ? "--global_cp_deg" : "global_cp_deg");
+    const char *err = check_cp(a, m, o, n == &plain ? "cp" : names->pp[0] == '-' ? "--global_cp_deg" : "cp (cp_sizes_enc)");
     if (err)
       return err;
   }
