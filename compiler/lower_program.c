@@ -369,7 +369,7 @@ static void lower_stage(Stage *st)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
   if (lower_zero2_flat(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
-    int64_t dp = l->o->dp, *ab = l->plan->arena_bytes;
+    int64_t dp = (int64_t)l->o->dp * par_cp(l->o), *ab = l->plan->arena_bytes; /* shards over dp x cp */
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = gv_prog_shard_range(ab[PLAN_GRADS], dp);
     st->shard_bytes = ab[PLAN_GRADS] / dp;
     plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, lower_state_bytes(l, st->shard_bytes / l->es), 64);
@@ -466,9 +466,12 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages)
   const IrModel *m = l0->m;
   const ParPlan *o = l0->o;
   SchedFunc *d = sched_func(prog, "gvp_describe");
+  int64_t cp = o->cp > 1 ? o->cp : 1; /* o->seq is the local sequence under cp: the program's is cp times it */
   SchedArg model[] = {sa_ctx(), sa_str(m->name), sa_i64(o->world), sa_i64(o->pp), sa_i64(o->micro_batch),
-                      sa_i64(o->seq), sa_i64(m->vocab)};
+                      sa_i64(o->seq * cp), sa_i64(m->vocab)};
   sched_call(prog, d, entry_callee(ENT_prog_model), model, 7);
+  if (cp > 1)
+    sched_call(prog, d, entry_callee(ENT_prog_cp), (SchedArg[]){sa_ctx(), sa_i64(cp)}, 2);
   sched_call(prog, d, entry_callee(ENT_prog_pipeline), (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
   if (o->global_batch > 0)
     sched_call(prog, d, entry_callee(ENT_prog_batch), (SchedArg[]){sa_ctx(), sa_i64(o->global_batch)}, 2);
@@ -503,6 +506,12 @@ Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError
     err->msg = perr.msg;
     return NULL;
   }
+  const ParPlan *resolved = o;
+  if (o->cp > 1) { /* context parallelism: every shape on this rank's seq / cp tokens of a sample */
+    o = ARENA_NEW(a, ParPlan);
+    *o = *resolved;
+    o->seq = resolved->seq / resolved->cp;
+  }
   SchedProgram *prog = sched_new(a);
   static const char *const arena_names[PLAN_KINDS] = {
     [PLAN_PARAMS] = "params", [PLAN_GRADS] = "grads", [PLAN_OPTIM] = "optim", [PLAN_ACTS] = "acts",
@@ -533,7 +542,7 @@ Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError
   }
   describe(prog, st, o->pp);
   out->prog = prog;
-  out->strategy = o;
+  out->strategy = resolved;
   out->plan = out->plans[0];
   const char *bad = sched_verify(prog);
   if (bad) {

@@ -56,7 +56,7 @@ static void derived(Arena *a, const IrModel *m)
 
 static void refused(Arena *a, const IrModel *m)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg"};
   ParError e;
   ParPlan w = plan(6, 4, 1);
   CHECK_EQ_INT(1, parplan_resolve(a, m, &w, &cli, &e));
