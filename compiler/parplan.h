@@ -8,9 +8,9 @@
  * the base tp degree) in one place; parplan_check says why a plan is impossible for every
  * door; the lowering reads nothing else.
  *
- * Adding a per-layer degree (context parallelism cp, expert parallelism ep, tp_of_ep): one
- * field in ParLayer, its default in parplan_layers, its factor in par_layer_dp's rule and
- * its conditions in parplan_check. */
+ * Adding a per-layer degree (expert parallelism ep, tp_of_ep; context parallelism, so far
+ * one plan-level cp, per layer): one field in ParLayer, its default in parplan_layers, its
+ * factor in par_layer_dp's rule and its conditions in parplan_check. */
 #ifndef GV_PARPLAN_H
 #define GV_PARPLAN_H
 
