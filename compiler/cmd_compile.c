@@ -87,6 +87,8 @@ static void usage(FILE *f, int run)
              "                            1/tp of the token rows; default 0)\n"
              "  --vocab_tp N              split the embedding and LM head by vocabulary over N ranks (1, the\n"
              "                            tp degree, or a multiple of it: the blocks then run per-layer tp)\n"
+             "  --global_cp_deg N         context parallelism (Galvatron's cp_mode zigzag): every layer on 1/N\n"
+             "                            of each sequence, causal attention as ring attention over N ranks\n"
              "  --use_ulysses 0|1         --global_tp_deg is a Ulysses degree instead: weights replicated,\n"
              "                            token rows split, all-to-all around attention\n"
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
@@ -383,6 +385,9 @@ static void print_strategy(const IrModel *m, const ParPlan *o)
            block ? l->tp : 1, l->dp, dpt[l->dp_type], l->ckpt ? "yes" : "no",
            l->sp == PAR_SP_ULYSSES ? "split (ulysses)" : l->sp == PAR_SP_MEGATRON ? "split (sp)" : "all");
   }
+  if (o->cp > 1)
+    printf("(context parallelism: cp %d, zigzag ring attention; every layer holds 1/%d of each sequence; gradients "
+           "are reduced over dp x cp = %d ranks)\n", o->cp, o->cp, o->dp * o->cp);
   if (o->tp > 1)
     printf("(the final norm is replicated over each tp group; the embedding and head are %s)\n",
            o->vtp > 1 ? "split by vocabulary over it" : "replicated too (--vocab_tp splits them)");
@@ -479,7 +484,8 @@ static void plan_error(Ctx *cx, Arena *a, const CompileArgs *c, const char *src,
  * then a Galvatron config or the searched strategy over them; derived and checked once. */
 static int resolve_plan(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *m, ParPlan *p)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg"}, json = {"pp_deg", "tp (tp_sizes_enc, vtp)"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg"},
+                           json = {"pp_deg", "tp (tp_sizes_enc, vtp)", "cp (cp_sizes_enc)"};
   const ParSetting *cfg = par_settings_find(&c->set, "galvatron_config_path");
   const char *src = cfg ? cfg->value : c->searched ? "the searched strategy" : NULL;
   int given = par_settings_world_given(&c->set);
@@ -501,9 +507,12 @@ static void print_summary(const CompileArgs *c, const IrModel *m, const ParPlan 
     return;
   int given = par_settings_find(&c->set, "checkpoint") || par_settings_find(&c->set, "global_checkpoint") ||
               par_settings_find(&c->set, "galvatron_config_path") || c->searched;
-  fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s%s x dp %d (%s, %s, %d micro-batches per step and dp "
+  char cp[48] = "";
+  if (o->cp > 1)
+    snprintf(cp, sizeof cp, " x cp %d (zigzag ring attention)", o->cp);
+  fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s%s%s x dp %d (%s, %s, %d micro-batches per step and dp "
           "rank)%s\n", o->world, o->pp, o->tp, o->tp_per_layer ? " (largest; per layer below)" : "",
-          o->ulysses ? " (Ulysses)" : o->sp ? " (+SP)" : "", o->dp, dp_words(m, o, 1),
+          o->ulysses ? " (Ulysses)" : o->sp ? " (+SP)" : "", cp, o->dp, dp_words(m, o, 1),
           o->pipeline_1f1b ? "1F1B" : "GPipe", o->chunks, given ? ", checkpointing as given" : "");
 }
 

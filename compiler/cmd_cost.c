@@ -62,7 +62,7 @@ int cmd_cost(int argc, char **argv)
     ls[l] = search_cli_layer(&c.cm, &g, l);
     if (strategy_tp_sp(&ls[l]) > gbuf) gbuf = strategy_tp_sp(&ls[l]);
   }
-  CostTask t = {g.pp_deg, g.global_bsz, g.chunks};
+  CostTask t = {g.pp_deg, g.global_bsz, g.chunks, g.cp ? g.cp[0] : 1};
   CostPlan p = {g.nlayers, ls, g.pp_division, search_cli_embed(&c.cm, &g)};
   CostResult r;
   cost_plan_eval(&c.cm, &t, &p, gbuf, &r);

@@ -105,6 +105,7 @@ int config_search_plan(Arena *a, const IrModel *m, const CostModel *cm, const Se
     return 1;
   }
   p->world = cm->world;
+  p->cp = sp->task.cp > 1 ? sp->task.cp : 1; /* one context-parallel degree for the plan */
   pipeline(a, p, sp->task.pp, sp->division, sp->task.pp, sp->task.chunks, sp->task.gbsz, cm->pipeline_1f1b);
   p->tp = 1;
   for (int b = 0; b < cm->nlayers; b++)
@@ -141,6 +142,12 @@ int config_plan(Arena *a, const IrModel *m, const GalConfig *c, const char *path
   }
   if (c->world_size) /* the config's world, unless the command gives one */
     p->world = c->world_size;
+  if (c->cp && !uniform(c->cp, c->nlayers, &bad)) {
+    diag_plain(NULL, "%s: key 'cp_sizes_enc': layer %d has cp=%d but layer 0 has %d: one context-parallel degree "
+               "for every layer is supported so far", path, bad, c->cp[bad], c->cp[0]);
+    return 1;
+  }
+  p->cp = c->cp ? c->cp[0] : 1;
   if (c->n_division && c->n_division != c->pp_deg) {
     diag_plain(NULL, "%s: key 'pp_division': %d entries for pp_deg %d", path, c->n_division, c->pp_deg);
     return 1;

@@ -130,7 +130,7 @@ static double overlap(double msg, double bct, double dc, double ov)
 
 static double tp_comm(const CostModel *cm, const Strategy *s, int type, int lbsz, double calls)
 {
-  double msg = (double)lbsz * type_seq(cm, type) * type_hidden(cm, type) * (cm->mixed ? 2 : 4) / MB;
+  double msg = (double)lbsz * type_seq(cm, type) / strategy_cp(s) * type_hidden(cm, type) * (cm->mixed ? 2 : 4) / MB;
   const ProfLatency *l = s->tp == 1 ? &cm->hw.a2a[lg(s->sp)] : &cm->hw.ag[lg(s->tp)];
   return calls * prof_latency(l, msg);
 }
@@ -141,11 +141,27 @@ static double embed_bwd_ratio(const CostModel *cm)
   return cm->time.other_bwd_ratio > 0 ? cm->time.other_bwd_ratio : 2;
 }
 
+/* Context parallelism's ring (ms per layer, all of the type's layers as the other terms):
+ * K and V blocks of this rank's tokens (at most hidden / tp columns each: kv heads <= heads)
+ * go round cp - 1 times in forward; in backward they go round again and dK/dV cp times, at
+ * the hardware profile's point-to-point cost for a group of cp (p2p_bandwidth, ms/MB).
+ * Each step's transfer runs beside the previous block's attention, so only what exceeds the
+ * layer's compute of that pass is exposed. */
+static double ring_exposed(const CostModel *cm, const Strategy *s, int type, int lbsz, double fct, double bct, double Lt)
+{
+  int cp = strategy_cp(s);
+  if (cp <= 1) return 0;
+  double kv = 2.0 * lbsz * ((double)type_seq(cm, type) / cp) * type_hidden(cm, type) / s->tp * (cm->mixed ? 2 : 4) / MB;
+  double c = cm->hw.p2p_coe[lg(cp)] > 0 ? cm->hw.p2p_coe[lg(cp)] : cm->hw.p2p_coe[1];
+  double fwd = (cp - 1) * kv * c * Lt, bwd = (2 * cp - 1) * kv * c * Lt;
+  return fmax(0, fwd - fct) + fmax(0, bwd - bct);
+}
+
 double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s, int type, int sync, LayerCostDetail *d)
 {
   double Lt = type_layers(cm, type);
-  int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s), sdp = strategy_sdp(s);
-  double x = (double)lbsz / tpsp;
+  int lbsz = t->gbsz / t->chunks / s->dp, tpsp = strategy_tp_sp(s), sdp = strategy_sdp(s), cp = strategy_cp(s);
+  double x = (double)lbsz / tpsp / cp; /* cp: each rank computes 1/cp of the tokens (zigzag: of the attention too) */
   double fct = fmax(0, cm->time.layer_m[type] * x + cm->time.layer_c[type]) * Lt; /* a noisy batch fit may cross 0 (profile.c warns) */
   double bct = (cm->time.bwd_ratio[type] > 0 ? cm->time.bwd_ratio[type] : 2) * fct + (s->ckpt ? fct : 0);
   double P = cm->mem.param[type] / s->tp;
@@ -159,16 +175,18 @@ double cost_layer_time(const CostModel *cm, const CostTask *t, const Strategy *s
     fct = f;
   } else if (tpsp > 1) tpt = tp_comm(cm, s, type, lbsz, (s->tp == 1 ? 4 : 6) * Lt * (s->ckpt ? 1.5 : 1));
   double T;
-  if (tpsp == 1 && s->dp > 1) T = fct + overlap(dpmsg * sync, bct, dc, ov);
-  else if (s->dp == 1 && tpsp > 1) T = fct + bct + tpt;
-  else if (s->dp == 1 && tpsp == 1) T = fct + bct;
+  int dp = s->dp * cp; /* gradients reduce over dp x cp */
+  if (tpsp == 1 && dp > 1) T = fct + overlap(dpmsg * sync, bct, dc, ov);
+  else if (dp == 1 && tpsp > 1) T = fct + bct + tpt;
+  else if (dp == 1 && tpsp == 1) T = fct + bct;
   else T = fct + overlap(dpmsg * sync, bct, dc, ov) + tpt;
   if (s->dp_type == DP_ZERO3) T += 0.5 * dpmsg * dc;
   double zc = zero_comm(cm, s, type, sync);
   if (zc >= 0) T = fct + bct + tpt + zc * Lt; /* gvc's runtime: ZeRO's collectives are not overlapped */
+  T += ring_exposed(cm, s, type, lbsz, fct, bct, Lt);
   double p2p = 0;
   if (t->pp > 1) {
-    p2p = t->pp * 2.0 * lbsz * type_seq(cm, type) * type_hidden(cm, type) * 4 / MB / (cm->mixed ? 2 : 1);
+    p2p = t->pp * 2.0 * lbsz * type_seq(cm, type) / cp * type_hidden(cm, type) * 4 / MB / (cm->mixed ? 2 : 1);
     T += p2p * cm->hw.p2p_coe[lg(t->pp)];
   }
   if (sync) T += layer_opt_ms(cm, s) * Lt;
@@ -202,6 +220,7 @@ double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s,
   double A;
   if (s->ckpt) A = cm->mem.act_ckpt[type] * clbsz / ((s->sp > 1 || (s->tp > 1 && cm->sequence_parallel)) ? tpsp : 1);
   else A = cm->mem.act[type][lg(tpsp)] * clbsz;
+  A /= strategy_cp(s); /* cp: every activation holds 1/cp of the tokens */
   if (ms) *ms = M;
   if (act) *act = A;
   return M + A + reduce_buffer(cm, s, cm->mem.param[type] / s->tp);
@@ -210,7 +229,7 @@ double cost_layer_mem(const CostModel *cm, const CostTask *t, const Strategy *s,
 void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, double *ms, double *act, double *total)
 {
   int pp = t->pp, lbsz = t->gbsz / t->chunks / e->dp, ltp = lg(e->tp), ltpsp = lg(strategy_tp_sp(e));
-  double z = zero_ratio(cm, e->dp_type, strategy_sdp(e), t->chunks);
+  double z = zero_ratio(cm, e->dp_type, strategy_sdp(e), t->chunks), cpf = 1.0 / strategy_cp(e);
   double m[COST_MAXPP] = {0}, a[COST_MAXPP] = {0};
   if (pp == 1) {
     m[0] = cm->mem.off.ms[ltp] * z;
@@ -224,6 +243,7 @@ void cost_embed_mem(const CostModel *cm, const CostTask *t, const Strategy *e, d
   double ctx = cm->context_mem - (cm->analytic ? cm->mem.context_per_param * cm->mem.context_param_mb : 0);
   for (int i = 0; i < pp; i++) {
     if (ms) ms[i] = m[i];
+    a[i] *= cpf;
     if (act) act[i] = a[i];
     double own = i == 0 || i == pp - 1 ? reduce_buffer(cm, e, (pp == 1 ? cm->mem.off.ms : i ? cm->mem.last.ms : cm->mem.first.ms)[ltp] / 4) : 0;
     if (total) total[i] = m[i] + a[i] + (cm->analytic ? ctx + own : cm->context_mem);
@@ -235,7 +255,7 @@ double cost_global_buffer(const CostModel *cm, const CostTask *t, int buf, int s
   if (!cm->sequence_parallel || !cm->global_memory_buffer || sp_only || buf < 1) return 0;
   int cur_dp = cm->world / t->pp / buf;
   if (cur_dp < 1) cur_dp = 1;
-  double cur_lbsz = (double)t->gbsz / t->chunks / cur_dp;
+  double cur_lbsz = (double)t->gbsz / t->chunks / cur_dp; /* with cp too: cp x dp ranks share the batch's tokens */
   int seq = cm->seq; /* several types: the longest sequence (dynamic_programming.py) */
   for (int k = 0; k < cm->ntypes; k++) if (cm->type_seq[k] > seq) seq = cm->type_seq[k];
   return cur_lbsz * cm->hidden * seq * 4 / MB / 2; /* Galvatron halves it even for fp32 */
@@ -254,13 +274,14 @@ static double ovl(double fc, double fp, double bc, double bp, double tp, double 
 void cost_embed_time(const CostModel *cm, const CostTask *t, const Strategy *e, int sync, double *out)
 {
   int pp = t->pp, last = pp - 1, lbsz = t->gbsz / t->chunks / e->dp, sdp = strategy_sdp(e);
-  double fctE = fmax(0, cm->time.other_m * ((double)lbsz / strategy_tp_sp(e)) + cm->time.other_c);
+  double fctE = fmax(0, cm->time.other_m * ((double)lbsz / strategy_tp_sp(e) / strategy_cp(e)) + cm->time.other_c);
   double fct[COST_MAXPP] = {0}, msg[COST_MAXPP] = {0}, tp[COST_MAXPP] = {0};
   double dp_coe = sdp > 1 ? coe(cm, sdp, e->tp != 1 ? 0 : 1) * (sdp - 1) / sdp : 0;
   double half = cm->mixed ? 0.5 : 1;
   double tt[2] = {0, 0}; /* all-gather at the first and the last layer type's sequence (embedding_lmhead_cost.py) */
   for (int i = 0; i < 2 && e->tp > 1; i++) {
-    double mb = (double)lbsz * type_seq(cm, i ? cost_ntypes(cm) - 1 : 0) * type_hidden(cm, 0) * (cm->mixed ? 2 : 4) / MB;
+    double mb = (double)lbsz * type_seq(cm, i ? cost_ntypes(cm) - 1 : 0) / strategy_cp(e) * type_hidden(cm, 0) *
+                (cm->mixed ? 2 : 4) / MB;
     tt[i] = prof_latency(&cm->hw.ag[lg(e->tp)], mb);
   }
   if (pp == 1) {
@@ -377,7 +398,7 @@ void cost_division_balanced(const CostModel *cm, const CostTask *t, int *div)
   if (pp == 1) { div[0] = L; return; }
   CostModel g = *cm;
   g.pipeline_1f1b = 0; /* Galvatron copies the arguments with pipeline_type 'gpipe' */
-  Strategy s = {pp, 1, 1, cm->world / pp, DP_ZERO2, 0, 1};
+  Strategy s = {pp, 1, 1, cm->world / pp, DP_ZERO2, 0, 1, 1};
   if (strategy_sdp(&s) == 1) s.dp_type = DP_DDP; /* LayerStrategy.__post_init__ */
   Strategy e = s;
   double per_type[PROF_MAXTYPES], other[COST_MAXPP], mem[COST_MAXPP], layers = 0, total = 0;

@@ -40,7 +40,8 @@ typedef struct CostModel {
 /* Pipeline stages the per-stage arrays hold (the search's SEARCH_MAXPP is the same). */
 #define COST_MAXPP 64
 
-typedef struct CostTask { int pp, gbsz, chunks; } CostTask;
+/* cp: the context-parallel degree every strategy of the task has (0 or 1: none). */
+typedef struct CostTask { int pp, gbsz, chunks, cp; } CostTask;
 
 typedef struct LayerCostDetail { double fct, bct, dpmsg, dc, tp_time, p2p_msg; int lbsz; } LayerCostDetail;
 

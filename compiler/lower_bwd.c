@@ -297,6 +297,15 @@ static void bwd_node(L *l, int ni, int layer)
   }
   case IR_OP_ATTENTION: {
     int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
+    if (lower_cp(l)) { /* ring attention: dK/dV go round with their block */
+      int64_t Bl = l->o->micro_batch / l->rowf[y];
+      int scratch = lower_new_buf(l, lower_vname(l, layer, y, "ring_grad"), PC_TRANSIENT,
+                                  (int64_t)gv_ring_attention_scratch_bytes(Bl, l->o->seq, H, KV, D, 1));
+      EMIT(l, ENT_gen_ring_attention_bwd, "attention: ring over cp (zigzag)", GB(l, g0), GB(l, g1), GB(l, g2), dy,
+           V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), B(l, scratch), sa_i64(Bl),
+           sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(flags));
+      break;
+    }
     SchedArg dbias = bias_grad(l, n, layer);
     EMIT(l, ENT_gen_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
          V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H),

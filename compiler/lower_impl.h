@@ -7,6 +7,7 @@
 #define GV_LOWER_IMPL_H
 
 #include "entries.h"
+#include "gvrt_comm.h"
 #include "gvrt_program.h"
 #include "lower.h"
 
@@ -70,11 +71,12 @@ void lower_fail(L *l, int ni, const char *msg);
 
 
 /* The tp degree of layer li (its row of the plan), the row factor of its values (base
- * degree / its degree), its dp degree, and the group argument of its tp collectives (0: the
- * program's one tp group; else the degree of the layer's group). */
+ * degree / its degree), the ranks its gradients reduce and its ZeRO state shards over (dp
+ * x cp), and the group argument of its tp collectives (0: the program's one tp group; else
+ * the degree of the layer's group). */
 static inline int lower_layer_tp(const L *l, int li) { return l->o->layer[li].tp; }
 static inline int lower_layer_rowf(const L *l, int li) { return l->o->tp_per_layer ? l->o->tp / lower_layer_tp(l, li) : 1; }
-static inline int lower_layer_dp(const L *l, int li) { return l->o->layer[li].dp; }
+static inline int lower_layer_dp(const L *l, int li) { return par_grad_ranks(l->o, &l->o->layer[li]); }
 static inline int64_t lower_tp_group(const L *l, int li) { return l->o->tp_per_layer ? lower_layer_tp(l, li) : 0; }
 /* Block li runs Ulysses (its degree is a sequence degree), and its token rows are split over
  * the tp group (Ulysses, or Megatron sequence parallelism); 0 for other layers. */
@@ -147,6 +149,9 @@ unsigned char *lower_cross_values(Arena *a, const IrModel *m);
  * in aux0, so that a residual add right before the norm still fuses with it). */
 static inline int lower_norm_offset(const IrNode *n) { return n->op == IR_OP_RMSNORM && n->fattr[1] != 0.0; }
 int lower_norm_weight(L *l, int ni, int layer);
+/* Context parallelism: attention as ring attention over the cp group (lower_model lowers with
+ * the local sequence, seq / cp). */
+static inline int lower_cp(const L *l) { return l->o->cp > 1; }
 /* Columns src_col .. src_col + n - 1 of value sv (buffer src) into columns dst_col.. of value
  * dv's layout (buffer dst), = or += by flags. */
 void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, int sv, int64_t src_col, int64_t n,

@@ -378,7 +378,7 @@ static void lower_stage(Stage *st)
       st->logits = l->val[m->nodes[i].in[0]];
   plan_assign(l->plan);
   if (lower_zero2_flat(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
-    int64_t dp = l->o->dp, *ab = l->plan->arena_bytes;
+    int64_t dp = (int64_t)l->o->dp * par_cp(l->o), *ab = l->plan->arena_bytes; /* shards over dp x cp */
     ab[PLAN_PARAMS] = ab[PLAN_GRADS] = gv_prog_shard_range(ab[PLAN_GRADS], dp);
     st->shard_bytes = ab[PLAN_GRADS] / dp;
     plan_append(l->plan, "zero.adam_m_v (this rank's shard)", PLAN_OPTIM, lower_state_bytes(l, st->shard_bytes / l->es), 64);
@@ -414,12 +414,12 @@ static void patch_stage(Stage *st, int first_func)
 /* ---- the decode step (generation with a KV cache) ---- */
 
 /* Whether the program gets a decode step: one stage, no tensor parallelism of any kind (tp,
- * sequence parallel, Ulysses, vocabulary tp all make tp > 1), no ZeRO-3 (its gathers are
+ * sequence parallel, Ulysses, vocabulary tp all make tp > 1), no context parallelism, no ZeRO-3 (its gathers are
  * collectives over the data-parallel group, which samples on one rank), a causal language
  * model without token types. */
 static int decode_applies(const IrModel *m, const ParPlan *o)
 {
-  if (o->pp != 1 || o->tp != 1 || o->any_zero3 || reads_segments(m))
+  if (o->pp != 1 || o->tp != 1 || o->cp > 1 || o->any_zero3 || reads_segments(m))
     return 0;
   for (int i = 0; i < m->nnodes; i++) /* (a position bias is made for the whole sequence) */
     if (m->nodes[i].op == IR_OP_ATTENTION && (!m->nodes[i].iattr[2] || m->nodes[i].nin > 3))
@@ -548,9 +548,12 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages, const Sta
   const IrModel *m = l0->m;
   const ParPlan *o = l0->o;
   SchedFunc *d = sched_func(prog, "gvp_describe");
+  int64_t cp = o->cp > 1 ? o->cp : 1; /* o->seq is the local sequence under cp: the program's is cp times it */
   SchedArg model[] = {sa_ctx(), sa_str(m->name), sa_i64(o->world), sa_i64(o->pp), sa_i64(o->micro_batch),
-                      sa_i64(o->seq), sa_i64(m->vocab)};
+                      sa_i64(o->seq * cp), sa_i64(m->vocab)};
   sched_call(prog, d, entry_callee(ENT_prog_model), model, 7);
+  if (cp > 1)
+    sched_call(prog, d, entry_callee(ENT_prog_cp), (SchedArg[]){sa_ctx(), sa_i64(cp)}, 2);
   sched_call(prog, d, entry_callee(ENT_prog_pipeline), (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
   if (o->vocab > 0) /* padded: the true vocabulary, and the parameters whose rows it is */
     sched_call(prog, d, entry_callee(ENT_prog_vocab), (SchedArg[]){sa_ctx(), sa_i64(o->vocab)}, 2);
@@ -588,6 +591,12 @@ Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError
   if (parplan_resolve(a, m, o, NULL, &perr)) {
     err->msg = perr.msg;
     return NULL;
+  }
+  const ParPlan *resolved = o;
+  if (o->cp > 1) { /* context parallelism: every shape on this rank's seq / cp tokens of a sample */
+    o = ARENA_NEW(a, ParPlan);
+    *o = *resolved;
+    o->seq = resolved->seq / resolved->cp;
   }
   SchedProgram *prog = sched_new(a);
   static const char *const arena_names[PLAN_KINDS] = {
@@ -630,7 +639,7 @@ Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError
   }
   describe(prog, st, o->pp, decode);
   out->prog = prog;
-  out->strategy = o;
+  out->strategy = resolved;
   out->plan = out->plans[0];
   const char *bad = sched_verify(prog);
   if (bad) {

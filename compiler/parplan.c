@@ -9,7 +9,7 @@ void parplan_defaults(ParPlan *p)
 {
   memset(p, 0, sizeof *p);
   p->nodes = p->gpus_per_node = p->world = 1;
-  p->pp = p->tp = p->tp_consec = p->vtp = 1;
+  p->pp = p->tp = p->tp_consec = p->vtp = p->cp = 1;
   p->pipeline_1f1b = 1;
   p->dp_type = DP_DDP;
 }
@@ -46,6 +46,43 @@ static const char *check_layer_tp(Arena *a, const IrModel *m, const ParPlan *p)
   return NULL;
 }
 
+/* Context parallelism: the data-parallel ranks of a stage split into cp x dp, every
+ * attention causal, unscaled and unbiased with a sequence of 2 x cp chunks (zigzag), and
+ * what it does not combine with yet. */
+static const char *check_cp(Arena *a, const IrModel *m, const ParPlan *p, const char *cp_name)
+{
+  int tp = p->tp > 1 ? p->tp : 1;
+  if ((p->world / p->pp / tp) % p->cp)
+    return arena_printf(a, "the %d data-parallel ranks of a stage (world %d / pp %d / tp %d) are not divisible by %s %d",
+                        p->world / p->pp / tp, p->world, p->pp, tp, cp_name, p->cp);
+  const char *no = p->ulysses ? "Ulysses" : p->tp_per_layer ? "per-layer or vocabulary tp degrees"
+                   : p->vtp > 1 ? "vocabulary tp" : p->bf16 ? "bf16 mixed precision" : NULL;
+  if (no)
+    return arena_printf(a, "context parallelism (%s %d) does not combine with %s yet", cp_name, p->cp, no);
+  for (int li = 0; li < m->nlayers; li++)
+    for (int i = m->layers[li].first_node; i < m->layers[li].first_node + m->layers[li].nnodes; i++) {
+      const IrNode *nd = &m->nodes[i];
+      const char *layer = m->layers[li].name;
+      if (nd->op == IR_OP_ATTENTION && !nd->iattr[2])
+        return arena_printf(a, "%s: attention is bidirectional (not causal): context parallelism (%s %d) splits "
+                            "causal self-attention only (ring attention, zigzag)", layer, cp_name, p->cp);
+      if (nd->op == IR_OP_ATTENTION && (nd->nin > 3 || nd->fattr[0] != 0))
+        return arena_printf(a, "%s: attention with a bias or its own scale: context parallelism (%s %d) does not "
+                            "support it yet (ring attention scales by 1/sqrt(D), without bias)", layer, cp_name, p->cp);
+      if (nd->op == IR_OP_ATTENTION && p->seq % (2 * p->cp))
+        return arena_printf(a, "%s: attention: a sequence of %lld tokens is not divisible by 2 x %s %d (zigzag: %d "
+                            "chunks, two per rank)", layer, (long long)p->seq, cp_name, p->cp, 2 * p->cp);
+      if (nd->op == IR_OP_DROPOUT && nd->fattr[0] > 0)
+        return arena_printf(a, "%s: dropout with context parallelism (%s %d) is not supported yet (its mask is keyed "
+                            "by contiguous token rows)", layer, cp_name, p->cp);
+      if (nd->op == IR_OP_REL_BIAS || nd->op == IR_OP_MOE_AUX_LOSS)
+        return arena_printf(a, "%s: %s with context parallelism (%s %d) is not supported yet (it needs the whole "
+                            "sequence's tokens)", layer, nd->op == IR_OP_REL_BIAS ? "a relative position bias"
+                            : "an MoE load-balancing loss", cp_name, p->cp);
+    }
+  return NULL;
+}
+
 /* The world splits into pp stages of tp-groups. */
 static int world_divides(const ParPlan *p, int tp)
 {
@@ -54,11 +91,16 @@ static int world_divides(const ParPlan *p, int tp)
 
 const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const ParSpelling *names)
 {
-  static const ParSpelling plain = {"pp", "tp"};
+  static const ParSpelling plain = {"pp", "tp", "cp"};
   const ParSpelling *n = names ? names : &plain;
   int tp = p->tp > 1 ? p->tp : 1;
   if (!world_divides(p, tp))
     return arena_printf(a, "the world of %d ranks is not divisible by %s %d x %s %d", p->world, n->pp, p->pp, n->tp, tp);
+  if (p->cp > 1) {
+    const char *err = check_cp(a, m, p, n->cp ? n->cp : "cp");
+    if (err)
+      return err;
+  }
   if (p->tp_per_layer) {
     const char *err = check_layer_tp(a, m, p);
     if (err)
@@ -175,7 +217,7 @@ int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *n
   }
   summarize(m, p);
   p->chunks = p->chunks > 0 ? p->chunks : p->pp;
-  int divides = world_divides(p, p->tp);
+  int divides = world_divides(p, p->tp) && (p->world / p->pp / p->tp) % par_cp(p) == 0;
   p->dp = divides ? par_layer_dp(p, p->tp) : 0;
   if (divides && (err->msg = micro_batch(a, p))) {
     err->key = PAR_KEY_GLOBAL_BATCH;
@@ -192,7 +234,7 @@ int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *n
   }
   for (int i = 0; i < m->nlayers; i++) {
     p->layer[i].stage = stage[i];
-    p->layer[i].dp = par_layer_dp(p, p->layer[i].tp);  /* world / pp / tp: every row's, once */
+    p->layer[i].dp = par_layer_dp(p, p->layer[i].tp);  /* world / pp / tp / cp: every row's, once */
   }
   p->resolved = 1;
   return 0;
@@ -203,7 +245,8 @@ Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i)
   const ParLayer *l = &p->layer[i];
   int block = m->layers[i].kind == IR_LAYER_BLOCK;
   int deg = block ? l->tp : p->vtp > 1 ? p->tp : 1, ul = l->sp == PAR_SP_ULYSSES;
-  Strategy s = {p->pp, ul ? 1 : deg, ul ? deg : 1, l->dp > 0 ? l->dp : 1, l->dp_type, block && l->ckpt, p->tp_consec};
+  Strategy s = {p->pp, ul ? 1 : deg, ul ? deg : 1, l->dp > 0 ? l->dp : 1, l->dp_type, block && l->ckpt, p->tp_consec,
+                par_cp(p)};
   if (strategy_sdp(&s) == 1)
     s.dp_type = DP_DDP;
   return s;

@@ -1,16 +1,16 @@
 /* parplan.h - the resolved parallel strategy of a program (ParPlan): the world layout, the
  * schedule and batch, the vocabulary strategy, and one row per top-level layer (ParLayer:
  * pipeline stage, tensor or Ulysses degree, sequence parallelism, data-parallel degree and
- * type, checkpointing). Every door fills this one type, each in one function: the command
+ * type, checkpointing) under the plan's one context-parallel degree. Every door fills this one type, each in one function: the command
  * line (Galvatron's GLOBAL mode, cmd_compile.c), a Galvatron JSON config and the searched
  * strategy (config_input.c), a .gvm `strategy` block (through the command line's options).
  * parplan_resolve derives what follows from the given degrees (each layer's dp, stage and
  * the base tp degree) in one place; parplan_check says why a plan is impossible for every
  * door; the lowering reads nothing else.
  *
- * Adding a per-layer degree (context parallelism cp, expert parallelism ep, tp_of_ep): one
- * field in ParLayer, its default in parplan_layers, its factor in par_layer_dp's rule and
- * its conditions in parplan_check. */
+ * Adding a per-layer degree (expert parallelism ep, tp_of_ep; context parallelism, so far
+ * one plan-level cp, per layer): one field in ParLayer, its default in parplan_layers, its
+ * factor in par_layer_dp's rule and its conditions in parplan_check. */
 #ifndef GV_PARPLAN_H
 #define GV_PARPLAN_H
 
@@ -31,7 +31,7 @@ typedef struct ParLayer {
   int sp;       /* PAR_SP_*: blocks only */
   int dp_type;  /* DP_DDP, DP_ZERO2 or DP_ZERO3 (ZeRO-3: blocks only) */
   int ckpt;     /* recompute its forward in backward (blocks only) */
-  int dp;       /* derived: world / pp / tp (par_layer_dp) */
+  int dp;       /* derived: world / pp / tp / cp (par_layer_dp): the ranks that read different samples */
 } ParLayer;
 
 typedef struct ParPlan {
@@ -57,6 +57,12 @@ typedef struct ParPlan {
                                 weights and AdamW moments; statistics stay fp32 */
   int no_async_grad_reduce;  /* reduce ddp gradients after every micro-batch's backward */
   int64_t vocab;             /* > 0: the model's true vocabulary, padded in the IR (lower_pad_vocab) */
+  int cp;                    /* context parallelism (Galvatron's global_cp_deg / cp_sizes_enc, cp_mode zigzag;
+                                0 or 1: none), one degree for every layer: each layer runs on 1/cp of each
+                                sample's tokens (zigzag chunks r and 2cp-1-r), attention as ring attention
+                                over the cp group; seq stays the whole sequence (the lowering uses seq / cp).
+                                A stage's tp group is repeated dp x cp times: gradients and ZeRO shards
+                                span dp x cp ranks (par_grad_ranks) */
   /* one row per top-level layer of the model (parplan_layers), then derived by parplan_resolve */
   int nlayers;
   ParLayer *layer;
@@ -65,23 +71,29 @@ typedef struct ParPlan {
                                 tp_sizes_enc; a block of degree t runs on 1/(tp/t) of its group's samples) */
   int any_zero3;             /* derived: some block runs ZeRO-3 */
   int dp;                    /* derived: the data-parallel degree of the base tp degree (the program's
-                                data-parallel ranks per stage group: global batch = micro_batch x chunks x dp) */
+                                data-parallel ranks per stage group: global batch = micro_batch x chunks x dp;
+                                with cp, dp x cp ranks per tp group of a stage) */
 } ParPlan;
 
-/* The degrees of a plan before any door: one rank, fp32, 1F1B, consecutive tp groups. */
+/* The degrees of a plan before any door: one rank, fp32, 1F1B, consecutive tp groups, no cp. */
 void parplan_defaults(ParPlan *p);
 /* The per-layer rows from the plan's defaults (tp, sp/ulysses, dp_type), no checkpointing;
  * a door calls it once its global degrees are set and then changes rows. */
 void parplan_layers(Arena *a, const IrModel *m, ParPlan *p);
-/* The data-parallel degree of a layer of tensor/sequence degree tp: the rule, in one place. */
-static inline int par_layer_dp(const ParPlan *p, int tp) { return p->world / p->pp / (tp > 0 ? tp : 1); }
+/* The plan's context-parallel degree (1: none). */
+static inline int par_cp(const ParPlan *p) { return p->cp > 1 ? p->cp : 1; }
+/* The data-parallel degree of a layer of tensor/sequence degree tp: the rule, in one place
+ * (the ranks that read different samples: cp ranks share theirs). */
+static inline int par_layer_dp(const ParPlan *p, int tp) { return p->world / p->pp / (tp > 0 ? tp : 1) / par_cp(p); }
+/* The ranks a layer's gradients are reduced over and its ZeRO state sharded over: dp x cp. */
+static inline int par_grad_ranks(const ParPlan *p, const ParLayer *l) { return l->dp * par_cp(p); }
 /* Layer i's row as a search strategy (strategy.h): the vocabulary layers' degree is vtp's
  * (1 when replicated), a Ulysses degree is its sp, ZeRO-3 needs a sharding group above 1. */
 Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i);
 
-/* How the door that set the plan spells the pipeline and tp degrees in messages: the
- * command line's "--pp_deg"/"--global_tp_deg", a JSON config's keys. */
-typedef struct ParSpelling { const char *pp, *tp; } ParSpelling;
+/* How the door that set the plan spells the pipeline, tp and cp degrees in messages: the
+ * command line's "--pp_deg"/"--global_tp_deg"/"--global_cp_deg", a JSON config's keys. */
+typedef struct ParSpelling { const char *pp, *tp, *cp; } ParSpelling;
 
 /* Why a plan is impossible, and the setting it is about (PAR_KEY_*), which the door spells
  * as its option or key. */

@@ -46,7 +46,7 @@ static int predict(const PlanPictureArgs *a, const IrModel *m, const ParPlan *o,
     division[ls[i].stage]++;
     if (strategy_tp_sp(&ls[i].s) > gbuf) gbuf = strategy_tp_sp(&ls[i].s);
   }
-  CostTask t = {o->pp, (int)o->micro_batch * o->chunks * o->dp, o->chunks};
+  CostTask t = {o->pp, (int)o->micro_batch * o->chunks * o->dp, o->chunks, par_cp(o)};
   CostPlan cp = {nb, blocks, division, embed};
   CostResult r;
   cost_plan_eval(&cm, &t, &cp, gbuf, &r);

@@ -597,6 +597,7 @@ int prof_config_read(const char *path, GalConfig *c)
         || get_list(path, j, "tp_consecutive_flags", &c->consec, &c->nlayers, 0, 1, 0, 1)
         || get_list(path, j, "dp_types_enc", &c->dp_type, &c->nlayers, 1, 0, 0, 1)
         || get_list(path, j, "use_sp", &c->use_sp, &c->nlayers, 0, 0, 0, 1)
+        || get_list(path, j, "cp_sizes_enc", &c->cp, &c->nlayers, 0, 1, 1, W)
         || get_list(path, j, "checkpoint", &c->ckpt, &c->nlayers, 0, 0, 0, 1)
         || get_int(path, j, "global_bsz", &c->global_bsz, 1, 1, INT_MAX)
         || get_int(path, j, "chunks", &c->chunks, 1, 1, W)
@@ -617,6 +618,8 @@ int prof_config_read(const char *path, GalConfig *c)
   if (!rc && c->global_bsz < 1) rc = fail(path, "global_bsz", "must be >= 1");
   for (int i = 0; !rc && i < c->nlayers; i++)
     if (prof_log2(c->tp[i]) < 0) rc = fail(path, "tp_sizes_enc", "degrees must be powers of two");
+  for (int i = 0; !rc && i < c->nlayers; i++)
+    if (prof_log2(c->cp[i]) < 0) rc = fail(path, "cp_sizes_enc", "degrees must be powers of two");
   if (!rc && c->n_division == 0) { /* even split, as Galvatron's pp_division_even */
     free(c->pp_division);
     c->n_division = c->pp_deg;
@@ -636,8 +639,8 @@ int prof_config_read(const char *path, GalConfig *c)
 
 void prof_config_free(GalConfig *c)
 {
-  free(c->tp); free(c->consec); free(c->dp_type); free(c->use_sp); free(c->ckpt); free(c->pp_division);
-  c->tp = c->consec = c->dp_type = c->use_sp = c->ckpt = c->pp_division = NULL;
+  free(c->tp); free(c->consec); free(c->dp_type); free(c->use_sp); free(c->ckpt); free(c->pp_division); free(c->cp);
+  c->tp = c->consec = c->dp_type = c->use_sp = c->ckpt = c->pp_division = c->cp = NULL;
 }
 
 static void write_list(FILE *f, const char *key, const int *a, int n)
@@ -654,6 +657,9 @@ void prof_config_write(FILE *f, const GalConfig *c, const char *extra)
   write_list(f, "tp_consecutive_flags", c->consec, c->nlayers);
   write_list(f, "dp_types_enc", c->dp_type, c->nlayers);
   write_list(f, "use_sp", c->use_sp, c->nlayers);
+  int any_cp = 0; /* Galvatron's key, written when context parallelism is used */
+  for (int i = 0; c->cp && i < c->nlayers; i++) any_cp |= c->cp[i] > 1;
+  if (any_cp) write_list(f, "cp_sizes_enc", c->cp, c->nlayers);
   write_list(f, "checkpoint", c->ckpt, c->nlayers);
   if (c->world_size) fprintf(f, "    \"world_size\": %d,\n", c->world_size);
   fprintf(f, "    \"global_bsz\": %d,\n    \"chunks\": %d,\n", c->global_bsz, c->chunks);

@@ -36,7 +36,8 @@ static double now_s(void)
 void search_options_defaults(SearchOptions *o)
 {
   memset(o, 0, sizeof *o);
-  o->space = (StrategySpace){.world = 8, .nlayers = 32, .default_dp_type = DP_ZERO2, .max_tp = 8, .max_pp = 8, .max_sp = 8};
+  o->space = (StrategySpace){.world = 8, .nlayers = 32, .default_dp_type = DP_ZERO2, .max_tp = 8, .max_pp = 8, .max_sp = 8,
+                              .disable_cp = 1, .max_cp = 8};
   o->memory_gb = 36;
   o->min_bsz = o->max_bsz = 64;
   o->bsz_scale = 8;
@@ -97,6 +98,7 @@ static const int *stage_w(const Task *tk, int k, int ty)
 static int task_keep(const Task *tk, const Strategy *s, int max_dp)
 {
   if (s->pp != tk->t.pp || strategy_tp_sp(s) > tk->buf || s->dp > max_dp) return 0;
+  if (strategy_cp(s) != (tk->t.cp > 1 ? tk->t.cp : 1)) return 0; /* one cp degree for the whole plan */
   if (tk->mode == SEARCH_TP_ONLY && s->sp > 1) return 0;
   if (tk->mode == SEARCH_SP_ONLY && s->tp > 1) return 0;
   return 1;
@@ -573,9 +575,14 @@ static int build_tasks(const CostModel *cm, const SearchOptions *o, TaskDesc **o
 {
   int bs[4096], nb = search_batch_sizes(o, bs, 4096), n = 0, cap = 1024;
   Strategy es[1024];
-  int ne = strategy_enumerate(&o->space, 1, es, 1024), pps[16], npp = 0;
+  int ne = strategy_enumerate(&o->space, 1, es, 1024), pps[16], npp = 0, cps[16], ncp = 0;
   for (int i = 0; i < ne; i++)
     if (npp == 0 || pps[npp - 1] != es[i].pp) pps[npp++] = es[i].pp;
+  for (int i = 0; i < ne; i++) { /* the cp degrees present, each a task dimension */
+    int k = 0;
+    while (k < ncp && cps[k] != strategy_cp(&es[i])) k++;
+    if (k == ncp && ncp < 16) cps[ncp++] = strategy_cp(&es[i]);
+  }
   TaskDesc *ts = malloc(sizeof *ts * cap);
   int N = cm->world;
   for (int b = 0; b < nb; b++) {
@@ -591,13 +598,16 @@ static int build_tasks(const CostModel *cm, const SearchOptions *o, TaskDesc **o
         int max_dp = gbsz / chunks < N / pp ? gbsz / chunks : N / pp;
         if (max_dp < 1) max_dp = 1;
         int min_tp = N / pp / max_dp > 1 ? N / pp / max_dp : 1;
-        for (int mode = 0; mode < 3; mode++)
-          for (int buf = 1; buf <= max_tp; buf *= 2) {
-            if (mode == SEARCH_SP_ONLY ? buf != max_tp : (buf < min_tp || buf * pp > N)) continue;
-            if (n == cap) ts = realloc(ts, sizeof *ts * (cap *= 2));
-            ts[n] = (TaskDesc){.t = {pp, gbsz, chunks}, .mode = mode, .buf = buf, .order = n};
-            n++;
-          }
+        for (int c = 0; c < ncp; c++)
+          for (int mode = 0; mode < 3; mode++)
+            for (int buf = 1; buf <= max_tp; buf *= 2) {
+              int mt = min_tp / cps[c] > 1 ? min_tp / cps[c] : 1; /* cp ranks hold no samples of their own */
+              if (mode == SEARCH_SP_ONLY ? buf != max_tp : (buf < mt || buf * pp > N)) continue;
+              if (cps[c] > 1 && (mode != SEARCH_TP_ONLY || buf * pp * cps[c] > N)) continue; /* cp: no Ulysses */
+              if (n == cap) ts = realloc(ts, sizeof *ts * (cap *= 2));
+              ts[n] = (TaskDesc){.t = {pp, gbsz, chunks, cps[c]}, .mode = mode, .buf = buf, .order = n};
+              n++;
+            }
       }
     }
   }

@@ -109,6 +109,8 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"disable_tp", CLI_SW, &sp->disable_tp, "0|1"},
       {"disable_pp", CLI_SW, &sp->disable_pp, "0|1"},
       {"disable_sp", CLI_SW, &sp->disable_sp, "0|1 (Ulysses)"},
+      {"disable_cp", CLI_SW, &sp->disable_cp, "0|1 (context parallelism, zigzag ring attention; 1)"},
+      {"max_cp_deg", CLI_INT, &sp->max_cp, "(8)"},
       {"disable_ckpt", CLI_SW, &sp->disable_ckpt, "0|1"},
       {"disable_fsdp", CLI_SW, &sp->disable_fsdp, "0|1 (ZeRO-3), also --disable_sdp"},
       {"disable_sdp", CLI_SW, &sp->disable_fsdp, "0|1"},
@@ -457,6 +459,7 @@ int search_cli_model(SearchCli *c)
   StrategySpace *s = &c->so.space;
   if (m) {  /* the lowering's constraints on the degrees (read before the IR is freed) */
     s->heads = (int)m->heads, s->kv_heads = (int)m->kv_heads, s->ffn = (int)m->ffn, s->vocab = (int)m->vocab;
+    s->seq = cm->seq;
     block_split_limits(m, s, c->sequence_parallel);
   }
   if (cx) ctx_free(&cx);
@@ -482,15 +485,26 @@ int search_cli_model(SearchCli *c)
 
 static Strategy make(const CostModel *cm, int pp, int tpsp, int use_sp, int zero3)
 {
-  Strategy s = {pp, use_sp ? 1 : tpsp, use_sp ? tpsp : 1, cm->world / pp / tpsp, DP_DDP, 0, 1};
+  Strategy s = {pp, use_sp ? 1 : tpsp, use_sp ? tpsp : 1, cm->world / pp / tpsp, DP_DDP, 0, 1, 1};
   if (s.dp < 1) s.dp = 1;
   if (strategy_sdp(&s) > 1) s.dp_type = zero3 ? DP_ZERO3 : cm->default_dp_type;
   return s;
 }
 
+/* cp_sizes_enc: the cp ranks come out of dp (they read the same samples). */
+static Strategy with_cp(const CostModel *cm, Strategy s, int cp, int zero3)
+{
+  if (cp <= 1) return s;
+  s.cp = cp;
+  s.dp = s.dp / cp > 0 ? s.dp / cp : 1;
+  if (strategy_sdp(&s) > 1 && s.dp_type == DP_DDP) s.dp_type = zero3 ? DP_ZERO3 : cm->default_dp_type;
+  return s;
+}
+
 Strategy search_cli_layer(const CostModel *cm, const GalConfig *g, int l)
 {
-  Strategy s = make(cm, g->pp_deg, g->tp[l], g->use_sp[l], g->dp_type[l]);
+  Strategy s = with_cp(cm, make(cm, g->pp_deg, g->tp[l], g->use_sp[l], g->dp_type[l]), g->cp ? g->cp[l] : 1,
+                       g->dp_type[l]);
   s.ckpt = g->ckpt[l];
   s.consec = g->consec[l];
   return s;
@@ -498,7 +512,8 @@ Strategy search_cli_layer(const CostModel *cm, const GalConfig *g, int l)
 
 Strategy search_cli_embed(const CostModel *cm, const GalConfig *g)
 {
-  return make(cm, g->pp_deg, g->vtp > 0 ? g->vtp : 1, g->vsp, g->embed_sdp);
+  return with_cp(cm, make(cm, g->pp_deg, g->vtp > 0 ? g->vtp : 1, g->vsp, g->embed_sdp), g->cp ? g->cp[0] : 1,
+                 g->embed_sdp);
 }
 
 void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig *g)
@@ -508,8 +523,8 @@ void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig 
   g->pp_deg = p->task.pp;
   g->nlayers = L;
   g->world_size = cm->world;
-  int **arr[5] = {&g->tp, &g->consec, &g->dp_type, &g->use_sp, &g->ckpt};
-  for (int k = 0; k < 5; k++) *arr[k] = calloc((size_t)L, sizeof(int));
+  int **arr[6] = {&g->tp, &g->consec, &g->dp_type, &g->use_sp, &g->ckpt, &g->cp};
+  for (int k = 0; k < 6; k++) *arr[k] = calloc((size_t)L, sizeof(int));
   for (int l = 0; l < L; l++) {
     const Strategy *s = &p->layers[l];
     g->tp[l] = strategy_tp_sp(s);
@@ -517,6 +532,7 @@ void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig 
     g->dp_type[l] = s->dp_type == DP_ZERO3;
     g->use_sp[l] = s->sp > 1;
     g->ckpt[l] = s->ckpt;
+    g->cp[l] = strategy_cp(s);
   }
   g->global_bsz = p->task.gbsz;
   g->chunks = p->task.chunks;
@@ -564,6 +580,10 @@ void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const Co
   fprintf(f, " layers\nmemory per stage (MB):");
   for (int k = 0; k < t->pp; k++) fprintf(f, " %.0f", r->mem_mb[k]);
   fprintf(f, "\niteration time %.6f s, %.3f samples/s\n", r->time_s, t->gbsz / r->time_s);
+  if (strategy_cp(&p->embed) > 1)
+    fprintf(f, "context parallelism: cp %d (zigzag ring attention, cp_sizes_enc): every rank holds 1/%d of each "
+            "sequence of %d tokens, so activations take 1/%d of the memory; its ring transfers are priced from the p2p "
+            "bandwidth\n", strategy_cp(&p->embed), strategy_cp(&p->embed), cm->seq, strategy_cp(&p->embed));
 }
 
 /* ---- picture ---- */

@@ -1,6 +1,7 @@
 /* strategy.c - the strategy space of Galvatron HEAD (generate_strategy_list and
  * filter_strategy_list): powers of two for pp, tp or Ulysses sp, dp the rest of the world,
- * {default, ZeRO-3} when dp > 1, checkpointing on or off. cp is not searched. */
+ * {default, ZeRO-3} when dp > 1, checkpointing on or off; with disable_cp 0, context
+ * parallelism degrees (powers of two) with tp, the sequence cut into 2 x cp chunks. */
 #include "strategy.h"
 
 #include <stdio.h>
@@ -8,8 +9,9 @@
 
 int strategy_cmp(const Strategy *a, const Strategy *b)
 {
-  int d[6] = {a->pp - b->pp, a->tp - b->tp, a->sp - b->sp, a->dp - b->dp, a->dp_type - b->dp_type, a->ckpt - b->ckpt};
-  for (int i = 0; i < 6; i++)
+  int d[7] = {a->pp - b->pp, a->tp - b->tp, a->sp - b->sp, strategy_cp(a) - strategy_cp(b), a->dp - b->dp,
+               a->dp_type - b->dp_type, a->ckpt - b->ckpt};
+  for (int i = 0; i < 7; i++)
     if (d[i]) return d[i] < 0 ? -1 : 1;
   return 0;
 }
@@ -18,8 +20,10 @@ static int cmp_void(const void *a, const void *b) { return strategy_cmp(a, b); }
 
 void strategy_str(const Strategy *s, char *buf, size_t n)
 {
-  snprintf(buf, n, "%d-%d%s-%d%s%s%s", s->pp, strategy_tp_sp(s), strategy_tp_sp(s) > 1 ? "*" : "", s->dp,
-           s->dp_type == DP_ZERO3 ? "f" : "", s->ckpt ? "-c" : "", s->sp > 1 ? "-sp" : "");
+  char cp[24] = "";
+  if (strategy_cp(s) > 1) snprintf(cp, sizeof cp, "-cp%d", strategy_cp(s));
+  snprintf(buf, n, "%d-%d%s-%d%s%s%s%s", s->pp, strategy_tp_sp(s), strategy_tp_sp(s) > 1 ? "*" : "", s->dp,
+           s->dp_type == DP_ZERO3 ? "f" : "", s->ckpt ? "-c" : "", s->sp > 1 ? "-sp" : "", cp);
 }
 
 static int keep(const StrategySpace *sp, int embed, const Strategy *s)
@@ -38,6 +42,7 @@ static int keep(const StrategySpace *sp, int embed, const Strategy *s)
   if (!embed && sp->tp_why[0] && s->tp > 1) return 0;
   if (!embed && sp->ul_why[0] && s->sp > 1) return 0;
   if (embed && sp->vocab > 0 && s->tp > 1 && sp->vocab % s->tp) return 0;
+  if (strategy_cp(s) > 1 && (s->sp > 1 || (sp->seq > 0 && sp->seq % (2 * s->cp)))) return 0; /* as gvc compile */
   return 1;
 }
 
@@ -72,19 +77,21 @@ int strategy_enumerate(const StrategySpace *sp, int embed, Strategy *out, int ca
   for (int pp = 1; pp <= N; pp *= 2) {
     if (pp > sp->nlayers || (sp->max_pp > 0 && pp > sp->max_pp)) continue;
     for (int mode = 0; mode < 2; mode++)
-      for (int t = 1; t * pp <= N; t *= 2) {
-        if (t > 1 && mode == 0 && sp->max_tp > 0 && t > sp->max_tp) continue;
-        if (t > 1 && mode == 1 && sp->max_sp > 0 && t > sp->max_sp) continue;
-        if (t == 1 && mode == 1) continue; /* the dedup of Galvatron's set() */
-        int dp = N / pp / t;
-        int types[2] = {DP_DDP, -1};
-        if (dp > 1) { types[0] = sp->default_dp_type; types[1] = DP_ZERO3; }
-        for (int d = 0; d < 2 && types[d] >= 0; d++)
-          for (int c = 0; c < (embed ? 1 : 2); c++) {
-            Strategy s = {pp, mode == 0 ? t : 1, mode == 1 ? t : 1, dp, types[d], c, 1};
-            if (keep(sp, embed, &s) && n < cap) out[n++] = s;
-          }
-      }
+      for (int t = 1; t * pp <= N; t *= 2)
+        for (int cp = 1; cp == 1 || (!sp->disable_cp && t * pp * cp <= N && cp <= sp->max_cp);
+             cp *= 2) {
+          if (t > 1 && mode == 0 && sp->max_tp > 0 && t > sp->max_tp) continue;
+          if (t > 1 && mode == 1 && sp->max_sp > 0 && t > sp->max_sp) continue;
+          if (t == 1 && mode == 1) continue; /* the dedup of Galvatron's set() */
+          int dp = N / pp / t / cp;
+          int types[2] = {DP_DDP, -1};
+          if (dp * cp > 1) { types[0] = sp->default_dp_type; types[1] = DP_ZERO3; }
+          for (int d = 0; d < 2 && types[d] >= 0; d++)
+            for (int c = 0; c < (embed ? 1 : 2); c++) {
+              Strategy s = {pp, mode == 0 ? t : 1, mode == 1 ? t : 1, dp, types[d], c, 1, cp};
+              if (keep(sp, embed, &s) && n < cap) out[n++] = s;
+            }
+        }
   }
   qsort(out, (size_t)n, sizeof *out, cmp_void);
   return n;

@@ -14,6 +14,8 @@ typedef struct Strategy {
   int dp_type;  /* DP_DDP, DP_ZERO2, DP_ZERO3 */
   int ckpt;     /* activation checkpointing (layers only; 0 for embeddings) */
   int consec;   /* tp group on consecutive ranks (1; v2.4 searched it) */
+  int cp;       /* context parallelism (Galvatron's cp, zigzag ring attention); 0 or 1: none. dp counts the
+                   replicas that read different samples: a stage holds tp x cp x dp ranks */
 } Strategy;
 
 typedef struct StrategySpace {
@@ -22,6 +24,10 @@ typedef struct StrategySpace {
   int max_tp, max_pp, max_sp;          /* -1: no cap */
   int disable_pp, disable_tp, disable_sp, disable_dp, disable_ckpt, disable_fsdp;
   int disable_embed_tp, disable_embed_sp;
+  int disable_cp, max_cp;              /* context parallelism: searched up to max_cp (0 or 1: not searched)
+                                          unless disabled (gvc search: disabled by default, max 8); every
+                                          layer of a plan shares one degree */
+  int seq;                             /* the sequence length, where known: cp must cut it into 2 x cp chunks */
   /* The model's shape, where known (0: unknown, no constraint): a layer's tp or Ulysses
    * degree must divide heads and kv_heads (and a tp degree the MLP width), the vocabulary
    * layers' tp degree the vocabulary, as the lowering requires. */
@@ -32,7 +38,9 @@ typedef struct StrategySpace {
 } StrategySpace;
 
 static inline int strategy_tp_sp(const Strategy *s) { return s->tp > s->sp ? s->tp : s->sp; }
-static inline int strategy_sdp(const Strategy *s) { return s->dp * s->sp; }
+static inline int strategy_cp(const Strategy *s) { return s->cp > 1 ? s->cp : 1; }
+/* The ranks a layer's gradients (and ZeRO shards) span: dp x Ulysses sp x cp. */
+static inline int strategy_sdp(const Strategy *s) { return s->dp * s->sp * strategy_cp(s); }
 
 int strategy_cmp(const Strategy *a, const Strategy *b);
 /* "{pp}-{t}{*}-{dp}{f}{-c}{-sp}", Galvatron's simple string */

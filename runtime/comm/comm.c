@@ -285,6 +285,16 @@ struct gv_comm_request *gv_comm_iall_reduce(struct gv_comm *c, void *buf, size_t
   return c->ops->iall_reduce(c->impl, buf, n, t, op);
 }
 
+struct gv_comm_request *gv_comm_isendrecv(struct gv_comm *c, const void *sbuf, size_t sn, int dst, void *rbuf,
+                                          size_t rn, int src, enum gv_dtype t, int tag)
+{
+  if (staging(c) || !c->ops->isendrecv) { /* staged buffers must come back: blocking */
+    gv_comm_sendrecv(c, sbuf, sn, dst, rbuf, rn, src, t, tag);
+    return NULL;
+  }
+  return c->ops->isendrecv(c->impl, sbuf, sn, dst, rbuf, rn, src, t, tag);
+}
+
 void gv_comm_wait(struct gv_comm *c, struct gv_comm_request *req)
 {
   if (req)

@@ -32,6 +32,11 @@ struct gv_comm_ops {
    * non-blocking all-reduce returning the backend's request, completed by wait */
   void *(*iall_reduce)(void *impl, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op);
   void (*wait)(void *request);
+  /* optional (NULL: the blocking sendrecv runs and the request is already complete): a
+   * non-blocking send to dst and receive from src, completed together by wait (ring
+   * attention overlaps its block transfers with compute through it) */
+  void *(*isendrecv)(void *impl, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
+                     enum gv_dtype t, int tag);
   /* optional (NULL: nothing to order): see gv_comm_set_stream */
   void (*set_stream)(void *world_impl, void *compute_stream);
   /* 1: buffers are device memory, so comm.c never copies them itself (the backend runs

@@ -190,6 +190,19 @@ static void mpi_barrier(void *impl)
   GV_MPI_CHECK(MPI_Barrier(*comm_of(impl)));
 }
 
+/* A non-blocking operation: one or two MPI requests, completed together by mpi_wait. */
+struct mpi_request {
+  int n;
+  MPI_Request r[2];
+};
+
+static struct mpi_request *new_request(void)
+{
+  struct mpi_request *req = calloc(1, sizeof *req);
+  GV_CHECK(req != NULL, "out of host memory");
+  return req;
+}
+
 /* Non-blocking all-reduce (f32/f64/i32; bf16 goes through the blocking path's conversion). */
 static void *mpi_iall_reduce(void *impl, void *buf, size_t n, enum gv_dtype t, enum gv_reduce op)
 {
@@ -197,17 +210,28 @@ static void *mpi_iall_reduce(void *impl, void *buf, size_t n, enum gv_dtype t, e
     mpi_all_reduce(impl, buf, n, t, op);
     return NULL;
   }
-  MPI_Request *req = malloc(sizeof *req);
-  GV_CHECK(req != NULL, "out of host memory");
+  struct mpi_request *req = new_request();
+  req->n = 1;
   GV_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(t), op == GV_REDUCE_MAX ? MPI_MAX : MPI_SUM,
-                              *comm_of(impl), req));
+                              *comm_of(impl), &req->r[0]));
+  return req;
+}
+
+/* Non-blocking send to dst and receive from src (the receive posted first). */
+static void *mpi_isendrecv(void *impl, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
+                           enum gv_dtype t, int tag)
+{
+  struct mpi_request *req = new_request();
+  req->n = 2;
+  GV_MPI_CHECK(MPI_Irecv(rbuf, (int)rn, mpi_type(t), src, tag, *comm_of(impl), &req->r[0]));
+  GV_MPI_CHECK(MPI_Isend(sbuf, (int)sn, mpi_type(t), dst, tag, *comm_of(impl), &req->r[1]));
   return req;
 }
 
 static void mpi_wait(void *request)
 {
-  MPI_Request *req = request;
-  GV_MPI_CHECK(MPI_Wait(req, MPI_STATUS_IGNORE));
+  struct mpi_request *req = request;
+  GV_MPI_CHECK(MPI_Waitall(req->n, req->r, MPI_STATUSES_IGNORE));
   free(req);
 }
 
@@ -229,5 +253,6 @@ const struct gv_comm_ops gv_comm_mpi_ops = {
   .reduce_scatter = mpi_reduce_scatter, .all_gather = mpi_all_gather, .all_to_all = mpi_all_to_all,
   .all_to_all_v = mpi_all_to_all_v,
   .broadcast = mpi_broadcast, .send = mpi_send, .recv = mpi_recv, .sendrecv = mpi_sendrecv,
-  .barrier = mpi_barrier, .iall_reduce = mpi_iall_reduce, .wait = mpi_wait, .local_rank = mpi_local_rank,
+  .barrier = mpi_barrier, .iall_reduce = mpi_iall_reduce, .wait = mpi_wait,
+  .isendrecv = mpi_isendrecv, .local_rank = mpi_local_rank,
 };

@@ -367,6 +367,45 @@ static void nccl_sendrecv(void *impl, const void *sbuf, size_t sn, int dst, void
   end(g);
 }
 
+/* A non-blocking send and receive: queued like sendrecv, but instead of ordering the compute
+ * stream after them now, an event marks their end; nccl_wait orders the compute stream after
+ * that event (or waits for it on the host), so kernels queued meanwhile overlap the transfer. */
+struct nccl_request {
+  struct nccl_group *g;
+  cudaEvent_t done;
+};
+
+static void *nccl_isendrecv(void *impl, const void *sbuf, size_t sn, int dst, void *rbuf, size_t rn, int src,
+                            enum gv_dtype t, int tag)
+{
+  struct nccl_group *g = group_of(impl);
+  struct nccl_request *req = calloc(1, sizeof *req);
+  GV_CHECK(req != NULL, "out of host memory");
+  (void)tag;
+  req->g = g;
+  cudaStream_t s = begin(g);
+  GV_NCCL_CHECK(ncclGroupStart());
+  GV_NCCL_CHECK(ncclSend(sbuf, sn, nccl_type(t), dst, g->comm, s));
+  GV_NCCL_CHECK(ncclRecv(rbuf, rn, nccl_type(t), src, g->comm, s));
+  GV_NCCL_CHECK(ncclGroupEnd());
+  NC_CUDA_CHECK(cudaEventCreateWithFlags(&req->done, cudaEventDisableTiming));
+  NC_CUDA_CHECK(cudaEventRecord(req->done, s));
+  return req;
+}
+
+static void nccl_wait(void *request)
+{
+  struct nccl_request *req = request;
+  struct nccl_world *w = req->g->world;
+  NC_CUDA_CHECK(cudaSetDevice(w->device));
+  if (w->compute)
+    NC_CUDA_CHECK(cudaStreamWaitEvent(w->compute, req->done, 0));
+  else
+    wait_stream(req->g);
+  NC_CUDA_CHECK(cudaEventDestroy(req->done));
+  free(req);
+}
+
 /* A host-side barrier: this rank's queued communication is done, then MPI_Barrier. */
 static void nccl_barrier(void *impl)
 {
@@ -409,6 +448,7 @@ const struct gv_comm_ops gv_comm_nccl_ops = {
   .reduce_scatter = nccl_reduce_scatter, .all_gather = nccl_all_gather, .all_to_all = nccl_all_to_all,
   .all_to_all_v = nccl_all_to_all_v,
   .broadcast = nccl_broadcast, .send = nccl_send, .recv = nccl_recv, .sendrecv = nccl_sendrecv,
+  .isendrecv = nccl_isendrecv, .wait = nccl_wait,
   .barrier = nccl_barrier, .set_stream = nccl_set_stream, .device_buffers = 1,
   .all_reduce_host = nccl_all_reduce_host, .broadcast_host = nccl_broadcast_host, .local_rank = nccl_local_rank,
 };

@@ -465,6 +465,20 @@ void gv_attention_opts_bwd(struct gv_backend *be, struct gv_tensor *dq, struct g
   be->ops->attention_bwd(be, dq, dk, dv, dout, q, k, v, o, lse, causal, flags, x);
 }
 
+void gv_attention_merge(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                        const struct gv_tensor *ob, const struct gv_tensor *lseb)
+{
+  char so[SHAPE_MAX], sl[SHAPE_MAX];
+  need_given("attention_merge", o && lse && ob && lseb);
+  need_same("attention_merge", "o", o, "ob", ob);
+  GV_CHECK(o->ndim == 4 && o->shape[0] == 1 && o->dtype == GV_DTYPE_F32 && lse->ndim == 3 && lse->shape[0] == 1 &&
+               lse->shape[1] == o->shape[2] && lse->shape[2] >= o->shape[1] && lse->dtype == GV_DTYPE_F32,
+           "attention_merge: o %s must be f32 [1,R,H,D] and lse %s f32 [1,H,L] with L >= R", gv_tensor_str(o, so, SHAPE_MAX),
+           gv_tensor_str(lse, sl, SHAPE_MAX));
+  need_vec("attention_merge", "lseb", lseb, o->shape[1] * o->shape[2]);
+  be->ops->attention_merge(be, o, lse, ob, lseb);
+}
+
 /* ---- dropout ---- */
 
 void gv_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x, float p,

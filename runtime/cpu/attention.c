@@ -146,6 +146,30 @@ void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_
   }
 }
 
+/* ---- ring attention's merge of two partial results ---- */
+
+void gv_cpu_attention_merge(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                            const struct gv_tensor *ob, const struct gv_tensor *lseb)
+{
+  int64_t R = o->shape[1], H = o->shape[2], D = o->shape[3], L = lse->shape[2];
+  float *po = cpu_f32(o), *pl = cpu_f32(lse);
+  const float *pb = cpu_f32(ob), *plb = cpu_f32(lseb);
+  (void)be;
+#pragma omp parallel for collapse(2)
+  for (int64_t h = 0; h < H; h++)
+    for (int64_t i = 0; i < R; i++) {
+      float a = pl[h * L + i], b = plb[h * R + i];
+      if (b == -INFINITY)
+        continue;
+      float m = a > b ? a : b, lnew = m + logf(expf(a - m) + expf(b - m));
+      float wa = expf(a - lnew), wb = expf(b - lnew);
+      float *orow = po + (i * H + h) * D;
+      const float *brow = pb + (i * H + h) * D;
+      for (int64_t c = 0; c < D; c++) orow[c] = orow[c] * wa + brow[c] * wb;
+      pl[h * L + i] = lnew;
+    }
+}
+
 /* ---- backward ---- */
 
 /* Rows [0, S) of one kv head's slice of dk (or dv) set to zero. */

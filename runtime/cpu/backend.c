@@ -86,6 +86,7 @@ const struct gv_backend_ops gv_cpu_ops = {
   .rope_bwd = gv_cpu_bf16_rope_bwd,
   .attention_fwd = gv_cpu_bf16_attention_fwd,
   .attention_bwd = gv_cpu_bf16_attention_bwd,
+  .attention_merge = gv_cpu_attention_merge,
   .dropout_fwd = gv_cpu_bf16_dropout_fwd,
   .dropout_bwd = gv_cpu_bf16_dropout_bwd,
   .xent_fwd = gv_cpu_bf16_xent_fwd,

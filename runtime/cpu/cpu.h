@@ -179,7 +179,9 @@ void gv_cpu_rope_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv
                      float base, int64_t rot_dim, int64_t pos_offset);
 void gv_cpu_rope_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                      float base, int64_t rot_dim, int64_t pos_offset, int flags);
-/* attention.c */
+/* attention.c (attention_merge: f32 only, as ring attention runs) */
+void gv_cpu_attention_merge(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                            const struct gv_tensor *ob, const struct gv_tensor *lseb);
 size_t gv_cpu_attention_workspace(struct gv_backend *be, int64_t B, int64_t T, int64_t S,
                                   int64_t H, int64_t KV, int64_t D);
 void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "cuda/attention.cuh"
+#include "cuda/cu_common.cuh"
 
 enum {
   BM = 64, BN = 64,                 /* query rows, key rows per tile */
@@ -432,4 +433,34 @@ extern "C" void gv_cuda_attention_bwd(struct gv_backend *be, struct gv_tensor *d
       GV_CUDA_LAUNCH_CHECK();
     }
   });
+}
+
+/* Ring attention's merge (gvrt.h, attention_merge): one thread per (query row, head) pair
+ * rescales its D outputs; f32 only, as ring attention runs. */
+static __global__ void attn_merge_kernel(float *o, float *lse, const float *ob, const float *lseb, int64_t R,
+                                         int64_t H, int64_t D, int64_t L)
+{
+  for (int64_t t = cu_tid(); t < R * H; t += cu_stride()) {
+    int64_t h = t / R, i = t - h * R;
+    float a = lse[h * L + i], b = lseb[h * R + i];
+    if (b == -INFINITY)
+      continue;
+    float m = fmaxf(a, b), lnew = m + logf(expf(a - m) + expf(b - m));
+    float wa = expf(a - lnew), wb = expf(b - lnew);
+    float *orow = o + (i * H + h) * D;
+    const float *brow = ob + (i * H + h) * D;
+    for (int64_t c = 0; c < D; c++) orow[c] = orow[c] * wa + brow[c] * wb;
+    lse[h * L + i] = lnew;
+  }
+}
+
+void gv_cuda_attention_merge(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                             const struct gv_tensor *ob, const struct gv_tensor *lseb)
+{
+  int64_t R = o->shape[1], H = o->shape[2], D = o->shape[3];
+  if (R * H == 0)
+    return;
+  attn_merge_kernel<<<cu_blocks(be, R * H, 256), 256, 0, cu_stream(be)>>>(
+      (float *)o->data, (float *)lse->data, (const float *)ob->data, (const float *)lseb->data, R, H, D, lse->shape[2]);
+  GV_CUDA_LAUNCH_CHECK();
 }

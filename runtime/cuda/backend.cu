@@ -150,6 +150,7 @@ extern "C" const struct gv_backend_ops gv_cuda_ops = {
   .rope_bwd = gv_cuda_rope_bwd,
   .attention_fwd = gv_cuda_attention_fwd,
   .attention_bwd = gv_cuda_attention_bwd,
+  .attention_merge = gv_cuda_attention_merge,
   .dropout_fwd = gv_cuda_dropout_fwd,
   .dropout_bwd = gv_cuda_dropout_bwd,
   .xent_fwd = gv_cuda_xent_fwd,

@@ -185,6 +185,8 @@ void gv_cuda_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct g
                            const struct gv_tensor *k, const struct gv_tensor *v,
                            const struct gv_tensor *o, const struct gv_tensor *lse, int causal,
                            int flags, const struct gv_attn_opts *x);
+void gv_cuda_attention_merge(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                             const struct gv_tensor *ob, const struct gv_tensor *lseb);
 /* xent.cu: fused softmax cross-entropy (online logsumexp; probabilities never stored) */
 void gv_cuda_xent_fwd(struct gv_backend *be, struct gv_tensor *loss, struct gv_tensor *lse,
                       const struct gv_tensor *logits, const struct gv_tensor *targets, float scale);

@@ -171,6 +171,11 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *              (slice and concat on the last dimension)
  *   attention  q [B,T,H,D], k,v [B,S,KV,D], o [B,T,H,D], lse f32 [B,H,T]; H % KV == 0;
  *              causal masks key j > i + (S - T); scale 1/sqrt(D)
+ *   attention_merge  ring attention's online-softmax step: (ob, lseb), the attention of the same
+ *              query rows over other keys, merged into (o, lse): lse' = log(e^lse + e^lseb),
+ *              o' = o e^(lse - lse') + ob e^(lseb - lse'). o, ob [1,R,H,D] f32; lseb f32 [1,H,R];
+ *              lse f32 [1,H,L] with L >= R: the first R entries of each head's row (a slice of
+ *              a longer row: the second half of a zigzag rank's queries)
  *   dropout    y = x * keep / (1-p), keep = philox(seed, offset + i) >= p; p = 0 copies
  *   xent       logits [M,V], targets i32 [M] (negative = ignored), lse f32 [M],
  *              loss f32 [1] = scale * sum_i (lse_i - logits[i, t_i]);
@@ -319,6 +324,8 @@ struct gv_backend_ops {
                         const struct gv_tensor *q, const struct gv_tensor *k,
                         const struct gv_tensor *v, const struct gv_tensor *o,
                         const struct gv_tensor *lse, int causal, int flags, const struct gv_attn_opts *x);
+  void (*attention_merge)(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                          const struct gv_tensor *ob, const struct gv_tensor *lseb);
   /* dropout (counter-based: the mask is recomputed in backward, never stored) */
   void (*dropout_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                       float p, uint64_t seed, uint64_t offset);
@@ -603,6 +610,8 @@ GV_API void gv_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct
                              const struct gv_tensor *q, const struct gv_tensor *k,
                              const struct gv_tensor *v, const struct gv_tensor *o,
                              const struct gv_tensor *lse, int causal, int flags);
+GV_API void gv_attention_merge(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                               const struct gv_tensor *ob, const struct gv_tensor *lseb);
 GV_API void gv_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                            float p, uint64_t seed, uint64_t offset);
 GV_API void gv_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx,

@@ -109,6 +109,12 @@ struct gv_comm_request;
 GV_API struct gv_comm_request *gv_comm_iall_reduce(struct gv_comm *c, void *buf, size_t n, enum gv_dtype t,
                                                    enum gv_reduce op);
 GV_API void gv_comm_wait(struct gv_comm *c, struct gv_comm_request *req);
+/* A non-blocking gv_comm_sendrecv: neither buffer may be touched until gv_comm_wait returns.
+ * NULL when it completed at once (staged device buffers, a backend without it). mpi:
+ * MPI_Isend + MPI_Irecv; nccl: grouped ncclSend/ncclRecv on the communication stream, the
+ * wait ordering the compute stream after them (gv_comm_set_stream) or blocking the host. */
+GV_API struct gv_comm_request *gv_comm_isendrecv(struct gv_comm *c, const void *sbuf, size_t sn, int dst, void *rbuf,
+                                                 size_t rn, int src, enum gv_dtype t, int tag);
 
 /* Host-memory forms of all_reduce and broadcast, for small host values (a loss, a squared
  * norm, a sampled token): buf is host memory whatever the backend. mpi and self: exactly
@@ -124,6 +130,38 @@ GV_API const char *gv_comm_backend_name(const struct gv_comm *c);
  * nccl, 0 for self): a process drives GPU (local rank % device count). Collective over the
  * world: every rank calls it. */
 GV_API int gv_comm_local_rank(struct gv_comm *world);
+
+/* ---- ring attention (context parallelism) ----
+ * Causal self-attention of a sequence split over the group c (the cp group) in Galvatron's
+ * zigzag layout: the sequence is cut into 2P chunks of T/2 rows (P = group size) and group
+ * rank r holds chunks r and 2P-1-r, in that order, as its T local rows, so every rank does
+ * the same causal work. Key/value blocks go around the ring (to rank r+1, from r-1) with
+ * gv_comm_isendrecv, the next block's transfer overlapping the current block's compute;
+ * partial results merge by their log-sum-exp (gv_attention_merge). q, o, dq, dout
+ * [B,T,H,D]; k, v, dk, dv [B,T,KV,D]; lse f32 [B,H,T] (the rows' lse over all keys, kept
+ * for the backward); f32. The backward recomputes each block's probabilities from the
+ * saved lse and o and passes dK/dV around the ring with their block, home after P steps;
+ * dq, dk and dv follow GV_ACC_DX. With P = 1 both are gv_attention_fwd/bwd (causal).
+ * scratch: device memory of gv_ring_attention_scratch_bytes (the plan's). */
+static inline size_t gv_ring_attention_scratch_bytes(int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, int bwd)
+{
+  size_t kv = ((size_t)(2 * B * T * KV * D) + 15) / 16 * 16, rows = ((size_t)(T * H * D) + 15) / 16 * 16,
+         lse = ((size_t)(H * T) + 15) / 16 * 16;
+  return sizeof(float) * (bwd ? 5 * kv + lse : 2 * kv + rows + lse);
+}
+GV_API void gv_ring_attention_fwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
+                                  const struct gv_tensor *q, const struct gv_tensor *k, const struct gv_tensor *v,
+                                  void *scratch);
+GV_API void gv_ring_attention_bwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *dq, struct gv_tensor *dk,
+                                  struct gv_tensor *dv, const struct gv_tensor *dout, const struct gv_tensor *q,
+                                  const struct gv_tensor *k, const struct gv_tensor *v, const struct gv_tensor *o,
+                                  const struct gv_tensor *lse, void *scratch, int flags);
+/* Global position of local row i (0 <= i < T) of group rank r of P in the zigzag layout. */
+static inline int64_t gv_zigzag_pos(int64_t i, int64_t T, int r, int P)
+{
+  int64_t c = T / 2;
+  return i < c ? (int64_t)r * c + i : (int64_t)(2 * P - 1 - r) * c + (i - c);
+}
 
 #ifdef __cplusplus
 }

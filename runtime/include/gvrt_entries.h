@@ -71,6 +71,12 @@
 /* Megatron tensor parallelism of the blocks: degree and whether a tp group is adjacent ranks \
  * (with per-layer tp: the largest degree, the base layout of the embedding and head). */ \
   X(prog_tp, GV_A(I64, tp) GV_A(I64, consecutive)) \
+/* Context parallelism (Galvatron's global_cp_deg, cp_mode zigzag): every layer runs on this \
+ * rank's zigzag rows of each sample (chunks r and 2cp-1-r of 2cp; prog_model's seq is the \
+ * whole sequence, the program's shapes use seq / cp). The cp group is made of ranks with the \
+ * same stage, tp index and data index: a stage's dp-group rank q is cp index q % cp and data \
+ * index q / cp, so gradients reduce over dp x cp and cp ranks read the same samples. */ \
+  X(prog_cp, GV_A(I64, cp)) \
 /* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32 \
  * [1] (-1: none, a stage before the last without MoE load-balancing terms; the step's loss \
  * sums every stage's); the slot stride and the number of slots (micro-batches in flight). */ \
@@ -259,6 +265,13 @@
   X(gen_attention_fwd, GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, q) GV_A(PTR, k) GV_A(PTR, v) \
     GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) \
     GV_A(F32, scale) GV_A(PTR, bias) GV_A(I64, Hb)) \
+/* Ring attention over the cp group (gvrt_comm.h: gv_ring_attention_fwd/bwd; causal, T the \
+ * local rows), scratch: gv_ring_attention_scratch_bytes(B, T, H, KV, D, 0 or 1) bytes. */ \
+  X(gen_ring_attention_fwd, GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, q) GV_A(PTR, k) GV_A(PTR, v) \
+    GV_A(PTR, scratch) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D)) \
+  X(gen_ring_attention_bwd, GV_A(PTR, dq) GV_A(PTR, dk) GV_A(PTR, dv) GV_A(PTR, dout) GV_A(PTR, q) \
+    GV_A(PTR, k) GV_A(PTR, v) GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, scratch) GV_A(I64, B) GV_A(I64, T) \
+    GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D) GV_A(I64, flags)) \
   X(gen_attention_bwd, GV_A(PTR, dq) GV_A(PTR, dk) GV_A(PTR, dv) GV_A(PTR, dout) GV_A(PTR, q) \
     GV_A(PTR, k) GV_A(PTR, v) GV_A(PTR, o) GV_A(PTR, lse) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) \
     GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) GV_A(I64, flags) GV_A(F32, scale) GV_A(PTR, bias) \

@@ -460,7 +460,9 @@ static char *index_json(const struct gv_run *r, const struct ck_tensors *c, int 
   cJSON_AddNumberToObject(s, "world", (double)r->world_size);
   cJSON_AddNumberToObject(s, "pp", (double)r->pp);
   cJSON_AddNumberToObject(s, "tp", r->tp);
-  cJSON_AddNumberToObject(s, "dp", r->dp_size);
+  cJSON_AddNumberToObject(s, "dp", r->data_size);
+  if (r->cp > 1)
+    cJSON_AddNumberToObject(s, "cp", r->cp);
   cJSON_AddNumberToObject(s, "zero", r->nzl ? 3 : r->zero);
   a = cJSON_AddArrayToObject(root, "args");
   for (int i = 0; i < r->argc; i++)

@@ -135,6 +135,12 @@ void gv_prog_tp(void *ctx, int64_t tp, int64_t consecutive)
   r->tp_consec = (int)consecutive;
 }
 
+void gv_prog_cp(void *ctx, int64_t cp)
+{
+  struct gv_run *r = ctx;
+  r->cp = (int)cp;
+}
+
 void gv_prog_io(void *ctx, int64_t stage, int64_t tokens_off, int64_t labels_off, int64_t loss_off,
                 int64_t slot_stride, int64_t slots)
 {

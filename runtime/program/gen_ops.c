@@ -46,18 +46,48 @@ void gv_gen_linear_bwd(void *ctx, void *dx, void *dw, void *db, void *dy, void *
   gv_linear_bwd(be_of(ctx), dx ? &DX : NULL, dw ? &DW : NULL, db ? &DB : NULL, &DY, &X, &W, (int)flags);
 }
 
+/* Context parallelism: the position of local row `half` x T/2 of a sample (its zigzag
+ * chunk's first position), and the byte offset of that half-chunk in sample b of a value
+ * with `width` elements per row. Without cp: one piece at position 0. */
+static int cp_pieces(const struct gv_run *r) { return r->cp > 1 ? 2 : 1; }
+static int64_t cp_pos(const struct gv_run *r, int64_t T, int half)
+{
+  return r->cp > 1 ? (half ? 2 * r->cp - 1 - r->cp_rank : r->cp_rank) * (T / 2) : 0;
+}
+
+/* Positions (ids NULL) follow the zigzag rows under cp: one call per sample and half. */
 void gv_gen_embedding_fwd(void *ctx, void *y, void *ids, void *table, int64_t M, int64_t T, int64_t V, int64_t C,
                           int64_t accumulate)
 {
+  struct gv_run *r = ctx;
   struct gv_tensor Y = t3(y, VT, M / T, T, C), I = t2(ids, I32, M / T, T), TB = t2(table, VT, V, C);
-  gv_embedding_fwd(be_of(ctx), &Y, ids ? &I : NULL, &TB, 0, (int)accumulate);
+  if (ids || r->cp <= 1) {
+    gv_embedding_fwd(be_of(ctx), &Y, ids ? &I : NULL, &TB, 0, (int)accumulate);
+    return;
+  }
+  int64_t c = T / 2, es = (int64_t)gv_run_fsz(ctx);
+  for (int64_t b = 0; b < M / T; b++)
+    for (int h = 0; h < 2; h++) {
+      struct gv_tensor Yp = t3((char *)y + (b * T + h * c) * C * es, VT, 1, c, C);
+      gv_embedding_fwd(be_of(ctx), &Yp, NULL, &TB, cp_pos(r, T, h), (int)accumulate);
+    }
 }
 
 void gv_gen_embedding_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t M, int64_t T, int64_t V, int64_t C,
                           int64_t flags)
 {
+  struct gv_run *r = ctx;
   struct gv_tensor DT = t2(dtable, VT, V, C), DY = t3(dy, VT, M / T, T, C), I = t2(ids, I32, M / T, T);
-  gv_embedding_bwd(be_of(ctx), &DT, &DY, ids ? &I : NULL, 0, (int)flags);
+  if (ids || r->cp <= 1) {
+    gv_embedding_bwd(be_of(ctx), &DT, &DY, ids ? &I : NULL, 0, (int)flags);
+    return;
+  }
+  int64_t c = T / 2, es = (int64_t)gv_run_fsz(ctx);
+  for (int64_t b = 0; b < M / T; b++)
+    for (int h = 0; h < 2; h++) { /* every piece after the first adds */
+      struct gv_tensor DYp = t3((char *)dy + (b * T + h * c) * C * es, VT, 1, c, C);
+      gv_embedding_bwd(be_of(ctx), &DT, &DYp, NULL, cp_pos(r, T, h), (int)flags | (b || h ? GV_ACC_DW : 0));
+    }
 }
 
 void gv_gen_layernorm_fwd(void *ctx, void *y, void *mean, void *rstd, void *x, void *w, void *b, int64_t M,
@@ -186,18 +216,33 @@ void gv_gen_copy_cols(void *ctx, void *dst, void *src, int64_t M, int64_t dst_n,
   gv_copy_cols(be_of(ctx), &D, dst_col, &S, src_col, n, (int)flags);
 }
 
+/* Under cp each sample's two zigzag half-chunks rotate by their own global positions. */
 void gv_gen_rope_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t H, int64_t D, int64_t rot,
                      float base)
 {
-  struct gv_tensor Y = t4(y, VT, B, T, H, D), X = t4(x, VT, B, T, H, D);
-  gv_rope_fwd(be_of(ctx), &Y, &X, base, rot, 0);
+  struct gv_run *r = ctx;
+  int P = cp_pieces(r);
+  int64_t c = T / P, step = c * H * D * (int64_t)gv_run_fsz(ctx);
+  for (int64_t b = 0; b < (P > 1 ? B : 1); b++)
+    for (int h = 0; h < P; h++) {
+      int64_t at = (b * P + h) * step;
+      struct gv_tensor Y = t4((char *)y + at, VT, P > 1 ? 1 : B, c, H, D), X = t4((char *)x + at, VT, P > 1 ? 1 : B, c, H, D);
+      gv_rope_fwd(be_of(ctx), &Y, &X, base, rot, cp_pos(r, T, h));
+    }
 }
 
 void gv_gen_rope_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T, int64_t H, int64_t D, int64_t rot,
                      float base, int64_t flags)
 {
-  struct gv_tensor DX = t4(dx, VT, B, T, H, D), DY = t4(dy, VT, B, T, H, D);
-  gv_rope_bwd(be_of(ctx), &DX, &DY, base, rot, 0, (int)flags);
+  struct gv_run *r = ctx;
+  int P = cp_pieces(r);
+  int64_t c = T / P, step = c * H * D * (int64_t)gv_run_fsz(ctx);
+  for (int64_t b = 0; b < (P > 1 ? B : 1); b++)
+    for (int h = 0; h < P; h++) {
+      int64_t at = (b * P + h) * step;
+      struct gv_tensor DX = t4((char *)dx + at, VT, P > 1 ? 1 : B, c, H, D), DY = t4((char *)dy + at, VT, P > 1 ? 1 : B, c, H, D);
+      gv_rope_bwd(be_of(ctx), &DX, &DY, base, rot, cp_pos(r, T, h), (int)flags);
+    }
 }
 
 /* The [T, T] bucket ids, made on the host and copied to ids (device memory on a GPU). */
@@ -250,6 +295,28 @@ void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, v
                    BS = t3(bias, VT, T, T, Hb), DBS = t3(dbias, VT, T, T, Hb);
   struct gv_attn_opts x = {scale, bias ? &BS : NULL, dbias ? &DBS : NULL, bias_h0(ctx, Hb, H)};
   gv_attention_opts_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags, &x);
+}
+
+void gv_gen_ring_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, void *scratch, int64_t B,
+                               int64_t T, int64_t H, int64_t KV, int64_t D)
+{
+  struct gv_run *r = ctx;
+  struct gv_tensor O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, VT, B, T, H, D),
+                   K = t4(k, VT, B, T, KV, D), V = t4(v, VT, B, T, KV, D);
+  GV_CHECK(r->cp_group != NULL, "ring attention in a program without context parallelism");
+  gv_ring_attention_fwd(r->cp_group, &r->be, &O, &L, &Q, &K, &V, scratch);
+}
+
+void gv_gen_ring_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, void *q, void *k, void *v,
+                               void *o, void *lse, void *scratch, int64_t B, int64_t T, int64_t H, int64_t KV,
+                               int64_t D, int64_t flags)
+{
+  struct gv_run *r = ctx;
+  struct gv_tensor DQ = t4(dq, VT, B, T, H, D), DK = t4(dk, VT, B, T, KV, D), DV = t4(dv, VT, B, T, KV, D),
+                   DO = t4(dout, VT, B, T, H, D), Q = t4(q, VT, B, T, H, D), K = t4(k, VT, B, T, KV, D),
+                   V = t4(v, VT, B, T, KV, D), O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T);
+  GV_CHECK(r->cp_group != NULL, "ring attention in a program without context parallelism");
+  gv_ring_attention_bwd(r->cp_group, &r->be, &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, scratch, (int)flags);
 }
 
 /* Dropout masks by global element index: the stream of (step, site) covers the global

@@ -184,11 +184,27 @@ static void fill_micro_batch(struct gv_run *r, struct feed *fd, int64_t i, int32
 }
 
 /* The pipeline's loader: the micro-batch staged on the host, then copied into its slot. */
+/* Context parallelism: this rank's zigzag rows of each of the n / T samples, in place. */
+static void zigzag_rows(const struct gv_run *r, int32_t *x, size_t n)
+{
+  int64_t T = r->seq, Tl = T / r->cp, c = Tl / 2;
+  for (int64_t b = 0; b < (int64_t)n / T; b++)
+    for (int h = 0; h < 2; h++) {
+      int64_t chunk = h ? 2 * r->cp - 1 - r->cp_rank : r->cp_rank;
+      memmove(x + b * Tl + h * c, x + b * T + chunk * c, sizeof(int32_t) * (size_t)c);
+    }
+}
+
 static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *arg)
 {
   size_t n = (size_t)(r->micro_batch * r->seq), bytes = sizeof(int32_t) * n;
   int32_t *tok = gv_run_host_scratch(r, 2 * bytes), *lab = tok + n;
   fill_micro_batch(r, arg, i, tok, lab);
+  if (r->cp > 1) { /* forward order keeps every row's source ahead of or at its destination */
+    zigzag_rows(r, tok, n);
+    zigzag_rows(r, lab, n);
+    bytes /= (size_t)r->cp;
+  }
   gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->tokens_off + slot * r->io_stride, tok, bytes, GV_COPY_H2D);
   gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->labels_off + slot * r->io_stride, lab, bytes, GV_COPY_H2D);
 }
@@ -236,8 +252,8 @@ static void reduce_tied(struct gv_run *r)
 
 static double run_step(struct gv_run *r, struct feed *fd, int step, int backward)
 {
-  int64_t nmicro = r->args.global_batch / r->dp_size / r->micro_batch;
-  fd->first = (int64_t)step * r->args.global_batch + (int64_t)r->dp_rank * nmicro * r->micro_batch;
+  int64_t nmicro = r->args.global_batch / r->data_size / r->micro_batch;
+  fd->first = (int64_t)step * r->args.global_batch + (int64_t)r->data_rank * nmicro * r->micro_batch;
   r->step_first_sample = fd->first;
   r->nmicro = nmicro;
   if (backward)
@@ -502,6 +518,31 @@ struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large
   return r->degs.rows[a][b];
 }
 
+/* Context parallelism: dp-group rank q is cp index q % cp and data index q / cp; the cp group
+ * is the ranks of one dp group with the same data index (gvrt_entries.h, prog_cp). */
+static void setup_cp_group(struct gv_run *r)
+{
+  if (r->cp < 1)
+    r->cp = 1;
+  GV_CHECK(r->dp_size % r->cp == 0, "the %d data-parallel ranks of a stage are not divisible by cp=%d", r->dp_size,
+           r->cp);
+  r->cp_rank = r->dp_rank % r->cp;
+  r->data_rank = r->dp_rank / r->cp;
+  r->data_size = r->dp_size / r->cp;
+  if (r->cp == 1)
+    return;
+  int W = (int)r->world_size, *colors = malloc(sizeof *colors * (size_t)W);
+  GV_CHECK(colors != NULL, "out of host memory");
+  struct gv_layout l = {W, (int)r->pp, r->tp, r->tp_consec};
+  for (int w = 0; w < W; w++) {
+    int s, t, d;
+    gv_layout_coords(&l, w, &s, &t, &d);
+    colors[w] = (s * r->tp + t) * r->data_size + d / r->cp;
+  }
+  r->cp_group = gv_comm_partition(r->world, colors);
+  free(colors);
+}
+
 static void setup_groups(struct gv_run *r)
 {
   if (gv_comm_size(r->world) == 1 && r->world_size > 1) /* started without a launcher */
@@ -522,6 +563,7 @@ static void setup_groups(struct gv_run *r)
   r->dp_rank = gv_comm_rank(r->dp);
   r->dp_size = gv_comm_size(r->dp);
   r->tp_rank = gv_comm_rank(r->tp_group);
+  setup_cp_group(r);
   if (r->per_layer_tp)
     setup_degree_groups(r);
   for (int i = 0; i < r->nparams; i++) { /* this rank's block of each tp-split parameter */
@@ -553,11 +595,11 @@ static void check_program(struct gv_run *r)
     gv_fatalf(__FILE__, __LINE__, "gvp_describe", "gvrt", "the program declared no functions for stage %d", r->stage);
   if (r->args.global_batch <= 0)
     r->args.global_batch = r->default_global_batch > 0 ? r->default_global_batch
-                                                      : (int)(r->micro_batch * r->dp_size * (r->chunks > 0 ? r->chunks : 1));
-  if (r->args.global_batch % (r->micro_batch * r->dp_size))
+                                                      : (int)(r->micro_batch * r->data_size * (r->chunks > 0 ? r->chunks : 1));
+  if (r->args.global_batch % (r->micro_batch * r->data_size))
     gv_fatalf(__FILE__, __LINE__, "--global_train_batch_size", "gvrt",
               "global batch %d is not a multiple of micro-batch %lld x data-parallel degree %d", r->args.global_batch,
-              (long long)r->micro_batch, r->dp_size);
+              (long long)r->micro_batch, r->data_size);
 }
 
 static size_t planned_bytes(const struct gv_run *r)

@@ -157,6 +157,9 @@ struct gv_run {
   struct gv_run_zlayer *zl;    /* ZeRO-3 layers by layer index (range 0: not sharded) */
   int nzl;
   struct gv_comm *tp_group;
+  int cp, cp_rank;             /* context parallelism (zigzag): degree (1: none) and this rank's index */
+  struct gv_comm *cp_group;
+  int data_rank, data_size;    /* which samples this rank reads: dp_rank / cp of dp_size / cp */
   int64_t shard_bytes;         /* ZeRO: this rank's [dp_rank * shard_bytes, +shard_bytes) of the grads */
   int dp_rank, dp_size;
   int per_layer_tp;            /* parameters declared their own degrees (gv_prog_param_layer) */

@@ -221,7 +221,9 @@ static int use_kv_cache(struct gv_run *r, int64_t total)
 void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
 {
   const struct gv_run_args *a = &r->args;
-  if (a->sample_tokens <= 0 || r->dp_rank != 0) {
+  if (a->sample_tokens > 0 && r->cp > 1 && r->dp_rank == 0)
+    gv_log(GV_LOG_WARN, "--sample_tokens: not with context parallelism (cp=%d) yet; no text sampled", r->cp);
+  if (a->sample_tokens <= 0 || r->dp_rank != 0 || r->cp > 1) {
     gv_bpe_free(&r->tok);
     return;
   }

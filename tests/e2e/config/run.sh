@@ -3,7 +3,7 @@
 # GPT under tiny_pp2_tp2_zero2.json (pp 2 x tp 2 x dp 2, ZeRO-2, checkpoint on layer 0)
 # on 8 ranks gives the single-rank losses, and so does tiny_tp2_dp2_zero3_layer1.json (ZeRO-3 on
 # one block, ddp on the other) on 4 and per_layer_tp.json (tp 2 then 1) on 2; what cannot run yet
-# is refused, naming the key.
+# is refused, naming the key. Context parallelism runs from cp_sizes_enc and --global_cp_deg.
 . "$(dirname "$0")/../e2e_lib.sh"
 fx="$src/tests/reference/fixtures/tiny_gpt.bin"; dir="$src/tests/e2e/config"
 args="--init_from $fx --batch_from $fx --iters 10 --warmup 3 --min_lr 1e-4"
@@ -57,6 +57,14 @@ grep -q "^layers.0 .* 1    2 ddp" vtp.plan && grep -q "split by vocabulary" vtp.
   -o vtpcli > vtpcli.log 2>&1 || bad "--vocab_tp 2: $(cat vtpcli.log)"
 "$mpiexec" -n 2 ./vtpcli $args 2>&1 | losses > vtpcli.txt
 close single.txt vtpcli.txt 11 && ok || { bad "--vocab_tp 2 over tp 1: losses differ"; paste single.txt vtpcli.txt; }
+# context parallelism from Galvatron's cp_sizes_enc ("2,2": cp 2 x dp 2, ZeRO-2, 4 ranks) and
+# from --global_cp_deg 2 (2 ranks): each rank holds a zigzag half of every sequence
+case_ cp 4 "$dir/tiny_cp2_dp2_zero2.json"
+grep -q "context parallelism: cp 2" cp.plan && ok || bad "cp plan: $(cat cp.plan)"
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 1 --num_gpus_per_node 2 --global_cp_deg 2 \
+  -o cpcli > cpcli.log 2>&1 || bad "--global_cp_deg 2: $(cat cpcli.log)"
+"$mpiexec" -n 2 ./cpcli $args --global_train_batch_size 2 2>&1 | losses > cpcli.txt
+close single.txt cpcli.txt 11 && ok || { bad "--global_cp_deg 2: losses differ"; paste single.txt cpcli.txt; }
 out=$("$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --num_gpus_per_node 4 --global_tp_deg 4 \
   --vocab_tp 2 -o x 2>&1)
 echo "$out" | grep -q "vocab_tp 2 must be 1, the blocks' tp degree 4, or a multiple of it" && ok || bad "vtp < tp refusal: $out"

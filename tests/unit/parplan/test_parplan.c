@@ -1,7 +1,7 @@
 /* test_parplan.c - the resolved plan (compiler/parplan.h) on tiny_gpt (embedding, two
  * blocks, final norm, head): the degrees parplan_resolve derives once (base tp, each row's
  * dp and stage, chunks, the micro-batch from the global batch), the impossible plans and
- * the setting each is about, and the settings door's per-layer lists. */
+ * the setting each is about, the settings door's per-layer lists, and context parallelism. */
 #include "ctx.h"
 #include "frontend.h"
 #include "parplan.h"
@@ -56,7 +56,7 @@ static void derived(Arena *a, const IrModel *m)
 
 static void refused(Arena *a, const IrModel *m)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg"};
   ParError e;
   ParPlan w = plan(6, 4, 1);
   CHECK_EQ_INT(1, parplan_resolve(a, m, &w, &cli, &e));
@@ -80,6 +80,46 @@ static void refused(Arena *a, const IrModel *m)
   d.division = division;
   CHECK_EQ_INT(1, parplan_resolve(a, m, &d, NULL, &e));
   CHECK_EQ_INT(PAR_KEY_DIVISION, e.key);
+}
+
+/* Context parallelism: one plan-level degree; dp counts the ranks that read different
+ * samples, gradients span dp x cp; the settings door and the refusals. */
+static void context_parallel(Ctx *cx, Arena *a, const IrModel *m)
+{
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg"};
+  ParError e;
+  ParPlan p = plan(8, 1, 2);
+  p.cp = 2, p.chunks = 1, p.global_batch = 8;
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &p, NULL, &e));
+  CHECK_EQ_INT(2, p.dp);
+  CHECK_EQ_INT(4, p.micro_batch);      /* 8 samples over dp 2: cp ranks share theirs */
+  CHECK_EQ_INT(2, p.layer[1].dp);
+  CHECK_EQ_INT(4, par_grad_ranks(&p, &p.layer[1]));
+  Strategy st = parplan_strategy(m, &p, 1);
+  CHECK_EQ_INT(2, st.cp);
+  CHECK_EQ_INT(8, strategy_sdp(&st) * strategy_tp_sp(&st));
+  ParPlan w = plan(6, 1, 1);
+  w.cp = 4;
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &w, &cli, &e));
+  CHECK_STR("the 6 data-parallel ranks of a stage (world 6 / pp 1 / tp 1) are not divisible by --global_cp_deg 4", e.msg);
+  ParPlan q = plan(3, 1, 1);
+  q.cp = 3;
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &q, NULL, &e));
+  CHECK(e.msg && strstr(e.msg, "a sequence of 16 tokens is not divisible by 2 x cp 3"));
+  ParPlan b = plan(2, 1, 1);
+  b.cp = 2, b.bf16 = 1;
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &b, NULL, &e));
+  CHECK_STR("context parallelism (cp 2) does not combine with bf16 mixed precision yet", e.msg);
+  ParSettings s;
+  par_settings_init(&s, "tiny_gpt");
+  par_settings_add(a, &s, "num_gpus_per_node", "4", (Loc){-1, 0, 0, 0});
+  par_settings_add(a, &s, "global_cp_deg", "2", (Loc){-1, 0, 0, 0});
+  ParPlan c;
+  CHECK_EQ_INT(0, parplan_from_settings(cx, a, m, &s, &c));
+  c.seq = 16;
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &c, NULL, &e));
+  CHECK_EQ_INT(2, c.cp);
+  CHECK_EQ_INT(2, c.dp);
 }
 
 static void settings(Ctx *cx, Arena *a, const IrModel *m)
@@ -116,6 +156,7 @@ int main(int argc, char **argv)
     derived(a, m);
     refused(a, m);
     settings(cx, a, m);
+    context_parallel(cx, a, m);
     arena_free(&a);
   }
   ctx_free(&cx);

@@ -50,7 +50,7 @@ static void check_inputs(const CostModel *cm, cJSON *in)
 static Strategy row_strategy(cJSON *r)
 {
   Strategy s = {(int)num(r, "pp"), (int)num(r, "tp"), (int)num(r, "sp"), (int)num(r, "dp"), DP_DDP,
-                cJSON_IsTrue(get(r, "ckpt")), 1};
+                cJSON_IsTrue(get(r, "ckpt")), 1, 1};
   const char *t = get(r, "dp_type")->valuestring;
   s.dp_type = !strcmp(t, "zero3") ? DP_ZERO3 : !strcmp(t, "zero2") ? DP_ZERO2 : DP_DDP;
   return s;
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
   check_inputs(&cm, get(g, "inputs"));
   int rows = 0;
   for (cJSON *pt = get(g, "points")->child; pt; pt = pt->next) {
-    CostTask t = {0, (int)num(pt, "gbsz"), (int)num(pt, "chunks")};
+    CostTask t = {0, (int)num(pt, "gbsz"), (int)num(pt, "chunks"), 1};
     for (cJSON *r = get(pt, "rows")->child; r; r = r->next) {
       t.pp = (int)num(r, "pp");
       check_row(&cm, &t, r, &rows);

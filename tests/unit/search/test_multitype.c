@@ -74,7 +74,7 @@ static void check_config(const char *dir, cJSON *cs, const CostModel *cm)
     ls[l] = search_cli_layer(cm, &g, l);
     if (strategy_tp_sp(&ls[l]) > gbuf) gbuf = strategy_tp_sp(&ls[l]);
   }
-  CostTask t = {g.pp_deg, g.global_bsz, g.chunks};
+  CostTask t = {g.pp_deg, g.global_bsz, g.chunks, 1};
   CostPlan p = {g.nlayers, ls, g.pp_division, search_cli_embed(cm, &g)};
   CostResult r;
   cost_plan_eval(cm, &t, &p, gbuf, &r);
@@ -110,7 +110,7 @@ static void check_search(const CostModel *cm)
   for (int pp = 1; pp <= 4; pp *= 2)
     for (int chunks = pp; chunks <= 8; chunks *= 4)
       for (int mode = 0; mode < 3; mode++) {
-        CostTask t = {pp, 32, chunks};
+        CostTask t = {pp, 32, chunks, 1};
         SearchPlan a, b;
         o.dense = 0;
         int ra = search_task(cm, &o, &t, mode, 8 / pp, &a);

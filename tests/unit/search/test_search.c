@@ -237,12 +237,12 @@ static double shipped_time(const CostModel *cm, double *thr)
   int buf = 1;
   for (int l = 0; l < g.nlayers; l++) {
     int t = g.tp[l];
-    ls[l] = (Strategy){g.pp_deg, g.use_sp[l] ? 1 : t, g.use_sp[l] ? t : 1, 8 / g.pp_deg / t, DP_DDP, g.ckpt[l], 1};
+    ls[l] = (Strategy){g.pp_deg, g.use_sp[l] ? 1 : t, g.use_sp[l] ? t : 1, 8 / g.pp_deg / t, DP_DDP, g.ckpt[l], 1, 1};
     if (strategy_sdp(&ls[l]) > 1) ls[l].dp_type = g.dp_type[l] ? DP_ZERO3 : DP_ZERO2;
     if (t > buf) buf = t;
   }
-  Strategy e = {g.pp_deg, g.vsp ? 1 : g.vtp, g.vsp ? g.vtp : 1, 8 / g.pp_deg / g.vtp, g.embed_sdp ? DP_ZERO3 : DP_ZERO2, 0, 1};
-  CostTask t = {g.pp_deg, g.global_bsz, g.chunks};
+  Strategy e = {g.pp_deg, g.vsp ? 1 : g.vtp, g.vsp ? g.vtp : 1, 8 / g.pp_deg / g.vtp, g.embed_sdp ? DP_ZERO3 : DP_ZERO2, 0, 1, 1};
+  CostTask t = {g.pp_deg, g.global_bsz, g.chunks, 1};
   CostPlan p = {g.nlayers, ls, g.pp_division, e};
   CostResult r;
   cost_plan_eval(cm, &t, &p, buf, &r);
@@ -334,8 +334,8 @@ static void test_gpipe_and_transition(void)
 {
   CostModel cm;
   CHECK(load_llama(&cm, PROF_STATIC) == 0);
-  CostTask t = {2, 64, 8};
-  Strategy s = {2, 2, 1, 2, DP_ZERO2, 0, 1};
+  CostTask t = {2, 64, 8, 1};
+  Strategy s = {2, 2, 1, 2, DP_ZERO2, 0, 1, 1};
   double a0, a1;
   cost_layer_mem(&cm, &t, &s, 0, 0, NULL, &a0);
   cost_layer_mem(&cm, &t, &s, 0, 1, NULL, &a1);
@@ -344,7 +344,7 @@ static void test_gpipe_and_transition(void)
   cm.pipeline_1f1b = 0;
   cost_layer_mem(&cm, &t, &s, 0, 1, NULL, &a1);
   CHECK_CLOSE(cm.mem.act[0][1] * 4 * 8, a1, 0, 1e-12); /* GPipe: all chunks in flight */
-  Strategy b = {2, 4, 1, 1, DP_DDP, 0, 1};
+  Strategy b = {2, 4, 1, 1, DP_DDP, 0, 1, 1};
   double g = cost_transition(&cm, &t, &s, &b, 0);
   cm.transition_physical = 1;
   double ph = cost_transition(&cm, &t, &s, &b, 0);

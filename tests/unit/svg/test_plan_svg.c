@@ -33,7 +33,7 @@ static PlanPicture make(int pp, int nl, int chunks, int gpipe, PsvgLayer *ls)
   PlanPicture p;
   memset(&p, 0, sizeof p);
   static char names[512][16];
-  Strategy s = {pp, 2, 1, 2, DP_ZERO2, 0, 1};
+  Strategy s = {pp, 2, 1, 2, DP_ZERO2, 0, 1, 1};
   ls[0] = (PsvgLayer){"emb<&>", 0, 0, 1, s};
   for (int i = 0; i < nl; i++) {
     snprintf(names[i], sizeof names[i], "blk.%d", i);
