@@ -223,7 +223,12 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
   const struct gv_run_args *a = &r->args;
   if (a->sample_tokens > 0 && r->cp > 1 && r->dp_rank == 0)
     gv_log(GV_LOG_WARN, "--sample_tokens: not with context parallelism (cp=%d) yet; no text sampled", r->cp);
-  if (a->sample_tokens <= 0 || r->dp_rank != 0 || r->cp > 1) {
+  /* one data-parallel rank samples; under ZeRO-3 every rank of its group runs the forward
+   * with it (the weights are gathered from all of them), picking the same tokens */
+  int zero3 = 0;
+  for (int i = 0; i < r->nzl; i++)
+    zero3 |= r->zl[i].range != 0;
+  if (a->sample_tokens <= 0 || (r->dp_rank != 0 && !zero3) || r->cp > 1) {
     gv_bpe_free(&r->tok);
     return;
   }

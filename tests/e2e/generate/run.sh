@@ -7,13 +7,15 @@
 # (with the cache where the positions allow, and says so); bad sampling options and a text format for a non-byte vocabulary are refused before
 # training; --eval_only prints loss and perplexity of the validation and test splits of a
 # checkpoint, and an empty split is an error naming it; every rank logs its peak resident
-# set beside the plan. Under mpirun: a pp2 program samples the greedy ids of one rank.
+# set beside the plan. Under mpirun: a pp2 and a ZeRO-3 program sample the greedy ids of one rank.
 source "$(dirname "$0")/../e2e_lib.sh"
 rm -rf ./*
 export GV_COMM=self
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 -o tg 2>compile.log \
   && "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 --num_gpus_per_node 2 \
-       --pp_deg 2 --chunks 2 -o pp2 2>>compile.log || { echo "compile failed: $(cat compile.log)"; exit 1; }
+       --pp_deg 2 --chunks 2 -o pp2 2>>compile.log \
+  && "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 --num_gpus_per_node 2 \
+       --default_dp_type zero3 -o z3 2>>compile.log || { echo "compile failed: $(cat compile.log)"; exit 1; }
 for i in $(seq 40); do printf 'fortune number %d: the quick brown fox jumps over the lazy dog\n%%\n' $i; done > fort.txt
 "$gvc" data fort.txt -o fort >/dev/null 2>&1 || { echo "gvc data failed"; exit 1; }
 ./tg --data fort --iters 20 --global_train_batch_size 4 --split 80,10,10 --save ck --quiet >train.log 2>&1 \
@@ -107,6 +109,11 @@ out=$(GV_COMM=mpi timeout 60 "$mpiexec" -n 2 ./pp2 --init_from "$fx" --data fort
       --sample_format ids 2>&1 </dev/null)
 [ -n "$one" ] && [ "$(echo "$out" | ids)" = "$one" ] && echo "$out" | grep -q "no KV cache: this program has no decode step" \
   && ok || bad "pp2 greedy ids ('$one' on one rank, KV cache), without a cache: $out"
+# ZeRO-3 (its weights gathered from both ranks): both run the forwards, one prints the same ids
+out=$(GV_COMM=mpi timeout 60 "$mpiexec" -n 2 ./z3 --init_from "$fx" --data fort --iters 0 --sample 12 \
+      --sample_format ids 2>&1 </dev/null)
+[ "$(echo "$out" | grep -c "^sample_ids>")" = 1 ] && [ "$(echo "$out" | ids)" = "$one" ] \
+  && ok || bad "ZeRO-3 greedy ids ('$one' on one rank): $out"
 out=$(GV_COMM=mpi timeout 60 "$mpiexec" -n 2 ./pp2 --data fort --global_train_batch_size 4 --iters 1 2>&1 </dev/null)
 [ "$(echo "$out" | grep -c "memory after step 0: peak resident set")" = 2 ] && echo "$out" | grep -q "\[rank 1/2\] gvrt: memory after" \
   && ok || bad "pp2 memory lines: $out"
