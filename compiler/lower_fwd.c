@@ -241,6 +241,11 @@ void lower_forward_layer(L *l, int li, int recompute)
     }
     if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {
       l->val[y] = l->io_loss;
+    } else if (lower_dropout_is_copy(l, ni) && !(recompute && y == ly->out_value) &&
+               (l->plan->bufs[l->val[l->m->nodes[ni].in[0]]].cls == PC_SLOT ||
+                !(y == ly->out_value || (!ckpt && l->needed[y])))) {
+      l->val[y] = l->val[l->m->nodes[ni].in[0]]; /* dropout at p = 0: the value is its input's buffer, no call */
+      continue;
     } else if (!(recompute && y == ly->out_value)) {
       int keep = y == ly->out_value || (!ckpt && l->needed[y]);
       l->val[y] = lower_new_buf(l, lower_vname(l, li, y, ir_op_name(l->m->nodes[ni].op)), keep ? PC_SLOT : PC_TRANSIENT,
