@@ -129,10 +129,10 @@ static GradOut bwd_linear(L *l, int ni, int layer, const char *c, SchedArg dy, i
 
 /* dx = dy with no call: where node ni passes its output's gradient to its first input
  * unchanged (a dropout at p = 0; a sum's first term, the residual stream; the input of a
- * position embedding's addition) and that input
- * has no gradient yet, the input's gradient becomes the output's buffer (a transient of
- * this backward, complete here: every consumer of the output came before). Returns 1 when
- * it did; the caller then leaves input 0 alone (a sum still writes its second term's). */
+ * position embedding's addition) and that input has no gradient yet, the input's gradient
+ * becomes the output's buffer (a transient of this backward, complete here: every consumer
+ * of the output came before). Returns 1 when it did; the caller then leaves input 0 alone
+ * (a sum still writes its second term's gradient). */
 static int pass_grad(L *l, int ni)
 {
   const IrNode *n = &l->m->nodes[ni];
