@@ -199,6 +199,27 @@ static SchedArg bias_grad(L *l, const IrNode *n, int layer)
   return B(l, g);
 }
 
+/* dx = dy with no call: where node ni passes its output's gradient to its first input
+ * unchanged (a dropout at p = 0; a sum's first term, the residual stream; the input of a
+ * position embedding's addition) and that input has no gradient yet, the input's gradient
+ * becomes the output's buffer (a transient of this backward, complete here: every consumer
+ * of the output came before). Returns 1 when it did; the caller then leaves input 0 alone
+ * (a sum still writes its second term's gradient). */
+static int pass_grad(L *l, int ni)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out, x = n->nin > 0 ? n->in[0] : -1;
+  if (x < 0 || !wants_grad(l, x) || l->grad[x] >= 0 || l->cross[x] || l->cross[y] ||
+      l->plan->bufs[l->grad[y]].cls != PC_TRANSIENT)
+    return 0;
+  int through = (n->op == IR_OP_ADD && n->in[1] != x) || n->op == IR_OP_POS_EMBEDDING;
+  if (!lower_dropout_is_copy(l, ni) && !(through && lower_same_layout(l, x, y)))
+    return 0;
+  l->grad[x] = l->grad[y];
+  l->ginit[x] = 1;
+  return 1;
+}
+
 static void bwd_node(L *l, int ni, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
@@ -214,12 +235,15 @@ static void bwd_node(L *l, int ni, int layer)
          sa_i64(l->o->seq), sa_i64(n->iattr[0]), sa_i64(n->iattr[1]), sa_i64(n->iattr[2]), sa_i64(n->iattr[3]));
     return;
   }
+  int passed = pass_grad(l, ni);
+  if (passed && n->op == IR_OP_DROPOUT)
+    return;
   int64_t M = lower_rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
   SchedArg dy = n->op == IR_OP_CROSS_ENTROPY || !has_dy ? sa_null() : B(l, l->grad[y]);
   int acc = acc_all(l, n, n->op == IR_OP_ATTENTION ? 3 : n->nin); /* not the bias: bias_grad */
   int flags = acc ? ACC_DX : 0;
   const char *c = lower_node_comment(l, n);
-  GradOut g0 = n->nin > 0 ? gout(l, layer, n->in[0], acc) : (GradOut){-1, -1, -1};
+  GradOut g0 = n->nin > 0 && !passed ? gout(l, layer, n->in[0], acc) : (GradOut){-1, -1, -1};
   GradOut g1 = n->nin > 1 && n->op != IR_OP_CROSS_ENTROPY ? gout(l, layer, n->in[1], acc) : (GradOut){-1, -1, -1};
   GradOut g2 = n->nin > 2 ? gout(l, layer, n->in[2], acc) : (GradOut){-1, -1, -1};
   g1 = own_part(l, layer, g1, acc, n->in[0] == n->in[1]);

@@ -377,6 +377,11 @@ void lower_forward_layer(L *l, int li, int recompute)
       continue; /* the decode step ends at the logits */
     } else if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {
       l->val[y] = l->io_loss;
+    } else if (lower_dropout_is_copy(l, ni) && !(recompute && y == ly->out_value) && !l->cross[y] &&
+               (l->plan->bufs[l->val[l->m->nodes[ni].in[0]]].cls == PC_SLOT ||
+                !(y == ly->out_value || (!ckpt && l->needed[y])))) {
+      l->val[y] = l->val[l->m->nodes[ni].in[0]]; /* dropout at p = 0: the value is its input's buffer, no call */
+      continue;
     } else if (!(recompute && (y == ly->out_value || l->cross[y]))) { /* a value crossing blocks: recomputed in place */
       int keep = y == ly->out_value || (!ckpt && l->needed[y]) || l->cross[y];
       int64_t eb = l->m->values[y].is_index ? 4 : l->es; /* expert ids are i32 */

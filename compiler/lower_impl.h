@@ -121,6 +121,20 @@ const char *lower_node_comment(L *l, const IrNode *n);
  * element index): 0 all, 1 the slice of the tp group (sequence parallel, Ulysses), f >= 2
  * the slice of a per-layer-tp block of row factor f. */
 static inline int64_t lower_dropout_rows(const L *l, int v) { return l->rsplit[v] ? 1 : l->rowf[v] > 1 ? l->rowf[v] : 0; }
+/* Values x and y have the same local layout (size, tp split, row split and factor). */
+static inline int lower_same_layout(const L *l, int x, int y)
+{
+  return l->split[x] == l->split[y] && l->rsplit[x] == l->rsplit[y] && l->vdeg[x] == l->vdeg[y] &&
+         l->rowf[x] == l->rowf[y] && lower_numel(l, x) == lower_numel(l, y);
+}
+/* Node ni is a dropout at p = 0 whose output has its input's layout: an identity, lowered
+ * to no call (forward: the output is the input's buffer where that buffer lives long enough;
+ * backward: the input's gradient is the output's, lower_bwd.c). */
+static inline int lower_dropout_is_copy(const L *l, int ni)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  return n->op == IR_OP_DROPOUT && n->fattr[0] == 0.0 && n->nin > 0 && lower_same_layout(l, n->in[0], n->out);
+}
 int lower_layer_of_value(const L *l, int v);
 void lower_mark_needed(L *l);
 /* ZeRO-3: gather layer li's parameter shards into the buffer its kernels read. */

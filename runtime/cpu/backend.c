@@ -15,8 +15,8 @@ static void cpu_init(struct gv_backend *be)
   be->impl = calloc(1, sizeof(struct gv_cpu));
   GV_CHECK(be->impl != NULL, "cpu backend: cannot allocate its state");
   openblas_set_num_threads(1);
-  gv_log(GV_LOG_DEBUG, "cpu backend: %d OpenMP threads, OpenBLAS single-threaded per call",
-         cpu_max_threads());
+  gv_log(GV_LOG_DEBUG, "cpu backend: %d OpenMP threads, OpenBLAS single-threaded per call (its %s kernels)",
+         cpu_max_threads(), openblas_get_corename());
 }
 static void cpu_shutdown(struct gv_backend *be)
 {

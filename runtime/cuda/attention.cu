@@ -106,7 +106,7 @@ template <> __device__ __forceinline__ void dbias_add<float>(float *p, float v) 
 template <> __device__ __forceinline__ void dbias_add<__nv_bfloat16>(__nv_bfloat16 *p, float v)
 {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-  atomicAdd(p, __float2bfloat16(v));
+  atomicAdd(p, __float2bfloat16_rn(v));
 #else
   __trap(); /* bf16 atomics need sm_80 */
 #endif

@@ -3,12 +3,17 @@
  * then p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps). The bias corrections are
  * computed in double like PyTorch's Python scalars; the per-element math is fp32, in the
  * same order as PyTorch's, so one step agrees with torch to an ulp or so. Element-wise,
- * hence shard-agnostic (ZeRO calls it on its shard). */
+ * hence shard-agnostic (ZeRO calls it on its shard). Compiled like the CPU kernels for the
+ * host's vector width (CPU_CLONES), with floating-point contraction off for this file
+ * (runtime/CMakeLists.txt): no FMA is formed, so every clone gives the same bits as the
+ * baseline build. */
 #include <math.h>
 #include <string.h>
 
+#include "cpu/cpu.h"
 #include "gvrt_train.h"
 
+CPU_CLONES
 void gv_optim_adamw_step(const struct gv_adamw *opt, float *p, const float *g, float *m,
                          float *v, size_t n, int t, float lr, int decay)
 {

@@ -12,6 +12,7 @@ fraction of the OpenBLAS sgemm peak measured (step_bench --peak) just before eac
 
   /usr/bin/python3 tests/bench/runtime/program_torch.py --build build [--threads 1,2]
       [--iters 10] [--warmup 2] [--rounds 2] [--models bench_gpt2,bench_llama] [--time-ops] [--no-torch]
+      [--blas-core CORE|auto]
 
 --time-ops compiles with `gvc compile --time_ops` and prints each program's per-op table.
 The implementations alternate (--rounds times gvc then PyTorch, per model and thread count, the
@@ -59,7 +60,7 @@ def sgemm_peak(build, threads):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     out = subprocess.run([os.path.join(build, "tests", "bench", "runtime", "step_bench"), "--peak"], env=env,
                          check=True, capture_output=True, text=True).stdout
-    return float(out.split()[1])
+    return float(out.split()[1]), out.split()[2]
 
 
 def compile_model(build, name, time_ops):
@@ -159,6 +160,9 @@ def main():
     ap.add_argument("--models", default="bench_gpt2,bench_llama", help="bench.gvm sizes (default both)")
     ap.add_argument("--time-ops", action="store_true", help="compile with --time_ops and print the per-op tables")
     ap.add_argument("--no-torch", action="store_true", help="time the compiled programs only")
+    ap.add_argument("--blas-core", metavar="CORE",
+                    help="OPENBLAS_CORETYPE for the sgemm peak, gvc and PyTorch alike (e.g. Haswell, SkylakeX; 'auto' "
+                         "unsets it: OpenBLAS's own detection); default: as the environment has it")
     ap.add_argument("--torch-worker", metavar="MODEL", help=argparse.SUPPRESS)
     ap.add_argument("--data-prefix", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -170,6 +174,10 @@ def main():
         return
     if a.rounds < 1 or a.iters < a.rounds or a.warmup < 0:
         ap.error(f"--iters {a.iters} must be at least --rounds {a.rounds} (>= 1), and --warmup not negative")
+    if a.blas_core == "auto":          # every child (step_bench, the programs, PyTorch) inherits it
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+    elif a.blas_core:
+        os.environ["OPENBLAS_CORETYPE"] = a.blas_core
     data = os.path.join(a.build, "data", "fortunes")
     if not os.path.exists(data + ".bin"):
         sys.exit(f"program_torch.py: {data}.bin is missing (scripts/make-corpus {a.build} builds it)")
@@ -177,6 +185,9 @@ def main():
     print(f"seq {SEQ}, micro-batch {MICRO_BATCH}, fortunes dataset; {a.iters} timed steps in {a.rounds} "
           f"rounds, each after {a.warmup} warm-up steps; "
           f"PyTorch {torch.__version__} float32; load average {os.getloadavg()[0]:.2f} at start")
+    if os.getloadavg()[0] > 1.5:
+        print("the machine is busy: on a shared machine run this under `nice -n -20` (as root) and compare gvc with "
+              "PyTorch only within one run")
     for name in a.models.split(","):
         c = MODELS[name]
         flops, nparams = llmc_flops_per_step(c)
@@ -188,7 +199,8 @@ def main():
             g_times, t_times, peaks, table = [], [], [], []
             for r in range(a.rounds):                 # interleaved: gvc, PyTorch, gvc, PyTorch, ...
                 n = a.iters // a.rounds + (r < a.iters % a.rounds)
-                peaks.append(sgemm_peak(a.build, t))
+                peak, core = sgemm_peak(a.build, t)
+                peaks.append(peak)
                 times, g_loss, table = run_gvc(exe, data, t, n, a.warmup)
                 g_times += times
                 if not a.no_torch:
@@ -196,10 +208,11 @@ def main():
                     t_times += times
             peak = max(peaks)
             line, gm = row(f"gvc {t}t", g_times, flops, peak,
-                           f"   loss {g_loss:.4f}; sgemm peak {peak:.1f} GFLOP/s (max of {len(peaks)})")
+                           f"   loss {g_loss:.4f}; sgemm peak {peak:.1f} GFLOP/s (max of {len(peaks)}, OpenBLAS {core} kernels)")
             print(line, flush=True)
             if not a.no_torch:
-                line, tm = row(f"PyTorch {t}t", t_times, flops, peak, f"   loss {t_loss:.4f}")
+                line, tm = row(f"PyTorch {t}t", t_times, flops, peak,
+                               f"   loss {t_loss:.4f}")
                 print(line)
                 print(f"  {'':<14} gvc / PyTorch throughput: {tm / gm:.2f}x", flush=True)
             for ln in table:

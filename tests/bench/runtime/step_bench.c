@@ -48,7 +48,7 @@ static double sgemm_peak(void)
 int main(int argc, char **argv)
 {
   if (argc == 2 && strcmp(argv[1], "--peak") == 0) {  /* the peak alone (program_torch.py) */
-    printf("sgemm_gflops %.2f\n", sgemm_peak());
+    printf("sgemm_gflops %.2f %s\n", sgemm_peak(), openblas_get_corename());
     return 0;
   }
   if (argc != 8) {

@@ -47,6 +47,16 @@
 #define PARALLEL_RTOL 1e-3
 
 /* " --device cuda" under GV_BF16_DEVICE=cuda, else "". */
+
+/* BIN.ckpt removed before a run saves into it (a folder left by an earlier build of the test
+ * may hold another format or step). */
+static void fresh_ckpt(const char *bin)
+{
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s.ckpt'", bin);
+  CHECK(system(cmd) == 0);
+}
+
 static const char *device(void)
 {
   const char *d = getenv("GV_BF16_DEVICE");
@@ -129,6 +139,7 @@ static void run_single(const IrModel *m, const char *dir, const char *fx, double
   CHECK(rl != NULL);
   memcpy(curve, c, sizeof c);
   /* resume: 5 steps, save, then the rest from the checkpoint */
+  fresh_ckpt(bin);
   snprintf(extra, sizeof extra, "--lr_decay_iters %d --save %s.ckpt%s", STEPS, bin, device());
   free(e2e_train_n(NULL, bin, fx, NULL, extra, 5, part));
   snprintf(extra, sizeof extra, "--load %s.ckpt --iters %d%s", bin, STEPS, device()); /* the last --iters counts */
@@ -147,6 +158,7 @@ static void run_single(const IrModel *m, const char *dir, const char *fx, double
   CHECK(e2e_build(f, fbin, 1) == 0);
   snprintf(extra, sizeof extra, "--load %s.ckpt --iters %d%s", bin, STEPS, device());
   free(e2e_train_n(NULL, fbin, fx, NULL, extra, STEPS - 5, cross[0]));
+  fresh_ckpt(fbin);
   snprintf(extra, sizeof extra, "--lr_decay_iters %d --save %s.ckpt%s", STEPS, fbin, device());
   free(e2e_train_n(NULL, fbin, fx, NULL, extra, 5, part));
   snprintf(extra, sizeof extra, "--load %s.ckpt --iters %d%s", fbin, STEPS, device());
@@ -213,7 +225,8 @@ static void run_parallel(const IrModel *m, const Par *s, const char *dir, const 
   if (s->resume) { /* 5 steps and a checkpoint, then the rest from it: the same losses */
     char extra[1100];
     double part[STEPS], rest[STEPS];
-    snprintf(extra, sizeof extra, "--lr_decay_iters %d --save %s.ckpt%s", STEPS, bin, device());
+    fresh_ckpt(bin);
+  snprintf(extra, sizeof extra, "--lr_decay_iters %d --save %s.ckpt%s", STEPS, bin, device());
     free(e2e_train_n(launcher, bin, fx, NULL, extra, 5, part));
     snprintf(extra, sizeof extra, "--load %s.ckpt --iters %d%s", bin, STEPS, device()); /* the last --iters counts */
     free(e2e_train_n(launcher, bin, fx, NULL, extra, STEPS - 5, rest));
