@@ -209,8 +209,8 @@ static int pass_grad(L *l, int ni)
 {
   const IrNode *n = &l->m->nodes[ni];
   int y = n->out, x = n->nin > 0 ? n->in[0] : -1;
-  if (x < 0 || !wants_grad(l, x) || l->grad[x] >= 0 || l->cross[x] || l->cross[y] ||
-      l->plan->bufs[l->grad[y]].cls != PC_TRANSIENT)
+  if (x < 0 || y < 0 || l->grad[y] < 0 || !l->ginit[y] || !wants_grad(l, x) || l->grad[x] >= 0 || l->cross[x] ||
+      l->cross[y] || l->plan->bufs[l->grad[y]].cls != PC_TRANSIENT)
     return 0;
   int through = (n->op == IR_OP_ADD && n->in[1] != x) || n->op == IR_OP_POS_EMBEDDING;
   if (!lower_dropout_is_copy(l, ni) && !(through && lower_same_layout(l, x, y)))
