@@ -406,9 +406,10 @@ enum { STAGE_ELEMS = 1 << 20 };
 
 /* Moves elements [first, first + count) of a block between the file (fd, the tensor's bytes
  * at base) and mem (dtype md), one run of consecutive file elements at a time, through a
- * staging buffer when the dtypes differ. */
+ * staging buffer when the dtypes differ; crc (reading, unless NULL): continued over the
+ * bytes read, as stored. */
 static int move_part(int fd, int writing, uint64_t base, const struct gv_st_tensor *t, int64_t row0, int64_t col0,
-                     int64_t cols, int64_t first, int64_t count, enum gv_st_dtype md, void *mem)
+                     int64_t cols, int64_t first, int64_t count, enum gv_st_dtype md, void *mem, uint32_t *crc)
 {
   int64_t C = gv_st_cols(t);
   size_t fs = gv_st_dtype_size(t->dtype), ms = gv_st_dtype_size(md);
@@ -433,20 +434,29 @@ static int move_part(int fd, int writing, uint64_t base, const struct gv_st_tens
       rc = pwrite_all(fd, stage, fs * (size_t)run, at);
     } else if (!(rc = pread_all(fd, stage, fs * (size_t)run, at)))
       convert(t->dtype, stage, md, mp, (size_t)run);
+    if (!rc && !writing && crc)
+      *crc = gv_st_crc32_update(*crc, stage ? stage : mp, fs * (size_t)run);
     k += run;
   }
   free(stage);
   return rc;
 }
 
-int gv_st_read_part(gv_st *f, const struct gv_st_tensor *t, int64_t row0, int64_t rows, int64_t col0, int64_t cols,
-                    int64_t first, int64_t count, enum gv_st_dtype want, void *dst, char *err, size_t n)
+int gv_st_read_part_crc(gv_st *f, const struct gv_st_tensor *t, int64_t row0, int64_t rows, int64_t col0,
+                        int64_t cols, int64_t first, int64_t count, enum gv_st_dtype want, void *dst, uint32_t *crc,
+                        char *err, size_t n)
 {
   if (check_part(f->path, t, row0, rows, col0, cols, first, count, want, err, n))
     return -1;
-  if (count && move_part(f->fd, 0, f->data_at + t->begin, t, row0, col0, cols, first, count, want, dst))
+  if (count && move_part(f->fd, 0, f->data_at + t->begin, t, row0, col0, cols, first, count, want, dst, crc))
     return fail(err, n, "%s: tensor '%s': cannot read (%s)", f->path, t->name, strerror(errno));
   return 0;
+}
+
+int gv_st_read_part(gv_st *f, const struct gv_st_tensor *t, int64_t row0, int64_t rows, int64_t col0, int64_t cols,
+                    int64_t first, int64_t count, enum gv_st_dtype want, void *dst, char *err, size_t n)
+{
+  return gv_st_read_part_crc(f, t, row0, rows, col0, cols, first, count, want, dst, NULL, err, n);
 }
 
 int gv_st_read_block(gv_st *f, const struct gv_st_tensor *t, int64_t row0, int64_t rows, int64_t col0, int64_t cols,
@@ -591,7 +601,8 @@ int gv_st_write_part(gv_st_writer *w, int i, int64_t row0, int64_t rows, int64_t
   const struct gv_st_tensor *t = &w->ts[i];
   if (check_part(w->path, t, row0, rows, col0, cols, first, count, have, err, n))
     return -1;
-  if (count && move_part(w->fd, 1, w->data_at + t->begin, t, row0, col0, cols, first, count, have, (void *)(uintptr_t)src))
+  if (count && move_part(w->fd, 1, w->data_at + t->begin, t, row0, col0, cols, first, count, have, (void *)(uintptr_t)src,
+                         NULL))
     return fail(err, n, "%s: tensor '%s': cannot write (%s)", w->path, t->name, strerror(errno));
   return 0;
 }

@@ -89,6 +89,11 @@ GV_API int gv_st_read_block(gv_st *f, const struct gv_st_tensor *t, int64_t row0
 GV_API int gv_st_read_part(gv_st *f, const struct gv_st_tensor *t, int64_t row0, int64_t rows, int64_t col0,
                            int64_t cols, int64_t first, int64_t count, enum gv_st_dtype want, void *dst, char *err,
                            size_t errn);
+/* The same, continuing *crc over the bytes read as stored (in file order; the CRC-32 of
+ * that range of the tensor when the part is contiguous in the file). */
+GV_API int gv_st_read_part_crc(gv_st *f, const struct gv_st_tensor *t, int64_t row0, int64_t rows, int64_t col0,
+                               int64_t cols, int64_t first, int64_t count, enum gv_st_dtype want, void *dst,
+                               uint32_t *crc, char *err, size_t errn);
 /* CRC-32 (zlib's polynomial) of n bytes, continuing from crc (0 to start); of t's bytes as stored. */
 GV_API uint32_t gv_st_crc32_update(uint32_t crc, const void *data, size_t n);
 GV_API int gv_st_crc32(gv_st *f, const struct gv_st_tensor *t, uint32_t *crc, char *err, size_t errn);

@@ -14,7 +14,10 @@
  * stops the run with the previous checkpoint whole. --keep_last K removes older folders.
  * A load: each rank reads only the slices it holds (its tp block, its ZeRO part) of each
  * tensor (gvrt_safetensors.h), under any world size, pipeline split, tp degrees, ZeRO
- * level or precision; the CRC-32s are checked first, each tensor by one rank.
+ * level or precision. Every tensor's CRC-32 is checked, each by one rank, before the run
+ * goes on: combined from the CRC-32s of the bytes the ranks read where their contiguous
+ * slices tile the tensor (each byte read once), else (tp column blocks, tensors this
+ * program does not read) by reading the tensor again.
  * The arenas may be device memory: values are staged through the host scratch. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -144,19 +147,17 @@ static const struct gv_st_tensor *ck_tensor(const struct ck_tensors *c, int i, i
   return i < c->n ? &c->model[i] : &c->optim[i - c->n];
 }
 
-static int *crc_owners(const struct ck_tensors *c, int world)
+/* Items of the given sizes spread over the ranks: the largest first, each to the least
+ * loaded rank (the same on every rank); malloc'd. */
+static int *spread_owners(const double *size, int total, int world)
 {
-  int total = c->n * (1 + c->blocks), f;
   int *owner = calloc((size_t)total + 1, sizeof *owner), *order = calloc((size_t)total + 1, sizeof *order);
   double *load = calloc((size_t)world, sizeof *load);
   GV_CHECK(owner && order && load, "out of host memory");
   for (int i = 0; i < total; i++)
     order[i] = i;
   for (int i = 1; i < total; i++) /* insertion sort by size, descending (stable: ties keep name order) */
-    for (int j = i; j > 0; j--) {
-      const struct gv_st_tensor *a = ck_tensor(c, order[j - 1], &f), *b = ck_tensor(c, order[j], &f);
-      if (a->end - a->begin >= b->end - b->begin)
-        break;
+    for (int j = i; j > 0 && size[order[j - 1]] < size[order[j]]; j--) {
       int t = order[j];
       order[j] = order[j - 1];
       order[j - 1] = t;
@@ -165,12 +166,25 @@ static int *crc_owners(const struct ck_tensors *c, int world)
     int best = 0;
     for (int w = 1; w < world; w++)
       best = load[w] < load[best] ? w : best;
-    const struct gv_st_tensor *t = ck_tensor(c, order[i], &f);
     owner[order[i]] = best;
-    load[best] += (double)(t->end - t->begin) + 1;
+    load[best] += size[order[i]] + 1;
   }
   free(order);
   free(load);
+  return owner;
+}
+
+static int *crc_owners(const struct ck_tensors *c, int world)
+{
+  int total = c->n * (1 + c->blocks), f;
+  double *size = calloc((size_t)total + 1, sizeof *size);
+  GV_CHECK(size != NULL, "out of host memory");
+  for (int i = 0; i < total; i++) {
+    const struct gv_st_tensor *t = ck_tensor(c, i, &f);
+    size[i] = (double)(t->end - t->begin);
+  }
+  int *owner = spread_owners(size, total, world);
+  free(size);
   return owner;
 }
 
@@ -316,21 +330,36 @@ static void prune(const char *dir, int keep, struct ckpt_index now)
 
 /* ---- save ---- */
 
-/* The CRC-32s of the parts written (so that a save reads nothing back where it can): per
- * tensor of the one numbering (ck_tensor) and rank, the byte offset, length and CRC-32 of the
- * part that rank wrote, where it is one contiguous range of the tensor (whole rows of it);
- * zero length where it wrote none or only a strided block. */
+/* The CRC-32s of the parts written or read (so that a save reads nothing back, and a load
+ * reads each byte once, where they can): per tensor and rank, the byte offset, length and
+ * CRC-32 of the part that rank wrote or read, where it is one contiguous range of the tensor
+ * (whole rows of it); zero length where it moved none or only a strided block. A save numbers
+ * the tensors as ck_tensor does, a load as the files do (file_id). */
 struct part_crcs { double *at; int world, me; };
+
+/* Elements [first, first + n) of p's block, of es bytes each in the file, have CRC-32 crc;
+ * of two parts of one tensor on one rank the longer is kept. */
+static void note_crc(struct part_crcs *pc, int i, const struct gv_run_param *p, size_t first, size_t n, size_t es,
+                     uint32_t crc)
+{
+  double *a = pc->at + ((size_t)i * (size_t)pc->world + (size_t)pc->me) * 3;
+  if ((double)(n * es) <= a[1])
+    return;
+  a[0] = (double)(((size_t)p->row0 * (size_t)p->cols + first) * es);
+  a[1] = (double)(n * es);
+  a[2] = (double)crc;
+}
+
+static int contiguous(const struct part_crcs *pc, const struct gv_run_param *p)
+{
+  return pc && p->shard_cols == p->cols; /* else a column block: strided in the file */
+}
 
 static void note_part(struct part_crcs *pc, int i, const struct gv_run_param *p, size_t first, size_t n, size_t es,
                       const void *h)
 {
-  if (!pc || p->shard_cols != p->cols)
-    return; /* a column block: strided in the file */
-  double *a = pc->at + ((size_t)i * (size_t)pc->world + (size_t)pc->me) * 3;
-  a[0] = (double)(((size_t)p->row0 * (size_t)p->cols + first) * es);
-  a[1] = (double)(n * es);
-  a[2] = (double)gv_st_crc32_update(0, h, n * es);
+  if (contiguous(pc, p))
+    note_crc(pc, i, p, first, n, es, gv_st_crc32_update(0, h, n * es));
 }
 
 /* Tensor i's CRC-32 from its parts when they tile it (every rank's parts all-reduced); 0 if not. */
@@ -611,10 +640,8 @@ static cJSON *read_index(const char *path)
   return idx;
 }
 
-/* Every tensor of file f is in the index and in this program, and the other way round;
- * the CRC-32s of the tensors this rank checks match the index's. Errors agreed on. */
-static void check_file(struct gv_run *r, const struct ck_tensors *c, gv_st *st, int f, const cJSON *crcs,
-                       const char *index_path)
+/* Every tensor of file f is in the index and in this program, and the other way round. */
+static void check_file(const struct ck_tensors *c, gv_st *st, int f, const cJSON *crcs, const char *index_path)
 {
   const char *path = gv_st_path(st);
   const cJSON *want = cJSON_GetObjectItemCaseSensitive(crcs, files[f]), *e;
@@ -633,39 +660,6 @@ static void check_file(struct gv_run *r, const struct ck_tensors *c, gv_st *st, 
       if (ck_find(c, name) < 0)
         FATAL("%s: tensor '%s' is not a parameter of this program (another model?)", path, name);
     }
-  int *owner = crc_owners(c, gv_comm_size(r->world)), me = gv_comm_rank(r->world);
-  char err[1024] = "";
-  int bad = 0;
-  for (int i = 0; i < gv_st_count(st) && !bad; i++) {
-    const struct gv_st_tensor *t = gv_st_at(st, i);
-    int pi = f ? -1 : ck_find(c, t->name), k = 0;
-    if (f) { /* NAME/exp_avg ...: its parameter's number and block */
-      const char *slash = strrchr(t->name, '/');
-      char base[1024];
-      snprintf(base, sizeof base, "%.*s", slash ? (int)(slash - t->name) : 0, t->name);
-      pi = ck_find(c, base);
-      while (k < 3 && slash && strcmp(slash + 1, state_suffix[k]))
-        k++;
-    }
-    int id = pi < 0 || k >= c->blocks ? -1 : f ? c->n + pi * c->blocks + k : pi;
-    if (id >= 0 ? owner[id] != me : me != 0) /* tensors of another precision's layout: rank 0 */
-      continue;
-    uint32_t crc;
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(want, t->name);
-    if (gv_st_crc32(st, t, &crc, err, sizeof err))
-      bad = 1;
-    else if (!cJSON_IsNumber(x) || x->valuedouble != (double)crc) {
-      snprintf(err, sizeof err, "%s: tensor '%s' is damaged: its CRC-32 is %08x, index.json recorded %s", path,
-               t->name, crc, cJSON_IsNumber(x) ? "another" : "none");
-      bad = 1;
-    }
-  }
-  free(owner);
-  int code, who = failing_rank(r, bad, &code);
-  if (who == me)
-    gv_log(GV_LOG_ERROR, "%s", err);
-  if (who >= 0)
-    FATAL("%s: rank %d found a damaged tensor (its message above); not resuming from it", path, who);
 }
 
 /* Tensor name of file f, checked against parameter p: a float dtype (its shape: when read). */
@@ -681,21 +675,33 @@ static const struct gv_st_tensor *tensor_for(gv_st *st, const char *name, const 
   return t;
 }
 
-/* Elements [first, first + n) of p's tp block from tensor t, as fp32 into the host scratch. */
-static float *read_slice(struct gv_run *r, gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p,
-                         size_t first, size_t n)
+/* Tensor t of file f in one numbering of both files' tensors (model first). */
+static int file_id(gv_st *st[2], int f, const struct gv_st_tensor *t)
+{
+  return (int)(t - gv_st_at(st[f], 0)) + (f ? gv_st_count(st[0]) : 0);
+}
+
+/* Elements [first, first + n) of p's tp block from tensor t of file f, as fp32 into the host
+ * scratch; the CRC-32 of the bytes read noted in pc where they are one range of t. */
+static float *read_slice(struct gv_run *r, gv_st *st[2], int f, const struct gv_st_tensor *t,
+                         const struct gv_run_param *p, size_t first, size_t n, struct part_crcs *pc)
 {
   char err[1024];
   float *h = gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
-  if (gv_run_read_part(st, t, p, first, n, h, err, sizeof err))
+  size_t m = 0;
+  uint32_t crc = 0;
+  int whole = contiguous(pc, p);
+  if (gv_run_read_part_crc(st[f], t, p, first, n, h, &m, whole ? &crc : NULL, err, sizeof err))
     FATAL("%s", err);
+  if (whole && m)
+    note_crc(pc, file_id(st, f, t), p, first, m, gv_st_dtype_size(t->dtype), crc);
   return h;
 }
 
 /* One parameter: its held elements, and the state of its owned ones. The fp32 values of a
  * parameter are the bf16 run's masters when saved, else its parameters (both ways between
  * precisions). */
-static void load_param(struct gv_run *r, gv_st *st[2], const struct gv_run_param *p)
+static void load_param(struct gv_run *r, gv_st *st[2], const struct gv_run_param *p, struct part_crcs *pc)
 {
   char name[1024];
   size_t first, n;
@@ -705,16 +711,63 @@ static void load_param(struct gv_run *r, gv_st *st[2], const struct gv_run_param
   int masters_as_params = r->fdt == GV_DTYPE_F32 && master;
   if (gv_run_held(r, p, &first, &n))
     gv_run_from_host_f32(r, gv_run_param_at(r, p, first),
-                         read_slice(r, st[masters_as_params], masters_as_params ? master : w, p, first, n), n);
+                         read_slice(r, st, masters_as_params, masters_as_params ? master : w, p, first, n, pc), n);
   if (!gv_run_owned(r, p, &first, &n))
     return;
   for (int k = 0; k < gv_run_state_blocks(r); k++) {
     snprintf(name, sizeof name, "%s/%s", p->name, state_suffix[k]);
     int from_model = k == GV_STATE_MASTER && !master;
     const struct gv_st_tensor *t = from_model ? w : k == GV_STATE_MASTER ? master : tensor_for(st[1], name, p, 1);
-    float *h = read_slice(r, st[from_model ? 0 : 1], t, p, first, n);
+    float *h = read_slice(r, st, !from_model, t, p, first, n, pc);
     gv_dev_memcpy(&r->be, gv_run_owned_state(r, p, first, (enum gv_prog_state)k), h, sizeof(float) * n, GV_COPY_H2D);
   }
+}
+
+/* Every tensor's CRC-32 against the index's, each checked by one rank: from the parts the
+ * ranks read (pc, all-reduced here) where they tile the tensor, else by reading it again
+ * (those spread over the ranks). Errors agreed on; returns how many came from the parts. */
+static int verify_crcs(struct gv_run *r, gv_st *st[2], const cJSON *crcs, struct part_crcs *pc)
+{
+  int n0 = gv_st_count(st[0]), total = n0 + gv_st_count(st[1]), me = gv_comm_rank(r->world), bad = 0, from_reads = 0;
+  gv_comm_all_reduce_host(r->world, pc->at, (size_t)total * (size_t)pc->world * 3, GV_DTYPE_F64, GV_REDUCE_SUM);
+  double *size = calloc((size_t)total + 1, sizeof *size);
+  uint32_t *read_crc = calloc((size_t)total + 1, sizeof *read_crc);
+  unsigned char *tiled = calloc((size_t)total + 1, 1);
+  GV_CHECK(size && read_crc && tiled, "out of host memory");
+  for (int i = 0; i < total; i++) {
+    const struct gv_st_tensor *t = gv_st_at(st[i >= n0], i >= n0 ? i - n0 : i);
+    tiled[i] = (unsigned char)crc_from_parts(pc, i, (int64_t)(t->end - t->begin), &read_crc[i]);
+    size[i] = tiled[i] ? 0 : (double)(t->end - t->begin); /* the reading spread, the combining nearly free */
+    from_reads += tiled[i];
+  }
+  int *owner = spread_owners(size, total, pc->world);
+  char err[1024] = "";
+  for (int f = 0; f < 2; f++) { /* file by file, as the error names it */
+    for (int i = f ? n0 : 0; i < (f ? total : n0) && !bad; i++) {
+      const struct gv_st_tensor *t = gv_st_at(st[f], f ? i - n0 : i);
+      const cJSON *x = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(crcs, files[f]), t->name);
+      uint32_t crc = read_crc[i];
+      if (owner[i] != me)
+        continue;
+      if (!tiled[i] && gv_st_crc32(st[f], t, &crc, err, sizeof err))
+        bad = 1;
+      else if (!cJSON_IsNumber(x) || x->valuedouble != (double)crc) {
+        snprintf(err, sizeof err, "%s: tensor '%s' is damaged: its CRC-32 is %08x, index.json recorded %s",
+                 gv_st_path(st[f]), t->name, crc, cJSON_IsNumber(x) ? "another" : "none");
+        bad = 1;
+      }
+    }
+    int code, who = failing_rank(r, bad, &code);
+    if (who == me)
+      gv_log(GV_LOG_ERROR, "%s", err);
+    if (who >= 0)
+      FATAL("%s: rank %d found a damaged tensor (its message above); not resuming from it", gv_st_path(st[f]), who);
+  }
+  free(owner);
+  free(tiled);
+  free(read_crc);
+  free(size);
+  return from_reads;
 }
 
 int gv_run_load(struct gv_run *r, const char *dir)
@@ -745,19 +798,25 @@ int gv_run_load(struct gv_run *r, const char *dir)
     snprintf(path, sizeof path, "%s/%s", folder, files[f]);
     if (gv_st_open(&st[f], path, err, sizeof err))
       FATAL("%s", err);
-    check_file(r, &c, st[f], f, cJSON_GetObjectItemCaseSensitive(idx, "crc32"), index_path);
+    check_file(&c, st[f], f, cJSON_GetObjectItemCaseSensitive(idx, "crc32"), index_path);
   }
   for (int i = 0; i < c.n; i++) { /* every parameter of the program is in the file */
     snprintf(path, sizeof path, "%s/%s", folder, files[0]);
     if (!gv_st_find(st[0], c.model[i].name))
       FATAL("%s: tensor '%s' is missing (this program has that parameter: another model?)", path, c.model[i].name);
   }
+  int total = gv_st_count(st[0]) + gv_st_count(st[1]), world = gv_comm_size(r->world);
+  struct part_crcs pc = {calloc((size_t)total * (size_t)world * 3 + 1, sizeof(double)), world, gv_comm_rank(r->world)};
+  GV_CHECK(pc.at != NULL, "out of host memory");
   for (int i = 0; i < r->nparams; i++)
-    load_param(r, st, &r->params[i]);
+    load_param(r, st, &r->params[i], &pc);
+  int from_reads = verify_crcs(r, st, cJSON_GetObjectItemCaseSensitive(idx, "crc32"), &pc);
+  free(pc.at);
   gv_st_close(st[0]);
   gv_st_close(st[1]);
   ck_tensors_free(&c);
   cJSON_Delete(idx);
-  gv_log0(GV_LOG_INFO, "loaded checkpoint %s: resuming at step %d (%.2fs)", folder, x.step, gv_run_now_s() - t0);
+  gv_log0(GV_LOG_INFO, "loaded checkpoint %s: resuming at step %d (%.2fs; CRC-32s of %d of %d tensors from the "
+          "bytes read)", folder, x.step, gv_run_now_s() - t0, from_reads, total);
   return x.step;
 }

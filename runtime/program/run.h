@@ -226,6 +226,10 @@ struct gv_st_tensor;
 struct gv_st;
 int gv_run_read_part(struct gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p, size_t first, size_t n,
                      float *h, char *err, size_t errn);
+/* The same, with the elements read from the file (the saved ones) in *read and *crc
+ * continued over their bytes as stored (either NULL: not wanted). */
+int gv_run_read_part_crc(struct gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p, size_t first,
+                         size_t n, float *h, size_t *read, uint32_t *crc, char *err, size_t errn);
 void *gv_run_owned_grad(struct gv_run *r, const struct gv_run_param *p, size_t first);
 float *gv_run_owned_state(struct gv_run *r, const struct gv_run_param *p, size_t first, enum gv_prog_state k);
 /* Is this rank's owned part of p the one copy counted (in the gradient norm) and saved:

@@ -147,6 +147,12 @@ size_t gv_run_saved_part(const struct gv_run_param *p, size_t first, size_t n, i
 int gv_run_read_part(struct gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p, size_t first, size_t n,
                      float *h, char *err, size_t errn)
 {
+  return gv_run_read_part_crc(st, t, p, first, n, h, NULL, NULL, err, errn);
+}
+
+int gv_run_read_part_crc(struct gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p, size_t first,
+                         size_t n, float *h, size_t *read, uint32_t *crc, char *err, size_t errn)
+{
   if (gv_st_numel(t) != p->saved_rows * p->cols || gv_st_cols(t) != p->cols) {
     snprintf(err, errn, "%s: tensor '%s': shape of %lld x %lld elements, this program's parameter is %lld x %lld",
              gv_st_path(st), t->name, (long long)(gv_st_numel(t) / (gv_st_cols(t) ? gv_st_cols(t) : 1)),
@@ -156,6 +162,8 @@ int gv_run_read_part(struct gv_st *st, const struct gv_st_tensor *t, const struc
   int64_t rows;
   size_t m = gv_run_saved_part(p, first, n, &rows);
   memset(h + m, 0, sizeof *h * (n - m)); /* vocabulary padding: zero */
-  return m && gv_st_read_part(st, t, p->row0, rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)m, GV_ST_F32, h,
-                              err, errn);
+  if (read)
+    *read = m;
+  return m && gv_st_read_part_crc(st, t, p->row0, rows, p->col0, p->shard_cols, (int64_t)first, (int64_t)m, GV_ST_F32,
+                                  h, crc, err, errn);
 }

@@ -66,7 +66,7 @@ for n in ${RANKS:-1 2}; do
   uncache "$folder"/*.safetensors
   "${launch[@]}" "./bench$n" "${args[@]}" --load "ck_$n" > "load$n.log" 2>&1 \
     || { echo "load on $n ranks failed: $(tail -3 load$n.log)"; exit 1; }
-  l=$(grep -o "resuming at step 0 ([0-9.]*s)" "load$n.log" | grep -o "[0-9.]*s)$" | tr -d 's)')
+  l=$(grep -o "resuming at step 0 ([0-9.]*s" "load$n.log" | grep -o "[0-9.]*s$" | tr -d s)
   w0=$dw; r0=$dr; disk; dw=$(mean "$w0" "$dw"); dr=$(mean "$r0" "$dr") # the disk before and after: their mean
   sw=$(gbps "$bytes" "$s"); sr=$(gbps "$bytes" "$l")
   printf "%s, %d rank(s): checkpoint %.2f GB; save %.1f s = %s GB/s (%s of the disk's write; CRC-32s and fsync included); load %.1f s = %s GB/s (%s of its read)\n" \

@@ -39,6 +39,14 @@ printf '\x5a' | dd of=$f bs=1 seek=$(($(stat -c %s $f) / 2)) conv=notrunc status
 out=$(./tg $args --iters 10 --load flip 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "flip/iter_0000005/optimizer.safetensors: tensor '[a-z0-9_./]*' is damaged: its CRC-32" && ok \
   || bad "flipped byte: rc $rc: $out"
+# ... also in a weight, whose CRC-32 comes from the bytes read for the weights (no second read)
+./tg $args --iters 5 --load ck 2>&1 | grep -q "resuming at step 5 (.*CRC-32s of \([0-9]*\) of \1 tensors from the bytes read" \
+  && ok || bad "a single-rank load does not take every CRC-32 from the bytes read"
+rm -rf flipw && cp -r ck flipw && f=flipw/iter_0000005/model.safetensors
+printf '\x5a' | dd of=$f bs=1 seek=$(($(stat -c %s $f) - 3)) conv=notrunc status=none
+out=$(./tg $args --iters 10 --load flipw 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "flipw/iter_0000005/model.safetensors: tensor '[a-z0-9_.]*' is damaged: its CRC-32" \
+  && ! echo "$out" | grep -q "step [0-9]*/10 |" && ok || bad "flipped byte in a weight: rc $rc: $out"
 # a checkpoint of the older per-rank format is refused with the reason (never misread)
 rm -rf old && mkdir -p old/step00000005 && printf 'gvc-checkpoint 1\nstep 5\nworld 1\nfolder step00000005\n' > old/latest
 out=$(./tg $args --iters 10 --load old 2>&1); rc=$?
