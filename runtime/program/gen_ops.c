@@ -216,9 +216,10 @@ void gv_gen_copy_cols(void *ctx, void *dst, void *src, int64_t M, int64_t dst_n,
   gv_copy_cols(be_of(ctx), &D, dst_col, &S, src_col, n, (int)flags);
 }
 
-/* Under cp each sample's two zigzag half-chunks rotate by their own global positions. */
-void gv_gen_rope_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t H, int64_t D, int64_t rot,
-                     float base)
+/* Rope over out <- in by pieces: under cp each sample's two zigzag half-chunks rotate by
+ * their own global positions (one piece of all samples otherwise); bwd: the backward. */
+static void rope_pieces(void *ctx, void *out, void *in, int64_t B, int64_t T, int64_t H, int64_t D, int64_t rot,
+                        float base, int bwd, int flags)
 {
   struct gv_run *r = ctx;
   int P = cp_pieces(r);
@@ -226,23 +227,24 @@ void gv_gen_rope_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t 
   for (int64_t b = 0; b < (P > 1 ? B : 1); b++)
     for (int h = 0; h < P; h++) {
       int64_t at = (b * P + h) * step;
-      struct gv_tensor Y = t4((char *)y + at, VT, P > 1 ? 1 : B, c, H, D), X = t4((char *)x + at, VT, P > 1 ? 1 : B, c, H, D);
-      gv_rope_fwd(be_of(ctx), &Y, &X, base, rot, cp_pos(r, T, h));
+      struct gv_tensor O = t4((char *)out + at, VT, P > 1 ? 1 : B, c, H, D), I = t4((char *)in + at, VT, P > 1 ? 1 : B, c, H, D);
+      if (bwd)
+        gv_rope_bwd(be_of(ctx), &O, &I, base, rot, cp_pos(r, T, h), flags);
+      else
+        gv_rope_fwd(be_of(ctx), &O, &I, base, rot, cp_pos(r, T, h));
     }
+}
+
+void gv_gen_rope_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t H, int64_t D, int64_t rot,
+                     float base)
+{
+  rope_pieces(ctx, y, x, B, T, H, D, rot, base, 0, 0);
 }
 
 void gv_gen_rope_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T, int64_t H, int64_t D, int64_t rot,
                      float base, int64_t flags)
 {
-  struct gv_run *r = ctx;
-  int P = cp_pieces(r);
-  int64_t c = T / P, step = c * H * D * (int64_t)gv_run_fsz(ctx);
-  for (int64_t b = 0; b < (P > 1 ? B : 1); b++)
-    for (int h = 0; h < P; h++) {
-      int64_t at = (b * P + h) * step;
-      struct gv_tensor DX = t4((char *)dx + at, VT, P > 1 ? 1 : B, c, H, D), DY = t4((char *)dy + at, VT, P > 1 ? 1 : B, c, H, D);
-      gv_rope_bwd(be_of(ctx), &DX, &DY, base, rot, cp_pos(r, T, h), (int)flags);
-    }
+  rope_pieces(ctx, dx, dy, B, T, H, D, rot, base, 1, (int)flags);
 }
 
 /* The [T, T] bucket ids, made on the host and copied to ids (device memory on a GPU). */
