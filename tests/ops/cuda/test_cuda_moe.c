@@ -13,6 +13,7 @@
 
 #include "gvrt.h"
 #include "testutil.h"
+#include "cuda_testutil.h"
 
 static struct gv_backend cpu, cu;
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -128,13 +129,8 @@ static void run(int flags)
 
 int main(void)
 {
-  char why[256];
-  if (!gv_backend_available("cuda", why, sizeof why)) {
-    printf("skipping: %s\n", why);
+  if (tu_cuda_begin(&cpu, &cu))
     return 77;
-  }
-  gv_backend_init(&cpu, "cpu", 0);
-  gv_backend_init(&cu, "cuda", 0);
   size_t ws = 1 << 16; /* the routing: (M K + E + 1) i32 */
   void *wsp = gv_dev_alloc(&cu, ws);
   gv_backend_set_workspace(&cu, wsp, ws);

@@ -21,6 +21,7 @@
 
 #include "gvrt.h"
 #include "testutil.h"
+#include "cuda_testutil.h"
 
 
 static struct gv_backend cpu, cu;
@@ -595,13 +596,8 @@ static void test_convert(void)
 
 int main(void)
 {
-  char why[256];
-  if (!gv_backend_available("cuda", why, sizeof why)) {
-    printf("skipping: %s\n", why);
+  if (tu_cuda_begin(&cpu, &cu))
     return 77;
-  }
-  gv_backend_init(&cpu, "cpu", 0);
-  gv_backend_init(&cu, "cuda", 0);
   for (int k = 0; k < 2; k++) {
     enum gv_dtype dt = k ? GV_DTYPE_BF16 : GV_DTYPE_F32;
     test_unary(dt);

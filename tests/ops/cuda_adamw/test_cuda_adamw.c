@@ -12,6 +12,7 @@
 
 #include "gvrt.h"
 #include "testutil.h"
+#include "cuda_testutil.h"
 #include "unit/optim/adamw_case.h"
 
 
@@ -125,13 +126,9 @@ static void check_multi(struct gv_backend *be, enum gv_dtype gdt)
 
 int main(void)
 {
-  char why[256];
-  if (!gv_backend_available("cuda", why, sizeof why)) {
-    printf("test_cuda_adamw: skipped: no usable GPU (%s)\n", why);
-    return 77;
-  }
   struct gv_backend be;
-  gv_backend_init(&be, "cuda", 0);
+  if (tu_cuda_begin(NULL, &be))
+    return 77;
   check(&be, 0);
   check(&be, 1);
   check_multi(&be, GV_DTYPE_F32);

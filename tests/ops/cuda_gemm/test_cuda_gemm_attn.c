@@ -19,6 +19,7 @@
 
 #include "gvrt.h"
 #include "testutil.h"
+#include "cuda_testutil.h"
 
 
 #define F32 GV_DTYPE_F32
@@ -255,13 +256,8 @@ static void workspace_free(struct gv_backend *be)
 
 int main(void)
 {
-  char why[256];
-  if (!gv_backend_available("cuda", why, sizeof why)) {
-    printf("skipping: %s\n", why);
+  if (tu_cuda_begin(&cpu, &gpu))
     return 77;
-  }
-  gv_backend_init(&cpu, "cpu", 0);
-  gv_backend_init(&gpu, "cuda", 0);
   workspace(&cpu, 200, 200, 8, 128);
   workspace(&gpu, 200, 200, 8, 128);   /* covers every case below (B <= 2, H <= 8) */
 

@@ -17,12 +17,12 @@ root=$(cd "$here/../../../.." && pwd)
 B=$(cd "${1:-$root/build}" && pwd)
 suite=${2:-attn}
 case $suite in
-  attn) files="attention attention_tc xent"; test=ops/cuda_gemm/test_cuda_gemm_attn.c; var=gpu; def=EMU_ATTN
+  attn) files="attention attention_tc xent"; test=ops/cuda_gemm/test_cuda_gemm_attn.c; def=EMU_ATTN
         only='/linear_case(dt\|linear_gelu_case(dt/d' ;;
-  adamw) files="optim"; test=ops/cuda_adamw/test_cuda_adamw.c; var=be; def=EMU_OPTIM; only='' ;;
-  ops) files="elementwise norm rope softmax embedding reduce xent"; test=ops/cuda/test_cuda_ops.c; var=cu; def=EMU_OPS
+  adamw) files="optim"; test=ops/cuda_adamw/test_cuda_adamw.c; def=EMU_OPTIM; only='' ;;
+  ops) files="elementwise norm rope softmax embedding reduce xent"; test=ops/cuda/test_cuda_ops.c; def=EMU_OPS
        only='' ;;
-  moe) files="moe softmax"; test=ops/cuda/test_cuda_moe.c; var=cu; def=EMU_MOE; only='' ;;
+  moe) files="moe softmax"; test=ops/cuda/test_cuda_moe.c; def=EMU_MOE; only='' ;;
   *) echo "run.sh: unknown suite $suite (attn, adamw, ops, moe)" >&2; exit 2 ;;
 esac
 W=$(mktemp -d)
@@ -39,11 +39,8 @@ for f in $files; do
   objs="$objs $W/$f.o"
 done
 g++ -std=c++20 -O2 -w -D$def $inc -c "$here/emu_main.cc" -o "$W/emu_main.o"
-sed -e "s/gv_backend_init(&$var, \"cuda\", 0);/emu_backend_init(\&$var);/" -e "${only:-s/^$//}" \
-    -e 's/if (!gv_backend_available("cuda", why, sizeof why)) {/if (0) { (void)why;/' \
-    -e 's/^int main(void)/void emu_backend_init(struct gv_backend *be);\nint main(void)/' \
-    "$root/tests/$test" > "$W/test_emu.c"
-gcc -std=c11 -O1 $inc -I"$root/tests" -c "$W/test_emu.c" -o "$W/test_emu.o"
+sed -e "${only:-s/^$//}" "$root/tests/$test" > "$W/test_emu.c"
+gcc -std=c11 -O1 -DGV_TEST_CUDA_EMU $inc -I"$root/tests" -c "$W/test_emu.c" -o "$W/test_emu.o"
 cudalib=$(dirname "$(command -v nvcc)")/../lib64
 mpilink=$(mpicc --showme:link 2>/dev/null || true)
 g++ -o "$W/test_emu" "$W/test_emu.o" $objs "$W/emu_main.o" "$B/runtime/libgvrt.a" "$B/runtime/libgvsvg.a" -L"$cudalib" $mpilink \
