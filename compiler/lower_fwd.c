@@ -389,8 +389,8 @@ void lower_forward_layer(L *l, int li, int recompute)
                           eb * lower_numel(l, y));
     }
     if (recompute && y == ly->out_value)
-      continue; /* the output is kept: no need to recompute it */
-    fwd_node(l, ni, ckpt ? PC_TRANSIENT : PC_SLOT, li);
+      continue; /* the output is kept: no need to recompute it, so its saved statistics are kept too */
+    fwd_node(l, ni, ckpt && y != ly->out_value ? PC_TRANSIENT : PC_SLOT, li);
   }
   if (!recompute) {
     lower_in_layout(l, li, 0);
