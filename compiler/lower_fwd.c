@@ -323,6 +323,37 @@ static void cross_layout(L *l, int ni, int li, int v, int src)
                                    l->m->layers[li].name, l->m->layers[src].name, why));
 }
 
+/* Nodes whose forward keeps nothing beside its output and draws no random numbers (dropout
+ * only at p = 0): when the backward reads neither that output nor anything made from it, the
+ * recompute skips them. */
+static int recompute_skippable(L *l, int ni)
+{
+  IrOp op = l->m->nodes[ni].op;
+  return op == IR_OP_LINEAR || op == IR_OP_ADD || op == IR_OP_MUL || op == IR_OP_SCALE || op == IR_OP_GELU ||
+         op == IR_OP_SILU || op == IR_OP_RELU || lower_dropout_is_copy(l, ni);
+}
+
+/* skip[k] = 1 where the recompute of layer li need not run its node k: the layer's output
+ * (kept), and, walking back from it, pure ops whose value the backward does not read and
+ * whose readers in the layer are all skipped (a pre-norm layer's last linear, whose output
+ * only feeds the kept residual sum). */
+static void recompute_skips(L *l, int li, unsigned char *skip)
+{
+  const IrLayer *ly = &l->m->layers[li];
+  for (int k = ly->nnodes - 1; k >= 0; k--) {
+    const IrNode *n = &l->m->nodes[ly->first_node + k];
+    int y = n->out;
+    skip[k] = y == ly->out_value;
+    if (skip[k] || !recompute_skippable(l, ly->first_node + k) || l->needed[y] || l->cross[y])
+      continue;
+    int read = 0;
+    for (int j = k + 1; j < ly->nnodes && !read; j++)
+      for (int i = 0; i < l->m->nodes[ly->first_node + j].nin; i++)
+        read |= !skip[j] && l->m->nodes[ly->first_node + j].in[i] == y;
+    skip[k] = !read;
+  }
+}
+
 /* Forward of layer li: values kept per slot unless checkpointed (or recomputing). */
 void lower_forward_layer(L *l, int li, int recompute)
 {
@@ -363,6 +394,9 @@ void lower_forward_layer(L *l, int li, int recompute)
     lower_cross_layout(l, li, 1);
   }
   int ckpt = l->o->layer[li].ckpt;
+  unsigned char *skip = arena_alloc(l->a, (size_t)ly->nnodes + 1); /* zeroed */
+  if (recompute)
+    recompute_skips(l, li, skip);
   for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++) /* offset norm weights first, so that */
     if (lower_norm_offset(&l->m->nodes[ni]) && !(recompute && l->m->nodes[ni].out == ly->out_value)) /* add + norm fuse */
       l->aux0[ni] = lower_norm_weight(l, ni, li);
@@ -373,6 +407,8 @@ void lower_forward_layer(L *l, int li, int recompute)
       if (src >= 0 && src != li && v != ly->in_value)
         cross_layout(l, ni, li, v, src);
     }
+    if (skip[k])
+      continue; /* the output is kept (its saved statistics too), or nothing the backward reads needs y */
     if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY && l->decode) {
       continue; /* the decode step ends at the logits */
     } else if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {
@@ -388,8 +424,6 @@ void lower_forward_layer(L *l, int li, int recompute)
       l->val[y] = lower_new_buf(l, lower_vname(l, li, y, ir_op_name(l->m->nodes[ni].op)), keep ? PC_SLOT : PC_TRANSIENT,
                           eb * lower_numel(l, y));
     }
-    if (recompute && y == ly->out_value)
-      continue; /* the output is kept: no need to recompute it, so its saved statistics are kept too */
     fwd_node(l, ni, ckpt && y != ly->out_value ? PC_TRANSIENT : PC_SLOT, li);
   }
   if (!recompute) {
