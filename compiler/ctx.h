@@ -31,6 +31,9 @@ struct Ctx {
   const char *stdlib_dir, *models_dir;
   int layers_override;   /* > 0: the model's `layers` argument, whatever the size says (gvc profile's
                             layernum_min/max, gvc compile --num_layers) */
+  int stack_layers[16];  /* nstack_layers > 0: the counts of the model body's top-level repeat loops, in
+                            order (gvc compile --num_layers A,B; gvc profile of several layer types) */
+  int nstack_layers;
 };
 
 #endif
