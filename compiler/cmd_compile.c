@@ -197,7 +197,7 @@ static int strategy_opt(CompileArgs *c, Ctx *cx, const Option *o, int *i, int ar
     c->nstack = 0;
     for (const char *p = v; *p && c->nstack < 16; p += *p == ',')
       c->stack_layers[c->nstack++] = (int)strtol(p, (char **)&p, 10);
-    c->num_layers = c->stack_layers[0];
+    c->num_layers = c->nstack == 1 ? c->stack_layers[0] : 0;
     if (c->nstack == 1) c->nstack = 0;
   }
   else if (!strcmp(o->name, "make_vocab_size_divisible_by"))
