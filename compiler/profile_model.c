@@ -54,6 +54,7 @@ static void defaults(PmOptions *o)
   o->warmup = 1, o->repeats = 3;
   o->context_ranks = 1;
   o->concurrent = 1;
+  o->vary = -1;
   o->mpiexec = "mpirun";
 }
 
@@ -270,9 +271,11 @@ static int program_types(const PmOptions *o, int L, const IrModel *m, unsigned c
   int T = cost_types_from_ir(&cm, m, *types, names), same = T == (o->ntypes > 0 ? o->ntypes : 1);
   for (int k = 0; same && o->ntypes > 1 && k < T; k++) same = !strcmp(names[k], o->type_names[k]);
   if (same || o->ntypes <= 1) return 0;
-  snprintf(buf, n, "with %d layers per stack its layer types are not the model's %d (%s%s): each stack's first block is a "
-                   "type of its own, so every stack needs the model's blocks: raise --layernum_min", L, o->ntypes, o->type_names[0],
-           o->ntypes > 1 ? ", ..." : "");
+  char list[512] = "";
+  for (int k = 0, at = 0; k < o->ntypes && at < (int)sizeof list; k++)
+    at += snprintf(list + at, sizeof list - (size_t)at, "%s%d: %s", k ? ", " : "", k, o->type_names[k]);
+  snprintf(buf, n, "with %d layer%s per stack its layer types (%d) are not the model's %d (%s), as when a stack's first "
+                   "block is a type of its own: raise --layernum_min", L, L == 1 ? "" : "s", T, o->ntypes, list);
   *why = buf;
   free(*types);
   *types = NULL;
