@@ -65,11 +65,13 @@ static void usage(const char *what, const CliOpt *opts)
     printf("Compiles the model with --layernum_min and --layernum_max layers, runs each for --warmup +\n"
            "--repeats steps on the backend and writes the forward time per layer and of the rest\n"
            "(embedding, head, loss) per batch size or sequence length, in Galvatron's keys, with the\n"
-           "measured backward in gvc's own (computation_profiling_{precision}_{model}_all.json).\n\n");
+           "measured backward in gvc's own (computation_profiling_{precision}_{model}_all.json).\n");
   else
     printf("Lowers the model per tp degree (with and without checkpointing and sequence parallelism) and\n"
            "per pipeline position and writes the memory plan's exact sizes in Galvatron's keys, plus\n"
-           "the memory measured outside the plan in one run (memory_profiling_{precision}_{model}_all.json).\n\n");
+           "the memory measured outside the plan in one run (memory_profiling_{precision}_{model}_all.json).\n");
+  printf("A model of several layer types (T5) is profiled type by type: each top-level repeat loop (stack)\n"
+         "at --layernum_max with the others at --layernum_min (Galvatron's layertype_0, layertype_1, ...).\n\n");
   printf("options:\n");
   cli_opts_help(opts);
 }
