@@ -109,7 +109,7 @@ static void budget_note(const SearchCli *c)
   if (!reserve || M >= 20 * 1024) return;
   diag_plain_warning(NULL, "--memory_constraint %g: Galvatron's search sets 20%% of a budget above 20 GB aside (%d MB), which "
                            "leaves the model %d MB, less than 20 GB leaves (20480 MB); gvc keeps Galvatron's rule with its "
-                           "profiles (budgets of 20 GB, or 25.6 GB and more, leave more)", c->so.memory_gb, reserve, M);
+                           "profiles (20 GB leaves 20480 MB, 25 GB and more at least as much)", c->so.memory_gb, reserve, M);
 }
 
 int cmd_search(int argc, char **argv)
