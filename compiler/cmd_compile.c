@@ -29,7 +29,7 @@ typedef struct CompileArgs {
   double budget_gb;          /* --memory_constraint GB: the picture's budget line */
   const char *mem_text;      /* --memory_constraint as given */
   int num_layers;            /* --num_layers: the model's `layers` argument replaced (0: the size's) */
-  int stack_layers[16], nstack; /* --num_layers A,B,...: the counts of the model's top-level repeat loops */
+  int stack_layers[CTX_MAXSTACKS], nstack; /* --num_layers A,B,...: the counts of the model's top-level repeat loops */
   int opt, time_ops;
   int vocab_divisible;        /* --make-vocab-size-divisible-by N: the vocabulary padded to N x tp (0: none) */
   int run_argc;
@@ -195,8 +195,13 @@ static int strategy_opt(CompileArgs *c, Ctx *cx, const Option *o, int *i, int ar
     return 1;
   if (!strcmp(o->name, "num_layers")) {
     c->nstack = 0;
-    for (const char *p = v; *p && c->nstack < 16; p += *p == ',')
-      c->stack_layers[c->nstack++] = (int)strtol(p, (char **)&p, 10);
+    for (const char *p = v; *p;) {
+      char *end;
+      long n = strtol(p, &end, 10);
+      if (c->nstack == CTX_MAXSTACKS) { diag_plain(NULL, "--num_layers '%s': at most %d counts", v, CTX_MAXSTACKS); return 1; }
+      c->stack_layers[c->nstack++] = (int)n;
+      p = *end == ',' ? end + 1 : end;
+    }
     c->num_layers = c->nstack == 1 ? c->stack_layers[0] : 0;
     if (c->nstack == 1) c->nstack = 0;
   }

@@ -249,8 +249,8 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
 /* Each stack's layer count in the program of L layers (o->vary). */
 static int stack_counts(const PmOptions *o, int L, int *c)
 {
-  int S = o->ntypes > 1 && o->nstacks > 1 ? o->nstacks : 0;
-  for (int t = 0; t < S && t < 16; t++) c[t] = o->vary < 0 || o->vary == t ? L : o->layernum_min;
+  int S = o->ntypes > 1 && o->nstacks > 1 ? (o->nstacks < CTX_MAXSTACKS ? o->nstacks : CTX_MAXSTACKS) : 0;
+  for (int t = 0; t < S; t++) c[t] = o->vary < 0 || o->vary == t ? L : o->layernum_min;
   return S;
 }
 
@@ -548,7 +548,7 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
   ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
   if (k <= 0) { diag_plain(NULL, "cannot find the gvc executable (/proc/self/exe)"); return 1; }
   self[k] = 0;
-  int sc[16], nsc = stack_counts(o, layers, sc);
+  int sc[CTX_MAXSTACKS], nsc = stack_counts(o, layers, sc);
   snprintf(L, sizeof L, "%d", layers);
   for (int t = 0, at = 0; t < nsc && at < (int)sizeof L; t++) at += snprintf(L + at, sizeof L - (size_t)at, "%s%d", t ? "," : "", sc[t]);
   snprintf(S, sizeof S, "%d", p.seq);
