@@ -27,6 +27,13 @@ for k in 'layernum\[1,1,1,1\]_bsz2_seq\[32,32,32,32\]' 'layernum\[1,2,1,1\]_bsz2
          layertype_3_bsz2_seq32 'layertype_other_bsz2_seq\[32,32,32,32\]' bwd_fwd_ratio_layertype_3 bwd_layertype_2_bsz2_seq32; do
   grep -q "\"$k\": [0-9]" "$c" && ok || bad "computation key $k"
 done
+# every key shape of Galvatron's T5-3B files (digits as N, lists as [L]; its raw N_N_N memory entries aside) is in ours
+shapes() { grep -o '^    "[^"]*":' "$1" | tr -d ' ":' | sed 's/[0-9][0-9]*/N/g; s/\[N\(,N\)*\]/[L]/g' | grep -v '^N_N_N' | sort -u; }
+for f in computation memory; do
+  g=$(ls "$V"/T5/configs/${f}_profiling_bf16_t5-3B.json)
+  miss=$(comm -23 <(shapes "$g") <(shapes p/${f}_profiling_fp32_t5_tiny_all.json) | tr '\n' ' ')
+  [ -z "$miss" ] && ok || bad "$f key shapes of Galvatron's T5 file missing: $miss"
+done
 grep -q "^layer types: 0: encoder.0, 1: encoder.1, 2: decoder.0, 3: decoder.1" cout.txt && ok || bad "computation table"
 for k in layertype_0 layertype_1 layertype_2 layertype_3 layertype_3_sp; do
   grep -q "^    \"$k\": {\"32\": {\"parameter_size\": [0-9]" "$m" && ok || bad "memory key $k"
