@@ -4,7 +4,8 @@
  * is the difference of the two programs per added layer and per sample, the rest of the
  * smaller program (embedding, head, loss) is "other", at least 0. Galvatron assumes
  * backward = 2 x forward; gvc measures it and keeps it under "gvc", with the bwd/fwd
- * ratios the cost model uses. */
+ * ratios the cost model uses. A model of several layer types is timed stack by stack
+ * (pm_programs): layertype_k per type, the rest keyed by the tuple of sequence lengths. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "cmd.h"

@@ -6,7 +6,8 @@
  * the difference per added layer, the rest is "other". What lies outside the arenas (the
  * program, OpenBLAS's buffers and host staging on CPU ranks; the CUDA context, cuBLAS and
  * NCCL on GPUs) is measured in one run and kept under "gvc" as context_mem_mb, which the
- * search uses as Galvatron's pytorch_context_mem. MB = 2^20 bytes. */
+ * search uses as Galvatron's pytorch_context_mem. MB = 2^20 bytes. A model of several
+ * layer types is lowered stack by stack (pm_programs), one layertype_k entry per type. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "cmd.h"

@@ -1,7 +1,8 @@
 /* profile_model.h - `gvc profile computation` and `gvc profile memory`: Galvatron's model
  * profiles of a .gvm model, made with gvc's own lowering and runtime. Shared here: the
  * options (Galvatron's argument names), the points (batch size, sequence length) a mode
- * profiles, the timed runs of a compiled program (a child `gvc run ... --step_json`), the
+ * profiles, the programs it differences (one per stack for a model of several layer types)
+ * and the per-type split of their differences, the timed runs of a compiled program (a child `gvc run ... --step_json`), the
  * progress line and the files (JSON in Galvatron's key order, written through FILE.tmp and
  * a rename, with a summary table beside). */
 #ifndef GV_PROFILE_MODEL_H
