@@ -29,6 +29,7 @@ typedef struct CompileArgs {
   double budget_gb;          /* --memory_constraint GB: the picture's budget line */
   const char *mem_text;      /* --memory_constraint as given */
   int num_layers;            /* --num_layers: the model's `layers` argument replaced (0: the size's) */
+  int stack_layers[CTX_MAXSTACKS], nstack; /* --num_layers A,B,...: the counts of the model's top-level repeat loops */
   int opt, time_ops;
   int vocab_divisible;        /* --make-vocab-size-divisible-by N: the vocabulary padded to N x tp (0: none) */
   int run_argc;
@@ -62,7 +63,9 @@ static void usage(FILE *f, int run)
              "  --model NAME              the size or model to compile (required)\n"
              "  --seq N                   sequence length (default: the model's, capped at 1024)\n"
              "  --num_layers N            the model's `layers` argument set to N (Galvatron's layer-number\n"
-             "                            override; gvc profile compiles layernum_min and layernum_max)\n"
+             "                            override; gvc profile compiles layernum_min and layernum_max);\n"
+             "                            A,B,...: the counts of the model's top-level repeat loops in order\n"
+             "                            (T5's encoder and decoder layers)\n"
              "  --make-vocab-size-divisible-by N  pad the vocabulary to a multiple of N x the tp degree\n"
              "                            (Megatron's; also underscored): the loss masks the padded logits,\n"
              "                            checkpoints and exports keep the true vocabulary\n"
@@ -190,8 +193,18 @@ static int strategy_opt(CompileArgs *c, Ctx *cx, const Option *o, int *i, int ar
                      ? " (fp16 needs loss scaling, which is not built)" : "";
   if (check_opt(o->name, v, note))
     return 1;
-  if (!strcmp(o->name, "num_layers"))
-    c->num_layers = (int)strtol(v, NULL, 10);
+  if (!strcmp(o->name, "num_layers")) {
+    c->nstack = 0;
+    for (const char *p = v; *p;) {
+      char *end;
+      long n = strtol(p, &end, 10);
+      if (c->nstack == CTX_MAXSTACKS) { diag_plain(NULL, "--num_layers '%s': at most %d counts", v, CTX_MAXSTACKS); return 1; }
+      c->stack_layers[c->nstack++] = (int)n;
+      p = *end == ',' ? end + 1 : end;
+    }
+    c->num_layers = c->nstack == 1 ? c->stack_layers[0] : 0;
+    if (c->nstack == 1) c->nstack = 0;
+  }
   else if (!strcmp(o->name, "make_vocab_size_divisible_by"))
     c->vocab_divisible = (int)strtol(v, NULL, 10);
   else
@@ -544,6 +557,8 @@ static const IrModel *pad_vocab(Ctx *cx, Arena *a, const CompileArgs *c, const I
 static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **mout, ParPlan *p)
 {
   cx->layers_override = c->num_layers;
+  cx->nstack_layers = c->nstack;
+  memcpy(cx->stack_layers, c->stack_layers, sizeof cx->stack_layers);
   const IrModel *m = frontend_load_model(cx, c->file, c->model);
   int64_t true_vocab = 0;
   if (!m || (c->vocab_divisible && !(m = pad_vocab(cx, a, c, m, &true_vocab))) || resolve_plan(cx, a, c, m, p))

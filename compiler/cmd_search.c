@@ -102,6 +102,16 @@ static void no_plan_error(const SearchCli *c, const SearchResult *res)
              context);
 }
 
+/* Galvatron's allocator reserve leaves some budgets less than a smaller one: say so. */
+static void budget_note(const SearchCli *c)
+{
+  int reserve, M = search_budget_mb(&c->cm, c->so.memory_gb, &reserve);
+  if (!reserve || M >= 20 * 1024) return;
+  diag_plain_warning(NULL, "--memory_constraint %g: Galvatron's search sets 20%% of a budget above 20 GB aside (%d MB), which "
+                           "leaves the model %d MB, less than 20 GB leaves (20480 MB); gvc keeps Galvatron's rule with its "
+                           "profiles (20 GB leaves 20480 MB, 25 GB and more at least as much)", c->so.memory_gb, reserve, M);
+}
+
 int cmd_search(int argc, char **argv)
 {
   SearchCli c;
@@ -109,6 +119,7 @@ int cmd_search(int argc, char **argv)
   if (rc) return rc == 2 ? 0 : 1;
   if (search_cli_model(&c)) { search_cli_free(&c); return 1; }
   SearchResult res;
+  budget_note(&c);
   if (search_run(&c.cm, &c.so, &res)) {
     no_plan_error(&c, &res);
     char note[256];

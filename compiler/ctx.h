@@ -20,6 +20,8 @@ typedef struct SrcFile {
   void *globals;         /* as a root: the definitions it and its imports make (struct Global) */
 } SrcFile;
 
+#define CTX_MAXSTACKS 16 /* top-level repeat loops whose counts can be set */
+
 struct Ctx {
   Arena *perm;           /* sources, AST, IR, names: lives as long as the compilation */
   Arena *scratch;        /* reset per unit of work */
@@ -31,6 +33,9 @@ struct Ctx {
   const char *stdlib_dir, *models_dir;
   int layers_override;   /* > 0: the model's `layers` argument, whatever the size says (gvc profile's
                             layernum_min/max, gvc compile --num_layers) */
+  int stack_layers[CTX_MAXSTACKS]; /* nstack_layers > 0: the counts of the model body's top-level repeat loops, in
+                            order (gvc compile --num_layers A,B; gvc profile of several layer types) */
+  int nstack_layers;
 };
 
 #endif

@@ -86,6 +86,7 @@ typedef struct IrModel {
   IrHyper *hyper;  int nhyper;   /* the evaluated hyper-parameters of the size */
   /* Convenience facts for the search and runtime (0 when the model has none). */
   int64_t hidden, vocab, heads, kv_heads, ffn, nblocks, max_seq;
+  int nstacks;           /* top-level repeat loops of the model body (stacks of blocks; T5: encoder, decoder) */
   unsigned char *saved;  /* per value: kept for backward (ir_value_saved; filled on first use) */
 } IrModel;
 

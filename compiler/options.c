@@ -37,7 +37,7 @@ static const Option table[] = {
   {"zero3_layers", OPTION_LIST, NOT_A_NUMBER, "all", 1},
   {"no_async_grad_reduce", OPTION_INT, BIT, NULL, 1},
   {"mixed_precision", OPTION_ENUM, NOT_A_NUMBER, "fp32|bf16", 1},
-  {"num_layers", OPTION_INT, GV_NUM_INT(1, 1 << 20), NULL, 0},
+  {"num_layers", OPTION_LIST, GV_NUM_INT(1, 1 << 20), NULL, 0},
   {"make_vocab_size_divisible_by", OPTION_INT, GV_NUM_INT(1, 1 << 20), NULL, 0},
   {"make_vocab_size_divisible_by", OPTION_INT, GV_NUM_INT(1, 1 << 20), NULL, 0},
   {"O", OPTION_INT, GV_NUM_INT(0, 3), NULL, 0},

@@ -54,6 +54,7 @@ static void defaults(PmOptions *o)
   o->warmup = 1, o->repeats = 3;
   o->context_ranks = 1;
   o->concurrent = 1;
+  o->vary = -1;
   o->mpiexec = "mpirun";
 }
 
@@ -64,11 +65,13 @@ static void usage(const char *what, const CliOpt *opts)
     printf("Compiles the model with --layernum_min and --layernum_max layers, runs each for --warmup +\n"
            "--repeats steps on the backend and writes the forward time per layer and of the rest\n"
            "(embedding, head, loss) per batch size or sequence length, in Galvatron's keys, with the\n"
-           "measured backward in gvc's own (computation_profiling_{precision}_{model}_all.json).\n\n");
+           "measured backward in gvc's own (computation_profiling_{precision}_{model}_all.json).\n");
   else
     printf("Lowers the model per tp degree (with and without checkpointing and sequence parallelism) and\n"
            "per pipeline position and writes the memory plan's exact sizes in Galvatron's keys, plus\n"
-           "the memory measured outside the plan in one run (memory_profiling_{precision}_{model}_all.json).\n\n");
+           "the memory measured outside the plan in one run (memory_profiling_{precision}_{model}_all.json).\n");
+  printf("A model of several layer types (T5) is profiled type by type: each top-level repeat loop (stack)\n"
+         "at --layernum_max with the others at --layernum_min (Galvatron's layertype_0, layertype_1, ...).\n\n");
   printf("options:\n");
   cli_opts_help(opts);
 }
@@ -114,25 +117,22 @@ static int one_of(const char *name, const char *v, const char *a, const char *b,
   return 1;
 }
 
-/* The checks that need the model: its sequence limit. */
-static int check_model(const PmOptions *o, const PmPoint *pts, int n)
+/* The checks that need the model: its sequence limit, and its layer types (several are
+ * profiled stack by stack: static and batch mode, no --tp_ranks). */
+static int check_model(PmOptions *o, const PmPoint *pts, int n)
 {
   Ctx *cx = ctx_new();
   const IrModel *m = frontend_load_model(cx, o->file, o->model);
   int rc = !m;
-  if (m && !rc) { /* the profile differences programs of --layernum_min/max layers: one repeated block structure */
+  if (m) {
     CostModel cm = {0};
     unsigned char *types = malloc((size_t)(m->nblocks > 0 ? m->nblocks : 1));
-    char names[PROF_MAXTYPES][64];
-    int T = cost_types_from_ir(&cm, m, types, names);
-    if (T != 1 && T != 0) {
-      char list[512] = "";
-      for (int k = 0, at = 0; k < T && k < PROF_MAXTYPES && at < (int)sizeof list; k++)
-        at += snprintf(list + at, sizeof list - (size_t)at, "%s%d: %s (%d blocks)", k ? ", " : "", k, names[k], cm.type_layers[k]);
-      if (T < 0) snprintf(list, sizeof list, "more than %d", PROF_MAXTYPES);
-      diag_plain(NULL, "%s: model '%s' has several layer types (%s); gvc profile measures a model of one repeated block "
-                       "(Galvatron's per-type profiles, layertype_0, layertype_1, ..., come from its own profiler)",
-                 o->file, o->model, list);
+    int T = cost_types_from_ir(&cm, m, types, o->type_names);
+    o->ntypes = T, o->nstacks = m->nstacks, o->vary = -1;
+    if (T < 0) { diag_plain(NULL, "%s: model '%s' has more than %d layer types", o->file, o->model, PROF_MAXTYPES); rc = 1; }
+    else if (T > 1 && (o->tp_ranks || !strcmp(o->mode, "sequence"))) {
+      diag_plain(NULL, "%s: model '%s' has %d layer types: %s profiles one layer type", o->file, o->model, T,
+                 o->tp_ranks ? "--tp_ranks" : "--profile_mode sequence");
       rc = 1;
     }
     free(types);
@@ -246,13 +246,126 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
 
 /* ---- the program at one point ---- */
 
+/* Each stack's layer count in the program of L layers (o->vary). */
+static int stack_counts(const PmOptions *o, int L, int *c)
+{
+  int S = o->ntypes > 1 && o->nstacks > 1 ? (o->nstacks < CTX_MAXSTACKS ? o->nstacks : CTX_MAXSTACKS) : 0;
+  for (int t = 0; t < S; t++) c[t] = o->vary < 0 || o->vary == t ? L : o->layernum_min;
+  return S;
+}
+
+/* The model with the program's layer counts: every stack's loop set when it has several
+ * layer types in several stacks, else its `layers` argument. */
+static const IrModel *load_program(Ctx *cx, const PmOptions *o, int L)
+{
+  cx->nstack_layers = stack_counts(o, L, cx->stack_layers);
+  cx->layers_override = cx->nstack_layers ? 0 : L;
+  return frontend_load_model(cx, o->file, o->model);
+}
+
+/* The program's blocks by layer type (*types, malloc'd): its types must be the model's, in
+ * the same order, or the differences would mix them; 1 with *why otherwise. */
+static int program_types(const PmOptions *o, int L, const IrModel *m, unsigned char **types, const char **why, char *buf, size_t n)
+{
+  CostModel cm = {0};
+  char names[PROF_MAXTYPES][64];
+  *types = malloc((size_t)(m->nblocks > 0 ? m->nblocks : 1));
+  int T = cost_types_from_ir(&cm, m, *types, names), same = T == (o->ntypes > 0 ? o->ntypes : 1);
+  for (int k = 0; same && o->ntypes > 1 && k < T; k++) same = !strcmp(names[k], o->type_names[k]);
+  if (same || o->ntypes <= 1) return 0;
+  char list[512] = "";
+  for (int k = 0, at = 0; k < o->ntypes && at < (int)sizeof list; k++)
+    at += snprintf(list + at, sizeof list - (size_t)at, "%s%d: %s", k ? ", " : "", k, o->type_names[k]);
+  snprintf(buf, n, "with %d layer%s per stack its layer types (%d) are not the model's %d (%s), as when a stack's first "
+                   "block is a type of its own: raise --layernum_min", L, L == 1 ? "" : "s", T, o->ntypes, list);
+  *why = buf;
+  free(*types);
+  *types = NULL;
+  return 1;
+}
+
+int pm_programs(const PmOptions *o, PmPrograms *pg)
+{
+  int G = o->ntypes > 1 && o->nstacks > 1 ? o->nstacks : 1;
+  if (G + 1 > PM_MAXPROGS) { diag_plain(NULL, "%s: model '%s' has more than %d stacks of blocks", o->file, o->model, PM_MAXPROGS - 1); return 1; }
+  pg->n = 1 + G;
+  for (int i = 0; i < pg->n; i++) {
+    pg->vary[i] = i == 0 || G == 1 ? -1 : i - 1;
+    pg->layers[i] = i ? o->layernum_max : o->layernum_min;
+    PmOptions po = pm_program_opts(o, pg, i);
+    Ctx *cx = ctx_new();
+    const IrModel *m = load_program(cx, &po, pg->layers[i]);
+    unsigned char *types = NULL;
+    char buf[512];
+    const char *why = "the model does not load";
+    int bad = !m || program_types(&po, pg->layers[i], m, &types, &why, buf, sizeof buf);
+    if (bad) diag_plain(NULL, "%s --model %s: %s", o->file, o->model, why);
+    for (int k = 0; k < PROF_MAXTYPES; k++) pg->blocks[i][k] = 0;
+    for (int b = 0; !bad && b < m->nblocks; b++) pg->blocks[i][types[b]]++;
+    int at = 0, T = o->ntypes > 1 ? o->ntypes : 1;
+    for (int k = 0; k < T && o->ntypes > 1; k++) at += snprintf(pg->label[i] + at, sizeof pg->label[i] - (size_t)at, "%s%d", k ? "," : "", pg->blocks[i][k]);
+    if (o->ntypes <= 1) snprintf(pg->label[i], sizeof pg->label[i], "%d", pg->layers[i]);
+    free(types);
+    ctx_free(&cx);
+    if (bad) return 1;
+  }
+  return 0;
+}
+
+PmOptions pm_program_opts(const PmOptions *o, const PmPrograms *pg, int i)
+{
+  PmOptions po = *o;
+  po.vary = pg->vary[i];
+  return po;
+}
+
+void pm_seq_key(const PmOptions *o, int seq, char *buf, size_t n)
+{
+  if (o->ntypes <= 1) { snprintf(buf, n, "%d", seq); return; }
+  int at = snprintf(buf, n, "[");
+  for (int k = 0; k < o->ntypes && at < (int)n; k++) at += snprintf(buf + at, n - (size_t)at, "%s%d", k ? "," : "", seq);
+  if (at < (int)n) snprintf(buf + at, n - (size_t)at, "]");
+}
+
+void pm_per_type(const PmOptions *o, const PmPrograms *pg, const double *v, int b, const char *what, PmPoint p, int fallback,
+                 double *per, double *other)
+{
+  int T = o->ntypes > 1 ? o->ntypes : 1;
+  double r[PM_MAXPROGS], sum[PROF_MAXTYPES] = {0};
+  int cnt[PROF_MAXTYPES] = {0};
+  for (int i = 1; i < pg->n; i++) {
+    int added = 0, all = 0;
+    for (int k = 0; k < T; k++) added += pg->blocks[i][k] - pg->blocks[0][k], all += pg->blocks[i][k];
+    r[i] = (v[i] - v[0]) / b / (added > 0 ? added : 1);
+    if (fallback && !(r[i] > 0)) {
+      double up = v[i] / b / (all > 0 ? all : 1);
+      diag_plain_warning(NULL, "batch %d, seq %d: the %s of layernum[%s] (%.3f) is not above that of layernum[%s] (%.3f): timing "
+                               "noise; kept as %.4f per layer and sample, the larger program's per layer (more --repeats help)",
+                         p.bsz, p.seq, what, pg->label[i], v[i], pg->label[0], v[0], up);
+      r[i] = up;
+    }
+    for (int k = 0; k < T; k++)
+      if (pg->blocks[i][k] > pg->blocks[0][k]) sum[k] += r[i], cnt[k]++;
+  }
+  for (int k = 0; k < T; k++) per[k] = cnt[k] ? sum[k] / cnt[k] : NAN;
+  for (int k = 0; k < T; k++) /* a type no program adds: that of the next type its stack adds */
+    for (int d = 1; isnan(per[k]) && d < T; d++) {
+      if (k + d < T && cnt[k + d]) per[k] = sum[k + d] / cnt[k + d];
+      else if (k - d >= 0 && cnt[k - d]) per[k] = sum[k - d] / cnt[k - d];
+    }
+  double rest = v[0] / b;
+  for (int k = 0; k < T; k++) rest -= pg->blocks[0][k] * (isnan(per[k]) ? 0 : per[k]);
+  *other = fmax(0, rest);
+}
+
 int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoint p, PmStage *st, const char **why, char *buf, size_t n)
 {
   Ctx *cx = ctx_new();
-  cx->layers_override = L;
-  const IrModel *m = frontend_load_model(cx, o->file, o->model);
+  const IrModel *m = load_program(cx, o, L);
+  unsigned char *types = NULL;
   int rc = 1;
   *why = "the model does not load";
+  if (m && program_types(o, L, m, &types, why, buf, n)) m = NULL;
   if (m) {
     Arena *a = arena_new(1 << 20);
     ParPlan lo = {.micro_batch = p.bsz, .seq = p.seq, .world = pp * tp, .pp = pp, .pipeline_1f1b = 1, .chunks = 1,
@@ -268,9 +381,13 @@ int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoin
       for (int s = 0; s < pp; s++) {
         const Plan *pl = lw->plans ? lw->plans[s] : lw->plan;
         st[s] = (PmStage){(double)(pl->arena_bytes[PLAN_PARAMS] + pl->arena_bytes[PLAN_GRADS] + pl->arena_bytes[PLAN_OPTIM]) / MIB,
-                          (double)pl->slot_bytes / MIB, (double)pl->transient_bytes / MIB, 0, 0};
+                          (double)pl->slot_bytes / MIB, (double)pl->transient_bytes / MIB, 0, 0, {0}};
         for (int k = 0; k < PLAN_KINDS; k++) st[s].total += (double)pl->arena_bytes[k] / MIB;
-        for (int i = 0; i < m->nlayers; i++) st[s].blocks += m->layers[i].kind == IR_LAYER_BLOCK && lw->strategy->layer[i].stage == s;
+        for (int i = 0, b = 0; i < m->nlayers; i++) {
+          if (m->layers[i].kind != IR_LAYER_BLOCK) continue;
+          if (lw->strategy->layer[i].stage == s) st[s].blocks++, st[s].type_blocks[types[b]]++;
+          b++;
+        }
       }
       rc = 0;
     } else {
@@ -279,6 +396,7 @@ int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoin
     }
     arena_free(&a);
   }
+  free(types);
   ctx_free(&cx);
   return rc;
 }
@@ -426,11 +544,13 @@ static int read_copies(const PmOptions *o, const char *tmpdir, int copies, PmRun
 
 int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int binary, int ranks, const char *tp_mode, PmRun *r)
 {
-  char self[4096], L[16], S[16], B[16], GB[16], NR[16], iters[16], json[4200], log[4200], prog[4200];
+  char self[4096], L[96], S[16], B[16], GB[16], NR[16], iters[16], json[4200], log[4200], prog[4200];
   ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
   if (k <= 0) { diag_plain(NULL, "cannot find the gvc executable (/proc/self/exe)"); return 1; }
   self[k] = 0;
+  int sc[CTX_MAXSTACKS], nsc = stack_counts(o, layers, sc);
   snprintf(L, sizeof L, "%d", layers);
+  for (int t = 0, at = 0; t < nsc && at < (int)sizeof L; t++) at += snprintf(L + at, sizeof L - (size_t)at, "%s%d", t ? "," : "", sc[t]);
   snprintf(S, sizeof S, "%d", p.seq);
   snprintf(B, sizeof B, "%d", p.bsz);
   snprintf(GB, sizeof GB, "%d", tp_mode ? p.bsz : p.bsz * ranks); /* split over the ranks, else data-parallel */

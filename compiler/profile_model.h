@@ -1,11 +1,14 @@
 /* profile_model.h - `gvc profile computation` and `gvc profile memory`: Galvatron's model
  * profiles of a .gvm model, made with gvc's own lowering and runtime. Shared here: the
  * options (Galvatron's argument names), the points (batch size, sequence length) a mode
- * profiles, the timed runs of a compiled program (a child `gvc run ... --step_json`), the
+ * profiles, the programs it differences (one per stack for a model of several layer types)
+ * and the per-type split of their differences, the timed runs of a compiled program (a child `gvc run ... --step_json`), the
  * progress line and the files (JSON in Galvatron's key order, written through FILE.tmp and
  * a rename, with a summary table beside). */
 #ifndef GV_PROFILE_MODEL_H
 #define GV_PROFILE_MODEL_H
+
+#include "profile.h"
 
 #include <stdio.h>
 
@@ -22,9 +25,38 @@ typedef struct PmOptions {
   int context_ranks;           /* memory: the run outside the plan on this many data-parallel ranks */
   int tp_ranks;                /* computation: also time the layers split over this many ranks (0: not) */
   const char *mpiexec;         /* ... launched with this command (mpirun) */
+  /* the model's layer types, as the search groups its blocks (cost_types_from_ir), and its
+   * top-level repeat loops; with several types each loop (stack) is profiled on its own */
+  int ntypes, nstacks;
+  char type_names[PROF_MAXTYPES][64];
+  int vary;                    /* the programs of L layers: -1 every stack L, s: stack s L and the others layernum_min */
 } PmOptions;
 
 typedef struct PmPoint { int bsz, seq; } PmPoint;
+
+/* The programs a profile differences: 0 every stack at layernum_min, 1 + g group g's
+ * stack(s) at layernum_max (one group of all stacks for a model of one layer type). */
+#define PM_MAXPROGS (1 + PROF_MAXTYPES)
+typedef struct PmPrograms {
+  int n;                                   /* 1 + groups */
+  int vary[PM_MAXPROGS], layers[PM_MAXPROGS];
+  int blocks[PM_MAXPROGS][PROF_MAXTYPES];  /* each program's blocks of each layer type */
+  char label[PM_MAXPROGS][64];             /* Galvatron's layernum[...] list: L, or the blocks per type */
+} PmPrograms;
+/* The programs of o (their blocks per type from the IR); 1 after an error. */
+int pm_programs(const PmOptions *o, PmPrograms *pg);
+/* o with program i's layer counts (pass it and pg->layers[i] to pm_lower / pm_run). */
+PmOptions pm_program_opts(const PmOptions *o, const PmPrograms *pg, int i);
+/* Galvatron's sequence key: "S" for one layer type, "[S,S,...]" (one per type) for several. */
+void pm_seq_key(const PmOptions *o, int seq, char *buf, size_t n);
+/* Per layer type from the programs' values v[0 .. pg->n) (ms of b samples, or MB): each
+ * group's difference per added block and per sample, for every type its stack(s) add
+ * (fallback >= 0: a difference <= 0 is replaced by the larger program's value per block,
+ * with a warning naming what; < 0: kept); a type no program adds (the first block of a
+ * stack, a type of its own) takes that of the next type its stack adds. *other: the rest
+ * of program 0 per sample (at least 0). */
+void pm_per_type(const PmOptions *o, const PmPrograms *pg, const double *v, int b, const char *what, PmPoint p, int fallback,
+                 double *per, double *other);
 
 typedef struct PmRun {                 /* medians over the timed steps */
   double fwd_ms, bwd_ms, step_ms;
@@ -40,7 +72,7 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
 /* One lowering's memory plan per stage, MB: model states (parameter, gradient and optimizer
  * arenas), the kept activations of one micro-batch, the shared transient region, all
  * arenas, and the blocks on the stage. */
-typedef struct PmStage { double states, slot, transient, total; int blocks; } PmStage;
+typedef struct PmStage { double states, slot, transient, total; int blocks, type_blocks[PROF_MAXTYPES]; } PmStage;
 /* The model with L layers at point p on world pp x tp (dp 1; the embedding and head split
  * by vocabulary over tp > 1; sp: Megatron-SP; ckpt: every block checkpointed): 0 and
  * st[pp], or 1 with *why (in buf) when it cannot be lowered. */

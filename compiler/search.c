@@ -120,6 +120,15 @@ static int task_strategies(Task *tk, int embed, Strategy *out, int cap)
 /* Galvatron rounds each memory up to whole MB; a coarser step rounds up again */
 static int units(double mb, int step) { return step == 1 ? (int)ceil(mb) : (int)ceil(ceil(mb) / step); }
 
+int search_budget_mb(const CostModel *cm, double memory_gb, int *reserve)
+{
+  enum { WHOLE = 21 * 1024 - 1 }; /* the largest budget (MB) Galvatron leaves whole */
+  int budget = (int)(memory_gb * 1024), cache = budget / 1024 > 20 ? (int)(0.2 * budget) : 0;
+  if (cm->analytic && budget > WHOLE && budget - cache < WHOLE) cache = budget - WHOLE;
+  *reserve = cache;
+  return budget - cache;
+}
+
 /* Builds costs; returns 0 when the task has candidates. */
 static int task_setup(Task *tk)
 {
@@ -137,9 +146,7 @@ static int task_setup(Task *tk)
     for (int ty = 0; ty < T; ty++) tk->cnt[k][ty] = 0;
     for (int j = 0; j < tk->div[k]; j++, l++) tk->cnt[k][cost_type_of(cm, l)]++;
   }
-  int budget = (int)(tk->o->memory_gb * 1024);
-  tk->mem_cache = budget / 1024 > 20 ? (int)(0.2 * budget) : 0;
-  tk->M = budget - tk->mem_cache;
+  tk->M = search_budget_mb(cm, tk->o->memory_gb, &tk->mem_cache);
   tk->Mu = tk->M / step;
   tk->wg = malloc(sizeof(double) * T * S);
   tk->ng = malloc(sizeof(double) * T * S);

@@ -26,6 +26,13 @@ typedef struct SearchOptions {
   int progress;             /* progress line with ETA on stderr */
 } SearchOptions;
 
+/* The DP's memory budget per GPU in MB, with *reserve the MB set aside. Galvatron's search
+ * (DpOnModel) reserves 20% of a budget above 20 GB for the allocator: a step, so budgets of
+ * 21 GB to just under 25 GB leave less than 20 GB does (24 GB: 19661 MB against 20480) and a larger
+ * budget can lose a plan. Galvatron's model keeps it (its reference); gvc's analytic and
+ * calibrated model caps the reserve so that a larger budget never leaves less. */
+int search_budget_mb(const CostModel *cm, double memory_gb, int *reserve);
+
 typedef struct SearchPlan {
   CostTask task;
   int mode, buf;            /* tp/sp mode and global buffer tp size of the task */

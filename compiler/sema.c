@@ -340,10 +340,15 @@ static void exec_repeat(Builder *b, Env *e, const AstNode *n)
                c.k == V_INT ? arena_printf(b->cx->perm, "%lld", (long long)c.i) : sema_kind_name(c.k));
     return;
   }
-  for (int64_t i = 0; i < c.i && !e->returned && diag_errors(b->cx) == 0; i++) {
+  int64_t count = c.i;
+  if (e->in_model && !e->in_layer && b->unit < 0 && !b->repeat_depth && b->stacks++ < b->cx->nstack_layers)
+    count = b->cx->stack_layers[b->stacks - 1]; /* the count of this stack set from outside */
+  b->repeat_depth++;
+  for (int64_t i = 0; i < count && !e->returned && diag_errors(b->cx) == 0; i++) {
     set_var(b, e, n->name, vint(i));
     exec(b, e, n->list);
   }
+  b->repeat_depth--;
 }
 
 static void exec(Builder *b, Env *e, const AstNode *list)
@@ -620,6 +625,10 @@ static IrModel *run_model(Builder *b, const AstNode *def, const AstNode *site, V
   b->m->segments_value = sema_value(b, &bt, 1);
   set_var(b, &env, "segments", (Val){.k = V_TENSOR, .i = b->m->segments_value});
   exec(b, &env, def->b);
+  if (!diag_errors(b->cx) && b->cx->nstack_layers > 0 && b->stacks != b->cx->nstack_layers)
+    diag_plain(b->cx, "model '%s' has %d top-level repeat loop%s (stacks of blocks), and %d layer counts were given (one per loop)",
+               def->name, b->stacks, b->stacks == 1 ? "" : "s", b->cx->nstack_layers);
+  b->m->nstacks = b->stacks;
   if (diag_errors(b->cx))
     return NULL;
   sema_finish(b);

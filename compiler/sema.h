@@ -34,6 +34,7 @@ typedef struct Builder {
   const AstNode *model_body;  /* the statements of the model being evaluated */
   int *param_slots;        /* open-addressing set of parameter indices by name (sema_prims.c) */
   int param_slot_cap;      /* a power of two, at least twice the parameters; 0 before the first */
+  int stacks, repeat_depth;  /* the model body's top-level repeat loops so far; repeats open now */
 } Builder;
 
 /* Primitives (sema_prims.c). */

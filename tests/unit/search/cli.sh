@@ -130,5 +130,19 @@ PY
 "$gvc" cost "$src/models/llama.gvm" --model llama2_7b --num_layers 128 --num_nodes 16 --num_gpus_per_node 8 --memory_constraint 80 \
   --strategy "$tmp/pp128.json" > "$tmp/pp128.out" 2>&1; [ $? -eq 1 ] && grep -q "key 'pp_deg': 128 stages; the cost model prices at most 64" "$tmp/pp128.out" \
   && ok || bad "pp 128 in gvc cost: $(cat "$tmp/pp128.out")"
+# a larger budget never loses a plan (llama2-7b at 32k tokens, tp <= 4): gvc's analytic model caps Galvatron's 20%
+# allocator reserve above 20 GB, whose step left 21 GB with less than 20 GB (75.03 s against 73.83 s an iteration)
+prev=
+for gb in 16 20 21 22 24 26 28; do
+  t=$("$gvc" search $src/models/llama.gvm --model llama2_7b --num_nodes 1 --num_gpus_per_node 8 --seq_length 32768 --max_tp_deg 4 \
+      --memory_constraint $gb --quiet 2>/dev/null | sed -n 's/^iteration time \([0-9.]*\) s.*/\1/p')
+  [ -n "$t" ] && { [ -z "$prev" ] || awk -v a="$prev" -v b="$t" 'BEGIN {exit !(b <= a)}'; } && ok || bad "analytic, $gb GB: '$t' s after '$prev' s"
+  prev=$t
+done
+# Galvatron's model keeps its rule (its reference; the golden numbers unchanged) and says what it does at 24 GB
+G="$src/models/llama.gvm --model llama2_7b --num_nodes 1 --num_gpus_per_node 8 --seq_length 32768 --memory_profile_mode sequence --max_tp_deg 4 $P --quiet"
+"$gvc" search $G --memory_constraint 20 2>&1 | grep -q "^iteration time 14.687778 s" && ok || bad "Galvatron's model at 20 GB"
+"$gvc" search $G --memory_constraint 24 2>&1 | grep -q "warning: --memory_constraint 24: Galvatron's search sets 20% of a budget above 20 GB aside (4915 MB), which leaves the model 19661 MB" \
+  && ok || bad "Galvatron's reserve at 24 GB explained"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
