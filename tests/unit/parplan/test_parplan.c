@@ -56,7 +56,7 @@ static void derived(Arena *a, const IrModel *m)
 
 static void refused(Arena *a, const IrModel *m)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"};
   ParError e;
   ParPlan w = plan(6, 4, 1);
   CHECK_EQ_INT(1, parplan_resolve(a, m, &w, &cli, &e));
@@ -86,7 +86,7 @@ static void refused(Arena *a, const IrModel *m)
  * samples, gradients span dp x cp; the settings door and the refusals. */
 static void context_parallel(Ctx *cx, Arena *a, const IrModel *m)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"};
   ParError e;
   ParPlan p = plan(8, 1, 2);
   p.cp = 2, p.chunks = 1, p.global_batch = 8;
