@@ -104,8 +104,9 @@ static const char *check_ep(Arena *a, const IrModel *m, const ParPlan *p, const 
         continue;
       moe = 1;
       if (nd->iattr[0] % p->ep)
-        return arena_printf(a, "%s: %lld experts are not divisible by %s %d (each expert-parallel rank holds "
-                            "experts / ep of them)", m->layers[li].name, (long long)nd->iattr[0], ep_name, p->ep);
+        return arena_printf(a, "%s: %s has %lld experts, not divisible by %s %d (each expert-parallel rank holds "
+                            "experts / ep of them)", m->layers[li].name, m->params[nd->param[0]].name,
+                            (long long)nd->iattr[0], ep_name, p->ep);
     }
   if (!moe)
     return arena_printf(a, "%s %d: %s has no mixture-of-experts layer (grouped_linear) to spread", ep_name, p->ep,
