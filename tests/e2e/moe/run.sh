@@ -9,6 +9,11 @@
 # with the same micro-batches (the load-balancing loss is a statistic of each micro-batch's
 # tokens, as in Megatron: one sample per micro-batch is another loss than two). The same for
 # a fine-grained size (8 experts, top-3, plain gates, a shared expert) from a random init.
+# Expert parallelism (experts spread over ep ranks of the dp group, rows sent with
+# all-to-all, expert gradients reduced over the ranks holding the same experts): ep 2 alone,
+# with ZeRO-2 and checkpointing, with tp 2, with pp 2, ep 2 x dp 2 and ep 4 (world 4, a
+# global batch of 4: its own single-rank reference); a checkpoint saved under ep 2 resumes
+# on one rank, and one saved on one rank resumes under ep 2 with ZeRO-2, on the curve.
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/tests/e2e/hf/tiny_hf.gvm"; fx="$src/tests/reference/hf/mixtral"
 "$gvc" convert "$gvm" --model tiny_mixtral --from-hf "$fx" -o mixtral.safetensors >convert.log 2>&1 \
@@ -20,6 +25,16 @@ run() { # NAME REFERENCE WORLD COMPILE-OPTIONS...
   c "$@" -o "$name"
   "$mpiexec" -n "$world" "./$name" $args 2>&1 | losses > "$name.txt"
   close $ref.txt "$name.txt" 7 && ok || { bad "$model $name: losses differ from one rank"; paste $ref.txt "$name.txt"; }
+}
+resume() { # SAVER LOADER SAVER-WORLD LOADER-WORLD: 3 steps saved by one, the rest resumed by the other
+  local name=$1_to_$2
+  rm -rf "$name.ck"
+  "$mpiexec" -n "$3" "./$1" $args --save "$name.ck" --save_interval 3 --exit_interval 3 >"$name.log" 2>&1 \
+    || { bad "$model $name: save: $(tail -2 "$name.log")"; return; }
+  "$mpiexec" -n "$4" "./$2" $args --load "$name.ck" 2>&1 | grep -o "step [3-6]/6 | loss [0-9.]*" | awk '{print $NF}' \
+    > "$name.txt"
+  tail -n +4 single_mb1.txt | head -3 > "$name.ref"
+  close "$name.ref" "$name.txt" 3 && ok || { bad "$model $name: the resumed losses leave the curve"; paste "$name.ref" "$name.txt"; }
 }
 for model in tiny_mixtral tiny_fine_moe; do
   [ $model = tiny_fine_moe ] && args=${args/--init_from mixtral.safetensors/--seed 7}
@@ -36,5 +51,17 @@ for model in tiny_mixtral tiny_fine_moe; do
   run dp2_zero3_ckpt single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero3 --checkpoint all
   run pp2 single_mb1 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
   run pp2_dp2_ckpt single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --pp_deg 2 --checkpoint all
+  run ep2 single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2
+  run ep2_zero2_ckpt single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 --default_dp_type zero2 \
+    --checkpoint all
+  run tp2_ep2 single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 --global_ep_deg 2
+  run pp2_ep2 single_mb1 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_ep_deg 2
+  resume ep2 single_mb1 2 1 # ep 2 -> one rank
+  resume single_mb1 ep2_zero2_ckpt 1 2
+  args4=${args/--global_train_batch_size 2/--global_train_batch_size 4}
+  c --micro-batch 1 --chunks 4 -o single_b4
+  GV_COMM=self ./single_b4 $args4 2>&1 | losses > single_b4.txt
+  args=$args4 run ep2_dp2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2
+  args=$args4 run ep4_zero2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 4 --default_dp_type zero2
 done
 finish
