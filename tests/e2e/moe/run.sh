@@ -11,7 +11,8 @@
 # a fine-grained size (8 experts, top-3, plain gates, a shared expert) from a random init.
 # Expert parallelism (experts spread over ep ranks of the dp group, rows sent with
 # all-to-all, expert gradients reduced over the ranks holding the same experts): ep 2 alone,
-# with ZeRO-2 and checkpointing, with tp 2, with pp 2, ep 2 x dp 2 and ep 4 (world 4, a
+# with ZeRO-2 and checkpointing, with tp 2, with pp 2, from a Galvatron config's ep_sizes_enc
+# (ZeRO-2, checkpointing on layer 1), ep 2 x dp 2 and ep 4 (world 4, a
 # global batch of 4: its own single-rank reference); a checkpoint saved under ep 2 resumes
 # on one rank, and one saved on one rank resumes under ep 2 with ZeRO-2, on the curve.
 . "$(dirname "$0")/../e2e_lib.sh"
@@ -36,6 +37,10 @@ resume() { # SAVER LOADER SAVER-WORLD LOADER-WORLD: 3 steps saved by one, the re
   tail -n +4 single_mb1.txt | head -3 > "$name.ref"
   close "$name.ref" "$name.txt" 3 && ok || { bad "$model $name: the resumed losses leave the curve"; paste "$name.ref" "$name.txt"; }
 }
+# Galvatron's per-layer key for the degree (uniform): ep 2 on both blocks
+echo '{"pp_deg": 1, "tp_sizes_enc": "1,1", "tp_consecutive_flags": "1,1", "dp_types_enc": "0,0", "use_sp": "0,0",
+  "checkpoint": "0,1", "ep_sizes_enc": "2,2", "global_bsz": 2, "chunks": 1, "pp_division": "2",
+  "pipeline_type": "pipedream_flush", "default_dp_type": "zero2", "vtp": 1, "vsp": 0, "embed_sdp": 0}' > ep2.json
 for model in tiny_mixtral tiny_fine_moe; do
   [ $model = tiny_fine_moe ] && args=${args/--init_from mixtral.safetensors/--seed 7}
   c --micro-batch 2 -o single
@@ -56,6 +61,7 @@ for model in tiny_mixtral tiny_fine_moe; do
     --checkpoint all
   run tp2_ep2 single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 --global_ep_deg 2
   run pp2_ep2 single_mb1 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_ep_deg 2
+  run ep2_config single_mb1 2 --num_gpus_per_node 2 --galvatron_config_path ep2.json
   resume ep2 single_mb1 2 1 # ep 2 -> one rank
   resume single_mb1 ep2_zero2_ckpt 1 2
   args4=${args/--global_train_batch_size 2/--global_train_batch_size 4}
