@@ -12,8 +12,9 @@
 # Expert parallelism (experts spread over ep ranks of the dp group, rows sent with
 # all-to-all, expert gradients reduced over the ranks holding the same experts): ep 2 alone,
 # with ZeRO-2 and checkpointing, with tp 2, with pp 2, from a Galvatron config's ep_sizes_enc
-# (ZeRO-2, checkpointing on layer 1), ep 2 x dp 2 and ep 4 (world 4, a
-# global batch of 4: its own single-rank reference); a checkpoint saved under ep 2 resumes
+# (ZeRO-2, checkpointing on layer 1), ep 2 x dp 2, ep 4 (world 4) and ep 2 with ZeRO-2 reduced
+# after every micro-batch (no_async_grad_reduce) on a global batch of 4 (its own single-rank
+# reference); a checkpoint saved under ep 2 resumes
 # on one rank, and one saved on one rank resumes under ep 2 with ZeRO-2, on the curve.
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/tests/e2e/hf/tiny_hf.gvm"; fx="$src/tests/reference/hf/mixtral"
@@ -68,6 +69,8 @@ for model in tiny_mixtral tiny_fine_moe; do
   c --micro-batch 1 --chunks 4 -o single_b4
   GV_COMM=self ./single_b4 $args4 2>&1 | losses > single_b4.txt
   args=$args4 run ep2_dp2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2
+  args=$args4 run ep2_noasync_zero2 single_b4 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 \
+    --no_async_grad_reduce 1 --default_dp_type zero2
   args=$args4 run ep4_zero2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 4 --default_dp_type zero2
 done
 finish
