@@ -14,8 +14,9 @@
 # with ZeRO-2 and checkpointing, with tp 2, with pp 2, from a Galvatron config's ep_sizes_enc
 # (ZeRO-2, checkpointing on layer 1), ep 2 x dp 2, ep 4 (world 4) and ep 2 with ZeRO-2 reduced
 # after every micro-batch (no_async_grad_reduce) on a global batch of 4 (its own single-rank
-# reference); a checkpoint saved under ep 2 resumes
-# on one rank, and one saved on one rank resumes under ep 2 with ZeRO-2, on the curve.
+# reference); checkpoints saved under ep 2 and under ep 2 x dp 2 with ZeRO-2 (expert weights'
+# optimizer state sharded over their 2 expert-data-parallel ranks) resume on one rank, and
+# one saved on one rank resumes under ep 2 with ZeRO-2, on the curve.
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/tests/e2e/hf/tiny_hf.gvm"; fx="$src/tests/reference/hf/mixtral"
 "$gvc" convert "$gvm" --model tiny_mixtral --from-hf "$fx" -o mixtral.safetensors >convert.log 2>&1 \
@@ -28,14 +29,14 @@ run() { # NAME REFERENCE WORLD COMPILE-OPTIONS...
   "$mpiexec" -n "$world" "./$name" $args 2>&1 | losses > "$name.txt"
   close $ref.txt "$name.txt" 7 && ok || { bad "$model $name: losses differ from one rank"; paste $ref.txt "$name.txt"; }
 }
-resume() { # SAVER LOADER SAVER-WORLD LOADER-WORLD: 3 steps saved by one, the rest resumed by the other
-  local name=$1_to_$2
+resume() { # SAVER LOADER SAVER-WORLD LOADER-WORLD [REFERENCE]: 3 steps saved by one, the rest resumed by the other
+  local name=$1_to_$2 ref=${5:-single_mb1}
   rm -rf "$name.ck"
   "$mpiexec" -n "$3" "./$1" $args --save "$name.ck" --save_interval 3 --exit_interval 3 >"$name.log" 2>&1 \
     || { bad "$model $name: save: $(tail -2 "$name.log")"; return; }
   "$mpiexec" -n "$4" "./$2" $args --load "$name.ck" 2>&1 | grep -o "step [3-6]/6 | loss [0-9.]*" | awk '{print $NF}' \
     > "$name.txt"
-  tail -n +4 single_mb1.txt | head -3 > "$name.ref"
+  tail -n +4 "$ref.txt" | head -3 > "$name.ref"
   close "$name.ref" "$name.txt" 3 && ok || { bad "$model $name: the resumed losses leave the curve"; paste "$name.ref" "$name.txt"; }
 }
 # Galvatron's per-layer key for the degree (uniform): ep 2 on both blocks
@@ -69,6 +70,9 @@ for model in tiny_mixtral tiny_fine_moe; do
   c --micro-batch 1 --chunks 4 -o single_b4
   GV_COMM=self ./single_b4 $args4 2>&1 | losses > single_b4.txt
   args=$args4 run ep2_dp2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2
+  args=$args4 run ep2_dp2_zero2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2 \
+    --default_dp_type zero2
+  args=$args4 resume ep2_dp2_zero2 single_b4 4 1 single_b4 # expert state sharded over 2 ranks -> one rank
   args=$args4 run ep2_noasync_zero2 single_b4 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 \
     --no_async_grad_reduce 1 --default_dp_type zero2
   args=$args4 run ep4_zero2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 4 --default_dp_type zero2
