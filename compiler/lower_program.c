@@ -158,7 +158,9 @@ static int split_of(const L *l, const IrNode *n, int node, int j)
 
 /* ZeRO-3 for a block: its parameters laid out in one range (padded so the data-parallel
  * ranks get equal shards), kernels reading them from the shared gather buffer and
- * writing gradients to the shared full-gradient buffer; only the shards persist. */
+ * writing gradients to the shared full-gradient buffer; only the shards persist. Expert
+ * weights under expert parallelism stay out of it (plan_params: this rank's experts whole,
+ * reduced over their expert-data-parallel group). */
 static void plan_zero3_layer(Stage *st, int li, int64_t dp)
 {
   L *l = &st->l;
@@ -169,7 +171,7 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
     const IrNode *n = &m->nodes[node];
     for (int j = 0; j < n->nparam; j++) {
       int pi = n->param[j];
-      if (l->pbuf[pi] >= 0)
+      if (l->pbuf[pi] >= 0 || lower_expert_param(l, n, j))
         continue;
       int64_t cnt = 1;
       for (int d = 0; d < m->params[pi].shape.rank; d++)

@@ -93,7 +93,7 @@ static const char *check_ep(Arena *a, const IrModel *m, const ParPlan *p, const 
                         "expert-parallel groups are carved from the data-parallel group", ep_name, p->ep, dp, p->world,
                         p->pp, tp, p->cp > 1 ? " / cp" : "");
   const char *no = p->cp > 1 ? "context parallelism" : p->sp ? "sequence parallelism" : p->ulysses ? "Ulysses"
-                   : p->tp_per_layer ? "per-layer or vocabulary tp degrees" : p->any_zero3 ? "ZeRO-3" : NULL;
+                   : p->tp_per_layer ? "per-layer or vocabulary tp degrees" : NULL;
   if (no)
     return arena_printf(a, "expert parallelism (%s %d) does not combine with %s yet", ep_name, p->ep, no);
   for (int li = 0; li < m->nlayers; li++)

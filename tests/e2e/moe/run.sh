@@ -12,7 +12,8 @@
 # Expert parallelism (experts spread over ep ranks of the dp group, rows sent with
 # all-to-all, expert gradients reduced over the ranks holding the same experts): ep 2 alone,
 # with ZeRO-2 and checkpointing, with tp 2, with pp 2, from a Galvatron config's ep_sizes_enc
-# (ZeRO-2, checkpointing on layer 1), ep 2 x dp 2, ep 4 (world 4) and ep 2 with ZeRO-2 reduced
+# (ZeRO-2, checkpointing on layer 1), ep 2 x dp 2 (ddp, ZeRO-2, ZeRO-3 with checkpointing: the
+# blocks' other weights sharded, the experts whole), ep 4 (world 4) and ep 2 with ZeRO-2 reduced
 # after every micro-batch (no_async_grad_reduce) on a global batch of 4 (its own single-rank
 # reference); checkpoints saved under ep 2 and under ep 2 x dp 2 with ZeRO-2 (expert weights'
 # optimizer state sharded over their 2 expert-data-parallel ranks) resume on one rank, and
@@ -72,6 +73,8 @@ for model in tiny_mixtral tiny_fine_moe; do
   args=$args4 run ep2_dp2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2
   args=$args4 run ep2_dp2_zero2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2 \
     --default_dp_type zero2
+  args=$args4 run ep2_dp2_zero3_ckpt single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2 \
+    --default_dp_type zero3 --checkpoint all
   args=$args4 resume ep2_dp2_zero2 single_b4 4 1 single_b4 # expert state sharded over 2 ranks -> one rank
   args=$args4 run ep2_noasync_zero2 single_b4 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 \
     --no_async_grad_reduce 1 --default_dp_type zero2
