@@ -92,6 +92,8 @@ static void usage(FILE *f, int run)
              "                            tp degree, or a multiple of it: the blocks then run per-layer tp)\n"
              "  --global_cp_deg N         context parallelism (Galvatron's cp_mode zigzag): every layer on 1/N\n"
              "                            of each sequence, causal attention as ring attention over N ranks\n"
+             "  --global_ep_deg N         expert parallelism: each MoE layer's experts spread over N ranks of\n"
+             "                            the data-parallel group, routed rows sent with all-to-all\n"
              "  --use_ulysses 0|1         --global_tp_deg is a Ulysses degree instead: weights replicated,\n"
              "                            token rows split, all-to-all around attention\n"
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
@@ -401,6 +403,9 @@ static void print_strategy(const IrModel *m, const ParPlan *o)
   if (o->cp > 1)
     printf("(context parallelism: cp %d, zigzag ring attention; every layer holds 1/%d of each sequence; gradients "
            "are reduced over dp x cp = %d ranks)\n", o->cp, o->cp, o->dp * o->cp);
+  if (o->ep > 1)
+    printf("(expert parallelism: ep %d; each rank of an ep group holds 1/%d of every MoE layer's experts; expert "
+           "gradients are reduced over dp / ep = %d ranks)\n", o->ep, o->ep, o->dp / o->ep);
   if (o->tp > 1)
     printf("(the final norm is replicated over each tp group; the embedding and head are %s)\n",
            o->vtp > 1 ? "split by vocabulary over it" : "replicated too (--vocab_tp splits them)");
@@ -497,8 +502,8 @@ static void plan_error(Ctx *cx, Arena *a, const CompileArgs *c, const char *src,
  * then a Galvatron config or the searched strategy over them; derived and checked once. */
 static int resolve_plan(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *m, ParPlan *p)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg"},
-                           json = {"pp_deg", "tp (tp_sizes_enc, vtp)", "cp (cp_sizes_enc)"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"},
+                           json = {"pp_deg", "tp (tp_sizes_enc, vtp)", "cp (cp_sizes_enc)", "ep (ep_sizes_enc)"};
   const ParSetting *cfg = par_settings_find(&c->set, "galvatron_config_path");
   const char *src = cfg ? cfg->value : c->searched ? "the searched strategy" : NULL;
   int given = par_settings_world_given(&c->set);
@@ -520,9 +525,11 @@ static void print_summary(const CompileArgs *c, const IrModel *m, const ParPlan 
     return;
   int given = par_settings_find(&c->set, "checkpoint") || par_settings_find(&c->set, "global_checkpoint") ||
               par_settings_find(&c->set, "galvatron_config_path") || c->searched;
-  char cp[48] = "";
+  char cp[96] = "";
   if (o->cp > 1)
     snprintf(cp, sizeof cp, " x cp %d (zigzag ring attention)", o->cp);
+  if (o->ep > 1)
+    snprintf(cp, sizeof cp, " (MoE experts over ep %d of the dp ranks)", o->ep);
   fprintf(stderr, "gvc: strategy: %d ranks = pp %d x tp %d%s%s%s x dp %d (%s, %s, %d micro-batches per step and dp "
           "rank)%s\n", o->world, o->pp, o->tp, o->tp_per_layer ? " (largest; per layer below)" : "",
           o->ulysses ? " (Ulysses)" : o->sp ? " (+SP)" : "", cp, o->dp, dp_words(m, o, 1),

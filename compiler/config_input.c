@@ -148,6 +148,12 @@ int config_plan(Arena *a, const IrModel *m, const GalConfig *c, const char *path
     return 1;
   }
   p->cp = c->cp ? c->cp[0] : 1;
+  if (c->ep && !uniform(c->ep, c->nlayers, &bad)) {
+    diag_plain(NULL, "%s: key 'ep_sizes_enc': layer %d has ep=%d but layer 0 has %d: one expert-parallel degree "
+               "for every layer is supported so far", path, bad, c->ep[bad], c->ep[0]);
+    return 1;
+  }
+  p->ep = c->ep ? c->ep[0] : 1;
   if (c->n_division && c->n_division != c->pp_deg) {
     diag_plain(NULL, "%s: key 'pp_division': %d entries for pp_deg %d", path, c->n_division, c->pp_deg);
     return 1;

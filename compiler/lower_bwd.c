@@ -157,6 +157,12 @@ static void bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut
            sa_i64(E), sa_i64(flags));
     break;
   case IR_OP_GROUPED_LINEAR:
+    if (lower_expert_param(l, n, 0)) {
+      EMIT(l, ENT_gen_ep_grouped_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, x), P(l, n, 0), V(l, idx),
+           B(l, lower_ep_scratch(l, ni, lower_layer_of_value(l, y))), sa_i64(M), sa_i64(k), sa_i64(E),
+           sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)), sa_i64(flags | ACC_DW));
+      break;
+    }
     EMIT(l, ENT_gen_moe_grouped_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k),
          sa_i64(E), sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)), sa_i64(flags | ACC_DW));
     break;

@@ -91,6 +91,16 @@ void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, 
        sa_i64(lower_last_dim(l, sv)), sa_i64(src_col), sa_i64(n), sa_i64(flags));
 }
 
+int lower_ep_scratch(L *l, int ni, int layer)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int idx = n->in[1];
+  int64_t rows = lower_rows(l, idx) * lower_last_dim(l, idx);
+  return lower_new_buf(l, lower_vname(l, layer, n->out, "ep_scratch"), PC_TRANSIENT,
+                       (int64_t)gv_ep_grouped_scratch_bytes(rows, lower_last_dim(l, n->in[0]), lower_last_dim(l, n->out),
+                                                            par_ep(l->o), (size_t)l->es));
+}
+
 /* The mixture-of-experts ops (gvrt.h's routing contract): M token rows, k choices, E experts. */
 static void fwd_moe(L *l, int ni, int layer, const char *c)
 {
@@ -106,6 +116,11 @@ static void fwd_moe(L *l, int ni, int layer, const char *c)
          sa_i64(E));
     break;
   case IR_OP_GROUPED_LINEAR:
+    if (lower_expert_param(l, n, 0)) { /* rows to the ranks holding their experts and back */
+      EMIT(l, ENT_gen_ep_grouped_fwd, c, V(l, y), V(l, x), P(l, n, 0), V(l, idx), B(l, lower_ep_scratch(l, ni, layer)),
+           sa_i64(M), sa_i64(k), sa_i64(E), sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)));
+      break;
+    }
     EMIT(l, ENT_gen_moe_grouped_fwd, c, V(l, y), V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k), sa_i64(E),
          sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)));
     break;

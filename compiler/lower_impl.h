@@ -84,14 +84,21 @@ static inline int lower_layer_ulysses(const L *l, int li) { return l->o->layer[l
 static inline int lower_layer_rows_split(const L *l, int li) { return l->o->layer[li].sp != PAR_SP_NONE; }
 
 /* ZeRO-2 as one flat shard of the gradient arena, or per parameter (each over its own
- * layer's dp group): with per-layer tp degrees, or beside ZeRO-3 blocks. */
+ * layer's dp group): with per-layer tp degrees, beside ZeRO-3 blocks, or with expert
+ * parallelism (expert weights shard over the expert-data-parallel group). */
 static inline int lower_zero2_flat(const L *l)
 {
-  return l->o->dp_type == DP_ZERO2 && !l->o->tp_per_layer && !l->o->any_zero3;
+  return l->o->dp_type == DP_ZERO2 && !l->o->tp_per_layer && !l->o->any_zero3 && par_ep(l->o) == 1;
 }
 static inline int lower_zero2_per_param(const L *l)
 {
-  return l->o->dp_type == DP_ZERO2 && (l->o->tp_per_layer || l->o->any_zero3);
+  return l->o->dp_type == DP_ZERO2 && (l->o->tp_per_layer || l->o->any_zero3 || par_ep(l->o) > 1);
+}
+/* Expert parallelism: node n's parameter j is an expert weight spread over the ep group (its
+ * grouped linears dispatch their rows with all-to-all). */
+static inline int lower_expert_param(const L *l, const IrNode *n, int j)
+{
+  return par_ep(l->o) > 1 && n->op == IR_OP_GROUPED_LINEAR && j == 0;
 }
 
 /* Optimizer state of n parameter elements this rank updates (gvrt_program.h's contract). */
@@ -171,5 +178,7 @@ static inline int lower_cp(const L *l) { return l->o->cp > 1; }
 void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, int sv, int64_t src_col, int64_t n,
                      int flags, const char *c);
 void lower_backward_layer(L *l, int li);
+/* Expert parallelism: the planned scratch of grouped linear node ni (lower_fwd.c). */
+int lower_ep_scratch(L *l, int ni, int layer);
 
 #endif

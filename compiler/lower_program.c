@@ -22,6 +22,7 @@ typedef struct Stage {
   int *zlayer;               /* per parameter: its ZeRO-3 layer, -1 when not sharded */
   int64_t *zrel;             /* per parameter: ZeRO-3 byte offset inside its layer's range */
   int *ptp;                  /* per parameter: the tp degree of its layer (per-layer tp) */
+  unsigned char *expert;     /* per parameter: an expert weight spread over the ep group (lower_expert_param) */
   int *player;               /* per parameter: the first layer using it (its backward finishes the gradient) */
   int64_t grad_acc;          /* no_async_grad_reduce: the accumulator's offset in the grads arena, or -1 */
   unsigned char *vocab_param; /* per parameter: its rows are the (padded) vocabulary */
@@ -157,7 +158,9 @@ static int split_of(const L *l, const IrNode *n, int node, int j)
 
 /* ZeRO-3 for a block: its parameters laid out in one range (padded so the data-parallel
  * ranks get equal shards), kernels reading them from the shared gather buffer and
- * writing gradients to the shared full-gradient buffer; only the shards persist. */
+ * writing gradients to the shared full-gradient buffer; only the shards persist. Expert
+ * weights under expert parallelism stay out of it (plan_params: this rank's experts whole,
+ * reduced over their expert-data-parallel group). */
 static void plan_zero3_layer(Stage *st, int li, int64_t dp)
 {
   L *l = &st->l;
@@ -168,7 +171,7 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
     const IrNode *n = &m->nodes[node];
     for (int j = 0; j < n->nparam; j++) {
       int pi = n->param[j];
-      if (l->pbuf[pi] >= 0)
+      if (l->pbuf[pi] >= 0 || lower_expert_param(l, n, j))
         continue;
       int64_t cnt = 1;
       for (int d = 0; d < m->params[pi].shape.rank; d++)
@@ -206,6 +209,7 @@ static void plan_params(Stage *st)
   st->zlayer = ARENA_ARRAY(l->a, int, m->nparams);
   st->zrel = ARENA_ARRAY(l->a, int64_t, m->nparams);
   st->ptp = ARENA_ARRAY(l->a, int, m->nparams);
+  st->expert = ARENA_ARRAY(l->a, unsigned char, m->nparams);
   st->player = ARENA_ARRAY(l->a, int, m->nparams);
   for (int i = 0; i < m->nparams; i++)
     st->zlayer[i] = -1;
@@ -238,9 +242,13 @@ static void plan_params(Stage *st)
         st->split_dim[pi] = (signed char)split_of(l, n, node, j);
         if (st->split_dim[pi] >= 0)
           cnt /= lower_layer_tp(l, li);
+        st->expert[pi] = (unsigned char)lower_expert_param(l, n, j);
+        if (st->expert[pi]) /* this rank's experts */
+          cnt /= par_ep(l->o);
         int64_t owned = cnt;
-        if (lower_zero2_per_param(l)) { /* ZeRO-2 per parameter over its layer's dp group (run.c) */
-          int64_t dp = lower_layer_dp(l, li), chunk = gv_prog_zero2_chunk(cnt, dp);
+        if (lower_zero2_per_param(l)) { /* ZeRO-2 per parameter over its layer's (expert-)dp group (run.c) */
+          int64_t dp = st->expert[pi] ? par_expert_grad_ranks(l->o, &l->o->layer[li]) : lower_layer_dp(l, li),
+                  chunk = gv_prog_zero2_chunk(cnt, dp);
           cnt = chunk * dp;
           owned = chunk;
         }
@@ -497,6 +505,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     /* the layer finishing its gradient, and (per-layer tp) its own degree */
     sched_call(prog, d, entry_callee(ENT_prog_param_layer), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->player[i]),
                                                              sa_i64(l->o->tp_per_layer ? st->ptp[i] : 0)}, 5);
+    if (st->expert[i])
+      sched_call(prog, d, entry_callee(ENT_prog_param_expert), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s)}, 3);
     if (l->o->vocab > 0 && st->vocab_param[i])
       sched_call(prog, d, entry_callee(ENT_prog_vocab_param), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s),
                                                                             sa_i64(l->o->vocab)}, 4);
@@ -554,6 +564,8 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages, const Sta
   sched_call(prog, d, entry_callee(ENT_prog_model), model, 7);
   if (cp > 1)
     sched_call(prog, d, entry_callee(ENT_prog_cp), (SchedArg[]){sa_ctx(), sa_i64(cp)}, 2);
+  if (par_ep(o) > 1)
+    sched_call(prog, d, entry_callee(ENT_prog_ep), (SchedArg[]){sa_ctx(), sa_i64(par_ep(o))}, 2);
   sched_call(prog, d, entry_callee(ENT_prog_pipeline), (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
   if (o->vocab > 0) /* padded: the true vocabulary, and the parameters whose rows it is */
     sched_call(prog, d, entry_callee(ENT_prog_vocab), (SchedArg[]){sa_ctx(), sa_i64(o->vocab)}, 2);

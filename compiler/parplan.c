@@ -9,7 +9,7 @@ void parplan_defaults(ParPlan *p)
 {
   memset(p, 0, sizeof *p);
   p->nodes = p->gpus_per_node = p->world = 1;
-  p->pp = p->tp = p->tp_consec = p->vtp = p->cp = 1;
+  p->pp = p->tp = p->tp_consec = p->vtp = p->cp = p->ep = 1;
   p->pipeline_1f1b = 1;
   p->dp_type = DP_DDP;
 }
@@ -83,6 +83,36 @@ static const char *check_cp(Arena *a, const IrModel *m, const ParPlan *p, const 
   return NULL;
 }
 
+/* Expert parallelism: ep consecutive ranks of a stage's data-parallel group (at one tp index)
+ * share each MoE layer's experts, which must divide by ep; what it does not combine with yet. */
+static const char *check_ep(Arena *a, const IrModel *m, const ParPlan *p, const char *ep_name)
+{
+  int tp = p->tp > 1 ? p->tp : 1, dp = p->world / p->pp / tp / par_cp(p), moe = 0;
+  if (dp % p->ep)
+    return arena_printf(a, "%s %d must divide the %d data-parallel ranks of a stage (world %d / pp %d / tp %d%s): "
+                        "expert-parallel groups are carved from the data-parallel group", ep_name, p->ep, dp, p->world,
+                        p->pp, tp, p->cp > 1 ? " / cp" : "");
+  const char *no = p->cp > 1 ? "context parallelism" : p->sp ? "sequence parallelism" : p->ulysses ? "Ulysses"
+                   : p->tp_per_layer ? "per-layer or vocabulary tp degrees" : NULL;
+  if (no)
+    return arena_printf(a, "expert parallelism (%s %d) does not combine with %s yet", ep_name, p->ep, no);
+  for (int li = 0; li < m->nlayers; li++)
+    for (int i = m->layers[li].first_node; i < m->layers[li].first_node + m->layers[li].nnodes; i++) {
+      const IrNode *nd = &m->nodes[i];
+      if (nd->op != IR_OP_GROUPED_LINEAR)
+        continue;
+      moe = 1;
+      if (nd->iattr[0] % p->ep)
+        return arena_printf(a, "%s: %s has %lld experts, not divisible by %s %d (each expert-parallel rank holds "
+                            "experts / ep of them)", m->layers[li].name, m->params[nd->param[0]].name,
+                            (long long)nd->iattr[0], ep_name, p->ep);
+    }
+  if (!moe)
+    return arena_printf(a, "%s %d: %s has no mixture-of-experts layer (grouped_linear) to spread", ep_name, p->ep,
+                        m->name);
+  return NULL;
+}
+
 /* The world splits into pp stages of tp-groups. */
 static int world_divides(const ParPlan *p, int tp)
 {
@@ -91,13 +121,18 @@ static int world_divides(const ParPlan *p, int tp)
 
 const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const ParSpelling *names)
 {
-  static const ParSpelling plain = {"pp", "tp", "cp"};
+  static const ParSpelling plain = {"pp", "tp", "cp", "ep"};
   const ParSpelling *n = names ? names : &plain;
   int tp = p->tp > 1 ? p->tp : 1;
   if (!world_divides(p, tp))
     return arena_printf(a, "the world of %d ranks is not divisible by %s %d x %s %d", p->world, n->pp, p->pp, n->tp, tp);
   if (p->cp > 1) {
     const char *err = check_cp(a, m, p, n->cp ? n->cp : "cp");
+    if (err)
+      return err;
+  }
+  if (p->ep > 1) {
+    const char *err = check_ep(a, m, p, n->ep ? n->ep : "ep");
     if (err)
       return err;
   }

@@ -8,9 +8,9 @@
  * the base tp degree) in one place; parplan_check says why a plan is impossible for every
  * door; the lowering reads nothing else.
  *
- * Adding a per-layer degree (expert parallelism ep, tp_of_ep; context parallelism, so far
- * one plan-level cp, per layer): one field in ParLayer, its default in parplan_layers, its
- * factor in par_layer_dp's rule and its conditions in parplan_check. */
+ * Adding a per-layer degree (tp_of_ep; context parallelism and expert parallelism, so far
+ * one plan-level cp and ep, per layer): one field in ParLayer, its default in parplan_layers,
+ * its factor in par_layer_dp's rule and its conditions in parplan_check. */
 #ifndef GV_PARPLAN_H
 #define GV_PARPLAN_H
 
@@ -63,6 +63,13 @@ typedef struct ParPlan {
                                 over the cp group; seq stays the whole sequence (the lowering uses seq / cp).
                                 A stage's tp group is repeated dp x cp times: gradients and ZeRO shards
                                 span dp x cp ranks (par_grad_ranks) */
+  int ep;                    /* expert parallelism (Galvatron's global_ep_deg / ep_sizes_enc; 0 or 1: none), one
+                                degree for every MoE layer, carved from the data-parallel group: ep consecutive
+                                dp ranks of a stage's tp index hold 1/ep of each MoE layer's experts each (ep
+                                rank r: experts [r E/ep, (r+1) E/ep)); each grouped_linear sends its routed rows
+                                to the ranks holding their experts and gets the outputs back (all-to-all with
+                                variable counts). Expert gradients reduce over the dp / ep ranks holding the
+                                same experts (par_expert_grad_ranks), everything else as before */
   /* one row per top-level layer of the model (parplan_layers), then derived by parplan_resolve */
   int nlayers;
   ParLayer *layer;
@@ -82,18 +89,24 @@ void parplan_defaults(ParPlan *p);
 void parplan_layers(Arena *a, const IrModel *m, ParPlan *p);
 /* The plan's context-parallel degree (1: none). */
 static inline int par_cp(const ParPlan *p) { return p->cp > 1 ? p->cp : 1; }
+/* The plan's expert-parallel degree (1: none). */
+static inline int par_ep(const ParPlan *p) { return p->ep > 1 ? p->ep : 1; }
 /* The data-parallel degree of a layer of tensor/sequence degree tp: the rule, in one place
  * (the ranks that read different samples: cp ranks share theirs). */
 static inline int par_layer_dp(const ParPlan *p, int tp) { return p->world / p->pp / (tp > 0 ? tp : 1) / par_cp(p); }
 /* The ranks a layer's gradients are reduced over and its ZeRO state sharded over: dp x cp. */
 static inline int par_grad_ranks(const ParPlan *p, const ParLayer *l) { return l->dp * par_cp(p); }
+/* The ranks an expert parameter's gradients are reduced over (the expert-data-parallel group:
+ * the ranks holding the same experts) and its ZeRO-2 state sharded over: dp / ep (no cp). */
+static inline int par_expert_grad_ranks(const ParPlan *p, const ParLayer *l) { return l->dp / par_ep(p); }
 /* Layer i's row as a search strategy (strategy.h): the vocabulary layers' degree is vtp's
  * (1 when replicated), a Ulysses degree is its sp, ZeRO-3 needs a sharding group above 1. */
 Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i);
 
-/* How the door that set the plan spells the pipeline, tp and cp degrees in messages: the
- * command line's "--pp_deg"/"--global_tp_deg"/"--global_cp_deg", a JSON config's keys. */
-typedef struct ParSpelling { const char *pp, *tp, *cp; } ParSpelling;
+/* How the door that set the plan spells the pipeline, tp, cp and ep degrees in messages: the
+ * command line's "--pp_deg"/"--global_tp_deg"/"--global_cp_deg"/"--global_ep_deg", a JSON
+ * config's keys (NULL: the plain name). */
+typedef struct ParSpelling { const char *pp, *tp, *cp, *ep; } ParSpelling;
 
 /* Why a plan is impossible, and the setting it is about (PAR_KEY_*), which the door spells
  * as its option or key. */

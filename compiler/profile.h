@@ -76,6 +76,7 @@ typedef struct GalConfig {
   int pp_deg, nlayers, world_size;
   int *tp, *consec, *dp_type, *use_sp, *ckpt; /* dp_type: 0 default, 1 zero3 */
   int *cp;                                    /* cp_sizes_enc: context parallelism per layer (1 if absent) */
+  int *ep;                                    /* ep_sizes_enc: expert parallelism per layer (1 if absent) */
   int global_bsz, chunks;
   int *pp_division, n_division;
   char pipeline_type[32], default_dp_type[16];

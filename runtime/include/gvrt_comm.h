@@ -149,6 +149,24 @@ static inline size_t gv_ring_attention_scratch_bytes(int64_t B, int64_t T, int64
          lse = ((size_t)(H * T) + 15) / 16 * 16;
   return sizeof(float) * (bwd ? 5 * kv + lse : 2 * kv + rows + lse);
 }
+/* Expert parallelism (comm_ep.c): a mixture-of-experts grouped linear (gvrt.h's routing
+ * contract) whose E experts are spread over group c, rank j holding experts [j E/P, (j+1)
+ * E/P) as w [E/P, N, K]. x [M k, K] and y [M k, N] are this rank's routed rows (idx i32 [M,
+ * k], global ids); the rows go to the ranks holding their experts with all-to-all of variable
+ * counts (the counts exchanged first) and the outputs come back. The backward returns dx
+ * (GV_ACC_DX: added) and this rank's experts' dw (GV_ACC_DW: added), from every rank's rows
+ * routed to them. scratch: device memory of gv_ep_grouped_scratch_bytes (the plan's; rows =
+ * M k, es the value's element size). */
+static inline size_t gv_ep_grouped_scratch_bytes(int64_t rows, int64_t K, int64_t N, int64_t ep, size_t es)
+{
+  size_t region = ((size_t)(rows * ep) * (size_t)(K > N ? K : N) * es + 63) / 64 * 64;
+  return 3 * region + ((size_t)(rows * ep) * 4 + 63) / 64 * 64;
+}
+GV_API void gv_ep_grouped_fwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                              const struct gv_tensor *w, const struct gv_tensor *idx, int64_t experts, void *scratch);
+GV_API void gv_ep_grouped_bwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
+                              const struct gv_tensor *dy, const struct gv_tensor *x, const struct gv_tensor *w,
+                              const struct gv_tensor *idx, int64_t experts, void *scratch, int flags);
 GV_API void gv_ring_attention_fwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                                   const struct gv_tensor *q, const struct gv_tensor *k, const struct gv_tensor *v,
                                   void *scratch);

@@ -77,6 +77,16 @@
  * same stage, tp index and data index: a stage's dp-group rank q is cp index q % cp and data \
  * index q / cp, so gradients reduce over dp x cp and cp ranks read the same samples. */ \
   X(prog_cp, GV_A(I64, cp)) \
+/* Expert parallelism (Galvatron's global_ep_deg): a stage's dp-group rank q is expert-parallel \
+ * index q % ep of the ep group of ranks q / ep (same stage and tp index); the ranks of one \
+ * expert-parallel index form the expert-data-parallel group, over which expert parameters' \
+ * gradients reduce (and their ZeRO-2 state shards). */ \
+  X(prog_ep, GV_A(I64, ep)) \
+/* Parameter `name` of `stage` is a mixture-of-experts weight [E, ...] spread over the ep \
+ * group by its leading dim: this rank holds rows [ep_rank, ep_rank + 1) x rows / ep of it \
+ * (experts E/ep); its gradient reduces over the expert-data-parallel group. Declared after \
+ * the parameter. */ \
+  X(prog_param_expert, GV_A(STR, name) GV_A(I64, stage)) \
 /* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32 \
  * [1] (-1: none, a stage before the last without MoE load-balancing terms; the step's loss \
  * sums every stage's); the slot stride and the number of slots (micro-batches in flight). */ \
@@ -272,6 +282,13 @@
   X(gen_ring_attention_bwd, GV_A(PTR, dq) GV_A(PTR, dk) GV_A(PTR, dv) GV_A(PTR, dout) GV_A(PTR, q) \
     GV_A(PTR, k) GV_A(PTR, v) GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, scratch) GV_A(I64, B) GV_A(I64, T) \
     GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D) GV_A(I64, flags)) \
+/* A grouped linear whose experts are spread over the ep group (gvrt_comm.h: \
+ * gv_ep_grouped_fwd/bwd): routed rows x [M k, K], y [M k, N], this rank's experts w [E/ep, N, \
+ * K], global ids idx; scratch: gv_ep_grouped_scratch_bytes(M k, K, N, ep, es) bytes. */ \
+  X(gen_ep_grouped_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(PTR, w) GV_A(PTR, idx) GV_A(PTR, scratch) GV_A(I64, M) \
+    GV_A(I64, k) GV_A(I64, E) GV_A(I64, N) GV_A(I64, K)) \
+  X(gen_ep_grouped_bwd, GV_A(PTR, dx) GV_A(PTR, dw) GV_A(PTR, dy) GV_A(PTR, x) GV_A(PTR, w) GV_A(PTR, idx) \
+    GV_A(PTR, scratch) GV_A(I64, M) GV_A(I64, k) GV_A(I64, E) GV_A(I64, N) GV_A(I64, K) GV_A(I64, flags)) \
   X(gen_attention_bwd, GV_A(PTR, dq) GV_A(PTR, dk) GV_A(PTR, dv) GV_A(PTR, dout) GV_A(PTR, q) \
     GV_A(PTR, k) GV_A(PTR, v) GV_A(PTR, o) GV_A(PTR, lse) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) \
     GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) GV_A(I64, flags) GV_A(F32, scale) GV_A(PTR, bias) \

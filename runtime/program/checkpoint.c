@@ -492,6 +492,8 @@ static char *index_json(const struct gv_run *r, const struct ck_tensors *c, int 
   cJSON_AddNumberToObject(s, "dp", r->data_size);
   if (r->cp > 1)
     cJSON_AddNumberToObject(s, "cp", r->cp);
+  if (r->ep > 1)
+    cJSON_AddNumberToObject(s, "ep", r->ep);
   cJSON_AddNumberToObject(s, "zero", r->nzl ? 3 : r->zero);
   a = cJSON_AddArrayToObject(root, "args");
   for (int i = 0; i < r->argc; i++)

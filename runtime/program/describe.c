@@ -67,7 +67,7 @@ void gv_prog_param(void *ctx, const char *name, int64_t stage, int64_t rows, int
   /* the shard is resolved once the tp rank is known (gv_run_resolve_shards) */
   r->params[r->nparams++] = (struct gv_run_param){name, stage, rows, cols, 0, 0, rows, cols, poff, goff, moff, decay,
                                                   init, std, (int)split_dim, (int)zero3_layer, 0, -1, NULL, 0,
-                                                  NULL, NULL, 0, 0, rows};
+                                                  NULL, NULL, 0, 0, 0, rows};
 }
 
 void gv_prog_vocab(void *ctx, int64_t vocab)
@@ -78,20 +78,38 @@ void gv_prog_vocab(void *ctx, int64_t vocab)
   r->vocab = vocab;
 }
 
+/* Parameter `name` of this rank's stage, declared before a call (who) that adds to it. */
+static struct gv_run_param *declared(struct gv_run *r, const char *name, int64_t stage, const char *who)
+{
+  for (int i = 0; i < r->nparams; i++)
+    if (!strcmp(r->params[i].name, name))
+      return &r->params[i];
+  gv_fatalf(__FILE__, __LINE__, who, "gvrt", "parameter %s was not declared on stage %lld", name, (long long)stage);
+  return NULL;
+}
+
 void gv_prog_vocab_param(void *ctx, const char *name, int64_t stage, int64_t rows)
 {
   struct gv_run *r = ctx;
   if (stage != r->stage)
     return;
-  for (int i = 0; i < r->nparams; i++)
-    if (!strcmp(r->params[i].name, name)) {
-      GV_CHECK(rows > 0 && rows <= r->params[i].rows, "parameter %s: %lld saved rows of %lld", name, (long long)rows,
-               (long long)r->params[i].rows);
-      r->params[i].saved_rows = rows;
-      return;
-    }
-  gv_fatalf(__FILE__, __LINE__, "gv_prog_vocab_param", "gvrt", "parameter %s was not declared on stage %lld", name,
-            (long long)stage);
+  struct gv_run_param *p = declared(r, name, stage, "gv_prog_vocab_param");
+  GV_CHECK(rows > 0 && rows <= p->rows, "parameter %s: %lld saved rows of %lld", name, (long long)rows,
+           (long long)p->rows);
+  p->saved_rows = rows;
+}
+
+void gv_prog_param_expert(void *ctx, const char *name, int64_t stage)
+{
+  struct gv_run *r = ctx;
+  if (stage == r->stage)
+    declared(r, name, stage, "gv_prog_param_expert")->expert = 1;
+}
+
+void gv_prog_ep(void *ctx, int64_t ep)
+{
+  struct gv_run *r = ctx;
+  r->ep = (int)ep;
 }
 
 void gv_prog_param_layer(void *ctx, const char *name, int64_t stage, int64_t layer, int64_t tp)
@@ -102,14 +120,9 @@ void gv_prog_param_layer(void *ctx, const char *name, int64_t stage, int64_t lay
     r->per_layer_tp = 1;
   if (stage != r->stage)
     return;
-  for (int i = 0; i < r->nparams; i++)
-    if (!strcmp(r->params[i].name, name)) {
-      r->params[i].tp = (int)tp;
-      r->params[i].layer = (int)layer;
-      return;
-    }
-  gv_fatalf(__FILE__, __LINE__, "gv_prog_param_layer", "gvrt", "parameter %s was not declared on stage %lld", name,
-            (long long)stage);
+  struct gv_run_param *p = declared(r, name, stage, "gv_prog_param_layer");
+  p->tp = (int)tp;
+  p->layer = (int)layer;
 }
 
 void gv_prog_grad_reduce(void *ctx, int64_t stage, int64_t per_micro_batch, int64_t acc_off)

@@ -600,6 +600,26 @@ void gv_gen_moe_grouped_bwd(void *ctx, void *dx, void *dw, void *dy, void *x, vo
   gv_moe_grouped_bwd(be_of(ctx), dx ? &DX : NULL, dw ? &DW : NULL, &DY, &X, &W, &I, (int)flags);
 }
 
+void gv_gen_ep_grouped_fwd(void *ctx, void *y, void *x, void *w, void *idx, void *scratch, int64_t M, int64_t k,
+                           int64_t E, int64_t N, int64_t K)
+{
+  struct gv_run *r = ctx;
+  struct gv_tensor Y = t2(y, VT, M * k, N), X = t2(x, VT, M * k, K), W = t3(w, VT, E / r->ep, N, K),
+                   I = t2(idx, I32, M, k);
+  GV_CHECK(r->ep_group != NULL, "an expert-parallel grouped linear in a program without expert parallelism");
+  gv_ep_grouped_fwd(r->ep_group, &r->be, &Y, &X, &W, &I, E, scratch);
+}
+
+void gv_gen_ep_grouped_bwd(void *ctx, void *dx, void *dw, void *dy, void *x, void *w, void *idx, void *scratch,
+                           int64_t M, int64_t k, int64_t E, int64_t N, int64_t K, int64_t flags)
+{
+  struct gv_run *r = ctx;
+  struct gv_tensor DX = t2(dx, VT, M * k, K), DW = t3(dw, VT, E / r->ep, N, K), DY = t2(dy, VT, M * k, N),
+                   X = t2(x, VT, M * k, K), W = t3(w, VT, E / r->ep, N, K), I = t2(idx, I32, M, k);
+  GV_CHECK(r->ep_group != NULL, "an expert-parallel grouped linear in a program without expert parallelism");
+  gv_ep_grouped_bwd(r->ep_group, &r->be, dx ? &DX : NULL, dw ? &DW : NULL, &DY, &X, &W, &I, E, scratch, (int)flags);
+}
+
 void gv_gen_moe_unpermute_fwd(void *ctx, void *y, void *yp, void *gates, void *idx, int64_t M, int64_t C, int64_t k,
                               int64_t E)
 {

@@ -543,6 +543,33 @@ static void setup_cp_group(struct gv_run *r)
   free(colors);
 }
 
+/* Expert parallelism: dp-group rank q is ep index q % ep of the ep group q / ep; the
+ * expert-data-parallel group is the ranks of one stage and tp index with the same ep index
+ * (gvrt_entries.h, prog_ep). */
+static void setup_ep_groups(struct gv_run *r)
+{
+  if (r->ep <= 1) {
+    r->ep = 1;
+    return;
+  }
+  GV_CHECK(r->dp_size % r->ep == 0 && r->cp == 1, "the %d data-parallel ranks of a stage are not divisible by ep=%d "
+           "(or cp=%d is set)", r->dp_size, r->ep, r->cp);
+  int W = (int)r->world_size, *ep = malloc(sizeof *ep * (size_t)W), *edp = malloc(sizeof *edp * (size_t)W);
+  GV_CHECK(ep && edp, "out of host memory");
+  struct gv_layout l = {W, (int)r->pp, r->tp, r->tp_consec};
+  for (int w = 0; w < W; w++) {
+    int s, t, d;
+    gv_layout_coords(&l, w, &s, &t, &d);
+    ep[w] = (s * r->tp + t) * (r->dp_size / r->ep) + d / r->ep;
+    edp[w] = (s * r->tp + t) * r->ep + d % r->ep;
+  }
+  r->ep_group = gv_comm_partition(r->world, ep);
+  r->edp_group = gv_comm_partition(r->world, edp);
+  r->ep_rank = gv_comm_rank(r->ep_group);
+  free(ep);
+  free(edp);
+}
+
 static void setup_groups(struct gv_run *r)
 {
   if (gv_comm_size(r->world) == 1 && r->world_size > 1) /* started without a launcher */
@@ -564,13 +591,14 @@ static void setup_groups(struct gv_run *r)
   r->dp_size = gv_comm_size(r->dp);
   r->tp_rank = gv_comm_rank(r->tp_group);
   setup_cp_group(r);
+  setup_ep_groups(r);
   if (r->per_layer_tp)
     setup_degree_groups(r);
   for (int i = 0; i < r->nparams; i++) { /* this rank's block of each tp-split parameter */
     struct gv_run_param *p = &r->params[i];
     int t = p->tp > 0 ? p->tp : r->tp;
     p->tp_group = r->per_layer_tp ? r->degs.tp[degree_index(r, t)] : r->tp_group;
-    p->dp_group = r->per_layer_tp ? r->degs.dp[degree_index(r, t)] : r->dp;
+    p->dp_group = r->per_layer_tp ? r->degs.dp[degree_index(r, t)] : p->expert && r->ep > 1 ? r->edp_group : r->dp;
     p->tp_rank = gv_comm_rank(p->tp_group);
     p->dp_rank = gv_comm_rank(p->dp_group);
     if (p->zlayer >= 0 && p->zlayer < r->nzl) { /* a ZeRO-3 layer is sharded over its own dp group */
@@ -585,6 +613,11 @@ static void setup_groups(struct gv_run *r)
     } else if (p->split_dim == 1) {
       p->shard_cols = p->cols / t;
       p->col0 = p->tp_rank * p->shard_cols;
+    }
+    if (p->expert && r->ep > 1) { /* this ep rank's experts: a block of rows */
+      GV_CHECK(p->rows % r->ep == 0, "expert parameter %s: %lld rows over ep=%d", p->name, (long long)p->rows, r->ep);
+      p->shard_rows = p->rows / r->ep;
+      p->row0 = r->ep_rank * p->shard_rows;
     }
   }
 }

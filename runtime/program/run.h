@@ -25,6 +25,8 @@ struct gv_run_param {
   int reduced;                 /* its reduction was started this step */
   struct gv_comm *tp_group, *dp_group; /* its layer's groups (the program's without per-layer tp) */
   int tp_rank, dp_rank;
+  int expert;                  /* an MoE expert weight spread over the ep group by rows (its dp_group: the
+                                * expert-data-parallel group) */
   int64_t saved_rows;          /* rows in checkpoints and --init_from: rows, or the true vocabulary of a
                                 * parameter padded to the program's (gv_prog_vocab_param) */
 };
@@ -159,6 +161,8 @@ struct gv_run {
   struct gv_comm *tp_group;
   int cp, cp_rank;             /* context parallelism (zigzag): degree (1: none) and this rank's index */
   struct gv_comm *cp_group;
+  int ep, ep_rank;             /* expert parallelism: degree (1: none) and this rank's index in its ep group */
+  struct gv_comm *ep_group, *edp_group; /* the ep group; the ranks holding the same experts */
   int data_rank, data_size;    /* which samples this rank reads: dp_rank / cp of dp_size / cp */
   int64_t shard_bytes;         /* ZeRO: this rank's [dp_rank * shard_bytes, +shard_bytes) of the grads */
   int dp_rank, dp_size;

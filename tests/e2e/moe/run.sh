@@ -9,6 +9,15 @@
 # with the same micro-batches (the load-balancing loss is a statistic of each micro-batch's
 # tokens, as in Megatron: one sample per micro-batch is another loss than two). The same for
 # a fine-grained size (8 experts, top-3, plain gates, a shared expert) from a random init.
+# Expert parallelism (experts spread over ep ranks of the dp group, rows sent with
+# all-to-all, expert gradients reduced over the ranks holding the same experts): ep 2 alone,
+# with ZeRO-2 and checkpointing, with tp 2, with pp 2, from a Galvatron config's ep_sizes_enc
+# (ZeRO-2, checkpointing on layer 1), ep 2 x dp 2 (ddp, ZeRO-2, ZeRO-3 with checkpointing: the
+# blocks' other weights sharded, the experts whole), ep 4 (world 4) and ep 2 with ZeRO-2 reduced
+# after every micro-batch (no_async_grad_reduce) on a global batch of 4 (its own single-rank
+# reference); checkpoints saved under ep 2 and under ep 2 x dp 2 with ZeRO-2 (expert weights'
+# optimizer state sharded over their 2 expert-data-parallel ranks) resume on one rank, and
+# one saved on one rank resumes under ep 2 with ZeRO-2, on the curve.
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/tests/e2e/hf/tiny_hf.gvm"; fx="$src/tests/reference/hf/mixtral"
 "$gvc" convert "$gvm" --model tiny_mixtral --from-hf "$fx" -o mixtral.safetensors >convert.log 2>&1 \
@@ -21,6 +30,20 @@ run() { # NAME REFERENCE WORLD COMPILE-OPTIONS...
   "$mpiexec" -n "$world" "./$name" $args 2>&1 | losses > "$name.txt"
   close $ref.txt "$name.txt" 7 && ok || { bad "$model $name: losses differ from one rank"; paste $ref.txt "$name.txt"; }
 }
+resume() { # SAVER LOADER SAVER-WORLD LOADER-WORLD [REFERENCE]: 3 steps saved by one, the rest resumed by the other
+  local name=$1_to_$2 ref=${5:-single_mb1}
+  rm -rf "$name.ck"
+  "$mpiexec" -n "$3" "./$1" $args --save "$name.ck" --save_interval 3 --exit_interval 3 >"$name.log" 2>&1 \
+    || { bad "$model $name: save: $(tail -2 "$name.log")"; return; }
+  "$mpiexec" -n "$4" "./$2" $args --load "$name.ck" 2>&1 | grep -o "step [3-6]/6 | loss [0-9.]*" | awk '{print $NF}' \
+    > "$name.txt"
+  tail -n +4 "$ref.txt" | head -3 > "$name.ref"
+  close "$name.ref" "$name.txt" 3 && ok || { bad "$model $name: the resumed losses leave the curve"; paste "$name.ref" "$name.txt"; }
+}
+# Galvatron's per-layer key for the degree (uniform): ep 2 on both blocks
+echo '{"pp_deg": 1, "tp_sizes_enc": "1,1", "tp_consecutive_flags": "1,1", "dp_types_enc": "0,0", "use_sp": "0,0",
+  "checkpoint": "0,1", "ep_sizes_enc": "2,2", "global_bsz": 2, "chunks": 1, "pp_division": "2",
+  "pipeline_type": "pipedream_flush", "default_dp_type": "zero2", "vtp": 1, "vsp": 0, "embed_sdp": 0}' > ep2.json
 for model in tiny_mixtral tiny_fine_moe; do
   [ $model = tiny_fine_moe ] && args=${args/--init_from mixtral.safetensors/--seed 7}
   c --micro-batch 2 -o single
@@ -36,5 +59,25 @@ for model in tiny_mixtral tiny_fine_moe; do
   run dp2_zero3_ckpt single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero3 --checkpoint all
   run pp2 single_mb1 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
   run pp2_dp2_ckpt single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --pp_deg 2 --checkpoint all
+  run ep2 single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2
+  run ep2_zero2_ckpt single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 --default_dp_type zero2 \
+    --checkpoint all
+  run tp2_ep2 single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 --global_ep_deg 2
+  run pp2_ep2 single_mb1 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_ep_deg 2
+  run ep2_config single_mb1 2 --num_gpus_per_node 2 --galvatron_config_path ep2.json
+  resume ep2 single_mb1 2 1 # ep 2 -> one rank
+  resume single_mb1 ep2_zero2_ckpt 1 2
+  args4=${args/--global_train_batch_size 2/--global_train_batch_size 4}
+  c --micro-batch 1 --chunks 4 -o single_b4
+  GV_COMM=self ./single_b4 $args4 2>&1 | losses > single_b4.txt
+  args=$args4 run ep2_dp2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2
+  args=$args4 run ep2_dp2_zero2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2 \
+    --default_dp_type zero2
+  args=$args4 run ep2_dp2_zero3_ckpt single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2 \
+    --default_dp_type zero3 --checkpoint all
+  args=$args4 resume ep2_dp2_zero2 single_b4 4 1 single_b4 # expert state sharded over 2 ranks -> one rank
+  args=$args4 run ep2_noasync_zero2 single_b4 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 \
+    --no_async_grad_reduce 1 --default_dp_type zero2
+  args=$args4 run ep4_zero2 single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 4 --default_dp_type zero2
 done
 finish

@@ -56,7 +56,7 @@ static void derived(Arena *a, const IrModel *m)
 
 static void refused(Arena *a, const IrModel *m)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"};
   ParError e;
   ParPlan w = plan(6, 4, 1);
   CHECK_EQ_INT(1, parplan_resolve(a, m, &w, &cli, &e));
@@ -86,7 +86,7 @@ static void refused(Arena *a, const IrModel *m)
  * samples, gradients span dp x cp; the settings door and the refusals. */
 static void context_parallel(Ctx *cx, Arena *a, const IrModel *m)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"};
   ParError e;
   ParPlan p = plan(8, 1, 2);
   p.cp = 2, p.chunks = 1, p.global_batch = 8;
@@ -120,6 +120,35 @@ static void context_parallel(Ctx *cx, Arena *a, const IrModel *m)
   CHECK_EQ_INT(0, parplan_resolve(a, m, &c, NULL, &e));
   CHECK_EQ_INT(2, c.cp);
   CHECK_EQ_INT(2, c.dp);
+}
+
+/* Expert parallelism through the settings door, and its refusals on a model without
+ * experts (the MoE models' checks: tests/golden/lower_diag, tests/e2e/moe). */
+static void expert_parallel(Ctx *cx, Arena *a, const IrModel *m)
+{
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"};
+  ParSettings s;
+  par_settings_init(&s, "tiny_gpt");
+  par_settings_add(a, &s, "num_gpus_per_node", "4", (Loc){-1, 0, 0, 0});
+  par_settings_add(a, &s, "global_ep_deg", "2", (Loc){-1, 0, 0, 0});
+  ParPlan p;
+  ParError e;
+  CHECK_EQ_INT(0, parplan_from_settings(cx, a, m, &s, &p));
+  CHECK_EQ_INT(2, p.ep);
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &p, &cli, &e));
+  CHECK_STR("--global_ep_deg 2: tiny_gpt has no mixture-of-experts layer (grouped_linear) to spread", e.msg);
+  ParPlan d = plan(4, 1, 1);
+  d.ep = 8;
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &d, NULL, &e));
+  CHECK(e.msg && strstr(e.msg, "ep 8 must divide the 4 data-parallel ranks of a stage"));
+  ParPlan c = plan(4, 1, 1);
+  c.ep = 2, c.cp = 2;
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &c, NULL, &e));
+  CHECK_STR("expert parallelism (ep 2) does not combine with context parallelism yet", e.msg);
+  ParPlan one = plan(4, 1, 1);
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &one, NULL, &e));
+  CHECK_EQ_INT(1, par_ep(&one));
+  CHECK_EQ_INT(4, par_expert_grad_ranks(&one, &one.layer[1]));
 }
 
 static void settings(Ctx *cx, Arena *a, const IrModel *m)
@@ -157,6 +186,7 @@ int main(int argc, char **argv)
     refused(a, m);
     settings(cx, a, m);
     context_parallel(cx, a, m);
+    expert_parallel(cx, a, m);
     arena_free(&a);
   }
   ctx_free(&cx);
