@@ -619,6 +619,8 @@ static IrModel *run_model(Builder *b, const AstNode *def, const AstNode *site, V
   set_var(b, &env, "labels", (Val){.k = V_TENSOR, .i = b->m->labels_value});
   b->m->segments_value = sema_value(b, &bt, 1);
   set_var(b, &env, "segments", (Val){.k = V_TENSOR, .i = b->m->segments_value});
+  b->m->pixels_value = sema_value(b, &bt, 0); /* images: [B, C, H, W] once a patch_embedding reads them */
+  set_var(b, &env, "pixels", (Val){.k = V_TENSOR, .i = b->m->pixels_value});
   exec(b, &env, def->b);
   if (diag_errors(b->cx))
     return NULL;
@@ -654,7 +656,7 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
   Builder b = {.cx = cx, .globals = globals, .unit = -1};
   b.m = ARENA_NEW(cx->perm, IrModel);
   b.m->name = name;
-  b.m->tokens_value = b.m->labels_value = b.m->loss_value = b.m->segments_value = -1;
+  b.m->tokens_value = b.m->labels_value = b.m->loss_value = b.m->segments_value = b.m->pixels_value = -1;
   const Global *g = find_global(&b, name);
   if (!g || (g->def->kind != AST_SIZE && g->def->kind != AST_MODEL)) {
     diag_plain(cx, "no model or size named '%s'%s", name, g ? " (it is a layer)" : "");
