@@ -990,6 +990,10 @@ void sema_finish(Builder *b)
     if (n->op == IR_OP_POS_EMBEDDING && !m->max_seq)
       m->max_seq = m->params[n->param[0]].shape.d[0];
   }
+  if (!m->vocab) { /* no token embedding: the loss's classes (a classifier's labels) are the vocabulary */
+    const IrShape *ls = &m->values[m->nodes[m->values[m->loss_value].producer].in[0]].shape;
+    m->vocab = ls->d[ls->rank - 1];
+  }
   m->saved = ARENA_ARRAY(b->cx->perm, unsigned char, m->nvalues ? m->nvalues : 1);
   ir_mark_saved(m, m->saved);
   m->ffn = (int64_t)hyper(m, "ffn");

@@ -80,6 +80,9 @@
 /* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32 \
  * [1] (-1: none, a stage before the last without MoE load-balancing terms; the step's loss \
  * sums every stage's); the slot stride and the number of slots (micro-batches in flight). */ \
+/* An image model: this stage's slots hold images [micro_batch, channels, side, side] of the \
+ * program's float type at pixels_off (the slot stride prog_io's), and labels one a sample. */ \
+  X(prog_images, GV_A(I64, stage) GV_A(I64, pixels_off) GV_A(I64, channels) GV_A(I64, side)) \
   X(prog_io, GV_A(I64, stage) GV_A(I64, tokens_off) GV_A(I64, labels_off) GV_A(I64, loss_off) \
     GV_A(I64, slot_stride) GV_A(I64, slots)) \
 /* Pipeline boundary of a stage (ACTS offsets, -1 where none): the received activation \

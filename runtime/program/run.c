@@ -197,6 +197,10 @@ static void zigzag_rows(const struct gv_run *r, int32_t *x, size_t n)
 
 static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *arg)
 {
+  if (r->img.channels) { /* an image model (images.c) */
+    gv_run_images_load(r, ((struct feed *)arg)->first + i * r->micro_batch, slot);
+    return;
+  }
   size_t n = (size_t)(r->micro_batch * r->seq), bytes = sizeof(int32_t) * n;
   int32_t *tok = gv_run_host_scratch(r, 2 * bytes), *lab = tok + n;
   fill_micro_batch(r, arg, i, tok, lab);
@@ -730,7 +734,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
                                  r.args.lr_decay_iters ? r.args.lr_decay_iters : r.args.iters,
                                  !strcmp(r.args.lr_decay_style, "linear") ? GV_LR_LINEAR
                                  : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
-  r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)r.seq);
+  r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)(r.img.channels ? 1 : r.seq)); /* images: a label each */
   double t_start = gv_run_now_s(), loss = 0;
   int skipped = 0;
   r.tl.step = first_step + 1 < r.args.iters ? first_step + 1 : first_step; /* after warm-up */
