@@ -12,8 +12,10 @@ RandomState(seed).shuffle of 0..count-1), normalised as the runtime feeds them (
 ViTImageProcessor's mean and std 0.5). Writes tests/reference/fixtures/vit_tiny.bin
 (gen_t5_ops.py's format, magic "GVRF"): header [2] 5 (vit), [3] B; "param/NAME" f32 for every
 parameter of vit_tiny (HF's tensors, the position embeddings without their leading 1);
-"grad/NAME" f32 the gradient of HF's loss (but a key bias's, zero but for rounding); "logits" f32 [B, 10]; "labels" i32 [B]; "loss" f64
-[1], the mean cross-entropy of the B labels.
+"grad/NAME" f32 the gradient of HF's loss (but a key bias's, zero but for rounding);
+"logits" f32 [B, 10]; "labels" i32 [B]; "loss" f64 [1], the mean cross-entropy of the B
+labels. Also saves the model (fp32) with save_pretrained into tests/reference/hf/vit, for
+gvc convert --from-hf with models/vit.hf.map.
 """
 import gzip
 import os
@@ -28,6 +30,7 @@ from gen_t5_ops import MAGIC, serialize  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures", "vit_tiny.bin")
+HF_DIR = os.path.join(HERE, "hf", "vit")  # the model as transformers saves it (fp32), for gvc convert
 DIGITS = os.path.join(HERE, "..", "data", "digits", "digits.csv.gz")
 B, SEED, L = 4, 1234, 2
 
@@ -88,6 +91,8 @@ def records():
     # (a key bias's gradient is 0 exactly, the softmax does not see it: rounding only, left out)
     recs += [("grad/" + n, g, 0) for n, g in grads.items() if not n.endswith("attn.k.bias")]
     recs += [("logits", out.logits, 0), ("labels", labels, 2), ("loss", out.loss.reshape(1), 1)]
+    if "--check" not in sys.argv[1:]:
+        model.float().save_pretrained(HF_DIR, safe_serialization=True)
     return [MAGIC, 1, 5, B, 0, 0, 0, 0, 0, 0, 0, 0, 0, len(recs)], recs
 
 

@@ -2,7 +2,9 @@
 # run.sh GVC SRC - WORK - the tiny ViT of models/vit.gvm on the digits (gvc data --images):
 # its step-0 logits, loss and gradients (--init_from the fixture's weights, --dump) equal a
 # random transformers ViTForImageClassification's on the same images (within 1e-5 of the
-# largest logit, 1e-5 relative, 1e-4 of each gradient's largest); 400 steps take the loss
+# largest logit, 1e-5 relative, 1e-4 of each gradient's largest), also with the weights
+# imported from the model's Hugging Face folder by gvc convert; a trained checkpoint goes out
+# to Hugging Face (num_labels written) and back in unchanged; 400 steps take the loss
 # below 1.5 (ln 10 = 2.30 at the start); an image of the wrong size, a label out of range, a
 # truncated dataset, images of another size than the model's and the wrong --seq are
 # refused with messages naming the file and the record.
@@ -19,6 +21,19 @@ gvm=$src/models/vit.gvm; fx=$src/tests/reference/fixtures/vit_tiny.bin; digits=$
 "$HF_CHECK" logits d.bin "$fx" && ok || bad "logits"
 "$HF_CHECK" grads d.bin "$fx" && ok || bad "gradients"
 "$HF_CHECK" loss "$(losses <ref.log | head -1)" "$fx" && ok || bad "step-0 loss"
+
+# the same model as transformers saved it, through gvc convert (models/vit.hf.map), and back
+"$gvc" convert "$gvm" --model vit_tiny --from-hf "$src/tests/reference/hf/vit" -o hf.safetensors >conv.log 2>&1 \
+  && ./vit --init_from hf.safetensors --data digits.gvimg --seed 1234 --iters 1 --global_train_batch_size 4 \
+       --dump h.bin >>conv.log 2>&1 && "$HF_CHECK" logits h.bin "$fx" && ok || bad "import: $(tail -2 conv.log)"
+./vit --init_from hf.safetensors --data digits.gvimg --iters 2 --global_train_batch_size 4 --save ck \
+  --dump_params trained.params >>conv.log 2>&1 \
+  && "$gvc" convert "$gvm" --model vit_tiny --load ck --to-hf out >>conv.log 2>&1 \
+  && grep -q '"num_labels":.*10' out/config.json \
+  && "$gvc" convert "$gvm" --model vit_tiny --from-hf out -o again.safetensors >>conv.log 2>&1 \
+  && ./vit --init_from again.safetensors --data digits.gvimg --iters 0 --global_train_batch_size 4 \
+       --dump_params again.params >>conv.log 2>&1 \
+  && cmp -s trained.params again.params && ok || bad "checkpoint -> Hugging Face -> gvc: $(tail -3 conv.log)"
 
 # it learns the digits
 ./vit --data digits.gvimg --iters 400 --warmup 10 --lr 3e-3 --global_train_batch_size 16 --log_interval 10 >train.log 2>&1
