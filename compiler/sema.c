@@ -66,6 +66,12 @@ static Val lookup(Builder *b, Env *e, const AstNode *n)
   for (Var *x = e->vars; x; x = x->next)
     if (!strcmp(x->name, n->name))
       return x->v;
+  if (e->in_model && !e->in_layer && !strcmp(n->name, "pixels")) { /* the image input, made when first read (so
+                                                                      * a model without it keeps its value ids) */
+    if (b->m->pixels_value < 0) /* [B, C, H, W] once a patch_embedding reads it */
+      b->m->pixels_value = sema_value(b, &(IrShape){2, {IR_DIM_B, IR_DIM_T}}, 0);
+    return (Val){.k = V_TENSOR, .i = b->m->pixels_value};
+  }
   int p = sema_prim_find(n->name);
   if (p >= 0)
     return (Val){.k = V_FUNC, .i = p};
@@ -619,8 +625,6 @@ static IrModel *run_model(Builder *b, const AstNode *def, const AstNode *site, V
   set_var(b, &env, "labels", (Val){.k = V_TENSOR, .i = b->m->labels_value});
   b->m->segments_value = sema_value(b, &bt, 1);
   set_var(b, &env, "segments", (Val){.k = V_TENSOR, .i = b->m->segments_value});
-  b->m->pixels_value = sema_value(b, &bt, 0); /* images: [B, C, H, W] once a patch_embedding reads them */
-  set_var(b, &env, "pixels", (Val){.k = V_TENSOR, .i = b->m->pixels_value});
   exec(b, &env, def->b);
   if (diag_errors(b->cx))
     return NULL;
