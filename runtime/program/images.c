@@ -20,11 +20,22 @@ void gv_prog_images(void *ctx, int64_t stage, int64_t pixels_off, int64_t channe
 
 static int synthetic(const struct gv_run *r) { return r->args.data && !strcmp(r->args.data, "synthetic"); }
 
-void gv_run_images_open(struct gv_run *r)
+void gv_run_images_check_args(const struct gv_run *r)
 {
+  if (!r->img.channels)
+    return;
   if (r->args.eval_only || r->args.eval_interval > 0)
     gv_fatalf(__FILE__, __LINE__, "--eval_interval", "gvrt", "an image model is trained without a validation "
               "split here: give --eval_interval 0 and no --eval_only");
+  if (r->args.batch_from)
+    gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "an image model reads images, not a fixed token batch: give "
+              "--data FILE.gvimg (gvc data --images)");
+  if (r->args.sample_tokens > 0)
+    gv_fatalf(__FILE__, __LINE__, "--sample", "gvrt", "an image model classifies images; it does not generate tokens");
+}
+
+void gv_run_images_open(struct gv_run *r)
+{
   if (synthetic(r))
     return;
   if (!r->args.data)

@@ -699,6 +699,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   setup_groups(&r);
   check_program(&r);
   gv_run_check_sample_args(&r);
+  gv_run_images_check_args(&r);
   r.opt_ts = calloc((size_t)(r.nparams ? r.nparams : 1), sizeof *r.opt_ts);
   GV_CHECK(r.opt_ts != NULL, "out of host memory");
   start_backend(&r);

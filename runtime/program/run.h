@@ -314,6 +314,7 @@ void gv_run_data_free(struct gv_run *r);
 /* images.c: an image program's data (--data FILE.gvimg or synthetic), checked against the
  * model's images and classes; micro-batch i's images (normalised to [-1, 1] as Hugging
  * Face's ViTImageProcessor does, mean and std 0.5) and labels (one a sample) into a slot. */
+void gv_run_images_check_args(const struct gv_run *r); /* options an image program refuses */
 void gv_run_images_open(struct gv_run *r);
 void gv_run_images_free(struct gv_run *r);
 void gv_run_images_load(struct gv_run *r, int64_t first, int64_t slot);

@@ -78,4 +78,10 @@ refused "the wrong --seq" "reads sequences of 17 (its 16 patches and the class t
   "$gvc" compile "$gvm" --model vit_tiny --seq 16 -o x
 refused "evaluation" "an image model is trained without a validation split" ./vit --data digits.gvimg --iters 2 \
   --eval_interval 1 --global_train_batch_size 4
+refused "a token batch" "an image model reads images, not a fixed token batch" ./vit --iters 1 \
+  --batch_from "$src/tests/reference/fixtures/tiny_gpt.bin" --global_train_batch_size 4
+refused "sampling" "an image model classifies images; it does not generate tokens" ./vit --data digits.gvimg \
+  --iters 1 --sample 4 --global_train_batch_size 4
+./vit --data synthetic --iters 2 --global_train_batch_size 4 >synthetic.log 2>&1 && [ "$(losses <synthetic.log | wc -l)" -ge 2 ] \
+  && ok || bad "synthetic images: $(tail -2 synthetic.log)"
 finish
