@@ -20,6 +20,7 @@ gvc convert --from-hf with models/vit.hf.map.
 import gzip
 import os
 import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from gen_t5_ops import MAGIC, serialize  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures", "vit_tiny.bin")
 HF_DIR = os.path.join(HERE, "hf", "vit")  # the model as transformers saves it (fp32), for gvc convert
+HF_OUT = HF_DIR
 DIGITS = os.path.join(HERE, "..", "data", "digits", "digits.csv.gz")
 B, SEED, L = 4, 1234, 2
 
@@ -91,17 +93,24 @@ def records():
     # (a key bias's gradient is 0 exactly, the softmax does not see it: rounding only, left out)
     recs += [("grad/" + n, g, 0) for n, g in grads.items() if not n.endswith("attn.k.bias")]
     recs += [("logits", out.logits, 0), ("labels", labels, 2), ("loss", out.loss.reshape(1), 1)]
-    if "--check" not in sys.argv[1:]:
-        model.float().save_pretrained(HF_DIR, safe_serialization=True)
+    model.float().save_pretrained(HF_OUT, safe_serialization=True)
     return [MAGIC, 1, 5, B, 0, 0, 0, 0, 0, 0, 0, 0, 0, len(recs)], recs
 
 
 def main():
+    global HF_OUT
+    check = "--check" in sys.argv[1:]
+    tmp = tempfile.TemporaryDirectory()
+    HF_OUT = tmp.name if check else HF_DIR
     data = serialize(*records())
-    if "--check" in sys.argv[1:]:
-        with open(OUT, "rb") as f:
-            same = f.read() == data
-        print(f"{OUT}: {'matches' if same else 'DIFFERS from'} a regeneration")
+    if check:
+        same = True
+        for path, new in [(OUT, data)] + [(os.path.join(HF_DIR, n), open(os.path.join(HF_OUT, n), "rb").read())
+                                          for n in ("config.json", "model.safetensors")]:
+            with open(path, "rb") as f:
+                ok = f.read() == new
+            print(f"{path}: {'matches' if ok else 'DIFFERS from'} a regeneration")
+            same = same and ok
         return 0 if same else 1
     with open(OUT, "wb") as f:
         f.write(data)
