@@ -226,8 +226,10 @@ static int by_name(const void *a, const void *b) { return strcmp(*(char *const *
 static int list_dir(const char *path, char ***names)
 {
   DIR *d = opendir(path);
-  if (!d)
-    return img_fail("%s: %s", path, strerror(errno)) ? -1 : -1;
+  if (!d) {
+    img_fail("%s: %s", path, strerror(errno));
+    return -1;
+  }
   int n = 0, cap = 64;
   *names = malloc(sizeof(char *) * (size_t)cap);
   for (struct dirent *e; (e = readdir(d));) {
