@@ -324,8 +324,8 @@ int cmd_data_images(int argc, char **argv)
       return img_fail("%s", err);
     const struct gv_images_info *i = gv_images_info(d);
     if (!o.quiet)
-      printf("%s: %lld images of %lldx%lldx%lld (channels x height x width), %lld classes\n", o.out,
-             (long long)i->count, (long long)i->channels, (long long)i->height, (long long)i->width,
+      printf("%s: %lld image%s of %lldx%lldx%lld (channels x height x width), %lld classes\n", o.out,
+             (long long)i->count, i->count == 1 ? "" : "s", (long long)i->channels, (long long)i->height, (long long)i->width,
              (long long)i->classes);
     gv_images_free(&d);
     return 0;

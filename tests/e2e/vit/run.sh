@@ -64,6 +64,9 @@ refused "a 9x8 image among 8x8" "folder/3/b.pgm: a 1x8x9 image (channels x heigh
 rm folder/3/b.pgm; printf 'P5\n8 8\n255\n' >folder/3/b.pgm; head -c 64 /dev/zero >>folder/3/b.pgm
 "$gvc" data --images folder -o folder.gvimg | grep -q "2 images of 1x8x8 (channels x height x width), 4 classes" \
   && ok || bad "a folder of PGM images"
+mkdir -p rgb/1 && printf 'P6\n# a comment\n2 2\n255\n' >rgb/1/x.ppm && printf '\001\002\003\004\005\006\007\010\011\012\013\014' >>rgb/1/x.ppm
+"$gvc" data --images rgb -o rgb.gvimg --quiet && [ "$(od -An -tu1 -j36 rgb.gvimg | tr -s ' ')" = " 1 4 7 10 2 5 8 11 3 6 9 12" ] \
+  && ok || bad "an RGB PPM image is not stored channel-major: $(od -An -tu1 -j36 rgb.gvimg)"
 head -c 1000 digits.gvimg >cut.gvimg
 refused "a truncated dataset" "cut.gvimg: 1000 bytes, but 1797 images of 1x8x8 need" ./vit --data cut.gvimg --iters 1 \
   --global_train_batch_size 4
