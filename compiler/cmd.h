@@ -12,6 +12,7 @@ int cmd_info(int argc, char **argv);    /* per-layer params, FLOPs, activation b
 int cmd_search(int argc, char **argv);  /* hybrid-parallel strategy search */
 int cmd_cost(int argc, char **argv);    /* evaluate a given strategy under the cost model */
 int cmd_data(int argc, char **argv);    /* text/JSONL -> Megatron .bin/.idx */
+int cmd_data_images(int argc, char **argv); /* gvc data --images: CSV or PGM/PPM folder -> .gvimg */
 int cmd_compile(int argc, char **argv); /* lower and emit a training program */
 int cmd_run(int argc, char **argv);     /* compile with the JIT and train at once */
 int cmd_plan(int argc, char **argv);    /* resolve and print the per-layer strategy */

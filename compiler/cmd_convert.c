@@ -475,6 +475,52 @@ static int import_stacked(Conv *c, int k, const char *pattern)
   return 0;
 }
 
+/* A rule that copies one gvc tensor whole, in the same element order, under an HF shape of
+ * any rank: a convolution's [out, C, p, p], a class token's [1, 1, C], or unsqueezed (ViT's
+ * position embeddings [1, T, C]). The HF shape into d; returns its rank, or 0 when the rule
+ * is not one (the 1- and 2-d rules of move_block). */
+static int whole_dims(const HfRule *r, const IrParam *p, int64_t *d)
+{
+  if (r->nparts != 1 || r->transpose || r->stack || (p->shape.rank <= 2 && !r->unsqueeze))
+    return 0;
+  int n = 0;
+  if (r->unsqueeze)
+    d[n++] = 1;
+  for (int q = 0; q < p->shape.rank; q++)
+    d[n++] = p->shape.d[q];
+  return n;
+}
+
+static const char *dims_str(char *buf, size_t len, const int64_t *d, int n)
+{
+  size_t at = (size_t)snprintf(buf, len, "[");
+  for (int q = 0; q < n && at < len; q++)
+    at += (size_t)snprintf(buf + at, len - at, "%s%lld", q ? ", " : "", (long long)d[q]);
+  if (at < len)
+    snprintf(buf + at, len - at, "]");
+  return buf;
+}
+
+static int import_whole(Conv *c, int k, const char *name, const int64_t *d, int n)
+{
+  const IrParam *p = &c->m->params[k];
+  const struct gv_st_tensor *t;
+  float *v = read_hf(c, name, p->name, &t);
+  if (!v)
+    return 1;
+  int same = t->ndim == n;
+  for (int q = 0; same && q < n; q++)
+    same = t->shape[q] == d[q];
+  if (!same) {
+    char want[128], got[128];
+    free(v);
+    return err("%s: tensor '%s' has shape %s; the size '%s' needs %s for gvc's '%s'", c->from_hf, name,
+               dims_str(got, sizeof got, t->shape, t->ndim), c->m->name, dims_str(want, sizeof want, d, n), p->name);
+  }
+  c->gvc[k] = v; /* the same elements in the same order */
+  return 0;
+}
+
 static int import_param(Conv *c, int k)
 {
   const IrParam *p = &c->m->params[k];
@@ -487,6 +533,10 @@ static int import_param(Conv *c, int k)
   if (r->stack)
     return import_stacked(c, k, hf_pattern_subst(r->hf, i, name, sizeof name));
   hf_pattern_subst(r->hf, i, name, sizeof name);
+  int64_t wd[GV_ST_MAX_DIMS];
+  int wn = whole_dims(r, p, wd);
+  if (wn)
+    return import_whole(c, k, name, wd, wn);
   int64_t off, full[2], d[2];
   if (part_layout(c, r, i, part, &off, full))
     return 1;
@@ -761,6 +811,19 @@ static int export_hf(Conv *c)
       seen = !strcmp(names[b], name);
     if (seen)
       continue;
+    int64_t wd[GV_ST_MAX_DIMS];
+    int wn = whole_dims(r, p, wd);
+    if (wn) { /* the same elements under the HF shape */
+      float *hf = malloc(sizeof(float) * (size_t)(numel_of(p) ? numel_of(p) : 1));
+      bad = !hf ? err("out of memory") : 0;
+      if (hf)
+        memcpy(hf, c->gvc[k], sizeof(float) * (size_t)numel_of(p));
+      ts[nbuf] = (struct gv_st_tensor){.name = name, .dtype = c->st_dtype, .ndim = wn};
+      memcpy(ts[nbuf].shape, wd, sizeof(int64_t) * (size_t)wn);
+      bufs[nbuf++] = hf;
+      progress(c, k + 1);
+      continue;
+    }
     int64_t off, full[2];
     bad = part_layout(c, r, i, 0, &off, full);
     float *hf = bad ? NULL : malloc(sizeof(float) * (size_t)(full[0] * full[1] > 0 ? full[0] * full[1] : 1));

@@ -53,7 +53,8 @@ static void usage(FILE *f)
 {
   fprintf(f,
     "usage: gvc data INPUT... -o PREFIX [options]\n"
-    "       gvc data --inspect PREFIX [--docs N] [--samples N --seq L --seed S --split-weights W]\n\n"
+    "       gvc data --inspect PREFIX [--docs N] [--samples N --seq L --seed S --split-weights W]\n"
+    "       gvc data --images INPUT -o FILE.gvimg ...  (an image dataset: gvc data --images x --help)\n\n"
     "Builds a Megatron indexed dataset PREFIX.bin + PREFIX.idx (MMIDIDX, uint16 tokens)\n"
     "from text, fortune or JSONL files; one sequence per document.\n\n"
     "options:\n"
@@ -509,6 +510,9 @@ static int inspect(const struct opts *o)
 
 int cmd_data(int argc, char **argv)
 {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--images"))
+      return cmd_data_images(argc, argv); /* cmd_data_images.c */
   struct opts o;
   int rc = parse_args(argc, argv, &o);
   if (rc < 0)

@@ -125,10 +125,14 @@ static int parse_tensor(HfMap *m, HfRule *r, char **w, int n)
       r->split = atoi(w[++k]);
     } else if (!strcmp(w[k], "stack")) {
       r->stack = 1;
+    } else if (!strcmp(w[k], "unsqueeze")) {
+      r->unsqueeze = 1;
     } else {
-      return fail(m, r->line, "unknown tensor option (transpose, split 0, split 1, stack)", w[k]);
+      return fail(m, r->line, "unknown tensor option (transpose, split 0, split 1, stack, unsqueeze)", w[k]);
     }
   }
+  if (r->unsqueeze && (r->nparts > 1 || r->transpose || r->stack))
+    return fail(m, r->line, "`unsqueeze` takes one gvc tensor, no transpose and no stack", NULL);
   if (r->stack && (r->nparts > 1 || r->transpose || !strstr(r->hf, "{e}")))
     return fail(m, r->line, "`stack` takes one gvc tensor, no transpose, and an HF pattern with {e} (the expert)",
                 NULL);

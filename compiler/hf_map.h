@@ -10,6 +10,8 @@
  *   tensor GVC... = HF [transpose] [split D]  gvc name pattern(s) <-> HF name pattern
  *   tensor GVC = HF stack                     HF (with {e}) for e = 0, 1, ... stacked along a
  *                                             new first dimension: the experts of an MoE
+ *   tensor GVC = HF unsqueeze                 HF is the gvc tensor with a leading dimension of 1
+ *                                             (ViT's position embeddings [1, T, C])
  *   tied HF = HF2                             HF may be absent and then stands for HF2;
  *                                             present without a gvc tensor, it must equal HF2
  *   ignore HF                                 tensors of the HF file that are not weights
@@ -39,6 +41,7 @@ typedef struct HfRule {
   const char *gvc[HF_MAP_MAX_PARTS]; /* tensor: gvc patterns */
   int nparts, transpose, split;      /* split: -1 none */
   int stack;                         /* the HF pattern's {e} over the gvc tensor's first dim */
+  int unsqueeze;                     /* the HF tensor has a leading 1 more than the gvc tensor */
   const char *hf;                    /* tensor: HF pattern; tied: what it stands for */
 } HfRule;
 

@@ -38,7 +38,7 @@ void ir_mark_saved(const IrModel *m, unsigned char *saved)
     const IrNode *n = &m->nodes[i];
     switch (n->op) {
     case IR_OP_LINEAR: case IR_OP_LAYERNORM: case IR_OP_RMSNORM: case IR_OP_GELU: case IR_OP_SILU:
-    case IR_OP_RELU: case IR_OP_EMBEDDING:
+    case IR_OP_RELU: case IR_OP_EMBEDDING: case IR_OP_PATCH_EMBED: /* the pixels: the weight's gradient */
       saved[n->in[0]] = 1;
       break;
     case IR_OP_MUL: case IR_OP_CROSS_ENTROPY:
@@ -84,6 +84,10 @@ double ir_node_flops(const IrModel *m, const IrNode *n, int64_t B, int64_t T)
     const IrShape *w = &m->params[n->param[0]].shape;
     return 2.0 * (double)(numel(m, n->out, B, T) / w->d[0]) * (double)w->d[0] * (double)w->d[1];
   }
+  if (n->op == IR_OP_PATCH_EMBED) { /* a GEMM over the unfolded patches */
+    const IrShape *w = &m->params[n->param[0]].shape;
+    return 2.0 * (double)numel(m, n->out, B, T) * (double)(w->d[1] * w->d[2] * w->d[3]);
+  }
   if (n->op == IR_OP_GROUPED_LINEAR) { /* every routed row through one expert */
     const IrShape *w = &m->params[n->param[0]].shape;
     return 2.0 * (double)(numel(m, n->out, B, T) / w->d[1]) * (double)w->d[1] * (double)w->d[2];
@@ -98,8 +102,8 @@ double ir_node_flops(const IrModel *m, const IrNode *n, int64_t B, int64_t T)
 /* Statistics an op keeps in fp32 beside its output (norm mean/rstd, log-sum-exps). */
 static double aux_bytes(const IrModel *m, const IrNode *n, int64_t B, int64_t T)
 {
-  int64_t rows = n->op == IR_OP_CROSS_ENTROPY ? numel(m, n->in[0], B, T) / ir_dim(m->values[n->in[0]].shape.d[2], B, T)
-                                              : B * T;
+  const IrShape *ls = &m->values[n->in[0]].shape; /* logits [B, T, V] or [B, V] (a classifier) */
+  int64_t rows = n->op == IR_OP_CROSS_ENTROPY ? numel(m, n->in[0], B, T) / ir_dim(ls->d[ls->rank - 1], B, T) : B * T;
   switch (n->op) {
   case IR_OP_LAYERNORM: return 8.0 * (double)rows;
   case IR_OP_RMSNORM: return 4.0 * (double)rows;

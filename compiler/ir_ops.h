@@ -30,4 +30,8 @@
   X(GROUPED_LINEAR, "grouped_linear", 2, 1) /* routed [B,T,k,in], index -> [B,T,k,out]; weight [E,out,in] */ \
   X(MOE_UNPERMUTE,  "moe_unpermute",  3, 0) /* routed [B,T,k,C], index, gates [B,T,k] -> [B,T,C] */ \
   X(MOE_AUX_LOSS,   "moe_aux_loss",   2, 0) /* probs [B,T,E], index -> probs; fattr[0]: coefficient */ \
-  X(REL_BIAS,       "relative_position_bias", 1, 1) /* T5: [T,T,H] from weight [buckets,H]; in[0] gives T; iattr[0]: heads, [1]: buckets, [2]: max distance, [3]: bidirectional */
+  X(REL_BIAS,       "relative_position_bias", 1, 1) /* T5: [T,T,H] from weight [buckets,H]; in[0] gives T; iattr[0]: heads, [1]: buckets, [2]: max distance, [3]: bidirectional */ \
+  /* images (ViT) */ \
+  X(PATCH_EMBED,    "patch_embedding", 1, 2) /* pixels [B,C,H,W] -> [B,N,hidden]; weight [hidden,C,p,p], bias [hidden]; iattr[0]: patch p */ \
+  X(CLASS_TOKEN,    "class_token",    1, 1) /* [B,N,C] -> [B,T,C] (T = N + 1): weight [1,1,C] in front */ \
+  X(FIRST_TOKEN,    "first_token",    1, 0) /* [B,T,C] -> [B,C]: each sample's row 0 (the class token's output) */

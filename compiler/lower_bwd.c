@@ -13,7 +13,7 @@ static int grad_of(L *l, int layer, int v)
   return l->grad[v];
 }
 
-static int wants_grad(const L *l, int v) { return !l->m->values[v].is_index; }
+static int wants_grad(const L *l, int v) { return !l->m->values[v].is_index && v != l->m->pixels_value; }
 
 /* Where an op writes the gradient of input v: its buffer when the op can write it with
  * the flags it is given (acc), else a temporary accumulated afterwards (see fold). */
@@ -257,6 +257,24 @@ static void bwd_node(L *l, int ni, int layer)
   switch (n->op) {
   case IR_OP_LINEAR:
     g0 = bwd_linear(l, ni, layer, c, dy, flags, g0);
+    break;
+  case IR_OP_PATCH_EMBED: { /* the weight and bias only: the pixels have no gradient */
+    const IrShape *ps = &l->m->values[n->in[0]].shape;
+    int64_t S = ps->d[2], Bl = lower_numel(l, n->in[0]) / (ps->d[1] * S * S);
+    int rows = lower_new_buf(l, lower_vname(l, layer, y, "patch_rows"), PC_TRANSIENT, l->es * lower_numel(l, n->in[0]));
+    EMIT(l, ENT_gen_patch_embed_bwd, c, G(l, n, 0), G(l, n, 1), dy, B(l, rows), V(l, n->in[0]), P(l, n, 0),
+         sa_i64(Bl), sa_i64(ps->d[1]), sa_i64(S), sa_i64(n->iattr[0]), sa_i64(N), sa_i64(ACC_DW));
+    break;
+  }
+  case IR_OP_CLASS_TOKEN: {
+    int scratch = lower_new_buf(l, lower_vname(l, layer, y, "class_rows"), PC_TRANSIENT, l->es * (M / l->o->seq) * N);
+    EMIT(l, ENT_gen_class_token_bwd, c, GB(l, g0), G(l, n, 0), dy, B(l, scratch), sa_i64(M / l->o->seq),
+         sa_i64(l->o->seq - 1), sa_i64(N), sa_i64(flags | ACC_DW));
+    break;
+  }
+  case IR_OP_FIRST_TOKEN:
+    if (g0.buf >= 0)
+      EMIT(l, ENT_gen_first_token_bwd, c, GB(l, g0), dy, sa_i64(M), sa_i64(l->o->seq), sa_i64(N), sa_i64(flags));
     break;
   case IR_OP_EMBEDDING:
     if (l->tp_node[ni])

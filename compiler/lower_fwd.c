@@ -101,6 +101,27 @@ int lower_ep_scratch(L *l, int ni, int layer)
                                                             par_ep(l->o), (size_t)l->es));
 }
 
+/* The image ops (ViT): the patch embedding (the patch rows a transient scratch, cut again
+ * by the backward), the class token in front of the patches, the first token's rows. */
+static void fwd_image(L *l, int ni, int layer, const char *c)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out, x = n->in[0];
+  int64_t C = lower_last_dim(l, y);
+  if (n->op == IR_OP_PATCH_EMBED) {
+    const IrShape *ps = &l->m->values[x].shape;
+    int64_t p = n->iattr[0], S = ps->d[2], Bl = lower_numel(l, x) / (ps->d[1] * S * S);
+    int rows = lower_new_buf(l, lower_vname(l, layer, y, "patch_rows"), PC_TRANSIENT, l->es * lower_numel(l, x));
+    EMIT(l, ENT_gen_patch_embed_fwd, c, V(l, y), B(l, rows), V(l, x), P(l, n, 0), P(l, n, 1), sa_i64(Bl),
+         sa_i64(ps->d[1]), sa_i64(S), sa_i64(p), sa_i64(C));
+  } else if (n->op == IR_OP_CLASS_TOKEN) {
+    EMIT(l, ENT_gen_class_token_fwd, c, V(l, y), V(l, x), P(l, n, 0), sa_i64(lower_rows(l, y) / l->o->seq),
+         sa_i64(l->o->seq - 1), sa_i64(C));
+  } else {
+    EMIT(l, ENT_gen_first_token_fwd, c, V(l, y), V(l, x), sa_i64(lower_rows(l, y)), sa_i64(l->o->seq), sa_i64(C));
+  }
+}
+
 /* The mixture-of-experts ops (gvrt.h's routing contract): M token rows, k choices, E experts. */
 static void fwd_moe(L *l, int ni, int layer, const char *c)
 {
@@ -277,6 +298,9 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
          sa_i64(n->iattr[1]), sa_i64(n->iattr[2]), sa_i64(n->iattr[3]));
     break;
   }
+  case IR_OP_PATCH_EMBED: case IR_OP_CLASS_TOKEN: case IR_OP_FIRST_TOKEN:
+    fwd_image(l, ni, layer, c);
+    break;
   case IR_OP_DROPOUT:
     EMIT(l, ENT_gen_dropout_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
          sa_f32((float)n->fattr[0]), sa_i64(ni), sa_i64(lower_dropout_rows(l, y)), sa_i64(lower_tp_group(l, layer)));

@@ -55,6 +55,7 @@ typedef struct L {
   int stage;
   int es;            /* bytes of a float value: 4, or 2 under bf16 mixed precision (statistics stay f32) */
   int io_tokens, io_labels, io_loss;
+  int io_pixels;     /* an image model's input [B, C, S, S] (values of the program's float type), -1 if none */
   int *aux_loss, naux_loss; /* the load-balancing terms (f32 [1] buffers) this stage's forward adds to its loss */
   /* ZeRO-3 (sharded block parameters): per layer, its shards and range; shared buffers */
   struct LowerZ3 { int pshard, gshard, mshard; int64_t range; } *z3;

@@ -311,14 +311,16 @@ static void set_function(L *l, const char *what, int fn)
   l->cur_fn = fn;
 }
 
-static int reads_segments(const IrModel *m)
+static int reads_value(const IrModel *m, int v)
 {
-  for (int i = 0; i < m->nnodes && m->segments_value >= 0; i++)
+  for (int i = 0; i < m->nnodes && v >= 0; i++)
     for (int k = 0; k < m->nodes[i].nin; k++)
-      if (m->nodes[i].in[k] == m->segments_value)
+      if (m->nodes[i].in[k] == v)
         return 1;
   return 0;
 }
+
+static int reads_segments(const IrModel *m) { return reads_value(m, m->segments_value); }
 
 static void lower_stage(Stage *st)
 {
@@ -331,6 +333,9 @@ static void lower_stage(Stage *st)
   l->io_tokens = l->val[m->tokens_value] = lower_new_buf(l, "io.tokens", PC_SLOT, 4 * BT);
   l->io_labels = l->val[m->labels_value] = lower_new_buf(l, "io.labels", PC_SLOT, 4 * BT);
   l->io_loss = lower_new_buf(l, "io.loss", PC_SLOT, 4);
+  l->io_pixels = reads_value(m, m->pixels_value) /* images, in the program's float type */
+                     ? (l->val[m->pixels_value] = lower_new_buf(l, "io.pixels", PC_SLOT, l->es * lower_numel(l, m->pixels_value)))
+                     : -1;
   int segs = reads_segments(m) ? 1 : -1; /* token types, when the model reads them: all zero (one segment) */
   if (l->stage > 0 && st->nbin == 1) { /* received activation, and the gradient sent back */
     int vin = st->bin[0];
@@ -427,7 +432,7 @@ static void patch_stage(Stage *st, int first_func)
  * model without token types. */
 static int decode_applies(const IrModel *m, const ParPlan *o)
 {
-  if (o->pp != 1 || o->tp != 1 || o->cp > 1 || o->any_zero3 || reads_segments(m))
+  if (o->pp != 1 || o->tp != 1 || o->cp > 1 || o->any_zero3 || reads_segments(m) || reads_value(m, m->pixels_value))
     return 0;
   for (int i = 0; i < m->nnodes; i++) /* (a position bias is made for the whole sequence) */
     if (m->nodes[i].op == IR_OP_ATTENTION && (!m->nodes[i].iattr[2] || m->nodes[i].nin > 3))
@@ -525,6 +530,11 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
                    sa_i64(l->stage == l->o->pp - 1 || l->naux_loss ? off(p, l->io_loss) : -1), sa_i64(p->slot_bytes),
                    sa_i64(p->slots)};
   sched_call(prog, d, entry_callee(ENT_prog_io), io, 7);
+  if (l->io_pixels >= 0) {
+    const IrShape *ps = &m->values[m->pixels_value].shape;
+    SchedArg im[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_pixels)), sa_i64(ps->d[1]), sa_i64(ps->d[2])};
+    sched_call(prog, d, entry_callee(ENT_prog_images), im, 5);
+  }
   if (l->o->pp > 1) {
     SchedArg b[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, st->in_act)), sa_i64(off(p, st->in_grad)),
                     sa_i64(off(p, st->out_act)), sa_i64(off(p, st->out_grad)), sa_i64(st->in_elems),
@@ -605,6 +615,17 @@ Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError
     return NULL;
   }
   const ParPlan *resolved = o;
+  for (int i = 0; i < m->nnodes; i++) /* an image model's sequence is its patches and the class token */
+    if (m->nodes[i].op == IR_OP_CLASS_TOKEN && (m->nodes[i].iattr[0] != o->seq || o->cp > 1)) {
+      err->msg = o->cp > 1 ? "context parallelism splits a sequence of tokens; an image model's patches are not "
+                             "split so (train it without --global_cp_deg)"
+                           : arena_printf(a, "an image model reads sequences of %lld (its %lld patches and the class "
+                                          "token): compile it with --seq %lld, not %lld", (long long)m->nodes[i].iattr[0],
+                                          (long long)m->nodes[i].iattr[0] - 1, (long long)m->nodes[i].iattr[0],
+                                          (long long)o->seq);
+      err->node = i;
+      return NULL;
+    }
   if (o->cp > 1) { /* context parallelism: every shape on this rank's seq / cp tokens of a sample */
     o = ARENA_NEW(a, ParPlan);
     *o = *resolved;

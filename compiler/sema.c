@@ -66,6 +66,12 @@ static Val lookup(Builder *b, Env *e, const AstNode *n)
   for (Var *x = e->vars; x; x = x->next)
     if (!strcmp(x->name, n->name))
       return x->v;
+  if (e->in_model && !e->in_layer && !strcmp(n->name, "pixels")) { /* the image input, made when first read (so
+                                                                      * a model without it keeps its value ids) */
+    if (b->m->pixels_value < 0) /* [B, C, H, W] once a patch_embedding reads it */
+      b->m->pixels_value = sema_value(b, &(IrShape){2, {IR_DIM_B, IR_DIM_T}}, 0);
+    return (Val){.k = V_TENSOR, .i = b->m->pixels_value};
+  }
   int p = sema_prim_find(n->name);
   if (p >= 0)
     return (Val){.k = V_FUNC, .i = p};
@@ -663,7 +669,7 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
   Builder b = {.cx = cx, .globals = globals, .unit = -1};
   b.m = ARENA_NEW(cx->perm, IrModel);
   b.m->name = name;
-  b.m->tokens_value = b.m->labels_value = b.m->loss_value = b.m->segments_value = -1;
+  b.m->tokens_value = b.m->labels_value = b.m->loss_value = b.m->segments_value = b.m->pixels_value = -1;
   const Global *g = find_global(&b, name);
   if (!g || (g->def->kind != AST_SIZE && g->def->kind != AST_MODEL)) {
     diag_plain(cx, "no model or size named '%s'%s", name, g ? " (it is a layer)" : "");

@@ -45,6 +45,9 @@ static const Prim prims[] = {
   {"grouped_linear", IR_OP_GROUPED_LINEAR, {"x", "index", "experts", "out"}, 4, 0},
   {"moe_unpermute", IR_OP_MOE_UNPERMUTE, {"x", "index", "gates", "experts"}, 4, 0},
   {"moe_aux_loss", IR_OP_MOE_AUX_LOSS, {"probs", "index", "coeff"}, 2, 0},
+  {"patch_embedding", IR_OP_PATCH_EMBED, {"pixels", "hidden", "patch", "image", "channels"}, 3, 0},
+  {"class_token", IR_OP_CLASS_TOKEN, {"x"}, 1, 0},
+  {"first_token", IR_OP_FIRST_TOKEN, {"x"}, 1, 0},
 };
 enum { NPRIMS = sizeof prims / sizeof prims[0] };
 
@@ -522,6 +525,8 @@ static Val prim_rel_bias(Builder *b, const AstNode *n, const Args *a)
 static Val prim_xent(Builder *b, const AstNode *n, const Args *a)
 {
   const IrShape *ls = shape(b, a->v[0]), *ts = shape(b, a->v[1]);
+  if ((int)a->v[1].i == b->m->labels_value && ls->rank == 2 && ls->d[0] == IR_DIM_B) /* a classifier: one label a sample */
+    b->m->values[a->v[1].i].shape = (IrShape){1, {IR_DIM_B}};
   if (!b->m->values[a->v[1].i].is_index || ts->rank != ls->rank - 1 || ts->d[0] != ls->d[0] ||
       (ts->rank > 1 && ts->d[1] != ls->d[1])) {
     diag_error(b->cx, n->at, "shape mismatch in 'cross_entropy': logits %s need integer labels of shape %s minus the "
@@ -537,6 +542,84 @@ static Val prim_xent(Builder *b, const AstNode *n, const Args *a)
   int nd = add_node(b, n, IR_OP_CROSS_ENTROPY, in, 2, &one, 0);
   b->m->loss_value = b->m->nodes[nd].out;
   return tensor(b->m->loss_value);
+}
+
+/* ---- images ---- */
+
+/* patch_embedding(pixels, hidden, patch, image = 224, channels = 3): the model's `pixels`
+ * input becomes [B, channels, image, image]; a convolution of stride `patch` (Hugging
+ * Face's Conv2d weight [hidden, C, p, p]) gives [B, N, hidden], N = (image / patch)^2 patches
+ * in row-major order. */
+static Val prim_patch_embed(Builder *b, const AstNode *n, const Args *a)
+{
+  int64_t hid = a->v[1].i, p = a->v[2].i, img = a->given[3] ? a->v[3].i : 224, C = a->given[4] ? a->v[4].i : 3;
+  if ((int)a->v[0].i != b->m->pixels_value) {
+    diag_error(b->cx, n->at, "'patch_embedding' reads the model's image input 'pixels', got another tensor %s",
+               sema_shape_str(b, shape(b, a->v[0])));
+    return (Val){V_NONE};
+  }
+  if (img <= 0 || C <= 0 || img % p) {
+    diag_error(b->cx, n->at, "'patch_embedding' needs patches that tile the image: image %lld is not a multiple of "
+               "patch %lld (or image or channels is not positive)", (long long)img, (long long)p);
+    return (Val){V_NONE};
+  }
+  IrShape ps = {4, {IR_DIM_B, C, img, img}};
+  IrShape *cur = &b->m->values[a->v[0].i].shape;
+  if (cur->rank == 4 && !same_shape(cur, &ps)) {
+    diag_error(b->cx, n->at, "'pixels' is already %s for another patch_embedding, not %s", sema_shape_str(b, cur),
+               sema_shape_str(b, &ps));
+    return (Val){V_NONE};
+  }
+  *cur = ps;
+  int w = new_param(b, n, "weight", 4, hid, C), bi = w < 0 ? -1 : new_param(b, n, "bias", 1, hid, 0);
+  if (bi < 0)
+    return (Val){V_NONE};
+  b->m->params[w].shape.d[2] = b->m->params[w].shape.d[3] = p;
+  IrShape ys = {3, {IR_DIM_B, (img / p) * (img / p), hid}};
+  int in_v = (int)a->v[0].i;
+  int nd = add_node(b, n, IR_OP_PATCH_EMBED, &in_v, 1, &ys, 0);
+  IrNode *node = &b->m->nodes[nd];
+  node->param[node->nparam++] = w;
+  node->param[node->nparam++] = bi;
+  node->iattr[0] = p;
+  return tensor(node->out);
+}
+
+/* class_token(x): a learned row [1, 1, C] in front of each sample's N patch rows; the
+ * result is the sequence, [B, T, C] with T = N + 1 (a program is compiled for that T). */
+static Val prim_class_token(Builder *b, const AstNode *n, const Args *a)
+{
+  const IrShape *xs = shape(b, a->v[0]);
+  if (xs->rank != 3 || xs->d[0] != IR_DIM_B || xs->d[1] < 1) {
+    diag_error(b->cx, n->at, "'class_token' needs patch rows [B, N, C] (a patch_embedding's output), got %s",
+               sema_shape_str(b, xs));
+    return (Val){V_NONE};
+  }
+  int64_t N = xs->d[1], C = xs->d[2];
+  int w = new_param(b, n, "weight", 3, 1, 1);
+  if (w < 0)
+    return (Val){V_NONE};
+  b->m->params[w].shape.d[2] = C;
+  IrShape ys = {3, {IR_DIM_B, IR_DIM_T, C}};
+  int in_v = (int)a->v[0].i;
+  int nd = add_node(b, n, IR_OP_CLASS_TOKEN, &in_v, 1, &ys, 0);
+  IrNode *node = &b->m->nodes[nd];
+  node->param[node->nparam++] = w;
+  node->iattr[0] = N + 1; /* the sequence the program must be compiled for */
+  return tensor(node->out);
+}
+
+/* first_token(x): [B, T, C] -> [B, C], each sample's first row (a classifier's input). */
+static Val prim_first_token(Builder *b, const AstNode *n, const Args *a)
+{
+  const IrShape *xs = shape(b, a->v[0]);
+  if (xs->rank != 3 || xs->d[0] != IR_DIM_B || xs->d[1] != IR_DIM_T) {
+    diag_error(b->cx, n->at, "'first_token' needs a sequence [B, T, C], got %s", sema_shape_str(b, xs));
+    return (Val){V_NONE};
+  }
+  IrShape ys = {2, {IR_DIM_B, xs->d[2]}};
+  int in_v = (int)a->v[0].i;
+  return node_out(b, add_node(b, n, IR_OP_FIRST_TOKEN, &in_v, 1, &ys, 0));
 }
 
 /* ---- mixture of experts ---- */
@@ -791,6 +874,15 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
         positive(b, n, p, &a, 3))
       return (Val){V_NONE};
     return prim_grouped(b, n, p, &a);
+  case IR_OP_PATCH_EMBED:
+    if (want(b, n, p, &a, 1, V_INT) || positive(b, n, p, &a, 1) || want(b, n, p, &a, 2, V_INT) ||
+        positive(b, n, p, &a, 2) || want(b, n, p, &a, 3, V_INT) || want(b, n, p, &a, 4, V_INT))
+      return (Val){V_NONE};
+    return prim_patch_embed(b, n, &a);
+  case IR_OP_CLASS_TOKEN:
+    return prim_class_token(b, n, &a);
+  case IR_OP_FIRST_TOKEN:
+    return prim_first_token(b, n, &a);
   default:
     GV_ICE("primitive without a rule");
   }
@@ -826,7 +918,7 @@ static IrLayerKind kind_of(const IrModel *m, const IrLayer *ly)
   int norms = 0;
   for (int k = 0; k < ly->nnodes; k++) {
     IrOp op = m->nodes[ly->first_node + k].op;
-    if (op == IR_OP_EMBEDDING)
+    if (op == IR_OP_EMBEDDING || op == IR_OP_PATCH_EMBED)
       return IR_LAYER_EMBED;
     if (op == IR_OP_CROSS_ENTROPY)
       return IR_LAYER_HEAD;
@@ -889,12 +981,18 @@ void sema_finish(Builder *b)
       m->vocab = m->params[n->param[0]].shape.d[0];
       m->hidden = m->params[n->param[0]].shape.d[1];
     }
+    if (n->op == IR_OP_PATCH_EMBED && !m->hidden)
+      m->hidden = m->params[n->param[0]].shape.d[0];
     if (n->op == IR_OP_ATTENTION && !m->heads) {
       m->heads = n->iattr[0];
       m->kv_heads = n->iattr[1];
     }
     if (n->op == IR_OP_POS_EMBEDDING && !m->max_seq)
       m->max_seq = m->params[n->param[0]].shape.d[0];
+  }
+  if (!m->vocab) { /* no token embedding: the loss's classes (a classifier's labels) are the vocabulary */
+    const IrShape *ls = &m->values[m->nodes[m->values[m->loss_value].producer].in[0]].shape;
+    m->vocab = ls->d[ls->rank - 1];
   }
   m->saved = ARENA_ARRAY(b->cx->perm, unsigned char, m->nvalues ? m->nvalues : 1);
   ir_mark_saved(m, m->saved);

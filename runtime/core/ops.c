@@ -364,6 +364,21 @@ void gv_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col,
   be->ops->copy_cols(be, dst, dst_col, src, src_col, n, flags);
 }
 
+void gv_patchify(struct gv_backend *be, struct gv_tensor *rows, struct gv_tensor *img, int64_t patch, int inverse)
+{
+  char sr[SHAPE_MAX], si[SHAPE_MAX];
+  need_given("patchify", rows && img);
+  need_float("patchify", "img", img);
+  int64_t p = patch, B = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3];
+  GV_CHECK(p > 0 && img->ndim == 4 && rows->ndim == 3 && H % p == 0 && W % p == 0 && rows->shape[0] == B &&
+               rows->shape[1] == (H / p) * (W / p) && rows->shape[2] == C * p * p && rows->dtype == img->dtype &&
+               rows->data != img->data,
+           "patchify: rows %s are not the %lld x %lld patches of images %s (same dtype, distinct memory)",
+           gv_tensor_str(rows, sr, SHAPE_MAX), (long long)p, (long long)p, gv_tensor_str(img, si, SHAPE_MAX));
+  if (gv_tensor_numel(img))
+    be->ops->patchify(be, rows, img, patch, inverse);
+}
+
 /* ---- rope ---- */
 
 /* Checks the operands and returns the rotated width (rot_dim, or D when 0). */

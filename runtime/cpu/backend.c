@@ -82,6 +82,7 @@ const struct gv_backend_ops gv_cpu_ops = {
   .softmax_fwd = gv_cpu_bf16_softmax_fwd,
   .softmax_bwd = gv_cpu_bf16_softmax_bwd,
   .copy_cols = gv_cpu_bf16_copy_cols,
+  .patchify = gv_cpu_patchify,
   .rope_fwd = gv_cpu_bf16_rope_fwd,
   .rope_bwd = gv_cpu_bf16_rope_bwd,
   .attention_fwd = gv_cpu_bf16_attention_fwd,

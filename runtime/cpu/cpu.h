@@ -170,6 +170,7 @@ void gv_cpu_affine(struct gv_backend *be, struct gv_tensor *y, const struct gv_t
                    int flags);
 void gv_cpu_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col, const struct gv_tensor *src,
                       int64_t src_col, int64_t n, int flags);
+void gv_cpu_patchify(struct gv_backend *be, struct gv_tensor *rows, struct gv_tensor *img, int64_t patch, int inverse);
 /* softmax.c */
 void gv_cpu_softmax_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x);
 void gv_cpu_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,

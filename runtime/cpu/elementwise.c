@@ -207,6 +207,25 @@ void gv_cpu_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_
     for (int64_t j = 0; j < n; j++) cpu_store(&pd[r * Nd + dst_col + j], ps[r * Ns + src_col + j], acc);
 }
 
+/* Any float dtype: each patch row is C x p runs of p contiguous elements of an image row. */
+void gv_cpu_patchify(struct gv_backend *be, struct gv_tensor *rows, struct gv_tensor *img, int64_t p, int inverse)
+{
+  (void)be;
+  int64_t B = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3], nx = W / p, N = (H / p) * nx;
+  size_t es = gv_dtype_size(img->dtype), run = es * (size_t)p;
+  char *pr = rows->data, *pi = img->data;
+#pragma omp parallel for schedule(static)
+  for (int64_t bn = 0; bn < B * N; bn++) {
+    int64_t b = bn / N, py = (bn % N) / nx, px = bn % nx;
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t i = 0; i < p; i++) {
+        char *r = pr + es * (size_t)((bn * C + c) * p * p + i * p);
+        char *m = pi + es * (size_t)(((b * C + c) * H + py * p + i) * W + px * p);
+        memcpy(inverse ? m : r, inverse ? r : m, run);
+      }
+  }
+}
+
 /* ---- dropout ---- */
 
 /* out = in * keep / (1 - p) for elements offset .. offset + n - 1 of the global stream. */

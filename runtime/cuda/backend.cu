@@ -146,6 +146,7 @@ extern "C" const struct gv_backend_ops gv_cuda_ops = {
   .softmax_fwd = gv_cuda_softmax_fwd,
   .softmax_bwd = gv_cuda_softmax_bwd,
   .copy_cols = gv_cuda_copy_cols,
+  .patchify = gv_cuda_patchify,
   .rope_fwd = gv_cuda_rope_fwd,
   .rope_bwd = gv_cuda_rope_bwd,
   .attention_fwd = gv_cuda_attention_fwd,

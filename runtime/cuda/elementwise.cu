@@ -279,6 +279,31 @@ extern "C" void gv_cuda_copy_cols(struct gv_backend *be, struct gv_tensor *dst, 
   GV_CUDA_LAUNCH_CHECK();
 }
 
+/* One thread per element of the patch rows [B, N, C p p]. */
+template <typename T>
+__global__ void patchify_kernel(T *rows, T *img, int64_t C, int64_t H, int64_t W, int64_t p, int64_t total, int inverse)
+{
+  int64_t K = C * p * p, nx = W / p, N = (H / p) * nx;
+  for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    int64_t k = e % K, n = (e / K) % N, b = e / (K * N), c = k / (p * p), i = (k / p) % p, j = k % p;
+    int64_t m = ((b * C + c) * H + (n / nx) * p + i) * W + (n % nx) * p + j;
+    if (inverse)
+      img[m] = rows[e];
+    else
+      rows[e] = img[m];
+  }
+}
+
+extern "C" void gv_cuda_patchify(struct gv_backend *be, struct gv_tensor *rows, struct gv_tensor *img, int64_t p,
+                                 int inverse)
+{
+  int64_t total = gv_tensor_numel(rows);
+  CU_DISPATCH(img->dtype, T,
+              patchify_kernel<T><<<cu_blocks(be, total, CU_THREADS), CU_THREADS, 0, cu_stream(be)>>>(
+                  cu_ptr<T>(rows), cu_ptr<T>(img), img->shape[1], img->shape[2], img->shape[3], p, total, inverse));
+  GV_CUDA_LAUNCH_CHECK();
+}
+
 extern "C" void gv_cuda_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                                     float p, uint64_t seed, uint64_t offset)
 {

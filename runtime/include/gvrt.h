@@ -169,6 +169,10 @@ enum { GV_ACC_DX = 1, GV_ACC_DW = 2 };
  *   copy_cols  dst [..., Nd], src [..., Ns] of the same rows: dst[r, dst_col + j] (+)=
  *              src[r, src_col + j] for j < n, the other columns untouched; no aliasing
  *              (slice and concat on the last dimension)
+ *   patchify   img [B,C,H,W] <-> rows [B,N,C*p*p]: the non-overlapping p x p patches of each image,
+ *              N = (H/p)(W/p) in row-major order, each row channel-major then the square's rows
+ *              (Conv2d's weight [out,C,p,p] order); inverse 0 writes rows from img, 1 img from
+ *              rows (the permutation back); one dtype, no aliasing (ViT's patch embedding)
  *   attention  q [B,T,H,D], k,v [B,S,KV,D], o [B,T,H,D], lse f32 [B,H,T]; H % KV == 0;
  *              causal masks key j > i + (S - T); scale 1/sqrt(D)
  *   attention_merge  ring attention's online-softmax step: (ob, lseb), the attention of the same
@@ -310,6 +314,7 @@ struct gv_backend_ops {
                       const struct gv_tensor *y, int flags);
   void (*copy_cols)(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col, const struct gv_tensor *src,
                     int64_t src_col, int64_t n, int flags);
+  void (*patchify)(struct gv_backend *be, struct gv_tensor *rows, struct gv_tensor *img, int64_t patch, int inverse);
   /* rope */
   void (*rope_fwd)(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                    float base, int64_t rot_dim, int64_t pos_offset);
@@ -543,6 +548,8 @@ GV_API void gv_softmax_bwd(struct gv_backend *be, struct gv_tensor *dx, const st
                            const struct gv_tensor *y, int flags);
 GV_API void gv_copy_cols(struct gv_backend *be, struct gv_tensor *dst, int64_t dst_col,
                          const struct gv_tensor *src, int64_t src_col, int64_t n, int flags);
+GV_API void gv_patchify(struct gv_backend *be, struct gv_tensor *rows, struct gv_tensor *img, int64_t patch,
+                        int inverse);
 /* Mixture of experts. idx i32 [M, k]: the k experts (ids < E) each of M token rows goes to.
  * Routing: assignment a = t k + j (token t, choice j) has row pos(a) of the expert-sorted
  * layout: the assignments of expert 0 first, then expert 1, ..., each expert's in order of

@@ -166,4 +166,29 @@ GV_API void gv_data_mt_seed(struct gv_data_mt *mt, uint32_t seed);
 GV_API uint32_t gv_data_mt_next(struct gv_data_mt *mt);
 GV_API void gv_data_mt_shuffle(struct gv_data_mt *mt, int64_t *x, int64_t n);
 
+/* ---- image datasets (PREFIX.gvimg): fixed-size images with one class label each ----
+ * A 32-byte little-endian header: "GVIMAGES", u32 version (1), u32 count, u32 channels,
+ * u32 height, u32 width, u32 classes; then `count` records of u32 label (< classes) and
+ * channels x height x width u8 pixels (channel-major, rows top to bottom). The record of
+ * image i is at 32 + i (4 + C H W): the index is the arithmetic. Opening checks the size
+ * and every label (a message names the file and the record). Format: docs/data.md. */
+typedef struct gv_images gv_images;
+struct gv_images_info { int64_t count, channels, height, width, classes; };
+
+GV_API gv_data_status gv_images_open(const char *path, gv_images **out, char *err, size_t errn);
+GV_API const struct gv_images_info *gv_images_info(const gv_images *d);
+/* The pixels of image i (C H W bytes) and its label. */
+GV_API const uint8_t *gv_images_get(const gv_images *d, int64_t i, int32_t *label);
+GV_API void gv_images_free(gv_images **d);
+
+/* Writes a .gvimg file through a temporary file renamed at close (the count patched in;
+ * shape->classes 0: one more than the largest label written). */
+typedef struct gv_images_writer gv_images_writer;
+GV_API gv_data_status gv_images_writer_open(const char *path, const struct gv_images_info *shape,
+                                            gv_images_writer **out, char *err, size_t errn);
+GV_API gv_data_status gv_images_writer_add(gv_images_writer *w, const uint8_t *pixels, int32_t label,
+                                           char *err, size_t errn);
+/* Finishes (keep != 0) or abandons the file; frees w. */
+GV_API gv_data_status gv_images_writer_close(gv_images_writer **w, int keep, char *err, size_t errn);
+
 #endif

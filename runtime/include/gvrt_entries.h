@@ -90,6 +90,9 @@
 /* Micro-batch I/O of a stage (ACTS offsets): tokens i32 [B,T], labels i32 [B,T], loss f32 \
  * [1] (-1: none, a stage before the last without MoE load-balancing terms; the step's loss \
  * sums every stage's); the slot stride and the number of slots (micro-batches in flight). */ \
+/* An image model: this stage's slots hold images [micro_batch, channels, side, side] of the \
+ * program's float type at pixels_off (the slot stride prog_io's), and labels one a sample. */ \
+  X(prog_images, GV_A(I64, stage) GV_A(I64, pixels_off) GV_A(I64, channels) GV_A(I64, side)) \
   X(prog_io, GV_A(I64, stage) GV_A(I64, tokens_off) GV_A(I64, labels_off) GV_A(I64, loss_off) \
     GV_A(I64, slot_stride) GV_A(I64, slots)) \
 /* Pipeline boundary of a stage (ACTS offsets, -1 where none): the received activation \
@@ -270,6 +273,21 @@
     GV_A(I64, buckets) GV_A(I64, max_distance) GV_A(I64, bidirectional)) \
   X(gen_rel_bias_bwd, GV_A(PTR, dtable) GV_A(PTR, dy) GV_A(PTR, ids) GV_A(I64, T) GV_A(I64, H) \
     GV_A(I64, buckets) GV_A(I64, max_distance) GV_A(I64, bidirectional)) \
+/* ViT's patch embedding: y [B, N, hidden] = the patch rows of pixels [B, C, S, S] (cut into \
+ * p x p squares, N = (S/p)^2; rows [B, N, C p p] scratch) times w [hidden, C, p, p] + b; the \
+ * backward cuts the rows again and gives dw, db (the pixels have no gradient). */ \
+  X(gen_patch_embed_fwd, GV_A(PTR, y) GV_A(PTR, rows) GV_A(PTR, pixels) GV_A(PTR, w) GV_A(PTR, b) \
+    GV_A(I64, B) GV_A(I64, C) GV_A(I64, S) GV_A(I64, p) GV_A(I64, hidden)) \
+  X(gen_patch_embed_bwd, GV_A(PTR, dw) GV_A(PTR, db) GV_A(PTR, dy) GV_A(PTR, rows) GV_A(PTR, pixels) GV_A(PTR, w) \
+    GV_A(I64, B) GV_A(I64, C) GV_A(I64, S) GV_A(I64, p) GV_A(I64, hidden) GV_A(I64, flags)) \
+/* The class token: y [B, N + 1, C] = cls [C] in front of x [B, N, C]; backward dx (+)= \
+ * dy's last N rows, dcls (+)= the sum of dy's first rows (scratch [B, C]). */ \
+  X(gen_class_token_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(PTR, cls) GV_A(I64, B) GV_A(I64, N) GV_A(I64, C)) \
+  X(gen_class_token_bwd, GV_A(PTR, dx) GV_A(PTR, dcls) GV_A(PTR, dy) GV_A(PTR, scratch) GV_A(I64, B) \
+    GV_A(I64, N) GV_A(I64, C) GV_A(I64, flags)) \
+/* y [B, C] = x [B, T, C]'s first rows; backward dx (+)= dy in the first rows (0 elsewhere). */ \
+  X(gen_first_token_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(I64, B) GV_A(I64, T) GV_A(I64, C)) \
+  X(gen_first_token_bwd, GV_A(PTR, dx) GV_A(PTR, dy) GV_A(I64, B) GV_A(I64, T) GV_A(I64, C) GV_A(I64, flags)) \
 /* attention: scale 0 is 1/sqrt(D); bias (may be null) holds Hb heads, [T, T, Hb]: this call's \
  * H heads are this rank's tp slice of them when Hb > H; dbias (may be null) the same. */ \
   X(gen_attention_fwd, GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, q) GV_A(PTR, k) GV_A(PTR, v) \

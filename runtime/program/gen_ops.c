@@ -275,6 +275,66 @@ void gv_gen_rel_bias_bwd(void *ctx, void *dtable, void *dy, void *ids, int64_t T
   gv_embedding_bwd(be_of(ctx), &DT, &DY, &I, 0, GV_ACC_DW);
 }
 
+/* ---- images (ViT) ---- */
+
+static void patch_rows(void *ctx, void *rows, void *pixels, int64_t B, int64_t C, int64_t S, int64_t p)
+{
+  struct gv_tensor R = t3(rows, VT, B, (S / p) * (S / p), C * p * p), I = t4(pixels, VT, B, C, S, S);
+  gv_patchify(be_of(ctx), &R, &I, p, 0);
+}
+
+void gv_gen_patch_embed_fwd(void *ctx, void *y, void *rows, void *pixels, void *w, void *b, int64_t B, int64_t C,
+                            int64_t S, int64_t p, int64_t hidden)
+{
+  patch_rows(ctx, rows, pixels, B, C, S, p);
+  gv_gen_linear_fwd(ctx, y, rows, w, b, B * (S / p) * (S / p), C * p * p, hidden);
+}
+
+void gv_gen_patch_embed_bwd(void *ctx, void *dw, void *db, void *dy, void *rows, void *pixels, void *w, int64_t B, int64_t C,
+                            int64_t S, int64_t p, int64_t hidden, int64_t flags)
+{
+  patch_rows(ctx, rows, pixels, B, C, S, p);
+  gv_gen_linear_bwd(ctx, NULL, dw, db, dy, rows, w, B * (S / p) * (S / p), C * p * p, hidden, flags);
+}
+
+void gv_gen_class_token_fwd(void *ctx, void *y, void *x, void *cls, int64_t B, int64_t N, int64_t C)
+{
+  struct gv_tensor Y = t2(y, VT, B, (N + 1) * C), X = t2(x, VT, B, N * C);
+  gv_copy_cols(be_of(ctx), &Y, C, &X, 0, N * C, 0);
+  size_t es = gv_run_fsz(ctx);
+  for (int64_t b = 0; b < B; b++)
+    gv_copy2d(be_of(ctx), (char *)y + es * (size_t)(b * (N + 1) * C), C, cls, C, 1, C, VT);
+}
+
+void gv_gen_class_token_bwd(void *ctx, void *dx, void *dcls, void *dy, void *scratch, int64_t B, int64_t N, int64_t C,
+                            int64_t flags)
+{
+  struct gv_tensor DY = t2(dy, VT, B, (N + 1) * C);
+  if (dx) {
+    struct gv_tensor DX = t2(dx, VT, B, N * C);
+    gv_copy_cols(be_of(ctx), &DX, 0, &DY, C, N * C, (int)(flags & GV_ACC_DX));
+  }
+  if (dcls) { /* the first rows gathered, then summed into the one row of the table's gradient */
+    struct gv_tensor S = t2(scratch, VT, B, C), S3 = t3(scratch, VT, B, 1, C), DC = t2(dcls, VT, 1, C);
+    gv_copy_cols(be_of(ctx), &S, 0, &DY, 0, C, 0);
+    gv_embedding_bwd(be_of(ctx), &DC, &S3, NULL, 0, (int)(flags & GV_ACC_DW));
+  }
+}
+
+void gv_gen_first_token_fwd(void *ctx, void *y, void *x, int64_t B, int64_t T, int64_t C)
+{
+  struct gv_tensor Y = t2(y, VT, B, C), X = t2(x, VT, B, T * C);
+  gv_copy_cols(be_of(ctx), &Y, 0, &X, 0, C, 0);
+}
+
+void gv_gen_first_token_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T, int64_t C, int64_t flags)
+{
+  struct gv_tensor DX = t2(dx, VT, B, T * C), DY = t2(dy, VT, B, C);
+  if (!(flags & GV_ACC_DX))
+    gv_fill(be_of(ctx), &DX, 0.0f);
+  gv_copy_cols(be_of(ctx), &DX, 0, &DY, 0, C, (int)(flags & GV_ACC_DX));
+}
+
 /* This rank's first head in a bias of Hb heads (its tp slice when the call has fewer). */
 static int64_t bias_h0(void *ctx, int64_t Hb, int64_t H) { return Hb > H ? (int64_t)((struct gv_run *)ctx)->tp_rank * H : 0; }
 

@@ -197,6 +197,10 @@ static void zigzag_rows(const struct gv_run *r, int32_t *x, size_t n)
 
 static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *arg)
 {
+  if (r->img.channels) { /* an image model (images.c) */
+    gv_run_images_load(r, ((struct feed *)arg)->first + i * r->micro_batch, slot);
+    return;
+  }
   size_t n = (size_t)(r->micro_batch * r->seq), bytes = sizeof(int32_t) * n;
   int32_t *tok = gv_run_host_scratch(r, 2 * bytes), *lab = tok + n;
   fill_micro_batch(r, arg, i, tok, lab);
@@ -412,9 +416,9 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
   rank_path(r, path, file, sizeof file);
   struct gv_tf_writer *f = gv_tf_begin(file, header, err, sizeof err);
   int ok = f != NULL;
-  int64_t one = 1, ldims[3] = {r->micro_batch, r->seq, r->logits_cols};
+  int64_t one = 1, ldims[3] = {r->micro_batch, r->img.channels ? 1 : r->seq, r->logits_cols}; /* images: a row each */
   if (ok && r->has_logits) {
-    size_t n = (size_t)(r->micro_batch * r->seq * r->logits_cols);
+    size_t n = (size_t)(ldims[0] * ldims[1] * ldims[2]);
     ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off, n),
                    err, sizeof err);
   }
@@ -728,6 +732,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   setup_groups(&r);
   check_program(&r);
   gv_run_check_sample_args(&r);
+  gv_run_images_check_args(&r);
   r.opt_ts = calloc((size_t)(r.nparams ? r.nparams : 1), sizeof *r.opt_ts);
   GV_CHECK(r.opt_ts != NULL, "out of host memory");
   start_backend(&r);
@@ -763,7 +768,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
                                  r.args.lr_decay_iters ? r.args.lr_decay_iters : r.args.iters,
                                  !strcmp(r.args.lr_decay_style, "linear") ? GV_LR_LINEAR
                                  : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
-  r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)r.seq);
+  r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)(r.img.channels ? 1 : r.seq)); /* images: a label each */
   double t_start = gv_run_now_s(), loss = 0;
   int skipped = 0;
   r.tl.step = first_step + 1 < r.args.iters ? first_step + 1 : first_step; /* after warm-up */

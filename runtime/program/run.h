@@ -97,6 +97,14 @@ struct gv_run_steplog {
   double rss_before_mb;              /* peak resident set before the arenas were allocated */
 };
 
+/* An image model's input (images.c; gv_prog_images): where its slots hold the images, their
+ * shape, and the dataset (a .gvimg file) with its shuffled order. */
+struct gv_run_images {
+  int64_t off, channels, side;  /* channels 0: the program reads tokens */
+  gv_images *ds;
+  int64_t *order;               /* a permutation of the dataset's images, seeded by --seed */
+};
+
 /* The decode step of generation with a KV cache (decode.c; gv_prog_decode): the function,
  * its activations arena, and per attention a K and a V cache of cap rows. */
 struct gv_run_decode {
@@ -113,6 +121,7 @@ struct gv_run_decode {
 struct gv_run {
   struct gv_run_args args;
   struct gv_run_decode dec;
+  struct gv_run_images img;
   struct gv_run_optime optime;
   int argc;                    /* the command line (saved in checkpoints) */
   char **argv;
@@ -306,6 +315,13 @@ int gv_run_load(struct gv_run *r, const char *dir);   /* returns the step to res
 void gv_run_check_save_dir(struct gv_run *r, const char *dir);
 void gv_run_data_open(struct gv_run *r);
 void gv_run_data_free(struct gv_run *r);
+/* images.c: an image program's data (--data FILE.gvimg or synthetic), checked against the
+ * model's images and classes; micro-batch i's images (normalised to [-1, 1] as Hugging
+ * Face's ViTImageProcessor does, mean and std 0.5) and labels (one a sample) into a slot. */
+void gv_run_images_check_args(const struct gv_run *r); /* options an image program refuses */
+void gv_run_images_open(struct gv_run *r);
+void gv_run_images_free(struct gv_run *r);
+void gv_run_images_load(struct gv_run *r, int64_t first, int64_t slot);
 /* pipeline.c: one step's micro-batches on this stage (GPipe or 1F1B); returns the summed
  * loss of the micro-batches (0 on stages without the head). load(r, i, slot) fills the
  * I/O buffers of micro-batch i. */

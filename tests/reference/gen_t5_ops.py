@@ -79,7 +79,7 @@ def serialize(header, recs):
     for name, t, code in recs:
         nb = name.encode()
         out += struct.pack("<i", len(nb)) + nb + struct.pack("<ii", code, t.dim()) + struct.pack(f"<{t.dim()}i", *t.shape)
-        tt = {0: torch.float32, 2: torch.int32}[code]
+        tt = {0: torch.float32, 1: torch.float64, 2: torch.int32}[code]
         out += t.detach().to(tt).contiguous().numpy().tobytes()
     return bytes(out)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """hf_param_counts.py - the parameter counts Hugging Face reports for the configurations of
-the zoo's T5 sizes (models/t5.gvm), built with transformers on the meta device (nothing
+the zoo's T5 sizes (models/t5.gvm) and ViT sizes (models/vit.gvm: ViTForImageClassification
+with 1000 labels, i.e. ViTModel without its pooler plus the classifier), built with transformers on the meta device (nothing
 downloaded, no memory used); tests/unit/frontend checks gvc's counts against these numbers.
   build/hf-venv/bin/python tests/reference/hf_param_counts.py   (GV_SETUP_HF=1 scripts/setup)
 """
@@ -13,6 +14,19 @@ T5 = {
     "t5_base": dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12),
     "t5_large": dict(d_model=1024, d_kv=64, d_ff=4096, num_layers=24, num_heads=16),
     "t5_3b": dict(d_model=1024, d_kv=128, d_ff=16384, num_layers=24, num_heads=32),
+}
+
+# ViTForImageClassification's configs of google/vit-base-patch16-224, vit-large-patch16-224,
+# vit-huge-patch14-224-in21k (1000 labels here), and the zoo's test size
+VIT = {
+    "vit_base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                     patch_size=16),
+    "vit_large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                      patch_size=16),
+    "vit_huge": dict(hidden_size=1280, num_hidden_layers=32, num_attention_heads=16, intermediate_size=5120,
+                     patch_size=14),
+    "vit_tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                     patch_size=2, image_size=8, num_channels=1, num_labels=10),
 }
 
 
@@ -45,6 +59,9 @@ def main():
         cfg = tf.T5Config(vocab_size=32128, relative_attention_num_buckets=32, relative_attention_max_distance=128,
                           feed_forward_proj="relu", tie_word_embeddings=True, **kw)
         print(f"models/t5.gvm {size} {count(tf.T5ForConditionalGeneration, cfg)}")
+    for size, kw in VIT.items():
+        kw = dict(dict(image_size=224, num_channels=3, num_labels=1000, qkv_bias=True, layer_norm_eps=1e-12), **kw)
+        print(f"models/vit.gvm {size} {count(tf.ViTForImageClassification, tf.ViTConfig(**kw))}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 /* test_cuda_ops.c - the CUDA backend's elementwise, norm, rope, embedding and reduction
- * kernels, and the entries of Ulysses and vocabulary parallelism (copy2d, embedding_shard,
+ * kernels, ViT's patch cut, and the entries of Ulysses and vocabulary parallelism (copy2d, embedding_shard,
  * xent_shard: its three forward stages and backward on one vocabulary block), against the
  * CPU backend (itself checked against fp64 oracles and finite
  * differences in tests/ops/cpu). Every op runs through the checked gv_* entry points on both
@@ -396,6 +396,21 @@ static void test_softmax(enum gv_dtype dt, int64_t rows, int64_t cols)
   pair_free(&y);
 }
 
+/* ViT's patch cut of 3 images [2, 3, 12, 20] into 4 x 4 patches, and back (copies: exact). */
+static void test_patchify(enum gv_dtype dt)
+{
+  const int64_t si[4] = {2, 3, 12, 20}, sr[4] = {2, 15, 48, 0};
+  struct pair img = mk(dt, si, -1.0, 1.0), rows = mk(dt, sr, -1.0, 1.0);
+  gv_patchify(&cpu, H(&rows), H(&img), 4, 0);
+  gv_patchify(&cu, D(&rows), D(&img), 4, 0);
+  cmp("patchify", dt, &rows, 0.0);
+  gv_patchify(&cpu, H(&rows), H(&img), 4, 1);
+  gv_patchify(&cu, D(&rows), D(&img), 4, 1);
+  cmp("patchify inverse", dt, &img, 0.0);
+  pair_free(&img);
+  pair_free(&rows);
+}
+
 static void test_copy_cols(enum gv_dtype dt)
 {
   const int64_t sd[4] = {37, 61, 0, 0}, ss[4] = {37, 59, 0, 0};
@@ -610,6 +625,7 @@ int main(void)
     test_softmax(dt, 37, 203);
     test_softmax(dt, 3, 1100);
     test_copy_cols(dt);
+    test_patchify(dt);
     test_embedding(dt);
     test_reduce(dt);
     test_copy2d(dt);

@@ -109,6 +109,12 @@ int main(int argc, char **argv)
   check_params(dir, "models/t5.gvm", "t5_base", 222903552LL);
   check_params(dir, "models/t5.gvm", "t5_large", 737668096LL);
   check_params(dir, "models/t5.gvm", "t5_3b", 2851598336LL);
+  /* HF ViTForImageClassification (1000 labels; ViTModel without its pooler, plus the
+   * classifier): tests/reference/hf_param_counts.py */
+  check_params(dir, "models/vit.gvm", "vit_base", 86567656LL);
+  check_params(dir, "models/vit.gvm", "vit_large", 304326632LL);
+  check_params(dir, "models/vit.gvm", "vit_huge", 632045800LL);
+  check_params(dir, "models/vit.gvm", "vit_tiny", 26538LL);
   check_params(dir, "models/gpt_neox.gvm", "pythia_160m", 162322944LL);
   check_params(dir, "models/gpt_neox.gvm", "pythia_410m", 405334016LL);
   check_params(dir, "models/gpt_neox.gvm", "pythia_1b", 1011781632LL);
