@@ -449,6 +449,32 @@ static void move_block(float *hf, int64_t C, int64_t r0, int64_t c0, float *g, i
     }
 }
 
+/* Moves part `part` of rule r (layer i; gvc parameter q, data g) into or out of the fused
+ * HF tensor hf of shape full: one block at the part's offset, or with `groups HYPER`
+ * (split 0 only) HYPER blocks, slice j of every part side by side in group j. */
+static int move_part(const Conv *c, const HfRule *r, long i, int part, const IrParam *q, float *hf, float *g,
+                     int to_gvc)
+{
+  int64_t off, full[2], d[2], n = 1;
+  if (part_layout(c, r, i, part, &off, full))
+    return 1;
+  hf_shape(r, q, d);
+  int s = r->split < 0 ? 0 : r->split, tr = r->transpose && q->shape.rank == 2;
+  if (r->groups) {
+    const IrHyper *h = hyper(c->m, r->groups);
+    if (!h)
+      return err("%s:%d: the model '%s' has no hyper-parameter '%s'", c->map.path, r->line, c->m->family, r->groups);
+    n = (int64_t)h->value;
+    if (n < 1 || d[0] % n)
+      return err("%s:%d: gvc's '%s' has %lld rows, not a multiple of %s = %lld", c->map.path, r->line, q->name,
+                 (long long)d[0], r->groups, (long long)n);
+  }
+  for (int64_t j = 0; j < n; j++) /* with groups: rows d[0] / n of this part in group j */
+    move_block(hf, full[1], s == 0 ? j * (full[0] / n) + off / n : 0, s == 1 ? off : 0, g + j * (d[0] / n) * d[1],
+               d[0] / n, d[1], tr, to_gvc);
+  return 0;
+}
+
 /* A `stack` rule: gvc parameter p [E, R, C] from the E HF tensors [R, C] of pattern (its {i}
  * replaced) with {e} = 0 .. E-1 (an MoE's experts). */
 static int import_stacked(Conv *c, int k, const char *pattern)
@@ -537,10 +563,9 @@ static int import_param(Conv *c, int k)
   int wn = whole_dims(r, p, wd);
   if (wn)
     return import_whole(c, k, name, wd, wn);
-  int64_t off, full[2], d[2];
+  int64_t off, full[2];
   if (part_layout(c, r, i, part, &off, full))
     return 1;
-  hf_shape(r, p, d);
   const struct gv_st_tensor *t;
   float *v = read_hf(c, name, p->name, &t);
   if (!v)
@@ -560,10 +585,9 @@ static int import_param(Conv *c, int k)
     free(v);
     return err("out of memory");
   }
-  int s = r->split < 0 ? 0 : r->split;
-  move_block(v, full[1], s == 0 ? off : 0, s == 1 ? off : 0, c->gvc[k], d[0], d[1], r->transpose && rank == 2, 1);
+  int bad = move_part(c, r, i, part, p, v, c->gvc[k], 1);
   free(v);
-  return 0;
+  return bad;
 }
 
 /* HF tensors no rule read: ignored ones pass, tied ones must equal what they stand for. */
@@ -831,11 +855,7 @@ static int export_hf(Conv *c)
     for (int j = 0; !bad && j < r->nparts; j++) { /* each part into its place */
       char pn[1024];
       const IrParam *q = find_param(c->m, hf_pattern_subst(r->gvc[j], i, pn, sizeof pn));
-      int64_t d[2], s = r->split < 0 ? 0 : r->split;
-      part_layout(c, r, i, j, &off, full);
-      hf_shape(r, q, d);
-      move_block(hf, full[1], s == 0 ? off : 0, s == 1 ? off : 0, c->gvc[q - c->m->params], d[0], d[1],
-                 r->transpose && q->shape.rank == 2, 0);
+      bad = move_part(c, r, i, j, q, hf, c->gvc[q - c->m->params], 0);
     }
     ts[nbuf] = (struct gv_st_tensor){.name = name, .dtype = c->st_dtype, .ndim = p->shape.rank,
                                      .shape = {full[0], full[1]}};

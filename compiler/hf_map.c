@@ -123,12 +123,14 @@ static int parse_tensor(HfMap *m, HfRule *r, char **w, int n)
       r->transpose = 1;
     } else if (!strcmp(w[k], "split") && k + 1 < n && (!strcmp(w[k + 1], "0") || !strcmp(w[k + 1], "1"))) {
       r->split = atoi(w[++k]);
+    } else if (!strcmp(w[k], "groups") && k + 1 < n && !is_literal(w[k + 1])) {
+      r->groups = w[++k];
     } else if (!strcmp(w[k], "stack")) {
       r->stack = 1;
     } else if (!strcmp(w[k], "unsqueeze")) {
       r->unsqueeze = 1;
     } else {
-      return fail(m, r->line, "unknown tensor option (transpose, split 0, split 1, stack, unsqueeze)", w[k]);
+      return fail(m, r->line, "unknown tensor option (transpose, split 0, split 1, groups HYPER, stack, unsqueeze)", w[k]);
     }
   }
   if (r->unsqueeze && (r->nparts > 1 || r->transpose || r->stack))
@@ -136,6 +138,8 @@ static int parse_tensor(HfMap *m, HfRule *r, char **w, int n)
   if (r->stack && (r->nparts > 1 || r->transpose || !strstr(r->hf, "{e}")))
     return fail(m, r->line, "`stack` takes one gvc tensor, no transpose, and an HF pattern with {e} (the expert)",
                 NULL);
+  if (r->groups && (r->split != 0 || r->transpose))
+    return fail(m, r->line, "`groups HYPER` goes with `split 0` and no transpose", NULL);
   if ((r->nparts > 1) != (r->split >= 0))
     return fail(m, r->line, "several gvc tensors need `split D`, and `split D` needs several", NULL);
   return 0;

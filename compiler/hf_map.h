@@ -8,6 +8,9 @@
  *   config model_type = "gpt2"                a JSON constant: checked, and written on export
  *   default tie_word_embeddings = false       written on export only
  *   tensor GVC... = HF [transpose] [split D]  gvc name pattern(s) <-> HF name pattern
+ *   tensor G1 G2 G3 = HF split 0 groups HYPER  HF is HYPER groups of rows, each holding the
+ *                                             next slice of G1, G2, G3 in turn (GPT-NeoX's
+ *                                             query_key_value: [heads, 3, head_dim] rows)
  *   tensor GVC = HF stack                     HF (with {e}) for e = 0, 1, ... stacked along a
  *                                             new first dimension: the experts of an MoE
  *   tensor GVC = HF unsqueeze                 HF is the gvc tensor with a leading dimension of 1
@@ -42,6 +45,7 @@ typedef struct HfRule {
   int nparts, transpose, split;      /* split: -1 none */
   int stack;                         /* the HF pattern's {e} over the gvc tensor's first dim */
   int unsqueeze;                     /* the HF tensor has a leading 1 more than the gvc tensor */
+  const char *groups;                /* split 0 in this many groups (a hyper-parameter), or NULL */
   const char *hf;                    /* tensor: HF pattern; tied: what it stands for */
 } HfRule;
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """gen_hf_fixtures.py - small random Hugging Face models of each family gvc converts
-(GPT-2, LLaMA, Mistral, Qwen2, BERT, Mixtral, T5), built with `transformers` from a config (nothing
+(GPT-2, LLaMA, Mistral, Qwen2, BERT, Mixtral, T5, GPT-NeoX, Gemma), built with `transformers` from a config (nothing
 downloaded), saved with save_pretrained, and their outputs for gvc's tests.
 
 For each family F it writes tests/reference/hf/F/:
   config.json, model.safetensors (or shards + model.safetensors.index.json: llama),
     as save_pretrained writes them (mistral in bf16, the others f32);
   ref.bin, a named-tensor file in gen_fixtures.py's format (magic "GVRF"): header
-    [2] family (1 gpt2, 2 llama, 3 mistral, 4 qwen2, 5 bert, 6 t5), [3] V, [4] C, [5] L, [6] H,
+    [2] family (1 gpt2, 2 llama, 3 mistral, 4 qwen2, 5 bert, 6 t5 and mixtral, 7 gpt_neox,
+    8 gemma), [3] V, [4] C, [5] L, [6] H,
     [7] KV, [8] F, [9] positions, [10] B, [11] T, [13] record count; records
     "tokens" i32 [B,T], "labels" i32 [B,T] (the next tokens), "logits" f32 [B,T,V]
     (computed in float64 from the saved weights, reloaded with from_pretrained),
@@ -67,11 +68,22 @@ FAMILIES = {
         vocab_size=V, d_model=C, d_kv=8, d_ff=64, num_layers=L, num_heads=H, relative_attention_num_buckets=8,
         relative_attention_max_distance=16, dropout_rate=0.0, feed_forward_proj="relu", tie_word_embeddings=True,
         decoder_start_token_id=0, pad_token_id=0, eos_token_id=1))),
+    "gpt_neox": (7, lambda: tf.GPTNeoXForCausalLM(tf.GPTNeoXConfig(
+        vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, intermediate_size=128,
+        max_position_embeddings=64, rotary_pct=0.25, rotary_emb_base=10000, layer_norm_eps=1e-5,
+        use_parallel_residual=True, hidden_act="gelu", tie_word_embeddings=False, bos_token_id=0, eos_token_id=0))),
+    "gemma": (8, lambda: tf.GemmaForCausalLM(tf.GemmaConfig(
+        vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=2,
+        head_dim=16, intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-6, rope_theta=10000.0,
+        hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True, pad_token_id=0, bos_token_id=0,
+        eos_token_id=0))),
 }
-KV = {"gpt2": 4, "llama": 2, "mistral": 2, "qwen2": 2, "bert": 4, "mixtral": 2, "t5": 4}
-FFN = {"gpt2": 128, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 128, "mixtral": 48, "t5": 64}
-POS = {"gpt2": 32, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 32, "mixtral": 64, "t5": 0}
-CAUSAL_LM = ("gpt2", "llama", "mistral", "qwen2", "mixtral")   # those with greedy ids
+KV = {"gpt2": 4, "llama": 2, "mistral": 2, "qwen2": 2, "bert": 4, "mixtral": 2, "t5": 4, "gpt_neox": 4, "gemma": 2}
+FFN = {"gpt2": 128, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 128, "mixtral": 48, "t5": 64, "gpt_neox": 128,
+       "gemma": 64}
+POS = {"gpt2": 32, "llama": 64, "mistral": 64, "qwen2": 64, "bert": 32, "mixtral": 64, "t5": 0, "gpt_neox": 64,
+       "gemma": 64}
+CAUSAL_LM = ("gpt2", "llama", "mistral", "qwen2", "mixtral", "gpt_neox", "gemma")   # those with greedy ids
 
 
 def perturb(model, gen):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # convert.sh GVC SRC - WORK - gvc convert alone (no training binary, no MPI: it also runs
 # in the sanitizer build) on the Hugging Face fixtures of every family (tests/reference/hf:
-# GPT-2, LLaMA in three shards, Mistral in bf16, Qwen2, BERT, Mixtral's experts stacked): --from-hf then --to-hf gives
+# GPT-2, LLaMA in three shards, Mistral in bf16, Qwen2, BERT, Mixtral's experts stacked, T5,
+# GPT-NeoX's per-head query_key_value, Gemma): --from-hf then --to-hf gives
 # the fixture's tensors bit for bit; --dtype bf16; GPT2Model's and BertForMaskedLM's names;
 # a tied folder without lm_head.weight. Refused, each naming what is wrong: a config.json
 # field that disagrees with the size (with the size line it describes), a damaged
@@ -14,7 +15,7 @@ check=$HF_CHECK
 fx=$src/tests/reference/hf
 gvm=$src/tests/e2e/hf/tiny_hf.gvm
 
-for fam in gpt2 llama mistral qwen2 bert mixtral t5; do
+for fam in gpt2 llama mistral qwen2 bert mixtral t5 gpt_neox gemma; do
   map=(); [ $fam = mistral ] && map=(--map "$src/models/mistral.hf.map")
   "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --from-hf "$fx/$fam" -o $fam.safetensors >$fam.log 2>&1 \
     && "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --load $fam.safetensors --to-hf out_$fam >>$fam.log 2>&1 \
@@ -76,6 +77,14 @@ refused "not a checkpoint" "nock/latest: not a checkpoint index" \
 printf 'architecture X\nconfig n_embd = hiddn\n' > typo.map
 refused "a hyper-parameter the model lacks" "typo.map:2: error: the model 'gpt2_family' has no hyper-parameter 'hiddn'" \
   "$gvc" convert "$gvm" --model tiny_gpt2 --map typo.map --from-hf "$fx/gpt2" -o x.safetensors
+mkdir -p pct && cp "$fx/gpt_neox/model.safetensors" pct/ && sed 's/"rotary_pct": 0.25/"rotary_pct": 0.5/' "$fx/gpt_neox/config.json" > pct/config.json
+refused "rotary_pct" "field 'rotary_pct' is 0.5" "$gvc" convert "$gvm" --model tiny_gpt_neox --from-hf pct -o x.safetensors
+mkdir -p hdim && cp "$fx/gemma/model.safetensors" hdim/ && sed 's/"head_dim": 16/"head_dim": 8/' "$fx/gemma/config.json" > hdim/config.json
+refused "head_dim" "field 'head_dim' is 8, the size 'tiny_gemma' has head_dim = 16" \
+  "$gvc" convert "$gvm" --model tiny_gemma --from-hf hdim -o x.safetensors
+printf 'architecture X\ntensor a b = c split 1 groups heads\n' > groups.map
+refused "groups with split 1" "groups.map:2: error: .groups HYPER. goes with .split 0. and no transpose" \
+  "$gvc" convert "$gvm" --model tiny_gpt_neox --map groups.map --from-hf "$fx/gpt_neox" -o x.safetensors
 printf 'architecture X\ntensor a b = c transpose\n' > bad.map
 refused "a bad mapping" "bad.map:2: error: several gvc tensors need .split D." \
   "$gvc" convert "$gvm" --model tiny_gpt2 --map bad.map --from-hf "$fx/gpt2" -o x.safetensors

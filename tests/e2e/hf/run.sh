@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh GVC SRC MPIEXEC WORK - the training binary on the Hugging Face fixtures of every
-# family imported by gvc convert (convert.sh tests the converter alone; T5 with
+# family imported by gvc convert (GPT-2, LLaMA, Mistral, Qwen2, BERT, Mixtral, T5, GPT-NeoX,
+# Gemma; convert.sh tests the converter alone and each export bit for bit; T5 with
 # decoder_input_ids = input_ids): the step-0 logits
 # (--init_from the import, --dump) within 1e-5 of transformers' largest logit, the greedy
 # ids (--sample_format ids) equal to transformers' (Mixtral: its step-0 loss, with the
@@ -20,7 +21,7 @@ ids() { grep "^sample_ids>" | sed 's/^.*| //'; }
 gen1() { "$@" --iters 0 --global_train_batch_size 2 --sample 12 --prompt 5,17 --sample_format ids 2>&1; }
 gen() { gen1 "$@" | ids; }
 
-for fam in gpt2 llama mistral qwen2 bert mixtral t5; do
+for fam in gpt2 llama mistral qwen2 bert mixtral t5 gpt_neox gemma; do
   map=(); [ $fam = mistral ] && map=(--map "$src/models/mistral.hf.map")
   "$gvc" convert "$gvm" --model tiny_$fam "${map[@]}" --from-hf "$fx/$fam" -o $fam.safetensors >$fam.log 2>&1 \
     && "$gvc" compile "$gvm" --model tiny_$fam --seq 16 --micro-batch 2 -o $fam.bin >>$fam.log 2>&1 \

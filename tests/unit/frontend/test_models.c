@@ -4,9 +4,10 @@
  *    MistralForCausalLM and Qwen2ForCausalLM count embedding and head separately; BERT is
  *    BertModel without its pooler, whose published counts are 109482240 and 335141888;
  *    GPTNeoXForCausalLM (Pythia: embed_in and embed_out separate, fused query_key_value
- *    with bias = q, k, v with biases) and GemmaForCausalLM (head tied, counted once), by the
- *    architectures' formulas: Pythia 12·L·d² + 13·L·d + 2·V·d + 2·d, Gemma
- *    L·(2·d·H·hd + 2·d·KV·hd + 3·d·ffn + 2·d) + V·d + d);
+ *    with bias = q, k, v with biases; 12·L·d² + 13·L·d + 2·V·d + 2·d) and GemmaForCausalLM
+ *    (head tied, counted once; L·(2·d·H·hd + 2·d·KV·hd + 3·d·ffn + 2·d) + V·d + d): T5's,
+ *    Pythia's and Gemma's numbers are those transformers reports for the published configs
+ *    (tests/reference/hf_param_counts.py, on the meta device);
  *  - forward FLOPs per token equal the closed form of PaLM (Chowdhery et al. 2022,
  *    appendix B: training = 6N + 12·L·H·Q·T, forward a third of it, i.e.
  *    2·N_matmul + 4·L·T·d with N_matmul the weights of every matrix multiply, LM head
@@ -115,6 +116,7 @@ int main(int argc, char **argv)
   check_params(dir, "models/vit.gvm", "vit_large", 304326632LL);
   check_params(dir, "models/vit.gvm", "vit_huge", 632045800LL);
   check_params(dir, "models/vit.gvm", "vit_tiny", 26538LL);
+  /* HF GPTNeoXForCausalLM and GemmaForCausalLM (tied head once): tests/reference/hf_param_counts.py */
   check_params(dir, "models/gpt_neox.gvm", "pythia_160m", 162322944LL);
   check_params(dir, "models/gpt_neox.gvm", "pythia_410m", 405334016LL);
   check_params(dir, "models/gpt_neox.gvm", "pythia_1b", 1011781632LL);
