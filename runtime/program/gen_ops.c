@@ -283,7 +283,7 @@ void gv_gen_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void 
 {
   struct gv_tensor O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, VT, B, T, H, D),
                    K = t4(k, VT, B, T, KV, D), V = t4(v, VT, B, T, KV, D), BS = t3(bias, VT, T, T, Hb);
-  struct gv_attn_opts x = {scale, bias ? &BS : NULL, NULL, bias_h0(ctx, Hb, H)};
+  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .h0 = bias_h0(ctx, Hb, H)};
   gv_attention_opts_fwd(be_of(ctx), &O, &L, &Q, &K, &V, (int)causal, &x);
 }
 
@@ -295,7 +295,7 @@ void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, v
                    DO = t4(dout, VT, B, T, H, D), Q = t4(q, VT, B, T, H, D), K = t4(k, VT, B, T, KV, D),
                    V = t4(v, VT, B, T, KV, D), O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T),
                    BS = t3(bias, VT, T, T, Hb), DBS = t3(dbias, VT, T, T, Hb);
-  struct gv_attn_opts x = {scale, bias ? &BS : NULL, dbias ? &DBS : NULL, bias_h0(ctx, Hb, H)};
+  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .dbias = dbias ? &DBS : NULL, .h0 = bias_h0(ctx, Hb, H)};
   gv_attention_opts_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags, &x);
 }
 
