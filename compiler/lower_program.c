@@ -303,13 +303,24 @@ static void set_function(L *l, const char *what, int fn)
   l->cur_fn = fn;
 }
 
-static int reads_segments(const IrModel *m)
+static int reads_value(const IrModel *m, int v)
 {
-  for (int i = 0; i < m->nnodes && m->segments_value >= 0; i++)
+  for (int i = 0; i < m->nnodes && v >= 0; i++)
     for (int k = 0; k < m->nodes[i].nin; k++)
-      if (m->nodes[i].in[k] == m->segments_value)
+      if (m->nodes[i].in[k] == v)
         return 1;
   return 0;
+}
+
+static int reads_segments(const IrModel *m) { return reads_value(m, m->segments_value); }
+
+/* Does the model read src_tokens (an encoder's embedding, or an attention's key mask)? */
+int lower_reads_src(const IrModel *m)
+{
+  for (int i = 0; i < m->nnodes; i++)
+    if (m->nodes[i].op == IR_OP_ATTENTION && m->nodes[i].iattr[3])
+      return 1;
+  return reads_value(m, m->src_value);
 }
 
 static void lower_stage(Stage *st)
@@ -323,6 +334,7 @@ static void lower_stage(Stage *st)
   l->io_tokens = l->val[m->tokens_value] = lower_new_buf(l, "io.tokens", PC_SLOT, 4 * BT);
   l->io_labels = l->val[m->labels_value] = lower_new_buf(l, "io.labels", PC_SLOT, 4 * BT);
   l->io_loss = lower_new_buf(l, "io.loss", PC_SLOT, 4);
+  l->io_src = lower_reads_src(m) ? (l->val[m->src_value] = lower_new_buf(l, "io.src", PC_SLOT, 4 * BT)) : -1;
   int segs = reads_segments(m) ? 1 : -1; /* token types, when the model reads them: all zero (one segment) */
   if (l->stage > 0 && st->nbin == 1) { /* received activation, and the gradient sent back */
     int vin = st->bin[0];
@@ -419,7 +431,7 @@ static void patch_stage(Stage *st, int first_func)
  * model without token types. */
 static int decode_applies(const IrModel *m, const ParPlan *o)
 {
-  if (o->pp != 1 || o->tp != 1 || o->cp > 1 || o->any_zero3 || reads_segments(m))
+  if (o->pp != 1 || o->tp != 1 || o->cp > 1 || o->any_zero3 || reads_segments(m) || lower_reads_src(m))
     return 0;
   for (int i = 0; i < m->nnodes; i++) /* (a position bias is made for the whole sequence) */
     if (m->nodes[i].op == IR_OP_ATTENTION && (!m->nodes[i].iattr[2] || m->nodes[i].nin > 3))
@@ -515,6 +527,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
                    sa_i64(l->stage == l->o->pp - 1 || l->naux_loss ? off(p, l->io_loss) : -1), sa_i64(p->slot_bytes),
                    sa_i64(p->slots)};
   sched_call(prog, d, entry_callee(ENT_prog_io), io, 7);
+  if (l->io_src >= 0)
+    sched_call(prog, d, entry_callee(ENT_prog_src), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_src))}, 3);
   if (l->o->pp > 1) {
     SchedArg b[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, st->in_act)), sa_i64(off(p, st->in_grad)),
                     sa_i64(off(p, st->out_act)), sa_i64(off(p, st->out_grad)), sa_i64(st->in_elems),
