@@ -4,8 +4,9 @@
  * with the pad id 0, the labels with -1 (ignored). They come from a fixed --batch_from batch
  * ("src_tokens", "tokens", "labels"; a fixture without "src_tokens" gives the tokens as the
  * source) or from a pair dataset --data PREFIX (PREFIX_src and PREFIX_tgt, docs/data.md §4,
- * read by gv_pairs_get). The loss is the mean over the real labels of the global batch, as
- * Hugging Face's: gv_run_s2s_loss_scale gives 1 / their count. */
+ * read by gv_pairs_get; --data synthetic, for timing: a GPT sample's seeded tokens as
+ * both). The loss is the mean over the real labels of the global batch, as Hugging Face's:
+ * gv_run_s2s_loss_scale gives 1 / their count. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,9 +49,15 @@ void gv_run_s2s_open(struct gv_run *r)
 {
   struct gv_run_s2s *s = &r->s2s;
   char err[512] = "";
-  if (!r->args.data || !strcmp(r->args.data, "synthetic"))
+  if (!r->args.data)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "an encoder-decoder (its model reads src_tokens) trains on a pair "
               "dataset: give --data PREFIX for PREFIX_src and PREFIX_tgt (gvc data --src-key/--tgt-key), or --batch_from");
+  if (!strcmp(r->args.data, "synthetic")) { /* timing: a GPT sample's tokens as the source and the decoder's input */
+    s->row = malloc(sizeof(int32_t) * (size_t)(r->seq + 1));
+    GV_CHECK(s->row != NULL, "out of host memory");
+    s->src_cols = s->cols = r->seq;
+    return;
+  }
   if (gv_pairs_open(r->args.data, &s->pairs, err, sizeof err) != GV_DATA_OK)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s", err);
   if (gv_pairs_src_len(s->pairs) > r->seq || gv_pairs_tgt_len(s->pairs) > r->seq)
@@ -84,6 +91,9 @@ void gv_run_s2s_sample(struct gv_run *r, int64_t sample, int32_t *src, int32_t *
   if (s->pairs) {
     gv_pairs_get(s->pairs, sample, 0, 0, s->row, s->row + s->src_cols, s->row + s->src_cols + s->cols);
     xs = s->row, xt = s->row + s->src_cols, xl = s->row + s->src_cols + s->cols;
+  } else if (s->row) { /* --data synthetic */
+    gv_run_data_sample(r, sample, s->row);
+    xs = xt = s->row, xl = s->row + 1;
   } else {
     int64_t row = sample % s->rows;
     xs = s->src + row * s->src_cols, xt = s->tokens + row * s->cols, xl = s->labels + row * s->cols;
