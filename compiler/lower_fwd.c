@@ -243,8 +243,9 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     }
     l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
     if (n->iattr[3] && (lower_cp(l) || l->rowf[y] != 1)) {
-      lower_fail(l, ni, "an attention masked by src_tokens under context parallelism or Ulysses (its keys would be "
-                 "split from the source's rows): not supported, use tp, sp, dp, ZeRO or pp");
+      lower_fail(l, ni, "an attention masked by src_tokens under context parallelism or with its micro-batch rows "
+                 "split (a per-layer tp degree below the program's): not supported (its keys would part from the "
+                 "source's rows); tp, sp, Ulysses, dp, ZeRO and pp are");
       break;
     }
     if (lower_cp(l)) { /* ring attention over the cp group: K/V blocks go round */
