@@ -58,10 +58,6 @@ static int synthetic(const struct gv_run *r)
 
 void gv_run_data_open(struct gv_run *r)
 {
-  if (r->s2s.src_off >= 0) { /* an encoder-decoder: a pair dataset (s2s.c) */
-    gv_run_s2s_open(r);
-    return;
-  }
   if (synthetic(r))
     return;
   if (!r->args.data)
@@ -88,7 +84,6 @@ void gv_run_data_open(struct gv_run *r)
 
 void gv_run_data_free(struct gv_run *r)
 {
-  gv_run_s2s_free(r);
   gv_data_free(&r->train);
   gv_data_free(&r->valid);
   gv_data_free(&r->test);

@@ -740,7 +740,9 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   struct feed fd;
   memset(&fd, 0, sizeof fd);
   open_fixed_batch(&r, &fd);
-  if (!fd.tokens)
+  if (!fd.tokens && r.s2s.src_off >= 0) /* an encoder-decoder: a pair dataset (s2s.c) */
+    gv_run_s2s_open(&r);
+  else if (!fd.tokens)
     gv_run_data_open(&r);
 
   struct gv_lr_schedule sched = {r.args.lr, r.args.min_lr, r.args.warmup,
@@ -810,6 +812,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_tf_free(&fd.tf);
   else
     gv_run_data_free(&r);
+  gv_run_s2s_free(&r);
   gv_comm_set_stream(r.world, NULL);
   gv_comm_set_backend(r.world, NULL);
   gv_arenas_free(&r.arenas);
