@@ -40,4 +40,11 @@ mx_run pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
 out=$("$gvc" compile "$gvm" --model t5_tiny --seq 32 --micro-batch 1 --num_gpus_per_node 2 --global_cp_deg 2 -o cp2 2>&1) \
   && bad "cp2: accepted" || { echo "$out" | grep -q "context parallelism" && ok \
   || bad "cp2: '$out'"; }
+# the training binary's refusals: pairs longer than the program's --seq, generation
+"$gvc" compile "$gvm" --model t5_tiny --seq 12 --micro-batch 1 -o short 2>compile.log || bad "compile short: $(cat compile.log)"
+out=$(GV_COMM=self ./short --data rev --iters 1 --global_train_batch_size 1 2>&1) && bad "--seq 12: accepted" \
+  || { echo "$out" | grep -q "sources of 16 and targets of 8 tokens do not fit the program's --seq 12" && ok \
+  || bad "--seq 12: '$out'"; }
+out=$(GV_COMM=self ./single --data rev --iters 1 --global_train_batch_size 1 --sample 4 2>&1) && bad "--sample: accepted" \
+  || { echo "$out" | grep -q "generation by an encoder-decoder" && ok || bad "--sample: '$out'"; }
 finish
