@@ -1,6 +1,7 @@
 /* cmd_data.c - `gvc data`: builds a Megatron indexed dataset (PREFIX.bin/.idx) from
- * text, fortune or JSONL files with runtime/data's writer, and `gvc data --inspect`
- * prints a summary of an existing one. Documents are tokenized byte-level (vocab 256,
+ * text, fortune or JSONL files with runtime/data's writer, or a sequence-to-sequence pair
+ * dataset (PREFIX_src and PREFIX_tgt, one padded record per JSONL line), and
+ * `gvc data --inspect` prints a summary of an existing one. Documents are tokenized byte-level (vocab 256,
  * EOD = 256 with --append-eod) or with a Hugging Face tokenizer.json byte-level BPE
  * (GPT-2's; EOD = <|endoftext|>), one sequence per document, as Megatron's
  * preprocess_data.py does. Any bad input or dataset is exit 1 with a message naming
@@ -28,6 +29,9 @@ struct opts {
   int show_samples, seq;       /* --inspect: GPT samples of seq+1 tokens */
   long seed;
   const char *weights;         /* --split-weights: Megatron split string */
+  const char *src_key, *tgt_key; /* pairs: the JSONL fields of the source and the target */
+  int src_seq, tgt_seq, pad_id, truncate;
+  const char *inspect_pairs;
   char **inputs;
   int ninputs;
 };
@@ -43,6 +47,7 @@ struct build {
   const struct opts *o;
   struct tokenizer tok;
   gv_mmidx_writer *w;
+  gv_mmidx_writer *wt;         /* pairs: the target's writer (w: the source's) */
   int32_t *toks;
   size_t toks_cap;
   long long bytes_in, next_progress;
@@ -55,6 +60,8 @@ static void usage(FILE *f)
     "usage: gvc data INPUT... -o PREFIX [options]\n"
     "       gvc data --inspect PREFIX [--docs N] [--samples N --seq L --seed S --split-weights W]\n"
     "       gvc data --images INPUT -o FILE.gvimg ...  (an image dataset: gvc data --images x --help)\n\n"
+    "       gvc data PAIRS.jsonl... -o PREFIX --src-key K --tgt-key K --src-seq L --tgt-seq L\n"
+    "       gvc data --inspect-pairs PREFIX [--samples N] [--pad-id N]\n\n"
     "Builds a Megatron indexed dataset PREFIX.bin + PREFIX.idx (MMIDIDX, uint16 tokens)\n"
     "from text, fortune or JSONL files; one sequence per document.\n\n"
     "options:\n"
@@ -69,6 +76,16 @@ static void usage(FILE *f)
     "                          fortune  documents are separated by lines holding only '%%'\n"
     "                          jsonl    one JSON object per line, text under --json-key\n"
     "  --json-key KEY        the JSONL field holding the text (default: text)\n"
+    "sequence-to-sequence pairs (JSONL input; writes PREFIX_src and PREFIX_tgt):\n"
+    "  --src-key KEY         the field holding the source (the encoder's text)\n"
+    "  --tgt-key KEY         the field holding the target (the decoder's text)\n"
+    "  --src-seq L           the source's length: shorter ones padded with the pad id\n"
+    "                        (Megatron's --encoder-seq-length is accepted)\n"
+    "  --tgt-seq L           the target's length (Megatron's --decoder-seq-length)\n"
+    "  --pad-id N            the pad token (default 0, T5's); a text holding it is an error\n"
+    "  --truncate            cut longer sources/targets (default: an error naming file:line)\n"
+    "  --inspect-pairs PREFIX  check PREFIX_src/_tgt as training reads them and show the\n"
+    "                        first --samples N pairs (source, decoder input, labels)\n"
     "  --quiet               no progress or summary output\n"
     "  --inspect PREFIX      print a summary of PREFIX.bin/.idx and check every field\n"
     "  --docs N              with --inspect: show the first N documents (default 5)\n"
@@ -107,6 +124,7 @@ static int parse_split(const char *s, enum split *out)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
   *o = (struct opts){.json_key = "text", .tokenizer = "byte", .show_docs = 5, .seq = 64, .seed = 42};
+  int show_samples = -1;
   o->inputs = calloc((size_t)argc, sizeof *o->inputs);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -118,6 +136,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
       o->append_eod = 1;
     } else if (!strcmp(a, "--quiet")) {
       o->quiet = 1;
+    } else if (!strcmp(a, "--truncate")) {
+      o->truncate = 1;
     } else if (a[0] == '-' && a[1] && !has_val) {
       return fail("option '%s' needs a value", a);
     } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -131,7 +151,19 @@ static int parse_args(int argc, char **argv, struct opts *o)
     } else if (!strcmp(a, "--docs")) {
       o->show_docs = atoi(argv[++i]);
     } else if (!strcmp(a, "--samples")) {
-      o->show_samples = atoi(argv[++i]);
+      o->show_samples = show_samples = atoi(argv[++i]);
+    } else if (!strcmp(a, "--src-key") || !strcmp(a, "--src_key")) {
+      o->src_key = argv[++i];
+    } else if (!strcmp(a, "--tgt-key") || !strcmp(a, "--tgt_key")) {
+      o->tgt_key = argv[++i];
+    } else if (!strcmp(a, "--src-seq") || !strcmp(a, "--encoder-seq-length") || !strcmp(a, "--encoder_seq_length")) {
+      o->src_seq = atoi(argv[++i]);
+    } else if (!strcmp(a, "--tgt-seq") || !strcmp(a, "--decoder-seq-length") || !strcmp(a, "--decoder_seq_length")) {
+      o->tgt_seq = atoi(argv[++i]);
+    } else if (!strcmp(a, "--pad-id")) {
+      o->pad_id = atoi(argv[++i]);
+    } else if (!strcmp(a, "--inspect-pairs")) {
+      o->inspect_pairs = argv[++i];
     } else if (!strcmp(a, "--seq")) {
       o->seq = atoi(argv[++i]);
     } else if (!strcmp(a, "--seed")) {
@@ -147,8 +179,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
       o->inputs[o->ninputs++] = argv[i];
     }
   }
-  if (o->inspect)
+  if (o->inspect_pairs)
+    o->show_samples = show_samples < 0 ? 3 : show_samples;
+  if (o->inspect || o->inspect_pairs)
     return -1;
+  if (!o->src_key != !o->tgt_key)
+    return fail("a pair dataset needs both --src-key and --tgt-key");
+  if (o->src_key && (o->src_seq <= 0 || o->tgt_seq <= 0))
+    return fail("a pair dataset needs --src-seq and --tgt-seq (Megatron: --encoder-seq-length, --decoder-seq-length) "
+                "above 0");
   if (!o->out)
     return fail("no output: give -o PREFIX");
   if (!o->ninputs)
@@ -253,6 +292,54 @@ static int add_json_line(struct build *b, const char *path, long lineno, const c
   return rc;
 }
 
+/* One side of a pair: its tokens padded to len (cut with --truncate) into writer w. */
+static int add_pair_side(struct build *b, gv_mmidx_writer *w, const char *side, const char *text, int len,
+                         const char *path, long lineno)
+{
+  size_t count;
+  if (tokenize(b, text, strlen(text), &count))
+    return 1;
+  if (count == 0)
+    return fail("%s:%ld: the %s is empty", path, lineno, side);
+  if (count > (size_t)len && !b->o->truncate)
+    return fail("%s:%ld: the %s has %zu tokens, more than --%s-seq %d (--truncate cuts it)", path, lineno, side,
+                count, side[0] == 's' ? "src" : "tgt", len);
+  count = count < (size_t)len ? count : (size_t)len;
+  for (size_t i = 0; i < count; i++)
+    if (b->toks[i] == b->o->pad_id)
+      return fail("%s:%ld: the %s holds the pad id %d as token %zu (choose another --pad-id)", path, lineno, side,
+                  b->o->pad_id, i);
+  if (ensure_toks(b, (size_t)len))
+    return fail("out of memory");
+  for (size_t i = count; i < (size_t)len; i++)
+    b->toks[i] = b->o->pad_id;
+  if (gv_mmidx_writer_add(w, b->toks, len, b->err, sizeof b->err))
+    return fail("%s:%ld: %s", path, lineno, b->err);
+  gv_mmidx_writer_end_doc(w);
+  return 0;
+}
+
+/* A JSONL line of a pair dataset: the strings under --src-key and --tgt-key. */
+static int add_pair_line(struct build *b, const char *path, long lineno, const char *line, size_t n)
+{
+  if (is_blank(line, n))
+    return 0;
+  cJSON *j = cJSON_ParseWithLength(line, n);
+  cJSON *s = j ? cJSON_GetObjectItemCaseSensitive(j, b->o->src_key) : NULL;
+  cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, b->o->tgt_key) : NULL;
+  int rc = !j                   ? fail("%s:%ld: not valid JSON", path, lineno)
+           : !cJSON_IsString(s) ? fail("%s:%ld: no string field '%s' (--src-key)", path, lineno, b->o->src_key)
+           : !cJSON_IsString(t) ? fail("%s:%ld: no string field '%s' (--tgt-key)", path, lineno, b->o->tgt_key)
+                                : 0;
+  if (!rc)
+    rc = add_pair_side(b, b->w, "source", s->valuestring, b->o->src_seq, path, lineno) ||
+         add_pair_side(b, b->wt, "target", t->valuestring, b->o->tgt_seq, path, lineno);
+  b->bytes_in += (long long)n;
+  progress(b);
+  cJSON_Delete(j);
+  return rc;
+}
+
 struct docbuf { char *p; size_t n, cap; };
 
 static int docbuf_append(struct docbuf *d, const char *s, size_t n)
@@ -283,7 +370,9 @@ static int add_lines(struct build *b, FILE *f, const char *path, enum split mode
   while (!rc && (len = getline(&line, &lcap, f)) >= 0) {
     size_t n = (size_t)len;
     lineno++;
-    if (mode == SPLIT_JSONL) {
+    if (b->wt) {
+      rc = add_pair_line(b, path, lineno, line, n);
+    } else if (mode == SPLIT_JSONL) {
       rc = add_json_line(b, path, lineno, line, n);
     } else if (mode == SPLIT_FORTUNE ? is_fortune_sep(line, n) : is_blank(line, n)) {
       rc = add_doc(b, d.p, d.n);
@@ -294,7 +383,7 @@ static int add_lines(struct build *b, FILE *f, const char *path, enum split mode
   }
   if (!rc && ferror(f))
     rc = fail("%s: read error", path);
-  if (!rc && mode != SPLIT_JSONL)
+  if (!rc && mode != SPLIT_JSONL && !b->wt)
     rc = add_doc(b, d.p, d.n);
   free(line);
   free(d.p);
@@ -356,7 +445,7 @@ static int add_input(struct build *b, const char *path)
   FILE *f = fopen(path, "rb");
   if (!f)
     return fail("%s: cannot read: %s", path, strerror(errno));
-  enum split mode = b->o->split == SPLIT_AUTO ? auto_split(path, f) : b->o->split;
+  enum split mode = b->wt ? SPLIT_JSONL : b->o->split == SPLIT_AUTO ? auto_split(path, f) : b->o->split;
   int rc;
   if (mode == SPLIT_FILE) {
     fclose(f);
@@ -391,6 +480,16 @@ static int load_tokenizer(struct tokenizer *t, const char *path)
 
 /* ---- building ---- */
 
+/* malloc'd a + b (NULL when out of memory). */
+static char *concat(const char *a, const char *b)
+{
+  size_t n = strlen(a) + strlen(b) + 1;
+  char *p = malloc(n);
+  if (p)
+    snprintf(p, n, "%s%s", a, b);
+  return p;
+}
+
 static int build(const struct opts *o)
 {
   struct build b = {.o = o, .next_progress = PROGRESS_BYTES};
@@ -401,26 +500,40 @@ static int build(const struct opts *o)
     goto out_tok;
   }
   int dtype = gv_data_dtype_for_vocab(o->append_eod || b.tok.bpe ? b.tok.vocab : 256);
-  if (gv_mmidx_writer_open(o->out, dtype, &b.w, b.err, sizeof b.err)) {
-    fail("%s", b.err);
-    goto out_tok;
-  }
-  int rc = 0;
+  int pairs = o->src_key != NULL;
+  char *names[2] = {pairs ? concat(o->out, "_src") : strdup(o->out),
+                    pairs ? concat(o->out, "_tgt") : NULL};
+  int rc = !names[0] || (pairs && !names[1]) ? fail("out of memory") : 0;
+  if (!rc && gv_mmidx_writer_open(names[0], dtype, &b.w, b.err, sizeof b.err))
+    rc = fail("%s", b.err);
+  if (!rc && pairs && gv_mmidx_writer_open(names[1], dtype, &b.wt, b.err, sizeof b.err))
+    rc = fail("%s", b.err);
   for (int i = 0; i < o->ninputs && !rc; i++)
     rc = add_input(&b, o->inputs[i]);
-  long long docs = gv_mmidx_writer_docs(b.w), toks = gv_mmidx_writer_tokens(b.w);
+  long long docs = b.w ? gv_mmidx_writer_docs(b.w) : 0, toks = b.w ? gv_mmidx_writer_tokens(b.w) : 0;
+  toks += b.wt ? gv_mmidx_writer_tokens(b.wt) : 0;
   free(b.toks);
   gv_bpe_free(&b.tok.bpe);
+  if (!rc && pairs && docs == 0)
+    rc = fail("%s: no pairs in the input", o->out);
   if (rc) {
     gv_mmidx_writer_abort(&b.w);
-    return rc;
-  }
-  if (gv_mmidx_writer_close(&b.w, b.err, sizeof b.err))
-    return fail("%s", b.err);
-  if (!o->quiet)
+    gv_mmidx_writer_abort(&b.wt);
+  } else if (gv_mmidx_writer_close(&b.w, b.err, sizeof b.err) ||
+             (pairs && gv_mmidx_writer_close(&b.wt, b.err, sizeof b.err))) {
+    gv_mmidx_writer_abort(&b.wt);
+    rc = fail("%s", b.err);
+  } else if (!o->quiet && pairs) {
+    printf("gvc data: wrote %s and %s (.bin/.idx): %lld pairs of %d + %d tokens (tokenizer %s%s, %s, pad %d), "
+           "from %d files\n", names[0], names[1], docs, o->src_seq, o->tgt_seq, o->tokenizer,
+           o->append_eod ? " + EOD" : "", gv_data_dtype_name(dtype), o->pad_id, o->ninputs);
+  } else if (!o->quiet) {
     printf("gvc data: wrote %s.bin/.idx: %lld documents, %lld tokens (tokenizer %s%s, %s), from %d files\n",
            o->out, docs, toks, o->tokenizer, o->append_eod ? " + EOD" : "", gv_data_dtype_name(dtype), o->ninputs);
-  return 0;
+  }
+  free(names[0]);
+  free(names[1]);
+  return rc;
 out_tok:
   gv_bpe_free(&b.tok.bpe);
   return 1;
@@ -508,6 +621,38 @@ static int inspect(const struct opts *o)
   return o->show_samples > 0 ? inspect_samples(o) : 0;
 }
 
+/* A pair dataset as training reads it: counts, lengths and the first pairs. */
+static void show_ids(const char *what, const int32_t *t, int32_t n)
+{
+  printf("    %-8s", what);
+  for (int32_t i = 0; i < n && i < 24; i++)
+    printf(" %d", t[i]);
+  printf("%s\n", n > 24 ? " ..." : "");
+}
+
+static int inspect_pairs(const struct opts *o)
+{
+  gv_pairs *p;
+  char err[512] = "";
+  if (gv_pairs_open(o->inspect_pairs, &p, err, sizeof err))
+    return fail("%s", err);
+  int32_t S = gv_pairs_src_len(p), T = gv_pairs_tgt_len(p);
+  printf("pairs      %s_src / %s_tgt (.bin/.idx)\n", o->inspect_pairs, o->inspect_pairs);
+  printf("records    %lld\n", (long long)gv_pairs_count(p));
+  printf("lengths    source %d, target %d\n", S, T);
+  int32_t *buf = malloc(sizeof(int32_t) * (size_t)(S + 2 * T));
+  for (int64_t i = 0; buf && i < o->show_samples && i < gv_pairs_count(p); i++) {
+    gv_pairs_get(p, i, o->pad_id, o->pad_id, buf, buf + S, buf + S + T);
+    printf("  pair %lld\n", (long long)i);
+    show_ids("source", buf, S);
+    show_ids("decoder", buf + S, T);
+    show_ids("labels", buf + S + T, T);
+  }
+  free(buf);
+  gv_pairs_free(&p);
+  return 0;
+}
+
 int cmd_data(int argc, char **argv)
 {
   for (int i = 1; i < argc; i++)
@@ -516,7 +661,7 @@ int cmd_data(int argc, char **argv)
   struct opts o;
   int rc = parse_args(argc, argv, &o);
   if (rc < 0)
-    rc = o.inspect ? inspect(&o) : build(&o);
+    rc = o.inspect_pairs ? inspect_pairs(&o) : o.inspect ? inspect(&o) : build(&o);
   free(o.inputs);
   return rc;
 }

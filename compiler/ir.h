@@ -84,6 +84,7 @@ typedef struct IrModel {
   int tokens_value, labels_value, loss_value;
   int segments_value;    /* token-type ids [B, T] (zeros: one segment), -1 when unused */
   int pixels_value;      /* images [B, C, H, W] (float; shape set by the patch_embedding reading it), -1 when unused */
+  int src_value;         /* an encoder's source ids [B, T] (src_tokens: padded with 0 to T), -1 when unused */
   IrHyper *hyper;  int nhyper;   /* the evaluated hyper-parameters of the size */
   /* Convenience facts for the search and runtime (0 when the model has none). */
   int64_t hidden, vocab, heads, kv_heads, ffn, nblocks, max_seq;

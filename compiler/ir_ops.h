@@ -15,7 +15,7 @@
   X(MUL,            "mul",            2, 0) \
   X(ADD,            "add",            2, 0) \
   X(ROPE,           "rope",           1, 0) /* iattr[0]: head dim, [1]: rotated dims (0: all); fattr[0]: base */ \
-  X(ATTENTION,      "attention",      3, 0) /* iattr[0]: heads, [1]: kv heads, [2]: causal; fattr[0]: scale (0: 1/sqrt(D)); in[3]: bias [T,T,H] when nin 4 */ \
+  X(ATTENTION,      "attention",      3, 0) /* iattr[0]: heads, [1]: kv heads, [2]: causal, [3]: keys masked where src_tokens is 0; fattr[0]: scale (0: 1/sqrt(D)); in[3]: bias [T,T,H] when nin 4 */ \
   X(DROPOUT,        "dropout",        1, 0) /* fattr[0]: p */ \
   X(CROSS_ENTROPY,  "cross_entropy",  2, 0) /* logits [B,T,V], labels [B,T] -> scalar mean */ \
   X(POS_EMBEDDING,  "pos_embedding",  1, 1) /* learned positions: weight [max_seq, d] */ \

@@ -29,6 +29,13 @@ void lower_fail(L *l, int ni, const char *msg)
   l->err_node = ni;
 }
 
+/* The key padding ids of attention node ni: the source's token ids when it is masked by
+ * src_tokens (the stage's io.src slot), else none. */
+SchedArg lower_key_mask(L *l, int ni)
+{
+  return l->m->nodes[ni].iattr[3] ? lower_buf_arg(l, l->val[l->m->src_value]) : sa_null();
+}
+
 int64_t lower_numel(const L *l, int v)
 {
   const IrShape *s = &l->m->values[v].shape;

@@ -358,7 +358,7 @@ static void bwd_node(L *l, int ni, int layer)
     EMIT(l, ENT_gen_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
          V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H),
          sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags), sa_f32((float)n->fattr[0]),
-         n->nin > 3 ? V(l, n->in[3]) : sa_null(), dbias, sa_i64(n->iattr[0]));
+         n->nin > 3 ? V(l, n->in[3]) : sa_null(), dbias, sa_i64(n->iattr[0]), lower_key_mask(l, ni));
     break;
   }
   case IR_OP_DROPOUT:

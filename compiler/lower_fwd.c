@@ -278,6 +278,12 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
       break;
     }
     l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
+    if (n->iattr[3] && (lower_cp(l) || l->rowf[y] != 1)) {
+      lower_fail(l, ni, "an attention masked by src_tokens under context parallelism or with its micro-batch rows "
+                 "split (a per-layer tp degree below the program's): not supported (its keys would part from the "
+                 "source's rows); tp, sp, Ulysses, dp, ZeRO and pp are");
+      break;
+    }
     if (lower_cp(l)) { /* ring attention over the cp group: K/V blocks go round */
       int64_t Bl = l->o->micro_batch / l->rowf[y];
       int scratch = lower_new_buf(l, lower_vname(l, layer, y, "ring"), PC_TRANSIENT,
@@ -289,7 +295,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     }
     EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
          sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]),
-         sa_f32((float)n->fattr[0]), n->nin > 3 ? V(l, n->in[3]) : sa_null(), sa_i64(n->iattr[0]));
+         sa_f32((float)n->fattr[0]), n->nin > 3 ? V(l, n->in[3]) : sa_null(), sa_i64(n->iattr[0]), lower_key_mask(l, ni));
     break;
   }
   case IR_OP_REL_BIAS: {

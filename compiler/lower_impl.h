@@ -54,7 +54,7 @@ typedef struct L {
   int *pbuf, *gbuf, *mbuf;
   int stage;
   int es;            /* bytes of a float value: 4, or 2 under bf16 mixed precision (statistics stay f32) */
-  int io_tokens, io_labels, io_loss;
+  int io_tokens, io_labels, io_loss, io_src; /* io_src: -1 when the model reads no src_tokens */
   int io_pixels;     /* an image model's input [B, C, S, S] (values of the program's float type), -1 if none */
   int *aux_loss, naux_loss; /* the load-balancing terms (f32 [1] buffers) this stage's forward adds to its loss */
   /* ZeRO-3 (sharded block parameters): per layer, its shards and range; shared buffers */
@@ -113,6 +113,8 @@ int lower_tp_split(L *l, int first_layer, int last_layer);
 int64_t lower_last_dim(const L *l, int v);
 int lower_new_buf(L *l, const char *name, PlanClass cls, int64_t bytes);
 SchedArg lower_buf_arg(L *l, int buf);          /* a buffer argument, patched after planning */
+SchedArg lower_key_mask(L *l, int ni);          /* attention ni's key padding ids (io.src), or null */
+int lower_reads_src(const IrModel *m);          /* the model reads src_tokens (io.src) */
 void lower_emit(L *l, Entry fn, SchedArg *args, int n, const char *comment);
 /* EMIT(l, ENT_x, comment, args after ctx...): one call of entry ENT_x (lower_fuse.c). */
 #define EMIT(l, fn, comment, ...) do { SchedArg a_[] = {sa_ctx(), __VA_ARGS__}; \

@@ -322,6 +322,15 @@ static int reads_value(const IrModel *m, int v)
 
 static int reads_segments(const IrModel *m) { return reads_value(m, m->segments_value); }
 
+/* Does the model read src_tokens (an encoder's embedding, or an attention's key mask)? */
+int lower_reads_src(const IrModel *m)
+{
+  for (int i = 0; i < m->nnodes; i++)
+    if (m->nodes[i].op == IR_OP_ATTENTION && m->nodes[i].iattr[3])
+      return 1;
+  return reads_value(m, m->src_value);
+}
+
 static void lower_stage(Stage *st)
 {
   L *l = &st->l;
@@ -336,6 +345,7 @@ static void lower_stage(Stage *st)
   l->io_pixels = reads_value(m, m->pixels_value) /* images, in the program's float type */
                      ? (l->val[m->pixels_value] = lower_new_buf(l, "io.pixels", PC_SLOT, l->es * lower_numel(l, m->pixels_value)))
                      : -1;
+  l->io_src = lower_reads_src(m) ? (l->val[m->src_value] = lower_new_buf(l, "io.src", PC_SLOT, 4 * BT)) : -1;
   int segs = reads_segments(m) ? 1 : -1; /* token types, when the model reads them: all zero (one segment) */
   if (l->stage > 0 && st->nbin == 1) { /* received activation, and the gradient sent back */
     int vin = st->bin[0];
@@ -432,7 +442,8 @@ static void patch_stage(Stage *st, int first_func)
  * model without token types. */
 static int decode_applies(const IrModel *m, const ParPlan *o)
 {
-  if (o->pp != 1 || o->tp != 1 || o->cp > 1 || o->any_zero3 || reads_segments(m) || reads_value(m, m->pixels_value))
+  if (o->pp != 1 || o->tp != 1 || o->cp > 1 || o->any_zero3 || reads_segments(m) || reads_value(m, m->pixels_value) ||
+      lower_reads_src(m))
     return 0;
   for (int i = 0; i < m->nnodes; i++) /* (a position bias is made for the whole sequence) */
     if (m->nodes[i].op == IR_OP_ATTENTION && (!m->nodes[i].iattr[2] || m->nodes[i].nin > 3))
@@ -535,6 +546,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     SchedArg im[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_pixels)), sa_i64(ps->d[1]), sa_i64(ps->d[2])};
     sched_call(prog, d, entry_callee(ENT_prog_images), im, 5);
   }
+  if (l->io_src >= 0)
+    sched_call(prog, d, entry_callee(ENT_prog_src), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_src))}, 3);
   if (l->o->pp > 1) {
     SchedArg b[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, st->in_act)), sa_i64(off(p, st->in_grad)),
                     sa_i64(off(p, st->out_act)), sa_i64(off(p, st->out_grad)), sa_i64(st->in_elems),

@@ -85,6 +85,12 @@ static Val lookup(Builder *b, Env *e, const AstNode *n)
     diag_note(b->cx, later->at, "'%s' is assigned here", n->name);
     return NONE;
   }
+  if (e->in_model && !e->in_layer && !strcmp(n->name, "src_tokens")) { /* an encoder's source: made when first read */
+    IrShape bt = {2, {IR_DIM_B, IR_DIM_T}};
+    if (b->m->src_value < 0)
+      b->m->src_value = sema_value(b, &bt, 1);
+    return (Val){.k = V_TENSOR, .i = b->m->src_value};
+  }
   diag_error(b->cx, n->at, "unknown name '%s'", n->name);
   return NONE;
 }
@@ -670,6 +676,7 @@ IrModel *sema_build(Ctx *cx, Global *globals, const char *name)
   b.m = ARENA_NEW(cx->perm, IrModel);
   b.m->name = name;
   b.m->tokens_value = b.m->labels_value = b.m->loss_value = b.m->segments_value = b.m->pixels_value = -1;
+  b.m->src_value = -1;
   const Global *g = find_global(&b, name);
   if (!g || (g->def->kind != AST_SIZE && g->def->kind != AST_MODEL)) {
     diag_plain(cx, "no model or size named '%s'%s", name, g ? " (it is a layer)" : "");

@@ -11,7 +11,7 @@
 typedef struct Prim {
   const char *name;
   IrOp op;
-  const char *params[8];   /* parameter names in order; NULL-terminated */
+  const char *params[9];   /* parameter names in order; NULL-terminated */
   int required;            /* how many must be given */
   unsigned annots;         /* allowed: 1 @col, 2 @row, 4 @vocab */
 } Prim;
@@ -20,7 +20,7 @@ enum { A_COL = 1, A_ROW = 2, A_VOCAB = 4 };
 
 static const Prim prims[] = {
   {"linear", IR_OP_LINEAR, {"x", "out", "bias", "tied"}, 2, A_COL | A_ROW | A_VOCAB},
-  {"embedding", IR_OP_EMBEDDING, {"ids", "vocab", "dim"}, 3, A_VOCAB},
+  {"embedding", IR_OP_EMBEDDING, {"ids", "vocab", "dim", "tied"}, 3, A_VOCAB},
   {"pos_embedding", IR_OP_POS_EMBEDDING, {"x", "positions"}, 2, 0},
   {"layernorm", IR_OP_LAYERNORM, {"x", "eps"}, 1, 0},
   {"rmsnorm", IR_OP_RMSNORM, {"x", "eps", "offset"}, 1, 0},
@@ -31,7 +31,7 @@ static const Prim prims[] = {
   {"mul", IR_OP_MUL, {"a", "b"}, 2, 0},
   {"add", IR_OP_ADD, {"a", "b"}, 2, 0},
   {"rope", IR_OP_ROPE, {"x", "head_dim", "base", "rot_dim"}, 2, 0},
-  {"attention", IR_OP_ATTENTION, {"q", "k", "v", "heads", "kv_heads", "causal", "scale", "bias"}, 4, 0},
+  {"attention", IR_OP_ATTENTION, {"q", "k", "v", "heads", "kv_heads", "causal", "scale", "bias", "mask"}, 4, 0},
   {"relative_position_bias", IR_OP_REL_BIAS, {"x", "heads", "buckets", "max_distance", "bidirectional"}, 2, 0},
   {"dropout", IR_OP_DROPOUT, {"x", "p"}, 1, 0},
   {"cross_entropy", IR_OP_CROSS_ENTROPY, {"logits", "labels"}, 2, 0},
@@ -193,13 +193,13 @@ static int add_node(Builder *b, const AstNode *n, IrOp op, const int *in, int ni
 
 /* ---- argument checking ---- */
 
-typedef struct Args { Val v[8]; int given[8]; } Args;
+typedef struct Args { Val v[9]; int given[9]; } Args;
 
 static int collect(Builder *b, const Prim *p, const AstNode *n, Val *pos, int npos, const char **kwn, Val *kwv,
                    int nkw, Args *a)
 {
   int np = 0;
-  while (np < 8 && p->params[np])
+  while (np < 9 && p->params[np])
     np++;
   memset(a, 0, sizeof *a);
   if (npos > np) {
@@ -266,32 +266,37 @@ static Val node_out(Builder *b, int nd) { return tensor(b->m->nodes[nd].out); }
 
 /* ---- the primitives ---- */
 
+/* The weight `tied` names ("shared": the parameter "shared.weight"), which must exist with
+ * shape [d0, d1]; -1 after a message otherwise. */
+static int tied_param(Builder *b, const AstNode *n, const char *tied, int64_t d0, int64_t d1, const char *what)
+{
+  const char *tname = arena_printf(b->cx->perm, "%s.weight", tied);
+  int w = -1;
+  for (int i = 0; i < b->m->nparams; i++)
+    if (!strcmp(b->m->params[i].name, tname))
+      w = i;
+  if (w < 0) {
+    diag_error(b->cx, n->at, "tied weight '%s' is not defined (yet)", tname);
+    return -1;
+  }
+  const IrShape *ws = &b->m->params[w].shape;
+  if (ws->rank != 2 || ws->d[0] != d0 || ws->d[1] != d1) {
+    diag_error(b->cx, n->at, "shape mismatch: tied weight '%s' is %s but this %s needs [%lld, %lld]", tname,
+               sema_shape_str(b, ws), what, (long long)d0, (long long)d1);
+    return -1;
+  }
+  return w;
+}
+
 static Val prim_linear(Builder *b, const AstNode *n, const Args *a, unsigned annot)
 {
   const IrShape *xs = shape(b, a->v[0]);
   int64_t in = last(xs), out = a->v[1].i;
   IrShape ys = *xs;
   ys.d[ys.rank - 1] = out;
-  int w;
-  if (a->given[3]) { /* tied: reuse another parameter, e.g. the token embedding */
-    const char *tname = arena_printf(b->cx->perm, "%s.weight", a->v[3].s);
-    w = -1;
-    for (int i = 0; i < b->m->nparams; i++)
-      if (!strcmp(b->m->params[i].name, tname))
-        w = i;
-    if (w < 0) {
-      diag_error(b->cx, n->at, "tied weight '%s' is not defined (yet)", tname);
-      return (Val){V_NONE};
-    }
-    const IrShape *ws = &b->m->params[w].shape;
-    if (ws->rank != 2 || ws->d[0] != out || ws->d[1] != in) {
-      diag_error(b->cx, n->at, "shape mismatch: tied weight '%s' is %s but this linear needs [%lld, %lld]", tname,
-                 sema_shape_str(b, ws), (long long)out, (long long)in);
-      return (Val){V_NONE};
-    }
-  } else if ((w = new_param(b, n, "weight", 2, out, in)) < 0) {
+  int w = a->given[3] ? tied_param(b, n, a->v[3].s, out, in, "linear") : new_param(b, n, "weight", 2, out, in);
+  if (w < 0)
     return (Val){V_NONE};
-  }
   int bias = a->given[2] ? (int)a->v[2].i : 1, bi = -1;
   if (bias && (bi = new_param(b, n, "bias", 1, out, 0)) < 0)
     return (Val){V_NONE};
@@ -318,7 +323,8 @@ static Val prim_embedding(Builder *b, const AstNode *n, const Args *a, unsigned 
                sema_shape_str(b, is));
     return (Val){V_NONE};
   }
-  int w = new_param(b, n, "weight", 2, a->v[1].i, a->v[2].i);
+  int w = a->given[3] ? tied_param(b, n, a->v[3].s, a->v[1].i, a->v[2].i, "embedding")
+                      : new_param(b, n, "weight", 2, a->v[1].i, a->v[2].i);
   if (w < 0)
     return (Val){V_NONE};
   IrShape ys = *is;
@@ -479,11 +485,17 @@ static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Arg
     diag_error(b->cx, n->at, "the attention's scale must be positive, got %g", scale);
     return (Val){V_NONE};
   }
+  if (a->given[8] && a->v[8].i != b->m->src_value) { /* key padding: the source's pad ids (0) */
+    diag_error(b->cx, n->at, "the attention's mask must be 'src_tokens' (its keys are the source's positions; "
+               "the source's pad id 0 masks a key)");
+    return (Val){V_NONE};
+  }
   int nd = add_node(b, n, p->op, in, a->given[7] ? 4 : 3, qs, 0);
   IrNode *node = &b->m->nodes[nd];
   node->iattr[0] = H;
   node->iattr[1] = KV;
   node->iattr[2] = a->given[5] ? a->v[5].i : 1;
+  node->iattr[3] = a->given[8];
   node->fattr[0] = scale;
   return tensor(node->out);
 }
@@ -775,7 +787,7 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
     return prim_linear(b, n, &a, annot);
   case IR_OP_EMBEDDING:
     if (want(b, n, p, &a, 1, V_INT) || want(b, n, p, &a, 2, V_INT) || positive(b, n, p, &a, 1) ||
-        positive(b, n, p, &a, 2))
+        positive(b, n, p, &a, 2) || want(b, n, p, &a, 3, V_STR))
       return (Val){V_NONE};
     return prim_embedding(b, n, &a, annot);
   case IR_OP_POS_EMBEDDING: {
@@ -809,7 +821,8 @@ Val sema_prim_call(Builder *b, int pi, const AstNode *n, Val *pos, int npos, con
     return prim_rope(b, n, p, &a);
   case IR_OP_ATTENTION:
     if (want(b, n, p, &a, 3, V_INT) || positive(b, n, p, &a, 3) || want(b, n, p, &a, 4, V_INT) ||
-        want(b, n, p, &a, 5, V_BOOL) || want(b, n, p, &a, 6, V_FLOAT) || want(b, n, p, &a, 7, V_TENSOR))
+        want(b, n, p, &a, 5, V_BOOL) || want(b, n, p, &a, 6, V_FLOAT) || want(b, n, p, &a, 7, V_TENSOR) ||
+        want(b, n, p, &a, 8, V_TENSOR))
       return (Val){V_NONE};
     if (a.given[7] && b->m->values[a.v[7].i].is_index) {
       diag_error(b->cx, n->at, "type error: the attention's bias must be a float tensor, got token ids");

@@ -429,7 +429,8 @@ static void check_attention(const char *op, const struct gv_tensor *o, const str
   need_float(op, "q", q);
 }
 
-/* The bias (and its gradient) of an attention: [T, S, Hb] in q's dtype, heads h0.. h0 + H - 1. */
+/* The bias (and its gradient) of an attention: [T, S, Hb] in q's dtype, heads h0.. h0 + H - 1;
+ * the key padding ids i32 [B, S]. */
 static void check_attn_opts(const char *op, const struct gv_tensor *q, const struct gv_tensor *k,
                             const struct gv_attn_opts *x)
 {
@@ -439,6 +440,11 @@ static void check_attn_opts(const char *op, const struct gv_tensor *q, const str
                        x->h0 >= 0 && t[i]->shape[2] >= x->h0 + q->shape[2] && t[i]->dtype == q->dtype),
              "%s: the %s must be [T, S, >= h0 + H] = [%lld, %lld, >= %lld] in q's dtype", op, i ? "dbias" : "bias",
              (long long)q->shape[1], (long long)k->shape[1], (long long)(x->h0 + q->shape[2]));
+  const struct gv_tensor *m = x ? x->key_ids : NULL;
+  GV_CHECK(!m || (m->ndim == 2 && m->shape[0] == q->shape[0] && m->shape[1] == k->shape[1] &&
+                  m->dtype == GV_DTYPE_I32),
+           "%s: the key padding ids must be i32 [B, S] = [%lld, %lld]", op, (long long)q->shape[0],
+           (long long)k->shape[1]);
 }
 
 void gv_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,

@@ -7,7 +7,8 @@
  *   causal: query i sees keys j <= i + (S - T).
  * Options (gv_attn_opts): the scores' scale (default 1/sqrt(D)) and an additive bias
  * (T,S,Hb), head h reading h0 + h, whose gradient (the scores' summed over the batch)
- * backward adds into dbias. */
+ * backward adds into dbias, and a key padding mask (keys whose id equals the pad id hidden;
+ * a row that sees no key gives 0 and lse -inf). */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -23,18 +24,22 @@ struct attn_dims {
   const float *bias;                  /* (T,S,Hb) or NULL */
   float *dbias;
   int64_t Hb, h0;
+  const int32_t *key_ids;             /* (B,S) key padding ids or NULL */
+  int32_t pad;
 };
 
 static struct attn_dims dims_of(const struct gv_tensor *q, const struct gv_tensor *k, int causal,
                                 const struct gv_attn_opts *x)
 {
   struct attn_dims d = {q->shape[0], q->shape[1], k->shape[1], q->shape[2], k->shape[2],
-                        q->shape[3], q->shape[2] / k->shape[2], causal, 0.0f, NULL, NULL, 0, 0};
+                        q->shape[3], q->shape[2] / k->shape[2], causal, 0.0f, NULL, NULL, 0, 0, NULL, 0};
   d.scale = x && x->scale != 0.0f ? x->scale : 1.0f / sqrtf((float)d.D);
   d.bias = x && x->bias ? cpu_f32(x->bias) : NULL;
   d.dbias = x && x->dbias ? cpu_f32(x->dbias) : NULL;
   d.Hb = x && (x->bias || x->dbias) ? (x->bias ? x->bias : x->dbias)->shape[2] : 0;
   d.h0 = x ? x->h0 : 0;
+  d.key_ids = x && x->key_ids ? (const int32_t *)x->key_ids->data : NULL;
+  d.pad = x ? x->pad_id : 0;
   return d;
 }
 
@@ -42,6 +47,12 @@ static struct attn_dims dims_of(const struct gv_tensor *q, const struct gv_tenso
 static const float *bias_rows(const struct attn_dims *d, int64_t h, int64_t i0)
 {
   return d->bias ? d->bias + i0 * d->S * d->Hb + d->h0 + h : NULL;
+}
+
+/* Sample b's key ids (NULL without a padding mask). */
+static const int32_t *key_row(const struct attn_dims *d, int64_t b)
+{
+  return d->key_ids ? d->key_ids + b * d->S : NULL;
 }
 
 static size_t tile_floats(int64_t S) { return (size_t)2 * BR * (size_t)S; }
@@ -68,12 +79,13 @@ static int64_t key_limit(const struct attn_dims *d, int64_t i)
   return d->causal ? i + (d->S - d->T) + 1 : d->S;
 }
 
-/* P (br x kend, ld kend) = softmax-ready exp(scale q k^T - shift) for rows i0.., masked to 0.
+/* P (br x kend, ld kend) = softmax-ready exp(scale q k^T - shift) for rows i0.., masked to 0
+ * (past the causal limit, and the keys whose id in kid is the pad id).
  * Forward (lse == NULL): shift = row max, writes lse_out; backward: shift = saved lse. */
 CPU_CLONES
 static void block_probs(float *p, const struct attn_dims *d, const float *qb, const float *kb,
                         int64_t i0, int64_t br, int64_t kend, const float *lse, float *lse_out,
-                        const float *bias)
+                        const float *bias, const int32_t *kid)
 {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)br, (int)kend, (int)d->D, d->scale,
               qb + i0 * d->H * d->D, (int)(d->H * d->D), kb, (int)(d->KV * d->D), 0.0f, p, (int)kend);
@@ -85,6 +97,8 @@ static void block_probs(float *p, const struct attn_dims *d, const float *qb, co
       const float *brow = bias + r * d->S * d->Hb;
       for (int64_t j = 0; j < lim; j++) row[j] += brow[j * d->Hb];
     }
+    for (int64_t j = 0; kid && j < lim; j++)
+      if (kid[j] == d->pad) row[j] = -INFINITY;
     float shift = 0.0f, sum = 0.0f;
     if (lse) {
       shift = lse[i0 + r];
@@ -95,14 +109,14 @@ static void block_probs(float *p, const struct attn_dims *d, const float *qb, co
     }
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < lim; j++) {
-      row[j] = cpu_expf(row[j] - shift);
+      row[j] = row[j] == -INFINITY ? 0.0f : cpu_expf(row[j] - shift);
       sum += row[j];
     }
     for (int64_t j = lim; j < kend; j++) row[j] = 0.0f;
     if (!lse) {
-      float inv = 1.0f / sum;
+      float inv = sum > 0.0f ? 1.0f / sum : 0.0f;   /* a row with no visible key gives 0 */
       for (int64_t j = 0; j < lim; j++) row[j] *= inv;
-      lse_out[i0 + r] = shift + logf(sum);
+      lse_out[i0 + r] = sum > 0.0f ? shift + logf(sum) : -INFINITY;
     }
   }
 }
@@ -137,7 +151,7 @@ void gv_cpu_attention_fwd(struct gv_backend *be, struct gv_tensor *o, struct gv_
         float *ob = po + b * d.T * d.H * d.D + h * d.D, *lb = plse + (b * d.H + h) * d.T;
         for (int64_t i0 = 0; i0 < d.T; i0 += BR) {
           int64_t br = d.T - i0 < BR ? d.T - i0 : BR, kend = block_keys(&d, i0, br);
-          block_probs(p, &d, qb, kb, i0, br, kend, NULL, lb, bias_rows(&d, h, i0));
+          block_probs(p, &d, qb, kb, i0, br, kend, NULL, lb, bias_rows(&d, h, i0), key_row(&d, b));
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)br, (int)d.D, (int)kend, 1.0f,
                       p, (int)kend, vb, (int)(d.KV * d.D), 0.0f, ob + i0 * d.H * d.D,
                       (int)(d.H * d.D));
@@ -195,14 +209,14 @@ static void block_dscores(float *dp, const float *p, const float *dob, const flo
 
 /* One query head's contribution to dq (its rows) and to dk, dv (shared by the group), and
  * its scores' gradient added into its bias gradient (rows of the head). */
-static void head_bwd(float *p, float *dp, const struct attn_dims *d, int64_t h, const float *qb,
+static void head_bwd(float *p, float *dp, const struct attn_dims *d, int64_t b, int64_t h, const float *qb,
                      const float *kb, const float *vb, const float *ob, const float *dob,
                      const float *lb, float *dqb, float *dkb, float *dvb, int acc_dq)
 {
   int ldq = (int)(d->H * d->D), ldk = (int)(d->KV * d->D), D = (int)d->D;
   for (int64_t i0 = 0; i0 < d->T; i0 += BR) {
     int64_t br = d->T - i0 < BR ? d->T - i0 : BR, kend = block_keys(d, i0, br);
-    block_probs(p, d, qb, kb, i0, br, kend, lb, NULL, bias_rows(d, h, i0));
+    block_probs(p, d, qb, kb, i0, br, kend, lb, NULL, bias_rows(d, h, i0), key_row(d, b));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)br, (int)kend, D, 1.0f,
                 dob + i0 * ldq, ldq, vb, ldk, 0.0f, dp, (int)kend);
     block_dscores(dp, p, dob, ob, d, i0, br, kend);
@@ -251,7 +265,7 @@ void gv_cpu_attention_bwd(struct gv_backend *be, struct gv_tensor *dq, struct gv
           zero_kv_rows(pdv + koff, &d);
         }
         for (int64_t h = kvh * d.G; h < (kvh + 1) * d.G; h++)
-          head_bwd(p, dp, &d, h, pq + qoff + h * d.D, pk + koff, pv + koff, po + qoff + h * d.D,
+          head_bwd(p, dp, &d, b, h, pq + qoff + h * d.D, pk + koff, pv + koff, po + qoff + h * d.D,
                    pdo + qoff + h * d.D, plse + (b * d.H + h) * d.T, pdq + qoff + h * d.D,
                    pdk + koff, pdv + koff, acc);
       }

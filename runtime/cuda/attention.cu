@@ -1,7 +1,7 @@
 /* attention.cu - fused scaled dot-product attention in the FlashAttention-2 style: the
  * T x S score matrix never exists in global memory, forward keeps only lse (f32).
  * Semantics of runtime/cpu/attention.c: causal masks key j > i + (S - T); scale 1/sqrt(D)
- * or gv_attn_opts's, and its optional (T,S,Hb) bias (gradient summed by atomics);
+ * or gv_attn_opts's, its optional (T,S,Hb) bias (gradient summed by atomics) and key padding mask;
  * GQA reads kv head h / (H / KV); backward follows GV_ACC_DX for dq, dk and dv.
  *   q, o, dq, dout: (B,T,H,D); k, v, dk, dv: (B,S,KV,D); lse: (B,H,T) f32; D <= 128
  * Forward: one block per (query tile of BM rows, head, batch); key tiles of BN rows stream
@@ -151,7 +151,7 @@ attn_fwd_kernel(T *o, float *lse, const T *q, const T *k, const T *v, struct att
       float mx = -INFINITY;
 #pragma unroll
       for (int c = 0; c < RN; c++) {
-        if (!visible(d, i, j0 + tx + TX * c)) s[r][c] = -INFINITY;
+        if (!visible(d, b, i, j0 + tx + TX * c)) s[r][c] = -INFINITY;
         else s[r][c] += bias_at<T>(d, h, i, j0 + tx + TX * c);
         mx = fmaxf(mx, s[r][c]);
       }
@@ -264,7 +264,7 @@ attn_bwd_kernel(T *dk, T *dv, float *dq_acc, const T *q, const T *k, const T *v,
         int ir = ty + TY * r;
 #pragma unroll
         for (int c = 0; c < RN; c++) {
-          bool vis = visible(d, i0 + ir, j0 + tx + TX * c);
+          bool vis = visible(d, b, i0 + ir, j0 + tx + TX * c);
           p[r][c] = vis ? expf(d.scale * p[r][c] + bias_at<T>(d, h, i0 + ir, j0 + tx + TX * c) - rowL[ir]) : 0.0f;
           ds[r][c] = p[r][c] * (ds[r][c] - rowD[ir]);
           if (vis && d.dbias)

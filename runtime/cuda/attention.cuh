@@ -13,6 +13,8 @@ struct attn_dims {
   const void *bias;                 /* (T,S,Hb) added to the scores, in q's dtype, or NULL */
   void *dbias;                      /* backward: the scores' gradient summed over the batch, or NULL */
   int64_t Hb, h0;                   /* the bias's heads; head h of the call reads h0 + h */
+  const int32_t *key_ids;           /* (B,S) key padding ids (keys equal to pad hidden), or NULL */
+  int32_t pad;
 };
 
 static inline struct attn_dims dims_of(const struct gv_tensor *q, const struct gv_tensor *k, int causal,
@@ -26,17 +28,20 @@ static inline struct attn_dims dims_of(const struct gv_tensor *q, const struct g
   d.dbias = x && x->dbias ? x->dbias->data : NULL;
   d.Hb = x && (x->bias || x->dbias) ? (x->bias ? x->bias : x->dbias)->shape[2] : 0;
   d.h0 = x ? x->h0 : 0;
+  d.key_ids = x && x->key_ids ? (const int32_t *)x->key_ids->data : NULL;
+  d.pad = x ? x->pad_id : 0;
   return d;
 }
 
-/* Key j is visible from query i (both in range). */
-static __device__ __forceinline__ bool visible(const struct attn_dims &d, int64_t i, int64_t j)
+/* Key j of sample b is visible from query i (both in range, not past the causal diagonal,
+ * not a padding key). */
+static __device__ __forceinline__ bool visible(const struct attn_dims &d, int64_t b, int64_t i, int64_t j)
 {
-  return i < d.T && j < d.S && !(d.causal && j > i + d.off);
+  return i < d.T && j < d.S && !(d.causal && j > i + d.off) && !(d.key_ids && d.key_ids[b * d.S + j] == d.pad);
 }
 
 /* attention_tc.cu: whether the tensor-core kernels take this call (bf16, D a multiple of 8 up
- * to 128, no bias, enabled for the backend), the forward, and the backward's main kernel (dK, dV of
+ * to 128, no bias and no key padding, enabled for the backend), the forward, and the backward's main kernel (dK, dV of
  * each key tile, dQ added into the fp32 dq_acc; delta = rowsum(dO * O) precomputed). */
 int cu_attn_tc_takes(struct gv_backend *be, enum gv_dtype dt, const struct attn_dims &d);
 void cu_attn_tc_fwd(struct gv_backend *be, __nv_bfloat16 *o, float *lse, const __nv_bfloat16 *q,

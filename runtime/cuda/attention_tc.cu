@@ -118,7 +118,7 @@ __global__ void __launch_bounds__(NT) tc_fwd_kernel(bf16 *o, float *lse, const b
     float *srow = Ss + r * SP + half * 32, mx = -INFINITY;
     for (int c = 0; c < 32; c++) {
       int64_t j = j0 + half * 32 + c;
-      float s = visible(d, i, j) ? srow[c] * d.scale : -INFINITY;
+      float s = visible(d, b, i, j) ? srow[c] * d.scale : -INFINITY;
       srow[c] = s;
       mx = fmaxf(mx, s);
     }
@@ -220,7 +220,7 @@ __global__ void __launch_bounds__(NT) tc_bwd_kernel(bf16 *dk, bf16 *dv, float *d
       const int64_t j = j0 + kr;
       for (int c = half * 32; c < half * 32 + 32; c++) { /* P^T and dS^T of this lane's key, 32 queries */
         int64_t i = i0 + c;
-        float p = visible(d, i, j) ? __expf(STs[kr * SP + c] * d.scale - lse_s[c]) : 0.0f;
+        float p = visible(d, b, i, j) ? __expf(STs[kr * SP + c] * d.scale - lse_s[c]) : 0.0f;
         float ds = p * (dPTs[kr * SP + c] - delta_s[c]) * d.scale;
         PTs[kr * PP + c] = __float2bfloat16_rn(p);
         dSTs[kr * PP + c] = __float2bfloat16_rn(ds);
@@ -290,7 +290,7 @@ __global__ void __launch_bounds__(NT) tc_bwd_kernel(bf16 *dk, bf16 *dv, float *d
 
 int cu_attn_tc_takes(struct gv_backend *be, enum gv_dtype dt, const struct attn_dims &d)
 {
-  return cu_impl(be)->attention_tc && !d.bias && !d.dbias && dt == GV_DTYPE_BF16 && d.D % 8 == 0 && d.D <= 128 && cu_impl(be)->cc_major >= 8;
+  return cu_impl(be)->attention_tc && !d.bias && !d.dbias && !d.key_ids && dt == GV_DTYPE_BF16 && d.D % 8 == 0 && d.D <= 128 && cu_impl(be)->cc_major >= 8;
 }
 
 void cu_attn_tc_fwd(struct gv_backend *be, bf16 *o, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,

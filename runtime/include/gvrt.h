@@ -223,12 +223,17 @@ enum { GV_XSHARD_MAX, GV_XSHARD_SUMEXP, GV_XSHARD_LOSS };
  * bias: added to the scores, [T, S, Hb] in q's dtype (T5's relative position bias; NULL:
  * none); head h of the call reads bias head h0 + h (Hb >= h0 + H: a tp rank's heads of a
  * replicated bias). dbias (backward): the sum over the batch of the scores' gradient is
- * added into it, laid out as bias (or NULL). */
+ * added into it, laid out as bias (or NULL). key_ids: i32 [B, S] (NULL: none), a key
+ * padding mask: key j of sample b is hidden from every query where key_ids[b, j] == pad_id
+ * (an encoder's source tokens); a query row that sees no key gives o = 0, lse = -inf and no
+ * gradient. */
 struct gv_attn_opts {
   float scale;
   const struct gv_tensor *bias;
   struct gv_tensor *dbias;
   int64_t h0;
+  const struct gv_tensor *key_ids;
+  int32_t pad_id;
 };
 
 struct gv_backend_ops {

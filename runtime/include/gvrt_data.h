@@ -85,6 +85,23 @@ GV_API gv_data_status gv_mmidx_writer_close(gv_mmidx_writer **w, char *err, size
 /* Removes the temporary files and frees w. */
 GV_API void gv_mmidx_writer_abort(gv_mmidx_writer **w);
 
+/* ---- sequence-to-sequence pairs (runtime/data/pairs.c, docs/data.md §4) ---- */
+
+typedef struct gv_pairs gv_pairs;
+
+/* Opens PREFIX_src and PREFIX_tgt (`gvc data --src-key K --tgt-key K`): one record per
+ * document, every record of a side of one length, as many records on both sides. */
+GV_API gv_data_status gv_pairs_open(const char *prefix, gv_pairs **out, char *err, size_t errn);
+GV_API void gv_pairs_free(gv_pairs **p);
+GV_API int64_t gv_pairs_count(const gv_pairs *p);
+GV_API int32_t gv_pairs_src_len(const gv_pairs *p);   /* the encoder's sequence length */
+GV_API int32_t gv_pairs_tgt_len(const gv_pairs *p);   /* the decoder's */
+/* Pair i modulo the count: src [src_len] as stored; dec_in [tgt_len] = start, then the
+ * target's first tgt_len - 1 tokens; labels [tgt_len] = the target with pad as -1 (ignored
+ * by the cross-entropy). */
+GV_API void gv_pairs_get(const gv_pairs *p, int64_t i, int32_t pad, int32_t start, int32_t *src, int32_t *dec_in,
+                         int32_t *labels);
+
 /* ---- byte-level BPE (GPT-2 / Hugging Face ByteLevel + BPE) ---- */
 
 typedef struct gv_bpe gv_bpe;

@@ -17,9 +17,9 @@ struct opt { const char *names; enum kind kind; size_t off; const char *help; };
 
 #define O(field) offsetof(struct gv_run_args, field)
 static const struct opt opts[] = {
-  {"data|data_path", K_STR, O(data), "Megatron dataset prefix (PREFIX.bin/.idx), or synthetic (seeded random tokens, for timing)"},
+  {"data|data_path", K_STR, O(data), "Megatron dataset prefix (PREFIX.bin/.idx), or synthetic (seeded random tokens, for timing); an encoder-decoder (a model reading src_tokens) reads the pair dataset PREFIX_src/PREFIX_tgt (gvc data --src-key/--tgt-key), in order, without --split"},
   {"split", K_STR, O(split), "train,valid,test weights of --data (default 98,2,0)"},
-  {"batch_from", K_STR, O(batch_from), "train on the fixed batch of a fixture file (testing)"},
+  {"batch_from", K_STR, O(batch_from), "train on the fixed batch of a fixture file (testing): i32 tokens and labels [rows, T] (an encoder-decoder: also src_tokens, each padded to T)"},
   {"init_from", K_STR, O(init_from), "initial weights by parameter name: a checkpoint or fixture file, or safetensors (gvc convert --from-hf)"},
   {"initialize_on_meta", K_INT, O(initialize_on_meta), "1: no random init, every weight comes from --init_from or --load (Galvatron's flag; default 0)"},
   {"iters|train_iters", K_INT, O(iters), "training steps (default 100); 0: no gradient memory, and --save saves the initial (or loaded) state"},

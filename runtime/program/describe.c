@@ -167,6 +167,13 @@ void gv_prog_io(void *ctx, int64_t stage, int64_t tokens_off, int64_t labels_off
   r->slots = slots;
 }
 
+void gv_prog_src(void *ctx, int64_t stage, int64_t src_off)
+{
+  struct gv_run *r = ctx;
+  if (stage == r->stage)
+    r->s2s.src_off = src_off;
+}
+
 void gv_prog_boundary(void *ctx, int64_t stage, int64_t in_act, int64_t in_grad, int64_t out_act, int64_t out_grad,
                       int64_t in_elems, int64_t out_elems)
 {

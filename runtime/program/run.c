@@ -156,13 +156,20 @@ struct feed {
 };
 
 /* Tokens and labels of micro-batch i (B x T each), built on the host. */
-static void fill_micro_batch(struct gv_run *r, struct feed *fd, int64_t i, int32_t *tok, int32_t *lab)
+static void fill_micro_batch(struct gv_run *r, struct feed *fd, int64_t i, int32_t *tok, int32_t *lab, int32_t *src)
 {
   int64_t B = r->micro_batch, T = r->seq, first = fd->first + i * B;
+  if (r->s2s.src_off >= 0 && !fd->prompt) { /* an encoder-decoder (s2s.c) */
+    for (int64_t b = 0; b < B; b++)
+      gv_run_s2s_sample(r, first + b, src + b * T, tok + b * T, lab + b * T);
+    return;
+  }
   if (fd->prompt) {
     memset(tok, 0, sizeof(int32_t) * (size_t)(B * T));
     memset(lab, 0, sizeof(int32_t) * (size_t)(B * T));
     memcpy(tok, fd->prompt, sizeof(int32_t) * (size_t)T);
+    if (r->s2s.src_off >= 0) /* an encoder-decoder samples with an empty source */
+      memset(src, 0, sizeof(int32_t) * (size_t)(B * T));
     return;
   }
   if (fd->tokens) {
@@ -202,8 +209,10 @@ static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *ar
     return;
   }
   size_t n = (size_t)(r->micro_batch * r->seq), bytes = sizeof(int32_t) * n;
-  int32_t *tok = gv_run_host_scratch(r, 2 * bytes), *lab = tok + n;
-  fill_micro_batch(r, arg, i, tok, lab);
+  int32_t *tok = gv_run_host_scratch(r, 3 * bytes), *lab = tok + n, *src = lab + n;
+  fill_micro_batch(r, arg, i, tok, lab, src);
+  if (r->s2s.src_off >= 0)
+    gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->s2s.src_off + slot * r->io_stride, src, bytes, GV_COPY_H2D);
   if (r->cp > 1) { /* forward order keeps every row's source ahead of or at its destination */
     zigzag_rows(r, tok, n);
     zigzag_rows(r, lab, n);
@@ -220,6 +229,11 @@ static void open_fixed_batch(struct gv_run *r, struct feed *fd)
     return;
   if (gv_tf_read(&fd->tf, r->args.batch_from, err, sizeof err))
     gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s", err);
+  if (r->s2s.src_off >= 0) { /* an encoder-decoder's rows, padded (s2s.c) */
+    gv_run_s2s_fixture(r, &fd->tf);
+    fd->tokens = r->s2s.tokens;
+    return;
+  }
   const struct gv_tf_record *t = gv_tf_find(&fd->tf, "tokens"), *l = gv_tf_find(&fd->tf, "labels");
   if (!t || !l || t->dtype != GV_TF_I32 || t->ndim != 2 || t->numel != l->numel || t->dims[1] < r->seq)
     gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s: needs i32 'tokens' and 'labels' [rows, >= %lld]",
@@ -262,6 +276,8 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   r->nmicro = nmicro;
   if (backward)
     gv_run_tl_begin(r);
+  if (r->s2s.src_off >= 0) /* the mean over the real labels of the global batch */
+    r->loss_scale = gv_run_s2s_loss_scale(r, (int64_t)step * r->args.global_batch, r->args.global_batch);
   double loss = gv_pipe_step(r, nmicro, backward, load_micro_batch, fd);
   if (r->dp_size > 1 || r->pp > 1 || r->tp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
     float lf = (float)loss;          /* fp32 sum over ranks: relative error ~1e-7 */
@@ -719,6 +735,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
 {
   struct gv_run r;
   memset(&r, 0, sizeof r);
+  r.s2s.src_off = -1;
   r.world = gv_comm_init_world(&argc, &argv, NULL);
   gv_log_set_rank(gv_comm_rank(r.world), gv_comm_size(r.world));
   describe(&r, NULL, 0);
@@ -761,7 +778,9 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   struct feed fd;
   memset(&fd, 0, sizeof fd);
   open_fixed_batch(&r, &fd);
-  if (!fd.tokens)
+  if (!fd.tokens && r.s2s.src_off >= 0) /* an encoder-decoder: a pair dataset (s2s.c) */
+    gv_run_s2s_open(&r);
+  else if (!fd.tokens)
     gv_run_data_open(&r);
 
   struct gv_lr_schedule sched = {r.args.lr, r.args.min_lr, r.args.warmup,
@@ -831,6 +850,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     gv_tf_free(&fd.tf);
   else
     gv_run_data_free(&r);
+  gv_run_s2s_free(&r);
   gv_comm_set_stream(r.world, NULL);
   gv_comm_set_backend(r.world, NULL);
   gv_arenas_free(&r.arenas);

@@ -118,7 +118,26 @@ struct gv_run_decode {
   size_t ws_bytes;
 };
 
+/* An encoder-decoder's samples (s2s.c; gv_prog_src): src_off -1 for a model without
+ * src_tokens. A fixed batch's records (rows of src_cols and cols ids), or a pair dataset. */
+struct gv_run_s2s {
+  int64_t src_off;
+  const int32_t *src, *tokens, *labels;
+  int64_t rows, src_cols, cols;
+  gv_pairs *pairs;
+  int32_t *row;                /* one pair read from the dataset */
+};
+struct gv_tf;
+void gv_run_s2s_fixture(struct gv_run *r, const struct gv_tf *tf);
+void gv_run_s2s_open(struct gv_run *r);    /* --data PREFIX: PREFIX_src/_tgt */
+void gv_run_s2s_free(struct gv_run *r);
+/* Sample `sample`: source, decoder input and labels, T ids each (padded). */
+void gv_run_s2s_sample(struct gv_run *r, int64_t sample, int32_t *src, int32_t *tok, int32_t *lab);
+/* 1 / the real labels (>= 0) of samples [first, first + n): the mean loss over them. */
+float gv_run_s2s_loss_scale(struct gv_run *r, int64_t first, int64_t n);
+
 struct gv_run {
+  struct gv_run_s2s s2s;
   struct gv_run_args args;
   struct gv_run_decode dec;
   struct gv_run_images img;

@@ -56,6 +56,8 @@ void gv_run_check_sample_args(struct gv_run *r)
     why = "--top_p must be in (0, 1] (1: all tokens)";
   else if (a->sample_tokens < 0)
     why = "--sample must be >= 0";
+  else if (a->sample_tokens > 0 && r->s2s.src_off >= 0)
+    why = "--sample: generation by an encoder-decoder (a model reading src_tokens) is not supported yet";
   if (why)
     gv_fatalf(__FILE__, __LINE__, "--sample", "gvrt", "%s", why);
   if (a->sample_tokens == 0)

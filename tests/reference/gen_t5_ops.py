@@ -7,12 +7,16 @@ otherwise (the same code, transformers 4.40.2's T5Attention._relative_position_b
 
 Writes tests/reference/fixtures/t5_ops.bin (gen_fixtures.py's format, magic "GVRF"):
   header [2] 3 (t5 ops), [3] B, [4] T, [5] S, [6] H, [7] D, [8] buckets, [9] max_distance,
-  [13] record count;
+  [10] TQ, [11] SX (the cross-attention's query and key lengths), [13] record count;
   "q" [B,T,H,D], "k", "v" [B,S,H,D], "bias" [T,S,H], "dout" [B,T,H,D] f32 inputs;
   "o", "dq", "dk", "dv", "dbias" f32: unscaled (scale 1) non-causal attention with the bias
     added to the scores, computed in float64 (dbias: the scores' gradient summed over B);
   "o_causal", "dq_causal", "dk_causal", "dv_causal", "dbias_causal": the same, causal, T = S;
-  "buckets_bidir" i32 [T,T], "buckets_causal" i32 [T,T]: the bucket of key j for query i.
+  "buckets_bidir" i32 [T,T], "buckets_causal" i32 [T,T]: the bucket of key j for query i;
+  "xq" [B,TQ,H,D], "xk", "xv" [B,SX,H,D], "xbias" [TQ,SX,H], "xdout" [B,TQ,H,D] f32 and "xids"
+    i32 [B,SX] (0 = a padding key): "xo", "xdq", "xdk", "xdv", "xdbias": the unscaled
+    non-causal attention of TQ queries over SX keys with the padding keys masked (Hugging Face
+    T5's encoder attention mask; its cross-attention is the same without the bias).
 """
 import math
 import os
@@ -22,6 +26,7 @@ import sys
 import torch
 
 B, T, S, H, D, NB, MAXD = 2, 24, 24, 3, 8, 8, 20
+TQ, SX = 7, 11      # the cross-attention: queries and keys of different lengths
 MAGIC, OUT = 0x46525647, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "t5_ops.bin")
 
 
@@ -50,11 +55,13 @@ def bucket(relative_position, bidirectional=True, num_buckets=32, max_distance=1
     return relative_buckets
 
 
-def attention(q, k, v, bias, causal):
-    """o[b,t,h] = softmax_j(q.k + bias[t,j,h]) v (no scaling, as T5)."""
+def attention(q, k, v, bias, causal, ids=None):
+    """o[b,t,h] = softmax_j(q.k + bias[t,j,h]) v (no scaling, as T5); keys with id 0 masked."""
     s = torch.einsum("bthd,bshd->bhts", q, k) + bias.permute(2, 0, 1)[None]
     if causal:
         s = s.masked_fill(torch.ones(T, S, dtype=torch.bool).triu(1 + S - T), float("-inf"))
+    if ids is not None:
+        s = s.masked_fill((ids == 0)[:, None, None, :], float("-inf"))
     return torch.einsum("bhts,bshd->bthd", torch.softmax(s, -1), v)
 
 
@@ -71,7 +78,18 @@ def records():
         recs += [("o" + sfx, o, 0)] + [("d" + n + sfx, leaves[n].grad, 0) for n in ("q", "k", "v", "bias")]
     rel = torch.arange(T)[None, :] - torch.arange(T)[:, None]      # key - query
     recs += [("buckets_bidir", bucket(rel, True, NB, MAXD), 2), ("buckets_causal", bucket(rel, False, NB, MAXD), 2)]
-    return [MAGIC, 1, 3, B, T, S, H, D, NB, MAXD, 0, 0, 0, len(recs)], recs
+    x = {n: torch.randn(*shape, generator=g, dtype=torch.float64) * sc for n, shape, sc in
+         [("xq", (B, TQ, H, D), 0.7), ("xk", (B, SX, H, D), 0.7), ("xv", (B, SX, H, D), 1.0),
+          ("xbias", (TQ, SX, H), 1.0), ("xdout", (B, TQ, H, D), 1.0)]}
+    ids = torch.randint(1, 100, (B, SX), generator=g)
+    ids[0, 2] = ids[0, SX - 1] = 0          # a padding key inside the row and one at its end
+    ids[1, SX - 4:] = 0                     # right padding
+    recs += [(n, x[n], 0) for n in ("xq", "xk", "xv", "xbias", "xdout")] + [("xids", ids, 2)]
+    leaves = {n: x[n].clone().requires_grad_(True) for n in ("xq", "xk", "xv", "xbias")}
+    o = attention(leaves["xq"], leaves["xk"], leaves["xv"], leaves["xbias"], False, ids)
+    o.backward(x["xdout"])
+    recs += [("xo", o, 0)] + [("xd" + n[1:], leaves[n].grad, 0) for n in ("xq", "xk", "xv", "xbias")]
+    return [MAGIC, 1, 3, B, T, S, H, D, NB, MAXD, TQ, SX, 0, len(recs)], recs
 
 
 def serialize(header, recs):

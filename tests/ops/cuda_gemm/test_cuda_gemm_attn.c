@@ -4,7 +4,8 @@
  * odd offset (a row view: the cuBLASLt algorithm must honour the pointer's alignment) and b
  * one element into its buffer (cuBLASLt's bias epilogue refuses a bf16 bias at 2 bytes);
  * attention causal and bidirectional, MHA / GQA / MQA, T != S, head dims 32..128 and tails that are
- * not a multiple of the 64-row tiles, backward with and without GV_ACC_DX; cross-entropy
+ * not a multiple of the 64-row tiles, backward with and without GV_ACC_DX, a key padding mask
+ * (T != S: an encoder-decoder's cross-attention; a whole key tile padded); cross-entropy
  * with ignored targets, loss, lse and dlogits (also aliasing the logits).
  * bf16 inputs are rounded to bf16 once and the CPU computes in f32 on the same values.
  * The fused linear + GELU entries against the CPU's parts (cuBLASLt GELU epilogues).
@@ -189,6 +190,7 @@ static void linear_gelu_case(enum gv_dtype dt, int64_t M, int64_t N, int64_t K, 
 struct attn_case {
   int64_t B, T, S, H, KV, D;
   int causal;
+  int pad;            /* a key padding mask: key 1 and sample b's last b S / 2 + 3 keys padded */
 };
 
 static void attention_case(enum gv_dtype dt, struct attn_case a, int flags)
@@ -197,22 +199,29 @@ static void attention_case(enum gv_dtype dt, struct attn_case a, int flags)
   snprintf(name, sizeof name, "attn %s B%lld T%lld S%lld H%lld KV%lld D%lld %s flags %d", gv_dtype_name(dt),
            (long long)a.B, (long long)a.T, (long long)a.S, (long long)a.H, (long long)a.KV, (long long)a.D,
            a.causal ? "causal" : "full", flags);
+  if (a.pad)
+    strncat(name, " key padding", sizeof name - strlen(name) - 1);
   double rt = rtol_of(dt);
   struct buf q = mk_rand(dt, a.B, a.T, a.H, a.D, -2, 2), k = mk_rand(dt, a.B, a.S, a.KV, a.D, -2, 2),
              v = mk_rand(dt, a.B, a.S, a.KV, a.D, -1, 1), o = mk(dt, a.B, a.T, a.H, a.D),
              lse = mk(F32, a.B, a.H, a.T, 0), dout = mk_rand(dt, a.B, a.T, a.H, a.D, -1, 1),
              dq = mk_rand(dt, a.B, a.T, a.H, a.D, -1, 1), dk = mk_rand(dt, a.B, a.S, a.KV, a.D, -1, 1),
-             dv = mk_rand(dt, a.B, a.S, a.KV, a.D, -1, 1);
-  gv_attention_fwd(&cpu, &o.c, &lse.c, &q.c, &k.c, &v.c, a.causal);
-  gv_attention_fwd(&gpu, &o.g, &lse.g, &q.g, &k.g, &v.g, a.causal);
+             dv = mk_rand(dt, a.B, a.S, a.KV, a.D, -1, 1), ids = mk(I32, a.B, a.S, 0, 0);
+  int32_t *id = ids.c.data;
+  for (int64_t b = 0; b < a.B; b++)
+    for (int64_t j = 0; j < a.S; j++) id[b * a.S + j] = j == 1 || j >= a.S - (b * (a.S / 2) + 3) ? 0 : 5;
+  upload(&ids);
+  struct gv_attn_opts xc = {.key_ids = a.pad ? &ids.c : NULL}, xg = {.key_ids = a.pad ? &ids.g : NULL};
+  gv_attention_opts_fwd(&cpu, &o.c, &lse.c, &q.c, &k.c, &v.c, a.causal, &xc);
+  gv_attention_opts_fwd(&gpu, &o.g, &lse.g, &q.g, &k.g, &v.g, a.causal, &xg);
   check(name, "o", &o, rt);
   check(name, "lse", &lse, dt == BF16 ? 1e-3 : 1e-5);
-  gv_attention_bwd(&cpu, &dq.c, &dk.c, &dv.c, &dout.c, &q.c, &k.c, &v.c, &o.c, &lse.c, a.causal, flags);
-  gv_attention_bwd(&gpu, &dq.g, &dk.g, &dv.g, &dout.g, &q.g, &k.g, &v.g, &o.g, &lse.g, a.causal, flags);
+  gv_attention_opts_bwd(&cpu, &dq.c, &dk.c, &dv.c, &dout.c, &q.c, &k.c, &v.c, &o.c, &lse.c, a.causal, flags, &xc);
+  gv_attention_opts_bwd(&gpu, &dq.g, &dk.g, &dv.g, &dout.g, &q.g, &k.g, &v.g, &o.g, &lse.g, a.causal, flags, &xg);
   check(name, "dq", &dq, rt);
   check(name, "dk", &dk, rt);
   check(name, "dv", &dv, rt);
-  drop(&q), drop(&k), drop(&v), drop(&o), drop(&lse), drop(&dout), drop(&dq), drop(&dk), drop(&dv);
+  drop(&q), drop(&k), drop(&v), drop(&o), drop(&lse), drop(&dout), drop(&dq), drop(&dk), drop(&dv), drop(&ids);
 }
 
 /* ---- cross-entropy ---- */
@@ -274,14 +283,17 @@ int main(void)
     linear_gelu_case(dt, 200, 128, 96, 0, GV_ACC_DW);
     linear_gelu_case(dt, 37, 53, 29, 1, GV_ACC_DW);   /* N, K not multiples of 8: the parts */
 
-    /*                                    B    T    S  H KV    D causal */
-    attention_case(dt, (struct attn_case){2,  70,  70, 4, 4,  64, 1}, 0);
-    attention_case(dt, (struct attn_case){2,  70,  70, 4, 4,  64, 0}, GV_ACC_DX);
-    attention_case(dt, (struct attn_case){1,  50, 130, 4, 2,  32, 1}, 0);
-    attention_case(dt, (struct attn_case){2,  65,  33, 6, 2, 128, 0}, 0);
-    attention_case(dt, (struct attn_case){1, 129, 129, 2, 1,  80, 1}, GV_ACC_DX);
-    attention_case(dt, (struct attn_case){1,   3, 200, 8, 8,  16, 1}, 0);
-    attention_case(dt, (struct attn_case){2, 200, 200, 8, 4, 128, 1}, GV_ACC_DX);
+    /*                                    B    T    S  H KV    D causal pad */
+    attention_case(dt, (struct attn_case){2,  70,  70, 4, 4,  64, 1, 0}, 0);
+    attention_case(dt, (struct attn_case){2,  70,  70, 4, 4,  64, 0, 0}, GV_ACC_DX);
+    attention_case(dt, (struct attn_case){1,  50, 130, 4, 2,  32, 1, 0}, 0);
+    attention_case(dt, (struct attn_case){2,  65,  33, 6, 2, 128, 0, 0}, 0);
+    attention_case(dt, (struct attn_case){1, 129, 129, 2, 1,  80, 1, 0}, GV_ACC_DX);
+    attention_case(dt, (struct attn_case){1,   3, 200, 8, 8,  16, 1, 0}, 0);
+    attention_case(dt, (struct attn_case){2, 200, 200, 8, 4, 128, 1, 0}, GV_ACC_DX);
+    attention_case(dt, (struct attn_case){2,  70, 150, 4, 4,  64, 0, 1}, 0);   /* key padding */
+    attention_case(dt, (struct attn_case){2,  33,  90, 4, 2,  32, 0, 1}, GV_ACC_DX);
+    attention_case(dt, (struct attn_case){2,  90,  90, 4, 4,  64, 1, 1}, 0);
 
     xent_case(dt, 37, 1000, 0);
     xent_case(dt, 64, 5003, 1);

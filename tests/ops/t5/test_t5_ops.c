@@ -2,9 +2,12 @@
  * tests/reference/gen_t5_ops.py): unscaled attention (scale 1) with an additive (T,S,H)
  * position bias, non-causal and causal, its forward and its gradients dq, dk, dv and dbias
  * (the scores' gradient summed over the batch, added into dbias); the same on one head of
- * the bias (h0 = 1: a tp rank's slice of a replicated bias); and Hugging
- * Face's relative position buckets, bidirectional and causal.
+ * the bias (h0 = 1: a tp rank's slice of a replicated bias); Hugging
+ * Face's relative position buckets, bidirectional and causal; and an encoder-decoder's
+ * attention: TQ queries over SX != TQ keys with a key padding mask (keys whose id is the pad
+ * id hidden), with and without the bias.
  * Usage: test_t5_ops FIXTURE */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +67,7 @@ static void run(struct gv_backend *be, int causal, int64_t h0, int64_t Hc, const
                    tdq = gv_tensor_4d(dq, GV_DTYPE_F32, B, T, Hc, D), tdk = gv_tensor_4d(dk, GV_DTYPE_F32, B, S, Hc, D),
                    tdv = gv_tensor_4d(dv, GV_DTYPE_F32, B, S, Hc, D), tb = gv_tensor_4d(bias, GV_DTYPE_F32, T, S, H, 0),
                    tdb = gv_tensor_4d(dbias, GV_DTYPE_F32, T, S, H, 0);
-  struct gv_attn_opts x = {1.0f, &tb, &tdb, h0};
+  struct gv_attn_opts x = {.scale = 1.0f, .bias = &tb, .dbias = &tdb, .h0 = h0};
   gv_attention_opts_fwd(be, &to, &tl, &tq, &tk, &tv, causal, &x);
   snprintf(key, sizeof key, "o%s", sfx);
   heads(want, rec(key, (size_t)(B * T * H * D)), B * T, H, D, h0, Hc);
@@ -95,6 +98,52 @@ static void run(struct gv_backend *be, int causal, int64_t h0, int64_t Hc, const
     fprintf(stderr, "%s: %lld of %lld elements differ from PyTorch\n", what, (long long)bad, (long long)nb);
   }
   free(q), free(k), free(v), free(dout), free(o), free(lse), free(dq), free(dk), free(dv), free(dbias), free(want);
+}
+
+/* TQ queries over SX keys with the bias, the padding keys (id 0) of xids masked; then every
+ * key of sample 0 padded. */
+static void cross(struct gv_backend *be)
+{
+  const int32_t *h = fx.header;
+  int64_t B = h[3], H = h[6], D = h[7], TQ = h[10], SX = h[11], nq = B * TQ * H * D, nk = B * SX * H * D;
+  float *o = malloc(sizeof(float) * (size_t)nq), *lse = malloc(sizeof(float) * (size_t)(B * H * TQ)),
+        *dq = malloc(sizeof(float) * (size_t)nq), *dk = malloc(sizeof(float) * (size_t)nk),
+        *dv = malloc(sizeof(float) * (size_t)nk), *dbias = calloc((size_t)(TQ * SX * H), sizeof(float));
+  struct gv_tensor tq = gv_tensor_4d((float *)rec("xq", (size_t)nq), GV_DTYPE_F32, B, TQ, H, D),
+                   tk = gv_tensor_4d((float *)rec("xk", (size_t)nk), GV_DTYPE_F32, B, SX, H, D),
+                   tv = gv_tensor_4d((float *)rec("xv", (size_t)nk), GV_DTYPE_F32, B, SX, H, D),
+                   tdo = gv_tensor_4d((float *)rec("xdout", (size_t)nq), GV_DTYPE_F32, B, TQ, H, D),
+                   tb = gv_tensor_4d((float *)rec("xbias", (size_t)(TQ * SX * H)), GV_DTYPE_F32, TQ, SX, H, 0),
+                   tids = gv_tensor_4d((float *)rec("xids", (size_t)(B * SX)), GV_DTYPE_I32, B, SX, 0, 0),
+                   to = gv_tensor_4d(o, GV_DTYPE_F32, B, TQ, H, D), tl = gv_tensor_4d(lse, GV_DTYPE_F32, B, H, TQ, 0),
+                   tdq = gv_tensor_4d(dq, GV_DTYPE_F32, B, TQ, H, D), tdk = gv_tensor_4d(dk, GV_DTYPE_F32, B, SX, H, D),
+                   tdv = gv_tensor_4d(dv, GV_DTYPE_F32, B, SX, H, D),
+                   tdb = gv_tensor_4d(dbias, GV_DTYPE_F32, TQ, SX, H, 0);
+  struct gv_attn_opts x = {.scale = 1.0f, .bias = &tb, .dbias = &tdb, .key_ids = &tids, .pad_id = 0};
+  gv_attention_opts_fwd(be, &to, &tl, &tq, &tk, &tv, 0, &x);
+  check("cross, key padding: o", o, rec("xo", (size_t)nq), nq, 2e-5, 1e-4);
+  gv_attention_opts_bwd(be, &tdq, &tdk, &tdv, &tdo, &tq, &tk, &tv, &to, &tl, 0, 0, &x);
+  check("cross, key padding: dq", dq, rec("xdq", (size_t)nq), nq, 1e-4, 1e-3);
+  check("cross, key padding: dk", dk, rec("xdk", (size_t)nk), nk, 1e-4, 1e-3);
+  check("cross, key padding: dv", dv, rec("xdv", (size_t)nk), nk, 1e-4, 1e-3);
+  check("cross, key padding: dbias", dbias, rec("xdbias", (size_t)(TQ * SX * H)), TQ * SX * H, 1e-4, 1e-3);
+  /* every key of sample 0 padded: its rows give 0 and no gradient, sample 1 is unchanged */
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)(B * SX));
+  memcpy(ids, rec("xids", (size_t)(B * SX)), sizeof(int32_t) * (size_t)(B * SX));
+  memset(ids, 0, sizeof(int32_t) * (size_t)SX);
+  tids.data = ids;
+  gv_attention_opts_fwd(be, &to, &tl, &tq, &tk, &tv, 0, &x);
+  gv_attention_opts_bwd(be, &tdq, &tdk, &tdv, &tdo, &tq, &tk, &tv, &to, &tl, 0, 0, &x);
+  int64_t bad = 0, half = nq / B, halfk = nk / B;
+  for (int64_t e = 0; e < half; e++) bad += o[e] != 0.0f || dq[e] != 0.0f;
+  for (int64_t e = 0; e < halfk; e++) bad += dk[e] != 0.0f || dv[e] != 0.0f;
+  tu_checks++;
+  if (bad) {
+    tu_failures++;
+    fprintf(stderr, "cross, every key padded: %lld outputs or gradients are not 0\n", (long long)bad);
+  }
+  check("cross, every key of sample 0 padded: sample 1's o", o + half, rec("xo", (size_t)nq) + half, half, 2e-5, 1e-4);
+  free(ids), free(o), free(lse), free(dq), free(dk), free(dv), free(dbias);
 }
 
 static void buckets(void)
@@ -130,6 +179,7 @@ int main(int argc, char **argv)
   run(&be, 0, 1, 1, "bidirectional, head 1 of the bias");
   run(&be, 1, 1, 2, "causal, heads 1-2 of the bias");
   buckets();
+  cross(&be);
   oc_backend_free(&be);
   gv_tf_free(&fx);
   return tu_report("test_t5_ops");

@@ -2,7 +2,8 @@
 # test_data_cli.sh GVC TMP - `gvc data` end to end: text, fortune and JSONL inputs are
 # split into the documents docs/data.md promises (checked token by token through
 # `--inspect`), a bad input or a corrupt dataset is exit 1 with a message naming the
-# file, and nothing is left half-written.
+# file, and nothing is left half-written; sequence-to-sequence pairs (PREFIX_src/_tgt,
+# padded per side) read back as training sees them (`--inspect-pairs`), and their errors.
 set -u
 GVC=$1 T=$2 FIX=$(dirname "$0")/fixtures
 fails=0
@@ -70,6 +71,46 @@ expect_error "ne.json: --append-eod, but the tokenizer has no <\|endoftext\|> to
 expect_error "no symbol for byte" "$T/a.txt" -o "$T/x" --tokenizer "$T/ne.json"
 expect_error "no output" "$T/a.txt"
 "$GVC" data --help | grep -q "usage: gvc data" || fail "--help"
+
+# sequence-to-sequence pairs: each side padded to its length; the decoder's input is the
+# target shifted right behind the start token (the pad id), the labels the target with pads -1
+printf '{"src": "hello", "tgt": "hi"}\n\n{"src": "ab", "tgt": "xyz", "n": 1}\n' >"$T/p.jsonl"
+"$GVC" data "$T/p.jsonl" -o "$T/p" --src-key src --tgt-key tgt --encoder-seq-length 8 --tgt-seq 5 --append-eod \
+  >"$T/log" || fail "pairs: exit $?"
+grep -q "2 pairs of 8 + 5 tokens" "$T/log" || fail "pairs summary: $(cat "$T/log")"
+"$GVC" data --inspect-pairs "$T/p" >"$T/insp" || fail "--inspect-pairs exit $?"
+want='source 104 101 108 108 111 256 0 0
+decoder 0 104 105 256 0
+labels 104 105 256 -1 -1
+source 97 98 256 0 0 0 0 0
+decoder 0 120 121 122 256
+labels 120 121 122 256 -1'
+got=$(grep -E '^    (source|decoder|labels)' "$T/insp" | sed 's/  */ /g; s/^ //')
+[ "$got" = "$want" ] || fail "pairs differ:
+$got"
+"$GVC" data "$T/p.jsonl" -o "$T/pt" --src_key src --tgt_key tgt --src-seq 3 --decoder-seq-length 2 --truncate --quiet ||
+  fail "--truncate exit $?"
+"$GVC" data --inspect-pairs "$T/pt" | grep -q "lengths    source 3, target 2" || fail "--truncate lengths"
+expect_error "p.jsonl:1: the source has 5 tokens, more than --src-seq 4 \(--truncate cuts it\)" "$T/p.jsonl" -o "$T/bad" \
+  --src-key src --tgt-key tgt --src-seq 4 --tgt-seq 5
+expect_error "p.jsonl:3: the target has 3 tokens, more than --tgt-seq 2" "$T/p.jsonl" -o "$T/bad" --src-key src \
+  --tgt-key tgt --src-seq 8 --tgt-seq 2
+expect_error "p.jsonl:1: no string field 'dst' \(--tgt-key\)" "$T/p.jsonl" -o "$T/bad" --src-key src --tgt-key dst \
+  --src-seq 8 --tgt-seq 8
+expect_error "p.jsonl:1: the source holds the pad id 108 as token 2" "$T/p.jsonl" -o "$T/bad" --src-key src \
+  --tgt-key tgt --src-seq 8 --tgt-seq 8 --pad-id 108
+printf '{"src": "", "tgt": "a"}\n' >"$T/empty.jsonl"
+expect_error "empty.jsonl:1: the source is empty" "$T/empty.jsonl" -o "$T/bad" --src-key src --tgt-key tgt \
+  --src-seq 8 --tgt-seq 8
+expect_error "needs --src-seq and --tgt-seq" "$T/p.jsonl" -o "$T/bad" --src-key src --tgt-key tgt --src-seq 8
+expect_error "needs both --src-key and --tgt-key" "$T/p.jsonl" -o "$T/bad" --src-key src
+[ -z "$(ls "$T" | grep '^bad_')" ] || fail "a failed pair build left files"
+printf '{"src": "a", "tgt": "b"}\n' >"$T/one.jsonl"
+"$GVC" data "$T/one.jsonl" -o "$T/one" --src-key src --tgt-key tgt --src-seq 8 --tgt-seq 5 --quiet || fail "one pair"
+cp "$T/one_tgt.bin" "$T/p_tgt.bin" && cp "$T/one_tgt.idx" "$T/p_tgt.idx"
+expect_error "p_src.idx has 2 records and .*p_tgt.idx 1: the two sides" --inspect-pairs "$T/p"
+cp "$T/out.bin" "$T/p_src.bin" && cp "$T/out.idx" "$T/p_src.idx"
+expect_error "p_src.idx: record 3 has 2 tokens, record 0 4: the records of a pair dataset.s side are padded" --inspect-pairs "$T/p"
 
 [ $fails -eq 0 ] && echo "test_data_cli: ok" || echo "test_data_cli: $fails failures"
 exit $((fails > 0))

@@ -126,7 +126,7 @@ static IrModel *model(Arena *a, const char *name, Bld *b)
   *b = (Bld){a, m, 0};
   m->tokens_value = value(b, 2, IR_DIM_B, IR_DIM_T, 0, 1);
   m->labels_value = value(b, 2, IR_DIM_B, IR_DIM_T, 0, 1);
-  m->segments_value = m->pixels_value = -1;
+  m->segments_value = m->pixels_value = m->src_value = -1;
   m->vocab = V;
   m->hidden = C;
   m->heads = H;

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""gen_t5_s2s.py - Hugging Face T5ForConditionalGeneration on source/target pairs of
+different lengths with padding: the reference an encoder-decoder trained by gvc must
+match. The model is the committed small random T5 of tests/reference/hf/t5 (written by
+gen_hf_fixtures.py), reloaded in float64; nothing is downloaded.
+
+Writes tests/reference/fixtures/t5_s2s.bin (gen_fixtures.py's format, magic "GVRF"):
+  header [2] 7 (t5 pairs), [3] V, [4] C, [5] L, [6] H, [10] B, [11] S (source length),
+  [12] T (target length), [13] record count;
+  "src_tokens" i32 [B,S]: the sources, right-padded with 0 (the encoder's attention mask is
+    src != 0, masking those keys in the encoder's self-attention and the cross-attention);
+  "target" i32 [B,T]: the targets, right-padded with 0;
+  "tokens" i32 [B,T]: the decoder's input, the target shifted right behind
+    decoder_start_token_id = 0 (what gv_pairs_get gives; checked equal to T5's _shift_right);
+  "labels" i32 [B,T]: the target with pads as -1 (transformers' -100: ignored);
+  "logits" f32 [B,T,V]; "loss" f64 [1]: transformers' loss, the mean over the real labels;
+  "loss_sum" f64 [1]: the sum over them, "count" i32 [1]: how many.
+Run: build/hf-venv/bin/python tests/reference/gen_t5_s2s.py [--check]
+"""
+import os
+import struct
+import sys
+
+import torch
+import transformers as tf
+
+B, S, T = 3, 12, 7
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "fixtures", "t5_s2s.bin")
+
+
+def record(name, dtype, shape, data):
+    code, fmt = {"f32": (0, "f"), "f64": (1, "d"), "i32": (2, "i")}[dtype]
+    out = struct.pack("<i", len(name)) + name.encode() + struct.pack("<ii", code, len(shape))
+    out += struct.pack("<%di" % len(shape), *shape)
+    return out + struct.pack("<%d%s" % (len(data), fmt), *data)
+
+
+def build():
+    model = tf.T5ForConditionalGeneration.from_pretrained(os.path.join(HERE, "hf", "t5"),
+                                                          torch_dtype=torch.float64).eval()
+    cfg = model.config
+    g = torch.Generator().manual_seed(2718)
+    src = torch.randint(1, cfg.vocab_size, (B, S), generator=g)
+    tgt = torch.randint(1, cfg.vocab_size, (B, T), generator=g)
+    src[1, S - 5:] = 0          # a short source: 5 padded keys
+    src[2, S - 1:] = 0
+    tgt[0, T - 2:] = 0          # a short target: 2 ignored labels
+    tgt[2, T - 4:] = 0
+    labels = tgt.masked_fill(tgt == 0, -100)
+    dec = torch.cat([torch.zeros(B, 1, dtype=tgt.dtype), tgt[:, :-1]], 1)
+    assert torch.equal(dec, model._shift_right(labels)), "decoder input differs from T5's _shift_right"
+    with torch.no_grad():
+        out = model(input_ids=src, attention_mask=(src != 0).long(), decoder_input_ids=dec, labels=labels)
+        # the padding matters: without the mask the short sources give other logits
+        plain = model(input_ids=src, decoder_input_ids=dec).logits
+    assert float((plain[1] - out.logits[1]).abs().max()) > 1e-3, "the source padding mask changes nothing"
+    ce = torch.nn.functional.cross_entropy(out.logits.reshape(-1, cfg.vocab_size), labels.reshape(-1),
+                                           ignore_index=-100, reduction="sum")
+    count = int((labels != -100).sum())
+    assert abs(float(ce) / count - float(out.loss)) < 1e-12
+    recs = [record("src_tokens", "i32", [B, S], src.flatten().tolist()),
+            record("target", "i32", [B, T], tgt.flatten().tolist()),
+            record("tokens", "i32", [B, T], dec.flatten().tolist()),
+            record("labels", "i32", [B, T], labels.masked_fill(labels < 0, -1).flatten().tolist()),
+            record("logits", "f32", [B, T, cfg.vocab_size], out.logits.float().flatten().tolist()),
+            record("loss", "f64", [1], [float(out.loss)]),
+            record("loss_sum", "f64", [1], [float(ce)]),
+            record("count", "i32", [1], [count])]
+    header = [0] * 64
+    header[:14] = [0x46525647, 1, 7, cfg.vocab_size, cfg.d_model, cfg.num_layers, cfg.num_heads, 0, 0, 0, B, S, T,
+                   len(recs)]
+    return struct.pack("<64i", *header) + b"".join(recs), float(out.loss), count
+
+
+def main():
+    torch.set_num_threads(1)
+    data, loss, count = build()
+    if "--check" in sys.argv[1:]:
+        same = open(OUT, "rb").read() == data
+        print(f"{OUT}: {'matches' if same else 'DIFFERS from'} a regeneration")
+        return 0 if same else 1
+    with open(OUT, "wb") as f:
+        f.write(data)
+    print(f"wrote {OUT} ({len(data)} bytes): loss {loss:.6f} over {count} labels")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
