@@ -383,12 +383,16 @@ static void print_strategy(const IrModel *m, const ParPlan *o)
     int block = m->layers[i].kind == IR_LAYER_BLOCK;
     printf("%-14s %-10s %6d %4d %4d %-6s %5s  %s\n", m->layers[i].name, kinds[m->layers[i].kind], l->stage,
            block ? l->tp : 1, l->dp, dpt[l->dp_type], l->ckpt ? "yes" : "no",
-           l->sp == PAR_SP_ULYSSES ? "split (ulysses)" : l->sp == PAR_SP_MEGATRON ? "split (sp)" : "all");
+           l->sp == PAR_SP_ULYSSES ? "split (ulysses)" : l->sp == PAR_SP_MEGATRON ? "split (sp)"
+           : l->sp == PAR_SP_VOCAB ? "split (vsp)" : "all");
   }
   if (o->cp > 1)
     printf("(context parallelism: cp %d, zigzag ring attention; every layer holds 1/%d of each sequence; gradients "
            "are reduced over dp x cp = %d ranks)\n", o->cp, o->cp, o->dp * o->cp);
-  if (o->tp > 1)
+  if (o->tp > 1 && o->vsp > 1)
+    printf("(vsp: the embedding, final norm and head run on each rank's token rows of its tp group, their "
+           "gradients summed over it)\n");
+  else if (o->tp > 1)
     printf("(the final norm is replicated over each tp group; the embedding and head are %s)\n",
            o->vtp > 1 ? "split by vocabulary over it" : "replicated too (--vocab_tp splits them)");
 }

@@ -257,12 +257,16 @@ static void bwd_node(L *l, int ni, int layer)
       EMIT(l, ENT_gen_vocab_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M),
            sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
     else
-      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->o->seq),
+      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->rsplit[y] ? M : l->o->seq),
            sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
     break;
   case IR_OP_POS_EMBEDDING:
-    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq),
-         sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
+    if (l->rsplit[y]) /* vsp: the positions of this rank's token rows */
+      EMIT(l, ENT_gen_sp_pos_embedding_bwd, c, G(l, n, 0), dy, sa_i64(M), sa_i64(l->o->seq),
+           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
+    else
+      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq),
+           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
     if (g0.buf >= 0)
       EMIT(l, ENT_gen_grad, "pos_embedding: dx = dy", GB(l, g0), dy, sa_i64(cnt), sa_i64(acc));
     break;

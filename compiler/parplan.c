@@ -101,6 +101,9 @@ const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const Pa
     if (err)
       return err;
   }
+  if (p->vsp > 1 && tp > 1 && (p->tp_per_layer || p->cp > 1))
+    return arena_printf(a, "vocabulary sequence parallelism (vsp) with %s is not supported yet", p->cp > 1 ?
+                        "context parallelism" : "per-layer tp degrees");
   if (p->tp_per_layer) {
     const char *err = check_layer_tp(a, m, p);
     if (err)
@@ -178,7 +181,7 @@ static void summarize(const IrModel *m, ParPlan *p)
     ParLayer *l = &p->layer[i];
     if (m->layers[i].kind != IR_LAYER_BLOCK) {
       l->tp = p->tp;
-      l->sp = PAR_SP_NONE;
+      l->sp = p->vsp > 1 ? PAR_SP_VOCAB : PAR_SP_NONE;
       l->ckpt = 0;
     }
     if (p->tp <= 1)

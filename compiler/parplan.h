@@ -20,10 +20,13 @@
 #include "ir.h"
 #include "strategy.h"
 
-/* A block's sequence parallelism (with tp > 1): none, Megatron's (token rows split around
+/* A layer's sequence parallelism (with tp > 1): none, Megatron's (token rows split around
  * the tp linears) or Ulysses (the degree is a sequence degree: weights replicated, all-to-all
- * between token rows and heads around attention). */
-enum { PAR_SP_NONE, PAR_SP_MEGATRON, PAR_SP_ULYSSES };
+ * between token rows and heads around attention) for blocks; for the vocabulary layers
+ * (embedding, final norm, LM head and loss) under vsp: each rank of the tp group on its
+ * token rows with the whole weights (the rows layout of Megatron SP and Ulysses, so the
+ * conversions between them are the ones those have), weight gradients summed over it. */
+enum { PAR_SP_NONE, PAR_SP_MEGATRON, PAR_SP_ULYSSES, PAR_SP_VOCAB };
 
 typedef struct ParLayer {
   int stage;    /* pipeline stage (derived from the plan's division, or even) */
@@ -51,7 +54,10 @@ typedef struct ParPlan {
                                 parplan_resolve: whether some block runs it */
   int dp_type;               /* default data-parallel type (DP_*); ZeRO-3 applies to blocks */
   /* the vocabulary layers (embedding, LM head): split by vocabulary over vtp ranks (1: replicated;
-   * above the blocks' degree it becomes the base), Ulysses over vsp ranks, ZeRO-3 (embed_sdp) */
+   * above the blocks' degree it becomes the base), or sequence-parallel (Galvatron's vocab_sp, vsp:
+   * its vocabulary degree; vtp is then 1): each rank of the stage's tp group computes its token
+   * rows with the whole weights (PAR_SP_VOCAB), which gives every rank 1/(world/pp) of the
+   * stage's tokens whatever the degree, as Galvatron's vocabulary group does; ZeRO-3 (embed_sdp) */
   int vtp, vsp, embed_sdp;
   int bf16;                  /* mixed precision: bf16 parameters, activations and gradients, fp32 master
                                 weights and AdamW moments; statistics stay fp32 */
