@@ -528,8 +528,9 @@ static void print_summary(const CompileArgs *c, const IrModel *m, const ParPlan 
  * the model's own when it grew. NULL after saying why. */
 static const IrModel *pad_vocab(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *m, int64_t *true_vocab)
 {
-  const ParSetting *vt = par_settings_find(&c->set, "vocab_tp"), *gt = par_settings_find(&c->set, "global_tp_deg");
-  int tp = vt && atoi(vt->value) > 1 ? atoi(vt->value) : gt ? atoi(gt->value) : 1;
+  const ParSetting *vt = par_settings_find(&c->set, "vocab_tp"), *gt = par_settings_find(&c->set, "global_tp_deg"),
+                   *vs = par_settings_find(&c->set, "vocab_sp"); /* vsp keeps the vocabulary whole */
+  int tp = vt && atoi(vt->value) > 1 && !(vs && atoi(vs->value)) ? atoi(vt->value) : gt ? atoi(gt->value) : 1;
   const char *err = NULL;
   int64_t V = m->vocab;
   const IrModel *padded = lower_pad_vocab(a, m, (int64_t)c->vocab_divisible * (tp > 0 ? tp : 1), &err);

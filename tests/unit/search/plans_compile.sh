@@ -4,7 +4,7 @@
 # Galvatron's LLaMA-2 7B profiles. A setting may find no plan ("no valid configuration");
 # it may not find one the lowering refuses.
 set -u
-gvc=$1; src=$2; data=$3; pass=0; fail=0; none=0
+gvc=$1; src=$2; data=$3; pass=0; fail=0; none=0; vsp=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -18,7 +18,7 @@ try() { # what FILE MODEL SEQ ARGS...
   local what=$1 file=$2 model=$3 seq=$4; shift 4
   local out
   out=$("$gvc" plan "$file" --model "$model" --seq "$seq" --search "$@" 2>&1)
-  if [ $? -eq 0 ]; then ok
+  if [ $? -eq 0 ]; then ok; echo "$out" | grep -q "split (vsp)" && vsp=$((vsp + 1))
   elif echo "$out" | grep -q "no valid configuration"; then none=$((none + 1))
   else bad "$what: $(echo "$out" | grep -m1 'error')"
   fi
@@ -42,6 +42,10 @@ L=$data/llama2-7b; H=$data/hardware
 P="--time_profiling_path $L/computation_profiling_bf16_llama2-7b_all.json --memory_profiling_path $L/memory_profiling_bf16_llama2-7b_all.json
    --allreduce_bandwidth_config_path $H/allreduce_bandwidth_1nodes_8gpus_per_node.json --p2p_bandwidth_config_path $H/p2p_bandwidth_1nodes_8gpus_per_node.json
    --overlap_coe_path $H/overlap_coefficient.json --sp_time_path $H/sp_time_1nodes_8gpus_per_node.json"
+# (its 36 GB optimum: vocabulary sequence parallelism, lowered as such)
+out=$("$gvc" plan "$src/models/llama.gvm" --model llama2_7b --seq 2048 --search --num_nodes 1 --num_gpus_per_node 8 \
+  --memory_constraint 36 --mixed_precision bf16 $P 2>&1)
+echo "$out" | grep -q "^head .* split (vsp)" && ok || bad "llama2_7b 1x8 36GB: no vsp in the optimum: $out"
 for gb in 24 36 80; do
   try "llama2_7b 1x8 ${gb}GB profiled" "$src/models/llama.gvm" llama2_7b 2048 --num_nodes 1 --num_gpus_per_node 8 \
     --memory_constraint $gb --mixed_precision bf16 $P
@@ -50,5 +54,7 @@ try "llama2_7b 1x8 36GB batch mode" "$src/models/llama.gvm" llama2_7b 2048 --num
   --memory_constraint 36 --mixed_precision bf16 --time_profile_mode batch --settle_bsz 16 $P
 [ $pass -ge 200 ] && ok || bad "only $pass settings found a plan ($none found none)"
 echo "settings with no plan within the budget: $none"
+[ $vsp -ge 1 ] && ok || bad "no searched plan used vocabulary sequence parallelism"
+echo "plans with vocabulary sequence parallelism (vsp): $vsp"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
