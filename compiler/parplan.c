@@ -101,9 +101,8 @@ const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const Pa
     if (err)
       return err;
   }
-  if (p->vsp > 1 && tp > 1 && (p->tp_per_layer || p->cp > 1))
-    return arena_printf(a, "vocabulary sequence parallelism (vsp) with %s is not supported yet", p->cp > 1 ?
-                        "context parallelism" : "per-layer tp degrees");
+  if (p->vsp > 1 && tp > 1 && p->cp > 1)
+    return "vocabulary sequence parallelism (vsp) with context parallelism is not supported yet";
   if (p->tp_per_layer) {
     const char *err = check_layer_tp(a, m, p);
     if (err)
@@ -191,6 +190,9 @@ static void summarize(const IrModel *m, ParPlan *p)
     p->ulysses |= l->sp == PAR_SP_ULYSSES;
     p->any_zero3 |= l->dp_type == DP_ZERO3;
   }
+  for (int i = 0; p->tp_per_layer && i < m->nlayers; i++) /* vsp: not yet with per-layer degrees (replicated) */
+    if (p->layer[i].sp == PAR_SP_VOCAB)
+      p->layer[i].sp = PAR_SP_NONE;
 }
 
 /* The micro-batch a global batch implies: global / (chunks x dp of the base degree). */

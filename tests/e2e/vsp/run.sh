@@ -6,7 +6,8 @@
 # parallelism and Ulysses, with pipelines, data parallelism and ZeRO-2/3, and micro-batches
 # of one sample (each rank then holds half of its sequence); so does a Galvatron strategy
 # file with vsp = 1 (Megatron and Ulysses blocks, checkpointing) and one whose vocabulary
-# degree is above the blocks' tp degree.
+# degree is above the blocks' tp degree; with per-layer tp degrees vsp is noted and runs
+# the vocabulary layers replicated.
 . "$(dirname "$0")/../e2e_lib.sh"
 dir="$src/tests/e2e/vsp"
 for model in tiny_gpt tiny_llama; do
@@ -39,4 +40,9 @@ fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--init_from $fx --batch_from $fx --iters 6 --warmup 2 --min_lr 1e-4 --global_train_batch_size 2"
 mx_single "$src/examples/tiny.gvm" tiny_gpt
 mx_run vsp_above_tp 2 --num_gpus_per_node 2 --galvatron_config_path tp1.json
+# per-layer tp degrees (2 then 1) with vsp: the vocabulary layers replicated over the group, noted
+sed -e 's/"tp_sizes_enc": "1,1"/"tp_sizes_enc": "2,1"/' tp1.json > ltp.json
+mx_run vsp_per_layer_tp 2 --num_gpus_per_node 2 --galvatron_config_path ltp.json
+grep -q "note: vsp 2: with per-layer tp degrees the embedding and head run replicated" compile.log && ok \
+  || bad "no note for vsp with per-layer tp: $(cat compile.log)"
 finish
