@@ -521,9 +521,12 @@ static void print_summary(const CompileArgs *c, const IrModel *m, const ParPlan 
           "rank)%s\n", o->world, o->pp, o->tp, o->tp_per_layer ? " (largest; per layer below)" : "",
           o->ulysses ? " (Ulysses)" : o->sp ? " (+SP)" : "", cp, o->dp, dp_words(m, o, 1),
           o->pipeline_1f1b ? "1F1B" : "GPipe", o->chunks, given ? ", checkpointing as given" : "");
-  if (o->vsp > 1 && o->tp_per_layer)
-    fprintf(stderr, "gvc: note: vsp %d: with per-layer tp degrees the embedding and head run replicated over their tp "
-            "group of %d (the same numbers, %dx the activations Galvatron counts for them)\n", o->vsp, o->tp, o->tp);
+  Arena *a = arena_new(1 << 12);
+  const char *why = par_vsp_replicated(a, m, o);
+  if (why)
+    fprintf(stderr, "gvc: note: vsp %d: the embedding and head run replicated over their tp group of %d, %s (the "
+            "same numbers, %dx the activations Galvatron counts for them)\n", o->vsp, o->tp, why, o->tp);
+  arena_free(&a);
 }
 
 /* --make-vocab-size-divisible-by N (Megatron's): the model with its vocabulary padded to a

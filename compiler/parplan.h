@@ -94,7 +94,8 @@ static inline int par_layer_dp(const ParPlan *p, int tp) { return p->world / p->
 /* The ranks a layer's gradients are reduced over and its ZeRO state sharded over: dp x cp. */
 static inline int par_grad_ranks(const ParPlan *p, const ParLayer *l) { return l->dp * par_cp(p); }
 /* Layer i's row as a search strategy (strategy.h): the vocabulary layers' degree is vtp's
- * (1 when replicated), a Ulysses degree is its sp, ZeRO-3 needs a sharding group above 1. */
+ * (1 when replicated; under vsp a sequence degree, the tp group's), a Ulysses degree is its
+ * sp, ZeRO-3 needs a sharding group above 1. */
 Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i);
 
 /* How the door that set the plan spells the pipeline, tp and cp degrees in messages: the
@@ -117,6 +118,10 @@ int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *n
  * pp x tp, per-layer degrees, unsupported combinations); names NULL spells the degrees "pp"
  * and "tp". parplan_resolve runs it (and checks the vocabulary degree and the stages). */
 const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const ParSpelling *names);
+
+/* Why vsp runs the vocabulary layers replicated over the tp group (per-layer tp degrees, or
+ * token rows the group does not divide), or NULL (no vsp, or on token rows). */
+const char *par_vsp_replicated(Arena *a, const IrModel *m, const ParPlan *p);
 
 /* The stage of every top-level layer for pp stages: the embedding goes with the first
  * block, the final norm and head with the last; blocks are split as evenly as possible

@@ -43,6 +43,6 @@ mx_run vsp_above_tp 2 --num_gpus_per_node 2 --galvatron_config_path tp1.json
 # per-layer tp degrees (2 then 1) with vsp: the vocabulary layers replicated over the group, noted
 sed -e 's/"tp_sizes_enc": "1,1"/"tp_sizes_enc": "2,1"/' tp1.json > ltp.json
 mx_run vsp_per_layer_tp 2 --num_gpus_per_node 2 --galvatron_config_path ltp.json
-grep -q "note: vsp 2: with per-layer tp degrees the embedding and head run replicated" compile.log && ok \
+grep -q "note: vsp 2: the embedding and head run replicated over their tp group of 2, with per-layer tp degrees" compile.log && ok \
   || bad "no note for vsp with per-layer tp: $(cat compile.log)"
 finish
