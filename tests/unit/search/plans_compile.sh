@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # plans_compile.sh GVC SRC DATA - every plan the search returns lowers: gvc plan --search over
-# world sizes 1..64, budgets, zoo models and odd shapes, with the analytic model and with
-# Galvatron's LLaMA-2 7B profiles. A setting may find no plan ("no valid configuration");
+# world sizes 1..64, budgets, zoo models and odd shapes (heads, kv heads, vocabularies, layer
+# counts, sequence lengths, one-sample micro-batches), with the analytic model and with
+# Galvatron's LLaMA-2 7B profiles; plans with vocabulary sequence parallelism among them. A setting may find no plan ("no valid configuration");
 # it may not find one the lowering refuses.
 set -u
 gvc=$1; src=$2; data=$3; pass=0; fail=0; none=0; vsp=0
@@ -13,6 +14,8 @@ import "gpt2"
 import "llama"
 size odd5 = gpt2_family(vocab = 250, hidden = 80, layers = 3, heads = 5, positions = 64)
 size odd_gqa = llama(vocab = 256, hidden = 96, layers = 5, heads = 6, kv_heads = 3, ffn = 160, max_seq = 64)
+size odd12 = llama(vocab = 251, hidden = 96, layers = 7, heads = 12, kv_heads = 4, ffn = 136, max_seq = 64)
+size odd2 = gpt2_family(vocab = 257, hidden = 64, layers = 2, heads = 2, positions = 64)
 GVM
 try() { # what FILE MODEL SEQ ARGS...
   local what=$1 file=$2 model=$3 seq=$4; shift 4
@@ -32,6 +35,21 @@ for m in "$src/examples/tiny.gvm tiny_gpt" "$src/examples/tiny.gvm tiny_llama" "
                    "--disable_dp 1 --disable_pp 1"; do
         try "$2 ${nodes}x$gpus ${gb}GB $space" "$1" "$2" 32 --num_nodes "$nodes" --num_gpus_per_node "$gpus" \
           --memory_constraint "$gb" $space --pytorch_context_mem 1024
+      done
+    done
+  done
+done
+# odd sequence lengths and one-sample micro-batches (Ulysses and vsp split token rows), a
+# prime vocabulary, 12 heads over 4 kv heads, fewer layers than ranks
+for m in "odd12" "odd2" "odd_gqa"; do
+  for seq in 31 34; do
+    for nodes_gpus in "1 2" "1 8" "2 8"; do
+      read -r nodes gpus <<< "$nodes_gpus"
+      for b in "--settle_bsz 8 --settle_chunk 8" "--settle_bsz 4 --settle_chunk 2"; do
+        for space in "--search_space full" "--disable_dp 1" "--disable_dp 1 --disable_pp 1"; do
+          try "$m seq $seq ${nodes}x$gpus $b $space" "$tmp/odd.gvm" "$m" "$seq" --num_nodes "$nodes" \
+            --num_gpus_per_node "$gpus" --memory_constraint 4 $b $space --pytorch_context_mem 1024
+        done
       done
     done
   done
