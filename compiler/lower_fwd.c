@@ -359,7 +359,7 @@ void lower_forward_layer(L *l, int li, int recompute)
   for (int k = 0; l->sp_gathered && k < cl->nnodes; k++) /* gathers are per pass (recompute gathers again) */
     for (int i = 0; i < l->m->nodes[cl->first_node + k].nin; i++)
       l->sp_gathered[l->m->nodes[cl->first_node + k].in[i]] = -1;
-  if ((l->o->sp || l->o->ulysses || l->o->vsp > 1) && l->o->tp > 1 && !recompute) {
+  if ((l->o->sp || l->o->ulysses || lower_vsp(l)) && l->o->tp > 1 && !recompute) {
     int v = cl->in_value;
     int64_t full = lower_numel(l, v) * (l->rsplit[v] ? l->o->tp : 1);
     int want = lower_layer_rows_split(l, li);

@@ -189,7 +189,7 @@ static const char *split_block_node(L *l, int li, int k, int tp, int ul, int sp)
 int lower_tp_split(L *l, int first, int last)
 {
   const IrModel *m = l->m;
-  int tp = l->o->tp, ul = l->o->ulysses && tp > 1, sp = (l->o->sp || ul || l->o->vsp > 1) && tp > 1;
+  int tp = l->o->tp, ul = l->o->ulysses && tp > 1, sp = (l->o->sp || ul || lower_vsp(l)) && tp > 1;
   if (tp <= 1)
     return 0;
   if (first > 0 && lower_layer_rows_split(l, first - 1)) /* received from the previous stage as split */

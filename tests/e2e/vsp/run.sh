@@ -6,8 +6,8 @@
 # parallelism and Ulysses, with pipelines, data parallelism and ZeRO-2/3, and micro-batches
 # of one sample (each rank then holds half of its sequence); so does a Galvatron strategy
 # file with vsp = 1 (Megatron and Ulysses blocks, checkpointing) and one whose vocabulary
-# degree is above the blocks' tp degree; with per-layer tp degrees vsp is noted and runs
-# the vocabulary layers replicated.
+# degree is above the blocks' tp degree; with per-layer tp degrees, or token rows the tp
+# group does not divide, vsp is noted and runs the vocabulary layers replicated.
 . "$(dirname "$0")/../e2e_lib.sh"
 dir="$src/tests/e2e/vsp"
 for model in tiny_gpt tiny_llama; do
@@ -45,4 +45,13 @@ sed -e 's/"tp_sizes_enc": "1,1"/"tp_sizes_enc": "2,1"/' tp1.json > ltp.json
 mx_run vsp_per_layer_tp 2 --num_gpus_per_node 2 --galvatron_config_path ltp.json
 grep -q "note: vsp 2: the embedding and head run replicated over their tp group of 2, with per-layer tp degrees" compile.log && ok \
   || bad "no note for vsp with per-layer tp: $(cat compile.log)"
+# token rows the tp group does not divide (seq 15, micro-batch 1, tp 2): replicated, noted
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 15 --micro-batch 1 -o single15 2>/dev/null
+GV_COMM=self ./single15 $args 2>&1 | losses > single15.txt
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 15 --micro-batch 1 --num_gpus_per_node 2 \
+  --global_tp_deg 2 --vocab_tp 2 --vocab_sp 1 -o rows15 2> rows15.log || bad "compile rows15: $(cat rows15.log)"
+grep -q "note: vsp 2: .* the micro-batch's 15 token rows are not divisible by it" rows15.log && ok \
+  || bad "no note for rows the group does not divide: $(cat rows15.log)"
+"$mpiexec" -n 2 ./rows15 $args 2>&1 | losses > rows15.txt
+close single15.txt rows15.txt 7 && ok || { bad "rows15: losses differ from one rank"; paste single15.txt rows15.txt; }
 finish
