@@ -100,6 +100,9 @@
     GV_A(I64, D)) \
 /* Logits of the stage holding the head (per slot, f32 [B, T, V]): for sampling text. */ \
   X(prog_logits, GV_A(I64, stage) GV_A(I64, logits_off)) \
+/* ... which hold only this rank's `rows` token rows of the tp group (vocabulary sequence \
+ * parallelism): rank j of the group holds rows j x rows ..; declared after prog_logits. */ \
+  X(prog_logits_rows, GV_A(I64, stage) GV_A(I64, rows)) \
 /* The decode step of a one-stage program without tensor parallelism or ZeRO-3 whose \
  * attentions are causal (generation with a KV cache; runtime/program/decode.c): fn runs the \
  * forward of one token at the runtime's decode position, reading the params and workspace \

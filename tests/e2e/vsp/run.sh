@@ -45,6 +45,16 @@ sed -e 's/"tp_sizes_enc": "1,1"/"tp_sizes_enc": "2,1"/' tp1.json > ltp.json
 mx_run vsp_per_layer_tp 2 --num_gpus_per_node 2 --galvatron_config_path ltp.json
 grep -q "note: vsp 2: the embedding and head run replicated over their tp group of 2, with per-layer tp degrees" compile.log && ok \
   || bad "no note for vsp with per-layer tp: $(cat compile.log)"
+# sampling by whole forwards: the last position's logits row is on one rank of the group,
+# which picks and broadcasts; the greedy ids are one rank's (the tiny GPT's single program)
+for i in $(seq 40); do printf 'fortune number %d: the quick brown fox jumps over the lazy dog\n%%\n' $i; done > fort.txt
+"$gvc" data fort.txt -o fort >/dev/null 2>&1 || bad "gvc data"
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 1 --num_gpus_per_node 2 \
+  --global_tp_deg 2 --vocab_tp 2 --vocab_sp 1 -o gen_vsp 2>/dev/null || bad "compile gen_vsp"
+gen="--init_from $src/tests/reference/fixtures/tiny_gpt.bin --data fort --iters 0 --sample 24 --sample_format ids"
+one=$(GV_COMM=self ./single $gen 2>&1 | grep "^sample_ids>")
+two=$("$mpiexec" -n 2 ./gen_vsp $gen 2>&1 </dev/null | grep "^sample_ids>")
+[ -n "$one" ] && [ "$one" = "$two" ] && ok || bad "vsp greedy ids: '$two', one rank: '$one'"
 # token rows the tp group does not divide (seq 15, micro-batch 1, tp 2): replicated, noted
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 15 --micro-batch 1 -o single15 2>/dev/null
 GV_COMM=self ./single15 $args 2>&1 | losses > single15.txt
