@@ -276,7 +276,7 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
       logits = r->bases[GV_MEM_ACTS] + r->logits_off + ((w - 1) % r->logits_rows) * r->logits_cols *
                (int64_t)gv_run_fsz(r);
     }
-    if (last && r->tp_rank == owner) /* read back to the host */
+    if (last && (r->logits_rows <= 0 || r->tp_rank == owner)) /* read back to the host */
       next = pick(gv_run_to_host_f32(r, logits, (size_t)V), V, a, &rng, c);
     if (last && r->logits_rows > 0 && r->tp > 1)
       gv_comm_broadcast_host(r->tp_group, &next, 1, GV_DTYPE_I32, owner);

@@ -55,6 +55,11 @@ gen="--init_from $src/tests/reference/fixtures/tiny_gpt.bin --data fort --iters 
 one=$(GV_COMM=self ./single $gen 2>&1 | grep "^sample_ids>")
 two=$("$mpiexec" -n 2 ./gen_vsp $gen 2>&1 </dev/null | grep "^sample_ids>")
 [ -n "$one" ] && [ "$one" = "$two" ] && ok || bad "vsp greedy ids: '$two', one rank: '$one'"
+# ... and without vsp every rank of the tp group still picks (the same row, the same token)
+"$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 1 --num_gpus_per_node 2 \
+  --global_tp_deg 2 -o gen_tp 2>/dev/null || bad "compile gen_tp"
+two=$("$mpiexec" -n 2 ./gen_tp $gen 2>&1 </dev/null | grep "^sample_ids>")
+[ "$one" = "$two" ] && ok || bad "tp greedy ids: '$two', one rank: '$one'"
 # token rows the tp group does not divide (seq 15, micro-batch 1, tp 2): replicated, noted
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 15 --micro-batch 1 -o single15 2>/dev/null
 GV_COMM=self ./single15 $args 2>&1 | losses > single15.txt
