@@ -90,6 +90,9 @@ static void usage(FILE *f, int run)
              "                            1/tp of the token rows; default 0)\n"
              "  --vocab_tp N              split the embedding and LM head by vocabulary over N ranks (1, the\n"
              "                            tp degree, or a multiple of it: the blocks then run per-layer tp)\n"
+             "  --vocab_sp 0|1            vocabulary sequence parallelism (Galvatron's vsp; --vocab_tp is then\n"
+             "                            its degree): the embedding, final norm and head on each rank's token\n"
+             "                            rows of the tp group, whole weights, gradients summed over it\n"
              "  --global_cp_deg N         context parallelism (Galvatron's cp_mode zigzag): every layer on 1/N\n"
              "                            of each sequence, causal attention as ring attention over N ranks\n"
              "  --global_ep_deg N         expert parallelism: each MoE layer's experts spread over N ranks of\n"
@@ -398,7 +401,8 @@ static void print_strategy(const IrModel *m, const ParPlan *o)
     int block = m->layers[i].kind == IR_LAYER_BLOCK;
     printf("%-14s %-10s %6d %4d %4d %-6s %5s  %s\n", m->layers[i].name, kinds[m->layers[i].kind], l->stage,
            block ? l->tp : 1, l->dp, dpt[l->dp_type], l->ckpt ? "yes" : "no",
-           l->sp == PAR_SP_ULYSSES ? "split (ulysses)" : l->sp == PAR_SP_MEGATRON ? "split (sp)" : "all");
+           l->sp == PAR_SP_ULYSSES ? "split (ulysses)" : l->sp == PAR_SP_MEGATRON ? "split (sp)"
+           : l->sp == PAR_SP_VOCAB ? "split (vsp)" : "all");
   }
   if (o->cp > 1)
     printf("(context parallelism: cp %d, zigzag ring attention; every layer holds 1/%d of each sequence; gradients "
@@ -406,7 +410,10 @@ static void print_strategy(const IrModel *m, const ParPlan *o)
   if (o->ep > 1)
     printf("(expert parallelism: ep %d; each rank of an ep group holds 1/%d of every MoE layer's experts; expert "
            "gradients are reduced over dp / ep = %d ranks)\n", o->ep, o->ep, o->dp / o->ep);
-  if (o->tp > 1)
+  if (o->tp > 1 && o->vsp > 1)
+    printf("(vsp: the embedding, final norm and head run on each rank's token rows of its tp group, their "
+           "gradients summed over it)\n");
+  else if (o->tp > 1)
     printf("(the final norm is replicated over each tp group; the embedding and head are %s)\n",
            o->vtp > 1 ? "split by vocabulary over it" : "replicated too (--vocab_tp splits them)");
 }
@@ -534,6 +541,12 @@ static void print_summary(const CompileArgs *c, const IrModel *m, const ParPlan 
           "rank)%s\n", o->world, o->pp, o->tp, o->tp_per_layer ? " (largest; per layer below)" : "",
           o->ulysses ? " (Ulysses)" : o->sp ? " (+SP)" : "", cp, o->dp, dp_words(m, o, 1),
           o->pipeline_1f1b ? "1F1B" : "GPipe", o->chunks, given ? ", checkpointing as given" : "");
+  Arena *a = arena_new(1 << 12);
+  const char *why = par_vsp_replicated(a, m, o);
+  if (why)
+    fprintf(stderr, "gvc: note: vsp %d: the embedding and head run replicated over their tp group of %d, %s (the "
+            "same numbers, %dx the activations Galvatron counts for them)\n", o->vsp, o->tp, why, o->tp);
+  arena_free(&a);
 }
 
 /* --make-vocab-size-divisible-by N (Megatron's): the model with its vocabulary padded to a
@@ -541,8 +554,9 @@ static void print_summary(const CompileArgs *c, const IrModel *m, const ParPlan 
  * the model's own when it grew. NULL after saying why. */
 static const IrModel *pad_vocab(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *m, int64_t *true_vocab)
 {
-  const ParSetting *vt = par_settings_find(&c->set, "vocab_tp"), *gt = par_settings_find(&c->set, "global_tp_deg");
-  int tp = vt && atoi(vt->value) > 1 ? atoi(vt->value) : gt ? atoi(gt->value) : 1;
+  const ParSetting *vt = par_settings_find(&c->set, "vocab_tp"), *gt = par_settings_find(&c->set, "global_tp_deg"),
+                   *vs = par_settings_find(&c->set, "vocab_sp"); /* vsp keeps the vocabulary whole */
+  int tp = vt && atoi(vt->value) > 1 && !(vs && atoi(vs->value)) ? atoi(vt->value) : gt ? atoi(gt->value) : 1;
   const char *err = NULL;
   int64_t V = m->vocab;
   const IrModel *padded = lower_pad_vocab(a, m, (int64_t)c->vocab_divisible * (tp > 0 ? tp : 1), &err);

@@ -5,7 +5,7 @@
  * data-parallel type, per-layer ZeRO-3 and the per-layer checkpoint flags. What the
  * lowering cannot run yet (per-layer tp with SP, Ulysses or strided groups; a vtp between
  * 1 and the blocks') is an error that names the key and layer; vsp (Ulysses for the
- * vocabulary layers) runs them replicated over their group, with a note. */
+ * vocabulary layers) is the plan's vsp degree (parplan.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -54,18 +54,13 @@ static int check_degrees(const GalConfig *c, const char *path, int per_layer, in
   return 0;
 }
 
-/* The vocabulary layers: vtp, or replicated with a note under vsp; embed_sdp noted. */
+/* The vocabulary layers: split by vocabulary over vtp ranks, or sequence-parallel (vsp: vtp is
+ * then its degree, and the vocabulary stays whole); embed_sdp noted. */
 static void vocab_strategy(int vtp, int vsp, int embed_sdp, const char *path, ParPlan *p)
 {
-  p->vtp = vtp;
-  p->vsp = vsp;
+  p->vtp = vsp ? 1 : vtp;
+  p->vsp = vsp ? vtp : 0;
   p->embed_sdp = embed_sdp;
-  if (vsp) { /* Ulysses for the vocabulary layers: each rank of the group would take its sequence chunk */
-    diag_plain_note(NULL, "%s: key 'vsp': the embedding and head run replicated over their group of %d (the "
-                    "same numbers; Galvatron gives each rank 1/%d of the sequence, so their activations here are %dx "
-                    "what its cost model counts)", path, vtp, vtp, vtp);
-    p->vtp = 1;
-  }
   if (embed_sdp) /* the lowering shards blocks only */
     diag_plain_note(NULL, "%s: key 'embed_sdp': the embedding and head keep the default data-parallel type (ZeRO-3 "
                     "shards the blocks' parameters only), so they hold more memory than the search counted", path);

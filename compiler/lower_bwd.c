@@ -281,12 +281,16 @@ static void bwd_node(L *l, int ni, int layer)
       EMIT(l, ENT_gen_vocab_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M),
            sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
     else
-      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->o->seq),
+      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->rsplit[y] ? M : l->o->seq),
            sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
     break;
   case IR_OP_POS_EMBEDDING:
-    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq),
-         sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
+    if (l->rsplit[y]) /* vsp: the positions of this rank's token rows */
+      EMIT(l, ENT_gen_sp_pos_embedding_bwd, c, G(l, n, 0), dy, sa_i64(M), sa_i64(l->o->seq),
+           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
+    else
+      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq),
+           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
     if (g0.buf >= 0)
       EMIT(l, ENT_gen_grad, "pos_embedding: dx = dy", GB(l, g0), dy, sa_i64(cnt), sa_i64(acc));
     break;
@@ -386,6 +390,25 @@ static void bwd_node(L *l, int ni, int layer)
   fold(l, g2);
 }
 
+/* ZeRO-3 layer li: the gradients that are partial sums over the tp group (sequence-parallel
+ * norms, Ulysses' replicated weights) summed over it in the full gradient before the
+ * reduce-scatter over dp, as the unsharded parameters' are before their reduction. */
+static void z3_partial_sums(L *l, int li)
+{
+  const IrLayer *ly = &l->m->layers[li];
+  for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++)
+    for (int j = 0; j < l->m->nodes[ni].nparam; j++) {
+      int pi = l->m->nodes[ni].param[j], seen = 0;
+      for (int q = ly->first_node; q <= ni; q++)
+        for (int k = 0; k < l->m->nodes[q].nparam && !(q == ni && k >= j); k++)
+          seen |= l->m->nodes[q].param[k] == pi;
+      if (seen || !l->sp_partial[pi] || l->gbuf[pi] < 0)
+        continue;
+      EMIT(l, ENT_gen_all_reduce, "zero3: sum the partial gradient over the tp group", sa_i64(lower_tp_group(l, li)),
+           B(l, l->gbuf[pi]), sa_i64(l->plan->bufs[l->gbuf[pi]].bytes / l->es));
+    }
+}
+
 /* Backward of layer li (replaying its forward first when it is checkpointed). */
 void lower_backward_layer(L *l, int li)
 {
@@ -440,6 +463,7 @@ void lower_backward_layer(L *l, int li)
   lower_cross_layout(l, li, 0);
   lower_cross_grads(l, li);
   if (z3) { /* sum over the data-parallel group; each rank adds its shard to its gradients */
+    z3_partial_sums(l, li);
     int64_t dp = lower_layer_dp(l, li);
     SchedArg a[] = {sa_ctx(), sa_i64(li), lower_buf_arg(l, l->z3[li].gshard), lower_buf_arg(l, l->z3_grad),
                     sa_i64(l->z3[li].range / dp / l->es)};

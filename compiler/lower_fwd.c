@@ -200,8 +200,8 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     if (l->tp_node[ni]) /* my rows of the table; other ranks' tokens are zero here, then summed */
       EMIT(l, ENT_gen_vocab_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M),
            sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
-    else
-      EMIT(l, ENT_gen_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->o->seq),
+    else /* (vsp: this rank's token rows, as one piece) */
+      EMIT(l, ENT_gen_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->rsplit[y] ? M : l->o->seq),
            sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(0));
     break;
   case IR_OP_POS_EMBEDDING: {
@@ -213,8 +213,12 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
            sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
       break;
     }
-    EMIT(l, ENT_gen_embedding_fwd, "pos_embedding: y += pos", V(l, y), sa_null(), P(l, n, 0), sa_i64(M),
-         sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+    if (l->rsplit[y]) /* vsp: the positions of this rank's token rows */
+      EMIT(l, ENT_gen_sp_pos_embedding_fwd, "pos_embedding: y += pos (vsp: my token rows)", V(l, y), P(l, n, 0),
+           sa_i64(M), sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+    else
+      EMIT(l, ENT_gen_embedding_fwd, "pos_embedding: y += pos", V(l, y), sa_null(), P(l, n, 0), sa_i64(M),
+           sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
     break;
   }
   case IR_OP_LAYERNORM:
@@ -321,6 +325,8 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     } else {
       EMIT(l, ENT_gen_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
     }
+    if (l->rsplit[n->in[0]]) /* vsp: each rank's loss is its rows' share */
+      EMIT(l, ENT_gen_sp_loss_sum, "vsp: the loss summed over the tp group", V(l, y));
     lower_aux_into_loss(l);
     break;
   }
@@ -399,6 +405,25 @@ static void recompute_skips(L *l, int li, unsigned char *skip)
   }
 }
 
+/* vsp: the token ids a vocabulary layer reads (tokens, labels), this rank's rows of them,
+ * kept for the backward (the i32 rows copied as floats' bytes). */
+static void vocab_rows_enter(L *l, int li)
+{
+  const IrLayer *ly = &l->m->layers[li];
+  for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++)
+    for (int i = 0; i < l->m->nodes[ni].nin; i++) {
+      int v = l->m->nodes[ni].in[i];
+      if (!l->m->values[v].is_index || l->m->values[v].shape.d[0] != IR_DIM_B || l->rsplit[v] || l->val[v] < 0)
+        continue;
+      int64_t mine = lower_numel(l, v) / l->o->tp;
+      int rows = lower_new_buf(l, lower_vname(l, li, v, "rows"), PC_SLOT, 4 * mine);
+      SchedArg a[] = {sa_ctx(), lower_buf_arg(l, rows), lower_buf_arg(l, l->val[v]), sa_i64(4 * mine / l->es)};
+      lower_emit(l, ENT_gen_sp_slice, a, 4, "vsp: my token rows of the ids");
+      l->val[v] = rows;
+      l->rsplit[v] = 1;
+    }
+}
+
 /* Forward of layer li: values kept per slot unless checkpointed (or recomputing). */
 void lower_forward_layer(L *l, int li, int recompute)
 {
@@ -410,7 +435,7 @@ void lower_forward_layer(L *l, int li, int recompute)
   for (int k = 0; l->sp_gathered && k < cl->nnodes; k++) /* gathers are per pass (recompute gathers again) */
     for (int i = 0; i < l->m->nodes[cl->first_node + k].nin; i++)
       l->sp_gathered[l->m->nodes[cl->first_node + k].in[i]] = -1;
-  if ((l->o->sp || l->o->ulysses) && l->o->tp > 1 && !recompute) {
+  if ((l->o->sp || l->o->ulysses || lower_vsp(l)) && l->o->tp > 1 && !recompute) {
     int v = cl->in_value;
     int64_t full = lower_numel(l, v) * (l->rsplit[v] ? l->o->tp : 1);
     int want = lower_layer_rows_split(l, li);
@@ -434,6 +459,8 @@ void lower_forward_layer(L *l, int li, int recompute)
   const IrLayer *ly = &l->m->layers[li];
   if (!recompute && (l->conv_from[li] >= 0 || l->sp_in_slice[li] >= 0 || l->sp_gather_from[li] >= 0))
     l->in_after[li] = (struct LowerIn){l->val[ly->in_value], l->rsplit[ly->in_value], l->rowf[ly->in_value]};
+  if (!recompute && l->o->layer[li].sp == PAR_SP_VOCAB)
+    vocab_rows_enter(l, li);
   if (!recompute) {
     lower_cross_enter(l, li);
     lower_cross_layout(l, li, 1);

@@ -83,6 +83,14 @@ static inline int64_t lower_tp_group(const L *l, int li) { return l->o->tp_per_l
  * the tp group (Ulysses, or Megatron sequence parallelism); 0 for other layers. */
 static inline int lower_layer_ulysses(const L *l, int li) { return l->o->layer[li].sp == PAR_SP_ULYSSES; }
 static inline int lower_layer_rows_split(const L *l, int li) { return l->o->layer[li].sp != PAR_SP_NONE; }
+/* The vocabulary layers run on token rows of the tp group (vsp, where parplan_resolve kept it). */
+static inline int lower_vsp(const L *l)
+{
+  for (int i = 0; i < l->m->nlayers; i++)
+    if (l->o->layer[i].sp == PAR_SP_VOCAB)
+      return 1;
+  return 0;
+}
 
 /* ZeRO-2 as one flat shard of the gradient arena, or per parameter (each over its own
  * layer's dp group): with per-layer tp degrees, beside ZeRO-3 blocks, or with expert

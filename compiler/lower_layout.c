@@ -34,6 +34,33 @@ static int split_vocab_layer(L *l, int li, int tp)
   return 0;
 }
 
+/* Sequence parallelism of a vocabulary layer (vsp): every value with token rows holds this
+ * rank's rows of the tp group, every weight's gradient is a partial sum over it. The ops
+ * must work row by row. 1 after an error. */
+static int split_vocab_rows(L *l, int li)
+{
+  const IrModel *m = l->m;
+  const IrLayer *ly = &m->layers[li];
+  for (int ni = ly->first_node; ni < ly->first_node + ly->nnodes; ni++) {
+    const IrNode *n = &m->nodes[ni];
+    switch (n->op) {
+    case IR_OP_INPUT: case IR_OP_EMBEDDING: case IR_OP_POS_EMBEDDING: case IR_OP_LAYERNORM: case IR_OP_RMSNORM:
+    case IR_OP_LINEAR: case IR_OP_SCALE: case IR_OP_ADD: case IR_OP_MUL: case IR_OP_DROPOUT: case IR_OP_GELU:
+    case IR_OP_SILU: case IR_OP_RELU: case IR_OP_SOFTMAX: case IR_OP_CROSS_ENTROPY:
+      break;
+    default:
+      lower_fail(l, ni, arena_printf(l->a, "%s: %s needs whole sequences: vocabulary sequence parallelism (vsp) "
+                                     "cannot split this layer's token rows", ly->name, ir_op_name(n->op)));
+      return 1;
+    }
+    if (n->op != IR_OP_CROSS_ENTROPY && m->values[n->out].shape.d[0] == IR_DIM_B)
+      l->rsplit[n->out] = 1;
+    for (int j = 0; j < n->nparam; j++)
+      l->sp_partial[n->param[j]] = 1;
+  }
+  return 0;
+}
+
 /* A linear of block li (node k): Ulysses (every linear on this rank's rows with the whole
  * weight, all-to-all to heads where it feeds attention), Megatron @col / @row, or
  * replicated. Returns why it cannot run so, or NULL. */
@@ -162,7 +189,7 @@ static const char *split_block_node(L *l, int li, int k, int tp, int ul, int sp)
 int lower_tp_split(L *l, int first, int last)
 {
   const IrModel *m = l->m;
-  int tp = l->o->tp, ul = l->o->ulysses && tp > 1, sp = (l->o->sp || ul) && tp > 1;
+  int tp = l->o->tp, ul = l->o->ulysses && tp > 1, sp = (l->o->sp || ul || lower_vsp(l)) && tp > 1;
   if (tp <= 1)
     return 0;
   if (first > 0 && lower_layer_rows_split(l, first - 1)) /* received from the previous stage as split */
@@ -180,7 +207,7 @@ int lower_tp_split(L *l, int first, int last)
       for (int k = 0; k < ly->nnodes; k++) /* a position bias: see split_block_node */
         for (int j = 0; m->nodes[ly->first_node + k].op == IR_OP_REL_BIAS && j < m->nodes[ly->first_node + k].nparam; j++)
           l->sp_partial[m->nodes[ly->first_node + k].param[j]] = 1;
-      if (split_vocab_layer(l, li, tp))
+      if (split_vocab_layer(l, li, tp) || (lower_layer_rows_split(l, li) && split_vocab_rows(l, li)))
         return 1;
       continue;
     }

@@ -17,6 +17,7 @@ typedef struct Stage {
    * output, and values crossing blocks carried through (packed one after the other) */
   int *bin, nbin, *bout, nbout;
   int logits;
+  int64_t logits_rows;       /* > 0: the logits hold this rank's token rows of the tp group (vsp) */
   int64_t shard_bytes;       /* ZeRO: bytes of the gradient/optimizer shard of one dp rank */
   signed char *split_dim;    /* per parameter: -1 replicated, 0 rows or 1 columns split over tp */
   int *zlayer;               /* per parameter: its ZeRO-3 layer, -1 when not sharded */
@@ -397,8 +398,10 @@ static void lower_stage(Stage *st)
   lower_emit(l, ENT_gen_backward_done, (SchedArg[]){sa_ctx(), sa_i64(l->stage)}, 2,
              "the micro-batch's backward is done (no_async_grad_reduce reduces here)");
   for (int i = 0; i < m->nnodes; i++)
-    if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0)
+    if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0) {
       st->logits = l->val[m->nodes[i].in[0]];
+      st->logits_rows = l->rsplit[m->nodes[i].in[0]] ? lower_rows(l, m->nodes[i].in[0]) : 0;
+    }
   plan_assign(l->plan);
   if (lower_zero2_flat(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
     int64_t dp = (int64_t)l->o->dp * par_cp(l->o), *ab = l->plan->arena_bytes; /* shards over dp x cp */
@@ -556,6 +559,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
   }
   if (st->logits >= 0 && p->bufs[st->logits].cls == PC_SLOT)
     sched_call(prog, d, entry_callee(ENT_prog_logits), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(off(p, st->logits))}, 3);
+  if (st->logits >= 0 && p->bufs[st->logits].cls == PC_SLOT && st->logits_rows > 0)
+    sched_call(prog, d, entry_callee(ENT_prog_logits_rows), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(st->logits_rows)}, 3);
   SchedArg fns[] = {sa_ctx(), sa_i64(s), sa_fn(arena_printf(l->a, "gvp_fwd_s%d", l->stage)),
                     sa_fn(arena_printf(l->a, "gvp_bwd_s%d", l->stage)), sa_fn(arena_printf(l->a, "gvp_zero_s%d", l->stage))};
   sched_call(prog, d, entry_callee(ENT_prog_stage), fns, 5);

@@ -28,6 +28,7 @@ static const Option table[] = {
   {"global_cp_deg", OPTION_INT, DEGREE, NULL, 1},
   {"global_ep_deg", OPTION_INT, DEGREE, NULL, 1},
   {"vocab_tp", OPTION_INT, DEGREE, NULL, 1},
+  {"vocab_sp", OPTION_INT, BIT, NULL, 1},
   {"global_checkpoint", OPTION_INT, BIT, NULL, 1},
   {"checkpoint", OPTION_LIST, NOT_A_NUMBER, "none|all", 1},
   {"micro_batch", OPTION_INT, GV_NUM_INT(1, 1 << 24), NULL, 1},

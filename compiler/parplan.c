@@ -136,6 +136,8 @@ const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const Pa
     if (err)
       return err;
   }
+  if (p->vsp > 1 && tp > 1 && p->cp > 1)
+    return "vocabulary sequence parallelism (vsp) with context parallelism is not supported yet";
   if (p->tp_per_layer) {
     const char *err = check_layer_tp(a, m, p);
     if (err)
@@ -213,7 +215,7 @@ static void summarize(const IrModel *m, ParPlan *p)
     ParLayer *l = &p->layer[i];
     if (m->layers[i].kind != IR_LAYER_BLOCK) {
       l->tp = p->tp;
-      l->sp = PAR_SP_NONE;
+      l->sp = PAR_SP_NONE; /* vsp: vocab_rows, once the micro-batch is known */
       l->ckpt = 0;
     }
     if (p->tp <= 1)
@@ -223,6 +225,29 @@ static void summarize(const IrModel *m, ParPlan *p)
     p->ulysses |= l->sp == PAR_SP_ULYSSES;
     p->any_zero3 |= l->dp_type == DP_ZERO3;
   }
+
+}
+
+/* vsp: the vocabulary layers on token rows of the tp group where the blocks share one degree
+ * and it divides the micro-batch's rows; else they run replicated over the group (the same
+ * numbers; par_vsp_replicated says so). */
+static void vocab_rows(const IrModel *m, ParPlan *p)
+{
+  int rows = p->vsp > 1 && p->tp > 1 && !p->tp_per_layer && (p->micro_batch * p->seq) % p->tp == 0;
+  for (int i = 0; i < m->nlayers; i++)
+    if (m->layers[i].kind != IR_LAYER_BLOCK)
+      p->layer[i].sp = rows ? PAR_SP_VOCAB : PAR_SP_NONE;
+}
+
+const char *par_vsp_replicated(Arena *a, const IrModel *m, const ParPlan *p)
+{
+  if (p->vsp <= 1 || p->tp <= 1)
+    return NULL;
+  for (int i = 0; i < m->nlayers; i++)
+    if (p->layer[i].sp == PAR_SP_VOCAB)
+      return NULL;
+  return p->tp_per_layer ? "with per-layer tp degrees" : arena_printf(a, "the micro-batch's %lld token rows are not "
+                                                                      "divisible by it", (long long)(p->micro_batch * p->seq));
 }
 
 /* The micro-batch a global batch implies: global / (chunks x dp of the base degree). */
@@ -260,6 +285,7 @@ int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *n
   }
   if (!p->micro_batch)
     p->micro_batch = 1;
+  vocab_rows(m, p);
   if ((err->msg = parplan_check(a, m, p, names)))
     return 1;
   const int *stage = parplan_partition(a, m, p->pp, p->division, &err->msg);
@@ -279,7 +305,7 @@ Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i)
 {
   const ParLayer *l = &p->layer[i];
   int block = m->layers[i].kind == IR_LAYER_BLOCK;
-  int deg = block ? l->tp : p->vtp > 1 ? p->tp : 1, ul = l->sp == PAR_SP_ULYSSES;
+  int ul = l->sp == PAR_SP_ULYSSES || l->sp == PAR_SP_VOCAB, deg = block || ul ? l->tp : p->vtp > 1 ? p->tp : 1;
   Strategy s = {p->pp, ul ? 1 : deg, ul ? deg : 1, l->dp > 0 ? l->dp : 1, l->dp_type, block && l->ckpt, p->tp_consec,
                 par_cp(p)};
   if (strategy_sdp(&s) == 1)

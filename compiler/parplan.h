@@ -20,10 +20,13 @@
 #include "ir.h"
 #include "strategy.h"
 
-/* A block's sequence parallelism (with tp > 1): none, Megatron's (token rows split around
+/* A layer's sequence parallelism (with tp > 1): none, Megatron's (token rows split around
  * the tp linears) or Ulysses (the degree is a sequence degree: weights replicated, all-to-all
- * between token rows and heads around attention). */
-enum { PAR_SP_NONE, PAR_SP_MEGATRON, PAR_SP_ULYSSES };
+ * between token rows and heads around attention) for blocks; for the vocabulary layers
+ * (embedding, final norm, LM head and loss) under vsp: each rank of the tp group on its
+ * token rows with the whole weights (the rows layout of Megatron SP and Ulysses, so the
+ * conversions between them are the ones those have), weight gradients summed over it. */
+enum { PAR_SP_NONE, PAR_SP_MEGATRON, PAR_SP_ULYSSES, PAR_SP_VOCAB };
 
 typedef struct ParLayer {
   int stage;    /* pipeline stage (derived from the plan's division, or even) */
@@ -51,7 +54,10 @@ typedef struct ParPlan {
                                 parplan_resolve: whether some block runs it */
   int dp_type;               /* default data-parallel type (DP_*); ZeRO-3 applies to blocks */
   /* the vocabulary layers (embedding, LM head): split by vocabulary over vtp ranks (1: replicated;
-   * above the blocks' degree it becomes the base), Ulysses over vsp ranks, ZeRO-3 (embed_sdp) */
+   * above the blocks' degree it becomes the base), or sequence-parallel (Galvatron's vocab_sp, vsp:
+   * its vocabulary degree; vtp is then 1): each rank of the stage's tp group computes its token
+   * rows with the whole weights (PAR_SP_VOCAB), which gives every rank 1/(world/pp) of the
+   * stage's tokens whatever the degree, as Galvatron's vocabulary group does; ZeRO-3 (embed_sdp) */
   int vtp, vsp, embed_sdp;
   int bf16;                  /* mixed precision: bf16 parameters, activations and gradients, fp32 master
                                 weights and AdamW moments; statistics stay fp32 */
@@ -100,7 +106,8 @@ static inline int par_grad_ranks(const ParPlan *p, const ParLayer *l) { return l
  * the ranks holding the same experts) and its ZeRO-2 state sharded over: dp / ep (no cp). */
 static inline int par_expert_grad_ranks(const ParPlan *p, const ParLayer *l) { return l->dp / par_ep(p); }
 /* Layer i's row as a search strategy (strategy.h): the vocabulary layers' degree is vtp's
- * (1 when replicated), a Ulysses degree is its sp, ZeRO-3 needs a sharding group above 1. */
+ * (1 when replicated; under vsp a sequence degree, the tp group's), a Ulysses degree is its
+ * sp, ZeRO-3 needs a sharding group above 1. */
 Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i);
 
 /* How the door that set the plan spells the pipeline, tp, cp and ep degrees in messages: the
@@ -124,6 +131,10 @@ int parplan_resolve(Arena *a, const IrModel *m, ParPlan *p, const ParSpelling *n
  * pp x tp, per-layer degrees, unsupported combinations); names NULL spells the degrees "pp"
  * and "tp". parplan_resolve runs it (and checks the vocabulary degree and the stages). */
 const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const ParSpelling *names);
+
+/* Why vsp runs the vocabulary layers replicated over the tp group (per-layer tp degrees, or
+ * token rows the group does not divide), or NULL (no vsp, or on token rows). */
+const char *par_vsp_replicated(Arena *a, const IrModel *m, const ParPlan *p);
 
 /* The stage of every top-level layer for pp stages: the embedding goes with the first
  * block, the final norm and head with the last; blocks are split as evenly as possible

@@ -97,6 +97,11 @@ static int scalars(Ctx *cx, Arena *a, const IrModel *m, const ParSettings *s, Pa
   num(s, "sequence_parallel", &p->sp);
   num(s, "use_ulysses", &p->ulysses);
   num(s, "vocab_tp", &p->vtp);
+  num(s, "vocab_sp", &p->vsp);
+  if (p->vsp) { /* Galvatron's vocab_sp: the vocabulary degree is a sequence degree */
+    p->vsp = p->vtp;
+    p->vtp = 1;
+  }
   num(s, "global_cp_deg", &p->cp);
   num(s, "global_ep_deg", &p->ep);
   num(s, "no_async_grad_reduce", &p->no_async_grad_reduce);

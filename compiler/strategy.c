@@ -42,6 +42,7 @@ static int keep(const StrategySpace *sp, int embed, const Strategy *s)
   if (!embed && sp->tp_why[0] && s->tp > 1) return 0;
   if (!embed && sp->ul_why[0] && s->sp > 1) return 0;
   if (embed && sp->vocab > 0 && s->tp > 1 && sp->vocab % s->tp) return 0;
+  if (s->sp > 1 && sp->seq > 0 && sp->seq % s->sp) return 0; /* Ulysses / vsp split the sequence evenly */
   if (strategy_cp(s) > 1 && (s->sp > 1 || (sp->seq > 0 && sp->seq % (2 * s->cp)))) return 0; /* as gvc compile */
   return 1;
 }

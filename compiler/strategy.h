@@ -27,7 +27,8 @@ typedef struct StrategySpace {
   int disable_cp, max_cp;              /* context parallelism: searched up to max_cp (0 or 1: not searched)
                                           unless disabled (gvc search: disabled by default, max 8); every
                                           layer of a plan shares one degree */
-  int seq;                             /* the sequence length, where known: cp must cut it into 2 x cp chunks */
+  int seq;                             /* the sequence length, where known: cp must cut it into 2 x cp chunks,
+                                          a Ulysses or vsp degree must divide it */
   /* The model's shape, where known (0: unknown, no constraint): a layer's tp or Ulysses
    * degree must divide heads and kv_heads (and a tp degree the MLP width), the vocabulary
    * layers' tp degree the vocabulary, as the lowering requires. */

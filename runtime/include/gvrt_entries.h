@@ -116,6 +116,9 @@
     GV_A(I64, D)) \
 /* Logits of the stage holding the head (per slot, f32 [B, T, V]): for sampling text. */ \
   X(prog_logits, GV_A(I64, stage) GV_A(I64, logits_off)) \
+/* ... which hold only this rank's `rows` token rows of the tp group (vocabulary sequence \
+ * parallelism): rank j of the group holds rows j x rows ..; declared after prog_logits. */ \
+  X(prog_logits_rows, GV_A(I64, stage) GV_A(I64, rows)) \
 /* The decode step of a one-stage program without tensor parallelism or ZeRO-3 whose \
  * attentions are causal (generation with a KV cache; runtime/program/decode.c): fn runs the \
  * forward of one token at the runtime's decode position, reading the params and workspace \
@@ -157,6 +160,15 @@
   X(gen_sp_slice, GV_A(PTR, out) GV_A(PTR, in) GV_A(I64, n)) \
   X(gen_sp_gather, GV_A(PTR, out) GV_A(PTR, in) GV_A(I64, n)) \
   X(gen_sp_reduce_scatter, GV_A(PTR, out) GV_A(PTR, in) GV_A(I64, n) GV_A(I64, accumulate)) \
+/* Sequence parallelism of the vocabulary layers (vsp), on this rank's M token rows of the tp \
+ * group (rows tp_rank x M .. of the micro-batch's samples of T tokens): pos_embedding_fwd: y \
+ * (+)= their learned positions' rows of table [V, C]; pos_embedding_bwd: dtable (+)= dy by \
+ * position; loss_sum: the f32 loss (each rank's is its rows' share) summed over the group. */ \
+  X(gen_sp_pos_embedding_fwd, GV_A(PTR, y) GV_A(PTR, table) GV_A(I64, M) GV_A(I64, T) GV_A(I64, V) \
+    GV_A(I64, C) GV_A(I64, accumulate)) \
+  X(gen_sp_pos_embedding_bwd, GV_A(PTR, dtable) GV_A(PTR, dy) GV_A(I64, M) GV_A(I64, T) GV_A(I64, V) \
+    GV_A(I64, C) GV_A(I64, flags)) \
+  X(gen_sp_loss_sum, GV_A(PTR, loss)) \
 /* Ulysses over the blocks' group of `tp` ranks, R token rows per rank, width N (all heads): \
  * rows_to_heads: in [R, N] (my rows) -> out [tp*R, N/tp] (all rows, my heads); \
  * heads_to_rows: in [tp*R, N/tp] -> out [R, N]. scratch: R*N floats. */ \

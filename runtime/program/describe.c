@@ -204,6 +204,13 @@ void gv_prog_logits(void *ctx, int64_t stage, int64_t logits_off)
   r->has_logits = 1;
 }
 
+void gv_prog_logits_rows(void *ctx, int64_t stage, int64_t rows)
+{
+  struct gv_run *r = ctx;
+  if (stage == r->stage)
+    r->logits_rows = rows;
+}
+
 void gv_prog_decode(void *ctx, int64_t stage, void *fn, int64_t tokens_off, int64_t logits_off, int64_t acts_bytes,
                     int64_t caches, int64_t positions)
 {

@@ -520,6 +520,43 @@ void gv_gen_sp_gather(void *ctx, void *out, void *in, int64_t n)
   gv_comm_all_gather(r->tp_group, out, in, (size_t)n, VT);
 }
 
+/* vsp: this rank's rows of the tp group in pieces that stay within a sample, each at its
+ * first position; the backward's pieces after the first add to dtable. */
+static void sp_pos_pieces(void *ctx, void *y, void *table, int64_t M, int64_t T, int64_t V, int64_t C, int bwd,
+                          int64_t flags)
+{
+  struct gv_run *r = ctx;
+  int64_t es = (int64_t)gv_run_fsz(ctx), row = (int64_t)r->tp_rank * M;
+  struct gv_tensor TB = t2(table, VT, V, C);
+  for (int64_t done = 0; done < M;) {
+    int64_t pos = (row + done) % T, n = T - pos < M - done ? T - pos : M - done;
+    struct gv_tensor Yp = t3((char *)y + done * C * es, VT, 1, n, C);
+    if (bwd)
+      gv_embedding_bwd(&r->be, &TB, &Yp, NULL, pos, (int)flags | (done ? GV_ACC_DW : 0));
+    else
+      gv_embedding_fwd(&r->be, &Yp, NULL, &TB, pos, (int)flags);
+    done += n;
+  }
+}
+
+void gv_gen_sp_pos_embedding_fwd(void *ctx, void *y, void *table, int64_t M, int64_t T, int64_t V, int64_t C,
+                                 int64_t accumulate)
+{
+  sp_pos_pieces(ctx, y, table, M, T, V, C, 0, accumulate);
+}
+
+void gv_gen_sp_pos_embedding_bwd(void *ctx, void *dtable, void *dy, int64_t M, int64_t T, int64_t V, int64_t C,
+                                 int64_t flags)
+{
+  sp_pos_pieces(ctx, dy, dtable, M, T, V, C, 1, flags);
+}
+
+void gv_gen_sp_loss_sum(void *ctx, void *loss)
+{
+  struct gv_run *r = ctx;
+  gv_comm_all_reduce(r->tp_group, loss, 1, F32, GV_REDUCE_SUM);
+}
+
 void gv_gen_sp_reduce_scatter(void *ctx, void *out, void *in, int64_t n, int64_t accumulate)
 {
   struct gv_run *r = ctx;

@@ -272,9 +272,16 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
       forward(r, window); /* the logits row of the window's last position */
       logits = r->bases[GV_MEM_ACTS] + r->logits_off + (w - 1) * r->logits_cols * (int64_t)gv_run_fsz(r);
     }
-    int32_t next = 0;
-    if (last) /* read back to the host */
+    int32_t next = 0, owner = 0;
+    if (!cached && r->logits_rows > 0) { /* vsp: the row is on one rank of the tp group */
+      owner = (int)((w - 1) / r->logits_rows);
+      logits = r->bases[GV_MEM_ACTS] + r->logits_off + ((w - 1) % r->logits_rows) * r->logits_cols *
+               (int64_t)gv_run_fsz(r);
+    }
+    if (last && (r->logits_rows <= 0 || r->tp_rank == owner)) /* read back to the host */
       next = pick(gv_run_to_host_f32(r, logits, (size_t)V), V, a, &rng, c);
+    if (last && r->logits_rows > 0 && r->tp > 1)
+      gv_comm_broadcast_host(r->tp_group, &next, 1, GV_DTYPE_I32, owner);
     if (r->pp > 1)
       gv_comm_broadcast_host(r->pp_group, &next, 1, GV_DTYPE_I32, (int)r->pp - 1);
     seq[pos] = next;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh GVC SRC MPIEXEC WORK - training with dropout (p = 0.1) is strategy-independent: the
 # masks are keyed by (seed, step, site, global row, global column), so data, tensor,
-# sequence, pipeline and per-layer tensor parallelism, and recomputation, reproduce the
+# sequence (vsp included: the embedding dropout on token rows), pipeline and per-layer tensor
+# parallelism, and recomputation, reproduce the
 # single-rank losses (to 1e-5 relative, fp32 reassociation), which differ from the losses
 # without dropout (so the masks are really applied); with two micro-batches per rank, so
 # does reducing the gradients after every micro-batch (--no_async_grad_reduce).
@@ -23,6 +24,7 @@ run() { # NAME WORLD COMPILE-OPTIONS...
 run dp2 2 --micro-batch 1 --num_gpus_per_node 2
 run dp2_ckpt 2 --micro-batch 1 --num_gpus_per_node 2 --checkpoint all
 run tp2 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2
+run tp2_vsp2 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --vocab_tp 2 --vocab_sp 1
 run tp2_sp 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --sequence_parallel 1
 run pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
 run ltp_2_1 2 --micro-batch 2 --num_gpus_per_node 2 --tp_sizes_enc 2,1

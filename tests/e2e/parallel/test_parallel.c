@@ -32,7 +32,8 @@ typedef struct Scenario {
   int sp;             /* 1: Megatron-SP; 2: Ulysses (tp is then the Ulysses degree); Ulysses on some blocks
                          only (Megatron tp on the others): 3 the second half, 4 the second half with
                          Megatron-SP on the first, 5 the first half */
-  int vtp;            /* vocabulary parallel embedding and head over the tp group */
+  int vtp;            /* the embedding and head over the tp group: 1 split by vocabulary, 2 by token rows
+                         (vocabulary sequence parallelism, vsp) */
   int ltp;            /* > 0: per-layer tp, the first half of the blocks on tp, the second half on ltp */
   int no_async;       /* reduce gradients after every micro-batch (no_async_grad_reduce) */
   int cp;             /* context parallelism (zigzag ring attention) over cp ranks (0: none) */
@@ -67,12 +68,17 @@ static const Scenario strategies[] = {
   {"tp2_vtp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 1, 0, 0},
   {"tp2_sp_vtp2_dp2", 4, 1, 1, 0, 1, 1, 0, 2, 1, 1, 0, 0},
   {"pp2_tp2_vtp2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 0, 1, 0, 0},
+  {"tp2_vsp2", 2, 1, 1, 0, 1, 2, 0, 2, 0, 2, 0, 0},
+  {"pp2_tp2_sp_vsp2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 1, 2, 0, 0},
+  {"ulysses2_vsp2_dp2_zero3_ckpt", 4, 1, 1, 1, 1, 1, 3, 2, 2, 2, 0, 0},
   {"ulysses2", 2, 1, 1, 0, 1, 2, 0, 2, 2, 0, 0, 0},
   {"ulysses2_dp2_ckpt", 4, 1, 1, 1, 1, 1, 0, 2, 2, 0, 0, 0},
   {"pp2_ulysses2_zero2", 4, 2, 1, 0, 1, 2, 2, 2, 2, 0, 0, 0},
   {"dp2_zero3", 2, 1, 1, 0, 1, 1, 3, 0, 0, 0, 0, 0},
   {"tp2_dp2_zero3_ckpt", 4, 1, 1, 1, 1, 1, 3, 2, 0, 0, 0, 0},
   {"dp2_zero3_ckpt", 2, 1, 1, 1, 1, 1, 3, 0, 0, 0, 0, 0},
+  {"ulysses2_zero3", 2, 1, 1, 0, 1, 2, 3, 2, 2, 0, 0, 0},     /* partial sums over tp inside ZeRO-3 */
+  {"tp2_sp_zero3_ckpt", 2, 1, 1, 1, 1, 2, 3, 2, 1, 0, 0, 0},
   {"pp2_dp2_zero3", 4, 2, 1, 0, 1, 1, 3, 0, 0, 0, 0, 0},
   {"dp2_zero3_half", 2, 1, 1, 0, 1, 1, 4, 0, 0, 0, 0, 0},
   {"dp2_zero3_half_zero2_rest", 2, 1, 1, 0, 1, 1, 5, 0, 0, 0, 0, 0},
@@ -212,7 +218,8 @@ static int run_strategy(IrModel *m, const Scenario *s, const char *dir, const ch
                .pipeline_1f1b = s->one_f_one_b, .chunks = s->chunks,
                .dp_type = s->zero == 3 ? DP_ZERO3 : s->zero == 2 || s->zero == 5 ? DP_ZERO2 : DP_DDP,
                .tp = s->tp ? s->tp : 1, .tp_consec = 1, .sp = s->sp == 1 || s->sp == 4, .ulysses = s->sp == 2,
-               .vtp = s->vtp ? s->tp : 1, .no_async_grad_reduce = s->no_async, .bf16 = bf16(), .cp = s->cp};
+               .vtp = s->vtp == 1 ? s->tp : 1, .vsp = s->vtp == 2 ? s->tp : 0, .no_async_grad_reduce = s->no_async,
+               .bf16 = bf16(), .cp = s->cp};
   parplan_layers(a, m, &o); /* the per-layer variations: checkpointing, ZeRO-3, Ulysses, tp of half the blocks */
   for (int i = 0, blk = 0; i < m->nlayers; i++) {
     ParLayer *l = &o.layer[i];
@@ -244,6 +251,10 @@ static int run_strategy(IrModel *m, const Scenario *s, const char *dir, const ch
       fprintf(stderr, "%s/%s: tp=%d did not shrink the parameters\n", m->name, s->name, s->tp);
       return 1;
     }
+  }
+  if (s->vtp == 2 && count_calls(lw, "gv_gen_sp_loss_sum") < 1) {
+    fprintf(stderr, "%s/%s: vsp without the head on token rows\n", m->name, s->name);
+    return 1;
   }
   if (s->ltp && (count_calls(lw, "gv_gen_rows_gather") < 1 || count_calls(lw, "gv_gen_rows_slice") < 1)) {
     fprintf(stderr, "%s/%s: per-layer tp without row exchanges between the layers\n", m->name, s->name);

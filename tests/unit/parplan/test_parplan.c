@@ -52,6 +52,30 @@ static void derived(Arena *a, const IrModel *m)
   CHECK_EQ_INT(1, s.tp);
   CHECK_EQ_INT(2, s.sp);
   CHECK_EQ_INT(PAR_SP_NONE, u.layer[0].sp);
+  ParPlan q = plan(2, 1, 2);         /* vsp: the vocabulary layers on token rows of the tp group */
+  q.vsp = 2;
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &q, NULL, &e));
+  CHECK_EQ_INT(PAR_SP_VOCAB, q.layer[0].sp);
+  CHECK_EQ_INT(PAR_SP_VOCAB, q.layer[4].sp);
+  CHECK_EQ_INT(PAR_SP_NONE, q.layer[1].sp);
+  CHECK(par_vsp_replicated(a, m, &q) == NULL);
+  s = parplan_strategy(m, &q, 0);
+  CHECK_EQ_INT(1, s.tp);
+  CHECK_EQ_INT(2, s.sp);
+  ParPlan o = plan(4, 1, 4);         /* ... replicated where the group does not divide the rows */
+  o.vsp = 2, o.seq = 15;
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &o, NULL, &e));
+  CHECK_EQ_INT(PAR_SP_NONE, o.layer[0].sp);
+  CHECK(par_vsp_replicated(a, m, &o) && strstr(par_vsp_replicated(a, m, &o), "15 token rows are not divisible"));
+  ParPlan t = plan(1, 1, 1);         /* ... and without tp nothing to split: every rank its own samples */
+  t.vsp = 2;
+  CHECK_EQ_INT(0, parplan_resolve(a, m, &t, NULL, &e));
+  CHECK_EQ_INT(PAR_SP_NONE, t.layer[0].sp);
+  CHECK(par_vsp_replicated(a, m, &t) == NULL);
+  ParPlan c = plan(4, 1, 2);         /* ... not yet with context parallelism */
+  c.vsp = 2, c.cp = 2;
+  CHECK_EQ_INT(1, parplan_resolve(a, m, &c, NULL, &e));
+  CHECK(e.msg && strstr(e.msg, "vocabulary sequence parallelism (vsp) with context parallelism"));
 }
 
 static void refused(Arena *a, const IrModel *m)
