@@ -544,8 +544,8 @@ static void print_summary(const CompileArgs *c, const IrModel *m, const ParPlan 
   Arena *a = arena_new(1 << 12);
   const char *why = par_vsp_replicated(a, m, o);
   if (why)
-    fprintf(stderr, "gvc: note: vsp %d: the embedding and head run replicated over their tp group of %d, %s (the "
-            "same numbers, %dx the activations Galvatron counts for them)\n", o->vsp, o->tp, why, o->tp);
+    diag_plain_note(NULL, "vsp %d: the embedding and head run replicated over their tp group of %d, %s (the "
+                    "same numbers, %dx the activations Galvatron counts for them)", o->vsp, o->tp, why, o->tp);
   arena_free(&a);
 }
 
