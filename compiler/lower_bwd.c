@@ -140,7 +140,7 @@ static GradOut bwd_linear(L *l, int ni, int layer, const char *c, SchedArg dy, i
 }
 
 /* The mixture-of-experts ops' gradients (topk has none: its output is ids). */
-static void bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut g0, GradOut g2)
+static GradOut bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut g0, GradOut g2)
 {
   const IrNode *n = &l->m->nodes[ni];
   int y = n->out, x = n->in[0], idx = n->in[1];
@@ -157,14 +157,22 @@ static void bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut
            sa_i64(E), sa_i64(flags));
     break;
   case IR_OP_GROUPED_LINEAR:
+    if (l->tp_node[ni] && !l->split[x] && g0.buf >= 0) { /* tp_of_ep, split outputs: x's partial gradient alone */
+      if (l->ginit[x] && g0.tmp < 0)
+        g0 = gout(l, lower_layer_of_value(l, y), x, 0);
+      flags &= ~ACC_DX;
+    }
     if (lower_expert_param(l, n, 0)) {
       EMIT(l, ENT_gen_ep_grouped_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, x), P(l, n, 0), V(l, idx),
            B(l, lower_ep_scratch(l, ni, lower_layer_of_value(l, y))), sa_i64(M), sa_i64(k), sa_i64(E),
            sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)), sa_i64(flags | ACC_DW));
-      break;
+    } else {
+      EMIT(l, ENT_gen_moe_grouped_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, x), P(l, n, 0), V(l, idx), sa_i64(M),
+           sa_i64(k), sa_i64(E), sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)), sa_i64(flags | ACC_DW));
     }
-    EMIT(l, ENT_gen_moe_grouped_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k),
-         sa_i64(E), sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)), sa_i64(flags | ACC_DW));
+    if (l->tp_node[ni] && !l->split[x] && g0.buf >= 0)
+      EMIT(l, ENT_gen_all_reduce, "tp of ep: sum the experts' partial input gradient",
+           sa_i64(lower_tp_group(l, lower_layer_of_value(l, y))), GB(l, g0), sa_i64(lower_numel(l, x)));
     break;
   case IR_OP_MOE_UNPERMUTE:
     if (g0.buf >= 0 || g2.buf >= 0)
@@ -183,6 +191,7 @@ static void bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut
   default:
     break;
   }
+  return g0;
 }
 
 /* A node whose backward runs without a gradient of its output: the loss, and a nonzero
@@ -358,7 +367,7 @@ static void bwd_node(L *l, int ni, int layer)
     break;
   }
   case IR_OP_TAKE: case IR_OP_MOE_PERMUTE: case IR_OP_GROUPED_LINEAR: case IR_OP_MOE_UNPERMUTE: case IR_OP_MOE_AUX_LOSS:
-    bwd_moe(l, ni, c, dy, flags, g0, g2);
+    g0 = bwd_moe(l, ni, c, dy, flags, g0, g2);
     break;
   default:
     break;

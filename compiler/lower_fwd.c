@@ -119,10 +119,13 @@ static void fwd_moe(L *l, int ni, int layer, const char *c)
     if (lower_expert_param(l, n, 0)) { /* rows to the ranks holding their experts and back */
       EMIT(l, ENT_gen_ep_grouped_fwd, c, V(l, y), V(l, x), P(l, n, 0), V(l, idx), B(l, lower_ep_scratch(l, ni, layer)),
            sa_i64(M), sa_i64(k), sa_i64(E), sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)));
-      break;
+    } else {
+      EMIT(l, ENT_gen_moe_grouped_fwd, c, V(l, y), V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k), sa_i64(E),
+           sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)));
     }
-    EMIT(l, ENT_gen_moe_grouped_fwd, c, V(l, y), V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k), sa_i64(E),
-         sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)));
+    if (l->tp_node[ni] && l->split[x]) /* tp_of_ep: each expert's inputs were split, its outputs are partial sums */
+      EMIT(l, ENT_gen_all_reduce, "tp of ep: sum the experts' partial outputs", sa_i64(lower_tp_group(l, layer)),
+           V(l, y), sa_i64(lower_numel(l, y)));
     break;
   case IR_OP_MOE_UNPERMUTE:
     EMIT(l, ENT_gen_moe_unpermute_fwd, c, V(l, y), V(l, x), V(l, n->in[2]), V(l, idx), sa_i64(M),

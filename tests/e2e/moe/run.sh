@@ -17,7 +17,9 @@
 # after every micro-batch (no_async_grad_reduce) on a global batch of 4 (its own single-rank
 # reference); checkpoints saved under ep 2 and under ep 2 x dp 2 with ZeRO-2 (expert weights'
 # optimizer state sharded over their 2 expert-data-parallel ranks) resume on one rank, and
-# one saved on one rank resumes under ep 2 with ZeRO-2, on the curve.
+# one saved on one rank resumes under ep 2 with ZeRO-2, on the curve. Tensor parallelism inside
+# each expert (tp_of_ep 2 = tp 2: gate/up split by ffn outputs, down by ffn inputs, its partial
+# sums all-reduced over tp): with ep 1 (world 2) and with ep 2 (world 4).
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/tests/e2e/hf/tiny_hf.gvm"; fx="$src/tests/reference/hf/mixtral"
 "$gvc" convert "$gvm" --model tiny_mixtral --from-hf "$fx" -o mixtral.safetensors >convert.log 2>&1 \
@@ -64,6 +66,9 @@ for model in tiny_mixtral tiny_fine_moe; do
     --checkpoint all
   run tp2_ep2 single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 --global_ep_deg 2
   run pp2_ep2 single_mb1 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_ep_deg 2
+  run tp2_etp2 single 2 --micro-batch 2 --num_gpus_per_node 2 --global_tp_deg 2 --global_tp_of_ep_deg 2
+  run tp2_ep2_etp2 single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 --global_ep_deg 2 \
+    --global_tp_of_ep_deg 2
   run ep2_config single_mb1 2 --num_gpus_per_node 2 --galvatron_config_path ep2.json
   resume ep2 single_mb1 2 1 # ep 2 -> one rank
   resume single_mb1 ep2_zero2_ckpt 1 2
