@@ -24,6 +24,7 @@ typedef struct Stage {
   int *ptp;                  /* per parameter: the tp degree of its layer (per-layer tp) */
   unsigned char *expert;     /* per parameter: an expert weight spread over the ep group (lower_expert_param) */
   unsigned char *by_expert;  /* per parameter: described as [experts, out x in] (tp_of_ep splits each expert's outputs) */
+  unsigned char *grouped;    /* per parameter: a grouped linear's weight [experts, out, in] */
   int *player;               /* per parameter: the first layer using it (its backward finishes the gradient) */
   int64_t grad_acc;          /* no_async_grad_reduce: the accumulator's offset in the grads arena, or -1 */
   unsigned char *vocab_param; /* per parameter: its rows are the (padded) vocabulary */
@@ -190,6 +191,7 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
       if (st->split_dim[pi] >= 0)
         cnt /= lower_layer_tp(l, li);
       st->by_expert[pi] = (unsigned char)split_by_expert(l, n, node);
+      st->grouped[pi] = (unsigned char)(n->op == IR_OP_GROUPED_LINEAR && j == 0);
       st->zlayer[pi] = li;
       st->ptp[pi] = lower_layer_tp(l, li);
       st->player[pi] = li;
@@ -222,6 +224,7 @@ static void plan_params(Stage *st)
   st->ptp = ARENA_ARRAY(l->a, int, m->nparams);
   st->expert = ARENA_ARRAY(l->a, unsigned char, m->nparams);
   st->by_expert = ARENA_ARRAY(l->a, unsigned char, m->nparams);
+  st->grouped = ARENA_ARRAY(l->a, unsigned char, m->nparams);
   st->player = ARENA_ARRAY(l->a, int, m->nparams);
   for (int i = 0; i < m->nparams; i++)
     st->zlayer[i] = -1;
@@ -255,6 +258,8 @@ static void plan_params(Stage *st)
         if (st->split_dim[pi] >= 0)
           cnt /= lower_layer_tp(l, li);
         st->by_expert[pi] = (unsigned char)split_by_expert(l, n, node);
+      st->grouped[pi] = (unsigned char)(n->op == IR_OP_GROUPED_LINEAR && j == 0);
+        st->grouped[pi] = (unsigned char)(n->op == IR_OP_GROUPED_LINEAR && j == 0);
         st->expert[pi] = (unsigned char)lower_expert_param(l, n, j);
         if (st->expert[pi]) /* this rank's experts */
           cnt /= par_ep(l->o);
@@ -522,7 +527,7 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     /* the layer finishing its gradient, and (per-layer tp) its own degree */
     sched_call(prog, d, entry_callee(ENT_prog_param_layer), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->player[i]),
                                                              sa_i64(l->o->tp_per_layer ? st->ptp[i] : 0)}, 5);
-    if (st->expert[i])
+    if (st->grouped[i]) /* spread over the ep group under ep; read and written in either description */
       sched_call(prog, d, entry_callee(ENT_prog_param_expert), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s)}, 3);
     if (l->o->vocab > 0 && st->vocab_param[i])
       sched_call(prog, d, entry_callee(ENT_prog_vocab_param), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s),

@@ -19,7 +19,8 @@
 # optimizer state sharded over their 2 expert-data-parallel ranks) resume on one rank, and
 # one saved on one rank resumes under ep 2 with ZeRO-2, on the curve. Tensor parallelism inside
 # each expert (tp_of_ep 2 = tp 2: gate/up split by ffn outputs, down by ffn inputs, its partial
-# sums all-reduced over tp): with ep 1 (world 2) and with ep 2 (world 4).
+# sums all-reduced over tp): with ep 1 (world 2) and with ep 2 (world 4); its checkpoint resumed
+# on one rank and one rank's under it.
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/tests/e2e/hf/tiny_hf.gvm"; fx="$src/tests/reference/hf/mixtral"
 "$gvc" convert "$gvm" --model tiny_mixtral --from-hf "$fx" -o mixtral.safetensors >convert.log 2>&1 \
@@ -69,6 +70,8 @@ for model in tiny_mixtral tiny_fine_moe; do
   run tp2_etp2 single 2 --micro-batch 2 --num_gpus_per_node 2 --global_tp_deg 2 --global_tp_of_ep_deg 2
   run tp2_ep2_etp2 single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 --global_ep_deg 2 \
     --global_tp_of_ep_deg 2
+  resume tp2_etp2 single 2 1 single # experts split by ffn over tp (described [experts, ffn x hidden]) -> one rank
+  resume single tp2_etp2 1 2 single
   run ep2_config single_mb1 2 --num_gpus_per_node 2 --galvatron_config_path ep2.json
   resume ep2 single_mb1 2 1 # ep 2 -> one rank
   resume single_mb1 ep2_zero2_ckpt 1 2
