@@ -96,6 +96,8 @@ static void usage(FILE *f, int run)
              "                            the data-parallel group, routed rows sent with all-to-all\n"
              "  --global_tp_of_ep_deg N   tensor parallelism inside each expert: 1 (default) or the tp degree\n"
              "                            (gate/up split by ffn outputs, down by ffn inputs)\n"
+             "  --ep_dispatch_per_linear 0|1  ep: each expert linear exchanges its own rows (default 0: one\n"
+             "                            dispatch and one combine per SwiGLU expert MLP)\n"
              "  --use_ulysses 0|1         --global_tp_deg is a Ulysses degree instead: weights replicated,\n"
              "                            token rows split, all-to-all around attention\n"
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"

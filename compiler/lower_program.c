@@ -93,6 +93,7 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, 
   l->cross = lower_cross_values(a, m);
   l->split = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->tp_node = ARENA_ARRAY(a, unsigned char, m->nnodes);
+  lower_find_ep_mlps(l);
   l->rsplit = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->sp_partial = ARENA_ARRAY(a, unsigned char, m->nparams);
   l->sp_gathered = ARENA_ARRAY(a, int, m->nvalues);

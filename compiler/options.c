@@ -28,6 +28,7 @@ static const Option table[] = {
   {"global_cp_deg", OPTION_INT, DEGREE, NULL, 1},
   {"global_ep_deg", OPTION_INT, DEGREE, NULL, 1},
   {"global_tp_of_ep_deg", OPTION_INT, DEGREE, NULL, 1},
+  {"ep_dispatch_per_linear", OPTION_INT, BIT, NULL, 1},
   {"vocab_tp", OPTION_INT, DEGREE, NULL, 1},
   {"global_checkpoint", OPTION_INT, BIT, NULL, 1},
   {"checkpoint", OPTION_LIST, NOT_A_NUMBER, "none|all", 1},

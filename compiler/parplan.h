@@ -70,6 +70,8 @@ typedef struct ParPlan {
                                 to the ranks holding their experts and gets the outputs back (all-to-all with
                                 variable counts). Expert gradients reduce over the dp / ep ranks holding the
                                 same experts (par_expert_grad_ranks), everything else as before */
+  int ep_per_linear;         /* ep: each grouped linear dispatches its own rows (the comparison's baseline)
+                                instead of one dispatch per SwiGLU expert MLP */
   int tp_of_ep;              /* tensor parallelism inside each expert (Galvatron's global_tp_of_ep_deg /
                                 tp_of_ep_sizes_enc; 0 or 1: experts whole on each tp rank): 1 or the plan's
                                 tp, the expert tp group being the attention's tp group. Gate and up split by
