@@ -19,7 +19,8 @@
 # optimizer state sharded over their 2 expert-data-parallel ranks) resume on one rank, and
 # one saved on one rank resumes under ep 2 with ZeRO-2, on the curve. Tensor parallelism inside
 # each expert (tp_of_ep 2 = tp 2: gate/up split by ffn outputs, down by ffn inputs, its partial
-# sums all-reduced over tp): with ep 1 (world 2) and with ep 2 (world 4); its checkpoint resumed
+# sums all-reduced over tp): with ep 1 (world 2), with ep 2 (world 4) and with dp 2, ZeRO-3 and
+# checkpointing (world 4, a global batch of 4); its checkpoint resumed
 # on one rank and one rank's under it. Under ep the SwiGLU expert MLP dispatches its rows once
 # (gv_ep_mlp_fwd/bwd): the same losses bit for bit as one dispatch per expert linear.
 . "$(dirname "$0")/../e2e_lib.sh"
@@ -87,6 +88,8 @@ for model in tiny_mixtral tiny_fine_moe; do
     --default_dp_type zero2
   args=$args4 run ep2_dp2_zero3_ckpt single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2 \
     --default_dp_type zero3 --checkpoint all
+  args=$args4 run tp2_dp2_etp2_zero3_ckpt single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 \
+    --global_tp_of_ep_deg 2 --default_dp_type zero3 --checkpoint all
   args=$args4 resume ep2_dp2_zero2 single_b4 4 1 single_b4 # expert state sharded over 2 ranks -> one rank
   args=$args4 run ep2_noasync_zero2 single_b4 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 \
     --no_async_grad_reduce 1 --default_dp_type zero2
