@@ -97,6 +97,10 @@ static void usage(FILE *f, int run)
              "                            of each sequence, causal attention as ring attention over N ranks\n"
              "  --global_ep_deg N         expert parallelism: each MoE layer's experts spread over N ranks of\n"
              "                            the data-parallel group, routed rows sent with all-to-all\n"
+             "  --global_tp_of_ep_deg N   tensor parallelism inside each expert: 1 (default) or the tp degree\n"
+             "                            (gate/up split by ffn outputs, down by ffn inputs)\n"
+             "  --ep_dispatch_per_linear 0|1  ep: each expert linear exchanges its own rows (default 0: one\n"
+             "                            dispatch and one combine per SwiGLU expert MLP)\n"
              "  --use_ulysses 0|1         --global_tp_deg is a Ulysses degree instead: weights replicated,\n"
              "                            token rows split, all-to-all around attention\n"
              "  --default_dp_type T       ddp (default), zero2 (sharded gradients and optimizer state) or\n"
@@ -410,6 +414,9 @@ static void print_strategy(const IrModel *m, const ParPlan *o)
   if (o->ep > 1)
     printf("(expert parallelism: ep %d; each rank of an ep group holds 1/%d of every MoE layer's experts; expert "
            "gradients are reduced over dp / ep = %d ranks)\n", o->ep, o->ep, o->dp / o->ep);
+  if (o->tp_of_ep > 1)
+    printf("(tensor parallelism inside experts: tp_of_ep %d; every expert's ffn split over the tp group)\n",
+           o->tp_of_ep);
   if (o->tp > 1 && o->vsp > 1)
     printf("(vsp: the embedding, final norm and head run on each rank's token rows of its tp group, their "
            "gradients summed over it)\n");
@@ -509,8 +516,10 @@ static void plan_error(Ctx *cx, Arena *a, const CompileArgs *c, const char *src,
  * then a Galvatron config or the searched strategy over them; derived and checked once. */
 static int resolve_plan(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel *m, ParPlan *p)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"},
-                           json = {"pp_deg", "tp (tp_sizes_enc, vtp)", "cp (cp_sizes_enc)", "ep (ep_sizes_enc)"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg",
+                                  "--global_tp_of_ep_deg"},
+                           json = {"pp_deg", "tp (tp_sizes_enc, vtp)", "cp (cp_sizes_enc)", "ep (ep_sizes_enc)",
+                                   "tp_of_ep (tp_of_ep_sizes_enc)"};
   const ParSetting *cfg = par_settings_find(&c->set, "galvatron_config_path");
   const char *src = cfg ? cfg->value : c->searched ? "the searched strategy" : NULL;
   int given = par_settings_world_given(&c->set);

@@ -149,6 +149,13 @@ int config_plan(Arena *a, const IrModel *m, const GalConfig *c, const char *path
     return 1;
   }
   p->ep = c->ep ? c->ep[0] : 1;
+  if (c->tp_of_ep && !uniform(c->tp_of_ep, c->nlayers, &bad)) {
+    diag_plain(NULL, "%s: key 'tp_of_ep_sizes_enc': layer %d has tp_of_ep=%d but layer 0 has %d: one degree of tensor "
+               "parallelism inside experts for every layer is supported so far", path, bad, c->tp_of_ep[bad],
+               c->tp_of_ep[0]);
+    return 1;
+  }
+  p->tp_of_ep = c->tp_of_ep ? c->tp_of_ep[0] : 1;
   if (c->n_division && c->n_division != c->pp_deg) {
     diag_plain(NULL, "%s: key 'pp_division': %d entries for pp_deg %d", path, c->n_division, c->pp_deg);
     return 1;

@@ -139,8 +139,30 @@ static GradOut bwd_linear(L *l, int ni, int layer, const char *c, SchedArg dy, i
   return g0;
 }
 
+/* Expert parallelism: the backward of the SwiGLU expert MLP whose down linear is node ni, in
+ * one call (x and dy dispatched once, dx combined once); the MLP's inner values get no
+ * gradient (the returned part is empty). */
+static GradOut bwd_ep_mlp(L *l, int ni, SchedArg dy)
+{
+  const IrNode *n = &l->m->nodes[ni], *g = &l->m->nodes[l->ep_gate[ni]], *u = &l->m->nodes[l->ep_up[ni]];
+  int xs = g->in[0], idx = n->in[1], layer = lower_layer_of_value(l, n->out);
+  int partial = l->tp_node[l->ep_gate[ni]]; /* tp_of_ep: gate and up split by outputs, dx a partial sum */
+  int acc = !partial && l->ginit[xs];
+  GradOut gx = gout(l, layer, xs, acc);
+  EMIT(l, ENT_gen_ep_mlp_bwd, "ep: the expert MLP's backward, one dispatch", GB(l, gx), G(l, g, 0), G(l, u, 0),
+       G(l, n, 0), dy, V(l, xs), P(l, g, 0), P(l, u, 0), P(l, n, 0), V(l, idx),
+       B(l, lower_ep_mlp_scratch(l, ni, layer)), sa_i64(lower_rows(l, idx)), sa_i64(lower_last_dim(l, idx)),
+       sa_i64(n->iattr[0]), sa_i64(lower_last_dim(l, xs)), sa_i64(lower_last_dim(l, g->out)),
+       sa_i64(lower_last_dim(l, n->out)), sa_i64((acc ? ACC_DX : 0) | ACC_DW));
+  if (partial && gx.buf >= 0)
+    EMIT(l, ENT_gen_all_reduce, "tp of ep: sum the experts' partial input gradient", sa_i64(lower_tp_group(l, layer)),
+         GB(l, gx), sa_i64(lower_numel(l, xs)));
+  fold(l, gx);
+  return (GradOut){-1, -1, -1};
+}
+
 /* The mixture-of-experts ops' gradients (topk has none: its output is ids). */
-static void bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut g0, GradOut g2)
+static GradOut bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut g0, GradOut g2)
 {
   const IrNode *n = &l->m->nodes[ni];
   int y = n->out, x = n->in[0], idx = n->in[1];
@@ -157,14 +179,24 @@ static void bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut
            sa_i64(E), sa_i64(flags));
     break;
   case IR_OP_GROUPED_LINEAR:
+    if (l->ep_mlp[ni] == ni)
+      return bwd_ep_mlp(l, ni, dy);
+    if (l->tp_node[ni] && !l->split[x] && g0.buf >= 0) { /* tp_of_ep, split outputs: x's partial gradient alone */
+      if (l->ginit[x] && g0.tmp < 0)
+        g0 = gout(l, lower_layer_of_value(l, y), x, 0);
+      flags &= ~ACC_DX;
+    }
     if (lower_expert_param(l, n, 0)) {
       EMIT(l, ENT_gen_ep_grouped_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, x), P(l, n, 0), V(l, idx),
            B(l, lower_ep_scratch(l, ni, lower_layer_of_value(l, y))), sa_i64(M), sa_i64(k), sa_i64(E),
            sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)), sa_i64(flags | ACC_DW));
-      break;
+    } else {
+      EMIT(l, ENT_gen_moe_grouped_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, x), P(l, n, 0), V(l, idx), sa_i64(M),
+           sa_i64(k), sa_i64(E), sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)), sa_i64(flags | ACC_DW));
     }
-    EMIT(l, ENT_gen_moe_grouped_bwd, c, GB(l, g0), G(l, n, 0), dy, V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k),
-         sa_i64(E), sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)), sa_i64(flags | ACC_DW));
+    if (l->tp_node[ni] && !l->split[x] && g0.buf >= 0)
+      EMIT(l, ENT_gen_all_reduce, "tp of ep: sum the experts' partial input gradient",
+           sa_i64(lower_tp_group(l, lower_layer_of_value(l, y))), GB(l, g0), sa_i64(lower_numel(l, x)));
     break;
   case IR_OP_MOE_UNPERMUTE:
     if (g0.buf >= 0 || g2.buf >= 0)
@@ -183,6 +215,7 @@ static void bwd_moe(L *l, int ni, const char *c, SchedArg dy, int flags, GradOut
   default:
     break;
   }
+  return g0;
 }
 
 /* A node whose backward runs without a gradient of its output: the loss, and a nonzero
@@ -230,7 +263,7 @@ static void bwd_node(L *l, int ni, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
   int y = n->out;
-  if (n->op == IR_OP_INPUT)
+  if (n->op == IR_OP_INPUT || lower_in_ep_mlp(l, ni)) /* an expert MLP's part: in its down linear's call */
     return;
   int has_dy = l->grad[y] >= 0 && l->ginit[y];
   if (!is_loss_source(n) && !has_dy)
@@ -380,7 +413,7 @@ static void bwd_node(L *l, int ni, int layer)
     break;
   }
   case IR_OP_TAKE: case IR_OP_MOE_PERMUTE: case IR_OP_GROUPED_LINEAR: case IR_OP_MOE_UNPERMUTE: case IR_OP_MOE_AUX_LOSS:
-    bwd_moe(l, ni, c, dy, flags, g0, g2);
+    g0 = bwd_moe(l, ni, c, dy, flags, g0, g2);
     break;
   default:
     break;

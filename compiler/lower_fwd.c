@@ -122,6 +122,75 @@ static void fwd_image(L *l, int ni, int layer, const char *c)
   }
 }
 
+/* The node producing value v (-1: none). */
+static int producer(const IrModel *m, int v)
+{
+  for (int i = 0; v >= 0 && i < m->nnodes; i++)
+    if (m->nodes[i].out == v)
+      return i;
+  return -1;
+}
+
+/* The down linear ni of y = down(silu(gate(xs)) * up(xs)) (the stdlib moe's experts), each
+ * value in between read once: its gate, up, silu and product nodes in part, 1; else 0. */
+static int match_ep_mlp(const L *l, int ni, const int *uses, int part[4])
+{
+  const IrModel *m = l->m;
+  const IrNode *d = &m->nodes[ni];
+  int h = producer(m, d->in[0]);
+  if (d->op != IR_OP_GROUPED_LINEAR || h < 0 || m->nodes[h].op != IR_OP_MUL)
+    return 0;
+  int s = producer(m, m->nodes[h].in[0]), u = producer(m, m->nodes[h].in[1]);
+  if (s < 0 || u < 0 || m->nodes[s].op != IR_OP_SILU || m->nodes[u].op != IR_OP_GROUPED_LINEAR)
+    return 0;
+  int g = producer(m, m->nodes[s].in[0]);
+  if (g < 0 || g == u || m->nodes[g].op != IR_OP_GROUPED_LINEAR || m->nodes[g].in[0] != m->nodes[u].in[0] ||
+      m->nodes[g].in[1] != d->in[1] || m->nodes[u].in[1] != d->in[1])
+    return 0;
+  if (uses[d->in[0]] != 1 || uses[m->nodes[s].out] != 1 || uses[m->nodes[u].out] != 1 || uses[m->nodes[g].out] != 1)
+    return 0;
+  part[0] = g;
+  part[1] = u;
+  part[2] = s;
+  part[3] = h;
+  return 1;
+}
+
+void lower_find_ep_mlps(L *l)
+{
+  const IrModel *m = l->m;
+  l->ep_mlp = ARENA_ARRAY(l->a, int, m->nnodes);
+  l->ep_gate = ARENA_ARRAY(l->a, int, m->nnodes);
+  l->ep_up = ARENA_ARRAY(l->a, int, m->nnodes);
+  int *uses = ARENA_ARRAY(l->a, int, m->nvalues);
+  for (int i = 0; i < m->nnodes; i++) {
+    l->ep_mlp[i] = -1;
+    for (int k = 0; k < m->nodes[i].nin; k++)
+      uses[m->nodes[i].in[k]]++;
+  }
+  for (int i = 0; par_ep(l->o) > 1 && !l->o->ep_per_linear && i < m->nnodes; i++) {
+    int part[4];
+    if (!match_ep_mlp(l, i, uses, part))
+      continue;
+    l->ep_mlp[i] = i;
+    for (int k = 0; k < 4; k++)
+      l->ep_mlp[part[k]] = i;
+    l->ep_gate[i] = part[0];
+    l->ep_up[i] = part[1];
+  }
+}
+
+int lower_ep_mlp_scratch(L *l, int ni, int layer)
+{
+  const IrNode *n = &l->m->nodes[ni], *g = &l->m->nodes[l->ep_gate[ni]];
+  int idx = n->in[1];
+  int64_t rows = lower_rows(l, idx) * lower_last_dim(l, idx), F = lower_last_dim(l, g->out),
+          N = lower_last_dim(l, n->out);
+  return lower_new_buf(l, lower_vname(l, layer, n->out, "ep_scratch"), PC_TRANSIENT,
+                       (int64_t)gv_ep_mlp_scratch_bytes(rows, lower_last_dim(l, g->in[0]), F > N ? F : N, par_ep(l->o),
+                                                        (size_t)l->es));
+}
+
 /* The mixture-of-experts ops (gvrt.h's routing contract): M token rows, k choices, E experts. */
 static void fwd_moe(L *l, int ni, int layer, const char *c)
 {
@@ -137,13 +206,22 @@ static void fwd_moe(L *l, int ni, int layer, const char *c)
          sa_i64(E));
     break;
   case IR_OP_GROUPED_LINEAR:
-    if (lower_expert_param(l, n, 0)) { /* rows to the ranks holding their experts and back */
+    if (l->ep_mlp[ni] == ni) { /* the whole expert MLP: rows to the ranks holding their experts once, and back */
+      const IrNode *g = &l->m->nodes[l->ep_gate[ni]], *u = &l->m->nodes[l->ep_up[ni]];
+      EMIT(l, ENT_gen_ep_mlp_fwd, "ep: the expert MLP (gate, up, silu, product, down), one dispatch", V(l, y),
+           V(l, g->in[0]), P(l, g, 0), P(l, u, 0), P(l, n, 0), V(l, idx), B(l, lower_ep_mlp_scratch(l, ni, layer)),
+           sa_i64(M), sa_i64(k), sa_i64(E), sa_i64(lower_last_dim(l, g->in[0])), sa_i64(lower_last_dim(l, g->out)),
+           sa_i64(lower_last_dim(l, y)));
+    } else if (lower_expert_param(l, n, 0)) { /* rows to the ranks holding their experts and back */
       EMIT(l, ENT_gen_ep_grouped_fwd, c, V(l, y), V(l, x), P(l, n, 0), V(l, idx), B(l, lower_ep_scratch(l, ni, layer)),
            sa_i64(M), sa_i64(k), sa_i64(E), sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)));
-      break;
+    } else {
+      EMIT(l, ENT_gen_moe_grouped_fwd, c, V(l, y), V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k), sa_i64(E),
+           sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)));
     }
-    EMIT(l, ENT_gen_moe_grouped_fwd, c, V(l, y), V(l, x), P(l, n, 0), V(l, idx), sa_i64(M), sa_i64(k), sa_i64(E),
-         sa_i64(lower_last_dim(l, y)), sa_i64(lower_last_dim(l, x)));
+    if (l->tp_node[ni] && l->split[x]) /* tp_of_ep: each expert's inputs were split, its outputs are partial sums */
+      EMIT(l, ENT_gen_all_reduce, "tp of ep: sum the experts' partial outputs", sa_i64(lower_tp_group(l, layer)),
+           V(l, y), sa_i64(lower_numel(l, y)));
     break;
   case IR_OP_MOE_UNPERMUTE:
     EMIT(l, ENT_gen_moe_unpermute_fwd, c, V(l, y), V(l, x), V(l, n->in[2]), V(l, idx), sa_i64(M),
@@ -190,6 +268,8 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
   const char *c = lower_node_comment(l, n);
   int y = n->out;
   int64_t M = lower_rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
+  if (lower_in_ep_mlp(l, ni)) /* in its expert MLP's one call */
+    return;
   switch (n->op) {
   case IR_OP_INPUT:
     break;

@@ -27,6 +27,9 @@ typedef struct L {
   unsigned char *ginit, *needed;
   unsigned char *split;  /* value -> its last dim is split over the tp group (local = global / tp) */
   unsigned char *tp_node; /* node -> runs tensor-parallel (an annotated op of a block, tp > 1) */
+  int *ep_mlp;            /* node -> under ep, the down linear of the SwiGLU expert MLP it is part of (gate,
+                           * up, silu, product and down: one dispatch, emitted at the down), or -1 */
+  int *ep_gate, *ep_up;   /* down node -> its MLP's gate and up grouped linears */
   /* Megatron sequence parallelism: values whose token rows are split over the tp group */
   unsigned char *rsplit;
   int *sp_gathered;       /* value -> its rows gathered for a @col linear (in the current pass) */
@@ -191,5 +194,11 @@ void lower_copy_cols(L *l, SchedArg dst, int dv, int64_t dst_col, SchedArg src, 
 void lower_backward_layer(L *l, int li);
 /* Expert parallelism: the planned scratch of grouped linear node ni (lower_fwd.c). */
 int lower_ep_scratch(L *l, int ni, int layer);
+/* Expert parallelism: finds the SwiGLU expert MLPs (l->ep_mlp); the planned scratch of the
+ * one whose down linear is node ni; whether node ni emits nothing, its MLP's down linear
+ * emitting the whole MLP (lower_fwd.c). */
+void lower_find_ep_mlps(L *l);
+int lower_ep_mlp_scratch(L *l, int ni, int layer);
+static inline int lower_in_ep_mlp(const L *l, int ni) { return l->ep_mlp[ni] >= 0 && l->ep_mlp[ni] != ni; }
 
 #endif

@@ -111,6 +111,27 @@ static const char *split_linear(L *l, int li, int k, int tp, int ul, int sp, int
   return why;
 }
 
+/* A grouped linear (a moe layer's expert linears) under tensor parallelism inside experts
+ * (tp_of_ep): on a replicated input it splits each expert's outputs (gate, up), on a split
+ * one each expert's inputs (down: partial sums all-reduced over tp); without tp_of_ep its
+ * experts are whole on every tp rank. Returns why it cannot run so, or NULL. */
+static const char *split_grouped(L *l, int ni, int tp, int any, int rany)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  const IrShape *w = &l->m->params[n->param[0]].shape; /* [experts, out, in] */
+  int cols = l->split[n->in[0]];
+  if (rany || (any && par_tp_of_ep(l->o) <= 1))
+    return "cannot run on a tensor split by tensor or sequence parallelism";
+  if (par_tp_of_ep(l->o) <= 1)
+    return NULL;
+  if (w->d[cols ? 2 : 1] % tp)
+    return arena_printf(l->a, "each expert's ffn of %lld is not divisible by tp_of_ep=%d", (long long)w->d[cols ? 2 : 1],
+                        tp);
+  l->tp_node[ni] = 1;
+  l->split[n->out] = (unsigned char)!cols;
+  return NULL;
+}
+
 /* Node k of block li: marks which of its values are split (by columns: tensor parallel or
  * Ulysses heads; by rows: sequence parallel) and returns why it cannot run under the
  * block's layout, or NULL. */
@@ -167,6 +188,9 @@ static const char *split_block_node(L *l, int li, int k, int tp, int ul, int sp)
     else if (rany && !rall)
       why = "mixes tensors split in different ways (tensor- or sequence-parallel) with each other";
     l->rsplit[n->out] = (unsigned char)rany;
+    break;
+  case IR_OP_GROUPED_LINEAR:
+    why = split_grouped(l, ni, tp, any, rany);
     break;
   case IR_OP_LAYERNORM: case IR_OP_RMSNORM:
     if (any)

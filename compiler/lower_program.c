@@ -24,6 +24,8 @@ typedef struct Stage {
   int64_t *zrel;             /* per parameter: ZeRO-3 byte offset inside its layer's range */
   int *ptp;                  /* per parameter: the tp degree of its layer (per-layer tp) */
   unsigned char *expert;     /* per parameter: an expert weight spread over the ep group (lower_expert_param) */
+  unsigned char *by_expert;  /* per parameter: described as [experts, out x in] (tp_of_ep splits each expert's outputs) */
+  unsigned char *grouped;    /* per parameter: a grouped linear's weight [experts, out, in] */
   int *player;               /* per parameter: the first layer using it (its backward finishes the gradient) */
   int64_t grad_acc;          /* no_async_grad_reduce: the accumulator's offset in the grads arena, or -1 */
   unsigned char *vocab_param; /* per parameter: its rows are the (padded) vocabulary */
@@ -92,6 +94,7 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, 
   l->cross = lower_cross_values(a, m);
   l->split = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->tp_node = ARENA_ARRAY(a, unsigned char, m->nnodes);
+  lower_find_ep_mlps(l);
   l->rsplit = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->sp_partial = ARENA_ARRAY(a, unsigned char, m->nparams);
   l->sp_gathered = ARENA_ARRAY(a, int, m->nvalues);
@@ -150,11 +153,20 @@ static int split_of(const L *l, const IrNode *n, int node, int j)
     return -1;
   if (n->op == IR_OP_EMBEDDING) /* vocabulary rows */
     return 0;
+  if (n->op == IR_OP_GROUPED_LINEAR) /* tp_of_ep: columns of [experts, out x in] or of [experts x out, in] */
+    return j == 0 ? 1 : -1;
   if (n->op != IR_OP_LINEAR)
     return -1;
   if (n->tp == IR_TP_COL || n->tp == IR_TP_VOCAB)
     return j == 0 ? 0 : 1;
   return j == 0 ? 1 : -1;
+}
+
+/* tp_of_ep: a grouped linear splitting each expert's outputs, its weight described as
+ * [experts, out x in] so that each rank's part is a block of columns. */
+static int split_by_expert(const L *l, const IrNode *n, int node)
+{
+  return n->op == IR_OP_GROUPED_LINEAR && l->tp_node[node] && !l->split[n->in[0]];
 }
 
 /* ZeRO-3 for a block: its parameters laid out in one range (padded so the data-parallel
@@ -180,6 +192,8 @@ static void plan_zero3_layer(Stage *st, int li, int64_t dp)
       st->split_dim[pi] = (signed char)split_of(l, n, node, j); /* ZeRO-3 shards this rank's tp block */
       if (st->split_dim[pi] >= 0)
         cnt /= lower_layer_tp(l, li);
+      st->by_expert[pi] = (unsigned char)split_by_expert(l, n, node);
+      st->grouped[pi] = (unsigned char)(n->op == IR_OP_GROUPED_LINEAR && j == 0);
       st->zlayer[pi] = li;
       st->ptp[pi] = lower_layer_tp(l, li);
       st->player[pi] = li;
@@ -211,6 +225,8 @@ static void plan_params(Stage *st)
   st->zrel = ARENA_ARRAY(l->a, int64_t, m->nparams);
   st->ptp = ARENA_ARRAY(l->a, int, m->nparams);
   st->expert = ARENA_ARRAY(l->a, unsigned char, m->nparams);
+  st->by_expert = ARENA_ARRAY(l->a, unsigned char, m->nparams);
+  st->grouped = ARENA_ARRAY(l->a, unsigned char, m->nparams);
   st->player = ARENA_ARRAY(l->a, int, m->nparams);
   for (int i = 0; i < m->nparams; i++)
     st->zlayer[i] = -1;
@@ -243,6 +259,9 @@ static void plan_params(Stage *st)
         st->split_dim[pi] = (signed char)split_of(l, n, node, j);
         if (st->split_dim[pi] >= 0)
           cnt /= lower_layer_tp(l, li);
+        st->by_expert[pi] = (unsigned char)split_by_expert(l, n, node);
+      st->grouped[pi] = (unsigned char)(n->op == IR_OP_GROUPED_LINEAR && j == 0);
+        st->grouped[pi] = (unsigned char)(n->op == IR_OP_GROUPED_LINEAR && j == 0);
         st->expert[pi] = (unsigned char)lower_expert_param(l, n, j);
         if (st->expert[pi]) /* this rank's experts */
           cnt /= par_ep(l->o);
@@ -513,6 +532,10 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     int64_t r = 1, c = pr->shape.d[pr->shape.rank - 1]; /* rows: every dim but the last (experts x out) */
     for (int q = 0; q + 1 < pr->shape.rank; q++)
       r *= pr->shape.d[q];
+    if (st->by_expert[i]) { /* each expert's block of outputs is a block of columns */
+      c *= r / pr->shape.d[0];
+      r = pr->shape.d[0];
+    }
     double std;
     int init = param_init(m, i, &std);
     int z = st->zlayer[i];
@@ -524,7 +547,7 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     /* the layer finishing its gradient, and (per-layer tp) its own degree */
     sched_call(prog, d, entry_callee(ENT_prog_param_layer), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s), sa_i64(st->player[i]),
                                                              sa_i64(l->o->tp_per_layer ? st->ptp[i] : 0)}, 5);
-    if (st->expert[i])
+    if (st->grouped[i]) /* spread over the ep group under ep; read and written in either description */
       sched_call(prog, d, entry_callee(ENT_prog_param_expert), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s)}, 3);
     if (l->o->vocab > 0 && st->vocab_param[i])
       sched_call(prog, d, entry_callee(ENT_prog_vocab_param), (SchedArg[]){sa_ctx(), sa_str(pr->name), sa_i64(s),

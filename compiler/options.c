@@ -27,6 +27,8 @@ static const Option table[] = {
   {"use_ulysses", OPTION_INT, BIT, NULL, 1},
   {"global_cp_deg", OPTION_INT, DEGREE, NULL, 1},
   {"global_ep_deg", OPTION_INT, DEGREE, NULL, 1},
+  {"global_tp_of_ep_deg", OPTION_INT, DEGREE, NULL, 1},
+  {"ep_dispatch_per_linear", OPTION_INT, BIT, NULL, 1},
   {"vocab_tp", OPTION_INT, DEGREE, NULL, 1},
   {"vocab_sp", OPTION_INT, BIT, NULL, 1},
   {"global_checkpoint", OPTION_INT, BIT, NULL, 1},

@@ -9,7 +9,7 @@ void parplan_defaults(ParPlan *p)
 {
   memset(p, 0, sizeof *p);
   p->nodes = p->gpus_per_node = p->world = 1;
-  p->pp = p->tp = p->tp_consec = p->vtp = p->cp = p->ep = 1;
+  p->pp = p->tp = p->tp_consec = p->vtp = p->cp = p->ep = p->tp_of_ep = 1;
   p->pipeline_1f1b = 1;
   p->dp_type = DP_DDP;
 }
@@ -113,6 +113,29 @@ static const char *check_ep(Arena *a, const IrModel *m, const ParPlan *p, const 
   return NULL;
 }
 
+/* Tensor parallelism inside each expert: the attention's tp group splits every expert's ffn
+ * (an expert layout independent of attention's is not implemented). */
+static const char *check_tp_of_ep(Arena *a, const IrModel *m, const ParPlan *p, const char *name, const char *tp_name)
+{
+  int tp = p->tp > 1 ? p->tp : 1;
+  if (p->tp_of_ep != tp)
+    return arena_printf(a, "%s %d must be 1 or equal %s %d: the experts are split over the attention's tensor-parallel "
+                        "group (an expert layout independent of attention's is not implemented)", name, p->tp_of_ep,
+                        tp_name, tp);
+  const char *no = p->cp > 1 ? "context parallelism" : p->sp ? "sequence parallelism" : p->ulysses ? "Ulysses"
+                   : p->tp_per_layer ? "per-layer or vocabulary tp degrees" : NULL;
+  if (no)
+    return arena_printf(a, "tensor parallelism inside experts (%s %d) does not combine with %s yet", name,
+                        p->tp_of_ep, no);
+  int moe = 0; /* each expert's ffn divides by tp: checked by the lowering (lower_layout.c) */
+  for (int i = 0; i < m->nnodes; i++)
+    moe |= m->nodes[i].op == IR_OP_GROUPED_LINEAR;
+  if (!moe)
+    return arena_printf(a, "%s %d: %s has no mixture-of-experts layer (grouped_linear) to split", name, p->tp_of_ep,
+                        m->name);
+  return NULL;
+}
+
 /* The world splits into pp stages of tp-groups. */
 static int world_divides(const ParPlan *p, int tp)
 {
@@ -121,7 +144,7 @@ static int world_divides(const ParPlan *p, int tp)
 
 const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const ParSpelling *names)
 {
-  static const ParSpelling plain = {"pp", "tp", "cp", "ep"};
+  static const ParSpelling plain = {"pp", "tp", "cp", "ep", "tp_of_ep"};
   const ParSpelling *n = names ? names : &plain;
   int tp = p->tp > 1 ? p->tp : 1;
   if (!world_divides(p, tp))
@@ -138,6 +161,11 @@ const char *parplan_check(Arena *a, const IrModel *m, const ParPlan *p, const Pa
   }
   if (p->vsp > 1 && tp > 1 && p->cp > 1)
     return "vocabulary sequence parallelism (vsp) with context parallelism is not supported yet";
+  if (p->tp_of_ep > 1) {
+    const char *err = check_tp_of_ep(a, m, p, n->tp_of_ep ? n->tp_of_ep : "tp_of_ep", n->tp);
+    if (err)
+      return err;
+  }
   if (p->tp_per_layer) {
     const char *err = check_layer_tp(a, m, p);
     if (err)

@@ -76,6 +76,13 @@ typedef struct ParPlan {
                                 to the ranks holding their experts and gets the outputs back (all-to-all with
                                 variable counts). Expert gradients reduce over the dp / ep ranks holding the
                                 same experts (par_expert_grad_ranks), everything else as before */
+  int ep_per_linear;         /* ep: each grouped linear dispatches its own rows (the comparison's baseline)
+                                instead of one dispatch per SwiGLU expert MLP */
+  int tp_of_ep;              /* tensor parallelism inside each expert (Galvatron's global_tp_of_ep_deg /
+                                tp_of_ep_sizes_enc; 0 or 1: experts whole on each tp rank): 1 or the plan's
+                                tp, the expert tp group being the attention's tp group. Gate and up split by
+                                their ffn outputs, down by its ffn inputs, down's partial sums all-reduced
+                                over tp (a dense tp MLP's rule per expert) */
   /* one row per top-level layer of the model (parplan_layers), then derived by parplan_resolve */
   int nlayers;
   ParLayer *layer;
@@ -97,6 +104,8 @@ void parplan_layers(Arena *a, const IrModel *m, ParPlan *p);
 static inline int par_cp(const ParPlan *p) { return p->cp > 1 ? p->cp : 1; }
 /* The plan's expert-parallel degree (1: none). */
 static inline int par_ep(const ParPlan *p) { return p->ep > 1 ? p->ep : 1; }
+/* The plan's tensor-parallel degree inside each expert (1: experts whole on each tp rank). */
+static inline int par_tp_of_ep(const ParPlan *p) { return p->tp_of_ep > 1 ? p->tp_of_ep : 1; }
 /* The data-parallel degree of a layer of tensor/sequence degree tp: the rule, in one place
  * (the ranks that read different samples: cp ranks share theirs). */
 static inline int par_layer_dp(const ParPlan *p, int tp) { return p->world / p->pp / (tp > 0 ? tp : 1) / par_cp(p); }
@@ -113,7 +122,7 @@ Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i);
 /* How the door that set the plan spells the pipeline, tp, cp and ep degrees in messages: the
  * command line's "--pp_deg"/"--global_tp_deg"/"--global_cp_deg"/"--global_ep_deg", a JSON
  * config's keys (NULL: the plain name). */
-typedef struct ParSpelling { const char *pp, *tp, *cp, *ep; } ParSpelling;
+typedef struct ParSpelling { const char *pp, *tp, *cp, *ep, *tp_of_ep; } ParSpelling;
 
 /* Why a plan is impossible, and the setting it is about (PAR_KEY_*), which the door spells
  * as its option or key. */

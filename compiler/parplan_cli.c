@@ -104,6 +104,8 @@ static int scalars(Ctx *cx, Arena *a, const IrModel *m, const ParSettings *s, Pa
   }
   num(s, "global_cp_deg", &p->cp);
   num(s, "global_ep_deg", &p->ep);
+  num(s, "global_tp_of_ep_deg", &p->tp_of_ep);
+  num(s, "ep_dispatch_per_linear", &p->ep_per_linear);
   num(s, "no_async_grad_reduce", &p->no_async_grad_reduce);
   num(s, "global_train_batch_size", &p->global_batch);
   num(s, "micro_batch", &mb);

@@ -599,6 +599,7 @@ int prof_config_read(const char *path, GalConfig *c)
         || get_list(path, j, "use_sp", &c->use_sp, &c->nlayers, 0, 0, 0, 1)
         || get_list(path, j, "cp_sizes_enc", &c->cp, &c->nlayers, 0, 1, 1, W)
         || get_list(path, j, "ep_sizes_enc", &c->ep, &c->nlayers, 0, 1, 1, W)
+        || get_list(path, j, "tp_of_ep_sizes_enc", &c->tp_of_ep, &c->nlayers, 0, 1, 1, W)
         || get_list(path, j, "checkpoint", &c->ckpt, &c->nlayers, 0, 0, 0, 1)
         || get_int(path, j, "global_bsz", &c->global_bsz, 1, 1, INT_MAX)
         || get_int(path, j, "chunks", &c->chunks, 1, 1, W)
@@ -642,7 +643,8 @@ void prof_config_free(GalConfig *c)
 {
   free(c->tp); free(c->consec); free(c->dp_type); free(c->use_sp); free(c->ckpt); free(c->pp_division); free(c->cp);
   free(c->ep);
-  c->tp = c->consec = c->dp_type = c->use_sp = c->ckpt = c->pp_division = c->cp = c->ep = NULL;
+  free(c->tp_of_ep);
+  c->tp = c->consec = c->dp_type = c->use_sp = c->ckpt = c->pp_division = c->cp = c->ep = c->tp_of_ep = NULL;
 }
 
 static void write_list(FILE *f, const char *key, const int *a, int n)

@@ -77,6 +77,7 @@ typedef struct GalConfig {
   int *tp, *consec, *dp_type, *use_sp, *ckpt; /* dp_type: 0 default, 1 zero3 */
   int *cp;                                    /* cp_sizes_enc: context parallelism per layer (1 if absent) */
   int *ep;                                    /* ep_sizes_enc: expert parallelism per layer (1 if absent) */
+  int *tp_of_ep;                              /* tp_of_ep_sizes_enc: tp inside each expert per layer (1 if absent) */
   int global_bsz, chunks;
   int *pp_division, n_division;
   char pipeline_type[32], default_dp_type[16];

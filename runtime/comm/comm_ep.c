@@ -23,7 +23,7 @@ struct ep_call {
   int32_t *cnt;           /* [P][E] */
   size_t *send, *recv;    /* rows to and from each rank */
   void *lidx;             /* i32 [R] (scratch): each received row's local expert */
-  char *reg[3];           /* scratch regions of rows x P x max(K, N) elements */
+  char *reg[GV_EP_MLP_REGIONS]; /* scratch regions of rows x P x max(K, N) elements (3 for a grouped linear) */
 };
 
 static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
@@ -34,10 +34,10 @@ static struct gv_tensor mat(void *p, enum gv_dtype t, int64_t rows, int64_t cols
 }
 
 static struct ep_call ep_make(struct gv_comm *c, struct gv_backend *be, const struct gv_tensor *x,
-                              const struct gv_tensor *idx, int64_t E, int64_t K, int64_t N, void *scratch)
+                              const struct gv_tensor *idx, int64_t E, int64_t K, int64_t N, int nreg, void *scratch)
 {
   struct ep_call g = {c, be, gv_comm_size(c), gv_comm_rank(c), E, 0, gv_tensor_numel(idx), 0, x->dtype, NULL, NULL,
-                      NULL, NULL, {NULL, NULL, NULL}};
+                      NULL, NULL, {NULL}};
   GV_CHECK(E % g.P == 0 && scratch != NULL, "expert parallelism: %lld experts over %d ranks (need a multiple), scratch %p",
            (long long)E, g.P, scratch);
   g.El = E / g.P;
@@ -65,9 +65,9 @@ static struct ep_call ep_make(struct gv_comm *c, struct gv_backend *be, const st
         li[g.R++] = (int32_t)e;
   size_t region = round64((size_t)(g.rows * g.P) * (size_t)(K > N ? K : N) * gv_dtype_size(x->dtype));
   char *s = scratch;
-  for (int k = 0; k < 3; k++)
+  for (int k = 0; k < nreg; k++)
     g.reg[k] = s + (size_t)k * region;
-  g.lidx = s + 3 * region;
+  g.lidx = s + (size_t)nreg * region;
   if (g.R)
     gv_dev_memcpy(be, g.lidx, li, sizeof *li * (size_t)g.R, GV_COPY_H2D);
   free(ids);
@@ -107,11 +107,34 @@ static void ep_sort(struct ep_call *g, void *dst, void *src, int64_t cols, int t
     gv_moe_permute_bwd(g->be, &D, &S, &I, g->El, 0);
 }
 
+/* The received rows' dx (src, received order) back to the routed layout: into dx, or
+ * (acc) through region tmp and added. */
+static void ep_combine(struct ep_call *g, struct gv_tensor *dx, void *src, void *tmp, int acc)
+{
+  int64_t K = dx->shape[1];
+  if (!acc) {
+    ep_exchange(g, dx->data, src, K, 1);
+    return;
+  }
+  struct gv_tensor T = mat(tmp, g->t, g->rows, K);
+  ep_exchange(g, tmp, src, K, 1);
+  gv_axpy(g->be, dx, 1.0f, &T);
+}
+
+/* The routed rows of src [rows, cols] on the ranks holding their experts, sorted by local
+ * expert into dst, through region tmp. */
+static void ep_dispatch(struct ep_call *g, void *dst, const void *src, int64_t cols, void *tmp)
+{
+  ep_exchange(g, tmp, src, cols, 0);
+  if (g->R)
+    ep_sort(g, dst, tmp, cols, 1);
+}
+
 void gv_ep_grouped_fwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                        const struct gv_tensor *w, const struct gv_tensor *idx, int64_t experts, void *scratch)
 {
   int64_t K = x->shape[1], N = y->shape[1];
-  struct ep_call g = ep_make(c, be, x, idx, experts, K, N, scratch);
+  struct ep_call g = ep_make(c, be, x, idx, experts, K, N, 3, scratch);
   GV_CHECK(w->shape[0] == g.El && w->shape[1] == N && w->shape[2] == K,
            "expert parallelism: local experts' weight [%lld, %lld, %lld], expected [%lld, %lld, %lld]",
            (long long)w->shape[0], (long long)w->shape[1], (long long)w->shape[2], (long long)g.El, (long long)N,
@@ -133,7 +156,7 @@ void gv_ep_grouped_bwd(struct gv_comm *c, struct gv_backend *be, struct gv_tenso
                        const struct gv_tensor *idx, int64_t experts, void *scratch, int flags)
 {
   int64_t K = x->shape[1], N = dy->shape[1];
-  struct ep_call g = ep_make(c, be, x, idx, experts, K, N, scratch);
+  struct ep_call g = ep_make(c, be, x, idx, experts, K, N, 3, scratch);
   /* x's rows sorted in region 1, dy's in region 2 */
   ep_exchange(&g, g.reg[0], x->data, K, 0);
   if (g.R)
@@ -149,12 +172,80 @@ void gv_ep_grouped_bwd(struct gv_comm *c, struct gv_backend *be, struct gv_tenso
   } else if (dw && !(flags & GV_ACC_DW)) {
     gv_fill(be, dw, 0.0f);
   }
-  if (dx && !(flags & GV_ACC_DX)) {
-    ep_exchange(&g, dx->data, g.reg[1], K, 1);
-  } else if (dx) { /* the routed dx through region 2 (dy's rows are done), added */
-    struct gv_tensor T = mat(g.reg[2], g.t, g.rows, K);
-    ep_exchange(&g, g.reg[2], g.reg[1], K, 1);
-    gv_axpy(be, dx, 1.0f, &T);
+  if (dx)
+    ep_combine(&g, dx, g.reg[1], g.reg[2], flags & GV_ACC_DX);
+  ep_free(&g);
+}
+
+/* ---- a SwiGLU expert MLP, one dispatch and one combine ---- */
+
+/* The local experts' gate, up and SwiGLU on the sorted received rows X [R, D]: G, U, S =
+ * silu(G) and H = S * U [R, F]. */
+static void mlp_hidden(struct ep_call *g, const struct gv_tensor *X, const struct gv_tensor *I,
+                       const struct gv_tensor *wg, const struct gv_tensor *wu, struct gv_tensor *G, struct gv_tensor *U,
+                       struct gv_tensor *S, struct gv_tensor *H)
+{
+  gv_moe_grouped_fwd(g->be, G, X, wg, I);
+  gv_moe_grouped_fwd(g->be, U, X, wu, I);
+  gv_silu_fwd(g->be, S, G);
+  gv_mul_fwd(g->be, H, S, U);
+}
+
+void gv_ep_mlp_fwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                   const struct gv_tensor *wg, const struct gv_tensor *wu, const struct gv_tensor *wd,
+                   const struct gv_tensor *idx, int64_t experts, void *scratch)
+{
+  int64_t D = x->shape[1], F = wg->shape[1];
+  struct ep_call g = ep_make(c, be, x, idx, experts, D, F, GV_EP_MLP_REGIONS, scratch);
+  GV_CHECK(wg->shape[0] == g.El && wu->shape[1] == F && wd->shape[1] == y->shape[1] && wd->shape[2] == F,
+           "expert parallelism: an expert MLP's weights [%lld, %lld, %lld], [%lld, %lld, %lld] for %lld local experts",
+           (long long)wg->shape[0], (long long)wg->shape[1], (long long)wg->shape[2], (long long)wd->shape[0],
+           (long long)wd->shape[1], (long long)wd->shape[2], (long long)g.El);
+  ep_dispatch(&g, g.reg[1], x->data, D, g.reg[0]);
+  if (g.R) {
+    struct gv_tensor X = mat(g.reg[1], g.t, g.R, D), I = mat(g.lidx, GV_DTYPE_I32, g.R, 1),
+                     G = mat(g.reg[2], g.t, g.R, F), U = mat(g.reg[3], g.t, g.R, F), S = mat(g.reg[4], g.t, g.R, F),
+                     H = mat(g.reg[2], g.t, g.R, F), Y = mat(g.reg[0], g.t, g.R, y->shape[1]);
+    mlp_hidden(&g, &X, &I, wg, wu, &G, &U, &S, &H); /* H over G: the forward keeps nothing */
+    gv_moe_grouped_fwd(be, &Y, &H, wd, &I);
+    ep_sort(&g, g.reg[4], g.reg[0], y->shape[1], 0);
   }
+  ep_exchange(&g, y->data, g.reg[4], y->shape[1], 1);
+  ep_free(&g);
+}
+
+void gv_ep_mlp_bwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dwg,
+                   struct gv_tensor *dwu, struct gv_tensor *dwd, const struct gv_tensor *dy, const struct gv_tensor *x,
+                   const struct gv_tensor *wg, const struct gv_tensor *wu, const struct gv_tensor *wd,
+                   const struct gv_tensor *idx, int64_t experts, void *scratch, int flags)
+{
+  int64_t D = x->shape[1], F = wg->shape[1], N = dy->shape[1];
+  struct ep_call g = ep_make(c, be, x, idx, experts, D, F > N ? F : N, GV_EP_MLP_REGIONS, scratch);
+  char **r = g.reg; /* 1: X, 2: DY, 3: G, 4: U, 5: S, 6: H */
+  ep_dispatch(&g, r[1], x->data, D, r[0]);
+  ep_dispatch(&g, r[2], dy->data, N, r[0]);
+  if (g.R) {
+    struct gv_tensor X = mat(r[1], g.t, g.R, D), DY = mat(r[2], g.t, g.R, N), I = mat(g.lidx, GV_DTYPE_I32, g.R, 1),
+                     G = mat(r[3], g.t, g.R, F), U = mat(r[4], g.t, g.R, F), S = mat(r[5], g.t, g.R, F),
+                     H = mat(r[6], g.t, g.R, F), DH = mat(r[0], g.t, g.R, F), DS = mat(r[2], g.t, g.R, F),
+                     DU = mat(r[6], g.t, g.R, F), DG = mat(r[0], g.t, g.R, F), DXU = mat(r[2], g.t, g.R, D),
+                     DXG = mat(r[3], g.t, g.R, D);
+    mlp_hidden(&g, &X, &I, wg, wu, &G, &U, &S, &H); /* recomputed: the forward kept nothing */
+    gv_moe_grouped_bwd(be, &DH, dwd, &DY, &H, wd, &I, flags & GV_ACC_DW);
+    gv_mul_bwd(be, &DS, &DU, &DH, &S, &U, 0);
+    gv_silu_bwd(be, &DG, &DS, &G, 0);
+    gv_moe_grouped_bwd(be, dx ? &DXU : NULL, dwu, &DU, &X, wu, &I, flags & GV_ACC_DW);
+    gv_moe_grouped_bwd(be, dx ? &DXG : NULL, dwg, &DG, &X, wg, &I, flags & GV_ACC_DW);
+    if (dx) {
+      gv_axpy(be, &DXU, 1.0f, &DXG); /* the up part plus the gate part, as the input's gradient sums them */
+      ep_sort(&g, r[1], r[2], D, 0);
+    }
+  } else if (!(flags & GV_ACC_DW)) {
+    gv_fill(be, dwg, 0.0f);
+    gv_fill(be, dwu, 0.0f);
+    gv_fill(be, dwd, 0.0f);
+  }
+  if (dx)
+    ep_combine(&g, dx, r[1], r[2], flags & GV_ACC_DX);
   ep_free(&g);
 }

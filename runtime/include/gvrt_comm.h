@@ -167,6 +167,26 @@ GV_API void gv_ep_grouped_fwd(struct gv_comm *c, struct gv_backend *be, struct g
 GV_API void gv_ep_grouped_bwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
                               const struct gv_tensor *dy, const struct gv_tensor *x, const struct gv_tensor *w,
                               const struct gv_tensor *idx, int64_t experts, void *scratch, int flags);
+/* A SwiGLU expert MLP y = down(silu(gate(x)) * up(x)) over the ep group with one dispatch of
+ * x's rows and one combine of y's (the backward: x and dy dispatched, the hidden values
+ * recomputed there, dx combined once); the same results as gv_ep_grouped_fwd/bwd per linear
+ * with the activation on the routed rows. wg, wu [E/P, F, D], wd [E/P, N, F]; dx: d(gate) +
+ * d(up) (GV_ACC_DX: added); dwg, dwu, dwd (GV_ACC_DW: added). scratch:
+ * gv_ep_mlp_scratch_bytes(M k, D, max(F, N), ep, es). */
+#define GV_EP_MLP_REGIONS 7
+static inline size_t gv_ep_mlp_scratch_bytes(int64_t rows, int64_t D, int64_t F, int64_t ep, size_t es)
+{
+  size_t region = ((size_t)(rows * ep) * (size_t)(D > F ? D : F) * es + 63) / 64 * 64;
+  return GV_EP_MLP_REGIONS * region + ((size_t)(rows * ep) * 4 + 63) / 64 * 64;
+}
+GV_API void gv_ep_mlp_fwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
+                          const struct gv_tensor *wg, const struct gv_tensor *wu, const struct gv_tensor *wd,
+                          const struct gv_tensor *idx, int64_t experts, void *scratch);
+GV_API void gv_ep_mlp_bwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dwg,
+                          struct gv_tensor *dwu, struct gv_tensor *dwd, const struct gv_tensor *dy,
+                          const struct gv_tensor *x, const struct gv_tensor *wg, const struct gv_tensor *wu,
+                          const struct gv_tensor *wd, const struct gv_tensor *idx, int64_t experts, void *scratch,
+                          int flags);
 GV_API void gv_ring_attention_fwd(struct gv_comm *c, struct gv_backend *be, struct gv_tensor *o, struct gv_tensor *lse,
                                   const struct gv_tensor *q, const struct gv_tensor *k, const struct gv_tensor *v,
                                   void *scratch);

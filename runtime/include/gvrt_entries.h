@@ -323,6 +323,14 @@
     GV_A(I64, k) GV_A(I64, E) GV_A(I64, N) GV_A(I64, K)) \
   X(gen_ep_grouped_bwd, GV_A(PTR, dx) GV_A(PTR, dw) GV_A(PTR, dy) GV_A(PTR, x) GV_A(PTR, w) GV_A(PTR, idx) \
     GV_A(PTR, scratch) GV_A(I64, M) GV_A(I64, k) GV_A(I64, E) GV_A(I64, N) GV_A(I64, K) GV_A(I64, flags)) \
+/* A SwiGLU expert MLP over the ep group, one dispatch and one combine (gvrt_comm.h: \
+ * gv_ep_mlp_fwd/bwd): routed rows x [M k, D], y [M k, N], this rank's experts wg, wu [E/ep, \
+ * F, D], wd [E/ep, N, F]; scratch: gv_ep_mlp_scratch_bytes(M k, D, max(F, N), ep, es). */ \
+  X(gen_ep_mlp_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(PTR, wg) GV_A(PTR, wu) GV_A(PTR, wd) GV_A(PTR, idx) \
+    GV_A(PTR, scratch) GV_A(I64, M) GV_A(I64, k) GV_A(I64, E) GV_A(I64, D) GV_A(I64, F) GV_A(I64, N)) \
+  X(gen_ep_mlp_bwd, GV_A(PTR, dx) GV_A(PTR, dwg) GV_A(PTR, dwu) GV_A(PTR, dwd) GV_A(PTR, dy) GV_A(PTR, x) \
+    GV_A(PTR, wg) GV_A(PTR, wu) GV_A(PTR, wd) GV_A(PTR, idx) GV_A(PTR, scratch) GV_A(I64, M) GV_A(I64, k) \
+    GV_A(I64, E) GV_A(I64, D) GV_A(I64, F) GV_A(I64, N) GV_A(I64, flags)) \
   X(gen_attention_bwd, GV_A(PTR, dq) GV_A(PTR, dk) GV_A(PTR, dv) GV_A(PTR, dout) GV_A(PTR, q) \
     GV_A(PTR, k) GV_A(PTR, v) GV_A(PTR, o) GV_A(PTR, lse) GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) \
     GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) GV_A(I64, flags) GV_A(F32, scale) GV_A(PTR, bias) \

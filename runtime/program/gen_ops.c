@@ -721,6 +721,31 @@ void gv_gen_ep_grouped_bwd(void *ctx, void *dx, void *dw, void *dy, void *x, voi
   gv_ep_grouped_bwd(r->ep_group, &r->be, dx ? &DX : NULL, dw ? &DW : NULL, &DY, &X, &W, &I, E, scratch, (int)flags);
 }
 
+void gv_gen_ep_mlp_fwd(void *ctx, void *y, void *x, void *wg, void *wu, void *wd, void *idx, void *scratch, int64_t M,
+                       int64_t k, int64_t E, int64_t D, int64_t F, int64_t N)
+{
+  struct gv_run *r = ctx;
+  struct gv_tensor Y = t2(y, VT, M * k, N), X = t2(x, VT, M * k, D), WG = t3(wg, VT, E / r->ep, F, D),
+                   WU = t3(wu, VT, E / r->ep, F, D), WD = t3(wd, VT, E / r->ep, N, F), I = t2(idx, I32, M, k);
+  GV_CHECK(r->ep_group != NULL, "an expert-parallel MLP in a program without expert parallelism");
+  gv_ep_mlp_fwd(r->ep_group, &r->be, &Y, &X, &WG, &WU, &WD, &I, E, scratch);
+}
+
+void gv_gen_ep_mlp_bwd(void *ctx, void *dx, void *dwg, void *dwu, void *dwd, void *dy, void *x, void *wg, void *wu,
+                       void *wd, void *idx, void *scratch, int64_t M, int64_t k, int64_t E, int64_t D, int64_t F,
+                       int64_t N, int64_t flags)
+{
+  struct gv_run *r = ctx;
+  int64_t El = E / r->ep;
+  struct gv_tensor DX = t2(dx, VT, M * k, D), DWG = t3(dwg, VT, El, F, D), DWU = t3(dwu, VT, El, F, D),
+                   DWD = t3(dwd, VT, El, N, F), DY = t2(dy, VT, M * k, N), X = t2(x, VT, M * k, D),
+                   WG = t3(wg, VT, El, F, D), WU = t3(wu, VT, El, F, D), WD = t3(wd, VT, El, N, F), I = t2(idx, I32, M, k);
+  GV_CHECK(r->ep_group != NULL && dwg && dwu && dwd, "an expert-parallel MLP in a program without expert parallelism "
+           "(or without its weights' gradients)");
+  gv_ep_mlp_bwd(r->ep_group, &r->be, dx ? &DX : NULL, &DWG, &DWU, &DWD, &DY, &X, &WG, &WU, &WD, &I, E, scratch,
+                (int)flags);
+}
+
 void gv_gen_moe_unpermute_fwd(void *ctx, void *y, void *yp, void *gates, void *idx, int64_t M, int64_t C, int64_t k,
                               int64_t E)
 {

@@ -25,8 +25,9 @@ struct gv_run_param {
   int reduced;                 /* its reduction was started this step */
   struct gv_comm *tp_group, *dp_group; /* its layer's groups (the program's without per-layer tp) */
   int tp_rank, dp_rank;
-  int expert;                  /* an MoE expert weight spread over the ep group by rows (its dp_group: the
-                                * expert-data-parallel group) */
+  int expert;                  /* an MoE expert weight [experts, out, in]: under ep spread over the ep group by
+                                * rows (its dp_group: the expert-data-parallel group); read from a tensor of
+                                * either description, [experts x out, in] or [experts, out x in] */
   int64_t saved_rows;          /* rows in checkpoints and --init_from: rows, or the true vocabulary of a
                                 * parameter padded to the program's (gv_prog_vocab_param) */
 };

@@ -150,9 +150,26 @@ int gv_run_read_part(struct gv_st *st, const struct gv_st_tensor *t, const struc
   return gv_run_read_part_crc(st, t, p, first, n, h, NULL, NULL, err, errn);
 }
 
-int gv_run_read_part_crc(struct gv_st *st, const struct gv_st_tensor *t, const struct gv_run_param *p, size_t first,
-                         size_t n, float *h, size_t *read, uint32_t *crc, char *err, size_t errn)
+/* An expert weight [experts, out, in] as [numel / cols, cols]: the file's description
+ * ([experts x out, in], [experts, out x in] or 3-d) regrouped as the parameter's (whole
+ * experts when tensor parallelism splits each expert's outputs); any other tensor unchanged. */
+static struct gv_st_tensor as_cols(const struct gv_st_tensor *t, const struct gv_run_param *p)
 {
+  struct gv_st_tensor v = *t;
+  int64_t c = gv_st_cols(t), n = gv_st_numel(t);
+  if (p->expert && c > 0 && n == p->rows * p->cols && (p->cols % c == 0 || c % p->cols == 0)) {
+    v.ndim = 2;
+    v.shape[0] = p->rows;
+    v.shape[1] = p->cols;
+  }
+  return v;
+}
+
+int gv_run_read_part_crc(struct gv_st *st, const struct gv_st_tensor *tensor, const struct gv_run_param *p,
+                         size_t first, size_t n, float *h, size_t *read, uint32_t *crc, char *err, size_t errn)
+{
+  struct gv_st_tensor view = as_cols(tensor, p);
+  const struct gv_st_tensor *t = &view;
   if (gv_st_numel(t) != p->saved_rows * p->cols || gv_st_cols(t) != p->cols) {
     snprintf(err, errn, "%s: tensor '%s': shape of %lld x %lld elements, this program's parameter is %lld x %lld",
              gv_st_path(st), t->name, (long long)(gv_st_numel(t) / (gv_st_cols(t) ? gv_st_cols(t) : 1)),

@@ -17,7 +17,12 @@
 # after every micro-batch (no_async_grad_reduce) on a global batch of 4 (its own single-rank
 # reference); checkpoints saved under ep 2 and under ep 2 x dp 2 with ZeRO-2 (expert weights'
 # optimizer state sharded over their 2 expert-data-parallel ranks) resume on one rank, and
-# one saved on one rank resumes under ep 2 with ZeRO-2, on the curve.
+# one saved on one rank resumes under ep 2 with ZeRO-2, on the curve. Tensor parallelism inside
+# each expert (tp_of_ep 2 = tp 2: gate/up split by ffn outputs, down by ffn inputs, its partial
+# sums all-reduced over tp): with ep 1 (world 2), with ep 2 (world 4) and with dp 2, ZeRO-3 and
+# checkpointing (world 4, a global batch of 4); its checkpoint resumed
+# on one rank and one rank's under it. Under ep the SwiGLU expert MLP dispatches its rows once
+# (gv_ep_mlp_fwd/bwd): the same losses bit for bit as one dispatch per expert linear.
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/tests/e2e/hf/tiny_hf.gvm"; fx="$src/tests/reference/hf/mixtral"
 "$gvc" convert "$gvm" --model tiny_mixtral --from-hf "$fx" -o mixtral.safetensors >convert.log 2>&1 \
@@ -60,10 +65,18 @@ for model in tiny_mixtral tiny_fine_moe; do
   run pp2 single_mb1 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
   run pp2_dp2_ckpt single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --pp_deg 2 --checkpoint all
   run ep2 single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2
+  c --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 --ep_dispatch_per_linear 1 -o ep2_per_linear
+  "$mpiexec" -n 2 ./ep2_per_linear $args 2>&1 | losses > ep2_per_linear.txt
+  [ -s ep2.txt ] && cmp -s ep2.txt ep2_per_linear.txt && ok || bad "$model: one dispatch per expert MLP differs from one per linear"
   run ep2_zero2_ckpt single_mb1 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 --default_dp_type zero2 \
     --checkpoint all
   run tp2_ep2 single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 --global_ep_deg 2
   run pp2_ep2 single_mb1 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 2 --global_ep_deg 2
+  run tp2_etp2 single 2 --micro-batch 2 --num_gpus_per_node 2 --global_tp_deg 2 --global_tp_of_ep_deg 2
+  run tp2_ep2_etp2 single_mb1 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 --global_ep_deg 2 \
+    --global_tp_of_ep_deg 2
+  resume tp2_etp2 single 2 1 single # experts split by ffn over tp (described [experts, ffn x hidden]) -> one rank
+  resume single tp2_etp2 1 2 single
   run ep2_config single_mb1 2 --num_gpus_per_node 2 --galvatron_config_path ep2.json
   resume ep2 single_mb1 2 1 # ep 2 -> one rank
   resume single_mb1 ep2_zero2_ckpt 1 2
@@ -75,6 +88,8 @@ for model in tiny_mixtral tiny_fine_moe; do
     --default_dp_type zero2
   args=$args4 run ep2_dp2_zero3_ckpt single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_ep_deg 2 \
     --default_dp_type zero3 --checkpoint all
+  args=$args4 run tp2_dp2_etp2_zero3_ckpt single_b4 4 --micro-batch 1 --num_gpus_per_node 4 --global_tp_deg 2 \
+    --global_tp_of_ep_deg 2 --default_dp_type zero3 --checkpoint all
   args=$args4 resume ep2_dp2_zero2 single_b4 4 1 single_b4 # expert state sharded over 2 ranks -> one rank
   args=$args4 run ep2_noasync_zero2 single_b4 2 --micro-batch 1 --num_gpus_per_node 2 --global_ep_deg 2 \
     --no_async_grad_reduce 1 --default_dp_type zero2

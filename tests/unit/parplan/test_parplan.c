@@ -80,7 +80,8 @@ static void derived(Arena *a, const IrModel *m)
 
 static void refused(Arena *a, const IrModel *m)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg",
+                                  "--global_tp_of_ep_deg"};
   ParError e;
   ParPlan w = plan(6, 4, 1);
   CHECK_EQ_INT(1, parplan_resolve(a, m, &w, &cli, &e));
@@ -110,7 +111,8 @@ static void refused(Arena *a, const IrModel *m)
  * samples, gradients span dp x cp; the settings door and the refusals. */
 static void context_parallel(Ctx *cx, Arena *a, const IrModel *m)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg",
+                                  "--global_tp_of_ep_deg"};
   ParError e;
   ParPlan p = plan(8, 1, 2);
   p.cp = 2, p.chunks = 1, p.global_batch = 8;
@@ -150,7 +152,8 @@ static void context_parallel(Ctx *cx, Arena *a, const IrModel *m)
  * experts (the MoE models' checks: tests/golden/lower_diag, tests/e2e/moe). */
 static void expert_parallel(Ctx *cx, Arena *a, const IrModel *m)
 {
-  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg"};
+  static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg",
+                                  "--global_tp_of_ep_deg"};
   ParSettings s;
   par_settings_init(&s, "tiny_gpt");
   par_settings_add(a, &s, "num_gpus_per_node", "4", (Loc){-1, 0, 0, 0});
