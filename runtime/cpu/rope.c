@@ -18,27 +18,29 @@ static void rope_apply(float *y, const float *x, const struct gv_tensor *shape, 
   int64_t B = shape->shape[0], T = shape->shape[1], H = shape->shape[2], D = shape->shape[3];
   int64_t half = rot / 2;
   GV_CHECK(half <= ROPE_MAX_HALF, "rope: rotated dims %lld above %d", (long long)rot, 2 * ROPE_MAX_HALF);
+  float inv_freq[ROPE_MAX_HALF];
+  for (int64_t i = 0; i < half; i++) inv_freq[i] = 1.0f / powf(base, (float)(2 * i) / (float)rot);
 #pragma omp parallel for schedule(static)
-  for (int64_t bt = 0; bt < B * T; bt++) {
+  for (int64_t t = 0; t < T; t++) {       /* one angle table per position, shared by the B rows */
     float c[ROPE_MAX_HALF], s[ROPE_MAX_HALF];
-    float pos = (float)(pos_offset + bt % T);
+    float pos = (float)(pos_offset + t);
     for (int64_t i = 0; i < half; i++) {
-      float inv_freq = 1.0f / powf(base, (float)(2 * i) / (float)rot);
-      float ang = pos * inv_freq;
+      float ang = pos * inv_freq[i];
       c[i] = cosf(ang);
       s[i] = sign * sinf(ang);
     }
-    for (int64_t h = 0; h < H; h++) {
-      const float *xr = x + (bt * H + h) * D;
-      float *yr = y + (bt * H + h) * D;
-      for (int64_t i = 0; i < half; i++) {
-        float x1 = xr[i], x2 = xr[i + half];
-        cpu_store(&yr[i], x1 * c[i] - x2 * s[i], acc);
-        cpu_store(&yr[i + half], x2 * c[i] + x1 * s[i], acc);
+    for (int64_t bt = t; bt < B * T; bt += T)
+      for (int64_t h = 0; h < H; h++) {
+        const float *xr = x + (bt * H + h) * D;
+        float *yr = y + (bt * H + h) * D;
+        for (int64_t i = 0; i < half; i++) {
+          float x1 = xr[i], x2 = xr[i + half];
+          cpu_store(&yr[i], x1 * c[i] - x2 * s[i], acc);
+          cpu_store(&yr[i + half], x2 * c[i] + x1 * s[i], acc);
+        }
+        for (int64_t j = rot; j < D; j++) /* the dims that are not rotated */
+          cpu_store(&yr[j], xr[j], acc);
       }
-      for (int64_t j = rot; j < D; j++) /* the dims that are not rotated */
-        cpu_store(&yr[j], xr[j], acc);
-    }
   }
 }
 
