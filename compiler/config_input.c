@@ -107,6 +107,7 @@ int config_search_plan(Arena *a, const IrModel *m, const CostModel *cm, const Se
     p->tp = strategy_tp_sp(&sp->layers[b]) > p->tp ? strategy_tp_sp(&sp->layers[b]) : p->tp;
   p->tp_consec = 1;
   p->ulysses = 0;
+  p->sp = cm->sequence_parallel; /* Megatron SP in the tp blocks, as the search priced them */
   p->dp_type = cm->default_dp_type == DP_ZERO2 ? DP_ZERO2 : DP_DDP;
   vocab_strategy(strategy_tp_sp(&sp->embed), sp->embed.sp > 1, sp->embed.dp_type == DP_ZERO3, name, p);
   parplan_layers(a, m, p);
