@@ -1,7 +1,8 @@
 /* safetensors.c - the safetensors reader and writer of gvrt_safetensors.h: the header
  * parsed and checked with cJSON, blocks of tensors read and written with pread/pwrite
  * and converted between F32, BF16 and F16 on the way; and the CRC-32 the checkpoints
- * keep per tensor (zlib's crc32). */
+ * keep per tensor (zlib's crc32), computed on a second thread while the next piece of a
+ * long read comes from the disk. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -321,6 +322,8 @@ int gv_st_open(gv_st **out, const char *path, char *err, size_t n)
   if (!f || !(f->path = strdup(path)))
     return free(f), fail(err, n, "%s: out of memory", path);
   f->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (f->fd >= 0) /* a larger readahead: the data is mostly read front to back */
+    posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   int rc = -1;
   char *hdr = NULL;
   cJSON *root = NULL;
@@ -402,7 +405,46 @@ static int check_part(const char *path, const struct gv_st_tensor *t, int64_t ro
   return 0;
 }
 
-enum { STAGE_ELEMS = 1 << 20 };
+enum { STAGE_ELEMS = 1 << 20, PIECE_BYTES = 4 << 20 };
+
+/* n bytes at offset `at` read whole into buf, the CRC-32 *crc (NULL: none) continued over
+ * them. A long read goes in pieces of PIECE_BYTES, and the CRC-32 of each piece is computed
+ * (on a second OpenMP thread) while the next one is read, so that checking costs no time
+ * beside the disk's; serially without OpenMP. -1 with errno set, as pread_all. */
+static int pread_crc(int fd, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
+{
+  if (!crc || n <= PIECE_BYTES) {
+    int rc = pread_all(fd, buf, n, at);
+    if (!rc && crc)
+      *crc = gv_st_crc32_update(*crc, buf, n);
+    return rc;
+  }
+  size_t pieces = (n + PIECE_BYTES - 1) / PIECE_BYTES;
+  uint32_t c = *crc;
+  int rc = 0, e = 0; /* errno is the reading thread's own */
+#pragma omp parallel num_threads(2) default(none) shared(fd, buf, n, at, pieces, c, rc, e)
+  for (size_t k = 0; k <= pieces; k++) { /* step k: piece k read, piece k - 1 checked */
+#pragma omp sections
+    {
+#pragma omp section
+      if (k < pieces && !rc) {
+        size_t off = k * PIECE_BYTES;
+        if ((rc = pread_all(fd, buf + off, n - off < PIECE_BYTES ? n - off : PIECE_BYTES, at + off)))
+          e = errno;
+      }
+#pragma omp section
+      if (k > 0) {
+        size_t off = (k - 1) * PIECE_BYTES;
+        c = gv_st_crc32_update(c, buf + off, n - off < PIECE_BYTES ? n - off : PIECE_BYTES);
+      }
+    }
+  }
+  if (rc)
+    errno = e;
+  else
+    *crc = c;
+  return rc;
+}
 
 /* Moves elements [first, first + count) of a block between the file (fd, the tensor's bytes
  * at base) and mem (dtype md), one run of consecutive file elements at a time, through a
@@ -427,15 +469,13 @@ static int move_part(int fd, int writing, uint64_t base, const struct gv_st_tens
       run = STAGE_ELEMS;
     uint64_t at = base + fs * (uint64_t)((row0 + r) * C + col0 + c);
     unsigned char *mp = m + ms * (size_t)(k - first);
-    if (!stage)
-      rc = writing ? pwrite_all(fd, mp, fs * (size_t)run, at) : pread_all(fd, mp, fs * (size_t)run, at);
+    if (writing && !stage)
+      rc = pwrite_all(fd, mp, fs * (size_t)run, at);
     else if (writing) {
       convert(md, mp, t->dtype, stage, (size_t)run);
       rc = pwrite_all(fd, stage, fs * (size_t)run, at);
-    } else if (!(rc = pread_all(fd, stage, fs * (size_t)run, at)))
+    } else if (!(rc = pread_crc(fd, stage ? stage : mp, fs * (size_t)run, at, crc)) && stage)
       convert(t->dtype, stage, md, mp, (size_t)run);
-    if (!rc && !writing && crc)
-      *crc = gv_st_crc32_update(*crc, stage ? stage : mp, fs * (size_t)run);
     k += run;
   }
   free(stage);
