@@ -1,12 +1,13 @@
 /* safetensors.c - the safetensors reader and writer of gvrt_safetensors.h: the header
  * parsed and checked with cJSON, blocks of tensors read and written with pread/pwrite
  * and converted between F32, BF16 and F16 on the way; and the CRC-32 the checkpoints
- * keep per tensor (zlib's crc32), computed on a second thread while the next piece of a
- * long read comes from the disk. */
+ * keep per tensor (zlib's crc32), computed on a thread of its own while the next pieces
+ * of a long read come from the disk. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,44 +406,81 @@ static int check_part(const char *path, const struct gv_st_tensor *t, int64_t ro
   return 0;
 }
 
-enum { STAGE_ELEMS = 1 << 20, PIECE_BYTES = 4 << 20 };
+enum { STAGE_ELEMS = 1 << 20, PIECE_BYTES = 2 << 20 };
+
+/* The CRC-32 of a buffer computed on a thread of its own while the buffer is being read
+ * into: the reader says how many bytes are in (ready, then stop), the thread checks up to
+ * there and waits for more, so the reader never waits for it. */
+struct crc_follow {
+  pthread_mutex_t mu;
+  pthread_cond_t more;
+  const unsigned char *buf;
+  size_t ready;
+  int stop;
+  uint32_t crc; /* the thread's own until it is joined */
+};
+
+static void *crc_follow_main(void *arg)
+{
+  struct crc_follow *cf = arg;
+  size_t done = 0;
+  pthread_mutex_lock(&cf->mu);
+  for (;;) {
+    while (done == cf->ready && !cf->stop)
+      pthread_cond_wait(&cf->more, &cf->mu);
+    size_t upto = cf->ready;
+    if (done == upto)
+      break;
+    pthread_mutex_unlock(&cf->mu);
+    cf->crc = gv_st_crc32_update(cf->crc, cf->buf + done, upto - done);
+    done = upto;
+    pthread_mutex_lock(&cf->mu);
+  }
+  pthread_mutex_unlock(&cf->mu);
+  return NULL;
+}
+
+static void crc_follow_tell(struct crc_follow *cf, size_t ready, int stop)
+{
+  pthread_mutex_lock(&cf->mu);
+  cf->ready = ready;
+  cf->stop = stop;
+  pthread_cond_signal(&cf->more);
+  pthread_mutex_unlock(&cf->mu);
+}
 
 /* n bytes at offset `at` read whole into buf, the CRC-32 *crc (NULL: none) continued over
- * them. A long read goes in pieces of PIECE_BYTES, and the CRC-32 of each piece is computed
- * (on a second OpenMP thread) while the next one is read, so that checking costs no time
- * beside the disk's; serially without OpenMP. -1 with errno set, as pread_all. */
+ * them. A long read goes in pieces of PIECE_BYTES whose CRC-32 a second thread computes
+ * (crc_follow) while the next pieces are read, so that checking costs next to no time
+ * beside the disk's (only the last piece's check follows the read). -1 with errno set, as
+ * pread_all. */
 static int pread_crc(int fd, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
 {
-  if (!crc || n <= PIECE_BYTES) {
+  struct crc_follow cf = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, buf, 0, 0, crc ? *crc : 0};
+  pthread_t th;
+  if (!crc || n <= PIECE_BYTES || pthread_create(&th, NULL, crc_follow_main, &cf)) { /* serially */
     int rc = pread_all(fd, buf, n, at);
     if (!rc && crc)
       *crc = gv_st_crc32_update(*crc, buf, n);
     return rc;
   }
-  size_t pieces = (n + PIECE_BYTES - 1) / PIECE_BYTES;
-  uint32_t c = *crc;
-  int rc = 0, e = 0; /* errno is the reading thread's own */
-#pragma omp parallel num_threads(2) default(none) shared(fd, buf, n, at, pieces, c, rc, e)
-  for (size_t k = 0; k <= pieces; k++) { /* step k: piece k read, piece k - 1 checked */
-#pragma omp sections
-    {
-#pragma omp section
-      if (k < pieces && !rc) {
-        size_t off = k * PIECE_BYTES;
-        if ((rc = pread_all(fd, buf + off, n - off < PIECE_BYTES ? n - off : PIECE_BYTES, at + off)))
-          e = errno;
-      }
-#pragma omp section
-      if (k > 0) {
-        size_t off = (k - 1) * PIECE_BYTES;
-        c = gv_st_crc32_update(c, buf + off, n - off < PIECE_BYTES ? n - off : PIECE_BYTES);
-      }
-    }
+  int rc = 0, e = 0;
+  size_t off = 0;
+  for (size_t k; off < n && !rc; off += k) {
+    k = n - off < PIECE_BYTES ? n - off : PIECE_BYTES;
+    if ((rc = pread_all(fd, buf + off, k, at + off)))
+      e = errno;
+    else
+      crc_follow_tell(&cf, off + k, 0);
   }
+  crc_follow_tell(&cf, cf.ready, 1);
+  pthread_join(th, NULL);
+  pthread_mutex_destroy(&cf.mu);
+  pthread_cond_destroy(&cf.more);
   if (rc)
     errno = e;
   else
-    *crc = c;
+    *crc = cf.crc;
   return rc;
 }
 
