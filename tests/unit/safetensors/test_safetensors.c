@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "gvrt.h"
 #include "gvrt_safetensors.h"
@@ -270,6 +271,21 @@ static void test_crc_combine(void)
                               1000 - cut) == whole);
 }
 
+/* The CRC-32 (carry-less multiplies where the CPU has them) is zlib's, over every length
+ * and alignment around its 16- and 64-byte blocks, continued from any CRC-32, and long. */
+static void test_crc_is_zlibs(void)
+{
+  static unsigned char buf[3 << 20];
+  for (size_t i = 0; i < sizeof buf; i++)
+    buf[i] = (unsigned char)((i * 2654435761u) >> 13);
+  int bad = 0;
+  for (size_t at = 0; at < 16; at++)
+    for (size_t n = 0; n <= 300; n++)
+      bad += gv_st_crc32_update(0x12345678u, buf + at, n) != (uint32_t)crc32(0x12345678u, buf + at, (uInt)n);
+  CHECK_EQ_INT(0, bad);
+  CHECK(gv_st_crc32_update(0, buf + 3, sizeof buf - 3) == (uint32_t)crc32(0, buf + 3, (uInt)(sizeof buf - 3)));
+}
+
 /* A read longer than one piece (4 MiB: its CRC-32 computed while the next piece is read)
  * gives the bytes and the CRC-32 as stored, whole or from an odd element on, as it is or
  * converted; a byte flipped in its last piece changes that CRC-32. */
@@ -333,6 +349,7 @@ int main(int argc, char **argv)
   test_round_trip();
   test_exact_widening();
   test_crc_combine();
+  test_crc_is_zlibs();
   test_long_read();
   return tu_report("unit.safetensors");
 }
