@@ -773,6 +773,32 @@ static int verify_crcs(struct gv_run *r, gv_st *st[2], const cJSON *crcs, struct
   return from_reads;
 }
 
+/* The parameters in the order of their tensors in the model file (by name, not the program's
+ * order: layers.10 comes before layers.2), so that each file is read front to back and the
+ * kernel's readahead is not restarted at every jump. */
+struct at_param {
+  uint64_t at;
+  int i;
+};
+
+static int by_at(const void *a, const void *b)
+{
+  const struct at_param *x = a, *y = b;
+  return x->at < y->at ? -1 : x->at > y->at ? 1 : x->i - y->i;
+}
+
+static struct at_param *params_in_file_order(const struct gv_run *r, gv_st *model)
+{
+  struct at_param *o = calloc((size_t)r->nparams + 1, sizeof *o);
+  GV_CHECK(o != NULL, "out of host memory");
+  for (int i = 0; i < r->nparams; i++) {
+    const struct gv_st_tensor *t = gv_st_find(model, r->params[i].name);
+    o[i] = (struct at_param){t ? t->begin : UINT64_MAX, i};
+  }
+  qsort(o, (size_t)r->nparams, sizeof *o, by_at);
+  return o;
+}
+
 int gv_run_load(struct gv_run *r, const char *dir)
 {
   char folder[4096], path[4300], err[1024];
@@ -811,8 +837,10 @@ int gv_run_load(struct gv_run *r, const char *dir)
   int total = gv_st_count(st[0]) + gv_st_count(st[1]), world = gv_comm_size(r->world);
   struct part_crcs pc = {calloc((size_t)total * (size_t)world * 3 + 1, sizeof(double)), world, gv_comm_rank(r->world)};
   GV_CHECK(pc.at != NULL, "out of host memory");
+  struct at_param *order = params_in_file_order(r, st[0]);
   for (int i = 0; i < r->nparams; i++)
-    load_param(r, st, &r->params[i], &pc);
+    load_param(r, st, &r->params[order[i].i], &pc);
+  free(order);
   int from_reads = verify_crcs(r, st, cJSON_GetObjectItemCaseSensitive(idx, "crc32"), &pc);
   free(pc.at);
   gv_st_close(st[0]);
