@@ -1,11 +1,13 @@
 /* safetensors.c - the safetensors reader and writer of gvrt_safetensors.h: the header
  * parsed and checked with cJSON, blocks of tensors read and written with pread/pwrite
  * and converted between F32, BF16 and F16 on the way; and the CRC-32 the checkpoints
- * keep per tensor (zlib's crc32). */
+ * keep per tensor (zlib's crc32), computed on a thread of its own while the next pieces
+ * of a long read come from the disk. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,11 +53,54 @@ static int fail(char *err, size_t n, const char *fmt, ...)
   return -1;
 }
 
-/* ---- CRC-32: zlib's ---- */
+/* ---- CRC-32: zlib's, with x86's carry-less multiply where the CPU has it ---- */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define GV_CRC_CLMUL 1
+
+/* The CRC-32 register (not inverted) continued over n bytes, n >= 64 and a multiple of 16:
+ * four 128-bit lanes folded over 64-byte blocks with PCLMULQDQ, then one lane, reduced to
+ * 32 bits (Barrett): "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ"
+ * (Intel, 2009), with its constants for the bit-reflected polynomial 0x04C11DB7. */
+__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const unsigned char *p, size_t n)
+{
+  const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596, 0x0154442bd4), k3k4 = _mm_set_epi64x(0x00ccaa009e, 0x01751997d0);
+  const __m128i k5 = _mm_set_epi64x(0, 0x0163cd6124), poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);
+  const __m128i low32 = _mm_setr_epi32(~0, 0, ~0, 0);
+  __m128i x[4];
+  for (int i = 0; i < 4; i++)
+    x[i] = _mm_loadu_si128((const __m128i *)(p + 16 * i));
+  x[0] = _mm_xor_si128(x[0], _mm_cvtsi32_si128((int)crc));
+  for (p += 64, n -= 64; n >= 64; p += 64, n -= 64)
+    for (int i = 0; i < 4; i++)
+      x[i] = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x[i], k1k2, 0x00), _mm_clmulepi64_si128(x[i], k1k2, 0x11)),
+                           _mm_loadu_si128((const __m128i *)(p + 16 * i)));
+  __m128i a = x[0];
+  for (int i = 1; i < 4; i++)
+    a = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(a, k3k4, 0x00), _mm_clmulepi64_si128(a, k3k4, 0x11)), x[i]);
+  for (; n >= 16; p += 16, n -= 16)
+    a = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(a, k3k4, 0x00), _mm_clmulepi64_si128(a, k3k4, 0x11)),
+                      _mm_loadu_si128((const __m128i *)p));
+  a = _mm_xor_si128(_mm_srli_si128(a, 8), _mm_clmulepi64_si128(a, k3k4, 0x10)); /* 128 -> 64 bits */
+  a = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(a, low32), k5, 0x00), _mm_srli_si128(a, 4));
+  __m128i b = _mm_and_si128(_mm_clmulepi64_si128(_mm_and_si128(a, low32), poly, 0x10), low32); /* Barrett */
+  a = _mm_xor_si128(a, _mm_clmulepi64_si128(b, poly, 0x00));
+  return (uint32_t)_mm_extract_epi32(a, 1);
+}
+#endif
 
 uint32_t gv_st_crc32_update(uint32_t crc, const void *data, size_t n)
 {
   const unsigned char *p = data;
+#ifdef GV_CRC_CLMUL
+  if (n >= 64 && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1")) {
+    size_t k = n & ~(size_t)15;
+    crc = ~crc32_clmul(~crc, p, k);
+    p += k;
+    n -= k;
+  }
+#endif
   for (size_t k; n; n -= k, p += k) { /* zlib takes 32-bit lengths */
     k = n < (1u << 30) ? n : (1u << 30);
     crc = (uint32_t)crc32(crc, p, (uInt)k);
@@ -321,6 +366,8 @@ int gv_st_open(gv_st **out, const char *path, char *err, size_t n)
   if (!f || !(f->path = strdup(path)))
     return free(f), fail(err, n, "%s: out of memory", path);
   f->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (f->fd >= 0) /* a larger readahead: the data is mostly read front to back */
+    posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   int rc = -1;
   char *hdr = NULL;
   cJSON *root = NULL;
@@ -402,7 +449,83 @@ static int check_part(const char *path, const struct gv_st_tensor *t, int64_t ro
   return 0;
 }
 
-enum { STAGE_ELEMS = 1 << 20 };
+enum { STAGE_ELEMS = 1 << 20, PIECE_BYTES = 2 << 20 };
+
+/* The CRC-32 of a buffer computed on a thread of its own while the buffer is being read
+ * into: the reader says how many bytes are in (ready, then stop), the thread checks up to
+ * there and waits for more, so the reader never waits for it. */
+struct crc_follow {
+  pthread_mutex_t mu;
+  pthread_cond_t more;
+  const unsigned char *buf;
+  size_t ready;
+  int stop;
+  uint32_t crc; /* the thread's own until it is joined */
+};
+
+static void *crc_follow_main(void *arg)
+{
+  struct crc_follow *cf = arg;
+  size_t done = 0;
+  pthread_mutex_lock(&cf->mu);
+  for (;;) {
+    while (done == cf->ready && !cf->stop)
+      pthread_cond_wait(&cf->more, &cf->mu);
+    size_t upto = cf->ready;
+    if (done == upto)
+      break;
+    pthread_mutex_unlock(&cf->mu);
+    cf->crc = gv_st_crc32_update(cf->crc, cf->buf + done, upto - done);
+    done = upto;
+    pthread_mutex_lock(&cf->mu);
+  }
+  pthread_mutex_unlock(&cf->mu);
+  return NULL;
+}
+
+static void crc_follow_tell(struct crc_follow *cf, size_t ready, int stop)
+{
+  pthread_mutex_lock(&cf->mu);
+  cf->ready = ready;
+  cf->stop = stop;
+  pthread_cond_signal(&cf->more);
+  pthread_mutex_unlock(&cf->mu);
+}
+
+/* n bytes at offset `at` read whole into buf, the CRC-32 *crc (NULL: none) continued over
+ * them. A long read goes in pieces of PIECE_BYTES whose CRC-32 a second thread computes
+ * (crc_follow) while the next pieces are read, so that checking costs next to no time
+ * beside the disk's (only the last piece's check follows the read). -1 with errno set, as
+ * pread_all. */
+static int pread_crc(int fd, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
+{
+  struct crc_follow cf = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, buf, 0, 0, crc ? *crc : 0};
+  pthread_t th;
+  if (!crc || n <= PIECE_BYTES || pthread_create(&th, NULL, crc_follow_main, &cf)) { /* serially */
+    int rc = pread_all(fd, buf, n, at);
+    if (!rc && crc)
+      *crc = gv_st_crc32_update(*crc, buf, n);
+    return rc;
+  }
+  int rc = 0, e = 0;
+  size_t off = 0;
+  for (size_t k; off < n && !rc; off += k) {
+    k = n - off < PIECE_BYTES ? n - off : PIECE_BYTES;
+    if ((rc = pread_all(fd, buf + off, k, at + off)))
+      e = errno;
+    else
+      crc_follow_tell(&cf, off + k, 0);
+  }
+  crc_follow_tell(&cf, cf.ready, 1);
+  pthread_join(th, NULL);
+  pthread_mutex_destroy(&cf.mu);
+  pthread_cond_destroy(&cf.more);
+  if (rc)
+    errno = e;
+  else
+    *crc = cf.crc;
+  return rc;
+}
 
 /* Moves elements [first, first + count) of a block between the file (fd, the tensor's bytes
  * at base) and mem (dtype md), one run of consecutive file elements at a time, through a
@@ -427,15 +550,13 @@ static int move_part(int fd, int writing, uint64_t base, const struct gv_st_tens
       run = STAGE_ELEMS;
     uint64_t at = base + fs * (uint64_t)((row0 + r) * C + col0 + c);
     unsigned char *mp = m + ms * (size_t)(k - first);
-    if (!stage)
-      rc = writing ? pwrite_all(fd, mp, fs * (size_t)run, at) : pread_all(fd, mp, fs * (size_t)run, at);
+    if (writing && !stage)
+      rc = pwrite_all(fd, mp, fs * (size_t)run, at);
     else if (writing) {
       convert(md, mp, t->dtype, stage, (size_t)run);
       rc = pwrite_all(fd, stage, fs * (size_t)run, at);
-    } else if (!(rc = pread_all(fd, stage, fs * (size_t)run, at)))
+    } else if (!(rc = pread_crc(fd, stage ? stage : mp, fs * (size_t)run, at, crc)) && stage)
       convert(t->dtype, stage, md, mp, (size_t)run);
-    if (!rc && !writing && crc)
-      *crc = gv_st_crc32_update(*crc, stage ? stage : mp, fs * (size_t)run);
     k += run;
   }
   free(stage);

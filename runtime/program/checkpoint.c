@@ -683,13 +683,13 @@ static int file_id(gv_st *st[2], int f, const struct gv_st_tensor *t)
   return (int)(t - gv_st_at(st[f], 0)) + (f ? gv_st_count(st[0]) : 0);
 }
 
-/* Elements [first, first + n) of p's tp block from tensor t of file f, as fp32 into the host
- * scratch; the CRC-32 of the bytes read noted in pc where they are one range of t. */
-static float *read_slice(struct gv_run *r, gv_st *st[2], int f, const struct gv_st_tensor *t,
-                         const struct gv_run_param *p, size_t first, size_t n, struct part_crcs *pc)
+/* Elements [first, first + n) of p's tp block from tensor t of file f, as fp32 into h (the
+ * arena itself where it can: gv_run_host_f32_for); the CRC-32 of the bytes read noted in pc
+ * where they are one range of t. */
+static void read_slice(gv_st *st[2], int f, const struct gv_st_tensor *t, const struct gv_run_param *p, size_t first,
+                       size_t n, float *h, struct part_crcs *pc)
 {
   char err[1024];
-  float *h = gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
   size_t m = 0;
   uint32_t crc = 0;
   int whole = contiguous(pc, p);
@@ -697,7 +697,6 @@ static float *read_slice(struct gv_run *r, gv_st *st[2], int f, const struct gv_
     FATAL("%s", err);
   if (whole && m)
     note_crc(pc, file_id(st, f, t), p, first, m, gv_st_dtype_size(t->dtype), crc);
-  return h;
 }
 
 /* One parameter: its held elements, and the state of its owned ones. The fp32 values of a
@@ -711,17 +710,21 @@ static void load_param(struct gv_run *r, gv_st *st[2], const struct gv_run_param
   const struct gv_st_tensor *master = gv_st_find(st[1], name) ? tensor_for(st[1], name, p, 1) : NULL;
   const struct gv_st_tensor *w = tensor_for(st[0], p->name, p, 0);
   int masters_as_params = r->fdt == GV_DTYPE_F32 && master;
-  if (gv_run_held(r, p, &first, &n))
-    gv_run_from_host_f32(r, gv_run_param_at(r, p, first),
-                         read_slice(r, st, masters_as_params, masters_as_params ? master : w, p, first, n, pc), n);
+  if (gv_run_held(r, p, &first, &n)) {
+    void *dev = gv_run_param_at(r, p, first);
+    float *h = gv_run_host_f32_for(r, dev, n, r->fdt == GV_DTYPE_F32);
+    read_slice(st, masters_as_params, masters_as_params ? master : w, p, first, n, h, pc);
+    gv_run_from_host_f32(r, dev, h, n);
+  }
   if (!gv_run_owned(r, p, &first, &n))
     return;
   for (int k = 0; k < gv_run_state_blocks(r); k++) {
     snprintf(name, sizeof name, "%s/%s", p->name, state_suffix[k]);
     int from_model = k == GV_STATE_MASTER && !master;
     const struct gv_st_tensor *t = from_model ? w : k == GV_STATE_MASTER ? master : tensor_for(st[1], name, p, 1);
-    float *h = read_slice(r, st, !from_model, t, p, first, n, pc);
-    gv_dev_memcpy(&r->be, gv_run_owned_state(r, p, first, (enum gv_prog_state)k), h, sizeof(float) * n, GV_COPY_H2D);
+    float *dev = gv_run_owned_state(r, p, first, (enum gv_prog_state)k), *h = gv_run_host_f32_for(r, dev, n, 1);
+    read_slice(st, !from_model, t, p, first, n, h, pc);
+    gv_run_from_host(r, dev, h, sizeof(float) * n);
   }
 }
 
@@ -772,6 +775,32 @@ static int verify_crcs(struct gv_run *r, gv_st *st[2], const cJSON *crcs, struct
   return from_reads;
 }
 
+/* The parameters in the order of their tensors in the model file (by name, not the program's
+ * order: layers.10 comes before layers.2), so that each file is read front to back and the
+ * kernel's readahead is not restarted at every jump. */
+struct at_param {
+  uint64_t at;
+  int i;
+};
+
+static int by_at(const void *a, const void *b)
+{
+  const struct at_param *x = a, *y = b;
+  return x->at < y->at ? -1 : x->at > y->at ? 1 : x->i - y->i;
+}
+
+static struct at_param *params_in_file_order(const struct gv_run *r, gv_st *model)
+{
+  struct at_param *o = calloc((size_t)r->nparams + 1, sizeof *o);
+  GV_CHECK(o != NULL, "out of host memory");
+  for (int i = 0; i < r->nparams; i++) {
+    const struct gv_st_tensor *t = gv_st_find(model, r->params[i].name);
+    o[i] = (struct at_param){t ? t->begin : UINT64_MAX, i};
+  }
+  qsort(o, (size_t)r->nparams, sizeof *o, by_at);
+  return o;
+}
+
 int gv_run_load(struct gv_run *r, const char *dir)
 {
   char folder[4096], path[4300], err[1024];
@@ -810,8 +839,10 @@ int gv_run_load(struct gv_run *r, const char *dir)
   int total = gv_st_count(st[0]) + gv_st_count(st[1]), world = gv_comm_size(r->world);
   struct part_crcs pc = {calloc((size_t)total * (size_t)world * 3 + 1, sizeof(double)), world, gv_comm_rank(r->world)};
   GV_CHECK(pc.at != NULL, "out of host memory");
+  struct at_param *order = params_in_file_order(r, st[0]);
   for (int i = 0; i < r->nparams; i++)
-    load_param(r, st, &r->params[i], &pc);
+    load_param(r, st, &r->params[order[i].i], &pc);
+  free(order);
   int from_reads = verify_crcs(r, st, cJSON_GetObjectItemCaseSensitive(idx, "crc32"), &pc);
   free(pc.at);
   gv_st_close(st[0]);

@@ -4,6 +4,7 @@
  * the program, so those modules and run.c do not depend on each other through them. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "program/run.h"
@@ -50,14 +51,27 @@ const float *gv_run_to_host_f32(struct gv_run *r, const void *dev, size_t n)
   return h;
 }
 
+void gv_run_from_host(struct gv_run *r, void *dev, const void *h, size_t bytes)
+{
+  if (h != dev)
+    gv_dev_memcpy(&r->be, dev, h, bytes, GV_COPY_H2D);
+}
+
 void gv_run_from_host_f32(struct gv_run *r, void *dev, const float *h, size_t n)
 {
   if (r->fdt == GV_DTYPE_F32) {
-    gv_dev_memcpy(&r->be, dev, h, 4 * n, GV_COPY_H2D);
+    gv_run_from_host(r, dev, h, 4 * n);
     return;
   }
   uint16_t *b = gv_run_host_scratch(r, 2 * n); /* when h is the scratch: element i's 2 bytes never pass its 4 */
   for (size_t i = 0; i < n; i++)
     b[i] = gv_bf16_from_float(h[i]);
   gv_dev_memcpy(&r->be, dev, b, 2 * n, GV_COPY_H2D);
+}
+
+float *gv_run_host_f32_for(struct gv_run *r, void *dev, size_t n, int f32)
+{
+  if (f32 && !strcmp(r->be.ops->name, "cpu"))
+    return dev;
+  return gv_run_host_scratch(r, sizeof(float) * (n ? n : 1));
 }

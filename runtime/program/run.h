@@ -291,6 +291,12 @@ const void *gv_run_to_host(struct gv_run *r, const void *dev, size_t bytes);
  * nearest even, as gv_copy rounds; h may be the host scratch itself). */
 const float *gv_run_to_host_f32(struct gv_run *r, const void *dev, size_t n);
 void gv_run_from_host_f32(struct gv_run *r, void *dev, const float *h, size_t n);
+/* Where n fp32 host values bound for arena memory at dev are best put (f32: whether dev
+ * holds fp32): dev itself where the arenas are host memory (cpu), so that a read lands in
+ * place, else the host scratch. gv_run_from_host_f32 and gv_run_from_host copy nothing when
+ * given dev back. */
+float *gv_run_host_f32_for(struct gv_run *r, void *dev, size_t n, int f32);
+void gv_run_from_host(struct gv_run *r, void *dev, const void *h, size_t bytes);
 
 /* timeline.c: --timeline. begin (before the step's pipeline; only on the step timed),
  * mark (what: 0/1 forward start/end, 2/3 backward start/end of micro-batch i), reduce

@@ -6,11 +6,14 @@
  * overlapping tensors, a hole, a duplicate name, bad metadata, a block outside the
  * tensor, an impossible conversion) is refused with the file and the tensor or field
  * named. F16 and BF16 read as F32 exactly (subnormals, the largest half, infinity); F64
- * and integers convert to nothing else. Usage: test_safetensors TMPDIR */
+ * and integers convert to nothing else. A read of several pieces gives the bytes and the
+ * CRC-32 as stored, and a flipped byte changes it. Usage: test_safetensors TMPDIR */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "gvrt.h"
 #include "gvrt_safetensors.h"
@@ -268,6 +271,76 @@ static void test_crc_combine(void)
                               1000 - cut) == whole);
 }
 
+/* The CRC-32 (carry-less multiplies where the CPU has them) is zlib's, over every length
+ * and alignment around its 16- and 64-byte blocks, continued from any CRC-32, and long. */
+static void test_crc_is_zlibs(void)
+{
+  static unsigned char buf[3 << 20];
+  for (size_t i = 0; i < sizeof buf; i++)
+    buf[i] = (unsigned char)((i * 2654435761u) >> 13);
+  int bad = 0;
+  for (size_t at = 0; at < 16; at++)
+    for (size_t n = 0; n <= 300; n++)
+      bad += gv_st_crc32_update(0x12345678u, buf + at, n) != (uint32_t)crc32(0x12345678u, buf + at, (uInt)n);
+  CHECK_EQ_INT(0, bad);
+  CHECK(gv_st_crc32_update(0, buf + 3, sizeof buf - 3) == (uint32_t)crc32(0, buf + 3, (uInt)(sizeof buf - 3)));
+}
+
+/* A read longer than one piece (4 MiB: its CRC-32 computed while the next piece is read)
+ * gives the bytes and the CRC-32 as stored, whole or from an odd element on, as it is or
+ * converted; a byte flipped in its last piece changes that CRC-32. */
+static void test_long_read(void)
+{
+  enum { R = 3, C = 1000003, N = R * C };
+  char path[512], err[1024];
+  path_of(path, sizeof path, "long.safetensors");
+  struct gv_st_tensor ts[1] = {{.name = "big", .dtype = GV_ST_F32, .ndim = 2, .shape = {R, C}}};
+  float *w = malloc(sizeof(float) * N), *back = malloc(sizeof(float) * N);
+  uint16_t *bf = malloc(sizeof(uint16_t) * N);
+  CHECK(w && back && bf);
+  if (!w || !back || !bf)
+    return;
+  for (int i = 0; i < N; i++)
+    w[i] = (float)(i % 977) * 0.5f - (float)(i % 13);
+  gv_st_writer *wr = gv_st_create(path, ts, 1, NULL, 0, 1, err, sizeof err);
+  CHECK(wr != NULL);
+  if (!wr)
+    return;
+  CHECK_EQ_INT(0, gv_st_write_part(wr, 0, 0, R, 0, C, 0, N, GV_ST_F32, w, err, sizeof err));
+  CHECK_EQ_INT(0, gv_st_finish(wr, NULL, 0));
+  gv_st *f;
+  CHECK_EQ_INT(0, gv_st_open(&f, path, err, sizeof err));
+  if (!f)
+    return;
+  const struct gv_st_tensor *t = gv_st_find(f, "big");
+  uint32_t whole = gv_st_crc32_update(0, w, sizeof(float) * N), c = 0, part = 0, conv = 0, again = 0;
+  CHECK_EQ_INT(0, gv_st_read_part_crc(f, t, 0, R, 0, C, 0, N, GV_ST_F32, back, &c, err, sizeof err));
+  CHECK(c == whole && !memcmp(back, w, sizeof(float) * N));
+  CHECK_EQ_INT(0, gv_st_read_part_crc(f, t, 0, R, 0, C, 7, N - 9, GV_ST_F32, back, &part, err, sizeof err));
+  CHECK(part == gv_st_crc32_update(0, w + 7, sizeof(float) * (N - 9)) && back[0] == w[7] && back[N - 10] == w[N - 3]);
+  CHECK_EQ_INT(0, gv_st_read_part_crc(f, t, 0, R, 0, C, 0, N, GV_ST_BF16, bf, &conv, err, sizeof err));
+  CHECK(conv == whole && gv_bf16_to_float(bf[N - 1]) == w[N - 1]);
+  gv_st_close(f);
+  FILE *fp = fopen(path, "r+b"); /* flip one bit of the tensor's last element */
+  CHECK(fp != NULL);
+  if (!fp)
+    return;
+  fseek(fp, -1, SEEK_END);
+  int b = fgetc(fp);
+  fseek(fp, -1, SEEK_END);
+  fputc(b ^ 1, fp);
+  fclose(fp);
+  CHECK_EQ_INT(0, gv_st_open(&f, path, err, sizeof err));
+  if (!f)
+    return;
+  CHECK_EQ_INT(0, gv_st_read_part_crc(f, gv_st_find(f, "big"), 0, R, 0, C, 0, N, GV_ST_F32, back, &again, err, sizeof err));
+  CHECK(again != whole && again == gv_st_crc32_update(0, back, sizeof(float) * N));
+  gv_st_close(f);
+  free(w);
+  free(back);
+  free(bf);
+}
+
 int main(int argc, char **argv)
 {
   dir = argc > 1 ? argv[1] : ".";
@@ -276,5 +349,7 @@ int main(int argc, char **argv)
   test_round_trip();
   test_exact_widening();
   test_crc_combine();
+  test_crc_is_zlibs();
+  test_long_read();
   return tu_report("unit.safetensors");
 }
