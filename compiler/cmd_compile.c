@@ -222,11 +222,12 @@ static int strategy_opt(CompileArgs *c, Ctx *cx, const Option *o, int *i, int ar
 }
 
 /* The options the search shares with compile: the model, the world, the precision of the
- * program and its sequence length, the memory budget. */
+ * program and its sequence length, Megatron SP, the memory budget. */
 static void search_args(CompileArgs *c)
 {
   static const char *const shared[][2] = {{"num_nodes", "--num_nodes"}, {"num_gpus_per_node", "--num_gpus_per_node"},
-                                          {"mixed_precision", "--mixed_precision"}, {"seq", "--seq_length"}};
+                                          {"mixed_precision", "--mixed_precision"}, {"seq", "--seq_length"},
+                                          {"sequence_parallel", "--sequence_parallel"}};
   const char **v = c->sargv;
   int n = c->sargc;
   v[n++] = c->file, v[n++] = "--model", v[n++] = c->model;

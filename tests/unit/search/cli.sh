@@ -86,6 +86,12 @@ keys() { grep -o '"\(pp_deg\|tp_sizes_enc\|dp_types_enc\|checkpoint\|global_bsz\
   || bad "--strategy_out: $(cat "$tmp/one/s.json")"
 grep -q "gvc: searched: pp [0-9]*, global batch [0-9]*, chunks [0-9]*: [0-9.]* s per step predicted (analytic cost model)" \
   "$tmp/one/log" && ok || bad "compile --search log: $(cat "$tmp/one/log")"
+# the searched tp blocks run Megatron SP exactly when the search priced them with it
+for s in 1 0; do
+  out=$("$gvc" compile $T --search --memory_constraint 2 --disable_dp 1 --disable_sp 1 --sequence_parallel $s -o "$tmp/sp$s" 2>&1)
+  want="tp 4 x dp"; [ $s = 1 ] && want="tp 4 (+SP) x dp"
+  echo "$out" | grep -q "ranks = pp 1 x $want" && ok || bad "compile --search --sequence_parallel $s: $out"
+done
 out=$("$gvc" compile $T --search --memory_constraint 0.001 -o "$tmp/none" 2>&1) && bad "compile --search with no plan: $out" || ok
 echo "$out" | grep -q "no valid configuration" && [ ! -e "$tmp/none" ] && ok || bad "compile --search with no plan: $out"
 out=$("$gvc" run $T --search --memory_constraint 1 2>&1) && bad "run --search accepted" || ok
