@@ -18,6 +18,7 @@ typedef struct Stage {
   int *bin, nbin, *bout, nbout;
   int logits;
   int64_t logits_rows;       /* > 0: the logits hold this rank's token rows of the tp group (vsp) */
+  int64_t logits_cols;       /* this rank's columns of them (below the vocabulary under vocabulary tp) */
   int64_t shard_bytes;       /* ZeRO: bytes of the gradient/optimizer shard of one dp rank */
   signed char *split_dim;    /* per parameter: -1 replicated, 0 rows or 1 columns split over tp */
   int *zlayer;               /* per parameter: its ZeRO-3 layer, -1 when not sharded */
@@ -420,6 +421,7 @@ static void lower_stage(Stage *st)
     if (m->nodes[i].op == IR_OP_CROSS_ENTROPY && l->val[m->nodes[i].in[0]] >= 0) {
       st->logits = l->val[m->nodes[i].in[0]];
       st->logits_rows = l->rsplit[m->nodes[i].in[0]] ? lower_rows(l, m->nodes[i].in[0]) : 0;
+      st->logits_cols = lower_last_dim(l, m->nodes[i].in[0]); /* < vocab: split by vocabulary tp */
     }
   plan_assign(l->plan);
   if (lower_zero2_flat(l)) { /* ZeRO-2: grads reduce-scattered into dp shards; AdamW */
@@ -584,6 +586,9 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     sched_call(prog, d, entry_callee(ENT_prog_logits), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(off(p, st->logits))}, 3);
   if (st->logits >= 0 && p->bufs[st->logits].cls == PC_SLOT && st->logits_rows > 0)
     sched_call(prog, d, entry_callee(ENT_prog_logits_rows), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(st->logits_rows)}, 3);
+  if (st->logits >= 0 && p->bufs[st->logits].cls == PC_SLOT && st->logits_cols < m->vocab)
+    sched_call(prog, d, entry_callee(ENT_prog_logits_cols),
+               (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(st->logits_cols), sa_i64(m->vocab / st->logits_cols)}, 4);
   SchedArg fns[] = {sa_ctx(), sa_i64(s), sa_fn(arena_printf(l->a, "gvp_fwd_s%d", l->stage)),
                     sa_fn(arena_printf(l->a, "gvp_bwd_s%d", l->stage)), sa_fn(arena_printf(l->a, "gvp_zero_s%d", l->stage))};
   sched_call(prog, d, entry_callee(ENT_prog_stage), fns, 5);

@@ -119,6 +119,9 @@
 /* ... which hold only this rank's `rows` token rows of the tp group (vocabulary sequence \
  * parallelism): rank j of the group holds rows j x rows ..; declared after prog_logits. */ \
   X(prog_logits_rows, GV_A(I64, stage) GV_A(I64, rows)) \
+/* ... or only `cols` columns of each row, split by vocabulary over the vtp ranks of the tp \
+ * group (rank j holds columns j x cols ..); declared after prog_logits. */ \
+  X(prog_logits_cols, GV_A(I64, stage) GV_A(I64, cols) GV_A(I64, vtp)) \
 /* The decode step of a one-stage program without tensor parallelism or ZeRO-3 whose \
  * attentions are causal (generation with a KV cache; runtime/program/decode.c): fn runs the \
  * forward of one token at the runtime's decode position, reading the params and workspace \

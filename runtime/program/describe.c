@@ -211,6 +211,16 @@ void gv_prog_logits_rows(void *ctx, int64_t stage, int64_t rows)
     r->logits_rows = rows;
 }
 
+void gv_prog_logits_cols(void *ctx, int64_t stage, int64_t cols, int64_t vtp)
+{
+  struct gv_run *r = ctx;
+  GV_CHECK(cols > 0 && vtp > 1, "vocabulary-split logits: %lld columns over %lld ranks", (long long)cols, (long long)vtp);
+  if (stage == r->stage) {
+    r->logits_split_cols = cols;
+    r->logits_vtp = (int)vtp;
+  }
+}
+
 void gv_prog_decode(void *ctx, int64_t stage, void *fn, int64_t tokens_off, int64_t logits_off, int64_t acts_bytes,
                     int64_t caches, int64_t positions)
 {

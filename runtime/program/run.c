@@ -433,7 +433,7 @@ static void dump_state(struct gv_run *r, const char *path, double loss)
   struct gv_tf_writer *f = gv_tf_begin(file, header, err, sizeof err);
   int ok = f != NULL;
   int64_t one = 1, ldims[3] = {r->micro_batch, r->img.channels ? 1 : r->seq, r->logits_cols}; /* images: a row each */
-  if (ok && r->has_logits && !r->logits_rows) { /* (vsp: each rank holds some rows only) */
+  if (ok && r->has_logits && !r->logits_rows && !r->logits_split_cols) { /* (vsp, vtp: some rows or columns only) */
     size_t n = (size_t)(ldims[0] * ldims[1] * ldims[2]);
     ok = !gv_tf_put(f, "logits", GV_TF_F32, 3, ldims, gv_run_to_host_f32(r, r->bases[GV_MEM_ACTS] + r->logits_off, n),
                    err, sizeof err);

@@ -170,6 +170,8 @@ struct gv_run {
   int64_t tokens_off, labels_off, loss_off, io_stride, logits_off;
   int has_logits;
   int64_t logits_rows;       /* > 0: the logits are this rank's rows of the tp group (vsp) */
+  int64_t logits_split_cols; /* > 0: the logits are this rank's columns of each row (vocabulary tp) */
+  int logits_vtp;            /* ... split over this many ranks of the tp group */
   int64_t in_act, in_grad, out_act, out_grad, in_elems, out_elems;
   /* the step being run */
   int step;

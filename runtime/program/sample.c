@@ -105,6 +105,31 @@ static int by_logit(const void *a, const void *b)
 /* The next token from one row of V logits: the first largest (temperature 0), or a draw
  * from softmax(logits / temperature) over the top_k largest, cut to the smallest prefix
  * whose probability reaches top_p. c: V entries of scratch. */
+/* Vocabulary tp: each rank of the tp group holds logits_split_cols columns of every logits
+ * row; sampling reads whole rows (a host buffer of the padded vocabulary), NULL otherwise. */
+static float *vocab_row_begin(struct gv_run *r, int last)
+{
+  if (!last || r->logits_split_cols <= 0)
+    return NULL;
+  if (r->logits_vtp != r->tp)
+    gv_fatalf(__FILE__, __LINE__, "--sample", "gvrt", "sampling a program whose vocabulary is split over %d of its "
+              "tp group's %d ranks is not supported: compile it with --vocab_tp %d or 1", r->logits_vtp, r->tp, r->tp);
+  float *whole = malloc(sizeof *whole * (size_t)(r->logits_split_cols * r->logits_vtp));
+  GV_CHECK(whole != NULL, "out of host memory");
+  return whole;
+}
+
+/* The logits row of the window's position w (its columns gathered over the tp group). */
+static const float *vocab_row(struct gv_run *r, float *whole, int64_t w)
+{
+  int64_t cols = r->logits_split_cols;
+  const char *mine = (const char *)r->bases[GV_MEM_ACTS] + r->logits_off + (w - 1) * cols * (int64_t)gv_run_fsz(r);
+  memset(whole, 0, sizeof *whole * (size_t)(cols * r->logits_vtp));
+  memcpy(whole + r->tp_rank * cols, gv_run_to_host_f32(r, mine, (size_t)cols), sizeof *whole * (size_t)cols);
+  gv_comm_all_reduce_host(r->tp_group, whole, (size_t)(cols * r->logits_vtp), GV_DTYPE_F32, GV_REDUCE_SUM);
+  return whole;
+}
+
 static int32_t pick(const float *row, int64_t V, const struct gv_run_args *a, uint64_t *rng, struct cand *c)
 {
   int32_t best = 0;
@@ -254,6 +279,7 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
             "--seq, up to the model's positions)", (long long)(total - T), (long long)T, (long long)T);
   uint64_t rng = a->seed ^ 0x5eed5a3b1e5ull;
   int last = r->stage == r->pp - 1;
+  float *whole = vocab_row_begin(r, last);
   r->evaluating = 1; /* forward only, no dropout */
   double t0 = gv_run_now_s();
   if (cached) { /* the prompt into the cache, one position at a time */
@@ -278,7 +304,9 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
       logits = r->bases[GV_MEM_ACTS] + r->logits_off + ((w - 1) % r->logits_rows) * r->logits_cols *
                (int64_t)gv_run_fsz(r);
     }
-    if (last && (r->logits_rows <= 0 || r->tp_rank == owner)) /* read back to the host */
+    if (last && whole) /* vocabulary tp: the row's columns from every rank of the tp group */
+      next = pick(vocab_row(r, whole, w), V, a, &rng, c);
+    else if (last && (r->logits_rows <= 0 || r->tp_rank == owner)) /* read back to the host */
       next = pick(gv_run_to_host_f32(r, logits, (size_t)V), V, a, &rng, c);
     if (last && r->logits_rows > 0 && r->tp > 1)
       gv_comm_broadcast_host(r->tp_group, &next, 1, GV_DTYPE_I32, owner);
@@ -287,6 +315,7 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
     seq[pos] = next;
   }
   double dt = gv_run_now_s() - t0;
+  free(whole);
   if (cached)
     gv_run_decode_end(r);
   gv_log0(GV_LOG_INFO, "sampled %lld tokens in %.3f s: %.1f tokens/s (%s)", (long long)a->sample_tokens, dt,

@@ -7,7 +7,8 @@
 # (with the cache where the positions allow, and says so); bad sampling options and a text format for a non-byte vocabulary are refused before
 # training; --eval_only prints loss and perplexity of the validation and test splits of a
 # checkpoint, and an empty split is an error naming it; every rank logs its peak resident
-# set beside the plan. Under mpirun: a pp2 and a ZeRO-3 program sample the greedy ids of one rank.
+# set beside the plan. Under mpirun: a pp2, a ZeRO-3 and a vocabulary-tp program sample the greedy ids
+# of one rank.
 source "$(dirname "$0")/../e2e_lib.sh"
 rm -rf ./*
 export GV_COMM=self
@@ -15,7 +16,9 @@ export GV_COMM=self
   && "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 --num_gpus_per_node 2 \
        --pp_deg 2 --chunks 2 -o pp2 2>>compile.log \
   && "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 --num_gpus_per_node 2 \
-       --default_dp_type zero3 -o z3 2>>compile.log || { echo "compile failed: $(cat compile.log)"; exit 1; }
+       --default_dp_type zero3 -o z3 2>>compile.log \
+  && "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 --num_gpus_per_node 2 \
+       --global_tp_deg 2 --vocab_tp 2 -o vtp 2>>compile.log || { echo "compile failed: $(cat compile.log)"; exit 1; }
 for i in $(seq 40); do printf 'fortune number %d: the quick brown fox jumps over the lazy dog\n%%\n' $i; done > fort.txt
 "$gvc" data fort.txt -o fort >/dev/null 2>&1 || { echo "gvc data failed"; exit 1; }
 ./tg --data fort --iters 20 --global_train_batch_size 4 --split 80,10,10 --save ck --quiet >train.log 2>&1 \
@@ -25,6 +28,11 @@ ids() { grep "^sample_ids>" | sed 's/^sample_ids> //'; }
 g0=$(gen --sample 12 --sample_format ids | ids)
 g1=$(gen --sample 12 --sample_format ids --temperature 1.5 --top_k 1 | ids)
 [ -n "$g0" ] && [ "$g0" = "$g1" ] && ok || bad "greedy '$g0' vs --top_k 1 '$g1'"
+# vocabulary tp: each rank holds half of every logits row; the rows gathered, the same ids
+out=$(GV_COMM=mpi timeout 60 "$mpiexec" -n 2 ./vtp --data fort --global_train_batch_size 4 --split 80,10,10 --load ck \
+      --iters 20 --sample 12 --sample_format ids 2>&1 </dev/null)
+[ "$(echo "$out" | grep -c "^sample_ids>")" = 1 ] && [ "$(echo "$out" | ids)" = "$g0" ] \
+  && ok || bad "vocabulary tp greedy ids ('$g0' on one rank): $out"
 # the prompt's ids, then 12 new ones
 [ "$(echo "$g0" | cut -d'|' -f1 | xargs)" = "84 104 101 32" ] && [ "$(echo "$g0" | cut -d'|' -f2 | wc -w)" = 12 ] && ok \
   || bad "ids format: '$g0'"
