@@ -15,7 +15,7 @@
 
 #include <mpi.h>
 
-#include "gvrt_comm.h"
+#include "comm/mpi_testutil.h"
 
 /* Time spent in MPI_Waitall since the last reset (the ring's waits for its transfers). */
 static struct { double waited; } wait_clock;
@@ -26,16 +26,6 @@ int MPI_Waitall(int count, MPI_Request reqs[], MPI_Status statuses[])
   int rc = PMPI_Waitall(count, reqs, statuses);
   wait_clock.waited += MPI_Wtime() - t0;
   return rc;
-}
-
-static float *rnd(int64_t n, uint32_t seed)
-{
-  float *p = malloc(sizeof(float) * (size_t)n);
-  for (int64_t i = 0; i < n; i++) {
-    seed = seed * 1664525u + 1013904223u;
-    p[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
-  }
-  return p;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -108,7 +98,7 @@ int main(int argc, char **argv)
   size_t ws = gv_backend_workspace_bytes(&be, 1, T, T, H, H, D);
   void *work = malloc(ws);
   gv_backend_set_workspace(&be, work, ws);
-  float *q = rnd(n, 1), *k = rnd(n, 2), *v = rnd(n, 3), *o = calloc((size_t)n, 4), *lse = calloc((size_t)(H * T), 4);
+  float *q = mt_fill_rand(n, 1), *k = mt_fill_rand(n, 2), *v = mt_fill_rand(n, 3), *o = calloc((size_t)n, 4), *lse = calloc((size_t)(H * T), 4);
   float *dq = calloc((size_t)n, 4), *dk = calloc((size_t)n, 4), *dv = calloc((size_t)n, 4), *ob = calloc((size_t)n, 4),
         *lb = calloc((size_t)(H * T), 4);
   void *scratch = malloc(gv_ring_attention_scratch_bytes(1, T, H, H, D, 1));

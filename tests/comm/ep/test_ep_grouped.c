@@ -10,32 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gvrt_comm.h"
-#include "testutil.h"
+#include "comm/mpi_testutil.h"
 
 enum { E = 8, K = 5, N = 3, TOPK = 2 };
 
-static float *fill_rand(int64_t n, uint32_t seed)
-{
-  float *p = malloc(sizeof(float) * (size_t)n);
-  for (int64_t i = 0; i < n; i++) {
-    seed = seed * 1664525u + 1013904223u;
-    p[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
-  }
-  return p;
-}
-
 static void check(const char *what, int r, const float *got, const float *want, int64_t n, float add)
 {
-  int bad = 0;
-  for (int64_t i = 0; i < n && bad < 3; i++) {
-    double e = want[i] + add;
-    if (!(fabs(got[i] - e) <= 1e-6 + 1e-5 * fabs(e))) {
-      bad++;
-      fprintf(stderr, "rank %d: %s[%lld]: expected %.9g, got %.9g\n", r, what, (long long)i, e, got[i]);
-    }
-  }
-  CHECK(bad == 0);
+  mt_check_close(what, r, got, want, n, add, 1e-6, 1e-5);
 }
 
 static struct gv_tensor mat(float *p, int64_t a, int64_t b) { return gv_tensor_4d(p, GV_DTYPE_F32, a, b, 0, 0); }
@@ -52,8 +33,8 @@ static void run(struct gv_comm *w, struct gv_backend *be, int64_t M, int skewed)
     ids[t * TOPK] = a;
     ids[t * TOPK + 1] = b;
   }
-  float *x = fill_rand(rows * K, 11u + (uint32_t)r), *dy = fill_rand(rows * N, 29u + (uint32_t)r),
-        *wall = fill_rand(E * N * K, 7u), *wl = wall + (size_t)(r * El * N * K);
+  float *x = mt_fill_rand(rows * K, 11u + (uint32_t)r), *dy = mt_fill_rand(rows * N, 29u + (uint32_t)r),
+        *wall = mt_fill_rand(E * N * K, 7u), *wl = wall + (size_t)(r * El * N * K);
   float *y_ref = calloc((size_t)(rows * N), sizeof(float)), *dx_ref = calloc((size_t)(rows * K), sizeof(float)),
         *dw_ref = calloc((size_t)(E * N * K), sizeof(float));
   struct gv_tensor I = gv_tensor_4d(ids, GV_DTYPE_I32, M, TOPK, 0, 0), X = mat(x, rows, K), DY = mat(dy, rows, N),
@@ -85,13 +66,9 @@ static void run(struct gv_comm *w, struct gv_backend *be, int64_t M, int skewed)
 
 int main(int argc, char **argv)
 {
-  struct gv_comm *w = gv_comm_init_world(&argc, &argv, NULL);
-  struct gv_backend be;
-  gv_backend_init(&be, "cpu", 0);
-  run(w, &be, 3 + gv_comm_rank(w), 0); /* different token counts per rank */
-  run(w, &be, 4, 1);                  /* every row to experts 0 and 1: other ranks receive none */
-  int rc = tu_report(gv_comm_rank(w) == 0 ? "ep_grouped" : "ep_grouped (rank)");
-  gv_backend_free(&be);
-  gv_comm_free_world(&w);
-  return rc;
+  struct mt_world m;
+  mt_start(&m, &argc, &argv);
+  run(m.comm, &m.be, 3 + gv_comm_rank(m.comm), 0); /* different token counts per rank */
+  run(m.comm, &m.be, 4, 1);                       /* every row to experts 0 and 1: other ranks receive none */
+  return mt_finish(&m, "ep_grouped");
 }

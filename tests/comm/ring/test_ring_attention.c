@@ -11,20 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gvrt_comm.h"
-#include "testutil.h"
+#include "comm/mpi_testutil.h"
 
 enum { B = 2, H = 4, D = 8 };
-
-static float *fill_rand(int64_t n, uint32_t seed)
-{
-  float *p = malloc(sizeof(float) * (size_t)n);
-  for (int64_t i = 0; i < n; i++) {
-    seed = seed * 1664525u + 1013904223u;
-    p[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
-  }
-  return p;
-}
 
 /* This rank's zigzag rows of a [B,Tg,X,D] tensor into a [B,T,X,D] one (or back, adding). */
 static void zigzag_rows(float *local, const float *global, int64_t Tg, int64_t X, int r, int P)
@@ -42,15 +31,7 @@ static void check_rows(const char *what, const float *got, const float *ref_glob
   int64_t T = Tg / P, n = B * T * X * D;
   float *want = malloc(sizeof(float) * (size_t)n);
   zigzag_rows(want, ref_global, Tg, X, r, P);
-  int bad = 0;
-  for (int64_t i = 0; i < n && bad < 3; i++) {
-    double e = want[i] + add;
-    if (!(fabs(got[i] - e) <= 2e-6 + 2e-5 * fabs(e))) {
-      bad++;
-      fprintf(stderr, "rank %d: %s[%lld]: expected %.9g, got %.9g\n", r, what, (long long)i, e, got[i]);
-    }
-  }
-  CHECK(bad == 0);
+  mt_check_close(what, r, got, want, n, add, 2e-6, 2e-5);
   free(want);
 }
 
@@ -58,7 +39,7 @@ static void run(struct gv_comm *w, struct gv_backend *be, int64_t chunk, int64_t
 {
   int r = gv_comm_rank(w), P = gv_comm_size(w);
   int64_t Tg = 2 * P * chunk, T = 2 * chunk, nq = B * Tg * H * D, nk = B * Tg * KV * D;
-  float *q = fill_rand(nq, 1), *k = fill_rand(nk, 2), *v = fill_rand(nk, 3), *dout = fill_rand(nq, 4);
+  float *q = mt_fill_rand(nq, 1), *k = mt_fill_rand(nk, 2), *v = mt_fill_rand(nk, 3), *dout = mt_fill_rand(nq, 4);
   /* the single-rank reference (every rank computes it) */
   float *o = calloc((size_t)nq, 4), *lse = calloc((size_t)(B * H * Tg), 4), *dq = calloc((size_t)nq, 4),
         *dk = calloc((size_t)nk, 4), *dv = calloc((size_t)nk, 4);
@@ -115,13 +96,9 @@ static void run(struct gv_comm *w, struct gv_backend *be, int64_t chunk, int64_t
 
 int main(int argc, char **argv)
 {
-  struct gv_comm *w = gv_comm_init_world(&argc, &argv, NULL);
-  struct gv_backend be;
-  gv_backend_init(&be, "cpu", 0);
-  run(w, &be, 5, H);   /* MHA, chunks of 5 rows */
-  run(w, &be, 70, 2);  /* GQA, chunks longer than a 64-row tile */
-  int rc = tu_report(gv_comm_rank(w) == 0 ? "ring_attention" : "ring_attention (rank)");
-  gv_backend_free(&be);
-  gv_comm_free_world(&w);
-  return rc;
+  struct mt_world m;
+  mt_start(&m, &argc, &argv);
+  run(m.comm, &m.be, 5, H);  /* MHA, chunks of 5 rows */
+  run(m.comm, &m.be, 70, 2); /* GQA, chunks longer than a 64-row tile */
+  return mt_finish(&m, "ring_attention");
 }
