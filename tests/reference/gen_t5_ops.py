@@ -20,14 +20,16 @@ Writes tests/reference/fixtures/t5_ops.bin (gen_fixtures.py's format, magic "GVR
 """
 import math
 import os
-import struct
 import sys
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_writer import MAGIC, serialize, write_or_check  # noqa: E402
+
 B, T, S, H, D, NB, MAXD = 2, 24, 24, 3, 8, 8, 20
 TQ, SX = 7, 11      # the cross-attention: queries and keys of different lengths
-MAGIC, OUT = 0x46525647, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "t5_ops.bin")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "t5_ops.bin")
 
 
 def bucket(relative_position, bidirectional=True, num_buckets=32, max_distance=128):
@@ -92,27 +94,8 @@ def records():
     return [MAGIC, 1, 3, B, T, S, H, D, NB, MAXD, TQ, SX, 0, len(recs)], recs
 
 
-def serialize(header, recs):
-    out = bytearray(struct.pack("<64i", *(header + [0] * (64 - len(header)))))
-    for name, t, code in recs:
-        nb = name.encode()
-        out += struct.pack("<i", len(nb)) + nb + struct.pack("<ii", code, t.dim()) + struct.pack(f"<{t.dim()}i", *t.shape)
-        tt = {0: torch.float32, 1: torch.float64, 2: torch.int32}[code]
-        out += t.detach().to(tt).contiguous().numpy().tobytes()
-    return bytes(out)
-
-
 def main():
-    data = serialize(*records())
-    if "--check" in sys.argv[1:]:
-        with open(OUT, "rb") as f:
-            same = f.read() == data
-        print(f"{OUT}: {'matches' if same else 'DIFFERS from'} a regeneration")
-        return 0 if same else 1
-    with open(OUT, "wb") as f:
-        f.write(data)
-    print(f"wrote {OUT} ({len(data)} bytes)")
-    return 0
+    return write_or_check(OUT, serialize(*records()))
 
 
 if __name__ == "__main__":

@@ -18,22 +18,17 @@ Writes tests/reference/fixtures/t5_s2s.bin (gen_fixtures.py's format, magic "GVR
 Run: build/hf-venv/bin/python tests/reference/gen_t5_s2s.py [--check]
 """
 import os
-import struct
 import sys
 
 import torch
 import transformers as tf
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_writer import MAGIC, serialize, write_or_check  # noqa: E402
+
 B, S, T = 3, 12, 7
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures", "t5_s2s.bin")
-
-
-def record(name, dtype, shape, data):
-    code, fmt = {"f32": (0, "f"), "f64": (1, "d"), "i32": (2, "i")}[dtype]
-    out = struct.pack("<i", len(name)) + name.encode() + struct.pack("<ii", code, len(shape))
-    out += struct.pack("<%di" % len(shape), *shape)
-    return out + struct.pack("<%d%s" % (len(data), fmt), *data)
 
 
 def build():
@@ -59,31 +54,18 @@ def build():
                                            ignore_index=-100, reduction="sum")
     count = int((labels != -100).sum())
     assert abs(float(ce) / count - float(out.loss)) < 1e-12
-    recs = [record("src_tokens", "i32", [B, S], src.flatten().tolist()),
-            record("target", "i32", [B, T], tgt.flatten().tolist()),
-            record("tokens", "i32", [B, T], dec.flatten().tolist()),
-            record("labels", "i32", [B, T], labels.masked_fill(labels < 0, -1).flatten().tolist()),
-            record("logits", "f32", [B, T, cfg.vocab_size], out.logits.float().flatten().tolist()),
-            record("loss", "f64", [1], [float(out.loss)]),
-            record("loss_sum", "f64", [1], [float(ce)]),
-            record("count", "i32", [1], [count])]
-    header = [0] * 64
-    header[:14] = [0x46525647, 1, 7, cfg.vocab_size, cfg.d_model, cfg.num_layers, cfg.num_heads, 0, 0, 0, B, S, T,
-                   len(recs)]
-    return struct.pack("<64i", *header) + b"".join(recs), float(out.loss), count
+    recs = [("src_tokens", src, 2), ("target", tgt, 2), ("tokens", dec, 2),
+            ("labels", labels.masked_fill(labels < 0, -1), 2), ("logits", out.logits, 0),
+            ("loss", out.loss.reshape(1), 1), ("loss_sum", ce.reshape(1), 1),
+            ("count", torch.tensor([count]), 2)]
+    header = [MAGIC, 1, 7, cfg.vocab_size, cfg.d_model, cfg.num_layers, cfg.num_heads, 0, 0, 0, B, S, T, len(recs)]
+    return serialize(header, recs), float(out.loss), count
 
 
 def main():
     torch.set_num_threads(1)
     data, loss, count = build()
-    if "--check" in sys.argv[1:]:
-        same = open(OUT, "rb").read() == data
-        print(f"{OUT}: {'matches' if same else 'DIFFERS from'} a regeneration")
-        return 0 if same else 1
-    with open(OUT, "wb") as f:
-        f.write(data)
-    print(f"wrote {OUT} ({len(data)} bytes): loss {loss:.6f} over {count} labels")
-    return 0
+    return write_or_check(OUT, data, f": loss {loss:.6f} over {count} labels")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import torch
 import transformers as tf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_t5_ops import MAGIC, serialize  # noqa: E402
+from fixture_writer import MAGIC, check_files, checking, serialize, write_or_check  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures", "vit_tiny.bin")
@@ -99,23 +99,13 @@ def records():
 
 def main():
     global HF_OUT
-    check = "--check" in sys.argv[1:]
     tmp = tempfile.TemporaryDirectory()
-    HF_OUT = tmp.name if check else HF_DIR
+    HF_OUT = tmp.name if checking() else HF_DIR
     data = serialize(*records())
-    if check:
-        same = True
-        for path, new in [(OUT, data)] + [(os.path.join(HF_DIR, n), open(os.path.join(HF_OUT, n), "rb").read())
-                                          for n in ("config.json", "model.safetensors")]:
-            with open(path, "rb") as f:
-                ok = f.read() == new
-            print(f"{path}: {'matches' if ok else 'DIFFERS from'} a regeneration")
-            same = same and ok
-        return 0 if same else 1
-    with open(OUT, "wb") as f:
-        f.write(data)
-    print(f"wrote {OUT} ({len(data)} bytes)")
-    return 0
+    if checking():
+        return check_files([(OUT, data)] + [(os.path.join(HF_DIR, n), open(os.path.join(HF_OUT, n), "rb").read())
+                                            for n in ("config.json", "model.safetensors")])
+    return write_or_check(OUT, data)
 
 
 if __name__ == "__main__":

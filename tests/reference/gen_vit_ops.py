@@ -20,7 +20,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_t5_ops import MAGIC, serialize  # noqa: E402
+from fixture_writer import MAGIC, serialize, write_or_check  # noqa: E402
 
 B, C, S, P, HID = 2, 3, 12, 4, 8
 N = (S // P) ** 2
@@ -49,16 +49,7 @@ def records():
 
 
 def main():
-    data = serialize(*records())
-    if "--check" in sys.argv[1:]:
-        with open(OUT, "rb") as f:
-            same = f.read() == data
-        print(f"{OUT}: {'matches' if same else 'DIFFERS from'} a regeneration")
-        return 0 if same else 1
-    with open(OUT, "wb") as f:
-        f.write(data)
-    print(f"wrote {OUT} ({len(data)} bytes)")
-    return 0
+    return write_or_check(OUT, serialize(*records()))
 
 
 if __name__ == "__main__":
