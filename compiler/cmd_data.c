@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "cmd_data.h"
 #include "gvrt_data.h"
 
 #define BYTE_EOD 256
@@ -94,9 +95,7 @@ static void usage(FILE *f)
     "  -h, --help            this help\n");
 }
 
-/* Prints "gvc data: error: ..." to stderr; returns 1, the exit code of a user error. */
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
+int cmd_data_fail(const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -139,7 +138,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
     } else if (!strcmp(a, "--truncate")) {
       o->truncate = 1;
     } else if (a[0] == '-' && a[1] && !has_val) {
-      return fail("option '%s' needs a value", a);
+      return cmd_data_fail("option '%s' needs a value", a);
     } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
       o->out = argv[++i];
     } else if (!strcmp(a, "--json-key")) {
@@ -172,9 +171,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
       o->weights = argv[++i];
     } else if (!strcmp(a, "--split")) {
       if (parse_split(argv[++i], &o->split))
-        return fail("unknown --split mode '%s' (auto, file, para, fortune, jsonl)", argv[i]);
+        return cmd_data_fail("unknown --split mode '%s' (auto, file, para, fortune, jsonl)", argv[i]);
     } else if (a[0] == '-' && a[1]) {
-      return fail("unknown option '%s' (see 'gvc data --help')", a);
+      return cmd_data_fail("unknown option '%s' (see 'gvc data --help')", a);
     } else {
       o->inputs[o->ninputs++] = argv[i];
     }
@@ -184,14 +183,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
   if (o->inspect || o->inspect_pairs)
     return -1;
   if (!o->src_key != !o->tgt_key)
-    return fail("a pair dataset needs both --src-key and --tgt-key");
+    return cmd_data_fail("a pair dataset needs both --src-key and --tgt-key");
   if (o->src_key && (o->src_seq <= 0 || o->tgt_seq <= 0))
-    return fail("a pair dataset needs --src-seq and --tgt-seq (Megatron: --encoder-seq-length, --decoder-seq-length) "
-                "above 0");
+    return cmd_data_fail("a pair dataset needs --src-seq and --tgt-seq (Megatron: --encoder-seq-length, "
+                         "--decoder-seq-length) above 0");
   if (!o->out)
-    return fail("no output: give -o PREFIX");
+    return cmd_data_fail("no output: give -o PREFIX");
   if (!o->ninputs)
-    return fail("no input files(see 'gvc data --help')");
+    return cmd_data_fail("no input files(see 'gvc data --help')");
   return -1;
 }
 
@@ -224,26 +223,26 @@ static int tokenize(struct build *b, const char *text, size_t n, size_t *count)
 {
   if (!b->tok.bpe) {
     if (ensure_toks(b, n + 1))
-      return fail("out of memory");
+      return cmd_data_fail("out of memory");
     for (size_t i = 0; i < n; i++)
       b->toks[i] = (unsigned char)text[i];
     *count = n;
   } else if (b->tok.prefix_space && text[0] != ' ') {
     char *p = malloc(n + 1);
     if (!p)
-      return fail("out of memory");
+      return cmd_data_fail("out of memory");
     p[0] = ' ';
     memcpy(p + 1, text, n);
     gv_data_status st = gv_bpe_encode(b->tok.bpe, p, n + 1, &b->toks, &b->toks_cap, count, b->err, sizeof b->err);
     free(p);
     if (st)
-      return fail("%s: %s", b->o->tokenizer, b->err);
+      return cmd_data_fail("%s: %s", b->o->tokenizer, b->err);
   } else if (gv_bpe_encode(b->tok.bpe, text, n, &b->toks, &b->toks_cap, count, b->err, sizeof b->err)) {
-    return fail("%s: %s", b->o->tokenizer, b->err);
+    return cmd_data_fail("%s: %s", b->o->tokenizer, b->err);
   }
   if (b->o->append_eod) {
     if (ensure_toks(b, *count + 1))
-      return fail("out of memory");
+      return cmd_data_fail("out of memory");
     b->toks[(*count)++] = b->tok.eod;
   }
   return 0;
@@ -258,7 +257,7 @@ static int add_doc(struct build *b, const char *text, size_t n)
   if (tokenize(b, text, n, &count))
     return 1;
   if (gv_mmidx_writer_add(b->w, b->toks, (int64_t)count, b->err, sizeof b->err))
-    return fail("%s", b->err);
+    return cmd_data_fail("%s", b->err);
   gv_mmidx_writer_end_doc(b->w);
   b->bytes_in += (long long)n;
   progress(b);
@@ -279,17 +278,13 @@ static int is_blank(const char *s, size_t n)
   return 1;
 }
 
-/* A JSONL line: the string under --json-key is one document. */
-static int add_json_line(struct build *b, const char *path, long lineno, const char *line, size_t n)
+/* A JSONL object: the string under --json-key is one document. */
+static int add_json_doc(struct build *b, const char *path, long lineno, const cJSON *j)
 {
-  if (is_blank(line, n))
-    return 0;
-  cJSON *j = cJSON_ParseWithLength(line, n);
-  cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, b->o->json_key) : NULL;
-  int rc = cJSON_IsString(t) ? add_doc(b, t->valuestring, strlen(t->valuestring))
-                             : fail("%s:%ld: %s", path, lineno, j ? "no string field under --json-key" : "not valid JSON");
-  cJSON_Delete(j);
-  return rc;
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, b->o->json_key);
+  if (!cJSON_IsString(t))
+    return cmd_data_fail("%s:%ld: no string field under --json-key", path, lineno);
+  return add_doc(b, t->valuestring, strlen(t->valuestring));
 }
 
 /* One side of a pair: its tokens padded to len (cut with --truncate) into writer w. */
@@ -300,42 +295,51 @@ static int add_pair_side(struct build *b, gv_mmidx_writer *w, const char *side, 
   if (tokenize(b, text, strlen(text), &count))
     return 1;
   if (count == 0)
-    return fail("%s:%ld: the %s is empty", path, lineno, side);
+    return cmd_data_fail("%s:%ld: the %s is empty", path, lineno, side);
   if (count > (size_t)len && !b->o->truncate)
-    return fail("%s:%ld: the %s has %zu tokens, more than --%s-seq %d (--truncate cuts it)", path, lineno, side,
-                count, side[0] == 's' ? "src" : "tgt", len);
+    return cmd_data_fail("%s:%ld: the %s has %zu tokens, more than --%s-seq %d (--truncate cuts it)", path, lineno,
+                         side, count, side[0] == 's' ? "src" : "tgt", len);
   count = count < (size_t)len ? count : (size_t)len;
   for (size_t i = 0; i < count; i++)
     if (b->toks[i] == b->o->pad_id)
-      return fail("%s:%ld: the %s holds the pad id %d as token %zu (choose another --pad-id)", path, lineno, side,
-                  b->o->pad_id, i);
+      return cmd_data_fail("%s:%ld: the %s holds the pad id %d as token %zu (choose another --pad-id)", path, lineno,
+                           side, b->o->pad_id, i);
   if (ensure_toks(b, (size_t)len))
-    return fail("out of memory");
+    return cmd_data_fail("out of memory");
   for (size_t i = count; i < (size_t)len; i++)
     b->toks[i] = b->o->pad_id;
   if (gv_mmidx_writer_add(w, b->toks, len, b->err, sizeof b->err))
-    return fail("%s:%ld: %s", path, lineno, b->err);
+    return cmd_data_fail("%s:%ld: %s", path, lineno, b->err);
   gv_mmidx_writer_end_doc(w);
   return 0;
 }
 
-/* A JSONL line of a pair dataset: the strings under --src-key and --tgt-key. */
-static int add_pair_line(struct build *b, const char *path, long lineno, const char *line, size_t n)
+/* A JSONL object of a pair dataset: the strings under --src-key and --tgt-key. */
+static int add_pair(struct build *b, const char *path, long lineno, const cJSON *j)
+{
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, b->o->src_key);
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, b->o->tgt_key);
+  if (!cJSON_IsString(s))
+    return cmd_data_fail("%s:%ld: no string field '%s' (--src-key)", path, lineno, b->o->src_key);
+  if (!cJSON_IsString(t))
+    return cmd_data_fail("%s:%ld: no string field '%s' (--tgt-key)", path, lineno, b->o->tgt_key);
+  return add_pair_side(b, b->w, "source", s->valuestring, b->o->src_seq, path, lineno) ||
+         add_pair_side(b, b->wt, "target", t->valuestring, b->o->tgt_seq, path, lineno);
+}
+
+/* A JSONL line: a pair (b->wt open) or a document. Blank lines are skipped. */
+static int add_json_line(struct build *b, const char *path, long lineno, const char *line, size_t n)
 {
   if (is_blank(line, n))
     return 0;
   cJSON *j = cJSON_ParseWithLength(line, n);
-  cJSON *s = j ? cJSON_GetObjectItemCaseSensitive(j, b->o->src_key) : NULL;
-  cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, b->o->tgt_key) : NULL;
-  int rc = !j                   ? fail("%s:%ld: not valid JSON", path, lineno)
-           : !cJSON_IsString(s) ? fail("%s:%ld: no string field '%s' (--src-key)", path, lineno, b->o->src_key)
-           : !cJSON_IsString(t) ? fail("%s:%ld: no string field '%s' (--tgt-key)", path, lineno, b->o->tgt_key)
-                                : 0;
-  if (!rc)
-    rc = add_pair_side(b, b->w, "source", s->valuestring, b->o->src_seq, path, lineno) ||
-         add_pair_side(b, b->wt, "target", t->valuestring, b->o->tgt_seq, path, lineno);
-  b->bytes_in += (long long)n;
-  progress(b);
+  int rc = !j      ? cmd_data_fail("%s:%ld: not valid JSON", path, lineno)
+           : b->wt ? add_pair(b, path, lineno, j)
+                   : add_json_doc(b, path, lineno, j);
+  if (b->wt) { /* a pair's bytes count here (a document's in add_doc) */
+    b->bytes_in += (long long)n;
+    progress(b);
+  }
   cJSON_Delete(j);
   return rc;
 }
@@ -348,7 +352,7 @@ static int docbuf_append(struct docbuf *d, const char *s, size_t n)
     size_t cap = d->n + n > 2 * d->cap ? d->n + n : 2 * d->cap;
     char *p = realloc(d->p, cap);
     if (!p)
-      return fail("out of memory");
+      return cmd_data_fail("out of memory");
     d->p = p;
     d->cap = cap;
   }
@@ -370,9 +374,7 @@ static int add_lines(struct build *b, FILE *f, const char *path, enum split mode
   while (!rc && (len = getline(&line, &lcap, f)) >= 0) {
     size_t n = (size_t)len;
     lineno++;
-    if (b->wt) {
-      rc = add_pair_line(b, path, lineno, line, n);
-    } else if (mode == SPLIT_JSONL) {
+    if (b->wt || mode == SPLIT_JSONL) {
       rc = add_json_line(b, path, lineno, line, n);
     } else if (mode == SPLIT_FORTUNE ? is_fortune_sep(line, n) : is_blank(line, n)) {
       rc = add_doc(b, d.p, d.n);
@@ -382,7 +384,7 @@ static int add_lines(struct build *b, FILE *f, const char *path, enum split mode
     }
   }
   if (!rc && ferror(f))
-    rc = fail("%s: read error", path);
+    rc = cmd_data_fail("%s: read error", path);
   if (!rc && mode != SPLIT_JSONL && !b->wt)
     rc = add_doc(b, d.p, d.n);
   free(line);
@@ -444,14 +446,14 @@ static int add_input(struct build *b, const char *path)
 {
   FILE *f = fopen(path, "rb");
   if (!f)
-    return fail("%s: cannot read: %s", path, strerror(errno));
+    return cmd_data_fail("%s: cannot read: %s", path, strerror(errno));
   enum split mode = b->wt ? SPLIT_JSONL : b->o->split == SPLIT_AUTO ? auto_split(path, f) : b->o->split;
   int rc;
   if (mode == SPLIT_FILE) {
     fclose(f);
     size_t size = 0;
     char *buf = read_file(path, &size);
-    rc = buf ? add_doc(b, buf, size) : fail("%s: cannot read", path);
+    rc = buf ? add_doc(b, buf, size) : cmd_data_fail("%s: cannot read", path);
     free(buf);
     return rc;
   }
@@ -472,7 +474,7 @@ static int load_tokenizer(struct tokenizer *t, const char *path)
   }
   char err[512] = "";
   if (gv_bpe_load_json(path, &t->bpe, &t->prefix_space, err, sizeof err))
-    return fail("%s", err);
+    return cmd_data_fail("%s", err);
   t->eod = gv_bpe_token_id(t->bpe, "<|endoftext|>");
   t->vocab = gv_bpe_vocab_size(t->bpe);
   return 0;
@@ -496,18 +498,18 @@ static int build(const struct opts *o)
   if (load_tokenizer(&b.tok, o->tokenizer))
     goto out_tok;
   if (o->append_eod && b.tok.eod < 0) {
-    fail("%s: --append-eod, but the tokenizer has no <|endoftext|> token", o->tokenizer);
+    cmd_data_fail("%s: --append-eod, but the tokenizer has no <|endoftext|> token", o->tokenizer);
     goto out_tok;
   }
   int dtype = gv_data_dtype_for_vocab(o->append_eod || b.tok.bpe ? b.tok.vocab : 256);
   int pairs = o->src_key != NULL;
   char *names[2] = {pairs ? concat(o->out, "_src") : strdup(o->out),
                     pairs ? concat(o->out, "_tgt") : NULL};
-  int rc = !names[0] || (pairs && !names[1]) ? fail("out of memory") : 0;
+  int rc = !names[0] || (pairs && !names[1]) ? cmd_data_fail("out of memory") : 0;
   if (!rc && gv_mmidx_writer_open(names[0], dtype, &b.w, b.err, sizeof b.err))
-    rc = fail("%s", b.err);
+    rc = cmd_data_fail("%s", b.err);
   if (!rc && pairs && gv_mmidx_writer_open(names[1], dtype, &b.wt, b.err, sizeof b.err))
-    rc = fail("%s", b.err);
+    rc = cmd_data_fail("%s", b.err);
   for (int i = 0; i < o->ninputs && !rc; i++)
     rc = add_input(&b, o->inputs[i]);
   long long docs = b.w ? gv_mmidx_writer_docs(b.w) : 0, toks = b.w ? gv_mmidx_writer_tokens(b.w) : 0;
@@ -515,14 +517,14 @@ static int build(const struct opts *o)
   free(b.toks);
   gv_bpe_free(&b.tok.bpe);
   if (!rc && pairs && docs == 0)
-    rc = fail("%s: no pairs in the input", o->out);
+    rc = cmd_data_fail("%s: no pairs in the input", o->out);
   if (rc) {
     gv_mmidx_writer_abort(&b.w);
     gv_mmidx_writer_abort(&b.wt);
   } else if (gv_mmidx_writer_close(&b.w, b.err, sizeof b.err) ||
              (pairs && gv_mmidx_writer_close(&b.wt, b.err, sizeof b.err))) {
     gv_mmidx_writer_abort(&b.wt);
-    rc = fail("%s", b.err);
+    rc = cmd_data_fail("%s", b.err);
   } else if (!o->quiet && pairs) {
     printf("gvc data: wrote %s and %s (.bin/.idx): %lld pairs of %d + %d tokens (tokenizer %s%s, %s, pad %d), "
            "from %d files\n", names[0], names[1], docs, o->src_seq, o->tgt_seq, o->tokenizer,
@@ -582,7 +584,7 @@ static int inspect_samples(const struct opts *o)
   gv_data *ds;
   char err[512] = "";
   if (gv_data_open(o->inspect, &d, &ds, err, sizeof err))
-    return fail("%s", err);
+    return cmd_data_fail("%s", err);
   printf("samples    %lld of %d+1 tokens (seed %ld, %d epoch%s)\n", (long long)gv_data_num_samples(ds), o->seq,
          o->seed, gv_data_epochs(ds), gv_data_epochs(ds) > 1 ? "s" : "");
   printf("  %-8s %s\n", "sample", "first tokens / text (EOD as '|', newline as '/')");
@@ -599,7 +601,7 @@ static int inspect(const struct opts *o)
   gv_mmidx *ix;
   char err[512] = "";
   if (gv_mmidx_open(o->inspect, &ix, err, sizeof err))
-    return fail("%s", err);
+    return cmd_data_fail("%s", err);
   int64_t ns = gv_mmidx_num_seqs(ix), nd = gv_mmidx_num_docs(ix), nt = gv_mmidx_num_tokens(ix);
   int32_t lo = INT32_MAX, hi = 0;
   for (int64_t s = 0; s < ns; s++) {
@@ -635,7 +637,7 @@ static int inspect_pairs(const struct opts *o)
   gv_pairs *p;
   char err[512] = "";
   if (gv_pairs_open(o->inspect_pairs, &p, err, sizeof err))
-    return fail("%s", err);
+    return cmd_data_fail("%s", err);
   int32_t S = gv_pairs_src_len(p), T = gv_pairs_tgt_len(p);
   printf("pairs      %s_src / %s_tgt (.bin/.idx)\n", o->inspect_pairs, o->inspect_pairs);
   printf("records    %lld\n", (long long)gv_pairs_count(p));

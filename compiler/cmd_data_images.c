@@ -6,7 +6,6 @@
  * docs/data.md. */
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <zlib.h>
 
 #include "cmd.h"
+#include "cmd_data.h"
 #include "gvrt_data.h"
 
 struct img_opts {
@@ -22,18 +22,6 @@ struct img_opts {
   long pixel_max;
   int quiet;
 };
-
-static int img_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int img_fail(const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "gvc data: error: ");
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return 1;
-}
 
 static void img_usage(FILE *f)
 {
@@ -60,7 +48,7 @@ static int parse_shape(const char *s, struct gv_images_info *sh)
   long long c, h, w;
   char end;
   if (sscanf(s, "%lld,%lld,%lld%c", &c, &h, &w, &end) != 3 || c <= 0 || h <= 0 || w <= 0 || c * h * w > (1 << 26))
-    return img_fail("--shape wants C,H,W (positive), got '%s'", s);
+    return cmd_data_fail("--shape wants C,H,W (positive), got '%s'", s);
   sh->channels = c, sh->height = h, sh->width = w;
   return 0;
 }
@@ -86,22 +74,22 @@ static int img_args(int argc, char **argv, struct img_opts *o)
       char *e;
       o->shape.classes = strtol(argv[++i], &e, 10);
       if (*e || o->shape.classes <= 0)
-        return img_fail("--classes wants a positive count, got '%s'", argv[i]);
+        return cmd_data_fail("--classes wants a positive count, got '%s'", argv[i]);
     } else if (!strcmp(a, "--pixel-max") && more) {
       char *e;
       o->pixel_max = strtol(argv[++i], &e, 10);
       if (*e || o->pixel_max <= 0 || o->pixel_max > 65535)
-        return img_fail("--pixel-max wants 1..65535, got '%s'", argv[i]);
+        return cmd_data_fail("--pixel-max wants 1..65535, got '%s'", argv[i]);
     } else if (!strcmp(a, "--quiet")) {
       o->quiet = 1;
     } else {
       img_usage(stderr);
-      return img_fail("unknown or incomplete option '%s'", a);
+      return cmd_data_fail("unknown or incomplete option '%s'", a);
     }
   }
   if (!o->in || !o->out) {
     img_usage(stderr);
-    return img_fail("--images INPUT and -o FILE are both needed");
+    return cmd_data_fail("--images INPUT and -o FILE are both needed");
   }
   return -1;
 }
@@ -114,10 +102,10 @@ static int from_csv(const struct img_opts *o, gv_images_writer *w)
 {
   const struct gv_images_info *s = &o->shape;
   if (!s->channels)
-    return img_fail("%s: an array file needs --shape C,H,W", o->in);
+    return cmd_data_fail("%s: an array file needs --shape C,H,W", o->in);
   gzFile f = gzopen(o->in, "rb");
   if (!f)
-    return img_fail("%s: %s", o->in, strerror(errno));
+    return cmd_data_fail("%s: %s", o->in, strerror(errno));
   int64_t n = s->channels * s->height * s->width;
   size_t cap = (size_t)(n + 1) * 8 + 64;
   char *line = malloc(cap), err[512];
@@ -125,8 +113,8 @@ static int from_csv(const struct img_opts *o, gv_images_writer *w)
   int rc = 0;
   for (long ln = 1; !rc && gzgets(f, line, (int)cap); ln++) {
     if (!strchr(line, '\n') && !gzeof(f)) {
-      rc = img_fail("%s:%ld: line longer than an image of %lldx%lldx%lld and its label", o->in, ln,
-                    (long long)s->channels, (long long)s->height, (long long)s->width);
+      rc = cmd_data_fail("%s:%ld: line longer than an image of %lldx%lldx%lld and its label", o->in, ln,
+                         (long long)s->channels, (long long)s->height, (long long)s->width);
       break;
     }
     char *p = line, *e;
@@ -139,13 +127,13 @@ static int from_csv(const struct img_opts *o, gv_images_writer *w)
       errno = 0;
       v = strtol(p, &e, 10);
       if (e == p || errno) {
-        rc = img_fail("%s:%ld: value %lld is not an integer", o->in, ln, (long long)k + 1);
+        rc = cmd_data_fail("%s:%ld: value %lld is not an integer", o->in, ln, (long long)k + 1);
         break;
       }
       if (k < n) {
         if (v < 0 || v > o->pixel_max) {
-          rc = img_fail("%s:%ld: pixel %lld is %ld, outside 0..%ld (--pixel-max)", o->in, ln, (long long)k + 1, v,
-                        o->pixel_max);
+          rc = cmd_data_fail("%s:%ld: pixel %lld is %ld, outside 0..%ld (--pixel-max)", o->in, ln, (long long)k + 1, v,
+                             o->pixel_max);
           break;
         }
         px[k] = scaled(v, o->pixel_max);
@@ -157,14 +145,14 @@ static int from_csv(const struct img_opts *o, gv_images_writer *w)
       p++;
     }
     if (!rc && k + 1 != n + 1)
-      rc = img_fail("%s:%ld: %lld values, but an image of %lldx%lldx%lld and its label are %lld (wrong image size?)",
-                    o->in, ln, (long long)k + 1, (long long)s->channels, (long long)s->height, (long long)s->width,
-                    (long long)n + 1);
+      rc = cmd_data_fail("%s:%ld: %lld values, but an image of %lldx%lldx%lld and its label are %lld "
+                         "(wrong image size?)", o->in, ln, (long long)k + 1, (long long)s->channels,
+                         (long long)s->height, (long long)s->width, (long long)n + 1);
     if (!rc && (v < 0 || (s->classes && v >= s->classes)))
-      rc = img_fail("%s:%ld: label %ld is outside 0..%lld", o->in, ln, v,
-                    (long long)(s->classes ? s->classes - 1 : 2147483647));
+      rc = cmd_data_fail("%s:%ld: label %ld is outside 0..%lld", o->in, ln, v,
+                         (long long)(s->classes ? s->classes - 1 : 2147483647));
     if (!rc && gv_images_writer_add(w, px, (int32_t)v, err, sizeof err))
-      rc = img_fail("%s", err);
+      rc = cmd_data_fail("%s", err);
   }
   gzclose(f);
   free(line);
@@ -195,24 +183,24 @@ static int read_pnm(const char *path, const struct img_opts *o, struct gv_images
 {
   FILE *f = fopen(path, "rb");
   if (!f)
-    return img_fail("%s: %s", path, strerror(errno));
+    return cmd_data_fail("%s: %s", path, strerror(errno));
   char m[2] = {0};
   long w, h, max;
   int rc = 0;
   if (fread(m, 1, 2, f) != 2 || m[0] != 'P' || (m[1] != '5' && m[1] != '6') || pnm_int(f, &w) || pnm_int(f, &h) ||
       pnm_int(f, &max) || w <= 0 || h <= 0 || max <= 0 || max > 255)
-    rc = img_fail("%s: not a binary PGM (P5) or PPM (P6) image of 8-bit pixels", path);
+    rc = cmd_data_fail("%s: not a binary PGM (P5) or PPM (P6) image of 8-bit pixels", path);
   long c = m[1] == '6' ? 3 : 1;
   if (!rc && !s->channels) {
     s->channels = c, s->height = h, s->width = w;
     *px = malloc((size_t)(c * h * w));
   } else if (!rc && (c != s->channels || h != s->height || w != s->width)) {
-    rc = img_fail("%s: a %ldx%ldx%ld image (channels x height x width), but the dataset's are %lldx%lldx%lld", path,
-                  c, h, w, (long long)s->channels, (long long)s->height, (long long)s->width);
+    rc = cmd_data_fail("%s: a %ldx%ldx%ld image (channels x height x width), but the dataset's are %lldx%lldx%lld",
+                       path, c, h, w, (long long)s->channels, (long long)s->height, (long long)s->width);
   }
   uint8_t *raw = rc ? NULL : malloc((size_t)(c * h * w));
   if (!rc && fread(raw, 1, (size_t)(c * h * w), f) != (size_t)(c * h * w))
-    rc = img_fail("%s: truncated: fewer than %ldx%ldx%ld pixels", path, c, h, w);
+    rc = cmd_data_fail("%s: truncated: fewer than %ldx%ldx%ld pixels", path, c, h, w);
   for (long i = 0; !rc && i < h * w; i++) /* interleaved RGB -> channel-major */
     for (long k = 0; k < c; k++) (*px)[k * h * w + i] = scaled(raw[i * c + k], o->pixel_max == 255 ? max : o->pixel_max);
   free(raw);
@@ -227,7 +215,7 @@ static int list_dir(const char *path, char ***names)
 {
   DIR *d = opendir(path);
   if (!d) {
-    img_fail("%s: %s", path, strerror(errno));
+    cmd_data_fail("%s: %s", path, strerror(errno));
     return -1;
   }
   int n = 0, cap = 64;
@@ -262,8 +250,8 @@ static int from_folder(const struct img_opts *o, gv_images_writer **w, struct gv
     long lab = strtol(classes[ci], &e, 10);
     snprintf(dir, sizeof dir, "%s/%s", o->in, classes[ci]);
     if (*e || lab < 0 || (s->classes && lab >= s->classes)) {
-      rc = img_fail("%s: a class folder must be named by its label, 0..%lld", dir,
-                    (long long)(s->classes ? s->classes - 1 : 2147483647));
+      rc = cmd_data_fail("%s: a class folder must be named by its label, 0..%lld", dir,
+                         (long long)(s->classes ? s->classes - 1 : 2147483647));
       break;
     }
     char **files;
@@ -276,15 +264,15 @@ static int from_folder(const struct img_opts *o, gv_images_writer **w, struct gv
       int64_t had = s->channels;
       rc = read_pnm(path, o, s, &px);
       if (!rc && !had && !*w && gv_images_writer_open(o->out, s, w, err, sizeof err))
-        rc = img_fail("%s", err);
+        rc = cmd_data_fail("%s", err);
       if (!rc && gv_images_writer_add(*w, px, (int32_t)lab, err, sizeof err))
-        rc = img_fail("%s", err);
+        rc = cmd_data_fail("%s", err);
     }
     if (nf >= 0)
       free_names(files, nf);
   }
   if (!rc && !*w)
-    rc = img_fail("%s: no images (expected subfolders 0, 1, ... of PGM/PPM files)", o->in);
+    rc = cmd_data_fail("%s: no images (expected subfolders 0, 1, ... of PGM/PPM files)", o->in);
   free(px);
   free_names(classes, nc);
   return rc;
@@ -298,7 +286,7 @@ int cmd_data_images(int argc, char **argv)
     return rc;
   struct stat st;
   if (stat(o.in, &st))
-    return img_fail("%s: %s", o.in, strerror(errno));
+    return cmd_data_fail("%s: %s", o.in, strerror(errno));
   gv_images_writer *w = NULL;
   char err[512];
   struct gv_images_info s = o.shape;
@@ -307,21 +295,21 @@ int cmd_data_images(int argc, char **argv)
     s.channels = s.height = s.width = 0; /* from the first image; --shape checked after */
     rc = from_folder(&o, &w, &s);
     if (!rc && want.channels && (want.channels != s.channels || want.height != s.height || want.width != s.width))
-      rc = img_fail("%s: the images are %lldx%lldx%lld, not --shape %lld,%lld,%lld", o.in, (long long)s.channels,
-                    (long long)s.height, (long long)s.width, (long long)want.channels, (long long)want.height,
-                    (long long)want.width);
+      rc = cmd_data_fail("%s: the images are %lldx%lldx%lld, not --shape %lld,%lld,%lld", o.in, (long long)s.channels,
+                         (long long)s.height, (long long)s.width, (long long)want.channels, (long long)want.height,
+                         (long long)want.width);
   } else if (gv_images_writer_open(o.out, &s, &w, err, sizeof err)) {
-    return img_fail("%s", err);
+    return cmd_data_fail("%s", err);
   } else {
     rc = from_csv(&o, w);
   }
   if (!rc && w) {
     s = (struct gv_images_info){0};
     if (gv_images_writer_close(&w, 1, err, sizeof err))
-      return img_fail("%s", err);
+      return cmd_data_fail("%s", err);
     gv_images *d = NULL;
     if (gv_images_open(o.out, &d, err, sizeof err))
-      return img_fail("%s", err);
+      return cmd_data_fail("%s", err);
     const struct gv_images_info *i = gv_images_info(d);
     if (!o.quiet)
       printf("%s: %lld image%s of %lldx%lldx%lld (channels x height x width), %lld classes\n", o.out,
