@@ -8,7 +8,6 @@
  * the file; nothing here aborts. Formats and splitting rules: docs/data.md. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,17 +92,6 @@ static void usage(FILE *f)
     "  --samples N           with --inspect: show the first N GPT training samples, built as\n"
     "                        Megatron's GPTDataset does (--seq 64, --seed 42, --split-weights 1)\n"
     "  -h, --help            this help\n");
-}
-
-int cmd_data_fail(const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "gvc data: error: ");
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return 1;
 }
 
 /* ---- arguments ---- */
