@@ -259,6 +259,74 @@ static int pass_grad(L *l, int ni)
   return 1;
 }
 
+/* The image ops' backward (ViT): the patch embedding's weight and bias (the pixels have no
+ * gradient), the class token's row, the first token's rows. */
+static void bwd_image(L *l, int ni, int layer, const char *c, SchedArg dy, int flags, GradOut g0)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  int64_t M = lower_rows(l, y), N = lower_last_dim(l, y);
+  if (n->op == IR_OP_PATCH_EMBED) {
+    const IrShape *ps = &l->m->values[n->in[0]].shape;
+    int64_t S = ps->d[2], Bl = lower_numel(l, n->in[0]) / (ps->d[1] * S * S);
+    int rows = lower_new_buf(l, lower_vname(l, layer, y, "patch_rows"), PC_TRANSIENT, l->es * lower_numel(l, n->in[0]));
+    EMIT(l, ENT_gen_patch_embed_bwd, c, G(l, n, 0), G(l, n, 1), dy, B(l, rows), V(l, n->in[0]), P(l, n, 0),
+         sa_i64(Bl), sa_i64(ps->d[1]), sa_i64(S), sa_i64(n->iattr[0]), sa_i64(N), sa_i64(ACC_DW));
+  } else if (n->op == IR_OP_CLASS_TOKEN) {
+    int scratch = lower_new_buf(l, lower_vname(l, layer, y, "class_rows"), PC_TRANSIENT, l->es * (M / l->o->seq) * N);
+    EMIT(l, ENT_gen_class_token_bwd, c, GB(l, g0), G(l, n, 0), dy, B(l, scratch), sa_i64(M / l->o->seq),
+         sa_i64(l->o->seq - 1), sa_i64(N), sa_i64(flags | ACC_DW));
+  } else if (g0.buf >= 0) {
+    EMIT(l, ENT_gen_first_token_bwd, c, GB(l, g0), dy, sa_i64(M), sa_i64(l->o->seq), sa_i64(N), sa_i64(flags));
+  }
+}
+
+/* The token and learned-position embeddings' backward (vocabulary tp, vsp rows); a
+ * position embedding over a float input passes dy on to it. */
+static void bwd_embedding(L *l, int ni, const char *c, SchedArg dy, int acc, GradOut g0)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  int64_t M = lower_rows(l, y), N = lower_last_dim(l, y), rows = l->m->params[n->param[0]].shape.d[0];
+  if (n->op == IR_OP_EMBEDDING && l->tp_node[ni])
+    EMIT(l, ENT_gen_vocab_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(rows / l->o->tp), sa_i64(N));
+  else if (n->op == IR_OP_EMBEDDING)
+    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->rsplit[y] ? M : l->o->seq),
+         sa_i64(rows), sa_i64(N), sa_i64(ACC_DW));
+  else if (l->rsplit[y]) /* vsp: the positions of this rank's token rows */
+    EMIT(l, ENT_gen_sp_pos_embedding_bwd, c, G(l, n, 0), dy, sa_i64(M), sa_i64(l->o->seq), sa_i64(rows), sa_i64(N),
+         sa_i64(ACC_DW));
+  else
+    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq), sa_i64(rows), sa_i64(N),
+         sa_i64(ACC_DW));
+  if (n->op == IR_OP_POS_EMBEDDING && g0.buf >= 0)
+    EMIT(l, ENT_gen_grad, "pos_embedding: dx = dy", GB(l, g0), dy, sa_i64(lower_numel(l, y)), sa_i64(acc));
+}
+
+/* Attention's backward: ring attention under cp (dK/dV go round with their block), or whole. */
+static void bwd_attention(L *l, int ni, int layer, const char *c, SchedArg dy, int flags, GradOut g0, GradOut g1,
+                          GradOut g2)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  int64_t N = lower_last_dim(l, y);
+  int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
+  if (lower_cp(l)) { /* ring attention: dK/dV go round with their block */
+    int64_t Bl = l->o->micro_batch / l->rowf[y];
+    int scratch = lower_new_buf(l, lower_vname(l, layer, y, "ring_grad"), PC_TRANSIENT,
+                                (int64_t)gv_ring_attention_scratch_bytes(Bl, l->o->seq, H, KV, D, 1));
+    EMIT(l, ENT_gen_ring_attention_bwd, "attention: ring over cp (zigzag)", GB(l, g0), GB(l, g1), GB(l, g2), dy,
+         V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), B(l, scratch), sa_i64(Bl),
+         sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(flags));
+    return;
+  }
+  SchedArg dbias = bias_grad(l, n, layer);
+  EMIT(l, ENT_gen_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
+       V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H),
+       sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags), sa_f32((float)n->fattr[0]),
+       n->nin > 3 ? V(l, n->in[3]) : sa_null(), dbias, sa_i64(n->iattr[0]), lower_key_mask(l, ni));
+}
+
 static void bwd_node(L *l, int ni, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
@@ -291,41 +359,11 @@ static void bwd_node(L *l, int ni, int layer)
   case IR_OP_LINEAR:
     g0 = bwd_linear(l, ni, layer, c, dy, flags, g0);
     break;
-  case IR_OP_PATCH_EMBED: { /* the weight and bias only: the pixels have no gradient */
-    const IrShape *ps = &l->m->values[n->in[0]].shape;
-    int64_t S = ps->d[2], Bl = lower_numel(l, n->in[0]) / (ps->d[1] * S * S);
-    int rows = lower_new_buf(l, lower_vname(l, layer, y, "patch_rows"), PC_TRANSIENT, l->es * lower_numel(l, n->in[0]));
-    EMIT(l, ENT_gen_patch_embed_bwd, c, G(l, n, 0), G(l, n, 1), dy, B(l, rows), V(l, n->in[0]), P(l, n, 0),
-         sa_i64(Bl), sa_i64(ps->d[1]), sa_i64(S), sa_i64(n->iattr[0]), sa_i64(N), sa_i64(ACC_DW));
+  case IR_OP_PATCH_EMBED: case IR_OP_CLASS_TOKEN: case IR_OP_FIRST_TOKEN:
+    bwd_image(l, ni, layer, c, dy, flags, g0);
     break;
-  }
-  case IR_OP_CLASS_TOKEN: {
-    int scratch = lower_new_buf(l, lower_vname(l, layer, y, "class_rows"), PC_TRANSIENT, l->es * (M / l->o->seq) * N);
-    EMIT(l, ENT_gen_class_token_bwd, c, GB(l, g0), G(l, n, 0), dy, B(l, scratch), sa_i64(M / l->o->seq),
-         sa_i64(l->o->seq - 1), sa_i64(N), sa_i64(flags | ACC_DW));
-    break;
-  }
-  case IR_OP_FIRST_TOKEN:
-    if (g0.buf >= 0)
-      EMIT(l, ENT_gen_first_token_bwd, c, GB(l, g0), dy, sa_i64(M), sa_i64(l->o->seq), sa_i64(N), sa_i64(flags));
-    break;
-  case IR_OP_EMBEDDING:
-    if (l->tp_node[ni])
-      EMIT(l, ENT_gen_vocab_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M),
-           sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
-    else
-      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->rsplit[y] ? M : l->o->seq),
-           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
-    break;
-  case IR_OP_POS_EMBEDDING:
-    if (l->rsplit[y]) /* vsp: the positions of this rank's token rows */
-      EMIT(l, ENT_gen_sp_pos_embedding_bwd, c, G(l, n, 0), dy, sa_i64(M), sa_i64(l->o->seq),
-           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
-    else
-      EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq),
-           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(ACC_DW));
-    if (g0.buf >= 0)
-      EMIT(l, ENT_gen_grad, "pos_embedding: dx = dy", GB(l, g0), dy, sa_i64(cnt), sa_i64(acc));
+  case IR_OP_EMBEDDING: case IR_OP_POS_EMBEDDING:
+    bwd_embedding(l, ni, c, dy, acc, g0);
     break;
   case IR_OP_LAYERNORM:
     EMIT(l, ENT_gen_layernorm_bwd, c, GB(l, g0), G(l, n, 0), G(l, n, 1), dy, V(l, n->in[0]), P(l, n, 0),
@@ -380,24 +418,9 @@ static void bwd_node(L *l, int ni, int layer)
          sa_i64(D), sa_i64(rot), sa_f32((float)n->fattr[0]), sa_i64(flags));
     break;
   }
-  case IR_OP_ATTENTION: {
-    int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
-    if (lower_cp(l)) { /* ring attention: dK/dV go round with their block */
-      int64_t Bl = l->o->micro_batch / l->rowf[y];
-      int scratch = lower_new_buf(l, lower_vname(l, layer, y, "ring_grad"), PC_TRANSIENT,
-                                  (int64_t)gv_ring_attention_scratch_bytes(Bl, l->o->seq, H, KV, D, 1));
-      EMIT(l, ENT_gen_ring_attention_bwd, "attention: ring over cp (zigzag)", GB(l, g0), GB(l, g1), GB(l, g2), dy,
-           V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), B(l, scratch), sa_i64(Bl),
-           sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(flags));
-      break;
-    }
-    SchedArg dbias = bias_grad(l, n, layer);
-    EMIT(l, ENT_gen_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
-         V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H),
-         sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags), sa_f32((float)n->fattr[0]),
-         n->nin > 3 ? V(l, n->in[3]) : sa_null(), dbias, sa_i64(n->iattr[0]), lower_key_mask(l, ni));
+  case IR_OP_ATTENTION:
+    bwd_attention(l, ni, layer, c, dy, flags, g0, g1, g2);
     break;
-  }
   case IR_OP_DROPOUT:
     EMIT(l, ENT_gen_dropout_bwd, c, GB(l, g0), dy, sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
          sa_f32((float)n->fattr[0]), sa_i64(ni), sa_i64(lower_dropout_rows(l, y)), sa_i64(lower_tp_group(l, layer)),

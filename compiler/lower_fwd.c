@@ -262,6 +262,110 @@ void lower_aux_stage_loss(L *l)
   lower_aux_into_loss(l);
 }
 
+/* The token and learned-position embeddings (vocabulary tp, vsp rows, the decode step). */
+static void fwd_embedding(L *l, int ni, const char *c)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  int64_t M = lower_rows(l, y), N = lower_last_dim(l, y), cnt = lower_numel(l, y);
+  if (n->op == IR_OP_EMBEDDING && l->tp_node[ni]) { /* my rows of the table; other ranks' tokens are zero here, then summed */
+    EMIT(l, ENT_gen_vocab_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M),
+         sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
+    return;
+  }
+  if (n->op == IR_OP_EMBEDDING) { /* (vsp: this rank's token rows, as one piece) */
+    EMIT(l, ENT_gen_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->rsplit[y] ? M : l->o->seq),
+         sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(0));
+    return;
+  }
+  int from_float = !l->m->values[n->in[0]].is_index;
+  if (from_float)
+    EMIT(l, ENT_gen_grad, "pos_embedding: y = x", V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(0));
+  if (l->decode) {
+    EMIT(l, ENT_gen_decode_pos_embedding, "pos_embedding: the decode position's row", V(l, y), P(l, n, 0),
+         sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+    return;
+  }
+  if (l->rsplit[y]) /* vsp: the positions of this rank's token rows */
+    EMIT(l, ENT_gen_sp_pos_embedding_fwd, "pos_embedding: y += pos (vsp: my token rows)", V(l, y), P(l, n, 0),
+         sa_i64(M), sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+  else
+    EMIT(l, ENT_gen_embedding_fwd, "pos_embedding: y += pos", V(l, y), sa_null(), P(l, n, 0), sa_i64(M),
+         sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+}
+
+/* LayerNorm and RMSNorm, their statistics in aux buffers of class aux_cls. */
+static void fwd_norm(L *l, int ni, PlanClass aux_cls, int layer, const char *c)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  int64_t M = lower_rows(l, y), N = lower_last_dim(l, y);
+  if (n->op == IR_OP_LAYERNORM) {
+    l->aux0[ni] = lower_new_buf(l, lower_vname(l, layer, y, "mean"), aux_cls, 4 * M);
+    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "rstd"), aux_cls, 4 * M);
+    EMIT(l, ENT_gen_layernorm_fwd, c, V(l, y), B(l, l->aux0[ni]), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0),
+         P(l, n, 1), sa_i64(M), sa_i64(N), sa_f32((float)n->fattr[0]));
+    return;
+  }
+  SchedArg w = lower_norm_offset(n) ? B(l, l->aux0[ni]) : P(l, n, 0); /* made at the layer's start */
+  l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "rstd"), aux_cls, 4 * M);
+  EMIT(l, ENT_gen_rmsnorm_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), w, sa_i64(M), sa_i64(N),
+       sa_f32((float)n->fattr[0]));
+}
+
+/* Attention: the decode step over the KV cache, ring attention under cp, or whole. */
+static void fwd_attention(L *l, int ni, PlanClass aux_cls, int layer, const char *c)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  int64_t N = lower_last_dim(l, y);
+  int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
+  if (l->decode) { /* one query over the KV cache (the program has no tp) */
+    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), PC_TRANSIENT, 4 * H);
+    EMIT(l, ENT_gen_decode_attention, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]),
+         V(l, n->in[2]), sa_i64(l->decode_caches++), sa_i64(H), sa_i64(KV), sa_i64(D));
+    return;
+  }
+  l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
+  if (n->iattr[3] && (lower_cp(l) || l->rowf[y] != 1)) {
+    lower_fail(l, ni, "an attention masked by src_tokens under context parallelism or with its micro-batch rows "
+               "split (a per-layer tp degree below the program's): not supported (its keys would part from the "
+               "source's rows); tp, sp, Ulysses, dp, ZeRO and pp are");
+    return;
+  }
+  if (lower_cp(l)) { /* ring attention over the cp group: K/V blocks go round */
+    int64_t Bl = l->o->micro_batch / l->rowf[y];
+    int scratch = lower_new_buf(l, lower_vname(l, layer, y, "ring"), PC_TRANSIENT,
+                                (int64_t)gv_ring_attention_scratch_bytes(Bl, l->o->seq, H, KV, D, 0));
+    EMIT(l, ENT_gen_ring_attention_fwd, "attention: ring over cp (zigzag)", V(l, y), B(l, l->aux1[ni]),
+         V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]), B(l, scratch), sa_i64(Bl), sa_i64(l->o->seq), sa_i64(H),
+         sa_i64(KV), sa_i64(D));
+    return;
+  }
+  EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
+       sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]),
+       sa_f32((float)n->fattr[0]), n->nin > 3 ? V(l, n->in[3]) : sa_null(), sa_i64(n->iattr[0]), lower_key_mask(l, ni));
+}
+
+/* The cross-entropy loss (vocabulary-parallel under vtp, summed over the group under vsp). */
+static void fwd_xent(L *l, int ni, PlanClass aux_cls, int layer, const char *c)
+{
+  const IrNode *n = &l->m->nodes[ni];
+  int y = n->out;
+  int64_t Mx = lower_rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
+  l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * Mx);
+  if (l->tp_node[ni]) { /* vocabulary-parallel: global max, sum and target logit over the group */
+    int scratch = lower_new_buf(l, lower_vname(l, layer, y, "target_logit"), PC_TRANSIENT, 4 * Mx);
+    EMIT(l, ENT_gen_vocab_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), B(l, scratch), V(l, n->in[0]), V(l, n->in[1]),
+         sa_i64(Mx), sa_i64(Vx));
+  } else {
+    EMIT(l, ENT_gen_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
+  }
+  if (l->rsplit[n->in[0]]) /* vsp: each rank's loss is its rows' share */
+    EMIT(l, ENT_gen_sp_loss_sum, "vsp: the loss summed over the tp group", V(l, y));
+  lower_aux_into_loss(l);
+}
+
 static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
@@ -276,44 +380,12 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
   case IR_OP_LINEAR:
     fwd_linear(l, ni, aux_cls, layer, c);
     break;
-  case IR_OP_EMBEDDING:
-    if (l->tp_node[ni]) /* my rows of the table; other ranks' tokens are zero here, then summed */
-      EMIT(l, ENT_gen_vocab_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M),
-           sa_i64(l->m->params[n->param[0]].shape.d[0] / l->o->tp), sa_i64(N));
-    else /* (vsp: this rank's token rows, as one piece) */
-      EMIT(l, ENT_gen_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->rsplit[y] ? M : l->o->seq),
-           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(0));
+  case IR_OP_EMBEDDING: case IR_OP_POS_EMBEDDING:
+    fwd_embedding(l, ni, c);
     break;
-  case IR_OP_POS_EMBEDDING: {
-    int from_float = !l->m->values[n->in[0]].is_index;
-    if (from_float)
-      EMIT(l, ENT_gen_grad, "pos_embedding: y = x", V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_i64(0));
-    if (l->decode) {
-      EMIT(l, ENT_gen_decode_pos_embedding, "pos_embedding: the decode position's row", V(l, y), P(l, n, 0),
-           sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
-      break;
-    }
-    if (l->rsplit[y]) /* vsp: the positions of this rank's token rows */
-      EMIT(l, ENT_gen_sp_pos_embedding_fwd, "pos_embedding: y += pos (vsp: my token rows)", V(l, y), P(l, n, 0),
-           sa_i64(M), sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
-    else
-      EMIT(l, ENT_gen_embedding_fwd, "pos_embedding: y += pos", V(l, y), sa_null(), P(l, n, 0), sa_i64(M),
-           sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+  case IR_OP_LAYERNORM: case IR_OP_RMSNORM:
+    fwd_norm(l, ni, aux_cls, layer, c);
     break;
-  }
-  case IR_OP_LAYERNORM:
-    l->aux0[ni] = lower_new_buf(l, lower_vname(l, layer, y, "mean"), aux_cls, 4 * M);
-    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "rstd"), aux_cls, 4 * M);
-    EMIT(l, ENT_gen_layernorm_fwd, c, V(l, y), B(l, l->aux0[ni]), B(l, l->aux1[ni]), V(l, n->in[0]), P(l, n, 0),
-         P(l, n, 1), sa_i64(M), sa_i64(N), sa_f32((float)n->fattr[0]));
-    break;
-  case IR_OP_RMSNORM: {
-    SchedArg w = lower_norm_offset(n) ? B(l, l->aux0[ni]) : P(l, n, 0); /* made at the layer's start */
-    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "rstd"), aux_cls, 4 * M);
-    EMIT(l, ENT_gen_rmsnorm_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), w, sa_i64(M), sa_i64(N),
-         sa_f32((float)n->fattr[0]));
-    break;
-  }
   case IR_OP_SCALE:
     EMIT(l, ENT_gen_affine, c, V(l, y), V(l, n->in[0]), sa_i64(cnt), sa_f32((float)n->fattr[0]),
          sa_f32((float)n->fattr[1]), sa_i64(0));
@@ -353,35 +425,9 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
          sa_i64(N / D), sa_i64(D), sa_i64(rot), sa_f32((float)n->fattr[0]));
     break;
   }
-  case IR_OP_ATTENTION: {
-    int64_t tpl = l->tp_node[ni] ? lower_layer_tp(l, layer) : 1, H = n->iattr[0] / tpl, KV = n->iattr[1] / tpl, D = N / H;
-    if (l->decode) { /* one query over the KV cache (the program has no tp) */
-      l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), PC_TRANSIENT, 4 * H);
-      EMIT(l, ENT_gen_decode_attention, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]),
-           V(l, n->in[2]), sa_i64(l->decode_caches++), sa_i64(H), sa_i64(KV), sa_i64(D));
-      break;
-    }
-    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
-    if (n->iattr[3] && (lower_cp(l) || l->rowf[y] != 1)) {
-      lower_fail(l, ni, "an attention masked by src_tokens under context parallelism or with its micro-batch rows "
-                 "split (a per-layer tp degree below the program's): not supported (its keys would part from the "
-                 "source's rows); tp, sp, Ulysses, dp, ZeRO and pp are");
-      break;
-    }
-    if (lower_cp(l)) { /* ring attention over the cp group: K/V blocks go round */
-      int64_t Bl = l->o->micro_batch / l->rowf[y];
-      int scratch = lower_new_buf(l, lower_vname(l, layer, y, "ring"), PC_TRANSIENT,
-                                  (int64_t)gv_ring_attention_scratch_bytes(Bl, l->o->seq, H, KV, D, 0));
-      EMIT(l, ENT_gen_ring_attention_fwd, "attention: ring over cp (zigzag)", V(l, y), B(l, l->aux1[ni]),
-           V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]), B(l, scratch), sa_i64(Bl), sa_i64(l->o->seq), sa_i64(H),
-           sa_i64(KV), sa_i64(D));
-      break;
-    }
-    EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
-         sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]),
-         sa_f32((float)n->fattr[0]), n->nin > 3 ? V(l, n->in[3]) : sa_null(), sa_i64(n->iattr[0]), lower_key_mask(l, ni));
+  case IR_OP_ATTENTION:
+    fwd_attention(l, ni, aux_cls, layer, c);
     break;
-  }
   case IR_OP_REL_BIAS: {
     int ids = lower_new_buf(l, lower_vname(l, layer, y, "buckets"), PC_TRANSIENT, 4 * l->o->seq * l->o->seq);
     EMIT(l, ENT_gen_rel_bias_fwd, c, V(l, y), B(l, ids), P(l, n, 0), sa_i64(l->o->seq), sa_i64(n->iattr[0]),
@@ -395,21 +441,9 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     EMIT(l, ENT_gen_dropout_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(M), sa_i64(N), sa_i64(N * (l->split[y] ? l->vdeg[y] : 1)),
          sa_f32((float)n->fattr[0]), sa_i64(ni), sa_i64(lower_dropout_rows(l, y)), sa_i64(lower_tp_group(l, layer)));
     break;
-  case IR_OP_CROSS_ENTROPY: {
-    int64_t Mx = lower_rows(l, n->in[0]), Vx = lower_last_dim(l, n->in[0]);
-    l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * Mx);
-    if (l->tp_node[ni]) { /* vocabulary-parallel: global max, sum and target logit over the group */
-      int scratch = lower_new_buf(l, lower_vname(l, layer, y, "target_logit"), PC_TRANSIENT, 4 * Mx);
-      EMIT(l, ENT_gen_vocab_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), B(l, scratch), V(l, n->in[0]), V(l, n->in[1]),
-           sa_i64(Mx), sa_i64(Vx));
-    } else {
-      EMIT(l, ENT_gen_xent_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), sa_i64(Mx), sa_i64(Vx));
-    }
-    if (l->rsplit[n->in[0]]) /* vsp: each rank's loss is its rows' share */
-      EMIT(l, ENT_gen_sp_loss_sum, "vsp: the loss summed over the tp group", V(l, y));
-    lower_aux_into_loss(l);
+  case IR_OP_CROSS_ENTROPY:
+    fwd_xent(l, ni, aux_cls, layer, c);
     break;
-  }
   case IR_OP_TOPK: case IR_OP_TAKE: case IR_OP_MOE_PERMUTE: case IR_OP_GROUPED_LINEAR: case IR_OP_MOE_UNPERMUTE:
   case IR_OP_MOE_AUX_LOSS:
     fwd_moe(l, ni, layer, c);
