@@ -107,6 +107,16 @@ static void refused(Arena *a, const IrModel *m)
   CHECK_EQ_INT(PAR_KEY_DIVISION, e.key);
 }
 
+/* The command line's settings for 4 ranks and one more KEY VALUE. */
+static ParSettings four_ranks_with(Arena *a, const char *key, const char *value)
+{
+  ParSettings s;
+  par_settings_init(&s, "tiny_gpt");
+  par_settings_add(a, &s, "num_gpus_per_node", "4", (Loc){-1, 0, 0, 0});
+  par_settings_add(a, &s, key, value, (Loc){-1, 0, 0, 0});
+  return s;
+}
+
 /* Context parallelism: one plan-level degree; dp counts the ranks that read different
  * samples, gradients span dp x cp; the settings door and the refusals. */
 static void context_parallel(Ctx *cx, Arena *a, const IrModel *m)
@@ -136,10 +146,7 @@ static void context_parallel(Ctx *cx, Arena *a, const IrModel *m)
   b.cp = 2, b.bf16 = 1;
   CHECK_EQ_INT(1, parplan_resolve(a, m, &b, NULL, &e));
   CHECK_STR("context parallelism (cp 2) does not combine with bf16 mixed precision yet", e.msg);
-  ParSettings s;
-  par_settings_init(&s, "tiny_gpt");
-  par_settings_add(a, &s, "num_gpus_per_node", "4", (Loc){-1, 0, 0, 0});
-  par_settings_add(a, &s, "global_cp_deg", "2", (Loc){-1, 0, 0, 0});
+  ParSettings s = four_ranks_with(a, "global_cp_deg", "2");
   ParPlan c;
   CHECK_EQ_INT(0, parplan_from_settings(cx, a, m, &s, &c));
   c.seq = 16;
@@ -154,10 +161,7 @@ static void expert_parallel(Ctx *cx, Arena *a, const IrModel *m)
 {
   static const ParSpelling cli = {"--pp_deg", "--global_tp_deg", "--global_cp_deg", "--global_ep_deg",
                                   "--global_tp_of_ep_deg"};
-  ParSettings s;
-  par_settings_init(&s, "tiny_gpt");
-  par_settings_add(a, &s, "num_gpus_per_node", "4", (Loc){-1, 0, 0, 0});
-  par_settings_add(a, &s, "global_ep_deg", "2", (Loc){-1, 0, 0, 0});
+  ParSettings s = four_ranks_with(a, "global_ep_deg", "2");
   ParPlan p;
   ParError e;
   CHECK_EQ_INT(0, parplan_from_settings(cx, a, m, &s, &p));
