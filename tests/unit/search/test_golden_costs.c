@@ -5,6 +5,7 @@
  * argv[1]: the galvatron data folder. */
 #include "cost.h"
 #include "testutil.h"
+#include "unit/search/json_file.h"
 
 #include <cjson/cJSON.h>
 
@@ -12,17 +13,6 @@
 
 static double num(cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k)->valuedouble; }
 static cJSON *get(cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
-
-static cJSON *load(const char *path)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) { fprintf(stderr, "cannot open %s\n", path); exit(1); }
-  static char buf[4 << 20];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  buf[n] = 0;
-  fclose(f);
-  return cJSON_Parse(buf);
-}
 
 static void check_inputs(const CostModel *cm, cJSON *in)
 {
@@ -121,7 +111,7 @@ int main(int argc, char **argv)
   if (cost_model_load(&cm, &f)) return 1;
   char gp[512];
   snprintf(gp, sizeof gp, "%s/golden/golden_costs_1x8_static_seq2048.json", dir);
-  cJSON *g = load(gp);
+  cJSON *g = tu_json_file(gp);
   CHECK(g != NULL);
   if (!g) return tu_report("golden_costs");
   check_inputs(&cm, get(g, "inputs"));

@@ -8,6 +8,7 @@
 #include "search.h"
 #include "search_cli.h"
 #include "testutil.h"
+#include "unit/search/json_file.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -15,17 +16,6 @@
 #define RT 1e-9
 
 static cJSON *get(cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
-
-static cJSON *load(const char *path)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) { fprintf(stderr, "cannot open %s\n", path); exit(1); }
-  static char buf[1 << 20];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  buf[n] = 0;
-  fclose(f);
-  return cJSON_Parse(buf);
-}
 
 /* The cost model of one case: its layer types from the golden file, Galvatron's profiles. */
 static int model_of(const char *dir, cJSON *cs, CostModel *cm, unsigned char *type_of)
@@ -137,7 +127,7 @@ int main(int argc, char **argv)
   const char *dir = argc > 1 ? argv[1] : "tests/data/galvatron";
   char gp[512];
   snprintf(gp, sizeof gp, "%s/golden/golden_costs_multitype.json", dir);
-  cJSON *g = load(gp);
+  cJSON *g = tu_json_file(gp);
   CHECK(g != NULL);
   if (!g) return tu_report("multitype");
   for (cJSON *cs = get(g, "cases")->child; cs; cs = cs->next) {
