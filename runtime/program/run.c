@@ -538,6 +538,25 @@ struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large
   return r->degs.rows[a][b];
 }
 
+/* A partition of every stage's and tp index's dp group by its ranks' dp index d: into the
+ * groups of k consecutive indices (d / k), or, strided, of the indices equal modulo k
+ * (d % k). Every rank makes it, in the same order. */
+static struct gv_comm *dp_partition(struct gv_run *r, int k, int strided)
+{
+  int W = (int)r->world_size, *colors = malloc(sizeof *colors * (size_t)W);
+  GV_CHECK(colors != NULL, "out of host memory");
+  struct gv_layout l = {W, (int)r->pp, r->tp, r->tp_consec};
+  int per = strided ? k : r->dp_size / k;
+  for (int w = 0; w < W; w++) {
+    int s, t, d;
+    gv_layout_coords(&l, w, &s, &t, &d);
+    colors[w] = (s * r->tp + t) * per + (strided ? d % k : d / k);
+  }
+  struct gv_comm *c = gv_comm_partition(r->world, colors);
+  free(colors);
+  return c;
+}
+
 /* Context parallelism: dp-group rank q is cp index q % cp and data index q / cp; the cp group
  * is the ranks of one dp group with the same data index (gvrt_entries.h, prog_cp). */
 static void setup_cp_group(struct gv_run *r)
@@ -549,18 +568,8 @@ static void setup_cp_group(struct gv_run *r)
   r->cp_rank = r->dp_rank % r->cp;
   r->data_rank = r->dp_rank / r->cp;
   r->data_size = r->dp_size / r->cp;
-  if (r->cp == 1)
-    return;
-  int W = (int)r->world_size, *colors = malloc(sizeof *colors * (size_t)W);
-  GV_CHECK(colors != NULL, "out of host memory");
-  struct gv_layout l = {W, (int)r->pp, r->tp, r->tp_consec};
-  for (int w = 0; w < W; w++) {
-    int s, t, d;
-    gv_layout_coords(&l, w, &s, &t, &d);
-    colors[w] = (s * r->tp + t) * r->data_size + d / r->cp;
-  }
-  r->cp_group = gv_comm_partition(r->world, colors);
-  free(colors);
+  if (r->cp > 1)
+    r->cp_group = dp_partition(r, r->cp, 0);
 }
 
 /* Expert parallelism: dp-group rank q is ep index q % ep of the ep group q / ep; the
@@ -574,20 +583,9 @@ static void setup_ep_groups(struct gv_run *r)
   }
   GV_CHECK(r->dp_size % r->ep == 0 && r->cp == 1, "the %d data-parallel ranks of a stage are not divisible by ep=%d "
            "(or cp=%d is set)", r->dp_size, r->ep, r->cp);
-  int W = (int)r->world_size, *ep = malloc(sizeof *ep * (size_t)W), *edp = malloc(sizeof *edp * (size_t)W);
-  GV_CHECK(ep && edp, "out of host memory");
-  struct gv_layout l = {W, (int)r->pp, r->tp, r->tp_consec};
-  for (int w = 0; w < W; w++) {
-    int s, t, d;
-    gv_layout_coords(&l, w, &s, &t, &d);
-    ep[w] = (s * r->tp + t) * (r->dp_size / r->ep) + d / r->ep;
-    edp[w] = (s * r->tp + t) * r->ep + d % r->ep;
-  }
-  r->ep_group = gv_comm_partition(r->world, ep);
-  r->edp_group = gv_comm_partition(r->world, edp);
+  r->ep_group = dp_partition(r, r->ep, 0);
+  r->edp_group = dp_partition(r, r->ep, 1);
   r->ep_rank = gv_comm_rank(r->ep_group);
-  free(ep);
-  free(edp);
 }
 
 static void setup_groups(struct gv_run *r)
