@@ -410,47 +410,30 @@ void gv_cpu_bf16_gelu_bwd(struct gv_backend *be, struct gv_tensor *dx, const str
 BF16_UNARY(silu)
 BF16_UNARY(relu)
 
-void gv_cpu_bf16_swiglu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *gate,
-                            const struct gv_tensor *up)
-{
-  struct bf_call c;
-  bf_begin(&c, be, "swiglu_fwd");
-  bf_binary(&c, &y, "gate", &gate, "up", &up);
-  gv_cpu_swiglu_fwd(be, y, gate, up);
-  bf_finish(&c);
-}
-
-void gv_cpu_bf16_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv_tensor *dup,
-                            const struct gv_tensor *dy, const struct gv_tensor *gate,
-                            const struct gv_tensor *up, int flags)
-{
-  struct bf_call c;
-  bf_begin(&c, be, "swiglu_bwd");
-  bf_binary_bwd(&c, "dgate", &dgate, "dup", &dup, &dy, "gate", &gate, "up", &up, flags);
-  gv_cpu_swiglu_bwd(be, dgate, dup, dy, gate, up, flags);
-  bf_finish(&c);
-}
-
-void gv_cpu_bf16_mul_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
-                         const struct gv_tensor *b)
-{
-  struct bf_call c;
-  bf_begin(&c, be, "mul_fwd");
-  bf_binary(&c, &y, "a", &a, "b", &b);
-  gv_cpu_mul_fwd(be, y, a, b);
-  bf_finish(&c);
-}
-
-void gv_cpu_bf16_mul_bwd(struct gv_backend *be, struct gv_tensor *da, struct gv_tensor *db,
-                         const struct gv_tensor *dy, const struct gv_tensor *a,
-                         const struct gv_tensor *b, int flags)
-{
-  struct bf_call c;
-  bf_begin(&c, be, "mul_bwd");
-  bf_binary_bwd(&c, "da", &da, "db", &db, &dy, "a", &a, "b", &b, flags);
-  gv_cpu_mul_bwd(be, da, db, dy, a, b, flags);
-  bf_finish(&c);
-}
+/* A binary op of operands A and B and its backward (the gradients dA and dB), around the
+ * fp32 kernel; the names are the operands' in messages. */
+#define BF16_BINARY(NAME, A, B)                                                                   \
+  void gv_cpu_bf16_##NAME##_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *A, \
+                                const struct gv_tensor *B)                                        \
+  {                                                                                               \
+    struct bf_call c;                                                                             \
+    bf_begin(&c, be, #NAME "_fwd");                                                               \
+    bf_binary(&c, &y, #A, &A, #B, &B);                                                            \
+    gv_cpu_##NAME##_fwd(be, y, A, B);                                                             \
+    bf_finish(&c);                                                                                \
+  }                                                                                               \
+  void gv_cpu_bf16_##NAME##_bwd(struct gv_backend *be, struct gv_tensor *d##A, struct gv_tensor *d##B, \
+                                const struct gv_tensor *dy, const struct gv_tensor *A,            \
+                                const struct gv_tensor *B, int flags)                             \
+  {                                                                                               \
+    struct bf_call c;                                                                             \
+    bf_begin(&c, be, #NAME "_bwd");                                                               \
+    bf_binary_bwd(&c, "d" #A, &d##A, "d" #B, &d##B, &dy, #A, &A, #B, &B, flags);                  \
+    gv_cpu_##NAME##_bwd(be, d##A, d##B, dy, A, B, flags);                                         \
+    bf_finish(&c);                                                                                \
+  }
+BF16_BINARY(swiglu, gate, up)
+BF16_BINARY(mul, a, b)
 
 void gv_cpu_bf16_add_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *a,
                          const struct gv_tensor *b)
