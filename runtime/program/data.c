@@ -58,10 +58,6 @@ static int synthetic(const struct gv_run *r)
 
 void gv_run_data_open(struct gv_run *r)
 {
-  if (r->img.channels) { /* an image model: images.c */
-    gv_run_images_open(r);
-    return;
-  }
   if (synthetic(r))
     return;
   if (!r->args.data)
@@ -91,7 +87,6 @@ void gv_run_data_free(struct gv_run *r)
   gv_data_free(&r->train);
   gv_data_free(&r->valid);
   gv_data_free(&r->test);
-  gv_run_images_free(r);
 }
 
 void gv_run_data_sample(struct gv_run *r, int64_t sample, int32_t *tokens)

@@ -322,13 +322,13 @@ struct gv_comm *gv_run_tp_group(struct gv_run *r, int64_t group);
 struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large);
 
 /* sample.c: --sample's options checked at start-up (before training), and the text
- * generated at the end; run.c: one forward of T tokens for it. */
+ * generated at the end; feed.c: one forward of T tokens for it. */
 void gv_run_check_sample_args(struct gv_run *r);
-/* The forward of one micro-batch of tokens (the sampler's model call; run.c's
+/* The forward of one micro-batch of tokens (the sampler's model call; feed.c's
  * gv_run_forward_tokens), passed in so that sampling does not depend on run.c. */
 typedef void (*gv_run_forward_fn)(struct gv_run *r, const int32_t *tokens);
 void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward);
-void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens);
+void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens); /* feed.c */
 /* decode.c: generation with the KV cache. begin: caches for cap positions (fatal if the
  * program has no decode step); step: the forward of one token at the next position, returning
  * the logits row (arena memory, r->vocab values of r->fdt); end: everything freed. */
@@ -351,6 +351,25 @@ void gv_run_images_check_args(const struct gv_run *r); /* options an image progr
 void gv_run_images_open(struct gv_run *r);
 void gv_run_images_free(struct gv_run *r);
 void gv_run_images_load(struct gv_run *r, int64_t first, int64_t slot);
+/* feed.c: the input feed table (one row per input kind: token data, images, source/target
+ * pairs, the sampler's prompt). open picks the program's row and opens its data (--batch_from
+ * or --data); load is the pipeline's loader (micro-batch i of the step from sample
+ * fd->first + i B into slot; arg: the feed); loss_scale: 1 / what the loss of the n samples
+ * from `first` is the mean over (their labels, or real labels). */
+struct gv_run_input;
+struct gv_tf;
+struct gv_run_feed {
+  const struct gv_run_input *in;   /* the program's row */
+  struct gv_tf *tf;                /* --batch_from, read (NULL: none) */
+  const int32_t *tokens, *labels;  /* a fixed batch (--batch_from) */
+  int64_t rows, cols;
+  int64_t first;                   /* global index of this rank's first sample of the step */
+  const int32_t *prompt;           /* sampling: the sequence so far */
+};
+void gv_run_feed_open(struct gv_run *r, struct gv_run_feed *fd);
+void gv_run_feed_free(struct gv_run *r, struct gv_run_feed *fd);
+void gv_run_feed_load(struct gv_run *r, int64_t i, int64_t slot, void *arg);
+float gv_run_feed_loss_scale(struct gv_run *r, const struct gv_run_feed *fd, int64_t first, int64_t n);
 /* pipeline.c: one step's micro-batches on this stage (GPipe or 1F1B); returns the summed
  * loss of the micro-batches (0 on stages without the head). load(r, i, slot) fills the
  * I/O buffers of micro-batch i. */
