@@ -5,7 +5,8 @@
  * pairs (s2s.c) and the sampler's prompt, each with open (its data), sample (the samples
  * [first, first + B) into a slot), loss_scale (1 / what the global batch's loss is the mean
  * over) and free. The program's row is the first whose reads() holds: a new input kind is a
- * new row, not a branch of the loader. The token kinds stage their ids on the host and copy
+ * new row, not a branch of the loader; a classifier's row also counts the labels its
+ * logits predict, for the accuracy of an evaluation. The token kinds stage their ids on the host and copy
  * them into the slot (under context parallelism, this rank's zigzag rows). */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ struct gv_run_input {
   void (*sample)(struct gv_run *r, struct gv_run_feed *fd, int64_t first, int64_t slot);
   float (*loss_scale)(struct gv_run *r, int64_t first, int64_t n);
   void (*free)(struct gv_run *r, struct gv_run_feed *fd);
+  /* a classifier: the labels of micro-batch slot `slot` its logits predict (NULL: none) */
+  int64_t (*correct)(struct gv_run *r, int64_t slot);
 };
 
 /* ---- token ids on the host, into a slot ---- */
@@ -154,6 +157,8 @@ static void pairs_open(struct gv_run *r, struct gv_run_feed *fd)
 {
   if (!r->args.batch_from) {
     gv_run_s2s_open(r);
+    if (r->s2s.pairs) /* (not --data synthetic) */
+      gv_run_splits_open(r, r->args.data, "pairs", gv_pairs_count(r->s2s.pairs), r->s2s.split);
     return;
   }
   read_fixed_batch(r, fd);
@@ -174,6 +179,7 @@ static void pairs_sample(struct gv_run *r, struct gv_run_feed *fd, int64_t first
 static void pairs_free(struct gv_run *r, struct gv_run_feed *fd)
 {
   free_fixed_batch(fd);
+  gv_run_split_free(r->s2s.split);
   gv_run_s2s_free(r);
 }
 
@@ -192,11 +198,11 @@ static void prompt_sample(struct gv_run *r, struct gv_run_feed *fd, int64_t firs
 /* ---- the table ---- */
 
 static const struct gv_run_input inputs[] = {
-    {"images", reads_images, images_open, images_sample, images_loss_scale, images_free},
-    {"pairs", reads_pairs, pairs_open, pairs_sample, gv_run_s2s_loss_scale, pairs_free},
-    {"tokens", reads_tokens, tokens_open, tokens_sample, tokens_loss_scale, tokens_free},
+    {"images", reads_images, images_open, images_sample, images_loss_scale, images_free, gv_run_images_correct},
+    {"pairs", reads_pairs, pairs_open, pairs_sample, gv_run_s2s_loss_scale, pairs_free, NULL},
+    {"tokens", reads_tokens, tokens_open, tokens_sample, tokens_loss_scale, tokens_free, NULL},
 };
-static const struct gv_run_input prompt_input = {"prompt", NULL, NULL, prompt_sample, NULL, NULL};
+static const struct gv_run_input prompt_input = {"prompt", NULL, NULL, prompt_sample, NULL, NULL, NULL};
 
 void gv_run_feed_open(struct gv_run *r, struct gv_run_feed *fd)
 {
@@ -223,8 +229,30 @@ void gv_run_feed_load(struct gv_run *r, int64_t i, int64_t slot, void *arg)
   fd->in->sample(r, fd, fd->first + i * r->micro_batch, slot);
 }
 
+void gv_run_feed_scored(struct gv_run *r, int64_t i, int64_t slot, void *arg)
+{
+  const struct gv_run_feed *fd = arg;
+  (void)i;
+  if (!fd->in->correct || !r->has_logits || r->stage != r->pp - 1)
+    return;
+  int64_t c = fd->in->correct(r, slot);
+  if (r->tp_rank == 0) { /* the tp group's ranks predict alike */
+    r->eval_correct += c;
+    r->eval_counted += r->micro_batch;
+  }
+}
+
+double gv_run_feed_accuracy(struct gv_run *r, const struct gv_run_feed *fd)
+{
+  if (!fd->in->correct)
+    return -1;
+  double n[2] = {(double)r->eval_correct, (double)r->eval_counted};
+  gv_comm_all_reduce_host(r->world, n, 2, GV_DTYPE_F64, GV_REDUCE_SUM);
+  return n[1] > 0 ? n[0] / n[1] : -1;
+}
+
 void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens)
 {
   struct gv_run_feed one = {.in = &prompt_input, .prompt = tokens};
-  gv_pipe_step(r, 1, 0, gv_run_feed_load, &one);
+  gv_pipe_step(r, 1, 0, gv_run_feed_load, NULL, &one);
 }

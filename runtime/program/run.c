@@ -178,7 +178,7 @@ static double run_step(struct gv_run *r, struct gv_run_feed *fd, int step, int b
   if (backward)
     gv_run_tl_begin(r);
   r->loss_scale = gv_run_feed_loss_scale(r, fd, (int64_t)step * r->args.global_batch, r->args.global_batch);
-  double loss = gv_pipe_step(r, nmicro, backward, gv_run_feed_load, fd);
+  double loss = gv_pipe_step(r, nmicro, backward, gv_run_feed_load, r->evaluating ? gv_run_feed_scored : NULL, fd);
   if (r->dp_size > 1 || r->pp > 1 || r->tp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
     float lf = (float)loss;          /* fp32 sum over ranks: relative error ~1e-7 */
     gv_comm_all_reduce_host(r->world, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM); /* only last stages hold a loss */
@@ -275,31 +275,46 @@ static int nonfinite_step(struct gv_run *r, int step, double loss, double norm)
   return 1;
 }
 
-/* Mean loss over --eval_iters batches of split ds (forward only). */
-static double evaluate(struct gv_run *r, struct gv_run_feed *fd, gv_data *ds)
+/* An evaluation: the mean loss over --eval_iters batches of a split (forward only), and a
+ * classifier's accuracy over them (-1: the program does not classify). */
+struct eval { double loss, accuracy; };
+
+static struct eval evaluate(struct gv_run *r, struct gv_run_feed *fd, int split)
 {
   double total = 0;
-  r->eval_data = ds;
+  r->eval_split = split;
   r->evaluating = 1;
+  r->eval_correct = r->eval_counted = 0;
   for (int i = 0; i < r->args.eval_iters; i++)
     total += run_step(r, fd, i, 0);
   r->evaluating = 0;
-  return total / r->args.eval_iters;
+  return (struct eval){total / r->args.eval_iters, gv_run_feed_accuracy(r, fd)};
 }
 
-/* --eval_only: loss and perplexity on the validation and test splits that exist. */
+/* "PPL P" (what a language model's loss means), or a classifier's "ACC A" into buf. */
+static const char *eval_metric(const struct eval *e, const char *ppl, const char *acc, char *buf, size_t n)
+{
+  if (e->accuracy >= 0)
+    snprintf(buf, n, "%s %.6f", acc, e->accuracy);
+  else
+    snprintf(buf, n, "%s %.6g", ppl, exp(e->loss));
+  return buf;
+}
+
+/* --eval_only: loss and perplexity (or accuracy) on the validation and test splits that exist. */
 static void eval_only(struct gv_run *r, struct gv_run_feed *fd, int step)
 {
-  if (!r->valid && !r->test)
+  char m[64];
+  if (!r->has_split[1] && !r->has_split[2])
     gv_fatalf(__FILE__, __LINE__, "--eval_only", "gvrt", "needs --data PREFIX (its validation and test splits), "
               "not a fixed --batch_from batch");
-  for (int i = 0; i < 2; i++) {
-    gv_data *ds = i ? r->test : r->valid;
-    if (!ds)
+  for (int i = 1; i < 3; i++) {
+    if (!r->has_split[i])
       continue;
-    double l = evaluate(r, fd, ds);
-    gv_log0(GV_LOG_INFO, "eval_only (weights of step %d) | %s loss %.9g | perplexity %.6g | %d batches of %d samples",
-            step, i ? "test" : "validation", l, exp(l), r->args.eval_iters, r->args.global_batch);
+    struct eval e = evaluate(r, fd, i);
+    gv_log0(GV_LOG_INFO, "eval_only (weights of step %d) | %s loss %.9g | %s | %d batches of %d samples", step,
+            i == 2 ? "test" : "validation", e.loss, eval_metric(&e, "perplexity", "accuracy", m, sizeof m),
+            r->args.eval_iters, r->args.global_batch);
   }
 }
 
@@ -674,7 +689,6 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
                                  r.args.lr_decay_iters ? r.args.lr_decay_iters : r.args.iters,
                                  !strcmp(r.args.lr_decay_style, "linear") ? GV_LR_LINEAR
                                  : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
-  r.loss_scale = gv_run_feed_loss_scale(&r, &fd, 0, r.args.global_batch);
   double t_start = gv_run_now_s(), loss = 0;
   int skipped = 0;
   r.tl.step = first_step + 1 < r.args.iters ? first_step + 1 : first_step; /* after warm-up */
@@ -713,10 +727,10 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1 ||
                         exiting))
       gv_run_save(&r, r.args.save, step + 1);
-    if (r.valid && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1))
-    {
-      double vl = evaluate(&r, &fd, r.valid);
-      gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g | val_ppl %.6g", step, vl, exp(vl));
+    if (r.has_split[1] && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1)) {
+      char m[64];
+      struct eval e = evaluate(&r, &fd, 1);
+      gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g | %s", step, e.loss, eval_metric(&e, "val_ppl", "val_acc", m, sizeof m));
     }
     if (exiting) { /* Megatron's --exit_interval: saved (with --save) and stopped */
       gv_log0(GV_LOG_INFO, "exiting after step %d (--exit_interval %d)", step + 1, r.args.exit_interval);
