@@ -5,9 +5,10 @@
  * pairs (s2s.c) and the sampler's prompt, each with open (its data), sample (the samples
  * [first, first + B) into a slot), loss_scale (1 / what the global batch's loss is the mean
  * over) and free. The program's row is the first whose reads() holds: a new input kind is a
- * new row, not a branch of the loader; a classifier's row also counts the labels its
- * logits predict, for the accuracy of an evaluation. The token kinds stage their ids on the host and copy
- * them into the slot (under context parallelism, this rank's zigzag rows). */
+ * new row, not a branch of the loader. A classifier's row also counts the labels its logits
+ * predict, for the accuracy of an evaluation. The token kinds stage their ids on the host
+ * and copy them into the slot (under context parallelism, this rank's zigzag rows). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,7 +249,7 @@ double gv_run_feed_accuracy(struct gv_run *r, const struct gv_run_feed *fd)
     return -1;
   double n[2] = {(double)r->eval_correct, (double)r->eval_counted};
   gv_comm_all_reduce_host(r->world, n, 2, GV_DTYPE_F64, GV_REDUCE_SUM);
-  return n[1] > 0 ? n[0] / n[1] : -1;
+  return n[1] > 0 ? n[0] / n[1] : NAN; /* (no rank held its logits) */
 }
 
 void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens)

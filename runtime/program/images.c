@@ -1,8 +1,9 @@
 /* images.c - the data of an image program (a ViT; gv_prog_images): a .gvimg dataset
  * (gvrt_data.h) split by --split as token data is, each split read in one seeded shuffle
- * repeated as epochs (data.c), or synthetic images; each
- * micro-batch's images normalised into the slot in the program's float type, and its labels
- * one a sample. The dataset must hold the model's image shape and labels below its classes. */
+ * repeated as epochs (data.c), or synthetic images; each micro-batch's images normalised
+ * into the slot in the program's float type, and its labels one a sample. The dataset must
+ * hold the model's image shape and labels below its classes. An evaluation counts the
+ * labels the logits predict (the accuracy). */
 #include <stdlib.h>
 #include <string.h>
 

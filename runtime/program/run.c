@@ -276,7 +276,7 @@ static int nonfinite_step(struct gv_run *r, int step, double loss, double norm)
 }
 
 /* An evaluation: the mean loss over --eval_iters batches of a split (forward only), and a
- * classifier's accuracy over them (-1: the program does not classify). */
+ * classifier's accuracy over them (-1: the program does not classify; NaN: no logits kept). */
 struct eval { double loss, accuracy; };
 
 static struct eval evaluate(struct gv_run *r, struct gv_run_feed *fd, int split)
@@ -294,10 +294,10 @@ static struct eval evaluate(struct gv_run *r, struct gv_run_feed *fd, int split)
 /* "PPL P" (what a language model's loss means), or a classifier's "ACC A" into buf. */
 static const char *eval_metric(const struct eval *e, const char *ppl, const char *acc, char *buf, size_t n)
 {
-  if (e->accuracy >= 0)
-    snprintf(buf, n, "%s %.6f", acc, e->accuracy);
-  else
+  if (e->accuracy < 0)
     snprintf(buf, n, "%s %.6g", ppl, exp(e->loss));
+  else
+    snprintf(buf, n, "%s %.6f", acc, e->accuracy);
   return buf;
 }
 

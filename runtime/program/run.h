@@ -394,7 +394,8 @@ void gv_run_feed_free(struct gv_run *r, struct gv_run_feed *fd);
 void gv_run_feed_load(struct gv_run *r, int64_t i, int64_t slot, void *arg);
 /* The pipeline's done during an evaluation: a classifier's predictions of micro-batch i
  * (in slot, on the last stage) counted into eval_correct and eval_counted; the sums over
- * the ranks at the end: the accuracy, or -1 for a program that does not classify. */
+ * the ranks at the end: the accuracy, -1 for a program that does not classify, NaN when no
+ * rank kept its logits. */
 void gv_run_feed_scored(struct gv_run *r, int64_t i, int64_t slot, void *arg);
 double gv_run_feed_accuracy(struct gv_run *r, const struct gv_run_feed *fd);
 float gv_run_feed_loss_scale(struct gv_run *r, const struct gv_run_feed *fd, int64_t first, int64_t n);
