@@ -120,8 +120,9 @@ void gv_run_split_free(struct gv_run_split s[3])
 
 int64_t gv_run_split_record(const struct gv_run *r, const struct gv_run_split s[3], int64_t sample)
 {
-  const struct gv_run_split *x = &s[r->evaluating ? r->eval_split : 0];
-  return x->order[sample % x->n];
+  int k = r->evaluating ? r->eval_split : 0;
+  GV_CHECK(s[k].n > 0, "the %s split of --data is read but was not opened", split_names[k]);
+  return s[k].order[sample % s[k].n];
 }
 
 void gv_run_data_open(struct gv_run *r)
