@@ -17,8 +17,8 @@ struct opt { const char *names; enum kind kind; size_t off; const char *help; };
 
 #define O(field) offsetof(struct gv_run_args, field)
 static const struct opt opts[] = {
-  {"data|data_path", K_STR, O(data), "Megatron dataset prefix (PREFIX.bin/.idx), or synthetic (seeded random tokens, for timing); an encoder-decoder (a model reading src_tokens) reads the pair dataset PREFIX_src/PREFIX_tgt (gvc data --src-key/--tgt-key), in order, without --split"},
-  {"split", K_STR, O(split), "train,valid,test weights of --data (default 98,2,0)"},
+  {"data|data_path", K_STR, O(data), "Megatron dataset prefix (PREFIX.bin/.idx), or synthetic (seeded random tokens, for timing); an encoder-decoder (a model reading src_tokens) reads the pair dataset PREFIX_src/PREFIX_tgt (gvc data --src-key/--tgt-key), an image model a FILE.gvimg (gvc data --images); every kind split by --split and shuffled with --seed"},
+  {"split", K_STR, O(split), "train,valid,test weights of --data: token, image or pair datasets (default 98,2,0)"},
   {"batch_from", K_STR, O(batch_from), "train on the fixed batch of a fixture file (testing): i32 tokens and labels [rows, T] (an encoder-decoder: also src_tokens, each padded to T)"},
   {"init_from", K_STR, O(init_from), "initial weights by parameter name: a checkpoint or fixture file, or safetensors (gvc convert --from-hf)"},
   {"initialize_on_meta", K_INT, O(initialize_on_meta), "1: no random init, every weight comes from --init_from or --load (Galvatron's flag; default 0)"},
@@ -37,9 +37,9 @@ static const struct opt opts[] = {
   {"decay_all", K_FLAG, O(decay_all), "decay 1-D parameters (norms, biases) too"},
   {"seed", K_U64, O(seed), "seed of init, data order and dropout (default 1234)"},
   {"log_interval", K_INT, O(log_interval), "steps between log lines (default 1)"},
-  {"eval_interval", K_INT, O(eval_interval), "steps between validation losses, 0 = off"},
+  {"eval_interval", K_INT, O(eval_interval), "steps between validation losses (and an image model's accuracy), 0 = off"},
   {"eval_iters", K_INT, O(eval_iters), "batches per validation (default 4)"},
-  {"eval_only", K_FLAG, O(eval_only), "no training: loss and perplexity on the validation and test splits (with --load)"},
+  {"eval_only", K_FLAG, O(eval_only), "no training: loss and perplexity (an image model: accuracy) on the validation and test splits (with --load)"},
   {"save", K_STR, O(save), "checkpoint folder to write"},
   {"save_interval", K_INT, O(save_interval), "steps between checkpoints (default: at the end)"},
   {"keep_last", K_INT, O(keep_last), "keep only the last K checkpoints in --save (default 0: all)"},

@@ -1,7 +1,10 @@
 /* data.c - the Megatron dataset behind a training program's --data: GPT samples of
  * seq + 1 tokens built as Megatron's GPTDataset does (runtime/data/), seeded by --seed,
  * split by --split (train = split 0, validation = split 1, test = split 2). The token ids
- * are checked against the model's vocabulary when the data is opened. `--data synthetic`
+ * are checked against the model's vocabulary when the data is opened. The splits a run
+ * reads and their messages are shared with the datasets of records (images, pairs): each
+ * such split is its records [lo, hi) of Megatron's split, shuffled with --seed (numpy's
+ * RandomState(seed).shuffle) and repeated as epochs. `--data synthetic`
  * gives tokens drawn from (seed, sample, position) instead, for timing runs (gvc profile). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,34 +59,89 @@ static int synthetic(const struct gv_run *r)
   return r->args.data && !strcmp(r->args.data, "synthetic");
 }
 
+void gv_run_wanted_splits(const struct gv_run *r, int want[3], int64_t samples[3])
+{
+  samples[0] = (int64_t)r->args.iters * r->args.global_batch;
+  samples[1] = samples[2] = (int64_t)r->args.eval_iters * r->args.global_batch;
+  want[0] = !r->args.eval_only;
+  want[1] = r->args.eval_interval > 0 && !r->args.eval_only;
+  want[2] = 0;
+  if (!r->args.eval_only)
+    return;
+  for (int i = 1; i < 3; i++) /* the validation and test splits that --split weighs */
+    if (!(want[i] = split_weighted(r->args.split, i)))
+      gv_log0(GV_LOG_INFO, "the %s split has no weight in --split %s: not evaluated", split_names[i], r->args.split);
+  if (!want[1] && !want[2])
+    gv_fatalf(__FILE__, __LINE__, "--eval_only", "gvrt", "--split %s gives the validation and test splits no "
+              "weight: nothing to evaluate", r->args.split);
+}
+
+/* Split `index` of count records into s, or a fatal error naming file. */
+static void split_open(struct gv_run *r, const char *file, const char *records, int64_t count, int index,
+                       struct gv_run_split *s)
+{
+  int64_t lo, hi;
+  char err[512] = "";
+  if (gv_data_split_range(r->args.split, index, count, &lo, &hi, err, sizeof err) != GV_DATA_OK)
+    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "the %s split (--split %s): %s: %s", split_names[index],
+              r->args.split, file, err);
+  if (hi <= lo)
+    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "the %s split (--split %s): %s: split %d of \"%s\" (%s %lld..%lld) "
+              "has 0 %s", split_names[index], r->args.split, file, index, r->args.split, records, (long long)lo,
+              (long long)hi, records);
+  s->n = hi - lo;
+  s->order = malloc(sizeof(int64_t) * (size_t)s->n);
+  GV_CHECK(s->order != NULL, "out of host memory");
+  for (int64_t k = 0; k < s->n; k++) s->order[k] = lo + k;
+  struct gv_data_mt mt;
+  gv_data_mt_seed(&mt, (uint32_t)r->args.seed);
+  gv_data_mt_shuffle(&mt, s->order, s->n);
+  r->has_split[index] = 1;
+}
+
+void gv_run_splits_open(struct gv_run *r, const char *file, const char *records, int64_t count,
+                        struct gv_run_split s[3])
+{
+  int want[3];
+  int64_t samples[3];
+  gv_run_wanted_splits(r, want, samples);
+  for (int i = 0; i < 3; i++)
+    if (want[i])
+      split_open(r, file, records, count, i, &s[i]);
+}
+
+void gv_run_split_free(struct gv_run_split s[3])
+{
+  for (int i = 0; i < 3; i++) {
+    free(s[i].order);
+    s[i] = (struct gv_run_split){0};
+  }
+}
+
+int64_t gv_run_split_record(const struct gv_run *r, const struct gv_run_split s[3], int64_t sample)
+{
+  int k = r->evaluating ? r->eval_split : 0;
+  GV_CHECK(s[k].n > 0, "the %s split of --data is read but was not opened", split_names[k]);
+  return s[k].order[sample % s[k].n];
+}
+
 void gv_run_data_open(struct gv_run *r)
 {
-  if (r->img.channels) { /* an image model: images.c */
-    gv_run_images_open(r);
-    return;
-  }
   if (synthetic(r))
     return;
   if (!r->args.data)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt",
               "no training data: give --data PREFIX (a Megatron dataset PREFIX.bin/.idx, see 'gvc data')");
-  int64_t eval_samples = (int64_t)r->args.eval_iters * r->args.global_batch;
-  if (r->args.eval_only) { /* the validation and test splits that --split weighs */
-    for (int i = 1; i < 3; i++)
-      if (split_weighted(r->args.split, i))
-        *(i == 1 ? &r->valid : &r->test) = open_split(r, i, eval_samples);
-      else
-        gv_log0(GV_LOG_INFO, "the %s split has no weight in --split %s: not evaluated", split_names[i], r->args.split);
-    if (!r->valid && !r->test)
-      gv_fatalf(__FILE__, __LINE__, "--eval_only", "gvrt", "--split %s gives the validation and test splits no "
-                "weight: nothing to evaluate", r->args.split);
-    check_vocab(r, r->valid ? r->valid : r->test);
-    return;
-  }
-  r->train = open_split(r, 0, (int64_t)r->args.iters * r->args.global_batch);
-  check_vocab(r, r->train);
-  if (r->args.eval_interval > 0)
-    r->valid = open_split(r, 1, eval_samples);
+  int want[3];
+  int64_t samples[3];
+  gv_run_wanted_splits(r, want, samples);
+  gv_data **ds[3] = {&r->train, &r->valid, &r->test};
+  for (int i = 0; i < 3; i++)
+    if (want[i]) {
+      *ds[i] = open_split(r, i, samples[i]);
+      r->has_split[i] = 1;
+    }
+  check_vocab(r, r->train ? r->train : r->valid ? r->valid : r->test);
 }
 
 void gv_run_data_free(struct gv_run *r)
@@ -91,7 +149,6 @@ void gv_run_data_free(struct gv_run *r)
   gv_data_free(&r->train);
   gv_data_free(&r->valid);
   gv_data_free(&r->test);
-  gv_run_images_free(r);
 }
 
 void gv_run_data_sample(struct gv_run *r, int64_t sample, int32_t *tokens)
@@ -105,7 +162,7 @@ void gv_run_data_sample(struct gv_run *r, int64_t sample, int32_t *tokens)
     }
     return;
   }
-  gv_data *ds = r->evaluating ? r->eval_data : r->train;
+  gv_data *ds = !r->evaluating ? r->train : r->eval_split == 2 ? r->test : r->valid;
   gv_data_get_sample(ds, sample, tokens);
   for (int64_t i = 0; i <= r->seq; i++)
     if (tokens[i] < 0 || tokens[i] >= r->vocab)

@@ -1,7 +1,9 @@
 /* images.c - the data of an image program (a ViT; gv_prog_images): a .gvimg dataset
- * (gvrt_data.h) read in one seeded shuffle, repeated as epochs, or synthetic images; each
- * micro-batch's images normalised into the slot in the program's float type, and its labels
- * one a sample. The dataset must hold the model's image shape and labels below its classes. */
+ * (gvrt_data.h) split by --split as token data is, each split read in one seeded shuffle
+ * repeated as epochs (data.c), or synthetic images; each micro-batch's images normalised
+ * into the slot in the program's float type, and its labels one a sample. The dataset must
+ * hold the model's image shape and labels below its classes. An evaluation counts the
+ * labels the logits predict (the accuracy). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +26,6 @@ void gv_run_images_check_args(const struct gv_run *r)
 {
   if (!r->img.channels)
     return;
-  if (r->args.eval_only || r->args.eval_interval > 0)
-    gv_fatalf(__FILE__, __LINE__, "--eval_interval", "gvrt", "an image model is trained without a validation "
-              "split here: give --eval_interval 0 and no --eval_only");
   if (r->args.batch_from)
     gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "an image model reads images, not a fixed token batch: give "
               "--data FILE.gvimg (gvc data --images)");
@@ -54,19 +53,13 @@ void gv_run_images_open(struct gv_run *r)
               r->args.data, (long long)i->classes, (long long)r->vocab);
   if (i->count == 0)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s: holds no image", r->args.data);
-  r->img.order = malloc(sizeof(int64_t) * (size_t)i->count);
-  GV_CHECK(r->img.order != NULL, "out of host memory");
-  for (int64_t k = 0; k < i->count; k++) r->img.order[k] = k;
-  struct gv_data_mt mt;
-  gv_data_mt_seed(&mt, (uint32_t)r->args.seed);
-  gv_data_mt_shuffle(&mt, r->img.order, i->count);
+  gv_run_splits_open(r, r->args.data, "images", i->count, r->img.split);
 }
 
 void gv_run_images_free(struct gv_run *r)
 {
   gv_images_free(&r->img.ds);
-  free(r->img.order);
-  r->img.order = NULL;
+  gv_run_split_free(r->img.split);
 }
 
 static uint64_t mix(uint64_t z)
@@ -85,8 +78,7 @@ static int32_t image(const struct gv_run *r, int64_t sample, float *px, int64_t 
     return (int32_t)(mix(base ^ 0x5bd1e995u) % (uint64_t)r->vocab);
   }
   int32_t label;
-  const struct gv_images_info *i = gv_images_info(r->img.ds);
-  const uint8_t *p = gv_images_get(r->img.ds, r->img.order[sample % i->count], &label);
+  const uint8_t *p = gv_images_get(r->img.ds, gv_run_split_record(r, r->img.split, sample), &label);
   for (int64_t k = 0; k < n; k++) px[k] = (float)p[k] / 127.5f - 1.0f;
   return label;
 }
@@ -100,4 +92,44 @@ void gv_run_images_load(struct gv_run *r, int64_t first, int64_t slot)
   char *base = r->bases[GV_MEM_ACTS] + slot * r->io_stride;
   gv_dev_memcpy(&r->be, base + r->labels_off, lab, sizeof(int32_t) * (size_t)B, GV_COPY_H2D);
   gv_run_from_host_f32(r, base + r->img.off, px, (size_t)(B * n));
+}
+
+/* The first largest of the model's classes in a row of logits. */
+static int32_t predicted(const float *row, int64_t classes)
+{
+  int32_t best = 0;
+  for (int64_t c = 1; c < classes; c++)
+    if (row[c] > row[best])
+      best = (int32_t)c;
+  return best;
+}
+
+int64_t gv_run_images_correct(struct gv_run *r, int64_t slot)
+{
+  int64_t B = r->micro_batch, V = r->logits_cols, correct = 0;
+  const char *base = r->bases[GV_MEM_ACTS] + slot * r->io_stride;
+  int split = r->logits_rows > 0 || r->logits_split_cols > 0;
+  if (r->logits_split_cols > 0 && r->logits_vtp != r->tp)
+    gv_fatalf(__FILE__, __LINE__, "--eval_interval", "gvrt", "the accuracy of logits split by vocabulary over %d of "
+              "the tp group's %d ranks is not supported: compile with --vocab_tp %d or 1", r->logits_vtp, r->tp, r->tp);
+  float *whole = calloc((size_t)(B * V), sizeof *whole);
+  int32_t *lab = malloc(sizeof(int32_t) * (size_t)B);
+  GV_CHECK(whole && lab, "out of host memory");
+  gv_dev_memcpy(&r->be, lab, base + r->labels_off, sizeof(int32_t) * (size_t)B, GV_COPY_D2H);
+  if (r->logits_rows > 0) { /* vsp: this rank's rows of the tp group's */
+    const float *mine = gv_run_to_host_f32(r, base + r->logits_off, (size_t)(r->logits_rows * V));
+    memcpy(whole + r->tp_rank * r->logits_rows * V, mine, sizeof(float) * (size_t)(r->logits_rows * V));
+  } else if (r->logits_split_cols > 0) { /* vocabulary tp: this rank's columns of every row */
+    int64_t c = r->logits_split_cols;
+    const float *mine = gv_run_to_host_f32(r, base + r->logits_off, (size_t)(B * c));
+    for (int64_t b = 0; b < B; b++) memcpy(whole + b * V + r->tp_rank * c, mine + b * c, sizeof(float) * (size_t)c);
+  } else {
+    memcpy(whole, gv_run_to_host_f32(r, base + r->logits_off, (size_t)(B * V)), sizeof(float) * (size_t)(B * V));
+  }
+  if (split && r->tp > 1)
+    gv_comm_all_reduce_host(r->tp_group, whole, (size_t)(B * V), GV_DTYPE_F32, GV_REDUCE_SUM);
+  for (int64_t b = 0; b < B; b++) correct += predicted(whole + b * V, r->vocab) == lab[b];
+  free(whole);
+  free(lab);
+  return correct;
 }

@@ -21,6 +21,7 @@ typedef struct Pipe {
   int first, last;
   double loss;
   void (*load)(struct gv_run *r, int64_t i, int64_t slot, void *arg);
+  void (*done)(struct gv_run *r, int64_t i, int64_t slot, void *arg); /* NULL: none */
   void *arg;
 } Pipe;
 
@@ -45,6 +46,8 @@ static void forward(Pipe *p, int64_t i)
     gv_dev_memcpy(&r->be, &loss, acts(r, r->loss_off, slot), sizeof loss, GV_COPY_D2H);
     p->loss += loss;
   }
+  if (p->done)
+    p->done(r, i, slot, p->arg);
   gv_run_tl_mark(r, 1, i);
 }
 
@@ -155,9 +158,10 @@ static void one_f_one_b(Pipe *p)
 }
 
 double gv_pipe_step(struct gv_run *r, int64_t nmicro, int backward_too,
-                    void (*load)(struct gv_run *r, int64_t i, int64_t slot, void *arg), void *arg)
+                    void (*load)(struct gv_run *r, int64_t i, int64_t slot, void *arg),
+                    void (*done)(struct gv_run *r, int64_t i, int64_t slot, void *arg), void *arg)
 {
-  Pipe p = {r, nmicro, r->stage == 0, r->stage == r->pp - 1, 0.0, load, arg};
+  Pipe p = {r, nmicro, r->stage == 0, r->stage == r->pp - 1, 0.0, load, done, arg};
   int64_t in_flight = !backward_too ? 1 : r->one_f_one_b || r->pp == 1 ? (r->pp - r->stage < nmicro ? r->pp - r->stage : nmicro)
                                                                         : nmicro;
   if (in_flight > r->slots)

@@ -145,105 +145,6 @@ static void init_from_file(struct gv_run *r, const char *path)
   gv_tf_free(&tf);
 }
 
-/* ---- data ---- */
-
-struct feed {
-  struct gv_tf tf;
-  const int32_t *tokens, *labels;  /* a fixed batch (--batch_from) */
-  int64_t rows, cols;
-  int64_t first;                   /* global index of this rank's first sample of the step */
-  const int32_t *prompt;           /* sampling: the sequence so far */
-};
-
-/* Tokens and labels of micro-batch i (B x T each), built on the host. */
-static void fill_micro_batch(struct gv_run *r, struct feed *fd, int64_t i, int32_t *tok, int32_t *lab, int32_t *src)
-{
-  int64_t B = r->micro_batch, T = r->seq, first = fd->first + i * B;
-  if (r->s2s.src_off >= 0 && !fd->prompt) { /* an encoder-decoder (s2s.c) */
-    for (int64_t b = 0; b < B; b++)
-      gv_run_s2s_sample(r, first + b, src + b * T, tok + b * T, lab + b * T);
-    return;
-  }
-  if (fd->prompt) {
-    memset(tok, 0, sizeof(int32_t) * (size_t)(B * T));
-    memset(lab, 0, sizeof(int32_t) * (size_t)(B * T));
-    memcpy(tok, fd->prompt, sizeof(int32_t) * (size_t)T);
-    if (r->s2s.src_off >= 0) /* an encoder-decoder samples with an empty source */
-      memset(src, 0, sizeof(int32_t) * (size_t)(B * T));
-    return;
-  }
-  if (fd->tokens) {
-    for (int64_t b = 0; b < B; b++) {
-      int64_t row = (first + b) % fd->rows;
-      memcpy(tok + b * T, fd->tokens + row * fd->cols, sizeof(int32_t) * (size_t)T);
-      memcpy(lab + b * T, fd->labels + row * fd->cols, sizeof(int32_t) * (size_t)T);
-    }
-    return;
-  }
-  int32_t *buf = malloc(sizeof(int32_t) * (size_t)(T + 1));
-  GV_CHECK(buf != NULL, "out of host memory");
-  for (int64_t b = 0; b < B; b++) {
-    gv_run_data_sample(r, first + b, buf);
-    memcpy(tok + b * T, buf, sizeof(int32_t) * (size_t)T);
-    memcpy(lab + b * T, buf + 1, sizeof(int32_t) * (size_t)T);
-  }
-  free(buf);
-}
-
-/* The pipeline's loader: the micro-batch staged on the host, then copied into its slot. */
-/* Context parallelism: this rank's zigzag rows of each of the n / T samples, in place. */
-static void zigzag_rows(const struct gv_run *r, int32_t *x, size_t n)
-{
-  int64_t T = r->seq, Tl = T / r->cp, c = Tl / 2;
-  for (int64_t b = 0; b < (int64_t)n / T; b++)
-    for (int h = 0; h < 2; h++) {
-      int64_t chunk = h ? 2 * r->cp - 1 - r->cp_rank : r->cp_rank;
-      memmove(x + b * Tl + h * c, x + b * T + chunk * c, sizeof(int32_t) * (size_t)c);
-    }
-}
-
-static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *arg)
-{
-  if (r->img.channels) { /* an image model (images.c) */
-    gv_run_images_load(r, ((struct feed *)arg)->first + i * r->micro_batch, slot);
-    return;
-  }
-  size_t n = (size_t)(r->micro_batch * r->seq), bytes = sizeof(int32_t) * n;
-  int32_t *tok = gv_run_host_scratch(r, 3 * bytes), *lab = tok + n, *src = lab + n;
-  fill_micro_batch(r, arg, i, tok, lab, src);
-  if (r->s2s.src_off >= 0)
-    gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->s2s.src_off + slot * r->io_stride, src, bytes, GV_COPY_H2D);
-  if (r->cp > 1) { /* forward order keeps every row's source ahead of or at its destination */
-    zigzag_rows(r, tok, n);
-    zigzag_rows(r, lab, n);
-    bytes /= (size_t)r->cp;
-  }
-  gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->tokens_off + slot * r->io_stride, tok, bytes, GV_COPY_H2D);
-  gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->labels_off + slot * r->io_stride, lab, bytes, GV_COPY_H2D);
-}
-
-static void open_fixed_batch(struct gv_run *r, struct feed *fd)
-{
-  char err[512];
-  if (!r->args.batch_from)
-    return;
-  if (gv_tf_read(&fd->tf, r->args.batch_from, err, sizeof err))
-    gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s", err);
-  if (r->s2s.src_off >= 0) { /* an encoder-decoder's rows, padded (s2s.c) */
-    gv_run_s2s_fixture(r, &fd->tf);
-    fd->tokens = r->s2s.tokens;
-    return;
-  }
-  const struct gv_tf_record *t = gv_tf_find(&fd->tf, "tokens"), *l = gv_tf_find(&fd->tf, "labels");
-  if (!t || !l || t->dtype != GV_TF_I32 || t->ndim != 2 || t->numel != l->numel || t->dims[1] < r->seq)
-    gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s: needs i32 'tokens' and 'labels' [rows, >= %lld]",
-              r->args.batch_from, (long long)r->seq);
-  fd->tokens = t->data;
-  fd->labels = l->data;
-  fd->rows = t->dims[0];
-  fd->cols = t->dims[1];
-}
-
 /* ---- reductions across ranks ---- */
 
 /* Gradients of weights held by several stages (tied): summed over the ranks holding them. */
@@ -268,7 +169,7 @@ static void reduce_tied(struct gv_run *r)
 
 /* ---- one step ---- */
 
-static double run_step(struct gv_run *r, struct feed *fd, int step, int backward)
+static double run_step(struct gv_run *r, struct gv_run_feed *fd, int step, int backward)
 {
   int64_t nmicro = r->args.global_batch / r->data_size / r->micro_batch;
   fd->first = (int64_t)step * r->args.global_batch + (int64_t)r->data_rank * nmicro * r->micro_batch;
@@ -276,9 +177,8 @@ static double run_step(struct gv_run *r, struct feed *fd, int step, int backward
   r->nmicro = nmicro;
   if (backward)
     gv_run_tl_begin(r);
-  if (r->s2s.src_off >= 0) /* the mean over the real labels of the global batch */
-    r->loss_scale = gv_run_s2s_loss_scale(r, (int64_t)step * r->args.global_batch, r->args.global_batch);
-  double loss = gv_pipe_step(r, nmicro, backward, load_micro_batch, fd);
+  r->loss_scale = gv_run_feed_loss_scale(r, fd, (int64_t)step * r->args.global_batch, r->args.global_batch);
+  double loss = gv_pipe_step(r, nmicro, backward, gv_run_feed_load, r->evaluating ? gv_run_feed_scored : NULL, fd);
   if (r->dp_size > 1 || r->pp > 1 || r->tp > 1) { /* the loss is scaled by 1/global tokens: sums give the mean */
     float lf = (float)loss;          /* fp32 sum over ranks: relative error ~1e-7 */
     gv_comm_all_reduce_host(r->world, &lf, 1, GV_DTYPE_F32, GV_REDUCE_SUM); /* only last stages hold a loss */
@@ -375,31 +275,46 @@ static int nonfinite_step(struct gv_run *r, int step, double loss, double norm)
   return 1;
 }
 
-/* Mean loss over --eval_iters batches of split ds (forward only). */
-static double evaluate(struct gv_run *r, struct feed *fd, gv_data *ds)
+/* An evaluation: the mean loss over --eval_iters batches of a split (forward only), and a
+ * classifier's accuracy over them (-1: the program does not classify; NaN: no logits kept). */
+struct eval { double loss, accuracy; };
+
+static struct eval evaluate(struct gv_run *r, struct gv_run_feed *fd, int split)
 {
   double total = 0;
-  r->eval_data = ds;
+  r->eval_split = split;
   r->evaluating = 1;
+  r->eval_correct = r->eval_counted = 0;
   for (int i = 0; i < r->args.eval_iters; i++)
     total += run_step(r, fd, i, 0);
   r->evaluating = 0;
-  return total / r->args.eval_iters;
+  return (struct eval){total / r->args.eval_iters, gv_run_feed_accuracy(r, fd)};
 }
 
-/* --eval_only: loss and perplexity on the validation and test splits that exist. */
-static void eval_only(struct gv_run *r, struct feed *fd, int step)
+/* "PPL P" (what a language model's loss means), or a classifier's "ACC A" into buf. */
+static const char *eval_metric(const struct eval *e, const char *ppl, const char *acc, char *buf, size_t n)
 {
-  if (!r->valid && !r->test)
+  if (e->accuracy < 0)
+    snprintf(buf, n, "%s %.6g", ppl, exp(e->loss));
+  else
+    snprintf(buf, n, "%s %.6f", acc, e->accuracy);
+  return buf;
+}
+
+/* --eval_only: loss and perplexity (or accuracy) on the validation and test splits that exist. */
+static void eval_only(struct gv_run *r, struct gv_run_feed *fd, int step)
+{
+  char m[64];
+  if (!r->has_split[1] && !r->has_split[2])
     gv_fatalf(__FILE__, __LINE__, "--eval_only", "gvrt", "needs --data PREFIX (its validation and test splits), "
               "not a fixed --batch_from batch");
-  for (int i = 0; i < 2; i++) {
-    gv_data *ds = i ? r->test : r->valid;
-    if (!ds)
+  for (int i = 1; i < 3; i++) {
+    if (!r->has_split[i])
       continue;
-    double l = evaluate(r, fd, ds);
-    gv_log0(GV_LOG_INFO, "eval_only (weights of step %d) | %s loss %.9g | perplexity %.6g | %d batches of %d samples",
-            step, i ? "test" : "validation", l, exp(l), r->args.eval_iters, r->args.global_batch);
+    struct eval e = evaluate(r, fd, i);
+    gv_log0(GV_LOG_INFO, "eval_only (weights of step %d) | %s loss %.9g | %s | %d batches of %d samples", step,
+            i == 2 ? "test" : "validation", e.loss, eval_metric(&e, "perplexity", "accuracy", m, sizeof m),
+            r->args.eval_iters, r->args.global_batch);
   }
 }
 
@@ -476,14 +391,6 @@ static void dump_params(struct gv_run *r, const char *path)
                           err, sizeof err);
   }
   commit_or_fail(f, ok, err, sizeof err, "--dump_params");
-}
-
-/* One forward of the pipeline on T tokens (row 0 of a micro-batch), for sampling: the
- * logits are left in the last stage's logits buffer. */
-void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens)
-{
-  struct feed one = {.prompt = tokens};
-  gv_pipe_step(r, 1, 0, load_micro_batch, &one);
 }
 
 /* ---- main ---- */
@@ -773,19 +680,13 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   if (r.args.save)
     gv_run_check_save_dir(&r, r.args.save);
   int first_step = r.args.load ? gv_run_load(&r, r.args.load) : 0;
-  struct feed fd;
-  memset(&fd, 0, sizeof fd);
-  open_fixed_batch(&r, &fd);
-  if (!fd.tokens && r.s2s.src_off >= 0) /* an encoder-decoder: a pair dataset (s2s.c) */
-    gv_run_s2s_open(&r);
-  else if (!fd.tokens)
-    gv_run_data_open(&r);
+  struct gv_run_feed fd;
+  gv_run_feed_open(&r, &fd);
 
   struct gv_lr_schedule sched = {r.args.lr, r.args.min_lr, r.args.warmup,
                                  r.args.lr_decay_iters ? r.args.lr_decay_iters : r.args.iters,
                                  !strcmp(r.args.lr_decay_style, "linear") ? GV_LR_LINEAR
                                  : !strcmp(r.args.lr_decay_style, "constant") ? GV_LR_CONSTANT : GV_LR_COSINE};
-  r.loss_scale = 1.0f / (float)((double)r.args.global_batch * (double)(r.img.channels ? 1 : r.seq)); /* images: a label each */
   double t_start = gv_run_now_s(), loss = 0;
   int skipped = 0;
   r.tl.step = first_step + 1 < r.args.iters ? first_step + 1 : first_step; /* after warm-up */
@@ -824,10 +725,10 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
     if (r.args.save && ((r.args.save_interval > 0 && (step + 1) % r.args.save_interval == 0) || step == r.args.iters - 1 ||
                         exiting))
       gv_run_save(&r, r.args.save, step + 1);
-    if (r.valid && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1))
-    {
-      double vl = evaluate(&r, &fd, r.valid);
-      gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g | val_ppl %.6g", step, vl, exp(vl));
+    if (r.has_split[1] && ((step + 1) % r.args.eval_interval == 0 || step == r.args.iters - 1)) {
+      char m[64];
+      struct eval e = evaluate(&r, &fd, 1);
+      gv_log0(GV_LOG_INFO, "eval after step %d | val_loss %.9g | %s", step, e.loss, eval_metric(&e, "val_ppl", "val_acc", m, sizeof m));
     }
     if (exiting) { /* Megatron's --exit_interval: saved (with --save) and stopped */
       gv_log0(GV_LOG_INFO, "exiting after step %d (--exit_interval %d)", step + 1, r.args.exit_interval);
@@ -844,11 +745,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   if (r.args.dump_params)
     dump_params(&r, r.args.dump_params);
   gv_run_generate(&r, gv_run_forward_tokens);
-  if (fd.tokens)
-    gv_tf_free(&fd.tf);
-  else
-    gv_run_data_free(&r);
-  gv_run_s2s_free(&r);
+  gv_run_feed_free(&r, &fd);
   gv_comm_set_stream(r.world, NULL);
   gv_comm_set_backend(r.world, NULL);
   gv_arenas_free(&r.arenas);

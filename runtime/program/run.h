@@ -98,12 +98,16 @@ struct gv_run_steplog {
   double rss_before_mb;              /* peak resident set before the arenas were allocated */
 };
 
+/* A split of a dataset of records (images, pairs; data.c): its records in the order read,
+ * shuffled with --seed and repeated as epochs. */
+struct gv_run_split { int64_t *order, n; };
+
 /* An image model's input (images.c; gv_prog_images): where its slots hold the images, their
- * shape, and the dataset (a .gvimg file) with its shuffled order. */
+ * shape, and the dataset (a .gvimg file) with its splits (training, validation, test). */
 struct gv_run_images {
   int64_t off, channels, side;  /* channels 0: the program reads tokens */
   gv_images *ds;
-  int64_t *order;               /* a permutation of the dataset's images, seeded by --seed */
+  struct gv_run_split split[3];
 };
 
 /* The decode step of generation with a KV cache (decode.c; gv_prog_decode): the function,
@@ -126,6 +130,7 @@ struct gv_run_s2s {
   const int32_t *src, *tokens, *labels;
   int64_t rows, src_cols, cols;
   gv_pairs *pairs;
+  struct gv_run_split split[3]; /* the pair dataset's training, validation and test splits */
   int32_t *row;                /* one pair read from the dataset */
 };
 struct gv_tf;
@@ -179,7 +184,9 @@ struct gv_run {
   int64_t step_first_sample;   /* global index of this rank's first sample of the step */
   int64_t cur_micro;           /* the micro-batch whose forward or backward runs (the pipeline sets it) */
   gv_data *train, *valid, *test;
-  gv_data *eval_data;          /* the split evaluate() reads (valid or test) */
+  int has_split[3];            /* the training, validation and test splits of --data opened (any input kind) */
+  int eval_split;              /* the split evaluate() reads: 1 validation, 2 test */
+  int64_t eval_correct, eval_counted; /* a classifier's evaluation: labels predicted right, of how many */
   gv_bpe *tok;                 /* --tokenizer (sampling), and its ByteLevel add_prefix_space */
   int tok_prefix_space;
   float loss_scale;            /* 1 / tokens of the global batch */
@@ -322,13 +329,13 @@ struct gv_comm *gv_run_tp_group(struct gv_run *r, int64_t group);
 struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large);
 
 /* sample.c: --sample's options checked at start-up (before training), and the text
- * generated at the end; run.c: one forward of T tokens for it. */
+ * generated at the end; feed.c: one forward of T tokens for it. */
 void gv_run_check_sample_args(struct gv_run *r);
-/* The forward of one micro-batch of tokens (the sampler's model call; run.c's
+/* The forward of one micro-batch of tokens (the sampler's model call; feed.c's
  * gv_run_forward_tokens), passed in so that sampling does not depend on run.c. */
 typedef void (*gv_run_forward_fn)(struct gv_run *r, const int32_t *tokens);
 void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward);
-void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens);
+void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens); /* feed.c */
 /* decode.c: generation with the KV cache. begin: caches for cap positions (fatal if the
  * program has no decode step); step: the forward of one token at the next position, returning
  * the logits row (arena memory, r->vocab values of r->fdt); end: everything freed. */
@@ -344,6 +351,22 @@ int gv_run_load(struct gv_run *r, const char *dir);   /* returns the step to res
 void gv_run_check_save_dir(struct gv_run *r, const char *dir);
 void gv_run_data_open(struct gv_run *r);
 void gv_run_data_free(struct gv_run *r);
+/* The splits a run reads: training (not with --eval_only), validation (--eval_interval, or
+ * --eval_only where --split weighs it), test (--eval_only, weighted), with the samples each
+ * needs; --eval_only with neither weighted is a fatal error. */
+void gv_run_wanted_splits(const struct gv_run *r, int want[3], int64_t samples[3]);
+/* The wanted splits of a dataset of `count` records (file names it; records: "images",
+ * "pairs"), each shuffled with --seed into s[index] (has_split set); an empty one is a fatal
+ * error, worded as the token data's. */
+void gv_run_splits_open(struct gv_run *r, const char *file, const char *records, int64_t count,
+                        struct gv_run_split s[3]);
+void gv_run_split_free(struct gv_run_split s[3]);
+/* The record of global sample index `sample` of the split being read (training, or the
+ * one evaluated), epochs repeating the split's order. */
+int64_t gv_run_split_record(const struct gv_run *r, const struct gv_run_split s[3], int64_t sample);
+/* images.c: the labels predicted right among micro-batch i's (slot: its logits and
+ * labels on the last stage; the logits gathered over the tp group where they are split). */
+int64_t gv_run_images_correct(struct gv_run *r, int64_t slot);
 /* images.c: an image program's data (--data FILE.gvimg or synthetic), checked against the
  * model's images and classes; micro-batch i's images (normalised to [-1, 1] as Hugging
  * Face's ViTImageProcessor does, mean and std 0.5) and labels (one a sample) into a slot. */
@@ -351,11 +374,37 @@ void gv_run_images_check_args(const struct gv_run *r); /* options an image progr
 void gv_run_images_open(struct gv_run *r);
 void gv_run_images_free(struct gv_run *r);
 void gv_run_images_load(struct gv_run *r, int64_t first, int64_t slot);
+/* feed.c: the input feed table (one row per input kind: token data, images, source/target
+ * pairs, the sampler's prompt). open picks the program's row and opens its data (--batch_from
+ * or --data); load is the pipeline's loader (micro-batch i of the step from sample
+ * fd->first + i B into slot; arg: the feed); loss_scale: 1 / what the loss of the n samples
+ * from `first` is the mean over (their labels, or real labels). */
+struct gv_run_input;
+struct gv_tf;
+struct gv_run_feed {
+  const struct gv_run_input *in;   /* the program's row */
+  struct gv_tf *tf;                /* --batch_from, read (NULL: none) */
+  const int32_t *tokens, *labels;  /* a fixed batch (--batch_from) */
+  int64_t rows, cols;
+  int64_t first;                   /* global index of this rank's first sample of the step */
+  const int32_t *prompt;           /* sampling: the sequence so far */
+};
+void gv_run_feed_open(struct gv_run *r, struct gv_run_feed *fd);
+void gv_run_feed_free(struct gv_run *r, struct gv_run_feed *fd);
+void gv_run_feed_load(struct gv_run *r, int64_t i, int64_t slot, void *arg);
+/* The pipeline's done during an evaluation: a classifier's predictions of micro-batch i
+ * (in slot, on the last stage) counted into eval_correct and eval_counted; the sums over
+ * the ranks at the end: the accuracy, -1 for a program that does not classify, NaN when no
+ * rank kept its logits. */
+void gv_run_feed_scored(struct gv_run *r, int64_t i, int64_t slot, void *arg);
+double gv_run_feed_accuracy(struct gv_run *r, const struct gv_run_feed *fd);
+float gv_run_feed_loss_scale(struct gv_run *r, const struct gv_run_feed *fd, int64_t first, int64_t n);
 /* pipeline.c: one step's micro-batches on this stage (GPipe or 1F1B); returns the summed
  * loss of the micro-batches (0 on stages without the head). load(r, i, slot) fills the
- * I/O buffers of micro-batch i. */
+ * I/O buffers of micro-batch i; done (NULL: none) follows its forward. */
 double gv_pipe_step(struct gv_run *r, int64_t nmicro, int backward,
-                    void (*load)(struct gv_run *r, int64_t i, int64_t slot, void *arg), void *arg);
+                    void (*load)(struct gv_run *r, int64_t i, int64_t slot, void *arg),
+                    void (*done)(struct gv_run *r, int64_t i, int64_t slot, void *arg), void *arg);
 void gv_run_data_sample(struct gv_run *r, int64_t sample, int32_t *tokens /* seq + 1 */);
 
 #endif

@@ -89,7 +89,8 @@ void gv_run_s2s_sample(struct gv_run *r, int64_t sample, int32_t *src, int32_t *
   struct gv_run_s2s *s = &r->s2s;
   const int32_t *xs, *xt, *xl;
   if (s->pairs) {
-    gv_pairs_get(s->pairs, sample, 0, 0, s->row, s->row + s->src_cols, s->row + s->src_cols + s->cols);
+    gv_pairs_get(s->pairs, gv_run_split_record(r, s->split, sample), 0, 0, s->row, s->row + s->src_cols,
+                 s->row + s->src_cols + s->cols);
     xs = s->row, xt = s->row + s->src_cols, xl = s->row + s->src_cols + s->cols;
   } else if (s->row) { /* --data synthetic */
     gv_run_data_sample(r, sample, s->row);

@@ -3,12 +3,12 @@
 configuration of models/vit.gvm's vit_tiny (8x8 grey images, 2x2 patches, hidden 32, 2
 layers, 4 heads, ffn 128, 10 classes, LayerNorm eps 1e-12, exact GELU), its weights under
 gvc's parameter names, and its logits on the first micro-batch a training program with
---seed 1234 --data digits.gvimg draws (tests/e2e/vit checks gvc's against them).
+--seed 1234 --data digits.gvimg --split 1 draws (tests/e2e/vit checks gvc's against them).
   build/hf-venv/bin/python tests/reference/gen_vit_fixture.py [--check]   (GV_SETUP_HF=1 scripts/setup)
 
 The images are tests/data/digits/digits.csv.gz as `gvc data --images --pixel-max 16` stores
 them (round(v * 255 / 16) as u8), in the order of the runtime's shuffle (numpy's
-RandomState(seed).shuffle of 0..count-1), normalised as the runtime feeds them (x / 127.5 - 1,
+RandomState(seed).shuffle of 0..count-1: split 0 of --split 1 is every image), normalised as the runtime feeds them (x / 127.5 - 1,
 ViTImageProcessor's mean and std 0.5). Writes tests/reference/fixtures/vit_tiny.bin
 (gen_t5_ops.py's format, magic "GVRF"): header [2] 5 (vit), [3] B; "param/NAME" f32 for every
 parameter of vit_tiny (HF's tensors, the position embeddings without their leading 1);

@@ -3,7 +3,8 @@
 # its step-0 logits, loss and gradients (--init_from the fixture's weights, --dump) equal a
 # random transformers ViTForImageClassification's on the same images (within 1e-5 of the
 # largest logit, 1e-5 relative, 1e-4 of each gradient's largest), also with the weights
-# imported from the model's Hugging Face folder by gvc convert; a trained checkpoint goes out
+# imported from the model's Hugging Face folder by gvc convert (--split 1: the fixture's images
+# are the first of the whole set's seeded shuffle); a trained checkpoint goes out
 # to Hugging Face (num_labels written) and back in unchanged; 400 steps take the loss
 # below 1.5 (ln 10 = 2.30 at the start); an image of the wrong size, a label out of range, a
 # truncated dataset, images of another size than the model's and the wrong --seq are
@@ -17,14 +18,14 @@ gvm=$src/models/vit.gvm; fx=$src/tests/reference/fixtures/vit_tiny.bin; digits=$
 "$gvc" compile "$gvm" --model vit_tiny --seq 17 --micro-batch 4 -o vit >compile.log 2>&1 || bad "compile: $(cat compile.log)"
 
 # against transformers
-./vit --init_from "$fx" --data digits.gvimg --seed 1234 --iters 1 --global_train_batch_size 4 --dump d.bin >ref.log 2>&1
+./vit --init_from "$fx" --data digits.gvimg --split 1 --seed 1234 --iters 1 --global_train_batch_size 4 --dump d.bin >ref.log 2>&1
 "$HF_CHECK" logits d.bin "$fx" && ok || bad "logits"
 "$HF_CHECK" grads d.bin "$fx" && ok || bad "gradients"
 "$HF_CHECK" loss "$(losses <ref.log | head -1)" "$fx" && ok || bad "step-0 loss"
 
 # the same model as transformers saved it, through gvc convert (models/vit.hf.map), and back
 "$gvc" convert "$gvm" --model vit_tiny --from-hf "$src/tests/reference/hf/vit" -o hf.safetensors >conv.log 2>&1 \
-  && ./vit --init_from hf.safetensors --data digits.gvimg --seed 1234 --iters 1 --global_train_batch_size 4 \
+  && ./vit --init_from hf.safetensors --data digits.gvimg --split 1 --seed 1234 --iters 1 --global_train_batch_size 4 \
        --dump h.bin >>conv.log 2>&1 && "$HF_CHECK" logits h.bin "$fx" && ok || bad "import: $(tail -2 conv.log)"
 ./vit --init_from hf.safetensors --data digits.gvimg --iters 2 --global_train_batch_size 4 --save ck \
   --dump_params trained.params >>conv.log 2>&1 \
@@ -79,8 +80,6 @@ refused "images of another size" "small.gvimg: images of 4x4x4 (channels x heigh
   ./vit --data small.gvimg --iters 1 --global_train_batch_size 4
 refused "the wrong --seq" "reads sequences of 17 (its 16 patches and the class token): compile it with --seq 17, not 16" \
   "$gvc" compile "$gvm" --model vit_tiny --seq 16 -o x
-refused "evaluation" "an image model is trained without a validation split" ./vit --data digits.gvimg --iters 2 \
-  --eval_interval 1 --global_train_batch_size 4
 refused "a token batch" "an image model reads images, not a fixed token batch" ./vit --iters 1 \
   --batch_from "$src/tests/reference/fixtures/tiny_gpt.bin" --global_train_batch_size 4
 refused "sampling" "an image model classifies images; it does not generate tokens" ./vit --data digits.gvimg \
