@@ -48,11 +48,11 @@ static void print_table(const IrModel *m, int64_t B, int64_t T, int bytes, const
          (long long)T, prec);
   printf("%-14s %-10s %5s %14s %14s %14s\n", "layer", "kind", "type", "params", "fwd FLOPs", "act bytes");
   for (int i = 0; i < m->nlayers; i++) {
-    IrCost k = ir_layer_cost(m, i, B, T, bytes);
+    IrCost k = ir_layer_cost(m, i, B, T, 0, bytes);
     printf("%-14s %-10s %5d %14lld %14s %14s\n", m->layers[i].name, kind_name(m->layers[i].kind),
            m->layers[i].type_id, (long long)k.params, human(k.flops_fwd, a), human(k.act_bytes, c));
   }
-  IrCost t = ir_model_cost(m, B, T, bytes);
+  IrCost t = ir_model_cost(m, B, T, 0, bytes);
   printf("%-14s %-10s %5s %14lld %14s %14s\n", "total", "", "", (long long)ir_model_params(m), human(t.flops_fwd, a),
          human(t.act_bytes, c));
   printf("params %s, forward %s FLOP per token, %d layers (%lld blocks)\n", human((double)ir_model_params(m), d),
@@ -61,7 +61,7 @@ static void print_table(const IrModel *m, int64_t B, int64_t T, int bytes, const
 
 static void print_json(const IrModel *m, int64_t B, int64_t T, int bytes, const char *prec)
 {
-  IrCost t = ir_model_cost(m, B, T, bytes);
+  IrCost t = ir_model_cost(m, B, T, 0, bytes);
   printf("{\n  \"model\": \"%s\",\n  \"family\": \"%s\",\n  \"params\": %lld,\n  \"seq\": %lld,\n"
          "  \"micro_batch\": %lld,\n  \"precision\": \"%s\",\n  \"flops_fwd\": %.17g,\n  \"flops_bwd\": %.17g,\n"
          "  \"flops_fwd_per_token\": %.17g,\n  \"act_bytes\": %.17g,\n  \"hidden\": %lld,\n  \"vocab\": %lld,\n"
@@ -70,7 +70,7 @@ static void print_json(const IrModel *m, int64_t B, int64_t T, int bytes, const 
          t.flops_fwd, t.flops_bwd, t.flops_fwd / (double)(B * T), t.act_bytes, (long long)m->hidden,
          (long long)m->vocab, (long long)m->heads, (long long)m->kv_heads, (long long)m->nblocks);
   for (int i = 0; i < m->nlayers; i++) {
-    IrCost k = ir_layer_cost(m, i, B, T, bytes);
+    IrCost k = ir_layer_cost(m, i, B, T, 0, bytes);
     printf("    {\"name\": \"%s\", \"kind\": \"%s\", \"type\": %d, \"params\": %lld, \"flops_fwd\": %.17g, "
            "\"flops_bwd\": %.17g, \"act_bytes\": %.17g, \"boundary_bytes\": %.17g}%s\n",
            m->layers[i].name, kind_name(m->layers[i].kind), m->layers[i].type_id, (long long)k.params, k.flops_fwd,

@@ -338,29 +338,45 @@ void gv_gen_first_token_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T,
 /* This rank's first head in a bias of Hb heads (its tp slice when the call has fewer). */
 static int64_t bias_h0(void *ctx, int64_t Hb, int64_t H) { return Hb > H ? (int64_t)((struct gv_run *)ctx)->tp_rank * H : 0; }
 
+void gv_gen_cross_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, int64_t B, int64_t T,
+                                int64_t S, int64_t H, int64_t KV, int64_t D, int64_t causal, float scale, void *bias,
+                                int64_t Hb, void *key_ids)
+{
+  struct gv_tensor O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, VT, B, T, H, D),
+                   K = t4(k, VT, B, S, KV, D), V = t4(v, VT, B, S, KV, D), BS = t3(bias, VT, T, S, Hb),
+                   KI = t4(key_ids, I32, B, S, 0, 0);
+  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .h0 = bias_h0(ctx, Hb, H),
+                           .key_ids = key_ids ? &KI : NULL, .pad_id = 0};
+  gv_attention_opts_fwd(be_of(ctx), &O, &L, &Q, &K, &V, (int)causal, &x);
+}
+
 void gv_gen_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, int64_t B, int64_t T,
                           int64_t H, int64_t KV, int64_t D, int64_t causal, float scale, void *bias, int64_t Hb,
                           void *key_ids)
 {
-  struct gv_tensor O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, VT, B, T, H, D),
-                   K = t4(k, VT, B, T, KV, D), V = t4(v, VT, B, T, KV, D), BS = t3(bias, VT, T, T, Hb),
-                   KI = t4(key_ids, I32, B, T, 0, 0);
-  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .h0 = bias_h0(ctx, Hb, H),
+  gv_gen_cross_attention_fwd(ctx, o, lse, q, k, v, B, T, T, H, KV, D, causal, scale, bias, Hb, key_ids);
+}
+
+void gv_gen_cross_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, void *q, void *k, void *v,
+                                void *o, void *lse, int64_t B, int64_t T, int64_t S, int64_t H, int64_t KV, int64_t D,
+                                int64_t causal, int64_t flags, float scale, void *bias, void *dbias, int64_t Hb,
+                                void *key_ids)
+{
+  struct gv_tensor DQ = t4(dq, VT, B, T, H, D), DK = t4(dk, VT, B, S, KV, D), DV = t4(dv, VT, B, S, KV, D),
+                   DO = t4(dout, VT, B, T, H, D), Q = t4(q, VT, B, T, H, D), K = t4(k, VT, B, S, KV, D),
+                   V = t4(v, VT, B, S, KV, D), O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T),
+                   BS = t3(bias, VT, T, S, Hb), DBS = t3(dbias, VT, T, S, Hb), KI = t4(key_ids, I32, B, S, 0, 0);
+  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .dbias = dbias ? &DBS : NULL, .h0 = bias_h0(ctx, Hb, H),
                            .key_ids = key_ids ? &KI : NULL, .pad_id = 0};
-  gv_attention_opts_fwd(be_of(ctx), &O, &L, &Q, &K, &V, (int)causal, &x);
+  gv_attention_opts_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags, &x);
 }
 
 void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, void *q, void *k, void *v, void *o,
                           void *lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, int64_t causal,
                           int64_t flags, float scale, void *bias, void *dbias, int64_t Hb, void *key_ids)
 {
-  struct gv_tensor DQ = t4(dq, VT, B, T, H, D), DK = t4(dk, VT, B, T, KV, D), DV = t4(dv, VT, B, T, KV, D),
-                   DO = t4(dout, VT, B, T, H, D), Q = t4(q, VT, B, T, H, D), K = t4(k, VT, B, T, KV, D),
-                   V = t4(v, VT, B, T, KV, D), O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T),
-                   BS = t3(bias, VT, T, T, Hb), DBS = t3(dbias, VT, T, T, Hb), KI = t4(key_ids, I32, B, T, 0, 0);
-  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .dbias = dbias ? &DBS : NULL, .h0 = bias_h0(ctx, Hb, H),
-                           .key_ids = key_ids ? &KI : NULL, .pad_id = 0};
-  gv_attention_opts_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags, &x);
+  gv_gen_cross_attention_bwd(ctx, dq, dk, dv, dout, q, k, v, o, lse, B, T, T, H, KV, D, causal, flags, scale, bias, dbias,
+                             Hb, key_ids);
 }
 
 void gv_gen_ring_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, void *scratch, int64_t B,

@@ -158,10 +158,10 @@ struct feed {
 /* Tokens and labels of micro-batch i (B x T each), built on the host. */
 static void fill_micro_batch(struct gv_run *r, struct feed *fd, int64_t i, int32_t *tok, int32_t *lab, int32_t *src)
 {
-  int64_t B = r->micro_batch, T = r->seq, first = fd->first + i * B;
+  int64_t B = r->micro_batch, T = r->seq, S = r->s2s.seq, first = fd->first + i * B;
   if (r->s2s.src_off >= 0 && !fd->prompt) { /* an encoder-decoder (s2s.c) */
     for (int64_t b = 0; b < B; b++)
-      gv_run_s2s_sample(r, first + b, src + b * T, tok + b * T, lab + b * T);
+      gv_run_s2s_sample(r, first + b, src + b * S, tok + b * T, lab + b * T);
     return;
   }
   if (fd->prompt) {
@@ -169,7 +169,7 @@ static void fill_micro_batch(struct gv_run *r, struct feed *fd, int64_t i, int32
     memset(lab, 0, sizeof(int32_t) * (size_t)(B * T));
     memcpy(tok, fd->prompt, sizeof(int32_t) * (size_t)T);
     if (r->s2s.src_off >= 0) /* an encoder-decoder samples with an empty source */
-      memset(src, 0, sizeof(int32_t) * (size_t)(B * T));
+      memset(src, 0, sizeof(int32_t) * (size_t)(B * S));
     return;
   }
   if (fd->tokens) {
@@ -209,10 +209,11 @@ static void load_micro_batch(struct gv_run *r, int64_t i, int64_t slot, void *ar
     return;
   }
   size_t n = (size_t)(r->micro_batch * r->seq), bytes = sizeof(int32_t) * n;
-  int32_t *tok = gv_run_host_scratch(r, 3 * bytes), *lab = tok + n, *src = lab + n;
+  size_t src_bytes = r->s2s.src_off >= 0 ? sizeof(int32_t) * (size_t)(r->micro_batch * r->s2s.seq) : 0;
+  int32_t *tok = gv_run_host_scratch(r, 2 * bytes + src_bytes), *lab = tok + n, *src = lab + n;
   fill_micro_batch(r, arg, i, tok, lab, src);
   if (r->s2s.src_off >= 0)
-    gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->s2s.src_off + slot * r->io_stride, src, bytes, GV_COPY_H2D);
+    gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->s2s.src_off + slot * r->io_stride, src, src_bytes, GV_COPY_H2D);
   if (r->cp > 1) { /* forward order keeps every row's source ahead of or at its destination */
     zigzag_rows(r, tok, n);
     zigzag_rows(r, lab, n);
