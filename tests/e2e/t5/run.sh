@@ -45,7 +45,7 @@ out=$("$gvc" compile "$gvm" --model t5_tiny --seq 32 --micro-batch 1 --num_gpus_
   || bad "cp2: '$out'"; }
 # the source and the target at their own lengths (--src_seq 16 --seq 8: no padding to one
 # length; the cross-attentions 8 x 16, the encoder's [B, 16, C] output sent between stages):
-# one rank, then dp2, ZeRO-3, tp2 with Megatron SP, Ulysses and pp2 reproduce its losses
+# one rank, then dp2, ZeRO-2, ZeRO-3, tp2 with Megatron SP, Ulysses and pp2 reproduce its losses
 mx_seq=8 mx_src=16
 mv single.txt single_padded.txt
 mx_single "$gvm" t5_tiny
@@ -53,6 +53,7 @@ close single_padded.txt single.txt 7 && ok || { bad "S16/T8: losses differ from 
 "$gvc" compile "$gvm" --model t5_tiny --seq 8 --src_seq 16 --micro-batch 1 --dump schedule | grep -q "gv_gen_cross_attention_fwd(.*, 1, 8, 16, 4, 4, 16," \
   && ok || bad "S16/T8: no 8 x 16 cross-attention in the schedule"
 mx_run st_dp2 2 --micro-batch 1 --num_gpus_per_node 2
+mx_run st_dp2_zero2 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero2
 mx_run st_dp2_zero3 2 --micro-batch 1 --num_gpus_per_node 2 --default_dp_type zero3
 mx_run st_tp2_sp_ckpt 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --sequence_parallel 1 \
   --checkpoint all
