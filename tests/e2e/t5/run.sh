@@ -63,6 +63,10 @@ mx_run st_pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
 "$gvc" compile "$gvm" --model t5_tiny --encoder-seq-length 16 --decoder-seq-length 8 --micro-batch 1 --emit c -o meg.c \
   && "$gvc" compile "$gvm" --model t5_tiny --src_seq 16 --seq 8 --micro-batch 1 --emit c -o ours.c && cmp -s meg.c ours.c \
   && ok || bad "--encoder-seq-length/--decoder-seq-length differ from --src_seq/--seq"
+# gvc info at the two lengths: the encoder's FLOPs at S = 16 (more than at 8)
+fl() { "$gvc" info "$gvm" --model t5_tiny --seq 8 "$@" --json | sed -n 's/^  "flops_fwd": \(.*\),$/\1/p'; }
+"$gvc" info "$gvm" --model t5_tiny --seq 8 --src_seq 16 | grep -q "seq 8, source 16" \
+  && awk -v a="$(fl --src_seq 16)" -v b="$(fl)" 'BEGIN {exit !(a > b && b > 0)}' && ok || bad "gvc info --src_seq 16"
 unset mx_seq mx_src
 # refused at compile time, named: a source whose rows do not split over the sequence-parallel
 # group, and a source length for a model without a source
