@@ -366,8 +366,8 @@ static void lower_stage(Stage *st)
   l->io_pixels = reads_value(m, m->pixels_value) /* images, in the program's float type */
                      ? (l->val[m->pixels_value] = lower_new_buf(l, "io.pixels", PC_SLOT, l->es * lower_numel(l, m->pixels_value)))
                      : -1;
-  l->io_src = lower_reads_src(m) ? (l->val[m->src_value] = lower_new_buf(l, "io.src", PC_SLOT, 4 * lower_numel(l, m->src_value)))
-                                 : -1;
+  int64_t BS = l->o->micro_batch * par_src_seq(l->o); /* the source's ids [B, S] */
+  l->io_src = lower_reads_src(m) ? (l->val[m->src_value] = lower_new_buf(l, "io.src", PC_SLOT, 4 * BS)) : -1;
   int segs = reads_segments(m) ? 1 : -1; /* token types, when the model reads them: all zero (one segment) */
   if (l->stage > 0 && st->nbin == 1) { /* received activation, and the gradient sent back */
     int vin = st->bin[0];
