@@ -45,7 +45,8 @@ out=$("$gvc" compile "$gvm" --model t5_tiny --seq 32 --micro-batch 1 --num_gpus_
   || bad "cp2: '$out'"; }
 # the source and the target at their own lengths (--src_seq 16 --seq 8: no padding to one
 # length; the cross-attentions 8 x 16, the encoder's [B, 16, C] output sent between stages):
-# one rank, then dp2, ZeRO-2, ZeRO-3, tp2 with Megatron SP, Ulysses and pp2 reproduce its losses
+# one rank, then dp2, ZeRO-2, ZeRO-3, tp2 with Megatron SP, Ulysses, vocabulary tp, pp2 and
+# pp4 with recomputation reproduce its losses
 mx_seq=8 mx_src=16
 mv single.txt single_padded.txt
 mx_single "$gvm" t5_tiny
@@ -59,6 +60,8 @@ mx_run st_tp2_sp_ckpt 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --globa
   --checkpoint all
 mx_run st_ulysses2 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --use_ulysses 1
 mx_run st_pp2_1f1b 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --pp_deg 2
+mx_run st_pp4_gpipe_ckpt 4 --micro-batch 1 --chunks 2 --num_gpus_per_node 4 --pp_deg 4 --pipeline_type gpipe --checkpoint all
+mx_run st_tp2_vtp 2 --micro-batch 1 --chunks 2 --num_gpus_per_node 2 --global_tp_deg 2 --vocab_tp 2
 # Megatron's spellings of the two lengths give the same program
 "$gvc" compile "$gvm" --model t5_tiny --encoder-seq-length 16 --decoder-seq-length 8 --micro-batch 1 --emit c -o meg.c \
   && "$gvc" compile "$gvm" --model t5_tiny --src_seq 16 --seq 8 --micro-batch 1 --emit c -o ours.c && cmp -s meg.c ours.c \
