@@ -402,7 +402,7 @@ void gv_gen_ring_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *do
 }
 
 /* Dropout masks by global element index: the stream of (step, site) covers the global
- * batch's [G * seq, cols_global] elements; this rank's block starts at global row row0 and
+ * batch's [G * L, cols_global] elements (L: seq, or an encoder-decoder's longer source); this rank's block starts at global row row0 and
  * column col0. Recompute and backward regenerate the forward's mask. A column-split value
  * is not contiguous in that space: one call per row. */
 struct dropout_block { uint64_t base; int64_t row0, col0; };
@@ -413,12 +413,13 @@ static struct dropout_block dropout_block(struct gv_run *r, int64_t rows, int64_
   struct dropout_block d;
   int64_t G = r->args.global_batch > 0 ? r->args.global_batch : 1, slice = 0;
   GV_CHECK(site >= 0 && site < 4096, "dropout site %lld out of range", (long long)site);
-  d.base = ((uint64_t)r->step * 4096u + (uint64_t)site) * (uint64_t)(G * r->seq) * (uint64_t)cols_global;
+  int64_t L = r->s2s.seq > r->seq ? r->s2s.seq : r->seq; /* rows a sample spans (an encoder's source: S) */
+  d.base = ((uint64_t)r->step * 4096u + (uint64_t)site) * (uint64_t)(G * L) * (uint64_t)cols_global;
   if (row_split == 1)
     slice = r->tp_rank;
   else if (row_split >= 2)
     slice = gv_comm_rank(gv_run_rows_group(r, r->tp / row_split, r->tp));
-  d.row0 = (r->step_first_sample + r->cur_micro * r->micro_batch) * r->seq + slice * rows;
+  d.row0 = (r->step_first_sample + r->cur_micro * r->micro_batch) * L + slice * rows;
   d.col0 = cols < cols_global ? (int64_t)gv_comm_rank(gv_run_tp_group(r, group)) * cols : 0;
   return d;
 }
