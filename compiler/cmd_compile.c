@@ -244,7 +244,8 @@ static void search_args(CompileArgs *c)
       v[n++] = shared[k][1], v[n++] = s->value;
   }
   const ParSetting *src = par_settings_find(&c->set, "src_seq"), *seq = par_settings_find(&c->set, "seq");
-  if (src) { /* an encoder-decoder: the encoder's type at S, the decoder's at T (Galvatron's [S,T] tuple) */
+  if (src) { /* an encoder-decoder: the encoder's types at S, the decoder's at T (Galvatron's [S,T] tuple); T
+              * without --seq: compile's default for a model without learned positions (T5's), 1024 */
     snprintf(c->seq_pair, sizeof c->seq_pair, "%s,%s", src->value, seq ? seq->value : "1024");
     v[n++] = "--seq_length", v[n++] = c->seq_pair;
   }
