@@ -42,6 +42,7 @@ typedef struct CompileArgs {
   const char *strategy_out;   /* --strategy_out FILE.json: also write the searched strategy */
   const char *sargv[256];
   int sargc;
+  char seq_pair[48];          /* --src_seq S with --seq T: the search's per-type lengths "S,T" */
   const SearchCli *sc;        /* with --search: the search's options and cost model, */
   const SearchPlan *searched; /* and its best plan, read into the ParPlan */
 } CompileArgs;
@@ -61,7 +62,10 @@ static void usage(FILE *f, int run)
   fprintf(f, "options (Galvatron's names, dashed or underscored: --global-tp-deg = --global_tp_deg; a 0|1\n"
              "switch also stands bare, meaning 1: --sequence_parallel):\n"
              "  --model NAME              the size or model to compile (required)\n"
-             "  --seq N                   sequence length (default: the model's, capped at 1024)\n"
+             "  --seq N                   sequence length (default: the model's, capped at 1024); an\n"
+             "                            encoder-decoder's target length (Megatron's --decoder-seq-length)\n"
+             "  --src_seq N               an encoder-decoder's source length S, src_tokens [B, S] (default:\n"
+             "                            --seq; Megatron's --encoder-seq-length)\n"
              "  --num_layers N            the model's `layers` argument set to N (Galvatron's layer-number\n"
              "                            override; gvc profile compiles layernum_min and layernum_max);\n"
              "                            A,B,...: the counts of the model's top-level repeat loops in order\n"
@@ -169,7 +173,8 @@ static const char *option_name(const char *a, char *buf, size_t n)
   for (const char *p = a + 2; *p && *p != '=' && k + 1 < n; p++)
     buf[k++] = *p == '-' ? '_' : *p;
   buf[k] = 0;
-  static const char *const alias[][2] = {{"seq_length", "seq"}, {"strategy", "galvatron_config_path"}};
+  static const char *const alias[][2] = {{"seq_length", "seq"}, {"strategy", "galvatron_config_path"},
+                                         {"decoder_seq_length", "seq"}, {"encoder_seq_length", "src_seq"}};
   for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
     if (!strcmp(buf, alias[i][0]))
       return alias[i][1];
@@ -237,6 +242,12 @@ static void search_args(CompileArgs *c)
     const ParSetting *s = par_settings_find(&c->set, shared[k][0]);
     if (s)
       v[n++] = shared[k][1], v[n++] = s->value;
+  }
+  const ParSetting *src = par_settings_find(&c->set, "src_seq"), *seq = par_settings_find(&c->set, "seq");
+  if (src) { /* an encoder-decoder: the encoder's types at S, the decoder's at T (Galvatron's [S,T] tuple); T
+              * without --seq: compile's default for a model without learned positions (T5's), 1024 */
+    snprintf(c->seq_pair, sizeof c->seq_pair, "%s,%s", src->value, seq ? seq->value : "1024");
+    v[n++] = "--seq_length", v[n++] = c->seq_pair;
   }
   if (c->mem_text)
     v[n++] = "--memory_constraint", v[n++] = c->mem_text;

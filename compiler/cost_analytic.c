@@ -25,14 +25,32 @@ static void set_bandwidths(CostModel *cm, const AnalyticHw *hw)
   cost_latency_from_bandwidth(cm);
 }
 
+/* The target and source lengths (T, S) layer type k is costed at: an encoder-decoder's
+ * (a model reading src_tokens) types are its encoder's first and its decoder's last, as
+ * Galvatron's [encoder, decoder] sequence tuple; k < 0: the non-block layers. Other models:
+ * the type's own sequence, no source. */
+static void lengths(const CostModel *cm, const IrModel *m, int k, int64_t *T, int64_t *S)
+{
+  int n = cost_ntypes(cm);
+  if (cm->ntypes > 1 && m->src_value >= 0) {
+    *S = cm->type_seq[0];
+    *T = cm->type_seq[n - 1];
+    return;
+  }
+  *T = cm->ntypes > 1 && k >= 0 ? cm->type_seq[k] : cm->seq;
+  *S = 0;
+}
+
 int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw)
 {
   int bytes = cm->mixed ? 2 : 4, rep[PROF_MAXTYPES], nb = 0;
   double peak = hw->tflops * 1e12 * hw->efficiency; /* FLOP/s */
   double other_flops = 0, first_params = 0, last_params = 0, first_act = 0, last_act = 0;
   for (int k = 0; k < PROF_MAXTYPES; k++) rep[k] = -1;
+  int64_t T, S;
+  lengths(cm, m, -1, &T, &S);
   for (int i = 0; i < m->nlayers; i++) {
-    IrCost c = ir_layer_cost(m, i, 1, cm->seq, bytes);
+    IrCost c = ir_layer_cost(m, i, 1, T, S, bytes);
     if (m->layers[i].kind == IR_LAYER_BLOCK) { /* each layer type's first block stands for the type */
       int k = nb < cm->nlayers ? cost_type_of(cm, nb) : 0;
       if (rep[k] < 0) rep[k] = i;
@@ -45,8 +63,8 @@ int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw)
   }
   if (rep[0] < 0) return 1;
   for (int k = 0; k < cost_ntypes(cm); k++) {
-    int seq = cm->ntypes > 1 ? cm->type_seq[k] : cm->seq;
-    IrCost b = ir_layer_cost(m, rep[k] >= 0 ? rep[k] : rep[0], 1, seq, bytes);
+    lengths(cm, m, k, &T, &S);
+    IrCost b = ir_layer_cost(m, rep[k] >= 0 ? rep[k] : rep[0], 1, T, S, bytes);
     double t_flops = b.flops_fwd / peak, t_bytes = (b.params * bytes + b.act_bytes) / (hw->intra_gbps * 1e9 * 10);
     cm->time.layer_m[k] = 1e3 * fmax(t_flops, t_bytes);
     cm->time.layer_c[k] = 0;

@@ -2,7 +2,9 @@
  * final norm, head/loss): the units the search assigns strategies to. Each layer is an
  * op graph over the primitives of ir_ops.h. Shapes are constant except the batch (B)
  * and sequence (T) dimensions, which stay symbolic (IR_DIM_B, IR_DIM_T) so one IR
- * serves every micro-batch size and sequence length. Parameters carry stable
+ * serves every micro-batch size and sequence length, and an encoder-decoder's source
+ * length (S, IR_DIM_S: src_tokens and everything computed from it; S = T where a model
+ * has no source or none is given). Parameters carry stable
  * hierarchical names ("layers.3.attn.q.weight") and global shapes; a rank's shard is
  * a slice of one. Everything lives in the compilation's perm arena. */
 #ifndef GV_IR_H
@@ -24,6 +26,7 @@ typedef enum IrOp {
 enum { IR_MAX_RANK = 4, IR_MAX_IN = 4, IR_MAX_PARAM = 2, IR_MAX_ATTR = 4 };
 #define IR_DIM_B (-1) /* symbolic micro-batch dimension */
 #define IR_DIM_T (-2) /* symbolic sequence dimension */
+#define IR_DIM_S (-3) /* symbolic source-sequence dimension (an encoder's src_tokens) */
 
 /* Tensor-parallel intent written on an op (@col, @row, @vocab). */
 typedef enum IrTp { IR_TP_NONE, IR_TP_COL, IR_TP_ROW, IR_TP_VOCAB } IrTp;
@@ -84,7 +87,7 @@ typedef struct IrModel {
   int tokens_value, labels_value, loss_value;
   int segments_value;    /* token-type ids [B, T] (zeros: one segment), -1 when unused */
   int pixels_value;      /* images [B, C, H, W] (float; shape set by the patch_embedding reading it), -1 when unused */
-  int src_value;         /* an encoder's source ids [B, T] (src_tokens: padded with 0 to T), -1 when unused */
+  int src_value;         /* an encoder's source ids [B, S] (src_tokens: padded with 0 to S), -1 when unused */
   IrHyper *hyper;  int nhyper;   /* the evaluated hyper-parameters of the size */
   /* Convenience facts for the search and runtime (0 when the model has none). */
   int64_t hidden, vocab, heads, kv_heads, ffn, nblocks, max_seq;
@@ -108,10 +111,13 @@ const char *ir_op_name(IrOp op);
 int ir_value_saved(const IrModel *m, int v);
 void ir_mark_saved(const IrModel *m, unsigned char *saved);   /* saved[v] = 1 where kept */
 /* FLOPs of one node (multiply-add = 2; matmuls only: linear and attention). */
-double ir_node_flops(const IrModel *m, const IrNode *n, int64_t micro_batch, int64_t seq);
-int64_t ir_dim(int64_t d, int64_t micro_batch, int64_t seq);   /* resolve B/T */
-IrCost ir_layer_cost(const IrModel *m, int layer, int64_t micro_batch, int64_t seq, int dtype_bytes);
-IrCost ir_model_cost(const IrModel *m, int64_t micro_batch, int64_t seq, int dtype_bytes);
+/* src_seq: the source length S (<= 0: S = seq). */
+double ir_node_flops(const IrModel *m, const IrNode *n, int64_t micro_batch, int64_t seq, int64_t src_seq);
+int64_t ir_dim(int64_t d, int64_t micro_batch, int64_t seq, int64_t src_seq);   /* resolve B/T/S */
+/* The symbolic length dimension (IR_DIM_T or IR_DIM_S) of a value's shape, IR_DIM_T if none. */
+int64_t ir_len_dim(const IrShape *s);
+IrCost ir_layer_cost(const IrModel *m, int layer, int64_t micro_batch, int64_t seq, int64_t src_seq, int dtype_bytes);
+IrCost ir_model_cost(const IrModel *m, int64_t micro_batch, int64_t seq, int64_t src_seq, int dtype_bytes);
 int64_t ir_model_params(const IrModel *m);
 const IrLayer *ir_find_layer(const IrModel *m, const char *name);
 

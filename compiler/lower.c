@@ -41,7 +41,7 @@ int64_t lower_numel(const L *l, int v)
   const IrShape *s = &l->m->values[v].shape;
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++)
-    n *= ir_dim(s->d[i], l->o->micro_batch, l->o->seq);
+    n *= ir_dim(s->d[i], l->o->micro_batch, l->o->seq, l->o->src_seq);
   int64_t div = l->rowf ? l->rowf[v] : 1;
   if (l->split && (l->split[v] || l->rsplit[v]))
     div *= l->vdeg ? l->vdeg[v] : l->o->tp;
@@ -51,11 +51,16 @@ int64_t lower_numel(const L *l, int v)
 int64_t lower_last_dim(const L *l, int v)
 {
   const IrShape *s = &l->m->values[v].shape;
-  int64_t d = ir_dim(s->d[s->rank - 1], l->o->micro_batch, l->o->seq);
+  int64_t d = ir_dim(s->d[s->rank - 1], l->o->micro_batch, l->o->seq, l->o->src_seq);
   return l->split && l->split[v] ? d / (l->vdeg ? l->vdeg[v] : l->o->tp) : d;
 }
 
 int64_t lower_rows(const L *l, int v) { return lower_numel(l, v) / lower_last_dim(l, v); }
+
+int64_t lower_len(const L *l, int v)
+{
+  return ir_dim(ir_len_dim(&l->m->values[v].shape), 1, l->o->seq, l->o->src_seq);
+}
 
 int lower_new_buf(L *l, const char *name, PlanClass cls, int64_t bytes)
 {

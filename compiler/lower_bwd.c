@@ -291,13 +291,13 @@ static void bwd_embedding(L *l, int ni, const char *c, SchedArg dy, int acc, Gra
   if (n->op == IR_OP_EMBEDDING && l->tp_node[ni])
     EMIT(l, ENT_gen_vocab_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(rows / l->o->tp), sa_i64(N));
   else if (n->op == IR_OP_EMBEDDING)
-    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->rsplit[y] ? M : l->o->seq),
+    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, V(l, n->in[0]), sa_i64(M), sa_i64(l->rsplit[y] ? M : lower_len(l, y)),
          sa_i64(rows), sa_i64(N), sa_i64(ACC_DW));
   else if (l->rsplit[y]) /* vsp: the positions of this rank's token rows */
-    EMIT(l, ENT_gen_sp_pos_embedding_bwd, c, G(l, n, 0), dy, sa_i64(M), sa_i64(l->o->seq), sa_i64(rows), sa_i64(N),
+    EMIT(l, ENT_gen_sp_pos_embedding_bwd, c, G(l, n, 0), dy, sa_i64(M), sa_i64(lower_len(l, y)), sa_i64(rows), sa_i64(N),
          sa_i64(ACC_DW));
   else
-    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(l->o->seq), sa_i64(rows), sa_i64(N),
+    EMIT(l, ENT_gen_embedding_bwd, c, G(l, n, 0), dy, sa_null(), sa_i64(M), sa_i64(lower_len(l, y)), sa_i64(rows), sa_i64(N),
          sa_i64(ACC_DW));
   if (n->op == IR_OP_POS_EMBEDDING && g0.buf >= 0)
     EMIT(l, ENT_gen_grad, "pos_embedding: dx = dy", GB(l, g0), dy, sa_i64(lower_numel(l, y)), sa_i64(acc));
@@ -320,11 +320,18 @@ static void bwd_attention(L *l, int ni, int layer, const char *c, SchedArg dy, i
          sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(flags));
     return;
   }
-  SchedArg dbias = bias_grad(l, n, layer);
-  EMIT(l, ENT_gen_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
-       V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H),
-       sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_i64(flags), sa_f32((float)n->fattr[0]),
-       n->nin > 3 ? V(l, n->in[3]) : sa_null(), dbias, sa_i64(n->iattr[0]), lower_key_mask(l, ni));
+  SchedArg dbias = bias_grad(l, n, layer), bias = n->nin > 3 ? V(l, n->in[3]) : sa_null();
+  int64_t Bl = l->o->micro_batch / l->rowf[y], Tq = lower_len(l, y), Tk = lower_len(l, n->in[1]);
+  if (Tq != Tk) /* an encoder-decoder's cross-attention: Tq x Tk */
+    EMIT(l, ENT_gen_cross_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
+         V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(Bl), sa_i64(Tq), sa_i64(Tk), sa_i64(H), sa_i64(KV), sa_i64(D),
+         sa_i64(n->iattr[2]), sa_i64(flags), sa_f32((float)n->fattr[0]), bias, dbias, sa_i64(n->iattr[0]),
+         lower_key_mask(l, ni));
+  else
+    EMIT(l, ENT_gen_attention_bwd, c, GB(l, g0), GB(l, g1), GB(l, g2), dy, V(l, n->in[0]), V(l, n->in[1]),
+         V(l, n->in[2]), V(l, y), B(l, l->aux1[ni]), sa_i64(Bl), sa_i64(Tq), sa_i64(H), sa_i64(KV), sa_i64(D),
+         sa_i64(n->iattr[2]), sa_i64(flags), sa_f32((float)n->fattr[0]), bias, dbias, sa_i64(n->iattr[0]),
+         lower_key_mask(l, ni));
 }
 
 static void bwd_node(L *l, int ni, int layer)
@@ -337,9 +344,10 @@ static void bwd_node(L *l, int ni, int layer)
   if (!is_loss_source(n) && !has_dy)
     return; /* nothing flows back through this value */
   if (n->op == IR_OP_REL_BIAS) { /* into the table's gradient only (its input gives the length) */
-    int ids = lower_new_buf(l, lower_vname(l, layer, y, "buckets"), PC_TRANSIENT, 4 * l->o->seq * l->o->seq);
+    int64_t Lq = lower_len(l, y);
+    int ids = lower_new_buf(l, lower_vname(l, layer, y, "buckets"), PC_TRANSIENT, 4 * Lq * Lq);
     EMIT(l, ENT_gen_rel_bias_bwd, lower_node_comment(l, n), G(l, n, 0), B(l, l->grad[y]), B(l, ids),
-         sa_i64(l->o->seq), sa_i64(n->iattr[0]), sa_i64(n->iattr[1]), sa_i64(n->iattr[2]), sa_i64(n->iattr[3]));
+         sa_i64(Lq), sa_i64(n->iattr[0]), sa_i64(n->iattr[1]), sa_i64(n->iattr[2]), sa_i64(n->iattr[3]));
     return;
   }
   int passed = pass_grad(l, ni);
@@ -414,7 +422,7 @@ static void bwd_node(L *l, int ni, int layer)
     break;
   case IR_OP_ROPE: {
     int64_t D = n->iattr[0], rot = n->iattr[1] ? n->iattr[1] : D;
-    EMIT(l, ENT_gen_rope_bwd, c, GB(l, g0), dy, sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(N / D),
+    EMIT(l, ENT_gen_rope_bwd, c, GB(l, g0), dy, sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(lower_len(l, y)), sa_i64(N / D),
          sa_i64(D), sa_i64(rot), sa_f32((float)n->fattr[0]), sa_i64(flags));
     break;
   }

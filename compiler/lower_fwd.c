@@ -274,7 +274,7 @@ static void fwd_embedding(L *l, int ni, const char *c)
     return;
   }
   if (n->op == IR_OP_EMBEDDING) { /* (vsp: this rank's token rows, as one piece) */
-    EMIT(l, ENT_gen_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->rsplit[y] ? M : l->o->seq),
+    EMIT(l, ENT_gen_embedding_fwd, c, V(l, y), V(l, n->in[0]), P(l, n, 0), sa_i64(M), sa_i64(l->rsplit[y] ? M : lower_len(l, y)),
          sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(0));
     return;
   }
@@ -288,10 +288,10 @@ static void fwd_embedding(L *l, int ni, const char *c)
   }
   if (l->rsplit[y]) /* vsp: the positions of this rank's token rows */
     EMIT(l, ENT_gen_sp_pos_embedding_fwd, "pos_embedding: y += pos (vsp: my token rows)", V(l, y), P(l, n, 0),
-         sa_i64(M), sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+         sa_i64(M), sa_i64(lower_len(l, y)), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
   else
     EMIT(l, ENT_gen_embedding_fwd, "pos_embedding: y += pos", V(l, y), sa_null(), P(l, n, 0), sa_i64(M),
-         sa_i64(l->o->seq), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
+         sa_i64(lower_len(l, y)), sa_i64(l->m->params[n->param[0]].shape.d[0]), sa_i64(N), sa_i64(from_float));
 }
 
 /* LayerNorm and RMSNorm, their statistics in aux buffers of class aux_cls. */
@@ -313,7 +313,8 @@ static void fwd_norm(L *l, int ni, PlanClass aux_cls, int layer, const char *c)
        sa_f32((float)n->fattr[0]));
 }
 
-/* Attention: the decode step over the KV cache, ring attention under cp, or whole. */
+/* Attention: the decode step over the KV cache, ring attention under cp, or whole (queries
+ * and keys of different lengths, an encoder-decoder's cross-attention: Tq x Tk). */
 static void fwd_attention(L *l, int ni, PlanClass aux_cls, int layer, const char *c)
 {
   const IrNode *n = &l->m->nodes[ni];
@@ -326,7 +327,8 @@ static void fwd_attention(L *l, int ni, PlanClass aux_cls, int layer, const char
          V(l, n->in[2]), sa_i64(l->decode_caches++), sa_i64(H), sa_i64(KV), sa_i64(D));
     return;
   }
-  l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * l->o->seq);
+  int64_t Tq = lower_len(l, y), Tk = lower_len(l, n->in[1]);
+  l->aux1[ni] = lower_new_buf(l, lower_vname(l, layer, y, "lse"), aux_cls, 4 * l->o->micro_batch / l->rowf[y] * H * Tq);
   if (n->iattr[3] && (lower_cp(l) || l->rowf[y] != 1)) {
     lower_fail(l, ni, "an attention masked by src_tokens under context parallelism or with its micro-batch rows "
                "split (a per-layer tp degree below the program's): not supported (its keys would part from the "
@@ -342,9 +344,16 @@ static void fwd_attention(L *l, int ni, PlanClass aux_cls, int layer, const char
          sa_i64(KV), sa_i64(D));
     return;
   }
-  EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
-       sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]),
-       sa_f32((float)n->fattr[0]), n->nin > 3 ? V(l, n->in[3]) : sa_null(), sa_i64(n->iattr[0]), lower_key_mask(l, ni));
+  int64_t Bl = l->o->micro_batch / l->rowf[y];
+  SchedArg bias = n->nin > 3 ? V(l, n->in[3]) : sa_null();
+  if (Tq != Tk)
+    EMIT(l, ENT_gen_cross_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
+         sa_i64(Bl), sa_i64(Tq), sa_i64(Tk), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]),
+         sa_f32((float)n->fattr[0]), bias, sa_i64(n->iattr[0]), lower_key_mask(l, ni));
+  else
+    EMIT(l, ENT_gen_attention_fwd, c, V(l, y), B(l, l->aux1[ni]), V(l, n->in[0]), V(l, n->in[1]), V(l, n->in[2]),
+         sa_i64(Bl), sa_i64(Tq), sa_i64(H), sa_i64(KV), sa_i64(D), sa_i64(n->iattr[2]), sa_f32((float)n->fattr[0]), bias,
+         sa_i64(n->iattr[0]), lower_key_mask(l, ni));
 }
 
 /* The cross-entropy loss (vocabulary-parallel under vtp, summed over the group under vsp). */
@@ -421,7 +430,7 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
            sa_f32((float)n->fattr[0]));
       break;
     }
-    EMIT(l, ENT_gen_rope_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(l->o->seq),
+    EMIT(l, ENT_gen_rope_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(l->o->micro_batch / l->rowf[y]), sa_i64(lower_len(l, y)),
          sa_i64(N / D), sa_i64(D), sa_i64(rot), sa_f32((float)n->fattr[0]));
     break;
   }
@@ -429,8 +438,9 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     fwd_attention(l, ni, aux_cls, layer, c);
     break;
   case IR_OP_REL_BIAS: {
-    int ids = lower_new_buf(l, lower_vname(l, layer, y, "buckets"), PC_TRANSIENT, 4 * l->o->seq * l->o->seq);
-    EMIT(l, ENT_gen_rel_bias_fwd, c, V(l, y), B(l, ids), P(l, n, 0), sa_i64(l->o->seq), sa_i64(n->iattr[0]),
+    int64_t Lq = lower_len(l, y); /* [L, L, H]: T, or an encoder's S */
+    int ids = lower_new_buf(l, lower_vname(l, layer, y, "buckets"), PC_TRANSIENT, 4 * Lq * Lq);
+    EMIT(l, ENT_gen_rel_bias_fwd, c, V(l, y), B(l, ids), P(l, n, 0), sa_i64(Lq), sa_i64(n->iattr[0]),
          sa_i64(n->iattr[1]), sa_i64(n->iattr[2]), sa_i64(n->iattr[3]));
     break;
   }

@@ -118,6 +118,9 @@ static inline int64_t lower_state_bytes(const L *l, int64_t n) { return gv_prog_
 
 int64_t lower_numel(const L *l, int v);
 int64_t lower_rows(const L *l, int v);            /* numel / last dim */
+/* The sequence length of value v's samples: the source's S for a value computed from
+ * src_tokens (an encoder's), else T (the program's seq: the local one under cp). */
+int64_t lower_len(const L *l, int v);
 const char *lower_vname(L *l, int layer, int v, const char *what); /* a buffer's name */
 /* Which values are split by tensor parallelism (propagated from @col to @row); 0 or an error. */
 int lower_tp_split(L *l, int first_layer, int last_layer);

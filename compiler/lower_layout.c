@@ -224,6 +224,13 @@ int lower_tp_split(L *l, int first, int last)
                                    (long long)l->o->micro_batch, (long long)l->o->seq, tp));
     return 1;
   }
+  int64_t S = par_src_seq(l->o);
+  if (sp && m->src_value >= 0 && (l->o->micro_batch * S) % tp) { /* an encoder's rows are split the same way */
+    lower_fail(l, -1, arena_printf(l->a, "sequence parallelism: %lld source rows (micro-batch %lld x src_seq %lld) are "
+                                   "not divisible by tp=%d (choose --src_seq so that they are)",
+                                   (long long)(l->o->micro_batch * S), (long long)l->o->micro_batch, (long long)S, tp));
+    return 1;
+  }
   for (int li = first; li <= last; li++) {
     const IrLayer *ly = &m->layers[li];
     tp = lower_layer_tp(l, li); /* the base degree for the embedding, norm and head */

@@ -366,7 +366,8 @@ static void lower_stage(Stage *st)
   l->io_pixels = reads_value(m, m->pixels_value) /* images, in the program's float type */
                      ? (l->val[m->pixels_value] = lower_new_buf(l, "io.pixels", PC_SLOT, l->es * lower_numel(l, m->pixels_value)))
                      : -1;
-  l->io_src = lower_reads_src(m) ? (l->val[m->src_value] = lower_new_buf(l, "io.src", PC_SLOT, 4 * BT)) : -1;
+  int64_t BS = l->o->micro_batch * par_src_seq(l->o); /* the source's ids [B, S] */
+  l->io_src = lower_reads_src(m) ? (l->val[m->src_value] = lower_new_buf(l, "io.src", PC_SLOT, 4 * BS)) : -1;
   int segs = reads_segments(m) ? 1 : -1; /* token types, when the model reads them: all zero (one segment) */
   if (l->stage > 0 && st->nbin == 1) { /* received activation, and the gradient sent back */
     int vin = st->bin[0];
@@ -575,7 +576,8 @@ static void describe_stage(SchedProgram *prog, SchedFunc *d, const Stage *st)
     sched_call(prog, d, entry_callee(ENT_prog_images), im, 5);
   }
   if (l->io_src >= 0)
-    sched_call(prog, d, entry_callee(ENT_prog_src), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_src))}, 3);
+    sched_call(prog, d, entry_callee(ENT_prog_src), (SchedArg[]){sa_ctx(), sa_i64(s), sa_i64(off(p, l->io_src)),
+                                                                 sa_i64(par_src_seq(l->o))}, 4);
   if (l->o->pp > 1) {
     SchedArg b[] = {sa_ctx(), sa_i64(s), sa_i64(off(p, st->in_act)), sa_i64(off(p, st->in_grad)),
                     sa_i64(off(p, st->out_act)), sa_i64(off(p, st->out_grad)), sa_i64(st->in_elems),
@@ -635,7 +637,8 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages, const Sta
     if (m->nodes[i].op == IR_OP_ATTENTION) {
       const IrShape *os = &m->values[m->nodes[i].out].shape;
       int64_t H = m->nodes[i].iattr[0], D = os->d[os->rank - 1] / H; /* global heads: an upper bound under tp */
-      SchedArg at[] = {sa_ctx(), sa_i64(o->micro_batch), sa_i64(o->seq), sa_i64(o->seq), sa_i64(H),
+      int64_t S = m->src_value >= 0 && par_src_seq(o) > o->seq ? par_src_seq(o) : o->seq; /* the longest keys */
+      SchedArg at[] = {sa_ctx(), sa_i64(o->micro_batch), sa_i64(S), sa_i64(S), sa_i64(H),
                        sa_i64(m->nodes[i].iattr[1]), sa_i64(D)};
       sched_call(prog, d, entry_callee(ENT_prog_attention), at, 7);
       break;
@@ -676,6 +679,7 @@ Lowered *lower_model(Arena *a, const IrModel *m, const ParPlan *plan, LowerError
     o = ARENA_NEW(a, ParPlan);
     *o = *resolved;
     o->seq = resolved->seq / resolved->cp;
+    o->src_seq = resolved->src_seq / resolved->cp;
   }
   SchedProgram *prog = sched_new(a);
   static const char *const arena_names[PLAN_KINDS] = {

@@ -36,6 +36,7 @@ static const Option table[] = {
   {"micro_batch", OPTION_INT, GV_NUM_INT(1, 1 << 24), NULL, 1},
   {"global_train_batch_size", OPTION_INT, GV_NUM_INT(1, 1 << 30), NULL, 1},
   {"seq", OPTION_INT, GV_NUM_INT(1, 1 << 24), NULL, 1},
+  {"src_seq", OPTION_INT, GV_NUM_INT(1, 1 << 24), NULL, 1},
   {"galvatron_config_path", OPTION_TEXT, NOT_A_NUMBER, NULL, 1},
   {"tp_sizes_enc", OPTION_LIST, DEGREE, NULL, 1},
   {"zero3_layers", OPTION_LIST, NOT_A_NUMBER, "all", 1},

@@ -261,7 +261,8 @@ static void summarize(const IrModel *m, ParPlan *p)
  * numbers; par_vsp_replicated says so). */
 static void vocab_rows(const IrModel *m, ParPlan *p)
 {
-  int rows = p->vsp > 1 && p->tp > 1 && !p->tp_per_layer && (p->micro_batch * p->seq) % p->tp == 0;
+  int rows = p->vsp > 1 && p->tp > 1 && !p->tp_per_layer && (p->micro_batch * p->seq) % p->tp == 0 &&
+             (m->src_value < 0 || (p->micro_batch * par_src_seq(p)) % p->tp == 0);
   for (int i = 0; i < m->nlayers; i++)
     if (m->layers[i].kind != IR_LAYER_BLOCK)
       p->layer[i].sp = rows ? PAR_SP_VOCAB : PAR_SP_NONE;
@@ -274,8 +275,10 @@ const char *par_vsp_replicated(Arena *a, const IrModel *m, const ParPlan *p)
   for (int i = 0; i < m->nlayers; i++)
     if (p->layer[i].sp == PAR_SP_VOCAB)
       return NULL;
-  return p->tp_per_layer ? "with per-layer tp degrees" : arena_printf(a, "the micro-batch's %lld token rows are not "
-                                                                      "divisible by it", (long long)(p->micro_batch * p->seq));
+  if (p->tp_per_layer)
+    return "with per-layer tp degrees";
+  const char *src = m->src_value < 0 ? "" : arena_printf(a, " (and %lld source rows)", (long long)(p->micro_batch * par_src_seq(p)));
+  return arena_printf(a, "the micro-batch's %lld token rows%s are not divisible by it", (long long)(p->micro_batch * p->seq), src);
 }
 
 /* The micro-batch a global batch implies: global / (chunks x dp of the base degree). */

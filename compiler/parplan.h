@@ -46,6 +46,7 @@ typedef struct ParPlan {
   const int *division;
   int pipeline_1f1b, chunks;
   int64_t micro_batch, seq;
+  int64_t src_seq;           /* an encoder-decoder's source length S (src_tokens [B, S]; 0: S = seq) */
   int global_batch;          /* the program's default samples per step (0: one micro-batch per dp rank) */
   /* the blocks' defaults, which parplan_layers copies into every layer row: */
   int tp, tp_consec;         /* tp degree (after parplan_resolve: the base, largest degree); 1: consecutive
@@ -100,6 +101,8 @@ void parplan_defaults(ParPlan *p);
 /* The per-layer rows from the plan's defaults (tp, sp/ulysses, dp_type), no checkpointing;
  * a door calls it once its global degrees are set and then changes rows. */
 void parplan_layers(Arena *a, const IrModel *m, ParPlan *p);
+/* The source length S of an encoder-decoder (src_seq, or seq when not given). */
+static inline int64_t par_src_seq(const ParPlan *p) { return p->src_seq > 0 ? p->src_seq : p->seq; }
 /* The plan's context-parallel degree (1: none). */
 static inline int par_cp(const ParPlan *p) { return p->cp > 1 ? p->cp : 1; }
 /* The plan's expert-parallel degree (1: none). */

@@ -89,7 +89,7 @@ static int world(Ctx *cx, const ParSettings *s, ParPlan *p)
 static int scalars(Ctx *cx, Arena *a, const IrModel *m, const ParSettings *s, ParPlan *p)
 {
   const char *v;
-  int sdp = 0, mb = 0, seq = 0;
+  int sdp = 0, mb = 0, seq = 0, src = 0;
   num(s, "pp_deg", &p->pp);
   num(s, "chunks", &p->chunks);
   num(s, "global_tp_deg", &p->tp);
@@ -110,6 +110,7 @@ static int scalars(Ctx *cx, Arena *a, const IrModel *m, const ParSettings *s, Pa
   num(s, "global_train_batch_size", &p->global_batch);
   num(s, "micro_batch", &mb);
   num(s, "seq", &seq);
+  num(s, "src_seq", &src);
   num(s, "sdp", &sdp);
   p->micro_batch = mb;
   p->pipeline_1f1b = !(v = text(s, "pipeline_type")) || strcmp(v, "gpipe") != 0;
@@ -122,6 +123,12 @@ static int scalars(Ctx *cx, Arena *a, const IrModel *m, const ParSettings *s, Pa
                                                   (long long)m->max_seq));
     return 1;
   }
+  if (src && m->src_value < 0) {
+    par_settings_error(cx, s, "src_seq", arena_printf(a, "--src_seq %d: model '%s' reads no src_tokens (only an "
+                                                      "encoder-decoder has a source length)", src, m->name));
+    return 1;
+  }
+  p->src_seq = src;
   if (!(v = text(s, "pp_division")))
     return 0;
   int *div = ARENA_ARRAY(a, int, p->pp), n = 0;

@@ -300,6 +300,30 @@ static int int_list(const char *opt, const char *v, int *out)
   }
 }
 
+/* An encoder-decoder (its model reads src_tokens) of more than two layer types (T5's first
+ * blocks, which make the position biases, are types of their own): Galvatron's two lengths
+ * [S, T] in q become one per type, S for the types whose blocks read the source's rows
+ * (the encoder's), T for the others. 0 when m is not such a model. */
+static int src_lengths(const IrModel *m, const unsigned char *type_of, int ntypes, int *q)
+{
+  if (!m || m->src_value < 0 || !type_of)
+    return 0;
+  int len[PROF_MAXTYPES], b = 0, S = q[0], T = q[1];
+  for (int k = 0; k < PROF_MAXTYPES; k++)
+    len[k] = T;
+  for (int i = 0; i < m->nlayers && b < m->nblocks; i++) {
+    const IrLayer *ly = &m->layers[i];
+    if (ly->kind != IR_LAYER_BLOCK)
+      continue;
+    if (ly->in_value >= 0 && ir_len_dim(&m->values[ly->in_value].shape) == IR_DIM_S)
+      len[type_of[b]] = S;
+    b++;
+  }
+  for (int k = 0; k < ntypes; k++)
+    q[k] = len[k];
+  return 1;
+}
+
 /* The model's layer types: the IR's distinct block structures (cost_types_from_ir), or one
  * per --num_layers entry (the layers of type 0 first, as Galvatron's layernum list); the
  * options override counts, hidden sizes and sequence lengths. */
@@ -332,6 +356,8 @@ static int model_shape(SearchCli *c, const IrModel *m)
       snprintf(c->type_names[k], sizeof c->type_names[k], "layertype_%d", k);
     }
   }
+  if (ns == 2 && T > 2 && src_lengths(m, c->type_of, T, Q)) /* an encoder-decoder's [S, T]: one per type */
+    ns = T;
   if ((nh > 1 && nh != T) || (ns > 1 && ns != T)) {
     int h = nh > 1 && nh != T;
     diag_plain(NULL, "--%s %s: %d entries for %d layer types", h ? "hidden_size" : "seq_length", h ? c->hidden_arg : c->seq_arg,

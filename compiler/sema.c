@@ -86,9 +86,9 @@ static Val lookup(Builder *b, Env *e, const AstNode *n)
     return NONE;
   }
   if (e->in_model && !e->in_layer && !strcmp(n->name, "src_tokens")) { /* an encoder's source: made when first read */
-    IrShape bt = {2, {IR_DIM_B, IR_DIM_T}};
+    IrShape bs = {2, {IR_DIM_B, IR_DIM_S}};
     if (b->m->src_value < 0)
-      b->m->src_value = sema_value(b, &bt, 1);
+      b->m->src_value = sema_value(b, &bs, 1);
     return (Val){.k = V_TENSOR, .i = b->m->src_value};
   }
   diag_error(b->cx, n->at, "unknown name '%s'", n->name);
@@ -523,7 +523,7 @@ static Val builtin_dim(Builder *b, const AstNode *n, Val *pos, int npos, int nkw
   int64_t d = s->d[ax];
   if (d < 0) {
     diag_error(b->cx, n->at, "axis %lld is the symbolic %s dimension, which has no value here", (long long)pos[1].i,
-               d == IR_DIM_B ? "batch" : "sequence");
+               d == IR_DIM_B ? "batch" : d == IR_DIM_S ? "source sequence" : "sequence");
     return NONE;
   }
   return vint(d);

@@ -94,6 +94,8 @@ const char *sema_shape_str(Builder *b, const IrShape *s)
       snprintf(d, sizeof d, "B");
     else if (s->d[i] == IR_DIM_T)
       snprintf(d, sizeof d, "T");
+    else if (s->d[i] == IR_DIM_S)
+      snprintf(d, sizeof d, "S");
     else
       snprintf(d, sizeof d, "%lld", (long long)s->d[i]);
     strncat(buf, i ? ", " : "", sizeof buf - strlen(buf) - 1);
@@ -471,12 +473,12 @@ static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Arg
   if (rope_heads_match(b, n, a->v[0], "q", D) || rope_heads_match(b, n, a->v[1], "k", D))
     return (Val){V_NONE};
   int in[4] = {(int)a->v[0].i, (int)a->v[1].i, (int)a->v[2].i, a->given[7] ? (int)a->v[7].i : -1};
-  if (a->given[7]) { /* an additive bias of the scores: [T, T, heads] (relative_position_bias) */
+  if (a->given[7]) { /* an additive bias of the scores: [queries, keys, heads] (relative_position_bias) */
     const IrShape *bs = shape(b, a->v[7]);
     if (bs->rank != 3 || bs->d[0] != qs->d[1] || bs->d[1] != ks->d[1] || bs->d[2] != H) {
-      diag_error(b->cx, n->at, "shape mismatch in 'attention': the bias is %s, not [T, S, heads] = [%s, %s, %lld] "
-                 "(make it with relative_position_bias)", sema_shape_str(b, bs),
-                 qs->d[1] == IR_DIM_T ? "T" : "?", ks->d[1] == IR_DIM_T ? "T" : "?", (long long)H);
+      IrShape want = {3, {qs->d[1], ks->d[1], H}};
+      diag_error(b->cx, n->at, "shape mismatch in 'attention': the bias is %s, not [queries, keys, heads] = %s "
+                 "(make it with relative_position_bias)", sema_shape_str(b, bs), sema_shape_str(b, &want));
       return (Val){V_NONE};
     }
   }
@@ -490,6 +492,11 @@ static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Arg
                "the source's pad id 0 masks a key)");
     return (Val){V_NONE};
   }
+  if (a->given[8] && ks->d[1] != IR_DIM_S) {
+    diag_error(b->cx, n->at, "the attention's mask 'src_tokens' masks source positions, but its keys %s are not "
+               "computed from the source (their length is not S)", sema_shape_str(b, ks));
+    return (Val){V_NONE};
+  }
   int nd = add_node(b, n, p->op, in, a->given[7] ? 4 : 3, qs, 0);
   IrNode *node = &b->m->nodes[nd];
   node->iattr[0] = H;
@@ -500,16 +507,16 @@ static Val prim_attention(Builder *b, const AstNode *n, const Prim *p, const Arg
   return tensor(node->out);
 }
 
-/* T5's relative position bias: [T, T, heads] from a table [buckets, heads] (x: [B, T, C]
- * gives T). Buckets: bidirectional (encoder) halves them between earlier and later keys;
+/* T5's relative position bias: [L, L, heads] from a table [buckets, heads] (x: [B, L, C]
+ * gives L: the target's T, or the source's S in an encoder). Buckets: bidirectional (encoder) halves them between earlier and later keys;
  * half of each side is exact distances, the rest log-spaced up to max_distance. */
 static Val prim_rel_bias(Builder *b, const AstNode *n, const Args *a)
 {
   const IrShape *xs = shape(b, a->v[0]);
   int64_t H = a->v[1].i, nb = a->given[2] ? a->v[2].i : 32, maxd = a->given[3] ? a->v[3].i : 128;
   int bidir = a->given[4] ? (int)a->v[4].i : 1;
-  if (xs->rank != 3 || xs->d[1] != IR_DIM_T) {
-    diag_error(b->cx, n->at, "'relative_position_bias' needs a [B, T, C] tensor for its length, got %s",
+  if (xs->rank != 3 || (xs->d[1] != IR_DIM_T && xs->d[1] != IR_DIM_S)) {
+    diag_error(b->cx, n->at, "'relative_position_bias' needs a [B, T, C] (or source [B, S, C]) tensor for its length, got %s",
                sema_shape_str(b, xs));
     return (Val){V_NONE};
   }
@@ -522,7 +529,7 @@ static Val prim_rel_bias(Builder *b, const AstNode *n, const Args *a)
   int w = new_param(b, n, "weight", 2, nb, H);
   if (w < 0)
     return (Val){V_NONE};
-  IrShape ys = {3, {IR_DIM_T, IR_DIM_T, H}};
+  IrShape ys = {3, {xs->d[1], xs->d[1], H}};
   int in[1] = {(int)a->v[0].i};
   int nd = add_node(b, n, IR_OP_REL_BIAS, in, 1, &ys, 0);
   IrNode *node = &b->m->nodes[nd];

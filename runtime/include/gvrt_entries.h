@@ -95,9 +95,9 @@
   X(prog_images, GV_A(I64, stage) GV_A(I64, pixels_off) GV_A(I64, channels) GV_A(I64, side)) \
   X(prog_io, GV_A(I64, stage) GV_A(I64, tokens_off) GV_A(I64, labels_off) GV_A(I64, loss_off) \
     GV_A(I64, slot_stride) GV_A(I64, slots)) \
-/* The source token ids of a stage of an encoder-decoder (ACTS offset, i32 [B,T] per slot, \
- * padded with 0): only in programs whose model reads src_tokens. */ \
-  X(prog_src, GV_A(I64, stage) GV_A(I64, src_off)) \
+/* The source token ids of a stage of an encoder-decoder (ACTS offset, i32 [B, src_seq] per \
+ * slot, padded with 0): only in programs whose model reads src_tokens. */ \
+  X(prog_src, GV_A(I64, stage) GV_A(I64, src_off) GV_A(I64, src_seq)) \
 /* Pipeline boundary of a stage (ACTS offsets, -1 where none): the received activation \
  * (per slot) and the gradient sent back for it; the sent activation (per slot) and the \
  * gradient received for it; element counts of the input and output activations. */ \
@@ -312,6 +312,15 @@
   X(gen_attention_fwd, GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, q) GV_A(PTR, k) GV_A(PTR, v) \
     GV_A(I64, B) GV_A(I64, T) GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) \
     GV_A(F32, scale) GV_A(PTR, bias) GV_A(I64, Hb) GV_A(PTR, key_ids)) \
+/* ... with T queries and S keys (an encoder-decoder's cross-attention): q, o [B, T, H, D], \
+ * k, v [B, S, KV, D], lse [B, H, T], bias [T, S, Hb], key_ids [B, S]. */ \
+  X(gen_cross_attention_fwd, GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, q) GV_A(PTR, k) GV_A(PTR, v) \
+    GV_A(I64, B) GV_A(I64, T) GV_A(I64, S) GV_A(I64, H) GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) \
+    GV_A(F32, scale) GV_A(PTR, bias) GV_A(I64, Hb) GV_A(PTR, key_ids)) \
+  X(gen_cross_attention_bwd, GV_A(PTR, dq) GV_A(PTR, dk) GV_A(PTR, dv) GV_A(PTR, dout) GV_A(PTR, q) \
+    GV_A(PTR, k) GV_A(PTR, v) GV_A(PTR, o) GV_A(PTR, lse) GV_A(I64, B) GV_A(I64, T) GV_A(I64, S) GV_A(I64, H) \
+    GV_A(I64, KV) GV_A(I64, D) GV_A(I64, causal) GV_A(I64, flags) GV_A(F32, scale) GV_A(PTR, bias) \
+    GV_A(PTR, dbias) GV_A(I64, Hb) GV_A(PTR, key_ids)) \
 /* Ring attention over the cp group (gvrt_comm.h: gv_ring_attention_fwd/bwd; causal, T the \
  * local rows), scratch: gv_ring_attention_scratch_bytes(B, T, H, KV, D, 0 or 1) bytes. */ \
   X(gen_ring_attention_fwd, GV_A(PTR, o) GV_A(PTR, lse) GV_A(PTR, q) GV_A(PTR, k) GV_A(PTR, v) \

@@ -167,9 +167,10 @@ void gv_prog_io(void *ctx, int64_t stage, int64_t tokens_off, int64_t labels_off
   r->slots = slots;
 }
 
-void gv_prog_src(void *ctx, int64_t stage, int64_t src_off)
+void gv_prog_src(void *ctx, int64_t stage, int64_t src_off, int64_t src_seq)
 {
   struct gv_run *r = ctx;
+  r->s2s.seq = src_seq;
   if (stage == r->stage)
     r->s2s.src_off = src_off;
 }

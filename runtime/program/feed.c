@@ -28,10 +28,13 @@ struct gv_run_input {
 
 /* ---- token ids on the host, into a slot ---- */
 
-/* Three host buffers of B x T ids (tokens, labels, source) in the host scratch. */
+/* The source length S of an encoder-decoder (0 for other programs). */
+static int64_t src_seq(const struct gv_run *r) { return r->s2s.src_off >= 0 ? r->s2s.seq : 0; }
+
+/* Host buffers of B x T ids (tokens, labels) and B x S (source) in the host scratch. */
 static int32_t *ids_scratch(struct gv_run *r)
 {
-  return gv_run_host_scratch(r, 3 * sizeof(int32_t) * (size_t)(r->micro_batch * r->seq));
+  return gv_run_host_scratch(r, sizeof(int32_t) * (size_t)(r->micro_batch * (2 * r->seq + src_seq(r))));
 }
 
 /* Context parallelism: this rank's zigzag rows of each of the n / T samples, in place. */
@@ -45,12 +48,13 @@ static void zigzag_rows(const struct gv_run *r, int32_t *x, size_t n)
     }
 }
 
-/* The micro-batch's tokens and labels (and source, src not NULL), B x T each, into slot. */
+/* The micro-batch's tokens and labels, B x T each (and source, B x S, src not NULL), into slot. */
 static void put_ids(struct gv_run *r, int64_t slot, int32_t *tok, int32_t *lab, const int32_t *src)
 {
   size_t n = (size_t)(r->micro_batch * r->seq), bytes = sizeof(int32_t) * n;
   if (src)
-    gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->s2s.src_off + slot * r->io_stride, src, bytes, GV_COPY_H2D);
+    gv_dev_memcpy(&r->be, r->bases[GV_MEM_ACTS] + r->s2s.src_off + slot * r->io_stride, src,
+                  sizeof(int32_t) * (size_t)(r->micro_batch * src_seq(r)), GV_COPY_H2D);
   if (r->cp > 1) { /* forward order keeps every row's source ahead of or at its destination */
     zigzag_rows(r, tok, n);
     zigzag_rows(r, lab, n);
@@ -173,7 +177,7 @@ static void pairs_sample(struct gv_run *r, struct gv_run_feed *fd, int64_t first
   int64_t B = r->micro_batch, T = r->seq;
   int32_t *tok = ids_scratch(r), *lab = tok + B * T, *src = lab + B * T;
   for (int64_t b = 0; b < B; b++)
-    gv_run_s2s_sample(r, first + b, src + b * T, tok + b * T, lab + b * T);
+    gv_run_s2s_sample(r, first + b, src + b * src_seq(r), tok + b * T, lab + b * T);
   put_ids(r, slot, tok, lab, src);
 }
 
@@ -191,7 +195,7 @@ static void prompt_sample(struct gv_run *r, struct gv_run_feed *fd, int64_t firs
   (void)first;
   int64_t B = r->micro_batch, T = r->seq;
   int32_t *tok = ids_scratch(r), *lab = tok + B * T, *src = lab + B * T;
-  memset(tok, 0, sizeof(int32_t) * (size_t)(3 * B * T));
+  memset(tok, 0, sizeof(int32_t) * (size_t)(B * (2 * T + src_seq(r))));
   memcpy(tok, fd->prompt, sizeof(int32_t) * (size_t)T);
   put_ids(r, slot, tok, lab, r->s2s.src_off >= 0 ? src : NULL);
 }

@@ -338,29 +338,45 @@ void gv_gen_first_token_bwd(void *ctx, void *dx, void *dy, int64_t B, int64_t T,
 /* This rank's first head in a bias of Hb heads (its tp slice when the call has fewer). */
 static int64_t bias_h0(void *ctx, int64_t Hb, int64_t H) { return Hb > H ? (int64_t)((struct gv_run *)ctx)->tp_rank * H : 0; }
 
+void gv_gen_cross_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, int64_t B, int64_t T,
+                                int64_t S, int64_t H, int64_t KV, int64_t D, int64_t causal, float scale, void *bias,
+                                int64_t Hb, void *key_ids)
+{
+  struct gv_tensor O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, VT, B, T, H, D),
+                   K = t4(k, VT, B, S, KV, D), V = t4(v, VT, B, S, KV, D), BS = t3(bias, VT, T, S, Hb),
+                   KI = t4(key_ids, I32, B, S, 0, 0);
+  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .h0 = bias_h0(ctx, Hb, H),
+                           .key_ids = key_ids ? &KI : NULL, .pad_id = 0};
+  gv_attention_opts_fwd(be_of(ctx), &O, &L, &Q, &K, &V, (int)causal, &x);
+}
+
 void gv_gen_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, int64_t B, int64_t T,
                           int64_t H, int64_t KV, int64_t D, int64_t causal, float scale, void *bias, int64_t Hb,
                           void *key_ids)
 {
-  struct gv_tensor O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T), Q = t4(q, VT, B, T, H, D),
-                   K = t4(k, VT, B, T, KV, D), V = t4(v, VT, B, T, KV, D), BS = t3(bias, VT, T, T, Hb),
-                   KI = t4(key_ids, I32, B, T, 0, 0);
-  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .h0 = bias_h0(ctx, Hb, H),
+  gv_gen_cross_attention_fwd(ctx, o, lse, q, k, v, B, T, T, H, KV, D, causal, scale, bias, Hb, key_ids);
+}
+
+void gv_gen_cross_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, void *q, void *k, void *v,
+                                void *o, void *lse, int64_t B, int64_t T, int64_t S, int64_t H, int64_t KV, int64_t D,
+                                int64_t causal, int64_t flags, float scale, void *bias, void *dbias, int64_t Hb,
+                                void *key_ids)
+{
+  struct gv_tensor DQ = t4(dq, VT, B, T, H, D), DK = t4(dk, VT, B, S, KV, D), DV = t4(dv, VT, B, S, KV, D),
+                   DO = t4(dout, VT, B, T, H, D), Q = t4(q, VT, B, T, H, D), K = t4(k, VT, B, S, KV, D),
+                   V = t4(v, VT, B, S, KV, D), O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T),
+                   BS = t3(bias, VT, T, S, Hb), DBS = t3(dbias, VT, T, S, Hb), KI = t4(key_ids, I32, B, S, 0, 0);
+  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .dbias = dbias ? &DBS : NULL, .h0 = bias_h0(ctx, Hb, H),
                            .key_ids = key_ids ? &KI : NULL, .pad_id = 0};
-  gv_attention_opts_fwd(be_of(ctx), &O, &L, &Q, &K, &V, (int)causal, &x);
+  gv_attention_opts_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags, &x);
 }
 
 void gv_gen_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *dout, void *q, void *k, void *v, void *o,
                           void *lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, int64_t causal,
                           int64_t flags, float scale, void *bias, void *dbias, int64_t Hb, void *key_ids)
 {
-  struct gv_tensor DQ = t4(dq, VT, B, T, H, D), DK = t4(dk, VT, B, T, KV, D), DV = t4(dv, VT, B, T, KV, D),
-                   DO = t4(dout, VT, B, T, H, D), Q = t4(q, VT, B, T, H, D), K = t4(k, VT, B, T, KV, D),
-                   V = t4(v, VT, B, T, KV, D), O = t4(o, VT, B, T, H, D), L = t3(lse, F32, B, H, T),
-                   BS = t3(bias, VT, T, T, Hb), DBS = t3(dbias, VT, T, T, Hb), KI = t4(key_ids, I32, B, T, 0, 0);
-  struct gv_attn_opts x = {.scale = scale, .bias = bias ? &BS : NULL, .dbias = dbias ? &DBS : NULL, .h0 = bias_h0(ctx, Hb, H),
-                           .key_ids = key_ids ? &KI : NULL, .pad_id = 0};
-  gv_attention_opts_bwd(be_of(ctx), &DQ, &DK, &DV, &DO, &Q, &K, &V, &O, &L, (int)causal, (int)flags, &x);
+  gv_gen_cross_attention_bwd(ctx, dq, dk, dv, dout, q, k, v, o, lse, B, T, T, H, KV, D, causal, flags, scale, bias, dbias,
+                             Hb, key_ids);
 }
 
 void gv_gen_ring_attention_fwd(void *ctx, void *o, void *lse, void *q, void *k, void *v, void *scratch, int64_t B,
@@ -386,7 +402,7 @@ void gv_gen_ring_attention_bwd(void *ctx, void *dq, void *dk, void *dv, void *do
 }
 
 /* Dropout masks by global element index: the stream of (step, site) covers the global
- * batch's [G * seq, cols_global] elements; this rank's block starts at global row row0 and
+ * batch's [G * L, cols_global] elements (L: seq, or an encoder-decoder's longer source); this rank's block starts at global row row0 and
  * column col0. Recompute and backward regenerate the forward's mask. A column-split value
  * is not contiguous in that space: one call per row. */
 struct dropout_block { uint64_t base; int64_t row0, col0; };
@@ -397,12 +413,13 @@ static struct dropout_block dropout_block(struct gv_run *r, int64_t rows, int64_
   struct dropout_block d;
   int64_t G = r->args.global_batch > 0 ? r->args.global_batch : 1, slice = 0;
   GV_CHECK(site >= 0 && site < 4096, "dropout site %lld out of range", (long long)site);
-  d.base = ((uint64_t)r->step * 4096u + (uint64_t)site) * (uint64_t)(G * r->seq) * (uint64_t)cols_global;
+  int64_t L = r->s2s.seq > r->seq ? r->s2s.seq : r->seq; /* rows a sample spans (an encoder's source: S) */
+  d.base = ((uint64_t)r->step * 4096u + (uint64_t)site) * (uint64_t)(G * L) * (uint64_t)cols_global;
   if (row_split == 1)
     slice = r->tp_rank;
   else if (row_split >= 2)
     slice = gv_comm_rank(gv_run_rows_group(r, r->tp / row_split, r->tp));
-  d.row0 = (r->step_first_sample + r->cur_micro * r->micro_batch) * r->seq + slice * rows;
+  d.row0 = (r->step_first_sample + r->cur_micro * r->micro_batch) * L + slice * rows;
   d.col0 = cols < cols_global ? (int64_t)gv_comm_rank(gv_run_tp_group(r, group)) * cols : 0;
   return d;
 }

@@ -124,9 +124,10 @@ struct gv_run_decode {
 };
 
 /* An encoder-decoder's samples (s2s.c; gv_prog_src): src_off -1 for a model without
- * src_tokens. A fixed batch's records (rows of src_cols and cols ids), or a pair dataset. */
+ * src_tokens; seq: the source length S the program pads sources to (targets: r->seq). A
+ * fixed batch's records (rows of src_cols and cols ids), or a pair dataset. */
 struct gv_run_s2s {
-  int64_t src_off;
+  int64_t src_off, seq;
   const int32_t *src, *tokens, *labels;
   int64_t rows, src_cols, cols;
   gv_pairs *pairs;

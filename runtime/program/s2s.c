@@ -1,7 +1,8 @@
 /* s2s.c - the micro-batches of an encoder-decoder (a model reading src_tokens: gv_prog_src).
  * Every sample is a row of the source (the encoder's ids), the decoder's input and the
- * labels, each padded to the program's sequence length T: the source and the decoder's input
- * with the pad id 0, the labels with -1 (ignored). They come from a fixed --batch_from batch
+ * labels: the source padded to the program's source length S (gvc compile --src_seq; --seq
+ * by default), the decoder's input and the labels to its sequence length T; the source and
+ * the decoder's input with the pad id 0, the labels with -1 (ignored). They come from a fixed --batch_from batch
  * ("src_tokens", "tokens", "labels"; a fixture without "src_tokens" gives the tokens as the
  * source) or from a pair dataset --data PREFIX (PREFIX_src and PREFIX_tgt, docs/data.md §4,
  * read by gv_pairs_get; --data synthetic, for timing: a GPT sample's seeded tokens as
@@ -15,15 +16,18 @@
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* A record of tf: i32 [rows, cols] with cols <= T, or a fatal error naming it. */
+/* A record of tf: i32 [rows, cols] with cols <= T (the source's: S), or a fatal error naming it. */
 static const struct gv_tf_record *rows_of(const struct gv_run *r, const struct gv_tf *tf, const char *name, int need)
 {
   const struct gv_tf_record *x = gv_tf_find(tf, name);
+  int src = !strcmp(name, "src_tokens");
+  int64_t T = src ? r->s2s.seq : r->seq;
   if (!x && !need)
     return NULL;
-  if (!x || x->dtype != GV_TF_I32 || x->ndim != 2 || x->dims[1] > r->seq)
+  if (!x || x->dtype != GV_TF_I32 || x->ndim != 2 || x->dims[1] > T)
     gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s: an encoder-decoder needs i32 '%s' [rows, <= %lld] "
-              "(the program's --seq; shorter rows are padded)", r->args.batch_from, name, (long long)r->seq);
+              "(the program's %s; shorter rows are padded)", r->args.batch_from, name, (long long)T,
+              src ? "--src_seq" : "--seq");
   return x;
 }
 
@@ -32,8 +36,13 @@ void gv_run_s2s_fixture(struct gv_run *r, const struct gv_tf *tf)
   struct gv_run_s2s *s = &r->s2s;
   const struct gv_tf_record *t = rows_of(r, tf, "tokens", 1), *l = rows_of(r, tf, "labels", 1),
                             *src = rows_of(r, tf, "src_tokens", 0);
-  if (!src)
+  if (!src) {
     src = t;
+    if (t->dims[1] > r->s2s.seq)
+      gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s: no 'src_tokens', and 'tokens' of %lld columns do not "
+                "fit the program's --src_seq %lld as the source", r->args.batch_from, (long long)t->dims[1],
+                (long long)r->s2s.seq);
+  }
   if (l->numel != t->numel || src->dims[0] != t->dims[0])
     gv_fatalf(__FILE__, __LINE__, "--batch_from", "gvrt", "%s: 'tokens', 'labels' and 'src_tokens' must have as "
               "many rows (and 'tokens' and 'labels' as many columns)", r->args.batch_from);
@@ -55,15 +64,20 @@ void gv_run_s2s_open(struct gv_run *r)
   if (!strcmp(r->args.data, "synthetic")) { /* timing: a GPT sample's tokens as the source and the decoder's input */
     s->row = malloc(sizeof(int32_t) * (size_t)(r->seq + 1));
     GV_CHECK(s->row != NULL, "out of host memory");
-    s->src_cols = s->cols = r->seq;
+    s->cols = r->seq;
+    s->src_cols = r->s2s.seq < r->seq ? r->s2s.seq : r->seq;
     return;
   }
   if (gv_pairs_open(r->args.data, &s->pairs, err, sizeof err) != GV_DATA_OK)
     gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s", err);
-  if (gv_pairs_src_len(s->pairs) > r->seq || gv_pairs_tgt_len(s->pairs) > r->seq)
-    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s: sources of %d and targets of %d tokens do not fit the "
-              "program's --seq %lld (compile with --seq at least the longer)", r->args.data, gv_pairs_src_len(s->pairs),
-              gv_pairs_tgt_len(s->pairs), (long long)r->seq);
+  if (gv_pairs_src_len(s->pairs) > r->s2s.seq)
+    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s: sources of %d tokens do not fit the program's source length "
+              "%lld (compile with --src_seq at least %d)", r->args.data, gv_pairs_src_len(s->pairs), (long long)r->s2s.seq,
+              gv_pairs_src_len(s->pairs));
+  if (gv_pairs_tgt_len(s->pairs) > r->seq)
+    gv_fatalf(__FILE__, __LINE__, "--data", "gvrt", "%s: targets of %d tokens do not fit the program's --seq %lld "
+              "(compile with --seq at least %d)", r->args.data, gv_pairs_tgt_len(s->pairs), (long long)r->seq,
+              gv_pairs_tgt_len(s->pairs));
   s->src_cols = gv_pairs_src_len(s->pairs);
   s->cols = gv_pairs_tgt_len(s->pairs);
   s->row = malloc(sizeof(int32_t) * (size_t)(s->src_cols + 2 * s->cols));
@@ -99,11 +113,12 @@ void gv_run_s2s_sample(struct gv_run *r, int64_t sample, int32_t *src, int32_t *
     int64_t row = sample % s->rows;
     xs = s->src + row * s->src_cols, xt = s->tokens + row * s->cols, xl = s->labels + row * s->cols;
   }
-  padded(src, xs, s->src_cols, r->seq, 0);
+  padded(src, xs, s->src_cols, s->seq, 0);
   padded(tok, xt, s->cols, r->seq, 0);
   padded(lab, xl, s->cols, r->seq, -1);
-  for (int64_t t = 0; t < r->seq; t++)
-    if (src[t] < 0 || src[t] >= r->vocab || tok[t] < 0 || tok[t] >= r->vocab || lab[t] >= r->vocab)
+  for (int64_t t = 0; t < (s->seq > r->seq ? s->seq : r->seq); t++)
+    if ((t < s->seq && (src[t] < 0 || src[t] >= r->vocab)) ||
+        (t < r->seq && (tok[t] < 0 || tok[t] >= r->vocab || lab[t] >= r->vocab)))
       gv_fatalf(__FILE__, __LINE__, s->pairs ? "--data" : "--batch_from", "gvrt", "%s: sample %lld holds a token id "
                 "outside the model's vocabulary of %lld", s->pairs ? r->args.data : r->args.batch_from,
                 (long long)sample, (long long)r->vocab);
@@ -111,12 +126,12 @@ void gv_run_s2s_sample(struct gv_run *r, int64_t sample, int32_t *src, int32_t *
 
 float gv_run_s2s_loss_scale(struct gv_run *r, int64_t first, int64_t n)
 {
-  int64_t T = r->seq, count = 0;
-  int32_t *buf = malloc(sizeof(int32_t) * (size_t)(3 * T));
+  int64_t T = r->seq, S = r->s2s.seq, count = 0;
+  int32_t *buf = malloc(sizeof(int32_t) * (size_t)(S + 2 * T));
   GV_CHECK(buf != NULL, "out of host memory");
   for (int64_t i = first; i < first + n; i++) {
-    gv_run_s2s_sample(r, i, buf, buf + T, buf + 2 * T);
-    for (int64_t t = 0; t < T; t++) count += buf[2 * T + t] >= 0;
+    gv_run_s2s_sample(r, i, buf, buf + S, buf + S + T);
+    for (int64_t t = 0; t < T; t++) count += buf[S + T + t] >= 0;
   }
   free(buf);
   return count ? 1.0f / (float)count : 0.0f;

@@ -13,9 +13,11 @@ close() { paste -d' ' "$1" "$2" | awk -v n="$3" '{d = $1 - $2; if (d < 0) d = -d
                                                END {exit bad > 0 || NR != n}'; }
 finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
 # The strategy matrix of a model (uses $args, with --iters 6): mx_single GVM MODEL compiles
-# and runs it on one rank at --seq $mx_seq (default 32; losses in single.txt); mx_run NAME WORLD COMPILE-OPTIONS...
+# and runs it on one rank at --seq $mx_seq (default 32; an encoder-decoder's source at --src_seq $mx_src when set;
+# losses in single.txt); mx_run NAME WORLD COMPILE-OPTIONS...
 # compiles a strategy, runs it under mpirun and compares its 7 losses with one rank's.
-mx_compile() { "$gvc" compile "$mx_gvm" --model "$mx_model" --seq "${mx_seq:-32}" "$@" 2>compile.log || bad "compile $*: $(cat compile.log)"; }
+mx_compile() { "$gvc" compile "$mx_gvm" --model "$mx_model" --seq "${mx_seq:-32}" ${mx_src:+--src_seq "$mx_src"} "$@" \
+                 2>compile.log || bad "compile $*: $(cat compile.log)"; }
 mx_single() {
   mx_gvm=$1; mx_model=$2
   mx_compile --micro-batch 1 -o single

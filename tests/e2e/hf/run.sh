@@ -3,7 +3,8 @@
 # family imported by gvc convert (GPT-2, LLaMA, Mistral, Qwen2, BERT, Mixtral, T5, GPT-NeoX,
 # Gemma; convert.sh tests the converter alone and each export bit for bit; T5 on padded
 # source/target pairs, fixtures/t5_s2s.bin, with its step-0 loss over the real labels within
-# 1e-5 relative of transformers'): the step-0 logits
+# 1e-5 relative of transformers', compiled with both lengths at --seq and with the source's
+# apart, --src_seq 12 --seq 7): the step-0 logits
 # (--init_from the import, --dump) within 1e-5 of transformers' largest logit, the greedy
 # ids (--sample_format ids) equal to transformers' (Mixtral: its step-0 loss, with the
 # load-balancing term, within 1e-5 of the reference's, and every gradient within 1e-4 of
@@ -47,6 +48,13 @@ for fam in gpt2 llama mistral qwen2 bert mixtral t5 gpt_neox gemma; do
     [ -n "$w" ] && [ "$w" = "$g" ] && ok || bad "$fam: the window's greedy ids '$w', the KV cache's '$g'"
   fi
 done
+
+# T5 with its two lengths apart (--src_seq 12 --seq 7, the fixture's own: sources padded to
+# 12, targets to 7, the cross-attentions 7 x 12): the same logits and step-0 loss
+"$gvc" compile "$gvm" --model tiny_t5 --src_seq 12 --seq 7 --micro-batch 3 -o t5_st.bin >t5_st.log 2>&1 \
+  && ./t5_st.bin --init_from t5.safetensors --batch_from "$fx/../fixtures/t5_s2s.bin" --iters 1 --global_train_batch_size 3 \
+       --dump t5_st.dump >>t5_st.log 2>&1 && "$check" logits t5_st.dump "$fx/../fixtures/t5_s2s.bin" \
+  && "$check" loss "$(losses <t5_st.log | head -1)" "$fx/../fixtures/t5_s2s.bin" && ok || bad "t5 --src_seq 12 --seq 7: $(tail -2 t5_st.log)"
 
 # a trained model out: 2 steps from the import, its checkpoint folder exported, imported
 # again, and the weights a program starts from are the trained ones, bit for bit

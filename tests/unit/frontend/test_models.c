@@ -57,7 +57,7 @@ static void check_flops_aw(const char *dir, const char *file, const char *name, 
   if (m) {
     double nmat = L * (2 * d * aw + 2 * d * kv_width + (gated ? 3 : 2) * d * ffn) + V * d;
     double expected = 2 * nmat + 4 * L * T * aw;
-    IrCost c = ir_model_cost(m, 1, (int64_t)T, 2);
+    IrCost c = ir_model_cost(m, 1, (int64_t)T, 0, 2);
     CHECK_CLOSE(expected, c.flops_fwd / T, 0, 1e-12);
     CHECK_CLOSE(2 * c.flops_fwd, c.flops_bwd, 0, 1e-12);
     printf("%-12s %14.6g forward FLOP per token at T=%.0f (closed form %.6g)\n", name, c.flops_fwd / T, T, expected);
