@@ -52,6 +52,8 @@ static const struct opt opts[] = {
   {"temperature", K_DBL, O(temperature), "--sample: softmax temperature, 0 = greedy (default 0)"},
   {"top_k", K_INT, O(top_k), "--sample: draw from the k most likely tokens only, 0 = all (default 0)"},
   {"top_p", K_DBL, O(top_p), "--sample: draw from the smallest set of probability >= p (default 1)"},
+  {"decoder_start_id", K_INT, O(decoder_start_id), "--sample on an encoder-decoder: the decoder's first input id (default 0, T5's pad id)"},
+  {"eos_id", K_INT, O(eos_id), "--sample: stop after this end id (T5's: 1; default -1: none, N tokens)"},
   {"no_kv_cache", K_FLAG, O(no_kv_cache), "--sample: a whole forward of the last seq tokens per token instead of the KV cache"},
   {"sample_format", K_STR, O(sample_format), "--sample prints text (default) or ids"},
   {"tokenizer", K_STR, O(tokenizer), "--sample: the tokenizer.json the data was built with (default: byte tokens)"},
@@ -104,6 +106,8 @@ static const struct opt_range ranges[] = {
   {O(exit_interval), COUNT},
   {O(eval_interval), COUNT},
   {O(eval_iters), POSITIVE_INT},
+  {O(decoder_start_id), COUNT},
+  {O(eos_id), GV_NUM_INT(-1, INT_MAX)},
 };
 #undef O
 
@@ -196,6 +200,7 @@ static void defaults(struct gv_run_args *a)
   a->device = "cpu";
   a->top_p = 1.0;
   a->sample_format = "text";
+  a->eos_id = -1;
 }
 
 /* 0: parsed; 1: --help printed; -1: error printed. */

@@ -188,7 +188,8 @@ static void pairs_free(struct gv_run *r, struct gv_run_feed *fd)
   gv_run_s2s_free(r);
 }
 
-/* ---- the sampler's prompt: the sequence so far in row 0 (an encoder-decoder's source empty) ---- */
+/* ---- the sampler's prompt: the sequence so far in row 0 (an encoder-decoder's decoder
+ * input, its source in row 0 of the source; the other rows 0) ---- */
 
 static void prompt_sample(struct gv_run *r, struct gv_run_feed *fd, int64_t first, int64_t slot)
 {
@@ -197,6 +198,8 @@ static void prompt_sample(struct gv_run *r, struct gv_run_feed *fd, int64_t firs
   int32_t *tok = ids_scratch(r), *lab = tok + B * T, *src = lab + B * T;
   memset(tok, 0, sizeof(int32_t) * (size_t)(B * (2 * T + src_seq(r))));
   memcpy(tok, fd->prompt, sizeof(int32_t) * (size_t)T);
+  if (fd->prompt_src)
+    memcpy(src, fd->prompt_src, sizeof(int32_t) * (size_t)src_seq(r));
   put_ids(r, slot, tok, lab, r->s2s.src_off >= 0 ? src : NULL);
 }
 
@@ -256,8 +259,8 @@ double gv_run_feed_accuracy(struct gv_run *r, const struct gv_run_feed *fd)
   return n[1] > 0 ? n[0] / n[1] : NAN; /* (no rank held its logits) */
 }
 
-void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens)
+void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens, const int32_t *src)
 {
-  struct gv_run_feed one = {.in = &prompt_input, .prompt = tokens};
+  struct gv_run_feed one = {.in = &prompt_input, .prompt = tokens, .prompt_src = src};
   gv_pipe_step(r, 1, 0, gv_run_feed_load, NULL, &one);
 }

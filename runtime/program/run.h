@@ -61,6 +61,7 @@ struct gv_run_args {
   int iters, warmup, lr_decay_iters, log_interval, eval_interval, eval_iters, save_interval;
   int sample_tokens, global_batch, decay_all, quiet, override_checkpoint_args, skip_nonfinite_steps;
   int top_k, eval_only, initialize_on_meta, keep_last, exit_interval, no_kv_cache, use_flash_attn;
+  int decoder_start_id, eos_id; /* --sample: an encoder-decoder's first decoder input; the end id (-1: none) */
   double lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps, temperature, top_p;
   uint64_t seed;
 };
@@ -332,11 +333,12 @@ struct gv_comm *gv_run_rows_group(struct gv_run *r, int64_t small, int64_t large
 /* sample.c: --sample's options checked at start-up (before training), and the text
  * generated at the end; feed.c: one forward of T tokens for it. */
 void gv_run_check_sample_args(struct gv_run *r);
-/* The forward of one micro-batch of tokens (the sampler's model call; feed.c's
- * gv_run_forward_tokens), passed in so that sampling does not depend on run.c. */
-typedef void (*gv_run_forward_fn)(struct gv_run *r, const int32_t *tokens);
+/* The forward of one micro-batch of tokens, T ids in row 0 (an encoder-decoder's decoder
+ * input, its source the S ids of src; NULL for other programs: the sampler's model call;
+ * feed.c's gv_run_forward_tokens), passed in so that sampling does not depend on run.c. */
+typedef void (*gv_run_forward_fn)(struct gv_run *r, const int32_t *tokens, const int32_t *src);
 void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward);
-void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens); /* feed.c */
+void gv_run_forward_tokens(struct gv_run *r, const int32_t *tokens, const int32_t *src); /* feed.c */
 /* decode.c: generation with the KV cache. begin: caches for cap positions (fatal if the
  * program has no decode step); step: the forward of one token at the next position, returning
  * the logits row (arena memory, r->vocab values of r->fdt); end: everything freed. */
@@ -388,7 +390,8 @@ struct gv_run_feed {
   const int32_t *tokens, *labels;  /* a fixed batch (--batch_from) */
   int64_t rows, cols;
   int64_t first;                   /* global index of this rank's first sample of the step */
-  const int32_t *prompt;           /* sampling: the sequence so far */
+  const int32_t *prompt;           /* sampling: the sequence so far (T ids) */
+  const int32_t *prompt_src;       /* sampling an encoder-decoder: the source (S ids) */
 };
 void gv_run_feed_open(struct gv_run *r, struct gv_run_feed *fd);
 void gv_run_feed_free(struct gv_run *r, struct gv_run_feed *fd);

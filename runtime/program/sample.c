@@ -6,7 +6,11 @@
  * with the context cropped (nanoGPT's idx[:, -block_size:]), and says so. With the program's
  * decode step (decode.c: one-stage programs without tp or ZeRO-3) the prompt fills a KV
  * cache one position at a time and each new token is one decode step, no whole forward;
- * --no_kv_cache, other programs and learned positions too few for the text use the window. */
+ * --no_kv_cache, other programs and learned positions too few for the text use the window.
+ * An encoder-decoder (a model reading src_tokens) takes the prompt as its source (row 0 of
+ * the source, at most the program's S ids) and generates the decoder's tokens from
+ * --decoder_start_id, each a whole forward (no KV cache) and at most the program's T;
+ * --eos_id ends either kind of generation at an end id. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +60,6 @@ void gv_run_check_sample_args(struct gv_run *r)
     why = "--top_p must be in (0, 1] (1: all tokens)";
   else if (a->sample_tokens < 0)
     why = "--sample must be >= 0";
-  else if (a->sample_tokens > 0 && r->s2s.src_off >= 0)
-    why = "--sample: generation by an encoder-decoder (a model reading src_tokens) is not supported yet";
   if (why)
     gv_fatalf(__FILE__, __LINE__, "--sample", "gvrt", "%s", why);
   if (a->sample_tokens == 0)
@@ -245,6 +247,147 @@ static int use_kv_cache(struct gv_run *r, int64_t total)
   return 1;
 }
 
+/* What a generation shares between its steps: the sampler's scratch and random state. */
+struct gen {
+  struct gv_run *r;
+  gv_run_forward_fn forward;
+  int last;      /* this rank's stage holds the logits */
+  float *whole;  /* vocabulary tp: a whole row (NULL: none) */
+  struct cand *c;
+  uint64_t rng;
+};
+
+/* The next token, on every rank of the generation: picked from the logits row of window
+ * position w (1-based: the window's w-th row) of the last forward, or from `cached` (the
+ * decode step's row), and shared over the tp group (vsp: its row's owner) and the stages. */
+static int32_t next_token(struct gen *g, const void *cached, int64_t w)
+{
+  struct gv_run *r = g->r;
+  const void *logits = cached;
+  int32_t next = 0, owner = 0;
+  size_t fsz = gv_run_fsz(r);
+  if (!cached)
+    logits = r->bases[GV_MEM_ACTS] + r->logits_off + (w - 1) * r->logits_cols * (int64_t)fsz;
+  if (!cached && r->logits_rows > 0) { /* vsp: the row is on one rank of the tp group */
+    owner = (int)((w - 1) / r->logits_rows);
+    logits = r->bases[GV_MEM_ACTS] + r->logits_off + ((w - 1) % r->logits_rows) * r->logits_cols * (int64_t)fsz;
+  }
+  if (g->last && g->whole) /* vocabulary tp: the row's columns from every rank of the tp group */
+    next = pick(vocab_row(r, g->whole, w), r->vocab, &r->args, &g->rng, g->c);
+  else if (g->last && (r->logits_rows <= 0 || r->tp_rank == owner)) /* read back to the host */
+    next = pick(gv_run_to_host_f32(r, logits, (size_t)r->vocab), r->vocab, &r->args, &g->rng, g->c);
+  if (g->last && r->logits_rows > 0 && r->tp > 1)
+    gv_comm_broadcast_host(r->tp_group, &next, 1, GV_DTYPE_I32, owner);
+  if (r->pp > 1)
+    gv_comm_broadcast_host(r->pp_group, &next, 1, GV_DTYPE_I32, (int)r->pp - 1);
+  return next;
+}
+
+static int is_eos(const struct gv_run *r, int32_t id) { return r->args.eos_id >= 0 && id == r->args.eos_id; }
+
+/* A decoder-only model: seq[n..total) after the prompt seq[0..n), each token from the KV
+ * cache's decode step or a whole forward of the last T tokens. Returns the tokens made
+ * (fewer than total - n after --eos_id). */
+static int64_t continue_text(struct gen *g, int32_t *seq, int64_t n, int64_t total, int cached)
+{
+  struct gv_run *r = g->r;
+  int64_t T = r->seq, pos = n;
+  int32_t *window = calloc((size_t)T, sizeof *window);
+  GV_CHECK(window != NULL, "out of host memory");
+  if (cached) { /* the prompt into the cache, one position at a time */
+    gv_run_decode_begin(r, total);
+    for (int64_t i = 0; i + 1 < n; i++)
+      gv_run_decode_step(r, seq[i]);
+  }
+  while (pos < total) {
+    int64_t w = pos < T ? pos : T, from = pos - w;
+    const void *logits = NULL;
+    if (cached) {
+      logits = gv_run_decode_step(r, seq[pos - 1]);
+    } else {
+      memset(window, 0, sizeof *window * (size_t)T);
+      memcpy(window, seq + from, sizeof *window * (size_t)w);
+      g->forward(r, window, NULL); /* the logits row of the window's last position */
+    }
+    seq[pos] = next_token(g, logits, w);
+    if (is_eos(r, seq[pos++]))
+      break;
+  }
+  if (cached)
+    gv_run_decode_end(r);
+  free(window);
+  return pos - n;
+}
+
+/* An encoder-decoder: the source src (S ids, padded with 0) in every forward, the decoder's
+ * input the start id and the tokens so far; the token of step k from decoder position k's
+ * logits into out[k], at most want and at most the program's T positions. Returns the
+ * tokens made. */
+static int64_t translate(struct gen *g, const int32_t *src, int32_t *out, int64_t want)
+{
+  struct gv_run *r = g->r;
+  int64_t T = r->seq, k = 0;
+  int32_t *dec = calloc((size_t)T, sizeof *dec);
+  GV_CHECK(dec != NULL, "out of host memory");
+  dec[0] = r->args.decoder_start_id;
+  while (k < want && k < T) {
+    g->forward(r, dec, src);
+    out[k] = next_token(g, NULL, k + 1);
+    if (k + 1 < T)
+      dec[k + 1] = out[k];
+    if (is_eos(r, out[k++]))
+      break;
+  }
+  free(dec);
+  return k;
+}
+
+/* The prompt and the new tokens: ids (`PROMPT | NEW`), or text (a decoder-only model's
+ * prompt and continuation as one text; an encoder-decoder's output alone). */
+static void print_sample(struct gv_run *r, const int32_t *prompt, int64_t n, const int32_t *made, int64_t m)
+{
+  char *buf = NULL;
+  size_t cap = 0;
+  int ids = ids_format(r), s2s = r->s2s.src_off >= 0;
+  printf(ids ? "sample_ids>" : "sample> ");
+  for (int64_t i = 0; i < n && (ids || !s2s); i++)
+    if (ids)
+      printf(" %d", prompt[i]);
+    else
+      put_token(r, stdout, prompt[i], &buf, &cap);
+  if (ids)
+    printf(" |");
+  for (int64_t i = 0; i < m; i++)
+    if (ids)
+      printf(" %d", made[i]);
+    else
+      put_token(r, stdout, made[i], &buf, &cap);
+  printf("\n");
+  fflush(stdout);
+  free(buf);
+}
+
+/* The prompt's ids checked against the model: not empty, inside the vocabulary; an
+ * encoder-decoder's source at most S ids, its start id inside the vocabulary. */
+static void check_prompt(const struct gv_run *r, const int32_t *seq, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++)
+    if (seq[i] >= r->vocab)
+      gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "token %d of the prompt is outside the model's vocabulary of "
+                "%lld ids", seq[i], (long long)r->vocab);
+  if (n == 0)
+    gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "the prompt is empty: give at least one token");
+  if (r->s2s.src_off < 0)
+    return;
+  if (n > r->s2s.seq)
+    gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "the prompt (an encoder-decoder's source) has %lld tokens, more "
+              "than the program's source length S = %lld: shorten it, or compile with a larger gvc compile --src_seq",
+              (long long)n, (long long)r->s2s.seq);
+  if (r->args.decoder_start_id >= r->vocab)
+    gv_fatalf(__FILE__, __LINE__, "--decoder_start_id", "gvrt", "%d is outside the model's vocabulary of %lld ids",
+              r->args.decoder_start_id, (long long)r->vocab);
+}
+
 void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
 {
   const struct gv_run_args *a = &r->args;
@@ -259,83 +402,42 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
     gv_bpe_free(&r->tok);
     return;
   }
-  int64_t T = r->seq, V = r->vocab;
-  int32_t *seq = NULL;
-  int64_t n = encode_prompt(r, a->prompt ? a->prompt : "The ", &seq, a->sample_tokens + 1);
-  int64_t total = n + a->sample_tokens;
-  int32_t *window = calloc((size_t)T, sizeof *window);
-  struct cand *c = malloc(sizeof *c * (size_t)V);
-  GV_CHECK(window && c, "out of host memory");
-  for (int64_t i = 0; i < n; i++)
-    if (seq[i] >= V)
-      gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "token %d of the prompt is outside the model's vocabulary of "
-                "%lld ids", seq[i], (long long)V);
-  if (n == 0)
-    gv_fatalf(__FILE__, __LINE__, "--prompt", "gvrt", "the prompt is empty: give at least one token");
-  int cached = use_kv_cache(r, total);
-  if (!cached && total > T)
+  int64_t T = r->seq, S = r->s2s.seq, N = a->sample_tokens;
+  int s2s = r->s2s.src_off >= 0;
+  int32_t *seq = NULL, *src = NULL;
+  int64_t n = encode_prompt(r, a->prompt ? a->prompt : "The ", &seq, N + 1), total = n + N, made;
+  check_prompt(r, seq, n);
+  int cached = !s2s && use_kv_cache(r, total);
+  if (s2s) {
+    gv_log0(GV_LOG_INFO, "no KV cache for an encoder-decoder: each token is a whole forward of the source and the "
+            "decoder's positions so far");
+    if (N > T)
+      gv_log0(GV_LOG_INFO, "the decoder has this program's %lld positions: at most %lld of the %lld tokens asked for "
+              "(a longer output needs a program compiled with a larger gvc compile --seq)", (long long)T,
+              (long long)T, (long long)N);
+    src = new_seq(S, 0);
+    memcpy(src, seq, sizeof *src * (size_t)n); /* padded with 0 to S */
+  } else if (!cached && total > T) {
     gv_log0(GV_LOG_INFO, "sampling %lld tokens past this program's sequence length %lld: each new token is predicted "
             "from the last %lld tokens only (a longer context needs a program compiled with a larger gvc compile "
             "--seq, up to the model's positions)", (long long)(total - T), (long long)T, (long long)T);
-  uint64_t rng = a->seed ^ 0x5eed5a3b1e5ull;
-  int last = r->stage == r->pp - 1;
-  float *whole = vocab_row_begin(r, last);
+  }
+  struct gen g = {r, forward, r->stage == r->pp - 1, NULL, malloc(sizeof(struct cand) * (size_t)r->vocab),
+                  a->seed ^ 0x5eed5a3b1e5ull};
+  GV_CHECK(g.c != NULL, "out of host memory");
+  g.whole = vocab_row_begin(r, g.last);
   r->evaluating = 1; /* forward only, no dropout */
   double t0 = gv_run_now_s();
-  if (cached) { /* the prompt into the cache, one position at a time */
-    gv_run_decode_begin(r, total);
-    for (int64_t i = 0; i + 1 < n; i++)
-      gv_run_decode_step(r, seq[i]);
-  }
-  for (int64_t pos = n; pos < total; pos++) {
-    int64_t w = pos < T ? pos : T, from = pos - w;
-    const void *logits = NULL;
-    if (cached) {
-      logits = gv_run_decode_step(r, seq[pos - 1]);
-    } else {
-      memset(window, 0, sizeof *window * (size_t)T);
-      memcpy(window, seq + from, sizeof *window * (size_t)w);
-      forward(r, window); /* the logits row of the window's last position */
-      logits = r->bases[GV_MEM_ACTS] + r->logits_off + (w - 1) * r->logits_cols * (int64_t)gv_run_fsz(r);
-    }
-    int32_t next = 0, owner = 0;
-    if (!cached && r->logits_rows > 0) { /* vsp: the row is on one rank of the tp group */
-      owner = (int)((w - 1) / r->logits_rows);
-      logits = r->bases[GV_MEM_ACTS] + r->logits_off + ((w - 1) % r->logits_rows) * r->logits_cols *
-               (int64_t)gv_run_fsz(r);
-    }
-    if (last && whole) /* vocabulary tp: the row's columns from every rank of the tp group */
-      next = pick(vocab_row(r, whole, w), V, a, &rng, c);
-    else if (last && (r->logits_rows <= 0 || r->tp_rank == owner)) /* read back to the host */
-      next = pick(gv_run_to_host_f32(r, logits, (size_t)V), V, a, &rng, c);
-    if (last && r->logits_rows > 0 && r->tp > 1)
-      gv_comm_broadcast_host(r->tp_group, &next, 1, GV_DTYPE_I32, owner);
-    if (r->pp > 1)
-      gv_comm_broadcast_host(r->pp_group, &next, 1, GV_DTYPE_I32, (int)r->pp - 1);
-    seq[pos] = next;
-  }
+  made = s2s ? translate(&g, src, seq + n, N) : continue_text(&g, seq, n, total, cached);
   double dt = gv_run_now_s() - t0;
-  free(whole);
-  if (cached)
-    gv_run_decode_end(r);
-  gv_log0(GV_LOG_INFO, "sampled %lld tokens in %.3f s: %.1f tokens/s (%s)", (long long)a->sample_tokens, dt,
-          dt > 0 ? (double)a->sample_tokens / dt : 0.0, cached ? "KV cache" : "a whole forward per token");
   r->evaluating = 0;
-  if (gv_comm_rank(r->world) == 0) {
-    char *buf = NULL;
-    size_t cap = 0;
-    printf(ids_format(r) ? "sample_ids>" : "sample> ");
-    for (int64_t i = 0; i < total; i++)
-      if (ids_format(r))
-        printf("%s %d", i == n ? " |" : "", seq[i]);
-      else
-        put_token(r, stdout, seq[i], &buf, &cap);
-    printf("\n");
-    fflush(stdout);
-    free(buf);
-  }
+  gv_log0(GV_LOG_INFO, "sampled %lld tokens in %.3f s: %.1f tokens/s (%s)", (long long)made, dt,
+          dt > 0 ? (double)made / dt : 0.0, cached ? "KV cache" : "a whole forward per token");
+  if (gv_comm_rank(r->world) == 0)
+    print_sample(r, seq, n, seq + n, made);
   gv_bpe_free(&r->tok);
-  free(c);
-  free(window);
+  free(g.whole);
+  free(g.c);
+  free(src);
   free(seq);
 }

@@ -14,7 +14,13 @@ Writes tests/reference/fixtures/t5_s2s.bin (gen_fixtures.py's format, magic "GVR
     decoder_start_token_id = 0 (what gv_pairs_get gives; checked equal to T5's _shift_right);
   "labels" i32 [B,T]: the target with pads as -1 (transformers' -100: ignored);
   "logits" f32 [B,T,V]; "loss" f64 [1]: transformers' loss, the mean over the real labels;
-  "loss_sum" f64 [1]: the sum over them, "count" i32 [1]: how many.
+  "loss_sum" f64 [1]: the sum over them, "count" i32 [1]: how many;
+  "prompt" i32 [P]: a source of P = 9 ids (no padding) and "greedy" i32 [N]: what
+    model.generate(prompt, max_new_tokens=N, do_sample=False, decoder_start_token_id=0)
+    continues it with, N = 10, the start id left out (no end id met); "greedy_margin" f64 [1]:
+    the smallest gap between the largest two logits over the steps. The tiny random model
+    mostly repeats one id: the source is the first of a seeded series whose continuation
+    holds 3 different ids, so that reading another position's logits shows.
 Run: build/hf-venv/bin/python tests/reference/gen_t5_s2s.py [--check]
 """
 import os
@@ -27,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture_writer import MAGIC, serialize, write_or_check  # noqa: E402
 
 B, S, T = 3, 12, 7
+P, N = 9, 10        # the generation's source length and new tokens
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures", "t5_s2s.bin")
 
@@ -58,8 +65,25 @@ def build():
             ("labels", labels.masked_fill(labels < 0, -1), 2), ("logits", out.logits, 0),
             ("loss", out.loss.reshape(1), 1), ("loss_sum", ce.reshape(1), 1),
             ("count", torch.tensor([count]), 2)]
+    recs += generation(model)
     header = [MAGIC, 1, 7, cfg.vocab_size, cfg.d_model, cfg.num_layers, cfg.num_heads, 0, 0, 0, B, S, T, len(recs)]
     return serialize(header, recs), float(out.loss), count
+
+
+def generation(model):
+    """The records of a greedy generation: its source, the ids and the smallest logit margin."""
+    g = torch.Generator().manual_seed(3141)
+    while True:
+        src = torch.randint(2, model.config.vocab_size, (1, P), generator=g)
+        with torch.no_grad():
+            out = model.generate(src, max_new_tokens=N, do_sample=False, decoder_start_token_id=0,
+                                 output_scores=True, return_dict_in_generate=True)
+        ids = out.sequences[0, 1:]
+        if len(ids) == N and len(set(ids.tolist())) >= 3:
+            break
+    assert int(out.sequences[0, 0]) == 0 and model.config.eos_token_id not in ids.tolist()
+    margin = min(float(torch.topk(s[0], 2).values[0] - torch.topk(s[0], 2).values[1]) for s in out.scores)
+    return [("prompt", src[0], 2), ("greedy", ids, 2), ("greedy_margin", torch.tensor([margin]), 1)]
 
 
 def main():
