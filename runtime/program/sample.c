@@ -45,7 +45,8 @@ static int parse_ids(const char *s, int32_t *out, int64_t *n, int64_t cap)
   return *n > 0;
 }
 
-void gv_run_check_sample_args(struct gv_run *r)
+/* The options of --sample alone (the tokenizer loaded): the prompt is checked apart. */
+static void check_options(struct gv_run *r)
 {
   const struct gv_run_args *a = &r->args;
   const char *why = NULL;
@@ -367,6 +368,8 @@ static void print_sample(struct gv_run *r, const int32_t *prompt, int64_t n, con
   free(buf);
 }
 
+static const char *prompt_of(const struct gv_run *r) { return r->args.prompt ? r->args.prompt : "The "; }
+
 /* The prompt's ids checked against the model: not empty, inside the vocabulary; an
  * encoder-decoder's source at most S ids, its start id inside the vocabulary. */
 static void check_prompt(const struct gv_run *r, const int32_t *seq, int64_t n)
@@ -405,8 +408,7 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
   int64_t T = r->seq, S = r->s2s.seq, N = a->sample_tokens;
   int s2s = r->s2s.src_off >= 0;
   int32_t *seq = NULL, *src = NULL;
-  int64_t n = encode_prompt(r, a->prompt ? a->prompt : "The ", &seq, N + 1), total = n + N, made;
-  check_prompt(r, seq, n);
+  int64_t n = encode_prompt(r, prompt_of(r), &seq, N + 1), total = n + N, made; /* (checked at start-up) */
   int cached = !s2s && use_kv_cache(r, total);
   if (s2s) {
     gv_log0(GV_LOG_INFO, "no KV cache for an encoder-decoder: each token is a whole forward of the source and the "
@@ -439,5 +441,16 @@ void gv_run_generate(struct gv_run *r, gv_run_forward_fn forward)
   free(g.whole);
   free(g.c);
   free(src);
+  free(seq);
+}
+
+void gv_run_check_sample_args(struct gv_run *r)
+{
+  check_options(r);
+  if (r->args.sample_tokens == 0)
+    return;
+  int32_t *seq = NULL;
+  int64_t n = encode_prompt(r, prompt_of(r), &seq, 0);
+  check_prompt(r, seq, n);
   free(seq);
 }

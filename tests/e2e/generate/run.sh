@@ -2,7 +2,7 @@
 # run.sh GVC SRC MPIEXEC WORK - text generation and evaluation of a training binary:
 # --temperature 0 is greedy and equals --top_k 1 at any temperature; a seeded draw
 # (--temperature, --top_k, --top_p) repeats with the same --seed; --sample_format ids
-# prints the prompt's and the new ids; --tokenizer encodes and decodes a BPE model's text; the
+# prints the prompt's and the new ids; --eos_id stops at an end id; --tokenizer encodes and decodes a BPE model's text; the
 # KV cache gives the ids of a whole forward per token; N tokens even past the sequence length
 # (with the cache where the positions allow, and says so); bad sampling options and a text format for a non-byte vocabulary are refused before
 # training; --eval_only prints loss and perplexity of the validation and test splits of a
@@ -36,6 +36,13 @@ out=$(GV_COMM=mpi timeout 60 "$mpiexec" -n 2 ./vtp --data fort --global_train_ba
 # the prompt's ids, then 12 new ones
 [ "$(echo "$g0" | cut -d'|' -f1 | xargs)" = "84 104 101 32" ] && [ "$(echo "$g0" | cut -d'|' -f2 | wc -w)" = 12 ] && ok \
   || bad "ids format: '$g0'"
+# --eos_id: the new ids up to the first end id (the third greedy id), with the KV cache and without
+x=$(echo "$g0" | cut -d'|' -f2 | cut -d' ' -f4)
+want=$(echo "$g0" | cut -d'|' -f2 | xargs -n1 | sed "/^$x\$/q" | xargs)
+for o in "" --no_kv_cache; do
+  e=$(gen --sample 12 --sample_format ids --eos_id "$x" $o | ids | cut -d'|' -f2 | xargs)
+  [ -n "$x" ] && [ "$e" = "$want" ] && ok || bad "--eos_id $x $o: '$e', want '$want' (of '$g0')"
+done
 s1=$(gen --sample 30 --sample_format ids --temperature 1 --top_k 20 --top_p 0.9 --seed 5 | ids)
 s2=$(gen --sample 30 --sample_format ids --temperature 1 --top_k 20 --top_p 0.9 --seed 5 | ids)
 s3=$(gen --sample 30 --sample_format ids --temperature 1 --seed 6 | ids)

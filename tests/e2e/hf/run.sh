@@ -12,7 +12,9 @@
 # Hugging Face and back in unchanged; --initialize_on_meta 1 without weights and an import
 # of another family are refused. Under mpirun, LLaMA as tp2, pp2 and ZeRO-3 dp2 loads the
 # import with --initialize_on_meta 1: the same greedy ids (tp2, pp2), the one-rank step-0
-# loss (ZeRO-3); the checkpoint each saves exports to Hugging Face whole.
+# loss (ZeRO-3); the checkpoint each saves exports to Hugging Face whole. T5 generates
+# transformers' greedy ids from a source (--sample on an encoder-decoder), at most T of them,
+# up to --eos_id, and refuses a source longer than S.
 source "$(dirname "$0")/../e2e_lib.sh"
 rm -rf ./*
 export GV_COMM=self
@@ -77,6 +79,23 @@ refused "--initialize_on_meta without weights" "give the weights with --init_fro
   ./gpt2.bin --initialize_on_meta 1 --batch_from "$fx/gpt2/ref.bin" --iters 1 --global_train_batch_size 2
 refused "--init_from missing tensor" "no f32 record 'layers.0.attn.q.bias'" \
   ./qwen2.bin --init_from llama.safetensors --batch_from "$fx/qwen2/ref.bin" --iters 1 --global_train_batch_size 2
+
+# T5 generates (the prompt its source, the decoder from the start id 0, a whole forward a
+# token): the fixture's source 21,...,28 ("prompt") continues as transformers' generate did
+# ("greedy", 10 ids); with the decoder's 7 positions (--seq 7) the first 7 and a line saying
+# so; --eos_id ends after the first end id; a source longer than S (12) is refused
+t5gen() { "$1" --init_from t5.safetensors --batch_from "$fx/../fixtures/t5_s2s.bin" --iters 0 --global_train_batch_size 3 \
+  --sample 10 --sample_format ids --prompt "${2:-21,21,75,6,49,20,27,19,28}" "${@:3}" 2>&1; }
+out=$(t5gen ./t5.bin); g=$(echo "$out" | ids)
+"$check" greedy "$fx/../fixtures/t5_s2s.bin" $g && echo "$out" | grep -q "no KV cache for an encoder-decoder" && ok \
+  || bad "t5: generated ids '$g': $out"
+out=$(t5gen ./t5_st.bin); g7=$(echo "$out" | ids)
+[ -n "$g" ] && [ "$g7" = "$(echo $g | cut -d' ' -f1-7)" ] && echo "$out" | grep -q "the decoder has this program's 7 positions" \
+  && ok || bad "t5 --seq 7: '$g7' (of '$g'): $out"
+e=$(t5gen ./t5.bin "" --eos_id 72 | ids)
+[ "$e" = "31 31 72" ] && ok || bad "t5 --eos_id 72: '$e' (all: '$g')"
+refused "t5: a source longer than S" "has 13 tokens, more than the program's source length S = 12" \
+  t5gen ./t5.bin 1,2,3,4,5,6,7,8,9,10,11,12,13
 
 # any strategy loads the import: LLaMA as tp2 and pp2 under mpirun generate transformers'
 # ids; as ZeRO-3 dp2 (which does not sample) its step-0 loss is the one-rank program's
