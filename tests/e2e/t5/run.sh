@@ -12,7 +12,9 @@
 # its losses; context parallelism is refused at compile time, named. The same pairs at their
 # own lengths (--src_seq 16 --seq 8): dp2, ZeRO-3, tp2 with SP, Ulysses and pp2 reproduce the
 # one-rank losses, which equal those of both padded to --seq 32 (pads are masked keys and
-# ignored labels); sources not divisible by the sequence-parallel group are refused.
+# ignored labels); sources not divisible by the sequence-parallel group are refused. The
+# trained model generates (--sample: a source of the pairs' kind in, the decoder's greedy ids
+# out) alike on one rank, under vocabulary tp2 and pp2; a source longer than S is refused.
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/models/t5.gvm"; fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--batch_from $fx --iters 6 --warmup 2 --min_lr 1e-4 --global_train_batch_size 2"
@@ -84,7 +86,7 @@ refused_compile "S15 under Ulysses" "15 source rows (micro-batch 1 x src_seq 15)
   --model t5_tiny --seq 8 --src_seq 15 --micro-batch 1 --num_gpus_per_node 2 --global_tp_deg 2 --use_ulysses 1
 refused_compile "--src_seq for a GPT" "reads no src_tokens" "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --src_seq 16
 
-# the training binary's refusals: pairs longer than the program's lengths, generation
+# the training binary's refusals: pairs longer than the program's lengths, a source longer than S
 "$gvc" compile "$gvm" --model t5_tiny --seq 12 --micro-batch 1 -o short 2>compile.log || bad "compile short: $(cat compile.log)"
 out=$(GV_COMM=self ./short --data rev --iters 1 --global_train_batch_size 1 2>&1) && bad "--seq 12: accepted" \
   || { echo "$out" | grep -q "rev: sources of 16 tokens do not fit the program's source length 12 (compile with --src_seq at least 16)" \
@@ -92,6 +94,22 @@ out=$(GV_COMM=self ./short --data rev --iters 1 --global_train_batch_size 1 2>&1
 "$gvc" compile "$gvm" --model t5_tiny --src_seq 16 --seq 6 --micro-batch 1 -o short_t 2>compile.log || bad "compile short_t: $(cat compile.log)"
 out=$(GV_COMM=self ./short_t --data rev --iters 1 --global_train_batch_size 1 2>&1) && bad "--seq 6: accepted" \
   || { echo "$out" | grep -q "rev: targets of 8 tokens do not fit the program's --seq 6" && ok || bad "--seq 6: '$out'"; }
-out=$(GV_COMM=self ./single --data rev --iters 1 --global_train_batch_size 1 --sample 4 2>&1) && bad "--sample: accepted" \
-  || { echo "$out" | grep -q "generation by an encoder-decoder" && ok || bad "--sample: '$out'"; }
+out=$(GV_COMM=self ./single --data rev --iters 1 --global_train_batch_size 1 --sample 4 --prompt "rev: abcdefghijkl" \
+      2>&1) && bad "--sample, a source of 17: accepted" || { echo "$out" | grep -q \
+      "has 17 tokens, more than the program's source length S = 16" && ! echo "$out" | grep -q "iter " && ok \
+      || bad "--sample, a source of 17: '$out'"; }
+
+# generation (the prompt the source, a whole forward per token): the S16/T8 model trained on
+# the pairs and saved; loaded by one rank, vocabulary tp2 and pp2 (the encoder on stage 0)
+# it continues the source "rev: abcd" with the same 8 greedy ids
+GV_COMM=self ./single $args --save ck >gen.log 2>&1 || bad "save: $(tail -2 gen.log)"
+t5gen() { "$@" --data rev --global_train_batch_size 2 --load ck --iters 6 --sample 8 --sample_format ids \
+  --prompt "rev: abcd" 2>&1 </dev/null | grep "^sample_ids>"; }
+one=$(GV_COMM=self t5gen ./single)
+[ "$(echo "$one" | cut -d'|' -f1)" = "sample_ids> 114 101 118 58 32 97 98 99 100 " ] \
+  && [ "$(echo "$one" | cut -d'|' -f2 | wc -w)" = 8 ] && ok || bad "one rank's generation: '$one'"
+for name in st_tp2_vtp st_pp2_1f1b; do
+  got=$(t5gen "$mpiexec" -n 2 ./$name)
+  [ -n "$one" ] && [ "$got" = "$one" ] && ok || bad "$name: generated '$got', one rank '$one'"
+done
 finish
