@@ -1,8 +1,8 @@
 /* safetensors.c - the safetensors reader and writer of gvrt_safetensors.h: the header
  * parsed and checked with cJSON, blocks of tensors read and written with pread/pwrite
- * and converted between F32, BF16 and F16 on the way; and the CRC-32 the checkpoints
- * keep per tensor (zlib's crc32), computed on a thread of its own while the next pieces
- * of a long read come from the disk. */
+ * and converted between F32, BF16 and F16 on the way (long reads with O_DIRECT, several
+ * pieces at once); and the CRC-32 the checkpoints keep per tensor (zlib's crc32),
+ * computed as the pieces of a long read come in. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -200,10 +200,13 @@ static void convert(enum gv_st_dtype from, const void *src, enum gv_st_dtype to,
 /* ---- the file ---- */
 
 /* Long reads with O_DIRECT (see direct_read): the file opened again with it (-1 where the
- * file system refuses it), and the readers' aligned buffers, made on the first such read. */
+ * file system refuses it), and the readers' aligned buffers, made on the first such read
+ * and used by one read at a time (mu; a read from another thread meanwhile goes the
+ * ordinary way). */
 struct st_direct {
   int fd;
   unsigned char *bounce;
+  pthread_mutex_t mu;
 };
 
 struct gv_st {
@@ -378,6 +381,7 @@ int gv_st_open(gv_st **out, const char *path, char *err, size_t n)
   if (f->fd >= 0) /* a larger readahead: the data is mostly read front to back */
     posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   f->dio.fd = f->fd >= 0 ? open(path, O_RDONLY | O_CLOEXEC | O_DIRECT) : -1;
+  pthread_mutex_init(&f->dio.mu, NULL);
   int rc = -1;
   char *hdr = NULL;
   cJSON *root = NULL;
@@ -422,6 +426,7 @@ void gv_st_close(gv_st *f)
   if (f->dio.fd >= 0)
     close(f->dio.fd);
   free(f->dio.bounce);
+  pthread_mutex_destroy(&f->dio.mu);
   cJSON_Delete(f->root);
   free(f->ts);
   free(f->path);
@@ -566,13 +571,9 @@ static void *direct_main(void *arg)
   return NULL;
 }
 
-/* n bytes at `at` into buf as described above, *crc (NULL: none) continued over them; -1
- * (errno set, nothing of *crc changed) when O_DIRECT cannot read them: the caller then reads
- * them the ordinary way. */
-static int direct_read(struct st_direct *dio, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
+/* direct_read with the buffers to itself. */
+static int direct_read_locked(struct st_direct *dio, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
 {
-  if (dio->fd < 0 || n < DIRECT_MIN)
-    return -1;
   if (!dio->bounce && posix_memalign((void **)&dio->bounce, DIRECT_ALIGN, DIRECT_READERS * DIRECT_BOUNCE)) {
     dio->bounce = NULL;
     return -1;
@@ -604,6 +605,18 @@ static int direct_read(struct st_direct *dio, unsigned char *buf, size_t n, uint
   free(j.crcs);
   if (rc)
     errno = atomic_load(&j.e);
+  return rc;
+}
+
+/* n bytes at `at` into buf as described above, *crc (NULL: none) continued over them; -1
+ * (errno set, nothing of *crc changed) when O_DIRECT cannot read them: the caller then reads
+ * them the ordinary way. */
+static int direct_read(struct st_direct *dio, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
+{
+  if (dio->fd < 0 || n < DIRECT_MIN || pthread_mutex_trylock(&dio->mu))
+    return -1;
+  int rc = direct_read_locked(dio, buf, n, at, crc);
+  pthread_mutex_unlock(&dio->mu);
   return rc;
 }
 
