@@ -1,14 +1,15 @@
 /* safetensors.c - the safetensors reader and writer of gvrt_safetensors.h: the header
  * parsed and checked with cJSON, blocks of tensors read and written with pread/pwrite
- * and converted between F32, BF16 and F16 on the way; and the CRC-32 the checkpoints
- * keep per tensor (zlib's crc32), computed on a thread of its own while the next pieces
- * of a long read come from the disk. */
+ * and converted between F32, BF16 and F16 on the way (long reads with O_DIRECT, several
+ * pieces at once); and the CRC-32 the checkpoints keep per tensor (zlib's crc32),
+ * computed as the pieces of a long read come in. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,9 +199,20 @@ static void convert(enum gv_st_dtype from, const void *src, enum gv_st_dtype to,
 
 /* ---- the file ---- */
 
+/* Long reads with O_DIRECT (see direct_read): the file opened again with it (-1 where the
+ * file system refuses it), and the readers' aligned buffers, made on the first such read
+ * and used by one read at a time (mu; a read from another thread meanwhile goes the
+ * ordinary way). */
+struct st_direct {
+  int fd;
+  unsigned char *bounce;
+  pthread_mutex_t mu;
+};
+
 struct gv_st {
   char *path;
   int fd;
+  struct st_direct dio;
   uint64_t data_at, data_bytes; /* the data's offset in the file (8 + header) and size */
   struct gv_st_tensor *ts;
   int n;
@@ -368,6 +380,8 @@ int gv_st_open(gv_st **out, const char *path, char *err, size_t n)
   f->fd = open(path, O_RDONLY | O_CLOEXEC);
   if (f->fd >= 0) /* a larger readahead: the data is mostly read front to back */
     posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  f->dio.fd = f->fd >= 0 ? open(path, O_RDONLY | O_CLOEXEC | O_DIRECT) : -1;
+  pthread_mutex_init(&f->dio.mu, NULL);
   int rc = -1;
   char *hdr = NULL;
   cJSON *root = NULL;
@@ -409,6 +423,10 @@ void gv_st_close(gv_st *f)
     return;
   if (f->fd >= 0)
     close(f->fd);
+  if (f->dio.fd >= 0)
+    close(f->dio.fd);
+  free(f->dio.bounce);
+  pthread_mutex_destroy(&f->dio.mu);
   cJSON_Delete(f->root);
   free(f->ts);
   free(f->path);
@@ -492,13 +510,125 @@ static void crc_follow_tell(struct crc_follow *cf, size_t ready, int stop)
   pthread_mutex_unlock(&cf->mu);
 }
 
-/* n bytes at offset `at` read whole into buf, the CRC-32 *crc (NULL: none) continued over
- * them. A long read goes in pieces of PIECE_BYTES whose CRC-32 a second thread computes
- * (crc_follow) while the next pieces are read, so that checking costs next to no time
- * beside the disk's (only the last piece's check follows the read). -1 with errno set, as
- * pread_all. */
-static int pread_crc(int fd, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
+/* A long read with O_DIRECT, in pieces that DIRECT_READERS threads (the caller one of them)
+ * read at once: more of the disk's work in flight than one reader and its readahead give,
+ * and no page cache between the disk and the memory (no copy out of it, no pages to find
+ * and reclaim beside a checkpoint larger than the free memory). O_DIRECT needs aligned file
+ * offsets, lengths and buffers, and a tensor's bytes have neither, so each reader reads the
+ * aligned window around its piece into a buffer of its own, computes the piece's CRC-32
+ * there and copies the piece out; the pieces' CRC-32s are combined in order. */
+enum { DIRECT_READERS = 4, DIRECT_ALIGN = 4096, DIRECT_MIN = 1 << 20, DIRECT_PIECE = 4 << 20 };
+#define DIRECT_BOUNCE ((size_t)DIRECT_PIECE + 2 * DIRECT_ALIGN)
+
+struct direct_job {
+  const struct st_direct *dio;
+  unsigned char *buf;
+  size_t n, piece;
+  uint64_t at;
+  int pieces, want_crc;
+  uint32_t *crcs;
+  atomic_int next, failed, e;
+};
+
+struct direct_reader {
+  struct direct_job *job;
+  unsigned char *bounce;
+};
+
+/* Bytes [at, at + n) of the file through the aligned buffer b into dst; -1 with errno. */
+static int direct_piece(int fd, unsigned char *b, unsigned char *dst, size_t n, uint64_t at, uint32_t *crc)
 {
+  uint64_t a0 = at / DIRECT_ALIGN * DIRECT_ALIGN, want = at + n - a0;
+  size_t len = (size_t)((want + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN), got = 0;
+  while (got < want) { /* the last window may end past the end of the file: a short read */
+    ssize_t k = pread(fd, b + got, len - got, (off_t)(a0 + got));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      if (!k)
+        errno = EIO;
+      return -1;
+    }
+    got += (size_t)k;
+  }
+  if (crc)
+    *crc = gv_st_crc32_update(0, b + (at - a0), n);
+  memcpy(dst, b + (at - a0), n);
+  return 0;
+}
+
+static void *direct_main(void *arg)
+{
+  struct direct_reader *me = arg;
+  struct direct_job *j = me->job;
+  for (int k; !atomic_load(&j->failed) && (k = atomic_fetch_add(&j->next, 1)) < j->pieces;) {
+    size_t off = (size_t)k * j->piece, m = j->n - off < j->piece ? j->n - off : j->piece;
+    if (direct_piece(j->dio->fd, me->bounce, j->buf + off, m, j->at + off, j->want_crc ? &j->crcs[k] : NULL)) {
+      atomic_store(&j->e, errno);
+      atomic_store(&j->failed, 1);
+    }
+  }
+  return NULL;
+}
+
+/* direct_read with the buffers to itself. */
+static int direct_read_locked(struct st_direct *dio, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
+{
+  if (!dio->bounce && posix_memalign((void **)&dio->bounce, DIRECT_ALIGN, DIRECT_READERS * DIRECT_BOUNCE)) {
+    dio->bounce = NULL;
+    return -1;
+  }
+  size_t piece = (n / DIRECT_READERS + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN; /* every reader busy */
+  piece = piece < DIRECT_MIN / 2 ? DIRECT_MIN / 2 : piece > DIRECT_PIECE ? DIRECT_PIECE : piece;
+  struct direct_job j = {.dio = dio, .buf = buf, .n = n, .piece = piece, .at = at, .want_crc = crc != NULL};
+  j.pieces = (int)((n + piece - 1) / piece);
+  if (crc && !(j.crcs = malloc(sizeof *j.crcs * (size_t)j.pieces)))
+    return -1;
+  atomic_init(&j.next, 0);
+  atomic_init(&j.failed, 0);
+  atomic_init(&j.e, 0);
+  struct direct_reader rd[DIRECT_READERS];
+  pthread_t th[DIRECT_READERS];
+  int started = 0;
+  for (int i = 0; i < DIRECT_READERS; i++)
+    rd[i] = (struct direct_reader){&j, dio->bounce + (size_t)i * DIRECT_BOUNCE};
+  while (started < DIRECT_READERS - 1 && started + 1 < j.pieces &&
+         !pthread_create(&th[started], NULL, direct_main, &rd[started + 1]))
+    started++;
+  direct_main(&rd[0]);
+  for (int i = 0; i < started; i++)
+    pthread_join(th[i], NULL);
+  int rc = atomic_load(&j.failed) ? -1 : 0;
+  if (!rc && crc)
+    for (int k = 0; k < j.pieces; k++)
+      *crc = gv_st_crc32_combine(*crc, j.crcs[k], (int64_t)(k + 1 < j.pieces ? piece : n - (size_t)k * piece));
+  free(j.crcs);
+  if (rc)
+    errno = atomic_load(&j.e);
+  return rc;
+}
+
+/* n bytes at `at` into buf as described above, *crc (NULL: none) continued over them; -1
+ * (errno set, nothing of *crc changed) when O_DIRECT cannot read them: the caller then reads
+ * them the ordinary way. */
+static int direct_read(struct st_direct *dio, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
+{
+  if (dio->fd < 0 || n < DIRECT_MIN || pthread_mutex_trylock(&dio->mu))
+    return -1;
+  int rc = direct_read_locked(dio, buf, n, at, crc);
+  pthread_mutex_unlock(&dio->mu);
+  return rc;
+}
+
+/* n bytes at offset `at` read whole into buf, the CRC-32 *crc (NULL: none) continued over
+ * them: a long one with O_DIRECT where the file allows it (direct_read, dio: NULL for none),
+ * else in pieces of PIECE_BYTES whose CRC-32 a second thread computes (crc_follow) while the
+ * next pieces are read, so that checking costs next to no time beside the disk's (only the
+ * last piece's check follows the read). -1 with errno set, as pread_all. */
+static int pread_crc(int fd, struct st_direct *dio, unsigned char *buf, size_t n, uint64_t at, uint32_t *crc)
+{
+  if (dio && !direct_read(dio, buf, n, at, crc))
+    return 0;
   struct crc_follow cf = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, buf, 0, 0, crc ? *crc : 0};
   pthread_t th;
   if (!crc || n <= PIECE_BYTES || pthread_create(&th, NULL, crc_follow_main, &cf)) { /* serially */
@@ -528,11 +658,12 @@ static int pread_crc(int fd, unsigned char *buf, size_t n, uint64_t at, uint32_t
 }
 
 /* Moves elements [first, first + count) of a block between the file (fd, the tensor's bytes
- * at base) and mem (dtype md), one run of consecutive file elements at a time, through a
- * staging buffer when the dtypes differ; crc (reading, unless NULL): continued over the
- * bytes read, as stored. */
-static int move_part(int fd, int writing, uint64_t base, const struct gv_st_tensor *t, int64_t row0, int64_t col0,
-                     int64_t cols, int64_t first, int64_t count, enum gv_st_dtype md, void *mem, uint32_t *crc)
+ * at base; dio: for long reads, NULL for none) and mem (dtype md), one run of consecutive
+ * file elements at a time, through a staging buffer when the dtypes differ; crc (reading,
+ * unless NULL): continued over the bytes read, as stored. */
+static int move_part(int fd, struct st_direct *dio, int writing, uint64_t base, const struct gv_st_tensor *t,
+                     int64_t row0, int64_t col0, int64_t cols, int64_t first, int64_t count, enum gv_st_dtype md,
+                     void *mem, uint32_t *crc)
 {
   int64_t C = gv_st_cols(t);
   size_t fs = gv_st_dtype_size(t->dtype), ms = gv_st_dtype_size(md);
@@ -555,7 +686,7 @@ static int move_part(int fd, int writing, uint64_t base, const struct gv_st_tens
     else if (writing) {
       convert(md, mp, t->dtype, stage, (size_t)run);
       rc = pwrite_all(fd, stage, fs * (size_t)run, at);
-    } else if (!(rc = pread_crc(fd, stage ? stage : mp, fs * (size_t)run, at, crc)) && stage)
+    } else if (!(rc = pread_crc(fd, dio, stage ? stage : mp, fs * (size_t)run, at, crc)) && stage)
       convert(t->dtype, stage, md, mp, (size_t)run);
     k += run;
   }
@@ -569,7 +700,7 @@ int gv_st_read_part_crc(gv_st *f, const struct gv_st_tensor *t, int64_t row0, in
 {
   if (check_part(f->path, t, row0, rows, col0, cols, first, count, want, err, n))
     return -1;
-  if (count && move_part(f->fd, 0, f->data_at + t->begin, t, row0, col0, cols, first, count, want, dst, crc))
+  if (count && move_part(f->fd, &f->dio, 0, f->data_at + t->begin, t, row0, col0, cols, first, count, want, dst, crc))
     return fail(err, n, "%s: tensor '%s': cannot read (%s)", f->path, t->name, strerror(errno));
   return 0;
 }
@@ -722,8 +853,8 @@ int gv_st_write_part(gv_st_writer *w, int i, int64_t row0, int64_t rows, int64_t
   const struct gv_st_tensor *t = &w->ts[i];
   if (check_part(w->path, t, row0, rows, col0, cols, first, count, have, err, n))
     return -1;
-  if (count && move_part(w->fd, 1, w->data_at + t->begin, t, row0, col0, cols, first, count, have, (void *)(uintptr_t)src,
-                         NULL))
+  if (count && move_part(w->fd, NULL, 1, w->data_at + t->begin, t, row0, col0, cols, first, count, have,
+                         (void *)(uintptr_t)src, NULL))
     return fail(err, n, "%s: tensor '%s': cannot write (%s)", w->path, t->name, strerror(errno));
   return 0;
 }

@@ -11,7 +11,8 @@
 # blocks), and the loads and those reads take turns, LOADS times each (default 3; the
 # medians are shown): before each, the page cache of the files is dropped (dd iflag=nocache,
 # posix_fadvise DONTNEED; fincore checks that nothing of them is left cached), so both read
-# the same bytes from the disk. Run it under `nice -n -20` on a shared machine. RANKS="1"
+# the same bytes from the disk (the loads read long ranges with O_DIRECT, around the page
+# cache; dd through it). Run it under `nice -n -20` on a shared machine. RANKS="1"
 # (or "2") runs one of the two; a rank count whose memory is not available is skipped,
 # saying so. Needs MPI for the 2-rank runs; WORK needs room for one checkpoint and a 2 GiB
 # probe.

@@ -286,9 +286,12 @@ static void test_crc_is_zlibs(void)
   CHECK(gv_st_crc32_update(0, buf + 3, sizeof buf - 3) == (uint32_t)crc32(0, buf + 3, (uInt)(sizeof buf - 3)));
 }
 
-/* A read longer than one piece (4 MiB: its CRC-32 computed while the next piece is read)
- * gives the bytes and the CRC-32 as stored, whole or from an odd element on, as it is or
- * converted; a byte flipped in its last piece changes that CRC-32. */
+/* A read longer than one piece (with O_DIRECT where the file system has it: pieces read at
+ * once through aligned buffers, the last one's window past the end of the file; else its
+ * CRC-32 computed while the next piece is read) gives the bytes and the CRC-32 as stored,
+ * whole or from an odd element on, as it is or converted, and a block of long rows from an
+ * odd column; a byte flipped in its last piece (in the page cache, not yet on the disk)
+ * changes that CRC-32. */
 static void test_long_read(void)
 {
   enum { R = 3, C = 1000003, N = R * C };
@@ -320,6 +323,9 @@ static void test_long_read(void)
   CHECK(part == gv_st_crc32_update(0, w + 7, sizeof(float) * (N - 9)) && back[0] == w[7] && back[N - 10] == w[N - 3]);
   CHECK_EQ_INT(0, gv_st_read_part_crc(f, t, 0, R, 0, C, 0, N, GV_ST_BF16, bf, &conv, err, sizeof err));
   CHECK(conv == whole && gv_bf16_to_float(bf[N - 1]) == w[N - 1]);
+  enum { COLS = 400001 }; /* rows of 1.6 MB, each one read */
+  CHECK_EQ_INT(0, gv_st_read_block(f, t, 1, 2, 5, COLS, GV_ST_F32, back, err, sizeof err));
+  CHECK(!memcmp(back, w + C + 5, sizeof(float) * COLS) && !memcmp(back + COLS, w + 2 * C + 5, sizeof(float) * COLS));
   gv_st_close(f);
   FILE *fp = fopen(path, "r+b"); /* flip one bit of the tensor's last element */
   CHECK(fp != NULL);
