@@ -115,6 +115,11 @@ int cost_analytic_init(CostModel *cm, const IrModel *m, const AnalyticHw *hw);
  * the caller's), and names[k] = the type's first block when names is not NULL. Returns the
  * number of types, or -1 when there are more than PROF_MAXTYPES. */
 int cost_types_from_ir(CostModel *cm, const IrModel *m, unsigned char *types, char (*names)[64]);
+/* An encoder-decoder's (a model reading src_tokens) layer types that run at the source
+ * length S (their blocks read the source's rows: the encoder's), src[k] = 1, the others 0
+ * (the decoder's, at T); types as cost_types_from_ir gives them. Returns 0 (src all 0)
+ * when m is not an encoder-decoder, else 1. */
+int cost_types_src(const IrModel *m, const unsigned char *types, int *src);
 /* TP all-gather / Ulysses all-to-all latencies from the allreduce bandwidths (used when
  * there is no sp_time file). */
 void cost_latency_from_bandwidth(CostModel *cm);

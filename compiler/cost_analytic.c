@@ -115,3 +115,16 @@ int cost_types_from_ir(CostModel *cm, const IrModel *m, unsigned char *types, ch
   cm->type_of = types;
   return nt;
 }
+
+int cost_types_src(const IrModel *m, const unsigned char *types, int *src)
+{
+  for (int k = 0; k < PROF_MAXTYPES; k++) src[k] = 0;
+  if (!m || m->src_value < 0 || !types) return 0;
+  for (int i = 0, b = 0; i < m->nlayers && b < m->nblocks; i++) {
+    const IrLayer *ly = &m->layers[i];
+    if (ly->kind != IR_LAYER_BLOCK) continue;
+    if (ly->in_value >= 0 && ir_len_dim(&m->values[ly->in_value].shape) == IR_DIM_S) src[types[b]] = 1;
+    b++;
+  }
+  return 1;
+}

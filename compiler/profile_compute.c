@@ -128,12 +128,14 @@ static void write_json(FILE *f, const PmOptions *o, const void *arg)
     }
   for (int i = 0; i < n; i++) {
     pm_seq_key(o, q[i].p.seq, sk, sizeof sk);
-    for (int k = 0; k < T; k++) fprintf(f, "    \"layertype_%d_bsz%d_seq%d\": %.12g,\n", k, q[i].p.bsz, q[i].p.seq, q[i].layer_f[k]);
+    for (int k = 0; k < T; k++)
+      fprintf(f, "    \"layertype_%d_bsz%d_seq%d\": %.12g,\n", k, q[i].p.bsz, pm_type_seq(o, k, q[i].p.seq), q[i].layer_f[k]);
     fprintf(f, "    \"layertype_other_bsz%d_seq%s\": %.12g,\n", q[i].p.bsz, sk, q[i].other_f);
   }
   fprintf(f, "    \"gvc\": {\n        \"device\": \"%s\",\n        \"profile_mode\": \"%s\",\n        \"layernum_min\": %d,\n"
              "        \"layernum_max\": %d,\n        \"warmup\": %d,\n        \"repeats\": %d,\n        \"concurrent\": %d,\n",
           o->device, o->mode, o->layernum_min, o->layernum_max, o->warmup, o->repeats, o->concurrent);
+  if (o->src_seq > 0) fprintf(f, "        \"src_seq\": %d,\n", o->src_seq);
   for (int k = 0; k < T; k++) fprintf(f, "        \"bwd_fwd_ratio_layertype_%d\": %.12g,\n", k, median_ratio(q, n, k));
   fprintf(f, "        \"bwd_fwd_ratio_layertype_other\": %.12g,\n", median_ratio(q, n, -1));
   double opt_l[PROF_MAXTYPES], opt_o;
@@ -147,7 +149,7 @@ static void write_json(FILE *f, const PmOptions *o, const void *arg)
   for (int i = 0; i < n; i++) {
     int b = q[i].p.bsz, s = q[i].p.seq;
     pm_seq_key(o, s, sk, sizeof sk);
-    for (int k = 0; k < T; k++) fprintf(f, "        \"bwd_layertype_%d_bsz%d_seq%d\": %.12g,\n", k, b, s, q[i].layer_b[k]);
+    for (int k = 0; k < T; k++) fprintf(f, "        \"bwd_layertype_%d_bsz%d_seq%d\": %.12g,\n", k, b, pm_type_seq(o, k, s), q[i].layer_b[k]);
     fprintf(f, "        \"bwd_layertype_other_bsz%d_seq%s\": %.12g,\n", b, sk, q[i].other_b);
     for (int w = 0; w < pg->n; w++) {
       const PmRun *r = &q[i].run[w];
@@ -167,6 +169,7 @@ static void write_table(FILE *f, const PmOptions *o, const void *arg)
   fprintf(f, "gvc profile computation: %s (%s), %s, --device %s, %s mode; layers %d and %d, %d warm-up + %d timed steps, median",
           o->model, o->file, o->precision, o->device, o->mode, o->layernum_min, o->layernum_max, o->warmup, o->repeats);
   if (o->concurrent > 1) fprintf(f, "; %d copies side by side, averaged", o->concurrent);
+  if (o->src_seq > 0) fprintf(f, "; source length %d (the encoder's layer types), seq the target's", o->src_seq);
   fprintf(f, "\n");
   fprintf(f, "forward and backward ms of the whole programs; per layer and other: ms per sample\n\n");
   if (T == 1) {
@@ -186,7 +189,7 @@ static void write_table(FILE *f, const PmOptions *o, const void *arg)
     fprintf(f, "\n  bsz    seq  type   layer fwd  layer bwd  bwd/fwd\n");
     for (int i = 0; i < n; i++) {
       for (int k = 0; k < T; k++)
-        fprintf(f, "%5d %6d  %4d %11.4f %10.4f %8.3f\n", q[i].p.bsz, q[i].p.seq, k, q[i].layer_f[k], q[i].layer_b[k],
+        fprintf(f, "%5d %6d  %4d %11.4f %10.4f %8.3f\n", q[i].p.bsz, pm_type_seq(o, k, q[i].p.seq), k, q[i].layer_f[k], q[i].layer_b[k],
                 q[i].layer_b[k] / q[i].layer_f[k]);
       fprintf(f, "%5d %6d  other %10.4f %10.4f\n", q[i].p.bsz, q[i].p.seq, q[i].other_f, q[i].other_b);
     }

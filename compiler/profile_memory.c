@@ -110,7 +110,7 @@ static void write_json(FILE *f, const PmOptions *o, const void *arg)
   for (int sp = 0; sp < 2; sp++) {
     const char *suf = sp ? "_sp" : "";
     for (int k = 0; k < mp->T; k++) {
-      fprintf(f, "    \"layertype_%d%s\": {\"%d\": {\"parameter_size\": %.12g, ", k, suf, p.seq, mp->param[k]);
+      fprintf(f, "    \"layertype_%d%s\": {\"%d\": {\"parameter_size\": %.12g, ", k, suf, pm_type_seq(o, k, p.seq), mp->param[k]);
       put_dict(f, "tp_activation_per_bsz_dict", mp->act[k][sp], mp->ntp, &mp->ckpt[k], "}},\n");
     }
     const char *names[3] = {"other_memory_pp_off", "other_memory_pp_on_first", "other_memory_pp_on_last"};
@@ -121,8 +121,9 @@ static void write_json(FILE *f, const PmOptions *o, const void *arg)
       put_dict(f, "activation", om[k]->act, mp->ntp, NULL, "}},\n");
     }
   }
-  fprintf(f, "    \"gvc\": {\"device\": \"%s\", \"bsz\": %d, \"seq\": %d, \"layernum_min\": %d, \"layernum_max\": %d",
-          o->device, p.bsz, p.seq, o->layernum_min, o->layernum_max);
+  fprintf(f, "    \"gvc\": {\"device\": \"%s\", \"bsz\": %d, \"seq\": %d, ", o->device, p.bsz, p.seq);
+  if (o->src_seq > 0) fprintf(f, "\"src_seq\": %d, ", o->src_seq);
+  fprintf(f, "\"layernum_min\": %d, \"layernum_max\": %d", o->layernum_min, o->layernum_max);
   if (!isnan(mp->outside_mb)) /* --context_ranks 0: not measured */
     fprintf(f, ",\n            \"context_mem_mb\": %.12g, \"measured_peak_mb\": %.12g, \"planned_mb\": %.12g, \"rss_before_arenas_mb\": %.12g,"
                "\n            \"context_param_mb\": %.12g, \"context_per_param_mb\": %.12g",
@@ -134,10 +135,12 @@ static void write_table(FILE *f, const PmOptions *o, const void *arg)
 {
   PmPoint p = ((const Result *)arg)->p;
   const MemProfile *mp = ((const Result *)arg)->mp;
-  fprintf(f, "gvc profile memory: %s (%s), %s, batch %d, seq %d; layers %d and %d; MB = 2^20 bytes, activations per sample\n\n",
-          o->model, o->file, o->precision, p.bsz, p.seq, o->layernum_min, o->layernum_max);
+  fprintf(f, "gvc profile memory: %s (%s), %s, batch %d, seq %d", o->model, o->file, o->precision, p.bsz, p.seq);
+  if (o->src_seq > 0) fprintf(f, " (source %d)", o->src_seq);
+  fprintf(f, "; layers %d and %d; MB = 2^20 bytes, activations per sample\n\n", o->layernum_min, o->layernum_max);
   for (int k = 0; k < mp->T; k++) {
-    if (mp->T > 1) fprintf(f, "layer type %d (%s) ", k, o->type_names[k]);
+    if (mp->T > 1 && o->src_seq > 0) fprintf(f, "layer type %d (%s, seq %d) ", k, o->type_names[k], pm_type_seq(o, k, p.seq));
+    else if (mp->T > 1) fprintf(f, "layer type %d (%s) ", k, o->type_names[k]);
     fprintf(f, "per layer: parameter_size %.4f MB (model states %.4f MB unsharded), checkpointed activation %.4f MB\n", mp->param[k],
             4 * mp->param[k], mp->ckpt[k]);
   }

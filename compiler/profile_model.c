@@ -93,20 +93,49 @@ static int range(const char *lo_name, int lo, const char *hi_name, int hi, const
   return 0;
 }
 
-static int seq_list(const char *s, int *out, int *n)
+static int seq_list(const char *name, const char *s, int *out, int *n)
 {
   *n = 0;
   for (const char *p = s; *p;) {
     char *end;
     long v = strtol(p, &end, 10);
     if (end == p || v < 1 || v > (1 << 24) || (*end && *end != ',') || *n == PM_MAXPTS) {
-      diag_plain(NULL, "--profile_seq_length_list '%s': expected a comma list of sequence lengths >= 1", s);
+      diag_plain(NULL, "--%s '%s': expected a comma list of sequence lengths >= 1", name, s);
       return 1;
     }
     out[(*n)++] = (int)v;
     p = *end ? end + 1 : end;
   }
-  if (!*n) { diag_plain(NULL, "--profile_seq_length_list '': the profile range is empty"); return 1; }
+  if (!*n) { diag_plain(NULL, "--%s '': the profile range is empty", name); return 1; }
+  return 0;
+}
+
+/* The option that gave the source length, as typed ("--src_seq 64", "--seq_length 64,32"). */
+static const char *src_given(const PmOptions *o, char *buf, size_t n)
+{
+  if (!strcmp(o->src_opt, "src_seq")) snprintf(buf, n, "--src_seq %d", o->src_seq);
+  else snprintf(buf, n, "--%s %s", o->src_opt, o->seq_arg);
+  return buf;
+}
+
+/* --seq_length T, or an encoder-decoder's S,T (Galvatron's list for its two lengths), and
+ * --src_seq S; 1 after an error naming the argument. */
+static int parse_lengths(PmOptions *o)
+{
+  int v[PM_MAXPTS], n = 0;
+  if (o->src_seq) o->src_opt = "src_seq";
+  if (!o->seq_arg) return 0;
+  if (seq_list("seq_length", o->seq_arg, v, &n)) return 1;
+  if (n > 2) {
+    diag_plain(NULL, "--seq_length %s: expected one length, or an encoder-decoder's two (S,T: the source's, the target's)", o->seq_arg);
+    return 1;
+  }
+  if (n == 2 && o->src_seq) {
+    diag_plain(NULL, "--seq_length %s with --src_seq %d: give the source length once", o->seq_arg, o->src_seq);
+    return 1;
+  }
+  if (n == 2) o->src_seq = v[0], o->src_opt = "seq_length";
+  o->seq = v[n - 1];
   return 0;
 }
 
@@ -129,13 +158,25 @@ static int check_model(PmOptions *o, const PmPoint *pts, int n)
     unsigned char *types = malloc((size_t)(m->nblocks > 0 ? m->nblocks : 1));
     int T = cost_types_from_ir(&cm, m, types, o->type_names);
     o->ntypes = T, o->nstacks = m->nstacks, o->vary = -1;
+    if (T > 0) cost_types_src(m, types, o->type_src);
     if (T < 0) { diag_plain(NULL, "%s: model '%s' has more than %d layer types", o->file, o->model, PROF_MAXTYPES); rc = 1; }
+    else if (o->src_seq && m->src_value < 0) {
+      char given[128];
+      diag_plain(NULL, "%s: model '%s' reads no src_tokens (only an encoder-decoder has a source length S; give one "
+                       "--seq_length)", src_given(o, given, sizeof given), o->model);
+      rc = 1;
+    }
     else if (T > 1 && (o->tp_ranks || !strcmp(o->mode, "sequence"))) {
       diag_plain(NULL, "%s: model '%s' has %d layer types: %s profiles one layer type", o->file, o->model, T,
                  o->tp_ranks ? "--tp_ranks" : "--profile_mode sequence");
       rc = 1;
     }
     free(types);
+  }
+  if (m && !rc && m->max_seq && o->src_seq > m->max_seq) {
+    char given[128];
+    diag_plain(NULL, "%s: the source length exceeds %s's %lld positions", src_given(o, given, sizeof given), o->model, (long long)m->max_seq);
+    rc = 1;
   }
   for (int i = 0; m && !rc && i < n; i++)
     if (m->max_seq && pts[i].seq > m->max_seq) {
@@ -175,6 +216,13 @@ static int check_scalars(PmOptions *o)
   if (o->tp_ranks < 0 || o->tp_ranks == 1 || o->tp_ranks > 64 || (o->tp_ranks & (o->tp_ranks - 1))) { diag_plain(NULL, "--tp_ranks %d: expected 0 or a power of two in [2, 64]", o->tp_ranks); return 1; }
   if (o->context_ranks < 0 || o->context_ranks > 64) { diag_plain(NULL, "--context_ranks %d: expected an integer in [0, 64]", o->context_ranks); return 1; }
   if (o->bsz < 1) { diag_plain(NULL, "--profile_batch_size %d: expected an integer >= 1", o->bsz); return 1; }
+  if (parse_lengths(o)) return 1;
+  if (o->src_seq < 0) { diag_plain(NULL, "--src_seq %d: expected an integer >= 1", o->src_seq); return 1; }
+  if (o->src_seq && !strcmp(o->mode, "sequence")) {
+    char given[128];
+    diag_plain(NULL, "%s: --profile_mode sequence profiles one length per point, not an encoder-decoder's two", src_given(o, given, sizeof given));
+    return 1;
+  }
   if (o->seq == 0 && (o->seq = default_seq(o)) < 0) return 1;
   if (o->seq < 1) { diag_plain(NULL, "--seq_length %d: expected an integer >= 1", o->seq); return 1; }
   return 0;
@@ -190,7 +238,7 @@ static int list_points(const char *what, const PmOptions *o, PmPoint *pts, int *
     if (n < 8) { diag_plain(NULL, "--profile_min_batch_size %d .. --profile_max_batch_size %d step %d gives %d batch sizes: batch mode needs at least 8 (the readers fit a line through them)", o->min_bsz, o->max_bsz, o->bsz_step, n); return 1; }
     for (int i = 0; i < n; i++) pts[i] = (PmPoint){v[i], o->seq};
   } else if (sequence) {
-    if (o->seq_list ? seq_list(o->seq_list, v, &n)
+    if (o->seq_list ? seq_list("profile_seq_length_list", o->seq_list, v, &n)
                     : range("profile_min_seq_length", o->min_seq, "profile_max_seq_length", o->max_seq, "profile_seq_length_step", o->seq_step, v, &n))
       return 1;
     if (n < 3 && !strcmp(what, "computation")) { diag_plain(NULL, "--profile_%s gives %d sequence length(s): sequence mode needs at least 3 (the readers fit a quadratic)", o->seq_list ? "seq_length_list" : "min/max_seq_length", n); return 1; }
@@ -214,7 +262,9 @@ int pm_parse(const char *what, int argc, char **argv, PmOptions *o, PmPoint *pts
       {"profile_min_batch_size", CLI_INT, &o->min_bsz, "batch mode: smallest batch (1)"},
       {"profile_max_batch_size", CLI_INT, &o->max_bsz, "batch mode: largest batch (8; at least 8 sizes)"},
       {"profile_batch_size_step", CLI_INT, &o->bsz_step, "batch mode: step (1)"},
-      {"seq_length", CLI_INT, &o->seq, "static and batch modes: sequence length (the model's, at most 1024)"},
+      {"seq_length", CLI_STR, &o->seq_arg, "static and batch modes: sequence length (the model's, at most 1024); an encoder-decoder's S,T: the encoder's layer types at S, the decoder's at T"},
+      {"profile_fixed_seq_length_list", CLI_STR, &o->seq_arg, "Galvatron's name of --seq_length T or S,T"},
+      {"src_seq", CLI_INT, &o->src_seq, "an encoder-decoder's source length S (--src_seq S --seq_length T is --seq_length S,T; default T)"},
       {"profile_min_seq_length", CLI_INT, &o->min_seq, "sequence mode: shortest (128)"},
       {"profile_max_seq_length", CLI_INT, &o->max_seq, "sequence mode: longest (1024)"},
       {"profile_seq_length_step", CLI_INT, &o->seq_step, "sequence mode: step (128)"},
@@ -319,11 +369,16 @@ PmOptions pm_program_opts(const PmOptions *o, const PmPrograms *pg, int i)
   return po;
 }
 
+int pm_type_seq(const PmOptions *o, int k, int seq)
+{
+  return o->src_seq > 0 && k >= 0 && k < PROF_MAXTYPES && o->type_src[k] ? o->src_seq : seq;
+}
+
 void pm_seq_key(const PmOptions *o, int seq, char *buf, size_t n)
 {
   if (o->ntypes <= 1) { snprintf(buf, n, "%d", seq); return; }
   int at = snprintf(buf, n, "[");
-  for (int k = 0; k < o->ntypes && at < (int)n; k++) at += snprintf(buf + at, n - (size_t)at, "%s%d", k ? "," : "", seq);
+  for (int k = 0; k < o->ntypes && at < (int)n; k++) at += snprintf(buf + at, n - (size_t)at, "%s%d", k ? "," : "", pm_type_seq(o, k, seq));
   if (at < (int)n) snprintf(buf + at, n - (size_t)at, "]");
 }
 
@@ -368,7 +423,7 @@ int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoin
   if (m && program_types(o, L, m, &types, why, buf, n)) m = NULL;
   if (m) {
     Arena *a = arena_new(1 << 20);
-    ParPlan lo = {.micro_batch = p.bsz, .seq = p.seq, .world = pp * tp, .pp = pp, .pipeline_1f1b = 1, .chunks = 1,
+    ParPlan lo = {.micro_batch = p.bsz, .seq = p.seq, .src_seq = o->src_seq, .world = pp * tp, .pp = pp, .pipeline_1f1b = 1, .chunks = 1,
                   .tp = tp, .tp_consec = 1, .sp = sp && tp > 1, .vtp = tp, .bf16 = !strcmp(o->precision, "bf16")};
     parplan_layers(a, m, &lo);
     for (int i = 0; i < m->nlayers; i++) lo.layer[i].ckpt = ckpt && m->layers[i].kind == IR_LAYER_BLOCK;
@@ -561,11 +616,14 @@ int pm_run(const PmOptions *o, const char *tmpdir, int layers, PmPoint p, int bi
   int jit = !binary && ranks == 1 && emit_llvm_available(), copies = !binary && ranks == 1 ? o->concurrent : 1;
   char *cargv[] = {self, jit ? "run" : "compile", (char *)o->file, "--model", (char *)o->model, "--num_layers", L, "--seq", S,
                    "--micro-batch", B, "--mixed_precision", (char *)o->precision, "--num_gpus_per_node", NR, NULL};
+  char SS[16];
+  snprintf(SS, sizeof SS, "%d", o->src_seq);
   char *targs[] = {"--data", "synthetic", "--iters", iters, "--global_train_batch_size", GB, "--quiet", "--step_json", json,
                    "--device", (char *)o->device, "--mixed_precision", (char *)o->precision, NULL};
   char *argv[64];
   int n = 0, rc = 0;
   for (int i = 0; cargv[i]; i++) argv[n++] = cargv[i];
+  if (o->src_seq > 0) argv[n++] = "--src_seq", argv[n++] = SS; /* an encoder-decoder's source length */
   if (tp_mode) { /* "tp", "tp_sp" (Megatron-SP) or "ulysses" over all the ranks */
     char *split[] = {"--global_tp_deg", NR, !strcmp(tp_mode, "ulysses") ? "--use_ulysses" : "--sequence_parallel",
                      !strcmp(tp_mode, "tp") ? "0" : "1"};

@@ -19,6 +19,9 @@ typedef struct PmOptions {
   const char *file, *model, *model_size, *mode, *precision, *device, *out_dir, *seq_list;
   int bsz, min_bsz, max_bsz, bsz_step;         /* --profile_batch_size, --profile_{min,max}_batch_size, _step */
   int seq, min_seq, max_seq, seq_step;         /* --seq_length (static, batch), sequence mode's range */
+  const char *seq_arg;                         /* --seq_length T, or an encoder-decoder's S,T */
+  int src_seq;                                 /* an encoder-decoder's source length S (--src_seq; 0: S = seq) */
+  const char *src_opt;                         /* the option that gave it, for messages */
   int layernum_min, layernum_max, max_tp_deg, sequence_parallel;
   int warmup, repeats, quiet;
   int concurrent;              /* computation: copies of each program timed side by side */
@@ -29,6 +32,7 @@ typedef struct PmOptions {
    * top-level repeat loops; with several types each loop (stack) is profiled on its own */
   int ntypes, nstacks;
   char type_names[PROF_MAXTYPES][64];
+  int type_src[PROF_MAXTYPES]; /* an encoder-decoder's types that run at the source length S (cost_types_src) */
   int vary;                    /* the programs of L layers: -1 every stack L, s: stack s L and the others layernum_min */
 } PmOptions;
 
@@ -47,7 +51,11 @@ typedef struct PmPrograms {
 int pm_programs(const PmOptions *o, PmPrograms *pg);
 /* o with program i's layer counts (pass it and pg->layers[i] to pm_lower / pm_run). */
 PmOptions pm_program_opts(const PmOptions *o, const PmPrograms *pg, int i);
-/* Galvatron's sequence key: "S" for one layer type, "[S,S,...]" (one per type) for several. */
+/* Layer type k's sequence length at a point of sequence seq: an encoder-decoder's source
+ * length S for the encoder's types when --src_seq (--seq_length S,T) was given, else seq. */
+int pm_type_seq(const PmOptions *o, int k, int seq);
+/* Galvatron's sequence key: "S" for one layer type, the tuple of the types' lengths
+ * "[S,S,...]" (pm_type_seq, one per type) for several. */
 void pm_seq_key(const PmOptions *o, int seq, char *buf, size_t n);
 /* Per layer type from the programs' values v[0 .. pg->n) (ms of b samples, or MB): each
  * group's difference per added block and per sample, for every type its stack(s) add

@@ -84,7 +84,8 @@ int search_cli_parse(int argc, char **argv, int is_cost, SearchCli *c)
       {"sp_time_path", CLI_STR, &c->files.sp_time, "sp_time_*.json (else derived from allreduce bandwidth)"},
       {"time_profile_mode", CLI_STR, &c->time_mode, "static | batch | sequence (static)"},
       {"memory_profile_mode", CLI_STR, &c->memory_mode, "static | sequence (static)"},
-      {"seq_length", CLI_STR, &c->seq_arg, "sequence length, or one per layer type: 3136,784,196,49 (default: the model's)"},
+      {"seq_length", CLI_STR, &c->seq_arg, "sequence length, or one per layer type: 3136,784,196,49, or an encoder-decoder's S,T (default: the model's)"},
+      {"src_seq", CLI_INT, &c->src_seq, "an encoder-decoder's source length S: --src_seq S --seq_length T is --seq_length S,T"},
       {"hidden_size", CLI_STR, &c->hidden_arg, "override the model's hidden size, or one per layer type: 320,640,1280,2560"},
       {"num_layers", CLI_STR, &c->layers_arg, "override the model's layer count, or layers per type: 24,24 (FILE optional with profiles)"},
       {"mixed_precision", CLI_STR, &c->precision, "bf16 | fp16 | fp32 (bf16)"},
@@ -306,22 +307,35 @@ static int int_list(const char *opt, const char *v, int *out)
  * (the encoder's), T for the others. 0 when m is not such a model. */
 static int src_lengths(const IrModel *m, const unsigned char *type_of, int ntypes, int *q)
 {
-  if (!m || m->src_value < 0 || !type_of)
+  int src[PROF_MAXTYPES], S = q[0], T = q[1];
+  if (!cost_types_src(m, type_of, src))
     return 0;
-  int len[PROF_MAXTYPES], b = 0, S = q[0], T = q[1];
-  for (int k = 0; k < PROF_MAXTYPES; k++)
-    len[k] = T;
-  for (int i = 0; i < m->nlayers && b < m->nblocks; i++) {
-    const IrLayer *ly = &m->layers[i];
-    if (ly->kind != IR_LAYER_BLOCK)
-      continue;
-    if (ly->in_value >= 0 && ir_len_dim(&m->values[ly->in_value].shape) == IR_DIM_S)
-      len[type_of[b]] = S;
-    b++;
-  }
   for (int k = 0; k < ntypes; k++)
-    q[k] = len[k];
+    q[k] = src[k] ? S : T;
   return 1;
+}
+
+/* --src_seq N: an encoder-decoder's source length, the S of --seq_length S,T (T: --seq_length,
+ * else the model's default); a model without src_tokens has none. 1 after an error. */
+static int src_seq_arg(SearchCli *c, const IrModel *m, int seq)
+{
+  if (!c->src_seq) return 0;
+  if (c->src_seq < 1) { diag_plain(NULL, "--src_seq %d: expected an integer >= 1", c->src_seq); return 1; }
+  if (m && m->src_value < 0) {
+    diag_plain(NULL, "--src_seq %d: model '%s' reads no src_tokens (only an encoder-decoder has a source length; "
+                     "give its sequence with --seq_length)", c->src_seq, c->model);
+    return 1;
+  }
+  if (c->seq_arg && strchr(c->seq_arg, ',')) {
+    diag_plain(NULL, "--src_seq %d with --seq_length %s: give the source length once (--seq_length S,T, or --src_seq S "
+                     "with --seq_length T)", c->src_seq, c->seq_arg);
+    return 1;
+  }
+  int t[PROF_MAXTYPES];
+  if (c->seq_arg && int_list("seq_length", c->seq_arg, t) < 0) return 1;
+  snprintf(c->seq_pair, sizeof c->seq_pair, "%d,%d", c->src_seq, c->seq_arg ? t[0] : seq);
+  c->seq_arg = c->seq_pair;
+  return 0;
 }
 
 /* The model's layer types: the IR's distinct block structures (cost_types_from_ir), or one
@@ -331,8 +345,8 @@ static int model_shape(SearchCli *c, const IrModel *m)
 {
   CostModel *cm = &c->cm;
   int nl, nh, ns, L[PROF_MAXTYPES], H[PROF_MAXTYPES], Q[PROF_MAXTYPES];
-  if ((nl = int_list("num_layers", c->layers_arg, L)) < 0 || (nh = int_list("hidden_size", c->hidden_arg, H)) < 0 ||
-      (ns = int_list("seq_length", c->seq_arg, Q)) < 0)
+  if (src_seq_arg(c, m, m && m->max_seq > 0 ? (int)m->max_seq : 2048) || (nl = int_list("num_layers", c->layers_arg, L)) < 0 ||
+      (nh = int_list("hidden_size", c->hidden_arg, H)) < 0 || (ns = int_list("seq_length", c->seq_arg, Q)) < 0)
     return 1;
   if (nl == 0 && c->layers > 0) { L[0] = c->layers; nl = 1; } /* gvc cost: the config's layer count */
   int seq = ns ? Q[0] : m && m->max_seq > 0 ? (int)m->max_seq : 2048, T = nl > 1 ? nl : 1;
@@ -355,6 +369,11 @@ static int model_shape(SearchCli *c, const IrModel *m)
       cm->type_hidden[k] = m ? (int)m->hidden : 0;
       snprintf(c->type_names[k], sizeof c->type_names[k], "layertype_%d", k);
     }
+  }
+  if (c->src_seq && T < 2) {
+    diag_plain(NULL, "--src_seq %d: the model has one layer type; an encoder-decoder's two lengths go to its encoder's and "
+                     "decoder's types (give FILE, or --num_layers per type: 24,24)", c->src_seq);
+    return 1;
   }
   if (ns == 2 && T > 2 && src_lengths(m, c->type_of, T, Q)) /* an encoder-decoder's [S, T]: one per type */
     ns = T;

@@ -20,6 +20,8 @@ typedef struct SearchCli {
   int num_nodes, gpus_per_node, layers, sequence_parallel, global_memory_buffer, async_grad_reduce;
   /* --num_layers, --hidden_size, --seq_length: one value, or one per layer type ("24,24") */
   const char *layers_arg, *hidden_arg, *seq_arg;
+  int src_seq;               /* --src_seq S: seq_arg becomes "S,T" in seq_pair */
+  char seq_pair[48];
   unsigned char *type_of;    /* the model's layer types, one per layer (cm.type_of points here) */
   char type_names[PROF_MAXTYPES][64]; /* each type's first block ("encoder.0"), for messages */
   int no_prune, quiet;

@@ -73,6 +73,20 @@ PY
   && ok || bad "T5 at [512,128] on a profile of [512,512] only"
 "$gvc" search $H $T5 --seq_length 512,128 --memory_profiling_path "$tmp/mem_no_other.json" --quiet 2>&1 \
   | grep -q "key 'other_memory_pp_off_sp.\[512,128\]': missing" && ok || bad "T5 without the [512,128] other memory"
+# --src_seq S with --seq_length T is --seq_length S,T (an encoder-decoder's source length, as gvc compile's)
+"$gvc" search $H $T5 --src_seq 512 --seq_length 128 --memory_profiling_path "$tmp/mem_512_128.json" --quiet 2>&1 \
+  | grep -q "layer types: 0: 24 layers, hidden 1024, seq 512; 1: 24 layers, hidden 1024, seq 128" && ok || bad "T5 at --src_seq 512 --seq_length 128"
+"$gvc" search $H $T5 --src_seq 512 --seq_length 128 --quiet 2>&1 | grep -q "key 'layertype_1_sp.128': missing" \
+  && ok || bad "--src_seq 512 on a profile of [512,512] only"
+"$gvc" search $H $T5 --src_seq 512 --seq_length 512,128 2>&1 | grep -q "give the source length once" && ok || bad "--src_seq with S,T"
+"$gvc" search $H --num_layers 48 --hidden_size 1024 --src_seq 512 --seq_length 128 --time_profiling_path $V/T5/configs/computation_profiling_bf16_t5-3B.json \
+  --memory_profiling_path $V/T5/configs/memory_profiling_bf16_t5-3B.json 2>&1 | grep -q "src_seq 512: the model has one layer type" \
+  && ok || bad "--src_seq for a model of one layer type"
+# a GPT has no source: --src_seq is an error saying why, in the search and the cost
+for cmd in search "cost --strategy $tmp/T5.json"; do
+  "$gvc" $cmd "$src/models/gpt2.gvm" --model gpt2 --num_nodes 1 --num_gpus_per_node 8 --memory_constraint 34 --src_seq 512 --seq_length 128 2>&1 \
+    | grep -q "src_seq 512: model 'gpt2' reads no src_tokens (only an encoder-decoder has a source length" && ok || bad "gvc ${cmd%% *} --src_seq on a GPT"
+done
 # models/t5.gvm (four layer types: each stack's first block, with its position bias, apart):
 # the two lengths go to the encoder's types and the decoder's; the analytic costs are lower
 # at a shorter target
@@ -83,6 +97,7 @@ t5 --seq_length 512,128 > "$tmp/t5_128.out" && t5 --seq_length 512,512 > "$tmp/t
   && awk -v a="$(sed -n 's/^iteration time \([0-9.]*\) s.*/\1/p' "$tmp/t5_128.out")" \
          -v b="$(sed -n 's/^iteration time \([0-9.]*\) s.*/\1/p' "$tmp/t5_512.out")" 'BEGIN {exit !(a < b)}' \
   && ok || bad "models/t5.gvm at --seq_length 512,128: $(grep "layer types\|iteration" "$tmp/t5_128.out")"
+t5 --src_seq 512 --seq_length 128 | grep -v "^search: " | cmp -s - <(grep -v "^search: " "$tmp/t5_128.out") && ok || bad "models/t5.gvm: --src_seq 512 --seq_length 128 is --seq_length 512,128"
 
 # the analytic model: each block structure its own costs
 "$gvc" search "$src/tests/unit/search/two_types.gvm" --model two_types_8 --num_nodes 1 --num_gpus_per_node 8 --memory_constraint 40 \
