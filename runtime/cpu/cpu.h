@@ -174,7 +174,6 @@ void gv_cpu_dropout_fwd(struct gv_backend *be, struct gv_tensor *y, const struct
 void gv_cpu_dropout_bwd(struct gv_backend *be, struct gv_tensor *dx, const struct gv_tensor *dy,
                         float p, uint64_t seed, uint64_t offset, int flags);
 double gv_cpu_sumsq(struct gv_backend *be, const struct gv_tensor *x);
-double gv_cpu_sumsq_multi(struct gv_backend *be, const struct gv_tensor *xs, int count);
 void gv_cpu_fill(struct gv_backend *be, struct gv_tensor *x, float value);
 void gv_cpu_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
 void gv_cpu_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha,
@@ -363,6 +362,7 @@ void gv_cpu_bf16_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits
                                 const struct gv_tensor *logits, const struct gv_tensor *lse,
                                 const struct gv_tensor *targets, int64_t lo, float scale);
 double gv_cpu_bf16_sumsq(struct gv_backend *be, const struct gv_tensor *x);
+double gv_cpu_bf16_sumsq_multi(struct gv_backend *be, const struct gv_tensor *xs, int count);
 void gv_cpu_bf16_fill(struct gv_backend *be, struct gv_tensor *x, float value);
 void gv_cpu_bf16_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);
 void gv_cpu_bf16_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);

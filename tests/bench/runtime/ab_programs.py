@@ -22,7 +22,7 @@ OP_RE = re.compile(r"gvrt:\s{3}(\S.*?)\s+(?:([0-9.]+)\s+)?([0-9.]+)\s+([0-9.]+)%
 
 def run(exe, a):
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), GV_COMM="self")
-    p = subprocess.run([exe, "--data", a.data, "--iters", str(a.warmup + a.iters), "--global_train_batch_size",
+    p = subprocess.run([os.path.abspath(exe), "--data", a.data, "--iters", str(a.warmup + a.iters), "--global_train_batch_size",
                         str(a.batch), "--log_interval", "1"], env=env, capture_output=True, text=True)
     out = p.stdout + p.stderr
     if p.returncode != 0:
