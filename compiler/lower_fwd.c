@@ -204,9 +204,9 @@ void lower_find_swiglus(L *l)
     if (n->op != IR_OP_MUL || n->in[0] == n->in[1] || l->ep_mlp[h] >= 0)
       continue;
     for (int k = 0; k < 2; k++) {
-      int s = producer(m, n->in[k]);
-      if (s < 0 || m->nodes[s].op != IR_OP_SILU || l->ep_mlp[s] >= 0 || uses[n->in[k]] != 1 ||
-          uses[m->nodes[s].in[0]] != 1 || l->cross[n->in[k]] || lower_layer_of_value(l, n->in[k]) != lower_layer_of_value(l, n->out))
+      int v = n->in[k], s = producer(m, v);
+      if (s < 0 || m->nodes[s].op != IR_OP_SILU || l->ep_mlp[s] >= 0 || uses[v] != 1 || uses[m->nodes[s].in[0]] != 1 ||
+          l->cross[v] || lower_layer_of_value(l, v) != lower_layer_of_value(l, n->out))
         continue;
       l->swiglu[h] = s;
       l->swiglu[s] = h;
