@@ -99,6 +99,9 @@ void lower_mark_needed(L *l)
 {
   for (int v = 0; v < l->m->nvalues; v++)
     l->needed[v] = (unsigned char)ir_value_saved(l->m, v);
+  for (int ni = 0; ni < l->m->nnodes; ni++) /* a silu fused into its mul's swiglu call has no value */
+    if (lower_swiglu_silu(l, ni))
+      l->needed[l->m->nodes[ni].out] = 0;
 }
 
 /* ZeRO-3: gather a layer's parameter shards from the data-parallel group into the one

@@ -334,15 +334,40 @@ static void bwd_attention(L *l, int ni, int layer, const char *c, SchedArg dy, i
          lower_key_mask(l, ni));
 }
 
+/* mul(silu(gate), up) fused (lower_find_swiglus): up's gradient written as mul_bwd writes it
+ * (a temporary folded in where up has one already), the gate's as silu_bwd would; where only
+ * the gate's accumulates, one call for each. */
+static void bwd_swiglu(L *l, int ni, int layer, SchedArg dy)
+{
+  int gate = l->m->nodes[l->swiglu[ni]].in[0], up = lower_swiglu_up(l, ni), acc = l->ginit[gate];
+  int64_t cnt = lower_numel(l, l->m->nodes[ni].out);
+  GradOut gg = gout(l, layer, gate, acc), gu = gout(l, layer, up, 0);
+  const char *c = "swiglu backward: mul(silu(gate), up) (fused)";
+  if (acc && gu.buf >= 0) {
+    EMIT(l, ENT_gen_swiglu_bwd, c, sa_null(), GB(l, gu), dy, V(l, gate), V(l, up), sa_i64(cnt), sa_i64(0));
+    EMIT(l, ENT_gen_swiglu_bwd, c, GB(l, gg), sa_null(), dy, V(l, gate), V(l, up), sa_i64(cnt), sa_i64(ACC_DX));
+  } else {
+    EMIT(l, ENT_gen_swiglu_bwd, c, GB(l, gg), GB(l, gu), dy, V(l, gate), V(l, up), sa_i64(cnt),
+         sa_i64(acc ? ACC_DX : 0));
+  }
+  fold(l, gu);
+  fold(l, gg);
+}
+
 static void bwd_node(L *l, int ni, int layer)
 {
   const IrNode *n = &l->m->nodes[ni];
   int y = n->out;
-  if (n->op == IR_OP_INPUT || lower_in_ep_mlp(l, ni)) /* an expert MLP's part: in its down linear's call */
+  if (n->op == IR_OP_INPUT || lower_in_ep_mlp(l, ni) || lower_swiglu_silu(l, ni)) /* an expert MLP's part: in its
+                                                            down linear's call; a silu: in its mul's swiglu call */
     return;
   int has_dy = l->grad[y] >= 0 && l->ginit[y];
   if (!is_loss_source(n) && !has_dy)
     return; /* nothing flows back through this value */
+  if (l->swiglu[ni] >= 0) {
+    bwd_swiglu(l, ni, layer, B(l, l->grad[y]));
+    return;
+  }
   if (n->op == IR_OP_REL_BIAS) { /* into the table's gradient only (its input gives the length) */
     int64_t Lq = lower_len(l, y);
     int ids = lower_new_buf(l, lower_vname(l, layer, y, "buckets"), PC_TRANSIENT, 4 * Lq * Lq);

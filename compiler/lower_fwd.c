@@ -156,18 +156,25 @@ static int match_ep_mlp(const L *l, int ni, const int *uses, int part[4])
   return 1;
 }
 
+/* Per value: how many node inputs read it. */
+static int *value_uses(const L *l)
+{
+  int *uses = ARENA_ARRAY(l->a, int, l->m->nvalues ? l->m->nvalues : 1);
+  for (int i = 0; i < l->m->nnodes; i++)
+    for (int k = 0; k < l->m->nodes[i].nin; k++)
+      uses[l->m->nodes[i].in[k]]++;
+  return uses;
+}
+
 void lower_find_ep_mlps(L *l)
 {
   const IrModel *m = l->m;
   l->ep_mlp = ARENA_ARRAY(l->a, int, m->nnodes);
   l->ep_gate = ARENA_ARRAY(l->a, int, m->nnodes);
   l->ep_up = ARENA_ARRAY(l->a, int, m->nnodes);
-  int *uses = ARENA_ARRAY(l->a, int, m->nvalues);
-  for (int i = 0; i < m->nnodes; i++) {
+  int *uses = value_uses(l);
+  for (int i = 0; i < m->nnodes; i++)
     l->ep_mlp[i] = -1;
-    for (int k = 0; k < m->nodes[i].nin; k++)
-      uses[m->nodes[i].in[k]]++;
-  }
   for (int i = 0; par_ep(l->o) > 1 && !l->o->ep_per_linear && i < m->nnodes; i++) {
     int part[4];
     if (!match_ep_mlp(l, i, uses, part))
@@ -177,6 +184,34 @@ void lower_find_ep_mlps(L *l)
       l->ep_mlp[part[k]] = i;
     l->ep_gate[i] = part[0];
     l->ep_up[i] = part[1];
+  }
+}
+
+/* The fused pairs are bit for bit the two calls: swiglu_fwd computes silu(gate) * up, its
+ * backward dy * silu(gate) for up and (dy * up) * silu'(gate) for gate, as mul and silu do
+ * (the product commutes); up's gradient is written, not accumulated, as mul_bwd's is (an up
+ * read elsewhere folds it in afterwards), and the gate, read by the silu only, gets its
+ * gradient from this call alone. Not under bf16, where the silu's output is rounded. */
+void lower_find_swiglus(L *l)
+{
+  const IrModel *m = l->m;
+  l->swiglu = ARENA_ARRAY(l->a, int, m->nnodes ? m->nnodes : 1);
+  int *uses = value_uses(l);
+  for (int i = 0; i < m->nnodes; i++)
+    l->swiglu[i] = -1;
+  for (int h = 0; l->es == 4 && h < m->nnodes; h++) {
+    const IrNode *n = &m->nodes[h];
+    if (n->op != IR_OP_MUL || n->in[0] == n->in[1] || l->ep_mlp[h] >= 0)
+      continue;
+    for (int k = 0; k < 2; k++) {
+      int v = n->in[k], s = producer(m, v);
+      if (s < 0 || m->nodes[s].op != IR_OP_SILU || l->ep_mlp[s] >= 0 || uses[v] != 1 || uses[m->nodes[s].in[0]] != 1 ||
+          l->cross[v] || lower_layer_of_value(l, v) != lower_layer_of_value(l, n->out))
+        continue;
+      l->swiglu[h] = s;
+      l->swiglu[s] = h;
+      break;
+    }
   }
 }
 
@@ -418,7 +453,11 @@ static void fwd_node(L *l, int ni, PlanClass aux_cls, int layer)
     EMIT(l, n->op == IR_OP_SILU ? ENT_gen_silu_fwd : ENT_gen_relu_fwd, c, V(l, y), V(l, n->in[0]), sa_i64(cnt));
     break;
   case IR_OP_MUL:
-    EMIT(l, ENT_gen_mul_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
+    if (l->swiglu[ni] >= 0)
+      EMIT(l, ENT_gen_swiglu_fwd, "swiglu: mul(silu(gate), up) (fused)", V(l, y),
+           V(l, l->m->nodes[l->swiglu[ni]].in[0]), V(l, lower_swiglu_up(l, ni)), sa_i64(cnt));
+    else
+      EMIT(l, ENT_gen_mul_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
     break;
   case IR_OP_ADD:
     EMIT(l, ENT_gen_add_fwd, c, V(l, y), V(l, n->in[0]), V(l, n->in[1]), sa_i64(cnt));
@@ -603,8 +642,9 @@ void lower_forward_layer(L *l, int li, int recompute)
       if (src >= 0 && src != li && v != ly->in_value)
         cross_layout(l, ni, li, v, src);
     }
-    if (skip[k])
-      continue; /* the output is kept (its saved statistics too), or nothing the backward reads needs y */
+    if (skip[k] || lower_swiglu_silu(l, ni))
+      continue; /* the output is kept (its saved statistics too), or nothing the backward reads needs y, or
+                   it is computed inside its mul's swiglu call */
     if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY && l->decode) {
       continue; /* the decode step ends at the logits */
     } else if (l->m->nodes[ni].op == IR_OP_CROSS_ENTROPY) {

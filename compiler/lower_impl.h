@@ -30,6 +30,8 @@ typedef struct L {
   int *ep_mlp;            /* node -> under ep, the down linear of the SwiGLU expert MLP it is part of (gate,
                            * up, silu, product and down: one dispatch, emitted at the down), or -1 */
   int *ep_gate, *ep_up;   /* down node -> its MLP's gate and up grouped linears */
+  int *swiglu;            /* node -> a silu read only by a mul, fused with it into one swiglu call (f32): the
+                           * silu's entry is the mul node, the mul's the silu node; else -1 */
   /* Megatron sequence parallelism: values whose token rows are split over the tp group */
   unsigned char *rsplit;
   int *sp_gathered;       /* value -> its rows gathered for a @col linear (in the current pass) */
@@ -203,5 +205,15 @@ int lower_ep_scratch(L *l, int ni, int layer);
 void lower_find_ep_mlps(L *l);
 int lower_ep_mlp_scratch(L *l, int ni, int layer);
 static inline int lower_in_ep_mlp(const L *l, int ni) { return l->ep_mlp[ni] >= 0 && l->ep_mlp[ni] != ni; }
+/* mul(silu(gate), up) as one swiglu call (forward and backward, at the mul) where the silu's
+ * output has no other reader and its input only the silu (l->swiglu; after lower_find_ep_mlps);
+ * whether node ni is such a silu, which emits nothing; the mul's up operand. */
+void lower_find_swiglus(L *l);
+static inline int lower_swiglu_silu(const L *l, int ni) { return l->swiglu[ni] >= 0 && l->m->nodes[ni].op == IR_OP_SILU; }
+static inline int lower_swiglu_up(const L *l, int mul)
+{
+  const IrNode *h = &l->m->nodes[mul];
+  return h->in[0] == l->m->nodes[l->swiglu[mul]].out ? h->in[1] : h->in[0];
+}
 
 #endif

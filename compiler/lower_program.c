@@ -96,6 +96,7 @@ static void init_stage(Stage *st, Arena *a, const IrModel *m, const ParPlan *o, 
   l->split = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->tp_node = ARENA_ARRAY(a, unsigned char, m->nnodes);
   lower_find_ep_mlps(l);
+  lower_find_swiglus(l);
   l->rsplit = ARENA_ARRAY(a, unsigned char, m->nvalues);
   l->sp_partial = ARENA_ARRAY(a, unsigned char, m->nparams);
   l->sp_gathered = ARENA_ARRAY(a, int, m->nvalues);

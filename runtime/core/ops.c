@@ -623,6 +623,19 @@ double gv_sumsq(struct gv_backend *be, const struct gv_tensor *x)
   return be->ops->sumsq(be, x);
 }
 
+double gv_sumsq_multi(struct gv_backend *be, const struct gv_tensor *xs, int count)
+{
+  need_given("sumsq_multi", xs || count == 0);
+  for (int i = 0; i < count; i++)
+    need_float("sumsq_multi", "x", &xs[i]);
+  if (be->ops->sumsq_multi)
+    return be->ops->sumsq_multi(be, xs, count);
+  double sq = 0.0;
+  for (int i = 0; i < count; i++)
+    sq += be->ops->sumsq(be, &xs[i]);
+  return sq;
+}
+
 void gv_fill(struct gv_backend *be, struct gv_tensor *x, float value)
 {
   need_float("fill", "x", x);

@@ -641,6 +641,28 @@ double gv_cpu_bf16_sumsq(struct gv_backend *be, const struct gv_tensor *x)
   return gv_cpu_sumsq(be, x);
 }
 
+/* The sums of several tensors: all f32 in one parallel region (gv_optim_sq_sum_multi, as
+ * gv_cpu_sumsq is gv_optim_sq_sum), else one by one, each widened first. */
+double gv_cpu_bf16_sumsq_multi(struct gv_backend *be, const struct gv_tensor *xs, int count)
+{
+  int all_f32 = 1;
+  for (int i = 0; i < count; i++)
+    all_f32 &= xs[i].dtype == GV_DTYPE_F32;
+  if (!all_f32) {
+    double sq = 0.0;
+    for (int i = 0; i < count; i++)
+      sq += gv_cpu_bf16_sumsq(be, &xs[i]);
+    return sq;
+  }
+  const float *g[count > 0 ? count : 1];
+  size_t n[count > 0 ? count : 1];
+  for (int i = 0; i < count; i++) {
+    g[i] = cpu_f32(&xs[i]);
+    n[i] = (size_t)gv_tensor_numel(&xs[i]);
+  }
+  return gv_optim_sq_sum_multi(g, n, count);
+}
+
 void gv_cpu_bf16_fill(struct gv_backend *be, struct gv_tensor *x, float value)
 {
   struct bf_call c;

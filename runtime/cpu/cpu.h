@@ -87,6 +87,13 @@ static inline float cpu_expf(float x)
 /* tanh through cpu_expf: 1 - 2 / (exp(2x) + 1), exact at both saturations. */
 static inline float cpu_tanhf(float x) { return 1.0f - 2.0f / (cpu_expf(2.0f * x) + 1.0f); }
 
+/* Whether n floats at a and n at b share memory (NULL shares nothing): a kernel whose
+ * second loop reads what its first may overwrite waits for the first to finish. */
+static inline int cpu_overlap(const float *a, const float *b, int64_t n)
+{
+  return a && b && a < b + n && b < a + n;
+}
+
 /* dst = v or dst += v, the accumulate convention of every backward. */
 static inline void cpu_store(float *dst, float v, int acc) { *dst = acc ? *dst + v : v; }
 
@@ -131,6 +138,14 @@ void gv_cpu_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *y, struct gv_te
 void gv_cpu_rmsnorm_bwd(struct gv_backend *be, struct gv_tensor *dx, struct gv_tensor *dw,
                         const struct gv_tensor *dy, const struct gv_tensor *x,
                         const struct gv_tensor *w, const struct gv_tensor *rstd, int flags);
+/* the residual add + norm in one pass over the rows (f32; bf16: as the parts) */
+void gv_cpu_add_layernorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y,
+                              struct gv_tensor *mean, struct gv_tensor *rstd, const struct gv_tensor *a,
+                              const struct gv_tensor *b, const struct gv_tensor *w,
+                              const struct gv_tensor *bias, float eps);
+void gv_cpu_add_rmsnorm_fwd(struct gv_backend *be, struct gv_tensor *h, struct gv_tensor *y,
+                            struct gv_tensor *rstd, const struct gv_tensor *a, const struct gv_tensor *b,
+                            const struct gv_tensor *w, float eps);
 /* elementwise.c */
 void gv_cpu_gelu_fwd(struct gv_backend *be, struct gv_tensor *y, const struct gv_tensor *x,
                      int tanh_form);
@@ -347,6 +362,7 @@ void gv_cpu_bf16_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits
                                 const struct gv_tensor *logits, const struct gv_tensor *lse,
                                 const struct gv_tensor *targets, int64_t lo, float scale);
 double gv_cpu_bf16_sumsq(struct gv_backend *be, const struct gv_tensor *x);
+double gv_cpu_bf16_sumsq_multi(struct gv_backend *be, const struct gv_tensor *xs, int count);
 void gv_cpu_bf16_fill(struct gv_backend *be, struct gv_tensor *x, float value);
 void gv_cpu_bf16_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);
 void gv_cpu_bf16_scale(struct gv_backend *be, struct gv_tensor *x, float alpha);

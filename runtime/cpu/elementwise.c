@@ -121,16 +121,24 @@ void gv_cpu_swiglu_bwd(struct gv_backend *be, struct gv_tensor *dgate, struct gv
   const float *pdy = cpu_f32(dy), *pg = cpu_f32(gate), *pu = cpu_f32(up);
   int64_t n = gv_tensor_numel(dy);
   int acc = flags & GV_ACC_DX;
-  /* One loop per output, so each vectorises; dup first, so dgate may alias dy, gate or up. */
+  /* One loop per output, so each vectorises, in one parallel region; dup first, so dgate may
+   * alias dy, gate or up (then the second loop waits for the first). */
   GV_CHECK(!(pdg && pdu && (pdu == pdy || pdu == pg || pdu == pu)),
            "swiglu_bwd: dup may not alias dy, gate or up when dgate is wanted");
-  if (pdu) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) cpu_store(&pdu[i], pdy[i] * silu(pg[i]), acc);
-  }
-  if (pdg) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) cpu_store(&pdg[i], pdy[i] * pu[i] * silu_grad(pg[i]), acc);
+  int wait = pdu && (cpu_overlap(pdg, pdy, n) || cpu_overlap(pdg, pg, n) || cpu_overlap(pdg, pu, n));
+#pragma omp parallel
+  {
+    if (pdu) {
+#pragma omp for schedule(static) nowait
+      for (int64_t i = 0; i < n; i++) cpu_store(&pdu[i], pdy[i] * silu(pg[i]), acc);
+    }
+    if (wait) {
+#pragma omp barrier
+    }
+    if (pdg) {
+#pragma omp for schedule(static) nowait
+      for (int64_t i = 0; i < n; i++) cpu_store(&pdg[i], pdy[i] * pu[i] * silu_grad(pg[i]), acc);
+    }
   }
 }
 

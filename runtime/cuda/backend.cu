@@ -157,6 +157,7 @@ extern "C" const struct gv_backend_ops gv_cuda_ops = {
   .xent_fwd = gv_cuda_xent_fwd,
   .xent_bwd = gv_cuda_xent_bwd,
   .sumsq = gv_cuda_sumsq,
+  .sumsq_multi = NULL, /* gv_sumsq_multi: one device reduction per tensor */
   .fill = gv_cuda_fill,
   .copy = gv_cuda_copy,
   .axpy = gv_cuda_axpy,

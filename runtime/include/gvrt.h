@@ -349,6 +349,8 @@ struct gv_backend_ops {
                    const struct gv_tensor *targets, float scale);
   /* reductions, copies (copy converts dtype f32 <-> bf16) */
   double (*sumsq)(struct gv_backend *be, const struct gv_tensor *x);
+  /* the sumsq of count tensors added in their order, bit for bit; NULL: one sumsq each */
+  double (*sumsq_multi)(struct gv_backend *be, const struct gv_tensor *xs, int count);
   void (*fill)(struct gv_backend *be, struct gv_tensor *x, float value);
   void (*copy)(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
   void (*axpy)(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);
@@ -637,6 +639,9 @@ GV_API void gv_xent_bwd(struct gv_backend *be, struct gv_tensor *dlogits,
                         const struct gv_tensor *logits, const struct gv_tensor *lse,
                         const struct gv_tensor *targets, float scale);
 GV_API double gv_sumsq(struct gv_backend *be, const struct gv_tensor *x);
+/* sq = 0, then sq += gv_sumsq of each of the count tensors in turn; the CPU backend sums
+ * them all in one parallel region. */
+GV_API double gv_sumsq_multi(struct gv_backend *be, const struct gv_tensor *xs, int count);
 GV_API void gv_fill(struct gv_backend *be, struct gv_tensor *x, float value);
 GV_API void gv_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
 GV_API void gv_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha,

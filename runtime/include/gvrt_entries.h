@@ -237,6 +237,11 @@
   X(gen_relu_fwd, GV_A(PTR, y) GV_A(PTR, x) GV_A(I64, n)) \
   X(gen_relu_bwd, GV_A(PTR, dx) GV_A(PTR, dy) GV_A(PTR, x) GV_A(I64, n) GV_A(I64, flags)) \
   X(gen_mul_fwd, GV_A(PTR, y) GV_A(PTR, a) GV_A(PTR, b) GV_A(I64, n)) \
+/* y = silu(gate) * up: mul(silu(gate), up) in one pass, bit for bit; its backward's dgate or \
+ * dup may be NULL. */ \
+  X(gen_swiglu_fwd, GV_A(PTR, y) GV_A(PTR, gate) GV_A(PTR, up) GV_A(I64, n)) \
+  X(gen_swiglu_bwd, GV_A(PTR, dgate) GV_A(PTR, dup) GV_A(PTR, dy) GV_A(PTR, gate) GV_A(PTR, up) \
+    GV_A(I64, n) GV_A(I64, flags)) \
 /* da or db may be NULL (no gradient wanted). */ \
   X(gen_mul_bwd, GV_A(PTR, da) GV_A(PTR, db) GV_A(PTR, dy) GV_A(PTR, a) GV_A(PTR, b) \
     GV_A(I64, n) GV_A(I64, flags)) \

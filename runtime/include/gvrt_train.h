@@ -48,6 +48,10 @@ GV_API void gv_optim_to_bf16(uint16_t *dst, const float *src, size_t n);
 
 /* Sum of squares of one gradient shard, accumulated in double. */
 GV_API double gv_optim_sq_sum(const float *g, size_t n);
+/* The sum over count shards of gv_optim_sq_sum(g[i], n[i]), added in their order, in one
+ * parallel region (one barrier instead of one per shard); bit for bit the same on one and
+ * two threads (clip.c says why). */
+GV_API double gv_optim_sq_sum_multi(const float *const *g, const size_t *n, int count);
 /* coef = min(1, max_norm / (total_norm + 1e-6)); total_norm = sqrt(all-reduced sq sums). */
 GV_API float gv_optim_clip_coef(double total_norm, float max_norm);
 GV_API void gv_optim_scale(float *g, size_t n, float coef);

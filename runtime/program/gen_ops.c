@@ -176,6 +176,19 @@ void gv_gen_mul_bwd(void *ctx, void *da, void *db, void *dy, void *a, void *b, i
   gv_mul_bwd(be_of(ctx), da ? &DA : NULL, db ? &DB : NULL, &DY, &A, &B, (int)flags);
 }
 
+void gv_gen_swiglu_fwd(void *ctx, void *y, void *gate, void *up, int64_t n)
+{
+  struct gv_tensor Y = t1(y, VT, n), G = t1(gate, VT, n), U = t1(up, VT, n);
+  gv_swiglu_fwd(be_of(ctx), &Y, &G, &U);
+}
+
+void gv_gen_swiglu_bwd(void *ctx, void *dgate, void *dup, void *dy, void *gate, void *up, int64_t n, int64_t flags)
+{
+  struct gv_tensor DG = t1(dgate, VT, n), DU = t1(dup, VT, n), DY = t1(dy, VT, n), G = t1(gate, VT, n),
+                   U = t1(up, VT, n);
+  gv_swiglu_bwd(be_of(ctx), dgate ? &DG : NULL, dup ? &DU : NULL, &DY, &G, &U, (int)flags);
+}
+
 void gv_gen_add_fwd(void *ctx, void *y, void *a, void *b, int64_t n)
 {
   struct gv_tensor Y = t1(y, VT, n), A = t1(a, VT, n), B = t1(b, VT, n);

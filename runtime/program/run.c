@@ -204,17 +204,16 @@ static double run_step(struct gv_run *r, struct gv_run_feed *fd, int step, int b
 /* The global gradient norm, the same on every rank. */
 static double grad_norm(struct gv_run *r)
 {
-  double sq = 0;
   size_t first, n;
+  int ng = 0;
   /* the norm over distinct shards: a replica (dp without ZeRO, tp-replicated weights, the
    * second copy of a tied weight) is counted on one rank only */
   for (int i = 0; i < r->nparams; i++) {
     const struct gv_run_param *p = &r->params[i];
-    if (gv_run_unique_owner(r, p) && gv_run_owned(r, p, &first, &n)) {
-      struct gv_tensor g = gv_run_vals(r, gv_run_owned_grad(r, p, first), n);
-      sq += gv_sumsq(&r->be, &g); /* cpu: gv_optim_sq_sum itself */
-    }
+    if (gv_run_unique_owner(r, p) && gv_run_owned(r, p, &first, &n))
+      r->norm_ts[ng++] = gv_run_vals(r, gv_run_owned_grad(r, p, first), n);
   }
+  double sq = gv_sumsq_multi(&r->be, r->norm_ts, ng); /* cpu: gv_optim_sq_sum_multi itself */
   if (gv_comm_size(r->world) > 1) {
     double f = sq;
     gv_comm_all_reduce_host(r->world, &f, 1, GV_DTYPE_F64, GV_REDUCE_SUM);
@@ -656,7 +655,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   gv_run_check_sample_args(&r);
   gv_run_images_check_args(&r);
   r.opt_ts = calloc((size_t)(r.nparams ? r.nparams : 1), sizeof *r.opt_ts);
-  GV_CHECK(r.opt_ts != NULL, "out of host memory");
+  r.norm_ts = calloc((size_t)(r.nparams ? r.nparams : 1), sizeof *r.norm_ts);
+  GV_CHECK(r.opt_ts != NULL && r.norm_ts != NULL, "out of host memory");
   start_backend(&r);
   if (r.attn[0])
     r.plan.arena_bytes[GV_MEM_WORKSPACE] =
@@ -753,6 +753,7 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   free(r.host_scratch);
   free(r.params);
   free(r.opt_ts);
+  free(r.norm_ts);
   free(r.tied);
   free(r.zl);
   gv_comm_free_world(&r.world);

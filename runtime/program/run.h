@@ -213,6 +213,7 @@ struct gv_run {
   int64_t nmicro;              /* micro-batches of this rank's step */
   struct gv_run_degree_groups degs;
   struct gv_adamw_tensor *opt_ts; /* the optimizer step's tensors (one per parameter) */
+  struct gv_tensor *norm_ts;      /* the gradient norm's shards (one per parameter) */
   /* host staging of arena memory (the arenas are device memory under --device cuda) */
   void *host_scratch;
   size_t host_scratch_bytes;

@@ -254,6 +254,43 @@ static void test_ew(struct gv_backend *be, uint64_t *seed, enum ew_kind kind, co
   free(in[0]), free(in[1]), free(rd), free(a), free(b), free(y), free(r), free(da), free(db);
 }
 
+/* swiglu is bit for bit silu then mul (either operand order) and, backward, mul_bwd then
+ * silu_bwd, written and with the gate's gradient accumulated: the compiler fuses the pairs. */
+static void test_swiglu_parts(struct gv_backend *be, uint64_t *seed)
+{
+  enum { N = 4099 };
+  float *g = fnew(N), *u = fnew(N), *dy = fnew(N), *s = fnew(N), *ds = fnew(N), *y1 = fnew(N), *y2 = fnew(N),
+        *dg1 = fnew(N), *dg2 = fnew(N), *du1 = fnew(N), *du2 = fnew(N);
+  oc_fill(g, NULL, N, seed, -8, 8);
+  oc_fill(u, NULL, N, seed, -2, 2);
+  oc_fill(dy, NULL, N, seed, -1, 1);
+  struct gv_tensor tg = gv_tensor_4d(g, F32, N, 0, 0, 0), tu = gv_tensor_4d(u, F32, N, 0, 0, 0),
+                   tdy = gv_tensor_4d(dy, F32, N, 0, 0, 0), ts = gv_tensor_4d(s, F32, N, 0, 0, 0),
+                   tds = gv_tensor_4d(ds, F32, N, 0, 0, 0), ty1 = gv_tensor_4d(y1, F32, N, 0, 0, 0),
+                   ty2 = gv_tensor_4d(y2, F32, N, 0, 0, 0), tdg1 = gv_tensor_4d(dg1, F32, N, 0, 0, 0),
+                   tdg2 = gv_tensor_4d(dg2, F32, N, 0, 0, 0), tdu1 = gv_tensor_4d(du1, F32, N, 0, 0, 0),
+                   tdu2 = gv_tensor_4d(du2, F32, N, 0, 0, 0);
+  gv_swiglu_fwd(be, &ty1, &tg, &tu);
+  gv_silu_fwd(be, &ts, &tg);
+  gv_mul_fwd(be, &ty2, &ts, &tu);
+  CHECK(!memcmp(y1, y2, sizeof(float) * N));
+  gv_mul_fwd(be, &ty2, &tu, &ts);
+  CHECK(!memcmp(y1, y2, sizeof(float) * N));
+  gv_swiglu_bwd(be, &tdg1, &tdu1, &tdy, &tg, &tu, 0);
+  gv_mul_bwd(be, &tds, &tdu2, &tdy, &ts, &tu, 0);
+  gv_silu_bwd(be, &tdg2, &tds, &tg, 0);
+  CHECK(!memcmp(dg1, dg2, sizeof(float) * N));
+  CHECK(!memcmp(du1, du2, sizeof(float) * N));
+  gv_mul_bwd(be, &tdu2, &tds, &tdy, &tu, &ts, 0);            /* mul(up, silu(gate)) */
+  CHECK(!memcmp(du1, du2, sizeof(float) * N));
+  oc_fill(dg1, NULL, N, seed, -3, 3);                       /* accumulated into an earlier gradient */
+  memcpy(dg2, dg1, sizeof(float) * N);
+  gv_swiglu_bwd(be, &tdg1, NULL, &tdy, &tg, &tu, GV_ACC_DX);
+  gv_silu_bwd(be, &tdg2, &tds, &tg, GV_ACC_DX);
+  CHECK(!memcmp(dg1, dg2, sizeof(float) * N));
+  free(g), free(u), free(dy), free(s), free(ds), free(y1), free(y2), free(dg1), free(dg2), free(du1), free(du2);
+}
+
 /* ---- softmax over the last dimension (rows of C) ---- */
 
 static void ref_softmax(const struct refop *op, double *const *in, double *out)
@@ -512,6 +549,7 @@ int main(void)
   test_ew(&be, &seed, EW_RELU, "relu");
   test_ew(&be, &seed, EW_AFFINE, "affine");
   test_ew(&be, &seed, EW_SWIGLU, "swiglu");
+  test_swiglu_parts(&be, &seed);
   test_ew(&be, &seed, EW_MUL, "mul");
   test_ew(&be, &seed, EW_ADD, "add");
   test_softmax(&be, &seed);
