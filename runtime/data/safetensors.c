@@ -324,11 +324,12 @@ static int check_meta(gv_st *f, char *err, size_t n)
   return 0;
 }
 
-/* n bytes at offset `at`, read (write 0) or written (write 1) whole, retried on EINTR and
- * short transfers; -1 with errno set (EIO for a file that ends early). */
-static int transfer_all(int fd, void *buf, size_t n, uint64_t at, int write)
+/* At least `want` of the n bytes at offset `at` (all n when want is n), read (write 0) or
+ * written (write 1), retried on EINTR and short transfers; -1 with errno set (EIO for a file
+ * that ends before `want`). */
+static int transfer_min(int fd, void *buf, size_t n, size_t want, uint64_t at, int write)
 {
-  for (size_t done = 0; done < n;) {
+  for (size_t done = 0; done < want;) {
     ssize_t k = write ? pwrite(fd, (const char *)buf + done, n - done, (off_t)(at + done))
                       : pread(fd, (char *)buf + done, n - done, (off_t)(at + done));
     if (k < 0 && errno == EINTR)
@@ -341,6 +342,12 @@ static int transfer_all(int fd, void *buf, size_t n, uint64_t at, int write)
     done += (size_t)k;
   }
   return 0;
+}
+
+/* n bytes at offset `at`, read (write 0) or written (write 1) whole (transfer_min). */
+static int transfer_all(int fd, void *buf, size_t n, uint64_t at, int write)
+{
+  return transfer_min(fd, buf, n, n, at, write);
 }
 
 static int pread_all(int fd, void *buf, size_t n, uint64_t at) { return transfer_all(fd, buf, n, at, 0); }
@@ -539,18 +546,9 @@ struct direct_reader {
 static int direct_piece(int fd, unsigned char *b, unsigned char *dst, size_t n, uint64_t at, uint32_t *crc)
 {
   uint64_t a0 = at / DIRECT_ALIGN * DIRECT_ALIGN, want = at + n - a0;
-  size_t len = (size_t)((want + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN), got = 0;
-  while (got < want) { /* the last window may end past the end of the file: a short read */
-    ssize_t k = pread(fd, b + got, len - got, (off_t)(a0 + got));
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0) {
-      if (!k)
-        errno = EIO;
-      return -1;
-    }
-    got += (size_t)k;
-  }
+  size_t len = (size_t)((want + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN);
+  if (transfer_min(fd, b, len, (size_t)want, a0, 0)) /* the last window may end past the end of the file */
+    return -1;
   if (crc)
     *crc = gv_st_crc32_update(0, b + (at - a0), n);
   memcpy(dst, b + (at - a0), n);

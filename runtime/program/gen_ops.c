@@ -163,31 +163,22 @@ void gv_gen_gelu_bwd(void *ctx, void *dx, void *dy, void *x, int64_t n, int64_t 
 GEN_UNARY(silu)
 GEN_UNARY(relu)
 
-void gv_gen_mul_fwd(void *ctx, void *y, void *a, void *b, int64_t n)
-{
-  struct gv_tensor Y = t1(y, VT, n), A = t1(a, VT, n), B = t1(b, VT, n);
-  gv_mul_fwd(be_of(ctx), &Y, &A, &B);
-}
-
-void gv_gen_mul_bwd(void *ctx, void *da, void *db, void *dy, void *a, void *b, int64_t n, int64_t flags)
-{
-  struct gv_tensor DA = t1(da, VT, n), DB = t1(db, VT, n), DY = t1(dy, VT, n), A = t1(a, VT, n),
-                   B = t1(b, VT, n);
-  gv_mul_bwd(be_of(ctx), da ? &DA : NULL, db ? &DB : NULL, &DY, &A, &B, (int)flags);
-}
-
-void gv_gen_swiglu_fwd(void *ctx, void *y, void *gate, void *up, int64_t n)
-{
-  struct gv_tensor Y = t1(y, VT, n), G = t1(gate, VT, n), U = t1(up, VT, n);
-  gv_swiglu_fwd(be_of(ctx), &Y, &G, &U);
-}
-
-void gv_gen_swiglu_bwd(void *ctx, void *dgate, void *dup, void *dy, void *gate, void *up, int64_t n, int64_t flags)
-{
-  struct gv_tensor DG = t1(dgate, VT, n), DU = t1(dup, VT, n), DY = t1(dy, VT, n), G = t1(gate, VT, n),
-                   U = t1(up, VT, n);
-  gv_swiglu_bwd(be_of(ctx), dgate ? &DG : NULL, dup ? &DU : NULL, &DY, &G, &U, (int)flags);
-}
+/* A binary op of operands A and B and its backward (either gradient may be NULL). */
+#define GEN_BINARY(NAME, A, B)                                                                              \
+  void gv_gen_##NAME##_fwd(void *ctx, void *y, void *A, void *B, int64_t n)                                 \
+  {                                                                                                         \
+    struct gv_tensor Y = t1(y, VT, n), TA = t1(A, VT, n), TB = t1(B, VT, n);                                \
+    gv_##NAME##_fwd(be_of(ctx), &Y, &TA, &TB);                                                              \
+  }                                                                                                         \
+  void gv_gen_##NAME##_bwd(void *ctx, void *d##A, void *d##B, void *dy, void *A, void *B, int64_t n,        \
+                           int64_t flags)                                                                   \
+  {                                                                                                         \
+    struct gv_tensor DA = t1(d##A, VT, n), DB = t1(d##B, VT, n), DY = t1(dy, VT, n), TA = t1(A, VT, n),     \
+                     TB = t1(B, VT, n);                                                                     \
+    gv_##NAME##_bwd(be_of(ctx), d##A ? &DA : NULL, d##B ? &DB : NULL, &DY, &TA, &TB, (int)flags);          \
+  }
+GEN_BINARY(mul, a, b)
+GEN_BINARY(swiglu, gate, up)
 
 void gv_gen_add_fwd(void *ctx, void *y, void *a, void *b, int64_t n)
 {
