@@ -652,8 +652,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   r.argv = argv;
   setup_groups(&r);
   check_program(&r);
+  gv_run_images_check_args(&r); /* an image model refuses --sample before its prompt is read */
   gv_run_check_sample_args(&r);
-  gv_run_images_check_args(&r);
   r.opt_ts = calloc((size_t)(r.nparams ? r.nparams : 1), sizeof *r.opt_ts);
   r.norm_ts = calloc((size_t)(r.nparams ? r.nparams : 1), sizeof *r.norm_ts);
   GV_CHECK(r.opt_ts != NULL && r.norm_ts != NULL, "out of host memory");
