@@ -628,12 +628,7 @@ double gv_sumsq_multi(struct gv_backend *be, const struct gv_tensor *xs, int cou
   need_given("sumsq_multi", xs || count == 0);
   for (int i = 0; i < count; i++)
     need_float("sumsq_multi", "x", &xs[i]);
-  if (be->ops->sumsq_multi)
-    return be->ops->sumsq_multi(be, xs, count);
-  double sq = 0.0;
-  for (int i = 0; i < count; i++)
-    sq += be->ops->sumsq(be, &xs[i]);
-  return sq;
+  return be->ops->sumsq_multi(be, xs, count);
 }
 
 void gv_fill(struct gv_backend *be, struct gv_tensor *x, float value)

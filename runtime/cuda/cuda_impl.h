@@ -201,6 +201,7 @@ void gv_cuda_xent_shard_bwd(struct gv_backend *be, struct gv_tensor *dlogits, co
                             float scale);
 /* reduce.cu: reductions, fills, copies (f32 <-> bf16), axpy, scale */
 double gv_cuda_sumsq(struct gv_backend *be, const struct gv_tensor *x);
+double gv_cuda_sumsq_multi(struct gv_backend *be, const struct gv_tensor *xs, int count);
 void gv_cuda_fill(struct gv_backend *be, struct gv_tensor *x, float value);
 void gv_cuda_copy(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
 void gv_cuda_axpy(struct gv_backend *be, struct gv_tensor *y, float alpha, const struct gv_tensor *x);

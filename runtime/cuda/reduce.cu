@@ -125,3 +125,11 @@ extern "C" void gv_cuda_copy2d(struct gv_backend *be, void *dst, int64_t dst_ld,
   GV_CUDA_CHECK(cudaMemcpy2DAsync(dst, es * (size_t)dst_ld, src, es * (size_t)src_ld, es * (size_t)cols,
                                   (size_t)rows, cudaMemcpyDeviceToDevice, cu_stream(be)));
 }
+
+/* One device reduction per tensor, added on the host in their order. */
+extern "C" double gv_cuda_sumsq_multi(struct gv_backend *be, const struct gv_tensor *xs, int count)
+{
+  double sq = 0.0;
+  for (int i = 0; i < count; i++) sq += gv_cuda_sumsq(be, &xs[i]);
+  return sq;
+}

@@ -349,7 +349,7 @@ struct gv_backend_ops {
                    const struct gv_tensor *targets, float scale);
   /* reductions, copies (copy converts dtype f32 <-> bf16) */
   double (*sumsq)(struct gv_backend *be, const struct gv_tensor *x);
-  /* the sumsq of count tensors added in their order, bit for bit; NULL: one sumsq each */
+  /* the sumsq of count tensors added in their order, bit for bit */
   double (*sumsq_multi)(struct gv_backend *be, const struct gv_tensor *xs, int count);
   void (*fill)(struct gv_backend *be, struct gv_tensor *x, float value);
   void (*copy)(struct gv_backend *be, struct gv_tensor *dst, const struct gv_tensor *src);
