@@ -28,8 +28,8 @@ double gv_optim_sq_sum(const float *g, size_t n)
  * them); a thread's partial sum of shard k lands in part[k * nth + thread]. The partial sums
  * are then added in thread order from 0: with one or two threads that is the reduction's
  * result bit for bit (0 + a + b in either order; the squares are exact in double), with more
- * one of the orders the reduction may combine them in. The smaller shards are summed
- * serially, as gv_optim_sq_sum does. */
+ * one of the orders the reduction may combine them in. The smaller shards go through
+ * gv_optim_sq_sum, which sums them serially. */
 double gv_optim_sq_sum_multi(const float *const *g, const size_t *n, int count)
 {
   int big = 0, nth = omp_get_max_threads();
@@ -59,8 +59,7 @@ double gv_optim_sq_sum_multi(const float *const *g, const size_t *n, int count)
         s += part[(size_t)k * (size_t)nth + (size_t)t];
       k++;
     } else {
-      for (size_t j = 0; j < n[i]; j++)
-        s += (double)g[i][j] * g[i][j];
+      s = gv_optim_sq_sum(g[i], n[i]); /* serial at this size */
     }
     sq += s;
   }
