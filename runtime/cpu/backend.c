@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/fused.h"
 #include "cpu/cpu.h"
@@ -26,10 +27,24 @@ static void cpu_shutdown(struct gv_backend *be)
   be->impl = NULL;
 }
 
+/* Buffers of 2 MiB or more (the arenas, the logits) are 2 MiB aligned and advised to be backed
+ * by transparent huge pages, which the kernel otherwise gives only to madvise'd memory. sgemm's
+ * packing reads rows far apart (the LM head's dW walks rows of 50304 floats), and with 4 KiB
+ * pages each such row is a TLB miss. Where the kernel does not take the advice nothing changes. */
+enum { CPU_HUGE_PAGE = 2 << 20 };
+
 static void *cpu_alloc(struct gv_backend *be, size_t bytes)
 {
-  size_t n = (bytes + 63) & ~(size_t)63;
   (void)be;
+  if (bytes >= CPU_HUGE_PAGE) {
+    size_t n = (bytes + CPU_HUGE_PAGE - 1) & ~(size_t)(CPU_HUGE_PAGE - 1);
+    void *p = aligned_alloc(CPU_HUGE_PAGE, n);
+#ifdef MADV_HUGEPAGE
+    if (p) (void)madvise(p, n, MADV_HUGEPAGE);
+#endif
+    return p;
+  }
+  size_t n = (bytes + 63) & ~(size_t)63;
   return n ? aligned_alloc(64, n) : NULL;
 }
 
