@@ -1,6 +1,6 @@
 /* test_cpu_core.c - runtime core on the CPU backend: arenas carved from a plan (planned ==
  * allocated, offsets, the counting allocator back to zero), tensor views and reshapes, the
- * backend registry, and the fatal path (a shape mismatch ends the process with the rank
+ * backend registry, buffers of 2 MiB or more 2 MiB aligned (transparent huge pages), and the fatal path (a shape mismatch ends the process with the rank
  * prefix and both shapes on stderr; checked in a forked child). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
@@ -27,6 +27,25 @@ static void test_arenas(void)
   gv_arenas_free(&a);
   CHECK_EQ_INT(0, be.allocated_bytes);
   CHECK(be.workspace == NULL);
+  gv_backend_free(&be);
+}
+
+/* Small buffers are 64-byte aligned; from 2 MiB on, 2 MiB aligned (backend.c asks for huge
+ * pages for them), written end to end and freed. */
+static void test_alloc_alignment(void)
+{
+  struct gv_backend be;
+  gv_backend_init(&be, "cpu", 0);
+  size_t sizes[] = {100, (size_t)2 << 20, ((size_t)5 << 20) + 3};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    char *p = gv_dev_alloc(&be, sizes[i]);
+    uintptr_t align = sizes[i] >= ((size_t)2 << 20) ? ((uintptr_t)2 << 20) : 64;
+    CHECK(p != NULL && ((uintptr_t)p & (align - 1)) == 0);
+    memset(p, 1, sizes[i]);
+    CHECK_EQ_INT((long long)sizes[i], (long long)be.allocated_bytes);
+    gv_dev_free(&be, (void **)&p, sizes[i]);
+    CHECK(p == NULL && be.allocated_bytes == 0);
+  }
   gv_backend_free(&be);
 }
 
@@ -89,6 +108,7 @@ int main(void)
 {
   char err[2048];
   test_arenas();
+  test_alloc_alignment();
   test_tensors();
   CHECK(dies(bad_linear, err, sizeof err));
   CHECK(strstr(err, "[rank 0") && strstr(err, "linear_fwd: x [2, 3] f32, w [3, 2] f32, y [2, 2] f32"));
