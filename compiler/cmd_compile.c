@@ -42,7 +42,6 @@ typedef struct CompileArgs {
   const char *strategy_out;   /* --strategy_out FILE.json: also write the searched strategy */
   const char *sargv[256];
   int sargc;
-  char seq_pair[48];          /* --src_seq S with --seq T: the search's per-type lengths "S,T" */
   const SearchCli *sc;        /* with --search: the search's options and cost model, */
   const SearchPlan *searched; /* and its best plan, read into the ParPlan */
 } CompileArgs;
@@ -232,7 +231,7 @@ static void search_args(CompileArgs *c)
 {
   static const char *const shared[][2] = {{"num_nodes", "--num_nodes"}, {"num_gpus_per_node", "--num_gpus_per_node"},
                                           {"mixed_precision", "--mixed_precision"}, {"seq", "--seq_length"},
-                                          {"sequence_parallel", "--sequence_parallel"}};
+                                          {"src_seq", "--src_seq"}, {"sequence_parallel", "--sequence_parallel"}};
   const char **v = c->sargv;
   int n = c->sargc;
   v[n++] = c->file, v[n++] = "--model", v[n++] = c->model;
@@ -242,12 +241,6 @@ static void search_args(CompileArgs *c)
     const ParSetting *s = par_settings_find(&c->set, shared[k][0]);
     if (s)
       v[n++] = shared[k][1], v[n++] = s->value;
-  }
-  const ParSetting *src = par_settings_find(&c->set, "src_seq"), *seq = par_settings_find(&c->set, "seq");
-  if (src) { /* an encoder-decoder: the encoder's types at S, the decoder's at T (Galvatron's [S,T] tuple); T
-              * without --seq: compile's default for a model without learned positions (T5's), 1024 */
-    snprintf(c->seq_pair, sizeof c->seq_pair, "%s,%s", src->value, seq ? seq->value : "1024");
-    v[n++] = "--seq_length", v[n++] = c->seq_pair;
   }
   if (c->mem_text)
     v[n++] = "--memory_constraint", v[n++] = c->mem_text;
@@ -405,12 +398,15 @@ static void print_strategy(const IrModel *m, const ParPlan *o)
   int some_tp = 0;
   for (int i = 0; i < m->nlayers; i++)
     some_tp |= m->layers[i].kind == IR_LAYER_BLOCK && o->layer[i].sp != PAR_SP_ULYSSES;
+  char src[48] = "";
+  if (m->src_value >= 0)
+    snprintf(src, sizeof src, ", source length %lld", (long long)par_src_seq(o));
   printf("strategy of %s on %d ranks: pp %d (%s, %d micro-batches of %lld per step and dp rank), %s %d (%s%s), dp %d "
-         "(%s), %s\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
+         "(%s), %s, seq %lld%s\n", m->name, o->world, o->pp, o->pipeline_1f1b ? "pipedream_flush" : "gpipe", o->chunks,
          (long long)o->micro_batch, o->ulysses ? (some_tp ? "tp or ulysses per layer" : "ulysses")
          : o->tp_per_layer ? "tp per layer, largest" : "tp", o->tp, o->tp_consec ? "consecutive" : "strided",
          !o->ulysses && o->sp ? ", sequence parallel" : "", o->dp, dp_words(m, o, 0),
-         o->bf16 ? "bf16 mixed precision (fp32 master weights)" : "fp32");
+         o->bf16 ? "bf16 mixed precision (fp32 master weights)" : "fp32", (long long)o->seq, src);
   printf("%-14s %-10s %6s %4s %4s %-6s %5s  %s\n", "layer", "kind", "stage", "tp", "dp", "dp", "ckpt", "rows");
   for (int i = 0; i < m->nlayers; i++) {
     const ParLayer *l = &o->layer[i];
@@ -631,6 +627,20 @@ static int picture(const CompileArgs *c, const IrModel *m, const ParPlan *o, con
   return 0;
 }
 
+/* The lengths the search priced, one per distinct value in type order ("1024", or an
+ * encoder-decoder's "512,128"), into buf. */
+static const char *priced_lengths(const CostModel *cm, char *buf, size_t n)
+{
+  size_t k = 0;
+  buf[0] = 0;
+  for (int t = 0; t < cost_ntypes(cm) && k < n; t++) {
+    int seen = 0;
+    for (int u = 0; u < t; u++) seen |= cm->type_seq[u] == cm->type_seq[t];
+    if (!seen) k += (size_t)snprintf(buf + k, n - k, "%s%d", k ? "," : "", cm->type_seq[t]);
+  }
+  return buf;
+}
+
 /* `--search`: gvc search's engine on the collected options; its best plan in *out (and as
  * a Galvatron config in --strategy_out when asked), its predicted time on stderr. */
 static int search_strategy(CompileArgs *c, Searched *out)
@@ -639,6 +649,7 @@ static int search_strategy(CompileArgs *c, Searched *out)
   if (search_cli_parse(c->sargc, (char **)c->sargv, 0, sc))
     return 1;
   sc->quiet = 1;
+  sc->so.lowerable = 1; /* plans the lowering runs, at the length compile lowers */
   if (search_cli_model(sc)) {
     search_cli_free(sc);
     return 1;
@@ -651,8 +662,9 @@ static int search_strategy(CompileArgs *c, Searched *out)
     return 1;
   }
   const SearchPlan *p = &out->res.plans[0];
-  fprintf(stderr, "gvc: searched: pp %d, global batch %d, chunks %d: %.6f s per step predicted (%s cost model), %ld "
-          "tasks in %.3f s\n", p->task.pp, p->task.gbsz, p->task.chunks, p->time_s,
+  char lens[64];
+  fprintf(stderr, "gvc: searched at seq %s: pp %d, global batch %d, chunks %d: %.6f s per step predicted (%s cost model), "
+          "%ld tasks in %.3f s\n", priced_lengths(&sc->cm, lens, sizeof lens), p->task.pp, p->task.gbsz, p->task.chunks, p->time_s,
           sc->cm.analytic ? "analytic" : "galvatron", out->res.tasks, out->res.search_time_s);
   c->sc = sc;
   c->searched = p;

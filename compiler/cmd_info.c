@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "frontend.h"
 #include "options.h"
+#include "parplan.h"
 #include "diag.h"
 
 static const char *kind_name(IrLayerKind k)
@@ -130,8 +131,10 @@ int cmd_info(int argc, char **argv)
   const IrModel *m = frontend_load_model(cx, file, model);
   int rc = 1;
   if (m && src && m->src_value < 0) {
-    diag_plain(NULL, "--src_seq %lld: model '%s' reads no src_tokens (only an encoder-decoder has a source length)",
-               (long long)src, model);
+    char given[64], msg[256];
+    snprintf(given, sizeof given, "--src_seq %lld", (long long)src);
+    parplan_no_source(msg, sizeof msg, given, model);
+    diag_plain(NULL, "%s", msg);
   } else if (m) {
     int64_t T = seq ? seq : m->max_seq ? m->max_seq : 2048;
     if (json)

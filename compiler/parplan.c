@@ -3,6 +3,7 @@
  * a plan, whatever door filled it. */
 #include "parplan.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void parplan_defaults(ParPlan *p)
@@ -342,4 +343,15 @@ Strategy parplan_strategy(const IrModel *m, const ParPlan *p, int i)
   if (strategy_sdp(&s) == 1)
     s.dp_type = DP_DDP;
   return s;
+}
+
+int64_t parplan_default_seq(const IrModel *m)
+{
+  return m->max_seq && m->max_seq < 1024 ? m->max_seq : 1024;
+}
+
+void parplan_no_source(char *buf, size_t n, const char *given, const char *model)
+{
+  snprintf(buf, n, "%s: model '%s' reads no src_tokens: only an encoder-decoder has a source length (give this "
+           "model its one sequence length)", given, model);
 }

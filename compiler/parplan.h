@@ -154,4 +154,13 @@ const char *par_vsp_replicated(Arena *a, const IrModel *m, const ParPlan *p);
  * stage, Galvatron's pp_division) when given. Returns NULL with *err when impossible. */
 int *parplan_partition(Arena *a, const IrModel *m, int pp, const int *division, const char **err);
 
+/* The sequence length a program is compiled at without --seq, which is also the length
+ * `gvc compile --search` prices: the model's positions capped at 1024, or 1024 for a model
+ * without learned positions. */
+int64_t parplan_default_seq(const IrModel *m);
+
+/* The refusal of a source length for a model that reads no src_tokens, into buf: `given` is
+ * the option as the user wrote it ("--src_seq 16", "--seq_length 32,16"). */
+void parplan_no_source(char *buf, size_t n, const char *given, const char *model);
+
 #endif

@@ -117,15 +117,16 @@ static int scalars(Ctx *cx, Arena *a, const IrModel *m, const ParSettings *s, Pa
   v = sdp ? "zero3" : text(s, "default_dp_type");
   p->dp_type = !v ? DP_DDP : !strcmp(v, "zero3") ? DP_ZERO3 : !strcmp(v, "zero2") ? DP_ZERO2 : DP_DDP;
   p->bf16 = (v = text(s, "mixed_precision")) && !strcmp(v, "bf16");
-  p->seq = seq ? seq : (m->max_seq && m->max_seq < 1024 ? m->max_seq : 1024);
+  p->seq = seq ? seq : parplan_default_seq(m);
   if (m->max_seq && p->seq > m->max_seq) {
     par_settings_error(cx, s, "seq", arena_printf(a, "--seq %lld exceeds %s's %lld positions", (long long)p->seq, m->name,
                                                   (long long)m->max_seq));
     return 1;
   }
   if (src && m->src_value < 0) {
-    par_settings_error(cx, s, "src_seq", arena_printf(a, "--src_seq %d: model '%s' reads no src_tokens (only an "
-                                                      "encoder-decoder has a source length)", src, m->name));
+    char msg[256];
+    parplan_no_source(msg, sizeof msg, arena_printf(a, "--src_seq %d", src), m->name);
+    par_settings_error(cx, s, "src_seq", arena_strdup(a, msg));
     return 1;
   }
   p->src_seq = src;

@@ -15,6 +15,7 @@
 #include "emit.h"
 #include "frontend.h"
 #include "lower.h"
+#include "parplan.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -161,9 +162,9 @@ static int check_model(PmOptions *o, const PmPoint *pts, int n)
     if (T > 0) cost_types_src(m, types, o->type_src);
     if (T < 0) { diag_plain(NULL, "%s: model '%s' has more than %d layer types", o->file, o->model, PROF_MAXTYPES); rc = 1; }
     else if (o->src_seq && m->src_value < 0) {
-      char given[128];
-      diag_plain(NULL, "%s: model '%s' reads no src_tokens (only an encoder-decoder has a source length S; give one "
-                       "--seq_length)", src_given(o, given, sizeof given), o->model);
+      char given[128], msg[384];
+      parplan_no_source(msg, sizeof msg, src_given(o, given, sizeof given), o->model);
+      diag_plain(NULL, "%s", msg);
       rc = 1;
     }
     else if (T > 1 && (o->tp_ranks || !strcmp(o->mode, "sequence"))) {

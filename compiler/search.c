@@ -95,9 +95,28 @@ static const int *stage_w(const Task *tk, int k, int ty)
   return tk->w + ((size_t)(tk->cm->pipeline_1f1b ? k : 0) * tk->T + ty) * tk->S;
 }
 
-static int task_keep(const Task *tk, const Strategy *s, int max_dp)
+/* SearchOptions.lowerable: the strategies of a plan gvc's lowering runs (parplan.c's checks).
+ * It runs different tp degrees per layer only without Megatron SP, Ulysses and context
+ * parallelism, and a vocabulary degree of 1 or one at or above the blocks' (a multiple):
+ * so a task whose plans may use SP (the cost model's setting), Ulysses (its modes) or cp
+ * keeps every block at the task's one degree (buf), and every task keeps the vocabulary
+ * layers at 1 or buf (at or above any block's, the degrees being powers of two), without
+ * vocabulary tp under cp and without ZeRO-3 on them (the lowering shards blocks only, so
+ * they would hold more memory than priced). Every dp must divide the samples of a
+ * micro-batch step (the lowering splits them, per layer too). Restricting the candidates,
+ * not the finished plans, keeps the DP's answer the best plan that compiles. */
+static int task_lowerable(const Task *tk, const Strategy *s, int embed)
+{
+  int d = strategy_tp_sp(s), cp = tk->t.cp > 1;
+  if (embed && ((d != 1 && d != tk->buf) || (cp && d > 1) || s->dp_type == DP_ZERO3)) return 0;
+  if (!embed && (tk->cm->sequence_parallel || tk->mode != SEARCH_TP_ONLY || cp) && d != tk->buf) return 0;
+  return (tk->t.gbsz / tk->t.chunks) % s->dp == 0;
+}
+
+static int task_keep(const Task *tk, const Strategy *s, int embed, int max_dp)
 {
   if (s->pp != tk->t.pp || strategy_tp_sp(s) > tk->buf || s->dp > max_dp) return 0;
+  if (tk->o->lowerable && !task_lowerable(tk, s, embed)) return 0;
   if (strategy_cp(s) != (tk->t.cp > 1 ? tk->t.cp : 1)) return 0; /* one cp degree for the whole plan */
   if (tk->mode == SEARCH_TP_ONLY && s->sp > 1) return 0;
   if (tk->mode == SEARCH_SP_ONLY && s->tp > 1) return 0;
@@ -113,7 +132,7 @@ static int task_strategies(Task *tk, int embed, Strategy *out, int cap)
   if (max_dp > tk->cm->world / tk->t.pp) max_dp = tk->cm->world / tk->t.pp;
   if (max_dp < 1) max_dp = 1;
   for (int i = 0; i < n && m < cap; i++)
-    if (task_keep(tk, &all[i], max_dp) && tk->t.gbsz / tk->t.chunks / all[i].dp >= 1) out[m++] = all[i];
+    if (task_keep(tk, &all[i], embed, max_dp) && tk->t.gbsz / tk->t.chunks / all[i].dp >= 1) out[m++] = all[i];
   return m;
 }
 

@@ -24,6 +24,8 @@ typedef struct SearchOptions {
   int fine_grained_mode;    /* 1 (default): per-layer DP; 0: Galvatron's coarse mode, one strategy for
                                every layer (the plans `gvc compile` can run as they are) */
   int progress;             /* progress line with ETA on stderr */
+  int lowerable;            /* 1: only plans gvc's lowering runs (gvc compile/plan --search; search.c
+                               task_keep); 0: Galvatron's space, as gvc search writes it */
 } SearchOptions;
 
 /* The DP's memory budget per GPU in MB, with *reserve the MB set aside. Galvatron's search

@@ -9,6 +9,7 @@
 
 #include "frontend.h"
 #include "lower.h"
+#include "parplan.h"
 #include "plan_svg.h"
 #include "gvrt_num.h"
 #include "options.h"
@@ -322,8 +323,10 @@ static int src_seq_arg(SearchCli *c, const IrModel *m, int seq)
   if (!c->src_seq) return 0;
   if (c->src_seq < 1) { diag_plain(NULL, "--src_seq %d: expected an integer >= 1", c->src_seq); return 1; }
   if (m && m->src_value < 0) {
-    diag_plain(NULL, "--src_seq %d: model '%s' reads no src_tokens (only an encoder-decoder has a source length; "
-                     "give its sequence with --seq_length)", c->src_seq, c->model);
+    char given[32], msg[256];
+    snprintf(given, sizeof given, "--src_seq %d", c->src_seq);
+    parplan_no_source(msg, sizeof msg, given, c->model);
+    diag_plain(NULL, "%s", msg);
     return 1;
   }
   if (c->seq_arg && strchr(c->seq_arg, ',')) {
@@ -345,11 +348,14 @@ static int model_shape(SearchCli *c, const IrModel *m)
 {
   CostModel *cm = &c->cm;
   int nl, nh, ns, L[PROF_MAXTYPES], H[PROF_MAXTYPES], Q[PROF_MAXTYPES];
-  if (src_seq_arg(c, m, m && m->max_seq > 0 ? (int)m->max_seq : 2048) || (nl = int_list("num_layers", c->layers_arg, L)) < 0 ||
+  /* without --seq_length: the model's positions (else 2048); the search of gvc compile/plan
+   * prices the length compile lowers (parplan_default_seq) */
+  int dflt = m && c->so.lowerable ? (int)parplan_default_seq(m) : m && m->max_seq > 0 ? (int)m->max_seq : 2048;
+  if (src_seq_arg(c, m, dflt) || (nl = int_list("num_layers", c->layers_arg, L)) < 0 ||
       (nh = int_list("hidden_size", c->hidden_arg, H)) < 0 || (ns = int_list("seq_length", c->seq_arg, Q)) < 0)
     return 1;
   if (nl == 0 && c->layers > 0) { L[0] = c->layers; nl = 1; } /* gvc cost: the config's layer count */
-  int seq = ns ? Q[0] : m && m->max_seq > 0 ? (int)m->max_seq : 2048, T = nl > 1 ? nl : 1;
+  int seq = ns ? Q[0] : dflt, T = nl > 1 ? nl : 1;
   cm->seq = seq;
   if (m && m->nblocks > 0) {
     c->type_of = calloc((size_t)m->nblocks, 1);

@@ -84,7 +84,7 @@ cmp -s "$tmp/one/prog.c" "$tmp/two/prog.c" && [ -s "$tmp/one/prog.c" ] && ok || 
 keys() { grep -o '"\(pp_deg\|tp_sizes_enc\|dp_types_enc\|checkpoint\|global_bsz\|chunks\|vtp\)": [^,]*' "$1"; }
 [ -n "$(keys "$tmp/one/s.json")" ] && [ "$(keys "$tmp/one/s.json")" = "$(keys "$tmp/two/s.json")" ] && ok \
   || bad "--strategy_out: $(cat "$tmp/one/s.json")"
-grep -q "gvc: searched: pp [0-9]*, global batch [0-9]*, chunks [0-9]*: [0-9.]* s per step predicted (analytic cost model)" \
+grep -q "gvc: searched at seq 32: pp [0-9]*, global batch [0-9]*, chunks [0-9]*: [0-9.]* s per step predicted (analytic cost model)" \
   "$tmp/one/log" && ok || bad "compile --search log: $(cat "$tmp/one/log")"
 # the searched tp blocks run Megatron SP exactly when the search priced them with it
 for s in 1 0; do

@@ -85,7 +85,7 @@ PY
 # a GPT has no source: --src_seq is an error saying why, in the search and the cost
 for cmd in search "cost --strategy $tmp/T5.json"; do
   "$gvc" $cmd "$src/models/gpt2.gvm" --model gpt2 --num_nodes 1 --num_gpus_per_node 8 --memory_constraint 34 --src_seq 512 --seq_length 128 2>&1 \
-    | grep -q "src_seq 512: model 'gpt2' reads no src_tokens (only an encoder-decoder has a source length" && ok || bad "gvc ${cmd%% *} --src_seq on a GPT"
+    | grep -q "src_seq 512: model 'gpt2' reads no src_tokens: only an encoder-decoder has a source length" && ok || bad "gvc ${cmd%% *} --src_seq on a GPT"
 done
 # models/t5.gvm (four layer types: each stack's first block, with its position bias, apart):
 # the two lengths go to the encoder's types and the decoder's; the analytic costs are lower

@@ -70,6 +70,36 @@ for gb in 24 36 80; do
 done
 try "llama2_7b 1x8 36GB batch mode" "$src/models/llama.gvm" llama2_7b 2048 --num_nodes 1 --num_gpus_per_node 8 \
   --memory_constraint 36 --mixed_precision bf16 --time_profile_mode batch --settle_bsz 16 $P
+# without --seq: compile's default length (llama2_7b: its 4096 positions capped at 1024) is
+# the one the search prices and the one the program gets; under Megatron SP (the search's
+# default) its plans keep one tp degree (the lowering runs per-layer degrees without SP only).
+# The first one used to return tp 4 blocks under vocabulary tp 8 with SP, which the lowering refused.
+noseq() { # what EXPECTED_SEQ ARGS...
+  local what=$1 want=$2; shift 2
+  local out
+  out=$("$gvc" plan "$src/models/llama.gvm" --model llama2_7b --search "$@" 2>&1)
+  if [ $? -ne 0 ]; then
+    echo "$out" | grep -q "no valid configuration" && none=$((none + 1)) || bad "$what: $(echo "$out" | grep -m1 'error')"
+    return
+  fi
+  echo "$out" | grep -q "^gvc: searched at seq $want:" && echo "$out" | grep -q "^strategy of llama2_7b .*, seq $want$" \
+    && ok || bad "$what: searched and compiled lengths differ from $want: $(echo "$out" | grep -m1 'searched')"
+}
+for gpus in "1 8" "1 4" "2 8"; do
+  read -r nodes g <<< "$gpus"
+  for gb in 20 36 80; do
+    for sp in 1 0; do
+      noseq "llama2_7b ${nodes}x$g ${gb}GB sp $sp" 1024 --num_nodes "$nodes" --num_gpus_per_node "$g" \
+        --memory_constraint "$gb" --sequence_parallel "$sp"
+      noseq "llama2_7b ${nodes}x$g ${gb}GB sp $sp seq 4096" 4096 --num_nodes "$nodes" --num_gpus_per_node "$g" \
+        --memory_constraint "$gb" --sequence_parallel "$sp" --seq 4096
+    done
+  done
+done
+"$gvc" compile "$src/models/llama.gvm" --model llama2_7b --search --num_nodes 1 --num_gpus_per_node 8 \
+  --memory_constraint 36 -o "$tmp/llama2_7b" > "$tmp/compile.log" 2>&1 && [ -s "$tmp/llama2_7b" ] && ok \
+  || bad "gvc compile llama2_7b --search 1x8 36GB without --seq: $(grep -m1 error "$tmp/compile.log")"
+rm -f "$tmp/llama2_7b"
 [ $pass -ge 200 ] && ok || bad "only $pass settings found a plan ($none found none)"
 echo "settings with no plan within the budget: $none"
 [ $vsp -ge 1 ] && ok || bad "no searched plan used vocabulary sequence parallelism"
