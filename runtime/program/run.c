@@ -675,6 +675,8 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
               "--initialize_on_meta 1 skips the random init: give the weights with --init_from FILE or --load DIR");
   if (r.args.init_from)
     init_from_file(&r, r.args.init_from);
+  else if (r.args.load) /* gv_run_load stops unless the checkpoint has every parameter, so none is drawn */
+    gv_log0(GV_LOG_INFO, "--load %s: no random initialisation (the checkpoint sets every parameter)", r.args.load);
   else if (!r.args.initialize_on_meta)
     init_params(&r);
   if (r.args.save)

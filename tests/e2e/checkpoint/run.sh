@@ -6,7 +6,8 @@
 # saves (or --skip_nonfinite_steps skips the step); an unwritable --save folder is refused
 # at start-up; a failed save keeps the previous checkpoint; another --seed or global batch
 # is refused unless --override_checkpoint_args; token ids outside the vocabulary are found
-# when the data is opened; --iters 0 --save saves the initial state without gradient memory.
+# when the data is opened; --iters 0 --save saves the initial state without gradient memory;
+# --load draws no random weights.
 # Also the training binary's precision options.
 set -u
 gvc=$(realpath "$1"); src=$(realpath "$2"); work=$3; pass=0; fail=0
@@ -23,6 +24,15 @@ export GV_COMM=self OMP_NUM_THREADS=1
   && [ -z "$(find ck -name '*.tmp')" ] && ok || bad "save: $(ls -R ck)"
 ./tg $args --iters 10 --load ck 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" > resumed.txt
 [ -s resumed.txt ] && cmp -s straight.txt resumed.txt && ok || { bad "resumed losses differ"; diff straight.txt resumed.txt; }
+# without --init_from: the straight run draws its weights; --load sets every one from the
+# checkpoint and draws none (the log says so), with the same losses
+a2="--batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3"
+./tg $a2 --iters 10 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | tail -5 > straight_rand.txt
+rm -rf ckr && ./tg $a2 --iters 5 --save ckr >/dev/null 2>&1
+out=$(./tg $a2 --iters 10 --load ckr 2>&1)
+echo "$out" | grep -q -- "--load ckr: no random initialisation (the checkpoint sets every parameter)" \
+  && echo "$out" | grep -o "step [0-9]*/10 | loss [0-9.]*" | cmp -s - straight_rand.txt && [ -s straight_rand.txt ] && ok \
+  || bad "--load without --init_from: $out"
 # --iters 0: no gradient arena; --save writes the initial state as step 0, and training from it
 # gives the losses of a fresh run
 out=$(./tg $args --iters 0 --save ck0 2>&1)
