@@ -615,6 +615,28 @@ static Lowered *build(Ctx *cx, Arena *a, const CompileArgs *c, const IrModel **m
   return lw;
 }
 
+/* --search: a note for each stage whose planned memory (its arenas; the workspace is sized at
+ * start-up) is above the --memory_constraint the search priced it under: the search's memory
+ * model is an estimate (analytic, or Galvatron's profiles), the plan is what the program
+ * allocates. */
+static void check_searched_memory(const CompileArgs *c, const Lowered *lw)
+{
+  if (!c->searched || c->budget_gb <= 0)
+    return;
+  double budget_mb = c->budget_gb * 1024;
+  for (int k = 0; k < lw->nstages; k++) {
+    int64_t b = 0;
+    for (int i = 0; i < PLAN_KINDS; i++)
+      b += lw->plans[k]->arena_bytes[i];
+    double mb = (double)b / (1 << 20);
+    if (mb > budget_mb)
+      diag_plain_note(NULL, "stage %d plans %.0f MB, above the --memory_constraint of %g GB (%.0f MB) the search priced "
+                      "it under (its estimate: %.0f MB); the program may not fit: give a smaller --memory_constraint, "
+                      "or profile the model (gvc profile) for the search", k, mb, c->budget_gb, budget_mb,
+                      c->searched->mem_mb[k]);
+  }
+}
+
 static int picture(const CompileArgs *c, const IrModel *m, const ParPlan *o, const Lowered *lw)
 {
   if (!c->svg)
@@ -753,6 +775,7 @@ int cmd_compile(int argc, char **argv)
   rc = 1;
   if (!lw || picture(&c, m, &o, lw))
     goto out;
+  check_searched_memory(&c, lw);
   if (dumps(&c, lw) && !strcmp(c.out, c.model) && !strcmp(c.emit, "exe"))
     rc = 0; /* a dump alone does not build anything */
   else if (!(rc = emit_program(&c, lw)))

@@ -84,6 +84,13 @@ noseq() { # what EXPECTED_SEQ ARGS...
   fi
   echo "$out" | grep -q "^gvc: searched at seq $want:" && echo "$out" | grep -q "^strategy of llama2_7b .*, seq $want$" \
     && ok || bad "$what: searched and compiled lengths differ from $want: $(echo "$out" | grep -m1 'searched')"
+  # a stage planned above the budget gets a note naming it, and only then
+  local gb over notes
+  gb=$(echo "$*" | sed -n 's/.*--memory_constraint \([0-9.]*\).*/\1/p')
+  over=$(echo "$out" | awk -v mb="$gb" '/^stage [0-9]+ plan: / { gsub(",", ""); s = ($5 + $7 + $9 + $11) / 1048576
+    if (s > mb * 1024) n++ } END { print n + 0 }')
+  notes=$(echo "$out" | grep -c "^gvc: note: stage [0-9]* plans [0-9]* MB, above the --memory_constraint of $gb GB")
+  [ "$over" = "$notes" ] && ok || bad "$what: $over stages planned above $gb GB, $notes notes: $out"
 }
 for gpus in "1 8" "1 4" "2 8"; do
   read -r nodes g <<< "$gpus"
