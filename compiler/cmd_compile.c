@@ -127,7 +127,8 @@ static void usage(FILE *f, int run)
              "  -O N                      LLVM optimisation level 0..3 (default 1)\n"
              "  --search [search options] search the fastest strategy within --memory_constraint GB first\n"
              "                            (gvc search's options: profile paths, --cost-model, --min_bsz, ...;\n"
-             "                            see 'gvc search --help') and compile it, in one process\n"
+             "                            see 'gvc search --help') and compile it, in one process; it prices\n"
+             "                            the --seq the program gets and keeps to plans the lowering runs\n"
              "  --strategy_out F.json     with --search: also write the searched Galvatron config\n"
              "  --time_ops                the program times each call of its steps and prints where a\n"
              "                            step's time goes, op by op, at the end of the run\n");
