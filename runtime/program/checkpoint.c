@@ -801,6 +801,11 @@ static struct at_param *params_in_file_order(const struct gv_run *r, gv_st *mode
   return o;
 }
 
+int gv_run_load_found(const char *dir)
+{
+  return read_latest(dir, "--load").step >= 0;
+}
+
 int gv_run_load(struct gv_run *r, const char *dir)
 {
   char folder[4096], path[4300], err[1024];

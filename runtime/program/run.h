@@ -350,6 +350,7 @@ void gv_run_decode_end(struct gv_run *r);
 /* checkpoint.c */
 int gv_run_save(struct gv_run *r, const char *dir, int next_step);
 int gv_run_load(struct gv_run *r, const char *dir);   /* returns the step to resume at */
+int gv_run_load_found(const char *dir); /* DIR/latest names a step: gv_run_load will set every parameter */
 /* --save at start-up: the folder created and written to by every rank, or a fatal error
  * with the OS's reason (not first found at the first save). */
 void gv_run_check_save_dir(struct gv_run *r, const char *dir);

@@ -12,7 +12,7 @@ set -u
 gvc=$(realpath "$1"); src=$(realpath "$2"); work=$3; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-mkdir -p "$work" && cd "$work" && rm -rf ck ck0 straight.txt resumed.txt
+mkdir -p "$work" && cd "$work" && rm -rf ck ck0 ckr empty straight.txt resumed.txt
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 -o tg 2>/dev/null || { echo "compile failed"; exit 1; }
 fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--init_from $fx --batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3"
@@ -23,6 +23,18 @@ export GV_COMM=self OMP_NUM_THREADS=1
   && [ -z "$(find ck -name '*.tmp')" ] && ok || bad "save: $(ls -R ck)"
 ./tg $args --iters 10 --load ck 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" > resumed.txt
 [ -s resumed.txt ] && cmp -s straight.txt resumed.txt && ok || { bad "resumed losses differ"; diff straight.txt resumed.txt; }
+# without --init_from: --load skips the random init (the log says so) and still resumes bit for
+# bit; a folder with no checkpoint is refused (the init is not skipped on a guess)
+rargs="--batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3 --seed 7"
+rm -rf ckr && ./tg $rargs --iters 10 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | tail -5 > straight_r.txt
+./tg $rargs --iters 5 --save ckr >/dev/null 2>&1
+out=$(./tg $rargs --iters 10 --load ckr 2>&1)
+echo "$out" | grep -q "random init skipped: the checkpoint in ckr sets every parameter" \
+  && echo "$out" | grep -o "step [0-9]*/10 | loss [0-9.]*" | cmp -s straight_r.txt - && ok \
+  || bad "--load without --init_from: init not skipped or losses differ: $out"
+mkdir -p empty && out=$(./tg $rargs --iters 10 --load empty 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "empty: no checkpoint here" && ! echo "$out" | grep -q "random init skipped" && ok \
+  || bad "--load of an empty folder: rc $rc: $out"
 # --iters 0: no gradient arena; --save writes the initial state as step 0, and training from it
 # gives the losses of a fresh run
 out=$(./tg $args --iters 0 --save ck0 2>&1)
