@@ -625,6 +625,8 @@ static void describe(SchedProgram *prog, const Stage *st, int nstages, const Sta
     sched_call(prog, d, entry_callee(ENT_prog_cp), (SchedArg[]){sa_ctx(), sa_i64(cp)}, 2);
   if (par_ep(o) > 1)
     sched_call(prog, d, entry_callee(ENT_prog_ep), (SchedArg[]){sa_ctx(), sa_i64(par_ep(o))}, 2);
+  if (par_tp_of_ep(o) > 1)
+    sched_call(prog, d, entry_callee(ENT_prog_tp_of_ep), (SchedArg[]){sa_ctx(), sa_i64(par_tp_of_ep(o))}, 2);
   sched_call(prog, d, entry_callee(ENT_prog_pipeline), (SchedArg[]){sa_ctx(), sa_i64(o->pipeline_1f1b), sa_i64(o->chunks)}, 3);
   if (o->vocab > 0) /* padded: the true vocabulary, and the parameters whose rows it is */
     sched_call(prog, d, entry_callee(ENT_prog_vocab), (SchedArg[]){sa_ctx(), sa_i64(o->vocab)}, 2);

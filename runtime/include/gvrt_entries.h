@@ -82,6 +82,9 @@
  * expert-parallel index form the expert-data-parallel group, over which expert parameters' \
  * gradients reduce (and their ZeRO-2 state shards). */ \
   X(prog_ep, GV_A(I64, ep)) \
+/* Tensor parallelism inside experts (Galvatron's global_tp_of_ep_deg, > 1 only): the expert \
+ * parameters are split over the tp group too (their shards say how); recorded in checkpoints. */ \
+  X(prog_tp_of_ep, GV_A(I64, tp_of_ep)) \
 /* Parameter `name` of `stage` is a mixture-of-experts weight [E, ...] spread over the ep \
  * group by its leading dim: this rank holds rows [ep_rank, ep_rank + 1) x rows / ep of it \
  * (experts E/ep); its gradient reduces over the expert-data-parallel group. Declared after \

@@ -494,6 +494,7 @@ static char *index_json(const struct gv_run *r, const struct ck_tensors *c, int 
     cJSON_AddNumberToObject(s, "cp", r->cp);
   if (r->ep > 1)
     cJSON_AddNumberToObject(s, "ep", r->ep);
+  cJSON_AddNumberToObject(s, "tp_of_ep", r->tp_of_ep > 1 ? r->tp_of_ep : 1);
   cJSON_AddNumberToObject(s, "zero", r->nzl ? 3 : r->zero);
   a = cJSON_AddArrayToObject(root, "args");
   for (int i = 0; i < r->argc; i++)
@@ -617,6 +618,29 @@ static void check_run_args(const struct gv_run *r, const cJSON *idx, const char 
   }
   FATAL("%s: saved by a run with %s (the data order and dropout follow them); resume with the same values, or give "
         "--override_checkpoint_args to resume anyway", path, why);
+}
+
+/* The writer's strategy (index.json's 'strategy', for information: the tensors are global,
+ * so no degree of it, tp_of_ep included, changes what a loader reads) as "world 2 pp 1 ...".
+ * cp and ep are written only when > 1, and tp_of_ep is absent from checkpoints written
+ * before it was recorded: each is 1 then. */
+static void writer_strategy(const cJSON *idx, const char *path, char *out, size_t len)
+{
+  static const char *const keys[] = {"world", "pp", "tp", "dp", "cp", "ep", "tp_of_ep", "zero"};
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(idx, "strategy");
+  size_t at = 0;
+  if (!cJSON_IsObject(s))
+    FATAL("%s: field 'strategy' is missing or not an object", path);
+  for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, keys[k]);
+    int optional = k >= 4 && k <= 6, least = strcmp(keys[k], "zero") ? 1 : 0;
+    if (!v && optional)
+      continue;
+    if (!cJSON_IsNumber(v) || v->valuedouble < least || v->valuedouble > 1e6 || v->valuedouble != (int)v->valuedouble)
+      FATAL("%s: field 'strategy.%s' is %s (an integer of at least %d expected)", path, keys[k],
+            v ? "not a valid degree" : "missing", least);
+    at += (size_t)snprintf(out + at, len - at, "%s%s %d", at ? " " : "", keys[k], (int)v->valuedouble);
+  }
 }
 
 static cJSON *read_index(const char *path)
@@ -801,6 +825,11 @@ static struct at_param *params_in_file_order(const struct gv_run *r, gv_st *mode
   return o;
 }
 
+int gv_run_load_found(const char *dir)
+{
+  return read_latest(dir, "--load").step >= 0;
+}
+
 int gv_run_load(struct gv_run *r, const char *dir)
 {
   char folder[4096], path[4300], err[1024];
@@ -822,6 +851,8 @@ int gv_run_load(struct gv_run *r, const char *dir)
   if (!cJSON_IsNumber(st_step) || st_step->valuedouble != x.step)
     FATAL("%s: field 'step' is not %d, the step %s/latest names: files mixed?", index_path, x.step, dir);
   check_run_args(r, idx, index_path, x.step);
+  char writer[256];
+  writer_strategy(idx, index_path, writer, sizeof writer);
   struct ck_tensors c;
   ck_tensors_build(r, &c);
   gv_st *st[2];
@@ -850,6 +881,6 @@ int gv_run_load(struct gv_run *r, const char *dir)
   ck_tensors_free(&c);
   cJSON_Delete(idx);
   gv_log0(GV_LOG_INFO, "loaded checkpoint %s: resuming at step %d (%.2fs; CRC-32s of %d of %d tensors from the "
-          "bytes read)", folder, x.step, gv_run_now_s() - t0, from_reads, total);
+          "bytes read; saved by %s)", folder, x.step, gv_run_now_s() - t0, from_reads, total, writer);
   return x.step;
 }

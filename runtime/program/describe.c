@@ -112,6 +112,13 @@ void gv_prog_ep(void *ctx, int64_t ep)
   r->ep = (int)ep;
 }
 
+void gv_prog_tp_of_ep(void *ctx, int64_t tp_of_ep)
+{
+  struct gv_run *r = ctx;
+  GV_CHECK(tp_of_ep >= 1, "gv_prog_tp_of_ep: degree %lld", (long long)tp_of_ep);
+  r->tp_of_ep = (int)tp_of_ep;
+}
+
 void gv_prog_param_layer(void *ctx, const char *name, int64_t stage, int64_t layer, int64_t tp)
 {
   struct gv_run *r = ctx;

@@ -673,10 +673,13 @@ int gv_main(int argc, char **argv, gv_prog_fn describe)
   if (r.args.initialize_on_meta && !r.args.init_from && !r.args.load)
     gv_fatalf(__FILE__, __LINE__, "--initialize_on_meta", "gvrt",
               "--initialize_on_meta 1 skips the random init: give the weights with --init_from FILE or --load DIR");
+  /* a checkpoint writes every held element and owned state (the init is counter-based: it
+   * leaves no random state behind), so the random init is skipped; none there: a fatal error */
+  int from_ckpt = r.args.load && gv_run_load_found(r.args.load);
   if (r.args.init_from)
     init_from_file(&r, r.args.init_from);
-  else if (r.args.load) /* gv_run_load stops unless the checkpoint has every parameter, so none is drawn */
-    gv_log0(GV_LOG_INFO, "--load %s: no random initialisation (the checkpoint sets every parameter)", r.args.load);
+  else if (from_ckpt && !r.args.initialize_on_meta)
+    gv_log0(GV_LOG_INFO, "random init skipped: the checkpoint in %s sets every parameter", r.args.load);
   else if (!r.args.initialize_on_meta)
     init_params(&r);
   if (r.args.save)

@@ -203,6 +203,7 @@ struct gv_run {
   int cp, cp_rank;             /* context parallelism (zigzag): degree (1: none) and this rank's index */
   struct gv_comm *cp_group;
   int ep, ep_rank;             /* expert parallelism: degree (1: none) and this rank's index in its ep group */
+  int tp_of_ep;                /* tensor parallelism inside experts (0 or 1: none) */
   struct gv_comm *ep_group, *edp_group; /* the ep group; the ranks holding the same experts */
   int data_rank, data_size;    /* which samples this rank reads: dp_rank / cp of dp_size / cp */
   int64_t shard_bytes;         /* ZeRO: this rank's [dp_rank * shard_bytes, +shard_bytes) of the grads */
@@ -350,6 +351,7 @@ void gv_run_decode_end(struct gv_run *r);
 /* checkpoint.c */
 int gv_run_save(struct gv_run *r, const char *dir, int next_step);
 int gv_run_load(struct gv_run *r, const char *dir);   /* returns the step to resume at */
+int gv_run_load_found(const char *dir); /* DIR/latest names a step: gv_run_load will set every parameter */
 /* --save at start-up: the folder created and written to by every rank, or a fatal error
  * with the OS's reason (not first found at the first save). */
 void gv_run_check_save_dir(struct gv_run *r, const char *dir);

@@ -6,14 +6,13 @@
 # saves (or --skip_nonfinite_steps skips the step); an unwritable --save folder is refused
 # at start-up; a failed save keeps the previous checkpoint; another --seed or global batch
 # is refused unless --override_checkpoint_args; token ids outside the vocabulary are found
-# when the data is opened; --iters 0 --save saves the initial state without gradient memory;
-# --load draws no random weights.
+# when the data is opened; --iters 0 --save saves the initial state without gradient memory.
 # Also the training binary's precision options.
 set -u
 gvc=$(realpath "$1"); src=$(realpath "$2"); work=$3; pass=0; fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-mkdir -p "$work" && cd "$work" && rm -rf ck ck0 straight.txt resumed.txt
+mkdir -p "$work" && cd "$work" && rm -rf ck ck0 ckr empty old_etp straight.txt resumed.txt
 "$gvc" compile "$src/examples/tiny.gvm" --model tiny_gpt --seq 32 --micro-batch 2 -o tg 2>/dev/null || { echo "compile failed"; exit 1; }
 fx="$src/tests/reference/fixtures/tiny_gpt.bin"
 args="--init_from $fx --batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3"
@@ -24,15 +23,30 @@ export GV_COMM=self OMP_NUM_THREADS=1
   && [ -z "$(find ck -name '*.tmp')" ] && ok || bad "save: $(ls -R ck)"
 ./tg $args --iters 10 --load ck 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" > resumed.txt
 [ -s resumed.txt ] && cmp -s straight.txt resumed.txt && ok || { bad "resumed losses differ"; diff straight.txt resumed.txt; }
-# without --init_from: the straight run draws its weights; --load sets every one from the
-# checkpoint and draws none (the log says so), with the same losses
-a2="--batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3"
-./tg $a2 --iters 10 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | tail -5 > straight_rand.txt
-rm -rf ckr && ./tg $a2 --iters 5 --save ckr >/dev/null 2>&1
-out=$(./tg $a2 --iters 10 --load ckr 2>&1)
-echo "$out" | grep -q -- "--load ckr: no random initialisation (the checkpoint sets every parameter)" \
-  && echo "$out" | grep -o "step [0-9]*/10 | loss [0-9.]*" | cmp -s - straight_rand.txt && [ -s straight_rand.txt ] && ok \
-  || bad "--load without --init_from: $out"
+# without --init_from: --load skips the random init (the log says so) and still resumes bit for
+# bit; a folder with no checkpoint is refused (the init is not skipped on a guess)
+rargs="--batch_from $fx --global_train_batch_size 2 --lr_decay_iters 10 --warmup 3 --seed 7"
+rm -rf ckr && ./tg $rargs --iters 10 2>&1 | grep -o "step [0-9]*/10 | loss [0-9.]*" | tail -5 > straight_r.txt
+./tg $rargs --iters 5 --save ckr >/dev/null 2>&1
+outr=$(./tg $rargs --iters 10 --load ckr 2>&1)
+echo "$outr" | grep -q "random init skipped: the checkpoint in ckr sets every parameter" \
+  && echo "$outr" | grep -o "step [0-9]*/10 | loss [0-9.]*" | cmp -s straight_r.txt - && ok \
+  || bad "--load without --init_from: init not skipped or losses differ: $outr"
+mkdir -p empty && out=$(./tg $rargs --iters 10 --load empty 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "empty: no checkpoint here" && ! echo "$out" | grep -q "random init skipped" && ok \
+  || bad "--load of an empty folder: rc $rc: $out"
+# the writer's strategy record: tp_of_ep written; a checkpoint from before it was recorded
+# loads (1 then); a record of the wrong type is refused naming the file and the field
+grep -q '"tp_of_ep":\s*1' ckr/iter_0000005/index.json && echo "$outr" | grep -q "saved by world 1 pp 1 tp 1 dp 1 tp_of_ep 1 zero 0)" \
+  && ok || bad "strategy record: $(grep -A8 strategy ckr/iter_0000005/index.json)"
+rm -rf old_etp && cp -r ckr old_etp && sed -i '/"tp_of_ep"/d' old_etp/iter_0000005/index.json
+out=$(./tg $rargs --iters 10 --load old_etp 2>&1)
+echo "$out" | grep -q "saved by world 1 pp 1 tp 1 dp 1 zero 0)" && echo "$out" | grep -o "step [0-9]*/10 | loss [0-9.]*" \
+  | cmp -s straight_r.txt - && ok || bad "a checkpoint without strategy.tp_of_ep: $out"
+sed -i 's/"tp":\s*1,/"tp": "1",/' old_etp/iter_0000005/index.json
+out=$(./tg $rargs --iters 10 --load old_etp 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "old_etp/iter_0000005/index.json: field 'strategy.tp' is not a valid degree" && ok \
+  || bad "a bad strategy record: rc $rc: $out"
 # --iters 0: no gradient arena; --save writes the initial state as step 0, and training from it
 # gives the losses of a fresh run
 out=$(./tg $args --iters 0 --save ck0 2>&1)

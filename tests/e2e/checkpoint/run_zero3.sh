@@ -32,12 +32,15 @@ flip_in() { # FILE TENSOR: inverts the byte in the middle of that tensor's data
   at=$((8 + hl + (${o%,*} + ${o#*,}) / 2)); b=$(od -An -tu1 -j "$at" -N 1 "$f" | tr -d ' ')
   printf "\\x$(printf %02x $((255 - b)))" | dd of="$f" bs=1 seek="$at" conv=notrunc status=none
 }
-resume() { # NAME RANKS GLOBAL-BATCH: straight vs saved + loaded
-  local name=$1 n=$2 args="--init_from $fx --batch_from $fx --global_train_batch_size $3 --lr_decay_iters 10 --warmup 3"
+resume() { # NAME RANKS GLOBAL-BATCH [INIT]: straight vs saved + loaded (INIT: --init_from the fixture)
+  local name=$1 n=$2 init=${4:-"--init_from $fx"}
+  local args="$init --batch_from $fx --global_train_batch_size $3 --lr_decay_iters 10 --warmup 3"
   "$mpiexec" -n "$n" "./$name" $args --iters 10 --dump_params "$name.straight" 2>&1 | losses | tail -5 > "$name.straight.txt"
   "$mpiexec" -n "$n" "./$name" $args --iters 5 --save "ck_$name" > "$name.save.log" 2>&1 \
     && [ -f "ck_$name/iter_0000005/model.safetensors" ] && [ -z "$(find ck_$name -name '*.tmp')" ] && ok || bad "$name: save: $(tail -3 $name.save.log)"
-  "$mpiexec" -n "$n" "./$name" $args --iters 10 --load "ck_$name" --dump_params "$name.resumed" 2>&1 | losses > "$name.resumed.txt"
+  "$mpiexec" -n "$n" "./$name" $args --iters 10 --load "ck_$name" --dump_params "$name.resumed" 2>&1 \
+    | tee "$name.load.log" | losses > "$name.resumed.txt"
+  [ -z "${4:-}" ] || grep -q "random init skipped" "$name.load.log" && ok || bad "$name: --load ran the random init"
   [ "$(wc -l < $name.resumed.txt)" = 5 ] && cmp -s "$name.straight.txt" "$name.resumed.txt" && ok \
     || { bad "$name: resumed losses differ"; paste "$name.straight.txt" "$name.resumed.txt"; }
   local same=1
@@ -54,7 +57,7 @@ rm -rf flip_z3 && cp -r ck_z3 flip_z3 && flip_in flip_z3/iter_0000005/model.safe
 out=$("$mpiexec" -n 2 ./z3 $z3args --iters 10 --load flip_z3 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "flip_z3/iter_0000005/model.safetensors: tensor 'layers.1.mlp.up.weight' is damaged: its CRC-32" \
   && ! echo "$out" | grep -q "step [0-9]*/10 |" && ok || bad "z3: flipped byte: rc $rc: $out"
-resume pz 4 8
+resume pz 4 8 "--seed 3" # random init, skipped by --load: the same losses and final parameters
 resume z2 2 4
 resume ltpz3 2 2
 # tp's column blocks do not tile a tensor in the file: those tensors are read again; a flipped

@@ -21,7 +21,8 @@
 # each expert (tp_of_ep 2 = tp 2: gate/up split by ffn outputs, down by ffn inputs, its partial
 # sums all-reduced over tp): with ep 1 (world 2), with ep 2 (world 4) and with dp 2, ZeRO-3 and
 # checkpointing (world 4, a global batch of 4); its checkpoint resumed
-# on one rank and one rank's under it. Under ep the SwiGLU expert MLP dispatches its rows once
+# on one rank, under tp 2 with whole experts, and one rank's under it; its index.json records
+# tp_of_ep 2. Under ep the SwiGLU expert MLP dispatches its rows once
 # (gv_ep_mlp_fwd/bwd): the same losses bit for bit as one dispatch per expert linear.
 . "$(dirname "$0")/../e2e_lib.sh"
 gvm="$src/tests/e2e/hf/tiny_hf.gvm"; fx="$src/tests/reference/hf/mixtral"
@@ -40,7 +41,7 @@ resume() { # SAVER LOADER SAVER-WORLD LOADER-WORLD [REFERENCE]: 3 steps saved by
   rm -rf "$name.ck"
   "$mpiexec" -n "$3" "./$1" $args --save "$name.ck" --save_interval 3 --exit_interval 3 >"$name.log" 2>&1 \
     || { bad "$model $name: save: $(tail -2 "$name.log")"; return; }
-  "$mpiexec" -n "$4" "./$2" $args --load "$name.ck" 2>&1 | grep -o "step [3-6]/6 | loss [0-9.]*" | awk '{print $NF}' \
+  "$mpiexec" -n "$4" "./$2" $args --load "$name.ck" 2>&1 | tee "$name.load.log" | grep -o "step [3-6]/6 | loss [0-9.]*" | awk '{print $NF}' \
     > "$name.txt"
   tail -n +4 "$ref.txt" | head -3 > "$name.ref"
   close "$name.ref" "$name.txt" 3 && ok || { bad "$model $name: the resumed losses leave the curve"; paste "$name.ref" "$name.txt"; }
@@ -77,6 +78,10 @@ for model in tiny_mixtral tiny_fine_moe; do
     --global_tp_of_ep_deg 2
   resume tp2_etp2 single 2 1 single # experts split by ffn over tp (described [experts, ffn x hidden]) -> one rank
   resume single tp2_etp2 1 2 single
+  resume tp2_etp2 tp2 2 2 single # -> tp 2 with whole experts (tp_of_ep 1)
+  grep -q '"tp_of_ep":\s*2' tp2_etp2_to_single.ck/iter_0000003/index.json \
+    && grep -q "saved by world 2 pp 1 tp 2 dp 1 tp_of_ep 2 zero" tp2_etp2_to_tp2.load.log && ok \
+    || bad "$model: the strategy record of a tp_of_ep 2 checkpoint: $(grep -A9 strategy tp2_etp2_to_single.ck/iter_*/index.json)"
   run ep2_config single_mb1 2 --num_gpus_per_node 2 --galvatron_config_path ep2.json
   resume ep2 single_mb1 2 1 # ep 2 -> one rank
   resume single_mb1 ep2_zero2_ckpt 1 2
