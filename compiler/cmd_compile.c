@@ -650,20 +650,6 @@ static int picture(const CompileArgs *c, const IrModel *m, const ParPlan *o, con
   return 0;
 }
 
-/* The lengths the search priced, one per distinct value in type order ("1024", or an
- * encoder-decoder's "512,128"), into buf. */
-static const char *priced_lengths(const CostModel *cm, char *buf, size_t n)
-{
-  size_t k = 0;
-  buf[0] = 0;
-  for (int t = 0; t < cost_ntypes(cm) && k < n; t++) {
-    int seen = 0;
-    for (int u = 0; u < t; u++) seen |= cm->type_seq[u] == cm->type_seq[t];
-    if (!seen) k += (size_t)snprintf(buf + k, n - k, "%s%d", k ? "," : "", cm->type_seq[t]);
-  }
-  return buf;
-}
-
 /* `--search`: gvc search's engine on the collected options; its best plan in *out (and as
  * a Galvatron config in --strategy_out when asked), its predicted time on stderr. */
 static int search_strategy(CompileArgs *c, Searched *out)
@@ -687,7 +673,7 @@ static int search_strategy(CompileArgs *c, Searched *out)
   const SearchPlan *p = &out->res.plans[0];
   char lens[64];
   fprintf(stderr, "gvc: searched at seq %s: pp %d, global batch %d, chunks %d: %.6f s per step predicted (%s cost model), "
-          "%ld tasks in %.3f s\n", priced_lengths(&sc->cm, lens, sizeof lens), p->task.pp, p->task.gbsz, p->task.chunks, p->time_s,
+          "%ld tasks in %.3f s\n", search_cli_lengths(&sc->cm, lens, sizeof lens), p->task.pp, p->task.gbsz, p->task.chunks, p->time_s,
           sc->cm.analytic ? "analytic" : "galvatron", out->res.tasks, out->res.search_time_s);
   c->sc = sc;
   c->searched = p;

@@ -599,12 +599,27 @@ void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig 
 
 /* ---- readable report ---- */
 
+const char *search_cli_lengths(const CostModel *cm, char *buf, size_t n)
+{
+  size_t k = 0;
+  buf[0] = 0;
+  for (int t = 0; t < cost_ntypes(cm) && k < n; t++) {
+    int seen = 0;
+    for (int u = 0; u < t; u++)
+      seen |= cm->type_seq[u] == cm->type_seq[t];
+    if (!seen)
+      k += (size_t)snprintf(buf + k, n - k, "%s%d", k ? "," : "", cm->type_seq[t]);
+  }
+  return buf;
+}
+
 void search_cli_report(FILE *f, const CostModel *cm, const CostTask *t, const CostPlan *p, const CostResult *r)
 {
-  char buf[48];
+  char buf[48], lens[64];
   if (cm->analytic && cm->calibrated[0]) fprintf(f, "cost model: analytic, calibrated by the profiles (%s)\n", cm->calibrated);
   else fprintf(f, "cost model: %s\n", cm->analytic ? "analytic (from the IR: FLOPs, parameter and activation bytes; NOT profiled)" : "galvatron (profiled)");
-  fprintf(f, "world %d, pp %d, global batch %d, chunks %d, seq %d, %s\n", cm->world, t->pp, t->gbsz, t->chunks, cm->seq,
+  fprintf(f, "world %d, pp %d, global batch %d, chunks %d, seq %s, %s\n", cm->world, t->pp, t->gbsz, t->chunks,
+          search_cli_lengths(cm, lens, sizeof lens),
           cm->pipeline_1f1b ? "pipedream_flush (1F1B)" : "gpipe");
   int T = cost_ntypes(cm);
   if (T > 1) {

@@ -43,6 +43,9 @@ int search_cli_model(SearchCli *c);
 /* Strategy of one layer / the embedding from a Galvatron config. */
 Strategy search_cli_layer(const CostModel *cm, const GalConfig *g, int layer);
 Strategy search_cli_embed(const CostModel *cm, const GalConfig *g);
+/* The sequence lengths the cost model prices, one per distinct value in layer-type order
+ * ("1024", or an encoder-decoder's "512,128"), into buf; returns buf. */
+const char *search_cli_lengths(const CostModel *cm, char *buf, size_t n);
 /* Galvatron config of a plan (arrays malloc'd into g; prof_config_free). */
 void search_cli_plan_config(const CostModel *cm, const SearchPlan *p, GalConfig *g);
 
