@@ -74,8 +74,10 @@ PY
 "$gvc" search $H $T5 --seq_length 512,128 --memory_profiling_path "$tmp/mem_no_other.json" --quiet 2>&1 \
   | grep -q "key 'other_memory_pp_off_sp.\[512,128\]': missing" && ok || bad "T5 without the [512,128] other memory"
 # --src_seq S with --seq_length T is --seq_length S,T (an encoder-decoder's source length, as gvc compile's)
-"$gvc" search $H $T5 --src_seq 512 --seq_length 128 --memory_profiling_path "$tmp/mem_512_128.json" --quiet 2>&1 \
-  | grep -q "layer types: 0: 24 layers, hidden 1024, seq 512; 1: 24 layers, hidden 1024, seq 128" && ok || bad "T5 at --src_seq 512 --seq_length 128"
+out=$("$gvc" search $H $T5 --src_seq 512 --seq_length 128 --memory_profiling_path "$tmp/mem_512_128.json" --quiet 2>&1)
+echo "$out" | grep -q "layer types: 0: 24 layers, hidden 1024, seq 512; 1: 24 layers, hidden 1024, seq 128" && ok || bad "T5 at --src_seq 512 --seq_length 128"
+# the header names both lengths, not the encoder's alone
+echo "$out" | grep -q "^world 8, pp [0-9]*, global batch [0-9]*, chunks [0-9]*, seq 512,128, " && ok || bad "T5 header: $out"
 "$gvc" search $H $T5 --src_seq 512 --seq_length 128 --quiet 2>&1 | grep -q "key 'layertype_1_sp.128': missing" \
   && ok || bad "--src_seq 512 on a profile of [512,512] only"
 "$gvc" search $H $T5 --src_seq 512 --seq_length 512,128 2>&1 | grep -q "give the source length once" && ok || bad "--src_seq with S,T"
