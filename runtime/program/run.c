@@ -295,6 +295,8 @@ static const char *eval_metric(const struct eval *e, const char *ppl, const char
 {
   if (e->accuracy < 0)
     snprintf(buf, n, "%s %.6g", ppl, exp(e->loss));
+  else if (isnan(e->accuracy))
+    snprintf(buf, n, "%s n/a (no rank keeps the logits)", acc);
   else
     snprintf(buf, n, "%s %.6f", acc, e->accuracy);
   return buf;
