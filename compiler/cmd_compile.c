@@ -626,10 +626,7 @@ static void check_searched_memory(const CompileArgs *c, const Lowered *lw)
     return;
   double budget_mb = c->budget_gb * 1024;
   for (int k = 0; k < lw->nstages; k++) {
-    int64_t b = 0;
-    for (int i = 0; i < PLAN_KINDS; i++)
-      b += lw->plans[k]->arena_bytes[i];
-    double mb = (double)b / (1 << 20);
+    double mb = (double)plan_total_bytes(lw->plans[k]) / (1 << 20);
     if (mb > budget_mb)
       diag_plain_note(NULL, "stage %d plans %.0f MB, above the --memory_constraint of %g GB (%.0f MB) the search priced "
                       "it under (its estimate: %.0f MB); the program may not fit: give a smaller --memory_constraint, "
@@ -767,8 +764,7 @@ int cmd_compile(int argc, char **argv)
     rc = 0; /* a dump alone does not build anything */
   else if (!(rc = emit_program(&c, lw)))
     fprintf(stderr, "gvc: wrote %s (%s, %lld bytes of memory planned) in %.2fs\n", c.out, c.emit,
-            (long long)(lw->plan->arena_bytes[0] + lw->plan->arena_bytes[1] + lw->plan->arena_bytes[2] +
-                        lw->plan->arena_bytes[3] + lw->plan->arena_bytes[4]),
+            (long long)plan_total_bytes(lw->plan),
             (double)(clock() - t0) / CLOCKS_PER_SEC);
 out:
   searched_free(&c, &searched);

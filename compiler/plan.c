@@ -154,6 +154,14 @@ int64_t plan_stride(const Plan *p, int buf)
 
 int64_t plan_kept_activation_bytes(const Plan *p) { return p->slot_bytes; }
 
+int64_t plan_total_bytes(const Plan *p)
+{
+  int64_t b = 0;
+  for (int k = 0; k < PLAN_KINDS; k++)
+    b += p->arena_bytes[k];
+  return b;
+}
+
 static const char *kind_name(int k)
 {
   static const char *names[] = {"params", "grads", "optim", "acts", "workspace"};

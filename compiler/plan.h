@@ -61,5 +61,7 @@ int64_t plan_stride(const Plan *p, int buf);         /* per-slot stride (0 if sh
 void plan_print(FILE *out, const Plan *p);            /* `gvc compile --dump=memory` */
 /* Bytes of the activations kept per slot (what checkpointing reduces). */
 int64_t plan_kept_activation_bytes(const Plan *p);
+/* Bytes of all its arenas (the workspace as planned; the runtime may size it up at start-up). */
+int64_t plan_total_bytes(const Plan *p);
 
 #endif

@@ -437,8 +437,8 @@ int pm_lower(const PmOptions *o, int L, int pp, int tp, int sp, int ckpt, PmPoin
       for (int s = 0; s < pp; s++) {
         const Plan *pl = lw->plans ? lw->plans[s] : lw->plan;
         st[s] = (PmStage){(double)(pl->arena_bytes[PLAN_PARAMS] + pl->arena_bytes[PLAN_GRADS] + pl->arena_bytes[PLAN_OPTIM]) / MIB,
-                          (double)pl->slot_bytes / MIB, (double)pl->transient_bytes / MIB, 0, 0, {0}};
-        for (int k = 0; k < PLAN_KINDS; k++) st[s].total += (double)pl->arena_bytes[k] / MIB;
+                          (double)pl->slot_bytes / MIB, (double)pl->transient_bytes / MIB,
+                          (double)plan_total_bytes(pl) / MIB, 0, {0}};
         for (int i = 0, b = 0; i < m->nlayers; i++) {
           if (m->layers[i].kind != IR_LAYER_BLOCK) continue;
           if (lw->strategy->layer[i].stage == s) st[s].blocks++, st[s].type_blocks[types[b]]++;

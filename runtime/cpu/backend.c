@@ -33,9 +33,8 @@ static void cpu_shutdown(struct gv_backend *be)
  * pages each such row is a TLB miss. Where the kernel does not take the advice nothing changes. */
 enum { CPU_HUGE_PAGE = 2 << 20 };
 
-static void *cpu_alloc(struct gv_backend *be, size_t bytes)
+void *gv_cpu_alloc(size_t bytes)
 {
-  (void)be;
   if (bytes >= CPU_HUGE_PAGE) {
     size_t n = (bytes + CPU_HUGE_PAGE - 1) & ~(size_t)(CPU_HUGE_PAGE - 1);
     void *p = aligned_alloc(CPU_HUGE_PAGE, n);
@@ -46,6 +45,12 @@ static void *cpu_alloc(struct gv_backend *be, size_t bytes)
   }
   size_t n = (bytes + 63) & ~(size_t)63;
   return n ? aligned_alloc(64, n) : NULL;
+}
+
+static void *cpu_alloc(struct gv_backend *be, size_t bytes)
+{
+  (void)be;
+  return gv_cpu_alloc(bytes);
 }
 
 static void cpu_release(struct gv_backend *be, void *p, size_t bytes) { free(p); }

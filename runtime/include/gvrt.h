@@ -452,6 +452,10 @@ GV_API void *gv_dev_alloc(struct gv_backend *be, size_t bytes);
 GV_API void gv_dev_free(struct gv_backend *be, void **p, size_t bytes);  /* sets *p = NULL */
 GV_API void gv_dev_memcpy(struct gv_backend *be, void *dst, const void *src, size_t n,
                           enum gv_copy_dir dir);
+/* Host memory as the cpu backend allocates it: 64-byte aligned, and from 2 MiB on 2 MiB
+ * aligned and advised to be backed by transparent huge pages; NULL on failure or for 0
+ * bytes; free() releases it. */
+GV_API void *gv_cpu_alloc(size_t bytes);
 
 /* ---- arenas carved from the memory plan ---- */
 

@@ -626,20 +626,22 @@ static void check_run_args(const struct gv_run *r, const cJSON *idx, const char 
  * before it was recorded: each is 1 then. */
 static void writer_strategy(const cJSON *idx, const char *path, char *out, size_t len)
 {
-  static const char *const keys[] = {"world", "pp", "tp", "dp", "cp", "ep", "tp_of_ep", "zero"};
+  static const struct { const char *key; int optional, least; } keys[] = {
+    {"world", 0, 1}, {"pp", 0, 1}, {"tp", 0, 1}, {"dp", 0, 1}, {"cp", 1, 1}, {"ep", 1, 1}, {"tp_of_ep", 1, 1},
+    {"zero", 0, 0}};
   const cJSON *s = cJSON_GetObjectItemCaseSensitive(idx, "strategy");
   size_t at = 0;
   if (!cJSON_IsObject(s))
     FATAL("%s: field 'strategy' is missing or not an object", path);
   for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, keys[k]);
-    int optional = k >= 4 && k <= 6, least = strcmp(keys[k], "zero") ? 1 : 0;
-    if (!v && optional)
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, keys[k].key);
+    if (!v && keys[k].optional)
       continue;
-    if (!cJSON_IsNumber(v) || v->valuedouble < least || v->valuedouble > 1e6 || v->valuedouble != (int)v->valuedouble)
-      FATAL("%s: field 'strategy.%s' is %s (an integer of at least %d expected)", path, keys[k],
-            v ? "not a valid degree" : "missing", least);
-    at += (size_t)snprintf(out + at, len - at, "%s%s %d", at ? " " : "", keys[k], (int)v->valuedouble);
+    if (!cJSON_IsNumber(v) || v->valuedouble < keys[k].least || v->valuedouble > 1e6 ||
+        v->valuedouble != (int)v->valuedouble)
+      FATAL("%s: field 'strategy.%s' is %s (an integer of at least %d expected)", path, keys[k].key,
+            v ? "not a valid degree" : "missing", keys[k].least);
+    at += (size_t)snprintf(out + at, len - at, "%s%s %d", at ? " " : "", keys[k].key, (int)v->valuedouble);
   }
 }
 

@@ -8,12 +8,11 @@
  * fwd_s, bwd_s, update_s: the phases of the same steps), "loss L". `step_bench --peak` prints
  * the peak alone (program_torch.py, with OPENBLAS_NUM_THREADS threads).
  *   step_bench L C H T B V ITERS    (threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS) */
-#define _DEFAULT_SOURCE
+#define _POSIX_C_SOURCE 199309L
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "model.h"
@@ -25,23 +24,12 @@ static double now(void)
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* A matrix of n floats in transparent huge pages where the kernel gives them, as the CPU
- * backend allocates its buffers (runtime/cpu/backend.c): the peak is measured the way the
- * programs run, not with the TLB misses of 4 KiB pages. */
-static float *peak_matrix(size_t n)
-{
-  size_t huge = (size_t)2 << 20, bytes = (n * sizeof(float) + huge - 1) / huge * huge;
-  float *p = aligned_alloc(huge, bytes);
-#ifdef MADV_HUGEPAGE
-  if (p) (void)madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-  return p;
-}
-
 static double sgemm_peak(void)
 {
   enum { N = 1536 };
-  float *a = peak_matrix((size_t)N * N), *b = peak_matrix((size_t)N * N), *c = peak_matrix((size_t)N * N);
+  /* allocated as the programs' buffers are (huge pages), not with 4 KiB pages' TLB misses */
+  size_t bytes = sizeof(float) * N * N;
+  float *a = gv_cpu_alloc(bytes), *b = gv_cpu_alloc(bytes), *c = gv_cpu_alloc(bytes);
   if (!a || !b || !c)
     return 0.0;
   for (size_t i = 0; i < (size_t)N * N; i++)
